@@ -1,0 +1,49 @@
+"""wanmeter: stage-by-stage cost of Wan2.1 text-to-video jobs.
+
+Public API (importing this package does not import torch; :func:`trace` does on first use):
+
+* :class:`Workload` - one job (model, size, frames, steps, batch, text_len, cfg), validated;
+* :data:`PRESETS`, :func:`get_preset`, :class:`ModelSpec` - model configs and parameter counts;
+* :func:`resolve_model` - a preset or a local Diffusers folder's configs;
+* :func:`schedule` - calls per stage;
+* :func:`trace` - per-op rows of the real modules traced on the meta device;
+* :class:`CostRow` - the one row type; :data:`FLOPS_PER_MAC` - the FLOP convention.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hybrid.checkpoint import CheckpointError, resolve_model
+from hybrid.models import PRESETS, ModelSpec, get_preset
+from hybrid.ops import FLOPS_PER_MAC
+from hybrid.rows import STAGES, CostRow
+from hybrid.schedule import Schedule, schedule
+from hybrid.workload import Workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.trace import TraceResult
+
+__all__ = [
+    "FLOPS_PER_MAC",
+    "PRESETS",
+    "STAGES",
+    "CheckpointError",
+    "CostRow",
+    "ModelSpec",
+    "Schedule",
+    "Workload",
+    "get_preset",
+    "resolve_model",
+    "schedule",
+    "trace",
+]
+
+__version__ = "0.1.0"
+
+
+def trace(workload: Workload, **kwargs: Any) -> TraceResult:
+    """See :func:`hybrid.trace.trace` (imported lazily: torch is heavy)."""
+    from hybrid.trace import trace as _trace
+
+    return _trace(workload, **kwargs)

@@ -1,0 +1,159 @@
+"""``wanmeter`` command line: parse, call the library, render. Nothing else.
+
+Bad input prints one line on stderr and exits with code 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(ValueError):
+    """Bad command-line input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _add_workload_options(p: argparse.ArgumentParser) -> None:
+    from hybrid.models import DEFAULT_MODEL, PRESETS
+
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"{', '.join(sorted(PRESETS))} (default %(default)s)")
+    p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 16 (default: the model's native size)")
+    p.add_argument("--frames", type=int, default=81, help="video frames, 4k+1 (default %(default)s)")
+    p.add_argument("--steps", type=int, default=50, help="denoising steps (default %(default)s)")
+    p.add_argument("--batch", type=int, default=1, help="videos per job (default %(default)s)")
+    p.add_argument("--text-len", type=int, default=512, help="padded prompt tokens (default %(default)s)")
+    p.add_argument("--no-cfg", action="store_true", help="disable classifier-free guidance")
+    p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
+
+
+def _workload(args: argparse.Namespace) -> object:
+    from hybrid.workload import Workload
+
+    width, height = args.size if args.size else (0, 0)
+    return Workload(
+        model=args.model,
+        width=width,
+        height=height,
+        frames=args.frames,
+        steps=args.steps,
+        batch=args.batch,
+        text_len=args.text_len,
+        cfg=not args.no_cfg,
+    )
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from hybrid.checkpoint import resolve_model
+    from hybrid.render import trace as render
+    from hybrid.rows import STAGES
+    from hybrid.trace import trace
+    from hybrid.workload import Workload
+
+    workload = _workload(args)
+    assert isinstance(workload, Workload)
+    spec = resolve_model(args.model, args.model_dir)
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    result = trace(workload, stages=stages, spec=spec, progress=None if args.quiet else _progress)
+    text = {"table": render.to_table, "csv": render.to_csv, "json": render.to_json}[args.format](result)
+    _emit(text, args.output)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from hybrid.models import PRESETS
+    from hybrid.render import units
+    from hybrid.render.table import format_table
+
+    data = {
+        name: {
+            "default_size": f"{spec.default_width}x{spec.default_height}",
+            "parameters": spec.parameter_counts(),
+            "source": spec.source,
+        }
+        for name, spec in PRESETS.items()
+    }
+    if args.format == "json":
+        _emit(json.dumps(data, indent=2) + "\n", args.output)
+        return 0
+    rows = []
+    for name, d in data.items():
+        p = d["parameters"]
+        assert isinstance(p, dict)
+        rows.append(
+            [
+                name,
+                str(d["default_size"]),
+                units.count(p["text_encoder"]),
+                units.count(p["transformer"]),
+                units.count(p["vae"]),
+                units.count(sum(p.values())),
+            ]
+        )
+    table = format_table(
+        ["model", "native size", "text_encoder", "transformer", "vae", "total"], rows, right=(2, 3, 4, 5)
+    )
+    _emit(table + "\n", args.output)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wanmeter", description="Stage-by-stage cost of Wan2.1 text-to-video jobs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("trace", help="trace the real modules on the meta device: per-op FLOPs and bytes")
+    _add_workload_options(p)
+    p.add_argument("--stage", default="all", choices=["text_encoder", "diffusion_core", "vae_decode", "all"])
+    p.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("models", help="list model presets with their parameter counts")
+    p.add_argument("--format", default="table", choices=["table", "json"])
+    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args))
+    except (UsageError, ValueError, OSError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"wanmeter: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Model families (one module each) and the pipeline presets built from them.
+
+A :class:`ModelSpec` bundles the three stage configs of one Wan2.1 text-to-video pipeline, with
+where its values came from. Presets are written from the published ``config.json`` files; a local
+Diffusers folder can override them (:mod:`hybrid.checkpoint`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hybrid.models.umt5 import UMT5_XXL, UMT5Config
+from hybrid.models.wan_dit import WAN21_T2V_1_3B, WAN21_T2V_14B, WanTransformer3DConfig
+from hybrid.models.wan_vae import WAN21_VAE, AutoencoderKLWanConfig
+
+__all__ = [
+    "PRESETS",
+    "AutoencoderKLWanConfig",
+    "ModelSpec",
+    "UMT5Config",
+    "WanTransformer3DConfig",
+    "get_preset",
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The stage configs of one pipeline plus sizing facts and provenance."""
+
+    name: str
+    text_encoder: UMT5Config
+    transformer: WanTransformer3DConfig
+    vae: AutoencoderKLWanConfig
+    default_width: int
+    default_height: int
+    trained_max_pixels: int
+    """Largest ``width * height`` the checkpoint was trained for (beyond: extrapolation)."""
+    trained_max_frames: int = 81
+    trained_max_text_len: int = 512
+    source: str = ""
+    checkpoint_parameters: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    """``(component, parameters)`` read from local ``*.safetensors`` headers, if any."""
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per component from the configs (closed form, equal to the built modules)."""
+        return {
+            "text_encoder": self.text_encoder.num_parameters(),
+            "transformer": self.transformer.num_parameters(),
+            "vae": self.vae.num_parameters(),
+        }
+
+
+PRESETS: dict[str, ModelSpec] = {
+    "wan2.1-t2v-1.3b": ModelSpec(
+        name="wan2.1-t2v-1.3b",
+        text_encoder=UMT5_XXL,
+        transformer=WAN21_T2V_1_3B,
+        vae=WAN21_VAE,
+        default_width=832,
+        default_height=480,
+        trained_max_pixels=832 * 480,
+        source="Wan-AI/Wan2.1-T2V-1.3B-Diffusers (published config.json files)",
+    ),
+    "wan2.1-t2v-14b": ModelSpec(
+        name="wan2.1-t2v-14b",
+        text_encoder=UMT5_XXL,
+        transformer=WAN21_T2V_14B,
+        vae=WAN21_VAE,
+        default_width=1280,
+        default_height=720,
+        trained_max_pixels=1280 * 720,
+        source="Wan-AI/Wan2.1-T2V-14B-Diffusers (published config.json files)",
+    ),
+}
+
+DEFAULT_MODEL = "wan2.1-t2v-14b"
+
+
+def get_preset(name: str) -> ModelSpec:
+    """The preset called ``name``; ``ValueError`` naming the valid ones otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        valid = ", ".join(sorted(PRESETS))
+        raise ValueError(f"model: unknown model {name!r}; valid: {valid}") from None

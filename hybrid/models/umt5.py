@@ -1,0 +1,80 @@
+"""UMT5-XXL text encoder (transformers ``UMT5EncoderModel``), the ``text_encoder`` stage.
+
+Architecture (encoder only, as Wan2.1 uses it; module paths as in transformers):
+
+* ``shared``: token embedding ``vocab_size x d_model`` (``encoder.embed_tokens`` is tied to it).
+* ``encoder.block.{i}`` for ``i < num_layers``, each
+  - ``layer.0``: ``layer_norm`` (T5 RMS norm) -> ``SelfAttention`` with bias-free linears
+    ``q``/``k``/``v`` (``d_model -> num_heads*d_kv``) and ``o`` (back), plus its *own*
+    ``relative_attention_bias`` (``num_buckets x num_heads``; UMT5 has one per layer, T5 only in
+    block 0) added to the scores;
+  - ``layer.1``: ``layer_norm`` -> ``DenseReluDense``: gated-GELU ``wi_0``, ``wi_1``
+    (``d_model -> d_ff``) and ``wo`` (``d_ff -> d_model``), all bias-free.
+* ``encoder.final_layer_norm``.
+
+The pipeline pads every prompt to ``max_sequence_length`` tokens, so the cost depends only on the
+padded length (an all-ones attention mask costs the same as none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UMT5Config:
+    """The fields of transformers' ``UMT5Config`` that shape the encoder (same names).
+
+    Values of the preset come from ``google/umt5-xxl`` ``config.json`` (the checkpoint Wan2.1 uses,
+    shipped as ``Wan-AI/Wan2.1-T2V-*-Diffusers/text_encoder/config.json``).
+    """
+
+    vocab_size: int = 256384
+    d_model: int = 4096
+    d_kv: int = 64
+    d_ff: int = 10240
+    num_layers: int = 24
+    num_heads: int = 64
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    layer_norm_epsilon: float = 1e-6
+    feed_forward_proj: str = "gated-gelu"
+
+    @property
+    def inner_dim(self) -> int:
+        """``num_heads * d_kv``: width of q/k/v."""
+        return self.num_heads * self.d_kv
+
+    @property
+    def is_gated_act(self) -> bool:
+        """True for ``gated-*`` feed-forward (two input projections ``wi_0``, ``wi_1``)."""
+        return self.feed_forward_proj.startswith("gated-")
+
+    def num_parameters(self) -> int:
+        """Parameters of ``UMT5EncoderModel``:
+        ``V*D + L*(4*D*H*dk + B*H + 2*D + (3 if gated else 2)*D*F) + D``."""
+        d, f = self.d_model, self.d_ff
+        n_ff = 3 if self.is_gated_act else 2
+        per_layer = 4 * d * self.inner_dim + self.relative_attention_num_buckets * self.num_heads + 2 * d + n_ff * d * f
+        return self.vocab_size * d + self.num_layers * per_layer + d
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``transformers.UMT5Config``."""
+        return {
+            "vocab_size": self.vocab_size,
+            "d_model": self.d_model,
+            "d_kv": self.d_kv,
+            "d_ff": self.d_ff,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "relative_attention_num_buckets": self.relative_attention_num_buckets,
+            "relative_attention_max_distance": self.relative_attention_max_distance,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "feed_forward_proj": self.feed_forward_proj,
+        }
+
+
+# google/umt5-xxl config.json (d_model 4096, d_ff 10240, d_kv 64, 64 heads, 24 layers,
+# vocab 256384, gated-gelu, 32 buckets, max distance 128).
+UMT5_XXL = UMT5Config()

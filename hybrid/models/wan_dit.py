@@ -1,0 +1,108 @@
+"""Wan2.1 diffusion transformer (diffusers ``WanTransformer3DModel``), the ``diffusion_core`` stage.
+
+Architecture of one forward (module paths as in diffusers), with ``D = num_attention_heads *
+attention_head_dim`` and ``N = latent_frames/p_t * latent_h/p_h * latent_w/p_w`` tokens:
+
+* ``rope``: 3-axis rotary tables (no parameters).
+* ``patch_embedding``: ``Conv3d(in_channels -> D, kernel = stride = patch_size)``.
+* ``condition_embedder``: ``timesteps_proj`` (sinusoid, ``freq_dim``) ->
+  ``time_embedder.linear_1/2`` (``freq_dim -> D -> D``) -> ``time_proj`` (``D -> 6D``);
+  ``text_embedder.linear_1/2`` (``text_dim -> D -> D``) over the ``text_len`` padded tokens.
+* ``blocks.{i}`` for ``i < num_layers``: ``norm1`` (LayerNorm, no affine) + AdaLN modulation ->
+  ``attn1`` self-attention (``to_q/to_k/to_v/to_out.0``, RMS ``norm_q``/``norm_k`` across heads,
+  RoPE, SDPA over ``N`` keys) -> ``norm2`` (affine LayerNorm when ``cross_attn_norm``) -> ``attn2``
+  cross-attention (queries from ``N`` video tokens, keys/values from the ``text_len`` text tokens)
+  -> ``norm3`` + modulation -> ``ffn`` (``net.0.proj``: ``D -> ffn_dim``, tanh-GELU,
+  ``net.2``: ``ffn_dim -> D``).
+* ``norm_out`` + modulation -> ``proj_out`` (``D -> out_channels * prod(patch_size)``) -> unpatchify.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WanTransformer3DConfig:
+    """``WanTransformer3DModel`` constructor arguments (diffusers names), text-to-video only."""
+
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    num_attention_heads: int = 40
+    attention_head_dim: int = 128
+    in_channels: int = 16
+    out_channels: int = 16
+    text_dim: int = 4096
+    freq_dim: int = 256
+    ffn_dim: int = 13824
+    num_layers: int = 40
+    cross_attn_norm: bool = True
+    qk_norm: str | None = "rms_norm_across_heads"
+    eps: float = 1e-6
+    image_dim: int | None = None
+    added_kv_proj_dim: int | None = None
+    rope_max_seq_len: int = 1024
+    pos_embed_seq_len: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.image_dim is not None or self.added_kv_proj_dim is not None:
+            raise ValueError(
+                "image_dim/added_kv_proj_dim: only text-to-video transformers (both null) are "
+                f"modelled, got image_dim={self.image_dim}, added_kv_proj_dim={self.added_kv_proj_dim}"
+            )
+        if self.qk_norm not in (None, "rms_norm_across_heads"):
+            raise ValueError(f"qk_norm: must be 'rms_norm_across_heads' or null, got {self.qk_norm!r}")
+        if len(self.patch_size) != 3 or min(self.patch_size) < 1:
+            raise ValueError(f"patch_size: must be three positive ints, got {self.patch_size}")
+
+    @property
+    def inner_dim(self) -> int:
+        """``D = num_attention_heads * attention_head_dim``."""
+        return self.num_attention_heads * self.attention_head_dim
+
+    def num_parameters(self) -> int:
+        """Parameters of ``WanTransformer3DModel`` (T2V):
+
+        ``patch: C_in*D*prod(p) + D``; ``time: (F+1)*D + (D+1)*D + (D+1)*6D``;
+        ``text: (T+1)*D + (D+1)*D``; per block ``8*(D*D + D)`` (two attentions) ``+ 4D`` (q/k
+        norms) ``+ 2D`` (affine norm2) ``+ 2*D*ffn + ffn + D`` (FFN) ``+ 6D`` (modulation table);
+        head ``(D+1)*C_out*prod(p) + 2D``.
+        """
+        d, f = self.inner_dim, self.ffn_dim
+        p = prod(self.patch_size)
+        patch = self.in_channels * d * p + d
+        time = (self.freq_dim + 1) * d + (d + 1) * d + (d + 1) * 6 * d
+        text = (self.text_dim + 1) * d + (d + 1) * d
+        qk_norms = 4 * d if self.qk_norm else 0
+        norm2 = 2 * d if self.cross_attn_norm else 0
+        block = 8 * (d * d + d) + qk_norms + norm2 + 2 * d * f + f + d + 6 * d
+        head = (d + 1) * self.out_channels * p + 2 * d
+        return patch + time + text + self.num_layers * block + head
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``diffusers.WanTransformer3DModel``."""
+        return {
+            "patch_size": self.patch_size,
+            "num_attention_heads": self.num_attention_heads,
+            "attention_head_dim": self.attention_head_dim,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "text_dim": self.text_dim,
+            "freq_dim": self.freq_dim,
+            "ffn_dim": self.ffn_dim,
+            "num_layers": self.num_layers,
+            "cross_attn_norm": self.cross_attn_norm,
+            "qk_norm": self.qk_norm,
+            "eps": self.eps,
+            "image_dim": self.image_dim,
+            "added_kv_proj_dim": self.added_kv_proj_dim,
+            "rope_max_seq_len": self.rope_max_seq_len,
+            "pos_embed_seq_len": self.pos_embed_seq_len,
+        }
+
+
+# Wan-AI/Wan2.1-T2V-1.3B-Diffusers transformer/config.json
+WAN21_T2V_1_3B = WanTransformer3DConfig(num_attention_heads=12, ffn_dim=8960, num_layers=30)
+# Wan-AI/Wan2.1-T2V-14B-Diffusers transformer/config.json
+WAN21_T2V_14B = WanTransformer3DConfig(num_attention_heads=40, ffn_dim=13824, num_layers=40)

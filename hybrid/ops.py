@@ -1,0 +1,96 @@
+"""One pure formula per op family: the single FLOP convention of wanmeter.
+
+Convention (declared here, once): that of ``torch.utils.flop_counter.FlopCounterMode``.
+
+* A multiply-add counts as ``FLOPS_PER_MAC = 2`` FLOPs.
+* Matrix products (``mm``/``addmm``/``bmm``/``baddbmm``), convolutions and attention are counted;
+  bias adds, elementwise ops, norms, softmax, embeddings and data movement count 0 FLOPs.
+* Convolutions are counted over the output positions (input positions for transposed
+  convolutions), ignoring padding, exactly as FlopCounterMode does.
+* Attention is ``QK^T`` plus ``PV`` with no causal or mask discount.
+
+Every function takes plain integers (shapes), returns a Python ``int`` (no overflow at any size)
+and imports nothing heavy: the analytic models and the tracer's handlers both call these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import prod
+
+FLOPS_PER_MAC = 2
+"""FLOPs counted per multiply-accumulate (FlopCounterMode: ``m * n * 2 * k``)."""
+
+
+def mm(m: int, k: int, n: int) -> int:
+    """``[m, k] @ [k, n]``: ``flops = 2 * m * k * n``."""
+    return FLOPS_PER_MAC * m * k * n
+
+
+def bmm(batch: int, m: int, k: int, n: int) -> int:
+    """``[b, m, k] @ [b, k, n]``: ``flops = 2 * b * m * k * n`` (``baddbmm`` is the same)."""
+    return FLOPS_PER_MAC * batch * m * k * n
+
+
+def linear(tokens: int, in_features: int, out_features: int) -> int:
+    """``nn.Linear`` on ``tokens`` rows: ``flops = 2 * tokens * in_features * out_features``.
+
+    The bias add counts 0 (FlopCounterMode counts ``addmm`` as ``mm``).
+    """
+    return mm(tokens, in_features, out_features)
+
+
+def conv(
+    batch: int,
+    in_channels_per_group: int,
+    out_channels: int,
+    kernel: Sequence[int],
+    positions: Sequence[int],
+) -> int:
+    """N-d convolution: ``flops = 2 * batch * out_channels * in_channels_per_group * prod(kernel)
+    * prod(positions)``.
+
+    ``positions`` is the output spatial shape for an ordinary convolution and the *input* spatial
+    shape for a transposed one (FlopCounterMode's ``conv_flop_count``). Padding, stride and
+    dilation only enter through ``positions``; the bias counts 0.
+    """
+    return FLOPS_PER_MAC * batch * out_channels * in_channels_per_group * prod(kernel) * prod(positions)
+
+
+def conv3d(
+    batch: int,
+    in_channels: int,
+    out_channels: int,
+    kernel: tuple[int, int, int],
+    out_thw: tuple[int, int, int],
+) -> int:
+    """``nn.Conv3d`` (groups 1): ``flops = 2 * B * C_out * C_in * kT*kH*kW * T_out*H_out*W_out``."""
+    return conv(batch, in_channels, out_channels, kernel, out_thw)
+
+
+def conv2d(
+    batch: int,
+    in_channels: int,
+    out_channels: int,
+    kernel: tuple[int, int],
+    out_hw: tuple[int, int],
+) -> int:
+    """``nn.Conv2d`` (groups 1): ``flops = 2 * B * C_out * C_in * kH*kW * H_out*W_out``."""
+    return conv(batch, in_channels, out_channels, kernel, out_hw)
+
+
+def sdpa(batch: int, heads: int, q_len: int, kv_len: int, qk_dim: int, v_dim: int | None = None) -> int:
+    """Scaled dot-product attention, one forward:
+    ``flops = 2*B*H*Lq*Lk*Dqk (scores) + 2*B*H*Lq*Lk*Dv (weights @ V)``.
+
+    ``heads`` are the query heads (grouped KV heads are broadcast). Softmax, scaling and masks
+    count 0; causal masks are not discounted (FlopCounterMode's ``sdpa_flop_count``).
+    """
+    if v_dim is None:
+        v_dim = qk_dim
+    return bmm(batch * heads, q_len, qk_dim, kv_len) + bmm(batch * heads, q_len, kv_len, v_dim)
+
+
+def tensor_bytes(numel: int, itemsize: int) -> int:
+    """Bytes of a dense tensor: ``numel * itemsize``."""
+    return numel * itemsize

@@ -1,0 +1,1 @@
+"""Rendering: the only place that scales or formats numbers (tables, CSV, JSON)."""

@@ -1,0 +1,45 @@
+"""Human units for FLOPs, bytes and counts (rendering only)."""
+
+from __future__ import annotations
+
+_FLOP_UNITS = (
+    (10**18, "EFLOP"),
+    (10**15, "PFLOP"),
+    (10**12, "TFLOP"),
+    (10**9, "GFLOP"),
+    (10**6, "MFLOP"),
+    (10**3, "KFLOP"),
+)
+_BYTE_UNITS = ((2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+_COUNT_UNITS = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
+
+
+def _scaled(value: int, units: tuple[tuple[int, str], ...], base: str, digits: int = 3) -> str:
+    for scale, name in units:
+        if abs(value) >= scale:
+            # integer division first keeps huge ints exact before the float conversion
+            whole, rest = divmod(abs(value), scale)
+            x = whole + rest / scale
+            sign = "-" if value < 0 else ""
+            return f"{sign}{x:.{digits}g} {name}" if x < 10**digits else f"{sign}{x:,.0f} {name}"
+    return f"{value} {base}".strip()
+
+
+def flops(value: int) -> str:
+    """``6523436592005120 -> '6.52 PFLOP'``."""
+    return _scaled(value, _FLOP_UNITS, "FLOP")
+
+
+def nbytes(value: int) -> str:
+    """``2**31 -> '2 GiB'``."""
+    return _scaled(value, _BYTE_UNITS, "B")
+
+
+def count(value: int) -> str:
+    """``14288491584 -> '14.3 B'`` (parameters)."""
+    return _scaled(value, _COUNT_UNITS, "")
+
+
+def share(part: int, whole: int) -> str:
+    """``part / whole`` as a percentage with one decimal."""
+    return "-" if whole == 0 else f"{100 * part / whole:.1f}%"

@@ -1,0 +1,153 @@
+"""The one row type for costs, and pure aggregation helpers over rows.
+
+A :class:`CostRow` is the cost of one (stage, module path, aten op, input shapes) group of a single
+call of a stage: ``calls`` says how many times that op ran with those shapes inside the call, and
+``flops``/``bytes_read``/``bytes_written`` are totals over those ``calls``. The tracer and the
+analytic models both produce these rows, keyed by the real module paths, so their tables join row
+for row. Rendering (tables, JSON, plots) lives elsewhere; nothing here formats numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+STAGES: tuple[str, ...] = ("text_encoder", "diffusion_core", "vae_decode")
+"""The pipeline stages, in execution order."""
+
+Shape = tuple[int, ...]
+
+CATEGORIES: tuple[str, ...] = (
+    "matmul",
+    "conv",
+    "attention",
+    "elementwise",
+    "norm",
+    "reduction",
+    "embedding",
+    "movement",
+    "factory",
+    "view",
+)
+"""Op classes a row can carry; only matmul, conv and attention rows have non-zero FLOPs."""
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """Cost of one op group within one call of a stage (see module docstring)."""
+
+    stage: str
+    module: str
+    op: str
+    category: str
+    flops: int
+    bytes_read: int
+    bytes_written: int
+    calls: int = 1
+    input_shapes: tuple[Shape, ...] = ()
+    output_shape: tuple[Shape, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form: shapes become nested lists, integers stay exact."""
+        d = asdict(self)
+        d["input_shapes"] = [list(s) for s in self.input_shapes]
+        d["output_shape"] = [list(s) for s in self.output_shape]
+        return d
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> CostRow:
+        """Inverse of :meth:`to_dict`."""
+        return CostRow(
+            stage=str(d["stage"]),
+            module=str(d["module"]),
+            op=str(d["op"]),
+            category=str(d["category"]),
+            flops=int(d["flops"]),
+            bytes_read=int(d["bytes_read"]),
+            bytes_written=int(d["bytes_written"]),
+            calls=int(d["calls"]),
+            input_shapes=tuple(tuple(int(x) for x in s) for s in d.get("input_shapes", ())),
+            output_shape=tuple(tuple(int(x) for x in s) for s in d.get("output_shape", ())),
+        )
+
+
+ROW_COLUMNS: tuple[str, ...] = (
+    "stage",
+    "module",
+    "op",
+    "category",
+    "flops",
+    "bytes_read",
+    "bytes_written",
+    "calls",
+    "input_shapes",
+    "output_shape",
+)
+
+
+def total_flops(rows: Iterable[CostRow]) -> int:
+    """Sum of ``flops`` over rows (exact integer)."""
+    return sum(r.flops for r in rows)
+
+
+def total_bytes(rows: Iterable[CostRow]) -> tuple[int, int]:
+    """``(bytes_read, bytes_written)`` summed over rows."""
+    read = written = 0
+    for r in rows:
+        read += r.bytes_read
+        written += r.bytes_written
+    return read, written
+
+
+def group_flops(rows: Iterable[CostRow], key: str) -> dict[str, int]:
+    """FLOPs summed by a row attribute (``"op"``, ``"module"``, ``"category"``, ``"stage"``)."""
+    out: dict[str, int] = {}
+    for r in rows:
+        k = str(getattr(r, key))
+        out[k] = out.get(k, 0) + r.flops
+    return out
+
+
+def join_key(row: CostRow) -> tuple[str, str, str]:
+    """Key on which analytic and traced rows join: ``(stage, module, op)``."""
+    return (row.stage, row.module, row.op)
+
+
+def merge(rows: Iterable[CostRow]) -> list[CostRow]:
+    """Merge rows that share ``(stage, module, op, input_shapes, output_shape)``, summing costs."""
+    acc: dict[tuple[Any, ...], CostRow] = {}
+    for r in rows:
+        k = (r.stage, r.module, r.op, r.input_shapes, r.output_shape)
+        prev = acc.get(k)
+        if prev is None:
+            acc[k] = r
+        else:
+            acc[k] = CostRow(
+                stage=r.stage,
+                module=r.module,
+                op=r.op,
+                category=r.category,
+                flops=prev.flops + r.flops,
+                bytes_read=prev.bytes_read + r.bytes_read,
+                bytes_written=prev.bytes_written + r.bytes_written,
+                calls=prev.calls + r.calls,
+                input_shapes=r.input_shapes,
+                output_shape=r.output_shape,
+            )
+    return list(acc.values())
+
+
+def to_frame(rows: Iterable[CostRow]) -> pd.DataFrame:
+    """Rows as a pandas DataFrame (one column per field; FLOPs kept as Python ints)."""
+    import pandas as pd
+
+    records = [r.to_dict() for r in rows]
+    frame = pd.DataFrame.from_records(records, columns=list(ROW_COLUMNS))
+    for col in ("flops", "bytes_read", "bytes_written"):
+        # object dtype keeps arbitrary-precision ints (int64 would overflow at extreme workloads)
+        frame[col] = frame[col].astype(object)
+    return frame

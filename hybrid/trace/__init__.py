@@ -1,0 +1,165 @@
+"""Meta-device tracer: per-op cost tables of the real Wan2.1 modules at any shape.
+
+``trace(workload)`` builds each stage's real module (``UMT5EncoderModel``,
+``WanTransformer3DModel``, ``AutoencoderKLWan``) on the meta device, runs one call of it under
+:class:`~hybrid.trace.mode.CostMode` and returns its rows. FLOPs follow FlopCounterMode's
+convention (:mod:`hybrid.ops`) and equal its totals on meta, where attention decomposes to ``bmm``;
+unlike it, attention is also counted when a fused CPU/CUDA kernel runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hybrid.models import ModelSpec, get_preset
+from hybrid.rows import STAGES, CostRow, to_frame, total_flops
+from hybrid.schedule import schedule
+from hybrid.workload import Workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+TRACE_SCHEMA = "wanmeter.trace/1"
+
+
+@dataclass(frozen=True)
+class StageTrace:
+    """One call of one stage: its rows, and how many calls the job makes."""
+
+    stage: str
+    module_class: str
+    dtype: str
+    device: str
+    rows: tuple[CostRow, ...]
+    calls: int
+    unsupported_ops: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def flops(self) -> int:
+        """FLOPs of one call."""
+        return total_flops(self.rows)
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """Traced stages of one workload."""
+
+    model: str
+    workload: Workload
+    stages: dict[str, StageTrace]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def unsupported_ops(self) -> dict[str, dict[str, Any]]:
+        """Ops that ran but have no handler: ``{op: {"calls", "stage", "module"}}`` (empty when
+        everything was costed)."""
+        out: dict[str, dict[str, Any]] = {}
+        for st in self.stages.values():
+            for op, info in st.unsupported_ops.items():
+                if op in out:
+                    out[op]["calls"] += info["calls"]
+                else:
+                    out[op] = dict(info)
+        return out
+
+    @property
+    def rows(self) -> list[CostRow]:
+        """All rows of all traced stages."""
+        return [r for st in self.stages.values() for r in st.rows]
+
+    def to_frame(self) -> pd.DataFrame:
+        """All rows as a pandas DataFrame."""
+        return to_frame(self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``wanmeter.trace/1`` JSON document (FLOPs and bytes as exact integers)."""
+        return {
+            "schema": TRACE_SCHEMA,
+            "model": self.model,
+            "workload": self.workload.to_dict(),
+            "stages": {
+                name: {
+                    "flops": st.flops,
+                    "calls": st.calls,
+                    "module_class": st.module_class,
+                    "dtype": st.dtype,
+                    "device": st.device,
+                    "rows": [r.to_dict() for r in st.rows],
+                }
+                for name, st in self.stages.items()
+            },
+            "unsupported_ops": self.unsupported_ops,
+            "warnings": list(self.warnings),
+        }
+
+
+def trace_stage(
+    stage: str,
+    workload: Workload,
+    spec: ModelSpec | None = None,
+    device: str = "meta",
+    dtype: str | None = None,
+) -> StageTrace:
+    """Trace one call of ``stage`` for ``workload`` (see :func:`trace`)."""
+    import torch
+
+    from hybrid.trace.build import stage_call
+    from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
+
+    spec = spec or get_preset(workload.model)
+    call = stage_call(stage, spec, workload, device=device, dtype=dtype)
+    with ModuleStack(call.module) as modules:
+        cost = CostMode(stage, modules)
+        with torch.no_grad(), cost, CanonicalFunctionMode(cost):
+            call.run()
+    unsupported = {
+        op: {"calls": n, "stage": stage, "module": cost.unsupported_modules[op]} for op, n in cost.unsupported.items()
+    }
+    return StageTrace(
+        stage=stage,
+        module_class=call.class_name,
+        dtype=str(call.dtype).removeprefix("torch."),
+        device=device,
+        rows=tuple(cost.rows()),
+        calls=schedule(workload).calls(stage),
+        unsupported_ops=unsupported,
+    )
+
+
+def trace(
+    workload: Workload,
+    stages: Sequence[str] = STAGES,
+    spec: ModelSpec | None = None,
+    device: str = "meta",
+    dtype: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TraceResult:
+    """Trace one call of each of ``stages`` for ``workload``.
+
+    ``spec`` overrides the preset named by ``workload.model`` (e.g. a local checkpoint's configs).
+    ``device`` is ``"meta"`` (no memory, any size) or a real device for small configs, where the
+    modules run on random weights. ``dtype`` overrides the per-stage default compute dtype
+    (:data:`hybrid.trace.build.STAGE_DTYPES`). ``progress`` receives one line per stage.
+    """
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        raise ValueError(f"stage: unknown stage {bad[0]!r}; valid: {', '.join(STAGES)}, all")
+    spec = spec or get_preset(workload.model)
+    out: dict[str, StageTrace] = {}
+    for i, stage in enumerate(stages, 1):
+        t0 = time.perf_counter()
+        if progress:
+            progress(f"[{i}/{len(stages)}] tracing {stage} on {device} ...")
+        out[stage] = trace_stage(stage, workload, spec, device=device, dtype=dtype)
+        if progress:
+            progress(f"[{i}/{len(stages)}] {stage}: {len(out[stage].rows)} rows in {time.perf_counter() - t0:.2f} s")
+    warnings = tuple(workload.extrapolation_warnings()) + spec.warnings
+    return TraceResult(model=spec.name, workload=workload, stages=out, warnings=warnings)
+
+
+def rows_of(results: Iterable[StageTrace]) -> list[CostRow]:
+    """Rows of several stage traces, concatenated."""
+    return [r for st in results for r in st.rows]

@@ -1,0 +1,166 @@
+"""The ``wanmeter`` CLI: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hybrid.cli import main
+from hybrid.models import get_preset
+from hybrid.rows import STAGES
+from hybrid.trace.build import stage_call
+from hybrid.trace.reference import flop_counter_total
+from hybrid.workload import Workload
+
+
+def test_trace_json_default_workload_equals_flop_counter(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["trace", "--format", "json", "--quiet"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "wanmeter.trace/1"
+    assert doc["model"] == "wan2.1-t2v-14b"
+    assert doc["workload"] == {
+        "model": "wan2.1-t2v-14b",
+        "width": 1280,
+        "height": 720,
+        "frames": 81,
+        "steps": 50,
+        "batch": 1,
+        "text_len": 512,
+        "cfg": True,
+    }
+    assert doc["unsupported_ops"] == {}
+    spec, workload = get_preset("wan2.1-t2v-14b"), Workload()
+    for stage in STAGES:
+        st = doc["stages"][stage]
+        assert isinstance(st["flops"], int)
+        assert st["flops"] == sum(r["flops"] for r in st["rows"])
+        assert st["flops"] == flop_counter_total(stage_call(stage, spec, workload))
+    assert [doc["stages"][s]["calls"] for s in STAGES] == [2, 100, 1]
+
+
+def test_trace_table_and_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["trace", "--model", "wan2.1-t2v-1.3b", "--size", "320x192", "--frames", "5", "--no-cfg", "--steps", "4"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "wan2.1-t2v-1.3b  320x192, 5 frames, 4 steps" in out
+    assert "diffusion_core  WanTransformer3DModel" in out
+    assert "unsupported ops: none" in out
+    assert "[3/3] vae_decode:" in err
+
+
+def test_trace_single_stage_csv_to_file(tmp_path: Path) -> None:
+    out = tmp_path / "rows.csv"
+    assert (
+        main(
+            [
+                "trace",
+                "--stage",
+                "vae_decode",
+                "--size",
+                "64x64",
+                "--frames",
+                "1",
+                "--format",
+                "csv",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    lines = out.read_text().splitlines()
+    assert lines[0] == "stage,module,op,category,flops,bytes_read,bytes_written,calls,input_shapes,output_shape"
+    assert all(line.startswith("vae_decode,") for line in lines[1:])
+
+
+def test_trace_model_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "transformer").mkdir()
+    (tmp_path / "transformer" / "config.json").write_text(json.dumps({"num_attention_heads": 2, "num_layers": 1}))
+    code = main(
+        [
+            "trace",
+            "--model-dir",
+            str(tmp_path),
+            "--stage",
+            "diffusion_core",
+            "--size",
+            "64x64",
+            "--frames",
+            "1",
+            "--format",
+            "json",
+            "-q",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["model"] == f"local:{tmp_path.name}"
+    assert any("vae/config.json not found" in w for w in doc["warnings"])
+    # 1 block of D = 2*128 = 256 on 1*4*4 = 16 tokens; to_q: 2*16*256*256 = 2_097_152
+    to_q = [r for r in doc["stages"]["diffusion_core"]["rows"] if r["module"] == "blocks.0.attn1.to_q" and r["flops"]]
+    assert [r["flops"] for r in to_q] == [2_097_152]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["trace", "--frames", "80"], "wanmeter: error: frames: 80 is not of the form 4k+1 >= 1; use 77 or 81"),
+        (
+            ["trace", "--size", "1000x720"],
+            "wanmeter: error: width: 1000 is not a positive multiple of 16; use 992 or 1008",
+        ),
+        (["trace", "--steps", "0"], "wanmeter: error: steps: 0 is invalid; must be >= 1 (use 1)"),
+        (
+            ["trace", "--size", "big"],
+            "wanmeter: error: argument --size: expected WIDTHxHEIGHT like 1280x720, got 'big'",
+        ),
+        (
+            ["trace", "--model", "wan9"],
+            "wanmeter: error: model: unknown model 'wan9'; valid: wan2.1-t2v-1.3b, wan2.1-t2v-14b",
+        ),
+        (["trace", "--stage", "decoder"], None),
+        (["nope"], None),
+    ],
+)
+def test_bad_input_one_line_exit_2(args: list[str], message: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("wanmeter: error: ")
+    if message is not None:
+        assert err.strip() == message
+
+
+def test_malformed_model_dir_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "config.json").write_text("{")
+    assert main(["trace", "--model-dir", str(tmp_path), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"wanmeter: error: {tmp_path / 'vae' / 'config.json'}: malformed JSON")
+
+
+def test_subprocess_no_traceback() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hybrid", "trace", "--frames", "3"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "wanmeter: error: frames: 3 is not of the form 4k+1 >= 1; use 1 or 5"
+
+
+def test_models_lists_parameter_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["wan2.1-t2v-14b"]["parameters"] == {
+        "text_encoder": 5_680_910_336,
+        "transformer": 14_288_491_584,
+        "vae": 126_892_531,
+    }
+    assert main(["models"]) == 0
+    assert "wan2.1-t2v-1.3b  832x480" in capsys.readouterr().out

@@ -1,0 +1,73 @@
+"""Workload defaults, validation messages and derived shapes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from hybrid.schedule import schedule
+from hybrid.workload import Workload
+
+
+def test_defaults_14b() -> None:
+    w = Workload()
+    assert (w.model, w.width, w.height, w.frames, w.steps, w.batch, w.text_len, w.cfg) == (
+        "wan2.1-t2v-14b",
+        1280,
+        720,
+        81,
+        50,
+        1,
+        512,
+        True,
+    )
+    # (81-1)//4+1 = 21 latent frames, 720/8 = 90, 1280/8 = 160, tokens 21*45*80 = 75600
+    assert (w.latent_frames, w.latent_height, w.latent_width, w.dit_tokens) == (21, 90, 160, 75600)
+
+
+def test_defaults_1_3b_native_size() -> None:
+    w = Workload(model="wan2.1-t2v-1.3b")
+    assert (w.width, w.height) == (832, 480)
+    # 21 * (60/2) * (104/2) = 21 * 30 * 52 = 32760 tokens
+    assert w.dit_tokens == 32760
+
+
+def test_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Workload().steps = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"frames": 80}, "frames: 80 is not of the form 4k+1 >= 1; use 77 or 81"),
+        ({"frames": 0}, "frames: 0 is not of the form 4k+1 >= 1; use 1"),
+        ({"width": 1000}, "width: 1000 is not a positive multiple of 16; use 992 or 1008"),
+        ({"height": 8}, "height: 8 is not a positive multiple of 16; use 16"),
+        ({"height": -16}, "height: -16 is not a positive multiple of 16; use 16"),
+        ({"steps": 0}, "steps: 0 is invalid; must be >= 1 (use 1)"),
+        ({"batch": -2}, "batch: -2 is invalid; must be >= 1 (use 1)"),
+        ({"text_len": 0}, "text_len: 0 is invalid; must be >= 1 (use 1)"),
+        ({"model": "wan9"}, "model: unknown model 'wan9'; valid: wan2.1-t2v-1.3b, wan2.1-t2v-14b"),
+        ({"steps": 2.5}, "steps: must be an integer, got 2.5"),
+    ],
+)
+def test_validation_messages(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as e:
+        Workload(**kwargs)  # type: ignore[arg-type]
+    assert str(e.value) == message
+
+
+def test_schedule_cfg_on_and_off() -> None:
+    s = schedule(Workload(steps=50))
+    assert (s.text_encoder, s.diffusion_core, s.vae_decode) == (2, 100, 1)
+    s = schedule(Workload(steps=30, cfg=False, batch=4))
+    assert (s.text_encoder, s.diffusion_core, s.vae_decode) == (1, 30, 1)
+
+
+def test_extrapolation_warnings() -> None:
+    assert Workload().extrapolation_warnings() == []
+    msgs = Workload(model="wan2.1-t2v-1.3b", width=1280, height=720, frames=121, text_len=600).extrapolation_warnings()
+    assert len(msgs) == 3
+    assert "1280x720 is above the 832x480" in msgs[0]
