@@ -6,6 +6,8 @@ Public API (importing this package does not import torch; :func:`trace` does on 
 * :data:`PRESETS`, :func:`get_preset`, :class:`ModelSpec` - model configs and parameter counts;
 * :func:`resolve_model` - a preset or a local Diffusers folder's configs;
 * :func:`schedule` - calls per stage;
+* :func:`estimate` - end-to-end analytic cost (:class:`PipelineReport`), in microseconds;
+* :func:`diffusion_core_cost` - the DiT's cost alone (stable API);
 * :func:`trace` - per-op rows of the real modules traced on the meta device;
 * :class:`CostRow` - the one row type; :data:`FLOPS_PER_MAC` - the FLOP convention.
 """
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hybrid.checkpoint import CheckpointError, resolve_model
 from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.ops import FLOPS_PER_MAC
+from hybrid.report import PipelineReport, StageCost, diffusion_core_cost, estimate
 from hybrid.rows import STAGES, CostRow
 from hybrid.schedule import Schedule, schedule
 from hybrid.workload import Workload
@@ -31,8 +34,12 @@ __all__ = [
     "CheckpointError",
     "CostRow",
     "ModelSpec",
+    "PipelineReport",
     "Schedule",
+    "StageCost",
     "Workload",
+    "diffusion_core_cost",
+    "estimate",
     "get_preset",
     "resolve_model",
     "schedule",

@@ -88,6 +88,53 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from hybrid.checkpoint import resolve_model
+    from hybrid.render import report as render
+    from hybrid.report import estimate
+    from hybrid.workload import Workload
+
+    workload = _workload(args)
+    assert isinstance(workload, Workload)
+    result = estimate(workload, resolve_model(args.model, args.model_dir))
+    formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
+    _emit(formats[args.format](result), args.output)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from hybrid.verify import VERIFICATIONS, verify_device
+
+    names = [args.only] if args.only else list(VERIFICATIONS)
+    unknown = [n for n in names if n not in VERIFICATIONS]
+    if unknown:
+        raise ValueError(f"only: unknown verification {unknown[0]!r}; valid: {', '.join(VERIFICATIONS)}")
+    runs = [VERIFICATIONS[n] for n in names]
+    if args.device:
+        if args.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError("device: cuda is not available on this machine; valid here: cpu")
+        device = args.device
+        runs.append(lambda: verify_device(device))
+    ok = True
+    for run in runs:
+        summary = run()
+        path = summary.write(args.out_dir)
+        exact = sum(bool(c.detail.get("exact", c.passed)) for c in summary.checks)
+        status = "PASS" if summary.passed else "FAIL"
+        print(
+            f"{status} {summary.name}: {len(summary.checks) - sum(not c.passed for c in summary.checks)}"
+            f"/{len(summary.checks)} passed, {exact} exact ({summary.seconds:.1f} s) -> {path}"
+        )
+        for c in summary.checks:
+            if args.verbose or not c.passed:
+                print(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}")
+        ok &= summary.passed
+    return 0 if ok else 1
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from hybrid.models import PRESETS
     from hybrid.render import units
@@ -129,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wanmeter", description="Stage-by-stage cost of Wan2.1 text-to-video jobs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    p = sub.add_parser("report", help="end-to-end analytic cost: per stage, per component, total (instant)")
+    _add_workload_options(p)
+    p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
+    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("trace", help="trace the real modules on the meta device: per-op FLOPs and bytes")
     _add_workload_options(p)
     p.add_argument("--stage", default="all", choices=["text_encoder", "diffusion_core", "vae_decode", "all"])
@@ -136,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("verify", help="analytic == traced at small and full size, invariants, device agreement")
+    p.add_argument("--only", help="text_encoder, diffusion_core, vae_decode, pipeline_invariants or flop_counter")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="also run tiny real modules on this device vs meta")
+    p.add_argument("--out-dir", type=Path, default=Path("tmp/verify"), help="summaries go here (default %(default)s)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every case")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("models", help="list model presets with their parameter counts")
     p.add_argument("--format", default="table", choices=["table", "json"])

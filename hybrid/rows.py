@@ -151,3 +151,66 @@ def to_frame(rows: Iterable[CostRow]) -> pd.DataFrame:
         # object dtype keeps arbitrary-precision ints (int64 would overflow at extreme workloads)
         frame[col] = frame[col].astype(object)
     return frame
+
+
+@dataclass(frozen=True, slots=True)
+class OpGroup:
+    """Compact analytic cost: ``repeat`` modules, each running ``op`` ``calls`` times per stage call
+    at ``flops_per_call`` FLOPs.
+
+    ``module`` is a module path, or a pattern with ``{i}`` for ``repeat`` identical layers
+    (``blocks.{i}.attn1.to_q``). Totals come straight from groups (microseconds); :meth:`expand`
+    gives the per-module :class:`CostRow` table that joins the tracer's. Byte columns of analytic
+    rows stay 0 (bytes come from the tracer).
+    """
+
+    stage: str
+    module: str
+    op: str
+    category: str
+    flops_per_call: int
+    calls: int = 1
+    repeat: int = 1
+
+    @property
+    def flops(self) -> int:
+        """FLOPs of the whole group in one stage call."""
+        return self.flops_per_call * self.calls * self.repeat
+
+    def expand(self) -> list[CostRow]:
+        """One :class:`CostRow` per module of the group."""
+        names = [self.module.format(i=i) for i in range(self.repeat)] if "{i}" in self.module else [self.module]
+        return [
+            CostRow(
+                stage=self.stage,
+                module=name,
+                op=self.op,
+                category=self.category,
+                flops=self.flops_per_call * self.calls,
+                bytes_read=0,
+                bytes_written=0,
+                calls=self.calls,
+            )
+            for name in names
+        ]
+
+
+def expand(groups: Iterable[OpGroup]) -> list[CostRow]:
+    """All rows of ``groups``."""
+    return [r for g in groups for r in g.expand()]
+
+
+def aggregate(rows: Iterable[CostRow], flops_only: bool = True) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """``(stage, module, op) -> (flops, calls)`` summed over rows (shapes folded together).
+
+    With ``flops_only`` the zero-FLOP rows (elementwise, views, ...) are left out: that is the
+    table the analytic model and the tracer must agree on exactly.
+    """
+    out: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for r in rows:
+        if flops_only and r.flops == 0:
+            continue
+        k = join_key(r)
+        f, c = out.get(k, (0, 0))
+        out[k] = (f + r.flops, c + r.calls)
+    return out

@@ -164,3 +164,93 @@ def test_models_lists_parameter_counts(capsys: pytest.CaptureFixture[str]) -> No
     }
     assert main(["models"]) == 0
     assert "wan2.1-t2v-1.3b  832x480" in capsys.readouterr().out
+
+
+def test_report_default_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    assert "wan2.1-t2v-14b: 1280x720, 81 frames, 50 steps, batch 1, text_len 512, CFG on" in out
+    for line in (
+        "text_encoder       2  4.84 TFLOP  9.69 TFLOP",
+        "diffusion_core   100  6.52 PFLOP   652 PFLOP   99.9%",
+        "vae_decode         1   639 TFLOP   639 TFLOP    0.1%",
+        "total: 652992567022616576 FLOPs",
+    ):
+        assert line in out
+
+
+def test_report_json_matches_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--format", "json", "--model", "wan2.1-t2v-1.3b", "--steps", "30", "--no-cfg"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "wanmeter.report/1"
+    assert doc["workload"] == {
+        "width": 832,
+        "height": 480,
+        "frames": 81,
+        "steps": 30,
+        "batch": 1,
+        "text_len": 512,
+        "cfg": False,
+    }
+    assert [doc["stages"][s]["runs"] for s in STAGES] == [1, 30, 1]
+    assert doc["total"]["flops"] == sum(doc["stages"][s]["flops"] for s in STAGES)
+    assert isinstance(doc["total"]["flops"], int)
+
+
+def test_report_markdown_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("### wanmeter report: wan2.1-t2v-14b")
+    assert "| diffusion_core | 100 | 6.52 PFLOP | 652 PFLOP | 99.9% |" in md
+    out = tmp_path / "r.csv"
+    assert main(["report", "--format", "csv", "-o", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "stage,component,runs,flops_per_run,flops,share"
+    assert "diffusion_core,self_attention_core,100,4682022912000000,468202291200000000," in "\n".join(lines)
+
+
+def test_report_extrapolation_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--model", "wan2.1-t2v-1.3b", "--size", "1280x720", "--frames", "121"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: 1280x720 is above the 832x480 wan2.1-t2v-1.3b was trained for" in out
+    assert "warning: frames 121 is above the 81 frames" in out
+
+
+def test_report_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--batch", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "wanmeter: error: batch: 0 is invalid; must be >= 1 (use 1)"
+
+
+def test_verify_invariants_and_cpu_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["verify", "--only", "pipeline_invariants", "--device", "cpu", "--out-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASS pipeline_invariants" in out and "PASS device_cpu" in out
+    summary = json.loads((tmp_path / "device_cpu.json").read_text())
+    assert summary["pass"] is True
+    assert summary["cases"] == 9  # 3 reference shapes x 3 stages
+    assert all(c["rows_identical"] and c["attention_flops"] > 0 for c in summary["checks"])
+
+
+def test_verify_fails_on_a_wrong_formula(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hybrid.verify as verify
+
+    real = verify.stage_groups
+
+    def dropped_one(stage: str, spec: object, workload: Workload) -> object:
+        return real(stage, spec, workload)[1:]  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verify, "stage_groups", dropped_one)
+    monkeypatch.setattr(verify, "REFERENCE_SHAPES", verify.REFERENCE_SHAPES[:1])
+    monkeypatch.setattr(verify, "_workloads", lambda m: [Workload(model=m, **verify.REFERENCE_SHAPES[0])])
+    assert main(["verify", "--only", "text_encoder", "--out-dir", str(tmp_path)]) == 1
+    assert "FAIL text_encoder" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "text_encoder.json").read_text())
+    assert summary["pass"] is False and summary["checks"][0]["mismatches"]
+
+
+def test_verify_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--only", "nope"]) == 2
+    assert "only: unknown verification 'nope'" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from hybrid.trace.build import stage_call
 from hybrid.trace.mode import SDPA_OP, CanonicalFunctionMode, CostMode, ModuleStack
 from hybrid.trace.reference import flop_counter_total
 from hybrid.workload import Workload
+from tests.conftest import traced_preset
 
 SMALL = {"width": 256, "height": 128, "frames": 17, "text_len": 16, "batch": 2}
 WORKLOADS = [pytest.param(Workload(model=m), id=f"{m}-default") for m in sorted(PRESETS)] + [
@@ -29,7 +30,7 @@ def _sorted(rows: tuple[CostRow, ...]) -> list[CostRow]:
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_full_configs_on_meta_equal_flop_counter(workload: Workload, stage: str) -> None:
     spec = get_preset(workload.model)
-    ours = trace_stage(stage, workload, spec)
+    ours = traced_preset(stage, workload)
     reference = flop_counter_total(stage_call(stage, spec, workload))
     assert ours.flops == reference
     assert ours.flops > 0

@@ -21,6 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hybrid import ops
+from hybrid.rows import OpGroup
+
 
 @dataclass(frozen=True)
 class UMT5Config:
@@ -73,6 +76,46 @@ class UMT5Config:
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "feed_forward_proj": self.feed_forward_proj,
         }
+
+
+STAGE = "text_encoder"
+SDPA = "aten.scaled_dot_product_attention"
+
+
+def umt5_groups(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
+    """FLOP groups of one ``UMT5EncoderModel`` pass over ``batch x text_len`` tokens.
+
+    Per layer: bias-free ``q, k, v, o`` (``4 * 2TD*H*dk`` with ``T = batch*text_len``), attention
+    ``4*B*H*L^2*dk``, and the gated FFN ``wi_0, wi_1, wo`` (``3 * 2TD*d_ff``). Embedding lookups and
+    the relative position bias cost 0 FLOPs.
+    """
+    t = batch * text_len
+    d, inner, layers = cfg.d_model, cfg.inner_dim, cfg.num_layers
+    a = "encoder.block.{i}.layer.0.SelfAttention"
+    ff = "encoder.block.{i}.layer.1.DenseReluDense"
+    qkv = ops.linear(t, d, inner)
+    groups = [
+        OpGroup(STAGE, f"{a}.q", "aten.mm", "matmul", qkv, repeat=layers),
+        OpGroup(STAGE, f"{a}.k", "aten.mm", "matmul", qkv, repeat=layers),
+        OpGroup(STAGE, f"{a}.v", "aten.mm", "matmul", qkv, repeat=layers),
+        OpGroup(
+            STAGE, a, SDPA, "attention", ops.sdpa(batch, cfg.num_heads, text_len, text_len, cfg.d_kv), repeat=layers
+        ),
+        OpGroup(STAGE, f"{a}.o", "aten.mm", "matmul", ops.linear(t, inner, d), repeat=layers),
+    ]
+    for proj in ("wi_0", "wi_1") if cfg.is_gated_act else ("wi",):
+        groups.append(OpGroup(STAGE, f"{ff}.{proj}", "aten.mm", "matmul", ops.linear(t, d, cfg.d_ff), repeat=layers))
+    groups.append(OpGroup(STAGE, f"{ff}.wo", "aten.mm", "matmul", ops.linear(t, cfg.d_ff, d), repeat=layers))
+    return groups
+
+
+def component(module: str, op: str) -> str:
+    """The report component of a text-encoder row (analytic or traced)."""
+    if ".SelfAttention" in module:
+        return "attention_core" if op == SDPA else "attention_projections"
+    if ".DenseReluDense" in module:
+        return "ffn"
+    return "other"
 
 
 # google/umt5-xxl config.json (d_model 4096, d_ff 10240, d_kv 64, 64 heads, 24 layers,

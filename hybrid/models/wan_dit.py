@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any
 
+from hybrid import ops
+from hybrid.rows import OpGroup
+
 
 @dataclass(frozen=True)
 class WanTransformer3DConfig:
@@ -100,6 +103,89 @@ class WanTransformer3DConfig:
             "rope_max_seq_len": self.rope_max_seq_len,
             "pos_embed_seq_len": self.pos_embed_seq_len,
         }
+
+
+STAGE = "diffusion_core"
+SDPA = "aten.scaled_dot_product_attention"
+ADDMM = "aten.addmm"
+
+
+def dit_groups(
+    cfg: WanTransformer3DConfig,
+    batch: int,
+    latent_frames: int,
+    latent_height: int,
+    latent_width: int,
+    text_len: int,
+) -> list[OpGroup]:
+    """FLOP groups of one ``WanTransformer3DModel`` forward, keyed like the tracer's rows.
+
+    With ``N = (F/p_t)(H/p_h)(W/p_w)`` video tokens, ``L = text_len`` text tokens, ``D`` the width:
+    per block, self-attention ``4 * 2BND^2`` (q, k, v, out) ``+ 4BHN^2d``; cross-attention
+    ``2 * 2BND^2`` (q, out) ``+ 2 * 2BLD^2`` (k, v over text) ``+ 4BHNLd``; FFN ``2 * 2BN*D*ffn``.
+    Plus the patch conv, the timestep/text embedders and ``proj_out``.
+    """
+    p_t, p_h, p_w = cfg.patch_size
+    f, h, w = latent_frames // p_t, latent_height // p_h, latent_width // p_w
+    tokens = f * h * w
+    n = batch * tokens  # video token rows
+    t = batch * text_len  # text token rows
+    d, heads, hd, ffn, layers = (
+        cfg.inner_dim,
+        cfg.num_attention_heads,
+        cfg.attention_head_dim,
+        cfg.ffn_dim,
+        cfg.num_layers,
+    )
+    self_proj, cross_q, text_kv = ops.linear(n, d, d), ops.linear(n, d, d), ops.linear(t, d, d)
+    return [
+        OpGroup(
+            STAGE,
+            "patch_embedding",
+            "aten.convolution",
+            "conv",
+            ops.conv3d(batch, cfg.in_channels, d, cfg.patch_size, (f, h, w)),
+        ),
+        OpGroup(
+            STAGE, "condition_embedder.time_embedder.linear_1", ADDMM, "matmul", ops.linear(batch, cfg.freq_dim, d)
+        ),
+        OpGroup(STAGE, "condition_embedder.time_embedder.linear_2", ADDMM, "matmul", ops.linear(batch, d, d)),
+        OpGroup(STAGE, "condition_embedder.time_proj", ADDMM, "matmul", ops.linear(batch, d, 6 * d)),
+        OpGroup(STAGE, "condition_embedder.text_embedder.linear_1", ADDMM, "matmul", ops.linear(t, cfg.text_dim, d)),
+        OpGroup(STAGE, "condition_embedder.text_embedder.linear_2", ADDMM, "matmul", text_kv),
+        OpGroup(STAGE, "blocks.{i}.attn1.to_q", ADDMM, "matmul", self_proj, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn1.to_k", ADDMM, "matmul", self_proj, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn1.to_v", ADDMM, "matmul", self_proj, repeat=layers),
+        OpGroup(
+            STAGE, "blocks.{i}.attn1", SDPA, "attention", ops.sdpa(batch, heads, tokens, tokens, hd), repeat=layers
+        ),
+        OpGroup(STAGE, "blocks.{i}.attn1.to_out.0", ADDMM, "matmul", self_proj, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn2.to_q", ADDMM, "matmul", cross_q, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn2.to_k", ADDMM, "matmul", text_kv, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn2.to_v", ADDMM, "matmul", text_kv, repeat=layers),
+        OpGroup(
+            STAGE, "blocks.{i}.attn2", SDPA, "attention", ops.sdpa(batch, heads, tokens, text_len, hd), repeat=layers
+        ),
+        OpGroup(STAGE, "blocks.{i}.attn2.to_out.0", ADDMM, "matmul", cross_q, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.ffn.net.0.proj", ADDMM, "matmul", ops.linear(n, d, ffn), repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.ffn.net.2", ADDMM, "matmul", ops.linear(n, ffn, d), repeat=layers),
+        OpGroup(STAGE, "proj_out", ADDMM, "matmul", ops.linear(n, d, cfg.out_channels * prod(cfg.patch_size))),
+    ]
+
+
+def component(module: str, op: str) -> str:
+    """The report component of a DiT row (analytic or traced)."""
+    if ".attn1" in module:
+        return "self_attention_core" if op == SDPA else "self_attention_projections"
+    if ".attn2" in module:
+        return "cross_attention_core" if op == SDPA else "cross_attention_projections"
+    if ".ffn." in module:
+        return "ffn"
+    if module.startswith(("patch_embedding", "condition_embedder", "rope")):
+        return "embedders"
+    if module.startswith(("proj_out", "norm_out")):
+        return "output_head"
+    return "other"
 
 
 # Wan-AI/Wan2.1-T2V-1.3B-Diffusers transformer/config.json

@@ -22,8 +22,12 @@ Latent frame 0 decodes to 1 video frame, every later latent frame to 4.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
+
+from hybrid import ops
+from hybrid.rows import OpGroup
 
 
 def _causal_conv_params(c_in: int, c_out: int, k: int) -> int:
@@ -148,6 +152,139 @@ class AutoencoderKLWanConfig:
             "scale_factor_temporal": self.scale_factor_temporal,
             "scale_factor_spatial": self.scale_factor_spatial,
         }
+
+
+STAGE = "vae_decode"
+CONV = "aten.convolution"
+K3 = (3, 3, 3)
+K1 = (1, 1, 1)
+SDPA = "aten.scaled_dot_product_attention"
+
+
+@dataclass(frozen=True)
+class DecodeChunks:
+    """The causal chunk schedule of ``AutoencoderKLWan._decode``: the decoder runs once per latent
+    frame. The first chunk keeps 1 frame throughout; every later chunk doubles its frames at each
+    ``upsample3d`` (its ``time_conv`` runs from the second chunk on, the feature cache holding the
+    previous frames), giving 1 + 4 * (latent_frames - 1) video frames."""
+
+    latent_frames: int
+
+    def classes(self) -> list[tuple[bool, int]]:
+        """``(is_first_chunk, number_of_such_chunks)``; chunks of one class cost the same."""
+        out = [(True, 1)]
+        if self.latent_frames > 1:
+            out.append((False, self.latent_frames - 1))
+        return out
+
+
+class _ChunkWalk:
+    """Walks one decoder chunk, tracking its frame count and spatial size, emitting groups."""
+
+    def __init__(self, batch: int, height: int, width: int, calls: int, out: list[OpGroup]) -> None:
+        self.batch, self.t, self.h, self.w, self.calls, self.out = batch, 1, height, width, calls, out
+
+    def conv3d(self, module: str, c_in: int, c_out: int, kernel: tuple[int, int, int]) -> None:
+        flops = ops.conv3d(self.batch, c_in, c_out, kernel, (self.t, self.h, self.w))
+        self.out.append(OpGroup(STAGE, module, CONV, "conv", flops, self.calls))
+
+    def conv2d_per_frame(self, module: str, c_in: int, c_out: int, kernel: tuple[int, int]) -> None:
+        flops = ops.conv2d(self.batch * self.t, c_in, c_out, kernel, (self.h, self.w))
+        self.out.append(OpGroup(STAGE, module, CONV, "conv", flops, self.calls))
+
+    def resblock(self, module: str, c_in: int, c_out: int) -> None:
+        if c_in != c_out:
+            self.conv3d(f"{module}.conv_shortcut", c_in, c_out, K1)
+        self.conv3d(f"{module}.conv1", c_in, c_out, K3)
+        self.conv3d(f"{module}.conv2", c_out, c_out, K3)
+
+    def attention(self, module: str, c: int) -> None:
+        self.conv2d_per_frame(f"{module}.to_qkv", c, 3 * c, (1, 1))
+        pixels = self.h * self.w
+        flops = ops.sdpa(self.batch * self.t, 1, pixels, pixels, c)
+        self.out.append(OpGroup(STAGE, module, SDPA, "attention", flops, self.calls))
+        self.conv2d_per_frame(f"{module}.proj", c, c, (1, 1))
+
+
+@lru_cache(maxsize=64)
+def _unit_chunk(cfg: AutoencoderKLWanConfig, first: bool) -> tuple[OpGroup, ...]:
+    """One decoder chunk of batch 1 at a 1x1 latent: the exact per-pixel coefficients."""
+    out: list[OpGroup] = []
+    dims = cfg.decoder_dims
+    walk = _ChunkWalk(1, 1, 1, 1, out)
+    walk.conv3d("decoder.conv_in", cfg.z_dim, dims[0], K3)
+    walk.resblock("decoder.mid_block.resnets.0", dims[0], dims[0])
+    walk.attention("decoder.mid_block.attentions.0", dims[0])
+    walk.resblock("decoder.mid_block.resnets.1", dims[0], dims[0])
+    for i, (c_in, c_out, mode) in enumerate(cfg.decoder_up_block_dims()):
+        for j in range(cfg.num_res_blocks + 1):
+            walk.resblock(f"decoder.up_blocks.{i}.resnets.{j}", c_in if j == 0 else c_out, c_out)
+        if mode is None:
+            continue
+        up = f"decoder.up_blocks.{i}.upsamplers.0"
+        if mode == "upsample3d" and not first:
+            walk.conv3d(f"{up}.time_conv", c_out, 2 * c_out, (3, 1, 1))
+            walk.t *= 2
+        walk.h, walk.w = 2 * walk.h, 2 * walk.w
+        walk.conv2d_per_frame(f"{up}.resample.1", c_out, c_out // 2, (3, 3))
+    walk.conv3d("decoder.conv_out", dims[-1], cfg.out_channels, K3)
+    return tuple(out)
+
+
+def vae_decode_groups(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+) -> list[OpGroup]:
+    """FLOP groups of one ``AutoencoderKLWan.decode`` of ``batch`` latents, keyed like the tracer's.
+
+    Every causal conv is counted over its output positions ``(t, h, w)`` of the chunk (the cached
+    frames it reads do not add outputs); 2-D convs of the resample and attention paths run on
+    ``batch * t`` frames; mid-block attention is one head over ``h * w`` pixels per frame. Every
+    decoder conv is linear in ``batch * h * w`` and the attention in ``batch * (h*w)^2``, so a chunk
+    is walked once per config at a 1x1 latent (:func:`_unit_chunk`) and scaled exactly.
+    """
+    thw = (latent_frames, latent_height, latent_width)
+    out = [OpGroup(STAGE, "post_quant_conv", CONV, "conv", ops.conv3d(batch, cfg.z_dim, cfg.z_dim, K1, thw))]
+    pixels = latent_height * latent_width
+    for first, calls in DecodeChunks(latent_frames).classes():
+        for g in _unit_chunk(cfg, first):
+            scale = batch * (pixels * pixels if g.op == SDPA else pixels)
+            out.append(OpGroup(STAGE, g.module, g.op, g.category, g.flops_per_call * scale, calls))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _unit_components(cfg: AutoencoderKLWanConfig, first: bool) -> tuple[tuple[str, int, int], ...]:
+    """``(component, per-pixel coefficient, per-pixel^2 coefficient)`` of one unit chunk."""
+    acc: dict[str, list[int]] = {}
+    for g in _unit_chunk(cfg, first):
+        slot = acc.setdefault(component(g.module, g.op), [0, 0])
+        slot[1 if g.op == SDPA else 0] += g.flops_per_call
+    return tuple((name, lin, quad) for name, (lin, quad) in acc.items())
+
+
+def vae_decode_components(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+) -> dict[str, int]:
+    """FLOPs of one decode by report component: the sum of :func:`vae_decode_groups` by
+    :func:`component`, computed from the unit-chunk coefficients without building the groups."""
+    pixels = latent_height * latent_width
+    post = ops.conv3d(batch, cfg.z_dim, cfg.z_dim, K1, (latent_frames, latent_height, latent_width))
+    out = {component("post_quant_conv", CONV): post}
+    for first, calls in DecodeChunks(latent_frames).classes():
+        for name, lin, quad in _unit_components(cfg, first):
+            out[name] = out.get(name, 0) + calls * batch * (lin * pixels + quad * pixels * pixels)
+    return out
+
+
+def component(module: str, op: str) -> str:
+    """The report component of a VAE-decode row (analytic or traced)."""
+    if ".attentions." in module:
+        return "attention_core" if op == SDPA else "attention_projections"
+    if ".upsamplers." in module:
+        return "upsample_convs"
+    if op == CONV:
+        return "causal_convs"
+    return "other"
 
 
 # Wan-AI/Wan2.1-T2V-{1.3B,14B}-Diffusers vae/config.json (both ship the same VAE)

@@ -42,4 +42,7 @@ def count(value: int) -> str:
 
 def share(part: int, whole: int) -> str:
     """``part / whole`` as a percentage with one decimal."""
-    return "-" if whole == 0 else f"{100 * part / whole:.1f}%"
+    if whole == 0:
+        return "-"
+    pct = 100 * part / whole
+    return "<0.1%" if 0 < pct < 0.05 else f"{pct:.1f}%"

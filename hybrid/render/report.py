@@ -1,0 +1,107 @@
+"""Renderers of a :class:`~hybrid.report.PipelineReport`: table, markdown, CSV, JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING
+
+from hybrid.render import units
+from hybrid.render.table import format_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.report import PipelineReport
+
+
+def _headline(r: PipelineReport) -> str:
+    w = r.workload
+    return (
+        f"{r.model}: {w.width}x{w.height}, {w.frames} frames, {w.steps} steps, batch {w.batch}, "
+        f"text_len {w.text_len}, CFG {'on' if w.cfg else 'off'}"
+    )
+
+
+def _stage_cells(r: PipelineReport) -> list[list[str]]:
+    total = r.total_flops
+    cells = [
+        [name, str(s.runs), units.flops(s.flops_per_run), units.flops(s.flops), units.share(s.flops, total)]
+        for name, s in r.stages.items()
+    ]
+    cells.append(["total", "", "", units.flops(total), units.share(total, total)])
+    return cells
+
+
+def _component_cells(r: PipelineReport) -> list[list[str]]:
+    total = r.total_flops
+    return [
+        [name, comp, units.flops(f), units.share(f, s.flops), units.share(f, total)]
+        for name, s in r.stages.items()
+        for comp, f in sorted(s.components.items(), key=lambda kv: -kv[1])
+    ]
+
+
+STAGE_HEADERS = ["stage", "runs", "FLOPs/run", "FLOPs", "share"]
+COMPONENT_HEADERS = ["stage", "component", "FLOPs", "of stage", "of total"]
+
+
+def to_table(r: PipelineReport) -> str:
+    """Readable plain-text report with human units and shares."""
+    parts = [
+        f"wanmeter report  {_headline(r)}",
+        "",
+        format_table(STAGE_HEADERS, _stage_cells(r), right=(1, 2, 3, 4)),
+        "",
+        f"total: {r.total_flops} FLOPs",
+        "",
+        format_table(COMPONENT_HEADERS, _component_cells(r), right=(2, 3, 4)),
+    ]
+    if r.warnings:
+        parts += ["", *(f"warning: {m}" for m in r.warnings)]
+    parts += ["", "assumptions:", *(f"  - {a}" for a in r.assumptions)]
+    return "\n".join(parts) + "\n"
+
+
+def _md_table(headers: list[str], rows: list[list[str]], right: tuple[int, ...]) -> str:
+    align = ["---:" if i in right else "---" for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(r: PipelineReport) -> str:
+    """GitHub-flavoured markdown (reads well in a pull-request comment)."""
+    parts = [
+        f"### wanmeter report: {_headline(r)}",
+        "",
+        _md_table(STAGE_HEADERS, _stage_cells(r), (1, 2, 3, 4)),
+        "",
+        f"Total: **{units.flops(r.total_flops)}** (`{r.total_flops}` FLOPs)",
+        "",
+        "<details><summary>Components</summary>",
+        "",
+        _md_table(COMPONENT_HEADERS, _component_cells(r), (2, 3, 4)),
+        "",
+        "</details>",
+    ]
+    if r.warnings:
+        parts += ["", *(f"> **warning:** {m}" for m in r.warnings)]
+    parts += ["", "Assumptions:", "", *(f"- {a}" for a in r.assumptions)]
+    return "\n".join(parts) + "\n"
+
+
+def to_csv(r: PipelineReport) -> str:
+    """One line per (stage, component); exact integers."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["stage", "component", "runs", "flops_per_run", "flops", "share"])
+    total = r.total_flops
+    for s in r.stages.values():
+        for comp, per_run in s.components_per_run.items():
+            f = per_run * s.runs
+            writer.writerow([s.stage, comp, s.runs, per_run, f, f"{f / total:.9g}" if total else "0"])
+    return buf.getvalue()
+
+
+def to_json(r: PipelineReport) -> str:
+    """The ``wanmeter.report/1`` document."""
+    return r.to_json()

@@ -1,0 +1,275 @@
+"""Verification: the analytic model against the tracer, pipeline invariants, device agreement.
+
+Every check writes a JSON summary (shapes, analytic, traced, relative error, pass) and reports
+pass/fail; the ``verify/run_verify_*.py`` scripts and ``wanmeter verify`` are thin wrappers.
+
+* ``check_stage``: analytic vs traced FLOPs for one stage, per (module, op) and in total, on the
+  small reference shapes and the full default workloads of both models (meta device). Bar:
+  relative error <= 1e-6; expectation (and what we get): exact equality.
+* ``check_flop_counter``: the tracer equals ``FlopCounterMode`` on the same forwards.
+* ``check_invariants``: total == sum of stages == sum of per-call rows x runs; every stage
+  non-decreasing in width, height, frames, steps, batch and text_len.
+* ``check_device``: tiny configs of the real classes run with random weights on a real device
+  (cpu or cuda) give exactly the rows traced on meta, attention included.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from hybrid.analytic import stage_groups
+from hybrid.models import PRESETS, ModelSpec, get_preset
+from hybrid.models.umt5 import UMT5Config
+from hybrid.models.wan_dit import WanTransformer3DConfig
+from hybrid.models.wan_vae import AutoencoderKLWanConfig
+from hybrid.report import estimate
+from hybrid.rows import STAGES, aggregate, expand
+from hybrid.workload import Workload
+
+RTOL = 1e-6
+"""Verification bar on relative error (the expectation is exact equality)."""
+
+REFERENCE_SHAPES: tuple[dict[str, Any], ...] = (
+    {"width": 64, "height": 48, "frames": 1, "text_len": 7},
+    {"width": 128, "height": 64, "frames": 5, "text_len": 16, "batch": 2},
+    {"width": 256, "height": 128, "frames": 17, "text_len": 77, "cfg": False},
+)
+"""Small workloads every stage is verified at (besides each model's full default workload)."""
+
+TINY_SPEC = ModelSpec(
+    name="tiny",
+    text_encoder=UMT5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=2, num_heads=4),
+    transformer=WanTransformer3DConfig(
+        num_attention_heads=2, attention_head_dim=12, ffn_dim=32, num_layers=2, text_dim=16, freq_dim=8
+    ),
+    vae=AutoencoderKLWanConfig(base_dim=8, z_dim=16),
+    default_width=64,
+    default_height=48,
+    trained_max_pixels=64 * 48,
+)
+"""Tiny configs of the real classes: small enough to run with real tensors on any device."""
+
+DEFAULT_OUT_DIR = Path("tmp/verify")
+
+
+@dataclass
+class Check:
+    """One verified case."""
+
+    name: str
+    passed: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Summary:
+    """All cases of one verification, written as ``<out_dir>/<name>.json``."""
+
+    name: str
+    checks: list[Check]
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pass": self.passed,
+            "cases": len(self.checks),
+            "failed": sum(not c.passed for c in self.checks),
+            "seconds": round(self.seconds, 3),
+            "checks": [{"name": c.name, "pass": c.passed, **c.detail} for c in self.checks],
+        }
+
+    def write(self, out_dir: Path = DEFAULT_OUT_DIR) -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{self.name}.json"
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+def _rel(a: int, b: int) -> float:
+    return abs(a - b) / max(abs(b), 1)
+
+
+def _workloads(model: str) -> list[Workload]:
+    return [Workload(model=model)] + [Workload(model=model, **kw) for kw in REFERENCE_SHAPES]
+
+
+def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
+    """Analytic vs traced FLOPs and calls of one call of ``stage``, per (module, op) and total."""
+    from hybrid.trace import trace_stage
+
+    analytic = aggregate(expand(stage_groups(stage, spec, workload)))
+    traced_stage = trace_stage(stage, workload, spec)
+    traced = aggregate(traced_stage.rows)
+    mismatches = [
+        {"module": k[1], "op": k[2], "analytic": analytic.get(k), "traced": traced.get(k)}
+        for k in sorted(set(analytic) | set(traced))
+        if analytic.get(k) != traced.get(k)
+    ]
+    a_total = sum(f for f, _ in analytic.values())
+    t_total = sum(f for f, _ in traced.values())
+    rel = _rel(a_total, t_total)
+    max_op_rel = max(
+        (_rel(analytic.get(k, (0, 0))[0], traced.get(k, (0, 0))[0]) for k in set(analytic) | set(traced)), default=0.0
+    )
+    passed = rel <= RTOL and max_op_rel <= RTOL and not traced_stage.unsupported_ops
+    w = workload
+    return Check(
+        name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} L{w.text_len} {stage}",
+        passed=passed,
+        detail={
+            "model": spec.name,
+            "stage": stage,
+            "workload": w.to_dict(),
+            "analytic_flops": a_total,
+            "traced_flops": t_total,
+            "relative_error": rel,
+            "max_op_relative_error": max_op_rel,
+            "exact": a_total == t_total and not mismatches,
+            "ops_compared": len(set(analytic) | set(traced)),
+            "mismatches": mismatches[:20],
+            "unsupported_ops": traced_stage.unsupported_ops,
+        },
+    )
+
+
+def verify_stage(stage: str, models: Iterable[str] = tuple(sorted(PRESETS))) -> Summary:
+    """:func:`check_stage` at the reference shapes and full default workloads of ``models``."""
+    t0 = time.perf_counter()
+    checks = [check_stage(stage, get_preset(m), w) for m in models for w in _workloads(m)]
+    return Summary(stage, checks, time.perf_counter() - t0)
+
+
+KNOBS: dict[str, tuple[int, ...]] = {
+    "width": (256, 512, 832, 1280),
+    "height": (128, 256, 480, 720),
+    "frames": (1, 5, 17, 33, 81),
+    "steps": (1, 10, 50),
+    "batch": (1, 2, 4),
+    "text_len": (1, 64, 512),
+}
+
+
+def check_invariants(workload: Workload) -> list[Check]:
+    """Totals add up, and each stage is non-decreasing along every knob from ``workload``."""
+    checks: list[Check] = []
+    report = estimate(workload)
+    stage_sum = sum(s.flops for s in report.stages.values())
+    rows_sum = sum(r.flops * report.stages[r.stage].runs for r in report.rows())
+    checks.append(
+        Check(
+            f"{workload.model} sums",
+            report.total_flops == stage_sum == rows_sum,
+            {"total": report.total_flops, "sum_of_stages": stage_sum, "sum_of_rows_x_runs": rows_sum},
+        )
+    )
+    for knob, values in KNOBS.items():
+        changes: list[dict[str, Any]] = [{knob: v} for v in values]
+        series = [estimate(replace(workload, **c)) for c in changes]
+        for stage in STAGES:
+            flops = [r.stages[stage].flops for r in series]
+            ok = all(a <= b for a, b in pairwise(flops))
+            checks.append(
+                Check(
+                    f"{workload.model} {stage} non-decreasing in {knob}", ok, {"values": list(values), "flops": flops}
+                )
+            )
+    return checks
+
+
+def verify_invariants() -> Summary:
+    """:func:`check_invariants` from both models' default workloads, CFG on and off."""
+    t0 = time.perf_counter()
+    checks = [c for m in sorted(PRESETS) for cfg in (True, False) for c in check_invariants(Workload(model=m, cfg=cfg))]
+    return Summary("pipeline_invariants", checks, time.perf_counter() - t0)
+
+
+def check_device(stage: str, workload: Workload, device: str, spec: ModelSpec = TINY_SPEC) -> Check:
+    """Rows traced with real random tensors on ``device`` equal the rows traced on meta."""
+    from hybrid.trace import trace_stage
+
+    def key(rows: Iterable[Any]) -> list[Any]:
+        return sorted(rows, key=lambda r: (r.module, r.op, r.input_shapes, r.output_shape))
+
+    meta = trace_stage(stage, workload, spec, device="meta", dtype="float32")
+    real = trace_stage(stage, workload, spec, device=device, dtype="float32")
+    analytic = sum(g.flops for g in stage_groups(stage, spec, workload))
+    same = key(meta.rows) == key(real.rows)
+    w = workload
+    return Check(
+        name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} {stage} on {device}",
+        passed=same and meta.flops == real.flops == analytic,
+        detail={
+            "stage": stage,
+            "device": device,
+            "workload": w.to_dict(),
+            "meta_flops": meta.flops,
+            "device_flops": real.flops,
+            "analytic_flops": analytic,
+            "rows_identical": same,
+            "attention_flops": sum(r.flops for r in real.rows if r.category == "attention"),
+        },
+    )
+
+
+def verify_device(device: str) -> Summary:
+    """:func:`check_device` for every stage at every reference shape."""
+    t0 = time.perf_counter()
+    checks = [
+        check_device(stage, Workload(model="wan2.1-t2v-1.3b", **kw), device)
+        for kw in REFERENCE_SHAPES
+        for stage in STAGES
+    ]
+    return Summary(f"device_{device}", checks, time.perf_counter() - t0)
+
+
+def check_flop_counter(stage: str, spec: ModelSpec, workload: Workload) -> Check:
+    """Traced FLOPs of one call equal ``FlopCounterMode``'s on the same forward (meta device)."""
+    from hybrid.trace import trace_stage
+    from hybrid.trace.build import stage_call
+    from hybrid.trace.reference import flop_counter_total
+
+    traced = trace_stage(stage, workload, spec)
+    reference = flop_counter_total(stage_call(stage, spec, workload))
+    w = workload
+    return Check(
+        name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} L{w.text_len} {stage}",
+        passed=traced.flops == reference and not traced.unsupported_ops,
+        detail={
+            "model": spec.name,
+            "stage": stage,
+            "workload": w.to_dict(),
+            "traced_flops": traced.flops,
+            "flop_counter_flops": reference,
+            "relative_error": _rel(traced.flops, reference),
+            "exact": traced.flops == reference,
+            "unsupported_ops": traced.unsupported_ops,
+        },
+    )
+
+
+def verify_flop_counter(models: Iterable[str] = tuple(sorted(PRESETS))) -> Summary:
+    """:func:`check_flop_counter` for every stage at the reference shapes and full default workloads."""
+    t0 = time.perf_counter()
+    checks = [check_flop_counter(s, get_preset(m), w) for m in models for w in _workloads(m) for s in STAGES]
+    return Summary("flop_counter", checks, time.perf_counter() - t0)
+
+
+VERIFICATIONS: dict[str, Callable[[], Summary]] = {
+    "text_encoder": lambda: verify_stage("text_encoder"),
+    "diffusion_core": lambda: verify_stage("diffusion_core"),
+    "vae_decode": lambda: verify_stage("vae_decode"),
+    "pipeline_invariants": verify_invariants,
+    "flop_counter": verify_flop_counter,
+}
+"""The verifications ``wanmeter verify`` runs (device checks are added with ``--device``)."""

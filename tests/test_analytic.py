@@ -1,0 +1,228 @@
+"""The analytic model: exact equality with the tracer, pinned figures, schedule, invariants."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hybrid
+from hybrid.analytic import analytic_rows, stage_groups
+from hybrid.models import PRESETS, ModelSpec, get_preset
+from hybrid.render import report as render
+from hybrid.report import diffusion_core_cost, estimate
+from hybrid.rows import STAGES, aggregate, expand
+from hybrid.trace import trace_stage
+from hybrid.verify import REFERENCE_SHAPES
+from hybrid.workload import Workload
+from tests.conftest import traced_preset
+
+FULL_AND_SMALL = [pytest.param(Workload(model=m), id=f"{m}-default") for m in sorted(PRESETS)] + [
+    pytest.param(Workload(model=m, width=256, height=128, frames=17, text_len=16, batch=2), id=f"{m}-small")
+    for m in sorted(PRESETS)
+]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("workload", FULL_AND_SMALL)
+def test_analytic_equals_traced_full_configs(workload: Workload, stage: str) -> None:
+    analytic = aggregate(expand(stage_groups(stage, get_preset(workload.model), workload)))
+    traced = aggregate(traced_preset(stage, workload).rows)
+    assert analytic == traced  # per (module, op): FLOPs and calls, exactly
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("shape", REFERENCE_SHAPES)
+def test_analytic_equals_traced_tiny_configs(tiny_spec: ModelSpec, stage: str, shape: dict[str, object]) -> None:
+    workload = Workload(model="wan2.1-t2v-1.3b", **shape)  # type: ignore[arg-type]
+    analytic = aggregate(expand(stage_groups(stage, tiny_spec, workload)))
+    assert analytic == aggregate(trace_stage(stage, workload, tiny_spec).rows)
+
+
+def test_analytic_rows_use_real_module_paths() -> None:
+    rows = {(r.module, r.op) for r in analytic_rows(Workload(), stages=["diffusion_core"])}
+    assert ("blocks.3.attn1.to_q", "aten.addmm") in rows
+    assert ("blocks.39.attn2", "aten.scaled_dot_product_attention") in rows
+    vae = {r.module for r in analytic_rows(Workload(), stages=["vae_decode"])}
+    assert "decoder.up_blocks.1.resnets.0.conv1" in vae
+    assert "decoder.up_blocks.0.upsamplers.0.time_conv" in vae
+
+
+def test_diffusion_core_cost_pinned_14b() -> None:
+    c = diffusion_core_cost(Workload())
+    # N = 21*45*80 = 75600 tokens, D = 5120, 40 layers, 40 heads x 128, ffn 13824, L = 512:
+    # self-attention core 40 * 4*40*75600^2*128                      = 4_682_022_912_000_000
+    # self-attention q,k,v,out 40 * 4 * 2*75600*5120^2                =   634_178_764_800_000
+    # cross q,out 40 * 2 * 2*75600*5120^2 + k,v 40 * 2 * 2*512*5120^2 =   319_236_866_048_000
+    # cross-attention core 40 * 4*40*75600*512*128                    =    31_708_938_240_000
+    # FFN 40 * 2 * 2*75600*5120*13824                                 =   856_141_332_480_000
+    # patch 2*5120*16*4*75600 + time 2*256*5120 + 2*5120^2 + 2*5120*30720
+    #   + text 2*512*4096*5120 + 2*512*5120^2                         =        98_233_221_120
+    # proj_out 2*75600*5120*64                                        =        49_545_216_000
+    assert c.components_per_run == {
+        "embedders": 98_233_221_120,
+        "self_attention_projections": 634_178_764_800_000,
+        "self_attention_core": 4_682_022_912_000_000,
+        "cross_attention_projections": 319_236_866_048_000,
+        "cross_attention_core": 31_708_938_240_000,
+        "ffn": 856_141_332_480_000,
+        "output_head": 49_545_216_000,
+    }
+    assert c.flops_per_run == 6_523_436_592_005_120
+    assert c.runs == 100  # 50 steps x 2 (CFG)
+    assert c.flops == 652_343_659_200_512_000
+
+
+def test_diffusion_core_cost_pinned_1_3b() -> None:
+    c = diffusion_core_cost(Workload(model="wan2.1-t2v-1.3b"))
+    # N = 21*30*52 = 32760, D = 1536, 30 layers of 12 x 128, ffn 8960
+    # self-attention core 30 * 4*12*32760^2*128 = 197_815_468_032_000
+    assert c.components_per_run["self_attention_core"] == 197_815_468_032_000
+    assert c.flops_per_run == 283_001_787_777_024
+    assert c.flops == 28_300_178_777_702_400
+
+
+def test_estimate_stages_and_totals() -> None:
+    r = estimate(Workload())
+    assert list(r.stages) == list(STAGES)
+    assert [s.runs for s in r.stages.values()] == [2, 100, 1]
+    # UMT5 per call: 24 * (4*2*512*4096^2 + 4*64*512^2*64 + 3*2*512*4096*10240) = 4_844_723_109_888
+    assert r.stages["text_encoder"].flops_per_run == 4_844_723_109_888
+    assert r.stages["vae_decode"].flops_per_run == 639_218_375_884_800
+    assert r.total_flops == 2 * 4_844_723_109_888 + 100 * 6_523_436_592_005_120 + 639_218_375_884_800
+    assert r.total_flops == sum(s.flops for s in r.stages.values())
+    assert sum(r.flops * r_runs for r, r_runs in ((row, r.stages[row.stage].runs) for row in r.rows())) == r.total_flops
+    assert abs(sum(r.share(s) for s in STAGES) - 1.0) < 1e-12
+    for s in r.stages.values():
+        assert sum(s.components.values()) == s.flops
+
+
+def test_schedule_scales_stages() -> None:
+    on, off = estimate(Workload(steps=20)), estimate(Workload(steps=20, cfg=False))
+    assert on.stages["diffusion_core"].flops == 2 * off.stages["diffusion_core"].flops
+    assert on.stages["text_encoder"].flops == 2 * off.stages["text_encoder"].flops
+    assert on.stages["vae_decode"].flops == off.stages["vae_decode"].flops
+    assert (
+        estimate(Workload(steps=40)).stages["diffusion_core"].flops * 5
+        == estimate(Workload(steps=50)).stages["diffusion_core"].flops * 4
+    )
+
+
+def test_report_json_schema() -> None:
+    d = estimate(Workload(model="wan2.1-t2v-1.3b")).to_dict()
+    assert d["schema"] == "wanmeter.report/1"
+    assert d["model"] == "wan2.1-t2v-1.3b"
+    assert d["workload"] == {
+        "width": 832,
+        "height": 480,
+        "frames": 81,
+        "steps": 50,
+        "batch": 1,
+        "text_len": 512,
+        "cfg": True,
+    }
+    assert set(d["stages"]) == set(STAGES)
+    for s in d["stages"].values():
+        assert set(s) == {"flops", "runs", "flops_per_run", "share", "components"}
+        assert isinstance(s["flops"], int) and s["flops"] == s["runs"] * s["flops_per_run"]
+    assert d["total"] == {"flops": sum(s["flops"] for s in d["stages"].values())}
+    assert d["warnings"] == []
+    assert d["assumptions"] and d["modeled"] and d["unmodeled"]
+
+
+def test_report_frame() -> None:
+    frame = estimate(Workload()).to_frame()
+    assert list(frame.columns) == ["stage", "component", "runs", "flops_per_run", "flops", "share"]
+    assert sum(frame["flops"]) == estimate(Workload()).total_flops
+
+
+def test_extreme_workload_exact_and_renders() -> None:
+    w = Workload(width=7680, height=4320, frames=1001, steps=1000, batch=16)
+    r = estimate(w)
+    # tokens per sample 251*270*480 = 32_529_600; self-attention core alone, per run:
+    # 40 layers * 4*16*40*32_529_600^2*128 = 13_869_709_736_804_352_000_000 (> 2^63 by far)
+    assert r.stages["diffusion_core"].components_per_run["self_attention_core"] == 13_869_709_736_804_352_000_000
+    assert r.total_flops > 2**63
+    assert len(r.warnings) == 2  # size and frames beyond what 14B was trained for
+    for fmt in (render.to_table, render.to_markdown, render.to_csv, render.to_json):
+        assert str(r.total_flops) in fmt(r) or fmt is render.to_csv
+    assert "EFLOP" in render.to_table(r)
+
+
+def test_extrapolation_warnings_in_report() -> None:
+    r = estimate(Workload(model="wan2.1-t2v-1.3b", width=1280, height=720, text_len=1024))
+    assert any("1280x720 is above the 832x480" in m for m in r.warnings)
+    assert any("text_len 1024" in m for m in r.warnings)
+
+
+knob_values = st.sampled_from(["width", "height", "frames", "steps", "batch", "text_len"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(sorted(PRESETS)),
+    st.integers(1, 40),
+    st.integers(1, 30),
+    st.integers(0, 20),
+    st.integers(1, 60),
+    st.integers(1, 3),
+    st.integers(1, 600),
+    knob_values,
+)
+def test_every_stage_monotonic_in_every_knob(
+    model: str, w16: int, h16: int, k: int, steps: int, batch: int, text_len: int, knob: str
+) -> None:
+    base = Workload(
+        model=model, width=16 * w16, height=16 * h16, frames=4 * k + 1, steps=steps, batch=batch, text_len=text_len
+    )
+    step = {"width": 16, "height": 16, "frames": 4}.get(knob, 1)
+    bigger = dataclasses.replace(base, **{knob: getattr(base, knob) + step})
+    a, b = estimate(base), estimate(bigger)
+    for s in STAGES:
+        assert a.stages[s].flops <= b.stages[s].flops
+
+
+def test_analytic_path_does_not_import_torch() -> None:
+    code = (
+        "import sys, hybrid; r = hybrid.estimate(hybrid.Workload()); r.rows(); "
+        "assert 'torch' not in sys.modules, 'torch imported'; print(r.total_flops)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "652992567022616576"
+
+
+def test_public_api() -> None:
+    assert hybrid.diffusion_core_cost(hybrid.Workload()).flops_per_run == 6_523_436_592_005_120
+    assert hybrid.estimate(hybrid.Workload()).total_flops == 652_992_567_022_616_576
+
+
+@pytest.mark.parametrize("workload", FULL_AND_SMALL)
+def test_components_equal_traced_rows_by_component(workload: Workload) -> None:
+    from hybrid.analytic import component_of
+
+    report = estimate(workload)
+    for stage in STAGES:
+        traced: dict[str, int] = {}
+        for r in traced_preset(stage, workload).rows:
+            if r.flops:
+                name = component_of(stage, r.module, r.op)
+                traced[name] = traced.get(name, 0) + r.flops
+        assert report.stages[stage].components_per_run == traced
+        assert "other" not in traced
+
+
+@pytest.mark.parametrize(
+    ("batch", "frames", "h", "w"), [(1, 1, 6, 8), (2, 21, 90, 160), (3, 5, 2, 2), (1, 251, 540, 960)]
+)
+def test_vae_components_shortcut_equals_groups(batch: int, frames: int, h: int, w: int) -> None:
+    from hybrid.models.wan_vae import component, vae_decode_components, vae_decode_groups
+
+    cfg = get_preset("wan2.1-t2v-14b").vae
+    by_groups: dict[str, int] = {}
+    for g in vae_decode_groups(cfg, batch, frames, h, w):
+        by_groups[component(g.module, g.op)] = by_groups.get(component(g.module, g.op), 0) + g.flops
+    assert vae_decode_components(cfg, batch, frames, h, w) == by_groups
