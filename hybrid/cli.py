@@ -135,6 +135,67 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from hybrid import calibrate as cal
+    from hybrid.fit import law_to_text
+    from hybrid.models import PRESETS, get_preset
+
+    models = sorted(PRESETS) if args.model == "all" else [get_preset(args.model).name]
+    ok = True
+    for model in models:
+        spec = get_preset(model)
+        path = args.laws_dir / f"{model}.json"
+        committed = cal.load_laws(path)[1] if args.check else None  # bad file: exit 2 before work
+        _progress(f"{model}: fitting laws on {len(cal.GRID)} traced grid workloads ...")
+        laws = cal.fit_laws(spec)
+        if committed is not None:
+            diffs = cal.compare_laws(committed, laws)
+            for line in diffs:
+                print(f"MISMATCH {model} {line}")
+            ok &= not diffs
+        _progress(f"{model}: cross-checking at the default workload and {cal.LARGE} ...")
+        checks = cal.cross_check(committed or laws, spec, cal.held_out(model))
+        for c in checks:
+            w = c.workload
+            print(
+                f"{'ok  ' if c.passed else 'FAIL'} {model} {w.width}x{w.height}x{w.frames} b{w.batch} "
+                f"{c.stage:15} law {c.law} analytic {c.analytic} traced {c.traced} rel.err {c.relative_error:.1e}"
+            )
+        ok &= all(c.passed for c in checks)
+        if args.verbose:
+            for stage, comps in laws.items():
+                for name, law in comps.items():
+                    print(f"  {stage}/{name} = {law_to_text(law)}")
+        if not args.check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cal.laws_document(model, laws, checks), indent=2) + "\n", encoding="utf-8")
+            print(f"wrote {path}")
+    for name in cal.GOLDEN_WORKLOADS:
+        golden = args.golden_dir / f"{name}.json"
+        if args.golden:
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(cal.dump_golden(cal.golden_document(name)), encoding="utf-8")
+            print(f"wrote {golden}")
+        elif args.check:
+            changed = cal.compare_golden(cal.load_golden(golden), cal.golden_document(name))
+            for line in changed:
+                print(f"GOLDEN {name} {line}")
+            print(f"{'ok  ' if not changed else 'FAIL'} golden table {name}: {len(changed)} ops changed")
+            ok &= not changed
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from hybrid.diff import diff_files
+    from hybrid.render import diff as render
+
+    result = diff_files(args.old, args.new, args.rtol)
+    formats = {"table": render.to_table, "markdown": render.to_markdown, "json": render.to_json}
+    _emit(formats[args.format](result), args.output)
+    return 0 if result.within_tolerance else 1
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from hybrid.models import PRESETS
     from hybrid.render import units
@@ -196,6 +257,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", type=Path, default=Path("tmp/verify"), help="summaries go here (default %(default)s)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every case")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("calibrate", help="fit scaling laws on traced small shapes and cross-check them")
+    p.add_argument("--model", default="all", help="a preset or 'all' (default)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="re-fit and compare with the committed laws and golden tables; write nothing",
+    )
+    p.add_argument("--golden", action="store_true", help="also rewrite the golden per-op tables")
+    p.add_argument("--laws-dir", type=Path, default=Path("calibration/laws"))
+    p.add_argument("--golden-dir", type=Path, default=Path("calibration/golden"))
+    p.add_argument("-v", "--verbose", action="store_true", help="print every law")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("diff", help="regression diff of two reports or two traces (exit 1 beyond tolerance)")
+    p.add_argument("old", type=Path, help="report or trace JSON")
+    p.add_argument("new", type=Path, help="report or trace JSON of the same kind")
+    p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: any change)")
+    p.add_argument("--format", default="table", choices=["table", "markdown", "json"])
+    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("models", help="list model presets with their parameter counts")
     p.add_argument("--format", default="table", choices=["table", "json"])

@@ -10,6 +10,7 @@ from hybrid.analytic import analytic_rows, components_per_call
 from hybrid.models import ModelSpec, get_preset
 from hybrid.rows import STAGES, CostRow
 from hybrid.schedule import schedule
+from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -129,6 +130,7 @@ class PipelineReport:
                 for name, s in self.stages.items()
             },
             "total": {"flops": self.total_flops},
+            "versions": {"wanmeter": library_versions()["wanmeter"]},
             "warnings": list(self.warnings),
             "assumptions": list(self.assumptions),
             "modeled": list(self.modeled),

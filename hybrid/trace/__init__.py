@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hybrid.models import ModelSpec, get_preset
 from hybrid.rows import STAGES, CostRow, to_frame, total_flops
 from hybrid.schedule import schedule
+from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,6 +81,7 @@ class TraceResult:
             "schema": TRACE_SCHEMA,
             "model": self.model,
             "workload": self.workload.to_dict(),
+            "versions": library_versions(),
             "stages": {
                 name: {
                     "flops": st.flops,

@@ -1,0 +1,322 @@
+"""Calibration runs: scaling laws fitted on traced small shapes, cross-checked, and golden tables.
+
+For every stage and report component, :func:`fit_laws` traces the real modules (meta device) on
+:data:`GRID`, a set of small workloads, and fits a polynomial exactly (:mod:`hybrid.fit`) in the
+stage's natural variables:
+
+* ``text_encoder``: ``B`` (batch), ``L`` (text tokens): basis ``B*L, B*L^2``;
+* ``diffusion_core``: ``B``, ``N`` (DiT tokens per sample), ``L``: basis ``B, B*N, B*L, B*N^2,
+  B*N*L`` (self-attention is ``B*N^2``, cross-attention ``B*N*L``);
+* ``vae_decode``: ``B``, ``T`` (latent frames), ``P`` (latent pixels ``h*w``): basis ``B*P,
+  B*T*P, B*P^2, B*T*P^2`` (the first decoder chunk differs from later ones; attention is ``P^2``).
+
+:func:`cross_check` evaluates the laws at held-out workloads (each model's full default and a far
+larger one) against the analytic model and the tracer. Laws are committed under
+``calibration/laws/`` with the library versions and the date; golden per-op tables of the tracer
+under ``calibration/golden/`` catch any op that an upgrade of torch/diffusers/transformers changes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from hybrid.analytic import component_of, components_per_call
+from hybrid.fit import FitError, Monomial, evaluate, fit_exact, format_coefficient
+from hybrid.models import ModelSpec
+from hybrid.rows import STAGES, CostRow
+from hybrid.versions import library_versions
+from hybrid.workload import Workload
+
+LAWS_SCHEMA = "wanmeter.laws/1"
+GOLDEN_SCHEMA = "wanmeter.golden/1"
+LAWS_DIR = Path("calibration/laws")
+GOLDEN_DIR = Path("calibration/golden")
+RTOL = 1e-9
+
+BASIS: dict[str, tuple[Monomial, ...]] = {
+    "text_encoder": ("B*L", "B*L^2"),
+    "diffusion_core": ("B", "B*N", "B*L", "B*N^2", "B*N*L"),
+    "vae_decode": ("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
+}
+VARIABLES: dict[str, str] = {
+    "B": "batch",
+    "L": "text_len (padded prompt tokens)",
+    "N": "DiT tokens per sample: (latent_frames/p_t)(latent_h/p_h)(latent_w/p_w)",
+    "T": "latent frames: (frames-1)/4+1",
+    "P": "latent pixels per frame: (height/8)(width/8)",
+}
+
+GRID: tuple[dict[str, Any], ...] = (
+    {"width": 32, "height": 32, "frames": 1, "batch": 1, "text_len": 1},
+    {"width": 64, "height": 32, "frames": 1, "batch": 1, "text_len": 3},
+    {"width": 32, "height": 32, "frames": 5, "batch": 2, "text_len": 2},
+    {"width": 48, "height": 64, "frames": 9, "batch": 1, "text_len": 5},
+    {"width": 32, "height": 48, "frames": 1, "batch": 3, "text_len": 4},
+    {"width": 64, "height": 64, "frames": 5, "batch": 2, "text_len": 7},
+    {"width": 96, "height": 32, "frames": 13, "batch": 1, "text_len": 2},
+    {"width": 48, "height": 32, "frames": 1, "batch": 2, "text_len": 9},
+)
+"""Small workloads the laws are fitted on (seconds to trace at full model width)."""
+
+LARGE: dict[str, Any] = {"width": 1920, "height": 1088, "frames": 161, "batch": 2, "text_len": 512}
+"""A held-out workload far beyond the grid (and beyond what the models were trained for)."""
+
+Laws = dict[str, dict[str, dict[Monomial, Fraction]]]
+"""``{stage: {component: {monomial: coefficient}}}``."""
+
+
+def variables(stage: str, spec: ModelSpec, workload: Workload) -> dict[str, int]:
+    """The natural variables of ``stage`` for ``workload``."""
+    w = workload
+    if stage == "text_encoder":
+        return {"B": w.batch, "L": w.text_len}
+    if stage == "diffusion_core":
+        p_t, p_h, p_w = spec.transformer.patch_size
+        n = (w.latent_frames // p_t) * (w.latent_height // p_h) * (w.latent_width // p_w)
+        return {"B": w.batch, "N": n, "L": w.text_len}
+    return {"B": w.batch, "T": w.latent_frames, "P": w.latent_height * w.latent_width}
+
+
+def traced_components(stage: str, spec: ModelSpec, workload: Workload) -> dict[str, int]:
+    """FLOPs of one traced call of ``stage`` by report component."""
+    from hybrid.trace import trace_stage
+
+    out: dict[str, int] = {}
+    for r in trace_stage(stage, workload, spec).rows:
+        if r.flops:
+            name = component_of(stage, r.module, r.op)
+            out[name] = out.get(name, 0) + r.flops
+    return out
+
+
+def fit_laws(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> Laws:
+    """Trace every stage on ``grid`` and fit each component's law exactly (:class:`FitError` if the
+    grid does not determine it)."""
+    workloads = [Workload(model=_base_model(spec), **dict(g)) for g in grid]
+    laws: Laws = {}
+    for stage in STAGES:
+        points = [variables(stage, spec, w) for w in workloads]
+        traced = [traced_components(stage, spec, w) for w in workloads]
+        names = sorted({c for t in traced for c in t})
+        laws[stage] = {}
+        for name in names:
+            try:
+                laws[stage][name] = fit_exact(BASIS[stage], points, [t.get(name, 0) for t in traced])
+            except FitError as e:
+                raise FitError(f"{spec.name} {stage}/{name}: {e}") from None
+    return laws
+
+
+def _base_model(spec: ModelSpec) -> str:
+    from hybrid.models import PRESETS
+
+    return spec.name if spec.name in PRESETS else "wan2.1-t2v-14b"
+
+
+def evaluate_stage(laws: Laws, stage: str, values: Mapping[str, int]) -> dict[str, int]:
+    """Per-component FLOPs of one call predicted by the laws (exact integers expected)."""
+    out: dict[str, int] = {}
+    for name, law in laws[stage].items():
+        v = evaluate(law, values)
+        out[name] = int(v) if v.denominator == 1 else round(v)  # a non-integer shows up as a mismatch
+    return out
+
+
+@dataclass
+class CrossCheck:
+    """Law vs analytic vs traced for one stage at one held-out workload."""
+
+    stage: str
+    workload: Workload
+    law: int
+    analytic: int
+    traced: int | None
+
+    @property
+    def relative_error(self) -> float:
+        refs = [self.analytic] + ([self.traced] if self.traced is not None else [])
+        return max(abs(self.law - r) / max(abs(r), 1) for r in refs)
+
+    @property
+    def passed(self) -> bool:
+        return self.relative_error <= RTOL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "workload": self.workload.to_dict(),
+            "law_flops": self.law,
+            "analytic_flops": self.analytic,
+            "traced_flops": self.traced,
+            "relative_error": self.relative_error,
+            "pass": self.passed,
+        }
+
+
+def held_out(model: str) -> list[Workload]:
+    """The model's full default workload and :data:`LARGE`."""
+    return [Workload(model=model), Workload(model=model, **LARGE)]
+
+
+def cross_check(laws: Laws, spec: ModelSpec, workloads: Iterable[Workload], trace: bool = True) -> list[CrossCheck]:
+    """Each stage's law total at ``workloads`` against the analytic model and (optionally) the tracer."""
+    out = []
+    for w in workloads:
+        for stage in STAGES:
+            law = sum(evaluate_stage(laws, stage, variables(stage, spec, w)).values())
+            analytic = sum(components_per_call(stage, spec, w).values())
+            traced = sum(traced_components(stage, spec, w).values()) if trace else None
+            out.append(CrossCheck(stage, w, law, analytic, traced))
+    return out
+
+
+def laws_document(model: str, laws: Laws, checks: Iterable[CrossCheck] = ()) -> dict[str, Any]:
+    """The committed ``wanmeter.laws/1`` JSON document."""
+    return {
+        "schema": LAWS_SCHEMA,
+        "model": model,
+        "date": _dt.date.today().isoformat(),
+        "versions": library_versions(),
+        "variables": VARIABLES,
+        "basis": {s: list(b) for s, b in BASIS.items()},
+        "grid": list(GRID),
+        "laws": {
+            stage: {c: {m: format_coefficient(v) for m, v in law.items()} for c, law in comps.items()}
+            for stage, comps in laws.items()
+        },
+        "cross_check": [c.to_dict() for c in checks],
+    }
+
+
+def load_laws(path: Path) -> tuple[dict[str, Any], Laws]:
+    """Read a laws file: ``(document, laws)``; ``ValueError`` naming the file if malformed."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("schema") != LAWS_SCHEMA:
+            raise ValueError(f"schema is {doc.get('schema')!r}, expected {LAWS_SCHEMA!r}")
+        laws: Laws = {
+            stage: {c: {m: Fraction(v) for m, v in law.items()} for c, law in comps.items()}
+            for stage, comps in doc["laws"].items()
+        }
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no committed laws (run wanmeter calibrate)") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError, ZeroDivisionError) as e:
+        raise ValueError(f"{path}: malformed laws file ({e})") from None
+    return doc, laws
+
+
+def compare_laws(committed: Laws, fitted: Laws) -> list[str]:
+    """Differences between two law sets, one line each (empty when identical)."""
+    diffs = []
+    for stage in sorted(set(committed) | set(fitted)):
+        a, b = committed.get(stage, {}), fitted.get(stage, {})
+        for comp in sorted(set(a) | set(b)):
+            la, lb = a.get(comp), b.get(comp)
+            if la is None or lb is None:
+                diffs.append(f"{stage}/{comp}: {'added' if la is None else 'removed'} by the re-fit")
+                continue
+            for m in sorted(set(la) | set(lb)):
+                ca, cb = la.get(m, Fraction(0)), lb.get(m, Fraction(0))
+                if ca != cb:
+                    diffs.append(
+                        f"{stage}/{comp}: {m} committed {format_coefficient(ca)}, re-fit {format_coefficient(cb)}"
+                    )
+    return diffs
+
+
+# --- golden per-op tables ---------------------------------------------------------------------
+
+GOLDEN_WORKLOADS: dict[str, dict[str, Any]] = {
+    "wan2.1-t2v-1.3b_128x64x5": {"model": "wan2.1-t2v-1.3b", "width": 128, "height": 64, "frames": 5, "text_len": 16},
+    "wan2.1-t2v-14b_64x48x1_b2": {
+        "model": "wan2.1-t2v-14b",
+        "width": 64,
+        "height": 48,
+        "frames": 1,
+        "batch": 2,
+        "text_len": 7,
+    },
+}
+"""Reference workloads whose full traced tables are committed."""
+
+GOLDEN_COLUMNS = (
+    "stage",
+    "module",
+    "op",
+    "category",
+    "flops",
+    "bytes_read",
+    "bytes_written",
+    "calls",
+    "input_shapes",
+    "output_shape",
+)
+
+
+def _row_list(r: CostRow) -> list[Any]:
+    d = r.to_dict()
+    return [d[c] for c in GOLDEN_COLUMNS]
+
+
+def golden_document(name: str) -> dict[str, Any]:
+    """Trace a golden workload: all rows of all stages, with versions and date."""
+    from hybrid.trace import trace
+
+    w = Workload(**GOLDEN_WORKLOADS[name])
+    result = trace(w)
+    rows = sorted((_row_list(r) for r in result.rows), key=lambda x: json.dumps(x))
+    return {
+        "schema": GOLDEN_SCHEMA,
+        "name": name,
+        "date": _dt.date.today().isoformat(),
+        "versions": library_versions(),
+        "workload": w.to_dict(),
+        "columns": list(GOLDEN_COLUMNS),
+        "rows": rows,
+    }
+
+
+def dump_golden(doc: Mapping[str, Any]) -> str:
+    """JSON with one row per line, so that a changed op is a one-line diff in review."""
+    head = {k: v for k, v in doc.items() if k != "rows"}
+    lines = json.dumps(head, indent=2)[:-2] + ',\n  "rows": [\n'
+    lines += ",\n".join("    " + json.dumps(r) for r in doc["rows"])
+    return lines + "\n  ]\n}\n"
+
+
+def load_golden(path: Path) -> dict[str, Any]:
+    """Read a committed golden table; ``ValueError`` naming the file if malformed."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read golden table ({e})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != GOLDEN_SCHEMA:
+        raise ValueError(f"{path}: not a {GOLDEN_SCHEMA} document")
+    return doc
+
+
+def compare_golden(committed: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[str]:
+    """Ops whose rows changed between a committed golden table and a fresh trace, one line each."""
+
+    def by_op(doc: Mapping[str, Any]) -> dict[tuple[str, str, str], list[str]]:
+        out: dict[tuple[str, str, str], list[str]] = {}
+        for row in doc["rows"]:
+            out.setdefault((row[0], row[1], row[2]), []).append(json.dumps(row))
+        return {k: sorted(v) for k, v in out.items()}
+
+    a, b = by_op(committed), by_op(fresh)
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        if key not in b:
+            lines.append(f"removed: {key[0]} {key[1] or '(root)'} {key[2]}")
+        elif key not in a:
+            lines.append(f"added: {key[0]} {key[1] or '(root)'} {key[2]}")
+        elif a[key] != b[key]:
+            lines.append(f"changed: {key[0]} {key[1] or '(root)'} {key[2]}")
+    return lines
