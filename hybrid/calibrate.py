@@ -29,7 +29,7 @@ from typing import Any
 from hybrid.analytic import component_of, components_per_call
 from hybrid.fit import FitError, Monomial, evaluate, fit_exact, format_coefficient
 from hybrid.models import ModelSpec
-from hybrid.rows import STAGES, CostRow
+from hybrid.rows import ROW_COLUMNS, STAGES, CostRow
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
@@ -245,18 +245,7 @@ GOLDEN_WORKLOADS: dict[str, dict[str, Any]] = {
 }
 """Reference workloads whose full traced tables are committed."""
 
-GOLDEN_COLUMNS = (
-    "stage",
-    "module",
-    "op",
-    "category",
-    "flops",
-    "bytes_read",
-    "bytes_written",
-    "calls",
-    "input_shapes",
-    "output_shape",
-)
+GOLDEN_COLUMNS = ROW_COLUMNS
 
 
 def _row_list(r: CostRow) -> list[Any]:

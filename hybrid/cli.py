@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 EXIT_BAD_INPUT = 2
 
@@ -196,6 +196,92 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if result.within_tolerance else 1
 
 
+def _int_list(name: str) -> Any:
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated integers like 17,33,81, got {text!r}") from None
+
+    parse.__name__ = name
+    return parse
+
+
+def _size_list(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(_size(v) for v in text.split(","))
+
+
+def _cfg_list(text: str) -> tuple[bool, ...]:
+    values = {"on": True, "off": False, "true": True, "false": False}
+    try:
+        return tuple(values[v.strip().lower()] for v in text.split(","))
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected on,off (or one of them), got {text!r}") from None
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from hybrid.render import units
+    from hybrid.render.table import format_table
+    from hybrid.rows import STAGES
+    from hybrid.sweep import Grid, sweep, sweep_frame, sweep_records
+
+    grid = Grid(
+        models=tuple(m.strip() for m in args.model.split(",")),
+        sizes=args.size or (),
+        frames=args.frames,
+        steps=args.steps,
+        batch=args.batch,
+        text_len=args.text_len,
+        cfg=args.cfg,
+    )
+    reports = sweep(grid)
+    fmt = args.format
+    if fmt is None:
+        suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
+        fmt = suffix if suffix in ("csv", "parquet", "json") else "table"
+    if fmt == "parquet":
+        if args.output is None:
+            raise ValueError("format: parquet needs -o FILE")
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ValueError("format: parquet needs pyarrow (pip install 'wanmeter[parquet]')") from None
+        frame = sweep_frame(reports)
+        for col in frame.columns:
+            if col.endswith("_flops"):
+                frame[col] = frame[col].map(str)  # exact: Parquet int64 overflows at extreme workloads
+        frame.to_parquet(args.output, index=False)
+    elif fmt == "csv":
+        _emit(sweep_frame(reports).to_csv(index=False), args.output)
+    elif fmt == "json":
+        doc = {"schema": "wanmeter.sweep/1", "rows": sweep_records(reports)}
+        _emit(json.dumps(doc, indent=2) + "\n", args.output)
+    else:
+        rows = [
+            [
+                r.model,
+                f"{r.workload.width}x{r.workload.height}",
+                str(r.workload.frames),
+                str(r.workload.steps),
+                str(r.workload.batch),
+                "on" if r.workload.cfg else "off",
+                *(units.flops(r.stages[s].flops) for s in STAGES),
+                units.flops(r.total_flops),
+            ]
+            for r in reports
+        ]
+        headers = ["model", "size", "frames", "steps", "batch", "cfg", *STAGES, "total"]
+        _emit(format_table(headers, rows, right=tuple(range(2, len(headers)))) + "\n", args.output)
+    if args.plot:
+        from hybrid.render.plots import plot_sweep
+
+        plot_sweep(reports, grid, args.plot)
+        _progress(f"wrote {args.plot}")
+    if args.output is not None:
+        _progress(f"wrote {len(reports)} rows to {args.output}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from hybrid.models import PRESETS
     from hybrid.render import units
@@ -234,6 +320,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hybrid.models import DEFAULT_MODEL
+
     parser = _Parser(prog="wanmeter", description="Stage-by-stage cost of Wan2.1 text-to-video jobs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -278,6 +366,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "markdown", "json"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("sweep", help="the analytic report over a grid of workloads; table/CSV/Parquet/JSON, plots")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="comma-separated presets")
+    p.add_argument("--size", type=_size_list, help="comma-separated WIDTHxHEIGHT (default: each model's native size)")
+    p.add_argument("--frames", type=_int_list("frames"), default=(81,), help="comma-separated (default 81)")
+    p.add_argument("--steps", type=_int_list("steps"), default=(50,), help="comma-separated (default 50)")
+    p.add_argument("--batch", type=_int_list("batch"), default=(1,), help="comma-separated (default 1)")
+    p.add_argument("--text-len", type=_int_list("text_len"), default=(512,), help="comma-separated (default 512)")
+    p.add_argument("--cfg", type=_cfg_list, default=(True,), help="on, off or on,off (default on)")
+    p.add_argument("--format", choices=["table", "csv", "parquet", "json"], help="default: from -o's extension")
+    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("--plot", type=Path, help="also draw stacked stage bars and scaling curves to this PNG")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("models", help="list model presets with their parameter counts")
     p.add_argument("--format", default="table", choices=["table", "json"])

@@ -1,0 +1,143 @@
+"""Plots of sweeps (matplotlib, Agg backend): stacked stage bars and per-knob scaling curves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from hybrid.rows import STAGES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.report import PipelineReport
+    from hybrid.sweep import Grid
+
+STAGE_COLORS = {"text_encoder": "#4C72B0", "diffusion_core": "#DD8452", "vae_decode": "#55A868", "total": "#333333"}
+PFLOP = 10**15
+
+
+def _label(r: PipelineReport) -> str:
+    w = r.workload
+    short = r.model.replace("wan2.1-t2v-", "")
+    return (
+        f"{short} {w.width}x{w.height} {w.frames}f {w.steps}st"
+        + ("" if w.cfg else " nocfg")
+        + (f" b{w.batch}" if w.batch > 1 else "")
+    )
+
+
+def _knob_value(r: PipelineReport, knob: str) -> Any:
+    w = r.workload
+    if knob == "size":
+        return w.width * w.height
+    if knob == "model":
+        return r.model
+    return getattr(w, knob)
+
+
+def _reference(reports: Sequence[PipelineReport], knob: str, varying: Sequence[str]) -> dict[str, Any]:
+    """The other knobs' values the scaling panel holds fixed: each one's largest value."""
+    return {k: max(_knob_value(r, k) for r in reports) for k in varying if k not in (knob, "model")}
+
+
+def _pretty(r: PipelineReport, knob: str) -> str:
+    w = r.workload
+    if knob == "size":
+        return f"{w.width}x{w.height}"
+    return "on" if knob == "cfg" and w.cfg else "off" if knob == "cfg" else str(getattr(w, knob))
+
+
+MODEL_STYLES: tuple[Literal["-", "--", ":", "-."], ...] = ("-", "--", ":", "-.")
+KNOB_UNITS = {
+    "size": "pixels per frame (width x height)",
+    "frames": "video frames",
+    "steps": "denoising steps",
+    "batch": "videos per job",
+    "text_len": "text tokens",
+}
+
+
+def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Path:
+    """Write a PNG: FLOPs per stage for every workload (stacked, absolute and as shares), then for
+    each varying numeric knob the scaling of every stage and the total (log y), the other knobs
+    held at their largest swept value, one line style per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    varying = grid.varying()
+    knobs = [k for k in varying if k in KNOB_UNITS]
+    knob_rows = (len(knobs) + 1) // 2
+    fig_w = max(14.0, 0.42 * len(reports) + 4)
+    fig = plt.figure(figsize=(fig_w, 5.0 * (2 + knob_rows)))
+    spec = fig.add_gridspec(2 + knob_rows, 2)
+
+    labels = [_label(r) for r in reports]
+    x = list(range(len(reports)))
+    for row, share in ((0, False), (1, True)):
+        ax = fig.add_subplot(spec[row, :])
+        bottom = [0.0] * len(reports)
+        for s in STAGES:
+            vals = [100 * r.stages[s].flops / r.total_flops if share else r.stages[s].flops / PFLOP for r in reports]
+            ax.bar(x, vals, bottom=bottom, color=STAGE_COLORS[s], label=s, width=0.8)
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(reports) - 0.4)
+        ax.grid(axis="y", alpha=0.3)
+        if share:
+            ax.set_ylabel("share of the job's FLOPs (%)")
+            ax.set_ylim(0, 100)
+            ax.set_title("Share of each stage")
+        else:
+            ax.set_ylabel("FLOPs per job (PFLOP)")
+            ax.set_title("Wan2.1 T2V job cost by stage (FlopCounterMode convention: 2 FLOPs per multiply-add)")
+            ax.legend(loc="upper left")
+
+    models = sorted({r.model for r in reports})
+    for i, knob in enumerate(knobs):
+        ax = fig.add_subplot(spec[2 + i // 2, i % 2])
+        ref = _reference(reports, knob, varying)
+        for m_idx, model in enumerate(models):
+            members = [
+                r for r in reports
+                if r.model == model and all(_knob_value(r, k) == v for k, v in ref.items())
+            ]  # fmt: skip
+            members.sort(key=lambda r: _knob_value(r, knob))
+            xs = [_knob_value(r, knob) for r in members]
+            for s in (*STAGES, "total"):
+                ys = [(r.total_flops if s == "total" else r.stages[s].flops) / PFLOP for r in members]
+                ax.plot(
+                    xs,
+                    ys,
+                    MODEL_STYLES[m_idx % len(MODEL_STYLES)],
+                    marker="o",
+                    color=STAGE_COLORS[s],
+                    linewidth=2.2 if s == "total" else 1.5,
+                )
+        ax.set_yscale("log")
+        ax.set_xlabel(KNOB_UNITS[knob])
+        ax.set_ylabel("FLOPs per job (PFLOP, log scale)")
+        held = ", ".join(f"{k} {_ref_text(k, v, reports)}" for k, v in ref.items())
+        ax.set_title(f"Scaling with {knob}" + (f" ({held})" if held else ""), fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        handles = [Line2D([], [], color=STAGE_COLORS[s], marker="o", label=s) for s in (*STAGES, "total")]
+        handles += [
+            Line2D([], [], color="gray", linestyle=MODEL_STYLES[j % len(MODEL_STYLES)], label=m)
+            for j, m in enumerate(models)
+        ]
+        ax.legend(handles=handles, fontsize=8, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _ref_text(knob: str, value: Any, reports: Sequence[PipelineReport]) -> str:
+    for r in reports:
+        if _knob_value(r, knob) == value:
+            return _pretty(r, knob)
+    return str(value)

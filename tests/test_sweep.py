@@ -1,0 +1,97 @@
+"""wanmeter sweep: grid rows, output formats, plots, monotonic scaling along every knob."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hybrid.cli import main
+from hybrid.rows import STAGES
+from hybrid.sweep import SWEEP_COLUMNS, Grid, sweep, sweep_frame
+
+ACCEPTANCE = [
+    "sweep", "--model", "wan2.1-t2v-1.3b,wan2.1-t2v-14b", "--size", "832x480,1280x720",
+    "--frames", "17,33,81", "--steps", "20,50",
+]  # fmt: skip
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+def test_acceptance_sweep_csv_and_plot(tmp_path: Path) -> None:
+    csv, png = tmp_path / "s.csv", tmp_path / "s.png"
+    assert main([*ACCEPTANCE, "-o", str(csv), "--plot", str(png)]) == 0
+    frame = pd.read_csv(csv)
+    assert len(frame) == 24  # 2 models x 2 sizes x 3 frame counts x 2 step counts
+    assert list(frame.columns) == list(SWEEP_COLUMNS)
+    row = frame[(frame.model == "wan2.1-t2v-14b") & (frame.width == 1280) & (frame.frames == 81) & (frame.steps == 50)]
+    assert int(row.total_flops.iloc[0]) == 652_992_567_022_616_576
+    width, height = _png_size(png)
+    assert width >= 1000 and height >= 1000 and png.stat().st_size > 50_000
+
+
+def test_json_and_parquet(tmp_path: Path) -> None:
+    js, pq = tmp_path / "s.json", tmp_path / "s.parquet"
+    assert main([*ACCEPTANCE, "-o", str(js)]) == 0
+    doc = json.loads(js.read_text())
+    assert doc["schema"] == "wanmeter.sweep/1" and len(doc["rows"]) == 24
+    assert all(isinstance(r["total_flops"], int) for r in doc["rows"])
+    assert main([*ACCEPTANCE, "-o", str(pq)]) == 0
+    frame = pd.read_parquet(pq)
+    assert len(frame) == 24
+    # FLOPs stored as exact decimal strings (int64 would overflow at extreme workloads)
+    assert sorted(int(v) for v in frame.total_flops) == sorted(r["total_flops"] for r in doc["rows"])
+
+
+def test_table_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "--steps", "10,20", "--cfg", "on,off"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:6] == ["model", "size", "frames", "steps", "batch", "cfg"]
+    assert len(out) == 2 + 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", "--frames", "17,x"], "expected comma-separated integers"),
+        (["sweep", "--frames", "17,80"], "frames: 80 is not of the form 4k+1"),
+        (["sweep", "--cfg", "maybe"], "expected on,off"),
+        (["sweep", "--format", "parquet"], "parquet needs -o FILE"),
+    ],
+)
+def test_bad_input(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+GRID = Grid(
+    models=("wan2.1-t2v-1.3b", "wan2.1-t2v-14b"),
+    sizes=((320, 192), (832, 480), (1280, 720)),
+    frames=(1, 17, 81),
+    steps=(1, 20, 50),
+    batch=(1, 2),
+    text_len=(16, 512),
+    cfg=(False, True),
+)
+
+
+@pytest.mark.parametrize("knob", ["size", "frames", "steps", "batch", "text_len", "cfg"])
+def test_every_stage_monotonic_along_each_knob(knob: str) -> None:
+    frame = sweep_frame(sweep(GRID))
+    assert len(frame) == 2 * 3 * 3 * 3 * 2 * 2 * 2
+    frame["size"] = frame.width * frame.height
+    others = [k for k in ("model", "size", "frames", "steps", "batch", "text_len", "cfg") if k != knob]
+    for _, group in frame.groupby(others):
+        ordered = group.sort_values(knob)
+        for s in STAGES:
+            values = list(ordered[f"{s}_flops"])
+            assert values == sorted(values), (knob, s, values)
