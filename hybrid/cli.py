@@ -282,6 +282,34 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gpus(args: argparse.Namespace) -> int:
+    from hybrid.hardware import database
+    from hybrid.render.table import format_table
+
+    header, table = database()
+    if args.format == "json":
+        doc = {**header, "gpus": [g.to_dict() for g in table.values()]}
+        _emit(json.dumps(doc, indent=2) + "\n", args.output)
+        return 0
+    rows = [
+        [
+            g.name,
+            g.product,
+            f"{g.bf16_tflops:g}",
+            f"{g.fp16_tflops:g}",
+            "-" if g.fp8_tflops is None else f"{g.fp8_tflops:g}",
+            f"{g.memory_bandwidth_gbs:g}",
+            f"{g.memory_gib:g}",
+        ]
+        for g in table.values()
+    ]
+    headers = ["name", "product", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp8 TFLOP/s", "GB/s", "GiB"]
+    text = format_table(headers, rows, right=(2, 3, 4, 5, 6))
+    note = f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']})"
+    _emit(text + "\n" + note + "\n", args.output)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from hybrid.models import PRESETS
     from hybrid.render import units
@@ -379,6 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("--plot", type=Path, help="also draw stacked stage bars and scaling curves to this PNG")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("gpus", help="list the GPUs of the hardware database with their sources")
+    p.add_argument("--format", default="table", choices=["table", "json"])
+    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_gpus)
 
     p = sub.add_parser("models", help="list model presets with their parameter counts")
     p.add_argument("--format", default="table", choices=["table", "json"])

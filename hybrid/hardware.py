@@ -1,0 +1,83 @@
+"""Hardware database: GPUs with peak dense tensor throughput, memory bandwidth and capacity.
+
+Data with provenance: every row of ``hybrid/data/gpus.json`` cites the vendor document its numbers
+come from and the date they were retrieved; the file states the convention (dense, FP32
+accumulation on GeForce, GB/s and GiB). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+DTYPES = ("bf16", "fp16", "fp8")
+
+
+@dataclass(frozen=True)
+class GPU:
+    """One accelerator's datasheet numbers (dense peaks)."""
+
+    name: str
+    product: str
+    vendor: str
+    architecture: str
+    bf16_tflops: float
+    fp16_tflops: float
+    fp8_tflops: float | None
+    memory_bandwidth_gbs: float
+    memory_gib: float
+    source: str
+    source_url: str
+
+    def peak_flops(self, dtype: str = "bf16") -> float:
+        """Peak dense tensor FLOP/s for ``dtype`` (``bf16``, ``fp16``, ``fp8``)."""
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype: unknown compute dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+        tflops = getattr(self, f"{dtype}_tflops")
+        if tflops is None:
+            raise ValueError(f"dtype: {self.name} has no {dtype} tensor path; valid: bf16, fp16")
+        return float(tflops) * 1e12
+
+    @property
+    def memory_bandwidth_bytes_per_s(self) -> float:
+        """Peak DRAM bandwidth in bytes/s."""
+        return self.memory_bandwidth_gbs * 1e9
+
+    @property
+    def memory_bytes(self) -> int:
+        """Published capacity in bytes (read as GiB)."""
+        return int(self.memory_gib * 2**30)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "product": self.product, "vendor": self.vendor, "architecture": self.architecture,
+            "bf16_tflops": self.bf16_tflops, "fp16_tflops": self.fp16_tflops, "fp8_tflops": self.fp8_tflops,
+            "memory_bandwidth_gbs": self.memory_bandwidth_gbs, "memory_gib": self.memory_gib,
+            "source": self.source, "source_url": self.source_url,
+        }  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def database() -> tuple[dict[str, Any], dict[str, GPU]]:
+    """``(document header, {name: GPU})`` from the packaged data file."""
+    doc = json.loads(resources.files("hybrid").joinpath("data/gpus.json").read_text(encoding="utf-8"))
+    gpus = {row["name"]: GPU(**row) for row in doc["gpus"]}
+    header = {k: v for k, v in doc.items() if k != "gpus"}
+    return header, gpus
+
+
+def gpus() -> dict[str, GPU]:
+    """All GPUs by name."""
+    return database()[1]
+
+
+def get_gpu(name: str) -> GPU:
+    """The GPU called ``name``; a ``ValueError`` listing the valid names otherwise."""
+    table = gpus()
+    key = name.strip().lower()
+    if key not in table:
+        raise ValueError(f"gpu: unknown GPU {name!r}; valid: {', '.join(table)}")
+    return table[key]
