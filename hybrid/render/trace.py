@@ -56,19 +56,32 @@ def to_table(result: TraceResult, top: int = 8) -> str:
                 units.share(st.flops * st.calls, job_total),
                 units.nbytes(read),
                 units.nbytes(written),
+                units.nbytes(st.peak_activation_bytes),
             ]
         )
     parts = [
         head,
         "",
         format_table(
-            ["stage", "module", "dtype", "FLOPs/call", "calls", "FLOPs/job", "share", "read/call", "written/call"],
+            [
+                "stage",
+                "module",
+                "dtype",
+                "FLOPs/call",
+                "calls",
+                "FLOPs/job",
+                "share",
+                "read/call",
+                "written/call",
+                "peak act.",
+            ],
             summary,
-            right=(3, 4, 5, 6, 7, 8),
+            right=(3, 4, 5, 6, 7, 8, 9),
         ),
     ]
     if len(result.stages) > 1:
         parts.append(f"\ntotal (job): {units.flops(job_total)} ({job_total} FLOPs)")
+    parts.append("peak act.: largest sum of live tensors one call allocates (eager, fused attention; weights excluded)")
     for name, st in result.stages.items():
         by_op = group_flops(st.rows, "op")
         calls: dict[str, int] = {}

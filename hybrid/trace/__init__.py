@@ -37,6 +37,12 @@ class StageTrace:
     rows: tuple[CostRow, ...]
     calls: int
     unsupported_ops: dict[str, dict[str, Any]] = field(default_factory=dict)
+    peak_activation_bytes: int = 0
+    """Largest sum of live tensors the call allocates (inputs and weights excluded), as executed
+    eagerly with fused attention (no score matrix); allocator caching and kernel workspaces are
+    not included."""
+    peak_module: str = ""
+    """Innermost module running when that peak was reached."""
 
     @property
     def flops(self) -> int:
@@ -89,6 +95,8 @@ class TraceResult:
                     "module_class": st.module_class,
                     "dtype": st.dtype,
                     "device": st.device,
+                    "peak_activation_bytes": st.peak_activation_bytes,
+                    "peak_module": st.peak_module,
                     "rows": [r.to_dict() for r in st.rows],
                 }
                 for name, st in self.stages.items()
@@ -128,6 +136,8 @@ def trace_stage(
         rows=tuple(cost.rows()),
         calls=schedule(workload).calls(stage),
         unsupported_ops=unsupported,
+        peak_activation_bytes=cost.peak_live_bytes,
+        peak_module=cost.peak_module,
     )
 
 

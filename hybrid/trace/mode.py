@@ -21,6 +21,7 @@ in ``unsupported_ops``, never silently costed as 0.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -245,6 +246,27 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.acc: dict[tuple[str, str, tuple[Shape, ...], tuple[Shape, ...]], list[Any]] = {}
         self.unsupported: dict[str, int] = {}
         self.unsupported_modules: dict[str, str] = {}
+        # Live activation bytes: every tensor an op creates (not a view, not an input returned in
+        # place) counts until Python frees it. The peak is the eager working set of one call.
+        self.live_bytes = 0
+        self.peak_live_bytes = 0
+        self.peak_module = ""
+
+    def _free(self, nbytes: int) -> None:
+        self.live_bytes -= nbytes
+
+    def track(self, outputs: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor]) -> None:
+        """Count newly allocated outputs as live until they are garbage collected."""
+        for t in outputs:
+            if t._is_view() or any(t is i for i in inputs):
+                continue
+            n = t.numel() * t.element_size()
+            if n:
+                self.live_bytes += n
+                weakref.finalize(t, self._free, n)
+        if self.live_bytes > self.peak_live_bytes:
+            self.peak_live_bytes = self.live_bytes
+            self.peak_module = self.modules.current
 
     def record(
         self,
@@ -301,6 +323,8 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         handler = FLOP_HANDLERS.get(packet)
         flops = handler[1](args, kwargs, out) if handler is not None else 0
         self.record(name, category, flops, inputs, outputs, count_bytes=category != "view")
+        if category != "view":
+            self.track(outputs, inputs)
         return out
 
     def rows(self) -> list[CostRow]:
@@ -347,6 +371,7 @@ class CanonicalFunctionMode(TorchFunctionMode):
         inputs: list[torch.Tensor] = []
         _tensor_leaves(args, inputs)
         _tensor_leaves(list(kwargs.values()), inputs)
+        self.cost.track([out], inputs)  # the fused kernel's output; its internals are not live
         if func is F.scaled_dot_product_attention:
             q, k, v = (_shape(t) for t in inputs[:3])
             if len(q) != 4:  # (..., L, E): fold leading dims into batch, one head

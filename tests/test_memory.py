@@ -1,0 +1,70 @@
+"""Memory: exact weights by dtype, traced activation peaks, pipeline peak with and without offload."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hybrid.memory import pipeline_memory, weights_bytes
+from hybrid.models import ModelSpec, get_preset
+from hybrid.rows import STAGES
+from hybrid.trace import trace_stage
+from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
+from hybrid.workload import Workload
+
+
+def test_weights_bytes_by_dtype() -> None:
+    spec = get_preset("wan2.1-t2v-14b")
+    # 14_288_491_584 parameters: bf16 x2, fp8 x1, fp32 x4
+    assert weights_bytes(spec, "diffusion_core") == 28_576_983_168
+    assert weights_bytes(spec, "diffusion_core", "fp8") == 14_288_491_584
+    assert weights_bytes(spec, "diffusion_core", "fp32") == 57_153_966_336
+    # UMT5-XXL 5_680_910_336 x 2; whole VAE 126_892_531 x 4 (float32)
+    assert weights_bytes(spec, "text_encoder") == 11_361_820_672
+    assert weights_bytes(spec, "vae_decode") == 507_570_124
+    with pytest.raises(ValueError, match="dtype: unknown weight dtype 'int3'"):
+        weights_bytes(spec, "vae_decode", "int3")
+
+
+def test_live_tracking_is_exact_on_a_known_sequence() -> None:
+    x = torch.empty(1000, 1000, device="meta")
+    root = torch.nn.Module()
+    with ModuleStack(root) as modules:
+        cost = CostMode("diffusion_core", modules)
+        with torch.no_grad(), cost, CanonicalFunctionMode(cost):
+            y = x * 2  # 4 MB live
+            z = y + 1  # 8 MB live: the peak
+            del y
+            w = z.view(-1) * 3  # a view costs nothing; z and w: 8 MB
+            del z, w
+    assert cost.peak_live_bytes == 8_000_000
+    assert cost.live_bytes == 0
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_activation_peak_is_device_independent(tiny_spec: ModelSpec, tiny_workload: Workload, stage: str) -> None:
+    meta = trace_stage(stage, tiny_workload, tiny_spec, device="meta", dtype="float32")
+    cpu = trace_stage(stage, tiny_workload, tiny_spec, device="cpu", dtype="float32")
+    assert meta.peak_activation_bytes == cpu.peak_activation_bytes > 0
+
+
+def test_dit_peak_scales_with_tokens_and_excludes_scores() -> None:
+    spec = get_preset("wan2.1-t2v-1.3b")
+    small = trace_stage("diffusion_core", Workload(model=spec.name, frames=17), spec)
+    full = trace_stage("diffusion_core", Workload(model=spec.name), spec)
+    # 7800 vs 32760 tokens: the working set grows with the tokens (ratio 4.2)...
+    assert 4.0 < full.peak_activation_bytes / small.peak_activation_bytes < 4.4
+    # ...and stays far below one materialised score matrix: 12 heads x 32760^2 x 2 bytes = 25.8 GB
+    assert full.peak_activation_bytes < 12 * 32760**2 * 2 / 10
+
+
+def test_pipeline_peak_with_and_without_offload() -> None:
+    spec = get_preset("wan2.1-t2v-14b")
+    act = {"text_encoder": 80 * 2**20, "diffusion_core": 8 * 2**30, "vae_decode": 17 * 2**30}
+    resident = pipeline_memory(spec, act)
+    offloaded = pipeline_memory(spec, act, offload=True)
+    all_weights = 11_361_820_672 + 28_576_983_168 + 507_570_124
+    assert resident.stage_peak_bytes("vae_decode") == all_weights + 17 * 2**30
+    assert resident.peak_bytes == all_weights + 17 * 2**30
+    assert offloaded.stage_peak_bytes("diffusion_core") == 28_576_983_168 + 8 * 2**30
+    assert offloaded.peak_bytes == 28_576_983_168 + 8 * 2**30  # the DiT stage dominates once offloaded
