@@ -10,7 +10,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.workload import Workload
 
 EXIT_BAD_INPUT = 2
 
@@ -26,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _size(text: str) -> tuple[int, int]:
     parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {text!r}")
     return int(parts[0]), int(parts[1])
 
@@ -44,7 +47,7 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
 
 
-def _workload(args: argparse.Namespace) -> object:
+def _workload(args: argparse.Namespace) -> Workload:
     from hybrid.workload import Workload
 
     width, height = args.size if args.size else (0, 0)
@@ -76,10 +79,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from hybrid.render import trace as render
     from hybrid.rows import STAGES
     from hybrid.trace import trace
-    from hybrid.workload import Workload
 
     workload = _workload(args)
-    assert isinstance(workload, Workload)
     spec = resolve_model(args.model, args.model_dir)
     stages = STAGES if args.stage == "all" else (args.stage,)
     result = trace(workload, stages=stages, spec=spec, progress=None if args.quiet else _progress)
@@ -92,10 +93,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hybrid.checkpoint import resolve_model
     from hybrid.render import report as render
     from hybrid.report import estimate
-    from hybrid.workload import Workload
 
     workload = _workload(args)
-    assert isinstance(workload, Workload)
     result = estimate(workload, resolve_model(args.model, args.model_dir))
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)

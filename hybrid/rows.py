@@ -21,6 +21,9 @@ STAGES: tuple[str, ...] = ("text_encoder", "diffusion_core", "vae_decode")
 
 Shape = tuple[int, ...]
 
+SDPA_OP = "aten.scaled_dot_product_attention"
+"""The canonical op name of one attention call, however the device dispatches it."""
+
 CATEGORIES: tuple[str, ...] = (
     "matmul",
     "conv",
@@ -94,15 +97,6 @@ def total_flops(rows: Iterable[CostRow]) -> int:
     return sum(r.flops for r in rows)
 
 
-def total_bytes(rows: Iterable[CostRow]) -> tuple[int, int]:
-    """``(bytes_read, bytes_written)`` summed over rows."""
-    read = written = 0
-    for r in rows:
-        read += r.bytes_read
-        written += r.bytes_written
-    return read, written
-
-
 def group_flops(rows: Iterable[CostRow], key: str) -> dict[str, int]:
     """FLOPs summed by a row attribute (``"op"``, ``"module"``, ``"category"``, ``"stage"``)."""
     out: dict[str, int] = {}
@@ -115,30 +109,6 @@ def group_flops(rows: Iterable[CostRow], key: str) -> dict[str, int]:
 def join_key(row: CostRow) -> tuple[str, str, str]:
     """Key on which analytic and traced rows join: ``(stage, module, op)``."""
     return (row.stage, row.module, row.op)
-
-
-def merge(rows: Iterable[CostRow]) -> list[CostRow]:
-    """Merge rows that share ``(stage, module, op, input_shapes, output_shape)``, summing costs."""
-    acc: dict[tuple[Any, ...], CostRow] = {}
-    for r in rows:
-        k = (r.stage, r.module, r.op, r.input_shapes, r.output_shape)
-        prev = acc.get(k)
-        if prev is None:
-            acc[k] = r
-        else:
-            acc[k] = CostRow(
-                stage=r.stage,
-                module=r.module,
-                op=r.op,
-                category=r.category,
-                flops=prev.flops + r.flops,
-                bytes_read=prev.bytes_read + r.bytes_read,
-                bytes_written=prev.bytes_written + r.bytes_written,
-                calls=prev.calls + r.calls,
-                input_shapes=r.input_shapes,
-                output_shape=r.output_shape,
-            )
-    return list(acc.values())
 
 
 def to_frame(rows: Iterable[CostRow]) -> pd.DataFrame:

@@ -18,10 +18,11 @@ padded length (an all-ones attention mask costs the same as none).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from hybrid import ops
+from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 
 
@@ -64,22 +65,10 @@ class UMT5Config:
 
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``transformers.UMT5Config``."""
-        return {
-            "vocab_size": self.vocab_size,
-            "d_model": self.d_model,
-            "d_kv": self.d_kv,
-            "d_ff": self.d_ff,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "relative_attention_num_buckets": self.relative_attention_num_buckets,
-            "relative_attention_max_distance": self.relative_attention_max_distance,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "feed_forward_proj": self.feed_forward_proj,
-        }
+        return asdict(self)
 
 
 STAGE = "text_encoder"
-SDPA = "aten.scaled_dot_product_attention"
 
 
 def umt5_groups(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:

@@ -19,11 +19,12 @@ attention_head_dim`` and ``N = latent_frames/p_t * latent_h/p_h * latent_w/p_w``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from math import prod
 from typing import Any
 
 from hybrid import ops
+from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 
 
@@ -85,28 +86,10 @@ class WanTransformer3DConfig:
 
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``diffusers.WanTransformer3DModel``."""
-        return {
-            "patch_size": self.patch_size,
-            "num_attention_heads": self.num_attention_heads,
-            "attention_head_dim": self.attention_head_dim,
-            "in_channels": self.in_channels,
-            "out_channels": self.out_channels,
-            "text_dim": self.text_dim,
-            "freq_dim": self.freq_dim,
-            "ffn_dim": self.ffn_dim,
-            "num_layers": self.num_layers,
-            "cross_attn_norm": self.cross_attn_norm,
-            "qk_norm": self.qk_norm,
-            "eps": self.eps,
-            "image_dim": self.image_dim,
-            "added_kv_proj_dim": self.added_kv_proj_dim,
-            "rope_max_seq_len": self.rope_max_seq_len,
-            "pos_embed_seq_len": self.pos_embed_seq_len,
-        }
+        return asdict(self)
 
 
 STAGE = "diffusion_core"
-SDPA = "aten.scaled_dot_product_attention"
 ADDMM = "aten.addmm"
 
 

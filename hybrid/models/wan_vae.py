@@ -21,12 +21,13 @@ Latent frame 0 decodes to 1 video frame, every later latent frame to 4.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
 from hybrid import ops
+from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 
 
@@ -139,26 +140,14 @@ class AutoencoderKLWanConfig:
 
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``diffusers.AutoencoderKLWan``."""
-        return {
-            "base_dim": self.base_dim,
-            "z_dim": self.z_dim,
-            "dim_mult": list(self.dim_mult),
-            "num_res_blocks": self.num_res_blocks,
-            "attn_scales": list(self.attn_scales),
-            "temperal_downsample": list(self.temperal_downsample),
-            "dropout": self.dropout,
-            "in_channels": self.in_channels,
-            "out_channels": self.out_channels,
-            "scale_factor_temporal": self.scale_factor_temporal,
-            "scale_factor_spatial": self.scale_factor_spatial,
-        }
+        # diffusers concatenates these lists (``[m[-1]] + m[::-1]``): tuples would not do
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 STAGE = "vae_decode"
 CONV = "aten.convolution"
 K3 = (3, 3, 3)
 K1 = (1, 1, 1)
-SDPA = "aten.scaled_dot_product_attention"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ unlike it, attention is also counted when a fused CPU/CUDA kernel runs.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -170,8 +170,3 @@ def trace(
             progress(f"[{i}/{len(stages)}] {stage}: {len(out[stage].rows)} rows in {time.perf_counter() - t0:.2f} s")
     warnings = tuple(workload.extrapolation_warnings()) + spec.warnings
     return TraceResult(model=spec.name, workload=workload, stages=out, warnings=warnings)
-
-
-def rows_of(results: Iterable[StageTrace]) -> list[CostRow]:
-    """Rows of several stage traces, concatenated."""
-    return [r for st in results for r in st.rows]

@@ -31,7 +31,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from hybrid import ops
-from hybrid.rows import CostRow
+from hybrid.rows import SDPA_OP, CostRow
 
 aten = torch.ops.aten
 
@@ -166,7 +166,6 @@ for _cat, _set in (
 for _p, (_cat, _) in FLOP_HANDLERS.items():
     CATEGORY_OF[_p] = _cat
 
-SDPA_OP = "aten.scaled_dot_product_attention"
 RMS_NORM_OP = "aten.rms_norm"
 
 
