@@ -120,7 +120,7 @@ def dit_groups(
         cfg.ffn_dim,
         cfg.num_layers,
     )
-    self_proj, cross_q, text_kv = ops.linear(n, d, d), ops.linear(n, d, d), ops.linear(t, d, d)
+    video_proj, text_kv = ops.linear(n, d, d), ops.linear(t, d, d)  # D x D over video / text tokens
     return [
         OpGroup(
             STAGE,
@@ -136,20 +136,20 @@ def dit_groups(
         OpGroup(STAGE, "condition_embedder.time_proj", ADDMM, "matmul", ops.linear(batch, d, 6 * d)),
         OpGroup(STAGE, "condition_embedder.text_embedder.linear_1", ADDMM, "matmul", ops.linear(t, cfg.text_dim, d)),
         OpGroup(STAGE, "condition_embedder.text_embedder.linear_2", ADDMM, "matmul", text_kv),
-        OpGroup(STAGE, "blocks.{i}.attn1.to_q", ADDMM, "matmul", self_proj, repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.attn1.to_k", ADDMM, "matmul", self_proj, repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.attn1.to_v", ADDMM, "matmul", self_proj, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn1.to_q", ADDMM, "matmul", video_proj, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn1.to_k", ADDMM, "matmul", video_proj, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn1.to_v", ADDMM, "matmul", video_proj, repeat=layers),
         OpGroup(
             STAGE, "blocks.{i}.attn1", SDPA, "attention", ops.sdpa(batch, heads, tokens, tokens, hd), repeat=layers
         ),
-        OpGroup(STAGE, "blocks.{i}.attn1.to_out.0", ADDMM, "matmul", self_proj, repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.attn2.to_q", ADDMM, "matmul", cross_q, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn1.to_out.0", ADDMM, "matmul", video_proj, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn2.to_q", ADDMM, "matmul", video_proj, repeat=layers),
         OpGroup(STAGE, "blocks.{i}.attn2.to_k", ADDMM, "matmul", text_kv, repeat=layers),
         OpGroup(STAGE, "blocks.{i}.attn2.to_v", ADDMM, "matmul", text_kv, repeat=layers),
         OpGroup(
             STAGE, "blocks.{i}.attn2", SDPA, "attention", ops.sdpa(batch, heads, tokens, text_len, hd), repeat=layers
         ),
-        OpGroup(STAGE, "blocks.{i}.attn2.to_out.0", ADDMM, "matmul", cross_q, repeat=layers),
+        OpGroup(STAGE, "blocks.{i}.attn2.to_out.0", ADDMM, "matmul", video_proj, repeat=layers),
         OpGroup(STAGE, "blocks.{i}.ffn.net.0.proj", ADDMM, "matmul", ops.linear(n, d, ffn), repeat=layers),
         OpGroup(STAGE, "blocks.{i}.ffn.net.2", ADDMM, "matmul", ops.linear(n, ffn, d), repeat=layers),
         OpGroup(STAGE, "proj_out", ADDMM, "matmul", ops.linear(n, d, cfg.out_channels * prod(cfg.patch_size))),
