@@ -309,6 +309,46 @@ def cmd_gpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate_time(args: argparse.Namespace) -> int:
+    from hybrid.measure import calibrate_time
+
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("device: cuda is not available on this machine; valid here: cpu")
+    if args.gpu is not None:
+        from hybrid.hardware import get_gpu
+
+        get_gpu(args.gpu)  # unknown names: one-line error before any work
+    _progress(f"calibrating the time model on {args.device} ({args.dtype}) ...")
+    cal = calibrate_time(device=args.device, dtype=args.dtype, gpu=args.gpu, scale=args.scale)
+    print(
+        f"device {cal.device_name}; peaks: {cal.peak_flops / 1e12:.3f} TFLOP/s, "
+        f"{cal.peak_bytes_per_s / 1e9:.1f} GB/s ({cal.peak_source})"
+    )
+    print(
+        "efficiency: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in cal.efficiency.items())
+        + f"; launch overhead {cal.launch_overhead_s * 1e6:.1f} us per op call"
+    )
+    print("held-out shapes, predicted vs measured seconds per stage call:")
+    for h in cal.held_out:
+        w = h["workload"]
+        print(
+            f"  {h['stage']:15} {w['width']}x{w['height']}x{w['frames']} L{w['text_len']}: predicted "
+            f"{h['predicted_s'] * 1e3:9.2f} ms, measured {h['measured_s'] * 1e3:9.2f} ms, "
+            f"error {100 * h['relative_error']:+.1f}%"
+        )
+    errors = [abs(h["relative_error"]) for h in cal.held_out]
+    print(f"mean |error| {100 * sum(errors) / len(errors):.1f}%, max |error| {100 * max(errors):.1f}%")
+    path = args.out_dir / f"{cal.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cal.to_dict(), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from hybrid.models import PRESETS
     from hybrid.render import units
@@ -411,6 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "json"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_gpus)
+
+    p = sub.add_parser("calibrate-time", help="time op classes and stages on a device; fit the time model")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--gpu", help="hardware-database name of the device: peaks from its datasheet")
+    p.add_argument("--scale", type=int, default=1, help="microbenchmark size multiplier (e.g. 4 on a GPU)")
+    p.add_argument("--out-dir", type=Path, default=Path("calibration/efficiency"))
+    p.set_defaults(func=cmd_calibrate_time)
 
     p = sub.add_parser("models", help="list model presets with their parameter counts")
     p.add_argument("--format", default="table", choices=["table", "json"])

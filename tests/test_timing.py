@@ -1,0 +1,98 @@
+"""Time model (roofline over rows) and the timing calibration path on CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hybrid.cli import main
+from hybrid.measure import EFFICIENCY_SCHEMA, Measurement, calibrate_time, fit_efficiency
+from hybrid.rows import CostRow
+from hybrid.timing import Machine, row_seconds, stage_time
+from hybrid.verify import TINY_SPEC
+
+EFF = {"matmul": 0.5, "attention": 0.25, "convolution": 0.5, "memory": 0.5}
+MACHINE = Machine(peak_flops=1e12, peak_bytes_per_s=1e11, efficiency=EFF)
+
+
+def _row(category: str, flops: int, read: int, written: int = 0, calls: int = 1) -> CostRow:
+    return CostRow("diffusion_core", "m", "aten.x", category, flops, read, written, calls)
+
+
+def test_roofline_per_row() -> None:
+    # 2e12 FLOPs at 1e12 * 0.5 -> 4 s; 1e9 bytes at 1e11 * 0.5 -> 0.02 s: compute-bound
+    assert row_seconds(_row("matmul", 2 * 10**12, 10**9), MACHINE) == (4.0, "compute")
+    # attention at efficiency 0.25: 1e12 / 2.5e11 = 4 s
+    assert row_seconds(_row("attention", 10**12, 0), MACHINE) == (4.0, "compute")
+    # a matmul with little work and many bytes is memory-bound: 1e6 FLOPs -> 2e-6 s; 1e10 bytes -> 0.2 s
+    assert row_seconds(_row("matmul", 10**6, 5 * 10**9, 5 * 10**9), MACHINE) == (0.2, "memory")
+    # elementwise: bytes only; views: nothing
+    assert row_seconds(_row("elementwise", 0, 10**9), MACHINE) == (0.02, "memory")
+    assert row_seconds(_row("view", 0, 0), MACHINE) == (0.0, "memory")
+
+
+def test_launch_overhead_per_call_and_stage_sum() -> None:
+    m = Machine(1e12, 1e11, EFF, launch_overhead_s=1e-5)
+    rows = [_row("matmul", 2 * 10**12, 10**9), _row("elementwise", 0, 10**9, calls=10), _row("view", 0, 0, calls=99)]
+    st = stage_time(rows, m)
+    # 4 s + 1e-5 (one call) + 0.02 s + 10 * 1e-5
+    assert st.seconds == pytest.approx(4.0 + 1e-5 + 0.02 + 1e-4)
+    assert st.bound == "compute"
+    assert set(st.by_class) == {"matmul", "memory"}
+
+
+def test_machine_validation() -> None:
+    with pytest.raises(ValueError, match="efficiency: missing op classes"):
+        Machine(1.0, 1.0, {"matmul": 0.5})
+    with pytest.raises(ValueError, match=r"efficiency: values must be in \(0, 2\]"):
+        Machine(1.0, 1.0, {**EFF, "memory": 0.0})
+
+
+def test_fit_efficiency_uses_the_largest_shape() -> None:
+    ms = [
+        Measurement("matmul", "small", 10**6, 10**3, 1e-3),  # launch-bound: ignored
+        Measurement("matmul", "big", 10**12, 10**6, 2.0),  # 5e11 FLOP/s
+        Measurement("attention", "a", 10**12, 10**6, 4.0),
+        Measurement("convolution", "c", 10**12, 10**6, 10.0),
+        Measurement("memory", "m", 0, 10**10, 0.2),  # 5e10 B/s
+    ]
+    eff = fit_efficiency(ms, peak_flops=1e12, peak_bytes_per_s=1e11)
+    assert eff == {"matmul": 0.5, "attention": 0.25, "convolution": 0.1, "memory": 0.5}
+
+
+def test_calibrate_time_on_cpu_tiny() -> None:
+    shape = {"width": 64, "height": 48, "frames": 1, "text_len": 7}
+    cal = calibrate_time(device="cpu", spec=TINY_SPEC, fit_workloads=[shape], held_out=[shape])
+    doc = cal.to_dict()
+    assert doc["schema"] == EFFICIENCY_SCHEMA and doc["device"] == "cpu" and doc["date"]
+    assert set(doc["versions"]) == {"wanmeter", "torch", "diffusers", "transformers"}
+    assert set(doc["efficiency"]) == {"matmul", "attention", "convolution", "memory"}
+    assert doc["efficiency"]["matmul"] == 1.0  # CPU peaks are the largest measured matmul's rate
+    assert len(doc["measurements"]) == 12 and all(m["seconds"] > 0 for m in doc["measurements"])
+    assert [h["stage"] for h in doc["held_out"]] == ["text_encoder", "diffusion_core", "vae_decode"]
+    assert all(h["predicted_s"] > 0 and h["measured_s"] > 0 for h in doc["held_out"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["calibrate-time", "--gpu", "v100"], "gpu: unknown GPU 'v100'"),
+        (["calibrate-time", "--device", "cuda"], "device: cuda is not available"),
+    ],
+)
+def test_calibrate_time_bad_input(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_committed_cpu_calibration_has_provenance() -> None:
+    doc = json.loads((Path(__file__).resolve().parents[1] / "calibration" / "efficiency" / "cpu.json").read_text())
+    assert doc["schema"] == EFFICIENCY_SCHEMA and doc["device"] == "cpu"
+    assert doc["versions"]["torch"].startswith("2.") and doc["date"]
+    assert len(doc["held_out"]) == 6
