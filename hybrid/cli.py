@@ -95,7 +95,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hybrid.report import estimate
 
     workload = _workload(args)
-    result = estimate(workload, resolve_model(args.model, args.model_dir))
+    spec = resolve_model(args.model, args.model_dir)
+    result = estimate(workload, spec)
+    if args.gpu is not None:
+        import dataclasses
+
+        from hybrid.hardware import get_gpu
+        from hybrid.sizing import load_calibration, size_on_gpu
+
+        name = get_gpu(args.gpu).name
+        cal = load_calibration(name, args.efficiency)  # no calibration: one-line error before tracing
+        _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
+        sizing = size_on_gpu(workload, spec, name, offload=args.offload, calibration=cal)
+        result = dataclasses.replace(result, gpu=sizing)
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
     return 0
@@ -396,6 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workload_options(p)
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("--gpu", help="also seconds and peak memory per stage on this GPU (see wanmeter gpus)")
+    p.add_argument("--offload", action="store_true", help="with --gpu: only the running stage's model is resident")
+    p.add_argument(
+        "--efficiency", type=Path, help="with --gpu: timing calibration file (default: calibration/efficiency/GPU.json)"
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("trace", help="trace the real modules on the meta device: per-op FLOPs and bytes")

@@ -16,6 +16,8 @@ from hybrid.workload import Workload
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from hybrid.sizing import GpuSizing
+
 REPORT_SCHEMA = "wanmeter.report/1"
 
 MODELED: tuple[str, ...] = (
@@ -89,6 +91,8 @@ class PipelineReport:
     modeled: tuple[str, ...] = MODELED
     unmodeled: tuple[str, ...] = UNMODELED
     spec: ModelSpec | None = field(default=None, compare=False, repr=False)
+    gpu: GpuSizing | None = field(default=None, compare=False)
+    """Seconds and peak memory on a named GPU (``wanmeter report --gpu``), when asked for."""
 
     @property
     def total_flops(self) -> int:
@@ -107,7 +111,7 @@ class PipelineReport:
     def to_dict(self) -> dict[str, Any]:
         """The ``wanmeter.report/1`` document (FLOPs as exact integers)."""
         w = self.workload
-        return {
+        doc: dict[str, Any] = {
             "schema": REPORT_SCHEMA,
             "model": self.model,
             "workload": {
@@ -136,6 +140,17 @@ class PipelineReport:
             "modeled": list(self.modeled),
             "unmodeled": list(self.unmodeled),
         }
+        if self.gpu is not None:
+            g = self.gpu
+            doc["gpu"] = {"name": g.gpu.name, "product": g.gpu.product, "offload": g.offload,
+                          "calibration": g.calibration}  # fmt: skip
+            for name, s in g.stages.items():
+                doc["stages"][name].update(
+                    {"seconds": s.seconds, "bound": s.bound, "peak_memory_bytes": s.peak_memory_bytes}
+                )
+            doc["total"].update({"seconds": g.seconds, "peak_memory_bytes": g.peak_memory_bytes})
+            doc["warnings"] = [*doc["warnings"], *g.warnings]
+        return doc
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""

@@ -55,8 +55,21 @@ def to_table(r: PipelineReport) -> str:
         "",
         format_table(COMPONENT_HEADERS, _component_cells(r), right=(2, 3, 4)),
     ]
-    if r.warnings:
-        parts += ["", *(f"warning: {m}" for m in r.warnings)]
+    if r.gpu is not None:
+        g = r.gpu
+        cells = [
+            [name, f"{s.seconds:,.2f}", s.bound, units.nbytes(s.peak_memory_bytes)] for name, s in g.stages.items()
+        ]
+        cells.append(["total", f"{g.seconds:,.2f}", "", units.nbytes(g.peak_memory_bytes)])
+        parts += [
+            "",
+            f"on {g.gpu.product} ({'model offload' if g.offload else 'all models resident'}; "
+            f"timing calibration: {g.calibration})",
+            format_table(["stage", "seconds", "bound", "peak memory"], cells, right=(1, 3)),
+        ]
+    warnings = [*r.warnings, *(r.gpu.warnings if r.gpu is not None else ())]
+    if warnings:
+        parts += ["", *(f"warning: {m}" for m in warnings)]
     parts += ["", "assumptions:", *(f"  - {a}" for a in r.assumptions)]
     return "\n".join(parts) + "\n"
 
