@@ -11,12 +11,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from hybrid.models import ModelSpec, get_preset, umt5, wan_dit, wan_vae
+from hybrid.models import STAGE_CONFIG, ModelSpec, get_preset, umt5, wan_dit, wan_vae
 from hybrid.rows import STAGES, CostRow, OpGroup, expand
 from hybrid.workload import Workload
-
-CONFIG_OF: dict[str, str] = {"text_encoder": "text_encoder", "diffusion_core": "transformer", "vae_decode": "vae"}
-"""The :class:`~hybrid.models.ModelSpec` field holding each stage's config."""
 
 
 @lru_cache(maxsize=65536)
@@ -49,9 +46,9 @@ def _shape(workload: Workload) -> tuple[int, int, int, int, int]:
 
 def stage_groups(stage: str, spec: ModelSpec, workload: Workload) -> list[OpGroup]:
     """FLOP groups of **one call** of ``stage`` for ``workload``."""
-    if stage not in CONFIG_OF:
+    if stage not in STAGE_CONFIG:
         raise ValueError(f"stage: unknown stage {stage!r}; valid: {', '.join(STAGES)}")
-    return call_groups(stage, getattr(spec, CONFIG_OF[stage]), *_shape(workload))
+    return call_groups(stage, getattr(spec, STAGE_CONFIG[stage]), *_shape(workload))
 
 
 @lru_cache(maxsize=8192)
@@ -71,9 +68,9 @@ def components_per_call(stage: str, spec: ModelSpec, workload: Workload) -> dict
     Per-call cost depends only on the stage's config and shapes, never on steps or CFG, so it is
     memoised: sweeps over schedules pay once per distinct shape.
     """
-    if stage not in CONFIG_OF:
+    if stage not in STAGE_CONFIG:
         raise ValueError(f"stage: unknown stage {stage!r}; valid: {', '.join(STAGES)}")
-    return dict(_components(stage, getattr(spec, CONFIG_OF[stage]), _shape(workload)))
+    return dict(_components(stage, getattr(spec, STAGE_CONFIG[stage]), _shape(workload)))
 
 
 def analytic_rows(workload: Workload, spec: ModelSpec | None = None, stages: Sequence[str] = STAGES) -> list[CostRow]:

@@ -70,6 +70,14 @@ def _emit(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
+def _require_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("device: cuda is not available on this machine; valid here: cpu")
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -122,11 +130,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise ValueError(f"only: unknown verification {unknown[0]!r}; valid: {', '.join(VERIFICATIONS)}")
     runs = [VERIFICATIONS[n] for n in names]
     if args.device:
-        if args.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ValueError("device: cuda is not available on this machine; valid here: cpu")
+        _require_device(args.device)
         device = args.device
         runs.append(lambda: verify_device(device))
     ok = True
@@ -324,11 +328,7 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 def cmd_calibrate_time(args: argparse.Namespace) -> int:
     from hybrid.measure import calibrate_time
 
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("device: cuda is not available on this machine; valid here: cpu")
+    _require_device(args.device)
     if args.gpu is not None:
         from hybrid.hardware import get_gpu
 

@@ -26,6 +26,7 @@ from hybrid.models.wan_dit import WanTransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.rows import STAGES, CostRow
 from hybrid.timing import OP_CLASSES, Machine, stage_time
+from hybrid.trace.build import DTYPES
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
@@ -215,7 +216,7 @@ def calibrate_time(
     held_out: Sequence[dict[str, Any]] = HELD_OUT,
 ) -> Calibration:
     """Measure, fit and check the time model on ``device``."""
-    tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    tdtype = DTYPES[dtype]
     torch.manual_seed(0)
     micro = microbenchmarks(device, tdtype, scale=scale)
     if gpu is not None:

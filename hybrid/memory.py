@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hybrid.models import ModelSpec
+from hybrid.models import STAGE_CONFIG, ModelSpec
 
 BYTES_PER_PARAM: dict[str, int] = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 """Bytes per parameter by weight dtype."""
@@ -24,11 +24,10 @@ DEFAULT_WEIGHT_DTYPES: dict[str, str] = {"text_encoder": "bf16", "diffusion_core
 
 def stage_parameters(spec: ModelSpec, stage: str) -> int:
     """Parameters resident for ``stage``: the whole text encoder, transformer or VAE."""
-    counts = spec.parameter_counts()
-    key = {"text_encoder": "text_encoder", "diffusion_core": "transformer", "vae_decode": "vae"}.get(stage)
+    key = STAGE_CONFIG.get(stage)
     if key is None:
-        raise ValueError(f"stage: unknown stage {stage!r}; valid: text_encoder, diffusion_core, vae_decode")
-    return counts[key]
+        raise ValueError(f"stage: unknown stage {stage!r}; valid: {', '.join(STAGE_CONFIG)}")
+    return spec.parameter_counts()[key]
 
 
 def weights_bytes(spec: ModelSpec, stage: str, dtype: str | None = None) -> int:

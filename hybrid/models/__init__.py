@@ -15,12 +15,17 @@ from hybrid.models.wan_vae import WAN21_VAE, AutoencoderKLWanConfig
 
 __all__ = [
     "PRESETS",
+    "STAGE_CONFIG",
     "AutoencoderKLWanConfig",
     "ModelSpec",
     "UMT5Config",
     "WanTransformer3DConfig",
     "get_preset",
 ]
+
+
+STAGE_CONFIG: dict[str, str] = {"text_encoder": "text_encoder", "diffusion_core": "transformer", "vae_decode": "vae"}
+"""The :class:`ModelSpec` field (and :meth:`ModelSpec.parameter_counts` key) of each stage's model."""
 
 
 @dataclass(frozen=True)
