@@ -9,7 +9,7 @@ from hybrid.memory import pipeline_memory, weights_bytes
 from hybrid.models import ModelSpec, get_preset
 from hybrid.rows import STAGES
 from hybrid.trace import trace_stage
-from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
+from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack, math_attention_peak_bytes
 from hybrid.workload import Workload
 
 
@@ -41,11 +41,49 @@ def test_live_tracking_is_exact_on_a_known_sequence() -> None:
     assert cost.live_bytes == 0
 
 
+def test_live_bytes_follow_storages_not_tensors() -> None:
+    # mm then _unsafe_view (what linear does on 3-D input) drops the mm tensor at once; its 4 MB
+    # storage lives on in the reshaped tensor and must stay counted
+    a = torch.empty(1000, 1000, device="meta")
+    root = torch.nn.Module()
+    with ModuleStack(root) as modules:
+        cost = CostMode("diffusion_core", modules)
+        with torch.no_grad(), cost, CanonicalFunctionMode(cost):
+            y = torch.nn.functional.linear(a.view(1, 1000, 1000), a)  # 4 MB: mm, then reshaped
+            z = y + 1  # 8 MB live: the peak
+            del y, z
+    assert cost.peak_live_bytes == 8_000_000
+    assert cost.live_bytes == 0
+
+
+def test_math_attention_peak_bytes() -> None:
+    q = torch.empty(1, 2, 8, 4, dtype=torch.bfloat16, device="meta")
+    k = torch.empty(1, 2, 16, 4, dtype=torch.bfloat16, device="meta")
+    # PyTorch's math attention upcasts bf16 to float32 (4 bytes) and peaks during the softmax:
+    # 2 heads x 4 bytes x (q 8x4 + k 16x4 + v 16x4 + scaled q 8x4 + scores 8x16 + softmax 8x16)
+    # = 8 x (32 + 64 + 64 + 32 + 128 + 128) = 3584
+    assert math_attention_peak_bytes((q, k, k), {}) == 3584
+
+
+def test_materialised_scores_peak_of_the_14b_dit() -> None:
+    spec = get_preset("wan2.1-t2v-14b")
+    st = trace_stage("diffusion_core", Workload(model=spec.name), spec)
+    # fused attention: 8,598,435,840 bytes (8.0 GiB), reached in blocks.0
+    assert st.peak_activation_bytes == 8_598_435_840
+    # materialised scores: float32 scores and softmax of 40 heads x 75600 x 75600 alone are
+    # 2 x 4 x 40 x 75600^2 = 1,828,915,200,000 bytes; q/k/v copies and the live set come on top
+    scores = 2 * 4 * 40 * 75600**2
+    assert st.peak_module_materialized == "blocks.0.attn1"
+    assert scores < st.peak_activation_bytes_materialized < scores + 2 * st.peak_activation_bytes
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_activation_peak_is_device_independent(tiny_spec: ModelSpec, tiny_workload: Workload, stage: str) -> None:
     meta = trace_stage(stage, tiny_workload, tiny_spec, device="meta", dtype="float32")
     cpu = trace_stage(stage, tiny_workload, tiny_spec, device="cpu", dtype="float32")
     assert meta.peak_activation_bytes == cpu.peak_activation_bytes > 0
+    assert meta.peak_activation_bytes_materialized == cpu.peak_activation_bytes_materialized
+    assert meta.peak_activation_bytes_materialized >= meta.peak_activation_bytes
 
 
 def test_dit_peak_scales_with_tokens_and_excludes_scores() -> None:

@@ -57,6 +57,7 @@ def to_table(result: TraceResult, top: int = 8) -> str:
                 units.nbytes(read),
                 units.nbytes(written),
                 units.nbytes(st.peak_activation_bytes),
+                units.nbytes(st.peak_activation_bytes_materialized),
             ]
         )
     parts = [
@@ -74,14 +75,18 @@ def to_table(result: TraceResult, top: int = 8) -> str:
                 "read/call",
                 "written/call",
                 "peak act.",
+                "materialised",
             ],
             summary,
-            right=(3, 4, 5, 6, 7, 8, 9),
+            right=(3, 4, 5, 6, 7, 8, 9, 10),
         ),
     ]
     if len(result.stages) > 1:
         parts.append(f"\ntotal (job): {units.flops(job_total)} ({job_total} FLOPs)")
-    parts.append("peak act.: largest sum of live tensors one call allocates (eager, fused attention; weights excluded)")
+    parts.append(
+        "peak act.: largest sum of live storages one call allocates (eager, fused attention; weights excluded); "
+        "materialised: the same with attention scores materialised (PyTorch's math backend)"
+    )
     for name, st in result.stages.items():
         by_op = group_flops(st.rows, "op")
         calls: dict[str, int] = {}

@@ -43,6 +43,10 @@ class StageTrace:
     not included."""
     peak_module: str = ""
     """Innermost module running when that peak was reached."""
+    peak_activation_bytes_materialized: int = 0
+    """The same peak when attention materialises its scores (PyTorch's math backend: float32
+    copies of q/k/v, the score matrix and its softmax live during each attention call)."""
+    peak_module_materialized: str = ""
 
     @property
     def flops(self) -> int:
@@ -97,6 +101,8 @@ class TraceResult:
                     "device": st.device,
                     "peak_activation_bytes": st.peak_activation_bytes,
                     "peak_module": st.peak_module,
+                    "peak_activation_bytes_materialized": st.peak_activation_bytes_materialized,
+                    "peak_module_materialized": st.peak_module_materialized,
                     "rows": [r.to_dict() for r in st.rows],
                 }
                 for name, st in self.stages.items()
@@ -138,6 +144,8 @@ def trace_stage(
         unsupported_ops=unsupported,
         peak_activation_bytes=cost.peak_live_bytes,
         peak_module=cost.peak_module,
+        peak_activation_bytes_materialized=cost.peak_live_bytes_materialized,
+        peak_module_materialized=cost.peak_module_materialized,
     )
 
 

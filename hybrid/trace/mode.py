@@ -12,6 +12,11 @@ canonical ``aten.scaled_dot_product_attention`` row and absorbs whatever runs in
 attention kernels reached without that function are costed by the same formula. ``rms_norm`` is
 canonicalised the same way, because CPU has a fused kernel that meta decomposes.
 
+Two activation peaks are tracked: the eager working set with a fused attention kernel (only the
+output is allocated) and with materialised scores (PyTorch's math backend, which also allocates the
+upcast q/k/v, the score matrix and its softmax; its internal peak is measured by running
+``aten._scaled_dot_product_attention_math`` on meta tensors of the call's shapes).
+
 Composite ops that reach the mode whole (under ``inference_mode``) are decomposed inside it, as
 FlopCounterMode does, so every context yields the same primitive rows. Primitive ops fall into
 explicit sets: costed (matmul, conv, attention), zero-FLOP but byte-moving (elementwise, norms,
@@ -233,6 +238,33 @@ class ModuleStack:
         return self.stack[-1]
 
 
+class LiveStorages:
+    """Bytes of the storages that ops allocated and that are still alive.
+
+    Tracked per storage, not per tensor: ``mm`` followed by ``_unsafe_view`` drops the ``mm``
+    tensor at once while its storage lives on in the reshaped one (PyTorch preserves a storage's
+    Python object while the storage lives, so its finalizer runs exactly when it is freed)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self._seen: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def _free(self, nbytes: int) -> None:
+        self.bytes -= nbytes
+
+    def add(self, outputs: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor]) -> None:
+        """Count the new storages among ``outputs`` (inputs returned in place are not new)."""
+        for t in outputs:
+            if any(t is i for i in inputs):
+                continue
+            storage = t.untyped_storage()
+            n = storage.nbytes()
+            if n and storage not in self._seen:
+                self._seen.add(storage)
+                self.bytes += n
+                weakref.finalize(storage, self._free, n)
+
+
 class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Records every aten op into grouped :class:`CostRow` accumulators."""
 
@@ -245,27 +277,31 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.acc: dict[tuple[str, str, tuple[Shape, ...], tuple[Shape, ...]], list[Any]] = {}
         self.unsupported: dict[str, int] = {}
         self.unsupported_modules: dict[str, str] = {}
-        # Live activation bytes: every tensor an op creates (not a view, not an input returned in
-        # place) counts until Python frees it. The peak is the eager working set of one call.
-        self.live_bytes = 0
+        # Live activation bytes: every storage an op allocates (not a view, not an input returned
+        # in place) counts until it is freed. The peak is the eager working set of one call.
+        self.live = LiveStorages()
         self.peak_live_bytes = 0
         self.peak_module = ""
+        self.peak_live_bytes_materialized = 0
+        self.peak_module_materialized = ""
 
-    def _free(self, nbytes: int) -> None:
-        self.live_bytes -= nbytes
+    @property
+    def live_bytes(self) -> int:
+        return self.live.bytes
 
     def track(self, outputs: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor]) -> None:
-        """Count newly allocated outputs as live until they are garbage collected."""
-        for t in outputs:
-            if t._is_view() or any(t is i for i in inputs):
-                continue
-            n = t.numel() * t.element_size()
-            if n:
-                self.live_bytes += n
-                weakref.finalize(t, self._free, n)
+        """Count newly allocated outputs as live until their storage is freed."""
+        self.live.add(outputs, inputs)
         if self.live_bytes > self.peak_live_bytes:
             self.peak_live_bytes = self.live_bytes
             self.peak_module = self.modules.current
+        self.transient(0)
+
+    def transient(self, nbytes: int) -> None:
+        """Note ``nbytes`` allocated and freed on top of the live set by a materialising kernel."""
+        if self.live_bytes + nbytes > self.peak_live_bytes_materialized:
+            self.peak_live_bytes_materialized = self.live_bytes + nbytes
+            self.peak_module_materialized = self.modules.current
 
     def record(
         self,
@@ -370,6 +406,12 @@ class CanonicalFunctionMode(TorchFunctionMode):
         inputs: list[torch.Tensor] = []
         _tensor_leaves(args, inputs)
         _tensor_leaves(list(kwargs.values()), inputs)
+        if func is F.scaled_dot_product_attention:
+            self.cost.absorb += 1  # the measurement's own ops are not rows of this call
+            try:
+                self.cost.transient(math_attention_peak_bytes(args, kwargs))
+            finally:
+                self.cost.absorb -= 1
         self.cost.track([out], inputs)  # the fused kernel's output; its internals are not live
         if func is F.scaled_dot_product_attention:
             q, k, v = (_shape(t) for t in inputs[:3])
@@ -379,6 +421,51 @@ class CanonicalFunctionMode(TorchFunctionMode):
         else:
             self.cost.record(RMS_NORM_OP, "norm", 0, inputs, [out])
         return out
+
+
+class _PeakBytes(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """Peak of the storage bytes allocated (and not yet freed) by the ops run under it."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.live = LiveStorages()
+        self.peak = 0
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if CATEGORY_OF.get(func._overloadpacket) != "view":
+            outputs: list[torch.Tensor] = []
+            _tensor_leaves(out, outputs)
+            inputs: list[torch.Tensor] = []
+            _tensor_leaves(args, inputs)
+            self.live.add(outputs, inputs)
+            self.peak = max(self.peak, self.live.bytes)
+        return out
+
+
+_MATH_PEAK: dict[tuple[Any, ...], int] = {}
+
+
+def math_attention_peak_bytes(args: Sequence[Any], kwargs: dict[str, Any]) -> int:
+    """Peak bytes PyTorch's math attention allocates for this call (its output included): the
+    float32 upcasts of q/k/v, the scaled copies, the ``(..., Lq, Lk)`` scores and their softmax.
+    Measured by running ``aten._scaled_dot_product_attention_math`` on meta tensors of the same
+    shapes and dtypes, memoised per signature."""
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal")
+    bound = dict(zip(names, args, strict=False)) | {k: v for k, v in kwargs.items() if k != "enable_gqa"}
+    meta = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") if isinstance(v, torch.Tensor) else v
+            for k, v in bound.items()}  # fmt: skip
+    key = tuple(
+        (k, tuple(v.shape), v.dtype) if isinstance(v, torch.Tensor) else (k, v) for k, v in sorted(meta.items())
+    )
+    if key not in _MATH_PEAK:
+        tracker = _PeakBytes()
+        with torch.no_grad(), tracker:
+            aten._scaled_dot_product_attention_math(**meta)
+        _MATH_PEAK[key] = tracker.peak
+    return _MATH_PEAK[key]
 
 
 def _prod(xs: Sequence[int]) -> int:
