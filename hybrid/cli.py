@@ -109,16 +109,30 @@ def cmd_report(args: argparse.Namespace) -> int:
         import dataclasses
 
         from hybrid.hardware import get_gpu
-        from hybrid.sizing import load_calibration, size_on_gpu
+        from hybrid.sizing import apply_overrides, load_calibration, size_on_gpu
 
         name = get_gpu(args.gpu).name
-        cal = load_calibration(name, args.efficiency)  # no calibration: one-line error before tracing
+        cal = load_calibration(name, args.efficiency)  # bad input: one-line errors before tracing
+        overrides = dict(_override(o) for o in args.efficiency_override)
+        if overrides:
+            cal = apply_overrides(cal, overrides)
         _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
         sizing = size_on_gpu(workload, spec, name, offload=args.offload, calibration=cal)
         result = dataclasses.replace(result, gpu=sizing)
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
     return 0
+
+
+def _override(text: str) -> tuple[str, float]:
+    """``CLASS=VALUE`` of --efficiency-override."""
+    name, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise ValueError(f"efficiency-override: expected CLASS=VALUE (e.g. attention=0.75), got {text!r}") from None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -298,14 +312,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
-    from hybrid.hardware import database
+    from hybrid.hardware import OP_CLASSES, database, default_efficiency
     from hybrid.render.table import format_table
 
     header, table = database()
+    defaults = {name: default_efficiency(name) for name in table}
     if args.format == "json":
-        doc = {**header, "gpus": [g.to_dict() for g in table.values()]}
-        _emit(json.dumps(doc, indent=2) + "\n", args.output)
+        gpus = [
+            {**g.to_dict(), "default_efficiency": {c: e.to_dict() for c, e in defaults[g.name].classes.items()}}
+            for g in table.values()
+        ]
+        _emit(json.dumps({**header, "gpus": gpus}, indent=2) + "\n", args.output)
         return 0
+
+    def eff(name: str, op_class: str) -> str:
+        e = defaults[name].classes[op_class]
+        return f"{e.value:g}" + {"measured": "", "derived": "~", "borrowed": "*"}[e.kind]
+
     rows = [
         [
             g.name,
@@ -315,12 +338,18 @@ def cmd_gpus(args: argparse.Namespace) -> int:
             "-" if g.fp8_tflops is None else f"{g.fp8_tflops:g}",
             f"{g.memory_bandwidth_gbs:g}",
             f"{g.memory_gib:g}",
+            *(eff(g.name, c) for c in OP_CLASSES),
         ]
         for g in table.values()
     ]
     headers = ["name", "product", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp8 TFLOP/s", "GB/s", "GiB"]
-    text = format_table(headers, rows, right=(2, 3, 4, 5, 6))
-    note = f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']})"
+    headers += ["eff matmul", "eff attn", "eff conv", "eff memory"]
+    text = format_table(headers, rows, right=tuple(range(2, len(headers))))
+    note = (
+        f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']}). Default efficiencies "
+        "(used by report --gpu without a timing calibration): measured on that GPU, ~ derived from its matmul "
+        "figure, * borrowed from another GPU's measurement"
+    )
     _emit(text + "\n" + note + "\n", args.output)
     return 0
 
@@ -411,7 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu", help="also seconds and peak memory per stage on this GPU (see wanmeter gpus)")
     p.add_argument("--offload", action="store_true", help="with --gpu: only the running stage's model is resident")
     p.add_argument(
-        "--efficiency", type=Path, help="with --gpu: timing calibration file (default: calibration/efficiency/GPU.json)"
+        "--efficiency",
+        type=Path,
+        help="with --gpu: timing calibration file (default: calibration/efficiency/GPU.json if it exists, "
+        "else the GPU's default efficiencies from cited public measurements)",
+    )
+    p.add_argument(
+        "--efficiency-override",
+        action="append",
+        default=[],
+        metavar="CLASS=VALUE",
+        help="with --gpu: replace one op class's efficiency (matmul, attention, convolution, memory), e.g. "
+        "attention=0.75 for FlashAttention-3 on an H100; repeatable",
     )
     p.set_defaults(func=cmd_report)
 

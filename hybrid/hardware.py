@@ -81,3 +81,91 @@ def get_gpu(name: str) -> GPU:
     if key not in table:
         raise ValueError(f"gpu: unknown GPU {name!r}; valid: {', '.join(table)}")
     return table[key]
+
+
+OP_CLASSES = ("matmul", "attention", "convolution", "memory")
+"""The time model's op classes (:data:`hybrid.timing.OP_CLASSES`, kept torch-free here)."""
+
+
+@dataclass(frozen=True)
+class ClassEfficiency:
+    """One default efficiency and where it comes from."""
+
+    value: float
+    kind: str
+    """``measured`` (a public measurement on this GPU), ``borrowed`` (another GPU's measurement)
+    or ``derived`` (from this GPU's measurement of another op class)."""
+    evidence: str
+    source_url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "kind": self.kind, "evidence": self.evidence, "source_url": self.source_url}
+
+
+@dataclass(frozen=True)
+class DefaultEfficiency:
+    """Default efficiencies of one GPU for which no timing calibration exists."""
+
+    gpu: str
+    classes: dict[str, ClassEfficiency]
+    launch_overhead_s: float
+    retrieved: str
+
+    @property
+    def efficiency(self) -> dict[str, float]:
+        return {c: e.value for c, e in self.classes.items()}
+
+    def borrowed(self) -> list[str]:
+        """Op classes with no public measurement on this GPU."""
+        return [c for c, e in self.classes.items() if e.kind == "borrowed"]
+
+    def to_calibration(self) -> dict[str, Any]:
+        """A ``wanmeter.efficiency/1``-shaped document, marked ``defaults``, for the time model."""
+        return {
+            "schema": "wanmeter.efficiency/1",
+            "name": self.gpu,
+            "device_name": "public measurements (wanmeter defaults, no timing calibration)",
+            "date": self.retrieved,
+            "versions": {},
+            "efficiency": self.efficiency,
+            "launch_overhead_s": self.launch_overhead_s,
+            "defaults": True,
+            "provenance": {c: e.to_dict() for c, e in self.classes.items()},
+        }
+
+
+@lru_cache(maxsize=1)
+def _defaults_doc() -> dict[str, Any]:
+    text = resources.files("hybrid").joinpath("data/efficiency_defaults.json").read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+def _resolve(doc: dict[str, Any], owner: str, op_class: str, depth: int = 0) -> ClassEfficiency:
+    table = doc["gpus"] if owner in doc["gpus"] else doc["measurements"]
+    entry = table[owner][op_class]
+    kind = entry["kind"]
+    if depth > 4:
+        raise ValueError(f"efficiency defaults: cycle at {owner}.{op_class}")
+    if kind == "measured":
+        source = doc["sources"][entry["source"]]
+        return ClassEfficiency(
+            float(entry["value"]), "measured", f"{entry['evidence']} [{source['title']}]", source["url"]
+        )
+    if kind == "borrowed":
+        base = _resolve(doc, entry["from"], op_class, depth + 1)
+        return ClassEfficiency(base.value, "borrowed", f"{entry['why']}; uses: {base.evidence}", base.source_url)
+    if kind == "derived":
+        base = _resolve(doc, owner, entry["from"], depth + 1)
+        return ClassEfficiency(
+            base.value, "derived", f"{entry['why']}; from {entry['from']}: {base.evidence}", base.source_url
+        )
+    raise ValueError(f"efficiency defaults: unknown kind {kind!r} at {owner}.{op_class}")
+
+
+def default_efficiency(name: str) -> DefaultEfficiency:
+    """Efficiencies per op class for ``name`` from cited public measurements
+    (``hybrid/data/efficiency_defaults.json``); ``ValueError`` for unknown GPUs."""
+    gpu = get_gpu(name)
+    doc = _defaults_doc()
+    classes = {c: _resolve(doc, gpu.name, c) for c in OP_CLASSES}
+    return DefaultEfficiency(gpu.name, classes, float(doc["launch_overhead_s"]), doc["retrieved"])

@@ -143,10 +143,15 @@ class PipelineReport:
         if self.gpu is not None:
             g = self.gpu
             doc["gpu"] = {"name": g.gpu.name, "product": g.gpu.product, "offload": g.offload,
-                          "calibration": g.calibration}  # fmt: skip
+                          "calibration": g.calibration, "efficiency": g.efficiency}  # fmt: skip
             for name, s in g.stages.items():
                 doc["stages"][name].update(
-                    {"seconds": s.seconds, "bound": s.bound, "peak_memory_bytes": s.peak_memory_bytes}
+                    {
+                        "seconds": s.seconds,
+                        "bound": s.bound,
+                        "peak_memory_bytes": s.peak_memory_bytes,
+                        "memory": s.memory_dict(),
+                    }
                 )
             doc["total"].update({"seconds": g.seconds, "peak_memory_bytes": g.peak_memory_bytes})
             doc["warnings"] = [*doc["warnings"], *g.warnings]

@@ -2,18 +2,22 @@
 
 Seconds come from the time model (:mod:`hybrid.timing`) over the rows traced on the meta device
 (exact bytes per op), with the efficiencies and per-call overhead of a timing calibration run on
-that GPU (``calibration/efficiency/<gpu>.json``, written by ``wanmeter calibrate-time``). Peak
-memory is the stage's resident weights plus its traced activation peak (:mod:`hybrid.memory`).
+that GPU (``calibration/efficiency/<gpu>.json``, written by ``wanmeter calibrate-time``) or, where
+none exists, the GPU's default efficiencies from cited public measurements
+(:func:`hybrid.hardware.default_efficiency`), which the report flags. Peak memory is the stage's
+resident weights plus its traced activation peak (:mod:`hybrid.memory`), with a fused attention
+kernel; the peak with materialised attention scores is reported beside it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybrid.hardware import GPU, get_gpu
+from hybrid.hardware import GPU, default_efficiency, get_gpu
 from hybrid.memory import pipeline_memory
 from hybrid.models import ModelSpec
 from hybrid.rows import STAGES
@@ -27,14 +31,19 @@ on TF32 tensor cores by default (``torch.backends.cudnn.allow_tf32``)."""
 
 
 def load_calibration(gpu: str, path: Path | None = None) -> dict[str, Any]:
-    """The timing calibration of ``gpu``; ``ValueError`` with the command to make one if absent."""
-    path = path or EFFICIENCY_DIR / f"{gpu}.json"
+    """The timing calibration of ``gpu``: ``path`` if given (``ValueError`` if it is missing), else
+    ``calibration/efficiency/<gpu>.json`` if it exists, else the GPU's cited default efficiencies
+    (a document marked ``defaults``)."""
+    if path is None:
+        path = EFFICIENCY_DIR / f"{gpu}.json"
+        if not path.exists():
+            return default_efficiency(gpu).to_calibration()
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(
-            f"gpu: no timing calibration for {gpu} ({path}); run `wanmeter calibrate-time --device cuda "
-            f"--gpu {gpu} --dtype bfloat16` on one, or pass --efficiency FILE"
+            f"efficiency: no timing calibration at {path}; run `wanmeter calibrate-time --device cuda "
+            f"--gpu {gpu} --dtype bfloat16` on one, or leave --efficiency out to use {gpu}'s cited defaults"
         ) from None
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: cannot read timing calibration ({e})") from None
@@ -50,6 +59,25 @@ class StageSizing:
     seconds: float
     bound: str
     peak_memory_bytes: int
+    """Resident weights plus the activation peak with a fused attention kernel."""
+    weights_bytes: int = 0
+    """Weights resident while the stage runs (all models, or only its own with offload)."""
+    activation_bytes: int = 0
+    """Activation peak with a fused attention kernel (flash, cuDNN, memory-efficient)."""
+    activation_bytes_materialized: int = 0
+    """Activation peak when attention materialises its scores (PyTorch's math backend)."""
+
+    @property
+    def peak_memory_bytes_materialized(self) -> int:
+        return self.weights_bytes + self.activation_bytes_materialized
+
+    def memory_dict(self) -> dict[str, int]:
+        return {
+            "weights_bytes": self.weights_bytes,
+            "activation_peak_bytes": self.activation_bytes,
+            "activation_peak_bytes_materialized": self.activation_bytes_materialized,
+            "peak_memory_bytes_materialized": self.peak_memory_bytes_materialized,
+        }
 
 
 @dataclass(frozen=True)
@@ -62,10 +90,39 @@ class GpuSizing:
     offload: bool
     calibration: str
     warnings: tuple[str, ...] = field(default=())
+    efficiency: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per op class: ``value`` and where it comes from (``kind``: calibrated, measured, borrowed,
+    derived; ``evidence``; ``source_url``)."""
 
     @property
     def seconds(self) -> float:
         return sum(s.seconds for s in self.stages.values())
+
+
+def apply_overrides(cal: dict[str, Any], overrides: Mapping[str, float]) -> dict[str, Any]:
+    """``cal`` with some op classes' efficiencies replaced (what-if: another attention kernel)."""
+    from hybrid.timing import OP_CLASSES
+
+    bad = [c for c in overrides if c not in OP_CLASSES]
+    if bad:
+        raise ValueError(f"efficiency-override: unknown op class {bad[0]!r}; valid: {', '.join(OP_CLASSES)}")
+    out_of_range = {c: v for c, v in overrides.items() if not 0 < v <= 1}
+    if out_of_range:
+        c, v = next(iter(out_of_range.items()))
+        raise ValueError(f"efficiency-override: {c}={v:g} is out of range; valid: 0 < value <= 1")
+    provenance = _provenance(cal)
+    for c, v in overrides.items():
+        provenance[c] = {
+            "value": v,
+            "kind": "override",
+            "evidence": f"set on the command line (was {provenance[c]['value']:g})",
+        }
+    return {
+        **cal,
+        "efficiency": {**cal["efficiency"], **overrides},
+        "provenance": provenance,
+        "overridden": sorted(overrides),
+    }
 
 
 def size_on_gpu(
@@ -74,13 +131,17 @@ def size_on_gpu(
     gpu: str,
     offload: bool = False,
     calibration: dict[str, Any] | None = None,
+    overrides: Mapping[str, float] | None = None,
 ) -> GpuSizing:
-    """Trace ``workload`` on meta and size every stage on ``gpu``."""
+    """Trace ``workload`` on meta and size every stage on ``gpu``; ``overrides`` replace some op
+    classes' efficiencies."""
     from hybrid.timing import Machine, stage_time
     from hybrid.trace import trace
 
     g = get_gpu(gpu)
     cal = calibration or load_calibration(g.name)
+    if overrides:
+        cal = apply_overrides(cal, overrides)
     result = trace(workload, spec=spec)
     memory = pipeline_memory(spec, {s: st.peak_activation_bytes for s, st in result.stages.items()}, offload=offload)
     stages: dict[str, StageSizing] = {}
@@ -94,18 +155,72 @@ def size_on_gpu(
             launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
         )
         t = stage_time(st.rows, machine)
-        stages[name] = StageSizing(t.seconds * st.calls, t.bound, memory.stage_peak_bytes(name))
-    warnings = []
-    if cal.get("name") != g.name:
-        warnings.append(
+        weights = memory.stage_peak_bytes(name) - st.peak_activation_bytes
+        stages[name] = StageSizing(
+            seconds=t.seconds * st.calls,
+            bound=t.bound,
+            peak_memory_bytes=memory.stage_peak_bytes(name),
+            weights_bytes=weights,
+            activation_bytes=st.peak_activation_bytes,
+            activation_bytes_materialized=st.peak_activation_bytes_materialized,
+        )
+    return GpuSizing(
+        g,
+        stages,
+        memory.peak_bytes,
+        offload,
+        _describe(cal),
+        tuple(_warnings(g, cal, stages, memory.peak_bytes, offload)),
+        _provenance(cal),
+    )
+
+
+def _describe(cal: dict[str, Any]) -> str:
+    if cal.get("defaults"):
+        return f"none; default efficiencies from cited public measurements (retrieved {cal.get('date', '?')})"
+    return f"{cal.get('device_name', '?')} on {cal.get('date', '?')} ({cal.get('versions', {}).get('torch', '?')})"
+
+
+def _provenance(cal: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if "provenance" in cal:
+        return {c: dict(p) for c, p in cal["provenance"].items()}
+    source = f"timing calibration: {_describe(cal)}"
+    return {c: {"value": v, "kind": "calibrated", "evidence": source} for c, v in cal["efficiency"].items()}
+
+
+def _warnings(g: GPU, cal: dict[str, Any], stages: dict[str, StageSizing], peak_bytes: int, offload: bool) -> list[str]:
+    out = []
+    if cal.get("defaults"):
+        values = ", ".join(f"{c} {p['value']:g}" for c, p in _provenance(cal).items() if p["kind"] != "override")
+        out.append(
+            f"no timing calibration of {g.name}: seconds use default efficiencies from public measurements "
+            f"({values}; sources in the JSON report's gpu.efficiency); run `wanmeter calibrate-time --device cuda "
+            f"--gpu {g.name} --dtype bfloat16` on one to replace them"
+        )
+        borrowed = [c for c, p in _provenance(cal).items() if p["kind"] == "borrowed"]
+        if borrowed:
+            out.append(
+                f"no public measurement of {', '.join(borrowed)} efficiency on a {g.name} was found: "
+                "those values are borrowed from other GPUs"
+            )
+    elif cal.get("name") != g.name:
+        out.append(
             f"the timing calibration was measured on {cal.get('device_name', '?')} (name {cal.get('name')!r}), "
             f"not on a {g.name}: its efficiencies may not hold here"
         )
-    if memory.peak_bytes > g.memory_bytes:
+    if cal.get("overridden"):
+        out.append(f"efficiencies set on the command line: {', '.join(cal['overridden'])}")
+    if peak_bytes > g.memory_bytes:
         how = "even with model offload" if offload else "without offload (try --offload)"
-        warnings.append(
-            f"the job needs {memory.peak_bytes / 2**30:.1f} GiB at its peak, more than the "
+        out.append(
+            f"the job needs {peak_bytes / 2**30:.1f} GiB at its peak, more than the "
             f"{g.memory_gib:g} GiB of one {g.name} {how}"
         )
-    source = f"{cal.get('device_name', '?')} on {cal.get('date', '?')} ({cal.get('versions', {}).get('torch', '?')})"
-    return GpuSizing(g, stages, memory.peak_bytes, offload, source, tuple(warnings))
+    unfused = [n for n, s in stages.items() if s.peak_memory_bytes_materialized > g.memory_bytes >= s.peak_memory_bytes]
+    for name in unfused:
+        s = stages[name]
+        out.append(
+            f"{name} fits only with a fused attention kernel (flash, cuDNN or memory-efficient SDPA): with "
+            f"materialised scores (PyTorch's math backend) it needs {s.peak_memory_bytes_materialized / 2**30:,.1f} GiB"
+        )
+    return out

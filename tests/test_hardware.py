@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from hybrid.cli import main
-from hybrid.hardware import database, get_gpu, gpus
+from hybrid.hardware import OP_CLASSES, database, default_efficiency, get_gpu, gpus
 
 NAMES = ["rtx4090", "rtx5090", "a100-40gb", "a100-80gb", "h100-pcie", "h100-sxm", "h200", "b200", "l40s", "mi300x"]
 
@@ -50,3 +51,36 @@ def test_cli_gpus(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gpus", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [g["name"] for g in doc["gpus"]] == NAMES
+
+
+def test_default_efficiencies_are_cited_and_exact() -> None:
+    doc = json.loads((Path(__file__).parent.parent / "hybrid/data/efficiency_defaults.json").read_text())
+    assert doc["schema"] == "wanmeter.efficiency-defaults/1" and list(doc["gpus"]) == NAMES
+    for owner, table in [*doc["gpus"].items(), *doc["measurements"].items()]:
+        for op_class, entry in table.items():
+            if "achieved_tflops" in entry:  # the value is the cited ratio, rounded to 3 places
+                assert entry["value"] == round(entry["achieved_tflops"] / entry["peak_tflops"], 3), (owner, op_class)
+    for name in NAMES:
+        d = default_efficiency(name)
+        assert list(d.classes) == list(OP_CLASSES)
+        for e in d.classes.values():
+            assert 0 < e.value <= 1 and e.evidence and e.source_url.startswith("https://")
+    # H100 SXM: 794.5 / 989 = 0.803 (MAMF), FlashAttention-2 35%, 2.8 / 3.35 TB/s = 0.84
+    h100 = default_efficiency("h100-sxm")
+    assert h100.efficiency == {"matmul": 0.803, "attention": 0.35, "convolution": 0.803, "memory": 0.84}
+    assert h100.borrowed() == [] and h100.classes["convolution"].kind == "derived"
+    # A100: 271.2 / 312 = 0.869; FlashAttention-2's 73%
+    assert default_efficiency("a100-80gb").efficiency["matmul"] == 0.869
+    assert default_efficiency("a100-80gb").efficiency["attention"] == 0.73
+    # MI300X: 668.4 / 1300 = 0.514; its attention has no public figure and is borrowed
+    assert default_efficiency("mi300x").borrowed() == ["attention", "memory"]
+
+
+def test_cli_gpus_lists_default_efficiencies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gpus"]) == 0
+    out = capsys.readouterr().out
+    assert "eff matmul" in out and "0.803" in out and "0.729*" in out
+    assert main(["gpus", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    h100 = next(g for g in doc["gpus"] if g["name"] == "h100-sxm")
+    assert h100["default_efficiency"]["attention"]["value"] == 0.35

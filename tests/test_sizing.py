@@ -55,9 +55,73 @@ def test_report_gpu_offload_and_fit_warning(calibration: Path, capsys: pytest.Ca
     assert "even with model offload" in out
 
 
-def test_report_gpu_without_calibration_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_gpu_with_a_missing_efficiency_file_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["report", "--gpu", "h200", "--efficiency", str(tmp_path / "none.json")]) == 2
     err = capsys.readouterr().err
-    assert "gpu: no timing calibration for h200" in err and len(err.strip().splitlines()) == 1
+    assert "efficiency: no timing calibration at" in err and len(err.strip().splitlines()) == 1
     assert main(["report", "--gpu", "v100"]) == 2
     assert "gpu: unknown GPU 'v100'" in capsys.readouterr().err
+
+
+def test_report_gpu_h100_defaults_on_the_default_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    # the acceptance command: no calibration file for h100-sxm is committed, so the cited defaults apply
+    assert main(["report", "--gpu", "h100-sxm", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    eff = doc["gpu"]["efficiency"]
+    assert {c: (e["value"], e["kind"]) for c, e in eff.items()} == {
+        "matmul": (0.803, "measured"), "attention": (0.35, "measured"),
+        "convolution": (0.803, "derived"), "memory": (0.84, "measured"),
+    }  # fmt: skip
+    assert all(e["source_url"].startswith("https://") for e in eff.values())
+    assert any(w.startswith("no timing calibration of h100-sxm") for w in doc["warnings"])
+    dit = doc["stages"]["diffusion_core"]
+    assert dit["bound"] == "compute" and dit["seconds"] > 100 * doc["stages"]["vae_decode"]["seconds"] > 0
+    spec = get_preset("wan2.1-t2v-14b")
+    all_weights = sum(weights_bytes(spec, s) for s in ("text_encoder", "diffusion_core", "vae_decode"))
+    # all models resident + the DiT's traced activation peak with fused attention (8.0 GiB)
+    assert dit["peak_memory_bytes"] == all_weights + 8_598_435_840 == dit["memory"]["weights_bytes"] + 8_598_435_840
+    # materialised scores: float32 scores + softmax of 40 heads x 75600^2 tokens alone are 1.83 TB
+    assert dit["memory"]["activation_peak_bytes_materialized"] > 2 * 4 * 40 * 75600**2
+    assert any(w.startswith("diffusion_core fits only with a fused attention kernel") for w in doc["warnings"])
+    assert doc["total"]["seconds"] == pytest.approx(sum(s["seconds"] for s in doc["stages"].values()))
+    assert doc["total"]["peak_memory_bytes"] == max(s["peak_memory_bytes"] for s in doc["stages"].values())
+
+
+def test_attention_override_scales_attention_time(capsys: pytest.CaptureFixture[str]) -> None:
+    def dit_seconds(attention: float) -> float:
+        args = ["report", *SMALL, "--gpu", "h100-sxm", "--efficiency-override", f"attention={attention}"]
+        assert main([*args, "--format", "json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["gpu"]["efficiency"]["attention"]["kind"] == "override"
+        return float(doc["stages"]["diffusion_core"]["seconds"])
+
+    # compute-bound attention rows take A / efficiency: t(e) = A / e + rest, so halving the
+    # efficiency adds A / 0.35 = twice what doubling it saves
+    t_low, t_mid, t_high = dit_seconds(0.175), dit_seconds(0.35), dit_seconds(0.7)
+    assert t_low - t_mid == pytest.approx(2 * (t_mid - t_high), rel=1e-9)
+    assert t_mid - t_high > 0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("attn=0.5", "efficiency-override: unknown op class 'attn'; valid: matmul, attention, convolution, memory"),
+        ("attention=1.5", "efficiency-override: attention=1.5 is out of range; valid: 0 < value <= 1"),
+        ("attention", "efficiency-override: expected CLASS=VALUE (e.g. attention=0.75), got 'attention'"),
+    ],
+)
+def test_bad_overrides(override: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--gpu", "h100-sxm", "--efficiency-override", override]) == 2
+    assert capsys.readouterr().err.strip() == f"wanmeter: error: {message}"
+
+
+def test_borrowed_efficiencies_are_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", *SMALL, "--gpu", "rtx4090", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    kinds = {c: e["kind"] for c, e in doc["gpu"]["efficiency"].items()}
+    assert kinds == {"matmul": "borrowed", "attention": "borrowed", "convolution": "derived", "memory": "borrowed"}
+    assert "no public measurement of matmul, attention, memory efficiency on a rtx4090 was found" in " ".join(
+        doc["warnings"]
+    )

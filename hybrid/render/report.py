@@ -58,14 +58,20 @@ def to_table(r: PipelineReport) -> str:
     if r.gpu is not None:
         g = r.gpu
         cells = [
-            [name, f"{s.seconds:,.2f}", s.bound, units.nbytes(s.peak_memory_bytes)] for name, s in g.stages.items()
-        ]
-        cells.append(["total", f"{g.seconds:,.2f}", "", units.nbytes(g.peak_memory_bytes)])
+            [name, f"{s.seconds:,.2f}", s.bound, units.nbytes(s.peak_memory_bytes),
+             units.nbytes(s.peak_memory_bytes_materialized)]
+            for name, s in g.stages.items()
+        ]  # fmt: skip
+        cells.append(["total", f"{g.seconds:,.2f}", "", units.nbytes(g.peak_memory_bytes), ""])
+        effs = ", ".join(f"{c} {e['value']:g} ({e['kind']})" for c, e in g.efficiency.items())
         parts += [
             "",
             f"on {g.gpu.product} ({'model offload' if g.offload else 'all models resident'}; "
             f"timing calibration: {g.calibration})",
-            format_table(["stage", "seconds", "bound", "peak memory"], cells, right=(1, 3)),
+            f"efficiencies: {effs}",
+            format_table(
+                ["stage", "seconds", "bound", "peak memory", "peak, scores materialised"], cells, right=(1, 3, 4)
+            ),
         ]
     warnings = [*r.warnings, *(r.gpu.warnings if r.gpu is not None else ())]
     if warnings:
