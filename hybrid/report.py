@@ -155,6 +155,7 @@ class PipelineReport:
                 )
             doc["total"].update({"seconds": g.seconds, "peak_memory_bytes": g.peak_memory_bytes})
             doc["warnings"] = [*doc["warnings"], *g.warnings]
+            doc["assumptions"] = [*doc["assumptions"], *g.assumptions]
         return doc
 
     def to_json(self) -> str:

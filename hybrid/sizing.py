@@ -93,6 +93,7 @@ class GpuSizing:
     efficiency: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per op class: ``value`` and where it comes from (``kind``: calibrated, measured, borrowed,
     derived; ``evidence``; ``source_url``)."""
+    assumptions: tuple[str, ...] = field(default=())
 
     @property
     def seconds(self) -> float:
@@ -172,6 +173,28 @@ def size_on_gpu(
         _describe(cal),
         tuple(_warnings(g, cal, stages, memory.peak_bytes, offload)),
         _provenance(cal),
+        _assumptions(g, offload),
+    )
+
+
+def _assumptions(g: GPU, offload: bool) -> tuple[str, ...]:
+    resident = (
+        "model offload: only the running stage's model is on the GPU (moving weights between stages is not timed)"
+        if offload
+        else "no offload: the text encoder, the DiT and the whole VAE stay resident for the whole job"
+    )
+    return (
+        "weights: text encoder and DiT in bf16, the whole AutoencoderKLWan (encoder and decoder) in fp32, "
+        "as diffusers' Wan2.1 example loads them",
+        resident,
+        "activation peak: the largest sum of live storages of one stage call run eagerly (traced on meta), with "
+        "a fused attention kernel; 'materialized' is the same with PyTorch's math attention; allocator caching, "
+        "fragmentation, the CUDA context and kernel workspaces are not included",
+        "seconds: per-op roofline over the traced rows, max(FLOPs / (peak x efficiency), bytes / (bandwidth x "
+        "efficiency)) plus a cost per op call, summed; no overlap between ops, no torch.compile, no CUDA graphs",
+        f"peaks: {g.product} datasheet, dense bf16 {g.bf16_tflops:g} TFLOP/s for bf16 stages and half that "
+        f"(TF32) for the fp32 VAE, {g.memory_bandwidth_gbs:g} GB/s",
+        "host work, data loading, the scheduler step and video encoding are not timed",
     )
 
 

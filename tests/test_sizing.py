@@ -125,3 +125,15 @@ def test_borrowed_efficiencies_are_flagged(capsys: pytest.CaptureFixture[str]) -
     assert "no public measurement of matmul, attention, memory efficiency on a rtx4090 was found" in " ".join(
         doc["warnings"]
     )
+
+
+def test_gpu_sizing_in_markdown_with_its_assumptions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", *SMALL, "--gpu", "a100-80gb", "--offload", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| stage | seconds | bound | peak memory | peak, scores materialised |" in out
+    assert "- model offload: only the running stage's model is on the GPU" in out
+    assert "dense bf16 312 TFLOP/s for bf16 stages and half that (TF32) for the fp32 VAE, 2039 GB/s" in out
+    assert main(["report", *SMALL, "--gpu", "a100-80gb", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert any(a.startswith("activation peak: the largest sum of live storages") for a in doc["assumptions"])
+    assert any(a.startswith("no offload: the text encoder, the DiT and the whole VAE") for a in doc["assumptions"])

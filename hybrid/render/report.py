@@ -11,6 +11,7 @@ from hybrid.render.table import format_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.report import PipelineReport
+    from hybrid.sizing import GpuSizing
 
 
 def _headline(r: PipelineReport) -> str:
@@ -56,28 +57,41 @@ def to_table(r: PipelineReport) -> str:
         format_table(COMPONENT_HEADERS, _component_cells(r), right=(2, 3, 4)),
     ]
     if r.gpu is not None:
-        g = r.gpu
-        cells = [
-            [name, f"{s.seconds:,.2f}", s.bound, units.nbytes(s.peak_memory_bytes),
-             units.nbytes(s.peak_memory_bytes_materialized)]
-            for name, s in g.stages.items()
-        ]  # fmt: skip
-        cells.append(["total", f"{g.seconds:,.2f}", "", units.nbytes(g.peak_memory_bytes), ""])
-        effs = ", ".join(f"{c} {e['value']:g} ({e['kind']})" for c, e in g.efficiency.items())
-        parts += [
-            "",
-            f"on {g.gpu.product} ({'model offload' if g.offload else 'all models resident'}; "
-            f"timing calibration: {g.calibration})",
-            f"efficiencies: {effs}",
-            format_table(
-                ["stage", "seconds", "bound", "peak memory", "peak, scores materialised"], cells, right=(1, 3, 4)
-            ),
-        ]
-    warnings = [*r.warnings, *(r.gpu.warnings if r.gpu is not None else ())]
+        parts += ["", *_gpu_lines(r.gpu), format_table(GPU_HEADERS, _gpu_cells(r.gpu), right=(1, 3, 4))]
+    warnings, assumptions = _notes(r)
     if warnings:
         parts += ["", *(f"warning: {m}" for m in warnings)]
-    parts += ["", "assumptions:", *(f"  - {a}" for a in r.assumptions)]
+    parts += ["", "assumptions:", *(f"  - {a}" for a in assumptions)]
     return "\n".join(parts) + "\n"
+
+
+GPU_HEADERS = ["stage", "seconds", "bound", "peak memory", "peak, scores materialised"]
+
+
+def _gpu_lines(g: GpuSizing) -> list[str]:
+    effs = ", ".join(f"{c} {e['value']:g} ({e['kind']})" for c, e in g.efficiency.items())
+    return [
+        f"on {g.gpu.product} ({'model offload' if g.offload else 'all models resident'}; "
+        f"timing calibration: {g.calibration})",
+        f"efficiencies: {effs}",
+    ]
+
+
+def _gpu_cells(g: GpuSizing) -> list[list[str]]:
+    cells = [
+        [name, f"{s.seconds:,.2f}", s.bound, units.nbytes(s.peak_memory_bytes),
+         units.nbytes(s.peak_memory_bytes_materialized)]
+        for name, s in g.stages.items()
+    ]  # fmt: skip
+    cells.append(["total", f"{g.seconds:,.2f}", "", units.nbytes(g.peak_memory_bytes), ""])
+    return cells
+
+
+def _notes(r: PipelineReport) -> tuple[list[str], list[str]]:
+    """Warnings and assumptions of the report and, with ``--gpu``, of the sizing."""
+    if r.gpu is None:
+        return list(r.warnings), list(r.assumptions)
+    return [*r.warnings, *r.gpu.warnings], [*r.assumptions, *r.gpu.assumptions]
 
 
 def _md_table(headers: list[str], rows: list[list[str]], right: tuple[int, ...]) -> str:
@@ -102,9 +116,17 @@ def to_markdown(r: PipelineReport) -> str:
         "",
         "</details>",
     ]
-    if r.warnings:
-        parts += ["", *(f"> **warning:** {m}" for m in r.warnings)]
-    parts += ["", "Assumptions:", "", *(f"- {a}" for a in r.assumptions)]
+    if r.gpu is not None:
+        parts += [
+            "",
+            *(f"{line}  " for line in _gpu_lines(r.gpu)),
+            "",
+            _md_table(GPU_HEADERS, _gpu_cells(r.gpu), (1, 3, 4)),
+        ]
+    warnings, assumptions = _notes(r)
+    if warnings:
+        parts += ["", *(f"> **warning:** {m}" for m in warnings)]
+    parts += ["", "Assumptions:", "", *(f"- {a}" for a in assumptions)]
     return "\n".join(parts) + "\n"
 
 
