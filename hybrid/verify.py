@@ -15,13 +15,14 @@ pass/fail; the ``verify/run_verify_*.py`` scripts and ``wanmeter verify`` are th
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import stage_groups
 from hybrid.models import PRESETS, ModelSpec, get_preset
@@ -31,6 +32,9 @@ from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.report import estimate
 from hybrid.rows import STAGES, aggregate, expand
 from hybrid.workload import Workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.trace import StageTrace
 
 RTOL = 1e-6
 """Verification bar on relative error (the expectation is exact equality)."""
@@ -104,12 +108,19 @@ def _workloads(model: str) -> list[Workload]:
     return [Workload(model=model)] + [Workload(model=model, **kw) for kw in REFERENCE_SHAPES]
 
 
-def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
-    """Analytic vs traced FLOPs and calls of one call of ``stage``, per (module, op) and total."""
+@functools.lru_cache(maxsize=64)
+def _meta_trace(stage: str, spec: ModelSpec, workload: Workload) -> StageTrace:
+    """One meta trace per (stage, model, workload) per run: the analytic and FlopCounterMode checks
+    look at the same forwards."""
     from hybrid.trace import trace_stage
 
+    return trace_stage(stage, workload, spec)
+
+
+def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
+    """Analytic vs traced FLOPs and calls of one call of ``stage``, per (module, op) and total."""
     analytic = aggregate(expand(stage_groups(stage, spec, workload)))
-    traced_stage = trace_stage(stage, workload, spec)
+    traced_stage = _meta_trace(stage, spec, workload)
     traced = aggregate(traced_stage.rows)
     mismatches = [
         {"module": k[1], "op": k[2], "analytic": analytic.get(k), "traced": traced.get(k)}
@@ -235,11 +246,10 @@ def verify_device(device: str) -> Summary:
 
 def check_flop_counter(stage: str, spec: ModelSpec, workload: Workload) -> Check:
     """Traced FLOPs of one call equal ``FlopCounterMode``'s on the same forward (meta device)."""
-    from hybrid.trace import trace_stage
     from hybrid.trace.build import stage_call
     from hybrid.trace.reference import flop_counter_total
 
-    traced = trace_stage(stage, workload, spec)
+    traced = _meta_trace(stage, spec, workload)
     reference = flop_counter_total(stage_call(stage, spec, workload))
     w = workload
     return Check(
