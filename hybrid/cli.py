@@ -312,8 +312,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
-    from hybrid.hardware import OP_CLASSES, database, default_efficiency
+    from hybrid.hardware import database, default_efficiency
     from hybrid.render.table import format_table
+    from hybrid.timing import OP_CLASSES
 
     header, table = database()
     defaults = {name: default_efficiency(name) for name in table}

@@ -13,6 +13,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from hybrid.timing import OP_CLASSES
+
 DTYPES = ("bf16", "fp16", "fp8")
 
 
@@ -81,10 +83,6 @@ def get_gpu(name: str) -> GPU:
     if key not in table:
         raise ValueError(f"gpu: unknown GPU {name!r}; valid: {', '.join(table)}")
     return table[key]
-
-
-OP_CLASSES = ("matmul", "attention", "convolution", "memory")
-"""The time model's op classes (:data:`hybrid.timing.OP_CLASSES`, kept torch-free here)."""
 
 
 @dataclass(frozen=True)

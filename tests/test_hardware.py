@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hybrid.cli import main
-from hybrid.hardware import OP_CLASSES, database, default_efficiency, get_gpu, gpus
+from hybrid.hardware import database, default_efficiency, get_gpu, gpus
+from hybrid.timing import OP_CLASSES
 
 NAMES = ["rtx4090", "rtx5090", "a100-40gb", "a100-80gb", "h100-pcie", "h100-sxm", "h200", "b200", "l40s", "mi300x"]
 
