@@ -263,7 +263,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         text_len=args.text_len,
         cfg=args.cfg,
     )
-    reports = sweep(grid)
+    reports = sweep(grid, gpu=args.gpu, offload=args.offload, progress=_progress)
+    sized = args.gpu is not None
     fmt = args.format
     if fmt is None:
         suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
@@ -296,10 +297,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 "on" if r.workload.cfg else "off",
                 *(units.flops(r.stages[s].flops) for s in STAGES),
                 units.flops(r.total_flops),
+                *(_sized_cells(r) if sized else ()),
             ]
             for r in reports
         ]
         headers = ["model", "size", "frames", "steps", "batch", "cfg", *STAGES, "total"]
+        if sized:
+            headers += ["seconds", "peak memory", "fits"]
         _emit(format_table(headers, rows, right=tuple(range(2, len(headers)))) + "\n", args.output)
     if args.plot:
         from hybrid.render.plots import plot_sweep
@@ -309,6 +313,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.output is not None:
         _progress(f"wrote {len(reports)} rows to {args.output}")
     return 0
+
+
+def _sized_cells(r: Any) -> list[str]:
+    from hybrid.render import units
+
+    g = r.gpu
+    return [
+        f"{g.seconds:,.1f}",
+        units.nbytes(g.peak_memory_bytes),
+        "yes" if g.peak_memory_bytes <= g.gpu.memory_bytes else "no",
+    ]
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
@@ -503,6 +518,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "csv", "parquet", "json"], help="default: from -o's extension")
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("--plot", type=Path, help="also draw stacked stage bars and scaling curves to this PNG")
+    p.add_argument(
+        "--gpu", help="also seconds, peak memory and fit per workload on this GPU (traces each distinct shape on meta)"
+    )
+    p.add_argument("--offload", action="store_true", help="with --gpu: only the running stage's model is resident")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("gpus", help="list the GPUs of the hardware database with their sources")

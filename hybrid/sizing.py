@@ -15,13 +15,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybrid.hardware import GPU, default_efficiency, get_gpu
 from hybrid.memory import pipeline_memory
 from hybrid.models import ModelSpec
 from hybrid.rows import STAGES
+from hybrid.schedule import schedule
 from hybrid.workload import Workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.trace import TraceResult
 
 EFFICIENCY_DIR = Path(__file__).resolve().parent.parent / "calibration" / "efficiency"
 FP32_TENSOR_RATIO = 0.5
@@ -133,9 +137,11 @@ def size_on_gpu(
     offload: bool = False,
     calibration: dict[str, Any] | None = None,
     overrides: Mapping[str, float] | None = None,
+    traced: TraceResult | None = None,
 ) -> GpuSizing:
     """Trace ``workload`` on meta and size every stage on ``gpu``; ``overrides`` replace some op
-    classes' efficiencies."""
+    classes' efficiencies. ``traced`` reuses a trace of the same per-call shapes (steps and CFG
+    only change how many calls each stage makes, which comes from ``workload``)."""
     from hybrid.timing import Machine, stage_time
     from hybrid.trace import trace
 
@@ -143,7 +149,8 @@ def size_on_gpu(
     cal = calibration or load_calibration(g.name)
     if overrides:
         cal = apply_overrides(cal, overrides)
-    result = trace(workload, spec=spec)
+    result = traced or trace(workload, spec=spec)
+    calls = schedule(workload)
     memory = pipeline_memory(spec, {s: st.peak_activation_bytes for s, st in result.stages.items()}, offload=offload)
     stages: dict[str, StageSizing] = {}
     for name in STAGES:
@@ -158,7 +165,7 @@ def size_on_gpu(
         t = stage_time(st.rows, machine)
         weights = memory.stage_peak_bytes(name) - st.peak_activation_bytes
         stages[name] = StageSizing(
-            seconds=t.seconds * st.calls,
+            seconds=t.seconds * calls.calls(name),
             bound=t.bound,
             peak_memory_bytes=memory.stage_peak_bytes(name),
             weights_bytes=weights,

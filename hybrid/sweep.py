@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hybrid.models import get_preset
@@ -20,6 +20,8 @@ SWEEP_COLUMNS: tuple[str, ...] = (
     "model", "width", "height", "frames", "steps", "batch", "text_len", "cfg",
     *(f"{s}_flops" for s in STAGES), "total_flops",
 )  # fmt: skip
+GPU_COLUMNS: tuple[str, ...] = (*(f"{s}_seconds" for s in STAGES), "total_seconds", "peak_memory_bytes", "fits")
+"""Added with ``--gpu``: seconds per stage and in total, peak resident bytes, whether it fits."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,36 @@ class Grid:
         return [k for k in KNOBS if counts[k] > 1]
 
 
-def sweep(grid: Grid) -> list[PipelineReport]:
-    """One analytic report per workload of ``grid``."""
-    return [estimate(w) for w in grid.workloads()]
+def sweep(
+    grid: Grid,
+    gpu: str | None = None,
+    offload: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> list[PipelineReport]:
+    """One analytic report per workload of ``grid``; with ``gpu``, each also sized on that GPU
+    (one meta trace per distinct per-call shape: steps and CFG reuse it)."""
+    reports = [estimate(w) for w in grid.workloads()]
+    if gpu is None:
+        return reports
+    from hybrid.hardware import get_gpu
+    from hybrid.sizing import load_calibration, size_on_gpu
+    from hybrid.trace import TraceResult, trace
+
+    name = get_gpu(gpu).name
+    cal = load_calibration(name)
+    traces: dict[Workload, TraceResult] = {}
+    out = []
+    for r in reports:
+        w = r.workload
+        key = replace(w, steps=1, cfg=False)  # what one call of each stage looks like
+        if key not in traces:
+            if progress:
+                progress(
+                    f"[{len(traces) + 1}] tracing {w.model} {w.width}x{w.height}x{w.frames} b{w.batch} on meta ..."
+                )
+            traces[key] = trace(w)
+        out.append(replace(r, gpu=size_on_gpu(w, get_preset(w.model), name, offload, cal, traced=traces[key])))
+    return out
 
 
 def sweep_records(reports: Sequence[PipelineReport]) -> list[dict[str, Any]]:
@@ -72,6 +101,12 @@ def sweep_records(reports: Sequence[PipelineReport]) -> list[dict[str, Any]]:
         for s in STAGES:
             rec[f"{s}_flops"] = r.stages[s].flops
         rec["total_flops"] = r.total_flops
+        if r.gpu is not None:
+            for s in STAGES:
+                rec[f"{s}_seconds"] = r.gpu.stages[s].seconds
+            rec["total_seconds"] = r.gpu.seconds
+            rec["peak_memory_bytes"] = r.gpu.peak_memory_bytes
+            rec["fits"] = r.gpu.peak_memory_bytes <= r.gpu.gpu.memory_bytes
         out.append(rec)
     return out
 
@@ -80,7 +115,10 @@ def sweep_frame(reports: Sequence[PipelineReport]) -> pd.DataFrame:
     """:func:`sweep_records` as a DataFrame (FLOP columns as Python ints: no overflow)."""
     import pandas as pd
 
-    frame = pd.DataFrame.from_records(sweep_records(reports), columns=list(SWEEP_COLUMNS))
+    columns = list(SWEEP_COLUMNS)
+    if reports and reports[0].gpu is not None:
+        columns += GPU_COLUMNS
+    frame = pd.DataFrame.from_records(sweep_records(reports), columns=columns)
     for col in SWEEP_COLUMNS:
         if col.endswith("_flops"):
             frame[col] = frame[col].astype(object)

@@ -95,3 +95,28 @@ def test_every_stage_monotonic_along_each_knob(knob: str) -> None:
         for s in STAGES:
             values = list(ordered[f"{s}_flops"])
             assert values == sorted(values), (knob, s, values)
+
+
+def test_sweep_on_a_gpu_reuses_one_trace_across_steps_and_cfg(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s.json"
+    grid = ["--model", "wan2.1-t2v-1.3b", "--size", "256x128", "--frames", "17", "--steps", "20,50", "--cfg", "on,off"]
+    png = tmp_path / "s.png"
+    assert main(["sweep", *grid, "--gpu", "h100-sxm", "-o", str(out), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # with a seconds-and-memory panel
+    assert capsys.readouterr().err.count("tracing wan2.1-t2v-1.3b 256x128x17") == 1  # one shape, one trace
+    rows = {(r["steps"], r["cfg"]): r for r in json.loads(out.read_text())["rows"]}
+    assert len(rows) == 4 and all(r["fits"] for r in rows.values())
+    on50, on20, off50 = rows[(50, True)], rows[(20, True)], rows[(50, False)]
+    # the DiT runs once per step per CFG branch: 100, 40 and 50 calls of the same per-call time
+    assert on50["diffusion_core_seconds"] == pytest.approx(2.5 * on20["diffusion_core_seconds"], rel=1e-12)
+    assert off50["diffusion_core_seconds"] == pytest.approx(on50["diffusion_core_seconds"] / 2, rel=1e-12)
+    # the text encoder runs twice with CFG, once without; the VAE once either way
+    assert off50["text_encoder_seconds"] == pytest.approx(on50["text_encoder_seconds"] / 2, rel=1e-12)
+    assert off50["vae_decode_seconds"] == on50["vae_decode_seconds"]
+    # and the same numbers as report --gpu on that workload
+    assert main(["report", *grid[:4], "--frames", "17", "--gpu", "h100-sxm", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["total"]["seconds"] == pytest.approx(on50["total_seconds"], rel=1e-12)
+    assert doc["total"]["peak_memory_bytes"] == on50["peak_memory_bytes"]

@@ -70,9 +70,11 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
     varying = grid.varying()
     knobs = [k for k in varying if k in KNOB_UNITS]
     knob_rows = (len(knobs) + 1) // 2
+    sized = bool(reports) and all(r.gpu is not None for r in reports)
+    top = 3 if sized else 2
     fig_w = max(14.0, 0.42 * len(reports) + 4)
-    fig = plt.figure(figsize=(fig_w, 5.0 * (2 + knob_rows)))
-    spec = fig.add_gridspec(2 + knob_rows, 2)
+    fig = plt.figure(figsize=(fig_w, 5.0 * (top + knob_rows)))
+    spec = fig.add_gridspec(top + knob_rows, 2)
 
     labels = [_label(r) for r in reports]
     x = list(range(len(reports)))
@@ -96,9 +98,11 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
             ax.set_title("Wan2.1 T2V job cost by stage (FlopCounterMode convention: 2 FLOPs per multiply-add)")
             ax.legend(loc="upper left")
 
+    if sized:
+        _seconds_panel(fig.add_subplot(spec[2, :]), reports, labels)
     models = sorted({r.model for r in reports})
     for i, knob in enumerate(knobs):
-        ax = fig.add_subplot(spec[2 + i // 2, i % 2])
+        ax = fig.add_subplot(spec[top + i // 2, i % 2])
         ref = _reference(reports, knob, varying)
         for m_idx, model in enumerate(models):
             members = [
@@ -141,3 +145,31 @@ def _ref_text(knob: str, value: Any, reports: Sequence[PipelineReport]) -> str:
         if _knob_value(r, knob) == value:
             return _pretty(r, knob)
     return str(value)
+
+
+def _seconds_panel(ax: Any, reports: Sequence[PipelineReport], labels: list[str]) -> None:
+    """Stacked seconds per stage on the sweep's GPU, and each job's peak memory against its capacity."""
+    sizings = [r.gpu for r in reports if r.gpu is not None]
+    g = sizings[0].gpu
+    x = list(range(len(reports)))
+    bottom = [0.0] * len(reports)
+    for s in STAGES:
+        vals = [z.stages[s].seconds for z in sizings]
+        ax.bar(x, vals, bottom=bottom, color=STAGE_COLORS[s], label=s, width=0.8)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(reports) - 0.4)
+    ax.set_ylabel(f"seconds per job on one {g.name}")
+    ax.grid(axis="y", alpha=0.3)
+    mem = ax.twinx()
+    mem.plot(x, [z.peak_memory_bytes / 2**30 for z in sizings], "kD", markersize=5, label="peak memory")
+    mem.axhline(g.memory_gib, color="red", linestyle="--", linewidth=1, label=f"{g.memory_gib:g} GiB capacity")
+    mem.set_ylabel("peak resident memory (GiB)")
+    mem.set_ylim(0, max(g.memory_gib, *(z.peak_memory_bytes / 2**30 for z in sizings)) * 1.1)
+    kinds = {e["kind"] for z in sizings for e in z.efficiency.values()}
+    source = "timing calibration" if kinds == {"calibrated"} else "default efficiencies from public measurements"
+    ax.set_title(f"Estimated seconds on {g.product} ({source}; roofline per op) and peak memory", fontsize=10)
+    handles, names = ax.get_legend_handles_labels()
+    more, more_names = mem.get_legend_handles_labels()
+    ax.legend(handles + more, names + more_names, loc="upper left", fontsize=8)
