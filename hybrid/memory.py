@@ -46,10 +46,13 @@ class PipelineMemory:
     activation_bytes: dict[str, int]
     offload: bool
 
+    def resident_weights_bytes(self, stage: str) -> int:
+        """Weights on the GPU while ``stage`` runs: its own with offload, all three without."""
+        return self.weights_bytes[stage] if self.offload else sum(self.weights_bytes.values())
+
     def stage_peak_bytes(self, stage: str) -> int:
         """Resident while ``stage`` runs: its activations plus the weights that stay loaded."""
-        weights = self.weights_bytes[stage] if self.offload else sum(self.weights_bytes.values())
-        return weights + self.activation_bytes[stage]
+        return self.resident_weights_bytes(stage) + self.activation_bytes[stage]
 
     @property
     def peak_bytes(self) -> int:

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybrid.hardware import GPU, default_efficiency, get_gpu
-from hybrid.memory import pipeline_memory
+from hybrid.memory import DEFAULT_WEIGHT_DTYPES, pipeline_memory
 from hybrid.models import ModelSpec
 from hybrid.rows import STAGES
 from hybrid.schedule import schedule
+from hybrid.timing import OP_CLASSES, Machine, stage_time
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,8 +107,6 @@ class GpuSizing:
 
 def apply_overrides(cal: dict[str, Any], overrides: Mapping[str, float]) -> dict[str, Any]:
     """``cal`` with some op classes' efficiencies replaced (what-if: another attention kernel)."""
-    from hybrid.timing import OP_CLASSES
-
     bad = [c for c in overrides if c not in OP_CLASSES]
     if bad:
         raise ValueError(f"efficiency-override: unknown op class {bad[0]!r}; valid: {', '.join(OP_CLASSES)}")
@@ -142,7 +141,6 @@ def size_on_gpu(
     """Trace ``workload`` on meta and size every stage on ``gpu``; ``overrides`` replace some op
     classes' efficiencies. ``traced`` reuses a trace of the same per-call shapes (steps and CFG
     only change how many calls each stage makes, which comes from ``workload``)."""
-    from hybrid.timing import Machine, stage_time
     from hybrid.trace import trace
 
     g = get_gpu(gpu)
@@ -163,12 +161,11 @@ def size_on_gpu(
             launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
         )
         t = stage_time(st.rows, machine)
-        weights = memory.stage_peak_bytes(name) - st.peak_activation_bytes
         stages[name] = StageSizing(
             seconds=t.seconds * calls.calls(name),
             bound=t.bound,
             peak_memory_bytes=memory.stage_peak_bytes(name),
-            weights_bytes=weights,
+            weights_bytes=memory.resident_weights_bytes(name),
             activation_bytes=st.peak_activation_bytes,
             activation_bytes_materialized=st.peak_activation_bytes_materialized,
         )
@@ -190,9 +187,10 @@ def _assumptions(g: GPU, offload: bool) -> tuple[str, ...]:
         if offload
         else "no offload: the text encoder, the DiT and the whole VAE stay resident for the whole job"
     )
+    dtypes = ", ".join(f"{stage} {dtype}" for stage, dtype in DEFAULT_WEIGHT_DTYPES.items())
     return (
-        "weights: text encoder and DiT in bf16, the whole AutoencoderKLWan (encoder and decoder) in fp32, "
-        "as diffusers' Wan2.1 example loads them",
+        f"weights: {dtypes}, as diffusers' Wan2.1 example loads them; vae_decode keeps the whole "
+        "AutoencoderKLWan (encoder and decoder) resident",
         resident,
         "activation peak: the largest sum of live storages of one stage call run eagerly (traced on meta), with "
         "a fused attention kernel; 'materialized' is the same with PyTorch's math attention; allocator caching, "
