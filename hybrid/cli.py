@@ -371,15 +371,19 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate_time(args: argparse.Namespace) -> int:
-    from hybrid.measure import calibrate_time
+    from hybrid.measure import calibrate_time, calibration_setup
 
     _require_device(args.device)
     if args.gpu is not None:
         from hybrid.hardware import get_gpu
 
         get_gpu(args.gpu)  # unknown names: one-line error before any work
-    _progress(f"calibrating the time model on {args.device} ({args.dtype}) ...")
-    cal = calibrate_time(device=args.device, dtype=args.dtype, gpu=args.gpu, scale=args.scale)
+    spec, fit, held_out = calibration_setup(args.model)  # unknown models: one-line error before any work
+    _progress(f"calibrating the time model on {args.device} ({args.dtype}, {spec.name} modules) ...")
+    cal = calibrate_time(
+        device=args.device, dtype=args.dtype, gpu=args.gpu, spec=spec, scale=args.scale,
+        fit_workloads=fit, held_out=held_out,
+    )  # fmt: skip
     print(
         f"device {cal.device_name}; peaks: {cal.peak_flops / 1e12:.3f} TFLOP/s, "
         f"{cal.peak_bytes_per_s / 1e9:.1f} GB/s ({cal.peak_source})"
@@ -534,6 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--gpu", help="hardware-database name of the device: peaks from its datasheet")
     p.add_argument("--scale", type=int, default=1, help="microbenchmark size multiplier (e.g. 4 on a GPU)")
+    p.add_argument(
+        "--model",
+        default="small",
+        help="modules to time: 'small' (real classes at small widths, seconds on a CPU) or a preset "
+        "(full-size random weights at 480p-720p shapes; needs a GPU with room for them)",
+    )
     p.add_argument("--out-dir", type=Path, default=Path("calibration/efficiency"))
     p.set_defaults(func=cmd_calibrate_time)
 

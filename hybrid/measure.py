@@ -113,7 +113,7 @@ def microbenchmarks(device: str, dtype: torch.dtype, scale: int = 1, repeats: in
         y = F.linear(x, w)
         out.append(Measurement("matmul", f"linear {m}x{k}x{k}", ops.linear(m, k, k), _nbytes(x, w, y),
                                t(_bind(F.linear, x, w))))  # fmt: skip
-    for heads, length, d in ((2, 256, 64), (4, 512, 64), (4, 1024, 64)):
+    for heads, length, d in ((2, 256, 128), (4, 512, 128), (4, 1024, 128)):  # Wan's head dim is 128
         length *= scale
         q = rand(1, heads, length, d)
         o = F.scaled_dot_product_attention(q, q, q)
@@ -141,6 +141,7 @@ class Calibration:
     device: str
     device_name: str
     dtype: str
+    model: str
     peak_flops: float
     peak_bytes_per_s: float
     peak_source: str
@@ -159,6 +160,7 @@ class Calibration:
             "device": self.device,
             "device_name": self.device_name,
             "dtype": self.dtype,
+            "model": self.model,
             "date": _dt.date.today().isoformat(),
             "versions": library_versions(),
             "peak_flops": self.peak_flops,
@@ -204,6 +206,31 @@ HELD_OUT = (
     {"width": 96, "height": 96, "frames": 5, "text_len": 24},
     {"width": 128, "height": 128, "frames": 9, "text_len": 64},
 )
+PRESET_FIT_WORKLOADS = (
+    {"width": 480, "height": 272, "frames": 5, "text_len": 512},
+    {"width": 832, "height": 480, "frames": 9, "text_len": 512},
+)
+PRESET_HELD_OUT = (
+    {"width": 832, "height": 480, "frames": 17, "text_len": 512},
+    {"width": 1280, "height": 720, "frames": 9, "text_len": 512},
+)
+"""With a full preset (a GPU with room for its weights): the real models at real widths."""
+
+
+def calibration_setup(model: str) -> tuple[ModelSpec, Sequence[dict[str, Any]], Sequence[dict[str, Any]]]:
+    """``(spec, fit workloads, held-out workloads)`` for ``model``: ``small`` (:data:`SMALL_SPEC`,
+    seconds on a CPU) or a preset name (full-size random-weight modules, for a GPU)."""
+    if model == "small":
+        return SMALL_SPEC, FIT_WORKLOADS, HELD_OUT
+    from hybrid.models import get_preset
+
+    return get_preset(model), PRESET_FIT_WORKLOADS, PRESET_HELD_OUT
+
+
+def _workload_model(spec: ModelSpec) -> str:
+    from hybrid.models import PRESETS
+
+    return spec.name if spec.name in PRESETS else "wan2.1-t2v-1.3b"
 
 
 def calibrate_time(
@@ -237,7 +264,7 @@ def calibrate_time(
     # roofline, per call, on the fit workloads
     excess = []
     for kw in fit_workloads:
-        w = Workload(model="wan2.1-t2v-1.3b", **kw)
+        w = Workload(model=_workload_model(spec), **kw)
         for stage in STAGES:
             rows, measured = time_stage(stage, spec, w, device, dtype)
             calls = sum(r.calls for r in rows if r.category != "view")
@@ -246,12 +273,12 @@ def calibrate_time(
     cal = Calibration(
         name=gpu or device, device=device,
         device_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
-        dtype=dtype, peak_flops=peak_flops, peak_bytes_per_s=peak_bw, peak_source=peak_source,
+        dtype=dtype, model=spec.name, peak_flops=peak_flops, peak_bytes_per_s=peak_bw, peak_source=peak_source,
         efficiency=eff, launch_overhead_s=overhead, measurements=micro,
     )  # fmt: skip
     machine = cal.machine()
     for kw in held_out:
-        w = Workload(model="wan2.1-t2v-1.3b", **kw)
+        w = Workload(model=_workload_model(spec), **kw)
         for stage in STAGES:
             rows, measured = time_stage(stage, spec, w, device, dtype)
             predicted = stage_time(rows, machine).seconds

@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from hybrid.trace import TraceResult
 
 EFFICIENCY_DIR = Path(__file__).resolve().parent.parent / "calibration" / "efficiency"
+CALIBRATE_COMMAND = (
+    "wanmeter calibrate-time --device cuda --gpu {gpu} --dtype bfloat16 --scale 4 --model wan2.1-t2v-1.3b"
+)
+"""How to make a timing calibration of a GPU (full-size 1.3B modules fit every GPU of the database)."""
 FP32_TENSOR_RATIO = 0.5
 """Dense TF32 tensor throughput is half the dense BF16 one on all ten GPUs of the database
 (datasheets); float32 stages (the VAE) are timed at that rate, as PyTorch runs float32 convolutions
@@ -47,8 +51,8 @@ def load_calibration(gpu: str, path: Path | None = None) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(
-            f"efficiency: no timing calibration at {path}; run `wanmeter calibrate-time --device cuda "
-            f"--gpu {gpu} --dtype bfloat16` on one, or leave --efficiency out to use {gpu}'s cited defaults"
+            f"efficiency: no timing calibration at {path}; run `{CALIBRATE_COMMAND.format(gpu=gpu)}` on one, "
+            f"or leave --efficiency out to use {gpu}'s cited defaults"
         ) from None
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: cannot read timing calibration ({e})") from None
@@ -222,8 +226,8 @@ def _warnings(g: GPU, cal: dict[str, Any], stages: dict[str, StageSizing], peak_
         values = ", ".join(f"{c} {p['value']:g}" for c, p in _provenance(cal).items() if p["kind"] != "override")
         out.append(
             f"no timing calibration of {g.name}: seconds use default efficiencies from public measurements "
-            f"({values}; sources in the JSON report's gpu.efficiency); run `wanmeter calibrate-time --device cuda "
-            f"--gpu {g.name} --dtype bfloat16` on one to replace them"
+            f"({values}; sources in the JSON report's gpu.efficiency); run `{CALIBRATE_COMMAND.format(gpu=g.name)}` "
+            "on one to replace them"
         )
         borrowed = [c for c, p in _provenance(cal).items() if p["kind"] == "borrowed"]
         if borrowed:

@@ -96,3 +96,15 @@ def test_committed_cpu_calibration_has_provenance() -> None:
     assert doc["schema"] == EFFICIENCY_SCHEMA and doc["device"] == "cpu"
     assert doc["versions"]["torch"].startswith("2.") and doc["date"]
     assert len(doc["held_out"]) == 6
+
+
+def test_calibration_setup() -> None:
+    from hybrid.measure import PRESET_HELD_OUT, SMALL_SPEC, calibration_setup
+
+    spec, fit, held_out = calibration_setup("small")
+    assert spec is SMALL_SPEC and len(fit) == 2 and len(held_out) == 2
+    spec, fit, held_out = calibration_setup("wan2.1-t2v-14b")
+    assert spec.name == "wan2.1-t2v-14b" and held_out == PRESET_HELD_OUT
+    assert all(w["text_len"] == 512 for w in (*fit, *held_out))  # the pipeline's padded prompt
+    with pytest.raises(ValueError, match="model: unknown model 'wan9'"):
+        calibration_setup("wan9")
