@@ -95,7 +95,7 @@ def test_committed_cpu_calibration_has_provenance() -> None:
     doc = json.loads((Path(__file__).resolve().parents[1] / "calibration" / "efficiency" / "cpu.json").read_text())
     assert doc["schema"] == EFFICIENCY_SCHEMA and doc["device"] == "cpu"
     assert doc["versions"]["torch"].startswith("2.") and doc["date"]
-    assert len(doc["held_out"]) == 6
+    assert len(doc["held_out"]) == 6 and doc["model"] == "small"
 
 
 def test_calibration_setup() -> None:
