@@ -4,7 +4,10 @@ report predicted vs measured seconds on held-out shapes.
 The same code runs on CPU (tests use it on small shapes) and on CUDA, with the device's own timers
 (``torch.cuda.Event`` on CUDA, ``time.perf_counter`` on CPU). Efficiencies are achieved / peak per
 op class; peaks come from the hardware database when ``gpu`` names the device, otherwise they are
-measured here (best large-matmul FLOP/s, best large-copy bytes/s) and recorded as such.
+measured here (best large-matmul FLOP/s, best large-copy bytes/s) and recorded as such. Matmul,
+attention and memory efficiencies come from microbenchmarks at their largest shape; the per-op-call
+overhead from the fit workloads' text encoder and DiT calls; the convolution efficiency from the fit
+workloads' VAE decode calls (see :data:`EFFICIENCY_METHOD`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,16 @@ from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
 EFFICIENCY_SCHEMA = "wanmeter.efficiency/1"
+EFFICIENCY_METHOD: dict[str, str] = {
+    "matmul": "microbenchmark: F.linear at its largest shape",
+    "attention": "microbenchmark: F.scaled_dot_product_attention (head dim 128) at its largest shape",
+    "convolution": "fitted on the fit workloads' vae_decode calls: predicted convolution seconds = measured "
+    "seconds minus every other class's prediction",
+    "memory": "microbenchmark: torch.add at its largest size",
+    "launch_overhead_s": "fitted on the fit workloads' text_encoder and diffusion_core calls: measured minus "
+    "roofline seconds, per non-view op call",
+}
+"""How :func:`calibrate_time` obtains each fitted number (recorded in the calibration file)."""
 
 SMALL_SPEC = ModelSpec(
     name="small",
@@ -168,6 +181,7 @@ class Calibration:
             "peak_source": self.peak_source,
             "efficiency": self.efficiency,
             "launch_overhead_s": self.launch_overhead_s,
+            "method": EFFICIENCY_METHOD,
             "measurements": [
                 {**asdict(m), "flops_per_s": m.flops_per_s, "bytes_per_s": m.bytes_per_s} for m in self.measurements
             ],
