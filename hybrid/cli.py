@@ -151,15 +151,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for run in runs:
         summary = run()
         path = summary.write(args.out_dir)
-        exact = sum(bool(c.detail.get("exact", c.passed)) for c in summary.checks)
+        timed = bool(summary.checks) and all("measured_s" in c.detail for c in summary.checks)
+        if timed:  # predicted vs measured seconds: how close, not how exact
+            quality = f"max |error| {100 * max(abs(c.detail['relative_error']) for c in summary.checks):.1f}%"
+        else:
+            quality = f"{sum(bool(c.detail.get('exact', c.passed)) for c in summary.checks)} exact"
         status = "PASS" if summary.passed else "FAIL"
         print(
             f"{status} {summary.name}: {len(summary.checks) - sum(not c.passed for c in summary.checks)}"
-            f"/{len(summary.checks)} passed, {exact} exact ({summary.seconds:.1f} s) -> {path}"
+            f"/{len(summary.checks)} passed, {quality} ({summary.seconds:.1f} s) -> {path}"
         )
         for c in summary.checks:
-            if args.verbose or not c.passed:
-                print(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}")
+            if args.verbose or not c.passed or timed:
+                error = f": {100 * c.detail['relative_error']:+.1f}%" if timed else ""
+                print(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}{error}")
         ok &= summary.passed
     return 0 if ok else 1
 

@@ -275,11 +275,53 @@ def verify_flop_counter(models: Iterable[str] = tuple(sorted(PRESETS))) -> Summa
     return Summary("flop_counter", checks, time.perf_counter() - t0)
 
 
+PUBLIC_TIMINGS = Path(__file__).resolve().parent.parent / "calibration" / "public_timings.json"
+
+
+def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
+    """The time model (``report --gpu``) against published stage timings: predicted vs measured
+    seconds per entry of ``calibration/public_timings.json``, within its tolerance."""
+    from hybrid.sizing import apply_overrides, load_calibration, size_on_gpu
+    from hybrid.trace import trace
+
+    t0 = time.perf_counter()
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    traces: dict[Workload, Any] = {}
+    checks = []
+    for e in doc["entries"]:
+        w = Workload(**e["workload"])
+        key = replace(w, steps=1, cfg=False)
+        if key not in traces:
+            traces[key] = trace(w)
+        cal = apply_overrides(load_calibration(e["gpu"]), e["efficiency_override"])
+        sized = size_on_gpu(w, get_preset(w.model), e["gpu"], calibration=cal, traced=traces[key])
+        predicted = sized.stages[e["stage"]].seconds
+        err = (predicted - e["measured_s"]) / e["measured_s"]
+        checks.append(
+            Check(
+                name=e["name"],
+                passed=abs(err) <= doc["tolerance"],
+                detail={
+                    "gpu": e["gpu"],
+                    "stage": e["stage"],
+                    "workload": w.to_dict(),
+                    "measured_s": e["measured_s"],
+                    "predicted_s": predicted,
+                    "relative_error": err,
+                    "efficiency": sized.efficiency,
+                    "source": e["url"],
+                },
+            )
+        )
+    return Summary("public_timings", checks, time.perf_counter() - t0)
+
+
 VERIFICATIONS: dict[str, Callable[[], Summary]] = {
     "text_encoder": lambda: verify_stage("text_encoder"),
     "diffusion_core": lambda: verify_stage("diffusion_core"),
     "vae_decode": lambda: verify_stage("vae_decode"),
     "pipeline_invariants": verify_invariants,
     "flop_counter": verify_flop_counter,
+    "public_timings": verify_public_timings,
 }
 """The verifications ``wanmeter verify`` runs (device checks are added with ``--device``)."""

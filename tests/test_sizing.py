@@ -137,3 +137,27 @@ def test_gpu_sizing_in_markdown_with_its_assumptions(capsys: pytest.CaptureFixtu
     doc = json.loads(capsys.readouterr().out)
     assert any(a.startswith("activation peak: the largest sum of live storages") for a in doc["assumptions"])
     assert any(a.startswith("no offload: the text encoder, the DiT and the whole VAE") for a in doc["assumptions"])
+
+
+def test_time_model_against_published_timings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.verify import verify_public_timings
+
+    summary = verify_public_timings()
+    fa2, fa3 = (c.detail for c in summary.checks)
+    assert summary.passed  # within the file's 30% tolerance
+    # FastVideo on one H100 SXM, 1.3B at 72,000 tokens, 50 calls: FA2 182.5 s, FA3 114.7 s measured
+    assert (fa2["measured_s"], fa3["measured_s"]) == (182.5, 114.7)
+    assert fa2["predicted_s"] == pytest.approx(166.57, rel=1e-3)  # -8.7%
+    assert fa3["predicted_s"] == pytest.approx(92.47, rel=1e-3)  # -19.4%, attention at 0.75
+    assert (fa3["efficiency"]["attention"]["value"], fa3["efficiency"]["attention"]["kind"]) == (0.75, "override")
+    assert main(["verify", "--only", "public_timings", "--out-dir", str(tmp_path)]) == 0
+    assert "PASS public_timings: 2/2 passed, max |error| 19.4%" in capsys.readouterr().out
+
+
+def test_attention_flops_of_the_fastvideo_workload() -> None:
+    from hybrid import estimate
+    from hybrid.workload import Workload
+
+    r = estimate(Workload(model="wan2.1-t2v-1.3b", width=1280, height=720, frames=77, steps=50, cfg=False))
+    # 72,000 tokens (20 x 45 x 80), 12 heads x 128, 30 layers: 4 x 72000^2 x 128 x 12 x 30 per call
+    assert r.stages["diffusion_core"].components["self_attention_core"] == 50 * 955_514_880_000_000
