@@ -9,6 +9,9 @@ Public API (importing this package does not import torch; :func:`trace` does on 
 * :func:`estimate` - end-to-end analytic cost (:class:`PipelineReport`), in microseconds;
 * :func:`diffusion_core_cost` - the DiT's cost alone (stable API);
 * :func:`trace` - per-op rows of the real modules traced on the meta device;
+* :func:`size_on_gpu` - seconds, bound and peak memory per stage on a named GPU (traces on meta);
+  :func:`get_gpu`, :func:`gpus` - the hardware database; :func:`default_efficiency` - its cited
+  default efficiencies;
 * :class:`CostRow` - the one row type; :data:`FLOPS_PER_MAC` - the FLOP convention.
 """
 
@@ -17,11 +20,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hybrid.checkpoint import CheckpointError, resolve_model
+from hybrid.hardware import default_efficiency, get_gpu, gpus
 from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.ops import FLOPS_PER_MAC
 from hybrid.report import PipelineReport, StageCost, diffusion_core_cost, estimate
 from hybrid.rows import STAGES, CostRow
 from hybrid.schedule import Schedule, schedule
+from hybrid.sizing import GpuSizing, size_on_gpu
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,16 +38,21 @@ __all__ = [
     "STAGES",
     "CheckpointError",
     "CostRow",
+    "GpuSizing",
     "ModelSpec",
     "PipelineReport",
     "Schedule",
     "StageCost",
     "Workload",
+    "default_efficiency",
     "diffusion_core_cost",
     "estimate",
+    "get_gpu",
     "get_preset",
+    "gpus",
     "resolve_model",
     "schedule",
+    "size_on_gpu",
     "trace",
 ]
 

@@ -188,7 +188,7 @@ def test_every_stage_monotonic_in_every_knob(
 
 def test_analytic_path_does_not_import_torch() -> None:
     code = (
-        "import sys, hybrid; r = hybrid.estimate(hybrid.Workload()); r.rows(); "
+        "import sys, hybrid; r = hybrid.estimate(hybrid.Workload()); r.rows(); hybrid.default_efficiency('h200'); "
         "assert 'torch' not in sys.modules, 'torch imported'; print(r.total_flops)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -196,6 +196,11 @@ def test_analytic_path_does_not_import_torch() -> None:
 
 
 def test_public_api() -> None:
+    w = hybrid.Workload(model="wan2.1-t2v-1.3b", width=256, height=128, frames=17)
+    sized = hybrid.size_on_gpu(w, hybrid.get_preset(w.model), "l40s")
+    assert sized.gpu == hybrid.get_gpu("l40s") and len(hybrid.gpus()) == 10
+    assert sized.efficiency["matmul"]["value"] == hybrid.default_efficiency("l40s").efficiency["matmul"] == 0.729
+    assert sized.seconds > 0 and sized.peak_memory_bytes > 0
     assert hybrid.diffusion_core_cost(hybrid.Workload()).flops_per_run == 6_523_436_592_005_120
     assert hybrid.estimate(hybrid.Workload()).total_flops == 652_992_567_022_616_576
 
