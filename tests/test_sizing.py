@@ -161,3 +161,13 @@ def test_attention_flops_of_the_fastvideo_workload() -> None:
     r = estimate(Workload(model="wan2.1-t2v-1.3b", width=1280, height=720, frames=77, steps=50, cfg=False))
     # 72,000 tokens (20 x 45 x 80), 12 heads x 128, 30 layers: 4 x 72000^2 x 128 x 12 x 30 per call
     assert r.stages["diffusion_core"].components["self_attention_core"] == 50 * 955_514_880_000_000
+
+
+def test_csv_carries_stage_seconds_with_gpu(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", *SMALL, "--gpu", "b200", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        lines[0] == "stage,component,runs,flops_per_run,flops,share,stage_seconds,stage_bound,stage_peak_memory_bytes"
+    )
+    dit = [line.split(",") for line in lines[1:] if line.startswith("diffusion_core,")]
+    assert len({tuple(row[6:]) for row in dit}) == 1 and float(dit[0][6]) > 0  # one stage, one sizing

@@ -131,15 +131,19 @@ def to_markdown(r: PipelineReport) -> str:
 
 
 def to_csv(r: PipelineReport) -> str:
-    """One line per (stage, component); exact integers."""
+    """One line per (stage, component); exact integers. With ``--gpu``, each line also carries its
+    stage's seconds, bound and peak memory on that GPU."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["stage", "component", "runs", "flops_per_run", "flops", "share"])
+    gpu_headers = ["stage_seconds", "stage_bound", "stage_peak_memory_bytes"] if r.gpu is not None else []
+    writer.writerow(["stage", "component", "runs", "flops_per_run", "flops", "share", *gpu_headers])
     total = r.total_flops
     for s in r.stages.values():
+        sized = r.gpu.stages[s.stage] if r.gpu is not None else None
+        extra = [sized.seconds, sized.bound, sized.peak_memory_bytes] if sized is not None else []
         for comp, per_run in s.components_per_run.items():
             f = per_run * s.runs
-            writer.writerow([s.stage, comp, s.runs, per_run, f, f"{f / total:.9g}" if total else "0"])
+            writer.writerow([s.stage, comp, s.runs, per_run, f, f"{f / total:.9g}" if total else "0", *extra])
     return buf.getvalue()
 
 
