@@ -285,7 +285,10 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
     from hybrid.trace import trace
 
     t0 = time.perf_counter()
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"public_timings: {path} not found (it ships with a wanmeter checkout)") from None
     traces: dict[Workload, Any] = {}
     checks = []
     for e in doc["entries"]:
