@@ -12,8 +12,8 @@ kernel; the peak with materialised attention scores is reported beside it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +107,27 @@ class GpuSizing:
     @property
     def seconds(self) -> float:
         return sum(s.seconds for s in self.stages.values())
+
+
+class CallTraces:
+    """Meta traces keyed by what one call of each stage looks like: steps and CFG only change how
+    many calls a stage makes (:func:`size_on_gpu` takes that from the workload), so workloads that
+    differ only in them share one trace."""
+
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+        self._traces: dict[Workload, TraceResult] = {}
+        self._progress = progress
+
+    def __call__(self, workload: Workload) -> TraceResult:
+        from hybrid.trace import trace
+
+        key = replace(workload, steps=1, cfg=False)
+        if key not in self._traces:
+            if self._progress:
+                w, n = workload, len(self._traces) + 1
+                self._progress(f"[{n}] tracing {w.model} {w.width}x{w.height}x{w.frames} b{w.batch} on meta ...")
+            self._traces[key] = trace(workload)
+        return self._traces[key]
 
 
 def apply_overrides(cal: dict[str, Any], overrides: Mapping[str, float]) -> dict[str, Any]:

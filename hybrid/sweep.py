@@ -69,23 +69,15 @@ def sweep(
     if gpu is None:
         return reports
     from hybrid.hardware import get_gpu
-    from hybrid.sizing import load_calibration, size_on_gpu
-    from hybrid.trace import TraceResult, trace
+    from hybrid.sizing import CallTraces, load_calibration, size_on_gpu
 
     name = get_gpu(gpu).name
     cal = load_calibration(name)
-    traces: dict[Workload, TraceResult] = {}
+    traces = CallTraces(progress)
     out = []
     for r in reports:
         w = r.workload
-        key = replace(w, steps=1, cfg=False)  # what one call of each stage looks like
-        if key not in traces:
-            if progress:
-                progress(
-                    f"[{len(traces) + 1}] tracing {w.model} {w.width}x{w.height}x{w.frames} b{w.batch} on meta ..."
-                )
-            traces[key] = trace(w)
-        out.append(replace(r, gpu=size_on_gpu(w, get_preset(w.model), name, offload, cal, traced=traces[key])))
+        out.append(replace(r, gpu=size_on_gpu(w, get_preset(w.model), name, offload, cal, traced=traces(w))))
     return out
 
 

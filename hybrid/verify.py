@@ -281,23 +281,19 @@ PUBLIC_TIMINGS = Path(__file__).resolve().parent.parent / "calibration" / "publi
 def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
     """The time model (``report --gpu``) against published stage timings: predicted vs measured
     seconds per entry of ``calibration/public_timings.json``, within its tolerance."""
-    from hybrid.sizing import apply_overrides, load_calibration, size_on_gpu
-    from hybrid.trace import trace
+    from hybrid.sizing import CallTraces, apply_overrides, load_calibration, size_on_gpu
 
     t0 = time.perf_counter()
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"public_timings: {path} not found (it ships with a wanmeter checkout)") from None
-    traces: dict[Workload, Any] = {}
+    traces = CallTraces()
     checks = []
     for e in doc["entries"]:
         w = Workload(**e["workload"])
-        key = replace(w, steps=1, cfg=False)
-        if key not in traces:
-            traces[key] = trace(w)
         cal = apply_overrides(load_calibration(e["gpu"]), e["efficiency_override"])
-        sized = size_on_gpu(w, get_preset(w.model), e["gpu"], calibration=cal, traced=traces[key])
+        sized = size_on_gpu(w, get_preset(w.model), e["gpu"], calibration=cal, traced=traces(w))
         predicted = sized.stages[e["stage"]].seconds
         err = (predicted - e["measured_s"]) / e["measured_s"]
         checks.append(
