@@ -28,7 +28,7 @@ from typing import Any
 
 from hybrid.analytic import component_of, components_per_call
 from hybrid.fit import FitError, Monomial, evaluate, fit_exact, format_coefficient
-from hybrid.models import ModelSpec
+from hybrid.models import ModelSpec, preset_name
 from hybrid.rows import ROW_COLUMNS, STAGES, CostRow
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
@@ -98,7 +98,7 @@ def traced_components(stage: str, spec: ModelSpec, workload: Workload) -> dict[s
 def fit_laws(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> Laws:
     """Trace every stage on ``grid`` and fit each component's law exactly (:class:`FitError` if the
     grid does not determine it)."""
-    workloads = [Workload(model=_base_model(spec), **dict(g)) for g in grid]
+    workloads = [Workload(model=preset_name(spec), **dict(g)) for g in grid]
     laws: Laws = {}
     for stage in STAGES:
         points = [variables(stage, spec, w) for w in workloads]
@@ -111,12 +111,6 @@ def fit_laws(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> Laws:
             except FitError as e:
                 raise FitError(f"{spec.name} {stage}/{name}: {e}") from None
     return laws
-
-
-def _base_model(spec: ModelSpec) -> str:
-    from hybrid.models import PRESETS
-
-    return spec.name if spec.name in PRESETS else "wan2.1-t2v-14b"
 
 
 def evaluate_stage(laws: Laws, stage: str, values: Mapping[str, int]) -> dict[str, int]:

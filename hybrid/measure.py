@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from hybrid import ops
-from hybrid.models import ModelSpec
+from hybrid.models import ModelSpec, preset_name
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
@@ -259,12 +259,6 @@ def calibration_setup(model: str) -> tuple[ModelSpec, Sequence[dict[str, Any]], 
     return get_preset(model), PRESET_FIT_WORKLOADS, PRESET_HELD_OUT
 
 
-def _workload_model(spec: ModelSpec) -> str:
-    from hybrid.models import PRESETS
-
-    return spec.name if spec.name in PRESETS else "wan2.1-t2v-1.3b"
-
-
 def calibrate_time(
     device: str = "cpu",
     dtype: str = "float32",
@@ -292,7 +286,12 @@ def calibrate_time(
         peak_source = "measured in this run: the largest matmul's FLOP/s and the largest elementwise add's bytes/s"
     eff = fit_efficiency(micro, peak_flops, peak_bw)
     measured_fit = [
-        (stage, *time_stage(stage, spec, Workload(model=_workload_model(spec), **kw), device, dtype))
+        (
+            stage,
+            *time_stage(
+                stage, spec, Workload(model=preset_name(spec, fallback="wan2.1-t2v-1.3b"), **kw), device, dtype
+            ),
+        )
         for kw in fit_workloads
         for stage in STAGES
     ]
@@ -317,7 +316,7 @@ def calibrate_time(
     )  # fmt: skip
     machine = cal.machine()
     for kw in held_out:
-        w = Workload(model=_workload_model(spec), **kw)
+        w = Workload(model=preset_name(spec, fallback="wan2.1-t2v-1.3b"), **kw)
         for stage in STAGES:
             rows, measured = time_stage(stage, spec, w, device, dtype)
             predicted = stage_time(rows, machine).seconds

@@ -82,6 +82,12 @@ PRESETS: dict[str, ModelSpec] = {
 DEFAULT_MODEL = "wan2.1-t2v-14b"
 
 
+def preset_name(spec: ModelSpec, fallback: str = DEFAULT_MODEL) -> str:
+    """``spec``'s preset name, or ``fallback`` for a custom spec: what a :class:`Workload` built to
+    trace ``spec`` names as its model (validation only; the spec itself is passed to the tracer)."""
+    return spec.name if spec.name in PRESETS else fallback
+
+
 def get_preset(name: str) -> ModelSpec:
     """The preset called ``name``; ``ValueError`` naming the valid ones otherwise."""
     try:
