@@ -29,7 +29,6 @@ def main() -> None:
     import torch  # noqa: F401
 
     from hybrid.models import get_preset
-    from hybrid.rows import STAGES
     from hybrid.trace import trace
     from hybrid.trace.build import stage_call
     from hybrid.trace.reference import flop_counter_total
@@ -44,7 +43,7 @@ def main() -> None:
     cold = trace(workload)
     cold_s = time.perf_counter() - t0
 
-    calls = [stage_call(s, spec, workload) for s in STAGES]  # same cached meta modules
+    calls = [stage_call(s, spec, workload) for s in spec.pipeline_def.stage_names]  # same cached meta modules
     ours: list[float] = []
     ref: list[float] = []
     for _ in range(args.repeats):

@@ -1,9 +1,10 @@
-"""wanmeter: stage-by-stage cost of Wan2.1 text-to-video jobs.
+"""wanmeter: stage-by-stage cost of Wan video jobs.
 
 Public API (importing this package does not import torch; :func:`trace` does on first use):
 
 * :class:`Workload` - one job (model, size, frames, steps, batch, text_len, cfg), validated;
 * :data:`PRESETS`, :func:`get_preset`, :class:`ModelSpec` - model configs and parameter counts;
+* :data:`PIPELINES`, :class:`Pipeline` - each pipeline's ordered stages (``spec.pipeline_def``);
 * :func:`resolve_model` - a preset or a local Diffusers folder's configs;
 * :func:`schedule` - calls per stage;
 * :func:`estimate` - end-to-end analytic cost (:class:`PipelineReport`), in microseconds;
@@ -23,8 +24,9 @@ from hybrid.checkpoint import CheckpointError, resolve_model
 from hybrid.hardware import default_efficiency, get_gpu, gpus
 from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.ops import FLOPS_PER_MAC
+from hybrid.pipelines import PIPELINES, Pipeline
 from hybrid.report import PipelineReport, StageCost, diffusion_core_cost, estimate
-from hybrid.rows import STAGES, CostRow
+from hybrid.rows import CostRow
 from hybrid.schedule import Schedule, schedule
 from hybrid.sizing import GpuSizing, size_on_gpu
 from hybrid.workload import Workload
@@ -34,12 +36,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "FLOPS_PER_MAC",
+    "PIPELINES",
     "PRESETS",
-    "STAGES",
     "CheckpointError",
     "CostRow",
     "GpuSizing",
     "ModelSpec",
+    "Pipeline",
     "PipelineReport",
     "Schedule",
     "StageCost",

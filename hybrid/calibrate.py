@@ -26,10 +26,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from hybrid.analytic import component_of, components_per_call
-from hybrid.fit import FitError, Monomial, evaluate, fit_exact, format_coefficient
+from hybrid.analytic import components_per_call
+from hybrid.fit import FitError, Monomial, evaluate, fit_exact, format_coefficient, parse_monomial
+from hybrid.geometry import CallShape
 from hybrid.models import ModelSpec, preset_name
-from hybrid.rows import ROW_COLUMNS, STAGES, CostRow
+from hybrid.pipelines import VARIABLES
+from hybrid.rows import ROW_COLUMNS, CostRow
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
@@ -38,19 +40,6 @@ GOLDEN_SCHEMA = "wanmeter.golden/1"
 LAWS_DIR = Path("calibration/laws")
 GOLDEN_DIR = Path("calibration/golden")
 RTOL = 1e-9
-
-BASIS: dict[str, tuple[Monomial, ...]] = {
-    "text_encoder": ("B*L", "B*L^2"),
-    "diffusion_core": ("B", "B*N", "B*L", "B*N^2", "B*N*L"),
-    "vae_decode": ("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
-}
-VARIABLES: dict[str, str] = {
-    "B": "batch",
-    "L": "text_len (padded prompt tokens)",
-    "N": "DiT tokens per sample: (latent_frames/p_t)(latent_h/p_h)(latent_w/p_w)",
-    "T": "latent frames: (frames-1)/4+1",
-    "P": "latent pixels per frame: (height/8)(width/8)",
-}
 
 GRID: tuple[dict[str, Any], ...] = (
     {"width": 32, "height": 32, "frames": 1, "batch": 1, "text_len": 1},
@@ -73,41 +62,51 @@ Laws = dict[str, dict[str, dict[Monomial, Fraction]]]
 
 def variables(stage: str, spec: ModelSpec, workload: Workload) -> dict[str, int]:
     """The natural variables of ``stage`` for ``workload``."""
-    w = workload
-    if stage == "text_encoder":
-        return {"B": w.batch, "L": w.text_len}
-    if stage == "diffusion_core":
-        p_t, p_h, p_w = spec.transformer.patch_size
-        n = (w.latent_frames // p_t) * (w.latent_height // p_h) * (w.latent_width // p_w)
-        return {"B": w.batch, "N": n, "L": w.text_len}
-    return {"B": w.batch, "T": w.latent_frames, "P": w.latent_height * w.latent_width}
+    return spec.pipeline_def.stage(stage).variables(CallShape.of(spec, workload))
+
+
+def bases(spec: ModelSpec) -> dict[str, tuple[Monomial, ...]]:
+    """The law basis of each stage of ``spec``'s pipeline."""
+    return {s.name: s.basis for s in spec.pipeline_def.stages}
+
+
+def used_variables(spec: ModelSpec) -> dict[str, str]:
+    """:data:`~hybrid.pipelines.VARIABLES` that ``spec``'s laws use."""
+    used = {v for b in bases(spec).values() for m in b for v in parse_monomial(m)}
+    return {v: doc for v, doc in VARIABLES.items() if v in used}
 
 
 def traced_components(stage: str, spec: ModelSpec, workload: Workload) -> dict[str, int]:
     """FLOPs of one traced call of ``stage`` by report component."""
     from hybrid.trace import trace_stage
 
+    component_of = spec.pipeline_def.stage(stage).component_of
     out: dict[str, int] = {}
     for r in trace_stage(stage, workload, spec).rows:
         if r.flops:
-            name = component_of(stage, r.module, r.op)
+            name = component_of(r.module, r.op)
             out[name] = out.get(name, 0) + r.flops
     return out
+
+
+def grid_workloads(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> list[Workload]:
+    """The fit grid as workloads of ``spec``'s pipeline."""
+    return [Workload(model=preset_name(spec), **dict(g)) for g in grid]
 
 
 def fit_laws(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> Laws:
     """Trace every stage on ``grid`` and fit each component's law exactly (:class:`FitError` if the
     grid does not determine it)."""
-    workloads = [Workload(model=preset_name(spec), **dict(g)) for g in grid]
+    workloads = grid_workloads(spec, grid)
     laws: Laws = {}
-    for stage in STAGES:
+    for stage, basis in bases(spec).items():
         points = [variables(stage, spec, w) for w in workloads]
         traced = [traced_components(stage, spec, w) for w in workloads]
         names = sorted({c for t in traced for c in t})
         laws[stage] = {}
         for name in names:
             try:
-                laws[stage][name] = fit_exact(BASIS[stage], points, [t.get(name, 0) for t in traced])
+                laws[stage][name] = fit_exact(basis, points, [t.get(name, 0) for t in traced])
             except FitError as e:
                 raise FitError(f"{spec.name} {stage}/{name}: {e}") from None
     return laws
@@ -162,7 +161,7 @@ def cross_check(laws: Laws, spec: ModelSpec, workloads: Iterable[Workload], trac
     """Each stage's law total at ``workloads`` against the analytic model and (optionally) the tracer."""
     out = []
     for w in workloads:
-        for stage in STAGES:
+        for stage in spec.pipeline_def.stage_names:
             law = sum(evaluate_stage(laws, stage, variables(stage, spec, w)).values())
             analytic = sum(components_per_call(stage, spec, w).values())
             traced = sum(traced_components(stage, spec, w).values()) if trace else None
@@ -170,15 +169,15 @@ def cross_check(laws: Laws, spec: ModelSpec, workloads: Iterable[Workload], trac
     return out
 
 
-def laws_document(model: str, laws: Laws, checks: Iterable[CrossCheck] = ()) -> dict[str, Any]:
+def laws_document(spec: ModelSpec, laws: Laws, checks: Iterable[CrossCheck] = ()) -> dict[str, Any]:
     """The committed ``wanmeter.laws/1`` JSON document."""
     return {
         "schema": LAWS_SCHEMA,
-        "model": model,
+        "model": spec.name,
         "date": _dt.date.today().isoformat(),
         "versions": library_versions(),
-        "variables": VARIABLES,
-        "basis": {s: list(b) for s, b in BASIS.items()},
+        "variables": used_variables(spec),
+        "basis": {s: list(b) for s, b in bases(spec).items()},
         "grid": list(GRID),
         "laws": {
             stage: {c: {m: format_coefficient(v) for m, v in law.items()} for c, law in comps.items()}

@@ -1,4 +1,4 @@
-"""Local Diffusers-format Wan2.1 folders: configs and parameter counts, no weights loaded.
+"""Local Diffusers-format Wan folders: configs and parameter counts, no weights loaded.
 
 A folder as ``Wan-AI/Wan2.1-T2V-*-Diffusers`` ships it::
 
@@ -25,13 +25,6 @@ from typing import Any, TypeVar
 from hybrid.models import PRESETS, ModelSpec, get_preset
 
 T = TypeVar("T")
-
-COMPONENTS: tuple[tuple[str, str], ...] = (
-    ("text_encoder", "text_encoder"),
-    ("transformer", "transformer"),
-    ("vae", "vae"),
-)
-"""``(ModelSpec field, sub-folder)`` pairs."""
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
@@ -103,8 +96,8 @@ def load_model_dir(path: str | Path, model: str) -> ModelSpec:
         warnings.append(f"{index} not found")
     configs: dict[str, Any] = {}
     counts: list[tuple[str, int]] = []
-    for field_name, sub in COMPONENTS:
-        base = getattr(preset, field_name)
+    for field_name, base in preset.components().items():
+        sub = field_name  # the component's sub-folder has the pipeline component's name
         cfg_path = root / sub / "config.json"
         if cfg_path.is_file():
             configs[field_name] = _override(base, read_json(cfg_path), cfg_path)
@@ -121,8 +114,7 @@ def load_model_dir(path: str | Path, model: str) -> ModelSpec:
         warnings=tuple(warnings),
         **configs,
     )
-    stages = (spec.text_encoder, spec.transformer, spec.vae)
-    same = [n for n, p in PRESETS.items() if (p.text_encoder, p.transformer, p.vae) == stages]
+    same = [n for n, p in PRESETS.items() if p.components() == spec.components()]
     name = model if model in same else (same[0] if same else f"local:{root.name}")
     return dataclasses.replace(spec, name=name)
 

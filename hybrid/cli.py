@@ -40,7 +40,7 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"{', '.join(sorted(PRESETS))} (default %(default)s)")
     p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 16 (default: the model's native size)")
     p.add_argument("--frames", type=int, default=81, help="video frames, 4k+1 (default %(default)s)")
-    p.add_argument("--steps", type=int, default=50, help="denoising steps (default %(default)s)")
+    p.add_argument("--steps", type=int, help="denoising steps (default: the model's recommended steps)")
     p.add_argument("--batch", type=int, default=1, help="videos per job (default %(default)s)")
     p.add_argument("--text-len", type=int, default=512, help="padded prompt tokens (default %(default)s)")
     p.add_argument("--no-cfg", action="store_true", help="disable classifier-free guidance")
@@ -85,12 +85,11 @@ def _progress(line: str) -> None:
 def cmd_trace(args: argparse.Namespace) -> int:
     from hybrid.checkpoint import resolve_model
     from hybrid.render import trace as render
-    from hybrid.rows import STAGES
     from hybrid.trace import trace
 
     workload = _workload(args)
     spec = resolve_model(args.model, args.model_dir)
-    stages = STAGES if args.stage == "all" else (args.stage,)
+    stages = None if args.stage == "all" else (args.stage,)
     result = trace(workload, stages=stages, spec=spec, progress=None if args.quiet else _progress)
     text = {"table": render.to_table, "csv": render.to_csv, "json": render.to_json}[args.format](result)
     _emit(text, args.output)
@@ -202,7 +201,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                     print(f"  {stage}/{name} = {law_to_text(law)}")
         if not args.check:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(cal.laws_document(model, laws, checks), indent=2) + "\n", encoding="utf-8")
+            path.write_text(json.dumps(cal.laws_document(spec, laws, checks), indent=2) + "\n", encoding="utf-8")
             print(f"wrote {path}")
     for name in cal.GOLDEN_WORKLOADS:
         golden = args.golden_dir / f"{name}.json"
@@ -256,8 +255,7 @@ def _cfg_list(text: str) -> tuple[bool, ...]:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from hybrid.render import units
     from hybrid.render.table import format_table
-    from hybrid.rows import STAGES
-    from hybrid.sweep import Grid, sweep, sweep_frame, sweep_records
+    from hybrid.sweep import Grid, sweep, sweep_frame, sweep_records, sweep_stages
 
     grid = Grid(
         models=tuple(m.strip() for m in args.model.split(",")),
@@ -292,6 +290,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         doc = {"schema": "wanmeter.sweep/1", "rows": sweep_records(reports)}
         _emit(json.dumps(doc, indent=2) + "\n", args.output)
     else:
+        stages = sweep_stages(reports)
         rows = [
             [
                 r.model,
@@ -300,13 +299,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 str(r.workload.steps),
                 str(r.workload.batch),
                 "on" if r.workload.cfg else "off",
-                *(units.flops(r.stages[s].flops) for s in STAGES),
+                *(units.flops(r.stages[s].flops if s in r.stages else 0) for s in stages),
                 units.flops(r.total_flops),
                 *(_sized_cells(r) if sized else ()),
             ]
             for r in reports
         ]
-        headers = ["model", "size", "frames", "steps", "batch", "cfg", *STAGES, "total"]
+        headers = ["model", "size", "frames", "steps", "batch", "cfg", *stages, "total"]
         if sized:
             headers += ["seconds", "peak memory", "fits"]
         _emit(format_table(headers, rows, right=tuple(range(2, len(headers)))) + "\n", args.output)
@@ -454,6 +453,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from hybrid.models import DEFAULT_MODEL
+    from hybrid.pipelines import STAGE_NAMES
+    from hybrid.verify import VERIFICATIONS
 
     parser = _Parser(prog="wanmeter", description="Stage-by-stage cost of Wan2.1 text-to-video jobs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -482,14 +483,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("trace", help="trace the real modules on the meta device: per-op FLOPs and bytes")
     _add_workload_options(p)
-    p.add_argument("--stage", default="all", choices=["text_encoder", "diffusion_core", "vae_decode", "all"])
+    p.add_argument("--stage", default="all", choices=[*STAGE_NAMES, "all"], help="a stage of the model's pipeline")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("verify", help="analytic == traced at small and full size, invariants, device agreement")
-    p.add_argument("--only", help="text_encoder, diffusion_core, vae_decode, pipeline_invariants or flop_counter")
+    p.add_argument("--only", help=f"one of: {', '.join(VERIFICATIONS)}")
     p.add_argument("--device", choices=["cpu", "cuda"], help="also run tiny real modules on this device vs meta")
     p.add_argument("--out-dir", type=Path, default=Path("tmp/verify"), help="summaries go here (default %(default)s)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every case")
@@ -520,7 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help="comma-separated presets")
     p.add_argument("--size", type=_size_list, help="comma-separated WIDTHxHEIGHT (default: each model's native size)")
     p.add_argument("--frames", type=_int_list("frames"), default=(81,), help="comma-separated (default 81)")
-    p.add_argument("--steps", type=_int_list("steps"), default=(50,), help="comma-separated (default 50)")
+    p.add_argument(
+        "--steps", type=_int_list("steps"), default=(None,), help="comma-separated (default: each model's recommended)"
+    )
     p.add_argument("--batch", type=_int_list("batch"), default=(1,), help="comma-separated (default 1)")
     p.add_argument("--text-len", type=_int_list("text_len"), default=(512,), help="comma-separated (default 512)")
     p.add_argument("--cfg", type=_cfg_list, default=(True,), help="on, off or on,off (default on)")

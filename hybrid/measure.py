@@ -27,7 +27,7 @@ from hybrid.models import ModelSpec, preset_name
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
-from hybrid.rows import STAGES, CostRow
+from hybrid.rows import CostRow
 from hybrid.timing import OP_CLASSES, Machine, stage_time
 from hybrid.trace.build import DTYPES
 from hybrid.versions import library_versions
@@ -37,11 +37,11 @@ EFFICIENCY_SCHEMA = "wanmeter.efficiency/1"
 EFFICIENCY_METHOD: dict[str, str] = {
     "matmul": "microbenchmark: F.linear at its largest shape",
     "attention": "microbenchmark: F.scaled_dot_product_attention (head dim 128) at its largest shape",
-    "convolution": "fitted on the fit workloads' vae_decode calls: predicted convolution seconds = measured "
-    "seconds minus every other class's prediction",
+    "convolution": "fitted on the fit workloads' convolution-bound calls (the VAE's): predicted convolution "
+    "seconds = measured seconds minus every other class's prediction",
     "memory": "microbenchmark: torch.add at its largest size",
-    "launch_overhead_s": "fitted on the fit workloads' text_encoder and diffusion_core calls: measured minus "
-    "roofline seconds, per non-view op call",
+    "launch_overhead_s": "fitted on the fit workloads' calls of the stages that are not convolution-bound (text "
+    "encoder, DiT): measured minus roofline seconds, per non-view op call",
 }
 """How :func:`calibrate_time` obtains each fitted number (recorded in the calibration file)."""
 
@@ -206,6 +206,12 @@ def _op_calls(rows: Sequence[CostRow]) -> int:
     return sum(r.calls for r in rows if r.category != "view")
 
 
+def _convolutional(rows: Sequence[CostRow]) -> bool:
+    """Whether most of a stage call's FLOPs are convolutions (the VAE's calls)."""
+    conv = sum(r.flops for r in rows if r.category == "conv")
+    return 2 * conv > sum(r.flops for r in rows)
+
+
 def _fit_convolution(vae_calls: Sequence[tuple[Sequence[CostRow], float]], machine: Machine) -> float:
     """Convolution efficiency such that the VAE calls' predicted convolution seconds equal their
     measured seconds minus every other class's prediction (summed over the calls)."""
@@ -293,19 +299,19 @@ def calibrate_time(
             ),
         )
         for kw in fit_workloads
-        for stage in STAGES
+        for stage in spec.pipeline_def.stage_names
     ]
-    # launch/dispatch overhead per op call: the fit workloads' convolution-free stages' total
-    # excess of measured time over the roofline, per op call
+    # launch/dispatch overhead per op call: the fit workloads' total excess of measured time over
+    # the roofline in the stages that are not convolution-bound, per op call
     base = Machine(peak_flops, peak_bw, eff)
-    plain = [(rows, measured) for stage, rows, measured in measured_fit if stage != "vae_decode"]
+    plain = [(rows, measured) for _, rows, measured in measured_fit if not _convolutional(rows)]
     excess = sum(measured - stage_time(rows, base).seconds for rows, measured in plain)
     overhead = max(0.0, excess) / max(sum(_op_calls(rows) for rows, _ in plain), 1)
     # convolution speed depends strongly on shape (channels, spatial size, kernel path), so its
     # efficiency is fitted on the VAE decode calls themselves: the one factor that makes the
     # predicted convolution time equal the measured time left after every other op class
     eff["convolution"] = _fit_convolution(
-        [(rows, measured) for stage, rows, measured in measured_fit if stage == "vae_decode"],
+        [(rows, measured) for _, rows, measured in measured_fit if _convolutional(rows)],
         Machine(peak_flops, peak_bw, eff, overhead),
     )
     cal = Calibration(
@@ -317,7 +323,7 @@ def calibrate_time(
     machine = cal.machine()
     for kw in held_out:
         w = Workload(model=preset_name(spec, fallback="wan2.1-t2v-1.3b"), **kw)
-        for stage in STAGES:
+        for stage in spec.pipeline_def.stage_names:
             rows, measured = time_stage(stage, spec, w, device, dtype)
             predicted = stage_time(rows, machine).seconds
             cal.held_out.append({

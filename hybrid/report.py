@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import analytic_rows, components_per_call
+from hybrid.geometry import CallShape, validate
 from hybrid.models import ModelSpec, get_preset
-from hybrid.rows import STAGES, CostRow
-from hybrid.schedule import schedule
+from hybrid.pipelines import T2V
+from hybrid.rows import CostRow
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
@@ -20,23 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 REPORT_SCHEMA = "wanmeter.report/1"
 
-MODELED: tuple[str, ...] = (
-    "text_encoder: UMT5-XXL encoder forward over text_len padded tokens (q/k/v/o projections, "
-    "attention, gated FFN); once for the prompt, once more for the negative prompt under CFG",
-    "diffusion_core: every WanTransformer3DModel forward (patch embedding, timestep and text "
-    "embedders, self-attention, cross-attention over text_len keys, FFN, output head); steps x "
-    "(2 under CFG)",
-    "vae_decode: AutoencoderKLWan.decode (post_quant_conv, the decoder's per-latent-frame causal "
-    "chunk loop with its time-conv cache, resample/upsample convs, mid-block attention, head); once",
-)
-UNMODELED: tuple[str, ...] = (
-    "tokenizer, prompt handling and scheduler arithmetic (elementwise: 0 FLOPs by the convention)",
-    "elementwise ops, norms, softmax, RoPE and embeddings in the FLOPs column (0 by the convention; "
-    "their bytes are in the tracer's byte columns)",
-    "VAE encode (not run for text-to-video), VAE tiling (enable_tiling) and slicing",
-    "image-conditioned variants (I2V/FLF2V image embedder and added K/V), Wan2.2 models",
-    "bytes, memory and seconds in this report (the tracer has bytes; time and memory come later)",
-)
+MODELED: tuple[str, ...] = tuple(s.modeled for s in T2V.stages)
+"""What a text-to-video report covers (each pipeline's report lists its own stages')."""
+UNMODELED: tuple[str, ...] = T2V.unmodeled
 
 
 @dataclass(frozen=True)
@@ -59,13 +46,17 @@ class StageCost:
         return {k: v * self.runs for k, v in self.components_per_run.items()}
 
 
-def _assumptions(workload: Workload) -> tuple[str, ...]:
+def _assumptions(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
+    pipeline = spec.pipeline_def
     cfg = (
         "classifier-free guidance on: the text encoder runs for the prompt and the negative prompt, "
-        "the DiT runs twice per step as two separate calls (diffusers' WanPipeline)"
+        f"the DiT runs twice per step as two separate calls (diffusers' {pipeline.diffusers_class})"
         if workload.cfg
         else "classifier-free guidance off: one text-encoder call, one DiT forward per step"
     )
+    shape = CallShape.of(spec, workload)
+    t, s = spec.vae.scale_factor_temporal, spec.vae.scale_factor_spatial
+    p_t, p_h, p_w = spec.transformer.patch_size
     return (
         "FLOPs follow torch.utils.flop_counter.FlopCounterMode: 2 per multiply-add in matmuls, "
         "convolutions and attention; bias adds, elementwise ops, norms and softmax count 0",
@@ -73,9 +64,9 @@ def _assumptions(workload: Workload) -> tuple[str, ...]:
         f"prompts are padded to text_len = {workload.text_len} tokens (max_sequence_length); "
         "the DiT's cross-attention attends to all of them",
         cfg,
-        "vae_decode runs once per job over the whole batch, one latent frame per decoder call, no tiling",
-        f"latents: {workload.latent_frames} frames of {workload.latent_height}x{workload.latent_width} "
-        f"(VAE stride 4x8x8); DiT tokens per sample: {workload.dit_tokens} (patch 1x2x2)",
+        *(st.assumption for st in pipeline.stages if st.assumption),
+        f"latents: {shape.latent_frames} frames of {shape.latent_height}x{shape.latent_width} "
+        f"(VAE stride {t}x{s}x{s}); DiT tokens per sample: {shape.dit_tokens} (patch {p_t}x{p_h}x{p_w})",
     )
 
 
@@ -92,7 +83,9 @@ class PipelineReport:
     unmodeled: tuple[str, ...] = UNMODELED
     spec: ModelSpec | None = field(default=None, compare=False, repr=False)
     gpu: GpuSizing | None = field(default=None, compare=False)
-    """Seconds and peak memory on a named GPU (``wanmeter report --gpu``), when asked for."""
+    """Seconds and peak memory on a named GPU (``wanmeter report --gpu``), when asked for; its own
+    document (:meth:`~hybrid.sizing.GpuSizing.to_dict`) is merged with this one by
+    :func:`hybrid.render.report.document`."""
 
     @property
     def total_flops(self) -> int:
@@ -109,7 +102,7 @@ class PipelineReport:
         return analytic_rows(self.workload, self.spec, stages=list(self.stages))
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``wanmeter.report/1`` document (FLOPs as exact integers)."""
+        """The ``wanmeter.report/1`` document of the FLOPs (exact integers), without GPU sizing."""
         w = self.workload
         doc: dict[str, Any] = {
             "schema": REPORT_SCHEMA,
@@ -122,6 +115,7 @@ class PipelineReport:
                 "batch": w.batch,
                 "text_len": w.text_len,
                 "cfg": w.cfg,
+                **({"ref_images": w.ref_images} if self.spec is not None and self.spec.pipeline_def.ref_images else {}),
             },
             "stages": {
                 name: {
@@ -140,22 +134,6 @@ class PipelineReport:
             "modeled": list(self.modeled),
             "unmodeled": list(self.unmodeled),
         }
-        if self.gpu is not None:
-            g = self.gpu
-            doc["gpu"] = {"name": g.gpu.name, "product": g.gpu.product, "offload": g.offload,
-                          "calibration": g.calibration, "efficiency": g.efficiency}  # fmt: skip
-            for name, s in g.stages.items():
-                doc["stages"][name].update(
-                    {
-                        "seconds": s.seconds,
-                        "bound": s.bound,
-                        "peak_memory_bytes": s.peak_memory_bytes,
-                        "memory": s.memory_dict(),
-                    }
-                )
-            doc["total"].update({"seconds": g.seconds, "peak_memory_bytes": g.peak_memory_bytes})
-            doc["warnings"] = [*doc["warnings"], *g.warnings]
-            doc["assumptions"] = [*doc["assumptions"], *g.assumptions]
         return doc
 
     def to_json(self) -> str:
@@ -187,10 +165,11 @@ class PipelineReport:
 
 def stage_cost(stage: str, workload: Workload, spec: ModelSpec | None = None) -> StageCost:
     """Analytic :class:`StageCost` of ``stage`` for ``workload``."""
-    components = components_per_call(stage, spec or get_preset(workload.model), workload)
+    spec = spec or get_preset(workload.model)
+    components = components_per_call(stage, spec, workload)
     return StageCost(
         stage=stage,
-        runs=schedule(workload).calls(stage),
+        runs=spec.pipeline_def.stage(stage).calls(workload),
         flops_per_run=sum(components.values()),
         components_per_run=components,
     )
@@ -199,12 +178,16 @@ def stage_cost(stage: str, workload: Workload, spec: ModelSpec | None = None) ->
 def estimate(workload: Workload, spec: ModelSpec | None = None) -> PipelineReport:
     """End-to-end analytic cost of ``workload``: per stage, per component, total."""
     spec = spec or get_preset(workload.model)
+    validate(spec, workload)  # a custom spec's own geometry (the preset's was checked by Workload)
+    pipeline = spec.pipeline_def
     return PipelineReport(
         model=spec.name,
         workload=workload,
-        stages={s: stage_cost(s, workload, spec) for s in STAGES},
+        stages={s: stage_cost(s, workload, spec) for s in pipeline.stage_names},
         warnings=tuple(workload.extrapolation_warnings()) + spec.warnings,
-        assumptions=_assumptions(workload),
+        assumptions=_assumptions(spec, workload),
+        modeled=tuple(s.modeled for s in pipeline.stages),
+        unmodeled=pipeline.unmodeled,
         spec=spec,
     )
 

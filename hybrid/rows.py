@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-STAGES: tuple[str, ...] = ("text_encoder", "diffusion_core", "vae_decode")
-"""The pipeline stages, in execution order."""
-
 Shape = tuple[int, ...]
 
 SDPA_OP = "aten.scaled_dot_product_attention"

@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from hybrid.models import ModelSpec, get_preset
 from hybrid.workload import Workload
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """Calls per stage for one job of ``batch`` videos.
+class Schedule(Mapping[str, int]):
+    """Calls per stage for one job of ``batch`` videos, in pipeline order: each stage's
+    :attr:`~hybrid.pipelines.StageDef.calls` of the workload (e.g. the text encoder once for the
+    prompt and once more for the negative prompt under CFG; the DiT ``steps`` times, twice per step
+    under CFG, as diffusers runs the conditional and unconditional passes as separate calls; one
+    ``vae.decode`` of the whole latent batch)."""
 
-    * ``text_encoder``: one call for the prompt batch, one more for the negative prompt under CFG;
-    * ``diffusion_core``: ``steps`` forwards, twice per step under CFG (diffusers runs the
-      conditional and unconditional passes as separate calls);
-    * ``vae_decode``: one ``vae.decode`` of the whole latent batch.
-    """
-
-    text_encoder: int
-    diffusion_core: int
-    vae_decode: int
+    stage_calls: tuple[tuple[str, int], ...]
 
     def calls(self, stage: str) -> int:
         """Calls of ``stage``."""
-        return int(getattr(self, stage))
+        return dict(self.stage_calls)[stage]
+
+    def __getitem__(self, stage: str) -> int:
+        return self.calls(stage)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(name for name, _ in self.stage_calls)
+
+    def __len__(self) -> int:
+        return len(self.stage_calls)
 
 
-def schedule(workload: Workload) -> Schedule:
-    """The :class:`Schedule` of ``workload``."""
-    guidance = 2 if workload.cfg else 1
-    return Schedule(text_encoder=guidance, diffusion_core=workload.steps * guidance, vae_decode=1)
+def schedule(workload: Workload, spec: ModelSpec | None = None) -> Schedule:
+    """The :class:`Schedule` of ``workload`` under ``spec``'s pipeline (default: its preset's)."""
+    pipeline = (spec or get_preset(workload.model)).pipeline_def
+    return Schedule(tuple((s.name, s.calls(workload)) for s in pipeline.stages))

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybrid.hardware import GPU, default_efficiency, get_gpu
-from hybrid.memory import DEFAULT_WEIGHT_DTYPES, pipeline_memory
+from hybrid.memory import pipeline_memory
 from hybrid.models import ModelSpec
-from hybrid.rows import STAGES
-from hybrid.schedule import schedule
+from hybrid.pipelines import COMPONENT_DTYPES
 from hybrid.timing import OP_CLASSES, Machine, stage_time
 from hybrid.workload import Workload
 
@@ -108,6 +107,32 @@ class GpuSizing:
     def seconds(self) -> float:
         return sum(s.seconds for s in self.stages.values())
 
+    def to_dict(self) -> dict[str, Any]:
+        """The sizing's part of a ``wanmeter.report/1`` document: ``gpu``, per stage ``seconds``,
+        ``bound``, ``peak_memory_bytes`` and ``memory``, ``total`` seconds and peak, and its own
+        warnings and assumptions (merged into the FLOP report by :mod:`hybrid.render.report`)."""
+        return {
+            "gpu": {
+                "name": self.gpu.name,
+                "product": self.gpu.product,
+                "offload": self.offload,
+                "calibration": self.calibration,
+                "efficiency": self.efficiency,
+            },
+            "stages": {
+                name: {
+                    "seconds": s.seconds,
+                    "bound": s.bound,
+                    "peak_memory_bytes": s.peak_memory_bytes,
+                    "memory": s.memory_dict(),
+                }
+                for name, s in self.stages.items()
+            },
+            "total": {"seconds": self.seconds, "peak_memory_bytes": self.peak_memory_bytes},
+            "warnings": list(self.warnings),
+            "assumptions": list(self.assumptions),
+        }
+
 
 class CallTraces:
     """Meta traces keyed by what one call of each stage looks like: steps and CFG only change how
@@ -173,10 +198,10 @@ def size_on_gpu(
     if overrides:
         cal = apply_overrides(cal, overrides)
     result = traced or trace(workload, spec=spec)
-    calls = schedule(workload)
     memory = pipeline_memory(spec, {s: st.peak_activation_bytes for s, st in result.stages.items()}, offload=offload)
     stages: dict[str, StageSizing] = {}
-    for name in STAGES:
+    for sd in spec.pipeline_def.stages:
+        name = sd.name
         st = result.stages[name]
         ratio = FP32_TENSOR_RATIO if st.dtype == "float32" else 1.0
         machine = Machine(
@@ -187,7 +212,7 @@ def size_on_gpu(
         )
         t = stage_time(st.rows, machine)
         stages[name] = StageSizing(
-            seconds=t.seconds * calls.calls(name),
+            seconds=t.seconds * sd.calls(workload),
             bound=t.bound,
             peak_memory_bytes=memory.stage_peak_bytes(name),
             weights_bytes=memory.resident_weights_bytes(name),
@@ -202,20 +227,21 @@ def size_on_gpu(
         _describe(cal),
         tuple(_warnings(g, cal, stages, memory.peak_bytes, offload)),
         _provenance(cal),
-        _assumptions(g, offload),
+        _assumptions(g, spec, offload),
     )
 
 
-def _assumptions(g: GPU, offload: bool) -> tuple[str, ...]:
+def _assumptions(g: GPU, spec: ModelSpec, offload: bool) -> tuple[str, ...]:
+    components = list(spec.parameter_counts())
     resident = (
         "model offload: only the running stage's model is on the GPU (moving weights between stages is not timed)"
         if offload
-        else "no offload: the text encoder, the DiT and the whole VAE stay resident for the whole job"
+        else f"no offload: {', '.join(components)} (the whole VAE) stay resident for the whole job"
     )
-    dtypes = ", ".join(f"{stage} {dtype}" for stage, dtype in DEFAULT_WEIGHT_DTYPES.items())
+    dtypes = ", ".join(f"{c} {COMPONENT_DTYPES[c]}" for c in components)
     return (
-        f"weights: {dtypes}, as diffusers' Wan2.1 example loads them; vae_decode keeps the whole "
-        "AutoencoderKLWan (encoder and decoder) resident",
+        f"weights: {dtypes}, as diffusers' Wan examples load them; the VAE is resident whole (encoder and "
+        "decoder), once however many stages use it",
         resident,
         "activation peak: the largest sum of live storages of one stage call run eagerly (traced on meta), with "
         "a fused attention kernel; 'materialized' is the same with PyTorch's math attention; allocator caching, "

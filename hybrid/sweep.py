@@ -8,20 +8,31 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hybrid.models import get_preset
+from hybrid.pipelines import STAGE_NAMES
 from hybrid.report import PipelineReport, estimate
-from hybrid.rows import STAGES
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 KNOBS: tuple[str, ...] = ("model", "size", "frames", "steps", "batch", "text_len", "cfg")
-SWEEP_COLUMNS: tuple[str, ...] = (
-    "model", "width", "height", "frames", "steps", "batch", "text_len", "cfg",
-    *(f"{s}_flops" for s in STAGES), "total_flops",
-)  # fmt: skip
-GPU_COLUMNS: tuple[str, ...] = (*(f"{s}_seconds" for s in STAGES), "total_seconds", "peak_memory_bytes", "fits")
-"""Added with ``--gpu``: seconds per stage and in total, peak resident bytes, whether it fits."""
+WORKLOAD_COLUMNS: tuple[str, ...] = ("model", "width", "height", "frames", "steps", "batch", "text_len", "cfg")
+
+
+def sweep_stages(reports: Sequence[PipelineReport]) -> tuple[str, ...]:
+    """The stages of the reports' pipelines, in execution order (a stage a pipeline lacks costs 0)."""
+    present = {s for r in reports for s in r.stages}
+    return tuple(s for s in STAGE_NAMES if s in present)
+
+
+def sweep_columns(reports: Sequence[PipelineReport]) -> list[str]:
+    """Columns of :func:`sweep_records`: the workload, FLOPs per stage and in total; with ``--gpu``
+    also seconds per stage and in total, peak resident bytes and whether it fits."""
+    stages = sweep_stages(reports)
+    columns = [*WORKLOAD_COLUMNS, *(f"{s}_flops" for s in stages), "total_flops"]
+    if reports and reports[0].gpu is not None:
+        columns += [*(f"{s}_seconds" for s in stages), "total_seconds", "peak_memory_bytes", "fits"]
+    return columns
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,8 @@ class Grid:
     models: tuple[str, ...]
     sizes: tuple[tuple[int, int], ...] = ()
     frames: tuple[int, ...] = (81,)
-    steps: tuple[int, ...] = (50,)
+    steps: tuple[int | None, ...] = (None,)
+    """``None``: each model's recommended steps."""
     batch: tuple[int, ...] = (1,)
     text_len: tuple[int, ...] = (512,)
     cfg: tuple[bool, ...] = (True,)
@@ -45,7 +57,7 @@ class Grid:
             for (w, h), f, s, b, t, c in itertools.product(
                 sizes, self.frames, self.steps, self.batch, self.text_len, self.cfg
             ):
-                out.append(Workload(model=model, width=w, height=h, frames=f, steps=s, batch=b, text_len=t, cfg=c))
+                out.append(Workload(model=model, width=w, height=h, frames=f, steps=s, batch=b, text_len=t, cfg=c))  # type: ignore[arg-type]
         return out
 
     def varying(self) -> list[str]:
@@ -82,20 +94,21 @@ def sweep(
 
 
 def sweep_records(reports: Sequence[PipelineReport]) -> list[dict[str, Any]]:
-    """One flat record per report (FLOPs as exact ints), columns :data:`SWEEP_COLUMNS`."""
+    """One flat record per report (FLOPs as exact ints), columns :func:`sweep_columns`."""
     out = []
+    stages = sweep_stages(reports)
     for r in reports:
         w = r.workload
         rec: dict[str, Any] = {
             "model": r.model, "width": w.width, "height": w.height, "frames": w.frames, "steps": w.steps,
             "batch": w.batch, "text_len": w.text_len, "cfg": w.cfg,
         }  # fmt: skip
-        for s in STAGES:
-            rec[f"{s}_flops"] = r.stages[s].flops
+        for s in stages:
+            rec[f"{s}_flops"] = r.stages[s].flops if s in r.stages else 0
         rec["total_flops"] = r.total_flops
         if r.gpu is not None:
-            for s in STAGES:
-                rec[f"{s}_seconds"] = r.gpu.stages[s].seconds
+            for s in stages:
+                rec[f"{s}_seconds"] = r.gpu.stages[s].seconds if s in r.gpu.stages else 0.0
             rec["total_seconds"] = r.gpu.seconds
             rec["peak_memory_bytes"] = r.gpu.peak_memory_bytes
             rec["fits"] = r.gpu.peak_memory_bytes <= r.gpu.gpu.memory_bytes
@@ -107,11 +120,9 @@ def sweep_frame(reports: Sequence[PipelineReport]) -> pd.DataFrame:
     """:func:`sweep_records` as a DataFrame (FLOP columns as Python ints: no overflow)."""
     import pandas as pd
 
-    columns = list(SWEEP_COLUMNS)
-    if reports and reports[0].gpu is not None:
-        columns += GPU_COLUMNS
+    columns = sweep_columns(reports)
     frame = pd.DataFrame.from_records(sweep_records(reports), columns=columns)
-    for col in SWEEP_COLUMNS:
+    for col in columns:
         if col.endswith("_flops"):
             frame[col] = frame[col].astype(object)
     return frame

@@ -29,8 +29,9 @@ from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
+from hybrid.pipelines import STAGE_NAMES
 from hybrid.report import estimate
-from hybrid.rows import STAGES, aggregate, expand
+from hybrid.rows import aggregate, expand
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,8 +105,25 @@ def _rel(a: int, b: int) -> float:
     return abs(a - b) / max(abs(b), 1)
 
 
+def reference_workload(model: str, shape: dict[str, Any]) -> Workload:
+    """A reference shape as a workload of ``model``, within its pipeline's constraints (a pipeline
+    that accepts one text length or batch 1 only gets that)."""
+    pipeline = get_preset(model).pipeline_def
+    kw = dict(shape)
+    if pipeline.fixed_text_len is not None:
+        kw["text_len"] = pipeline.fixed_text_len
+    if pipeline.max_batch is not None:
+        kw["batch"] = min(kw.get("batch", 1), pipeline.max_batch)
+    return Workload(model=model, **kw)
+
+
 def _workloads(model: str) -> list[Workload]:
-    return [Workload(model=model)] + [Workload(model=model, **kw) for kw in REFERENCE_SHAPES]
+    return [Workload(model=model)] + [reference_workload(model, kw) for kw in REFERENCE_SHAPES]
+
+
+def presets_with(stage: str) -> tuple[str, ...]:
+    """The presets whose pipeline has ``stage``."""
+    return tuple(m for m in sorted(PRESETS) if stage in get_preset(m).pipeline_def.stage_names)
 
 
 @functools.lru_cache(maxsize=64)
@@ -154,9 +172,11 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
     )
 
 
-def verify_stage(stage: str, models: Iterable[str] = tuple(sorted(PRESETS))) -> Summary:
-    """:func:`check_stage` at the reference shapes and full default workloads of ``models``."""
+def verify_stage(stage: str, models: Iterable[str] | None = None) -> Summary:
+    """:func:`check_stage` at the reference shapes and full default workloads of ``models``
+    (default: every preset whose pipeline has ``stage``)."""
     t0 = time.perf_counter()
+    models = presets_with(stage) if models is None else models
     checks = [check_stage(stage, get_preset(m), w) for m in models for w in _workloads(m)]
     return Summary(stage, checks, time.perf_counter() - t0)
 
@@ -168,7 +188,19 @@ KNOBS: dict[str, tuple[int, ...]] = {
     "steps": (1, 10, 50),
     "batch": (1, 2, 4),
     "text_len": (1, 64, 512),
+    "ref_images": (0, 1, 2),
 }
+
+
+def _knobs(workload: Workload) -> dict[str, tuple[int, ...]]:
+    """:data:`KNOBS` that ``workload``'s pipeline lets vary."""
+    pipeline = get_preset(workload.model).pipeline_def
+    fixed = {
+        "text_len": pipeline.fixed_text_len is not None,
+        "batch": pipeline.max_batch == 1,
+        "ref_images": not pipeline.ref_images,
+    }
+    return {k: v for k, v in KNOBS.items() if not fixed.get(k, False)}
 
 
 def check_invariants(workload: Workload) -> list[Check]:
@@ -184,10 +216,10 @@ def check_invariants(workload: Workload) -> list[Check]:
             {"total": report.total_flops, "sum_of_stages": stage_sum, "sum_of_rows_x_runs": rows_sum},
         )
     )
-    for knob, values in KNOBS.items():
+    for knob, values in _knobs(workload).items():
         changes: list[dict[str, Any]] = [{knob: v} for v in values]
         series = [estimate(replace(workload, **c)) for c in changes]
-        for stage in STAGES:
+        for stage in report.stages:
             flops = [r.stages[stage].flops for r in series]
             ok = all(a <= b for a, b in pairwise(flops))
             checks.append(
@@ -239,7 +271,7 @@ def verify_device(device: str) -> Summary:
     checks = [
         check_device(stage, Workload(model="wan2.1-t2v-1.3b", **kw), device)
         for kw in REFERENCE_SHAPES
-        for stage in STAGES
+        for stage in TINY_SPEC.pipeline_def.stage_names
     ]
     return Summary(f"device_{device}", checks, time.perf_counter() - t0)
 
@@ -271,7 +303,12 @@ def check_flop_counter(stage: str, spec: ModelSpec, workload: Workload) -> Check
 def verify_flop_counter(models: Iterable[str] = tuple(sorted(PRESETS))) -> Summary:
     """:func:`check_flop_counter` for every stage at the reference shapes and full default workloads."""
     t0 = time.perf_counter()
-    checks = [check_flop_counter(s, get_preset(m), w) for m in models for w in _workloads(m) for s in STAGES]
+    checks = [
+        check_flop_counter(s, get_preset(m), w)
+        for m in models
+        for w in _workloads(m)
+        for s in get_preset(m).pipeline_def.stage_names
+    ]
     return Summary("flop_counter", checks, time.perf_counter() - t0)
 
 
@@ -315,10 +352,12 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
     return Summary("public_timings", checks, time.perf_counter() - t0)
 
 
+def _stage_verification(stage: str) -> Callable[[], Summary]:
+    return lambda: verify_stage(stage)
+
+
 VERIFICATIONS: dict[str, Callable[[], Summary]] = {
-    "text_encoder": lambda: verify_stage("text_encoder"),
-    "diffusion_core": lambda: verify_stage("diffusion_core"),
-    "vae_decode": lambda: verify_stage("vae_decode"),
+    **{stage: _stage_verification(stage) for stage in STAGE_NAMES},
     "pipeline_invariants": verify_invariants,
     "flop_counter": verify_flop_counter,
     "public_timings": verify_public_timings,

@@ -1,51 +1,37 @@
-"""The workload: one text-to-video job, validated, with its derived latent and token shapes."""
+"""The workload: one video job, validated against its model's geometry and pipeline, with its
+derived latent and token shapes (:mod:`hybrid.geometry`)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hybrid.geometry import CallShape, validate
 from hybrid.models import DEFAULT_MODEL, PRESETS, get_preset
-
-VAE_TEMPORAL_STRIDE = 4
-VAE_SPATIAL_STRIDE = 8
-SIZE_MULTIPLE = 16
-"""Width and height must be multiples of 16: VAE stride 8 times DiT patch 2."""
-
-
-def _nearest_multiples(value: int, step: int, minimum: int) -> str:
-    lo = max(minimum, (value // step) * step)
-    hi = max(minimum, lo + step if value > lo else lo)
-    if value < minimum or lo == hi:
-        return f"use {max(minimum, lo)}"
-    return f"use {lo} or {hi}"
-
-
-def _nearest_frames(value: int) -> str:
-    if value < 1:
-        return "use 1"
-    lo = ((value - 1) // 4) * 4 + 1
-    return f"use {lo} or {lo + 4}"
 
 
 @dataclass(frozen=True)
 class Workload:
-    """One Wan2.1 text-to-video job.
+    """One Wan video job.
 
-    ``width``/``height`` default to the model's native size (1280x720 for 14B, 832x480 for 1.3B).
+    ``width``/``height`` default to the model's native size (1280x720 for 14B, 832x480 for 1.3B)
+    and ``steps`` (``None``) to the model's recommended steps (50; 40 for image-to-video).
     ``text_len`` is the padded prompt length (the pipeline's ``max_sequence_length``), which the
     text encoder runs on and the DiT's cross-attention attends to. ``cfg`` turns classifier-free
-    guidance (a negative prompt and a second DiT forward per step) on.
+    guidance (a negative prompt and a second DiT forward per step) on. ``ref_images`` are VACE's
+    reference images. Geometry and pipeline constraints come from the preset's spec
+    (:func:`hybrid.geometry.validate`; a custom spec is validated again against its own numbers).
     """
 
     model: str = DEFAULT_MODEL
     width: int = 0
     height: int = 0
     frames: int = 81
-    steps: int = 50
+    steps: int = None  # type: ignore[assignment]  # None: the preset's, set in __post_init__
     batch: int = 1
     text_len: int = 512
     cfg: bool = True
+    ref_images: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or self.model not in PRESETS:
@@ -55,48 +41,52 @@ class Workload:
             object.__setattr__(self, "width", preset.default_width)
         if self.height == 0:
             object.__setattr__(self, "height", preset.default_height)
-        for name in ("width", "height", "frames", "steps", "batch", "text_len"):
+        if self.steps is None:
+            object.__setattr__(self, "steps", preset.default_steps)
+        for name in ("width", "height", "frames", "steps", "batch", "text_len", "ref_images"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ValueError(f"{name}: must be an integer, got {v!r}")
-        for name in ("width", "height"):
-            v = getattr(self, name)
-            if v < SIZE_MULTIPLE or v % SIZE_MULTIPLE:
-                hint = _nearest_multiples(v, SIZE_MULTIPLE, SIZE_MULTIPLE)
-                raise ValueError(f"{name}: {v} is not a positive multiple of 16; {hint}")
-        if self.frames < 1 or (self.frames - 1) % VAE_TEMPORAL_STRIDE:
-            raise ValueError(f"frames: {self.frames} is not of the form 4k+1 >= 1; {_nearest_frames(self.frames)}")
         for name in ("steps", "batch", "text_len"):
             v = getattr(self, name)
             if v < 1:
                 raise ValueError(f"{name}: {v} is invalid; must be >= 1 (use 1)")
+        if self.ref_images < 0:
+            raise ValueError(f"ref_images: {self.ref_images} is invalid; must be >= 0 (use 0)")
         if not isinstance(self.cfg, bool):
             raise ValueError(f"cfg: must be true or false, got {self.cfg!r}")
+        validate(preset, self)
+
+    def shape(self) -> CallShape:
+        """Per-call shapes under the preset's spec (:meth:`hybrid.geometry.CallShape.of`)."""
+        return CallShape.of(get_preset(self.model), self)
 
     @property
     def latent_frames(self) -> int:
-        """``(frames - 1) // 4 + 1``."""
-        return (self.frames - 1) // VAE_TEMPORAL_STRIDE + 1
+        """``(frames - 1) // t + 1`` (``t`` the VAE's temporal scale factor)."""
+        return self.shape().latent_frames
 
     @property
     def latent_height(self) -> int:
-        """``height // 8``."""
-        return self.height // VAE_SPATIAL_STRIDE
+        """``height // s`` (``s`` the VAE's spatial scale factor)."""
+        return self.shape().latent_height
 
     @property
     def latent_width(self) -> int:
-        """``width // 8``."""
-        return self.width // VAE_SPATIAL_STRIDE
+        """``width // s``."""
+        return self.shape().latent_width
 
     @property
     def dit_tokens(self) -> int:
-        """Video tokens per DiT forward: ``latent_frames * (latent_h/2) * (latent_w/2)``."""
-        p_t, p_h, p_w = get_preset(self.model).transformer.patch_size
-        return (self.latent_frames // p_t) * (self.latent_height // p_h) * (self.latent_width // p_w)
+        """Video tokens per DiT forward: ``(latent_frames/p_t) (latent_h/p_h) (latent_w/p_w)``."""
+        return self.shape().dit_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as plain JSON values."""
-        return asdict(self)
+        """The fields as plain JSON values (``ref_images`` only where set)."""
+        d = asdict(self)
+        if not self.ref_images:
+            del d["ref_images"]
+        return d
 
     def extrapolation_warnings(self) -> list[str]:
         """Where this workload lies beyond what the checkpoint was trained for."""

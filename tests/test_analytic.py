@@ -15,11 +15,11 @@ from hybrid.analytic import analytic_rows, stage_groups
 from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.render import report as render
 from hybrid.report import diffusion_core_cost, estimate
-from hybrid.rows import STAGES, aggregate, expand
+from hybrid.rows import aggregate, expand
 from hybrid.trace import trace_stage
 from hybrid.verify import REFERENCE_SHAPES
 from hybrid.workload import Workload
-from tests.conftest import traced_preset
+from tests.conftest import STAGES, traced_preset
 
 FULL_AND_SMALL = [pytest.param(Workload(model=m), id=f"{m}-default") for m in sorted(PRESETS)] + [
     pytest.param(Workload(model=m, width=256, height=128, frames=17, text_len=16, batch=2), id=f"{m}-small")
@@ -207,14 +207,14 @@ def test_public_api() -> None:
 
 @pytest.mark.parametrize("workload", FULL_AND_SMALL)
 def test_components_equal_traced_rows_by_component(workload: Workload) -> None:
-    from hybrid.analytic import component_of
-
+    spec = get_preset(workload.model)
     report = estimate(workload)
     for stage in STAGES:
+        component_of = spec.pipeline_def.stage(stage).component_of
         traced: dict[str, int] = {}
         for r in traced_preset(stage, workload).rows:
             if r.flops:
-                name = component_of(stage, r.module, r.op)
+                name = component_of(r.module, r.op)
                 traced[name] = traced.get(name, 0) + r.flops
         assert report.stages[stage].components_per_run == traced
         assert "other" not in traced

@@ -13,8 +13,8 @@ from hybrid import calibrate as cal
 from hybrid.analytic import components_per_call
 from hybrid.cli import main
 from hybrid.models import PRESETS, get_preset
-from hybrid.rows import STAGES
 from hybrid.workload import Workload
+from tests.conftest import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 

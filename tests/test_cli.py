@@ -11,10 +11,10 @@ import pytest
 
 from hybrid.cli import main
 from hybrid.models import get_preset
-from hybrid.rows import STAGES
 from hybrid.trace.build import stage_call
 from hybrid.trace.reference import flop_counter_total
 from hybrid.workload import Workload
+from tests.conftest import STAGES
 
 
 def test_trace_json_default_workload_equals_flop_counter(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,23 +7,25 @@ import torch
 
 from hybrid.memory import pipeline_memory, weights_bytes
 from hybrid.models import ModelSpec, get_preset
-from hybrid.rows import STAGES
 from hybrid.trace import trace_stage
 from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack, math_attention_peak_bytes
 from hybrid.workload import Workload
+from tests.conftest import STAGES
 
 
 def test_weights_bytes_by_dtype() -> None:
     spec = get_preset("wan2.1-t2v-14b")
     # 14_288_491_584 parameters: bf16 x2, fp8 x1, fp32 x4
-    assert weights_bytes(spec, "diffusion_core") == 28_576_983_168
-    assert weights_bytes(spec, "diffusion_core", "fp8") == 14_288_491_584
-    assert weights_bytes(spec, "diffusion_core", "fp32") == 57_153_966_336
+    assert weights_bytes(spec, "transformer") == 28_576_983_168
+    assert weights_bytes(spec, "transformer", "float8") == 14_288_491_584
+    assert weights_bytes(spec, "transformer", "float32") == 57_153_966_336
     # UMT5-XXL 5_680_910_336 x 2; whole VAE 126_892_531 x 4 (float32)
     assert weights_bytes(spec, "text_encoder") == 11_361_820_672
-    assert weights_bytes(spec, "vae_decode") == 507_570_124
+    assert weights_bytes(spec, "vae") == 507_570_124
     with pytest.raises(ValueError, match="dtype: unknown weight dtype 'int3'"):
-        weights_bytes(spec, "vae_decode", "int3")
+        weights_bytes(spec, "vae", "int3")
+    with pytest.raises(ValueError, match=r"component: wan2\.1-t2v-14b has no .image_encoder."):
+        weights_bytes(spec, "image_encoder")
 
 
 def test_live_tracking_is_exact_on_a_known_sequence() -> None:

@@ -37,7 +37,7 @@ def test_report_gpu_json_keys(calibration: Path, capsys: pytest.CaptureFixture[s
     assert doc["total"]["seconds"] == pytest.approx(sum(s["seconds"] for s in doc["stages"].values()))
     assert doc["total"]["peak_memory_bytes"] == max(s["peak_memory_bytes"] for s in doc["stages"].values())
     spec = get_preset("wan2.1-t2v-14b")
-    all_weights = sum(weights_bytes(spec, s) for s in ("text_encoder", "diffusion_core", "vae_decode"))
+    all_weights = sum(weights_bytes(spec, c) for c in ("text_encoder", "transformer", "vae"))
     assert doc["total"]["peak_memory_bytes"] > all_weights  # all models resident, plus activations
     assert doc["gpu"]["name"] == "h100-sxm" and doc["gpu"]["calibration"].startswith("test fixture")
     assert any("not on a h100-sxm" in w for w in doc["warnings"])  # the fixture names no GPU
@@ -79,7 +79,7 @@ def test_report_gpu_h100_defaults_on_the_default_workload(capsys: pytest.Capture
     dit = doc["stages"]["diffusion_core"]
     assert dit["bound"] == "compute" and dit["seconds"] > 100 * doc["stages"]["vae_decode"]["seconds"] > 0
     spec = get_preset("wan2.1-t2v-14b")
-    all_weights = sum(weights_bytes(spec, s) for s in ("text_encoder", "diffusion_core", "vae_decode"))
+    all_weights = sum(weights_bytes(spec, c) for c in ("text_encoder", "transformer", "vae"))
     # all models resident + the DiT's traced activation peak with fused attention (8.0 GiB)
     assert dit["peak_memory_bytes"] == all_weights + 8_598_435_840 == dit["memory"]["weights_bytes"] + 8_598_435_840
     # materialised scores: float32 scores + softmax of 40 heads x 75600^2 tokens alone are 1.83 TB
@@ -136,7 +136,8 @@ def test_gpu_sizing_in_markdown_with_its_assumptions(capsys: pytest.CaptureFixtu
     assert main(["report", *SMALL, "--gpu", "a100-80gb", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert any(a.startswith("activation peak: the largest sum of live storages") for a in doc["assumptions"])
-    assert any(a.startswith("no offload: the text encoder, the DiT and the whole VAE") for a in doc["assumptions"])
+    resident = "no offload: text_encoder, transformer, vae (the whole VAE) stay resident"
+    assert any(a.startswith(resident) for a in doc["assumptions"])
 
 
 def test_time_model_against_published_timings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

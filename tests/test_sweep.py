@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from hybrid.cli import main
-from hybrid.rows import STAGES
-from hybrid.sweep import SWEEP_COLUMNS, Grid, sweep, sweep_frame
+from hybrid.sweep import Grid, sweep, sweep_frame
+from tests.conftest import STAGES
 
 ACCEPTANCE = [
     "sweep", "--model", "wan2.1-t2v-1.3b,wan2.1-t2v-14b", "--size", "832x480,1280x720",
@@ -31,7 +31,10 @@ def test_acceptance_sweep_csv_and_plot(tmp_path: Path) -> None:
     assert main([*ACCEPTANCE, "-o", str(csv), "--plot", str(png)]) == 0
     frame = pd.read_csv(csv)
     assert len(frame) == 24  # 2 models x 2 sizes x 3 frame counts x 2 step counts
-    assert list(frame.columns) == list(SWEEP_COLUMNS)
+    assert list(frame.columns) == [
+        *("model", "width", "height", "frames", "steps", "batch", "text_len", "cfg"),
+        *("text_encoder_flops", "diffusion_core_flops", "vae_decode_flops", "total_flops"),
+    ]
     row = frame[(frame.model == "wan2.1-t2v-14b") & (frame.width == 1280) & (frame.frames == 81) & (frame.steps == 50)]
     assert int(row.total_flops.iloc[0]) == 652_992_567_022_616_576
     width, height = _png_size(png)

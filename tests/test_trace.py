@@ -8,13 +8,13 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from hybrid.models import PRESETS, ModelSpec, get_preset
-from hybrid.rows import STAGES, CostRow
+from hybrid.rows import CostRow
 from hybrid.trace import trace, trace_stage
 from hybrid.trace.build import stage_call
 from hybrid.trace.mode import SDPA_OP, CanonicalFunctionMode, CostMode, ModuleStack
 from hybrid.trace.reference import flop_counter_total
 from hybrid.workload import Workload
-from tests.conftest import traced_preset
+from tests.conftest import STAGES, traced_preset
 
 SMALL = {"width": 256, "height": 128, "frames": 17, "text_len": 16, "batch": 2}
 WORKLOADS = [pytest.param(Workload(model=m), id=f"{m}-default") for m in sorted(PRESETS)] + [

@@ -1,6 +1,7 @@
 """Model families (one module each) and the pipeline presets built from them.
 
-A :class:`ModelSpec` bundles the three stage configs of one Wan2.1 text-to-video pipeline, with
+A :class:`ModelSpec` bundles the component configs of one Wan pipeline (fields named as the
+diffusers pipeline's components), the pipeline it runs (:mod:`hybrid.pipelines`), its defaults and
 where its values came from. Presets are written from the published ``config.json`` files; a local
 Diffusers folder can override them (:mod:`hybrid.checkpoint`).
 """
@@ -8,14 +9,17 @@ Diffusers folder can override them (:mod:`hybrid.checkpoint`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from hybrid.models.umt5 import UMT5_XXL, UMT5Config
 from hybrid.models.wan_dit import WAN21_T2V_1_3B, WAN21_T2V_14B, WanTransformer3DConfig
 from hybrid.models.wan_vae import WAN21_VAE, AutoencoderKLWanConfig
 
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.pipelines import Pipeline
+
 __all__ = [
     "PRESETS",
-    "STAGE_CONFIG",
     "AutoencoderKLWanConfig",
     "ModelSpec",
     "UMT5Config",
@@ -24,13 +28,14 @@ __all__ = [
 ]
 
 
-STAGE_CONFIG: dict[str, str] = {"text_encoder": "text_encoder", "diffusion_core": "transformer", "vae_decode": "vae"}
-"""The :class:`ModelSpec` field (and :meth:`ModelSpec.parameter_counts` key) of each stage's model."""
+COMPONENT_FIELDS: tuple[str, ...] = ("text_encoder", "image_encoder", "transformer", "vae")
+"""The :class:`ModelSpec` fields that hold a model component's config, in pipeline order (each the
+name of the diffusers pipeline's component and of its sub-folder in a Diffusers checkpoint)."""
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The stage configs of one pipeline plus sizing facts and provenance."""
+    """The component configs of one pipeline plus its defaults, sizing facts and provenance."""
 
     name: str
     text_encoder: UMT5Config
@@ -46,14 +51,27 @@ class ModelSpec:
     checkpoint_parameters: tuple[tuple[str, int], ...] = field(default=(), compare=False)
     """``(component, parameters)`` read from local ``*.safetensors`` headers, if any."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    pipeline: str = "t2v"
+    """The pipeline (:data:`hybrid.pipelines.PIPELINES`) the components run in."""
+    image_encoder: Any = None
+    """The image encoder's config, for pipelines that encode images (``None`` otherwise)."""
+    default_steps: int = 50
+    """Denoising steps the model's authors recommend (the default of a workload)."""
+
+    @property
+    def pipeline_def(self) -> Pipeline:
+        """The :class:`~hybrid.pipelines.Pipeline` this spec runs."""
+        from hybrid.pipelines import get_pipeline
+
+        return get_pipeline(self.pipeline)
+
+    def components(self) -> dict[str, Any]:
+        """``{component: config}`` of the components this spec has, in pipeline order."""
+        return {name: getattr(self, name) for name in COMPONENT_FIELDS if getattr(self, name) is not None}
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per component from the configs (closed form, equal to the built modules)."""
-        return {
-            "text_encoder": self.text_encoder.num_parameters(),
-            "transformer": self.transformer.num_parameters(),
-            "vae": self.vae.num_parameters(),
-        }
+        return {name: cfg.num_parameters() for name, cfg in self.components().items()}
 
 
 PRESETS: dict[str, ModelSpec] = {

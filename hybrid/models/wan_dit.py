@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from math import prod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.geometry import CallShape
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,7 @@ STAGE = "diffusion_core"
 ADDMM = "aten.addmm"
 
 
-def dit_groups(
-    cfg: WanTransformer3DConfig,
-    batch: int,
-    latent_frames: int,
-    latent_height: int,
-    latent_width: int,
-    text_len: int,
-) -> list[OpGroup]:
+def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     """FLOP groups of one ``WanTransformer3DModel`` forward, keyed like the tracer's rows.
 
     With ``N = (F/p_t)(H/p_h)(W/p_w)`` video tokens, ``L = text_len`` text tokens, ``D`` the width:
@@ -109,7 +105,8 @@ def dit_groups(
     Plus the patch conv, the timestep/text embedders and ``proj_out``.
     """
     p_t, p_h, p_w = cfg.patch_size
-    f, h, w = latent_frames // p_t, latent_height // p_h, latent_width // p_w
+    batch, text_len = shape.batch, shape.text_len
+    f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
     tokens = f * h * w
     n = batch * tokens  # video token rows
     t = batch * text_len  # text token rows

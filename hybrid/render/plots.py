@@ -6,19 +6,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hybrid.rows import STAGES
+from hybrid.pipelines import ALL_STAGES
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.report import PipelineReport
     from hybrid.sweep import Grid
 
-STAGE_COLORS = {"text_encoder": "#4C72B0", "diffusion_core": "#DD8452", "vae_decode": "#55A868", "total": "#333333"}
+STAGE_COLORS = {**{s.name: s.color for s in ALL_STAGES}, "total": "#333333"}
 PFLOP = 10**15
 
 
 def _label(r: PipelineReport) -> str:
     w = r.workload
-    short = r.model.replace("wan2.1-t2v-", "")
+    short = r.model.removeprefix("wan2.1-t2v-").removeprefix("wan2.1-")
     return (
         f"{short} {w.width}x{w.height} {w.frames}f {w.steps}st"
         + ("" if w.cfg else " nocfg")
@@ -57,6 +57,11 @@ KNOB_UNITS = {
 }
 
 
+def _flops(r: PipelineReport, stage: str) -> int:
+    """FLOPs of ``stage`` in ``r`` (0 where its pipeline lacks the stage)."""
+    return r.stages[stage].flops if stage in r.stages else 0
+
+
 def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Path:
     """Write a PNG: FLOPs per stage for every workload (stacked, absolute and as shares), then for
     each varying numeric knob the scaling of every stage and the total (log y), the other knobs
@@ -67,6 +72,9 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
+    from hybrid.sweep import sweep_stages
+
+    stages = sweep_stages(reports)
     varying = grid.varying()
     knobs = [k for k in varying if k in KNOB_UNITS]
     knob_rows = (len(knobs) + 1) // 2
@@ -81,8 +89,8 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
     for row, share in ((0, False), (1, True)):
         ax = fig.add_subplot(spec[row, :])
         bottom = [0.0] * len(reports)
-        for s in STAGES:
-            vals = [100 * r.stages[s].flops / r.total_flops if share else r.stages[s].flops / PFLOP for r in reports]
+        for s in stages:
+            vals = [100 * _flops(r, s) / r.total_flops if share else _flops(r, s) / PFLOP for r in reports]
             ax.bar(x, vals, bottom=bottom, color=STAGE_COLORS[s], label=s, width=0.8)
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
         ax.set_xticks(x)
@@ -95,11 +103,11 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
             ax.set_title("Share of each stage")
         else:
             ax.set_ylabel("FLOPs per job (PFLOP)")
-            ax.set_title("Wan2.1 T2V job cost by stage (FlopCounterMode convention: 2 FLOPs per multiply-add)")
+            ax.set_title("Wan job cost by stage (FlopCounterMode convention: 2 FLOPs per multiply-add)")
             ax.legend(loc="upper left")
 
     if sized:
-        _seconds_panel(fig.add_subplot(spec[2, :]), reports, labels)
+        _seconds_panel(fig.add_subplot(spec[2, :]), reports, labels, stages)
     models = sorted({r.model for r in reports})
     for i, knob in enumerate(knobs):
         ax = fig.add_subplot(spec[top + i // 2, i % 2])
@@ -111,8 +119,8 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
             ]  # fmt: skip
             members.sort(key=lambda r: _knob_value(r, knob))
             xs = [_knob_value(r, knob) for r in members]
-            for s in (*STAGES, "total"):
-                ys = [(r.total_flops if s == "total" else r.stages[s].flops) / PFLOP for r in members]
+            for s in (*stages, "total"):
+                ys = [(r.total_flops if s == "total" else _flops(r, s)) / PFLOP for r in members]
                 ax.plot(
                     xs,
                     ys,
@@ -127,7 +135,7 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
         held = ", ".join(f"{k} {_ref_text(k, v, reports)}" for k, v in ref.items())
         ax.set_title(f"Scaling with {knob}" + (f" ({held})" if held else ""), fontsize=10)
         ax.grid(alpha=0.3, which="both")
-        handles = [Line2D([], [], color=STAGE_COLORS[s], marker="o", label=s) for s in (*STAGES, "total")]
+        handles = [Line2D([], [], color=STAGE_COLORS[s], marker="o", label=s) for s in (*stages, "total")]
         handles += [
             Line2D([], [], color="gray", linestyle=MODEL_STYLES[j % len(MODEL_STYLES)], label=m)
             for j, m in enumerate(models)
@@ -147,14 +155,14 @@ def _ref_text(knob: str, value: Any, reports: Sequence[PipelineReport]) -> str:
     return str(value)
 
 
-def _seconds_panel(ax: Any, reports: Sequence[PipelineReport], labels: list[str]) -> None:
+def _seconds_panel(ax: Any, reports: Sequence[PipelineReport], labels: list[str], stages: Sequence[str]) -> None:
     """Stacked seconds per stage on the sweep's GPU, and each job's peak memory against its capacity."""
     sizings = [r.gpu for r in reports if r.gpu is not None]
     g = sizings[0].gpu
     x = list(range(len(reports)))
     bottom = [0.0] * len(reports)
-    for s in STAGES:
-        vals = [z.stages[s].seconds for z in sizings]
+    for s in stages:
+        vals = [z.stages[s].seconds if s in z.stages else 0.0 for z in sizings]
         ax.bar(x, vals, bottom=bottom, color=STAGE_COLORS[s], label=s, width=0.8)
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
     ax.set_xticks(x)

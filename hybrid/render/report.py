@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from hybrid.render import units
 from hybrid.render.table import format_table
@@ -147,6 +148,22 @@ def to_csv(r: PipelineReport) -> str:
     return buf.getvalue()
 
 
+def document(r: PipelineReport) -> dict[str, Any]:
+    """The ``wanmeter.report/1`` document: the FLOP report, with the GPU sizing (if any) merged in
+    (``gpu``; per stage and in ``total`` its seconds, bound and memory; its warnings and
+    assumptions after the report's)."""
+    doc = r.to_dict()
+    if r.gpu is not None:
+        sized = r.gpu.to_dict()
+        doc["gpu"] = sized["gpu"]
+        for name, stage in sized["stages"].items():
+            doc["stages"][name].update(stage)
+        doc["total"].update(sized["total"])
+        doc["warnings"] = [*doc["warnings"], *sized["warnings"]]
+        doc["assumptions"] = [*doc["assumptions"], *sized["assumptions"]]
+    return doc
+
+
 def to_json(r: PipelineReport) -> str:
-    """The ``wanmeter.report/1`` document."""
-    return r.to_json()
+    """The ``wanmeter.report/1`` document (:func:`document`) as indented JSON."""
+    return json.dumps(document(r), indent=2) + "\n"

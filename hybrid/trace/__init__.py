@@ -1,7 +1,8 @@
-"""Meta-device tracer: per-op cost tables of the real Wan2.1 modules at any shape.
+"""Meta-device tracer: per-op cost tables of the real Wan modules at any shape.
 
 ``trace(workload)`` builds each stage's real module (``UMT5EncoderModel``,
-``WanTransformer3DModel``, ``AutoencoderKLWan``) on the meta device, runs one call of it under
+``WanTransformer3DModel``, ``AutoencoderKLWan``, ...: the pipeline's components, through the
+registry :data:`hybrid.trace.build.TRACE_CALLS`) on the meta device, runs one call of it under
 :class:`~hybrid.trace.mode.CostMode` and returns its rows. FLOPs follow FlopCounterMode's
 convention (:mod:`hybrid.ops`) and equal its totals on meta, where attention decomposes to ``bmm``;
 unlike it, attention is also counted when a fused CPU/CUDA kernel runs.
@@ -14,9 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hybrid.geometry import validate
 from hybrid.models import ModelSpec, get_preset
-from hybrid.rows import STAGES, CostRow, to_frame, total_flops
-from hybrid.schedule import schedule
+from hybrid.rows import CostRow, to_frame, total_flops
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
@@ -140,7 +141,7 @@ def trace_stage(
         dtype=str(call.dtype).removeprefix("torch."),
         device=device,
         rows=tuple(cost.rows()),
-        calls=schedule(workload).calls(stage),
+        calls=spec.pipeline_def.stage(stage).calls(workload),
         unsupported_ops=unsupported,
         peak_activation_bytes=cost.peak_live_bytes,
         peak_module=cost.peak_module,
@@ -151,23 +152,26 @@ def trace_stage(
 
 def trace(
     workload: Workload,
-    stages: Sequence[str] = STAGES,
+    stages: Sequence[str] | None = None,
     spec: ModelSpec | None = None,
     device: str = "meta",
     dtype: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TraceResult:
-    """Trace one call of each of ``stages`` for ``workload``.
+    """Trace one call of each of ``stages`` (default: every stage of the pipeline) for ``workload``.
 
     ``spec`` overrides the preset named by ``workload.model`` (e.g. a local checkpoint's configs).
     ``device`` is ``"meta"`` (no memory, any size) or a real device for small configs, where the
     modules run on random weights. ``dtype`` overrides the per-stage default compute dtype
-    (:data:`hybrid.trace.build.STAGE_DTYPES`). ``progress`` receives one line per stage.
+    (:attr:`hybrid.pipelines.StageDef.dtype`). ``progress`` receives one line per stage.
     """
-    bad = [s for s in stages if s not in STAGES]
-    if bad:
-        raise ValueError(f"stage: unknown stage {bad[0]!r}; valid: {', '.join(STAGES)}, all")
     spec = spec or get_preset(workload.model)
+    validate(spec, workload)
+    names = spec.pipeline_def.stage_names
+    stages = names if stages is None else tuple(stages)
+    bad = [s for s in stages if s not in names]
+    if bad:
+        raise ValueError(f"stage: unknown stage {bad[0]!r} for {spec.name}; valid: {', '.join(names)}, all")
     out: dict[str, StageTrace] = {}
     for i, stage in enumerate(stages, 1):
         t0 = time.perf_counter()

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from hybrid.geometry import CallShape
 from hybrid.models import ModelSpec
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig
@@ -27,14 +28,7 @@ DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-
-STAGE_DTYPES: dict[str, str] = {
-    "text_encoder": "bfloat16",
-    "diffusion_core": "bfloat16",
-    "vae_decode": "float32",
-}
-"""Default compute dtype per stage, as in diffusers' Wan2.1 example (text encoder and transformer
-in bf16; the VAE loaded in float32)."""
+"""Compute dtypes by name (the spelling of :data:`hybrid.pipelines.COMPONENT_DTYPES`)."""
 
 
 @contextlib.contextmanager
@@ -120,51 +114,80 @@ def _empty(shape: tuple[int, ...], device: str, dtype: torch.dtype, gen: torch.G
     return torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
 
 
+InputAdapter = Callable[
+    [torch.nn.Module, Any, CallShape, str, torch.dtype, "torch.Generator | None"], Callable[[], Any]
+]
+
+
+def _umt5_forward(
+    te: torch.nn.Module, cfg: UMT5Config, s: CallShape, device: str, dtype: torch.dtype, gen: torch.Generator | None
+) -> Callable[[], Any]:
+    # no mask: an all-ones mask costs the same and calls .item(), which meta tensors cannot
+    if device == "meta":
+        ids = torch.zeros((s.batch, s.text_len), dtype=torch.long, device=device)
+    else:
+        ids = torch.randint(0, cfg.vocab_size, (s.batch, s.text_len), generator=gen).to(device)
+    return lambda: te(input_ids=ids)
+
+
+def _wan_dit_forward(
+    dit: torch.nn.Module,
+    cfg: WanTransformer3DConfig,
+    s: CallShape,
+    device: str,
+    dtype: torch.dtype,
+    gen: torch.Generator | None,
+) -> Callable[[], Any]:
+    shape = (s.batch, cfg.in_channels, s.dit_latent_frames, s.latent_height, s.latent_width)
+    latents = _empty(shape, device, dtype, gen)
+    timestep = torch.full((s.batch,), 999, dtype=torch.long, device=device)
+    text = _empty((s.batch, s.text_len, cfg.text_dim), device, dtype, gen)
+    return lambda: dit(hidden_states=latents, timestep=timestep, encoder_hidden_states=text, return_dict=False)
+
+
+def _wan_vae_decode(
+    vae: torch.nn.Module,
+    cfg: AutoencoderKLWanConfig,
+    s: CallShape,
+    device: str,
+    dtype: torch.dtype,
+    gen: torch.Generator | None,
+) -> Callable[[], Any]:
+    z = _empty((s.batch, cfg.z_dim, s.latent_frames, s.latent_height, s.latent_width), device, dtype, gen)
+    decode: Callable[..., Any] = vae.decode  # type: ignore[assignment]
+    return lambda: decode(z, return_dict=False)
+
+
+TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module], InputAdapter]] = {
+    "umt5.forward": (build_text_encoder, _umt5_forward),
+    "wan_dit.forward": (build_transformer, _wan_dit_forward),
+    "wan_vae.decode": (build_vae, _wan_vae_decode),
+}
+"""The tracer's registry, keyed like :attr:`hybrid.pipelines.StageDef.trace_key`: the builder of
+the real module and the input adapter that makes one call of the stage from a :class:`CallShape`."""
+
+
 def stage_call(
     stage: str, spec: ModelSpec, workload: Workload, device: str = "meta", dtype: str | None = None
 ) -> StageCall:
-    """Build ``stage``'s real module for ``spec`` and the inputs of one call for ``workload``.
+    """Build ``stage``'s real module for ``spec`` and the inputs of one call for ``workload``
+    (``dtype`` overrides the stage component's compute dtype).
 
-    * ``text_encoder``: ``UMT5EncoderModel(input_ids[batch, text_len])`` (no mask: an all-ones mask
-      costs the same and calls ``.item()``, which meta tensors cannot);
+    * ``text_encoder``: ``UMT5EncoderModel(input_ids[batch, text_len])``;
     * ``diffusion_core``: one ``WanTransformer3DModel`` forward on latents
       ``[batch, in_channels, latent_frames, latent_h, latent_w]``, a timestep per sample and text
       embeddings ``[batch, text_len, text_dim]``;
     * ``vae_decode``: ``AutoencoderKLWan.decode`` of latents ``[batch, z_dim, latent_frames,
       latent_h, latent_w]`` through its frame-by-frame feature-cache loop.
     """
-    dtype_name = dtype or STAGE_DTYPES[stage]
+    sd = spec.pipeline_def.stage(stage)
+    dtype_name = dtype or sd.dtype
     if dtype_name not in DTYPES:
         raise ValueError(f"dtype: unknown dtype {dtype_name!r}; valid: {', '.join(DTYPES)}")
     tdtype = DTYPES[dtype_name]
     gen = torch.Generator().manual_seed(0) if device != "meta" else None
-    b = workload.batch
-    if stage == "text_encoder":
-        te_cfg = spec.text_encoder
-        te = _cached((stage, device, tdtype, te_cfg), lambda: build_text_encoder(te_cfg, device, tdtype))
-        if device == "meta":
-            ids = torch.zeros((b, workload.text_len), dtype=torch.long, device=device)
-        else:
-            ids = torch.randint(0, te_cfg.vocab_size, (b, workload.text_len), generator=gen).to(device)
-        return StageCall(te, lambda: te(input_ids=ids), tdtype, type(te).__name__)
-    if stage == "diffusion_core":
-        dit_cfg = spec.transformer
-        dit = _cached((stage, device, tdtype, dit_cfg), lambda: build_transformer(dit_cfg, device, tdtype))
-        shape = (b, dit_cfg.in_channels, workload.latent_frames, workload.latent_height, workload.latent_width)
-        latents = _empty(shape, device, tdtype, gen)
-        timestep = torch.full((b,), 999, dtype=torch.long, device=device)
-        text = _empty((b, workload.text_len, dit_cfg.text_dim), device, tdtype, gen)
-        return StageCall(
-            dit,
-            lambda: dit(hidden_states=latents, timestep=timestep, encoder_hidden_states=text, return_dict=False),
-            tdtype,
-            type(dit).__name__,
-        )
-    if stage == "vae_decode":
-        vae_cfg = spec.vae
-        vae = _cached((stage, device, tdtype, vae_cfg), lambda: build_vae(vae_cfg, device, tdtype))
-        shape = (b, vae_cfg.z_dim, workload.latent_frames, workload.latent_height, workload.latent_width)
-        z = _empty(shape, device, tdtype, gen)
-        decode: Callable[..., Any] = vae.decode  # type: ignore[assignment]
-        return StageCall(vae, lambda: decode(z, return_dict=False), tdtype, type(vae).__name__)
-    raise ValueError(f"stage: unknown stage {stage!r}; valid: text_encoder, diffusion_core, vae_decode")
+    build, adapter = TRACE_CALLS[sd.trace_key]
+    cfg = sd.config(spec)
+    module = _cached((sd.component, device, tdtype, cfg), lambda: build(cfg, device, tdtype))
+    run = adapter(module, cfg, CallShape.of(spec, workload), device, tdtype, gen)
+    return StageCall(module, run, tdtype, type(module).__name__)

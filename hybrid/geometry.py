@@ -1,0 +1,117 @@
+"""Geometry: the one place a workload's per-call shapes are derived from the model spec.
+
+diffusers derives them the same way from the component configs (``vae_scale_factor_temporal`` /
+``_spatial`` from the VAE, the patch from the transformer): a video of ``frames`` frames of
+``height x width`` pixels becomes ``(frames - 1) // t + 1`` latent frames of ``height/s x width/s``
+(``t``, ``s`` the VAE's temporal and spatial scale factors); the transformer patchifies them into
+``(T/p_t)(H/p_h)(W/p_w)`` tokens; sizes must be multiples of ``s * p`` and frames of the form
+``t*k + 1``. Image tokens come from the image encoder (``(image_size/patch)^2 + 1`` per image);
+VACE reference images add one latent frame each to what the transformer sees.
+
+Nothing here imports a model family: the spec's configs are read by attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.models import ModelSpec
+    from hybrid.workload import Workload
+
+
+@dataclass(frozen=True)
+class CallShape:
+    """What one call of every stage of a job looks like (hashable: per-call costs are memoised on it)."""
+
+    batch: int
+    """Videos per job (prompt batch)."""
+    frames: int
+    height: int
+    width: int
+    latent_frames: int
+    """Latent frames of the video (what ``vae_decode`` decodes)."""
+    latent_height: int
+    latent_width: int
+    dit_latent_frames: int
+    """Latent frames the transformer sees: the video's plus one per VACE reference image."""
+    dit_tokens: int
+    """Video tokens per sample per transformer forward."""
+    text_len: int
+    images: int = 0
+    """Images the image encoder encodes per job (I2V 1, FLF2V 2)."""
+    image_tokens: int = 0
+    """Image tokens per sample the transformer's image embedder sees (I2V 257, FLF2V 514)."""
+    ref_images: int = 0
+    """VACE reference images (each one a one-frame VAE encode and one more latent frame)."""
+
+    @property
+    def latent_pixels(self) -> int:
+        """``latent_height * latent_width``."""
+        return self.latent_height * self.latent_width
+
+    @staticmethod
+    def of(spec: ModelSpec, workload: Workload) -> CallShape:
+        """The per-call shapes of ``workload`` under ``spec``'s configs."""
+        vae, dit = spec.vae, spec.transformer
+        t, s = vae.scale_factor_temporal, vae.scale_factor_spatial
+        p_t, p_h, p_w = dit.patch_size
+        latent_frames = (workload.frames - 1) // t + 1
+        lh, lw = workload.height // s, workload.width // s
+        dit_frames = latent_frames + workload.ref_images
+        images = spec.pipeline_def.images
+        per_image = spec.image_encoder.num_tokens if spec.image_encoder is not None else 0
+        return CallShape(
+            batch=workload.batch,
+            frames=workload.frames,
+            height=workload.height,
+            width=workload.width,
+            latent_frames=latent_frames,
+            latent_height=lh,
+            latent_width=lw,
+            dit_latent_frames=dit_frames,
+            dit_tokens=(dit_frames // p_t) * (lh // p_h) * (lw // p_w),
+            text_len=workload.text_len,
+            images=images,
+            image_tokens=images * per_image if spec.transformer.image_dim is not None else 0,
+            ref_images=workload.ref_images,
+        )
+
+
+def size_multiple(spec: ModelSpec) -> tuple[int, int]:
+    """``(height, width)`` multiples: the VAE's spatial scale factor times the patch."""
+    s = spec.vae.scale_factor_spatial
+    _, p_h, p_w = spec.transformer.patch_size
+    return s * p_h, s * p_w
+
+
+def _nearest_multiples(value: int, step: int, minimum: int) -> str:
+    lo = max(minimum, (value // step) * step)
+    hi = max(minimum, lo + step if value > lo else lo)
+    if value < minimum or lo == hi:
+        return f"use {max(minimum, lo)}"
+    return f"use {lo} or {hi}"
+
+
+def _nearest_frames(value: int, t: int) -> str:
+    if value < 1:
+        return "use 1"
+    lo = ((value - 1) // t) * t + 1
+    return f"use {lo} or {lo + t}"
+
+
+def validate(spec: ModelSpec, workload: Workload) -> None:
+    """One-line ``ValueError`` naming the field and its valid values where ``workload`` does not fit
+    ``spec``'s geometry or its pipeline's constraints."""
+    m_h, m_w = size_multiple(spec)
+    for name, step in (("width", m_w), ("height", m_h)):
+        v = getattr(workload, name)
+        if v < step or v % step:
+            raise ValueError(f"{name}: {v} is not a positive multiple of {step}; {_nearest_multiples(v, step, step)}")
+    t = spec.vae.scale_factor_temporal
+    if workload.frames < 1 or (workload.frames - 1) % t:
+        raise ValueError(
+            f"frames: {workload.frames} is not of the form {t}k+1 >= 1; {_nearest_frames(workload.frames, t)}"
+        )
+    spec.pipeline_def.validate(spec, workload)

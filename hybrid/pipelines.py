@@ -1,0 +1,225 @@
+"""Pipelines as data: each Wan pipeline is an ordered list of stages.
+
+A :class:`StageDef` says everything the rest of wanmeter needs to know about one stage: the model
+component it calls (a :class:`~hybrid.models.ModelSpec` field, named as in diffusers:
+``text_encoder``, ``image_encoder``, ``transformer``, ``vae``), the call (forward, encode,
+decode), its per-call analytic groups and report components (from its model family), how many
+calls a job makes, the basis and variables of its fitted law, and the tracer's registry key
+(:data:`hybrid.trace.build.TRACE_CALLS`). Report, verify, calibrate, sweep, memory, timing and
+the CLI loop over ``pipeline.stages``; stage names are literals only here and in the families.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hybrid.geometry import CallShape
+from hybrid.models import umt5, wan_dit, wan_vae
+from hybrid.rows import OpGroup
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.models import ModelSpec
+    from hybrid.workload import Workload
+
+Groups = Callable[[Any, CallShape], list[OpGroup]]
+ComponentOf = Callable[[str, str], str]
+
+COMPONENT_DTYPES: dict[str, str] = {
+    "text_encoder": "bfloat16",
+    "image_encoder": "float32",
+    "transformer": "bfloat16",
+    "vae": "float32",
+}
+"""Weight and compute dtype of each model component (torch's spelling), as diffusers' Wan examples
+load them: text encoder and transformer in bfloat16, the image encoder and the VAE in float32."""
+
+VARIABLES: dict[str, str] = {
+    "B": "batch",
+    "L": "text_len (padded prompt tokens)",
+    "N": "DiT tokens per sample: (latent_frames/p_t)(latent_h/p_h)(latent_w/p_w)",
+    "T": "latent frames: (frames-1)/4+1",
+    "P": "latent pixels per frame: (height/8)(width/8)",
+    "R": "VACE reference images",
+}
+"""The natural variables of the fitted laws (each stage uses some of them)."""
+
+
+def _guidance(workload: Workload) -> int:
+    return 2 if workload.cfg else 1
+
+
+@dataclass(frozen=True)
+class StageDef:
+    """One stage of a pipeline (see the module docstring)."""
+
+    name: str
+    component: str
+    call: str
+    groups: Groups
+    component_of: ComponentOf
+    calls: Callable[[Workload], int]
+    basis: tuple[str, ...]
+    variables: Callable[[CallShape], dict[str, int]]
+    trace_key: str
+    modeled: str
+    color: str
+    assumption: str = ""
+    components: Callable[[Any, CallShape], dict[str, int]] | None = None
+    """A faster exact twin of summing :attr:`groups` by :attr:`component_of` (optional)."""
+
+    @property
+    def dtype(self) -> str:
+        """Compute dtype: that of the stage's model component."""
+        return COMPONENT_DTYPES[self.component]
+
+    def config(self, spec: ModelSpec) -> Any:
+        """The stage's model config in ``spec``."""
+        return getattr(spec, self.component)
+
+
+TEXT_ENCODER = StageDef(
+    name="text_encoder",
+    component="text_encoder",
+    call="forward",
+    groups=lambda cfg, s: umt5.umt5_groups(cfg, s.batch, s.text_len),
+    component_of=umt5.component,
+    calls=_guidance,
+    basis=("B*L", "B*L^2"),
+    variables=lambda s: {"B": s.batch, "L": s.text_len},
+    trace_key="umt5.forward",
+    modeled="text_encoder: UMT5-XXL encoder forward over text_len padded tokens (q/k/v/o projections, "
+    "attention, gated FFN); once for the prompt, once more for the negative prompt under CFG",
+    color="#4C72B0",
+)
+
+DIFFUSION_CORE = StageDef(
+    name="diffusion_core",
+    component="transformer",
+    call="forward",
+    groups=wan_dit.dit_groups,
+    component_of=wan_dit.component,
+    calls=lambda w: w.steps * _guidance(w),
+    basis=("B", "B*N", "B*L", "B*N^2", "B*N*L"),
+    variables=lambda s: {"B": s.batch, "N": s.dit_tokens, "L": s.text_len},
+    trace_key="wan_dit.forward",
+    modeled="diffusion_core: every WanTransformer3DModel forward (patch embedding, timestep and text "
+    "embedders, self-attention, cross-attention over text_len keys, FFN, output head); steps x "
+    "(2 under CFG)",
+    color="#DD8452",
+)
+
+VAE_DECODE = StageDef(
+    name="vae_decode",
+    component="vae",
+    call="decode",
+    groups=lambda cfg, s: wan_vae.vae_decode_groups(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
+    component_of=wan_vae.component,
+    calls=lambda w: 1,
+    basis=("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
+    variables=lambda s: {"B": s.batch, "T": s.latent_frames, "P": s.latent_pixels},
+    trace_key="wan_vae.decode",
+    modeled="vae_decode: AutoencoderKLWan.decode (post_quant_conv, the decoder's per-latent-frame causal "
+    "chunk loop with its time-conv cache, resample/upsample convs, mid-block attention, head); once",
+    color="#55A868",
+    assumption="vae_decode runs once per job over the whole batch, one latent frame per decoder call, no tiling",
+    components=lambda cfg, s: wan_vae.vae_decode_components(
+        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """An ordered list of stages plus the constraints and knobs of the diffusers pipeline class."""
+
+    name: str
+    diffusers_class: str
+    stages: tuple[StageDef, ...]
+    unmodeled: tuple[str, ...]
+    images: int = 0
+    """Images the pipeline encodes per job with its image encoder."""
+    ref_images: bool = False
+    """Whether the pipeline takes VACE reference images (``--ref-images``)."""
+    fixed_text_len: int | None = None
+    """The only text length the pipeline's transformer accepts, where it splits its context."""
+    fixed_text_len_reason: str = ""
+    max_batch: int | None = None
+    max_batch_reason: str = ""
+    knobs: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages)
+
+    def stage(self, name: str) -> StageDef:
+        """The stage called ``name``; ``ValueError`` naming the valid ones otherwise."""
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise ValueError(f"stage: unknown stage {name!r} for {self.name}; valid: {', '.join(self.stage_names)}")
+
+    def validate(self, spec: ModelSpec, workload: Workload) -> None:
+        """One-line ``ValueError`` where ``workload`` breaks a constraint of this pipeline."""
+        if workload.ref_images and not self.ref_images:
+            raise ValueError(f"ref_images: {spec.name} takes no reference images; valid: 0 (VACE presets take them)")
+        if self.fixed_text_len is not None and workload.text_len != self.fixed_text_len:
+            raise ValueError(
+                f"text_len: {workload.text_len} is invalid for {spec.name}; valid: {self.fixed_text_len} "
+                f"({self.fixed_text_len_reason})"
+            )
+        if self.max_batch is not None and workload.batch > self.max_batch:
+            raise ValueError(
+                f"batch: {workload.batch} is invalid for {spec.name}; valid: 1 to {self.max_batch} "
+                f"({self.max_batch_reason})"
+            )
+
+
+T2V_UNMODELED: tuple[str, ...] = (
+    "tokenizer, prompt handling and scheduler arithmetic (elementwise: 0 FLOPs by the convention)",
+    "elementwise ops, norms, softmax, RoPE and embeddings in the FLOPs column (0 by the convention; "
+    "their bytes are in the tracer's byte columns)",
+    "VAE encode (not run for text-to-video), VAE tiling (enable_tiling) and slicing",
+    "image-conditioned variants (I2V/FLF2V image embedder and added K/V), Wan2.2 models",
+    "bytes, memory and seconds in this report (the tracer has bytes; time and memory come later)",
+)
+
+T2V = Pipeline(
+    name="t2v",
+    diffusers_class="WanPipeline",
+    stages=(TEXT_ENCODER, DIFFUSION_CORE, VAE_DECODE),
+    unmodeled=T2V_UNMODELED,
+)
+
+PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V,)}
+"""Every pipeline, by the name a :class:`~hybrid.models.ModelSpec` refers to it with."""
+
+
+def _merged_order(orders: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """Stage names of all pipelines in one execution order: each name after its predecessors."""
+    out: list[str] = []
+    for order in orders:
+        at = 0
+        for name in order:
+            if name in out:
+                at = out.index(name) + 1
+            else:
+                out.insert(at, name)
+                at += 1
+    return tuple(out)
+
+
+STAGE_NAMES: tuple[str, ...] = _merged_order([p.stage_names for p in PIPELINES.values()])
+"""Every stage name of every pipeline, in execution order (the columns of a mixed sweep)."""
+
+ALL_STAGES: tuple[StageDef, ...] = tuple(dict.fromkeys(s for p in PIPELINES.values() for s in p.stages))
+"""Every stage definition of every pipeline (pipelines may define a stage of the same name differently)."""
+
+
+def get_pipeline(name: str) -> Pipeline:
+    """The pipeline called ``name``."""
+    try:
+        return PIPELINES[name]
+    except KeyError:
+        raise ValueError(f"pipeline: unknown pipeline {name!r}; valid: {', '.join(PIPELINES)}") from None
