@@ -2,13 +2,17 @@
 
 For every stage and report component, :func:`fit_laws` traces the real modules (meta device) on
 :data:`GRID`, a set of small workloads, and fits a polynomial exactly (:mod:`hybrid.fit`) in the
-stage's natural variables:
+stage's natural variables (each stage's basis is pipeline data, :attr:`hybrid.pipelines.StageDef.basis`):
 
-* ``text_encoder``: ``B`` (batch), ``L`` (text tokens): basis ``B*L, B*L^2``;
+* ``text_encoder``: ``B`` (batch), ``L`` (text tokens): basis ``B*L, B*L^2`` (``B`` where the
+  pipeline fixes ``L``);
 * ``diffusion_core``: ``B``, ``N`` (DiT tokens per sample), ``L``: basis ``B, B*N, B*L, B*N^2,
-  B*N*L`` (self-attention is ``B*N^2``, cross-attention ``B*N*L``);
+  B*N*L`` (self-attention is ``B*N^2``, cross-attention ``B*N*L``; image-to-video fixes ``L``:
+  ``B, B*N, B*N^2``);
 * ``vae_decode``: ``B``, ``T`` (latent frames), ``P`` (latent pixels ``h*w``): basis ``B*P,
-  B*T*P, B*P^2, B*T*P^2`` (the first decoder chunk differs from later ones; attention is ``P^2``).
+  B*T*P, B*P^2, B*T*P^2`` (the first decoder chunk differs from later ones; attention is ``P^2``);
+* ``vae_encode``: ``T``, ``P`` (one condition video, batch 1), VACE also ``R`` (reference images):
+  ``P, T*P, P^2, T*P^2 [, R*P, R*P^2]``; ``image_encoder``: a constant (224x224 images).
 
 :func:`cross_check` evaluates the laws at held-out workloads (each model's full default and a far
 larger one) against the analytic model and the tracer. Laws are committed under
@@ -29,7 +33,7 @@ from typing import Any
 from hybrid.analytic import components_per_call
 from hybrid.fit import FitError, Monomial, evaluate, fit_exact, format_coefficient, parse_monomial
 from hybrid.geometry import CallShape
-from hybrid.models import ModelSpec, preset_name
+from hybrid.models import ModelSpec, get_preset, preset_name
 from hybrid.pipelines import VARIABLES
 from hybrid.rows import ROW_COLUMNS, CostRow
 from hybrid.versions import library_versions
@@ -89,9 +93,16 @@ def traced_components(stage: str, spec: ModelSpec, workload: Workload) -> dict[s
     return out
 
 
+def grid_shapes(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> list[dict[str, Any]]:
+    """The fit grid within ``spec``'s pipeline's constraints (:meth:`~hybrid.pipelines.Pipeline.constrain`:
+    a fixed text length, batch 1; VACE's reference images cycle 0, 1, 2 so that their terms are determined)."""
+    pipeline = spec.pipeline_def
+    return [pipeline.constrain(g, i % 3) for i, g in enumerate(grid)]
+
+
 def grid_workloads(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> list[Workload]:
     """The fit grid as workloads of ``spec``'s pipeline."""
-    return [Workload(model=preset_name(spec), **dict(g)) for g in grid]
+    return [Workload(model=preset_name(spec), **g) for g in grid_shapes(spec, grid)]
 
 
 def fit_laws(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> Laws:
@@ -153,8 +164,9 @@ class CrossCheck:
 
 
 def held_out(model: str) -> list[Workload]:
-    """The model's full default workload and :data:`LARGE`."""
-    return [Workload(model=model), Workload(model=model, **LARGE)]
+    """The model's full default workload and :data:`LARGE` (within the pipeline's constraints, with
+    two VACE reference images)."""
+    return [Workload(model=model), Workload(model=model, **get_preset(model).pipeline_def.constrain(LARGE, 2))]
 
 
 def cross_check(laws: Laws, spec: ModelSpec, workloads: Iterable[Workload], trace: bool = True) -> list[CrossCheck]:
@@ -178,7 +190,7 @@ def laws_document(spec: ModelSpec, laws: Laws, checks: Iterable[CrossCheck] = ()
         "versions": library_versions(),
         "variables": used_variables(spec),
         "basis": {s: list(b) for s, b in bases(spec).items()},
-        "grid": list(GRID),
+        "grid": grid_shapes(spec),
         "laws": {
             stage: {c: {m: format_coefficient(v) for m, v in law.items()} for c, law in comps.items()}
             for stage, comps in laws.items()
@@ -234,6 +246,22 @@ GOLDEN_WORKLOADS: dict[str, dict[str, Any]] = {
         "frames": 1,
         "batch": 2,
         "text_len": 7,
+    },
+    "wan2.1-i2v-14b-480p_64x48x5_b2": {
+        "model": "wan2.1-i2v-14b-480p",
+        "width": 64,
+        "height": 48,
+        "frames": 5,
+        "batch": 2,
+    },
+    "wan2.1-flf2v-14b-720p_64x48x5": {"model": "wan2.1-flf2v-14b-720p", "width": 64, "height": 48, "frames": 5},
+    "wan2.1-vace-1.3b_64x48x5_r1": {
+        "model": "wan2.1-vace-1.3b",
+        "width": 64,
+        "height": 48,
+        "frames": 5,
+        "text_len": 16,
+        "ref_images": 1,
     },
 }
 """Reference workloads whose full traced tables are committed."""

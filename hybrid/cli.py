@@ -35,15 +35,16 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _add_workload_options(p: argparse.ArgumentParser) -> None:
-    from hybrid.models import DEFAULT_MODEL, PRESETS
+    from hybrid.models import DEFAULT_FRAMES, DEFAULT_MODEL, PRESETS
 
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"{', '.join(sorted(PRESETS))} (default %(default)s)")
     p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 16 (default: the model's native size)")
-    p.add_argument("--frames", type=int, default=81, help="video frames, 4k+1 (default %(default)s)")
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="video frames, 4k+1 (default %(default)s)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's recommended steps)")
     p.add_argument("--batch", type=int, default=1, help="videos per job (default %(default)s)")
     p.add_argument("--text-len", type=int, default=512, help="padded prompt tokens (default %(default)s)")
     p.add_argument("--no-cfg", action="store_true", help="disable classifier-free guidance")
+    p.add_argument("--ref-images", type=int, default=0, help="VACE reference images (default %(default)s)")
     p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
 
 
@@ -60,6 +61,7 @@ def _workload(args: argparse.Namespace) -> Workload:
         batch=args.batch,
         text_len=args.text_len,
         cfg=not args.no_cfg,
+        ref_images=args.ref_images,
     )
 
 
@@ -415,44 +417,33 @@ def cmd_calibrate_time(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from hybrid.models import PRESETS
+    from hybrid.models import COMPONENT_FIELDS, PRESETS
     from hybrid.render import units
     from hybrid.render.table import format_table
 
-    data = {
-        name: {
-            "default_size": f"{spec.default_width}x{spec.default_height}",
-            "parameters": spec.parameter_counts(),
-            "source": spec.source,
-        }
-        for name, spec in PRESETS.items()
-    }
+    data = {name: spec.describe() for name, spec in PRESETS.items()}
     if args.format == "json":
         _emit(json.dumps(data, indent=2) + "\n", args.output)
         return 0
-    rows = []
-    for name, d in data.items():
-        p = d["parameters"]
-        assert isinstance(p, dict)
-        rows.append(
-            [
-                name,
-                str(d["default_size"]),
-                units.count(p["text_encoder"]),
-                units.count(p["transformer"]),
-                units.count(p["vae"]),
-                units.count(sum(p.values())),
-            ]
-        )
-    table = format_table(
-        ["model", "native size", "text_encoder", "transformer", "vae", "total"], rows, right=(2, 3, 4, 5)
-    )
-    _emit(table + "\n", args.output)
+    rows = [
+        [
+            name,
+            d["pipeline"],
+            ", ".join(d["stages"]),
+            f"{d['default_size']}x{d['default_frames']}",
+            str(d["default_steps"]),
+            *(units.count(d["parameters"][c]) if c in d["parameters"] else "-" for c in COMPONENT_FIELDS),
+            units.count(sum(d["parameters"].values())),
+        ]
+        for name, d in data.items()
+    ]
+    headers = ["model", "pipeline", "stages", "default size", "steps", *COMPONENT_FIELDS, "total"]
+    _emit(format_table(headers, rows, right=tuple(range(4, len(headers)))) + "\n", args.output)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hybrid.models import DEFAULT_MODEL
+    from hybrid.models import DEFAULT_FRAMES, DEFAULT_MODEL
     from hybrid.pipelines import STAGE_NAMES
     from hybrid.verify import VERIFICATIONS
 
@@ -520,7 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="the analytic report over a grid of workloads; table/CSV/Parquet/JSON, plots")
     p.add_argument("--model", default=DEFAULT_MODEL, help="comma-separated presets")
     p.add_argument("--size", type=_size_list, help="comma-separated WIDTHxHEIGHT (default: each model's native size)")
-    p.add_argument("--frames", type=_int_list("frames"), default=(81,), help="comma-separated (default 81)")
+    p.add_argument(
+        "--frames",
+        type=_int_list("frames"),
+        default=(DEFAULT_FRAMES,),
+        help=f"comma-separated (default {DEFAULT_FRAMES})",
+    )
     p.add_argument(
         "--steps", type=_int_list("steps"), default=(None,), help="comma-separated (default: each model's recommended)"
     )

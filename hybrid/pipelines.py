@@ -12,11 +12,11 @@ the CLI loop over ``pipeline.stages``; stage names are literals only here and in
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hybrid.geometry import CallShape
-from hybrid.models import umt5, wan_dit, wan_vae
+from hybrid.models import clip, umt5, wan_dit, wan_vae
 from hybrid.rows import OpGroup
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,7 +147,6 @@ class Pipeline:
     fixed_text_len_reason: str = ""
     max_batch: int | None = None
     max_batch_reason: str = ""
-    knobs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -159,6 +158,42 @@ class Pipeline:
             if s.name == name:
                 return s
         raise ValueError(f"stage: unknown stage {name!r} for {self.name}; valid: {', '.join(self.stage_names)}")
+
+    def constrain(self, shape: Mapping[str, Any], ref_images: int = 0) -> dict[str, Any]:
+        """``shape`` (workload keyword arguments) within this pipeline's constraints: its fixed text
+        length, its largest batch, and ``ref_images`` reference images where it takes them."""
+        kw = dict(shape)
+        if self.fixed_text_len is not None:
+            kw["text_len"] = self.fixed_text_len
+        if self.max_batch is not None:
+            kw["batch"] = min(kw.get("batch", 1), self.max_batch)
+        if self.ref_images:
+            kw.setdefault("ref_images", ref_images)
+        else:
+            kw.pop("ref_images", None)
+        return kw
+
+    def check_components(self, spec: ModelSpec) -> None:
+        """``ValueError`` where ``spec``'s components do not fit together in this pipeline (a custom
+        checkpoint's configs): image input exactly where the pipeline encodes images, the image
+        encoder's width and token count as the transformer's image embedder expects them."""
+        dit, clip_cfg = spec.transformer, spec.image_encoder
+        if (dit.image_dim is not None) != bool(self.images):
+            want = "image_dim and added_kv_proj_dim" if self.images else "no image_dim"
+            raise ValueError(
+                f"transformer: {self.diffusers_class} ({self.name}) needs {want}; got image_dim={dit.image_dim}"
+            )
+        if self.images:
+            if clip_cfg is None or clip_cfg.hidden_size != dit.image_dim:
+                width = None if clip_cfg is None else clip_cfg.hidden_size
+                raise ValueError(
+                    f"image_encoder: hidden_size {width} is not the transformer's image_dim {dit.image_dim}"
+                )
+            if dit.pos_embed_seq_len is not None and dit.pos_embed_seq_len != self.images * clip_cfg.num_tokens:
+                raise ValueError(
+                    f"transformer: pos_embed_seq_len {dit.pos_embed_seq_len} is not {self.images} images x "
+                    f"{clip_cfg.num_tokens} image tokens"
+                )
 
     def validate(self, spec: ModelSpec, workload: Workload) -> None:
         """One-line ``ValueError`` where ``workload`` breaks a constraint of this pipeline."""
@@ -192,7 +227,125 @@ T2V = Pipeline(
     unmodeled=T2V_UNMODELED,
 )
 
-PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V,)}
+IMAGE_ENCODER = StageDef(
+    name="image_encoder",
+    component="image_encoder",
+    call="forward",
+    groups=clip.clip_groups,
+    component_of=clip.component,
+    calls=lambda w: 1,
+    basis=("1",),
+    variables=lambda s: {},
+    trace_key="clip.forward",
+    modeled="image_encoder: CLIPVisionModel (ViT-H/14) forward over the conditioning image(s) at 224x224 "
+    "(every layer runs, the pipeline reads hidden_states[-2]); once per job, batch 1 (FLF2V: the first "
+    "and last frame, batch 2)",
+    color="#8172B3",
+    assumption="image_encoder and vae_encode run once per job on one conditioning image (FLF2V: two), "
+    "their outputs repeated over the batch, as diffusers' pipeline does with one image",
+)
+
+VAE_ENCODE = StageDef(
+    name="vae_encode",
+    component="vae",
+    call="encode",
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width),
+    component_of=wan_vae.encode_component,
+    calls=lambda w: 1,
+    basis=("P", "T*P", "P^2", "T*P^2"),
+    variables=lambda s: {"T": s.latent_frames, "P": s.latent_pixels},
+    trace_key="wan_vae.encode",
+    modeled="vae_encode: AutoencoderKLWan.encode of the condition video the pipeline builds at full "
+    "resolution (the image, then zeros for the other frames; FLF2V: first, zeros, last): the encoder's "
+    "chunk loop (1 frame, then 4) with its cache, stride-2 resample and time convs, mid-block "
+    "attention, quant_conv; once",
+    color="#C44E52",
+)
+
+_IMAGE_TEXT = (
+    f"{wan_dit.IMAGE_CONTEXT_TEXT_LEN}: diffusers' WanAttnProcessor splits the context into image and text "
+    f"tokens at {wan_dit.IMAGE_CONTEXT_TEXT_LEN} text tokens"
+)
+
+I2V_DIFFUSION_CORE = replace(
+    DIFFUSION_CORE,
+    basis=("B", "B*N", "B*N^2"),  # text_len is fixed at 512: its terms fold into these
+    modeled="diffusion_core: every WanTransformer3DModel forward of image-to-video (patch embedding over "
+    "36 channels: noise, mask and condition latents; timestep, text and image embedders; self-attention; "
+    "cross-attention over the 512 text tokens plus the image tokens through add_k_proj/add_v_proj and a "
+    "second attention; FFN; output head); steps x (2 under CFG), both passes with the image",
+)
+
+I2V_TEXT_ENCODER = replace(TEXT_ENCODER, basis=("B",))  # text_len is fixed at 512
+
+I2V_UNMODELED: tuple[str, ...] = (
+    "tokenizer, image preprocessing, prompt handling, mask building and scheduler arithmetic "
+    "(elementwise: 0 FLOPs by the convention)",
+    "elementwise ops, norms, softmax, RoPE and embeddings in the FLOPs column (0 by the convention; "
+    "their bytes are in the tracer's byte columns)",
+    "CLIPVisionModelWithProjection's visual_projection (2.6 MFLOP on the pooled token; the pipeline "
+    "reads hidden_states[-2]), VAE tiling (enable_tiling) and slicing",
+    "Wan2.2 models",
+)
+
+I2V = Pipeline(
+    name="i2v",
+    diffusers_class="WanImageToVideoPipeline",
+    stages=(I2V_TEXT_ENCODER, IMAGE_ENCODER, VAE_ENCODE, I2V_DIFFUSION_CORE, VAE_DECODE),
+    unmodeled=I2V_UNMODELED,
+    images=1,
+    fixed_text_len=wan_dit.IMAGE_CONTEXT_TEXT_LEN,
+    fixed_text_len_reason=_IMAGE_TEXT,
+)
+
+FLF2V = replace(I2V, name="flf2v", images=2)
+"""First-last-frame-to-video: ``WanImageToVideoPipeline`` with ``last_image``."""
+
+VACE_VAE_ENCODE = StageDef(
+    name="vae_encode",
+    component="vae",
+    call="encode",
+    groups=lambda cfg, s: [
+        *wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
+        *(wan_vae.vae_encode_groups(cfg, 1, 1, s.height, s.width, calls=s.ref_images) if s.ref_images else []),
+    ],
+    component_of=wan_vae.encode_component,
+    calls=lambda w: 1,
+    basis=("P", "T*P", "P^2", "T*P^2", "R*P", "R*P^2"),
+    variables=lambda s: {"T": s.latent_frames, "P": s.latent_pixels, "R": s.ref_images},
+    trace_key="wan_vae.encode_vace",
+    modeled="vae_encode: WanVACEPipeline.prepare_video_latents: two full-video AutoencoderKLWan.encode calls "
+    "(the inactive and the reactive video) and one one-frame encode per reference image; once",
+    color="#C44E52",
+)
+
+VACE_DIFFUSION_CORE = replace(
+    DIFFUSION_CORE,
+    trace_key="wan_vace.forward",
+    modeled="diffusion_core: every WanVACETransformer3DModel forward (the T2V transformer over the video "
+    "latents plus one per reference image, vace_patch_embedding of the 96 control channels, the VACE "
+    "blocks on the control tokens with proj_in/proj_out, hints added after the blocks in vace_layers); "
+    "steps x (2 under CFG)",
+)
+
+VACE_UNMODELED: tuple[str, ...] = (
+    *T2V_UNMODELED[:2],
+    "the control video and mask preprocessing outside the modules (elementwise), VAE tiling and slicing",
+    "Wan2.2 models",
+)
+
+VACE = Pipeline(
+    name="vace",
+    diffusers_class="WanVACEPipeline",
+    stages=(TEXT_ENCODER, VACE_VAE_ENCODE, VACE_DIFFUSION_CORE, VAE_DECODE),
+    unmodeled=VACE_UNMODELED,
+    ref_images=True,
+    max_batch=1,
+    max_batch_reason="WanVACEPipeline.prepare_video_latents: 'Generating with more than one video is not "
+    "yet supported'",
+)
+
+PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE)}
 """Every pipeline, by the name a :class:`~hybrid.models.ModelSpec` refers to it with."""
 
 

@@ -46,6 +46,19 @@ class StageCost:
         return {k: v * self.runs for k, v in self.components_per_run.items()}
 
 
+DIFFUSERS_DEFAULT_STEPS = 50
+"""``num_inference_steps`` of every diffusers Wan pipeline's ``__call__``."""
+
+
+def _steps_assumption(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
+    if spec.default_steps == DIFFUSERS_DEFAULT_STEPS or workload.steps != spec.default_steps:
+        return ()
+    return (
+        f"steps: {workload.steps}, {spec.name}'s recommended default (the original Wan generate.py; "
+        f"diffusers' pipeline defaults to {DIFFUSERS_DEFAULT_STEPS}: pass --steps to change it)",
+    )
+
+
 def _assumptions(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
     pipeline = spec.pipeline_def
     cfg = (
@@ -64,6 +77,7 @@ def _assumptions(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
         f"prompts are padded to text_len = {workload.text_len} tokens (max_sequence_length); "
         "the DiT's cross-attention attends to all of them",
         cfg,
+        *_steps_assumption(spec, workload),
         *(st.assumption for st in pipeline.stages if st.assumption),
         f"latents: {shape.latent_frames} frames of {shape.latent_height}x{shape.latent_width} "
         f"(VAE stride {t}x{s}x{s}); DiT tokens per sample: {shape.dit_tokens} (patch {p_t}x{p_h}x{p_w})",

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hybrid.geometry import CallShape, validate
-from hybrid.models import DEFAULT_MODEL, PRESETS, get_preset
+from hybrid.models import DEFAULT_FRAMES, DEFAULT_MODEL, PRESETS, get_preset
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Workload:
     model: str = DEFAULT_MODEL
     width: int = 0
     height: int = 0
-    frames: int = 81
+    frames: int = DEFAULT_FRAMES
     steps: int = None  # type: ignore[assignment]  # None: the preset's, set in __post_init__
     batch: int = 1
     text_len: int = 512

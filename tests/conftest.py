@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import pytest
 
-from hybrid.models import ModelSpec, get_preset
+from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.pipelines import T2V
 from hybrid.trace import StageTrace, trace_stage
 from hybrid.verify import TINY_SPEC
@@ -14,6 +15,34 @@ from hybrid.workload import Workload
 
 STAGES = T2V.stage_names
 """The text-to-video pipeline's stages (the presets most tests run)."""
+
+
+def constrained(model: str, ref_images: int = 0, **shape: Any) -> Workload:
+    """A workload of ``model`` at ``shape``, within its pipeline's constraints (image-to-video's
+    512 text tokens, VACE's batch 1; ``ref_images`` for VACE)."""
+    return Workload(model=model, **get_preset(model).pipeline_def.constrain(shape, ref_images))
+
+
+SMALL = {"width": 256, "height": 128, "frames": 17, "text_len": 16, "batch": 2}
+"""A small workload every preset is checked at besides its default (VACE with one reference image)."""
+
+FULL_AND_SMALL: list[Workload] = [Workload(model=m) for m in sorted(PRESETS)] + [
+    constrained(m, 1, **SMALL) for m in sorted(PRESETS)
+]
+
+
+def workload_id(w: Workload) -> str:
+    return f"{w.model}-{'default' if w == Workload(model=w.model) else 'small'}"
+
+
+def stage_params(workloads: list[Workload]) -> list[Any]:
+    """``(workload, stage)`` pytest params: every stage of each workload's pipeline."""
+    return [
+        pytest.param(w, s, id=f"{workload_id(w)}-{s}")
+        for w in workloads
+        for s in get_preset(w.model).pipeline_def.stage_names
+    ]
+
 
 # 64x48, 9 frames -> 3 latent frames of 6x8, 3*3*4 = 36 DiT tokens; 7 text tokens.
 TINY_WORKLOAD = Workload(model="wan2.1-t2v-1.3b", width=64, height=48, frames=9, text_len=7)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 
@@ -19,16 +18,10 @@ from hybrid.rows import aggregate, expand
 from hybrid.trace import trace_stage
 from hybrid.verify import REFERENCE_SHAPES
 from hybrid.workload import Workload
-from tests.conftest import STAGES, traced_preset
-
-FULL_AND_SMALL = [pytest.param(Workload(model=m), id=f"{m}-default") for m in sorted(PRESETS)] + [
-    pytest.param(Workload(model=m, width=256, height=128, frames=17, text_len=16, batch=2), id=f"{m}-small")
-    for m in sorted(PRESETS)
-]
+from tests.conftest import FULL_AND_SMALL, STAGES, constrained, stage_params, traced_preset, workload_id
 
 
-@pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("workload", FULL_AND_SMALL)
+@pytest.mark.parametrize(("workload", "stage"), stage_params(FULL_AND_SMALL))
 def test_analytic_equals_traced_full_configs(workload: Workload, stage: str) -> None:
     analytic = aggregate(expand(stage_groups(stage, get_preset(workload.model), workload)))
     traced = aggregate(traced_preset(stage, workload).rows)
@@ -159,10 +152,10 @@ def test_extrapolation_warnings_in_report() -> None:
     assert any("text_len 1024" in m for m in r.warnings)
 
 
-knob_values = st.sampled_from(["width", "height", "frames", "steps", "batch", "text_len"])
+knob_values = st.sampled_from(["width", "height", "frames", "steps", "batch", "text_len", "ref_images"])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.sampled_from(sorted(PRESETS)),
     st.integers(1, 40),
@@ -171,18 +164,19 @@ knob_values = st.sampled_from(["width", "height", "frames", "steps", "batch", "t
     st.integers(1, 60),
     st.integers(1, 3),
     st.integers(1, 600),
+    st.integers(0, 3),
     knob_values,
 )
 def test_every_stage_monotonic_in_every_knob(
-    model: str, w16: int, h16: int, k: int, steps: int, batch: int, text_len: int, knob: str
+    model: str, w16: int, h16: int, k: int, steps: int, batch: int, text_len: int, refs: int, knob: str
 ) -> None:
-    base = Workload(
-        model=model, width=16 * w16, height=16 * h16, frames=4 * k + 1, steps=steps, batch=batch, text_len=text_len
-    )
+    shape = {"width": 16 * w16, "height": 16 * h16, "frames": 4 * k + 1, "steps": steps, "batch": batch}
+    base = constrained(model, refs, text_len=text_len, **shape)
     step = {"width": 16, "height": 16, "frames": 4}.get(knob, 1)
-    bigger = dataclasses.replace(base, **{knob: getattr(base, knob) + step})
+    pipeline = get_preset(model).pipeline_def
+    bigger = Workload(**pipeline.constrain({**base.to_dict(), knob: getattr(base, knob) + step}, refs))
     a, b = estimate(base), estimate(bigger)
-    for s in STAGES:
+    for s in a.stages:
         assert a.stages[s].flops <= b.stages[s].flops
 
 
@@ -205,11 +199,11 @@ def test_public_api() -> None:
     assert hybrid.estimate(hybrid.Workload()).total_flops == 652_992_567_022_616_576
 
 
-@pytest.mark.parametrize("workload", FULL_AND_SMALL)
+@pytest.mark.parametrize("workload", FULL_AND_SMALL, ids=workload_id)
 def test_components_equal_traced_rows_by_component(workload: Workload) -> None:
     spec = get_preset(workload.model)
     report = estimate(workload)
-    for stage in STAGES:
+    for stage in report.stages:
         component_of = spec.pipeline_def.stage(stage).component_of
         traced: dict[str, int] = {}
         for r in traced_preset(stage, workload).rows:

@@ -13,8 +13,7 @@ from hybrid import calibrate as cal
 from hybrid.analytic import components_per_call
 from hybrid.cli import main
 from hybrid.models import PRESETS, get_preset
-from hybrid.workload import Workload
-from tests.conftest import STAGES
+from tests.conftest import constrained
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +24,7 @@ def test_committed_laws_reproduce_analytic_at_full_size(model: str) -> None:
     assert doc["model"] == model and set(doc["versions"]) == {"wanmeter", "torch", "diffusers", "transformers"}
     spec = get_preset(model)
     for w in cal.held_out(model):
-        for stage in STAGES:
+        for stage in spec.pipeline_def.stage_names:
             assert cal.evaluate_stage(laws, stage, cal.variables(stage, spec, w)) == components_per_call(stage, spec, w)
     assert all(c["pass"] and c["relative_error"] == 0 for c in doc["cross_check"])
 
@@ -36,7 +35,7 @@ def test_committed_14b_self_attention_law() -> None:
     assert {m: int(c) for m, c in laws["diffusion_core"]["self_attention_core"].items() if c} == {"B*N^2": 819200}
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=70, deadline=None)
 @given(
     st.sampled_from(sorted(PRESETS)),
     st.integers(1, 120),
@@ -44,12 +43,16 @@ def test_committed_14b_self_attention_law() -> None:
     st.integers(0, 60),
     st.integers(1, 4),
     st.integers(1, 1024),
+    st.integers(0, 4),
 )
-def test_laws_equal_analytic_anywhere(model: str, w16: int, h16: int, k: int, batch: int, text_len: int) -> None:
+def test_laws_equal_analytic_anywhere(
+    model: str, w16: int, h16: int, k: int, batch: int, text_len: int, refs: int
+) -> None:
     _, laws = cal.load_laws(ROOT / "calibration" / "laws" / f"{model}.json")
-    w = Workload(model=model, width=16 * w16, height=16 * h16, frames=4 * k + 1, batch=batch, text_len=text_len)
+    shape = {"width": 16 * w16, "height": 16 * h16, "frames": 4 * k + 1, "batch": batch, "text_len": text_len}
+    w = constrained(model, refs, **shape)
     spec = get_preset(model)
-    for stage in STAGES:
+    for stage in spec.pipeline_def.stage_names:
         assert cal.evaluate_stage(laws, stage, cal.variables(stage, spec, w)) == components_per_call(stage, spec, w)
 
 

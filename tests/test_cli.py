@@ -121,7 +121,8 @@ def test_trace_model_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ),
         (
             ["trace", "--model", "wan9"],
-            "wanmeter: error: model: unknown model 'wan9'; valid: wan2.1-t2v-1.3b, wan2.1-t2v-14b",
+            "wanmeter: error: model: unknown model 'wan9'; valid: wan2.1-flf2v-14b-720p, wan2.1-i2v-14b-480p, "
+            "wan2.1-i2v-14b-720p, wan2.1-t2v-1.3b, wan2.1-t2v-14b, wan2.1-vace-1.3b, wan2.1-vace-14b",
         ),
         (["trace", "--stage", "decoder"], None),
         (["nope"], None),
@@ -163,7 +164,9 @@ def test_models_lists_parameter_counts(capsys: pytest.CaptureFixture[str]) -> No
         "vae": 126_892_531,
     }
     assert main(["models"]) == 0
-    assert "wan2.1-t2v-1.3b  832x480" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wan2.1-t2v-1.3b        WanPipeline              text_encoder, diffusion_core, vae_decode" in out
+    assert "832x480x81" in out
 
 
 def test_report_default_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -244,7 +247,7 @@ def test_verify_fails_on_a_wrong_formula(
 
     monkeypatch.setattr(verify, "stage_groups", dropped_one)
     monkeypatch.setattr(verify, "REFERENCE_SHAPES", verify.REFERENCE_SHAPES[:1])
-    monkeypatch.setattr(verify, "_workloads", lambda m: [Workload(model=m, **verify.REFERENCE_SHAPES[0])])
+    monkeypatch.setattr(verify, "_workloads", lambda m: [verify.reference_workload(m, verify.REFERENCE_SHAPES[0])])
     assert main(["verify", "--only", "text_encoder", "--out-dir", str(tmp_path)]) == 1
     assert "FAIL text_encoder" in capsys.readouterr().out
     summary = json.loads((tmp_path / "text_encoder.json").read_text())

@@ -8,7 +8,7 @@ import torch
 from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.models.wan_dit import WanTransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
-from hybrid.trace.build import build_text_encoder, build_transformer, build_vae
+from hybrid.trace.build import TRACE_CALLS, build_text_encoder, build_transformer, build_vae
 
 
 def _numel(module: torch.nn.Module) -> int:
@@ -77,12 +77,14 @@ def test_parameter_counts_exact() -> None:
 def test_parameter_counts_equal_built_modules(name: str) -> None:
     spec = PRESETS[name]
     counts = spec.parameter_counts()
-    assert counts["text_encoder"] == _numel(build_text_encoder(spec.text_encoder, "meta", torch.bfloat16))
-    assert counts["transformer"] == _numel(build_transformer(spec.transformer, "meta", torch.bfloat16))
+    for sd in spec.pipeline_def.stages:  # each component as the tracer builds it
+        build = TRACE_CALLS[sd.trace_key][0]
+        assert counts[sd.component] == _numel(build(sd.config(spec), "meta", torch.bfloat16)), sd.component
+    assert set(counts) == {sd.component for sd in spec.pipeline_def.stages}
     vae = build_vae(spec.vae, "meta", torch.float32)
-    assert counts["vae"] == _numel(vae)
     decoder = _numel(vae.decoder) + _numel(vae.post_quant_conv)
     assert spec.vae.decoder_num_parameters() == decoder
+    assert spec.vae.encoder_num_parameters() == _numel(vae.encoder) + _numel(vae.quant_conv)
 
 
 def test_parameter_counts_equal_built_tiny_modules(tiny_spec: ModelSpec) -> None:
@@ -93,8 +95,10 @@ def test_parameter_counts_equal_built_tiny_modules(tiny_spec: ModelSpec) -> None
 
 
 def test_unmodelled_variants_are_refused() -> None:
-    with pytest.raises(ValueError, match="image_dim"):
-        WanTransformer3DConfig(image_dim=1280, added_kv_proj_dim=5120)
+    with pytest.raises(ValueError, match="image_dim/added_kv_proj_dim: both null"):
+        WanTransformer3DConfig(image_dim=1280)
+    with pytest.raises(ValueError, match="added_kv_proj_dim: 1280 is not modelled"):
+        WanTransformer3DConfig(image_dim=1280, added_kv_proj_dim=1280)
     with pytest.raises(ValueError, match="temperal_downsample"):
         AutoencoderKLWanConfig(temperal_downsample=(True,))
 

@@ -7,27 +7,21 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from hybrid.models import PRESETS, ModelSpec, get_preset
+from hybrid.models import ModelSpec, get_preset
 from hybrid.rows import CostRow
 from hybrid.trace import trace, trace_stage
 from hybrid.trace.build import stage_call
 from hybrid.trace.mode import SDPA_OP, CanonicalFunctionMode, CostMode, ModuleStack
 from hybrid.trace.reference import flop_counter_total
 from hybrid.workload import Workload
-from tests.conftest import STAGES, traced_preset
-
-SMALL = {"width": 256, "height": 128, "frames": 17, "text_len": 16, "batch": 2}
-WORKLOADS = [pytest.param(Workload(model=m), id=f"{m}-default") for m in sorted(PRESETS)] + [
-    pytest.param(Workload(model=m, **SMALL), id=f"{m}-small") for m in sorted(PRESETS)
-]  # type: ignore[arg-type]
+from tests.conftest import FULL_AND_SMALL, STAGES, stage_params, traced_preset
 
 
 def _sorted(rows: tuple[CostRow, ...]) -> list[CostRow]:
     return sorted(rows, key=lambda r: (r.module, r.op, r.input_shapes, r.output_shape))
 
 
-@pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("workload", WORKLOADS)
+@pytest.mark.parametrize(("workload", "stage"), stage_params(FULL_AND_SMALL))
 def test_full_configs_on_meta_equal_flop_counter(workload: Workload, stage: str) -> None:
     spec = get_preset(workload.model)
     ours = traced_preset(stage, workload)

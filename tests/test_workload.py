@@ -49,7 +49,11 @@ def test_frozen() -> None:
         ({"steps": 0}, "steps: 0 is invalid; must be >= 1 (use 1)"),
         ({"batch": -2}, "batch: -2 is invalid; must be >= 1 (use 1)"),
         ({"text_len": 0}, "text_len: 0 is invalid; must be >= 1 (use 1)"),
-        ({"model": "wan9"}, "model: unknown model 'wan9'; valid: wan2.1-t2v-1.3b, wan2.1-t2v-14b"),
+        (
+            {"model": "wan9"},
+            "model: unknown model 'wan9'; valid: wan2.1-flf2v-14b-720p, wan2.1-i2v-14b-480p, wan2.1-i2v-14b-720p, "
+            "wan2.1-t2v-1.3b, wan2.1-t2v-14b, wan2.1-vace-1.3b, wan2.1-vace-14b",
+        ),
         ({"steps": 2.5}, "steps: must be an integer, got 2.5"),
     ],
 )

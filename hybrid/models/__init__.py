@@ -11,8 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hybrid.models.clip import CLIP_VIT_H_14, CLIPVisionConfig
 from hybrid.models.umt5 import UMT5_XXL, UMT5Config
-from hybrid.models.wan_dit import WAN21_T2V_1_3B, WAN21_T2V_14B, WanTransformer3DConfig
+from hybrid.models.wan_dit import (
+    WAN21_FLF2V_14B,
+    WAN21_I2V_14B,
+    WAN21_T2V_1_3B,
+    WAN21_T2V_14B,
+    WAN21_VACE_1_3B,
+    WAN21_VACE_14B,
+    WanTransformer3DConfig,
+    WanVACETransformer3DConfig,
+)
 from hybrid.models.wan_vae import WAN21_VAE, AutoencoderKLWanConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,9 +31,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "PRESETS",
     "AutoencoderKLWanConfig",
+    "CLIPVisionConfig",
     "ModelSpec",
     "UMT5Config",
     "WanTransformer3DConfig",
+    "WanVACETransformer3DConfig",
     "get_preset",
 ]
 
@@ -53,7 +65,7 @@ class ModelSpec:
     warnings: tuple[str, ...] = field(default=(), compare=False)
     pipeline: str = "t2v"
     """The pipeline (:data:`hybrid.pipelines.PIPELINES`) the components run in."""
-    image_encoder: Any = None
+    image_encoder: CLIPVisionConfig | None = None
     """The image encoder's config, for pipelines that encode images (``None`` otherwise)."""
     default_steps: int = 50
     """Denoising steps the model's authors recommend (the default of a workload)."""
@@ -68,6 +80,19 @@ class ModelSpec:
     def components(self) -> dict[str, Any]:
         """``{component: config}`` of the components this spec has, in pipeline order."""
         return {name: getattr(self, name) for name in COMPONENT_FIELDS if getattr(self, name) is not None}
+
+    def describe(self) -> dict[str, Any]:
+        """What ``wanmeter models`` lists: pipeline, stages, defaults, parameters, source."""
+        pipeline = self.pipeline_def
+        return {
+            "pipeline": pipeline.diffusers_class,
+            "stages": list(pipeline.stage_names),
+            "default_size": f"{self.default_width}x{self.default_height}",
+            "default_frames": DEFAULT_FRAMES,
+            "default_steps": self.default_steps,
+            "parameters": self.parameter_counts(),
+            "source": self.source,
+        }
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per component from the configs (closed form, equal to the built modules)."""
@@ -95,9 +120,75 @@ PRESETS: dict[str, ModelSpec] = {
         trained_max_pixels=1280 * 720,
         source="Wan-AI/Wan2.1-T2V-14B-Diffusers (published config.json files)",
     ),
+    "wan2.1-i2v-14b-480p": ModelSpec(
+        name="wan2.1-i2v-14b-480p",
+        text_encoder=UMT5_XXL,
+        image_encoder=CLIP_VIT_H_14,
+        transformer=WAN21_I2V_14B,
+        vae=WAN21_VAE,
+        default_width=832,
+        default_height=480,
+        trained_max_pixels=832 * 480,
+        default_steps=40,
+        pipeline="i2v",
+        source="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers (published config.json files); 40 steps as the "
+        "original Wan2.1 generate.py samples image-to-video",
+    ),
+    "wan2.1-i2v-14b-720p": ModelSpec(
+        name="wan2.1-i2v-14b-720p",
+        text_encoder=UMT5_XXL,
+        image_encoder=CLIP_VIT_H_14,
+        transformer=WAN21_I2V_14B,
+        vae=WAN21_VAE,
+        default_width=1280,
+        default_height=720,
+        trained_max_pixels=1280 * 720,
+        default_steps=40,
+        pipeline="i2v",
+        source="Wan-AI/Wan2.1-I2V-14B-720P-Diffusers (published config.json files); 40 steps as the "
+        "original Wan2.1 generate.py samples image-to-video",
+    ),
+    "wan2.1-flf2v-14b-720p": ModelSpec(
+        name="wan2.1-flf2v-14b-720p",
+        text_encoder=UMT5_XXL,
+        image_encoder=CLIP_VIT_H_14,
+        transformer=WAN21_FLF2V_14B,
+        vae=WAN21_VAE,
+        default_width=1280,
+        default_height=720,
+        trained_max_pixels=1280 * 720,
+        default_steps=50,
+        pipeline="flf2v",
+        source="Wan-AI/Wan2.1-FLF2V-14B-720P-Diffusers (published config.json files); 50 steps as the "
+        "original Wan2.1 generate.py samples first-last-frame-to-video",
+    ),
+    "wan2.1-vace-1.3b": ModelSpec(
+        name="wan2.1-vace-1.3b",
+        text_encoder=UMT5_XXL,
+        transformer=WAN21_VACE_1_3B,
+        vae=WAN21_VAE,
+        default_width=832,
+        default_height=480,
+        trained_max_pixels=832 * 480,
+        pipeline="vace",
+        source="Wan-AI/Wan2.1-VACE-1.3B-diffusers (published config.json files)",
+    ),
+    "wan2.1-vace-14b": ModelSpec(
+        name="wan2.1-vace-14b",
+        text_encoder=UMT5_XXL,
+        transformer=WAN21_VACE_14B,
+        vae=WAN21_VAE,
+        default_width=1280,
+        default_height=720,
+        trained_max_pixels=1280 * 720,
+        pipeline="vace",
+        source="Wan-AI/Wan2.1-VACE-14B-diffusers (published config.json files)",
+    ),
 }
 
 DEFAULT_MODEL = "wan2.1-t2v-14b"
+DEFAULT_FRAMES = 81
+"""Frames of a workload by default: what every Wan2.1 model was trained for (5 s at 16 fps)."""
 
 
 def preset_name(spec: ModelSpec, fallback: str = DEFAULT_MODEL) -> str:

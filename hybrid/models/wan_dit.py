@@ -19,9 +19,9 @@ attention_head_dim`` and ``N = latent_frames/p_t * latent_h/p_h * latent_w/p_w``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from math import prod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
@@ -31,9 +31,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
 
 
+IMAGE_CONTEXT_TEXT_LEN = 512
+"""diffusers' ``WanAttnProcessor`` takes ``image_context_length = encoder_hidden_states.shape[1] -
+512``: with image tokens, the prompt must be exactly 512 tokens long."""
+
+
 @dataclass(frozen=True)
 class WanTransformer3DConfig:
-    """``WanTransformer3DModel`` constructor arguments (diffusers names), text-to-video only."""
+    """``WanTransformer3DModel`` constructor arguments (diffusers names): text-to-video, or
+    image-to-video with ``image_dim`` and ``added_kv_proj_dim`` (and FLF2V's ``pos_embed_seq_len``)."""
 
     patch_size: tuple[int, int, int] = (1, 2, 2)
     num_attention_heads: int = 40
@@ -52,12 +58,22 @@ class WanTransformer3DConfig:
     rope_max_seq_len: int = 1024
     pos_embed_seq_len: int | None = None
 
+    COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset()
+    """Keys of a published ``config.json`` that change no cost (besides ``_``-prefixed metadata)."""
+
     def __post_init__(self) -> None:
-        if self.image_dim is not None or self.added_kv_proj_dim is not None:
+        if (self.image_dim is None) != (self.added_kv_proj_dim is None):
             raise ValueError(
-                "image_dim/added_kv_proj_dim: only text-to-video transformers (both null) are "
-                f"modelled, got image_dim={self.image_dim}, added_kv_proj_dim={self.added_kv_proj_dim}"
+                "image_dim/added_kv_proj_dim: both null (text-to-video) or both set (image-to-video), got "
+                f"image_dim={self.image_dim}, added_kv_proj_dim={self.added_kv_proj_dim}"
             )
+        if self.added_kv_proj_dim is not None and self.added_kv_proj_dim != self.inner_dim:
+            raise ValueError(
+                f"added_kv_proj_dim: {self.added_kv_proj_dim} is not modelled; valid: the width "
+                f"num_attention_heads * attention_head_dim = {self.inner_dim} (the image embedder's output)"
+            )
+        if self.pos_embed_seq_len is not None and self.image_dim is None:
+            raise ValueError("pos_embed_seq_len: needs image_dim (an image embedder to add it to)")
         if self.qk_norm not in (None, "rms_norm_across_heads"):
             raise ValueError(f"qk_norm: must be 'rms_norm_across_heads' or null, got {self.qk_norm!r}")
         if len(self.patch_size) != 3 or min(self.patch_size) < 1:
@@ -68,41 +84,128 @@ class WanTransformer3DConfig:
         """``D = num_attention_heads * attention_head_dim``."""
         return self.num_attention_heads * self.attention_head_dim
 
+    def _block_parameters(self) -> int:
+        d, f = self.inner_dim, self.ffn_dim
+        qk_norms = 4 * d if self.qk_norm else 0
+        norm2 = 2 * d if self.cross_attn_norm else 0
+        added = 0
+        if self.added_kv_proj_dim is not None:  # add_k_proj, add_v_proj, norm_added_k
+            added = 2 * (self.added_kv_proj_dim * d + d) + d
+        return 8 * (d * d + d) + qk_norms + norm2 + 2 * d * f + f + d + 6 * d + added
+
     def num_parameters(self) -> int:
-        """Parameters of ``WanTransformer3DModel`` (T2V):
+        """Parameters of ``WanTransformer3DModel``:
 
         ``patch: C_in*D*prod(p) + D``; ``time: (F+1)*D + (D+1)*D + (D+1)*6D``;
         ``text: (T+1)*D + (D+1)*D``; per block ``8*(D*D + D)`` (two attentions) ``+ 4D`` (q/k
-        norms) ``+ 2D`` (affine norm2) ``+ 2*D*ffn + ffn + D`` (FFN) ``+ 6D`` (modulation table);
-        head ``(D+1)*C_out*prod(p) + 2D``.
+        norms) ``+ 2D`` (affine norm2) ``+ 2*D*ffn + ffn + D`` (FFN) ``+ 6D`` (modulation table),
+        with image input ``+ 2*(K*D + D) + D`` (``add_k_proj``, ``add_v_proj``, ``norm_added_k``);
+        head ``(D+1)*C_out*prod(p) + 2D``; image embedder (``I = image_dim``) ``2I`` (norm1) ``+
+        (I+1)*I`` (``ff.net.0.proj``, mult 1) ``+ (I+1)*D`` (``ff.net.2``) ``+ 2D`` (norm2) ``+
+        pos_embed_seq_len*I``.
         """
-        d, f = self.inner_dim, self.ffn_dim
+        d = self.inner_dim
         p = prod(self.patch_size)
         patch = self.in_channels * d * p + d
         time = (self.freq_dim + 1) * d + (d + 1) * d + (d + 1) * 6 * d
         text = (self.text_dim + 1) * d + (d + 1) * d
-        qk_norms = 4 * d if self.qk_norm else 0
-        norm2 = 2 * d if self.cross_attn_norm else 0
-        block = 8 * (d * d + d) + qk_norms + norm2 + 2 * d * f + f + d + 6 * d
         head = (d + 1) * self.out_channels * p + 2 * d
-        return patch + time + text + self.num_layers * block + head
+        image = 0
+        if self.image_dim is not None:
+            i = self.image_dim
+            image = 2 * i + (i + 1) * i + (i + 1) * d + 2 * d + (self.pos_embed_seq_len or 0) * i
+        return patch + time + text + image + self.num_layers * self._block_parameters() + head
 
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``diffusers.WanTransformer3DModel``."""
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class WanVACETransformer3DConfig(WanTransformer3DConfig):
+    """``WanVACETransformer3DModel`` constructor arguments: the T2V transformer plus VACE blocks at
+    ``vace_layers`` over ``vace_in_channels`` control channels."""
+
+    vace_layers: tuple[int, ...] = field(default=(0, 5, 10, 15, 20, 25, 30, 35), metadata={"min": 0})
+    vace_in_channels: int = 96
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.vace_layers or 0 not in self.vace_layers or max(self.vace_layers) >= self.num_layers:
+            raise ValueError(
+                f"vace_layers: {list(self.vace_layers)} must include 0 and stay below num_layers {self.num_layers}"
+            )
+
+    def num_parameters(self) -> int:
+        """The T2V transformer's, plus ``vace_patch_embedding`` ``C_vace*D*prod(p) + D`` and one block
+        per VACE layer with ``proj_out`` ``(D+1)*D`` (block 0 also ``proj_in``)."""
+        d = self.inner_dim
+        vace_patch = self.vace_in_channels * d * prod(self.patch_size) + d
+        blocks = len(self.vace_layers) * (self._block_parameters() + (d + 1) * d) + (d + 1) * d
+        return super().num_parameters() + vace_patch + blocks
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``diffusers.WanVACETransformer3DModel``."""
+        return {**asdict(self), "vace_layers": list(self.vace_layers)}
+
+
 STAGE = "diffusion_core"
 ADDMM = "aten.addmm"
+MM = "aten.mm"
+
+
+def _block_groups(
+    cfg: WanTransformer3DConfig, prefix: str, repeat: int, batch: int, tokens: int, text_len: int, image_tokens: int
+) -> list[OpGroup]:
+    """``repeat`` transformer blocks at ``{prefix}.{i}`` (self-attention, cross-attention over the
+    text and, with image input, over the image tokens, FFN)."""
+    n, t = batch * tokens, batch * text_len
+    d, heads, hd, ffn = cfg.inner_dim, cfg.num_attention_heads, cfg.attention_head_dim, cfg.ffn_dim
+    video_proj, text_kv = ops.linear(n, d, d), ops.linear(t, d, d)  # D x D over video / text tokens
+    # With image input the processor slices the context into image and text tokens; for a batch of
+    # more than one the slices are not contiguous, and torch's linear then runs mm + add, not addmm.
+    context_op = ADDMM if cfg.added_kv_proj_dim is None or batch == 1 else MM
+    b = prefix + ".{i}"
+    groups = [
+        OpGroup(STAGE, f"{b}.attn1.to_q", ADDMM, "matmul", video_proj, repeat=repeat),
+        OpGroup(STAGE, f"{b}.attn1.to_k", ADDMM, "matmul", video_proj, repeat=repeat),
+        OpGroup(STAGE, f"{b}.attn1.to_v", ADDMM, "matmul", video_proj, repeat=repeat),
+        OpGroup(STAGE, f"{b}.attn1", SDPA, "attention", ops.sdpa(batch, heads, tokens, tokens, hd), repeat=repeat),
+        OpGroup(STAGE, f"{b}.attn1.to_out.0", ADDMM, "matmul", video_proj, repeat=repeat),
+        OpGroup(STAGE, f"{b}.attn2.to_q", ADDMM, "matmul", video_proj, repeat=repeat),
+        OpGroup(STAGE, f"{b}.attn2.to_k", context_op, "matmul", text_kv, repeat=repeat),
+        OpGroup(STAGE, f"{b}.attn2.to_v", context_op, "matmul", text_kv, repeat=repeat),
+    ]
+    if cfg.added_kv_proj_dim is not None:
+        image_kv = ops.linear(batch * image_tokens, cfg.added_kv_proj_dim, d)
+        groups += [
+            OpGroup(STAGE, f"{b}.attn2.add_k_proj", context_op, "matmul", image_kv, repeat=repeat),
+            OpGroup(STAGE, f"{b}.attn2.add_v_proj", context_op, "matmul", image_kv, repeat=repeat),
+            OpGroup(
+                STAGE, f"{b}.attn2", SDPA, "attention", ops.sdpa(batch, heads, tokens, image_tokens, hd), repeat=repeat
+            ),
+        ]
+    return [
+        *groups,
+        OpGroup(STAGE, f"{b}.attn2", SDPA, "attention", ops.sdpa(batch, heads, tokens, text_len, hd), repeat=repeat),
+        OpGroup(STAGE, f"{b}.attn2.to_out.0", ADDMM, "matmul", video_proj, repeat=repeat),
+        OpGroup(STAGE, f"{b}.ffn.net.0.proj", ADDMM, "matmul", ops.linear(n, d, ffn), repeat=repeat),
+        OpGroup(STAGE, f"{b}.ffn.net.2", ADDMM, "matmul", ops.linear(n, ffn, d), repeat=repeat),
+    ]
 
 
 def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
-    """FLOP groups of one ``WanTransformer3DModel`` forward, keyed like the tracer's rows.
+    """FLOP groups of one ``WanTransformer3DModel`` (or ``WanVACETransformer3DModel``) forward,
+    keyed like the tracer's rows.
 
     With ``N = (F/p_t)(H/p_h)(W/p_w)`` video tokens, ``L = text_len`` text tokens, ``D`` the width:
     per block, self-attention ``4 * 2BND^2`` (q, k, v, out) ``+ 4BHN^2d``; cross-attention
     ``2 * 2BND^2`` (q, out) ``+ 2 * 2BLD^2`` (k, v over text) ``+ 4BHNLd``; FFN ``2 * 2BN*D*ffn``.
-    Plus the patch conv, the timestep/text embedders and ``proj_out``.
+    Plus the patch conv, the timestep/text embedders and ``proj_out``. Image-to-video adds the image
+    embedder on ``I`` image tokens (``2BI*I_dim^2 + 2BI*I_dim*D``) and per block ``2 * 2BID^2``
+    (``add_k_proj``, ``add_v_proj``) ``+ 4BHNId`` (a second attention in ``attn2``). VACE adds
+    ``vace_patch_embedding`` over the control latents and one block per VACE layer on the control
+    tokens (block 0 with ``proj_in``, each with ``proj_out``, ``2BND^2`` each).
     """
     p_t, p_h, p_w = cfg.patch_size
     batch, text_len = shape.batch, shape.text_len
@@ -110,15 +213,9 @@ def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     tokens = f * h * w
     n = batch * tokens  # video token rows
     t = batch * text_len  # text token rows
-    d, heads, hd, ffn, layers = (
-        cfg.inner_dim,
-        cfg.num_attention_heads,
-        cfg.attention_head_dim,
-        cfg.ffn_dim,
-        cfg.num_layers,
-    )
-    video_proj, text_kv = ops.linear(n, d, d), ops.linear(t, d, d)  # D x D over video / text tokens
-    return [
+    d = cfg.inner_dim
+    image_tokens = shape.image_tokens if cfg.image_dim is not None else 0
+    groups = [
         OpGroup(
             STAGE,
             "patch_embedding",
@@ -126,41 +223,57 @@ def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
             "conv",
             ops.conv3d(batch, cfg.in_channels, d, cfg.patch_size, (f, h, w)),
         ),
+    ]
+    if isinstance(cfg, WanVACETransformer3DConfig):
+        vace_conv = ops.conv3d(batch, cfg.vace_in_channels, d, cfg.patch_size, (f, h, w))
+        groups.append(OpGroup(STAGE, "vace_patch_embedding", "aten.convolution", "conv", vace_conv))
+    groups += [
         OpGroup(
             STAGE, "condition_embedder.time_embedder.linear_1", ADDMM, "matmul", ops.linear(batch, cfg.freq_dim, d)
         ),
         OpGroup(STAGE, "condition_embedder.time_embedder.linear_2", ADDMM, "matmul", ops.linear(batch, d, d)),
         OpGroup(STAGE, "condition_embedder.time_proj", ADDMM, "matmul", ops.linear(batch, d, 6 * d)),
         OpGroup(STAGE, "condition_embedder.text_embedder.linear_1", ADDMM, "matmul", ops.linear(t, cfg.text_dim, d)),
-        OpGroup(STAGE, "condition_embedder.text_embedder.linear_2", ADDMM, "matmul", text_kv),
-        OpGroup(STAGE, "blocks.{i}.attn1.to_q", ADDMM, "matmul", video_proj, repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.attn1.to_k", ADDMM, "matmul", video_proj, repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.attn1.to_v", ADDMM, "matmul", video_proj, repeat=layers),
-        OpGroup(
-            STAGE, "blocks.{i}.attn1", SDPA, "attention", ops.sdpa(batch, heads, tokens, tokens, hd), repeat=layers
-        ),
-        OpGroup(STAGE, "blocks.{i}.attn1.to_out.0", ADDMM, "matmul", video_proj, repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.attn2.to_q", ADDMM, "matmul", video_proj, repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.attn2.to_k", ADDMM, "matmul", text_kv, repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.attn2.to_v", ADDMM, "matmul", text_kv, repeat=layers),
-        OpGroup(
-            STAGE, "blocks.{i}.attn2", SDPA, "attention", ops.sdpa(batch, heads, tokens, text_len, hd), repeat=layers
-        ),
-        OpGroup(STAGE, "blocks.{i}.attn2.to_out.0", ADDMM, "matmul", video_proj, repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.ffn.net.0.proj", ADDMM, "matmul", ops.linear(n, d, ffn), repeat=layers),
-        OpGroup(STAGE, "blocks.{i}.ffn.net.2", ADDMM, "matmul", ops.linear(n, ffn, d), repeat=layers),
+        OpGroup(STAGE, "condition_embedder.text_embedder.linear_2", ADDMM, "matmul", ops.linear(t, d, d)),
+    ]
+    if cfg.image_dim is not None:
+        i, rows = cfg.image_dim, batch * image_tokens
+        embedder = "condition_embedder.image_embedder.ff"
+        groups += [
+            OpGroup(STAGE, f"{embedder}.net.0.proj", ADDMM, "matmul", ops.linear(rows, i, i)),
+            OpGroup(STAGE, f"{embedder}.net.2", ADDMM, "matmul", ops.linear(rows, i, d)),
+        ]
+    if isinstance(cfg, WanVACETransformer3DConfig):
+        groups.append(OpGroup(STAGE, "vace_blocks.0.proj_in", ADDMM, "matmul", ops.linear(n, d, d)))
+        groups += _block_groups(cfg, "vace_blocks", len(cfg.vace_layers), batch, tokens, text_len, image_tokens)
+        groups.append(
+            OpGroup(
+                STAGE, "vace_blocks.{i}.proj_out", ADDMM, "matmul", ops.linear(n, d, d), repeat=len(cfg.vace_layers)
+            )
+        )
+    return [
+        *groups,
+        *_block_groups(cfg, "blocks", cfg.num_layers, batch, tokens, text_len, image_tokens),
         OpGroup(STAGE, "proj_out", ADDMM, "matmul", ops.linear(n, d, cfg.out_channels * prod(cfg.patch_size))),
     ]
 
 
 def component(module: str, op: str) -> str:
-    """The report component of a DiT row (analytic or traced)."""
+    """The report component of a DiT row (analytic or traced). The image attention of
+    image-to-video runs inside ``attn2`` beside the text attention, so its core is counted in
+    ``cross_attention_core``; its K/V projections are ``image_cross_attention_projections``."""
+    if module.startswith("vace_"):
+        return "vace_blocks"
     if ".attn1" in module:
         return "self_attention_core" if op == SDPA else "self_attention_projections"
+    if ".attn2.add_" in module:
+        return "image_cross_attention_projections"
     if ".attn2" in module:
         return "cross_attention_core" if op == SDPA else "cross_attention_projections"
     if ".ffn." in module:
         return "ffn"
+    if module.startswith("condition_embedder.image_embedder"):
+        return "image_embedder"
     if module.startswith(("patch_embedding", "condition_embedder", "rope")):
         return "embedders"
     if module.startswith(("proj_out", "norm_out")):
@@ -172,3 +285,26 @@ def component(module: str, op: str) -> str:
 WAN21_T2V_1_3B = WanTransformer3DConfig(num_attention_heads=12, ffn_dim=8960, num_layers=30)
 # Wan-AI/Wan2.1-T2V-14B-Diffusers transformer/config.json
 WAN21_T2V_14B = WanTransformer3DConfig(num_attention_heads=40, ffn_dim=13824, num_layers=40)
+# Wan-AI/Wan2.1-I2V-14B-{480P,720P}-Diffusers transformer/config.json (both the same architecture):
+# in_channels 36 (16 noise + 4 mask + 16 condition latents), image_dim 1280, added_kv_proj_dim 5120
+WAN21_I2V_14B = WanTransformer3DConfig(
+    num_attention_heads=40, ffn_dim=13824, num_layers=40, in_channels=36, image_dim=1280, added_kv_proj_dim=5120
+)
+# Wan-AI/Wan2.1-FLF2V-14B-720P-Diffusers transformer/config.json: I2V plus pos_embed_seq_len 514
+WAN21_FLF2V_14B = WanTransformer3DConfig(
+    num_attention_heads=40,
+    ffn_dim=13824,
+    num_layers=40,
+    in_channels=36,
+    image_dim=1280,
+    added_kv_proj_dim=5120,
+    pos_embed_seq_len=514,
+)
+# Wan-AI/Wan2.1-VACE-1.3B-diffusers transformer/config.json: T2V-1.3B plus 15 VACE layers
+WAN21_VACE_1_3B = WanVACETransformer3DConfig(
+    num_attention_heads=12, ffn_dim=8960, num_layers=30, vace_layers=tuple(range(0, 30, 2)), vace_in_channels=96
+)
+# Wan-AI/Wan2.1-VACE-14B-diffusers transformer/config.json: T2V-14B plus 8 VACE layers
+WAN21_VACE_14B = WanVACETransformer3DConfig(
+    num_attention_heads=40, ffn_dim=13824, num_layers=40, vace_layers=tuple(range(0, 40, 5)), vace_in_channels=96
+)

@@ -1,4 +1,5 @@
-"""Wan-VAE (diffusers ``AutoencoderKLWan``); its decoder is the ``vae_decode`` stage.
+"""Wan-VAE (diffusers ``AutoencoderKLWan``): its decoder is the ``vae_decode`` stage, its encoder
+the ``vae_encode`` stage of the image-to-video and VACE pipelines.
 
 Decoder architecture (module paths as in diffusers), ``dims = base_dim * [m[-1], m[-1], m[-2],
 ..., m[0]]`` = ``[384, 384, 384, 192, 96]`` for Wan2.1:
@@ -17,6 +18,18 @@ Decoder architecture (module paths as in diffusers), ``dims = base_dim * [m[-1],
   - ``norm_out`` -> SiLU -> ``conv_out``: causal conv ``dims[-1] -> 3``.
 
 Latent frame 0 decodes to 1 video frame, every later latent frame to 4.
+
+Encoder (``encode``), ``dims = base_dim * [1, *dim_mult]`` = ``[96, 96, 192, 384, 384]``, run once
+per chunk of video frames (the first chunk 1 frame, every later one 4, with a feature cache):
+
+* ``encoder.conv_in``: causal conv ``in_channels -> dims[0]``;
+* ``encoder.down_blocks.{j}``, a flat list: per level ``num_res_blocks`` residual blocks, then for
+  all but the last level a ``WanResample``: zero pad (right/bottom) + 3x3 stride-2 ``resample.1``
+  per frame, and for ``downsample3d`` levels (``temperal_downsample``) from the second chunk on a
+  ``time_conv`` ``(3,1,1)`` with stride 2 in time over the cached last frame and the chunk
+  (4 frames -> 2 -> 1);
+* ``encoder.mid_block`` (as the decoder's), ``norm_out`` -> SiLU -> ``conv_out`` to ``2 * z_dim``;
+* ``quant_conv``: causal ``1x1x1`` conv ``2 z_dim -> 2 z_dim`` over all latent frames at once.
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import Any, ClassVar
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
@@ -68,6 +81,11 @@ class AutoencoderKLWanConfig:
     scale_factor_temporal: int = 4
     scale_factor_spatial: int = 8
 
+    COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset({"latents_mean", "latents_std"})
+    """Keys of a published ``config.json`` that change no cost: the latents' normalisation constants.
+    Wan2.2's ``is_residual``, ``patch_size``, ``decoder_base_dim`` change the architecture and are
+    refused until modelled."""
+
     def __post_init__(self) -> None:
         if len(self.temperal_downsample) != len(self.dim_mult) - 1:
             raise ValueError(
@@ -76,6 +94,13 @@ class AutoencoderKLWanConfig:
             )
         if self.attn_scales:
             raise ValueError(f"attn_scales: only [] (Wan2.1) is modelled, got {list(self.attn_scales)}")
+        # what diffusers' pipelines derive: 2 ** sum(temperal_downsample), 2 ** len(temperal_downsample)
+        t, s = 2 ** sum(self.temperal_downsample), 2 ** len(self.temperal_downsample)
+        if (self.scale_factor_temporal, self.scale_factor_spatial) != (t, s):
+            raise ValueError(
+                f"scale_factor_temporal/scale_factor_spatial: {self.scale_factor_temporal}/{self.scale_factor_spatial} "
+                f"do not match temperal_downsample {list(self.temperal_downsample)}; valid: {t}/{s}"
+            )
 
     @property
     def temperal_upsample(self) -> tuple[bool, ...]:
@@ -168,18 +193,19 @@ class DecodeChunks:
 
 
 class _ChunkWalk:
-    """Walks one decoder chunk, tracking its frame count and spatial size, emitting groups."""
+    """Walks one decoder or encoder chunk, tracking its frame count and spatial size, emitting groups."""
 
-    def __init__(self, batch: int, height: int, width: int, calls: int, out: list[OpGroup]) -> None:
+    def __init__(self, batch: int, height: int, width: int, calls: int, out: list[OpGroup], stage: str = STAGE) -> None:
         self.batch, self.t, self.h, self.w, self.calls, self.out = batch, 1, height, width, calls, out
+        self.stage = stage
 
     def conv3d(self, module: str, c_in: int, c_out: int, kernel: tuple[int, int, int]) -> None:
         flops = ops.conv3d(self.batch, c_in, c_out, kernel, (self.t, self.h, self.w))
-        self.out.append(OpGroup(STAGE, module, CONV, "conv", flops, self.calls))
+        self.out.append(OpGroup(self.stage, module, CONV, "conv", flops, self.calls))
 
     def conv2d_per_frame(self, module: str, c_in: int, c_out: int, kernel: tuple[int, int]) -> None:
         flops = ops.conv2d(self.batch * self.t, c_in, c_out, kernel, (self.h, self.w))
-        self.out.append(OpGroup(STAGE, module, CONV, "conv", flops, self.calls))
+        self.out.append(OpGroup(self.stage, module, CONV, "conv", flops, self.calls))
 
     def resblock(self, module: str, c_in: int, c_out: int) -> None:
         if c_in != c_out:
@@ -191,7 +217,7 @@ class _ChunkWalk:
         self.conv2d_per_frame(f"{module}.to_qkv", c, 3 * c, (1, 1))
         pixels = self.h * self.w
         flops = ops.sdpa(self.batch * self.t, 1, pixels, pixels, c)
-        self.out.append(OpGroup(STAGE, module, SDPA, "attention", flops, self.calls))
+        self.out.append(OpGroup(self.stage, module, SDPA, "attention", flops, self.calls))
         self.conv2d_per_frame(f"{module}.proj", c, c, (1, 1))
 
 
@@ -263,6 +289,68 @@ def vae_decode_components(
         for name, lin, quad in _unit_components(cfg, first):
             out[name] = out.get(name, 0) + calls * batch * (lin * pixels + quad * pixels * pixels)
     return out
+
+
+ENCODE_STAGE = "vae_encode"
+
+
+def _encoder_chunk(cfg: AutoencoderKLWanConfig, walk: _ChunkWalk, first: bool) -> None:
+    """One encoder chunk: 1 frame (the first) or 4 frames at full resolution."""
+    dims = [cfg.base_dim * u for u in [1, *cfg.dim_mult]]
+    walk.t = 1 if first else cfg.scale_factor_temporal
+    walk.conv3d("encoder.conv_in", cfg.in_channels, dims[0], K3)
+    j, levels = 0, len(cfg.dim_mult)
+    for i, (c_in, c_out) in enumerate(pairwise(dims)):
+        for _ in range(cfg.num_res_blocks):
+            walk.resblock(f"encoder.down_blocks.{j}", c_in, c_out)
+            c_in, j = c_out, j + 1
+        if i == levels - 1:
+            continue
+        walk.h, walk.w = (walk.h - 2) // 2 + 1, (walk.w - 2) // 2 + 1  # zero pad (0, 1, 0, 1), 3x3 stride 2
+        walk.conv2d_per_frame(f"encoder.down_blocks.{j}.resample.1", c_out, c_out, (3, 3))
+        if cfg.temperal_downsample[i] and not first:
+            walk.t = (walk.t + 1 - 3) // 2 + 1  # the cached last frame, then kernel 3, stride 2
+            walk.conv3d(f"encoder.down_blocks.{j}.time_conv", c_out, c_out, (3, 1, 1))
+        j += 1
+    walk.resblock("encoder.mid_block.resnets.0", dims[-1], dims[-1])
+    walk.attention("encoder.mid_block.attentions.0", dims[-1])
+    walk.resblock("encoder.mid_block.resnets.1", dims[-1], dims[-1])
+    walk.conv3d("encoder.conv_out", dims[-1], 2 * cfg.z_dim, K3)
+
+
+def vae_encode_groups(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, calls: int = 1
+) -> list[OpGroup]:
+    """FLOP groups of ``calls`` ``AutoencoderKLWan.encode`` calls of ``batch`` videos of
+    ``height x width`` pixels and ``(latent_frames - 1) * 4 + 1`` frames, keyed like the tracer's.
+
+    The encoder runs once per latent frame (:class:`DecodeChunks`: the first chunk 1 frame, every
+    later one 4); its causal convs are counted over their output positions, the stride-2 resample
+    convs over the halved size, each ``downsample3d`` level's ``time_conv`` from the second chunk
+    on; then ``quant_conv`` over all latent frames.
+    """
+    out: list[OpGroup] = []
+    for first, chunks in DecodeChunks(latent_frames).classes():
+        _encoder_chunk(cfg, _ChunkWalk(batch, height, width, calls * chunks, out, ENCODE_STAGE), first)
+    s = cfg.scale_factor_spatial
+    thw = (latent_frames, height // s, width // s)
+    out.append(
+        OpGroup(
+            ENCODE_STAGE, "quant_conv", CONV, "conv", ops.conv3d(batch, 2 * cfg.z_dim, 2 * cfg.z_dim, K1, thw), calls
+        )
+    )
+    return out
+
+
+def encode_component(module: str, op: str) -> str:
+    """The report component of a VAE-encode row (analytic or traced)."""
+    if ".attentions." in module:
+        return "attention_core" if op == SDPA else "attention_projections"
+    if ".resample." in module or module.endswith(".time_conv"):
+        return "downsample_convs"
+    if op == CONV:
+        return "causal_convs"
+    return "other"
 
 
 def component(module: str, op: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +18,9 @@ import torch
 
 from hybrid.geometry import CallShape
 from hybrid.models import ModelSpec
+from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
-from hybrid.models.wan_dit import WanTransformer3DConfig
+from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.workload import Workload
 
@@ -76,6 +77,21 @@ def build_transformer(cfg: WanTransformer3DConfig, device: str, dtype: torch.dty
     from diffusers import WanTransformer3DModel
 
     return _construct(WanTransformer3DModel, cfg.to_kwargs(), device, dtype)
+
+
+def build_image_encoder(cfg: CLIPVisionConfig, device: str, dtype: torch.dtype) -> torch.nn.Module:
+    """``transformers.CLIPVisionModel`` for ``cfg``."""
+    from transformers import CLIPVisionConfig as HFCLIPVisionConfig
+    from transformers import CLIPVisionModel
+
+    return _construct(CLIPVisionModel, {"config": HFCLIPVisionConfig(**cfg.to_kwargs())}, device, dtype)
+
+
+def build_vace_transformer(cfg: WanVACETransformer3DConfig, device: str, dtype: torch.dtype) -> torch.nn.Module:
+    """``diffusers.WanVACETransformer3DModel`` for ``cfg``."""
+    from diffusers import WanVACETransformer3DModel
+
+    return _construct(WanVACETransformer3DModel, cfg.to_kwargs(), device, dtype)
 
 
 def build_vae(cfg: AutoencoderKLWanConfig, device: str, dtype: torch.dtype) -> torch.nn.Module:
@@ -142,7 +158,72 @@ def _wan_dit_forward(
     latents = _empty(shape, device, dtype, gen)
     timestep = torch.full((s.batch,), 999, dtype=torch.long, device=device)
     text = _empty((s.batch, s.text_len, cfg.text_dim), device, dtype, gen)
-    return lambda: dit(hidden_states=latents, timestep=timestep, encoder_hidden_states=text, return_dict=False)
+    kwargs: dict[str, Any] = {}
+    if cfg.image_dim is not None:
+        # the image encoder's hidden states, repeated over the batch: (batch * images, tokens, image_dim)
+        per_image = s.image_tokens // s.images
+        kwargs["encoder_hidden_states_image"] = _empty(
+            (s.batch * s.images, per_image, cfg.image_dim), device, dtype, gen
+        )
+    if isinstance(cfg, WanVACETransformer3DConfig):
+        control = (s.batch, cfg.vace_in_channels, s.dit_latent_frames, s.latent_height, s.latent_width)
+        kwargs["control_hidden_states"] = _empty(control, device, dtype, gen)
+    return lambda: dit(
+        hidden_states=latents, timestep=timestep, encoder_hidden_states=text, return_dict=False, **kwargs
+    )
+
+
+def _clip_forward(
+    clip: torch.nn.Module,
+    cfg: CLIPVisionConfig,
+    s: CallShape,
+    device: str,
+    dtype: torch.dtype,
+    gen: torch.Generator | None,
+) -> Callable[[], Any]:
+    pixels = _empty((s.images, cfg.num_channels, cfg.image_size, cfg.image_size), device, dtype, gen)
+    return lambda: clip(pixel_values=pixels, output_hidden_states=True)
+
+
+def _wan_vae_encodes(
+    vae: torch.nn.Module, videos: Sequence[tuple[tuple[int, ...], int]], device: str, dtype: torch.dtype, gen: Any
+) -> Callable[[], Any]:
+    encode: Callable[..., Any] = vae.encode  # type: ignore[assignment]
+    inputs = [(_empty(shape, device, dtype, gen), calls) for shape, calls in videos]
+
+    def run() -> None:
+        for x, calls in inputs:
+            for _ in range(calls):
+                encode(x, return_dict=False)
+
+    return run
+
+
+def _wan_vae_encode(
+    vae: torch.nn.Module,
+    cfg: AutoencoderKLWanConfig,
+    s: CallShape,
+    device: str,
+    dtype: torch.dtype,
+    gen: torch.Generator | None,
+) -> Callable[[], Any]:
+    # image-to-video: one encode of the condition video (image, zeros; FLF2V: first, zeros, last)
+    return _wan_vae_encodes(vae, [((1, cfg.in_channels, s.frames, s.height, s.width), 1)], device, dtype, gen)
+
+
+def _wan_vae_encode_vace(
+    vae: torch.nn.Module,
+    cfg: AutoencoderKLWanConfig,
+    s: CallShape,
+    device: str,
+    dtype: torch.dtype,
+    gen: torch.Generator | None,
+) -> Callable[[], Any]:
+    # WanVACEPipeline.prepare_video_latents: the inactive and the reactive video, then each reference image
+    videos: list[tuple[tuple[int, ...], int]] = [((1, cfg.in_channels, s.frames, s.height, s.width), 2)]
+    if s.ref_images:
+        videos.append(((1, cfg.in_channels, 1, s.height, s.width), s.ref_images))
+    return _wan_vae_encodes(vae, videos, device, dtype, gen)
 
 
 def _wan_vae_decode(
@@ -160,8 +241,12 @@ def _wan_vae_decode(
 
 TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module], InputAdapter]] = {
     "umt5.forward": (build_text_encoder, _umt5_forward),
+    "clip.forward": (build_image_encoder, _clip_forward),
     "wan_dit.forward": (build_transformer, _wan_dit_forward),
+    "wan_vace.forward": (build_vace_transformer, _wan_dit_forward),
     "wan_vae.decode": (build_vae, _wan_vae_decode),
+    "wan_vae.encode": (build_vae, _wan_vae_encode),
+    "wan_vae.encode_vace": (build_vae, _wan_vae_encode_vace),
 }
 """The tracer's registry, keyed like :attr:`hybrid.pipelines.StageDef.trace_key`: the builder of
 the real module and the input adapter that makes one call of the stage from a :class:`CallShape`."""
@@ -178,7 +263,12 @@ def stage_call(
       ``[batch, in_channels, latent_frames, latent_h, latent_w]``, a timestep per sample and text
       embeddings ``[batch, text_len, text_dim]``;
     * ``vae_decode``: ``AutoencoderKLWan.decode`` of latents ``[batch, z_dim, latent_frames,
-      latent_h, latent_w]`` through its frame-by-frame feature-cache loop.
+      latent_h, latent_w]`` through its frame-by-frame feature-cache loop;
+    * ``image_encoder``: ``CLIPVisionModel(pixel_values[images, 3, 224, 224], output_hidden_states=True)``;
+    * ``vae_encode``: ``AutoencoderKLWan.encode`` of the condition video ``[1, 3, frames, height,
+      width]`` (VACE: twice, then once per reference image ``[1, 3, 1, height, width]``);
+    * image-to-video transformers also get the image hidden states ``[batch * images, 257, 1280]``,
+      VACE's its control latents ``[batch, 96, latent_frames + ref_images, latent_h, latent_w]``.
     """
     sd = spec.pipeline_def.stage(stage)
     dtype_name = dtype or sd.dtype

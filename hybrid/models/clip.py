@@ -1,0 +1,153 @@
+"""CLIP ViT-H/14 vision tower (transformers ``CLIPVisionModel``), the ``image_encoder`` stage of the
+Wan2.1 image-to-video pipelines.
+
+Architecture of one forward (module paths as in transformers), ``D = hidden_size``, ``T =
+(image_size/patch_size)^2 + 1`` tokens per image (the class token first):
+
+* ``vision_model.embeddings``: ``patch_embedding`` (``Conv2d(num_channels -> D, kernel = stride =
+  patch_size)``, no bias), the class embedding and ``position_embedding`` (lookups: 0 FLOPs);
+* ``vision_model.pre_layrnorm``;
+* ``vision_model.encoder.layers.{i}`` for ``i < num_hidden_layers``: ``layer_norm1`` ->
+  ``self_attn`` (``q_proj``/``k_proj``/``v_proj``/``out_proj``, ``D -> D`` with bias; attention over
+  ``T`` tokens) -> ``layer_norm2`` -> ``mlp`` (``fc1``: ``D -> intermediate_size``, activation,
+  ``fc2`` back);
+* ``vision_model.post_layernorm`` on the class token (the pooled output).
+
+``WanImageToVideoPipeline.encode_image`` calls it with ``output_hidden_states=True`` and reads
+``hidden_states[-2]`` (the penultimate layer's output), but every layer runs. The diffusers
+conversion script saves ``CLIPVisionModelWithProjection``, whose ``visual_projection``
+(``D -> projection_dim`` on the one pooled token: 2 x 1280 x 1024 = 2,621,440 FLOPs) the pipeline
+never reads; it is not modelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hybrid import ops
+from hybrid.rows import SDPA_OP as SDPA
+from hybrid.rows import OpGroup
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.geometry import CallShape
+
+
+@dataclass(frozen=True)
+class CLIPVisionConfig:
+    """The fields of transformers' ``CLIPVisionConfig`` that shape the tower (same names)."""
+
+    hidden_size: int = 1280
+    intermediate_size: int = 5120
+    projection_dim: int = 1024
+    num_hidden_layers: int = 32
+    num_attention_heads: int = 16
+    num_channels: int = 3
+    image_size: int = 224
+    patch_size: int = 14
+    hidden_act: str = "gelu"
+    layer_norm_eps: float = 1e-5
+
+    COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset(
+        [
+            "architectures",
+            "model_type",
+            "transformers_version",
+            "torch_dtype",
+            "dtype",
+            "attention_dropout",
+            "dropout",
+            "initializer_factor",
+            "initializer_range",
+        ]
+    )
+    """Keys of a published ``config.json`` that change no cost (metadata, training-only settings)."""
+
+    def __post_init__(self) -> None:
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size: {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size: {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}"
+            )
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens per image: ``(image_size / patch_size)^2`` patches plus the class token."""
+        return (self.image_size // self.patch_size) ** 2 + 1
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    def num_parameters(self) -> int:
+        """Parameters of ``CLIPVisionModel``: patch ``C*D*p^2``, class ``D``, positions ``T*D``,
+        pre/post layer norms ``2 * 2D``; per layer ``4(D^2 + D)`` (attention) ``+ 2 * 2D`` (norms)
+        ``+ 2*D*F + F + D`` (MLP)."""
+        d, f = self.hidden_size, self.intermediate_size
+        embeddings = self.num_channels * d * self.patch_size**2 + d + self.num_tokens * d
+        layer = 4 * (d * d + d) + 4 * d + 2 * d * f + f + d
+        return embeddings + 4 * d + self.num_hidden_layers * layer
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``transformers.CLIPVisionConfig``."""
+        return asdict(self)
+
+
+ADDMM = "aten.addmm"
+
+
+def clip_groups(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
+    """FLOP groups of one ``CLIPVisionModel`` forward on ``shape.images`` images (batch of images).
+
+    With ``R = images * T`` token rows: the patch conv ``2 * images * D * C * p^2 * (T - 1)``; per
+    layer ``4 * 2RD^2`` (q, k, v, out), attention ``4 * images * H * T^2 * d``, MLP ``2 * 2RDF``.
+    """
+    stage = "image_encoder"
+    n, t, d = shape.images, cfg.num_tokens, cfg.hidden_size
+    rows, layers = n * t, cfg.num_hidden_layers
+    side = cfg.image_size // cfg.patch_size
+    layer = "encoder.layers.{i}"
+    proj = ops.linear(rows, d, d)
+    kernel = (cfg.patch_size, cfg.patch_size)
+    return [
+        OpGroup(
+            stage,
+            "embeddings.patch_embedding",
+            "aten.convolution",
+            "conv",
+            ops.conv2d(n, cfg.num_channels, d, kernel, (side, side)),
+        ),
+        *(
+            OpGroup(stage, f"{layer}.self_attn.{p}", ADDMM, "matmul", proj, repeat=layers)
+            for p in ("q_proj", "k_proj", "v_proj")
+        ),
+        OpGroup(
+            stage,
+            f"{layer}.self_attn",
+            SDPA,
+            "attention",
+            ops.sdpa(n, cfg.num_attention_heads, t, t, cfg.head_dim),
+            repeat=layers,
+        ),
+        OpGroup(stage, f"{layer}.self_attn.out_proj", ADDMM, "matmul", proj, repeat=layers),
+        OpGroup(stage, f"{layer}.mlp.fc1", ADDMM, "matmul", ops.linear(rows, d, cfg.intermediate_size), repeat=layers),
+        OpGroup(stage, f"{layer}.mlp.fc2", ADDMM, "matmul", ops.linear(rows, cfg.intermediate_size, d), repeat=layers),
+    ]
+
+
+def component(module: str, op: str) -> str:
+    """The report component of an image-encoder row (analytic or traced)."""
+    if ".self_attn" in module:
+        return "attention_core" if op == SDPA else "attention_projections"
+    if ".mlp." in module:
+        return "ffn"
+    if module.startswith("embeddings."):
+        return "embedders"
+    return "other"
+
+
+# Wan-AI/Wan2.1-I2V-14B-{480P,720P}-Diffusers and Wan2.1-FLF2V-14B-720P-Diffusers image_encoder/config.json:
+# CLIP ViT-H/14 vision tower (open-clip xlm-roberta-large-vit-huge-14), hidden 1280, intermediate 5120,
+# 16 heads, 32 layers, image 224, patch 14, gelu, projection_dim 1024.
+CLIP_VIT_H_14 = CLIPVisionConfig()

@@ -1,0 +1,198 @@
+"""Pipelines as data: image-to-video, first-last-frame and VACE, every stage exact."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hybrid.cli import main
+from hybrid.models import PRESETS, get_preset
+from hybrid.pipelines import PIPELINES, STAGE_NAMES
+from hybrid.report import estimate
+from hybrid.rows import SDPA_OP
+from hybrid.sweep import Grid, sweep, sweep_frame
+from hybrid.workload import Workload
+from tests.conftest import traced_preset
+
+NEW_PRESETS = (
+    "wan2.1-i2v-14b-480p",
+    "wan2.1-i2v-14b-720p",
+    "wan2.1-flf2v-14b-720p",
+    "wan2.1-vace-1.3b",
+    "wan2.1-vace-14b",
+)
+
+
+def test_every_pipeline_stage_order_and_one_name_order() -> None:
+    assert PIPELINES["i2v"].stage_names == (
+        "text_encoder",
+        "image_encoder",
+        "vae_encode",
+        "diffusion_core",
+        "vae_decode",
+    )
+    assert PIPELINES["vace"].stage_names == ("text_encoder", "vae_encode", "diffusion_core", "vae_decode")
+    assert STAGE_NAMES == ("text_encoder", "image_encoder", "vae_encode", "diffusion_core", "vae_decode")
+    assert {get_preset(m).pipeline for m in PRESETS} == set(PIPELINES)
+
+
+@pytest.mark.parametrize("model", NEW_PRESETS)
+def test_report_json_has_the_pipelines_stages_with_runs(model: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--model", model, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    spec = get_preset(model)
+    assert list(doc["stages"]) == list(spec.pipeline_def.stage_names)
+    assert doc["total"]["flops"] == sum(s["flops"] for s in doc["stages"].values())
+    steps = spec.default_steps
+    runs = {"text_encoder": 2, "image_encoder": 1, "vae_encode": 1, "diffusion_core": 2 * steps, "vae_decode": 1}
+    assert {s: d["runs"] for s, d in doc["stages"].items()} == {s: runs[s] for s in doc["stages"]}
+    assert all(d["flops"] == d["runs"] * d["flops_per_run"] > 0 for d in doc["stages"].values())
+    assert doc["workload"]["steps"] == steps
+
+
+def test_i2v_720p_acceptance_and_default_steps_stated(capsys: pytest.CaptureFixture[str]) -> None:
+    r = estimate(Workload(model="wan2.1-i2v-14b-720p"))
+    assert r.workload.steps == 40  # the original Wan2.1 generate.py's image-to-video steps
+    assert any(a.startswith("steps: 40, wan2.1-i2v-14b-720p's recommended default") for a in r.assumptions)
+    assert not any(a.startswith("steps:") for a in estimate(Workload()).assumptions)  # T2V: diffusers' 50
+    assert "WanImageToVideoPipeline" in " ".join(r.assumptions)
+    per_call = {s: c.flops_per_run for s, c in r.stages.items()}
+    assert per_call == {
+        "text_encoder": 4_844_723_109_888,
+        "image_encoder": 334_587_658_240,
+        "vae_encode": 381_674_137_190_400,
+        "diffusion_core": 6_540_497_070_981_120,
+        "vae_decode": 639_218_375_884_800,
+    }
+
+
+def test_image_encoder_pinned() -> None:
+    # CLIP ViT-H/14, one 224x224 image: T = 16*16 + 1 = 257 tokens, D = 1280, F = 5120, 32 layers, 16 x 80:
+    # patch conv 2*1280*3*14*14*256 = 385_351_680; per layer q,k,v,out 4 * 2*257*1280^2 = 3_368_550_400,
+    # attention 4*16*257^2*80 = 338_170_880, MLP 2 * 2*257*1280*5120 = 6_737_100_800
+    # 385_351_680 + 32 * (3_368_550_400 + 338_170_880 + 6_737_100_800) = 334_587_658_240
+    w = Workload(model="wan2.1-i2v-14b-480p")
+    assert traced_preset("image_encoder", w).flops == 334_587_658_240
+    # FLF2V encodes the first and the last frame: a batch of two
+    flf2v = estimate(Workload(model="wan2.1-flf2v-14b-720p")).stages["image_encoder"]
+    assert flf2v.flops_per_run == 2 * 334_587_658_240
+
+
+def test_i2v_dit_image_rows_pinned() -> None:
+    w = Workload(model="wan2.1-i2v-14b-720p")
+    rows = {(r.module, r.op): r for r in traced_preset("diffusion_core", w).rows}
+    # image K/V project the 257 CLIP tokens: 2*257*5120*5120
+    assert rows[("blocks.7.attn2.add_k_proj", "aten.addmm")].flops == 13_474_201_600
+    # attn2 runs two attentions: 75_600 queries over 257 image keys (4*40*75600*257*128 = 397_910_016_000)
+    # and over 512 text keys (4*40*75600*512*128 = 792_723_456_000)
+    sdpa = sorted(
+        r.flops for r in traced_preset("diffusion_core", w).rows if (r.module, r.op) == ("blocks.7.attn2", SDPA_OP)
+    )
+    assert sdpa == [397_910_016_000, 792_723_456_000]
+    # image embedder on the 257 tokens: 2*257*1280*1280 + 2*257*1280*5120
+    embed = sum(r.flops for r in rows.values() if r.module.startswith("condition_embedder.image_embedder"))
+    assert embed == 842_137_600 + 3_368_550_400
+    # FLF2V: 514 image tokens (pos_embed_seq_len), so twice the image attention
+    flf2v = traced_preset("diffusion_core", Workload(model="wan2.1-flf2v-14b-720p")).rows
+    assert sorted(r.flops for r in flf2v if (r.module, r.op) == ("blocks.7.attn2", SDPA_OP)) == [
+        792_723_456_000,
+        795_820_032_000,
+    ]
+
+
+def test_i2v_batch_of_two_runs_context_projections_as_mm() -> None:
+    # the processor slices the (image + text) context; for batch 2 the slices are not contiguous and
+    # torch's linear runs mm + add instead of addmm: the analytic rows follow (same FLOPs)
+    w = Workload(model="wan2.1-i2v-14b-480p", width=64, height=48, frames=5, batch=2)
+    ops = {(r.module, r.op) for r in traced_preset("diffusion_core", w).rows if r.flops}
+    assert ("blocks.0.attn2.to_k", "aten.mm") in ops and ("blocks.0.attn2.add_v_proj", "aten.mm") in ops
+    assert ("blocks.0.attn2.to_q", "aten.addmm") in ops
+
+
+def test_vae_encode_rows_pinned() -> None:
+    # 1280x720x81: 21 encoder chunks (1 frame, then 20 of 4): conv_in 3 -> 96, 3x3x3, over 81 frames of
+    # 720x1280 positions: 2*96*3*27*921_600*81 = 1_160_950_579_200
+    w = Workload(model="wan2.1-i2v-14b-720p")
+    rows: dict[str, int] = {}
+    for r in traced_preset("vae_encode", w).rows:
+        rows[r.module] = rows.get(r.module, 0) + r.flops
+    assert rows["encoder.conv_in"] == 1_160_950_579_200
+    # down_blocks.5 is the first downsample3d (192 channels at 180x320): its time conv runs from the
+    # second chunk on, 4 -> 2 frames: 2*192*192*3 * (2*180*320) * 20 chunks
+    assert rows["encoder.down_blocks.5.time_conv"] == 509_607_936_000
+    assert "encoder.down_blocks.2.time_conv" not in rows  # level 0 downsamples in space only
+
+
+def test_vace_reference_images_add_encodes_and_latent_frames() -> None:
+    base = Workload(model="wan2.1-vace-14b")
+    refs = Workload(model="wan2.1-vace-14b", ref_images=2)
+    assert (base.dit_tokens, refs.dit_tokens) == (21 * 45 * 80, 23 * 45 * 80)
+    a, b = estimate(base), estimate(refs)
+    assert a.stages["vae_decode"].flops == b.stages["vae_decode"].flops  # references are cut before decoding
+    one_frame = estimate(Workload(model="wan2.1-vace-14b", frames=1)).stages["vae_encode"].flops_per_run
+    # a reference image is a one-frame encode; the 1-frame video itself is encoded twice
+    assert b.stages["vae_encode"].flops_per_run - a.stages["vae_encode"].flops_per_run == one_frame
+    assert b.stages["diffusion_core"].flops_per_run > a.stages["diffusion_core"].flops_per_run
+    assert '"ref_images": 2' in json.dumps(b.to_dict())
+    assert "ref_images" not in estimate(Workload()).to_dict()["workload"]
+
+
+def test_vace_blocks_component() -> None:
+    r = estimate(Workload(model="wan2.1-vace-1.3b"))
+    comps = r.stages["diffusion_core"].components_per_run
+    # 15 VACE blocks on the control tokens beside 30 main blocks: about half the main blocks' FLOPs
+    main = sum(v for k, v in comps.items() if k not in ("vace_blocks", "embedders", "output_head"))
+    assert 0.45 < comps["vace_blocks"] / main < 0.55
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "wan2.1-i2v-14b-480p", "--text-len", "77"], "text_len: 77 is invalid for wan2.1-i2v-14b-480p"),
+        (["--model", "wan2.1-t2v-14b", "--ref-images", "1"], "ref_images: wan2.1-t2v-14b takes no reference images"),
+        (["--model", "wan2.1-vace-14b", "--batch", "2"], "batch: 2 is invalid for wan2.1-vace-14b; valid: 1 to 1"),
+        (["--model", "wan2.1-vace-14b", "--ref-images", "-1"], "ref_images: -1 is invalid; must be >= 0"),
+    ],
+)
+def test_pipeline_constraints_are_one_line_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wanmeter: error: {message}") and err.count("\n") == 1
+
+
+def test_models_lists_each_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    i2v = doc["wan2.1-i2v-14b-720p"]
+    assert i2v["pipeline"] == "WanImageToVideoPipeline" and i2v["default_steps"] == 40
+    assert i2v["stages"] == ["text_encoder", "image_encoder", "vae_encode", "diffusion_core", "vae_decode"]
+    # CLIP ViT-H/14 vision tower: 630_766_080 parameters; the I2V transformer 16_394_878_784
+    assert i2v["parameters"]["image_encoder"] == 630_766_080
+    assert i2v["parameters"]["transformer"] == 16_394_878_784
+
+
+def test_mixed_sweep_has_every_stage_column() -> None:
+    grid = Grid(models=("wan2.1-t2v-1.3b", "wan2.1-i2v-14b-480p"), sizes=((256, 128),), frames=(17,))
+    frame = sweep_frame(sweep(grid))
+    assert [c for c in frame.columns if c.endswith("_flops")] == [f"{s}_flops" for s in STAGE_NAMES] + ["total_flops"]
+    t2v = frame[frame.model == "wan2.1-t2v-1.3b"].iloc[0]
+    assert t2v.image_encoder_flops == 0 and t2v.vae_encode_flops == 0
+    assert list(frame.steps) == [50, 40]  # each model's recommended steps
+
+
+def test_gpu_sizing_keeps_the_vae_resident_once() -> None:
+    from hybrid.memory import weights_bytes
+    from hybrid.sizing import size_on_gpu
+
+    w = Workload(model="wan2.1-i2v-14b-480p", width=128, height=64, frames=5)
+    spec = get_preset(w.model)
+    sized = size_on_gpu(w, spec, "h100-sxm")
+    all_weights = sum(weights_bytes(spec, c) for c in ("text_encoder", "image_encoder", "transformer", "vae"))
+    assert all(s.weights_bytes == all_weights for s in sized.stages.values())
+    offloaded = size_on_gpu(w, spec, "h100-sxm", offload=True)
+    assert offloaded.stages["vae_encode"].weights_bytes == weights_bytes(spec, "vae") == 126_892_531 * 4
+    assert offloaded.stages["image_encoder"].weights_bytes == 630_766_080 * 4  # float32, as diffusers' example
+    assert list(sized.stages) == list(spec.pipeline_def.stage_names) and sized.seconds > 0
