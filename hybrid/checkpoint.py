@@ -7,20 +7,28 @@ A folder as ``Wan-AI/Wan2.1-T2V-*-Diffusers`` ships it::
     vae/config.json           vae/*.safetensors
     text_encoder/config.json  text_encoder/*.safetensors
 
-Each ``config.json`` overrides the preset's config field by field (unknown keys such as
-``_class_name`` are ignored). Parameter counts come from the ``*.safetensors`` headers alone (an
-8-byte little-endian length, then a JSON table of tensor shapes). A missing folder or file falls
-back to the preset with a warning; a malformed JSON file or header is an error naming the file.
+Each ``config.json`` overrides the preset's config field by field. Every value is checked against
+the field's type and range (integers >= 1, finite non-negative numbers, true/false, lists of
+those); a key that is not a field is refused unless it is ``_``-prefixed metadata or one the family
+lists as cost-free (``COST_FREE_KEYS``: e.g. ``latents_mean``), so a config of an architecture
+wanmeter does not model (a Wan2.2 VAE's ``is_residual``) is an error, never silently a Wan2.1 one.
+``model_index.json``'s ``_class_name`` must be the preset's pipeline. Parameter counts come from
+the ``*.safetensors`` headers alone (an 8-byte little-endian length, then a JSON table of tensor
+shapes). A missing folder or file falls back to the preset with a warning; every bad file, key or
+value is a one-line :class:`CheckpointError` naming the file (and the key and valid range).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import struct
+import types
+import typing
 from math import prod
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 from hybrid.models import PRESETS, ModelSpec, get_preset
 
@@ -68,14 +76,57 @@ def safetensors_parameters(path: Path) -> int:
     return total
 
 
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _checked(path: Path, key: str, hint: Any, value: Any, minimum: int) -> Any:
+    """``value`` as the field type ``hint`` wants it; :class:`CheckpointError` naming file, key and
+    the valid range otherwise."""
+    if get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in get_args(hint):
+            return None
+        hint = next(a for a in get_args(hint) if a is not type(None))
+    if get_origin(hint) is tuple:
+        if not isinstance(value, list):
+            raise CheckpointError(f"{path}: {key}: must be a list, got {_short(value)}")
+        return tuple(_checked(path, f"{key}[{i}]", get_args(hint)[0], v, minimum) for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise CheckpointError(f"{path}: {key}: must be true or false, got {_short(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise CheckpointError(f"{path}: {key}: must be an integer >= {minimum}, got {_short(value)}")
+        return value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        if not ok:
+            raise CheckpointError(f"{path}: {key}: must be a finite number >= 0, got {_short(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise CheckpointError(f"{path}: {key}: must be a string, got {_short(value)}")
+        return value
+    raise CheckpointError(f"{path}: {key}: cannot be read")  # pragma: no cover - every field type is above
+
+
 def _override(base: T, values: dict[str, Any], path: Path) -> T:
-    fields = {f.name for f in dataclasses.fields(base)}  # type: ignore[arg-type]
+    cls = type(base)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(base)}  # type: ignore[arg-type]
+    ignored: frozenset[str] = getattr(cls, "COST_FREE_KEYS", frozenset())
     kwargs: dict[str, Any] = {}
     for k, v in values.items():
-        if k not in fields:
+        if k.startswith("_") or k in ignored:
             continue
-        current = getattr(base, k)
-        kwargs[k] = tuple(v) if isinstance(current, tuple) and isinstance(v, list) else v
+        if k not in fields:
+            raise CheckpointError(
+                f"{path}: {k}: not modelled for {cls.__name__} (it changes the architecture); "
+                f"valid keys: {', '.join(fields)}"
+            )
+        kwargs[k] = _checked(path, k, hints[k], v, int(fields[k].metadata.get("min", 1)))
     try:
         return dataclasses.replace(base, **kwargs)  # type: ignore[type-var]
     except (TypeError, ValueError) as e:
@@ -91,7 +142,12 @@ def load_model_dir(path: str | Path, model: str) -> ModelSpec:
     warnings: list[str] = []
     index = root / "model_index.json"
     if index.is_file():
-        read_json(index)
+        pipeline_class = read_json(index).get("_class_name")
+        expected = preset.pipeline_def.diffusers_class
+        if pipeline_class is not None and pipeline_class != expected:
+            valid = sorted(n for n, p in PRESETS.items() if p.pipeline_def.diffusers_class == pipeline_class)
+            hint = f"use --model {' or '.join(valid)}" if valid else "no preset runs it"
+            raise CheckpointError(f"{index}: _class_name {_short(pipeline_class)} is not {model}'s {expected}; {hint}")
     else:
         warnings.append(f"{index} not found")
     configs: dict[str, Any] = {}
@@ -114,6 +170,10 @@ def load_model_dir(path: str | Path, model: str) -> ModelSpec:
         warnings=tuple(warnings),
         **configs,
     )
+    try:
+        spec.pipeline_def.check_components(spec)
+    except ValueError as e:
+        raise CheckpointError(f"{root}: {e}") from None
     same = [n for n, p in PRESETS.items() if p.components() == spec.components()]
     name = model if model in same else (same[0] if same else f"local:{root.name}")
     return dataclasses.replace(spec, name=name)

@@ -107,7 +107,73 @@ def test_malformed_header_names_the_file(tmp_path: Path, payload: bytes) -> None
         safetensors_parameters(f)
 
 
-def test_unsupported_config_is_an_error(tmp_path: Path) -> None:
+def test_an_image_to_video_transformer_needs_an_image_to_video_preset(tmp_path: Path) -> None:
     root = _write_folder(tmp_path / "i2v", {"image_dim": 1280, "added_kv_proj_dim": 5120, "in_channels": 36})
-    with pytest.raises(CheckpointError, match="unsupported config"):
+    with pytest.raises(CheckpointError, match=r"WanPipeline \(t2v\) needs no image_dim; got image_dim=1280"):
         load_model_dir(root, "wan2.1-t2v-14b")
+
+
+def test_model_index_must_be_the_presets_pipeline(tmp_path: Path) -> None:
+    root = _write_folder(tmp_path / "ckpt")
+    (root / "model_index.json").write_text(json.dumps({"_class_name": "WanImageToVideoPipeline"}))
+    with pytest.raises(CheckpointError) as e:
+        load_model_dir(root, "wan2.1-t2v-14b")
+    assert str(e.value) == (
+        f'{root / "model_index.json"}: _class_name "WanImageToVideoPipeline" is not wan2.1-t2v-14b\'s WanPipeline; '
+        "use --model wan2.1-flf2v-14b-720p or wan2.1-i2v-14b-480p or wan2.1-i2v-14b-720p"
+    )
+
+
+def test_image_to_video_folder_with_an_image_encoder(tmp_path: Path) -> None:
+    root = _write_folder(tmp_path / "i2v", {"image_dim": 1280, "added_kv_proj_dim": 5120, "in_channels": 36})
+    (root / "model_index.json").write_text(json.dumps({"_class_name": "WanImageToVideoPipeline"}))
+    (root / "image_encoder").mkdir()
+    clip = {"architectures": ["CLIPVisionModelWithProjection"], "hidden_size": 1280, "num_hidden_layers": 32}
+    (root / "image_encoder" / "config.json").write_text(json.dumps({**clip, "dropout": 0.0, "model_type": "clip"}))
+    spec = load_model_dir(root, "wan2.1-i2v-14b-720p")
+    assert spec.name == "wan2.1-i2v-14b-720p" and spec.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("sub", "values", "message"),
+    [
+        ("transformer", {"num_attention_heads": "12"}, 'num_attention_heads: must be an integer >= 1, got "12"'),
+        ("transformer", {"num_layers": None}, "num_layers: must be an integer >= 1, got null"),
+        ("transformer", {"num_layers": -1}, "num_layers: must be an integer >= 1, got -1"),
+        ("transformer", {"num_layers": 0}, "num_layers: must be an integer >= 1, got 0"),
+        ("transformer", {"ffn_dim": 8960.5}, "ffn_dim: must be an integer >= 1, got 8960.5"),
+        ("transformer", {"cross_attn_norm": 1}, "cross_attn_norm: must be true or false, got 1"),
+        ("transformer", {"patch_size": [1, 2, 0]}, "patch_size[2]: must be an integer >= 1, got 0"),
+        ("transformer", {"eps": -1e-6}, "eps: must be a finite number >= 0, got -1e-06"),
+        ("transformer", {"vace_layers": [0, 2]}, "vace_layers: not modelled for WanTransformer3DConfig"),
+        ("vae", {"dim_mult": "1244"}, 'dim_mult: must be a list, got "1244"'),
+        ("vae", {"is_residual": True}, "is_residual: not modelled for AutoencoderKLWanConfig"),
+        ("vae", {"temperal_downsample": [False, True, "x"]}, "temperal_downsample[2]: must be true or false"),
+        ("vae", {"scale_factor_spatial": 16}, "unsupported config (scale_factor_temporal/scale_factor_spatial: 4/16"),
+        ("text_encoder", {"d_model": 1e400}, "d_model: must be an integer >= 1, got Infinity"),
+        ("text_encoder", {"feed_forward_proj": "swiglu"}, "unsupported config (feed_forward_proj: 'swiglu' is not"),
+    ],
+)
+def test_bad_config_values_name_file_key_and_range(
+    tmp_path: Path, sub: str, values: dict[str, object], message: str
+) -> None:
+    root = _write_folder(tmp_path / "ckpt")
+    path = root / sub / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **values}))
+    with pytest.raises(CheckpointError) as e:
+        load_model_dir(root, "wan2.1-t2v-14b")
+    assert str(e.value).startswith(f"{path}: {message}") and "\n" not in str(e.value)
+
+
+def test_bad_model_dir_value_is_exit_2_no_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = _write_folder(tmp_path / "ckpt", {"num_layers": -1})
+    cmd = [sys.executable, "-m", "hybrid.cli", "report", "--model-dir", str(root)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    assert (
+        out.stderr
+        == f"wanmeter: error: {root / 'transformer' / 'config.json'}: num_layers: must be an integer >= 1, got -1\n"
+    )

@@ -19,7 +19,7 @@ padded length (an all-ones attention mask costs the same as none).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
@@ -44,6 +44,43 @@ class UMT5Config:
     relative_attention_max_distance: int = 128
     layer_norm_epsilon: float = 1e-6
     feed_forward_proj: str = "gated-gelu"
+
+    COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset(
+        [
+            "architectures",
+            "model_type",
+            "transformers_version",
+            "torch_dtype",
+            "dtype",
+            "dense_act_fn",
+            "dropout_rate",
+            "initializer_factor",
+            "initializer_range",
+            "is_encoder_decoder",
+            "num_decoder_layers",
+            "pad_token_id",
+            "eos_token_id",
+            "bos_token_id",
+            "decoder_start_token_id",
+            "tie_word_embeddings",
+            "tokenizer_class",
+            "use_cache",
+            "output_past",
+            "scalable_attention",
+            "is_gated_act",
+            "classifier_dropout",
+            "gradient_checkpointing",
+        ]
+    )
+    """Keys of a published ``config.json`` that change no cost: metadata, training-only settings, the
+    decoder (not run), and the activation (0 FLOPs) or values derived from ``feed_forward_proj``."""
+
+    def __post_init__(self) -> None:
+        valid = ("gated-gelu", "gated-silu", "gelu", "relu")
+        if self.feed_forward_proj not in valid:
+            raise ValueError(
+                f"feed_forward_proj: {self.feed_forward_proj!r} is not modelled; valid: {', '.join(valid)}"
+            )
 
     @property
     def inner_dim(self) -> int:
