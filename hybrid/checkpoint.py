@@ -6,12 +6,14 @@ A folder as ``Wan-AI/Wan2.1-T2V-*-Diffusers`` ships it::
     transformer/config.json   transformer/*.safetensors
     vae/config.json           vae/*.safetensors
     text_encoder/config.json  text_encoder/*.safetensors
+    image_encoder/config.json image_encoder/*.safetensors   (image-to-video)
 
 Each ``config.json`` overrides the preset's config field by field. Every value is checked against
 the field's type and range (integers >= 1, finite non-negative numbers, true/false, lists of
-those); a key that is not a field is refused unless it is ``_``-prefixed metadata or one the family
-lists as cost-free (``COST_FREE_KEYS``: e.g. ``latents_mean``), so a config of an architecture
-wanmeter does not model (a Wan2.2 VAE's ``is_residual``) is an error, never silently a Wan2.1 one.
+those); a key that is not a field is refused unless it is metadata (``_``-prefixed, or
+:data:`METADATA_KEYS`) or one the family lists as cost-free (``COST_FREE_KEYS``: e.g. the VAE's
+``latents_mean``), so a config of an architecture wanmeter does not model (a Wan2.2 VAE's
+``is_residual``) is an error, never silently a Wan2.1 one.
 ``model_index.json``'s ``_class_name`` must be the preset's pipeline. Parameter counts come from
 the ``*.safetensors`` headers alone (an 8-byte little-endian length, then a JSON table of tensor
 shapes). A missing folder or file falls back to the preset with a warning; every bad file, key or
@@ -112,11 +114,15 @@ def _checked(path: Path, key: str, hint: Any, value: Any, minimum: int) -> Any:
     raise CheckpointError(f"{path}: {key}: cannot be read")  # pragma: no cover - every field type is above
 
 
+METADATA_KEYS = frozenset({"architectures", "model_type", "transformers_version", "torch_dtype", "dtype"})
+"""Metadata keys of a transformers ``config.json`` (diffusers' are ``_``-prefixed): never a cost."""
+
+
 def _override(base: T, values: dict[str, Any], path: Path) -> T:
     cls = type(base)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(base)}  # type: ignore[arg-type]
-    ignored: frozenset[str] = getattr(cls, "COST_FREE_KEYS", frozenset())
+    ignored: frozenset[str] = METADATA_KEYS | getattr(cls, "COST_FREE_KEYS", frozenset())
     kwargs: dict[str, Any] = {}
     for k, v in values.items():
         if k.startswith("_") or k in ignored:

@@ -188,8 +188,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             for line in diffs:
                 print(f"MISMATCH {model} {line}")
             ok &= not diffs
-        _progress(f"{model}: cross-checking at the default workload and {cal.LARGE} ...")
-        checks = cal.cross_check(committed or laws, spec, cal.held_out(model))
+        held_out = cal.held_out(model)
+        _progress(f"{model}: cross-checking at the default workload and {held_out[-1].to_dict()} ...")
+        checks = cal.cross_check(committed or laws, spec, held_out)
         for c in checks:
             w = c.workload
             print(
@@ -301,7 +302,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 str(r.workload.steps),
                 str(r.workload.batch),
                 "on" if r.workload.cfg else "off",
-                *(units.flops(r.stages[s].flops if s in r.stages else 0) for s in stages),
+                *(units.flops(r.stages[s].flops) if s in r.stages else "-" for s in stages),
                 units.flops(r.total_flops),
                 *(_sized_cells(r) if sized else ()),
             ]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hybrid.analytic import analytic_rows, components_per_call
 from hybrid.geometry import CallShape, validate
 from hybrid.models import ModelSpec, get_preset
-from hybrid.pipelines import T2V
+from hybrid.pipelines import DIFFUSION_CORE, T2V
 from hybrid.rows import CostRow
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
@@ -211,4 +211,4 @@ def diffusion_core_cost(workload: Workload, spec: ModelSpec | None = None) -> St
 
     A stable API for callers who only need the diffusion core.
     """
-    return stage_cost("diffusion_core", workload, spec)
+    return stage_cost(DIFFUSION_CORE.name, workload, spec)

@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import stage_groups
+from hybrid.geometry import CallShape
 from hybrid.models import PRESETS, ModelSpec, get_preset
+from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
-from hybrid.models.wan_dit import WanTransformer3DConfig
+from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.pipelines import STAGE_NAMES
 from hybrid.report import estimate
@@ -59,6 +61,34 @@ TINY_SPEC = ModelSpec(
     trained_max_pixels=64 * 48,
 )
 """Tiny configs of the real classes: small enough to run with real tensors on any device."""
+
+_TINY_CLIP = CLIPVisionConfig(
+    hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=28, patch_size=14
+)
+_TINY_I2V_DIT = replace(TINY_SPEC.transformer, in_channels=36, image_dim=16, added_kv_proj_dim=24)
+
+TINY_SPECS: dict[str, ModelSpec] = {
+    "t2v": TINY_SPEC,
+    "i2v": replace(TINY_SPEC, name="tiny-i2v", pipeline="i2v", image_encoder=_TINY_CLIP, transformer=_TINY_I2V_DIT),
+    "flf2v": replace(
+        TINY_SPEC,
+        name="tiny-flf2v",
+        pipeline="flf2v",
+        image_encoder=_TINY_CLIP,
+        transformer=replace(_TINY_I2V_DIT, pos_embed_seq_len=2 * _TINY_CLIP.num_tokens),
+    ),
+    "vace": replace(
+        TINY_SPEC,
+        name="tiny-vace",
+        pipeline="vace",
+        transformer=WanVACETransformer3DConfig(
+            num_attention_heads=2, attention_head_dim=12, ffn_dim=32, num_layers=2, text_dim=16, freq_dim=8,
+            vace_layers=(0,), vace_in_channels=96,
+        ),
+    ),
+}  # fmt: skip
+"""A tiny spec of every pipeline (the same real classes as its presets)."""
+
 
 DEFAULT_OUT_DIR = Path("tmp/verify")
 
@@ -105,20 +135,24 @@ def _rel(a: int, b: int) -> float:
     return abs(a - b) / max(abs(b), 1)
 
 
-def reference_workload(model: str, shape: dict[str, Any]) -> Workload:
+def reference_workload(model: str, shape: dict[str, Any], ref_images: int = 0) -> Workload:
     """A reference shape as a workload of ``model``, within its pipeline's constraints (a pipeline
-    that accepts one text length or batch 1 only gets that)."""
-    pipeline = get_preset(model).pipeline_def
-    kw = dict(shape)
-    if pipeline.fixed_text_len is not None:
-        kw["text_len"] = pipeline.fixed_text_len
-    if pipeline.max_batch is not None:
-        kw["batch"] = min(kw.get("batch", 1), pipeline.max_batch)
-    return Workload(model=model, **kw)
+    that accepts one text length or batch 1 only gets that; VACE gets ``ref_images``)."""
+    return Workload(model=model, **get_preset(model).pipeline_def.constrain(shape, ref_images))
+
+
+def reference_workloads(model: str) -> list[Workload]:
+    """:data:`REFERENCE_SHAPES` as workloads of ``model`` (the i-th with i VACE reference images)."""
+    return [reference_workload(model, kw, i) for i, kw in enumerate(REFERENCE_SHAPES)]
 
 
 def _workloads(model: str) -> list[Workload]:
-    return [Workload(model=model)] + [reference_workload(model, kw) for kw in REFERENCE_SHAPES]
+    return [Workload(model=model), *reference_workloads(model)]
+
+
+def presets_of(pipeline: str) -> tuple[str, ...]:
+    """The presets that run ``pipeline``."""
+    return tuple(m for m in sorted(PRESETS) if get_preset(m).pipeline == pipeline)
 
 
 def presets_with(stage: str) -> tuple[str, ...]:
@@ -268,11 +302,15 @@ def check_device(stage: str, workload: Workload, device: str, spec: ModelSpec = 
 def verify_device(device: str) -> Summary:
     """:func:`check_device` for every stage at every reference shape."""
     t0 = time.perf_counter()
-    checks = [
-        check_device(stage, Workload(model="wan2.1-t2v-1.3b", **kw), device)
-        for kw in REFERENCE_SHAPES
-        for stage in TINY_SPEC.pipeline_def.stage_names
-    ]
+    seen: set[tuple[Any, ...]] = set()
+    checks = []
+    for spec in TINY_SPECS.values():
+        for w in reference_workloads(presets_of(spec.pipeline)[0]):
+            for sd in spec.pipeline_def.stages:
+                call = (sd.trace_key, sd.config(spec), CallShape.of(spec, w))
+                if call not in seen:  # the same call in another pipeline (its VAE decode) runs once
+                    seen.add(call)
+                    checks.append(check_device(sd.name, w, device, spec))
     return Summary(f"device_{device}", checks, time.perf_counter() - t0)
 
 

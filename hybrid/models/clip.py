@@ -50,18 +50,13 @@ class CLIPVisionConfig:
 
     COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset(
         [
-            "architectures",
-            "model_type",
-            "transformers_version",
-            "torch_dtype",
-            "dtype",
             "attention_dropout",
             "dropout",
             "initializer_factor",
             "initializer_range",
         ]
     )
-    """Keys of a published ``config.json`` that change no cost (metadata, training-only settings)."""
+    """Keys of a published ``config.json`` that change no cost (training-only settings)."""
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:

@@ -47,11 +47,6 @@ class UMT5Config:
 
     COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset(
         [
-            "architectures",
-            "model_type",
-            "transformers_version",
-            "torch_dtype",
-            "dtype",
             "dense_act_fn",
             "dropout_rate",
             "initializer_factor",
@@ -72,7 +67,7 @@ class UMT5Config:
             "gradient_checkpointing",
         ]
     )
-    """Keys of a published ``config.json`` that change no cost: metadata, training-only settings, the
+    """Keys of a published ``config.json`` that change no cost: training-only settings, the
     decoder (not run), and the activation (0 FLOPs) or values derived from ``feed_forward_proj``."""
 
     def __post_init__(self) -> None:

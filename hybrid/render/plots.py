@@ -120,6 +120,8 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
             members.sort(key=lambda r: _knob_value(r, knob))
             xs = [_knob_value(r, knob) for r in members]
             for s in (*stages, "total"):
+                if s != "total" and not all(s in r.stages for r in members):
+                    continue  # a stage this model's pipeline lacks (0 has no place on a log scale)
                 ys = [(r.total_flops if s == "total" else _flops(r, s)) / PFLOP for r in members]
                 ax.plot(
                     xs,
