@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from hybrid.hardware import GPU, default_efficiency, get_gpu
 from hybrid.memory import pipeline_memory
 from hybrid.models import ModelSpec
-from hybrid.pipelines import COMPONENT_DTYPES
 from hybrid.timing import OP_CLASSES, Machine, stage_time
 from hybrid.workload import Workload
 
@@ -231,17 +230,36 @@ def size_on_gpu(
     )
 
 
+COMPONENT_NAMES: dict[str, str] = {
+    "text_encoder": "the text encoder",
+    "image_encoder": "the image encoder",
+    "transformer": "the DiT",
+    "vae": "the whole VAE",
+}
+"""How the report's assumptions name each model component."""
+DTYPE_SHORT: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8": "fp8"}
+"""The short form the report's text writes each dtype in."""
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _assumptions(g: GPU, spec: ModelSpec, offload: bool) -> tuple[str, ...]:
-    components = list(spec.parameter_counts())
     resident = (
         "model offload: only the running stage's model is on the GPU (moving weights between stages is not timed)"
         if offload
-        else f"no offload: {', '.join(components)} (the whole VAE) stay resident for the whole job"
+        else f"no offload: {_and([COMPONENT_NAMES[c] for c in spec.parameter_counts()])} stay resident for the "
+        "whole job"
     )
-    dtypes = ", ".join(f"{c} {COMPONENT_DTYPES[c]}" for c in components)
+    stages = spec.pipeline_def.stages
+    dtypes = ", ".join(f"{s.name} {DTYPE_SHORT[s.dtype]}" for s in stages)
+    vae = [s.name for s in stages if s.component == "vae"]
+    once = ", once for both" if len(vae) > 1 else ""
+    keep = "keeps" if len(vae) == 1 else "keep"
     return (
-        f"weights: {dtypes}, as diffusers' Wan examples load them; the VAE is resident whole (encoder and "
-        "decoder), once however many stages use it",
+        f"weights: {dtypes}, as diffusers' Wan2.1 example loads them; {_and(vae)} {keep} the whole "
+        f"AutoencoderKLWan (encoder and decoder) resident{once}",
         resident,
         "activation peak: the largest sum of live storages of one stage call run eagerly (traced on meta), with "
         "a fused attention kernel; 'materialized' is the same with PyTorch's math attention; allocator caching, "

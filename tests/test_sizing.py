@@ -136,7 +136,7 @@ def test_gpu_sizing_in_markdown_with_its_assumptions(capsys: pytest.CaptureFixtu
     assert main(["report", *SMALL, "--gpu", "a100-80gb", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert any(a.startswith("activation peak: the largest sum of live storages") for a in doc["assumptions"])
-    resident = "no offload: text_encoder, transformer, vae (the whole VAE) stay resident"
+    resident = "no offload: the text encoder, the DiT and the whole VAE"
     assert any(a.startswith(resident) for a in doc["assumptions"])
 
 
