@@ -39,6 +39,7 @@ def to_table(result: TraceResult, top: int = 8) -> str:
     head = (
         f"wanmeter trace: {result.model}  {w.width}x{w.height}, {w.frames} frames, {w.steps} steps, "
         f"batch {w.batch}, text_len {w.text_len}, cfg {'on' if w.cfg else 'off'}"
+        + (f", {w.ref_images} reference image{'s' if w.ref_images > 1 else ''}" if w.ref_images else "")
     )
     job_total = sum(st.flops * st.calls for st in result.stages.values())
     summary = []
