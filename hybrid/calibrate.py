@@ -255,6 +255,7 @@ GOLDEN_WORKLOADS: dict[str, dict[str, Any]] = {
         "batch": 2,
     },
     "wan2.1-flf2v-14b-720p_64x48x5": {"model": "wan2.1-flf2v-14b-720p", "width": 64, "height": 48, "frames": 5},
+    "wan2.2-i2v-a14b_64x48x5": {"model": "wan2.2-i2v-a14b", "width": 64, "height": 48, "frames": 5, "text_len": 16},
     "wan2.1-vace-1.3b_64x48x5_r1": {
         "model": "wan2.1-vace-1.3b",
         "width": 64,

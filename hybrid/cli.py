@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,20 @@ def _size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _positive_float(name: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number like 5.0, got {text[:40]!r}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
 def _add_workload_options(p: argparse.ArgumentParser) -> None:
     from hybrid.models import DEFAULT_FRAMES, DEFAULT_MODEL, PRESETS
 
@@ -45,6 +60,12 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-len", type=int, default=512, help="padded prompt tokens (default %(default)s)")
     p.add_argument("--no-cfg", action="store_true", help="disable classifier-free guidance")
     p.add_argument("--ref-images", type=int, default=0, help="VACE reference images (default %(default)s)")
+    p.add_argument(
+        "--flow-shift",
+        type=_positive_float("flow-shift"),
+        help="two-expert (Wan2.2 A14B) presets: the scheduler's flow shift, which decides each expert's steps "
+        "(default: the preset's published one)",
+    )
     p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
 
 
@@ -62,6 +83,7 @@ def _workload(args: argparse.Namespace) -> Workload:
         text_len=args.text_len,
         cfg=not args.no_cfg,
         ref_images=args.ref_images,
+        flow_shift=args.flow_shift,
     )
 
 

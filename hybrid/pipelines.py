@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hybrid.geometry import CallShape
 from hybrid.models import clip, umt5, wan_dit, wan_vae
 from hybrid.rows import OpGroup
+from hybrid.scheduler import high_noise_steps
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.models import ModelSpec
@@ -30,6 +31,7 @@ COMPONENT_DTYPES: dict[str, str] = {
     "text_encoder": "bfloat16",
     "image_encoder": "float32",
     "transformer": "bfloat16",
+    "transformer_2": "bfloat16",
     "vae": "float32",
 }
 """Weight and compute dtype of each model component (torch's spelling), as diffusers' Wan examples
@@ -147,6 +149,8 @@ class Pipeline:
     fixed_text_len_reason: str = ""
     max_batch: int | None = None
     max_batch_reason: str = ""
+    boundary_ratio: float | None = None
+    """Two experts: ``transformer`` runs the steps at or above ``boundary_ratio * 1000``."""
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -203,6 +207,11 @@ class Pipeline:
             raise ValueError(
                 f"text_len: {workload.text_len} is invalid for {spec.name}; valid: {self.fixed_text_len} "
                 f"({self.fixed_text_len_reason})"
+            )
+        if self.boundary_ratio is None and workload.flow_shift is not None:
+            raise ValueError(
+                f"flow_shift: {spec.name} has one transformer, the flow shift changes nothing it runs; "
+                "valid: leave it out (two-expert presets take it)"
             )
         if self.max_batch is not None and workload.batch > self.max_batch:
             raise ValueError(
@@ -345,7 +354,60 @@ VACE = Pipeline(
     "yet supported'",
 )
 
-PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE)}
+
+def expert_steps(workload: Workload) -> tuple[int, int]:
+    """``(steps of transformer, steps of transformer_2)`` of a two-expert pipeline's job: the
+    scheduler's timesteps at or above the boundary go to the high-noise expert
+    (:func:`hybrid.scheduler.high_noise_steps`)."""
+    from hybrid.models import get_preset
+
+    boundary = get_preset(workload.model).pipeline_def.boundary_ratio
+    assert boundary is not None and workload.flow_shift is not None
+    high = high_noise_steps(workload.steps, workload.flow_shift, boundary)
+    return high, workload.steps - high
+
+
+HIGH_NOISE_EXPERT = replace(
+    DIFFUSION_CORE,
+    calls=lambda w: expert_steps(w)[0] * _guidance(w),
+    modeled="diffusion_core: every forward of the high-noise expert transformer (WanTransformer3DModel with the "
+    "Wan2.1-14B architecture), at the steps whose timestep is at or above boundary_ratio x 1000; x2 under CFG",
+)
+
+LOW_NOISE_EXPERT = replace(
+    DIFFUSION_CORE,
+    name="diffusion_core_2",
+    component="transformer_2",
+    calls=lambda w: expert_steps(w)[1] * _guidance(w),
+    modeled="diffusion_core_2: every forward of the low-noise expert transformer_2 (same architecture), at the "
+    "other steps; x2 under CFG",
+    color="#937860",
+)
+
+A14B_UNMODELED: tuple[str, ...] = (
+    *T2V_UNMODELED[:2],
+    "VAE tiling (enable_tiling) and slicing; guidance_scale_2 (it scales the low-noise expert's guidance, "
+    "not its cost: diffusers decides CFG for both experts from guidance_scale > 1)",
+    "Wan2.2 TI2V-5B and its VAE",
+)
+
+T2V_A14B = Pipeline(
+    name="t2v-a14b",
+    diffusers_class="WanPipeline",
+    stages=(TEXT_ENCODER, HIGH_NOISE_EXPERT, LOW_NOISE_EXPERT, VAE_DECODE),
+    unmodeled=A14B_UNMODELED,
+    boundary_ratio=0.875,
+)
+
+I2V_A14B = Pipeline(
+    name="i2v-a14b",
+    diffusers_class="WanImageToVideoPipeline",
+    stages=(TEXT_ENCODER, VAE_ENCODE, HIGH_NOISE_EXPERT, LOW_NOISE_EXPERT, VAE_DECODE),
+    unmodeled=A14B_UNMODELED,
+    boundary_ratio=0.9,
+)
+
+PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B)}
 """Every pipeline, by the name a :class:`~hybrid.models.ModelSpec` refers to it with."""
 
 

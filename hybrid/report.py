@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from hybrid.analytic import analytic_rows, components_per_call
 from hybrid.geometry import CallShape, validate
 from hybrid.models import ModelSpec, get_preset
-from hybrid.pipelines import DIFFUSION_CORE, T2V
+from hybrid.pipelines import DIFFUSION_CORE, T2V, expert_steps
 from hybrid.rows import CostRow
+from hybrid.scheduler import NUM_TRAIN_TIMESTEPS
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
@@ -59,6 +60,19 @@ def _steps_assumption(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
     )
 
 
+def _experts_assumption(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
+    boundary = spec.pipeline_def.boundary_ratio
+    if boundary is None:
+        return ()
+    high, low = expert_steps(workload)
+    return (
+        f"experts: transformer (high noise) runs the {high} of {workload.steps} steps whose timestep is at or above "
+        f"{boundary:g} x {NUM_TRAIN_TIMESTEPS} (UniPCMultistepScheduler flow sigmas, flow_shift "
+        f"{workload.flow_shift:g}), transformer_2 (low noise) the other {low}; diffusers runs both passes of CFG "
+        "for both experts when guidance_scale > 1 (guidance_scale_2 changes no cost)",
+    )
+
+
 def _assumptions(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
     pipeline = spec.pipeline_def
     cfg = (
@@ -78,6 +92,7 @@ def _assumptions(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
         "the DiT's cross-attention attends to all of them",
         cfg,
         *_steps_assumption(spec, workload),
+        *_experts_assumption(spec, workload),
         *(st.assumption for st in pipeline.stages if st.assumption),
         f"latents: {shape.latent_frames} frames of {shape.latent_height}x{shape.latent_width} "
         f"(VAE stride {t}x{s}x{s}); DiT tokens per sample: {shape.dit_tokens} (patch {p_t}x{p_h}x{p_w})",
@@ -130,6 +145,7 @@ class PipelineReport:
                 "text_len": w.text_len,
                 "cfg": w.cfg,
                 **({"ref_images": w.ref_images} if self.spec is not None and self.spec.pipeline_def.ref_images else {}),
+                **({"flow_shift": w.flow_shift} if w.flow_shift is not None else {}),
             },
             "stages": {
                 name: {

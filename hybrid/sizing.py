@@ -234,6 +234,7 @@ COMPONENT_NAMES: dict[str, str] = {
     "text_encoder": "the text encoder",
     "image_encoder": "the image encoder",
     "transformer": "the DiT",
+    "transformer_2": "the low-noise DiT",
     "vae": "the whole VAE",
 }
 """How the report's assumptions name each model component."""

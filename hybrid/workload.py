@@ -3,6 +3,7 @@ derived latent and token shapes (:mod:`hybrid.geometry`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +33,9 @@ class Workload:
     text_len: int = 512
     cfg: bool = True
     ref_images: int = 0
+    flow_shift: float | None = None
+    """The scheduler's flow shift of a two-expert pipeline (``None``: the preset's); it decides which
+    expert runs each step."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or self.model not in PRESETS:
@@ -55,6 +59,13 @@ class Workload:
             raise ValueError(f"ref_images: {self.ref_images} is invalid; must be >= 0 (use 0)")
         if not isinstance(self.cfg, bool):
             raise ValueError(f"cfg: must be true or false, got {self.cfg!r}")
+        if self.flow_shift is None and preset.flow_shift is not None:
+            object.__setattr__(self, "flow_shift", preset.flow_shift)
+        if self.flow_shift is not None:
+            v = self.flow_shift
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"flow_shift: must be a positive number, got {v!r}")
+            object.__setattr__(self, "flow_shift", float(v))
         validate(preset, self)
 
     def shape(self) -> CallShape:
@@ -86,6 +97,8 @@ class Workload:
         d = asdict(self)
         if not self.ref_images:
             del d["ref_images"]
+        if self.flow_shift is None:
+            del d["flow_shift"]
         return d
 
     def extrapolation_warnings(self) -> list[str]:

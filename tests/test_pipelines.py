@@ -33,7 +33,14 @@ def test_every_pipeline_stage_order_and_one_name_order() -> None:
         "vae_decode",
     )
     assert PIPELINES["vace"].stage_names == ("text_encoder", "vae_encode", "diffusion_core", "vae_decode")
-    assert STAGE_NAMES == ("text_encoder", "image_encoder", "vae_encode", "diffusion_core", "vae_decode")
+    assert STAGE_NAMES == (
+        "text_encoder",
+        "image_encoder",
+        "vae_encode",
+        "diffusion_core",
+        "diffusion_core_2",
+        "vae_decode",
+    )
     assert {get_preset(m).pipeline for m in PRESETS} == set(PIPELINES)
 
 
@@ -177,7 +184,8 @@ def test_models_lists_each_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
 def test_mixed_sweep_has_every_stage_column() -> None:
     grid = Grid(models=("wan2.1-t2v-1.3b", "wan2.1-i2v-14b-480p"), sizes=((256, 128),), frames=(17,))
     frame = sweep_frame(sweep(grid))
-    assert [c for c in frame.columns if c.endswith("_flops")] == [f"{s}_flops" for s in STAGE_NAMES] + ["total_flops"]
+    stages = ("text_encoder", "image_encoder", "vae_encode", "diffusion_core", "vae_decode")
+    assert [c for c in frame.columns if c.endswith("_flops")] == [f"{s}_flops" for s in stages] + ["total_flops"]
     t2v = frame[frame.model == "wan2.1-t2v-1.3b"].iloc[0]
     assert t2v.image_encoder_flops == 0 and t2v.vae_encode_flops == 0
     assert list(frame.steps) == [50, 40]  # each model's recommended steps
@@ -196,3 +204,71 @@ def test_gpu_sizing_keeps_the_vae_resident_once() -> None:
     assert offloaded.stages["vae_encode"].weights_bytes == weights_bytes(spec, "vae") == 126_892_531 * 4
     assert offloaded.stages["image_encoder"].weights_bytes == 630_766_080 * 4  # float32, as diffusers' example
     assert list(sized.stages) == list(spec.pipeline_def.stage_names) and sized.seconds > 0
+
+
+# --- Wan2.2 A14B: two experts split by the scheduler's timesteps ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "shift"), [(40, 12.0), (40, 5.0), (50, 3.0), (4, 12.0), (1, 5.0), (27, 8.0), (100, 0.5), (1000, 16.0)]
+)
+def test_flow_timesteps_equal_the_diffusers_scheduler(steps: int, shift: float) -> None:
+    from diffusers import UniPCMultistepScheduler
+
+    from hybrid.scheduler import flow_timesteps
+
+    s = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift)
+    s.set_timesteps(steps)
+    assert flow_timesteps(steps, shift) == s.timesteps.tolist()
+
+
+def test_a14b_expert_split_at_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.scheduler import high_noise_steps
+
+    # 40 steps, shift 12: the first 26 timesteps are >= 875 (999, 997, ..., 875 < t(26) ...), 14 below
+    assert high_noise_steps(40, 12.0, 0.875) == 26
+    assert high_noise_steps(40, 5.0, 0.9) == 15  # I2V-A14B: boundary 900, shift 5
+    assert main(["report", "--model", "wan2.2-t2v-a14b", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    runs = {s: d["runs"] for s, d in doc["stages"].items()}
+    assert runs == {"text_encoder": 2, "diffusion_core": 52, "diffusion_core_2": 28, "vae_decode": 1}
+    assert runs["diffusion_core"] + runs["diffusion_core_2"] == 40 * 2
+    assert doc["workload"]["flow_shift"] == 12.0 and doc["workload"]["steps"] == 40
+    assert doc["stages"]["diffusion_core"]["flops_per_run"] == doc["stages"]["diffusion_core_2"]["flops_per_run"]
+    assert any(a.startswith("experts: transformer (high noise) runs the 26 of 40 steps") for a in doc["assumptions"])
+
+
+def test_flow_shift_and_cfg_move_the_split() -> None:
+    r = estimate(Workload(model="wan2.2-t2v-a14b", flow_shift=5.0, cfg=False))
+    assert (r.stages["diffusion_core"].runs, r.stages["diffusion_core_2"].runs) == (17, 23)
+    r = estimate(Workload(model="wan2.2-i2v-a14b"))
+    assert list(r.stages) == ["text_encoder", "vae_encode", "diffusion_core", "diffusion_core_2", "vae_decode"]
+    assert (r.stages["diffusion_core"].runs, r.stages["diffusion_core_2"].runs) == (30, 50)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "wan2.2-t2v-a14b", "--flow-shift", "0"], "argument --flow-shift: expected a positive number"),
+        (["--model", "wan2.2-t2v-a14b", "--flow-shift", "nan"], "argument --flow-shift: expected a positive number"),
+        (["--model", "wan2.1-t2v-14b", "--flow-shift", "5"], "flow_shift: wan2.1-t2v-14b has one transformer"),
+    ],
+)
+def test_bad_flow_shift_is_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wanmeter: error: {message}") and err.count("\n") == 1
+
+
+def test_both_experts_resident_or_one_at_a_time() -> None:
+    from hybrid.memory import weights_bytes
+    from hybrid.sizing import size_on_gpu
+
+    w = Workload(model="wan2.2-t2v-a14b", width=128, height=64, frames=5)
+    spec = get_preset(w.model)
+    # each expert 14_288_491_584 parameters x 2 bytes (bf16)
+    assert weights_bytes(spec, "transformer") == weights_bytes(spec, "transformer_2") == 28_576_983_168
+    resident = size_on_gpu(w, spec, "h100-sxm")
+    assert resident.stages["diffusion_core"].weights_bytes == 11_361_820_672 + 2 * 28_576_983_168 + 507_570_124
+    offloaded = size_on_gpu(w, spec, "h100-sxm", offload=True)
+    assert offloaded.stages["diffusion_core_2"].weights_bytes == 28_576_983_168

@@ -20,6 +20,8 @@ from hybrid.models.wan_dit import (
     WAN21_T2V_14B,
     WAN21_VACE_1_3B,
     WAN21_VACE_14B,
+    WAN22_I2V_A14B,
+    WAN22_T2V_A14B,
     WanTransformer3DConfig,
     WanVACETransformer3DConfig,
 )
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 
-COMPONENT_FIELDS: tuple[str, ...] = ("text_encoder", "image_encoder", "transformer", "vae")
+COMPONENT_FIELDS: tuple[str, ...] = ("text_encoder", "image_encoder", "transformer", "transformer_2", "vae")
 """The :class:`ModelSpec` fields that hold a model component's config, in pipeline order (each the
 name of the diffusers pipeline's component and of its sub-folder in a Diffusers checkpoint)."""
 
@@ -69,6 +71,11 @@ class ModelSpec:
     """The image encoder's config, for pipelines that encode images (``None`` otherwise)."""
     default_steps: int = 50
     """Denoising steps the model's authors recommend (the default of a workload)."""
+    transformer_2: WanTransformer3DConfig | None = None
+    """The low-noise expert of a two-expert (Wan2.2 A14B) pipeline (``None`` otherwise)."""
+    flow_shift: float | None = None
+    """The scheduler's flow shift a two-expert pipeline splits its steps with (the published default;
+    ``--flow-shift`` changes it)."""
 
     @property
     def pipeline_def(self) -> Pipeline:
@@ -90,6 +97,7 @@ class ModelSpec:
             "default_size": f"{self.default_width}x{self.default_height}",
             "default_frames": DEFAULT_FRAMES,
             "default_steps": self.default_steps,
+            **({"flow_shift": self.flow_shift} if self.flow_shift is not None else {}),
             "parameters": self.parameter_counts(),
             "source": self.source,
         }
@@ -183,6 +191,36 @@ PRESETS: dict[str, ModelSpec] = {
         trained_max_pixels=1280 * 720,
         pipeline="vace",
         source="Wan-AI/Wan2.1-VACE-14B-diffusers (published config.json files)",
+    ),
+    "wan2.2-t2v-a14b": ModelSpec(
+        name="wan2.2-t2v-a14b",
+        text_encoder=UMT5_XXL,
+        transformer=WAN22_T2V_A14B,
+        transformer_2=WAN22_T2V_A14B,
+        vae=WAN21_VAE,
+        default_width=1280,
+        default_height=720,
+        trained_max_pixels=1280 * 720,
+        default_steps=40,
+        flow_shift=12.0,
+        pipeline="t2v-a14b",
+        source="Wan-AI/Wan2.2-T2V-A14B-Diffusers (published config.json files); 40 steps and flow shift 12.0 "
+        "as the original Wan2.2 generate.py samples t2v-A14B",
+    ),
+    "wan2.2-i2v-a14b": ModelSpec(
+        name="wan2.2-i2v-a14b",
+        text_encoder=UMT5_XXL,
+        transformer=WAN22_I2V_A14B,
+        transformer_2=WAN22_I2V_A14B,
+        vae=WAN21_VAE,
+        default_width=1280,
+        default_height=720,
+        trained_max_pixels=1280 * 720,
+        default_steps=40,
+        flow_shift=5.0,
+        pipeline="i2v-a14b",
+        source="Wan-AI/Wan2.2-I2V-A14B-Diffusers (published config.json files); 40 steps and flow shift 5.0 "
+        "as the original Wan2.2 generate.py samples i2v-A14B",
     ),
 }
 

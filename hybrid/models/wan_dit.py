@@ -300,6 +300,12 @@ WAN21_FLF2V_14B = WanTransformer3DConfig(
     added_kv_proj_dim=5120,
     pos_embed_seq_len=514,
 )
+# Wan-AI/Wan2.2-T2V-A14B-Diffusers transformer/ and transformer_2/config.json: two experts with the
+# Wan2.1-14B architecture (high noise, low noise)
+WAN22_T2V_A14B = WanTransformer3DConfig(num_attention_heads=40, ffn_dim=13824, num_layers=40)
+# Wan-AI/Wan2.2-I2V-A14B-Diffusers transformer/ and transformer_2/config.json: in_channels 36 (noise, mask and
+# condition latents), no image encoder and no image cross-attention (image_dim, added_kv_proj_dim null)
+WAN22_I2V_A14B = WanTransformer3DConfig(num_attention_heads=40, ffn_dim=13824, num_layers=40, in_channels=36)
 # Wan-AI/Wan2.1-VACE-1.3B-diffusers transformer/config.json: T2V-1.3B plus 15 VACE layers
 WAN21_VACE_1_3B = WanVACETransformer3DConfig(
     num_attention_heads=12, ffn_dim=8960, num_layers=30, vace_layers=tuple(range(0, 30, 2)), vace_in_channels=96
