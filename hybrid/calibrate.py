@@ -96,8 +96,7 @@ def traced_components(stage: str, spec: ModelSpec, workload: Workload) -> dict[s
 def grid_shapes(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> list[dict[str, Any]]:
     """The fit grid within ``spec``'s pipeline's constraints (:meth:`~hybrid.pipelines.Pipeline.constrain`:
     a fixed text length, batch 1; VACE's reference images cycle 0, 1, 2 so that their terms are determined)."""
-    pipeline = spec.pipeline_def
-    return [pipeline.constrain(g, i % 3) for i, g in enumerate(grid)]
+    return [spec.constrain(dict(g), i % 3) for i, g in enumerate(grid)]
 
 
 def grid_workloads(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> list[Workload]:
@@ -166,7 +165,7 @@ class CrossCheck:
 def held_out(model: str) -> list[Workload]:
     """The model's full default workload and :data:`LARGE` (within the pipeline's constraints, with
     two VACE reference images)."""
-    return [Workload(model=model), Workload(model=model, **get_preset(model).pipeline_def.constrain(LARGE, 2))]
+    return [Workload(model=model), Workload(model=model, **get_preset(model).constrain(LARGE, 2))]
 
 
 def cross_check(laws: Laws, spec: ModelSpec, workloads: Iterable[Workload], trace: bool = True) -> list[CrossCheck]:
@@ -255,6 +254,7 @@ GOLDEN_WORKLOADS: dict[str, dict[str, Any]] = {
         "batch": 2,
     },
     "wan2.1-flf2v-14b-720p_64x48x5": {"model": "wan2.1-flf2v-14b-720p", "width": 64, "height": 48, "frames": 5},
+    "wan2.2-ti2v-5b_64x64x5": {"model": "wan2.2-ti2v-5b", "width": 64, "height": 64, "frames": 5, "text_len": 16},
     "wan2.2-i2v-a14b_64x48x5": {"model": "wan2.2-i2v-a14b", "width": 64, "height": 48, "frames": 5, "text_len": 16},
     "wan2.1-vace-1.3b_64x48x5_r1": {
         "model": "wan2.1-vace-1.3b",

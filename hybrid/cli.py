@@ -50,16 +50,17 @@ def _positive_float(name: str) -> Any:
 
 
 def _add_workload_options(p: argparse.ArgumentParser) -> None:
-    from hybrid.models import DEFAULT_FRAMES, DEFAULT_MODEL, PRESETS
+    from hybrid.models import DEFAULT_MODEL, PRESETS
 
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"{', '.join(sorted(PRESETS))} (default %(default)s)")
     p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 16 (default: the model's native size)")
-    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="video frames, 4k+1 (default %(default)s)")
+    p.add_argument("--frames", type=int, help="video frames, 4k+1 (default: the model's, 81; Wan2.2 TI2V 121)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's recommended steps)")
     p.add_argument("--batch", type=int, default=1, help="videos per job (default %(default)s)")
     p.add_argument("--text-len", type=int, default=512, help="padded prompt tokens (default %(default)s)")
     p.add_argument("--no-cfg", action="store_true", help="disable classifier-free guidance")
     p.add_argument("--ref-images", type=int, default=0, help="VACE reference images (default %(default)s)")
+    p.add_argument("--image", action="store_true", help="Wan2.2 TI2V: image-to-video mode (the image is VAE-encoded)")
     p.add_argument(
         "--flow-shift",
         type=_positive_float("flow-shift"),
@@ -84,6 +85,7 @@ def _workload(args: argparse.Namespace) -> Workload:
         cfg=not args.no_cfg,
         ref_images=args.ref_images,
         flow_shift=args.flow_shift,
+        image=args.image,
     )
 
 
@@ -466,7 +468,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hybrid.models import DEFAULT_FRAMES, DEFAULT_MODEL
+    from hybrid.models import DEFAULT_MODEL
     from hybrid.pipelines import STAGE_NAMES
     from hybrid.verify import VERIFICATIONS
 
@@ -537,8 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--frames",
         type=_int_list("frames"),
-        default=(DEFAULT_FRAMES,),
-        help=f"comma-separated (default {DEFAULT_FRAMES})",
+        default=(None,),
+        help="comma-separated (default: each model's)",
     )
     p.add_argument(
         "--steps", type=_int_list("steps"), default=(None,), help="comma-separated (default: each model's recommended)"

@@ -45,6 +45,10 @@ class CallShape:
     """Image tokens per sample the transformer's image embedder sees (I2V 257, FLF2V 514)."""
     ref_images: int = 0
     """VACE reference images (each one a one-frame VAE encode and one more latent frame)."""
+    per_token_timestep: bool = False
+    """Wan2.2 TI2V (``expand_timesteps``): one timestep per token, embedded per token."""
+    image: bool = False
+    """TI2V in image-to-video mode: the single image is VAE-encoded."""
 
     @property
     def latent_pixels(self) -> int:
@@ -76,6 +80,8 @@ class CallShape:
             images=images,
             image_tokens=images * per_image if spec.transformer.image_dim is not None else 0,
             ref_images=workload.ref_images,
+            per_token_timestep=spec.pipeline_def.expand_timesteps,
+            image=workload.image,
         )
 
 

@@ -151,6 +151,10 @@ class Pipeline:
     max_batch_reason: str = ""
     boundary_ratio: float | None = None
     """Two experts: ``transformer`` runs the steps at or above ``boundary_ratio * 1000``."""
+    expand_timesteps: bool = False
+    """Wan2.2 TI2V: the timestep is per token (``WanPipeline(expand_timesteps=True)``)."""
+    image_input: bool = False
+    """Takes ``--image`` (TI2V's image-to-video mode)."""
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -207,6 +211,11 @@ class Pipeline:
             raise ValueError(
                 f"text_len: {workload.text_len} is invalid for {spec.name}; valid: {self.fixed_text_len} "
                 f"({self.fixed_text_len_reason})"
+            )
+        if workload.image and not self.image_input:
+            raise ValueError(
+                f"image: {spec.name} takes no --image (image-to-video presets always encode their image; "
+                "Wan2.2 TI2V takes it)"
             )
         if self.boundary_ratio is None and workload.flow_shift is not None:
             raise ValueError(
@@ -407,7 +416,43 @@ I2V_A14B = Pipeline(
     boundary_ratio=0.9,
 )
 
-PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B)}
+TI2V_VAE_ENCODE = StageDef(
+    name="vae_encode",
+    component="vae",
+    call="encode",
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, 1, s.height, s.width),
+    component_of=wan_vae.encode_component,
+    calls=lambda w: 1 if w.image else 0,
+    basis=("P", "P^2"),
+    variables=lambda s: {"P": s.latent_pixels},
+    trace_key="wan_vae.encode_image",
+    modeled="vae_encode: with --image, AutoencoderKLWan.encode of the single image (one frame, the Wan2.2 VAE "
+    "with its 2x2 patches and residual blocks), as WanImageToVideoPipeline(expand_timesteps=True) runs it; "
+    "the blend (1 - mask) * condition + mask * latents is elementwise; not run without --image",
+    color="#C44E52",
+)
+
+TI2V_DIFFUSION_CORE = replace(
+    DIFFUSION_CORE,
+    modeled="diffusion_core: every WanTransformer3DModel forward of Wan2.2 TI2V-5B with a timestep per token "
+    "(expand_timesteps: the time embedder and time_proj run over batch x tokens rows, each block adds a float32 "
+    "(batch, tokens, 6, dim) modulation), self-attention, cross-attention over text_len keys, FFN, output "
+    "head; steps x (2 under CFG)",
+)
+
+TI2V = Pipeline(
+    name="ti2v",
+    diffusers_class="WanPipeline",
+    stages=(TEXT_ENCODER, TI2V_VAE_ENCODE, TI2V_DIFFUSION_CORE, VAE_DECODE),
+    unmodeled=(
+        *T2V_UNMODELED[:2],
+        "VAE tiling (enable_tiling) and slicing; the image-to-video blend (elementwise)",
+    ),
+    expand_timesteps=True,
+    image_input=True,
+)
+
+PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V)}
 """Every pipeline, by the name a :class:`~hybrid.models.ModelSpec` refers to it with."""
 
 

@@ -146,6 +146,7 @@ class PipelineReport:
                 "cfg": w.cfg,
                 **({"ref_images": w.ref_images} if self.spec is not None and self.spec.pipeline_def.ref_images else {}),
                 **({"flow_shift": w.flow_shift} if w.flow_shift is not None else {}),
+                **({"image": w.image} if self.spec is not None and self.spec.pipeline_def.image_input else {}),
             },
             "stages": {
                 name: {

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from hybrid.models import DEFAULT_FRAMES, get_preset
+from hybrid.models import get_preset
 from hybrid.pipelines import STAGE_NAMES
 from hybrid.report import PipelineReport, estimate
 from hybrid.workload import Workload
@@ -41,7 +41,8 @@ class Grid:
 
     models: tuple[str, ...]
     sizes: tuple[tuple[int, int], ...] = ()
-    frames: tuple[int, ...] = (DEFAULT_FRAMES,)
+    frames: tuple[int | None, ...] = (None,)
+    """``None``: each model's default frames."""
     steps: tuple[int | None, ...] = (None,)
     """``None``: each model's recommended steps."""
     batch: tuple[int, ...] = (1,)

@@ -86,6 +86,26 @@ TINY_SPECS: dict[str, ModelSpec] = {
             vace_layers=(0,), vace_in_channels=96,
         ),
     ),
+    "t2v-a14b": replace(
+        TINY_SPEC, name="tiny-t2v-a14b", pipeline="t2v-a14b", transformer_2=TINY_SPEC.transformer, flow_shift=12.0
+    ),
+    "i2v-a14b": replace(
+        TINY_SPEC,
+        name="tiny-i2v-a14b",
+        pipeline="i2v-a14b",
+        transformer=replace(TINY_SPEC.transformer, in_channels=36),
+        transformer_2=replace(TINY_SPEC.transformer, in_channels=36),
+        flow_shift=5.0,
+    ),
+    "ti2v": replace(
+        TINY_SPEC,
+        name="tiny-ti2v",
+        pipeline="ti2v",
+        vae=AutoencoderKLWanConfig(
+            base_dim=8, decoder_base_dim=16, z_dim=16, in_channels=12, out_channels=12, is_residual=True,
+            patch_size=2, scale_factor_spatial=16,
+        ),
+    ),
 }  # fmt: skip
 """A tiny spec of every pipeline (the same real classes as its presets)."""
 
@@ -138,7 +158,7 @@ def _rel(a: int, b: int) -> float:
 def reference_workload(model: str, shape: dict[str, Any], ref_images: int = 0) -> Workload:
     """A reference shape as a workload of ``model``, within its pipeline's constraints (a pipeline
     that accepts one text length or batch 1 only gets that; VACE gets ``ref_images``)."""
-    return Workload(model=model, **get_preset(model).pipeline_def.constrain(shape, ref_images))
+    return Workload(model=model, **get_preset(model).constrain(shape, ref_images))
 
 
 def reference_workloads(model: str) -> list[Workload]:
@@ -252,7 +272,8 @@ def check_invariants(workload: Workload) -> list[Check]:
     )
     for knob, values in _knobs(workload).items():
         changes: list[dict[str, Any]] = [{knob: v} for v in values]
-        series = [estimate(replace(workload, **c)) for c in changes]
+        spec = get_preset(workload.model)  # sizes rounded to its multiple (32 for the /16 Wan2.2 VAE)
+        series = [estimate(Workload(**spec.constrain({**workload.to_dict(), **c}))) for c in changes]
         for stage in report.stages:
             flops = [r.stages[stage].flops for r in series]
             ok = all(a <= b for a, b in pairwise(flops))

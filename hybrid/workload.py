@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hybrid.geometry import CallShape, validate
-from hybrid.models import DEFAULT_FRAMES, DEFAULT_MODEL, PRESETS, get_preset
+from hybrid.models import DEFAULT_MODEL, PRESETS, get_preset
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,14 @@ class Workload:
     model: str = DEFAULT_MODEL
     width: int = 0
     height: int = 0
-    frames: int = DEFAULT_FRAMES
+    frames: int = None  # type: ignore[assignment]  # None: the preset's, set in __post_init__
     steps: int = None  # type: ignore[assignment]  # None: the preset's, set in __post_init__
     batch: int = 1
     text_len: int = 512
     cfg: bool = True
     ref_images: int = 0
+    image: bool = False
+    """Wan2.2 TI2V: image-to-video mode (``--image``), the single image VAE-encoded."""
     flow_shift: float | None = None
     """The scheduler's flow shift of a two-expert pipeline (``None``: the preset's); it decides which
     expert runs each step."""
@@ -47,6 +49,8 @@ class Workload:
             object.__setattr__(self, "height", preset.default_height)
         if self.steps is None:
             object.__setattr__(self, "steps", preset.default_steps)
+        if self.frames is None:
+            object.__setattr__(self, "frames", preset.default_frames)
         for name in ("width", "height", "frames", "steps", "batch", "text_len", "ref_images"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -57,8 +61,9 @@ class Workload:
                 raise ValueError(f"{name}: {v} is invalid; must be >= 1 (use 1)")
         if self.ref_images < 0:
             raise ValueError(f"ref_images: {self.ref_images} is invalid; must be >= 0 (use 0)")
-        if not isinstance(self.cfg, bool):
-            raise ValueError(f"cfg: must be true or false, got {self.cfg!r}")
+        for name in ("cfg", "image"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if self.flow_shift is None and preset.flow_shift is not None:
             object.__setattr__(self, "flow_shift", preset.flow_shift)
         if self.flow_shift is not None:
@@ -99,6 +104,8 @@ class Workload:
             del d["ref_images"]
         if self.flow_shift is None:
             del d["flow_shift"]
+        if not self.image:
+            del d["image"]
         return d
 
     def extrapolation_warnings(self) -> list[str]:

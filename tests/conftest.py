@@ -20,7 +20,7 @@ STAGES = T2V.stage_names
 def constrained(model: str, ref_images: int = 0, **shape: Any) -> Workload:
     """A workload of ``model`` at ``shape``, within its pipeline's constraints (image-to-video's
     512 text tokens, VACE's batch 1; ``ref_images`` for VACE)."""
-    return Workload(model=model, **get_preset(model).pipeline_def.constrain(shape, ref_images))
+    return Workload(model=model, **get_preset(model).constrain(shape, ref_images))
 
 
 SMALL = {"width": 256, "height": 128, "frames": 17, "text_len": 16, "batch": 2}

@@ -173,8 +173,7 @@ def test_every_stage_monotonic_in_every_knob(
     shape = {"width": 16 * w16, "height": 16 * h16, "frames": 4 * k + 1, "steps": steps, "batch": batch}
     base = constrained(model, refs, text_len=text_len, **shape)
     step = {"width": 16, "height": 16, "frames": 4}.get(knob, 1)
-    pipeline = get_preset(model).pipeline_def
-    bigger = Workload(**pipeline.constrain({**base.to_dict(), knob: getattr(base, knob) + step}, refs))
+    bigger = Workload(**get_preset(model).constrain({**base.to_dict(), knob: getattr(base, knob) + step}, refs))
     a, b = estimate(base), estimate(bigger)
     for s in a.stages:
         assert a.stages[s].flops <= b.stages[s].flops

@@ -272,3 +272,55 @@ def test_both_experts_resident_or_one_at_a_time() -> None:
     assert resident.stages["diffusion_core"].weights_bytes == 11_361_820_672 + 2 * 28_576_983_168 + 507_570_124
     offloaded = size_on_gpu(w, spec, "h100-sxm", offload=True)
     assert offloaded.stages["diffusion_core_2"].weights_bytes == 28_576_983_168
+
+
+# --- Wan2.2 TI2V-5B: the /16 VAE with residual blocks, a timestep per token ------------------------
+
+
+def test_ti2v_acceptance(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--model", "wan2.2-ti2v-5b", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["workload"]["width"], doc["workload"]["height"], doc["workload"]["frames"]) == (1280, 704, 121)
+    assert doc["workload"]["image"] is False and doc["stages"]["vae_encode"]["runs"] == 0
+    assert doc["stages"]["vae_decode"]["runs"] == 1
+    # 1280x704x121 -> 31 latent frames of 44x80 (/16) -> 31 * 22 * 40 = 27_280 tokens (patch 1x2x2)
+    assert Workload(model="wan2.2-ti2v-5b").dit_tokens == 27_280
+    assert doc["stages"]["vae_decode"]["flops_per_run"] == 2_011_137_824_030_720
+    image = estimate(Workload(model="wan2.2-ti2v-5b", image=True))
+    assert image.stages["vae_encode"].runs == 1 and image.stages["vae_encode"].flops == 4_216_297_226_240
+
+
+def test_ti2v_timestep_per_token() -> None:
+    rows = traced_preset("diffusion_core", Workload(model="wan2.2-ti2v-5b"))
+    flops = {r.module: r.flops for r in rows.rows if r.module.startswith("condition_embedder.time") and r.flops}
+    # expand_timesteps: the time embedder and time_proj run over 27_280 token rows, D = 3072, freq 256:
+    # 2*27280*256*3072, 2*27280*3072*3072, 2*27280*3072*(6*3072)
+    assert flops == {
+        "condition_embedder.time_embedder.linear_1": 42_907_729_920,
+        "condition_embedder.time_embedder.linear_2": 514_892_759_040,
+        "condition_embedder.time_proj": 3_089_356_554_240,
+    }
+
+
+def test_wan22_vae_parameters() -> None:
+    vae = get_preset("wan2.2-ti2v-5b").vae
+    # encoder about 150 M, decoder about 555 M (the Wan2.2 README's figures), each equal to the built module
+    assert (vae.encoder_num_parameters(), vae.decoder_num_parameters()) == (149_637_088, 555_051_580)
+    assert get_preset("wan2.2-ti2v-5b").transformer.num_parameters() == 4_999_787_712
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--model", "wan2.2-ti2v-5b", "--size", "1296x704"],
+            "width: 1296 is not a positive multiple of 32; use 1280 or 1312",
+        ),
+        (["--model", "wan2.1-i2v-14b-480p", "--image"], "image: wan2.1-i2v-14b-480p takes no --image"),
+        (["--model", "wan2.2-ti2v-5b", "--frames", "122"], "frames: 122 is not of the form 4k+1 >= 1; use 121 or 125"),
+    ],
+)
+def test_ti2v_bad_input_is_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wanmeter: error: {message}") and err.count("\n") == 1

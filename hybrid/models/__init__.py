@@ -22,10 +22,11 @@ from hybrid.models.wan_dit import (
     WAN21_VACE_14B,
     WAN22_I2V_A14B,
     WAN22_T2V_A14B,
+    WAN22_TI2V_5B,
     WanTransformer3DConfig,
     WanVACETransformer3DConfig,
 )
-from hybrid.models.wan_vae import WAN21_VAE, AutoencoderKLWanConfig
+from hybrid.models.wan_vae import WAN21_VAE, WAN22_VAE, AutoencoderKLWanConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.pipelines import Pipeline
@@ -71,6 +72,8 @@ class ModelSpec:
     """The image encoder's config, for pipelines that encode images (``None`` otherwise)."""
     default_steps: int = 50
     """Denoising steps the model's authors recommend (the default of a workload)."""
+    default_frames: int = 81
+    """Frames of a workload by default: what the model was trained for (Wan2.1: 5 s at 16 fps)."""
     transformer_2: WanTransformer3DConfig | None = None
     """The low-noise expert of a two-expert (Wan2.2 A14B) pipeline (``None`` otherwise)."""
     flow_shift: float | None = None
@@ -84,6 +87,19 @@ class ModelSpec:
 
         return get_pipeline(self.pipeline)
 
+    def constrain(self, shape: dict[str, Any], ref_images: int = 0) -> dict[str, Any]:
+        """``shape`` (workload keyword arguments) within this spec's pipeline constraints
+        (:meth:`~hybrid.pipelines.Pipeline.constrain`), its width and height rounded up to the
+        size multiple (32 for the /16 Wan2.2 VAE)."""
+        from hybrid.geometry import size_multiple
+
+        kw = self.pipeline_def.constrain(shape, ref_images)
+        m_h, m_w = size_multiple(self)
+        for name, m in (("height", m_h), ("width", m_w)):
+            if name in kw:
+                kw[name] = -(-kw[name] // m) * m
+        return kw
+
     def components(self) -> dict[str, Any]:
         """``{component: config}`` of the components this spec has, in pipeline order."""
         return {name: getattr(self, name) for name in COMPONENT_FIELDS if getattr(self, name) is not None}
@@ -95,7 +111,7 @@ class ModelSpec:
             "pipeline": pipeline.diffusers_class,
             "stages": list(pipeline.stage_names),
             "default_size": f"{self.default_width}x{self.default_height}",
-            "default_frames": DEFAULT_FRAMES,
+            "default_frames": self.default_frames,
             "default_steps": self.default_steps,
             **({"flow_shift": self.flow_shift} if self.flow_shift is not None else {}),
             "parameters": self.parameter_counts(),
@@ -192,6 +208,20 @@ PRESETS: dict[str, ModelSpec] = {
         pipeline="vace",
         source="Wan-AI/Wan2.1-VACE-14B-diffusers (published config.json files)",
     ),
+    "wan2.2-ti2v-5b": ModelSpec(
+        name="wan2.2-ti2v-5b",
+        text_encoder=UMT5_XXL,
+        transformer=WAN22_TI2V_5B,
+        vae=WAN22_VAE,
+        default_width=1280,
+        default_height=704,
+        trained_max_pixels=1280 * 704,
+        default_frames=121,
+        trained_max_frames=121,
+        pipeline="ti2v",
+        source="Wan-AI/Wan2.2-TI2V-5B-Diffusers (published config.json files); 1280x704, 121 frames (24 fps), "
+        "50 steps as the original Wan2.2 generate.py samples ti2v-5B",
+    ),
     "wan2.2-t2v-a14b": ModelSpec(
         name="wan2.2-t2v-a14b",
         text_encoder=UMT5_XXL,
@@ -225,8 +255,6 @@ PRESETS: dict[str, ModelSpec] = {
 }
 
 DEFAULT_MODEL = "wan2.1-t2v-14b"
-DEFAULT_FRAMES = 81
-"""Frames of a workload by default: what every Wan2.1 model was trained for (5 s at 16 fps)."""
 
 
 def preset_name(spec: ModelSpec, fallback: str = DEFAULT_MODEL) -> str:

@@ -227,12 +227,13 @@ def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     if isinstance(cfg, WanVACETransformer3DConfig):
         vace_conv = ops.conv3d(batch, cfg.vace_in_channels, d, cfg.patch_size, (f, h, w))
         groups.append(OpGroup(STAGE, "vace_patch_embedding", "aten.convolution", "conv", vace_conv))
+    time_rows = n if shape.per_token_timestep else batch  # Wan2.2 TI2V embeds a timestep per token
     groups += [
         OpGroup(
-            STAGE, "condition_embedder.time_embedder.linear_1", ADDMM, "matmul", ops.linear(batch, cfg.freq_dim, d)
+            STAGE, "condition_embedder.time_embedder.linear_1", ADDMM, "matmul", ops.linear(time_rows, cfg.freq_dim, d)
         ),
-        OpGroup(STAGE, "condition_embedder.time_embedder.linear_2", ADDMM, "matmul", ops.linear(batch, d, d)),
-        OpGroup(STAGE, "condition_embedder.time_proj", ADDMM, "matmul", ops.linear(batch, d, 6 * d)),
+        OpGroup(STAGE, "condition_embedder.time_embedder.linear_2", ADDMM, "matmul", ops.linear(time_rows, d, d)),
+        OpGroup(STAGE, "condition_embedder.time_proj", ADDMM, "matmul", ops.linear(time_rows, d, 6 * d)),
         OpGroup(STAGE, "condition_embedder.text_embedder.linear_1", ADDMM, "matmul", ops.linear(t, cfg.text_dim, d)),
         OpGroup(STAGE, "condition_embedder.text_embedder.linear_2", ADDMM, "matmul", ops.linear(t, d, d)),
     ]
@@ -306,6 +307,11 @@ WAN22_T2V_A14B = WanTransformer3DConfig(num_attention_heads=40, ffn_dim=13824, n
 # Wan-AI/Wan2.2-I2V-A14B-Diffusers transformer/ and transformer_2/config.json: in_channels 36 (noise, mask and
 # condition latents), no image encoder and no image cross-attention (image_dim, added_kv_proj_dim null)
 WAN22_I2V_A14B = WanTransformer3DConfig(num_attention_heads=40, ffn_dim=13824, num_layers=40, in_channels=36)
+# Wan-AI/Wan2.2-TI2V-5B-Diffusers transformer/config.json: 24 heads x 128 (dim 3072), ffn 14336, 30 layers,
+# in/out 48 (the Wan2.2 VAE's latent channels)
+WAN22_TI2V_5B = WanTransformer3DConfig(
+    num_attention_heads=24, ffn_dim=14336, num_layers=30, in_channels=48, out_channels=48
+)
 # Wan-AI/Wan2.1-VACE-1.3B-diffusers transformer/config.json: T2V-1.3B plus 15 VACE layers
 WAN21_VACE_1_3B = WanVACETransformer3DConfig(
     num_attention_heads=12, ffn_dim=8960, num_layers=30, vace_layers=tuple(range(0, 30, 2)), vace_in_channels=96

@@ -67,7 +67,9 @@ def _mid_block_params(c: int) -> int:
 
 @dataclass(frozen=True)
 class AutoencoderKLWanConfig:
-    """``AutoencoderKLWan`` constructor arguments (diffusers names) for the Wan2.1 VAE."""
+    """``AutoencoderKLWan`` constructor arguments (diffusers names): the Wan2.1 VAE, or Wan2.2's with
+    ``is_residual`` blocks, a ``decoder_base_dim`` of its own and a ``patch_size`` (2x2 pixels
+    folded into channels before the encoder and unfolded after the decoder)."""
 
     base_dim: int = 96
     z_dim: int = 16
@@ -80,11 +82,12 @@ class AutoencoderKLWanConfig:
     out_channels: int = 3
     scale_factor_temporal: int = 4
     scale_factor_spatial: int = 8
+    decoder_base_dim: int | None = None
+    is_residual: bool = False
+    patch_size: int | None = None
 
-    COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset({"latents_mean", "latents_std"})
-    """Keys of a published ``config.json`` that change no cost: the latents' normalisation constants.
-    Wan2.2's ``is_residual``, ``patch_size``, ``decoder_base_dim`` change the architecture and are
-    refused until modelled."""
+    COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset({"latents_mean", "latents_std", "clip_output"})
+    """Keys of a published ``config.json`` that change no cost: the latents' normalisation constants."""
 
     def __post_init__(self) -> None:
         if len(self.temperal_downsample) != len(self.dim_mult) - 1:
@@ -94,8 +97,9 @@ class AutoencoderKLWanConfig:
             )
         if self.attn_scales:
             raise ValueError(f"attn_scales: only [] (Wan2.1) is modelled, got {list(self.attn_scales)}")
-        # what diffusers' pipelines derive: 2 ** sum(temperal_downsample), 2 ** len(temperal_downsample)
-        t, s = 2 ** sum(self.temperal_downsample), 2 ** len(self.temperal_downsample)
+        # what the VAE does: 2 ** sum(temperal_downsample) in time, 2 ** len(temperal_downsample) in space
+        # times the patch folded into channels
+        t, s = 2 ** sum(self.temperal_downsample), 2 ** len(self.temperal_downsample) * (self.patch_size or 1)
         if (self.scale_factor_temporal, self.scale_factor_spatial) != (t, s):
             raise ValueError(
                 f"scale_factor_temporal/scale_factor_spatial: {self.scale_factor_temporal}/{self.scale_factor_spatial} "
@@ -109,9 +113,14 @@ class AutoencoderKLWanConfig:
 
     @property
     def decoder_dims(self) -> list[int]:
-        """``base_dim * [m[-1]] + base_dim * reversed(m)``: widths through the decoder."""
-        m = self.dim_mult
-        return [self.base_dim * u for u in [m[-1], *reversed(m)]]
+        """``b * [m[-1]] + b * reversed(m)`` (``b = decoder_base_dim or base_dim``): widths through the decoder."""
+        m, b = self.dim_mult, self.decoder_base_dim or self.base_dim
+        return [b * u for u in [m[-1], *reversed(m)]]
+
+    @property
+    def upsample_out(self) -> int:
+        """What a decoder resample conv divides the width by: 2 (Wan2.1), 1 (residual blocks)."""
+        return 1 if self.is_residual else 2
 
     def decoder_up_block_dims(self) -> list[tuple[int, int, str | None]]:
         """``(in_dim, out_dim, upsample_mode)`` of each ``decoder.up_blocks.{i}``."""
@@ -120,7 +129,7 @@ class AutoencoderKLWanConfig:
         n = len(self.dim_mult)
         for i, (c_in, c_out) in enumerate(pairwise(dims)):
             if i > 0:
-                c_in //= 2  # the previous block's resample conv halved the width
+                c_in //= self.upsample_out  # the previous block's resample conv halved the width (Wan2.1)
             mode: str | None = None
             if i != n - 1:
                 mode = "upsample3d" if self.temperal_upsample[i] else "upsample2d"
@@ -135,7 +144,8 @@ class AutoencoderKLWanConfig:
             for j in range(self.num_res_blocks + 1):
                 n += _resblock_params(c_in if j == 0 else c_out, c_out)
             if mode is not None:
-                n += c_out * (c_out // 2) * 9 + c_out // 2  # resample.1: 3x3 conv2d c -> c/2
+                c_up = c_out // self.upsample_out
+                n += c_out * c_up * 9 + c_up  # resample.1: 3x3 conv2d c -> c/2 (residual: c -> c)
                 if mode == "upsample3d":
                     n += _causal_conv_params(c_out, 2 * c_out, 3)  # time_conv (3,1,1)
         last = dims[-1]
@@ -236,12 +246,13 @@ def _unit_chunk(cfg: AutoencoderKLWanConfig, first: bool) -> tuple[OpGroup, ...]
             walk.resblock(f"decoder.up_blocks.{i}.resnets.{j}", c_in if j == 0 else c_out, c_out)
         if mode is None:
             continue
-        up = f"decoder.up_blocks.{i}.upsamplers.0"
+        # residual up blocks (Wan2.2) hold one ``upsampler`` (the DupUp3D shortcut costs no FLOPs)
+        up = f"decoder.up_blocks.{i}.upsampler" if cfg.is_residual else f"decoder.up_blocks.{i}.upsamplers.0"
         if mode == "upsample3d" and not first:
             walk.conv3d(f"{up}.time_conv", c_out, 2 * c_out, (3, 1, 1))
             walk.t *= 2
         walk.h, walk.w = 2 * walk.h, 2 * walk.w
-        walk.conv2d_per_frame(f"{up}.resample.1", c_out, c_out // 2, (3, 3))
+        walk.conv2d_per_frame(f"{up}.resample.1", c_out, c_out // cfg.upsample_out, (3, 3))
     walk.conv3d("decoder.conv_out", dims[-1], cfg.out_channels, K3)
     return tuple(out)
 
@@ -301,16 +312,21 @@ def _encoder_chunk(cfg: AutoencoderKLWanConfig, walk: _ChunkWalk, first: bool) -
     walk.conv3d("encoder.conv_in", cfg.in_channels, dims[0], K3)
     j, levels = 0, len(cfg.dim_mult)
     for i, (c_in, c_out) in enumerate(pairwise(dims)):
-        for _ in range(cfg.num_res_blocks):
-            walk.resblock(f"encoder.down_blocks.{j}", c_in, c_out)
+        for r in range(cfg.num_res_blocks):
+            # Wan2.1: a flat list of blocks; Wan2.2: one residual down block per level (its AvgDown3D
+            # shortcut costs no FLOPs) holding resnets and a downsampler
+            walk.resblock(
+                f"encoder.down_blocks.{i}.resnets.{r}" if cfg.is_residual else f"encoder.down_blocks.{j}", c_in, c_out
+            )
             c_in, j = c_out, j + 1
         if i == levels - 1:
             continue
+        down = f"encoder.down_blocks.{i}.downsampler" if cfg.is_residual else f"encoder.down_blocks.{j}"
         walk.h, walk.w = (walk.h - 2) // 2 + 1, (walk.w - 2) // 2 + 1  # zero pad (0, 1, 0, 1), 3x3 stride 2
-        walk.conv2d_per_frame(f"encoder.down_blocks.{j}.resample.1", c_out, c_out, (3, 3))
+        walk.conv2d_per_frame(f"{down}.resample.1", c_out, c_out, (3, 3))
         if cfg.temperal_downsample[i] and not first:
             walk.t = (walk.t + 1 - 3) // 2 + 1  # the cached last frame, then kernel 3, stride 2
-            walk.conv3d(f"encoder.down_blocks.{j}.time_conv", c_out, c_out, (3, 1, 1))
+            walk.conv3d(f"{down}.time_conv", c_out, c_out, (3, 1, 1))
         j += 1
     walk.resblock("encoder.mid_block.resnets.0", dims[-1], dims[-1])
     walk.attention("encoder.mid_block.attentions.0", dims[-1])
@@ -330,8 +346,9 @@ def vae_encode_groups(
     on; then ``quant_conv`` over all latent frames.
     """
     out: list[OpGroup] = []
+    p = cfg.patch_size or 1  # the encoder sees height/p x width/p pixels of 3*p*p channels
     for first, chunks in DecodeChunks(latent_frames).classes():
-        _encoder_chunk(cfg, _ChunkWalk(batch, height, width, calls * chunks, out, ENCODE_STAGE), first)
+        _encoder_chunk(cfg, _ChunkWalk(batch, height // p, width // p, calls * chunks, out, ENCODE_STAGE), first)
     s = cfg.scale_factor_spatial
     thw = (latent_frames, height // s, width // s)
     out.append(
@@ -357,7 +374,7 @@ def component(module: str, op: str) -> str:
     """The report component of a VAE-decode row (analytic or traced)."""
     if ".attentions." in module:
         return "attention_core" if op == SDPA else "attention_projections"
-    if ".upsamplers." in module:
+    if ".upsamplers." in module or ".upsampler." in module:
         return "upsample_convs"
     if op == CONV:
         return "causal_convs"
@@ -366,3 +383,14 @@ def component(module: str, op: str) -> str:
 
 # Wan-AI/Wan2.1-T2V-{1.3B,14B}-Diffusers vae/config.json (both ship the same VAE)
 WAN21_VAE = AutoencoderKLWanConfig()
+# Wan-AI/Wan2.2-TI2V-5B-Diffusers vae/config.json: residual blocks, 2x2 patches, 48 latent channels, /16 x /4
+WAN22_VAE = AutoencoderKLWanConfig(
+    base_dim=160,
+    decoder_base_dim=256,
+    z_dim=48,
+    in_channels=12,
+    out_channels=12,
+    is_residual=True,
+    patch_size=2,
+    scale_factor_spatial=16,
+)

@@ -156,7 +156,9 @@ def _wan_dit_forward(
 ) -> Callable[[], Any]:
     shape = (s.batch, cfg.in_channels, s.dit_latent_frames, s.latent_height, s.latent_width)
     latents = _empty(shape, device, dtype, gen)
-    timestep = torch.full((s.batch,), 999, dtype=torch.long, device=device)
+    # Wan2.2 TI2V (expand_timesteps): a timestep per token, (batch, tokens)
+    timestep_shape = (s.batch, s.dit_tokens) if s.per_token_timestep else (s.batch,)
+    timestep = torch.full(timestep_shape, 999, dtype=torch.long, device=device)
     text = _empty((s.batch, s.text_len, cfg.text_dim), device, dtype, gen)
     kwargs: dict[str, Any] = {}
     if cfg.image_dim is not None:
@@ -211,6 +213,18 @@ def _wan_vae_encode(
     return _wan_vae_encodes(vae, [((1, cfg.in_channels, s.frames, s.height, s.width), 1)], device, dtype, gen)
 
 
+def _wan_vae_encode_image(
+    vae: torch.nn.Module,
+    cfg: AutoencoderKLWanConfig,
+    s: CallShape,
+    device: str,
+    dtype: torch.dtype,
+    gen: torch.Generator | None,
+) -> Callable[[], Any]:
+    # Wan2.2 TI2V image-to-video: WanImageToVideoPipeline(expand_timesteps=True) encodes the image alone
+    return _wan_vae_encodes(vae, [((1, 3, 1, s.height, s.width), 1)], device, dtype, gen)
+
+
 def _wan_vae_encode_vace(
     vae: torch.nn.Module,
     cfg: AutoencoderKLWanConfig,
@@ -247,6 +261,7 @@ TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module],
     "wan_vae.decode": (build_vae, _wan_vae_decode),
     "wan_vae.encode": (build_vae, _wan_vae_encode),
     "wan_vae.encode_vace": (build_vae, _wan_vae_encode_vace),
+    "wan_vae.encode_image": (build_vae, _wan_vae_encode_image),
 }
 """The tracer's registry, keyed like :attr:`hybrid.pipelines.StageDef.trace_key`: the builder of
 the real module and the input adapter that makes one call of the stage from a :class:`CallShape`."""
