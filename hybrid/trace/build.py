@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +130,9 @@ def _empty(shape: tuple[int, ...], device: str, dtype: torch.dtype, gen: torch.G
     return torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
 
 
+RGB = 3
+"""Channels of the pixel videos the pipelines encode (a patchifying VAE folds them itself)."""
+
 InputAdapter = Callable[
     [torch.nn.Module, Any, CallShape, str, torch.dtype, "torch.Generator | None"], Callable[[], Any]
 ]
@@ -187,57 +190,43 @@ def _clip_forward(
     return lambda: clip(pixel_values=pixels, output_hidden_states=True)
 
 
-def _wan_vae_encodes(
-    vae: torch.nn.Module, videos: Sequence[tuple[tuple[int, ...], int]], device: str, dtype: torch.dtype, gen: Any
-) -> Callable[[], Any]:
-    encode: Callable[..., Any] = vae.encode  # type: ignore[assignment]
-    inputs = [(_empty(shape, device, dtype, gen), calls) for shape, calls in videos]
-
-    def run() -> None:
-        for x, calls in inputs:
-            for _ in range(calls):
-                encode(x, return_dict=False)
-
-    return run
+Videos = list[tuple[tuple[int, ...], int]]
+"""``[(shape of an RGB video, encodes of it)]``: what one ``vae_encode`` stage call encodes."""
 
 
-def _wan_vae_encode(
-    vae: torch.nn.Module,
-    cfg: AutoencoderKLWanConfig,
-    s: CallShape,
-    device: str,
-    dtype: torch.dtype,
-    gen: torch.Generator | None,
-) -> Callable[[], Any]:
+def _wan_vae_encodes(videos_of: Callable[[CallShape], Videos]) -> InputAdapter:
+    """The input adapter of a ``vae_encode`` stage whose call encodes ``videos_of(shape)``."""
+
+    def adapter(
+        vae: torch.nn.Module, cfg: Any, s: CallShape, device: str, dtype: torch.dtype, gen: torch.Generator | None
+    ) -> Callable[[], Any]:
+        encode: Callable[..., Any] = vae.encode  # type: ignore[assignment]
+        inputs = [(_empty(shape, device, dtype, gen), calls) for shape, calls in videos_of(s)]
+
+        def run() -> None:
+            for x, calls in inputs:
+                for _ in range(calls):
+                    encode(x, return_dict=False)
+
+        return run
+
+    return adapter
+
+
+def _condition_video(s: CallShape) -> Videos:
     # image-to-video: one encode of the condition video (image, zeros; FLF2V: first, zeros, last)
-    return _wan_vae_encodes(vae, [((1, cfg.in_channels, s.frames, s.height, s.width), 1)], device, dtype, gen)
+    return [((1, RGB, s.frames, s.height, s.width), 1)]
 
 
-def _wan_vae_encode_image(
-    vae: torch.nn.Module,
-    cfg: AutoencoderKLWanConfig,
-    s: CallShape,
-    device: str,
-    dtype: torch.dtype,
-    gen: torch.Generator | None,
-) -> Callable[[], Any]:
+def _single_image(s: CallShape) -> Videos:
     # Wan2.2 TI2V image-to-video: WanImageToVideoPipeline(expand_timesteps=True) encodes the image alone
-    return _wan_vae_encodes(vae, [((1, 3, 1, s.height, s.width), 1)], device, dtype, gen)
+    return [((1, RGB, 1, s.height, s.width), 1)]
 
 
-def _wan_vae_encode_vace(
-    vae: torch.nn.Module,
-    cfg: AutoencoderKLWanConfig,
-    s: CallShape,
-    device: str,
-    dtype: torch.dtype,
-    gen: torch.Generator | None,
-) -> Callable[[], Any]:
+def _vace_videos(s: CallShape) -> Videos:
     # WanVACEPipeline.prepare_video_latents: the inactive and the reactive video, then each reference image
-    videos: list[tuple[tuple[int, ...], int]] = [((1, cfg.in_channels, s.frames, s.height, s.width), 2)]
-    if s.ref_images:
-        videos.append(((1, cfg.in_channels, 1, s.height, s.width), s.ref_images))
-    return _wan_vae_encodes(vae, videos, device, dtype, gen)
+    refs: Videos = [((1, RGB, 1, s.height, s.width), s.ref_images)] if s.ref_images else []
+    return [((1, RGB, s.frames, s.height, s.width), 2), *refs]
 
 
 def _wan_vae_decode(
@@ -259,9 +248,9 @@ TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module],
     "wan_dit.forward": (build_transformer, _wan_dit_forward),
     "wan_vace.forward": (build_vace_transformer, _wan_dit_forward),
     "wan_vae.decode": (build_vae, _wan_vae_decode),
-    "wan_vae.encode": (build_vae, _wan_vae_encode),
-    "wan_vae.encode_vace": (build_vae, _wan_vae_encode_vace),
-    "wan_vae.encode_image": (build_vae, _wan_vae_encode_image),
+    "wan_vae.encode": (build_vae, _wan_vae_encodes(_condition_video)),
+    "wan_vae.encode_vace": (build_vae, _wan_vae_encodes(_vace_videos)),
+    "wan_vae.encode_image": (build_vae, _wan_vae_encodes(_single_image)),
 }
 """The tracer's registry, keyed like :attr:`hybrid.pipelines.StageDef.trace_key`: the builder of
 the real module and the input adapter that makes one call of the stage from a :class:`CallShape`."""
