@@ -139,6 +139,13 @@ def _override(base: T, values: dict[str, Any], path: Path) -> T:
         raise CheckpointError(f"{path}: unsupported config ({e})") from None
 
 
+def _pipeline_signature(spec: ModelSpec) -> tuple[Any, Any, bool]:
+    """What a ``model_index.json`` says of the pipeline: its class, ``boundary_ratio`` (two experts)
+    and ``expand_timesteps`` (a timestep per token)."""
+    p = spec.pipeline_def
+    return (p.diffusers_class, p.boundary_ratio, p.expand_timesteps)
+
+
 def load_model_dir(path: str | Path, model: str) -> ModelSpec:
     """A :class:`ModelSpec` from a local Diffusers folder, ``model``'s preset filling the gaps."""
     root = Path(path)
@@ -148,12 +155,17 @@ def load_model_dir(path: str | Path, model: str) -> ModelSpec:
     warnings: list[str] = []
     index = root / "model_index.json"
     if index.is_file():
-        pipeline_class = read_json(index).get("_class_name")
-        expected = preset.pipeline_def.diffusers_class
-        if pipeline_class is not None and pipeline_class != expected:
-            valid = sorted(n for n, p in PRESETS.items() if p.pipeline_def.diffusers_class == pipeline_class)
-            hint = f"use --model {' or '.join(valid)}" if valid else "no preset runs it"
-            raise CheckpointError(f"{index}: _class_name {_short(pipeline_class)} is not {model}'s {expected}; {hint}")
+        doc = read_json(index)
+        if "_class_name" in doc:
+            found = (doc["_class_name"], doc.get("boundary_ratio"), bool(doc.get("expand_timesteps", False)))
+            if found != _pipeline_signature(preset):
+                valid = sorted(n for n, p in PRESETS.items() if _pipeline_signature(p) == found)
+                hint = f"use --model {' or '.join(valid)}" if valid else "no preset runs it"
+                what = f"_class_name {_short(found[0])}"
+                if found[1] is not None or found[2]:
+                    what += f" (boundary_ratio {_short(found[1])}, expand_timesteps {_short(found[2])})"
+                expected = preset.pipeline_def.diffusers_class
+                raise CheckpointError(f"{index}: {what} is not {model}'s {expected}; {hint}")
     else:
         warnings.append(f"{index} not found")
     configs: dict[str, Any] = {}

@@ -124,6 +124,16 @@ def test_model_index_must_be_the_presets_pipeline(tmp_path: Path) -> None:
     )
 
 
+def test_a_two_expert_index_needs_a_two_expert_preset(tmp_path: Path) -> None:
+    root = _write_folder(tmp_path / "a14b")
+    (root / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline", "boundary_ratio": 0.875}))
+    with pytest.raises(
+        CheckpointError, match=r"boundary_ratio 0\.875, expand_timesteps false\) is not wan2\.1-t2v-14b's"
+    ):
+        load_model_dir(root, "wan2.1-t2v-14b")
+    assert load_model_dir(root, "wan2.2-t2v-a14b").transformer_2 is not None
+
+
 def test_image_to_video_folder_with_an_image_encoder(tmp_path: Path) -> None:
     root = _write_folder(tmp_path / "i2v", {"image_dim": 1280, "added_kv_proj_dim": 5120, "in_channels": 36})
     (root / "model_index.json").write_text(json.dumps({"_class_name": "WanImageToVideoPipeline"}))
@@ -147,7 +157,8 @@ def test_image_to_video_folder_with_an_image_encoder(tmp_path: Path) -> None:
         ("transformer", {"eps": -1e-6}, "eps: must be a finite number >= 0, got -1e-06"),
         ("transformer", {"vace_layers": [0, 2]}, "vace_layers: not modelled for WanTransformer3DConfig"),
         ("vae", {"dim_mult": "1244"}, 'dim_mult: must be a list, got "1244"'),
-        ("vae", {"is_residual": True}, "is_residual: not modelled for AutoencoderKLWanConfig"),
+        ("vae", {"decoder_attention": True}, "decoder_attention: not modelled for AutoencoderKLWanConfig"),
+        ("vae", {"patch_size": 2}, "unsupported config (scale_factor_temporal/scale_factor_spatial: 4/8"),
         ("vae", {"temperal_downsample": [False, True, "x"]}, "temperal_downsample[2]: must be true or false"),
         ("vae", {"scale_factor_spatial": 16}, "unsupported config (scale_factor_temporal/scale_factor_spatial: 4/16"),
         ("text_encoder", {"d_model": 1e400}, "d_model: must be an integer >= 1, got Infinity"),
