@@ -39,14 +39,17 @@ def _components(sd: StageDef, cfg: Any, shape: CallShape) -> tuple[tuple[str, in
     return tuple(components.items())
 
 
-def components_per_call(stage: str, spec: ModelSpec, workload: Workload) -> dict[str, int]:
-    """FLOPs of one call of ``stage`` by report component.
+def components_per_call(
+    stage: str, spec: ModelSpec, workload: Workload, shape: CallShape | None = None
+) -> dict[str, int]:
+    """FLOPs of one call of ``stage`` by report component (``shape``: the workload's
+    :class:`CallShape`, if the caller has it already).
 
     Per-call cost depends only on the stage's config and shapes, never on steps or CFG, so it is
     memoised: sweeps over schedules pay once per distinct shape.
     """
     sd = spec.pipeline_def.stage(stage)
-    return dict(_components(sd, sd.config(spec), CallShape.of(spec, workload)))
+    return dict(_components(sd, sd.config(spec), shape or CallShape.of(spec, workload)))
 
 
 def analytic_rows(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import analytic_rows, components_per_call
 from hybrid.geometry import CallShape, validate
-from hybrid.models import ModelSpec, get_preset
+from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.pipelines import DIFFUSION_CORE, T2V, expert_steps
 from hybrid.rows import CostRow
 from hybrid.scheduler import NUM_TRAIN_TIMESTEPS
@@ -73,7 +73,7 @@ def _experts_assumption(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
     )
 
 
-def _assumptions(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
+def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple[str, ...]:
     pipeline = spec.pipeline_def
     cfg = (
         "classifier-free guidance on: the text encoder runs for the prompt and the negative prompt, "
@@ -81,7 +81,6 @@ def _assumptions(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
         if workload.cfg
         else "classifier-free guidance off: one text-encoder call, one DiT forward per step"
     )
-    shape = CallShape.of(spec, workload)
     t, s = spec.vae.scale_factor_temporal, spec.vae.scale_factor_spatial
     p_t, p_h, p_w = spec.transformer.patch_size
     return (
@@ -194,10 +193,12 @@ class PipelineReport:
         return frame
 
 
-def stage_cost(stage: str, workload: Workload, spec: ModelSpec | None = None) -> StageCost:
+def stage_cost(
+    stage: str, workload: Workload, spec: ModelSpec | None = None, shape: CallShape | None = None
+) -> StageCost:
     """Analytic :class:`StageCost` of ``stage`` for ``workload``."""
     spec = spec or get_preset(workload.model)
-    components = components_per_call(stage, spec, workload)
+    components = components_per_call(stage, spec, workload, shape)
     return StageCost(
         stage=stage,
         runs=spec.pipeline_def.stage(stage).calls(workload),
@@ -209,14 +210,16 @@ def stage_cost(stage: str, workload: Workload, spec: ModelSpec | None = None) ->
 def estimate(workload: Workload, spec: ModelSpec | None = None) -> PipelineReport:
     """End-to-end analytic cost of ``workload``: per stage, per component, total."""
     spec = spec or get_preset(workload.model)
-    validate(spec, workload)  # a custom spec's own geometry (the preset's was checked by Workload)
+    if spec is not PRESETS.get(workload.model):
+        validate(spec, workload)  # a custom spec's own geometry (the preset's was checked by Workload)
     pipeline = spec.pipeline_def
+    shape = CallShape.of(spec, workload)
     return PipelineReport(
         model=spec.name,
         workload=workload,
-        stages={s: stage_cost(s, workload, spec) for s in pipeline.stage_names},
+        stages={s: stage_cost(s, workload, spec, shape) for s in pipeline.stage_names},
         warnings=tuple(workload.extrapolation_warnings()) + spec.warnings,
-        assumptions=_assumptions(spec, workload),
+        assumptions=_assumptions(spec, workload, shape),
         modeled=tuple(s.modeled for s in pipeline.stages),
         unmodeled=pipeline.unmodeled,
         spec=spec,

@@ -9,6 +9,7 @@ Diffusers folder can override them (:mod:`hybrid.checkpoint`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from hybrid.models.clip import CLIP_VIT_H_14, CLIPVisionConfig
@@ -80,9 +81,9 @@ class ModelSpec:
     """The scheduler's flow shift a two-expert pipeline splits its steps with (the published default;
     ``--flow-shift`` changes it)."""
 
-    @property
+    @cached_property
     def pipeline_def(self) -> Pipeline:
-        """The :class:`~hybrid.pipelines.Pipeline` this spec runs."""
+        """The :class:`~hybrid.pipelines.Pipeline` this spec runs (looked up once per spec)."""
         from hybrid.pipelines import get_pipeline
 
         return get_pipeline(self.pipeline)
