@@ -35,6 +35,20 @@ def _size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _number(name: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a number like 5.0, got {text[:40]!r}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
 def _positive_float(name: str) -> Any:
     def parse(text: str) -> float:
         try:
@@ -62,6 +76,16 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ref-images", type=int, default=0, help="VACE reference images (default %(default)s)")
     p.add_argument("--image", action="store_true", help="Wan2.2 TI2V: image-to-video mode (the image is VAE-encoded)")
     p.add_argument(
+        "--guidance-scale",
+        type=_number("guidance-scale"),
+        help="diffusers runs CFG when it is > 1 (default 5.0; 1 or less: off, like --no-cfg)",
+    )
+    p.add_argument(
+        "--guidance-scale-2",
+        type=_number("guidance-scale-2"),
+        help="two-expert presets: the low-noise expert's guidance (diffusers: no change in cost)",
+    )
+    p.add_argument(
         "--flow-shift",
         type=_positive_float("flow-shift"),
         help="two-expert (Wan2.2 A14B) presets: the scheduler's flow shift, which decides each expert's steps "
@@ -71,8 +95,13 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
 
 
 def _workload(args: argparse.Namespace) -> Workload:
+    from hybrid.models import get_preset
+    from hybrid.pipelines import guided
     from hybrid.workload import Workload
 
+    cfg = guided(get_preset(args.model), args.guidance_scale, args.guidance_scale_2)
+    if args.no_cfg and args.guidance_scale is not None and cfg:
+        raise ValueError(f"guidance_scale: {args.guidance_scale:g} turns CFG on, --no-cfg off; give one of them")
     width, height = args.size if args.size else (0, 0)
     return Workload(
         model=args.model,
@@ -82,7 +111,7 @@ def _workload(args: argparse.Namespace) -> Workload:
         steps=args.steps,
         batch=args.batch,
         text_len=args.text_len,
-        cfg=not args.no_cfg,
+        cfg=cfg and not args.no_cfg,
         ref_images=args.ref_images,
         flow_shift=args.flow_shift,
         image=args.image,

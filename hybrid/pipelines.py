@@ -364,6 +364,22 @@ VACE = Pipeline(
 )
 
 
+def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: float | None = None) -> bool:
+    """Whether a job runs classifier-free guidance, as diffusers' Wan pipelines decide it:
+    ``do_classifier_free_guidance = guidance_scale > 1`` (``None``: the default 5.0, on), for both
+    experts of a two-expert pipeline; ``guidance_scale_2`` only scales the low-noise expert's
+    guidance (no cost) and, as in diffusers, is refused by a pipeline without ``boundary_ratio``."""
+    for name, value in (("guidance_scale", guidance_scale), ("guidance_scale_2", guidance_scale_2)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
+            raise ValueError(f"{name}: must be a number, got {value!r}")
+    if guidance_scale_2 is not None and spec.pipeline_def.boundary_ratio is None:
+        raise ValueError(
+            f"guidance_scale_2: {spec.name} has one transformer (diffusers: only supported with boundary_ratio); "
+            "valid: leave it out"
+        )
+    return guidance_scale is None or guidance_scale > 1
+
+
 def expert_steps(workload: Workload) -> tuple[int, int]:
     """``(steps of transformer, steps of transformer_2)`` of a two-expert pipeline's job: the
     scheduler's timesteps at or above the boundary go to the high-noise expert

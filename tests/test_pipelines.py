@@ -324,3 +324,65 @@ def test_ti2v_bad_input_is_one_line(args: list[str], message: str, capsys: pytes
     assert main(["report", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"wanmeter: error: {message}") and err.count("\n") == 1
+
+
+def test_cfg_follows_guidance_scale_as_diffusers_decides_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from diffusers import WanImageToVideoPipeline, WanPipeline
+
+    # the installed diffusers: CFG for both experts iff guidance_scale > 1; guidance_scale_2 only scales
+    # the low-noise expert's guidance (the issue expected it could switch CFG off; the code says no)
+    for cls in (WanPipeline, WanImageToVideoPipeline):
+        decide = cls.do_classifier_free_guidance.fget
+        assert decide(SimpleNamespace(_guidance_scale=1.0, _guidance_scale_2=4.0)) is False
+        assert decide(SimpleNamespace(_guidance_scale=4.0, _guidance_scale_2=1.0)) is True
+    assert (
+        main(
+            [
+                "report",
+                "--model",
+                "wan2.2-t2v-a14b",
+                "--guidance-scale",
+                "1",
+                "--guidance-scale-2",
+                "3",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["workload"]["cfg"] is False and doc["stages"]["diffusion_core"]["runs"] == 26
+    assert (
+        main(
+            [
+                "report",
+                "--model",
+                "wan2.2-t2v-a14b",
+                "--guidance-scale",
+                "4",
+                "--guidance-scale-2",
+                "1",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["stages"]["diffusion_core_2"]["runs"] == 28
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--guidance-scale", "x"], "argument --guidance-scale: expected a number like 5.0, got 'x'"),
+        (["--guidance-scale-2", "3"], "guidance_scale_2: wan2.1-t2v-14b has one transformer"),
+        (["--guidance-scale", "5", "--no-cfg"], "guidance_scale: 5 turns CFG on, --no-cfg off"),
+    ],
+)
+def test_bad_guidance_is_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wanmeter: error: {message}") and err.count("\n") == 1
