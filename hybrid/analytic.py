@@ -34,7 +34,7 @@ def _components(sd: StageDef, cfg: Any, shape: CallShape) -> tuple[tuple[str, in
         return tuple(sd.components(cfg, shape).items())
     components: dict[str, int] = {}
     for g in sd.groups(cfg, shape):
-        name = sd.component_of(g.module, g.op)
+        name = g.component or sd.component_of(g.module, g.op)
         components[name] = components.get(name, 0) + g.flops_per_call * g.calls * g.repeat
     return tuple(components.items())
 

@@ -84,11 +84,11 @@ def traced_components(stage: str, spec: ModelSpec, workload: Workload) -> dict[s
     """FLOPs of one traced call of ``stage`` by report component."""
     from hybrid.trace import trace_stage
 
-    component_of = spec.pipeline_def.stage(stage).component_of
+    sd = spec.pipeline_def.stage(stage)
     out: dict[str, int] = {}
     for r in trace_stage(stage, workload, spec).rows:
         if r.flops:
-            name = component_of(r.module, r.op)
+            name = sd.component_of_row(r)
             out[name] = out.get(name, 0) + r.flops
     return out
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.geometry import CallShape
 from hybrid.models import clip, umt5, wan_dit, wan_vae
-from hybrid.rows import OpGroup
+from hybrid.rows import CostRow, OpGroup
 from hybrid.scheduler import high_noise_steps
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +70,14 @@ class StageDef:
     assumption: str = ""
     components: Callable[[Any, CallShape], dict[str, int]] | None = None
     """A faster exact twin of summing :attr:`groups` by :attr:`component_of` (optional)."""
+    row_component: Callable[[CostRow], str] | None = None
+    """The component of a traced row where its (module, op) is not enough (default: :attr:`component_of`)."""
+
+    def component_of_row(self, row: CostRow) -> str:
+        """The report component of a traced row of this stage."""
+        if self.row_component is not None:
+            return self.row_component(row)
+        return self.component_of(row.module, row.op)
 
     @property
     def dtype(self) -> str:
@@ -287,6 +295,7 @@ _IMAGE_TEXT = (
 
 I2V_DIFFUSION_CORE = replace(
     DIFFUSION_CORE,
+    row_component=wan_dit.image_row_component,
     basis=("B", "B*N", "B*N^2"),  # text_len is fixed at 512: its terms fold into these
     modeled="diffusion_core: every WanTransformer3DModel forward of image-to-video (patch embedding over "
     "36 channels: noise, mask and condition latents; timestep, text and image embedders; self-attention; "

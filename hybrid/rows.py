@@ -128,7 +128,8 @@ class OpGroup:
     ``module`` is a module path, or a pattern with ``{i}`` for ``repeat`` identical layers
     (``blocks.{i}.attn1.to_q``). Totals come straight from groups (microseconds); :meth:`expand`
     gives the per-module :class:`CostRow` table that joins the tracer's. Byte columns of analytic
-    rows stay 0 (bytes come from the tracer).
+    rows stay 0 (bytes come from the tracer). ``component`` names the report component where the
+    (module, op) cannot (two attentions in one module); empty otherwise.
     """
 
     stage: str
@@ -138,6 +139,7 @@ class OpGroup:
     flops_per_call: int
     calls: int = 1
     repeat: int = 1
+    component: str = ""
 
     @property
     def flops(self) -> int:

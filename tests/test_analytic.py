@@ -203,11 +203,11 @@ def test_components_equal_traced_rows_by_component(workload: Workload) -> None:
     spec = get_preset(workload.model)
     report = estimate(workload)
     for stage in report.stages:
-        component_of = spec.pipeline_def.stage(stage).component_of
+        sd = spec.pipeline_def.stage(stage)
         traced: dict[str, int] = {}
         for r in traced_preset(stage, workload).rows:
             if r.flops:
-                name = component_of(r.module, r.op)
+                name = sd.component_of_row(r)
                 traced[name] = traced.get(name, 0) + r.flops
         assert report.stages[stage].components_per_run == traced
         assert "other" not in traced

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
-from hybrid.rows import OpGroup
+from hybrid.rows import CostRow, OpGroup
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -182,7 +182,13 @@ def _block_groups(
             OpGroup(STAGE, f"{b}.attn2.add_k_proj", context_op, "matmul", image_kv, repeat=repeat),
             OpGroup(STAGE, f"{b}.attn2.add_v_proj", context_op, "matmul", image_kv, repeat=repeat),
             OpGroup(
-                STAGE, f"{b}.attn2", SDPA, "attention", ops.sdpa(batch, heads, tokens, image_tokens, hd), repeat=repeat
+                STAGE,
+                f"{b}.attn2",
+                SDPA,
+                "attention",
+                ops.sdpa(batch, heads, tokens, image_tokens, hd),
+                repeat=repeat,
+                component=IMAGE_CORE,
             ),
         ]
     return [
@@ -259,10 +265,23 @@ def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     ]
 
 
+IMAGE_CORE = "image_cross_attention_core"
+
+
+def image_row_component(row: CostRow) -> str:
+    """The report component of a traced row of an image-to-video DiT: ``attn2`` runs two attentions
+    in one module, over the 512 text keys and over the image keys; the one whose keys are not the
+    512 text tokens (where ``WanAttnProcessor`` splits the context) is the image attention."""
+    if row.op == SDPA and row.module.endswith(".attn2") and row.input_shapes[1][-2] != IMAGE_CONTEXT_TEXT_LEN:
+        return IMAGE_CORE
+    return component(row.module, row.op)
+
+
 def component(module: str, op: str) -> str:
-    """The report component of a DiT row (analytic or traced). The image attention of
-    image-to-video runs inside ``attn2`` beside the text attention, so its core is counted in
-    ``cross_attention_core``; its K/V projections are ``image_cross_attention_projections``."""
+    """The report component of a DiT row (analytic or traced). Image-to-video's second attention in
+    ``attn2`` (over the image tokens) is ``image_cross_attention_core`` (the analytic group names
+    it; :func:`image_row_component` tells it apart in traced rows), its K/V projections
+    ``image_cross_attention_projections``."""
     if module.startswith("vace_"):
         return "vace_blocks"
     if ".attn1" in module:
