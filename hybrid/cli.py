@@ -35,28 +35,17 @@ def _size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def _number(name: str) -> Any:
+def _number(name: str, positive: bool = False) -> Any:
+    """An argparse type: a finite number (``positive``: > 0); the bad text is cut in the message."""
+    kind = "a positive number" if positive else "a number"
+
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a number like 5.0, got {text[:40]!r}")
-        return value
-
-    parse.__name__ = name
-    return parse
-
-
-def _positive_float(name: str) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number like 5.0, got {text[:40]!r}")
+        if not math.isfinite(value) or (positive and value <= 0):
+            raise argparse.ArgumentTypeError(f"expected {kind} like 5.0, got {text[:40]!r}")
         return value
 
     parse.__name__ = name
@@ -87,7 +76,7 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--flow-shift",
-        type=_positive_float("flow-shift"),
+        type=_number("flow-shift", positive=True),
         help="two-expert (Wan2.2 A14B) presets: the scheduler's flow shift, which decides each expert's steps "
         "(default: the preset's published one)",
     )
