@@ -33,6 +33,10 @@ class GPU:
     memory_gib: float
     source: str
     source_url: str
+    host_link_gbs: float
+    """Peak of the GPU's link to the host in one direction, GB/s (PCIe x16: half the datasheet's
+    both-directions figure); offloaded weights cross it."""
+    host_link: str
 
     def peak_flops(self, dtype: str = "bf16") -> float:
         """Peak dense tensor FLOP/s for ``dtype`` (``bf16``, ``fp16``, ``fp8``)."""
@@ -49,6 +53,11 @@ class GPU:
         return self.memory_bandwidth_gbs * 1e9
 
     @property
+    def host_link_bytes_per_s(self) -> float:
+        """Peak host-link bandwidth in one direction, bytes/s."""
+        return self.host_link_gbs * 1e9
+
+    @property
     def memory_bytes(self) -> int:
         """Published capacity in bytes (read as GiB)."""
         return int(self.memory_gib * 2**30)
@@ -59,6 +68,7 @@ class GPU:
             "bf16_tflops": self.bf16_tflops, "fp16_tflops": self.fp16_tflops, "fp8_tflops": self.fp8_tflops,
             "memory_bandwidth_gbs": self.memory_bandwidth_gbs, "memory_gib": self.memory_gib,
             "source": self.source, "source_url": self.source_url,
+            "host_link_gbs": self.host_link_gbs, "host_link": self.host_link,
         }  # fmt: skip
 
 
@@ -167,3 +177,29 @@ def default_efficiency(name: str) -> DefaultEfficiency:
     doc = _defaults_doc()
     classes = {c: _resolve(doc, gpu.name, c) for c in OP_CLASSES}
     return DefaultEfficiency(gpu.name, classes, float(doc["launch_overhead_s"]), doc["retrieved"])
+
+
+def kernel_efficiency(kernel: str, gpu: GPU) -> ClassEfficiency | None:
+    """The attention efficiency of ``kernel`` (``fa3``) on ``gpu`` from its cited measurement
+    (``kernels`` in ``hybrid/data/efficiency_defaults.json``); ``None`` where no entry covers
+    that kernel on that architecture (the GPU's own attention efficiency then stands)."""
+    entry = _defaults_doc().get("kernels", {}).get(kernel)
+    if entry is None or gpu.architecture not in entry["architectures"]:
+        return None
+    a = entry["attention"]
+    source = _defaults_doc()["sources"][a["source"]]
+    return ClassEfficiency(float(a["value"]), "kernel", f"{a['evidence']} [{source['title']}]", source["url"])
+
+
+def host_link_efficiency() -> ClassEfficiency:
+    """The achieved fraction of a host link's peak for weight copies, with its source."""
+    doc = _defaults_doc()
+    e = doc["host_link"]
+    source = doc["sources"][e["source"]]
+    return ClassEfficiency(float(e["value"]), e["kind"], f"{e['evidence']} [{source['title']}]", source["url"])
+
+
+def host_cpu_flops() -> tuple[float, str]:
+    """``(FLOP/s, evidence)``: the host CPU throughput a text encoder on the CPU (``--t5-cpu``) runs at."""
+    e = _defaults_doc()["host_cpu"]
+    return float(e["bf16_tflops"]) * 1e12, f"{e['kind']}: {e['evidence']}"

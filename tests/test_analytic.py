@@ -191,7 +191,7 @@ def test_analytic_path_does_not_import_torch() -> None:
 def test_public_api() -> None:
     w = hybrid.Workload(model="wan2.1-t2v-1.3b", width=256, height=128, frames=17)
     sized = hybrid.size_on_gpu(w, hybrid.get_preset(w.model), "l40s")
-    assert sized.gpu == hybrid.get_gpu("l40s") and len(hybrid.gpus()) == 10
+    assert sized.gpu == hybrid.get_gpu("l40s") and len(hybrid.gpus()) == 11
     assert sized.efficiency["matmul"]["value"] == hybrid.default_efficiency("l40s").efficiency["matmul"] == 0.729
     assert sized.seconds > 0 and sized.peak_memory_bytes > 0
     assert hybrid.diffusion_core_cost(hybrid.Workload()).flops_per_run == 6_523_436_592_005_120

@@ -8,10 +8,20 @@ from pathlib import Path
 import pytest
 
 from hybrid.cli import main
-from hybrid.hardware import database, default_efficiency, get_gpu, gpus
+from hybrid.hardware import (
+    database,
+    default_efficiency,
+    get_gpu,
+    gpus,
+    host_cpu_flops,
+    host_link_efficiency,
+    kernel_efficiency,
+)
 from hybrid.timing import OP_CLASSES
 
-NAMES = ["rtx4090", "rtx5090", "a100-40gb", "a100-80gb", "h100-pcie", "h100-sxm", "h200", "b200", "l40s", "mi300x"]
+NAMES = [
+    "rtx4090", "rtx5090", "a100-40gb", "a100-80gb", "h100-pcie", "h100-sxm", "h200", "h20", "b200", "l40s", "mi300x"
+]  # fmt: skip
 
 
 def test_every_named_gpu_is_there_with_a_source() -> None:
@@ -23,6 +33,10 @@ def test_every_named_gpu_is_there_with_a_source() -> None:
         assert g.bf16_tflops == g.fp16_tflops > 0  # dense bf16 and fp16 tensor rates are equal on all ten
         assert g.fp8_tflops is None or g.fp8_tflops >= g.bf16_tflops
         assert 100 < g.memory_bandwidth_gbs < 10_000 and 16 <= g.memory_gib <= 256
+        # PCIe x16 in one direction: Gen4 31.5 -> 32 GB/s, Gen5 63 -> 64 GB/s (half the datasheets' both-ways)
+        generation = 5 if ("Gen5" in g.host_link or "5.0" in g.host_link) else 4
+        assert "Gen4" in g.host_link or "4.0" in g.host_link or generation == 5
+        assert g.host_link_gbs == {4: 32, 5: 64}[generation] and g.host_link_bytes_per_s == g.host_link_gbs * 1e9
 
 
 def test_h100_sxm_numbers() -> None:
@@ -31,6 +45,18 @@ def test_h100_sxm_numbers() -> None:
     assert g.peak_flops("bf16") == 989.4e12
     assert g.memory_bandwidth_bytes_per_s == 3.35e12
     assert g.memory_bytes == 80 * 2**30
+
+
+def test_h20_numbers_and_the_hopper_attention_kernel() -> None:
+    g = get_gpu("h20")
+    # 148 TFLOP/s dense bf16, 4.0 TB/s, 96 GB, PCIe Gen5
+    assert (g.peak_flops("bf16"), g.memory_bandwidth_bytes_per_s, g.memory_bytes) == (148e12, 4.0e12, 96 * 2**30)
+    assert g.architecture == "Hopper" and g.host_link_bytes_per_s == 64e9
+    fa3 = kernel_efficiency("fa3", g)
+    assert fa3 is not None and (fa3.value, fa3.kind) == (0.75, "kernel") and "740 TFLOP/s" in fa3.evidence
+    assert kernel_efficiency("fa3", get_gpu("a100-80gb")) is None  # Hopper only
+    assert host_link_efficiency().value == 0.7 and "20-40%" in host_link_efficiency().evidence
+    assert host_cpu_flops()[0] == 1e12 and host_cpu_flops()[1].startswith("assumed")
 
 
 def test_no_fp8_on_a100() -> None:
@@ -42,7 +68,7 @@ def test_unknown_gpu_lists_valid_names() -> None:
     with pytest.raises(ValueError) as e:
         get_gpu("v100")
     assert str(e.value) == f"gpu: unknown GPU 'v100'; valid: {', '.join(NAMES)}"
-    assert len(gpus()) == 10
+    assert len(gpus()) == 11
 
 
 def test_cli_gpus(capsys: pytest.CaptureFixture[str]) -> None:
