@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.runtime import Runtime
     from hybrid.workload import Workload
 
 EXIT_BAD_INPUT = 2
@@ -81,6 +82,56 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
         "(default: the preset's published one)",
     )
     p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
+    _add_runtime_options(p)
+
+
+def _add_runtime_options(p: argparse.ArgumentParser) -> None:
+    from hybrid.runtime import RUNTIMES
+
+    p.add_argument(
+        "--runtime",
+        default=RUNTIMES[0],
+        choices=RUNTIMES,
+        help="the code that runs the job: diffusers pipelines, or the original Wan repository's generate.py "
+        "(float32 DiT weights under bf16 autocast, per-token timesteps in Wan2.2, FlashAttention) "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--offload",
+        action="store_true",
+        help="with --gpu: models leave the GPU between stages (diffusers enable_model_cpu_offload; wan "
+        "--offload_model True), the copies timed over the host link",
+    )
+    p.add_argument("--t5-cpu", action="store_true", help="--runtime wan: the text encoder runs on the host CPU")
+    p.add_argument(
+        "--convert-model-dtype",
+        action="store_true",
+        help="--runtime wan, Wan2.2: the DiT weights are stored in bf16 (else float32, cast on every call)",
+    )
+    p.add_argument(
+        "--flash-attention",
+        type=int,
+        choices=(2, 3),
+        help="--runtime wan: FlashAttention version (default: 3 on Hopper, else 2)",
+    )
+    p.add_argument(
+        "--host-tflops",
+        type=_number("host-tflops", positive=True),
+        help="with --gpu and --t5-cpu: the host CPU's bf16 TFLOP/s (default: the stated figure in "
+        "hybrid/data/efficiency_defaults.json)",
+    )
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    from hybrid.runtime import Runtime
+
+    return Runtime(
+        name=args.runtime,
+        offload=args.offload,
+        t5_cpu=args.t5_cpu,
+        convert_model_dtype=args.convert_model_dtype,
+        flash_attention=args.flash_attention,
+    )
 
 
 def _workload(args: argparse.Namespace) -> Workload:
@@ -104,6 +155,7 @@ def _workload(args: argparse.Namespace) -> Workload:
         ref_images=args.ref_images,
         flow_shift=args.flow_shift,
         image=args.image,
+        runtime=_runtime(args),
     )
 
 
@@ -154,13 +206,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         from hybrid.hardware import get_gpu
         from hybrid.sizing import apply_overrides, load_calibration, size_on_gpu
 
-        name = get_gpu(args.gpu).name
-        cal = load_calibration(name, args.efficiency)  # bad input: one-line errors before tracing
+        gpu = get_gpu(args.gpu)
+        name = gpu.name
+        workload.runtime.check(spec, gpu.architecture)  # bad input: one-line errors before tracing
+        cal = load_calibration(name, args.efficiency)
         overrides = dict(_override(o) for o in args.efficiency_override)
         if overrides:
             cal = apply_overrides(cal, overrides)
         _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
-        sizing = size_on_gpu(workload, spec, name, offload=args.offload, calibration=cal)
+        host = None if args.host_tflops is None else args.host_tflops * 1e12
+        sizing = size_on_gpu(workload, spec, name, calibration=cal, host_flops=host)
         result = dataclasses.replace(result, gpu=sizing)
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
@@ -179,7 +234,7 @@ def _override(text: str) -> tuple[str, float]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from hybrid.verify import VERIFICATIONS, verify_device
+    from hybrid.verify import VERIFICATIONS, error_summary, verify_device
 
     names = [args.only] if args.only else list(VERIFICATIONS)
     unknown = [n for n in names if n not in VERIFICATIONS]
@@ -195,7 +250,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         summary = run()
         path = summary.write(args.out_dir)
         timed = bool(summary.checks) and all("measured_s" in c.detail for c in summary.checks)
-        if timed:  # predicted vs measured seconds: how close, not how exact
+        published = bool(summary.checks) and all("published_s" in c.detail for c in summary.checks)
+        if published:  # predicted vs published seconds and memory: reported, not judged
+            s_mean, s_max = error_summary(summary.checks, "relative_error")
+            m_mean, m_max = error_summary(summary.checks, "memory_relative_error")
+            quality = (
+                f"seconds mean |error| {100 * s_mean:.1f}%, max {100 * s_max:.1f}%; peak memory mean |error| "
+                f"{100 * m_mean:.1f}%, max {100 * m_max:.1f}%"
+            )
+        elif timed:  # predicted vs measured seconds: how close, not how exact
             quality = f"max |error| {100 * max(abs(c.detail['relative_error']) for c in summary.checks):.1f}%"
         else:
             quality = f"{sum(bool(c.detail.get('exact', c.passed)) for c in summary.checks)} exact"
@@ -205,8 +268,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"/{len(summary.checks)} passed, {quality} ({summary.seconds:.1f} s) -> {path}"
         )
         for c in summary.checks:
-            if args.verbose or not c.passed or timed:
-                error = f": {100 * c.detail['relative_error']:+.1f}%" if timed else ""
+            d = c.detail
+            if published:
+                error = (
+                    f": {d['predicted_s']:,.0f} s vs {d['published_s']:,.1f} s ({100 * d['relative_error']:+.1f}%), "
+                    f"peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:g} GiB "
+                    f"({100 * d['memory_relative_error']:+.1f}%)"
+                )
+                if not c.passed:
+                    error += f"; DiT calls {d['dit_calls']}, the source's {d['published_dit_calls']}"
+            else:
+                error = f": {100 * d['relative_error']:+.1f}%" if timed else ""
+            if args.verbose or not c.passed or timed or published:
                 print(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}{error}")
         ok &= summary.passed
     return 0 if ok else 1
@@ -310,8 +383,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         batch=args.batch,
         text_len=args.text_len,
         cfg=args.cfg,
+        runtime=_runtime(args),
     )
-    reports = sweep(grid, gpu=args.gpu, offload=args.offload, progress=_progress)
+    host = None if args.host_tflops is None else args.host_tflops * 1e12
+    reports = sweep(grid, gpu=args.gpu, progress=_progress, host_flops=host)
     sized = args.gpu is not None
     fmt = args.format
     if fmt is None:
@@ -498,7 +573,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("--gpu", help="also seconds and peak memory per stage on this GPU (see wanmeter gpus)")
-    p.add_argument("--offload", action="store_true", help="with --gpu: only the running stage's model is resident")
     p.add_argument(
         "--efficiency",
         type=Path,
@@ -572,7 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gpu", help="also seconds, peak memory and fit per workload on this GPU (traces each distinct shape on meta)"
     )
-    p.add_argument("--offload", action="store_true", help="with --gpu: only the running stage's model is resident")
+    _add_runtime_options(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("gpus", help="list the GPUs of the hardware database with their sources")

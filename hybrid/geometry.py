@@ -46,7 +46,8 @@ class CallShape:
     ref_images: int = 0
     """VACE reference images (each one a one-frame VAE encode and one more latent frame)."""
     per_token_timestep: bool = False
-    """Wan2.2 TI2V (``expand_timesteps``): one timestep per token, embedded per token."""
+    """One timestep per token, embedded per token: Wan2.2 TI2V (``expand_timesteps``), and every
+    Wan2.2 model on the original repository (:meth:`hybrid.runtime.Runtime.per_token_timestep`)."""
     image: bool = False
     """TI2V in image-to-video mode: the single image is VAE-encoded."""
 
@@ -80,7 +81,7 @@ class CallShape:
             images=images,
             image_tokens=images * per_image if spec.transformer.image_dim is not None else 0,
             ref_images=workload.ref_images,
-            per_token_timestep=spec.pipeline_def.expand_timesteps,
+            per_token_timestep=workload.runtime.per_token_timestep(spec),
             image=workload.image,
         )
 

@@ -1,14 +1,13 @@
-"""Memory per stage: resident weights by component and dtype, and the pipeline's peak with or
-without offload.
+"""Memory per stage: resident weights by component and dtype, and the pipeline's peak under a
+runtime (:mod:`hybrid.runtime`: which components stay on the GPU, which are moved in for their
+stage, which run on the host).
 
-Weights are exact (closed-form parameter counts x bytes per parameter), keyed by model component
-(``text_encoder``, ``image_encoder``, ``transformer``, ``vae``): a VAE that both encodes and
-decodes is resident once. Activation peaks come from the tracer
+Weights are exact (closed-form parameter counts x bytes per parameter in the runtime's weight
+dtype), keyed by model component (``text_encoder``, ``image_encoder``, ``transformer``, ``vae``):
+a VAE that both encodes and decodes is resident once. Activation peaks come from the tracer
 (``StageTrace.peak_activation_bytes``: the largest sum of live tensors one call allocates when run
-eagerly with fused attention). Assumptions: every component loads whole (the VAE with encoder and
-decoder), as the diffusers pipelines load them; without offload all components stay on the GPU;
-with model offload only the running stage's component is resident. Allocator caching,
-fragmentation, CUDA context and kernel workspaces are not included.
+eagerly with fused attention). Every component loads whole (the VAE with encoder and decoder).
+Allocator caching, fragmentation, CUDA context and kernel workspaces are not included.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 from hybrid.models import ModelSpec
 from hybrid.pipelines import COMPONENT_DTYPES
+from hybrid.runtime import DIFFUSERS, Runtime
 
 BYTES_PER_PARAM: dict[str, int] = {"float32": 4, "bfloat16": 2, "float16": 2, "float8": 1}
 """Bytes per parameter by weight dtype (torch's spelling, as :data:`~hybrid.pipelines.COMPONENT_DTYPES`)."""
@@ -40,21 +40,25 @@ class PipelineMemory:
     """Peak resident bytes of a job, per stage and overall."""
 
     weights_bytes: dict[str, int]
-    """Per component."""
+    """Per component, in the runtime's weight dtypes."""
     stage_components: dict[str, str]
     """The component each stage runs."""
     activation_bytes: dict[str, int]
-    """Per stage."""
-    offload: bool
+    """Per stage, on the GPU (0 for a stage the runtime runs on the host)."""
+    resident: tuple[str, ...]
+    """Components on the GPU for the whole job."""
+    on_host: tuple[str, ...] = ()
+    """Components that run on the host CPU (``--t5-cpu``)."""
 
     def resident_weights_bytes(self, stage: str) -> int:
-        """Weights on the GPU while ``stage`` runs: its component's with offload, all without."""
-        if self.offload:
-            return self.weights_bytes[self.stage_components[stage]]
-        return sum(self.weights_bytes.values())
+        """Weights on the GPU while ``stage`` runs: the resident components', plus its own where it
+        is moved in for the stage."""
+        own = self.stage_components[stage]
+        extra = own not in self.resident and own not in self.on_host
+        return sum(self.weights_bytes[c] for c in self.resident) + (self.weights_bytes[own] if extra else 0)
 
     def stage_peak_bytes(self, stage: str) -> int:
-        """Resident while ``stage`` runs: its activations plus the weights that stay loaded."""
+        """On the GPU while ``stage`` runs: its activations plus the weights loaded then."""
         return self.resident_weights_bytes(stage) + self.activation_bytes[stage]
 
     @property
@@ -64,14 +68,14 @@ class PipelineMemory:
 
 
 def pipeline_memory(
-    spec: ModelSpec,
-    activation_bytes: Mapping[str, int],
-    offload: bool = False,
-    dtypes: Mapping[str, str] | None = None,
+    spec: ModelSpec, activation_bytes: Mapping[str, int], runtime: Runtime = DIFFUSERS
 ) -> PipelineMemory:
-    """Combine exact weights (per component, ``dtypes`` overriding some components' dtypes) with
-    per-stage activation peaks (e.g. from a trace)."""
-    dtypes = dict(dtypes or {})
-    weights = {c: weights_bytes(spec, c, dtypes.get(c)) for c in spec.parameter_counts()}
+    """Combine exact weights (per component, in ``runtime``'s dtypes) with per-stage activation
+    peaks (e.g. from a trace) under ``runtime``'s placement of each component."""
+    counts = spec.parameter_counts()
+    weights = {c: weights_bytes(spec, c, runtime.weight_dtype(c)) for c in counts}
     stages = {s.name: s.component for s in spec.pipeline_def.stages}
-    return PipelineMemory(weights, stages, dict(activation_bytes), offload)
+    host = tuple(c for c in counts if runtime.on_host(c))
+    activations = {s: 0 if stages[s] in host else int(b) for s, b in activation_bytes.items()}
+    resident = tuple(c for c in counts if c not in host and not runtime.swapped(spec, c))
+    return PipelineMemory(weights, stages, activations, resident, host)

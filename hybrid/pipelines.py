@@ -163,6 +163,9 @@ class Pipeline:
     """Wan2.2 TI2V: the timestep is per token (``WanPipeline(expand_timesteps=True)``)."""
     image_input: bool = False
     """Takes ``--image`` (TI2V's image-to-video mode)."""
+    wan_repo: str = "Wan2.1"
+    """The original repository (``Wan-Video/<wan_repo>``) whose ``generate.py`` runs this pipeline
+    under ``--runtime wan``."""
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -392,12 +395,14 @@ def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: floa
 def expert_steps(workload: Workload) -> tuple[int, int]:
     """``(steps of transformer, steps of transformer_2)`` of a two-expert pipeline's job: the
     scheduler's timesteps at or above the boundary go to the high-noise expert
-    (:func:`hybrid.scheduler.high_noise_steps`)."""
+    (:func:`hybrid.scheduler.high_noise_steps`; under ``--runtime wan`` the original repository's
+    scheduler)."""
     from hybrid.models import get_preset
 
     boundary = get_preset(workload.model).pipeline_def.boundary_ratio
     assert boundary is not None and workload.flow_shift is not None
-    high = high_noise_steps(workload.steps, workload.flow_shift, boundary)
+    original = workload.runtime.name == "wan"  # its own scheduler (hybrid.scheduler.wan_flow_timesteps)
+    high = high_noise_steps(workload.steps, workload.flow_shift, boundary, original=original)
     return high, workload.steps - high
 
 
@@ -431,6 +436,7 @@ T2V_A14B = Pipeline(
     stages=(TEXT_ENCODER, HIGH_NOISE_EXPERT, LOW_NOISE_EXPERT, VAE_DECODE),
     unmodeled=A14B_UNMODELED,
     boundary_ratio=0.875,
+    wan_repo="Wan2.2",
 )
 
 I2V_A14B = Pipeline(
@@ -439,6 +445,7 @@ I2V_A14B = Pipeline(
     stages=(TEXT_ENCODER, VAE_ENCODE, HIGH_NOISE_EXPERT, LOW_NOISE_EXPERT, VAE_DECODE),
     unmodeled=A14B_UNMODELED,
     boundary_ratio=0.9,
+    wan_repo="Wan2.2",
 )
 
 TI2V_VAE_ENCODE = StageDef(
@@ -475,6 +482,7 @@ TI2V = Pipeline(
     ),
     expand_timesteps=True,
     image_input=True,
+    wan_repo="Wan2.2",
 )
 
 PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V)}

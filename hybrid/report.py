@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import analytic_rows, components_per_call
@@ -11,6 +11,7 @@ from hybrid.geometry import CallShape, validate
 from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.pipelines import DIFFUSION_CORE, T2V, expert_steps
 from hybrid.rows import CostRow
+from hybrid.runtime import DIFFUSERS
 from hybrid.scheduler import NUM_TRAIN_TIMESTEPS
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
@@ -65,22 +66,46 @@ def _experts_assumption(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
     if boundary is None:
         return ()
     high, low = expert_steps(workload)
+    if workload.runtime.name == "wan":
+        scheduler = "the original FlowUniPCMultistepScheduler, sigmas from 0.999"
+        passes = "the original code runs both passes of CFG for both experts at any guide scale"
+    else:
+        scheduler = "UniPCMultistepScheduler flow sigmas"
+        passes = (
+            "diffusers runs both passes of CFG for both experts when guidance_scale > 1 (guidance_scale_2 changes "
+            "no cost)"
+        )
     return (
         f"experts: transformer (high noise) runs the {high} of {workload.steps} steps whose timestep is at or above "
-        f"{boundary:g} x {NUM_TRAIN_TIMESTEPS} (UniPCMultistepScheduler flow sigmas, flow_shift "
-        f"{workload.flow_shift:g}), transformer_2 (low noise) the other {low}; diffusers runs both passes of CFG "
-        "for both experts when guidance_scale > 1 (guidance_scale_2 changes no cost)",
+        f"{boundary:g} x {NUM_TRAIN_TIMESTEPS} ({scheduler}, flow_shift {workload.flow_shift:g}), transformer_2 "
+        f"(low noise) the other {low}; {passes}",
     )
 
 
 def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple[str, ...]:
     pipeline = spec.pipeline_def
+    runner = (
+        f"diffusers' {pipeline.diffusers_class}"
+        if workload.runtime.name == "diffusers"
+        else f"the original Wan-Video/{pipeline.wan_repo} generate.py, whatever the guide scale"
+    )
     cfg = (
         "classifier-free guidance on: the text encoder runs for the prompt and the negative prompt, "
-        f"the DiT runs twice per step as two separate calls (diffusers' {pipeline.diffusers_class})"
+        f"the DiT runs twice per step as two separate calls ({runner})"
         if workload.cfg
         else "classifier-free guidance off: one text-encoder call, one DiT forward per step"
     )
+    runtime: tuple[str, ...] = ()
+    if workload.runtime.name == "wan":
+        per_token = (
+            "; its model embeds the timestep per token (time embedder and projection over batch x tokens rows)"
+            if shape.per_token_timestep and not pipeline.expand_timesteps
+            else ""
+        )
+        runtime = (
+            f"runtime: the original Wan-Video/{pipeline.wan_repo} code (--runtime wan), the same modules as "
+            f"diffusers' classes{per_token}",
+        )
     t, s = spec.vae.scale_factor_temporal, spec.vae.scale_factor_spatial
     p_t, p_h, p_w = spec.transformer.patch_size
     return (
@@ -90,6 +115,7 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
         f"prompts are padded to text_len = {workload.text_len} tokens (max_sequence_length); "
         "the DiT's cross-attention attends to all of them",
         cfg,
+        *runtime,
         *_steps_assumption(spec, workload),
         *_experts_assumption(spec, workload),
         *(st.assumption for st in pipeline.stages if st.assumption),
@@ -146,6 +172,7 @@ class PipelineReport:
                 **({"ref_images": w.ref_images} if self.spec is not None and self.spec.pipeline_def.ref_images else {}),
                 **({"flow_shift": w.flow_shift} if w.flow_shift is not None else {}),
                 **({"image": w.image} if self.spec is not None and self.spec.pipeline_def.image_input else {}),
+                **({"runtime": asdict(w.runtime)} if w.runtime != DIFFUSERS else {}),
             },
             "stages": {
                 name: {

@@ -4,22 +4,35 @@ Seconds come from the time model (:mod:`hybrid.timing`) over the rows traced on 
 (exact bytes per op), with the efficiencies and per-call overhead of a timing calibration run on
 that GPU (``calibration/efficiency/<gpu>.json``, written by ``wanmeter calibrate-time``) or, where
 none exists, the GPU's default efficiencies from cited public measurements
-(:func:`hybrid.hardware.default_efficiency`), which the report flags. Peak memory is the stage's
-resident weights plus its traced activation peak (:mod:`hybrid.memory`), with a fused attention
-kernel; the peak with materialised attention scores is reported beside it.
+(:func:`hybrid.hardware.default_efficiency`), which the report flags. The workload's runtime
+(:mod:`hybrid.runtime`) decides the weight dtypes, which components stay on the GPU and which are
+moved in over the host link for their stage (seconds at the link's achieved bandwidth), a text
+encoder run on the host CPU, the attention kernel and the weight casts of float32 weights under
+autocast. Peak memory is the weights on the GPU while a stage runs plus its traced activation peak
+(:mod:`hybrid.memory`), with a fused attention kernel; the peak with materialised attention scores
+is reported beside it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybrid.hardware import GPU, default_efficiency, get_gpu
-from hybrid.memory import pipeline_memory
+from hybrid.hardware import (
+    GPU,
+    default_efficiency,
+    get_gpu,
+    host_cpu_flops,
+    host_link_efficiency,
+    kernel_efficiency,
+)
+from hybrid.memory import PipelineMemory, pipeline_memory
 from hybrid.models import ModelSpec
+from hybrid.runtime import Runtime
 from hybrid.timing import OP_CLASSES, Machine, stage_time
 from hybrid.workload import Workload
 
@@ -64,15 +77,24 @@ class StageSizing:
     """One stage on one GPU, over the whole job."""
 
     seconds: float
+    """Compute (every call) plus the host-link copies made for the stage."""
     bound: str
+    """``compute`` or ``memory`` (what bounds its rows), or ``host`` (run on the host CPU)."""
     peak_memory_bytes: int
-    """Resident weights plus the activation peak with a fused attention kernel."""
+    """Weights on the GPU plus the activation peak with a fused attention kernel."""
     weights_bytes: int = 0
-    """Weights resident while the stage runs (all models, or only its own with offload)."""
+    """Weights on the GPU while the stage runs (the resident components and its own)."""
     activation_bytes: int = 0
     """Activation peak with a fused attention kernel (flash, cuDNN, memory-efficient)."""
     activation_bytes_materialized: int = 0
     """Activation peak when attention materialises its scores (PyTorch's math backend)."""
+    host_copy_bytes: int = 0
+    """Weights moved between host and GPU for this stage over the job (in and out)."""
+    host_copy_seconds: float = 0.0
+    """Seconds of those copies over the host link (part of :attr:`seconds`)."""
+    weight_cast_bytes: int = 0
+    """Bytes of float32 weights cast to bfloat16 under autocast over the job (read 4 + write 2
+    per parameter per call), timed as memory traffic (part of :attr:`seconds`)."""
 
     @property
     def peak_memory_bytes_materialized(self) -> int:
@@ -94,29 +116,43 @@ class GpuSizing:
     gpu: GPU
     stages: dict[str, StageSizing]
     peak_memory_bytes: int
-    offload: bool
+    runtime: Runtime
     calibration: str
     warnings: tuple[str, ...] = field(default=())
     efficiency: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per op class: ``value`` and where it comes from (``kind``: calibrated, measured, borrowed,
-    derived; ``evidence``; ``source_url``)."""
+    derived, kernel, override; ``evidence``; ``source_url``)."""
     assumptions: tuple[str, ...] = field(default=())
+    attention_kernel: str = "sdpa"
+    host_link: dict[str, Any] = field(default_factory=dict)
+    """The host link's achieved ``bytes_per_s`` for weight copies: ``link`` (its datasheet text),
+    ``value`` (the achieved fraction of its peak) and where that comes from."""
+    host_cpu: dict[str, Any] = field(default_factory=dict)
+    """The host CPU's ``flops_per_s`` for a text encoder run there, and its ``evidence``."""
+
+    @property
+    def offload(self) -> bool:
+        return self.runtime.offload
 
     @property
     def seconds(self) -> float:
         return sum(s.seconds for s in self.stages.values())
 
     def to_dict(self) -> dict[str, Any]:
-        """The sizing's part of a ``wanmeter.report/1`` document: ``gpu``, per stage ``seconds``,
-        ``bound``, ``peak_memory_bytes`` and ``memory``, ``total`` seconds and peak, and its own
-        warnings and assumptions (merged into the FLOP report by :mod:`hybrid.render.report`)."""
+        """The sizing's part of a ``wanmeter.report/1`` document: ``gpu`` (with the runtime),
+        per stage ``seconds``, ``bound``, ``peak_memory_bytes``, ``memory`` and ``host_copy``,
+        ``total`` seconds and peak, and its own warnings and assumptions (merged into the FLOP
+        report by :mod:`hybrid.render.report`)."""
         return {
             "gpu": {
                 "name": self.gpu.name,
                 "product": self.gpu.product,
                 "offload": self.offload,
+                "runtime": {**asdict(self.runtime), "attention_kernel": self.attention_kernel},
                 "calibration": self.calibration,
                 "efficiency": self.efficiency,
+                "host_link": self.host_link,
+                "host_cpu": self.host_cpu,
             },
             "stages": {
                 name: {
@@ -124,6 +160,8 @@ class GpuSizing:
                     "bound": s.bound,
                     "peak_memory_bytes": s.peak_memory_bytes,
                     "memory": s.memory_dict(),
+                    "host_copy": {"bytes": s.host_copy_bytes, "seconds": s.host_copy_seconds},
+                    "weight_cast_bytes": s.weight_cast_bytes,
                 }
                 for name, s in self.stages.items()
             },
@@ -135,8 +173,8 @@ class GpuSizing:
 
 class CallTraces:
     """Meta traces keyed by what one call of each stage looks like: steps and CFG only change how
-    many calls a stage makes (:func:`size_on_gpu` takes that from the workload), so workloads that
-    differ only in them share one trace."""
+    many calls a stage makes (:func:`size_on_gpu` takes that from the workload) and a runtime's
+    flags only where its weights live, so workloads that differ only in them share one trace."""
 
     def __init__(self, progress: Callable[[str], None] | None = None) -> None:
         self._traces: dict[Workload, TraceResult] = {}
@@ -145,7 +183,7 @@ class CallTraces:
     def __call__(self, workload: Workload) -> TraceResult:
         from hybrid.trace import trace
 
-        key = replace(workload, steps=1, cfg=False)
+        key = replace(workload, steps=1, cfg=True, runtime=Runtime(workload.runtime.name))
         if key not in self._traces:
             if self._progress:
                 w, n = workload, len(self._traces) + 1
@@ -178,55 +216,100 @@ def apply_overrides(cal: dict[str, Any], overrides: Mapping[str, float]) -> dict
     }
 
 
+def with_kernel(cal: dict[str, Any], kernel: str, gpu: GPU) -> dict[str, Any]:
+    """``cal`` with the attention efficiency of ``kernel`` on ``gpu`` where one is cited
+    (FlashAttention-3 on Hopper); unchanged otherwise."""
+    e = kernel_efficiency(kernel, gpu)
+    if e is None:
+        return cal
+    provenance = _provenance(cal)
+    provenance["attention"] = e.to_dict()
+    return {**cal, "efficiency": {**cal["efficiency"], "attention": e.value}, "provenance": provenance}
+
+
 def size_on_gpu(
     workload: Workload,
     spec: ModelSpec,
     gpu: str,
-    offload: bool = False,
     calibration: dict[str, Any] | None = None,
     overrides: Mapping[str, float] | None = None,
     traced: TraceResult | None = None,
+    host_flops: float | None = None,
 ) -> GpuSizing:
-    """Trace ``workload`` on meta and size every stage on ``gpu``; ``overrides`` replace some op
-    classes' efficiencies. ``traced`` reuses a trace of the same per-call shapes (steps and CFG
-    only change how many calls each stage makes, which comes from ``workload``)."""
+    """Trace ``workload`` on meta and size every stage on ``gpu`` under the workload's runtime;
+    ``overrides`` replace some op classes' efficiencies; ``host_flops`` the host CPU's throughput
+    (``--t5-cpu``). ``traced`` reuses a trace of the same per-call shapes (steps and CFG only change
+    how many calls each stage makes, which comes from ``workload``)."""
     from hybrid.trace import trace
 
     g = get_gpu(gpu)
-    cal = calibration or load_calibration(g.name)
+    rt = workload.runtime
+    rt.check(spec, g.architecture)
+    kernel = rt.attention_kernel(g.architecture)
+    cal = with_kernel(calibration or load_calibration(g.name), kernel, g)
     if overrides:
         cal = apply_overrides(cal, overrides)
+    host_cpu = host_cpu_flops()
+    if host_flops is not None:
+        if not (isinstance(host_flops, (int, float)) and math.isfinite(host_flops) and host_flops > 0):
+            raise ValueError(f"host-tflops: must be a positive number, got {host_flops!r}")
+        host_cpu = (float(host_flops), "set on the command line")
+    link = host_link_efficiency()
+    link_bytes_per_s = g.host_link_bytes_per_s * link.value
     result = traced or trace(workload, spec=spec)
-    memory = pipeline_memory(spec, {s: st.peak_activation_bytes for s, st in result.stages.items()}, offload=offload)
+    running = [sd for sd in spec.pipeline_def.stages if sd.calls(workload) > 0]
+    ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
+    activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in result.stages.items()}
+    memory = pipeline_memory(spec, activations, rt)
+    copies: dict[str, int] = {}
+    for stage, component, _ in rt.moves(spec, running):
+        copies[stage] = copies.get(stage, 0) + memory.weights_bytes[component]
     stages: dict[str, StageSizing] = {}
     for sd in spec.pipeline_def.stages:
-        name = sd.name
+        name, calls = sd.name, sd.calls(workload)
         st = result.stages[name]
-        ratio = FP32_TENSOR_RATIO if st.dtype == "float32" else 1.0
-        machine = Machine(
-            peak_flops=g.peak_flops("bf16") * ratio,
-            peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
-            efficiency=cal["efficiency"],
-            launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
-        )
-        t = stage_time(st.rows, machine)
+        cast_bytes = 0
+        if rt.on_host(sd.component):
+            seconds, bound = st.flops * calls / host_cpu[0], "host"
+        else:
+            ratio = FP32_TENSOR_RATIO if rt.compute_dtype(sd.component) == "float32" else 1.0
+            machine = Machine(
+                peak_flops=g.peak_flops("bf16") * ratio,
+                peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
+                efficiency=cal["efficiency"],
+                launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
+            )
+            t = stage_time(st.rows, machine)
+            if rt.casts_weights(sd.component):
+                cast_bytes = 6 * sd.config(spec).autocast_parameters() * calls  # read fp32, write bf16
+            cast_seconds = cast_bytes / (machine.peak_bytes_per_s * machine.efficiency["memory"])
+            seconds, bound = t.seconds * calls + cast_seconds, t.bound
+        copy_bytes = copies.get(name, 0)
+        copy_seconds = copy_bytes / link_bytes_per_s
+        on_gpu = name in ran and not rt.on_host(sd.component)
         stages[name] = StageSizing(
-            seconds=t.seconds * sd.calls(workload),
-            bound=t.bound,
+            seconds=seconds + copy_seconds,
+            bound=bound,
             peak_memory_bytes=memory.stage_peak_bytes(name),
             weights_bytes=memory.resident_weights_bytes(name),
-            activation_bytes=st.peak_activation_bytes,
-            activation_bytes_materialized=st.peak_activation_bytes_materialized,
+            activation_bytes=st.peak_activation_bytes if on_gpu else 0,
+            activation_bytes_materialized=st.peak_activation_bytes_materialized if on_gpu else 0,
+            host_copy_bytes=copy_bytes,
+            host_copy_seconds=copy_seconds,
+            weight_cast_bytes=cast_bytes,
         )
     return GpuSizing(
         g,
         stages,
         memory.peak_bytes,
-        offload,
+        rt,
         _describe(cal),
-        tuple(_warnings(g, cal, stages, memory.peak_bytes, offload)),
+        tuple(_warnings(g, cal, stages, memory.peak_bytes, rt.offload)),
         _provenance(cal),
-        _assumptions(g, spec, offload),
+        _assumptions(g, spec, rt, memory, kernel, link_bytes_per_s, host_cpu[0]),
+        kernel,
+        {"bytes_per_s": link_bytes_per_s, "link": g.host_link, **link.to_dict()},
+        {"flops_per_s": host_cpu[0], "evidence": host_cpu[1]},
     )
 
 
@@ -246,22 +329,67 @@ def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def _assumptions(g: GPU, spec: ModelSpec, offload: bool) -> tuple[str, ...]:
-    resident = (
-        "model offload: only the running stage's model is on the GPU (moving weights between stages is not timed)"
-        if offload
-        else f"no offload: {_and([COMPONENT_NAMES[c] for c in spec.parameter_counts()])} stay resident for the "
-        "whole job"
+KERNEL_NAMES: dict[str, str] = {
+    "sdpa": "PyTorch scaled_dot_product_attention (FlashAttention-2 first on CUDA)",
+    "fa2": "FlashAttention-2 (flash_attn)",
+    "fa3": "FlashAttention-3 (flash_attn_interface)",
+}
+"""How the report's assumptions name each attention kernel."""
+
+
+def _assumptions(
+    g: GPU, spec: ModelSpec, rt: Runtime, memory: PipelineMemory, kernel: str, link_bytes_per_s: float, host: float
+) -> tuple[str, ...]:
+    components = list(spec.parameter_counts())
+    code = (
+        "diffusers pipelines"
+        if rt.name == "diffusers"
+        else f"the original Wan-Video/{spec.pipeline_def.wan_repo} generate.py"
     )
+    dtypes = ", ".join(f"{COMPONENT_NAMES[c]} {DTYPE_SHORT[rt.weight_dtype(c)]}" for c in components)
+    casts = [COMPONENT_NAMES[c] for c in components if rt.casts_weights(c)]
     stages = spec.pipeline_def.stages
-    dtypes = ", ".join(f"{s.name} {DTYPE_SHORT[s.dtype]}" for s in stages)
     vae = [s.name for s in stages if s.component == "vae"]
-    once = ", once for both" if len(vae) > 1 else ""
-    keep = "keeps" if len(vae) == 1 else "keep"
+    resident = [COMPONENT_NAMES[c] for c in memory.resident]
+    swapped = [COMPONENT_NAMES[c] for c in components if c not in memory.resident and c not in memory.on_host]
+    placement = []
+    if resident:
+        verb = "stays" if len(resident) == 1 else "stay"
+        placement.append(f"{_and(resident)} {verb} on the GPU for the whole job (loaded once, not timed)")
+    if swapped:
+        each = "" if len(swapped) == 1 else "each of "
+        placement.append(
+            f"{each}{_and(swapped)} moves onto the GPU for its stage and off it after, every job, at "
+            f"{link_bytes_per_s / 1e9:g} GB/s over the host link ({g.host_link}, at the achieved fraction in "
+            "gpu.host_link)"
+        )
+    if memory.on_host:
+        placement.append(
+            f"{_and([COMPONENT_NAMES[c] for c in memory.on_host])} runs on the host CPU at {host / 1e12:g} TFLOP/s "
+            "(gpu.host_cpu) and takes no GPU memory"
+        )
+    out = [
+        f"runtime: {rt.describe()}, as {code} run it",
+        f"weights: {dtypes}; {_and(vae)} {'keeps' if len(vae) == 1 else 'keep'} the whole AutoencoderKLWan "
+        f"(encoder and decoder){', once for both' if len(vae) > 1 else ''}",
+        "placement: " + "; ".join(placement),
+    ]
+    if casts:
+        out.append(
+            f"weight casts: {_and(casts)} keeps float32 weights and runs under bf16 autocast, so each call "
+            "re-casts every Linear and Conv3d weight (read 4 + write 2 bytes per parameter), timed as memory "
+            "traffic; --convert-model-dtype stores them in bf16 (Wan2.2)"
+        )
+    if rt.per_token_timestep(spec) and not spec.pipeline_def.expand_timesteps:
+        out.append(
+            "timestep per token: the Wan2.2 code embeds the timestep for every token (time embedder and "
+            "projection over batch x tokens rows, a float32 (batch, tokens, 6, dim) modulation per block), "
+            "which is in the FLOPs, bytes and activation peak; those projections run in float32 there and are "
+            "timed at the bf16 rate here"
+        )
     return (
-        f"weights: {dtypes}, as diffusers' Wan2.1 example loads them; {_and(vae)} {keep} the whole "
-        f"AutoencoderKLWan (encoder and decoder) resident{once}",
-        resident,
+        *out,
+        f"attention: {KERNEL_NAMES[kernel]}",
         "activation peak: the largest sum of live storages of one stage call run eagerly (traced on meta), with "
         "a fused attention kernel; 'materialized' is the same with PyTorch's math attention; allocator caching, "
         "fragmentation, the CUDA context and kernel workspaces are not included",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from hybrid.models import get_preset
 from hybrid.pipelines import STAGE_NAMES
 from hybrid.report import PipelineReport, estimate
+from hybrid.runtime import DIFFUSERS, Runtime
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,6 +49,8 @@ class Grid:
     batch: tuple[int, ...] = (1,)
     text_len: tuple[int, ...] = (512,)
     cfg: tuple[bool, ...] = (True,)
+    runtime: Runtime = DIFFUSERS
+    """How every workload of the grid runs (:mod:`hybrid.runtime`)."""
 
     def workloads(self) -> list[Workload]:
         """Every combination, models outermost, validated."""
@@ -58,7 +61,10 @@ class Grid:
             for (w, h), f, s, b, t, c in itertools.product(
                 sizes, self.frames, self.steps, self.batch, self.text_len, self.cfg
             ):
-                out.append(Workload(model=model, width=w, height=h, frames=f, steps=s, batch=b, text_len=t, cfg=c))  # type: ignore[arg-type]
+                kw = {"frames": f, "steps": s}  # None: the preset's
+                out.append(
+                    Workload(model, w, h, batch=b, text_len=t, cfg=c, runtime=self.runtime, **kw)  # type: ignore[arg-type]
+                )
         return out
 
     def varying(self) -> list[str]:
@@ -73,8 +79,8 @@ class Grid:
 def sweep(
     grid: Grid,
     gpu: str | None = None,
-    offload: bool = False,
     progress: Callable[[str], None] | None = None,
+    host_flops: float | None = None,
 ) -> list[PipelineReport]:
     """One analytic report per workload of ``grid``; with ``gpu``, each also sized on that GPU
     (one meta trace per distinct per-call shape: steps and CFG reuse it)."""
@@ -90,7 +96,9 @@ def sweep(
     out = []
     for r in reports:
         w = r.workload
-        out.append(replace(r, gpu=size_on_gpu(w, get_preset(w.model), name, offload, cal, traced=traces(w))))
+        out.append(
+            replace(r, gpu=size_on_gpu(w, get_preset(w.model), name, cal, traced=traces(w), host_flops=host_flops))
+        )
     return out
 
 

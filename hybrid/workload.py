@@ -4,11 +4,13 @@ derived latent and token shapes (:mod:`hybrid.geometry`)."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from hybrid.geometry import CallShape, validate
 from hybrid.models import DEFAULT_MODEL, PRESETS, get_preset
+from hybrid.runtime import DIFFUSERS, Runtime
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class Workload:
     flow_shift: float | None = None
     """The scheduler's flow shift of a two-expert pipeline (``None``: the preset's); it decides which
     expert runs each step."""
+    runtime: Runtime = DIFFUSERS
+    """The code base that runs the job and its flags (:mod:`hybrid.runtime`): the original Wan2.2
+    code embeds the timestep per token, which changes FLOPs; offload and dtypes change memory."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or self.model not in PRESETS:
@@ -71,6 +76,21 @@ class Workload:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"flow_shift: must be a positive number, got {v!r}")
             object.__setattr__(self, "flow_shift", float(v))
+        if isinstance(self.runtime, Mapping):  # the JSON form of to_dict()
+            bad = sorted(set(self.runtime) - {f.name for f in fields(Runtime)})
+            if bad:
+                raise ValueError(
+                    f"runtime: unknown field {bad[0]!r}; valid: {', '.join(f.name for f in fields(Runtime))}"
+                )
+            object.__setattr__(self, "runtime", Runtime(**self.runtime))
+        if not isinstance(self.runtime, Runtime):
+            raise ValueError(f"runtime: must be a Runtime, got {self.runtime!r}")
+        self.runtime.check(preset)
+        if self.runtime.name == "wan" and not self.cfg:
+            raise ValueError(
+                "cfg: the original Wan generate.py runs the unconditional pass every step whatever the guide "
+                "scale; valid with --runtime wan: CFG on (drop --no-cfg and any guidance scale <= 1)"
+            )
         validate(preset, self)
 
     def shape(self) -> CallShape:
@@ -98,7 +118,8 @@ class Workload:
         return self.shape().dit_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as plain JSON values (``ref_images`` only where set)."""
+        """The fields as plain JSON values (``ref_images``, ``image``, ``flow_shift`` and
+        ``runtime`` only where set)."""
         d = asdict(self)
         if not self.ref_images:
             del d["ref_images"]
@@ -106,6 +127,8 @@ class Workload:
             del d["flow_shift"]
         if not self.image:
             del d["image"]
+        if self.runtime == DIFFUSERS:
+            del d["runtime"]
         return d
 
     def extrapolation_warnings(self) -> list[str]:

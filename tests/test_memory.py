@@ -7,6 +7,7 @@ import torch
 
 from hybrid.memory import pipeline_memory, weights_bytes
 from hybrid.models import ModelSpec, get_preset
+from hybrid.runtime import Runtime
 from hybrid.trace import trace_stage
 from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack, math_attention_peak_bytes
 from hybrid.workload import Workload
@@ -102,9 +103,25 @@ def test_pipeline_peak_with_and_without_offload() -> None:
     spec = get_preset("wan2.1-t2v-14b")
     act = {"text_encoder": 80 * 2**20, "diffusion_core": 8 * 2**30, "vae_decode": 17 * 2**30}
     resident = pipeline_memory(spec, act)
-    offloaded = pipeline_memory(spec, act, offload=True)
+    offloaded = pipeline_memory(spec, act, Runtime(offload=True))
     all_weights = 11_361_820_672 + 28_576_983_168 + 507_570_124
     assert resident.stage_peak_bytes("vae_decode") == all_weights + 17 * 2**30
     assert resident.peak_bytes == all_weights + 17 * 2**30
     assert offloaded.stage_peak_bytes("diffusion_core") == 28_576_983_168 + 8 * 2**30
     assert offloaded.peak_bytes == 28_576_983_168 + 8 * 2**30  # the DiT stage dominates once offloaded
+
+
+def test_original_wan_runtime_weights_and_placement() -> None:
+    spec = get_preset("wan2.1-t2v-14b")
+    act = {"text_encoder": 80 * 2**20, "diffusion_core": 8 * 2**30, "vae_decode": 17 * 2**30}
+    # the original repository keeps the DiT in float32: 14,288,491,584 parameters x 4 bytes
+    wan = pipeline_memory(spec, act, Runtime("wan"))
+    assert wan.weights_bytes == {"text_encoder": 11_361_820_672, "transformer": 57_153_966_336, "vae": 507_570_124}
+    assert wan.resident == ("text_encoder", "transformer", "vae")  # loaded once, kept (no offload)
+    # --offload: the VAE stays (Wan2_1_VAE is built on the device), the others move for their stage
+    off = pipeline_memory(spec, act, Runtime("wan", offload=True))
+    assert off.resident == ("vae",)
+    assert off.stage_peak_bytes("diffusion_core") == 57_153_966_336 + 507_570_124 + 8 * 2**30
+    # --t5-cpu: the text encoder takes no GPU memory, its activations stay on the host
+    host = pipeline_memory(spec, act, Runtime("wan", offload=True, t5_cpu=True))
+    assert host.on_host == ("text_encoder",) and host.stage_peak_bytes("text_encoder") == 507_570_124

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -11,6 +12,7 @@ from hybrid.models import PRESETS, get_preset
 from hybrid.pipelines import PIPELINES, STAGE_NAMES
 from hybrid.report import estimate
 from hybrid.rows import SDPA_OP
+from hybrid.runtime import Runtime
 from hybrid.sweep import Grid, sweep, sweep_frame
 from hybrid.workload import Workload
 from tests.conftest import traced_preset
@@ -212,7 +214,7 @@ def test_gpu_sizing_keeps_the_vae_resident_once() -> None:
     sized = size_on_gpu(w, spec, "h100-sxm")
     all_weights = sum(weights_bytes(spec, c) for c in ("text_encoder", "image_encoder", "transformer", "vae"))
     assert all(s.weights_bytes == all_weights for s in sized.stages.values())
-    offloaded = size_on_gpu(w, spec, "h100-sxm", offload=True)
+    offloaded = size_on_gpu(replace(w, runtime=Runtime(offload=True)), spec, "h100-sxm")
     assert offloaded.stages["vae_encode"].weights_bytes == weights_bytes(spec, "vae") == 126_892_531 * 4
     assert offloaded.stages["image_encoder"].weights_bytes == 630_766_080 * 4  # float32, as diffusers' example
     assert list(sized.stages) == list(spec.pipeline_def.stage_names) and sized.seconds > 0
@@ -268,8 +270,22 @@ def test_both_experts_resident_or_one_at_a_time() -> None:
     assert weights_bytes(spec, "transformer") == weights_bytes(spec, "transformer_2") == 28_576_983_168
     resident = size_on_gpu(w, spec, "h100-sxm")
     assert resident.stages["diffusion_core"].weights_bytes == 11_361_820_672 + 2 * 28_576_983_168 + 507_570_124
-    offloaded = size_on_gpu(w, spec, "h100-sxm", offload=True)
+    offloaded = size_on_gpu(replace(w, runtime=Runtime(offload=True)), spec, "h100-sxm")
     assert offloaded.stages["diffusion_core_2"].weights_bytes == 28_576_983_168
+    # enable_model_cpu_offload: each expert moves in for its steps and out after, over PCIe Gen5 at
+    # 64 GB/s x 0.7 achieved = 44.8 GB/s: 2 x 28,576,983,168 bytes = 1.2758 s per expert per job
+    low = offloaded.stages["diffusion_core_2"]
+    assert low.host_copy_bytes == 2 * 28_576_983_168
+    assert low.host_copy_seconds == pytest.approx(2 * 28_576_983_168 / 44.8e9, rel=1e-12)
+    assert offloaded.stages["text_encoder"].host_copy_bytes == 2 * 11_361_820_672
+    assert resident.stages["diffusion_core_2"].host_copy_bytes == 0  # all resident: nothing moves
+    # the original repository swaps the experts on one GPU with or without --offload (init_on_cpu);
+    # without it the text encoder stays; --convert-model-dtype keeps the experts in bf16
+    wan = size_on_gpu(replace(w, runtime=Runtime("wan", convert_model_dtype=True)), spec, "h100-sxm")
+    assert wan.stages["diffusion_core"].weights_bytes == 11_361_820_672 + 28_576_983_168 + 507_570_124
+    assert wan.stages["diffusion_core"].host_copy_bytes == wan.stages["diffusion_core_2"].host_copy_bytes
+    assert wan.stages["diffusion_core"].host_copy_bytes == 2 * 28_576_983_168
+    assert wan.stages["text_encoder"].host_copy_bytes == 0 and wan.attention_kernel == "fa3"
 
 
 # --- Wan2.2 TI2V-5B: the /16 VAE with residual blocks, a timestep per token ------------------------

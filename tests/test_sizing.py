@@ -47,7 +47,7 @@ def test_report_gpu_json_keys(calibration: Path, capsys: pytest.CaptureFixture[s
 def test_report_gpu_offload_and_fit_warning(calibration: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", *SMALL, "--gpu", "rtx4090", "--efficiency", str(calibration)]) == 0
     out = capsys.readouterr().out
-    assert "on NVIDIA GeForce RTX 4090 (all models resident" in out
+    assert "on NVIDIA GeForce RTX 4090 (--runtime diffusers; timing calibration: test fixture" in out
     assert "more than the 24 GiB of one rtx4090 without offload (try --offload)" in out
     assert main(["report", *SMALL, "--gpu", "rtx4090", "--efficiency", str(calibration), "--offload"]) == 0
     out = capsys.readouterr().out
@@ -131,28 +131,64 @@ def test_gpu_sizing_in_markdown_with_its_assumptions(capsys: pytest.CaptureFixtu
     assert main(["report", *SMALL, "--gpu", "a100-80gb", "--offload", "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     assert "| stage | seconds | bound | peak memory | peak, scores materialised |" in out
-    assert "- model offload: only the running stage's model is on the GPU" in out
+    moves = "- placement: each of the text encoder, the DiT and the whole VAE moves onto the GPU for its stage"
+    assert moves in out and "at 22.4 GB/s over the host link (PCIe Gen4" in out  # 32 GB/s x 0.7
     assert "dense bf16 312 TFLOP/s for bf16 stages and half that (TF32) for the fp32 VAE, 2039 GB/s" in out
     assert main(["report", *SMALL, "--gpu", "a100-80gb", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert any(a.startswith("activation peak: the largest sum of live storages") for a in doc["assumptions"])
-    resident = "no offload: the text encoder, the DiT and the whole VAE"
+    resident = "placement: the text encoder, the DiT and the whole VAE stay on the GPU for the whole job"
     assert any(a.startswith(resident) for a in doc["assumptions"])
 
 
-def test_time_model_against_published_timings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hybrid.verify import verify_public_timings
+def test_time_model_against_published_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hybrid.verify import VERIFICATIONS, error_summary, verify_public_timings
 
     summary = verify_public_timings()
-    fa2, fa3 = (c.detail for c in summary.checks)
-    assert summary.passed  # within the file's 30% tolerance
-    # FastVideo on one H100 SXM, 1.3B at 72,000 tokens, 50 calls: FA2 182.5 s, FA3 114.7 s measured
-    assert (fa2["measured_s"], fa3["measured_s"]) == (182.5, 114.7)
-    assert fa2["predicted_s"] == pytest.approx(166.57, rel=1e-3)  # -8.7%
-    assert fa3["predicted_s"] == pytest.approx(92.47, rel=1e-3)  # -19.4%, attention at 0.75
-    assert (fa3["efficiency"]["attention"]["value"], fa3["efficiency"]["attention"]["kind"]) == (0.75, "override")
+    assert summary.passed and len(summary.checks) == 16  # 14 Wan2.2 README rows, 2 LightX2V H200 runs
+    by_name = {c.name: c.detail for c in summary.checks}
+    h100 = by_name["Wan2.2 README, T2V-A14B 480p, one H100/H800"]
+    # 40 steps x 2 passes, split 26 / 14 between the experts at flow shift 12
+    assert (h100["dit_calls"], h100["published_dit_calls"]) == (80, 80)
+    assert h100["runtime"] == "--runtime wan --offload --convert-model-dtype"
+    # each expert moves in and out once per job, the text encoder too: 2 x (2 x 28,576,983,168 +
+    # 11,361,820,672) bytes at 64 GB/s x 0.7
+    assert h100["host_copy_s"] == pytest.approx(2 * (2 * 28_576_983_168 + 11_361_820_672) / 44.8e9, rel=1e-12)
+    assert h100["predicted_s"] == pytest.approx(255.27, rel=1e-3)  # published 326.9 s
+    assert h100["predicted_peak_gib"] == pytest.approx(37.12, rel=1e-3)  # published 41.3
+    assert h100["efficiency"]["attention"]["kind"] == "kernel"  # FlashAttention-3 on Hopper
+    # --t5-cpu: 2 x 4,844,723,109,888 FLOPs at the stated 1 TFLOP/s of the host
+    ti2v = by_name["Wan2.2 README, TI2V-5B (T2V) 1280x704, one RTX 4090"]
+    assert ti2v["stages_s"]["text_encoder"] == pytest.approx(2 * 4_844_723_109_888 / 1e12, rel=1e-12)
+    ti2v_i2v = by_name["Wan2.2 README, TI2V-5B (I2V) 1280x704, one RTX 4090"]
+    assert ti2v["stages_s"]["vae_encode"] == 0 < ti2v_i2v["stages_s"]["vae_encode"]  # --image encodes one frame
+    s_mean, s_max = error_summary(summary.checks, "relative_error")
+    m_mean, m_max = error_summary(summary.checks, "memory_relative_error")
+    assert 0 < s_mean <= s_max and 0 < m_mean <= m_max
+    monkeypatch.setitem(VERIFICATIONS, "public_timings", lambda: summary)  # print it without tracing again
     assert main(["verify", "--only", "public_timings", "--out-dir", str(tmp_path)]) == 0
-    assert "PASS public_timings: 2/2 passed, max |error| 19.4%" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"PASS public_timings: 16/16 passed, seconds mean |error| {100 * s_mean:.1f}%" in out
+    assert "ok   Wan2.2 README, T2V-A14B 480p, one H100/H800: 255 s vs 326.9 s (-21.9%), peak 37.1 vs 41.3 GiB" in out
+
+
+def test_a_wrong_call_count_fails_the_published_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.verify import PUBLIC_TIMINGS, verify_public_timings
+
+    doc = json.loads(PUBLIC_TIMINGS.read_text())
+    doc["entries"] = [e for e in doc["entries"] if e["gpu"] == "h100-sxm" and "T2V-A14B 480p" in e["name"]]
+    entry = doc["entries"][0]
+    entry["workload"] = {**entry["workload"], "width": 256, "height": 128, "frames": 5}  # small: a quick trace
+    entry["dit_calls"] = 40  # as if CFG were off: the check must fail, whatever the seconds
+    path = tmp_path / "public.json"
+    path.write_text(json.dumps(doc))
+    summary = verify_public_timings(path)
+    assert not summary.passed and summary.checks[0].detail["dit_calls"] == 80
+    path.write_text(json.dumps({**doc, "schema": "wanmeter.public-timings/1"}))
+    with pytest.raises(ValueError, match=r"is not a wanmeter\.public-timings/2 document"):
+        verify_public_timings(path)
 
 
 def test_attention_flops_of_the_fastvideo_workload() -> None:

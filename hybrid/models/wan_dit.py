@@ -84,14 +84,31 @@ class WanTransformer3DConfig:
         """``D = num_attention_heads * attention_head_dim``."""
         return self.num_attention_heads * self.attention_head_dim
 
-    def _block_parameters(self) -> int:
+    def _block_linear_parameters(self) -> int:
+        """One block's Linear layers: two attentions, the FFN, with image input ``add_k/v_proj``."""
         d, f = self.inner_dim, self.ffn_dim
+        added = 2 * (self.added_kv_proj_dim * d + d) if self.added_kv_proj_dim is not None else 0
+        return 8 * (d * d + d) + 2 * d * f + f + d + added
+
+    def _block_parameters(self) -> int:
+        d = self.inner_dim
         qk_norms = 4 * d if self.qk_norm else 0
         norm2 = 2 * d if self.cross_attn_norm else 0
-        added = 0
-        if self.added_kv_proj_dim is not None:  # add_k_proj, add_v_proj, norm_added_k
-            added = 2 * (self.added_kv_proj_dim * d + d) + d
-        return 8 * (d * d + d) + qk_norms + norm2 + 2 * d * f + f + d + 6 * d + added
+        norm_added_k = d if self.added_kv_proj_dim is not None else 0
+        return self._block_linear_parameters() + qk_norms + norm2 + norm_added_k + 6 * d
+
+    def autocast_parameters(self) -> int:
+        """Weights and biases the original Wan model (``wan/modules/model.py``) casts to bfloat16 on
+        every call when it keeps them in float32 under ``torch.amp.autocast(bfloat16)``: every Linear
+        and Conv3d but the time embedding, time projection and head, which it runs inside
+        ``autocast(float32)`` regions: ``patch + text + image embedder FFN + blocks x block Linears``."""
+        d = self.inner_dim
+        patch = self.in_channels * d * prod(self.patch_size) + d
+        text = (self.text_dim + 1) * d + (d + 1) * d
+        image = 0
+        if self.image_dim is not None:
+            image = (self.image_dim + 1) * self.image_dim + (self.image_dim + 1) * d
+        return patch + text + image + self.num_layers * self._block_linear_parameters()
 
     def num_parameters(self) -> int:
         """Parameters of ``WanTransformer3DModel``:
@@ -143,6 +160,13 @@ class WanVACETransformer3DConfig(WanTransformer3DConfig):
         vace_patch = self.vace_in_channels * d * prod(self.patch_size) + d
         blocks = len(self.vace_layers) * (self._block_parameters() + (d + 1) * d) + (d + 1) * d
         return super().num_parameters() + vace_patch + blocks
+
+    def autocast_parameters(self) -> int:
+        """The T2V transformer's, plus the VACE patch embedding and blocks (all Linear and Conv3d)."""
+        d = self.inner_dim
+        vace_patch = self.vace_in_channels * d * prod(self.patch_size) + d
+        blocks = len(self.vace_layers) * (self._block_linear_parameters() + (d + 1) * d) + (d + 1) * d
+        return super().autocast_parameters() + vace_patch + blocks
 
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``diffusers.WanVACETransformer3DModel``."""

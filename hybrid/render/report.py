@@ -73,8 +73,7 @@ GPU_HEADERS = ["stage", "seconds", "bound", "peak memory", "peak, scores materia
 def _gpu_lines(g: GpuSizing) -> list[str]:
     effs = ", ".join(f"{c} {e['value']:g} ({e['kind']})" for c, e in g.efficiency.items())
     return [
-        f"on {g.gpu.product} ({'model offload' if g.offload else 'all models resident'}; "
-        f"timing calibration: {g.calibration})",
+        f"on {g.gpu.product} ({g.runtime.describe()}; timing calibration: {g.calibration})",
         f"efficiencies: {effs}",
     ]
 
