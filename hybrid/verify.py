@@ -190,7 +190,9 @@ def _meta_trace(stage: str, spec: ModelSpec, workload: Workload) -> StageTrace:
 
 
 def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
-    """Analytic vs traced FLOPs and calls of one call of ``stage``, per (module, op) and total."""
+    """Analytic vs traced FLOPs and calls of one call of ``stage``, per (module, op) and total: it
+    passes when the FLOPs agree within :data:`RTOL` (per op and in total), every (module, op) makes
+    the same number of calls and no op is unsupported."""
     analytic = aggregate(expand(stage_groups(stage, spec, workload)))
     traced_stage = _meta_trace(stage, spec, workload)
     traced = aggregate(traced_stage.rows)
@@ -205,7 +207,9 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
     max_op_rel = max(
         (_rel(analytic.get(k, (0, 0))[0], traced.get(k, (0, 0))[0]) for k in set(analytic) | set(traced)), default=0.0
     )
-    passed = rel <= RTOL and max_op_rel <= RTOL and not traced_stage.unsupported_ops
+    call_mismatches = [m for m in mismatches if (m["analytic"] or (0, 0))[1] != (m["traced"] or (0, 0))[1]]
+    # the same FLOPs from a different number of calls is a different model: it fails too
+    passed = rel <= RTOL and max_op_rel <= RTOL and not call_mismatches and not traced_stage.unsupported_ops
     w = workload
     return Check(
         name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} L{w.text_len} {stage}",
@@ -221,6 +225,7 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
             "exact": a_total == t_total and not mismatches,
             "ops_compared": len(set(analytic) | set(traced)),
             "mismatches": mismatches[:20],
+            "call_mismatches": len(call_mismatches),
             "unsupported_ops": traced_stage.unsupported_ops,
         },
     )

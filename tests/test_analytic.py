@@ -14,7 +14,7 @@ from hybrid.analytic import analytic_rows, stage_groups
 from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.render import report as render
 from hybrid.report import diffusion_core_cost, estimate
-from hybrid.rows import aggregate, expand
+from hybrid.rows import OpGroup, aggregate, expand
 from hybrid.trace import trace_stage
 from hybrid.verify import REFERENCE_SHAPES
 from hybrid.workload import Workload
@@ -224,3 +224,24 @@ def test_vae_components_shortcut_equals_groups(batch: int, frames: int, h: int, 
     for g in vae_decode_groups(cfg, batch, frames, h, w):
         by_groups[component(g.module, g.op)] = by_groups.get(component(g.module, g.op), 0) + g.flops
     assert vae_decode_components(cfg, batch, frames, h, w) == by_groups
+
+
+def test_verify_fails_on_a_call_count_mismatch_with_equal_flops(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    import hybrid.verify as verify
+
+    w = Workload(model="wan2.1-t2v-1.3b", width=256, height=128, frames=5)
+    spec = get_preset(w.model)
+    assert verify.check_stage("text_encoder", spec, w).passed
+
+    def split_first_matmul(stage: str, spec: ModelSpec, workload: Workload) -> list[OpGroup]:
+        groups = stage_groups(stage, spec, workload)
+        g = groups[0]  # the same FLOPs in twice the calls: a different model of the same total
+        assert g.flops_per_call % 2 == 0
+        return [replace(g, flops_per_call=g.flops_per_call // 2, calls=2 * g.calls), *groups[1:]]
+
+    monkeypatch.setattr(verify, "stage_groups", split_first_matmul)
+    check = verify.check_stage("text_encoder", spec, w)
+    # the group is one projection in each of the 24 encoder layers: 24 (module, op) rows disagree
+    assert check.detail["relative_error"] == 0 and check.detail["call_mismatches"] == 24 and not check.passed
