@@ -59,3 +59,15 @@ def analytic_rows(
     spec = spec or get_preset(workload.model)
     names = spec.pipeline_def.stage_names if stages is None else stages
     return [r for s in names for r in expand(stage_groups(s, spec, workload))]
+
+
+def clear_memos() -> None:
+    """Forget every memo on the analytic path: per-call components, the VAE's unit chunks and each
+    preset's pipeline lookup. What "cold" means in ``bench/analytic_speed.py``; a test checks that
+    no memo of the analytic path survives it."""
+    from hybrid.models import PRESETS, wan_vae
+
+    _components.cache_clear()
+    wan_vae.clear_memos()
+    for spec in PRESETS.values():
+        spec.__dict__.pop("pipeline_def", None)

@@ -102,6 +102,7 @@ TEXT_ENCODER = StageDef(
     modeled="text_encoder: UMT5-XXL encoder forward over text_len padded tokens (q/k/v/o projections, "
     "attention, gated FFN); once for the prompt, once more for the negative prompt under CFG",
     color="#4C72B0",
+    components=lambda cfg, s: umt5.umt5_components(cfg, s.batch, s.text_len),
 )
 
 DIFFUSION_CORE = StageDef(
@@ -118,6 +119,7 @@ DIFFUSION_CORE = StageDef(
     "embedders, self-attention, cross-attention over text_len keys, FFN, output head); steps x "
     "(2 under CFG)",
     color="#DD8452",
+    components=wan_dit.dit_components,
 )
 
 VAE_DECODE = StageDef(

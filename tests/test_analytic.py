@@ -226,6 +226,59 @@ def test_vae_components_shortcut_equals_groups(batch: int, frames: int, h: int, 
     assert vae_decode_components(cfg, batch, frames, h, w) == by_groups
 
 
+@pytest.mark.parametrize("model", sorted(PRESETS))
+@pytest.mark.parametrize(
+    "shape",
+    [{}, {"width": 256, "height": 128, "frames": 5}, {"width": 1920, "height": 1088, "frames": 161, "batch": 3}],
+    ids=["default", "small", "large-batch3"],
+)
+def test_closed_form_components_equal_the_groups(model: str, shape: dict[str, int]) -> None:
+    # each stage's components shortcut (no groups built) against its groups summed by component,
+    # order included; under both runtimes (the original Wan2.2 code embeds the timestep per token)
+    from hybrid.geometry import CallShape
+    from hybrid.runtime import Runtime
+
+    spec = get_preset(model)
+    for runtime in (Runtime(), Runtime("wan")):
+        w = Workload(model=model, **spec.constrain(shape), runtime=runtime)
+        call = CallShape.of(spec, w)
+        for sd in spec.pipeline_def.stages:
+            if sd.components is None:
+                continue
+            by_groups: dict[str, int] = {}
+            for g in sd.groups(sd.config(spec), call):
+                name = g.component or sd.component_of(g.module, g.op)
+                by_groups[name] = by_groups.get(name, 0) + g.flops
+            closed = sd.components(sd.config(spec), call)
+            assert list(closed.items()) == list(by_groups.items()), (model, sd.name)
+
+
+def test_clear_memos_leaves_no_memo_on_the_analytic_path() -> None:
+    # "cold" in bench/analytic_speed.py: every lru_cache of the modules an estimate runs is emptied,
+    # and every preset's pipeline lookup forgotten
+    import functools
+    import importlib
+
+    from hybrid.analytic import clear_memos
+    from hybrid.pipelines import get_pipeline
+
+    estimate(Workload())
+    estimate(Workload(model="wan2.1-vace-1.3b"))
+    names = ["analytic", "report", "geometry", "pipelines", "workload", "scheduler", "runtime", "ops", "rows"]
+    names += [f"models.{m}" for m in ("umt5", "clip", "wan_dit", "wan_vae")]
+    caches = [
+        obj
+        for n in names
+        for obj in vars(importlib.import_module(f"hybrid.{n}")).values()
+        if isinstance(obj, functools._lru_cache_wrapper)
+    ]
+    assert caches and any(c.cache_info().currsize for c in caches)
+    clear_memos()
+    assert [c for c in caches if c.cache_info().currsize] == []
+    assert all("pipeline_def" not in spec.__dict__ for spec in PRESETS.values())
+    assert get_preset("wan2.1-t2v-14b").pipeline_def is get_pipeline("t2v")  # looked up again on use
+
+
 def test_verify_fails_on_a_call_count_mismatch_with_equal_flops(monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 

@@ -130,6 +130,16 @@ def umt5_groups(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
     return groups
 
 
+def umt5_components(cfg: UMT5Config, batch: int, text_len: int) -> dict[str, int]:
+    """FLOPs of one pass by report component: the sum of :func:`umt5_groups` by :func:`component`,
+    in closed form (a test checks the two agree)."""
+    t, d, inner, layers = batch * text_len, cfg.d_model, cfg.inner_dim, cfg.num_layers
+    projections = 3 * ops.linear(t, d, inner) + ops.linear(t, inner, d)
+    core = ops.sdpa(batch, cfg.num_heads, text_len, text_len, cfg.d_kv)
+    ffn = (2 if cfg.is_gated_act else 1) * ops.linear(t, d, cfg.d_ff) + ops.linear(t, cfg.d_ff, d)
+    return {"attention_projections": layers * projections, "attention_core": layers * core, "ffn": layers * ffn}
+
+
 def component(module: str, op: str) -> str:
     """The report component of a text-encoder row (analytic or traced)."""
     if ".SelfAttention" in module:

@@ -289,6 +289,52 @@ def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     ]
 
 
+def dit_components(cfg: WanTransformer3DConfig, shape: CallShape) -> dict[str, int]:
+    """FLOPs of one forward by report component: the sum of :func:`dit_groups` by
+    :func:`component`, in closed form (no groups built; a test checks the two agree)."""
+    p_t, p_h, p_w = cfg.patch_size
+    batch, text_len = shape.batch, shape.text_len
+    f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
+    tokens = f * h * w
+    n, t, d = batch * tokens, batch * text_len, cfg.inner_dim
+    heads, hd = cfg.num_attention_heads, cfg.attention_head_dim
+    image_tokens = shape.image_tokens if cfg.image_dim is not None else 0
+    time_rows = n if shape.per_token_timestep else batch
+    lin = ops.linear
+    block = {
+        "self_attention_projections": 4 * lin(n, d, d),
+        "self_attention_core": ops.sdpa(batch, heads, tokens, tokens, hd),
+        "cross_attention_projections": 2 * lin(n, d, d) + 2 * lin(t, d, d),
+    }
+    if cfg.added_kv_proj_dim is not None:
+        block["image_cross_attention_projections"] = 2 * lin(batch * image_tokens, cfg.added_kv_proj_dim, d)
+        block[IMAGE_CORE] = ops.sdpa(batch, heads, tokens, image_tokens, hd)
+    block["cross_attention_core"] = ops.sdpa(batch, heads, tokens, text_len, hd)
+    block["ffn"] = 2 * lin(n, d, cfg.ffn_dim)
+    out = {
+        "embedders": ops.conv3d(batch, cfg.in_channels, d, cfg.patch_size, (f, h, w))
+        + lin(time_rows, cfg.freq_dim, d)
+        + lin(time_rows, d, d)
+        + lin(time_rows, d, 6 * d)
+        + lin(t, cfg.text_dim, d)
+        + lin(t, d, d)
+    }
+    if isinstance(cfg, WanVACETransformer3DConfig):
+        vace = len(cfg.vace_layers)
+        out["vace_blocks"] = (
+            ops.conv3d(batch, cfg.vace_in_channels, d, cfg.patch_size, (f, h, w))
+            + lin(n, d, d) * (vace + 1)  # proj_in of block 0, proj_out of each
+            + vace * sum(block.values())
+        )
+    if cfg.image_dim is not None:
+        i = cfg.image_dim
+        out["image_embedder"] = lin(batch * image_tokens, i, i) + lin(batch * image_tokens, i, d)
+    for name, flops in block.items():
+        out[name] = cfg.num_layers * flops
+    out["output_head"] = lin(n, d, cfg.out_channels * prod(cfg.patch_size))
+    return out
+
+
 IMAGE_CORE = "image_cross_attention_core"
 
 

@@ -278,14 +278,40 @@ def vae_decode_groups(
     return out
 
 
-@lru_cache(maxsize=64)
 def _unit_components(cfg: AutoencoderKLWanConfig, first: bool) -> tuple[tuple[str, int, int], ...]:
-    """``(component, per-pixel coefficient, per-pixel^2 coefficient)`` of one unit chunk."""
-    acc: dict[str, list[int]] = {}
-    for g in _unit_chunk(cfg, first):
-        slot = acc.setdefault(component(g.module, g.op), [0, 0])
-        slot[1 if g.op == SDPA else 0] += g.flops_per_call
-    return tuple((name, lin, quad) for name, (lin, quad) in acc.items())
+    """``(component, per-pixel coefficient, per-pixel^2 coefficient)`` of one unit chunk: the groups of
+    :func:`_unit_chunk` summed by :func:`component`, in closed form (no groups built, nothing memoised:
+    a cold estimate pays only this arithmetic). Causal convs at ``t`` frames and ``a`` output pixels
+    per latent pixel cost ``2 c_in c_out k t a``; the mid-block attention ``4 t c`` per pixel^2."""
+    mac, dims = ops.FLOPS_PER_MAC, cfg.decoder_dims
+    t, a = 1, 1
+    convs = upsample = 0
+
+    def resblock(c_in: int, c_out: int) -> int:
+        shortcut = c_in * c_out if c_in != c_out else 0
+        return mac * t * a * (shortcut + 27 * c_in * c_out + 27 * c_out * c_out)
+
+    d0 = dims[0]
+    convs += mac * 27 * cfg.z_dim * d0 + 2 * resblock(d0, d0)
+    projections = mac * (3 * d0 * d0 + d0 * d0)  # to_qkv and proj, 1x1 per frame
+    core = 2 * mac * d0  # one head: QK^T and PV over pixels^2
+    for c_in, c_out, mode in cfg.decoder_up_block_dims():
+        for j in range(cfg.num_res_blocks + 1):
+            convs += resblock(c_in if j == 0 else c_out, c_out)
+        if mode is None:
+            continue
+        if mode == "upsample3d" and not first:
+            upsample += mac * t * a * c_out * 2 * c_out * 3  # time_conv (3, 1, 1)
+            t *= 2
+        a *= 4
+        upsample += mac * t * a * c_out * (c_out // cfg.upsample_out) * 9  # resample.1, 3x3
+    convs += mac * 27 * t * a * dims[-1] * cfg.out_channels
+    return (
+        ("causal_convs", convs, 0),
+        ("attention_projections", projections, 0),
+        ("attention_core", 0, core),
+        ("upsample_convs", upsample, 0),
+    )
 
 
 def vae_decode_components(
@@ -394,3 +420,8 @@ WAN22_VAE = AutoencoderKLWanConfig(
     patch_size=2,
     scale_factor_spatial=16,
 )
+
+
+def clear_memos() -> None:
+    """Forget the unit-chunk memo (see :func:`hybrid.analytic.clear_memos`)."""
+    _unit_chunk.cache_clear()
