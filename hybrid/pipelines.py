@@ -72,6 +72,9 @@ class StageDef:
     """A faster exact twin of summing :attr:`groups` by :attr:`component_of` (optional)."""
     row_component: Callable[[CostRow], str] | None = None
     """The component of a traced row where its (module, op) is not enough (default: :attr:`component_of`)."""
+    rows: Groups | None = None
+    """Every op one call costs, FLOPs and bytes read and written, in closed form (the family's full
+    row walk; :attr:`groups` are its FLOP rows); ``None`` where only the tracer has the bytes yet."""
 
     def component_of_row(self, row: CostRow) -> str:
         """The report component of a traced row of this stage."""
@@ -120,6 +123,7 @@ DIFFUSION_CORE = StageDef(
     "(2 under CFG)",
     color="#DD8452",
     components=wan_dit.dit_components,
+    rows=wan_dit.dit_rows,
 )
 
 VAE_DECODE = StageDef(

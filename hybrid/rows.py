@@ -127,9 +127,11 @@ class OpGroup:
 
     ``module`` is a module path, or a pattern with ``{i}`` for ``repeat`` identical layers
     (``blocks.{i}.attn1.to_q``). Totals come straight from groups (microseconds); :meth:`expand`
-    gives the per-module :class:`CostRow` table that joins the tracer's. Byte columns of analytic
-    rows stay 0 (bytes come from the tracer). ``component`` names the report component where the
-    (module, op) cannot (two attentions in one module); empty otherwise.
+    gives the per-module :class:`CostRow` table that joins the tracer's. ``bytes_read_per_call`` and
+    ``bytes_written_per_call`` are the op's input and output bytes where the family writes them
+    (its full row walk, e.g. :func:`hybrid.models.wan_dit.dit_rows`); 0 in FLOP-only groups.
+    ``component`` names the report component where the (module, op) cannot (two attentions in one
+    module); empty otherwise.
     """
 
     stage: str
@@ -140,6 +142,8 @@ class OpGroup:
     calls: int = 1
     repeat: int = 1
     component: str = ""
+    bytes_read_per_call: int = 0
+    bytes_written_per_call: int = 0
 
     @property
     def flops(self) -> int:
@@ -156,8 +160,8 @@ class OpGroup:
                 op=self.op,
                 category=self.category,
                 flops=self.flops_per_call * self.calls,
-                bytes_read=0,
-                bytes_written=0,
+                bytes_read=self.bytes_read_per_call * self.calls,
+                bytes_written=self.bytes_written_per_call * self.calls,
                 calls=self.calls,
             )
             for name in names
@@ -167,6 +171,20 @@ class OpGroup:
 def expand(groups: Iterable[OpGroup]) -> list[CostRow]:
     """All rows of ``groups``."""
     return [r for g in groups for r in g.expand()]
+
+
+def aggregate_costs(rows: Iterable[CostRow]) -> dict[tuple[str, str, str], tuple[int, int, int, int]]:
+    """``(stage, module, op) -> (flops, bytes_read, bytes_written, calls)`` summed over every row
+    that costs time (views left out): the table a full analytic row walk and the tracer must agree
+    on exactly."""
+    out: dict[tuple[str, str, str], tuple[int, int, int, int]] = {}
+    for r in rows:
+        if r.category == "view":
+            continue
+        k = join_key(r)
+        f, br, bw, c = out.get(k, (0, 0, 0, 0))
+        out[k] = (f + r.flops, br + r.bytes_read, bw + r.bytes_written, c + r.calls)
+    return out
 
 
 def aggregate(rows: Iterable[CostRow], flops_only: bool = True) -> dict[tuple[str, str, str], tuple[int, int]]:

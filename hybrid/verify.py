@@ -33,7 +33,7 @@ from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DCo
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.pipelines import STAGE_NAMES
 from hybrid.report import estimate
-from hybrid.rows import aggregate, expand
+from hybrid.rows import CostRow, aggregate, aggregate_costs, expand
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -189,6 +189,24 @@ def _meta_trace(stage: str, spec: ModelSpec, workload: Workload) -> StageTrace:
     return trace_stage(stage, workload, spec)
 
 
+def _byte_mismatches(
+    stage: str, spec: ModelSpec, workload: Workload, traced_rows: Iterable[CostRow]
+) -> list[dict[str, Any]] | None:
+    """Per (module, op): the closed-form rows' ``(flops, bytes_read, bytes_written, calls)`` against
+    the traced ones, where the stage's family writes its bytes (``None`` where it does not yet)."""
+    sd = spec.pipeline_def.stage(stage)
+    if sd.rows is None:
+        return None
+    groups = sd.rows(sd.config(spec), CallShape.of(spec, workload))
+    analytic = aggregate_costs(expand(replace(g, stage=sd.name) for g in groups))
+    traced = aggregate_costs(traced_rows)
+    return [
+        {"module": k[1], "op": k[2], "analytic": analytic.get(k), "traced": traced.get(k)}
+        for k in sorted(set(analytic) | set(traced))
+        if analytic.get(k) != traced.get(k)
+    ]
+
+
 def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
     """Analytic vs traced FLOPs and calls of one call of ``stage``, per (module, op) and total: it
     passes when the FLOPs agree within :data:`RTOL` (per op and in total), every (module, op) makes
@@ -208,8 +226,10 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
         (_rel(analytic.get(k, (0, 0))[0], traced.get(k, (0, 0))[0]) for k in set(analytic) | set(traced)), default=0.0
     )
     call_mismatches = [m for m in mismatches if (m["analytic"] or (0, 0))[1] != (m["traced"] or (0, 0))[1]]
+    byte_mismatches = _byte_mismatches(stage, spec, workload, traced_stage.rows)
     # the same FLOPs from a different number of calls is a different model: it fails too
     passed = rel <= RTOL and max_op_rel <= RTOL and not call_mismatches and not traced_stage.unsupported_ops
+    passed = passed and not byte_mismatches
     w = workload
     return Check(
         name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} L{w.text_len} {stage}",
@@ -226,6 +246,8 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
             "ops_compared": len(set(analytic) | set(traced)),
             "mismatches": mismatches[:20],
             "call_mismatches": len(call_mismatches),
+            "bytes_checked": byte_mismatches is not None,
+            "byte_mismatches": (byte_mismatches or [])[:20],
             "unsupported_ops": traced_stage.unsupported_ops,
         },
     )

@@ -28,6 +28,50 @@ def test_analytic_equals_traced_full_configs(workload: Workload, stage: str) -> 
     assert analytic == traced  # per (module, op): FLOPs and calls, exactly
 
 
+WITH_BYTES = [
+    p for p in stage_params(FULL_AND_SMALL) if get_preset(p.values[0].model).pipeline_def.stage(p.values[1]).rows
+]
+"""The (workload, stage) cases whose family writes its bytes in closed form (every DiT today)."""
+
+
+@pytest.mark.parametrize(("workload", "stage"), WITH_BYTES)
+def test_closed_form_bytes_equal_traced(workload: Workload, stage: str) -> None:
+    # where a family writes its full row walk (every DiT variant today), every op that costs time
+    # carries the traced FLOPs, bytes read, bytes written and calls, per (module, op), exactly
+    from dataclasses import replace
+
+    from hybrid.geometry import CallShape
+    from hybrid.rows import aggregate_costs
+
+    spec = get_preset(workload.model)
+    sd = spec.pipeline_def.stage(stage)
+    assert sd.rows is not None
+    groups = [replace(g, stage=stage) for g in sd.rows(sd.config(spec), CallShape.of(spec, workload))]
+    assert aggregate_costs(expand(groups)) == aggregate_costs(traced_preset(stage, workload).rows)
+
+
+def test_closed_form_bytes_of_one_block_by_hand() -> None:
+    # 1.3B (D 1536, 12 heads x 128, ffn 8960) at 256x128x5: N = 2 x 8 x 16 = 256 tokens, L = 512
+    from hybrid.geometry import CallShape
+    from hybrid.models.wan_dit import dit_rows
+    from hybrid.rows import aggregate_costs
+
+    spec = get_preset("wan2.1-t2v-1.3b")
+    w = Workload(model=spec.name, width=256, height=128, frames=5)
+    rows = aggregate_costs(expand(dit_rows(spec.transformer, CallShape.of(spec, w))))
+    n, d = 256, 1536
+    # to_q: bias D + input N x D + weight D x D read, N x D written, bf16
+    assert rows[("diffusion_core", "blocks.0.attn1.to_q", "aten.addmm")] == (
+        2 * n * d * d, (d + n * d + d * d) * 2, n * d * 2, 1
+    )  # fmt: skip
+    # casts per block: the (1, 6, D) modulation bf16 -> f32, then the N x D stream 6 times bf16 -> f32
+    # (into norm1, norm2, norm3, the two gates, the FFN output) and 5 times back: 6 x 2 + 5 x 4 = 32
+    # bytes read and 6 x 4 + 5 x 2 = 34 written per element
+    assert rows[("diffusion_core", "blocks.0", "aten._to_copy")][1:] == (
+        6 * d * 2 + 32 * n * d, 6 * d * 4 + 34 * n * d, 12
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("shape", REFERENCE_SHAPES)
 def test_analytic_equals_traced_tiny_configs(tiny_spec: ModelSpec, stage: str, shape: dict[str, object]) -> None:

@@ -178,52 +178,6 @@ ADDMM = "aten.addmm"
 MM = "aten.mm"
 
 
-def _block_groups(
-    cfg: WanTransformer3DConfig, prefix: str, repeat: int, batch: int, tokens: int, text_len: int, image_tokens: int
-) -> list[OpGroup]:
-    """``repeat`` transformer blocks at ``{prefix}.{i}`` (self-attention, cross-attention over the
-    text and, with image input, over the image tokens, FFN)."""
-    n, t = batch * tokens, batch * text_len
-    d, heads, hd, ffn = cfg.inner_dim, cfg.num_attention_heads, cfg.attention_head_dim, cfg.ffn_dim
-    video_proj, text_kv = ops.linear(n, d, d), ops.linear(t, d, d)  # D x D over video / text tokens
-    # With image input the processor slices the context into image and text tokens; for a batch of
-    # more than one the slices are not contiguous, and torch's linear then runs mm + add, not addmm.
-    context_op = ADDMM if cfg.added_kv_proj_dim is None or batch == 1 else MM
-    b = prefix + ".{i}"
-    groups = [
-        OpGroup(STAGE, f"{b}.attn1.to_q", ADDMM, "matmul", video_proj, repeat=repeat),
-        OpGroup(STAGE, f"{b}.attn1.to_k", ADDMM, "matmul", video_proj, repeat=repeat),
-        OpGroup(STAGE, f"{b}.attn1.to_v", ADDMM, "matmul", video_proj, repeat=repeat),
-        OpGroup(STAGE, f"{b}.attn1", SDPA, "attention", ops.sdpa(batch, heads, tokens, tokens, hd), repeat=repeat),
-        OpGroup(STAGE, f"{b}.attn1.to_out.0", ADDMM, "matmul", video_proj, repeat=repeat),
-        OpGroup(STAGE, f"{b}.attn2.to_q", ADDMM, "matmul", video_proj, repeat=repeat),
-        OpGroup(STAGE, f"{b}.attn2.to_k", context_op, "matmul", text_kv, repeat=repeat),
-        OpGroup(STAGE, f"{b}.attn2.to_v", context_op, "matmul", text_kv, repeat=repeat),
-    ]
-    if cfg.added_kv_proj_dim is not None:
-        image_kv = ops.linear(batch * image_tokens, cfg.added_kv_proj_dim, d)
-        groups += [
-            OpGroup(STAGE, f"{b}.attn2.add_k_proj", context_op, "matmul", image_kv, repeat=repeat),
-            OpGroup(STAGE, f"{b}.attn2.add_v_proj", context_op, "matmul", image_kv, repeat=repeat),
-            OpGroup(
-                STAGE,
-                f"{b}.attn2",
-                SDPA,
-                "attention",
-                ops.sdpa(batch, heads, tokens, image_tokens, hd),
-                repeat=repeat,
-                component=IMAGE_CORE,
-            ),
-        ]
-    return [
-        *groups,
-        OpGroup(STAGE, f"{b}.attn2", SDPA, "attention", ops.sdpa(batch, heads, tokens, text_len, hd), repeat=repeat),
-        OpGroup(STAGE, f"{b}.attn2.to_out.0", ADDMM, "matmul", video_proj, repeat=repeat),
-        OpGroup(STAGE, f"{b}.ffn.net.0.proj", ADDMM, "matmul", ops.linear(n, d, ffn), repeat=repeat),
-        OpGroup(STAGE, f"{b}.ffn.net.2", ADDMM, "matmul", ops.linear(n, ffn, d), repeat=repeat),
-    ]
-
-
 def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     """FLOP groups of one ``WanTransformer3DModel`` (or ``WanVACETransformer3DModel``) forward,
     keyed like the tracer's rows.
@@ -237,56 +191,7 @@ def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     ``vace_patch_embedding`` over the control latents and one block per VACE layer on the control
     tokens (block 0 with ``proj_in``, each with ``proj_out``, ``2BND^2`` each).
     """
-    p_t, p_h, p_w = cfg.patch_size
-    batch, text_len = shape.batch, shape.text_len
-    f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
-    tokens = f * h * w
-    n = batch * tokens  # video token rows
-    t = batch * text_len  # text token rows
-    d = cfg.inner_dim
-    image_tokens = shape.image_tokens if cfg.image_dim is not None else 0
-    groups = [
-        OpGroup(
-            STAGE,
-            "patch_embedding",
-            "aten.convolution",
-            "conv",
-            ops.conv3d(batch, cfg.in_channels, d, cfg.patch_size, (f, h, w)),
-        ),
-    ]
-    if isinstance(cfg, WanVACETransformer3DConfig):
-        vace_conv = ops.conv3d(batch, cfg.vace_in_channels, d, cfg.patch_size, (f, h, w))
-        groups.append(OpGroup(STAGE, "vace_patch_embedding", "aten.convolution", "conv", vace_conv))
-    time_rows = n if shape.per_token_timestep else batch  # Wan2.2 TI2V embeds a timestep per token
-    groups += [
-        OpGroup(
-            STAGE, "condition_embedder.time_embedder.linear_1", ADDMM, "matmul", ops.linear(time_rows, cfg.freq_dim, d)
-        ),
-        OpGroup(STAGE, "condition_embedder.time_embedder.linear_2", ADDMM, "matmul", ops.linear(time_rows, d, d)),
-        OpGroup(STAGE, "condition_embedder.time_proj", ADDMM, "matmul", ops.linear(time_rows, d, 6 * d)),
-        OpGroup(STAGE, "condition_embedder.text_embedder.linear_1", ADDMM, "matmul", ops.linear(t, cfg.text_dim, d)),
-        OpGroup(STAGE, "condition_embedder.text_embedder.linear_2", ADDMM, "matmul", ops.linear(t, d, d)),
-    ]
-    if cfg.image_dim is not None:
-        i, rows = cfg.image_dim, batch * image_tokens
-        embedder = "condition_embedder.image_embedder.ff"
-        groups += [
-            OpGroup(STAGE, f"{embedder}.net.0.proj", ADDMM, "matmul", ops.linear(rows, i, i)),
-            OpGroup(STAGE, f"{embedder}.net.2", ADDMM, "matmul", ops.linear(rows, i, d)),
-        ]
-    if isinstance(cfg, WanVACETransformer3DConfig):
-        groups.append(OpGroup(STAGE, "vace_blocks.0.proj_in", ADDMM, "matmul", ops.linear(n, d, d)))
-        groups += _block_groups(cfg, "vace_blocks", len(cfg.vace_layers), batch, tokens, text_len, image_tokens)
-        groups.append(
-            OpGroup(
-                STAGE, "vace_blocks.{i}.proj_out", ADDMM, "matmul", ops.linear(n, d, d), repeat=len(cfg.vace_layers)
-            )
-        )
-    return [
-        *groups,
-        *_block_groups(cfg, "blocks", cfg.num_layers, batch, tokens, text_len, image_tokens),
-        OpGroup(STAGE, "proj_out", ADDMM, "matmul", ops.linear(n, d, cfg.out_channels * prod(cfg.patch_size))),
-    ]
+    return [g for g in dit_rows(cfg, shape) if g.flops_per_call]
 
 
 def dit_components(cfg: WanTransformer3DConfig, shape: CallShape) -> dict[str, int]:
@@ -333,6 +238,227 @@ def dit_components(cfg: WanTransformer3DConfig, shape: CallShape) -> dict[str, i
         out[name] = cfg.num_layers * flops
     out["output_head"] = lin(n, d, cfg.out_channels * prod(cfg.patch_size))
     return out
+
+
+BF16, F32, I64 = 2, 4, 8
+"""Bytes per element: the DiT's activations and weights (bfloat16), its float32 islands (the
+time embedder, the norms' inputs and the modulation), the integer timestep."""
+
+
+class _Rows:
+    """Appends groups with FLOPs and bytes (inputs read, outputs written, per call)."""
+
+    def __init__(self, batch: int, repeat: int = 1, prefix: str = "") -> None:
+        self.out: list[OpGroup] = []
+        self.batch, self.repeat, self.prefix = batch, repeat, prefix
+
+    def __call__(
+        self,
+        module: str,
+        op: str,
+        category: str,
+        read: int,
+        written: int,
+        flops: int = 0,
+        calls: int = 1,
+        component: str = "",
+    ) -> None:
+        name = f"{self.prefix}.{module}" if self.prefix and module else (self.prefix or module)
+        self.out.append(
+            OpGroup(STAGE, name, f"aten.{op}", category, flops, calls, self.repeat, component, read, written)
+        )
+
+    def linear(self, module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
+        """``addmm``: bias, input and weight read, output written."""
+        read = (d_out + rows * d_in + d_in * d_out) * itemsize
+        self(module, "addmm", "matmul", read, rows * d_out * itemsize, ops.linear(rows, d_in, d_out))
+
+    def context_linear(self, module: str, rows: int, d_in: int, d_out: int) -> None:
+        """A projection of image-to-video's sliced context: ``addmm`` on one sample; on a batch the
+        slices are not contiguous, and ``linear`` copies them (``clone``), then runs ``mm`` and a
+        bias ``add``."""
+        if rows == 0 or self.batch == 1:
+            self.linear(module, rows, d_in, d_out)
+            return
+        x, y = rows * d_in * BF16, rows * d_out * BF16
+        self(module, "clone", "movement", x, x)
+        self(module, "mm", "matmul", x + d_in * d_out * BF16, y, ops.linear(rows, d_in, d_out))
+        self(module, "add", "elementwise", y + d_out * BF16, y)
+
+    def cast(self, module: str, numel: int, src: int, dst: int, calls: int = 1) -> None:
+        """``_to_copy`` of ``numel`` elements from ``src`` to ``dst`` bytes each."""
+        self(module, "_to_copy", "movement", numel * src, numel * dst, calls=calls)
+
+    def layer_norm(self, module: str, rows: int, d: int, affine: bool = False) -> None:
+        """``native_layer_norm`` in float32: mean and rstd (rows x 1) written beside the output."""
+        read = rows * d * F32 + (2 * d * F32 if affine else 0)
+        self(module, "native_layer_norm", "norm", read, rows * d * F32 + 2 * rows * F32)
+
+
+def _block_rows(
+    cfg: WanTransformer3DConfig, rows: _Rows, batch: int, tokens: int, text_len: int, m: int, image_tokens: int
+) -> None:
+    """One ``WanTransformerBlock`` (``rows.prefix``) with ``m`` modulation rows (batch, or every
+    token's with a timestep per token): float32 norms and modulation around bf16 attention and FFN,
+    rotary embedding applied to q and k through float32 products copied back into bf16; with image
+    input a second attention over the image tokens in ``attn2``."""
+    n, t, d, f = batch * tokens, batch * text_len, cfg.inner_dim, cfg.ffn_dim
+    nd, md = n * d, m * d
+    rows.cast("", 6 * md, BF16, F32)  # temb.float()
+    rows("", "add", "elementwise", 6 * d * BF16 + 6 * md * F32, 6 * md * F32)  # + scale_shift_table
+
+    def modulate(norm: str, affine: bool) -> None:  # norm(x.float()) * (1 + scale) + shift
+        rows.cast("", nd, BF16, F32)
+        rows.layer_norm(norm, n, d, affine)
+
+    def scale_shift() -> None:
+        rows("", "add", "elementwise", md * F32, md * F32)
+        rows("", "mul", "elementwise", nd * F32 + md * F32, nd * F32)
+        rows("", "add", "elementwise", nd * F32 + md * F32, nd * F32)
+        rows.cast("", nd, F32, BF16)
+
+    def gate(src: int) -> None:  # (x.float() + y * gate).type_as(x)
+        rows.cast("", nd, BF16, F32)
+        rows("", "mul", "elementwise", nd * src + md * F32, nd * F32)
+        rows("", "add", "elementwise", 2 * nd * F32, nd * F32)
+        rows.cast("", nd, F32, BF16)
+
+    modulate("norm1", False)
+    scale_shift()
+    for proj in ("to_q", "to_k", "to_v"):
+        rows.linear(f"attn1.{proj}", n, d, d)
+    for qk in ("norm_q", "norm_k"):
+        rows(f"attn1.{qk}", "rms_norm", "norm", nd * BF16 + d * BF16, nd * BF16)
+    half, rope = nd // 2, tokens * cfg.attention_head_dim // 2  # x1/x2 halves; cos/sin (1, N, 1, hd/2)
+    rows("attn1", "empty_like", "factory", nd * BF16, nd * BF16, calls=2)
+    rows("attn1", "mul", "elementwise", half * BF16 + rope * F32, half * F32, calls=8)
+    rows("attn1", "sub", "elementwise", 2 * half * F32, half * F32, calls=2)
+    rows("attn1", "add", "elementwise", 2 * half * F32, half * F32, calls=2)
+    rows("attn1", "copy_", "movement", half * (BF16 + F32), half * BF16, calls=4)
+    heads, hd = cfg.num_attention_heads, cfg.attention_head_dim
+    rows("attn1", "scaled_dot_product_attention", "attention", 3 * nd * BF16, nd * BF16,
+         ops.sdpa(batch, heads, tokens, tokens, hd))  # fmt: skip
+    rows.linear("attn1.to_out.0", n, d, d)
+    gate(BF16)
+    rows.cast("", nd, BF16, F32)
+    rows.layer_norm("norm2", n, d, affine=cfg.cross_attn_norm)
+    rows.cast("", nd, F32, BF16)
+    rows.linear("attn2.to_q", n, d, d)
+    image = cfg.added_kv_proj_dim is not None
+    context = rows.context_linear if image else rows.linear
+    context("attn2.to_k", t, d, d)
+    context("attn2.to_v", t, d, d)
+    rows("attn2.norm_q", "rms_norm", "norm", nd * BF16 + d * BF16, nd * BF16)
+    rows("attn2.norm_k", "rms_norm", "norm", t * d * BF16 + d * BF16, t * d * BF16)
+    if cfg.added_kv_proj_dim is not None:
+        i = batch * image_tokens
+        rows.context_linear("attn2.add_k_proj", i, cfg.added_kv_proj_dim, d)
+        rows.context_linear("attn2.add_v_proj", i, cfg.added_kv_proj_dim, d)
+        rows("attn2.norm_added_k", "rms_norm", "norm", i * d * BF16 + d * BF16, i * d * BF16)
+        rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * i * d) * BF16, nd * BF16,
+             ops.sdpa(batch, heads, tokens, image_tokens, hd), component=IMAGE_CORE)  # fmt: skip
+        rows("attn2", "add", "elementwise", 2 * nd * BF16, nd * BF16)  # text + image attention
+    rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * t * d) * BF16, nd * BF16,
+         ops.sdpa(batch, heads, tokens, text_len, hd))  # fmt: skip
+    rows.linear("attn2.to_out.0", n, d, d)
+    rows("", "add", "elementwise", 2 * nd * BF16, nd * BF16)
+    modulate("norm3", False)
+    scale_shift()
+    rows.linear("ffn.net.0.proj", n, d, f)
+    rows("ffn.net.0", "gelu", "elementwise", n * f * BF16, n * f * BF16)
+    rows.linear("ffn.net.2", n, f, d)
+    rows.cast("", nd, BF16, F32)
+    gate(F32)
+
+
+def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
+    """Every op one ``WanTransformer3DModel`` forward costs (FLOPs and bytes read and written),
+    keyed like the tracer's rows; views cost nothing and are left out. Every variant: text- and
+    image-to-video, FLF2V's position embedding, VACE's blocks and hints, a timestep per token."""
+    p_t, p_h, p_w = cfg.patch_size
+    batch, text_len, d = shape.batch, shape.text_len, cfg.inner_dim
+    f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
+    tokens = f * h * w
+    n, t, hd = batch * tokens, batch * text_len, cfg.attention_head_dim
+    m = n if shape.per_token_timestep else batch  # rows of the time embedding and modulation
+    half = cfg.freq_dim // 2
+    rows = _Rows(batch)
+    rows("rope", "cat", "movement", tokens * hd * F32, tokens * hd * F32, calls=2)  # float32 cos, sin tables
+    pixels = f * p_t * h * p_h * w * p_w  # latent positions per sample
+
+    def patch(module: str, channels: int) -> None:
+        read = (batch * channels * pixels + d * channels * prod(cfg.patch_size) + d) * BF16
+        rows(module, "convolution", "conv", read, n * d * BF16,
+             ops.conv3d(batch, channels, d, cfg.patch_size, (f, h, w)))  # fmt: skip
+
+    patch("patch_embedding", cfg.in_channels)
+    vace = isinstance(cfg, WanVACETransformer3DConfig)
+    layers = len(cfg.vace_layers) if isinstance(cfg, WanVACETransformer3DConfig) else 0
+    if isinstance(cfg, WanVACETransformer3DConfig):
+        control = batch * cfg.vace_in_channels * pixels
+        rows("", "new_ones", "factory", control * BF16, layers * BF16)  # the hints' conditioning scales
+        patch("vace_patch_embedding", cfg.vace_in_channels)
+        rows("", "new_zeros", "factory", n * d * BF16, 0)  # control tokens padded to the video's (by none)
+        rows("", "cat", "movement", n * d * BF16, n * d * BF16)
+    else:
+        rows("", "clone", "movement", n * d * BF16, n * d * BF16)
+    ts = "condition_embedder.timesteps_proj"
+    rows(ts, "arange", "factory", 0, half * F32)
+    for op in ("mul", "div", "exp"):
+        rows(ts, op, "elementwise", half * F32, half * F32)
+    rows.cast(ts, m, I64, F32)
+    rows(ts, "mul", "elementwise", (m + half) * F32, m * half * F32)
+    for op in ("mul", "sin", "cos"):
+        rows(ts, op, "elementwise", m * half * F32, m * half * F32)
+    rows(ts, "cat", "movement", m * 2 * half * F32, m * 2 * half * F32, calls=2)
+    rows.linear("condition_embedder.time_embedder.linear_1", m, cfg.freq_dim, d, F32)
+    rows("condition_embedder.time_embedder.act", "silu", "elementwise", m * d * F32, m * d * F32)
+    rows.linear("condition_embedder.time_embedder.linear_2", m, d, d, F32)
+    rows.cast("condition_embedder", m * d, F32, BF16)
+    rows("condition_embedder.act_fn", "silu", "elementwise", m * d * BF16, m * d * BF16)
+    rows.linear("condition_embedder.time_proj", m, d, 6 * d)
+    rows.linear("condition_embedder.text_embedder.linear_1", t, cfg.text_dim, d)
+    rows("condition_embedder.text_embedder.act_1", "gelu", "elementwise", t * d * BF16, t * d * BF16)
+    rows.linear("condition_embedder.text_embedder.linear_2", t, d, d)
+    image_tokens = shape.image_tokens if cfg.image_dim is not None else 0
+    if cfg.image_dim is not None:
+        ie, i, k = "condition_embedder.image_embedder", batch * image_tokens, cfg.image_dim
+        if cfg.pos_embed_seq_len is not None:  # FLF2V: the two images' tokens plus a learned position
+            rows(ie, "add", "elementwise", (i + image_tokens) * k * BF16, i * k * BF16)
+        for norm, width, after in (("norm1", k, None), ("norm2", d, "ff")):
+            if after:
+                rows.linear(f"{ie}.ff.net.0.proj", i, k, k)
+                rows(f"{ie}.ff.net.0", "gelu", "elementwise", i * k * BF16, i * k * BF16)
+                rows.linear(f"{ie}.ff.net.2", i, k, d)
+            rows.cast(f"{ie}.{norm}", i * width, BF16, F32)  # FP32LayerNorm
+            rows.layer_norm(f"{ie}.{norm}", i, width, affine=True)
+            rows.cast(f"{ie}.{norm}", i * width, F32, BF16)
+        rows("", "cat", "movement", (i + t) * d * BF16, (i + t) * d * BF16)  # image tokens before the text
+    if vace:  # the VACE blocks run first on the control tokens; each emits a hint
+        first = _Rows(batch, 1, "vace_blocks.0")
+        first.linear("proj_in", n, d, d)
+        first("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)  # control + video tokens
+        hints = _Rows(batch, layers, "vace_blocks.{i}")
+        _block_rows(cfg, hints, batch, tokens, text_len, m, image_tokens)
+        hints.linear("proj_out", n, d, d)
+        rows.out += first.out + hints.out
+    block = _Rows(batch, cfg.num_layers, "blocks.{i}")
+    _block_rows(cfg, block, batch, tokens, text_len, m, image_tokens)
+    rows.out += block.out
+    if vace:  # after each block in vace_layers: hidden + hint * scale
+        rows("", "mul", "elementwise", n * d * BF16 + BF16, n * d * BF16, calls=layers)
+        rows("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16, calls=layers)
+    o = cfg.out_channels * prod(cfg.patch_size)
+    rows("", "add", "elementwise", (2 * d + m * d) * BF16, m * 2 * d * BF16)  # scale_shift_table + temb
+    rows.cast("", n * d, BF16, F32)
+    rows.layer_norm("norm_out", n, d)
+    rows("", "add", "elementwise", m * d * BF16, m * d * BF16)  # 1 + scale
+    rows("", "mul", "elementwise", n * d * F32 + m * d * BF16, n * d * F32)
+    rows("", "add", "elementwise", n * d * F32 + m * d * BF16, n * d * F32)
+    rows.cast("", n * d, F32, BF16)
+    rows.linear("proj_out", n, d, o)
+    rows("", "clone", "movement", n * o * BF16, n * o * BF16)  # unpatchify
+    return rows.out
 
 
 IMAGE_CORE = "image_cross_attention_core"
