@@ -106,6 +106,7 @@ TEXT_ENCODER = StageDef(
     "attention, gated FFN); once for the prompt, once more for the negative prompt under CFG",
     color="#4C72B0",
     components=lambda cfg, s: umt5.umt5_components(cfg, s.batch, s.text_len),
+    rows=lambda cfg, s: umt5.umt5_rows(cfg, s.batch, s.text_len),
 )
 
 DIFFUSION_CORE = StageDef(

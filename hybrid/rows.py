@@ -173,17 +173,17 @@ def expand(groups: Iterable[OpGroup]) -> list[CostRow]:
     return [r for g in groups for r in g.expand()]
 
 
-def aggregate_costs(rows: Iterable[CostRow]) -> dict[tuple[str, str, str], tuple[int, int, int, int]]:
-    """``(stage, module, op) -> (flops, bytes_read, bytes_written, calls)`` summed over every row
-    that costs time (views left out): the table a full analytic row walk and the tracer must agree
-    on exactly."""
-    out: dict[tuple[str, str, str], tuple[int, int, int, int]] = {}
+def aggregate_costs(rows: Iterable[CostRow]) -> dict[tuple[str, str, str], tuple[str, int, int, int, int]]:
+    """``(stage, module, op) -> (category, flops, bytes_read, bytes_written, calls)`` summed over
+    every row that costs time (views left out): the table a full analytic row walk and the tracer
+    must agree on exactly."""
+    out: dict[tuple[str, str, str], tuple[str, int, int, int, int]] = {}
     for r in rows:
         if r.category == "view":
             continue
         k = join_key(r)
-        f, br, bw, c = out.get(k, (0, 0, 0, 0))
-        out[k] = (f + r.flops, br + r.bytes_read, bw + r.bytes_written, c + r.calls)
+        _, f, br, bw, c = out.get(k, (r.category, 0, 0, 0, 0))
+        out[k] = (r.category, f + r.flops, br + r.bytes_read, bw + r.bytes_written, c + r.calls)
     return out
 
 

@@ -18,7 +18,7 @@ from hybrid.rows import OpGroup, aggregate, expand
 from hybrid.trace import trace_stage
 from hybrid.verify import REFERENCE_SHAPES
 from hybrid.workload import Workload
-from tests.conftest import FULL_AND_SMALL, STAGES, constrained, stage_params, traced_preset, workload_id
+from tests.conftest import FULL_AND_SMALL, STAGES, TINY_SPEC, constrained, stage_params, traced_preset, workload_id
 
 
 @pytest.mark.parametrize(("workload", "stage"), stage_params(FULL_AND_SMALL))
@@ -50,6 +50,24 @@ def test_closed_form_bytes_equal_traced(workload: Workload, stage: str) -> None:
     assert aggregate_costs(expand(groups)) == aggregate_costs(traced_preset(stage, workload).rows)
 
 
+@pytest.mark.parametrize("stage", [s for s in STAGES if TINY_SPEC.pipeline_def.stage(s).rows is not None])
+@pytest.mark.parametrize("shape", REFERENCE_SHAPES)
+def test_closed_form_bytes_equal_traced_tiny_configs(
+    tiny_spec: ModelSpec, stage: str, shape: dict[str, object]
+) -> None:
+    from dataclasses import replace
+
+    from hybrid.geometry import CallShape
+    from hybrid.rows import aggregate_costs
+
+    sd = tiny_spec.pipeline_def.stage(stage)
+    assert sd.rows is not None
+    workload = Workload(model="wan2.1-t2v-1.3b", **shape)  # type: ignore[arg-type]
+    call = CallShape.of(tiny_spec, workload)
+    analytic = aggregate_costs(expand(replace(g, stage=stage) for g in sd.rows(sd.config(tiny_spec), call)))
+    assert analytic == aggregate_costs(trace_stage(stage, workload, tiny_spec).rows)
+
+
 def test_closed_form_bytes_of_one_block_by_hand() -> None:
     # 1.3B (D 1536, 12 heads x 128, ffn 8960) at 256x128x5: N = 2 x 8 x 16 = 256 tokens, L = 512
     from hybrid.geometry import CallShape
@@ -62,12 +80,12 @@ def test_closed_form_bytes_of_one_block_by_hand() -> None:
     n, d = 256, 1536
     # to_q: bias D + input N x D + weight D x D read, N x D written, bf16
     assert rows[("diffusion_core", "blocks.0.attn1.to_q", "aten.addmm")] == (
-        2 * n * d * d, (d + n * d + d * d) * 2, n * d * 2, 1
+        "matmul", 2 * n * d * d, (d + n * d + d * d) * 2, n * d * 2, 1
     )  # fmt: skip
     # casts per block: the (1, 6, D) modulation bf16 -> f32, then the N x D stream 6 times bf16 -> f32
     # (into norm1, norm2, norm3, the two gates, the FFN output) and 5 times back: 6 x 2 + 5 x 4 = 32
     # bytes read and 6 x 4 + 5 x 2 = 34 written per element
-    assert rows[("diffusion_core", "blocks.0", "aten._to_copy")][1:] == (
+    assert rows[("diffusion_core", "blocks.0", "aten._to_copy")][2:] == (
         6 * d * 2 + 32 * n * d, 6 * d * 4 + 34 * n * d, 12
     )  # fmt: skip
 

@@ -110,24 +110,93 @@ def umt5_groups(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
     ``4*B*H*L^2*dk``, and the gated FFN ``wi_0, wi_1, wo`` (``3 * 2TD*d_ff``). Embedding lookups and
     the relative position bias cost 0 FLOPs.
     """
-    t = batch * text_len
-    d, inner, layers = cfg.d_model, cfg.inner_dim, cfg.num_layers
-    a = "encoder.block.{i}.layer.0.SelfAttention"
-    ff = "encoder.block.{i}.layer.1.DenseReluDense"
-    qkv = ops.linear(t, d, inner)
-    groups = [
-        OpGroup(STAGE, f"{a}.q", "aten.mm", "matmul", qkv, repeat=layers),
-        OpGroup(STAGE, f"{a}.k", "aten.mm", "matmul", qkv, repeat=layers),
-        OpGroup(STAGE, f"{a}.v", "aten.mm", "matmul", qkv, repeat=layers),
-        OpGroup(
-            STAGE, a, SDPA, "attention", ops.sdpa(batch, cfg.num_heads, text_len, text_len, cfg.d_kv), repeat=layers
-        ),
-        OpGroup(STAGE, f"{a}.o", "aten.mm", "matmul", ops.linear(t, inner, d), repeat=layers),
-    ]
-    for proj in ("wi_0", "wi_1") if cfg.is_gated_act else ("wi",):
-        groups.append(OpGroup(STAGE, f"{ff}.{proj}", "aten.mm", "matmul", ops.linear(t, d, cfg.d_ff), repeat=layers))
-    groups.append(OpGroup(STAGE, f"{ff}.wo", "aten.mm", "matmul", ops.linear(t, cfg.d_ff, d), repeat=layers))
-    return groups
+    return [g for g in umt5_rows(cfg, batch, text_len) if g.flops_per_call]
+
+
+BF16, F32, I64, BOOL = 2, 4, 8, 1
+"""Bytes per element: weights and activations (bfloat16), the float32 residual stream, norms and
+``wo``, the integer relative positions and their boolean masks."""
+
+
+def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
+    """Every op one ``UMT5EncoderModel`` pass costs (FLOPs and bytes read and written), keyed like
+    the tracer's rows. The residual stream turns float32 at layer 0's ``wo`` (``_keep_in_fp32_modules``),
+    so layer 0 casts and adds in bf16 where the later layers do not; every layer recomputes its
+    relative position buckets (``(L, L)`` integer arithmetic) and bias."""
+    t, d, inner, f, h = batch * text_len, cfg.d_model, cfg.inner_dim, cfg.d_ff, cfg.num_heads
+    sq = text_len * text_len
+    out: list[OpGroup] = []
+
+    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
+            repeat: int = 1) -> None:  # fmt: skip
+        out.append(OpGroup(STAGE, module, f"aten.{op}", category, flops, calls, repeat, "", read, written))
+
+    def rms_norm(module: str, src: int, repeat: int = 1) -> None:
+        """T5LayerNorm: the float32 variance, a bf16 weight; a bf16 input is cast first."""
+        if src == BF16:
+            row(module, "_to_copy", "movement", t * d * BF16, t * d * F32, repeat=repeat)
+        row(module, "pow", "elementwise", t * d * F32, t * d * F32, repeat=repeat)
+        row(module, "mean", "reduction", t * d * F32, t * F32, repeat=repeat)
+        row(module, "add", "elementwise", t * F32, t * F32, repeat=repeat)
+        row(module, "rsqrt", "elementwise", t * F32, t * F32, repeat=repeat)
+        row(module, "mul", "elementwise", t * d * src + t * F32, t * d * F32, repeat=repeat)
+        row(module, "_to_copy", "movement", t * d * F32, t * d * BF16, repeat=repeat)
+        row(module, "mul", "elementwise", d * BF16 + t * d * BF16, t * d * BF16, repeat=repeat)
+
+    def mm(module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16, repeat: int = 1) -> None:
+        read = (rows * d_in + d_in * d_out) * itemsize
+        row(module, "mm", "matmul", read, rows * d_out * itemsize, ops.linear(rows, d_in, d_out), repeat=repeat)
+
+    row("encoder.embed_tokens", "embedding", "embedding", cfg.vocab_size * d * BF16 + t * I64, t * d * BF16)
+    for layer in range(cfg.num_layers):
+        repeat, prefix = 1, f"encoder.block.{layer}"
+        stream = BF16 if layer == 0 else F32  # the residual stream before this layer's wo
+        a = f"{prefix}.layer.0.SelfAttention"
+        rms_norm(f"{prefix}.layer.0.layer_norm", stream, repeat)
+        for proj in ("q", "k", "v"):
+            mm(f"{a}.{proj}", t, d, inner, repeat=repeat)
+        # relative position buckets of (L, L) query/key offsets, recomputed in every layer
+        ints = [("gt", I64, BOOL), ("mul", I64, I64), ("abs", I64, I64), ("lt", I64, BOOL), ("log", F32, F32)]
+        row(a, "arange", "factory", 0, text_len * I64, calls=2, repeat=repeat)
+        row(a, "sub", "elementwise", 2 * text_len * I64, sq * I64, repeat=repeat)
+        for op, src, dst in ints:
+            row(a, op, "elementwise", sq * src, sq * dst, repeat=repeat)
+        row(a, "add", "elementwise", text_len * I64, text_len * I64, repeat=repeat)
+        row(a, "add", "elementwise", sq * I64, sq * I64, calls=2, repeat=repeat)
+        for src, dst in ((BOOL, I64), (I64, F32), (F32, I64)):
+            row(a, "_to_copy", "movement", sq * src, sq * dst, repeat=repeat)
+        row(a, "div", "elementwise", sq * F32, sq * F32, calls=2, repeat=repeat)
+        row(a, "mul", "elementwise", sq * F32, sq * F32, repeat=repeat)
+        row(a, "full_like", "factory", sq * I64, sq * I64, repeat=repeat)
+        row(a, "minimum", "elementwise", 2 * sq * I64, sq * I64, repeat=repeat)
+        row(a, "where", "elementwise", sq * (BOOL + 2 * I64), sq * I64, repeat=repeat)
+        row(a, "add_", "elementwise", 2 * sq * I64, sq * I64, repeat=repeat)
+        bias = cfg.relative_attention_num_buckets * h * BF16
+        row(f"{a}.relative_attention_bias", "embedding", "embedding", bias + sq * I64, sq * h * BF16, repeat=repeat)
+        row(a, "clone", "movement", h * sq * BF16, h * sq * BF16, repeat=repeat)
+        row(a, "scaled_dot_product_attention", "attention", (3 * t * inner + h * sq) * BF16, t * inner * BF16,
+            ops.sdpa(batch, h, text_len, text_len, cfg.d_kv), repeat=repeat)  # fmt: skip
+        mm(f"{a}.o", t, inner, d, repeat=repeat)
+        row(f"{prefix}.layer.0", "add", "elementwise", t * d * (stream + BF16), t * d * stream, repeat=repeat)
+        ff = f"{prefix}.layer.1.DenseReluDense"
+        rms_norm(f"{prefix}.layer.1.layer_norm", stream, repeat)
+        gated = ("wi_0", "wi_1") if cfg.is_gated_act else ("wi",)
+        for proj in gated:
+            mm(f"{ff}.{proj}", t, d, f, repeat=repeat)
+        tf = t * f * BF16  # gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), op by op
+        row(f"{ff}.act", "mul", "elementwise", tf, tf, calls=3, repeat=repeat)  # by constants
+        row(f"{ff}.act", "mul", "elementwise", 2 * tf, tf, repeat=repeat)
+        row(f"{ff}.act", "pow", "elementwise", tf, tf, repeat=repeat)
+        row(f"{ff}.act", "add", "elementwise", 2 * tf, tf, repeat=repeat)
+        row(f"{ff}.act", "add", "elementwise", tf, tf, repeat=repeat)
+        row(f"{ff}.act", "tanh", "elementwise", tf, tf, repeat=repeat)
+        if cfg.is_gated_act:
+            row(ff, "mul", "elementwise", 2 * tf, tf, repeat=repeat)
+        row(ff, "_to_copy", "movement", tf, t * f * F32, repeat=repeat)  # into the float32 wo
+        mm(f"{ff}.wo", t, f, d, F32, repeat=repeat)
+        row(f"{prefix}.layer.1", "add", "elementwise", t * d * (stream + F32), t * d * F32, repeat=repeat)
+    rms_norm("encoder.final_layer_norm", F32)
+    return out
 
 
 def umt5_components(cfg: UMT5Config, batch: int, text_len: int) -> dict[str, int]:
