@@ -268,6 +268,7 @@ IMAGE_ENCODER = StageDef(
     component="image_encoder",
     call="forward",
     groups=clip.clip_groups,
+    rows=clip.clip_rows,
     component_of=clip.component,
     calls=lambda w: 1,
     basis=("1",),

@@ -92,43 +92,64 @@ class CLIPVisionConfig:
 ADDMM = "aten.addmm"
 
 
+F32, I64 = 4, 8
+"""Bytes per element: the image encoder runs in float32 (diffusers' example); position ids."""
+
+
+def clip_rows(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
+    """Every op one ``CLIPVisionModel`` forward on ``shape.images`` images costs (FLOPs and bytes),
+    keyed like the tracer's rows: the bias-free patch conv, the class token and position embedding,
+    pre-norm, per layer two norms, q/k/v/out, attention, the GELU MLP and two residual adds, and
+    the post-norm of the pooled class tokens."""
+    stage = "image_encoder"
+    n, t, d, f = shape.images, cfg.num_tokens, cfg.hidden_size, cfg.intermediate_size
+    r, side, c, p = n * t, cfg.image_size // cfg.patch_size, cfg.num_channels, cfg.patch_size
+    layer = "encoder.layers.{i}"
+    out: list[OpGroup] = []
+
+    def row(
+        module: str, op: str, category: str, read: int, written: int, flops: int = 0, repeat: int = 1, calls: int = 1
+    ) -> None:  # read, written: float32 elements per call
+        out.append(OpGroup(stage, module, f"aten.{op}", category, flops, calls, repeat, "", read * F32, written * F32))
+
+    def linear(module: str, d_in: int, d_out: int) -> None:
+        flops = ops.linear(r, d_in, d_out)
+        row(module, "addmm", "matmul", d_out + r * d_in + d_in * d_out, r * d_out, flops, cfg.num_hidden_layers)
+
+    def layer_norm(module: str, rows: int, repeat: int = 1) -> None:
+        row(module, "native_layer_norm", "norm", rows * d + 2 * d, rows * d + 2 * rows, repeat=repeat)
+
+    conv = ops.conv2d(n, c, d, (p, p), (side, side))
+    row("embeddings.patch_embedding", "convolution", "conv", n * c * cfg.image_size**2 + d * c * p * p,
+        n * d * side * side, conv)  # fmt: skip
+    row("embeddings", "cat", "movement", r * d, r * d)  # class token before the patches
+    out.append(OpGroup(stage, "embeddings.position_embedding", "aten.embedding", "embedding", 0, 1, 1, "",
+                       t * d * F32 + t * I64, t * d * F32))  # fmt: skip
+    row("embeddings", "add", "elementwise", r * d + t * d, r * d)
+    layer_norm("pre_layrnorm", r)
+    layers = cfg.num_hidden_layers
+    for norm in ("layer_norm1", "layer_norm2"):
+        layer_norm(f"{layer}.{norm}", r, layers)
+    for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+        linear(f"{layer}.self_attn.{proj}", d, d)
+    sdpa = ops.sdpa(n, cfg.num_attention_heads, t, t, cfg.head_dim)
+    row(f"{layer}.self_attn", "scaled_dot_product_attention", "attention", 3 * r * d, r * d, sdpa, layers)
+    row(layer, "add", "elementwise", 2 * r * d, r * d, repeat=layers, calls=2)  # two residual adds
+    linear(f"{layer}.mlp.fc1", d, f)
+    row(f"{layer}.mlp.activation_fn", "gelu", "elementwise", r * f, r * f, repeat=layers)
+    linear(f"{layer}.mlp.fc2", f, d)
+    layer_norm("post_layernorm", n)
+    return out
+
+
 def clip_groups(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
-    """FLOP groups of one ``CLIPVisionModel`` forward on ``shape.images`` images (batch of images).
+    """FLOP groups of one ``CLIPVisionModel`` forward on ``shape.images`` images (batch of images):
+    the matmul, attention and conv rows of :func:`clip_rows`.
 
     With ``R = images * T`` token rows: the patch conv ``2 * images * D * C * p^2 * (T - 1)``; per
     layer ``4 * 2RD^2`` (q, k, v, out), attention ``4 * images * H * T^2 * d``, MLP ``2 * 2RDF``.
     """
-    stage = "image_encoder"
-    n, t, d = shape.images, cfg.num_tokens, cfg.hidden_size
-    rows, layers = n * t, cfg.num_hidden_layers
-    side = cfg.image_size // cfg.patch_size
-    layer = "encoder.layers.{i}"
-    proj = ops.linear(rows, d, d)
-    kernel = (cfg.patch_size, cfg.patch_size)
-    return [
-        OpGroup(
-            stage,
-            "embeddings.patch_embedding",
-            "aten.convolution",
-            "conv",
-            ops.conv2d(n, cfg.num_channels, d, kernel, (side, side)),
-        ),
-        *(
-            OpGroup(stage, f"{layer}.self_attn.{p}", ADDMM, "matmul", proj, repeat=layers)
-            for p in ("q_proj", "k_proj", "v_proj")
-        ),
-        OpGroup(
-            stage,
-            f"{layer}.self_attn",
-            SDPA,
-            "attention",
-            ops.sdpa(n, cfg.num_attention_heads, t, t, cfg.head_dim),
-            repeat=layers,
-        ),
-        OpGroup(stage, f"{layer}.self_attn.out_proj", ADDMM, "matmul", proj, repeat=layers),
-        OpGroup(stage, f"{layer}.mlp.fc1", ADDMM, "matmul", ops.linear(rows, d, cfg.intermediate_size), repeat=layers),
-        OpGroup(stage, f"{layer}.mlp.fc2", ADDMM, "matmul", ops.linear(rows, cfg.intermediate_size, d), repeat=layers),
-    ]
+    return [g for g in clip_rows(cfg, shape) if g.flops_per_call]
 
 
 def component(module: str, op: str) -> str:
