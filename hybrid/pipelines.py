@@ -76,6 +76,17 @@ class StageDef:
     """Every op one call costs, FLOPs and bytes read and written, in closed form (the family's full
     row walk; :attr:`groups` are its FLOP rows); ``None`` where only the tracer has the bytes yet."""
 
+    def closed_rows(self, spec: ModelSpec, shape: CallShape) -> list[OpGroup] | None:
+        """:attr:`rows` of one call under this stage's name, or ``None`` where the family has not
+        written its bytes for ``spec``'s config yet (only the tracer has them)."""
+        if self.rows is None:
+            return None
+        try:
+            groups = self.rows(self.config(spec), shape)
+        except NotImplementedError:
+            return None
+        return [g if g.stage == self.name else replace(g, stage=self.name) for g in groups]
+
     def component_of_row(self, row: CostRow) -> str:
         """The report component of a traced row of this stage."""
         if self.row_component is not None:
@@ -136,6 +147,7 @@ VAE_DECODE = StageDef(
     calls=lambda w: 1,
     basis=("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
     variables=lambda s: {"B": s.batch, "T": s.latent_frames, "P": s.latent_pixels},
+    rows=lambda cfg, s: wan_vae.vae_decode_rows(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
     trace_key="wan_vae.decode",
     modeled="vae_decode: AutoencoderKLWan.decode (post_quant_conv, the decoder's per-latent-frame causal "
     "chunk loop with its time-conv cache, resample/upsample convs, mid-block attention, head); once",

@@ -194,11 +194,10 @@ def _byte_mismatches(
 ) -> list[dict[str, Any]] | None:
     """Per (module, op): the closed-form rows' ``(flops, bytes_read, bytes_written, calls)`` against
     the traced ones, where the stage's family writes its bytes (``None`` where it does not yet)."""
-    sd = spec.pipeline_def.stage(stage)
-    if sd.rows is None:
+    groups = spec.pipeline_def.stage(stage).closed_rows(spec, CallShape.of(spec, workload))
+    if groups is None:
         return None
-    groups = sd.rows(sd.config(spec), CallShape.of(spec, workload))
-    analytic = aggregate_costs(expand(replace(g, stage=sd.name) for g in groups))
+    analytic = aggregate_costs(expand(groups))
     traced = aggregate_costs(traced_rows)
     return [
         {"module": k[1], "op": k[2], "analytic": analytic.get(k), "traced": traced.get(k)}

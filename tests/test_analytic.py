@@ -28,25 +28,26 @@ def test_analytic_equals_traced_full_configs(workload: Workload, stage: str) -> 
     assert analytic == traced  # per (module, op): FLOPs and calls, exactly
 
 
-WITH_BYTES = [
-    p for p in stage_params(FULL_AND_SMALL) if get_preset(p.values[0].model).pipeline_def.stage(p.values[1]).rows
-]
-"""The (workload, stage) cases whose family writes its bytes in closed form (every DiT today)."""
+def _has_rows(workload: Workload, stage: str) -> bool:
+    spec = get_preset(workload.model)
+    return spec.pipeline_def.stage(stage).closed_rows(spec, workload.shape()) is not None
+
+
+WITH_BYTES = [p for p in stage_params(FULL_AND_SMALL) if _has_rows(*p.values)]
+"""The (workload, stage) cases whose family writes its bytes in closed form."""
 
 
 @pytest.mark.parametrize(("workload", "stage"), WITH_BYTES)
 def test_closed_form_bytes_equal_traced(workload: Workload, stage: str) -> None:
     # where a family writes its full row walk (every DiT variant today), every op that costs time
     # carries the traced FLOPs, bytes read, bytes written and calls, per (module, op), exactly
-    from dataclasses import replace
 
     from hybrid.geometry import CallShape
     from hybrid.rows import aggregate_costs
 
     spec = get_preset(workload.model)
-    sd = spec.pipeline_def.stage(stage)
-    assert sd.rows is not None
-    groups = [replace(g, stage=stage) for g in sd.rows(sd.config(spec), CallShape.of(spec, workload))]
+    groups = spec.pipeline_def.stage(stage).closed_rows(spec, CallShape.of(spec, workload))
+    assert groups is not None
     assert aggregate_costs(expand(groups)) == aggregate_costs(traced_preset(stage, workload).rows)
 
 
@@ -55,17 +56,14 @@ def test_closed_form_bytes_equal_traced(workload: Workload, stage: str) -> None:
 def test_closed_form_bytes_equal_traced_tiny_configs(
     tiny_spec: ModelSpec, stage: str, shape: dict[str, object]
 ) -> None:
-    from dataclasses import replace
 
     from hybrid.geometry import CallShape
     from hybrid.rows import aggregate_costs
 
-    sd = tiny_spec.pipeline_def.stage(stage)
-    assert sd.rows is not None
     workload = Workload(model="wan2.1-t2v-1.3b", **shape)  # type: ignore[arg-type]
-    call = CallShape.of(tiny_spec, workload)
-    analytic = aggregate_costs(expand(replace(g, stage=stage) for g in sd.rows(sd.config(tiny_spec), call)))
-    assert analytic == aggregate_costs(trace_stage(stage, workload, tiny_spec).rows)
+    groups = tiny_spec.pipeline_def.stage(stage).closed_rows(tiny_spec, CallShape.of(tiny_spec, workload))
+    assert groups is not None
+    assert aggregate_costs(expand(groups)) == aggregate_costs(trace_stage(stage, workload, tiny_spec).rows)
 
 
 def test_closed_form_bytes_of_one_block_by_hand() -> None:

@@ -425,3 +425,184 @@ WAN22_VAE = AutoencoderKLWanConfig(
 def clear_memos() -> None:
     """Forget the unit-chunk memo (see :func:`hybrid.analytic.clear_memos`)."""
     _unit_chunk.cache_clear()
+
+
+F32, I64 = 4, 8
+"""Bytes per element: the VAE runs in float32 (diffusers' example); nearest-exact indices."""
+CACHE_T = 2
+"""Frames a causal conv keeps of its input for the next chunk (``CACHE_T`` in diffusers)."""
+
+
+class _DecodeSim:
+    """Replays ``AutoencoderKLWan._decode`` at the level of shapes: every op's bytes, FLOPs and the
+    feature cache each causal conv keeps between chunks (``None`` before the first chunk, ``"Rep"``
+    for an ``upsample3d`` that has run once, else its frame count). Groups of one chunk are emitted
+    per chunk; equal rows of different chunks sum in :func:`hybrid.rows.aggregate_costs`."""
+
+    def __init__(self, cfg: AutoencoderKLWanConfig, batch: int) -> None:
+        self.cfg, self.b = cfg, batch
+        self.cache: list[int | str | None] = []
+        self.idx = 0
+        self.out: list[OpGroup] = []
+
+    def row(self, module: str, op: str, category: str, read: int, written: int, flops: int = 0) -> None:
+        self.out.append(OpGroup(STAGE, module, f"aten.{op}", category, flops, 1, 1, "", read * F32, written * F32))
+
+    def _slot(self) -> int | str | None:
+        if self.idx == len(self.cache):
+            self.cache.append(None)
+        return self.cache[self.idx]
+
+    def keep(self, module: str, c: int, t: int, hw: int) -> int:
+        """``x[:, :, -CACHE_T:].clone()``, topped up with the previous chunk's last frame: the frames
+        the next chunk's conv will read before its own."""
+        prev, kept = self._slot(), min(t, CACHE_T)
+        self.row(module, "clone", "movement", self.b * c * kept * hw, self.b * c * kept * hw)
+        if kept < CACHE_T and prev is not None:
+            self.row(module, "cat", "movement", self.b * c * (kept + 1) * hw, self.b * c * (kept + 1) * hw)
+            kept += 1
+        return kept
+
+    def causal_conv(
+        self, module: str, c_in: int, c_out: int, kernel: tuple[int, int, int], t: int, h: int, w: int,
+        cached: int = 0,
+    ) -> int:  # fmt: skip
+        """``WanCausalConv3d``: the cached frames concatenated in front, zero padding (2 * p_t in
+        front, p_h, p_w), the convolution; returns its output frames."""
+        kt, kh, kw = kernel
+        pt, ph, pw = 2 * (kt // 2), kh // 2, kw // 2
+        b = self.b
+        if cached and pt > 0:
+            self.row(module, "cat", "movement", b * c_in * (cached + t) * h * w, b * c_in * (cached + t) * h * w)
+            t, pt = t + cached, pt - cached
+        padded = (t + pt) * (h + 2 * ph) * (w + 2 * pw)
+        self.row(module, "constant_pad_nd", "movement", b * c_in * t * h * w, b * c_in * padded)
+        t_out = t + pt - kt + 1
+        flops = ops.conv3d(b, c_in, c_out, kernel, (t_out, h, w))
+        read = b * c_in * padded + c_out * c_in * kt * kh * kw + c_out
+        self.row(module, "convolution", "conv", read, b * c_out * t_out * h * w, flops)
+        return t_out
+
+    def cached_conv(self, owner: str, module: str, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
+        """A 3x3x3 causal conv fed from the feature cache (the decoder's and each residual block's)."""
+        kept = self.keep(owner, c_in, t, h * w)
+        prev = self.cache[self.idx]
+        t_out = self.causal_conv(module, c_in, c_out, K3, t, h, w, prev if isinstance(prev, int) else 0)
+        self.cache[self.idx] = kept
+        self.idx += 1
+        return t_out
+
+    def rms_norm(self, module: str, c: int, positions: int) -> None:
+        """``WanRMS_norm`` on float32: ``F.normalize`` over channels, then scale, gamma, bias."""
+        n = self.b * c * positions
+        self.row(module, "linalg_vector_norm", "reduction", n, self.b * positions)
+        self.row(module, "clamp_min", "elementwise", self.b * positions, self.b * positions)
+        self.row(module, "div", "elementwise", 2 * n, n)
+        self.row(module, "mul", "elementwise", n, n)
+        self.row(module, "mul", "elementwise", n + c, n)
+        self.row(module, "add", "elementwise", n, n)
+
+    def resblock(self, m: str, c_in: int, c_out: int, t: int, h: int, w: int) -> None:
+        hw = h * w
+        if c_in != c_out:
+            self.causal_conv(f"{m}.conv_shortcut", c_in, c_out, K1, t, h, w)
+        for norm, conv, c_a, c_b in (("norm1", "conv1", c_in, c_out), ("norm2", "conv2", c_out, c_out)):
+            self.rms_norm(f"{m}.{norm}", c_a, t * hw)
+            self.row(f"{m}.nonlinearity", "silu", "elementwise", self.b * c_a * t * hw, self.b * c_a * t * hw)
+            self.cached_conv(m, f"{m}.{conv}", c_a, c_b, t, h, w)
+        self.row(m, "add", "elementwise", 2 * self.b * c_out * t * hw, self.b * c_out * t * hw)
+
+    def attention(self, m: str, c: int, t: int, h: int, w: int) -> None:
+        bt, hw = self.b * t, h * w
+        n = bt * c * hw
+        self.rms_norm(f"{m}.norm", c, t * hw)
+        conv = ops.conv2d(bt, c, 3 * c, (1, 1), (h, w))
+        self.row(f"{m}.to_qkv", "convolution", "conv", n + 3 * c * c + 3 * c, 3 * n, conv)
+        self.row(m, "clone", "movement", 3 * n, 3 * n)
+        self.row(m, "scaled_dot_product_attention", "attention", 3 * n, n, ops.sdpa(bt, 1, hw, hw, c))
+        self.row(f"{m}.proj", "convolution", "conv", n + c * c + c, n, ops.conv2d(bt, c, c, (1, 1), (h, w)))
+        self.row(m, "add", "elementwise", 2 * n, n)
+
+    def upsample(self, m: str, mode: str, c: int, c_up: int, t: int, h: int, w: int) -> int:
+        """``WanResample`` (``upsample3d``: the time conv doubles the frames from the second chunk on),
+        then nearest-exact 2x in space and a 3x3 conv; returns the output frames."""
+        b, hw = self.b, h * w
+        if mode == "upsample3d":
+            prev = self._slot()
+            if prev is None:
+                self.cache[self.idx] = "Rep"
+            else:
+                kept = min(t, CACHE_T)
+                self.row(m, "clone", "movement", b * c * kept * hw, b * c * kept * hw)
+                if kept < CACHE_T:
+                    if prev == "Rep":
+                        self.row(m, "zeros_like", "factory", b * c * kept * hw, b * c * kept * hw)
+                    self.row(m, "cat", "movement", b * c * (kept + 1) * hw, b * c * (kept + 1) * hw)
+                    kept += 1
+                cached = 0 if prev == "Rep" else int(prev)
+                self.causal_conv(f"{m}.time_conv", c, 2 * c, (3, 1, 1), t, h, w, cached)
+                self.cache[self.idx] = kept
+                self.row(m, "stack", "movement", 2 * b * c * t * hw, 2 * b * c * t * hw)
+                t *= 2
+            self.idx += 1
+        r = f"{m}.resample.0"
+        if t > 1 and b > 1:  # folding the frames into a batch of several videos copies them
+            self.row(m, "clone", "movement", b * c * t * hw, b * c * t * hw)
+        for side in (h, w):
+            self.row(r, "arange", "factory", 0, 2 * side)
+            self.row(r, "add", "elementwise", 2 * side, 2 * side)
+            self.row(r, "mul", "elementwise", 2 * side, 2 * side)
+            self.out.append(OpGroup(STAGE, r, "aten._to_copy", "movement", 0, 1, 1, "", 2 * side * F32, 2 * side * I64))
+        bt = b * t
+        self.out.append(OpGroup(STAGE, r, "aten._unsafe_index", "movement", 0, 1, 1, "",
+                                bt * c * hw * F32 + 2 * (h + w) * I64, 4 * bt * c * hw * F32))  # fmt: skip
+        if t > 1 and b == 1:  # one video's frames fold by a view; its upsampled tensor stays strided: a copy
+            self.row(r, "clone", "movement", 4 * bt * c * hw, 4 * bt * c * hw)
+        conv = ops.conv2d(bt, c, c_up, (3, 3), (2 * h, 2 * w))
+        self.row(f"{m}.resample.1", "convolution", "conv", 4 * bt * c * hw + c_up * c * 9 + c_up, 4 * bt * c_up * hw,
+                 conv)  # fmt: skip
+        return t
+
+    def chunk(self, h: int, w: int) -> int:
+        """One ``decoder`` call on one latent frame; returns the video frames it makes."""
+        cfg, dims = self.cfg, self.cfg.decoder_dims
+        self.idx, t = 0, 1
+        self.cached_conv("decoder", "decoder.conv_in", cfg.z_dim, dims[0], t, h, w)
+        self.resblock("decoder.mid_block.resnets.0", dims[0], dims[0], t, h, w)
+        self.attention("decoder.mid_block.attentions.0", dims[0], t, h, w)
+        self.resblock("decoder.mid_block.resnets.1", dims[0], dims[0], t, h, w)
+        for i, (c_in, c_out, mode) in enumerate(cfg.decoder_up_block_dims()):
+            for j in range(cfg.num_res_blocks + 1):
+                self.resblock(f"decoder.up_blocks.{i}.resnets.{j}", c_in if j == 0 else c_out, c_out, t, h, w)
+            if mode is not None:
+                up = f"decoder.up_blocks.{i}.upsamplers.0"
+                t = self.upsample(up, mode, c_out, c_out // cfg.upsample_out, t, h, w)
+                h, w = 2 * h, 2 * w
+        last = dims[-1]
+        self.rms_norm("decoder.norm_out", last, t * h * w)
+        self.row("decoder.nonlinearity", "silu", "elementwise", self.b * last * t * h * w, self.b * last * t * h * w)
+        self.cached_conv("decoder", "decoder.conv_out", last, cfg.out_channels, t, h, w)
+        return t
+
+
+def vae_decode_rows(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+) -> list[OpGroup]:
+    """Every op one ``AutoencoderKLWan.decode`` costs (FLOPs and bytes), keyed like the tracer's
+    rows: ``post_quant_conv``, one decoder call per latent frame with its feature cache, the video
+    grown by one ``cat`` per chunk, the final clamp. The Wan2.1 decoder (the residual Wan2.2 one is
+    not written yet: ``NotImplementedError``)."""
+    if cfg.is_residual:
+        raise NotImplementedError("vae_decode_rows: the residual (Wan2.2) decoder's bytes are not written yet")
+    sim = _DecodeSim(cfg, batch)
+    h, w = latent_height, latent_width
+    sim.causal_conv("post_quant_conv", cfg.z_dim, cfg.z_dim, K1, latent_frames, h, w)
+    s = 2 ** len(cfg.temperal_downsample)
+    frames, pixels = 0, batch * cfg.out_channels * h * s * w * s
+    for i in range(latent_frames):
+        made = sim.chunk(h, w)
+        if i:
+            sim.row("", "cat", "movement", (frames + made) * pixels, (frames + made) * pixels)
+        frames += made
+    sim.row("", "clamp", "elementwise", frames * pixels, frames * pixels)
+    return sim.out
