@@ -445,8 +445,10 @@ class _DecodeSim:
         self.idx = 0
         self.out: list[OpGroup] = []
 
-    def row(self, module: str, op: str, category: str, read: int, written: int, flops: int = 0) -> None:
-        self.out.append(OpGroup(STAGE, module, f"aten.{op}", category, flops, 1, 1, "", read * F32, written * F32))
+    def row(
+        self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
+    ) -> None:  # read, written: float32 elements per call
+        self.out.append(OpGroup(STAGE, module, f"aten.{op}", category, flops, calls, 1, "", read * F32, written * F32))
 
     def _slot(self) -> int | str | None:
         if self.idx == len(self.cache):
@@ -572,12 +574,22 @@ class _DecodeSim:
         self.attention("decoder.mid_block.attentions.0", dims[0], t, h, w)
         self.resblock("decoder.mid_block.resnets.1", dims[0], dims[0], t, h, w)
         for i, (c_in, c_out, mode) in enumerate(cfg.decoder_up_block_dims()):
+            block = f"decoder.up_blocks.{i}"
+            if cfg.is_residual:  # x_copy for the DupUp3D shortcut
+                self.row(block, "clone", "movement", self.b * c_in * t * h * w, self.b * c_in * t * h * w)
             for j in range(cfg.num_res_blocks + 1):
-                self.resblock(f"decoder.up_blocks.{i}.resnets.{j}", c_in if j == 0 else c_out, c_out, t, h, w)
-            if mode is not None:
-                up = f"decoder.up_blocks.{i}.upsamplers.0"
-                t = self.upsample(up, mode, c_out, c_out // cfg.upsample_out, t, h, w)
-                h, w = 2 * h, 2 * w
+                self.resblock(f"{block}.resnets.{j}", c_in if j == 0 else c_out, c_out, t, h, w)
+            if mode is None:
+                continue
+            up = f"{block}.upsampler" if cfg.is_residual else f"{block}.upsamplers.0"
+            t_in, t = t, self.upsample(up, mode, c_out, c_out // cfg.upsample_out, t, h, w)
+            if cfg.is_residual:  # + DupUp3D(x_copy): channels repeated into time and space, then added
+                f_t = 2 if mode == "upsample3d" else 1
+                n = self.b * c_out * f_t * 4 * t_in * h * w  # repeat_interleave, then permute(...).contiguous()
+                self.row(f"{block}.avg_shortcut", "clone", "movement", n, n, calls=2)
+                out = self.b * c_out * t * 4 * h * w
+                self.row(block, "add", "elementwise", 2 * out, out)
+            h, w = 2 * h, 2 * w
         last = dims[-1]
         self.rms_norm("decoder.norm_out", last, t * h * w)
         self.row("decoder.nonlinearity", "silu", "elementwise", self.b * last * t * h * w, self.b * last * t * h * w)
@@ -590,10 +602,9 @@ def vae_decode_rows(
 ) -> list[OpGroup]:
     """Every op one ``AutoencoderKLWan.decode`` costs (FLOPs and bytes), keyed like the tracer's
     rows: ``post_quant_conv``, one decoder call per latent frame with its feature cache, the video
-    grown by one ``cat`` per chunk, the final clamp. The Wan2.1 decoder (the residual Wan2.2 one is
-    not written yet: ``NotImplementedError``)."""
-    if cfg.is_residual:
-        raise NotImplementedError("vae_decode_rows: the residual (Wan2.2) decoder's bytes are not written yet")
+    grown by one ``cat`` per chunk, Wan2.2's unpatchify, the final clamp. Both decoders: Wan2.1's,
+    and Wan2.2's residual up blocks with their ``DupUp3D`` shortcut (``x_copy``, channels repeated
+    into time and space; the first chunk keeps its last frame)."""
     sim = _DecodeSim(cfg, batch)
     h, w = latent_height, latent_width
     sim.causal_conv("post_quant_conv", cfg.z_dim, cfg.z_dim, K1, latent_frames, h, w)
@@ -604,5 +615,7 @@ def vae_decode_rows(
         if i:
             sim.row("", "cat", "movement", (frames + made) * pixels, (frames + made) * pixels)
         frames += made
+    if cfg.patch_size:  # unpatchify: the 2x2 patches out of the channels (permute(...).contiguous())
+        sim.row("", "clone", "movement", frames * pixels, frames * pixels)
     sim.row("", "clamp", "elementwise", frames * pixels, frames * pixels)
     return sim.out
