@@ -299,6 +299,7 @@ VAE_ENCODE = StageDef(
     component="vae",
     call="encode",
     groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width),
     component_of=wan_vae.encode_component,
     calls=lambda w: 1,
     basis=("P", "T*P", "P^2", "T*P^2"),
@@ -358,6 +359,10 @@ VACE_VAE_ENCODE = StageDef(
     groups=lambda cfg, s: [
         *wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
         *(wan_vae.vae_encode_groups(cfg, 1, 1, s.height, s.width, calls=s.ref_images) if s.ref_images else []),
+    ],
+    rows=lambda cfg, s: [
+        *wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
+        *wan_vae.vae_encode_rows(cfg, 1, 1, s.height, s.width, calls=s.ref_images),
     ],
     component_of=wan_vae.encode_component,
     calls=lambda w: 1,
@@ -473,6 +478,7 @@ TI2V_VAE_ENCODE = StageDef(
     component="vae",
     call="encode",
     groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, 1, s.height, s.width),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, 1, s.height, s.width),
     component_of=wan_vae.encode_component,
     calls=lambda w: 1 if w.image else 0,
     basis=("P", "P^2"),

@@ -34,7 +34,7 @@ per chunk of video frames (the first chunk 1 frame, every later one 4, with a fe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any, ClassVar
@@ -433,14 +433,15 @@ CACHE_T = 2
 """Frames a causal conv keeps of its input for the next chunk (``CACHE_T`` in diffusers)."""
 
 
-class _DecodeSim:
-    """Replays ``AutoencoderKLWan._decode`` at the level of shapes: every op's bytes, FLOPs and the
-    feature cache each causal conv keeps between chunks (``None`` before the first chunk, ``"Rep"``
-    for an ``upsample3d`` that has run once, else its frame count). Groups of one chunk are emitted
-    per chunk; equal rows of different chunks sum in :func:`hybrid.rows.aggregate_costs`."""
+class _VaeSim:
+    """Replays ``AutoencoderKLWan._decode`` or ``_encode`` at the level of shapes: every op's bytes,
+    FLOPs and the feature cache each causal conv keeps between chunks (``None`` before the first
+    chunk, ``"Rep"`` for an ``upsample3d`` that has run once, else its frame count). Groups of one
+    chunk are emitted per chunk; equal rows of different chunks sum in
+    :func:`hybrid.rows.aggregate_costs`."""
 
-    def __init__(self, cfg: AutoencoderKLWanConfig, batch: int) -> None:
-        self.cfg, self.b = cfg, batch
+    def __init__(self, cfg: AutoencoderKLWanConfig, batch: int, stage: str = STAGE) -> None:
+        self.cfg, self.b, self.stage = cfg, batch, stage
         self.cache: list[int | str | None] = []
         self.idx = 0
         self.out: list[OpGroup] = []
@@ -448,7 +449,9 @@ class _DecodeSim:
     def row(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
     ) -> None:  # read, written: float32 elements per call
-        self.out.append(OpGroup(STAGE, module, f"aten.{op}", category, flops, calls, 1, "", read * F32, written * F32))
+        self.out.append(
+            OpGroup(self.stage, module, f"aten.{op}", category, flops, calls, 1, "", read * F32, written * F32)
+        )
 
     def _slot(self) -> int | str | None:
         if self.idx == len(self.cache):
@@ -467,19 +470,20 @@ class _DecodeSim:
 
     def causal_conv(
         self, module: str, c_in: int, c_out: int, kernel: tuple[int, int, int], t: int, h: int, w: int,
-        cached: int = 0,
+        cached: int = 0, pad: bool = True, stride_t: int = 1,
     ) -> int:  # fmt: skip
         """``WanCausalConv3d``: the cached frames concatenated in front, zero padding (2 * p_t in
-        front, p_h, p_w), the convolution; returns its output frames."""
+        front, p_h, p_w; none for the encoder's stride-2 time conv), the convolution; returns its
+        output frames."""
         kt, kh, kw = kernel
-        pt, ph, pw = 2 * (kt // 2), kh // 2, kw // 2
+        pt, ph, pw = (2 * (kt // 2), kh // 2, kw // 2) if pad else (0, 0, 0)
         b = self.b
         if cached and pt > 0:
             self.row(module, "cat", "movement", b * c_in * (cached + t) * h * w, b * c_in * (cached + t) * h * w)
             t, pt = t + cached, pt - cached
         padded = (t + pt) * (h + 2 * ph) * (w + 2 * pw)
         self.row(module, "constant_pad_nd", "movement", b * c_in * t * h * w, b * c_in * padded)
-        t_out = t + pt - kt + 1
+        t_out = (t + pt - kt) // stride_t + 1
         flops = ops.conv3d(b, c_in, c_out, kernel, (t_out, h, w))
         read = b * c_in * padded + c_out * c_in * kt * kh * kw + c_out
         self.row(module, "convolution", "conv", read, b * c_out * t_out * h * w, flops)
@@ -554,9 +558,11 @@ class _DecodeSim:
             self.row(r, "arange", "factory", 0, 2 * side)
             self.row(r, "add", "elementwise", 2 * side, 2 * side)
             self.row(r, "mul", "elementwise", 2 * side, 2 * side)
-            self.out.append(OpGroup(STAGE, r, "aten._to_copy", "movement", 0, 1, 1, "", 2 * side * F32, 2 * side * I64))
+            self.out.append(
+                OpGroup(self.stage, r, "aten._to_copy", "movement", 0, 1, 1, "", 2 * side * F32, 2 * side * I64)
+            )
         bt = b * t
-        self.out.append(OpGroup(STAGE, r, "aten._unsafe_index", "movement", 0, 1, 1, "",
+        self.out.append(OpGroup(self.stage, r, "aten._unsafe_index", "movement", 0, 1, 1, "",
                                 bt * c * hw * F32 + 2 * (h + w) * I64, 4 * bt * c * hw * F32))  # fmt: skip
         if t > 1 and b == 1:  # one video's frames fold by a view; its upsampled tensor stays strided: a copy
             self.row(r, "clone", "movement", 4 * bt * c * hw, 4 * bt * c * hw)
@@ -564,6 +570,87 @@ class _DecodeSim:
         self.row(f"{m}.resample.1", "convolution", "conv", 4 * bt * c * hw + c_up * c * 9 + c_up, 4 * bt * c_up * hw,
                  conv)  # fmt: skip
         return t
+
+    def downsample(self, m: str, mode: str, c: int, t: int, h: int, w: int) -> tuple[int, int, int]:
+        """``WanResample`` down: zero pad (0, 1, 0, 1), a 3x3 stride-2 conv per frame; ``downsample3d``
+        keeps the frames of the first chunk, then halves the frames through its stride-2 time conv
+        fed with the previous chunk's last frame. Returns the output ``(t, h, w)``."""
+        b = self.b
+        bt, h2, w2 = b * t, (h - 2) // 2 + 1, (w - 2) // 2 + 1
+        if t > 1 and b > 1:
+            self.row(m, "clone", "movement", bt * c * h * w, bt * c * h * w)
+        self.row(f"{m}.resample.0", "constant_pad_nd", "movement", bt * c * h * w, bt * c * (h + 1) * (w + 1))
+        conv = ops.conv2d(bt, c, c, (3, 3), (h2, w2))
+        self.row(f"{m}.resample.1", "convolution", "conv", bt * c * (h + 1) * (w + 1) + c * c * 9 + c,
+                 bt * c * h2 * w2, conv)  # fmt: skip
+        if mode == "downsample3d":
+            frame = b * c * h2 * w2
+            if self._slot() is None:
+                self.row(m, "clone", "movement", t * frame, t * frame)
+                self.cache[self.idx] = t
+            else:
+                self.row(m, "clone", "movement", frame, frame)
+                self.row(m, "cat", "movement", (1 + t) * frame, (1 + t) * frame)
+                t = self.causal_conv(f"{m}.time_conv", c, c, (3, 1, 1), 1 + t, h2, w2, pad=False, stride_t=2)
+                self.cache[self.idx] = 1
+            self.idx += 1
+        return t, h2, w2
+
+    def residual_down_block(
+        self, m: str, level: int, c_in: int, c_out: int, t: int, h: int, w: int
+    ) -> tuple[int, int, int]:
+        """``WanResidualDownBlock`` (Wan2.2): ``x_copy``, residual blocks, the downsampler, plus the
+        ``AvgDown3D`` shortcut (time padded to the factor, the factors folded into channels by a
+        copy where they are > 1, a mean over each channel group)."""
+        b, cfg = self.b, self.cfg
+        down = level != len(cfg.dim_mult) - 1
+        f_t = 2 if down and cfg.temperal_downsample[level] else 1
+        f_s = 2 if down else 1
+        self.row(m, "clone", "movement", b * c_in * t * h * w, b * c_in * t * h * w)
+        c = c_in
+        for r in range(cfg.num_res_blocks):
+            self.resblock(f"{m}.resnets.{r}", c, c_out, t, h, w)
+            c = c_out
+        t_out, h_out, w_out = t, h, w
+        if down:
+            mode = "downsample3d" if f_t == 2 else "downsample2d"
+            t_out, h_out, w_out = self.downsample(f"{m}.downsampler", mode, c_out, t, h, w)
+        padded = b * c_in * (t + (f_t - t % f_t) % f_t) * h * w
+        self.row(f"{m}.avg_shortcut", "constant_pad_nd", "movement", b * c_in * t * h * w, padded)
+        if f_t * f_s > 1:
+            self.row(f"{m}.avg_shortcut", "clone", "movement", padded, padded)
+        out = b * c_out * t_out * h_out * w_out
+        self.row(f"{m}.avg_shortcut", "mean", "reduction", padded, out)
+        self.row(m, "add", "elementwise", 2 * out, out)
+        return t_out, h_out, w_out
+
+    def encoder_chunk(self, t: int, h: int, w: int) -> tuple[int, int, int]:
+        """One ``encoder`` call on ``t`` frames; returns its output ``(t, h, w)``."""
+        cfg = self.cfg
+        dims = [cfg.base_dim * u for u in [1, *cfg.dim_mult]]
+        self.idx = 0
+        self.cached_conv("encoder", "encoder.conv_in", cfg.in_channels, dims[0], t, h, w)
+        j, levels = 0, len(cfg.dim_mult)
+        for i, (c_in, c_out) in enumerate(pairwise(dims)):
+            if cfg.is_residual:
+                t, h, w = self.residual_down_block(f"encoder.down_blocks.{i}", i, c_in, c_out, t, h, w)
+                continue
+            for _ in range(cfg.num_res_blocks):
+                self.resblock(f"encoder.down_blocks.{j}", c_in, c_out, t, h, w)
+                c_in, j = c_out, j + 1
+            if i == levels - 1:
+                continue
+            mode = "downsample3d" if cfg.temperal_downsample[i] else "downsample2d"
+            t, h, w = self.downsample(f"encoder.down_blocks.{j}", mode, c_out, t, h, w)
+            j += 1
+        last = dims[-1]
+        self.resblock("encoder.mid_block.resnets.0", last, last, t, h, w)
+        self.attention("encoder.mid_block.attentions.0", last, t, h, w)
+        self.resblock("encoder.mid_block.resnets.1", last, last, t, h, w)
+        self.rms_norm("encoder.norm_out", last, t * h * w)
+        self.row("encoder.nonlinearity", "silu", "elementwise", self.b * last * t * h * w, self.b * last * t * h * w)
+        self.cached_conv("encoder", "encoder.conv_out", last, 2 * cfg.z_dim, t, h, w)
+        return t, h, w
 
     def chunk(self, h: int, w: int) -> int:
         """One ``decoder`` call on one latent frame; returns the video frames it makes."""
@@ -605,7 +692,7 @@ def vae_decode_rows(
     grown by one ``cat`` per chunk, Wan2.2's unpatchify, the final clamp. Both decoders: Wan2.1's,
     and Wan2.2's residual up blocks with their ``DupUp3D`` shortcut (``x_copy``, channels repeated
     into time and space; the first chunk keeps its last frame)."""
-    sim = _DecodeSim(cfg, batch)
+    sim = _VaeSim(cfg, batch)
     h, w = latent_height, latent_width
     sim.causal_conv("post_quant_conv", cfg.z_dim, cfg.z_dim, K1, latent_frames, h, w)
     s = 2 ** len(cfg.temperal_downsample)
@@ -619,3 +706,35 @@ def vae_decode_rows(
         sim.row("", "clone", "movement", frames * pixels, frames * pixels)
     sim.row("", "clamp", "elementwise", frames * pixels, frames * pixels)
     return sim.out
+
+
+def vae_encode_rows(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, calls: int = 1
+) -> list[OpGroup]:
+    """Every op of ``calls`` ``AutoencoderKLWan.encode`` calls (FLOPs and bytes), keyed like the
+    tracer's rows: one encoder call per latent frame (1 frame, then 4) with its feature cache, the
+    latents grown by one ``cat`` per chunk, ``quant_conv``, and the posterior's clamp and exps.
+    Wan2.1's encoder at any length; Wan2.2's (patchify, residual down blocks with ``AvgDown3D``)
+    on one frame, all TI2V encodes (``NotImplementedError`` beyond)."""
+    if cfg.is_residual and latent_frames > 1:
+        raise NotImplementedError("vae_encode_rows: the Wan2.2 encoder is written for one frame (TI2V's image)")
+    if calls == 0:
+        return []
+    sim = _VaeSim(cfg, batch, ENCODE_STAGE)
+    t_chunk, p = cfg.scale_factor_temporal, cfg.patch_size or 1
+    if cfg.patch_size:  # patchify: 2x2 pixel patches into channels (permute(...).contiguous())
+        video = batch * 3 * ((latent_frames - 1) * t_chunk + 1) * height * width
+        sim.row("", "clone", "movement", video, video)
+    height, width = height // p, width // p
+    frames = 0
+    for i in range(latent_frames):
+        t, h, w = sim.encoder_chunk(1 if i == 0 else t_chunk, height, width)
+        latent = batch * 2 * cfg.z_dim * h * w
+        if i:
+            sim.row("", "cat", "movement", (frames + t) * latent, (frames + t) * latent)
+        frames += t
+    sim.causal_conv("quant_conv", 2 * cfg.z_dim, 2 * cfg.z_dim, K1, frames, h, w)
+    half = batch * cfg.z_dim * frames * h * w  # DiagonalGaussianDistribution: logvar clamped, std, var
+    for op in ("clamp", "mul", "exp"):
+        sim.row("", op, "elementwise", half, half, calls=2 if op == "exp" else 1)
+    return [replace(g, calls=g.calls * calls) for g in sim.out]
