@@ -75,6 +75,9 @@ class StageDef:
     rows: Groups | None = None
     """Every op one call costs, FLOPs and bytes read and written, in closed form (the family's full
     row walk; :attr:`groups` are its FLOP rows); ``None`` where only the tracer has the bytes yet."""
+    peak: Callable[[Any, CallShape], int] | None = None
+    """The activation peak of one call with fused attention, in closed form; ``None`` where only
+    the tracer has it yet."""
 
     def closed_rows(self, spec: ModelSpec, shape: CallShape) -> list[OpGroup] | None:
         """:attr:`rows` of one call under this stage's name, or ``None`` where the family has not
@@ -86,6 +89,16 @@ class StageDef:
         except NotImplementedError:
             return None
         return [g if g.stage == self.name else replace(g, stage=self.name) for g in groups]
+
+    def closed_peak(self, spec: ModelSpec, shape: CallShape) -> int | None:
+        """:attr:`peak` of one call, or ``None`` where the family has not written it for ``spec``'s
+        config yet."""
+        if self.peak is None:
+            return None
+        try:
+            return self.peak(self.config(spec), shape)
+        except NotImplementedError:
+            return None
 
     def component_of_row(self, row: CostRow) -> str:
         """The report component of a traced row of this stage."""
@@ -136,6 +149,7 @@ DIFFUSION_CORE = StageDef(
     color="#DD8452",
     components=wan_dit.dit_components,
     rows=wan_dit.dit_rows,
+    peak=wan_dit.dit_peak_bytes,
 )
 
 VAE_DECODE = StageDef(

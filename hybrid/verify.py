@@ -228,7 +228,8 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
     byte_mismatches = _byte_mismatches(stage, spec, workload, traced_stage.rows)
     # the same FLOPs from a different number of calls is a different model: it fails too
     passed = rel <= RTOL and max_op_rel <= RTOL and not call_mismatches and not traced_stage.unsupported_ops
-    passed = passed and not byte_mismatches
+    peak = spec.pipeline_def.stage(stage).closed_peak(spec, CallShape.of(spec, workload))
+    passed = passed and not byte_mismatches and peak in (None, traced_stage.peak_activation_bytes)
     w = workload
     return Check(
         name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} L{w.text_len} {stage}",
@@ -247,6 +248,7 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
             "call_mismatches": len(call_mismatches),
             "bytes_checked": byte_mismatches is not None,
             "byte_mismatches": (byte_mismatches or [])[:20],
+            "peak_activation_bytes": {"analytic": peak, "traced": traced_stage.peak_activation_bytes},
             "unsupported_ops": traced_stage.unsupported_ops,
         },
     )

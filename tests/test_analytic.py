@@ -66,6 +66,42 @@ def test_closed_form_bytes_equal_traced_tiny_configs(
     assert aggregate_costs(expand(groups)) == aggregate_costs(trace_stage(stage, workload, tiny_spec).rows)
 
 
+PEAK_SHAPES = [
+    (1, 1, 1, 1, 7, False), (2, 1, 5, 1, 512, False), (4, 2, 5, 2, 64, True), (8, 4, 5, 1, 16, False),
+    (5, 7, 1, 2, 1, True), (2, 3, 9, 1, 777, False), (4, 4, 1, 1, 64, True), (3, 1, 1, 3, 2, True),
+]  # fmt: skip
+"""(width, height in size multiples, frames, batch, text_len, original runtime): each of the four
+candidate points of :func:`hybrid.models.wan_dit.dit_peak_bytes` leads in at least one of them."""
+
+
+@pytest.mark.parametrize("model", ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-ti2v-5b", "wan2.2-i2v-a14b"])
+def test_closed_form_dit_peak_equals_traced(model: str) -> None:
+    from hybrid.geometry import CallShape
+    from hybrid.runtime import Runtime
+
+    spec = get_preset(model)
+    m_h, m_w = spec.vae.scale_factor_spatial * 2, spec.vae.scale_factor_spatial * 2
+    sd = spec.pipeline_def.stage("diffusion_core")
+    for a, b, frames, batch, text_len, wan in PEAK_SHAPES:
+        kw = {"width": m_w * a, "height": m_h * b, "frames": frames, "batch": batch, "text_len": text_len}
+        w = Workload(model=model, **spec.constrain(kw), runtime=Runtime("wan") if wan else Runtime())
+        traced = trace_stage("diffusion_core", w, spec).peak_activation_bytes
+        assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (model, kw, wan)
+
+
+def test_closed_form_dit_peak_of_the_14b_default_by_hand() -> None:
+    # 14B at 1280x720x81: n = 75,600 tokens, D 5120, the FFN gate leads: 3 float32 and 5 bf16 N x D
+    # tensors (22 bytes per element), the 512 text tokens, the float32 rotary tables (N x 128, two),
+    # the float32 (1, 6, D) modulation, its bf16 projection and temb
+    from hybrid.geometry import CallShape
+    from hybrid.models.wan_dit import dit_peak_bytes
+
+    spec = get_preset("wan2.1-t2v-14b")
+    n, d = 75_600, 5120
+    expected = 22 * n * d + 512 * d * 2 + 2 * n * 128 * 4 + 6 * d * 4 + 6 * d * 2 + d * 2
+    assert dit_peak_bytes(spec.transformer, CallShape.of(spec, Workload(model=spec.name))) == expected == 8_598_435_840
+
+
 def test_closed_form_bytes_of_one_block_by_hand() -> None:
     # 1.3B (D 1536, 12 heads x 128, ffn 8960) at 256x128x5: N = 2 x 8 x 16 = 256 tokens, L = 512
     from hybrid.geometry import CallShape

@@ -461,6 +461,38 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     return rows.out
 
 
+def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape) -> int:
+    """The activation peak of one forward run eagerly with fused attention (the tracer's
+    ``peak_activation_bytes``), in closed form: the largest of the live sets at four points of a
+    block, each a sum of tensors alive there (``n = B*N`` video rows, ``t = B*L`` text rows, ``m``
+    modulation rows: ``B``, or ``n`` with a timestep per token):
+
+    * common to all: the float32 modulation ``(m, 6, D)`` and its bf16 projection, ``temb``, the
+      float32 rotary cos/sin tables ``(N, head_dim)``;
+    * the FFN's GELU: its input and output ``(n, ffn)`` plus 4 video-sized bf16 tensors and the text;
+    * ``attn2.norm_k``: 5 video-sized bf16 tensors and 4 text-sized (context, k, v, normed k);
+    * the FFN gate: 3 float32 and 5 bf16 video-sized tensors and the text;
+    * the block's first add (``scale_shift_table + temb.float()``): a second float32 modulation,
+      the block input and the text (it leads only with a timestep per token and few tokens).
+
+    Text-to-video variants (``NotImplementedError`` for image or VACE input: their extra context
+    tensors are not written yet)."""
+    if cfg.image_dim is not None or isinstance(cfg, WanVACETransformer3DConfig):
+        raise NotImplementedError("dit_peak_bytes: image-to-video and VACE peaks are not written yet")
+    p_t, p_h, p_w = cfg.patch_size
+    tokens = (shape.dit_latent_frames // p_t) * (shape.latent_height // p_h) * (shape.latent_width // p_w)
+    n, t, d = shape.batch * tokens, shape.batch * shape.text_len, cfg.inner_dim
+    m = n if shape.per_token_timestep else shape.batch
+    common = m * 6 * d * F32 + m * 6 * d * BF16 + m * d * BF16 + 2 * tokens * cfg.attention_head_dim * F32
+    video, text = n * d, t * d
+    return common + max(
+        2 * n * cfg.ffn_dim * BF16 + 4 * video * BF16 + text * BF16,  # FFN GELU
+        5 * video * BF16 + 4 * text * BF16,  # attn2.norm_k
+        3 * video * F32 + 5 * video * BF16 + text * BF16,  # FFN gate
+        m * 6 * d * F32 + video * BF16 + text * BF16,  # modulation add
+    )
+
+
 IMAGE_CORE = "image_cross_attention_core"
 
 
