@@ -131,6 +131,7 @@ TEXT_ENCODER = StageDef(
     color="#4C72B0",
     components=lambda cfg, s: umt5.umt5_components(cfg, s.batch, s.text_len),
     rows=lambda cfg, s: umt5.umt5_rows(cfg, s.batch, s.text_len),
+    peak=lambda cfg, s: umt5.umt5_peak_bytes(cfg, s.batch, s.text_len),
 )
 
 DIFFUSION_CORE = StageDef(
@@ -295,6 +296,7 @@ IMAGE_ENCODER = StageDef(
     call="forward",
     groups=clip.clip_groups,
     rows=clip.clip_rows,
+    peak=clip.clip_peak_bytes,
     component_of=clip.component,
     calls=lambda w: 1,
     basis=("1",),

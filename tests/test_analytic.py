@@ -89,6 +89,23 @@ def test_closed_form_dit_peak_equals_traced(model: str) -> None:
         assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (model, kw, wan)
 
 
+def test_closed_form_text_encoder_peak_equals_traced() -> None:
+    # short prompts: the FFN leads (10 T d_ff + 12 T D bytes); 512 tokens: the attention's (L, L, H) bias
+    from hybrid.geometry import CallShape
+
+    spec = get_preset("wan2.1-t2v-1.3b")
+    sd = spec.pipeline_def.stage("text_encoder")
+    for text_len, batch in ((1, 1), (7, 2), (100, 3), (512, 1), (700, 2)):
+        w = Workload(model=spec.name, width=64, height=32, frames=1, text_len=text_len, batch=batch)
+        traced = trace_stage("text_encoder", w, spec).peak_activation_bytes
+        assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (text_len, batch)
+    w = Workload(model=spec.name, width=64, height=32, frames=1)
+    # 512 tokens: two (512, 512, 64) bf16 biases, 8 bytes x T x D of layer input, embeddings and norm,
+    # q, k, v and one more (T, 4096) bf16
+    expected = 2 * 512 * 512 * 64 * 2 + 512 * 4096 * 8 + 4 * 512 * 4096 * 2
+    assert sd.closed_peak(spec, CallShape.of(spec, w)) == expected == 100_663_296
+
+
 def test_closed_form_dit_peak_of_the_14b_default_by_hand() -> None:
     # 14B at 1280x720x81: n = 75,600 tokens, D 5120, the FFN gate leads: 3 float32 and 5 bf16 N x D
     # tensors (22 bytes per element), the 512 text tokens, the float32 rotary tables (N x 128, two),

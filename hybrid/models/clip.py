@@ -142,6 +142,19 @@ def clip_rows(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
     return out
 
 
+def clip_peak_bytes(cfg: CLIPVisionConfig, shape: CallShape) -> int:
+    """The activation peak of one forward (the tracer's ``peak_activation_bytes``), in closed form:
+    the pipeline asks for every hidden state (``output_hidden_states``), so the last layer's GELU
+    holds the most: its input and output ``(R, F)`` plus ``layers + 2`` hidden states ``(R, D)``
+    (the pre-norm output, every earlier layer's output, the attention residual and the second norm),
+    all float32, ``R = images * tokens``. Configs whose MLP is at least twice the width
+    (``NotImplementedError`` otherwise: the attention could lead)."""
+    if cfg.intermediate_size < 2 * cfg.hidden_size:
+        raise NotImplementedError("clip_peak_bytes: written for MLPs at least twice the hidden size")
+    r = shape.images * cfg.num_tokens
+    return (2 * r * cfg.intermediate_size + (cfg.num_hidden_layers + 2) * r * cfg.hidden_size) * F32
+
+
 def clip_groups(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
     """FLOP groups of one ``CLIPVisionModel`` forward on ``shape.images`` images (batch of images):
     the matmul, attention and conv rows of :func:`clip_rows`.

@@ -199,6 +199,24 @@ def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
     return out
 
 
+def umt5_peak_bytes(cfg: UMT5Config, batch: int, text_len: int) -> int:
+    """The activation peak of one pass (the tracer's ``peak_activation_bytes``), in closed form: in
+    layer 1 (layer 0's float32 ``wo`` made the residual float32), the larger of
+
+    * the attention: the relative position bias ``(L, L, H)`` and its ``(1, H, L, L)`` copy (bf16),
+      q, k, v and one more ``(B, H, L, d_kv)``, the float32 layer input, the embeddings and the norm;
+    * the gated FFN before ``wo``: its float32 input and three bf16 ``d_ff``-wide tensors, two
+      float32 residuals, the embeddings and the norm.
+
+    Gated UMT5 encoders of two or more layers (``NotImplementedError`` otherwise)."""
+    if cfg.num_layers < 2 or not cfg.is_gated_act:
+        raise NotImplementedError("umt5_peak_bytes: written for gated encoders of two or more layers")
+    t, d, inner = batch * text_len, cfg.d_model, cfg.inner_dim
+    attention = 2 * text_len * text_len * cfg.num_heads * BF16 + t * d * (F32 + 2 * BF16) + 4 * t * inner * BF16
+    ffn = t * cfg.d_ff * (F32 + 3 * BF16) + t * d * (2 * F32 + 2 * BF16)
+    return max(attention, ffn)
+
+
 def umt5_components(cfg: UMT5Config, batch: int, text_len: int) -> dict[str, int]:
     """FLOPs of one pass by report component: the sum of :func:`umt5_groups` by :func:`component`,
     in closed form (a test checks the two agree)."""
