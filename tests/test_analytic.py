@@ -74,7 +74,11 @@ PEAK_SHAPES = [
 candidate points of :func:`hybrid.models.wan_dit.dit_peak_bytes` leads in at least one of them."""
 
 
-@pytest.mark.parametrize("model", ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-ti2v-5b", "wan2.2-i2v-a14b"])
+@pytest.mark.parametrize(
+    "model",
+    ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-ti2v-5b", "wan2.2-i2v-a14b", "wan2.1-i2v-14b-480p",
+     "wan2.1-flf2v-14b-720p", "wan2.1-vace-1.3b"],
+)  # fmt: skip
 def test_closed_form_dit_peak_equals_traced(model: str) -> None:
     from hybrid.geometry import CallShape
     from hybrid.runtime import Runtime
@@ -84,7 +88,7 @@ def test_closed_form_dit_peak_equals_traced(model: str) -> None:
     sd = spec.pipeline_def.stage("diffusion_core")
     for a, b, frames, batch, text_len, wan in PEAK_SHAPES:
         kw = {"width": m_w * a, "height": m_h * b, "frames": frames, "batch": batch, "text_len": text_len}
-        w = Workload(model=model, **spec.constrain(kw), runtime=Runtime("wan") if wan else Runtime())
+        w = Workload(model=model, **spec.constrain(kw, ref_images=a % 2), runtime=Runtime("wan") if wan else Runtime())
         traced = trace_stage("diffusion_core", w, spec).peak_activation_bytes
         assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (model, kw, wan)
 

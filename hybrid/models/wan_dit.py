@@ -475,21 +475,38 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape) -> int:
     * the block's first add (``scale_shift_table + temb.float()``): a second float32 modulation,
       the block input and the text (it leads only with a timestep per token and few tokens).
 
-    Text-to-video variants (``NotImplementedError`` for image or VACE input: their extra context
-    tensors are not written yet)."""
-    if cfg.image_dim is not None or isinstance(cfg, WanVACETransformer3DConfig):
-        raise NotImplementedError("dit_peak_bytes: image-to-video and VACE peaks are not written yet")
+    With image input the joined context ``(B, I + L, D)`` and the image embeddings stand for the
+    text, and ``attn2`` peaks where it adds its image and text attention outputs (8 video-sized
+    tensors, the normed text K and V, the image embeddings and their K and V) or, with few tokens,
+    at ``norm_added_k`` (the image K before and after its norm). VACE keeps every block's hint, the
+    last control state and the conditioning scales through the main blocks, where it peaks."""
     p_t, p_h, p_w = cfg.patch_size
     tokens = (shape.dit_latent_frames // p_t) * (shape.latent_height // p_h) * (shape.latent_width // p_w)
     n, t, d = shape.batch * tokens, shape.batch * shape.text_len, cfg.inner_dim
     m = n if shape.per_token_timestep else shape.batch
     common = m * 6 * d * F32 + m * 6 * d * BF16 + m * d * BF16 + 2 * tokens * cfg.attention_head_dim * F32
     video, text = n * d, t * d
+    if isinstance(cfg, WanVACETransformer3DConfig):  # every hint, the last control state, the scales
+        layers = len(cfg.vace_layers)
+        common += (layers + 1) * video * BF16 + layers * BF16
+    if cfg.image_dim is None:
+        context, attention = text, 5 * video * BF16 + 4 * text * BF16  # attn2.norm_k
+    else:  # the joined (image + text) context and the image embeddings stay; attn2 adds its two outputs
+        image = shape.batch * shape.image_tokens * d
+        context = 2 * image + text
+        attention = (
+            (image + text) * BF16
+            + 2 * text * BF16
+            + max(
+                8 * video * BF16 + 3 * image * BF16,  # attn2 adds its image and text outputs
+                5 * video * BF16 + 4 * image * BF16,  # norm_added_k: the image K before and after its norm
+            )
+        )
     return common + max(
-        2 * n * cfg.ffn_dim * BF16 + 4 * video * BF16 + text * BF16,  # FFN GELU
-        5 * video * BF16 + 4 * text * BF16,  # attn2.norm_k
-        3 * video * F32 + 5 * video * BF16 + text * BF16,  # FFN gate
-        m * 6 * d * F32 + video * BF16 + text * BF16,  # modulation add
+        2 * n * cfg.ffn_dim * BF16 + 4 * video * BF16 + context * BF16,  # FFN GELU
+        attention,
+        3 * video * F32 + 5 * video * BF16 + context * BF16,  # FFN gate
+        m * 6 * d * F32 + video * BF16 + context * BF16,  # modulation add
     )
 
 
