@@ -163,6 +163,7 @@ VAE_DECODE = StageDef(
     basis=("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
     variables=lambda s: {"B": s.batch, "T": s.latent_frames, "P": s.latent_pixels},
     rows=lambda cfg, s: wan_vae.vae_decode_rows(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
+    peak=lambda cfg, s: wan_vae.vae_decode_peak_bytes(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
     trace_key="wan_vae.decode",
     modeled="vae_decode: AutoencoderKLWan.decode (post_quant_conv, the decoder's per-latent-frame causal "
     "chunk loop with its time-conv cache, resample/upsample convs, mid-block attention, head); once",

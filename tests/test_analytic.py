@@ -110,6 +110,26 @@ def test_closed_form_text_encoder_peak_equals_traced() -> None:
     assert sd.closed_peak(spec, CallShape.of(spec, w)) == expected == 100_663_296
 
 
+@pytest.mark.parametrize(
+    ("model", "shapes"),
+    [
+        ("wan2.1-t2v-1.3b", [(64, 32, 1, 1), (128, 64, 13, 1), (64, 48, 9, 2), (32, 32, 21, 1), (16, 16, 9, 3)]),
+        ("wan2.2-ti2v-5b", [(64, 32, 1, 1), (128, 64, 13, 1), (64, 64, 9, 2), (96, 64, 5, 3)]),
+    ],
+)
+def test_closed_form_vae_decode_peak_equals_traced(model: str, shapes: list[tuple[int, int, int, int]]) -> None:
+    # the replay of _decode's allocations: caches, the growing video and the last chunk (out_), each
+    # caller's input, the norms' temporaries
+    from hybrid.geometry import CallShape
+
+    spec = get_preset(model)
+    sd = spec.pipeline_def.stage("vae_decode")
+    for width, height, frames, batch in shapes:
+        w = Workload(model=model, width=width, height=height, frames=frames, batch=batch)
+        traced = trace_stage("vae_decode", w, spec).peak_activation_bytes
+        assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (width, height, frames, batch)
+
+
 def test_closed_form_dit_peak_of_the_14b_default_by_hand() -> None:
     # 14B at 1280x720x81: n = 75,600 tokens, D 5120, the FFN gate leads: 3 float32 and 5 bf16 N x D
     # tensors (22 bytes per element), the 512 text tokens, the float32 rotary tables (N x 128, two),

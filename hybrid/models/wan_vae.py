@@ -738,3 +738,228 @@ def vae_encode_rows(
     for op in ("clamp", "mul", "exp"):
         sim.row("", op, "elementwise", half, half, calls=2 if op == "exp" else 1)
     return [replace(g, calls=g.calls * calls) for g in sim.out]
+
+
+class _Live:
+    """The live storages of an eager replay: allocations and frees in the order the code makes
+    them, the largest total reached."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.peak = 0
+
+    def alloc(self, n: int) -> int:
+        self.bytes += n
+        self.peak = max(self.peak, self.bytes)
+        return n
+
+    def free(self, *ns: int) -> None:
+        self.bytes -= sum(ns)
+
+
+class _DecodePeak:
+    """Replays the allocations of ``AutoencoderKLWan._decode`` (the Wan2.1 decoder) to find its
+    activation peak: the feature cache of every causal conv, the post-quant latents and the
+    growing video persist across chunks; inside a chunk each caller holds its input while the
+    callee runs, and temporaries die as Python drops them."""
+
+    def __init__(self, cfg: AutoencoderKLWanConfig, batch: int) -> None:
+        self.cfg, self.b, self.live = cfg, batch, _Live()
+        self.cache: list[tuple[int | str | None, int]] = []  # (frames or "Rep" or None, bytes)
+        self.idx = 0
+
+    def _slot(self) -> tuple[int | str | None, int]:
+        if self.idx == len(self.cache):
+            self.cache.append((None, 0))
+        return self.cache[self.idx]
+
+    def norm(self, n: int, positions: int) -> int:
+        """``WanRMS_norm``: returns the bytes of its output (the input stays with the caller)."""
+        live, small = self.live, self.b * positions * F32
+        n1 = live.alloc(small)  # vector norm
+        n2 = live.alloc(small)  # clamp_min
+        live.free(n1)
+        d = live.alloc(n)  # x / denom
+        live.free(n2)
+        m1 = live.alloc(n)  # * scale
+        m2 = live.alloc(n)  # * gamma
+        live.free(m1)
+        a = live.alloc(n)  # + bias
+        live.free(m2, d)
+        return a
+
+    def conv(self, c_in: int, c_out: int, kernel: tuple[int, int, int], t: int, h: int, w: int, cached: int) -> int:
+        """A causal conv on an input held by the caller: cat with the cache, pad, convolve."""
+        live, b = self.live, self.b
+        kt, kh, kw = kernel
+        pt, ph, pw = 2 * (kt // 2), kh // 2, kw // 2
+        cat = 0
+        if cached and pt > 0:
+            cat = live.alloc(b * c_in * (cached + t) * h * w * F32)
+            t, pt = t + cached, pt - cached
+        pad = live.alloc(b * c_in * (t + pt) * (h + 2 * ph) * (w + 2 * pw) * F32)
+        if cat:
+            live.free(cat)
+        out = live.alloc(b * c_out * (t + pt - kt + 1) * h * w * F32)
+        live.free(pad)
+        return out
+
+    def cached_conv(self, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
+        """Keep the last frames for the next chunk, convolve with the previous ones, swap the cache."""
+        live, b, hw = self.live, self.b, h * w
+        frames, old = self._slot()
+        kept = min(t, CACHE_T)
+        keep = live.alloc(b * c_in * kept * hw * F32)
+        if kept < CACHE_T and frames is not None:
+            wider = live.alloc(b * c_in * (kept + 1) * hw * F32)
+            live.free(keep)
+            keep, kept = wider, kept + 1
+        out = self.conv(c_in, c_out, K3, t, h, w, frames if isinstance(frames, int) else 0)
+        live.free(old)
+        self.cache[self.idx] = (kept, keep)
+        self.idx += 1
+        return out
+
+    def resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
+        """Returns the bytes of the block's output; its input stays with the caller."""
+        live, b = self.live, self.b
+        hw = h * w
+        shortcut = self.conv(c_in, c_out, K1, t, h, w, 0) if c_in != c_out else 0
+        x, c = 0, c_in  # x: the block's own current tensor (0 while it is still the input)
+        for c_next in (c_out, c_out):
+            a = self.norm(b * c * t * hw * F32, t * hw)
+            live.free(x)
+            s = live.alloc(b * c * t * hw * F32)  # silu
+            live.free(a)
+            x_new = self.cached_conv(c, c_next, t, h, w)
+            live.free(s)
+            x, c = x_new, c_next
+        out = live.alloc(b * c_out * t * hw * F32)  # x + h
+        live.free(x, shortcut)
+        return out
+
+    def attention(self, c: int, t: int, h: int, w: int) -> int:
+        live, n = self.live, self.b * t * c * h * w * F32
+        a = self.norm(n, t * h * w)
+        qkv = live.alloc(3 * n)
+        live.free(a)
+        contiguous = live.alloc(3 * n)
+        live.free(qkv)
+        o = live.alloc(n)  # fused attention: its output
+        p = live.alloc(n)  # proj
+        live.free(o)
+        out = live.alloc(n)  # + identity
+        live.free(p, contiguous)
+        return out
+
+    def upsample(self, mode: str, c: int, c_up: int, t: int, h: int, w: int) -> tuple[int, int]:
+        """Returns ``(output bytes, output frames)``; the input stays with the caller."""
+        live, b, hw = self.live, self.b, h * w
+        x = 0
+        if mode == "upsample3d":
+            frames, old = self._slot()
+            if frames is None:
+                self.cache[self.idx] = ("Rep", 0)
+            else:
+                kept = min(t, CACHE_T)
+                keep = live.alloc(b * c * kept * hw * F32)
+                if kept < CACHE_T:
+                    zeros = live.alloc(b * c * kept * hw * F32) if frames == "Rep" else 0
+                    wider = live.alloc(b * c * (kept + 1) * hw * F32)
+                    live.free(keep, zeros)
+                    keep, kept = wider, kept + 1
+                cached = 0 if frames == "Rep" else int(frames)
+                tc = self.conv(c, 2 * c, (3, 1, 1), t, h, w, cached)
+                live.free(old)
+                self.cache[self.idx] = (kept, keep)
+                x = live.alloc(2 * b * c * t * hw * F32)  # stack
+                live.free(tc)
+                t *= 2
+            self.idx += 1
+        bt = b * t
+        if t > 1 and b > 1:
+            folded = live.alloc(bt * c * hw * F32)
+            live.free(x)
+            x = folded
+        index = 2 * (h + w) * (F32 + I64)  # nearest-exact indices (float, then int64), both axes
+        live.alloc(index)
+        live.free(index)
+        up = live.alloc(4 * bt * c * hw * F32)
+        if t > 1 and b == 1:
+            strided, up = up, live.alloc(4 * bt * c * hw * F32)
+            live.free(strided)
+        out = live.alloc(4 * bt * c_up * hw * F32)
+        live.free(up, x)
+        return out, t
+
+    def chunk(self, h: int, w: int) -> int:
+        """One decoder call; returns the bytes of the frames it makes (the chunk output)."""
+        cfg, dims, live = self.cfg, self.cfg.decoder_dims, self.live
+        self.idx, t = 0, 1
+        x = self.cached_conv(cfg.z_dim, dims[0], t, h, w)
+        for step in ("resnet", "attention", "resnet"):
+            y = self.resblock(dims[0], dims[0], t, h, w) if step == "resnet" else self.attention(dims[0], t, h, w)
+            live.free(x)
+            x = y
+        for c_in, c_out, mode in cfg.decoder_up_block_dims():
+            y = 0  # the up block's current tensor; its input x stays with the decoder
+            copy = live.alloc(self.b * c_in * t * h * w * F32) if cfg.is_residual else 0  # x_copy
+            c, t_in = c_in, t
+            for _ in range(cfg.num_res_blocks + 1):
+                z = self.resblock(c, c_out, t, h, w)
+                live.free(y)
+                y, c = z, c_out
+            if mode is not None:
+                z, t = self.upsample(mode, c_out, c_out // cfg.upsample_out, t, h, w)
+                live.free(y)
+                y, h, w = z, 2 * h, 2 * w
+                if cfg.is_residual:  # + DupUp3D(x_copy): repeat_interleave, then a contiguous permute
+                    f_t = 2 if mode == "upsample3d" else 1
+                    n = self.b * c_out * f_t * 4 * t_in * (h // 2) * (w // 2) * F32
+                    r1 = live.alloc(n)
+                    r2 = live.alloc(n)
+                    live.free(r1)
+                    z = live.alloc(self.b * c_out * t * h * w * F32)
+                    live.free(r2, y)
+                    y = z
+            live.free(copy, x)
+            x = y
+        last, n = dims[-1], self.b * dims[-1] * t * h * w * F32
+        a = self.norm(n, t * h * w)
+        live.free(x)
+        s = live.alloc(n)
+        live.free(a)
+        out = self.cached_conv(last, cfg.out_channels, t, h, w)
+        live.free(s)
+        return out
+
+
+def vae_decode_peak_bytes(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+) -> int:
+    """The activation peak of one ``AutoencoderKLWan.decode`` (the tracer's ``peak_activation_bytes``)
+    by replaying its allocations (:class:`_DecodePeak`): both decoders (Wan2.2's residual up blocks
+    hold ``x_copy`` and add the ``DupUp3D`` shortcut; its video is unpatchified)."""
+    sim = _DecodePeak(cfg, batch)
+    live, h, w = sim.live, latent_height, latent_width
+    z = batch * cfg.z_dim * latent_frames * h * w * F32
+    pad = live.alloc(z)  # post_quant_conv: the (empty) causal pad, then the conv
+    x = live.alloc(z)
+    live.free(pad)
+    out = previous = 0  # the video so far; the last chunk (``out_`` lives until the next one returns)
+    for _ in range(latent_frames):
+        made = sim.chunk(h, w)
+        if out:
+            live.free(previous)
+            joined = live.alloc(out + made)
+            live.free(out)
+            out, previous = joined, made
+        else:
+            out = made
+    if cfg.patch_size:  # unpatchify: a contiguous permute of the whole video
+        video = live.alloc(out)
+        live.free(out)
+        out = video
+    clamped = live.alloc(out)
+    live.free(clamped, out, previous, x, *(n for _, n in sim.cache))
+    return live.peak
