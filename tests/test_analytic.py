@@ -130,6 +130,26 @@ def test_closed_form_vae_decode_peak_equals_traced(model: str, shapes: list[tupl
         assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (width, height, frames, batch)
 
 
+@pytest.mark.parametrize(
+    ("model", "shapes"),
+    [
+        ("wan2.1-i2v-14b-480p", [(64, 32, 1, 0), (128, 64, 13, 0), (96, 48, 9, 0)]),
+        ("wan2.1-vace-1.3b", [(64, 32, 5, 2), (96, 48, 9, 1)]),
+        ("wan2.2-ti2v-5b", [(64, 32, 1, 0), (128, 64, 5, 0)]),
+    ],
+)
+def test_closed_form_vae_encode_peak_equals_traced(model: str, shapes: list[tuple[int, int, int, int]]) -> None:
+    from hybrid.geometry import CallShape
+
+    spec = get_preset(model)
+    sd = spec.pipeline_def.stage("vae_encode")
+    for width, height, frames, refs in shapes:
+        kw = {"width": width, "height": height, "frames": frames}
+        w = Workload(model=model, **spec.constrain(kw, ref_images=refs), image=spec.pipeline_def.image_input)
+        traced = trace_stage("vae_encode", w, spec).peak_activation_bytes
+        assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (width, height, frames, refs)
+
+
 def test_closed_form_dit_peak_of_the_14b_default_by_hand() -> None:
     # 14B at 1280x720x81: n = 75,600 tokens, D 5120, the FFN gate leads: 3 float32 and 5 bf16 N x D
     # tensors (22 bytes per element), the 512 text tokens, the float32 rotary tables (N x 128, two),

@@ -963,3 +963,134 @@ def vae_decode_peak_bytes(
     clamped = live.alloc(out)
     live.free(clamped, out, previous, x, *(n for _, n in sim.cache))
     return live.peak
+
+
+class _EncodePeak(_DecodePeak):
+    """Replays the allocations of ``AutoencoderKLWan._encode`` and the posterior ``encode`` builds."""
+
+    def downsample(self, mode: str, c: int, t: int, h: int, w: int) -> tuple[int, int, int, int]:
+        """Returns ``(output bytes, t, h, w)``; the input stays with the caller."""
+        live, b = self.live, self.b
+        h2, w2 = (h - 2) // 2 + 1, (w - 2) // 2 + 1
+        pad = live.alloc(b * t * c * (h + 1) * (w + 1) * F32)
+        x = live.alloc(b * t * c * h2 * w2 * F32)
+        live.free(pad)
+        if mode == "downsample3d":
+            frames, old = self._slot()
+            frame = b * c * h2 * w2 * F32
+            if frames is None:
+                self.cache[self.idx] = (t, live.alloc(t * frame))  # x.clone()
+            else:
+                keep = live.alloc(frame)  # x[:, :, -1:].clone()
+                cat = live.alloc((1 + t) * frame)
+                pad3 = live.alloc((1 + t) * frame)  # the time conv's (empty) causal pad
+                t = (1 + t - 3) // 2 + 1
+                y = live.alloc(t * frame)
+                live.free(pad3, cat, x, old)
+                x = y
+                self.cache[self.idx] = (1, keep)
+            self.idx += 1
+        return x, t, h2, w2
+
+    def residual_down(self, level: int, c_in: int, c_out: int, t: int, h: int, w: int) -> tuple[int, int, int, int]:
+        live, b, cfg = self.live, self.b, self.cfg
+        down = level != len(cfg.dim_mult) - 1
+        f_t = 2 if down and cfg.temperal_downsample[level] else 1
+        f_s = 2 if down else 1
+        copy = live.alloc(b * c_in * t * h * w * F32)
+        y, c = 0, c_in
+        for _ in range(cfg.num_res_blocks):
+            z = self.resblock(c, c_out, t, h, w)
+            live.free(y)
+            y, c = z, c_out
+        t_out, h_out, w_out = t, h, w
+        if down:
+            mode = "downsample3d" if f_t == 2 else "downsample2d"
+            z, t_out, h_out, w_out = self.downsample(mode, c_out, t, h, w)
+            live.free(y)
+            y = z
+        padded = b * c_in * (t + (f_t - t % f_t) % f_t) * h * w * F32
+        pad = live.alloc(padded)
+        if f_t * f_s > 1:
+            folded = live.alloc(padded)
+            live.free(pad)
+            pad = folded
+        out_bytes = b * c_out * t_out * h_out * w_out * F32
+        mean = live.alloc(out_bytes)
+        live.free(pad)
+        out = live.alloc(out_bytes)
+        live.free(mean, y, copy)
+        return out, t_out, h_out, w_out
+
+    def encoder_chunk(self, t: int, h: int, w: int) -> tuple[int, int, int, int]:
+        """One encoder call; returns ``(output bytes, t, h, w)``."""
+        cfg, live = self.cfg, self.live
+        dims = [cfg.base_dim * u for u in [1, *cfg.dim_mult]]
+        self.idx = 0
+        x = self.cached_conv(cfg.in_channels, dims[0], t, h, w)
+        levels = len(cfg.dim_mult)
+        for i, (c_in, c_out) in enumerate(pairwise(dims)):
+            if cfg.is_residual:
+                y, t, h, w = self.residual_down(i, c_in, c_out, t, h, w)
+                live.free(x)
+                x = y
+                continue
+            for _ in range(cfg.num_res_blocks):
+                y = self.resblock(c_in, c_out, t, h, w)
+                live.free(x)
+                x, c_in = y, c_out
+            if i != levels - 1:
+                mode = "downsample3d" if cfg.temperal_downsample[i] else "downsample2d"
+                y, t, h, w = self.downsample(mode, c_out, t, h, w)
+                live.free(x)
+                x = y
+        last = dims[-1]
+        for step in ("resnet", "attention", "resnet"):
+            y = self.resblock(last, last, t, h, w) if step == "resnet" else self.attention(last, t, h, w)
+            live.free(x)
+            x = y
+        n = self.b * last * t * h * w * F32
+        a = self.norm(n, t * h * w)
+        live.free(x)
+        s = live.alloc(n)
+        live.free(a)
+        out = self.cached_conv(last, 2 * cfg.z_dim, t, h, w)
+        live.free(s)
+        return out, t, h, w
+
+
+def vae_encode_peak_bytes(cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int) -> int:
+    """The activation peak of one ``AutoencoderKLWan.encode`` of ``(latent_frames - 1) * 4 + 1``
+    frames (the tracer's ``peak_activation_bytes``), by replaying its allocations: the encoder's
+    chunks with their caches, the growing latents and the last chunk, ``quant_conv``, the caches
+    cleared, then the posterior's clamped log-variance, std and variance. Wan2.1's encoder at any
+    length, Wan2.2's on one frame (``NotImplementedError`` beyond, as :func:`vae_encode_rows`)."""
+    if cfg.is_residual and latent_frames > 1:
+        raise NotImplementedError("vae_encode_peak_bytes: the Wan2.2 encoder is written for one frame")
+    sim = _EncodePeak(cfg, batch)
+    live, p = sim.live, cfg.patch_size or 1
+    frames = (latent_frames - 1) * cfg.scale_factor_temporal + 1
+    video = live.alloc(batch * 3 * frames * height * width * F32) if cfg.patch_size else 0  # patchify
+    h, w = height // p, width // p
+    out = previous = 0
+    for i in range(latent_frames):
+        made, *_ = sim.encoder_chunk(1 if i == 0 else cfg.scale_factor_temporal, h, w)
+        if out:
+            live.free(previous)
+            joined = live.alloc(out + made)
+            live.free(out)
+            out, previous = joined, made
+        else:
+            out = made
+    pad = live.alloc(out)  # quant_conv: the (empty) causal pad, then the conv
+    enc = live.alloc(out)
+    live.free(pad, *(n for _, n in sim.cache))  # clear_cache()
+    live.free(out, previous, video)
+    half = enc // 2
+    logvar = live.alloc(half)  # clamp
+    scaled = live.alloc(half)  # 0.5 * logvar
+    std = live.alloc(half)
+    live.free(scaled)
+    var = live.alloc(half)
+    live.free(enc, logvar, std, var)
+    return live.peak
