@@ -94,3 +94,21 @@ def sdpa(batch: int, heads: int, q_len: int, kv_len: int, qk_dim: int, v_dim: in
 def tensor_bytes(numel: int, itemsize: int) -> int:
     """Bytes of a dense tensor: ``numel * itemsize``."""
     return numel * itemsize
+
+
+def math_attention_bytes(
+    batch_heads: int, q_len: int, kv_len: int, qk_dim: int, v_dim: int | None = None, itemsize: int = 2
+) -> int:
+    """Peak bytes PyTorch's math attention (``_scaled_dot_product_attention_math``) allocates for one
+    call, its output included (a mask, if any, costs nothing more: its sum replaces the scores).
+    With ``Q, K, V, S, O`` the element counts of q, k, v, the ``(Lq, Lk)`` scores and the output:
+    half-precision inputs are upcast to float32 (``4Q + 4K + 4V``) and keep living, then the peak
+    is the largest of the scaled q and k with the scores (``4Q + 4K + 4S``), the scores with their
+    softmax (``4Q + 8S``), or the softmax with its half-precision copy, the float32 output and its
+    copy (``4Q + (4 + e)S + (4 + e)O``); float32 inputs skip the upcasts and the copies."""
+    v_dim = qk_dim if v_dim is None else v_dim
+    q, k = batch_heads * q_len * qk_dim, batch_heads * kv_len * qk_dim
+    v, s, o = batch_heads * kv_len * v_dim, batch_heads * q_len * kv_len, batch_heads * q_len * v_dim
+    upcast, copies = (4 * (q + k + v), itemsize) if itemsize < 4 else (0, 0)
+    scaled_q = 4 * q
+    return upcast + scaled_q + max(4 * k + 4 * s, 8 * s, (4 + copies) * s + (4 + copies) * o)

@@ -75,9 +75,9 @@ class StageDef:
     rows: Groups | None = None
     """Every op one call costs, FLOPs and bytes read and written, in closed form (the family's full
     row walk; :attr:`groups` are its FLOP rows); ``None`` where only the tracer has the bytes yet."""
-    peak: Callable[[Any, CallShape], int] | None = None
-    """The activation peak of one call with fused attention, in closed form; ``None`` where only
-    the tracer has it yet."""
+    peak: Callable[[Any, CallShape, bool], int] | None = None
+    """The activation peak of one call in closed form, with fused attention or (``True``) with
+    PyTorch's math attention; ``None`` where only the tracer has it yet."""
 
     def closed_rows(self, spec: ModelSpec, shape: CallShape) -> list[OpGroup] | None:
         """:attr:`rows` of one call under this stage's name, or ``None`` where the family has not
@@ -90,13 +90,13 @@ class StageDef:
             return None
         return [g if g.stage == self.name else replace(g, stage=self.name) for g in groups]
 
-    def closed_peak(self, spec: ModelSpec, shape: CallShape) -> int | None:
+    def closed_peak(self, spec: ModelSpec, shape: CallShape, materialized: bool = False) -> int | None:
         """:attr:`peak` of one call, or ``None`` where the family has not written it for ``spec``'s
         config yet."""
         if self.peak is None:
             return None
         try:
-            return self.peak(self.config(spec), shape)
+            return self.peak(self.config(spec), shape, materialized)
         except NotImplementedError:
             return None
 
@@ -131,7 +131,7 @@ TEXT_ENCODER = StageDef(
     color="#4C72B0",
     components=lambda cfg, s: umt5.umt5_components(cfg, s.batch, s.text_len),
     rows=lambda cfg, s: umt5.umt5_rows(cfg, s.batch, s.text_len),
-    peak=lambda cfg, s: umt5.umt5_peak_bytes(cfg, s.batch, s.text_len),
+    peak=lambda cfg, s, mat: umt5.umt5_peak_bytes(cfg, s.batch, s.text_len, mat),
 )
 
 DIFFUSION_CORE = StageDef(
@@ -163,7 +163,9 @@ VAE_DECODE = StageDef(
     basis=("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
     variables=lambda s: {"B": s.batch, "T": s.latent_frames, "P": s.latent_pixels},
     rows=lambda cfg, s: wan_vae.vae_decode_rows(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
-    peak=lambda cfg, s: wan_vae.vae_decode_peak_bytes(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
+    peak=lambda cfg, s, mat: wan_vae.vae_decode_peak_bytes(
+        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, mat
+    ),
     trace_key="wan_vae.decode",
     modeled="vae_decode: AutoencoderKLWan.decode (post_quant_conv, the decoder's per-latent-frame causal "
     "chunk loop with its time-conv cache, resample/upsample convs, mid-block attention, head); once",
@@ -317,7 +319,7 @@ VAE_ENCODE = StageDef(
     call="encode",
     groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width),
     rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width),
-    peak=lambda cfg, s: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width),
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width, mat),
     component_of=wan_vae.encode_component,
     calls=lambda w: 1,
     basis=("P", "T*P", "P^2", "T*P^2"),
@@ -383,7 +385,7 @@ VACE_VAE_ENCODE = StageDef(
         *wan_vae.vae_encode_rows(cfg, 1, 1, s.height, s.width, calls=s.ref_images),
     ],
     # the encodes run one after the other, each freeing all it made: the full videos' peak leads
-    peak=lambda cfg, s: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width),
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width, mat),
     component_of=wan_vae.encode_component,
     calls=lambda w: 1,
     basis=("P", "T*P", "P^2", "T*P^2", "R*P", "R*P^2"),
@@ -499,7 +501,7 @@ TI2V_VAE_ENCODE = StageDef(
     call="encode",
     groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, 1, s.height, s.width),
     rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, 1, s.height, s.width),
-    peak=lambda cfg, s: wan_vae.vae_encode_peak_bytes(cfg, 1, 1, s.height, s.width),
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, 1, s.height, s.width, mat),
     component_of=wan_vae.encode_component,
     calls=lambda w: 1 if w.image else 0,
     basis=("P", "P^2"),

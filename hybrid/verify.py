@@ -228,8 +228,10 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
     byte_mismatches = _byte_mismatches(stage, spec, workload, traced_stage.rows)
     # the same FLOPs from a different number of calls is a different model: it fails too
     passed = rel <= RTOL and max_op_rel <= RTOL and not call_mismatches and not traced_stage.unsupported_ops
-    peak = spec.pipeline_def.stage(stage).closed_peak(spec, CallShape.of(spec, workload))
+    sd, call = spec.pipeline_def.stage(stage), CallShape.of(spec, workload)
+    peak, peak_mat = sd.closed_peak(spec, call), sd.closed_peak(spec, call, materialized=True)
     passed = passed and not byte_mismatches and peak in (None, traced_stage.peak_activation_bytes)
+    passed = passed and peak_mat in (None, traced_stage.peak_activation_bytes_materialized)
     w = workload
     return Check(
         name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} L{w.text_len} {stage}",
@@ -249,6 +251,10 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
             "bytes_checked": byte_mismatches is not None,
             "byte_mismatches": (byte_mismatches or [])[:20],
             "peak_activation_bytes": {"analytic": peak, "traced": traced_stage.peak_activation_bytes},
+            "peak_activation_bytes_materialized": {
+                "analytic": peak_mat,
+                "traced": traced_stage.peak_activation_bytes_materialized,
+            },
             "unsupported_ops": traced_stage.unsupported_ops,
         },
     )

@@ -89,8 +89,10 @@ def test_closed_form_dit_peak_equals_traced(model: str) -> None:
     for a, b, frames, batch, text_len, wan in PEAK_SHAPES:
         kw = {"width": m_w * a, "height": m_h * b, "frames": frames, "batch": batch, "text_len": text_len}
         w = Workload(model=model, **spec.constrain(kw, ref_images=a % 2), runtime=Runtime("wan") if wan else Runtime())
-        traced = trace_stage("diffusion_core", w, spec).peak_activation_bytes
-        assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (model, kw, wan)
+        traced = trace_stage("diffusion_core", w, spec)
+        call = CallShape.of(spec, w)
+        assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (model, kw, wan)
+        assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (model, kw, wan)
 
 
 def test_closed_form_text_encoder_peak_equals_traced() -> None:
@@ -101,8 +103,10 @@ def test_closed_form_text_encoder_peak_equals_traced() -> None:
     sd = spec.pipeline_def.stage("text_encoder")
     for text_len, batch in ((1, 1), (7, 2), (100, 3), (512, 1), (700, 2)):
         w = Workload(model=spec.name, width=64, height=32, frames=1, text_len=text_len, batch=batch)
-        traced = trace_stage("text_encoder", w, spec).peak_activation_bytes
-        assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (text_len, batch)
+        traced = trace_stage("text_encoder", w, spec)
+        call = CallShape.of(spec, w)
+        assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (text_len, batch)
+        assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (text_len, batch)
     w = Workload(model=spec.name, width=64, height=32, frames=1)
     # 512 tokens: two (512, 512, 64) bf16 biases, 8 bytes x T x D of layer input, embeddings and norm,
     # q, k, v and one more (T, 4096) bf16
@@ -126,8 +130,10 @@ def test_closed_form_vae_decode_peak_equals_traced(model: str, shapes: list[tupl
     sd = spec.pipeline_def.stage("vae_decode")
     for width, height, frames, batch in shapes:
         w = Workload(model=model, width=width, height=height, frames=frames, batch=batch)
-        traced = trace_stage("vae_decode", w, spec).peak_activation_bytes
-        assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (width, height, frames, batch)
+        traced = trace_stage("vae_decode", w, spec)
+        call = CallShape.of(spec, w)
+        assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (width, height, frames, batch)
+        assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
 
 
 @pytest.mark.parametrize(
@@ -146,8 +152,42 @@ def test_closed_form_vae_encode_peak_equals_traced(model: str, shapes: list[tupl
     for width, height, frames, refs in shapes:
         kw = {"width": width, "height": height, "frames": frames}
         w = Workload(model=model, **spec.constrain(kw, ref_images=refs), image=spec.pipeline_def.image_input)
-        traced = trace_stage("vae_encode", w, spec).peak_activation_bytes
-        assert sd.closed_peak(spec, CallShape.of(spec, w)) == traced, (width, height, frames, refs)
+        traced = trace_stage("vae_encode", w, spec)
+        call = CallShape.of(spec, w)
+        assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (width, height, frames, refs)
+        assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
+
+
+def test_math_attention_bytes_equal_the_measured_kernel() -> None:
+    # PyTorch's math attention run on meta (what the tracer measures) against the closed form, with
+    # and without a mask, bf16 and float32
+    import random
+
+    import torch
+
+    from hybrid.ops import math_attention_bytes
+    from hybrid.trace.mode import math_attention_peak_bytes
+
+    rng = random.Random(7)
+    for _ in range(60):
+        b, h, lq, lk, d = (
+            rng.randint(1, 3),
+            rng.randint(1, 5),
+            rng.randint(1, 30),
+            rng.randint(1, 30),
+            rng.randint(1, 9),
+        )
+        dtype = rng.choice([torch.bfloat16, torch.float32])
+        q, k, v = (torch.empty(b, h, n, d, dtype=dtype, device="meta") for n in (lq, lk, lk))
+        mask = {"attn_mask": torch.empty(1, h, lq, lk, dtype=dtype, device="meta")} if rng.random() < 0.3 else {}
+        itemsize = 2 if dtype == torch.bfloat16 else 4
+        assert math_attention_peak_bytes((q, k, v), mask) == math_attention_bytes(b * h, lq, lk, d, itemsize=itemsize)
+    # 1.3B self-attention at 832x480x81: 12 heads x 32,760^2 float32 scores and their softmax beside
+    # the float32 upcasts of q, k, v and the scaled q: 103.8 GB
+    n, hd = 32_760, 128
+    q = 12 * n * hd
+    s = 12 * n * n
+    assert math_attention_bytes(12, n, n, hd) == 4 * 3 * q + 4 * q + 8 * s == 103_833_999_360
 
 
 def test_closed_form_dit_peak_of_the_14b_default_by_hand() -> None:

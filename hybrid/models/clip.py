@@ -142,17 +142,23 @@ def clip_rows(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
     return out
 
 
-def clip_peak_bytes(cfg: CLIPVisionConfig, shape: CallShape) -> int:
+def clip_peak_bytes(cfg: CLIPVisionConfig, shape: CallShape, materialized: bool = False) -> int:
     """The activation peak of one forward (the tracer's ``peak_activation_bytes``), in closed form:
     the pipeline asks for every hidden state (``output_hidden_states``), so the last layer's GELU
     holds the most: its input and output ``(R, F)`` plus ``layers + 2`` hidden states ``(R, D)``
     (the pre-norm output, every earlier layer's output, the attention residual and the second norm),
     all float32, ``R = images * tokens``. Configs whose MLP is at least twice the width
-    (``NotImplementedError`` otherwise: the attention could lead)."""
+    (``NotImplementedError`` otherwise: the attention could lead). ``materialized``: with
+    PyTorch's math attention in the last layer."""
     if cfg.intermediate_size < 2 * cfg.hidden_size:
         raise NotImplementedError("clip_peak_bytes: written for MLPs at least twice the hidden size")
     r = shape.images * cfg.num_tokens
-    return (2 * r * cfg.intermediate_size + (cfg.num_hidden_layers + 2) * r * cfg.hidden_size) * F32
+    fused = (2 * r * cfg.intermediate_size + (cfg.num_hidden_layers + 2) * r * cfg.hidden_size) * F32
+    if materialized:  # the last layer's attention: the kept states, its norm, q, k, v
+        t, heads = cfg.num_tokens, shape.images * cfg.num_attention_heads
+        before = (cfg.num_hidden_layers + 4) * r * cfg.hidden_size * F32
+        return max(fused, before + ops.math_attention_bytes(heads, t, t, cfg.head_dim, itemsize=F32))
+    return fused
 
 
 def clip_groups(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:

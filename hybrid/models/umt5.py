@@ -199,7 +199,7 @@ def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
     return out
 
 
-def umt5_peak_bytes(cfg: UMT5Config, batch: int, text_len: int) -> int:
+def umt5_peak_bytes(cfg: UMT5Config, batch: int, text_len: int, materialized: bool = False) -> int:
     """The activation peak of one pass (the tracer's ``peak_activation_bytes``), in closed form: in
     layer 1 (layer 0's float32 ``wo`` made the residual float32), the larger of
 
@@ -208,12 +208,18 @@ def umt5_peak_bytes(cfg: UMT5Config, batch: int, text_len: int) -> int:
     * the gated FFN before ``wo``: its float32 input and three bf16 ``d_ff``-wide tensors, two
       float32 residuals, the embeddings and the norm.
 
-    Gated UMT5 encoders of two or more layers (``NotImplementedError`` otherwise)."""
+    Gated UMT5 encoders of two or more layers (``NotImplementedError`` otherwise). ``materialized``:
+    with PyTorch's math attention (the bias as its mask) at layer 1."""
     if cfg.num_layers < 2 or not cfg.is_gated_act:
         raise NotImplementedError("umt5_peak_bytes: written for gated encoders of two or more layers")
     t, d, inner = batch * text_len, cfg.d_model, cfg.inner_dim
     attention = 2 * text_len * text_len * cfg.num_heads * BF16 + t * d * (F32 + 2 * BF16) + 4 * t * inner * BF16
     ffn = t * cfg.d_ff * (F32 + 3 * BF16) + t * d * (2 * F32 + 2 * BF16)
+    if materialized:  # layer 1's attention starts with all of the above but its output
+        before = attention - t * inner * BF16
+        return max(
+            attention, ffn, before + ops.math_attention_bytes(batch * cfg.num_heads, text_len, text_len, cfg.d_kv)
+        )
     return max(attention, ffn)
 
 

@@ -461,7 +461,7 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     return rows.out
 
 
-def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape) -> int:
+def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
     """The activation peak of one forward run eagerly with fused attention (the tracer's
     ``peak_activation_bytes``), in closed form: the largest of the live sets at four points of a
     block, each a sum of tensors alive there (``n = B*N`` video rows, ``t = B*L`` text rows, ``m``
@@ -479,7 +479,11 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape) -> int:
     text, and ``attn2`` peaks where it adds its image and text attention outputs (8 video-sized
     tensors, the normed text K and V, the image embeddings and their K and V) or, with few tokens,
     at ``norm_added_k`` (the image K before and after its norm). VACE keeps every block's hint, the
-    last control state and the conditioning scales through the main blocks, where it peaks."""
+    last control state and the conditioning scales through the main blocks, where it peaks.
+
+    ``materialized``: the peak when attention runs PyTorch's math kernel, the larger of the fused
+    peak and, at each attention, what lives as it starts plus the kernel's own
+    (:func:`hybrid.ops.math_attention_bytes`)."""
     p_t, p_h, p_w = cfg.patch_size
     tokens = (shape.dit_latent_frames // p_t) * (shape.latent_height // p_h) * (shape.latent_width // p_w)
     n, t, d = shape.batch * tokens, shape.batch * shape.text_len, cfg.inner_dim
@@ -489,10 +493,10 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape) -> int:
     if isinstance(cfg, WanVACETransformer3DConfig):  # every hint, the last control state, the scales
         layers = len(cfg.vace_layers)
         common += (layers + 1) * video * BF16 + layers * BF16
+    image = shape.batch * shape.image_tokens * d if cfg.image_dim is not None else 0
     if cfg.image_dim is None:
         context, attention = text, 5 * video * BF16 + 4 * text * BF16  # attn2.norm_k
     else:  # the joined (image + text) context and the image embeddings stay; attn2 adds its two outputs
-        image = shape.batch * shape.image_tokens * d
         context = 2 * image + text
         attention = (
             (image + text) * BF16
@@ -502,6 +506,17 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape) -> int:
                 5 * video * BF16 + 4 * image * BF16,  # norm_added_k: the image K before and after its norm
             )
         )
+    if materialized:  # PyTorch's math attention on top of what lives when each attention starts
+        bh, head_dim = shape.batch * cfg.num_attention_heads, cfg.attention_head_dim
+        base = common + context * BF16 + 5 * video * BF16  # the block input, its norm, q, k, v / q
+        math = [base + ops.math_attention_bytes(bh, tokens, tokens, head_dim)]  # attn1
+        cross = base + 2 * text * BF16  # attn2: the text K and V
+        if image:
+            cross += 2 * image * BF16  # the image K and V; the image attention's output then stays
+            math.append(cross + ops.math_attention_bytes(bh, tokens, shape.image_tokens, head_dim))
+            cross += video * BF16
+        math.append(cross + ops.math_attention_bytes(bh, tokens, shape.text_len, head_dim))
+        return max(dit_peak_bytes(cfg, shape), *math)
     return common + max(
         2 * n * cfg.ffn_dim * BF16 + 4 * video * BF16 + context * BF16,  # FFN GELU
         attention,

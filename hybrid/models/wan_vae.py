@@ -747,11 +747,18 @@ class _Live:
     def __init__(self) -> None:
         self.bytes = 0
         self.peak = 0
+        self.peak_materialized = 0
+        """The peak when attention runs PyTorch's math kernel: its own allocations on top."""
 
     def alloc(self, n: int) -> int:
         self.bytes += n
         self.peak = max(self.peak, self.bytes)
+        self.peak_materialized = max(self.peak_materialized, self.bytes)
         return n
+
+    def transient(self, n: int) -> None:
+        """A math attention kernel's ``n`` bytes, allocated and freed on top of the live set."""
+        self.peak_materialized = max(self.peak_materialized, self.bytes + n)
 
     def free(self, *ns: int) -> None:
         self.bytes -= sum(ns)
@@ -845,6 +852,7 @@ class _DecodePeak:
         live.free(a)
         contiguous = live.alloc(3 * n)
         live.free(qkv)
+        live.transient(ops.math_attention_bytes(self.b * t, h * w, h * w, c, itemsize=F32))
         o = live.alloc(n)  # fused attention: its output
         p = live.alloc(n)  # proj
         live.free(o)
@@ -935,11 +943,17 @@ class _DecodePeak:
 
 
 def vae_decode_peak_bytes(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+    cfg: AutoencoderKLWanConfig,
+    batch: int,
+    latent_frames: int,
+    latent_height: int,
+    latent_width: int,
+    materialized: bool = False,
 ) -> int:
     """The activation peak of one ``AutoencoderKLWan.decode`` (the tracer's ``peak_activation_bytes``)
     by replaying its allocations (:class:`_DecodePeak`): both decoders (Wan2.2's residual up blocks
-    hold ``x_copy`` and add the ``DupUp3D`` shortcut; its video is unpatchified)."""
+    hold ``x_copy`` and add the ``DupUp3D`` shortcut; its video is unpatchified). ``materialized``:
+    with PyTorch's math attention in the mid block."""
     sim = _DecodePeak(cfg, batch)
     live, h, w = sim.live, latent_height, latent_width
     z = batch * cfg.z_dim * latent_frames * h * w * F32
@@ -962,7 +976,7 @@ def vae_decode_peak_bytes(
         out = video
     clamped = live.alloc(out)
     live.free(clamped, out, previous, x, *(n for _, n in sim.cache))
-    return live.peak
+    return live.peak_materialized if materialized else live.peak
 
 
 class _EncodePeak(_DecodePeak):
@@ -1059,12 +1073,15 @@ class _EncodePeak(_DecodePeak):
         return out, t, h, w
 
 
-def vae_encode_peak_bytes(cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int) -> int:
+def vae_encode_peak_bytes(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, materialized: bool = False
+) -> int:
     """The activation peak of one ``AutoencoderKLWan.encode`` of ``(latent_frames - 1) * 4 + 1``
     frames (the tracer's ``peak_activation_bytes``), by replaying its allocations: the encoder's
     chunks with their caches, the growing latents and the last chunk, ``quant_conv``, the caches
     cleared, then the posterior's clamped log-variance, std and variance. Wan2.1's encoder at any
-    length, Wan2.2's on one frame (``NotImplementedError`` beyond, as :func:`vae_encode_rows`)."""
+    length, Wan2.2's on one frame (``NotImplementedError`` beyond, as :func:`vae_encode_rows`).
+    ``materialized``: with PyTorch's math attention in the mid block."""
     if cfg.is_residual and latent_frames > 1:
         raise NotImplementedError("vae_encode_peak_bytes: the Wan2.2 encoder is written for one frame")
     sim = _EncodePeak(cfg, batch)
@@ -1093,4 +1110,4 @@ def vae_encode_peak_bytes(cfg: AutoencoderKLWanConfig, batch: int, latent_frames
     live.free(scaled)
     var = live.alloc(half)
     live.free(enc, logvar, std, var)
-    return live.peak
+    return live.peak_materialized if materialized else live.peak
