@@ -115,6 +115,12 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
         help="--runtime wan: FlashAttention version (default: 3 on Hopper, else 2)",
     )
     p.add_argument(
+        "--traced",
+        action="store_true",
+        help="with --gpu: bytes and activation peaks from a meta trace of the real modules instead of the "
+        "closed form (the same seconds and peaks, seconds slower)",
+    )
+    p.add_argument(
         "--host-tflops",
         type=_number("host-tflops", positive=True),
         help="with --gpu and --t5-cpu: the host CPU's bf16 TFLOP/s (default: the stated figure in "
@@ -213,9 +219,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         overrides = dict(_override(o) for o in args.efficiency_override)
         if overrides:
             cal = apply_overrides(cal, overrides)
-        _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
+        if args.traced:
+            _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
         host = None if args.host_tflops is None else args.host_tflops * 1e12
-        sizing = size_on_gpu(workload, spec, name, calibration=cal, host_flops=host)
+        sizing = size_on_gpu(workload, spec, name, calibration=cal, host_flops=host, use_trace=args.traced)
         result = dataclasses.replace(result, gpu=sizing)
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
@@ -386,7 +393,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         runtime=_runtime(args),
     )
     host = None if args.host_tflops is None else args.host_tflops * 1e12
-    reports = sweep(grid, gpu=args.gpu, progress=_progress, host_flops=host)
+    reports = sweep(grid, gpu=args.gpu, progress=_progress, host_flops=host, traced=args.traced)
     sized = args.gpu is not None
     fmt = args.format
     if fmt is None:

@@ -144,6 +144,8 @@ class OpGroup:
     component: str = ""
     bytes_read_per_call: int = 0
     bytes_written_per_call: int = 0
+    start: int = 0
+    """The first ``{i}`` of the pattern (``repeat`` modules from ``start``)."""
 
     @property
     def flops(self) -> int:
@@ -152,7 +154,8 @@ class OpGroup:
 
     def expand(self) -> list[CostRow]:
         """One :class:`CostRow` per module of the group."""
-        names = [self.module.format(i=i) for i in range(self.repeat)] if "{i}" in self.module else [self.module]
+        span = range(self.start, self.start + self.repeat)
+        names = [self.module.format(i=i) for i in span] if "{i}" in self.module else [self.module]
         return [
             CostRow(
                 stage=self.stage,

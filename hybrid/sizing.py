@@ -19,9 +19,11 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hybrid.geometry import CallShape
 from hybrid.hardware import (
     GPU,
     default_efficiency,
@@ -32,11 +34,13 @@ from hybrid.hardware import (
 )
 from hybrid.memory import PipelineMemory, pipeline_memory
 from hybrid.models import ModelSpec
+from hybrid.rows import CostRow, OpGroup
 from hybrid.runtime import Runtime
-from hybrid.timing import OP_CLASSES, Machine, stage_time
+from hybrid.timing import OP_CLASSES, Machine, StageTime, groups_time, stage_time
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.pipelines import StageDef
     from hybrid.trace import TraceResult
 
 EFFICIENCY_DIR = Path(__file__).resolve().parent.parent / "calibration" / "efficiency"
@@ -216,6 +220,64 @@ def apply_overrides(cal: dict[str, Any], overrides: Mapping[str, float]) -> dict
     }
 
 
+@dataclass(frozen=True)
+class StageCost:
+    """What sizing needs of one stage call: its FLOPs, its time on a machine, its activation peaks;
+    from the closed-form rows and peaks, or from a trace."""
+
+    flops: int
+    peak_activation_bytes: int
+    peak_activation_bytes_materialized: int
+    groups: tuple[OpGroup, ...] = ()
+    rows: tuple[CostRow, ...] = ()
+    _times: dict[tuple[Any, ...], StageTime] = field(default_factory=dict, compare=False, repr=False)
+
+    def time(self, machine: Machine) -> StageTime:
+        """Seconds of one call on ``machine``, memoised per machine (a sweep's steps and CFG reuse it)."""
+        key = (machine.peak_flops, machine.peak_bytes_per_s, tuple(sorted(machine.efficiency.items())),
+               machine.launch_overhead_s)  # fmt: skip
+        if key not in self._times:
+            self._times[key] = groups_time(self.groups, machine) if self.groups else stage_time(self.rows, machine)
+        return self._times[key]
+
+
+@lru_cache(maxsize=4096)
+def closed_stage_cost(sd: StageDef, spec: ModelSpec, shape: CallShape) -> StageCost | None:
+    """One stage call's :class:`StageCost` in closed form, memoised per per-call shape (a sweep's
+    steps and CFG reuse it); ``None`` where the family has not written it for ``spec``'s config."""
+    groups = sd.closed_rows(spec, shape)
+    peak, peak_mat = sd.closed_peak(spec, shape), sd.closed_peak(spec, shape, True)
+    if groups is None or peak is None or peak_mat is None:
+        return None
+    flops = sum(g.flops_per_call * g.calls * g.repeat for g in groups)
+    return StageCost(flops, peak, peak_mat, tuple(groups))
+
+
+def stage_costs(
+    workload: Workload, spec: ModelSpec, traced: TraceResult | None = None, use_trace: bool = False
+) -> dict[str, StageCost]:
+    """Every stage's :class:`StageCost`: closed form unless ``use_trace`` (or ``traced``) is given
+    or a family has not written a stage for this config (then the whole workload is traced)."""
+    if traced is None and not use_trace:
+        shape = CallShape.of(spec, workload)
+        out: dict[str, StageCost] = {}
+        for sd in spec.pipeline_def.stages:
+            cost = closed_stage_cost(sd, spec, shape)
+            if cost is None:
+                break
+            out[sd.name] = cost
+        else:
+            return out
+    if traced is None:
+        from hybrid.trace import trace
+
+        traced = trace(workload, spec=spec)
+    return {
+        name: StageCost(st.flops, st.peak_activation_bytes, st.peak_activation_bytes_materialized, rows=st.rows)
+        for name, st in traced.stages.items()
+    }
+
+
 def with_kernel(cal: dict[str, Any], kernel: str, gpu: GPU) -> dict[str, Any]:
     """``cal`` with the attention efficiency of ``kernel`` on ``gpu`` where one is cited
     (FlashAttention-3 on Hopper); unchanged otherwise."""
@@ -235,13 +297,14 @@ def size_on_gpu(
     overrides: Mapping[str, float] | None = None,
     traced: TraceResult | None = None,
     host_flops: float | None = None,
+    use_trace: bool = False,
 ) -> GpuSizing:
-    """Trace ``workload`` on meta and size every stage on ``gpu`` under the workload's runtime;
-    ``overrides`` replace some op classes' efficiencies; ``host_flops`` the host CPU's throughput
-    (``--t5-cpu``). ``traced`` reuses a trace of the same per-call shapes (steps and CFG only change
-    how many calls each stage makes, which comes from ``workload``)."""
-    from hybrid.trace import trace
-
+    """Size every stage of ``workload`` on ``gpu`` under the workload's runtime: from the closed-form
+    rows (FLOPs and bytes per op) and activation peaks of every stage (no trace), or with
+    ``use_trace`` from a meta trace (``traced`` reuses one of the same per-call shapes: steps and CFG
+    only change how many calls each stage makes, which comes from ``workload``); both give the same
+    seconds and peaks. ``overrides`` replace some op classes' efficiencies; ``host_flops`` the host
+    CPU's throughput (``--t5-cpu``)."""
     g = get_gpu(gpu)
     rt = workload.runtime
     rt.check(spec, g.architecture)
@@ -256,10 +319,10 @@ def size_on_gpu(
         host_cpu = (float(host_flops), "set on the command line")
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
-    result = traced or trace(workload, spec=spec)
+    costs = stage_costs(workload, spec, traced, use_trace)
     running = [sd for sd in spec.pipeline_def.stages if sd.calls(workload) > 0]
     ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
-    activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in result.stages.items()}
+    activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in costs.items()}
     memory = pipeline_memory(spec, activations, rt)
     copies: dict[str, int] = {}
     for stage, component, _ in rt.moves(spec, running):
@@ -267,7 +330,7 @@ def size_on_gpu(
     stages: dict[str, StageSizing] = {}
     for sd in spec.pipeline_def.stages:
         name, calls = sd.name, sd.calls(workload)
-        st = result.stages[name]
+        st = costs[name]
         cast_bytes = 0
         if rt.on_host(sd.component):
             seconds, bound = st.flops * calls / host_cpu[0], "host"
@@ -279,7 +342,7 @@ def size_on_gpu(
                 efficiency=cal["efficiency"],
                 launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
             )
-            t = stage_time(st.rows, machine)
+            t = st.time(machine)
             if rt.casts_weights(sd.component):
                 cast_bytes = 6 * sd.config(spec).autocast_parameters() * calls  # read fp32, write bf16
             cast_seconds = cast_bytes / (machine.peak_bytes_per_s * machine.efficiency["memory"])
@@ -306,7 +369,7 @@ def size_on_gpu(
         _describe(cal),
         tuple(_warnings(g, cal, stages, memory.peak_bytes, rt.offload)),
         _provenance(cal),
-        _assumptions(g, spec, rt, memory, kernel, link_bytes_per_s, host_cpu[0]),
+        _assumptions(g, spec, rt, memory, kernel, link_bytes_per_s, host_cpu[0], traced is not None or use_trace),
         kernel,
         {"bytes_per_s": link_bytes_per_s, "link": g.host_link, **link.to_dict()},
         {"flops_per_s": host_cpu[0], "evidence": host_cpu[1]},
@@ -338,8 +401,20 @@ KERNEL_NAMES: dict[str, str] = {
 
 
 def _assumptions(
-    g: GPU, spec: ModelSpec, rt: Runtime, memory: PipelineMemory, kernel: str, link_bytes_per_s: float, host: float
+    g: GPU,
+    spec: ModelSpec,
+    rt: Runtime,
+    memory: PipelineMemory,
+    kernel: str,
+    link_bytes_per_s: float,
+    host: float,
+    traced: bool = False,
 ) -> tuple[str, ...]:
+    source = (
+        "traced on meta (--traced)"
+        if traced
+        else "closed form, equal to a meta trace of the real modules: wanmeter verify checks it"
+    )
     components = list(spec.parameter_counts())
     code = (
         "diffusers pipelines"
@@ -390,11 +465,12 @@ def _assumptions(
     return (
         *out,
         f"attention: {KERNEL_NAMES[kernel]}",
-        "activation peak: the largest sum of live storages of one stage call run eagerly (traced on meta), with "
-        "a fused attention kernel; 'materialized' is the same with PyTorch's math attention; allocator caching, "
+        "activation peak: the largest sum of live storages of one stage call run eagerly, with a fused attention "
+        f"kernel ({source}); 'materialized' is the same with PyTorch's math attention; allocator caching, "
         "fragmentation, the CUDA context and kernel workspaces are not included",
-        "seconds: per-op roofline over the traced rows, max(FLOPs / (peak x efficiency), bytes / (bandwidth x "
-        "efficiency)) plus a cost per op call, summed; no overlap between ops, no torch.compile, no CUDA graphs",
+        f"seconds: per-op roofline over every op of one call ({source}), max(FLOPs / (peak x efficiency), bytes / "
+        "(bandwidth x efficiency)) plus a cost per op call, summed; no overlap between ops, no torch.compile, no "
+        "CUDA graphs",
         f"peaks: {g.product} datasheet, dense bf16 {g.bf16_tflops:g} TFLOP/s for bf16 stages and half that "
         f"(TF32) for the fp32 VAE, {g.memory_bandwidth_gbs:g} GB/s",
         "host work, data loading, the scheduler step and video encoding are not timed",

@@ -81,9 +81,11 @@ def sweep(
     gpu: str | None = None,
     progress: Callable[[str], None] | None = None,
     host_flops: float | None = None,
+    traced: bool = False,
 ) -> list[PipelineReport]:
-    """One analytic report per workload of ``grid``; with ``gpu``, each also sized on that GPU
-    (one meta trace per distinct per-call shape: steps and CFG reuse it)."""
+    """One analytic report per workload of ``grid``; with ``gpu``, each also sized on that GPU, in
+    closed form (each distinct per-call shape costed once), or with ``traced`` from one meta trace
+    per distinct per-call shape (steps and CFG reuse it)."""
     reports = [estimate(w) for w in grid.workloads()]
     if gpu is None:
         return reports
@@ -92,13 +94,12 @@ def sweep(
 
     name = get_gpu(gpu).name
     cal = load_calibration(name)
-    traces = CallTraces(progress)
+    traces = CallTraces(progress) if traced else None
     out = []
     for r in reports:
         w = r.workload
-        out.append(
-            replace(r, gpu=size_on_gpu(w, get_preset(w.model), name, cal, traced=traces(w), host_flops=host_flops))
-        )
+        trace = traces(w) if traces is not None else None
+        out.append(replace(r, gpu=size_on_gpu(w, get_preset(w.model), name, cal, traced=trace, host_flops=host_flops)))
     return out
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hybrid.rows import CostRow
+from hybrid.rows import CostRow, OpGroup
 
 OP_CLASSES: tuple[str, ...] = ("matmul", "attention", "convolution", "memory")
 _CLASS_OF_CATEGORY = {"matmul": "matmul", "attention": "attention", "conv": "convolution"}
@@ -68,18 +68,30 @@ class StageTime:
         return {"seconds": self.seconds, "bound": self.bound, "by_class": dict(self.by_class)}
 
 
+def _seconds(cls: str, flops: int, moved: int, calls: int, machine: Machine) -> tuple[float, str]:
+    t_mem = moved / (machine.peak_bytes_per_s * machine.efficiency["memory"])
+    t_launch = calls * machine.launch_overhead_s
+    if cls == "memory" or flops == 0:
+        return t_mem + t_launch, "memory"
+    t_comp = flops / (machine.peak_flops * machine.efficiency[cls])
+    return max(t_comp, t_mem) + t_launch, "compute" if t_comp >= t_mem else "memory"
+
+
 def row_seconds(row: CostRow, machine: Machine) -> tuple[float, str]:
     """``(seconds, "compute" | "memory")`` of one row (all its calls)."""
     cls = op_class(row)
     if cls is None:
         return 0.0, "memory"
-    moved = row.bytes_read + row.bytes_written
-    t_mem = moved / (machine.peak_bytes_per_s * machine.efficiency["memory"])
-    t_launch = row.calls * machine.launch_overhead_s
-    if cls == "memory" or row.flops == 0:
-        return t_mem + t_launch, "memory"
-    t_comp = row.flops / (machine.peak_flops * machine.efficiency[cls])
-    return max(t_comp, t_mem) + t_launch, "compute" if t_comp >= t_mem else "memory"
+    return _seconds(cls, row.flops, row.bytes_read + row.bytes_written, row.calls, machine)
+
+
+def _add(out: StageTime, cls: str, t: float, bound: str) -> None:
+    out.seconds += t
+    out.by_class[cls] = out.by_class.get(cls, 0.0) + t
+    if bound == "compute":
+        out.compute_bound_seconds += t
+    else:
+        out.memory_bound_seconds += t
 
 
 def stage_time(rows: Iterable[CostRow], machine: Machine) -> StageTime:
@@ -87,13 +99,21 @@ def stage_time(rows: Iterable[CostRow], machine: Machine) -> StageTime:
     out = StageTime()
     for r in rows:
         cls = op_class(r)
+        if cls is not None:
+            _add(out, cls, *row_seconds(r, machine))
+    return out
+
+
+def groups_time(groups: Iterable[OpGroup], machine: Machine) -> StageTime:
+    """:func:`stage_time` of the rows the closed-form ``groups`` expand to, without expanding them:
+    each of a group's ``repeat`` modules is one row of ``calls`` calls."""
+    out = StageTime()
+    for g in groups:
+        cls = None if g.category == "view" else _CLASS_OF_CATEGORY.get(g.category, "memory")
         if cls is None:
             continue
-        t, bound = row_seconds(r, machine)
-        out.seconds += t
-        out.by_class[cls] = out.by_class.get(cls, 0.0) + t
-        if bound == "compute":
-            out.compute_bound_seconds += t
-        else:
-            out.memory_bound_seconds += t
+        c = g.calls
+        moved = (g.bytes_read_per_call + g.bytes_written_per_call) * c
+        t, bound = _seconds(cls, g.flops_per_call * c, moved, c, machine)
+        _add(out, cls, t * g.repeat, bound)
     return out

@@ -414,7 +414,7 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
     runtime and flags each source states. An entry passes when the modelled job makes exactly the
     source's number of DiT calls; the errors are reported, not judged (the entries test the model,
     nothing is tuned to them)."""
-    from hybrid.sizing import CallTraces, size_on_gpu
+    from hybrid.sizing import size_on_gpu
 
     t0 = time.perf_counter()
     try:
@@ -425,12 +425,11 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
         raise ValueError(f"public_timings: cannot read {path} ({err})") from None
     if doc.get("schema") != "wanmeter.public-timings/2":
         raise ValueError(f"public_timings: {path} is not a wanmeter.public-timings/2 document")
-    traces = CallTraces()
     checks = []
     for e in doc["entries"]:
         w = Workload(**e["workload"])
         spec = get_preset(w.model)
-        sized = size_on_gpu(w, spec, e["gpu"], traced=traces(w))
+        sized = size_on_gpu(w, spec, e["gpu"])
         dit_calls = sum(sd.calls(w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
         peak_gib = sized.peak_memory_bytes / 2**30
         checks.append(
@@ -459,6 +458,58 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
     return Summary("public_timings", checks, time.perf_counter() - t0)
 
 
+SIZING_GPUS: tuple[str, ...] = ("h100-sxm", "rtx4090")
+"""The GPUs :func:`verify_sizing` sizes every preset on (a Hopper part and a consumer card)."""
+
+
+def verify_sizing(models: Iterable[str] | None = None) -> Summary:
+    """Closed-form sizing (``report --gpu``) against the traced one (``--traced``) for every preset at
+    its default workload, under diffusers and the original runtime, on :data:`SIZING_GPUS`: the
+    same seconds per stage (relative error <= 1e-9: the sums run in another order) and the same
+    peaks (exact)."""
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import CallTraces, size_on_gpu
+
+    t0 = time.perf_counter()
+    traces = CallTraces()
+    checks = []
+    for model in sorted(PRESETS) if models is None else models:
+        spec = get_preset(model)
+        for runtime in (Runtime(), Runtime("wan", offload=True)):
+            w = Workload(model=model, runtime=runtime)
+            for gpu in SIZING_GPUS:
+                closed = size_on_gpu(w, spec, gpu)
+                traced = size_on_gpu(w, spec, gpu, traced=traces(w))
+                errors = {name: _rel_float(closed.stages[name].seconds, s.seconds) for name, s in traced.stages.items()}
+                peaks = all(
+                    (c.peak_memory_bytes, c.activation_bytes, c.activation_bytes_materialized)
+                    == (s.peak_memory_bytes, s.activation_bytes, s.activation_bytes_materialized)
+                    for c, s in zip(closed.stages.values(), traced.stages.values(), strict=True)
+                )
+                worst = max(errors.values())
+                checks.append(
+                    Check(
+                        name=f"{model} {runtime.name} {gpu}",
+                        passed=worst <= SECONDS_RTOL and peaks,
+                        detail={
+                            "relative_error": worst,
+                            "exact": peaks and worst <= SECONDS_RTOL,
+                            "seconds_relative_error": errors,
+                            "peaks_equal": peaks,
+                        },
+                    )
+                )
+    return Summary("sizing", checks, time.perf_counter() - t0)
+
+
+SECONDS_RTOL = 1e-9
+"""Closed-form vs traced seconds: the same rows summed in another order."""
+
+
+def _rel_float(a: float, b: float) -> float:
+    return abs(a - b) / abs(b) if b else abs(a)
+
+
 def error_summary(checks: Sequence[Check], key: str) -> tuple[float, float]:
     """``(mean, max)`` of ``|detail[key]|`` over ``checks``."""
     errors = [abs(c.detail[key]) for c in checks]
@@ -474,5 +525,6 @@ VERIFICATIONS: dict[str, Callable[[], Summary]] = {
     "pipeline_invariants": verify_invariants,
     "flop_counter": verify_flop_counter,
     "public_timings": verify_public_timings,
+    "sizing": verify_sizing,
 }
 """The verifications ``wanmeter verify`` runs (device checks are added with ``--device``)."""

@@ -129,7 +129,8 @@ def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
 
     def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
             repeat: int = 1) -> None:  # fmt: skip
-        out.append(OpGroup(STAGE, module, f"aten.{op}", category, flops, calls, repeat, "", read, written))
+        first = 1 if "{i}" in module else 0  # layers 1.. of the repeated group
+        out.append(OpGroup(STAGE, module, f"aten.{op}", category, flops, calls, repeat, "", read, written, first))
 
     def rms_norm(module: str, src: int, repeat: int = 1) -> None:
         """T5LayerNorm: the float32 variance, a bf16 weight; a bf16 input is cast first."""
@@ -148,8 +149,10 @@ def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
         row(module, "mm", "matmul", read, rows * d_out * itemsize, ops.linear(rows, d_in, d_out), repeat=repeat)
 
     row("encoder.embed_tokens", "embedding", "embedding", cfg.vocab_size * d * BF16 + t * I64, t * d * BF16)
-    for layer in range(cfg.num_layers):
-        repeat, prefix = 1, f"encoder.block.{layer}"
+    later = cfg.num_layers - 1  # layers 1.. are alike: one group each, repeated
+    for layer, repeat, prefix in ((0, 1, "encoder.block.0"), (1, later, "encoder.block.{i}")):
+        if repeat == 0:
+            continue
         stream = BF16 if layer == 0 else F32  # the residual stream before this layer's wo
         a = f"{prefix}.layer.0.SelfAttention"
         rms_norm(f"{prefix}.layer.0.layer_norm", stream, repeat)

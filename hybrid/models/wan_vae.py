@@ -423,14 +423,18 @@ WAN22_VAE = AutoencoderKLWanConfig(
 
 
 def clear_memos() -> None:
-    """Forget the unit-chunk memo (see :func:`hybrid.analytic.clear_memos`)."""
+    """Forget the unit-chunk memo and the peak replays (see :func:`hybrid.analytic.clear_memos`)."""
     _unit_chunk.cache_clear()
+    _decode_peaks.cache_clear()
+    _encode_peaks.cache_clear()
 
 
 F32, I64 = 4, 8
 """Bytes per element: the VAE runs in float32 (diffusers' example); nearest-exact indices."""
 CACHE_T = 2
 """Frames a causal conv keeps of its input for the next chunk (``CACHE_T`` in diffusers)."""
+STEADY_CHUNK = 2
+"""The first chunk whose feature caches are all full: it and every later chunk cost the same."""
 
 
 class _VaeSim:
@@ -445,12 +449,16 @@ class _VaeSim:
         self.cache: list[int | str | None] = []
         self.idx = 0
         self.out: list[OpGroup] = []
+        self.times = 1
+        """How many chunks the one being walked stands for (the steady chunk: all the later ones)."""
 
     def row(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
     ) -> None:  # read, written: float32 elements per call
         self.out.append(
-            OpGroup(self.stage, module, f"aten.{op}", category, flops, calls, 1, "", read * F32, written * F32)
+            OpGroup(
+                self.stage, module, f"aten.{op}", category, flops, calls * self.times, 1, "", read * F32, written * F32
+            )
         )
 
     def _slot(self) -> int | str | None:
@@ -559,10 +567,12 @@ class _VaeSim:
             self.row(r, "add", "elementwise", 2 * side, 2 * side)
             self.row(r, "mul", "elementwise", 2 * side, 2 * side)
             self.out.append(
-                OpGroup(self.stage, r, "aten._to_copy", "movement", 0, 1, 1, "", 2 * side * F32, 2 * side * I64)
+                OpGroup(
+                    self.stage, r, "aten._to_copy", "movement", 0, self.times, 1, "", 2 * side * F32, 2 * side * I64
+                )
             )
         bt = b * t
-        self.out.append(OpGroup(self.stage, r, "aten._unsafe_index", "movement", 0, 1, 1, "",
+        self.out.append(OpGroup(self.stage, r, "aten._unsafe_index", "movement", 0, self.times, 1, "",
                                 bt * c * hw * F32 + 2 * (h + w) * I64, 4 * bt * c * hw * F32))  # fmt: skip
         if t > 1 and b == 1:  # one video's frames fold by a view; its upsampled tensor stays strided: a copy
             self.row(r, "clone", "movement", 4 * bt * c * hw, 4 * bt * c * hw)
@@ -698,7 +708,10 @@ def vae_decode_rows(
     s = 2 ** len(cfg.temperal_downsample)
     frames, pixels = 0, batch * cfg.out_channels * h * s * w * s
     for i in range(latent_frames):
-        made = sim.chunk(h, w)
+        if i <= STEADY_CHUNK:  # from the third chunk on the caches are full: every chunk costs the same
+            sim.times = latent_frames - i if i == STEADY_CHUNK else 1
+            made = sim.chunk(h, w)
+            sim.times = 1
         if i:
             sim.row("", "cat", "movement", (frames + made) * pixels, (frames + made) * pixels)
         frames += made
@@ -728,7 +741,10 @@ def vae_encode_rows(
     height, width = height // p, width // p
     frames = 0
     for i in range(latent_frames):
-        t, h, w = sim.encoder_chunk(1 if i == 0 else t_chunk, height, width)
+        if i <= STEADY_CHUNK:  # from the third chunk on the caches are full: every chunk costs the same
+            sim.times = latent_frames - i if i == STEADY_CHUNK else 1
+            t, h, w = sim.encoder_chunk(1 if i == 0 else t_chunk, height, width)
+            sim.times = 1
         latent = batch * 2 * cfg.z_dim * h * w
         if i:
             sim.row("", "cat", "movement", (frames + t) * latent, (frames + t) * latent)
@@ -737,7 +753,7 @@ def vae_encode_rows(
     half = batch * cfg.z_dim * frames * h * w  # DiagonalGaussianDistribution: logvar clamped, std, var
     for op in ("clamp", "mul", "exp"):
         sim.row("", op, "elementwise", half, half, calls=2 if op == "exp" else 1)
-    return [replace(g, calls=g.calls * calls) for g in sim.out]
+    return sim.out if calls == 1 else [replace(g, calls=g.calls * calls) for g in sim.out]
 
 
 class _Live:
@@ -950,6 +966,14 @@ def vae_decode_peak_bytes(
     latent_width: int,
     materialized: bool = False,
 ) -> int:
+    """The activation peak of one ``AutoencoderKLWan.decode`` (see :func:`_decode_peaks`)."""
+    return _decode_peaks(cfg, batch, latent_frames, latent_height, latent_width)[materialized]
+
+
+@lru_cache(maxsize=256)
+def _decode_peaks(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+) -> tuple[int, int]:
     """The activation peak of one ``AutoencoderKLWan.decode`` (the tracer's ``peak_activation_bytes``)
     by replaying its allocations (:class:`_DecodePeak`): both decoders (Wan2.2's residual up blocks
     hold ``x_copy`` and add the ``DupUp3D`` shortcut; its video is unpatchified). ``materialized``:
@@ -961,8 +985,11 @@ def vae_decode_peak_bytes(
     x = live.alloc(z)
     live.free(pad)
     out = previous = 0  # the video so far; the last chunk (``out_`` lives until the next one returns)
-    for _ in range(latent_frames):
-        made = sim.chunk(h, w)
+    for i in range(latent_frames):
+        # from the second chunk on the caches hold full-size entries and every chunk allocates alike,
+        # each starting with more video: of those only the last can peak
+        steady = 1 < i < latent_frames - 1
+        made = live.alloc(previous) if steady else sim.chunk(h, w)
         if out:
             live.free(previous)
             joined = live.alloc(out + made)
@@ -976,7 +1003,7 @@ def vae_decode_peak_bytes(
         out = video
     clamped = live.alloc(out)
     live.free(clamped, out, previous, x, *(n for _, n in sim.cache))
-    return live.peak_materialized if materialized else live.peak
+    return live.peak, live.peak_materialized
 
 
 class _EncodePeak(_DecodePeak):
@@ -1076,6 +1103,14 @@ class _EncodePeak(_DecodePeak):
 def vae_encode_peak_bytes(
     cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, materialized: bool = False
 ) -> int:
+    """The activation peak of one ``AutoencoderKLWan.encode`` (see :func:`_encode_peaks`)."""
+    return _encode_peaks(cfg, batch, latent_frames, height, width)[materialized]
+
+
+@lru_cache(maxsize=256)
+def _encode_peaks(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int
+) -> tuple[int, int]:
     """The activation peak of one ``AutoencoderKLWan.encode`` of ``(latent_frames - 1) * 4 + 1``
     frames (the tracer's ``peak_activation_bytes``), by replaying its allocations: the encoder's
     chunks with their caches, the growing latents and the last chunk, ``quant_conv``, the caches
@@ -1091,7 +1126,12 @@ def vae_encode_peak_bytes(
     h, w = height // p, width // p
     out = previous = 0
     for i in range(latent_frames):
-        made, *_ = sim.encoder_chunk(1 if i == 0 else cfg.scale_factor_temporal, h, w)
+        # from the second chunk on every chunk allocates alike, each starting with more latents: of
+        # those only the last can peak
+        if 1 < i < latent_frames - 1:
+            made = live.alloc(previous)
+        else:
+            made, *_ = sim.encoder_chunk(1 if i == 0 else cfg.scale_factor_temporal, h, w)
         if out:
             live.free(previous)
             joined = live.alloc(out + made)
@@ -1110,4 +1150,4 @@ def vae_encode_peak_bytes(
     live.free(scaled)
     var = live.alloc(half)
     live.free(enc, logvar, std, var)
-    return live.peak_materialized if materialized else live.peak
+    return live.peak, live.peak_materialized

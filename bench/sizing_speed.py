@@ -1,0 +1,107 @@
+"""Benchmark: closed-form sizing (``report --gpu``) against the traced path, measured in this run.
+
+Prints:
+
+* ``size_on_gpu`` of the default workload of each of several presets, cold (every memo cleared
+  before each call: the per-shape stage costs and :func:`hybrid.analytic.clear_memos`) and warm,
+  against tracing the same workload (``use_trace``), and that both give the same seconds and peaks;
+* ``sweep --gpu`` over 10,000 distinct workloads (2 models x 5 sizes x 5 frame counts x 50 step
+  counts x 2 CFG settings x 2 batch sizes: 200 distinct per-call shapes), closed form, cold memo;
+* ``wanmeter report --gpu h100-sxm`` as a whole process against ``wanmeter report``, and against
+  ``wanmeter report --gpu h100-sxm --traced``.
+
+Targets (issue 11): ``size_on_gpu`` <= 1 ms per workload; the 10,000-workload sweep <= 2 s; the
+``--gpu`` process no more than 1.5x the one without. Figures only.
+
+    python bench/sizing_speed.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+MODELS = ("wan2.1-t2v-14b", "wan2.1-i2v-14b-480p", "wan2.1-vace-14b", "wan2.2-ti2v-5b", "wan2.2-t2v-a14b")
+
+
+def median_time(fn: object, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def process_seconds(args: list[str], repeats: int = 5) -> float:
+    cmd = [sys.executable, "-m", "hybrid", *args]
+    return median_time(lambda: subprocess.run(cmd, check=True, capture_output=True), repeats)
+
+
+def main() -> None:
+    from hybrid.analytic import clear_memos
+    from hybrid.models import get_preset
+    from hybrid.sizing import closed_stage_cost, load_calibration, size_on_gpu
+    from hybrid.sweep import Grid, sweep
+    from hybrid.workload import Workload
+
+    cal = load_calibration("h100-sxm")
+    print("size_on_gpu on h100-sxm, default workload of each preset:")
+    for model in MODELS:
+        w, spec = Workload(model=model), get_preset(model)
+
+        def cold() -> None:
+            closed_stage_cost.cache_clear()
+            clear_memos()
+            size_on_gpu(w, spec, "h100-sxm", calibration=cal)  # noqa: B023
+
+        t_cold = median_time(cold, 21)
+        t_warm = median_time(lambda: size_on_gpu(w, spec, "h100-sxm", calibration=cal), 21)  # noqa: B023
+        t0 = time.perf_counter()
+        traced = size_on_gpu(w, spec, "h100-sxm", calibration=cal, use_trace=True)
+        t_trace = time.perf_counter() - t0
+        closed = size_on_gpu(w, spec, "h100-sxm", calibration=cal)
+        same = closed.peak_memory_bytes == traced.peak_memory_bytes and all(
+            abs(a.seconds - b.seconds) <= 1e-9 * b.seconds
+            for a, b in zip(closed.stages.values(), traced.stages.values(), strict=True)
+        )
+        verdict = "met" if t_cold <= 1e-3 else "MISSED"
+        print(
+            f"  {model:22s} cold {t_cold * 1e3:6.2f} ms (target <= 1 ms: {verdict}), warm {t_warm * 1e3:6.3f} ms, "
+            f"traced {t_trace:5.2f} s (x{t_trace / t_cold:,.0f}); same seconds and peaks: {same}"
+        )
+
+    grid = Grid(
+        models=("wan2.1-t2v-1.3b", "wan2.1-t2v-14b"),
+        sizes=((832, 480), (1280, 720), (960, 544), (640, 368), (1920, 1088)),
+        frames=(17, 33, 49, 65, 81),
+        steps=tuple(range(1, 51)),
+        batch=(1, 2),
+        cfg=(True, False),
+    )
+    closed_stage_cost.cache_clear()
+    clear_memos()
+    t0 = time.perf_counter()
+    reports = sweep(grid, gpu="h100-sxm")
+    t_sweep = time.perf_counter() - t0
+    distinct = closed_stage_cost.cache_info().currsize
+    verdict = "met" if t_sweep <= 2 else "MISSED"
+    print(
+        f"sweep --gpu h100-sxm over {len(reports):,} workloads ({distinct} distinct stage calls), cold memo: "
+        f"{t_sweep:.2f} s (target <= 2 s: {verdict})"
+    )
+
+    t_plain = process_seconds(["report"])
+    t_gpu = process_seconds(["report", "--gpu", "h100-sxm"])
+    t_traced = process_seconds(["report", "--gpu", "h100-sxm", "--traced"], repeats=3)
+    ratio = t_gpu / t_plain
+    print(
+        f"wanmeter report: {t_plain:.3f} s; --gpu h100-sxm: {t_gpu:.3f} s (x{ratio:.2f}, target <= 1.5: "
+        f"{'met' if ratio <= 1.5 else 'MISSED'}); --gpu h100-sxm --traced: {t_traced:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
