@@ -208,3 +208,31 @@ def test_csv_carries_stage_seconds_with_gpu(capsys: pytest.CaptureFixture[str]) 
     )
     dit = [line.split(",") for line in lines[1:] if line.startswith("diffusion_core,")]
     assert len({tuple(row[6:]) for row in dit}) == 1 and float(dit[0][6]) > 0  # one stage, one sizing
+
+
+def test_closed_form_sizing_equals_the_traced_one(capsys: pytest.CaptureFixture[str]) -> None:
+    # report --gpu sizes from the closed-form rows and peaks without tracing; --traced traces: the
+    # same seconds (the same rows summed in another order) and the same peaks
+    args = ["report", *SMALL, "--gpu", "h100-sxm", "--format", "json"]
+    assert main(args) == 0
+    closed_out = capsys.readouterr()
+    assert "tracing" not in closed_out.err
+    assert main([*args, "--traced"]) == 0
+    traced_out = capsys.readouterr()
+    assert "tracing the workload on meta" in traced_out.err
+    closed, traced = json.loads(closed_out.out), json.loads(traced_out.out)
+    for name, s in traced["stages"].items():
+        assert closed["stages"][name]["seconds"] == pytest.approx(s["seconds"], rel=1e-12)
+        assert closed["stages"][name]["memory"] == s["memory"]
+    assert closed["total"]["peak_memory_bytes"] == traced["total"]["peak_memory_bytes"]
+    assert any("closed form, equal to a meta trace" in a for a in closed["assumptions"])
+    assert any("traced on meta (--traced)" in a for a in traced["assumptions"])
+
+
+def test_verify_sizing_on_one_preset() -> None:
+    from hybrid.verify import verify_sizing
+
+    summary = verify_sizing(models=["wan2.1-t2v-1.3b"])
+    # 2 runtimes x 2 GPUs, each the same seconds to <= 1e-9 and the same peaks
+    assert summary.passed and len(summary.checks) == 4
+    assert all(c.detail["peaks_equal"] and c.detail["relative_error"] <= 1e-9 for c in summary.checks)
