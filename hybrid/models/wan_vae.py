@@ -34,7 +34,7 @@ per chunk of video frames (the first chunk 1 frame, every later one 4, with a fe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any, ClassVar
@@ -450,7 +450,8 @@ class _VaeSim:
         self.idx = 0
         self.out: list[OpGroup] = []
         self.times = 1
-        """How many chunks the one being walked stands for (the steady chunk: all the later ones)."""
+        """How many times each row being walked runs: the steady chunk stands for all the later ones,
+        and an encode walked once for several identical encodes."""
 
     def row(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
@@ -734,6 +735,7 @@ def vae_encode_rows(
     if calls == 0:
         return []
     sim = _VaeSim(cfg, batch, ENCODE_STAGE)
+    sim.times = calls  # every row once per encode
     t_chunk, p = cfg.scale_factor_temporal, cfg.patch_size or 1
     if cfg.patch_size:  # patchify: 2x2 pixel patches into channels (permute(...).contiguous())
         video = batch * 3 * ((latent_frames - 1) * t_chunk + 1) * height * width
@@ -742,9 +744,9 @@ def vae_encode_rows(
     frames = 0
     for i in range(latent_frames):
         if i <= STEADY_CHUNK:  # from the third chunk on the caches are full: every chunk costs the same
-            sim.times = latent_frames - i if i == STEADY_CHUNK else 1
+            sim.times = calls * (latent_frames - i if i == STEADY_CHUNK else 1)
             t, h, w = sim.encoder_chunk(1 if i == 0 else t_chunk, height, width)
-            sim.times = 1
+            sim.times = calls
         latent = batch * 2 * cfg.z_dim * h * w
         if i:
             sim.row("", "cat", "movement", (frames + t) * latent, (frames + t) * latent)
@@ -753,7 +755,7 @@ def vae_encode_rows(
     half = batch * cfg.z_dim * frames * h * w  # DiagonalGaussianDistribution: logvar clamped, std, var
     for op in ("clamp", "mul", "exp"):
         sim.row("", op, "elementwise", half, half, calls=2 if op == "exp" else 1)
-    return sim.out if calls == 1 else [replace(g, calls=g.calls * calls) for g in sim.out]
+    return sim.out
 
 
 class _Live:
