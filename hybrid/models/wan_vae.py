@@ -34,6 +34,7 @@ per chunk of video frames (the first chunk 1 frame, every later one 4, with a fe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -663,6 +664,23 @@ class _VaeSim:
         self.cached_conv("encoder", "encoder.conv_out", last, 2 * cfg.z_dim, t, h, w)
         return t, h, w
 
+    def chunks(self, latent_frames: int, times: int, run: Callable[[int], tuple[int, int]]) -> int:
+        """The chunk loop of ``_decode`` and ``_encode``: ``run(i)`` walks chunk ``i`` and returns the
+        frames it makes and the elements per frame; each chunk after the first is joined to the
+        output by a ``cat``. From :data:`STEADY_CHUNK` on the caches are full and every chunk costs
+        the same: that one is walked once for all the rest. Rows run ``times`` times (identical
+        encodes walked once). Returns the frames made."""
+        frames = made = size = 0
+        for i in range(latent_frames):
+            if i <= STEADY_CHUNK:
+                self.times = times * (latent_frames - i if i == STEADY_CHUNK else 1)
+                made, size = run(i)
+                self.times = times
+            if i:
+                self.row("", "cat", "movement", (frames + made) * size, (frames + made) * size)
+            frames += made
+        return frames
+
     def chunk(self, h: int, w: int) -> int:
         """One ``decoder`` call on one latent frame; returns the video frames it makes."""
         cfg, dims = self.cfg, self.cfg.decoder_dims
@@ -707,15 +725,8 @@ def vae_decode_rows(
     h, w = latent_height, latent_width
     sim.causal_conv("post_quant_conv", cfg.z_dim, cfg.z_dim, K1, latent_frames, h, w)
     s = 2 ** len(cfg.temperal_downsample)
-    frames, pixels = 0, batch * cfg.out_channels * h * s * w * s
-    for i in range(latent_frames):
-        if i <= STEADY_CHUNK:  # from the third chunk on the caches are full: every chunk costs the same
-            sim.times = latent_frames - i if i == STEADY_CHUNK else 1
-            made = sim.chunk(h, w)
-            sim.times = 1
-        if i:
-            sim.row("", "cat", "movement", (frames + made) * pixels, (frames + made) * pixels)
-        frames += made
+    pixels = batch * cfg.out_channels * h * s * w * s
+    frames = sim.chunks(latent_frames, 1, lambda i: (sim.chunk(h, w), pixels))
     if cfg.patch_size:  # unpatchify: the 2x2 patches out of the channels (permute(...).contiguous())
         sim.row("", "clone", "movement", frames * pixels, frames * pixels)
     sim.row("", "clamp", "elementwise", frames * pixels, frames * pixels)
@@ -741,16 +752,14 @@ def vae_encode_rows(
         video = batch * 3 * ((latent_frames - 1) * t_chunk + 1) * height * width
         sim.row("", "clone", "movement", video, video)
     height, width = height // p, width // p
-    frames = 0
-    for i in range(latent_frames):
-        if i <= STEADY_CHUNK:  # from the third chunk on the caches are full: every chunk costs the same
-            sim.times = calls * (latent_frames - i if i == STEADY_CHUNK else 1)
-            t, h, w = sim.encoder_chunk(1 if i == 0 else t_chunk, height, width)
-            sim.times = calls
-        latent = batch * 2 * cfg.z_dim * h * w
-        if i:
-            sim.row("", "cat", "movement", (frames + t) * latent, (frames + t) * latent)
-        frames += t
+    latent_hw = [0, 0]  # the encoder's output size, the same for every chunk
+
+    def run(i: int) -> tuple[int, int]:
+        t, latent_hw[0], latent_hw[1] = sim.encoder_chunk(1 if i == 0 else t_chunk, height, width)
+        return t, batch * 2 * cfg.z_dim * latent_hw[0] * latent_hw[1]
+
+    frames = sim.chunks(latent_frames, calls, run)
+    h, w = latent_hw
     sim.causal_conv("quant_conv", 2 * cfg.z_dim, 2 * cfg.z_dim, K1, frames, h, w)
     half = batch * cfg.z_dim * frames * h * w  # DiagonalGaussianDistribution: logvar clamped, std, var
     for op in ("clamp", "mul", "exp"):
@@ -797,6 +806,24 @@ class _DecodePeak:
         if self.idx == len(self.cache):
             self.cache.append((None, 0))
         return self.cache[self.idx]
+
+    def joined_chunks(self, latent_frames: int, run: Callable[[int], int]) -> tuple[int, int]:
+        """The allocations of the chunk loop: ``run(i)`` replays chunk ``i`` and returns its output's
+        bytes, joined to the output so far by ``torch.cat([out, out_])`` (``out_`` lives until the
+        next chunk returns). From the second chunk on the caches hold full-size entries and every
+        chunk allocates alike, each starting with more output: of those only the last can peak, the
+        others only add their output. Returns ``(output bytes, last chunk bytes)``."""
+        live, out, previous = self.live, 0, 0
+        for i in range(latent_frames):
+            made = live.alloc(previous) if 1 < i < latent_frames - 1 else run(i)
+            if out:
+                live.free(previous)
+                joined = live.alloc(out + made)
+                live.free(out)
+                out, previous = joined, made
+            else:
+                out = made
+        return out, previous
 
     def norm(self, n: int, positions: int) -> int:
         """``WanRMS_norm``: returns the bytes of its output (the input stays with the caller)."""
@@ -986,19 +1013,7 @@ def _decode_peaks(
     pad = live.alloc(z)  # post_quant_conv: the (empty) causal pad, then the conv
     x = live.alloc(z)
     live.free(pad)
-    out = previous = 0  # the video so far; the last chunk (``out_`` lives until the next one returns)
-    for i in range(latent_frames):
-        # from the second chunk on the caches hold full-size entries and every chunk allocates alike,
-        # each starting with more video: of those only the last can peak
-        steady = 1 < i < latent_frames - 1
-        made = live.alloc(previous) if steady else sim.chunk(h, w)
-        if out:
-            live.free(previous)
-            joined = live.alloc(out + made)
-            live.free(out)
-            out, previous = joined, made
-        else:
-            out = made
+    out, previous = sim.joined_chunks(latent_frames, lambda i: sim.chunk(h, w))
     if cfg.patch_size:  # unpatchify: a contiguous permute of the whole video
         video = live.alloc(out)
         live.free(out)
@@ -1126,21 +1141,8 @@ def _encode_peaks(
     frames = (latent_frames - 1) * cfg.scale_factor_temporal + 1
     video = live.alloc(batch * 3 * frames * height * width * F32) if cfg.patch_size else 0  # patchify
     h, w = height // p, width // p
-    out = previous = 0
-    for i in range(latent_frames):
-        # from the second chunk on every chunk allocates alike, each starting with more latents: of
-        # those only the last can peak
-        if 1 < i < latent_frames - 1:
-            made = live.alloc(previous)
-        else:
-            made, *_ = sim.encoder_chunk(1 if i == 0 else cfg.scale_factor_temporal, h, w)
-        if out:
-            live.free(previous)
-            joined = live.alloc(out + made)
-            live.free(out)
-            out, previous = joined, made
-        else:
-            out = made
+    t_chunk = cfg.scale_factor_temporal
+    out, previous = sim.joined_chunks(latent_frames, lambda i: sim.encoder_chunk(1 if i == 0 else t_chunk, h, w)[0])
     pad = live.alloc(out)  # quant_conv: the (empty) causal pad, then the conv
     enc = live.alloc(out)
     live.free(pad, *(n for _, n in sim.cache))  # clear_cache()
