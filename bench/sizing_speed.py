@@ -18,21 +18,13 @@ Targets (issue 11): ``size_on_gpu`` <= 1 ms per workload; the 10,000-workload sw
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import time
 
+from analytic_speed import median_time  # bench/ is the script's directory
+
 MODELS = ("wan2.1-t2v-14b", "wan2.1-i2v-14b-480p", "wan2.1-vace-14b", "wan2.2-ti2v-5b", "wan2.2-t2v-a14b")
-
-
-def median_time(fn: object, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def process_seconds(args: list[str], repeats: int = 5) -> float:
