@@ -792,7 +792,7 @@ class _Live:
 
 
 class _DecodePeak:
-    """Replays the allocations of ``AutoencoderKLWan._decode`` (the Wan2.1 decoder) to find its
+    """Replays the allocations of ``AutoencoderKLWan._decode`` (both decoders) to find its
     activation peak: the feature cache of every causal conv, the post-quant latents and the
     growing video persist across chunks; inside a chunk each caller holds its input while the
     callee runs, and temporaries die as Python drops them."""
