@@ -9,7 +9,6 @@ family serves which stage is pipeline data (:mod:`hybrid.pipelines`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -23,9 +22,7 @@ from hybrid.workload import Workload
 def stage_groups(stage: str, spec: ModelSpec, workload: Workload) -> list[OpGroup]:
     """FLOP groups of **one call** of ``stage`` for ``workload``."""
     sd = spec.pipeline_def.stage(stage)
-    groups = sd.groups(sd.config(spec), CallShape.of(spec, workload))
-    # a family writes its stage's usual name; a pipeline may run it under another (diffusion_core_2)
-    return [g if g.stage == sd.name else replace(g, stage=sd.name) for g in groups]
+    return sd.named(sd.groups(sd.config(spec), CallShape.of(spec, workload)))
 
 
 @lru_cache(maxsize=8192)

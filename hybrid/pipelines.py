@@ -88,7 +88,12 @@ class StageDef:
             groups = self.rows(self.config(spec), shape)
         except NotImplementedError:
             return None
-        return [g if g.stage == self.name else replace(g, stage=self.name) for g in groups]
+        return self.named(groups)
+
+    def named(self, groups: list[OpGroup]) -> list[OpGroup]:
+        """``groups`` under this stage's name: a family writes its stage's usual name, and a pipeline
+        may run it under another (``diffusion_core_2``)."""
+        return [g if g.stage == self.name else g._replace(stage=self.name) for g in groups]
 
     def closed_peak(self, spec: ModelSpec, shape: CallShape, materialized: bool = False) -> int | None:
         """:attr:`peak` of one call, or ``None`` where the family has not written it for ``spec``'s

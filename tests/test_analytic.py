@@ -477,8 +477,6 @@ def test_clear_memos_leaves_no_memo_on_the_analytic_path() -> None:
 
 
 def test_verify_fails_on_a_call_count_mismatch_with_equal_flops(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataclasses import replace
-
     import hybrid.verify as verify
 
     w = Workload(model="wan2.1-t2v-1.3b", width=256, height=128, frames=5)
@@ -489,7 +487,7 @@ def test_verify_fails_on_a_call_count_mismatch_with_equal_flops(monkeypatch: pyt
         groups = stage_groups(stage, spec, workload)
         g = groups[0]  # the same FLOPs in twice the calls: a different model of the same total
         assert g.flops_per_call % 2 == 0
-        return [replace(g, flops_per_call=g.flops_per_call // 2, calls=2 * g.calls), *groups[1:]]
+        return [g._replace(flops_per_call=g.flops_per_call // 2, calls=2 * g.calls), *groups[1:]]
 
     monkeypatch.setattr(verify, "stage_groups", split_first_matmul)
     check = verify.check_stage("text_encoder", spec, w)
