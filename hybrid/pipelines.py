@@ -19,6 +19,7 @@ from hybrid.geometry import CallShape
 from hybrid.models import clip, umt5, wan_dit, wan_vae
 from hybrid.rows import CostRow, OpGroup
 from hybrid.scheduler import high_noise_steps
+from hybrid.timing import Term, merge_terms, roofline_terms
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.models import ModelSpec
@@ -75,6 +76,9 @@ class StageDef:
     rows: Groups | None = None
     """Every op one call costs, FLOPs and bytes read and written, in closed form (the family's full
     row walk; :attr:`groups` are its FLOP rows); ``None`` where only the tracer has the bytes yet."""
+    terms: Callable[[Any, CallShape], tuple[Term, ...]] | None = None
+    """A faster exact twin of :func:`hybrid.timing.roofline_terms` of :attr:`rows` (optional): the
+    same walk reduced as it goes, without a group per zero-FLOP op."""
     peak: Callable[[Any, CallShape, bool], int] | None = None
     """The activation peak of one call in closed form, with fused attention or (``True``) with
     PyTorch's math attention; ``None`` where only the tracer has it yet."""
@@ -94,6 +98,16 @@ class StageDef:
         """``groups`` under this stage's name: a family writes its stage's usual name, and a pipeline
         may run it under another (``diffusion_core_2``)."""
         return [g if g.stage == self.name else g._replace(stage=self.name) for g in groups]
+
+    def closed_terms(self, spec: ModelSpec, shape: CallShape) -> tuple[Term, ...] | None:
+        """The roofline terms of :meth:`closed_rows` (what sizing times), or ``None`` like it."""
+        if self.terms is None:
+            groups = self.closed_rows(spec, shape)
+            return None if groups is None else roofline_terms(groups)
+        try:
+            return self.terms(self.config(spec), shape)
+        except NotImplementedError:
+            return None
 
     def closed_peak(self, spec: ModelSpec, shape: CallShape, materialized: bool = False) -> int | None:
         """:attr:`peak` of one call, or ``None`` where the family has not written it for ``spec``'s
@@ -168,6 +182,7 @@ VAE_DECODE = StageDef(
     basis=("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
     variables=lambda s: {"B": s.batch, "T": s.latent_frames, "P": s.latent_pixels},
     rows=lambda cfg, s: wan_vae.vae_decode_rows(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
+    terms=lambda cfg, s: wan_vae.vae_decode_terms(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
     peak=lambda cfg, s, mat: wan_vae.vae_decode_peak_bytes(
         cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, mat
     ),
@@ -324,6 +339,7 @@ VAE_ENCODE = StageDef(
     call="encode",
     groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width),
     rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width),
     peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width, mat),
     component_of=wan_vae.encode_component,
     calls=lambda w: 1,
@@ -389,6 +405,10 @@ VACE_VAE_ENCODE = StageDef(
         *wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
         *wan_vae.vae_encode_rows(cfg, 1, 1, s.height, s.width, calls=s.ref_images),
     ],
+    terms=lambda cfg, s: merge_terms(
+        wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
+        wan_vae.vae_encode_terms(cfg, 1, 1, s.height, s.width, calls=s.ref_images),
+    ),
     # the encodes run one after the other, each freeing all it made: the full videos' peak leads
     peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width, mat),
     component_of=wan_vae.encode_component,
@@ -506,6 +526,7 @@ TI2V_VAE_ENCODE = StageDef(
     call="encode",
     groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, 1, s.height, s.width),
     rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, 1, s.height, s.width),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, 1, s.height, s.width),
     peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, 1, s.height, s.width, mat),
     component_of=wan_vae.encode_component,
     calls=lambda w: 1 if w.image else 0,

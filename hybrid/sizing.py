@@ -34,9 +34,8 @@ from hybrid.hardware import (
 )
 from hybrid.memory import PipelineMemory, pipeline_memory
 from hybrid.models import ModelSpec
-from hybrid.rows import CostRow, OpGroup
 from hybrid.runtime import Runtime
-from hybrid.timing import OP_CLASSES, Machine, StageTime, groups_time, stage_time
+from hybrid.timing import OP_CLASSES, Machine, StageTime, Term, row_terms, terms_time
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -222,14 +221,13 @@ def apply_overrides(cal: dict[str, Any], overrides: Mapping[str, float]) -> dict
 
 @dataclass(frozen=True)
 class StageCost:
-    """What sizing needs of one stage call: its FLOPs, its time on a machine, its activation peaks;
-    from the closed-form rows and peaks, or from a trace."""
+    """What sizing needs of one stage call: its FLOPs, its roofline terms (time on any machine),
+    its activation peaks; from the closed form or from a trace."""
 
     flops: int
     peak_activation_bytes: int
     peak_activation_bytes_materialized: int
-    groups: tuple[OpGroup, ...] = ()
-    rows: tuple[CostRow, ...] = ()
+    terms: tuple[Term, ...]
     _times: dict[tuple[Any, ...], StageTime] = field(default_factory=dict, compare=False, repr=False)
 
     def time(self, machine: Machine) -> StageTime:
@@ -237,7 +235,7 @@ class StageCost:
         key = (machine.peak_flops, machine.peak_bytes_per_s, tuple(sorted(machine.efficiency.items())),
                machine.launch_overhead_s)  # fmt: skip
         if key not in self._times:
-            self._times[key] = groups_time(self.groups, machine) if self.groups else stage_time(self.rows, machine)
+            self._times[key] = terms_time(self.terms, machine)
         return self._times[key]
 
 
@@ -245,12 +243,11 @@ class StageCost:
 def closed_stage_cost(sd: StageDef, spec: ModelSpec, shape: CallShape) -> StageCost | None:
     """One stage call's :class:`StageCost` in closed form, memoised per per-call shape (a sweep's
     steps and CFG reuse it); ``None`` where the family has not written it for ``spec``'s config."""
-    groups = sd.closed_rows(spec, shape)
+    terms = sd.closed_terms(spec, shape)
     peak, peak_mat = sd.closed_peak(spec, shape), sd.closed_peak(spec, shape, True)
-    if groups is None or peak is None or peak_mat is None:
+    if terms is None or peak is None or peak_mat is None:
         return None
-    flops = sum(g.flops_per_call * g.calls * g.repeat for g in groups)
-    return StageCost(flops, peak, peak_mat, tuple(groups))
+    return StageCost(sum(t[1] for t in terms), peak, peak_mat, terms)
 
 
 def stage_costs(
@@ -273,7 +270,7 @@ def stage_costs(
 
         traced = trace(workload, spec=spec)
     return {
-        name: StageCost(st.flops, st.peak_activation_bytes, st.peak_activation_bytes_materialized, rows=st.rows)
+        name: StageCost(st.flops, st.peak_activation_bytes, st.peak_activation_bytes_materialized, row_terms(st.rows))
         for name, st in traced.stages.items()
     }
 
@@ -415,7 +412,7 @@ def _assumptions(
         if traced
         else "closed form, equal to a meta trace of the real modules: wanmeter verify checks it"
     )
-    components = list(spec.parameter_counts())
+    components = list(memory.weights_bytes)  # every component, in the spec's order
     code = (
         "diffusers pipelines"
         if rt.name == "diffusers"

@@ -14,6 +14,7 @@ run (:mod:`hybrid.measure`) recorded with its device, versions and date.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,52 +69,92 @@ class StageTime:
         return {"seconds": self.seconds, "bound": self.bound, "by_class": dict(self.by_class)}
 
 
-def _seconds(cls: str, flops: int, moved: int, calls: int, machine: Machine) -> tuple[float, str]:
-    t_mem = moved / (machine.peak_bytes_per_s * machine.efficiency["memory"])
-    t_launch = calls * machine.launch_overhead_s
-    if cls == "memory" or flops == 0:
-        return t_mem + t_launch, "memory"
-    t_comp = flops / (machine.peak_flops * machine.efficiency[cls])
-    return max(t_comp, t_mem) + t_launch, "compute" if t_comp >= t_mem else "memory"
-
-
 def row_seconds(row: CostRow, machine: Machine) -> tuple[float, str]:
     """``(seconds, "compute" | "memory")`` of one row (all its calls)."""
-    cls = op_class(row)
-    if cls is None:
+    if row.category == "view":
         return 0.0, "memory"
-    return _seconds(cls, row.flops, row.bytes_read + row.bytes_written, row.calls, machine)
+    t = terms_time(row_terms((row,)), machine)
+    return t.seconds, t.bound
 
 
-def _add(out: StageTime, cls: str, t: float, bound: str) -> None:
-    out.seconds += t
-    out.by_class[cls] = out.by_class.get(cls, 0.0) + t
-    if bound == "compute":
-        out.compute_bound_seconds += t
-    else:
-        out.memory_bound_seconds += t
+Term = tuple[str, int, int, int]
+"""``(category, flops, bytes moved, calls)``: what the roofline needs of a row (all its calls)."""
+
+
+class Terms:
+    """Roofline terms of one stage call, machine-independent: each FLOP row its own term (a
+    roofline of its own), the zero-FLOP rows summed per category (their seconds are linear in bytes
+    and calls, so the sum is exact); views left out."""
+
+    __slots__ = ("calls", "flop_terms", "moved")
+
+    def __init__(self) -> None:
+        self.flop_terms: list[Term] = []
+        self.moved: defaultdict[str, int] = defaultdict(int)
+        self.calls: defaultdict[str, int] = defaultdict(int)
+
+    def add(self, category: str, flops: int, moved: int, calls: int) -> None:
+        if flops:
+            self.flop_terms.append((category, flops, moved, calls))
+        elif category != "view":
+            self.moved[category] += moved
+            self.calls[category] += calls
+
+    def freeze(self) -> tuple[Term, ...]:
+        return (*self.flop_terms, *((c, 0, m, self.calls[c]) for c, m in self.moved.items()))
+
+
+def roofline_terms(groups: Iterable[OpGroup]) -> tuple[Term, ...]:
+    """The :class:`Terms` of closed-form ``groups``: each of a group's ``repeat`` modules is one row
+    of ``calls`` calls (seconds are linear in ``repeat``)."""
+    terms = Terms()
+    for g in groups:
+        n = g.calls * g.repeat
+        terms.add(g.category, g.flops_per_call * n, (g.bytes_read_per_call + g.bytes_written_per_call) * n, n)
+    return terms.freeze()
+
+
+def merge_terms(*parts: Iterable[Term]) -> tuple[Term, ...]:
+    """The :class:`Terms` of several parts of one stage call, as if their rows were walked in turn."""
+    terms = Terms()
+    for part in parts:
+        for t in part:
+            terms.add(*t)
+    return terms.freeze()
+
+
+def row_terms(rows: Iterable[CostRow]) -> tuple[Term, ...]:
+    """The :class:`Terms` of traced rows."""
+    terms = Terms()
+    for r in rows:
+        terms.add(r.category, r.flops, r.bytes_read + r.bytes_written, r.calls)
+    return terms.freeze()
+
+
+def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
+    """The sum of :func:`row_seconds` over the rows ``terms`` stand for."""
+    out = StageTime()
+    flops_per_s = {c: machine.peak_flops * machine.efficiency[c] for c in _CLASS_OF_CATEGORY.values()}
+    bytes_per_s = machine.peak_bytes_per_s * machine.efficiency["memory"]
+    launch, by_class = machine.launch_overhead_s, out.by_class
+    compute_s = memory_s = 0.0
+    for category, flops, moved, calls in terms:
+        if category == "view":
+            continue
+        cls = _CLASS_OF_CATEGORY.get(category, "memory")
+        t_mem = moved / bytes_per_s
+        t_comp = 0.0 if cls == "memory" else flops / flops_per_s[cls]
+        t = (t_comp if t_comp > t_mem else t_mem) + calls * launch
+        by_class[cls] = by_class.get(cls, 0.0) + t
+        if flops and cls != "memory" and t_comp >= t_mem:
+            compute_s += t
+        else:
+            memory_s += t
+    out.compute_bound_seconds, out.memory_bound_seconds = compute_s, memory_s
+    out.seconds = compute_s + memory_s
+    return out
 
 
 def stage_time(rows: Iterable[CostRow], machine: Machine) -> StageTime:
     """Sum of :func:`row_seconds` over one stage call's rows."""
-    out = StageTime()
-    for r in rows:
-        cls = op_class(r)
-        if cls is not None:
-            _add(out, cls, *row_seconds(r, machine))
-    return out
-
-
-def groups_time(groups: Iterable[OpGroup], machine: Machine) -> StageTime:
-    """:func:`stage_time` of the rows the closed-form ``groups`` expand to, without expanding them:
-    each of a group's ``repeat`` modules is one row of ``calls`` calls."""
-    out = StageTime()
-    for g in groups:
-        cls = None if g.category == "view" else _CLASS_OF_CATEGORY.get(g.category, "memory")
-        if cls is None:
-            continue
-        c = g.calls
-        moved = (g.bytes_read_per_call + g.bytes_written_per_call) * c
-        t, bound = _seconds(cls, g.flops_per_call * c, moved, c, machine)
-        _add(out, cls, t * g.repeat, bound)
-    return out
+    return terms_time(row_terms(rows), machine)

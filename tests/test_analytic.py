@@ -493,3 +493,57 @@ def test_verify_fails_on_a_call_count_mismatch_with_equal_flops(monkeypatch: pyt
     check = verify.check_stage("text_encoder", spec, w)
     # the first group is layer 0's q projection: its (module, op) row disagrees in calls alone
     assert check.detail["relative_error"] == 0 and check.detail["call_mismatches"] == 1 and not check.passed
+
+
+VAE_GRID = [(1, 1, 2, 2), (1, 3, 4, 6), (2, 4, 6, 10), (1, 21, 60, 104), (3, 9, 34, 60), (1, 41, 90, 160)]
+
+
+@pytest.mark.parametrize("model", ["wan2.1-t2v-14b", "wan2.2-ti2v-5b"])
+def test_vae_terms_equal_the_roofline_terms_of_the_rows(model: str) -> None:
+    # the sizing walk (terms as it goes, residual blocks walked once per shape and cache state) against
+    # the full row walk reduced afterwards: the same integers, term for term
+    from hybrid.models.wan_vae import vae_decode_rows, vae_decode_terms, vae_encode_rows, vae_encode_terms
+    from hybrid.timing import roofline_terms
+
+    cfg = get_preset(model).vae
+    for batch, frames, h, w in VAE_GRID:
+        expected = roofline_terms(vae_decode_rows(cfg, batch, frames, h, w))
+        assert vae_decode_terms(cfg, batch, frames, h, w) == expected, (batch, frames, h, w)
+        enc_frames = 1 if cfg.is_residual else frames
+        for calls in (1, 2):
+            expected = roofline_terms(vae_encode_rows(cfg, batch, enc_frames, 16 * h, 16 * w, calls))
+            assert vae_encode_terms(cfg, batch, enc_frames, 16 * h, 16 * w, calls) == expected, (batch, h, calls)
+
+
+def test_vace_encode_terms_merge_like_their_rows() -> None:
+    from hybrid.geometry import CallShape
+    from hybrid.timing import roofline_terms
+
+    spec = get_preset("wan2.1-vace-14b")
+    sd = spec.pipeline_def.stage("vae_encode")
+    for refs in (0, 1, 3):
+        call = CallShape.of(spec, Workload(model=spec.name, **spec.constrain({"frames": 17}, ref_images=refs)))
+        assert sd.closed_terms(spec, call) == roofline_terms(sd.closed_rows(spec, call) or []), refs
+
+
+@pytest.mark.parametrize("model", ["wan2.1-t2v-14b", "wan2.2-ti2v-5b"])
+def test_vae_peaks_reusing_blocks_equal_block_by_block(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a residual block replayed before with the same shapes and cache slots is applied as its recorded
+    # rise and net bytes: the peaks equal replaying every block, over a grid
+    from hybrid.models import wan_vae
+
+    cfg = get_preset(model).vae
+    fast = []
+    for batch, frames, h, w in VAE_GRID:
+        enc_frames = 1 if cfg.is_residual else frames
+        wan_vae.clear_memos()
+        fast.append((wan_vae._decode_peaks(cfg, batch, frames, h, w),
+                     wan_vae._encode_peaks(cfg, batch, enc_frames, 16 * h, 16 * w)))  # fmt: skip
+    monkeypatch.setattr(wan_vae._DecodePeak, "resblock", wan_vae._DecodePeak._resblock)
+    for (batch, frames, h, w), got in zip(VAE_GRID, fast, strict=True):
+        enc_frames = 1 if cfg.is_residual else frames
+        wan_vae.clear_memos()
+        slow = (wan_vae._decode_peaks(cfg, batch, frames, h, w),
+                wan_vae._encode_peaks(cfg, batch, enc_frames, 16 * h, 16 * w))  # fmt: skip
+        assert got == slow, (batch, frames, h, w)
+    wan_vae.clear_memos()

@@ -108,3 +108,34 @@ def test_calibration_setup() -> None:
     assert all(w["text_len"] == 512 for w in (*fit, *held_out))  # the pipeline's padded prompt
     with pytest.raises(ValueError, match="model: unknown model 'wan9'"):
         calibration_setup("wan9")
+
+
+def test_terms_sum_zero_flop_rows_exactly_and_time_like_rows() -> None:
+    # two elementwise rows become one term of 3e9 bytes and 3 calls; views leave no term; each FLOP
+    # row stays its own term (its own roofline)
+    from hybrid.timing import Terms, row_terms, terms_time
+
+    rows = [
+        _row("matmul", 2 * 10**12, 10**9),
+        _row("elementwise", 0, 10**9, calls=1),
+        _row("matmul", 10**6, 5 * 10**9, 5 * 10**9),
+        _row("elementwise", 0, 2 * 10**9, calls=2),
+        _row("view", 0, 0, calls=99),
+        _row("movement", 0, 7, calls=1),
+    ]
+    assert row_terms(rows) == (
+        ("matmul", 2 * 10**12, 10**9, 1),
+        ("matmul", 10**6, 10**10, 1),
+        ("elementwise", 0, 3 * 10**9, 3),
+        ("movement", 0, 7, 1),
+    )
+    m = Machine(1e12, 1e11, EFF, launch_overhead_s=1e-5)
+    st = terms_time(row_terms(rows), m)
+    by_row = [row_seconds(r, m) for r in rows]
+    assert st.seconds == pytest.approx(sum(t for t, _ in by_row), rel=1e-15)
+    assert st.compute_bound_seconds == pytest.approx(sum(t for t, b in by_row if b == "compute"), rel=1e-15)
+    # at 5e10 B/s: matmul 4 s + 1e-5 (compute) and 1e10 / 5e10 = 0.2 s + 1e-5 (memory-bound);
+    # memory 3e9 / 5e10 = 0.06 s + 3e-5, and 7 / 5e10 = 1.4e-10 s + 1e-5
+    assert st.by_class["matmul"] == pytest.approx(4.2 + 2e-5, rel=1e-15)
+    assert st.by_class["memory"] == pytest.approx(0.06 + 4e-5 + 1.4e-10, rel=1e-15)
+    assert Terms().freeze() == ()

@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
+from hybrid.timing import Term, Terms
 
 
 def _causal_conv_params(c_in: int, c_out: int, k: int) -> int:
@@ -457,11 +458,12 @@ class _VaeSim:
     def row(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
     ) -> None:  # read, written: float32 elements per call
-        self.out.append(
-            OpGroup(
-                self.stage, module, f"aten.{op}", category, flops, calls * self.times, 1, "", read * F32, written * F32
-            )
-        )
+        self.emit(module, op, category, flops, calls, read * F32, written * F32)
+
+    def emit(self, module: str, op: str, category: str, flops: int, calls: int, read: int, written: int) -> None:
+        """The one sink of the walk: an op of ``flops`` FLOPs and ``read``/``written`` bytes per call."""
+        n = calls * self.times
+        self.out.append(OpGroup(self.stage, module, f"aten.{op}", category, flops, n, 1, "", read, written))
 
     def _slot(self) -> int | str | None:
         if self.idx == len(self.cache):
@@ -568,14 +570,9 @@ class _VaeSim:
             self.row(r, "arange", "factory", 0, 2 * side)
             self.row(r, "add", "elementwise", 2 * side, 2 * side)
             self.row(r, "mul", "elementwise", 2 * side, 2 * side)
-            self.out.append(
-                OpGroup(
-                    self.stage, r, "aten._to_copy", "movement", 0, self.times, 1, "", 2 * side * F32, 2 * side * I64
-                )
-            )
+            self.emit(r, "_to_copy", "movement", 0, 1, 2 * side * F32, 2 * side * I64)
         bt = b * t
-        self.out.append(OpGroup(self.stage, r, "aten._unsafe_index", "movement", 0, self.times, 1, "",
-                                bt * c * hw * F32 + 2 * (h + w) * I64, 4 * bt * c * hw * F32))  # fmt: skip
+        self.emit(r, "_unsafe_index", "movement", 0, 1, bt * c * hw * F32 + 2 * (h + w) * I64, 4 * bt * c * hw * F32)
         if t > 1 and b == 1:  # one video's frames fold by a view; its upsampled tensor stays strided: a copy
             self.row(r, "clone", "movement", 4 * bt * c * hw, 4 * bt * c * hw)
         conv = ops.conv2d(bt, c, c_up, (3, 3), (2 * h, 2 * w))
@@ -713,6 +710,43 @@ class _VaeSim:
         return t
 
 
+class _VaeTerms(_VaeSim):
+    """The same walk reduced to roofline terms as it goes (:class:`hybrid.timing.Terms`): what sizing
+    times, without a group per zero-FLOP op."""
+
+    def __init__(self, cfg: AutoencoderKLWanConfig, batch: int, stage: str = STAGE) -> None:
+        super().__init__(cfg, batch, stage)
+        self.terms = Terms()
+        self.add = self.terms.add
+        self.blocks: dict[tuple[Any, ...], tuple[tuple[Term, ...], list[int | str | None]]] = {}
+        """Residual blocks already walked in this walk, by shapes and the cache slots they read: their
+        terms per run and the slots they leave (the decoder repeats blocks within and across chunks)."""
+
+    def resblock(self, m: str, c_in: int, c_out: int, t: int, h: int, w: int) -> None:
+        i, cache, times = self.idx, self.cache, self.times
+        key = (c_in, c_out, t, h, w, *cache[i : i + 2])  # a slot not made yet reads as absent
+        if key not in self.blocks:
+            self.add, self.times = (record := Terms()).add, 1
+            super().resblock(m, c_in, c_out, t, h, w)
+            self.add, self.times = self.terms.add, times
+            self.blocks[key] = (record.freeze(), cache[i : i + 2])
+        else:
+            cache[i : i + 2] = self.blocks[key][1]
+            self.idx = i + 2
+        for category, flops, moved, calls in self.blocks[key][0]:
+            self.add(category, flops * times, moved * times, calls * times)
+
+    def row(
+        self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
+    ) -> None:  # straight to Terms.add, one call fewer than row -> emit: sizing waits for this walk
+        n = calls * self.times
+        self.add(category, flops * n, (read + written) * F32 * n, n)
+
+    def emit(self, module: str, op: str, category: str, flops: int, calls: int, read: int, written: int) -> None:
+        n = calls * self.times
+        self.add(category, flops * n, (read + written) * n, n)
+
+
 def vae_decode_rows(
     cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
 ) -> list[OpGroup]:
@@ -721,7 +755,20 @@ def vae_decode_rows(
     grown by one ``cat`` per chunk, Wan2.2's unpatchify, the final clamp. Both decoders: Wan2.1's,
     and Wan2.2's residual up blocks with their ``DupUp3D`` shortcut (``x_copy``, channels repeated
     into time and space; the first chunk keeps its last frame)."""
-    sim = _VaeSim(cfg, batch)
+    return _decode_walk(_VaeSim(cfg, batch), latent_frames, latent_height, latent_width).out
+
+
+def vae_decode_terms(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+) -> tuple[Term, ...]:
+    """:func:`hybrid.timing.roofline_terms` of :func:`vae_decode_rows`, from the same walk."""
+    sim = _VaeTerms(cfg, batch)
+    _decode_walk(sim, latent_frames, latent_height, latent_width)
+    return sim.terms.freeze()
+
+
+def _decode_walk(sim: _VaeSim, latent_frames: int, latent_height: int, latent_width: int) -> _VaeSim:
+    cfg, batch = sim.cfg, sim.b
     h, w = latent_height, latent_width
     sim.causal_conv("post_quant_conv", cfg.z_dim, cfg.z_dim, K1, latent_frames, h, w)
     s = 2 ** len(cfg.temperal_downsample)
@@ -730,7 +777,7 @@ def vae_decode_rows(
     if cfg.patch_size:  # unpatchify: the 2x2 patches out of the channels (permute(...).contiguous())
         sim.row("", "clone", "movement", frames * pixels, frames * pixels)
     sim.row("", "clamp", "elementwise", frames * pixels, frames * pixels)
-    return sim.out
+    return sim
 
 
 def vae_encode_rows(
@@ -741,11 +788,24 @@ def vae_encode_rows(
     latents grown by one ``cat`` per chunk, ``quant_conv``, and the posterior's clamp and exps.
     Wan2.1's encoder at any length; Wan2.2's (patchify, residual down blocks with ``AvgDown3D``)
     on one frame, all TI2V encodes (``NotImplementedError`` beyond)."""
+    return _encode_walk(_VaeSim(cfg, batch, ENCODE_STAGE), latent_frames, height, width, calls).out
+
+
+def vae_encode_terms(
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, calls: int = 1
+) -> tuple[Term, ...]:
+    """:func:`hybrid.timing.roofline_terms` of :func:`vae_encode_rows`, from the same walk."""
+    sim = _VaeTerms(cfg, batch, ENCODE_STAGE)
+    _encode_walk(sim, latent_frames, height, width, calls)
+    return sim.terms.freeze()
+
+
+def _encode_walk(sim: _VaeSim, latent_frames: int, height: int, width: int, calls: int) -> _VaeSim:
+    cfg, batch = sim.cfg, sim.b
     if cfg.is_residual and latent_frames > 1:
         raise NotImplementedError("vae_encode_rows: the Wan2.2 encoder is written for one frame (TI2V's image)")
     if calls == 0:
-        return []
-    sim = _VaeSim(cfg, batch, ENCODE_STAGE)
+        return sim
     sim.times = calls  # every row once per encode
     t_chunk, p = cfg.scale_factor_temporal, cfg.patch_size or 1
     if cfg.patch_size:  # patchify: 2x2 pixel patches into channels (permute(...).contiguous())
@@ -764,7 +824,7 @@ def vae_encode_rows(
     half = batch * cfg.z_dim * frames * h * w  # DiagonalGaussianDistribution: logvar clamped, std, var
     for op in ("clamp", "mul", "exp"):
         sim.row("", op, "elementwise", half, half, calls=2 if op == "exp" else 1)
-    return sim.out
+    return sim
 
 
 class _Live:
@@ -779,16 +839,18 @@ class _Live:
 
     def alloc(self, n: int) -> int:
         self.bytes += n
-        self.peak = max(self.peak, self.bytes)
-        self.peak_materialized = max(self.peak_materialized, self.bytes)
+        if self.bytes > self.peak_materialized:  # never below peak: compare once in the common case
+            self.peak_materialized = self.bytes
+        if self.bytes > self.peak:
+            self.peak = self.bytes
         return n
 
     def transient(self, n: int) -> None:
         """A math attention kernel's ``n`` bytes, allocated and freed on top of the live set."""
         self.peak_materialized = max(self.peak_materialized, self.bytes + n)
 
-    def free(self, *ns: int) -> None:
-        self.bytes -= sum(ns)
+    def free(self, n: int, *more: int) -> None:
+        self.bytes -= n + sum(more) if more else n  # one tensor in most calls: no sum
 
 
 class _DecodePeak:
@@ -801,6 +863,9 @@ class _DecodePeak:
         self.cfg, self.b, self.live = cfg, batch, _Live()
         self.cache: list[tuple[int | str | None, int]] = []  # (frames or "Rep" or None, bytes)
         self.idx = 0
+        self.blocks: dict[tuple[Any, ...], tuple[int, int, int, list[tuple[int | str | None, int]], int]] = {}
+        """Residual blocks already replayed, by shapes and the cache slots they read and free: how far
+        above its start each peak rose, the live bytes it added, the slots it leaves, its output."""
 
     def _slot(self) -> tuple[int | str | None, int]:
         if self.idx == len(self.cache):
@@ -873,7 +938,31 @@ class _DecodePeak:
         return out
 
     def resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
-        """Returns the bytes of the block's output; its input stays with the caller."""
+        """Returns the bytes of the block's output; its input stays with the caller. A block replayed
+        before with the same shapes and cache slots allocates alike: its effect is applied again."""
+        i, cache, live = self.idx, self.cache, self.live
+        key = (c_in, c_out, t, h, w, *cache[i : i + 2])  # a slot not made yet reads as absent
+        if key in self.blocks:
+            rise, rise_materialized, added, after, out = self.blocks[key]
+            cache[i : i + 2], self.idx = after, i + 2
+            live.peak = max(live.peak, live.bytes + rise)
+            live.peak_materialized = max(live.peak_materialized, live.bytes + rise_materialized)
+            live.bytes += added
+            return out
+        start, peak, peak_materialized = live.bytes, live.peak, live.peak_materialized
+        live.peak = live.peak_materialized = start
+        out = self._resblock(c_in, c_out, t, h, w)
+        self.blocks[key] = (
+            live.peak - start,
+            live.peak_materialized - start,
+            live.bytes - start,
+            cache[i : i + 2],
+            out,
+        )
+        live.peak, live.peak_materialized = max(peak, live.peak), max(peak_materialized, live.peak_materialized)
+        return out
+
+    def _resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
         live, b = self.live, self.b
         hw = h * w
         shortcut = self.conv(c_in, c_out, K1, t, h, w, 0) if c_in != c_out else 0
