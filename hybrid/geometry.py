@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.deployment import Deployment
     from hybrid.models import ModelSpec
     from hybrid.workload import Workload
 
@@ -50,6 +51,21 @@ class CallShape:
     Wan2.2 model on the original repository (:meth:`hybrid.runtime.Runtime.per_token_timestep`)."""
     image: bool = False
     """TI2V in image-to-video mode: the single image is VAE-encoded."""
+    ulysses: int = 1
+    """Ranks the transformer's video tokens are split over by Ulysses (:class:`hybrid.deployment.Deployment`)."""
+    ring: int = 1
+    """Ranks the transformer's video tokens are split over by ring attention."""
+
+    @property
+    def sequence_degree(self) -> int:
+        """Ranks one transformer forward's video tokens are split over."""
+        return self.ulysses * self.ring
+
+    @property
+    def local_tokens(self) -> int:
+        """Video tokens per sample one rank holds through the transformer blocks: ``N / P``, rounded up
+        where a runtime pads them (diffusers requires ``P`` to divide ``N``)."""
+        return -(-self.dit_tokens // self.sequence_degree)
 
     @property
     def latent_pixels(self) -> int:
@@ -57,8 +73,9 @@ class CallShape:
         return self.latent_height * self.latent_width
 
     @staticmethod
-    def of(spec: ModelSpec, workload: Workload) -> CallShape:
-        """The per-call shapes of ``workload`` under ``spec``'s configs."""
+    def of(spec: ModelSpec, workload: Workload, deployment: Deployment | None = None) -> CallShape:
+        """The per-call shapes of ``workload`` under ``spec``'s configs, as one rank of ``deployment``
+        runs them (default: one GPU)."""
         vae, dit = spec.vae, spec.transformer
         t, s = vae.scale_factor_temporal, vae.scale_factor_spatial
         p_t, p_h, p_w = dit.patch_size
@@ -83,6 +100,8 @@ class CallShape:
             ref_images=workload.ref_images,
             per_token_timestep=workload.runtime.per_token_timestep(spec),
             image=workload.image,
+            ulysses=deployment.ulysses if deployment else 1,
+            ring=deployment.ring if deployment else 1,
         )
 
 

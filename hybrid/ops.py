@@ -112,3 +112,50 @@ def math_attention_bytes(
     upcast, copies = (4 * (q + k + v), itemsize) if itemsize < 4 else (0, 0)
     scaled_q = 4 * q
     return upcast + scaled_q + max(4 * k + 4 * s, 8 * s, (4 + copies) * s + (4 + copies) * o)
+
+
+COLLECTIVES: tuple[str, ...] = ("all_to_all_single", "all_gather_into_tensor", "reduce_scatter_tensor", "all_reduce")
+"""The ``_c10d_functional`` collectives a rank's rows can carry (what the runtimes send)."""
+
+
+def collective_bytes(collective: str, group_size: int, input_bytes: int) -> tuple[int, int]:
+    """``(sent, received)``: bytes one rank puts on and takes off the interconnect for one call
+    of ``collective`` on its ``input_bytes`` in a group of ``group_size`` ranks (equal splits):
+
+    * ``all_to_all_single``: keeps its own ``1/P`` and exchanges the rest, ``(P-1)/P * x`` each way;
+    * ``all_gather_into_tensor``: its ``x`` to each of the ``P-1`` others, theirs back: ``(P-1) * x``;
+    * ``reduce_scatter_tensor``: ``(P-1)/P * x`` each way (the ring algorithm's volume);
+    * ``all_reduce``: reduce-scatter then all-gather, ``2 (P-1)/P * x`` each way.
+
+    The byte columns of a collective row hold these (sent as read, received as written); a group of
+    one sends nothing."""
+    p = group_size
+    if collective == "all_to_all_single" or collective == "reduce_scatter_tensor":
+        moved = (p - 1) * input_bytes // p
+    elif collective == "all_gather_into_tensor":
+        moved = (p - 1) * input_bytes
+    elif collective == "all_reduce":
+        moved = 2 * (p - 1) * input_bytes // p
+    else:
+        raise ValueError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVES)}")
+    return moved, moved
+
+
+def permute_copies(shape: Sequence[int], perm: Sequence[int]) -> bool:
+    """Whether ``x.reshape(shape).permute(perm).contiguous()`` of a contiguous ``x`` copies: torch
+    copies unless the permuted strides are already contiguous, dimensions of size 1 ignored
+    (``TensorImpl::is_contiguous``); an empty tensor never copies."""
+    if 0 in shape:
+        return False
+    strides = [0] * len(shape)
+    step = 1
+    for i in range(len(shape) - 1, -1, -1):
+        strides[i], step = step, step * shape[i]
+    expected = 1
+    for i in reversed(perm):
+        if shape[i] == 1:
+            continue
+        if strides[i] != expected:
+            return True
+        expected *= shape[i]
+    return False

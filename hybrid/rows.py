@@ -32,8 +32,11 @@ CATEGORIES: tuple[str, ...] = (
     "movement",
     "factory",
     "view",
+    "collective",
 )
-"""Op classes a row can carry; only matmul, conv and attention rows have non-zero FLOPs."""
+"""Op classes a row can carry; only matmul, conv and attention rows have non-zero FLOPs. A
+``collective`` row's byte columns are the bytes its rank sends and receives over the interconnect
+(:func:`hybrid.ops.collective_bytes`), timed by the interconnect, not by memory bandwidth."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import stage_groups
+from hybrid.deployment import Deployment
 from hybrid.geometry import CallShape
 from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.models.clip import CLIPVisionConfig
@@ -498,6 +499,69 @@ SECONDS_RTOL = 1e-9
 """Closed-form vs traced seconds: the same rows summed in another order."""
 
 
+PARALLEL_LAYOUTS: tuple[tuple[str, dict[str, Any], tuple[tuple[int, int], ...]], ...] = (
+    ("wan2.1-t2v-14b", {}, ((8, 1), (4, 2), (1, 8), (2, 1))),
+    ("wan2.1-t2v-14b", {"width": 256, "height": 128, "frames": 17, "batch": 2}, ((2, 1), (4, 1), (1, 2), (2, 2))),
+    ("wan2.1-t2v-1.3b", {"width": 256, "height": 128, "frames": 17, "text_len": 16}, ((4, 1), (2, 2), (1, 4))),
+    ("wan2.1-i2v-14b-480p", {"width": 256, "height": 128, "frames": 17, "batch": 2}, ((4, 1), (2, 2))),
+    ("wan2.2-ti2v-5b", {}, ((8, 1),)),
+    ("wan2.2-ti2v-5b", {"width": 256, "height": 128, "frames": 17, "batch": 2}, ((2, 1), (1, 2), (2, 2))),
+    ("wan2.2-t2v-a14b", {}, ((8, 1), (4, 1))),
+)
+"""Sequence-parallel layouts ``(ulysses, ring)`` checked against the tracer: P in {2, 4, 8}, full
+defaults and small shapes, batch 1 and 2, text, image and per-token-timestep transformers."""
+
+
+@functools.lru_cache(maxsize=64)
+def _parallel_trace(stage: str, spec: ModelSpec, workload: Workload, deployment: Deployment) -> StageTrace:
+    from hybrid.trace import trace_stage
+
+    return trace_stage(stage, workload, spec, deployment=deployment)
+
+
+def check_parallel(stage: str, spec: ModelSpec, workload: Workload, deployment: Deployment) -> Check:
+    """One rank's closed-form rows (compute and collectives: op, bytes sent and received, calls) of
+    one call of a transformer ``stage`` against diffusers' context parallelism traced in a fake
+    process group (:mod:`hybrid.trace.parallel`): every (module, op) equal, exactly."""
+    call = CallShape.of(spec, workload, deployment)
+    traced = _parallel_trace(stage, spec, workload, deployment)
+    groups = spec.pipeline_def.stage(stage).closed_rows(spec, call) or []
+    analytic, table = aggregate_costs(expand(groups)), aggregate_costs(traced.rows)
+    mismatches = _mismatches(analytic, table)
+    comm = {k: v for k, v in table.items() if v[0] == "collective"}
+    w, d = workload, deployment
+    return Check(
+        name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} ulysses {d.ulysses} ring {d.ring} {stage}",
+        passed=bool(groups) and not mismatches and not traced.unsupported_ops,
+        detail={
+            "model": spec.name,
+            "stage": stage,
+            "workload": w.to_dict(),
+            "deployment": d.to_dict(),
+            "ops_compared": len(set(analytic) | set(table)),
+            "collectives": sorted({k[2] for k in comm}),
+            "comm_bytes_per_rank": sum(v[2] + v[3] for v in comm.values()),
+            "mismatches": mismatches[:20],
+            "unsupported_ops": traced.unsupported_ops,
+        },
+    )
+
+
+def verify_parallel() -> Summary:
+    """:func:`check_parallel` over :data:`PARALLEL_LAYOUTS`, every transformer stage."""
+    t0 = time.perf_counter()
+    checks = []
+    for model, shape, layouts in PARALLEL_LAYOUTS:
+        spec = get_preset(model)
+        w = reference_workload(model, shape) if shape else Workload(model=model)
+        for ulysses, ring in layouts:
+            d = Deployment(gpus=ulysses * ring, ulysses=ulysses, ring=ring)
+            for sd in spec.pipeline_def.stages:
+                if sd.component.startswith("transformer"):
+                    checks.append(check_parallel(sd.name, spec, w, d))
+    return Summary("sequence_parallel", checks, time.perf_counter() - t0)
+
+
 def _rel_float(a: float, b: float) -> float:
     return abs(a - b) / abs(b) if b else abs(a)
 
@@ -518,5 +582,6 @@ VERIFICATIONS: dict[str, Callable[[], Summary]] = {
     "flop_counter": verify_flop_counter,
     "public_timings": verify_public_timings,
     "sizing": verify_sizing,
+    "sequence_parallel": verify_parallel,
 }
 """The verifications ``wanmeter verify`` runs (device checks are added with ``--device``)."""

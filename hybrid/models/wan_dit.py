@@ -263,10 +263,12 @@ class _Rows:
         calls: int = 1,
         component: str = "",
     ) -> None:
-        name = f"{self.prefix}.{module}" if self.prefix and module else (self.prefix or module)
-        self.out.append(
-            OpGroup(STAGE, name, f"aten.{op}", category, flops, calls, self.repeat, component, read, written)
-        )
+        name, repeat = self.name(module), self.repeat
+        self.out.append(OpGroup(STAGE, name, f"aten.{op}", category, flops, calls, repeat, component, read, written))
+
+    def name(self, module: str) -> str:
+        """``module`` under this group's prefix."""
+        return f"{self.prefix}.{module}" if self.prefix and module else (self.prefix or module)
 
     def linear(self, module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
         """``addmm``: bias, input and weight read, output written."""
@@ -285,6 +287,13 @@ class _Rows:
         self(module, "mm", "matmul", x + d_in * d_out * BF16, y, ops.linear(rows, d_in, d_out))
         self(module, "add", "elementwise", y + d_out * BF16, y)
 
+    def collective(self, module: str, collective: str, group: int, input_bytes: int, calls: int = 1) -> None:
+        """A ``_c10d_functional`` collective of ``input_bytes`` over ``group`` ranks: its byte columns
+        are what this rank sends and receives (:func:`hybrid.ops.collective_bytes`)."""
+        sent, received = ops.collective_bytes(collective, group, input_bytes)
+        op = f"_c10d_functional.{collective}"
+        self.out.append(OpGroup(STAGE, self.name(module), op, "collective", 0, calls, self.repeat, "", sent, received))
+
     def cast(self, module: str, numel: int, src: int, dst: int, calls: int = 1) -> None:
         """``_to_copy`` of ``numel`` elements from ``src`` to ``dst`` bytes each."""
         self(module, "_to_copy", "movement", numel * src, numel * dst, calls=calls)
@@ -296,12 +305,13 @@ class _Rows:
 
 
 def _block_rows(
-    cfg: WanTransformer3DConfig, rows: _Rows, batch: int, tokens: int, text_len: int, m: int, image_tokens: int
+    cfg: WanTransformer3DConfig, rows: _Rows, shape: CallShape, text_len: int, m: int, image_tokens: int
 ) -> None:
-    """One ``WanTransformerBlock`` (``rows.prefix``) with ``m`` modulation rows (batch, or every
-    token's with a timestep per token): float32 norms and modulation around bf16 attention and FFN,
-    rotary embedding applied to q and k through float32 products copied back into bf16; with image
-    input a second attention over the image tokens in ``attn2``."""
+    """One ``WanTransformerBlock`` (``rows.prefix``) on one rank's tokens with ``m`` modulation rows
+    (batch, or every token's with a timestep per token): float32 norms and modulation around bf16
+    attention and FFN, rotary embedding applied to q and k through float32 products copied back into
+    bf16; with image input a second attention over the image tokens in ``attn2``."""
+    batch, tokens = shape.batch, shape.local_tokens
     n, t, d, f = batch * tokens, batch * text_len, cfg.inner_dim, cfg.ffn_dim
     nd, md = n * d, m * d
     rows.cast("", 6 * md, BF16, F32)  # temb.float()
@@ -336,8 +346,7 @@ def _block_rows(
     rows("attn1", "add", "elementwise", 2 * half * F32, half * F32, calls=2)
     rows("attn1", "copy_", "movement", half * (BF16 + F32), half * BF16, calls=4)
     heads, hd = cfg.num_attention_heads, cfg.attention_head_dim
-    rows("attn1", "scaled_dot_product_attention", "attention", 3 * nd * BF16, nd * BF16,
-         ops.sdpa(batch, heads, tokens, tokens, hd))  # fmt: skip
+    _self_attention(rows, shape, heads, hd)
     rows.linear("attn1.to_out.0", n, d, d)
     gate(BF16)
     rows.cast("", nd, BF16, F32)
@@ -355,9 +364,11 @@ def _block_rows(
         rows.context_linear("attn2.add_k_proj", i, cfg.added_kv_proj_dim, d)
         rows.context_linear("attn2.add_v_proj", i, cfg.added_kv_proj_dim, d)
         rows("attn2.norm_added_k", "rms_norm", "norm", i * d * BF16 + d * BF16, i * d * BF16)
+        _cudnn_layout(rows, shape, heads, hd, image_tokens)
         rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * i * d) * BF16, nd * BF16,
              ops.sdpa(batch, heads, tokens, image_tokens, hd), component=IMAGE_CORE)  # fmt: skip
         rows("attn2", "add", "elementwise", 2 * nd * BF16, nd * BF16)  # text + image attention
+    _cudnn_layout(rows, shape, heads, hd, text_len)
     rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * t * d) * BF16, nd * BF16,
          ops.sdpa(batch, heads, tokens, text_len, hd))  # fmt: skip
     rows.linear("attn2.to_out.0", n, d, d)
@@ -371,15 +382,102 @@ def _block_rows(
     gate(F32)
 
 
+def _self_attention(rows: _Rows, shape: CallShape, heads: int, hd: int) -> None:
+    """``attn1``'s attention on one rank, as diffusers' context parallelism runs it
+    (``_templated_context_parallel_attention``): over all its tokens on one GPU; under Ulysses
+    (``TemplatedUlyssesAttention``) q, k and v each laid out per destination rank (a copy where the
+    permute is not a view), all-to-all'd to ``(N, H/u)`` and laid back, the attention over every
+    token with ``H/u`` heads, the output sent back the same way; under ring attention
+    (:func:`_ring_attention`) over the ring's tokens; with both (``_templated_unified_attention``)
+    the Ulysses exchange around the ring."""
+    b, s, u, r = shape.batch, shape.local_tokens, shape.ulysses, shape.ring
+    x = b * s * heads * hd  # elements of this rank's q (and k, v, output)
+    if u == 1 and r == 1:
+        rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, x * BF16,
+             ops.sdpa(b, heads, s, s, hd))  # fmt: skip
+        return
+    if u == 1:
+        _ring_attention(rows, b, s, heads, hd, r)
+        return
+    h = heads // u
+
+    def copy(shape_: tuple[int, ...], perm: tuple[int, ...], calls: int) -> None:
+        if ops.permute_copies(shape_, perm):
+            rows("attn1", "clone", "movement", x * BF16, x * BF16, calls=calls)
+
+    copy((b, s, u, h, hd), (2, 1, 0, 3, 4), 3)  # (B, S/u, u, H/u, D) -> (u, S/u, B, H/u, D)
+    rows.collective("attn1", "all_to_all_single", u, x * BF16, calls=3)
+    copy((u * s, b, h, hd), (1, 0, 2, 3), 3)  # -> (B, S, H/u, D)
+    if r == 1:
+        rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, x * BF16,
+             ops.sdpa(b, h, u * s, u * s, hd))  # fmt: skip
+        copy((b, u, s, h, hd), (1, 3, 0, 2, 4), 1)  # the output: (u, H/u, B, S/u, D)
+        rows.collective("attn1", "all_to_all_single", u, x * BF16)
+        copy((heads, b, s, hd), (1, 2, 0, 3), 1)  # -> (B, S/u, H, D)
+        return
+    _ring_attention(rows, b, u * s, h, hd, r)
+    copy((b, u, s, h, hd), (1, 3, 2, 0, 4), 1)  # SeqAllToAllDim back: (u, H/u, S/u, B, D)
+    rows.collective("attn1", "all_to_all_single", u, x * BF16)
+    copy((heads, s, b, hd), (2, 1, 0, 3), 1)  # -> (B, S/u, H, D)
+
+
+def _cudnn_layout(rows: _Rows, shape: CallShape, heads: int, hd: int, kv_len: int) -> None:
+    """Under ring attention every attention module runs the cuDNN backend
+    (:data:`hybrid.trace.parallel.RING_BACKEND`), which lays a local attention's q, k and v out as
+    ``(B, H, S, D)`` copies first (``_native_cudnn_attention``): ``attn2``'s over the context."""
+    if shape.ring == 1:
+        return
+    b, s = shape.batch, shape.local_tokens
+    for length, calls in ((s, 1), (kv_len, 2)):
+        if ops.permute_copies((b, length, heads, hd), (0, 2, 1, 3)):
+            n = b * length * heads * hd * BF16
+            rows("attn2", "clone", "movement", n, n, calls=calls)
+
+
+def _ring_attention(rows: _Rows, b: int, s: int, h: int, hd: int, r: int) -> None:
+    """diffusers' ``TemplatedRingAttention`` on ``s`` tokens and ``h`` heads per rank of an ``r``-rank
+    ring, through the cuDNN backend (:data:`hybrid.trace.parallel.RING_BACKEND`): K and V joined and
+    all-gathered once, then per ring step the attention of the local queries to one rank's keys
+    (inputs laid out ``(B, H, S, D)``, output and log-sum-exp laid back), each partial output
+    upcast to float32 and merged into the running one by the log-sum-exp, the result cast back."""
+    x, lse = b * s * h * hd, b * s * h  # elements of q (k, v, output) and of the log-sum-exp
+    rows("attn1", "cat", "movement", 2 * x * BF16, 2 * x * BF16)  # cat([k.flatten(), v.flatten()])
+    rows.collective("attn1", "all_gather_into_tensor", r, 2 * x * BF16)
+    if ops.permute_copies((b, s, h, hd), (0, 2, 1, 3)):
+        rows("attn1", "clone", "movement", x * BF16, x * BF16, calls=3 * r)  # q, k, v transposed
+    written = x * BF16 + lse * F32 + 2 * I64  # output, log-sum-exp, philox seed and offset
+    rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, written, ops.sdpa(b, h, s, s, hd),
+         calls=r)  # fmt: skip
+    if ops.permute_copies((b, h, s, hd), (0, 2, 1, 3)):
+        rows("attn1", "clone", "movement", x * BF16, x * BF16, calls=r)  # the output laid back
+    if ops.permute_copies((b, h, s), (0, 2, 1)):
+        rows("attn1", "clone", "movement", lse * F32, lse * F32, calls=r)  # the log-sum-exp laid back
+    rows.cast("attn1", x, BF16, F32, calls=r)
+    if r > 1:  # out = prev - sigmoid(lse - prev_lse) * (prev - out); lse = prev_lse - logsigmoid(prev_lse - lse)
+        merges = r - 1
+        rows("attn1", "sub", "elementwise", 2 * lse * F32, lse * F32, calls=3 * merges)
+        rows("attn1", "sigmoid", "elementwise", lse * F32, lse * F32, calls=merges)
+        rows("attn1", "sub", "elementwise", 2 * x * F32, x * F32, calls=2 * merges)
+        rows("attn1", "mul", "elementwise", (lse + x) * F32, x * F32, calls=merges)
+        rows("attn1", "log_sigmoid_forward", "elementwise", lse * F32, 2 * lse * F32, calls=merges)
+    rows.cast("attn1", x, F32, BF16)
+
+
 def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     """Every op one ``WanTransformer3DModel`` forward costs (FLOPs and bytes read and written),
     keyed like the tracer's rows; views cost nothing and are left out. Every variant: text- and
-    image-to-video, FLF2V's position embedding, VACE's blocks and hints, a timestep per token."""
+    image-to-video, FLF2V's position embedding, VACE's blocks and hints, a timestep per token.
+
+    With the sequence split over ``P = ulysses * ring`` ranks (``shape``), one rank's rows, as
+    diffusers' context parallelism runs them (``WanTransformer3DModel._cp_plan``): the rotary tables,
+    patch embedding and unpatchify over every token, the timestep split with the tokens where it is
+    per token, the blocks and the output head on ``N/P`` tokens, self-attention through
+    :func:`_self_attention` and the head's output all-gathered (``proj_out``)."""
     p_t, p_h, p_w = cfg.patch_size
     batch, text_len, d = shape.batch, shape.text_len, cfg.inner_dim
     f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
-    tokens = f * h * w
-    n, t, hd = batch * tokens, batch * text_len, cfg.attention_head_dim
+    tokens, local = f * h * w, shape.local_tokens
+    n_all, n, t, hd = batch * tokens, batch * local, batch * text_len, cfg.attention_head_dim
     m = n if shape.per_token_timestep else batch  # rows of the time embedding and modulation
     half = cfg.freq_dim // 2
     rows = _Rows(batch)
@@ -388,7 +486,7 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
 
     def patch(module: str, channels: int) -> None:
         read = (batch * channels * pixels + d * channels * prod(cfg.patch_size) + d) * BF16
-        rows(module, "convolution", "conv", read, n * d * BF16,
+        rows(module, "convolution", "conv", read, n_all * d * BF16,
              ops.conv3d(batch, channels, d, cfg.patch_size, (f, h, w)))  # fmt: skip
 
     patch("patch_embedding", cfg.in_channels)
@@ -401,7 +499,9 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
         rows("", "new_zeros", "factory", n * d * BF16, 0)  # control tokens padded to the video's (by none)
         rows("", "cat", "movement", n * d * BF16, n * d * BF16)
     else:
-        rows("", "clone", "movement", n * d * BF16, n * d * BF16)
+        rows("", "clone", "movement", n_all * d * BF16, n_all * d * BF16)
+    if shape.per_token_timestep and shape.sequence_degree > 1 and batch > 1:
+        rows("", "clone", "movement", m * I64, m * I64)  # the split (B, N/P) timestep is strided: flatten copies
     ts = "condition_embedder.timesteps_proj"
     rows(ts, "arange", "factory", 0, half * F32)
     for op in ("mul", "div", "exp"):
@@ -439,11 +539,11 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
         first.linear("proj_in", n, d, d)
         first("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)  # control + video tokens
         hints = _Rows(batch, layers, "vace_blocks.{i}")
-        _block_rows(cfg, hints, batch, tokens, text_len, m, image_tokens)
+        _block_rows(cfg, hints, shape, text_len, m, image_tokens)
         hints.linear("proj_out", n, d, d)
         rows.out += first.out + hints.out
     block = _Rows(batch, cfg.num_layers, "blocks.{i}")
-    _block_rows(cfg, block, batch, tokens, text_len, m, image_tokens)
+    _block_rows(cfg, block, shape, text_len, m, image_tokens)
     rows.out += block.out
     if vace:  # after each block in vace_layers: hidden + hint * scale
         rows("", "mul", "elementwise", n * d * BF16 + BF16, n * d * BF16, calls=layers)
@@ -457,7 +557,12 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     rows("", "add", "elementwise", n * d * F32 + m * d * BF16, n * d * F32)
     rows.cast("", n * d, F32, BF16)
     rows.linear("proj_out", n, d, o)
-    rows("", "clone", "movement", n * o * BF16, n * o * BF16)  # unpatchify
+    if shape.sequence_degree > 1:  # ContextParallelGatherHook: every rank's tokens
+        rows.collective("proj_out", "all_gather_into_tensor", shape.sequence_degree, n * o * BF16)
+        if batch > 1:  # gathered along the batch, joined along the tokens (funcol's chunk and cat)
+            gathered = shape.sequence_degree * n * o * BF16
+            rows("proj_out", "cat", "movement", gathered, gathered)
+    rows("", "clone", "movement", n_all * o * BF16, n_all * o * BF16)  # unpatchify
     return rows.out
 
 

@@ -10,11 +10,13 @@ unlike it, attention is also counted when a fused CPU/CUDA kernel runs.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hybrid.deployment import SINGLE, Deployment
 from hybrid.geometry import validate
 from hybrid.models import ModelSpec, get_preset
 from hybrid.rows import CostRow, to_frame, total_flops
@@ -119,19 +121,34 @@ def trace_stage(
     spec: ModelSpec | None = None,
     device: str = "meta",
     dtype: str | None = None,
+    deployment: Deployment = SINGLE,
 ) -> StageTrace:
-    """Trace one call of ``stage`` for ``workload`` (see :func:`trace`)."""
+    """Trace one call of ``stage`` for ``workload`` (see :func:`trace`); with a sequence-parallel
+    ``deployment``, the transformer stages run as rank 0 of it under diffusers' context parallelism
+    in a fake process group (:mod:`hybrid.trace.parallel`), their collectives recorded as rows."""
     import torch
 
     from hybrid.trace.build import stage_call
     from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
 
     spec = spec or get_preset(workload.model)
-    call = stage_call(stage, spec, workload, device=device, dtype=dtype)
-    with ModuleStack(call.module) as modules:
-        cost = CostMode(stage, modules)
-        with torch.no_grad(), cost, CanonicalFunctionMode(cost):
-            call.run()
+    split = deployment.sequence_degree > 1 and spec.pipeline_def.stage(stage).component.startswith("transformer")
+    with contextlib.ExitStack() as world:
+        prepare = None
+        if split:
+            from hybrid.trace.parallel import enable_sequence_parallel, fake_world, quiet_parallel
+
+            world.enter_context(fake_world(deployment.sequence_degree))
+            world.enter_context(quiet_parallel())
+
+            def prepare(module: torch.nn.Module) -> None:
+                enable_sequence_parallel(module, deployment.ulysses, deployment.ring)
+
+        call = stage_call(stage, spec, workload, device=device, dtype=dtype, prepare=prepare)
+        with ModuleStack(call.module) as modules:
+            cost = CostMode(stage, modules)
+            with torch.no_grad(), cost, CanonicalFunctionMode(cost):
+                call.run()
     unsupported = {
         op: {"calls": n, "stage": stage, "module": cost.unsupported_modules[op]} for op, n in cost.unsupported.items()
     }

@@ -257,7 +257,12 @@ the real module and the input adapter that makes one call of the stage from a :c
 
 
 def stage_call(
-    stage: str, spec: ModelSpec, workload: Workload, device: str = "meta", dtype: str | None = None
+    stage: str,
+    spec: ModelSpec,
+    workload: Workload,
+    device: str = "meta",
+    dtype: str | None = None,
+    prepare: Callable[[torch.nn.Module], None] | None = None,
 ) -> StageCall:
     """Build ``stage``'s real module for ``spec`` and the inputs of one call for ``workload``
     (``dtype`` overrides the stage component's compute dtype).
@@ -273,6 +278,8 @@ def stage_call(
       width]`` (VACE: twice, then once per reference image ``[1, 3, 1, height, width]``);
     * image-to-video transformers also get the image hidden states ``[batch * images, 257, 1280]``,
       VACE's its control latents ``[batch, 96, latent_frames + ref_images, latent_h, latent_w]``.
+
+    ``prepare`` changes a freshly built module before the call (e.g. enables context parallelism).
     """
     sd = spec.pipeline_def.stage(stage)
     dtype_name = dtype or sd.dtype
@@ -282,6 +289,10 @@ def stage_call(
     gen = torch.Generator().manual_seed(0) if device != "meta" else None
     build, adapter = TRACE_CALLS[sd.trace_key]
     cfg = sd.config(spec)
-    module = _cached((sd.component, device, tdtype, cfg), lambda: build(cfg, device, tdtype))
+    if prepare is None:
+        module = _cached((sd.component, device, tdtype, cfg), lambda: build(cfg, device, tdtype))
+    else:  # changed by prepare (hooks, processors): a fresh one, never cached
+        module = build(cfg, device, tdtype)
+        prepare(module)
     run = adapter(module, cfg, CallShape.of(spec, workload), device, tdtype, gen)
     return StageCall(module, run, tdtype, type(module).__name__)

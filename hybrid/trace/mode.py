@@ -9,7 +9,8 @@ Attention is counted once, however it is dispatched: a ``TorchFunctionMode`` cat
 ``F.scaled_dot_product_attention`` before device dispatch picks a kernel (math ``bmm`` on meta,
 ``_scaled_dot_product_flash_attention_for_cpu`` on CPU, flash/efficient/cudnn on CUDA), records one
 canonical ``aten.scaled_dot_product_attention`` row and absorbs whatever runs inside it. Fused
-attention kernels reached without that function are costed by the same formula. ``rms_norm`` is
+attention kernels reached without that function (diffusers' ring attention calls cuDNN's directly) are
+costed by the same formula under the same name. ``rms_norm`` is
 canonicalised the same way, because CPU has a fused kernel that meta decomposes.
 
 Two activation peaks are tracked: the eager working set with a fused attention kernel (only the
@@ -127,7 +128,7 @@ def _packets(names: str) -> frozenset[Any]:
 
 ELEMENTWISE_OPS = _packets(
     """add add_ sub sub_ mul mul_ div div_ neg exp log log1p pow sqrt rsqrt abs sin cos tanh tanh_
-    sigmoid silu silu_ gelu gelu_ relu relu_ clamp clamp_ clamp_min clamp_max minimum maximum where
+    sigmoid log_sigmoid_forward silu silu_ gelu gelu_ relu relu_ clamp clamp_ clamp_min clamp_max minimum maximum where
     lt le gt ge eq ne logical_not logical_and bitwise_not floor ceil round reciprocal square
     addcmul lerp bernoulli_ masked_fill masked_fill_ _softmax _safe_softmax _log_softmax
     _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d
@@ -153,6 +154,22 @@ VIEW_OPS = _packets(
     view_as_real view_as_complex lift_fresh _reshape_alias diagonal movedim unfold"""
 )
 """Zero-cost metadata ops: no FLOPs, no bytes."""
+
+COLLECTIVE_NAMESPACE = "_c10d_functional"
+"""Where the functional collectives live (diffusers' context parallelism and FSDP issue these):
+each of :data:`hybrid.ops.COLLECTIVES` becomes a ``collective`` row whose byte columns are what the
+rank sends and receives (:func:`hybrid.ops.collective_bytes`). Matched by name: the namespace's
+custom ops register when ``torch.distributed._functional_collectives`` is first imported."""
+COLLECTIVE_NO_WORK = frozenset({"wait_tensor", "_wrap_tensor_autograd"})
+"""Waiting on a collective and wrapping its result: no work of their own."""
+
+
+def _group_size(args: Sequence[Any]) -> int:
+    """Ranks in the collective's group (its last argument names it)."""
+    from torch.distributed import distributed_c10d
+
+    return int(distributed_c10d._get_group_size_by_name(args[-1]))
+
 
 META_QUERY_OPS = frozenset({aten.sym_size, aten.sym_stride, aten.sym_numel, aten.sym_storage_offset, aten.is_same_size})
 
@@ -312,11 +329,21 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         outputs: Sequence[torch.Tensor],
         count_bytes: bool = True,
     ) -> None:
-        in_shapes = tuple(_shape(t) for t in inputs)
-        out_shapes = tuple(_shape(t) for t in outputs)
-        key = (self.modules.current, op, in_shapes, out_shapes)
         read = _nbytes(inputs) if count_bytes else 0
         written = _nbytes(outputs) if count_bytes else 0
+        self._add(op, category, flops, read, written, inputs, outputs)
+
+    def _add(
+        self,
+        op: str,
+        category: str,
+        flops: int,
+        read: int,
+        written: int,
+        inputs: Sequence[torch.Tensor],
+        outputs: Sequence[torch.Tensor],
+    ) -> None:
+        key = (self.modules.current, op, tuple(_shape(t) for t in inputs), tuple(_shape(t) for t in outputs))
         slot = self.acc.get(key)
         if slot is None:
             self.acc[key] = [category, flops, read, written, 1]
@@ -343,9 +370,11 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
                 return decomposed
+        if func.namespace == COLLECTIVE_NAMESPACE:
+            return self._collective(func, args, kwargs)
         category = CATEGORY_OF.get(packet)
         out = func(*args, **kwargs)
-        name = f"aten.{packet.__name__}"
+        name = SDPA_OP if category == "attention" else f"aten.{packet.__name__}"  # one name, any kernel
         if category is None:
             self.unsupported[name] = self.unsupported.get(name, 0) + 1
             self.unsupported_modules.setdefault(name, self.modules.current)
@@ -360,6 +389,22 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.record(name, category, flops, inputs, outputs, count_bytes=category != "view")
         if category != "view":
             self.track(outputs, inputs)
+        return out
+
+    def _collective(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        out = func(*args, **kwargs)
+        collective = func._overloadpacket.__name__
+        if collective in COLLECTIVE_NO_WORK:
+            return out
+        if collective not in ops.COLLECTIVES:
+            name = f"{COLLECTIVE_NAMESPACE}.{collective}"
+            self.unsupported[name] = self.unsupported.get(name, 0) + 1
+            self.unsupported_modules.setdefault(name, self.modules.current)
+            return out
+        x = args[0]
+        sent, received = ops.collective_bytes(collective, _group_size(args), x.numel() * x.element_size())
+        self._add(f"_c10d_functional.{collective}", "collective", 0, sent, received, [x], [out])
+        self.track([out], [x])
         return out
 
     def rows(self) -> list[CostRow]:

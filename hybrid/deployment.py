@@ -1,0 +1,152 @@
+"""Multi-GPU deployments as data: how many GPUs a job runs on, how the transformer's sequence is
+split, and what is sharded; what each runtime supports, cited.
+
+A :class:`Deployment` is the layout; the runtime (:class:`hybrid.runtime.Runtime`, on the workload)
+says which code runs it. Every rank of a sequence-parallel group holds ``1/P`` of the video tokens
+through the transformer blocks (``P = ulysses * ring``):
+
+* **Ulysses** (DeepSpeed-Ulysses, arXiv 2309.14509): before self-attention an all-to-all turns
+  ``(N/P tokens, H heads)`` into ``(N tokens, H/u heads)``, and one after it turns it back; the heads
+  must divide by ``u``.
+* **Ring**: every rank attends its own queries to every rank's keys and values; diffusers 0.42
+  gathers them all up front (``TemplatedRingAttention``, ``rotate_method="allgather"``) and merges
+  the ``r`` partial results by their log-sum-exp.
+* Cross-attention stays local: each rank's queries against the whole (replicated) text context.
+* **FSDP** (``--fsdp dit,text_encoder``, the original Wan ``generate.py``'s ``--dit_fsdp`` and
+  ``--t5_fsdp``): each block's parameters are sharded over all ranks and all-gathered for its
+  forward.
+* **CFG parallel** would run the conditional and the unconditional pass on two rank groups; neither
+  runtime modelled here does (:data:`SUPPORT`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.models import ModelSpec
+    from hybrid.models.wan_dit import WanTransformer3DConfig
+    from hybrid.runtime import Runtime
+
+FSDP_COMPONENTS: tuple[str, ...] = ("dit", "text_encoder")
+"""What ``--fsdp`` can shard: the transformer(s) and the UMT5 encoder (Wan's ``--dit_fsdp``, ``--t5_fsdp``)."""
+
+SUPPORT: dict[str, dict[str, str]] = {
+    "diffusers": {
+        "ulysses": "ContextParallelConfig(ulysses_degree=...) (diffusers 0.42 models/_modeling_parallel.py)",
+        "ring": "ContextParallelConfig(ring_degree=...), K and V all-gathered up front (TemplatedRingAttention)",
+        "cfg_parallel": "",
+        "fsdp": "",
+        "pad": "",
+    },
+    "wan": {
+        "ulysses": "--ulysses_size (Wan2.1 wan/distributed/xdit_context_parallel.py through xFuser's USP; "
+        "Wan2.2 wan/distributed/ulysses.py)",
+        "ring": "--ring_size (Wan2.1 only, xFuser's USP; Wan2.2 runs Ulysses alone)",
+        "cfg_parallel": "",
+        "fsdp": "--dit_fsdp, --t5_fsdp (wan/distributed/fsdp.py: FSDP FULL_SHARD, one unit per block)",
+        "pad": "pads the tokens to a multiple of the degree (xdit_context_parallel.py, ulysses.py)",
+    },
+}
+"""What each runtime implements, with the code that does it ("" where it does not)."""
+
+NO_CFG_PARALLEL = (
+    "no runtime modelled here runs it (diffusers and the Wan repositories run the two "
+    "passes in sequence; xDiT lists it as unsupported for Wan; LightX2V implements it)"
+)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A job's layout over ``gpus`` GPUs: ``ulysses * ring * cfg_parallel == gpus``."""
+
+    gpus: int = 1
+    ulysses: int = 1
+    """Ulysses degree: ranks that exchange heads for sequence in self-attention."""
+    ring: int = 1
+    """Ring degree: ranks that exchange keys and values in self-attention."""
+    cfg_parallel: int = 1
+    """2: the conditional and unconditional passes on two rank groups; 1: one after the other."""
+    fsdp: tuple[str, ...] = ()
+    """Components whose parameters are sharded over every rank (:data:`FSDP_COMPONENTS`)."""
+
+    @property
+    def sequence_degree(self) -> int:
+        """Ranks that split one forward's video tokens (``ulysses * ring``)."""
+        return self.ulysses * self.ring
+
+    @property
+    def parallel(self) -> bool:
+        return self.gpus > 1
+
+    def check(self, spec: ModelSpec, runtime: Runtime) -> None:
+        """Raise ``ValueError`` (one line naming the option and the valid range) unless ``spec`` can
+        run on this layout under ``runtime``."""
+        for name, value in (("gpus", self.gpus), ("ulysses", self.ulysses), ("ring", self.ring)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: must be a whole number >= 1, got {value!r}")
+        if self.cfg_parallel not in (1, 2):
+            raise ValueError(f"cfg-parallel: degree must be 1 or 2, got {self.cfg_parallel!r}")
+        product = self.ulysses * self.ring * self.cfg_parallel
+        if product != self.gpus:
+            raise ValueError(
+                f"gpus: ulysses x ring x cfg-parallel = {self.ulysses} x {self.ring} x {self.cfg_parallel} = "
+                f"{product}, not the {self.gpus} GPUs; the degrees must multiply to the GPU count"
+            )
+        bad = [c for c in self.fsdp if c not in FSDP_COMPONENTS]
+        if bad:
+            raise ValueError(f"fsdp: unknown component {bad[0]!r}; valid: {', '.join(FSDP_COMPONENTS)}")
+        support = SUPPORT[runtime.name]
+        if self.cfg_parallel > 1:
+            raise ValueError(f"cfg-parallel: {NO_CFG_PARALLEL}")
+        if self.fsdp and not support["fsdp"]:
+            raise ValueError(
+                f"fsdp: the {runtime.name} runtime has no FSDP option (the original Wan generate.py has: --runtime wan)"
+            )
+        if self.fsdp and self.gpus == 1:
+            raise ValueError("fsdp: shards over several GPUs; give --gpus N with N >= 2")
+        if self.ring > 1 and runtime.name == "wan" and spec.pipeline_def.wan_repo == "Wan2.2":
+            raise ValueError(
+                "ring: the Wan2.2 repository runs Ulysses alone (wan/distributed/ulysses.py); use --ulysses"
+            )
+        for cfg in _transformers(spec):
+            heads = cfg.num_attention_heads
+            if heads % self.ulysses:
+                divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+                raise ValueError(
+                    f"ulysses: {self.ulysses} does not divide the {heads} attention heads of {spec.name}; "
+                    f"valid: {', '.join(map(str, divisors))}"
+                )
+
+    def check_tokens(self, tokens: int, runtime: Runtime) -> None:
+        """diffusers splits the video tokens into equal parts with no padding (``EquipartitionSharder``
+        asserts it); the Wan repositories pad them."""
+        p = self.sequence_degree
+        if p > 1 and tokens % p and not SUPPORT[runtime.name]["pad"]:
+            raise ValueError(
+                f"ulysses x ring: diffusers splits the {tokens:,} video tokens evenly and {p} does not divide "
+                "them; pick a size or frame count whose tokens it divides, or --runtime wan (which pads)"
+            )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "gpus": self.gpus,
+            "ulysses": self.ulysses,
+            "ring": self.ring,
+            "cfg_parallel": self.cfg_parallel,
+            "fsdp": list(self.fsdp),
+        }
+
+
+SINGLE = Deployment()
+"""One GPU, nothing split."""
+
+
+def _transformers(spec: ModelSpec) -> Iterable[WanTransformer3DConfig]:
+    from hybrid.models.wan_dit import WanTransformer3DConfig
+
+    for cfg in (spec.transformer, getattr(spec, "transformer_2", None)):
+        if isinstance(cfg, WanTransformer3DConfig):
+            yield cfg

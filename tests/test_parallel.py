@@ -1,0 +1,113 @@
+"""Multi-GPU deployments: layouts and their validation, one rank's closed-form rows against diffusers'
+context parallelism traced in a fake process group, collective volumes."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hybrid import ops
+from hybrid.deployment import Deployment
+from hybrid.geometry import CallShape
+from hybrid.models import get_preset
+from hybrid.rows import aggregate_costs, expand
+from hybrid.runtime import Runtime
+from hybrid.verify import check_parallel, reference_workload
+from hybrid.workload import Workload
+
+
+def test_permute_copies_is_torchs_contiguity() -> None:
+    import torch
+
+    rng = random.Random(0)
+    for _ in range(2000):
+        shape = [rng.choice((1, 1, 2, 3, 4)) for _ in range(rng.randint(1, 5))]
+        perm = list(range(len(shape)))
+        rng.shuffle(perm)
+        copies = not torch.empty(shape, device="meta").permute(perm).is_contiguous()
+        assert ops.permute_copies(shape, perm) == copies, (shape, perm)
+
+
+def test_collective_volumes() -> None:
+    # all-to-all keeps 1/P: 7/8 of 96,768,000 bytes each way; all-gather sends its x to 7 others
+    assert ops.collective_bytes("all_to_all_single", 8, 96_768_000) == (84_672_000, 84_672_000)
+    assert ops.collective_bytes("all_gather_into_tensor", 8, 1000) == (7000, 7000)
+    assert ops.collective_bytes("reduce_scatter_tensor", 4, 1000) == (750, 750)
+    assert ops.collective_bytes("all_reduce", 4, 1000) == (1500, 1500)
+    assert ops.collective_bytes("all_gather_into_tensor", 1, 1000) == (0, 0)
+    with pytest.raises(ValueError, match="collective: unknown 'broadcast'"):
+        ops.collective_bytes("broadcast", 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("deployment", "runtime", "message"),
+    [
+        (Deployment(gpus=7, ulysses=7), Runtime(), r"ulysses: 7 does not divide the 40 attention heads .* 1, 2, 4, 5"),
+        (Deployment(gpus=8, ulysses=4), Runtime(), r"gpus: ulysses x ring x cfg-parallel = 4 x 1 x 1 = 4, not the 8"),
+        (Deployment(gpus=2, cfg_parallel=2), Runtime(), r"cfg-parallel: no runtime modelled here runs it .*LightX2V"),
+        (Deployment(gpus=2, ulysses=2, fsdp=("dit",)), Runtime(), r"fsdp: the diffusers runtime has no FSDP"),
+        (Deployment(gpus=2, ulysses=2, fsdp=("vae",)), Runtime("wan"), r"fsdp: unknown component 'vae'"),
+        (Deployment(gpus=0), Runtime(), r"gpus: must be a whole number >= 1, got 0"),
+        (Deployment(gpus=2, cfg_parallel=3), Runtime(), r"cfg-parallel: degree must be 1 or 2, got 3"),
+    ],
+)
+def test_bad_layouts_one_line(deployment: Deployment, runtime: Runtime, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as err:
+        deployment.check(get_preset("wan2.1-t2v-14b"), runtime)
+    assert "\n" not in str(err.value)
+
+
+def test_ring_is_refused_where_the_wan22_repository_has_none() -> None:
+    spec = get_preset("wan2.2-t2v-a14b")
+    Deployment(gpus=4, ulysses=2, ring=2).check(spec, Runtime())  # diffusers runs it
+    with pytest.raises(ValueError, match=r"ring: the Wan2.2 repository runs Ulysses alone"):
+        Deployment(gpus=4, ulysses=2, ring=2).check(spec, Runtime("wan"))
+
+
+def test_diffusers_needs_the_degree_to_divide_the_tokens() -> None:
+    d = Deployment(gpus=8, ulysses=8)
+    d.check_tokens(75_600, Runtime())  # 14B 720p: 21 x 45 x 80 tokens
+    d.check_tokens(32_761, Runtime("wan"))  # the Wan repositories pad
+    with pytest.raises(ValueError, match=r"diffusers splits the 32,761 video tokens evenly and 8 does not divide"):
+        d.check_tokens(32_761, Runtime())
+
+
+def test_ulysses_traffic_of_the_14b_at_720p_by_hand() -> None:
+    # N = 21 x 45 x 80 = 75,600 tokens, 9,450 per rank at P = 8; q, k, v and the output are each
+    # 9,450 x 5,120 bf16 = 96,768,000 bytes, of which an all-to-all sends 7/8: 84,672,000; four per
+    # layer: 338,688,000 bytes per rank per layer (facts: "about 339 MB")
+    spec, d = get_preset("wan2.1-t2v-14b"), Deployment(gpus=8, ulysses=8)
+    call = CallShape.of(spec, Workload(model=spec.name), d)
+    assert call.local_tokens == 9_450
+    table = aggregate_costs(expand(spec.pipeline_def.stage("diffusion_core").closed_rows(spec, call) or []))
+    a2a = table[("diffusion_core", "blocks.0.attn1", "_c10d_functional.all_to_all_single")]
+    assert a2a == ("collective", 0, 338_688_000, 338_688_000, 4)
+    # the head's output (9,450 x 64 bf16) to the 7 other ranks once per forward
+    gather = table[("diffusion_core", "proj_out", "_c10d_functional.all_gather_into_tensor")]
+    assert gather == ("collective", 0, 8_467_200, 8_467_200, 1)  # 7 x 9,450 x 64 x 2
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "ulysses", "ring"),
+    [
+        ("wan2.1-t2v-1.3b", {"width": 256, "height": 128, "frames": 17, "text_len": 16}, 4, 1),
+        ("wan2.1-t2v-1.3b", {"width": 256, "height": 128, "frames": 17, "text_len": 16, "batch": 2}, 2, 1),
+        ("wan2.1-t2v-1.3b", {"width": 256, "height": 128, "frames": 17, "text_len": 16, "batch": 2}, 1, 4),
+        ("wan2.1-t2v-1.3b", {"width": 256, "height": 128, "frames": 17, "text_len": 16, "batch": 3}, 2, 2),
+        ("wan2.1-i2v-14b-480p", {"width": 256, "height": 128, "frames": 17, "batch": 2}, 2, 2),
+        ("wan2.2-ti2v-5b", {"width": 256, "height": 128, "frames": 17, "batch": 2}, 2, 1),
+        ("wan2.2-ti2v-5b", {"width": 256, "height": 128, "frames": 17, "batch": 2}, 1, 2),
+        ("wan2.1-t2v-14b", {}, 8, 1),
+    ],
+)
+def test_one_rank_rows_equal_diffusers_context_parallelism_traced(
+    model: str, shape: dict[str, int], ulysses: int, ring: int
+) -> None:
+    # compute rows (FLOPs, bytes) and collectives (op, bytes sent and received, calls) per (module, op)
+    spec = get_preset(model)
+    w = reference_workload(model, shape) if shape else Workload(model=model)
+    check = check_parallel("diffusion_core", spec, w, Deployment(gpus=ulysses * ring, ulysses=ulysses, ring=ring))
+    assert check.passed, check.detail["mismatches"]
+    a2a = {"_c10d_functional.all_to_all_single"} if ulysses > 1 else set()
+    assert set(check.detail["collectives"]) == {"_c10d_functional.all_gather_into_tensor", *a2a}
