@@ -520,20 +520,31 @@ def _parallel_trace(stage: str, spec: ModelSpec, workload: Workload, deployment:
 
 
 def check_parallel(stage: str, spec: ModelSpec, workload: Workload, deployment: Deployment) -> Check:
-    """One rank's closed-form rows (compute and collectives: op, bytes sent and received, calls) of
-    one call of a transformer ``stage`` against diffusers' context parallelism traced in a fake
-    process group (:mod:`hybrid.trace.parallel`): every (module, op) equal, exactly."""
+    """One rank's closed-form rows (compute and collectives: op, bytes sent and received, calls) and
+    activation peaks (fused and materialised) of one call of a transformer ``stage`` against
+    diffusers' context parallelism traced in a fake process group (:mod:`hybrid.trace.parallel`):
+    every (module, op) and both peaks equal, exactly."""
     call = CallShape.of(spec, workload, deployment)
     traced = _parallel_trace(stage, spec, workload, deployment)
-    groups = spec.pipeline_def.stage(stage).closed_rows(spec, call) or []
+    sd = spec.pipeline_def.stage(stage)
+    groups = sd.closed_rows(spec, call) or []
     analytic, table = aggregate_costs(expand(groups)), aggregate_costs(traced.rows)
     mismatches = _mismatches(analytic, table)
     comm = {k: v for k, v in table.items() if v[0] == "collective"}
+    peaks = {
+        "peak_activation_bytes": {"analytic": sd.closed_peak(spec, call), "traced": traced.peak_activation_bytes},
+        "peak_activation_bytes_materialized": {
+            "analytic": sd.closed_peak(spec, call, materialized=True),
+            "traced": traced.peak_activation_bytes_materialized,
+        },
+    }
+    same_peaks = all(p["analytic"] == p["traced"] for p in peaks.values())
     w, d = workload, deployment
     return Check(
         name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} ulysses {d.ulysses} ring {d.ring} {stage}",
-        passed=bool(groups) and not mismatches and not traced.unsupported_ops,
+        passed=bool(groups) and not mismatches and same_peaks and not traced.unsupported_ops,
         detail={
+            **peaks,
             "model": spec.name,
             "stage": stage,
             "workload": w.to_dict(),

@@ -111,3 +111,16 @@ def test_one_rank_rows_equal_diffusers_context_parallelism_traced(
     assert check.passed, check.detail["mismatches"]
     a2a = {"_c10d_functional.all_to_all_single"} if ulysses > 1 else set()
     assert set(check.detail["collectives"]) == {"_c10d_functional.all_gather_into_tensor", *a2a}
+
+
+def test_ulysses_peak_of_the_14b_at_720p_by_hand() -> None:
+    # at attn1 under Ulysses 8: the float32 modulation (6 x 5,120 x 4 = 122,880), its bf16 copy
+    # (61,440) and temb (10,240); the float32 rotary tables of all 75,600 tokens (2 x 75,600 x 128 x 4
+    # = 77,414,400); the rest of the patch-embedded video the rank's view keeps alive
+    # ((75,600 - 9,450) x 5,120 x 2 = 677,376,000); the text (512 x 5,120 x 2 = 5,242,880); the block
+    # input, its norm, q, k, v (5 x 96,768,000) and the three laid-out and three exchanged q, k, v
+    # (6 x 96,768,000): 1,824,675,840
+    spec, d = get_preset("wan2.1-t2v-14b"), Deployment(gpus=8, ulysses=8)
+    call = CallShape.of(spec, Workload(model=spec.name), d)
+    expected = 122_880 + 61_440 + 10_240 + 77_414_400 + 677_376_000 + 5_242_880 + 11 * 96_768_000
+    assert spec.pipeline_def.stage("diffusion_core").closed_peak(spec, call) == expected == 1_824_675_840

@@ -97,6 +97,15 @@ class WanTransformer3DConfig:
         norm_added_k = d if self.added_kv_proj_dim is not None else 0
         return self._block_linear_parameters() + qk_norms + norm2 + norm_added_k + 6 * d
 
+    def fsdp_units(self) -> tuple[int, int, int]:
+        """``(root, per block, blocks)`` parameters as FSDP wraps the transformer one unit per block
+        (the original Wan ``shard_model``): the root holds the embedders and the head."""
+        return (
+            self.num_parameters() - self.num_layers * self._block_parameters(),
+            self._block_parameters(),
+            self.num_layers,
+        )
+
     def autocast_parameters(self) -> int:
         """Weights and biases the original Wan model (``wan/modules/model.py``) casts to bfloat16 on
         every call when it keeps them in float32 under ``torch.amp.autocast(bfloat16)``: every Linear
@@ -590,10 +599,15 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: 
     peak and, at each attention, what lives as it starts plus the kernel's own
     (:func:`hybrid.ops.math_attention_bytes`)."""
     p_t, p_h, p_w = cfg.patch_size
-    tokens = (shape.dit_latent_frames // p_t) * (shape.latent_height // p_h) * (shape.latent_width // p_w)
+    every = (shape.dit_latent_frames // p_t) * (shape.latent_height // p_h) * (shape.latent_width // p_w)
+    tokens = shape.local_tokens
     n, t, d = shape.batch * tokens, shape.batch * shape.text_len, cfg.inner_dim
     m = n if shape.per_token_timestep else shape.batch
-    common = m * 6 * d * F32 + m * 6 * d * BF16 + m * d * BF16 + 2 * tokens * cfg.attention_head_dim * F32
+    common = m * 6 * d * F32 + m * 6 * d * BF16 + m * d * BF16 + 2 * every * cfg.attention_head_dim * F32
+    # split over P ranks the blocks' input is a view of the whole patch-embedded video: it all stays
+    common += shape.batch * (every - tokens) * d * BF16
+    if shape.per_token_timestep and shape.sequence_degree > 1 and shape.batch > 1:
+        common += m * I64  # the split timestep is strided: flattened, it is a copy
     video, text = n * d, t * d
     if isinstance(cfg, WanVACETransformer3DConfig):  # every hint, the last control state, the scales
         layers = len(cfg.vace_layers)
@@ -611,23 +625,46 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: 
                 5 * video * BF16 + 4 * image * BF16,  # norm_added_k: the image K before and after its norm
             )
         )
+    base = common + context * BF16 + 5 * video * BF16  # at attn1: the block input, its norm, q, k, v
+    x, lse = video * BF16, n * cfg.num_attention_heads * F32  # one q (k, v, output); its log-sum-exp
+    cross = base + 2 * text * BF16  # as attn2's attention starts: the text K and V (and the image's)
+    if image:
+        cross += 2 * image * BF16
+    u, r = shape.ulysses, shape.ring
+    split = []  # the attention points of a split sequence (diffusers' context parallelism)
+    if r > 1:  # K and V gathered from the ring, the partial outputs merged in float32 (see _ring_attention)
+        merged = (3 if r == 2 else 4) * lse  # the first step's (kept for backward), the running, the new, sigmoid
+        split.append(base + 2 * r * x + 9 * x + merged + 2 * I64 + (3 * x if u > 1 else 0))
+        # cuDNN lays attn2's q, k, v out as copies too: they and the output on top of cross
+        if image:
+            split.append(cross + 2 * x + 2 * image * BF16)
+            split.append(cross + x + 2 * x + 2 * text * BF16)  # the image attention's output stays
+        else:
+            split.append(cross + 2 * x + 2 * text * BF16)
+    elif u > 1:  # the three laid-out copies and the three exchanged q, k, v
+        split.append(base + 6 * x)
     if materialized:  # PyTorch's math attention on top of what lives when each attention starts
         bh, head_dim = shape.batch * cfg.num_attention_heads, cfg.attention_head_dim
-        base = common + context * BF16 + 5 * video * BF16  # the block input, its norm, q, k, v / q
-        math = [base + ops.math_attention_bytes(bh, tokens, tokens, head_dim)]  # attn1
-        cross = base + 2 * text * BF16  # attn2: the text K and V
+        math = []
+        if r == 1:  # attn1 runs it with H/u heads over every token (the ring runs cuDNN)
+            math.append(
+                base + (3 * x if u > 1 else 0) + ops.math_attention_bytes(bh // u, u * tokens, u * tokens, head_dim)
+            )
+        copies = x if r > 1 else 0  # under the ring attn2's cuDNN copy of q (and of K, V below)
         if image:
-            cross += 2 * image * BF16  # the image K and V; the image attention's output then stays
-            math.append(cross + ops.math_attention_bytes(bh, tokens, shape.image_tokens, head_dim))
+            layout = copies + (2 * image * BF16 if r > 1 else 0)
+            math.append(cross + layout + ops.math_attention_bytes(bh, tokens, shape.image_tokens, head_dim))
             cross += video * BF16
-        math.append(cross + ops.math_attention_bytes(bh, tokens, shape.text_len, head_dim))
+        layout = copies + (2 * text * BF16 if r > 1 else 0)
+        math.append(cross + layout + ops.math_attention_bytes(bh, tokens, shape.text_len, head_dim))
         return max(dit_peak_bytes(cfg, shape), *math)
-    return common + max(
+    block = common + max(
         2 * n * cfg.ffn_dim * BF16 + 4 * video * BF16 + context * BF16,  # FFN GELU
         attention,
         3 * video * F32 + 5 * video * BF16 + context * BF16,  # FFN gate
         m * 6 * d * F32 + video * BF16 + context * BF16,  # modulation add
     )
+    return max([block, *split])
 
 
 IMAGE_CORE = "image_cross_attention_core"

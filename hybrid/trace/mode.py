@@ -392,10 +392,10 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         return out
 
     def _collective(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
-        out = func(*args, **kwargs)
         collective = func._overloadpacket.__name__
-        if collective in COLLECTIVE_NO_WORK:
-            return out
+        if collective in COLLECTIVE_NO_WORK:  # the same data, once the collective is done; on meta
+            return args[0]  # the op would return a new storage, and the result's would go uncounted
+        out = func(*args, **kwargs)
         if collective not in ops.COLLECTIVES:
             name = f"{COLLECTIVE_NAMESPACE}.{collective}"
             self.unsupported[name] = self.unsupported.get(name, 0) + 1
