@@ -7,6 +7,7 @@ Prints:
   against tracing the same workload (``use_trace``), and that both give the same seconds and peaks;
 * ``sweep --gpu`` over 10,000 distinct workloads (2 models x 5 sizes x 5 frame counts x 50 step
   counts x 2 CFG settings x 2 batch sizes: 200 distinct per-call shapes), closed form, cold memo;
+* ``wanmeter plan`` of the 14B on up to 8 H100s as a whole process (issue 12: under 1 s);
 * ``wanmeter report --gpu h100-sxm`` as a whole process against ``wanmeter report``, and against
   ``wanmeter report --gpu h100-sxm --traced``.
 
@@ -83,6 +84,12 @@ def main() -> None:
     print(
         f"sweep --gpu h100-sxm over {len(reports):,} workloads ({distinct} distinct stage calls), cold memo: "
         f"{t_sweep:.2f} s (target <= 2 s: {verdict})"
+    )
+
+    t_plan = process_seconds(["plan", "--model", "wan2.1-t2v-14b", "--gpu", "h100-sxm", "--gpus", "8"])
+    print(
+        f"wanmeter plan --model wan2.1-t2v-14b --gpu h100-sxm --gpus 8 (every layout on 1-8 GPUs): {t_plan:.3f} s "
+        f"(target < 1 s: {'met' if t_plan < 1 else 'MISSED'})"
     )
 
     t_plain = process_seconds(["report"])

@@ -9,11 +9,12 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.deployment import Deployment
     from hybrid.runtime import Runtime
     from hybrid.workload import Workload
 
@@ -128,6 +129,66 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_layout_options(p: argparse.ArgumentParser) -> None:
+    """The layout of a multi-GPU job (``report --gpu``)."""
+    p.add_argument(
+        "--gpus",
+        type=_count("gpus"),
+        default=1,
+        help="with --gpu: GPUs of one server the job runs on; give the layout with --ulysses, --ring, --fsdp "
+        "(default %(default)s)",
+    )
+    p.add_argument("--ulysses", type=_count("ulysses"), default=1, help="Ulysses sequence-parallel degree")
+    p.add_argument("--ring", type=_count("ring"), default=1, help="ring-attention sequence-parallel degree")
+    p.add_argument(
+        "--cfg-parallel",
+        action="store_true",
+        help="the conditional and unconditional passes on two GPU groups (no modelled runtime runs it)",
+    )
+    p.add_argument(
+        "--fsdp",
+        type=_fsdp,
+        default=(),
+        help="--runtime wan: shard these over every GPU, comma-separated: dit, text_encoder (--dit_fsdp, --t5_fsdp)",
+    )
+
+
+def _count(name: str) -> Callable[[str], int]:
+    """An argparse type: a whole number >= 1 in ASCII digits; the bad text is cut in the message."""
+
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text[:40]!r}")
+        return int(text)
+
+    parse.__name__ = name
+    return parse
+
+
+def _fsdp(text: str) -> tuple[str, ...]:
+    from hybrid.deployment import FSDP_COMPONENTS
+
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [p for p in parts if p not in FSDP_COMPONENTS]
+    if bad or not parts:
+        raise argparse.ArgumentTypeError(
+            f"unknown component {(bad or [text])[0][:40]!r}; valid: {', '.join(FSDP_COMPONENTS)}"
+        )
+    return parts
+
+
+def _deployment(args: argparse.Namespace) -> Deployment:
+    from hybrid.deployment import Deployment
+
+    return Deployment(
+        gpus=args.gpus,
+        ulysses=args.ulysses,
+        ring=args.ring,
+        cfg_parallel=2 if args.cfg_parallel else 1,
+        fsdp=args.fsdp,
+    )
+
+
 def _runtime(args: argparse.Namespace) -> Runtime:
     from hybrid.runtime import Runtime
 
@@ -206,6 +267,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     workload = _workload(args)
     spec = resolve_model(args.model, args.model_dir)
     result = estimate(workload, spec)
+    layout = (args.gpus, args.ulysses, args.ring, args.cfg_parallel, args.fsdp) != (1, 1, 1, False, ())
+    if args.gpu is None and layout:
+        raise ValueError(
+            "gpus: --gpus, --ulysses, --ring, --cfg-parallel and --fsdp lay the job out on GPUs; give --gpu NAME"
+        )
     if args.gpu is not None:
         import dataclasses
 
@@ -222,11 +288,49 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.traced:
             _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
         host = None if args.host_tflops is None else args.host_tflops * 1e12
-        sizing = size_on_gpu(workload, spec, name, calibration=cal, host_flops=host, use_trace=args.traced)
+        deployment = _deployment(args)
+        deployment.check(spec, workload.runtime)  # before any trace
+        sizing = size_on_gpu(
+            workload, spec, name, calibration=cal, host_flops=host, use_trace=args.traced, deployment=deployment
+        )
         result = dataclasses.replace(result, gpu=sizing)
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
     return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from hybrid.checkpoint import resolve_model
+    from hybrid.plan import plan
+    from hybrid.render import plan as render
+
+    workload = _workload(args)
+    spec = resolve_model(args.model, args.model_dir)
+    host = None if args.host_tflops is None else args.host_tflops * 1e12
+    result = plan(workload, spec, args.gpu, args.gpus, args.objective, host_flops=host)
+    formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
+    _emit(formats[args.format](result), args.output)
+    return 0
+
+
+def cmd_calibrate_comm(args: argparse.Namespace) -> int:
+    import re
+
+    from hybrid.comm import SIZES, calibrate_comm
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", args.gpu):
+        raise ValueError(f"gpu: {args.gpu[:40]!r} cannot name a file; use lowercase letters, digits, '.', '_', '-'")
+    path = calibrate_comm(args.gpu, args.output, args.sizes or SIZES, args.iters)
+    if path is not None:
+        _progress(f"wrote {path}")
+    return 0
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts) or len(parts) < 2:
+        raise argparse.ArgumentTypeError(f"expected two or more byte counts > 0, comma-separated, got {text[:40]!r}")
+    return tuple(sorted({int(p) for p in parts}))
 
 
 def _override(text: str) -> tuple[str, float]:
@@ -277,11 +381,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for c in summary.checks:
             d = c.detail
             if published:
-                error = (
-                    f": {d['predicted_s']:,.0f} s vs {d['published_s']:,.1f} s ({100 * d['relative_error']:+.1f}%), "
-                    f"peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:g} GiB "
-                    f"({100 * d['memory_relative_error']:+.1f}%)"
-                )
+                error = f": {d['predicted_s']:,.0f} s vs {d['published_s']:,.1f} s ({100 * d['relative_error']:+.1f}%)"
+                if d["published_peak_gib"] is not None:
+                    error += (
+                        f", peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:g} GiB "
+                        f"({100 * d['memory_relative_error']:+.1f}%)"
+                    )
                 if not c.passed:
                     error += f"; DiT calls {d['dit_calls']}, the source's {d['published_dit_calls']}"
             else:
@@ -577,6 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="end-to-end analytic cost: per stage, per component, total (instant)")
     _add_workload_options(p)
+    _add_layout_options(p)
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("--gpu", help="also seconds and peak memory per stage on this GPU (see wanmeter gpus)")
@@ -595,6 +701,30 @@ def build_parser() -> argparse.ArgumentParser:
         "attention=0.75 for FlashAttention-3 on an H100; repeatable",
     )
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plan", help="rank every multi-GPU layout of a job on up to N GPUs (closed form)")
+    _add_workload_options(p)
+    p.add_argument("--gpu", required=True, help="the GPU (see wanmeter gpus)")
+    p.add_argument("--gpus", type=_count("gpus"), required=True, help="GPUs of one server available to the job")
+    p.add_argument(
+        "--objective",
+        default="latency",
+        choices=["latency", "gpu-seconds"],
+        help="rank by seconds per video, or by seconds x GPUs (default %(default)s)",
+    )
+    p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
+    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser(
+        "calibrate-comm",
+        help="under torchrun: time all-to-all, all-gather and send/recv between the GPUs (gloo on CPU)",
+    )
+    p.add_argument("--gpu", required=True, help="names calibration/interconnect/GPU.json (report --gpu GPU uses it)")
+    p.add_argument("--sizes", type=_sizes, help="bytes per rank's message, comma-separated (default 64 KiB to 256 MiB)")
+    p.add_argument("--iters", type=_count("iters"), default=5, help="timed calls per size (default %(default)s)")
+    p.add_argument("-o", "--output", type=Path, help="write here instead of calibration/interconnect/GPU.json")
+    p.set_defaults(func=cmd_calibrate_comm)
 
     p = sub.add_parser("trace", help="trace the real modules on the meta device: per-op FLOPs and bytes")
     _add_workload_options(p)

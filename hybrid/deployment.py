@@ -25,9 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hybrid import ops
+from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
+from hybrid.timing import Term, Terms
+
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.models import ModelSpec
-    from hybrid.models.wan_dit import WanTransformer3DConfig
     from hybrid.runtime import Runtime
 
 FSDP_COMPONENTS: tuple[str, ...] = ("dit", "text_encoder")
@@ -89,11 +92,20 @@ class Deployment:
                 raise ValueError(f"{name}: must be a whole number >= 1, got {value!r}")
         if self.cfg_parallel not in (1, 2):
             raise ValueError(f"cfg-parallel: degree must be 1 or 2, got {self.cfg_parallel!r}")
+        for cfg in _transformers(spec):
+            heads = cfg.num_attention_heads
+            if heads % self.ulysses:
+                divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+                raise ValueError(
+                    f"ulysses: {self.ulysses} does not divide the {heads} attention heads of {spec.name}; "
+                    f"valid: {', '.join(map(str, divisors))}"
+                )
         product = self.ulysses * self.ring * self.cfg_parallel
         if product != self.gpus:
             raise ValueError(
                 f"gpus: ulysses x ring x cfg-parallel = {self.ulysses} x {self.ring} x {self.cfg_parallel} = "
-                f"{product}, not the {self.gpus} GPUs; the degrees must multiply to the GPU count"
+                f"{product}, not the {self.gpus} GPUs; the degrees must multiply to the GPU count "
+                "(`wanmeter plan` ranks every layout that does)"
             )
         bad = [c for c in self.fsdp if c not in FSDP_COMPONENTS]
         if bad:
@@ -111,14 +123,11 @@ class Deployment:
             raise ValueError(
                 "ring: the Wan2.2 repository runs Ulysses alone (wan/distributed/ulysses.py); use --ulysses"
             )
-        for cfg in _transformers(spec):
-            heads = cfg.num_attention_heads
-            if heads % self.ulysses:
-                divisors = [d for d in range(1, heads + 1) if heads % d == 0]
-                raise ValueError(
-                    f"ulysses: {self.ulysses} does not divide the {heads} attention heads of {spec.name}; "
-                    f"valid: {', '.join(map(str, divisors))}"
-                )
+        if self.sequence_degree > 1 and any(isinstance(c, WanVACETransformer3DConfig) for c in _transformers(spec)):
+            raise ValueError(
+                f"ulysses x ring: sequence parallelism is not modelled for VACE ({spec.name}): diffusers' "
+                "WanVACETransformer3DModel has no context-parallel plan; run it on one GPU per job"
+            )
 
     def check_tokens(self, tokens: int, runtime: Runtime) -> None:
         """diffusers splits the video tokens into equal parts with no padding (``EquipartitionSharder``
@@ -129,6 +138,16 @@ class Deployment:
                 f"ulysses x ring: diffusers splits the {tokens:,} video tokens evenly and {p} does not divide "
                 "them; pick a size or frame count whose tokens it divides, or --runtime wan (which pads)"
             )
+
+    def describe(self) -> str:
+        """The layout as a user would type it."""
+        flags = [f"--gpus {self.gpus}"]
+        flags += [f"--{k} {v}" for k, v in (("ulysses", self.ulysses), ("ring", self.ring)) if v > 1]
+        if self.cfg_parallel > 1:
+            flags.append("--cfg-parallel")
+        if self.fsdp:
+            flags.append(f"--fsdp {','.join(self.fsdp)}")
+        return " ".join(flags)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -143,10 +162,53 @@ class Deployment:
 SINGLE = Deployment()
 """One GPU, nothing split."""
 
+FSDP_OF: dict[str, tuple[str, ...]] = {"dit": ("transformer", "transformer_2"), "text_encoder": ("text_encoder",)}
+"""The model components each ``--fsdp`` name shards."""
+FSDP_PARAM_BYTES = 2
+"""Wan's ``shard_model`` gathers parameters in bfloat16 (``MixedPrecision(param_dtype=torch.bfloat16)``)."""
+
+
+@dataclass(frozen=True)
+class Sharding:
+    """One FSDP-sharded component on one rank of ``P``."""
+
+    component: str
+    shard_bytes: int
+    """This rank's ``1/P`` of the stored weights (in the runtime's weight dtype, rounded up)."""
+    gathered_bytes: int
+    """Held whole while the component runs: the root unit's parameters (gathered for the whole
+    forward) and the largest block's (gathered for its forward, then freed), in bfloat16."""
+    terms: tuple[Term, ...]
+    """One forward's collectives: an all-gather of each unit's bfloat16 shards."""
+
+    @property
+    def weights_bytes(self) -> int:
+        return self.shard_bytes + self.gathered_bytes
+
+
+def fsdp_shardings(spec: ModelSpec, deployment: Deployment, weights_bytes: dict[str, int]) -> dict[str, Sharding]:
+    """The :class:`Sharding` of every component ``deployment`` shards (``weights_bytes``: each
+    component's stored weights): FSDP FULL_SHARD with one unit per block over all ``P`` ranks, as
+    the original Wan ``generate.py`` wraps the DiT(s) (``--dit_fsdp``) and the text encoder
+    (``--t5_fsdp``). Each forward all-gathers every unit: each rank sends its ``1/P`` of a unit to
+    the ``P - 1`` others and receives theirs (:func:`hybrid.ops.collective_bytes`)."""
+    p, out = deployment.gpus, {}
+    for name in deployment.fsdp:
+        for component in FSDP_OF[name]:
+            cfg = getattr(spec, component, None)
+            if cfg is None:
+                continue
+            root, block, blocks = cfg.fsdp_units()
+            terms = Terms()
+            for params, calls in ((root, 1), (block, blocks)):
+                sent, received = ops.collective_bytes("all_gather_into_tensor", p, -(-params * FSDP_PARAM_BYTES // p))
+                terms.add("collective", 0, (sent + received) * calls, calls)
+            shard = -(-weights_bytes[component] // p)
+            out[component] = Sharding(component, shard, (root + block) * FSDP_PARAM_BYTES, terms.freeze())
+    return out
+
 
 def _transformers(spec: ModelSpec) -> Iterable[WanTransformer3DConfig]:
-    from hybrid.models.wan_dit import WanTransformer3DConfig
-
     for cfg in (spec.transformer, getattr(spec, "transformer_2", None)):
         if isinstance(cfg, WanTransformer3DConfig):
             yield cfg

@@ -37,6 +37,10 @@ class GPU:
     """Peak of the GPU's link to the host in one direction, GB/s (PCIe x16: half the datasheet's
     both-directions figure); offloaded weights cross it."""
     host_link: str
+    gpu_link_gbs: float
+    """Peak GPU-to-GPU bandwidth in one direction within a server, GB/s (NVLink, else PCIe);
+    collectives cross it."""
+    gpu_link: str
 
     def peak_flops(self, dtype: str = "bf16") -> float:
         """Peak dense tensor FLOP/s for ``dtype`` (``bf16``, ``fp16``, ``fp8``)."""
@@ -58,6 +62,11 @@ class GPU:
         return self.host_link_gbs * 1e9
 
     @property
+    def gpu_link_bytes_per_s(self) -> float:
+        """Peak GPU-to-GPU bandwidth in one direction, bytes/s."""
+        return self.gpu_link_gbs * 1e9
+
+    @property
     def memory_bytes(self) -> int:
         """Published capacity in bytes (read as GiB)."""
         return int(self.memory_gib * 2**30)
@@ -69,6 +78,7 @@ class GPU:
             "memory_bandwidth_gbs": self.memory_bandwidth_gbs, "memory_gib": self.memory_gib,
             "source": self.source, "source_url": self.source_url,
             "host_link_gbs": self.host_link_gbs, "host_link": self.host_link,
+            "gpu_link_gbs": self.gpu_link_gbs, "gpu_link": self.gpu_link,
         }  # fmt: skip
 
 
@@ -191,12 +201,27 @@ def kernel_efficiency(kernel: str, gpu: GPU) -> ClassEfficiency | None:
     return ClassEfficiency(float(a["value"]), "kernel", f"{a['evidence']} [{source['title']}]", source["url"])
 
 
-def host_link_efficiency() -> ClassEfficiency:
-    """The achieved fraction of a host link's peak for weight copies, with its source."""
+def _link_efficiency(key: str) -> ClassEfficiency:
     doc = _defaults_doc()
-    e = doc["host_link"]
+    e = doc[key]
     source = doc["sources"][e["source"]]
     return ClassEfficiency(float(e["value"]), e["kind"], f"{e['evidence']} [{source['title']}]", source["url"])
+
+
+def host_link_efficiency() -> ClassEfficiency:
+    """The achieved fraction of a host link's peak for weight copies, with its source."""
+    return _link_efficiency("host_link")
+
+
+def gpu_link_efficiency() -> ClassEfficiency:
+    """The achieved fraction of the GPU-to-GPU link's peak for collectives, with its source."""
+    return _link_efficiency("gpu_link")
+
+
+def collective_latency() -> tuple[float, str]:
+    """``(seconds, evidence)``: the fixed cost of one collective call."""
+    e = _defaults_doc()["collective_latency_s"]
+    return float(e["value"]), f"{e['kind']}: {e['evidence']}"
 
 
 def host_cpu_flops() -> tuple[float, str]:

@@ -68,7 +68,7 @@ class PipelineMemory:
 
 
 def pipeline_memory(
-    spec: ModelSpec, activation_bytes: Mapping[str, int], runtime: Runtime = DIFFUSERS
+    spec: ModelSpec, activation_bytes: Mapping[str, int], runtime: Runtime = DIFFUSERS, gpus: int = 1
 ) -> PipelineMemory:
     """Combine exact weights (per component, in ``runtime``'s dtypes) with per-stage activation
     peaks (e.g. from a trace) under ``runtime``'s placement of each component."""
@@ -77,5 +77,5 @@ def pipeline_memory(
     stages = {s.name: s.component for s in spec.pipeline_def.stages}
     host = tuple(c for c in counts if runtime.on_host(c))
     activations = {s: 0 if stages[s] in host else int(b) for s, b in activation_bytes.items()}
-    resident = tuple(c for c in counts if c not in host and not runtime.swapped(spec, c))
+    resident = tuple(c for c in counts if c not in host and not runtime.swapped(spec, c, gpus))
     return PipelineMemory(weights, stages, activations, resident, host)

@@ -164,9 +164,10 @@ class Runtime:
         """Whether ``component`` runs on the host CPU (``--t5-cpu``)."""
         return self.t5_cpu and component == "text_encoder"
 
-    def swapped(self, spec: ModelSpec, component: str) -> bool:
+    def swapped(self, spec: ModelSpec, component: str, gpus: int = 1) -> bool:
         """Whether ``component`` is moved onto the GPU for its stage and off it after, every job
-        (else it stays resident, loaded once per process)."""
+        (else it stays resident, loaded once per process); the A14B experts swap on one GPU only
+        (``init_on_cpu`` is off with several)."""
         if self.on_host(component):
             return False
         if self.name == "diffusers":
@@ -174,9 +175,9 @@ class Runtime:
         if component == "vae":
             return False
         experts = spec.pipeline_def.boundary_ratio is not None and component.startswith("transformer")
-        return self.offload or experts
+        return self.offload or (experts and gpus == 1)
 
-    def moves(self, spec: ModelSpec, stages: Iterable[StageDef]) -> list[tuple[str, str, str]]:
+    def moves(self, spec: ModelSpec, stages: Iterable[StageDef], gpus: int = 1) -> list[tuple[str, str, str]]:
         """Weight copies of one job, in order: ``(stage, component, "in" | "out")``. A swapped
         component moves in before the first stage that needs it, while the swapped components on the
         GPU move out; whatever is still on the GPU moves out at the end of the job. A move in is
@@ -186,7 +187,7 @@ class Runtime:
         last_user: dict[str, str] = {}
         for sd in stages:
             c = sd.component
-            if not self.swapped(spec, c):
+            if not self.swapped(spec, c, gpus):
                 continue
             if c not in on_gpu:
                 out += [(last_user[old], old, "out") for old in on_gpu]

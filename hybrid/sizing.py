@@ -23,11 +23,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hybrid.deployment import SINGLE, Deployment, Sharding, fsdp_shardings
 from hybrid.geometry import CallShape
 from hybrid.hardware import (
     GPU,
+    collective_latency,
     default_efficiency,
     get_gpu,
+    gpu_link_efficiency,
     host_cpu_flops,
     host_link_efficiency,
     kernel_efficiency,
@@ -98,6 +101,10 @@ class StageSizing:
     weight_cast_bytes: int = 0
     """Bytes of float32 weights cast to bfloat16 under autocast over the job (read 4 + write 2
     per parameter per call), timed as memory traffic (part of :attr:`seconds`)."""
+    comm_seconds: float = 0.0
+    """Seconds of collectives over the job on one rank (part of :attr:`seconds`, not overlapped)."""
+    comm_bytes_per_rank: int = 0
+    """Bytes one rank sends to the others over the job (it receives as many)."""
 
     @property
     def peak_memory_bytes_materialized(self) -> int:
@@ -132,6 +139,15 @@ class GpuSizing:
     ``value`` (the achieved fraction of its peak) and where that comes from."""
     host_cpu: dict[str, Any] = field(default_factory=dict)
     """The host CPU's ``flops_per_s`` for a text encoder run there, and its ``evidence``."""
+    deployment: Deployment = SINGLE
+    gpu_link: dict[str, Any] = field(default_factory=dict)
+    """With several GPUs: the GPU-to-GPU link's achieved ``bytes_per_s`` for collectives, its
+    datasheet text, the achieved fraction and its evidence, the ``latency_s`` per collective."""
+
+    @property
+    def gpu_seconds(self) -> float:
+        """Seconds times GPUs: what the job costs in GPU time."""
+        return self.seconds * self.deployment.gpus
 
     @property
     def offload(self) -> bool:
@@ -156,7 +172,9 @@ class GpuSizing:
                 "efficiency": self.efficiency,
                 "host_link": self.host_link,
                 "host_cpu": self.host_cpu,
+                **({"gpu_link": self.gpu_link} if self.deployment.parallel else {}),
             },
+            **({"deployment": self.deployment.to_dict()} if self.deployment.parallel else {}),
             "stages": {
                 name: {
                     "seconds": s.seconds,
@@ -165,10 +183,20 @@ class GpuSizing:
                     "memory": s.memory_dict(),
                     "host_copy": {"bytes": s.host_copy_bytes, "seconds": s.host_copy_seconds},
                     "weight_cast_bytes": s.weight_cast_bytes,
+                    "comm_seconds": s.comm_seconds,
+                    "comm_bytes_per_rank": s.comm_bytes_per_rank,
                 }
                 for name, s in self.stages.items()
             },
-            "total": {"seconds": self.seconds, "peak_memory_bytes": self.peak_memory_bytes},
+            "total": {
+                "seconds": self.seconds,
+                "peak_memory_bytes": self.peak_memory_bytes,
+                **(
+                    {"gpu_seconds": self.gpu_seconds, "comm_seconds": sum(s.comm_seconds for s in self.stages.values())}
+                    if self.deployment.parallel
+                    else {}
+                ),
+            },
             "warnings": list(self.warnings),
             "assumptions": list(self.assumptions),
         }
@@ -233,7 +261,7 @@ class StageCost:
     def time(self, machine: Machine) -> StageTime:
         """Seconds of one call on ``machine``, memoised per machine (a sweep's steps and CFG reuse it)."""
         key = (machine.peak_flops, machine.peak_bytes_per_s, tuple(sorted(machine.efficiency.items())),
-               machine.launch_overhead_s)  # fmt: skip
+               machine.launch_overhead_s, machine.link_bytes_per_s, machine.collective_latency_s)  # fmt: skip
         if key not in self._times:
             self._times[key] = terms_time(self.terms, machine)
         return self._times[key]
@@ -251,12 +279,17 @@ def closed_stage_cost(sd: StageDef, spec: ModelSpec, shape: CallShape) -> StageC
 
 
 def stage_costs(
-    workload: Workload, spec: ModelSpec, traced: TraceResult | None = None, use_trace: bool = False
+    workload: Workload,
+    spec: ModelSpec,
+    traced: TraceResult | None = None,
+    use_trace: bool = False,
+    deployment: Deployment = SINGLE,
 ) -> dict[str, StageCost]:
-    """Every stage's :class:`StageCost`: closed form unless ``use_trace`` (or ``traced``) is given
-    or a family has not written a stage for this config (then the whole workload is traced)."""
+    """Every stage's :class:`StageCost` on one rank of ``deployment``: closed form unless
+    ``use_trace`` (or ``traced``) is given or a family has not written a stage for this config (then
+    the whole workload is traced)."""
     if traced is None and not use_trace:
-        shape = CallShape.of(spec, workload)
+        shape = CallShape.of(spec, workload, deployment)
         out: dict[str, StageCost] = {}
         for sd in spec.pipeline_def.stages:
             cost = closed_stage_cost(sd, spec, shape)
@@ -268,7 +301,7 @@ def stage_costs(
     if traced is None:
         from hybrid.trace import trace
 
-        traced = trace(workload, spec=spec)
+        traced = trace(workload, spec=spec, deployment=deployment)
     return {
         name: StageCost(st.flops, st.peak_activation_bytes, st.peak_activation_bytes_materialized, row_terms(st.rows))
         for name, st in traced.stages.items()
@@ -295,16 +328,24 @@ def size_on_gpu(
     traced: TraceResult | None = None,
     host_flops: float | None = None,
     use_trace: bool = False,
+    deployment: Deployment = SINGLE,
 ) -> GpuSizing:
     """Size every stage of ``workload`` on ``gpu`` under the workload's runtime: from the closed-form
     rows (FLOPs and bytes per op) and activation peaks of every stage (no trace), or with
     ``use_trace`` from a meta trace (``traced`` reuses one of the same per-call shapes: steps and CFG
     only change how many calls each stage makes, which comes from ``workload``); both give the same
     seconds and peaks. ``overrides`` replace some op classes' efficiencies; ``host_flops`` the host
-    CPU's throughput (``--t5-cpu``)."""
+    CPU's throughput (``--t5-cpu``).
+
+    On several GPUs (``deployment``) every figure is one rank's: its share of the transformer's
+    tokens with the collectives of sequence parallelism (timed by the GPU-to-GPU link, not overlapped
+    with compute), FSDP's sharded weights and per-forward all-gathers; the other stages run whole on
+    every rank, in step."""
     g = get_gpu(gpu)
     rt = workload.runtime
     rt.check(spec, g.architecture)
+    deployment.check(spec, rt)
+    deployment.check_tokens(CallShape.of(spec, workload).dit_tokens, rt)
     kernel = rt.attention_kernel(g.architecture)
     cal = with_kernel(calibration or load_calibration(g.name), kernel, g)
     if overrides:
@@ -316,19 +357,26 @@ def size_on_gpu(
         host_cpu = (float(host_flops), "set on the command line")
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
-    costs = stage_costs(workload, spec, traced, use_trace)
+    costs = stage_costs(workload, spec, traced, use_trace, deployment)
     running = [sd for sd in spec.pipeline_def.stages if sd.calls(workload) > 0]
     ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
     activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in costs.items()}
-    memory = pipeline_memory(spec, activations, rt)
+    memory = pipeline_memory(spec, activations, rt, deployment.gpus)
+    shardings = fsdp_shardings(spec, deployment, memory.weights_bytes)
+    if shardings:  # a rank holds its shard and, while the component runs, the units being gathered
+        memory = replace(
+            memory, weights_bytes={**memory.weights_bytes, **{c: s.weights_bytes for c, s in shardings.items()}}
+        )
+    link_bytes_per_s_gpus, latency, link_info = _gpu_link(g)
     copies: dict[str, int] = {}
-    for stage, component, _ in rt.moves(spec, running):
+    for stage, component, _ in rt.moves(spec, running, deployment.gpus):
         copies[stage] = copies.get(stage, 0) + memory.weights_bytes[component]
     stages: dict[str, StageSizing] = {}
     for sd in spec.pipeline_def.stages:
         name, calls = sd.name, sd.calls(workload)
         st = costs[name]
         cast_bytes = 0
+        comm_seconds, comm_bytes = 0.0, 0
         if rt.on_host(sd.component):
             seconds, bound = st.flops * calls / host_cpu[0], "host"
         else:
@@ -338,12 +386,19 @@ def size_on_gpu(
                 peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
                 efficiency=cal["efficiency"],
                 launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
+                link_bytes_per_s=link_bytes_per_s_gpus,
+                collective_latency_s=latency,
             )
             t = st.time(machine)
-            if rt.casts_weights(sd.component):
+            sharded = shardings.get(sd.component)
+            fsdp = terms_time(sharded.terms, machine) if sharded else None
+            if rt.casts_weights(sd.component) and not sharded:  # FSDP gathers bfloat16 weights
                 cast_bytes = 6 * sd.config(spec).autocast_parameters() * calls  # read fp32, write bf16
             cast_seconds = cast_bytes / (machine.peak_bytes_per_s * machine.efficiency["memory"])
-            seconds, bound = t.seconds * calls + cast_seconds, t.bound
+            comm_seconds = (t.comm_seconds + (fsdp.seconds if fsdp else 0.0)) * calls
+            comm_bytes = _sent(st.terms, sharded) * calls
+            seconds = (t.seconds + (fsdp.seconds if fsdp else 0.0)) * calls + cast_seconds
+            bound = "comm" if comm_seconds > seconds / 2 else t.bound
         copy_bytes = copies.get(name, 0)
         copy_seconds = copy_bytes / link_bytes_per_s
         on_gpu = name in ran and not rt.on_host(sd.component)
@@ -357,6 +412,8 @@ def size_on_gpu(
             host_copy_bytes=copy_bytes,
             host_copy_seconds=copy_seconds,
             weight_cast_bytes=cast_bytes,
+            comm_seconds=comm_seconds,
+            comm_bytes_per_rank=comm_bytes,
         )
     return GpuSizing(
         g,
@@ -366,11 +423,60 @@ def size_on_gpu(
         _describe(cal),
         tuple(_warnings(g, cal, stages, memory.peak_bytes, rt.offload)),
         _provenance(cal),
-        _assumptions(g, spec, rt, memory, kernel, link_bytes_per_s, host_cpu[0], traced is not None or use_trace),
+        (
+            *_assumptions(
+                g,
+                spec,
+                rt,
+                memory,
+                kernel,
+                link_bytes_per_s,
+                host_cpu[0],
+                traced is not None or use_trace,
+                frozenset(shardings),
+            ),
+            *_layout_assumptions(spec, workload, deployment, g, link_info),
+        ),
         kernel,
         {"bytes_per_s": link_bytes_per_s, "link": g.host_link, **link.to_dict()},
         {"flops_per_s": host_cpu[0], "evidence": host_cpu[1]},
+        deployment,
+        link_info,
     )
+
+
+def _gpu_link(g: GPU) -> tuple[float, float, dict[str, Any]]:
+    """``(bytes/s, seconds per call, provenance)`` of collectives between ``g``s: a calibrate-comm
+    run's fit where ``calibration/interconnect/<gpu>.json`` exists, else the datasheet link at the
+    cited achieved fraction and the stated latency."""
+    from hybrid.comm import load_interconnect
+
+    measured = load_interconnect(g.name)
+    if measured is not None:
+        link = measured["link"]
+        evidence = (
+            f"calibrate-comm on {measured.get('world_size', '?')} x {measured.get('device_name', '?')} "
+            f"({measured.get('backend', '?')}, {measured.get('date', '?')}): {link.get('how', '')}"
+        )
+        info: dict[str, Any] = {"bytes_per_s": float(link["bytes_per_s"]), "link": g.gpu_link, "kind": "calibrated",
+                "evidence": evidence, "latency_s": float(link["latency_s"]), "latency_evidence": evidence}  # fmt: skip
+        return info["bytes_per_s"], info["latency_s"], info
+    e, (latency, why) = gpu_link_efficiency(), collective_latency()
+    bytes_per_s = g.gpu_link_bytes_per_s * e.value
+    info = {
+        "bytes_per_s": bytes_per_s,
+        "link": g.gpu_link,
+        **e.to_dict(),
+        "latency_s": latency,
+        "latency_evidence": why,
+    }
+    return bytes_per_s, latency, info
+
+
+def _sent(terms: tuple[Term, ...], sharded: Sharding | None) -> int:
+    """Bytes one rank sends in one call: half of what its collectives move (as much comes back)."""
+    moved = sum(m for category, _, m, _ in (*terms, *(sharded.terms if sharded else ())) if category == "collective")
+    return moved // 2
 
 
 COMPONENT_NAMES: dict[str, str] = {
@@ -406,6 +512,7 @@ def _assumptions(
     link_bytes_per_s: float,
     host: float,
     traced: bool = False,
+    sharded: frozenset[str] = frozenset(),
 ) -> tuple[str, ...]:
     source = (
         "traced on meta (--traced)"
@@ -419,7 +526,7 @@ def _assumptions(
         else f"the original Wan-Video/{spec.pipeline_def.wan_repo} generate.py"
     )
     dtypes = ", ".join(f"{COMPONENT_NAMES[c]} {DTYPE_SHORT[rt.weight_dtype(c)]}" for c in components)
-    casts = [COMPONENT_NAMES[c] for c in components if rt.casts_weights(c)]
+    casts = [COMPONENT_NAMES[c] for c in components if rt.casts_weights(c) and c not in sharded]
     stages = spec.pipeline_def.stages
     vae = [s.name for s in stages if s.component == "vae"]
     resident = [COMPONENT_NAMES[c] for c in memory.resident]
@@ -472,6 +579,55 @@ def _assumptions(
         f"(TF32) for the fp32 VAE, {g.memory_bandwidth_gbs:g} GB/s",
         "host work, data loading, the scheduler step and video encoding are not timed",
     )
+
+
+def _layout_assumptions(spec: ModelSpec, workload: Workload, d: Deployment, g: GPU, link: dict[str, Any]) -> list[str]:
+    """What a multi-GPU sizing assumed, in words (nothing on one GPU)."""
+    if not d.parallel:
+        return []
+    out = []
+    if d.sequence_degree > 1:
+        call = CallShape.of(spec, workload, d)
+        pad = " (padded up: the Wan repositories pad the tokens)" if call.dit_tokens % d.sequence_degree else ""
+        kinds = []
+        if d.ulysses > 1:
+            kinds.append("Ulysses all-to-alls of q, k, v and the output in every self-attention")
+        if d.ring > 1:
+            kinds.append(
+                "the ring's all-gather of K and V in every self-attention (diffusers' rotate_method='allgather', "
+                "cuDNN attention for its log-sum-exp)"
+            )
+        out.append(
+            f"layout: {d.describe()}, figures per rank: the transformer's {call.dit_tokens:,} video tokens per "
+            f"sample split {call.local_tokens:,} per rank{pad} through its blocks and head, as diffusers' context "
+            "parallelism runs it (rotary tables, patch embedding and unpatchify over every token, cross-attention "
+            f"over the whole text on every rank); {' and '.join(kinds)}; the head's output all-gathered per forward"
+        )
+        if workload.runtime.name == "wan":
+            out.append(
+                "the original Wan code splits the same way and sends the same tensors (its Ulysses all-to-alls, "
+                "xFuser's USP in Wan2.1); its per-rank ops are modelled by diffusers' (its output gather in bf16)"
+            )
+    if d.fsdp:
+        out.append(
+            f"FSDP ({', '.join(d.fsdp)}): each rank stores 1/{d.gpus} of the weights and all-gathers every "
+            "block's bf16 parameters for its forward (one unit per block, the root unit's embedders and head "
+            "gathered for the whole forward); the gathered root and one block count in its memory"
+        )
+    out.append(
+        "other stages (text encoder, image encoder, VAE) run whole on every rank in step: diffusers runs the "
+        "pipeline on every rank; the Wan code decodes on rank 0 while the others wait"
+    )
+    rate = (
+        f"{link['bytes_per_s'] / 1e9:g} GB/s measured by calibrate-comm"
+        if link.get("kind") == "calibrated"
+        else f"{link['value']:g} of that peak"
+    )
+    out.append(
+        f"collectives: bytes each rank sends over {g.gpu_link} at {rate} (gpu.gpu_link), plus "
+        f"{link['latency_s'] * 1e6:g} us per call; not overlapped with compute (each result is waited on before use)"
+    )
+    return out
 
 
 def _describe(cal: dict[str, Any]) -> str:

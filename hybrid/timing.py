@@ -7,9 +7,11 @@ Each row is compute-bound or memory-bound from its FLOPs and bytes::
     t_row     = max(t_compute, t_memory) + calls * launch_overhead_s
 
 Op classes: ``matmul`` (mm/addmm/bmm rows), ``attention`` (SDPA rows), ``convolution`` and
-``memory`` (every zero-FLOP row that moves bytes; views cost nothing). Peaks and efficiencies are
-data: peaks from a datasheet (:mod:`hybrid.hardware`) or measured, efficiencies from a calibration
-run (:mod:`hybrid.measure`) recorded with its device, versions and date.
+``memory`` (every zero-FLOP row that moves bytes; views cost nothing). Collective rows (one rank of
+a multi-GPU job) are timed by the GPU-to-GPU link instead: ``t = sent / link + calls * latency``.
+Peaks and efficiencies are data: peaks from a datasheet (:mod:`hybrid.hardware`) or measured,
+efficiencies from a calibration run (:mod:`hybrid.measure`) recorded with its device, versions
+and date.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class Machine:
     peak_bytes_per_s: float
     efficiency: Mapping[str, float]
     launch_overhead_s: float = 0.0
+    link_bytes_per_s: float = 0.0
+    """What one rank sends (and receives) per second in a collective: the achieved GPU-to-GPU bandwidth."""
+    collective_latency_s: float = 0.0
+    """The fixed cost of one collective call."""
 
     def __post_init__(self) -> None:
         missing = [c for c in OP_CLASSES if c not in self.efficiency]
@@ -59,14 +65,24 @@ class StageTime:
     compute_bound_seconds: float = 0.0
     memory_bound_seconds: float = 0.0
     by_class: dict[str, float] = field(default_factory=dict)
+    comm_seconds: float = 0.0
+    """Collectives: bytes sent over the achieved link bandwidth plus a fixed cost per call, not
+    overlapped with compute (diffusers waits on each before using its result)."""
 
     @property
     def bound(self) -> str:
-        """``compute`` or ``memory``: whichever kind of row takes most of the time."""
+        """``compute``, ``memory`` or ``comm``: whichever kind of row takes most of the time."""
+        if self.comm_seconds > max(self.compute_bound_seconds, self.memory_bound_seconds):
+            return "comm"
         return "compute" if self.compute_bound_seconds >= self.memory_bound_seconds else "memory"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "bound": self.bound, "by_class": dict(self.by_class)}
+        return {
+            "seconds": self.seconds,
+            "bound": self.bound,
+            "by_class": dict(self.by_class),
+            "comm_seconds": self.comm_seconds,
+        }
 
 
 def row_seconds(row: CostRow, machine: Machine) -> tuple[float, str]:
@@ -138,8 +154,14 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
     bytes_per_s = machine.peak_bytes_per_s * machine.efficiency["memory"]
     launch, by_class = machine.launch_overhead_s, out.by_class
     compute_s = memory_s = 0.0
+    comm_s = 0.0
     for category, flops, moved, calls in terms:
         if category == "view":
+            continue
+        if category == "collective":  # moved: sent + received, as much each way
+            if machine.link_bytes_per_s <= 0:
+                raise ValueError("collective rows need the GPU-to-GPU link's bandwidth (Machine.link_bytes_per_s)")
+            comm_s += moved / 2 / machine.link_bytes_per_s + calls * machine.collective_latency_s
             continue
         cls = _CLASS_OF_CATEGORY.get(category, "memory")
         t_mem = moved / bytes_per_s
@@ -150,8 +172,10 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
             compute_s += t
         else:
             memory_s += t
-    out.compute_bound_seconds, out.memory_bound_seconds = compute_s, memory_s
-    out.seconds = compute_s + memory_s
+    out.compute_bound_seconds, out.memory_bound_seconds, out.comm_seconds = compute_s, memory_s, comm_s
+    out.seconds = compute_s + memory_s + comm_s
+    if comm_s:
+        by_class["comm"] = comm_s
     return out
 
 

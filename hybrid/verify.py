@@ -35,9 +35,11 @@ from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.pipelines import STAGE_NAMES
 from hybrid.report import estimate
 from hybrid.rows import aggregate, aggregate_costs, expand
+from hybrid.runtime import DIFFUSERS, Runtime
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.sizing import GpuSizing
     from hybrid.trace import StageTrace
 
 RTOL = 1e-6
@@ -422,9 +424,14 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
     for e in doc["entries"]:
         w = Workload(**e["workload"])
         spec = get_preset(w.model)
-        sized = size_on_gpu(w, spec, e["gpu"])
+        d = e.get("deployment", {})
+        deployment = Deployment(
+            gpus=d.get("gpus", 1), ulysses=d.get("ulysses", 1), ring=d.get("ring", 1), fsdp=tuple(d.get("fsdp", ()))
+        )
+        sized = size_on_gpu(w, spec, e["gpu"], deployment=deployment)
         dit_calls = sum(sd.calls(w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
         peak_gib = sized.peak_memory_bytes / 2**30
+        published_gib = e["published_peak_memory"]
         checks.append(
             Check(
                 name=e["name"],
@@ -438,9 +445,14 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
                     "published_s": e["published_seconds"],
                     "predicted_s": sized.seconds,
                     "relative_error": (sized.seconds - e["published_seconds"]) / e["published_seconds"],
-                    "published_peak_gib": e["published_peak_memory"],
+                    "published_peak_gib": published_gib,
                     "predicted_peak_gib": peak_gib,
-                    "memory_relative_error": (peak_gib - e["published_peak_memory"]) / e["published_peak_memory"],
+                    "memory_relative_error": None
+                    if published_gib is None
+                    else (peak_gib - published_gib) / published_gib,
+                    "gpus": deployment.gpus,
+                    "layout": deployment.describe(),
+                    "comm_s": sum(st.comm_seconds for st in sized.stages.values()),
                     "stages_s": {n: st.seconds for n, st in sized.stages.items()},
                     "host_copy_s": sum(st.host_copy_seconds for st in sized.stages.values()),
                     "efficiency": sized.efficiency,
@@ -459,8 +471,7 @@ def verify_sizing(models: Iterable[str] | None = None) -> Summary:
     """Closed-form sizing (``report --gpu``) against the traced one (``--traced``) for every preset at
     its default workload, under diffusers and the original runtime, on :data:`SIZING_GPUS`: the
     same seconds per stage (relative error <= 1e-9: the sums run in another order) and the same
-    peaks (exact)."""
-    from hybrid.runtime import Runtime
+    peaks (exact); over every preset also one rank of the :data:`SIZING_LAYOUTS` on an H100 SXM."""
     from hybrid.sizing import CallTraces, size_on_gpu
 
     t0 = time.perf_counter()
@@ -473,26 +484,41 @@ def verify_sizing(models: Iterable[str] | None = None) -> Summary:
             for gpu in SIZING_GPUS:
                 closed = size_on_gpu(w, spec, gpu)
                 traced = size_on_gpu(w, spec, gpu, traced=traces(w))
-                errors = {name: _rel_float(closed.stages[name].seconds, s.seconds) for name, s in traced.stages.items()}
-                peaks = all(
-                    (c.peak_memory_bytes, c.activation_bytes, c.activation_bytes_materialized)
-                    == (s.peak_memory_bytes, s.activation_bytes, s.activation_bytes_materialized)
-                    for c, s in zip(closed.stages.values(), traced.stages.values(), strict=True)
-                )
-                worst = max(errors.values())
-                checks.append(
-                    Check(
-                        name=f"{model} {runtime.name} {gpu}",
-                        passed=worst <= SECONDS_RTOL and peaks,
-                        detail={
-                            "relative_error": worst,
-                            "exact": peaks and worst <= SECONDS_RTOL,
-                            "seconds_relative_error": errors,
-                            "peaks_equal": peaks,
-                        },
-                    )
-                )
+                checks.append(_same_sizing(f"{model} {runtime.name} {gpu}", closed, traced))
+    for model, runtime, d in SIZING_LAYOUTS if models is None else ():
+        w, spec = Workload(model=model, runtime=runtime), get_preset(model)
+        closed = size_on_gpu(w, spec, "h100-sxm", deployment=d)
+        traced = size_on_gpu(w, spec, "h100-sxm", deployment=d, use_trace=True)
+        checks.append(_same_sizing(f"{model} {runtime.name} h100-sxm {d.describe()}", closed, traced))
     return Summary("sizing", checks, time.perf_counter() - t0)
+
+
+SIZING_LAYOUTS: tuple[tuple[str, Runtime, Deployment], ...] = (
+    ("wan2.1-t2v-14b", DIFFUSERS, Deployment(gpus=8, ulysses=8)),
+    ("wan2.1-t2v-14b", DIFFUSERS, Deployment(gpus=8, ulysses=4, ring=2)),
+    ("wan2.2-t2v-a14b", Runtime("wan"), Deployment(gpus=8, ulysses=8, fsdp=("dit", "text_encoder"))),
+)
+"""Multi-GPU layouts :func:`verify_sizing` also sizes both ways (one rank; collectives included)."""
+
+
+def _same_sizing(name: str, closed: GpuSizing, traced: GpuSizing) -> Check:
+    errors = {n: _rel_float(closed.stages[n].seconds, s.seconds) for n, s in traced.stages.items()}
+    peaks = all(
+        (c.peak_memory_bytes, c.activation_bytes, c.activation_bytes_materialized, c.comm_bytes_per_rank)
+        == (s.peak_memory_bytes, s.activation_bytes, s.activation_bytes_materialized, s.comm_bytes_per_rank)
+        for c, s in zip(closed.stages.values(), traced.stages.values(), strict=True)
+    )
+    worst = max(errors.values())
+    return Check(
+        name=name,
+        passed=worst <= SECONDS_RTOL and peaks,
+        detail={
+            "relative_error": worst,
+            "exact": peaks and worst <= SECONDS_RTOL,
+            "seconds_relative_error": errors,
+            "peaks_equal": peaks,
+        },
+    )
 
 
 SECONDS_RTOL = 1e-9
@@ -578,8 +604,8 @@ def _rel_float(a: float, b: float) -> float:
 
 
 def error_summary(checks: Sequence[Check], key: str) -> tuple[float, float]:
-    """``(mean, max)`` of ``|detail[key]|`` over ``checks``."""
-    errors = [abs(c.detail[key]) for c in checks]
+    """``(mean, max)`` of ``|detail[key]|`` over the ``checks`` that have it (not ``None``)."""
+    errors = [abs(c.detail[key]) for c in checks if c.detail[key] is not None]
     return sum(errors) / len(errors), max(errors)
 
 

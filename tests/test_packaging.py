@@ -37,6 +37,8 @@ def test_pixi_tasks_name_real_commands() -> None:
                 assert (ROOT / words[1]).is_file(), f"task {name}: {words[1]} does not exist"
             elif exe in scripts:
                 continue
+            elif exe == "torchrun":  # torch's own launcher: torch is a dependency
+                assert any(d.startswith("torch") for d in project["dependencies"]), f"task {name}: no torch"
             else:
                 assert exe in dev, f"task {name}: {exe} is neither a console script nor a dev dependency"
 

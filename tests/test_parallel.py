@@ -124,3 +124,92 @@ def test_ulysses_peak_of_the_14b_at_720p_by_hand() -> None:
     call = CallShape.of(spec, Workload(model=spec.name), d)
     expected = 122_880 + 61_440 + 10_240 + 77_414_400 + 677_376_000 + 5_242_880 + 11 * 96_768_000
     assert spec.pipeline_def.stage("diffusion_core").closed_peak(spec, call) == expected == 1_824_675_840
+
+
+def test_ulysses_comm_seconds_of_the_14b_at_720p_by_hand() -> None:
+    # per forward a rank sends 40 layers x 338,688,000 (all-to-alls) + 8,467,200 (the head's gather)
+    # = 13,555,987,200 bytes in 161 calls: at 0.8 x 450 GB/s = 360 GB/s and 20 us per call,
+    # 0.0376555200 + 0.00322 = 0.0408755200 s; 100 forwards (50 steps, CFG)
+    from hybrid.sizing import size_on_gpu
+
+    spec = get_preset("wan2.1-t2v-14b")
+    sized = size_on_gpu(Workload(model=spec.name), spec, "h100-sxm", deployment=Deployment(gpus=8, ulysses=8))
+    dc = sized.stages["diffusion_core"]
+    assert dc.comm_bytes_per_rank == 100 * 13_555_987_200
+    assert dc.comm_seconds == pytest.approx(100 * (13_555_987_200 / 360e9 + 161 * 20e-6), rel=1e-12)
+    assert sized.stages["vae_decode"].comm_seconds == 0.0 and sized.gpu_seconds == pytest.approx(8 * sized.seconds)
+    doc = sized.to_dict()
+    assert doc["deployment"] == {"gpus": 8, "ulysses": 8, "ring": 1, "cfg_parallel": 1, "fsdp": []}
+    assert doc["stages"]["diffusion_core"]["comm_bytes_per_rank"] == 1_355_598_720_000
+    assert doc["gpu"]["gpu_link"]["bytes_per_s"] == 360e9
+
+
+def test_fsdp_shards_the_dit_and_gathers_it_every_forward() -> None:
+    # 14B on 8 GPUs with --fsdp dit under the Wan runtime: a rank stores 1/8 of the float32 DiT
+    # (14,288,491,584 x 4 / 8 = 7,144,245,792 bytes) plus the bf16 root unit and one block
+    # ((232,719,424 + 351,394,304) x 2 = 1,168,227,456); each forward all-gathers every unit:
+    # it sends 7/8 of the bf16 weights, ceil(232,719,424 x 2 / 8) x 7 + 40 x ceil(351,394,304 x 2 / 8) x 7
+    from hybrid.deployment import fsdp_shardings
+    from hybrid.sizing import size_on_gpu
+
+    spec, rt = get_preset("wan2.1-t2v-14b"), Runtime("wan")
+    d = Deployment(gpus=8, ulysses=8, fsdp=("dit",))
+    sharding = fsdp_shardings(spec, d, {"transformer": 14_288_491_584 * 4})["transformer"]
+    assert (sharding.shard_bytes, sharding.gathered_bytes) == (7_144_245_792, 1_168_227_456)
+    sent = 58_179_856 * 7 + 40 * 87_848_576 * 7
+    assert sharding.terms == (("collective", 0, 2 * sent, 41),)
+    sized = size_on_gpu(Workload(model=spec.name, runtime=rt), spec, "h100-sxm", deployment=d)
+    assert sized.stages["diffusion_core"].weights_bytes - 7_144_245_792 - 1_168_227_456 == (
+        sized.stages["vae_decode"].weights_bytes - 7_144_245_792 - 1_168_227_456
+    )
+    assert sized.stages["diffusion_core"].weight_cast_bytes == 0  # FSDP gathers bf16: no autocast re-casts
+
+
+def test_plan_ranks_every_valid_layout_within_a_second() -> None:
+    import time
+
+    from hybrid.plan import plan
+
+    spec = get_preset("wan2.1-t2v-14b")
+    t0 = time.perf_counter()
+    p = plan(Workload(model=spec.name), spec, "h100-sxm", 8)
+    assert time.perf_counter() - t0 < 1.0
+    # 1..8 GPUs, Ulysses x ring = the count, Ulysses dividing the 40 heads: 16 layouts; 3, 6 (x2)
+    # and 7 refused for Ulysses
+    assert len(p.ranked) == 16 and len(p.rejected) == 4
+    assert p.best is not None and p.best.deployment == Deployment(gpus=8, ulysses=8)
+    seconds = [c.sizing.seconds for c in p.ranked if c.sizing]
+    assert seconds == sorted(seconds)
+    by_cost = plan(Workload(model=spec.name), spec, "h100-sxm", 8, "gpu-seconds")
+    costs = [c.sizing.gpu_seconds for c in by_cost.ranked if c.sizing]
+    assert costs == sorted(costs)
+
+
+def test_cli_layouts_and_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from hybrid.cli import main
+
+    assert main(["report", "--gpu", "h100-sxm", "--gpus", "8", "--ulysses", "8", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["deployment"]["ulysses"] == 8 and doc["stages"]["diffusion_core"]["comm_seconds"] > 0
+    assert doc["total"]["gpu_seconds"] == pytest.approx(8 * doc["total"]["seconds"])
+    bad = [
+        ["report", "--gpu", "h100-sxm", "--gpus", "8", "--ulysses", "7"],
+        ["report", "--gpu", "h100-sxm", "--gpus", "8", "--ulysses", "4"],
+        ["report", "--gpu", "h100-sxm", "--gpus", "2", "--ulysses", "2", "--cfg-parallel"],
+        ["report", "--gpu", "h100-sxm", "--gpus", "0"],
+        ["report", "--gpus", "8", "--ulysses", "8"],
+        ["plan", "--gpu", "h100-sxm", "--gpus", "0"],
+    ]
+    for argv in bad:
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+        assert code == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "Traceback" not in err, (argv, err)
+    assert main(["plan", "--model", "wan2.1-t2v-14b", "--gpu", "h100-sxm", "--gpus", "8", "--format", "json"]) == 0
+    plan_doc = json.loads(capsys.readouterr().out)
+    assert plan_doc["schema"] == "wanmeter.plan/1" and plan_doc["best"] == "--gpus 8 --ulysses 8"

@@ -90,10 +90,22 @@ class UMT5Config:
     def num_parameters(self) -> int:
         """Parameters of ``UMT5EncoderModel``:
         ``V*D + L*(4*D*H*dk + B*H + 2*D + (3 if gated else 2)*D*F) + D``."""
+        return self.vocab_size * self.d_model + self.num_layers * self.layer_parameters() + self.d_model
+
+    def layer_parameters(self) -> int:
+        """One ``UMT5Block``: ``4*D*H*dk + B*H + 2*D + (3 if gated else 2)*D*F``."""
         d, f = self.d_model, self.d_ff
         n_ff = 3 if self.is_gated_act else 2
-        per_layer = 4 * d * self.inner_dim + self.relative_attention_num_buckets * self.num_heads + 2 * d + n_ff * d * f
-        return self.vocab_size * d + self.num_layers * per_layer + d
+        return 4 * d * self.inner_dim + self.relative_attention_num_buckets * self.num_heads + 2 * d + n_ff * d * f
+
+    def fsdp_units(self) -> tuple[int, int, int]:
+        """``(root, per block, blocks)`` parameters as FSDP wraps the encoder one unit per block
+        (the original Wan ``shard_model``): the root holds the embeddings and the final norm."""
+        return (
+            self.num_parameters() - self.num_layers * self.layer_parameters(),
+            self.layer_parameters(),
+            self.num_layers,
+        )
 
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``transformers.UMT5Config``."""

@@ -59,7 +59,7 @@ def to_table(r: PipelineReport) -> str:
         format_table(COMPONENT_HEADERS, _component_cells(r), right=(2, 3, 4)),
     ]
     if r.gpu is not None:
-        parts += ["", *_gpu_lines(r.gpu), format_table(GPU_HEADERS, _gpu_cells(r.gpu), right=(1, 3, 4))]
+        parts += ["", *_gpu_lines(r.gpu), format_table(_gpu_headers(r.gpu), _gpu_cells(r.gpu), right=_gpu_right(r.gpu))]
     warnings, assumptions = _notes(r)
     if warnings:
         parts += ["", *(f"warning: {m}" for m in warnings)]
@@ -68,23 +68,42 @@ def to_table(r: PipelineReport) -> str:
 
 
 GPU_HEADERS = ["stage", "seconds", "bound", "peak memory", "peak, scores materialised"]
+PARALLEL_HEADERS = ["stage", "seconds", "bound", "comm seconds", "peak memory per rank", "peak, scores materialised"]
+
+
+def _gpu_headers(g: GpuSizing) -> list[str]:
+    return PARALLEL_HEADERS if g.deployment.parallel else GPU_HEADERS
+
+
+def _gpu_right(g: GpuSizing) -> tuple[int, ...]:
+    return (1, 3, 4, 5) if g.deployment.parallel else (1, 3, 4)
 
 
 def _gpu_lines(g: GpuSizing) -> list[str]:
     effs = ", ".join(f"{c} {e['value']:g} ({e['kind']})" for c, e in g.efficiency.items())
-    return [
+    lines = [
         f"on {g.gpu.product} ({g.runtime.describe()}; timing calibration: {g.calibration})",
         f"efficiencies: {effs}",
     ]
+    if g.deployment.parallel:
+        link = g.gpu_link
+        source = "calibrate-comm" if link.get("kind") == "calibrated" else f"{link['value']:g} of {link['link']}"
+        lines.append(
+            f"per rank of {g.deployment.describe()}: collectives at {link['bytes_per_s'] / 1e9:g} GB/s "
+            f"({source}), {link['latency_s'] * 1e6:g} us per call; {g.gpu_seconds:,.2f} GPU-seconds"
+        )
+    return lines
 
 
 def _gpu_cells(g: GpuSizing) -> list[list[str]]:
-    cells = [
-        [name, f"{s.seconds:,.2f}", s.bound, units.nbytes(s.peak_memory_bytes),
-         units.nbytes(s.peak_memory_bytes_materialized)]
-        for name, s in g.stages.items()
-    ]  # fmt: skip
-    cells.append(["total", f"{g.seconds:,.2f}", "", units.nbytes(g.peak_memory_bytes), ""])
+    parallel = g.deployment.parallel
+    cells = []
+    for name, s in g.stages.items():
+        comm = [f"{s.comm_seconds:,.2f}"] if parallel else []
+        cells.append([name, f"{s.seconds:,.2f}", s.bound, *comm, units.nbytes(s.peak_memory_bytes),
+                      units.nbytes(s.peak_memory_bytes_materialized)])  # fmt: skip
+    comm_total = [f"{sum(s.comm_seconds for s in g.stages.values()):,.2f}"] if parallel else []
+    cells.append(["total", f"{g.seconds:,.2f}", "", *comm_total, units.nbytes(g.peak_memory_bytes), ""])
     return cells
 
 
@@ -122,7 +141,7 @@ def to_markdown(r: PipelineReport) -> str:
             "",
             *(f"{line}  " for line in _gpu_lines(r.gpu)),
             "",
-            _md_table(GPU_HEADERS, _gpu_cells(r.gpu), (1, 3, 4)),
+            _md_table(_gpu_headers(r.gpu), _gpu_cells(r.gpu), _gpu_right(r.gpu)),
         ]
     warnings, assumptions = _notes(r)
     if warnings:
@@ -156,6 +175,8 @@ def document(r: PipelineReport) -> dict[str, Any]:
     if r.gpu is not None:
         sized = r.gpu.to_dict()
         doc["gpu"] = sized["gpu"]
+        if "deployment" in sized:
+            doc["deployment"] = sized["deployment"]
         for name, stage in sized["stages"].items():
             doc["stages"][name].update(stage)
         doc["total"].update(sized["total"])

@@ -174,13 +174,15 @@ def trace(
     device: str = "meta",
     dtype: str | None = None,
     progress: Callable[[str], None] | None = None,
+    deployment: Deployment = SINGLE,
 ) -> TraceResult:
     """Trace one call of each of ``stages`` (default: every stage of the pipeline) for ``workload``.
 
     ``spec`` overrides the preset named by ``workload.model`` (e.g. a local checkpoint's configs).
     ``device`` is ``"meta"`` (no memory, any size) or a real device for small configs, where the
     modules run on random weights. ``dtype`` overrides the per-stage default compute dtype
-    (:attr:`hybrid.pipelines.StageDef.dtype`). ``progress`` receives one line per stage.
+    (:attr:`hybrid.pipelines.StageDef.dtype`). ``progress`` receives one line per stage. With a
+    sequence-parallel ``deployment`` the transformer stages are one rank's (:func:`trace_stage`).
     """
     spec = spec or get_preset(workload.model)
     validate(spec, workload)
@@ -194,7 +196,7 @@ def trace(
         t0 = time.perf_counter()
         if progress:
             progress(f"[{i}/{len(stages)}] tracing {stage} on {device} ...")
-        out[stage] = trace_stage(stage, workload, spec, device=device, dtype=dtype)
+        out[stage] = trace_stage(stage, workload, spec, device=device, dtype=dtype, deployment=deployment)
         if progress:
             progress(f"[{i}/{len(stages)}] {stage}: {len(out[stage].rows)} rows in {time.perf_counter() - t0:.2f} s")
     warnings = tuple(workload.extrapolation_warnings()) + spec.warnings

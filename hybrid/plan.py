@@ -1,0 +1,125 @@
+"""Which multi-GPU layout runs a job best: every valid layout on up to ``N`` GPUs, sized in closed
+form (:func:`hybrid.sizing.size_on_gpu`) and ranked.
+
+A layout is a :class:`~hybrid.deployment.Deployment`: a GPU count ``g <= N``, Ulysses and ring
+degrees with ``ulysses * ring = g`` (CFG parallel runs on no modelled runtime), and where the runtime
+has FSDP (the original Wan code) each choice of sharded components. The objective is ``latency``
+(seconds per video) or ``gpu-seconds`` (seconds x GPUs: what a video costs when the other GPUs
+run other videos). Layouts a runtime cannot run are listed with the reason; layouts whose per-rank
+peak does not fit the GPU are ranked after every one that does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import chain, combinations
+from typing import Any
+
+from hybrid.deployment import FSDP_COMPONENTS, NO_CFG_PARALLEL, SUPPORT, Deployment
+from hybrid.hardware import get_gpu
+from hybrid.models import ModelSpec
+from hybrid.sizing import GpuSizing, size_on_gpu
+from hybrid.workload import Workload
+
+OBJECTIVES: tuple[str, ...] = ("latency", "gpu-seconds")
+"""What ``wanmeter plan`` ranks by (the first is the default)."""
+PLAN_SCHEMA = "wanmeter.plan/1"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One layout: its sizing, or why it cannot run."""
+
+    deployment: Deployment
+    sizing: GpuSizing | None = None
+    rejected: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return self.sizing is not None and self.sizing.peak_memory_bytes <= self.sizing.gpu.memory_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"layout": self.deployment.describe(), "deployment": self.deployment.to_dict()}
+        if self.sizing is None:
+            return {**out, "rejected": self.rejected}
+        s = self.sizing
+        return {
+            **out,
+            "seconds": s.seconds,
+            "gpu_seconds": s.gpu_seconds,
+            "comm_seconds": sum(st.comm_seconds for st in s.stages.values()),
+            "peak_memory_bytes": s.peak_memory_bytes,
+            "fits": self.fits,
+            "stages": {name: {"seconds": st.seconds, "comm_seconds": st.comm_seconds} for name, st in s.stages.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every layout of a job on up to ``gpus`` GPUs, best first."""
+
+    workload: Workload
+    gpu: str
+    gpus: int
+    objective: str
+    ranked: tuple[Candidate, ...]
+    """Layouts that run, by the objective, the ones that fit the GPU's memory first."""
+    rejected: tuple[Candidate, ...]
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.ranked[0] if self.ranked and self.ranked[0].fits else None
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best
+        return {
+            "schema": PLAN_SCHEMA,
+            "workload": self.workload.to_dict(),
+            "gpu": self.gpu,
+            "gpus": self.gpus,
+            "objective": self.objective,
+            "best": best.deployment.describe() if best else None,
+            "layouts": [c.to_dict() for c in self.ranked],
+            "rejected": [c.to_dict() for c in self.rejected],
+            "notes": [f"cfg-parallel: {NO_CFG_PARALLEL}"],
+        }
+
+
+def layouts(spec: ModelSpec, runtime_name: str, gpus: int) -> list[Deployment]:
+    """Every layout on ``1..gpus`` GPUs a runtime could be asked for: Ulysses x ring = the count, and
+    with FSDP where the runtime has it, every subset of :data:`FSDP_COMPONENTS` (on 2+ GPUs)."""
+    fsdp_sets: list[tuple[str, ...]] = [()]
+    if SUPPORT[runtime_name]["fsdp"]:
+        fsdp_sets = [tuple(c) for c in chain.from_iterable(combinations(FSDP_COMPONENTS, k) for k in range(3))]
+    out = []
+    for g in range(1, gpus + 1):
+        for ulysses in (u for u in range(1, g + 1) if g % u == 0):
+            for fsdp in fsdp_sets if g > 1 else [()]:
+                out.append(Deployment(gpus=g, ulysses=ulysses, ring=g // ulysses, fsdp=fsdp))
+    return out
+
+
+def plan(
+    workload: Workload, spec: ModelSpec, gpu: str, gpus: int, objective: str = OBJECTIVES[0], **sizing: Any
+) -> Plan:
+    """Size every layout of :func:`layouts` on ``gpu`` and rank them (``sizing``: more arguments of
+    :func:`~hybrid.sizing.size_on_gpu`, e.g. a calibration)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective: unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
+    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
+        raise ValueError(f"gpus: must be a whole number >= 1, got {gpus!r}")
+    g = get_gpu(gpu)
+    workload.runtime.check(spec, g.architecture)
+    ok, rejected = [], []
+    for d in layouts(spec, workload.runtime.name, gpus):
+        try:
+            ok.append(Candidate(d, size_on_gpu(workload, spec, g.name, deployment=d, **sizing)))
+        except ValueError as e:
+            rejected.append(Candidate(d, rejected=str(e)))
+
+    def key(c: Candidate) -> tuple[bool, float, int]:
+        assert c.sizing is not None
+        cost = c.sizing.seconds if objective == "latency" else c.sizing.gpu_seconds
+        return (not c.fits, cost, c.deployment.gpus)
+
+    return Plan(workload, g.name, gpus, objective, tuple(sorted(ok, key=key)), tuple(rejected))
