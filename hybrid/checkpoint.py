@@ -32,6 +32,7 @@ from math import prod
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
+from hybrid import files
 from hybrid.models import PRESETS, ModelSpec, get_preset
 
 T = TypeVar("T")
@@ -46,9 +47,9 @@ class CheckpointError(ValueError):
 def read_json(path: Path) -> dict[str, Any]:
     """Parse a JSON object from ``path``; :class:`CheckpointError` naming the file otherwise."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: malformed JSON ({e})") from None
+        data = files.read_json(path, "config.json")
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -150,6 +151,8 @@ def load_model_dir(path: str | Path, model: str) -> ModelSpec:
     """A :class:`ModelSpec` from a local Diffusers folder, ``model``'s preset filling the gaps."""
     root = Path(path)
     preset = get_preset(model)
+    if root.exists() and not root.is_dir():
+        raise CheckpointError(f"model-dir: {root} is a file; give the Diffusers folder that holds model_index.json")
     if not root.is_dir():
         return dataclasses.replace(preset, warnings=(f"model-dir {root} not found: using the {model} preset configs",))
     warnings: list[str] = []

@@ -6,12 +6,15 @@ Bad input prints one line on stderr and exits with code 2 (no traceback).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from hybrid.files import check_writable, write_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.deployment import Deployment
@@ -29,12 +32,51 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
+    def _parse_optional(self, arg_string: str) -> Any:
+        # a value that starts with one dash ("--size -16x720", "--rtol -inf") is a value, not an
+        # unknown option: its option then says what is wrong with it
+        if arg_string[:1] == "-" and arg_string[:2] != "--" and arg_string[:2] not in self._option_string_actions:
+            return None
+        return super()._parse_optional(arg_string)
+
 
 def _size(text: str) -> tuple[int, int]:
     parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {text!r}")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= MAX_DIGITS and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {_cut(text)}")
     return int(parts[0]), int(parts[1])
+
+
+MAX_DIGITS = 4000
+"""The longest whole number the CLI reads (Python refuses to convert more than 4,300 digits)."""
+
+
+def _whole_number(text: str) -> int | None:
+    """``text`` as an int if it is ASCII digits (a leading ``-`` allowed, for the field's own range
+    message), at most :data:`MAX_DIGITS` of them; else ``None`` (full-width and other Unicode
+    digits are refused)."""
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > MAX_DIGITS:
+        return None
+    return int(text)
+
+
+def _whole(name: str) -> Any:
+    """An argparse type: a whole number in ASCII digits; the bad text is cut in the message."""
+
+    def parse(text: str) -> int:
+        value = _whole_number(text)
+        if value is None:
+            raise argparse.ArgumentTypeError(f"expected a whole number in ASCII digits, got {_cut(text)}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """``text`` quoted, cut to ``limit`` characters (a 5,000-digit value stays a short line)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 def _number(name: str, positive: bool = False) -> Any:
@@ -47,7 +89,7 @@ def _number(name: str, positive: bool = False) -> Any:
         except ValueError:
             value = math.nan
         if not math.isfinite(value) or (positive and value <= 0):
-            raise argparse.ArgumentTypeError(f"expected {kind} like 5.0, got {text[:40]!r}")
+            raise argparse.ArgumentTypeError(f"expected {kind} like 5.0, got {_cut(text)}")
         return value
 
     parse.__name__ = name
@@ -59,12 +101,18 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"{', '.join(sorted(PRESETS))} (default %(default)s)")
     p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 16 (default: the model's native size)")
-    p.add_argument("--frames", type=int, help="video frames, 4k+1 (default: the model's, 81; Wan2.2 TI2V 121)")
-    p.add_argument("--steps", type=int, help="denoising steps (default: the model's recommended steps)")
-    p.add_argument("--batch", type=int, default=1, help="videos per job (default %(default)s)")
-    p.add_argument("--text-len", type=int, default=512, help="padded prompt tokens (default %(default)s)")
+    p.add_argument(
+        "--frames", type=_whole("frames"), help="video frames, 4k+1 (default: the model's, 81; Wan2.2 TI2V 121)"
+    )
+    p.add_argument("--steps", type=_whole("steps"), help="denoising steps (default: the model's recommended steps)")
+    p.add_argument("--batch", type=_whole("batch"), default=1, help="videos per job (default %(default)s)")
+    p.add_argument(
+        "--text-len", type=_whole("text_len"), default=512, help="padded prompt tokens (default %(default)s)"
+    )
     p.add_argument("--no-cfg", action="store_true", help="disable classifier-free guidance")
-    p.add_argument("--ref-images", type=int, default=0, help="VACE reference images (default %(default)s)")
+    p.add_argument(
+        "--ref-images", type=_whole("ref_images"), default=0, help="VACE reference images (default %(default)s)"
+    )
     p.add_argument("--image", action="store_true", help="Wan2.2 TI2V: image-to-video mode (the image is VAE-encoded)")
     p.add_argument(
         "--guidance-scale",
@@ -111,7 +159,7 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--flash-attention",
-        type=int,
+        type=_whole("flash_attention"),
         choices=(2, 3),
         help="--runtime wan: FlashAttention version (default: 3 on Hopper, else 2)",
     )
@@ -158,7 +206,7 @@ def _count(name: str) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         if not (text.isascii() and text.isdigit()) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text[:40]!r}")
+            raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {_cut(text)}")
         return int(text)
 
     parse.__name__ = name
@@ -201,11 +249,37 @@ def _runtime(args: argparse.Namespace) -> Runtime:
     )
 
 
+SIZING_FLAGS: tuple[tuple[str, str], ...] = (
+    ("offload", "--offload"),
+    ("t5_cpu", "--t5-cpu"),
+    ("convert_model_dtype", "--convert-model-dtype"),
+    ("flash_attention", "--flash-attention"),
+    ("traced", "--traced"),
+    ("host_tflops", "--host-tflops"),
+    ("efficiency", "--efficiency"),
+    ("efficiency_override", "--efficiency-override"),
+)
+"""Options that change only the sizing on a GPU (placement, dtypes of stored weights, kernels,
+efficiencies): without ``--gpu`` they would do nothing, so they are refused."""
+
+
+def _require_gpu_for_sizing_flags(args: argparse.Namespace) -> None:
+    if getattr(args, "gpu", None) is not None:
+        return
+    given = [flag for dest, flag in SIZING_FLAGS if getattr(args, dest, None) not in (None, False, [], ())]
+    if given:
+        raise ValueError(
+            f"{given[0].lstrip('-')}: {given[0]} changes only the sizing on a GPU (memory and seconds); "
+            "give --gpu NAME, or leave it out"
+        )
+
+
 def _workload(args: argparse.Namespace) -> Workload:
     from hybrid.models import get_preset
     from hybrid.pipelines import guided
     from hybrid.workload import Workload
 
+    _require_gpu_for_sizing_flags(args)
     cfg = guided(get_preset(args.model), args.guidance_scale, args.guidance_scale_2)
     if args.no_cfg and args.guidance_scale is not None and cfg:
         raise ValueError(f"guidance_scale: {args.guidance_scale:g} turns CFG on, --no-cfg off; give one of them")
@@ -230,7 +304,7 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_atomic(output, text, "output")
 
 
 def _require_device(device: str) -> None:
@@ -286,6 +360,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         if overrides:
             cal = apply_overrides(cal, overrides)
         if args.traced:
+            from hybrid.trace import check_traceable
+
+            check_traceable(spec, workload)
             _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
         host = None if args.host_tflops is None else args.host_tflops * 1e12
         deployment = _deployment(args)
@@ -304,6 +381,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from hybrid.plan import plan
     from hybrid.render import plan as render
 
+    if args.traced:
+        raise ValueError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
     workload = _workload(args)
     spec = resolve_model(args.model, args.model_dir)
     host = None if args.host_tflops is None else args.host_tflops * 1e12
@@ -431,13 +510,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                     print(f"  {stage}/{name} = {law_to_text(law)}")
         if not args.check:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(cal.laws_document(spec, laws, checks), indent=2) + "\n", encoding="utf-8")
+            write_atomic(path, json.dumps(cal.laws_document(spec, laws, checks), indent=2) + "\n", "laws")
             print(f"wrote {path}")
     for name in cal.GOLDEN_WORKLOADS:
         golden = args.golden_dir / f"{name}.json"
         if args.golden:
             golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text(cal.dump_golden(cal.golden_document(name)), encoding="utf-8")
+            write_atomic(golden, cal.dump_golden(cal.golden_document(name)), "golden")
             print(f"wrote {golden}")
         elif args.check:
             changed = cal.compare_golden(cal.load_golden(golden), cal.golden_document(name))
@@ -459,12 +538,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if result.within_tolerance else 1
 
 
+def _tolerance(text: str) -> float:
+    """An argparse type: a finite number >= 0 (``nan``, ``inf`` and negatives are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 like 0.01, got {_cut(text)}")
+    return value
+
+
 def _int_list(name: str) -> Any:
     def parse(text: str) -> tuple[int, ...]:
-        try:
-            return tuple(int(v) for v in text.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated integers like 17,33,81, got {text!r}") from None
+        values = [_whole_number(v) for v in text.split(",")]
+        if any(v is None for v in values):
+            raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 17,33,81, got {_cut(text)}")
+        return tuple(v for v in values if v is not None)
 
     parse.__name__ = name
     return parse
@@ -515,7 +605,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for col in frame.columns:
             if col.endswith("_flops"):
                 frame[col] = frame[col].map(str)  # exact: Parquet int64 overflows at extreme workloads
-        frame.to_parquet(args.output, index=False)
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        write_atomic(args.output, buf.getvalue(), "output")
     elif fmt == "csv":
         _emit(sweep_frame(reports).to_csv(index=False), args.output)
     elif fmt == "json":
@@ -641,7 +733,7 @@ def cmd_calibrate_time(args: argparse.Namespace) -> int:
     print(f"mean |error| {100 * sum(errors) / len(errors):.1f}%, max |error| {100 * max(errors):.1f}%")
     path = args.out_dir / f"{cal.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(cal.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(cal.to_dict(), indent=2) + "\n", "out-dir")
     print(f"wrote {path}")
     return 0
 
@@ -757,7 +849,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="regression diff of two reports or two traces (exit 1 beyond tolerance)")
     p.add_argument("old", type=Path, help="report or trace JSON")
     p.add_argument("new", type=Path, help="report or trace JSON of the same kind")
-    p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: any change)")
+    p.add_argument(
+        "--rtol", type=_tolerance, default=0.0, help="relative tolerance, a finite number >= 0 (default 0: any change)"
+    )
     p.add_argument("--format", default="table", choices=["table", "markdown", "json"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_diff)
@@ -795,7 +889,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--gpu", help="hardware-database name of the device: peaks from its datasheet")
-    p.add_argument("--scale", type=int, default=1, help="microbenchmark size multiplier (e.g. 4 on a GPU)")
+    p.add_argument("--scale", type=_count("scale"), default=1, help="microbenchmark size multiplier (e.g. 4 on a GPU)")
     p.add_argument(
         "--model",
         default="small",
@@ -816,6 +910,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        for name, what in (("output", "output"), ("plot", "plot")):  # before any long work
+            path = getattr(args, name, None)
+            if isinstance(path, Path) and args.command != "verify":
+                check_writable(path, what)
         return int(args.func(args))
     except (UsageError, ValueError, OSError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__

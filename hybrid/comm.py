@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid import ops
+from hybrid.files import read_json, write_atomic
 from hybrid.versions import library_versions
 
 INTERCONNECT_SCHEMA = "wanmeter.interconnect/1"
@@ -188,9 +189,7 @@ def calibrate_comm(
     }
     path = output or INTERCONNECT_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(doc, indent=2) + "\n", "output")
     return path
 
 
@@ -199,12 +198,9 @@ def load_interconnect(name: str, directory: Path | None = None) -> dict[str, Any
     path = (directory or INTERCONNECT_DIR) / f"{name}.json"
     if not path.exists():
         return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: cannot read the interconnect calibration ({e})") from None
+    doc = read_json(path, "interconnect calibration")
     link = doc.get("link") if isinstance(doc, dict) else None
-    if doc.get("schema") != INTERCONNECT_SCHEMA or not isinstance(link, dict):
+    if not isinstance(doc, dict) or doc.get("schema") != INTERCONNECT_SCHEMA or not isinstance(link, dict):
         raise ValueError(f"{path}: not a {INTERCONNECT_SCHEMA} document")
     bw, lat = link.get("bytes_per_s"), link.get("latency_s")
     if not (isinstance(bw, (int, float)) and bw > 0 and isinstance(lat, (int, float)) and lat >= 0):

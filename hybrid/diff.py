@@ -8,11 +8,13 @@ or when an entry is added or removed.
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hybrid.files import read_json
 
 KINDS = {"wanmeter.report/1": "report", "wanmeter.trace/1": "trace"}
 DIFF_SCHEMA = "wanmeter.diff/1"
@@ -25,15 +27,9 @@ class DiffInputError(ValueError):
 def load_document(path: Path) -> tuple[str, dict[str, Any]]:
     """``(kind, document)`` of a report or trace JSON file; :class:`DiffInputError` otherwise."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DiffInputError(f"{path}: no such file") from None
-    except OSError as e:
-        raise DiffInputError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DiffInputError(f"{path}: malformed JSON ({e})") from None
+        doc = read_json(path, "report or trace")
+    except ValueError as e:
+        raise DiffInputError(str(e)) from None
     schema = doc.get("schema") if isinstance(doc, dict) else None
     if schema not in KINDS:
         raise DiffInputError(f"{path}: unknown schema {schema!r}; expected one of {', '.join(KINDS)}")
@@ -171,8 +167,7 @@ def diff_documents(
     (k_old, d_old), (k_new, d_new) = old, new
     if k_old != k_new:
         raise DiffInputError(f"cannot compare a {k_old} ({names[0]}) with a {k_new} ({names[1]})")
-    if rtol < 0:
-        raise DiffInputError(f"rtol: {rtol} is invalid; must be >= 0")
+    _check_rtol(rtol)
     result = DiffResult(k_old, names[0], names[1], rtol, _context(d_old, d_new))
     if k_old == "report":
         result.sections["total"] = [Delta("total flops", int(d_old["total"]["flops"]), int(d_new["total"]["flops"]))]
@@ -194,6 +189,12 @@ def diff_documents(
     return result
 
 
+def _check_rtol(rtol: float) -> None:
+    if not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and rtol >= 0):
+        raise DiffInputError(f"rtol: {rtol!r} is invalid; valid: a finite number >= 0")
+
+
 def diff_files(old: Path, new: Path, rtol: float = 0.0) -> DiffResult:
     """Load and compare two files."""
+    _check_rtol(rtol)
     return diff_documents(load_document(old), load_document(new), rtol, (str(old), str(new)))

@@ -14,6 +14,7 @@ Nothing here imports a model family: the spec's configs are read by attribute.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -141,3 +142,53 @@ def validate(spec: ModelSpec, workload: Workload) -> None:
             f"frames: {workload.frames} is not of the form {t}k+1 >= 1; {_nearest_frames(workload.frames, t)}"
         )
     spec.pipeline_def.validate(spec, workload)
+
+
+def rotary_overflow(spec: ModelSpec, workload: Workload) -> str | None:
+    """Where the workload's latent grid is longer, along some axis, than the DiT's rotary table
+    (``rope_max_seq_len`` positions per axis: diffusers' ``WanRotaryPosEmbed`` slices its
+    precomputed frequencies and cannot run past them), the one line that says so; else ``None``."""
+    dit = spec.transformer
+    p_t, p_h, p_w = dit.patch_size
+    call = CallShape.of(spec, workload)
+    axes = (
+        ("latent frames", call.dit_latent_frames // p_t, "frames"),
+        ("latent rows", call.latent_height // p_h, "height"),
+        ("latent columns", call.latent_width // p_w, "width"),
+    )
+    for what, n, knob in axes:
+        if n > dit.rope_max_seq_len:
+            return (
+                f"{knob}: {n:,} {what} after patching exceed the transformer's rotary table of "
+                f"{dit.rope_max_seq_len} positions per axis (WanRotaryPosEmbed): the real module cannot run it"
+            )
+    return None
+
+
+INT64_MAX = 2**63 - 1
+"""torch sizes and element counts are int64."""
+
+
+def torch_size_overflow(spec: ModelSpec, workload: Workload) -> str | None:
+    """Where a tensor one stage call builds would have more elements than int64 holds (torch's
+    sizes are int64: it cannot even make such a tensor on meta), the one line that says so; else
+    ``None``. Checked: the pixel video, the text tokens and their embeddings, the latents, the
+    transformer's hidden states, and the ``(B, H, N, N)`` scores attention decomposes to on meta."""
+    call = CallShape.of(spec, workload)
+    dit, text = spec.transformer, spec.text_encoder
+    b, n = call.batch, call.dit_tokens
+    sizes = {
+        "the pixel video": b * 3 * call.frames * call.height * call.width,
+        "the text embeddings": b * call.text_len * text.d_model,
+        "the latents": b * max(dit.in_channels, 96) * call.dit_latent_frames * call.latent_pixels,
+        "the transformer's hidden states": b * n * dit.inner_dim,
+        "attention's scores on meta": b * dit.num_attention_heads * n * n,
+        "the text encoder's scores on meta": b * text.num_heads * call.text_len**2,
+    }
+    for what, numel in sizes.items():
+        if numel > INT64_MAX:
+            return (
+                f"workload: {what} would hold {Decimal(numel):.3e} elements, beyond the int64 sizes torch has "
+                f"(<= {INT64_MAX:.3e}): the tracer cannot build it; the analytic report has no such limit"
+            )
+    return None

@@ -15,7 +15,6 @@ is reported beside it.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybrid.deployment import SINGLE, Deployment, Sharding, fsdp_shardings
+from hybrid.files import read_json
 from hybrid.geometry import CallShape
 from hybrid.hardware import (
     GPU,
@@ -50,6 +50,10 @@ CALIBRATE_COMMAND = (
     "wanmeter calibrate-time --device cuda --gpu {gpu} --dtype bfloat16 --scale 4 --model wan2.1-t2v-1.3b"
 )
 """How to make a timing calibration of a GPU (full-size 1.3B modules fit every GPU of the database)."""
+TOO_LONG = (
+    "workload: its seconds on a GPU are beyond a float's range (over 1e308 s); the FLOP report without --gpu "
+    "still holds, exactly"
+)
 FP32_TENSOR_RATIO = 0.5
 """Dense TF32 tensor throughput is half the dense BF16 one on all ten GPUs of the database
 (datasheets); float32 stages (the VAE) are timed at that rate, as PyTorch runs float32 convolutions
@@ -64,17 +68,46 @@ def load_calibration(gpu: str, path: Path | None = None) -> dict[str, Any]:
         path = EFFICIENCY_DIR / f"{gpu}.json"
         if not path.exists():
             return default_efficiency(gpu).to_calibration()
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         raise ValueError(
             f"efficiency: no timing calibration at {path}; run `{CALIBRATE_COMMAND.format(gpu=gpu)}` on one, "
             f"or leave --efficiency out to use {gpu}'s cited defaults"
-        ) from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: cannot read timing calibration ({e})") from None
+        )
+    return validate_calibration(read_json(path, "timing calibration"), path)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_calibration(doc: Any, path: Path) -> dict[str, Any]:
+    """``doc`` if it is a usable ``wanmeter.efficiency/1`` document, else a one-line ``ValueError``
+    naming the file and the field: an efficiency for each of :data:`~hybrid.timing.OP_CLASSES` and
+    no other, each in ``(0, 1]`` (the range of ``--efficiency-override``), ``launch_overhead_s`` a
+    finite number >= 0, ``versions`` and ``provenance`` objects where present."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: a timing calibration is a JSON object, got {type(doc).__name__}")
     if doc.get("schema") != "wanmeter.efficiency/1":
-        raise ValueError(f"{path}: not a wanmeter.efficiency/1 document")
+        raise ValueError(f"{path}: not a wanmeter.efficiency/1 document (schema {str(doc.get('schema'))[:40]!r})")
+    eff = doc.get("efficiency")
+    if not isinstance(eff, dict):
+        raise ValueError(
+            f"{path}: efficiency must be an object of op class -> value; valid classes: {', '.join(OP_CLASSES)}"
+        )
+    unknown = [c for c in eff if c not in OP_CLASSES]
+    missing = [c for c in OP_CLASSES if c not in eff]
+    if unknown or missing:
+        what = f"unknown op class {str(unknown[0])[:40]!r}" if unknown else f"missing op class {missing[0]!r}"
+        raise ValueError(f"{path}: efficiency: {what}; valid: {', '.join(OP_CLASSES)}")
+    for c, v in eff.items():
+        if not (_finite(v) and 0 < v <= 1):
+            raise ValueError(f"{path}: efficiency.{c} = {str(v)[:40]} is out of range; valid: 0 < value <= 1")
+    overhead = doc.get("launch_overhead_s", 0.0)
+    if not (_finite(overhead) and overhead >= 0):
+        raise ValueError(f"{path}: launch_overhead_s = {str(overhead)[:40]} is invalid; valid: a finite number >= 0")
+    for key in ("versions", "provenance"):
+        if key in doc and not isinstance(doc[key], dict):
+            raise ValueError(f"{path}: {key} must be an object, got {type(doc[key]).__name__}")
     return dict(doc)
 
 
@@ -372,49 +405,54 @@ def size_on_gpu(
     for stage, component, _ in rt.moves(spec, running, deployment.gpus):
         copies[stage] = copies.get(stage, 0) + memory.weights_bytes[component]
     stages: dict[str, StageSizing] = {}
-    for sd in spec.pipeline_def.stages:
-        name, calls = sd.name, sd.calls(workload)
-        st = costs[name]
-        cast_bytes = 0
-        comm_seconds, comm_bytes = 0.0, 0
-        if rt.on_host(sd.component):
-            seconds, bound = st.flops * calls / host_cpu[0], "host"
-        else:
-            ratio = FP32_TENSOR_RATIO if rt.compute_dtype(sd.component) == "float32" else 1.0
-            machine = Machine(
-                peak_flops=g.peak_flops("bf16") * ratio,
-                peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
-                efficiency=cal["efficiency"],
-                launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
-                link_bytes_per_s=link_bytes_per_s_gpus,
-                collective_latency_s=latency,
+    try:
+        for sd in spec.pipeline_def.stages:
+            name, calls = sd.name, sd.calls(workload)
+            st = costs[name]
+            cast_bytes = 0
+            comm_seconds, comm_bytes = 0.0, 0
+            if rt.on_host(sd.component):
+                seconds, bound = st.flops * calls / host_cpu[0], "host"
+            else:
+                ratio = FP32_TENSOR_RATIO if rt.compute_dtype(sd.component) == "float32" else 1.0
+                machine = Machine(
+                    peak_flops=g.peak_flops("bf16") * ratio,
+                    peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
+                    efficiency=cal["efficiency"],
+                    launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
+                    link_bytes_per_s=link_bytes_per_s_gpus,
+                    collective_latency_s=latency,
+                )
+                t = st.time(machine)
+                sharded = shardings.get(sd.component)
+                fsdp = terms_time(sharded.terms, machine) if sharded else None
+                if rt.casts_weights(sd.component) and not sharded:  # FSDP gathers bfloat16 weights
+                    cast_bytes = 6 * sd.config(spec).autocast_parameters() * calls  # read fp32, write bf16
+                cast_seconds = cast_bytes / (machine.peak_bytes_per_s * machine.efficiency["memory"])
+                comm_seconds = (t.comm_seconds + (fsdp.seconds if fsdp else 0.0)) * calls
+                comm_bytes = _sent(st.terms, sharded) * calls
+                seconds = (t.seconds + (fsdp.seconds if fsdp else 0.0)) * calls + cast_seconds
+                bound = "comm" if comm_seconds > seconds / 2 else t.bound
+            copy_bytes = copies.get(name, 0)
+            copy_seconds = copy_bytes / link_bytes_per_s
+            on_gpu = name in ran and not rt.on_host(sd.component)
+            stages[name] = StageSizing(
+                seconds=seconds + copy_seconds,
+                bound=bound,
+                peak_memory_bytes=memory.stage_peak_bytes(name),
+                weights_bytes=memory.resident_weights_bytes(name),
+                activation_bytes=st.peak_activation_bytes if on_gpu else 0,
+                activation_bytes_materialized=st.peak_activation_bytes_materialized if on_gpu else 0,
+                host_copy_bytes=copy_bytes,
+                host_copy_seconds=copy_seconds,
+                weight_cast_bytes=cast_bytes,
+                comm_seconds=comm_seconds,
+                comm_bytes_per_rank=comm_bytes,
             )
-            t = st.time(machine)
-            sharded = shardings.get(sd.component)
-            fsdp = terms_time(sharded.terms, machine) if sharded else None
-            if rt.casts_weights(sd.component) and not sharded:  # FSDP gathers bfloat16 weights
-                cast_bytes = 6 * sd.config(spec).autocast_parameters() * calls  # read fp32, write bf16
-            cast_seconds = cast_bytes / (machine.peak_bytes_per_s * machine.efficiency["memory"])
-            comm_seconds = (t.comm_seconds + (fsdp.seconds if fsdp else 0.0)) * calls
-            comm_bytes = _sent(st.terms, sharded) * calls
-            seconds = (t.seconds + (fsdp.seconds if fsdp else 0.0)) * calls + cast_seconds
-            bound = "comm" if comm_seconds > seconds / 2 else t.bound
-        copy_bytes = copies.get(name, 0)
-        copy_seconds = copy_bytes / link_bytes_per_s
-        on_gpu = name in ran and not rt.on_host(sd.component)
-        stages[name] = StageSizing(
-            seconds=seconds + copy_seconds,
-            bound=bound,
-            peak_memory_bytes=memory.stage_peak_bytes(name),
-            weights_bytes=memory.resident_weights_bytes(name),
-            activation_bytes=st.peak_activation_bytes if on_gpu else 0,
-            activation_bytes_materialized=st.peak_activation_bytes_materialized if on_gpu else 0,
-            host_copy_bytes=copy_bytes,
-            host_copy_seconds=copy_seconds,
-            weight_cast_bytes=cast_bytes,
-            comm_seconds=comm_seconds,
-            comm_bytes_per_rank=comm_bytes,
-        )
+    except OverflowError:  # a count of calls beyond a float
+        raise ValueError(TOO_LONG) from None
+    if not all(math.isfinite(st.seconds) for st in stages.values()):
+        raise ValueError(TOO_LONG)
     return GpuSizing(
         g,
         stages,

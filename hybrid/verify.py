@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import stage_groups
 from hybrid.deployment import Deployment
+from hybrid.files import read_json, write_atomic
 from hybrid.geometry import CallShape
 from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.models.clip import CLIPVisionConfig
@@ -150,7 +151,7 @@ class Summary:
     def write(self, out_dir: Path = DEFAULT_OUT_DIR) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{self.name}.json"
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n", "out-dir")
         return path
 
 
@@ -412,12 +413,7 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
     from hybrid.sizing import size_on_gpu
 
     t0 = time.perf_counter()
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"public_timings: {path} not found (it ships with a wanmeter checkout)") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"public_timings: cannot read {path} ({err})") from None
+    doc = read_json(path, "public timings document")
     if doc.get("schema") != "wanmeter.public-timings/2":
         raise ValueError(f"public_timings: {path} is not a wanmeter.public-timings/2 document")
     checks = []

@@ -150,4 +150,9 @@ class Workload:
                 f"text_len {self.text_len} is above the {p.trained_max_text_len} tokens "
                 "the text encoder pipeline pads to: the cost is an extrapolation"
             )
+        from hybrid.geometry import rotary_overflow
+
+        rotary = rotary_overflow(p, self)
+        if rotary is not None:
+            out.append(f"{rotary}; the analytic cost extrapolates the formulas (trace refuses it)")
         return out

@@ -77,14 +77,20 @@ def test_wan22_code_embeds_the_timestep_per_token() -> None:
 
 
 def test_runtime_flags_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
-    cases = [
-        (["--t5-cpu"], "t5-cpu: a flag of the original Wan repository; valid only with --runtime wan"),
+    cases = [  # with --gpu: without it these flags are refused first (they change only the sizing)
         (
-            ["--runtime", "wan", "--convert-model-dtype"],
+            ["--t5-cpu", "--gpu", "h100-sxm"],
+            "t5-cpu: a flag of the original Wan repository; valid only with --runtime wan",
+        ),
+        (
+            ["--runtime", "wan", "--convert-model-dtype", "--gpu", "h100-sxm"],
             "convert-model-dtype: wan2.1-t2v-14b runs on the Wan2.1 repository, whose generate.py has no "
             "--convert_model_dtype; valid only for Wan2.2 models",
         ),
-        (["--flash-attention", "3"], "flash-attention: valid only with --runtime wan (diffusers runs PyTorch SDPA)"),
+        (
+            ["--flash-attention", "3", "--gpu", "h100-sxm"],
+            "flash-attention: valid only with --runtime wan (diffusers runs PyTorch SDPA)",
+        ),
         (
             ["--runtime", "wan", "--no-cfg"],
             "cfg: the original Wan generate.py runs the unconditional pass every step whatever the guide scale; "

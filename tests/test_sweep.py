@@ -64,7 +64,7 @@ def test_table_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["sweep", "--frames", "17,x"], "expected comma-separated integers"),
+        (["sweep", "--frames", "17,x"], "expected comma-separated whole numbers"),
         (["sweep", "--frames", "17,80"], "frames: 80 is not of the form 4k+1"),
         (["sweep", "--cfg", "maybe"], "expected on,off"),
         (["sweep", "--format", "parquet"], "parquet needs -o FILE"),

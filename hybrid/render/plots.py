@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hybrid.files import write_atomic
 from hybrid.pipelines import ALL_STAGES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -144,9 +146,10 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
         ]
         ax.legend(handles=handles, fontsize=8, loc="best")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=90, format="png")
     plt.close(fig)
+    write_atomic(path, buf.getvalue(), "plot")
     return path
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 _FLOP_UNITS = (
     (10**18, "EFLOP"),
     (10**15, "PFLOP"),
@@ -14,13 +16,20 @@ _BYTE_UNITS = ((2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (
 _COUNT_UNITS = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
 
 
+GROUPED_DIGITS = 6
+"""Up to this many digits in the largest unit a value is written out (``123,456 EFLOP``); beyond,
+as a mantissa and a power of ten (``1.23e+300 EFLOP``, by :class:`~decimal.Decimal`): any size of
+int renders, none goes through a float that could overflow."""
+
+
 def _scaled(value: int, units: tuple[tuple[int, str], ...], base: str, digits: int = 3) -> str:
+    sign = "-" if value < 0 else ""
     for scale, name in units:
         if abs(value) >= scale:
-            # integer division first keeps huge ints exact before the float conversion
             whole, rest = divmod(abs(value), scale)
-            x = whole + rest / scale
-            sign = "-" if value < 0 else ""
+            if whole >= 10**GROUPED_DIGITS:  # Decimal: exact for any int, correctly rounded
+                return f"{sign}{Decimal(abs(value)) / scale:.{digits - 1}e} {name}"
+            x = whole + rest / scale  # whole < 10**6: the float is exact enough and cannot overflow
             return f"{sign}{x:.{digits}g} {name}" if x < 10**digits else f"{sign}{x:,.0f} {name}"
     return f"{value} {base}".strip()
 

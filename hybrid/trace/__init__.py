@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hybrid.deployment import SINGLE, Deployment
-from hybrid.geometry import validate
+from hybrid.geometry import rotary_overflow, torch_size_overflow, validate
 from hybrid.models import ModelSpec, get_preset
 from hybrid.rows import CostRow, to_frame, total_flops
 from hybrid.versions import library_versions
@@ -115,6 +115,20 @@ class TraceResult:
         }
 
 
+def check_traceable(spec: ModelSpec, workload: Workload, stages: Sequence[str] | None = None) -> None:
+    """One-line ``ValueError`` where the real modules cannot run ``workload``: a tensor beyond
+    torch's int64 sizes, or (for the transformer stages) a latent grid longer than its rotary table
+    (:func:`hybrid.geometry.rotary_overflow`; the analytic report only warns)."""
+    too_big = torch_size_overflow(spec, workload)
+    if too_big is not None:
+        raise ValueError(too_big)
+    names = spec.pipeline_def.stage_names
+    asked = [s for s in (names if stages is None else stages) if s in names]
+    rotary = rotary_overflow(spec, workload)
+    if rotary is not None and any(spec.pipeline_def.stage(s).component.startswith("transformer") for s in asked):
+        raise ValueError(rotary)
+
+
 def trace_stage(
     stage: str,
     workload: Workload,
@@ -187,6 +201,7 @@ def trace(
     spec = spec or get_preset(workload.model)
     validate(spec, workload)
     names = spec.pipeline_def.stage_names
+    check_traceable(spec, workload, stages)
     stages = names if stages is None else tuple(stages)
     bad = [s for s in stages if s not in names]
     if bad:
