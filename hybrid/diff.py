@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid.files import read_json
+from hybrid.schemas import problem
 
 KINDS = {"wanmeter.report/1": "report", "wanmeter.trace/1": "trace"}
 DIFF_SCHEMA = "wanmeter.diff/1"
@@ -32,11 +33,10 @@ def load_document(path: Path) -> tuple[str, dict[str, Any]]:
         raise DiffInputError(str(e)) from None
     schema = doc.get("schema") if isinstance(doc, dict) else None
     if schema not in KINDS:
-        raise DiffInputError(f"{path}: unknown schema {schema!r}; expected one of {', '.join(KINDS)}")
-    try:
-        _ = {name: int(s["flops"]) for name, s in doc["stages"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise DiffInputError(f"{path}: malformed {schema} document ({e})") from None
+        raise DiffInputError(f"{path}: unknown schema {str(schema)[:40]!r}; expected one of {', '.join(KINDS)}")
+    wrong = problem(doc)
+    if wrong is not None:
+        raise DiffInputError(f"{path}: not a valid {schema} document: {wrong}")
     return KINDS[schema], doc
 
 

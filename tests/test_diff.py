@@ -108,7 +108,7 @@ def test_module_groups_fold_layer_indices() -> None:
         (None, "no such file"),
         ("{", "malformed JSON"),
         ('{"schema": "other/1"}', "unknown schema 'other/1'"),
-        ('{"schema": "wanmeter.report/1", "stages": 3}', "malformed wanmeter.report/1 document"),
+        ('{"schema": "wanmeter.report/1", "stages": 3}', "not a valid wanmeter.report/1 document"),
     ],
 )
 def test_bad_input_exit_2(

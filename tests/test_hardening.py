@@ -256,3 +256,122 @@ def test_9_a_file_as_model_dir_is_an_error(
     path = Path(str(tmp_path)) / "model_index.json"
     path.write_text("{}")
     _one_line_error(["report", "--model-dir", str(path)], capsys, "is a file; give the Diffusers folder")
+
+
+@pytest.fixture(scope="module")
+def report_doc() -> dict[str, object]:
+    import json
+
+    from hybrid.render.report import to_json
+    from hybrid.report import estimate
+    from hybrid.workload import Workload
+
+    return dict(json.loads(to_json(estimate(Workload()))))
+
+
+@pytest.fixture(scope="module")
+def trace_doc() -> dict[str, object]:
+    from hybrid.trace import trace
+    from hybrid.workload import Workload
+
+    w = Workload(model="wan2.1-t2v-1.3b", width=64, height=48, frames=1)
+    return dict(trace(w, stages=("text_encoder",)).to_dict())
+
+
+def _broken(doc: dict[str, object], path: tuple[object, ...], value: object) -> dict[str, object]:
+    import copy
+
+    out = copy.deepcopy(doc)
+    node: object = out
+    for key in path[:-1]:
+        node = node[key]  # type: ignore[index]
+    if value is DELETE:
+        del node[path[-1]]  # type: ignore[attr-defined]
+    else:
+        node[path[-1]] = value  # type: ignore[index]
+    return out
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value", "needle"),
+    [
+        ("report", ("total",), DELETE, "'total' is a required property"),
+        ("report", ("total",), 5, "$.total: 5 is not of type 'object'"),
+        ("report", ("stages", "vae_decode", "flops"), None, "$.stages.vae_decode.flops: None is not of type 'integer'"),
+        ("report", ("stages", "vae_decode", "flops"), 1.5, "$.stages.vae_decode.flops: 1.5 is not of type 'integer'"),
+        ("report", ("stages", "vae_decode", "components"), [1], "components: [1] is not of type 'object'"),
+        ("report", ("workload",), [1], "$.workload: [1] is not of type 'object'"),
+        ("report", ("versions",), "x", "$.versions: 'x' is not of type 'object'"),
+        ("trace", ("stages", "text_encoder", "rows", 0, "op"), DELETE, "'op' is a required property"),
+        ("trace", ("stages", "text_encoder", "rows"), [[1, 2]], "[1, 2] is not of type 'object'"),
+        ("trace", ("stages", "text_encoder", "rows", 0, "module"), 5, "module: 5 is not of type 'string'"),
+    ],
+)
+def test_4_diff_validates_documents_against_their_schema(
+    kind: str,
+    path: tuple[object, ...],
+    value: object,
+    needle: str,
+    report_doc: dict[str, object],
+    trace_doc: dict[str, object],
+    tmp_path: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+    from pathlib import Path
+
+    good = report_doc if kind == "report" else trace_doc
+    old, new = Path(str(tmp_path)) / "old.json", Path(str(tmp_path)) / "new.json"
+    old.write_text(json.dumps(good))
+    new.write_text(json.dumps(_broken(good, path, value)))
+    _one_line_error(["diff", str(old), str(new)], capsys, str(new), f"valid wanmeter.{kind}/1 document", needle)
+
+
+def test_4_a_flops_value_beyond_a_float_is_refused(
+    report_doc: dict[str, object], tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    from pathlib import Path
+
+    new = Path(str(tmp_path)) / "new.json"
+    text = json.dumps(report_doc).replace('"total": {"flops": ', '"total": {"flops": 1e400, "x": ', 1)
+    new.write_text(text)
+    _one_line_error(["diff", str(new), str(new)], capsys, "$.total.flops: inf is not of type 'integer'")
+
+
+def test_4_every_output_validates_against_its_published_schema(
+    report_doc: dict[str, object], trace_doc: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from hybrid.schemas import SCHEMAS, problem
+
+    docs = [report_doc, trace_doc]
+    for argv in (
+        ["report", "--gpu", "h100-sxm", "--format", "json"],
+        ["report", "--gpu", "h100-sxm", "--gpus", "8", "--ulysses", "8", "--format", "json"],
+        [
+            "report",
+            "--model",
+            "wan2.2-t2v-a14b",
+            "--runtime",
+            "wan",
+            "--offload",
+            "--gpu",
+            "rtx4090",
+            "--format",
+            "json",
+        ],
+        ["plan", "--gpu", "h100-sxm", "--gpus", "4", "--format", "json"],
+        ["sweep", "--model", "wan2.1-t2v-1.3b", "--steps", "1,2", "--gpu", "h100-sxm", "--format", "json"],
+    ):
+        code, out, err = _run(argv, capsys)
+        assert code == 0, err
+        docs.append(json.loads(out))
+    assert {d["schema"] for d in docs} == set(SCHEMAS)
+    for doc in docs:
+        assert problem(doc) is None, (doc["schema"], problem(doc))
+    assert problem({"schema": "wanmeter.report/1"}) == "$: 'model' is a required property"
