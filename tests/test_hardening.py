@@ -375,3 +375,41 @@ def test_4_every_output_validates_against_its_published_schema(
     for doc in docs:
         assert problem(doc) is None, (doc["schema"], problem(doc))
     assert problem({"schema": "wanmeter.report/1"}) == "$: 'model' is a required property"
+
+
+def test_10_a_plot_of_3000_workloads_is_bounded(tmp_path: pytest.TempPathFactory) -> None:
+    # 2 models x 150 step counts x 5 frame counts x 2 batch sizes: 3,000 workloads, drawn in a
+    # separate process so its peak memory is its own
+    import resource
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    png = Path(str(tmp_path)) / "sweep.png"
+    steps = ",".join(str(i) for i in range(1, 151))
+    argv = ["sweep", "--model", "wan2.1-t2v-1.3b,wan2.1-t2v-14b", "--steps", steps, "--frames", "17,33,49,65,81",
+            "--batch", "1,2", "--plot", str(png), "-o", str(png.with_suffix(".csv"))]  # fmt: skip
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "hybrid", *argv], capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    assert run.returncode == 0, run.stderr
+    assert "wrote 3000 rows" in run.stderr
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+    assert seconds < 10 and peak_mib < 500, (seconds, peak_mib)
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert max(im.size) <= 4000, im.size
+
+
+def test_10_bars_sample_evenly_by_total_flops() -> None:
+    from hybrid.render.plots import MAX_BARS, sample_for_bars
+    from hybrid.report import estimate
+    from hybrid.workload import Workload
+
+    reports = [estimate(Workload(model="wan2.1-t2v-1.3b", steps=s)) for s in range(1, 201)]
+    shown = sample_for_bars(reports)
+    assert len(shown) == MAX_BARS == 60
+    assert shown[0].workload.steps == 1 and shown[-1].workload.steps == 200  # the smallest and largest kept
+    assert sample_for_bars(reports[:10]) == reports[:10]

@@ -64,10 +64,27 @@ def _flops(r: PipelineReport, stage: str) -> int:
     return r.stages[stage].flops if stage in r.stages else 0
 
 
+MAX_BARS = 60
+"""Workloads the per-workload panels draw at most: beyond, an even sample by total FLOPs (the
+smallest and the largest included), so a sweep of any size stays a readable, bounded image
+(at 90 dpi under 4,000 pixels a side)."""
+
+
+def sample_for_bars(reports: Sequence[PipelineReport], most: int = MAX_BARS) -> list[PipelineReport]:
+    """``reports`` if there are at most ``most``, else ``most`` of them evenly spaced in the order
+    of their total FLOPs."""
+    if len(reports) <= most:
+        return list(reports)
+    ranked = sorted(reports, key=lambda r: r.total_flops)
+    step = (len(ranked) - 1) / (most - 1)
+    return [ranked[round(i * step)] for i in range(most)]
+
+
 def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Path:
-    """Write a PNG: FLOPs per stage for every workload (stacked, absolute and as shares), then for
-    each varying numeric knob the scaling of every stage and the total (log y), the other knobs
-    held at their largest swept value, one line style per model."""
+    """Write a PNG: FLOPs per stage for every workload (stacked, absolute and as shares; at most
+    :data:`MAX_BARS` of them, :func:`sample_for_bars`), then for each varying numeric knob the
+    scaling of every stage and the total (log y), the other knobs held at their largest swept value,
+    one line style per model."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,34 +99,40 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
     knob_rows = (len(knobs) + 1) // 2
     sized = bool(reports) and all(r.gpu is not None for r in reports)
     top = 3 if sized else 2
-    fig_w = max(14.0, 0.42 * len(reports) + 4)
+    shown = sample_for_bars(reports)
+    fig_w = max(14.0, 0.42 * len(shown) + 4)
     fig = plt.figure(figsize=(fig_w, 5.0 * (top + knob_rows)))
     spec = fig.add_gridspec(top + knob_rows, 2)
 
-    labels = [_label(r) for r in reports]
-    x = list(range(len(reports)))
+    labels = [_label(r) for r in shown]
+    x = list(range(len(shown)))
+    sampled = (
+        ""
+        if len(shown) == len(reports)
+        else f" ({len(shown)} of {len(reports):,} workloads, evenly spaced by total FLOPs)"
+    )
     for row, share in ((0, False), (1, True)):
         ax = fig.add_subplot(spec[row, :])
-        bottom = [0.0] * len(reports)
+        bottom = [0.0] * len(shown)
         for s in stages:
-            vals = [100 * _flops(r, s) / r.total_flops if share else _flops(r, s) / PFLOP for r in reports]
+            vals = [100 * _flops(r, s) / r.total_flops if share else _flops(r, s) / PFLOP for r in shown]
             ax.bar(x, vals, bottom=bottom, color=STAGE_COLORS[s], label=s, width=0.8)
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
         ax.set_xticks(x)
         ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
-        ax.set_xlim(-0.6, len(reports) - 0.4)
+        ax.set_xlim(-0.6, len(shown) - 0.4)
         ax.grid(axis="y", alpha=0.3)
         if share:
             ax.set_ylabel("share of the job's FLOPs (%)")
             ax.set_ylim(0, 100)
-            ax.set_title("Share of each stage")
+            ax.set_title("Share of each stage" + sampled)
         else:
             ax.set_ylabel("FLOPs per job (PFLOP)")
-            ax.set_title("Wan job cost by stage (FlopCounterMode convention: 2 FLOPs per multiply-add)")
+            ax.set_title("Wan job cost by stage (FlopCounterMode convention: 2 FLOPs per multiply-add)" + sampled)
             ax.legend(loc="upper left")
 
     if sized:
-        _seconds_panel(fig.add_subplot(spec[2, :]), reports, labels, stages)
+        _seconds_panel(fig.add_subplot(spec[2, :]), shown, labels, stages)
     models = sorted({r.model for r in reports})
     for i, knob in enumerate(knobs):
         ax = fig.add_subplot(spec[top + i // 2, i % 2])
