@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from hybrid.models import ModelSpec
     from hybrid.runtime import Runtime
 
+MAX_GPUS = 72
+"""The most GPUs one layout spans: one NVLink domain (8 in an HGX server, 72 in a GB200 NVL72
+rack); sequence parallelism and FSDP across slower links are not modelled."""
 FSDP_COMPONENTS: tuple[str, ...] = ("dit", "text_encoder")
 """What ``--fsdp`` can shard: the transformer(s) and the UMT5 encoder (Wan's ``--dit_fsdp``, ``--t5_fsdp``)."""
 
@@ -90,6 +93,8 @@ class Deployment:
         for name, value in (("gpus", self.gpus), ("ulysses", self.ulysses), ("ring", self.ring)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: must be a whole number >= 1, got {value!r}")
+        if self.gpus > MAX_GPUS:
+            raise ValueError(f"gpus: {self.gpus} is more than one NVLink domain; valid: 1 to {MAX_GPUS}")
         if self.cfg_parallel not in (1, 2):
             raise ValueError(f"cfg-parallel: degree must be 1 or 2, got {self.cfg_parallel!r}")
         for cfg in _transformers(spec):

@@ -32,7 +32,7 @@ def load_document(path: Path) -> tuple[str, dict[str, Any]]:
     except ValueError as e:
         raise DiffInputError(str(e)) from None
     schema = doc.get("schema") if isinstance(doc, dict) else None
-    if schema not in KINDS:
+    if not isinstance(schema, str) or schema not in KINDS:
         raise DiffInputError(f"{path}: unknown schema {str(schema)[:40]!r}; expected one of {', '.join(KINDS)}")
     wrong = problem(doc)
     if wrong is not None:

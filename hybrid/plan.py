@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import chain, combinations
 from typing import Any
 
-from hybrid.deployment import FSDP_COMPONENTS, NO_CFG_PARALLEL, SUPPORT, Deployment
+from hybrid.deployment import FSDP_COMPONENTS, MAX_GPUS, NO_CFG_PARALLEL, SUPPORT, Deployment
 from hybrid.hardware import get_gpu
 from hybrid.models import ModelSpec
 from hybrid.sizing import GpuSizing, size_on_gpu
@@ -106,8 +106,8 @@ def plan(
     :func:`~hybrid.sizing.size_on_gpu`, e.g. a calibration)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
-    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
-        raise ValueError(f"gpus: must be a whole number >= 1, got {gpus!r}")
+    if not isinstance(gpus, int) or isinstance(gpus, bool) or not 1 <= gpus <= MAX_GPUS:
+        raise ValueError(f"gpus: must be a whole number from 1 to {MAX_GPUS}, got {str(gpus)[:40]}")
     g = get_gpu(gpu)
     workload.runtime.check(spec, g.architecture)
     ok, rejected = [], []

@@ -41,7 +41,7 @@ def problem(doc: Any) -> str | None:
     if not isinstance(doc, dict):
         return f"a wanmeter document is a JSON object, got {type(doc).__name__}"
     name = doc.get("schema")
-    if name not in SCHEMAS:
+    if not isinstance(name, str) or name not in SCHEMAS:
         return f"unknown schema {str(name)[:40]!r}; expected one of {', '.join(SCHEMAS)}"
     validator = jsonschema.Draft202012Validator(schema(name))
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))

@@ -1,0 +1,186 @@
+"""The CLI under random input (issue 13): hypothesis draws command lines from every command's
+options with valid, extreme and nonsensical values, malformed documents for ``diff`` and broken
+config folders for ``--model-dir``. Whatever it draws, wanmeter exits 0 (or 1 for a diff beyond
+tolerance) or 2 with one line on stderr, never a traceback. 2,100 examples in all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hybrid.cli import main
+
+FUZZ = settings(
+    deadline=None,
+    derandomize=True,  # the same examples every run: CI is never flaky; vary the seed locally to explore
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+GOOD_NUMBERS = st.sampled_from(["1", "2", "4", "5", "8", "16", "17", "33", "81", "121", "512"])
+BAD_NUMBERS = st.one_of(
+    st.integers(min_value=-3, max_value=130).map(str),
+    st.sampled_from(["0", "-1", "4097", "1e3", "1.5", "nan", "inf", "-inf", "", "10" * 20, "9" * 400, "\uff18\uff11",
+                     " 5", "0x10", "five"]),
+)  # fmt: skip
+NUMBERS = st.one_of(GOOD_NUMBERS, GOOD_NUMBERS, GOOD_NUMBERS, BAD_NUMBERS)  # mostly valid: the deep paths run
+SIZES = st.one_of(
+    st.tuples(st.integers(-32, 4200), st.integers(-32, 4200)).map(lambda wh: f"{wh[0]}x{wh[1]}"),
+    st.sampled_from(["1280x720", "832x480", "16x16", "16400x16", "-16x720", "x", "1280*720", "10" * 30 + "x16", ""]),
+)
+WORDS = st.sampled_from(
+    ["wan2.1-t2v-14b", "wan2.1-t2v-1.3b", "wan2.2-ti2v-5b", "wan2.2-t2v-a14b", "wan2.1-i2v-14b-480p",
+     "wan2.1-vace-1.3b", "wan2.1-flf2v-14b-720p", "nope", "", "h100-sxm", "rtx4090", "a100-80gb", "h20", "b200"]
+)  # fmt: skip
+
+
+def _option(name: str, values: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
+    return values.map(lambda v: [name, v])
+
+
+def _flag(name: str) -> st.SearchStrategy[list[str]]:
+    return st.just([name])
+
+
+WORKLOAD = [
+    _option("--model", WORDS), _option("--size", SIZES), _option("--frames", NUMBERS), _option("--steps", NUMBERS),
+    _option("--batch", NUMBERS), _option("--text-len", NUMBERS), _flag("--no-cfg"), _option("--ref-images", NUMBERS),
+    _flag("--image"), _option("--guidance-scale", NUMBERS), _option("--flow-shift", NUMBERS),
+    _option("--runtime", st.sampled_from(["diffusers", "wan", "other"])), _flag("--offload"), _flag("--t5-cpu"),
+    _flag("--convert-model-dtype"), _option("--flash-attention", NUMBERS), _option("--host-tflops", NUMBERS),
+]  # fmt: skip
+REPORT = [
+    *WORKLOAD, _option("--gpu", WORDS), _option("--gpus", NUMBERS), _option("--ulysses", NUMBERS),
+    _option("--ring", NUMBERS), _flag("--cfg-parallel"), _option("--fsdp", st.sampled_from(["dit", "text_encoder",
+    "dit,text_encoder", "vae", ""])), _option("--format", st.sampled_from(["table", "json", "markdown", "csv", "xml"])),
+    _option("--efficiency-override", st.sampled_from(["attention=0.5", "attention=2", "x=1", "memory=nan"])),
+]  # fmt: skip
+LISTS = st.lists(NUMBERS, min_size=1, max_size=3).map(",".join)
+SWEEP = [
+    _option("--model", st.lists(WORDS, min_size=1, max_size=2).map(",".join)),
+    _option("--size", st.lists(SIZES, min_size=1, max_size=2).map(",".join)), _option("--frames", LISTS),
+    _option("--steps", LISTS), _option("--batch", LISTS), _option("--text-len", LISTS),
+    _option("--cfg", st.sampled_from(["on", "off", "on,off", "maybe"])), _option("--gpu", WORDS),
+    _option("--format", st.sampled_from(["table", "csv", "json", "yaml"])),
+]  # fmt: skip
+PLAN = [
+    *WORKLOAD, _option("--gpu", WORDS), _option("--gpus", NUMBERS),
+    _option("--objective", st.sampled_from(["latency", "gpu-seconds", "cost"])),
+]  # fmt: skip
+
+
+def _command(name: str, options: list[st.SearchStrategy[list[str]]]) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.one_of(*options), max_size=6).map(lambda parts: [name, *(w for p in parts for w in p)])
+
+
+GPUS = st.sampled_from(["h100-sxm", "rtx4090", "a100-80gb", "h20", "b200", "mi300x", "nope"])
+COMMANDS = st.one_of(
+    _command("report", REPORT),
+    st.tuples(GPUS, _command("report", REPORT)).map(lambda t: [*t[1], "--gpu", t[0]]),
+    _command("sweep", SWEEP),
+    st.tuples(GPUS, st.sampled_from(["1", "2", "4", "8", "9"]), _command("plan", PLAN)).map(
+        lambda t: [*t[2], "--gpu", t[0], "--gpus", t[1]]
+    ),
+    st.sampled_from([["models"], ["gpus"], ["nonsense"], [], ["report", "--help-me"], ["diff"], ["plan"]]),
+)
+
+
+def _exits_cleanly(argv: list[str], capsys: pytest.CaptureFixture[str], allowed: tuple[int, ...] = (0, 2)) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse
+        code = e.code if isinstance(e.code, int) else 2
+    err = capsys.readouterr().err
+    assert code in allowed, (argv, code, err[-500:])
+    assert "Traceback" not in err, (argv, err[-2000:])
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1, (argv, err[-2000:])
+
+
+@settings(FUZZ, max_examples=1500)
+@given(argv=COMMANDS)
+def test_cli_never_ends_in_a_traceback(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    _exits_cleanly(argv, capsys)
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
+              st.floats(allow_nan=False), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report_text() -> str:
+    from hybrid.render.report import to_json
+    from hybrid.report import estimate
+    from hybrid.workload import Workload
+
+    return to_json(estimate(Workload(model="wan2.1-t2v-1.3b")))
+
+
+def _mutate(doc: Any, path: list[int], value: Any) -> Any:
+    """``doc`` with the node reached by ``path`` (indices into sorted keys / items) replaced."""
+    if not path or not isinstance(doc, (dict, list)) or not doc:
+        return value
+    if isinstance(doc, dict):
+        key = sorted(doc)[path[0] % len(doc)]
+        return {**doc, key: _mutate(doc[key], path[1:], value)}
+    i = path[0] % len(doc)
+    return [*doc[:i], _mutate(doc[i], path[1:], value), *doc[i + 1 :]]
+
+
+@settings(FUZZ, max_examples=400)
+@given(
+    path=st.lists(st.integers(min_value=0, max_value=50), max_size=5),
+    value=JSON_VALUES,
+    raw=st.one_of(st.none(), st.binary(max_size=40), st.sampled_from([b"[" * 5000, b"{", b"\xff\xfe{\x00}\x00", b""])),
+)
+def test_diff_of_malformed_documents(
+    path: list[int], value: Any, raw: bytes | None, report_text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(report_text)
+    if raw is None:
+        new.write_text(json.dumps(_mutate(json.loads(report_text), path, value)))
+    else:
+        new.write_bytes(raw)
+    _exits_cleanly(["diff", str(old), str(new)], capsys, allowed=(0, 1, 2))
+
+
+CONFIG_VALUES = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "num_attention_heads": st.integers(-2, 64),
+            "attention_head_dim": st.integers(-2, 256),
+            "num_layers": st.integers(-2, 50),
+            "d_model": st.integers(-2, 5000),
+            "base_dim": st.integers(-2, 200),
+            "patch_size": st.lists(st.integers(-1, 3), max_size=4),
+            "_class_name": st.sampled_from(["WanTransformer3DModel", "AutoencoderKLWan", "Other"]),
+        },
+    ),
+)
+
+
+@settings(FUZZ, max_examples=200)
+@given(
+    component=st.sampled_from(["transformer", "vae", "text_encoder", "model_index.json"]),
+    config=CONFIG_VALUES,
+)
+def test_broken_config_folders(
+    component: str, config: Any, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path_factory.mktemp("model")
+    target = root / component if component.endswith(".json") else root / component / "config.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(config))
+    _exits_cleanly(["report", "--model", "wan2.1-t2v-1.3b", "--model-dir", str(root)], capsys)
