@@ -371,6 +371,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             workload, spec, name, calibration=cal, host_flops=host, use_trace=args.traced, deployment=deployment
         )
         result = dataclasses.replace(result, gpu=sizing)
+    if args.format == "html":
+        from hybrid.render.html import report_html
+
+        _emit(report_html(result), args.output)
+        return 0
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
     return 0
@@ -613,7 +618,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     elif fmt == "json":
         doc = {"schema": "wanmeter.sweep/1", "rows": sweep_records(reports)}
         _emit(json.dumps(doc, indent=2) + "\n", args.output)
-    else:
+    if fmt == "table" or args.html:
         stages = sweep_stages(reports)
         rows = [
             [
@@ -632,7 +637,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         headers = ["model", "size", "frames", "steps", "batch", "cfg", *stages, "total"]
         if sized:
             headers += ["seconds", "peak memory", "fits"]
-        _emit(format_table(headers, rows, right=tuple(range(2, len(headers)))) + "\n", args.output)
+        if fmt == "table":
+            _emit(format_table(headers, rows, right=tuple(range(2, len(headers)))) + "\n", args.output)
+        if args.html:
+            from hybrid.render.html import sweep_html
+
+            write_atomic(args.html, sweep_html(reports, grid, headers, rows), "html")
+            _progress(f"wrote {args.html}")
     if args.plot:
         from hybrid.render.plots import plot_sweep
 
@@ -775,7 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="end-to-end analytic cost: per stage, per component, total (instant)")
     _add_workload_options(p)
     _add_layout_options(p)
-    p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
+    p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv", "html"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("--gpu", help="also seconds and peak memory per stage on this GPU (see wanmeter gpus)")
     p.add_argument(
@@ -874,6 +885,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "csv", "parquet", "json"], help="default: from -o's extension")
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("--plot", type=Path, help="also draw stacked stage bars and scaling curves to this PNG")
+    p.add_argument("--html", type=Path, help="also write a self-contained HTML page of the sweep (table, plots)")
     p.add_argument(
         "--gpu", help="also seconds, peak memory and fit per workload on this GPU (traces each distinct shape on meta)"
     )
@@ -910,7 +922,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        for name, what in (("output", "output"), ("plot", "plot")):  # before any long work
+        for name, what in (("output", "output"), ("plot", "plot"), ("html", "html")):  # before any long work
             path = getattr(args, name, None)
             if isinstance(path, Path) and args.command != "verify":
                 check_writable(path, what)

@@ -29,7 +29,12 @@ def test_pixi_tasks_name_real_commands() -> None:
     assert isinstance(project, dict)
     scripts = set(project["scripts"])
     dev = " ".join(project["optional-dependencies"]["dev"])
-    for name, command in tasks.items():
+    features = pixi["feature"]
+    assert isinstance(features, dict)
+    cuda_tasks = features["rtx5090"]["tasks"]
+    assert set(cuda_tasks) >= {"verify-cuda", "calibrate-time"}
+    assert "--device cuda" in cuda_tasks["verify-cuda"] and "--gpu rtx5090" in cuda_tasks["calibrate-time"]
+    for name, command in {**tasks, **cuda_tasks}.items():
         for part in str(command).split("&&"):
             words = shlex.split(part)
             exe = words[0]
@@ -41,6 +46,17 @@ def test_pixi_tasks_name_real_commands() -> None:
                 assert any(d.startswith("torch") for d in project["dependencies"]), f"task {name}: no torch"
             else:
                 assert exe in dev, f"task {name}: {exe} is neither a console script nor a dev dependency"
+
+
+def test_pixi_cuda_environment_is_separate_from_the_cpu_default() -> None:
+    pixi = _toml("pixi.toml")
+    deps, features, envs = pixi["pypi-dependencies"], pixi["feature"], pixi["environments"]
+    assert isinstance(deps, dict) and isinstance(features, dict) and isinstance(envs, dict)
+    assert deps["torch"]["index"] == "https://download.pytorch.org/whl/cpu"  # the default stays CPU-only
+    cuda = features["rtx5090"]
+    assert cuda["pypi-dependencies"]["torch"]["index"].endswith("/cu128")  # Blackwell needs CUDA 12.8 wheels
+    assert cuda["system-requirements"]["cuda"] == "12.8" and cuda["platforms"] == ["linux-64"]
+    assert envs == {"rtx5090": ["rtx5090"]}  # the default environment has no CUDA feature
 
 
 def test_pixi_matches_pip_setup() -> None:

@@ -81,7 +81,31 @@ def sample_for_bars(reports: Sequence[PipelineReport], most: int = MAX_BARS) -> 
 
 
 def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Path:
-    """Write a PNG: FLOPs per stage for every workload (stacked, absolute and as shares; at most
+    """Write :func:`sweep_figure` as a PNG (atomically)."""
+    write_atomic(path, _render(reports, grid, "png"), "plot")
+    return path
+
+
+def plot_sweep_svg(reports: Sequence[PipelineReport], grid: Grid) -> str:
+    """:func:`sweep_figure` as an inline ``<svg>`` element (text as paths: no fonts needed)."""
+    text = _render(reports, grid, "svg").decode("utf-8")
+    text = text[text.index("<svg") :]
+    start, end = text.find("<metadata>"), text.find("</metadata>")  # matplotlib's RDF: no use inline
+    return text if start < 0 or end < 0 else text[:start] + text[end + len("</metadata>") :]
+
+
+def _render(reports: Sequence[PipelineReport], grid: Grid, fmt: str) -> bytes:
+    import matplotlib.pyplot as plt
+
+    fig = sweep_figure(reports, grid)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=90, format=fmt)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def sweep_figure(reports: Sequence[PipelineReport], grid: Grid) -> Any:
+    """The sweep's figure: FLOPs per stage for every workload (stacked, absolute and as shares; at most
     :data:`MAX_BARS` of them, :func:`sample_for_bars`), then for each varying numeric knob the
     scaling of every stage and the total (log y), the other knobs held at their largest swept value,
     one line style per model."""
@@ -169,11 +193,7 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
         ]
         ax.legend(handles=handles, fontsize=8, loc="best")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, dpi=90, format="png")
-    plt.close(fig)
-    write_atomic(path, buf.getvalue(), "plot")
-    return path
+    return fig
 
 
 def _ref_text(knob: str, value: Any, reports: Sequence[PipelineReport]) -> str:
