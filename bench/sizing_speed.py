@@ -36,7 +36,7 @@ def process_seconds(args: list[str], repeats: int = 5) -> float:
 def main() -> None:
     from hybrid.analytic import clear_memos
     from hybrid.models import get_preset
-    from hybrid.sizing import closed_stage_cost, load_calibration, size_on_gpu
+    from hybrid.sizing import cost_memo, load_calibration, size_on_gpu
     from hybrid.sweep import Grid, sweep
     from hybrid.workload import Workload
 
@@ -46,7 +46,7 @@ def main() -> None:
         w, spec = Workload(model=model), get_preset(model)
 
         def cold() -> None:
-            closed_stage_cost.cache_clear()
+            cost_memo.cache_clear()
             clear_memos()
             size_on_gpu(w, spec, "h100-sxm", calibration=cal)  # noqa: B023
 
@@ -74,12 +74,12 @@ def main() -> None:
         batch=(1, 2),
         cfg=(True, False),
     )
-    closed_stage_cost.cache_clear()
+    cost_memo.cache_clear()
     clear_memos()
     t0 = time.perf_counter()
     reports = sweep(grid, gpu="h100-sxm")
     t_sweep = time.perf_counter() - t0
-    distinct = closed_stage_cost.cache_info().currsize
+    distinct = cost_memo.cache_info().currsize
     verdict = "met" if t_sweep <= 2 else "MISSED"
     print(
         f"sweep --gpu h100-sxm over {len(reports):,} workloads ({distinct} distinct stage calls), cold memo: "

@@ -300,15 +300,44 @@ class StageCost:
         return self._times[key]
 
 
+NOT_RUN = StageCost(0, 0, 0, ())
+"""The cost of a stage the job does not run: nothing, and nothing walked to find it out."""
+
+
+class _CostKey:
+    """A stage call as its cost depends on it: the family's row, term and peak functions, the
+    stage's config and the per-call shape; not the stage's name (the two A14B experts, alike in
+    config, cost the same)."""
+
+    __slots__ = ("key", "sd", "shape", "spec")
+
+    def __init__(self, sd: StageDef, spec: ModelSpec, shape: CallShape) -> None:
+        self.sd, self.spec, self.shape = sd, spec, shape
+        self.key = (sd.rows, sd.terms, sd.peak, sd.config(spec), shape)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _CostKey) and self.key == other.key
+
+
 @lru_cache(maxsize=4096)
-def closed_stage_cost(sd: StageDef, spec: ModelSpec, shape: CallShape) -> StageCost | None:
-    """One stage call's :class:`StageCost` in closed form, memoised per per-call shape (a sweep's
-    steps and CFG reuse it); ``None`` where the family has not written it for ``spec``'s config."""
+def cost_memo(k: _CostKey) -> StageCost | None:
+    """The memo behind :func:`closed_stage_cost` (``cost_memo.cache_clear()`` forgets it)."""
+    sd, spec, shape = k.sd, k.spec, k.shape
     terms = sd.closed_terms(spec, shape)
     peak, peak_mat = sd.closed_peak(spec, shape), sd.closed_peak(spec, shape, True)
     if terms is None or peak is None or peak_mat is None:
         return None
     return StageCost(sum(t[1] for t in terms), peak, peak_mat, terms)
+
+
+def closed_stage_cost(sd: StageDef, spec: ModelSpec, shape: CallShape) -> StageCost | None:
+    """One stage call's :class:`StageCost` in closed form, memoised per what it depends on
+    (:class:`_CostKey`: a sweep's steps and CFG reuse it, and equal experts share it); ``None``
+    where the family has not written it for ``spec``'s config."""
+    return cost_memo(_CostKey(sd, spec, shape))
 
 
 def stage_costs(
@@ -325,6 +354,9 @@ def stage_costs(
         shape = CallShape.of(spec, workload, deployment)
         out: dict[str, StageCost] = {}
         for sd in spec.pipeline_def.stages:
+            if sd.calls(workload) == 0:  # a stage the job does not run (TI2V's encode without --image)
+                out[sd.name] = NOT_RUN
+                continue
             cost = closed_stage_cost(sd, spec, shape)
             if cost is None:
                 break

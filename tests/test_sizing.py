@@ -243,3 +243,21 @@ def test_verify_sizing_on_one_preset() -> None:
     # 2 runtimes x 2 GPUs, each the same seconds to <= 1e-9 and the same peaks
     assert summary.passed and len(summary.checks) == 4
     assert all(c.detail["peaks_equal"] and c.detail["relative_error"] <= 1e-9 for c in summary.checks)
+
+
+def test_sizing_walks_each_distinct_stage_cost_once() -> None:
+    # the two A14B experts are alike in config and shape: one cost for both; TI2V's encode is not
+    # run without --image, so it is not walked (3 costs each: text encoder, DiT, decode)
+    from hybrid.sizing import NOT_RUN, cost_memo, size_on_gpu, stage_costs
+    from hybrid.workload import Workload
+
+    for model in ("wan2.2-t2v-a14b", "wan2.2-ti2v-5b"):
+        cost_memo.cache_clear()
+        spec = get_preset(model)
+        size_on_gpu(Workload(model=model), spec, "h100-sxm")
+        assert cost_memo.cache_info().misses == 3, model
+    costs = stage_costs(Workload(model="wan2.2-t2v-a14b"), get_preset("wan2.2-t2v-a14b"))
+    assert costs["diffusion_core"] is costs["diffusion_core_2"]
+    assert stage_costs(Workload(model="wan2.2-ti2v-5b"), get_preset("wan2.2-ti2v-5b"))["vae_encode"] is NOT_RUN
+    with_image = stage_costs(Workload(model="wan2.2-ti2v-5b", image=True), get_preset("wan2.2-ti2v-5b"))
+    assert with_image["vae_encode"].flops == 4_216_297_226_240  # the one image, as the report counts it

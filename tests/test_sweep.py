@@ -103,16 +103,16 @@ def test_every_stage_monotonic_along_each_knob(knob: str) -> None:
 def test_sweep_on_a_gpu_costs_each_shape_once_across_steps_and_cfg(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hybrid.sizing import closed_stage_cost
+    from hybrid.sizing import cost_memo
 
     out = tmp_path / "s.json"
     grid = ["--model", "wan2.1-t2v-1.3b", "--size", "256x128", "--frames", "17", "--steps", "20,50", "--cfg", "on,off"]
     png = tmp_path / "s.png"
-    closed_stage_cost.cache_clear()
+    cost_memo.cache_clear()
     assert main(["sweep", *grid, "--gpu", "h100-sxm", "-o", str(out), "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # with a seconds-and-memory panel
     assert "tracing" not in capsys.readouterr().err  # closed form: nothing is traced
-    assert closed_stage_cost.cache_info().misses == 3  # one shape: each stage costed once
+    assert cost_memo.cache_info().misses == 3  # one shape: each stage costed once
     traced = tmp_path / "t.json"
     assert main(["sweep", *grid, "--gpu", "h100-sxm", "-o", str(traced), "--traced"]) == 0
     assert capsys.readouterr().err.count("tracing wan2.1-t2v-1.3b 256x128x17") == 1  # --traced: one trace
