@@ -68,3 +68,4 @@ def clear_memos() -> None:
     wan_vae.clear_memos()
     for spec in PRESETS.values():
         spec.__dict__.pop("pipeline_def", None)
+        spec.__dict__.pop("_parameter_counts", None)

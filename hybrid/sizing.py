@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybrid.deployment import SINGLE, Deployment, Sharding, fsdp_shardings
+from hybrid.deployment import SINGLE, Deployment, fsdp_shardings
 from hybrid.files import read_json
 from hybrid.geometry import CallShape
 from hybrid.hardware import (
@@ -291,6 +291,11 @@ class StageCost:
     terms: tuple[Term, ...]
     _times: dict[tuple[Any, ...], StageTime] = field(default_factory=dict, compare=False, repr=False)
 
+    @cached_property
+    def sent_bytes(self) -> int:
+        """Bytes one rank sends in one call: half of what its collectives move (as much comes back)."""
+        return sum(moved for category, _, moved, _ in self.terms if category == "collective") // 2
+
     def time(self, machine: Machine) -> StageTime:
         """Seconds of one call on ``machine``, memoised per machine (a sweep's steps and CFG reuse it)."""
         key = (machine.peak_flops, machine.peak_bytes_per_s, tuple(sorted(machine.efficiency.items())),
@@ -462,7 +467,7 @@ def size_on_gpu(
                     cast_bytes = 6 * sd.config(spec).autocast_parameters() * calls  # read fp32, write bf16
                 cast_seconds = cast_bytes / (machine.peak_bytes_per_s * machine.efficiency["memory"])
                 comm_seconds = (t.comm_seconds + (fsdp.seconds if fsdp else 0.0)) * calls
-                comm_bytes = _sent(st.terms, sharded) * calls
+                comm_bytes = (st.sent_bytes + (_sent(sharded.terms) if sharded else 0)) * calls
                 seconds = (t.seconds + (fsdp.seconds if fsdp else 0.0)) * calls + cast_seconds
                 bound = "comm" if comm_seconds > seconds / 2 else t.bound
             copy_bytes = copies.get(name, 0)
@@ -543,10 +548,9 @@ def _gpu_link(g: GPU) -> tuple[float, float, dict[str, Any]]:
     return bytes_per_s, latency, info
 
 
-def _sent(terms: tuple[Term, ...], sharded: Sharding | None) -> int:
-    """Bytes one rank sends in one call: half of what its collectives move (as much comes back)."""
-    moved = sum(m for category, _, m, _ in (*terms, *(sharded.terms if sharded else ())) if category == "collective")
-    return moved // 2
+def _sent(terms: tuple[Term, ...]) -> int:
+    """Bytes one rank sends per call in FSDP's gathers (half of what they move)."""
+    return sum(m for category, _, m, _ in terms if category == "collective") // 2
 
 
 COMPONENT_NAMES: dict[str, str] = {

@@ -121,7 +121,12 @@ class ModelSpec:
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per component from the configs (closed form, equal to the built modules)."""
-        return {name: cfg.num_parameters() for name, cfg in self.components().items()}
+        return dict(self._parameter_counts)
+
+    @cached_property
+    def _parameter_counts(self) -> tuple[tuple[str, int], ...]:
+        # the same for every workload: counted once per spec (sizing asks for every job)
+        return tuple((name, cfg.num_parameters()) for name, cfg in self.components().items())
 
 
 PRESETS: dict[str, ModelSpec] = {
