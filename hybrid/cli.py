@@ -321,13 +321,20 @@ def _progress(line: str) -> None:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from hybrid.checkpoint import resolve_model
+    from hybrid.deployment import Deployment
+    from hybrid.geometry import CallShape
     from hybrid.render import trace as render
     from hybrid.trace import trace
 
     workload = _workload(args)
     spec = resolve_model(args.model, args.model_dir)
     stages = None if args.stage == "all" else (args.stage,)
-    result = trace(workload, stages=stages, spec=spec, progress=None if args.quiet else _progress)
+    deployment = Deployment(gpus=args.gpus, ulysses=args.ulysses, ring=args.ring)
+    deployment.check(spec, workload.runtime)
+    deployment.check_tokens(CallShape.of(spec, workload).dit_tokens, workload.runtime)
+    result = trace(
+        workload, stages=stages, spec=spec, progress=None if args.quiet else _progress, deployment=deployment
+    )
     text = {"table": render.to_table, "csv": render.to_csv, "json": render.to_json}[args.format](result)
     _emit(text, args.output)
     return 0
@@ -832,6 +839,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trace", help="trace the real modules on the meta device: per-op FLOPs and bytes")
     _add_workload_options(p)
     p.add_argument("--stage", default="all", choices=[*STAGE_NAMES, "all"], help="a stage of the model's pipeline")
+    p.add_argument(
+        "--gpus", type=_count("gpus"), default=1, help="trace one rank of this many (give --ulysses, --ring)"
+    )
+    p.add_argument("--ulysses", type=_count("ulysses"), default=1, help="Ulysses degree of the traced rank's group")
+    p.add_argument("--ring", type=_count("ring"), default=1, help="ring degree of the traced rank's group")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")

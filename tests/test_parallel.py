@@ -4,6 +4,7 @@ context parallelism traced in a fake process group, collective volumes."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -213,3 +214,23 @@ def test_cli_layouts_and_plan(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--model", "wan2.1-t2v-14b", "--gpu", "h100-sxm", "--gpus", "8", "--format", "json"]) == 0
     plan_doc = json.loads(capsys.readouterr().out)
     assert plan_doc["schema"] == "wanmeter.plan/1" and plan_doc["best"] == "--gpus 8 --ulysses 8"
+
+
+def test_trace_one_rank_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from hybrid.cli import main
+    from hybrid.schemas import problem
+
+    out = tmp_path / "rank.json"
+    argv = ["trace", "--model", "wan2.1-t2v-1.3b", "--size", "256x128", "--frames", "17", "--stage", "diffusion_core"]
+    assert main([*argv, "--gpus", "4", "--ulysses", "4", "--format", "json", "-q", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert problem(doc) is None and doc["deployment"]["ulysses"] == 4
+    rows = doc["stages"]["diffusion_core"]["rows"]
+    a2a = [r for r in rows if r["op"] == "_c10d_functional.all_to_all_single"]
+    # 30 layers x 4 all-to-alls of q, k, v and the output, each in its layer's attn1
+    assert sum(r["calls"] for r in a2a) == 120 and {r["category"] for r in a2a} == {"collective"}
+    assert main([*argv, "--gpus", "4", "--ulysses", "4", "-q"]) == 0
+    assert "the rank sends" in capsys.readouterr().out
+    assert main([*argv, "--gpus", "4", "--ulysses", "3", "--ring", "1"]) == 2  # 3 x 1 is not 4

@@ -40,12 +40,17 @@ def to_table(result: TraceResult, top: int = 8) -> str:
         f"wanmeter trace: {result.model}  {w.width}x{w.height}, {w.frames} frames, {w.steps} steps, "
         f"batch {w.batch}, text_len {w.text_len}, cfg {'on' if w.cfg else 'off'}"
         + (f", {w.ref_images} reference image{'s' if w.ref_images > 1 else ''}" if w.ref_images else "")
+        + (f"; the transformer as one rank of {result.deployment.describe()}" if result.deployment.parallel else "")
     )
     job_total = sum(st.flops * st.calls for st in result.stages.values())
     summary = []
+    sent: dict[str, int] = {}  # collectives: bytes the rank sends per call (its byte columns: sent, received)
     for name, st in result.stages.items():
-        read = sum(r.bytes_read for r in st.rows)
-        written = sum(r.bytes_written for r in st.rows)
+        read = sum(r.bytes_read for r in st.rows if r.category != "collective")
+        written = sum(r.bytes_written for r in st.rows if r.category != "collective")
+        comm = [r for r in st.rows if r.category == "collective"]
+        if comm:
+            sent[name] = sum(r.bytes_read for r in comm)
         summary.append(
             [
                 name,
@@ -84,6 +89,10 @@ def to_table(result: TraceResult, top: int = 8) -> str:
     ]
     if len(result.stages) > 1:
         parts.append(f"\ntotal (job): {units.flops(job_total)} ({job_total} FLOPs)")
+    for name, n in sent.items():
+        parts.append(
+            f"{name}: the rank sends {units.nbytes(n)} to the others per call in collectives (and receives as much)"
+        )
     parts.append(
         "peak act.: largest sum of live storages one call allocates (eager, fused attention; weights excluded); "
         "materialised: the same with attention scores materialised (PyTorch's math backend)"

@@ -65,6 +65,8 @@ class TraceResult:
     workload: Workload
     stages: dict[str, StageTrace]
     warnings: tuple[str, ...] = ()
+    deployment: Deployment = SINGLE
+    """With several GPUs, the transformer stages are one rank's."""
 
     @property
     def unsupported_ops(self) -> dict[str, dict[str, Any]]:
@@ -112,6 +114,7 @@ class TraceResult:
             },
             "unsupported_ops": self.unsupported_ops,
             "warnings": list(self.warnings),
+            **({"deployment": self.deployment.to_dict()} if self.deployment.parallel else {}),
         }
 
 
@@ -215,4 +218,4 @@ def trace(
         if progress:
             progress(f"[{i}/{len(stages)}] {stage}: {len(out[stage].rows)} rows in {time.perf_counter() - t0:.2f} s")
     warnings = tuple(workload.extrapolation_warnings()) + spec.warnings
-    return TraceResult(model=spec.name, workload=workload, stages=out, warnings=warnings)
+    return TraceResult(model=spec.name, workload=workload, stages=out, warnings=warnings, deployment=deployment)
