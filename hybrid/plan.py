@@ -47,7 +47,7 @@ class Candidate:
             **out,
             "seconds": s.seconds,
             "gpu_seconds": s.gpu_seconds,
-            "comm_seconds": sum(st.comm_seconds for st in s.stages.values()),
+            "comm_seconds": s.comm_seconds,
             "peak_memory_bytes": s.peak_memory_bytes,
             "fits": self.fits,
             "stages": {name: {"seconds": st.seconds, "comm_seconds": st.comm_seconds} for name, st in s.stages.items()},

@@ -178,6 +178,11 @@ class GpuSizing:
     datasheet text, the achieved fraction and its evidence, the ``latency_s`` per collective."""
 
     @property
+    def comm_seconds(self) -> float:
+        """Seconds of collectives over the job on one rank (part of :attr:`seconds`)."""
+        return sum(s.comm_seconds for s in self.stages.values())
+
+    @property
     def gpu_seconds(self) -> float:
         """Seconds times GPUs: what the job costs in GPU time."""
         return self.seconds * self.deployment.gpus
@@ -225,7 +230,7 @@ class GpuSizing:
                 "seconds": self.seconds,
                 "peak_memory_bytes": self.peak_memory_bytes,
                 **(
-                    {"gpu_seconds": self.gpu_seconds, "comm_seconds": sum(s.comm_seconds for s in self.stages.values())}
+                    {"gpu_seconds": self.gpu_seconds, "comm_seconds": self.comm_seconds}
                     if self.deployment.parallel
                     else {}
                 ),
@@ -293,8 +298,8 @@ class StageCost:
 
     @cached_property
     def sent_bytes(self) -> int:
-        """Bytes one rank sends in one call: half of what its collectives move (as much comes back)."""
-        return sum(moved for category, _, moved, _ in self.terms if category == "collective") // 2
+        """Bytes one rank sends in one call in collectives (:func:`_sent`)."""
+        return _sent(self.terms)
 
     def time(self, machine: Machine) -> StageTime:
         """Seconds of one call on ``machine``, memoised per machine (a sweep's steps and CFG reuse it)."""
@@ -549,7 +554,7 @@ def _gpu_link(g: GPU) -> tuple[float, float, dict[str, Any]]:
 
 
 def _sent(terms: tuple[Term, ...]) -> int:
-    """Bytes one rank sends per call in FSDP's gathers (half of what they move)."""
+    """Bytes one rank sends in the collectives of ``terms``: half of what they move (as much comes back)."""
     return sum(m for category, _, m, _ in terms if category == "collective") // 2
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from hybrid.render import units
+from hybrid.render.report import gpu_headers, gpu_numeric
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.report import PipelineReport
@@ -162,12 +163,9 @@ def _gpu_section(g: GpuSizing) -> list[str]:
         comm = [f"{s.comm_seconds:,.2f}"] if parallel else []
         rows.append([_e(name), f"{s.seconds:,.2f}", _e(s.bound), *comm, _e(units.nbytes(s.peak_memory_bytes)),
                      _e(units.nbytes(s.peak_memory_bytes_materialized))])  # fmt: skip
-    comm_total = [f"{sum(s.comm_seconds for s in g.stages.values()):,.2f}"] if parallel else []
+    comm_total = [f"{g.comm_seconds:,.2f}"] if parallel else []
     rows.append(["<strong>total</strong>", f"<strong>{g.seconds:,.2f}</strong>", "", *comm_total,
                  f"<strong>{_e(units.nbytes(g.peak_memory_bytes))}</strong>", ""])  # fmt: skip
-    headers = ["stage", "seconds", "bound", *(["comm seconds"] if parallel else []), "peak memory per rank"
-               if parallel else "peak memory", "peak, scores materialised"]  # fmt: skip
-    numeric = (1, 3, 4, 5) if parallel else (1, 3, 4)
     capacity = g.gpu.memory_bytes
     fits = "fits" if g.peak_memory_bytes <= capacity else "does not fit"
     memory = [(n, s.peak_memory_bytes / 2**30, units.nbytes(s.peak_memory_bytes)) for n, s in g.stages.items()]
@@ -176,7 +174,7 @@ def _gpu_section(g: GpuSizing) -> list[str]:
         f"<h2>On {_e(g.gpu.product)}{_e(layout)}</h2>",
         f'<p class="sub">{_e(g.runtime.describe())}; timing calibration: {_e(g.calibration)}; the job {fits} in '
         f"{_e(units.nbytes(capacity))}</p>",
-        _table(headers, rows, numeric, raw=True),
+        _table(gpu_headers(g), rows, gpu_numeric(g), raw=True),
         _bars(seconds, "Seconds per stage"),
         _bars(
             memory,

@@ -59,7 +59,7 @@ def to_table(r: PipelineReport) -> str:
         format_table(COMPONENT_HEADERS, _component_cells(r), right=(2, 3, 4)),
     ]
     if r.gpu is not None:
-        parts += ["", *_gpu_lines(r.gpu), format_table(_gpu_headers(r.gpu), _gpu_cells(r.gpu), right=_gpu_right(r.gpu))]
+        parts += ["", *_gpu_lines(r.gpu), format_table(gpu_headers(r.gpu), _gpu_cells(r.gpu), right=gpu_numeric(r.gpu))]
     warnings, assumptions = _notes(r)
     if warnings:
         parts += ["", *(f"warning: {m}" for m in warnings)]
@@ -71,11 +71,13 @@ GPU_HEADERS = ["stage", "seconds", "bound", "peak memory", "peak, scores materia
 PARALLEL_HEADERS = ["stage", "seconds", "bound", "comm seconds", "peak memory per rank", "peak, scores materialised"]
 
 
-def _gpu_headers(g: GpuSizing) -> list[str]:
+def gpu_headers(g: GpuSizing) -> list[str]:
+    """The sizing table's columns (a comm-seconds column and per-rank memory on several GPUs)."""
     return PARALLEL_HEADERS if g.deployment.parallel else GPU_HEADERS
 
 
-def _gpu_right(g: GpuSizing) -> tuple[int, ...]:
+def gpu_numeric(g: GpuSizing) -> tuple[int, ...]:
+    """The sizing table's numeric (right-aligned) columns."""
     return (1, 3, 4, 5) if g.deployment.parallel else (1, 3, 4)
 
 
@@ -102,7 +104,7 @@ def _gpu_cells(g: GpuSizing) -> list[list[str]]:
         comm = [f"{s.comm_seconds:,.2f}"] if parallel else []
         cells.append([name, f"{s.seconds:,.2f}", s.bound, *comm, units.nbytes(s.peak_memory_bytes),
                       units.nbytes(s.peak_memory_bytes_materialized)])  # fmt: skip
-    comm_total = [f"{sum(s.comm_seconds for s in g.stages.values()):,.2f}"] if parallel else []
+    comm_total = [f"{g.comm_seconds:,.2f}"] if parallel else []
     cells.append(["total", f"{g.seconds:,.2f}", "", *comm_total, units.nbytes(g.peak_memory_bytes), ""])
     return cells
 
@@ -141,7 +143,7 @@ def to_markdown(r: PipelineReport) -> str:
             "",
             *(f"{line}  " for line in _gpu_lines(r.gpu)),
             "",
-            _md_table(_gpu_headers(r.gpu), _gpu_cells(r.gpu), _gpu_right(r.gpu)),
+            _md_table(gpu_headers(r.gpu), _gpu_cells(r.gpu), gpu_numeric(r.gpu)),
         ]
     warnings, assumptions = _notes(r)
     if warnings:
