@@ -526,21 +526,34 @@ def test_vace_encode_terms_merge_like_their_rows() -> None:
         assert sd.closed_terms(spec, call) == roofline_terms(sd.closed_rows(spec, call) or []), refs
 
 
+BLOCK_GRID = [
+    (batch, frames, h, w)
+    for batch in (1, 2, 3)
+    for frames in (1, 2, 3, 5, 9)
+    for h, w in ((1, 1), (2, 3), (5, 7), (8, 8), (13, 4), (30, 52), (60, 104))
+]
+
+
 @pytest.mark.parametrize("model", ["wan2.1-t2v-14b", "wan2.2-ti2v-5b"])
-def test_vae_peaks_reusing_blocks_equal_block_by_block(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # a residual block replayed before with the same shapes and cache slots is applied as its recorded
-    # rise and net bytes: the peaks equal replaying every block, over a grid
+def test_vae_closed_form_blocks_equal_the_step_by_step_walks(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the residual blocks in closed form (sizing's terms and peaks) against the walks op by op: the
+    # rows reduced to terms afterwards, the allocations replayed one by one; 105 shapes per model
     from hybrid.models import wan_vae
+    from hybrid.timing import roofline_terms
 
     cfg = get_preset(model).vae
     fast = []
-    for batch, frames, h, w in VAE_GRID:
+    for batch, frames, h, w in BLOCK_GRID:
         enc_frames = 1 if cfg.is_residual else frames
+        expected = roofline_terms(wan_vae.vae_decode_rows(cfg, batch, frames, h, w))
+        assert wan_vae.vae_decode_terms(cfg, batch, frames, h, w) == expected, (batch, frames, h, w)
+        expected = roofline_terms(wan_vae.vae_encode_rows(cfg, batch, enc_frames, 16 * h, 16 * w))
+        assert wan_vae.vae_encode_terms(cfg, batch, enc_frames, 16 * h, 16 * w) == expected, (batch, frames, h, w)
         wan_vae.clear_memos()
         fast.append((wan_vae._decode_peaks(cfg, batch, frames, h, w),
                      wan_vae._encode_peaks(cfg, batch, enc_frames, 16 * h, 16 * w)))  # fmt: skip
     monkeypatch.setattr(wan_vae._DecodePeak, "resblock", wan_vae._DecodePeak._resblock)
-    for (batch, frames, h, w), got in zip(VAE_GRID, fast, strict=True):
+    for (batch, frames, h, w), got in zip(BLOCK_GRID, fast, strict=True):
         enc_frames = 1 if cfg.is_residual else frames
         wan_vae.clear_memos()
         slow = (wan_vae._decode_peaks(cfg, batch, frames, h, w),

@@ -718,23 +718,46 @@ class _VaeTerms(_VaeSim):
         super().__init__(cfg, batch, stage)
         self.terms = Terms()
         self.add = self.terms.add
-        self.blocks: dict[tuple[Any, ...], tuple[tuple[Term, ...], list[int | str | None]]] = {}
-        """Residual blocks already walked in this walk, by shapes and the cache slots they read: their
-        terms per run and the slots they leave (the decoder repeats blocks within and across chunks)."""
 
     def resblock(self, m: str, c_in: int, c_out: int, t: int, h: int, w: int) -> None:
-        i, cache, times = self.idx, self.cache, self.times
-        key = (c_in, c_out, t, h, w, *cache[i : i + 2])  # a slot not made yet reads as absent
-        if key not in self.blocks:
-            self.add, self.times = (record := Terms()).add, 1
-            super().resblock(m, c_in, c_out, t, h, w)
-            self.add, self.times = self.terms.add, times
-            self.blocks[key] = (record.freeze(), cache[i : i + 2])
-        else:
-            cache[i : i + 2] = self.blocks[key][1]
-            self.idx = i + 2
-        for category, flops, moved, calls in self.blocks[key][0]:
-            self.add(category, flops * times, moved * times, calls * times)
+        """:meth:`_VaeSim.resblock`'s rows summed in closed form: the shortcut, per half the RMS
+        norm (a reduction and 5 elementwise ops), SiLU, the kept frames (a clone, a ``cat`` while
+        the cache fills), the cached frames' ``cat``, the pad and the conv; the residual add."""
+        b, hw, cache, n_times = self.b, h * w, self.cache, self.times
+        p = t * hw
+        add = self.add
+        movement = move_calls = 0
+        if c_in != c_out:  # conv_shortcut: an empty causal pad (a copy), the 1x1x1 conv
+            movement, move_calls = 2 * b * c_in * p, 1
+            read = b * c_in * p + c_out * c_in + c_out
+            add("conv", ops.conv3d(b, c_in, c_out, K1, (t, h, w)) * n_times, (read + b * c_out * p) * F32 * n_times,
+                n_times)  # fmt: skip
+        padded = (t + 2) * (h + 2) * (w + 2)
+        reduction = elementwise = 0
+        for c_a, c_b in ((c_in, c_out), (c_out, c_out)):
+            prev = self._slot()
+            kept = min(t, CACHE_T)
+            movement += 2 * b * c_a * kept * hw  # keep: clone
+            if kept < CACHE_T and prev is not None:
+                kept += 1
+                movement, move_calls = movement + 2 * b * c_a * kept * hw, move_calls + 1  # keep: cat
+            cached = prev if isinstance(prev, int) else 0
+            if cached:
+                movement, move_calls = movement + 2 * b * c_a * (cached + t) * hw, move_calls + 1  # cat
+            movement += b * c_a * ((t + cached) * hw + padded)  # pad
+            move_calls += 2
+            n = b * c_a * p
+            reduction += n + b * p
+            elementwise += 11 * n + c_a + 2 * b * p
+            read = b * c_a * padded + c_b * c_a * 27 + c_b
+            add("conv", ops.conv3d(b, c_a, c_b, K3, (t, h, w)) * n_times, (read + b * c_b * p) * F32 * n_times,
+                n_times)  # fmt: skip
+            cache[self.idx] = kept
+            self.idx += 1
+        elementwise += 3 * b * c_out * p
+        add("movement", 0, movement * F32 * n_times, move_calls * n_times)
+        add("reduction", 0, reduction * F32 * n_times, 2 * n_times)
+        add("elementwise", 0, elementwise * F32 * n_times, 13 * n_times)
 
     def row(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
@@ -863,9 +886,6 @@ class _DecodePeak:
         self.cfg, self.b, self.live = cfg, batch, _Live()
         self.cache: list[tuple[int | str | None, int]] = []  # (frames or "Rep" or None, bytes)
         self.idx = 0
-        self.blocks: dict[tuple[Any, ...], tuple[int, int, int, list[tuple[int | str | None, int]], int]] = {}
-        """Residual blocks already replayed, by shapes and the cache slots they read and free: how far
-        above its start each peak rose, the live bytes it added, the slots it leaves, its output."""
 
     def _slot(self) -> tuple[int | str | None, int]:
         if self.idx == len(self.cache):
@@ -938,31 +958,47 @@ class _DecodePeak:
         return out
 
     def resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
-        """Returns the bytes of the block's output; its input stays with the caller. A block replayed
-        before with the same shapes and cache slots allocates alike: its effect is applied again."""
-        i, cache, live = self.idx, self.cache, self.live
-        key = (c_in, c_out, t, h, w, *cache[i : i + 2])  # a slot not made yet reads as absent
-        if key in self.blocks:
-            rise, rise_materialized, added, after, out = self.blocks[key]
-            cache[i : i + 2], self.idx = after, i + 2
-            live.peak = max(live.peak, live.bytes + rise)
-            live.peak_materialized = max(live.peak_materialized, live.bytes + rise_materialized)
-            live.bytes += added
-            return out
-        start, peak, peak_materialized = live.bytes, live.peak, live.peak_materialized
-        live.peak = live.peak_materialized = start
-        out = self._resblock(c_in, c_out, t, h, w)
-        self.blocks[key] = (
-            live.peak - start,
-            live.peak_materialized - start,
-            live.bytes - start,
-            cache[i : i + 2],
-            out,
-        )
-        live.peak, live.peak_materialized = max(peak, live.peak), max(peak_materialized, live.peak_materialized)
+        """:meth:`_resblock` in closed form: the live bytes at each allocation that can set a new high
+        (the norm's third full tensor, the kept frames, the pad beside the cached frames' ``cat``, the
+        conv output beside the pad, the residual sum), the cache slots swapped. Returns the bytes of
+        the block's output; its input stays with the caller."""
+        live, b, cache = self.live, self.b, self.cache
+        hw = h * w
+        p = t * hw
+        out = b * c_out * p * F32
+        shortcut = out if c_in != c_out else 0
+        top = b * c_in * p * F32 + out if shortcut else 0  # the shortcut's pad and conv output
+        cur = shortcut  # live bytes above the block's start
+        x = 0  # the block's current tensor
+        for c, c_next in ((c_in, c_out), (c_out, c_out)):
+            n = b * c * p * F32
+            top = max(top, cur + 3 * n)  # the norm: x / denom, * scale and * gamma (its peak: n >= b * p)
+            cur += n - x  # the SiLU's output; the norm's and x freed
+            frames, old = self._slot()
+            kept = min(t, CACHE_T)
+            keep = b * c * kept * hw * F32
+            if kept < CACHE_T and frames is not None:  # the clone widened by a cat with the cached frame
+                kept += 1
+                wider = b * c * kept * hw * F32
+                top = max(top, cur + keep + wider)
+                keep = wider
+            cached = frames if isinstance(frames, int) else 0
+            cat = b * c * (cached + t) * hw * F32 if cached else 0
+            pad = b * c * (t + 2) * (h + 2) * (w + 2) * F32
+            x = b * c_next * p * F32
+            top = max(top, cur + keep + cat + pad, cur + keep + pad + x)
+            cur += keep + x - old - n  # the conv's output kept, the old cache and the SiLU's output freed
+            cache[self.idx] = (kept, keep)
+            self.idx += 1
+        top = max(top, cur + out)
+        start = live.bytes
+        live.peak = max(live.peak, start + top)
+        live.peak_materialized = max(live.peak_materialized, start + top)
+        live.bytes = start + cur + out - x - shortcut
         return out
 
     def _resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
+        """The block allocation by allocation: what :meth:`resblock` is checked against."""
         live, b = self.live, self.b
         hw = h * w
         shortcut = self.conv(c_in, c_out, K1, t, h, w, 0) if c_in != c_out else 0
