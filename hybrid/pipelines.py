@@ -150,6 +150,7 @@ TEXT_ENCODER = StageDef(
     color="#4C72B0",
     components=lambda cfg, s: umt5.umt5_components(cfg, s.batch, s.text_len),
     rows=lambda cfg, s: umt5.umt5_rows(cfg, s.batch, s.text_len),
+    terms=lambda cfg, s: umt5.umt5_terms(cfg, s.batch, s.text_len),
     peak=lambda cfg, s, mat: umt5.umt5_peak_bytes(cfg, s.batch, s.text_len, mat),
 )
 
@@ -169,6 +170,7 @@ DIFFUSION_CORE = StageDef(
     color="#DD8452",
     components=wan_dit.dit_components,
     rows=wan_dit.dit_rows,
+    terms=wan_dit.dit_terms,
     peak=wan_dit.dit_peak_bytes,
 )
 

@@ -526,6 +526,27 @@ def test_vace_encode_terms_merge_like_their_rows() -> None:
         assert sd.closed_terms(spec, call) == roofline_terms(sd.closed_rows(spec, call) or []), refs
 
 
+@pytest.mark.parametrize("model", sorted(PRESETS))
+def test_text_encoder_and_transformer_terms_equal_the_roofline_terms_of_their_rows(model: str) -> None:
+    # sizing's walks reduced to terms as they go against the rows reduced afterwards: the same integers,
+    # term for term, over sizes, frames, text lengths, batches and sequence-parallel layouts
+    from hybrid.deployment import Deployment
+    from hybrid.geometry import CallShape
+    from hybrid.models import umt5, wan_dit
+    from hybrid.timing import roofline_terms
+
+    spec = get_preset(model)
+    layouts = [Deployment()] + ([Deployment(gpus=4, ulysses=2, ring=2)] if model != "wan2.1-vace-14b" else [])
+    for width, height, frames, text_len, batch in ((64, 32, 1, 1, 1), (832, 480, 81, 512, 1), (128, 64, 13, 77, 3)):
+        kw = spec.constrain({"width": width, "height": height, "frames": frames, "text_len": text_len, "batch": batch})
+        w = Workload(model=model, **kw, image=spec.pipeline_def.image_input)
+        for deployment in layouts:
+            call = CallShape.of(spec, w, deployment)
+            assert wan_dit.dit_terms(spec.transformer, call) == roofline_terms(wan_dit.dit_rows(spec.transformer, call))
+        rows = umt5.umt5_rows(spec.text_encoder, batch, text_len)
+        assert umt5.umt5_terms(spec.text_encoder, batch, text_len) == roofline_terms(rows), (width, text_len, batch)
+
+
 BLOCK_GRID = [
     (batch, frames, h, w)
     for batch in (1, 2, 3)

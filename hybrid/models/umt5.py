@@ -18,12 +18,14 @@ padded length (an all-ones attention mask costs the same as none).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
+from hybrid.timing import Term, Terms
 
 
 @dataclass(frozen=True)
@@ -132,17 +134,38 @@ BF16, F32, I64, BOOL = 2, 4, 8, 1
 
 def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
     """Every op one ``UMT5EncoderModel`` pass costs (FLOPs and bytes read and written), keyed like
-    the tracer's rows. The residual stream turns float32 at layer 0's ``wo`` (``_keep_in_fp32_modules``),
-    so layer 0 casts and adds in bf16 where the later layers do not; every layer recomputes its
-    relative position buckets (``(L, L)`` integer arithmetic) and bias."""
-    t, d, inner, f, h = batch * text_len, cfg.d_model, cfg.inner_dim, cfg.d_ff, cfg.num_heads
-    sq = text_len * text_len
+    the tracer's rows (see :func:`_umt5_walk`)."""
     out: list[OpGroup] = []
 
     def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
             repeat: int = 1) -> None:  # fmt: skip
         first = 1 if "{i}" in module else 0  # layers 1.. of the repeated group
         out.append(OpGroup(STAGE, module, f"aten.{op}", category, flops, calls, repeat, "", read, written, first))
+
+    _umt5_walk(cfg, batch, text_len, row)
+    return out
+
+
+def umt5_terms(cfg: UMT5Config, batch: int, text_len: int) -> tuple[Term, ...]:
+    """:func:`hybrid.timing.roofline_terms` of :func:`umt5_rows`, from the same walk."""
+    terms = Terms()
+
+    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
+            repeat: int = 1) -> None:  # fmt: skip
+        n = calls * repeat
+        terms.add(category, flops * n, (read + written) * n, n)
+
+    _umt5_walk(cfg, batch, text_len, row)
+    return terms.freeze()
+
+
+def _umt5_walk(cfg: UMT5Config, batch: int, text_len: int, row: Callable[..., None]) -> None:
+    """The ops of one pass, each handed to ``row(module, op, category, read, written, flops=0,
+    calls=1, repeat=1)``. The residual stream turns float32 at layer 0's ``wo``
+    (``_keep_in_fp32_modules``), so layer 0 casts and adds in bf16 where the later layers do not;
+    every layer recomputes its relative position buckets (``(L, L)`` integer arithmetic) and bias."""
+    t, d, inner, f, h = batch * text_len, cfg.d_model, cfg.inner_dim, cfg.d_ff, cfg.num_heads
+    sq = text_len * text_len
 
     def rms_norm(module: str, src: int, repeat: int = 1) -> None:
         """T5LayerNorm: the float32 variance, a bf16 weight; a bf16 input is cast first."""
@@ -211,7 +234,6 @@ def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
         mm(f"{ff}.wo", t, f, d, F32, repeat=repeat)
         row(f"{prefix}.layer.1", "add", "elementwise", t * d * (stream + F32), t * d * F32, repeat=repeat)
     rms_norm("encoder.final_layer_norm", F32)
-    return out
 
 
 def umt5_peak_bytes(cfg: UMT5Config, batch: int, text_len: int, materialized: bool = False) -> int:

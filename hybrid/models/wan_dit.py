@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
+from hybrid.timing import Term, Terms
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -261,6 +262,12 @@ class _Rows:
         self.out: list[OpGroup] = []
         self.batch, self.repeat, self.prefix = batch, repeat, prefix
 
+    def child(self, repeat: int, prefix: str) -> _Rows:
+        """The rows of a group of ``repeat`` alike modules (``blocks.{i}``), into the same output."""
+        rows = _Rows(self.batch, repeat, prefix)
+        rows.out = self.out
+        return rows
+
     def __call__(
         self,
         module: str,
@@ -311,6 +318,37 @@ class _Rows:
         """``native_layer_norm`` in float32: mean and rstd (rows x 1) written beside the output."""
         read = rows * d * F32 + (2 * d * F32 if affine else 0)
         self(module, "native_layer_norm", "norm", read, rows * d * F32 + 2 * rows * F32)
+
+
+class _TermRows(_Rows):
+    """The same walk reduced to roofline terms as it goes (:class:`hybrid.timing.Terms`): what sizing
+    times, without a group per op or a module name."""
+
+    def __init__(self, batch: int, repeat: int = 1, terms: Terms | None = None) -> None:
+        super().__init__(batch, repeat)
+        self.terms = Terms() if terms is None else terms
+
+    def child(self, repeat: int, prefix: str) -> _Rows:
+        return _TermRows(self.batch, repeat, self.terms)
+
+    def __call__(
+        self,
+        module: str,
+        op: str,
+        category: str,
+        read: int,
+        written: int,
+        flops: int = 0,
+        calls: int = 1,
+        component: str = "",
+    ) -> None:
+        n = calls * self.repeat
+        self.terms.add(category, flops * n, (read + written) * n, n)
+
+    def collective(self, module: str, collective: str, group: int, input_bytes: int, calls: int = 1) -> None:
+        sent, received = ops.collective_bytes(collective, group, input_bytes)
+        n = calls * self.repeat
+        self.terms.add("collective", 0, (sent + received) * n, n)
 
 
 def _block_rows(
@@ -473,6 +511,18 @@ def _ring_attention(rows: _Rows, b: int, s: int, h: int, hd: int, r: int) -> Non
 
 
 def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
+    """Every op one ``WanTransformer3DModel`` forward costs (see :func:`_dit_walk`)."""
+    return _dit_walk(cfg, shape, _Rows(shape.batch)).out
+
+
+def dit_terms(cfg: WanTransformer3DConfig, shape: CallShape) -> tuple[Term, ...]:
+    """:func:`hybrid.timing.roofline_terms` of :func:`dit_rows`, from the same walk."""
+    rows = _TermRows(shape.batch)
+    _dit_walk(cfg, shape, rows)
+    return rows.terms.freeze()
+
+
+def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, rows: _Rows) -> _Rows:
     """Every op one ``WanTransformer3DModel`` forward costs (FLOPs and bytes read and written),
     keyed like the tracer's rows; views cost nothing and are left out. Every variant: text- and
     image-to-video, FLF2V's position embedding, VACE's blocks and hints, a timestep per token.
@@ -489,7 +539,6 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     n_all, n, t, hd = batch * tokens, batch * local, batch * text_len, cfg.attention_head_dim
     m = n if shape.per_token_timestep else batch  # rows of the time embedding and modulation
     half = cfg.freq_dim // 2
-    rows = _Rows(batch)
     rows("rope", "cat", "movement", tokens * hd * F32, tokens * hd * F32, calls=2)  # float32 cos, sin tables
     pixels = f * p_t * h * p_h * w * p_w  # latent positions per sample
 
@@ -544,16 +593,13 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
             rows.cast(f"{ie}.{norm}", i * width, F32, BF16)
         rows("", "cat", "movement", (i + t) * d * BF16, (i + t) * d * BF16)  # image tokens before the text
     if vace:  # the VACE blocks run first on the control tokens; each emits a hint
-        first = _Rows(batch, 1, "vace_blocks.0")
+        first = rows.child(1, "vace_blocks.0")
         first.linear("proj_in", n, d, d)
         first("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)  # control + video tokens
-        hints = _Rows(batch, layers, "vace_blocks.{i}")
+        hints = rows.child(layers, "vace_blocks.{i}")
         _block_rows(cfg, hints, shape, text_len, m, image_tokens)
         hints.linear("proj_out", n, d, d)
-        rows.out += first.out + hints.out
-    block = _Rows(batch, cfg.num_layers, "blocks.{i}")
-    _block_rows(cfg, block, shape, text_len, m, image_tokens)
-    rows.out += block.out
+    _block_rows(cfg, rows.child(cfg.num_layers, "blocks.{i}"), shape, text_len, m, image_tokens)
     if vace:  # after each block in vace_layers: hidden + hint * scale
         rows("", "mul", "elementwise", n * d * BF16 + BF16, n * d * BF16, calls=layers)
         rows("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16, calls=layers)
@@ -572,7 +618,7 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
             gathered = shape.sequence_degree * n * o * BF16
             rows("proj_out", "cat", "movement", gathered, gathered)
     rows("", "clone", "movement", n_all * o * BF16, n_all * o * BF16)  # unpatchify
-    return rows.out
+    return rows
 
 
 def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
