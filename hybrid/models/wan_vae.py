@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
@@ -434,9 +434,8 @@ def clear_memos() -> None:
 F32, I64 = 4, 8
 """Bytes per element: the VAE runs in float32 (diffusers' example); nearest-exact indices."""
 CACHE_T = 2
+_State = TypeVar("_State", int, "int | str | None")
 """Frames a causal conv keeps of its input for the next chunk (``CACHE_T`` in diffusers)."""
-STEADY_CHUNK = 2
-"""The first chunk whose feature caches are all full: it and every later chunk cost the same."""
 
 
 class _VaeSim:
@@ -452,8 +451,11 @@ class _VaeSim:
         self.idx = 0
         self.out: list[OpGroup] = []
         self.times = 1
-        """How many times each row being walked runs: the steady chunk stands for all the later ones,
+        """How many times each row being walked runs: the second chunk stands for all the later ones,
         and an encode walked once for several identical encodes."""
+        self.later = 0
+        """Of :attr:`times`, the runs of the chunks after the second, folded into the second's walk:
+        they read full caches where the second reads the first's (0 outside that walk)."""
 
     def row(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
@@ -470,6 +472,14 @@ class _VaeSim:
             self.cache.append(None)
         return self.cache[self.idx]
 
+    def states(self, now: _State, full: _State) -> tuple[tuple[_State, int], ...]:
+        """The cache states an op that reads the cache sees, with how many of :attr:`times` runs see
+        each: ``now`` (what the cache holds) and, in the second chunk's walk, ``full`` for the later
+        chunks' runs (what this chunk leaves there: every chunk from the second on leaves the same)."""
+        if not self.later:
+            return ((now, self.times),)
+        return ((now, self.times - self.later), (full, self.later))
+
     def keep(self, module: str, c: int, t: int, hw: int) -> int:
         """``x[:, :, -CACHE_T:].clone()``, topped up with the previous chunk's last frame: the frames
         the next chunk's conv will read before its own."""
@@ -482,19 +492,22 @@ class _VaeSim:
 
     def causal_conv(
         self, module: str, c_in: int, c_out: int, kernel: tuple[int, int, int], t: int, h: int, w: int,
-        cached: int = 0, pad: bool = True, stride_t: int = 1,
+        cached: int = 0, pad: bool = True, stride_t: int = 1, full: int | None = None,
     ) -> int:  # fmt: skip
         """``WanCausalConv3d``: the cached frames concatenated in front, zero padding (2 * p_t in
         front, p_h, p_w; none for the encoder's stride-2 time conv), the convolution; returns its
-        output frames."""
+        output frames. ``full``: the frames cached for the later chunks' runs (:meth:`states`)."""
         kt, kh, kw = kernel
         pt, ph, pw = (2 * (kt // 2), kh // 2, kw // 2) if pad else (0, 0, 0)
         b = self.b
-        if cached and pt > 0:
-            self.row(module, "cat", "movement", b * c_in * (cached + t) * h * w, b * c_in * (cached + t) * h * w)
-            t, pt = t + cached, pt - cached
-        padded = (t + pt) * (h + 2 * ph) * (w + 2 * pw)
-        self.row(module, "constant_pad_nd", "movement", b * c_in * t * h * w, b * c_in * padded)
+        padded = (t + pt) * (h + 2 * ph) * (w + 2 * pw)  # cached frames take the place of front padding
+        times = self.times
+        for frames, runs in self.states(cached, cached if full is None else full):
+            self.times, n = runs, b * c_in * (t + (frames if pt else 0)) * h * w
+            if frames and pt:
+                self.row(module, "cat", "movement", n, n)
+            self.row(module, "constant_pad_nd", "movement", n, b * c_in * padded)
+        self.times = times
         t_out = (t + pt - kt) // stride_t + 1
         flops = ops.conv3d(b, c_in, c_out, kernel, (t_out, h, w))
         read = b * c_in * padded + c_out * c_in * kt * kh * kw + c_out
@@ -505,7 +518,7 @@ class _VaeSim:
         """A 3x3x3 causal conv fed from the feature cache (the decoder's and each residual block's)."""
         kept = self.keep(owner, c_in, t, h * w)
         prev = self.cache[self.idx]
-        t_out = self.causal_conv(module, c_in, c_out, K3, t, h, w, prev if isinstance(prev, int) else 0)
+        t_out = self.causal_conv(module, c_in, c_out, K3, t, h, w, prev if isinstance(prev, int) else 0, full=kept)
         self.cache[self.idx] = kept
         self.idx += 1
         return t_out
@@ -553,12 +566,16 @@ class _VaeSim:
                 kept = min(t, CACHE_T)
                 self.row(m, "clone", "movement", b * c * kept * hw, b * c * kept * hw)
                 if kept < CACHE_T:
-                    if prev == "Rep":
-                        self.row(m, "zeros_like", "factory", b * c * kept * hw, b * c * kept * hw)
+                    times = self.times
+                    for state, runs in self.states(prev, kept + 1):
+                        if state == "Rep":  # the second chunk's: the first left no frames
+                            self.times = runs
+                            self.row(m, "zeros_like", "factory", b * c * kept * hw, b * c * kept * hw)
+                    self.times = times
                     self.row(m, "cat", "movement", b * c * (kept + 1) * hw, b * c * (kept + 1) * hw)
                     kept += 1
                 cached = 0 if prev == "Rep" else int(prev)
-                self.causal_conv(f"{m}.time_conv", c, 2 * c, (3, 1, 1), t, h, w, cached)
+                self.causal_conv(f"{m}.time_conv", c, 2 * c, (3, 1, 1), t, h, w, cached, full=kept)
                 self.cache[self.idx] = kept
                 self.row(m, "stack", "movement", 2 * b * c * t * hw, 2 * b * c * t * hw)
                 t *= 2
@@ -664,15 +681,18 @@ class _VaeSim:
     def chunks(self, latent_frames: int, times: int, run: Callable[[int], tuple[int, int]]) -> int:
         """The chunk loop of ``_decode`` and ``_encode``: ``run(i)`` walks chunk ``i`` and returns the
         frames it makes and the elements per frame; each chunk after the first is joined to the
-        output by a ``cat``. From :data:`STEADY_CHUNK` on the caches are full and every chunk costs
-        the same: that one is walked once for all the rest. Rows run ``times`` times (identical
+        output by a ``cat``. From the second chunk on every chunk runs the same ops on the same
+        shapes but for the frames its causal convs read from the cache (the second chunk reads the
+        first's, the later ones full caches): the second is walked once for all of them, its rows
+        that read the cache split by state (:meth:`states`). Rows run ``times`` times (identical
         encodes walked once). Returns the frames made."""
         frames = made = size = 0
         for i in range(latent_frames):
-            if i <= STEADY_CHUNK:
-                self.times = times * (latent_frames - i if i == STEADY_CHUNK else 1)
+            if i < 2:
+                self.times = times * (latent_frames - 1 if i else 1)
+                self.later = times * (latent_frames - 2) if i else 0
                 made, size = run(i)
-                self.times = times
+                self.times, self.later = times, 0
             if i:
                 self.row("", "cat", "movement", (frames + made) * size, (frames + made) * size)
             frames += made
@@ -733,7 +753,7 @@ class _VaeTerms(_VaeSim):
             add("conv", ops.conv3d(b, c_in, c_out, K1, (t, h, w)) * n_times, (read + b * c_out * p) * F32 * n_times,
                 n_times)  # fmt: skip
         padded = (t + 2) * (h + 2) * (w + 2)
-        reduction = elementwise = 0
+        reduction = elementwise = cache_moved = cache_calls = 0  # cache_*: per run of its state (:meth:`states`)
         for c_a, c_b in ((c_in, c_out), (c_out, c_out)):
             prev = self._slot()
             kept = min(t, CACHE_T)
@@ -741,11 +761,14 @@ class _VaeTerms(_VaeSim):
             if kept < CACHE_T and prev is not None:
                 kept += 1
                 movement, move_calls = movement + 2 * b * c_a * kept * hw, move_calls + 1  # keep: cat
-            cached = prev if isinstance(prev, int) else 0
-            if cached:
-                movement, move_calls = movement + 2 * b * c_a * (cached + t) * hw, move_calls + 1  # cat
-            movement += b * c_a * ((t + cached) * hw + padded)  # pad
-            move_calls += 2
+            for frames, runs in self.states(prev if isinstance(prev, int) else 0, kept):
+                n = b * c_a * (t + frames) * hw
+                if frames:  # the cached frames' cat, then the pad
+                    cache_moved, cache_calls = cache_moved + 3 * n * runs, cache_calls + 2 * runs
+                else:
+                    cache_moved, cache_calls = cache_moved + n * runs, cache_calls + runs
+                cache_moved += b * c_a * padded * runs
+            move_calls += 1
             n = b * c_a * p
             reduction += n + b * p
             elementwise += 11 * n + c_a + 2 * b * p
@@ -755,7 +778,7 @@ class _VaeTerms(_VaeSim):
             cache[self.idx] = kept
             self.idx += 1
         elementwise += 3 * b * c_out * p
-        add("movement", 0, movement * F32 * n_times, move_calls * n_times)
+        add("movement", 0, (movement * n_times + cache_moved) * F32, move_calls * n_times + cache_calls)
         add("reduction", 0, reduction * F32 * n_times, 2 * n_times)
         add("elementwise", 0, elementwise * F32 * n_times, 13 * n_times)
 
