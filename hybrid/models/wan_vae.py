@@ -899,6 +899,49 @@ class _Live:
         self.bytes -= n + sum(more) if more else n  # one tensor in most calls: no sum
 
 
+_Slot = tuple[int | str | None, int]
+"""A feature-cache slot of the peak replays: the frames it holds (or ``"Rep"``, or ``None`` before
+the first chunk) and their bytes."""
+
+
+def _resblock_effect(
+    b: int, c_in: int, c_out: int, t: int, h: int, w: int, slot_1: _Slot, slot_2: _Slot
+) -> tuple[int, int, int, _Slot, _Slot]:
+    """A residual block's allocations (:meth:`_DecodePeak._resblock`) in closed form, from the live
+    bytes at each allocation that can set a new high (the norm's third full tensor, the kept frames,
+    the pad beside the cached frames' ``cat``, the conv output beside the pad, the residual sum):
+    how far above its start the block peaks, the bytes it adds (its output, the caches swapped), its
+    output's bytes and the slots it leaves."""
+    hw = h * w
+    p = t * hw
+    out = b * c_out * p * F32
+    shortcut = out if c_in != c_out else 0
+    top = b * c_in * p * F32 + out if shortcut else 0  # the shortcut's pad and conv output
+    cur = shortcut  # live bytes above the block's start
+    x = 0  # the block's current tensor
+    slots = []
+    for c, c_next, (frames, old) in ((c_in, c_out, slot_1), (c_out, c_out, slot_2)):
+        n = b * c * p * F32
+        top = max(top, cur + 3 * n)  # the norm: x / denom, * scale and * gamma (its peak: n >= b * p)
+        cur += n - x  # the SiLU's output; the norm's and x freed
+        kept = min(t, CACHE_T)
+        keep = b * c * kept * hw * F32
+        if kept < CACHE_T and frames is not None:  # the clone widened by a cat with the cached frame
+            kept += 1
+            wider = b * c * kept * hw * F32
+            top = max(top, cur + keep + wider)
+            keep = wider
+        cached = frames if isinstance(frames, int) else 0
+        cat = b * c * (cached + t) * hw * F32 if cached else 0
+        pad = b * c * (t + 2) * (h + 2) * (w + 2) * F32
+        x = b * c_next * p * F32
+        top = max(top, cur + keep + cat + pad, cur + keep + pad + x)
+        cur += keep + x - old - n  # the conv's output kept, the old cache and the SiLU's output freed
+        slots.append((kept, keep))
+    top = max(top, cur + out)
+    return top, cur + out - x - shortcut, out, slots[0], slots[1]
+
+
 class _DecodePeak:
     """Replays the allocations of ``AutoencoderKLWan._decode`` (both decoders) to find its
     activation peak: the feature cache of every causal conv, the post-quant latents and the
@@ -907,10 +950,12 @@ class _DecodePeak:
 
     def __init__(self, cfg: AutoencoderKLWanConfig, batch: int) -> None:
         self.cfg, self.b, self.live = cfg, batch, _Live()
-        self.cache: list[tuple[int | str | None, int]] = []  # (frames or "Rep" or None, bytes)
+        self.cache: list[_Slot] = []
         self.idx = 0
+        self.blocks: dict[tuple[Any, ...], tuple[int, int, int, _Slot, _Slot]] = {}
+        """Residual blocks already replayed, by shapes and the cache slots they read (:meth:`resblock`)."""
 
-    def _slot(self) -> tuple[int | str | None, int]:
+    def _slot(self) -> _Slot:
         if self.idx == len(self.cache):
             self.cache.append((None, 0))
         return self.cache[self.idx]
@@ -981,43 +1026,24 @@ class _DecodePeak:
         return out
 
     def resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
-        """:meth:`_resblock` in closed form: the live bytes at each allocation that can set a new high
-        (the norm's third full tensor, the kept frames, the pad beside the cached frames' ``cat``, the
-        conv output beside the pad, the residual sum), the cache slots swapped. Returns the bytes of
-        the block's output; its input stays with the caller."""
-        live, b, cache = self.live, self.b, self.cache
-        hw = h * w
-        p = t * hw
-        out = b * c_out * p * F32
-        shortcut = out if c_in != c_out else 0
-        top = b * c_in * p * F32 + out if shortcut else 0  # the shortcut's pad and conv output
-        cur = shortcut  # live bytes above the block's start
-        x = 0  # the block's current tensor
-        for c, c_next in ((c_in, c_out), (c_out, c_out)):
-            n = b * c * p * F32
-            top = max(top, cur + 3 * n)  # the norm: x / denom, * scale and * gamma (its peak: n >= b * p)
-            cur += n - x  # the SiLU's output; the norm's and x freed
-            frames, old = self._slot()
-            kept = min(t, CACHE_T)
-            keep = b * c * kept * hw * F32
-            if kept < CACHE_T and frames is not None:  # the clone widened by a cat with the cached frame
-                kept += 1
-                wider = b * c * kept * hw * F32
-                top = max(top, cur + keep + wider)
-                keep = wider
-            cached = frames if isinstance(frames, int) else 0
-            cat = b * c * (cached + t) * hw * F32 if cached else 0
-            pad = b * c * (t + 2) * (h + 2) * (w + 2) * F32
-            x = b * c_next * p * F32
-            top = max(top, cur + keep + cat + pad, cur + keep + pad + x)
-            cur += keep + x - old - n  # the conv's output kept, the old cache and the SiLU's output freed
-            cache[self.idx] = (kept, keep)
-            self.idx += 1
-        top = max(top, cur + out)
-        start = live.bytes
-        live.peak = max(live.peak, start + top)
-        live.peak_materialized = max(live.peak_materialized, start + top)
-        live.bytes = start + cur + out - x - shortcut
+        """:meth:`_resblock` in closed form (:func:`_resblock_effect`), once per shapes and cache slots
+        in a replay (the decoder repeats blocks within and across chunks). Returns the bytes of the
+        block's output; its input stays with the caller."""
+        i, cache, live = self.idx, self.cache, self.live
+        while len(cache) < i + 2:
+            cache.append((None, 0))
+        key = (c_in, c_out, t, h, w, cache[i], cache[i + 1])
+        effect = self.blocks.get(key)
+        if effect is None:
+            effect = self.blocks[key] = _resblock_effect(self.b, c_in, c_out, t, h, w, cache[i], cache[i + 1])
+        top, net, out, cache[i], cache[i + 1] = effect
+        self.idx = i + 2
+        top += live.bytes
+        if top > live.peak:
+            live.peak = top
+        if top > live.peak_materialized:
+            live.peak_materialized = top
+        live.bytes += net
         return out
 
     def _resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
