@@ -738,8 +738,28 @@ class _VaeTerms(_VaeSim):
         super().__init__(cfg, batch, stage)
         self.terms = Terms()
         self.add = self.terms.add
+        self.blocks: dict[tuple[Any, ...], tuple[list[Term], list[int | str | None]]] = {}
+        """Residual blocks already walked, by shapes, runs and the cache slots they read: their terms
+        and the slots they leave (:meth:`resblock`)."""
 
     def resblock(self, m: str, c_in: int, c_out: int, t: int, h: int, w: int) -> None:
+        """:meth:`closed_resblock`, once per shapes, runs and cache slots in a walk (the decoder
+        repeats blocks within a chunk)."""
+        i, cache = self.idx, self.cache
+        key = (c_in, c_out, t, h, w, self.times, self.later, *cache[i : i + 2])  # a slot not made yet reads as absent
+        seen = self.blocks.get(key)
+        if seen is None:
+            record: list[Term] = []
+            self.add = lambda *term: record.append(term)
+            self.closed_resblock(c_in, c_out, t, h, w)
+            self.add = self.terms.add
+            seen = self.blocks[key] = (record, cache[i : i + 2])
+        else:
+            cache[i : i + 2], self.idx = seen[1], i + 2
+        for term in seen[0]:
+            self.add(*term)
+
+    def closed_resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> None:
         """:meth:`_VaeSim.resblock`'s rows summed in closed form: the shortcut, per half the RMS
         norm (a reduction and 5 elementwise ops), SiLU, the kept frames (a clone, a ``cat`` while
         the cache fills), the cached frames' ``cat``, the pad and the conv; the residual add."""
