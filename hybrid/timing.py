@@ -99,25 +99,29 @@ Term = tuple[str, int, int, int]
 
 class Terms:
     """Roofline terms of one stage call, machine-independent: each FLOP row its own term (a
-    roofline of its own), the zero-FLOP rows summed per category (their seconds are linear in bytes
-    and calls, so the sum is exact); views left out."""
+    roofline of its own; ``k`` alike rows, of the same FLOPs, bytes and calls, one term ``k`` times
+    as large: a row's seconds scale with it), the zero-FLOP rows summed per category (their seconds
+    are linear in bytes and calls, so the sum is exact); views left out."""
 
     __slots__ = ("calls", "flop_terms", "moved")
 
     def __init__(self) -> None:
-        self.flop_terms: list[Term] = []
+        self.flop_terms: dict[Term, int] = {}
+        """Each FLOP row's term and how many alike were added, in the order first added."""
         self.moved: defaultdict[str, int] = defaultdict(int)
         self.calls: defaultdict[str, int] = defaultdict(int)
 
     def add(self, category: str, flops: int, moved: int, calls: int) -> None:
         if flops:
-            self.flop_terms.append((category, flops, moved, calls))
+            term = (category, flops, moved, calls)
+            self.flop_terms[term] = self.flop_terms.get(term, 0) + 1
         elif category != "view":
             self.moved[category] += moved
             self.calls[category] += calls
 
     def freeze(self) -> tuple[Term, ...]:
-        return (*self.flop_terms, *((c, 0, m, self.calls[c]) for c, m in self.moved.items()))
+        alike = ((c, f * k, m * k, n * k) for (c, f, m, n), k in self.flop_terms.items())
+        return (*alike, *((c, 0, m, self.calls[c]) for c, m in self.moved.items()))
 
 
 def roofline_terms(groups: Iterable[OpGroup]) -> tuple[Term, ...]:

@@ -139,3 +139,16 @@ def test_terms_sum_zero_flop_rows_exactly_and_time_like_rows() -> None:
     assert st.by_class["matmul"] == pytest.approx(4.2 + 2e-5, rel=1e-15)
     assert st.by_class["memory"] == pytest.approx(0.06 + 4e-5 + 1.4e-10, rel=1e-15)
     assert Terms().freeze() == ()
+
+
+def test_alike_flop_rows_merge_into_one_term_that_times_the_same() -> None:
+    # three conv rows of 1e9 FLOPs, 4e8 bytes and 1 call each become one term 3x as large; a fourth
+    # with other bytes stays its own; the seconds are the sum over the rows
+    from hybrid.timing import row_terms, terms_time
+
+    rows = [_row("conv", 10**9, 4 * 10**8)] * 3 + [_row("conv", 10**9, 10**8, 10**8)]
+    assert row_terms(rows) == (("conv", 3 * 10**9, 12 * 10**8, 3), ("conv", 10**9, 2 * 10**8, 1))
+    m = Machine(1e12, 1e10, EFF, launch_overhead_s=1e-5)
+    # each alike row: max(1e9 / 5e11, 4e8 / 5e9) = 0.08 s + 1e-5; the other: max(2e-3, 0.04) + 1e-5
+    assert terms_time(row_terms(rows), m).seconds == pytest.approx(3 * (0.08 + 1e-5) + 0.04 + 1e-5, rel=1e-15)
+    assert terms_time(row_terms(rows), m).seconds == pytest.approx(sum(row_seconds(r, m)[0] for r in rows), rel=1e-15)
