@@ -16,11 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hybrid.models import ModelSpec
-from hybrid.pipelines import COMPONENT_DTYPES
-from hybrid.runtime import DIFFUSERS, Runtime
+from hybrid.runtime import COMPONENT_DTYPES, DIFFUSERS, Runtime
 
 BYTES_PER_PARAM: dict[str, int] = {"float32": 4, "bfloat16": 2, "float16": 2, "float8": 1}
-"""Bytes per parameter by weight dtype (torch's spelling, as :data:`~hybrid.pipelines.COMPONENT_DTYPES`)."""
+"""Bytes per parameter by weight dtype (torch's spelling, as :data:`~hybrid.runtime.COMPONENT_DTYPES`)."""
 
 
 def weights_bytes(spec: ModelSpec, component: str, dtype: str | None = None) -> int:

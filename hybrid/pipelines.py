@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hybrid.geometry import CallShape
 from hybrid.models import clip, umt5, wan_dit, wan_vae
 from hybrid.rows import CostRow, OpGroup
+from hybrid.runtime import COMPONENT_DTYPES
 from hybrid.scheduler import high_noise_steps
 from hybrid.timing import Term, merge_terms, roofline_terms
 
@@ -27,16 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Groups = Callable[[Any, CallShape], list[OpGroup]]
 ComponentOf = Callable[[str, str], str]
-
-COMPONENT_DTYPES: dict[str, str] = {
-    "text_encoder": "bfloat16",
-    "image_encoder": "float32",
-    "transformer": "bfloat16",
-    "transformer_2": "bfloat16",
-    "vae": "float32",
-}
-"""Weight and compute dtype of each model component (torch's spelling), as diffusers' Wan examples
-load them: text encoder and transformer in bfloat16, the image encoder and the VAE in float32."""
 
 VARIABLES: dict[str, str] = {
     "B": "batch",

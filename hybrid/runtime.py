@@ -3,7 +3,7 @@
 Two code bases publish Wan timings, and they load and run the same models differently:
 
 ``diffusers`` (default): the diffusers pipelines as their examples load them (text encoder and DiT
-in bfloat16, image encoder and VAE in float32, :data:`hybrid.pipelines.COMPONENT_DTYPES`), every
+in bfloat16, image encoder and VAE in float32, :data:`COMPONENT_DTYPES`), every
 component resident on the GPU; with ``--offload`` (``enable_model_cpu_offload``) only the running
 component is, each moved in when it is called and out when the next one is.
 
@@ -46,6 +46,16 @@ FLASH_ATTENTION: tuple[int, ...] = (2, 3)
 """FlashAttention versions the original Wan repositories call (``--flash-attention``)."""
 FA3_ARCHITECTURES: tuple[str, ...] = ("Hopper",)
 """Where FlashAttention-3 runs (its repository: H100/H800, sm90)."""
+
+COMPONENT_DTYPES: dict[str, str] = {
+    "text_encoder": "bfloat16",
+    "image_encoder": "float32",
+    "transformer": "bfloat16",
+    "transformer_2": "bfloat16",
+    "vae": "float32",
+}
+"""Weight and compute dtype of each model component (torch's spelling), as diffusers' Wan examples
+load them: text encoder and transformer in bfloat16, the image encoder and the VAE in float32."""
 
 WAN_WEIGHT_DTYPES: dict[str, str] = {
     "text_encoder": "bfloat16",
@@ -135,8 +145,6 @@ class Runtime:
 
     def weight_dtype(self, component: str) -> str:
         """The dtype ``component``'s weights are stored in."""
-        from hybrid.pipelines import COMPONENT_DTYPES
-
         if self.name == "diffusers":
             return COMPONENT_DTYPES[component]
         if self.convert_model_dtype and component.startswith("transformer"):
@@ -145,8 +153,6 @@ class Runtime:
 
     def compute_dtype(self, component: str) -> str:
         """The dtype ``component``'s matmuls run in."""
-        from hybrid.pipelines import COMPONENT_DTYPES
-
         return COMPONENT_DTYPES[component] if self.name == "diffusers" else WAN_COMPUTE_DTYPES[component]
 
     def casts_weights(self, component: str) -> bool:

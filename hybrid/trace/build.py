@@ -29,7 +29,7 @@ DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-"""Compute dtypes by name (the spelling of :data:`hybrid.pipelines.COMPONENT_DTYPES`)."""
+"""Compute dtypes by name (the spelling of :data:`hybrid.runtime.COMPONENT_DTYPES`)."""
 
 
 @contextlib.contextmanager
