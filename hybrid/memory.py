@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from hybrid.models import ModelSpec
 from hybrid.runtime import COMPONENT_DTYPES, DIFFUSERS, Runtime
@@ -54,13 +55,17 @@ class PipelineMemory:
         is moved in for the stage."""
         own = self.stage_components[stage]
         extra = own not in self.resident and own not in self.on_host
-        return sum(self.weights_bytes[c] for c in self.resident) + (self.weights_bytes[own] if extra else 0)
+        return self._resident_bytes + (self.weights_bytes[own] if extra else 0)
+
+    @cached_property
+    def _resident_bytes(self) -> int:
+        return sum(self.weights_bytes[c] for c in self.resident)
 
     def stage_peak_bytes(self, stage: str) -> int:
         """On the GPU while ``stage`` runs: its activations plus the weights loaded then."""
         return self.resident_weights_bytes(stage) + self.activation_bytes[stage]
 
-    @property
+    @cached_property
     def peak_bytes(self) -> int:
         """The largest stage peak."""
         return max(self.stage_peak_bytes(s) for s in self.activation_bytes)

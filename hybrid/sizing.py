@@ -447,6 +447,7 @@ def size_on_gpu(
     for stage, component, _ in rt.moves(spec, running, deployment.gpus):
         copies[stage] = copies.get(stage, 0) + memory.weights_bytes[component]
     stages: dict[str, StageSizing] = {}
+    machines: dict[float, Machine] = {}  # by the compute dtype's ratio to bfloat16's peak
     try:
         for sd in spec.pipeline_def.stages:
             name, calls = sd.name, sd.calls(workload)
@@ -457,14 +458,16 @@ def size_on_gpu(
                 seconds, bound = st.flops * calls / host_cpu[0], "host"
             else:
                 ratio = FP32_TENSOR_RATIO if rt.compute_dtype(sd.component) == "float32" else 1.0
-                machine = Machine(
-                    peak_flops=g.peak_flops("bf16") * ratio,
-                    peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
-                    efficiency=cal["efficiency"],
-                    launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
-                    link_bytes_per_s=link_bytes_per_s_gpus,
-                    collective_latency_s=latency,
-                )
+                machine = machines.get(ratio)
+                if machine is None:
+                    machine = machines[ratio] = Machine(
+                        peak_flops=g.peak_flops("bf16") * ratio,
+                        peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
+                        efficiency=cal["efficiency"],
+                        launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
+                        link_bytes_per_s=link_bytes_per_s_gpus,
+                        collective_latency_s=latency,
+                    )
                 t = st.time(machine)
                 sharded = shardings.get(sd.component)
                 fsdp = terms_time(sharded.terms, machine) if sharded else None
