@@ -16,7 +16,6 @@ and date.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,27 +100,36 @@ class Terms:
     """Roofline terms of one stage call, machine-independent: each FLOP row its own term (a
     roofline of its own; ``k`` alike rows, of the same FLOPs, bytes and calls, one term ``k`` times
     as large: a row's seconds scale with it), the zero-FLOP rows summed per category (their seconds
-    are linear in bytes and calls, so the sum is exact); views left out."""
+    are linear in bytes and calls, so the sum is exact); views left out.
 
-    __slots__ = ("calls", "flop_terms", "moved")
+    Rows are buffered as they come (:attr:`append` takes one :data:`Term`; a walk that meets a
+    block again extends by its rows) and reduced once, by :meth:`freeze`: the FLOP terms in the
+    order first added, then the categories in the order first added."""
+
+    __slots__ = ("append", "extend", "rows")
 
     def __init__(self) -> None:
-        self.flop_terms: dict[Term, int] = {}
-        """Each FLOP row's term and how many alike were added, in the order first added."""
-        self.moved: defaultdict[str, int] = defaultdict(int)
-        self.calls: defaultdict[str, int] = defaultdict(int)
+        self.rows: list[Term] = []
+        self.append = self.rows.append
+        self.extend = self.rows.extend
 
     def add(self, category: str, flops: int, moved: int, calls: int) -> None:
-        if flops:
-            term = (category, flops, moved, calls)
-            self.flop_terms[term] = self.flop_terms.get(term, 0) + 1
-        elif category != "view":
-            self.moved[category] += moved
-            self.calls[category] += calls
+        self.append((category, flops, moved, calls))
 
     def freeze(self) -> tuple[Term, ...]:
-        alike = ((c, f * k, m * k, n * k) for (c, f, m, n), k in self.flop_terms.items())
-        return (*alike, *((c, 0, m, self.calls[c]) for c, m in self.moved.items()))
+        flop_terms: dict[Term, int] = {}
+        moved: dict[str, int] = {}
+        calls: dict[str, int] = {}
+        for term in self.rows:
+            if term[1]:
+                flop_terms[term] = flop_terms.get(term, 0) + 1
+            else:
+                category = term[0]
+                if category != "view":
+                    moved[category] = moved.get(category, 0) + term[2]
+                    calls[category] = calls.get(category, 0) + term[3]
+        alike = ((c, f * k, m * k, n * k) for (c, f, m, n), k in flop_terms.items())
+        return (*alike, *((c, 0, m, calls[c]) for c, m in moved.items()))
 
 
 def roofline_terms(groups: Iterable[OpGroup]) -> tuple[Term, ...]:
@@ -138,16 +146,14 @@ def merge_terms(*parts: Iterable[Term]) -> tuple[Term, ...]:
     """The :class:`Terms` of several parts of one stage call, as if their rows were walked in turn."""
     terms = Terms()
     for part in parts:
-        for t in part:
-            terms.add(*t)
+        terms.extend(part)
     return terms.freeze()
 
 
 def row_terms(rows: Iterable[CostRow]) -> tuple[Term, ...]:
     """The :class:`Terms` of traced rows."""
     terms = Terms()
-    for r in rows:
-        terms.add(r.category, r.flops, r.bytes_read + r.bytes_written, r.calls)
+    terms.extend((r.category, r.flops, r.bytes_read + r.bytes_written, r.calls) for r in rows)
     return terms.freeze()
 
 

@@ -343,12 +343,12 @@ class _TermRows(_Rows):
         component: str = "",
     ) -> None:
         n = calls * self.repeat
-        self.terms.add(category, flops * n, (read + written) * n, n)
+        self.terms.append((category, flops * n, (read + written) * n, n))
 
     def collective(self, module: str, collective: str, group: int, input_bytes: int, calls: int = 1) -> None:
         sent, received = ops.collective_bytes(collective, group, input_bytes)
         n = calls * self.repeat
-        self.terms.add("collective", 0, (sent + received) * n, n)
+        self.terms.append(("collective", 0, (sent + received) * n, n))
 
 
 def _block_rows(

@@ -737,7 +737,6 @@ class _VaeTerms(_VaeSim):
     def __init__(self, cfg: AutoencoderKLWanConfig, batch: int, stage: str = STAGE) -> None:
         super().__init__(cfg, batch, stage)
         self.terms = Terms()
-        self.add = self.terms.add
         self.blocks: dict[tuple[Any, ...], tuple[list[Term], list[int | str | None]]] = {}
         """Residual blocks already walked, by shapes, runs and the cache slots they read: their terms
         and the slots they leave (:meth:`resblock`)."""
@@ -749,29 +748,25 @@ class _VaeTerms(_VaeSim):
         key = (c_in, c_out, t, h, w, self.times, self.later, *cache[i : i + 2])  # a slot not made yet reads as absent
         seen = self.blocks.get(key)
         if seen is None:
-            record: list[Term] = []
-            self.add = lambda *term: record.append(term)
-            self.closed_resblock(c_in, c_out, t, h, w)
-            self.add = self.terms.add
-            seen = self.blocks[key] = (record, cache[i : i + 2])
+            seen = self.blocks[key] = (self.closed_resblock(c_in, c_out, t, h, w), cache[i : i + 2])
         else:
             cache[i : i + 2], self.idx = seen[1], i + 2
-        for term in seen[0]:
-            self.add(*term)
+        self.terms.extend(seen[0])
 
-    def closed_resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> None:
-        """:meth:`_VaeSim.resblock`'s rows summed in closed form: the shortcut, per half the RMS
-        norm (a reduction and 5 elementwise ops), SiLU, the kept frames (a clone, a ``cat`` while
-        the cache fills), the cached frames' ``cat``, the pad and the conv; the residual add."""
+    def closed_resblock(self, c_in: int, c_out: int, t: int, h: int, w: int) -> list[Term]:
+        """:meth:`_VaeSim.resblock`'s rows summed in closed form, as terms: the shortcut, per half
+        the RMS norm (a reduction and 5 elementwise ops), SiLU, the kept frames (a clone, a ``cat``
+        while the cache fills), the cached frames' ``cat``, the pad and the conv; the residual add.
+        Moves the walk past the block's two cache slots."""
         b, hw, cache, n_times = self.b, h * w, self.cache, self.times
         p = t * hw
-        add = self.add
+        out: list[Term] = []
         movement = move_calls = 0
         if c_in != c_out:  # conv_shortcut: an empty causal pad (a copy), the 1x1x1 conv
             movement, move_calls = 2 * b * c_in * p, 1
             read = b * c_in * p + c_out * c_in + c_out
-            add("conv", ops.conv3d(b, c_in, c_out, K1, (t, h, w)) * n_times, (read + b * c_out * p) * F32 * n_times,
-                n_times)  # fmt: skip
+            out.append(("conv", ops.conv3d(b, c_in, c_out, K1, (t, h, w)) * n_times,
+                        (read + b * c_out * p) * F32 * n_times, n_times))  # fmt: skip
         padded = (t + 2) * (h + 2) * (w + 2)
         reduction = elementwise = cache_moved = cache_calls = 0  # cache_*: per run of its state (:meth:`states`)
         for c_a, c_b in ((c_in, c_out), (c_out, c_out)):
@@ -793,24 +788,25 @@ class _VaeTerms(_VaeSim):
             reduction += n + b * p
             elementwise += 11 * n + c_a + 2 * b * p
             read = b * c_a * padded + c_b * c_a * 27 + c_b
-            add("conv", ops.conv3d(b, c_a, c_b, K3, (t, h, w)) * n_times, (read + b * c_b * p) * F32 * n_times,
-                n_times)  # fmt: skip
+            out.append(("conv", ops.conv3d(b, c_a, c_b, K3, (t, h, w)) * n_times,
+                        (read + b * c_b * p) * F32 * n_times, n_times))  # fmt: skip
             cache[self.idx] = kept
             self.idx += 1
         elementwise += 3 * b * c_out * p
-        add("movement", 0, (movement * n_times + cache_moved) * F32, move_calls * n_times + cache_calls)
-        add("reduction", 0, reduction * F32 * n_times, 2 * n_times)
-        add("elementwise", 0, elementwise * F32 * n_times, 13 * n_times)
+        out.append(("movement", 0, (movement * n_times + cache_moved) * F32, move_calls * n_times + cache_calls))
+        out.append(("reduction", 0, reduction * F32 * n_times, 2 * n_times))
+        out.append(("elementwise", 0, elementwise * F32 * n_times, 13 * n_times))
+        return out
 
     def row(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
-    ) -> None:  # straight to Terms.add, one call fewer than row -> emit: sizing waits for this walk
+    ) -> None:  # straight to Terms, fewer calls than row -> emit: sizing waits for this walk
         n = calls * self.times
-        self.add(category, flops * n, (read + written) * F32 * n, n)
+        self.terms.append((category, flops * n, (read + written) * F32 * n, n))
 
     def emit(self, module: str, op: str, category: str, flops: int, calls: int, read: int, written: int) -> None:
         n = calls * self.times
-        self.add(category, flops * n, (read + written) * n, n)
+        self.terms.append((category, flops * n, (read + written) * n, n))
 
 
 def vae_decode_rows(
@@ -900,23 +896,27 @@ class _Live:
     def __init__(self) -> None:
         self.bytes = 0
         self.peak = 0
-        self.peak_materialized = 0
+        self.transient_peak = 0
+        """The largest total with a math attention kernel's own allocations on top (:meth:`transient`)."""
+
+    @property
+    def peak_materialized(self) -> int:
         """The peak when attention runs PyTorch's math kernel: its own allocations on top."""
+        return max(self.peak, self.transient_peak)
 
     def alloc(self, n: int) -> int:
         self.bytes += n
-        if self.bytes > self.peak_materialized:  # never below peak: compare once in the common case
-            self.peak_materialized = self.bytes
         if self.bytes > self.peak:
             self.peak = self.bytes
         return n
 
     def transient(self, n: int) -> None:
         """A math attention kernel's ``n`` bytes, allocated and freed on top of the live set."""
-        self.peak_materialized = max(self.peak_materialized, self.bytes + n)
+        self.transient_peak = max(self.transient_peak, self.bytes + n)
 
-    def free(self, n: int, *more: int) -> None:
-        self.bytes -= n + sum(more) if more else n  # one tensor in most calls: no sum
+    def free(self, n: int) -> None:
+        """Frees ``n`` bytes (the sum of the tensors dropped at once)."""
+        self.bytes -= n
 
 
 _Slot = tuple[int | str | None, int]
@@ -1010,7 +1010,7 @@ class _DecodePeak:
         m2 = live.alloc(n)  # * gamma
         live.free(m1)
         a = live.alloc(n)  # + bias
-        live.free(m2, d)
+        live.free(m2 + d)
         return a
 
     def conv(self, c_in: int, c_out: int, kernel: tuple[int, int, int], t: int, h: int, w: int, cached: int) -> int:
@@ -1061,8 +1061,6 @@ class _DecodePeak:
         top += live.bytes
         if top > live.peak:
             live.peak = top
-        if top > live.peak_materialized:
-            live.peak_materialized = top
         live.bytes += net
         return out
 
