@@ -1079,7 +1079,7 @@ class _DecodePeak:
             live.free(s)
             x, c = x_new, c_next
         out = live.alloc(b * c_out * t * hw * F32)  # x + h
-        live.free(x, shortcut)
+        live.free(x + shortcut)
         return out
 
     def attention(self, c: int, t: int, h: int, w: int) -> int:
@@ -1094,7 +1094,7 @@ class _DecodePeak:
         p = live.alloc(n)  # proj
         live.free(o)
         out = live.alloc(n)  # + identity
-        live.free(p, contiguous)
+        live.free(p + contiguous)
         return out
 
     def upsample(self, mode: str, c: int, c_up: int, t: int, h: int, w: int) -> tuple[int, int]:
@@ -1111,7 +1111,7 @@ class _DecodePeak:
                 if kept < CACHE_T:
                     zeros = live.alloc(b * c * kept * hw * F32) if frames == "Rep" else 0
                     wider = live.alloc(b * c * (kept + 1) * hw * F32)
-                    live.free(keep, zeros)
+                    live.free(keep + zeros)
                     keep, kept = wider, kept + 1
                 cached = 0 if frames == "Rep" else int(frames)
                 tc = self.conv(c, 2 * c, (3, 1, 1), t, h, w, cached)
@@ -1134,7 +1134,7 @@ class _DecodePeak:
             strided, up = up, live.alloc(4 * bt * c * hw * F32)
             live.free(strided)
         out = live.alloc(4 * bt * c_up * hw * F32)
-        live.free(up, x)
+        live.free(up + x)
         return out, t
 
     def chunk(self, h: int, w: int) -> int:
@@ -1165,9 +1165,9 @@ class _DecodePeak:
                     r2 = live.alloc(n)
                     live.free(r1)
                     z = live.alloc(self.b * c_out * t * h * w * F32)
-                    live.free(r2, y)
+                    live.free(r2 + y)
                     y = z
-            live.free(copy, x)
+            live.free(copy + x)
             x = y
         last, n = dims[-1], self.b * dims[-1] * t * h * w * F32
         a = self.norm(n, t * h * w)
@@ -1211,7 +1211,7 @@ def _decode_peaks(
         live.free(out)
         out = video
     clamped = live.alloc(out)
-    live.free(clamped, out, previous, x, *(n for _, n in sim.cache))
+    live.free(clamped + out + previous + x + sum(n for _, n in sim.cache))
     return live.peak, live.peak_materialized
 
 
@@ -1236,7 +1236,7 @@ class _EncodePeak(_DecodePeak):
                 pad3 = live.alloc((1 + t) * frame)  # the time conv's (empty) causal pad
                 t = (1 + t - 3) // 2 + 1
                 y = live.alloc(t * frame)
-                live.free(pad3, cat, x, old)
+                live.free(pad3 + cat + x + old)
                 x = y
                 self.cache[self.idx] = (1, keep)
             self.idx += 1
@@ -1269,7 +1269,7 @@ class _EncodePeak(_DecodePeak):
         mean = live.alloc(out_bytes)
         live.free(pad)
         out = live.alloc(out_bytes)
-        live.free(mean, y, copy)
+        live.free(mean + y + copy)
         return out, t_out, h_out, w_out
 
     def encoder_chunk(self, t: int, h: int, w: int) -> tuple[int, int, int, int]:
@@ -1337,13 +1337,13 @@ def _encode_peaks(
     out, previous = sim.joined_chunks(latent_frames, lambda i: sim.encoder_chunk(1 if i == 0 else t_chunk, h, w)[0])
     pad = live.alloc(out)  # quant_conv: the (empty) causal pad, then the conv
     enc = live.alloc(out)
-    live.free(pad, *(n for _, n in sim.cache))  # clear_cache()
-    live.free(out, previous, video)
+    live.free(pad + sum(n for _, n in sim.cache))  # clear_cache()
+    live.free(out + previous + video)
     half = enc // 2
     logvar = live.alloc(half)  # clamp
     scaled = live.alloc(half)  # 0.5 * logvar
     std = live.alloc(half)
     live.free(scaled)
     var = live.alloc(half)
-    live.free(enc, logvar, std, var)
+    live.free(enc + logvar + std + var)
     return live.peak, live.peak_materialized
