@@ -942,23 +942,27 @@ def _resblock_effect(
     slots = []
     for c, c_next, (frames, old) in ((c_in, c_out, slot_1), (c_out, c_out, slot_2)):
         n = b * c * p * F32
-        top = max(top, cur + 3 * n)  # the norm: x / denom, * scale and * gamma (its peak: n >= b * p)
+        if cur + 3 * n > top:  # the norm: x / denom, * scale and * gamma (its peak: n >= b * p)
+            top = cur + 3 * n
         cur += n - x  # the SiLU's output; the norm's and x freed
         kept = min(t, CACHE_T)
         keep = b * c * kept * hw * F32
         if kept < CACHE_T and frames is not None:  # the clone widened by a cat with the cached frame
             kept += 1
             wider = b * c * kept * hw * F32
-            top = max(top, cur + keep + wider)
+            if cur + keep + wider > top:
+                top = cur + keep + wider
             keep = wider
         cached = frames if isinstance(frames, int) else 0
         cat = b * c * (cached + t) * hw * F32 if cached else 0
         pad = b * c * (t + 2) * (h + 2) * (w + 2) * F32
         x = b * c_next * p * F32
-        top = max(top, cur + keep + cat + pad, cur + keep + pad + x)
+        if cur + keep + pad + (cat if cat > x else x) > top:  # the pad beside the cat, then beside the conv output
+            top = cur + keep + pad + (cat if cat > x else x)
         cur += keep + x - old - n  # the conv's output kept, the old cache and the SiLU's output freed
         slots.append((kept, keep))
-    top = max(top, cur + out)
+    if cur + out > top:
+        top = cur + out
     return top, cur + out - x - shortcut, out, slots[0], slots[1]
 
 
