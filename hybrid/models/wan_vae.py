@@ -438,6 +438,21 @@ _State = TypeVar("_State", int, "int | str | None")
 """Frames a causal conv keeps of its input for the next chunk (``CACHE_T`` in diffusers)."""
 
 
+def _rms_norm_elements(b: int, c: int, positions: int) -> tuple[int, int]:
+    """Float32 elements ``WanRMS_norm``'s rows read and write (:meth:`_VaeSim.rms_norm`), summed:
+    ``(reduction, elementwise)``, of 1 and 5 ops."""
+    n, s = b * c * positions, b * positions
+    return n + s, 9 * n + c + 2 * s
+
+
+def _nearest_index_bytes(bt: int, c: int, h: int, w: int) -> tuple[int, int, int]:
+    """Bytes ``nearest-exact`` 2x upsampling's rows read and write (:meth:`_VaeSim.nearest_index`),
+    summed: ``(factory, elementwise, movement)``, of 2, 4 and 3 ops."""
+    sides = h + w
+    return (2 * sides * F32, 8 * sides * F32,
+            2 * sides * (F32 + I64) + bt * c * h * w * F32 + 2 * sides * I64 + 4 * bt * c * h * w * F32)  # fmt: skip
+
+
 class _VaeSim:
     """Replays ``AutoencoderKLWan._decode`` or ``_encode`` at the level of shapes: every op's bytes,
     FLOPs and the feature cache each causal conv keeps between chunks (``None`` before the first
@@ -583,19 +598,25 @@ class _VaeSim:
         r = f"{m}.resample.0"
         if t > 1 and b > 1:  # folding the frames into a batch of several videos copies them
             self.row(m, "clone", "movement", b * c * t * hw, b * c * t * hw)
-        for side in (h, w):
-            self.row(r, "arange", "factory", 0, 2 * side)
-            self.row(r, "add", "elementwise", 2 * side, 2 * side)
-            self.row(r, "mul", "elementwise", 2 * side, 2 * side)
-            self.emit(r, "_to_copy", "movement", 0, 1, 2 * side * F32, 2 * side * I64)
         bt = b * t
-        self.emit(r, "_unsafe_index", "movement", 0, 1, bt * c * hw * F32 + 2 * (h + w) * I64, 4 * bt * c * hw * F32)
+        self.nearest_index(r, bt, c, h, w)
         if t > 1 and b == 1:  # one video's frames fold by a view; its upsampled tensor stays strided: a copy
             self.row(r, "clone", "movement", 4 * bt * c * hw, 4 * bt * c * hw)
         conv = ops.conv2d(bt, c, c_up, (3, 3), (2 * h, 2 * w))
         self.row(f"{m}.resample.1", "convolution", "conv", 4 * bt * c * hw + c_up * c * 9 + c_up, 4 * bt * c_up * hw,
                  conv)  # fmt: skip
         return t
+
+    def nearest_index(self, r: str, bt: int, c: int, h: int, w: int) -> None:
+        """``F.interpolate(scale_factor=2, mode="nearest-exact")`` of ``bt`` frames: per axis the
+        source indices (``arange``, ``+ 0.5``, ``* 0.5``, to int64), then the gather."""
+        for side in (h, w):
+            self.row(r, "arange", "factory", 0, 2 * side)
+            self.row(r, "add", "elementwise", 2 * side, 2 * side)
+            self.row(r, "mul", "elementwise", 2 * side, 2 * side)
+            self.emit(r, "_to_copy", "movement", 0, 1, 2 * side * F32, 2 * side * I64)
+        hw = h * w
+        self.emit(r, "_unsafe_index", "movement", 0, 1, bt * c * hw * F32 + 2 * (h + w) * I64, 4 * bt * c * hw * F32)
 
     def downsample(self, m: str, mode: str, c: int, t: int, h: int, w: int) -> tuple[int, int, int]:
         """``WanResample`` down: zero pad (0, 1, 0, 1), a 3x3 stride-2 conv per frame; ``downsample3d``
@@ -784,9 +805,9 @@ class _VaeTerms(_VaeSim):
                     cache_moved, cache_calls = cache_moved + n * runs, cache_calls + runs
                 cache_moved += b * c_a * padded * runs
             move_calls += 1
-            n = b * c_a * p
-            reduction += n + b * p
-            elementwise += 11 * n + c_a + 2 * b * p
+            norm_reduction, norm_elementwise = _rms_norm_elements(b, c_a, p)
+            reduction += norm_reduction
+            elementwise += norm_elementwise + 2 * b * c_a * p  # the norm, then SiLU
             read = b * c_a * padded + c_b * c_a * 27 + c_b
             out.append(("conv", ops.conv3d(b, c_a, c_b, K3, (t, h, w)) * n_times,
                         (read + b * c_b * p) * F32 * n_times, n_times))  # fmt: skip
@@ -797,6 +818,19 @@ class _VaeTerms(_VaeSim):
         out.append(("reduction", 0, reduction * F32 * n_times, 2 * n_times))
         out.append(("elementwise", 0, elementwise * F32 * n_times, 13 * n_times))
         return out
+
+    def rms_norm(self, module: str, c: int, positions: int) -> None:
+        k = self.times
+        reduction, elementwise = _rms_norm_elements(self.b, c, positions)
+        self.terms.append(("reduction", 0, reduction * F32 * k, k))
+        self.terms.append(("elementwise", 0, elementwise * F32 * k, 5 * k))
+
+    def nearest_index(self, r: str, bt: int, c: int, h: int, w: int) -> None:
+        k = self.times
+        factory, elementwise, movement = _nearest_index_bytes(bt, c, h, w)
+        self.terms.append(("factory", 0, factory * k, 2 * k))
+        self.terms.append(("elementwise", 0, elementwise * k, 4 * k))
+        self.terms.append(("movement", 0, movement * k, 3 * k))
 
     def row(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1
