@@ -1036,8 +1036,19 @@ class _DecodePeak:
                 out = made
         return out, previous
 
-    def norm(self, n: int, positions: int) -> int:
-        """``WanRMS_norm``: returns the bytes of its output (the input stays with the caller)."""
+    def norm(self, n: int) -> int:
+        """``WanRMS_norm`` of an ``n``-byte input the caller holds; returns its output's bytes. Its
+        allocations in order: the vector norm and its clamp (one value per position, ``s`` bytes
+        each, the first freed by the clamp), ``x / denom`` (the clamp freed), ``* scale``,
+        ``* gamma`` (``* scale`` freed), ``+ bias`` (``* gamma`` and ``x / denom`` freed): the live
+        bytes above the input run ``s, 2s, s, s + n, n, 2n, 3n, 2n, 3n, n``, whose high is ``3n``
+        (``n >= s``: one channel or more)."""
+        self.live.alloc(3 * n)
+        self.live.free(2 * n)
+        return n
+
+    def _norm(self, n: int, positions: int) -> int:
+        """:meth:`norm` allocation by allocation (what :meth:`_resblock` replays)."""
         live, small = self.live, self.b * positions * F32
         n1 = live.alloc(small)  # vector norm
         n2 = live.alloc(small)  # clamp_min
@@ -1109,7 +1120,7 @@ class _DecodePeak:
         shortcut = self.conv(c_in, c_out, K1, t, h, w, 0) if c_in != c_out else 0
         x, c = 0, c_in  # x: the block's own current tensor (0 while it is still the input)
         for c_next in (c_out, c_out):
-            a = self.norm(b * c * t * hw * F32, t * hw)
+            a = self._norm(b * c * t * hw * F32, t * hw)
             live.free(x)
             s = live.alloc(b * c * t * hw * F32)  # silu
             live.free(a)
@@ -1121,19 +1132,19 @@ class _DecodePeak:
         return out
 
     def attention(self, c: int, t: int, h: int, w: int) -> int:
+        """The mid block's attention on an ``n``-byte input the caller holds; returns its output's
+        bytes. Its allocations in order: the norm (its high ``3n`` above the input, its output
+        ``n``), ``to_qkv`` (``3n``; the norm's output freed), q, k and v made contiguous (``3n``;
+        ``to_qkv`` freed), the attention kernel (a math kernel's own allocations on top) and its
+        output (``n``), ``proj`` (``n``; the kernel's output freed), ``+ identity`` (``n``; ``proj``
+        and the contiguous q, k, v freed): the live bytes above the input run ``3n, n, 4n, 3n, 6n,
+        3n`` (the kernel runs here), ``4n, 5n, 4n, 5n, n``, whose high is ``6n``."""
         live, n = self.live, self.b * t * c * h * w * F32
-        a = self.norm(n, t * h * w)
-        qkv = live.alloc(3 * n)
-        live.free(a)
-        contiguous = live.alloc(3 * n)
-        live.free(qkv)
+        live.alloc(6 * n)
+        live.free(3 * n)
         live.transient(ops.math_attention_bytes(self.b * t, h * w, h * w, c, itemsize=F32))
-        o = live.alloc(n)  # fused attention: its output
-        p = live.alloc(n)  # proj
-        live.free(o)
-        out = live.alloc(n)  # + identity
-        live.free(p + contiguous)
-        return out
+        live.free(2 * n)
+        return n
 
     def upsample(self, mode: str, c: int, c_up: int, t: int, h: int, w: int) -> tuple[int, int]:
         """Returns ``(output bytes, output frames)``; the input stays with the caller."""
@@ -1208,7 +1219,7 @@ class _DecodePeak:
             live.free(copy + x)
             x = y
         last, n = dims[-1], self.b * dims[-1] * t * h * w * F32
-        a = self.norm(n, t * h * w)
+        a = self.norm(n)
         live.free(x)
         s = live.alloc(n)
         live.free(a)
@@ -1338,7 +1349,7 @@ class _EncodePeak(_DecodePeak):
             live.free(x)
             x = y
         n = self.b * last * t * h * w * F32
-        a = self.norm(n, t * h * w)
+        a = self.norm(n)
         live.free(x)
         s = live.alloc(n)
         live.free(a)
