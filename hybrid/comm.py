@@ -195,9 +195,10 @@ def calibrate_comm(
 
 def load_interconnect(name: str, directory: Path | None = None) -> dict[str, Any] | None:
     """``calibration/interconnect/<name>.json`` if a calibrate-comm run wrote it, else ``None``."""
-    path = (directory or INTERCONNECT_DIR) / f"{name}.json"
-    if not path.exists():
+    where = os.path.join(directory or INTERCONNECT_DIR, f"{name}.json")  # every sizing asks: no Path until found
+    if not os.path.exists(where):
         return None
+    path = Path(where)
     doc = read_json(path, "interconnect calibration")
     link = doc.get("link") if isinstance(doc, dict) else None
     if not isinstance(doc, dict) or doc.get("schema") != INTERCONNECT_SCHEMA or not isinstance(link, dict):

@@ -356,12 +356,14 @@ def stage_costs(
     traced: TraceResult | None = None,
     use_trace: bool = False,
     deployment: Deployment = SINGLE,
+    shape: CallShape | None = None,
 ) -> dict[str, StageCost]:
     """Every stage's :class:`StageCost` on one rank of ``deployment``: closed form unless
     ``use_trace`` (or ``traced``) is given or a family has not written a stage for this config (then
-    the whole workload is traced)."""
+    the whole workload is traced). ``shape``: ``CallShape.of(spec, workload, deployment)`` where the
+    caller has it."""
     if traced is None and not use_trace:
-        shape = CallShape.of(spec, workload, deployment)
+        shape = shape or CallShape.of(spec, workload, deployment)
         out: dict[str, StageCost] = {}
         for sd in spec.pipeline_def.stages:
             if sd.calls(workload) == 0:  # a stage the job does not run (TI2V's encode without --image)
@@ -420,7 +422,8 @@ def size_on_gpu(
     rt = workload.runtime
     rt.check(spec, g.architecture)
     deployment.check(spec, rt)
-    deployment.check_tokens(CallShape.of(spec, workload).dit_tokens, rt)
+    shape = CallShape.of(spec, workload, deployment)
+    deployment.check_tokens(shape.dit_tokens, rt)
     kernel = rt.attention_kernel(g.architecture)
     cal = with_kernel(calibration or load_calibration(g.name), kernel, g)
     if overrides:
@@ -432,7 +435,7 @@ def size_on_gpu(
         host_cpu = (float(host_flops), "set on the command line")
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
-    costs = stage_costs(workload, spec, traced, use_trace, deployment)
+    costs = stage_costs(workload, spec, traced, use_trace, deployment, shape)
     running = [sd for sd in spec.pipeline_def.stages if sd.calls(workload) > 0]
     ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
     activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in costs.items()}
