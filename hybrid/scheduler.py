@@ -12,6 +12,7 @@ scheduler itself), so the split is exact.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 
 NUM_TRAIN_TIMESTEPS = 1000
 """``num_train_timesteps`` of every Wan scheduler config."""
@@ -45,6 +46,7 @@ def wan_flow_timesteps(steps: int, shift: float, num_train_timesteps: int = NUM_
     return [int(s * num_train_timesteps) for s in sigmas]
 
 
+@lru_cache(maxsize=1024)  # asked for by every count of an expert's calls; cleared by hybrid.analytic.clear_memos
 def high_noise_steps(
     steps: int,
     shift: float,
