@@ -312,6 +312,7 @@ IMAGE_ENCODER = StageDef(
     call="forward",
     groups=clip.clip_groups,
     rows=clip.clip_rows,
+    terms=clip.clip_terms,
     peak=clip.clip_peak_bytes,
     component_of=clip.component,
     calls=lambda w: 1,

@@ -527,12 +527,12 @@ def test_vace_encode_terms_merge_like_their_rows() -> None:
 
 
 @pytest.mark.parametrize("model", sorted(PRESETS))
-def test_text_encoder_and_transformer_terms_equal_the_roofline_terms_of_their_rows(model: str) -> None:
+def test_text_encoder_image_encoder_and_transformer_terms_equal_the_roofline_terms_of_their_rows(model: str) -> None:
     # sizing's walks reduced to terms as they go against the rows reduced afterwards: the same integers,
     # term for term, over sizes, frames, text lengths, batches and sequence-parallel layouts
     from hybrid.deployment import Deployment
     from hybrid.geometry import CallShape
-    from hybrid.models import umt5, wan_dit
+    from hybrid.models import clip, umt5, wan_dit
     from hybrid.timing import roofline_terms
 
     spec = get_preset(model)
@@ -545,6 +545,9 @@ def test_text_encoder_and_transformer_terms_equal_the_roofline_terms_of_their_ro
             assert wan_dit.dit_terms(spec.transformer, call) == roofline_terms(wan_dit.dit_rows(spec.transformer, call))
         rows = umt5.umt5_rows(spec.text_encoder, batch, text_len)
         assert umt5.umt5_terms(spec.text_encoder, batch, text_len) == roofline_terms(rows), (width, text_len, batch)
+        if spec.image_encoder is not None:  # its own shape: the images of one job
+            rows = clip.clip_rows(spec.image_encoder, call)
+            assert clip.clip_terms(spec.image_encoder, call) == roofline_terms(rows), width
 
 
 BLOCK_GRID = [

@@ -22,12 +22,14 @@ never reads; it is not modelled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
+from hybrid.timing import Term, Terms
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -102,44 +104,64 @@ def clip_rows(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
     pre-norm, per layer two norms, q/k/v/out, attention, the GELU MLP and two residual adds, and
     the post-norm of the pooled class tokens."""
     stage = "image_encoder"
+    out: list[OpGroup] = []
+
+    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, repeat: int = 1,
+            calls: int = 1) -> None:  # fmt: skip
+        out.append(OpGroup(stage, module, f"aten.{op}", category, flops, calls, repeat, "", read, written))
+
+    _clip_walk(cfg, shape, row)
+    return out
+
+
+def clip_terms(cfg: CLIPVisionConfig, shape: CallShape) -> tuple[Term, ...]:
+    """:func:`hybrid.timing.roofline_terms` of :func:`clip_rows`, from the same walk."""
+    terms = Terms()
+    append = terms.append
+
+    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, repeat: int = 1,
+            calls: int = 1) -> None:  # fmt: skip
+        n = calls * repeat
+        append((category, flops * n, (read + written) * n, n))
+
+    _clip_walk(cfg, shape, row)
+    return terms.freeze()
+
+
+def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, row: Callable[..., None]) -> None:
+    """The ops of one forward, each handed to ``row(module, op, category, read, written, flops=0,
+    repeat=1, calls=1)`` (bytes per call)."""
     n, t, d, f = shape.images, cfg.num_tokens, cfg.hidden_size, cfg.intermediate_size
     r, side, c, p = n * t, cfg.image_size // cfg.patch_size, cfg.num_channels, cfg.patch_size
     layer = "encoder.layers.{i}"
-    out: list[OpGroup] = []
-
-    def row(
-        module: str, op: str, category: str, read: int, written: int, flops: int = 0, repeat: int = 1, calls: int = 1
-    ) -> None:  # read, written: float32 elements per call
-        out.append(OpGroup(stage, module, f"aten.{op}", category, flops, calls, repeat, "", read * F32, written * F32))
+    layers = cfg.num_hidden_layers
 
     def linear(module: str, d_in: int, d_out: int) -> None:
         flops = ops.linear(r, d_in, d_out)
-        row(module, "addmm", "matmul", d_out + r * d_in + d_in * d_out, r * d_out, flops, cfg.num_hidden_layers)
+        row(module, "addmm", "matmul", (d_out + r * d_in + d_in * d_out) * F32, r * d_out * F32, flops, layers)
 
     def layer_norm(module: str, rows: int, repeat: int = 1) -> None:
-        row(module, "native_layer_norm", "norm", rows * d + 2 * d, rows * d + 2 * rows, repeat=repeat)
+        row(module, "native_layer_norm", "norm", (rows * d + 2 * d) * F32, (rows * d + 2 * rows) * F32, repeat=repeat)
 
     conv = ops.conv2d(n, c, d, (p, p), (side, side))
-    row("embeddings.patch_embedding", "convolution", "conv", n * c * cfg.image_size**2 + d * c * p * p,
-        n * d * side * side, conv)  # fmt: skip
-    row("embeddings", "cat", "movement", r * d, r * d)  # class token before the patches
-    out.append(OpGroup(stage, "embeddings.position_embedding", "aten.embedding", "embedding", 0, 1, 1, "",
-                       t * d * F32 + t * I64, t * d * F32))  # fmt: skip
-    row("embeddings", "add", "elementwise", r * d + t * d, r * d)
+    row("embeddings.patch_embedding", "convolution", "conv", (n * c * cfg.image_size**2 + d * c * p * p) * F32,
+        n * d * side * side * F32, conv)  # fmt: skip
+    row("embeddings", "cat", "movement", r * d * F32, r * d * F32)  # class token before the patches
+    row("embeddings.position_embedding", "embedding", "embedding", t * d * F32 + t * I64, t * d * F32)
+    row("embeddings", "add", "elementwise", (r * d + t * d) * F32, r * d * F32)
     layer_norm("pre_layrnorm", r)
-    layers = cfg.num_hidden_layers
     for norm in ("layer_norm1", "layer_norm2"):
         layer_norm(f"{layer}.{norm}", r, layers)
     for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
         linear(f"{layer}.self_attn.{proj}", d, d)
     sdpa = ops.sdpa(n, cfg.num_attention_heads, t, t, cfg.head_dim)
-    row(f"{layer}.self_attn", "scaled_dot_product_attention", "attention", 3 * r * d, r * d, sdpa, layers)
-    row(layer, "add", "elementwise", 2 * r * d, r * d, repeat=layers, calls=2)  # two residual adds
+    row(f"{layer}.self_attn", "scaled_dot_product_attention", "attention", 3 * r * d * F32, r * d * F32, sdpa,
+        layers)  # fmt: skip
+    row(layer, "add", "elementwise", 2 * r * d * F32, r * d * F32, repeat=layers, calls=2)  # two residual adds
     linear(f"{layer}.mlp.fc1", d, f)
-    row(f"{layer}.mlp.activation_fn", "gelu", "elementwise", r * f, r * f, repeat=layers)
+    row(f"{layer}.mlp.activation_fn", "gelu", "elementwise", r * f * F32, r * f * F32, repeat=layers)
     linear(f"{layer}.mlp.fc2", f, d)
     layer_norm("post_layernorm", n)
-    return out
 
 
 def clip_peak_bytes(cfg: CLIPVisionConfig, shape: CallShape, materialized: bool = False) -> int:
