@@ -4,7 +4,8 @@ Prints:
 
 * ``size_on_gpu`` of the default workload of each of several presets, cold (every memo cleared
   before each call: the per-shape stage costs and :func:`hybrid.analytic.clear_memos`) and warm,
-  against tracing the same workload (``use_trace``), and that both give the same seconds and peaks;
+  all timed before any trace runs in the process (as ``report --gpu`` runs); then each against
+  tracing the same workload (``use_trace``), and that both give the same seconds and peaks;
 * ``sweep --gpu`` over 10,000 distinct workloads (2 models x 5 sizes x 5 frame counts x 50 step
   counts x 2 CFG settings x 2 batch sizes: 200 distinct per-call shapes), closed form, cold memo;
 * ``wanmeter plan`` of the 14B on up to 8 H100s as a whole process (issue 12: under 1 s);
@@ -42,7 +43,8 @@ def main() -> None:
 
     cal = load_calibration("h100-sxm")
     print("size_on_gpu on h100-sxm, default workload of each preset:")
-    for model in MODELS:
+    timed = {}
+    for model in MODELS:  # the closed form first, in a process that has traced nothing (as report --gpu runs)
         w, spec = Workload(model=model), get_preset(model)
 
         def cold() -> None:
@@ -52,6 +54,10 @@ def main() -> None:
 
         t_cold = median_time(cold, 21)
         t_warm = median_time(lambda: size_on_gpu(w, spec, "h100-sxm", calibration=cal), 21)  # noqa: B023
+        timed[model] = (t_cold, t_warm)
+    for model in MODELS:
+        w, spec = Workload(model=model), get_preset(model)
+        t_cold, t_warm = timed[model]
         t0 = time.perf_counter()
         traced = size_on_gpu(w, spec, "h100-sxm", calibration=cal, use_trace=True)
         t_trace = time.perf_counter() - t0
