@@ -707,17 +707,22 @@ class _VaeSim:
         first's, the later ones full caches): the second is walked once for all of them, its rows
         that read the cache split by state (:meth:`states`). Rows run ``times`` times (identical
         encodes walked once). Returns the frames made."""
-        frames = made = size = 0
-        for i in range(latent_frames):
-            if i < 2:
-                self.times = times * (latent_frames - 1 if i else 1)
-                self.later = times * (latent_frames - 2) if i else 0
-                made, size = run(i)
-                self.times, self.later = times, 0
-            if i:
-                self.row("", "cat", "movement", (frames + made) * size, (frames + made) * size)
-            frames += made
-        return frames
+        first = made = size = 0
+        for i in range(min(latent_frames, 2)):
+            self.times = times * (latent_frames - 1 if i else 1)
+            self.later = times * (latent_frames - 2) if i else 0
+            made, size = run(i)
+            self.times, self.later = times, 0
+            first = first or made
+        self.joins(first, made, size, latent_frames)
+        return first + (latent_frames - 1) * made
+
+    def joins(self, first: int, made: int, size: int, latent_frames: int) -> None:
+        """The ``cat`` joining chunk ``i`` (``1 <= i < latent_frames``) to the output so far: the
+        first chunk's ``first`` frames and ``i`` more chunks' ``made``, of ``size`` elements each."""
+        for i in range(1, latent_frames):
+            n = (first + i * made) * size
+            self.row("", "cat", "movement", n, n)
 
     def chunk(self, h: int, w: int) -> int:
         """One ``decoder`` call on one latent frame; returns the video frames it makes."""
@@ -818,6 +823,12 @@ class _VaeTerms(_VaeSim):
         out.append(("reduction", 0, reduction * F32 * n_times, 2 * n_times))
         out.append(("elementwise", 0, elementwise * F32 * n_times, 13 * n_times))
         return out
+
+    def joins(self, first: int, made: int, size: int, latent_frames: int) -> None:
+        k = latent_frames - 1  # the cats' frames: k * first + made * (1 + 2 + ... + k)
+        n = (k * first + made * k * (k + 1) // 2) * size
+        if k:
+            self.terms.append(("movement", 0, 2 * n * F32 * self.times, k * self.times))
 
     def rms_norm(self, module: str, c: int, positions: int) -> None:
         k = self.times
@@ -1023,10 +1034,11 @@ class _DecodePeak:
         bytes, joined to the output so far by ``torch.cat([out, out_])`` (``out_`` lives until the
         next chunk returns). From the second chunk on the caches hold full-size entries and every
         chunk allocates alike, each starting with more output: of those only the last can peak, the
-        others only add their output. Returns ``(output bytes, last chunk bytes)``."""
+        others only add their output, in closed form. Returns ``(output bytes, last chunk bytes)``."""
         live, out, previous = self.live, 0, 0
-        for i in range(latent_frames):
-            made = live.alloc(previous) if 1 < i < latent_frames - 1 else run(i)
+
+        def join(made: int) -> None:
+            nonlocal out, previous
             if out:
                 live.free(previous)
                 joined = live.alloc(out + made)
@@ -1034,6 +1046,19 @@ class _DecodePeak:
                 out, previous = joined, made
             else:
                 out = made
+
+        for i in range(min(latent_frames, 2)):
+            join(run(i))
+        if latent_frames > 3:  # chunks 2 .. T-2 (k of them), each m bytes like the second
+            k, m = latent_frames - 3, previous
+            # each: its output (+m), the previous one's freed (-m), the join (+out + m), the old output
+            # freed: m more live, and m more output, per chunk; the highest join the last one's
+            high = out + m + 2 * (k - 1) * m
+            live.alloc(high)
+            live.free(high - k * m)
+            out += k * m
+        if latent_frames > 2:
+            join(run(latent_frames - 1))
         return out, previous
 
     def norm(self, n: int) -> int:
