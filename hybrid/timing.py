@@ -116,6 +116,15 @@ class Terms:
     def add(self, category: str, flops: int, moved: int, calls: int) -> None:
         self.append((category, flops, moved, calls))
 
+    def row(
+        self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
+        repeat: int = 1,
+    ) -> None:  # fmt: skip
+        """A walk's row (``read``/``written``: bytes per call; ``calls`` per module, ``repeat``
+        modules) as a term: the sink of a walk that is reduced as it goes."""
+        n = calls * repeat
+        self.append((category, flops * n, (read + written) * n, n))
+
     def freeze(self) -> tuple[Term, ...]:
         flop_terms: dict[Term, int] = {}
         moved: dict[str, int] = {}

@@ -106,8 +106,8 @@ def clip_rows(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
     stage = "image_encoder"
     out: list[OpGroup] = []
 
-    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, repeat: int = 1,
-            calls: int = 1) -> None:  # fmt: skip
+    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
+            repeat: int = 1) -> None:  # fmt: skip
         out.append(OpGroup(stage, module, f"aten.{op}", category, flops, calls, repeat, "", read, written))
 
     _clip_walk(cfg, shape, row)
@@ -117,20 +117,13 @@ def clip_rows(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
 def clip_terms(cfg: CLIPVisionConfig, shape: CallShape) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`clip_rows`, from the same walk."""
     terms = Terms()
-    append = terms.append
-
-    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, repeat: int = 1,
-            calls: int = 1) -> None:  # fmt: skip
-        n = calls * repeat
-        append((category, flops * n, (read + written) * n, n))
-
-    _clip_walk(cfg, shape, row)
+    _clip_walk(cfg, shape, terms.row)
     return terms.freeze()
 
 
 def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, row: Callable[..., None]) -> None:
     """The ops of one forward, each handed to ``row(module, op, category, read, written, flops=0,
-    repeat=1, calls=1)`` (bytes per call)."""
+    calls=1, repeat=1)`` (bytes per call)."""
     n, t, d, f = shape.images, cfg.num_tokens, cfg.hidden_size, cfg.intermediate_size
     r, side, c, p = n * t, cfg.image_size // cfg.patch_size, cfg.num_channels, cfg.patch_size
     layer = "encoder.layers.{i}"
@@ -138,7 +131,7 @@ def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, row: Callable[..., None]
 
     def linear(module: str, d_in: int, d_out: int) -> None:
         flops = ops.linear(r, d_in, d_out)
-        row(module, "addmm", "matmul", (d_out + r * d_in + d_in * d_out) * F32, r * d_out * F32, flops, layers)
+        row(module, "addmm", "matmul", (d_out + r * d_in + d_in * d_out) * F32, r * d_out * F32, flops, repeat=layers)
 
     def layer_norm(module: str, rows: int, repeat: int = 1) -> None:
         row(module, "native_layer_norm", "norm", (rows * d + 2 * d) * F32, (rows * d + 2 * rows) * F32, repeat=repeat)
@@ -156,7 +149,7 @@ def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, row: Callable[..., None]
         linear(f"{layer}.self_attn.{proj}", d, d)
     sdpa = ops.sdpa(n, cfg.num_attention_heads, t, t, cfg.head_dim)
     row(f"{layer}.self_attn", "scaled_dot_product_attention", "attention", 3 * r * d * F32, r * d * F32, sdpa,
-        layers)  # fmt: skip
+        repeat=layers)  # fmt: skip
     row(layer, "add", "elementwise", 2 * r * d * F32, r * d * F32, repeat=layers, calls=2)  # two residual adds
     linear(f"{layer}.mlp.fc1", d, f)
     row(f"{layer}.mlp.activation_fn", "gelu", "elementwise", r * f * F32, r * f * F32, repeat=layers)

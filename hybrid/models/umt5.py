@@ -149,14 +149,7 @@ def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
 def umt5_terms(cfg: UMT5Config, batch: int, text_len: int) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`umt5_rows`, from the same walk."""
     terms = Terms()
-    append = terms.append
-
-    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-            repeat: int = 1) -> None:  # fmt: skip
-        n = calls * repeat
-        append((category, flops * n, (read + written) * n, n))
-
-    _umt5_walk(cfg, batch, text_len, row)
+    _umt5_walk(cfg, batch, text_len, terms.row)
     return terms.freeze()
 
 
