@@ -438,6 +438,15 @@ _State = TypeVar("_State", int, "int | str | None")
 """Frames a causal conv keeps of its input for the next chunk (``CACHE_T`` in diffusers)."""
 
 
+def _kept_frames(t: int, cached: bool) -> tuple[int, int]:
+    """What a causal conv keeps of a ``t``-frame input for the next chunk: ``x[:, :, -CACHE_T:].clone()``
+    and, while that is under ``CACHE_T`` and an earlier chunk left a cache (``cached``), one more
+    frame joined in front by a ``cat`` (the cache's last frame, or zeros after a first chunk that
+    left ``"Rep"``). Returns ``(frames cloned, frames kept)``."""
+    cloned = t if t < CACHE_T else CACHE_T
+    return cloned, cloned + 1 if cloned < CACHE_T and cached else cloned
+
+
 def _rms_norm_elements(b: int, c: int, positions: int) -> tuple[int, int]:
     """Float32 elements ``WanRMS_norm``'s rows read and write (:meth:`_VaeSim.rms_norm`), summed:
     ``(reduction, elementwise)``, of 1 and 5 ops."""
@@ -498,11 +507,10 @@ class _VaeSim:
     def keep(self, module: str, c: int, t: int, hw: int) -> int:
         """``x[:, :, -CACHE_T:].clone()``, topped up with the previous chunk's last frame: the frames
         the next chunk's conv will read before its own."""
-        prev, kept = self._slot(), min(t, CACHE_T)
-        self.row(module, "clone", "movement", self.b * c * kept * hw, self.b * c * kept * hw)
-        if kept < CACHE_T and prev is not None:
-            self.row(module, "cat", "movement", self.b * c * (kept + 1) * hw, self.b * c * (kept + 1) * hw)
-            kept += 1
+        cloned, kept = _kept_frames(t, self._slot() is not None)
+        self.row(module, "clone", "movement", self.b * c * cloned * hw, self.b * c * cloned * hw)
+        if kept > cloned:
+            self.row(module, "cat", "movement", self.b * c * kept * hw, self.b * c * kept * hw)
         return kept
 
     def causal_conv(
@@ -578,17 +586,16 @@ class _VaeSim:
             if prev is None:
                 self.cache[self.idx] = "Rep"
             else:
-                kept = min(t, CACHE_T)
-                self.row(m, "clone", "movement", b * c * kept * hw, b * c * kept * hw)
-                if kept < CACHE_T:
+                cloned, kept = _kept_frames(t, True)
+                self.row(m, "clone", "movement", b * c * cloned * hw, b * c * cloned * hw)
+                if kept > cloned:
                     times = self.times
-                    for state, runs in self.states(prev, kept + 1):
+                    for state, runs in self.states(prev, kept):
                         if state == "Rep":  # the second chunk's: the first left no frames
                             self.times = runs
-                            self.row(m, "zeros_like", "factory", b * c * kept * hw, b * c * kept * hw)
+                            self.row(m, "zeros_like", "factory", b * c * cloned * hw, b * c * cloned * hw)
                     self.times = times
-                    self.row(m, "cat", "movement", b * c * (kept + 1) * hw, b * c * (kept + 1) * hw)
-                    kept += 1
+                    self.row(m, "cat", "movement", b * c * kept * hw, b * c * kept * hw)
                 cached = 0 if prev == "Rep" else int(prev)
                 self.causal_conv(f"{m}.time_conv", c, 2 * c, (3, 1, 1), t, h, w, cached, full=kept)
                 self.cache[self.idx] = kept
@@ -797,10 +804,9 @@ class _VaeTerms(_VaeSim):
         reduction = elementwise = cache_moved = cache_calls = 0  # cache_*: per run of its state (:meth:`states`)
         for c_a, c_b in ((c_in, c_out), (c_out, c_out)):
             prev = self._slot()
-            kept = min(t, CACHE_T)
-            movement += 2 * b * c_a * kept * hw  # keep: clone
-            if kept < CACHE_T and prev is not None:
-                kept += 1
+            cloned, kept = _kept_frames(t, prev is not None)
+            movement += 2 * b * c_a * cloned * hw  # keep: clone
+            if kept > cloned:
                 movement, move_calls = movement + 2 * b * c_a * kept * hw, move_calls + 1  # keep: cat
             for frames, runs in self.states(prev if isinstance(prev, int) else 0, kept):
                 n = b * c_a * (t + frames) * hw
@@ -990,10 +996,9 @@ def _resblock_effect(
         if cur + 3 * n > top:  # the norm: x / denom, * scale and * gamma (its peak: n >= b * p)
             top = cur + 3 * n
         cur += n - x  # the SiLU's output; the norm's and x freed
-        kept = min(t, CACHE_T)
-        keep = b * c * kept * hw * F32
-        if kept < CACHE_T and frames is not None:  # the clone widened by a cat with the cached frame
-            kept += 1
+        cloned, kept = _kept_frames(t, frames is not None)
+        keep = b * c * cloned * hw * F32
+        if kept > cloned:  # the clone widened by a cat with the cached frame
             wider = b * c * kept * hw * F32
             if cur + keep + wider > top:
                 top = cur + keep + wider
@@ -1107,12 +1112,12 @@ class _DecodePeak:
         """Keep the last frames for the next chunk, convolve with the previous ones, swap the cache."""
         live, b, hw = self.live, self.b, h * w
         frames, old = self._slot()
-        kept = min(t, CACHE_T)
-        keep = live.alloc(b * c_in * kept * hw * F32)
-        if kept < CACHE_T and frames is not None:
-            wider = live.alloc(b * c_in * (kept + 1) * hw * F32)
+        cloned, kept = _kept_frames(t, frames is not None)
+        keep = live.alloc(b * c_in * cloned * hw * F32)
+        if kept > cloned:
+            wider = live.alloc(b * c_in * kept * hw * F32)
             live.free(keep)
-            keep, kept = wider, kept + 1
+            keep = wider
         out = self.conv(c_in, c_out, K3, t, h, w, frames if isinstance(frames, int) else 0)
         live.free(old)
         self.cache[self.idx] = (kept, keep)
@@ -1180,13 +1185,13 @@ class _DecodePeak:
             if frames is None:
                 self.cache[self.idx] = ("Rep", 0)
             else:
-                kept = min(t, CACHE_T)
-                keep = live.alloc(b * c * kept * hw * F32)
-                if kept < CACHE_T:
-                    zeros = live.alloc(b * c * kept * hw * F32) if frames == "Rep" else 0
-                    wider = live.alloc(b * c * (kept + 1) * hw * F32)
+                cloned, kept = _kept_frames(t, True)
+                keep = live.alloc(b * c * cloned * hw * F32)
+                if kept > cloned:
+                    zeros = live.alloc(b * c * cloned * hw * F32) if frames == "Rep" else 0
+                    wider = live.alloc(b * c * kept * hw * F32)
                     live.free(keep + zeros)
-                    keep, kept = wider, kept + 1
+                    keep = wider
                 cached = 0 if frames == "Rep" else int(frames)
                 tc = self.conv(c, 2 * c, (3, 1, 1), t, h, w, cached)
                 live.free(old)
