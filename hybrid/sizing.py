@@ -436,7 +436,8 @@ def size_on_gpu(
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
     costs = stage_costs(workload, spec, traced, use_trace, deployment, shape)
-    running = [sd for sd in spec.pipeline_def.stages if sd.calls(workload) > 0]
+    calls_of = {sd.name: sd.calls(workload) for sd in spec.pipeline_def.stages}
+    running = [sd for sd in spec.pipeline_def.stages if calls_of[sd.name] > 0]
     ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
     activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in costs.items()}
     memory = pipeline_memory(spec, activations, rt, deployment.gpus)
@@ -453,7 +454,8 @@ def size_on_gpu(
     machines: dict[float, Machine] = {}  # by the compute dtype's ratio to bfloat16's peak
     try:
         for sd in spec.pipeline_def.stages:
-            name, calls = sd.name, sd.calls(workload)
+            name = sd.name
+            calls = calls_of[name]
             st = costs[name]
             cast_bytes = 0
             comm_seconds, comm_bytes = 0.0, 0
@@ -521,7 +523,7 @@ def size_on_gpu(
                 traced is not None or use_trace,
                 frozenset(shardings),
             ),
-            *_layout_assumptions(spec, workload, deployment, g, link_info),
+            *_layout_assumptions(shape, workload, deployment, g, link_info),
         ),
         kernel,
         {"bytes_per_s": link_bytes_per_s, "link": g.host_link, **link.to_dict()},
@@ -666,13 +668,12 @@ def _assumptions(
     )
 
 
-def _layout_assumptions(spec: ModelSpec, workload: Workload, d: Deployment, g: GPU, link: dict[str, Any]) -> list[str]:
-    """What a multi-GPU sizing assumed, in words (nothing on one GPU)."""
+def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: GPU, link: dict[str, Any]) -> list[str]:
+    """What a multi-GPU sizing assumed, in words (nothing on one GPU); ``call``: one rank's call shape."""
     if not d.parallel:
         return []
     out = []
     if d.sequence_degree > 1:
-        call = CallShape.of(spec, workload, d)
         pad = " (padded up: the Wan repositories pad the tokens)" if call.dit_tokens % d.sequence_degree else ""
         kinds = []
         if d.ulysses > 1:
