@@ -146,8 +146,8 @@ def roofline_terms(groups: Iterable[OpGroup]) -> tuple[Term, ...]:
     of ``calls`` calls (seconds are linear in ``repeat``)."""
     terms = Terms()
     for g in groups:
-        n = g.calls * g.repeat
-        terms.add(g.category, g.flops_per_call * n, (g.bytes_read_per_call + g.bytes_written_per_call) * n, n)
+        terms.row(g.module, g.op, g.category, g.bytes_read_per_call, g.bytes_written_per_call, g.flops_per_call,
+                  g.calls, g.repeat)  # fmt: skip
     return terms.freeze()
 
 
