@@ -434,8 +434,10 @@ def clear_memos() -> None:
 F32, I64 = 4, 8
 """Bytes per element: the VAE runs in float32 (diffusers' example); nearest-exact indices."""
 CACHE_T = 2
-_State = TypeVar("_State", int, "int | str | None")
 """Frames a causal conv keeps of its input for the next chunk (``CACHE_T`` in diffusers)."""
+_State = TypeVar("_State", int, "int | str | None")
+"""What an op that reads the feature cache is told it holds (:meth:`_VaeSim.states`): frames, or a
+slot's marker."""
 
 
 def _kept_frames(t: int, cached: bool) -> tuple[int, int]:
