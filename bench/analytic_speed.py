@@ -33,7 +33,7 @@ def main() -> None:
     from hybrid.trace import trace
     from hybrid.workload import Workload
 
-    w = Workload()
+    w = Workload.of()
 
     def cold() -> None:
         clear_memos()
@@ -58,7 +58,7 @@ def main() -> None:
     _components.cache_clear()
     t0 = time.perf_counter()
     totals = [
-        estimate(Workload(model=m, width=sz[0], height=sz[1], frames=f, steps=s, cfg=c, batch=b)).total_flops
+        estimate(Workload.of(model=m, width=sz[0], height=sz[1], frames=f, steps=s, cfg=c, batch=b)).total_flops
         for m, sz, f, s, c, b in grid
     ]
     t_sweep = time.perf_counter() - t0
@@ -67,7 +67,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for m, sz, f, s, c, b in grid[::10]:
         clear_memos()
-        estimate(Workload(model=m, width=sz[0], height=sz[1], frames=f, steps=s, cfg=c, batch=b))
+        estimate(Workload.of(model=m, width=sz[0], height=sz[1], frames=f, steps=s, cfg=c, batch=b))
     t_nomemo = (time.perf_counter() - t0) * 10
 
     verdict_cold = "met" if t_cold <= 50e-6 else "MISSED"

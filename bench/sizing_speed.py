@@ -36,7 +36,6 @@ def process_seconds(args: list[str], repeats: int = 5) -> float:
 
 def main() -> None:
     from hybrid.analytic import clear_memos
-    from hybrid.models import get_preset
     from hybrid.sizing import cost_memo, load_calibration, size_on_gpu
     from hybrid.sweep import Grid, sweep
     from hybrid.workload import Workload
@@ -45,23 +44,23 @@ def main() -> None:
     print("size_on_gpu on h100-sxm, default workload of each preset:")
     timed = {}
     for model in MODELS:  # the closed form first, in a process that has traced nothing (as report --gpu runs)
-        w, spec = Workload(model=model), get_preset(model)
+        w = Workload.of(model=model)
 
         def cold() -> None:
             cost_memo.cache_clear()
             clear_memos()
-            size_on_gpu(w, spec, "h100-sxm", calibration=cal)  # noqa: B023
+            size_on_gpu(w, "h100-sxm", calibration=cal)  # noqa: B023
 
         t_cold = median_time(cold, 21)
-        t_warm = median_time(lambda: size_on_gpu(w, spec, "h100-sxm", calibration=cal), 21)  # noqa: B023
+        t_warm = median_time(lambda: size_on_gpu(w, "h100-sxm", calibration=cal), 21)  # noqa: B023
         timed[model] = (t_cold, t_warm)
     for model in MODELS:
-        w, spec = Workload(model=model), get_preset(model)
+        w = Workload.of(model=model)
         t_cold, t_warm = timed[model]
         t0 = time.perf_counter()
-        traced = size_on_gpu(w, spec, "h100-sxm", calibration=cal, use_trace=True)
+        traced = size_on_gpu(w, "h100-sxm", calibration=cal, use_trace=True)
         t_trace = time.perf_counter() - t0
-        closed = size_on_gpu(w, spec, "h100-sxm", calibration=cal)
+        closed = size_on_gpu(w, "h100-sxm", calibration=cal)
         same = closed.peak_memory_bytes == traced.peak_memory_bytes and all(
             abs(a.seconds - b.seconds) <= 1e-9 * b.seconds
             for a, b in zip(closed.stages.values(), traced.stages.values(), strict=True)

@@ -28,7 +28,7 @@ def main() -> None:
     t0 = time.perf_counter()
     import torch  # noqa: F401
 
-    from hybrid.models import get_preset
+    from hybrid.presets import get_preset
     from hybrid.trace import trace
     from hybrid.trace.build import stage_call
     from hybrid.trace.reference import flop_counter_total
@@ -36,14 +36,14 @@ def main() -> None:
 
     import_s = time.perf_counter() - t0
     rss_import = rss_mib()
-    workload = Workload()
+    workload = Workload.of()
     spec = get_preset(workload.model)
 
     t0 = time.perf_counter()
     cold = trace(workload)
     cold_s = time.perf_counter() - t0
 
-    calls = [stage_call(s, spec, workload) for s in spec.pipeline_def.stage_names]  # same cached meta modules
+    calls = [stage_call(s, workload) for s in spec.pipeline_def.stage_names]  # same cached meta modules
     ours: list[float] = []
     ref: list[float] = []
     for _ in range(args.repeats):

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.checkpoint import CheckpointError, resolve_model
 from hybrid.hardware import default_efficiency, get_gpu, gpus
-from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.ops import FLOPS_PER_MAC
 from hybrid.pipelines import PIPELINES, Pipeline
+from hybrid.presets import PRESETS, ModelSpec, get_preset
 from hybrid.report import PipelineReport, StageCost, diffusion_core_cost, estimate
 from hybrid.rows import CostRow
 from hybrid.schedule import Schedule, schedule

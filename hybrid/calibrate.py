@@ -31,19 +31,18 @@ from pathlib import Path
 from typing import Any
 
 from hybrid.analytic import components_per_call
-from hybrid.files import read_json
+from hybrid.files import CALIBRATION_DIR, read_json
 from hybrid.fit import FitError, Monomial, evaluate, fit_exact, format_coefficient, parse_monomial
-from hybrid.geometry import CallShape
-from hybrid.models import ModelSpec, get_preset, preset_name
 from hybrid.pipelines import VARIABLES
+from hybrid.presets import ModelSpec, get_preset
 from hybrid.rows import ROW_COLUMNS, CostRow
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
 LAWS_SCHEMA = "wanmeter.laws/1"
 GOLDEN_SCHEMA = "wanmeter.golden/1"
-LAWS_DIR = Path("calibration/laws")
-GOLDEN_DIR = Path("calibration/golden")
+LAWS_DIR = CALIBRATION_DIR / "laws"
+GOLDEN_DIR = CALIBRATION_DIR / "golden"
 RTOL = 1e-9
 
 GRID: tuple[dict[str, Any], ...] = (
@@ -67,7 +66,7 @@ Laws = dict[str, dict[str, dict[Monomial, Fraction]]]
 
 def variables(stage: str, spec: ModelSpec, workload: Workload) -> dict[str, int]:
     """The natural variables of ``stage`` for ``workload``."""
-    return spec.pipeline_def.stage(stage).variables(CallShape.of(spec, workload))
+    return spec.pipeline_def.stage(stage).variables(workload.shape())
 
 
 def bases(spec: ModelSpec) -> dict[str, tuple[Monomial, ...]]:
@@ -78,7 +77,8 @@ def bases(spec: ModelSpec) -> dict[str, tuple[Monomial, ...]]:
 def used_variables(spec: ModelSpec) -> dict[str, str]:
     """:data:`~hybrid.pipelines.VARIABLES` that ``spec``'s laws use."""
     used = {v for b in bases(spec).values() for m in b for v in parse_monomial(m)}
-    return {v: doc for v, doc in VARIABLES.items() if v in used}
+    t, s = spec.vae.scale_factor_temporal, spec.vae.scale_factor_spatial
+    return {v: doc.format(t=t, s=s) for v, doc in VARIABLES.items() if v in used}
 
 
 def traced_components(stage: str, spec: ModelSpec, workload: Workload) -> dict[str, int]:
@@ -87,7 +87,7 @@ def traced_components(stage: str, spec: ModelSpec, workload: Workload) -> dict[s
 
     sd = spec.pipeline_def.stage(stage)
     out: dict[str, int] = {}
-    for r in trace_stage(stage, workload, spec).rows:
+    for r in trace_stage(stage, workload).rows:
         if r.flops:
             name = sd.component_of_row(r)
             out[name] = out.get(name, 0) + r.flops
@@ -102,7 +102,7 @@ def grid_shapes(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> li
 
 def grid_workloads(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> list[Workload]:
     """The fit grid as workloads of ``spec``'s pipeline."""
-    return [Workload(model=preset_name(spec), **g) for g in grid_shapes(spec, grid)]
+    return [Workload.of(spec, **g) for g in grid_shapes(spec, grid)]
 
 
 def fit_laws(spec: ModelSpec, grid: Iterable[Mapping[str, Any]] = GRID) -> Laws:
@@ -166,7 +166,7 @@ class CrossCheck:
 def held_out(model: str) -> list[Workload]:
     """The model's full default workload and :data:`LARGE` (within the pipeline's constraints, with
     two VACE reference images)."""
-    return [Workload(model=model), Workload(model=model, **get_preset(model).constrain(LARGE, 2))]
+    return [Workload.of(model=model), Workload.of(model=model, **get_preset(model).constrain(LARGE, 2))]
 
 
 def cross_check(laws: Laws, spec: ModelSpec, workloads: Iterable[Workload], trace: bool = True) -> list[CrossCheck]:
@@ -175,7 +175,7 @@ def cross_check(laws: Laws, spec: ModelSpec, workloads: Iterable[Workload], trac
     for w in workloads:
         for stage in spec.pipeline_def.stage_names:
             law = sum(evaluate_stage(laws, stage, variables(stage, spec, w)).values())
-            analytic = sum(components_per_call(stage, spec, w).values())
+            analytic = sum(components_per_call(stage, w).values())
             traced = sum(traced_components(stage, spec, w).values()) if trace else None
             out.append(CrossCheck(stage, w, law, analytic, traced))
     return out
@@ -280,7 +280,7 @@ def golden_document(name: str) -> dict[str, Any]:
     """Trace a golden workload: all rows of all stages, with versions and date."""
     from hybrid.trace import trace
 
-    w = Workload(**GOLDEN_WORKLOADS[name])
+    w = Workload.of(**GOLDEN_WORKLOADS[name])
     result = trace(w)
     rows = sorted((_row_list(r) for r in result.rows), key=lambda x: json.dumps(x))
     return {

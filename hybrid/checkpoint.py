@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
 from hybrid import files
-from hybrid.models import PRESETS, ModelSpec, get_preset
+from hybrid.presets import PRESETS, ModelSpec, get_preset
 
 T = TypeVar("T")
 
@@ -192,7 +192,7 @@ def load_model_dir(path: str | Path, model: str) -> ModelSpec:
         **configs,
     )
     try:
-        spec.pipeline_def.check_components(spec)
+        spec.check_components()
     except ValueError as e:
         raise CheckpointError(f"{root}: {e}") from None
     same = [n for n, p in PRESETS.items() if p.components() == spec.components()]

@@ -97,7 +97,7 @@ def _number(name: str, positive: bool = False) -> Any:
 
 
 def _add_workload_options(p: argparse.ArgumentParser) -> None:
-    from hybrid.models import DEFAULT_MODEL, PRESETS
+    from hybrid.presets import DEFAULT_MODEL, PRESETS
 
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"{', '.join(sorted(PRESETS))} (default %(default)s)")
     p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 16 (default: the model's native size)")
@@ -275,17 +275,17 @@ def _require_gpu_for_sizing_flags(args: argparse.Namespace) -> None:
 
 
 def _workload(args: argparse.Namespace) -> Workload:
-    from hybrid.models import get_preset
-    from hybrid.pipelines import guided
-    from hybrid.workload import Workload
+    from hybrid.checkpoint import resolve_model
+    from hybrid.workload import Workload, guided
 
     _require_gpu_for_sizing_flags(args)
-    cfg = guided(get_preset(args.model), args.guidance_scale, args.guidance_scale_2)
+    spec = resolve_model(args.model, getattr(args, "model_dir", None))
+    cfg = guided(spec, args.guidance_scale, args.guidance_scale_2)
     if args.no_cfg and args.guidance_scale is not None and cfg:
         raise ValueError(f"guidance_scale: {args.guidance_scale:g} turns CFG on, --no-cfg off; give one of them")
     width, height = args.size if args.size else (0, 0)
-    return Workload(
-        model=args.model,
+    return Workload.of(
+        spec,
         width=width,
         height=height,
         frames=args.frames,
@@ -320,21 +320,17 @@ def _progress(line: str) -> None:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from hybrid.checkpoint import resolve_model
     from hybrid.deployment import Deployment
-    from hybrid.geometry import CallShape
     from hybrid.render import trace as render
     from hybrid.trace import trace
 
     workload = _workload(args)
-    spec = resolve_model(args.model, args.model_dir)
+    spec = workload.spec
     stages = None if args.stage == "all" else (args.stage,)
     deployment = Deployment(gpus=args.gpus, ulysses=args.ulysses, ring=args.ring)
     deployment.check(spec, workload.runtime)
-    deployment.check_tokens(CallShape.of(spec, workload).dit_tokens, workload.runtime)
-    result = trace(
-        workload, stages=stages, spec=spec, progress=None if args.quiet else _progress, deployment=deployment
-    )
+    deployment.check_tokens(workload.shape().dit_tokens, workload.runtime)
+    result = trace(workload, stages=stages, progress=None if args.quiet else _progress, deployment=deployment)
     text = {"table": render.to_table, "csv": render.to_csv, "json": render.to_json}[args.format](result)
     _emit(text, args.output)
     return 0
@@ -347,7 +343,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     workload = _workload(args)
     spec = resolve_model(args.model, args.model_dir)
-    result = estimate(workload, spec)
+    result = estimate(workload)
     layout = (args.gpus, args.ulysses, args.ring, args.cfg_parallel, args.fsdp) != (1, 1, 1, False, ())
     if args.gpu is None and layout:
         raise ValueError(
@@ -369,13 +365,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.traced:
             from hybrid.trace import check_traceable
 
-            check_traceable(spec, workload)
+            check_traceable(workload)
             _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
         host = None if args.host_tflops is None else args.host_tflops * 1e12
         deployment = _deployment(args)
         deployment.check(spec, workload.runtime)  # before any trace
         sizing = size_on_gpu(
-            workload, spec, name, calibration=cal, host_flops=host, use_trace=args.traced, deployment=deployment
+            workload, name, calibration=cal, host_flops=host, use_trace=args.traced, deployment=deployment
         )
         result = dataclasses.replace(result, gpu=sizing)
     if args.format == "html":
@@ -389,16 +385,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from hybrid.checkpoint import resolve_model
     from hybrid.plan import plan
     from hybrid.render import plan as render
 
     if args.traced:
         raise ValueError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
     workload = _workload(args)
-    spec = resolve_model(args.model, args.model_dir)
     host = None if args.host_tflops is None else args.host_tflops * 1e12
-    result = plan(workload, spec, args.gpu, args.gpus, args.objective, host_flops=host)
+    result = plan(workload, args.gpu, args.gpus, args.objective, host_flops=host)
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
     return 0
@@ -491,7 +485,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from hybrid import calibrate as cal
     from hybrid.fit import law_to_text
-    from hybrid.models import PRESETS, get_preset
+    from hybrid.presets import PRESETS, get_preset
 
     models = sorted(PRESETS) if args.model == "all" else [get_preset(args.model).name]
     ok = True
@@ -757,7 +751,7 @@ def cmd_calibrate_time(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from hybrid.models import COMPONENT_FIELDS, PRESETS
+    from hybrid.presets import COMPONENT_FIELDS, PRESETS
     from hybrid.render import units
     from hybrid.render.table import format_table
 
@@ -783,8 +777,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hybrid.models import DEFAULT_MODEL
     from hybrid.pipelines import STAGE_NAMES
+    from hybrid.presets import DEFAULT_MODEL
     from hybrid.verify import VERIFICATIONS
 
     parser = _Parser(prog="wanmeter", description="Stage-by-stage cost of Wan2.1 text-to-video jobs.")

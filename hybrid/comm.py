@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from hybrid import ops
-from hybrid.files import read_json, write_atomic
+from hybrid.files import CALIBRATION_DIR, read_json, write_atomic
 from hybrid.versions import library_versions
 
 INTERCONNECT_SCHEMA = "wanmeter.interconnect/1"
-INTERCONNECT_DIR = Path(__file__).resolve().parent.parent / "calibration" / "interconnect"
+INTERCONNECT_DIR = CALIBRATION_DIR / "interconnect"
 COLLECTIVES: tuple[str, ...] = ("all_to_all_single", "all_gather_into_tensor", "send_recv")
 SIZES: tuple[int, ...] = tuple(2**k for k in range(16, 29, 2))
 """Bytes per rank's input: 64 KiB to 256 MiB (a 14B Ulysses all-to-all at 720p is about 97 MB)."""

@@ -16,47 +16,26 @@ through the transformer blocks (``P = ulysses * ring``):
   ``--t5_fsdp``): each block's parameters are sharded over all ranks and all-gathered for its
   forward.
 * **CFG parallel** would run the conditional and the unconditional pass on two rank groups; neither
-  runtime modelled here does (:data:`SUPPORT`).
+  runtime modelled here does (each runtime's :attr:`~hybrid.runtime.RuntimeDef.layouts`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from hybrid import ops
+from hybrid.dtypes import BF16
 from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
+from hybrid.presets import ModelSpec
+from hybrid.runtime import Runtime, RuntimeDef, runtimes_with
 from hybrid.timing import Term, Terms
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hybrid.models import ModelSpec
-    from hybrid.runtime import Runtime
 
 MAX_GPUS = 72
 """The most GPUs one layout spans: one NVLink domain (8 in an HGX server, 72 in a GB200 NVL72
 rack); sequence parallelism and FSDP across slower links are not modelled."""
 FSDP_COMPONENTS: tuple[str, ...] = ("dit", "text_encoder")
 """What ``--fsdp`` can shard: the transformer(s) and the UMT5 encoder (Wan's ``--dit_fsdp``, ``--t5_fsdp``)."""
-
-SUPPORT: dict[str, dict[str, str]] = {
-    "diffusers": {
-        "ulysses": "ContextParallelConfig(ulysses_degree=...) (diffusers 0.42 models/_modeling_parallel.py)",
-        "ring": "ContextParallelConfig(ring_degree=...), K and V all-gathered up front (TemplatedRingAttention)",
-        "cfg_parallel": "",
-        "fsdp": "",
-        "pad": "",
-    },
-    "wan": {
-        "ulysses": "--ulysses_size (Wan2.1 wan/distributed/xdit_context_parallel.py through xFuser's USP; "
-        "Wan2.2 wan/distributed/ulysses.py)",
-        "ring": "--ring_size (Wan2.1 only, xFuser's USP; Wan2.2 runs Ulysses alone)",
-        "cfg_parallel": "",
-        "fsdp": "--dit_fsdp, --t5_fsdp (wan/distributed/fsdp.py: FSDP FULL_SHARD, one unit per block)",
-        "pad": "pads the tokens to a multiple of the degree (xdit_context_parallel.py, ulysses.py)",
-    },
-}
-"""What each runtime implements, with the code that does it ("" where it does not)."""
 
 NO_CFG_PARALLEL = (
     "no runtime modelled here runs it (diffusers and the Wan repositories run the two "
@@ -115,19 +94,19 @@ class Deployment:
         bad = [c for c in self.fsdp if c not in FSDP_COMPONENTS]
         if bad:
             raise ValueError(f"fsdp: unknown component {bad[0]!r}; valid: {', '.join(FSDP_COMPONENTS)}")
-        support = SUPPORT[runtime.name]
+        support = runtime.record.layouts
         if self.cfg_parallel > 1:
             raise ValueError(f"cfg-parallel: {NO_CFG_PARALLEL}")
         if self.fsdp and not support["fsdp"]:
             raise ValueError(
-                f"fsdp: the {runtime.name} runtime has no FSDP option (the original Wan generate.py has: --runtime wan)"
+                f"fsdp: the {runtime.name} runtime has no FSDP option (the original Wan generate.py has: "
+                f"{runtimes_with(_has_fsdp)})"
             )
         if self.fsdp and self.gpus == 1:
             raise ValueError("fsdp: shards over several GPUs; give --gpus N with N >= 2")
-        if self.ring > 1 and runtime.name == "wan" and spec.pipeline_def.wan_repo == "Wan2.2":
-            raise ValueError(
-                "ring: the Wan2.2 repository runs Ulysses alone (wan/distributed/ulysses.py); use --ulysses"
-            )
+        repo = spec.pipeline_def.wan_repo
+        if self.ring > 1 and repo in runtime.record.no_ring_repos:
+            raise ValueError(f"ring: the {repo} repository {runtime.record.no_ring_repos[repo]}; use --ulysses")
         if self.sequence_degree > 1 and any(isinstance(c, WanVACETransformer3DConfig) for c in _transformers(spec)):
             raise ValueError(
                 f"ulysses x ring: sequence parallelism is not modelled for VACE ({spec.name}): diffusers' "
@@ -138,10 +117,10 @@ class Deployment:
         """diffusers splits the video tokens into equal parts with no padding (``EquipartitionSharder``
         asserts it); the Wan repositories pad them."""
         p = self.sequence_degree
-        if p > 1 and tokens % p and not SUPPORT[runtime.name]["pad"]:
+        if p > 1 and tokens % p and not runtime.record.layouts["pad"]:
             raise ValueError(
                 f"ulysses x ring: diffusers splits the {tokens:,} video tokens evenly and {p} does not divide "
-                "them; pick a size or frame count whose tokens it divides, or --runtime wan (which pads)"
+                f"them; pick a size or frame count whose tokens it divides, or {runtimes_with(_pads)} (which pads)"
             )
 
     def describe(self) -> str:
@@ -164,12 +143,20 @@ class Deployment:
         }
 
 
+def _pads(r: RuntimeDef) -> bool:
+    return bool(r.layouts["pad"])
+
+
+def _has_fsdp(r: RuntimeDef) -> bool:
+    return bool(r.layouts["fsdp"])
+
+
 SINGLE = Deployment()
 """One GPU, nothing split."""
 
 FSDP_OF: dict[str, tuple[str, ...]] = {"dit": ("transformer", "transformer_2"), "text_encoder": ("text_encoder",)}
 """The model components each ``--fsdp`` name shards."""
-FSDP_PARAM_BYTES = 2
+FSDP_PARAM_BYTES = BF16
 """Wan's ``shard_model`` gathers parameters in bfloat16 (``MixedPrecision(param_dtype=torch.bfloat16)``)."""
 
 

@@ -15,6 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration"
+"""The committed calibration data of a source checkout (laws, golden tables, efficiencies, interconnect
+measurements, public timings): found beside the package, wherever the command runs from."""
+
 MAX_NESTING = 64
 """How deep a JSON document may nest (wanmeter's own go 6 deep); deeper ones are refused before
 Python's parser recurses into them."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from hybrid.timing import OP_CLASSES
 
-DTYPES = ("bf16", "fp16", "fp8")
+DTYPES = ("bf16", "fp16", "fp8", "tf32")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class GPU:
     bf16_tflops: float
     fp16_tflops: float
     fp8_tflops: float | None
+    tf32_ratio: float
+    """Dense TF32 tensor throughput over dense BF16 (datasheets): the rate float32 stages run at,
+    PyTorch running float32 convolutions on TF32 tensor cores by default."""
     memory_bandwidth_gbs: float
     memory_gib: float
     source: str
@@ -43,9 +46,11 @@ class GPU:
     gpu_link: str
 
     def peak_flops(self, dtype: str = "bf16") -> float:
-        """Peak dense tensor FLOP/s for ``dtype`` (``bf16``, ``fp16``, ``fp8``)."""
+        """Peak dense tensor FLOP/s for ``dtype`` (``bf16``, ``fp16``, ``fp8``, ``tf32``)."""
         if dtype not in DTYPES:
             raise ValueError(f"dtype: unknown compute dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+        if dtype == "tf32":
+            return self.peak_flops("bf16") * self.tf32_ratio
         tflops = getattr(self, f"{dtype}_tflops")
         if tflops is None:
             raise ValueError(f"dtype: {self.name} has no {dtype} tensor path; valid: bf16, fp16")
@@ -75,6 +80,7 @@ class GPU:
         return {
             "name": self.name, "product": self.product, "vendor": self.vendor, "architecture": self.architecture,
             "bf16_tflops": self.bf16_tflops, "fp16_tflops": self.fp16_tflops, "fp8_tflops": self.fp8_tflops,
+            "tf32_ratio": self.tf32_ratio,
             "memory_bandwidth_gbs": self.memory_bandwidth_gbs, "memory_gib": self.memory_gib,
             "source": self.source, "source_url": self.source_url,
             "host_link_gbs": self.host_link_gbs, "host_link": self.host_link,

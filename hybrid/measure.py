@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from hybrid import ops
-from hybrid.models import ModelSpec, preset_name
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
+from hybrid.presets import ModelSpec
 from hybrid.rows import CostRow
 from hybrid.timing import OP_CLASSES, Machine, stage_time
 from hybrid.trace.build import DTYPES
@@ -231,8 +231,8 @@ def time_stage(stage: str, spec: ModelSpec, workload: Workload, device: str, dty
     from hybrid.trace import trace_stage
     from hybrid.trace.build import stage_call
 
-    rows = list(trace_stage(stage, workload, spec, device=device, dtype=dtype).rows)
-    call = stage_call(stage, spec, workload, device=device, dtype=dtype)
+    rows = list(trace_stage(stage, workload, device=device, dtype=dtype).rows)
+    call = stage_call(stage, workload, device=device, dtype=dtype)
     return rows, timer(device, repeats=3, warmup=1)(call.run)
 
 
@@ -260,7 +260,7 @@ def calibration_setup(model: str) -> tuple[ModelSpec, Sequence[dict[str, Any]], 
     seconds on a CPU) or a preset name (full-size random-weight modules, for a GPU)."""
     if model == "small":
         return SMALL_SPEC, FIT_WORKLOADS, HELD_OUT
-    from hybrid.models import get_preset
+    from hybrid.presets import get_preset
 
     return get_preset(model), PRESET_FIT_WORKLOADS, PRESET_HELD_OUT
 
@@ -294,9 +294,7 @@ def calibrate_time(
     measured_fit = [
         (
             stage,
-            *time_stage(
-                stage, spec, Workload(model=preset_name(spec, fallback="wan2.1-t2v-1.3b"), **kw), device, dtype
-            ),
+            *time_stage(stage, spec, Workload.of(spec, **kw), device, dtype),
         )
         for kw in fit_workloads
         for stage in spec.pipeline_def.stage_names
@@ -322,7 +320,7 @@ def calibrate_time(
     )  # fmt: skip
     machine = cal.machine()
     for kw in held_out:
-        w = Workload(model=preset_name(spec, fallback="wan2.1-t2v-1.3b"), **kw)
+        w = Workload.of(spec, **kw)
         for stage in spec.pipeline_def.stage_names:
             rows, measured = time_stage(stage, spec, w, device, dtype)
             predicted = stage_time(rows, machine).seconds

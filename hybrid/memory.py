@@ -16,11 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from hybrid.models import ModelSpec
+from hybrid.dtypes import nbytes
+from hybrid.presets import ModelSpec
 from hybrid.runtime import COMPONENT_DTYPES, DIFFUSERS, Runtime
-
-BYTES_PER_PARAM: dict[str, int] = {"float32": 4, "bfloat16": 2, "float16": 2, "float8": 1}
-"""Bytes per parameter by weight dtype (torch's spelling, as :data:`~hybrid.runtime.COMPONENT_DTYPES`)."""
 
 
 def weights_bytes(spec: ModelSpec, component: str, dtype: str | None = None) -> int:
@@ -29,10 +27,7 @@ def weights_bytes(spec: ModelSpec, component: str, dtype: str | None = None) -> 
     counts = spec.parameter_counts()
     if component not in counts:
         raise ValueError(f"component: {spec.name} has no {component!r}; valid: {', '.join(counts)}")
-    dtype = dtype or COMPONENT_DTYPES[component]
-    if dtype not in BYTES_PER_PARAM:
-        raise ValueError(f"dtype: unknown weight dtype {dtype!r}; valid: {', '.join(BYTES_PER_PARAM)}")
-    return counts[component] * BYTES_PER_PARAM[dtype]
+    return counts[component] * nbytes(dtype or COMPONENT_DTYPES[component])
 
 
 @dataclass(frozen=True)
@@ -77,7 +72,7 @@ def pipeline_memory(
     """Combine exact weights (per component, in ``runtime``'s dtypes) with per-stage activation
     peaks (e.g. from a trace) under ``runtime``'s placement of each component."""
     counts = spec.parameter_counts()
-    weights = {c: n * BYTES_PER_PARAM[runtime.weight_dtype(c)] for c, n in counts.items()}
+    weights = {c: n * nbytes(runtime.weight_dtype(c)) for c, n in counts.items()}
     stages = {s.name: s.component for s in spec.pipeline_def.stages}
     host = tuple(c for c in counts if runtime.on_host(c))
     activations = {s: 0 if stages[s] in host else int(b) for s, b in activation_bytes.items()}

@@ -91,11 +91,6 @@ def sdpa(batch: int, heads: int, q_len: int, kv_len: int, qk_dim: int, v_dim: in
     return bmm(batch * heads, q_len, qk_dim, kv_len) + bmm(batch * heads, q_len, kv_len, v_dim)
 
 
-def tensor_bytes(numel: int, itemsize: int) -> int:
-    """Bytes of a dense tensor: ``numel * itemsize``."""
-    return numel * itemsize
-
-
 def math_attention_bytes(
     batch_heads: int, q_len: int, kv_len: int, qk_dim: int, v_dim: int | None = None, itemsize: int = 2
 ) -> int:

@@ -1,7 +1,7 @@
 """Pipelines as data: each Wan pipeline is an ordered list of stages.
 
 A :class:`StageDef` says everything the rest of wanmeter needs to know about one stage: the model
-component it calls (a :class:`~hybrid.models.ModelSpec` field, named as in diffusers:
+component it calls (a :class:`~hybrid.presets.ModelSpec` field, named as in diffusers:
 ``text_encoder``, ``image_encoder``, ``transformer``, ``vae``), the call (forward, encode,
 decode), its per-call analytic groups and report components (from its model family), how many
 calls a job makes, the basis and variables of its fitted law, and the tracer's registry key
@@ -13,18 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hybrid.geometry import CallShape
 from hybrid.models import clip, umt5, wan_dit, wan_vae
 from hybrid.rows import CostRow, OpGroup
-from hybrid.runtime import COMPONENT_DTYPES
-from hybrid.scheduler import high_noise_steps
 from hybrid.timing import Term, merge_terms, roofline_terms
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hybrid.models import ModelSpec
-    from hybrid.workload import Workload
 
 Groups = Callable[[Any, CallShape], list[OpGroup]]
 ComponentOf = Callable[[str, str], str]
@@ -33,15 +27,18 @@ VARIABLES: dict[str, str] = {
     "B": "batch",
     "L": "text_len (padded prompt tokens)",
     "N": "DiT tokens per sample: (latent_frames/p_t)(latent_h/p_h)(latent_w/p_w)",
-    "T": "latent frames: (frames-1)/4+1",
-    "P": "latent pixels per frame: (height/8)(width/8)",
+    "T": "latent frames: (frames-1)/{t}+1",
+    "P": "latent pixels per frame: (height/{s})(width/{s})",
     "R": "VACE reference images",
 }
-"""The natural variables of the fitted laws (each stage uses some of them)."""
+"""The natural variables of the fitted laws (each stage uses some of them); ``{t}`` and ``{s}`` stand
+for the VAE's temporal and spatial scale factors of the spec a law is fitted for."""
 
 
-def _guidance(workload: Workload) -> int:
-    return 2 if workload.cfg else 1
+CALLS: tuple[str, ...] = ("guidance", "steps", "high_noise_steps", "low_noise_steps", "once", "image")
+"""How many calls of a stage a job makes, by kind (:func:`hybrid.schedule.stage_calls` counts them):
+once per prompt (and once more for the negative prompt under CFG), once per step and pass, the
+steps of either expert, once, or once with ``--image``."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,8 @@ class StageDef:
     call: str
     groups: Groups
     component_of: ComponentOf
-    calls: Callable[[Workload], int]
+    calls: str
+    """How many calls a job makes (:data:`CALLS`)."""
     basis: tuple[str, ...]
     variables: Callable[[CallShape], dict[str, int]]
     trace_key: str
@@ -74,7 +72,7 @@ class StageDef:
     """The activation peak of one call in closed form, with fused attention or (``True``) with
     PyTorch's math attention; ``None`` where only the tracer has it yet."""
 
-    def closed_rows(self, spec: ModelSpec, shape: CallShape) -> list[OpGroup] | None:
+    def closed_rows(self, spec: Any, shape: CallShape) -> list[OpGroup] | None:
         """:attr:`rows` of one call under this stage's name, or ``None`` where the family has not
         written its bytes for ``spec``'s config yet (only the tracer has them)."""
         if self.rows is None:
@@ -90,7 +88,7 @@ class StageDef:
         may run it under another (``diffusion_core_2``)."""
         return [g if g.stage == self.name else g._replace(stage=self.name) for g in groups]
 
-    def closed_terms(self, spec: ModelSpec, shape: CallShape) -> tuple[Term, ...] | None:
+    def closed_terms(self, spec: Any, shape: CallShape) -> tuple[Term, ...] | None:
         """The roofline terms of :meth:`closed_rows` (what sizing times), or ``None`` like it."""
         if self.terms is None:
             groups = self.closed_rows(spec, shape)
@@ -100,7 +98,7 @@ class StageDef:
         except NotImplementedError:
             return None
 
-    def closed_peak(self, spec: ModelSpec, shape: CallShape, materialized: bool = False) -> int | None:
+    def closed_peak(self, spec: Any, shape: CallShape, materialized: bool = False) -> int | None:
         """:attr:`peak` of one call, or ``None`` where the family has not written it for ``spec``'s
         config yet."""
         if self.peak is None:
@@ -116,12 +114,7 @@ class StageDef:
             return self.row_component(row)
         return self.component_of(row.module, row.op)
 
-    @property
-    def dtype(self) -> str:
-        """Compute dtype: that of the stage's model component."""
-        return COMPONENT_DTYPES[self.component]
-
-    def config(self, spec: ModelSpec) -> Any:
+    def config(self, spec: Any) -> Any:
         """The stage's model config in ``spec``."""
         return getattr(spec, self.component)
 
@@ -132,7 +125,7 @@ TEXT_ENCODER = StageDef(
     call="forward",
     groups=lambda cfg, s: umt5.umt5_groups(cfg, s.batch, s.text_len),
     component_of=umt5.component,
-    calls=_guidance,
+    calls="guidance",
     basis=("B*L", "B*L^2"),
     variables=lambda s: {"B": s.batch, "L": s.text_len},
     trace_key="umt5.forward",
@@ -151,7 +144,7 @@ DIFFUSION_CORE = StageDef(
     call="forward",
     groups=wan_dit.dit_groups,
     component_of=wan_dit.component,
-    calls=lambda w: w.steps * _guidance(w),
+    calls="steps",
     basis=("B", "B*N", "B*L", "B*N^2", "B*N*L"),
     variables=lambda s: {"B": s.batch, "N": s.dit_tokens, "L": s.text_len},
     trace_key="wan_dit.forward",
@@ -171,7 +164,7 @@ VAE_DECODE = StageDef(
     call="decode",
     groups=lambda cfg, s: wan_vae.vae_decode_groups(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
     component_of=wan_vae.component,
-    calls=lambda w: 1,
+    calls="once",
     basis=("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
     variables=lambda s: {"B": s.batch, "T": s.latent_frames, "P": s.latent_pixels},
     rows=lambda cfg, s: wan_vae.vae_decode_rows(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
@@ -242,53 +235,6 @@ class Pipeline:
             kw.pop("ref_images", None)
         return kw
 
-    def check_components(self, spec: ModelSpec) -> None:
-        """``ValueError`` where ``spec``'s components do not fit together in this pipeline (a custom
-        checkpoint's configs): image input exactly where the pipeline encodes images, the image
-        encoder's width and token count as the transformer's image embedder expects them."""
-        dit, clip_cfg = spec.transformer, spec.image_encoder
-        if (dit.image_dim is not None) != bool(self.images):
-            want = "image_dim and added_kv_proj_dim" if self.images else "no image_dim"
-            raise ValueError(
-                f"transformer: {self.diffusers_class} ({self.name}) needs {want}; got image_dim={dit.image_dim}"
-            )
-        if self.images:
-            if clip_cfg is None or clip_cfg.hidden_size != dit.image_dim:
-                width = None if clip_cfg is None else clip_cfg.hidden_size
-                raise ValueError(
-                    f"image_encoder: hidden_size {width} is not the transformer's image_dim {dit.image_dim}"
-                )
-            if dit.pos_embed_seq_len is not None and dit.pos_embed_seq_len != self.images * clip_cfg.num_tokens:
-                raise ValueError(
-                    f"transformer: pos_embed_seq_len {dit.pos_embed_seq_len} is not {self.images} images x "
-                    f"{clip_cfg.num_tokens} image tokens"
-                )
-
-    def validate(self, spec: ModelSpec, workload: Workload) -> None:
-        """One-line ``ValueError`` where ``workload`` breaks a constraint of this pipeline."""
-        if workload.ref_images and not self.ref_images:
-            raise ValueError(f"ref_images: {spec.name} takes no reference images; valid: 0 (VACE presets take them)")
-        if self.fixed_text_len is not None and workload.text_len != self.fixed_text_len:
-            raise ValueError(
-                f"text_len: {workload.text_len} is invalid for {spec.name}; valid: {self.fixed_text_len} "
-                f"({self.fixed_text_len_reason})"
-            )
-        if workload.image and not self.image_input:
-            raise ValueError(
-                f"image: {spec.name} takes no --image (image-to-video presets always encode their image; "
-                "Wan2.2 TI2V takes it)"
-            )
-        if self.boundary_ratio is None and workload.flow_shift is not None:
-            raise ValueError(
-                f"flow_shift: {spec.name} has one transformer, the flow shift changes nothing it runs; "
-                "valid: leave it out (two-expert presets take it)"
-            )
-        if self.max_batch is not None and workload.batch > self.max_batch:
-            raise ValueError(
-                f"batch: {workload.batch} is invalid for {spec.name}; valid: 1 to {self.max_batch} "
-                f"({self.max_batch_reason})"
-            )
-
 
 T2V_UNMODELED: tuple[str, ...] = (
     "tokenizer, prompt handling and scheduler arithmetic (elementwise: 0 FLOPs by the convention)",
@@ -315,7 +261,7 @@ IMAGE_ENCODER = StageDef(
     terms=clip.clip_terms,
     peak=clip.clip_peak_bytes,
     component_of=clip.component,
-    calls=lambda w: 1,
+    calls="once",
     basis=("1",),
     variables=lambda s: {},
     trace_key="clip.forward",
@@ -336,7 +282,7 @@ VAE_ENCODE = StageDef(
     terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width),
     peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width, mat),
     component_of=wan_vae.encode_component,
-    calls=lambda w: 1,
+    calls="once",
     basis=("P", "T*P", "P^2", "T*P^2"),
     variables=lambda s: {"T": s.latent_frames, "P": s.latent_pixels},
     trace_key="wan_vae.encode",
@@ -406,7 +352,7 @@ VACE_VAE_ENCODE = StageDef(
     # the encodes run one after the other, each freeing all it made: the full videos' peak leads
     peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width, mat),
     component_of=wan_vae.encode_component,
-    calls=lambda w: 1,
+    calls="once",
     basis=("P", "T*P", "P^2", "T*P^2", "R*P", "R*P^2"),
     variables=lambda s: {"T": s.latent_frames, "P": s.latent_pixels, "R": s.ref_images},
     trace_key="wan_vae.encode_vace",
@@ -442,39 +388,9 @@ VACE = Pipeline(
 )
 
 
-def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: float | None = None) -> bool:
-    """Whether a job runs classifier-free guidance, as diffusers' Wan pipelines decide it:
-    ``do_classifier_free_guidance = guidance_scale > 1`` (``None``: the default 5.0, on), for both
-    experts of a two-expert pipeline; ``guidance_scale_2`` only scales the low-noise expert's
-    guidance (no cost) and, as in diffusers, is refused by a pipeline without ``boundary_ratio``."""
-    for name, value in (("guidance_scale", guidance_scale), ("guidance_scale_2", guidance_scale_2)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
-            raise ValueError(f"{name}: must be a number, got {value!r}")
-    if guidance_scale_2 is not None and spec.pipeline_def.boundary_ratio is None:
-        raise ValueError(
-            f"guidance_scale_2: {spec.name} has one transformer (diffusers: only supported with boundary_ratio); "
-            "valid: leave it out"
-        )
-    return guidance_scale is None or guidance_scale > 1
-
-
-def expert_steps(workload: Workload) -> tuple[int, int]:
-    """``(steps of transformer, steps of transformer_2)`` of a two-expert pipeline's job: the
-    scheduler's timesteps at or above the boundary go to the high-noise expert
-    (:func:`hybrid.scheduler.high_noise_steps`; under ``--runtime wan`` the original repository's
-    scheduler)."""
-    from hybrid.models import get_preset
-
-    boundary = get_preset(workload.model).pipeline_def.boundary_ratio
-    assert boundary is not None and workload.flow_shift is not None
-    original = workload.runtime.name == "wan"  # its own scheduler (hybrid.scheduler.wan_flow_timesteps)
-    high = high_noise_steps(workload.steps, workload.flow_shift, boundary, original=original)
-    return high, workload.steps - high
-
-
 HIGH_NOISE_EXPERT = replace(
     DIFFUSION_CORE,
-    calls=lambda w: expert_steps(w)[0] * _guidance(w),
+    calls="high_noise_steps",
     modeled="diffusion_core: every forward of the high-noise expert transformer (WanTransformer3DModel with the "
     "Wan2.1-14B architecture), at the steps whose timestep is at or above boundary_ratio x 1000; x2 under CFG",
 )
@@ -483,7 +399,7 @@ LOW_NOISE_EXPERT = replace(
     DIFFUSION_CORE,
     name="diffusion_core_2",
     component="transformer_2",
-    calls=lambda w: expert_steps(w)[1] * _guidance(w),
+    calls="low_noise_steps",
     modeled="diffusion_core_2: every forward of the low-noise expert transformer_2 (same architecture), at the "
     "other steps; x2 under CFG",
     color="#937860",
@@ -523,7 +439,7 @@ TI2V_VAE_ENCODE = StageDef(
     terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, 1, s.height, s.width),
     peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, 1, s.height, s.width, mat),
     component_of=wan_vae.encode_component,
-    calls=lambda w: 1 if w.image else 0,
+    calls="image",
     basis=("P", "P^2"),
     variables=lambda s: {"P": s.latent_pixels},
     trace_key="wan_vae.encode_image",
@@ -555,7 +471,7 @@ TI2V = Pipeline(
 )
 
 PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V)}
-"""Every pipeline, by the name a :class:`~hybrid.models.ModelSpec` refers to it with."""
+"""Every pipeline, by the name a :class:`~hybrid.presets.ModelSpec` refers to it with."""
 
 
 def _merged_order(orders: list[tuple[str, ...]]) -> tuple[str, ...]:

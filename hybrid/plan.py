@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from itertools import chain, combinations
 from typing import Any
 
-from hybrid.deployment import FSDP_COMPONENTS, MAX_GPUS, NO_CFG_PARALLEL, SUPPORT, Deployment
+from hybrid.deployment import FSDP_COMPONENTS, MAX_GPUS, NO_CFG_PARALLEL, Deployment
 from hybrid.hardware import get_gpu
-from hybrid.models import ModelSpec
+from hybrid.presets import ModelSpec
+from hybrid.runtime import Runtime
 from hybrid.sizing import GpuSizing, size_on_gpu
 from hybrid.workload import Workload
 
@@ -85,11 +86,11 @@ class Plan:
         }
 
 
-def layouts(spec: ModelSpec, runtime_name: str, gpus: int) -> list[Deployment]:
+def layouts(spec: ModelSpec, runtime: Runtime, gpus: int) -> list[Deployment]:
     """Every layout on ``1..gpus`` GPUs a runtime could be asked for: Ulysses x ring = the count, and
     with FSDP where the runtime has it, every subset of :data:`FSDP_COMPONENTS` (on 2+ GPUs)."""
     fsdp_sets: list[tuple[str, ...]] = [()]
-    if SUPPORT[runtime_name]["fsdp"]:
+    if runtime.record.layouts["fsdp"]:
         fsdp_sets = [tuple(c) for c in chain.from_iterable(combinations(FSDP_COMPONENTS, k) for k in range(3))]
     out = []
     for g in range(1, gpus + 1):
@@ -99,9 +100,7 @@ def layouts(spec: ModelSpec, runtime_name: str, gpus: int) -> list[Deployment]:
     return out
 
 
-def plan(
-    workload: Workload, spec: ModelSpec, gpu: str, gpus: int, objective: str = OBJECTIVES[0], **sizing: Any
-) -> Plan:
+def plan(workload: Workload, gpu: str, gpus: int, objective: str = OBJECTIVES[0], **sizing: Any) -> Plan:
     """Size every layout of :func:`layouts` on ``gpu`` and rank them (``sizing``: more arguments of
     :func:`~hybrid.sizing.size_on_gpu`, e.g. a calibration)."""
     if objective not in OBJECTIVES:
@@ -109,11 +108,12 @@ def plan(
     if not isinstance(gpus, int) or isinstance(gpus, bool) or not 1 <= gpus <= MAX_GPUS:
         raise ValueError(f"gpus: must be a whole number from 1 to {MAX_GPUS}, got {str(gpus)[:40]}")
     g = get_gpu(gpu)
+    spec = workload.spec
     workload.runtime.check(spec, g.architecture)
     ok, rejected = [], []
-    for d in layouts(spec, workload.runtime.name, gpus):
+    for d in layouts(spec, workload.runtime, gpus):
         try:
-            ok.append(Candidate(d, size_on_gpu(workload, spec, g.name, deployment=d, **sizing)))
+            ok.append(Candidate(d, size_on_gpu(workload, g.name, deployment=d, **sizing)))
         except ValueError as e:
             rejected.append(Candidate(d, rejected=str(e)))
 

@@ -7,12 +7,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import analytic_rows, components_per_call
-from hybrid.geometry import CallShape, validate
-from hybrid.models import PRESETS, ModelSpec, get_preset
-from hybrid.pipelines import DIFFUSION_CORE, T2V, expert_steps
+from hybrid.geometry import CallShape
+from hybrid.pipelines import DIFFUSION_CORE, T2V
+from hybrid.presets import ModelSpec
 from hybrid.rows import CostRow
 from hybrid.runtime import DIFFUSERS
-from hybrid.scheduler import NUM_TRAIN_TIMESTEPS
+from hybrid.sampler import NUM_TRAIN_TIMESTEPS
+from hybrid.schedule import expert_steps, stage_calls
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
@@ -66,15 +67,7 @@ def _experts_assumption(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
     if boundary is None:
         return ()
     high, low = expert_steps(workload)
-    if workload.runtime.name == "wan":
-        scheduler = "the original FlowUniPCMultistepScheduler, sigmas from 0.999"
-        passes = "the original code runs both passes of CFG for both experts at any guide scale"
-    else:
-        scheduler = "UniPCMultistepScheduler flow sigmas"
-        passes = (
-            "diffusers runs both passes of CFG for both experts when guidance_scale > 1 (guidance_scale_2 changes "
-            "no cost)"
-        )
+    scheduler, passes = workload.runtime.record.sampler_text, workload.runtime.record.cfg_passes_text
     return (
         f"experts: transformer (high noise) runs the {high} of {workload.steps} steps whose timestep is at or above "
         f"{boundary:g} x {NUM_TRAIN_TIMESTEPS} ({scheduler}, flow_shift {workload.flow_shift:g}), transformer_2 "
@@ -84,11 +77,7 @@ def _experts_assumption(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
 
 def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple[str, ...]:
     pipeline = spec.pipeline_def
-    runner = (
-        f"diffusers' {pipeline.diffusers_class}"
-        if workload.runtime.name == "diffusers"
-        else f"the original Wan-Video/{pipeline.wan_repo} generate.py, whatever the guide scale"
-    )
+    runner = workload.runtime.text("runner", spec)
     cfg = (
         "classifier-free guidance on: the text encoder runs for the prompt and the negative prompt, "
         f"the DiT runs twice per step as two separate calls ({runner})"
@@ -96,16 +85,13 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
         else "classifier-free guidance off: one text-encoder call, one DiT forward per step"
     )
     runtime: tuple[str, ...] = ()
-    if workload.runtime.name == "wan":
+    if workload.runtime.record.note:
         per_token = (
             "; its model embeds the timestep per token (time embedder and projection over batch x tokens rows)"
             if shape.per_token_timestep and not pipeline.expand_timesteps
             else ""
         )
-        runtime = (
-            f"runtime: the original Wan-Video/{pipeline.wan_repo} code (--runtime wan), the same modules as "
-            f"diffusers' classes{per_token}",
-        )
+        runtime = (workload.runtime.text("note", spec, per_token=per_token),)
     t, s = spec.vae.scale_factor_temporal, spec.vae.scale_factor_spatial
     p_t, p_h, p_w = spec.transformer.patch_size
     return (
@@ -153,7 +139,7 @@ class PipelineReport:
 
     def rows(self) -> list[CostRow]:
         """Per-module analytic rows of one call of each stage."""
-        return analytic_rows(self.workload, self.spec, stages=list(self.stages))
+        return analytic_rows(self.workload, stages=list(self.stages))
 
     def to_dict(self) -> dict[str, Any]:
         """The ``wanmeter.report/1`` document of the FLOPs (exact integers), without GPU sizing."""
@@ -220,31 +206,26 @@ class PipelineReport:
         return frame
 
 
-def stage_cost(
-    stage: str, workload: Workload, spec: ModelSpec | None = None, shape: CallShape | None = None
-) -> StageCost:
+def stage_cost(stage: str, workload: Workload, shape: CallShape | None = None) -> StageCost:
     """Analytic :class:`StageCost` of ``stage`` for ``workload``."""
-    spec = spec or get_preset(workload.model)
-    components = components_per_call(stage, spec, workload, shape)
+    components = components_per_call(stage, workload, shape)
     return StageCost(
         stage=stage,
-        runs=spec.pipeline_def.stage(stage).calls(workload),
+        runs=stage_calls(workload.spec.pipeline_def.stage(stage), workload),
         flops_per_run=sum(components.values()),
         components_per_run=components,
     )
 
 
-def estimate(workload: Workload, spec: ModelSpec | None = None) -> PipelineReport:
+def estimate(workload: Workload) -> PipelineReport:
     """End-to-end analytic cost of ``workload``: per stage, per component, total."""
-    spec = spec or get_preset(workload.model)
-    if spec is not PRESETS.get(workload.model):
-        validate(spec, workload)  # a custom spec's own geometry (the preset's was checked by Workload)
+    spec = workload.spec
     pipeline = spec.pipeline_def
-    shape = CallShape.of(spec, workload)
+    shape = workload.shape()
     return PipelineReport(
         model=spec.name,
         workload=workload,
-        stages={s: stage_cost(s, workload, spec, shape) for s in pipeline.stage_names},
+        stages={s: stage_cost(s, workload, shape) for s in pipeline.stage_names},
         warnings=tuple(workload.extrapolation_warnings()) + spec.warnings,
         assumptions=_assumptions(spec, workload, shape),
         modeled=tuple(s.modeled for s in pipeline.stages),
@@ -253,9 +234,9 @@ def estimate(workload: Workload, spec: ModelSpec | None = None) -> PipelineRepor
     )
 
 
-def diffusion_core_cost(workload: Workload, spec: ModelSpec | None = None) -> StageCost:
+def diffusion_core_cost(workload: Workload) -> StageCost:
     """The DiT's cost alone: ``runs`` (steps x CFG), ``flops_per_run``, ``flops``, components.
 
     A stable API for callers who only need the diffusion core.
     """
-    return stage_cost(DIFFUSION_CORE.name, workload, spec)
+    return stage_cost(DIFFUSION_CORE.name, workload)

@@ -21,23 +21,6 @@ Shape = tuple[int, ...]
 SDPA_OP = "aten.scaled_dot_product_attention"
 """The canonical op name of one attention call, however the device dispatches it."""
 
-CATEGORIES: tuple[str, ...] = (
-    "matmul",
-    "conv",
-    "attention",
-    "elementwise",
-    "norm",
-    "reduction",
-    "embedding",
-    "movement",
-    "factory",
-    "view",
-    "collective",
-)
-"""Op classes a row can carry; only matmul, conv and attention rows have non-zero FLOPs. A
-``collective`` row's byte columns are the bytes its rank sends and receives over the interconnect
-(:func:`hybrid.ops.collective_bytes`), timed by the interconnect, not by memory bandwidth."""
-
 
 @dataclass(frozen=True)
 class CostRow:
@@ -47,6 +30,10 @@ class CostRow:
     module: str
     op: str
     category: str
+    """The op's class: ``matmul``, ``conv`` or ``attention`` (the only ones with FLOPs), or
+    ``elementwise``, ``norm``, ``reduction``, ``embedding``, ``movement``, ``factory``, ``view`` (zero
+    cost) or ``collective``, whose byte columns are the bytes its rank sends and receives over the
+    interconnect (:func:`hybrid.ops.collective_bytes`), timed by the interconnect, not by memory bandwidth."""
     flops: int
     bytes_read: int
     bytes_written: int

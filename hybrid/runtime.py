@@ -1,4 +1,8 @@
-"""Runtimes: the code base that runs a pipeline and the flags its users pass, as data.
+"""Runtimes as data: each code base that runs a pipeline is a :class:`RuntimeDef` record (per
+component weight and compute dtype, the attention kernel per GPU architecture, what offload moves,
+where the text encoder may run, the parallel layouts it supports, the sampler it uses, each with its
+source); a :class:`Runtime` is a user's choice of one and its flags. Nothing branches on a
+runtime's name: a new runtime is a new record.
 
 Two code bases publish Wan timings, and they load and run the same models differently:
 
@@ -32,42 +36,16 @@ job's seconds do not include (the published runs average several samples after a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hybrid.models import ModelSpec
-    from hybrid.pipelines import StageDef
+from hybrid.pipelines import StageDef
+from hybrid.presets import ModelSpec
 
-RUNTIMES: tuple[str, ...] = ("diffusers", "wan")
-"""Code bases a job can run on (``--runtime``); the first is the default."""
-FLASH_ATTENTION: tuple[int, ...] = (2, 3)
-"""FlashAttention versions the original Wan repositories call (``--flash-attention``)."""
-FA3_ARCHITECTURES: tuple[str, ...] = ("Hopper",)
-"""Where FlashAttention-3 runs (its repository: H100/H800, sm90)."""
-
-COMPONENT_DTYPES: dict[str, str] = {
-    "text_encoder": "bfloat16",
-    "image_encoder": "float32",
-    "transformer": "bfloat16",
-    "transformer_2": "bfloat16",
-    "vae": "float32",
-}
-"""Weight and compute dtype of each model component (torch's spelling), as diffusers' Wan examples
-load them: text encoder and transformer in bfloat16, the image encoder and the VAE in float32."""
-
-WAN_WEIGHT_DTYPES: dict[str, str] = {
-    "text_encoder": "bfloat16",
-    "image_encoder": "float16",
-    "transformer": "float32",
-    "transformer_2": "float32",
-    "vae": "float32",
-}
-"""Weight dtype of each component as the original repositories load it (``t5_dtype``,
-``clip_dtype``, ``WanModel.from_pretrained`` in float32, ``Wan2_1_VAE(dtype=torch.float)``)."""
-WAN_COMPUTE_DTYPES: dict[str, str] = {**WAN_WEIGHT_DTYPES, "transformer": "bfloat16", "transformer_2": "bfloat16"}
-"""Compute dtype: the DiT runs under bfloat16 autocast whatever its weights are stored in."""
+KERNEL_ARCHITECTURES: dict[str, tuple[str, ...]] = {"fa3": ("Hopper",)}
+"""Where an attention kernel runs, for kernels that do not run everywhere (FlashAttention-3's
+repository: H100/H800, sm90)."""
 
 SOURCES: dict[str, str] = {
     "dit-fp32": "Wan-Video/Wan2.2 wan/text2video.py _configure_model: `if convert_model_dtype: "
@@ -91,80 +69,268 @@ SOURCES: dict[str, str] = {
     "whatever guide_scale is",
     "per-token": "Wan-Video/Wan2.2 wan/modules/model.py WanModel.forward: `t = t.expand(t.size(0), seq_len)`, "
     "then time_embedding and time_projection per token under autocast(float32)",
+    "diffusers-dtypes": "diffusers' Wan examples (docs/source/en/api/pipelines/wan.md): "
+    "`AutoencoderKLWan.from_pretrained(..., torch_dtype=torch.float32)`, the pipeline in bfloat16; "
+    "`CLIPVisionModel.from_pretrained(..., torch_dtype=torch.float32)` for image-to-video",
+    "diffusers-offload": "diffusers DiffusionPipeline.enable_model_cpu_offload: one component on the GPU at a "
+    "time, moved in by a hook when called",
+    "diffusers-sdpa": "diffusers WanAttnProcessor: F.scaled_dot_product_attention through dispatch_attention_fn",
 }
-"""The original repositories' code behind each claim (``Wan-Video`` snapshots, 2026-11-25)."""
+"""The code behind each claim of the records (``Wan-Video`` snapshots, 2026-11-25; diffusers 0.42)."""
+
+
+@dataclass(frozen=True)
+class RuntimeDef:
+    """One code base that runs Wan pipelines, as data (see the module docstring). Text fields are
+    what the reports say of it; ``{diffusers_class}`` and ``{wan_repo}`` stand for the pipeline's."""
+
+    name: str
+    weight_dtypes: Mapping[str, str]
+    """Per component, the dtype its weights are stored in (torch's spelling, :mod:`hybrid.dtypes`)."""
+    compute_dtypes: Mapping[str, str]
+    """Per component, the dtype its matmuls run in."""
+    attention: Mapping[int | None, str]
+    """The attention kernel by ``--flash-attention`` choice (``None``: none given); a kernel whose
+    :data:`KERNEL_ARCHITECTURES` exclude the GPU falls back to ``attention_fallback``."""
+    attention_fallback: str
+    attention_title: str
+    """How an error names the attention it runs."""
+    offload: str
+    """What ``--offload`` does, in words (every component moved in for its stage and out after)."""
+    never_moved: tuple[str, ...] = ()
+    """Components that stay on the GPU for the whole job even with ``--offload``."""
+    experts_swap_on_one_gpu: bool = False
+    """Whether the two A14B experts are moved in and out at the boundary on one GPU without ``--offload``."""
+    host_text_encoder: bool = False
+    """Whether the text encoder can run on the host CPU (``--t5-cpu``)."""
+    convert_model_dtype_repos: tuple[str, ...] = ()
+    """The repositories whose code takes ``--convert-model-dtype`` (DiT weights stored in bfloat16)."""
+    cfg_always: bool = False
+    """Whether every step runs both passes of CFG whatever the guide scale (``--no-cfg`` refused)."""
+    per_token_timestep_repos: tuple[str, ...] = ()
+    """Repositories whose model embeds the timestep per token for every pipeline."""
+    sampler: str = "diffusers"
+    """Whose flow-UniPC timesteps split the steps between experts (:func:`hybrid.sampler.high_noise_steps`)."""
+    sampler_text: str = ""
+    cfg_passes_text: str = ""
+    runner: str = ""
+    """How the report's CFG assumption names the code that runs the passes."""
+    code: str = ""
+    """How the sizing's assumptions name the code base."""
+    note: str = ""
+    """A line of the report's assumptions about this code base (empty: none)."""
+    layouts: Mapping[str, str] = field(default_factory=dict)
+    """What it implements of ``ulysses``, ``ring``, ``cfg_parallel``, ``fsdp``, ``pad`` (uneven token
+    splits padded), with the code that does it ("" where it does not)."""
+    no_ring_repos: Mapping[str, str] = field(default_factory=dict)
+    """Repositories that run no ring attention, with what they run instead."""
+    layout_note: str = ""
+    """What the sizing's layout assumptions add about this code base's sequence parallelism."""
+    sources: tuple[str, ...] = ()
+    """Keys of :data:`SOURCES` behind the record."""
+
+
+_DIFFUSERS_DTYPES = {
+    "text_encoder": "bfloat16",
+    "image_encoder": "float32",
+    "transformer": "bfloat16",
+    "transformer_2": "bfloat16",
+    "vae": "float32",
+}
+_WAN_WEIGHTS = {
+    "text_encoder": "bfloat16",
+    "image_encoder": "float16",
+    "transformer": "float32",
+    "transformer_2": "float32",
+    "vae": "float32",
+}
+
+RUNTIME_DEFS: dict[str, RuntimeDef] = {
+    r.name: r
+    for r in (
+        RuntimeDef(
+            name="diffusers",
+            weight_dtypes=_DIFFUSERS_DTYPES,
+            compute_dtypes=_DIFFUSERS_DTYPES,
+            attention={None: "sdpa"},
+            attention_fallback="sdpa",
+            attention_title="PyTorch SDPA",
+            offload="enable_model_cpu_offload: only the running component is on the GPU",
+            sampler="diffusers",
+            sampler_text="UniPCMultistepScheduler flow sigmas",
+            cfg_passes_text="diffusers runs both passes of CFG for both experts when guidance_scale > 1 "
+            "(guidance_scale_2 changes no cost)",
+            runner="diffusers' {diffusers_class}",
+            code="diffusers pipelines",
+            layouts={
+                "ulysses": "ContextParallelConfig(ulysses_degree=...) (diffusers 0.42 models/_modeling_parallel.py)",
+                "ring": "ContextParallelConfig(ring_degree=...), K and V all-gathered up front "
+                "(TemplatedRingAttention)",
+                "cfg_parallel": "",
+                "fsdp": "",
+                "pad": "",
+            },
+            sources=("diffusers-dtypes", "diffusers-offload", "diffusers-sdpa"),
+        ),
+        RuntimeDef(
+            name="wan",
+            weight_dtypes=_WAN_WEIGHTS,
+            compute_dtypes={**_WAN_WEIGHTS, "transformer": "bfloat16", "transformer_2": "bfloat16"},
+            attention={None: "fa3", 3: "fa3", 2: "fa2"},
+            attention_fallback="fa2",
+            attention_title="FlashAttention",
+            offload="--offload_model True: the text encoder, CLIP and the DiT moved in for their stage and out after",
+            never_moved=("vae",),
+            experts_swap_on_one_gpu=True,
+            host_text_encoder=True,
+            convert_model_dtype_repos=("Wan2.2",),
+            cfg_always=True,
+            per_token_timestep_repos=("Wan2.2",),
+            sampler="wan",
+            sampler_text="the original FlowUniPCMultistepScheduler, sigmas from 0.999",
+            cfg_passes_text="the original code runs both passes of CFG for both experts at any guide scale",
+            runner="the original Wan-Video/{wan_repo} generate.py, whatever the guide scale",
+            code="the original Wan-Video/{wan_repo} generate.py",
+            note="runtime: the original Wan-Video/{wan_repo} code (--runtime wan), the same modules as "
+            "diffusers' classes{per_token}",
+            layouts={
+                "ulysses": "--ulysses_size (Wan2.1 wan/distributed/xdit_context_parallel.py through xFuser's USP; "
+                "Wan2.2 wan/distributed/ulysses.py)",
+                "ring": "--ring_size (Wan2.1 only, xFuser's USP; Wan2.2 runs Ulysses alone)",
+                "cfg_parallel": "",
+                "fsdp": "--dit_fsdp, --t5_fsdp (wan/distributed/fsdp.py: FSDP FULL_SHARD, one unit per block)",
+                "pad": "pads the tokens to a multiple of the degree (xdit_context_parallel.py, ulysses.py)",
+            },
+            no_ring_repos={"Wan2.2": "runs Ulysses alone (wan/distributed/ulysses.py)"},
+            layout_note="the original Wan code splits the same way and sends the same tensors (its Ulysses "
+            "all-to-alls, xFuser's USP in Wan2.1); its per-rank ops are modelled by diffusers' (its output gather "
+            "in bf16)",
+            sources=tuple(k for k in SOURCES if not k.startswith("diffusers")),
+        ),
+    )
+}
+"""Every runtime, by the name ``--runtime`` takes; the first is the default."""
+RUNTIMES: tuple[str, ...] = tuple(RUNTIME_DEFS)
+"""Code bases a job can run on (``--runtime``); the first is the default."""
+FLASH_ATTENTION: tuple[int, ...] = (2, 3)
+"""FlashAttention versions ``--flash-attention`` names."""
+COMPONENT_DTYPES: Mapping[str, str] = RUNTIME_DEFS["diffusers"].weight_dtypes
+"""Weight and compute dtype of each model component (torch's spelling), as diffusers' Wan examples
+load them: text encoder and transformer in bfloat16, the image encoder and the VAE in float32."""
+
+
+def runtimes_with(takes: Callable[[RuntimeDef], object]) -> str:
+    """``--runtime NAME`` of every runtime whose record ``takes`` a flag."""
+    return " or ".join(f"--runtime {r.name}" for r in RUNTIME_DEFS.values() if takes(r))
+
+
+def _takes_t5_cpu(r: RuntimeDef) -> bool:
+    return r.host_text_encoder
+
+
+def _takes_convert_model_dtype(r: RuntimeDef) -> bool:
+    return bool(r.convert_model_dtype_repos)
+
+
+def _takes_flash_attention(r: RuntimeDef) -> bool:
+    return len(r.attention) > 1
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """How a job is run: the code base (``name``) and its users' flags."""
+    """How a job is run: the code base (``name``, a :data:`RUNTIME_DEFS` record) and its users' flags."""
 
     name: str = "diffusers"
     offload: bool = False
     t5_cpu: bool = False
     convert_model_dtype: bool = False
     flash_attention: int | None = None
-    """``wan``: 3 or 2; ``None``: 3 on Hopper, else 2."""
+    """3 or 2 where the runtime takes it; ``None``: the runtime's default on the GPU."""
 
     def __post_init__(self) -> None:
-        if self.name not in RUNTIMES:
+        if self.name not in RUNTIME_DEFS:
             raise ValueError(f"runtime: unknown runtime {self.name!r}; valid: {', '.join(RUNTIMES)}")
-        for flag, value in (("t5-cpu", self.t5_cpu), ("convert-model-dtype", self.convert_model_dtype)):
+        r = self.record
+        flags: tuple[tuple[str, bool, Callable[[RuntimeDef], object]], ...] = (
+            ("t5-cpu", self.t5_cpu, _takes_t5_cpu),
+            ("convert-model-dtype", self.convert_model_dtype, _takes_convert_model_dtype),
+        )
+        for flag, value, takes in flags:
             if not isinstance(value, bool):
                 raise ValueError(f"{flag}: must be true or false, got {value!r}")
-            if value and self.name != "wan":
-                raise ValueError(f"{flag}: a flag of the original Wan repository; valid only with --runtime wan")
+            if value and not takes(r):
+                raise ValueError(
+                    f"{flag}: a flag of the original Wan repository; valid only with {runtimes_with(takes)}"
+                )
         if not isinstance(self.offload, bool):
             raise ValueError(f"offload: must be true or false, got {self.offload!r}")
         if self.flash_attention is not None:
-            if self.name != "wan":
-                raise ValueError("flash-attention: valid only with --runtime wan (diffusers runs PyTorch SDPA)")
-            if self.flash_attention not in FLASH_ATTENTION:
+            if len(r.attention) == 1:
+                raise ValueError(
+                    f"flash-attention: valid only with {runtimes_with(_takes_flash_attention)} ({self.name} runs "
+                    f"{r.attention_title})"
+                )
+            if self.flash_attention not in r.attention:
                 raise ValueError(f"flash-attention: {self.flash_attention!r} is invalid; valid: 2, 3")
+
+    @property
+    def record(self) -> RuntimeDef:
+        """The code base's :class:`RuntimeDef`."""
+        return RUNTIME_DEFS[self.name]
+
+    @property
+    def cfg_always(self) -> bool:
+        return self.record.cfg_always
+
+    @property
+    def sampler(self) -> str:
+        return self.record.sampler
 
     def check(self, spec: ModelSpec, architecture: str | None = None) -> None:
         """``ValueError`` where a flag does not exist for ``spec``'s repository or ``architecture``."""
-        if self.convert_model_dtype and spec.pipeline_def.wan_repo != "Wan2.2":
+        repo = spec.pipeline_def.wan_repo
+        if self.convert_model_dtype and repo not in self.record.convert_model_dtype_repos:
             raise ValueError(
-                f"convert-model-dtype: {spec.name} runs on the Wan2.1 repository, whose generate.py has no "
-                "--convert_model_dtype; valid only for Wan2.2 models"
+                f"convert-model-dtype: {spec.name} runs on the {repo} repository, whose generate.py has no "
+                f"--convert_model_dtype; valid only for {' and '.join(self.record.convert_model_dtype_repos)} models"
             )
-        if self.flash_attention == 3 and architecture is not None and architecture not in FA3_ARCHITECTURES:
-            raise ValueError(
-                f"flash-attention: FlashAttention-3 runs on {', '.join(FA3_ARCHITECTURES)} only, not {architecture}; "
-                "valid: 2"
-            )
+        if self.flash_attention is not None and architecture is not None:
+            kernel = self.record.attention[self.flash_attention]
+            where = KERNEL_ARCHITECTURES.get(kernel)
+            if where is not None and architecture not in where:
+                raise ValueError(
+                    f"flash-attention: FlashAttention-{self.flash_attention} runs on {', '.join(where)} only, not "
+                    f"{architecture}; valid: 2"
+                )
 
     # -- what the runtime changes -------------------------------------------------------------
 
     def per_token_timestep(self, spec: ModelSpec) -> bool:
         """Whether the DiT embeds one timestep per token: the pipeline's ``expand_timesteps``, or
-        every Wan2.2 model on the original repository."""
+        every model of a repository whose code does so."""
         p = spec.pipeline_def
-        return p.expand_timesteps or (self.name == "wan" and p.wan_repo == "Wan2.2")
+        return p.expand_timesteps or p.wan_repo in self.record.per_token_timestep_repos
 
     def weight_dtype(self, component: str) -> str:
         """The dtype ``component``'s weights are stored in."""
-        if self.name == "diffusers":
-            return COMPONENT_DTYPES[component]
         if self.convert_model_dtype and component.startswith("transformer"):
             return "bfloat16"
-        return WAN_WEIGHT_DTYPES[component]
+        return self.record.weight_dtypes[component]
 
     def compute_dtype(self, component: str) -> str:
         """The dtype ``component``'s matmuls run in."""
-        return COMPONENT_DTYPES[component] if self.name == "diffusers" else WAN_COMPUTE_DTYPES[component]
+        return self.record.compute_dtypes[component]
 
     def casts_weights(self, component: str) -> bool:
         """Whether ``component`` casts float32 weights to bfloat16 on every call (autocast)."""
         return self.weight_dtype(component) == "float32" and self.compute_dtype(component) != "float32"
 
     def attention_kernel(self, architecture: str) -> str:
-        """``sdpa`` (diffusers: PyTorch's scaled_dot_product_attention), ``fa3`` or ``fa2``."""
-        if self.name == "diffusers":
-            return "sdpa"
-        version = self.flash_attention or (3 if architecture in FA3_ARCHITECTURES else 2)
-        return f"fa{version}"
+        """The attention kernel on a GPU of ``architecture``: ``sdpa`` (PyTorch's
+        scaled_dot_product_attention), ``fa3`` or ``fa2``."""
+        kernel = self.record.attention[self.flash_attention]
+        where = KERNEL_ARCHITECTURES.get(kernel)
+        return kernel if where is None or architecture in where else self.record.attention_fallback
 
     def on_host(self, component: str) -> bool:
         """Whether ``component`` runs on the host CPU (``--t5-cpu``)."""
@@ -173,15 +339,12 @@ class Runtime:
     def swapped(self, spec: ModelSpec, component: str, gpus: int = 1) -> bool:
         """Whether ``component`` is moved onto the GPU for its stage and off it after, every job
         (else it stays resident, loaded once per process); the A14B experts swap on one GPU only
-        (``init_on_cpu`` is off with several)."""
-        if self.on_host(component):
-            return False
-        if self.name == "diffusers":
-            return self.offload
-        if component == "vae":
+        where the code base does so (``init_on_cpu`` is off with several)."""
+        r = self.record
+        if self.on_host(component) or component in r.never_moved:
             return False
         experts = spec.pipeline_def.boundary_ratio is not None and component.startswith("transformer")
-        return self.offload or (experts and gpus == 1)
+        return self.offload or (r.experts_swap_on_one_gpu and experts and gpus == 1)
 
     def moves(self, spec: ModelSpec, stages: Iterable[StageDef], gpus: int = 1) -> list[tuple[str, str, str]]:
         """Weight copies of one job, in order: ``(stage, component, "in" | "out")``. A swapped
@@ -203,6 +366,12 @@ class Runtime:
         out += [(last_user[c], c, "out") for c in on_gpu]
         return out
 
+    def text(self, field_name: str, spec: ModelSpec, **extra: str) -> str:
+        """The record's text ``field_name`` for ``spec``'s pipeline."""
+        p = spec.pipeline_def
+        template: str = getattr(self.record, field_name)
+        return template.format(diffusers_class=p.diffusers_class, wan_repo=p.wan_repo, **extra)
+
     def describe(self) -> str:
         """The runtime and its flags, as a user would type them."""
         flags = [f"--runtime {self.name}"]
@@ -212,6 +381,9 @@ class Runtime:
         if self.flash_attention is not None:
             flags.append(f"--flash-attention {self.flash_attention}")
         return " ".join(flags)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 DIFFUSERS = Runtime()

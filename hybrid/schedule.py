@@ -1,21 +1,56 @@
-"""Execution schedule: how many calls of each stage one job makes (data, apart from cost)."""
+"""Execution schedule: how many calls of each stage one job makes (data, apart from cost).
+
+A stage names its kind of call count (:data:`hybrid.pipelines.CALLS`); :func:`stage_calls` counts it
+for a workload: the prompt (and the negative prompt under CFG), every step (twice under CFG, as
+diffusers runs the conditional and unconditional passes as separate calls), the steps of either
+expert of a two-expert pipeline (the sampler's split, :mod:`hybrid.sampler`), once, or once with
+``--image``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from hybrid.models import ModelSpec, get_preset
+from hybrid.pipelines import StageDef
+from hybrid.sampler import high_noise_steps
 from hybrid.workload import Workload
+
+
+def expert_steps(workload: Workload) -> tuple[int, int]:
+    """``(steps of transformer, steps of transformer_2)`` of a two-expert pipeline's job: the
+    scheduler's timesteps at or above the boundary go to the high-noise expert
+    (:func:`hybrid.sampler.high_noise_steps`; the runtime's own sampler, e.g. the original
+    repository's)."""
+    boundary = workload.spec.pipeline_def.boundary_ratio
+    assert boundary is not None and workload.flow_shift is not None
+    original = workload.runtime.sampler == "wan"
+    high = high_noise_steps(workload.steps, workload.flow_shift, boundary, original=original)
+    return high, workload.steps - high
+
+
+def stage_calls(sd: StageDef, workload: Workload) -> int:
+    """Calls of stage ``sd`` in one job of ``workload``."""
+    guidance = 2 if workload.cfg else 1
+    kind = sd.calls
+    if kind == "guidance":
+        return guidance
+    if kind == "steps":
+        return workload.steps * guidance
+    if kind == "high_noise_steps":
+        return expert_steps(workload)[0] * guidance
+    if kind == "low_noise_steps":
+        return expert_steps(workload)[1] * guidance
+    if kind == "once":
+        return 1
+    if kind == "image":
+        return 1 if workload.image else 0
+    raise AssertionError(f"stage {sd.name}: unknown kind of calls {kind!r}")
 
 
 @dataclass(frozen=True)
 class Schedule(Mapping[str, int]):
-    """Calls per stage for one job of ``batch`` videos, in pipeline order: each stage's
-    :attr:`~hybrid.pipelines.StageDef.calls` of the workload (e.g. the text encoder once for the
-    prompt and once more for the negative prompt under CFG; the DiT ``steps`` times, twice per step
-    under CFG, as diffusers runs the conditional and unconditional passes as separate calls; one
-    ``vae.decode`` of the whole latent batch)."""
+    """Calls per stage for one job of ``batch`` videos, in pipeline order (:func:`stage_calls`)."""
 
     stage_calls: tuple[tuple[str, int], ...]
 
@@ -33,7 +68,6 @@ class Schedule(Mapping[str, int]):
         return len(self.stage_calls)
 
 
-def schedule(workload: Workload, spec: ModelSpec | None = None) -> Schedule:
-    """The :class:`Schedule` of ``workload`` under ``spec``'s pipeline (default: its preset's)."""
-    pipeline = (spec or get_preset(workload.model)).pipeline_def
-    return Schedule(tuple((s.name, s.calls(workload)) for s in pipeline.stages))
+def schedule(workload: Workload) -> Schedule:
+    """The :class:`Schedule` of ``workload`` under its spec's pipeline."""
+    return Schedule(tuple((s.name, stage_calls(s, workload)) for s in workload.spec.pipeline_def.stages))

@@ -16,14 +16,15 @@ is reported beside it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybrid.deployment import SINGLE, Deployment, fsdp_shardings
-from hybrid.files import read_json
+from hybrid.dtypes import dtype
+from hybrid.files import CALIBRATION_DIR, read_json
 from hybrid.geometry import CallShape
 from hybrid.hardware import (
     GPU,
@@ -33,11 +34,22 @@ from hybrid.hardware import (
     gpu_link_efficiency,
     host_cpu_flops,
     host_link_efficiency,
-    kernel_efficiency,
 )
+from hybrid.memo import memoised
 from hybrid.memory import PipelineMemory, pipeline_memory
-from hybrid.models import ModelSpec
+from hybrid.optimise import (
+    AttentionKernel,
+    EfficiencyOverride,
+    Transform,
+    apply_calls,
+    apply_rates,
+    apply_terms,
+    describe,
+    provenance,
+)
+from hybrid.presets import ModelSpec
 from hybrid.runtime import Runtime
+from hybrid.schedule import stage_calls
 from hybrid.timing import OP_CLASSES, Machine, StageTime, Term, row_terms, terms_time
 from hybrid.workload import Workload
 
@@ -45,19 +57,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from hybrid.pipelines import StageDef
     from hybrid.trace import TraceResult
 
-EFFICIENCY_DIR = Path(__file__).resolve().parent.parent / "calibration" / "efficiency"
+EFFICIENCY_DIR = CALIBRATION_DIR / "efficiency"
 CALIBRATE_COMMAND = (
     "wanmeter calibrate-time --device cuda --gpu {gpu} --dtype bfloat16 --scale 4 --model wan2.1-t2v-1.3b"
 )
 """How to make a timing calibration of a GPU (full-size 1.3B modules fit every GPU of the database)."""
+TENSOR_PATH: dict[str, str] = {"bfloat16": "bf16", "float16": "bf16", "float32": "tf32"}
+"""The tensor-core path (:meth:`hybrid.hardware.GPU.peak_flops`) each compute dtype is timed on:
+half precision at the dense BF16 peak, float32 at TF32's (``tf32_ratio`` in the GPU database)."""
 TOO_LONG = (
     "workload: its seconds on a GPU are beyond a float's range (over 1e308 s); the FLOP report without --gpu "
     "still holds, exactly"
 )
-FP32_TENSOR_RATIO = 0.5
-"""Dense TF32 tensor throughput is half the dense BF16 one on all ten GPUs of the database
-(datasheets); float32 stages (the VAE) are timed at that rate, as PyTorch runs float32 convolutions
-on TF32 tensor cores by default (``torch.backends.cudnn.allow_tf32``)."""
 
 
 def load_calibration(gpu: str, path: Path | None = None) -> dict[str, Any]:
@@ -262,31 +273,12 @@ class CallTraces:
 
 
 def apply_overrides(cal: dict[str, Any], overrides: Mapping[str, float]) -> dict[str, Any]:
-    """``cal`` with some op classes' efficiencies replaced (what-if: another attention kernel)."""
-    bad = [c for c in overrides if c not in OP_CLASSES]
-    if bad:
-        raise ValueError(f"efficiency-override: unknown op class {bad[0]!r}; valid: {', '.join(OP_CLASSES)}")
-    out_of_range = {c: v for c, v in overrides.items() if not 0 < v <= 1}
-    if out_of_range:
-        c, v = next(iter(out_of_range.items()))
-        raise ValueError(f"efficiency-override: {c}={v:g} is out of range; valid: 0 < value <= 1")
-    provenance = _provenance(cal)
-    for c, v in overrides.items():
-        provenance[c] = {
-            "value": v,
-            "kind": "override",
-            "evidence": f"set on the command line (was {provenance[c]['value']:g})",
-        }
-    return {
-        **cal,
-        "efficiency": {**cal["efficiency"], **overrides},
-        "provenance": provenance,
-        "overridden": sorted(overrides),
-    }
+    """``cal`` with some op classes' efficiencies replaced (:class:`hybrid.optimise.EfficiencyOverride`)."""
+    return EfficiencyOverride.of(overrides).apply(cal)
 
 
 @dataclass(frozen=True)
-class StageCost:
+class CallCost:
     """What sizing needs of one stage call: its FLOPs, its roofline terms (time on any machine),
     its activation peaks; from the closed form or from a trace."""
 
@@ -310,7 +302,7 @@ class StageCost:
         return self._times[key]
 
 
-NOT_RUN = StageCost(0, 0, 0, ())
+NOT_RUN = CallCost(0, 0, 0, ())
 """The cost of a stage the job does not run: nothing, and nothing walked to find it out."""
 
 
@@ -332,19 +324,19 @@ class _CostKey:
         return isinstance(other, _CostKey) and self.key == other.key
 
 
-@lru_cache(maxsize=4096)
-def cost_memo(k: _CostKey) -> StageCost | None:
-    """The memo behind :func:`closed_stage_cost` (``cost_memo.cache_clear()`` forgets it)."""
+@memoised(maxsize=4096)
+def cost_memo(k: _CostKey) -> CallCost | None:
+    """The memo behind :func:`closed_call_cost` (``cost_memo.cache_clear()`` forgets it)."""
     sd, spec, shape = k.sd, k.spec, k.shape
     terms = sd.closed_terms(spec, shape)
     peak, peak_mat = sd.closed_peak(spec, shape), sd.closed_peak(spec, shape, True)
     if terms is None or peak is None or peak_mat is None:
         return None
-    return StageCost(sum(t[1] for t in terms), peak, peak_mat, terms)
+    return CallCost(sum(t[1] for t in terms), peak, peak_mat, terms)
 
 
-def closed_stage_cost(sd: StageDef, spec: ModelSpec, shape: CallShape) -> StageCost | None:
-    """One stage call's :class:`StageCost` in closed form, memoised per what it depends on
+def closed_call_cost(sd: StageDef, spec: ModelSpec, shape: CallShape) -> CallCost | None:
+    """One stage call's :class:`CallCost` in closed form, memoised per what it depends on
     (:class:`_CostKey`: a sweep's steps and CFG reuse it, and equal experts share it); ``None``
     where the family has not written it for ``spec``'s config."""
     return cost_memo(_CostKey(sd, spec, shape))
@@ -352,24 +344,24 @@ def closed_stage_cost(sd: StageDef, spec: ModelSpec, shape: CallShape) -> StageC
 
 def stage_costs(
     workload: Workload,
-    spec: ModelSpec,
     traced: TraceResult | None = None,
     use_trace: bool = False,
     deployment: Deployment = SINGLE,
     shape: CallShape | None = None,
-) -> dict[str, StageCost]:
-    """Every stage's :class:`StageCost` on one rank of ``deployment``: closed form unless
+) -> dict[str, CallCost]:
+    """Every stage's :class:`CallCost` on one rank of ``deployment``: closed form unless
     ``use_trace`` (or ``traced``) is given or a family has not written a stage for this config (then
-    the whole workload is traced). ``shape``: ``CallShape.of(spec, workload, deployment)`` where the
+    the whole workload is traced). ``shape``: ``workload.shape(deployment)`` where the
     caller has it."""
+    spec = workload.spec
     if traced is None and not use_trace:
-        shape = shape or CallShape.of(spec, workload, deployment)
-        out: dict[str, StageCost] = {}
+        shape = shape or workload.shape(deployment)
+        out: dict[str, CallCost] = {}
         for sd in spec.pipeline_def.stages:
-            if sd.calls(workload) == 0:  # a stage the job does not run (TI2V's encode without --image)
+            if stage_calls(sd, workload) == 0:  # a stage the job does not run (TI2V's encode without --image)
                 out[sd.name] = NOT_RUN
                 continue
-            cost = closed_stage_cost(sd, spec, shape)
+            cost = closed_call_cost(sd, spec, shape)
             if cost is None:
                 break
             out[sd.name] = cost
@@ -378,27 +370,15 @@ def stage_costs(
     if traced is None:
         from hybrid.trace import trace
 
-        traced = trace(workload, spec=spec, deployment=deployment)
+        traced = trace(workload, deployment=deployment)
     return {
-        name: StageCost(st.flops, st.peak_activation_bytes, st.peak_activation_bytes_materialized, row_terms(st.rows))
+        name: CallCost(st.flops, st.peak_activation_bytes, st.peak_activation_bytes_materialized, row_terms(st.rows))
         for name, st in traced.stages.items()
     }
 
 
-def with_kernel(cal: dict[str, Any], kernel: str, gpu: GPU) -> dict[str, Any]:
-    """``cal`` with the attention efficiency of ``kernel`` on ``gpu`` where one is cited
-    (FlashAttention-3 on Hopper); unchanged otherwise."""
-    e = kernel_efficiency(kernel, gpu)
-    if e is None:
-        return cal
-    provenance = _provenance(cal)
-    provenance["attention"] = e.to_dict()
-    return {**cal, "efficiency": {**cal["efficiency"], "attention": e.value}, "provenance": provenance}
-
-
 def size_on_gpu(
     workload: Workload,
-    spec: ModelSpec,
     gpu: str,
     calibration: dict[str, Any] | None = None,
     overrides: Mapping[str, float] | None = None,
@@ -406,28 +386,33 @@ def size_on_gpu(
     host_flops: float | None = None,
     use_trace: bool = False,
     deployment: Deployment = SINGLE,
+    optimisations: Sequence[Transform] = (),
 ) -> GpuSizing:
     """Size every stage of ``workload`` on ``gpu`` under the workload's runtime: from the closed-form
     rows (FLOPs and bytes per op) and activation peaks of every stage (no trace), or with
     ``use_trace`` from a meta trace (``traced`` reuses one of the same per-call shapes: steps and CFG
     only change how many calls each stage makes, which comes from ``workload``); both give the same
     seconds and peaks. ``overrides`` replace some op classes' efficiencies; ``host_flops`` the host
-    CPU's throughput (``--t5-cpu``).
+    CPU's throughput (``--t5-cpu``). ``optimisations`` are what-ifs (:mod:`hybrid.optimise`), applied
+    after the runtime's attention kernel and before ``overrides``.
 
     On several GPUs (``deployment``) every figure is one rank's: its share of the transformer's
     tokens with the collectives of sequence parallelism (timed by the GPU-to-GPU link, not overlapped
     with compute), FSDP's sharded weights and per-forward all-gathers; the other stages run whole on
     every rank, in step."""
     g = get_gpu(gpu)
-    rt = workload.runtime
+    spec, rt = workload.spec, workload.runtime
     rt.check(spec, g.architecture)
     deployment.check(spec, rt)
-    shape = CallShape.of(spec, workload, deployment)
+    shape = workload.shape(deployment)
     deployment.check_tokens(shape.dit_tokens, rt)
     kernel = rt.attention_kernel(g.architecture)
-    cal = with_kernel(calibration or load_calibration(g.name), kernel, g)
-    if overrides:
-        cal = apply_overrides(cal, overrides)
+    transforms: tuple[Transform, ...] = (
+        AttentionKernel("attention kernel", rt.record.name, kernel),
+        *optimisations,
+        *((EfficiencyOverride.of(overrides),) if overrides else ()),
+    )
+    cal = apply_rates(transforms, calibration or load_calibration(g.name), g)
     host_cpu = host_cpu_flops()
     if host_flops is not None:
         if not (isinstance(host_flops, (int, float)) and math.isfinite(host_flops) and host_flops > 0):
@@ -435,8 +420,8 @@ def size_on_gpu(
         host_cpu = (float(host_flops), "set on the command line")
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
-    costs = stage_costs(workload, spec, traced, use_trace, deployment, shape)
-    calls_of = {sd.name: sd.calls(workload) for sd in spec.pipeline_def.stages}
+    costs = stage_costs(workload, traced, use_trace, deployment, shape)
+    calls_of = {sd.name: apply_calls(transforms, sd, stage_calls(sd, workload)) for sd in spec.pipeline_def.stages}
     running = [sd for sd in spec.pipeline_def.stages if calls_of[sd.name] > 0]
     ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
     activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in costs.items()}
@@ -451,22 +436,27 @@ def size_on_gpu(
     for stage, component, _ in rt.moves(spec, running, deployment.gpus):
         copies[stage] = copies.get(stage, 0) + memory.weights_bytes[component]
     stages: dict[str, StageSizing] = {}
-    machines: dict[float, Machine] = {}  # by the compute dtype's ratio to bfloat16's peak
+    machines: dict[str, Machine] = {}  # by the tensor-core path the compute dtype runs on
     try:
         for sd in spec.pipeline_def.stages:
             name = sd.name
             calls = calls_of[name]
             st = costs[name]
+            terms = apply_terms(transforms, sd, st.terms)
+            if terms is not st.terms:  # a what-if changed the call's events
+                st = CallCost(
+                    sum(t[1] for t in terms), st.peak_activation_bytes, st.peak_activation_bytes_materialized, terms
+                )
             cast_bytes = 0
             comm_seconds, comm_bytes = 0.0, 0
             if rt.on_host(sd.component):
                 seconds, bound = st.flops * calls / host_cpu[0], "host"
             else:
-                ratio = FP32_TENSOR_RATIO if rt.compute_dtype(sd.component) == "float32" else 1.0
-                machine = machines.get(ratio)
+                path = TENSOR_PATH[rt.compute_dtype(sd.component)]
+                machine = machines.get(path)
                 if machine is None:
-                    machine = machines[ratio] = Machine(
-                        peak_flops=g.peak_flops("bf16") * ratio,
+                    machine = machines[path] = Machine(
+                        peak_flops=g.peak_flops(path),
                         peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
                         efficiency=cal["efficiency"],
                         launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
@@ -508,9 +498,9 @@ def size_on_gpu(
         stages,
         memory.peak_bytes,
         rt,
-        _describe(cal),
+        describe(cal),
         tuple(_warnings(g, cal, stages, memory.peak_bytes, rt.offload)),
-        _provenance(cal),
+        provenance(cal),
         (
             *_assumptions(
                 g,
@@ -574,8 +564,6 @@ COMPONENT_NAMES: dict[str, str] = {
     "vae": "the whole VAE",
 }
 """How the report's assumptions name each model component."""
-DTYPE_SHORT: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8": "fp8"}
-"""The short form the report's text writes each dtype in."""
 
 
 def _and(items: list[str]) -> str:
@@ -607,12 +595,8 @@ def _assumptions(
         else "closed form, equal to a meta trace of the real modules: wanmeter verify checks it"
     )
     components = list(memory.weights_bytes)  # every component, in the spec's order
-    code = (
-        "diffusers pipelines"
-        if rt.name == "diffusers"
-        else f"the original Wan-Video/{spec.pipeline_def.wan_repo} generate.py"
-    )
-    dtypes = ", ".join(f"{COMPONENT_NAMES[c]} {DTYPE_SHORT[rt.weight_dtype(c)]}" for c in components)
+    code = rt.text("code", spec)
+    dtypes = ", ".join(f"{COMPONENT_NAMES[c]} {dtype(rt.weight_dtype(c)).short}" for c in components)
     casts = [COMPONENT_NAMES[c] for c in components if rt.casts_weights(c) and c not in sharded]
     stages = spec.pipeline_def.stages
     vae = [s.name for s in stages if s.component == "vae"]
@@ -662,8 +646,9 @@ def _assumptions(
         f"seconds: per-op roofline over every op of one call ({source}), max(FLOPs / (peak x efficiency), bytes / "
         "(bandwidth x efficiency)) plus a cost per op call, summed; no overlap between ops, no torch.compile, no "
         "CUDA graphs",
-        f"peaks: {g.product} datasheet, dense bf16 {g.bf16_tflops:g} TFLOP/s for bf16 stages and half that "
-        f"(TF32) for the fp32 VAE, {g.memory_bandwidth_gbs:g} GB/s",
+        f"peaks: {g.product} datasheet, dense bf16 {g.bf16_tflops:g} TFLOP/s for bf16 stages and "
+        f"{'half' if g.tf32_ratio == 0.5 else f'{g.tf32_ratio:g} x'} that (TF32) for the fp32 VAE, "
+        f"{g.memory_bandwidth_gbs:g} GB/s",
         "host work, data loading, the scheduler step and video encoding are not timed",
     )
 
@@ -689,11 +674,8 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
             "parallelism runs it (rotary tables, patch embedding and unpatchify over every token, cross-attention "
             f"over the whole text on every rank); {' and '.join(kinds)}; the head's output all-gathered per forward"
         )
-        if workload.runtime.name == "wan":
-            out.append(
-                "the original Wan code splits the same way and sends the same tensors (its Ulysses all-to-alls, "
-                "xFuser's USP in Wan2.1); its per-rank ops are modelled by diffusers' (its output gather in bf16)"
-            )
+        if workload.runtime.record.layout_note:
+            out.append(workload.runtime.record.layout_note)
     if d.fsdp:
         out.append(
             f"FSDP ({', '.join(d.fsdp)}): each rank stores 1/{d.gpus} of the weights and all-gathers every "
@@ -716,29 +698,16 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
     return out
 
 
-def _describe(cal: dict[str, Any]) -> str:
-    if cal.get("defaults"):
-        return f"none; default efficiencies from cited public measurements (retrieved {cal.get('date', '?')})"
-    return f"{cal.get('device_name', '?')} on {cal.get('date', '?')} ({cal.get('versions', {}).get('torch', '?')})"
-
-
-def _provenance(cal: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    if "provenance" in cal:
-        return {c: dict(p) for c, p in cal["provenance"].items()}
-    source = f"timing calibration: {_describe(cal)}"
-    return {c: {"value": v, "kind": "calibrated", "evidence": source} for c, v in cal["efficiency"].items()}
-
-
 def _warnings(g: GPU, cal: dict[str, Any], stages: dict[str, StageSizing], peak_bytes: int, offload: bool) -> list[str]:
     out = []
     if cal.get("defaults"):
-        values = ", ".join(f"{c} {p['value']:g}" for c, p in _provenance(cal).items() if p["kind"] != "override")
+        values = ", ".join(f"{c} {p['value']:g}" for c, p in provenance(cal).items() if p["kind"] != "override")
         out.append(
             f"no timing calibration of {g.name}: seconds use default efficiencies from public measurements "
             f"({values}; sources in the JSON report's gpu.efficiency); run `{CALIBRATE_COMMAND.format(gpu=g.name)}` "
             "on one to replace them"
         )
-        borrowed = [c for c, p in _provenance(cal).items() if p["kind"] == "borrowed"]
+        borrowed = [c for c, p in provenance(cal).items() if p["kind"] == "borrowed"]
         if borrowed:
             out.append(
                 f"no public measurement of {', '.join(borrowed)} efficiency on a {g.name} was found: "

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from hybrid.models import get_preset
 from hybrid.pipelines import STAGE_NAMES
+from hybrid.presets import get_preset
 from hybrid.report import PipelineReport, estimate
 from hybrid.runtime import DIFFUSERS, Runtime
-from hybrid.workload import Workload
+from hybrid.workload import TEXT_LEN, Workload
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -47,7 +47,7 @@ class Grid:
     steps: tuple[int | None, ...] = (None,)
     """``None``: each model's recommended steps."""
     batch: tuple[int, ...] = (1,)
-    text_len: tuple[int, ...] = (512,)
+    text_len: tuple[int, ...] = (TEXT_LEN,)
     cfg: tuple[bool, ...] = (True,)
     runtime: Runtime = DIFFUSERS
     """How every workload of the grid runs (:mod:`hybrid.runtime`)."""
@@ -62,9 +62,7 @@ class Grid:
                 sizes, self.frames, self.steps, self.batch, self.text_len, self.cfg
             ):
                 kw = {"frames": f, "steps": s}  # None: the preset's
-                out.append(
-                    Workload(model, w, h, batch=b, text_len=t, cfg=c, runtime=self.runtime, **kw)  # type: ignore[arg-type]
-                )
+                out.append(Workload.of(preset, w, h, batch=b, text_len=t, cfg=c, runtime=self.runtime, **kw))
         return out
 
     def varying(self) -> list[str]:
@@ -99,7 +97,7 @@ def sweep(
     for r in reports:
         w = r.workload
         trace = traces(w) if traces is not None else None
-        out.append(replace(r, gpu=size_on_gpu(w, get_preset(w.model), name, cal, traced=trace, host_flops=host_flops)))
+        out.append(replace(r, gpu=size_on_gpu(w, name, cal, traced=trace, host_flops=host_flops)))
     return out
 
 

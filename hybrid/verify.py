@@ -26,17 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import stage_groups
 from hybrid.deployment import Deployment
-from hybrid.files import read_json, write_atomic
-from hybrid.geometry import CallShape
-from hybrid.models import PRESETS, ModelSpec, get_preset
+from hybrid.files import CALIBRATION_DIR, read_json, write_atomic
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.pipelines import STAGE_NAMES
+from hybrid.presets import PRESETS, ModelSpec, get_preset
 from hybrid.report import estimate
 from hybrid.rows import aggregate, aggregate_costs, expand
 from hybrid.runtime import DIFFUSERS, Runtime
+from hybrid.schedule import stage_calls
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,7 +162,7 @@ def _rel(a: int, b: int) -> float:
 def reference_workload(model: str, shape: dict[str, Any], ref_images: int = 0) -> Workload:
     """A reference shape as a workload of ``model``, within its pipeline's constraints (a pipeline
     that accepts one text length or batch 1 only gets that; VACE gets ``ref_images``)."""
-    return Workload(model=model, **get_preset(model).constrain(shape, ref_images))
+    return Workload.of(model=model, **get_preset(model).constrain(shape, ref_images))
 
 
 def reference_workloads(model: str) -> list[Workload]:
@@ -171,7 +171,7 @@ def reference_workloads(model: str) -> list[Workload]:
 
 
 def _workloads(model: str) -> list[Workload]:
-    return [Workload(model=model), *reference_workloads(model)]
+    return [Workload.of(model=model), *reference_workloads(model)]
 
 
 def presets_of(pipeline: str) -> tuple[str, ...]:
@@ -185,12 +185,12 @@ def presets_with(stage: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=64)
-def _meta_trace(stage: str, spec: ModelSpec, workload: Workload) -> StageTrace:
+def _meta_trace(stage: str, workload: Workload) -> StageTrace:
     """One meta trace per (stage, model, workload) per run: the analytic and FlopCounterMode checks
     look at the same forwards."""
     from hybrid.trace import trace_stage
 
-    return trace_stage(stage, workload, spec)
+    return trace_stage(stage, workload)
 
 
 def _mismatches(analytic: Mapping[Any, Any], traced: Mapping[Any, Any]) -> list[dict[str, Any]]:
@@ -202,13 +202,14 @@ def _mismatches(analytic: Mapping[Any, Any], traced: Mapping[Any, Any]) -> list[
     ]
 
 
-def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
+def check_stage(stage: str, workload: Workload) -> Check:
     """Analytic vs traced FLOPs and calls of one call of ``stage``, per (module, op) and total: it
     passes when the FLOPs agree within :data:`RTOL` (per op and in total), every (module, op) makes
     the same number of calls and no op is unsupported, and, where the stage's family writes them in
     closed form, every op's bytes and both activation peaks are the traced ones."""
-    analytic = aggregate(expand(stage_groups(stage, spec, workload)))
-    traced_stage = _meta_trace(stage, spec, workload)
+    analytic = aggregate(expand(stage_groups(stage, workload)))
+    spec = workload.spec
+    traced_stage = _meta_trace(stage, workload)
     traced = aggregate(traced_stage.rows)
     mismatches = _mismatches(analytic, traced)
     a_total = sum(f for f, _ in analytic.values())
@@ -218,7 +219,7 @@ def check_stage(stage: str, spec: ModelSpec, workload: Workload) -> Check:
         (_rel(analytic.get(k, (0, 0))[0], traced.get(k, (0, 0))[0]) for k in set(analytic) | set(traced)), default=0.0
     )
     call_mismatches = [m for m in mismatches if (m["analytic"] or (0, 0))[1] != (m["traced"] or (0, 0))[1]]
-    sd, call = spec.pipeline_def.stage(stage), CallShape.of(spec, workload)
+    sd, call = spec.pipeline_def.stage(stage), workload.shape()
     groups = sd.closed_rows(spec, call)  # None: only the tracer has this family's bytes
     byte_mismatches = (
         None if groups is None else _mismatches(aggregate_costs(expand(groups)), aggregate_costs(traced_stage.rows))
@@ -261,7 +262,7 @@ def verify_stage(stage: str, models: Iterable[str] | None = None) -> Summary:
     (default: every preset whose pipeline has ``stage``)."""
     t0 = time.perf_counter()
     models = presets_with(stage) if models is None else models
-    checks = [check_stage(stage, get_preset(m), w) for m in models for w in _workloads(m)]
+    checks = [check_stage(stage, w) for m in models for w in _workloads(m)]
     return Summary(stage, checks, time.perf_counter() - t0)
 
 
@@ -278,7 +279,7 @@ KNOBS: dict[str, tuple[int, ...]] = {
 
 def _knobs(workload: Workload) -> dict[str, tuple[int, ...]]:
     """:data:`KNOBS` that ``workload``'s pipeline lets vary."""
-    pipeline = get_preset(workload.model).pipeline_def
+    pipeline = workload.spec.pipeline_def
     fixed = {
         "text_len": pipeline.fixed_text_len is not None,
         "batch": pipeline.max_batch == 1,
@@ -302,8 +303,8 @@ def check_invariants(workload: Workload) -> list[Check]:
     )
     for knob, values in _knobs(workload).items():
         changes: list[dict[str, Any]] = [{knob: v} for v in values]
-        spec = get_preset(workload.model)  # sizes rounded to its multiple (32 for the /16 Wan2.2 VAE)
-        series = [estimate(Workload(**spec.constrain({**workload.to_dict(), **c}))) for c in changes]
+        spec = workload.spec  # sizes rounded to its multiple (32 for the /16 Wan2.2 VAE)
+        series = [estimate(Workload.of(**spec.constrain({**workload.to_dict(), **c}))) for c in changes]
         for stage in report.stages:
             flops = [r.stages[stage].flops for r in series]
             ok = all(a <= b for a, b in pairwise(flops))
@@ -318,24 +319,27 @@ def check_invariants(workload: Workload) -> list[Check]:
 def verify_invariants() -> Summary:
     """:func:`check_invariants` from both models' default workloads, CFG on and off."""
     t0 = time.perf_counter()
-    checks = [c for m in sorted(PRESETS) for cfg in (True, False) for c in check_invariants(Workload(model=m, cfg=cfg))]
+    checks = [
+        c for m in sorted(PRESETS) for cfg in (True, False) for c in check_invariants(Workload.of(model=m, cfg=cfg))
+    ]
     return Summary("pipeline_invariants", checks, time.perf_counter() - t0)
 
 
-def check_device(stage: str, workload: Workload, device: str, spec: ModelSpec = TINY_SPEC) -> Check:
-    """Rows traced with real random tensors on ``device`` equal the rows traced on meta."""
+def check_device(stage: str, workload: Workload, device: str) -> Check:
+    """Rows traced with real random tensors on ``device`` equal the rows traced on meta (``workload``
+    on a tiny spec: real tensors)."""
     from hybrid.trace import trace_stage
 
     def key(rows: Iterable[Any]) -> list[Any]:
         return sorted(rows, key=lambda r: (r.module, r.op, r.input_shapes, r.output_shape))
 
-    meta = trace_stage(stage, workload, spec, device="meta", dtype="float32")
-    real = trace_stage(stage, workload, spec, device=device, dtype="float32")
-    analytic = sum(g.flops for g in stage_groups(stage, spec, workload))
+    meta = trace_stage(stage, workload, device="meta", dtype="float32")
+    real = trace_stage(stage, workload, device=device, dtype="float32")
+    analytic = sum(g.flops for g in stage_groups(stage, workload))
     same = key(meta.rows) == key(real.rows)
     w = workload
     return Check(
-        name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} {stage} on {device}",
+        name=f"{w.spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} {stage} on {device}",
         passed=same and meta.flops == real.flops == analytic,
         detail={
             "stage": stage,
@@ -356,22 +360,24 @@ def verify_device(device: str) -> Summary:
     seen: set[tuple[Any, ...]] = set()
     checks = []
     for spec in TINY_SPECS.values():
-        for w in reference_workloads(presets_of(spec.pipeline)[0]):
+        for preset_w in reference_workloads(presets_of(spec.pipeline)[0]):
+            w = replace(preset_w, spec=spec)
             for sd in spec.pipeline_def.stages:
-                call = (sd.trace_key, sd.config(spec), CallShape.of(spec, w))
+                call = (sd.trace_key, sd.config(spec), w.shape())
                 if call not in seen:  # the same call in another pipeline (its VAE decode) runs once
                     seen.add(call)
-                    checks.append(check_device(sd.name, w, device, spec))
+                    checks.append(check_device(sd.name, w, device))
     return Summary(f"device_{device}", checks, time.perf_counter() - t0)
 
 
-def check_flop_counter(stage: str, spec: ModelSpec, workload: Workload) -> Check:
+def check_flop_counter(stage: str, workload: Workload) -> Check:
     """Traced FLOPs of one call equal ``FlopCounterMode``'s on the same forward (meta device)."""
     from hybrid.trace.build import stage_call
     from hybrid.trace.reference import flop_counter_total
 
-    traced = _meta_trace(stage, spec, workload)
-    reference = flop_counter_total(stage_call(stage, spec, workload))
+    spec = workload.spec
+    traced = _meta_trace(stage, workload)
+    reference = flop_counter_total(stage_call(stage, workload))
     w = workload
     return Check(
         name=f"{spec.name} {w.width}x{w.height}x{w.frames} b{w.batch} L{w.text_len} {stage}",
@@ -393,15 +399,12 @@ def verify_flop_counter(models: Iterable[str] = tuple(sorted(PRESETS))) -> Summa
     """:func:`check_flop_counter` for every stage at the reference shapes and full default workloads."""
     t0 = time.perf_counter()
     checks = [
-        check_flop_counter(s, get_preset(m), w)
-        for m in models
-        for w in _workloads(m)
-        for s in get_preset(m).pipeline_def.stage_names
+        check_flop_counter(s, w) for m in models for w in _workloads(m) for s in get_preset(m).pipeline_def.stage_names
     ]
     return Summary("flop_counter", checks, time.perf_counter() - t0)
 
 
-PUBLIC_TIMINGS = Path(__file__).resolve().parent.parent / "calibration" / "public_timings.json"
+PUBLIC_TIMINGS = CALIBRATION_DIR / "public_timings.json"
 
 
 def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
@@ -418,14 +421,14 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
         raise ValueError(f"public_timings: {path} is not a wanmeter.public-timings/2 document")
     checks = []
     for e in doc["entries"]:
-        w = Workload(**e["workload"])
-        spec = get_preset(w.model)
+        w = Workload.of(**e["workload"])
+        spec = w.spec
         d = e.get("deployment", {})
         deployment = Deployment(
             gpus=d.get("gpus", 1), ulysses=d.get("ulysses", 1), ring=d.get("ring", 1), fsdp=tuple(d.get("fsdp", ()))
         )
-        sized = size_on_gpu(w, spec, e["gpu"], deployment=deployment)
-        dit_calls = sum(sd.calls(w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
+        sized = size_on_gpu(w, e["gpu"], deployment=deployment)
+        dit_calls = sum(stage_calls(sd, w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
         peak_gib = sized.peak_memory_bytes / 2**30
         published_gib = e["published_peak_memory"]
         checks.append(
@@ -474,17 +477,16 @@ def verify_sizing(models: Iterable[str] | None = None) -> Summary:
     traces = CallTraces()
     checks = []
     for model in sorted(PRESETS) if models is None else models:
-        spec = get_preset(model)
         for runtime in (Runtime(), Runtime("wan", offload=True)):
-            w = Workload(model=model, runtime=runtime)
+            w = Workload.of(model=model, runtime=runtime)
             for gpu in SIZING_GPUS:
-                closed = size_on_gpu(w, spec, gpu)
-                traced = size_on_gpu(w, spec, gpu, traced=traces(w))
+                closed = size_on_gpu(w, gpu)
+                traced = size_on_gpu(w, gpu, traced=traces(w))
                 checks.append(_same_sizing(f"{model} {runtime.name} {gpu}", closed, traced))
     for model, runtime, d in SIZING_LAYOUTS if models is None else ():
-        w, spec = Workload(model=model, runtime=runtime), get_preset(model)
-        closed = size_on_gpu(w, spec, "h100-sxm", deployment=d)
-        traced = size_on_gpu(w, spec, "h100-sxm", deployment=d, use_trace=True)
+        w = Workload.of(model=model, runtime=runtime)
+        closed = size_on_gpu(w, "h100-sxm", deployment=d)
+        traced = size_on_gpu(w, "h100-sxm", deployment=d, use_trace=True)
         checks.append(_same_sizing(f"{model} {runtime.name} h100-sxm {d.describe()}", closed, traced))
     return Summary("sizing", checks, time.perf_counter() - t0)
 
@@ -535,19 +537,19 @@ defaults and small shapes, batch 1 and 2, text, image and per-token-timestep tra
 
 
 @functools.lru_cache(maxsize=64)
-def _parallel_trace(stage: str, spec: ModelSpec, workload: Workload, deployment: Deployment) -> StageTrace:
+def _parallel_trace(stage: str, workload: Workload, deployment: Deployment) -> StageTrace:
     from hybrid.trace import trace_stage
 
-    return trace_stage(stage, workload, spec, deployment=deployment)
+    return trace_stage(stage, workload, deployment=deployment)
 
 
-def check_parallel(stage: str, spec: ModelSpec, workload: Workload, deployment: Deployment) -> Check:
+def check_parallel(stage: str, workload: Workload, deployment: Deployment) -> Check:
     """One rank's closed-form rows (compute and collectives: op, bytes sent and received, calls) and
     activation peaks (fused and materialised) of one call of a transformer ``stage`` against
     diffusers' context parallelism traced in a fake process group (:mod:`hybrid.trace.parallel`):
     every (module, op) and both peaks equal, exactly."""
-    call = CallShape.of(spec, workload, deployment)
-    traced = _parallel_trace(stage, spec, workload, deployment)
+    spec, call = workload.spec, workload.shape(deployment)
+    traced = _parallel_trace(stage, workload, deployment)
     sd = spec.pipeline_def.stage(stage)
     groups = sd.closed_rows(spec, call) or []
     analytic, table = aggregate_costs(expand(groups)), aggregate_costs(traced.rows)
@@ -585,13 +587,13 @@ def verify_parallel() -> Summary:
     t0 = time.perf_counter()
     checks = []
     for model, shape, layouts in PARALLEL_LAYOUTS:
-        spec = get_preset(model)
-        w = reference_workload(model, shape) if shape else Workload(model=model)
+        w = reference_workload(model, shape) if shape else Workload.of(model=model)
+        spec = w.spec
         for ulysses, ring in layouts:
             d = Deployment(gpus=ulysses * ring, ulysses=ulysses, ring=ring)
             for sd in spec.pipeline_def.stages:
                 if sd.component.startswith("transformer"):
-                    checks.append(check_parallel(sd.name, spec, w, d))
+                    checks.append(check_parallel(sd.name, w, d))
     return Summary("sequence_parallel", checks, time.perf_counter() - t0)
 
 

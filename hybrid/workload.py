@@ -1,62 +1,108 @@
-"""The workload: one video job, validated against its model's geometry and pipeline, with its
-derived latent and token shapes (:mod:`hybrid.geometry`)."""
+"""The workload: one video job on one model spec, validated against its geometry and pipeline, with
+its derived latent and token shapes (:class:`hybrid.geometry.CallShape`).
+
+A :class:`Workload` holds the :class:`~hybrid.presets.ModelSpec` it runs (a preset, or a local
+checkpoint's configs), so nothing below the API looks a preset up by name again. Build one with
+:meth:`Workload.of`, which fills the spec's defaults (size, frames, steps, flow shift); the fields
+of a constructed workload are always the concrete values.
+
+Geometry (diffusers derives it the same way from the component configs): ``frames`` frames of
+``height x width`` pixels become ``(frames - 1) // t + 1`` latent frames of ``height/s x width/s``
+(``t``, ``s`` the VAE's temporal and spatial scale factors); the transformer patchifies them into
+``(T/p_t)(H/p_h)(W/p_w)`` tokens; sizes must be multiples of ``s * p`` and frames of the form
+``t*k + 1``. Image tokens come from the image encoder (``(image_size/patch)^2 + 1`` per image);
+VACE reference images add one latent frame each to what the transformer sees.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from hybrid.geometry import CallShape, validate
-from hybrid.models import DEFAULT_MODEL, PRESETS, get_preset
+from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
+from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
 from hybrid.runtime import DIFFUSERS, Runtime
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.deployment import Deployment
+
+TEXT_LEN = 512
+"""Padded prompt tokens by default: every Wan pipeline's ``max_sequence_length``."""
+_SHAPE_FIELDS = ("width", "height", "frames", "steps", "batch", "text_len", "ref_images")
 
 
 @dataclass(frozen=True)
 class Workload:
-    """One Wan video job.
+    """One Wan video job on ``spec``.
 
-    ``width``/``height`` default to the model's native size (1280x720 for 14B, 832x480 for 1.3B)
-    and ``steps`` (``None``) to the model's recommended steps (50; 40 for image-to-video).
     ``text_len`` is the padded prompt length (the pipeline's ``max_sequence_length``), which the
     text encoder runs on and the DiT's cross-attention attends to. ``cfg`` turns classifier-free
     guidance (a negative prompt and a second DiT forward per step) on. ``ref_images`` are VACE's
-    reference images. Geometry and pipeline constraints come from the preset's spec
-    (:func:`hybrid.geometry.validate`; a custom spec is validated again against its own numbers).
+    reference images.
     """
 
-    model: str = DEFAULT_MODEL
-    width: int = 0
-    height: int = 0
-    frames: int = None  # type: ignore[assignment]  # None: the preset's, set in __post_init__
-    steps: int = None  # type: ignore[assignment]  # None: the preset's, set in __post_init__
+    spec: ModelSpec
+    width: int
+    height: int
+    frames: int
+    steps: int
     batch: int = 1
-    text_len: int = 512
+    text_len: int = TEXT_LEN
     cfg: bool = True
     ref_images: int = 0
     image: bool = False
     """Wan2.2 TI2V: image-to-video mode (``--image``), the single image VAE-encoded."""
     flow_shift: float | None = None
-    """The scheduler's flow shift of a two-expert pipeline (``None``: the preset's); it decides which
-    expert runs each step."""
+    """The scheduler's flow shift of a two-expert pipeline (:meth:`of` fills the preset's); it
+    decides which expert runs each step. ``None`` for one-transformer pipelines."""
     runtime: Runtime = DIFFUSERS
     """The code base that runs the job and its flags (:mod:`hybrid.runtime`): the original Wan2.2
     code embeds the timestep per token, which changes FLOPs; offload and dtypes change memory."""
 
+    @classmethod
+    def of(
+        cls,
+        model: str | ModelSpec = DEFAULT_MODEL,
+        width: int | None = None,
+        height: int | None = None,
+        frames: int | None = None,
+        steps: int | None = None,
+        flow_shift: float | None = None,
+        runtime: Runtime | Mapping[str, Any] = DIFFUSERS,
+        **kw: Any,
+    ) -> Workload:
+        """A workload of ``model`` (a preset's name or a spec), each size, frame count, step count
+        and flow shift left out (``None``, or 0 for a size) taken from the spec's defaults."""
+        spec = model if isinstance(model, ModelSpec) else get_preset(str(model))
+        if isinstance(runtime, Mapping):  # the JSON form of to_dict()
+            valid = [f.name for f in fields(Runtime)]
+            bad = sorted(set(runtime) - set(valid))
+            if bad:
+                raise ValueError(f"runtime: unknown field {bad[0]!r}; valid: {', '.join(valid)}")
+            runtime = Runtime(**runtime)
+        return cls(
+            spec,
+            width or spec.default_width,
+            height or spec.default_height,
+            spec.default_frames if frames is None else frames,
+            spec.default_steps if steps is None else steps,
+            flow_shift=spec.flow_shift if flow_shift is None else flow_shift,
+            runtime=runtime,
+            **kw,
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Workload:
+        """The workload :meth:`to_dict` wrote (``model`` a preset's name)."""
+        return cls.of(**d)
+
     def __post_init__(self) -> None:
-        if not isinstance(self.model, str) or self.model not in PRESETS:
-            get_preset(str(self.model))  # raises the one-line error listing valid models
-        preset = PRESETS[self.model]
-        if self.width == 0:
-            object.__setattr__(self, "width", preset.default_width)
-        if self.height == 0:
-            object.__setattr__(self, "height", preset.default_height)
-        if self.steps is None:
-            object.__setattr__(self, "steps", preset.default_steps)
-        if self.frames is None:
-            object.__setattr__(self, "frames", preset.default_frames)
-        for name in ("width", "height", "frames", "steps", "batch", "text_len", "ref_images"):
+        if not isinstance(self.spec, ModelSpec):
+            raise ValueError(f"spec: must be a ModelSpec, got {type(self.spec).__name__}")
+        for name in _SHAPE_FIELDS:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ValueError(f"{name}: must be an integer, got {v!r}")
@@ -69,33 +115,92 @@ class Workload:
         for name in ("cfg", "image"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")
-        if self.flow_shift is None and preset.flow_shift is not None:
-            object.__setattr__(self, "flow_shift", preset.flow_shift)
         if self.flow_shift is not None:
             v = self.flow_shift
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"flow_shift: must be a positive number, got {v!r}")
             object.__setattr__(self, "flow_shift", float(v))
-        if isinstance(self.runtime, Mapping):  # the JSON form of to_dict()
-            bad = sorted(set(self.runtime) - {f.name for f in fields(Runtime)})
-            if bad:
-                raise ValueError(
-                    f"runtime: unknown field {bad[0]!r}; valid: {', '.join(f.name for f in fields(Runtime))}"
-                )
-            object.__setattr__(self, "runtime", Runtime(**self.runtime))
         if not isinstance(self.runtime, Runtime):
             raise ValueError(f"runtime: must be a Runtime, got {self.runtime!r}")
-        self.runtime.check(preset)
-        if self.runtime.name == "wan" and not self.cfg:
+        self.runtime.check(self.spec)
+        if self.runtime.cfg_always and not self.cfg:
             raise ValueError(
                 "cfg: the original Wan generate.py runs the unconditional pass every step whatever the guide "
                 "scale; valid with --runtime wan: CFG on (drop --no-cfg and any guidance scale <= 1)"
             )
-        validate(preset, self)
+        self._validate()
 
-    def shape(self) -> CallShape:
-        """Per-call shapes under the preset's spec (:meth:`hybrid.geometry.CallShape.of`)."""
-        return CallShape.of(get_preset(self.model), self)
+    @property
+    def model(self) -> str:
+        """The spec's name (a preset's, or a local checkpoint's)."""
+        return self.spec.name
+
+    def _validate(self) -> None:
+        """One-line ``ValueError`` naming the field and its valid values where this workload does not
+        fit its spec's geometry or its pipeline's constraints."""
+        spec, p = self.spec, self.spec.pipeline_def
+        m_h, m_w = spec.size_multiple()
+        for name, step in (("width", m_w), ("height", m_h)):
+            v = getattr(self, name)
+            if v < step or v % step:
+                raise ValueError(
+                    f"{name}: {v} is not a positive multiple of {step}; {nearest_multiples(v, step, step)}"
+                )
+        t = spec.vae.scale_factor_temporal
+        if self.frames < 1 or (self.frames - 1) % t:
+            raise ValueError(f"frames: {self.frames} is not of the form {t}k+1 >= 1; {nearest_frames(self.frames, t)}")
+        if self.ref_images and not p.ref_images:
+            raise ValueError(f"ref_images: {spec.name} takes no reference images; valid: 0 (VACE presets take them)")
+        if p.fixed_text_len is not None and self.text_len != p.fixed_text_len:
+            raise ValueError(
+                f"text_len: {self.text_len} is invalid for {spec.name}; valid: {p.fixed_text_len} "
+                f"({p.fixed_text_len_reason})"
+            )
+        if self.image and not p.image_input:
+            raise ValueError(
+                f"image: {spec.name} takes no --image (image-to-video presets always encode their image; "
+                "Wan2.2 TI2V takes it)"
+            )
+        if p.boundary_ratio is None and self.flow_shift is not None:
+            raise ValueError(
+                f"flow_shift: {spec.name} has one transformer, the flow shift changes nothing it runs; "
+                "valid: leave it out (two-expert presets take it)"
+            )
+        if p.max_batch is not None and self.batch > p.max_batch:
+            raise ValueError(
+                f"batch: {self.batch} is invalid for {spec.name}; valid: 1 to {p.max_batch} ({p.max_batch_reason})"
+            )
+
+    def shape(self, deployment: Deployment | None = None) -> CallShape:
+        """The per-call shapes of this workload, as one rank of ``deployment`` runs them (default: one GPU)."""
+        spec = self.spec
+        vae, dit = spec.vae, spec.transformer
+        t, s = vae.scale_factor_temporal, vae.scale_factor_spatial
+        p_t, p_h, p_w = dit.patch_size
+        latent_frames = (self.frames - 1) // t + 1
+        lh, lw = self.height // s, self.width // s
+        dit_frames = latent_frames + self.ref_images
+        images = spec.pipeline_def.images
+        per_image = spec.image_encoder.num_tokens if spec.image_encoder is not None else 0
+        return CallShape(
+            batch=self.batch,
+            frames=self.frames,
+            height=self.height,
+            width=self.width,
+            latent_frames=latent_frames,
+            latent_height=lh,
+            latent_width=lw,
+            dit_latent_frames=dit_frames,
+            dit_tokens=(dit_frames // p_t) * (lh // p_h) * (lw // p_w),
+            text_len=self.text_len,
+            images=images,
+            image_tokens=images * per_image if dit.image_dim is not None else 0,
+            ref_images=self.ref_images,
+            per_token_timestep=self.runtime.per_token_timestep(spec),
+            image=self.image,
+            ulysses=deployment.ulysses if deployment else 1,
+            ring=deployment.ring if deployment else 1,
+        )
 
     @property
     def latent_frames(self) -> int:
@@ -118,22 +223,68 @@ class Workload:
         return self.shape().dit_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as plain JSON values (``ref_images``, ``image``, ``flow_shift`` and
-        ``runtime`` only where set)."""
-        d = asdict(self)
-        if not self.ref_images:
-            del d["ref_images"]
-        if self.flow_shift is None:
-            del d["flow_shift"]
-        if not self.image:
-            del d["image"]
-        if self.runtime == DIFFUSERS:
-            del d["runtime"]
+        """The fields as plain JSON values, ``model`` the spec's name (``ref_images``, ``image``,
+        ``flow_shift`` and ``runtime`` only where set)."""
+        d: dict[str, Any] = {"model": self.spec.name}
+        d.update((name, getattr(self, name)) for name in ("width", "height", "frames", "steps", "batch", "text_len"))
+        d["cfg"] = self.cfg
+        if self.ref_images:
+            d["ref_images"] = self.ref_images
+        if self.image:
+            d["image"] = self.image
+        if self.flow_shift is not None:
+            d["flow_shift"] = self.flow_shift
+        if self.runtime != DIFFUSERS:
+            d["runtime"] = self.runtime.to_dict()
         return d
+
+    def rotary_overflow(self) -> str | None:
+        """Where the latent grid is longer, along some axis, than the DiT's rotary table
+        (``rope_max_seq_len`` positions per axis: diffusers' ``WanRotaryPosEmbed`` slices its
+        precomputed frequencies and cannot run past them), the one line that says so; else ``None``."""
+        dit = self.spec.transformer
+        p_t, p_h, p_w = dit.patch_size
+        call = self.shape()
+        axes = (
+            ("latent frames", call.dit_latent_frames // p_t, "frames"),
+            ("latent rows", call.latent_height // p_h, "height"),
+            ("latent columns", call.latent_width // p_w, "width"),
+        )
+        for what, n, knob in axes:
+            if n > dit.rope_max_seq_len:
+                return (
+                    f"{knob}: {n:,} {what} after patching exceed the transformer's rotary table of "
+                    f"{dit.rope_max_seq_len} positions per axis (WanRotaryPosEmbed): the real module cannot run it"
+                )
+        return None
+
+    def torch_size_overflow(self) -> str | None:
+        """Where a tensor one stage call builds would have more elements than int64 holds (torch's
+        sizes are int64: it cannot even make such a tensor on meta), the one line that says so; else
+        ``None``. Checked: the pixel video, the text tokens and their embeddings, the latents, the
+        transformer's hidden states, and the ``(B, H, N, N)`` scores attention decomposes to on meta."""
+        call = self.shape()
+        dit, text = self.spec.transformer, self.spec.text_encoder
+        b, n = call.batch, call.dit_tokens
+        sizes = {
+            "the pixel video": b * 3 * call.frames * call.height * call.width,
+            "the text embeddings": b * call.text_len * text.d_model,
+            "the latents": b * max(dit.in_channels, 96) * call.dit_latent_frames * call.latent_pixels,
+            "the transformer's hidden states": b * n * dit.inner_dim,
+            "attention's scores on meta": b * dit.num_attention_heads * n * n,
+            "the text encoder's scores on meta": b * text.num_heads * call.text_len**2,
+        }
+        for what, numel in sizes.items():
+            if numel > INT64_MAX:
+                return (
+                    f"workload: {what} would hold {Decimal(numel):.3e} elements, beyond the int64 sizes torch has "
+                    f"(<= {INT64_MAX:.3e}): the tracer cannot build it; the analytic report has no such limit"
+                )
+        return None
 
     def extrapolation_warnings(self) -> list[str]:
         """Where this workload lies beyond what the checkpoint was trained for."""
-        p = get_preset(self.model)
+        p = self.spec
         out: list[str] = []
         if self.width * self.height > p.trained_max_pixels:
             out.append(
@@ -150,9 +301,23 @@ class Workload:
                 f"text_len {self.text_len} is above the {p.trained_max_text_len} tokens "
                 "the text encoder pipeline pads to: the cost is an extrapolation"
             )
-        from hybrid.geometry import rotary_overflow
-
-        rotary = rotary_overflow(p, self)
+        rotary = self.rotary_overflow()
         if rotary is not None:
             out.append(f"{rotary}; the analytic cost extrapolates the formulas (trace refuses it)")
         return out
+
+
+def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: float | None = None) -> bool:
+    """Whether a job runs classifier-free guidance, as diffusers' Wan pipelines decide it:
+    ``do_classifier_free_guidance = guidance_scale > 1`` (``None``: the default 5.0, on), for both
+    experts of a two-expert pipeline; ``guidance_scale_2`` only scales the low-noise expert's
+    guidance (no cost) and, as in diffusers, is refused by a pipeline without ``boundary_ratio``."""
+    for name, value in (("guidance_scale", guidance_scale), ("guidance_scale_2", guidance_scale_2)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
+            raise ValueError(f"{name}: must be a number, got {value!r}")
+    if guidance_scale_2 is not None and spec.pipeline_def.boundary_ratio is None:
+        raise ValueError(
+            f"guidance_scale_2: {spec.name} has one transformer (diffusers: only supported with boundary_ratio); "
+            "valid: leave it out"
+        )
+    return guidance_scale is None or guidance_scale > 1

@@ -179,13 +179,19 @@ def recorded(entry: dict[str, object]) -> bytes:
     return gzip.decompress(data) if str(entry["file"]).endswith(".gz") else data
 
 
-def record() -> None:
+def record(only: set[int] | None = None) -> None:
+    """Record every command (or only the indices ``only``, keeping the other recordings)."""
+    kept = json.loads(INDEX.read_text()) if only is not None else []
     for old in DATA.glob("[0-9][0-9][0-9].*"):
-        old.unlink()
+        if only is None or int(old.name[:3]) in only:
+            old.unlink()
     DATA.mkdir(parents=True, exist_ok=True)
     entries = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, command in enumerate(COMMANDS):
+            if only is not None and i not in only:
+                entries.append(kept[i])
+                continue
             code, data, said = run(command, Path(tmp))
             file = name(i, command, len(data))
             (DATA / file).write_bytes(gzip.compress(data, mtime=0) if file.endswith(".gz") else data)
@@ -203,4 +209,5 @@ def record() -> None:
 
 
 if __name__ == "__main__":
-    record()
+    # python -m tests.cli_corpus [INDEX ...]: re-record every command, or only these
+    record({int(a) for a in sys.argv[1:]} or None)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.pipelines import T2V
+from hybrid.presets import PRESETS, ModelSpec, get_preset
 from hybrid.trace import StageTrace, trace_stage
 from hybrid.verify import TINY_SPEC
 from hybrid.workload import Workload
@@ -20,19 +20,19 @@ STAGES = T2V.stage_names
 def constrained(model: str, ref_images: int = 0, **shape: Any) -> Workload:
     """A workload of ``model`` at ``shape``, within its pipeline's constraints (image-to-video's
     512 text tokens, VACE's batch 1; ``ref_images`` for VACE)."""
-    return Workload(model=model, **get_preset(model).constrain(shape, ref_images))
+    return Workload.of(model=model, **get_preset(model).constrain(shape, ref_images))
 
 
 SMALL = {"width": 256, "height": 128, "frames": 17, "text_len": 16, "batch": 2}
 """A small workload every preset is checked at besides its default (VACE with one reference image)."""
 
-FULL_AND_SMALL: list[Workload] = [Workload(model=m) for m in sorted(PRESETS)] + [
+FULL_AND_SMALL: list[Workload] = [Workload.of(model=m) for m in sorted(PRESETS)] + [
     constrained(m, 1, **SMALL) for m in sorted(PRESETS)
 ]
 
 
 def workload_id(w: Workload) -> str:
-    return f"{w.model}-{'default' if w == Workload(model=w.model) else 'small'}"
+    return f"{w.model}-{'default' if w == Workload.of(model=w.model) else 'small'}"
 
 
 def stage_params(workloads: list[Workload]) -> list[Any]:
@@ -45,7 +45,7 @@ def stage_params(workloads: list[Workload]) -> list[Any]:
 
 
 # 64x48, 9 frames -> 3 latent frames of 6x8, 3*3*4 = 36 DiT tokens; 7 text tokens.
-TINY_WORKLOAD = Workload(model="wan2.1-t2v-1.3b", width=64, height=48, frames=9, text_len=7)
+TINY_WORKLOAD = Workload.of(TINY_SPEC, width=64, height=48, frames=9, text_len=7)
 
 
 @pytest.fixture
@@ -61,4 +61,4 @@ def tiny_workload() -> Workload:
 @lru_cache(maxsize=64)
 def traced_preset(stage: str, workload: Workload) -> StageTrace:
     """Meta trace of a preset stage, shared by the test modules (full-size traces take seconds)."""
-    return trace_stage(stage, workload, get_preset(workload.model))
+    return trace_stage(stage, workload)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import hybrid
 from hybrid.analytic import analytic_rows, stage_groups
-from hybrid.models import PRESETS, ModelSpec, get_preset
+from hybrid.presets import PRESETS, ModelSpec, get_preset
 from hybrid.render import report as render
 from hybrid.report import diffusion_core_cost, estimate
 from hybrid.rows import OpGroup, aggregate, expand
@@ -23,7 +23,7 @@ from tests.conftest import FULL_AND_SMALL, STAGES, TINY_SPEC, constrained, stage
 
 @pytest.mark.parametrize(("workload", "stage"), stage_params(FULL_AND_SMALL))
 def test_analytic_equals_traced_full_configs(workload: Workload, stage: str) -> None:
-    analytic = aggregate(expand(stage_groups(stage, get_preset(workload.model), workload)))
+    analytic = aggregate(expand(stage_groups(stage, workload)))
     traced = aggregate(traced_preset(stage, workload).rows)
     assert analytic == traced  # per (module, op): FLOPs and calls, exactly
 
@@ -42,11 +42,10 @@ def test_closed_form_bytes_equal_traced(workload: Workload, stage: str) -> None:
     # where a family writes its full row walk (every DiT variant today), every op that costs time
     # carries the traced FLOPs, bytes read, bytes written and calls, per (module, op), exactly
 
-    from hybrid.geometry import CallShape
     from hybrid.rows import aggregate_costs
 
     spec = get_preset(workload.model)
-    groups = spec.pipeline_def.stage(stage).closed_rows(spec, CallShape.of(spec, workload))
+    groups = spec.pipeline_def.stage(stage).closed_rows(spec, workload.shape())
     assert groups is not None
     assert aggregate_costs(expand(groups)) == aggregate_costs(traced_preset(stage, workload).rows)
 
@@ -57,13 +56,12 @@ def test_closed_form_bytes_equal_traced_tiny_configs(
     tiny_spec: ModelSpec, stage: str, shape: dict[str, object]
 ) -> None:
 
-    from hybrid.geometry import CallShape
     from hybrid.rows import aggregate_costs
 
-    workload = Workload(model="wan2.1-t2v-1.3b", **shape)  # type: ignore[arg-type]
-    groups = tiny_spec.pipeline_def.stage(stage).closed_rows(tiny_spec, CallShape.of(tiny_spec, workload))
+    workload = Workload.of(tiny_spec, **shape)  # type: ignore[arg-type]
+    groups = tiny_spec.pipeline_def.stage(stage).closed_rows(tiny_spec, workload.shape())
     assert groups is not None
-    assert aggregate_costs(expand(groups)) == aggregate_costs(trace_stage(stage, workload, tiny_spec).rows)
+    assert aggregate_costs(expand(groups)) == aggregate_costs(trace_stage(stage, workload).rows)
 
 
 PEAK_SHAPES = [
@@ -80,7 +78,6 @@ candidate points of :func:`hybrid.models.wan_dit.dit_peak_bytes` leads in at lea
      "wan2.1-flf2v-14b-720p", "wan2.1-vace-1.3b"],
 )  # fmt: skip
 def test_closed_form_dit_peak_equals_traced(model: str) -> None:
-    from hybrid.geometry import CallShape
     from hybrid.runtime import Runtime
 
     spec = get_preset(model)
@@ -88,30 +85,31 @@ def test_closed_form_dit_peak_equals_traced(model: str) -> None:
     sd = spec.pipeline_def.stage("diffusion_core")
     for a, b, frames, batch, text_len, wan in PEAK_SHAPES:
         kw = {"width": m_w * a, "height": m_h * b, "frames": frames, "batch": batch, "text_len": text_len}
-        w = Workload(model=model, **spec.constrain(kw, ref_images=a % 2), runtime=Runtime("wan") if wan else Runtime())
-        traced = trace_stage("diffusion_core", w, spec)
-        call = CallShape.of(spec, w)
+        w = Workload.of(
+            model=model, **spec.constrain(kw, ref_images=a % 2), runtime=Runtime("wan") if wan else Runtime()
+        )
+        traced = trace_stage("diffusion_core", w)
+        call = w.shape()
         assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (model, kw, wan)
         assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (model, kw, wan)
 
 
 def test_closed_form_text_encoder_peak_equals_traced() -> None:
     # short prompts: the FFN leads (10 T d_ff + 12 T D bytes); 512 tokens: the attention's (L, L, H) bias
-    from hybrid.geometry import CallShape
 
     spec = get_preset("wan2.1-t2v-1.3b")
     sd = spec.pipeline_def.stage("text_encoder")
     for text_len, batch in ((1, 1), (7, 2), (100, 3), (512, 1), (700, 2)):
-        w = Workload(model=spec.name, width=64, height=32, frames=1, text_len=text_len, batch=batch)
-        traced = trace_stage("text_encoder", w, spec)
-        call = CallShape.of(spec, w)
+        w = Workload.of(spec, width=64, height=32, frames=1, text_len=text_len, batch=batch)
+        traced = trace_stage("text_encoder", w)
+        call = w.shape()
         assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (text_len, batch)
         assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (text_len, batch)
-    w = Workload(model=spec.name, width=64, height=32, frames=1)
+    w = Workload.of(spec, width=64, height=32, frames=1)
     # 512 tokens: two (512, 512, 64) bf16 biases, 8 bytes x T x D of layer input, embeddings and norm,
     # q, k, v and one more (T, 4096) bf16
     expected = 2 * 512 * 512 * 64 * 2 + 512 * 4096 * 8 + 4 * 512 * 4096 * 2
-    assert sd.closed_peak(spec, CallShape.of(spec, w)) == expected == 100_663_296
+    assert sd.closed_peak(spec, w.shape()) == expected == 100_663_296
 
 
 @pytest.mark.parametrize(
@@ -124,14 +122,13 @@ def test_closed_form_text_encoder_peak_equals_traced() -> None:
 def test_closed_form_vae_decode_peak_equals_traced(model: str, shapes: list[tuple[int, int, int, int]]) -> None:
     # the replay of _decode's allocations: caches, the growing video and the last chunk (out_), each
     # caller's input, the norms' temporaries
-    from hybrid.geometry import CallShape
 
     spec = get_preset(model)
     sd = spec.pipeline_def.stage("vae_decode")
     for width, height, frames, batch in shapes:
-        w = Workload(model=model, width=width, height=height, frames=frames, batch=batch)
-        traced = trace_stage("vae_decode", w, spec)
-        call = CallShape.of(spec, w)
+        w = Workload.of(model=model, width=width, height=height, frames=frames, batch=batch)
+        traced = trace_stage("vae_decode", w)
+        call = w.shape()
         assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (width, height, frames, batch)
         assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
 
@@ -145,15 +142,14 @@ def test_closed_form_vae_decode_peak_equals_traced(model: str, shapes: list[tupl
     ],
 )
 def test_closed_form_vae_encode_peak_equals_traced(model: str, shapes: list[tuple[int, int, int, int]]) -> None:
-    from hybrid.geometry import CallShape
 
     spec = get_preset(model)
     sd = spec.pipeline_def.stage("vae_encode")
     for width, height, frames, refs in shapes:
         kw = {"width": width, "height": height, "frames": frames}
-        w = Workload(model=model, **spec.constrain(kw, ref_images=refs), image=spec.pipeline_def.image_input)
-        traced = trace_stage("vae_encode", w, spec)
-        call = CallShape.of(spec, w)
+        w = Workload.of(model=model, **spec.constrain(kw, ref_images=refs), image=spec.pipeline_def.image_input)
+        traced = trace_stage("vae_encode", w)
+        call = w.shape()
         assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (width, height, frames, refs)
         assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
 
@@ -194,24 +190,22 @@ def test_closed_form_dit_peak_of_the_14b_default_by_hand() -> None:
     # 14B at 1280x720x81: n = 75,600 tokens, D 5120, the FFN gate leads: 3 float32 and 5 bf16 N x D
     # tensors (22 bytes per element), the 512 text tokens, the float32 rotary tables (N x 128, two),
     # the float32 (1, 6, D) modulation, its bf16 projection and temb
-    from hybrid.geometry import CallShape
     from hybrid.models.wan_dit import dit_peak_bytes
 
     spec = get_preset("wan2.1-t2v-14b")
     n, d = 75_600, 5120
     expected = 22 * n * d + 512 * d * 2 + 2 * n * 128 * 4 + 6 * d * 4 + 6 * d * 2 + d * 2
-    assert dit_peak_bytes(spec.transformer, CallShape.of(spec, Workload(model=spec.name))) == expected == 8_598_435_840
+    assert dit_peak_bytes(spec.transformer, Workload.of(spec).shape()) == expected == 8_598_435_840
 
 
 def test_closed_form_bytes_of_one_block_by_hand() -> None:
     # 1.3B (D 1536, 12 heads x 128, ffn 8960) at 256x128x5: N = 2 x 8 x 16 = 256 tokens, L = 512
-    from hybrid.geometry import CallShape
     from hybrid.models.wan_dit import dit_rows
     from hybrid.rows import aggregate_costs
 
     spec = get_preset("wan2.1-t2v-1.3b")
-    w = Workload(model=spec.name, width=256, height=128, frames=5)
-    rows = aggregate_costs(expand(dit_rows(spec.transformer, CallShape.of(spec, w))))
+    w = Workload.of(spec, width=256, height=128, frames=5)
+    rows = aggregate_costs(expand(dit_rows(spec.transformer, w.shape())))
     n, d = 256, 1536
     # to_q: bias D + input N x D + weight D x D read, N x D written, bf16
     assert rows[("diffusion_core", "blocks.0.attn1.to_q", "aten.addmm")] == (
@@ -228,22 +222,22 @@ def test_closed_form_bytes_of_one_block_by_hand() -> None:
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("shape", REFERENCE_SHAPES)
 def test_analytic_equals_traced_tiny_configs(tiny_spec: ModelSpec, stage: str, shape: dict[str, object]) -> None:
-    workload = Workload(model="wan2.1-t2v-1.3b", **shape)  # type: ignore[arg-type]
-    analytic = aggregate(expand(stage_groups(stage, tiny_spec, workload)))
-    assert analytic == aggregate(trace_stage(stage, workload, tiny_spec).rows)
+    workload = Workload.of(model="wan2.1-t2v-1.3b", **shape)  # type: ignore[arg-type]
+    analytic = aggregate(expand(stage_groups(stage, workload)))
+    assert analytic == aggregate(trace_stage(stage, workload).rows)
 
 
 def test_analytic_rows_use_real_module_paths() -> None:
-    rows = {(r.module, r.op) for r in analytic_rows(Workload(), stages=["diffusion_core"])}
+    rows = {(r.module, r.op) for r in analytic_rows(Workload.of(), stages=["diffusion_core"])}
     assert ("blocks.3.attn1.to_q", "aten.addmm") in rows
     assert ("blocks.39.attn2", "aten.scaled_dot_product_attention") in rows
-    vae = {r.module for r in analytic_rows(Workload(), stages=["vae_decode"])}
+    vae = {r.module for r in analytic_rows(Workload.of(), stages=["vae_decode"])}
     assert "decoder.up_blocks.1.resnets.0.conv1" in vae
     assert "decoder.up_blocks.0.upsamplers.0.time_conv" in vae
 
 
 def test_diffusion_core_cost_pinned_14b() -> None:
-    c = diffusion_core_cost(Workload())
+    c = diffusion_core_cost(Workload.of())
     # N = 21*45*80 = 75600 tokens, D = 5120, 40 layers, 40 heads x 128, ffn 13824, L = 512:
     # self-attention core 40 * 4*40*75600^2*128                      = 4_682_022_912_000_000
     # self-attention q,k,v,out 40 * 4 * 2*75600*5120^2                =   634_178_764_800_000
@@ -268,7 +262,7 @@ def test_diffusion_core_cost_pinned_14b() -> None:
 
 
 def test_diffusion_core_cost_pinned_1_3b() -> None:
-    c = diffusion_core_cost(Workload(model="wan2.1-t2v-1.3b"))
+    c = diffusion_core_cost(Workload.of(model="wan2.1-t2v-1.3b"))
     # N = 21*30*52 = 32760, D = 1536, 30 layers of 12 x 128, ffn 8960
     # self-attention core 30 * 4*12*32760^2*128 = 197_815_468_032_000
     assert c.components_per_run["self_attention_core"] == 197_815_468_032_000
@@ -277,7 +271,7 @@ def test_diffusion_core_cost_pinned_1_3b() -> None:
 
 
 def test_estimate_stages_and_totals() -> None:
-    r = estimate(Workload())
+    r = estimate(Workload.of())
     assert list(r.stages) == list(STAGES)
     assert [s.runs for s in r.stages.values()] == [2, 100, 1]
     # UMT5 per call: 24 * (4*2*512*4096^2 + 4*64*512^2*64 + 3*2*512*4096*10240) = 4_844_723_109_888
@@ -292,18 +286,18 @@ def test_estimate_stages_and_totals() -> None:
 
 
 def test_schedule_scales_stages() -> None:
-    on, off = estimate(Workload(steps=20)), estimate(Workload(steps=20, cfg=False))
+    on, off = estimate(Workload.of(steps=20)), estimate(Workload.of(steps=20, cfg=False))
     assert on.stages["diffusion_core"].flops == 2 * off.stages["diffusion_core"].flops
     assert on.stages["text_encoder"].flops == 2 * off.stages["text_encoder"].flops
     assert on.stages["vae_decode"].flops == off.stages["vae_decode"].flops
     assert (
-        estimate(Workload(steps=40)).stages["diffusion_core"].flops * 5
-        == estimate(Workload(steps=50)).stages["diffusion_core"].flops * 4
+        estimate(Workload.of(steps=40)).stages["diffusion_core"].flops * 5
+        == estimate(Workload.of(steps=50)).stages["diffusion_core"].flops * 4
     )
 
 
 def test_report_json_schema() -> None:
-    d = estimate(Workload(model="wan2.1-t2v-1.3b")).to_dict()
+    d = estimate(Workload.of(model="wan2.1-t2v-1.3b")).to_dict()
     assert d["schema"] == "wanmeter.report/1"
     assert d["model"] == "wan2.1-t2v-1.3b"
     assert d["workload"] == {
@@ -325,13 +319,13 @@ def test_report_json_schema() -> None:
 
 
 def test_report_frame() -> None:
-    frame = estimate(Workload()).to_frame()
+    frame = estimate(Workload.of()).to_frame()
     assert list(frame.columns) == ["stage", "component", "runs", "flops_per_run", "flops", "share"]
-    assert sum(frame["flops"]) == estimate(Workload()).total_flops
+    assert sum(frame["flops"]) == estimate(Workload.of()).total_flops
 
 
 def test_extreme_workload_exact_and_renders() -> None:
-    w = Workload(width=7680, height=4320, frames=1001, steps=1000, batch=16)
+    w = Workload.of(width=7680, height=4320, frames=1001, steps=1000, batch=16)
     r = estimate(w)
     # tokens per sample 251*270*480 = 32_529_600; self-attention core alone, per run:
     # 40 layers * 4*16*40*32_529_600^2*128 = 13_869_709_736_804_352_000_000 (> 2^63 by far)
@@ -344,7 +338,7 @@ def test_extreme_workload_exact_and_renders() -> None:
 
 
 def test_extrapolation_warnings_in_report() -> None:
-    r = estimate(Workload(model="wan2.1-t2v-1.3b", width=1280, height=720, text_len=1024))
+    r = estimate(Workload.of(model="wan2.1-t2v-1.3b", width=1280, height=720, text_len=1024))
     assert any("1280x720 is above the 832x480" in m for m in r.warnings)
     assert any("text_len 1024" in m for m in r.warnings)
 
@@ -370,7 +364,7 @@ def test_every_stage_monotonic_in_every_knob(
     shape = {"width": 16 * w16, "height": 16 * h16, "frames": 4 * k + 1, "steps": steps, "batch": batch}
     base = constrained(model, refs, text_len=text_len, **shape)
     step = {"width": 16, "height": 16, "frames": 4}.get(knob, 1)
-    bigger = Workload(**get_preset(model).constrain({**base.to_dict(), knob: getattr(base, knob) + step}, refs))
+    bigger = Workload.of(**get_preset(model).constrain({**base.to_dict(), knob: getattr(base, knob) + step}, refs))
     a, b = estimate(base), estimate(bigger)
     for s in a.stages:
         assert a.stages[s].flops <= b.stages[s].flops
@@ -378,7 +372,7 @@ def test_every_stage_monotonic_in_every_knob(
 
 def test_analytic_path_does_not_import_torch() -> None:
     code = (
-        "import sys, hybrid; r = hybrid.estimate(hybrid.Workload()); r.rows(); hybrid.default_efficiency('h200'); "
+        "import sys, hybrid; r = hybrid.estimate(hybrid.Workload.of()); r.rows(); hybrid.default_efficiency('h200'); "
         "assert 'torch' not in sys.modules, 'torch imported'; print(r.total_flops)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -386,13 +380,13 @@ def test_analytic_path_does_not_import_torch() -> None:
 
 
 def test_public_api() -> None:
-    w = hybrid.Workload(model="wan2.1-t2v-1.3b", width=256, height=128, frames=17)
-    sized = hybrid.size_on_gpu(w, hybrid.get_preset(w.model), "l40s")
+    w = hybrid.Workload.of(model="wan2.1-t2v-1.3b", width=256, height=128, frames=17)
+    sized = hybrid.size_on_gpu(w, "l40s")
     assert sized.gpu == hybrid.get_gpu("l40s") and len(hybrid.gpus()) == 11
     assert sized.efficiency["matmul"]["value"] == hybrid.default_efficiency("l40s").efficiency["matmul"] == 0.729
     assert sized.seconds > 0 and sized.peak_memory_bytes > 0
-    assert hybrid.diffusion_core_cost(hybrid.Workload()).flops_per_run == 6_523_436_592_005_120
-    assert hybrid.estimate(hybrid.Workload()).total_flops == 652_992_567_022_616_576
+    assert hybrid.diffusion_core_cost(hybrid.Workload.of()).flops_per_run == 6_523_436_592_005_120
+    assert hybrid.estimate(hybrid.Workload.of()).total_flops == 652_992_567_022_616_576
 
 
 @pytest.mark.parametrize("workload", FULL_AND_SMALL, ids=workload_id)
@@ -432,13 +426,12 @@ def test_vae_components_shortcut_equals_groups(batch: int, frames: int, h: int, 
 def test_closed_form_components_equal_the_groups(model: str, shape: dict[str, int]) -> None:
     # each stage's components shortcut (no groups built) against its groups summed by component,
     # order included; under both runtimes (the original Wan2.2 code embeds the timestep per token)
-    from hybrid.geometry import CallShape
     from hybrid.runtime import Runtime
 
     spec = get_preset(model)
     for runtime in (Runtime(), Runtime("wan")):
-        w = Workload(model=model, **spec.constrain(shape), runtime=runtime)
-        call = CallShape.of(spec, w)
+        w = Workload.of(model=model, **spec.constrain(shape), runtime=runtime)
+        call = w.shape()
         for sd in spec.pipeline_def.stages:
             if sd.components is None:
                 continue
@@ -450,18 +443,22 @@ def test_closed_form_components_equal_the_groups(model: str, shape: dict[str, in
             assert list(closed.items()) == list(by_groups.items()), (model, sd.name)
 
 
-def test_clear_memos_leaves_no_memo_on_the_analytic_path() -> None:
-    # "cold" in bench/analytic_speed.py: every lru_cache of the modules an estimate runs is emptied,
-    # and every preset's pipeline lookup forgotten
+def test_clear_memos_leaves_no_memo_on_the_analytic_or_sizing_path() -> None:
+    # "cold" in bench/: every lru_cache of the modules an estimate or a sizing runs is emptied,
+    # and every preset's pipeline lookup, parameter counts and hash forgotten
     import functools
     import importlib
 
     from hybrid.analytic import clear_memos
     from hybrid.pipelines import get_pipeline
+    from hybrid.sizing import cost_memo, size_on_gpu
 
-    estimate(Workload())
-    estimate(Workload(model="wan2.1-vace-1.3b"))
-    names = ["analytic", "report", "geometry", "pipelines", "workload", "scheduler", "runtime", "ops", "rows"]
+    estimate(Workload.of())
+    estimate(Workload.of(model="wan2.1-vace-1.3b"))
+    size_on_gpu(Workload.of(model="wan2.1-i2v-14b-480p"), "h100-sxm")
+    assert cost_memo.cache_info().currsize
+    names = ["analytic", "report", "geometry", "pipelines", "presets", "workload", "schedule", "sampler", "runtime"]
+    names += ["ops", "rows", "sizing", "memory", "deployment", "optimise", "dtypes", "timing"]
     names += [f"models.{m}" for m in ("umt5", "clip", "wan_dit", "wan_vae")]
     caches = [
         obj
@@ -472,25 +469,24 @@ def test_clear_memos_leaves_no_memo_on_the_analytic_path() -> None:
     assert caches and any(c.cache_info().currsize for c in caches)
     clear_memos()
     assert [c for c in caches if c.cache_info().currsize] == []
-    assert all("pipeline_def" not in spec.__dict__ for spec in PRESETS.values())
+    assert all(not {"pipeline_def", "_parameter_counts", "_hash"} & set(spec.__dict__) for spec in PRESETS.values())
     assert get_preset("wan2.1-t2v-14b").pipeline_def is get_pipeline("t2v")  # looked up again on use
 
 
 def test_verify_fails_on_a_call_count_mismatch_with_equal_flops(monkeypatch: pytest.MonkeyPatch) -> None:
     import hybrid.verify as verify
 
-    w = Workload(model="wan2.1-t2v-1.3b", width=256, height=128, frames=5)
-    spec = get_preset(w.model)
-    assert verify.check_stage("text_encoder", spec, w).passed
+    w = Workload.of(model="wan2.1-t2v-1.3b", width=256, height=128, frames=5)
+    assert verify.check_stage("text_encoder", w).passed
 
-    def split_first_matmul(stage: str, spec: ModelSpec, workload: Workload) -> list[OpGroup]:
-        groups = stage_groups(stage, spec, workload)
+    def split_first_matmul(stage: str, workload: Workload) -> list[OpGroup]:
+        groups = stage_groups(stage, workload)
         g = groups[0]  # the same FLOPs in twice the calls: a different model of the same total
         assert g.flops_per_call % 2 == 0
         return [g._replace(flops_per_call=g.flops_per_call // 2, calls=2 * g.calls), *groups[1:]]
 
     monkeypatch.setattr(verify, "stage_groups", split_first_matmul)
-    check = verify.check_stage("text_encoder", spec, w)
+    check = verify.check_stage("text_encoder", w)
     # the first group is layer 0's q projection: its (module, op) row disagrees in calls alone
     assert check.detail["relative_error"] == 0 and check.detail["call_mismatches"] == 1 and not check.passed
 
@@ -516,13 +512,12 @@ def test_vae_terms_equal_the_roofline_terms_of_the_rows(model: str) -> None:
 
 
 def test_vace_encode_terms_merge_like_their_rows() -> None:
-    from hybrid.geometry import CallShape
     from hybrid.timing import roofline_terms
 
     spec = get_preset("wan2.1-vace-14b")
     sd = spec.pipeline_def.stage("vae_encode")
     for refs in (0, 1, 3):
-        call = CallShape.of(spec, Workload(model=spec.name, **spec.constrain({"frames": 17}, ref_images=refs)))
+        call = Workload.of(spec, **spec.constrain({"frames": 17}, ref_images=refs)).shape()
         assert sd.closed_terms(spec, call) == roofline_terms(sd.closed_rows(spec, call) or []), refs
 
 
@@ -531,7 +526,6 @@ def test_text_encoder_image_encoder_and_transformer_terms_equal_the_roofline_ter
     # sizing's walks reduced to terms as they go against the rows reduced afterwards: the same integers,
     # term for term, over sizes, frames, text lengths, batches and sequence-parallel layouts
     from hybrid.deployment import Deployment
-    from hybrid.geometry import CallShape
     from hybrid.models import clip, umt5, wan_dit
     from hybrid.timing import roofline_terms
 
@@ -539,9 +533,9 @@ def test_text_encoder_image_encoder_and_transformer_terms_equal_the_roofline_ter
     layouts = [Deployment()] + ([Deployment(gpus=4, ulysses=2, ring=2)] if model != "wan2.1-vace-14b" else [])
     for width, height, frames, text_len, batch in ((64, 32, 1, 1, 1), (832, 480, 81, 512, 1), (128, 64, 13, 77, 3)):
         kw = spec.constrain({"width": width, "height": height, "frames": frames, "text_len": text_len, "batch": batch})
-        w = Workload(model=model, **kw, image=spec.pipeline_def.image_input)
+        w = Workload.of(model=model, **kw, image=spec.pipeline_def.image_input)
         for deployment in layouts:
-            call = CallShape.of(spec, w, deployment)
+            call = w.shape(deployment)
             assert wan_dit.dit_terms(spec.transformer, call) == roofline_terms(wan_dit.dit_rows(spec.transformer, call))
         rows = umt5.umt5_rows(spec.text_encoder, batch, text_len)
         assert umt5.umt5_terms(spec.text_encoder, batch, text_len) == roofline_terms(rows), (width, text_len, batch)

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from hybrid.checkpoint import CheckpointError, load_model_dir, resolve_model, safetensors_parameters
-from hybrid.models import get_preset
+from hybrid.presets import get_preset
 
 
 def _write_folder(root: Path, transformer: dict[str, object] | None = None) -> Path:

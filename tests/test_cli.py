@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from hybrid.cli import main
-from hybrid.models import get_preset
 from hybrid.trace.build import stage_call
 from hybrid.trace.reference import flop_counter_total
 from hybrid.workload import Workload
@@ -33,12 +32,12 @@ def test_trace_json_default_workload_equals_flop_counter(capsys: pytest.CaptureF
         "cfg": True,
     }
     assert doc["unsupported_ops"] == {}
-    spec, workload = get_preset("wan2.1-t2v-14b"), Workload()
+    workload = Workload.of()
     for stage in STAGES:
         st = doc["stages"][stage]
         assert isinstance(st["flops"], int)
         assert st["flops"] == sum(r["flops"] for r in st["rows"])
-        assert st["flops"] == flop_counter_total(stage_call(stage, spec, workload))
+        assert st["flops"] == flop_counter_total(stage_call(stage, workload))
     assert [doc["stages"][s]["calls"] for s in STAGES] == [2, 100, 1]
 
 
@@ -253,8 +252,8 @@ def test_verify_fails_on_a_wrong_formula(
 
     real = verify.stage_groups
 
-    def dropped_one(stage: str, spec: object, workload: Workload) -> object:
-        return real(stage, spec, workload)[1:]  # type: ignore[arg-type]
+    def dropped_one(stage: str, workload: Workload) -> object:
+        return real(stage, workload)[1:]
 
     monkeypatch.setattr(verify, "stage_groups", dropped_one)
     monkeypatch.setattr(verify, "REFERENCE_SHAPES", verify.REFERENCE_SHAPES[:1])

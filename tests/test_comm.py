@@ -57,7 +57,7 @@ def test_report_times_collectives_by_a_committed_interconnect_calibration(
 ) -> None:
     import hybrid.comm
     from hybrid.deployment import Deployment
-    from hybrid.models import get_preset
+    from hybrid.presets import get_preset
     from hybrid.sizing import size_on_gpu
     from hybrid.workload import Workload
 
@@ -66,11 +66,11 @@ def test_report_times_collectives_by_a_committed_interconnect_calibration(
     (tmp_path / "h100-sxm.json").write_text(json.dumps(doc))
     monkeypatch.setattr(hybrid.comm, "INTERCONNECT_DIR", tmp_path)
     spec = get_preset("wan2.1-t2v-14b")
-    sized = size_on_gpu(Workload(model=spec.name), spec, "h100-sxm", deployment=Deployment(gpus=8, ulysses=8))
+    sized = size_on_gpu(Workload.of(spec), "h100-sxm", deployment=Deployment(gpus=8, ulysses=8))
     # 13,555,987,200 bytes and 161 calls per forward, 100 forwards, at 300 GB/s and 10 us
     expected = 100 * (13_555_987_200 / 3e11 + 161 * 1e-5)
     assert sized.stages["diffusion_core"].comm_seconds == pytest.approx(expected, rel=1e-12)
     assert sized.gpu_link["kind"] == "calibrated" and "calibrate-comm on 8 x NVIDIA H100" in sized.gpu_link["evidence"]
     (tmp_path / "h100-sxm.json").write_text(json.dumps({**doc, "link": {"bytes_per_s": -1, "latency_s": 0}}))
     with pytest.raises(ValueError, match=r"link\.bytes_per_s must be > 0"):
-        size_on_gpu(Workload(model=spec.name), spec, "h100-sxm", deployment=Deployment(gpus=8, ulysses=8))
+        size_on_gpu(Workload.of(spec), "h100-sxm", deployment=Deployment(gpus=8, ulysses=8))

@@ -24,8 +24,8 @@ def _write(path: Path, doc: dict[str, Any]) -> Path:
 
 @pytest.fixture
 def reports(tmp_path: Path) -> tuple[Path, Path]:
-    a = _write(tmp_path / "r50.json", estimate(Workload(steps=50)).to_dict())
-    b = _write(tmp_path / "r40.json", estimate(Workload(steps=40)).to_dict())
+    a = _write(tmp_path / "r50.json", estimate(Workload.of(steps=50)).to_dict())
+    b = _write(tmp_path / "r40.json", estimate(Workload.of(steps=40)).to_dict())
     return a, b
 
 
@@ -65,8 +65,8 @@ def test_rtol_option(reports: tuple[Path, Path]) -> None:
 
 
 def test_trace_diff_added_and_removed_ops(tmp_path: Path) -> None:
-    w = Workload(model="wan2.1-t2v-1.3b", width=64, height=48, frames=1, text_len=7)
-    old = trace(w, spec=TINY_SPEC, stages=["diffusion_core"]).to_dict()
+    w = Workload.of(TINY_SPEC, width=64, height=48, frames=1, text_len=7)
+    old = trace(w, stages=["diffusion_core"]).to_dict()
     new = copy.deepcopy(old)
     rows = new["stages"]["diffusion_core"]["rows"]
     removed = next(r for r in rows if r["op"] == "aten.convolution")
@@ -85,8 +85,8 @@ def test_trace_diff_added_and_removed_ops(tmp_path: Path) -> None:
 
 
 def test_trace_versions_stated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    w = Workload(model="wan2.1-t2v-1.3b", width=64, height=48, frames=1, text_len=7)
-    old = trace(w, spec=TINY_SPEC, stages=["text_encoder"]).to_dict()
+    w = Workload.of(TINY_SPEC, width=64, height=48, frames=1, text_len=7)
+    old = trace(w, stages=["text_encoder"]).to_dict()
     new = copy.deepcopy(old)
     new["versions"]["diffusers"] = "9.9.9"
     a, b = _write(tmp_path / "a.json", old), _write(tmp_path / "b.json", new)
@@ -125,8 +125,8 @@ def test_bad_input_exit_2(
 def test_report_vs_trace_is_bad_input(
     tmp_path: Path, reports: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = Workload(model="wan2.1-t2v-1.3b", width=64, height=48, frames=1, text_len=7)
-    t = _write(tmp_path / "t.json", trace(w, spec=TINY_SPEC, stages=["vae_decode"]).to_dict())
+    w = Workload.of(TINY_SPEC, width=64, height=48, frames=1, text_len=7)
+    t = _write(tmp_path / "t.json", trace(w, stages=["vae_decode"]).to_dict())
     assert main(["diff", str(reports[0]), str(t)]) == 2
     assert "cannot compare a report" in capsys.readouterr().err
     with pytest.raises(DiffInputError, match=r"rtol: -1\.0 is invalid"):

@@ -122,7 +122,7 @@ def report_text() -> str:
     from hybrid.report import estimate
     from hybrid.workload import Workload
 
-    return to_json(estimate(Workload(model="wan2.1-t2v-1.3b")))
+    return to_json(estimate(Workload.of(model="wan2.1-t2v-1.3b")))
 
 
 def _mutate(doc: Any, path: list[int], value: Any) -> Any:

@@ -81,13 +81,12 @@ def test_2_rotary_table_one_place(argv: list[str], needle: str, capsys: pytest.C
 
 def test_2_the_rotary_limit_is_the_real_modules() -> None:
     # 1,024 latent frames (4,093 video frames) still run on meta: the limit is exclusive of nothing more
-    from hybrid.geometry import rotary_overflow
-    from hybrid.models import get_preset
+    from hybrid.presets import get_preset
     from hybrid.workload import Workload
 
     spec = get_preset("wan2.1-t2v-1.3b")
-    assert rotary_overflow(spec, Workload(model=spec.name, width=16, height=16, frames=4093)) is None
-    assert rotary_overflow(spec, Workload(model=spec.name, width=16, height=16, frames=4097)) is not None
+    assert Workload.of(spec, width=16, height=16, frames=4093).rotary_overflow() is None
+    assert Workload.of(spec, width=16, height=16, frames=4097).rotary_overflow() is not None
 
 
 @pytest.mark.parametrize(
@@ -266,7 +265,7 @@ def report_doc() -> dict[str, object]:
     from hybrid.report import estimate
     from hybrid.workload import Workload
 
-    return dict(json.loads(to_json(estimate(Workload()))))
+    return dict(json.loads(to_json(estimate(Workload.of()))))
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +273,7 @@ def trace_doc() -> dict[str, object]:
     from hybrid.trace import trace
     from hybrid.workload import Workload
 
-    w = Workload(model="wan2.1-t2v-1.3b", width=64, height=48, frames=1)
+    w = Workload.of(model="wan2.1-t2v-1.3b", width=64, height=48, frames=1)
     return dict(trace(w, stages=("text_encoder",)).to_dict())
 
 
@@ -412,7 +411,7 @@ def test_10_bars_sample_evenly_by_total_flops() -> None:
     from hybrid.report import estimate
     from hybrid.workload import Workload
 
-    reports = [estimate(Workload(model="wan2.1-t2v-1.3b", steps=s)) for s in range(1, 201)]
+    reports = [estimate(Workload.of(model="wan2.1-t2v-1.3b", steps=s)) for s in range(1, 201)]
     shown = sample_for_bars(reports)
     assert len(shown) == MAX_BARS == 60
     assert shown[0].workload.steps == 1 and shown[-1].workload.steps == 200  # the smallest and largest kept

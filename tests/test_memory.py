@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hybrid.memory import pipeline_memory, weights_bytes
-from hybrid.models import ModelSpec, get_preset
+from hybrid.presets import ModelSpec, get_preset
 from hybrid.runtime import Runtime
 from hybrid.trace import trace_stage
 from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack, math_attention_peak_bytes
@@ -23,7 +23,7 @@ def test_weights_bytes_by_dtype() -> None:
     # UMT5-XXL 5_680_910_336 x 2; whole VAE 126_892_531 x 4 (float32)
     assert weights_bytes(spec, "text_encoder") == 11_361_820_672
     assert weights_bytes(spec, "vae") == 507_570_124
-    with pytest.raises(ValueError, match="dtype: unknown weight dtype 'int3'"):
+    with pytest.raises(ValueError, match="dtype: unknown dtype 'int3'"):
         weights_bytes(spec, "vae", "int3")
     with pytest.raises(ValueError, match=r"component: wan2\.1-t2v-14b has no .image_encoder."):
         weights_bytes(spec, "image_encoder")
@@ -70,7 +70,7 @@ def test_math_attention_peak_bytes() -> None:
 
 def test_materialised_scores_peak_of_the_14b_dit() -> None:
     spec = get_preset("wan2.1-t2v-14b")
-    st = trace_stage("diffusion_core", Workload(model=spec.name), spec)
+    st = trace_stage("diffusion_core", Workload.of(spec))
     # fused attention: 8,598,435,840 bytes (8.0 GiB), reached in blocks.0
     assert st.peak_activation_bytes == 8_598_435_840
     # materialised scores: float32 scores and softmax of 40 heads x 75600 x 75600 alone are
@@ -82,8 +82,8 @@ def test_materialised_scores_peak_of_the_14b_dit() -> None:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_activation_peak_is_device_independent(tiny_spec: ModelSpec, tiny_workload: Workload, stage: str) -> None:
-    meta = trace_stage(stage, tiny_workload, tiny_spec, device="meta", dtype="float32")
-    cpu = trace_stage(stage, tiny_workload, tiny_spec, device="cpu", dtype="float32")
+    meta = trace_stage(stage, tiny_workload, device="meta", dtype="float32")
+    cpu = trace_stage(stage, tiny_workload, device="cpu", dtype="float32")
     assert meta.peak_activation_bytes == cpu.peak_activation_bytes > 0
     assert meta.peak_activation_bytes_materialized == cpu.peak_activation_bytes_materialized
     assert meta.peak_activation_bytes_materialized >= meta.peak_activation_bytes
@@ -91,8 +91,8 @@ def test_activation_peak_is_device_independent(tiny_spec: ModelSpec, tiny_worklo
 
 def test_dit_peak_scales_with_tokens_and_excludes_scores() -> None:
     spec = get_preset("wan2.1-t2v-1.3b")
-    small = trace_stage("diffusion_core", Workload(model=spec.name, frames=17), spec)
-    full = trace_stage("diffusion_core", Workload(model=spec.name), spec)
+    small = trace_stage("diffusion_core", Workload.of(spec, frames=17))
+    full = trace_stage("diffusion_core", Workload.of(spec))
     # 7800 vs 32760 tokens: the working set grows with the tokens (ratio 4.2)...
     assert 4.0 < full.peak_activation_bytes / small.peak_activation_bytes < 4.4
     # ...and stays far below one materialised score matrix: 12 heads x 32760^2 x 2 bytes = 25.8 GB

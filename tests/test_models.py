@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hybrid.models import PRESETS, ModelSpec, get_preset
 from hybrid.models.wan_dit import WanTransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
+from hybrid.presets import PRESETS, ModelSpec, get_preset
 from hybrid.trace.build import TRACE_CALLS, build_text_encoder, build_transformer, build_vae
 
 

@@ -10,8 +10,7 @@ import pytest
 
 from hybrid import ops
 from hybrid.deployment import Deployment
-from hybrid.geometry import CallShape
-from hybrid.models import get_preset
+from hybrid.presets import get_preset
 from hybrid.rows import aggregate_costs, expand
 from hybrid.runtime import Runtime
 from hybrid.verify import check_parallel, reference_workload
@@ -79,7 +78,7 @@ def test_ulysses_traffic_of_the_14b_at_720p_by_hand() -> None:
     # 9,450 x 5,120 bf16 = 96,768,000 bytes, of which an all-to-all sends 7/8: 84,672,000; four per
     # layer: 338,688,000 bytes per rank per layer (facts: "about 339 MB")
     spec, d = get_preset("wan2.1-t2v-14b"), Deployment(gpus=8, ulysses=8)
-    call = CallShape.of(spec, Workload(model=spec.name), d)
+    call = Workload.of(spec).shape(d)
     assert call.local_tokens == 9_450
     table = aggregate_costs(expand(spec.pipeline_def.stage("diffusion_core").closed_rows(spec, call) or []))
     a2a = table[("diffusion_core", "blocks.0.attn1", "_c10d_functional.all_to_all_single")]
@@ -106,9 +105,8 @@ def test_one_rank_rows_equal_diffusers_context_parallelism_traced(
     model: str, shape: dict[str, int], ulysses: int, ring: int
 ) -> None:
     # compute rows (FLOPs, bytes) and collectives (op, bytes sent and received, calls) per (module, op)
-    spec = get_preset(model)
-    w = reference_workload(model, shape) if shape else Workload(model=model)
-    check = check_parallel("diffusion_core", spec, w, Deployment(gpus=ulysses * ring, ulysses=ulysses, ring=ring))
+    w = reference_workload(model, shape) if shape else Workload.of(model=model)
+    check = check_parallel("diffusion_core", w, Deployment(gpus=ulysses * ring, ulysses=ulysses, ring=ring))
     assert check.passed, check.detail["mismatches"]
     a2a = {"_c10d_functional.all_to_all_single"} if ulysses > 1 else set()
     assert set(check.detail["collectives"]) == {"_c10d_functional.all_gather_into_tensor", *a2a}
@@ -122,7 +120,7 @@ def test_ulysses_peak_of_the_14b_at_720p_by_hand() -> None:
     # input, its norm, q, k, v (5 x 96,768,000) and the three laid-out and three exchanged q, k, v
     # (6 x 96,768,000): 1,824,675,840
     spec, d = get_preset("wan2.1-t2v-14b"), Deployment(gpus=8, ulysses=8)
-    call = CallShape.of(spec, Workload(model=spec.name), d)
+    call = Workload.of(spec).shape(d)
     expected = 122_880 + 61_440 + 10_240 + 77_414_400 + 677_376_000 + 5_242_880 + 11 * 96_768_000
     assert spec.pipeline_def.stage("diffusion_core").closed_peak(spec, call) == expected == 1_824_675_840
 
@@ -134,7 +132,7 @@ def test_ulysses_comm_seconds_of_the_14b_at_720p_by_hand() -> None:
     from hybrid.sizing import size_on_gpu
 
     spec = get_preset("wan2.1-t2v-14b")
-    sized = size_on_gpu(Workload(model=spec.name), spec, "h100-sxm", deployment=Deployment(gpus=8, ulysses=8))
+    sized = size_on_gpu(Workload.of(spec), "h100-sxm", deployment=Deployment(gpus=8, ulysses=8))
     dc = sized.stages["diffusion_core"]
     assert dc.comm_bytes_per_rank == 100 * 13_555_987_200
     assert dc.comm_seconds == pytest.approx(100 * (13_555_987_200 / 360e9 + 161 * 20e-6), rel=1e-12)
@@ -159,7 +157,7 @@ def test_fsdp_shards_the_dit_and_gathers_it_every_forward() -> None:
     assert (sharding.shard_bytes, sharding.gathered_bytes) == (7_144_245_792, 1_168_227_456)
     sent = 58_179_856 * 7 + 40 * 87_848_576 * 7
     assert sharding.terms == (("collective", 0, 2 * sent, 41),)
-    sized = size_on_gpu(Workload(model=spec.name, runtime=rt), spec, "h100-sxm", deployment=d)
+    sized = size_on_gpu(Workload.of(spec, runtime=rt), "h100-sxm", deployment=d)
     assert sized.stages["diffusion_core"].weights_bytes - 7_144_245_792 - 1_168_227_456 == (
         sized.stages["vae_decode"].weights_bytes - 7_144_245_792 - 1_168_227_456
     )
@@ -173,7 +171,7 @@ def test_plan_ranks_every_valid_layout_within_a_second() -> None:
 
     spec = get_preset("wan2.1-t2v-14b")
     t0 = time.perf_counter()
-    p = plan(Workload(model=spec.name), spec, "h100-sxm", 8)
+    p = plan(Workload.of(spec), "h100-sxm", 8)
     assert time.perf_counter() - t0 < 1.0
     # 1..8 GPUs, Ulysses x ring = the count, Ulysses dividing the 40 heads: 16 layouts; 3, 6 (x2)
     # and 7 refused for Ulysses
@@ -181,7 +179,7 @@ def test_plan_ranks_every_valid_layout_within_a_second() -> None:
     assert p.best is not None and p.best.deployment == Deployment(gpus=8, ulysses=8)
     seconds = [c.sizing.seconds for c in p.ranked if c.sizing]
     assert seconds == sorted(seconds)
-    by_cost = plan(Workload(model=spec.name), spec, "h100-sxm", 8, "gpu-seconds")
+    by_cost = plan(Workload.of(spec), "h100-sxm", 8, "gpu-seconds")
     costs = [c.sizing.gpu_seconds for c in by_cost.ranked if c.sizing]
     assert costs == sorted(costs)
 

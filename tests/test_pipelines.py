@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from hybrid.cli import main
-from hybrid.models import PRESETS, get_preset
 from hybrid.pipelines import PIPELINES, STAGE_NAMES
+from hybrid.presets import PRESETS, get_preset
 from hybrid.report import estimate
 from hybrid.rows import SDPA_OP
 from hybrid.runtime import Runtime
@@ -61,10 +61,10 @@ def test_report_json_has_the_pipelines_stages_with_runs(model: str, capsys: pyte
 
 
 def test_i2v_720p_acceptance_and_default_steps_stated(capsys: pytest.CaptureFixture[str]) -> None:
-    r = estimate(Workload(model="wan2.1-i2v-14b-720p"))
+    r = estimate(Workload.of(model="wan2.1-i2v-14b-720p"))
     assert r.workload.steps == 40  # the original Wan2.1 generate.py's image-to-video steps
     assert any(a.startswith("steps: 40, wan2.1-i2v-14b-720p's recommended default") for a in r.assumptions)
-    assert not any(a.startswith("steps:") for a in estimate(Workload()).assumptions)  # T2V: diffusers' 50
+    assert not any(a.startswith("steps:") for a in estimate(Workload.of()).assumptions)  # T2V: diffusers' 50
     assert "WanImageToVideoPipeline" in " ".join(r.assumptions)
     per_call = {s: c.flops_per_run for s, c in r.stages.items()}
     assert per_call == {
@@ -81,15 +81,15 @@ def test_image_encoder_pinned() -> None:
     # patch conv 2*1280*3*14*14*256 = 385_351_680; per layer q,k,v,out 4 * 2*257*1280^2 = 3_368_550_400,
     # attention 4*16*257^2*80 = 338_170_880, MLP 2 * 2*257*1280*5120 = 6_737_100_800
     # 385_351_680 + 32 * (3_368_550_400 + 338_170_880 + 6_737_100_800) = 334_587_658_240
-    w = Workload(model="wan2.1-i2v-14b-480p")
+    w = Workload.of(model="wan2.1-i2v-14b-480p")
     assert traced_preset("image_encoder", w).flops == 334_587_658_240
     # FLF2V encodes the first and the last frame: a batch of two
-    flf2v = estimate(Workload(model="wan2.1-flf2v-14b-720p")).stages["image_encoder"]
+    flf2v = estimate(Workload.of(model="wan2.1-flf2v-14b-720p")).stages["image_encoder"]
     assert flf2v.flops_per_run == 2 * 334_587_658_240
 
 
 def test_i2v_dit_image_rows_pinned() -> None:
-    w = Workload(model="wan2.1-i2v-14b-720p")
+    w = Workload.of(model="wan2.1-i2v-14b-720p")
     rows = {(r.module, r.op): r for r in traced_preset("diffusion_core", w).rows}
     # image K/V project the 257 CLIP tokens: 2*257*5120*5120
     assert rows[("blocks.7.attn2.add_k_proj", "aten.addmm")].flops == 13_474_201_600
@@ -103,7 +103,7 @@ def test_i2v_dit_image_rows_pinned() -> None:
     embed = sum(r.flops for r in rows.values() if r.module.startswith("condition_embedder.image_embedder"))
     assert embed == 842_137_600 + 3_368_550_400
     # FLF2V: 514 image tokens (pos_embed_seq_len), so twice the image attention
-    flf2v = traced_preset("diffusion_core", Workload(model="wan2.1-flf2v-14b-720p")).rows
+    flf2v = traced_preset("diffusion_core", Workload.of(model="wan2.1-flf2v-14b-720p")).rows
     assert sorted(r.flops for r in flf2v if (r.module, r.op) == ("blocks.7.attn2", SDPA_OP)) == [
         792_723_456_000,
         795_820_032_000,
@@ -113,7 +113,7 @@ def test_i2v_dit_image_rows_pinned() -> None:
 def test_i2v_batch_of_two_runs_context_projections_as_mm() -> None:
     # the processor slices the (image + text) context; for batch 2 the slices are not contiguous and
     # torch's linear runs mm + add instead of addmm: the analytic rows follow (same FLOPs)
-    w = Workload(model="wan2.1-i2v-14b-480p", width=64, height=48, frames=5, batch=2)
+    w = Workload.of(model="wan2.1-i2v-14b-480p", width=64, height=48, frames=5, batch=2)
     ops = {(r.module, r.op) for r in traced_preset("diffusion_core", w).rows if r.flops}
     assert ("blocks.0.attn2.to_k", "aten.mm") in ops and ("blocks.0.attn2.add_v_proj", "aten.mm") in ops
     assert ("blocks.0.attn2.to_q", "aten.addmm") in ops
@@ -122,7 +122,7 @@ def test_i2v_batch_of_two_runs_context_projections_as_mm() -> None:
 def test_vae_encode_rows_pinned() -> None:
     # 1280x720x81: 21 encoder chunks (1 frame, then 20 of 4): conv_in 3 -> 96, 3x3x3, over 81 frames of
     # 720x1280 positions: 2*96*3*27*921_600*81 = 1_160_950_579_200
-    w = Workload(model="wan2.1-i2v-14b-720p")
+    w = Workload.of(model="wan2.1-i2v-14b-720p")
     rows: dict[str, int] = {}
     for r in traced_preset("vae_encode", w).rows:
         rows[r.module] = rows.get(r.module, 0) + r.flops
@@ -134,21 +134,21 @@ def test_vae_encode_rows_pinned() -> None:
 
 
 def test_vace_reference_images_add_encodes_and_latent_frames() -> None:
-    base = Workload(model="wan2.1-vace-14b")
-    refs = Workload(model="wan2.1-vace-14b", ref_images=2)
+    base = Workload.of(model="wan2.1-vace-14b")
+    refs = Workload.of(model="wan2.1-vace-14b", ref_images=2)
     assert (base.dit_tokens, refs.dit_tokens) == (21 * 45 * 80, 23 * 45 * 80)
     a, b = estimate(base), estimate(refs)
     assert a.stages["vae_decode"].flops == b.stages["vae_decode"].flops  # references are cut before decoding
-    one_frame = estimate(Workload(model="wan2.1-vace-14b", frames=1)).stages["vae_encode"].flops_per_run
+    one_frame = estimate(Workload.of(model="wan2.1-vace-14b", frames=1)).stages["vae_encode"].flops_per_run
     # a reference image is a one-frame encode; the 1-frame video itself is encoded twice
     assert b.stages["vae_encode"].flops_per_run - a.stages["vae_encode"].flops_per_run == one_frame
     assert b.stages["diffusion_core"].flops_per_run > a.stages["diffusion_core"].flops_per_run
     assert '"ref_images": 2' in json.dumps(b.to_dict())
-    assert "ref_images" not in estimate(Workload()).to_dict()["workload"]
+    assert "ref_images" not in estimate(Workload.of()).to_dict()["workload"]
 
 
 def test_vace_blocks_component() -> None:
-    r = estimate(Workload(model="wan2.1-vace-1.3b"))
+    r = estimate(Workload.of(model="wan2.1-vace-1.3b"))
     comps = r.stages["diffusion_core"].components_per_run
     # 15 VACE blocks on the control tokens beside 30 main blocks: about half the main blocks' FLOPs
     main = sum(v for k, v in comps.items() if k not in ("vace_blocks", "embedders", "output_head"))
@@ -209,12 +209,12 @@ def test_gpu_sizing_keeps_the_vae_resident_once() -> None:
     from hybrid.memory import weights_bytes
     from hybrid.sizing import size_on_gpu
 
-    w = Workload(model="wan2.1-i2v-14b-480p", width=128, height=64, frames=5)
+    w = Workload.of(model="wan2.1-i2v-14b-480p", width=128, height=64, frames=5)
     spec = get_preset(w.model)
-    sized = size_on_gpu(w, spec, "h100-sxm")
+    sized = size_on_gpu(w, "h100-sxm")
     all_weights = sum(weights_bytes(spec, c) for c in ("text_encoder", "image_encoder", "transformer", "vae"))
     assert all(s.weights_bytes == all_weights for s in sized.stages.values())
-    offloaded = size_on_gpu(replace(w, runtime=Runtime(offload=True)), spec, "h100-sxm")
+    offloaded = size_on_gpu(replace(w, runtime=Runtime(offload=True)), "h100-sxm")
     assert offloaded.stages["vae_encode"].weights_bytes == weights_bytes(spec, "vae") == 126_892_531 * 4
     assert offloaded.stages["image_encoder"].weights_bytes == 630_766_080 * 4  # float32, as diffusers' example
     assert list(sized.stages) == list(spec.pipeline_def.stage_names) and sized.seconds > 0
@@ -229,7 +229,7 @@ def test_gpu_sizing_keeps_the_vae_resident_once() -> None:
 def test_flow_timesteps_equal_the_diffusers_scheduler(steps: int, shift: float) -> None:
     from diffusers import UniPCMultistepScheduler
 
-    from hybrid.scheduler import flow_timesteps
+    from hybrid.sampler import flow_timesteps
 
     s = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift)
     s.set_timesteps(steps)
@@ -237,7 +237,7 @@ def test_flow_timesteps_equal_the_diffusers_scheduler(steps: int, shift: float) 
 
 
 def test_a14b_expert_split_at_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
-    from hybrid.scheduler import high_noise_steps
+    from hybrid.sampler import high_noise_steps
 
     # 40 steps, shift 12: the first 26 timesteps are >= 875 (999, 997, ..., 875 < t(26) ...), 14 below
     assert high_noise_steps(40, 12.0, 0.875) == 26
@@ -253,9 +253,9 @@ def test_a14b_expert_split_at_the_defaults(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_flow_shift_and_cfg_move_the_split() -> None:
-    r = estimate(Workload(model="wan2.2-t2v-a14b", flow_shift=5.0, cfg=False))
+    r = estimate(Workload.of(model="wan2.2-t2v-a14b", flow_shift=5.0, cfg=False))
     assert (r.stages["diffusion_core"].runs, r.stages["diffusion_core_2"].runs) == (17, 23)
-    r = estimate(Workload(model="wan2.2-i2v-a14b"))
+    r = estimate(Workload.of(model="wan2.2-i2v-a14b"))
     assert list(r.stages) == ["text_encoder", "vae_encode", "diffusion_core", "diffusion_core_2", "vae_decode"]
     assert (r.stages["diffusion_core"].runs, r.stages["diffusion_core_2"].runs) == (30, 50)
 
@@ -264,13 +264,13 @@ def test_both_experts_resident_or_one_at_a_time() -> None:
     from hybrid.memory import weights_bytes
     from hybrid.sizing import size_on_gpu
 
-    w = Workload(model="wan2.2-t2v-a14b", width=128, height=64, frames=5)
+    w = Workload.of(model="wan2.2-t2v-a14b", width=128, height=64, frames=5)
     spec = get_preset(w.model)
     # each expert 14_288_491_584 parameters x 2 bytes (bf16)
     assert weights_bytes(spec, "transformer") == weights_bytes(spec, "transformer_2") == 28_576_983_168
-    resident = size_on_gpu(w, spec, "h100-sxm")
+    resident = size_on_gpu(w, "h100-sxm")
     assert resident.stages["diffusion_core"].weights_bytes == 11_361_820_672 + 2 * 28_576_983_168 + 507_570_124
-    offloaded = size_on_gpu(replace(w, runtime=Runtime(offload=True)), spec, "h100-sxm")
+    offloaded = size_on_gpu(replace(w, runtime=Runtime(offload=True)), "h100-sxm")
     assert offloaded.stages["diffusion_core_2"].weights_bytes == 28_576_983_168
     # enable_model_cpu_offload: each expert moves in for its steps and out after, over PCIe Gen5 at
     # 64 GB/s x 0.7 achieved = 44.8 GB/s: 2 x 28,576,983,168 bytes = 1.2758 s per expert per job
@@ -281,7 +281,7 @@ def test_both_experts_resident_or_one_at_a_time() -> None:
     assert resident.stages["diffusion_core_2"].host_copy_bytes == 0  # all resident: nothing moves
     # the original repository swaps the experts on one GPU with or without --offload (init_on_cpu);
     # without it the text encoder stays; --convert-model-dtype keeps the experts in bf16
-    wan = size_on_gpu(replace(w, runtime=Runtime("wan", convert_model_dtype=True)), spec, "h100-sxm")
+    wan = size_on_gpu(replace(w, runtime=Runtime("wan", convert_model_dtype=True)), "h100-sxm")
     assert wan.stages["diffusion_core"].weights_bytes == 11_361_820_672 + 28_576_983_168 + 507_570_124
     assert wan.stages["diffusion_core"].host_copy_bytes == wan.stages["diffusion_core_2"].host_copy_bytes
     assert wan.stages["diffusion_core"].host_copy_bytes == 2 * 28_576_983_168
@@ -298,14 +298,14 @@ def test_ti2v_acceptance(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["workload"]["image"] is False and doc["stages"]["vae_encode"]["runs"] == 0
     assert doc["stages"]["vae_decode"]["runs"] == 1
     # 1280x704x121 -> 31 latent frames of 44x80 (/16) -> 31 * 22 * 40 = 27_280 tokens (patch 1x2x2)
-    assert Workload(model="wan2.2-ti2v-5b").dit_tokens == 27_280
+    assert Workload.of(model="wan2.2-ti2v-5b").dit_tokens == 27_280
     assert doc["stages"]["vae_decode"]["flops_per_run"] == 2_011_137_824_030_720
-    image = estimate(Workload(model="wan2.2-ti2v-5b", image=True))
+    image = estimate(Workload.of(model="wan2.2-ti2v-5b", image=True))
     assert image.stages["vae_encode"].runs == 1 and image.stages["vae_encode"].flops == 4_216_297_226_240
 
 
 def test_ti2v_timestep_per_token() -> None:
-    rows = traced_preset("diffusion_core", Workload(model="wan2.2-ti2v-5b"))
+    rows = traced_preset("diffusion_core", Workload.of(model="wan2.2-ti2v-5b"))
     flops = {r.module: r.flops for r in rows.rows if r.module.startswith("condition_embedder.time") and r.flops}
     # expand_timesteps: the time embedder and time_proj run over 27_280 token rows, D = 3072, freq 256:
     # 2*27280*256*3072, 2*27280*3072*3072, 2*27280*3072*(6*3072)

@@ -11,7 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from hybrid.analytic import stage_groups
 from hybrid.cli import main
-from hybrid.models import PRESETS, get_preset
+from hybrid.presets import PRESETS, get_preset
 from hybrid.rows import expand, total_flops
 from hybrid.runtime import Runtime
 from hybrid.sizing import size_on_gpu
@@ -65,14 +65,13 @@ def test_wan22_code_embeds_the_timestep_per_token() -> None:
     # the original Wan2.2 model expands t to (B, N) for every model: time_embedder (256 -> 5120 -> 5120)
     # and time_proj (5120 -> 30720) run over B x N rows instead of B
     small = {"model": "wan2.2-t2v-a14b", "width": 256, "height": 128, "frames": 5}
-    wd, ww = Workload(**small), Workload(**small, runtime=WAN)
-    spec = get_preset(wd.model)
+    wd, ww = Workload.of(**small), Workload.of(**small, runtime=WAN)
     n = ww.dit_tokens  # 2 latent frames x 8 x 16 = 256
     assert (n, ww.shape().per_token_timestep, wd.shape().per_token_timestep) == (256, True, False)
     per_row = 2 * (256 * 5120 + 5120 * 5120 + 5120 * 30720)  # 369,623,040 FLOPs per embedded timestep
-    flops = {w.runtime.name: total_flops(expand(stage_groups("diffusion_core", spec, w))) for w in (wd, ww)}
+    flops = {w.runtime.name: total_flops(expand(stage_groups("diffusion_core", w))) for w in (wd, ww)}
     assert flops["wan"] - flops["diffusers"] == (n - 1) * per_row == 94_253_875_200
-    traced = trace(ww, stages=("diffusion_core",), spec=spec)
+    traced = trace(ww, stages=("diffusion_core",))
     assert traced.stages["diffusion_core"].flops == flops["wan"]  # analytic == traced under the runtime
 
 
@@ -129,9 +128,8 @@ def test_moves_follow_the_stage_order() -> None:
 
 
 def test_wan_runtime_sizing_weights_casts_and_host_text_encoder(capsys: pytest.CaptureFixture[str]) -> None:
-    w = Workload(model="wan2.1-t2v-14b", width=256, height=128, frames=5, steps=2, runtime=WAN)
-    spec = get_preset(w.model)
-    sized = size_on_gpu(w, spec, "h100-sxm")
+    w = Workload.of(model="wan2.1-t2v-14b", width=256, height=128, frames=5, steps=2, runtime=WAN)
+    sized = size_on_gpu(w, "h100-sxm")
     dit = sized.stages["diffusion_core"]
     # float32 DiT weights: 14,288,491,584 x 4 bytes, resident with the text encoder and the VAE
     assert dit.weights_bytes == 57_153_966_336 + 11_361_820_672 + 507_570_124
@@ -139,11 +137,11 @@ def test_wan_runtime_sizing_weights_casts_and_host_text_encoder(capsys: pytest.C
     assert dit.weight_cast_bytes == 4 * 6 * 14_100_843_520
     assert sized.attention_kernel == "fa3" and sized.stages["text_encoder"].weight_cast_bytes == 0
     # --t5-cpu: the encoder's 2 x 4,844,723,109,888 FLOPs at 1 TFLOP/s on the host, off the GPU
-    host = size_on_gpu(replace(w, runtime=Runtime("wan", t5_cpu=True)), spec, "h100-sxm")
+    host = size_on_gpu(replace(w, runtime=Runtime("wan", t5_cpu=True)), "h100-sxm")
     te = host.stages["text_encoder"]
     assert (te.bound, te.seconds, te.activation_bytes) == ("host", 2 * 4_844_723_109_888 / 1e12, 0)
     assert host.stages["diffusion_core"].weights_bytes == 57_153_966_336 + 507_570_124
-    faster = size_on_gpu(replace(w, runtime=Runtime("wan", t5_cpu=True)), spec, "h100-sxm", host_flops=4e12)
+    faster = size_on_gpu(replace(w, runtime=Runtime("wan", t5_cpu=True)), "h100-sxm", host_flops=4e12)
     assert faster.stages["text_encoder"].seconds == te.seconds / 4
     args = ["report", "--model", w.model, "--size", "256x128", "--frames", "5", "--steps", "2", "--gpu", "h100-sxm"]
     assert main([*args, "--runtime", "wan", "--offload", "--t5-cpu", "--format", "json"]) == 0
@@ -178,22 +176,22 @@ def _original_timesteps(steps: int, shift: float, n: int = 1000) -> list[int]:
 
 @pytest.mark.parametrize("shift", [0.5, 1.0, 3.0, 5.0, 8.0, 12.0, 16.0])
 def test_original_scheduler_timesteps_are_exact(shift: float) -> None:
-    from hybrid.scheduler import wan_flow_timesteps
+    from hybrid.sampler import wan_flow_timesteps
 
     for steps in (1, 2, 4, 10, 20, 27, 40, 50, 100, 1000):
         assert wan_flow_timesteps(steps, shift) == _original_timesteps(steps, shift), (steps, shift)
 
 
 def test_the_expert_split_follows_the_runtimes_scheduler() -> None:
-    from hybrid.pipelines import expert_steps
-    from hybrid.scheduler import flow_timesteps, wan_flow_timesteps
+    from hybrid.sampler import flow_timesteps, wan_flow_timesteps
+    from hybrid.schedule import expert_steps
 
     # 40 steps at shift 3, boundary 900: diffusers' sigmas start at 1, the original's at 0.999, and
     # step 11's timestep lands on either side of the boundary
     assert (flow_timesteps(40, 3.0)[10], wan_flow_timesteps(40, 3.0)[10]) == (900, 899)
     kw = {"model": "wan2.2-i2v-a14b", "width": 256, "height": 128, "frames": 5, "flow_shift": 3.0}
-    assert expert_steps(Workload(**kw)) == (11, 29)
-    assert expert_steps(Workload(**kw, runtime=WAN)) == (10, 30)
+    assert expert_steps(Workload.of(**kw)) == (11, 29)
+    assert expert_steps(Workload.of(**kw, runtime=WAN)) == (10, 30)
     # at the published shifts the two agree: T2V-A14B 26 / 14 at 12, I2V-A14B 15 / 25 at 5
     for model, split in (("wan2.2-t2v-a14b", (26, 14)), ("wan2.2-i2v-a14b", (15, 25))):
-        assert expert_steps(Workload(model=model)) == expert_steps(Workload(model=model, runtime=WAN)) == split
+        assert expert_steps(Workload.of(model=model)) == expert_steps(Workload.of(model=model, runtime=WAN)) == split

@@ -9,7 +9,7 @@ import pytest
 
 from hybrid.cli import main
 from hybrid.memory import weights_bytes
-from hybrid.models import get_preset
+from hybrid.presets import get_preset
 
 SMALL = ["--size", "256x128", "--frames", "17", "--text-len", "16"]
 
@@ -202,7 +202,7 @@ def test_attention_flops_of_the_fastvideo_workload() -> None:
     from hybrid import estimate
     from hybrid.workload import Workload
 
-    r = estimate(Workload(model="wan2.1-t2v-1.3b", width=1280, height=720, frames=77, steps=50, cfg=False))
+    r = estimate(Workload.of(model="wan2.1-t2v-1.3b", width=1280, height=720, frames=77, steps=50, cfg=False))
     # 72,000 tokens (20 x 45 x 80), 12 heads x 128, 30 layers: 4 x 72000^2 x 128 x 12 x 30 per call
     assert r.stages["diffusion_core"].components["self_attention_core"] == 50 * 955_514_880_000_000
 
@@ -253,11 +253,10 @@ def test_sizing_walks_each_distinct_stage_cost_once() -> None:
 
     for model in ("wan2.2-t2v-a14b", "wan2.2-ti2v-5b"):
         cost_memo.cache_clear()
-        spec = get_preset(model)
-        size_on_gpu(Workload(model=model), spec, "h100-sxm")
+        size_on_gpu(Workload.of(model=model), "h100-sxm")
         assert cost_memo.cache_info().misses == 3, model
-    costs = stage_costs(Workload(model="wan2.2-t2v-a14b"), get_preset("wan2.2-t2v-a14b"))
+    costs = stage_costs(Workload.of(model="wan2.2-t2v-a14b"))
     assert costs["diffusion_core"] is costs["diffusion_core_2"]
-    assert stage_costs(Workload(model="wan2.2-ti2v-5b"), get_preset("wan2.2-ti2v-5b"))["vae_encode"] is NOT_RUN
-    with_image = stage_costs(Workload(model="wan2.2-ti2v-5b", image=True), get_preset("wan2.2-ti2v-5b"))
+    assert stage_costs(Workload.of(model="wan2.2-ti2v-5b"))["vae_encode"] is NOT_RUN
+    with_image = stage_costs(Workload.of(model="wan2.2-ti2v-5b", image=True))
     assert with_image["vae_encode"].flops == 4_216_297_226_240  # the one image, as the report counts it

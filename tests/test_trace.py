@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from hybrid.models import ModelSpec, get_preset
+from hybrid.presets import ModelSpec
 from hybrid.rows import CostRow
 from hybrid.trace import trace, trace_stage
 from hybrid.trace.build import stage_call
@@ -23,16 +23,15 @@ def _sorted(rows: tuple[CostRow, ...]) -> list[CostRow]:
 
 @pytest.mark.parametrize(("workload", "stage"), stage_params(FULL_AND_SMALL))
 def test_full_configs_on_meta_equal_flop_counter(workload: Workload, stage: str) -> None:
-    spec = get_preset(workload.model)
     ours = traced_preset(stage, workload)
-    reference = flop_counter_total(stage_call(stage, spec, workload))
+    reference = flop_counter_total(stage_call(stage, workload))
     assert ours.flops == reference
     assert ours.flops > 0
     assert ours.unsupported_ops == {}
 
 
 def test_14b_default_rows_exact() -> None:
-    result = trace(Workload())
+    result = trace(Workload.of())
     dit = {(r.module, r.op): r for r in result.stages["diffusion_core"].rows}
     # tokens 21*45*80 = 75600, D = 5120: 2*75600*5120*5120
     assert dit[("blocks.0.attn1.to_q", "aten.addmm")].flops == 3_963_617_280_000
@@ -69,8 +68,8 @@ def test_14b_default_rows_exact() -> None:
 def test_tiny_meta_and_cpu_rows_identical(
     tiny_spec: ModelSpec, tiny_workload: Workload, stage: str, dtype: str
 ) -> None:
-    meta = trace_stage(stage, tiny_workload, tiny_spec, device="meta", dtype=dtype)
-    cpu = trace_stage(stage, tiny_workload, tiny_spec, device="cpu", dtype=dtype)
+    meta = trace_stage(stage, tiny_workload, device="meta", dtype=dtype)
+    cpu = trace_stage(stage, tiny_workload, device="cpu", dtype=dtype)
     assert _sorted(meta.rows) == _sorted(cpu.rows)
     assert any(r.op == SDPA_OP and r.flops > 0 for r in cpu.rows)
     assert meta.unsupported_ops == cpu.unsupported_ops == {}
@@ -78,10 +77,10 @@ def test_tiny_meta_and_cpu_rows_identical(
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_flop_counter_misses_fused_cpu_attention(tiny_spec: ModelSpec, tiny_workload: Workload, stage: str) -> None:
-    ours = trace_stage(stage, tiny_workload, tiny_spec, device="cpu", dtype="float32")
+    ours = trace_stage(stage, tiny_workload, device="cpu", dtype="float32")
     attention = sum(r.flops for r in ours.rows if r.op == SDPA_OP)
-    on_cpu = flop_counter_total(stage_call(stage, tiny_spec, tiny_workload, device="cpu", dtype="float32"))
-    on_meta = flop_counter_total(stage_call(stage, tiny_spec, tiny_workload, device="meta", dtype="float32"))
+    on_cpu = flop_counter_total(stage_call(stage, tiny_workload, device="cpu", dtype="float32"))
+    on_meta = flop_counter_total(stage_call(stage, tiny_workload, device="meta", dtype="float32"))
     assert attention > 0
     assert on_meta == ours.flops
     # torch 2.13: _scaled_dot_product_flash_attention_for_cpu is not in FlopCounterMode's registry
@@ -115,14 +114,14 @@ def test_fused_cpu_kernel_called_directly_is_costed() -> None:
 
 
 def test_decomposed_attention_counts_the_same(tiny_spec: ModelSpec, tiny_workload: Workload) -> None:
-    call = stage_call("text_encoder", tiny_spec, tiny_workload, device="cpu", dtype="float32")
+    call = stage_call("text_encoder", tiny_workload, device="cpu", dtype="float32")
     call.module.set_attn_implementation("eager")  # matmul + softmax instead of SDPA
     with ModuleStack(call.module) as modules:
         cost = CostMode("text_encoder", modules)
         with torch.no_grad(), cost, CanonicalFunctionMode(cost):
             call.run()
     eager = cost.rows()
-    fused = trace_stage("text_encoder", tiny_workload, tiny_spec, device="cpu", dtype="float32").rows
+    fused = trace_stage("text_encoder", tiny_workload, device="cpu", dtype="float32").rows
     assert sum(r.flops for r in eager) == sum(r.flops for r in fused)
     assert not any(r.op == SDPA_OP for r in eager)
     assert sum(r.flops for r in eager if r.op == "aten.bmm") == sum(r.flops for r in fused if r.op == SDPA_OP)
@@ -150,18 +149,18 @@ def test_inference_mode_changes_nothing(tiny_spec: ModelSpec, tiny_workload: Wor
     # inference_mode; the installed torch counts the same as under no_grad (the code wins: this test
     # records it). Under inference_mode composite ops (linear, layer_norm, dropout) reach dispatch
     # modes whole; our tracer decomposes them so a caller's inference_mode yields the same rows.
-    call = stage_call(stage, tiny_spec, tiny_workload, device="meta", dtype="float32")
+    call = stage_call(stage, tiny_workload, device="meta", dtype="float32")
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         call.run()
-    plain = trace_stage(stage, tiny_workload, tiny_spec)
+    plain = trace_stage(stage, tiny_workload)
     with torch.inference_mode():
-        inside = trace_stage(stage, tiny_workload, tiny_spec)
+        inside = trace_stage(stage, tiny_workload)
     assert counter.get_total_flops() == plain.flops == inside.flops > 0
     assert _sorted(plain.rows) == _sorted(inside.rows)
 
 
 def test_result_frame_and_json(tiny_spec: ModelSpec, tiny_workload: Workload) -> None:
-    result = trace(tiny_workload, spec=tiny_spec)
+    result = trace(tiny_workload)
     frame = result.to_frame()
     assert len(frame) == len(result.rows)
     assert list(frame.columns[:5]) == ["stage", "module", "op", "category", "flops"]

@@ -11,7 +11,7 @@ from hybrid.workload import Workload
 
 
 def test_defaults_14b() -> None:
-    w = Workload()
+    w = Workload.of()
     assert (w.model, w.width, w.height, w.frames, w.steps, w.batch, w.text_len, w.cfg) == (
         "wan2.1-t2v-14b",
         1280,
@@ -27,7 +27,7 @@ def test_defaults_14b() -> None:
 
 
 def test_defaults_1_3b_native_size() -> None:
-    w = Workload(model="wan2.1-t2v-1.3b")
+    w = Workload.of(model="wan2.1-t2v-1.3b")
     assert (w.width, w.height) == (832, 480)
     # 21 * (60/2) * (104/2) = 21 * 30 * 52 = 32760 tokens
     assert w.dit_tokens == 32760
@@ -35,7 +35,7 @@ def test_defaults_1_3b_native_size() -> None:
 
 def test_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
-        Workload().steps = 3  # type: ignore[misc]
+        Workload.of().steps = 3  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -60,19 +60,21 @@ def test_frozen() -> None:
 )
 def test_validation_messages(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError) as e:
-        Workload(**kwargs)  # type: ignore[arg-type]
+        Workload.of(**kwargs)  # type: ignore[arg-type]
     assert str(e.value) == message
 
 
 def test_schedule_cfg_on_and_off() -> None:
-    s = schedule(Workload(steps=50))
+    s = schedule(Workload.of(steps=50))
     assert dict(s) == {"text_encoder": 2, "diffusion_core": 100, "vae_decode": 1}
-    s = schedule(Workload(steps=30, cfg=False, batch=4))
+    s = schedule(Workload.of(steps=30, cfg=False, batch=4))
     assert dict(s) == {"text_encoder": 1, "diffusion_core": 30, "vae_decode": 1}
 
 
 def test_extrapolation_warnings() -> None:
-    assert Workload().extrapolation_warnings() == []
-    msgs = Workload(model="wan2.1-t2v-1.3b", width=1280, height=720, frames=121, text_len=600).extrapolation_warnings()
+    assert Workload.of().extrapolation_warnings() == []
+    msgs = Workload.of(
+        model="wan2.1-t2v-1.3b", width=1280, height=720, frames=121, text_len=600
+    ).extrapolation_warnings()
     assert len(msgs) == 3
     assert "1280x720 is above the 832x480" in msgs[0]

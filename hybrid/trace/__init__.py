@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hybrid.deployment import SINGLE, Deployment
-from hybrid.geometry import rotary_overflow, torch_size_overflow, validate
-from hybrid.models import ModelSpec, get_preset
 from hybrid.rows import CostRow, to_frame, total_flops
+from hybrid.schedule import stage_calls
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
@@ -118,16 +117,17 @@ class TraceResult:
         }
 
 
-def check_traceable(spec: ModelSpec, workload: Workload, stages: Sequence[str] | None = None) -> None:
+def check_traceable(workload: Workload, stages: Sequence[str] | None = None) -> None:
     """One-line ``ValueError`` where the real modules cannot run ``workload``: a tensor beyond
     torch's int64 sizes, or (for the transformer stages) a latent grid longer than its rotary table
-    (:func:`hybrid.geometry.rotary_overflow`; the analytic report only warns)."""
-    too_big = torch_size_overflow(spec, workload)
+    (:meth:`hybrid.workload.Workload.rotary_overflow`; the analytic report only warns)."""
+    spec = workload.spec
+    too_big = workload.torch_size_overflow()
     if too_big is not None:
         raise ValueError(too_big)
     names = spec.pipeline_def.stage_names
     asked = [s for s in (names if stages is None else stages) if s in names]
-    rotary = rotary_overflow(spec, workload)
+    rotary = workload.rotary_overflow()
     if rotary is not None and any(spec.pipeline_def.stage(s).component.startswith("transformer") for s in asked):
         raise ValueError(rotary)
 
@@ -135,7 +135,6 @@ def check_traceable(spec: ModelSpec, workload: Workload, stages: Sequence[str] |
 def trace_stage(
     stage: str,
     workload: Workload,
-    spec: ModelSpec | None = None,
     device: str = "meta",
     dtype: str | None = None,
     deployment: Deployment = SINGLE,
@@ -148,7 +147,7 @@ def trace_stage(
     from hybrid.trace.build import stage_call
     from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
 
-    spec = spec or get_preset(workload.model)
+    spec = workload.spec
     split = deployment.sequence_degree > 1 and spec.pipeline_def.stage(stage).component.startswith("transformer")
     with contextlib.ExitStack() as world:
         prepare = None
@@ -161,7 +160,7 @@ def trace_stage(
             def prepare(module: torch.nn.Module) -> None:
                 enable_sequence_parallel(module, deployment.ulysses, deployment.ring)
 
-        call = stage_call(stage, spec, workload, device=device, dtype=dtype, prepare=prepare)
+        call = stage_call(stage, workload, device=device, dtype=dtype, prepare=prepare)
         with ModuleStack(call.module) as modules:
             cost = CostMode(stage, modules)
             with torch.no_grad(), cost, CanonicalFunctionMode(cost):
@@ -175,7 +174,7 @@ def trace_stage(
         dtype=str(call.dtype).removeprefix("torch."),
         device=device,
         rows=tuple(cost.rows()),
-        calls=spec.pipeline_def.stage(stage).calls(workload),
+        calls=stage_calls(spec.pipeline_def.stage(stage), workload),
         unsupported_ops=unsupported,
         peak_activation_bytes=cost.peak_live_bytes,
         peak_module=cost.peak_module,
@@ -187,7 +186,6 @@ def trace_stage(
 def trace(
     workload: Workload,
     stages: Sequence[str] | None = None,
-    spec: ModelSpec | None = None,
     device: str = "meta",
     dtype: str | None = None,
     progress: Callable[[str], None] | None = None,
@@ -195,16 +193,15 @@ def trace(
 ) -> TraceResult:
     """Trace one call of each of ``stages`` (default: every stage of the pipeline) for ``workload``.
 
-    ``spec`` overrides the preset named by ``workload.model`` (e.g. a local checkpoint's configs).
-    ``device`` is ``"meta"`` (no memory, any size) or a real device for small configs, where the
-    modules run on random weights. ``dtype`` overrides the per-stage default compute dtype
-    (:attr:`hybrid.pipelines.StageDef.dtype`). ``progress`` receives one line per stage. With a
+    The workload's spec is a preset's or a local checkpoint's configs. ``device`` is ``"meta"`` (no
+    memory, any size) or a real device for small configs, where the modules run on random weights.
+    ``dtype`` overrides the per-stage default compute dtype (diffusers' dtype of the stage's
+    component, :data:`hybrid.runtime.COMPONENT_DTYPES`). ``progress`` receives one line per stage. With a
     sequence-parallel ``deployment`` the transformer stages are one rank's (:func:`trace_stage`).
     """
-    spec = spec or get_preset(workload.model)
-    validate(spec, workload)
+    spec = workload.spec
     names = spec.pipeline_def.stage_names
-    check_traceable(spec, workload, stages)
+    check_traceable(workload, stages)
     stages = names if stages is None else tuple(stages)
     bad = [s for s in stages if s not in names]
     if bad:
@@ -214,7 +211,7 @@ def trace(
         t0 = time.perf_counter()
         if progress:
             progress(f"[{i}/{len(stages)}] tracing {stage} on {device} ...")
-        out[stage] = trace_stage(stage, workload, spec, device=device, dtype=dtype, deployment=deployment)
+        out[stage] = trace_stage(stage, workload, device=device, dtype=dtype, deployment=deployment)
         if progress:
             progress(f"[{i}/{len(stages)}] {stage}: {len(out[stage].rows)} rows in {time.perf_counter() - t0:.2f} s")
     warnings = tuple(workload.extrapolation_warnings()) + spec.warnings

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 
 from hybrid.geometry import CallShape
-from hybrid.models import ModelSpec
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
+from hybrid.runtime import COMPONENT_DTYPES
 from hybrid.workload import Workload
 
 DTYPES: dict[str, torch.dtype] = {
@@ -258,13 +258,12 @@ the real module and the input adapter that makes one call of the stage from a :c
 
 def stage_call(
     stage: str,
-    spec: ModelSpec,
     workload: Workload,
     device: str = "meta",
     dtype: str | None = None,
     prepare: Callable[[torch.nn.Module], None] | None = None,
 ) -> StageCall:
-    """Build ``stage``'s real module for ``spec`` and the inputs of one call for ``workload``
+    """Build ``stage``'s real module for the workload's spec and the inputs of one call of it
     (``dtype`` overrides the stage component's compute dtype).
 
     * ``text_encoder``: ``UMT5EncoderModel(input_ids[batch, text_len])``;
@@ -281,8 +280,9 @@ def stage_call(
 
     ``prepare`` changes a freshly built module before the call (e.g. enables context parallelism).
     """
+    spec = workload.spec
     sd = spec.pipeline_def.stage(stage)
-    dtype_name = dtype or sd.dtype
+    dtype_name = dtype or COMPONENT_DTYPES[sd.component]
     if dtype_name not in DTYPES:
         raise ValueError(f"dtype: unknown dtype {dtype_name!r}; valid: {', '.join(DTYPES)}")
     tdtype = DTYPES[dtype_name]
@@ -294,5 +294,5 @@ def stage_call(
     else:  # changed by prepare (hooks, processors): a fresh one, never cached
         module = build(cfg, device, tdtype)
         prepare(module)
-    run = adapter(module, cfg, CallShape.of(spec, workload), device, tdtype, gen)
+    run = adapter(module, cfg, workload.shape(), device, tdtype, gen)
     return StageCall(module, run, tdtype, type(module).__name__)

@@ -1,4 +1,4 @@
-"""Which expert runs each denoising step of a two-expert (Wan2.2 A14B) pipeline, without torch.
+"""The sampler: which expert runs each denoising step of a two-expert (Wan2.2 A14B) pipeline, without torch.
 
 diffusers' ``WanPipeline`` / ``WanImageToVideoPipeline`` with ``boundary_ratio`` run ``transformer``
 (the high-noise expert) at every timestep ``t >= boundary_ratio * num_train_timesteps`` and
@@ -12,7 +12,8 @@ scheduler itself), so the split is exact.
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
+
+from hybrid.memo import memoised
 
 NUM_TRAIN_TIMESTEPS = 1000
 """``num_train_timesteps`` of every Wan scheduler config."""
@@ -46,7 +47,7 @@ def wan_flow_timesteps(steps: int, shift: float, num_train_timesteps: int = NUM_
     return [int(s * num_train_timesteps) for s in sigmas]
 
 
-@lru_cache(maxsize=1024)  # asked for by every count of an expert's calls; cleared by hybrid.analytic.clear_memos
+@memoised(maxsize=1024)  # asked for by every count of an expert's calls
 def high_noise_steps(
     steps: int,
     shift: float,

@@ -1,0 +1,136 @@
+"""Optimisations as transforms between the walks and the sizing that reads them.
+
+A :class:`Transform` changes what a job's walks report before sizing times it, through three hooks:
+
+* :meth:`~Transform.calls`: how many calls a stage makes (step caching skips a share of them);
+* :meth:`~Transform.terms`: one stage call's roofline terms, ``(category, flops, bytes moved, calls)``
+  (sparse attention keeps a share of the attention FLOPs; FP8 weights halve a matmul's weight bytes);
+* :meth:`~Transform.rates`: the efficiency each op class runs at on a GPU, with its provenance (another
+  attention kernel; an override on the command line).
+
+Each transform is one entry with its source. Sizing applies, in order, the runtime's attention kernel
+(:class:`AttentionKernel`), the user's what-ifs, then ``--efficiency-override`` (:class:`EfficiencyOverride`,
+so what the user states last wins). The FLOP report is never transformed: it counts what the model's
+modules run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hybrid.hardware import GPU, kernel_efficiency
+from hybrid.pipelines import StageDef
+from hybrid.timing import OP_CLASSES, Term
+
+Calibration = dict[str, Any]
+"""A timing calibration document: ``efficiency`` per op class, and where each value comes from."""
+
+
+@dataclass(frozen=True)
+class Transform:
+    """The identity: every hook returns what it is given. A transform overrides the hooks it needs."""
+
+    name: str
+    source: str = ""
+    """Where the transform's numbers come from (a paper, a benchmark, the runtime's code)."""
+
+    def calls(self, stage: StageDef, calls: int) -> int:
+        """Calls ``stage`` makes in one job, given ``calls`` before this transform."""
+        return calls
+
+    def terms(self, stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+        """The roofline terms of one call of ``stage``."""
+        return terms
+
+    def rates(self, cal: Calibration, gpu: GPU) -> Calibration:
+        """The calibration the op classes are timed with on ``gpu``."""
+        return cal
+
+
+def describe(cal: Calibration) -> str:
+    """Where a calibration's efficiencies come from, in words."""
+    if cal.get("defaults"):
+        return f"none; default efficiencies from cited public measurements (retrieved {cal.get('date', '?')})"
+    return f"{cal.get('device_name', '?')} on {cal.get('date', '?')} ({cal.get('versions', {}).get('torch', '?')})"
+
+
+def provenance(cal: Calibration) -> dict[str, dict[str, Any]]:
+    """Per op class, the efficiency's value and where it comes from."""
+    if "provenance" in cal:
+        return {c: dict(p) for c, p in cal["provenance"].items()}
+    source = f"timing calibration: {describe(cal)}"
+    return {c: {"value": v, "kind": "calibrated", "evidence": source} for c, v in cal["efficiency"].items()}
+
+
+@dataclass(frozen=True)
+class AttentionKernel(Transform):
+    """Attention runs ``kernel``: its cited efficiency on the GPU's architecture where one is
+    measured (``kernels`` in ``hybrid/data/efficiency_defaults.json``), else the GPU's own."""
+
+    kernel: str = "sdpa"
+
+    def rates(self, cal: Calibration, gpu: GPU) -> Calibration:
+        e = kernel_efficiency(self.kernel, gpu)
+        if e is None:
+            return cal
+        p = provenance(cal)
+        p["attention"] = e.to_dict()
+        return {**cal, "efficiency": {**cal["efficiency"], "attention": e.value}, "provenance": p}
+
+
+@dataclass(frozen=True)
+class EfficiencyOverride(Transform):
+    """Some op classes' efficiencies replaced (``--efficiency-override CLASS=VALUE``)."""
+
+    overrides: tuple[tuple[str, float], ...] = ()
+
+    @staticmethod
+    def of(overrides: Mapping[str, float]) -> EfficiencyOverride:
+        """The override of ``overrides``; ``ValueError`` naming a bad class or value."""
+        bad = [c for c in overrides if c not in OP_CLASSES]
+        if bad:
+            raise ValueError(f"efficiency-override: unknown op class {bad[0]!r}; valid: {', '.join(OP_CLASSES)}")
+        out_of_range = {c: v for c, v in overrides.items() if not 0 < v <= 1}
+        if out_of_range:
+            c, v = next(iter(out_of_range.items()))
+            raise ValueError(f"efficiency-override: {c}={v:g} is out of range; valid: 0 < value <= 1")
+        return EfficiencyOverride("efficiency override", "set on the command line", tuple(overrides.items()))
+
+    def rates(self, cal: Calibration, gpu: GPU) -> Calibration:
+        return self.apply(cal)
+
+    def apply(self, cal: Calibration) -> Calibration:
+        """``cal`` with the overridden efficiencies, each marked as an override of what it was."""
+        overrides = dict(self.overrides)
+        p = provenance(cal)
+        for c, v in overrides.items():
+            p[c] = {"value": v, "kind": "override", "evidence": f"set on the command line (was {p[c]['value']:g})"}
+        return {
+            **cal,
+            "efficiency": {**cal["efficiency"], **overrides},
+            "provenance": p,
+            "overridden": sorted(overrides),
+        }
+
+
+def apply_rates(transforms: Iterable[Transform], cal: Calibration, gpu: GPU) -> Calibration:
+    """``cal`` through every transform's :meth:`~Transform.rates`, in order."""
+    for t in transforms:
+        cal = t.rates(cal, gpu)
+    return cal
+
+
+def apply_calls(transforms: Iterable[Transform], stage: StageDef, calls: int) -> int:
+    """``calls`` of ``stage`` through every transform's :meth:`~Transform.calls`, in order."""
+    for t in transforms:
+        calls = t.calls(stage, calls)
+    return calls
+
+
+def apply_terms(transforms: Iterable[Transform], stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+    """One call's ``terms`` of ``stage`` through every transform's :meth:`~Transform.terms`, in order."""
+    for t in transforms:
+        terms = t.terms(stage, terms)
+    return terms
