@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hybrid import calibrate as cal
 from hybrid.analytic import components_per_call
 from hybrid.cli import main
-from hybrid.models import PRESETS, get_preset
+from hybrid.presets import PRESETS, get_preset
 from tests.conftest import constrained
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +25,22 @@ def test_committed_laws_reproduce_analytic_at_full_size(model: str) -> None:
     spec = get_preset(model)
     for w in cal.held_out(model):
         for stage in spec.pipeline_def.stage_names:
-            assert cal.evaluate_stage(laws, stage, cal.variables(stage, spec, w)) == components_per_call(stage, spec, w)
+            assert cal.evaluate_stage(laws, stage, cal.variables(stage, spec, w)) == components_per_call(stage, w)
     assert all(c["pass"] and c["relative_error"] == 0 for c in doc["cross_check"])
+
+
+@pytest.mark.parametrize("model", sorted(PRESETS))
+def test_committed_laws_name_their_own_geometry(model: str) -> None:
+    doc, _ = cal.load_laws(ROOT / "calibration" / "laws" / f"{model}.json")
+    assert doc["variables"] == cal.used_variables(get_preset(model))
+
+
+def test_ti2v_laws_read_the_wan22_vae_strides() -> None:
+    # the Wan2.2 VAE folds 2x2 pixels before its three /2 downsamples: 16x spatially, 4x in time
+    variables = cal.used_variables(get_preset("wan2.2-ti2v-5b"))
+    assert variables["P"] == "latent pixels per frame: (height/16)(width/16)"
+    assert variables["T"] == "latent frames: (frames-1)/4+1"
+    assert cal.used_variables(get_preset("wan2.1-t2v-14b"))["P"] == "latent pixels per frame: (height/8)(width/8)"
 
 
 def test_committed_14b_self_attention_law() -> None:
@@ -53,7 +67,7 @@ def test_laws_equal_analytic_anywhere(
     w = constrained(model, refs, **shape)
     spec = get_preset(model)
     for stage in spec.pipeline_def.stage_names:
-        assert cal.evaluate_stage(laws, stage, cal.variables(stage, spec, w)) == components_per_call(stage, spec, w)
+        assert cal.evaluate_stage(laws, stage, cal.variables(stage, spec, w)) == components_per_call(stage, w)
 
 
 @pytest.mark.parametrize("name", sorted(cal.GOLDEN_WORKLOADS))
