@@ -69,12 +69,14 @@ SOURCES: dict[str, str] = {
     "whatever guide_scale is",
     "per-token": "Wan-Video/Wan2.2 wan/modules/model.py WanModel.forward: `t = t.expand(t.size(0), seq_len)`, "
     "then time_embedding and time_projection per token under autocast(float32)",
-    "diffusers-dtypes": "diffusers' Wan examples (docs/source/en/api/pipelines/wan.md): "
-    "`AutoencoderKLWan.from_pretrained(..., torch_dtype=torch.float32)`, the pipeline in bfloat16; "
-    "`CLIPVisionModel.from_pretrained(..., torch_dtype=torch.float32)` for image-to-video",
-    "diffusers-offload": "diffusers DiffusionPipeline.enable_model_cpu_offload: one component on the GPU at a "
-    "time, moved in by a hook when called",
-    "diffusers-sdpa": "diffusers WanAttnProcessor: F.scaled_dot_product_attention through dispatch_attention_fn",
+    "diffusers-dtypes": "diffusers 0.42 pipelines/wan/pipeline_wan.py and pipeline_wan_i2v.py EXAMPLE_DOC_STRING: "
+    "`AutoencoderKLWan.from_pretrained(..., torch_dtype=torch.float32)`, `CLIPVisionModel.from_pretrained(..., "
+    "torch_dtype=torch.float32)`, the pipeline `from_pretrained(..., torch_dtype=torch.bfloat16)`",
+    "diffusers-offload": "diffusers 0.42 pipelines/pipeline_utils.py enable_model_cpu_offload: 'moves one whole "
+    "model at a time to the accelerator when its forward method is called, and the model remains in accelerator "
+    "until the next model runs'",
+    "diffusers-sdpa": "diffusers 0.42 models/transformers/transformer_wan.py WanAttnProcessor: dispatch_attention_fn, "
+    "PyTorch scaled_dot_product_attention by default",
 }
 """The code behind each claim of the records (``Wan-Video`` snapshots, 2026-11-25; diffusers 0.42)."""
 

@@ -111,3 +111,34 @@ def test_cli_gpus_lists_default_efficiencies(capsys: pytest.CaptureFixture[str])
     doc = json.loads(capsys.readouterr().out)
     h100 = next(g for g in doc["gpus"] if g["name"] == "h100-sxm")
     assert h100["default_efficiency"]["attention"]["value"] == 0.35
+
+
+def test_the_dtype_table_counts_every_dtype() -> None:
+    from hybrid.dtypes import DTYPES, dtype, nbytes
+
+    assert {d.name: d.bytes for d in DTYPES.values()} == {
+        "float32": 4, "bfloat16": 2, "float16": 2, "float8": 1, "int64": 8,
+    }  # fmt: skip
+    assert dtype("bf16") is dtype("bfloat16") and dtype("half").name == "float16" and nbytes("fp8") == 1
+    with pytest.raises(ValueError, match="dtype: unknown dtype 'int3'; valid: float32, bfloat16"):
+        dtype("int3")
+
+
+def test_a_float16_component_weighs_two_bytes_a_parameter() -> None:
+    # the original Wan code loads CLIP in float16: 630,766,080 parameters x 2 bytes
+    from hybrid.memory import pipeline_memory
+    from hybrid.presets import get_preset
+    from hybrid.runtime import Runtime
+
+    spec = get_preset("wan2.1-i2v-14b-480p")
+    assert spec.parameter_counts()["image_encoder"] == 630_766_080
+    memory = pipeline_memory(spec, {s: 0 for s in spec.pipeline_def.stage_names}, Runtime("wan"))
+    assert memory.weights_bytes["image_encoder"] == 1_261_532_160
+
+
+def test_tf32_is_a_gpu_fact() -> None:
+    # float32 stages run at dense TF32: half the dense BF16 peak on the H100 SXM (989.4 -> 494.7 TFLOP/s)
+    from hybrid.hardware import get_gpu
+
+    g = get_gpu("h100-sxm")
+    assert g.tf32_ratio == 0.5 and g.peak_flops("tf32") == 494.7e12 == g.peak_flops("bf16") / 2

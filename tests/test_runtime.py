@@ -195,3 +195,41 @@ def test_the_expert_split_follows_the_runtimes_scheduler() -> None:
     # at the published shifts the two agree: T2V-A14B 26 / 14 at 12, I2V-A14B 15 / 25 at 5
     for model, split in (("wan2.2-t2v-a14b", (26, 14)), ("wan2.2-i2v-a14b", (15, 25))):
         assert expert_steps(Workload.of(model=model)) == expert_steps(Workload.of(model=model, runtime=WAN)) == split
+
+
+def test_no_branch_on_a_runtime_name_in_the_library() -> None:
+    # a runtime is a record (hybrid.runtime.RUNTIME_DEFS): code asks it, never its name
+    import pathlib
+    import re
+
+    branch = re.compile(r"""(name|runtime|rt)\s*[!=]=\s*["'](wan|diffusers)["']|["'](wan|diffusers)["']\s*[!=]=""")
+    root = pathlib.Path(__file__).resolve().parents[1] / "hybrid"
+    hits = [f"{p.name}:{i}" for p in root.rglob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
+            if branch.search(line)]  # fmt: skip
+    assert hits == []
+
+
+def test_a_new_runtime_is_one_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a copy of diffusers whose DiT keeps float32 weights under autocast and whose VAE never moves:
+    # one record, and the whole sizing follows it (weights, casts, placement) with no code change
+    import hybrid.runtime as runtime
+
+    record = replace(
+        runtime.RUNTIME_DEFS["diffusers"],
+        name="fp32-dit",
+        weight_dtypes={**runtime.RUNTIME_DEFS["diffusers"].weight_dtypes, "transformer": "float32"},
+        never_moved=("vae",),
+    )
+    monkeypatch.setitem(runtime.RUNTIME_DEFS, "fp32-dit", record)
+    w = Workload.of(model="wan2.1-t2v-1.3b", width=256, height=128, frames=5, steps=2)
+    base = size_on_gpu(w, "h100-sxm")
+    new = size_on_gpu(replace(w, runtime=Runtime("fp32-dit", offload=True)), "h100-sxm")
+    # diffusers keeps all resident: text encoder 5,680,910,336 x 2 + DiT 1,418,996,800 x 2 + VAE 126,892,531 x 4
+    assert base.stages["diffusion_core"].weights_bytes == 11_361_820_672 + 2_837_993_600 + 507_570_124
+    # the record: the DiT in float32 (x 4), the text encoder swapped out, the VAE never moved
+    assert new.stages["diffusion_core"].weights_bytes == 5_675_987_200 + 507_570_124
+    # 2 steps x 2 passes re-cast the DiT's 1,401,421,824 Linear/Conv3d parameters: read 4 + write 2 bytes each
+    assert new.stages["diffusion_core"].weight_cast_bytes == 4 * 6 * 1_401_421_824 == 33_634_123_776
+    assert base.stages["diffusion_core"].weight_cast_bytes == 0
+    moved = {c for _, c, _ in Runtime("fp32-dit", offload=True).moves(w.spec, w.spec.pipeline_def.stages)}
+    assert moved == {"text_encoder", "transformer"}

@@ -260,3 +260,40 @@ def test_sizing_walks_each_distinct_stage_cost_once() -> None:
     assert stage_costs(Workload.of(model="wan2.2-ti2v-5b"))["vae_encode"] is NOT_RUN
     with_image = stage_costs(Workload.of(model="wan2.2-ti2v-5b", image=True))
     assert with_image["vae_encode"].flops == 4_216_297_226_240  # the one image, as the report counts it
+
+
+def test_an_optimisation_is_a_transform_between_walks_and_sizing() -> None:
+    # hybrid.optimise: a what-if changes calls, terms or rates, and the sizing follows it exactly
+    from dataclasses import dataclass, replace
+
+    from hybrid.optimise import Transform
+    from hybrid.pipelines import StageDef
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import size_on_gpu
+    from hybrid.timing import Term
+    from hybrid.workload import Workload
+
+    @dataclass(frozen=True)
+    class HalfTheSteps(Transform):  # a step cache that skips every other DiT call
+        def calls(self, stage: StageDef, calls: int) -> int:
+            return calls // 2 if stage.component.startswith("transformer") else calls
+
+    @dataclass(frozen=True)
+    class NoAttentionFlops(Transform):  # an attention that costs only its bytes
+        def terms(self, stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+            return tuple((c, 0 if c == "attention" else f, m, n) for c, f, m, n in terms)
+
+    w = Workload.of(model="wan2.1-t2v-1.3b", width=256, height=128, frames=5, steps=4)
+    base = size_on_gpu(w, "h100-sxm")
+    half = size_on_gpu(w, "h100-sxm", optimisations=[HalfTheSteps("half the steps")])
+    dit, half_dit = base.stages["diffusion_core"], half.stages["diffusion_core"]
+    assert half_dit.seconds == pytest.approx(dit.seconds / 2, rel=1e-12)  # 4 of 8 calls, nothing copied
+    assert half.stages["vae_decode"] == base.stages["vae_decode"]
+    cheap = size_on_gpu(w, "h100-sxm", optimisations=[NoAttentionFlops("no attention FLOPs")])
+    assert cheap.stages["diffusion_core"].seconds < dit.seconds
+    assert cheap.stages["diffusion_core"].peak_memory_bytes == dit.peak_memory_bytes  # events, not memory
+    # the user's override is applied last: it wins over the runtime's kernel (FlashAttention-3's on Hopper)
+    wan = replace(w, runtime=Runtime("wan"))
+    assert size_on_gpu(wan, "h100-sxm").efficiency["attention"]["kind"] == "kernel"
+    over = size_on_gpu(wan, "h100-sxm", overrides={"attention": 0.5}).efficiency["attention"]
+    assert (over["value"], over["kind"]) == (0.5, "override")
