@@ -114,18 +114,26 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
 class PipelineReport:
     """End-to-end cost of one job: stages, total, warnings, assumptions."""
 
-    model: str
     workload: Workload
     stages: dict[str, StageCost]
     warnings: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = ()
     modeled: tuple[str, ...] = MODELED
     unmodeled: tuple[str, ...] = UNMODELED
-    spec: ModelSpec | None = field(default=None, compare=False, repr=False)
     gpu: GpuSizing | None = field(default=None, compare=False)
     """Seconds and peak memory on a named GPU (``wanmeter report --gpu``), when asked for; its own
     document (:meth:`~hybrid.sizing.GpuSizing.to_dict`) is merged with this one by
     :func:`hybrid.render.report.document`."""
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The workload's spec."""
+        return self.workload.spec
+
+    @property
+    def model(self) -> str:
+        """The spec's name."""
+        return self.workload.spec.name
 
     @property
     def total_flops(self) -> int:
@@ -155,9 +163,9 @@ class PipelineReport:
                 "batch": w.batch,
                 "text_len": w.text_len,
                 "cfg": w.cfg,
-                **({"ref_images": w.ref_images} if self.spec is not None and self.spec.pipeline_def.ref_images else {}),
+                **({"ref_images": w.ref_images} if self.spec.pipeline_def.ref_images else {}),
                 **({"flow_shift": w.flow_shift} if w.flow_shift is not None else {}),
-                **({"image": w.image} if self.spec is not None and self.spec.pipeline_def.image_input else {}),
+                **({"image": w.image} if self.spec.pipeline_def.image_input else {}),
                 **({"runtime": asdict(w.runtime)} if w.runtime != DIFFUSERS else {}),
             },
             "stages": {
@@ -223,14 +231,12 @@ def estimate(workload: Workload) -> PipelineReport:
     pipeline = spec.pipeline_def
     shape = workload.shape()
     return PipelineReport(
-        model=spec.name,
         workload=workload,
         stages={s: stage_cost(s, workload, shape) for s in pipeline.stage_names},
         warnings=tuple(workload.extrapolation_warnings()) + spec.warnings,
         assumptions=_assumptions(spec, workload, shape),
         modeled=tuple(s.modeled for s in pipeline.stages),
         unmodeled=pipeline.unmodeled,
-        spec=spec,
     )
 
 

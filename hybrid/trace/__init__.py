@@ -60,12 +60,16 @@ class StageTrace:
 class TraceResult:
     """Traced stages of one workload."""
 
-    model: str
     workload: Workload
     stages: dict[str, StageTrace]
     warnings: tuple[str, ...] = ()
     deployment: Deployment = SINGLE
     """With several GPUs, the transformer stages are one rank's."""
+
+    @property
+    def model(self) -> str:
+        """The workload's spec's name."""
+        return self.workload.spec.name
 
     @property
     def unsupported_ops(self) -> dict[str, dict[str, Any]]:
@@ -215,4 +219,4 @@ def trace(
         if progress:
             progress(f"[{i}/{len(stages)}] {stage}: {len(out[stage].rows)} rows in {time.perf_counter() - t0:.2f} s")
     warnings = tuple(workload.extrapolation_warnings()) + spec.warnings
-    return TraceResult(model=spec.name, workload=workload, stages=out, warnings=warnings, deployment=deployment)
+    return TraceResult(workload=workload, stages=out, warnings=warnings, deployment=deployment)
