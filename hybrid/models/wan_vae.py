@@ -70,6 +70,10 @@ class Sink:
     walk may fold runs that cost alike into one walk with more calls."""
     named: ClassVar[bool] = True
     """What the sink keeps depends on module paths: a block walked under another path is not a replay."""
+    keeps_ops: ClassVar[bool] = True
+    """The sink keeps ops (a walk need not tell one that does not)."""
+    keeps_live: ClassVar[bool] = False
+    """The sink keeps allocations and frees (a walk need not tell one that does not)."""
 
     def op(self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int) -> None:
         """``calls`` runs of ``op`` in ``module``, each of ``flops`` FLOPs reading ``read`` and writing
@@ -144,21 +148,38 @@ class ComponentSink(Sink):
 
 
 class TermSink(Sink):
-    """Roofline terms as the walk goes (:class:`hybrid.timing.Terms`): what sizing times."""
+    """Roofline terms as the walk goes (:class:`hybrid.timing.Terms`): what sizing times. A recorded
+    block is replayed reduced as :meth:`~hybrid.timing.Terms.freeze` would reduce it (:meth:`reduced`)."""
 
     named = False
 
     def __init__(self) -> None:
         self.terms = Terms()
+        self._reduced: list[Term] | None = None
 
     def op(self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int) -> None:
         self.terms.append((category, flops * calls, (read + written) * calls, calls))
+
+    def reduced(self) -> list[Term]:
+        """The terms so far with those of no FLOPs summed per category (in order of first): what
+        :meth:`~hybrid.timing.Terms.freeze` makes of them, alone or among others."""
+        if self._reduced is None:
+            sums: dict[str, tuple[int, int]] = {}
+            flop_terms = []
+            for term in self.terms.rows:
+                if term[1]:
+                    flop_terms.append(term)
+                else:
+                    moved, calls = sums.get(term[0], (0, 0))
+                    sums[term[0]] = (moved + term[2], calls + term[3])
+            self._reduced = flop_terms + [(c, 0, moved, calls) for c, (moved, calls) in sums.items()]
+        return self._reduced
 
     def record(self) -> TermSink:
         return TermSink()
 
     def replay(self, recorded: TermSink) -> None:
-        self.terms.extend(recorded.terms.rows)
+        self.terms.extend(recorded.reduced())
 
 
 class PeakSink(Sink):
@@ -168,6 +189,8 @@ class PeakSink(Sink):
 
     ordered = True
     named = False
+    keeps_ops = False
+    keeps_live = True
 
     def __init__(self) -> None:
         self.live = 0
@@ -406,6 +429,18 @@ def _kept_frames(t: int, cached: bool) -> tuple[int, int]:
     return cloned, cloned + 1 if cloned < CACHE_T and cached else cloned
 
 
+def _ignore(nbytes: int) -> None:
+    pass
+
+
+_Blocks = dict[tuple[Any, ...], tuple[Sink, Any, list[_Slot]]]
+_BLOCKS: dict[tuple[type[Sink], AutoencoderKLWanConfig, int], _Blocks] = {}
+"""The blocks :meth:`_Walk.memo` has recorded, by sink kind, config and batch, then by block, shapes,
+runs and the cache slots read: their events, what they returned and the slots they left."""
+_MAX_BLOCKS = 16384
+"""Recorded blocks kept at most per sink kind, config and batch (a long sweep starts over past it)."""
+
+
 class _Walk:
     """``AutoencoderKLWan._decode`` or ``_encode`` walked once at the level of shapes, telling
     :attr:`sink` every op and every allocation and free (float32 tensors, sizes in bytes) in the
@@ -417,7 +452,9 @@ class _Walk:
     Blocks met again with the same shapes, runs and cache slots are replayed (:meth:`memo`)."""
 
     def __init__(self, cfg: AutoencoderKLWanConfig, batch: int, sink: Sink) -> None:
-        self.cfg, self.b, self.sink = cfg, batch, sink
+        self.cfg, self.b = cfg, batch
+        self.attach(sink)
+        self.seen = _BLOCKS.setdefault((type(sink), cfg, batch), {})
         self.cache: list[_Slot] = []
         self.idx = 0
         self.times = 1
@@ -426,10 +463,16 @@ class _Walk:
         self.later = 0
         """Of :attr:`times`, the runs of the chunks after the second, folded into the second's walk:
         they read full caches where the second reads the first's (0 outside that walk)."""
-        self.seen: dict[tuple[Any, ...], tuple[Sink, Any, list[_Slot]]] = {}
-        """The blocks :meth:`memo` has recorded: their events, what they returned, the slots they left."""
 
     # -- events --
+
+    def attach(self, sink: Sink) -> None:
+        """Tell ``sink`` from now on (only the events it keeps)."""
+        self.sink = sink
+        self.tell = sink.op if sink.keeps_ops else None
+        self.made = sink.alloc if sink.keeps_live else None
+        self.free: Callable[[int], None] = sink.free if sink.keeps_live else _ignore
+        """Storages of this many bytes dropped."""
 
     def op(
         self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int = 1,
@@ -437,37 +480,39 @@ class _Walk:
     ) -> int:  # fmt: skip
         """``op`` run ``calls`` times (each of :attr:`times`); with ``alloc`` its output is allocated.
         Returns the bytes it writes per call."""
-        self.sink.op(module, op, category, flops, read, written, calls * self.times)
-        if alloc:
-            self.sink.alloc(written)
+        if self.tell is not None:
+            self.tell(module, op, category, flops, read, written, calls * self.times)
+        if alloc and self.made is not None:
+            self.made(written)
         return written
 
     def alloc(self, nbytes: int) -> int:
-        self.sink.alloc(nbytes)
+        if self.made is not None:
+            self.made(nbytes)
         return nbytes
-
-    def free(self, nbytes: int) -> None:
-        self.sink.free(nbytes)
 
     def memo(self, key: tuple[Any, ...], reads: int | None, block: Callable[[], _R]) -> _R:
         """``block()``, its events recorded once per ``key``, runs and the ``reads`` cache slots from
-        :attr:`idx` (``None``: all) and replayed after: a replay also leaves the slots the block
-        left, and returns what it returned. Sinks that keep module paths walk every block."""
-        if self.sink.named:
+        :attr:`idx` (``None``: all) and replayed after, in this walk and the next ones (:data:`_BLOCKS`):
+        a replay also leaves the slots the block left, and returns what it returned. Sinks that keep
+        module paths walk every block."""
+        sink = self.sink
+        if sink.named:
             return block()
         i, cache = self.idx, self.cache
         full = (key, self.times, self.later, *cache[i : None if reads is None else i + reads])
         seen = self.seen.get(full)
         if seen is None:
-            sink = self.sink
-            self.sink = sink.record()
+            if len(self.seen) >= _MAX_BLOCKS:
+                self.seen.clear()
+            self.attach(sink.record())
             value = block()
             seen = self.seen[full] = (self.sink, value, cache[i : self.idx])
-            self.sink = sink
+            self.attach(sink)
         else:
             cache[i : i + len(seen[2])] = seen[2]
             self.idx = i + len(seen[2])
-        self.sink.replay(seen[0])
+        sink.replay(seen[0])
         return seen[1]
 
     def slot(self) -> _Slot:
@@ -1032,7 +1077,7 @@ def _encode_peaks(
 
 
 def clear_memos() -> None:
-    """Forget the peak memos (see :func:`hybrid.analytic.clear_memos`); a walk's block memo lives
-    only as long as the walk."""
+    """Forget the recorded blocks and the peaks (see :func:`hybrid.analytic.clear_memos`)."""
+    _BLOCKS.clear()
     _decode_peaks.cache_clear()
     _encode_peaks.cache_clear()
