@@ -583,7 +583,7 @@ def test_vae_replayed_blocks_equal_the_walk_without_replays(model: str, monkeypa
         assert fast[-1][0] == roofline_terms(wan_vae.vae_decode_rows(cfg, batch, frames, h, w)), (batch, frames, h, w)
         rows = wan_vae.vae_encode_rows(cfg, batch, enc_frames, 16 * h, 16 * w)
         assert fast[-1][1] == roofline_terms(rows), (batch, frames, h, w)
-    monkeypatch.setattr(wan_vae._Walk, "memo", lambda self, key, reads, block: block())
+    monkeypatch.setattr(wan_vae._Walk, "memo", lambda self, key, reads, path, block: block())
     for shape, got in zip(BLOCK_GRID, fast, strict=True):
         assert got == sized(*shape), shape
     wan_vae.clear_memos()

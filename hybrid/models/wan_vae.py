@@ -62,14 +62,12 @@ class Sink:
     rest (the defaults do nothing).
 
     A walk replays a block it has met before instead of walking it again: the block's events go to
-    a fresh sink of the same kind (:meth:`record`), which is then added as it stands (:meth:`replay`)
-    as often as the block recurs. :attr:`ordered` and :attr:`named` say which replays are exact."""
+    a fresh sink of the same kind (:meth:`record`), which is then added (:meth:`replay`) each time
+    the block recurs, under the module path it recurs at."""
 
     ordered: ClassVar[bool] = False
     """The sink needs the events in program order (live bytes); otherwise it only sums them, and a
     walk may fold runs that cost alike into one walk with more calls."""
-    named: ClassVar[bool] = True
-    """What the sink keeps depends on module paths: a block walked under another path is not a replay."""
     keeps_ops: ClassVar[bool] = True
     """The sink keeps ops (a walk need not tell one that does not)."""
     keeps_live: ClassVar[bool] = False
@@ -89,31 +87,36 @@ class Sink:
         """``nbytes`` a math attention kernel allocates and frees inside one op (counted only by the
         materialised peak)."""
 
-    def record(self: _S) -> _S:
-        """An empty sink of the same kind, to record one block's events."""
+    def record(self: _S, path: str) -> _S:
+        """An empty sink of the same kind, to record the events of one block met at ``path`` (the
+        module paths of its events start with it)."""
         raise NotImplementedError
 
-    def replay(self: _S, recorded: _S) -> None:
-        """Add what ``recorded`` kept, as if its events came again here."""
+    def replay(self: _S, recorded: _S, path: str) -> None:
+        """Add what ``recorded`` kept, as if its events came again here from the block at ``path``."""
         raise NotImplementedError
 
 
 class RowSink(Sink):
     """Every op as an :class:`~hybrid.rows.OpGroup` of one stage, bytes included: the rows that join
-    the tracer's."""
+    the tracer's. A recorded block's rows replay under the module path the block recurs at."""
 
-    def __init__(self, stage: str) -> None:
-        self.stage = stage
+    def __init__(self, stage: str, path: str = "") -> None:
+        self.stage, self.path = stage, path
         self.out: list[OpGroup] = []
 
     def op(self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int) -> None:
         self.out.append(OpGroup(self.stage, module, op, category, flops, calls, 1, "", read, written))
 
-    def record(self) -> RowSink:
-        return RowSink(self.stage)
+    def record(self, path: str) -> RowSink:
+        return type(self)(self.stage, path)
 
-    def replay(self, recorded: RowSink) -> None:
-        self.out.extend(recorded.out)
+    def replay(self, recorded: RowSink, path: str) -> None:
+        if path == recorded.path and self.stage == recorded.stage:
+            self.out.extend(recorded.out)
+        else:
+            cut, stage = len(recorded.path), self.stage
+            self.out.extend(g._replace(stage=stage, module=path + g.module[cut:]) for g in recorded.out)
 
 
 class FlopRowSink(RowSink):
@@ -123,35 +126,39 @@ class FlopRowSink(RowSink):
         if flops:
             self.out.append(OpGroup(self.stage, module, op, category, flops, calls))
 
-    def record(self) -> FlopRowSink:
-        return FlopRowSink(self.stage)
-
 
 class ComponentSink(Sink):
     """FLOPs summed by report component (``component_of(module, op)``), in order of first FLOPs."""
 
-    def __init__(self, component_of: Callable[[str, str], str]) -> None:
-        self.component_of = component_of
-        self.flops: dict[str, int] = {}
+    def __init__(self, component_of: Callable[[str, str], str], path: str = "") -> None:
+        self.component_of, self.path = component_of, path
+        self.events: list[tuple[str, str, int]] = []
+        """``(module, op, flops)`` of every op with FLOPs, all its calls."""
 
     def op(self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int) -> None:
         if flops:
+            self.events.append((module, op, flops * calls))
+
+    @property
+    def flops(self) -> dict[str, int]:
+        """FLOPs by component, in order of first FLOPs."""
+        out: dict[str, int] = {}
+        for module, op, flops in self.events:
             name = self.component_of(module, op)
-            self.flops[name] = self.flops.get(name, 0) + flops * calls
+            out[name] = out.get(name, 0) + flops
+        return out
 
-    def record(self) -> ComponentSink:
-        return ComponentSink(self.component_of)
+    def record(self, path: str) -> ComponentSink:
+        return ComponentSink(self.component_of, path)
 
-    def replay(self, recorded: ComponentSink) -> None:
-        for name, flops in recorded.flops.items():
-            self.flops[name] = self.flops.get(name, 0) + flops
+    def replay(self, recorded: ComponentSink, path: str) -> None:
+        cut = len(recorded.path)
+        self.events.extend((path + module[cut:], op, flops) for module, op, flops in recorded.events)
 
 
 class TermSink(Sink):
     """Roofline terms as the walk goes (:class:`hybrid.timing.Terms`): what sizing times. A recorded
     block is replayed reduced as :meth:`~hybrid.timing.Terms.freeze` would reduce it (:meth:`reduced`)."""
-
-    named = False
 
     def __init__(self) -> None:
         self.terms = Terms()
@@ -175,10 +182,10 @@ class TermSink(Sink):
             self._reduced = flop_terms + [(c, 0, moved, calls) for c, (moved, calls) in sums.items()]
         return self._reduced
 
-    def record(self) -> TermSink:
+    def record(self, path: str) -> TermSink:
         return TermSink()
 
-    def replay(self, recorded: TermSink) -> None:
+    def replay(self, recorded: TermSink, path: str) -> None:
         self.terms.extend(recorded.reduced())
 
 
@@ -188,7 +195,6 @@ class PeakSink(Sink):
     recorded block keeps its highs relative to where it started, and its net change."""
 
     ordered = True
-    named = False
     keeps_ops = False
     keeps_live = True
 
@@ -214,10 +220,10 @@ class PeakSink(Sink):
         if self.live + nbytes > self.scratch_peak:
             self.scratch_peak = self.live + nbytes
 
-    def record(self) -> PeakSink:
+    def record(self, path: str) -> PeakSink:
         return PeakSink()
 
-    def replay(self, recorded: PeakSink) -> None:
+    def replay(self, recorded: PeakSink, path: str) -> None:
         live = self.live
         if live + recorded.peak > self.peak:
             self.peak = live + recorded.peak
@@ -455,6 +461,7 @@ class _Walk:
         self.cfg, self.b = cfg, batch
         self.attach(sink)
         self.seen = _BLOCKS.setdefault((type(sink), cfg, batch), {})
+        """The blocks recorded for this walk's sink kind, config and batch (:meth:`memo`)."""
         self.cache: list[_Slot] = []
         self.idx = 0
         self.times = 1
@@ -491,28 +498,26 @@ class _Walk:
             self.made(nbytes)
         return nbytes
 
-    def memo(self, key: tuple[Any, ...], reads: int | None, block: Callable[[], _R]) -> _R:
-        """``block()``, its events recorded once per ``key``, runs and the ``reads`` cache slots from
-        :attr:`idx` (``None``: all) and replayed after, in this walk and the next ones (:data:`_BLOCKS`):
-        a replay also leaves the slots the block left, and returns what it returned. Sinks that keep
-        module paths walk every block."""
+    def memo(self, key: tuple[Any, ...], reads: int | None, path: str, block: Callable[[], _R]) -> _R:
+        """``block()`` of the block at module ``path``, its events recorded once per ``key``, runs and
+        the ``reads`` cache slots from :attr:`idx` (``None``: all) and replayed after, under the path
+        it is met at, in this walk and the next ones (:data:`_BLOCKS`): a replay also leaves the
+        slots the block left, and returns what it returned."""
         sink = self.sink
-        if sink.named:
-            return block()
         i, cache = self.idx, self.cache
         full = (key, self.times, self.later, *cache[i : None if reads is None else i + reads])
         seen = self.seen.get(full)
         if seen is None:
             if len(self.seen) >= _MAX_BLOCKS:
                 self.seen.clear()
-            self.attach(sink.record())
+            self.attach(sink.record(path))
             value = block()
             seen = self.seen[full] = (self.sink, value, cache[i : self.idx])
             self.attach(sink)
         else:
             cache[i : i + len(seen[2])] = seen[2]
             self.idx = i + len(seen[2])
-        sink.replay(seen[0])
+        sink.replay(seen[0], path)
         return seen[1]
 
     def slot(self) -> _Slot:
@@ -606,7 +611,7 @@ class _Walk:
 
     def resblock(self, m: str, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
         """``WanResidualBlock`` (once per shapes, runs and cache slots in a walk: :meth:`memo`)."""
-        return self.memo(("resblock", c_in, c_out, t, h, w), 2, lambda: self._resblock(m, c_in, c_out, t, h, w))
+        return self.memo(("resblock", c_in, c_out, t, h, w), 2, m, lambda: self._resblock(m, c_in, c_out, t, h, w))
 
     def _resblock(self, m: str, c_in: int, c_out: int, t: int, h: int, w: int) -> int:
         """The 1x1x1 ``conv_shortcut`` when the width changes; twice RMS norm, SiLU and a cached 3x3x3
@@ -837,7 +842,7 @@ class _Walk:
 
     def decoder_chunk(self, h: int, w: int) -> int:
         """One ``decoder`` call on one latent frame; returns the bytes of the frames it makes."""
-        return self.memo(("decoder", h, w), None, lambda: self._decoder_chunk(h, w))
+        return self.memo(("decoder", h, w), None, "", lambda: self._decoder_chunk(h, w))
 
     def _decoder_chunk(self, h: int, w: int) -> int:
         cfg, b, dims = self.cfg, self.b, self.cfg.decoder_dims
@@ -890,7 +895,7 @@ class _Walk:
 
     def encoder_chunk(self, t: int, h: int, w: int) -> tuple[int, int, int, int]:
         """One ``encoder`` call on ``t`` frames; returns its output's bytes and ``(t, h, w)``."""
-        return self.memo(("encoder", t, h, w), None, lambda: self._encoder_chunk(t, h, w))
+        return self.memo(("encoder", t, h, w), None, "", lambda: self._encoder_chunk(t, h, w))
 
     def _encoder_chunk(self, t: int, h: int, w: int) -> tuple[int, int, int, int]:
         cfg = self.cfg
