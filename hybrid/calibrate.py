@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid.analytic import components_per_call
+from hybrid.errors import InputError
 from hybrid.files import read_json
 from hybrid.fit import FitError, Monomial, evaluate, fit_exact, format_coefficient, parse_monomial
 from hybrid.geometry import CallShape
@@ -200,19 +201,20 @@ def laws_document(spec: ModelSpec, laws: Laws, checks: Iterable[CrossCheck] = ()
 
 
 def load_laws(path: Path) -> tuple[dict[str, Any], Laws]:
-    """Read a laws file: ``(document, laws)``; ``ValueError`` naming the file if malformed."""
+    """Read a laws file: ``(document, laws)``; :class:`~hybrid.errors.InputError` naming the file if
+    missing or malformed."""
     if not path.exists():
-        raise ValueError(f"{path}: no committed laws (run wanmeter calibrate)")
+        raise InputError(f"{path}: no committed laws (run wanmeter calibrate)")
     doc = read_json(path, "laws file")
     try:
         if doc.get("schema") != LAWS_SCHEMA:
-            raise ValueError(f"schema is {doc.get('schema')!r}, expected {LAWS_SCHEMA!r}")
+            raise InputError(f"schema is {doc.get('schema')!r}, expected {LAWS_SCHEMA!r}")
         laws: Laws = {
             stage: {c: {m: Fraction(v) for m, v in law.items()} for c, law in comps.items()}
             for stage, comps in doc["laws"].items()
         }
     except (KeyError, TypeError, AttributeError, ValueError, ZeroDivisionError) as e:
-        raise ValueError(f"{path}: malformed laws file ({e})") from None
+        raise InputError(f"{path}: malformed laws file ({e})") from None
     return doc, laws
 
 
@@ -303,10 +305,10 @@ def dump_golden(doc: Mapping[str, Any]) -> str:
 
 
 def load_golden(path: Path) -> dict[str, Any]:
-    """Read a committed golden table; ``ValueError`` naming the file if malformed."""
+    """Read a committed golden table; :class:`~hybrid.errors.InputError` naming the file if malformed."""
     doc = read_json(path, "golden table")
     if not isinstance(doc, dict) or doc.get("schema") != GOLDEN_SCHEMA:
-        raise ValueError(f"{path}: not a {GOLDEN_SCHEMA} document")
+        raise InputError(f"{path}: not a {GOLDEN_SCHEMA} document")
     return doc
 
 

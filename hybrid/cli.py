@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from hybrid.errors import InputError
 from hybrid.files import check_writable, write_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,9 +24,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EXIT_BAD_INPUT = 2
 
+USER_ERRORS: tuple[type[Exception], ...] = (InputError, OSError, ValueError)
+"""What ``main`` reports as bad input (one line, exit 2): :class:`~hybrid.errors.InputError`,
+and ``OSError`` (a file that cannot be read or written). ``ValueError`` is here only until the
+library raises ``InputError`` for all input the user can fix; then it leaves this tuple, and a
+``ValueError`` from a bug ends in a traceback."""
 
-class UsageError(ValueError):
-    """Bad command-line input."""
+
+class UsageError(InputError):
+    """Bad command-line input (argparse's own messages)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -268,7 +275,7 @@ def _require_gpu_for_sizing_flags(args: argparse.Namespace) -> None:
         return
     given = [flag for dest, flag in SIZING_FLAGS if getattr(args, dest, None) not in (None, False, [], ())]
     if given:
-        raise ValueError(
+        raise InputError(
             f"{given[0].lstrip('-')}: {given[0]} changes only the sizing on a GPU (memory and seconds); "
             "give --gpu NAME, or leave it out"
         )
@@ -282,7 +289,7 @@ def _workload(args: argparse.Namespace) -> Workload:
     _require_gpu_for_sizing_flags(args)
     cfg = guided(get_preset(args.model), args.guidance_scale, args.guidance_scale_2)
     if args.no_cfg and args.guidance_scale is not None and cfg:
-        raise ValueError(f"guidance_scale: {args.guidance_scale:g} turns CFG on, --no-cfg off; give one of them")
+        raise InputError(f"guidance_scale: {args.guidance_scale:g} turns CFG on, --no-cfg off; give one of them")
     width, height = args.size if args.size else (0, 0)
     return Workload(
         model=args.model,
@@ -312,7 +319,7 @@ def _require_device(device: str) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError("device: cuda is not available on this machine; valid here: cpu")
+            raise InputError("device: cuda is not available on this machine; valid here: cpu")
 
 
 def _progress(line: str) -> None:
@@ -350,7 +357,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     result = estimate(workload, spec)
     layout = (args.gpus, args.ulysses, args.ring, args.cfg_parallel, args.fsdp) != (1, 1, 1, False, ())
     if args.gpu is None and layout:
-        raise ValueError(
+        raise InputError(
             "gpus: --gpus, --ulysses, --ring, --cfg-parallel and --fsdp lay the job out on GPUs; give --gpu NAME"
         )
     if args.gpu is not None:
@@ -394,7 +401,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from hybrid.render import plan as render
 
     if args.traced:
-        raise ValueError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
+        raise InputError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
     workload = _workload(args)
     spec = resolve_model(args.model, args.model_dir)
     host = None if args.host_tflops is None else args.host_tflops * 1e12
@@ -410,7 +417,7 @@ def cmd_calibrate_comm(args: argparse.Namespace) -> int:
     from hybrid.comm import SIZES, calibrate_comm
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", args.gpu):
-        raise ValueError(f"gpu: {args.gpu[:40]!r} cannot name a file; use lowercase letters, digits, '.', '_', '-'")
+        raise InputError(f"gpu: {args.gpu[:40]!r} cannot name a file; use lowercase letters, digits, '.', '_', '-'")
     path = calibrate_comm(args.gpu, args.output, args.sizes or SIZES, args.iters)
     if path is not None:
         _progress(f"wrote {path}")
@@ -428,11 +435,9 @@ def _override(text: str) -> tuple[str, float]:
     """``CLASS=VALUE`` of --efficiency-override."""
     name, sep, value = text.partition("=")
     try:
-        if not sep:
-            raise ValueError
-        return name.strip(), float(value)
+        return name.strip(), float(value if sep else "-")
     except ValueError:
-        raise ValueError(f"efficiency-override: expected CLASS=VALUE (e.g. attention=0.75), got {text!r}") from None
+        raise InputError(f"efficiency-override: expected CLASS=VALUE (e.g. attention=0.75), got {text!r}") from None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -441,7 +446,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     names = [args.only] if args.only else list(VERIFICATIONS)
     unknown = [n for n in names if n not in VERIFICATIONS]
     if unknown:
-        raise ValueError(f"only: unknown verification {unknown[0]!r}; valid: {', '.join(VERIFICATIONS)}")
+        raise InputError(f"only: unknown verification {unknown[0]!r}; valid: {', '.join(VERIFICATIONS)}")
     runs = [VERIFICATIONS[n] for n in names]
     if args.device:
         _require_device(args.device)
@@ -608,11 +613,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         fmt = suffix if suffix in ("csv", "parquet", "json") else "table"
     if fmt == "parquet":
         if args.output is None:
-            raise ValueError("format: parquet needs -o FILE")
+            raise InputError("format: parquet needs -o FILE")
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise ValueError("format: parquet needs pyarrow (pip install 'wanmeter[parquet]')") from None
+            raise InputError("format: parquet needs pyarrow (pip install 'wanmeter[parquet]')") from None
         frame = sweep_frame(reports)
         for col in frame.columns:
             if col.endswith("_flops"):
@@ -939,7 +944,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if isinstance(path, Path) and args.command != "verify":
                 check_writable(path, what)
         return int(args.func(args))
-    except (UsageError, ValueError, OSError) as e:
+    except USER_ERRORS as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"wanmeter: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
