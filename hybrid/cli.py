@@ -6,7 +6,6 @@ Bad input prints one line on stderr and exits with code 2 (no traceback).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import sys
@@ -307,19 +306,16 @@ def _workload(args: argparse.Namespace) -> Workload:
     )
 
 
+def _host_flops(args: argparse.Namespace) -> float | None:
+    """--host-tflops in FLOP/s."""
+    return None if args.host_tflops is None else float(args.host_tflops * 1e12)
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
         write_atomic(output, text, "output")
-
-
-def _require_device(device: str) -> None:
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise InputError("device: cuda is not available on this machine; valid here: cpu")
 
 
 def _progress(line: str) -> None:
@@ -378,7 +374,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
             check_traceable(spec, workload)
             _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
-        host = None if args.host_tflops is None else args.host_tflops * 1e12
+        host = _host_flops(args)
         deployment = _deployment(args)
         deployment.check(spec, workload.runtime)  # before any trace
         sizing = size_on_gpu(
@@ -404,8 +400,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise InputError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
     workload = _workload(args)
     spec = resolve_model(args.model, args.model_dir)
-    host = None if args.host_tflops is None else args.host_tflops * 1e12
-    result = plan(workload, spec, args.gpu, args.gpus, args.objective, host_flops=host)
+    result = plan(workload, spec, args.gpu, args.gpus, args.objective, host_flops=_host_flops(args))
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
     return 0
@@ -441,54 +436,13 @@ def _override(text: str) -> tuple[str, float]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from hybrid.verify import VERIFICATIONS, error_summary, verify_device
+    from hybrid.render import verify as render
+    from hybrid.verify import selected
 
-    names = [args.only] if args.only else list(VERIFICATIONS)
-    unknown = [n for n in names if n not in VERIFICATIONS]
-    if unknown:
-        raise InputError(f"only: unknown verification {unknown[0]!r}; valid: {', '.join(VERIFICATIONS)}")
-    runs = [VERIFICATIONS[n] for n in names]
-    if args.device:
-        _require_device(args.device)
-        device = args.device
-        runs.append(lambda: verify_device(device))
     ok = True
-    for run in runs:
+    for run in selected(args.only, args.device):
         summary = run()
-        path = summary.write(args.out_dir)
-        timed = bool(summary.checks) and all("measured_s" in c.detail for c in summary.checks)
-        published = bool(summary.checks) and all("published_s" in c.detail for c in summary.checks)
-        if published:  # predicted vs published seconds and memory: reported, not judged
-            s_mean, s_max = error_summary(summary.checks, "relative_error")
-            m_mean, m_max = error_summary(summary.checks, "memory_relative_error")
-            quality = (
-                f"seconds mean |error| {100 * s_mean:.1f}%, max {100 * s_max:.1f}%; peak memory mean |error| "
-                f"{100 * m_mean:.1f}%, max {100 * m_max:.1f}%"
-            )
-        elif timed:  # predicted vs measured seconds: how close, not how exact
-            quality = f"max |error| {100 * max(abs(c.detail['relative_error']) for c in summary.checks):.1f}%"
-        else:
-            quality = f"{sum(bool(c.detail.get('exact', c.passed)) for c in summary.checks)} exact"
-        status = "PASS" if summary.passed else "FAIL"
-        print(
-            f"{status} {summary.name}: {len(summary.checks) - sum(not c.passed for c in summary.checks)}"
-            f"/{len(summary.checks)} passed, {quality} ({summary.seconds:.1f} s) -> {path}"
-        )
-        for c in summary.checks:
-            d = c.detail
-            if published:
-                error = f": {d['predicted_s']:,.0f} s vs {d['published_s']:,.1f} s ({100 * d['relative_error']:+.1f}%)"
-                if d["published_peak_gib"] is not None:
-                    error += (
-                        f", peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:g} GiB "
-                        f"({100 * d['memory_relative_error']:+.1f}%)"
-                    )
-                if not c.passed:
-                    error += f"; DiT calls {d['dit_calls']}, the source's {d['published_dit_calls']}"
-            else:
-                error = f": {100 * d['relative_error']:+.1f}%" if timed else ""
-            if args.verbose or not c.passed or timed or published:
-                print(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}{error}")
+        sys.stdout.write(render.to_text(summary, summary.write(args.out_dir), args.verbose))
         ok &= summary.passed
     return 0 if ok else 1
 
@@ -590,9 +544,8 @@ def _cfg_list(text: str) -> tuple[bool, ...]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from hybrid.render import units
-    from hybrid.render.table import format_table
-    from hybrid.sweep import Grid, sweep, sweep_frame, sweep_records, sweep_stages
+    from hybrid.render import sweep as render
+    from hybrid.sweep import Grid, sweep
 
     grid = Grid(
         models=tuple(m.strip() for m in args.model.split(",")),
@@ -604,58 +557,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cfg=args.cfg,
         runtime=_runtime(args),
     )
-    host = None if args.host_tflops is None else args.host_tflops * 1e12
-    reports = sweep(grid, gpu=args.gpu, progress=_progress, host_flops=host, traced=args.traced)
-    sized = args.gpu is not None
-    fmt = args.format
-    if fmt is None:
-        suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
-        fmt = suffix if suffix in ("csv", "parquet", "json") else "table"
+    reports = sweep(grid, gpu=args.gpu, progress=_progress, host_flops=_host_flops(args), traced=args.traced)
+    suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
+    fmt = args.format or (suffix if suffix in ("csv", "parquet", "json") else "table")
     if fmt == "parquet":
         if args.output is None:
             raise InputError("format: parquet needs -o FILE")
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise InputError("format: parquet needs pyarrow (pip install 'wanmeter[parquet]')") from None
-        frame = sweep_frame(reports)
-        for col in frame.columns:
-            if col.endswith("_flops"):
-                frame[col] = frame[col].map(str)  # exact: Parquet int64 overflows at extreme workloads
-        buf = io.BytesIO()
-        frame.to_parquet(buf, index=False)
-        write_atomic(args.output, buf.getvalue(), "output")
-    elif fmt == "csv":
-        _emit(sweep_frame(reports).to_csv(index=False), args.output)
-    elif fmt == "json":
-        doc = {"schema": "wanmeter.sweep/1", "rows": sweep_records(reports)}
-        _emit(json.dumps(doc, indent=2) + "\n", args.output)
-    if fmt == "table" or args.html:
-        stages = sweep_stages(reports)
-        rows = [
-            [
-                r.model,
-                f"{r.workload.width}x{r.workload.height}",
-                str(r.workload.frames),
-                str(r.workload.steps),
-                str(r.workload.batch),
-                "on" if r.workload.cfg else "off",
-                *(units.flops(r.stages[s].flops) if s in r.stages else "-" for s in stages),
-                units.flops(r.total_flops),
-                *(_sized_cells(r) if sized else ()),
-            ]
-            for r in reports
-        ]
-        headers = ["model", "size", "frames", "steps", "batch", "cfg", *stages, "total"]
-        if sized:
-            headers += ["seconds", "peak memory", "fits"]
-        if fmt == "table":
-            _emit(format_table(headers, rows, right=tuple(range(2, len(headers)))) + "\n", args.output)
-        if args.html:
-            from hybrid.render.html import sweep_html
+        write_atomic(args.output, render.to_parquet(reports), "output")
+    else:
+        formats = {"table": render.to_table, "csv": render.to_csv, "json": render.to_json}
+        _emit(formats[fmt](reports), args.output)
+    if args.html:
+        from hybrid.render.html import sweep_html
 
-            write_atomic(args.html, sweep_html(reports, grid, headers, rows), "html")
-            _progress(f"wrote {args.html}")
+        write_atomic(args.html, sweep_html(reports, grid), "html")
+        _progress(f"wrote {args.html}")
     if args.plot:
         from hybrid.render.plots import plot_sweep
 
@@ -664,17 +580,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.output is not None:
         _progress(f"wrote {len(reports)} rows to {args.output}")
     return 0
-
-
-def _sized_cells(r: Any) -> list[str]:
-    from hybrid.render import units
-
-    g = r.gpu
-    return [
-        f"{g.seconds:,.1f}",
-        units.nbytes(g.peak_memory_bytes),
-        "yes" if g.peak_memory_bytes <= g.gpu.memory_bytes else "no",
-    ]
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
@@ -723,8 +628,9 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 
 def cmd_calibrate_time(args: argparse.Namespace) -> int:
     from hybrid.measure import calibrate_time, calibration_setup
+    from hybrid.verify import require_device
 
-    _require_device(args.device)
+    require_device(args.device)
     if args.gpu is not None:
         from hybrid.hardware import get_gpu
 
