@@ -448,54 +448,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from hybrid import calibrate as cal
-    from hybrid.fit import law_to_text
-    from hybrid.models import PRESETS, get_preset
+    from hybrid.calibrate import calibrate
+    from hybrid.render import calibrate as render
 
-    models = sorted(PRESETS) if args.model == "all" else [get_preset(args.model).name]
     ok = True
-    for model in models:
-        spec = get_preset(model)
-        path = args.laws_dir / f"{model}.json"
-        committed = cal.load_laws(path)[1] if args.check else None  # bad file: exit 2 before work
-        _progress(f"{model}: fitting laws on {len(cal.GRID)} traced grid workloads ...")
-        laws = cal.fit_laws(spec)
-        if committed is not None:
-            diffs = cal.compare_laws(committed, laws)
-            for line in diffs:
-                print(f"MISMATCH {model} {line}")
-            ok &= not diffs
-        held_out = cal.held_out(model)
-        _progress(f"{model}: cross-checking at the default workload and {held_out[-1].to_dict()} ...")
-        checks = cal.cross_check(committed or laws, spec, held_out)
-        for c in checks:
-            w = c.workload
-            print(
-                f"{'ok  ' if c.passed else 'FAIL'} {model} {w.width}x{w.height}x{w.frames} b{w.batch} "
-                f"{c.stage:15} law {c.law} analytic {c.analytic} traced {c.traced} rel.err {c.relative_error:.1e}"
-            )
-        ok &= all(c.passed for c in checks)
-        if args.verbose:
-            for stage, comps in laws.items():
-                for name, law in comps.items():
-                    print(f"  {stage}/{name} = {law_to_text(law)}")
-        if not args.check:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, json.dumps(cal.laws_document(spec, laws, checks), indent=2) + "\n", "laws")
-            print(f"wrote {path}")
-    for name in cal.GOLDEN_WORKLOADS:
-        golden = args.golden_dir / f"{name}.json"
-        if args.golden:
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(golden, cal.dump_golden(cal.golden_document(name)), "golden")
-            print(f"wrote {golden}")
-        elif args.check:
-            changed = cal.compare_golden(cal.load_golden(golden), cal.golden_document(name))
-            for line in changed:
-                print(f"GOLDEN {name} {line}")
-            print(f"{'ok  ' if not changed else 'FAIL'} golden table {name}: {len(changed)} ops changed")
-            ok &= not changed
-    print("PASS" if ok else "FAIL")
+    for step in calibrate(args.model, args.laws_dir, args.golden_dir, args.check, args.golden, _progress):
+        sys.stdout.write(render.step(step, args.verbose))
+        ok &= step.passed
+    sys.stdout.write(render.verdict(ok))
     return 0 if ok else 1
 
 
@@ -627,43 +587,11 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate_time(args: argparse.Namespace) -> int:
-    from hybrid.measure import calibrate_time, calibration_setup
-    from hybrid.verify import require_device
+    from hybrid.calibrate import time_model
+    from hybrid.render import calibrate as render
 
-    require_device(args.device)
-    if args.gpu is not None:
-        from hybrid.hardware import get_gpu
-
-        get_gpu(args.gpu)  # unknown names: one-line error before any work
-    spec, fit, held_out = calibration_setup(args.model)  # unknown models: one-line error before any work
-    _progress(f"calibrating the time model on {args.device} ({args.dtype}, {spec.name} modules) ...")
-    cal = calibrate_time(
-        device=args.device, dtype=args.dtype, gpu=args.gpu, spec=spec, scale=args.scale,
-        fit_workloads=fit, held_out=held_out,
-    )  # fmt: skip
-    print(
-        f"device {cal.device_name}; peaks: {cal.peak_flops / 1e12:.3f} TFLOP/s, "
-        f"{cal.peak_bytes_per_s / 1e9:.1f} GB/s ({cal.peak_source})"
-    )
-    print(
-        "efficiency: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in cal.efficiency.items())
-        + f"; launch overhead {cal.launch_overhead_s * 1e6:.1f} us per op call"
-    )
-    print("held-out shapes, predicted vs measured seconds per stage call:")
-    for h in cal.held_out:
-        w = h["workload"]
-        print(
-            f"  {h['stage']:15} {w['width']}x{w['height']}x{w['frames']} L{w['text_len']}: predicted "
-            f"{h['predicted_s'] * 1e3:9.2f} ms, measured {h['measured_s'] * 1e3:9.2f} ms, "
-            f"error {100 * h['relative_error']:+.1f}%"
-        )
-    errors = [abs(h["relative_error"]) for h in cal.held_out]
-    print(f"mean |error| {100 * sum(errors) / len(errors):.1f}%, max |error| {100 * max(errors):.1f}%")
-    path = args.out_dir / f"{cal.name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(cal.to_dict(), indent=2) + "\n", "out-dir")
-    print(f"wrote {path}")
+    cal, path = time_model(args.out_dir, args.device, args.dtype, args.gpu, args.model, args.scale, _progress)
+    sys.stdout.write(render.time_model(cal, path))
     return 0
 
 
