@@ -6,7 +6,6 @@ Bad input prints one line on stderr and exits with code 2 (no traceback).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -544,45 +543,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_gpus(args: argparse.Namespace) -> int:
     from hybrid.hardware import database, default_efficiency
-    from hybrid.render.table import format_table
-    from hybrid.timing import OP_CLASSES
+    from hybrid.render import listings as render
 
-    header, table = database()
-    defaults = {name: default_efficiency(name) for name in table}
-    if args.format == "json":
-        gpus = [
-            {**g.to_dict(), "default_efficiency": {c: e.to_dict() for c, e in defaults[g.name].classes.items()}}
-            for g in table.values()
-        ]
-        _emit(json.dumps({**header, "gpus": gpus}, indent=2) + "\n", args.output)
-        return 0
-
-    def eff(name: str, op_class: str) -> str:
-        e = defaults[name].classes[op_class]
-        return f"{e.value:g}" + {"measured": "", "derived": "~", "borrowed": "*"}[e.kind]
-
-    rows = [
-        [
-            g.name,
-            g.product,
-            f"{g.bf16_tflops:g}",
-            f"{g.fp16_tflops:g}",
-            "-" if g.fp8_tflops is None else f"{g.fp8_tflops:g}",
-            f"{g.memory_bandwidth_gbs:g}",
-            f"{g.memory_gib:g}",
-            *(eff(g.name, c) for c in OP_CLASSES),
-        ]
-        for g in table.values()
-    ]
-    headers = ["name", "product", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp8 TFLOP/s", "GB/s", "GiB"]
-    headers += ["eff matmul", "eff attn", "eff conv", "eff memory"]
-    text = format_table(headers, rows, right=tuple(range(2, len(headers))))
-    note = (
-        f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']}). Default efficiencies "
-        "(used by report --gpu without a timing calibration): measured on that GPU, ~ derived from its matmul "
-        "figure, * borrowed from another GPU's measurement"
-    )
-    _emit(text + "\n" + note + "\n", args.output)
+    header, gpus = database()
+    defaults = {name: default_efficiency(name) for name in gpus}
+    formats = {"table": render.gpus_to_table, "json": render.gpus_to_json}
+    _emit(formats[args.format](header, gpus, defaults), args.output)
     return 0
 
 
@@ -596,28 +562,11 @@ def cmd_calibrate_time(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from hybrid.models import COMPONENT_FIELDS, PRESETS
-    from hybrid.render import units
-    from hybrid.render.table import format_table
+    from hybrid.models import PRESETS
+    from hybrid.render import listings as render
 
-    data = {name: spec.describe() for name, spec in PRESETS.items()}
-    if args.format == "json":
-        _emit(json.dumps(data, indent=2) + "\n", args.output)
-        return 0
-    rows = [
-        [
-            name,
-            d["pipeline"],
-            ", ".join(d["stages"]),
-            f"{d['default_size']}x{d['default_frames']}",
-            str(d["default_steps"]),
-            *(units.count(d["parameters"][c]) if c in d["parameters"] else "-" for c in COMPONENT_FIELDS),
-            units.count(sum(d["parameters"].values())),
-        ]
-        for name, d in data.items()
-    ]
-    headers = ["model", "pipeline", "stages", "default size", "steps", *COMPONENT_FIELDS, "total"]
-    _emit(format_table(headers, rows, right=tuple(range(4, len(headers)))) + "\n", args.output)
+    described = {name: spec.describe() for name, spec in PRESETS.items()}
+    _emit({"table": render.models_to_table, "json": render.models_to_json}[args.format](described), args.output)
     return 0
 
 
