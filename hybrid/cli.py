@@ -344,49 +344,27 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from hybrid.checkpoint import resolve_model
+    from hybrid.deployment import SINGLE
     from hybrid.render import report as render
-    from hybrid.report import estimate
+    from hybrid.render.html import report_html
+    from hybrid.report import estimate, sized_report
 
     workload = _workload(args)
     spec = resolve_model(args.model, args.model_dir)
-    result = estimate(workload, spec)
-    layout = (args.gpus, args.ulysses, args.ring, args.cfg_parallel, args.fsdp) != (1, 1, 1, False, ())
-    if args.gpu is None and layout:
-        raise InputError(
-            "gpus: --gpus, --ulysses, --ring, --cfg-parallel and --fsdp lay the job out on GPUs; give --gpu NAME"
-        )
-    if args.gpu is not None:
-        import dataclasses
-
-        from hybrid.hardware import get_gpu
-        from hybrid.sizing import apply_overrides, load_calibration, size_on_gpu
-
-        gpu = get_gpu(args.gpu)
-        name = gpu.name
-        workload.runtime.check(spec, gpu.architecture)  # bad input: one-line errors before tracing
-        cal = load_calibration(name, args.efficiency)
+    if args.gpu is None:
+        result = estimate(workload, spec)
+        if _deployment(args) != SINGLE:
+            raise InputError(
+                "gpus: --gpus, --ulysses, --ring, --cfg-parallel and --fsdp lay the job out on GPUs; give --gpu NAME"
+            )
+    else:
         overrides = dict(_override(o) for o in args.efficiency_override)
-        if overrides:
-            cal = apply_overrides(cal, overrides)
-        if args.traced:
-            from hybrid.trace import check_traceable
-
-            check_traceable(spec, workload)
-            _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
-        host = _host_flops(args)
-        deployment = _deployment(args)
-        deployment.check(spec, workload.runtime)  # before any trace
-        sizing = size_on_gpu(
-            workload, spec, name, calibration=cal, host_flops=host, use_trace=args.traced, deployment=deployment
-        )
-        result = dataclasses.replace(result, gpu=sizing)
-    if args.format == "html":
-        from hybrid.render.html import report_html
-
-        _emit(report_html(result), args.output)
-        return 0
+        result = sized_report(
+            workload, spec, args.gpu, _deployment(args), args.efficiency, overrides, _host_flops(args), args.traced,
+            _progress,
+        )  # fmt: skip
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
-    _emit(formats[args.format](result), args.output)
+    _emit({**formats, "html": report_html}[args.format](result), args.output)
     return 0
 
 
