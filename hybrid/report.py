@@ -294,13 +294,13 @@ def sized_report(
     calibration = load_calibration(name, efficiency)
     if overrides:
         calibration = apply_overrides(calibration, overrides)
+    deployment = deployment or SINGLE
+    deployment.check(spec, workload.runtime)
     if traced:
         from hybrid.trace import check_traceable
 
         check_traceable(spec, workload)
         progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
-    deployment = deployment or SINGLE
-    deployment.check(spec, workload.runtime)
     sizing = size_on_gpu(
         workload, spec, name, calibration=calibration, host_flops=host_flops, use_trace=traced, deployment=deployment
     )

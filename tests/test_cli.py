@@ -127,6 +127,11 @@ def test_trace_model_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ),
         (["trace", "--stage", "decoder"], None),
         (["nope"], None),
+        (
+            ["report", "--gpu", "h100-sxm", "--gpus", "2", "--ulysses", "3", "--traced"],  # no "tracing ..." first
+            "wanmeter: error: ulysses: 3 does not divide the 40 attention heads of wan2.1-t2v-14b; "
+            "valid: 1, 2, 4, 5, 8, 10, 20, 40",
+        ),
     ],
 )
 def test_bad_input_one_line_exit_2(args: list[str], message: str | None, capsys: pytest.CaptureFixture[str]) -> None:
