@@ -26,15 +26,21 @@ if TYPE_CHECKING:  # pragma: no cover
 # -- value types ---------------------------------------------------------------------------------
 
 
+MAX_DIGITS = 4000
+"""The longest whole number the CLI reads (Python refuses to convert more than 4,300 digits)."""
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """``text`` quoted, cut to ``limit`` characters (a 5,000-digit value stays a short line)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
 def size(text: str) -> tuple[int, int]:
+    """An argparse type: ``WIDTHxHEIGHT``, both whole numbers > 0 (multiples of 16 are the workload's to check)."""
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= MAX_DIGITS and int(p) > 0 for p in parts):
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {_cut(text)}")
     return int(parts[0]), int(parts[1])
-
-
-MAX_DIGITS = 4000
-"""The longest whole number the CLI reads (Python refuses to convert more than 4,300 digits)."""
 
 
 def _whole_number(text: str) -> int | None:
@@ -58,11 +64,6 @@ def whole(name: str) -> Any:
 
     parse.__name__ = name
     return parse
-
-
-def _cut(text: str, limit: int = 40) -> str:
-    """``text`` quoted, cut to ``limit`` characters (a 5,000-digit value stays a short line)."""
-    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 def number(name: str, positive: bool = False) -> Any:
@@ -95,6 +96,7 @@ def count(name: str) -> Callable[[str], int]:
 
 
 def fsdp(text: str) -> tuple[str, ...]:
+    """An argparse type: comma-separated components of :data:`~hybrid.deployment.FSDP_COMPONENTS`."""
     from hybrid.deployment import FSDP_COMPONENTS
 
     parts = tuple(p.strip() for p in text.split(",") if p.strip())
@@ -107,6 +109,7 @@ def fsdp(text: str) -> tuple[str, ...]:
 
 
 def byte_sizes(text: str) -> tuple[int, ...]:
+    """An argparse type: two or more comma-separated byte counts > 0, sorted, each once."""
     parts = [p.strip() for p in text.split(",")]
     if not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts) or len(parts) < 2:
         raise argparse.ArgumentTypeError(f"expected two or more byte counts > 0, comma-separated, got {text[:40]!r}")
