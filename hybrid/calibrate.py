@@ -18,26 +18,33 @@ stage's natural variables (each stage's basis is pipeline data, :attr:`hybrid.pi
 larger one) against the analytic model and the tracer. Laws are committed under
 ``calibration/laws/`` with the library versions and the date; golden per-op tables of the tracer
 under ``calibration/golden/`` catch any op that an upgrade of torch/diffusers/transformers changes.
+
+:func:`calibrate` is the run of ``wanmeter calibrate`` (every model's laws, then the golden tables);
+:func:`time_model` the run of ``wanmeter calibrate-time`` (:mod:`hybrid.measure`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import components_per_call
-from hybrid.files import CALIBRATION_DIR, read_json
+from hybrid.errors import InputError
+from hybrid.files import CALIBRATION_DIR, read_json, write_atomic
 from hybrid.fit import FitError, Monomial, evaluate, fit_exact, format_coefficient, parse_monomial
 from hybrid.pipelines import VARIABLES
-from hybrid.presets import ModelSpec, get_preset
+from hybrid.presets import PRESETS, ModelSpec, get_preset
 from hybrid.rows import ROW_COLUMNS, CostRow
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.measure import Calibration
 
 LAWS_SCHEMA = "wanmeter.laws/1"
 GOLDEN_SCHEMA = "wanmeter.golden/1"
@@ -200,19 +207,20 @@ def laws_document(spec: ModelSpec, laws: Laws, checks: Iterable[CrossCheck] = ()
 
 
 def load_laws(path: Path) -> tuple[dict[str, Any], Laws]:
-    """Read a laws file: ``(document, laws)``; ``ValueError`` naming the file if malformed."""
+    """Read a laws file: ``(document, laws)``; :class:`~hybrid.errors.InputError` naming the file if
+    missing or malformed."""
     if not path.exists():
-        raise ValueError(f"{path}: no committed laws (run wanmeter calibrate)")
+        raise InputError(f"{path}: no committed laws (run wanmeter calibrate)")
     doc = read_json(path, "laws file")
     try:
         if doc.get("schema") != LAWS_SCHEMA:
-            raise ValueError(f"schema is {doc.get('schema')!r}, expected {LAWS_SCHEMA!r}")
+            raise InputError(f"schema is {doc.get('schema')!r}, expected {LAWS_SCHEMA!r}")
         laws: Laws = {
             stage: {c: {m: Fraction(v) for m, v in law.items()} for c, law in comps.items()}
             for stage, comps in doc["laws"].items()
         }
     except (KeyError, TypeError, AttributeError, ValueError, ZeroDivisionError) as e:
-        raise ValueError(f"{path}: malformed laws file ({e})") from None
+        raise InputError(f"{path}: malformed laws file ({e})") from None
     return doc, laws
 
 
@@ -303,10 +311,10 @@ def dump_golden(doc: Mapping[str, Any]) -> str:
 
 
 def load_golden(path: Path) -> dict[str, Any]:
-    """Read a committed golden table; ``ValueError`` naming the file if malformed."""
+    """Read a committed golden table; :class:`~hybrid.errors.InputError` naming the file if malformed."""
     doc = read_json(path, "golden table")
     if not isinstance(doc, dict) or doc.get("schema") != GOLDEN_SCHEMA:
-        raise ValueError(f"{path}: not a {GOLDEN_SCHEMA} document")
+        raise InputError(f"{path}: not a {GOLDEN_SCHEMA} document")
     return doc
 
 
@@ -329,3 +337,103 @@ def compare_golden(committed: Mapping[str, Any], fresh: Mapping[str, Any]) -> li
         elif a[key] != b[key]:
             lines.append(f"changed: {key[0]} {key[1] or '(root)'} {key[2]}")
     return lines
+
+
+# -- the runs of ``wanmeter calibrate`` and ``wanmeter calibrate-time`` --------------------------
+
+
+@dataclass(frozen=True)
+class LawsRun:
+    """One model's laws: re-fitted, compared with the committed ones (``check``), cross-checked,
+    and where they were written (``None`` under ``check``)."""
+
+    model: str
+    laws: Laws
+    mismatches: list[str]
+    checks: list[CrossCheck]
+    written: Path | None
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches and all(c.passed for c in self.checks)
+
+
+@dataclass(frozen=True)
+class GoldenRun:
+    """One golden table: the ops a fresh trace changed (``check``), or where it was rewritten."""
+
+    name: str
+    changed: list[str]
+    written: Path | None
+
+    @property
+    def passed(self) -> bool:
+        return not self.changed
+
+
+def calibrate(
+    model: str = "all",
+    laws_dir: Path = LAWS_DIR,
+    golden_dir: Path = GOLDEN_DIR,
+    check: bool = False,
+    golden: bool = False,
+    progress: Callable[[str], None] = lambda line: None,
+) -> Iterator[LawsRun | GoldenRun]:
+    """Fit, cross-check and write the laws of ``model`` (a preset, or ``all``), one
+    :class:`LawsRun` per model as it is done; then :class:`GoldenRun` per golden table, rewritten
+    with ``golden``. With ``check``, nothing is written: the re-fit is compared with the committed
+    laws (read before any work: a missing file is an :class:`~hybrid.errors.InputError`), the
+    committed laws are cross-checked, and the golden tables are compared with fresh traces."""
+    models = sorted(PRESETS) if model == "all" else [get_preset(model).name]
+    for name in models:
+        spec = get_preset(name)
+        path = laws_dir / f"{name}.json"
+        committed = load_laws(path)[1] if check else None
+        progress(f"{name}: fitting laws on {len(GRID)} traced grid workloads ...")
+        laws = fit_laws(spec)
+        mismatches = compare_laws(committed, laws) if committed is not None else []
+        workloads = held_out(name)
+        progress(f"{name}: cross-checking at the default workload and {workloads[-1].to_dict()} ...")
+        checks = cross_check(committed or laws, spec, workloads)
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, json.dumps(laws_document(spec, laws, checks), indent=2) + "\n", "laws")
+        yield LawsRun(name, laws, mismatches, checks, None if check else path)
+    for table in GOLDEN_WORKLOADS:
+        path = golden_dir / f"{table}.json"
+        if golden:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, dump_golden(golden_document(table)), "golden")
+            yield GoldenRun(table, [], path)
+        elif check:
+            yield GoldenRun(table, compare_golden(load_golden(path), golden_document(table)), None)
+
+
+def time_model(
+    out_dir: Path,
+    device: str = "cpu",
+    dtype: str = "float32",
+    gpu: str | None = None,
+    model: str = "small",
+    scale: int = 1,
+    progress: Callable[[str], None] = lambda line: None,
+) -> tuple[Calibration, Path]:
+    """Time op classes and stages on ``device`` (:func:`hybrid.measure.calibrate_time`), fit the
+    time model and write it to ``out_dir/<gpu or device>.json``: ``(calibration, path)``. The
+    device, the GPU's name and the model are checked before any work."""
+    from hybrid import measure
+    from hybrid.hardware import get_gpu
+    from hybrid.verify import require_device
+
+    require_device(device)
+    if gpu is not None:
+        get_gpu(gpu)
+    spec, fit, held = measure.calibration_setup(model)
+    progress(f"calibrating the time model on {device} ({dtype}, {spec.name} modules) ...")
+    cal = measure.calibrate_time(
+        device=device, dtype=dtype, gpu=gpu, spec=spec, scale=scale, fit_workloads=fit, held_out=held
+    )
+    path = out_dir / f"{cal.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(cal.to_dict(), indent=2) + "\n", "out-dir")
+    return cal, path

@@ -6,26 +6,29 @@ Bad input prints one line on stderr and exits with code 2 (no traceback).
 from __future__ import annotations
 
 import argparse
-import io
-import json
-import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
-from hybrid.files import check_writable, write_atomic
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hybrid.deployment import Deployment
-    from hybrid.runtime import Runtime
-    from hybrid.workload import Workload
+from hybrid import options
+from hybrid.errors import InputError
+from hybrid.files import CALIBRATION_DIR, check_writable, write_atomic
 
 EXIT_BAD_INPUT = 2
+DESCRIPTION = (
+    "Stage-by-stage cost of Wan2.1 and Wan2.2 video jobs: exact FLOPs, bytes, memory per GPU and seconds on named GPUs."
+)
+
+USER_ERRORS: tuple[type[Exception], ...] = (InputError, OSError, ValueError)
+"""What ``main`` reports as bad input (one line, exit 2): :class:`~hybrid.errors.InputError`,
+and ``OSError`` (a file that cannot be read or written). ``ValueError`` is here only until the
+library raises ``InputError`` for all input the user can fix; then it leaves this tuple, and a
+``ValueError`` from a bug ends in a traceback."""
 
 
-class UsageError(ValueError):
-    """Bad command-line input."""
+class UsageError(InputError):
+    """Bad command-line input (argparse's own messages)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,279 +43,11 @@ class _Parser(argparse.ArgumentParser):
         return super()._parse_optional(arg_string)
 
 
-def _size(text: str) -> tuple[int, int]:
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= MAX_DIGITS and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {_cut(text)}")
-    return int(parts[0]), int(parts[1])
-
-
-MAX_DIGITS = 4000
-"""The longest whole number the CLI reads (Python refuses to convert more than 4,300 digits)."""
-
-
-def _whole_number(text: str) -> int | None:
-    """``text`` as an int if it is ASCII digits (a leading ``-`` allowed, for the field's own range
-    message), at most :data:`MAX_DIGITS` of them; else ``None`` (full-width and other Unicode
-    digits are refused)."""
-    digits = text[1:] if text.startswith("-") else text
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > MAX_DIGITS:
-        return None
-    return int(text)
-
-
-def _whole(name: str) -> Any:
-    """An argparse type: a whole number in ASCII digits; the bad text is cut in the message."""
-
-    def parse(text: str) -> int:
-        value = _whole_number(text)
-        if value is None:
-            raise argparse.ArgumentTypeError(f"expected a whole number in ASCII digits, got {_cut(text)}")
-        return value
-
-    parse.__name__ = name
-    return parse
-
-
-def _cut(text: str, limit: int = 40) -> str:
-    """``text`` quoted, cut to ``limit`` characters (a 5,000-digit value stays a short line)."""
-    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
-
-
-def _number(name: str, positive: bool = False) -> Any:
-    """An argparse type: a finite number (``positive``: > 0); the bad text is cut in the message."""
-    kind = "a positive number" if positive else "a number"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or (positive and value <= 0):
-            raise argparse.ArgumentTypeError(f"expected {kind} like 5.0, got {_cut(text)}")
-        return value
-
-    parse.__name__ = name
-    return parse
-
-
-def _add_workload_options(p: argparse.ArgumentParser) -> None:
-    from hybrid.presets import DEFAULT_MODEL, PRESETS
-
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"{', '.join(sorted(PRESETS))} (default %(default)s)")
-    p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 16 (default: the model's native size)")
-    p.add_argument(
-        "--frames", type=_whole("frames"), help="video frames, 4k+1 (default: the model's, 81; Wan2.2 TI2V 121)"
-    )
-    p.add_argument("--steps", type=_whole("steps"), help="denoising steps (default: the model's recommended steps)")
-    p.add_argument("--batch", type=_whole("batch"), default=1, help="videos per job (default %(default)s)")
-    p.add_argument(
-        "--text-len", type=_whole("text_len"), default=512, help="padded prompt tokens (default %(default)s)"
-    )
-    p.add_argument("--no-cfg", action="store_true", help="disable classifier-free guidance")
-    p.add_argument(
-        "--ref-images", type=_whole("ref_images"), default=0, help="VACE reference images (default %(default)s)"
-    )
-    p.add_argument("--image", action="store_true", help="Wan2.2 TI2V: image-to-video mode (the image is VAE-encoded)")
-    p.add_argument(
-        "--guidance-scale",
-        type=_number("guidance-scale"),
-        help="diffusers runs CFG when it is > 1 (default 5.0; 1 or less: off, like --no-cfg)",
-    )
-    p.add_argument(
-        "--guidance-scale-2",
-        type=_number("guidance-scale-2"),
-        help="two-expert presets: the low-noise expert's guidance (diffusers: no change in cost)",
-    )
-    p.add_argument(
-        "--flow-shift",
-        type=_number("flow-shift", positive=True),
-        help="two-expert (Wan2.2 A14B) presets: the scheduler's flow shift, which decides each expert's steps "
-        "(default: the preset's published one)",
-    )
-    p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
-    _add_runtime_options(p)
-
-
-def _add_runtime_options(p: argparse.ArgumentParser) -> None:
-    from hybrid.runtime import RUNTIMES
-
-    p.add_argument(
-        "--runtime",
-        default=RUNTIMES[0],
-        choices=RUNTIMES,
-        help="the code that runs the job: diffusers pipelines, or the original Wan repository's generate.py "
-        "(float32 DiT weights under bf16 autocast, per-token timesteps in Wan2.2, FlashAttention) "
-        "(default %(default)s)",
-    )
-    p.add_argument(
-        "--offload",
-        action="store_true",
-        help="with --gpu: models leave the GPU between stages (diffusers enable_model_cpu_offload; wan "
-        "--offload_model True), the copies timed over the host link",
-    )
-    p.add_argument("--t5-cpu", action="store_true", help="--runtime wan: the text encoder runs on the host CPU")
-    p.add_argument(
-        "--convert-model-dtype",
-        action="store_true",
-        help="--runtime wan, Wan2.2: the DiT weights are stored in bf16 (else float32, cast on every call)",
-    )
-    p.add_argument(
-        "--flash-attention",
-        type=_whole("flash_attention"),
-        choices=(2, 3),
-        help="--runtime wan: FlashAttention version (default: 3 on Hopper, else 2)",
-    )
-    p.add_argument(
-        "--traced",
-        action="store_true",
-        help="with --gpu: bytes and activation peaks from a meta trace of the real modules instead of the "
-        "closed form (the same seconds and peaks, seconds slower)",
-    )
-    p.add_argument(
-        "--host-tflops",
-        type=_number("host-tflops", positive=True),
-        help="with --gpu and --t5-cpu: the host CPU's bf16 TFLOP/s (default: the stated figure in "
-        "hybrid/data/efficiency_defaults.json)",
-    )
-
-
-def _add_layout_options(p: argparse.ArgumentParser) -> None:
-    """The layout of a multi-GPU job (``report --gpu``)."""
-    p.add_argument(
-        "--gpus",
-        type=_count("gpus"),
-        default=1,
-        help="with --gpu: GPUs of one server the job runs on; give the layout with --ulysses, --ring, --fsdp "
-        "(default %(default)s)",
-    )
-    p.add_argument("--ulysses", type=_count("ulysses"), default=1, help="Ulysses sequence-parallel degree")
-    p.add_argument("--ring", type=_count("ring"), default=1, help="ring-attention sequence-parallel degree")
-    p.add_argument(
-        "--cfg-parallel",
-        action="store_true",
-        help="the conditional and unconditional passes on two GPU groups (no modelled runtime runs it)",
-    )
-    p.add_argument(
-        "--fsdp",
-        type=_fsdp,
-        default=(),
-        help="--runtime wan: shard these over every GPU, comma-separated: dit, text_encoder (--dit_fsdp, --t5_fsdp)",
-    )
-
-
-def _count(name: str) -> Callable[[str], int]:
-    """An argparse type: a whole number >= 1 in ASCII digits; the bad text is cut in the message."""
-
-    def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {_cut(text)}")
-        return int(text)
-
-    parse.__name__ = name
-    return parse
-
-
-def _fsdp(text: str) -> tuple[str, ...]:
-    from hybrid.deployment import FSDP_COMPONENTS
-
-    parts = tuple(p.strip() for p in text.split(",") if p.strip())
-    bad = [p for p in parts if p not in FSDP_COMPONENTS]
-    if bad or not parts:
-        raise argparse.ArgumentTypeError(
-            f"unknown component {(bad or [text])[0][:40]!r}; valid: {', '.join(FSDP_COMPONENTS)}"
-        )
-    return parts
-
-
-def _deployment(args: argparse.Namespace) -> Deployment:
-    from hybrid.deployment import Deployment
-
-    return Deployment(
-        gpus=args.gpus,
-        ulysses=args.ulysses,
-        ring=args.ring,
-        cfg_parallel=2 if args.cfg_parallel else 1,
-        fsdp=args.fsdp,
-    )
-
-
-def _runtime(args: argparse.Namespace) -> Runtime:
-    from hybrid.runtime import Runtime
-
-    return Runtime(
-        name=args.runtime,
-        offload=args.offload,
-        t5_cpu=args.t5_cpu,
-        convert_model_dtype=args.convert_model_dtype,
-        flash_attention=args.flash_attention,
-    )
-
-
-SIZING_FLAGS: tuple[tuple[str, str], ...] = (
-    ("offload", "--offload"),
-    ("t5_cpu", "--t5-cpu"),
-    ("convert_model_dtype", "--convert-model-dtype"),
-    ("flash_attention", "--flash-attention"),
-    ("traced", "--traced"),
-    ("host_tflops", "--host-tflops"),
-    ("efficiency", "--efficiency"),
-    ("efficiency_override", "--efficiency-override"),
-)
-"""Options that change only the sizing on a GPU (placement, dtypes of stored weights, kernels,
-efficiencies): without ``--gpu`` they would do nothing, so they are refused."""
-
-
-def _require_gpu_for_sizing_flags(args: argparse.Namespace) -> None:
-    if getattr(args, "gpu", None) is not None:
-        return
-    given = [flag for dest, flag in SIZING_FLAGS if getattr(args, dest, None) not in (None, False, [], ())]
-    if given:
-        raise ValueError(
-            f"{given[0].lstrip('-')}: {given[0]} changes only the sizing on a GPU (memory and seconds); "
-            "give --gpu NAME, or leave it out"
-        )
-
-
-def _workload(args: argparse.Namespace) -> Workload:
-    from hybrid.checkpoint import resolve_model
-    from hybrid.workload import Workload, guided
-
-    _require_gpu_for_sizing_flags(args)
-    spec = resolve_model(args.model, getattr(args, "model_dir", None))
-    cfg = guided(spec, args.guidance_scale, args.guidance_scale_2)
-    if args.no_cfg and args.guidance_scale is not None and cfg:
-        raise ValueError(f"guidance_scale: {args.guidance_scale:g} turns CFG on, --no-cfg off; give one of them")
-    width, height = args.size if args.size else (0, 0)
-    return Workload.of(
-        spec,
-        width=width,
-        height=height,
-        frames=args.frames,
-        steps=args.steps,
-        batch=args.batch,
-        text_len=args.text_len,
-        cfg=cfg and not args.no_cfg,
-        ref_images=args.ref_images,
-        flow_shift=args.flow_shift,
-        image=args.image,
-        runtime=_runtime(args),
-    )
-
-
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
         write_atomic(output, text, "output")
-
-
-def _require_device(device: str) -> None:
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("device: cuda is not available on this machine; valid here: cpu")
 
 
 def _progress(line: str) -> None:
@@ -324,11 +59,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from hybrid.render import trace as render
     from hybrid.trace import trace
 
-    workload = _workload(args)
-    spec = workload.spec
+    workload = options.workload(args)
     stages = None if args.stage == "all" else (args.stage,)
     deployment = Deployment(gpus=args.gpus, ulysses=args.ulysses, ring=args.ring)
-    deployment.check(spec, workload.runtime)
+    deployment.check(workload.spec, workload.runtime)
     deployment.check_tokens(workload.shape().dit_tokens, workload.runtime)
     result = trace(workload, stages=stages, progress=None if args.quiet else _progress, deployment=deployment)
     text = {"table": render.to_table, "csv": render.to_csv, "json": render.to_json}[args.format](result)
@@ -337,50 +71,31 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hybrid.checkpoint import resolve_model
+    from hybrid.deployment import SINGLE
     from hybrid.render import report as render
-    from hybrid.report import estimate
+    from hybrid.render.html import report_html
+    from hybrid.report import estimate, sized_report
 
-    workload = _workload(args)
-    spec = resolve_model(args.model, args.model_dir)
-    result = estimate(workload)
-    layout = (args.gpus, args.ulysses, args.ring, args.cfg_parallel, args.fsdp) != (1, 1, 1, False, ())
-    if args.gpu is None and layout:
-        raise ValueError(
-            "gpus: --gpus, --ulysses, --ring, --cfg-parallel and --fsdp lay the job out on GPUs; give --gpu NAME"
+    workload = options.workload(args)
+    if args.gpu is None:
+        result = estimate(workload)
+        if options.deployment(args) != SINGLE:
+            raise InputError(
+                "gpus: --gpus, --ulysses, --ring, --cfg-parallel and --fsdp lay the job out on GPUs; give --gpu NAME"
+            )
+    else:
+        result = sized_report(
+            workload,
+            args.gpu,
+            deployment=options.deployment(args),
+            efficiency=args.efficiency,
+            overrides=options.efficiency_overrides(args.efficiency_override),
+            host_flops=options.host_flops(args),
+            traced=args.traced,
+            progress=_progress,
         )
-    if args.gpu is not None:
-        import dataclasses
-
-        from hybrid.hardware import get_gpu
-        from hybrid.sizing import apply_overrides, load_calibration, size_on_gpu
-
-        gpu = get_gpu(args.gpu)
-        name = gpu.name
-        workload.runtime.check(spec, gpu.architecture)  # bad input: one-line errors before tracing
-        cal = load_calibration(name, args.efficiency)
-        overrides = dict(_override(o) for o in args.efficiency_override)
-        if overrides:
-            cal = apply_overrides(cal, overrides)
-        if args.traced:
-            from hybrid.trace import check_traceable
-
-            check_traceable(workload)
-            _progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
-        host = None if args.host_tflops is None else args.host_tflops * 1e12
-        deployment = _deployment(args)
-        deployment.check(spec, workload.runtime)  # before any trace
-        sizing = size_on_gpu(
-            workload, name, calibration=cal, host_flops=host, use_trace=args.traced, deployment=deployment
-        )
-        result = dataclasses.replace(result, gpu=sizing)
-    if args.format == "html":
-        from hybrid.render.html import report_html
-
-        _emit(report_html(result), args.output)
-        return 0
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
-    _emit(formats[args.format](result), args.output)
+    _emit({**formats, "html": report_html}[args.format](result), args.output)
     return 0
 
 
@@ -389,10 +104,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from hybrid.render import plan as render
 
     if args.traced:
-        raise ValueError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
-    workload = _workload(args)
-    host = None if args.host_tflops is None else args.host_tflops * 1e12
-    result = plan(workload, args.gpu, args.gpus, args.objective, host_flops=host)
+        raise InputError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
+    workload = options.workload(args)
+    result = plan(workload, args.gpu, args.gpus, args.objective, host_flops=options.host_flops(args))
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
     return 0
@@ -404,133 +118,34 @@ def cmd_calibrate_comm(args: argparse.Namespace) -> int:
     from hybrid.comm import SIZES, calibrate_comm
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", args.gpu):
-        raise ValueError(f"gpu: {args.gpu[:40]!r} cannot name a file; use lowercase letters, digits, '.', '_', '-'")
+        raise InputError(f"gpu: {args.gpu[:40]!r} cannot name a file; use lowercase letters, digits, '.', '_', '-'")
     path = calibrate_comm(args.gpu, args.output, args.sizes or SIZES, args.iters)
     if path is not None:
         _progress(f"wrote {path}")
     return 0
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    parts = [p.strip() for p in text.split(",")]
-    if not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts) or len(parts) < 2:
-        raise argparse.ArgumentTypeError(f"expected two or more byte counts > 0, comma-separated, got {text[:40]!r}")
-    return tuple(sorted({int(p) for p in parts}))
-
-
-def _override(text: str) -> tuple[str, float]:
-    """``CLASS=VALUE`` of --efficiency-override."""
-    name, sep, value = text.partition("=")
-    try:
-        if not sep:
-            raise ValueError
-        return name.strip(), float(value)
-    except ValueError:
-        raise ValueError(f"efficiency-override: expected CLASS=VALUE (e.g. attention=0.75), got {text!r}") from None
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    from hybrid.verify import VERIFICATIONS, error_summary, verify_device
+    from hybrid.render import verify as render
+    from hybrid.verify import selected
 
-    names = [args.only] if args.only else list(VERIFICATIONS)
-    unknown = [n for n in names if n not in VERIFICATIONS]
-    if unknown:
-        raise ValueError(f"only: unknown verification {unknown[0]!r}; valid: {', '.join(VERIFICATIONS)}")
-    runs = [VERIFICATIONS[n] for n in names]
-    if args.device:
-        _require_device(args.device)
-        device = args.device
-        runs.append(lambda: verify_device(device))
     ok = True
-    for run in runs:
+    for run in selected(args.only, args.device):
         summary = run()
-        path = summary.write(args.out_dir)
-        timed = bool(summary.checks) and all("measured_s" in c.detail for c in summary.checks)
-        published = bool(summary.checks) and all("published_s" in c.detail for c in summary.checks)
-        if published:  # predicted vs published seconds and memory: reported, not judged
-            s_mean, s_max = error_summary(summary.checks, "relative_error")
-            m_mean, m_max = error_summary(summary.checks, "memory_relative_error")
-            quality = (
-                f"seconds mean |error| {100 * s_mean:.1f}%, max {100 * s_max:.1f}%; peak memory mean |error| "
-                f"{100 * m_mean:.1f}%, max {100 * m_max:.1f}%"
-            )
-        elif timed:  # predicted vs measured seconds: how close, not how exact
-            quality = f"max |error| {100 * max(abs(c.detail['relative_error']) for c in summary.checks):.1f}%"
-        else:
-            quality = f"{sum(bool(c.detail.get('exact', c.passed)) for c in summary.checks)} exact"
-        status = "PASS" if summary.passed else "FAIL"
-        print(
-            f"{status} {summary.name}: {len(summary.checks) - sum(not c.passed for c in summary.checks)}"
-            f"/{len(summary.checks)} passed, {quality} ({summary.seconds:.1f} s) -> {path}"
-        )
-        for c in summary.checks:
-            d = c.detail
-            if published:
-                error = f": {d['predicted_s']:,.0f} s vs {d['published_s']:,.1f} s ({100 * d['relative_error']:+.1f}%)"
-                if d["published_peak_gib"] is not None:
-                    error += (
-                        f", peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:g} GiB "
-                        f"({100 * d['memory_relative_error']:+.1f}%)"
-                    )
-                if not c.passed:
-                    error += f"; DiT calls {d['dit_calls']}, the source's {d['published_dit_calls']}"
-            else:
-                error = f": {100 * d['relative_error']:+.1f}%" if timed else ""
-            if args.verbose or not c.passed or timed or published:
-                print(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}{error}")
+        sys.stdout.write(render.to_text(summary, summary.write(args.out_dir), args.verbose))
         ok &= summary.passed
     return 0 if ok else 1
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from hybrid import calibrate as cal
-    from hybrid.fit import law_to_text
-    from hybrid.presets import PRESETS, get_preset
+    from hybrid.calibrate import calibrate
+    from hybrid.render import calibrate as render
 
-    models = sorted(PRESETS) if args.model == "all" else [get_preset(args.model).name]
     ok = True
-    for model in models:
-        spec = get_preset(model)
-        path = args.laws_dir / f"{model}.json"
-        committed = cal.load_laws(path)[1] if args.check else None  # bad file: exit 2 before work
-        _progress(f"{model}: fitting laws on {len(cal.GRID)} traced grid workloads ...")
-        laws = cal.fit_laws(spec)
-        if committed is not None:
-            diffs = cal.compare_laws(committed, laws)
-            for line in diffs:
-                print(f"MISMATCH {model} {line}")
-            ok &= not diffs
-        held_out = cal.held_out(model)
-        _progress(f"{model}: cross-checking at the default workload and {held_out[-1].to_dict()} ...")
-        checks = cal.cross_check(committed or laws, spec, held_out)
-        for c in checks:
-            w = c.workload
-            print(
-                f"{'ok  ' if c.passed else 'FAIL'} {model} {w.width}x{w.height}x{w.frames} b{w.batch} "
-                f"{c.stage:15} law {c.law} analytic {c.analytic} traced {c.traced} rel.err {c.relative_error:.1e}"
-            )
-        ok &= all(c.passed for c in checks)
-        if args.verbose:
-            for stage, comps in laws.items():
-                for name, law in comps.items():
-                    print(f"  {stage}/{name} = {law_to_text(law)}")
-        if not args.check:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, json.dumps(cal.laws_document(spec, laws, checks), indent=2) + "\n", "laws")
-            print(f"wrote {path}")
-    for name in cal.GOLDEN_WORKLOADS:
-        golden = args.golden_dir / f"{name}.json"
-        if args.golden:
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(golden, cal.dump_golden(cal.golden_document(name)), "golden")
-            print(f"wrote {golden}")
-        elif args.check:
-            changed = cal.compare_golden(cal.load_golden(golden), cal.golden_document(name))
-            for line in changed:
-                print(f"GOLDEN {name} {line}")
-            print(f"{'ok  ' if not changed else 'FAIL'} golden table {name}: {len(changed)} ops changed")
-            ok &= not changed
-    print("PASS" if ok else "FAIL")
+    for step in calibrate(args.model, args.laws_dir, args.golden_dir, args.check, args.golden, _progress):
+        sys.stdout.write(render.step(step, args.verbose))
+        ok &= step.passed
+    sys.stdout.write(render.verdict(ok))
     return 0 if ok else 1
 
 
@@ -544,44 +159,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if result.within_tolerance else 1
 
 
-def _tolerance(text: str) -> float:
-    """An argparse type: a finite number >= 0 (``nan``, ``inf`` and negatives are refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 like 0.01, got {_cut(text)}")
-    return value
-
-
-def _int_list(name: str) -> Any:
-    def parse(text: str) -> tuple[int, ...]:
-        values = [_whole_number(v) for v in text.split(",")]
-        if any(v is None for v in values):
-            raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 17,33,81, got {_cut(text)}")
-        return tuple(v for v in values if v is not None)
-
-    parse.__name__ = name
-    return parse
-
-
-def _size_list(text: str) -> tuple[tuple[int, int], ...]:
-    return tuple(_size(v) for v in text.split(","))
-
-
-def _cfg_list(text: str) -> tuple[bool, ...]:
-    values = {"on": True, "off": False, "true": True, "false": False}
-    try:
-        return tuple(values[v.strip().lower()] for v in text.split(","))
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"expected on,off (or one of them), got {text!r}") from None
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from hybrid.render import units
-    from hybrid.render.table import format_table
-    from hybrid.sweep import Grid, sweep, sweep_frame, sweep_records, sweep_stages
+    from hybrid.render import sweep as render
+    from hybrid.sweep import Grid, sweep
 
     grid = Grid(
         models=tuple(m.strip() for m in args.model.split(",")),
@@ -591,60 +171,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         batch=args.batch,
         text_len=args.text_len,
         cfg=args.cfg,
-        runtime=_runtime(args),
+        runtime=options.runtime(args),
     )
-    host = None if args.host_tflops is None else args.host_tflops * 1e12
-    reports = sweep(grid, gpu=args.gpu, progress=_progress, host_flops=host, traced=args.traced)
-    sized = args.gpu is not None
-    fmt = args.format
-    if fmt is None:
-        suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
-        fmt = suffix if suffix in ("csv", "parquet", "json") else "table"
+    reports = sweep(grid, gpu=args.gpu, progress=_progress, host_flops=options.host_flops(args), traced=args.traced)
+    suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
+    fmt = args.format or (suffix if suffix in ("csv", "parquet", "json") else "table")
     if fmt == "parquet":
         if args.output is None:
-            raise ValueError("format: parquet needs -o FILE")
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise ValueError("format: parquet needs pyarrow (pip install 'wanmeter[parquet]')") from None
-        frame = sweep_frame(reports)
-        for col in frame.columns:
-            if col.endswith("_flops"):
-                frame[col] = frame[col].map(str)  # exact: Parquet int64 overflows at extreme workloads
-        buf = io.BytesIO()
-        frame.to_parquet(buf, index=False)
-        write_atomic(args.output, buf.getvalue(), "output")
-    elif fmt == "csv":
-        _emit(sweep_frame(reports).to_csv(index=False), args.output)
-    elif fmt == "json":
-        doc = {"schema": "wanmeter.sweep/1", "rows": sweep_records(reports)}
-        _emit(json.dumps(doc, indent=2) + "\n", args.output)
-    if fmt == "table" or args.html:
-        stages = sweep_stages(reports)
-        rows = [
-            [
-                r.model,
-                f"{r.workload.width}x{r.workload.height}",
-                str(r.workload.frames),
-                str(r.workload.steps),
-                str(r.workload.batch),
-                "on" if r.workload.cfg else "off",
-                *(units.flops(r.stages[s].flops) if s in r.stages else "-" for s in stages),
-                units.flops(r.total_flops),
-                *(_sized_cells(r) if sized else ()),
-            ]
-            for r in reports
-        ]
-        headers = ["model", "size", "frames", "steps", "batch", "cfg", *stages, "total"]
-        if sized:
-            headers += ["seconds", "peak memory", "fits"]
-        if fmt == "table":
-            _emit(format_table(headers, rows, right=tuple(range(2, len(headers)))) + "\n", args.output)
-        if args.html:
-            from hybrid.render.html import sweep_html
+            raise InputError("format: parquet needs -o FILE")
+        write_atomic(args.output, render.to_parquet(reports), "output")
+    else:
+        formats = {"table": render.to_table, "csv": render.to_csv, "json": render.to_json}
+        _emit(formats[fmt](reports), args.output)
+    if args.html:
+        from hybrid.render.html import sweep_html
 
-            write_atomic(args.html, sweep_html(reports, grid, headers, rows), "html")
-            _progress(f"wrote {args.html}")
+        write_atomic(args.html, sweep_html(reports, grid), "html")
+        _progress(f"wrote {args.html}")
     if args.plot:
         from hybrid.render.plots import plot_sweep
 
@@ -655,124 +198,32 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sized_cells(r: Any) -> list[str]:
-    from hybrid.render import units
-
-    g = r.gpu
-    return [
-        f"{g.seconds:,.1f}",
-        units.nbytes(g.peak_memory_bytes),
-        "yes" if g.peak_memory_bytes <= g.gpu.memory_bytes else "no",
-    ]
-
-
 def cmd_gpus(args: argparse.Namespace) -> int:
     from hybrid.hardware import database, default_efficiency
-    from hybrid.render.table import format_table
-    from hybrid.timing import OP_CLASSES
+    from hybrid.render import listings as render
 
-    header, table = database()
-    defaults = {name: default_efficiency(name) for name in table}
-    if args.format == "json":
-        gpus = [
-            {**g.to_dict(), "default_efficiency": {c: e.to_dict() for c, e in defaults[g.name].classes.items()}}
-            for g in table.values()
-        ]
-        _emit(json.dumps({**header, "gpus": gpus}, indent=2) + "\n", args.output)
-        return 0
-
-    def eff(name: str, op_class: str) -> str:
-        e = defaults[name].classes[op_class]
-        return f"{e.value:g}" + {"measured": "", "derived": "~", "borrowed": "*"}[e.kind]
-
-    rows = [
-        [
-            g.name,
-            g.product,
-            f"{g.bf16_tflops:g}",
-            f"{g.fp16_tflops:g}",
-            "-" if g.fp8_tflops is None else f"{g.fp8_tflops:g}",
-            f"{g.memory_bandwidth_gbs:g}",
-            f"{g.memory_gib:g}",
-            *(eff(g.name, c) for c in OP_CLASSES),
-        ]
-        for g in table.values()
-    ]
-    headers = ["name", "product", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp8 TFLOP/s", "GB/s", "GiB"]
-    headers += ["eff matmul", "eff attn", "eff conv", "eff memory"]
-    text = format_table(headers, rows, right=tuple(range(2, len(headers))))
-    note = (
-        f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']}). Default efficiencies "
-        "(used by report --gpu without a timing calibration): measured on that GPU, ~ derived from its matmul "
-        "figure, * borrowed from another GPU's measurement"
-    )
-    _emit(text + "\n" + note + "\n", args.output)
+    header, gpus = database()
+    defaults = {name: default_efficiency(name) for name in gpus}
+    formats = {"table": render.gpus_to_table, "json": render.gpus_to_json}
+    _emit(formats[args.format](header, gpus, defaults), args.output)
     return 0
 
 
 def cmd_calibrate_time(args: argparse.Namespace) -> int:
-    from hybrid.measure import calibrate_time, calibration_setup
+    from hybrid.calibrate import time_model
+    from hybrid.render import calibrate as render
 
-    _require_device(args.device)
-    if args.gpu is not None:
-        from hybrid.hardware import get_gpu
-
-        get_gpu(args.gpu)  # unknown names: one-line error before any work
-    spec, fit, held_out = calibration_setup(args.model)  # unknown models: one-line error before any work
-    _progress(f"calibrating the time model on {args.device} ({args.dtype}, {spec.name} modules) ...")
-    cal = calibrate_time(
-        device=args.device, dtype=args.dtype, gpu=args.gpu, spec=spec, scale=args.scale,
-        fit_workloads=fit, held_out=held_out,
-    )  # fmt: skip
-    print(
-        f"device {cal.device_name}; peaks: {cal.peak_flops / 1e12:.3f} TFLOP/s, "
-        f"{cal.peak_bytes_per_s / 1e9:.1f} GB/s ({cal.peak_source})"
-    )
-    print(
-        "efficiency: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in cal.efficiency.items())
-        + f"; launch overhead {cal.launch_overhead_s * 1e6:.1f} us per op call"
-    )
-    print("held-out shapes, predicted vs measured seconds per stage call:")
-    for h in cal.held_out:
-        w = h["workload"]
-        print(
-            f"  {h['stage']:15} {w['width']}x{w['height']}x{w['frames']} L{w['text_len']}: predicted "
-            f"{h['predicted_s'] * 1e3:9.2f} ms, measured {h['measured_s'] * 1e3:9.2f} ms, "
-            f"error {100 * h['relative_error']:+.1f}%"
-        )
-    errors = [abs(h["relative_error"]) for h in cal.held_out]
-    print(f"mean |error| {100 * sum(errors) / len(errors):.1f}%, max |error| {100 * max(errors):.1f}%")
-    path = args.out_dir / f"{cal.name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(cal.to_dict(), indent=2) + "\n", "out-dir")
-    print(f"wrote {path}")
+    cal, path = time_model(args.out_dir, args.device, args.dtype, args.gpu, args.model, args.scale, _progress)
+    sys.stdout.write(render.time_model(cal, path))
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from hybrid.presets import COMPONENT_FIELDS, PRESETS
-    from hybrid.render import units
-    from hybrid.render.table import format_table
+    from hybrid.presets import PRESETS
+    from hybrid.render import listings as render
 
-    data = {name: spec.describe() for name, spec in PRESETS.items()}
-    if args.format == "json":
-        _emit(json.dumps(data, indent=2) + "\n", args.output)
-        return 0
-    rows = [
-        [
-            name,
-            d["pipeline"],
-            ", ".join(d["stages"]),
-            f"{d['default_size']}x{d['default_frames']}",
-            str(d["default_steps"]),
-            *(units.count(d["parameters"][c]) if c in d["parameters"] else "-" for c in COMPONENT_FIELDS),
-            units.count(sum(d["parameters"].values())),
-        ]
-        for name, d in data.items()
-    ]
-    headers = ["model", "pipeline", "stages", "default size", "steps", *COMPONENT_FIELDS, "total"]
-    _emit(format_table(headers, rows, right=tuple(range(4, len(headers)))) + "\n", args.output)
+    described = {name: spec.describe() for name, spec in PRESETS.items()}
+    _emit({"table": render.models_to_table, "json": render.models_to_json}[args.format](described), args.output)
     return 0
 
 
@@ -781,12 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     from hybrid.presets import DEFAULT_MODEL
     from hybrid.verify import VERIFICATIONS
 
-    parser = _Parser(prog="wanmeter", description="Stage-by-stage cost of Wan2.1 text-to-video jobs.")
+    parser = _Parser(prog="wanmeter", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("report", help="end-to-end analytic cost: per stage, per component, total (instant)")
-    _add_workload_options(p)
-    _add_layout_options(p)
+    options.add_workload_options(p)
+    options.add_layout_options(p)
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv", "html"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("--gpu", help="also seconds and peak memory per stage on this GPU (see wanmeter gpus)")
@@ -807,9 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("plan", help="rank every multi-GPU layout of a job on up to N GPUs (closed form)")
-    _add_workload_options(p)
+    options.add_workload_options(p)
     p.add_argument("--gpu", required=True, help="the GPU (see wanmeter gpus)")
-    p.add_argument("--gpus", type=_count("gpus"), required=True, help="GPUs of one server available to the job")
+    p.add_argument("--gpus", type=options.count("gpus"), required=True, help="GPUs of one server available to the job")
     p.add_argument(
         "--objective",
         default="latency",
@@ -825,19 +276,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="under torchrun: time all-to-all, all-gather and send/recv between the GPUs (gloo on CPU)",
     )
     p.add_argument("--gpu", required=True, help="names calibration/interconnect/GPU.json (report --gpu GPU uses it)")
-    p.add_argument("--sizes", type=_sizes, help="bytes per rank's message, comma-separated (default 64 KiB to 256 MiB)")
-    p.add_argument("--iters", type=_count("iters"), default=5, help="timed calls per size (default %(default)s)")
+    p.add_argument(
+        "--sizes", type=options.byte_sizes, help="bytes per rank's message, comma-separated (default 64 KiB to 256 MiB)"
+    )
+    p.add_argument("--iters", type=options.count("iters"), default=5, help="timed calls per size (default %(default)s)")
     p.add_argument("-o", "--output", type=Path, help="write here instead of calibration/interconnect/GPU.json")
     p.set_defaults(func=cmd_calibrate_comm)
 
     p = sub.add_parser("trace", help="trace the real modules on the meta device: per-op FLOPs and bytes")
-    _add_workload_options(p)
+    options.add_workload_options(p)
     p.add_argument("--stage", default="all", choices=[*STAGE_NAMES, "all"], help="a stage of the model's pipeline")
     p.add_argument(
-        "--gpus", type=_count("gpus"), default=1, help="trace one rank of this many (give --ulysses, --ring)"
+        "--gpus", type=options.count("gpus"), default=1, help="trace one rank of this many (give --ulysses, --ring)"
     )
-    p.add_argument("--ulysses", type=_count("ulysses"), default=1, help="Ulysses degree of the traced rank's group")
-    p.add_argument("--ring", type=_count("ring"), default=1, help="ring degree of the traced rank's group")
+    p.add_argument(
+        "--ulysses", type=options.count("ulysses"), default=1, help="Ulysses degree of the traced rank's group"
+    )
+    p.add_argument("--ring", type=options.count("ring"), default=1, help="ring degree of the traced rank's group")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
@@ -858,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-fit and compare with the committed laws and golden tables; write nothing",
     )
     p.add_argument("--golden", action="store_true", help="also rewrite the golden per-op tables")
-    p.add_argument("--laws-dir", type=Path, default=Path("calibration/laws"))
-    p.add_argument("--golden-dir", type=Path, default=Path("calibration/golden"))
+    p.add_argument("--laws-dir", type=Path, default=CALIBRATION_DIR / "laws")
+    p.add_argument("--golden-dir", type=Path, default=CALIBRATION_DIR / "golden")
     p.add_argument("-v", "--verbose", action="store_true", help="print every law")
     p.set_defaults(func=cmd_calibrate)
 
@@ -867,7 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("old", type=Path, help="report or trace JSON")
     p.add_argument("new", type=Path, help="report or trace JSON of the same kind")
     p.add_argument(
-        "--rtol", type=_tolerance, default=0.0, help="relative tolerance, a finite number >= 0 (default 0: any change)"
+        "--rtol",
+        type=options.tolerance,
+        default=0.0,
+        help="relative tolerance, a finite number >= 0 (default 0: any change)",
     )
     p.add_argument("--format", default="table", choices=["table", "markdown", "json"])
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
@@ -875,19 +333,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="the analytic report over a grid of workloads; table/CSV/Parquet/JSON, plots")
     p.add_argument("--model", default=DEFAULT_MODEL, help="comma-separated presets")
-    p.add_argument("--size", type=_size_list, help="comma-separated WIDTHxHEIGHT (default: each model's native size)")
+    p.add_argument(
+        "--size", type=options.size_list, help="comma-separated WIDTHxHEIGHT (default: each model's native size)"
+    )
     p.add_argument(
         "--frames",
-        type=_int_list("frames"),
+        type=options.int_list("frames"),
         default=(None,),
         help="comma-separated (default: each model's)",
     )
     p.add_argument(
-        "--steps", type=_int_list("steps"), default=(None,), help="comma-separated (default: each model's recommended)"
+        "--steps",
+        type=options.int_list("steps"),
+        default=(None,),
+        help="comma-separated (default: each model's recommended)",
     )
-    p.add_argument("--batch", type=_int_list("batch"), default=(1,), help="comma-separated (default 1)")
-    p.add_argument("--text-len", type=_int_list("text_len"), default=(512,), help="comma-separated (default 512)")
-    p.add_argument("--cfg", type=_cfg_list, default=(True,), help="on, off or on,off (default on)")
+    p.add_argument("--batch", type=options.int_list("batch"), default=(1,), help="comma-separated (default 1)")
+    p.add_argument(
+        "--text-len", type=options.int_list("text_len"), default=(512,), help="comma-separated (default 512)"
+    )
+    p.add_argument("--cfg", type=options.cfg_list, default=(True,), help="on, off or on,off (default on)")
     p.add_argument("--format", choices=["table", "csv", "parquet", "json"], help="default: from -o's extension")
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     p.add_argument("--plot", type=Path, help="also draw stacked stage bars and scaling curves to this PNG")
@@ -895,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gpu", help="also seconds, peak memory and fit per workload on this GPU (traces each distinct shape on meta)"
     )
-    _add_runtime_options(p)
+    options.add_runtime_options(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("gpus", help="list the GPUs of the hardware database with their sources")
@@ -907,14 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--gpu", help="hardware-database name of the device: peaks from its datasheet")
-    p.add_argument("--scale", type=_count("scale"), default=1, help="microbenchmark size multiplier (e.g. 4 on a GPU)")
+    p.add_argument(
+        "--scale", type=options.count("scale"), default=1, help="microbenchmark size multiplier (e.g. 4 on a GPU)"
+    )
     p.add_argument(
         "--model",
         default="small",
         help="modules to time: 'small' (real classes at small widths, seconds on a CPU) or a preset "
         "(full-size random weights at 480p-720p shapes; needs a GPU with room for them)",
     )
-    p.add_argument("--out-dir", type=Path, default=Path("calibration/efficiency"))
+    p.add_argument("--out-dir", type=Path, default=CALIBRATION_DIR / "efficiency")
     p.set_defaults(func=cmd_calibrate_time)
 
     p = sub.add_parser("models", help="list model presets with their parameter counts")
@@ -933,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if isinstance(path, Path) and args.command != "verify":
                 check_writable(path, what)
         return int(args.func(args))
-    except (UsageError, ValueError, OSError) as e:
+    except USER_ERRORS as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"wanmeter: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import analytic_rows, components_per_call
@@ -20,6 +22,7 @@ from hybrid.workload import Workload
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from hybrid.deployment import Deployment
     from hybrid.sizing import GpuSizing
 
 REPORT_SCHEMA = "wanmeter.report/1"
@@ -246,3 +249,54 @@ def diffusion_core_cost(workload: Workload) -> StageCost:
     A stable API for callers who only need the diffusion core.
     """
     return stage_cost(DIFFUSION_CORE.name, workload)
+
+
+def sized_report(
+    workload: Workload,
+    gpu: str,
+    deployment: Deployment | None = None,
+    efficiency: Path | None = None,
+    overrides: Mapping[str, float] | None = None,
+    host_flops: float | None = None,
+    traced: bool = False,
+    progress: Callable[[str], None] = lambda line: None,
+) -> PipelineReport:
+    """:func:`estimate` with the job sized on ``gpu`` (:func:`hybrid.sizing.size_on_gpu`), laid out
+    as ``deployment`` (default: one GPU): timed with the calibration at ``efficiency`` (default: the
+    GPU's own, :func:`~hybrid.sizing.load_calibration`) and ``overrides`` of some op classes'
+    efficiencies (applied after the runtime's attention kernel: what the user states wins),
+    ``host_flops`` for a text encoder on the host CPU; with ``traced``, bytes and activation peaks
+    from a meta trace of the real modules (``progress`` says so first).
+
+    Bad input (the runtime on the GPU's architecture, the calibration, the overrides, whether the
+    real modules can run the workload, the layout) is reported before any trace."""
+    from hybrid.deployment import SINGLE
+    from hybrid.hardware import get_gpu
+    from hybrid.optimise import EfficiencyOverride
+    from hybrid.sizing import load_calibration, size_on_gpu
+
+    spec = workload.spec
+    report = estimate(workload)
+    g = get_gpu(gpu)
+    name = g.name
+    workload.runtime.check(spec, g.architecture)
+    calibration = load_calibration(name, efficiency)
+    if overrides:
+        EfficiencyOverride.of(overrides)  # one line naming a bad class or value, before any work
+    deployment = deployment or SINGLE
+    deployment.check(spec, workload.runtime)
+    if traced:
+        from hybrid.trace import check_traceable
+
+        check_traceable(workload)
+        progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
+    sizing = size_on_gpu(
+        workload,
+        name,
+        calibration=calibration,
+        overrides=overrides,
+        host_flops=host_flops,
+        use_trace=traced,
+        deployment=deployment,
+    )
+    return replace(report, gpu=sizing)

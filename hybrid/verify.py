@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import stage_groups
 from hybrid.deployment import Deployment
+from hybrid.errors import InputError
 from hybrid.files import CALIBRATION_DIR, read_json, write_atomic
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
@@ -620,3 +621,26 @@ VERIFICATIONS: dict[str, Callable[[], Summary]] = {
     "sequence_parallel": verify_parallel,
 }
 """The verifications ``wanmeter verify`` runs (device checks are added with ``--device``)."""
+
+
+def require_device(device: str) -> None:
+    """:class:`~hybrid.errors.InputError` unless torch can run on ``device`` here."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("device: cuda is not available on this machine; valid here: cpu")
+
+
+def selected(only: str | None = None, device: str | None = None) -> list[Callable[[], Summary]]:
+    """The verifications ``wanmeter verify`` runs: ``only`` (a name of :data:`VERIFICATIONS`) or
+    all of them, then with ``device`` tiny real modules on it (:func:`verify_device`)."""
+    names = [only] if only else list(VERIFICATIONS)
+    unknown = [n for n in names if n not in VERIFICATIONS]
+    if unknown:
+        raise InputError(f"only: unknown verification {unknown[0]!r}; valid: {', '.join(VERIFICATIONS)}")
+    runs = [VERIFICATIONS[n] for n in names]
+    if device:
+        require_device(device)
+        runs.append(functools.partial(verify_device, device))
+    return runs

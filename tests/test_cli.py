@@ -126,6 +126,11 @@ def test_trace_model_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ),
         (["trace", "--stage", "decoder"], None),
         (["nope"], None),
+        (
+            ["report", "--gpu", "h100-sxm", "--gpus", "2", "--ulysses", "3", "--traced"],  # no "tracing ..." first
+            "wanmeter: error: ulysses: 3 does not divide the 40 attention heads of wan2.1-t2v-14b; "
+            "valid: 1, 2, 4, 5, 8, 10, 20, 40",
+        ),
     ],
 )
 def test_bad_input_one_line_exit_2(args: list[str], message: str | None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -267,3 +272,46 @@ def test_verify_fails_on_a_wrong_formula(
 def test_verify_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--only", "nope"]) == 2
     assert "only: unknown verification 'nope'" in capsys.readouterr().err
+
+
+def test_a_bug_is_not_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hybrid.report
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(hybrid.report, "estimate", broken)
+    with pytest.raises(RuntimeError, match="a bug"):  # a traceback, not "wanmeter: error: ..." and exit 2
+        main(["report"])
+
+
+def test_input_error_is_one_line_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import hybrid.report
+    from hybrid.errors import InputError
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise InputError("size: too big\nsecond line")
+
+    monkeypatch.setattr(hybrid.report, "estimate", refuse)
+    assert main(["report"]) == 2
+    assert capsys.readouterr().err == "wanmeter: error: size: too big\n"
+
+
+def test_efficiency_overrides_are_class_value_pairs() -> None:
+    from hybrid.errors import InputError
+    from hybrid.options import efficiency_overrides
+
+    assert efficiency_overrides(["attention=0.75", " memory =0.5"]) == {"attention": 0.75, "memory": 0.5}
+    with pytest.raises(InputError, match=r"expected CLASS=VALUE \(e.g. attention=0.75\), got 'attention'"):
+        efficiency_overrides(["attention"])
+
+
+def test_report_gpu_is_the_library_sized_report(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.render.report import to_json
+    from hybrid.report import sized_report
+
+    args = ["--model", "wan2.1-t2v-1.3b", "--size", "480x320", "--frames", "17", "--gpu", "h100-sxm"]
+    assert main(["report", *args, "--efficiency-override", "memory=0.5", "--format", "json"]) == 0
+    w = Workload.of(model="wan2.1-t2v-1.3b", width=480, height=320, frames=17)
+    report = sized_report(w, "h100-sxm", overrides={"memory": 0.5})
+    assert capsys.readouterr().out == to_json(report)

@@ -224,17 +224,19 @@ def report_html(r: PipelineReport) -> str:
     return _page(f"wanmeter report: {r.model}", _headline(r), body) + "\n"
 
 
-def sweep_html(reports: Sequence[PipelineReport], grid: Grid, table_headers: Sequence[str],
-               table_rows: Sequence[Sequence[str]]) -> str:  # fmt: skip
+def sweep_html(reports: Sequence[PipelineReport], grid: Grid) -> str:
     """A sweep as one self-contained HTML page: its table and its plots as inline SVG."""
+    from hybrid.render import sweep
     from hybrid.render.plots import plot_sweep_svg
+
+    table_headers = sweep.headers(reports)
 
     models = sorted({r.model for r in reports})
     body = [
         "<h2>Plots</h2>",
         plot_sweep_svg(reports, grid),
         f"<h2>{len(reports):,} workloads</h2>",
-        _table(table_headers, table_rows, tuple(range(2, len(table_headers)))),
+        _table(table_headers, sweep.cells(reports), tuple(range(2, len(table_headers)))),
         "<footer>wanmeter sweep; FLOPs as torch's FlopCounterMode counts them</footer>",
     ]
     return _page(f"wanmeter sweep: {', '.join(models)}", f"{len(reports):,} workloads", body) + "\n"

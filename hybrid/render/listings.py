@@ -1,0 +1,81 @@
+"""Renderers of the listings: the GPUs of the hardware database, the model presets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hybrid.render import units
+from hybrid.render.table import format_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.hardware import GPU, DefaultEfficiency
+
+GPU_HEADERS = ["name", "product", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp8 TFLOP/s", "GB/s", "GiB"]
+EFFICIENCY_HEADERS = ["eff matmul", "eff attn", "eff conv", "eff memory"]
+EFFICIENCY_MARKS = {"measured": "", "derived": "~", "borrowed": "*"}
+
+
+def gpus_to_json(header: Mapping[str, Any], gpus: Mapping[str, GPU], defaults: Mapping[str, DefaultEfficiency]) -> str:
+    """The database's document, each GPU with its default efficiencies and their evidence."""
+    rows = [
+        {**g.to_dict(), "default_efficiency": {c: e.to_dict() for c, e in defaults[g.name].classes.items()}}
+        for g in gpus.values()
+    ]
+    return json.dumps({**header, "gpus": rows}, indent=2) + "\n"
+
+
+def gpus_to_table(header: Mapping[str, Any], gpus: Mapping[str, GPU], defaults: Mapping[str, DefaultEfficiency]) -> str:
+    """One line per GPU: dense peaks, bandwidth, memory and default efficiencies, marked by kind."""
+    from hybrid.timing import OP_CLASSES
+
+    def eff(name: str, op_class: str) -> str:
+        e = defaults[name].classes[op_class]
+        return f"{e.value:g}" + EFFICIENCY_MARKS[e.kind]
+
+    rows = [
+        [
+            g.name,
+            g.product,
+            f"{g.bf16_tflops:g}",
+            f"{g.fp16_tflops:g}",
+            "-" if g.fp8_tflops is None else f"{g.fp8_tflops:g}",
+            f"{g.memory_bandwidth_gbs:g}",
+            f"{g.memory_gib:g}",
+            *(eff(g.name, c) for c in OP_CLASSES),
+        ]
+        for g in gpus.values()
+    ]
+    headers = [*GPU_HEADERS, *EFFICIENCY_HEADERS]
+    note = (
+        f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']}). Default efficiencies "
+        "(used by report --gpu without a timing calibration): measured on that GPU, ~ derived from its matmul "
+        "figure, * borrowed from another GPU's measurement"
+    )
+    return format_table(headers, rows, right=tuple(range(2, len(headers)))) + "\n" + note + "\n"
+
+
+def models_to_json(described: Mapping[str, Mapping[str, Any]]) -> str:
+    """``{preset: ModelSpec.describe()}``."""
+    return json.dumps(described, indent=2) + "\n"
+
+
+def models_to_table(described: Mapping[str, Mapping[str, Any]]) -> str:
+    """One line per preset: pipeline, stages, defaults and parameters per component and in total."""
+    from hybrid.presets import COMPONENT_FIELDS
+
+    rows = [
+        [
+            name,
+            d["pipeline"],
+            ", ".join(d["stages"]),
+            f"{d['default_size']}x{d['default_frames']}",
+            str(d["default_steps"]),
+            *(units.count(d["parameters"][c]) if c in d["parameters"] else "-" for c in COMPONENT_FIELDS),
+            units.count(sum(d["parameters"].values())),
+        ]
+        for name, d in described.items()
+    ]
+    headers = ["model", "pipeline", "stages", "default size", "steps", *COMPONENT_FIELDS, "total"]
+    return format_table(headers, rows, right=tuple(range(4, len(headers)))) + "\n"

@@ -1,0 +1,85 @@
+"""Renderers of a sweep (a list of :class:`~hybrid.report.PipelineReport`): table, CSV, JSON, Parquet."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hybrid.errors import InputError
+from hybrid.render import units
+from hybrid.render.table import format_table
+from hybrid.sweep import sweep_frame, sweep_records, sweep_stages
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.report import PipelineReport
+
+SWEEP_SCHEMA = "wanmeter.sweep/1"
+WORKLOAD_HEADERS = ["model", "size", "frames", "steps", "batch", "cfg"]
+SIZED_HEADERS = ["seconds", "peak memory", "fits"]
+
+
+def headers(reports: Sequence[PipelineReport]) -> list[str]:
+    """The table's columns: the workload, FLOPs per stage and in total; sized: seconds, peak, fit."""
+    sized = bool(reports) and reports[0].gpu is not None
+    return [*WORKLOAD_HEADERS, *sweep_stages(reports), "total", *(SIZED_HEADERS if sized else ())]
+
+
+def cells(reports: Sequence[PipelineReport]) -> list[list[str]]:
+    """One row of :func:`headers` per report, in human units."""
+    stages = sweep_stages(reports)
+    return [
+        [
+            r.model,
+            f"{r.workload.width}x{r.workload.height}",
+            str(r.workload.frames),
+            str(r.workload.steps),
+            str(r.workload.batch),
+            "on" if r.workload.cfg else "off",
+            *(units.flops(r.stages[s].flops) if s in r.stages else "-" for s in stages),
+            units.flops(r.total_flops),
+            *(_sized_cells(r) if r.gpu is not None else ()),
+        ]
+        for r in reports
+    ]
+
+
+def _sized_cells(r: PipelineReport) -> list[str]:
+    g = r.gpu
+    assert g is not None
+    fits = g.peak_memory_bytes <= g.gpu.memory_bytes
+    return [f"{g.seconds:,.1f}", units.nbytes(g.peak_memory_bytes), "yes" if fits else "no"]
+
+
+def to_table(reports: Sequence[PipelineReport]) -> str:
+    """One line per workload, numbers right-aligned."""
+    columns = headers(reports)
+    return format_table(columns, cells(reports), right=tuple(range(2, len(columns)))) + "\n"
+
+
+def to_csv(reports: Sequence[PipelineReport]) -> str:
+    """:func:`~hybrid.sweep.sweep_records` as CSV (FLOPs as exact integers)."""
+    text: str = sweep_frame(reports).to_csv(index=False)
+    return text
+
+
+def to_json(reports: Sequence[PipelineReport]) -> str:
+    """``{"schema": "wanmeter.sweep/1", "rows": [record, ...]}``."""
+    return json.dumps({"schema": SWEEP_SCHEMA, "rows": sweep_records(reports)}, indent=2) + "\n"
+
+
+def to_parquet(reports: Sequence[PipelineReport]) -> bytes:
+    """:func:`~hybrid.sweep.sweep_records` as a Parquet file; FLOPs as decimal strings (exact:
+    Parquet's int64 overflows at extreme workloads). Needs pyarrow."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise InputError("format: parquet needs pyarrow (pip install 'wanmeter[parquet]')") from None
+    frame = sweep_frame(reports)
+    for col in frame.columns:
+        if col.endswith("_flops"):
+            frame[col] = frame[col].map(str)
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()

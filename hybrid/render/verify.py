@@ -1,0 +1,60 @@
+"""Renderer of a verification's :class:`~hybrid.verify.Summary`: its verdict line and its cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.verify import Check, Summary
+
+
+def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
+    """``PASS name: n/m passed, quality (seconds) -> path``, then a line per failed case (per case
+    with ``verbose``; always for timed and published checks, whose errors are the point).
+
+    The quality is how exact (analytic == traced), how close (predicted vs measured seconds) or,
+    for published figures, the mean and max error of seconds and peak memory: reported, not judged."""
+    checks = summary.checks
+    timed = bool(checks) and all("measured_s" in c.detail for c in checks)
+    published = bool(checks) and all("published_s" in c.detail for c in checks)
+    if published:
+        quality = _published_quality(checks)
+    elif timed:
+        quality = f"max |error| {100 * max(abs(c.detail['relative_error']) for c in checks):.1f}%"
+    else:
+        quality = f"{sum(bool(c.detail.get('exact', c.passed)) for c in checks)} exact"
+    passed = len(checks) - sum(not c.passed for c in checks)
+    lines = [
+        f"{'PASS' if summary.passed else 'FAIL'} {summary.name}: {passed}/{len(checks)} passed, {quality} "
+        f"({summary.seconds:.1f} s) -> {path}"
+    ]
+    for c in checks:
+        if verbose or not c.passed or timed or published:
+            error = _published_error(c) if published else f": {100 * c.detail['relative_error']:+.1f}%" if timed else ""
+            lines.append(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}{error}")
+    return "\n".join(lines) + "\n"
+
+
+def _published_quality(checks: list[Check]) -> str:
+    from hybrid.verify import error_summary
+
+    s_mean, s_max = error_summary(checks, "relative_error")
+    m_mean, m_max = error_summary(checks, "memory_relative_error")
+    return (
+        f"seconds mean |error| {100 * s_mean:.1f}%, max {100 * s_max:.1f}%; peak memory mean |error| "
+        f"{100 * m_mean:.1f}%, max {100 * m_max:.1f}%"
+    )
+
+
+def _published_error(c: Check) -> str:
+    d = c.detail
+    error = f": {d['predicted_s']:,.0f} s vs {d['published_s']:,.1f} s ({100 * d['relative_error']:+.1f}%)"
+    if d["published_peak_gib"] is not None:
+        error += (
+            f", peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:g} GiB "
+            f"({100 * d['memory_relative_error']:+.1f}%)"
+        )
+    if not c.passed:
+        error += f"; DiT calls {d['dit_calls']}, the source's {d['published_dit_calls']}"
+    return error
