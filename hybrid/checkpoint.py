@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
 from hybrid import files
+from hybrid.errors import InputError
 from hybrid.presets import PRESETS, ModelSpec, get_preset
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ T = TypeVar("T")
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A file of a local checkpoint folder cannot be read."""
 
 

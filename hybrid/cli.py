@@ -20,11 +20,10 @@ DESCRIPTION = (
     "Stage-by-stage cost of Wan2.1 and Wan2.2 video jobs: exact FLOPs, bytes, memory per GPU and seconds on named GPUs."
 )
 
-USER_ERRORS: tuple[type[Exception], ...] = (InputError, OSError, ValueError)
-"""What ``main`` reports as bad input (one line, exit 2): :class:`~hybrid.errors.InputError`,
-and ``OSError`` (a file that cannot be read or written). ``ValueError`` is here only until the
-library raises ``InputError`` for all input the user can fix; then it leaves this tuple, and a
-``ValueError`` from a bug ends in a traceback."""
+USER_ERRORS: tuple[type[Exception], ...] = (InputError, OSError)
+"""What ``main`` reports as bad input (one line, exit 2): :class:`~hybrid.errors.InputError`, which
+the library raises for every input the user can fix, and ``OSError`` (a file that cannot be read or
+written). Any other exception, a ``ValueError`` from a bug included, ends in a traceback."""
 
 
 class UsageError(InputError):

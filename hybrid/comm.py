@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid import ops
+from hybrid.errors import InputError
 from hybrid.files import CALIBRATION_DIR, read_json, write_atomic
 from hybrid.versions import library_versions
 
@@ -56,7 +57,7 @@ def fit_line(points: list[tuple[int, float]]) -> Fit:
     latency, and the fit says so."""
     n = len(points)
     if n < 2 or any(x <= 0 or y <= 0 for x, y in points):
-        raise ValueError("calibrate-comm: need two or more message sizes with positive bytes and seconds")
+        raise InputError("calibrate-comm: need two or more message sizes with positive bytes and seconds")
     mx = sum(x for x, _ in points) / n
     my = sum(y for _, y in points) / n
     sxx = sum((x - mx) ** 2 for x, _ in points)
@@ -90,7 +91,7 @@ def measure(sizes: tuple[int, ...] = SIZES, iters: int = 5) -> dict[str, Any]:
 
     rank, world = dist.get_rank(), dist.get_world_size()
     if world < 2:
-        raise ValueError(
+        raise InputError(
             "calibrate-comm: needs a world of two or more ranks; launch it with torchrun --nproc-per-node N"
         )
     cuda = dist.get_backend() == "nccl"
@@ -158,7 +159,7 @@ def calibrate_comm(
     import torch.distributed as dist
 
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        raise ValueError(
+        raise InputError(
             "calibrate-comm: launch it with torchrun, e.g. torchrun --nproc-per-node 8 -m hybrid calibrate-comm"
         )
     backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -202,8 +203,8 @@ def load_interconnect(name: str, directory: Path | None = None) -> dict[str, Any
     doc = read_json(path, "interconnect calibration")
     link = doc.get("link") if isinstance(doc, dict) else None
     if not isinstance(doc, dict) or doc.get("schema") != INTERCONNECT_SCHEMA or not isinstance(link, dict):
-        raise ValueError(f"{path}: not a {INTERCONNECT_SCHEMA} document")
+        raise InputError(f"{path}: not a {INTERCONNECT_SCHEMA} document")
     bw, lat = link.get("bytes_per_s"), link.get("latency_s")
     if not (isinstance(bw, (int, float)) and bw > 0 and isinstance(lat, (int, float)) and lat >= 0):
-        raise ValueError(f"{path}: link.bytes_per_s must be > 0 and link.latency_s >= 0")
+        raise InputError(f"{path}: link.bytes_per_s must be > 0 and link.latency_s >= 0")
     return dict(doc)

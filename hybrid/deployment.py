@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from hybrid import ops
 from hybrid.dtypes import BF16
+from hybrid.errors import InputError
 from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.presets import ModelSpec
 from hybrid.runtime import Runtime, RuntimeDef, runtimes_with
@@ -71,44 +72,44 @@ class Deployment:
         run on this layout under ``runtime``."""
         for name, value in (("gpus", self.gpus), ("ulysses", self.ulysses), ("ring", self.ring)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: must be a whole number >= 1, got {value!r}")
+                raise InputError(f"{name}: must be a whole number >= 1, got {value!r}")
         if self.gpus > MAX_GPUS:
-            raise ValueError(f"gpus: {self.gpus} is more than one NVLink domain; valid: 1 to {MAX_GPUS}")
+            raise InputError(f"gpus: {self.gpus} is more than one NVLink domain; valid: 1 to {MAX_GPUS}")
         if self.cfg_parallel not in (1, 2):
-            raise ValueError(f"cfg-parallel: degree must be 1 or 2, got {self.cfg_parallel!r}")
+            raise InputError(f"cfg-parallel: degree must be 1 or 2, got {self.cfg_parallel!r}")
         for cfg in _transformers(spec):
             heads = cfg.num_attention_heads
             if heads % self.ulysses:
                 divisors = [d for d in range(1, heads + 1) if heads % d == 0]
-                raise ValueError(
+                raise InputError(
                     f"ulysses: {self.ulysses} does not divide the {heads} attention heads of {spec.name}; "
                     f"valid: {', '.join(map(str, divisors))}"
                 )
         product = self.ulysses * self.ring * self.cfg_parallel
         if product != self.gpus:
-            raise ValueError(
+            raise InputError(
                 f"gpus: ulysses x ring x cfg-parallel = {self.ulysses} x {self.ring} x {self.cfg_parallel} = "
                 f"{product}, not the {self.gpus} GPUs; the degrees must multiply to the GPU count "
                 "(`wanmeter plan` ranks every layout that does)"
             )
         bad = [c for c in self.fsdp if c not in FSDP_COMPONENTS]
         if bad:
-            raise ValueError(f"fsdp: unknown component {bad[0]!r}; valid: {', '.join(FSDP_COMPONENTS)}")
+            raise InputError(f"fsdp: unknown component {bad[0]!r}; valid: {', '.join(FSDP_COMPONENTS)}")
         support = runtime.record.layouts
         if self.cfg_parallel > 1:
-            raise ValueError(f"cfg-parallel: {NO_CFG_PARALLEL}")
+            raise InputError(f"cfg-parallel: {NO_CFG_PARALLEL}")
         if self.fsdp and not support["fsdp"]:
-            raise ValueError(
+            raise InputError(
                 f"fsdp: the {runtime.name} runtime has no FSDP option (the original Wan generate.py has: "
                 f"{runtimes_with(_has_fsdp)})"
             )
         if self.fsdp and self.gpus == 1:
-            raise ValueError("fsdp: shards over several GPUs; give --gpus N with N >= 2")
+            raise InputError("fsdp: shards over several GPUs; give --gpus N with N >= 2")
         repo = spec.pipeline_def.wan_repo
         if self.ring > 1 and repo in runtime.record.no_ring_repos:
-            raise ValueError(f"ring: the {repo} repository {runtime.record.no_ring_repos[repo]}; use --ulysses")
+            raise InputError(f"ring: the {repo} repository {runtime.record.no_ring_repos[repo]}; use --ulysses")
         if self.sequence_degree > 1 and any(isinstance(c, WanVACETransformer3DConfig) for c in _transformers(spec)):
-            raise ValueError(
+            raise InputError(
                 f"ulysses x ring: sequence parallelism is not modelled for VACE ({spec.name}): diffusers' "
                 "WanVACETransformer3DModel has no context-parallel plan; run it on one GPU per job"
             )
@@ -118,7 +119,7 @@ class Deployment:
         asserts it); the Wan repositories pad them."""
         p = self.sequence_degree
         if p > 1 and tokens % p and not runtime.record.layouts["pad"]:
-            raise ValueError(
+            raise InputError(
                 f"ulysses x ring: diffusers splits the {tokens:,} video tokens evenly and {p} does not divide "
                 f"them; pick a size or frame count whose tokens it divides, or {runtimes_with(_pads)} (which pads)"
             )

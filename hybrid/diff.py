@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hybrid.errors import InputError
 from hybrid.files import read_json
 from hybrid.schemas import problem
 
@@ -21,7 +22,7 @@ KINDS = {"wanmeter.report/1": "report", "wanmeter.trace/1": "trace"}
 DIFF_SCHEMA = "wanmeter.diff/1"
 
 
-class DiffInputError(ValueError):
+class DiffInputError(InputError):
     """A diff input cannot be used (missing, malformed, unknown schema, mismatched kinds)."""
 
 
@@ -29,7 +30,7 @@ def load_document(path: Path) -> tuple[str, dict[str, Any]]:
     """``(kind, document)`` of a report or trace JSON file; :class:`DiffInputError` otherwise."""
     try:
         doc = read_json(path, "report or trace")
-    except ValueError as e:
+    except InputError as e:
         raise DiffInputError(str(e)) from None
     schema = doc.get("schema") if isinstance(doc, dict) else None
     if not isinstance(schema, str) or schema not in KINDS:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hybrid.errors import InputError
+
 
 @dataclass(frozen=True)
 class DType:
@@ -41,7 +43,7 @@ def dtype(name: str) -> DType:
     try:
         return _BY_SPELLING[name]
     except KeyError:
-        raise ValueError(f"dtype: unknown dtype {name!r}; valid: {', '.join(DTYPES)}") from None
+        raise InputError(f"dtype: unknown dtype {name!r}; valid: {', '.join(DTYPES)}") from None
 
 
 def nbytes(name: str) -> int:

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hybrid.errors import InputError
+
 CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration"
 """The committed calibration data of a source checkout (laws, golden tables, efficiencies, interconnect
 measurements, public timings): found beside the package, wherever the command runs from."""
@@ -51,21 +53,21 @@ def read_json(path: Path, what: str) -> Any:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
+        raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise ValueError(f"{path}: is a directory, not a {what} file") from None
+        raise InputError(f"{path}: is a directory, not a {what} file") from None
     except OSError as e:
-        raise ValueError(f"{path}: cannot read ({e.strerror})") from None
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text (a binary or UTF-16 file?); a {what} is UTF-8 JSON") from None
+        raise InputError(f"{path}: not UTF-8 text (a binary or UTF-16 file?); a {what} is UTF-8 JSON") from None
     if _depth(text) > MAX_NESTING:
-        raise ValueError(f"{path}: JSON nested deeper than {MAX_NESTING} levels; not a {what}")
+        raise InputError(f"{path}: JSON nested deeper than {MAX_NESTING} levels; not a {what}")
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(
+        raise InputError(
             f"{path}: malformed JSON at line {e.lineno}, column {e.colno} ({e.msg}); not a {what}"
         ) from None
 
@@ -75,11 +77,11 @@ def check_writable(path: Path, what: str = "output") -> None:
     directory, and ``path`` is not one."""
     parent = path.parent
     if not parent.exists():
-        raise ValueError(f"{what}: directory {parent} does not exist; create it first")
+        raise InputError(f"{what}: directory {parent} does not exist; create it first")
     if not parent.is_dir():
-        raise ValueError(f"{what}: {parent} is not a directory")
+        raise InputError(f"{what}: {parent} is not a directory")
     if path.is_dir():
-        raise ValueError(f"{what}: {path} is a directory; give a file name")
+        raise InputError(f"{what}: {path} is a directory; give a file name")
 
 
 def write_atomic(path: Path, data: str | bytes, what: str = "output") -> None:
@@ -97,7 +99,7 @@ def write_atomic(path: Path, data: str | bytes, what: str = "output") -> None:
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise ValueError(
+        raise InputError(
             f"{what}: cannot write {path} ({e.strerror or e}); the previous file, if any, is unchanged"
         ) from None
     except BaseException:

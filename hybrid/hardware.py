@@ -13,6 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from hybrid.errors import InputError
 from hybrid.timing import OP_CLASSES
 
 DTYPES = ("bf16", "fp16", "fp8", "tf32")
@@ -48,12 +49,12 @@ class GPU:
     def peak_flops(self, dtype: str = "bf16") -> float:
         """Peak dense tensor FLOP/s for ``dtype`` (``bf16``, ``fp16``, ``fp8``, ``tf32``)."""
         if dtype not in DTYPES:
-            raise ValueError(f"dtype: unknown compute dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+            raise InputError(f"dtype: unknown compute dtype {dtype!r}; valid: {', '.join(DTYPES)}")
         if dtype == "tf32":
             return self.peak_flops("bf16") * self.tf32_ratio
         tflops = getattr(self, f"{dtype}_tflops")
         if tflops is None:
-            raise ValueError(f"dtype: {self.name} has no {dtype} tensor path; valid: bf16, fp16")
+            raise InputError(f"dtype: {self.name} has no {dtype} tensor path; valid: bf16, fp16")
         return float(tflops) * 1e12
 
     @property
@@ -107,7 +108,7 @@ def get_gpu(name: str) -> GPU:
     table = gpus()
     key = name.strip().lower()
     if key not in table:
-        raise ValueError(f"gpu: unknown GPU {name!r}; valid: {', '.join(table)}")
+        raise InputError(f"gpu: unknown GPU {name!r}; valid: {', '.join(table)}")
     return table[key]
 
 

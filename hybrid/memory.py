@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from hybrid.dtypes import nbytes
+from hybrid.errors import InputError
 from hybrid.presets import ModelSpec
 from hybrid.runtime import COMPONENT_DTYPES, DIFFUSERS, Runtime
 
@@ -26,7 +27,7 @@ def weights_bytes(spec: ModelSpec, component: str, dtype: str | None = None) -> 
     component's dtype)."""
     counts = spec.parameter_counts()
     if component not in counts:
-        raise ValueError(f"component: {spec.name} has no {component!r}; valid: {', '.join(counts)}")
+        raise InputError(f"component: {spec.name} has no {component!r}; valid: {', '.join(counts)}")
     return counts[component] * nbytes(dtype or COMPONENT_DTYPES[component])
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hybrid.errors import InputError
 from hybrid.hardware import GPU, kernel_efficiency
 from hybrid.pipelines import StageDef
 from hybrid.timing import OP_CLASSES, Term
@@ -91,11 +92,11 @@ class EfficiencyOverride(Transform):
         """The override of ``overrides``; ``ValueError`` naming a bad class or value."""
         bad = [c for c in overrides if c not in OP_CLASSES]
         if bad:
-            raise ValueError(f"efficiency-override: unknown op class {bad[0]!r}; valid: {', '.join(OP_CLASSES)}")
+            raise InputError(f"efficiency-override: unknown op class {bad[0]!r}; valid: {', '.join(OP_CLASSES)}")
         out_of_range = {c: v for c, v in overrides.items() if not 0 < v <= 1}
         if out_of_range:
             c, v = next(iter(out_of_range.items()))
-            raise ValueError(f"efficiency-override: {c}={v:g} is out of range; valid: 0 < value <= 1")
+            raise InputError(f"efficiency-override: {c}={v:g} is out of range; valid: 0 < value <= 1")
         return EfficiencyOverride("efficiency override", "set on the command line", tuple(overrides.items()))
 
     def rates(self, cal: Calibration, gpu: GPU) -> Calibration:

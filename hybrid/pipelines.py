@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hybrid.errors import InputError
 from hybrid.geometry import CallShape
 from hybrid.models import clip, umt5, wan_dit, wan_vae
 from hybrid.rows import CostRow, OpGroup
@@ -219,7 +220,7 @@ class Pipeline:
         for s in self.stages:
             if s.name == name:
                 return s
-        raise ValueError(f"stage: unknown stage {name!r} for {self.name}; valid: {', '.join(self.stage_names)}")
+        raise InputError(f"stage: unknown stage {name!r} for {self.name}; valid: {', '.join(self.stage_names)}")
 
     def constrain(self, shape: Mapping[str, Any], ref_images: int = 0) -> dict[str, Any]:
         """``shape`` (workload keyword arguments) within this pipeline's constraints: its fixed text
@@ -500,4 +501,4 @@ def get_pipeline(name: str) -> Pipeline:
     try:
         return PIPELINES[name]
     except KeyError:
-        raise ValueError(f"pipeline: unknown pipeline {name!r}; valid: {', '.join(PIPELINES)}") from None
+        raise InputError(f"pipeline: unknown pipeline {name!r}; valid: {', '.join(PIPELINES)}") from None

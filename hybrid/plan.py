@@ -16,6 +16,7 @@ from itertools import chain, combinations
 from typing import Any
 
 from hybrid.deployment import FSDP_COMPONENTS, MAX_GPUS, NO_CFG_PARALLEL, Deployment
+from hybrid.errors import InputError
 from hybrid.hardware import get_gpu
 from hybrid.presets import ModelSpec
 from hybrid.runtime import Runtime
@@ -104,9 +105,9 @@ def plan(workload: Workload, gpu: str, gpus: int, objective: str = OBJECTIVES[0]
     """Size every layout of :func:`layouts` on ``gpu`` and rank them (``sizing``: more arguments of
     :func:`~hybrid.sizing.size_on_gpu`, e.g. a calibration)."""
     if objective not in OBJECTIVES:
-        raise ValueError(f"objective: unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
+        raise InputError(f"objective: unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
     if not isinstance(gpus, int) or isinstance(gpus, bool) or not 1 <= gpus <= MAX_GPUS:
-        raise ValueError(f"gpus: must be a whole number from 1 to {MAX_GPUS}, got {str(gpus)[:40]}")
+        raise InputError(f"gpus: must be a whole number from 1 to {MAX_GPUS}, got {str(gpus)[:40]}")
     g = get_gpu(gpu)
     spec = workload.spec
     workload.runtime.check(spec, g.architecture)
@@ -114,7 +115,7 @@ def plan(workload: Workload, gpu: str, gpus: int, objective: str = OBJECTIVES[0]
     for d in layouts(spec, workload.runtime, gpus):
         try:
             ok.append(Candidate(d, size_on_gpu(workload, g.name, deployment=d, **sizing)))
-        except ValueError as e:
+        except InputError as e:  # the layout does not fit the job (heads, tokens, runtime)
             rejected.append(Candidate(d, rejected=str(e)))
 
     def key(c: Candidate) -> tuple[bool, float, int]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
+from hybrid.errors import InputError
 from hybrid.memo import on_clear
 from hybrid.models.clip import CLIP_VIT_H_14, CLIPVisionConfig
 from hybrid.models.umt5 import UMT5_XXL, UMT5Config
@@ -110,15 +111,15 @@ class ModelSpec:
         p, dit, clip_cfg = self.pipeline_def, self.transformer, self.image_encoder
         if (dit.image_dim is not None) != bool(p.images):
             want = "image_dim and added_kv_proj_dim" if p.images else "no image_dim"
-            raise ValueError(f"transformer: {p.diffusers_class} ({p.name}) needs {want}; got image_dim={dit.image_dim}")
+            raise InputError(f"transformer: {p.diffusers_class} ({p.name}) needs {want}; got image_dim={dit.image_dim}")
         if p.images:
             if clip_cfg is None or clip_cfg.hidden_size != dit.image_dim:
                 width = None if clip_cfg is None else clip_cfg.hidden_size
-                raise ValueError(
+                raise InputError(
                     f"image_encoder: hidden_size {width} is not the transformer's image_dim {dit.image_dim}"
                 )
             if dit.pos_embed_seq_len is not None and dit.pos_embed_seq_len != p.images * clip_cfg.num_tokens:
-                raise ValueError(
+                raise InputError(
                     f"transformer: pos_embed_seq_len {dit.pos_embed_seq_len} is not {p.images} images x "
                     f"{clip_cfg.num_tokens} image tokens"
                 )
@@ -302,4 +303,4 @@ def get_preset(name: str) -> ModelSpec:
         return PRESETS[name]
     except KeyError:
         valid = ", ".join(sorted(PRESETS))
-        raise ValueError(f"model: unknown model {name!r}; valid: {valid}") from None
+        raise InputError(f"model: unknown model {name!r}; valid: {valid}") from None

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hybrid.errors import InputError
 from hybrid.pipelines import StageDef
 from hybrid.presets import ModelSpec
 
@@ -251,7 +252,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.name not in RUNTIME_DEFS:
-            raise ValueError(f"runtime: unknown runtime {self.name!r}; valid: {', '.join(RUNTIMES)}")
+            raise InputError(f"runtime: unknown runtime {self.name!r}; valid: {', '.join(RUNTIMES)}")
         r = self.record
         flags: tuple[tuple[str, bool, Callable[[RuntimeDef], object]], ...] = (
             ("t5-cpu", self.t5_cpu, _takes_t5_cpu),
@@ -259,21 +260,21 @@ class Runtime:
         )
         for flag, value, takes in flags:
             if not isinstance(value, bool):
-                raise ValueError(f"{flag}: must be true or false, got {value!r}")
+                raise InputError(f"{flag}: must be true or false, got {value!r}")
             if value and not takes(r):
-                raise ValueError(
+                raise InputError(
                     f"{flag}: a flag of the original Wan repository; valid only with {runtimes_with(takes)}"
                 )
         if not isinstance(self.offload, bool):
-            raise ValueError(f"offload: must be true or false, got {self.offload!r}")
+            raise InputError(f"offload: must be true or false, got {self.offload!r}")
         if self.flash_attention is not None:
             if len(r.attention) == 1:
-                raise ValueError(
+                raise InputError(
                     f"flash-attention: valid only with {runtimes_with(_takes_flash_attention)} ({self.name} runs "
                     f"{r.attention_title})"
                 )
             if self.flash_attention not in r.attention:
-                raise ValueError(f"flash-attention: {self.flash_attention!r} is invalid; valid: 2, 3")
+                raise InputError(f"flash-attention: {self.flash_attention!r} is invalid; valid: 2, 3")
 
     @property
     def record(self) -> RuntimeDef:
@@ -292,7 +293,7 @@ class Runtime:
         """``ValueError`` where a flag does not exist for ``spec``'s repository or ``architecture``."""
         repo = spec.pipeline_def.wan_repo
         if self.convert_model_dtype and repo not in self.record.convert_model_dtype_repos:
-            raise ValueError(
+            raise InputError(
                 f"convert-model-dtype: {spec.name} runs on the {repo} repository, whose generate.py has no "
                 f"--convert_model_dtype; valid only for {' and '.join(self.record.convert_model_dtype_repos)} models"
             )
@@ -300,7 +301,7 @@ class Runtime:
             kernel = self.record.attention[self.flash_attention]
             where = KERNEL_ARCHITECTURES.get(kernel)
             if where is not None and architecture not in where:
-                raise ValueError(
+                raise InputError(
                     f"flash-attention: FlashAttention-{self.flash_attention} runs on {', '.join(where)} only, not "
                     f"{architecture}; valid: 2"
                 )

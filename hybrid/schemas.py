@@ -14,6 +14,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from hybrid.errors import InputError
+
 SCHEMAS: dict[str, str] = {
     "wanmeter.report/1": "report",
     "wanmeter.trace/1": "trace",
@@ -27,7 +29,7 @@ SCHEMAS: dict[str, str] = {
 def schema(name: str) -> dict[str, Any]:
     """The JSON Schema of the document kind ``name`` (``wanmeter.report/1``, ...)."""
     if name not in SCHEMAS:
-        raise ValueError(f"schema: unknown document schema {name[:40]!r}; valid: {', '.join(SCHEMAS)}")
+        raise InputError(f"schema: unknown document schema {name[:40]!r}; valid: {', '.join(SCHEMAS)}")
     text = resources.files("hybrid").joinpath(f"data/{SCHEMAS[name]}.schema.json").read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded

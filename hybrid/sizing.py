@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.deployment import SINGLE, Deployment, fsdp_shardings
 from hybrid.dtypes import dtype
+from hybrid.errors import InputError
 from hybrid.files import CALIBRATION_DIR, read_json
 from hybrid.geometry import CallShape
 from hybrid.hardware import (
@@ -80,7 +81,7 @@ def load_calibration(gpu: str, path: Path | None = None) -> dict[str, Any]:
         if not path.exists():
             return default_efficiency(gpu).to_calibration()
     if not path.exists():
-        raise ValueError(
+        raise InputError(
             f"efficiency: no timing calibration at {path}; run `{CALIBRATE_COMMAND.format(gpu=gpu)}` on one, "
             f"or leave --efficiency out to use {gpu}'s cited defaults"
         )
@@ -97,28 +98,28 @@ def validate_calibration(doc: Any, path: Path) -> dict[str, Any]:
     no other, each in ``(0, 1]`` (the range of ``--efficiency-override``), ``launch_overhead_s`` a
     finite number >= 0, ``versions`` and ``provenance`` objects where present."""
     if not isinstance(doc, dict):
-        raise ValueError(f"{path}: a timing calibration is a JSON object, got {type(doc).__name__}")
+        raise InputError(f"{path}: a timing calibration is a JSON object, got {type(doc).__name__}")
     if doc.get("schema") != "wanmeter.efficiency/1":
-        raise ValueError(f"{path}: not a wanmeter.efficiency/1 document (schema {str(doc.get('schema'))[:40]!r})")
+        raise InputError(f"{path}: not a wanmeter.efficiency/1 document (schema {str(doc.get('schema'))[:40]!r})")
     eff = doc.get("efficiency")
     if not isinstance(eff, dict):
-        raise ValueError(
+        raise InputError(
             f"{path}: efficiency must be an object of op class -> value; valid classes: {', '.join(OP_CLASSES)}"
         )
     unknown = [c for c in eff if c not in OP_CLASSES]
     missing = [c for c in OP_CLASSES if c not in eff]
     if unknown or missing:
         what = f"unknown op class {str(unknown[0])[:40]!r}" if unknown else f"missing op class {missing[0]!r}"
-        raise ValueError(f"{path}: efficiency: {what}; valid: {', '.join(OP_CLASSES)}")
+        raise InputError(f"{path}: efficiency: {what}; valid: {', '.join(OP_CLASSES)}")
     for c, v in eff.items():
         if not (_finite(v) and 0 < v <= 1):
-            raise ValueError(f"{path}: efficiency.{c} = {str(v)[:40]} is out of range; valid: 0 < value <= 1")
+            raise InputError(f"{path}: efficiency.{c} = {str(v)[:40]} is out of range; valid: 0 < value <= 1")
     overhead = doc.get("launch_overhead_s", 0.0)
     if not (_finite(overhead) and overhead >= 0):
-        raise ValueError(f"{path}: launch_overhead_s = {str(overhead)[:40]} is invalid; valid: a finite number >= 0")
+        raise InputError(f"{path}: launch_overhead_s = {str(overhead)[:40]} is invalid; valid: a finite number >= 0")
     for key in ("versions", "provenance"):
         if key in doc and not isinstance(doc[key], dict):
-            raise ValueError(f"{path}: {key} must be an object, got {type(doc[key]).__name__}")
+            raise InputError(f"{path}: {key} must be an object, got {type(doc[key]).__name__}")
     return dict(doc)
 
 
@@ -416,7 +417,7 @@ def size_on_gpu(
     host_cpu = host_cpu_flops()
     if host_flops is not None:
         if not (isinstance(host_flops, (int, float)) and math.isfinite(host_flops) and host_flops > 0):
-            raise ValueError(f"host-tflops: must be a positive number, got {host_flops!r}")
+            raise InputError(f"host-tflops: must be a positive number, got {host_flops!r}")
         host_cpu = (float(host_flops), "set on the command line")
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
@@ -490,9 +491,9 @@ def size_on_gpu(
                 comm_bytes_per_rank=comm_bytes,
             )
     except OverflowError:  # a count of calls beyond a float
-        raise ValueError(TOO_LONG) from None
+        raise InputError(TOO_LONG) from None
     if not all(math.isfinite(st.seconds) for st in stages.values()):
-        raise ValueError(TOO_LONG)
+        raise InputError(TOO_LONG)
     return GpuSizing(
         g,
         stages,

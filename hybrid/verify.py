@@ -419,7 +419,7 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
     t0 = time.perf_counter()
     doc = read_json(path, "public timings document")
     if doc.get("schema") != "wanmeter.public-timings/2":
-        raise ValueError(f"public_timings: {path} is not a wanmeter.public-timings/2 document")
+        raise InputError(f"public_timings: {path} is not a wanmeter.public-timings/2 document")
     checks = []
     for e in doc["entries"]:
         w = Workload.of(**e["workload"])

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from hybrid.errors import InputError
 from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
 from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
 from hybrid.runtime import DIFFUSERS, Runtime
@@ -81,7 +82,7 @@ class Workload:
             valid = [f.name for f in fields(Runtime)]
             bad = sorted(set(runtime) - set(valid))
             if bad:
-                raise ValueError(f"runtime: unknown field {bad[0]!r}; valid: {', '.join(valid)}")
+                raise InputError(f"runtime: unknown field {bad[0]!r}; valid: {', '.join(valid)}")
             runtime = Runtime(**runtime)
         return cls(
             spec,
@@ -101,30 +102,30 @@ class Workload:
 
     def __post_init__(self) -> None:
         if not isinstance(self.spec, ModelSpec):
-            raise ValueError(f"spec: must be a ModelSpec, got {type(self.spec).__name__}")
+            raise InputError(f"spec: must be a ModelSpec, got {type(self.spec).__name__}")
         for name in _SHAPE_FIELDS:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
-                raise ValueError(f"{name}: must be an integer, got {v!r}")
+                raise InputError(f"{name}: must be an integer, got {v!r}")
         for name in ("steps", "batch", "text_len"):
             v = getattr(self, name)
             if v < 1:
-                raise ValueError(f"{name}: {v} is invalid; must be >= 1 (use 1)")
+                raise InputError(f"{name}: {v} is invalid; must be >= 1 (use 1)")
         if self.ref_images < 0:
-            raise ValueError(f"ref_images: {self.ref_images} is invalid; must be >= 0 (use 0)")
+            raise InputError(f"ref_images: {self.ref_images} is invalid; must be >= 0 (use 0)")
         for name in ("cfg", "image"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")
+                raise InputError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if self.flow_shift is not None:
             v = self.flow_shift
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"flow_shift: must be a positive number, got {v!r}")
+                raise InputError(f"flow_shift: must be a positive number, got {v!r}")
             object.__setattr__(self, "flow_shift", float(v))
         if not isinstance(self.runtime, Runtime):
-            raise ValueError(f"runtime: must be a Runtime, got {self.runtime!r}")
+            raise InputError(f"runtime: must be a Runtime, got {self.runtime!r}")
         self.runtime.check(self.spec)
         if self.runtime.cfg_always and not self.cfg:
-            raise ValueError(
+            raise InputError(
                 "cfg: the original Wan generate.py runs the unconditional pass every step whatever the guide "
                 "scale; valid with --runtime wan: CFG on (drop --no-cfg and any guidance scale <= 1)"
             )
@@ -143,31 +144,31 @@ class Workload:
         for name, step in (("width", m_w), ("height", m_h)):
             v = getattr(self, name)
             if v < step or v % step:
-                raise ValueError(
+                raise InputError(
                     f"{name}: {v} is not a positive multiple of {step}; {nearest_multiples(v, step, step)}"
                 )
         t = spec.vae.scale_factor_temporal
         if self.frames < 1 or (self.frames - 1) % t:
-            raise ValueError(f"frames: {self.frames} is not of the form {t}k+1 >= 1; {nearest_frames(self.frames, t)}")
+            raise InputError(f"frames: {self.frames} is not of the form {t}k+1 >= 1; {nearest_frames(self.frames, t)}")
         if self.ref_images and not p.ref_images:
-            raise ValueError(f"ref_images: {spec.name} takes no reference images; valid: 0 (VACE presets take them)")
+            raise InputError(f"ref_images: {spec.name} takes no reference images; valid: 0 (VACE presets take them)")
         if p.fixed_text_len is not None and self.text_len != p.fixed_text_len:
-            raise ValueError(
+            raise InputError(
                 f"text_len: {self.text_len} is invalid for {spec.name}; valid: {p.fixed_text_len} "
                 f"({p.fixed_text_len_reason})"
             )
         if self.image and not p.image_input:
-            raise ValueError(
+            raise InputError(
                 f"image: {spec.name} takes no --image (image-to-video presets always encode their image; "
                 "Wan2.2 TI2V takes it)"
             )
         if p.boundary_ratio is None and self.flow_shift is not None:
-            raise ValueError(
+            raise InputError(
                 f"flow_shift: {spec.name} has one transformer, the flow shift changes nothing it runs; "
                 "valid: leave it out (two-expert presets take it)"
             )
         if p.max_batch is not None and self.batch > p.max_batch:
-            raise ValueError(
+            raise InputError(
                 f"batch: {self.batch} is invalid for {spec.name}; valid: 1 to {p.max_batch} ({p.max_batch_reason})"
             )
 
@@ -314,9 +315,9 @@ def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: floa
     guidance (no cost) and, as in diffusers, is refused by a pipeline without ``boundary_ratio``."""
     for name, value in (("guidance_scale", guidance_scale), ("guidance_scale_2", guidance_scale_2)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
-            raise ValueError(f"{name}: must be a number, got {value!r}")
+            raise InputError(f"{name}: must be a number, got {value!r}")
     if guidance_scale_2 is not None and spec.pipeline_def.boundary_ratio is None:
-        raise ValueError(
+        raise InputError(
             f"guidance_scale_2: {spec.name} has one transformer (diffusers: only supported with boundary_ratio); "
             "valid: leave it out"
         )

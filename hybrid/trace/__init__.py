@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hybrid.deployment import SINGLE, Deployment
+from hybrid.errors import InputError
 from hybrid.rows import CostRow, to_frame, total_flops
 from hybrid.schedule import stage_calls
 from hybrid.versions import library_versions
@@ -128,12 +129,12 @@ def check_traceable(workload: Workload, stages: Sequence[str] | None = None) -> 
     spec = workload.spec
     too_big = workload.torch_size_overflow()
     if too_big is not None:
-        raise ValueError(too_big)
+        raise InputError(too_big)
     names = spec.pipeline_def.stage_names
     asked = [s for s in (names if stages is None else stages) if s in names]
     rotary = workload.rotary_overflow()
     if rotary is not None and any(spec.pipeline_def.stage(s).component.startswith("transformer") for s in asked):
-        raise ValueError(rotary)
+        raise InputError(rotary)
 
 
 def trace_stage(
@@ -209,7 +210,7 @@ def trace(
     stages = names if stages is None else tuple(stages)
     bad = [s for s in stages if s not in names]
     if bad:
-        raise ValueError(f"stage: unknown stage {bad[0]!r} for {spec.name}; valid: {', '.join(names)}, all")
+        raise InputError(f"stage: unknown stage {bad[0]!r} for {spec.name}; valid: {', '.join(names)}, all")
     out: dict[str, StageTrace] = {}
     for i, stage in enumerate(stages, 1):
         t0 = time.perf_counter()

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from hybrid.errors import InputError
 from hybrid.geometry import CallShape
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
@@ -284,7 +285,7 @@ def stage_call(
     sd = spec.pipeline_def.stage(stage)
     dtype_name = dtype or COMPONENT_DTYPES[sd.component]
     if dtype_name not in DTYPES:
-        raise ValueError(f"dtype: unknown dtype {dtype_name!r}; valid: {', '.join(DTYPES)}")
+        raise InputError(f"dtype: unknown dtype {dtype_name!r}; valid: {', '.join(DTYPES)}")
     tdtype = DTYPES[dtype_name]
     gen = torch.Generator().manual_seed(0) if device != "meta" else None
     build, adapter = TRACE_CALLS[sd.trace_key]
