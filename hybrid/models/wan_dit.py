@@ -19,14 +19,16 @@ attention_head_dim`` and ``N = latent_frames/p_t * latent_h/p_h * latent_w/p_w``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from math import prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
-from hybrid.timing import Term, Terms
+from hybrid.sinks import Components, Rows, Sink, TermSink
+from hybrid.timing import Term
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -205,49 +207,12 @@ def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
 
 
 def dit_components(cfg: WanTransformer3DConfig, shape: CallShape) -> dict[str, int]:
-    """FLOPs of one forward by report component: the sum of :func:`dit_groups` by
-    :func:`component`, in closed form (no groups built; a test checks the two agree)."""
-    p_t, p_h, p_w = cfg.patch_size
-    batch, text_len = shape.batch, shape.text_len
-    f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
-    tokens = f * h * w
-    n, t, d = batch * tokens, batch * text_len, cfg.inner_dim
-    heads, hd = cfg.num_attention_heads, cfg.attention_head_dim
-    image_tokens = shape.image_tokens if cfg.image_dim is not None else 0
-    time_rows = n if shape.per_token_timestep else batch
-    lin = ops.linear
-    block = {
-        "self_attention_projections": 4 * lin(n, d, d),
-        "self_attention_core": ops.sdpa(batch, heads, tokens, tokens, hd),
-        "cross_attention_projections": 2 * lin(n, d, d) + 2 * lin(t, d, d),
-    }
-    if cfg.added_kv_proj_dim is not None:
-        block["image_cross_attention_projections"] = 2 * lin(batch * image_tokens, cfg.added_kv_proj_dim, d)
-        block[IMAGE_CORE] = ops.sdpa(batch, heads, tokens, image_tokens, hd)
-    block["cross_attention_core"] = ops.sdpa(batch, heads, tokens, text_len, hd)
-    block["ffn"] = 2 * lin(n, d, cfg.ffn_dim)
-    out = {
-        "embedders": ops.conv3d(batch, cfg.in_channels, d, cfg.patch_size, (f, h, w))
-        + lin(time_rows, cfg.freq_dim, d)
-        + lin(time_rows, d, d)
-        + lin(time_rows, d, 6 * d)
-        + lin(t, cfg.text_dim, d)
-        + lin(t, d, d)
-    }
-    if isinstance(cfg, WanVACETransformer3DConfig):
-        vace = len(cfg.vace_layers)
-        out["vace_blocks"] = (
-            ops.conv3d(batch, cfg.vace_in_channels, d, cfg.patch_size, (f, h, w))
-            + lin(n, d, d) * (vace + 1)  # proj_in of block 0, proj_out of each
-            + vace * sum(block.values())
-        )
-    if cfg.image_dim is not None:
-        i = cfg.image_dim
-        out["image_embedder"] = lin(batch * image_tokens, i, i) + lin(batch * image_tokens, i, d)
-    for name, flops in block.items():
-        out[name] = cfg.num_layers * flops
-    out["output_head"] = lin(n, d, cfg.out_channels * prod(cfg.patch_size))
-    return out
+    """FLOPs of one forward by report component: :func:`_dit_walk` into a
+    :class:`~hybrid.sinks.Components` by :func:`component` (the groups' sum, in the order each
+    component first has FLOPs). The whole forward's: a sequence split over ranks is walked unsplit."""
+    sink = Components(component)
+    _dit_walk(cfg, replace(shape, ulysses=1, ring=1) if shape.sequence_degree > 1 else shape, sink)
+    return sink.out
 
 
 BF16, F32, I64 = 2, 4, 8
@@ -255,18 +220,18 @@ BF16, F32, I64 = 2, 4, 8
 time embedder, the norms' inputs and the modulation), the integer timestep."""
 
 
-class _Rows:
-    """Appends groups with FLOPs and bytes (inputs read, outputs written, per call)."""
+class _Walk:
+    """A sink as the DiT's walk tells it: ``walk(module, op, ...)`` with aten's short op names, and the
+    DiT's composite ops (a bf16 ``linear``, a cast, a float32 layer norm, a collective)."""
 
-    def __init__(self, batch: int, repeat: int = 1, prefix: str = "") -> None:
-        self.out: list[OpGroup] = []
-        self.batch, self.repeat, self.prefix = batch, repeat, prefix
+    __slots__ = ("batch", "sink")
 
-    def child(self, repeat: int, prefix: str) -> _Rows:
-        """The rows of a group of ``repeat`` alike modules (``blocks.{i}``), into the same output."""
-        rows = _Rows(self.batch, repeat, prefix)
-        rows.out = self.out
-        return rows
+    def __init__(self, sink: Sink, batch: int) -> None:
+        self.sink, self.batch = sink, batch
+
+    def repeat(self, times: int, prefix: str, body: Callable[[_Walk], None]) -> None:
+        """``times`` alike modules ``prefix`` (:meth:`hybrid.sinks.Sink.repeat`), ``body`` one of them."""
+        self.sink.repeat(times, prefix, lambda sink: body(_Walk(sink, self.batch)))
 
     def __call__(
         self,
@@ -279,12 +244,7 @@ class _Rows:
         calls: int = 1,
         component: str = "",
     ) -> None:
-        name, repeat = self.name(module), self.repeat
-        self.out.append(OpGroup(STAGE, name, f"aten.{op}", category, flops, calls, repeat, component, read, written))
-
-    def name(self, module: str) -> str:
-        """``module`` under this group's prefix."""
-        return f"{self.prefix}.{module}" if self.prefix and module else (self.prefix or module)
+        self.sink.op(module, f"aten.{op}", category, read, written, flops, calls, component)
 
     def linear(self, module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
         """``addmm``: bias, input and weight read, output written."""
@@ -307,8 +267,7 @@ class _Rows:
         """A ``_c10d_functional`` collective of ``input_bytes`` over ``group`` ranks: its byte columns
         are what this rank sends and receives (:func:`hybrid.ops.collective_bytes`)."""
         sent, received = ops.collective_bytes(collective, group, input_bytes)
-        op = f"_c10d_functional.{collective}"
-        self.out.append(OpGroup(STAGE, self.name(module), op, "collective", 0, calls, self.repeat, "", sent, received))
+        self.sink.op(module, f"_c10d_functional.{collective}", "collective", sent, received, 0, calls)
 
     def cast(self, module: str, numel: int, src: int, dst: int, calls: int = 1) -> None:
         """``_to_copy`` of ``numel`` elements from ``src`` to ``dst`` bytes each."""
@@ -320,39 +279,8 @@ class _Rows:
         self(module, "native_layer_norm", "norm", read, rows * d * F32 + 2 * rows * F32)
 
 
-class _TermRows(_Rows):
-    """The same walk reduced to roofline terms as it goes (:class:`hybrid.timing.Terms`): what sizing
-    times, without a group per op or a module name."""
-
-    def __init__(self, batch: int, repeat: int = 1, terms: Terms | None = None) -> None:
-        super().__init__(batch, repeat)
-        self.terms = Terms() if terms is None else terms
-
-    def child(self, repeat: int, prefix: str) -> _Rows:
-        return _TermRows(self.batch, repeat, self.terms)
-
-    def __call__(
-        self,
-        module: str,
-        op: str,
-        category: str,
-        read: int,
-        written: int,
-        flops: int = 0,
-        calls: int = 1,
-        component: str = "",
-    ) -> None:
-        n = calls * self.repeat
-        self.terms.append((category, flops * n, (read + written) * n, n))
-
-    def collective(self, module: str, collective: str, group: int, input_bytes: int, calls: int = 1) -> None:
-        sent, received = ops.collective_bytes(collective, group, input_bytes)
-        n = calls * self.repeat
-        self.terms.append(("collective", 0, (sent + received) * n, n))
-
-
 def _block_rows(
-    cfg: WanTransformer3DConfig, rows: _Rows, shape: CallShape, text_len: int, m: int, image_tokens: int
+    cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, text_len: int, m: int, image_tokens: int
 ) -> None:
     """One ``WanTransformerBlock`` (``rows.prefix``) on one rank's tokens with ``m`` modulation rows
     (batch, or every token's with a timestep per token): float32 norms and modulation around bf16
@@ -429,7 +357,7 @@ def _block_rows(
     gate(F32)
 
 
-def _self_attention(rows: _Rows, shape: CallShape, heads: int, hd: int) -> None:
+def _self_attention(rows: _Walk, shape: CallShape, heads: int, hd: int) -> None:
     """``attn1``'s attention on one rank, as diffusers' context parallelism runs it
     (``_templated_context_parallel_attention``): over all its tokens on one GPU; under Ulysses
     (``TemplatedUlyssesAttention``) q, k and v each laid out per destination rank (a copy where the
@@ -468,7 +396,7 @@ def _self_attention(rows: _Rows, shape: CallShape, heads: int, hd: int) -> None:
     copy((heads, s, b, hd), (2, 1, 0, 3), 1)  # -> (B, S/u, H, D)
 
 
-def _cudnn_layout(rows: _Rows, shape: CallShape, heads: int, hd: int, kv_len: int) -> None:
+def _cudnn_layout(rows: _Walk, shape: CallShape, heads: int, hd: int, kv_len: int) -> None:
     """Under ring attention every attention module runs the cuDNN backend
     (:data:`hybrid.trace.parallel.RING_BACKEND`), which lays a local attention's q, k and v out as
     ``(B, H, S, D)`` copies first (``_native_cudnn_attention``): ``attn2``'s over the context."""
@@ -481,7 +409,7 @@ def _cudnn_layout(rows: _Rows, shape: CallShape, heads: int, hd: int, kv_len: in
             rows("attn2", "clone", "movement", n, n, calls=calls)
 
 
-def _ring_attention(rows: _Rows, b: int, s: int, h: int, hd: int, r: int) -> None:
+def _ring_attention(rows: _Walk, b: int, s: int, h: int, hd: int, r: int) -> None:
     """diffusers' ``TemplatedRingAttention`` on ``s`` tokens and ``h`` heads per rank of an ``r``-rank
     ring, through the cuDNN backend (:data:`hybrid.trace.parallel.RING_BACKEND`): K and V joined and
     all-gathered once, then per ring step the attention of the local queries to one rank's keys
@@ -512,17 +440,19 @@ def _ring_attention(rows: _Rows, b: int, s: int, h: int, hd: int, r: int) -> Non
 
 def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     """Every op one ``WanTransformer3DModel`` forward costs (see :func:`_dit_walk`)."""
-    return _dit_walk(cfg, shape, _Rows(shape.batch)).out
+    sink = Rows(STAGE)
+    _dit_walk(cfg, shape, sink)
+    return sink.out
 
 
 def dit_terms(cfg: WanTransformer3DConfig, shape: CallShape) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`dit_rows`, from the same walk."""
-    rows = _TermRows(shape.batch)
-    _dit_walk(cfg, shape, rows)
-    return rows.terms.freeze()
+    sink = TermSink()
+    _dit_walk(cfg, shape, sink)
+    return sink.freeze()
 
 
-def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, rows: _Rows) -> _Rows:
+def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None:
     """Every op one ``WanTransformer3DModel`` forward costs (FLOPs and bytes read and written),
     keyed like the tracer's rows; views cost nothing and are left out. Every variant: text- and
     image-to-video, FLF2V's position embedding, VACE's blocks and hints, a timestep per token.
@@ -532,6 +462,7 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, rows: _Rows) -> _Ro
     patch embedding and unpatchify over every token, the timestep split with the tokens where it is
     per token, the blocks and the output head on ``N/P`` tokens, self-attention through
     :func:`_self_attention` and the head's output all-gathered (``proj_out``)."""
+    rows = _Walk(sink, shape.batch)
     p_t, p_h, p_w = cfg.patch_size
     batch, text_len, d = shape.batch, shape.text_len, cfg.inner_dim
     f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
@@ -593,13 +524,18 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, rows: _Rows) -> _Ro
             rows.cast(f"{ie}.{norm}", i * width, F32, BF16)
         rows("", "cat", "movement", (i + t) * d * BF16, (i + t) * d * BF16)  # image tokens before the text
     if vace:  # the VACE blocks run first on the control tokens; each emits a hint
-        first = rows.child(1, "vace_blocks.0")
-        first.linear("proj_in", n, d, d)
-        first("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)  # control + video tokens
-        hints = rows.child(layers, "vace_blocks.{i}")
-        _block_rows(cfg, hints, shape, text_len, m, image_tokens)
-        hints.linear("proj_out", n, d, d)
-    _block_rows(cfg, rows.child(cfg.num_layers, "blocks.{i}"), shape, text_len, m, image_tokens)
+
+        def first(block: _Walk) -> None:
+            block.linear("proj_in", n, d, d)
+            block("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)  # control + video tokens
+
+        def hint(block: _Walk) -> None:
+            _block_rows(cfg, block, shape, text_len, m, image_tokens)
+            block.linear("proj_out", n, d, d)
+
+        rows.repeat(1, "vace_blocks.0", first)
+        rows.repeat(layers, "vace_blocks.{i}", hint)
+    rows.repeat(cfg.num_layers, "blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens))
     if vace:  # after each block in vace_layers: hidden + hint * scale
         rows("", "mul", "elementwise", n * d * BF16 + BF16, n * d * BF16, calls=layers)
         rows("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16, calls=layers)
@@ -618,7 +554,6 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, rows: _Rows) -> _Ro
             gathered = shape.sequence_degree * n * o * BF16
             rows("proj_out", "cat", "movement", gathered, gathered)
     rows("", "clone", "movement", n_all * o * BF16, n_all * o * BF16)  # unpatchify
-    return rows
 
 
 def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
