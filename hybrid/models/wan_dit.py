@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
-from hybrid.sinks import Components, Rows, Sink, TermSink
+from hybrid.sinks import Components, Peak, Rows, Sink, TermSink
 from hybrid.timing import Term
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -243,8 +243,15 @@ class _Walk:
         flops: int = 0,
         calls: int = 1,
         component: str = "",
+        out: int | None = None,
     ) -> None:
+        """The op, then its output allocated: ``written`` (of one call), or ``out`` bytes (0: in place)."""
         self.sink.op(module, f"aten.{op}", category, read, written, flops, calls, component)
+        self.sink.alloc(written if out is None else out)
+
+    def free(self, nbytes: int) -> None:
+        """``nbytes`` of activations dropped (:meth:`hybrid.sinks.Sink.free`)."""
+        self.sink.free(nbytes)
 
     def linear(self, module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
         """``addmm``: bias, input and weight read, output written."""
@@ -261,7 +268,9 @@ class _Walk:
         x, y = rows * d_in * BF16, rows * d_out * BF16
         self(module, "clone", "movement", x, x)
         self(module, "mm", "matmul", x + d_in * d_out * BF16, y, ops.linear(rows, d_in, d_out))
+        self.free(x)  # the copy
         self(module, "add", "elementwise", y + d_out * BF16, y)
+        self.free(y)  # the product
 
     def collective(self, module: str, collective: str, group: int, input_bytes: int, calls: int = 1) -> None:
         """A ``_c10d_functional`` collective of ``input_bytes`` over ``group`` ranks: its byte columns
@@ -277,84 +286,128 @@ class _Walk:
         """``native_layer_norm`` in float32: mean and rstd (rows x 1) written beside the output."""
         read = rows * d * F32 + (2 * d * F32 if affine else 0)
         self(module, "native_layer_norm", "norm", read, rows * d * F32 + 2 * rows * F32)
+        self.free(2 * rows * F32)  # mean and rstd, not returned
 
 
 def _block_rows(
-    cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, text_len: int, m: int, image_tokens: int
-) -> None:
+    cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, text_len: int, m: int, image_tokens: int,
+    hint: bool = False,
+) -> None:  # fmt: skip
     """One ``WanTransformerBlock`` (``rows.prefix``) on one rank's tokens with ``m`` modulation rows
     (batch, or every token's with a timestep per token): float32 norms and modulation around bf16
     attention and FFN, rotary embedding applied to q and k through float32 products copied back into
-    bf16; with image input a second attention over the image tokens in ``attn2``."""
+    bf16; with image input a second attention over the image tokens in ``attn2``; ``hint``: a VACE
+    block, which ends with its hint's ``proj_out``. Each tensor is
+    freed where the block drops it; the block's input, when it returns."""
     batch, tokens = shape.batch, shape.local_tokens
     n, t, d, f = batch * tokens, batch * text_len, cfg.inner_dim, cfg.ffn_dim
     nd, md = n * d, m * d
+    x, xf, td = nd * BF16, nd * F32, t * d * BF16  # a video-sized tensor in bf16 and in float32; the text's
     rows.cast("", 6 * md, BF16, F32)  # temb.float()
-    rows("", "add", "elementwise", 6 * d * BF16 + 6 * md * F32, 6 * md * F32)  # + scale_shift_table
+    rows("", "add", "elementwise", 6 * d * BF16 + 6 * md * F32, 6 * md * F32)  # + scale_shift_table: the modulation
+    rows.free(6 * md * F32)
 
-    def modulate(norm: str, affine: bool) -> None:  # norm(x.float()) * (1 + scale) + shift
+    def norm(name: str, affine: bool) -> None:  # norm(x.float()), the float32 input dropped
         rows.cast("", nd, BF16, F32)
-        rows.layer_norm(norm, n, d, affine)
+        rows.layer_norm(name, n, d, affine)
+        rows.free(xf)
 
-    def scale_shift() -> None:
+    def scale_shift() -> None:  # (norm * (1 + scale) + shift).type_as(x)
         rows("", "add", "elementwise", md * F32, md * F32)
         rows("", "mul", "elementwise", nd * F32 + md * F32, nd * F32)
+        rows.free(xf + md * F32)  # the norm, 1 + scale
         rows("", "add", "elementwise", nd * F32 + md * F32, nd * F32)
+        rows.free(xf)
         rows.cast("", nd, F32, BF16)
+        rows.free(xf)
 
     def gate(src: int) -> None:  # (x.float() + y * gate).type_as(x)
         rows.cast("", nd, BF16, F32)
+        if src == F32:  # y.float()
+            rows.cast("", nd, BF16, F32)
         rows("", "mul", "elementwise", nd * src + md * F32, nd * F32)
+        if src == F32:
+            rows.free(xf)
         rows("", "add", "elementwise", 2 * nd * F32, nd * F32)
+        rows.free(2 * xf)  # x.float(), the product
         rows.cast("", nd, F32, BF16)
+        rows.free(xf)
 
-    modulate("norm1", False)
+    def rope() -> None:  # q or k: out[..., 0::2] = x1 * cos - x2 * sin; out[..., 1::2] = x1 * sin + x2 * cos
+        half, table = nd // 2, tokens * cfg.attention_head_dim // 2  # x1/x2 halves; cos/sin (1, N, 1, hd/2)
+        rows("attn1", "empty_like", "factory", nd * BF16, nd * BF16)
+        for combine in ("sub", "add"):
+            rows("attn1", "mul", "elementwise", half * BF16 + table * F32, half * F32)
+            rows("attn1", "mul", "elementwise", half * BF16 + table * F32, half * F32)
+            rows("attn1", combine, "elementwise", 2 * half * F32, half * F32)
+            rows.free(2 * half * F32)
+            rows("attn1", "copy_", "movement", half * (BF16 + F32), half * BF16, out=0)
+            rows.free(half * F32)
+        rows.free(x)  # the normed q or k it replaces
+
+    norm("norm1", False)
     scale_shift()
     for proj in ("to_q", "to_k", "to_v"):
         rows.linear(f"attn1.{proj}", n, d, d)
     for qk in ("norm_q", "norm_k"):
         rows(f"attn1.{qk}", "rms_norm", "norm", nd * BF16 + d * BF16, nd * BF16)
-    half, rope = nd // 2, tokens * cfg.attention_head_dim // 2  # x1/x2 halves; cos/sin (1, N, 1, hd/2)
-    rows("attn1", "empty_like", "factory", nd * BF16, nd * BF16, calls=2)
-    rows("attn1", "mul", "elementwise", half * BF16 + rope * F32, half * F32, calls=8)
-    rows("attn1", "sub", "elementwise", 2 * half * F32, half * F32, calls=2)
-    rows("attn1", "add", "elementwise", 2 * half * F32, half * F32, calls=2)
-    rows("attn1", "copy_", "movement", half * (BF16 + F32), half * BF16, calls=4)
+        rows.free(x)
+    rope()
+    rope()
     heads, hd = cfg.num_attention_heads, cfg.attention_head_dim
     _self_attention(rows, shape, heads, hd)
     rows.linear("attn1.to_out.0", n, d, d)
+    rows.free(4 * x)  # q, k, v, the attention's output
     gate(BF16)
-    rows.cast("", nd, BF16, F32)
-    rows.layer_norm("norm2", n, d, affine=cfg.cross_attn_norm)
+    norm("norm2", cfg.cross_attn_norm)
     rows.cast("", nd, F32, BF16)
+    rows.free(xf + x)  # the norm, norm1's modulated output
     rows.linear("attn2.to_q", n, d, d)
     image = cfg.added_kv_proj_dim is not None
     context = rows.context_linear if image else rows.linear
     context("attn2.to_k", t, d, d)
     context("attn2.to_v", t, d, d)
     rows("attn2.norm_q", "rms_norm", "norm", nd * BF16 + d * BF16, nd * BF16)
+    rows.free(x)
     rows("attn2.norm_k", "rms_norm", "norm", t * d * BF16 + d * BF16, t * d * BF16)
+    rows.free(td)
+    kept = 2 * x + 2 * td  # q, the attention's output; k, v
     if cfg.added_kv_proj_dim is not None:
         i = batch * image_tokens
         rows.context_linear("attn2.add_k_proj", i, cfg.added_kv_proj_dim, d)
         rows.context_linear("attn2.add_v_proj", i, cfg.added_kv_proj_dim, d)
         rows("attn2.norm_added_k", "rms_norm", "norm", i * d * BF16 + d * BF16, i * d * BF16)
+        rows.free(i * d * BF16)
         _cudnn_layout(rows, shape, heads, hd, image_tokens)
+        rows.sink.transient(ops.math_attention_bytes(batch * heads, tokens, image_tokens, hd))
         rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * i * d) * BF16, nd * BF16,
              ops.sdpa(batch, heads, tokens, image_tokens, hd), component=IMAGE_CORE)  # fmt: skip
-        rows("attn2", "add", "elementwise", 2 * nd * BF16, nd * BF16)  # text + image attention
+        kept += 2 * i * d * BF16 + x  # the image's k and v, its output
     _cudnn_layout(rows, shape, heads, hd, text_len)
+    rows.sink.transient(ops.math_attention_bytes(batch * heads, tokens, text_len, hd))
     rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * t * d) * BF16, nd * BF16,
          ops.sdpa(batch, heads, tokens, text_len, hd))  # fmt: skip
+    if cfg.added_kv_proj_dim is not None:
+        rows("attn2", "add", "elementwise", 2 * nd * BF16, nd * BF16)  # text + image attention
+        rows.free(x)  # the text attention's output
     rows.linear("attn2.to_out.0", n, d, d)
+    rows.free(kept + x)  # and attn1's output
     rows("", "add", "elementwise", 2 * nd * BF16, nd * BF16)
-    modulate("norm3", False)
+    rows.free(x)  # the gated attn1 residual
+    norm("norm3", False)
     scale_shift()
+    rows.free(x)  # norm2's output
     rows.linear("ffn.net.0.proj", n, d, f)
     rows("ffn.net.0", "gelu", "elementwise", n * f * BF16, n * f * BF16)
+    rows.free(n * f * BF16)
     rows.linear("ffn.net.2", n, f, d)
-    rows.cast("", nd, BF16, F32)
+    rows.free(n * f * BF16)
     gate(F32)
+    rows.free(x)  # the attn2 residual it replaces
+    if hint:  # a VACE block's hint for the main blocks, kept
+        rows.linear("proj_out", n, d, d)
+    # norm3's output, the FFN's and attn2's outputs, the modulation, the block's input
+    rows.free(3 * x + 6 * md * F32 + x)
 
 
 def _self_attention(rows: _Walk, shape: CallShape, heads: int, hd: int) -> None:
@@ -368,6 +421,7 @@ def _self_attention(rows: _Walk, shape: CallShape, heads: int, hd: int) -> None:
     b, s, u, r = shape.batch, shape.local_tokens, shape.ulysses, shape.ring
     x = b * s * heads * hd  # elements of this rank's q (and k, v, output)
     if u == 1 and r == 1:
+        rows.sink.transient(ops.math_attention_bytes(b * heads, s, s, hd))
         rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, x * BF16,
              ops.sdpa(b, heads, s, s, hd))  # fmt: skip
         return
@@ -470,13 +524,14 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
     n_all, n, t, hd = batch * tokens, batch * local, batch * text_len, cfg.attention_head_dim
     m = n if shape.per_token_timestep else batch  # rows of the time embedding and modulation
     half = cfg.freq_dim // 2
-    rows("rope", "cat", "movement", tokens * hd * F32, tokens * hd * F32, calls=2)  # float32 cos, sin tables
+    for _ in ("cos", "sin"):  # the float32 rotary tables, kept to the end
+        rows("rope", "cat", "movement", tokens * hd * F32, tokens * hd * F32)
     pixels = f * p_t * h * p_h * w * p_w  # latent positions per sample
+    video = n_all * d * BF16  # the patch-embedded video, every rank's tokens
 
     def patch(module: str, channels: int) -> None:
         read = (batch * channels * pixels + d * channels * prod(cfg.patch_size) + d) * BF16
-        rows(module, "convolution", "conv", read, n_all * d * BF16,
-             ops.conv3d(batch, channels, d, cfg.patch_size, (f, h, w)))  # fmt: skip
+        rows(module, "convolution", "conv", read, video, ops.conv3d(batch, channels, d, cfg.patch_size, (f, h, w)))
 
     patch("patch_embedding", cfg.in_channels)
     vace = isinstance(cfg, WanVACETransformer3DConfig)
@@ -487,67 +542,103 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
         patch("vace_patch_embedding", cfg.vace_in_channels)
         rows("", "new_zeros", "factory", n * d * BF16, 0)  # control tokens padded to the video's (by none)
         rows("", "cat", "movement", n * d * BF16, n * d * BF16)
+        rows.free(video)  # the control tokens before the padding
     else:
-        rows("", "clone", "movement", n_all * d * BF16, n_all * d * BF16)
+        rows("", "clone", "movement", video, video)  # the blocks' input
+        rows.free(video)  # the convolution's output
     if shape.per_token_timestep and shape.sequence_degree > 1 and batch > 1:
         rows("", "clone", "movement", m * I64, m * I64)  # the split (B, N/P) timestep is strided: flatten copies
-    ts = "condition_embedder.timesteps_proj"
+    ts, sinusoid = "condition_embedder.timesteps_proj", m * half * F32
     rows(ts, "arange", "factory", 0, half * F32)
-    for op in ("mul", "div", "exp"):
+    for op in ("mul", "div", "exp"):  # the exponent; the division's kept to the return
         rows(ts, op, "elementwise", half * F32, half * F32)
+        if op != "exp":
+            rows.free(half * F32)
     rows.cast(ts, m, I64, F32)
-    rows(ts, "mul", "elementwise", (m + half) * F32, m * half * F32)
-    for op in ("mul", "sin", "cos"):
-        rows(ts, op, "elementwise", m * half * F32, m * half * F32)
-    rows(ts, "cat", "movement", m * 2 * half * F32, m * 2 * half * F32, calls=2)
+    rows(ts, "mul", "elementwise", (m + half) * F32, sinusoid)
+    rows.free(half * F32 + m * F32)
+    rows(ts, "mul", "elementwise", sinusoid, sinusoid)  # scale
+    rows.free(sinusoid)
+    for op in ("sin", "cos"):
+        rows(ts, op, "elementwise", sinusoid, sinusoid)
+    rows(ts, "cat", "movement", 2 * sinusoid, 2 * sinusoid)
+    rows.free(3 * sinusoid)
+    rows(ts, "cat", "movement", 2 * sinusoid, 2 * sinusoid)  # flip_sin_to_cos
+    rows.free(2 * sinusoid + half * F32)
     rows.linear("condition_embedder.time_embedder.linear_1", m, cfg.freq_dim, d, F32)
     rows("condition_embedder.time_embedder.act", "silu", "elementwise", m * d * F32, m * d * F32)
+    rows.free(m * d * F32)
     rows.linear("condition_embedder.time_embedder.linear_2", m, d, d, F32)
-    rows.cast("condition_embedder", m * d, F32, BF16)
+    rows.free(m * d * F32)
+    rows.cast("condition_embedder", m * d, F32, BF16)  # temb, kept
+    rows.free(m * d * F32)
     rows("condition_embedder.act_fn", "silu", "elementwise", m * d * BF16, m * d * BF16)
-    rows.linear("condition_embedder.time_proj", m, d, 6 * d)
+    rows.linear("condition_embedder.time_proj", m, d, 6 * d)  # timestep_proj, kept
+    rows.free(m * d * BF16)
     rows.linear("condition_embedder.text_embedder.linear_1", t, cfg.text_dim, d)
     rows("condition_embedder.text_embedder.act_1", "gelu", "elementwise", t * d * BF16, t * d * BF16)
+    rows.free(t * d * BF16)
     rows.linear("condition_embedder.text_embedder.linear_2", t, d, d)
+    rows.free(t * d * BF16)
     image_tokens = shape.image_tokens if cfg.image_dim is not None else 0
-    if cfg.image_dim is not None:
+    if cfg.image_dim is None:
+        rows.free(2 * sinusoid)  # the timestep's sinusoid
+    else:
         ie, i, k = "condition_embedder.image_embedder", batch * image_tokens, cfg.image_dim
+
+        def fp32_layer_norm(name: str, width: int) -> None:
+            rows.cast(f"{ie}.{name}", i * width, BF16, F32)
+            rows.layer_norm(f"{ie}.{name}", i, width, affine=True)
+            rows.free(i * width * F32)
+            rows.cast(f"{ie}.{name}", i * width, F32, BF16)
+            rows.free(i * width * F32)
+
         if cfg.pos_embed_seq_len is not None:  # FLF2V: the two images' tokens plus a learned position
             rows(ie, "add", "elementwise", (i + image_tokens) * k * BF16, i * k * BF16)
-        for norm, width, after in (("norm1", k, None), ("norm2", d, "ff")):
-            if after:
-                rows.linear(f"{ie}.ff.net.0.proj", i, k, k)
-                rows(f"{ie}.ff.net.0", "gelu", "elementwise", i * k * BF16, i * k * BF16)
-                rows.linear(f"{ie}.ff.net.2", i, k, d)
-            rows.cast(f"{ie}.{norm}", i * width, BF16, F32)  # FP32LayerNorm
-            rows.layer_norm(f"{ie}.{norm}", i, width, affine=True)
-            rows.cast(f"{ie}.{norm}", i * width, F32, BF16)
+        fp32_layer_norm("norm1", k)
+        rows.linear(f"{ie}.ff.net.0.proj", i, k, k)
+        rows(f"{ie}.ff.net.0", "gelu", "elementwise", i * k * BF16, i * k * BF16)
+        rows.free(i * k * BF16)
+        rows.linear(f"{ie}.ff.net.2", i, k, d)
+        rows.free(2 * i * k * BF16)  # the GELU's output, norm1's
+        fp32_layer_norm("norm2", d)  # the image embeddings, kept
+        positioned = i * k * BF16 if cfg.pos_embed_seq_len is not None else 0
+        rows.free(i * d * BF16 + positioned + 2 * sinusoid)  # the FFN's output, the positioned images, the sinusoid
         rows("", "cat", "movement", (i + t) * d * BF16, (i + t) * d * BF16)  # image tokens before the text
+        rows.free(t * d * BF16)  # the text embeddings
     if vace:  # the VACE blocks run first on the control tokens; each emits a hint
 
         def first(block: _Walk) -> None:
             block.linear("proj_in", n, d, d)
             block("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)  # control + video tokens
-
-        def hint(block: _Walk) -> None:
-            _block_rows(cfg, block, shape, text_len, m, image_tokens)
-            block.linear("proj_out", n, d, d)
+            # proj_in's output; and the control tokens, which block 0 holds to its end where it frees
+            # the sum at its first gate: dropped here, block 0 walks like the others, whose input the
+            # caller holds to their end (exact from two VACE layers on: block 1 holds a hint more)
+            block.free(2 * n * d * BF16)
 
         rows.repeat(1, "vace_blocks.0", first)
-        rows.repeat(layers, "vace_blocks.{i}", hint)
+        rows.repeat(layers, "vace_blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens,
+                                                                          hint=True))  # fmt: skip
     rows.repeat(cfg.num_layers, "blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens))
-    if vace:  # after each block in vace_layers: hidden + hint * scale
+    if vace:  # after each block in vace_layers: hidden + hint * scale (each alike: one stands for all)
         rows("", "mul", "elementwise", n * d * BF16 + BF16, n * d * BF16, calls=layers)
         rows("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16, calls=layers)
+        rows.free(2 * n * d * BF16)
     o = cfg.out_channels * prod(cfg.patch_size)
+    x, xf = n * d * BF16, n * d * F32
     rows("", "add", "elementwise", (2 * d + m * d) * BF16, m * 2 * d * BF16)  # scale_shift_table + temb
     rows.cast("", n * d, BF16, F32)
     rows.layer_norm("norm_out", n, d)
+    rows.free(xf)
     rows("", "add", "elementwise", m * d * BF16, m * d * BF16)  # 1 + scale
     rows("", "mul", "elementwise", n * d * F32 + m * d * BF16, n * d * F32)
+    rows.free(xf + m * d * BF16)
     rows("", "add", "elementwise", n * d * F32 + m * d * BF16, n * d * F32)
+    rows.free(xf)
     rows.cast("", n * d, F32, BF16)
+    rows.free(xf + x)  # the sum, the last block's output
     rows.linear("proj_out", n, d, o)
+    rows.free(x)
     if shape.sequence_degree > 1:  # ContextParallelGatherHook: every rank's tokens
         rows.collective("proj_out", "all_gather_into_tensor", shape.sequence_degree, n * o * BF16)
         if batch > 1:  # gathered along the batch, joined along the tokens (funcol's chunk and cat)
@@ -558,9 +649,24 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
 
 def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
     """The activation peak of one forward run eagerly with fused attention (the tracer's
-    ``peak_activation_bytes``), in closed form: the largest of the live sets at four points of a
-    block, each a sum of tensors alive there (``n = B*N`` video rows, ``t = B*L`` text rows, ``m``
-    modulation rows: ``B``, or ``n`` with a timestep per token):
+    ``peak_activation_bytes``): :func:`_dit_walk` into a :class:`~hybrid.sinks.Peak`.
+    ``materialized``: the peak when attention runs PyTorch's math kernel (each attention's
+    :func:`hybrid.ops.math_attention_bytes` on top of what lives as it starts).
+
+    With the sequence split over ranks, :func:`_split_peak_bytes` (closed form): the walk does not
+    yet tell the allocations of the split attentions (Ulysses' copies and exchanges, the ring's)."""
+    if shape.sequence_degree > 1:
+        return _split_peak_bytes(cfg, shape, materialized)
+    sink = Peak()
+    _dit_walk(cfg, shape, sink)
+    return sink.materialized if materialized else sink.fused
+
+
+def _split_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
+    """:func:`dit_peak_bytes` of a sequence split over ranks, in closed form: the largest of the
+    live sets at four points of a block and at the split attentions, each a sum of tensors alive
+    there (``n = B*N`` video rows, ``t = B*L`` text rows, ``m`` modulation rows: ``B``, or ``n``
+    with a timestep per token):
 
     * common to all: the float32 modulation ``(m, 6, D)`` and its bf16 projection, ``temb``, the
       float32 rotary cos/sin tables ``(N, head_dim)``;
@@ -638,7 +744,7 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: 
             cross += video * BF16
         layout = copies + (2 * text * BF16 if r > 1 else 0)
         math.append(cross + layout + ops.math_attention_bytes(bh, tokens, shape.text_len, head_dim))
-        return max(dit_peak_bytes(cfg, shape), *math)
+        return max(_split_peak_bytes(cfg, shape), *math)
     block = common + max(
         2 * n * cfg.ffn_dim * BF16 + 4 * video * BF16 + context * BF16,  # FFN GELU
         attention,
