@@ -12,15 +12,17 @@ op and tells a :class:`Sink` what happens:
 * :meth:`Sink.repeat`: ``times`` alike modules (``blocks.{i}``), walked once: ``body`` tells the
   events of one of them to a scoped sink, which each sink scales as its output needs.
 
-The sinks know nothing of any model: :class:`Rows` (the :class:`~hybrid.rows.OpGroup` table that
-joins the tracer's rows), :class:`TermSink` (the roofline terms, :class:`hybrid.timing.Terms`),
-:class:`Components` (FLOPs by a family's component function) and :class:`Peak` (the live-byte
-peak, with fused attention and with materialised scores).
+A sink whose :attr:`Sink.memory` is false ignores the allocation events, and a walk may skip
+working out their bytes. The sinks know nothing of any model: :class:`Rows` (the
+:class:`~hybrid.rows.OpGroup` table that joins the tracer's rows), :class:`TermSink` (the roofline
+terms, :class:`hybrid.timing.Terms`), :class:`Components` (FLOPs by a family's component function)
+and :class:`Peak` (the live-byte peak, with fused attention and with materialised scores).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from hybrid.rows import OpGroup
 from hybrid.timing import Term, Terms
@@ -33,6 +35,10 @@ class Sink:
     """What a walk tells. This base ignores every event: a sink overrides those it reads."""
 
     __slots__ = ()
+
+    memory: ClassVar[bool] = False
+    """Whether the sink reads :meth:`alloc`, :meth:`free` and :meth:`transient` (a walk may skip
+    working out their bytes where it does not)."""
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
@@ -52,7 +58,8 @@ class Sink:
 
     def repeat(self, times: int, prefix: str, body: Body, start: int = 0) -> None:
         """``times`` alike modules ``prefix`` (a pattern with ``{i}`` from ``start``, or one path
-        when ``times`` is 1): ``body`` walks one of them."""
+        when ``times`` is 1): ``body`` walks one of them (here once, unscaled: a sink that counts
+        scales it)."""
         body(self)
 
 
@@ -147,6 +154,8 @@ class Peak(Sink):
     times what one leaves live (a kept hidden state), so the group peaks in its last module."""
 
     __slots__ = ("fused", "live", "materialized")
+
+    memory = True
 
     def __init__(self) -> None:
         self.live = self.fused = self.materialized = 0

@@ -160,8 +160,9 @@ def _umt5_walk(cfg: UMT5Config, batch: int, text_len: int, sink: Sink) -> None:
         """T5LayerNorm: the float32 variance, a bf16 weight; a bf16 input is cast first."""
 
         def row(op: str, category: str, read: int, written: int) -> None:
-            sink.op(module, f"aten.{op}", category, read, written)
-            sink.alloc(written)
+            sink.op(module, "aten." + op, category, read, written)
+            if sink.memory:
+                sink.alloc(written)
 
         if src == BF16:
             row("_to_copy", "movement", t * d * BF16, t * d * F32)
@@ -185,8 +186,9 @@ def _umt5_walk(cfg: UMT5Config, batch: int, text_len: int, sink: Sink) -> None:
         the embeddings themselves, in layer 0; float32, the previous block's output, freed at the end."""
 
         def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0) -> None:
-            sink.op(module, f"aten.{op}", category, read, written, flops)
-            sink.alloc(written)
+            sink.op(module, "aten." + op, category, read, written, flops)
+            if sink.memory:
+                sink.alloc(written)
 
         def mm(module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
             read = (rows * d_in + d_in * d_out) * itemsize
@@ -229,8 +231,9 @@ def _umt5_walk(cfg: UMT5Config, batch: int, text_len: int, sink: Sink) -> None:
         sink.free(2 * text_len * I64 + 2 * sq * I64)  # the positions, relative_position, the buckets
         row(a, "clone", "movement", h * sq * BF16, h * sq * BF16)  # position_bias
         sink.op(a, SDPA, "attention", 3 * x + h * sq * BF16, x, ops.sdpa(batch, h, text_len, text_len, cfg.d_kv))
-        sink.transient(ops.math_attention_bytes(batch * h, text_len, text_len, cfg.d_kv))
-        sink.alloc(x)
+        if sink.memory:
+            sink.transient(ops.math_attention_bytes(batch * h, text_len, text_len, cfg.d_kv))
+            sink.alloc(x)
         sink.free(sq * h * BF16)  # the bias values
         mm(f"{a}.o", t, inner, d)
         sink.free(4 * x + h * sq * BF16)  # q, k, v, the attention's output, position_bias

@@ -224,10 +224,11 @@ class _Walk:
     """A sink as the DiT's walk tells it: ``walk(module, op, ...)`` with aten's short op names, and the
     DiT's composite ops (a bf16 ``linear``, a cast, a float32 layer norm, a collective)."""
 
-    __slots__ = ("batch", "sink")
+    __slots__ = ("batch", "free", "memory", "op", "sink")
 
     def __init__(self, sink: Sink, batch: int) -> None:
-        self.sink, self.batch = sink, batch
+        self.sink, self.batch, self.op, self.memory = sink, batch, sink.op, sink.memory
+        self.free = sink.free  # free(nbytes): activations dropped
 
     def repeat(self, times: int, prefix: str, body: Callable[[_Walk], None]) -> None:
         """``times`` alike modules ``prefix`` (:meth:`hybrid.sinks.Sink.repeat`), ``body`` one of them."""
@@ -246,12 +247,14 @@ class _Walk:
         out: int | None = None,
     ) -> None:
         """The op, then its output allocated: ``written`` (of one call), or ``out`` bytes (0: in place)."""
-        self.sink.op(module, f"aten.{op}", category, read, written, flops, calls, component)
-        self.sink.alloc(written if out is None else out)
+        self.op(module, "aten." + op, category, read, written, flops, calls, component)
+        if self.memory:
+            self.sink.alloc(written if out is None else out)
 
-    def free(self, nbytes: int) -> None:
-        """``nbytes`` of activations dropped (:meth:`hybrid.sinks.Sink.free`)."""
-        self.sink.free(nbytes)
+    def math_attention(self, batch_heads: int, q_len: int, kv_len: int, head_dim: int) -> None:
+        """What PyTorch's math attention allocates on top of what lives as it starts (a transient)."""
+        if self.memory:
+            self.sink.transient(ops.math_attention_bytes(batch_heads, q_len, kv_len, head_dim))
 
     def linear(self, module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
         """``addmm``: bias, input and weight read, output written."""
@@ -276,7 +279,9 @@ class _Walk:
         """A ``_c10d_functional`` collective of ``input_bytes`` over ``group`` ranks: its byte columns
         are what this rank sends and receives (:func:`hybrid.ops.collective_bytes`)."""
         sent, received = ops.collective_bytes(collective, group, input_bytes)
-        self.sink.op(module, f"_c10d_functional.{collective}", "collective", sent, received, 0, calls)
+        self.op(module, f"_c10d_functional.{collective}", "collective", sent, received, 0, calls)
+        if self.memory:  # its output: every rank's inputs gathered, or as many bytes exchanged
+            self.sink.alloc(calls * input_bytes * (group if collective == "all_gather_into_tensor" else 1))
 
     def cast(self, module: str, numel: int, src: int, dst: int, calls: int = 1) -> None:
         """``_to_copy`` of ``numel`` elements from ``src`` to ``dst`` bytes each."""
@@ -379,12 +384,12 @@ def _block_rows(
         rows("attn2.norm_added_k", "rms_norm", "norm", i * d * BF16 + d * BF16, i * d * BF16)
         rows.free(i * d * BF16)
         _cudnn_layout(rows, shape, heads, hd, image_tokens)
-        rows.sink.transient(ops.math_attention_bytes(batch * heads, tokens, image_tokens, hd))
+        rows.math_attention(batch * heads, tokens, image_tokens, hd)
         rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * i * d) * BF16, nd * BF16,
              ops.sdpa(batch, heads, tokens, image_tokens, hd), component=IMAGE_CORE)  # fmt: skip
         kept += 2 * i * d * BF16 + x  # the image's k and v, its output
     _cudnn_layout(rows, shape, heads, hd, text_len)
-    rows.sink.transient(ops.math_attention_bytes(batch * heads, tokens, text_len, hd))
+    rows.math_attention(batch * heads, tokens, text_len, hd)
     rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * t * d) * BF16, nd * BF16,
          ops.sdpa(batch, heads, tokens, text_len, hd))  # fmt: skip
     if cfg.added_kv_proj_dim is not None:
@@ -421,7 +426,7 @@ def _self_attention(rows: _Walk, shape: CallShape, heads: int, hd: int) -> None:
     b, s, u, r = shape.batch, shape.local_tokens, shape.ulysses, shape.ring
     x = b * s * heads * hd  # elements of this rank's q (and k, v, output)
     if u == 1 and r == 1:
-        rows.sink.transient(ops.math_attention_bytes(b * heads, s, s, hd))
+        rows.math_attention(b * heads, s, s, hd)
         rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, x * BF16,
              ops.sdpa(b, heads, s, s, hd))  # fmt: skip
         return
@@ -430,19 +435,31 @@ def _self_attention(rows: _Walk, shape: CallShape, heads: int, hd: int) -> None:
         return
     h = heads // u
 
-    def copy(shape_: tuple[int, ...], perm: tuple[int, ...], calls: int) -> None:
+    def copy(shape_: tuple[int, ...], perm: tuple[int, ...], calls: int) -> bool:
+        """A permute laid out: a copy of ``calls`` tensors where it is not a view (then ``True``)."""
         if ops.permute_copies(shape_, perm):
-            rows("attn1", "clone", "movement", x * BF16, x * BF16, calls=calls)
+            rows("attn1", "clone", "movement", x * BF16, x * BF16, calls=calls, out=calls * x * BF16)
+            return True
+        return False
 
-    copy((b, s, u, h, hd), (2, 1, 0, 3, 4), 3)  # (B, S/u, u, H/u, D) -> (u, S/u, B, H/u, D)
-    rows.collective("attn1", "all_to_all_single", u, x * BF16, calls=3)
-    copy((u * s, b, h, hd), (1, 0, 2, 3), 3)  # -> (B, S, H/u, D)
+    if copy((b, s, u, h, hd), (2, 1, 0, 3, 4), 3):  # (B, S/u, u, H/u, D) -> (u, S/u, B, H/u, D)
+        rows.collective("attn1", "all_to_all_single", u, x * BF16, calls=3)
+        rows.free(3 * x * BF16)  # the laid-out copies
+    else:
+        rows.collective("attn1", "all_to_all_single", u, x * BF16, calls=3)
+    if copy((u * s, b, h, hd), (1, 0, 2, 3), 3):  # -> (B, S, H/u, D)
+        rows.free(3 * x * BF16)  # the exchanged q, k, v
     if r == 1:
+        rows.math_attention(b * h, u * s, u * s, hd)
         rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, x * BF16,
              ops.sdpa(b, h, u * s, u * s, hd))  # fmt: skip
-        copy((b, u, s, h, hd), (1, 3, 0, 2, 4), 1)  # the output: (u, H/u, B, S/u, D)
+        if copy((b, u, s, h, hd), (1, 3, 0, 2, 4), 1):  # the output: (u, H/u, B, S/u, D)
+            rows.free(x * BF16)
         rows.collective("attn1", "all_to_all_single", u, x * BF16)
-        copy((heads, b, s, hd), (1, 2, 0, 3), 1)  # -> (B, S/u, H, D)
+        rows.free(x * BF16)  # what it sent
+        kept = copy((heads, b, s, hd), (1, 2, 0, 3), 1)  # -> (B, S/u, H, D)
+        # this rank's q, k, v as attended (the output returned is one of the four freed after to_out)
+        rows.free((3 + kept) * x * BF16)
         return
     _ring_attention(rows, b, u * s, h, hd, r)
     copy((b, u, s, h, hd), (1, 3, 2, 0, 4), 1)  # SeqAllToAllDim back: (u, H/u, S/u, B, D)
@@ -508,8 +525,11 @@ def dit_terms(cfg: WanTransformer3DConfig, shape: CallShape) -> tuple[Term, ...]
 
 def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None:
     """Every op one ``WanTransformer3DModel`` forward costs (FLOPs and bytes read and written),
-    keyed like the tracer's rows; views cost nothing and are left out. Every variant: text- and
-    image-to-video, FLF2V's position embedding, VACE's blocks and hints, a timestep per token.
+    keyed like the tracer's rows, told to ``sink``; views cost nothing and are left out. Every
+    variant: text- and image-to-video, FLF2V's position embedding, VACE's blocks and hints, a
+    timestep per token. Each op's output is allocated after it and freed where eager PyTorch drops
+    it (what the tracer's live bytes count), the rotary tables, ``temb``, ``timestep_proj`` and the
+    context kept to the end.
 
     With the sequence split over ``P = ulysses * ring`` ranks (``shape``), one rank's rows, as
     diffusers' context parallelism runs them (``WanTransformer3DModel._cp_plan``): the rotary tables,
@@ -620,6 +640,9 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
         rows.repeat(layers, "vace_blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens,
                                                                           hint=True))  # fmt: skip
     rows.repeat(cfg.num_layers, "blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens))
+    # split over ranks, block 0's input is a view of every rank's patch-embedded tokens, all freed as
+    # it returns: the rest told here, after the blocks (block 0, which holds them, peaks highest)
+    rows.free(video - n * d * BF16)
     if vace:  # after each block in vace_layers: hidden + hint * scale (each alike: one stands for all)
         rows("", "mul", "elementwise", n * d * BF16 + BF16, n * d * BF16, calls=layers)
         rows("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16, calls=layers)
@@ -638,12 +661,15 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
     rows.cast("", n * d, F32, BF16)
     rows.free(xf + x)  # the sum, the last block's output
     rows.linear("proj_out", n, d, o)
-    rows.free(x)
+    gathered = shape.sequence_degree * n * o * BF16
     if shape.sequence_degree > 1:  # ContextParallelGatherHook: every rank's tokens
         rows.collective("proj_out", "all_gather_into_tensor", shape.sequence_degree, n * o * BF16)
         if batch > 1:  # gathered along the batch, joined along the tokens (funcol's chunk and cat)
-            gathered = shape.sequence_degree * n * o * BF16
             rows("proj_out", "cat", "movement", gathered, gathered)
+            rows.free(n * o * BF16 + gathered)  # the projection, the batch-major gather
+        else:
+            rows.free(n * o * BF16)  # the projection
+    rows.free(x)  # the head's input
     rows("", "clone", "movement", n_all * o * BF16, n_all * o * BF16)  # unpatchify
 
 
@@ -653,20 +679,20 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: 
     ``materialized``: the peak when attention runs PyTorch's math kernel (each attention's
     :func:`hybrid.ops.math_attention_bytes` on top of what lives as it starts).
 
-    With the sequence split over ranks, :func:`_split_peak_bytes` (closed form): the walk does not
-    yet tell the allocations of the split attentions (Ulysses' copies and exchanges, the ring's)."""
-    if shape.sequence_degree > 1:
-        return _split_peak_bytes(cfg, shape, materialized)
+    Under ring attention, :func:`_ring_peak_bytes` (closed form): the walk does not yet tell the
+    allocations of :func:`_ring_attention` (the first step's kept for backward, the merges)."""
+    if shape.ring > 1:
+        return _ring_peak_bytes(cfg, shape, materialized)
     sink = Peak()
     _dit_walk(cfg, shape, sink)
     return sink.materialized if materialized else sink.fused
 
 
-def _split_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
-    """:func:`dit_peak_bytes` of a sequence split over ranks, in closed form: the largest of the
-    live sets at four points of a block and at the split attentions, each a sum of tensors alive
-    there (``n = B*N`` video rows, ``t = B*L`` text rows, ``m`` modulation rows: ``B``, or ``n``
-    with a timestep per token):
+def _ring_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
+    """:func:`dit_peak_bytes` under ring attention (and Ulysses with it), in closed form: the
+    largest of the live sets at four points of a block and at the split attentions, each a sum of
+    tensors alive there (``n = B*N`` video rows, ``t = B*L`` text rows, ``m`` modulation rows:
+    ``B``, or ``n`` with a timestep per token):
 
     * common to all: the float32 modulation ``(m, 6, D)`` and its bf16 projection, ``temb``, the
       float32 rotary cos/sin tables ``(N, head_dim)``;
@@ -744,7 +770,7 @@ def _split_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialize
             cross += video * BF16
         layout = copies + (2 * text * BF16 if r > 1 else 0)
         math.append(cross + layout + ops.math_attention_bytes(bh, tokens, shape.text_len, head_dim))
-        return max(_split_peak_bytes(cfg, shape), *math)
+        return max(_ring_peak_bytes(cfg, shape), *math)
     block = common + max(
         2 * n * cfg.ffn_dim * BF16 + 4 * video * BF16 + context * BF16,  # FFN GELU
         attention,
