@@ -59,13 +59,15 @@ def analytic_rows(
 
 
 def clear_memos() -> None:
-    """Forget every memo on the analytic path: per-call components, the VAE's unit chunks, the
-    two-expert step split and each preset's pipeline lookup. What "cold" means in
+    """Forget every memo on the analytic path: per-call components, the DiT's and UMT5's peak walks,
+    the VAE's unit chunks, the two-expert step split and each preset's pipeline lookup. What "cold" means in
     ``bench/analytic_speed.py``; a test checks that no memo of the analytic path survives it."""
-    from hybrid.models import PRESETS, wan_vae
+    from hybrid.models import PRESETS, umt5, wan_dit, wan_vae
     from hybrid.scheduler import high_noise_steps
 
     _components.cache_clear()
+    umt5.clear_memos()
+    wan_dit.clear_memos()
     wan_vae.clear_memos()
     high_noise_steps.cache_clear()
     for spec in PRESETS.values():

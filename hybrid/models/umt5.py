@@ -19,6 +19,7 @@ padded length (an all-ones attention mask costs the same as none).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from hybrid import ops
@@ -280,9 +281,20 @@ def umt5_peak_bytes(cfg: UMT5Config, batch: int, text_len: int, materialized: bo
     """The activation peak of one pass (the tracer's ``peak_activation_bytes``): :func:`_umt5_walk`
     into a :class:`~hybrid.sinks.Peak`; ``materialized``: with PyTorch's math attention (the bias
     as its mask)."""
+    return _peaks(cfg, batch, text_len)[materialized]
+
+
+@lru_cache(maxsize=1024)
+def _peaks(cfg: UMT5Config, batch: int, text_len: int) -> tuple[int, int]:
+    """``(fused, materialized)`` of one walk into a :class:`~hybrid.sinks.Peak` (sizing asks for both)."""
     sink = Peak()
     _umt5_walk(cfg, batch, text_len, sink)
-    return sink.materialized if materialized else sink.fused
+    return sink.fused, sink.materialized
+
+
+def clear_memos() -> None:
+    """Forget the peak walks (see :func:`hybrid.analytic.clear_memos`)."""
+    _peaks.cache_clear()
 
 
 def umt5_components(cfg: UMT5Config, batch: int, text_len: int) -> dict[str, int]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from math import prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -683,9 +684,20 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: 
     allocations of :func:`_ring_attention` (the first step's kept for backward, the merges)."""
     if shape.ring > 1:
         return _ring_peak_bytes(cfg, shape, materialized)
+    return _peaks(cfg, shape)[materialized]
+
+
+@lru_cache(maxsize=4096)
+def _peaks(cfg: WanTransformer3DConfig, shape: CallShape) -> tuple[int, int]:
+    """``(fused, materialized)`` of one walk into a :class:`~hybrid.sinks.Peak` (sizing asks for both)."""
     sink = Peak()
     _dit_walk(cfg, shape, sink)
-    return sink.materialized if materialized else sink.fused
+    return sink.fused, sink.materialized
+
+
+def clear_memos() -> None:
+    """Forget the peak walks (see :func:`hybrid.analytic.clear_memos`)."""
+    _peaks.cache_clear()
 
 
 def _ring_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
