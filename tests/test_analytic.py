@@ -112,6 +112,35 @@ def test_closed_form_text_encoder_peak_equals_traced() -> None:
     assert sd.closed_peak(spec, w.shape()) == expected == 100_663_296
 
 
+def test_walked_encoder_peaks_equal_traced_where_no_closed_form_was_written() -> None:
+    # the walks' peaks hold beyond the configs the closed forms were written for: an FFN narrower
+    # than the model (its wo leads), an ungated one, a one-layer encoder, a CLIP MLP narrower than
+    # twice the width
+    import dataclasses
+
+    spec = get_preset("wan2.1-t2v-1.3b")
+    sd = spec.pipeline_def.stage("text_encoder")
+    te = spec.text_encoder
+    for cfg in (dataclasses.replace(te, d_ff=2048, num_heads=8), dataclasses.replace(te, d_ff=2048, num_heads=8,
+                feed_forward_proj="gelu"), dataclasses.replace(te, num_layers=1)):  # fmt: skip
+        narrow = dataclasses.replace(spec, text_encoder=cfg)
+        for text_len, batch in ((7, 2), (77, 1)):
+            w = Workload.of(narrow, width=64, height=32, frames=1, text_len=text_len, batch=batch)
+            traced = trace_stage("text_encoder", w)
+            call = w.shape()
+            assert sd.closed_peak(narrow, call) == traced.peak_activation_bytes, (cfg, text_len, batch)
+            assert sd.closed_peak(narrow, call, True) == traced.peak_activation_bytes_materialized, (cfg, text_len)
+    i2v = get_preset("wan2.1-i2v-14b-480p")
+    ie = dataclasses.replace(i2v.image_encoder, intermediate_size=1280, num_hidden_layers=3)
+    narrow = dataclasses.replace(i2v, image_encoder=ie)
+    sd = narrow.pipeline_def.stage("image_encoder")
+    w = Workload.of(narrow, width=64, height=32, frames=1)
+    traced = trace_stage("image_encoder", w)
+    call = w.shape()
+    assert sd.closed_peak(narrow, call) == traced.peak_activation_bytes
+    assert sd.closed_peak(narrow, call, True) == traced.peak_activation_bytes_materialized
+
+
 @pytest.mark.parametrize(
     ("model", "shapes"),
     [

@@ -6,14 +6,10 @@ The pipelines' presets, which bundle these configs, live in :mod:`hybrid.presets
 
 from __future__ import annotations
 
-from hybrid.memo import on_clear
-from hybrid.models import wan_vae
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
-
-on_clear(wan_vae.clear_memos)  # the VAE's unit-chunk memo and peak replays
 
 __all__ = [
     "AutoencoderKLWanConfig",

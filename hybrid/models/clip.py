@@ -22,14 +22,14 @@ never reads; it is not modelled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
-from hybrid.timing import Term, Terms
+from hybrid.sinks import Peak, Rows, Sink, TermSink
+from hybrid.timing import Term
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -100,80 +100,88 @@ F32, I64 = 4, 8
 
 def clip_rows(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
     """Every op one ``CLIPVisionModel`` forward on ``shape.images`` images costs (FLOPs and bytes),
-    keyed like the tracer's rows: the bias-free patch conv, the class token and position embedding,
-    pre-norm, per layer two norms, q/k/v/out, attention, the GELU MLP and two residual adds, and
-    the post-norm of the pooled class tokens."""
-    stage = "image_encoder"
-    out: list[OpGroup] = []
-
-    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-            repeat: int = 1) -> None:  # fmt: skip
-        out.append(OpGroup(stage, module, f"aten.{op}", category, flops, calls, repeat, "", read, written))
-
-    _clip_walk(cfg, shape, row)
-    return out
+    keyed like the tracer's rows (see :func:`_clip_walk`)."""
+    sink = Rows("image_encoder")
+    _clip_walk(cfg, shape, sink)
+    return sink.out
 
 
 def clip_terms(cfg: CLIPVisionConfig, shape: CallShape) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`clip_rows`, from the same walk."""
-    terms = Terms()
-    _clip_walk(cfg, shape, terms.row)
-    return terms.freeze()
+    sink = TermSink()
+    _clip_walk(cfg, shape, sink)
+    return sink.freeze()
 
 
-def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, row: Callable[..., None]) -> None:
-    """The ops of one forward, each handed to ``row(module, op, category, read, written, flops=0,
-    calls=1, repeat=1)`` (bytes per call)."""
+def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
+    """The ops of one forward, told to ``sink`` (bytes per call): the bias-free patch conv, the
+    class token and position embedding, pre-norm, per layer a norm, q/k/v, attention, out, the
+    residual add, a norm, the GELU MLP and the second add, then the post-norm of the pooled class
+    tokens. Each op's output is allocated after it, and freed where eager PyTorch drops the last
+    reference; the pipeline asks for every hidden state (``output_hidden_states``), so each layer
+    leaves its output live, and the last layer peaks."""
     n, t, d, f = shape.images, cfg.num_tokens, cfg.hidden_size, cfg.intermediate_size
     r, side, c, p = n * t, cfg.image_size // cfg.patch_size, cfg.num_channels, cfg.patch_size
-    layer = "encoder.layers.{i}"
-    layers = cfg.num_hidden_layers
+    x = r * d * F32  # one hidden state
 
-    def linear(module: str, d_in: int, d_out: int) -> None:
-        flops = ops.linear(r, d_in, d_out)
-        row(module, "addmm", "matmul", (d_out + r * d_in + d_in * d_out) * F32, r * d_out * F32, flops, repeat=layers)
+    def layer_norm(sink: Sink, module: str, rows: int) -> None:
+        sink.op(module, "aten.native_layer_norm", "norm", (rows * d + 2 * d) * F32, (rows * d + 2 * rows) * F32)
+        sink.alloc((rows * d + 2 * rows) * F32)
+        sink.free(2 * rows * F32)  # mean and rstd, not returned
 
-    def layer_norm(module: str, rows: int, repeat: int = 1) -> None:
-        row(module, "native_layer_norm", "norm", (rows * d + 2 * d) * F32, (rows * d + 2 * rows) * F32, repeat=repeat)
+    def layer(sink: Sink) -> None:
+        def linear(module: str, d_in: int, d_out: int) -> None:
+            flops = ops.linear(r, d_in, d_out)
+            sink.op(module, ADDMM, "matmul", (d_out + r * d_in + d_in * d_out) * F32, r * d_out * F32, flops)
+            sink.alloc(r * d_out * F32)
 
+        layer_norm(sink, "layer_norm1", r)
+        for proj in ("q_proj", "k_proj", "v_proj"):
+            linear(f"self_attn.{proj}", d, d)
+        heads = cfg.num_attention_heads
+        sink.op("self_attn", SDPA, "attention", 3 * x, x, ops.sdpa(n, heads, t, t, cfg.head_dim))
+        sink.transient(ops.math_attention_bytes(n * heads, t, t, cfg.head_dim, itemsize=F32))
+        sink.alloc(x)
+        linear("self_attn.out_proj", d, d)
+        sink.free(5 * x)  # the norm, q, k, v and the attention's output
+        sink.op("", "aten.add", "elementwise", 2 * x, x)  # the attention's residual
+        sink.alloc(x)
+        sink.free(x)  # out_proj's output
+        layer_norm(sink, "layer_norm2", r)
+        linear("mlp.fc1", d, f)
+        sink.op("mlp.activation_fn", "aten.gelu", "elementwise", r * f * F32, r * f * F32)
+        sink.alloc(r * f * F32)
+        sink.free(r * f * F32)  # fc1's output
+        linear("mlp.fc2", f, d)
+        sink.free(r * f * F32 + x)  # the GELU's output, the norm
+        sink.op("", "aten.add", "elementwise", 2 * x, x)  # the MLP's residual: the layer's output, kept
+        sink.alloc(x)
+        sink.free(2 * x)  # the attention's residual, fc2's output
+
+    patches = n * d * side * side * F32
     conv = ops.conv2d(n, c, d, (p, p), (side, side))
-    row("embeddings.patch_embedding", "convolution", "conv", (n * c * cfg.image_size**2 + d * c * p * p) * F32,
-        n * d * side * side * F32, conv)  # fmt: skip
-    row("embeddings", "cat", "movement", r * d * F32, r * d * F32)  # class token before the patches
-    row("embeddings.position_embedding", "embedding", "embedding", t * d * F32 + t * I64, t * d * F32)
-    row("embeddings", "add", "elementwise", (r * d + t * d) * F32, r * d * F32)
-    layer_norm("pre_layrnorm", r)
-    for norm in ("layer_norm1", "layer_norm2"):
-        layer_norm(f"{layer}.{norm}", r, layers)
-    for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
-        linear(f"{layer}.self_attn.{proj}", d, d)
-    sdpa = ops.sdpa(n, cfg.num_attention_heads, t, t, cfg.head_dim)
-    row(f"{layer}.self_attn", "scaled_dot_product_attention", "attention", 3 * r * d * F32, r * d * F32, sdpa,
-        repeat=layers)  # fmt: skip
-    row(layer, "add", "elementwise", 2 * r * d * F32, r * d * F32, repeat=layers, calls=2)  # two residual adds
-    linear(f"{layer}.mlp.fc1", d, f)
-    row(f"{layer}.mlp.activation_fn", "gelu", "elementwise", r * f * F32, r * f * F32, repeat=layers)
-    linear(f"{layer}.mlp.fc2", f, d)
-    layer_norm("post_layernorm", n)
+    sink.op("embeddings.patch_embedding", "aten.convolution", "conv",
+            (n * c * cfg.image_size**2 + d * c * p * p) * F32, patches, conv)  # fmt: skip
+    sink.alloc(patches)
+    sink.op("embeddings", "aten.cat", "movement", x, x)  # class token before the patches
+    sink.alloc(x)
+    sink.op("embeddings.position_embedding", "aten.embedding", "embedding", t * d * F32 + t * I64, t * d * F32)
+    sink.alloc(t * d * F32)
+    sink.op("embeddings", "aten.add", "elementwise", x + t * d * F32, x)
+    sink.alloc(x)
+    sink.free(patches + x + t * d * F32)
+    layer_norm(sink, "pre_layrnorm", r)  # its output is the first hidden state, kept
+    sink.free(x)  # the embeddings
+    sink.repeat(cfg.num_hidden_layers, "encoder.layers.{i}", layer)
+    layer_norm(sink, "post_layernorm", n)
 
 
 def clip_peak_bytes(cfg: CLIPVisionConfig, shape: CallShape, materialized: bool = False) -> int:
-    """The activation peak of one forward (the tracer's ``peak_activation_bytes``), in closed form:
-    the pipeline asks for every hidden state (``output_hidden_states``), so the last layer's GELU
-    holds the most: its input and output ``(R, F)`` plus ``layers + 2`` hidden states ``(R, D)``
-    (the pre-norm output, every earlier layer's output, the attention residual and the second norm),
-    all float32, ``R = images * tokens``. Configs whose MLP is at least twice the width
-    (``NotImplementedError`` otherwise: the attention could lead). ``materialized``: with
-    PyTorch's math attention in the last layer."""
-    if cfg.intermediate_size < 2 * cfg.hidden_size:
-        raise NotImplementedError("clip_peak_bytes: written for MLPs at least twice the hidden size")
-    r = shape.images * cfg.num_tokens
-    fused = (2 * r * cfg.intermediate_size + (cfg.num_hidden_layers + 2) * r * cfg.hidden_size) * F32
-    if materialized:  # the last layer's attention: the kept states, its norm, q, k, v
-        t, heads = cfg.num_tokens, shape.images * cfg.num_attention_heads
-        before = (cfg.num_hidden_layers + 4) * r * cfg.hidden_size * F32
-        return max(fused, before + ops.math_attention_bytes(heads, t, t, cfg.head_dim, itemsize=F32))
-    return fused
+    """The activation peak of one forward (the tracer's ``peak_activation_bytes``): :func:`_clip_walk`
+    into a :class:`~hybrid.sinks.Peak`; ``materialized``: with PyTorch's math attention."""
+    sink = Peak()
+    _clip_walk(cfg, shape, sink)
+    return sink.materialized if materialized else sink.fused
 
 
 def clip_groups(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:

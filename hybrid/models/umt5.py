@@ -18,14 +18,16 @@ padded length (an all-ones attention mask costs the same as none).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from hybrid import ops
+from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
-from hybrid.timing import Term, Terms
+from hybrid.sinks import Components, Peak, Rows, Sink, TermSink
+from hybrid.timing import Term
 
 
 @dataclass(frozen=True)
@@ -135,133 +137,174 @@ BF16, F32, I64, BOOL = 2, 4, 8, 1
 def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
     """Every op one ``UMT5EncoderModel`` pass costs (FLOPs and bytes read and written), keyed like
     the tracer's rows (see :func:`_umt5_walk`)."""
-    out: list[OpGroup] = []
-
-    def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-            repeat: int = 1) -> None:  # fmt: skip
-        first = 1 if "{i}" in module else 0  # layers 1.. of the repeated group
-        out.append(OpGroup(STAGE, module, f"aten.{op}", category, flops, calls, repeat, "", read, written, first))
-
-    _umt5_walk(cfg, batch, text_len, row)
-    return out
+    sink = Rows(STAGE)
+    _umt5_walk(cfg, batch, text_len, sink)
+    return sink.out
 
 
 def umt5_terms(cfg: UMT5Config, batch: int, text_len: int) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`umt5_rows`, from the same walk."""
-    terms = Terms()
-    _umt5_walk(cfg, batch, text_len, terms.row)
-    return terms.freeze()
+    sink = TermSink()
+    _umt5_walk(cfg, batch, text_len, sink)
+    return sink.freeze()
 
 
-def _umt5_walk(cfg: UMT5Config, batch: int, text_len: int, row: Callable[..., None]) -> None:
-    """The ops of one pass, each handed to ``row(module, op, category, read, written, flops=0,
-    calls=1, repeat=1)``. The residual stream turns float32 at layer 0's ``wo``
-    (``_keep_in_fp32_modules``), so layer 0 casts and adds in bf16 where the later layers do not;
-    every layer recomputes its relative position buckets (``(L, L)`` integer arithmetic) and bias."""
+def _umt5_walk(cfg: UMT5Config, batch: int, text_len: int, sink: Sink) -> None:
+    """The ops of one pass in the order eager PyTorch runs them, told to ``sink``: each op's output
+    allocated after it, freed where the last reference drops. The residual stream turns float32 at
+    layer 0's ``wo`` (``_keep_in_fp32_modules``), so layer 0 casts and adds in bf16 where the later
+    layers do not; every layer recomputes its relative position buckets (``(L, L)`` integer
+    arithmetic) and bias. The embeddings stay live (``inputs_embeds``), and with them layer 0's input."""
     t, d, inner, f, h = batch * text_len, cfg.d_model, cfg.inner_dim, cfg.d_ff, cfg.num_heads
     sq = text_len * text_len
 
-    def rms_norm(module: str, src: int, repeat: int = 1) -> None:
+    def rms_norm(sink: Sink, module: str, src: int) -> None:
         """T5LayerNorm: the float32 variance, a bf16 weight; a bf16 input is cast first."""
+
+        def row(op: str, category: str, read: int, written: int) -> None:
+            sink.op(module, "aten." + op, category, read, written)
+            if sink.memory:
+                sink.alloc(written)
+
         if src == BF16:
-            row(module, "_to_copy", "movement", t * d * BF16, t * d * F32, repeat=repeat)
-        row(module, "pow", "elementwise", t * d * F32, t * d * F32, repeat=repeat)
-        row(module, "mean", "reduction", t * d * F32, t * F32, repeat=repeat)
-        row(module, "add", "elementwise", t * F32, t * F32, repeat=repeat)
-        row(module, "rsqrt", "elementwise", t * F32, t * F32, repeat=repeat)
-        row(module, "mul", "elementwise", t * d * src + t * F32, t * d * F32, repeat=repeat)
-        row(module, "_to_copy", "movement", t * d * F32, t * d * BF16, repeat=repeat)
-        row(module, "mul", "elementwise", d * BF16 + t * d * BF16, t * d * BF16, repeat=repeat)
+            row("_to_copy", "movement", t * d * BF16, t * d * F32)
+        row("pow", "elementwise", t * d * F32, t * d * F32)
+        if src == BF16:
+            sink.free(t * d * F32)  # the float32 copy
+        row("mean", "reduction", t * d * F32, t * F32)  # the variance
+        sink.free(t * d * F32)  # the square
+        row("add", "elementwise", t * F32, t * F32)
+        row("rsqrt", "elementwise", t * F32, t * F32)
+        sink.free(t * F32)
+        row("mul", "elementwise", t * d * src + t * F32, t * d * F32)
+        sink.free(t * F32)
+        row("_to_copy", "movement", t * d * F32, t * d * BF16)
+        sink.free(t * d * F32)
+        row("mul", "elementwise", d * BF16 + t * d * BF16, t * d * BF16)
+        sink.free(t * F32 + t * d * BF16)  # the variance, the bf16 copy
 
-    def mm(module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16, repeat: int = 1) -> None:
-        read = (rows * d_in + d_in * d_out) * itemsize
-        row(module, "mm", "matmul", read, rows * d_out * itemsize, ops.linear(rows, d_in, d_out), repeat=repeat)
+    def layer(sink: Sink, stream: int) -> None:
+        """One ``UMT5Block`` whose input (the residual stream) is ``stream`` bytes per element: bf16,
+        the embeddings themselves, in layer 0; float32, the previous block's output, freed at the end."""
 
-    row("encoder.embed_tokens", "embedding", "embedding", cfg.vocab_size * d * BF16 + t * I64, t * d * BF16)
-    later = cfg.num_layers - 1  # layers 1.. are alike: one group each, repeated
-    for layer, repeat, prefix in ((0, 1, "encoder.block.0"), (1, later, "encoder.block.{i}")):
-        if repeat == 0:
-            continue
-        stream = BF16 if layer == 0 else F32  # the residual stream before this layer's wo
-        a = f"{prefix}.layer.0.SelfAttention"
-        rms_norm(f"{prefix}.layer.0.layer_norm", stream, repeat)
+        def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0) -> None:
+            sink.op(module, "aten." + op, category, read, written, flops)
+            if sink.memory:
+                sink.alloc(written)
+
+        def mm(module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
+            read = (rows * d_in + d_in * d_out) * itemsize
+            row(module, "mm", "matmul", read, rows * d_out * itemsize, ops.linear(rows, d_in, d_out))
+
+        a, x = "layer.0.SelfAttention", t * inner * BF16  # one of q, k, v and the attention's output
+        rms_norm(sink, "layer.0.layer_norm", stream)
         for proj in ("q", "k", "v"):
-            mm(f"{a}.{proj}", t, d, inner, repeat=repeat)
-        # relative position buckets of (L, L) query/key offsets, recomputed in every layer
-        ints = [("gt", I64, BOOL), ("mul", I64, I64), ("abs", I64, I64), ("lt", I64, BOOL), ("log", F32, F32)]
-        row(a, "arange", "factory", 0, text_len * I64, calls=2, repeat=repeat)
-        row(a, "sub", "elementwise", 2 * text_len * I64, sq * I64, repeat=repeat)
-        for op, src, dst in ints:
-            row(a, op, "elementwise", sq * src, sq * dst, repeat=repeat)
-        row(a, "add", "elementwise", text_len * I64, text_len * I64, repeat=repeat)
-        row(a, "add", "elementwise", sq * I64, sq * I64, calls=2, repeat=repeat)
-        for src, dst in ((BOOL, I64), (I64, F32), (F32, I64)):
-            row(a, "_to_copy", "movement", sq * src, sq * dst, repeat=repeat)
-        row(a, "div", "elementwise", sq * F32, sq * F32, calls=2, repeat=repeat)
-        row(a, "mul", "elementwise", sq * F32, sq * F32, repeat=repeat)
-        row(a, "full_like", "factory", sq * I64, sq * I64, repeat=repeat)
-        row(a, "minimum", "elementwise", 2 * sq * I64, sq * I64, repeat=repeat)
-        row(a, "where", "elementwise", sq * (BOOL + 2 * I64), sq * I64, repeat=repeat)
-        row(a, "add_", "elementwise", 2 * sq * I64, sq * I64, repeat=repeat)
+            mm(f"{a}.{proj}", t, d, inner)
+        # compute_bias: relative position buckets of (L, L) query/key offsets, recomputed in every layer
+        row(a, "arange", "factory", 0, text_len * I64)
+        row(a, "add", "elementwise", text_len * I64, text_len * I64)  # context_position (+ past tokens)
+        sink.free(text_len * I64)
+        row(a, "arange", "factory", 0, text_len * I64)  # memory_position
+        row(a, "sub", "elementwise", 2 * text_len * I64, sq * I64)  # relative_position
+        row(a, "gt", "elementwise", sq * I64, sq * BOOL)
+        row(a, "_to_copy", "movement", sq * BOOL, sq * I64)
+        sink.free(sq * BOOL)
+        row(a, "mul", "elementwise", sq * I64, sq * I64)
+        sink.free(sq * I64)
+        row(a, "add", "elementwise", sq * I64, sq * I64)  # relative_buckets = 0 + ...
+        sink.free(sq * I64)
+        row(a, "abs", "elementwise", sq * I64, sq * I64)
+        row(a, "lt", "elementwise", sq * I64, sq * BOOL)  # is_small
+        row(a, "_to_copy", "movement", sq * I64, sq * F32)
+        for op in ("div", "log", "div", "mul"):  # log_ratio, its last value kept to the return
+            row(a, op, "elementwise", sq * F32, sq * F32)
+            sink.free(sq * F32)
+        row(a, "_to_copy", "movement", sq * F32, sq * I64)
+        row(a, "add", "elementwise", sq * I64, sq * I64)  # relative_position_if_large
+        sink.free(sq * I64)
+        row(a, "full_like", "factory", sq * I64, sq * I64)
+        row(a, "minimum", "elementwise", 2 * sq * I64, sq * I64)
+        sink.free(2 * sq * I64)
+        row(a, "where", "elementwise", sq * (BOOL + 2 * I64), sq * I64)
+        sink.op(a, "aten.add_", "elementwise", 2 * sq * I64, sq * I64)
+        sink.free(sq * I64 + sq * I64 + sq * BOOL + sq * F32 + sq * I64)  # where, abs, is_small, log_ratio, min
         bias = cfg.relative_attention_num_buckets * h * BF16
-        row(f"{a}.relative_attention_bias", "embedding", "embedding", bias + sq * I64, sq * h * BF16, repeat=repeat)
-        row(a, "clone", "movement", h * sq * BF16, h * sq * BF16, repeat=repeat)
-        row(a, "scaled_dot_product_attention", "attention", (3 * t * inner + h * sq) * BF16, t * inner * BF16,
-            ops.sdpa(batch, h, text_len, text_len, cfg.d_kv), repeat=repeat)  # fmt: skip
-        mm(f"{a}.o", t, inner, d, repeat=repeat)
-        row(f"{prefix}.layer.0", "add", "elementwise", t * d * (stream + BF16), t * d * stream, repeat=repeat)
-        ff = f"{prefix}.layer.1.DenseReluDense"
-        rms_norm(f"{prefix}.layer.1.layer_norm", stream, repeat)
+        row(f"{a}.relative_attention_bias", "embedding", "embedding", bias + sq * I64, sq * h * BF16)
+        sink.free(2 * text_len * I64 + 2 * sq * I64)  # the positions, relative_position, the buckets
+        row(a, "clone", "movement", h * sq * BF16, h * sq * BF16)  # position_bias
+        sink.op(a, SDPA, "attention", 3 * x + h * sq * BF16, x, ops.sdpa(batch, h, text_len, text_len, cfg.d_kv))
+        if sink.memory:
+            sink.transient(ops.math_attention_bytes(batch * h, text_len, text_len, cfg.d_kv))
+            sink.alloc(x)
+        sink.free(sq * h * BF16)  # the bias values
+        mm(f"{a}.o", t, inner, d)
+        sink.free(4 * x + h * sq * BF16)  # q, k, v, the attention's output, position_bias
+        row("layer.0", "add", "elementwise", t * d * (stream + BF16), t * d * stream)
+        sink.free(2 * t * d * BF16)  # o's output, the norm
+        ff, tf = "layer.1.DenseReluDense", t * f * BF16
+        rms_norm(sink, "layer.1.layer_norm", stream)
         gated = ("wi_0", "wi_1") if cfg.is_gated_act else ("wi",)
-        for proj in gated:
-            mm(f"{ff}.{proj}", t, d, f, repeat=repeat)
-        tf = t * f * BF16  # gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), op by op
-        row(f"{ff}.act", "mul", "elementwise", tf, tf, calls=3, repeat=repeat)  # by constants
-        row(f"{ff}.act", "mul", "elementwise", 2 * tf, tf, repeat=repeat)
-        row(f"{ff}.act", "pow", "elementwise", tf, tf, repeat=repeat)
-        row(f"{ff}.act", "add", "elementwise", 2 * tf, tf, repeat=repeat)
-        row(f"{ff}.act", "add", "elementwise", tf, tf, repeat=repeat)
-        row(f"{ff}.act", "tanh", "elementwise", tf, tf, repeat=repeat)
+        mm(f"{ff}.{gated[0]}", t, d, f)
+        # gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), op by op
+        row(f"{ff}.act", "mul", "elementwise", tf, tf)  # 0.5 x, kept to the end
+        row(f"{ff}.act", "pow", "elementwise", tf, tf)
+        row(f"{ff}.act", "mul", "elementwise", tf, tf)
+        sink.free(tf)
+        row(f"{ff}.act", "add", "elementwise", 2 * tf, tf)
+        sink.free(tf)
+        row(f"{ff}.act", "mul", "elementwise", tf, tf)
+        sink.free(tf)
+        row(f"{ff}.act", "tanh", "elementwise", tf, tf)
+        sink.free(tf)
+        row(f"{ff}.act", "add", "elementwise", tf, tf)
+        sink.free(tf)
+        row(f"{ff}.act", "mul", "elementwise", 2 * tf, tf)
+        sink.free(3 * tf)  # 0.5 x, the sum, the input
         if cfg.is_gated_act:
-            row(ff, "mul", "elementwise", 2 * tf, tf, repeat=repeat)
-        row(ff, "_to_copy", "movement", tf, t * f * F32, repeat=repeat)  # into the float32 wo
-        mm(f"{ff}.wo", t, f, d, F32, repeat=repeat)
-        row(f"{prefix}.layer.1", "add", "elementwise", t * d * (stream + F32), t * d * F32, repeat=repeat)
-    rms_norm("encoder.final_layer_norm", F32)
+            mm(f"{ff}.wi_1", t, d, f)
+            row(ff, "mul", "elementwise", 2 * tf, tf)
+        row(ff, "_to_copy", "movement", tf, t * f * F32)  # into the float32 wo
+        sink.free(tf)  # what it cast
+        mm(f"{ff}.wo", t, f, d, F32)
+        sink.free((2 * tf if cfg.is_gated_act else 0) + t * f * F32 + t * d * BF16)  # the FFN's, the norm
+        row("layer.1", "add", "elementwise", t * d * (stream + F32), t * d * F32)
+        # wo's output, the attention's residual and (after layer 0) the block's input
+        sink.free(t * d * F32 + t * d * stream + (t * d * F32 if stream == F32 else 0))
+
+    sink.op("encoder.embed_tokens", "aten.embedding", "embedding", cfg.vocab_size * d * BF16 + t * I64, t * d * BF16)
+    sink.alloc(t * d * BF16)
+    sink.repeat(1, "encoder.block.0", lambda s: layer(s, BF16))  # the residual stream still bf16
+    sink.repeat(cfg.num_layers - 1, "encoder.block.{i}", lambda s: layer(s, F32), start=1)  # layers 1.., alike
+    rms_norm(sink, "encoder.final_layer_norm", F32)
 
 
 def umt5_peak_bytes(cfg: UMT5Config, batch: int, text_len: int, materialized: bool = False) -> int:
-    """The activation peak of one pass (the tracer's ``peak_activation_bytes``), in closed form: in
-    layer 1 (layer 0's float32 ``wo`` made the residual float32), the larger of
+    """The activation peak of one pass (the tracer's ``peak_activation_bytes``): :func:`_umt5_walk`
+    into a :class:`~hybrid.sinks.Peak`; ``materialized``: with PyTorch's math attention (the bias
+    as its mask)."""
+    return _peaks(cfg, batch, text_len)[materialized]
 
-    * the attention: the relative position bias ``(L, L, H)`` and its ``(1, H, L, L)`` copy (bf16),
-      q, k, v and one more ``(B, H, L, d_kv)``, the float32 layer input, the embeddings and the norm;
-    * the gated FFN before ``wo``: its float32 input and three bf16 ``d_ff``-wide tensors, two
-      float32 residuals, the embeddings and the norm.
 
-    Gated UMT5 encoders of two or more layers (``NotImplementedError`` otherwise). ``materialized``:
-    with PyTorch's math attention (the bias as its mask) at layer 1."""
-    if cfg.num_layers < 2 or not cfg.is_gated_act:
-        raise NotImplementedError("umt5_peak_bytes: written for gated encoders of two or more layers")
-    t, d, inner = batch * text_len, cfg.d_model, cfg.inner_dim
-    attention = 2 * text_len * text_len * cfg.num_heads * BF16 + t * d * (F32 + 2 * BF16) + 4 * t * inner * BF16
-    ffn = t * cfg.d_ff * (F32 + 3 * BF16) + t * d * (2 * F32 + 2 * BF16)
-    if materialized:  # layer 1's attention starts with all of the above but its output
-        before = attention - t * inner * BF16
-        return max(
-            attention, ffn, before + ops.math_attention_bytes(batch * cfg.num_heads, text_len, text_len, cfg.d_kv)
-        )
-    return max(attention, ffn)
+@lru_cache(maxsize=1024)
+def _peaks(cfg: UMT5Config, batch: int, text_len: int) -> tuple[int, int]:
+    """``(fused, materialized)`` of one walk into a :class:`~hybrid.sinks.Peak` (sizing asks for both)."""
+    sink = Peak()
+    _umt5_walk(cfg, batch, text_len, sink)
+    return sink.fused, sink.materialized
+
+
+@on_clear
+def clear_memos() -> None:
+    """Forget the peak walks (see :func:`hybrid.analytic.clear_memos`)."""
+    _peaks.cache_clear()
 
 
 def umt5_components(cfg: UMT5Config, batch: int, text_len: int) -> dict[str, int]:
-    """FLOPs of one pass by report component: the sum of :func:`umt5_groups` by :func:`component`,
-    in closed form (a test checks the two agree)."""
-    t, d, inner, layers = batch * text_len, cfg.d_model, cfg.inner_dim, cfg.num_layers
-    projections = 3 * ops.linear(t, d, inner) + ops.linear(t, inner, d)
-    core = ops.sdpa(batch, cfg.num_heads, text_len, text_len, cfg.d_kv)
-    ffn = (2 if cfg.is_gated_act else 1) * ops.linear(t, d, cfg.d_ff) + ops.linear(t, cfg.d_ff, d)
-    return {"attention_projections": layers * projections, "attention_core": layers * core, "ffn": layers * ffn}
+    """FLOPs of one pass by report component: :func:`_umt5_walk` into a
+    :class:`~hybrid.sinks.Components` by :func:`component`."""
+    sink = Components(component)
+    _umt5_walk(cfg, batch, text_len, sink)
+    return sink.out
 
 
 def component(module: str, op: str) -> str:

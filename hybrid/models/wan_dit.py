@@ -19,14 +19,18 @@ attention_head_dim`` and ``N = latent_frames/p_t * latent_h/p_h * latent_w/p_w``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from math import prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
+from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
-from hybrid.timing import Term, Terms
+from hybrid.sinks import Components, Peak, Rows, Sink, TermSink
+from hybrid.timing import Term
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -205,49 +209,12 @@ def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
 
 
 def dit_components(cfg: WanTransformer3DConfig, shape: CallShape) -> dict[str, int]:
-    """FLOPs of one forward by report component: the sum of :func:`dit_groups` by
-    :func:`component`, in closed form (no groups built; a test checks the two agree)."""
-    p_t, p_h, p_w = cfg.patch_size
-    batch, text_len = shape.batch, shape.text_len
-    f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
-    tokens = f * h * w
-    n, t, d = batch * tokens, batch * text_len, cfg.inner_dim
-    heads, hd = cfg.num_attention_heads, cfg.attention_head_dim
-    image_tokens = shape.image_tokens if cfg.image_dim is not None else 0
-    time_rows = n if shape.per_token_timestep else batch
-    lin = ops.linear
-    block = {
-        "self_attention_projections": 4 * lin(n, d, d),
-        "self_attention_core": ops.sdpa(batch, heads, tokens, tokens, hd),
-        "cross_attention_projections": 2 * lin(n, d, d) + 2 * lin(t, d, d),
-    }
-    if cfg.added_kv_proj_dim is not None:
-        block["image_cross_attention_projections"] = 2 * lin(batch * image_tokens, cfg.added_kv_proj_dim, d)
-        block[IMAGE_CORE] = ops.sdpa(batch, heads, tokens, image_tokens, hd)
-    block["cross_attention_core"] = ops.sdpa(batch, heads, tokens, text_len, hd)
-    block["ffn"] = 2 * lin(n, d, cfg.ffn_dim)
-    out = {
-        "embedders": ops.conv3d(batch, cfg.in_channels, d, cfg.patch_size, (f, h, w))
-        + lin(time_rows, cfg.freq_dim, d)
-        + lin(time_rows, d, d)
-        + lin(time_rows, d, 6 * d)
-        + lin(t, cfg.text_dim, d)
-        + lin(t, d, d)
-    }
-    if isinstance(cfg, WanVACETransformer3DConfig):
-        vace = len(cfg.vace_layers)
-        out["vace_blocks"] = (
-            ops.conv3d(batch, cfg.vace_in_channels, d, cfg.patch_size, (f, h, w))
-            + lin(n, d, d) * (vace + 1)  # proj_in of block 0, proj_out of each
-            + vace * sum(block.values())
-        )
-    if cfg.image_dim is not None:
-        i = cfg.image_dim
-        out["image_embedder"] = lin(batch * image_tokens, i, i) + lin(batch * image_tokens, i, d)
-    for name, flops in block.items():
-        out[name] = cfg.num_layers * flops
-    out["output_head"] = lin(n, d, cfg.out_channels * prod(cfg.patch_size))
-    return out
+    """FLOPs of one forward by report component: :func:`_dit_walk` into a
+    :class:`~hybrid.sinks.Components` by :func:`component` (the groups' sum, in the order each
+    component first has FLOPs). The whole forward's: a sequence split over ranks is walked unsplit."""
+    sink = Components(component)
+    _dit_walk(cfg, replace(shape, ulysses=1, ring=1) if shape.sequence_degree > 1 else shape, sink)
+    return sink.out
 
 
 BF16, F32, I64 = 2, 4, 8
@@ -255,18 +222,19 @@ BF16, F32, I64 = 2, 4, 8
 time embedder, the norms' inputs and the modulation), the integer timestep."""
 
 
-class _Rows:
-    """Appends groups with FLOPs and bytes (inputs read, outputs written, per call)."""
+class _Walk:
+    """A sink as the DiT's walk tells it: ``walk(module, op, ...)`` with aten's short op names, and the
+    DiT's composite ops (a bf16 ``linear``, a cast, a float32 layer norm, a collective)."""
 
-    def __init__(self, batch: int, repeat: int = 1, prefix: str = "") -> None:
-        self.out: list[OpGroup] = []
-        self.batch, self.repeat, self.prefix = batch, repeat, prefix
+    __slots__ = ("batch", "free", "memory", "op", "sink")
 
-    def child(self, repeat: int, prefix: str) -> _Rows:
-        """The rows of a group of ``repeat`` alike modules (``blocks.{i}``), into the same output."""
-        rows = _Rows(self.batch, repeat, prefix)
-        rows.out = self.out
-        return rows
+    def __init__(self, sink: Sink, batch: int) -> None:
+        self.sink, self.batch, self.op, self.memory = sink, batch, sink.op, sink.memory
+        self.free = sink.free  # free(nbytes): activations dropped
+
+    def repeat(self, times: int, prefix: str, body: Callable[[_Walk], None]) -> None:
+        """``times`` alike modules ``prefix`` (:meth:`hybrid.sinks.Sink.repeat`), ``body`` one of them."""
+        self.sink.repeat(times, prefix, lambda sink: body(_Walk(sink, self.batch)))
 
     def __call__(
         self,
@@ -278,13 +246,17 @@ class _Rows:
         flops: int = 0,
         calls: int = 1,
         component: str = "",
+        out: int | None = None,
     ) -> None:
-        name, repeat = self.name(module), self.repeat
-        self.out.append(OpGroup(STAGE, name, f"aten.{op}", category, flops, calls, repeat, component, read, written))
+        """The op, then its output allocated: ``written`` (of one call), or ``out`` bytes (0: in place)."""
+        self.op(module, "aten." + op, category, read, written, flops, calls, component)
+        if self.memory:
+            self.sink.alloc(written if out is None else out)
 
-    def name(self, module: str) -> str:
-        """``module`` under this group's prefix."""
-        return f"{self.prefix}.{module}" if self.prefix and module else (self.prefix or module)
+    def math_attention(self, batch_heads: int, q_len: int, kv_len: int, head_dim: int) -> None:
+        """What PyTorch's math attention allocates on top of what lives as it starts (a transient)."""
+        if self.memory:
+            self.sink.transient(ops.math_attention_bytes(batch_heads, q_len, kv_len, head_dim))
 
     def linear(self, module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
         """``addmm``: bias, input and weight read, output written."""
@@ -301,14 +273,17 @@ class _Rows:
         x, y = rows * d_in * BF16, rows * d_out * BF16
         self(module, "clone", "movement", x, x)
         self(module, "mm", "matmul", x + d_in * d_out * BF16, y, ops.linear(rows, d_in, d_out))
+        self.free(x)  # the copy
         self(module, "add", "elementwise", y + d_out * BF16, y)
+        self.free(y)  # the product
 
     def collective(self, module: str, collective: str, group: int, input_bytes: int, calls: int = 1) -> None:
         """A ``_c10d_functional`` collective of ``input_bytes`` over ``group`` ranks: its byte columns
         are what this rank sends and receives (:func:`hybrid.ops.collective_bytes`)."""
         sent, received = ops.collective_bytes(collective, group, input_bytes)
-        op = f"_c10d_functional.{collective}"
-        self.out.append(OpGroup(STAGE, self.name(module), op, "collective", 0, calls, self.repeat, "", sent, received))
+        self.op(module, f"_c10d_functional.{collective}", "collective", sent, received, 0, calls)
+        if self.memory:  # its output: every rank's inputs gathered, or as many bytes exchanged
+            self.sink.alloc(calls * input_bytes * (group if collective == "all_gather_into_tensor" else 1))
 
     def cast(self, module: str, numel: int, src: int, dst: int, calls: int = 1) -> None:
         """``_to_copy`` of ``numel`` elements from ``src`` to ``dst`` bytes each."""
@@ -318,118 +293,131 @@ class _Rows:
         """``native_layer_norm`` in float32: mean and rstd (rows x 1) written beside the output."""
         read = rows * d * F32 + (2 * d * F32 if affine else 0)
         self(module, "native_layer_norm", "norm", read, rows * d * F32 + 2 * rows * F32)
-
-
-class _TermRows(_Rows):
-    """The same walk reduced to roofline terms as it goes (:class:`hybrid.timing.Terms`): what sizing
-    times, without a group per op or a module name."""
-
-    def __init__(self, batch: int, repeat: int = 1, terms: Terms | None = None) -> None:
-        super().__init__(batch, repeat)
-        self.terms = Terms() if terms is None else terms
-
-    def child(self, repeat: int, prefix: str) -> _Rows:
-        return _TermRows(self.batch, repeat, self.terms)
-
-    def __call__(
-        self,
-        module: str,
-        op: str,
-        category: str,
-        read: int,
-        written: int,
-        flops: int = 0,
-        calls: int = 1,
-        component: str = "",
-    ) -> None:
-        n = calls * self.repeat
-        self.terms.append((category, flops * n, (read + written) * n, n))
-
-    def collective(self, module: str, collective: str, group: int, input_bytes: int, calls: int = 1) -> None:
-        sent, received = ops.collective_bytes(collective, group, input_bytes)
-        n = calls * self.repeat
-        self.terms.append(("collective", 0, (sent + received) * n, n))
+        self.free(2 * rows * F32)  # mean and rstd, not returned
 
 
 def _block_rows(
-    cfg: WanTransformer3DConfig, rows: _Rows, shape: CallShape, text_len: int, m: int, image_tokens: int
-) -> None:
+    cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, text_len: int, m: int, image_tokens: int,
+    hint: bool = False,
+) -> None:  # fmt: skip
     """One ``WanTransformerBlock`` (``rows.prefix``) on one rank's tokens with ``m`` modulation rows
     (batch, or every token's with a timestep per token): float32 norms and modulation around bf16
     attention and FFN, rotary embedding applied to q and k through float32 products copied back into
-    bf16; with image input a second attention over the image tokens in ``attn2``."""
+    bf16; with image input a second attention over the image tokens in ``attn2``; ``hint``: a VACE
+    block, which ends with its hint's ``proj_out``. Each tensor is
+    freed where the block drops it; the block's input, when it returns."""
     batch, tokens = shape.batch, shape.local_tokens
     n, t, d, f = batch * tokens, batch * text_len, cfg.inner_dim, cfg.ffn_dim
     nd, md = n * d, m * d
+    x, xf, td = nd * BF16, nd * F32, t * d * BF16  # a video-sized tensor in bf16 and in float32; the text's
     rows.cast("", 6 * md, BF16, F32)  # temb.float()
-    rows("", "add", "elementwise", 6 * d * BF16 + 6 * md * F32, 6 * md * F32)  # + scale_shift_table
+    rows("", "add", "elementwise", 6 * d * BF16 + 6 * md * F32, 6 * md * F32)  # + scale_shift_table: the modulation
+    rows.free(6 * md * F32)
 
-    def modulate(norm: str, affine: bool) -> None:  # norm(x.float()) * (1 + scale) + shift
+    def norm(name: str, affine: bool) -> None:  # norm(x.float()), the float32 input dropped
         rows.cast("", nd, BF16, F32)
-        rows.layer_norm(norm, n, d, affine)
+        rows.layer_norm(name, n, d, affine)
+        rows.free(xf)
 
-    def scale_shift() -> None:
+    def scale_shift() -> None:  # (norm * (1 + scale) + shift).type_as(x)
         rows("", "add", "elementwise", md * F32, md * F32)
         rows("", "mul", "elementwise", nd * F32 + md * F32, nd * F32)
+        rows.free(xf + md * F32)  # the norm, 1 + scale
         rows("", "add", "elementwise", nd * F32 + md * F32, nd * F32)
+        rows.free(xf)
         rows.cast("", nd, F32, BF16)
+        rows.free(xf)
 
     def gate(src: int) -> None:  # (x.float() + y * gate).type_as(x)
         rows.cast("", nd, BF16, F32)
+        if src == F32:  # y.float()
+            rows.cast("", nd, BF16, F32)
         rows("", "mul", "elementwise", nd * src + md * F32, nd * F32)
+        if src == F32:
+            rows.free(xf)
         rows("", "add", "elementwise", 2 * nd * F32, nd * F32)
+        rows.free(2 * xf)  # x.float(), the product
         rows.cast("", nd, F32, BF16)
+        rows.free(xf)
 
-    modulate("norm1", False)
+    def rope() -> None:  # q or k: out[..., 0::2] = x1 * cos - x2 * sin; out[..., 1::2] = x1 * sin + x2 * cos
+        half, table = nd // 2, tokens * cfg.attention_head_dim // 2  # x1/x2 halves; cos/sin (1, N, 1, hd/2)
+        rows("attn1", "empty_like", "factory", nd * BF16, nd * BF16)
+        for combine in ("sub", "add"):
+            rows("attn1", "mul", "elementwise", half * BF16 + table * F32, half * F32)
+            rows("attn1", "mul", "elementwise", half * BF16 + table * F32, half * F32)
+            rows("attn1", combine, "elementwise", 2 * half * F32, half * F32)
+            rows.free(2 * half * F32)
+            rows("attn1", "copy_", "movement", half * (BF16 + F32), half * BF16, out=0)
+            rows.free(half * F32)
+        rows.free(x)  # the normed q or k it replaces
+
+    norm("norm1", False)
     scale_shift()
     for proj in ("to_q", "to_k", "to_v"):
         rows.linear(f"attn1.{proj}", n, d, d)
     for qk in ("norm_q", "norm_k"):
         rows(f"attn1.{qk}", "rms_norm", "norm", nd * BF16 + d * BF16, nd * BF16)
-    half, rope = nd // 2, tokens * cfg.attention_head_dim // 2  # x1/x2 halves; cos/sin (1, N, 1, hd/2)
-    rows("attn1", "empty_like", "factory", nd * BF16, nd * BF16, calls=2)
-    rows("attn1", "mul", "elementwise", half * BF16 + rope * F32, half * F32, calls=8)
-    rows("attn1", "sub", "elementwise", 2 * half * F32, half * F32, calls=2)
-    rows("attn1", "add", "elementwise", 2 * half * F32, half * F32, calls=2)
-    rows("attn1", "copy_", "movement", half * (BF16 + F32), half * BF16, calls=4)
+        rows.free(x)
+    rope()
+    rope()
     heads, hd = cfg.num_attention_heads, cfg.attention_head_dim
     _self_attention(rows, shape, heads, hd)
     rows.linear("attn1.to_out.0", n, d, d)
+    rows.free(4 * x)  # q, k, v, the attention's output
     gate(BF16)
-    rows.cast("", nd, BF16, F32)
-    rows.layer_norm("norm2", n, d, affine=cfg.cross_attn_norm)
+    norm("norm2", cfg.cross_attn_norm)
     rows.cast("", nd, F32, BF16)
+    rows.free(xf + x)  # the norm, norm1's modulated output
     rows.linear("attn2.to_q", n, d, d)
     image = cfg.added_kv_proj_dim is not None
     context = rows.context_linear if image else rows.linear
     context("attn2.to_k", t, d, d)
     context("attn2.to_v", t, d, d)
     rows("attn2.norm_q", "rms_norm", "norm", nd * BF16 + d * BF16, nd * BF16)
+    rows.free(x)
     rows("attn2.norm_k", "rms_norm", "norm", t * d * BF16 + d * BF16, t * d * BF16)
+    rows.free(td)
+    kept = 2 * x + 2 * td  # q, the attention's output; k, v
     if cfg.added_kv_proj_dim is not None:
         i = batch * image_tokens
         rows.context_linear("attn2.add_k_proj", i, cfg.added_kv_proj_dim, d)
         rows.context_linear("attn2.add_v_proj", i, cfg.added_kv_proj_dim, d)
         rows("attn2.norm_added_k", "rms_norm", "norm", i * d * BF16 + d * BF16, i * d * BF16)
+        rows.free(i * d * BF16)
         _cudnn_layout(rows, shape, heads, hd, image_tokens)
+        rows.math_attention(batch * heads, tokens, image_tokens, hd)
         rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * i * d) * BF16, nd * BF16,
              ops.sdpa(batch, heads, tokens, image_tokens, hd), component=IMAGE_CORE)  # fmt: skip
-        rows("attn2", "add", "elementwise", 2 * nd * BF16, nd * BF16)  # text + image attention
+        kept += 2 * i * d * BF16 + x  # the image's k and v, its output
     _cudnn_layout(rows, shape, heads, hd, text_len)
+    rows.math_attention(batch * heads, tokens, text_len, hd)
     rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * t * d) * BF16, nd * BF16,
          ops.sdpa(batch, heads, tokens, text_len, hd))  # fmt: skip
+    if cfg.added_kv_proj_dim is not None:
+        rows("attn2", "add", "elementwise", 2 * nd * BF16, nd * BF16)  # text + image attention
+        rows.free(x)  # the text attention's output
     rows.linear("attn2.to_out.0", n, d, d)
+    rows.free(kept + x)  # and attn1's output
     rows("", "add", "elementwise", 2 * nd * BF16, nd * BF16)
-    modulate("norm3", False)
+    rows.free(x)  # the gated attn1 residual
+    norm("norm3", False)
     scale_shift()
+    rows.free(x)  # norm2's output
     rows.linear("ffn.net.0.proj", n, d, f)
     rows("ffn.net.0", "gelu", "elementwise", n * f * BF16, n * f * BF16)
+    rows.free(n * f * BF16)
     rows.linear("ffn.net.2", n, f, d)
-    rows.cast("", nd, BF16, F32)
+    rows.free(n * f * BF16)
     gate(F32)
+    rows.free(x)  # the attn2 residual it replaces
+    if hint:  # a VACE block's hint for the main blocks, kept
+        rows.linear("proj_out", n, d, d)
+    # norm3's output, the FFN's and attn2's outputs, the modulation, the block's input
+    rows.free(3 * x + 6 * md * F32 + x)
 
 
-def _self_attention(rows: _Rows, shape: CallShape, heads: int, hd: int) -> None:
+def _self_attention(rows: _Walk, shape: CallShape, heads: int, hd: int) -> None:
     """``attn1``'s attention on one rank, as diffusers' context parallelism runs it
     (``_templated_context_parallel_attention``): over all its tokens on one GPU; under Ulysses
     (``TemplatedUlyssesAttention``) q, k and v each laid out per destination rank (a copy where the
@@ -440,6 +428,7 @@ def _self_attention(rows: _Rows, shape: CallShape, heads: int, hd: int) -> None:
     b, s, u, r = shape.batch, shape.local_tokens, shape.ulysses, shape.ring
     x = b * s * heads * hd  # elements of this rank's q (and k, v, output)
     if u == 1 and r == 1:
+        rows.math_attention(b * heads, s, s, hd)
         rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, x * BF16,
              ops.sdpa(b, heads, s, s, hd))  # fmt: skip
         return
@@ -448,19 +437,31 @@ def _self_attention(rows: _Rows, shape: CallShape, heads: int, hd: int) -> None:
         return
     h = heads // u
 
-    def copy(shape_: tuple[int, ...], perm: tuple[int, ...], calls: int) -> None:
+    def copy(shape_: tuple[int, ...], perm: tuple[int, ...], calls: int) -> bool:
+        """A permute laid out: a copy of ``calls`` tensors where it is not a view (then ``True``)."""
         if ops.permute_copies(shape_, perm):
-            rows("attn1", "clone", "movement", x * BF16, x * BF16, calls=calls)
+            rows("attn1", "clone", "movement", x * BF16, x * BF16, calls=calls, out=calls * x * BF16)
+            return True
+        return False
 
-    copy((b, s, u, h, hd), (2, 1, 0, 3, 4), 3)  # (B, S/u, u, H/u, D) -> (u, S/u, B, H/u, D)
-    rows.collective("attn1", "all_to_all_single", u, x * BF16, calls=3)
-    copy((u * s, b, h, hd), (1, 0, 2, 3), 3)  # -> (B, S, H/u, D)
+    if copy((b, s, u, h, hd), (2, 1, 0, 3, 4), 3):  # (B, S/u, u, H/u, D) -> (u, S/u, B, H/u, D)
+        rows.collective("attn1", "all_to_all_single", u, x * BF16, calls=3)
+        rows.free(3 * x * BF16)  # the laid-out copies
+    else:
+        rows.collective("attn1", "all_to_all_single", u, x * BF16, calls=3)
+    if copy((u * s, b, h, hd), (1, 0, 2, 3), 3):  # -> (B, S, H/u, D)
+        rows.free(3 * x * BF16)  # the exchanged q, k, v
     if r == 1:
+        rows.math_attention(b * h, u * s, u * s, hd)
         rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, x * BF16,
              ops.sdpa(b, h, u * s, u * s, hd))  # fmt: skip
-        copy((b, u, s, h, hd), (1, 3, 0, 2, 4), 1)  # the output: (u, H/u, B, S/u, D)
+        if copy((b, u, s, h, hd), (1, 3, 0, 2, 4), 1):  # the output: (u, H/u, B, S/u, D)
+            rows.free(x * BF16)
         rows.collective("attn1", "all_to_all_single", u, x * BF16)
-        copy((heads, b, s, hd), (1, 2, 0, 3), 1)  # -> (B, S/u, H, D)
+        rows.free(x * BF16)  # what it sent
+        kept = copy((heads, b, s, hd), (1, 2, 0, 3), 1)  # -> (B, S/u, H, D)
+        # this rank's q, k, v as attended (the output returned is one of the four freed after to_out)
+        rows.free((3 + kept) * x * BF16)
         return
     _ring_attention(rows, b, u * s, h, hd, r)
     copy((b, u, s, h, hd), (1, 3, 2, 0, 4), 1)  # SeqAllToAllDim back: (u, H/u, S/u, B, D)
@@ -468,7 +469,7 @@ def _self_attention(rows: _Rows, shape: CallShape, heads: int, hd: int) -> None:
     copy((heads, s, b, hd), (2, 1, 0, 3), 1)  # -> (B, S/u, H, D)
 
 
-def _cudnn_layout(rows: _Rows, shape: CallShape, heads: int, hd: int, kv_len: int) -> None:
+def _cudnn_layout(rows: _Walk, shape: CallShape, heads: int, hd: int, kv_len: int) -> None:
     """Under ring attention every attention module runs the cuDNN backend
     (:data:`hybrid.trace.parallel.RING_BACKEND`), which lays a local attention's q, k and v out as
     ``(B, H, S, D)`` copies first (``_native_cudnn_attention``): ``attn2``'s over the context."""
@@ -481,7 +482,7 @@ def _cudnn_layout(rows: _Rows, shape: CallShape, heads: int, hd: int, kv_len: in
             rows("attn2", "clone", "movement", n, n, calls=calls)
 
 
-def _ring_attention(rows: _Rows, b: int, s: int, h: int, hd: int, r: int) -> None:
+def _ring_attention(rows: _Walk, b: int, s: int, h: int, hd: int, r: int) -> None:
     """diffusers' ``TemplatedRingAttention`` on ``s`` tokens and ``h`` heads per rank of an ``r``-rank
     ring, through the cuDNN backend (:data:`hybrid.trace.parallel.RING_BACKEND`): K and V joined and
     all-gathered once, then per ring step the attention of the local queries to one rank's keys
@@ -512,26 +513,32 @@ def _ring_attention(rows: _Rows, b: int, s: int, h: int, hd: int, r: int) -> Non
 
 def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     """Every op one ``WanTransformer3DModel`` forward costs (see :func:`_dit_walk`)."""
-    return _dit_walk(cfg, shape, _Rows(shape.batch)).out
+    sink = Rows(STAGE)
+    _dit_walk(cfg, shape, sink)
+    return sink.out
 
 
 def dit_terms(cfg: WanTransformer3DConfig, shape: CallShape) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`dit_rows`, from the same walk."""
-    rows = _TermRows(shape.batch)
-    _dit_walk(cfg, shape, rows)
-    return rows.terms.freeze()
+    sink = TermSink()
+    _dit_walk(cfg, shape, sink)
+    return sink.freeze()
 
 
-def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, rows: _Rows) -> _Rows:
+def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None:
     """Every op one ``WanTransformer3DModel`` forward costs (FLOPs and bytes read and written),
-    keyed like the tracer's rows; views cost nothing and are left out. Every variant: text- and
-    image-to-video, FLF2V's position embedding, VACE's blocks and hints, a timestep per token.
+    keyed like the tracer's rows, told to ``sink``; views cost nothing and are left out. Every
+    variant: text- and image-to-video, FLF2V's position embedding, VACE's blocks and hints, a
+    timestep per token. Each op's output is allocated after it and freed where eager PyTorch drops
+    it (what the tracer's live bytes count), the rotary tables, ``temb``, ``timestep_proj`` and the
+    context kept to the end.
 
     With the sequence split over ``P = ulysses * ring`` ranks (``shape``), one rank's rows, as
     diffusers' context parallelism runs them (``WanTransformer3DModel._cp_plan``): the rotary tables,
     patch embedding and unpatchify over every token, the timestep split with the tokens where it is
     per token, the blocks and the output head on ``N/P`` tokens, self-attention through
     :func:`_self_attention` and the head's output all-gathered (``proj_out``)."""
+    rows = _Walk(sink, shape.batch)
     p_t, p_h, p_w = cfg.patch_size
     batch, text_len, d = shape.batch, shape.text_len, cfg.inner_dim
     f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
@@ -539,13 +546,14 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, rows: _Rows) -> _Ro
     n_all, n, t, hd = batch * tokens, batch * local, batch * text_len, cfg.attention_head_dim
     m = n if shape.per_token_timestep else batch  # rows of the time embedding and modulation
     half = cfg.freq_dim // 2
-    rows("rope", "cat", "movement", tokens * hd * F32, tokens * hd * F32, calls=2)  # float32 cos, sin tables
+    for _ in ("cos", "sin"):  # the float32 rotary tables, kept to the end
+        rows("rope", "cat", "movement", tokens * hd * F32, tokens * hd * F32)
     pixels = f * p_t * h * p_h * w * p_w  # latent positions per sample
+    video = n_all * d * BF16  # the patch-embedded video, every rank's tokens
 
     def patch(module: str, channels: int) -> None:
         read = (batch * channels * pixels + d * channels * prod(cfg.patch_size) + d) * BF16
-        rows(module, "convolution", "conv", read, n_all * d * BF16,
-             ops.conv3d(batch, channels, d, cfg.patch_size, (f, h, w)))  # fmt: skip
+        rows(module, "convolution", "conv", read, video, ops.conv3d(batch, channels, d, cfg.patch_size, (f, h, w)))
 
     patch("patch_embedding", cfg.in_channels)
     vace = isinstance(cfg, WanVACETransformer3DConfig)
@@ -556,76 +564,149 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, rows: _Rows) -> _Ro
         patch("vace_patch_embedding", cfg.vace_in_channels)
         rows("", "new_zeros", "factory", n * d * BF16, 0)  # control tokens padded to the video's (by none)
         rows("", "cat", "movement", n * d * BF16, n * d * BF16)
+        rows.free(video)  # the control tokens before the padding
     else:
-        rows("", "clone", "movement", n_all * d * BF16, n_all * d * BF16)
+        rows("", "clone", "movement", video, video)  # the blocks' input
+        rows.free(video)  # the convolution's output
     if shape.per_token_timestep and shape.sequence_degree > 1 and batch > 1:
         rows("", "clone", "movement", m * I64, m * I64)  # the split (B, N/P) timestep is strided: flatten copies
-    ts = "condition_embedder.timesteps_proj"
+    ts, sinusoid = "condition_embedder.timesteps_proj", m * half * F32
     rows(ts, "arange", "factory", 0, half * F32)
-    for op in ("mul", "div", "exp"):
+    for op in ("mul", "div", "exp"):  # the exponent; the division's kept to the return
         rows(ts, op, "elementwise", half * F32, half * F32)
+        if op != "exp":
+            rows.free(half * F32)
     rows.cast(ts, m, I64, F32)
-    rows(ts, "mul", "elementwise", (m + half) * F32, m * half * F32)
-    for op in ("mul", "sin", "cos"):
-        rows(ts, op, "elementwise", m * half * F32, m * half * F32)
-    rows(ts, "cat", "movement", m * 2 * half * F32, m * 2 * half * F32, calls=2)
+    rows(ts, "mul", "elementwise", (m + half) * F32, sinusoid)
+    rows.free(half * F32 + m * F32)
+    rows(ts, "mul", "elementwise", sinusoid, sinusoid)  # scale
+    rows.free(sinusoid)
+    for op in ("sin", "cos"):
+        rows(ts, op, "elementwise", sinusoid, sinusoid)
+    rows(ts, "cat", "movement", 2 * sinusoid, 2 * sinusoid)
+    rows.free(3 * sinusoid)
+    rows(ts, "cat", "movement", 2 * sinusoid, 2 * sinusoid)  # flip_sin_to_cos
+    rows.free(2 * sinusoid + half * F32)
     rows.linear("condition_embedder.time_embedder.linear_1", m, cfg.freq_dim, d, F32)
     rows("condition_embedder.time_embedder.act", "silu", "elementwise", m * d * F32, m * d * F32)
+    rows.free(m * d * F32)
     rows.linear("condition_embedder.time_embedder.linear_2", m, d, d, F32)
-    rows.cast("condition_embedder", m * d, F32, BF16)
+    rows.free(m * d * F32)
+    rows.cast("condition_embedder", m * d, F32, BF16)  # temb, kept
+    rows.free(m * d * F32)
     rows("condition_embedder.act_fn", "silu", "elementwise", m * d * BF16, m * d * BF16)
-    rows.linear("condition_embedder.time_proj", m, d, 6 * d)
+    rows.linear("condition_embedder.time_proj", m, d, 6 * d)  # timestep_proj, kept
+    rows.free(m * d * BF16)
     rows.linear("condition_embedder.text_embedder.linear_1", t, cfg.text_dim, d)
     rows("condition_embedder.text_embedder.act_1", "gelu", "elementwise", t * d * BF16, t * d * BF16)
+    rows.free(t * d * BF16)
     rows.linear("condition_embedder.text_embedder.linear_2", t, d, d)
+    rows.free(t * d * BF16)
     image_tokens = shape.image_tokens if cfg.image_dim is not None else 0
-    if cfg.image_dim is not None:
+    if cfg.image_dim is None:
+        rows.free(2 * sinusoid)  # the timestep's sinusoid
+    else:
         ie, i, k = "condition_embedder.image_embedder", batch * image_tokens, cfg.image_dim
+
+        def fp32_layer_norm(name: str, width: int) -> None:
+            rows.cast(f"{ie}.{name}", i * width, BF16, F32)
+            rows.layer_norm(f"{ie}.{name}", i, width, affine=True)
+            rows.free(i * width * F32)
+            rows.cast(f"{ie}.{name}", i * width, F32, BF16)
+            rows.free(i * width * F32)
+
         if cfg.pos_embed_seq_len is not None:  # FLF2V: the two images' tokens plus a learned position
             rows(ie, "add", "elementwise", (i + image_tokens) * k * BF16, i * k * BF16)
-        for norm, width, after in (("norm1", k, None), ("norm2", d, "ff")):
-            if after:
-                rows.linear(f"{ie}.ff.net.0.proj", i, k, k)
-                rows(f"{ie}.ff.net.0", "gelu", "elementwise", i * k * BF16, i * k * BF16)
-                rows.linear(f"{ie}.ff.net.2", i, k, d)
-            rows.cast(f"{ie}.{norm}", i * width, BF16, F32)  # FP32LayerNorm
-            rows.layer_norm(f"{ie}.{norm}", i, width, affine=True)
-            rows.cast(f"{ie}.{norm}", i * width, F32, BF16)
+        fp32_layer_norm("norm1", k)
+        rows.linear(f"{ie}.ff.net.0.proj", i, k, k)
+        rows(f"{ie}.ff.net.0", "gelu", "elementwise", i * k * BF16, i * k * BF16)
+        rows.free(i * k * BF16)
+        rows.linear(f"{ie}.ff.net.2", i, k, d)
+        rows.free(2 * i * k * BF16)  # the GELU's output, norm1's
+        fp32_layer_norm("norm2", d)  # the image embeddings, kept
+        positioned = i * k * BF16 if cfg.pos_embed_seq_len is not None else 0
+        rows.free(i * d * BF16 + positioned + 2 * sinusoid)  # the FFN's output, the positioned images, the sinusoid
         rows("", "cat", "movement", (i + t) * d * BF16, (i + t) * d * BF16)  # image tokens before the text
+        rows.free(t * d * BF16)  # the text embeddings
     if vace:  # the VACE blocks run first on the control tokens; each emits a hint
-        first = rows.child(1, "vace_blocks.0")
-        first.linear("proj_in", n, d, d)
-        first("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)  # control + video tokens
-        hints = rows.child(layers, "vace_blocks.{i}")
-        _block_rows(cfg, hints, shape, text_len, m, image_tokens)
-        hints.linear("proj_out", n, d, d)
-    _block_rows(cfg, rows.child(cfg.num_layers, "blocks.{i}"), shape, text_len, m, image_tokens)
-    if vace:  # after each block in vace_layers: hidden + hint * scale
+
+        def first(block: _Walk) -> None:
+            block.linear("proj_in", n, d, d)
+            block("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)  # control + video tokens
+            # proj_in's output; and the control tokens, which block 0 holds to its end where it frees
+            # the sum at its first gate: dropped here, block 0 walks like the others, whose input the
+            # caller holds to their end (exact from two VACE layers on: block 1 holds a hint more)
+            block.free(2 * n * d * BF16)
+
+        rows.repeat(1, "vace_blocks.0", first)
+        rows.repeat(layers, "vace_blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens,
+                                                                          hint=True))  # fmt: skip
+    rows.repeat(cfg.num_layers, "blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens))
+    # split over ranks, block 0's input is a view of every rank's patch-embedded tokens, all freed as
+    # it returns: the rest told here, after the blocks (block 0, which holds them, peaks highest)
+    rows.free(video - n * d * BF16)
+    if vace:  # after each block in vace_layers: hidden + hint * scale (each alike: one stands for all)
         rows("", "mul", "elementwise", n * d * BF16 + BF16, n * d * BF16, calls=layers)
         rows("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16, calls=layers)
+        rows.free(2 * n * d * BF16)
     o = cfg.out_channels * prod(cfg.patch_size)
+    x, xf = n * d * BF16, n * d * F32
     rows("", "add", "elementwise", (2 * d + m * d) * BF16, m * 2 * d * BF16)  # scale_shift_table + temb
     rows.cast("", n * d, BF16, F32)
     rows.layer_norm("norm_out", n, d)
+    rows.free(xf)
     rows("", "add", "elementwise", m * d * BF16, m * d * BF16)  # 1 + scale
     rows("", "mul", "elementwise", n * d * F32 + m * d * BF16, n * d * F32)
+    rows.free(xf + m * d * BF16)
     rows("", "add", "elementwise", n * d * F32 + m * d * BF16, n * d * F32)
+    rows.free(xf)
     rows.cast("", n * d, F32, BF16)
+    rows.free(xf + x)  # the sum, the last block's output
     rows.linear("proj_out", n, d, o)
+    gathered = shape.sequence_degree * n * o * BF16
     if shape.sequence_degree > 1:  # ContextParallelGatherHook: every rank's tokens
         rows.collective("proj_out", "all_gather_into_tensor", shape.sequence_degree, n * o * BF16)
         if batch > 1:  # gathered along the batch, joined along the tokens (funcol's chunk and cat)
-            gathered = shape.sequence_degree * n * o * BF16
             rows("proj_out", "cat", "movement", gathered, gathered)
+            rows.free(n * o * BF16 + gathered)  # the projection, the batch-major gather
+        else:
+            rows.free(n * o * BF16)  # the projection
+    rows.free(x)  # the head's input
     rows("", "clone", "movement", n_all * o * BF16, n_all * o * BF16)  # unpatchify
-    return rows
 
 
 def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
     """The activation peak of one forward run eagerly with fused attention (the tracer's
-    ``peak_activation_bytes``), in closed form: the largest of the live sets at four points of a
-    block, each a sum of tensors alive there (``n = B*N`` video rows, ``t = B*L`` text rows, ``m``
-    modulation rows: ``B``, or ``n`` with a timestep per token):
+    ``peak_activation_bytes``): :func:`_dit_walk` into a :class:`~hybrid.sinks.Peak`.
+    ``materialized``: the peak when attention runs PyTorch's math kernel (each attention's
+    :func:`hybrid.ops.math_attention_bytes` on top of what lives as it starts).
+
+    Under ring attention, :func:`_ring_peak_bytes` (closed form): the walk does not yet tell the
+    allocations of :func:`_ring_attention` (the first step's kept for backward, the merges)."""
+    if shape.ring > 1:
+        return _ring_peak_bytes(cfg, shape, materialized)
+    return _peaks(cfg, shape)[materialized]
+
+
+@lru_cache(maxsize=4096)
+def _peaks(cfg: WanTransformer3DConfig, shape: CallShape) -> tuple[int, int]:
+    """``(fused, materialized)`` of one walk into a :class:`~hybrid.sinks.Peak` (sizing asks for both)."""
+    sink = Peak()
+    _dit_walk(cfg, shape, sink)
+    return sink.fused, sink.materialized
+
+
+@on_clear
+def clear_memos() -> None:
+    """Forget the peak walks (see :func:`hybrid.analytic.clear_memos`)."""
+    _peaks.cache_clear()
+
+
+def _ring_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
+    """:func:`dit_peak_bytes` under ring attention (and Ulysses with it), in closed form: the
+    largest of the live sets at four points of a block and at the split attentions, each a sum of
+    tensors alive there (``n = B*N`` video rows, ``t = B*L`` text rows, ``m`` modulation rows:
+    ``B``, or ``n`` with a timestep per token):
 
     * common to all: the float32 modulation ``(m, 6, D)`` and its bf16 projection, ``temb``, the
       float32 rotary cos/sin tables ``(N, head_dim)``;
@@ -703,7 +784,7 @@ def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: 
             cross += video * BF16
         layout = copies + (2 * text * BF16 if r > 1 else 0)
         math.append(cross + layout + ops.math_attention_bytes(bh, tokens, shape.text_len, head_dim))
-        return max(dit_peak_bytes(cfg, shape), *math)
+        return max(_ring_peak_bytes(cfg, shape), *math)
     block = common + max(
         2 * n * cfg.ffn_dim * BF16 + 4 * video * BF16 + context * BF16,  # FFN GELU
         attention,

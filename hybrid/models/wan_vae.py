@@ -47,6 +47,7 @@ from itertools import pairwise
 from typing import Any, ClassVar, TypeVar
 
 from hybrid import ops
+from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.timing import Term, Terms
@@ -1081,6 +1082,7 @@ def _encode_peaks(
     return sink.peak, sink.peak_materialized
 
 
+@on_clear
 def clear_memos() -> None:
     """Forget the recorded blocks and the peaks (see :func:`hybrid.analytic.clear_memos`)."""
     _BLOCKS.clear()
