@@ -34,22 +34,23 @@ UNMODELED: tuple[str, ...] = T2V.unmodeled
 
 @dataclass(frozen=True)
 class StageCost:
-    """Cost of one stage over a whole job."""
+    """Cost of one stage over a whole job: ``calls`` calls of ``flops_per_call`` FLOPs each (the
+    ``wanmeter.report/1`` document names them ``runs`` and ``flops_per_run``)."""
 
     stage: str
-    runs: int
-    flops_per_run: int
-    components_per_run: dict[str, int]
+    calls: int
+    flops_per_call: int
+    components_per_call: dict[str, int]
 
     @property
     def flops(self) -> int:
-        """FLOPs of all runs: ``runs * flops_per_run``."""
-        return self.runs * self.flops_per_run
+        """FLOPs of all calls: ``calls * flops_per_call``."""
+        return self.calls * self.flops_per_call
 
     @property
     def components(self) -> dict[str, int]:
-        """FLOPs of all runs by component (sums to :attr:`flops`)."""
-        return {k: v * self.runs for k, v in self.components_per_run.items()}
+        """FLOPs of all calls by component (sums to :attr:`flops`)."""
+        return {k: v * self.calls for k, v in self.components_per_call.items()}
 
 
 DIFFUSERS_DEFAULT_STEPS = 50
@@ -174,8 +175,8 @@ class PipelineReport:
             "stages": {
                 name: {
                     "flops": s.flops,
-                    "runs": s.runs,
-                    "flops_per_run": s.flops_per_run,
+                    "runs": s.calls,
+                    "flops_per_run": s.flops_per_call,
                     "share": self.share(name),
                     "components": s.components,
                 }
@@ -203,13 +204,13 @@ class PipelineReport:
             {
                 "stage": s.stage,
                 "component": comp,
-                "runs": s.runs,
+                "runs": s.calls,
                 "flops_per_run": per_run,
-                "flops": per_run * s.runs,
-                "share": per_run * s.runs / total if total else 0.0,
+                "flops": per_run * s.calls,
+                "share": per_run * s.calls / total if total else 0.0,
             }
             for s in self.stages.values()
-            for comp, per_run in s.components_per_run.items()
+            for comp, per_run in s.components_per_call.items()
         ]
         frame = pd.DataFrame.from_records(records)
         for col in ("flops_per_run", "flops"):
@@ -222,9 +223,9 @@ def stage_cost(stage: str, workload: Workload, shape: CallShape | None = None) -
     components = components_per_call(stage, workload, shape)
     return StageCost(
         stage=stage,
-        runs=stage_calls(workload.spec.pipeline_def.stage(stage), workload),
-        flops_per_run=sum(components.values()),
-        components_per_run=components,
+        calls=stage_calls(workload.spec.pipeline_def.stage(stage), workload),
+        flops_per_call=sum(components.values()),
+        components_per_call=components,
     )
 
 
@@ -244,7 +245,7 @@ def estimate(workload: Workload) -> PipelineReport:
 
 
 def diffusion_core_cost(workload: Workload) -> StageCost:
-    """The DiT's cost alone: ``runs`` (steps x CFG), ``flops_per_run``, ``flops``, components.
+    """The DiT's cost alone: ``calls`` (steps x CFG), ``flops_per_call``, ``flops``, components.
 
     A stable API for callers who only need the diffusion core.
     """

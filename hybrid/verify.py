@@ -294,7 +294,7 @@ def check_invariants(workload: Workload) -> list[Check]:
     checks: list[Check] = []
     report = estimate(workload)
     stage_sum = sum(s.flops for s in report.stages.values())
-    rows_sum = sum(r.flops * report.stages[r.stage].runs for r in report.rows())
+    rows_sum = sum(r.flops * report.stages[r.stage].calls for r in report.rows())
     checks.append(
         Check(
             f"{workload.model} sums",

@@ -276,7 +276,7 @@ def test_diffusion_core_cost_pinned_14b() -> None:
     # patch 2*5120*16*4*75600 + time 2*256*5120 + 2*5120^2 + 2*5120*30720
     #   + text 2*512*4096*5120 + 2*512*5120^2                         =        98_233_221_120
     # proj_out 2*75600*5120*64                                        =        49_545_216_000
-    assert c.components_per_run == {
+    assert c.components_per_call == {
         "embedders": 98_233_221_120,
         "self_attention_projections": 634_178_764_800_000,
         "self_attention_core": 4_682_022_912_000_000,
@@ -285,8 +285,8 @@ def test_diffusion_core_cost_pinned_14b() -> None:
         "ffn": 856_141_332_480_000,
         "output_head": 49_545_216_000,
     }
-    assert c.flops_per_run == 6_523_436_592_005_120
-    assert c.runs == 100  # 50 steps x 2 (CFG)
+    assert c.flops_per_call == 6_523_436_592_005_120
+    assert c.calls == 100  # 50 steps x 2 (CFG)
     assert c.flops == 652_343_659_200_512_000
 
 
@@ -294,21 +294,23 @@ def test_diffusion_core_cost_pinned_1_3b() -> None:
     c = diffusion_core_cost(Workload.of(model="wan2.1-t2v-1.3b"))
     # N = 21*30*52 = 32760, D = 1536, 30 layers of 12 x 128, ffn 8960
     # self-attention core 30 * 4*12*32760^2*128 = 197_815_468_032_000
-    assert c.components_per_run["self_attention_core"] == 197_815_468_032_000
-    assert c.flops_per_run == 283_001_787_777_024
+    assert c.components_per_call["self_attention_core"] == 197_815_468_032_000
+    assert c.flops_per_call == 283_001_787_777_024
     assert c.flops == 28_300_178_777_702_400
 
 
 def test_estimate_stages_and_totals() -> None:
     r = estimate(Workload.of())
     assert list(r.stages) == list(STAGES)
-    assert [s.runs for s in r.stages.values()] == [2, 100, 1]
+    assert [s.calls for s in r.stages.values()] == [2, 100, 1]
     # UMT5 per call: 24 * (4*2*512*4096^2 + 4*64*512^2*64 + 3*2*512*4096*10240) = 4_844_723_109_888
-    assert r.stages["text_encoder"].flops_per_run == 4_844_723_109_888
-    assert r.stages["vae_decode"].flops_per_run == 639_218_375_884_800
+    assert r.stages["text_encoder"].flops_per_call == 4_844_723_109_888
+    assert r.stages["vae_decode"].flops_per_call == 639_218_375_884_800
     assert r.total_flops == 2 * 4_844_723_109_888 + 100 * 6_523_436_592_005_120 + 639_218_375_884_800
     assert r.total_flops == sum(s.flops for s in r.stages.values())
-    assert sum(r.flops * r_runs for r, r_runs in ((row, r.stages[row.stage].runs) for row in r.rows())) == r.total_flops
+    assert sum(row.flops * r.stages[row.stage].calls for row in r.rows()) == r.total_flops
+        sum(r.flops * r_runs for r, r_runs in ((row, r.stages[row.stage].calls) for row in r.rows())) == r.total_flops
+    )
     assert abs(sum(r.share(s) for s in STAGES) - 1.0) < 1e-12
     for s in r.stages.values():
         assert sum(s.components.values()) == s.flops
@@ -358,7 +360,7 @@ def test_extreme_workload_exact_and_renders() -> None:
     r = estimate(w)
     # tokens per sample 251*270*480 = 32_529_600; self-attention core alone, per run:
     # 40 layers * 4*16*40*32_529_600^2*128 = 13_869_709_736_804_352_000_000 (> 2^63 by far)
-    assert r.stages["diffusion_core"].components_per_run["self_attention_core"] == 13_869_709_736_804_352_000_000
+    assert r.stages["diffusion_core"].components_per_call["self_attention_core"] == 13_869_709_736_804_352_000_000
     assert r.total_flops > 2**63
     assert len(r.warnings) == 2  # size and frames beyond what 14B was trained for
     for fmt in (render.to_table, render.to_markdown, render.to_csv, render.to_json):
@@ -414,7 +416,7 @@ def test_public_api() -> None:
     assert sized.gpu == hybrid.get_gpu("l40s") and len(hybrid.gpus()) == 11
     assert sized.efficiency["matmul"]["value"] == hybrid.default_efficiency("l40s").efficiency["matmul"] == 0.729
     assert sized.seconds > 0 and sized.peak_memory_bytes > 0
-    assert hybrid.diffusion_core_cost(hybrid.Workload.of()).flops_per_run == 6_523_436_592_005_120
+    assert hybrid.diffusion_core_cost(hybrid.Workload.of()).flops_per_call == 6_523_436_592_005_120
     assert hybrid.estimate(hybrid.Workload.of()).total_flops == 652_992_567_022_616_576
 
 
@@ -429,7 +431,7 @@ def test_components_equal_traced_rows_by_component(workload: Workload) -> None:
             if r.flops:
                 name = sd.component_of_row(r)
                 traced[name] = traced.get(name, 0) + r.flops
-        assert report.stages[stage].components_per_run == traced
+        assert report.stages[stage].components_per_call == traced
         assert "other" not in traced
 
 

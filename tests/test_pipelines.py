@@ -66,7 +66,7 @@ def test_i2v_720p_acceptance_and_default_steps_stated(capsys: pytest.CaptureFixt
     assert any(a.startswith("steps: 40, wan2.1-i2v-14b-720p's recommended default") for a in r.assumptions)
     assert not any(a.startswith("steps:") for a in estimate(Workload.of()).assumptions)  # T2V: diffusers' 50
     assert "WanImageToVideoPipeline" in " ".join(r.assumptions)
-    per_call = {s: c.flops_per_run for s, c in r.stages.items()}
+    per_call = {s: c.flops_per_call for s, c in r.stages.items()}
     assert per_call == {
         "text_encoder": 4_844_723_109_888,
         "image_encoder": 334_587_658_240,
@@ -85,7 +85,7 @@ def test_image_encoder_pinned() -> None:
     assert traced_preset("image_encoder", w).flops == 334_587_658_240
     # FLF2V encodes the first and the last frame: a batch of two
     flf2v = estimate(Workload.of(model="wan2.1-flf2v-14b-720p")).stages["image_encoder"]
-    assert flf2v.flops_per_run == 2 * 334_587_658_240
+    assert flf2v.flops_per_call == 2 * 334_587_658_240
 
 
 def test_i2v_dit_image_rows_pinned() -> None:
@@ -139,17 +139,17 @@ def test_vace_reference_images_add_encodes_and_latent_frames() -> None:
     assert (base.dit_tokens, refs.dit_tokens) == (21 * 45 * 80, 23 * 45 * 80)
     a, b = estimate(base), estimate(refs)
     assert a.stages["vae_decode"].flops == b.stages["vae_decode"].flops  # references are cut before decoding
-    one_frame = estimate(Workload.of(model="wan2.1-vace-14b", frames=1)).stages["vae_encode"].flops_per_run
+    one_frame = estimate(Workload.of(model="wan2.1-vace-14b", frames=1)).stages["vae_encode"].flops_per_call
     # a reference image is a one-frame encode; the 1-frame video itself is encoded twice
-    assert b.stages["vae_encode"].flops_per_run - a.stages["vae_encode"].flops_per_run == one_frame
-    assert b.stages["diffusion_core"].flops_per_run > a.stages["diffusion_core"].flops_per_run
+    assert b.stages["vae_encode"].flops_per_call - a.stages["vae_encode"].flops_per_call == one_frame
+    assert b.stages["diffusion_core"].flops_per_call > a.stages["diffusion_core"].flops_per_call
     assert '"ref_images": 2' in json.dumps(b.to_dict())
     assert "ref_images" not in estimate(Workload.of()).to_dict()["workload"]
 
 
 def test_vace_blocks_component() -> None:
     r = estimate(Workload.of(model="wan2.1-vace-1.3b"))
-    comps = r.stages["diffusion_core"].components_per_run
+    comps = r.stages["diffusion_core"].components_per_call
     # 15 VACE blocks on the control tokens beside 30 main blocks: about half the main blocks' FLOPs
     main = sum(v for k, v in comps.items() if k not in ("vace_blocks", "embedders", "output_head"))
     assert 0.45 < comps["vace_blocks"] / main < 0.55
@@ -254,10 +254,10 @@ def test_a14b_expert_split_at_the_defaults(capsys: pytest.CaptureFixture[str]) -
 
 def test_flow_shift_and_cfg_move_the_split() -> None:
     r = estimate(Workload.of(model="wan2.2-t2v-a14b", flow_shift=5.0, cfg=False))
-    assert (r.stages["diffusion_core"].runs, r.stages["diffusion_core_2"].runs) == (17, 23)
+    assert (r.stages["diffusion_core"].calls, r.stages["diffusion_core_2"].calls) == (17, 23)
     r = estimate(Workload.of(model="wan2.2-i2v-a14b"))
     assert list(r.stages) == ["text_encoder", "vae_encode", "diffusion_core", "diffusion_core_2", "vae_decode"]
-    assert (r.stages["diffusion_core"].runs, r.stages["diffusion_core_2"].runs) == (30, 50)
+    assert (r.stages["diffusion_core"].calls, r.stages["diffusion_core_2"].calls) == (30, 50)
 
 
 def test_both_experts_resident_or_one_at_a_time() -> None:
@@ -301,7 +301,7 @@ def test_ti2v_acceptance(capsys: pytest.CaptureFixture[str]) -> None:
     assert Workload.of(model="wan2.2-ti2v-5b").dit_tokens == 27_280
     assert doc["stages"]["vae_decode"]["flops_per_run"] == 2_011_137_824_030_720
     image = estimate(Workload.of(model="wan2.2-ti2v-5b", image=True))
-    assert image.stages["vae_encode"].runs == 1 and image.stages["vae_encode"].flops == 4_216_297_226_240
+    assert image.stages["vae_encode"].calls == 1 and image.stages["vae_encode"].flops == 4_216_297_226_240
 
 
 def test_ti2v_timestep_per_token() -> None:

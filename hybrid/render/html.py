@@ -189,7 +189,7 @@ def report_html(r: PipelineReport) -> str:
     """The report as one self-contained HTML page."""
     total = r.total_flops
     stage_rows = [
-        [_e(name), str(s.runs), _e(units.flops(s.flops_per_run)),
+        [_e(name), str(s.calls), _e(units.flops(s.flops_per_call)),
          f'{_e(units.flops(s.flops))}<br><code class="exact">{s.flops}</code>', _e(units.share(s.flops, total))]
         for name, s in r.stages.items()
     ]  # fmt: skip
@@ -199,9 +199,9 @@ def report_html(r: PipelineReport) -> str:
 
     parts = [(name, s.flops, STAGE_COLORS.get(name, "#888888")) for name, s in r.stages.items()]
     comp_rows = [
-        [name, comp, units.flops(flops * s.runs), units.share(flops * s.runs, s.flops)]
+        [name, comp, units.flops(flops * s.calls), units.share(flops * s.calls, s.flops)]
         for name, s in r.stages.items()
-        for comp, flops in s.components_per_run.items()
+        for comp, flops in s.components_per_call.items()
     ]
     body = [
         "<h2>Workload</h2>",

@@ -27,7 +27,7 @@ def _headline(r: PipelineReport) -> str:
 def _stage_cells(r: PipelineReport) -> list[list[str]]:
     total = r.total_flops
     cells = [
-        [name, str(s.runs), units.flops(s.flops_per_run), units.flops(s.flops), units.share(s.flops, total)]
+        [name, str(s.calls), units.flops(s.flops_per_call), units.flops(s.flops), units.share(s.flops, total)]
         for name, s in r.stages.items()
     ]
     cells.append(["total", "", "", units.flops(total), units.share(total, total)])
@@ -163,9 +163,9 @@ def to_csv(r: PipelineReport) -> str:
     for s in r.stages.values():
         sized = r.gpu.stages[s.stage] if r.gpu is not None else None
         extra = [sized.seconds, sized.bound, sized.peak_memory_bytes] if sized is not None else []
-        for comp, per_run in s.components_per_run.items():
-            f = per_run * s.runs
-            writer.writerow([s.stage, comp, s.runs, per_run, f, f"{f / total:.9g}" if total else "0", *extra])
+        for comp, per_run in s.components_per_call.items():
+            f = per_run * s.calls
+            writer.writerow([s.stage, comp, s.calls, per_run, f, f"{f / total:.9g}" if total else "0", *extra])
     return buf.getvalue()
 
 
