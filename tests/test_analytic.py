@@ -309,8 +309,6 @@ def test_estimate_stages_and_totals() -> None:
     assert r.total_flops == 2 * 4_844_723_109_888 + 100 * 6_523_436_592_005_120 + 639_218_375_884_800
     assert r.total_flops == sum(s.flops for s in r.stages.values())
     assert sum(row.flops * r.stages[row.stage].calls for row in r.rows()) == r.total_flops
-        sum(r.flops * r_runs for r, r_runs in ((row, r.stages[row.stage].calls) for row in r.rows())) == r.total_flops
-    )
     assert abs(sum(r.share(s) for s in STAGES) - 1.0) < 1e-12
     for s in r.stages.values():
         assert sum(s.components.values()) == s.flops
