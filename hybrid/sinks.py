@@ -13,7 +13,12 @@ op and tells a :class:`Sink` what happens:
   events of one of them to a scoped sink, which each sink scales as its output needs.
 
 A sink whose :attr:`Sink.memory` is false ignores the allocation events, and a walk may skip
-working out their bytes. The sinks know nothing of any model: :class:`Rows` (the
+working out their bytes; one whose :attr:`Sink.ops` is false ignores ops. A walk may also replay a
+block it has met before instead of walking it again (the VAE's): the block's events go to a fresh
+sink of the same kind (:meth:`Sink.record`), added (:meth:`Sink.replay`) each time the block recurs;
+a sink that is not :attr:`Sink.ordered` only sums, so such a walk may fold alike runs into one.
+
+The sinks know nothing of any model: :class:`Rows` (the
 :class:`~hybrid.rows.OpGroup` table that joins the tracer's rows), :class:`TermSink` (the roofline
 terms, :class:`hybrid.timing.Terms`), :class:`Components` (FLOPs by a family's component function)
 and :class:`Peak` (the live-byte peak, with fused attention and with materialised scores).
@@ -22,11 +27,12 @@ and :class:`Peak` (the live-byte peak, with fused attention and with materialise
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from hybrid.rows import OpGroup
 from hybrid.timing import Term, Terms
 
+_S = TypeVar("_S", bound="Sink")
 Body = Callable[["Sink"], None]
 """The walk of one of a :meth:`Sink.repeat` group's alike modules, told to the scoped sink it is given."""
 
@@ -39,6 +45,11 @@ class Sink:
     memory: ClassVar[bool] = False
     """Whether the sink reads :meth:`alloc`, :meth:`free` and :meth:`transient` (a walk may skip
     working out their bytes where it does not)."""
+    ops: ClassVar[bool] = True
+    """Whether the sink reads :meth:`op` (a walk need not tell one that does not)."""
+    ordered: ClassVar[bool] = False
+    """Whether the sink needs the events in program order (live bytes); otherwise it only sums them,
+    and a walk may fold runs that cost alike into one walk with more calls."""
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
@@ -55,6 +66,15 @@ class Sink:
 
     def transient(self, nbytes: int) -> None:
         """A kernel allocated ``nbytes`` and freed them before it returned (on top of what lives)."""
+
+    def record(self: _S, path: str) -> _S:
+        """An empty sink of the same kind, to record the events of one block met at ``path`` (the
+        module paths of its events start with it)."""
+        raise NotImplementedError
+
+    def replay(self: _S, recorded: _S, path: str) -> None:
+        """Add what ``recorded`` kept, as if its events came again here from the block at ``path``."""
+        raise NotImplementedError
 
     def repeat(self, times: int, prefix: str, body: Body, start: int = 0) -> None:
         """``times`` alike modules ``prefix`` (a pattern with ``{i}`` from ``start``, or one path
@@ -156,6 +176,8 @@ class Peak(Sink):
     __slots__ = ("fused", "live", "materialized")
 
     memory = True
+    ops = False
+    ordered = True
 
     def __init__(self) -> None:
         self.live = self.fused = self.materialized = 0
@@ -173,6 +195,16 @@ class Peak(Sink):
     def transient(self, nbytes: int) -> None:
         if self.live + nbytes > self.materialized:
             self.materialized = self.live + nbytes
+
+    def record(self, path: str) -> Peak:
+        return Peak()
+
+    def replay(self, recorded: Peak, path: str) -> None:
+        """A recorded block's highs are relative to where it started; it leaves its net change live."""
+        live = self.live
+        self.fused = max(self.fused, live + recorded.fused)
+        self.materialized = max(self.materialized, live + recorded.materialized)
+        self.live = live + recorded.live
 
     def repeat(self, times: int, prefix: str, body: Body, start: int = 0) -> None:
         if not times:

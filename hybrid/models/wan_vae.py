@@ -50,52 +50,12 @@ from hybrid import ops
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
+from hybrid.sinks import Peak, Sink
 from hybrid.timing import Term, Terms
 
 # --- Sinks: what a walk tells and what each output keeps of it (nothing here knows the VAE) -------------------------
 
 _S = TypeVar("_S", bound="Sink")
-
-
-class Sink:
-    """What a walk tells as it goes: ops (:meth:`op`) and the storages they allocate and free
-    (:meth:`alloc`, :meth:`free`, :meth:`scratch`). Each output keeps what it needs and ignores the
-    rest (the defaults do nothing).
-
-    A walk replays a block it has met before instead of walking it again: the block's events go to
-    a fresh sink of the same kind (:meth:`record`), which is then added (:meth:`replay`) each time
-    the block recurs, under the module path it recurs at."""
-
-    ordered: ClassVar[bool] = False
-    """The sink needs the events in program order (live bytes); otherwise it only sums them, and a
-    walk may fold runs that cost alike into one walk with more calls."""
-    keeps_ops: ClassVar[bool] = True
-    """The sink keeps ops (a walk need not tell one that does not)."""
-    keeps_live: ClassVar[bool] = False
-    """The sink keeps allocations and frees (a walk need not tell one that does not)."""
-
-    def op(self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int) -> None:
-        """``calls`` runs of ``op`` in ``module``, each of ``flops`` FLOPs reading ``read`` and writing
-        ``written`` bytes."""
-
-    def alloc(self, nbytes: int) -> None:
-        """A storage of ``nbytes`` made."""
-
-    def free(self, nbytes: int) -> None:
-        """Storages of ``nbytes`` in all dropped."""
-
-    def scratch(self, nbytes: int) -> None:
-        """``nbytes`` a math attention kernel allocates and frees inside one op (counted only by the
-        materialised peak)."""
-
-    def record(self: _S, path: str) -> _S:
-        """An empty sink of the same kind, to record the events of one block met at ``path`` (the
-        module paths of its events start with it)."""
-        raise NotImplementedError
-
-    def replay(self: _S, recorded: _S, path: str) -> None:
-        """Add what ``recorded`` kept, as if its events came again here from the block at ``path``."""
-        raise NotImplementedError
 
 
 class RowSink(Sink):
@@ -106,7 +66,10 @@ class RowSink(Sink):
         self.stage, self.path = stage, path
         self.out: list[OpGroup] = []
 
-    def op(self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int) -> None:
+    def op(
+        self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
+        component: str = "",
+    ) -> None:  # fmt: skip
         self.out.append(OpGroup(self.stage, module, op, category, flops, calls, 1, "", read, written))
 
     def record(self, path: str) -> RowSink:
@@ -123,7 +86,10 @@ class RowSink(Sink):
 class FlopRowSink(RowSink):
     """The ops with FLOPs, FLOPs only (no bytes): the FLOP groups."""
 
-    def op(self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int) -> None:
+    def op(
+        self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
+        component: str = "",
+    ) -> None:  # fmt: skip
         if flops:
             self.out.append(OpGroup(self.stage, module, op, category, flops, calls))
 
@@ -136,7 +102,10 @@ class ComponentSink(Sink):
         self.events: list[tuple[str, str, int]] = []
         """``(module, op, flops)`` of every op with FLOPs, all its calls."""
 
-    def op(self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int) -> None:
+    def op(
+        self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
+        component: str = "",
+    ) -> None:  # fmt: skip
         if flops:
             self.events.append((module, op, flops * calls))
 
@@ -165,7 +134,10 @@ class TermSink(Sink):
         self.terms = Terms()
         self._reduced: list[Term] | None = None
 
-    def op(self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int) -> None:
+    def op(
+        self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
+        component: str = "",
+    ) -> None:  # fmt: skip
         self.terms.append((category, flops * calls, (read + written) * calls, calls))
 
     def reduced(self) -> list[Term]:
@@ -188,49 +160,6 @@ class TermSink(Sink):
 
     def replay(self, recorded: TermSink, path: str) -> None:
         self.terms.extend(recorded.reduced())
-
-
-class PeakSink(Sink):
-    """The live bytes of an eager run and the most they reach: :attr:`peak` with a fused attention
-    kernel, :attr:`peak_materialized` with PyTorch's math kernel's own allocations on top. A
-    recorded block keeps its highs relative to where it started, and its net change."""
-
-    ordered = True
-    keeps_ops = False
-    keeps_live = True
-
-    def __init__(self) -> None:
-        self.live = 0
-        self.peak = 0
-        self.scratch_peak = 0
-        """The largest live total with a math attention kernel's allocations on top (:meth:`scratch`)."""
-
-    @property
-    def peak_materialized(self) -> int:
-        return max(self.peak, self.scratch_peak)
-
-    def alloc(self, nbytes: int) -> None:
-        self.live += nbytes
-        if self.live > self.peak:
-            self.peak = self.live
-
-    def free(self, nbytes: int) -> None:
-        self.live -= nbytes
-
-    def scratch(self, nbytes: int) -> None:
-        if self.live + nbytes > self.scratch_peak:
-            self.scratch_peak = self.live + nbytes
-
-    def record(self, path: str) -> PeakSink:
-        return PeakSink()
-
-    def replay(self, recorded: PeakSink, path: str) -> None:
-        live = self.live
-        if live + recorded.peak > self.peak:
-            self.peak = live + recorded.peak
-        if live + recorded.scratch_peak > self.scratch_peak:
-            self.scratch_peak = live + recorded.scratch_peak
-        self.live = live + recorded.live
 
 
 # --- The Wan VAE ----------------------------------------------------------------------------------------------------
@@ -477,9 +406,9 @@ class _Walk:
     def attach(self, sink: Sink) -> None:
         """Tell ``sink`` from now on (only the events it keeps)."""
         self.sink = sink
-        self.tell = sink.op if sink.keeps_ops else None
-        self.made = sink.alloc if sink.keeps_live else None
-        self.free: Callable[[int], None] = sink.free if sink.keeps_live else _ignore
+        self.tell = sink.op if sink.ops else None
+        self.made = sink.alloc if sink.memory else None
+        self.free: Callable[[int], None] = sink.free if sink.memory else _ignore
         """Storages of this many bytes dropped."""
 
     def op(
@@ -489,7 +418,7 @@ class _Walk:
         """``op`` run ``calls`` times (each of :attr:`times`); with ``alloc`` its output is allocated.
         Returns the bytes it writes per call."""
         if self.tell is not None:
-            self.tell(module, op, category, flops, read, written, calls * self.times)
+            self.tell(module, op, category, read, written, flops, calls * self.times)
         if alloc and self.made is not None:
             self.made(written)
         return written
@@ -642,7 +571,7 @@ class _Walk:
         self.free(a)
         q = self.op(m, "aten.clone", "movement", 0, 3 * n, 3 * n)
         self.free(qkv)
-        self.sink.scratch(ops.math_attention_bytes(bt, hw, hw, c, itemsize=F32))
+        self.sink.transient(ops.math_attention_bytes(bt, hw, hw, c, itemsize=F32))
         o = self.op(m, SDPA, "attention", ops.sdpa(bt, 1, hw, hw, c), 3 * n, n)
         proj = self.op(f"{m}.proj", CONV, "conv", ops.conv2d(bt, c, c, (1, 1), (h, w)), n + (c * c + c) * F32, n)
         self.free(o)
@@ -1031,8 +960,8 @@ def _decode_peaks(
     the walk's live bytes at their most, with fused attention and with PyTorch's math attention in
     the mid block. The feature caches, the post-quant latents and the growing video persist across
     chunks."""
-    sink = _decode(PeakSink(), cfg, batch, latent_frames, latent_height, latent_width)
-    return sink.peak, sink.peak_materialized
+    sink = _decode(Peak(), cfg, batch, latent_frames, latent_height, latent_width)
+    return sink.fused, sink.materialized
 
 
 def vae_encode_groups(
@@ -1078,8 +1007,8 @@ def _encode_peaks(
     frames (the tracer's ``peak_activation_bytes``): the walk's live bytes at their most, with fused
     and with math attention. Wan2.1's encoder at any length, Wan2.2's on one frame
     (``NotImplementedError`` beyond, as :func:`vae_encode_rows`)."""
-    sink = _encode(PeakSink(), cfg, batch, latent_frames, height, width, 1)
-    return sink.peak, sink.peak_materialized
+    sink = _encode(Peak(), cfg, batch, latent_frames, height, width, 1)
+    return sink.fused, sink.materialized
 
 
 @on_clear
