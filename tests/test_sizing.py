@@ -297,3 +297,15 @@ def test_an_optimisation_is_a_transform_between_walks_and_sizing() -> None:
     assert size_on_gpu(wan, "h100-sxm").efficiency["attention"]["kind"] == "kernel"
     over = size_on_gpu(wan, "h100-sxm", overrides={"attention": 0.5}).efficiency["attention"]
     assert (over["value"], over["kind"]) == (0.5, "override")
+
+
+def test_an_attention_override_wins_over_the_runtimes_kernel(capsys: pytest.CaptureFixture[str]) -> None:
+    # --runtime wan on Hopper times attention at FlashAttention-3's cited figure; the user's override is
+    # applied after it (it used to be replaced by the kernel's figure while "overridden" still named it)
+    args = ["report", "--model", "wan2.1-t2v-1.3b", "--gpu", "h100-sxm", "--runtime", "wan", "--format", "json"]
+    assert main(args) == 0
+    kernel = json.loads(capsys.readouterr().out)["gpu"]["efficiency"]["attention"]
+    assert kernel["kind"] == "kernel" and kernel["value"] != 0.5
+    assert main([*args, "--efficiency-override", "attention=0.5"]) == 0
+    doc = json.loads(capsys.readouterr().out)["gpu"]
+    assert (doc["efficiency"]["attention"]["value"], doc["efficiency"]["attention"]["kind"]) == (0.5, "override")
