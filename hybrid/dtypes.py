@@ -31,6 +31,7 @@ DTYPES: dict[str, DType] = {
         DType("float16", 2, "fp16", ("fp16", "half")),
         DType("float8", 1, "fp8", ("fp8", "float8_e4m3fn")),
         DType("int64", 8, "i64", ("long",)),
+        DType("bool", 1, "bool"),
     )
 }
 """Every dtype wanmeter counts bytes in, by torch's spelling."""
@@ -51,5 +52,5 @@ def nbytes(name: str) -> int:
     return dtype(name).bytes
 
 
-BF16, F32, I64 = nbytes("bfloat16"), nbytes("float32"), nbytes("int64")
-"""Bytes per element of the dtypes the model families' walks write most."""
+BF16, F32, I64, BOOL = nbytes("bfloat16"), nbytes("float32"), nbytes("int64"), nbytes("bool")
+"""Bytes per element of the dtypes the model families' walks write (every walk takes them from here)."""

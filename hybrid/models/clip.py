@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
+from hybrid.dtypes import F32, I64
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.sinks import Peak, Rows, Sink, TermSink
@@ -94,8 +95,7 @@ class CLIPVisionConfig:
 ADDMM = "aten.addmm"
 
 
-F32, I64 = 4, 8
-"""Bytes per element: the image encoder runs in float32 (diffusers' example); position ids."""
+# bytes per element (hybrid.dtypes): the image encoder runs in float32 (diffusers' example); position ids
 
 
 def clip_rows(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:

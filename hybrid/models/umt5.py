@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from hybrid import ops
+from hybrid.dtypes import BF16, BOOL, F32, I64
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
@@ -129,9 +130,8 @@ def umt5_groups(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:
     return [g for g in umt5_rows(cfg, batch, text_len) if g.flops_per_call]
 
 
-BF16, F32, I64, BOOL = 2, 4, 8, 1
-"""Bytes per element: weights and activations (bfloat16), the float32 residual stream, norms and
-``wo``, the integer relative positions and their boolean masks."""
+# bytes per element (hybrid.dtypes): weights and activations (bfloat16), the float32 residual
+# stream, norms and ``wo``, the integer relative positions and their boolean masks
 
 
 def umt5_rows(cfg: UMT5Config, batch: int, text_len: int) -> list[OpGroup]:

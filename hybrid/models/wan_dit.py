@@ -26,6 +26,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
+from hybrid.dtypes import BF16, F32, I64
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
@@ -217,9 +218,8 @@ def dit_components(cfg: WanTransformer3DConfig, shape: CallShape) -> dict[str, i
     return sink.out
 
 
-BF16, F32, I64 = 2, 4, 8
-"""Bytes per element: the DiT's activations and weights (bfloat16), its float32 islands (the
-time embedder, the norms' inputs and the modulation), the integer timestep."""
+# bytes per element (hybrid.dtypes): the DiT's activations and weights (bfloat16), its float32
+# islands (the time embedder, the norms' inputs and the modulation), the integer timestep
 
 
 class _Walk:

@@ -47,6 +47,7 @@ from itertools import pairwise
 from typing import Any, ClassVar, TypeVar
 
 from hybrid import ops
+from hybrid.dtypes import F32, I64
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
@@ -320,8 +321,7 @@ ENCODE_STAGE = "vae_encode"
 CONV = "aten.convolution"
 K3 = (3, 3, 3)
 K1 = (1, 1, 1)
-F32, I64 = 4, 8
-"""Bytes per element: the VAE runs in float32 (diffusers' example); nearest-exact indices."""
+# bytes per element (hybrid.dtypes): the VAE runs in float32 (diffusers' example); nearest-exact indices
 CACHE_T = 2
 """Frames a causal conv keeps of its input for the next chunk (``CACHE_T`` in diffusers)."""
 
