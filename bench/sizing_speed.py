@@ -3,7 +3,7 @@
 Prints:
 
 * ``size_on_gpu`` of the default workload of each of several presets, cold (every memo cleared
-  before each call: the per-shape stage costs and :func:`hybrid.analytic.clear_memos`) and warm,
+  before each call by :func:`hybrid.analytic.clear_memos`, the per-shape stage costs too) and warm,
   all timed before any trace runs in the process (as ``report --gpu`` runs); then each against
   tracing the same workload (``use_trace``), and that both give the same seconds and peaks;
 * ``sweep --gpu`` over 10,000 distinct workloads (2 models x 5 sizes x 5 frame counts x 50 step
@@ -47,7 +47,6 @@ def main() -> None:
         w = Workload.of(model=model)
 
         def cold() -> None:
-            cost_memo.cache_clear()
             clear_memos()
             size_on_gpu(w, "h100-sxm", calibration=cal)  # noqa: B023
 
@@ -79,7 +78,6 @@ def main() -> None:
         batch=(1, 2),
         cfg=(True, False),
     )
-    cost_memo.cache_clear()
     clear_memos()
     t0 = time.perf_counter()
     reports = sweep(grid, gpu="h100-sxm")

@@ -119,7 +119,7 @@ def byte_sizes(text: str) -> tuple[int, ...]:
 
 def efficiency_overrides(texts: Sequence[str]) -> dict[str, float]:
     """``CLASS=VALUE`` texts of --efficiency-override as ``{class: value}`` (the classes and the
-    values' range are :func:`hybrid.sizing.apply_overrides`'s to check)."""
+    values' range are :meth:`hybrid.optimise.EfficiencyOverride.of`'s to check)."""
     out = {}
     for text in texts:
         name, sep, value = text.partition("=")

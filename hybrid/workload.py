@@ -95,11 +95,6 @@ class Workload:
             **kw,
         )
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Workload:
-        """The workload :meth:`to_dict` wrote (``model`` a preset's name)."""
-        return cls.of(**d)
-
     def __post_init__(self) -> None:
         if not isinstance(self.spec, ModelSpec):
             raise InputError(f"spec: must be a ModelSpec, got {type(self.spec).__name__}")

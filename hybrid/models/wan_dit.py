@@ -189,8 +189,6 @@ class WanVACETransformer3DConfig(WanTransformer3DConfig):
 
 
 STAGE = "diffusion_core"
-ADDMM = "aten.addmm"
-MM = "aten.mm"
 
 
 def dit_groups(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
