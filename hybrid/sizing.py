@@ -273,11 +273,6 @@ class CallTraces:
         return self._traces[key]
 
 
-def apply_overrides(cal: dict[str, Any], overrides: Mapping[str, float]) -> dict[str, Any]:
-    """``cal`` with some op classes' efficiencies replaced (:class:`hybrid.optimise.EfficiencyOverride`)."""
-    return EfficiencyOverride.of(overrides).apply(cal)
-
-
 @dataclass(frozen=True)
 class CallCost:
     """What sizing needs of one stage call: its FLOPs, its roofline terms (time on any machine),
@@ -349,17 +344,20 @@ def stage_costs(
     use_trace: bool = False,
     deployment: Deployment = SINGLE,
     shape: CallShape | None = None,
+    calls: Mapping[str, int] | None = None,
 ) -> dict[str, CallCost]:
     """Every stage's :class:`CallCost` on one rank of ``deployment``: closed form unless
     ``use_trace`` (or ``traced``) is given or a family has not written a stage for this config (then
-    the whole workload is traced). ``shape``: ``workload.shape(deployment)`` where the
-    caller has it."""
+    the whole workload is traced). ``shape``: ``workload.shape(deployment)``, and ``calls``: each
+    stage's calls in the job (a stage of none is not walked), where the caller has them."""
     spec = workload.spec
+    if calls is None:
+        calls = {sd.name: stage_calls(sd, workload) for sd in spec.pipeline_def.stages}
     if traced is None and not use_trace:
         shape = shape or workload.shape(deployment)
         out: dict[str, CallCost] = {}
         for sd in spec.pipeline_def.stages:
-            if stage_calls(sd, workload) == 0:  # a stage the job does not run (TI2V's encode without --image)
+            if calls[sd.name] == 0:  # a stage the job does not run (TI2V's encode without --image)
                 out[sd.name] = NOT_RUN
                 continue
             cost = closed_call_cost(sd, spec, shape)
@@ -421,8 +419,8 @@ def size_on_gpu(
         host_cpu = (float(host_flops), "set on the command line")
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
-    costs = stage_costs(workload, traced, use_trace, deployment, shape)
     calls_of = {sd.name: apply_calls(transforms, sd, stage_calls(sd, workload)) for sd in spec.pipeline_def.stages}
+    costs = stage_costs(workload, traced, use_trace, deployment, shape, calls_of)
     running = [sd for sd in spec.pipeline_def.stages if calls_of[sd.name] > 0]
     ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
     activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in costs.items()}
