@@ -30,7 +30,7 @@ from hybrid.errors import InputError
 from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.presets import ModelSpec
 from hybrid.runtime import Runtime, RuntimeDef, runtimes_with
-from hybrid.timing import Term, Terms
+from hybrid.timing import Term, Terms, collective_dims
 
 MAX_GPUS = 72
 """The most GPUs one layout spans: one NVLink domain (8 in an HGX server, 72 in a GB200 NVL72
@@ -195,7 +195,7 @@ def fsdp_shardings(spec: ModelSpec, deployment: Deployment, weights_bytes: dict[
             terms = Terms()
             for params, calls in ((root, 1), (block, blocks)):
                 sent, received = ops.collective_bytes("all_gather_into_tensor", p, -(-params * FSDP_PARAM_BYTES // p))
-                terms.add("collective", 0, (sent + received) * calls, calls)
+                terms.add("collective", 0, (sent + received) * calls, calls, collective_dims("all_gather_into_tensor"))
             shard = -(-weights_bytes[component] // p)
             out[component] = Sharding(component, shard, (root + block) * FSDP_PARAM_BYTES, terms.freeze())
     return out

@@ -3,7 +3,7 @@
 A :class:`Transform` changes what a job's walks report before sizing times it, through three hooks:
 
 * :meth:`~Transform.calls`: how many calls a stage makes (step caching skips a share of them);
-* :meth:`~Transform.terms`: one stage call's roofline terms, ``(category, flops, bytes moved, calls)``
+* :meth:`~Transform.terms`: one stage call's roofline terms, ``(category, flops, bytes moved, calls, dims)``
   (sparse attention keeps a share of the attention FLOPs; FP8 weights halve a matmul's weight bytes);
 * :meth:`~Transform.rates`: the efficiency each op class runs at on a GPU, with its provenance (another
   attention kernel; an override on the command line).

@@ -136,6 +136,8 @@ class OpGroup(NamedTuple):
     bytes_written_per_call: int = 0
     start: int = 0
     """The first ``{i}`` of the pattern (``repeat`` modules from ``start``)."""
+    dims: tuple[int, ...] = ()
+    """The op's kernel shape (:data:`hybrid.timing.Dims`): what its achieved rate depends on."""
 
     @property
     def flops(self) -> int:

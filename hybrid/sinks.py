@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
 from hybrid.rows import OpGroup
-from hybrid.timing import Term, Terms
+from hybrid.timing import Dims, Term, Terms
 
 _S = TypeVar("_S", bound="Sink")
 Body = Callable[["Sink"], None]
@@ -53,10 +53,11 @@ class Sink:
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-        component: str = "",
+        component: str = "", dims: Dims = (),
     ) -> None:  # fmt: skip
         """``op`` (an aten name, ``aten.addmm``) ran ``calls`` times in ``module``: ``flops``,
-        ``read`` and ``written`` bytes per call (a collective's: sent and received)."""
+        ``read`` and ``written`` bytes per call (a collective's: sent and received); ``dims`` its
+        kernel shape (:data:`hybrid.timing.Dims`) where its rate depends on it."""
 
     def alloc(self, nbytes: int) -> None:
         """``nbytes`` of activations became live."""
@@ -101,11 +102,11 @@ class Rows(Sink):
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-        component: str = "",
+        component: str = "", dims: Dims = (),
     ) -> None:  # fmt: skip
         name = scoped(self.prefix, module)
         self.out.append(OpGroup(self.stage, name, op, category, flops, calls, self.times, component, read, written,
-                                self.start))  # fmt: skip
+                                self.start, dims))  # fmt: skip
 
     def repeat(self, times: int, prefix: str, body: Body, start: int = 0) -> None:
         if times:
@@ -124,10 +125,10 @@ class TermSink(Sink):
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-        component: str = "",
+        component: str = "", dims: Dims = (),
     ) -> None:  # fmt: skip
         n = calls * self.times
-        self.terms.append((category, flops * n, (read + written) * n, n))
+        self.terms.append((category, flops * n, (read + written) * n, n, dims))
 
     def repeat(self, times: int, prefix: str, body: Body, start: int = 0) -> None:
         if times:
@@ -153,7 +154,7 @@ class Components(Sink):
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-        component: str = "",
+        component: str = "", dims: Dims = (),
     ) -> None:  # fmt: skip
         if flops:
             name = component or self.component_of(scoped(self.prefix, module), op)

@@ -552,7 +552,7 @@ def _gpu_link(g: GPU) -> tuple[float, float, dict[str, Any]]:
 
 def _sent(terms: tuple[Term, ...]) -> int:
     """Bytes one rank sends in the collectives of ``terms``: half of what they move (as much comes back)."""
-    return sum(m for category, _, m, _ in terms if category == "collective") // 2
+    return sum(t[2] for t in terms if t[0] == "collective") // 2
 
 
 COMPONENT_NAMES: dict[str, str] = {

@@ -16,10 +16,12 @@ and date.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
+from hybrid.ops import COLLECTIVES
 from hybrid.rows import CostRow, OpGroup
 
 OP_CLASSES: tuple[str, ...] = ("matmul", "attention", "convolution", "memory")
@@ -92,8 +94,14 @@ def row_seconds(row: CostRow, machine: Machine) -> tuple[float, str]:
     return t.seconds, t.bound
 
 
-Term = tuple[str, int, int, int]
-"""``(category, flops, bytes moved, calls)``: what the roofline needs of a row (all its calls)."""
+Dims = tuple[int, ...]
+"""A FLOP op's kernel shape, what its achieved rate depends on (:mod:`hybrid.kernels`): ``(batch, m, n, k)``
+of a matrix product (a convolution as its implicit GEMM: ``m`` output positions, ``n`` output channels,
+``k`` input channels times the kernel's volume), ``(batch * heads, q_len, kv_len, head_dim)`` of an
+attention; ``()`` where unknown (the op class's efficiency then stands for every shape)."""
+
+Term = tuple[str, int, int, int, Dims]
+"""``(category, flops, bytes moved, calls, dims)``: what the roofline needs of a row (all its calls)."""
 
 
 class Terms:
@@ -113,32 +121,79 @@ class Terms:
         self.append = self.rows.append
         self.extend = self.rows.extend
 
-    def add(self, category: str, flops: int, moved: int, calls: int) -> None:
-        self.append((category, flops, moved, calls))
+    def add(self, category: str, flops: int, moved: int, calls: int, dims: Dims = ()) -> None:
+        self.append((category, flops, moved, calls, dims))
 
     def row(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-        repeat: int = 1,
+        repeat: int = 1, dims: Dims = (),
     ) -> None:  # fmt: skip
         """A walk's row (``read``/``written``: bytes per call; ``calls`` per module, ``repeat``
         modules) as a term: the sink of a walk that is reduced as it goes."""
         n = calls * repeat
-        self.append((category, flops * n, (read + written) * n, n))
+        self.append((category, flops * n, (read + written) * n, n, dims))
 
     def freeze(self) -> tuple[Term, ...]:
         flop_terms: dict[Term, int] = {}
         moved: dict[str, int] = {}
         calls: dict[str, int] = {}
         for term in self.rows:
-            if term[1]:
+            if term[1] or term[4]:  # a FLOP op, or a collective (its kind in its dims)
                 flop_terms[term] = flop_terms.get(term, 0) + 1
             else:
                 category = term[0]
                 if category != "view":
                     moved[category] = moved.get(category, 0) + term[2]
                     calls[category] = calls.get(category, 0) + term[3]
-        alike = ((c, f * k, m * k, n * k) for (c, f, m, n), k in flop_terms.items())
-        return (*alike, *((c, 0, m, calls[c]) for c, m in moved.items()))
+        alike = ((c, f * k, m * k, n * k, d) for (c, f, m, n, d), k in flop_terms.items())
+        return (*alike, *((c, 0, m, calls[c], ()) for c, m in moved.items()))
+
+
+def gemm_dims(batch: int, m: int, n: int, k: int) -> Dims:
+    """The :data:`Dims` of ``batch`` products ``[m, k] @ [k, n]``."""
+    return (batch, m, n, k)
+
+
+def conv_dims(batch: int, in_channels_per_group: int, out_channels: int, kernel: Sequence[int],
+              out_positions: Sequence[int]) -> Dims:  # fmt: skip
+    """A convolution as its implicit GEMM: ``m = batch * output positions``, ``n = out_channels``,
+    ``k = in_channels_per_group * kernel volume``."""
+    return (1, batch * prod(out_positions), out_channels, in_channels_per_group * prod(kernel))
+
+
+def attention_dims(batch_heads: int, q_len: int, kv_len: int, head_dim: int) -> Dims:
+    """The :data:`Dims` of an attention over ``batch_heads`` heads."""
+    return (batch_heads, q_len, kv_len, head_dim)
+
+
+def collective_dims(collective: str) -> Dims:
+    """A collective's kind (its index in :data:`hybrid.ops.COLLECTIVES`): its achieved bandwidth
+    depends on it."""
+    return (COLLECTIVES.index(collective),)
+
+
+def kernel_dims(row: CostRow) -> Dims:
+    """The :data:`Dims` of a traced row, from the shapes the tracer recorded (``()`` where they do
+    not say: a row without shapes, an op of another layout)."""
+    shapes, op = row.input_shapes, row.op
+    if row.category == "collective":
+        name = op.rsplit(".", 1)[-1]
+        return collective_dims(name) if name in COLLECTIVES else ()
+    try:
+        if op in ("aten.mm", "aten.addmm", "aten.bmm", "aten.baddbmm"):
+            a, b = shapes[-2], shapes[-1]
+            if len(a) == 2:
+                return gemm_dims(1, a[0], b[1], a[1])
+            return gemm_dims(a[0], a[1], b[2], a[2])
+        if row.category == "conv":
+            x, w, out = shapes[0], shapes[1], row.output_shape[0]
+            return conv_dims(x[0], w[1], w[0], w[2:], out[2:])
+        if row.category == "attention":
+            q, k = shapes[0], shapes[1]
+            return attention_dims(prod(q[:-2]), q[-2], k[-2], q[-1])
+    except IndexError:
+        return ()
+    return ()
 
 
 def roofline_terms(groups: Iterable[OpGroup]) -> tuple[Term, ...]:
@@ -147,7 +202,7 @@ def roofline_terms(groups: Iterable[OpGroup]) -> tuple[Term, ...]:
     terms = Terms()
     for g in groups:
         terms.row(g.module, g.op, g.category, g.bytes_read_per_call, g.bytes_written_per_call, g.flops_per_call,
-                  g.calls, g.repeat)  # fmt: skip
+                  g.calls, g.repeat, g.dims)  # fmt: skip
     return terms.freeze()
 
 
@@ -162,7 +217,9 @@ def merge_terms(*parts: Iterable[Term]) -> tuple[Term, ...]:
 def row_terms(rows: Iterable[CostRow]) -> tuple[Term, ...]:
     """The :class:`Terms` of traced rows."""
     terms = Terms()
-    terms.extend((r.category, r.flops, r.bytes_read + r.bytes_written, r.calls) for r in rows)
+    terms.extend(
+        (r.category, r.flops, r.bytes_read + r.bytes_written, r.calls, kernel_dims(r) if r.flops else ()) for r in rows
+    )
     return terms.freeze()
 
 
@@ -173,14 +230,13 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
     bytes_per_s = machine.peak_bytes_per_s * machine.efficiency["memory"]
     launch, by_class = machine.launch_overhead_s, out.by_class
     compute_s = memory_s = 0.0
-    comm_s = 0.0
-    for category, flops, moved, calls in terms:
+    comm_moved = comm_calls = 0
+    for category, flops, moved, calls, _dims in terms:
         if category == "view":
             continue
         if category == "collective":  # moved: sent + received, as much each way
-            if machine.link_bytes_per_s <= 0:
-                raise ValueError("collective rows need the GPU-to-GPU link's bandwidth (Machine.link_bytes_per_s)")
-            comm_s += moved / 2 / machine.link_bytes_per_s + calls * machine.collective_latency_s
+            comm_moved += moved
+            comm_calls += calls
             continue
         cls = _CLASS_OF_CATEGORY.get(category, "memory")
         t_mem = moved / bytes_per_s
@@ -191,6 +247,11 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
             compute_s += t
         else:
             memory_s += t
+    comm_s = 0.0
+    if comm_calls:
+        if machine.link_bytes_per_s <= 0:
+            raise ValueError("collective rows need the GPU-to-GPU link's bandwidth (Machine.link_bytes_per_s)")
+        comm_s = comm_moved / 2 / machine.link_bytes_per_s + comm_calls * machine.collective_latency_s
     out.compute_bound_seconds, out.memory_bound_seconds, out.comm_seconds = compute_s, memory_s, comm_s
     out.seconds = compute_s + memory_s + comm_s
     if comm_s:

@@ -13,6 +13,7 @@ from hybrid.deployment import Deployment
 from hybrid.presets import get_preset
 from hybrid.rows import aggregate_costs, expand
 from hybrid.runtime import Runtime
+from hybrid.timing import collective_dims
 from hybrid.verify import check_parallel, reference_workload
 from hybrid.workload import Workload
 
@@ -156,7 +157,9 @@ def test_fsdp_shards_the_dit_and_gathers_it_every_forward() -> None:
     sharding = fsdp_shardings(spec, d, {"transformer": 14_288_491_584 * 4})["transformer"]
     assert (sharding.shard_bytes, sharding.gathered_bytes) == (7_144_245_792, 1_168_227_456)
     sent = 58_179_856 * 7 + 40 * 87_848_576 * 7
-    assert sharding.terms == (("collective", 0, 2 * sent, 41),)
+    gather = collective_dims("all_gather_into_tensor")  # the root unit's, then the 40 blocks' alike
+    assert [(t[0], t[3], t[4]) for t in sharding.terms] == [("collective", 1, gather), ("collective", 40, gather)]
+    assert sum(t[2] for t in sharding.terms) == 2 * sent
     sized = size_on_gpu(Workload.of(spec, runtime=rt), "h100-sxm", deployment=d)
     assert sized.stages["diffusion_core"].weights_bytes - 7_144_245_792 - 1_168_227_456 == (
         sized.stages["vae_decode"].weights_bytes - 7_144_245_792 - 1_168_227_456

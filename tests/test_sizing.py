@@ -281,7 +281,7 @@ def test_an_optimisation_is_a_transform_between_walks_and_sizing() -> None:
     @dataclass(frozen=True)
     class NoAttentionFlops(Transform):  # an attention that costs only its bytes
         def terms(self, stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
-            return tuple((c, 0 if c == "attention" else f, m, n) for c, f, m, n in terms)
+            return tuple((c, 0 if c == "attention" else f, m, n, d) for c, f, m, n, d in terms)
 
     w = Workload.of(model="wan2.1-t2v-1.3b", width=256, height=128, frames=5, steps=4)
     base = size_on_gpu(w, "h100-sxm")

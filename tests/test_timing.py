@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,11 +124,11 @@ def test_terms_sum_zero_flop_rows_exactly_and_time_like_rows() -> None:
         _row("view", 0, 0, calls=99),
         _row("movement", 0, 7, calls=1),
     ]
-    assert row_terms(rows) == (
-        ("matmul", 2 * 10**12, 10**9, 1),
-        ("matmul", 10**6, 10**10, 1),
-        ("elementwise", 0, 3 * 10**9, 3),
-        ("movement", 0, 7, 1),
+    assert row_terms(rows) == (  # rows without shapes: no kernel dims
+        ("matmul", 2 * 10**12, 10**9, 1, ()),
+        ("matmul", 10**6, 10**10, 1, ()),
+        ("elementwise", 0, 3 * 10**9, 3, ()),
+        ("movement", 0, 7, 1, ()),
     )
     m = Machine(1e12, 1e11, EFF, launch_overhead_s=1e-5)
     st = terms_time(row_terms(rows), m)
@@ -147,8 +148,42 @@ def test_alike_flop_rows_merge_into_one_term_that_times_the_same() -> None:
     from hybrid.timing import row_terms, terms_time
 
     rows = [_row("conv", 10**9, 4 * 10**8)] * 3 + [_row("conv", 10**9, 10**8, 10**8)]
-    assert row_terms(rows) == (("conv", 3 * 10**9, 12 * 10**8, 3), ("conv", 10**9, 2 * 10**8, 1))
+    assert row_terms(rows) == (("conv", 3 * 10**9, 12 * 10**8, 3, ()), ("conv", 10**9, 2 * 10**8, 1, ()))
     m = Machine(1e12, 1e10, EFF, launch_overhead_s=1e-5)
     # each alike row: max(1e9 / 5e11, 4e8 / 5e9) = 0.08 s + 1e-5; the other: max(2e-3, 0.04) + 1e-5
     assert terms_time(row_terms(rows), m).seconds == pytest.approx(3 * (0.08 + 1e-5) + 0.04 + 1e-5, rel=1e-15)
     assert terms_time(row_terms(rows), m).seconds == pytest.approx(sum(row_seconds(r, m)[0] for r in rows), rel=1e-15)
+
+
+def _per_call(terms: Any) -> dict[tuple[Any, ...], int]:
+    """Terms as ``(category, flops, bytes, dims) per call -> calls``: alike rows folded however a walk
+    grouped them (the seconds are linear in the calls)."""
+    out: dict[tuple[Any, ...], int] = {}
+    for c, f, m, n, d in terms:
+        if f or d:
+            out[(c, f // n, m // n, d)] = out.get((c, f // n, m // n, d), 0) + n
+        else:  # zero-FLOP terms: bytes and calls summed per category
+            out[(c, "bytes")] = out.get((c, "bytes"), 0) + m
+            out[(c, "calls")] = out.get((c, "calls"), 0) + n
+    return out
+
+
+@pytest.mark.parametrize("model", ["wan2.1-t2v-1.3b", "wan2.1-i2v-14b-480p", "wan2.2-ti2v-5b", "wan2.1-vace-1.3b"])
+def test_closed_form_terms_carry_the_kernel_shapes_the_tracer_records(model: str) -> None:
+    # every FLOP term of a stage call (its kernel shape included: (batch, m, n, k) of a GEMM or a
+    # convolution's implicit GEMM, (batch * heads, q_len, kv_len, head_dim) of an attention) and every
+    # summed zero-FLOP term equals the traced rows' (hybrid.timing.kernel_dims of their shapes)
+    from hybrid.deployment import SINGLE
+    from hybrid.sizing import closed_call_cost
+    from hybrid.timing import row_terms
+
+    from .conftest import SMALL, constrained, traced_preset
+
+    w = constrained(model, 1, **SMALL)
+    spec = w.spec
+    for sd in spec.pipeline_def.stages:
+        closed = closed_call_cost(sd, spec, w.shape(SINGLE))
+        assert closed is not None, sd.name
+        traced = row_terms(traced_preset(sd.name, w).rows)
+        assert _per_call(closed.terms) == _per_call(traced), (model, sd.name)
+        assert all(len(t[4]) == 4 for t in closed.terms if t[1]), (model, sd.name)

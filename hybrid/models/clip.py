@@ -30,7 +30,7 @@ from hybrid.dtypes import F32, I64
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.sinks import Peak, Rows, Sink, TermSink
-from hybrid.timing import Term
+from hybrid.timing import Term, attention_dims, conv_dims, gemm_dims
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -132,14 +132,16 @@ def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
     def layer(sink: Sink) -> None:
         def linear(module: str, d_in: int, d_out: int) -> None:
             flops = ops.linear(r, d_in, d_out)
-            sink.op(module, ADDMM, "matmul", (d_out + r * d_in + d_in * d_out) * F32, r * d_out * F32, flops)
+            sink.op(module, ADDMM, "matmul", (d_out + r * d_in + d_in * d_out) * F32, r * d_out * F32, flops,
+                    dims=gemm_dims(1, r, d_out, d_in))  # fmt: skip
             sink.alloc(r * d_out * F32)
 
         layer_norm(sink, "layer_norm1", r)
         for proj in ("q_proj", "k_proj", "v_proj"):
             linear(f"self_attn.{proj}", d, d)
         heads = cfg.num_attention_heads
-        sink.op("self_attn", SDPA, "attention", 3 * x, x, ops.sdpa(n, heads, t, t, cfg.head_dim))
+        sink.op("self_attn", SDPA, "attention", 3 * x, x, ops.sdpa(n, heads, t, t, cfg.head_dim),
+                dims=attention_dims(n * heads, t, t, cfg.head_dim))  # fmt: skip
         sink.transient(ops.math_attention_bytes(n * heads, t, t, cfg.head_dim, itemsize=F32))
         sink.alloc(x)
         linear("self_attn.out_proj", d, d)
@@ -161,7 +163,8 @@ def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
     patches = n * d * side * side * F32
     conv = ops.conv2d(n, c, d, (p, p), (side, side))
     sink.op("embeddings.patch_embedding", "aten.convolution", "conv",
-            (n * c * cfg.image_size**2 + d * c * p * p) * F32, patches, conv)  # fmt: skip
+            (n * c * cfg.image_size**2 + d * c * p * p) * F32, patches, conv,
+            dims=conv_dims(n, c, d, (p, p), (side, side)))  # fmt: skip
     sink.alloc(patches)
     sink.op("embeddings", "aten.cat", "movement", x, x)  # class token before the patches
     sink.alloc(x)

@@ -28,7 +28,7 @@ from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.sinks import Components, Peak, Rows, Sink, TermSink
-from hybrid.timing import Term
+from hybrid.timing import Dims, Term, attention_dims, gemm_dims
 
 
 @dataclass(frozen=True)
@@ -187,14 +187,15 @@ def _umt5_walk(cfg: UMT5Config, batch: int, text_len: int, sink: Sink) -> None:
         """One ``UMT5Block`` whose input (the residual stream) is ``stream`` bytes per element: bf16,
         the embeddings themselves, in layer 0; float32, the previous block's output, freed at the end."""
 
-        def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0) -> None:
-            sink.op(module, "aten." + op, category, read, written, flops)
+        def row(module: str, op: str, category: str, read: int, written: int, flops: int = 0, dims: Dims = ()) -> None:
+            sink.op(module, "aten." + op, category, read, written, flops, dims=dims)
             if sink.memory:
                 sink.alloc(written)
 
         def mm(module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
             read = (rows * d_in + d_in * d_out) * itemsize
-            row(module, "mm", "matmul", read, rows * d_out * itemsize, ops.linear(rows, d_in, d_out))
+            row(module, "mm", "matmul", read, rows * d_out * itemsize, ops.linear(rows, d_in, d_out),
+                gemm_dims(1, rows, d_out, d_in))  # fmt: skip
 
         a, x = "layer.0.SelfAttention", t * inner * BF16  # one of q, k, v and the attention's output
         rms_norm(sink, "layer.0.layer_norm", stream)
@@ -232,7 +233,8 @@ def _umt5_walk(cfg: UMT5Config, batch: int, text_len: int, sink: Sink) -> None:
         row(f"{a}.relative_attention_bias", "embedding", "embedding", bias + sq * I64, sq * h * BF16)
         sink.free(2 * text_len * I64 + 2 * sq * I64)  # the positions, relative_position, the buckets
         row(a, "clone", "movement", h * sq * BF16, h * sq * BF16)  # position_bias
-        sink.op(a, SDPA, "attention", 3 * x + h * sq * BF16, x, ops.sdpa(batch, h, text_len, text_len, cfg.d_kv))
+        sink.op(a, SDPA, "attention", 3 * x + h * sq * BF16, x, ops.sdpa(batch, h, text_len, text_len, cfg.d_kv),
+                dims=attention_dims(batch * h, text_len, text_len, cfg.d_kv))  # fmt: skip
         if sink.memory:
             sink.transient(ops.math_attention_bytes(batch * h, text_len, text_len, cfg.d_kv))
             sink.alloc(x)

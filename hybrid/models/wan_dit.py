@@ -31,7 +31,7 @@ from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
 from hybrid.sinks import Components, Peak, Rows, Sink, TermSink
-from hybrid.timing import Term
+from hybrid.timing import Dims, Term, attention_dims, collective_dims, conv_dims, gemm_dims
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -245,9 +245,10 @@ class _Walk:
         calls: int = 1,
         component: str = "",
         out: int | None = None,
+        dims: Dims = (),
     ) -> None:
         """The op, then its output allocated: ``written`` (of one call), or ``out`` bytes (0: in place)."""
-        self.op(module, "aten." + op, category, read, written, flops, calls, component)
+        self.op(module, "aten." + op, category, read, written, flops, calls, component, dims)
         if self.memory:
             self.sink.alloc(written if out is None else out)
 
@@ -259,7 +260,8 @@ class _Walk:
     def linear(self, module: str, rows: int, d_in: int, d_out: int, itemsize: int = BF16) -> None:
         """``addmm``: bias, input and weight read, output written."""
         read = (d_out + rows * d_in + d_in * d_out) * itemsize
-        self(module, "addmm", "matmul", read, rows * d_out * itemsize, ops.linear(rows, d_in, d_out))
+        self(module, "addmm", "matmul", read, rows * d_out * itemsize, ops.linear(rows, d_in, d_out),
+             dims=gemm_dims(1, rows, d_out, d_in))  # fmt: skip
 
     def context_linear(self, module: str, rows: int, d_in: int, d_out: int) -> None:
         """A projection of image-to-video's sliced context: ``addmm`` on one sample; on a batch the
@@ -270,7 +272,8 @@ class _Walk:
             return
         x, y = rows * d_in * BF16, rows * d_out * BF16
         self(module, "clone", "movement", x, x)
-        self(module, "mm", "matmul", x + d_in * d_out * BF16, y, ops.linear(rows, d_in, d_out))
+        self(module, "mm", "matmul", x + d_in * d_out * BF16, y, ops.linear(rows, d_in, d_out),
+             dims=gemm_dims(1, rows, d_out, d_in))  # fmt: skip
         self.free(x)  # the copy
         self(module, "add", "elementwise", y + d_out * BF16, y)
         self.free(y)  # the product
@@ -279,7 +282,8 @@ class _Walk:
         """A ``_c10d_functional`` collective of ``input_bytes`` over ``group`` ranks: its byte columns
         are what this rank sends and receives (:func:`hybrid.ops.collective_bytes`)."""
         sent, received = ops.collective_bytes(collective, group, input_bytes)
-        self.op(module, f"_c10d_functional.{collective}", "collective", sent, received, 0, calls)
+        self.op(module, f"_c10d_functional.{collective}", "collective", sent, received, 0, calls,
+                dims=collective_dims(collective))  # fmt: skip
         if self.memory:  # its output: every rank's inputs gathered, or as many bytes exchanged
             self.sink.alloc(calls * input_bytes * (group if collective == "all_gather_into_tensor" else 1))
 
@@ -386,12 +390,14 @@ def _block_rows(
         _cudnn_layout(rows, shape, heads, hd, image_tokens)
         rows.math_attention(batch * heads, tokens, image_tokens, hd)
         rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * i * d) * BF16, nd * BF16,
-             ops.sdpa(batch, heads, tokens, image_tokens, hd), component=IMAGE_CORE)  # fmt: skip
+             ops.sdpa(batch, heads, tokens, image_tokens, hd), component=IMAGE_CORE,
+             dims=attention_dims(batch * heads, tokens, image_tokens, hd))  # fmt: skip
         kept += 2 * i * d * BF16 + x  # the image's k and v, its output
     _cudnn_layout(rows, shape, heads, hd, text_len)
     rows.math_attention(batch * heads, tokens, text_len, hd)
     rows("attn2", "scaled_dot_product_attention", "attention", (nd + 2 * t * d) * BF16, nd * BF16,
-         ops.sdpa(batch, heads, tokens, text_len, hd))  # fmt: skip
+         ops.sdpa(batch, heads, tokens, text_len, hd),
+         dims=attention_dims(batch * heads, tokens, text_len, hd))  # fmt: skip
     if cfg.added_kv_proj_dim is not None:
         rows("attn2", "add", "elementwise", 2 * nd * BF16, nd * BF16)  # text + image attention
         rows.free(x)  # the text attention's output
@@ -428,7 +434,7 @@ def _self_attention(rows: _Walk, shape: CallShape, heads: int, hd: int) -> None:
     if u == 1 and r == 1:
         rows.math_attention(b * heads, s, s, hd)
         rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, x * BF16,
-             ops.sdpa(b, heads, s, s, hd))  # fmt: skip
+             ops.sdpa(b, heads, s, s, hd), dims=attention_dims(b * heads, s, s, hd))  # fmt: skip
         return
     if u == 1:
         _ring_attention(rows, b, s, heads, hd, r)
@@ -452,7 +458,7 @@ def _self_attention(rows: _Walk, shape: CallShape, heads: int, hd: int) -> None:
     if r == 1:
         rows.math_attention(b * h, u * s, u * s, hd)
         rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, x * BF16,
-             ops.sdpa(b, h, u * s, u * s, hd))  # fmt: skip
+             ops.sdpa(b, h, u * s, u * s, hd), dims=attention_dims(b * h, u * s, u * s, hd))  # fmt: skip
         if copy((b, u, s, h, hd), (1, 3, 0, 2, 4), 1):  # the output: (u, H/u, B, S/u, D)
             rows.free(x * BF16)
         rows.collective("attn1", "all_to_all_single", u, x * BF16)
@@ -493,6 +499,7 @@ def _ring_attention(rows: _Walk, b: int, s: int, h: int, hd: int, r: int) -> Non
         rows("attn1", "clone", "movement", x * BF16, x * BF16, calls=3 * r)  # q, k, v transposed
     written = x * BF16 + lse * F32 + 2 * I64  # output, log-sum-exp, philox seed and offset
     rows("attn1", "scaled_dot_product_attention", "attention", 3 * x * BF16, written, ops.sdpa(b, h, s, s, hd),
+         dims=attention_dims(b * h, s, s, hd),
          calls=r)  # fmt: skip
     if ops.permute_copies((b, h, s, hd), (0, 2, 1, 3)):
         rows("attn1", "clone", "movement", x * BF16, x * BF16, calls=r)  # the output laid back
@@ -551,7 +558,8 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
 
     def patch(module: str, channels: int) -> None:
         read = (batch * channels * pixels + d * channels * prod(cfg.patch_size) + d) * BF16
-        rows(module, "convolution", "conv", read, video, ops.conv3d(batch, channels, d, cfg.patch_size, (f, h, w)))
+        rows(module, "convolution", "conv", read, video, ops.conv3d(batch, channels, d, cfg.patch_size, (f, h, w)),
+             dims=conv_dims(batch, channels, d, cfg.patch_size, (f, h, w)))  # fmt: skip
 
     patch("patch_embedding", cfg.in_channels)
     vace = isinstance(cfg, WanVACETransformer3DConfig)

@@ -52,7 +52,7 @@ from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.sinks import Peak, Sink
-from hybrid.timing import Term, Terms
+from hybrid.timing import Dims, Term, Terms, attention_dims, conv_dims
 
 # --- Sinks: what a walk tells and what each output keeps of it (nothing here knows the VAE) -------------------------
 
@@ -69,9 +69,9 @@ class RowSink(Sink):
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-        component: str = "",
+        component: str = "", dims: Dims = (),
     ) -> None:  # fmt: skip
-        self.out.append(OpGroup(self.stage, module, op, category, flops, calls, 1, "", read, written))
+        self.out.append(OpGroup(self.stage, module, op, category, flops, calls, 1, "", read, written, 0, dims))
 
     def record(self, path: str) -> RowSink:
         return type(self)(self.stage, path)
@@ -89,7 +89,7 @@ class FlopRowSink(RowSink):
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-        component: str = "",
+        component: str = "", dims: Dims = (),
     ) -> None:  # fmt: skip
         if flops:
             self.out.append(OpGroup(self.stage, module, op, category, flops, calls))
@@ -105,7 +105,7 @@ class ComponentSink(Sink):
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-        component: str = "",
+        component: str = "", dims: Dims = (),
     ) -> None:  # fmt: skip
         if flops:
             self.events.append((module, op, flops * calls))
@@ -137,9 +137,9 @@ class TermSink(Sink):
 
     def op(
         self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
-        component: str = "",
+        component: str = "", dims: Dims = (),
     ) -> None:  # fmt: skip
-        self.terms.append((category, flops * calls, (read + written) * calls, calls))
+        self.terms.append((category, flops * calls, (read + written) * calls, calls, dims))
 
     def reduced(self) -> list[Term]:
         """The terms so far with those of no FLOPs summed per category (in order of first): what
@@ -148,12 +148,12 @@ class TermSink(Sink):
             sums: dict[str, tuple[int, int]] = {}
             flop_terms = []
             for term in self.terms.rows:
-                if term[1]:
+                if term[1] or term[4]:
                     flop_terms.append(term)
                 else:
                     moved, calls = sums.get(term[0], (0, 0))
                     sums[term[0]] = (moved + term[2], calls + term[3])
-            self._reduced = flop_terms + [(c, 0, moved, calls) for c, (moved, calls) in sums.items()]
+            self._reduced = flop_terms + [(c, 0, moved, calls, ()) for c, (moved, calls) in sums.items()]
         return self._reduced
 
     def record(self, path: str) -> TermSink:
@@ -413,12 +413,12 @@ class _Walk:
 
     def op(
         self, module: str, op: str, category: str, flops: int, read: int, written: int, calls: int = 1,
-        alloc: bool = True,
+        alloc: bool = True, dims: Dims = (),
     ) -> int:  # fmt: skip
-        """``op`` run ``calls`` times (each of :attr:`times`); with ``alloc`` its output is allocated.
-        Returns the bytes it writes per call."""
+        """``op`` run ``calls`` times (each of :attr:`times`); with ``alloc`` its output is allocated
+        (``dims``: its kernel shape, :data:`hybrid.timing.Dims`). Returns the bytes it writes per call."""
         if self.tell is not None:
-            self.tell(module, op, category, read, written, flops, calls * self.times)
+            self.tell(module, op, category, read, written, flops, calls * self.times, dims=dims)
         if alloc and self.made is not None:
             self.made(written)
         return written
@@ -488,7 +488,8 @@ class _Walk:
         t_out = (t + pt - kt) // stride_t + 1
         flops = ops.conv3d(b, c_in, c_out, kernel, (t_out, h, w))
         weights = (c_out * c_in * kt * kh * kw + c_out) * F32
-        out = self.op(module, CONV, "conv", flops, padded + weights, b * c_out * t_out * h * w * F32)
+        out = self.op(module, CONV, "conv", flops, padded + weights, b * c_out * t_out * h * w * F32,
+                      dims=conv_dims(b, c_in, c_out, kernel, (t_out, h, w)))  # fmt: skip
         self.free(padding)
         return out
 
@@ -567,13 +568,15 @@ class _Walk:
         n = bt * c * hw * F32
         a = self.rms_norm(f"{m}.norm", c, t * hw)
         conv = ops.conv2d(bt, c, 3 * c, (1, 1), (h, w))
-        qkv = self.op(f"{m}.to_qkv", CONV, "conv", conv, n + (3 * c * c + 3 * c) * F32, 3 * n)
+        qkv = self.op(f"{m}.to_qkv", CONV, "conv", conv, n + (3 * c * c + 3 * c) * F32, 3 * n,
+                      dims=conv_dims(bt, c, 3 * c, (1, 1), (h, w)))  # fmt: skip
         self.free(a)
         q = self.op(m, "aten.clone", "movement", 0, 3 * n, 3 * n)
         self.free(qkv)
         self.sink.transient(ops.math_attention_bytes(bt, hw, hw, c, itemsize=F32))
-        o = self.op(m, SDPA, "attention", ops.sdpa(bt, 1, hw, hw, c), 3 * n, n)
-        proj = self.op(f"{m}.proj", CONV, "conv", ops.conv2d(bt, c, c, (1, 1), (h, w)), n + (c * c + c) * F32, n)
+        o = self.op(m, SDPA, "attention", ops.sdpa(bt, 1, hw, hw, c), 3 * n, n, dims=attention_dims(bt, hw, hw, c))
+        proj = self.op(f"{m}.proj", CONV, "conv", ops.conv2d(bt, c, c, (1, 1), (h, w)), n + (c * c + c) * F32, n,
+                       dims=conv_dims(bt, c, c, (1, 1), (h, w)))  # fmt: skip
         self.free(o)
         out = self.op(m, "aten.add", "elementwise", 0, 2 * n, n)
         self.free(proj + q)
@@ -643,7 +646,8 @@ class _Walk:
             up = self.op(r, "aten.clone", "movement", 0, up, up)
             self.free(strided)
         conv = ops.conv2d(bt, c, c_up, (3, 3), (2 * h, 2 * w))
-        out = self.op(f"{m}.resample.1", CONV, "conv", conv, up + (c_up * c * 9 + c_up) * F32, 4 * bt * c_up * hw * F32)
+        out = self.op(f"{m}.resample.1", CONV, "conv", conv, up + (c_up * c * 9 + c_up) * F32,
+                      4 * bt * c_up * hw * F32, dims=conv_dims(bt, c, c_up, (3, 3), (2 * h, 2 * w)))  # fmt: skip
         self.free(up + x)
         return out, t
 
@@ -674,7 +678,8 @@ class _Walk:
         pad = self.op(f"{m}.resample.0", "aten.constant_pad_nd", "movement", 0, bt * c * h * w * F32,
                       bt * c * (h + 1) * (w + 1) * F32)  # fmt: skip
         conv = ops.conv2d(bt, c, c, (3, 3), (h2, w2))
-        x = self.op(f"{m}.resample.1", CONV, "conv", conv, pad + (c * c * 9 + c) * F32, bt * c * h2 * w2 * F32)
+        x = self.op(f"{m}.resample.1", CONV, "conv", conv, pad + (c * c * 9 + c) * F32, bt * c * h2 * w2 * F32,
+                    dims=conv_dims(bt, c, c, (3, 3), (h2, w2)))  # fmt: skip
         self.free(pad)
         if mode == "downsample3d":
             frames, old = self.slot()
