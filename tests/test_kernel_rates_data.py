@@ -15,6 +15,7 @@ KERNELS = {
 SIXTEEN_BIT_KERNELS = {"sdpa-math", "sdpa-flash", "sdpa-efficient", "cudnn", "fa2", "fa3", "xformers", "flex"}
 COLLECTIVES = {"all_to_all", "all_gather", "reduce_scatter", "all_reduce", "sendrecv"}
 KINDS = {"measured"}
+GEMM_DTYPES = {"bfloat16", "float16", "float8_e4m3fn", "tfloat32"}
 GPUS_BEING_ADDED = {
     "a800-80gb", "h800", "l20", "l40", "rtx3090", "rtx4090d", "rtx-a6000", "rtx6000-ada", "v100-sxm2-32gb", "gb200",
     "b300", "mi325x",
@@ -83,26 +84,33 @@ def test_every_figure_is_positive_and_sizes_rise_along_a_curve(rates: dict[str, 
     for e in rates["attention"]:
         assert e["head_dim"] == 128 and e["causal"] is False and e["setup"] and len(e["points"][0]) == 2
     for e in rates["gemm"]:
-        assert {len(p) for p in e["points"]} == {4} and e["dtype"] in {"bfloat16", "float16", "float8_e4m3fn"}
+        assert {len(p) for p in e["points"]} == {4} and e["dtype"] in GEMM_DTYPES
     for e in rates["collectives"]:
         assert e["ranks"] in (2, 4, 8) and e["link"]
 
 
 def test_no_figure_beats_the_datasheet_peak_of_its_gpu(rates: dict[str, Any], gpus: dict[str, Any]) -> None:
-    """A 16-bit kernel under the dense bf16 peak, an fp8 GEMM under the fp8 peak, a copy under the DRAM
-    bandwidth, a 4- or 8-rank collective under the per-direction GPU link (x1.3 where NCCL reduces in the
-    NVSwitch, NVLS: about 30% above the ring, the mleng-sharp source); a pair may use an NVLink bridge that
+    """A 16-bit kernel under the dense bf16 peak, a GEMM under its dtype's peak (tf32 = bf16 x tf32_ratio), a copy
+    under the DRAM bandwidth, a 4- or 8-rank collective under the per-direction GPU link (x1.3 where NCCL reduces
+    in the NVSwitch, NVLS: about 30% above the ring, the mleng-sharp source); a pair may use an NVLink bridge that
     gpus.json's 4/8-GPU link does not describe, so pairs are not bounded here.
 
-    Compute is bounded at 1.05x the datasheet: GeForce peaks are stated at the rated boost clock and the boards
-    run above it (SDPA's flash kernel on an RTX 5090 reaches 215 TOPS against 209.5; on an RTX 4090 164 of 165.2)."""
+    GeForce compute may pass its datasheet by up to 20%: those peaks are stated at the rated boost clock and the
+    boards run above it (square bf16 matmuls on an RTX 5090 reach 240 TFLOPS against 209.5, SDPA's flash kernel
+    215; an RTX 4090 165 against 165.2). Data-center parts get no allowance."""
+
+    def peak(gpu: str, dtype: str) -> float:
+        g = gpus[gpu]
+        allowance = 1.2 if gpu.startswith("rtx") else 1.0
+        rate = {"float8_e4m3fn": g["fp8_tflops"], "tfloat32": g["bf16_tflops"] * g["tf32_ratio"]}
+        return float(allowance * rate.get(dtype, g["bf16_tflops"]))
+
     for e in rates["attention"]:
         if e["gpu"] in gpus and e["kernel"] in SIXTEEN_BIT_KERNELS:
-            assert max(p[1] for p in e["points"]) <= 1.05 * gpus[e["gpu"]]["bf16_tflops"], e
+            assert max(p[1] for p in e["points"]) <= peak(e["gpu"], e["dtype"]), e
     for e in rates["gemm"]:
         if e["gpu"] in gpus:
-            peak = gpus[e["gpu"]]["fp8_tflops" if e["dtype"].startswith("float8") else "bf16_tflops"]
-            assert max(p[3] for p in e["points"]) <= 1.05 * peak, e
+            assert max(p[3] for p in e["points"]) <= peak(e["gpu"], e["dtype"]), e
     for e in rates["memory"]:
         if e["gpu"] in gpus:
             assert max(p[1] for p in e["points"]) <= gpus[e["gpu"]]["memory_bandwidth_gbs"], e
@@ -135,3 +143,6 @@ def test_pinned_figures_read_from_the_sources(rates: dict[str, Any]) -> None:
     h200 = [e for e in rates["collectives"] if e["gpu"] == "h200" and e["ranks"] == 8]
     assert sorted(e["points"][0][1] for e in h200) == [365.6, 473.1]
     assert {e["points"][0][0] for e in h200} == {8 * 2**30}
+    # torch-performance-test-data issue #77: an H20's square bf16 matmul reaches 142.25 TFLOPS at 10240 (96% of 148)
+    h20 = _one(rates["gemm"], gpu="h20", dtype="bfloat16")
+    assert h20["points"][0] == [1024, 1024, 1024, 95.12] and h20["points"][-1] == [10240, 10240, 10240, 142.25]
