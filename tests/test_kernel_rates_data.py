@@ -14,7 +14,7 @@ KERNELS = {
 }  # fmt: skip
 SIXTEEN_BIT_KERNELS = {"sdpa-math", "sdpa-flash", "sdpa-efficient", "cudnn", "fa2", "fa3", "xformers", "flex"}
 COLLECTIVES = {"all_to_all", "all_gather", "reduce_scatter", "all_reduce", "sendrecv"}
-KINDS = {"measured"}
+KINDS = {"measured", "fitted"}
 GEMM_DTYPES = {"bfloat16", "float16", "float8_e4m3fn", "tfloat32"}
 GPUS_BEING_ADDED = {
     "a800-80gb", "h800", "l20", "l40", "rtx3090", "rtx4090d", "rtx-a6000", "rtx6000-ada", "v100-sxm2-32gb", "gb200",
