@@ -1,13 +1,16 @@
-"""Hardware database: GPUs with peak dense tensor throughput, memory bandwidth and capacity.
+"""Hardware database: GPUs with peak dense tensor throughput, memory bandwidth and capacity, links,
+and the streaming multiprocessors, clock and L2 cache a kernel-aware time model needs.
 
-Data with provenance: every row of ``hybrid/data/gpus.json`` cites the vendor document its numbers
-come from and the date they were retrieved; the file states the convention (dense, FP32
-accumulation on GeForce, GB/s and GiB). Nothing here imports torch.
+Data with provenance: every row of ``hybrid/data/gpus.json`` cites the document its numbers come
+from (and says when a figure is derived or assumed); the file states the convention (dense, FP32
+accumulation on GeForce, GB/s, GiB and MiB). Every row is checked when the file is read: a missing,
+mistyped or non-positive field is one line naming the GPU and the field. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -45,6 +48,15 @@ class GPU:
     """Peak GPU-to-GPU bandwidth in one direction within a server, GB/s (NVLink, else PCIe);
     collectives cross it."""
     gpu_link: str
+    sm_count: int
+    """Streaming multiprocessors enabled on this part (compute units on AMD)."""
+    boost_clock_mhz: int
+    """The vendor's maximum boost (peak engine) clock, MHz."""
+    l2_cache_mib: float
+    """L2 cache capacity in MiB (the L2 proper: AMD's Infinity Cache is not in it)."""
+    sm_clock_l2_source: str
+    """Where ``sm_count``, ``boost_clock_mhz`` and ``l2_cache_mib`` come from, and which are derived
+    or assumed."""
 
     def peak_flops(self, dtype: str = "bf16") -> float:
         """Peak dense tensor FLOP/s for ``dtype`` (``bf16``, ``fp16``, ``fp8``, ``tf32``)."""
@@ -86,14 +98,60 @@ class GPU:
             "source": self.source, "source_url": self.source_url,
             "host_link_gbs": self.host_link_gbs, "host_link": self.host_link,
             "gpu_link_gbs": self.gpu_link_gbs, "gpu_link": self.gpu_link,
+            "sm_count": self.sm_count, "boost_clock_mhz": self.boost_clock_mhz, "l2_cache_mib": self.l2_cache_mib,
+            "sm_clock_l2_source": self.sm_clock_l2_source,
         }  # fmt: skip
+
+
+GPU_FIELDS: dict[str, str] = {
+    "name": "text", "product": "text", "vendor": "text", "architecture": "text",
+    "bf16_tflops": "number", "fp16_tflops": "number", "fp8_tflops": "number or null", "tf32_ratio": "number",
+    "memory_bandwidth_gbs": "number", "memory_gib": "number", "source": "text", "source_url": "url",
+    "host_link_gbs": "number", "host_link": "text", "gpu_link_gbs": "number", "gpu_link": "text",
+    "sm_count": "integer", "boost_clock_mhz": "integer", "l2_cache_mib": "number", "sm_clock_l2_source": "text",
+}  # fmt: skip
+"""Every field of a ``gpus.json`` row and what it must be: text non-empty, a url ``https://``, a number
+finite and > 0 (``null`` too where stated), an integer > 0."""
+
+
+def _valid(value: Any, kind: str) -> bool:
+    if kind in ("text", "url"):
+        return isinstance(value, str) and bool(value.strip()) and (kind == "text" or value.startswith("https://"))
+    if value is None:
+        return kind == "number or null"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return value > 0 and (kind != "integer" or isinstance(value, int))
+
+
+def gpu_from_row(row: Any, index: int) -> GPU:
+    """The GPU of one ``gpus.json`` row, checked field by field against :data:`GPU_FIELDS`; an
+    :class:`~hybrid.errors.InputError` of one line naming the GPU (or its index) and the field otherwise."""
+    if not isinstance(row, dict):
+        raise InputError(f"gpus.json: gpus[{index}]: not an object; valid: an object with {', '.join(GPU_FIELDS)}")
+    name = row.get("name") if isinstance(row.get("name"), str) and row.get("name") else f"gpus[{index}]"
+    for field, kind in GPU_FIELDS.items():
+        if field not in row:
+            raise InputError(f"gpus.json: {name}: field {field} is missing; valid: a {kind}")
+        if not _valid(row[field], kind):
+            valid = {"text": "non-empty text", "url": "an https:// address"}.get(kind, f"a {kind} > 0")
+            raise InputError(f"gpus.json: {name}: field {field} is {row[field]!r}; valid: {valid}")
+    unknown = sorted(set(row) - set(GPU_FIELDS))
+    if unknown:
+        raise InputError(f"gpus.json: {name}: unknown field {unknown[0]}; valid: {', '.join(GPU_FIELDS)}")
+    return GPU(**row)
 
 
 @lru_cache(maxsize=1)
 def database() -> tuple[dict[str, Any], dict[str, GPU]]:
     """``(document header, {name: GPU})`` from the packaged data file."""
     doc = json.loads(resources.files("hybrid").joinpath("data/gpus.json").read_text(encoding="utf-8"))
-    gpus = {row["name"]: GPU(**row) for row in doc["gpus"]}
+    gpus: dict[str, GPU] = {}
+    for i, row in enumerate(doc["gpus"]):
+        g = gpu_from_row(row, i)
+        if g.name in gpus:
+            raise InputError(f"gpus.json: {g.name}: named twice; valid: one row per GPU name")
+        gpus[g.name] = g
     header = {k: v for k, v in doc.items() if k != "gpus"}
     return header, gpus
 

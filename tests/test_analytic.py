@@ -411,7 +411,7 @@ def test_analytic_path_does_not_import_torch() -> None:
 def test_public_api() -> None:
     w = hybrid.Workload.of(model="wan2.1-t2v-1.3b", width=256, height=128, frames=17)
     sized = hybrid.size_on_gpu(w, "l40s")
-    assert sized.gpu == hybrid.get_gpu("l40s") and len(hybrid.gpus()) == 11
+    assert sized.gpu == hybrid.get_gpu("l40s") and len(hybrid.gpus()) == 23
     assert sized.efficiency["matmul"]["value"] == hybrid.default_efficiency("l40s").efficiency["matmul"] == 0.729
     assert sized.seconds > 0 and sized.peak_memory_bytes > 0
     assert hybrid.diffusion_core_cost(hybrid.Workload.of()).flops_per_call == 6_523_436_592_005_120

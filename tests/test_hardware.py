@@ -20,23 +20,29 @@ from hybrid.hardware import (
 from hybrid.timing import OP_CLASSES
 
 NAMES = [
-    "rtx4090", "rtx5090", "a100-40gb", "a100-80gb", "h100-pcie", "h100-sxm", "h200", "h20", "b200", "l40s", "mi300x"
+    "rtx4090", "rtx5090", "a100-40gb", "a100-80gb", "h100-pcie", "h100-sxm", "h200", "h20", "b200", "l40s", "mi300x",
+    "a800-80gb", "h800", "l20", "l40", "rtx3090", "rtx4090d", "rtx-a6000", "rtx6000-ada", "v100-sxm2-32gb", "gb200",
+    "b300", "mi325x",
 ]  # fmt: skip
 
 
 def test_every_named_gpu_is_there_with_a_source() -> None:
     header, table = database()
     assert list(table) == NAMES
-    assert header["schema"] == "wanmeter.gpus/1" and header["retrieved"] == "2026-11-25"
+    assert header["schema"] == "wanmeter.gpus/1" and header["retrieved"] == "2026-12-03"
     for g in table.values():
         assert g.source and g.source_url.startswith("https://")
-        assert g.bf16_tflops == g.fp16_tflops > 0  # dense bf16 and fp16 tensor rates are equal on all ten
+        assert g.bf16_tflops == g.fp16_tflops > 0  # dense bf16 and fp16 tensor rates are equal on all of them
         assert g.fp8_tflops is None or g.fp8_tflops >= g.bf16_tflops
-        assert 100 < g.memory_bandwidth_gbs < 10_000 and 16 <= g.memory_gib <= 256
-        # PCIe x16 in one direction: Gen4 31.5 -> 32 GB/s, Gen5 63 -> 64 GB/s (half the datasheets' both-ways)
-        generation = 5 if ("Gen5" in g.host_link or "5.0" in g.host_link) else 4
-        assert "Gen4" in g.host_link or "4.0" in g.host_link or generation == 5
-        assert g.host_link_gbs == {4: 32, 5: 64}[generation] and g.host_link_bytes_per_s == g.host_link_gbs * 1e9
+        assert 100 < g.memory_bandwidth_gbs < 10_000 and 16 <= g.memory_gib <= 288
+        # PCIe x16 in one direction: Gen3 15.75 -> 16, Gen4 31.5 -> 32, Gen5 63 -> 64, Gen6 126 -> 128 GB/s (half the
+        # datasheets' both-ways); the GB200's GPUs reach their Grace CPU over NVLink-C2C instead
+        if g.name == "gb200":
+            assert "NVLink-C2C" in g.host_link and g.host_link_gbs == 900 / 2 / 2
+            continue
+        generation = next(n for n in (3, 4, 5, 6) if f"Gen{n}" in g.host_link or f"{n}.0" in g.host_link)
+        assert g.host_link_gbs == {3: 16, 4: 32, 5: 64, 6: 128}[generation]
+        assert g.host_link_bytes_per_s == g.host_link_gbs * 1e9
 
 
 def test_h100_sxm_numbers() -> None:
@@ -68,13 +74,13 @@ def test_unknown_gpu_lists_valid_names() -> None:
     with pytest.raises(ValueError) as e:
         get_gpu("v100")
     assert str(e.value) == f"gpu: unknown GPU 'v100'; valid: {', '.join(NAMES)}"
-    assert len(gpus()) == 11
+    assert len(gpus()) == 23
 
 
 def test_cli_gpus(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gpus"]) == 0
     out = capsys.readouterr().out
-    assert "h100-sxm   NVIDIA H100 SXM5" in out
+    assert "h100-sxm        NVIDIA H100 SXM5" in out and "v100-sxm2-32gb  NVIDIA Tesla V100 SXM2 32GB" in out
     assert main(["gpus", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [g["name"] for g in doc["gpus"]] == NAMES
