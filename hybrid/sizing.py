@@ -36,6 +36,7 @@ from hybrid.hardware import (
     host_cpu_flops,
     host_link_efficiency,
 )
+from hybrid.kernels import launch_seconds, shape_rates
 from hybrid.memo import memoised
 from hybrid.memory import PipelineMemory, pipeline_memory
 from hybrid.optimise import (
@@ -292,7 +293,8 @@ class CallCost:
     def time(self, machine: Machine) -> StageTime:
         """Seconds of one call on ``machine``, memoised per machine (a sweep's steps and CFG reuse it)."""
         key = (machine.peak_flops, machine.peak_bytes_per_s, tuple(sorted(machine.efficiency.items())),
-               machine.launch_overhead_s, machine.link_bytes_per_s, machine.collective_latency_s)  # fmt: skip
+               machine.launch_overhead_s, machine.link_bytes_per_s, machine.collective_latency_s,
+               machine.shape_rates.key() if machine.shape_rates else None)  # fmt: skip
         if key not in self._times:
             self._times[key] = terms_time(self.terms, machine)
         return self._times[key]
@@ -417,6 +419,8 @@ def size_on_gpu(
         if not (isinstance(host_flops, (int, float)) and math.isfinite(host_flops) and host_flops > 0):
             raise InputError(f"host-tflops: must be a positive number, got {host_flops!r}")
         host_cpu = (float(host_flops), "set on the command line")
+    by_shape = kernel_aware_classes(cal)
+    launch_s = launch_seconds(g.name)[0] if cal.get("defaults") else float(cal.get("launch_overhead_s", 0.0))
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
     calls_of = {sd.name: apply_calls(transforms, sd, stage_calls(sd, workload)) for sd in spec.pipeline_def.stages}
@@ -458,9 +462,10 @@ def size_on_gpu(
                         peak_flops=g.peak_flops(path),
                         peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
                         efficiency=cal["efficiency"],
-                        launch_overhead_s=float(cal.get("launch_overhead_s", 0.0)),
+                        launch_overhead_s=launch_s,
                         link_bytes_per_s=link_bytes_per_s_gpus,
                         collective_latency_s=latency,
+                        shape_rates=shape_rates(g, path, kernel, by_shape) if by_shape else None,
                     )
                 t = st.time(machine)
                 sharded = shardings.get(sd.component)
@@ -520,6 +525,15 @@ def size_on_gpu(
         deployment,
         link_info,
     )
+
+
+def kernel_aware_classes(cal: dict[str, Any]) -> frozenset[str]:
+    """The op classes timed per kernel shape (:mod:`hybrid.kernels`): with the cited defaults, every
+    FLOP class the user did not override; with a timing calibration of the GPU, none (its measured
+    efficiencies stand for every shape)."""
+    if not cal.get("defaults"):
+        return frozenset()
+    return frozenset(c for c in ("matmul", "attention", "convolution") if c not in cal.get("overridden", ()))
 
 
 def _gpu_link(g: GPU) -> tuple[float, float, dict[str, Any]]:

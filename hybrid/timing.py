@@ -19,10 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybrid.ops import COLLECTIVES
 from hybrid.rows import CostRow, OpGroup
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.kernels import ShapeRates
 
 OP_CLASSES: tuple[str, ...] = ("matmul", "attention", "convolution", "memory")
 _CLASS_OF_CATEGORY = {"matmul": "matmul", "attention": "attention", "conv": "convolution"}
@@ -48,6 +51,9 @@ class Machine:
     """What one rank sends (and receives) per second in a collective: the achieved GPU-to-GPU bandwidth."""
     collective_latency_s: float = 0.0
     """The fixed cost of one collective call."""
+    shape_rates: ShapeRates | None = None
+    """Per-shape efficiencies (:mod:`hybrid.kernels`) of the FLOP terms that carry kernel dims,
+    for the classes they cover; ``None``: each op class's one efficiency for every shape."""
 
     def __post_init__(self) -> None:
         missing = [c for c in OP_CLASSES if c not in self.efficiency]
@@ -231,7 +237,8 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
     launch, by_class = machine.launch_overhead_s, out.by_class
     compute_s = memory_s = 0.0
     comm_moved = comm_calls = 0
-    for category, flops, moved, calls, _dims in terms:
+    rates = machine.shape_rates
+    for category, flops, moved, calls, dims in terms:
         if category == "view":
             continue
         if category == "collective":  # moved: sent + received, as much each way
@@ -240,7 +247,12 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
             continue
         cls = _CLASS_OF_CATEGORY.get(category, "memory")
         t_mem = moved / bytes_per_s
-        t_comp = 0.0 if cls == "memory" else flops / flops_per_s[cls]
+        if cls == "memory":
+            t_comp = 0.0
+        elif rates is not None and dims:
+            t_comp = flops / (machine.peak_flops * rates.efficiency(cls, dims, machine.efficiency[cls]))
+        else:
+            t_comp = flops / flops_per_s[cls]
         t = (t_comp if t_comp > t_mem else t_mem) + calls * launch
         by_class[cls] = by_class.get(cls, 0.0) + t
         if flops and cls != "memory" and t_comp >= t_mem:

@@ -1,0 +1,282 @@
+"""Kernel-aware achieved rates: what fraction of a GPU's peak an op reaches, by its kernel and shape.
+
+The data are public kernel measurements (``hybrid/data/kernel_rates.json``: papers' and vendors'
+benchmark tables and plots, microbenchmark repositories, each with its source and how it was read);
+none is fitted to a timed Wan run. Three models read them:
+
+* **GEMMs** (and convolutions as implicit GEMMs) reach ``e_max * waves(m, n) * k / (k + K_HALF)`` of
+  the tensor path's peak: ``waves`` the share of the last wave of output tiles that keeps every SM
+  busy (wave quantisation: ``tiles / (ceil(tiles / sm_count) * sm_count)``, with ``TILE`` tiles),
+  ``k / (k + K_HALF)`` the fixed cost of a tile's prologue and epilogue against its ``k`` loop.
+  ``e_max`` is each GPU's measured ceiling: of its square-GEMM measurements divided by their own
+  wave and ``k`` factors, the largest (the best shape a tuned library reaches), or the class
+  efficiency of the cited defaults where the GPU has none.
+* **Attention** runs at the measured throughput of the kernel on the GPU at the key length (the
+  kernel's inner loop; curves are log-linear between measured sequence lengths, flat beyond them),
+  as a fraction of the GPU's peak; a GPU without its own curve for the kernel takes the curve of a
+  GPU of the same architecture, as a fraction of that GPU's peak (``derived``), else the kernel's
+  cited class efficiency stands.
+* **Launch**: eager PyTorch spends about ``seconds_per_kernel`` of host time per launched kernel
+  (measured on an A100; the GPU's own figure where there is one).
+
+Where a timing calibration of the GPU exists (``calibrate-time``), or the user overrides an op
+class, that class's one efficiency stands for every shape instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import resources
+from itertools import pairwise
+from typing import Any
+
+from hybrid.hardware import GPU, gpus
+
+TILE: Mapping[str, tuple[int, int]] = {"Hopper": (128, 256), "Blackwell": (128, 256)}
+"""Output tile ``(m, n)`` assumed of the GEMM kernels a library picks for large bf16 products, by
+architecture (Hopper's and Blackwell's warp-group MMA kernels: 128x256; ``DEFAULT_TILE`` elsewhere).
+An assumption, not a measurement: checked against the square-GEMM measurements in
+``tests/test_kernels.py``."""
+DEFAULT_TILE = (128, 128)
+K_HALF = 256
+"""The ``k`` at which a tile's fixed prologue and epilogue cost as much as its loop: fits the
+square-GEMM measurements of the data to a few percent (H100 SXM bf16: 1024^3 at 0.18 of peak,
+2048^3 at 0.68, 4096^3 at 0.80; see ``tests/test_kernels.py``)."""
+
+LARGE = 0.9
+"""Shapes whose wave and ``k`` factors are at least this set a GPU's GEMM ceiling."""
+
+TENSOR_DTYPES: Mapping[str, str] = {"bf16": "bfloat16", "fp16": "bfloat16", "tf32": "tfloat32", "fp8": "float8_e4m3fn"}
+"""The data's GEMM dtype of each tensor path (fp16 and bf16 run at one rate)."""
+
+
+@lru_cache(maxsize=1)
+def data() -> dict[str, Any]:
+    """The packaged ``kernel_rates.json``."""
+    text = resources.files("hybrid").joinpath("data/kernel_rates.json").read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+def _peak_tflops(gpu: GPU, dtype: str) -> float:
+    if dtype == "tfloat32":
+        return gpu.bf16_tflops * gpu.tf32_ratio
+    if dtype == "float8_e4m3fn":
+        return gpu.fp8_tflops or gpu.bf16_tflops
+    return gpu.bf16_tflops
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a rate comes from: ``measured`` on this GPU, ``derived`` from another GPU's measurement
+    (``how``), or ``default`` (the op class's cited efficiency)."""
+
+    kind: str
+    how: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "evidence": self.how}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Fractions of peak at measured sequence lengths, ascending."""
+
+    points: tuple[tuple[int, float], ...]
+    evidence: Evidence
+
+    def at(self, length: int) -> float:
+        """Log-linear between the measured lengths, flat beyond them."""
+        pts = self.points
+        if length <= pts[0][0]:
+            return pts[0][1]
+        for (x0, y0), (x1, y1) in pairwise(pts):
+            if length <= x1:
+                w = (math.log(length) - math.log(x0)) / (math.log(x1) - math.log(x0))
+                return y0 + w * (y1 - y0)
+        return pts[-1][1]
+
+
+def _source(key: str) -> str:
+    s = data()["sources"].get(key, {})
+    return f"{s.get('title', key)} ({s.get('url', '')}; {s.get('read', '')})"
+
+
+KERNEL_KIN: Mapping[str, tuple[str, ...]] = {
+    "sdpa": ("sdpa-flash",),
+    "fa2": ("sdpa-flash",),
+    "sdpa-flash": ("fa2",),
+}
+"""Kernels measured under another name: PyTorch's SDPA picks its built-in FlashAttention-2 kernels
+first on CUDA (``sdpa-flash``; the ``sdpa-priority`` source of the efficiency defaults), which are
+the ``flash_attn`` package's FlashAttention-2 (``fa2``) compiled into PyTorch."""
+
+
+@cache
+def attention_curve(kernel: str, gpu_name: str) -> Curve | None:
+    """The measured curve of ``kernel`` on ``gpu_name`` (head dim 128, non-causal, as fractions of
+    its bf16 peak): in order, its own, its kin's (:data:`KERNEL_KIN`) on this GPU, its own or its
+    kin's on a GPU of the same architecture (the first entry of the data each time); ``None``
+    where none exists."""
+    table = gpus()
+    gpu = table[gpu_name]
+    names = (kernel, *KERNEL_KIN.get(kernel, ()))
+    entries = [e for e in data()["attention"] if e["head_dim"] == 128 and not e["causal"] and e["gpu"] in table]
+    for same_gpu in (True, False):
+        for name in names:
+            for e in entries:
+                if e["kernel"] != name:
+                    continue
+                other = table[e["gpu"]]
+                here = e["gpu"] == gpu_name
+                if here != same_gpu or (not here and other.architecture != gpu.architecture):
+                    continue
+                peak = _peak_tflops(other, "bfloat16")
+                alias = "" if name == kernel else f" ({kernel} measured as {name})"
+                if e["gpu"] == gpu_name:
+                    kind, how = "measured", f"{name} on {gpu_name}{alias}: {e.get('setup', '')}"
+                else:
+                    kind = "derived"
+                    how = (
+                        f"no measurement of {kernel} on {gpu_name}: {name} on {e['gpu']} ({other.architecture})"
+                        f"{alias}, as a fraction of its peak ({peak:g} TFLOP/s)"
+                    )
+                points = tuple((int(s), float(t) / peak) for s, t in e["points"])
+                return Curve(points, Evidence(kind, f"{how}; {_source(e['source'])}"))
+    return None
+
+
+def tile(gpu: GPU) -> tuple[int, int]:
+    return TILE.get(gpu.architecture, DEFAULT_TILE)
+
+
+def wave_fraction(gpu: GPU, batch: int, m: int, n: int) -> float:
+    """The share of SM-slots the output tiles of ``batch`` ``m x n`` products keep busy over their
+    waves (1 for an exact multiple of the SM count; a tile cut by the matrix edge counts whole). A
+    side shorter than the tile gets a tile of its length rounded up to 64 (libraries pick narrower
+    tiles for narrow products: a VAE convolution's 96 output channels)."""
+    tm, tn = tile(gpu)
+    tm, tn = min(tm, max(64, -(-m // 64) * 64)), min(tn, max(64, -(-n // 64) * 64))
+    tiles = batch * -(-m // tm) * -(-n // tn)
+    if tiles == 0:
+        return 1.0
+    waves = -(-tiles // gpu.sm_count)
+    fill = (m * n) / (-(-m // tm) * tm * -(-n // tn) * tn)
+    return fill * tiles / (waves * gpu.sm_count)
+
+
+def k_fraction(k: int) -> float:
+    return k / (k + K_HALF) if k > 0 else 1.0
+
+
+def shape_factor(gpu: GPU, dims: tuple[int, ...]) -> float:
+    """``waves * k / (k + K_HALF)`` of a GEMM's ``(batch, m, n, k)``."""
+    batch, m, n, k = dims
+    return wave_fraction(gpu, batch, m, n) * k_fraction(k)
+
+
+@cache
+def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
+    """``e_max`` of the GPU's GEMMs on ``dtype``: of its measurements at shapes the wave and ``k``
+    factors barely touch (:data:`LARGE`; else its largest shape), the highest divided by its
+    factors (small shapes are left out: libraries run them with other tiles or split ``k``, which
+    the model does not follow); ``None`` where it has none (the class efficiency then stands)."""
+    gpu = gpus()[gpu_name]
+    peak = _peak_tflops(gpu, dtype)
+    points = [
+        (m, n, k, tflops, e["source"])
+        for e in data()["gemm"]
+        if e["gpu"] == gpu_name and e["dtype"] == dtype and not e.get("kernel")
+        for m, n, k, tflops in e["points"]
+    ]
+    large = [p for p in points if shape_factor(gpu, (1, *p[:3])) >= LARGE]
+    best: tuple[float, str] | None = None
+    for m, n, k, tflops, source in large or sorted(points, key=lambda p: p[0] * p[1] * p[2])[-1:]:
+        ceiling = tflops / peak / shape_factor(gpu, (1, m, n, k))
+        if best is None or ceiling > best[0]:
+            best = (ceiling, f"{m}x{n}x{k} at {tflops:g} TFLOP/s; {_source(source)}")
+    if best is None:
+        return None
+    value = min(best[0], 1.0)
+    return value, Evidence("measured", f"GEMM ceiling {value:.3f} of peak on {gpu_name} ({dtype}) from {best[1]}")
+
+
+@cache
+def launch_seconds(gpu_name: str) -> tuple[float, Evidence]:
+    """Host seconds per launched kernel in eager PyTorch: the GPU's own measurement, else the
+    A100's (``derived``)."""
+    entries = [e for e in data()["launch"] if e["framework"] == "pytorch-eager" and e.get("kind") == "measured"]
+    own = [e for e in entries if e["gpu"] == gpu_name]
+    e = own[0] if own else next(e for e in entries if e["gpu"] == "a100-80gb")
+    kind = "measured" if own else "derived"
+    how = f"eager PyTorch, {e['seconds_per_kernel'] * 1e6:g} us per kernel on {e['gpu']}; {_source(e['source'])}"
+    return float(e["seconds_per_kernel"]), Evidence(kind, how)
+
+
+@dataclass(frozen=True)
+class ShapeRates:
+    """Per-shape efficiencies on one GPU and tensor path, for the classes they cover (the others
+    keep their one class efficiency): what :func:`hybrid.timing.terms_time` asks per FLOP term."""
+
+    gpu: GPU
+    gemm_ceiling: float | None
+    """``e_max`` of matrix products (``None``: the class efficiency is the ceiling)."""
+    attention: Curve | None
+    classes: frozenset[str]
+    _memo: dict[tuple[str, tuple[int, ...], float], float] = field(default_factory=dict, compare=False, repr=False)
+
+    def efficiency(self, cls: str, dims: tuple[int, ...], base: float) -> float:
+        """The efficiency of a ``cls`` op of kernel shape ``dims``; ``base`` the class's own."""
+        key = (cls, dims, base)
+        e = self._memo.get(key)
+        if e is None:
+            e = self._memo[key] = self._efficiency(cls, dims, base)
+        return e
+
+    def _efficiency(self, cls: str, dims: tuple[int, ...], base: float) -> float:
+        if cls not in self.classes or len(dims) != 4:
+            return base
+        if cls == "attention":
+            return base if self.attention is None else self.attention.at(dims[2])
+        ceiling = self.gemm_ceiling if cls == "matmul" else None  # a convolution: its class's ceiling
+        return max((base if ceiling is None else ceiling) * shape_factor(self.gpu, dims), 1e-6)
+
+    def key(self) -> tuple[Any, ...]:
+        """What the rates depend on (memo keys of timed calls)."""
+        return (self.gpu.name, self.gemm_ceiling, self.attention, self.classes)
+
+
+def shape_rates(gpu: GPU, path: str, kernel: str, classes: frozenset[str]) -> ShapeRates:
+    """The :class:`ShapeRates` of ``gpu`` on tensor ``path`` (``bf16``, ``tf32``, ...) with attention
+    run by ``kernel``, for ``classes``."""
+    dtype = TENSOR_DTYPES.get(path, "bfloat16")
+    ceiling = gemm_ceiling(gpu.name, dtype)
+    curve = attention_curve(kernel, gpu.name) if dtype == "bfloat16" else None
+    return ShapeRates(gpu, ceiling[0] if ceiling else None, curve, classes)
+
+
+def evidence(gpu: GPU, path: str, kernel: str) -> dict[str, dict[str, str]]:
+    """Per op class, where the kernel-aware rates of ``gpu`` come from (for the report's JSON)."""
+    dtype = TENSOR_DTYPES.get(path, "bfloat16")
+    out: dict[str, dict[str, str]] = {}
+    ceiling = gemm_ceiling(gpu.name, dtype)
+    out["matmul"] = (
+        ceiling[1].to_dict()
+        if ceiling
+        else {"kind": "default", "evidence": f"no GEMM measurement on {gpu.name}: the class efficiency is the ceiling"}
+    )
+    out["matmul"]["shape"] = (
+        f"times waves(m, n) over {gpu.sm_count} SMs with {tile(gpu)[0]}x{tile(gpu)[1]} tiles, times k / (k + {K_HALF})"
+    )
+    curve = attention_curve(kernel, gpu.name) if dtype == "bfloat16" else None
+    out["attention"] = (
+        curve.evidence.to_dict()
+        if curve
+        else {"kind": "default", "evidence": f"no curve of {kernel} on {gpu.name}'s architecture: the class efficiency"}
+    )
+    seconds, ev = launch_seconds(gpu.name)
+    out["launch"] = {**ev.to_dict(), "seconds_per_kernel": f"{seconds:g}"}
+    return out
