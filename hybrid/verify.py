@@ -24,10 +24,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hybrid.accuracy import ACCEPTANCE, PUBLIC_TIMINGS, Bounds, assess, band, outcomes
 from hybrid.analytic import stage_groups
 from hybrid.deployment import Deployment
 from hybrid.errors import InputError
-from hybrid.files import CALIBRATION_DIR, read_json, write_atomic
+from hybrid.files import read_json, write_atomic
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
@@ -37,7 +38,6 @@ from hybrid.presets import PRESETS, ModelSpec, get_preset
 from hybrid.report import estimate
 from hybrid.rows import aggregate, aggregate_costs, expand
 from hybrid.runtime import DIFFUSERS, Runtime
-from hybrid.schedule import stage_calls
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,10 +134,12 @@ class Summary:
     name: str
     checks: list[Check]
     seconds: float = 0.0
+    verdict: dict[str, Any] = field(default_factory=dict)
+    """A judgement of the cases as a whole (``pass`` in it: whether it holds), where there is one."""
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return all(c.passed for c in self.checks) and bool(self.verdict.get("pass", True))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +148,7 @@ class Summary:
             "cases": len(self.checks),
             "failed": sum(not c.passed for c in self.checks),
             "seconds": round(self.seconds, 3),
+            **({"verdict": self.verdict} if self.verdict else {}),
             "checks": [{"name": c.name, "pass": c.passed, **c.detail} for c in self.checks],
         }
 
@@ -405,62 +408,44 @@ def verify_flop_counter(models: Iterable[str] = tuple(sorted(PRESETS))) -> Summa
     return Summary("flop_counter", checks, time.perf_counter() - t0)
 
 
-PUBLIC_TIMINGS = CALIBRATION_DIR / "public_timings.json"
-
-
-def verify_public_timings(path: Path = PUBLIC_TIMINGS) -> Summary:
+def verify_public_timings(path: Path = PUBLIC_TIMINGS, bounds: Bounds = ACCEPTANCE) -> Summary:
     """The time and memory model (``report --gpu``) against published whole-job runs: predicted vs
     published seconds and peak memory per entry of ``calibration/public_timings.json``, with the
-    runtime and flags each source states. An entry passes when the modelled job makes exactly the
-    source's number of DiT calls; the errors are reported, not judged (the entries test the model,
-    nothing is tuned to them)."""
-    from hybrid.sizing import size_on_gpu
-
+    runtime and flags each source states (:func:`hybrid.accuracy.outcomes`). An entry passes when the
+    modelled job makes exactly the source's number of DiT calls; the whole passes when the errors
+    are within ``bounds`` (:func:`hybrid.accuracy.assess`: mean, max, the 4- and 8-GPU runs' signed
+    mean, peak memory, and how often the published figure falls in its leave-one-source-out range)."""
     t0 = time.perf_counter()
     doc = read_json(path, "public timings document")
     if doc.get("schema") != "wanmeter.public-timings/2":
         raise InputError(f"public_timings: {path} is not a wanmeter.public-timings/2 document")
+    runs = outcomes(path)
     checks = []
-    for e in doc["entries"]:
-        w = Workload.of(**e["workload"])
-        spec = w.spec
-        d = e.get("deployment", {})
-        deployment = Deployment(
-            gpus=d.get("gpus", 1), ulysses=d.get("ulysses", 1), ring=d.get("ring", 1), fsdp=tuple(d.get("fsdp", ()))
-        )
-        sized = size_on_gpu(w, e["gpu"], deployment=deployment)
-        dit_calls = sum(stage_calls(sd, w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
-        peak_gib = sized.peak_memory_bytes / 2**30
-        published_gib = e["published_peak_memory"]
+    for o in runs:
+        b = band(runs, o.kind, exclude_source=o.source)
+        lo, hi = b.seconds(o.predicted_s) if b else (None, None)
         checks.append(
             Check(
-                name=e["name"],
-                passed=dit_calls == e["dit_calls"],
+                name=o.name,
+                passed=o.detail["dit_calls"] == o.detail["published_dit_calls"],
                 detail={
-                    "gpu": e["gpu"],
-                    "workload": w.to_dict(),
-                    "runtime": w.runtime.describe(),
-                    "dit_calls": dit_calls,
-                    "published_dit_calls": e["dit_calls"],
-                    "published_s": e["published_seconds"],
-                    "predicted_s": sized.seconds,
-                    "relative_error": (sized.seconds - e["published_seconds"]) / e["published_seconds"],
-                    "published_peak_gib": published_gib,
-                    "predicted_peak_gib": peak_gib,
-                    "memory_relative_error": None
-                    if published_gib is None
-                    else (peak_gib - published_gib) / published_gib,
-                    "gpus": deployment.gpus,
-                    "layout": deployment.describe(),
-                    "comm_s": sized.comm_seconds,
-                    "stages_s": {n: st.seconds for n, st in sized.stages.items()},
-                    "host_copy_s": sum(st.host_copy_seconds for st in sized.stages.values()),
-                    "efficiency": sized.efficiency,
-                    "source": doc["sources"][e["source"]]["url"],
+                    "gpu": o.gpu,
+                    **o.detail,
+                    "published_s": o.published_s,
+                    "predicted_s": o.predicted_s,
+                    "predicted_range_s": None if b is None else [lo, hi],
+                    "range_basis": None if b is None else b.basis,
+                    "inside_range": None if lo is None or hi is None else lo <= o.published_s <= hi,
+                    "relative_error": o.error,
+                    "published_peak_gib": o.published_gib,
+                    "predicted_peak_gib": o.predicted_gib,
+                    "memory_relative_error": o.memory_error,
+                    "gpus": o.gpus,
+                    "set_aside": o.set_aside,
                 },
             )
         )
-    return Summary("public_timings", checks, time.perf_counter() - t0)
+    return Summary("public_timings", checks, time.perf_counter() - t0, assess(runs, bounds))
 
 
 SIZING_GPUS: tuple[str, ...] = ("h100-sxm", "rtx4090")

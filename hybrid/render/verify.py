@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.verify import Check, Summary
@@ -19,7 +19,7 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
     timed = bool(checks) and all("measured_s" in c.detail for c in checks)
     published = bool(checks) and all("published_s" in c.detail for c in checks)
     if published:
-        quality = _published_quality(checks)
+        quality = _published_quality(checks, summary.verdict)
     elif timed:
         quality = f"max |error| {100 * max(abs(c.detail['relative_error']) for c in checks):.1f}%"
     else:
@@ -36,25 +36,58 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _published_quality(checks: list[Check]) -> str:
-    from hybrid.verify import error_summary
+def _published_quality(checks: list[Check], verdict: dict[str, Any]) -> str:
+    """The statistics of :func:`hybrid.accuracy.assess`, each with its bound and whether it holds."""
+    if not verdict:
+        return ""
+    b, ok = verdict["bounds"], verdict["within"]
 
-    s_mean, s_max = error_summary(checks, "relative_error")
-    m_mean, m_max = error_summary(checks, "memory_relative_error")
+    def judged(key: str, text: str, bound: str) -> str:
+        return f"{text} ({'within' if ok[key] else 'BEYOND'} {bound})"
+
     return (
-        f"seconds mean |error| {100 * s_mean:.1f}%, max {100 * s_max:.1f}%; peak memory mean |error| "
-        f"{100 * m_mean:.1f}%, max {100 * m_max:.1f}%"
+        f"over {verdict['runs']} runs from {verdict['sources']} sources on {verdict['gpus']} GPUs "
+        f"({verdict['set_aside']} set aside): "
+        + judged(
+            "seconds_mean",
+            f"seconds mean |error| {100 * verdict['seconds_mean']:.1f}%",
+            f"<= {100 * b['seconds_mean']:g}%",
+        )
+        + f", median {100 * verdict['seconds_median']:.1f}%, "
+        + judged("seconds_max", f"max {100 * verdict['seconds_max']:.1f}%", f"<= {100 * b['seconds_max']:g}%")
+        + "; "
+        + judged(
+            "multi_signed",
+            f"4- and 8-GPU signed mean {100 * verdict['multi_signed']:+.1f}% ({verdict['multi_runs']} runs)",
+            f"+-{100 * b['multi_signed']:g}%",
+        )
+        + "; "
+        + judged(
+            "memory_mean",
+            f"peak memory mean |error| {100 * verdict['memory_mean']:.1f}%",
+            f"<= {100 * b['memory_mean']:g}%",
+        )
+        + "; "
+        + judged(
+            "coverage",
+            f"published inside the leave-one-source-out range {100 * verdict['coverage']:.0f}%",
+            f">= {100 * b['coverage']:g}%",
+        )
     )
 
 
 def _published_error(c: Check) -> str:
     d = c.detail
-    error = f": {d['predicted_s']:,.0f} s vs {d['published_s']:,.1f} s ({100 * d['relative_error']:+.1f}%)"
+    rng = d.get("predicted_range_s")
+    within = "" if rng is None else f" ({rng[0]:,.0f}-{rng[1]:,.0f}{'' if d['inside_range'] else ', outside'})"
+    error = f": {d['predicted_s']:,.0f} s{within} vs {d['published_s']:,.1f} s ({100 * d['relative_error']:+.1f}%)"
     if d["published_peak_gib"] is not None:
         error += (
             f", peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:g} GiB "
             f"({100 * d['memory_relative_error']:+.1f}%)"
         )
+    if d.get("set_aside"):
+        error += f" [set aside: {d['set_aside']}]"
     if not c.passed:
         error += f"; DiT calls {d['dit_calls']}, the source's {d['published_dit_calls']}"
     return error

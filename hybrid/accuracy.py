@@ -1,0 +1,251 @@
+"""How far the time model is from published runs, and the range that puts around every time.
+
+Every entry of ``calibration/public_timings.json`` is sized as its source states it
+(:func:`outcomes`). Nothing in the model is fitted to these runs (its rates come from kernel
+measurements, :mod:`hybrid.kernels`), so each entry's error is already out of sample; the ranges
+*are* fitted to the errors, so an entry's range is computed without its own source
+(leave-one-source-out, :func:`assess`).
+
+A range is the 5th to 95th percentile of the relative errors (``predicted / published - 1``) of
+the published runs of the same kind (:func:`kind_of`: consumer or data-centre GPU, runtime, one GPU
+or several), falling back to coarser kinds where fewer than :data:`MIN_EVIDENCE` runs (from other
+sources) are of that kind: ``published`` lies in ``[predicted / (1 + hi), predicted / (1 + lo)]``.
+An entry set aside (for a reason recorded with it before its error was seen, or below the
+physical bound of :func:`below_peak_bound`) stays listed with its error but takes no part in the
+statistics or the ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from hybrid.files import CALIBRATION_DIR, read_json
+from hybrid.hardware import GPU, get_gpu
+
+PUBLIC_TIMINGS = CALIBRATION_DIR / "public_timings.json"
+MIN_EVIDENCE = 6
+"""The fewest runs of a kind a range rests on before it falls back to a coarser kind."""
+QUANTILES = (0.05, 0.95)
+"""The error quantiles a range spans."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What ``verify --only public_timings`` requires of the model over the public set."""
+
+    seconds_mean: float = 0.12
+    """Mean |error| of seconds."""
+    seconds_max: float = 0.30
+    """Largest |error| of seconds."""
+    multi_signed: float = 0.05
+    """|signed mean error| of the 4- and 8-GPU runs."""
+    memory_mean: float = 0.06
+    """Mean |error| of peak memory, where the source gives it."""
+    coverage: float = 0.80
+    """Share of runs whose published seconds fall inside their (leave-one-source-out) range."""
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "seconds_mean": self.seconds_mean,
+            "seconds_max": self.seconds_max,
+            "multi_signed": self.multi_signed,
+            "memory_mean": self.memory_mean,
+            "coverage": self.coverage,
+        }
+
+
+ACCEPTANCE = Bounds()
+"""Issue 21's acceptance bounds."""
+
+
+def kind_of(gpu: GPU, runtime: str, gpus: int) -> tuple[str, str, str]:
+    """``(GPU class, runtime, one or several GPUs)``: what runs of alike error share."""
+    market = "consumer" if gpu.name.startswith("rtx") else "data-centre"
+    return (market, runtime, "multi-GPU" if gpus > 1 else "one GPU")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One published run, sized as its source states it."""
+
+    name: str
+    source: str
+    gpu: str
+    runtime: str
+    gpus: int
+    predicted_s: float
+    published_s: float
+    predicted_gib: float
+    published_gib: float | None
+    set_aside: str
+    """Why the run takes no part in the statistics and ranges ("" where it does)."""
+    detail: dict[str, Any]
+
+    @property
+    def error(self) -> float:
+        return self.predicted_s / self.published_s - 1
+
+    @property
+    def memory_error(self) -> float | None:
+        return None if self.published_gib is None else self.predicted_gib / self.published_gib - 1
+
+    @property
+    def kind(self) -> tuple[str, str, str]:
+        return kind_of(get_gpu(self.gpu), self.runtime, self.gpus)
+
+
+def below_peak_bound(flops: int, gpu: GPU, gpus: int, published_s: float) -> bool:
+    """Whether ``published_s`` is shorter than the job's exact FLOPs at every GPU's full dense bf16
+    peak: no baseline run can be (the source's settings must differ from what it states: fewer
+    steps, a distilled or quantised model)."""
+    return flops / (gpu.bf16_tflops * 1e12 * gpus) > published_s
+
+
+@dataclass(frozen=True)
+class Band:
+    """The error quantiles a range rests on, and which runs they come from."""
+
+    lo: float
+    hi: float
+    runs: int
+    basis: str
+
+    def seconds(self, predicted_s: float) -> tuple[float, float]:
+        """``(low, high)`` seconds the published figure is expected in."""
+        return predicted_s / (1 + self.hi), predicted_s / (1 + self.lo)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error_low": self.lo, "error_high": self.hi, "runs": self.runs, "basis": self.basis}
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated ``q`` quantile of ``values`` (non-empty)."""
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    i = int(pos)
+    j = min(i + 1, len(xs) - 1)
+    return xs[i] + (pos - i) * (xs[j] - xs[i])
+
+
+def band(evidence: Iterable[Outcome], kind: tuple[str, str, str], exclude_source: str = "") -> Band | None:
+    """The :class:`Band` of runs of ``kind`` (not set aside, not from ``exclude_source``), falling
+    back to the same GPU class and GPU count, then the same GPU count, then every run, until one
+    has :data:`MIN_EVIDENCE` runs; ``None`` where not even every run has."""
+    runs = [o for o in evidence if not o.set_aside and o.source != exclude_source]
+    market, runtime, count = kind
+    tiers = (
+        (f"{market} GPUs, {runtime} runtime, {count}", lambda k: k == kind),
+        (f"{market} GPUs, {count}", lambda k: k[0] == market and k[2] == count),
+        (count, lambda k: k[2] == count),
+        ("every run", lambda k: True),
+    )
+    for basis, same in tiers:
+        errors = [o.error for o in runs if same(o.kind)]
+        if len(errors) >= MIN_EVIDENCE:
+            lo, hi = (quantile(errors, q) for q in QUANTILES)
+            return Band(lo, hi, len(errors), f"{len(errors)} published runs ({basis})")
+    return None
+
+
+def outcomes(path: Path = PUBLIC_TIMINGS) -> list[Outcome]:
+    """Every entry of the public set, sized (:func:`hybrid.sizing.size_on_gpu`) as stated."""
+    from hybrid.deployment import Deployment
+    from hybrid.report import estimate
+    from hybrid.schedule import stage_calls
+    from hybrid.sizing import size_on_gpu
+    from hybrid.workload import Workload
+
+    doc = read_json(path, "public timings document")
+    out = []
+    for e in doc["entries"]:
+        w = Workload.of(**e["workload"])
+        d = e.get("deployment", {})
+        deployment = Deployment(
+            gpus=d.get("gpus", 1), ulysses=d.get("ulysses", 1), ring=d.get("ring", 1), fsdp=tuple(d.get("fsdp", ()))
+        )
+        sized = size_on_gpu(w, e["gpu"], deployment=deployment)
+        spec = w.spec
+        dit_calls = sum(stage_calls(sd, w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
+        flops = estimate(w).total_flops
+        gpu = get_gpu(e["gpu"])
+        reason = str(e.get("set_aside", ""))
+        if not reason and below_peak_bound(flops, gpu, deployment.gpus, e["published_seconds"]):
+            reason = (
+                f"the published {e['published_seconds']:g} s is below the job's exact FLOPs ({flops:.3g}) at "
+                f"{deployment.gpus} x {gpu.name}'s full dense peak: not the stated baseline"
+            )
+        out.append(
+            Outcome(
+                name=e["name"],
+                source=e["source"],
+                gpu=e["gpu"],
+                runtime=w.runtime.name,
+                gpus=deployment.gpus,
+                predicted_s=sized.seconds,
+                published_s=float(e["published_seconds"]),
+                predicted_gib=sized.peak_memory_bytes / 2**30,
+                published_gib=e["published_peak_memory"],
+                set_aside=reason,
+                detail={
+                    "workload": w.to_dict(),
+                    "runtime": w.runtime.describe(),
+                    "dit_calls": dit_calls,
+                    "published_dit_calls": e["dit_calls"],
+                    "layout": deployment.describe(),
+                    "attention_kernel": sized.attention_kernel,
+                    "comm_s": sized.comm_seconds,
+                    "stages_s": {n: st.seconds for n, st in sized.stages.items()},
+                    "host_copy_s": sum(st.host_copy_seconds for st in sized.stages.values()),
+                    "source": doc["sources"][e["source"]]["url"],
+                },
+            )
+        )
+    return out
+
+
+@cache
+def public_evidence() -> tuple[Outcome, ...]:
+    """:func:`outcomes` of the packaged public set, once per process (the ranges of reports)."""
+    return tuple(outcomes())
+
+
+def assess(runs: Sequence[Outcome], bounds: Bounds = ACCEPTANCE) -> dict[str, Any]:
+    """The statistics ``verify`` judges: over the runs not set aside, seconds mean, median and max
+    |error|, the 4- and 8-GPU runs' signed mean, peak memory mean |error|, and the share inside
+    their leave-one-source-out range; each against ``bounds``."""
+    used = [o for o in runs if not o.set_aside]
+    errors = sorted(abs(o.error) for o in used)
+    multi = [o.error for o in used if o.gpus >= 4]
+    memory = [abs(m) for o in used if (m := o.memory_error) is not None]
+    inside = []
+    for o in used:
+        b = band(runs, o.kind, exclude_source=o.source)
+        if b is not None:
+            lo, hi = b.seconds(o.predicted_s)
+            inside.append(lo <= o.published_s <= hi)
+    stats = {
+        "runs": len(used),
+        "set_aside": len(runs) - len(used),
+        "sources": len({o.source for o in used}),
+        "gpus": len({o.gpu for o in used}),
+        "seconds_mean": sum(errors) / len(errors),
+        "seconds_median": quantile(errors, 0.5),
+        "seconds_max": errors[-1],
+        "multi_runs": len(multi),
+        "multi_signed": sum(multi) / len(multi) if multi else 0.0,
+        "memory_runs": len(memory),
+        "memory_mean": sum(memory) / len(memory) if memory else 0.0,
+        "coverage": sum(inside) / len(inside) if inside else 0.0,
+    }
+    judged = {
+        "seconds_mean": stats["seconds_mean"] <= bounds.seconds_mean,
+        "seconds_max": stats["seconds_max"] <= bounds.seconds_max,
+        "multi_signed": abs(stats["multi_signed"]) <= bounds.multi_signed,
+        "memory_mean": stats["memory_mean"] <= bounds.memory_mean,
+        "coverage": stats["coverage"] >= bounds.coverage,
+    }
+    return {**stats, "bounds": bounds.to_dict(), "within": judged, "pass": all(judged.values())}
