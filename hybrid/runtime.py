@@ -23,8 +23,11 @@ every claim below cited to its code in :data:`SOURCES`:
   it; the two A14B experts are swapped at the boundary on one GPU with or without it.
 * ``--t5-cpu`` runs the text encoder on the host CPU: it takes no GPU memory and its seconds come
   from a stated host throughput (``hybrid/data/efficiency_defaults.json``, ``host_cpu``).
-* attention runs FlashAttention-3 where ``flash_attn_interface`` imports (Hopper), else
-  FlashAttention-2 (``--flash-attention`` picks one).
+* attention runs FlashAttention-2 by default: the README's install (``pip install -r
+  requirements.txt``) installs ``flash_attn``, FlashAttention-2; ``wan/modules/attention.py`` calls
+  FlashAttention-3 only where ``flash_attn_interface`` imports, a separate build from source of
+  flash-attention's ``hopper/`` folder (Hopper only) that neither README asks for.
+  ``--flash-attention 3`` says it is installed (the Wan2.2 README's timing table ran it on Hopper).
 * every step runs the conditional and the unconditional pass, whatever the guide scale (CFG on).
 * Wan2.2's model embeds the timestep per token for every model (``t.expand(B, seq_len)``), so the
   A14B experts carry TI2V's per-token time embedding and float32 (B, N, 6, D) modulation.
@@ -64,8 +67,15 @@ SOURCES: dict[str, str] = {
     "vae": "Wan-Video/Wan2.2 wan/text2video.py: `Wan2_1_VAE(vae_pth=..., device=self.device)`, float32, never moved",
     "t5-cpu": "Wan-Video/Wan2.2 wan/text2video.py: with t5_cpu the encoder runs on torch.device('cpu') and "
     "only the context moves to the GPU",
-    "flash-attention": "Wan-Video/Wan2.2 wan/modules/attention.py: flash_attn_interface (FlashAttention-3) "
-    "when importable, else flash_attn (FlashAttention-2)",
+    "flash-attention": "Wan-Video/Wan2.1 (9737cba) and Wan2.2 (42bf4cf) README 'Install dependencies': `# Ensure "
+    "torch >= 2.4.0` / `pip install -r requirements.txt`, whose requirements.txt lists `flash_attn` "
+    "(FlashAttention-2); wan/modules/attention.py: `try: import flash_attn_interface; FLASH_ATTN_3_AVAILABLE = True "
+    "except ModuleNotFoundError: FLASH_ATTN_3_AVAILABLE = False` and `if (version is None or version == 3) and "
+    "FLASH_ATTN_3_AVAILABLE:` FlashAttention-3, else `assert FLASH_ATTN_2_AVAILABLE` and "
+    "flash_attn.flash_attn_varlen_func; flash_attn_interface comes from Dao-AILab/flash-attention README "
+    "'FlashAttention-3 beta release': 'Requirements: H100 / H800 GPU, CUDA >= 12.3. To install: cd hopper; "
+    "python setup.py install'. Wan2.2 README, its timing table's note (2): 'with FlashAttention3 deployed on "
+    "Hopper architecture GPUs'",
     "cfg": "Wan-Video/Wan2.1 and Wan2.2 generate(): `noise_pred_uncond = model(..., **arg_null)` runs every step "
     "whatever guide_scale is",
     "per-token": "Wan-Video/Wan2.2 wan/modules/model.py WanModel.forward: `t = t.expand(t.size(0), seq_len)`, "
@@ -179,7 +189,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             name="wan",
             weight_dtypes=_WAN_WEIGHTS,
             compute_dtypes={**_WAN_WEIGHTS, "transformer": "bfloat16", "transformer_2": "bfloat16"},
-            attention={None: "fa3", 3: "fa3", 2: "fa2"},
+            attention={None: "fa2", 2: "fa2", 3: "fa3"},
             attention_fallback="fa2",
             attention_title="FlashAttention",
             offload="--offload_model True: the text encoder, CLIP and the DiT moved in for their stage and out after",
