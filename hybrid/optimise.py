@@ -70,7 +70,7 @@ class AttentionKernel(Transform):
     """Attention runs ``kernel``: its cited efficiency on the GPU's architecture where one is
     measured (``kernels`` in ``hybrid/data/efficiency_defaults.json``), else the GPU's own."""
 
-    kernel: str = "sdpa"
+    kernel: str = "sdpa-flash"
 
     def rates(self, cal: Calibration, gpu: GPU) -> Calibration:
         e = kernel_efficiency(self.kernel, gpu)

@@ -230,7 +230,8 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
         "--flash-attention",
         type=whole("flash_attention"),
         choices=FLASH_ATTENTION,
-        help="--runtime wan: FlashAttention version (default: 3 on Hopper, else 2)",
+        help="--runtime wan: FlashAttention version (default: 2, the flash_attn its requirements.txt installs; 3 "
+        "where flash_attn_interface is built from flash-attention's hopper/ folder, Hopper only)",
     )
     p.add_argument(
         "--traced",

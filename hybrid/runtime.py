@@ -9,7 +9,10 @@ Two code bases publish Wan timings, and they load and run the same models differ
 ``diffusers`` (default): the diffusers pipelines as their examples load them (text encoder and DiT
 in bfloat16, image encoder and VAE in float32, :data:`COMPONENT_DTYPES`), every
 component resident on the GPU; with ``--offload`` (``enable_model_cpu_offload``) only the running
-component is, each moved in when it is called and out when the next one is.
+component is, each moved in when it is called and out when the next one is. Attention is PyTorch's
+``scaled_dot_product_attention``, whose backend the installed torch picks by GPU architecture
+(:data:`SDPA_CUDNN_FIRST`): under torch 2.13 cuDNN attention on Hopper and Blackwell (sm90, sm100),
+its FlashAttention-2 kernels elsewhere.
 
 ``wan``: the original repositories' ``generate.py`` (``Wan-Video/Wan2.1``, ``Wan-Video/Wan2.2``),
 every claim below cited to its code in :data:`SOURCES`:
@@ -23,8 +26,11 @@ every claim below cited to its code in :data:`SOURCES`:
   it; the two A14B experts are swapped at the boundary on one GPU with or without it.
 * ``--t5-cpu`` runs the text encoder on the host CPU: it takes no GPU memory and its seconds come
   from a stated host throughput (``hybrid/data/efficiency_defaults.json``, ``host_cpu``).
-* attention runs FlashAttention-3 where ``flash_attn_interface`` imports (Hopper), else
-  FlashAttention-2 (``--flash-attention`` picks one).
+* attention runs FlashAttention-2 by default: the README's install (``pip install -r
+  requirements.txt``) installs ``flash_attn``, FlashAttention-2; ``wan/modules/attention.py`` calls
+  FlashAttention-3 only where ``flash_attn_interface`` imports, a separate build from source of
+  flash-attention's ``hopper/`` folder (Hopper only) that neither README asks for.
+  ``--flash-attention 3`` says it is installed (the Wan2.2 README's timing table ran it on Hopper).
 * every step runs the conditional and the unconditional pass, whatever the guide scale (CFG on).
 * Wan2.2's model embeds the timestep per token for every model (``t.expand(B, seq_len)``), so the
   A14B experts carry TI2V's per-token time embedding and float32 (B, N, 6, D) modulation.
@@ -43,6 +49,24 @@ from typing import Any
 from hybrid.errors import InputError
 from hybrid.pipelines import StageDef
 from hybrid.presets import ModelSpec
+
+ATTENTION_KERNELS: tuple[str, ...] = (
+    "sdpa-math",
+    "sdpa-flash",
+    "sdpa-efficient",
+    "cudnn",
+    "fa2",
+    "fa3",
+    "xformers",
+    "sage2",
+    "sage3",
+    "flex",
+    "fp8-attention",
+)
+"""Attention kernels by the names the records use: PyTorch SDPA's math, FlashAttention-2 (its own
+build of FA2's kernels; AOTriton's on ROCm) and memory-efficient backends, cuDNN attention (SDPA's
+cuDNN backend), the flash-attn package's FlashAttention-2 (``flash_attn``) and -3
+(``flash_attn_interface``), xFormers, SageAttention 2 and 3, FlexAttention, FP8 attention."""
 
 KERNEL_ARCHITECTURES: dict[str, tuple[str, ...]] = {"fa3": ("Hopper",)}
 """Where an attention kernel runs, for kernels that do not run everywhere (FlashAttention-3's
@@ -64,8 +88,15 @@ SOURCES: dict[str, str] = {
     "vae": "Wan-Video/Wan2.2 wan/text2video.py: `Wan2_1_VAE(vae_pth=..., device=self.device)`, float32, never moved",
     "t5-cpu": "Wan-Video/Wan2.2 wan/text2video.py: with t5_cpu the encoder runs on torch.device('cpu') and "
     "only the context moves to the GPU",
-    "flash-attention": "Wan-Video/Wan2.2 wan/modules/attention.py: flash_attn_interface (FlashAttention-3) "
-    "when importable, else flash_attn (FlashAttention-2)",
+    "flash-attention": "Wan-Video/Wan2.1 (9737cba) and Wan2.2 (42bf4cf) README 'Install dependencies': `# Ensure "
+    "torch >= 2.4.0` / `pip install -r requirements.txt`, whose requirements.txt lists `flash_attn` "
+    "(FlashAttention-2); wan/modules/attention.py: `try: import flash_attn_interface; FLASH_ATTN_3_AVAILABLE = True "
+    "except ModuleNotFoundError: FLASH_ATTN_3_AVAILABLE = False` and `if (version is None or version == 3) and "
+    "FLASH_ATTN_3_AVAILABLE:` FlashAttention-3, else `assert FLASH_ATTN_2_AVAILABLE` and "
+    "flash_attn.flash_attn_varlen_func; flash_attn_interface comes from Dao-AILab/flash-attention README "
+    "'FlashAttention-3 beta release': 'Requirements: H100 / H800 GPU, CUDA >= 12.3. To install: cd hopper; "
+    "python setup.py install'. Wan2.2 README, its timing table's note (2): 'with FlashAttention3 deployed on "
+    "Hopper architecture GPUs'",
     "cfg": "Wan-Video/Wan2.1 and Wan2.2 generate(): `noise_pred_uncond = model(..., **arg_null)` runs every step "
     "whatever guide_scale is",
     "per-token": "Wan-Video/Wan2.2 wan/modules/model.py WanModel.forward: `t = t.expand(t.size(0), seq_len)`, "
@@ -77,9 +108,67 @@ SOURCES: dict[str, str] = {
     "model at a time to the accelerator when its forward method is called, and the model remains in accelerator "
     "until the next model runs'",
     "diffusers-sdpa": "diffusers 0.42 models/transformers/transformer_wan.py WanAttnProcessor: dispatch_attention_fn, "
-    "PyTorch scaled_dot_product_attention by default",
+    "PyTorch scaled_dot_product_attention by default; its backend is torch's choice (SDPA_CUDNN_FIRST)",
+    "sdpa-2.4": "pytorch/pytorch#128539 (2024-06-12), 'Revert \"[cuDNN][SDPA] Remove TORCH_CUDNN_SDPA_ENABLED=1, "
+    "enable cuDNN SDPA by default on H100 and 2nd on other archs >= sm80 (#125343)\"': 'Cherry pick of revert', "
+    "so 2.4 ships cuDNN last; pytorch/pytorch#138907 quotes sdp_utils' default_order (flash attention first)",
+    "sdpa-2.5.0": "pytorch/pytorch#138522 (2024-10-21, 'Make CuDNN Attention Opt in'): 'Currently we have a "
+    "cudnn_order that says on H100 w/ new enough CuDNN backend (we ship a 9.1 version in OSS) try to run CuDNN "
+    "attention first. We have already encountered a few bugs with the release of 2.5'; pytorch/pytorch#142132 "
+    "quotes the 2.5 release blog: 'CUDNN backend for SDPA will be automatically enabled on eligible hardware'",
+    "sdpa-2.5.1": "pytorch/pytorch#138522: 'This PR puts the CuDNN backend as the lowest precedence in the backend "
+    "list', then '@pytorchbot cherry-pick --onto release/2.5 -c critical' (so 2.5.1 onwards); "
+    "pytorch/torchtitan#1209 (2025-05-20, drisspg): 'The plan for the next release is to make this the default "
+    "priority list for H100 and B200'",
+    "sdpa-2.9": "pytorch/pytorch#162073 (2025-09-03, merged), '[cuDNN][SDPA] Enable cuDNN SDPA by default for SM "
+    "9.0, SM 10.0': 'for 2.9' (the cuDNN-version gate of later releases was not read for 2.9)",
+    "sdpa-2.10": "huggingface/transformers#48163 (2026-08-31, closed): 'check_prefer_cudnn_attention() in "
+    "sdp_utils.cpp sets the same backend order this PR sets, gated on cudnn_version > 91500 and sm90/sm100, and "
+    "that code is already in 2.10. What changes at 2.11 is the bundled cuDNN crossing the threshold'; "
+    "sdp_utils.cpp: '// cuDNN 9.15.1 required for seq_len not divisible by 128 fix, CUDA <= 12.9 wheels ship with "
+    "older cuDNN see #169849'",
+    "sdpa-2.11": "pytorch/pytorch sdp_utils.cpp check_prefer_cudnn_attention(): `return cudnn_version > 91500 && "
+    "(major == 9 || major == 10)` and priority_order() then sets `cudnn_order = {cudnn_attention, "
+    "flash_attention, efficient_attention, math}`; huggingface/transformers#48163: 'on recent torch the default "
+    "is already cuDNN'; pytorch/pytorch#193893 (2026-08-18) runs 2.11.0+cu128 with cuDNN 9.19.0.56 and 2.13.0+cu130 "
+    "with cuDNN 9.20.0.48, 'unpinned sdpa (default)' matching CUDNN_ATTENTION on B200",
 }
-"""The code behind each claim of the records (``Wan-Video`` snapshots, 2026-11-25; diffusers 0.42)."""
+"""The code behind each claim of the records (``Wan-Video`` snapshots, 2026-11-25 and 2026-12-03; diffusers
+0.42; PyTorch's pull requests and issues, read 2026-12-03)."""
+
+SDPA_CUDNN_FIRST: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("2.4.0", "2.4.1", (), "sdpa-2.4"),
+    ("2.5.0", "2.5.0", ("Hopper",), "sdpa-2.5.0"),
+    ("2.5.1", "2.8.0", (), "sdpa-2.5.1"),
+    ("2.9.0", "2.9.1", ("Hopper", "Blackwell"), "sdpa-2.9"),
+    ("2.10.0", "2.10.0", (), "sdpa-2.10"),
+    ("2.11.0", "2.13.0", ("Hopper", "Blackwell"), "sdpa-2.11"),
+)
+"""Which GPU architectures PyTorch's ``scaled_dot_product_attention`` sends to cuDNN attention by
+default, per torch release: ``(first, last, architectures, source)``. Everywhere else its priority
+order runs FlashAttention-2 first (``sdp_utils.cpp``: flash, efficient, math, cudnn), and a
+Wan-shaped call (bf16, head dim 128, no mask) takes it. ``Blackwell`` is sm100 (B200), not the sm120
+GeForce parts; the source key names the pull request or issue quoted in :data:`SOURCES`."""
+TORCH_AS_INSTALLED = "2.13.0"
+"""The torch a fresh install gets where a runtime pins none: the release this project installs and
+tests against (README: ``pip install torch==2.13.0``)."""
+
+
+def _torch_version(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def sdpa_kernels(torch_version: str = TORCH_AS_INSTALLED) -> dict[str, str]:
+    """The architectures whose SDPA runs cuDNN attention under ``torch_version`` (``{arch: "cudnn"}``);
+    every other architecture runs ``sdpa-flash``. ``InputError`` outside 2.4.0-2.13.0 (not read)."""
+    v = _torch_version(torch_version)
+    for first, last, architectures, _ in SDPA_CUDNN_FIRST:
+        if _torch_version(first) <= v <= _torch_version(last):
+            return dict.fromkeys(architectures, "cudnn")
+    raise InputError(
+        f"torch: SDPA's backend order is recorded for torch {SDPA_CUDNN_FIRST[0][0]} to "
+        f"{SDPA_CUDNN_FIRST[-1][1]}, not {torch_version}"
+    )
 
 
 @dataclass(frozen=True)
@@ -96,6 +185,9 @@ class RuntimeDef:
     """The attention kernel by ``--flash-attention`` choice (``None``: none given); a kernel whose
     :data:`KERNEL_ARCHITECTURES` exclude the GPU falls back to ``attention_fallback``."""
     attention_fallback: str
+    attention_by_architecture: Mapping[str, str]
+    """The kernel with no ``--flash-attention`` choice on GPUs of an architecture where it is not
+    ``attention[None]`` (a runtime or the installed torch picks by architecture)."""
     attention_title: str
     """How an error names the attention it runs."""
     offload: str
@@ -155,8 +247,9 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             name="diffusers",
             weight_dtypes=_DIFFUSERS_DTYPES,
             compute_dtypes=_DIFFUSERS_DTYPES,
-            attention={None: "sdpa"},
-            attention_fallback="sdpa",
+            attention={None: "sdpa-flash"},
+            attention_fallback="sdpa-flash",
+            attention_by_architecture=sdpa_kernels(TORCH_AS_INSTALLED),
             attention_title="PyTorch SDPA",
             offload="enable_model_cpu_offload: only the running component is on the GPU",
             sampler="diffusers",
@@ -173,14 +266,15 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                 "fsdp": "",
                 "pad": "",
             },
-            sources=("diffusers-dtypes", "diffusers-offload", "diffusers-sdpa"),
+            sources=("diffusers-dtypes", "diffusers-offload", "diffusers-sdpa", *(row[3] for row in SDPA_CUDNN_FIRST)),
         ),
         RuntimeDef(
             name="wan",
             weight_dtypes=_WAN_WEIGHTS,
             compute_dtypes={**_WAN_WEIGHTS, "transformer": "bfloat16", "transformer_2": "bfloat16"},
-            attention={None: "fa3", 3: "fa3", 2: "fa2"},
+            attention={None: "fa2", 2: "fa2", 3: "fa3"},
             attention_fallback="fa2",
+            attention_by_architecture={},
             attention_title="FlashAttention",
             offload="--offload_model True: the text encoder, CLIP and the DiT moved in for their stage and out after",
             never_moved=("vae",),
@@ -208,7 +302,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             layout_note="the original Wan code splits the same way and sends the same tensors (its Ulysses "
             "all-to-alls, xFuser's USP in Wan2.1); its per-rank ops are modelled by diffusers' (its output gather "
             "in bf16)",
-            sources=tuple(k for k in SOURCES if not k.startswith("diffusers")),
+            sources=tuple(k for k in SOURCES if not k.startswith(("diffusers", "sdpa"))),
         ),
     )
 }
@@ -329,11 +423,13 @@ class Runtime:
         return self.weight_dtype(component) == "float32" and self.compute_dtype(component) != "float32"
 
     def attention_kernel(self, architecture: str) -> str:
-        """The attention kernel on a GPU of ``architecture``: ``sdpa`` (PyTorch's
-        scaled_dot_product_attention), ``fa3`` or ``fa2``."""
-        kernel = self.record.attention[self.flash_attention]
+        """The attention kernel on a GPU of ``architecture`` (one of :data:`ATTENTION_KERNELS`)."""
+        r = self.record
+        kernel = r.attention[self.flash_attention]
+        if self.flash_attention is None:
+            kernel = r.attention_by_architecture.get(architecture, kernel)
         where = KERNEL_ARCHITECTURES.get(kernel)
-        return kernel if where is None or architecture in where else self.record.attention_fallback
+        return kernel if where is None or architecture in where else r.attention_fallback
 
     def on_host(self, component: str) -> bool:
         """Whether ``component`` runs on the host CPU (``--t5-cpu``)."""

@@ -179,7 +179,7 @@ class GpuSizing:
     """Per op class: ``value`` and where it comes from (``kind``: calibrated, measured, borrowed,
     derived, kernel, override; ``evidence``; ``source_url``)."""
     assumptions: tuple[str, ...] = field(default=())
-    attention_kernel: str = "sdpa"
+    attention_kernel: str = "sdpa-flash"
     host_link: dict[str, Any] = field(default_factory=dict)
     """The host link's achieved ``bytes_per_s`` for weight copies: ``link`` (its datasheet text),
     ``value`` (the achieved fraction of its peak) and where that comes from."""
@@ -584,7 +584,8 @@ def _and(items: list[str]) -> str:
 
 
 KERNEL_NAMES: dict[str, str] = {
-    "sdpa": "PyTorch scaled_dot_product_attention (FlashAttention-2 first on CUDA)",
+    "sdpa-flash": "PyTorch scaled_dot_product_attention, its FlashAttention-2 backend",
+    "cudnn": "PyTorch scaled_dot_product_attention, its cuDNN attention backend",
     "fa2": "FlashAttention-2 (flash_attn)",
     "fa3": "FlashAttention-3 (flash_attn_interface)",
 }

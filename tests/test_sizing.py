@@ -155,7 +155,8 @@ def test_time_model_against_published_runs(
     h100 = by_name["Wan2.2 README, T2V-A14B 480p, one H100/H800"]
     # 40 steps x 2 passes, split 26 / 14 between the experts at flow shift 12
     assert (h100["dit_calls"], h100["published_dit_calls"]) == (80, 80)
-    assert h100["runtime"] == "--runtime wan --offload --convert-model-dtype"
+    # the README states FlashAttention-3 on Hopper
+    assert h100["runtime"] == "--runtime wan --offload --convert-model-dtype --flash-attention 3"
     # each expert moves in and out once per job, the text encoder too: 2 x (2 x 28,576,983,168 +
     # 11,361,820,672) bytes at 64 GB/s x 0.7
     assert h100["host_copy_s"] == pytest.approx(2 * (2 * 28_576_983_168 + 11_361_820_672) / 44.8e9, rel=1e-12)
@@ -295,16 +296,18 @@ def test_an_optimisation_is_a_transform_between_walks_and_sizing() -> None:
     assert cheap.stages["diffusion_core"].seconds < dit.seconds
     assert cheap.stages["diffusion_core"].peak_memory_bytes == dit.peak_memory_bytes  # events, not memory
     # the user's override is applied last: it wins over the runtime's kernel (FlashAttention-3's on Hopper)
-    wan = replace(w, runtime=Runtime("wan"))
+    wan = replace(w, runtime=Runtime("wan", flash_attention=3))
     assert size_on_gpu(wan, "h100-sxm").efficiency["attention"]["kind"] == "kernel"
     over = size_on_gpu(wan, "h100-sxm", overrides={"attention": 0.5}).efficiency["attention"]
     assert (over["value"], over["kind"]) == (0.5, "override")
 
 
 def test_an_attention_override_wins_over_the_runtimes_kernel(capsys: pytest.CaptureFixture[str]) -> None:
-    # --runtime wan on Hopper times attention at FlashAttention-3's cited figure; the user's override is
-    # applied after it (it used to be replaced by the kernel's figure while "overridden" still named it)
-    args = ["report", "--model", "wan2.1-t2v-1.3b", "--gpu", "h100-sxm", "--runtime", "wan", "--format", "json"]
+    # --runtime wan --flash-attention 3 on Hopper times attention at FlashAttention-3's cited figure; the
+    # user's override is applied after it (it used to be replaced by the kernel's figure while "overridden"
+    # still named it)
+    args = ["report", "--model", "wan2.1-t2v-1.3b", "--gpu", "h100-sxm", "--runtime", "wan", "--flash-attention", "3"]
+    args += ["--format", "json"]
     assert main(args) == 0
     kernel = json.loads(capsys.readouterr().out)["gpu"]["efficiency"]["attention"]
     assert kernel["kind"] == "kernel" and kernel["value"] != 0.5
