@@ -184,7 +184,8 @@ def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
     factors barely touch (:data:`LARGE`; else its largest shape), the highest divided by its
     factors (small shapes are left out: libraries run them with other tiles or split ``k``, which
     the model does not follow); ``None`` where it has none (the class efficiency then stands)."""
-    gpu = gpus()[gpu_name]
+    table = gpus()
+    gpu = table[gpu_name]
     peak = _peak_tflops(gpu, dtype)
     points = [
         (m, n, k, tflops, e["source"])
@@ -192,6 +193,18 @@ def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
         if e["gpu"] == gpu_name and e["dtype"] == dtype and not e.get("kernel")
         for m, n, k, tflops in e["points"]
     ]
+    if not points:  # a GPU of the same architecture's ceiling, where one has measurements
+        kin = sorted(  # the nearest in peak first: the same chip in another form (H800 and H100 SXM)
+            {e["gpu"] for e in data()["gemm"] if e["gpu"] in table and e["gpu"] != gpu_name
+             and table[e["gpu"]].architecture == gpu.architecture and e["dtype"] == dtype},
+            key=lambda other: (abs(_peak_tflops(table[other], dtype) - peak), other),
+        )  # fmt: skip
+        for other in kin:
+            found = gemm_ceiling(other, dtype)
+            if found is not None:
+                how = f"no GEMM measurement on {gpu_name}: {other}'s ({gpu.architecture}) ceiling; {found[1].how}"
+                return found[0], Evidence("derived", how)
+        return None
     large = [p for p in points if shape_factor(gpu, (1, *p[:3])) >= LARGE]
     best: tuple[float, str] | None = None
     for m, n, k, tflops, source in large or sorted(points, key=lambda p: p[0] * p[1] * p[2])[-1:]:
@@ -258,25 +271,25 @@ def shape_rates(gpu: GPU, path: str, kernel: str, classes: frozenset[str]) -> Sh
     return ShapeRates(gpu, ceiling[0] if ceiling else None, curve, classes)
 
 
-def evidence(gpu: GPU, path: str, kernel: str) -> dict[str, dict[str, str]]:
-    """Per op class, where the kernel-aware rates of ``gpu`` come from (for the report's JSON)."""
-    dtype = TENSOR_DTYPES.get(path, "bfloat16")
-    out: dict[str, dict[str, str]] = {}
-    ceiling = gemm_ceiling(gpu.name, dtype)
-    out["matmul"] = (
-        ceiling[1].to_dict()
-        if ceiling
-        else {"kind": "default", "evidence": f"no GEMM measurement on {gpu.name}: the class efficiency is the ceiling"}
-    )
-    out["matmul"]["shape"] = (
-        f"times waves(m, n) over {gpu.sm_count} SMs with {tile(gpu)[0]}x{tile(gpu)[1]} tiles, times k / (k + {K_HALF})"
-    )
-    curve = attention_curve(kernel, gpu.name) if dtype == "bfloat16" else None
-    out["attention"] = (
-        curve.evidence.to_dict()
-        if curve
-        else {"kind": "default", "evidence": f"no curve of {kernel} on {gpu.name}'s architecture: the class efficiency"}
-    )
-    seconds, ev = launch_seconds(gpu.name)
-    out["launch"] = {**ev.to_dict(), "seconds_per_kernel": f"{seconds:g}"}
+def evidence(gpu: GPU, kernel: str, key_length: int) -> dict[str, dict[str, Any]]:
+    """Where the bf16 kernel-aware rates of ``gpu`` come from, per op class that has them
+    (``matmul``: its ceiling; ``attention``: ``kernel``'s curve, its value at ``key_length``),
+    as :func:`hybrid.optimise.provenance` entries marked ``by_shape``."""
+    out: dict[str, dict[str, Any]] = {}
+    ceiling = gemm_ceiling(gpu.name, "bfloat16")
+    tm, tn = tile(gpu)
+    if ceiling:
+        out["matmul"] = {
+            "value": ceiling[0],
+            **ceiling[1].to_dict(),
+            "by_shape": f"the ceiling times waves(m, n) over {gpu.sm_count} SMs with {tm}x{tn} tiles, times "
+            f"k / (k + {K_HALF})",
+        }
+    curve = attention_curve(kernel, gpu.name)
+    if curve:
+        out["attention"] = {
+            "value": curve.at(key_length),
+            **curve.evidence.to_dict(),
+            "by_shape": f"{kernel}'s measured curve by key length (the value: at {key_length:,} keys)",
+        }
     return out

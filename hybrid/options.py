@@ -234,6 +234,13 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
         "where flash_attn_interface is built from flash-attention's hopper/ folder, Hopper only)",
     )
     p.add_argument(
+        "--attention",
+        metavar="KERNEL",
+        help="with --gpu: the attention kernel that runs, whatever the runtime would pick (sdpa-math, sdpa-flash, "
+        "sdpa-efficient, cudnn, fa2, fa3, xformers, sage2, sage3, flex, fp8-attention); timed by its measured "
+        "curve on the GPU (hybrid/data/kernel_rates.json)",
+    )
+    p.add_argument(
         "--traced",
         action="store_true",
         help="with --gpu: bytes and activation peaks from a meta trace of the real modules instead of the "
@@ -292,6 +299,7 @@ def runtime(args: argparse.Namespace) -> Runtime:
         t5_cpu=args.t5_cpu,
         convert_model_dtype=args.convert_model_dtype,
         flash_attention=args.flash_attention,
+        attention=args.attention,
     )
 
 
@@ -300,6 +308,7 @@ SIZING_FLAGS: tuple[tuple[str, str], ...] = (
     ("t5_cpu", "--t5-cpu"),
     ("convert_model_dtype", "--convert-model-dtype"),
     ("flash_attention", "--flash-attention"),
+    ("attention", "--attention"),
     ("traced", "--traced"),
     ("host_tflops", "--host-tflops"),
     ("efficiency", "--efficiency"),

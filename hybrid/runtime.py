@@ -343,6 +343,9 @@ class Runtime:
     convert_model_dtype: bool = False
     flash_attention: int | None = None
     """3 or 2 where the runtime takes it; ``None``: the runtime's default on the GPU."""
+    attention: str | None = None
+    """The attention kernel the user says runs (``--attention``, one of :data:`ATTENTION_KERNELS`),
+    whatever the runtime would pick; ``None``: the runtime's choice."""
 
     def __post_init__(self) -> None:
         if self.name not in RUNTIME_DEFS:
@@ -369,6 +372,13 @@ class Runtime:
                 )
             if self.flash_attention not in r.attention:
                 raise InputError(f"flash-attention: {self.flash_attention!r} is invalid; valid: 2, 3")
+        if self.attention is not None:
+            if self.attention not in ATTENTION_KERNELS:
+                raise InputError(
+                    f"attention: unknown kernel {str(self.attention)[:40]!r}; valid: {', '.join(ATTENTION_KERNELS)}"
+                )
+            if self.flash_attention is not None:
+                raise InputError("attention: give --attention or --flash-attention, not both")
 
     @property
     def record(self) -> RuntimeDef:
@@ -391,6 +401,14 @@ class Runtime:
                 f"convert-model-dtype: {spec.name} runs on the {repo} repository, whose generate.py has no "
                 f"--convert_model_dtype; valid only for {' and '.join(self.record.convert_model_dtype_repos)} models"
             )
+        if self.attention is not None and architecture is not None:
+            where = KERNEL_ARCHITECTURES.get(self.attention)
+            if where is not None and architecture not in where:
+                runs = [k for k in ATTENTION_KERNELS if architecture in KERNEL_ARCHITECTURES.get(k, (architecture,))]
+                raise InputError(
+                    f"attention: {self.attention} runs on {', '.join(where)} GPUs only, not {architecture}; valid "
+                    f"there: {', '.join(runs)}"
+                )
         if self.flash_attention is not None and architecture is not None:
             kernel = self.record.attention[self.flash_attention]
             where = KERNEL_ARCHITECTURES.get(kernel)
@@ -424,6 +442,8 @@ class Runtime:
 
     def attention_kernel(self, architecture: str) -> str:
         """The attention kernel on a GPU of ``architecture`` (one of :data:`ATTENTION_KERNELS`)."""
+        if self.attention is not None:
+            return self.attention
         r = self.record
         kernel = r.attention[self.flash_attention]
         if self.flash_attention is None:
@@ -479,6 +499,8 @@ class Runtime:
             flags.append("--convert-model-dtype")
         if self.flash_attention is not None:
             flags.append(f"--flash-attention {self.flash_attention}")
+        if self.attention is not None:
+            flags.append(f"--attention {self.attention}")
         return " ".join(flags)
 
     def to_dict(self) -> dict[str, Any]:

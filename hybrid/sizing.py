@@ -36,6 +36,7 @@ from hybrid.hardware import (
     host_cpu_flops,
     host_link_efficiency,
 )
+from hybrid.kernels import evidence as rate_evidence
 from hybrid.kernels import launch_seconds, shape_rates
 from hybrid.memo import memoised
 from hybrid.memory import PipelineMemory, pipeline_memory
@@ -189,6 +190,9 @@ class GpuSizing:
     gpu_link: dict[str, Any] = field(default_factory=dict)
     """With several GPUs: the GPU-to-GPU link's achieved ``bytes_per_s`` for collectives, its
     datasheet text, the achieved fraction and its evidence, the ``latency_s`` per collective."""
+    seconds_range: dict[str, Any] | None = None
+    """Where the published seconds of such a job are expected (:mod:`hybrid.accuracy`): ``low``,
+    ``high`` and the error quantiles and runs they rest on; ``None`` where none is set."""
 
     @property
     def comm_seconds(self) -> float:
@@ -241,6 +245,7 @@ class GpuSizing:
             },
             "total": {
                 "seconds": self.seconds,
+                **({"seconds_range": self.seconds_range} if self.seconds_range else {}),
                 "peak_memory_bytes": self.peak_memory_bytes,
                 **(
                     {"gpu_seconds": self.gpu_seconds, "comm_seconds": self.comm_seconds}
@@ -497,14 +502,17 @@ def size_on_gpu(
         raise InputError(TOO_LONG) from None
     if not all(math.isfinite(st.seconds) for st in stages.values()):
         raise InputError(TOO_LONG)
+    rates = provenance(cal)
+    if by_shape:
+        rates.update({c: e for c, e in rate_evidence(g, kernel, shape.dit_tokens).items() if c in by_shape})
     return GpuSizing(
         g,
         stages,
         memory.peak_bytes,
         rt,
         describe(cal),
-        tuple(_warnings(g, cal, stages, memory.peak_bytes, rt.offload)),
-        provenance(cal),
+        tuple(_warnings(g, cal, stages, memory.peak_bytes, rt.offload, rates, launch_s)),
+        rates,
         (
             *_assumptions(
                 g,
@@ -658,8 +666,10 @@ def _assumptions(
         f"kernel ({source}); 'materialized' is the same with PyTorch's math attention; allocator caching, "
         "fragmentation, the CUDA context and kernel workspaces are not included",
         f"seconds: per-op roofline over every op of one call ({source}), max(FLOPs / (peak x efficiency), bytes / "
-        "(bandwidth x efficiency)) plus a cost per op call, summed; no overlap between ops, no torch.compile, no "
-        "CUDA graphs",
+        "(bandwidth x efficiency)) plus a cost per op call, summed; without a timing calibration the efficiency of "
+        "a matmul, convolution or attention follows its kernel shape (hybrid/data/kernel_rates.json: a GEMM's "
+        "measured ceiling with wave and tile losses, the attention kernel's measured curve by key length); no "
+        "overlap between ops, no torch.compile, no CUDA graphs",
         f"peaks: {g.product} datasheet, dense bf16 {g.bf16_tflops:g} TFLOP/s for bf16 stages and "
         f"{'half' if g.tf32_ratio == 0.5 else f'{g.tf32_ratio:g} x'} that (TF32) for the fp32 VAE, "
         f"{g.memory_bandwidth_gbs:g} GB/s",
@@ -712,16 +722,23 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
     return out
 
 
-def _warnings(g: GPU, cal: dict[str, Any], stages: dict[str, StageSizing], peak_bytes: int, offload: bool) -> list[str]:
+def _warnings(
+    g: GPU, cal: dict[str, Any], stages: dict[str, StageSizing], peak_bytes: int, offload: bool,
+    rates: dict[str, dict[str, Any]], launch_s: float,
+) -> list[str]:  # fmt: skip
     out = []
     if cal.get("defaults"):
-        values = ", ".join(f"{c} {p['value']:g}" for c, p in provenance(cal).items() if p["kind"] != "override")
-        out.append(
-            f"no timing calibration of {g.name}: seconds use default efficiencies from public measurements "
-            f"({values}; sources in the JSON report's gpu.efficiency); run `{CALIBRATE_COMMAND.format(gpu=g.name)}` "
-            "on one to replace them"
+        values = ", ".join(
+            f"{c} {p['value']:.3g}{' by shape' if p.get('by_shape') else ''} ({p['kind']})"
+            for c, p in rates.items()
+            if p["kind"] != "override"
         )
-        borrowed = [c for c, p in provenance(cal).items() if p["kind"] == "borrowed"]
+        out.append(
+            f"no timing calibration of {g.name}: seconds use rates from public kernel measurements ({values}; "
+            f"{launch_s * 1e6:g} us per kernel launch; sources in the JSON report's gpu.efficiency); run "
+            f"`{CALIBRATE_COMMAND.format(gpu=g.name)}` on one to replace them"
+        )
+        borrowed = [c for c, p in rates.items() if p["kind"] == "borrowed"]
         if borrowed:
             out.append(
                 f"no public measurement of {', '.join(borrowed)} efficiency on a {g.name} was found: "

@@ -82,11 +82,20 @@ def gpu_numeric(g: GpuSizing) -> tuple[int, ...]:
 
 
 def _gpu_lines(g: GpuSizing) -> list[str]:
-    effs = ", ".join(f"{c} {e['value']:g} ({e['kind']})" for c, e in g.efficiency.items())
+    effs = ", ".join(
+        f"{c} {e['value']:.3g}{' by shape' if e.get('by_shape') else ''} ({e['kind']})" for c, e in g.efficiency.items()
+    )
     lines = [
-        f"on {g.gpu.product} ({g.runtime.describe()}; timing calibration: {g.calibration})",
+        f"on {g.gpu.product} ({g.runtime.describe()}; attention: {g.attention_kernel}; timing calibration: "
+        f"{g.calibration})",
         f"efficiencies: {effs}",
     ]
+    r = g.seconds_range
+    if r is not None:
+        lines.append(
+            f"seconds: {g.seconds:,.0f} s ({r['low']:,.0f}-{r['high']:,.0f}): the range published runs fall in around "
+            f"the model's time, from its error on {r['basis']}"
+        )
     if g.deployment.parallel:
         link = g.gpu_link
         source = "calibrate-comm" if link.get("kind") == "calibrated" else f"{link['value']:g} of {link['link']}"
