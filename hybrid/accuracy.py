@@ -197,6 +197,7 @@ def outcomes(path: Path = PUBLIC_TIMINGS) -> list[Outcome]:
                     "published_dit_calls": e["dit_calls"],
                     "layout": deployment.describe(),
                     "attention_kernel": sized.attention_kernel,
+                    "efficiency": sized.efficiency,
                     "comm_s": sized.comm_seconds,
                     "stages_s": {n: st.seconds for n, st in sized.stages.items()},
                     "host_copy_s": sum(st.host_copy_seconds for st in sized.stages.values()),

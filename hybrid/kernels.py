@@ -76,9 +76,10 @@ class Evidence:
 
     kind: str
     how: str
+    url: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "evidence": self.how}
+        return {"kind": self.kind, "evidence": self.how, "source_url": self.url}
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class Curve:
                 w = (math.log(length) - math.log(x0)) / (math.log(x1) - math.log(x0))
                 return y0 + w * (y1 - y0)
         return pts[-1][1]
+
+
+def _url(key: str) -> str:
+    return str(data()["sources"].get(key, {}).get("url", ""))
 
 
 def _source(key: str) -> str:
@@ -145,7 +150,7 @@ def attention_curve(kernel: str, gpu_name: str) -> Curve | None:
                         f"{alias}, as a fraction of its peak ({peak:g} TFLOP/s)"
                     )
                 points = tuple((int(s), float(t) / peak) for s, t in e["points"])
-                return Curve(points, Evidence(kind, f"{how}; {_source(e['source'])}"))
+                return Curve(points, Evidence(kind, f"{how}; {_source(e['source'])}", _url(e["source"])))
     return None
 
 
@@ -203,18 +208,20 @@ def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
             found = gemm_ceiling(other, dtype)
             if found is not None:
                 how = f"no GEMM measurement on {gpu_name}: {other}'s ({gpu.architecture}) ceiling; {found[1].how}"
-                return found[0], Evidence("derived", how)
+                return found[0], Evidence("derived", how, found[1].url)
         return None
     large = [p for p in points if shape_factor(gpu, (1, *p[:3])) >= LARGE]
-    best: tuple[float, str] | None = None
+    best: tuple[float, str, str] | None = None
     for m, n, k, tflops, source in large or sorted(points, key=lambda p: p[0] * p[1] * p[2])[-1:]:
         ceiling = tflops / peak / shape_factor(gpu, (1, m, n, k))
         if best is None or ceiling > best[0]:
-            best = (ceiling, f"{m}x{n}x{k} at {tflops:g} TFLOP/s; {_source(source)}")
+            best = (ceiling, f"{m}x{n}x{k} at {tflops:g} TFLOP/s; {_source(source)}", _url(source))
     if best is None:
         return None
     value = min(best[0], 1.0)
-    return value, Evidence("measured", f"GEMM ceiling {value:.3f} of peak on {gpu_name} ({dtype}) from {best[1]}")
+    return value, Evidence(
+        "measured", f"GEMM ceiling {value:.3f} of peak on {gpu_name} ({dtype}) from {best[1]}", best[2]
+    )
 
 
 @cache
@@ -226,7 +233,7 @@ def launch_seconds(gpu_name: str) -> tuple[float, Evidence]:
     e = own[0] if own else next(e for e in entries if e["gpu"] == "a100-80gb")
     kind = "measured" if own else "derived"
     how = f"eager PyTorch, {e['seconds_per_kernel'] * 1e6:g} us per kernel on {e['gpu']}; {_source(e['source'])}"
-    return float(e["seconds_per_kernel"]), Evidence(kind, how)
+    return float(e["seconds_per_kernel"]), Evidence(kind, how, _url(e["source"]))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,14 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
 def _published_quality(checks: list[Check], verdict: dict[str, Any]) -> str:
     """The statistics of :func:`hybrid.accuracy.assess`, each with its bound and whether it holds."""
     if not verdict:
-        return ""
+        from hybrid.verify import error_summary
+
+        s_mean, s_max = error_summary(checks, "relative_error")
+        m_mean, m_max = error_summary(checks, "memory_relative_error")
+        return (
+            f"seconds mean |error| {100 * s_mean:.1f}%, max {100 * s_max:.1f}%; peak memory mean |error| "
+            f"{100 * m_mean:.1f}%, max {100 * m_max:.1f}%"
+        )
     b, ok = verdict["bounds"], verdict["within"]
 
     def judged(key: str, text: str, bound: str) -> str:
