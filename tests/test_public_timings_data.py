@@ -16,13 +16,6 @@ from hybrid.schedule import stage_calls
 from hybrid.verify import PUBLIC_TIMINGS
 from hybrid.workload import Workload
 
-PENDING_GPUS = frozenset(
-    {"a800-80gb", "h800", "l20", "l40", "rtx3090", "rtx4090d", "rtx-a6000", "rtx6000-ada", "v100-sxm2-32gb", "gb200"}
-    | {"b300", "mi325x"}
-)
-"""GPU keys another branch is adding to hybrid/data/gpus.json (issue 21); entries on them wait in pending_gpu."""
-
-
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(PUBLIC_TIMINGS.read_text())
@@ -30,7 +23,7 @@ def doc() -> dict[str, Any]:
 
 
 def _all(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*doc["entries"], *doc["pending_gpu"], *doc["pending_scope"]]
+    return [*doc["entries"], *doc["pending_scope"]]
 
 
 def test_every_entry_names_a_source_and_every_source_is_used(doc: dict[str, Any]) -> None:
@@ -62,10 +55,7 @@ def test_verified_entries_are_whole_jobs_on_known_gpus_and_pending_ones_say_why_
     known = set(gpus())
     for e in doc["entries"]:
         assert e["gpu"] in known and e["published_seconds"] > 0, e["name"]
-    for e in doc["pending_gpu"]:
-        # when the GPU lands in gpus.json, the entry belongs in `entries`: this fails to say so
-        assert e["gpu"] in PENDING_GPUS and e["gpu"] not in known, f"{e['name']}: move it to entries"
-        assert e["published_seconds"] > 0
+    assert "pending_gpu" not in doc  # every GPU of the set is in gpus.json: its runs are verified
     for e in doc["pending_scope"]:
         assert e["gpu"] in known and "published_seconds" not in e and e["published_denoise_seconds"] > 0, e["name"]
 
