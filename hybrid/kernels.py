@@ -225,6 +225,22 @@ def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
 
 
 @cache
+def memory_fraction(gpu_name: str) -> tuple[float, Evidence] | None:
+    """The fraction of the datasheet DRAM bandwidth the GPU's largest measured memory-bound kernel
+    reaches (a copy or a streaming elementwise op; bytes read plus written); ``None`` where it has
+    no measurement (the class efficiency of the cited defaults stands)."""
+    gpu = gpus()[gpu_name]
+    points = [(int(b), float(gbs), e["source"], e.get("op", "")) for e in data()["memory"] if e["gpu"] == gpu_name
+              for b, gbs in e["points"]]  # fmt: skip
+    if not points:
+        return None
+    nbytes, gbs, source, op = max(points)
+    value = min(gbs / gpu.memory_bandwidth_gbs, 1.0)
+    how = f"{op} of {nbytes:,} bytes at {gbs:g} GB/s on {gpu_name}, {value:.3f} of {gpu.memory_bandwidth_gbs:g} GB/s"
+    return value, Evidence("measured", f"{how}; {_source(source)}", _url(source))
+
+
+@cache
 def launch_seconds(gpu_name: str) -> tuple[float, Evidence]:
     """Host seconds per launched kernel in eager PyTorch: the GPU's own measurement, else the
     A100's (``derived``)."""
