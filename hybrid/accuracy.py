@@ -17,7 +17,7 @@ statistics or the ranges.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -131,19 +131,24 @@ def quantile(values: Sequence[float], q: float) -> float:
     return xs[i] + (pos - i) * (xs[j] - xs[i])
 
 
-def band(evidence: Iterable[Outcome], kind: tuple[str, str, str], exclude_source: str = "") -> Band | None:
-    """The :class:`Band` of runs of ``kind`` (not set aside, not from ``exclude_source``), falling
-    back to the same GPU class and GPU count, then the same GPU count, then every run, until one
-    has :data:`MIN_EVIDENCE` runs; ``None`` where not even every run has."""
-    runs = [o for o in evidence if not o.set_aside and o.source != exclude_source]
+def tiers(kind: tuple[str, str, str]) -> tuple[tuple[str, Callable[[tuple[str, str, str]], bool]], ...]:
+    """The kinds a range of ``kind`` may rest on, finest first: ``kind`` itself, the same GPU class
+    and GPU count, the same GPU count, every run; each with how a report names it."""
     market, runtime, count = kind
-    tiers = (
+    return (
         (f"{market} GPUs, {runtime} runtime, {count}", lambda k: k == kind),
         (f"{market} GPUs, {count}", lambda k: k[0] == market and k[2] == count),
         (count, lambda k: k[2] == count),
         ("every run", lambda k: True),
     )
-    for basis, same in tiers:
+
+
+def band(evidence: Iterable[Outcome], kind: tuple[str, str, str], exclude_source: str = "") -> Band | None:
+    """The :class:`Band` of runs of ``kind`` (not set aside, not from ``exclude_source``), falling
+    back through :func:`tiers` until one has :data:`MIN_EVIDENCE` runs; ``None`` where not even
+    every run has."""
+    runs = [o for o in evidence if not o.set_aside and o.source != exclude_source]
+    for basis, same in tiers(kind):
         errors = [o.error for o in runs if same(o.kind)]
         if len(errors) >= MIN_EVIDENCE:
             lo, hi = (quantile(errors, q) for q in QUANTILES)
@@ -151,67 +156,90 @@ def band(evidence: Iterable[Outcome], kind: tuple[str, str, str], exclude_source
     return None
 
 
-def outcomes(path: Path = PUBLIC_TIMINGS) -> list[Outcome]:
-    """Every entry of the public set, sized (:func:`hybrid.sizing.size_on_gpu`) as stated."""
+def _kind_of_entry(e: dict[str, Any]) -> tuple[str, str, str]:
+    runtime = e["workload"].get("runtime", {})
+    name = runtime.get("name", "diffusers") if isinstance(runtime, dict) else str(runtime)
+    return kind_of(get_gpu(e["gpu"]), name, e.get("deployment", {}).get("gpus", 1))
+
+
+def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
+    """One entry sized as its source states it."""
     from hybrid.deployment import Deployment
     from hybrid.report import estimate
     from hybrid.schedule import stage_calls
     from hybrid.sizing import size_on_gpu
     from hybrid.workload import Workload
 
+    w = Workload.of(**e["workload"])
+    d = e.get("deployment", {})
+    deployment = Deployment(
+        gpus=d.get("gpus", 1), ulysses=d.get("ulysses", 1), ring=d.get("ring", 1), fsdp=tuple(d.get("fsdp", ()))
+    )
+    sized = size_on_gpu(w, e["gpu"], deployment=deployment)
+    spec = w.spec
+    dit_calls = sum(stage_calls(sd, w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
+    flops = estimate(w).total_flops
+    gpu = get_gpu(e["gpu"])
+    reason = str(e.get("set_aside", ""))
+    if not reason and below_peak_bound(flops, gpu, deployment.gpus, e["published_seconds"]):
+        reason = (
+            f"the published {e['published_seconds']:g} s is below the job's exact FLOPs ({flops:.3g}) at "
+            f"{deployment.gpus} x {gpu.name}'s full dense peak: not the stated baseline"
+        )
+    return Outcome(
+        name=e["name"],
+        source=e["source"],
+        gpu=e["gpu"],
+        runtime=w.runtime.name,
+        gpus=deployment.gpus,
+        predicted_s=sized.seconds,
+        published_s=float(e["published_seconds"]),
+        predicted_gib=sized.peak_memory_bytes / 2**30,
+        published_gib=e["published_peak_memory"],
+        set_aside=reason,
+        detail={
+            "workload": w.to_dict(),
+            "runtime": w.runtime.describe(),
+            "dit_calls": dit_calls,
+            "published_dit_calls": e["dit_calls"],
+            "layout": deployment.describe(),
+            "attention_kernel": sized.attention_kernel,
+            "efficiency": sized.efficiency,
+            "comm_s": sized.comm_seconds,
+            "stages_s": {n: st.seconds for n, st in sized.stages.items()},
+            "host_copy_s": sum(st.host_copy_seconds for st in sized.stages.values()),
+            "source": sources[e["source"]]["url"],
+        },
+    )
+
+
+def outcomes(path: Path = PUBLIC_TIMINGS) -> list[Outcome]:
+    """Every entry of the public set, sized (:func:`hybrid.sizing.size_on_gpu`) as stated."""
     doc = read_json(path, "public timings document")
-    out = []
-    for e in doc["entries"]:
-        w = Workload.of(**e["workload"])
-        d = e.get("deployment", {})
-        deployment = Deployment(
-            gpus=d.get("gpus", 1), ulysses=d.get("ulysses", 1), ring=d.get("ring", 1), fsdp=tuple(d.get("fsdp", ()))
-        )
-        sized = size_on_gpu(w, e["gpu"], deployment=deployment)
-        spec = w.spec
-        dit_calls = sum(stage_calls(sd, w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
-        flops = estimate(w).total_flops
-        gpu = get_gpu(e["gpu"])
-        reason = str(e.get("set_aside", ""))
-        if not reason and below_peak_bound(flops, gpu, deployment.gpus, e["published_seconds"]):
-            reason = (
-                f"the published {e['published_seconds']:g} s is below the job's exact FLOPs ({flops:.3g}) at "
-                f"{deployment.gpus} x {gpu.name}'s full dense peak: not the stated baseline"
-            )
-        out.append(
-            Outcome(
-                name=e["name"],
-                source=e["source"],
-                gpu=e["gpu"],
-                runtime=w.runtime.name,
-                gpus=deployment.gpus,
-                predicted_s=sized.seconds,
-                published_s=float(e["published_seconds"]),
-                predicted_gib=sized.peak_memory_bytes / 2**30,
-                published_gib=e["published_peak_memory"],
-                set_aside=reason,
-                detail={
-                    "workload": w.to_dict(),
-                    "runtime": w.runtime.describe(),
-                    "dit_calls": dit_calls,
-                    "published_dit_calls": e["dit_calls"],
-                    "layout": deployment.describe(),
-                    "attention_kernel": sized.attention_kernel,
-                    "efficiency": sized.efficiency,
-                    "comm_s": sized.comm_seconds,
-                    "stages_s": {n: st.seconds for n, st in sized.stages.items()},
-                    "host_copy_s": sum(st.host_copy_seconds for st in sized.stages.values()),
-                    "source": doc["sources"][e["source"]]["url"],
-                },
-            )
-        )
-    return out
+    return [_outcome(e, doc["sources"]) for e in doc["entries"]]
 
 
 @cache
-def public_evidence() -> tuple[Outcome, ...]:
-    """:func:`outcomes` of the packaged public set, once per process (the ranges of reports)."""
-    return tuple(outcomes())
+def _public() -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
+    doc = read_json(PUBLIC_TIMINGS, "public timings document")
+    return tuple(doc["entries"]), doc["sources"]
+
+
+@cache
+def _public_outcome(i: int) -> Outcome:
+    entries, sources = _public()
+    return _outcome(entries[i], sources)
+
+
+def public_band(kind: tuple[str, str, str]) -> Band | None:
+    """:func:`band` of ``kind`` over the packaged public set, sizing only the runs of the first tier
+    that has enough of them (a report's range costs a few runs' sizing, not the whole set's)."""
+    entries, _ = _public()
+    for _, same in tiers(kind):
+        b = band([_public_outcome(i) for i, e in enumerate(entries) if same(_kind_of_entry(e))], kind)
+        if b is not None:
+            return b
+    return None
 
 
 def assess(runs: Sequence[Outcome], bounds: Bounds = ACCEPTANCE) -> dict[str, Any]:

@@ -262,6 +262,8 @@ class ShapeRates:
     """``e_max`` of matrix products (``None``: the class efficiency is the ceiling)."""
     attention: Curve | None
     classes: frozenset[str]
+    ident: tuple[str, str, str, frozenset[str]] = ("", "", "", frozenset())
+    """``(gpu, tensor path, kernel, classes)``: what the rates are of (the memo key of timed calls)."""
     _memo: dict[tuple[str, tuple[int, ...], float], float] = field(default_factory=dict, compare=False, repr=False)
 
     def efficiency(self, cls: str, dims: tuple[int, ...], base: float) -> float:
@@ -280,24 +282,26 @@ class ShapeRates:
         ceiling = self.gemm_ceiling if cls == "matmul" else None  # a convolution: its class's ceiling
         return max((base if ceiling is None else ceiling) * shape_factor(self.gpu, dims), 1e-6)
 
-    def key(self) -> tuple[Any, ...]:
+    def key(self) -> tuple[str, str, str, frozenset[str]]:
         """What the rates depend on (memo keys of timed calls)."""
-        return (self.gpu.name, self.gemm_ceiling, self.attention, self.classes)
+        return self.ident
 
 
+@cache
 def shape_rates(gpu: GPU, path: str, kernel: str, classes: frozenset[str]) -> ShapeRates:
     """The :class:`ShapeRates` of ``gpu`` on tensor ``path`` (``bf16``, ``tf32``, ...) with attention
     run by ``kernel``, for ``classes``."""
     dtype = TENSOR_DTYPES.get(path, "bfloat16")
     ceiling = gemm_ceiling(gpu.name, dtype)
     curve = attention_curve(kernel, gpu.name) if dtype == "bfloat16" else None
-    return ShapeRates(gpu, ceiling[0] if ceiling else None, curve, classes)
+    return ShapeRates(gpu, ceiling[0] if ceiling else None, curve, classes, (gpu.name, path, kernel, classes))
 
 
+@cache
 def evidence(gpu: GPU, kernel: str, key_length: int) -> dict[str, dict[str, Any]]:
     """Where the bf16 kernel-aware rates of ``gpu`` come from, per op class that has them
     (``matmul``: its ceiling; ``attention``: ``kernel``'s curve, its value at ``key_length``),
-    as :func:`hybrid.optimise.provenance` entries marked ``by_shape``."""
+    as :func:`hybrid.optimise.provenance` entries marked ``by_shape`` (memoised: copy before changing)."""
     out: dict[str, dict[str, Any]] = {}
     ceiling = gemm_ceiling(gpu.name, "bfloat16")
     tm, tn = tile(gpu)

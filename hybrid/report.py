@@ -307,14 +307,13 @@ def seconds_range(sizing: GpuSizing) -> dict[str, Any] | None:
     """Where the published seconds of ``sizing``'s job are expected: its seconds under the error
     quantiles of published runs of its kind (:func:`hybrid.accuracy.band`); ``None`` where the
     public set is not at hand or has too few runs."""
-    from hybrid.accuracy import band, kind_of, public_evidence
+    from hybrid.accuracy import kind_of, public_band
     from hybrid.errors import InputError
 
     try:
-        evidence = public_evidence()
+        b = public_band(kind_of(sizing.gpu, sizing.runtime.name, sizing.deployment.gpus))
     except (OSError, InputError, KeyError, ValueError):
         return None
-    b = band(evidence, kind_of(sizing.gpu, sizing.runtime.name, sizing.deployment.gpus))
     if b is None:
         return None
     low, high = b.seconds(sizing.seconds)

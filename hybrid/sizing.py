@@ -510,7 +510,7 @@ def size_on_gpu(
         raise InputError(TOO_LONG)
     rates = provenance(cal)
     if by_shape:
-        rates.update({c: e for c, e in rate_evidence(g, kernel, shape.dit_tokens).items() if c in by_shape})
+        rates.update({c: dict(e) for c, e in rate_evidence(g, kernel, shape.dit_tokens).items() if c in by_shape})
     return GpuSizing(
         g,
         stages,
