@@ -35,6 +35,7 @@ from itertools import pairwise
 from typing import Any
 
 from hybrid.hardware import GPU, gpus
+from hybrid.memo import on_clear
 
 TILE: Mapping[str, tuple[int, int]] = {"Hopper": (128, 256), "Blackwell": (128, 256)}
 """Output tile ``(m, n)`` assumed of the GEMM kernels a library picks for large bf16 products, by
@@ -320,3 +321,10 @@ def evidence(gpu: GPU, kernel: str, key_length: int) -> dict[str, dict[str, Any]
             "by_shape": f"{kernel}'s measured curve by key length (the value: at {key_length:,} keys)",
         }
     return out
+
+
+@on_clear
+def clear_caches() -> None:
+    """Forget the rates read from the data (with :func:`hybrid.memo.clear_memos`: a cold start)."""
+    for cached in (data, attention_curve, gemm_ceiling, memory_fraction, launch_seconds, shape_rates, evidence):
+        cached.cache_clear()

@@ -16,6 +16,7 @@ from hybrid.schedule import stage_calls
 from hybrid.verify import PUBLIC_TIMINGS
 from hybrid.workload import Workload
 
+
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(PUBLIC_TIMINGS.read_text())
