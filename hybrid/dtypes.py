@@ -30,6 +30,7 @@ DTYPES: dict[str, DType] = {
         DType("bfloat16", 2, "bf16", ("bf16",)),
         DType("float16", 2, "fp16", ("fp16", "half")),
         DType("float8", 1, "fp8", ("fp8", "float8_e4m3fn")),
+        DType("float64", 8, "fp64", ("double",)),
         DType("int64", 8, "i64", ("long",)),
         DType("bool", 1, "bool"),
     )
@@ -53,4 +54,5 @@ def nbytes(name: str) -> int:
 
 
 BF16, F32, I64, BOOL = nbytes("bfloat16"), nbytes("float32"), nbytes("int64"), nbytes("bool")
+F64 = nbytes("float64")
 """Bytes per element of the dtypes the model families' walks write (every walk takes them from here)."""

@@ -37,6 +37,12 @@ class CallShape:
     Wan2.2 model on the original repository (:meth:`hybrid.runtime.Runtime.per_token_timestep`)."""
     image: bool = False
     """TI2V in image-to-video mode: the single image is VAE-encoded."""
+    dit_ops: str = "diffusers"
+    """Whose forward of the transformer runs (:attr:`hybrid.runtime.RuntimeDef.dit_ops`): diffusers'
+    ``WanTransformer3DModel``, or ``wan``, the original ``WanModel`` with its own elementwise work."""
+    dit_weight_dtype: str = "bfloat16"
+    """The dtype the transformer's weights are stored in (:meth:`hybrid.runtime.Runtime.weight_dtype`): the
+    original ``WanModel``'s ops depend on it (float32 weights under bf16 autocast, or ``--convert-model-dtype``)."""
     ulysses: int = 1
     """Ranks the transformer's video tokens are split over by Ulysses (:class:`hybrid.deployment.Deployment`)."""
     ring: int = 1

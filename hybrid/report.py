@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import analytic_rows, components_per_call
 from hybrid.geometry import CallShape
+from hybrid.models.wan_dit import wan_ops_written
 from hybrid.pipelines import DIFFUSION_CORE, T2V
 from hybrid.presets import ModelSpec
 from hybrid.rows import CostRow
@@ -95,7 +96,14 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
             if shape.per_token_timestep and not pipeline.expand_timesteps
             else ""
         )
-        runtime = (workload.runtime.text("note", spec, per_token=per_token),)
+        dit_ops = (
+            "the transformer as the original WanModel runs it (float32 norms, modulation and residual stream, "
+            "the rotary embedding in float64 complex, q and k cast to bf16 for FlashAttention and back): the "
+            "same FLOPs as diffusers' classes, its own bytes and activations"
+            if wan_ops_written(spec.transformer, shape)
+            else "the same modules as diffusers' classes"
+        )
+        runtime = (workload.runtime.text("note", spec, per_token=per_token, dit_ops=dit_ops),)
     t, s = spec.vae.scale_factor_temporal, spec.vae.scale_factor_spatial
     p_t, p_h, p_w = spec.transformer.patch_size
     return (

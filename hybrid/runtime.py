@@ -101,6 +101,10 @@ SOURCES: dict[str, str] = {
     "whatever guide_scale is",
     "per-token": "Wan-Video/Wan2.2 wan/modules/model.py WanModel.forward: `t = t.expand(t.size(0), seq_len)`, "
     "then time_embedding and time_projection per token under autocast(float32)",
+    "dit-ops": "Wan-Video/Wan2.1 and Wan2.2 wan/modules/model.py: WanModel's own forward (not diffusers' "
+    "WanTransformer3DModel): float32 WanLayerNorm/WanRMSNorm outputs, modulation and residual adds under "
+    "`amp.autocast(dtype=torch.float32)`, rope_apply in float64 complex per sample, flash_attention casting q and "
+    "k to bfloat16 and its output back (wan/modules/attention.py), the head in float32",
     "diffusers-dtypes": "diffusers 0.42 pipelines/wan/pipeline_wan.py and pipeline_wan_i2v.py EXAMPLE_DOC_STRING: "
     "`AutoencoderKLWan.from_pretrained(..., torch_dtype=torch.float32)`, `CLIPVisionModel.from_pretrained(..., "
     "torch_dtype=torch.float32)`, the pipeline `from_pretrained(..., torch_dtype=torch.bfloat16)`",
@@ -204,6 +208,9 @@ class RuntimeDef:
     """Whether every step runs both passes of CFG whatever the guide scale (``--no-cfg`` refused)."""
     per_token_timestep_repos: tuple[str, ...] = ()
     """Repositories whose model embeds the timestep per token for every pipeline."""
+    dit_ops: str = "diffusers"
+    """Whose transformer forward runs, op for op (:attr:`hybrid.geometry.CallShape.dit_ops`): diffusers'
+    ``WanTransformer3DModel`` or the original ``WanModel`` (``wan``, :data:`hybrid.models.wan_dit.WAN_OPS`)."""
     sampler: str = "diffusers"
     """Whose flow-UniPC timesteps split the steps between experts (:func:`hybrid.sampler.high_noise_steps`)."""
     sampler_text: str = ""
@@ -283,13 +290,13 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             convert_model_dtype_repos=("Wan2.2",),
             cfg_always=True,
             per_token_timestep_repos=("Wan2.2",),
+            dit_ops="wan",
             sampler="wan",
             sampler_text="the original FlowUniPCMultistepScheduler, sigmas from 0.999",
             cfg_passes_text="the original code runs both passes of CFG for both experts at any guide scale",
             runner="the original Wan-Video/{wan_repo} generate.py, whatever the guide scale",
             code="the original Wan-Video/{wan_repo} generate.py",
-            note="runtime: the original Wan-Video/{wan_repo} code (--runtime wan), the same modules as "
-            "diffusers' classes{per_token}",
+            note="runtime: the original Wan-Video/{wan_repo} code (--runtime wan), {dit_ops}{per_token}",
             layouts={
                 "ulysses": "--ulysses_size (Wan2.1 wan/distributed/xdit_context_parallel.py through xFuser's USP; "
                 "Wan2.2 wan/distributed/ulysses.py)",
@@ -300,8 +307,8 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             },
             no_ring_repos={"Wan2.2": "runs Ulysses alone (wan/distributed/ulysses.py)"},
             layout_note="the original Wan code splits the same way and sends the same tensors (its Ulysses "
-            "all-to-alls, xFuser's USP in Wan2.1); its per-rank ops are modelled by diffusers' (its output gather "
-            "in bf16)",
+            "all-to-alls, xFuser's USP in Wan2.1); its per-rank ops on several GPUs are modelled by diffusers' (its "
+            "output gather in bf16)",
             sources=tuple(k for k in SOURCES if not k.startswith(("diffusers", "sdpa"))),
         ),
     )

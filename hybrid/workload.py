@@ -193,6 +193,8 @@ class Workload:
             image_tokens=images * per_image if dit.image_dim is not None else 0,
             ref_images=self.ref_images,
             per_token_timestep=self.runtime.per_token_timestep(spec),
+            dit_ops=self.runtime.record.dit_ops,
+            dit_weight_dtype=self.runtime.weight_dtype("transformer"),
             image=self.image,
             ulysses=deployment.ulysses if deployment else 1,
             ring=deployment.ring if deployment else 1,

@@ -123,7 +123,7 @@ def test_the_dtype_table_counts_every_dtype() -> None:
     from hybrid.dtypes import DTYPES, dtype, nbytes
 
     assert {d.name: d.bytes for d in DTYPES.values()} == {
-        "float32": 4, "bfloat16": 2, "float16": 2, "float8": 1, "int64": 8, "bool": 1,
+        "float32": 4, "bfloat16": 2, "float16": 2, "float8": 1, "float64": 8, "int64": 8, "bool": 1,
     }  # fmt: skip
     assert dtype("bf16") is dtype("bfloat16") and dtype("half").name == "float16" and nbytes("fp8") == 1
     with pytest.raises(ValueError, match="dtype: unknown dtype 'int3'; valid: float32, bfloat16"):

@@ -187,3 +187,22 @@ def test_closed_form_terms_carry_the_kernel_shapes_the_tracer_records(model: str
         traced = row_terms(traced_preset(sd.name, w).rows)
         assert _per_call(closed.terms) == _per_call(traced), (model, sd.name)
         assert all(len(t[4]) == 4 for t in closed.terms if t[1]), (model, sd.name)
+
+
+def test_the_original_wan_walk_tells_every_flop_ops_kernel_shape() -> None:
+    # --runtime wan's DiT rows (the original WanModel's ops) are timed by kernel shape too
+    from dataclasses import replace
+
+    from hybrid.deployment import SINGLE
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import closed_call_cost
+
+    from .conftest import SMALL, constrained
+
+    w = replace(constrained("wan2.1-t2v-1.3b", **SMALL), runtime=Runtime("wan"))
+    sd = next(sd for sd in w.spec.pipeline_def.stages if sd.name == "diffusion_core")
+    closed = closed_call_cost(sd, w.spec, w.shape(SINGLE))
+    assert closed is not None
+    flop_terms = [t for t in closed.terms if t[1]]
+    assert flop_terms and all(len(t[4]) == 4 for t in flop_terms)
+    assert {t[0] for t in flop_terms} == {"matmul", "attention", "conv"}

@@ -26,7 +26,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
-from hybrid.dtypes import BF16, F32, I64
+from hybrid.dtypes import BF16, F32, F64, I64, nbytes
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
@@ -542,7 +542,11 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
     diffusers' context parallelism runs them (``WanTransformer3DModel._cp_plan``): the rotary tables,
     patch embedding and unpatchify over every token, the timestep split with the tokens where it is
     per token, the blocks and the output head on ``N/P`` tokens, self-attention through
-    :func:`_self_attention` and the head's output all-gathered (``proj_out``)."""
+    :func:`_self_attention` and the head's output all-gathered (``proj_out``). The original Wan code's
+    own ops (``shape.dit_ops``) are :func:`_wan_dit_walk`'s where it is written (:func:`wan_ops_written`)."""
+    if wan_ops_written(cfg, shape):
+        _wan_dit_walk(cfg, shape, sink)
+        return
     rows = _Walk(sink, shape.batch)
     p_t, p_h, p_w = cfg.patch_size
     batch, text_len, d = shape.batch, shape.text_len, cfg.inner_dim
@@ -679,6 +683,308 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
             rows.free(n * o * BF16)  # the projection
     rows.free(x)  # the head's input
     rows("", "clone", "movement", n_all * o * BF16, n_all * o * BF16)  # unpatchify
+
+
+WAN_OPS = "wan"
+""":attr:`hybrid.geometry.CallShape.dit_ops` of the original Wan code's forward (``WanModel`` in
+``wan/modules/model.py`` of Wan-Video/Wan2.1 and Wan2.2), walked by :func:`_wan_dit_walk`."""
+
+
+def wan_ops_written(cfg: WanTransformer3DConfig, shape: CallShape) -> bool:
+    """Whether :func:`_wan_dit_walk` is written for ``cfg`` and ``shape``: the original's text-to-video
+    and A14B/TI2V blocks on one GPU (image cross-attention, VACE and a split sequence are walked with
+    diffusers' ops)."""
+    return (
+        shape.dit_ops == WAN_OPS
+        and cfg.image_dim is None
+        and cfg.cross_attn_norm
+        and not isinstance(cfg, WanVACETransformer3DConfig)
+        and shape.sequence_degree == 1
+    )
+
+
+def _wan_linear(rows: _Walk, module: str, n: int, d_in: int, d_out: int, src: int, weights: int) -> None:
+    """An ``nn.Linear`` under ``autocast(bfloat16)``: its input cast where it is float32 (``src``), float32
+    weights and bias cast on every call (``weights``: their bytes per element; a transient here: sizing
+    times those casts as weight traffic, :meth:`WanTransformer3DConfig.autocast_parameters`), ``addmm``."""
+    casts = (d_in * d_out + d_out) * BF16 if weights == F32 else 0
+    if rows.memory:
+        rows.sink.alloc(casts)
+    if src == F32:
+        rows.cast(module, n * d_in, F32, BF16)
+    rows.linear(module, n, d_in, d_out)
+    rows.free(casts + (n * d_in * BF16 if src == F32 else 0))
+
+
+def _wan_f32_linear(rows: _Walk, module: str, n: int, d_in: int, d_out: int, weights: int) -> None:
+    """An ``nn.Linear`` under ``autocast(float32)`` on float32 input: bf16 weights (``weights``) and bias
+    cast up to float32 on every call (rows: sizing times only the float32 weights' casts), ``addmm``."""
+    up = (d_in * d_out + d_out) * F32 if weights == BF16 else 0
+    if up:
+        rows.cast(module, d_out, BF16, F32)
+        rows.cast(module, d_in * d_out, BF16, F32)
+    rows.linear(module, n, d_in, d_out, F32)
+    rows.free(up)
+
+
+def _wan_rms_norm(rows: _Walk, module: str, n: int, d: int, weights: int) -> None:
+    """``WanRMSNorm``: ``self._norm(x.float()).type_as(x) * self.weight``; the output has the weight's
+    dtype (``weights`` bytes: float32, or bf16 with ``--convert-model-dtype``). Its bf16 input is freed
+    by the caller."""
+    x, xf, r = n * d * BF16, n * d * F32, n * F32
+    rows.cast(module, n * d, BF16, F32)
+    rows(module, "pow", "elementwise", xf, xf)
+    rows(module, "mean", "reduction", xf, r)
+    rows.free(xf)
+    rows(module, "add", "elementwise", r, r)
+    rows.free(r)
+    rows(module, "rsqrt", "elementwise", r, r)
+    rows.free(r)
+    rows(module, "mul", "elementwise", xf + r, xf)
+    rows.free(xf + r)  # x.float(), the rsqrt
+    rows.cast(module, n * d, F32, BF16)
+    rows.free(xf)
+    rows(module, "mul", "elementwise", x + d * weights, n * d * weights)
+    rows.free(x)
+
+
+def _wan_rope(rows: _Walk, batch: int, tokens: int, d: int, hd: int, src: int) -> None:
+    """``rope_apply`` on q or k (``src`` bytes per element, ``(B, N, H, hd)``) with autocast off: per sample, a float64
+    copy viewed as complex, the frequencies of its ``(f, h, w)`` grid joined into a complex128
+    ``(N, hd/2)`` table, their product, joined with the (empty) padding; then stacked and cast back
+    to float32. What it returns is the caller's to free."""
+    s, n = tokens * d, batch * tokens * d  # elements of one sample's q, of the batch's
+    table = tokens * hd // 2 * 2 * F64  # complex128 (N, hd/2)
+    rows("attn1", "_to_copy", "movement", s * src, s * F64, calls=batch, out=0)
+    rows("attn1", "cat", "movement", table, table, calls=batch, out=0)
+    rows("attn1", "mul", "elementwise", s * F64 + table, s * F64, calls=batch, out=0)
+    rows("attn1", "cat", "movement", s * F64, s * F64, calls=batch, out=0)
+    if rows.memory:  # the loop: x_i and the table rebound each sample, each x_i kept in a list
+        for i in range(batch):
+            rows.sink.alloc(s * F64 + table)  # the float64 copy; the new table
+            if i:
+                rows.free(table)  # the previous sample's
+            rows.sink.alloc(s * F64)  # the product
+            rows.free(s * F64)  # the copy
+            rows.sink.alloc(s * F64)  # joined with the padding, kept
+            rows.free(s * F64)  # the product
+    rows("attn1", "stack", "movement", n * F64, n * F64)
+    rows.cast("attn1", n, F64, F32)
+    rows.free(2 * n * F64 + table)  # the samples, their stack, the last table
+
+
+def _wan_attention(rows: _Walk, module: str, batch: int, heads: int, hd: int, q_len: int, kv_len: int,
+                   qk: int, gather_kv: bool) -> None:  # fmt: skip
+    """``flash_attention`` (``wan/modules/attention.py``) on q and k of ``qk`` bytes per element and
+    bf16 v: float32 q and k cast to bf16; with ``k_lens`` (self-attention) k and v gathered per sample
+    (``torch.cat``) first; the FlashAttention varlen kernel; its output cast back to q's dtype.
+    Returns with that output allocated; self-attention's q and k (the rotary embedding's outputs,
+    passed as temporaries) are dropped when the call rebinds them: CPython >= 3.11 hands a Python
+    function its arguments' references (on 3.10 they live to the return, two float32 video-sized
+    tensors more at the kernel)."""
+    d = heads * hd
+    q, kv = batch * q_len * d, batch * kv_len * d
+    if qk == F32:
+        rows.cast(module, q, F32, BF16)
+    if gather_kv:  # self-attention's q and k are rope_apply's: the call owns them (Python >= 3.11), drops them
+        rows.free(q * F32)
+        rows(module, "cat", "movement", kv * F32, kv * F32)
+        rows.cast(module, kv, F32, BF16)
+        rows.free(kv * F32 + kv * F32)  # the gathered k, the rotated k
+        rows(module, "cat", "movement", kv * BF16, kv * BF16)
+    elif qk == F32:
+        rows.cast(module, kv, F32, BF16)
+    rows.math_attention(batch * heads, q_len, kv_len, hd)
+    rows(module, "scaled_dot_product_attention", "attention", (q + 2 * kv) * BF16, q * BF16,
+         ops.sdpa(batch, heads, q_len, kv_len, hd), dims=attention_dims(batch * heads, q_len, kv_len, hd))  # fmt: skip
+    if qk == F32:
+        rows.cast(module, q, BF16, F32)
+        rows.free(2 * q * BF16 + kv * BF16 + (kv * BF16 if gather_kv else 0))  # q, k, (v,) the output in bf16
+
+
+def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: int, src: int, wt: int) -> None:
+    """One ``WanAttentionBlock`` (``wan/modules/model.py``) on a residual stream of ``src`` bytes per
+    element (bf16 into the first block, float32 after: ``x + y * e`` in float32 promotes it), under
+    ``autocast(bfloat16)`` with weights of ``wt`` bytes per element (float32, or bf16 with
+    ``--convert-model-dtype``: then q and k are bf16, cross-attention casts nothing). Module paths
+    are diffusers' (``self_attn`` is ``attn1``, its ``q/k/v/o`` ``to_q/to_k/to_v/to_out.0``, ``norm3``
+    (the affine one) ``norm2``, ``norm2`` ``norm3``, ``ffn.0/1/2`` ``ffn.net.0.proj/net.0/net.2``). The
+    modulation ``(m, 6, D)``,
+    norms, rotary embedding (in float64) and residual adds are float32; the projections, attention
+    and FFN bf16; the block returns a float32 stream and frees its input."""
+    batch, tokens, text_len = shape.batch, shape.local_tokens, shape.text_len
+    n, t, d, f = batch * tokens, batch * text_len, cfg.inner_dim, cfg.ffn_dim
+    heads, hd = cfg.num_attention_heads, cfg.attention_head_dim
+    nd, md = n * d, m * d
+    x, xf = nd * BF16, nd * F32
+    qk, nq, tq = wt, n * d * wt, t * d * wt  # q and k as the RMS norms return them
+    rows("", "add", "elementwise", 6 * d * wt + 6 * md * F32, 6 * md * F32)  # modulation + e, kept
+
+    def modulated(norm: str) -> None:  # norm(x).float() * (1 + e[1]) + e[0], norm1 or (the original's) norm2
+        if norm == "norm1" and src == BF16:  # WanLayerNorm: x.float(), the norm, .type_as(x); then .float()
+            rows.cast(norm, nd, BF16, F32)
+            rows.layer_norm(norm, n, d)
+            rows.free(xf)
+            rows.cast(norm, nd, F32, BF16)
+            rows.free(xf)
+            rows.cast("", nd, BF16, F32)
+            rows.free(x)
+        else:
+            rows.layer_norm(norm, n, d)
+        rows("", "add", "elementwise", md * F32, md * F32)
+        rows("", "mul", "elementwise", xf + md * F32, xf)
+        rows.free(xf + md * F32)
+        rows("", "add", "elementwise", xf + md * F32, xf)
+        rows.free(xf)
+
+    def gated(y: int) -> None:  # x + y * e[k] in float32: the stream becomes float32
+        rows("", "mul", "elementwise", nd * y + md * F32, xf)
+        rows("", "add", "elementwise", nd * src + xf, xf)
+        rows.free(xf)
+
+    modulated("norm1")  # the self-attention's input, held to its end
+    for proj in ("to_q", "to_k"):
+        _wan_linear(rows, f"attn1.{proj}", n, d, d, F32, wt)
+        _wan_rms_norm(rows, f"attn1.norm_{proj[-1]}", n, d, wt)
+        rows.free(x)  # the projection
+    _wan_linear(rows, "attn1.to_v", n, d, d, F32, wt)
+    _wan_rope(rows, batch, tokens, d, hd, qk)
+    _wan_rope(rows, batch, tokens, d, hd, qk)
+    _wan_attention(rows, "attn1", batch, heads, hd, tokens, tokens, F32, gather_kv=True)
+    _wan_linear(rows, "attn1.to_out.0", n, d, d, F32, wt)
+    rows.free(xf + 2 * nq + x + xf)  # the output in float32; q, k (normed), v; the input
+    gated(BF16)  # y, the attention's output, lives to the block's end
+    if wt == BF16:  # autocast runs layer_norm in float32: its bf16 weight and bias cast up
+        rows.cast("norm2", d, BF16, F32)
+        rows.cast("norm2", d, BF16, F32)
+    rows.layer_norm("norm2", n, d, affine=cfg.cross_attn_norm)  # the original's norm3 (affine)
+    rows.free(2 * d * F32 if wt == BF16 else 0)
+    _wan_linear(rows, "attn2.to_q", n, d, d, F32, wt)
+    _wan_rms_norm(rows, "attn2.norm_q", n, d, wt)
+    rows.free(x)
+    _wan_linear(rows, "attn2.to_k", t, d, d, BF16, wt)
+    _wan_rms_norm(rows, "attn2.norm_k", t, d, wt)
+    rows.free(t * d * BF16)
+    _wan_linear(rows, "attn2.to_v", t, d, d, BF16, wt)
+    _wan_attention(rows, "attn2", batch, heads, hd, tokens, text_len, qk, gather_kv=False)
+    _wan_linear(rows, "attn2.to_out.0", n, d, d, qk, wt)  # the attention's output in q's dtype
+    rows.free(n * d * qk + nq + tq + t * d * BF16 + xf)  # the attention's output; q, k, v; the normed input
+    rows("", "add", "elementwise", xf + x, xf)  # x + cross_attn(...)
+    rows.free(x)
+    modulated("norm3")  # the original's norm2
+    _wan_linear(rows, "ffn.net.0.proj", n, d, f, F32, wt)
+    rows("ffn.net.0", "gelu", "elementwise", n * f * BF16, n * f * BF16)
+    rows.free(n * f * BF16)
+    _wan_linear(rows, "ffn.net.2", n, f, d, BF16, wt)
+    rows.free(n * f * BF16 + xf)  # the GELU's output, the FFN's input
+    rows("", "mul", "elementwise", x + md * F32, xf)
+    rows("", "add", "elementwise", 2 * xf, xf)
+    rows.free(xf)
+    # the FFN's output, the stream after cross-attention and after self-attention, the attention's
+    # output, the modulation, the block's input
+    rows.free(x + xf + xf + x + 6 * md * F32 + nd * src)
+
+
+def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None:
+    """Every op one forward of the original ``WanModel`` costs (``wan/modules/model.py``: Wan2.1's,
+    and Wan2.2's with a timestep per token), as ``generate.py`` runs it under
+    ``torch.amp.autocast(bfloat16)`` with float32 weights on one GPU, keyed by diffusers' module
+    paths (:func:`_wan_block`; the original's top-level ops and head modulation at ``""``,
+    ``head.norm`` ``norm_out``, ``head.head`` ``proj_out``, ``time_embedding.0/1/2``
+    ``condition_embedder.time_embedder.linear_1/act/linear_2``, ``time_projection.0/1``
+    ``condition_embedder.act_fn/time_proj``, ``text_embedding.0/1/2``
+    ``condition_embedder.text_embedder.linear_1/act_1/linear_2``). The same matmuls, convolution and
+    attentions as diffusers' (the same FLOPs); around them: a patch embedding per sample on its
+    float32 latents (A14B image-to-video first joins each with its condition), the timestep
+    sinusoid in float64 and its embedding and projection in float32 (``autocast(float32)``), every
+    block's float32 norms, modulation and residual stream, the rotary embedding in float64 complex
+    per sample, float32 q and k cast for FlashAttention and its output cast back, a float32 head and
+    unpatchify. Left out: the host-side bookkeeping (grid sizes, sequence lengths, ``cu_seqlens``).
+    Allocations as the tracer's live bytes count them, the weights' bf16 copies included."""
+    rows = _Walk(sink, shape.batch)
+    batch, text_len, d = shape.batch, shape.text_len, cfg.inner_dim
+    p_t, p_h, p_w = cfg.patch_size
+    f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
+    tokens = f * h * w
+    n, t, s = batch * tokens, batch * text_len, tokens * d
+    m = n if shape.per_token_timestep else batch  # rows of the time embedding and modulation
+    half, freq, channels = cfg.freq_dim // 2, cfg.freq_dim, cfg.in_channels
+    pixels = f * p_t * h * p_h * w * p_w  # latent positions per sample
+    x, xf, md = n * d * BF16, n * d * F32, m * d
+    wt = nbytes(shape.dit_weight_dtype)  # float32 weights, or bf16 (--convert-model-dtype)
+    joined = channels * pixels * F32
+    if channels > cfg.out_channels:  # A14B image-to-video: torch.cat([latents, y]) per sample
+        rows("", "cat", "movement", joined, joined, calls=batch, out=batch * joined)
+    casts = (d * channels * prod(cfg.patch_size) + d) * BF16 if wt == F32 else 0
+    rows("patch_embedding", "_to_copy", "movement", joined, channels * pixels * BF16, calls=batch, out=0)
+    read = (channels * pixels + d * channels * prod(cfg.patch_size) + d) * BF16
+    conv = ops.conv3d(1, channels, d, cfg.patch_size, (f, h, w))
+    rows("patch_embedding", "convolution", "conv", read, s * BF16, conv, calls=batch, out=0,
+         dims=conv_dims(1, channels, d, cfg.patch_size, (f, h, w)))  # fmt: skip
+    if rows.memory:  # one sample at a time: its input and the weights cast, its output kept
+        for _ in range(batch):
+            rows.sink.alloc(casts + channels * pixels * BF16)
+            rows.sink.alloc(s * BF16)
+            rows.free(casts + channels * pixels * BF16)
+    if channels > cfg.out_channels:
+        rows.free(batch * joined)
+    rows("", "new_zeros", "factory", s * BF16, 0, calls=batch)  # the padding to seq_len: none on one GPU
+    rows("", "cat", "movement", s * BF16, s * BF16, calls=batch, out=x)
+    rows("", "cat", "movement", x, x)
+    rows.free(2 * x)  # the patch-embedded samples, each joined with its padding
+    # sinusoidal_embedding_1d in float64, under autocast(float32)
+    rows("", "_to_copy", "movement", m * I64, m * F64)  # position.type(torch.float64), kept to its return
+    rows("", "arange", "factory", 0, half * I64)
+    rows.cast("", half, I64, F64)
+    rows.free(half * I64)
+    for op in ("div", "neg", "pow"):
+        rows("", op, "elementwise", half * F64, half * F64)
+        rows.free(half * F64)
+    rows("", "mul", "elementwise", (m + half) * F64, m * half * F64)  # torch.outer
+    rows.free(half * F64)
+    for op in ("cos", "sin"):
+        rows("", op, "elementwise", m * half * F64, m * half * F64)
+    rows("", "cat", "movement", m * freq * F64, m * freq * F64)
+    rows.free(m * freq * F64 + m * half * F64 + m * F64)  # cos and sin, the outer product, the position
+    rows.cast("", m * freq, F64, F32)
+    rows.free(m * freq * F64)
+    te = "condition_embedder.time_embedder"
+    _wan_f32_linear(rows, f"{te}.linear_1", m, freq, d, wt)
+    rows(f"{te}.act", "silu", "elementwise", md * F32, md * F32)
+    rows.free(md * F32)
+    _wan_f32_linear(rows, f"{te}.linear_2", m, d, d, wt)  # e, kept for the head
+    rows.free(md * F32 + m * freq * F32)  # the SiLU's output, the float32 sinusoid
+    rows("condition_embedder.act_fn", "silu", "elementwise", md * F32, md * F32)
+    _wan_f32_linear(rows, "condition_embedder.time_proj", m, d, 6 * d, wt)  # e0, kept
+    rows.free(md * F32)
+    # the context padded to text_len (none: text_len tokens given), stacked, embedded
+    tdim, tx = cfg.text_dim, t * cfg.text_dim * BF16
+    rows("", "new_zeros", "factory", text_len * tdim * BF16, 0, calls=batch)
+    rows("", "cat", "movement", text_len * tdim * BF16, text_len * tdim * BF16, calls=batch, out=tx)
+    rows("", "stack", "movement", tx, tx)
+    rows.free(tx)
+    tt = "condition_embedder.text_embedder"
+    _wan_linear(rows, f"{tt}.linear_1", t, tdim, d, BF16, wt)
+    rows(f"{tt}.act_1", "gelu", "elementwise", t * d * BF16, t * d * BF16)
+    rows.free(t * d * BF16)
+    _wan_linear(rows, f"{tt}.linear_2", t, d, d, BF16, wt)  # the context, kept
+    rows.free(t * d * BF16 + tx)  # the GELU's output, the stacked context
+    rows.repeat(1, "blocks.0", lambda block: _wan_block(cfg, block, shape, m, BF16, wt))
+    sink.repeat(cfg.num_layers - 1, "blocks.{i}", lambda s_: _wan_block(cfg, _Walk(s_, batch), shape, m, F32, wt),
+                start=1)  # fmt: skip
+    # Head: under autocast(float32)
+    rows("", "add", "elementwise", 2 * d * wt + md * F32, 2 * md * F32)  # modulation + e, to the head's end
+    rows.layer_norm("norm_out", n, d)
+    rows("", "add", "elementwise", md * F32, md * F32)
+    rows("", "mul", "elementwise", xf + md * F32, xf)
+    rows.free(xf + md * F32)
+    rows("", "add", "elementwise", xf + md * F32, xf)
+    rows.free(xf)
+    o = cfg.out_channels * prod(cfg.patch_size)
+    _wan_f32_linear(rows, "proj_out", n, d, o, wt)
+    rows.free(xf + 2 * md * F32 + xf)  # its input, the modulation, the last block's output
+    rows("", "clone", "movement", tokens * o * F32, tokens * o * F32, calls=batch, out=n * o * F32)  # unpatchify
+    rows.free(n * o * F32)  # the head's output
 
 
 def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
