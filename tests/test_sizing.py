@@ -385,3 +385,39 @@ def test_an_attention_override_wins_over_the_runtimes_kernel(capsys: pytest.Capt
     assert main([*args, "--efficiency-override", "attention=0.5"]) == 0
     doc = json.loads(capsys.readouterr().out)["gpu"]
     assert (doc["efficiency"]["attention"]["value"], doc["efficiency"]["attention"]["kind"]) == (0.5, "override")
+
+
+def test_the_h800_acceptance_command_names_its_kernel_and_evidence(capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 21: the original Wan2.2 code on an H800 with offload runs FlashAttention-2 (what its requirements
+    # install), timed by the H800's own measured curve; --attention fa3 says FlashAttention-3 runs instead
+    args = ["report", "--gpu", "h800", "--runtime", "wan", "--offload", "--model", "wan2.2-i2v-a14b"]
+    assert main([*args, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    attention = doc["gpu"]["efficiency"]["attention"]
+    assert doc["gpu"]["runtime"]["attention_kernel"] == "fa2" and attention["kind"] == "measured"
+    assert attention["evidence"].startswith("sdpa-flash on h800 (fa2 measured as sdpa-flash)")
+    low, high = doc["total"]["seconds_range"]["low"], doc["total"]["seconds_range"]["high"]
+    assert low < doc["total"]["seconds"] < high and "published runs" in doc["total"]["seconds_range"]["basis"]
+    assert main([*args, "--attention", "fa3", "--format", "json"]) == 0
+    fa3 = json.loads(capsys.readouterr().out)
+    assert fa3["gpu"]["runtime"]["attention_kernel"] == "fa3"
+    assert fa3["gpu"]["efficiency"]["attention"]["evidence"].startswith("fa3 on h800")
+    assert fa3["total"]["seconds"] < doc["total"]["seconds"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "attention: fa2;" in text and "seconds: " in text and "from its error on" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--attention", "fa4"], "attention: unknown kernel 'fa4'; valid: sdpa-math, sdpa-flash"),
+        (["--gpu", "a100-80gb", "--attention", "fa3"], "attention: fa3 runs on Hopper GPUs only, not Ampere"),
+        (["--runtime", "wan", "--flash-attention", "3", "--attention", "fa3"], "give --attention or --flash-attention"),
+    ],
+)
+def test_a_bad_attention_kernel_is_one_line(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    gpu = [] if "--gpu" in extra else ["--gpu", "h100-sxm"]
+    assert main(["report", *SMALL, *gpu, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
