@@ -109,6 +109,58 @@ SOURCES: dict[str, str] = {
     "until the next model runs'",
     "diffusers-sdpa": "diffusers 0.42 models/transformers/transformer_wan.py WanAttnProcessor: dispatch_attention_fn, "
     "PyTorch scaled_dot_product_attention by default; its backend is torch's choice (SDPA_CUDNN_FIRST)",
+    "lightx2v-config": "ModelTC/LightX2V (f8aee98, 2026-08-21) configs/wan/wan_t2v.json and "
+    'configs/platforms/nvidia/wan_t2v.json: `"infer_steps": 50`, `"self_attn_1_type": "flash_attn3"`, '
+    '`"cross_attn_1_type": "flash_attn3"`, `"cpu_offload": false` (wan_i2v.json: 40 steps); '
+    'configs/wan/wan_t2v_compile.json alone adds `"use_compile": true`; configs/platforms/amd_rocm/wan_t2v.json: '
+    "`\"aiter_attn\"`; docs/EN/source/getting_started/quickstart.md 'Install Attention Operators': 'Option A: "
+    "Flash Attention 2', 'Option B: Flash Attention 3 (for Hopper architecture GPUs)', 'Option C: SageAttention 2 "
+    "(Recommended)'; dockerfiles/Dockerfile builds flash-attention, its hopper/ folder and SageAttention",
+    "lightx2v-dtypes": 'ModelTC/LightX2V lightx2v/utils/envs.py GET_DTYPE: `os.getenv("DTYPE", "BF16")`; '
+    "lightx2v/models/runners/wan/wan_runner.py: `T5EncoderModel(... dtype=torch.bfloat16`, `CLIPModel("
+    'dtype=torch.float16`, the VAE `"dtype": self._resolve_vae_dtype(self.config.get("vae_dtype"), '
+    "GET_DTYPE())`",
+    "lightx2v-offload": "ModelTC/LightX2V lightx2v/models/networks/base_model.py: `self.cpu_offload = "
+    'self.config.get("cpu_offload", False)`, `self.offload_granularity = '
+    'self.config.get("offload_granularity", "block")`',
+    "lightx2v-parallel": "ModelTC/LightX2V docs/EN/source/method_tutorials/parallel.md: 'The DiT component "
+    "supports two parallel attention mechanisms: Ulysses and Ring, while also supporting Cfg parallel "
+    "inference'; lightx2v/utils/set_config.py: `tensor_p_size * cfg_p_size * seq_p_size`",
+    "lightx2v-sampler": "ModelTC/LightX2V lightx2v/models/schedulers/wan/scheduler.py WanScheduler: `self.shift = "
+    "1`, `alphas = np.linspace(1, 1 / self.num_train_timesteps, ...)[::-1]`, `sigmas = np.linspace("
+    "self.sigma_max, self.sigma_min, infer_steps + 1).copy()[:-1]`, solver_order 2: the original's arithmetic",
+    "fastvideo-dtypes": "hao-ai-lab/FastVideo (2f3d407, 2026-08-21) fastvideo/configs/pipelines/wan.py "
+    'WanT2V480PConfig: `precision: str = "bf16"`, `vae_precision: str = "fp32"`, `vae_decode_precision: str = '
+    '"bf16"`, `text_encoder_precisions ... ("fp32", )`; WanI2V480PConfig `image_encoder_precision: str = '
+    '"fp32"`',
+    "fastvideo-attention": "hao-ai-lab/FastVideo fastvideo/platforms/cuda.py get_attn_backend_cls: FLASH_ATTN "
+    "when `import flash_attn` succeeds, else 'Using Torch SDPA backend.'; fastvideo/attention/utils/"
+    "flash_attn_default.py: flash_attn_interface (FA3) if it imports, else flash_attn (FA2); pyproject.toml: "
+    "`\"torch==2.12.0\"` and '# flash-attn: uv pip install flash-attn==2.8.1'; docs/getting_started/"
+    "quick_start.md: 'Also optionally install flash-attn'",
+    "fastvideo-args": "hao-ai-lab/FastVideo fastvideo/fastvideo_args.py: `dit_cpu_offload: bool = True`, "
+    "`dit_layerwise_offload: bool = True` ('dit_layerwise_offload is enabled, automatically disabling "
+    "dit_cpu_offload'), `text_encoder_cpu_offload`, `image_encoder_cpu_offload`, `vae_cpu_offload: bool = True`, "
+    "`enable_torch_compile: bool = False`, `if self.sp_size == -1: self.sp_size = self.num_gpus`",
+    "fastvideo-sampler": "hao-ai-lab/FastVideo fastvideo/pipelines/basic/wan/wan_pipeline.py: '# We use "
+    "UniPCMScheduler from Wan2.1 official repo, not the one in diffusers.' `FlowUniPCMultistepScheduler("
+    "shift=fastvideo_args.pipeline_config.flow_shift)`; presets.py: 50 steps (T2V), 40 (I2V)",
+    "xdit-dtypes": "xdit-project/xDiT (175e0bf, 2026-07-14) xfuser/model_executor/models/runner_models/wan.py "
+    "_load_model: `xFuserWanTransformer3DWrapper.from_pretrained(..., torch_dtype=torch.bfloat16` and "
+    "`WanPipeline.from_pretrained(..., torch_dtype=torch.bfloat16, transformer=transformer)`; "
+    "transformers/transformer_wan.py subclasses diffusers' WanAttnProcessor ('we can fuse the entire QKV "
+    "projection into a single linear')",
+    "xdit-attention": "xdit-project/xDiT xfuser/core/distributed/runtime_state.py _select_attention_backend: "
+    '`elif env_info["has_flash_attn_4"]: FLASH_4`, `elif env_info["has_flash_attn_3"]: FLASH_3`, '
+    "`elif torch.backends.cudnn.is_available(): CUDNN`; on ROCm `AITER` if has_aiter, `FLASH` if has_flash_attn, "
+    "else `SDPA`; setup.py: flash-attn an extra ('necessary if ring_degree > 1')",
+    "xdit-args": "xdit-project/xDiT xfuser/config/args.py: `use_torch_compile: bool = False`, "
+    "`enable_model_cpu_offload: bool = False`; runner_models/wan.py DefaultInputValues: 1280x720, 81 frames, "
+    "num_inference_steps=40, guidance_scale=3.5, flow_shift=5",
+    "xdit-layouts": "xdit-project/xDiT runner_models/wan.py ModelCapabilities: `ulysses_degree=True, "
+    "ring_degree=True, fully_shard_degree=True, ... use_cfg_parallel=True`; COMMON_FSDP_STRATEGY: transformer "
+    '`"wrap_attrs": ["blocks"], "dtype": torch.bfloat16`, text_encoder `"offload_policy": "cpu"`; '
+    "README's model table marks Wan2.1 and Wan2.2 without CFG parallel, with SP",
     "sdpa-2.4": "pytorch/pytorch#128539 (2024-06-12), 'Revert \"[cuDNN][SDPA] Remove TORCH_CUDNN_SDPA_ENABLED=1, "
     "enable cuDNN SDPA by default on H100 and 2nd on other archs >= sm80 (#125343)\"': 'Cherry pick of revert', "
     "so 2.4 ships cuDNN last; pytorch/pytorch#138907 quotes sdp_utils' default_order (flash attention first)",
@@ -240,6 +292,24 @@ _WAN_WEIGHTS = {
     "vae": "float32",
 }
 
+_LIGHTX2V_DTYPES = {
+    "text_encoder": "bfloat16",
+    "image_encoder": "float16",
+    "transformer": "bfloat16",
+    "transformer_2": "bfloat16",
+    "vae": "bfloat16",
+}
+_FASTVIDEO_DTYPES = {
+    "text_encoder": "float32",
+    "image_encoder": "float32",
+    "transformer": "bfloat16",
+    "transformer_2": "bfloat16",
+    "vae": "float32",
+}
+_XDIT_DTYPES = dict.fromkeys(_DIFFUSERS_DTYPES, "bfloat16")
+FASTVIDEO_TORCH = "2.12.0"
+"""The torch FastVideo pins (pyproject.toml: ``"torch==2.12.0"``)."""
+
 RUNTIME_DEFS: dict[str, RuntimeDef] = {
     r.name: r
     for r in (
@@ -302,7 +372,122 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             layout_note="the original Wan code splits the same way and sends the same tensors (its Ulysses "
             "all-to-alls, xFuser's USP in Wan2.1); its per-rank ops are modelled by diffusers' (its output gather "
             "in bf16)",
-            sources=tuple(k for k in SOURCES if not k.startswith(("diffusers", "sdpa"))),
+            sources=(
+                "dit-fp32",
+                "autocast",
+                "offload",
+                "experts",
+                "vae",
+                "t5-cpu",
+                "flash-attention",
+                "cfg",
+                "per-token",
+            ),
+        ),
+        RuntimeDef(
+            name="lightx2v",
+            weight_dtypes=_LIGHTX2V_DTYPES,
+            compute_dtypes=_LIGHTX2V_DTYPES,
+            attention={None: "fa3"},
+            attention_fallback="fa2",
+            attention_by_architecture={},
+            attention_title="FlashAttention-3 (its configs' flash_attn3)",
+            offload="cpu_offload: the DiT streamed from host memory block by block (offload_granularity 'block'), "
+            "modelled as whole components moved in for their stage and out after",
+            sampler="wan",
+            sampler_text="LightX2V's WanScheduler, the original's flow-UniPC sigmas from 0.999",
+            cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",
+            runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2)",
+            code="LightX2V (ModelTC/LightX2V)",
+            note="runtime: LightX2V (--runtime lightx2v), its own Wan model code (lightx2v/models/networks/wan) "
+            "timed by diffusers' ops: the same matmuls and attention, its own norms, modulation and rotary "
+            "kernels not modelled{per_token}; attention FlashAttention-3 as its configs name it (flash_attn3), "
+            "on Hopper only: elsewhere FlashAttention-2, its quickstart's Option A (it recommends SageAttention 2, "
+            "lossy INT8); on MI300X its ROCm config runs aiter_attn, timed as FlashAttention-2; no torch.compile "
+            "(use_compile only in its *_compile.json configs)",
+            layouts={
+                "ulysses": "parallel.seq_p_size with seq_p_attn_type 'ulysses' (docs/EN/source/method_tutorials/"
+                "parallel.md)",
+                "ring": "parallel.seq_p_size with seq_p_attn_type 'ring'",
+                "cfg_parallel": "parallel.cfg_p_size 2 (lightx2v/utils/set_config.py)",
+                "fsdp": "",
+                "pad": "",
+            },
+            layout_note="LightX2V splits the sequence for Ulysses or ring attention with its own all-to-alls "
+            "(lightx2v/common/ops/attn/ulysses_attn.py, ring_attn.py); its per-rank ops are modelled by diffusers'",
+            sources=("lightx2v-config", "lightx2v-dtypes", "lightx2v-offload", "lightx2v-parallel", "lightx2v-sampler"),
+        ),
+        RuntimeDef(
+            name="fastvideo",
+            weight_dtypes=_FASTVIDEO_DTYPES,
+            compute_dtypes=_FASTVIDEO_DTYPES,
+            attention={None: "sdpa-flash"},
+            attention_fallback="sdpa-flash",
+            attention_by_architecture=sdpa_kernels(FASTVIDEO_TORCH),
+            attention_title="PyTorch SDPA (flash-attn not installed)",
+            offload="component CPU offload, modelled as whole components moved in for their stage and out after "
+            "(its default streams the DiT block by block: dit_layerwise_offload)",
+            sampler="wan",
+            sampler_text="FastVideo's copy of the original FlowUniPCMultistepScheduler, sigmas from 0.999",
+            cfg_passes_text="FastVideo runs both passes of CFG for both experts when guidance_scale > 1",
+            runner="FastVideo's WanPipeline (fastvideo/pipelines/basic/wan)",
+            code="FastVideo (hao-ai-lab/FastVideo)",
+            note="runtime: FastVideo (--runtime fastvideo), its own Wan model code (fastvideo/models/dits/"
+            "wanvideo.py: diffusers' projections, fused float32 LayerNorm-scale-shift kernels) timed by diffusers' "
+            "ops{per_token}; the text encoder in float32 (text_encoder_precisions), the VAE in float32 (its decode "
+            "runs in bf16, vae_decode_precision: not modelled); attention PyTorch SDPA under its pinned torch "
+            "2.12 (flash-attn is an optional install: with it FlashAttention-2, or -3 where flash_attn_interface "
+            "imports); by default it streams the DiT block by block from host memory and offloads the text "
+            "encoder, image encoder and VAE (fastvideo_args.py), which is not modelled: without --offload every "
+            "component is resident; no torch.compile (enable_torch_compile False)",
+            layouts={
+                "ulysses": "sp_size, by default the GPU count (fastvideo_args.py; fastvideo/attention/layer.py "
+                "DistributedAttention all-to-alls)",
+                "ring": "",
+                "cfg_parallel": "",
+                "fsdp": "",
+                "pad": "",
+            },
+            no_ring_repos={
+                "Wan2.1": "under FastVideo has no ring attention (its sequence parallelism is Ulysses, sp_size)",
+                "Wan2.2": "under FastVideo has no ring attention (its sequence parallelism is Ulysses, sp_size)",
+            },
+            layout_note="FastVideo's sequence parallelism is Ulysses (DistributedAttention's all-to-alls); its "
+            "per-rank ops are modelled by diffusers'",
+            sources=("fastvideo-dtypes", "fastvideo-attention", "fastvideo-args", "fastvideo-sampler", "sdpa-2.11"),
+        ),
+        RuntimeDef(
+            name="xdit",
+            weight_dtypes=_XDIT_DTYPES,
+            compute_dtypes=_XDIT_DTYPES,
+            attention={None: "cudnn"},
+            attention_fallback="cudnn",
+            attention_by_architecture={"CDNA 3": "sdpa-flash"},
+            attention_title="cuDNN attention (xDiT's default where flash_attn_interface does not import)",
+            offload="--enable_model_cpu_offload (diffusers' enable_model_cpu_offload): only the running component "
+            "is on the GPU",
+            sampler="diffusers",
+            sampler_text="the checkpoint's diffusers scheduler (UniPCMultistepScheduler flow sigmas)",
+            cfg_passes_text="xDiT runs diffusers' pipeline: both passes of CFG for both experts when "
+            "guidance_scale > 1",
+            runner="xDiT's xFuser runner over diffusers' {diffusers_class}",
+            code="xDiT (xdit-project/xDiT) over diffusers pipelines",
+            note="runtime: xDiT (--runtime xdit), diffusers' WanTransformer3DModel and pipelines in bf16 "
+            "(runner_models/wan.py: from_pretrained(torch_dtype=torch.bfloat16), the VAE too) with xFuser's "
+            "attention processor (one fused QKV projection: the same FLOPs){per_token}; attention cuDNN "
+            "(runtime_state.py: FlashAttention-4 or -3 where installed, else cuDNN); on MI300X AITER where installed, "
+            "else flash_attn, else SDPA: timed as SDPA; no torch.compile (use_torch_compile False); its FSDP keeps "
+            "the text encoder's shards on the host (offload_policy 'cpu'), not modelled",
+            layouts={
+                "ulysses": "--ulysses_degree (xFuser USP; runner_models/wan.py capabilities ulysses_degree=True)",
+                "ring": "--ring_degree (ring_degree=True; flash-attn required for ring, setup.py)",
+                "cfg_parallel": "--use_cfg_parallel (use_cfg_parallel=True; the README's model table says no)",
+                "fsdp": "--fully_shard_degree (COMMON_FSDP_STRATEGY: the DiT's blocks, the text encoder's blocks)",
+                "pad": "",
+            },
+            layout_note="xDiT splits diffusers' model with xFuser's USP (Ulysses all-to-alls, ring passes); its "
+            "per-rank ops are diffusers'",
+            sources=("xdit-dtypes", "xdit-attention", "xdit-args", "xdit-layouts"),
         ),
     )
 }
