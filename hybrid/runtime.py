@@ -144,7 +144,13 @@ SOURCES: dict[str, str] = {
     "`enable_torch_compile: bool = False`, `if self.sp_size == -1: self.sp_size = self.num_gpus`",
     "fastvideo-sampler": "hao-ai-lab/FastVideo fastvideo/pipelines/basic/wan/wan_pipeline.py: '# We use "
     "UniPCMScheduler from Wan2.1 official repo, not the one in diffusers.' `FlowUniPCMultistepScheduler("
-    "shift=fastvideo_args.pipeline_config.flow_shift)`; presets.py: 50 steps (T2V), 40 (I2V)",
+    "shift=fastvideo_args.pipeline_config.flow_shift)` (the original builds it with `shift=1`); "
+    "fastvideo/models/schedulers/scheduling_flow_unipc_multistep.py __init__: `sigmas = shift * sigmas / (1 + "
+    "(shift - 1) * sigmas)`, `self.sigma_max = self.sigmas[0].item()`; set_timesteps: `np.linspace("
+    "self.sigma_max, self.sigma_min, num_inference_steps + 1).copy()[:-1]`, `if shift is None: shift = "
+    "self.config.shift`, shifted again; pipelines/stages/timestep_preparation.py calls "
+    "`scheduler.set_timesteps(num_inference_steps, device=device, ...)` with no shift; presets.py: 50 steps "
+    "(T2V), 40 (I2V)",
     "xdit-dtypes": "xdit-project/xDiT (175e0bf, 2026-07-14) xfuser/model_executor/models/runner_models/wan.py "
     "_load_model: `xFuserWanTransformer3DWrapper.from_pretrained(..., torch_dtype=torch.bfloat16` and "
     "`WanPipeline.from_pretrained(..., torch_dtype=torch.bfloat16, transformer=transformer)`; "
@@ -428,7 +434,8 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             offload="component CPU offload, modelled as whole components moved in for their stage and out after "
             "(its default streams the DiT block by block: dit_layerwise_offload)",
             sampler="wan",
-            sampler_text="FastVideo's copy of the original FlowUniPCMultistepScheduler, sigmas from 0.999",
+            sampler_text="FastVideo's copy of the original FlowUniPCMultistepScheduler, built with the flow shift "
+            "and shifted again: its first sigma is the shifted 0.999, the expert split the original's",
             cfg_passes_text="FastVideo runs both passes of CFG for both experts when guidance_scale > 1",
             runner="FastVideo's WanPipeline (fastvideo/pipelines/basic/wan)",
             code="FastVideo (hao-ai-lab/FastVideo)",

@@ -129,9 +129,41 @@ def test_the_original_sampler_splits_the_experts_for_the_runtimes_that_copy_it()
     from hybrid.workload import Workload
 
     # 40 steps at shift 3, boundary 900: the original's sigmas start at 0.999 (10 high-noise steps),
-    # diffusers' at 1 (11); LightX2V and FastVideo copy the original's scheduler, xDiT runs diffusers'
+    # diffusers' at 1 (11); LightX2V copies the original's scheduler, xDiT runs diffusers'; FastVideo
+    # shifts the original's twice, which splits the steps as the original does (the test below)
     kw = {"model": "wan2.2-i2v-a14b", "width": 256, "height": 128, "frames": 5, "flow_shift": 3.0}
     split = {name: expert_steps(Workload.of(**kw, runtime=Runtime(name))) for name in RUNTIME_DEFS}
     assert split == {
         "diffusers": (11, 29), "wan": (10, 30), "lightx2v": (10, 30), "fastvideo": (10, 30), "xdit": (11, 29),
     }  # fmt: skip
+
+
+def _fastvideo_timesteps(steps: int, shift: float, n: int = 1000) -> list[int]:
+    """FastVideo's FlowUniPCMultistepScheduler(shift=shift).set_timesteps(steps) arithmetic
+    (fastvideo/models/schedulers/scheduling_flow_unipc_multistep.py): float32 torch sigmas shifted at
+    init, then numpy float64 linspace from sigma_max to sigma_min, shifted again."""
+    import numpy as np
+    import torch
+
+    alphas = np.linspace(1, 1 / n, n)[::-1].copy()
+    sigmas = torch.from_numpy(1.0 - alphas).to(dtype=torch.float32)
+    sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)
+    sigma_max, sigma_min = sigmas[0].item(), sigmas[-1].item()
+    s = np.linspace(sigma_max, sigma_min, steps + 1).copy()[:-1]
+    s = shift * s / (1 + (shift - 1) * s)
+    return torch.from_numpy(s * n).to(dtype=torch.int64).tolist()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("shift", [1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 16.0])
+def test_fastvideos_twice_shifted_timesteps_split_the_experts_as_the_originals(shift: float) -> None:
+    # FastVideo builds the original scheduler with the flow shift (the original: shift=1) and set_timesteps
+    # shifts again: the first sigma moves from 0.999 to the shifted 0.999 (0.99967 at shift 3), the last stays
+    # 0; the timesteps differ by a few units but never across the A14B boundaries, so its record keeps the
+    # original's sampler
+    from hybrid.sampler import wan_flow_timesteps
+
+    assert _fastvideo_timesteps(40, 1.0) == wan_flow_timesteps(40, 1.0)
+    for boundary in (875, 900):  # T2V-A14B, I2V-A14B
+        for steps in range(1, 101):
+            theirs, original = _fastvideo_timesteps(steps, shift), wan_flow_timesteps(steps, shift)
+            assert sum(t >= boundary for t in theirs) == sum(t >= boundary for t in original), (steps, boundary)
