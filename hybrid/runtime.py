@@ -167,6 +167,27 @@ SOURCES: dict[str, str] = {
     "ring_degree=True, fully_shard_degree=True, ... use_cfg_parallel=True`; COMMON_FSDP_STRATEGY: transformer "
     '`"wrap_attrs": ["blocks"], "dtype": torch.bfloat16`, text_encoder `"offload_policy": "cpu"`; '
     "README's model table marks Wan2.1 and Wan2.2 without CFG parallel, with SP",
+    "vllm-omni-pipeline": "vllm-project/vllm-omni (6ef3ced) vllm_omni/diffusion/models/wan2_2/pipeline_wan2_2.py "
+    'Wan22Pipeline: `dtype = getattr(od_config, "dtype", torch.bfloat16)`, `UMT5EncoderModel.from_pretrained(..., '
+    "torch_dtype=dtype`, `AutoencoderKLWan.from_pretrained(..., torch_dtype=torch.float32`, "
+    "`FlowUniPCMultistepScheduler(num_train_timesteps=1000, shift=flow_shift, ...)` then "
+    "`self.scheduler.set_timesteps(num_steps, device=device)`; its scheduler (vllm_omni/diffusion/models/"
+    "schedulers) shifts the init sigmas by `shift` and set_timesteps again by `self.config.shift`, as FastVideo's",
+    "vllm-omni-attention": "vllm-project/vllm-omni docs/user_guide/diffusion/attention_backends.md (a611038): "
+    "'FLASH_ATTN | Wraps FlashAttention 2. Default on Hopper / Ada / Ampere when flash-attn is installed'; "
+    "Blackwell: 'TRTLLM_ATTN — on datacenter Blackwell (sm_100 / sm_103) when flashinfer is installed, the "
+    "model's head_dim is 128, and the model is mask-free', then 'CUDNN_ATTN — when cuDNN >= 9.5 is available'; "
+    "'dense, the two are comparable'; vllm_omni/diffusion/attention/backends/utils/fa.py: 'Candidate 2: vLLM's "
+    "maintained FA2/FA3/FA4 dispatcher' `from vllm.vllm_flash_attn import flash_attn_varlen_func` ('vLLM ships "
+    "its maintained FlashAttention dispatcher with CUDA builds'); vLLM's flash_attn_interface: "
+    "`DEFAULT_FA_VERSION = 2`",
+    "vllm-omni-compile": "vllm-project/vllm-omni docs/user_guide/diffusion/regional_compilation.md: 'Regional "
+    "compilation applies torch.compile to the repeated transformer blocks declared by a diffusion model. It is "
+    "the default compilation scope when diffusion inference runs without --enforce-eager.'",
+    "vllm-omni-parallel": "vllm-project/vllm-omni docs/user_guide/diffusion/parallelism/overview.md: Tensor "
+    "Parallelism, 'Sequence Parallelism: Splits sequence dimension across GPUs (Ulysses-SP, Ring-Attention, or "
+    "hybrid)', 'CFG-Parallel', Pipeline Parallelism, VAE Parallel, 'HSDP: Shards full model weights via PyTorch "
+    "FSDP2'",
     "sdpa-2.4": "pytorch/pytorch#128539 (2024-06-12), 'Revert \"[cuDNN][SDPA] Remove TORCH_CUDNN_SDPA_ENABLED=1, "
     "enable cuDNN SDPA by default on H100 and 2nd on other archs >= sm80 (#125343)\"': 'Cherry pick of revert', "
     "so 2.4 ships cuDNN last; pytorch/pytorch#138907 quotes sdp_utils' default_order (flash attention first)",
@@ -272,6 +293,12 @@ class RuntimeDef:
     """How the sizing's assumptions name the code base."""
     note: str = ""
     """A line of the report's assumptions about this code base (empty: none)."""
+    offload_granularity: str = "component"
+    """What its offload moves at a time: ``component`` (a whole model per stage) or ``block`` (the
+    DiT streamed block by block); the sizing models ``component`` only."""
+    compiled: str = ""
+    """What its defaults compile or capture (torch.compile, CUDA graphs), with the code ("" where its
+    defaults run eagerly); the time model runs every op eagerly."""
     layouts: Mapping[str, str] = field(default_factory=dict)
     """What it implements of ``ulysses``, ``ring``, ``cfg_parallel``, ``fsdp``, ``pad`` (uneven token
     splits padded), with the code that does it ("" where it does not)."""
@@ -313,6 +340,7 @@ _FASTVIDEO_DTYPES = {
     "vae": "float32",
 }
 _XDIT_DTYPES = dict.fromkeys(_DIFFUSERS_DTYPES, "bfloat16")
+_VLLM_OMNI_DTYPES = {**_XDIT_DTYPES, "vae": "float32"}
 FASTVIDEO_TORCH = "2.12.0"
 """The torch FastVideo pins (pyproject.toml: ``"torch==2.12.0"``)."""
 
@@ -404,6 +432,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             sampler_text="LightX2V's WanScheduler, the original's flow-UniPC sigmas from 0.999",
             cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",
             runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2)",
+            offload_granularity="block",
             code="LightX2V (ModelTC/LightX2V)",
             note="runtime: LightX2V (--runtime lightx2v), its own Wan model code (lightx2v/models/networks/wan) "
             "timed by diffusers' ops: the same matmuls and attention, its own norms, modulation and rotary "
@@ -438,6 +467,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             "and shifted again: its first sigma is the shifted 0.999, the expert split the original's",
             cfg_passes_text="FastVideo runs both passes of CFG for both experts when guidance_scale > 1",
             runner="FastVideo's WanPipeline (fastvideo/pipelines/basic/wan)",
+            offload_granularity="block",
             code="FastVideo (hao-ai-lab/FastVideo)",
             note="runtime: FastVideo (--runtime fastvideo), its own Wan model code (fastvideo/models/dits/"
             "wanvideo.py: diffusers' projections, fused float32 LayerNorm-scale-shift kernels) timed by diffusers' "
@@ -495,6 +525,42 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             layout_note="xDiT splits diffusers' model with xFuser's USP (Ulysses all-to-alls, ring passes); its "
             "per-rank ops are diffusers'",
             sources=("xdit-dtypes", "xdit-attention", "xdit-args", "xdit-layouts"),
+        ),
+        RuntimeDef(
+            name="vllm-omni",
+            weight_dtypes=_VLLM_OMNI_DTYPES,
+            compute_dtypes=_VLLM_OMNI_DTYPES,
+            attention={None: "fa2"},
+            attention_fallback="fa2",
+            attention_by_architecture={"Blackwell": "cudnn", "Blackwell (GB202)": "cudnn"},
+            attention_title="FlashAttention-2 (vLLM's bundled vllm_flash_attn)",
+            offload="--enable-cpu-offload: components moved in for their stage and out after",
+            sampler="wan",
+            sampler_text="vLLM-Omni's FlowUniPCMultistepScheduler, built with the flow shift and shifted again: "
+            "the expert split the original's",
+            cfg_passes_text="vLLM-Omni runs both passes of CFG for both experts when guidance_scale > 1",
+            runner="vLLM-Omni's Wan22Pipeline (vllm_omni/diffusion/models/wan2_2)",
+            code="vLLM-Omni (vllm-project/vllm-omni)",
+            note="runtime: vLLM-Omni (--runtime vllm-omni), its own WanTransformer3DModel (vllm_omni/diffusion/"
+            "models/wan2_2/wan2_2_transformer.py: diffusers' blocks with vLLM's fused QKVParallelLinear and "
+            "RMSNorm) timed by diffusers' ops{per_token}; the DiT in bf16 is assumed (od_config.dtype, the text "
+            "encoder's, not read for the DiT); attention FlashAttention-2 through vLLM's bundled vllm_flash_attn "
+            "(fa_version 2 by default) on Ampere, Ada and Hopper, cuDNN on Blackwell (its TRTLLM_ATTN, which it "
+            "prefers for Wan on sm100 with flashinfer installed, has no rate here: 'dense, the two are "
+            "comparable'; on MI300X its ROCm default was not read: timed as FlashAttention-2); its default regional "
+            "torch.compile of the transformer blocks is not modelled",
+            compiled="regional torch.compile of the repeated transformer blocks unless --enforce-eager "
+            "(docs/user_guide/diffusion/regional_compilation.md)",
+            layouts={
+                "ulysses": "sequence parallelism, Ulysses-SP (docs/user_guide/diffusion/parallelism/overview.md)",
+                "ring": "sequence parallelism, Ring-Attention or hybrid with Ulysses",
+                "cfg_parallel": "CFG-Parallel: the positive and negative branches on separate GPUs",
+                "fsdp": "",
+                "pad": "",
+            },
+            layout_note="vLLM-Omni splits the sequence for Ulysses or ring attention with its own collectives; "
+            "its per-rank ops are modelled by diffusers'",
+            sources=("vllm-omni-pipeline", "vllm-omni-attention", "vllm-omni-compile", "vllm-omni-parallel"),
         ),
     )
 }

@@ -82,6 +82,7 @@ SMALL = {"model": "wan2.1-t2v-1.3b", "width": 256, "height": 128, "frames": 5, "
         ("lightx2v", 2, 2, 2, "fa3", "fa2"),  # T5 bf16, GET_DTYPE BF16 for the DiT and the VAE; flash_attn3 configs
         ("fastvideo", 4, 2, 4, "cudnn", "sdpa-flash"),  # text_encoder_precisions fp32, vae_precision fp32; torch 2.12
         ("xdit", 2, 2, 2, "cudnn", "cudnn"),  # from_pretrained(torch_dtype=torch.bfloat16); cuDNN before FA2
+        ("vllm-omni", 2, 2, 4, "fa2", "fa2"),  # UMT5 in od_config.dtype, the VAE float32; vllm_flash_attn FA2
     ],
 )
 def test_each_runtime_sizes_its_own_dtypes_and_kernel(
@@ -106,7 +107,7 @@ def test_new_runtimes_run_from_the_command_line(capsys: pytest.CaptureFixture[st
     from hybrid.cli import main
 
     args = ["report", "--model", "wan2.2-i2v-a14b", "--size", "256x128", "--frames", "5", "--gpu", "h100-sxm"]
-    for name in ("lightx2v", "fastvideo", "xdit"):
+    for name in ("lightx2v", "fastvideo", "xdit", "vllm-omni"):
         assert main([*args, "--runtime", name, "--format", "json"]) == 0, name
         doc = json.loads(capsys.readouterr().out)
         assert doc["gpu"]["runtime"]["name"] == name
@@ -135,13 +136,14 @@ def test_the_original_sampler_splits_the_experts_for_the_runtimes_that_copy_it()
     split = {name: expert_steps(Workload.of(**kw, runtime=Runtime(name))) for name in RUNTIME_DEFS}
     assert split == {
         "diffusers": (11, 29), "wan": (10, 30), "lightx2v": (10, 30), "fastvideo": (10, 30), "xdit": (11, 29),
+        "vllm-omni": (10, 30),
     }  # fmt: skip
 
 
 def _fastvideo_timesteps(steps: int, shift: float, n: int = 1000) -> list[int]:
-    """FastVideo's FlowUniPCMultistepScheduler(shift=shift).set_timesteps(steps) arithmetic
-    (fastvideo/models/schedulers/scheduling_flow_unipc_multistep.py): float32 torch sigmas shifted at
-    init, then numpy float64 linspace from sigma_max to sigma_min, shifted again."""
+    """FastVideo's (and vLLM-Omni's) FlowUniPCMultistepScheduler(shift=shift).set_timesteps(steps)
+    arithmetic (fastvideo/models/schedulers/scheduling_flow_unipc_multistep.py): float32 torch sigmas
+    shifted at init, then numpy float64 linspace from sigma_max to sigma_min, shifted again."""
     import numpy as np
     import torch
 
