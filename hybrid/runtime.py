@@ -4,7 +4,7 @@ where the text encoder may run, the parallel layouts it supports, the sampler it
 source); a :class:`Runtime` is a user's choice of one and its flags. Nothing branches on a
 runtime's name: a new runtime is a new record.
 
-Two code bases publish Wan timings, and they load and run the same models differently:
+The code bases that publish Wan timings load and run the same models differently:
 
 ``diffusers`` (default): the diffusers pipelines as their examples load them (text encoder and DiT
 in bfloat16, image encoder and VAE in float32, :data:`COMPONENT_DTYPES`), every
@@ -34,6 +34,12 @@ every claim below cited to its code in :data:`SOURCES`:
 * every step runs the conditional and the unconditional pass, whatever the guide scale (CFG on).
 * Wan2.2's model embeds the timestep per token for every model (``t.expand(B, seq_len)``), so the
   A14B experts carry TI2V's per-token time embedding and float32 (B, N, 6, D) modulation.
+
+``lightx2v``, ``fastvideo``, ``xdit``, ``vllm-omni``: LightX2V, FastVideo, xDiT and vLLM-Omni as their
+own configs and defaults run them, each claim cited in :data:`SOURCES` (weight dtypes, attention per
+GPU architecture, offload granularity, compilation, layouts, sampler). Their DiT ops are modelled by
+diffusers' (the same matmuls and attention; their own elementwise kernels are not modelled), and each
+record's ``note`` says what else is not.
 
 Moving weights is timed over the GPU's host link (``hybrid/data/gpus.json``, ``host_link_gbs``)
 at a stated achieved fraction; a component that stays resident is loaded once per process, which a
