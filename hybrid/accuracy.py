@@ -21,10 +21,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybrid.files import CALIBRATION_DIR, read_json
 from hybrid.hardware import GPU, get_gpu
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.report import PipelineReport
 
 PUBLIC_TIMINGS = CALIBRATION_DIR / "public_timings.json"
 MIN_EVIDENCE = 6
@@ -278,3 +281,24 @@ def assess(runs: Sequence[Outcome], bounds: Bounds = ACCEPTANCE) -> dict[str, An
         "coverage": stats["coverage"] >= bounds.coverage,
     }
     return {**stats, "bounds": bounds.to_dict(), "within": judged, "pass": all(judged.values())}
+
+
+def with_range(report: PipelineReport) -> PipelineReport:
+    """``report`` with its sizing's ``seconds_range``: its seconds under the error quantiles of the
+    published runs of its kind (:func:`public_band`); unchanged without a sizing, where the public
+    set is not at hand or has too few runs."""
+    from dataclasses import replace
+
+    from hybrid.errors import InputError
+
+    sizing = report.gpu
+    if sizing is None:
+        return report
+    try:
+        b = public_band(kind_of(sizing.gpu, sizing.runtime.name, sizing.deployment.gpus))
+    except (OSError, InputError, KeyError, ValueError):
+        return report
+    if b is None:
+        return report
+    low, high = b.seconds(sizing.seconds)
+    return replace(report, gpu=replace(sizing, seconds_range={"low": low, "high": high, **b.to_dict()}))

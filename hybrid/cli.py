@@ -70,6 +70,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from hybrid.accuracy import with_range
     from hybrid.deployment import SINGLE
     from hybrid.render import report as render
     from hybrid.render.html import report_html
@@ -83,15 +84,17 @@ def cmd_report(args: argparse.Namespace) -> int:
                 "gpus: --gpus, --ulysses, --ring, --cfg-parallel and --fsdp lay the job out on GPUs; give --gpu NAME"
             )
     else:
-        result = sized_report(
-            workload,
-            args.gpu,
-            deployment=options.deployment(args),
-            efficiency=args.efficiency,
-            overrides=options.efficiency_overrides(args.efficiency_override),
-            host_flops=options.host_flops(args),
-            traced=args.traced,
-            progress=_progress,
+        result = with_range(
+            sized_report(
+                workload,
+                args.gpu,
+                deployment=options.deployment(args),
+                efficiency=args.efficiency,
+                overrides=options.efficiency_overrides(args.efficiency_override),
+                host_flops=options.host_flops(args),
+                traced=args.traced,
+                progress=_progress,
+            )
         )
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit({**formats, "html": report_html}[args.format](result), args.output)

@@ -100,7 +100,7 @@ class Deployment:
             raise InputError(f"cfg-parallel: {NO_CFG_PARALLEL}")
         if self.fsdp and not support["fsdp"]:
             raise InputError(
-                f"fsdp: the {runtime.name} runtime has no FSDP option (the original Wan generate.py has: "
+                f"fsdp: the {runtime.name} runtime has no FSDP option (runtimes that have one: "
                 f"{runtimes_with(_has_fsdp)})"
             )
         if self.fsdp and self.gpus == 1:

@@ -308,21 +308,4 @@ def sized_report(
         use_trace=traced,
         deployment=deployment,
     )
-    return replace(report, gpu=replace(sizing, seconds_range=seconds_range(sizing)))
-
-
-def seconds_range(sizing: GpuSizing) -> dict[str, Any] | None:
-    """Where the published seconds of ``sizing``'s job are expected: its seconds under the error
-    quantiles of published runs of its kind (:func:`hybrid.accuracy.band`); ``None`` where the
-    public set is not at hand or has too few runs."""
-    from hybrid.accuracy import kind_of, public_band
-    from hybrid.errors import InputError
-
-    try:
-        b = public_band(kind_of(sizing.gpu, sizing.runtime.name, sizing.deployment.gpus))
-    except (OSError, InputError, KeyError, ValueError):
-        return None
-    if b is None:
-        return None
-    low, high = b.seconds(sizing.seconds)
-    return {"low": low, "high": high, **b.to_dict()}
+    return replace(report, gpu=sizing)

@@ -4,7 +4,7 @@ where the text encoder may run, the parallel layouts it supports, the sampler it
 source); a :class:`Runtime` is a user's choice of one and its flags. Nothing branches on a
 runtime's name: a new runtime is a new record.
 
-Two code bases publish Wan timings, and they load and run the same models differently:
+The code bases that publish Wan timings load and run the same models differently:
 
 ``diffusers`` (default): the diffusers pipelines as their examples load them (text encoder and DiT
 in bfloat16, image encoder and VAE in float32, :data:`COMPONENT_DTYPES`), every
@@ -34,6 +34,12 @@ every claim below cited to its code in :data:`SOURCES`:
 * every step runs the conditional and the unconditional pass, whatever the guide scale (CFG on).
 * Wan2.2's model embeds the timestep per token for every model (``t.expand(B, seq_len)``), so the
   A14B experts carry TI2V's per-token time embedding and float32 (B, N, 6, D) modulation.
+
+``lightx2v``, ``fastvideo``, ``xdit``, ``vllm-omni``: LightX2V, FastVideo, xDiT and vLLM-Omni as their
+own configs and defaults run them, each claim cited in :data:`SOURCES` (weight dtypes, attention per
+GPU architecture, offload granularity, compilation, layouts, sampler). Their DiT ops are modelled by
+diffusers' (the same matmuls and attention; their own elementwise kernels are not modelled), and each
+record's ``note`` says what else is not.
 
 Moving weights is timed over the GPU's host link (``hybrid/data/gpus.json``, ``host_link_gbs``)
 at a stated achieved fraction; a component that stays resident is loaded once per process, which a
@@ -113,6 +119,85 @@ SOURCES: dict[str, str] = {
     "until the next model runs'",
     "diffusers-sdpa": "diffusers 0.42 models/transformers/transformer_wan.py WanAttnProcessor: dispatch_attention_fn, "
     "PyTorch scaled_dot_product_attention by default; its backend is torch's choice (SDPA_CUDNN_FIRST)",
+    "lightx2v-config": "ModelTC/LightX2V (f8aee98, 2026-08-21) configs/wan/wan_t2v.json and "
+    'configs/platforms/nvidia/wan_t2v.json: `"infer_steps": 50`, `"self_attn_1_type": "flash_attn3"`, '
+    '`"cross_attn_1_type": "flash_attn3"`, `"cpu_offload": false` (wan_i2v.json: 40 steps); '
+    'configs/wan/wan_t2v_compile.json alone adds `"use_compile": true`; configs/platforms/amd_rocm/wan_t2v.json: '
+    "`\"aiter_attn\"`; docs/EN/source/getting_started/quickstart.md 'Install Attention Operators': 'Option A: "
+    "Flash Attention 2', 'Option B: Flash Attention 3 (for Hopper architecture GPUs)', 'Option C: SageAttention 2 "
+    "(Recommended)'; dockerfiles/Dockerfile builds flash-attention, its hopper/ folder and SageAttention",
+    "lightx2v-dtypes": 'ModelTC/LightX2V lightx2v/utils/envs.py GET_DTYPE: `os.getenv("DTYPE", "BF16")`; '
+    "lightx2v/models/runners/wan/wan_runner.py: `T5EncoderModel(... dtype=torch.bfloat16`, `CLIPModel("
+    'dtype=torch.float16`, the VAE `"dtype": self._resolve_vae_dtype(self.config.get("vae_dtype"), '
+    "GET_DTYPE())`",
+    "lightx2v-offload": "ModelTC/LightX2V lightx2v/models/networks/base_model.py: `self.cpu_offload = "
+    'self.config.get("cpu_offload", False)`, `self.offload_granularity = '
+    'self.config.get("offload_granularity", "block")`',
+    "lightx2v-parallel": "ModelTC/LightX2V docs/EN/source/method_tutorials/parallel.md: 'The DiT component "
+    "supports two parallel attention mechanisms: Ulysses and Ring, while also supporting Cfg parallel "
+    "inference'; lightx2v/utils/set_config.py: `tensor_p_size * cfg_p_size * seq_p_size`",
+    "lightx2v-sampler": "ModelTC/LightX2V lightx2v/models/schedulers/wan/scheduler.py WanScheduler: `self.shift = "
+    "1`, `alphas = np.linspace(1, 1 / self.num_train_timesteps, ...)[::-1]`, `sigmas = np.linspace("
+    "self.sigma_max, self.sigma_min, infer_steps + 1).copy()[:-1]`, solver_order 2: the original's arithmetic",
+    "fastvideo-dtypes": "hao-ai-lab/FastVideo (2f3d407, 2026-08-21) fastvideo/configs/pipelines/wan.py "
+    'WanT2V480PConfig: `precision: str = "bf16"`, `vae_precision: str = "fp32"`, `vae_decode_precision: str = '
+    '"bf16"`, `text_encoder_precisions ... ("fp32", )`; WanI2V480PConfig `image_encoder_precision: str = '
+    '"fp32"`',
+    "fastvideo-attention": "hao-ai-lab/FastVideo fastvideo/platforms/cuda.py get_attn_backend_cls: FLASH_ATTN "
+    "when `import flash_attn` succeeds, else 'Using Torch SDPA backend.'; fastvideo/attention/utils/"
+    "flash_attn_default.py: flash_attn_interface (FA3) if it imports, else flash_attn (FA2); pyproject.toml: "
+    "`\"torch==2.12.0\"` and '# flash-attn: uv pip install flash-attn==2.8.1'; docs/getting_started/"
+    "quick_start.md: 'Also optionally install flash-attn'",
+    "fastvideo-args": "hao-ai-lab/FastVideo fastvideo/fastvideo_args.py: `dit_cpu_offload: bool = True`, "
+    "`dit_layerwise_offload: bool = True` ('dit_layerwise_offload is enabled, automatically disabling "
+    "dit_cpu_offload'), `text_encoder_cpu_offload`, `image_encoder_cpu_offload`, `vae_cpu_offload: bool = True`, "
+    "`enable_torch_compile: bool = False`, `if self.sp_size == -1: self.sp_size = self.num_gpus`",
+    "fastvideo-sampler": "hao-ai-lab/FastVideo fastvideo/pipelines/basic/wan/wan_pipeline.py: '# We use "
+    "UniPCMScheduler from Wan2.1 official repo, not the one in diffusers.' `FlowUniPCMultistepScheduler("
+    "shift=fastvideo_args.pipeline_config.flow_shift)` (the original builds it with `shift=1`); "
+    "fastvideo/models/schedulers/scheduling_flow_unipc_multistep.py __init__: `sigmas = shift * sigmas / (1 + "
+    "(shift - 1) * sigmas)`, `self.sigma_max = self.sigmas[0].item()`; set_timesteps: `np.linspace("
+    "self.sigma_max, self.sigma_min, num_inference_steps + 1).copy()[:-1]`, `if shift is None: shift = "
+    "self.config.shift`, shifted again; pipelines/stages/timestep_preparation.py calls "
+    "`scheduler.set_timesteps(num_inference_steps, device=device, ...)` with no shift; presets.py: 50 steps "
+    "(T2V), 40 (I2V)",
+    "xdit-dtypes": "xdit-project/xDiT (175e0bf, 2026-07-14) xfuser/model_executor/models/runner_models/wan.py "
+    "_load_model: `xFuserWanTransformer3DWrapper.from_pretrained(..., torch_dtype=torch.bfloat16` and "
+    "`WanPipeline.from_pretrained(..., torch_dtype=torch.bfloat16, transformer=transformer)`; "
+    "transformers/transformer_wan.py subclasses diffusers' WanAttnProcessor ('we can fuse the entire QKV "
+    "projection into a single linear')",
+    "xdit-attention": "xdit-project/xDiT xfuser/core/distributed/runtime_state.py _select_attention_backend: "
+    '`elif env_info["has_flash_attn_4"]: FLASH_4`, `elif env_info["has_flash_attn_3"]: FLASH_3`, '
+    "`elif torch.backends.cudnn.is_available(): CUDNN`; on ROCm `AITER` if has_aiter, `FLASH` if has_flash_attn, "
+    "else `SDPA`; setup.py: flash-attn an extra ('necessary if ring_degree > 1')",
+    "xdit-args": "xdit-project/xDiT xfuser/config/args.py: `use_torch_compile: bool = False`, "
+    "`enable_model_cpu_offload: bool = False`; runner_models/wan.py DefaultInputValues: 1280x720, 81 frames, "
+    "num_inference_steps=40, guidance_scale=3.5, flow_shift=5",
+    "xdit-layouts": "xdit-project/xDiT runner_models/wan.py ModelCapabilities: `ulysses_degree=True, "
+    "ring_degree=True, fully_shard_degree=True, ... use_cfg_parallel=True`; COMMON_FSDP_STRATEGY: transformer "
+    '`"wrap_attrs": ["blocks"], "dtype": torch.bfloat16`, text_encoder `"offload_policy": "cpu"`; '
+    "README's model table marks Wan2.1 and Wan2.2 without CFG parallel, with SP",
+    "vllm-omni-pipeline": "vllm-project/vllm-omni (6ef3ced) vllm_omni/diffusion/models/wan2_2/pipeline_wan2_2.py "
+    'Wan22Pipeline: `dtype = getattr(od_config, "dtype", torch.bfloat16)`, `UMT5EncoderModel.from_pretrained(..., '
+    "torch_dtype=dtype`, `AutoencoderKLWan.from_pretrained(..., torch_dtype=torch.float32`, "
+    "`FlowUniPCMultistepScheduler(num_train_timesteps=1000, shift=flow_shift, ...)` then "
+    "`self.scheduler.set_timesteps(num_steps, device=device)`; its scheduler (vllm_omni/diffusion/models/"
+    "schedulers) shifts the init sigmas by `shift` and set_timesteps again by `self.config.shift`, as FastVideo's",
+    "vllm-omni-attention": "vllm-project/vllm-omni docs/user_guide/diffusion/attention_backends.md (a611038): "
+    "'FLASH_ATTN | Wraps FlashAttention 2. Default on Hopper / Ada / Ampere when flash-attn is installed'; "
+    "Blackwell: 'TRTLLM_ATTN — on datacenter Blackwell (sm_100 / sm_103) when flashinfer is installed, the "
+    "model's head_dim is 128, and the model is mask-free', then 'CUDNN_ATTN — when cuDNN >= 9.5 is available'; "
+    "'dense, the two are comparable'; vllm_omni/diffusion/attention/backends/utils/fa.py: 'Candidate 2: vLLM's "
+    "maintained FA2/FA3/FA4 dispatcher' `from vllm.vllm_flash_attn import flash_attn_varlen_func` ('vLLM ships "
+    "its maintained FlashAttention dispatcher with CUDA builds'); vLLM's flash_attn_interface: "
+    "`DEFAULT_FA_VERSION = 2`",
+    "vllm-omni-compile": "vllm-project/vllm-omni docs/user_guide/diffusion/regional_compilation.md: 'Regional "
+    "compilation applies torch.compile to the repeated transformer blocks declared by a diffusion model. It is "
+    "the default compilation scope when diffusion inference runs without --enforce-eager.'",
+    "vllm-omni-parallel": "vllm-project/vllm-omni docs/user_guide/diffusion/parallelism/overview.md: Tensor "
+    "Parallelism, 'Sequence Parallelism: Splits sequence dimension across GPUs (Ulysses-SP, Ring-Attention, or "
+    "hybrid)', 'CFG-Parallel', Pipeline Parallelism, VAE Parallel, 'HSDP: Shards full model weights via PyTorch "
+    "FSDP2'",
     "sdpa-2.4": "pytorch/pytorch#128539 (2024-06-12), 'Revert \"[cuDNN][SDPA] Remove TORCH_CUDNN_SDPA_ENABLED=1, "
     "enable cuDNN SDPA by default on H100 and 2nd on other archs >= sm80 (#125343)\"': 'Cherry pick of revert', "
     "so 2.4 ships cuDNN last; pytorch/pytorch#138907 quotes sdp_utils' default_order (flash attention first)",
@@ -221,6 +306,12 @@ class RuntimeDef:
     """How the sizing's assumptions name the code base."""
     note: str = ""
     """A line of the report's assumptions about this code base (empty: none)."""
+    offload_granularity: str = "component"
+    """What its offload moves at a time: ``component`` (a whole model per stage) or ``block`` (the
+    DiT streamed block by block); the sizing models ``component`` only."""
+    compiled: str = ""
+    """What its defaults compile or capture (torch.compile, CUDA graphs), with the code ("" where its
+    defaults run eagerly); the time model runs every op eagerly."""
     layouts: Mapping[str, str] = field(default_factory=dict)
     """What it implements of ``ulysses``, ``ring``, ``cfg_parallel``, ``fsdp``, ``pad`` (uneven token
     splits padded), with the code that does it ("" where it does not)."""
@@ -246,6 +337,25 @@ _WAN_WEIGHTS = {
     "transformer_2": "float32",
     "vae": "float32",
 }
+
+_LIGHTX2V_DTYPES = {
+    "text_encoder": "bfloat16",
+    "image_encoder": "float16",
+    "transformer": "bfloat16",
+    "transformer_2": "bfloat16",
+    "vae": "bfloat16",
+}
+_FASTVIDEO_DTYPES = {
+    "text_encoder": "float32",
+    "image_encoder": "float32",
+    "transformer": "bfloat16",
+    "transformer_2": "bfloat16",
+    "vae": "float32",
+}
+_XDIT_DTYPES = dict.fromkeys(_DIFFUSERS_DTYPES, "bfloat16")
+_VLLM_OMNI_DTYPES = {**_XDIT_DTYPES, "vae": "float32"}
+FASTVIDEO_TORCH = "2.12.0"
+"""The torch FastVideo pins (pyproject.toml: ``"torch==2.12.0"``)."""
 
 RUNTIME_DEFS: dict[str, RuntimeDef] = {
     r.name: r
@@ -309,7 +419,162 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             layout_note="the original Wan code splits the same way and sends the same tensors (its Ulysses "
             "all-to-alls, xFuser's USP in Wan2.1); its per-rank ops on several GPUs are modelled by diffusers' (its "
             "output gather in bf16)",
-            sources=tuple(k for k in SOURCES if not k.startswith(("diffusers", "sdpa"))),
+            sources=(
+                "dit-fp32",
+                "autocast",
+                "offload",
+                "experts",
+                "vae",
+                "t5-cpu",
+                "flash-attention",
+                "cfg",
+                "per-token",
+                "dit-ops",
+            ),
+        ),
+        RuntimeDef(
+            name="lightx2v",
+            weight_dtypes=_LIGHTX2V_DTYPES,
+            compute_dtypes=_LIGHTX2V_DTYPES,
+            attention={None: "fa3"},
+            attention_fallback="fa2",
+            attention_by_architecture={},
+            attention_title="FlashAttention-3 (its configs' flash_attn3)",
+            offload="cpu_offload: the DiT streamed from host memory block by block (offload_granularity 'block'), "
+            "modelled as whole components moved in for their stage and out after",
+            sampler="wan",
+            sampler_text="LightX2V's WanScheduler, the original's flow-UniPC sigmas from 0.999",
+            cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",
+            runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2)",
+            offload_granularity="block",
+            code="LightX2V (ModelTC/LightX2V)",
+            note="runtime: LightX2V (--runtime lightx2v), its own Wan model code (lightx2v/models/networks/wan) "
+            "timed by diffusers' ops: the same matmuls and attention, its own norms, modulation and rotary "
+            "kernels not modelled{per_token}; attention FlashAttention-3 as its configs name it (flash_attn3), "
+            "on Hopper only: elsewhere FlashAttention-2, its quickstart's Option A (it recommends SageAttention 2, "
+            "lossy INT8); on MI300X its ROCm config runs aiter_attn, timed as FlashAttention-2; no torch.compile "
+            "(use_compile only in its *_compile.json configs)",
+            layouts={
+                "ulysses": "parallel.seq_p_size with seq_p_attn_type 'ulysses' (docs/EN/source/method_tutorials/"
+                "parallel.md)",
+                "ring": "parallel.seq_p_size with seq_p_attn_type 'ring'",
+                "cfg_parallel": "parallel.cfg_p_size 2 (lightx2v/utils/set_config.py)",
+                "fsdp": "",
+                "pad": "",
+            },
+            layout_note="LightX2V splits the sequence for Ulysses or ring attention with its own all-to-alls "
+            "(lightx2v/common/ops/attn/ulysses_attn.py, ring_attn.py); its per-rank ops are modelled by diffusers'",
+            sources=("lightx2v-config", "lightx2v-dtypes", "lightx2v-offload", "lightx2v-parallel", "lightx2v-sampler"),
+        ),
+        RuntimeDef(
+            name="fastvideo",
+            weight_dtypes=_FASTVIDEO_DTYPES,
+            compute_dtypes=_FASTVIDEO_DTYPES,
+            attention={None: "sdpa-flash"},
+            attention_fallback="sdpa-flash",
+            attention_by_architecture=sdpa_kernels(FASTVIDEO_TORCH),
+            attention_title="PyTorch SDPA (flash-attn not installed)",
+            offload="component CPU offload, modelled as whole components moved in for their stage and out after "
+            "(its default streams the DiT block by block: dit_layerwise_offload)",
+            sampler="wan",
+            sampler_text="FastVideo's copy of the original FlowUniPCMultistepScheduler, built with the flow shift "
+            "and shifted again: its first sigma is the shifted 0.999, the expert split the original's",
+            cfg_passes_text="FastVideo runs both passes of CFG for both experts when guidance_scale > 1",
+            runner="FastVideo's WanPipeline (fastvideo/pipelines/basic/wan)",
+            offload_granularity="block",
+            code="FastVideo (hao-ai-lab/FastVideo)",
+            note="runtime: FastVideo (--runtime fastvideo), its own Wan model code (fastvideo/models/dits/"
+            "wanvideo.py: diffusers' projections, fused float32 LayerNorm-scale-shift kernels) timed by diffusers' "
+            "ops{per_token}; the text encoder in float32 (text_encoder_precisions), the VAE in float32 (its decode "
+            "runs in bf16, vae_decode_precision: not modelled); attention PyTorch SDPA under its pinned torch "
+            "2.12 (flash-attn is an optional install: with it FlashAttention-2, or -3 where flash_attn_interface "
+            "imports); by default it streams the DiT block by block from host memory and offloads the text "
+            "encoder, image encoder and VAE (fastvideo_args.py), which is not modelled: without --offload every "
+            "component is resident; no torch.compile (enable_torch_compile False)",
+            layouts={
+                "ulysses": "sp_size, by default the GPU count (fastvideo_args.py; fastvideo/attention/layer.py "
+                "DistributedAttention all-to-alls)",
+                "ring": "",
+                "cfg_parallel": "",
+                "fsdp": "",
+                "pad": "",
+            },
+            no_ring_repos={
+                "Wan2.1": "under FastVideo has no ring attention (its sequence parallelism is Ulysses, sp_size)",
+                "Wan2.2": "under FastVideo has no ring attention (its sequence parallelism is Ulysses, sp_size)",
+            },
+            layout_note="FastVideo's sequence parallelism is Ulysses (DistributedAttention's all-to-alls); its "
+            "per-rank ops are modelled by diffusers'",
+            sources=("fastvideo-dtypes", "fastvideo-attention", "fastvideo-args", "fastvideo-sampler", "sdpa-2.11"),
+        ),
+        RuntimeDef(
+            name="xdit",
+            weight_dtypes=_XDIT_DTYPES,
+            compute_dtypes=_XDIT_DTYPES,
+            attention={None: "cudnn"},
+            attention_fallback="cudnn",
+            attention_by_architecture={"CDNA 3": "sdpa-flash"},
+            attention_title="cuDNN attention (xDiT's default where flash_attn_interface does not import)",
+            offload="--enable_model_cpu_offload (diffusers' enable_model_cpu_offload): only the running component "
+            "is on the GPU",
+            sampler="diffusers",
+            sampler_text="the checkpoint's diffusers scheduler (UniPCMultistepScheduler flow sigmas)",
+            cfg_passes_text="xDiT runs diffusers' pipeline: both passes of CFG for both experts when "
+            "guidance_scale > 1",
+            runner="xDiT's xFuser runner over diffusers' {diffusers_class}",
+            code="xDiT (xdit-project/xDiT) over diffusers pipelines",
+            note="runtime: xDiT (--runtime xdit), diffusers' WanTransformer3DModel and pipelines in bf16 "
+            "(runner_models/wan.py: from_pretrained(torch_dtype=torch.bfloat16), the VAE too) with xFuser's "
+            "attention processor (one fused QKV projection: the same FLOPs){per_token}; attention cuDNN "
+            "(runtime_state.py: FlashAttention-4 or -3 where installed, else cuDNN); on MI300X AITER where installed, "
+            "else flash_attn, else SDPA: timed as SDPA; no torch.compile (use_torch_compile False); its FSDP keeps "
+            "the text encoder's shards on the host (offload_policy 'cpu'), not modelled",
+            layouts={
+                "ulysses": "--ulysses_degree (xFuser USP; runner_models/wan.py capabilities ulysses_degree=True)",
+                "ring": "--ring_degree (ring_degree=True; flash-attn required for ring, setup.py)",
+                "cfg_parallel": "--use_cfg_parallel (use_cfg_parallel=True; the README's model table says no)",
+                "fsdp": "--fully_shard_degree (COMMON_FSDP_STRATEGY: the DiT's blocks, the text encoder's blocks)",
+                "pad": "",
+            },
+            layout_note="xDiT splits diffusers' model with xFuser's USP (Ulysses all-to-alls, ring passes); its "
+            "per-rank ops are diffusers'",
+            sources=("xdit-dtypes", "xdit-attention", "xdit-args", "xdit-layouts"),
+        ),
+        RuntimeDef(
+            name="vllm-omni",
+            weight_dtypes=_VLLM_OMNI_DTYPES,
+            compute_dtypes=_VLLM_OMNI_DTYPES,
+            attention={None: "fa2"},
+            attention_fallback="fa2",
+            attention_by_architecture={"Blackwell": "cudnn", "Blackwell (GB202)": "cudnn"},
+            attention_title="FlashAttention-2 (vLLM's bundled vllm_flash_attn)",
+            offload="--enable-cpu-offload: components moved in for their stage and out after",
+            sampler="wan",
+            sampler_text="vLLM-Omni's FlowUniPCMultistepScheduler, built with the flow shift and shifted again: "
+            "the expert split the original's",
+            cfg_passes_text="vLLM-Omni runs both passes of CFG for both experts when guidance_scale > 1",
+            runner="vLLM-Omni's Wan22Pipeline (vllm_omni/diffusion/models/wan2_2)",
+            code="vLLM-Omni (vllm-project/vllm-omni)",
+            note="runtime: vLLM-Omni (--runtime vllm-omni), its own WanTransformer3DModel (vllm_omni/diffusion/"
+            "models/wan2_2/wan2_2_transformer.py: diffusers' blocks with vLLM's fused QKVParallelLinear and "
+            "RMSNorm) timed by diffusers' ops{per_token}; the DiT in bf16 is assumed (od_config.dtype, the text "
+            "encoder's, not read for the DiT); attention FlashAttention-2 through vLLM's bundled vllm_flash_attn "
+            "(fa_version 2 by default) on Ampere, Ada and Hopper, cuDNN on Blackwell (its TRTLLM_ATTN, which it "
+            "prefers for Wan on sm100 with flashinfer installed, has no rate here: 'dense, the two are "
+            "comparable'; on MI300X its ROCm default was not read: timed as FlashAttention-2); its default regional "
+            "torch.compile of the transformer blocks is not modelled",
+            compiled="regional torch.compile of the repeated transformer blocks unless --enforce-eager "
+            "(docs/user_guide/diffusion/regional_compilation.md)",
+            layouts={
+                "ulysses": "sequence parallelism, Ulysses-SP (docs/user_guide/diffusion/parallelism/overview.md)",
+                "ring": "sequence parallelism, Ring-Attention or hybrid with Ulysses",
+                "cfg_parallel": "CFG-Parallel: the positive and negative branches on separate GPUs",
+                "fsdp": "",
+                "pad": "",
+            },
+            layout_note="vLLM-Omni splits the sequence for Ulysses or ring attention with its own collectives; "
+            "its per-rank ops are modelled by diffusers'",
+            sources=("vllm-omni-pipeline", "vllm-omni-attention", "vllm-omni-compile", "vllm-omni-parallel"),
         ),
     )
 }

@@ -19,13 +19,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hybrid.ops import COLLECTIVES
 from hybrid.rows import CostRow, OpGroup
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hybrid.kernels import ShapeRates
+Dims = tuple[int, ...]
+"""A FLOP op's kernel shape, what its achieved rate depends on (:mod:`hybrid.kernels`): ``(batch, m, n, k)``
+of a matrix product (a convolution as its implicit GEMM: ``m`` output positions, ``n`` output channels,
+``k`` input channels times the kernel's volume), ``(batch * heads, q_len, kv_len, head_dim)`` of an
+attention; ``()`` where unknown (the op class's efficiency then stands for every shape)."""
+
+
+class ShapeRates(Protocol):
+    """Per-shape efficiencies of FLOP terms (implemented by :class:`hybrid.kernels.ShapeRates`)."""
+
+    def efficiency(self, cls: str, dims: Dims, base: float) -> float:
+        """The efficiency of a ``cls`` op of kernel shape ``dims``; ``base``: the class's own."""
+        ...
+
+    def key(self) -> tuple[Any, ...]:
+        """What the rates depend on (memo keys of timed calls)."""
+        ...
+
 
 OP_CLASSES: tuple[str, ...] = ("matmul", "attention", "convolution", "memory")
 _CLASS_OF_CATEGORY = {"matmul": "matmul", "attention": "attention", "conv": "convolution"}
@@ -99,12 +115,6 @@ def row_seconds(row: CostRow, machine: Machine) -> tuple[float, str]:
     t = terms_time(row_terms((row,)), machine)
     return t.seconds, t.bound
 
-
-Dims = tuple[int, ...]
-"""A FLOP op's kernel shape, what its achieved rate depends on (:mod:`hybrid.kernels`): ``(batch, m, n, k)``
-of a matrix product (a convolution as its implicit GEMM: ``m`` output positions, ``n`` output channels,
-``k`` input channels times the kernel's volume), ``(batch * heads, q_len, kv_len, head_dim)`` of an
-attention; ``()`` where unknown (the op class's efficiency then stands for every shape)."""
 
 Term = tuple[str, int, int, int, Dims]
 """``(category, flops, bytes moved, calls, dims)``: what the roofline needs of a row (all its calls)."""

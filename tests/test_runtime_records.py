@@ -67,3 +67,105 @@ def test_every_record_names_known_kernels_and_cites_its_sources() -> None:
         kernels = {*r.attention.values(), r.attention_fallback, *r.attention_by_architecture.values()}
         assert kernels <= set(ATTENTION_KERNELS), r.name
         assert r.sources and all(k in SOURCES for k in r.sources), r.name
+
+
+# --- runtimes people compare: LightX2V, FastVideo, xDiT, as their own code and configs run them -----------
+
+SMALL = {"model": "wan2.1-t2v-1.3b", "width": 256, "height": 128, "frames": 5, "steps": 2}
+
+
+@pytest.mark.parametrize(
+    ("runtime", "text_encoder", "dit", "vae", "h100", "a100"),
+    [
+        # UMT5-XXL 5,680,910,336 parameters, the 1.3B DiT 1,418,996,800, the VAE 126,892,531
+        ("diffusers", 2, 2, 4, "cudnn", "sdpa-flash"),
+        ("lightx2v", 2, 2, 2, "fa3", "fa2"),  # T5 bf16, GET_DTYPE BF16 for the DiT and the VAE; flash_attn3 configs
+        ("fastvideo", 4, 2, 4, "cudnn", "sdpa-flash"),  # text_encoder_precisions fp32, vae_precision fp32; torch 2.12
+        ("xdit", 2, 2, 2, "cudnn", "cudnn"),  # from_pretrained(torch_dtype=torch.bfloat16); cuDNN before FA2
+        ("vllm-omni", 2, 2, 4, "fa2", "fa2"),  # UMT5 in od_config.dtype, the VAE float32; vllm_flash_attn FA2
+    ],
+)
+def test_each_runtime_sizes_its_own_dtypes_and_kernel(
+    runtime: str, text_encoder: int, dit: int, vae: int, h100: str, a100: str
+) -> None:
+    from dataclasses import replace
+
+    from hybrid.sizing import size_on_gpu
+    from hybrid.workload import Workload
+
+    w = replace(Workload.of(**SMALL), runtime=Runtime(runtime))
+    sized = size_on_gpu(w, "h100-sxm")
+    resident = 5_680_910_336 * text_encoder + 1_418_996_800 * dit + 126_892_531 * vae
+    assert sized.stages["diffusion_core"].weights_bytes == resident
+    assert sized.stages["diffusion_core"].weight_cast_bytes == 0  # bf16 DiT weights: no autocast re-casts
+    assert (sized.attention_kernel, size_on_gpu(w, "a100-80gb").attention_kernel) == (h100, a100)
+
+
+def test_new_runtimes_run_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from hybrid.cli import main
+
+    args = ["report", "--model", "wan2.2-i2v-a14b", "--size", "256x128", "--frames", "5", "--gpu", "h100-sxm"]
+    for name in ("lightx2v", "fastvideo", "xdit", "vllm-omni"):
+        assert main([*args, "--runtime", name, "--format", "json"]) == 0, name
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["gpu"]["runtime"]["name"] == name
+        assert any(a.startswith(f"runtime: {RUNTIME_DEFS[name].code.split(' (')[0]}") for a in doc["assumptions"])
+    # FastVideo has no ring attention; xDiT shards the DiT with FSDP, LightX2V does not
+    layout = ["--gpus", "4", "--format", "json"]
+    assert main([*args, "--runtime", "fastvideo", "--ring", "4", *layout]) == 2
+    assert "ring: the Wan2.2 repository under FastVideo has no ring attention" in capsys.readouterr().err
+    assert main([*args, "--runtime", "xdit", "--ulysses", "4", "--fsdp", "dit", *layout]) == 0
+    capsys.readouterr()
+    assert main([*args, "--runtime", "lightx2v", "--ulysses", "4", "--fsdp", "dit", *layout]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "fsdp: the lightx2v runtime has no FSDP option (runtimes that have one: --runtime wan or --runtime xdit)" in err
+    )
+
+
+def test_the_original_sampler_splits_the_experts_for_the_runtimes_that_copy_it() -> None:
+    from hybrid.schedule import expert_steps
+    from hybrid.workload import Workload
+
+    # 40 steps at shift 3, boundary 900: the original's sigmas start at 0.999 (10 high-noise steps),
+    # diffusers' at 1 (11); LightX2V copies the original's scheduler, xDiT runs diffusers'; FastVideo
+    # shifts the original's twice, which splits the steps as the original does (the test below)
+    kw = {"model": "wan2.2-i2v-a14b", "width": 256, "height": 128, "frames": 5, "flow_shift": 3.0}
+    split = {name: expert_steps(Workload.of(**kw, runtime=Runtime(name))) for name in RUNTIME_DEFS}
+    assert split == {
+        "diffusers": (11, 29), "wan": (10, 30), "lightx2v": (10, 30), "fastvideo": (10, 30), "xdit": (11, 29),
+        "vllm-omni": (10, 30),
+    }  # fmt: skip
+
+
+def _fastvideo_timesteps(steps: int, shift: float, n: int = 1000) -> list[int]:
+    """FastVideo's (and vLLM-Omni's) FlowUniPCMultistepScheduler(shift=shift).set_timesteps(steps)
+    arithmetic (fastvideo/models/schedulers/scheduling_flow_unipc_multistep.py): float32 torch sigmas
+    shifted at init, then numpy float64 linspace from sigma_max to sigma_min, shifted again."""
+    import numpy as np
+    import torch
+
+    alphas = np.linspace(1, 1 / n, n)[::-1].copy()
+    sigmas = torch.from_numpy(1.0 - alphas).to(dtype=torch.float32)
+    sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)
+    sigma_max, sigma_min = sigmas[0].item(), sigmas[-1].item()
+    s = np.linspace(sigma_max, sigma_min, steps + 1).copy()[:-1]
+    s = shift * s / (1 + (shift - 1) * s)
+    return torch.from_numpy(s * n).to(dtype=torch.int64).tolist()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("shift", [1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 16.0])
+def test_fastvideos_twice_shifted_timesteps_split_the_experts_as_the_originals(shift: float) -> None:
+    # FastVideo builds the original scheduler with the flow shift (the original: shift=1) and set_timesteps
+    # shifts again: the first sigma moves from 0.999 to the shifted 0.999 (0.99967 at shift 3), the last stays
+    # 0; the timesteps differ by a few units but never across the A14B boundaries, so its record keeps the
+    # original's sampler
+    from hybrid.sampler import wan_flow_timesteps
+
+    assert _fastvideo_timesteps(40, 1.0) == wan_flow_timesteps(40, 1.0)
+    for boundary in (875, 900):  # T2V-A14B, I2V-A14B
+        for steps in range(1, 101):
+            theirs, original = _fastvideo_timesteps(steps, shift), wan_flow_timesteps(steps, shift)
+            assert sum(t >= boundary for t in theirs) == sum(t >= boundary for t in original), (steps, boundary)
