@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, nullcontext
@@ -250,8 +251,10 @@ def run_world(
     cases: Sequence[DitCase],
     numels: Sequence[int],
     dtypes: Sequence[torch.dtype],
+    timeout_s: float = 120.0,
 ) -> list[dict[str, Any]]:
-    """Every case on ``size`` forked gloo ranks; each rank's results, by rank."""
+    """Every case on ``size`` forked gloo ranks; each rank's results, by rank (a world that hangs
+    is killed after ``timeout_s``)."""
     import torch.multiprocessing as mp
 
     _import_in_parent()
@@ -259,7 +262,13 @@ def run_world(
     store = work_dir / "store"  # a file store: no port to pick; a stale one would join an old world
     store.unlink(missing_ok=True)
     args = (size, str(store), str(work_dir), tuple(cases), tuple(numels), tuple(dtypes))
-    mp.start_processes(_worker, args=args, nprocs=size, join=True, start_method="fork")
+    context = mp.start_processes(_worker, args=args, nprocs=size, join=False, start_method="fork")
+    deadline = time.monotonic() + timeout_s
+    while not context.join(timeout=1):  # a rank's error is raised here, naming the rank
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            raise TimeoutError(f"the {size}-process gloo world did not finish in {timeout_s} s")
     results = []
     for r in range(size):
         with open(work_dir / f"rank{r}.pkl", "rb") as f:
