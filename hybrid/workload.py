@@ -26,6 +26,7 @@ from hybrid.errors import InputError
 from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
 from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
 from hybrid.runtime import DIFFUSERS, Runtime
+from hybrid.sampler import MIN_FLOW_SHIFT
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.deployment import Deployment
@@ -113,8 +114,11 @@ class Workload:
                 raise InputError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if self.flow_shift is not None:
             v = self.flow_shift
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise InputError(f"flow_shift: must be a positive number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < MIN_FLOW_SHIFT:
+                raise InputError(
+                    f"flow_shift: {str(v)[:40]} is invalid; valid: a finite number >= {MIN_FLOW_SHIFT:g} (below it the "
+                    "scheduler's 1 + (shift - 1) * sigma cancels: at 1e-17 it is 0 and diffusers divides by it)"
+                )
             object.__setattr__(self, "flow_shift", float(v))
         if not isinstance(self.runtime, Runtime):
             raise InputError(f"runtime: must be a Runtime, got {self.runtime!r}")
