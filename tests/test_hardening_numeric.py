@@ -91,3 +91,104 @@ def test_7_a_hundred_million_and_1e30_steps_split_in_no_time(capsys: pytest.Capt
 
 def test_7_steps_beyond_a_float_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     _one_line_error(["report", "--model", "wan2.2-t2v-a14b", "--steps", str(10**400)], capsys, "steps", "float")
+
+
+# --- 9: layouts of a model with a trillion heads -------------------------------------------------
+
+
+def _model_dir(root: Any, component: str, config: dict[str, Any]) -> str:
+    import json
+
+    (root / component).mkdir(parents=True)
+    (root / component / "config.json").write_text(json.dumps(config))
+    return str(root)
+
+
+def test_9_a_trillion_heads_list_only_the_degrees_a_layout_can_have(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _model_dir(tmp_path, "transformer", {"num_attention_heads": 10**12})
+    start = time.perf_counter()
+    line = _one_line_error(
+        ["report", "--model-dir", folder, "--gpu", "h100-sxm", "--gpus", "7", "--ulysses", "7"], capsys, "ulysses"
+    )
+    assert line.endswith("valid (up to 72 GPUs): 1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 40, 50, 64"), line
+    code, out, _ = _run(["plan", "--model-dir", folder, "--gpu", "h100-sxm", "--gpus", "8", "--format", "json"], capsys)
+    assert code == 0 and '"best"' in out
+    assert time.perf_counter() - start < 5
+
+
+def test_9_a_preset_still_lists_every_divisor_of_its_heads() -> None:
+    from hybrid.deployment import Deployment
+    from hybrid.errors import InputError
+    from hybrid.presets import get_preset
+    from hybrid.runtime import DIFFUSERS
+
+    with pytest.raises(InputError) as e:
+        Deployment(gpus=3, ulysses=3).check(get_preset("wan2.1-t2v-14b"), DIFFUSERS)
+    assert str(e.value).endswith("attention heads of wan2.1-t2v-14b; valid: 1, 2, 4, 5, 8, 10, 20, 40")
+
+
+# --- 2, 18: diff reads back anything wanmeter writes, and integers only where integers are ------
+
+
+BIG_FRAMES = str(4 * 10**200 + 1)
+
+
+@pytest.fixture(scope="module")
+def extreme_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    folder = tmp_path_factory.mktemp("extreme")
+    small, big = str(folder / "small.json"), str(folder / "big.json")
+    assert main(["report", "--format", "json", "-o", small, "-q"]) == 0
+    assert main(["report", "--frames", BIG_FRAMES, "--format", "json", "-o", big, "-q"]) == 0
+    return small, big
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
+def test_2_diff_of_a_report_at_4e200_frames_renders_every_ratio(
+    fmt: str, extreme_reports: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    from fractions import Fraction
+
+    small, big = extreme_reports
+    for old, new in ((small, big), (big, small)):
+        start = time.perf_counter()
+        code, out, err = _run(["diff", old, new, "--format", fmt], capsys)
+        assert code == 1 and err == "" and time.perf_counter() - start < 2
+        assert "inf" not in out.lower().replace("info", "") and "nan" not in out.lower()
+        if fmt != "json":
+            continue
+
+        def refuse(name: str) -> None:
+            raise AssertionError(f"not JSON: {name}")
+
+        doc = json.loads(out, parse_constant=refuse)
+        total = doc["sections"]["total"][0]
+        assert total["relative"] == float(Fraction(total["new"] - total["old"], total["old"]))
+        for d in (d for section in doc["sections"].values() for d in section):
+            exact = Fraction(d["new"] - d["old"], d["old"]) if d["old"] else None
+            if exact is not None and abs(exact) > 1e308:  # the attention scores: tokens squared, over 1e400 times
+                assert d["relative"] == (1.7976931348623157e308 if exact > 0 else -1.7976931348623157e308)
+
+
+def test_2_a_ratio_beyond_a_float_renders_exactly_in_the_table() -> None:
+    from hybrid.diff import Delta
+    from hybrid.render.diff import relative_text
+
+    d = Delta("vae_decode attention", 3, 10**400)
+    assert d.relative == 1.7976931348623157e308 and relative_text(d) == "+3.333e+401%"
+    assert relative_text(Delta("x", 10**400, 1)) == "-100%" and Delta("x", 10**400, 1).relative == -1.0
+
+
+@pytest.mark.parametrize("value", ["1e300", "4.0", "1E+2"])
+def test_18_diff_refuses_a_count_written_as_a_fraction_or_exponent(
+    value: str, extreme_reports: tuple[str, str], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    small, _ = extreme_reports
+    text = json.dumps(json.load(open(small)))
+    bad = tmp_path / "bad.json"
+    bad.write_text(text.replace('"total": {"flops": ', f'"total": {{"flops": {value}, "x": ', 1))
+    _one_line_error(["diff", small, str(bad)], capsys, str(bad), "$.total.flops", "is not of type 'integer'")
