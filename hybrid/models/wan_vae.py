@@ -40,7 +40,7 @@ the report components and both activation peaks are sinks of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -746,19 +746,25 @@ class _Walk:
             self.idx = 0
             return run(i)
 
-        made: Iterator[int]
-        if self.sink.ordered:
-            made = (walk(i) for i in range(latent_frames))
-        else:
+        if not self.sink.ordered:
             folded = []
             for i in range(min(latent_frames, 2)):
                 self.times = times * (latent_frames - 1 if i else 1)
                 self.later = times * (latent_frames - 2) if i else 0
                 folded.append(walk(i))
                 self.times, self.later = times, 0
-            made = iter(folded[:1] + folded[1:] * (latent_frames - 1))
+            if latent_frames == 1:
+                return folded[0], 0
+            # the k-th join (k = 1 .. n) reads and writes the k + 1 chunks so far: first + k * later bytes;
+            # summed in closed form (a sink that only sums needs no loop over the latent frames)
+            first, later, n = folded[0], folded[1], latent_frames - 1
+            per, extra = divmod(n * first + later * n * (n + 1) // 2, n)
+            self.op("", "aten.cat", "movement", 0, per, per, calls=n - 1 if extra else n, alloc=False)
+            if extra:  # n > 1: the remainder on one call
+                self.op("", "aten.cat", "movement", 0, per + extra, per + extra, alloc=False)
+            return first + n * later, later
         out = previous = 0
-        for chunk in made:
+        for chunk in (walk(i) for i in range(latent_frames)):
             if out:
                 self.free(previous)
                 joined = self.op("", "aten.cat", "movement", 0, out + chunk, out + chunk)
