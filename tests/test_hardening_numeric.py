@@ -198,3 +198,57 @@ def test_18_diff_refuses_a_count_written_as_a_fraction_or_exponent(
     bad = tmp_path / "bad.json"
     bad.write_text(text.replace('"total": {"flops": ', f'"total": {{"flops": {value}, "x": ', 1))
     _one_line_error(["diff", small, str(bad)], capsys, str(bad), "$.total.flops", "is not of type 'integer'")
+
+
+# --- 4: every field of an efficiency file, validated ---------------------------------------------
+
+
+_EFFICIENCY = (
+    '{"schema": "wanmeter.efficiency/1", "name": "h100-sxm", "device_name": "NVIDIA H100", "date": "2026-11-25", '
+    '"versions": {"torch": "2.13.0"}, "efficiency": {"matmul": 0.7, "attention": 0.5, "convolution": 0.4, '
+    '"memory": 0.8}, "launch_overhead_s": 1e-05, "peak_flops": 9.9e14, "measurements": [], "held_out": []}'
+)
+HUGE_INT = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ('"launch_overhead_s": 1e-05', f'"launch_overhead_s": {HUGE_INT}', "launch_overhead_s = 1000"),
+        ('"launch_overhead_s": 1e-05', '"launch_overhead_s": 1e400', "launch_overhead_s = inf"),
+        ('"launch_overhead_s": 1e-05', '"launch_overhead_s": 2.5', "valid: a number from 0 to 1"),
+        ('"matmul": 0.7', f'"matmul": {HUGE_INT}', "efficiency.matmul = 1000"),
+        ('"name": "h100-sxm"', '"name": 1e400', "name: must be a string"),
+        ('"device_name": "NVIDIA H100"', '"device_name": 7', "device_name: must be a string"),
+        ('"date": "2026-11-25"', '"date": [1]', "date: must be a string"),
+        ('"torch": "2.13.0"', f'"torch": {HUGE_INT}', "versions.torch: must be a string"),
+        ('"peak_flops": 9.9e14', f'"peak_flops": {HUGE_INT}', "peak_flops = 1000"),
+        ('"peak_flops": 9.9e14', '"peak_flops": -1', "peak_flops = -1"),
+        ('"measurements": []', '"measurements": 5', "measurements: must be an array"),
+        ('"held_out": []', '"held_out": {}', "held_out: must be an array"),
+        ('"held_out": []', '"held_out": [], "defaults": "yes"', "defaults: must be true or false"),
+        ('"held_out": []', '"held_out": [], "overridden": [1e400]', "overridden: must be an array of strings"),
+        ('"held_out": []', '"held_out": [], "provenance": {"matmul": 5}', "provenance.matmul: must be an object"),
+        ('"held_out": []', '"held_out": [], "provenance": {"fft": {}}', "provenance: unknown op class 'fft'"),
+        (
+            '"held_out": []',
+            '"held_out": [], "provenance": {"matmul": {"value": 1e400, "kind": "measured", "evidence": "x"}}',
+            "provenance.matmul.value = inf",
+        ),
+    ],
+    ids=lambda v: str(v)[:30],
+)
+def test_4_every_field_of_an_efficiency_file_is_one_line(
+    old: str, new: str, needle: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert old in _EFFICIENCY
+    path = tmp_path / "eff.json"
+    path.write_text(_EFFICIENCY.replace(old, new, 1))
+    _one_line_error(["report", "--gpu", "h100-sxm", "--efficiency", str(path)], capsys, str(path), needle)
+
+
+def test_4_a_valid_efficiency_file_sizes(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "eff.json"
+    path.write_text(_EFFICIENCY)
+    code, out, err = _run(["report", "--gpu", "h100-sxm", "--efficiency", str(path), "--format", "json"], capsys)
+    assert code == 0 and '"calibration": "NVIDIA H100 on 2026-11-25 (2.13.0)"' in out, err
