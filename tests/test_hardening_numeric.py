@@ -252,3 +252,24 @@ def test_4_a_valid_efficiency_file_sizes(tmp_path: Any, capsys: pytest.CaptureFi
     path.write_text(_EFFICIENCY)
     code, out, err = _run(["report", "--gpu", "h100-sxm", "--efficiency", str(path), "--format", "json"], capsys)
     assert code == 0 and '"calibration": "NVIDIA H100 on 2026-11-25 (2.13.0)"' in out, err
+
+
+# --- 10: a sweep's size is stated and bounded ------------------------------------------------------
+
+
+def test_10_a_sweep_of_a_million_rows_is_refused_before_any_work(capsys: pytest.CaptureFixture[str]) -> None:
+    frames = ",".join(str(4 * k + 1) for k in range(1000))
+    steps = ",".join(str(k) for k in range(1, 1001))
+    start = time.perf_counter()
+    line = _one_line_error(["sweep", "--frames", frames, "--steps", steps], capsys, "1,000,000 rows", "--max-rows")
+    assert "10,000" in line and time.perf_counter() - start < 2
+
+
+def test_10_max_rows_lets_a_larger_sweep_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.sweep import MAX_ROWS, Grid
+
+    assert MAX_ROWS == 10_000 and Grid(("wan2.1-t2v-1.3b",), frames=(1, 5), steps=(1, 2, 3)).rows() == 6
+    argv = ["sweep", "--model", "wan2.1-t2v-1.3b", "--frames", "1,5,9", "--steps", "1,2,3,4", "--format", "csv"]
+    _one_line_error([*argv, "--max-rows", "11"], capsys, "12 rows", "--max-rows 12")
+    code, out, _ = _run([*argv, "--max-rows", "12"], capsys)
+    assert code == 0 and len(out.splitlines()) == 1 + 12
