@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TEXT_LEN = 512
 """Padded prompt tokens by default: every Wan pipeline's ``max_sequence_length``."""
+MAX_VAE_RES_BLOCKS = 64
+"""The most residual blocks per VAE level a workload's spec may have: the published Wan2.1 and Wan2.2
+VAEs have 2, and the VAE's walk (report and sizing) goes through each of them (10**7 took 19 s)."""
 _SHAPE_FIELDS = ("width", "height", "frames", "steps", "batch", "text_len", "ref_images")
 
 
@@ -139,6 +142,12 @@ class Workload:
         """One-line ``ValueError`` naming the field and its valid values where this workload does not
         fit its spec's geometry or its pipeline's constraints."""
         spec, p = self.spec, self.spec.pipeline_def
+        if spec.vae.num_res_blocks > MAX_VAE_RES_BLOCKS:
+            raise InputError(
+                f"vae num_res_blocks: {spec.vae.num_res_blocks} is beyond what wanmeter walks, at most "
+                f"{MAX_VAE_RES_BLOCKS} (the published Wan VAEs have 2; the VAE's walk goes through every block "
+                "of every level)"
+            )
         m_h, m_w = spec.size_multiple()
         for name, step in (("width", m_w), ("height", m_h)):
             v = getattr(self, name)

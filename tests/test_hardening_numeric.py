@@ -273,3 +273,55 @@ def test_10_max_rows_lets_a_larger_sweep_run(capsys: pytest.CaptureFixture[str])
     _one_line_error([*argv, "--max-rows", "11"], capsys, "12 rows", "--max-rows 12")
     code, out, _ = _run([*argv, "--max-rows", "12"], capsys)
     assert code == 0 and len(out.splitlines()) == 1 + 12
+
+
+# --- 11: limits on the work a workload asks for, stated --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--frames", "4093", "--size", "64x48", "--stage", "vae_decode"], ("frames:", "1,024 times", "at most 128")),
+        (
+            ["--model", "wan2.1-vace-1.3b", "--ref-images", "1000", "--size", "64x48", "--stage", "vae_encode"],
+            ("ref_images:", "1,042 times", "at most 128"),
+        ),
+        (["--model", "wan2.1-i2v-14b-480p", "--frames", "601", "--stage", "all"], ("frames:", "151 times")),
+    ],
+)
+def test_11_trace_refuses_more_vae_calls_than_it_can_walk(
+    argv: list[str], needles: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = time.perf_counter()
+    line = _one_line_error(["trace", *argv], capsys, *needles, "the analytic report has no such limit")
+    assert time.perf_counter() - start < 10, line  # torch's import, then no module is run
+
+
+def test_11_the_report_of_what_trace_refuses_is_fast(capsys: pytest.CaptureFixture[str]) -> None:
+    start = time.perf_counter()
+    for argv in (["--frames", "4093", "--size", "64x48"], ["--model", "wan2.1-vace-1.3b", "--ref-images", "1000"]):
+        code, out, _ = _run(["report", *argv, "--gpu", "h100-sxm", "--format", "json"], capsys)
+        assert code == 0 and '"vae_decode"' in out
+    assert time.perf_counter() - start < 3
+
+
+def test_11_trace_limit_scales_with_the_residual_blocks(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _model_dir(tmp_path, "vae", {"num_res_blocks": 20})
+    argv = ["trace", "--model-dir", folder, "--size", "64x64", "--stage", "vae_decode"]
+    _one_line_error([*argv, "--frames", "81"], capsys, "frames:", "21 times", "at most 18 (at 20 residual blocks")
+
+
+@pytest.mark.parametrize("blocks", [65, 10**7])
+def test_11_a_vae_of_ten_million_residual_blocks_is_one_line(
+    blocks: int, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _model_dir(tmp_path, "vae", {"num_res_blocks": blocks})
+    start = time.perf_counter()
+    _one_line_error(["report", "--model-dir", folder], capsys, "num_res_blocks", "at most 64", "published")
+    assert time.perf_counter() - start < 2
+
+
+def test_11_a_vae_of_64_residual_blocks_reports(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _model_dir(tmp_path, "vae", {"num_res_blocks": 64})
+    code, out, _ = _run(["report", "--model-dir", folder, "--gpu", "h100-sxm", "--format", "json"], capsys)
+    assert code == 0 and '"vae_decode"' in out

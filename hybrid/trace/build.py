@@ -243,15 +243,33 @@ def _wan_vae_decode(
     return lambda: decode(z, return_dict=False)
 
 
+ENCODED: dict[str, Callable[[CallShape], Videos]] = {
+    "wan_vae.encode": _condition_video,
+    "wan_vae.encode_vace": _vace_videos,
+    "wan_vae.encode_image": _single_image,
+}
+"""What one call of each ``vae_encode`` stage encodes, by :attr:`hybrid.pipelines.StageDef.trace_key`."""
+
+
+def vae_calls(trace_key: str, cfg: AutoencoderKLWanConfig, s: CallShape) -> int:
+    """How many times one traced call of a VAE stage runs the encoder or the decoder: once per
+    latent frame of every video it decodes or encodes (``_decode``'s and ``_encode``'s chunk
+    loops); 0 for a stage that is not the VAE's."""
+    if trace_key == "wan_vae.decode":
+        return s.latent_frames
+    if trace_key not in ENCODED:
+        return 0
+    t = cfg.scale_factor_temporal
+    return sum(calls * ((shape[2] - 1) // t + 1) for shape, calls in ENCODED[trace_key](s))
+
+
 TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module], InputAdapter]] = {
     "umt5.forward": (build_text_encoder, _umt5_forward),
     "clip.forward": (build_image_encoder, _clip_forward),
     "wan_dit.forward": (build_transformer, _wan_dit_forward),
     "wan_vace.forward": (build_vace_transformer, _wan_dit_forward),
     "wan_vae.decode": (build_vae, _wan_vae_decode),
-    "wan_vae.encode": (build_vae, _wan_vae_encodes(_condition_video)),
-    "wan_vae.encode_vace": (build_vae, _wan_vae_encodes(_vace_videos)),
-    "wan_vae.encode_image": (build_vae, _wan_vae_encodes(_single_image)),
+    **{key: (build_vae, _wan_vae_encodes(videos)) for key, videos in ENCODED.items()},
 }
 """The tracer's registry, keyed like :attr:`hybrid.pipelines.StageDef.trace_key`: the builder of
 the real module and the input adapter that makes one call of the stage from a :class:`CallShape`."""
