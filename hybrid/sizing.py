@@ -89,6 +89,14 @@ def load_calibration(gpu: str, path: Path | None = None) -> dict[str, Any]:
     return validate_calibration(read_json(path, "timing calibration"), path)
 
 
+EXPERTS_RESIDENT = (
+    "Wan-Video/Wan2.2 wan/text2video.py: `if t5_fsdp or dit_fsdp or use_sp: self.init_on_cpu = False`, "
+    "_configure_model puts each expert on the device (`model = shard_fn(model)` with dit_fsdp), and "
+    "_prepare_model_for_timestep moves experts only `if offload_model or self.init_on_cpu`; generate.py: "
+    "`offload_model = False if world_size > 1 else True`"
+)
+"""Why the original Wan2.2 code keeps both A14B experts on every rank of a multi-GPU job (unless
+``--offload_model True``): the experts' weights count in the text encoder's and the VAE's stages."""
 MAX_LAUNCH_OVERHEAD_S = 1.0
 """The largest per-op launch overhead a timing calibration may give: a measured one is about 1.3e-05 s
 (``calibration/efficiency/cpu.json``); a second per op is beyond any device."""
@@ -675,6 +683,12 @@ def _assumptions(
             f"{each}{_and(swapped)} moves onto the GPU for its stage and off it after, every job, at "
             f"{link_bytes_per_s / 1e9:g} GB/s over the host link ({g.host_link}, at the achieved fraction in "
             "gpu.host_link)"
+        )
+    experts = [c for c in components if c.startswith("transformer")] if spec.pipeline_def.boundary_ratio else []
+    if experts and rt.record.experts_swap_on_one_gpu and all(c in memory.resident for c in experts):
+        placement.append(
+            "on several GPUs both experts stay on every rank through every stage, the text encoder's and the "
+            f"VAE's too, and swap only on one GPU ({EXPERTS_RESIDENT})"
         )
     if memory.on_host:
         placement.append(

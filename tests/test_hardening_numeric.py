@@ -325,3 +325,25 @@ def test_11_a_vae_of_64_residual_blocks_reports(tmp_path: Any, capsys: pytest.Ca
     folder = _model_dir(tmp_path, "vae", {"num_res_blocks": 64})
     code, out, _ = _run(["report", "--model-dir", folder, "--gpu", "h100-sxm", "--format", "json"], capsys)
     assert code == 0 and '"vae_decode"' in out
+
+
+# --- 19: A14B experts on several GPUs under the original code -------------------------------------
+
+
+def test_19_the_report_says_why_both_experts_stay_on_every_rank() -> None:
+    from hybrid.deployment import Deployment
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import size_on_gpu
+    from hybrid.workload import Workload
+
+    w = Workload.of("wan2.2-t2v-a14b", runtime=Runtime(name="wan"))
+    one = size_on_gpu(w, "h100-sxm")
+    two = size_on_gpu(w, "h100-sxm", deployment=Deployment(gpus=2, ulysses=2, fsdp=("dit",)))
+    note = "on several GPUs both experts stay on every rank through every stage"
+    assert not any(note in a for a in one.assumptions)
+    assert any(note in a and "self.init_on_cpu = False" in a and "world_size > 1" in a for a in two.assumptions)
+    # the text encoder's stage holds each fp32 expert's half (and FSDP's gathered units) on top of one GPU's
+    params = w.spec.parameter_counts()
+    halves = 4 * (params["transformer"] + params["transformer_2"]) // 2
+    more = two.stages["text_encoder"].weights_bytes - one.stages["text_encoder"].weights_bytes
+    assert halves <= more < halves * 1.05, (more, halves)
