@@ -347,3 +347,38 @@ def test_19_the_report_says_why_both_experts_stay_on_every_rank() -> None:
     halves = 4 * (params["transformer"] + params["transformer_2"]) // 2
     more = two.stages["text_encoder"].weights_bytes - one.stages["text_encoder"].weights_bytes
     assert halves <= more < halves * 1.05, (more, halves)
+
+
+# --- the report at any size: the VAE's chunk loop in closed form for every sink --------------------
+
+
+@pytest.mark.parametrize("model", ["wan2.1-t2v-1.3b", "wan2.2-ti2v-5b", "wan2.1-vace-1.3b", "wan2.1-i2v-14b-480p"])
+def test_the_vae_peak_skipping_alike_chunks_equals_walking_every_chunk(
+    model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hybrid import analytic
+    from hybrid.models import wan_vae
+    from hybrid.presets import get_preset
+    from hybrid.workload import Workload
+
+    spec = get_preset(model)
+    stages = [s for s in spec.pipeline_def.stages if s.component == "vae"]
+    for frames in (1, 5, 13, 17, 21, 29, 45):
+        if spec.vae.is_residual and frames > 1 and any(s.name == "vae_encode" for s in stages):
+            stages = [s for s in stages if s.name != "vae_encode"]  # Wan2.2's encoder walks one frame
+        w = Workload.of(model, width=64, height=64, frames=frames)
+        call = w.shape()
+        peaks = []
+        for skip in (True, False):
+            monkeypatch.setattr(wan_vae, "SKIP_ALIKE_CHUNKS", skip)
+            analytic.clear_memos()
+            peaks.append([(sd.closed_peak(spec, call), sd.closed_peak(spec, call, True)) for sd in stages])
+        assert peaks[0] == peaks[1], (model, frames)
+
+
+def test_the_report_on_a_gpu_at_4e200_frames_is_one_line_or_a_result(capsys: pytest.CaptureFixture[str]) -> None:
+    start = time.perf_counter()
+    code, _, err = _run(["report", "--frames", BIG_FRAMES, "--gpu", "h100-sxm", "--format", "json"], capsys)
+    assert code == 2 and "beyond a float's range" in err and time.perf_counter() - start < 3
+    code, out, _ = _run(["report", "--frames", "4000001", "--gpu", "h100-sxm", "--format", "json"], capsys)
+    assert code == 0 and '"peak_memory_bytes"' in out and time.perf_counter() - start < 5
