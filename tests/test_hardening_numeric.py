@@ -294,7 +294,7 @@ def test_11_trace_refuses_more_vae_calls_than_it_can_walk(
 ) -> None:
     start = time.perf_counter()
     line = _one_line_error(["trace", *argv], capsys, *needles, "the analytic report has no such limit")
-    assert time.perf_counter() - start < 10, line  # torch's import, then no module is run
+    assert time.perf_counter() - start < 5, line  # refused before torch is imported
 
 
 def test_11_the_report_of_what_trace_refuses_is_fast(capsys: pytest.CaptureFixture[str]) -> None:

@@ -150,7 +150,7 @@ latent frame, about 60 ms each on meta (a 4,093-frame decode, 1,024 calls, took 
 
 
 def _check_vae_calls(stage: str, trace_key: str, cfg: AutoencoderKLWanConfig, workload: Workload) -> None:
-    from hybrid.trace.build import vae_calls
+    from hybrid.trace.videos import vae_calls
 
     shape = workload.shape()
     calls = vae_calls(trace_key, cfg, shape)

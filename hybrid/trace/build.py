@@ -23,6 +23,7 @@ from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.runtime import COMPONENT_DTYPES
+from hybrid.trace.videos import ENCODED, Videos
 from hybrid.workload import Workload
 
 DTYPES: dict[str, torch.dtype] = {
@@ -131,9 +132,6 @@ def _empty(shape: tuple[int, ...], device: str, dtype: torch.dtype, gen: torch.G
     return torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
 
 
-RGB = 3
-"""Channels of the pixel videos the pipelines encode (a patchifying VAE folds them itself)."""
-
 InputAdapter = Callable[
     [torch.nn.Module, Any, CallShape, str, torch.dtype, "torch.Generator | None"], Callable[[], Any]
 ]
@@ -191,10 +189,6 @@ def _clip_forward(
     return lambda: clip(pixel_values=pixels, output_hidden_states=True)
 
 
-Videos = list[tuple[tuple[int, ...], int]]
-"""``[(shape of an RGB video, encodes of it)]``: what one ``vae_encode`` stage call encodes."""
-
-
 def _wan_vae_encodes(videos_of: Callable[[CallShape], Videos]) -> InputAdapter:
     """The input adapter of a ``vae_encode`` stage whose call encodes ``videos_of(shape)``."""
 
@@ -214,22 +208,6 @@ def _wan_vae_encodes(videos_of: Callable[[CallShape], Videos]) -> InputAdapter:
     return adapter
 
 
-def _condition_video(s: CallShape) -> Videos:
-    # image-to-video: one encode of the condition video (image, zeros; FLF2V: first, zeros, last)
-    return [((1, RGB, s.frames, s.height, s.width), 1)]
-
-
-def _single_image(s: CallShape) -> Videos:
-    # Wan2.2 TI2V image-to-video: WanImageToVideoPipeline(expand_timesteps=True) encodes the image alone
-    return [((1, RGB, 1, s.height, s.width), 1)]
-
-
-def _vace_videos(s: CallShape) -> Videos:
-    # WanVACEPipeline.prepare_video_latents: the inactive and the reactive video, then each reference image
-    refs: Videos = [((1, RGB, 1, s.height, s.width), s.ref_images)] if s.ref_images else []
-    return [((1, RGB, s.frames, s.height, s.width), 2), *refs]
-
-
 def _wan_vae_decode(
     vae: torch.nn.Module,
     cfg: AutoencoderKLWanConfig,
@@ -241,26 +219,6 @@ def _wan_vae_decode(
     z = _empty((s.batch, cfg.z_dim, s.latent_frames, s.latent_height, s.latent_width), device, dtype, gen)
     decode: Callable[..., Any] = vae.decode  # type: ignore[assignment]
     return lambda: decode(z, return_dict=False)
-
-
-ENCODED: dict[str, Callable[[CallShape], Videos]] = {
-    "wan_vae.encode": _condition_video,
-    "wan_vae.encode_vace": _vace_videos,
-    "wan_vae.encode_image": _single_image,
-}
-"""What one call of each ``vae_encode`` stage encodes, by :attr:`hybrid.pipelines.StageDef.trace_key`."""
-
-
-def vae_calls(trace_key: str, cfg: AutoencoderKLWanConfig, s: CallShape) -> int:
-    """How many times one traced call of a VAE stage runs the encoder or the decoder: once per
-    latent frame of every video it decodes or encodes (``_decode``'s and ``_encode``'s chunk
-    loops); 0 for a stage that is not the VAE's."""
-    if trace_key == "wan_vae.decode":
-        return s.latent_frames
-    if trace_key not in ENCODED:
-        return 0
-    t = cfg.scale_factor_temporal
-    return sum(calls * ((shape[2] - 1) // t + 1) for shape, calls in ENCODED[trace_key](s))
 
 
 TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module], InputAdapter]] = {
