@@ -175,7 +175,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cfg=args.cfg,
         runtime=options.runtime(args),
     )
-    reports = sweep(grid, gpu=args.gpu, progress=_progress, host_flops=options.host_flops(args), traced=args.traced)
+    reports = sweep(
+        grid,
+        gpu=args.gpu,
+        progress=_progress,
+        host_flops=options.host_flops(args),
+        traced=args.traced,
+        max_rows=args.max_rows,
+    )
     suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
     fmt = args.format or (suffix if suffix in ("csv", "parquet", "json") else "table")
     if fmt == "parquet":
@@ -232,6 +239,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from hybrid.pipelines import STAGE_NAMES
     from hybrid.presets import DEFAULT_MODEL
+    from hybrid.sweep import MAX_ROWS
     from hybrid.verify import VERIFICATIONS
 
     parser = _Parser(prog="wanmeter", description=DESCRIPTION)
@@ -361,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, help="also write a self-contained HTML page of the sweep (table, plots)")
     p.add_argument(
         "--gpu", help="also seconds, peak memory and fit per workload on this GPU (traces each distinct shape on meta)"
+    )
+    p.add_argument(
+        "--max-rows",
+        type=options.whole("max-rows"),
+        default=MAX_ROWS,
+        help="the most workloads (rows) a grid may have (default %(default)s; a larger one is refused before any work)",
     )
     options.add_runtime_options(p)
     p.set_defaults(func=cmd_sweep)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +56,31 @@ class Delta:
         return (self.new or 0) - (self.old or 0)
 
     @property
-    def relative(self) -> float | None:
-        """``(new - old) / old``; ``None`` when ``old`` is 0 or absent and ``new`` differs."""
+    def ratio(self) -> Fraction | None:
+        """``(new - old) / old`` exactly; ``None`` when ``old`` is 0 or absent and ``new`` differs."""
         if self.change == 0:
-            return 0.0
+            return Fraction(0)
         if not self.old:
             return None
-        return self.change / self.old
+        return Fraction(self.change, self.old)
+
+    @property
+    def relative(self) -> float | None:
+        """:attr:`ratio` as the nearest float; a ratio beyond a float64 (counts of any size, e.g. a
+        report at 4e200 frames against one at 81) as the largest float of its sign, so that JSON
+        stays JSON (the exact figures are ``old``, ``new`` and ``change``)."""
+        ratio = self.ratio
+        if ratio is None:
+            return None
+        try:
+            return float(ratio)
+        except OverflowError:
+            return sys.float_info.max if ratio > 0 else -sys.float_info.max
 
     def beyond(self, rtol: float) -> bool:
         if self.old is None or self.new is None:
             return True
-        return abs(self.change) > rtol * abs(self.old) if self.old else self.change != 0
+        return abs(self.change) > Fraction(rtol) * abs(self.old) if self.old else self.change != 0  # exact: any int
 
     def to_dict(self, rtol: float) -> dict[str, Any]:
         return {
