@@ -11,9 +11,11 @@ short line): the first 40 characters, then its length."""
 MAX_LINE_CHARS = 300
 """The longest error line ``wanmeter`` prints, its ``wanmeter: error: `` prefix included."""
 
-_LONG_WORD = re.compile(r"\S{81,}")
-"""A run of more than 80 non-blank characters in a message: an echoed value nobody cut (a path
-of 80 characters and a list of names separated by ", " pass whole)."""
+LONG_WORD_CHARS = 120
+"""A run of more non-blank characters than this in a message is an echoed value nobody cut: a path
+of 120 characters and a list of names separated by ", " pass whole."""
+
+_LONG_WORD = re.compile(rf"\S{{{LONG_WORD_CHARS + 1},}}")
 
 
 class InputError(ValueError):
@@ -48,9 +50,15 @@ def echo(value: object, limit: int = ECHO_CHARS) -> str:
     return head + tail
 
 
+def _cut_word(word: str) -> str:
+    # both ends: a number's leading digits, a path's file name
+    return f"{word[:ECHO_CHARS]}...{word[-ECHO_CHARS:]} ({len(word):,} characters)"
+
+
 def one_line(message: str, limit: int = MAX_LINE_CHARS) -> str:
     """``message`` as one printable line of at most ``limit`` characters: control characters
-    escaped, every run of more than 80 non-blank characters cut to :data:`ECHO_CHARS` (an
-    echoed value that no message cut), and the line cut at ``limit`` last of all."""
-    text = _LONG_WORD.sub(lambda m: "".join(_cut(m.group(0), ECHO_CHARS)), escape(message))
+    escaped, every run of more than :data:`LONG_WORD_CHARS` non-blank characters (an echoed value
+    that no message cut) cut to its first and last :data:`ECHO_CHARS`, and the line cut at
+    ``limit`` last of all."""
+    text = _LONG_WORD.sub(lambda m: _cut_word(m.group(0)), escape(message))
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -4,10 +4,13 @@ on stderr (at most 300 characters), exit 2 (130 for Ctrl-C), never a traceback, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,8 +83,10 @@ def test_17_terminal_escape_codes_are_escaped(capsys: pytest.CaptureFixture[str]
 
 def test_17_the_guard_cuts_what_no_message_cut() -> None:
     # a long word (an echoed value) is cut where it stands, so the valid range after it survives
-    line = one_line("frames: " + "7" * 5000 + " is invalid; valid: 1 to 9")
-    assert line == "frames: " + "7" * 40 + "... (5,000 characters) is invalid; valid: 1 to 9"
+    line = one_line("frames: " + "7" * 4999 + "8 is invalid; valid: 1 to 9")
+    assert line == "frames: " + "7" * 40 + "..." + "7" * 39 + "8 (5,000 characters) is invalid; valid: 1 to 9"
+    path = "/" + "d" * 118
+    assert one_line(f"{path}: no such file") == f"{path}: no such file"  # 120 characters with ':': whole
     assert len(one_line("word " * 1000)) == MAX_LINE_CHARS  # and the line last of all
     assert one_line("a\tb\x00c\u200bd") == r"a\tb\x00c\u200bd"
     assert echo("x" * 41) == "'" + "x" * 40 + "'... (41 characters)"
@@ -171,3 +176,136 @@ def test_6_ctrl_c_during_a_trace_is_one_line_and_exit_130() -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert out == b"" and err.decode() == "wanmeter: interrupted\n"
+
+
+# -- 8, 11, 3: files are read only when regular, up to a size cap per kind, headers validated -----
+
+
+@pytest.fixture
+def make_fifo() -> Iterator[Callable[[Path], Path]]:
+    """Makes FIFOs nobody writes to. Should a reader wait on one (the defect), a watchdog opens each
+    for writing after 5 s and closes it, so the reader sees an empty file: the test fails, not hangs."""
+    import threading
+
+    made: list[Path] = []
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if not done.wait(5):
+            for path in made:
+                os.close(os.open(path, os.O_RDWR))
+
+    def make(path: Path) -> Path:
+        os.mkfifo(path)
+        made.append(path)
+        return path
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    yield make
+    done.set()
+
+
+def _model_dir(root: Path) -> Path:
+    (root / "transformer").mkdir(parents=True)
+    (root / "model_index.json").write_text('{"_class_name": "WanPipeline"}')
+    return root
+
+
+def _header(table: object | bytes) -> bytes:
+    raw = table if isinstance(table, bytes) else json.dumps(table).encode()
+    return len(raw).to_bytes(8, "little") + raw
+
+
+@pytest.mark.parametrize("where", ["diff", "efficiency", "safetensors", "config.json"])
+def test_8_a_fifo_is_refused_not_waited_on(
+    where: str, make_fifo: Callable[[Path], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _model_dir(tmp_path / "ckpt")
+    name = {"diff": "x.json", "efficiency": "x.json", "safetensors": "m.safetensors"}.get(where, where)
+    name = name if where in ("diff", "efficiency") else f"transformer/{name}"
+    target = make_fifo(root / name)
+    argv = {
+        "diff": ["diff", str(target), str(target)],
+        "efficiency": ["report", "--gpu", "h100-sxm", "--efficiency", str(target)],
+    }.get(where, ["report", "--model-dir", str(root)])
+    start = time.monotonic()
+    _one_line_error(argv, capsys, str(target), "is a FIFO, not a regular file")
+    assert time.monotonic() - start < 4
+
+
+def test_8_a_device_is_refused_not_read() -> None:
+    # `diff a.json /dev/zero` read 6 GB in 20 s before; here under 2 GB of address space and 20 s
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    run = _subprocess(["diff", "/dev/zero", "/dev/zero"], capture_output=True, preexec_fn=limit)
+    _is_one_line(run.returncode, run.stderr, "/dev/zero: is a character device, not a regular file")
+
+
+@pytest.mark.parametrize(
+    ("where", "size", "needle"),
+    [
+        # 11: a 200 MB config.json took 14 s and 600 MB; refused from its size alone
+        ("config.json", 200_000_000, "200,000,000 bytes; a config.json is at most 1 MiB"),
+        ("config.json", (1 << 20) + 1, "1,048,577 bytes; a config.json is at most 1 MiB"),
+        ("efficiency", (16 << 20) + 1, "16,777,217 bytes; a timing calibration is at most 16 MiB"),
+        ("diff", (64 << 20) + 1, "67,108,865 bytes; a report or trace is at most 64 MiB"),
+    ],
+)
+def test_8_oversized_files_are_refused_naming_the_cap(
+    where: str, size: int, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _model_dir(tmp_path / "ckpt")
+    path = root / "transformer" / "config.json" if where == "config.json" else tmp_path / "big.json"
+    with path.open("wb") as f:
+        f.truncate(size)  # sparse: no disk, and nothing of it is read
+    argv = {
+        "config.json": ["report", "--model-dir", str(root)],
+        "efficiency": ["report", "--gpu", "h100-sxm", "--efficiency", str(path)],
+        "diff": ["diff", str(path), str(path)],
+    }[where]
+    start = time.monotonic()
+    _one_line_error(argv, capsys, str(path), needle)
+    assert time.monotonic() - start < 2
+
+
+@pytest.mark.parametrize(
+    ("header", "needle"),
+    [
+        # 3: OverflowError before (int(inf))
+        pytest.param(
+            b'{"w": {"dtype": "F32", "shape": [1e400], "data_offsets": [0, 0]}}',
+            "shape must be whole numbers >= 0",
+            id="1e400",
+        ),
+        # 3: RecursionError before (json.loads 100,000 deep)
+        pytest.param(b'{"w": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested deeper than 64 levels", id="deep"),
+        ({"w": {"dtype": "F32", "shape": [3.0], "data_offsets": [0, 12]}}, "got 3.0"),
+        ({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}, "got -1"),
+        ({"w": {"dtype": "F32", "shape": [True], "data_offsets": [0, 0]}}, "got true"),
+        ({"w": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 0]}}, "2^64 elements or more"),
+        ({"w": {"dtype": "F32", "shape": "3"}}, "shape must be a list"),
+        ({"w": [1]}, "tensor 'w' must be an object"),
+        (b'{"w": {"dtype": "F32", "shape": [NaN]}}', "malformed safetensors header"),
+    ],
+)
+def test_3_safetensors_headers_are_validated(
+    header: object, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _model_dir(tmp_path / "ckpt")
+    path = root / "transformer" / "m.safetensors"
+    path.write_bytes(_header(header))
+    _one_line_error(["report", "--model-dir", str(root)], capsys, str(path), needle)
+
+
+def test_3_a_header_longer_than_safetensors_allows_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _model_dir(tmp_path / "ckpt")
+    path = root / "transformer" / "m.safetensors"
+    path.write_bytes((100_000_001).to_bytes(8, "little") + b"{}")
+    _one_line_error(
+        ["report", "--model-dir", str(root)], capsys, str(path), "header of 100,000,001 bytes", "100,000,000"
+    )
