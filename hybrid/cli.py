@@ -49,6 +49,14 @@ class _Parser(argparse.ArgumentParser):
         return super()._parse_optional(arg_string)
 
 
+def output_path(text: str) -> Path:
+    """An argparse type: a file to write (``-o``, ``--plot``, ``--html``). A trailing ``/`` names a
+    folder, never a file: ``Path("newdir/")`` would drop it and write a file called ``newdir``."""
+    if text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{text!r} ends with '/', a folder; give a file name")
+    return Path(text)
+
+
 def _write_stdout(text: str) -> None:
     """``text`` on standard output, all of it or an error: a closed stdout, a full disk and a
     file-size limit (``ulimit -f``; Python ignores SIGXFSZ, so the write fails with EFBIG) are one
@@ -270,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_workload_options(p)
     options.add_layout_options(p)
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv", "html"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.add_argument("--gpu", help="also seconds and peak memory per stage on this GPU (see wanmeter gpus)")
     p.add_argument(
         "--efficiency",
@@ -299,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rank by seconds per video, or by seconds x GPUs (default %(default)s)",
     )
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser(
@@ -311,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sizes", type=options.byte_sizes, help="bytes per rank's message, comma-separated (default 64 KiB to 256 MiB)"
     )
     p.add_argument("--iters", type=options.count("iters"), default=5, help="timed calls per size (default %(default)s)")
-    p.add_argument("-o", "--output", type=Path, help="write here instead of calibration/interconnect/GPU.json")
+    p.add_argument("-o", "--output", type=output_path, help="write here instead of calibration/interconnect/GPU.json")
     p.set_defaults(func=cmd_calibrate_comm)
 
     p = sub.add_parser("trace", help="trace the real modules on the meta device: per-op FLOPs and bytes")
@@ -325,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ring", type=options.count("ring"), default=1, help="ring degree of the traced rank's group")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_trace)
 
@@ -359,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative tolerance, a finite number >= 0 (default 0: any change)",
     )
     p.add_argument("--format", default="table", choices=["table", "markdown", "json"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("sweep", help="the analytic report over a grid of workloads; table/CSV/Parquet/JSON, plots")
@@ -385,9 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cfg", type=options.cfg_list, default=(True,), help="on, off or on,off (default on)")
     p.add_argument("--format", choices=["table", "csv", "parquet", "json"], help="default: from -o's extension")
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
-    p.add_argument("--plot", type=Path, help="also draw stacked stage bars and scaling curves to this PNG")
-    p.add_argument("--html", type=Path, help="also write a self-contained HTML page of the sweep (table, plots)")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
+    p.add_argument("--plot", type=output_path, help="also draw stacked stage bars and scaling curves to this PNG")
+    p.add_argument("--html", type=output_path, help="also write a self-contained HTML page of the sweep (table, plots)")
     p.add_argument(
         "--gpu", help="also seconds, peak memory and fit per workload on this GPU (traces each distinct shape on meta)"
     )
@@ -396,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gpus", help="list the GPUs of the hardware database with their sources")
     p.add_argument("--format", default="table", choices=["table", "json"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_gpus)
 
     p = sub.add_parser("calibrate-time", help="time op classes and stages on a device; fit the time model")
@@ -417,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list model presets with their parameter counts")
     p.add_argument("--format", default="table", choices=["table", "json"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_models)
     return parser
 

@@ -11,8 +11,10 @@ an output cannot be written.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -150,31 +152,134 @@ def read_json(path: Path, what: str, max_bytes: int = CALIBRATION_BYTES) -> Any:
     return parse_json(read_bytes(path, what, max_bytes), path, what)
 
 
+def _existing(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _special(path: Path) -> os.stat_result | None:
+    """The ``stat`` of what ``path`` names, links followed, when it is not a regular file to
+    replace: a FIFO, a device, a folder, or a link the kernel resolves that no path names
+    (``/dev/stdout`` -> ``/proc/self/fd/1`` -> a pipe)."""
+    try:
+        found = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not stat.S_ISREG(found.st_mode):
+        return found
+    real = _existing(Path(os.path.realpath(path)))
+    same = real is not None and (real.st_dev, real.st_ino) == (found.st_dev, found.st_ino)
+    return None if same else found
+
+
 def check_writable(path: Path, what: str = "output") -> None:
-    """``ValueError`` in one line unless ``path`` can be written: its directory exists and is a
-    directory, and ``path`` is not one."""
-    parent = path.parent
-    if not parent.exists():
+    """One-line :class:`InputError` naming ``what`` (the option) unless ``path`` can be written,
+    said before any work: its folder exists, is a folder and can be written in, and ``path`` is
+    not a folder nor a block device. A symlink is judged by what it points at (it is written
+    through); a FIFO or a character device (``/dev/null``) is written through, never replaced."""
+    found = _special(path)
+    if found is not None:
+        kind = file_kind(found.st_mode)
+        if kind in ("directory", "block device", "socket"):
+            raise InputError(f"{what}: {path} is a {kind}; give a file name")
+        if not os.access(path, os.W_OK):
+            raise InputError(f"{what}: cannot write {path} (Permission denied)")
+        return
+    target = Path(os.path.realpath(path))
+    parent = (target if os.path.islink(path) else path).parent  # the user's words, or where the link points
+    if not target.parent.exists():
         raise InputError(f"{what}: directory {parent} does not exist; create it first")
-    if not parent.is_dir():
+    if not target.parent.is_dir():
         raise InputError(f"{what}: {parent} is not a directory")
-    if path.is_dir():
-        raise InputError(f"{what}: {path} is a directory; give a file name")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise InputError(f"{what}: cannot write in {parent} (Permission denied)")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_through(path: Path, data: bytes, what: str, mode: int) -> None:
+    """Write into the special file ``path`` names (links followed): a FIFO with no reader is
+    refused at once, not waited on; a regular file behind a link no path names is truncated."""
+    flags = os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | (os.O_TRUNC if stat.S_ISREG(mode) else 0))
+    except OSError as e:
+        if stat.S_ISFIFO(mode) and e.errno == errno.ENXIO:
+            raise InputError(f"{what}: {path} is a FIFO with no reader; start the reader first") from None
+        raise InputError(f"{what}: cannot write {path} ({e.strerror or e})") from None
+    try:
+        os.set_blocking(fd, True)
+        _write_all(fd, data)
+    except OSError as e:
+        raise InputError(f"{what}: cannot write {path} ({e.strerror or e})") from None
+    finally:
+        os.close(fd)
+
+
+def _temporaries(target: Path) -> re.Pattern[str]:
+    """The names :func:`write_atomic` gives its temporary files for ``target``:
+    ``.NAME.PID.XXXXXXXX.tmp``, the writer's process id in it."""
+    return re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_stale(target: Path) -> None:
+    """Remove the temporaries of ``target`` whose writer is dead (killed mid-write: SIGKILL, power
+    loss); another writer's that is still running are left alone."""
+    pattern = _temporaries(target)
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            (target.parent / name).unlink(missing_ok=True)
 
 
 def write_atomic(path: Path, data: str | bytes, what: str = "output") -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``: the target
-    is either the old file or the whole new one, never a part. ``ValueError`` naming the file on
-    failure (the temporary file removed)."""
+    """Write ``data`` to ``path``: a regular file (or a new one) through a temporary file beside it,
+    renamed over it, so that it is either the old file or the whole new one, never a part; a
+    symlink is followed (the link stays, its target is written); a FIFO or a character device
+    (``/dev/null``, ``/dev/full``) is written into, never replaced. :class:`InputError` naming
+    ``what`` and the file on failure (the temporary file removed). A temporary of the same target
+    left by a writer that died mid-write is removed first."""
     check_writable(path, what)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    found = _special(path)
+    if found is not None:
+        _write_through(path, raw, what, found.st_mode)
+        return
+    target = Path(os.path.realpath(path))
+    _remove_stale(target)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise InputError(f"{what}: cannot write in {target.parent} ({e.strerror or e})") from None
+    try:
+        try:
+            _write_all(fd, raw)
+        finally:
+            os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         raise InputError(

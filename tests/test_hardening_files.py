@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -310,3 +311,130 @@ def test_3_a_header_longer_than_the_cap_is_refused(tmp_path: Path, capsys: pytes
         str(path),
         "header of 16,777,217 bytes; wanmeter reads at most 16 MiB",
     )
+
+
+# -- 12, 14, 15, 16: outputs never clobber special files or links, fail before the work, leave no litter
+
+
+def _is_char_device(path: str) -> bool:
+    return stat.S_ISCHR(os.stat(path).st_mode)
+
+
+def test_12_a_symlink_is_written_through_not_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real = tmp_path / "real.json"
+    real.write_text("old\n")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert main(["models", "--format", "json", "-o", str(link)]) == 0
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert "wan2.1-t2v-14b" in json.loads(real.read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "real.json"]  # no temporary left
+
+
+def test_12_a_link_to_dev_null_is_written_through(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `-o /dev/null` as root replaced the machine's /dev/null; tested through a link to it, never directly
+    link = tmp_path / "null"
+    link.symlink_to("/dev/null")
+    assert main(["models", "-o", str(link)]) == 0
+    assert link.is_symlink() and _is_char_device("/dev/null")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+def test_12_a_full_device_is_enospc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    link = tmp_path / "full"
+    link.symlink_to("/dev/full")
+    _one_line_error(["models", "-o", str(link)], capsys, "output: cannot write", "No space left on device")
+    assert link.is_symlink() and _is_char_device("/dev/full")
+
+
+def test_12_a_link_to_stdout_writes_to_stdout(tmp_path: Path) -> None:
+    # `-o /dev/stdout`: through a link of our own to the same place
+    link = tmp_path / "stdout"
+    link.symlink_to("/proc/self/fd/1")
+    run = _subprocess(["models", "-o", str(link)], capture_output=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("preset") or "wan2.1-t2v-14b" in run.stdout
+    assert link.is_symlink()
+
+
+def test_12_a_fifo_is_written_through_or_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    # no reader: one line at once, not a wait for one (nor the FIFO replaced)
+    _one_line_error(["models", "-o", str(fifo)], capsys, str(fifo), "FIFO", "no reader")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    # a reader: the output goes down the FIFO
+    got: list[bytes] = []
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    reader = threading.Thread(target=lambda: got.append(_read_all(fd)), daemon=True)
+    assert main(["models", "-o", str(fifo)]) == 0
+    reader.start()
+    reader.join(10)
+    assert b"wan2.1-t2v-14b" in got[0]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def _read_all(fd: int) -> bytes:
+    import fcntl
+
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def test_15_a_trailing_slash_names_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `-o newdir/` wrote a file named newdir
+    _one_line_error(["models", "-o", f"{tmp_path}/newdir/"], capsys, "--output", "newdir/", "give a file name")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_14_an_unwritable_folder_fails_before_the_work_naming_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as a user who cannot write in the folder; as root (who can), the folder says so through os.access
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:
+        import hybrid.files
+
+        real_access = os.access
+        monkeypatch.setattr(hybrid.files.os, "access", lambda p, m: Path(p) != ro and real_access(p, m))
+    argv = ["trace", "--model", "wan2.1-t2v-1.3b", "--size", "64x48", "--frames", "1", "-o", str(ro / "x.json")]
+    code, _, err = _run(argv, capsys)
+    line = _is_one_line(code, err, f"output: cannot write in {ro} (Permission denied)")
+    assert ".tmp" not in line and "[1/" not in err  # no temporary named, no tracing started
+    assert list(ro.iterdir()) == []
+
+
+def test_16_stale_temporaries_of_the_target_are_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a writer killed mid-write (SIGKILL) leaves .x.json.PID.XXXXXXXX.tmp; the next write to x.json
+    # removes those whose writer is dead, and nothing else
+    target = tmp_path / "x.json"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".x.json.{dead.pid}.abcd1234.tmp"
+    live = tmp_path / f".x.json.{os.getppid()}.abcd1234.tmp"  # a writer still running
+    other = tmp_path / f".y.json.{dead.pid}.abcd1234.tmp"  # another target's
+    mine = tmp_path / ".x.json.notapid.tmp"  # not the pattern
+    for p in (stale, live, other, mine):
+        p.write_text("partial")
+    assert main(["models", "-o", str(target)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["x.json", live.name, other.name, mine.name])
+
+
+def test_16_a_writer_killed_mid_write_leaves_nothing_after_the_next(tmp_path: Path) -> None:
+    target = tmp_path / "t.json"
+    script = (
+        "import os, signal, sys; import hybrid.files as f; real = os.replace\n"
+        "def killed(*a): os.kill(os.getpid(), signal.SIGKILL)\n"
+        "f.os.replace = killed\n"
+        "from hybrid.cli import main; main(sys.argv[1:])"
+    )
+    run = subprocess.run([sys.executable, "-c", script, "models", "-o", str(target)], env=ENV, cwd=ROOT, timeout=60)
+    assert run.returncode == -signal.SIGKILL
+    assert [p.name.startswith(".t.json.") for p in tmp_path.iterdir()] == [True]  # the litter of issue 22
+    assert _subprocess(["models", "-o", str(target)]).returncode == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
