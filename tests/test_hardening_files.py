@@ -438,3 +438,46 @@ def test_16_a_writer_killed_mid_write_leaves_nothing_after_the_next(tmp_path: Pa
     assert [p.name.startswith(".t.json.") for p in tmp_path.iterdir()] == [True]  # the litter of issue 22
     assert _subprocess(["models", "-o", str(target)]).returncode == 0
     assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
+
+
+# -- 5: what report accepts, trace runs; what trace cannot run, report refuses too ----------------
+
+
+@pytest.mark.parametrize(
+    ("config", "needle"),
+    [
+        # an AssertionError in diffusers' get_1d_rotary_pos_embed before (`assert dim % 2 == 0`)
+        ({"attention_head_dim": 1, "num_attention_heads": 1}, "attention_head_dim: 1 is odd"),
+        ({"attention_head_dim": 127}, "attention_head_dim: 127 is odd"),
+        # an OverflowError from torch.arange before
+        ({"rope_max_seq_len": 10**30}, "rope_max_seq_len: 1000000000000000000000000000000 is too large"),
+    ],
+)
+@pytest.mark.parametrize("command", ["report", "trace"])
+def test_5_report_and_trace_refuse_the_same_configs(
+    command: str, config: dict[str, int], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _model_dir(tmp_path / "ckpt")
+    path = root / "transformer" / "config.json"
+    path.write_text(json.dumps(config))
+    argv = [command, "--model", "wan2.1-t2v-1.3b", "--model-dir", str(root), "--size", "64x48", "--frames", "1"]
+    _one_line_error([*argv, *(["--stage", "diffusion_core"] if command == "trace" else [])], capsys, str(path), needle)
+
+
+def test_5_the_limits_are_the_real_modules() -> None:
+    # an even head dim and the largest table both build; one past each does not
+    import torch
+    from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
+
+    from hybrid.geometry import INT64_MAX
+    from hybrid.models.wan_dit import ROPE_TABLE_BYTES, WanTransformer3DConfig
+
+    with torch.device("meta"):
+        WanRotaryPosEmbed(2, (1, 2, 2), INT64_MAX // (2 * ROPE_TABLE_BYTES))
+        with pytest.raises(RuntimeError, match="Storage size calculation overflowed"):
+            WanRotaryPosEmbed(2, (1, 2, 2), INT64_MAX // (2 * ROPE_TABLE_BYTES) + 1)
+        with pytest.raises(AssertionError):
+            WanRotaryPosEmbed(3, (1, 2, 2), 16)
+    WanTransformer3DConfig(attention_head_dim=2, rope_max_seq_len=INT64_MAX // (2 * ROPE_TABLE_BYTES))
+    with pytest.raises(ValueError, match="rope_max_seq_len"):
+        WanTransformer3DConfig(attention_head_dim=2, rope_max_seq_len=INT64_MAX // (2 * ROPE_TABLE_BYTES) + 1)
