@@ -481,3 +481,33 @@ def test_5_the_limits_are_the_real_modules() -> None:
     WanTransformer3DConfig(attention_head_dim=2, rope_max_seq_len=INT64_MAX // (2 * ROPE_TABLE_BYTES))
     with pytest.raises(ValueError, match="rope_max_seq_len"):
         WanTransformer3DConfig(attention_head_dim=2, rope_max_seq_len=INT64_MAX // (2 * ROPE_TABLE_BYTES) + 1)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "-o"],
+        ["plan", "--gpu", "h100-sxm", "--gpus", "2", "-o"],
+        ["sweep", "--model", "wan2.1-t2v-1.3b", "--steps", "1,2", "-o"],
+        ["sweep", "--model", "wan2.1-t2v-1.3b", "--steps", "1,2", "--html"],
+        ["sweep", "--model", "wan2.1-t2v-1.3b", "--steps", "1,2", "--plot"],
+        ["gpus", "-o"],
+        ["models", "-o"],
+        ["diff", "DOC", "DOC", "-o"],
+    ],
+    ids=["report", "plan", "sweep", "sweep-html", "sweep-plot", "gpus", "models", "diff"],
+)
+def test_12_every_output_of_every_command_writes_through_a_link(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # trace's -o is report's (cli._emit), calibrate-comm's, verify's and calibrate's outputs are
+    # hybrid.files.write_atomic's too; the commands here run in well under a second each
+    real, link = tmp_path / "real.out", tmp_path / "link.out"
+    real.write_text("old")
+    link.symlink_to(real)
+    if argv[0] == "diff":
+        assert main(["report", "--format", "json", "-o", str(tmp_path / "doc.json")]) == 0
+        argv = [str(tmp_path / "doc.json") if a == "DOC" else a for a in argv]
+    assert main([*argv, str(link)]) == 0, capsys.readouterr().err
+    assert link.is_symlink() and real.stat().st_size > 3
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
