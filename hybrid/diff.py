@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid.errors import InputError
-from hybrid.files import read_json
+from hybrid.files import DOCUMENT_BYTES, read_json
 from hybrid.schemas import problem
 
 KINDS = {"wanmeter.report/1": "report", "wanmeter.trace/1": "trace"}
@@ -31,7 +31,7 @@ class DiffInputError(InputError):
 def load_document(path: Path) -> tuple[str, dict[str, Any]]:
     """``(kind, document)`` of a report or trace JSON file; :class:`DiffInputError` otherwise."""
     try:
-        doc = read_json(path, "report or trace")
+        doc = read_json(path, "report or trace", DOCUMENT_BYTES)
     except InputError as e:
         raise DiffInputError(str(e)) from None
     schema = doc.get("schema") if isinstance(doc, dict) else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from hybrid.errors import InputError
+from hybrid.errors import InputError, echo
 from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
 from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
 from hybrid.runtime import DIFFUSERS, Runtime
@@ -157,7 +157,9 @@ class Workload:
                 )
         t = spec.vae.scale_factor_temporal
         if self.frames < 1 or (self.frames - 1) % t:
-            raise InputError(f"frames: {self.frames} is not of the form {t}k+1 >= 1; {nearest_frames(self.frames, t)}")
+            raise InputError(
+                f"frames: {echo(self.frames)} is not of the form {t}k+1 >= 1; {nearest_frames(self.frames, t)}"
+            )
         if self.ref_images and not p.ref_images:
             raise InputError(f"ref_images: {spec.name} takes no reference images; valid: 0 (VACE presets take them)")
         if p.fixed_text_len is not None and self.text_len != p.fixed_text_len:
