@@ -24,7 +24,7 @@ def doc() -> dict[str, Any]:
 
 
 def _all(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*doc["entries"], *doc["pending_scope"]]
+    return [*doc["entries"], *doc["denoising_loop"]]
 
 
 def test_every_entry_names_a_source_and_every_source_is_used(doc: dict[str, Any]) -> None:
@@ -57,7 +57,7 @@ def test_verified_entries_are_whole_jobs_on_known_gpus_and_pending_ones_say_why_
     for e in doc["entries"]:
         assert e["gpu"] in known and e["published_seconds"] > 0, e["name"]
     assert "pending_gpu" not in doc  # every GPU of the set is in gpus.json: its runs are verified
-    for e in doc["pending_scope"]:
+    for e in doc["denoising_loop"]:
         assert e["gpu"] in known and "published_seconds" not in e and e["published_denoise_seconds"] > 0, e["name"]
 
 
@@ -68,4 +68,4 @@ def test_the_set_covers_what_issue_21_asks(doc: dict[str, Any]) -> None:
     assert len(entries) >= 60 and len(doc["sources"]) >= 15
     assert len({e["gpu"] for e in entries}) >= 8 and len(runtimes) >= 5
     assert {e.get("deployment", {}).get("gpus", 1) > 1 for e in entries} == {True, False}  # single and multi-GPU
-    assert doc["pending_scope"] and all("published_seconds" in e for e in doc["entries"])  # whole-job and loop-only
+    assert doc["denoising_loop"] and all("published_seconds" in e for e in doc["entries"])  # whole-job and loop-only

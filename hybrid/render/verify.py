@@ -87,7 +87,10 @@ def _published_error(c: Check) -> str:
     d = c.detail
     rng = d.get("predicted_range_s")
     within = "" if rng is None else f" ({rng[0]:,.0f}-{rng[1]:,.0f}{'' if d['inside_range'] else ', outside'})"
-    error = f": {d['predicted_s']:,.0f} s{within} vs {d['published_s']:,.1f} s ({100 * d['relative_error']:+.1f}%)"
+    scope = " (denoising loop)" if d.get("scope") == "denoising loop" else ""
+    error = (
+        f": {d['predicted_s']:,.0f} s{within} vs {d['published_s']:,.1f} s{scope} ({100 * d['relative_error']:+.1f}%)"
+    )
     if d["published_peak_gib"] is not None:
         error += (
             f", peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:g} GiB "
