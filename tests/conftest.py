@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -62,3 +63,20 @@ def tiny_workload() -> Workload:
 def traced_preset(stage: str, workload: Workload) -> StageTrace:
     """Meta trace of a preset stage, shared by the test modules (full-size traces take seconds)."""
     return trace_stage(stage, workload)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """torch's intra-op pool at one thread for the test. Tiny modules on real tensors run thousands
+    of small kernels, each a fork and join of a two-thread pool, and a join waits for a time slice
+    whenever the machine is busy (verify --device cpu at two shapes, on a busy 2-core machine: 65 s
+    of CPU with two threads, 20 s with one). Which aten ops run, with which shapes, and so every
+    row and FLOP, does not depend on it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

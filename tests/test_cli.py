@@ -229,6 +229,7 @@ def test_report_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err.strip() == "wanmeter: error: batch: 0 is invalid; must be >= 1 (use 1)"
 
 
+@pytest.mark.usefixtures("one_torch_thread")  # the same 44 forwards and rows, without a thread pool's joins
 def test_verify_invariants_and_cpu_device(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
