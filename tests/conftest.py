@@ -80,3 +80,22 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def shared_meta_traces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's plain meta traces (``trace_stage(stage, workload)``: meta device, the stage's
+    dtype, one GPU; what ``wanmeter trace`` and ``hybrid.trace.trace`` run) come from
+    :func:`traced_preset` for the test, so a CLI run shares the traces other tests made of the same
+    workload. Any other trace (a device, a dtype, a deployment) runs as usual."""
+    import hybrid.trace
+    from hybrid.deployment import SINGLE, Deployment
+
+    def shared(
+        stage: str, workload: Workload, device: str = "meta", dtype: str | None = None, deployment: Deployment = SINGLE
+    ) -> StageTrace:
+        if device == "meta" and dtype is None and deployment == SINGLE:
+            return traced_preset(stage, workload)
+        return trace_stage(stage, workload, device=device, dtype=dtype, deployment=deployment)
+
+    monkeypatch.setattr(hybrid.trace, "trace_stage", shared)
