@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from functools import lru_cache
+from collections.abc import Callable, Iterator
+from functools import cache, lru_cache
 from typing import Any
 
 import pytest
@@ -99,3 +99,12 @@ def shared_meta_traces(monkeypatch: pytest.MonkeyPatch) -> None:
         return trace_stage(stage, workload, device=device, dtype=dtype, deployment=deployment)
 
     monkeypatch.setattr(hybrid.trace, "trace_stage", shared)
+
+
+@pytest.fixture(scope="session")
+def golden_documents() -> Callable[[str], dict[str, Any]]:
+    """``hybrid.calibrate.golden_document``, each golden workload traced once per session (the
+    golden-table tests and ``calibrate --check`` compare the same fresh traces)."""
+    from hybrid.calibrate import golden_document
+
+    return cache(golden_document)
