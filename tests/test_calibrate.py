@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -141,8 +142,10 @@ def test_calibrate_check_detects_a_changed_law(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = ROOT / "calibration" / "laws" / "wan2.1-t2v-1.3b.json"
-    # the re-fit itself is exercised by test_calibrate_check_cli; here it returns the committed laws
+    # the re-fit and the traced cross-check are exercised by test_calibrate_check_cli; here the re-fit
+    # returns the committed laws and the changed law is cross-checked against the analytic model only
     monkeypatch.setattr(cal, "fit_laws", lambda spec: cal.load_laws(src)[1])
+    monkeypatch.setattr(cal, "cross_check", functools.partial(cal.cross_check, trace=False))
     monkeypatch.setattr(cal, "GOLDEN_WORKLOADS", {})
     doc = json.loads(src.read_text())
     doc["laws"]["diffusion_core"]["ffn"]["B*N"] = "1"
@@ -162,6 +165,7 @@ def test_calibrate_check_detects_a_changed_law(
     out = capsys.readouterr().out
     assert code == 1
     assert "MISMATCH wan2.1-t2v-1.3b diffusion_core/ffn: B*N committed 1, re-fit 1651507200" in out
+    assert "FAIL wan2.1-t2v-1.3b 832x480x81 b1 diffusion_core  law " in out  # and its cross-check fails
 
 
 def test_calibrate_check_without_laws_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
