@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable, Iterator
+from functools import cache, lru_cache
 from typing import Any
 
 import pytest
@@ -62,3 +63,48 @@ def tiny_workload() -> Workload:
 def traced_preset(stage: str, workload: Workload) -> StageTrace:
     """Meta trace of a preset stage, shared by the test modules (full-size traces take seconds)."""
     return trace_stage(stage, workload)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """torch's intra-op pool at one thread for the test. Tiny modules on real tensors run thousands
+    of small kernels, each a fork and join of a two-thread pool, and a join waits for a time slice
+    whenever the machine is busy (verify --device cpu at two shapes, on a busy 2-core machine: 65 s
+    of CPU with two threads, 20 s with one). Which aten ops run, with which shapes, and so every
+    row and FLOP, does not depend on it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def shared_meta_traces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's plain meta traces (``trace_stage(stage, workload)``: meta device, the stage's
+    dtype, one GPU; what ``wanmeter trace`` and ``hybrid.trace.trace`` run) come from
+    :func:`traced_preset` for the test, so a CLI run shares the traces other tests made of the same
+    workload. Any other trace (a device, a dtype, a deployment) runs as usual."""
+    import hybrid.trace
+    from hybrid.deployment import SINGLE, Deployment
+
+    def shared(
+        stage: str, workload: Workload, device: str = "meta", dtype: str | None = None, deployment: Deployment = SINGLE
+    ) -> StageTrace:
+        if device == "meta" and dtype is None and deployment == SINGLE:
+            return traced_preset(stage, workload)
+        return trace_stage(stage, workload, device=device, dtype=dtype, deployment=deployment)
+
+    monkeypatch.setattr(hybrid.trace, "trace_stage", shared)
+
+
+@pytest.fixture(scope="session")
+def golden_documents() -> Callable[[str], dict[str, Any]]:
+    """``hybrid.calibrate.golden_document``, each golden workload traced once per session (the
+    golden-table tests and ``calibrate --check`` compare the same fresh traces)."""
+    from hybrid.calibrate import golden_document
+
+    return cache(golden_document)

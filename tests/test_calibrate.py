@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -71,9 +74,10 @@ def test_laws_equal_analytic_anywhere(
 
 
 @pytest.mark.parametrize("name", sorted(cal.GOLDEN_WORKLOADS))
-def test_golden_tables_match_the_tracer(name: str) -> None:
+def test_golden_tables_match_the_tracer(name: str, golden_documents: Callable[[str], dict[str, Any]]) -> None:
+    # a fresh trace (cal.golden_document), kept for the session: calibrate --check compares it again
     committed = cal.load_golden(ROOT / "calibration" / "golden" / f"{name}.json")
-    changed = cal.compare_golden(committed, cal.golden_document(name))
+    changed = cal.compare_golden(committed, golden_documents(name))
     assert not changed, "ops changed since the golden table was written (re-run wanmeter calibrate --golden):\n" + (
         "\n".join(changed)
     )
@@ -104,7 +108,14 @@ def test_golden_comparison_names_changed_ops() -> None:
     ]
 
 
-def test_calibrate_check_cli(capsys: pytest.CaptureFixture[str]) -> None:
+def test_calibrate_check_cli(
+    golden_documents: Callable[[str], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the golden tables' fresh traces are those test_golden_tables_match_the_tracer made (traced here
+    # if it did not run); the re-fit on the grid and the traced cross-check run as they are
+    monkeypatch.setattr(cal, "golden_document", golden_documents)
     laws_dir = ROOT / "calibration" / "laws"
     golden_dir = ROOT / "calibration" / "golden"
     code = main(
@@ -123,14 +134,18 @@ def test_calibrate_check_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0, out
     assert out.strip().endswith("PASS")
     assert "MISMATCH" not in out
+    assert "traced None" not in out  # the cross-check traced every stage at both held-out workloads
+    assert all(f"ok   golden table {name}: 0 ops changed" in out for name in cal.GOLDEN_WORKLOADS)
 
 
 def test_calibrate_check_detects_a_changed_law(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = ROOT / "calibration" / "laws" / "wan2.1-t2v-1.3b.json"
-    # the re-fit itself is exercised by test_calibrate_check_cli; here it returns the committed laws
+    # the re-fit and the traced cross-check are exercised by test_calibrate_check_cli; here the re-fit
+    # returns the committed laws and the changed law is cross-checked against the analytic model only
     monkeypatch.setattr(cal, "fit_laws", lambda spec: cal.load_laws(src)[1])
+    monkeypatch.setattr(cal, "cross_check", functools.partial(cal.cross_check, trace=False))
     monkeypatch.setattr(cal, "GOLDEN_WORKLOADS", {})
     doc = json.loads(src.read_text())
     doc["laws"]["diffusion_core"]["ffn"]["B*N"] = "1"
@@ -150,6 +165,7 @@ def test_calibrate_check_detects_a_changed_law(
     out = capsys.readouterr().out
     assert code == 1
     assert "MISMATCH wan2.1-t2v-1.3b diffusion_core/ffn: B*N committed 1, re-fit 1651507200" in out
+    assert "FAIL wan2.1-t2v-1.3b 832x480x81 b1 diffusion_core  law " in out  # and its cross-check fails
 
 
 def test_calibrate_check_without_laws_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
