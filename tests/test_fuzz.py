@@ -6,14 +6,20 @@ tolerance) or 2 with one line on stderr, never a traceback. 2,100 examples in al
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from hybrid.cli import main
+from tests.fuzz import Outcome, problems, report_failures, run_all
+from tests.fuzz_cases import FAMILIES, REPRODUCTIONS, build
 
 FUZZ = settings(
     deadline=None,
@@ -184,3 +190,86 @@ def test_broken_config_folders(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(config))
     _exits_cleanly(["report", "--model", "wan2.1-t2v-1.3b", "--model-dir", str(root)], capsys)
+
+
+# -- out of process (issue 22): the real CLI under time and memory limits -----------------------
+
+FUZZ_EXAMPLES = int(os.environ.get("WANMETER_FUZZ_EXAMPLES", "48"))
+"""Random command lines per run (one of each family per batch); CI runs the default."""
+FUZZ_SEED = os.environ.get("WANMETER_FUZZ_SEED", "")
+"""Unset: the same examples every run (derandomized); ``random`` or an integer: a seeded run."""
+FUZZ_LOG = os.environ.get("WANMETER_FUZZ_LOG", "")
+"""A file: a survey run appends every failing example to it and goes on, instead of stopping."""
+
+
+@pytest.fixture(scope="module")
+def fuzz_root() -> Iterator[tuple[Path, Path]]:
+    """A folder of shared inputs (:func:`tests.fuzz_cases.build`) and room for the examples' folders."""
+    root = Path(tempfile.mkdtemp(prefix="wanmeter-fuzz-"))
+    try:
+        build(root / "inputs")
+        (root / "runs").mkdir()
+        yield root / "runs", root / "inputs"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def reproduced(fuzz_root: tuple[Path, Path]) -> dict[str, Outcome]:
+    """Every reproduction of issue 22 run once, four at a time."""
+    runs, inputs = fuzz_root
+    names = [name for name, _ in REPRODUCTIONS]
+    return dict(zip(names, run_all([e for _, e in REPRODUCTIONS], runs, inputs, workers=4), strict=True))
+
+
+KNOWN_FAILING: dict[str, str] = {}
+"""Reproductions that still fail, by id, with the reason (marked xfail(strict=True))."""
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILING[name]))
+        if name in KNOWN_FAILING
+        else name
+        for name, _ in REPRODUCTIONS
+    ],
+)
+def test_issue_22_reproduction(name: str, reproduced: dict[str, Outcome]) -> None:
+    outcome = reproduced[name]
+    found = problems(outcome)
+    assert not found, outcome.describe(found)
+
+
+def _random_settings() -> settings:
+    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if os.environ.get("WANMETER_FUZZ_SHRINK") else [])
+    return settings(
+        deadline=None,
+        max_examples=max(1, FUZZ_EXAMPLES // len(FAMILIES)),
+        derandomize=not FUZZ_SEED,
+        database=None,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def _seeded(test: Any) -> Any:
+    if FUZZ_SEED and FUZZ_SEED != "random":
+        return seed(int(FUZZ_SEED))(test)
+    return test
+
+
+@_seeded
+@settings(_random_settings())
+@given(data=st.data())
+def test_random_command_lines(data: st.DataObject, fuzz_root: tuple[Path, Path]) -> None:
+    """One example of each family (numbers, diff documents, model folders, special inputs, output
+    paths, stdout and Ctrl-C), run side by side, each in its own limited process."""
+    runs, inputs = fuzz_root
+    examples = [data.draw(family(), label=family.__name__) for family in FAMILIES]
+    failures = report_failures(run_all(examples, runs, inputs, workers=len(examples)))
+    if FUZZ_LOG and failures:
+        with open(FUZZ_LOG, "a", encoding="utf-8") as f:
+            f.write("\n".join(failures) + "\n")
+        return
+    assert not failures, "\n".join(failures)
