@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from hybrid.cli import main
-from tests.fuzz import Outcome, problems, report_failures, run_all
+from tests.fuzz import Entry, Outcome, problems, report_failures, run_all
 from tests.fuzz_cases import FAMILIES, REPRODUCTIONS, build
 
 FUZZ = settings(
@@ -273,3 +273,50 @@ def test_random_command_lines(data: st.DataObject, fuzz_root: tuple[Path, Path])
             f.write("\n".join(failures) + "\n")
         return
     assert not failures, "\n".join(failures)
+
+
+def _outcome(argv: tuple[str, ...], code: int | None, err: str = "", out: str = "", **kw: Any) -> Outcome:
+    from tests.fuzz import Example
+
+    before = {"link": Entry("symlink", target="file"), "null": Entry("char device", rdev=259)}
+    after = kw.pop("after", before)
+    return Outcome(Example(argv, **kw), list(argv), Path("/nonexistent"), code, out.encode(), err.encode(), 0.1,
+                   before, after)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("outcome", "needle"),
+    [
+        (_outcome(("report",), 1, "Traceback (most recent call last):\nValueError: x"), "a traceback"),
+        (_outcome(("report",), None), "a hang"),
+        (_outcome(("report",), -24), "over 10 s of CPU"),
+        (_outcome(("report",), 2, "wanmeter: error: a\nwanmeter: error: b"), "2 lines on stderr"),
+        (_outcome(("report",), 2, "wanmeter: error: " + "9" * 300), "a stderr line of 317 characters"),
+        (_outcome(("report",), 2, "wanmeter: error: \x1b[31m"), "a control character on stderr"),
+        (_outcome(("report", "--format", "json"), 0, out='{"flops": NaN}'), "does not parse"),
+        (_outcome(("report", "--format", "json"), 0, out='{"flops": -5}'), "negative"),
+        (_outcome(("report",), 0, after={"link": Entry("file"), "null": Entry("char device", rdev=259)}), "now a file"),
+        (
+            _outcome(
+                ("report",),
+                0,
+                after={
+                    "link": Entry("symlink", target="file"),
+                    "null": Entry("char device", rdev=259),
+                    ".x.json.ab12.tmp": Entry("file"),
+                },
+            ),
+            "a temporary file",
+        ),
+        (_outcome(("report",), 0, stdout="closed"), "lost silently"),
+        (_outcome(("trace",), 1, "KeyboardInterrupt", sigint=True), "Ctrl-C: exit 1"),
+    ],
+)
+def test_the_harness_sees_each_kind_of_failure(outcome: Outcome, needle: str) -> None:
+    found = problems(outcome)
+    assert any(needle in p for p in found), found
+
+
+def test_the_harness_passes_a_clean_refusal_and_a_diff_beyond_tolerance() -> None:
+    assert problems(_outcome(("report",), 2, "wanmeter: error: frames: 0 is not 4k+1\n")) == []
+    assert problems(_outcome(("diff", "a", "b", "--format", "json"), 1, out='{"delta": -5}')) == []
