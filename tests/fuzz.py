@@ -51,6 +51,8 @@ blocked read): the time limit for waits, which the CPU limit cannot see."""
 WALL_LIMIT_S = float(os.environ.get("WANMETER_FUZZ_WALL_S", "120"))
 """Wall-clock seconds before any example is killed: loose, because CI shares its cores and a busy
 example is held to :data:`CPU_LIMIT_S` anyway."""
+SIGINT_AFTER_S = 1.0
+"""Ctrl-C comes this long after a trace's first progress line: inside the trace's imports or walk."""
 MEMORY_LIMIT_BYTES = 2 * 1024**3
 """Address space of an example (RLIMIT_AS): 2 GiB."""
 MAX_ERROR_LINE = 300
@@ -76,6 +78,10 @@ TARGETS = (
     "ro",  # a read-only folder (examples that name it run without CAP_DAC_OVERRIDE)
 )
 """What the folder an example runs in holds before it runs: the output paths it may name."""
+
+PROGRESS = re.compile(r"\[\d+/\d+\] ")
+"""A trace's progress line on stderr (``[1/3] tracing text_encoder on meta ...``): allowed before
+the one error line."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 """Terminal control characters (tab and newline are text)."""
@@ -143,7 +149,7 @@ class Example:
     argv: tuple[str, ...]
     exits: frozenset[int] | None = None  # None: 0 or 2 (diff: 0, 1 beyond tolerance, or 2)
     stdout: str = "pipe"  # pipe | closed (fd 1 closed) | full (a file under RLIMIT_FSIZE) | broken (reader gone)
-    sigint: bool = False  # SIGINT once torch is loading (Ctrl-C during a trace)
+    sigint: bool = False  # SIGINT once a trace's first progress line is out (Ctrl-C during a trace)
     no_dac_override: bool = False  # run without CAP_DAC_OVERRIDE: a read-only folder is read-only to root too
     killed_writer_first: bool = False  # first run it with os.replace/os.rename SIGKILLing the process
     check: Callable[[Outcome], list[str]] | None = None  # the example's own checks
@@ -248,13 +254,6 @@ def _drain(fifo: Path, done: threading.Event) -> None:
         os.close(fd)
 
 
-def _torch_loading(pid: int) -> bool:
-    try:
-        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
-    except OSError:
-        return False
-
-
 def _state(pid: int) -> str:
     """The process's state letter (``Z``: exited, not yet reaped); ``Z`` if it is gone."""
     try:
@@ -271,15 +270,18 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wait(proc: subprocess.Popen[bytes], start: float) -> tuple[int | None, bytes, bytes, float]:
+def _wait(
+    proc: subprocess.Popen[bytes], start: float, sigint: bool, notes: list[str]
+) -> tuple[int | None, bytes, bytes, float]:
     """Wait for ``proc``: (exit code, or ``None`` if it was killed as hung; stdout; stderr; CPU seconds).
 
     Hung: no CPU used for :data:`IDLE_LIMIT_S` seconds once it has run that long (blocked on a
-    FIFO, a lock, a read), or still running after :data:`WALL_LIMIT_S` (the CPU limit stops a busy one)."""
+    FIFO, a lock, a read), or still running after :data:`WALL_LIMIT_S` (the CPU limit stops a busy one).
+    ``sigint``: send SIGINT :data:`SIGINT_AFTER_S` after the first progress line (``[1/N] tracing ...``)."""
     chunks: dict[int, list[bytes]] = {1: [], 2: []}
 
     def pump(stream: Any, key: int) -> None:
-        for block in iter(lambda: stream.read(65536), b""):
+        for block in iter(lambda: stream.read1(65536), b""):
             chunks[key].append(block)
 
     pumps = [threading.Thread(target=pump, args=(s, k), daemon=True) for k, s in ((1, proc.stdout), (2, proc.stderr))
@@ -288,11 +290,19 @@ def _wait(proc: subprocess.Popen[bytes], start: float) -> tuple[int | None, byte
         t.start()
     history: list[tuple[float, float]] = []
     hung = False
+    seen: float | None = None  # when the trace's first progress line came
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
+            if sigint:
+                notes.append("finished before the SIGINT")
             break
         now = time.monotonic() - start
+        if sigint and seen is None and b"tracing" in b"".join(chunks[2]):
+            seen = now
+        if sigint and seen is not None and now > seen + SIGINT_AFTER_S:
+            os.kill(proc.pid, signal.SIGINT)
+            sigint = False
         history.append((now, _cpu_s(proc.pid)))
         recent = [c for t, c in history if t >= now - IDLE_LIMIT_S]
         idle = now > IDLE_LIMIT_S and recent and history[-1][1] - recent[0] < 0.05
@@ -346,16 +356,7 @@ def _spawn(example: Example, argv: list[str], folder: Path, kill_at_rename: bool
         out_handle.close()
     if example.stdout == "broken" and proc.stdout is not None:
         proc.stdout.close()  # the reader goes away before the first write (`| true`)
-    if example.sigint and not kill_at_rename:
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline and _state(proc.pid) not in "Z" and not _torch_loading(proc.pid):
-            time.sleep(0.05)
-        time.sleep(0.3)
-        if _state(proc.pid) in "Z":
-            notes.append("finished before the SIGINT")
-        else:
-            proc.send_signal(signal.SIGINT)
-    code, out, err, cpu = _wait(proc, start)
+    code, out, err, cpu = _wait(proc, start, example.sigint and not kill_at_rename, notes)
     wall = time.monotonic() - start
     done.set()
     if reader is not None:
@@ -461,8 +462,9 @@ def problems(o: Outcome) -> list[str]:
         out.append(f"a traceback ({lines[-1][:120] if lines else ''})")
     elif "MemoryError" in err:
         out.append("MemoryError")
-    if o.returncode in (EXIT_BAD_INPUT, EXIT_INTERRUPTED) and len(lines) != 1 and "Traceback" not in err:
-        out.append(f"{len(lines)} lines on stderr, not one")
+    said = [line for line in lines if not PROGRESS.match(line)]
+    if o.returncode in (EXIT_BAD_INPUT, EXIT_INTERRUPTED) and len(said) != 1 and "Traceback" not in err:
+        out.append(f"{len(said)} lines on stderr, not one")
     long = [len(line) for line in lines if len(line) > MAX_ERROR_LINE]
     if long:
         out.append(f"a stderr line of {long[0]:,} characters (at most {MAX_ERROR_LINE})")
