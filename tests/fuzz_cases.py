@@ -335,6 +335,7 @@ REPRODUCTIONS: list[tuple[str, Example]] = [
     # 5. what report accepts, trace accepts or refuses in one line
     ("5-report-head-dim-1", Example(("report", "--model", R, "--model-dir", "{i}/models/head1", "--format", "json"))),
     ("5-trace-head-dim-1", Example(("trace", "--model", R, "--model-dir", "{i}/models/head1", "--stage", "diffusion_core", *TINY))),
+    ("5-report-rope-1e30", Example(("report", "--model", R, "--model-dir", "{i}/models/rope_1e30", "--format", "json"))),
     ("5-trace-rope-1e30", Example(("trace", "--model", R, "--model-dir", "{i}/models/rope_1e30", "--stage", "diffusion_core", *TINY))),
     # 6. stdout closed; Ctrl-C during trace
     ("6-stdout-closed", Example(("report",), stdout="closed")),
@@ -427,6 +428,8 @@ def _numeric_options(model: str, command: str) -> list[st.SearchStrategy[list[st
         opts.append(INTS.map(lambda v: ["--gpus", v, "--ulysses", v, "--runtime", "wan", "--fsdp", "dit"]))
     if command == "plan":
         opts.append(INTS.map(lambda v: ["--gpus", v]))
+    if command == "trace":
+        opts += [INTS.map(lambda v, o=o: [o, v]) for o in LAYOUT_INTS]
     return opts
 
 

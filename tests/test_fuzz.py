@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,6 +249,7 @@ def _random_settings() -> settings:
         max_examples=max(1, FUZZ_EXAMPLES // len(FAMILIES)),
         derandomize=not FUZZ_SEED,
         database=None,
+        print_blob=True,
         phases=phases,
         suppress_health_check=list(HealthCheck),
     )
@@ -320,3 +322,15 @@ def test_the_harness_sees_each_kind_of_failure(outcome: Outcome, needle: str) ->
 def test_the_harness_passes_a_clean_refusal_and_a_diff_beyond_tolerance() -> None:
     assert problems(_outcome(("report",), 2, "wanmeter: error: frames: 0 is not 4k+1\n")) == []
     assert problems(_outcome(("diff", "a", "b", "--format", "json"), 1, out='{"delta": -5}')) == []
+
+
+DEVICES = {"/dev/null": (1, 3), "/dev/full": (1, 7), "/dev/zero": (1, 5)}
+
+
+def test_the_machine_s_devices_are_still_devices() -> None:
+    """After every example above (pytest runs this file in order): the suite names only private
+    copies of the devices and links to them, and no defect reached the real ones."""
+    for path, (major, minor) in DEVICES.items():
+        st = os.lstat(path)
+        assert stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor), path
+    assert os.path.islink("/dev/stdout") or stat.S_ISCHR(os.stat("/dev/stdout").st_mode)
