@@ -20,11 +20,9 @@ its target). The harness never names a path under ``/dev`` as an output.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
-import resource
 import select
 import shlex
 import signal
@@ -112,7 +110,7 @@ def make_folder(parent: Path) -> Path:
 
 @dataclass(frozen=True)
 class Entry:
-    """What one path of a folder is: its kind, device number, link target, content (small regular files)."""
+    """What one path of a folder is: its kind, device number (a device), target (a symlink)."""
 
     kind: str
     rdev: int = 0
@@ -144,7 +142,7 @@ class Example:
     """One command line (after ``python -m hybrid``) and how it runs.
 
     ``{w}`` in an argument is the example's folder (:data:`TARGETS`), ``{i}`` the shared inputs
-    folder (:func:`tests.fuzz_inputs.build`)."""
+    folder (:func:`tests.fuzz_cases.build`)."""
 
     argv: tuple[str, ...]
     exits: frozenset[int] | None = None  # None: 0 or 2 (diff: 0, 1 beyond tolerance, or 2)
@@ -167,12 +165,7 @@ class Example:
         """The example as a shell line, for a failure message (``$W``/``$I``: its folders)."""
         args = " ".join(shlex.quote(a[:200] + ("..." if len(a) > 200 else "")) for a in self.argv)
         args = args.replace("{w}", str(w)).replace("{i}", str(i))
-        prefix = {
-            "closed": "",
-            "full": "(ulimit -f 1; ",
-            "broken": "",
-            "pipe": "",
-        }[self.stdout]
+        prefix = "(ulimit -f 1; " if self.stdout == "full" else ""
         suffix = {"closed": " >&-", "full": " > out.txt)", "broken": " | true", "pipe": ""}[self.stdout]
         extra = " # then Ctrl-C" if self.sigint else ""
         return f"{prefix}python -m hybrid {args}{suffix}{extra}"
@@ -183,7 +176,7 @@ class Outcome:
     example: Example
     argv: list[str]
     folder: Path
-    returncode: int | None  # None: killed at the wall-clock limit
+    returncode: int | None  # None: killed as hung
     stdout: bytes
     stderr: bytes
     wall_s: float
@@ -217,25 +210,31 @@ _KILL_AT_RENAME = (
 )
 """A writer killed after writing its temporary file, before renaming it (SIGKILL mid-write)."""
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_PR_CAPBSET_DROP = 24
-_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 1, 2
+_LAUNCH = (
+    "import os, resource, sys\n"
+    "address_space, cpu_s, fsize, close_stdout, no_dac_override = (int(a) for a in sys.argv[1:6])\n"
+    "resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))\n"
+    "resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))\n"
+    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+    "if fsize:\n"
+    "    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
+    "if no_dac_override and os.geteuid() == 0:  # drop CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH at exec\n"
+    "    import ctypes\n"
+    "    for cap in (1, 2):\n"
+    "        ctypes.CDLL(None).prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP\n"
+    "if close_stdout:\n"
+    "    os.close(1)\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[6:]])\n"
+)
+"""Sets an example's limits, then execs it (limits set here, not in a ``preexec_fn``, which is not
+safe beside the threads that run examples side by side)."""
 
 
-def _limits(example: Example, stdout_full: bool) -> Callable[[], None]:
-    def preexec() -> None:  # in the child, before exec
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-        resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_S, CPU_LIMIT_S + 1))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if stdout_full:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (STDOUT_LIMIT_BYTES, STDOUT_LIMIT_BYTES))
-        if example.stdout == "closed":
-            os.close(1)
-        if example.no_dac_override and os.geteuid() == 0:
-            for cap in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
-                _libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
-
-    return preexec
+def _launch(example: Example, argv: list[str], kill_at_rename: bool) -> list[str]:
+    entry = ["-c", _KILL_AT_RENAME] if kill_at_rename else ["-m", "hybrid"]
+    limits = [MEMORY_LIMIT_BYTES, CPU_LIMIT_S, STDOUT_LIMIT_BYTES if example.stdout == "full" else 0,
+              int(example.stdout == "closed"), int(example.no_dac_override)]  # fmt: skip
+    return [sys.executable, "-I", "-c", _LAUNCH, *map(str, limits), *entry, *argv]
 
 
 def _drain(fifo: Path, done: threading.Event) -> None:
@@ -252,14 +251,6 @@ def _drain(fifo: Path, done: threading.Event) -> None:
                     pass
     finally:
         os.close(fd)
-
-
-def _state(pid: int) -> str:
-    """The process's state letter (``Z``: exited, not yet reaped); ``Z`` if it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "Z"
 
 
 def _cpu_s(pid: int) -> float:
@@ -328,8 +319,7 @@ def _env() -> dict[str, str]:
 
 def _spawn(example: Example, argv: list[str], folder: Path, kill_at_rename: bool = False) -> Outcome:
     stdout_file = folder / "stdout.txt" if example.stdout == "full" else None
-    entry = ["-c", _KILL_AT_RENAME] if kill_at_rename else ["-m", "hybrid"]
-    cmd = [sys.executable, *entry, *argv]
+    cmd = _launch(example, argv, kill_at_rename)
     before = snapshot(folder)
     out_handle: Any = subprocess.PIPE
     if example.stdout == "full" and stdout_file is not None:
@@ -349,7 +339,6 @@ def _spawn(example: Example, argv: list[str], folder: Path, kill_at_rename: bool
         stderr=subprocess.PIPE,
         cwd=folder,
         env=_env(),
-        preexec_fn=_limits(example, example.stdout == "full"),
     )
     notes: list[str] = []
     if out_handle not in (subprocess.PIPE, subprocess.DEVNULL):
@@ -519,10 +508,3 @@ def report_failures(outcomes: Sequence[Outcome]) -> list[str]:
         if found:
             out.append(o.describe(found))
     return out
-
-
-def timing_summary(outcomes: Sequence[Outcome]) -> str:
-    walls = sorted(o.wall_s for o in outcomes)
-    if not walls:
-        return "no examples"
-    return f"{len(walls)} examples, median {walls[len(walls) // 2]:.2f} s, slowest {walls[-1]:.2f} s"
