@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import stat
 import tempfile
@@ -197,8 +198,15 @@ def test_broken_config_folders(
 
 FUZZ_EXAMPLES = int(os.environ.get("WANMETER_FUZZ_EXAMPLES", "48"))
 """Random command lines per run (one of each family per batch); CI runs the default."""
-FUZZ_SEED = os.environ.get("WANMETER_FUZZ_SEED", "")
-"""Unset: the same examples every run (derandomized); ``random`` or an integer: a seeded run."""
+FUZZ_SEED: int | None = (
+    None
+    if not os.environ.get("WANMETER_FUZZ_SEED")
+    else random.SystemRandom().randrange(2**32)
+    if os.environ["WANMETER_FUZZ_SEED"] == "random"
+    else int(os.environ["WANMETER_FUZZ_SEED"])
+)
+"""``WANMETER_FUZZ_SEED`` unset: the same examples every run (derandomized); ``random`` or an
+integer: a seeded run (a failure prints the seed that replays it)."""
 FUZZ_LOG = os.environ.get("WANMETER_FUZZ_LOG", "")
 """A file: a survey run appends every failing example to it and goes on, instead of stopping."""
 
@@ -247,7 +255,7 @@ def _random_settings() -> settings:
     return settings(
         deadline=None,
         max_examples=max(1, FUZZ_EXAMPLES // len(FAMILIES)),
-        derandomize=not FUZZ_SEED,
+        derandomize=FUZZ_SEED is None,
         database=None,
         print_blob=True,
         phases=phases,
@@ -256,9 +264,7 @@ def _random_settings() -> settings:
 
 
 def _seeded(test: Any) -> Any:
-    if FUZZ_SEED and FUZZ_SEED != "random":
-        return seed(int(FUZZ_SEED))(test)
-    return test
+    return test if FUZZ_SEED is None else seed(FUZZ_SEED)(test)
 
 
 @_seeded
@@ -274,7 +280,10 @@ def test_random_command_lines(data: st.DataObject, fuzz_root: tuple[Path, Path])
         with open(FUZZ_LOG, "a", encoding="utf-8") as f:
             f.write("\n".join(failures) + "\n")
         return
-    assert not failures, "\n".join(failures)
+    replay = (
+        "" if FUZZ_SEED is None else f"\nreplay: WANMETER_FUZZ_SEED={FUZZ_SEED} WANMETER_FUZZ_EXAMPLES={FUZZ_EXAMPLES}"
+    )
+    assert not failures, "\n".join(failures) + replay
 
 
 def _outcome(argv: tuple[str, ...], code: int | None, err: str = "", out: str = "", **kw: Any) -> Outcome:
