@@ -49,8 +49,6 @@ blocked read): the time limit for waits, which the CPU limit cannot see."""
 WALL_LIMIT_S = float(os.environ.get("WANMETER_FUZZ_WALL_S", "120"))
 """Wall-clock seconds before any example is killed: loose, because CI shares its cores and a busy
 example is held to :data:`CPU_LIMIT_S` anyway."""
-SIGINT_AFTER_S = 1.0
-"""Ctrl-C comes this long after a trace's first progress line: inside the trace's imports or walk."""
 MEMORY_LIMIT_BYTES = 2 * 1024**3
 """Address space of an example (RLIMIT_AS): 2 GiB."""
 MAX_ERROR_LINE = 300
@@ -147,7 +145,7 @@ class Example:
     argv: tuple[str, ...]
     exits: frozenset[int] | None = None  # None: 0 or 2 (diff: 0, 1 beyond tolerance, or 2)
     stdout: str = "pipe"  # pipe | closed (fd 1 closed) | full (a file under RLIMIT_FSIZE) | broken (reader gone)
-    sigint: bool = False  # SIGINT once a trace's first progress line is out (Ctrl-C during a trace)
+    sigint: float | None = None  # Ctrl-C this many CPU seconds after a trace's first progress line
     no_dac_override: bool = False  # run without CAP_DAC_OVERRIDE: a read-only folder is read-only to root too
     killed_writer_first: bool = False  # first run it with os.replace/os.rename SIGKILLing the process
     check: Callable[[Outcome], list[str]] | None = None  # the example's own checks
@@ -167,7 +165,7 @@ class Example:
         args = args.replace("{w}", str(w)).replace("{i}", str(i))
         prefix = "(ulimit -f 1; " if self.stdout == "full" else ""
         suffix = {"closed": " >&-", "full": " > out.txt)", "broken": " | true", "pipe": ""}[self.stdout]
-        extra = " # then Ctrl-C" if self.sigint else ""
+        extra = f" # Ctrl-C {self.sigint:g} CPU s after '[1/1] tracing'" if self.sigint is not None else ""
         return f"{prefix}python -m hybrid {args}{suffix}{extra}"
 
 
@@ -262,13 +260,15 @@ def _cpu_s(pid: int) -> float:
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], start: float, sigint: bool, notes: list[str]
+    proc: subprocess.Popen[bytes], start: float, sigint: float | None, notes: list[str]
 ) -> tuple[int | None, bytes, bytes, float]:
     """Wait for ``proc``: (exit code, or ``None`` if it was killed as hung; stdout; stderr; CPU seconds).
 
     Hung: no CPU used for :data:`IDLE_LIMIT_S` seconds once it has run that long (blocked on a
     FIFO, a lock, a read), or still running after :data:`WALL_LIMIT_S` (the CPU limit stops a busy one).
-    ``sigint``: send SIGINT :data:`SIGINT_AFTER_S` after the first progress line (``[1/N] tracing ...``)."""
+    ``sigint``: send SIGINT once the process has used this many CPU seconds after its first
+    progress line (``[1/N] tracing ...``): CPU time, not wall time, so that the signal lands at the
+    same place in the work however loaded the machine is."""
     chunks: dict[int, list[bytes]] = {1: [], 2: []}
 
     def pump(stream: Any, key: int) -> None:
@@ -281,19 +281,19 @@ def _wait(
         t.start()
     history: list[tuple[float, float]] = []
     hung = False
-    seen: float | None = None  # when the trace's first progress line came
+    seen: float | None = None  # the CPU seconds used when the trace's first progress line came
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
-            if sigint:
+            if sigint is not None:
                 notes.append("finished before the SIGINT")
             break
         now = time.monotonic() - start
-        if sigint and seen is None and b"tracing" in b"".join(chunks[2]):
-            seen = now
-        if sigint and seen is not None and now > seen + SIGINT_AFTER_S:
+        if sigint is not None and seen is None and b"tracing" in b"".join(chunks[2]):
+            seen = _cpu_s(proc.pid)
+        if sigint is not None and seen is not None and _cpu_s(proc.pid) >= seen + sigint:
             os.kill(proc.pid, signal.SIGINT)
-            sigint = False
+            sigint = None
         history.append((now, _cpu_s(proc.pid)))
         recent = [c for t, c in history if t >= now - IDLE_LIMIT_S]
         idle = now > IDLE_LIMIT_S and recent and history[-1][1] - recent[0] < 0.05
@@ -345,7 +345,7 @@ def _spawn(example: Example, argv: list[str], folder: Path, kill_at_rename: bool
         out_handle.close()
     if example.stdout == "broken" and proc.stdout is not None:
         proc.stdout.close()  # the reader goes away before the first write (`| true`)
-    code, out, err, cpu = _wait(proc, start, example.sigint and not kill_at_rename, notes)
+    code, out, err, cpu = _wait(proc, start, None if kill_at_rename else example.sigint, notes)
     wall = time.monotonic() - start
     done.set()
     if reader is not None:
@@ -478,7 +478,7 @@ def problems(o: Outcome) -> list[str]:
         out.append("stdout was closed, yet exit 0 (the output was lost silently)")
     if e.stdout == "full" and o.stdout_file_bytes >= STDOUT_LIMIT_BYTES and o.returncode == 0:
         out.append(f"stdout cut at {o.stdout_file_bytes} bytes by the file-size limit, yet exit 0")
-    if e.sigint and "finished before the SIGINT" not in o.notes and o.returncode != EXIT_INTERRUPTED:
+    if e.sigint is not None and "finished before the SIGINT" not in o.notes and o.returncode != EXIT_INTERRUPTED:
         out.append(f"Ctrl-C: exit {o.returncode}, not {EXIT_INTERRUPTED}")
     out += filesystem_problems(o.before, o.after)
     if e.check is not None:

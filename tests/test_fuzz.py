@@ -320,7 +320,7 @@ def _outcome(argv: tuple[str, ...], code: int | None, err: str = "", out: str = 
             "a temporary file",
         ),
         (_outcome(("report",), 0, stdout="closed"), "lost silently"),
-        (_outcome(("trace",), 1, "KeyboardInterrupt", sigint=True), "Ctrl-C: exit 1"),
+        (_outcome(("trace",), 1, "KeyboardInterrupt", sigint=1.0), "Ctrl-C: exit 1"),
     ],
 )
 def test_the_harness_sees_each_kind_of_failure(outcome: Outcome, needle: str) -> None:
