@@ -46,7 +46,7 @@ CI machine does not fail an example that would be quick on a free one."""
 IDLE_LIMIT_S = 10
 """Seconds without using CPU after which a running example is a hang (a FIFO with no writer, a
 blocked read): the time limit for waits, which the CPU limit cannot see."""
-WALL_LIMIT_S = float(os.environ.get("WANMETER_FUZZ_WALL_S", "120"))
+WALL_LIMIT_S = float(os.environ.get("WANMETER_FUZZ_WALL_S", "300"))
 """Wall-clock seconds before any example is killed: loose, because CI shares its cores and a busy
 example is held to :data:`CPU_LIMIT_S` anyway."""
 MEMORY_LIMIT_BYTES = 2 * 1024**3
