@@ -145,7 +145,8 @@ class Example:
     argv: tuple[str, ...]
     exits: frozenset[int] | None = None  # None: 0 or 2 (diff: 0, 1 beyond tolerance, or 2)
     stdout: str = "pipe"  # pipe | closed (fd 1 closed) | full (a file under RLIMIT_FSIZE) | broken (reader gone)
-    sigint: float | None = None  # Ctrl-C this many CPU seconds after a trace's first progress line
+    sigint: float | None = None  # Ctrl-C this many CPU seconds after ``sigint_at`` is on stderr
+    sigint_at: str = "tracing"  # a trace's progress line: "[2/3] tracing" is after every import
     no_dac_override: bool = False  # run without CAP_DAC_OVERRIDE: a read-only folder is read-only to root too
     killed_writer_first: bool = False  # first run it with os.replace/os.rename SIGKILLing the process
     check: Callable[[Outcome], list[str]] | None = None  # the example's own checks
@@ -165,7 +166,7 @@ class Example:
         args = args.replace("{w}", str(w)).replace("{i}", str(i))
         prefix = "(ulimit -f 1; " if self.stdout == "full" else ""
         suffix = {"closed": " >&-", "full": " > out.txt)", "broken": " | true", "pipe": ""}[self.stdout]
-        extra = f" # Ctrl-C {self.sigint:g} CPU s after '[1/1] tracing'" if self.sigint is not None else ""
+        extra = f" # Ctrl-C {self.sigint:g} CPU s after {self.sigint_at!r}" if self.sigint is not None else ""
         return f"{prefix}python -m hybrid {args}{suffix}{extra}"
 
 
@@ -260,15 +261,15 @@ def _cpu_s(pid: int) -> float:
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], start: float, sigint: float | None, notes: list[str]
+    proc: subprocess.Popen[bytes], start: float, sigint: float | None, sigint_at: str, notes: list[str]
 ) -> tuple[int | None, bytes, bytes, float]:
     """Wait for ``proc``: (exit code, or ``None`` if it was killed as hung; stdout; stderr; CPU seconds).
 
     Hung: no CPU used for :data:`IDLE_LIMIT_S` seconds once it has run that long (blocked on a
     FIFO, a lock, a read), or still running after :data:`WALL_LIMIT_S` (the CPU limit stops a busy one).
-    ``sigint``: send SIGINT once the process has used this many CPU seconds after its first
-    progress line (``[1/N] tracing ...``): CPU time, not wall time, so that the signal lands at the
-    same place in the work however loaded the machine is."""
+    ``sigint``: send SIGINT once the process has used this many CPU seconds after ``sigint_at``
+    came on stderr (a progress line): CPU time, not wall time, so that the signal lands at the same
+    place in the work however loaded the machine is."""
     chunks: dict[int, list[bytes]] = {1: [], 2: []}
 
     def pump(stream: Any, key: int) -> None:
@@ -281,7 +282,7 @@ def _wait(
         t.start()
     history: list[tuple[float, float]] = []
     hung = False
-    seen: float | None = None  # the CPU seconds used when the trace's first progress line came
+    seen: float | None = None  # the CPU seconds used when ``sigint_at`` came
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
@@ -289,7 +290,7 @@ def _wait(
                 notes.append("finished before the SIGINT")
             break
         now = time.monotonic() - start
-        if sigint is not None and seen is None and b"tracing" in b"".join(chunks[2]):
+        if sigint is not None and seen is None and sigint_at.encode() in b"".join(chunks[2]):
             seen = _cpu_s(proc.pid)
         if sigint is not None and seen is not None and _cpu_s(proc.pid) >= seen + sigint:
             os.kill(proc.pid, signal.SIGINT)
@@ -345,7 +346,7 @@ def _spawn(example: Example, argv: list[str], folder: Path, kill_at_rename: bool
         out_handle.close()
     if example.stdout == "broken" and proc.stdout is not None:
         proc.stdout.close()  # the reader goes away before the first write (`| true`)
-    code, out, err, cpu = _wait(proc, start, None if kill_at_rename else example.sigint, notes)
+    code, out, err, cpu = _wait(proc, start, None if kill_at_rename else example.sigint, example.sigint_at, notes)
     wall = time.monotonic() - start
     done.set()
     if reader is not None:
