@@ -213,7 +213,8 @@ _KILL_AT_RENAME = (
 """A writer killed after writing its temporary file, before renaming it (SIGKILL mid-write)."""
 
 _LAUNCH = (
-    "import os, resource, sys\n"
+    "import os, resource, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_DFL)  # as in a terminal: a background job inherits it ignored\n"
     "address_space, cpu_s, fsize, close_stdout, no_dac_override = (int(a) for a in sys.argv[1:6])\n"
     "resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))\n"
     "resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))\n"
