@@ -33,12 +33,21 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
 from hybrid import files
-from hybrid.errors import InputError
+from hybrid.errors import InputError, echo
 from hybrid.presets import PRESETS, ModelSpec, get_preset
 
 T = TypeVar("T")
 
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+SAFETENSORS_HEADER_BYTES = 16 * files.MiB
+"""The longest ``.safetensors`` header read. The format allows 100,000,000 bytes (``MAX_HEADER_SIZE``
+in huggingface/safetensors ``safetensors/src/tensor.rs``), which Python parses in about 20 s; the
+largest header of a preset's component, every tensor in one file, is 139,670 bytes (VACE-14B's
+transformer: 1,331 tensors, measured from the real module's ``state_dict`` on 6a4bb63), so 16 MiB
+is 120 times that and parses in about 2 s."""
+
+ELEMENTS_LIMIT = 2**64
+"""A tensor of a ``.safetensors`` file has fewer elements than this: safetensors counts shapes in
+64-bit ``usize`` and refuses an overflow (``SafeTensorError::ValidationOverflow``)."""
 
 
 class CheckpointError(InputError):
@@ -48,7 +57,7 @@ class CheckpointError(InputError):
 def read_json(path: Path) -> dict[str, Any]:
     """Parse a JSON object from ``path``; :class:`CheckpointError` naming the file otherwise."""
     try:
-        data = files.read_json(path, "config.json")
+        data = files.read_json(path, "config.json", files.CONFIG_BYTES)
     except ValueError as e:
         raise CheckpointError(str(e)) from None
     if not isinstance(data, dict):
@@ -56,27 +65,57 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def safetensors_parameters(path: Path) -> int:
-    """Number of elements of all tensors listed in a ``.safetensors`` header (weights unread)."""
-    with path.open("rb") as f:
-        head = f.read(8)
-        if len(head) != 8:
-            raise CheckpointError(f"{path}: malformed safetensors header (file shorter than 8 bytes)")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER_BYTES:
-            raise CheckpointError(f"{path}: malformed safetensors header (declared length {n})")
-        raw = f.read(n)
+def _header(path: Path) -> Any:
+    """The JSON value of ``path``'s safetensors header (the 8-byte little-endian length, then the JSON)."""
+    try:
+        with files.open_regular(path, "safetensors") as f:
+            head = f.read(8)
+            if len(head) != 8:
+                raise CheckpointError(f"{path}: malformed safetensors header (file shorter than 8 bytes)")
+            (n,) = struct.unpack("<Q", head)
+            if n > SAFETENSORS_HEADER_BYTES:
+                raise CheckpointError(
+                    f"{path}: a safetensors header of {n:,} bytes; wanmeter reads at most "
+                    f"{SAFETENSORS_HEADER_BYTES // files.MiB} MiB"
+                )
+            raw = f.read(n)
+    except CheckpointError:
+        raise
+    except (InputError, OSError) as e:
+        raise CheckpointError(str(e) if isinstance(e, InputError) else f"{path}: cannot read ({e.strerror})") from None
     if len(raw) != n:
         raise CheckpointError(f"{path}: malformed safetensors header (truncated)")
     try:
-        table = json.loads(raw)
-        total = 0
-        for name, info in table.items():
-            if name == "__metadata__":
-                continue
-            total += prod(int(s) for s in info["shape"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-        raise CheckpointError(f"{path}: malformed safetensors header ({e})") from None
+        return files.parse_json(raw, path, "safetensors header", constants=False)
+    except InputError as e:
+        raise CheckpointError(f"{path}: malformed safetensors header ({str(e).removeprefix(f'{path}: ')})") from None
+
+
+def safetensors_parameters(path: Path) -> int:
+    """Number of elements of all tensors listed in a ``.safetensors`` header (weights unread);
+    :class:`CheckpointError` naming the file, the tensor and what is wrong with it otherwise."""
+    table = _header(path)
+    if not isinstance(table, dict):
+        raise CheckpointError(f"{path}: malformed safetensors header (a JSON object of tensors, got {_short(table)})")
+    total = 0
+    for name, info in table.items():
+        if name == "__metadata__":
+            continue
+        where = f"{path}: tensor {echo(name)}"
+        if not isinstance(info, dict):
+            raise CheckpointError(f"{where} must be an object with a shape, got {_short(info)}")
+        shape = info.get("shape")
+        if not isinstance(shape, list):
+            raise CheckpointError(f"{where}: shape must be a list of whole numbers >= 0, got {_short(shape)}")
+        bad = [s for s in shape if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+        if bad:
+            raise CheckpointError(f"{where}: shape must be whole numbers >= 0, got {_short(bad[0])}")
+        elements = prod(shape)
+        if elements >= ELEMENTS_LIMIT:
+            raise CheckpointError(
+                f"{where}: shape {_short(shape)} has 2^64 elements or more; safetensors counts them in 64 bits"
+            )
+        total += elements
     return total
 
 
@@ -158,7 +197,7 @@ def load_model_dir(path: str | Path, model: str) -> ModelSpec:
         return dataclasses.replace(preset, warnings=(f"model-dir {root} not found: using the {model} preset configs",))
     warnings: list[str] = []
     index = root / "model_index.json"
-    if index.is_file():
+    if index.exists():  # a FIFO or a folder of that name is an error, not "not found"
         doc = read_json(index)
         if "_class_name" in doc:
             found = (doc["_class_name"], doc.get("boundary_ratio"), bool(doc.get("expand_timesteps", False)))
@@ -177,7 +216,7 @@ def load_model_dir(path: str | Path, model: str) -> ModelSpec:
     for field_name, base in preset.components().items():
         sub = field_name  # the component's sub-folder has the pipeline component's name
         cfg_path = root / sub / "config.json"
-        if cfg_path.is_file():
+        if cfg_path.exists():
             configs[field_name] = _override(base, read_json(cfg_path), cfg_path)
         else:
             configs[field_name] = base

@@ -6,16 +6,23 @@ Bad input prints one line on stderr and exits with code 2 (no traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from hybrid import options
-from hybrid.errors import InputError
+from hybrid.errors import MAX_LINE_CHARS, InputError, one_line
 from hybrid.files import CALIBRATION_DIR, check_writable, write_atomic
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 128 + 2
+"""Ctrl-C (SIGINT, 2): the shell's code for a process the signal ended."""
+EXIT_BROKEN_PIPE = 128 + 13
+"""The reader of standard output went away (``| head -1``): the code the shell gives a writer
+SIGPIPE (13) ends, as ``yes | head -1`` does; nothing is printed."""
+ERROR_PREFIX = "wanmeter: error: "
 DESCRIPTION = (
     "Stage-by-stage cost of Wan2.1 and Wan2.2 video jobs: exact FLOPs, bytes, memory per GPU and seconds on named GPUs."
 )
@@ -42,9 +49,42 @@ class _Parser(argparse.ArgumentParser):
         return super()._parse_optional(arg_string)
 
 
+def output_path(text: str) -> Path:
+    """An argparse type: a file to write (``-o``, ``--plot``, ``--html``). A trailing ``/`` names a
+    folder, never a file: ``Path("newdir/")`` would drop it and write a file called ``newdir``."""
+    if text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{text!r} ends with '/', a folder; give a file name")
+    return Path(text)
+
+
+def _write_stdout(text: str) -> None:
+    """``text`` on standard output, all of it or an error: a closed stdout, a full disk and a
+    file-size limit (``ulimit -f``; Python ignores SIGXFSZ, so the write fails with EFBIG) are one
+    line naming standard output. A buffered write cut short reports fewer bytes rather than
+    failing, so the bytes are written until every one is taken or the write fails."""
+    stream = sys.stdout
+    if stream is None:
+        raise InputError("output: standard output is closed; give -o FILE")
+    buffer = getattr(stream, "buffer", None)
+    try:
+        if buffer is None:  # a text stream with no bytes underneath (a test's capture)
+            stream.write(text)
+            stream.flush()
+            return
+        stream.flush()
+        view = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+        while view:
+            view = view[buffer.write(view) :]
+        buffer.flush()
+    except BrokenPipeError:
+        raise  # main's: quiet, EXIT_BROKEN_PIPE
+    except OSError as e:
+        raise InputError(f"output: cannot write standard output ({e.strerror or e}); give -o FILE") from None
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
-        sys.stdout.write(text)
+        _write_stdout(text)
     else:
         write_atomic(output, text, "output")
 
@@ -131,7 +171,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     ok = True
     for run in selected(args.only, args.device):
         summary = run()
-        sys.stdout.write(render.to_text(summary, summary.write(args.out_dir), args.verbose))
+        _write_stdout(render.to_text(summary, summary.write(args.out_dir), args.verbose))
         ok &= summary.passed
     return 0 if ok else 1
 
@@ -142,9 +182,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     ok = True
     for step in calibrate(args.model, args.laws_dir, args.golden_dir, args.check, args.golden, _progress):
-        sys.stdout.write(render.step(step, args.verbose))
+        _write_stdout(render.step(step, args.verbose))
         ok &= step.passed
-    sys.stdout.write(render.verdict(ok))
+    _write_stdout(render.verdict(ok))
     return 0 if ok else 1
 
 
@@ -172,7 +212,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cfg=args.cfg,
         runtime=options.runtime(args),
     )
-    reports = sweep(grid, gpu=args.gpu, progress=_progress, host_flops=options.host_flops(args), traced=args.traced)
+    reports = sweep(
+        grid,
+        gpu=args.gpu,
+        progress=_progress,
+        host_flops=options.host_flops(args),
+        traced=args.traced,
+        max_rows=args.max_rows,
+    )
     suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
     fmt = args.format or (suffix if suffix in ("csv", "parquet", "json") else "table")
     if fmt == "parquet":
@@ -213,7 +260,7 @@ def cmd_calibrate_time(args: argparse.Namespace) -> int:
     from hybrid.render import calibrate as render
 
     cal, path = time_model(args.out_dir, args.device, args.dtype, args.gpu, args.model, args.scale, _progress)
-    sys.stdout.write(render.time_model(cal, path))
+    _write_stdout(render.time_model(cal, path))
     return 0
 
 
@@ -229,6 +276,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from hybrid.pipelines import STAGE_NAMES
     from hybrid.presets import DEFAULT_MODEL
+    from hybrid.sweep import MAX_ROWS
     from hybrid.verify import VERIFICATIONS
 
     parser = _Parser(prog="wanmeter", description=DESCRIPTION)
@@ -238,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_workload_options(p)
     options.add_layout_options(p)
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv", "html"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.add_argument("--gpu", help="also seconds and peak memory per stage on this GPU (see wanmeter gpus)")
     p.add_argument(
         "--efficiency",
@@ -267,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rank by seconds per video, or by seconds x GPUs (default %(default)s)",
     )
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser(
@@ -279,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sizes", type=options.byte_sizes, help="bytes per rank's message, comma-separated (default 64 KiB to 256 MiB)"
     )
     p.add_argument("--iters", type=options.count("iters"), default=5, help="timed calls per size (default %(default)s)")
-    p.add_argument("-o", "--output", type=Path, help="write here instead of calibration/interconnect/GPU.json")
+    p.add_argument("-o", "--output", type=output_path, help="write here instead of calibration/interconnect/GPU.json")
     p.set_defaults(func=cmd_calibrate_comm)
 
     p = sub.add_parser("trace", help="trace the real modules on the meta device: per-op FLOPs and bytes")
@@ -293,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ring", type=options.count("ring"), default=1, help="ring degree of the traced rank's group")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_trace)
 
@@ -327,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative tolerance, a finite number >= 0 (default 0: any change)",
     )
     p.add_argument("--format", default="table", choices=["table", "markdown", "json"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("sweep", help="the analytic report over a grid of workloads; table/CSV/Parquet/JSON, plots")
@@ -353,18 +401,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cfg", type=options.cfg_list, default=(True,), help="on, off or on,off (default on)")
     p.add_argument("--format", choices=["table", "csv", "parquet", "json"], help="default: from -o's extension")
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
-    p.add_argument("--plot", type=Path, help="also draw stacked stage bars and scaling curves to this PNG")
-    p.add_argument("--html", type=Path, help="also write a self-contained HTML page of the sweep (table, plots)")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
+    p.add_argument("--plot", type=output_path, help="also draw stacked stage bars and scaling curves to this PNG")
+    p.add_argument("--html", type=output_path, help="also write a self-contained HTML page of the sweep (table, plots)")
     p.add_argument(
         "--gpu", help="also seconds, peak memory and fit per workload on this GPU (traces each distinct shape on meta)"
+    )
+    p.add_argument(
+        "--max-rows",
+        type=options.whole("max-rows"),
+        default=MAX_ROWS,
+        help="the most workloads (rows) a grid may have (default %(default)s; a larger one is refused before any work)",
     )
     options.add_runtime_options(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("gpus", help="list the GPUs of the hardware database with their sources")
     p.add_argument("--format", default="table", choices=["table", "json"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_gpus)
 
     p = sub.add_parser("calibrate-time", help="time op classes and stages on a device; fit the time model")
@@ -385,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list model presets with their parameter counts")
     p.add_argument("--format", default="table", choices=["table", "json"])
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_models)
     return parser
 
@@ -399,10 +453,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             if isinstance(path, Path) and args.command != "verify":
                 check_writable(path, what)
         return int(args.func(args))
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except USER_ERRORS as e:
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"wanmeter: error: {message}", file=sys.stderr)
+        _error_line(str(e) or type(e).__name__)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("wanmeter: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _error_line(message: str) -> None:
+    """``message`` as the one line of an error: control characters escaped and every echoed value
+    cut (:func:`hybrid.errors.one_line`), at most :data:`~hybrid.errors.MAX_LINE_CHARS` in all."""
+    print(ERROR_PREFIX + one_line(message, MAX_LINE_CHARS - len(ERROR_PREFIX)), file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at ``/dev/null`` once its reader has gone, so that the interpreter's
+    last flush at exit finds no pipe to break (Python's documented way for SIGPIPE)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

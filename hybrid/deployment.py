@@ -80,10 +80,12 @@ class Deployment:
         for cfg in _transformers(spec):
             heads = cfg.num_attention_heads
             if heads % self.ulysses:
-                divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+                top = min(heads, MAX_GPUS)  # a Ulysses degree is at most the GPU count: the work is bounded by it
+                divisors = [d for d in range(1, top + 1) if heads % d == 0]
+                within = f" (up to {MAX_GPUS} GPUs)" if heads > MAX_GPUS else ""
                 raise InputError(
                     f"ulysses: {self.ulysses} does not divide the {heads} attention heads of {spec.name}; "
-                    f"valid: {', '.join(map(str, divisors))}"
+                    f"valid{within}: {', '.join(map(str, divisors))}"
                 )
         product = self.ulysses * self.ring * self.cfg_parallel
         if product != self.gpus:

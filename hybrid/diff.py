@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from hybrid.errors import InputError
-from hybrid.files import read_json
+from hybrid.files import DOCUMENT_BYTES, read_json
 from hybrid.schemas import problem
 
 KINDS = {"wanmeter.report/1": "report", "wanmeter.trace/1": "trace"}
@@ -29,7 +31,7 @@ class DiffInputError(InputError):
 def load_document(path: Path) -> tuple[str, dict[str, Any]]:
     """``(kind, document)`` of a report or trace JSON file; :class:`DiffInputError` otherwise."""
     try:
-        doc = read_json(path, "report or trace")
+        doc = read_json(path, "report or trace", DOCUMENT_BYTES)
     except InputError as e:
         raise DiffInputError(str(e)) from None
     schema = doc.get("schema") if isinstance(doc, dict) else None
@@ -54,18 +56,31 @@ class Delta:
         return (self.new or 0) - (self.old or 0)
 
     @property
-    def relative(self) -> float | None:
-        """``(new - old) / old``; ``None`` when ``old`` is 0 or absent and ``new`` differs."""
+    def ratio(self) -> Fraction | None:
+        """``(new - old) / old`` exactly; ``None`` when ``old`` is 0 or absent and ``new`` differs."""
         if self.change == 0:
-            return 0.0
+            return Fraction(0)
         if not self.old:
             return None
-        return self.change / self.old
+        return Fraction(self.change, self.old)
+
+    @property
+    def relative(self) -> float | None:
+        """:attr:`ratio` as the nearest float; a ratio beyond a float64 (counts of any size, e.g. a
+        report at 4e200 frames against one at 81) as the largest float of its sign, so that JSON
+        stays JSON (the exact figures are ``old``, ``new`` and ``change``)."""
+        ratio = self.ratio
+        if ratio is None:
+            return None
+        try:
+            return float(ratio)
+        except OverflowError:
+            return sys.float_info.max if ratio > 0 else -sys.float_info.max
 
     def beyond(self, rtol: float) -> bool:
         if self.old is None or self.new is None:
             return True
-        return abs(self.change) > rtol * abs(self.old) if self.old else self.change != 0
+        return abs(self.change) > Fraction(rtol) * abs(self.old) if self.old else self.change != 0  # exact: any int
 
     def to_dict(self, rtol: float) -> dict[str, Any]:
         return {

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybrid.errors import InputError
+from hybrid.errors import InputError, echo
 from hybrid.runtime import FLASH_ATTENTION
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,16 +31,11 @@ MAX_DIGITS = 4000
 """The longest whole number the CLI reads (Python refuses to convert more than 4,300 digits)."""
 
 
-def _cut(text: str, limit: int = 40) -> str:
-    """``text`` quoted, cut to ``limit`` characters (a 5,000-digit value stays a short line)."""
-    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
-
-
 def size(text: str) -> tuple[int, int]:
     """An argparse type: ``WIDTHxHEIGHT``, both whole numbers > 0 (multiples of 16 are the workload's to check)."""
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= MAX_DIGITS and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {_cut(text)}")
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {echo(text)}")
     return int(parts[0]), int(parts[1])
 
 
@@ -60,7 +55,7 @@ def whole(name: str) -> Any:
     def parse(text: str) -> int:
         value = _whole_number(text)
         if value is None:
-            raise argparse.ArgumentTypeError(f"expected a whole number in ASCII digits, got {_cut(text)}")
+            raise argparse.ArgumentTypeError(f"expected a whole number in ASCII digits, got {echo(text)}")
         return value
 
     parse.__name__ = name
@@ -77,7 +72,7 @@ def number(name: str, positive: bool = False) -> Any:
         except ValueError:
             value = math.nan
         if not math.isfinite(value) or (positive and value <= 0):
-            raise argparse.ArgumentTypeError(f"expected {kind} like 5.0, got {_cut(text)}")
+            raise argparse.ArgumentTypeError(f"expected {kind} like 5.0, got {echo(text)}")
         return value
 
     parse.__name__ = name
@@ -88,9 +83,10 @@ def count(name: str) -> Callable[[str], int]:
     """An argparse type: a whole number >= 1 in ASCII digits; the bad text is cut in the message."""
 
     def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {_cut(text)}")
-        return int(text)
+        value = _whole_number(text)
+        if value is None or value < 1:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {echo(text)}")
+        return value
 
     parse.__name__ = name
     return parse
@@ -137,7 +133,7 @@ def tolerance(text: str) -> float:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 like 0.01, got {_cut(text)}")
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 like 0.01, got {echo(text)}")
     return value
 
 
@@ -145,7 +141,7 @@ def int_list(name: str) -> Any:
     def parse(text: str) -> tuple[int, ...]:
         values = [_whole_number(v) for v in text.split(",")]
         if any(v is None for v in values):
-            raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 17,33,81, got {_cut(text)}")
+            raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 17,33,81, got {echo(text)}")
         return tuple(v for v in values if v is not None)
 
     parse.__name__ = name

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
-from hybrid.errors import InputError
+from hybrid.errors import InputError, echo
 from hybrid.memo import on_clear
 from hybrid.models.clip import CLIP_VIT_H_14, CLIPVisionConfig
 from hybrid.models.umt5 import UMT5_XXL, UMT5Config
@@ -303,4 +303,4 @@ def get_preset(name: str) -> ModelSpec:
         return PRESETS[name]
     except KeyError:
         valid = ", ".join(sorted(PRESETS))
-        raise InputError(f"model: unknown model {name!r}; valid: {valid}") from None
+        raise InputError(f"model: unknown model {echo(name)}; valid: {valid}") from None

@@ -4,7 +4,8 @@
 Every document wanmeter writes validates against its schema (tests check it), and every document it
 reads back (``wanmeter diff``) is validated before use: a count is a non-negative integer of any size
 (a fractional or infinite value is refused, never truncated), shapes are arrays of integers, and so
-on. A failure is one line naming the file, the place in the document and what was expected.
+on; a count written as ``1e300`` or ``4.0`` is refused too (JSON Schema would take an integral
+float as an integer). A failure is one line naming the file, the place in the document and what was expected.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ def schema(name: str) -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _validator() -> Any:
+    """Draft 2020-12 with ``integer`` meaning a JSON number written as an integer: the standard
+    also counts ``1e300`` and ``4.0`` (integral floats), which wanmeter never writes for a count and
+    which would stand for a rounded figure, not an exact one."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)  # type: ignore[no-untyped-call]
+
+
 def problem(doc: Any) -> str | None:
     """``None`` if ``doc`` is a valid wanmeter document of the schema it names, else the first
     problem in one line: where (``$.stages.vae_decode.flops``) and what."""
@@ -45,7 +60,7 @@ def problem(doc: Any) -> str | None:
     name = doc.get("schema")
     if not isinstance(name, str) or name not in SCHEMAS:
         return f"unknown schema {str(name)[:40]!r}; expected one of {', '.join(SCHEMAS)}"
-    validator = jsonschema.Draft202012Validator(schema(name))
+    validator = _validator()(schema(name))
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is None:
         return None

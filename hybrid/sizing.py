@@ -16,6 +16,7 @@ is reported beside it.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
@@ -88,19 +89,87 @@ def load_calibration(gpu: str, path: Path | None = None) -> dict[str, Any]:
     return validate_calibration(read_json(path, "timing calibration"), path)
 
 
+EXPERTS_RESIDENT = (
+    "Wan-Video/Wan2.2 wan/text2video.py: `if t5_fsdp or dit_fsdp or use_sp: self.init_on_cpu = False`, "
+    "_configure_model puts each expert on the device (`model = shard_fn(model)` with dit_fsdp), and "
+    "_prepare_model_for_timestep moves experts only `if offload_model or self.init_on_cpu`; generate.py: "
+    "`offload_model = False if world_size > 1 else True`"
+)
+"""Why the original Wan2.2 code keeps both A14B experts on every rank of a multi-GPU job (unless
+``--offload_model True``): the experts' weights count in the text encoder's and the VAE's stages."""
+MAX_LAUNCH_OVERHEAD_S = 1.0
+"""The largest per-op launch overhead a timing calibration may give: a measured one is about 1.3e-05 s
+(``calibration/efficiency/cpu.json``); a second per op is beyond any device."""
+
+
 def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number a float holds: an int beyond a float (``10**400``) or inf (``1e400``) is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _value(v: Any) -> str:
+    return str(v)[:40]
+
+
+def _check_number(path: Path, name: str, v: Any, lo: float, hi: float, low_open: bool, valid: str) -> None:
+    if not (_finite(v) and (lo < v if low_open else lo <= v) and v <= hi):
+        raise InputError(f"{path}: {name} = {_value(v)} is out of range; valid: {valid}")
+
+
+def _check_strings(path: Path, doc: dict[str, Any]) -> None:
+    """The calibration's descriptive fields, where present: strings, an object of strings, arrays."""
+    for key in ("name", "device", "device_name", "dtype", "model", "date", "peak_source"):
+        if key in doc and not isinstance(doc[key], str):
+            raise InputError(f"{path}: {key}: must be a string, got {type(doc[key]).__name__}")
+    versions = doc.get("versions", {})
+    if not isinstance(versions, dict):
+        raise InputError(f"{path}: versions must be an object, got {type(versions).__name__}")
+    for k, v in versions.items():
+        if not isinstance(v, str):
+            raise InputError(f"{path}: versions.{_value(k)}: must be a string, got {type(v).__name__}")
+    for key in ("measurements", "held_out"):
+        if key in doc and not isinstance(doc[key], list):
+            raise InputError(f"{path}: {key}: must be an array, got {type(doc[key]).__name__}")
+    if "method" in doc and not isinstance(doc["method"], (dict, str)):
+        raise InputError(f"{path}: method: must be an object or a string, got {type(doc['method']).__name__}")
+    if "defaults" in doc and not isinstance(doc["defaults"], bool):
+        raise InputError(f"{path}: defaults: must be true or false, got {_value(doc['defaults'])}")
+    overridden = doc.get("overridden", [])
+    if not (isinstance(overridden, list) and all(isinstance(c, str) for c in overridden)):
+        raise InputError(f"{path}: overridden: must be an array of strings")
+
+
+def _check_provenance(path: Path, provenance: Any) -> None:
+    """Per op class, the value (as an efficiency) and where it comes from, in words."""
+    if not isinstance(provenance, dict):
+        raise InputError(f"{path}: provenance must be an object, got {type(provenance).__name__}")
+    for c, p in provenance.items():
+        if c not in OP_CLASSES:
+            raise InputError(f"{path}: provenance: unknown op class {_value(c)!r}; valid: {', '.join(OP_CLASSES)}")
+        if not isinstance(p, dict):
+            raise InputError(f"{path}: provenance.{c}: must be an object of value, kind and evidence")
+        _check_number(path, f"provenance.{c}.value", p.get("value"), 0, 1, True, "0 < value <= 1")
+        for key in ("kind", "evidence", "source_url"):
+            if key in p and not isinstance(p[key], (str, type(None))):
+                raise InputError(f"{path}: provenance.{c}.{key}: must be a string, got {type(p[key]).__name__}")
 
 
 def validate_calibration(doc: Any, path: Path) -> dict[str, Any]:
-    """``doc`` if it is a usable ``wanmeter.efficiency/1`` document, else a one-line ``ValueError``
+    """``doc`` if it is a usable ``wanmeter.efficiency/1`` document, else a one-line ``InputError``
     naming the file and the field: an efficiency for each of :data:`~hybrid.timing.OP_CLASSES` and
-    no other, each in ``(0, 1]`` (the range of ``--efficiency-override``), ``launch_overhead_s`` a
-    finite number >= 0, ``versions`` and ``provenance`` objects where present."""
+    no other, each in ``(0, 1]`` (the range of ``--efficiency-override``), ``launch_overhead_s``
+    from 0 to :data:`MAX_LAUNCH_OVERHEAD_S`, the measured peaks finite and positive, and every
+    other field the report or the warnings read of the type ``calibrate-time`` writes (a number
+    beyond a float, ``10**400`` or ``1e400``, is out of range wherever it stands)."""
     if not isinstance(doc, dict):
         raise InputError(f"{path}: a timing calibration is a JSON object, got {type(doc).__name__}")
     if doc.get("schema") != "wanmeter.efficiency/1":
-        raise InputError(f"{path}: not a wanmeter.efficiency/1 document (schema {str(doc.get('schema'))[:40]!r})")
+        raise InputError(f"{path}: not a wanmeter.efficiency/1 document (schema {_value(doc.get('schema'))!r})")
     eff = doc.get("efficiency")
     if not isinstance(eff, dict):
         raise InputError(
@@ -109,17 +178,20 @@ def validate_calibration(doc: Any, path: Path) -> dict[str, Any]:
     unknown = [c for c in eff if c not in OP_CLASSES]
     missing = [c for c in OP_CLASSES if c not in eff]
     if unknown or missing:
-        what = f"unknown op class {str(unknown[0])[:40]!r}" if unknown else f"missing op class {missing[0]!r}"
+        what = f"unknown op class {_value(unknown[0])!r}" if unknown else f"missing op class {missing[0]!r}"
         raise InputError(f"{path}: efficiency: {what}; valid: {', '.join(OP_CLASSES)}")
     for c, v in eff.items():
-        if not (_finite(v) and 0 < v <= 1):
-            raise InputError(f"{path}: efficiency.{c} = {str(v)[:40]} is out of range; valid: 0 < value <= 1")
-    overhead = doc.get("launch_overhead_s", 0.0)
-    if not (_finite(overhead) and overhead >= 0):
-        raise InputError(f"{path}: launch_overhead_s = {str(overhead)[:40]} is invalid; valid: a finite number >= 0")
-    for key in ("versions", "provenance"):
-        if key in doc and not isinstance(doc[key], dict):
-            raise InputError(f"{path}: {key} must be an object, got {type(doc[key]).__name__}")
+        _check_number(path, f"efficiency.{c}", v, 0, 1, True, "0 < value <= 1")
+    _check_number(
+        path, "launch_overhead_s", doc.get("launch_overhead_s", 0.0), 0, MAX_LAUNCH_OVERHEAD_S, False,
+        f"a number from 0 to {MAX_LAUNCH_OVERHEAD_S:g} s (a measured launch costs about 1.3e-05 s)",
+    )  # fmt: skip
+    for key in ("peak_flops", "peak_bytes_per_s"):
+        if key in doc:
+            _check_number(path, key, doc[key], 0, sys.float_info.max, True, "a finite number > 0")
+    _check_strings(path, doc)
+    if "provenance" in doc:
+        _check_provenance(path, doc["provenance"])
     return dict(doc)
 
 
@@ -611,6 +683,12 @@ def _assumptions(
             f"{each}{_and(swapped)} moves onto the GPU for its stage and off it after, every job, at "
             f"{link_bytes_per_s / 1e9:g} GB/s over the host link ({g.host_link}, at the achieved fraction in "
             "gpu.host_link)"
+        )
+    experts = [c for c in components if c.startswith("transformer")] if spec.pipeline_def.boundary_ratio else []
+    if experts and rt.record.experts_swap_on_one_gpu and all(c in memory.resident for c in experts):
+        placement.append(
+            "on several GPUs both experts stay on every rank through every stage, the text encoder's and the "
+            f"VAE's too, and swap only on one GPU ({EXPERTS_RESIDENT})"
         )
     if memory.on_host:
         placement.append(

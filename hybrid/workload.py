@@ -22,16 +22,20 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from hybrid.errors import InputError
+from hybrid.errors import InputError, echo
 from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
 from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
 from hybrid.runtime import DIFFUSERS, Runtime
+from hybrid.sampler import MIN_FLOW_SHIFT
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.deployment import Deployment
 
 TEXT_LEN = 512
 """Padded prompt tokens by default: every Wan pipeline's ``max_sequence_length``."""
+MAX_VAE_RES_BLOCKS = 64
+"""The most residual blocks per VAE level a workload's spec may have: the published Wan2.1 and Wan2.2
+VAEs have 2, and the VAE's walk (report and sizing) goes through each of them (10**7 took 19 s)."""
 _SHAPE_FIELDS = ("width", "height", "frames", "steps", "batch", "text_len", "ref_images")
 
 
@@ -113,8 +117,11 @@ class Workload:
                 raise InputError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if self.flow_shift is not None:
             v = self.flow_shift
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise InputError(f"flow_shift: must be a positive number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < MIN_FLOW_SHIFT:
+                raise InputError(
+                    f"flow_shift: {str(v)[:40]} is invalid; valid: a finite number >= {MIN_FLOW_SHIFT:g} (below it the "
+                    "scheduler's 1 + (shift - 1) * sigma cancels: at 1e-17 it is 0 and diffusers divides by it)"
+                )
             object.__setattr__(self, "flow_shift", float(v))
         if not isinstance(self.runtime, Runtime):
             raise InputError(f"runtime: must be a Runtime, got {self.runtime!r}")
@@ -135,6 +142,12 @@ class Workload:
         """One-line ``ValueError`` naming the field and its valid values where this workload does not
         fit its spec's geometry or its pipeline's constraints."""
         spec, p = self.spec, self.spec.pipeline_def
+        if spec.vae.num_res_blocks > MAX_VAE_RES_BLOCKS:
+            raise InputError(
+                f"vae num_res_blocks: {spec.vae.num_res_blocks} is beyond what wanmeter walks, at most "
+                f"{MAX_VAE_RES_BLOCKS} (the published Wan VAEs have 2; the VAE's walk goes through every block "
+                "of every level)"
+            )
         m_h, m_w = spec.size_multiple()
         for name, step in (("width", m_w), ("height", m_h)):
             v = getattr(self, name)
@@ -144,7 +157,9 @@ class Workload:
                 )
         t = spec.vae.scale_factor_temporal
         if self.frames < 1 or (self.frames - 1) % t:
-            raise InputError(f"frames: {self.frames} is not of the form {t}k+1 >= 1; {nearest_frames(self.frames, t)}")
+            raise InputError(
+                f"frames: {echo(self.frames)} is not of the form {t}k+1 >= 1; {nearest_frames(self.frames, t)}"
+            )
         if self.ref_images and not p.ref_images:
             raise InputError(f"ref_images: {spec.name} takes no reference images; valid: 0 (VACE presets take them)")
         if p.fixed_text_len is not None and self.text_len != p.fixed_text_len:

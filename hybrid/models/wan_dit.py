@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.dtypes import BF16, F32, I64
+from hybrid.geometry import INT64_MAX
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
@@ -36,6 +37,11 @@ from hybrid.timing import Term
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
 
+
+ROPE_TABLE_BYTES = 8
+"""Bytes per element of diffusers' rotary table while ``WanRotaryPosEmbed`` builds it: float64
+(``freqs_dtype``, float32 only on Apple's MPS), ``rope_max_seq_len`` rows of up to
+``attention_head_dim`` values; torch counts a tensor's bytes in an int64."""
 
 IMAGE_CONTEXT_TEXT_LEN = 512
 """diffusers' ``WanAttnProcessor`` takes ``image_context_length = encoder_hidden_states.shape[1] -
@@ -84,6 +90,18 @@ class WanTransformer3DConfig:
             raise ValueError(f"qk_norm: must be 'rms_norm_across_heads' or null, got {self.qk_norm!r}")
         if len(self.patch_size) != 3 or min(self.patch_size) < 1:
             raise ValueError(f"patch_size: must be three positive ints, got {self.patch_size}")
+        if self.attention_head_dim % 2:
+            # WanRotaryPosEmbed splits a head into t, h, w parts, h = w = 2 * (d // 6) and t = d - h - w,
+            # and get_1d_rotary_pos_embed asserts each is even: t is even exactly when d is
+            raise ValueError(
+                f"attention_head_dim: {self.attention_head_dim} is odd; diffusers' rotary embedding needs an even one"
+            )
+        if self.rope_max_seq_len * self.attention_head_dim * ROPE_TABLE_BYTES > INT64_MAX:
+            most = INT64_MAX // (self.attention_head_dim * ROPE_TABLE_BYTES)
+            raise ValueError(
+                f"rope_max_seq_len: {self.rope_max_seq_len} is too large; valid: at most {most:,} for "
+                f"attention_head_dim {self.attention_head_dim} (the rotary table's bytes must fit torch's int64)"
+            )
 
     @property
     def inner_dim(self) -> int:

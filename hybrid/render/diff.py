@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING
 
 from hybrid.render import units
@@ -27,14 +28,26 @@ def _cells(result: DiffResult, section: str, only_changed: bool) -> list[list[st
     return rows
 
 
-def _delta_cells(result: DiffResult, d: Delta) -> list[str]:
-    rel = d.relative
+def relative_text(d: Delta) -> str:
+    """The relative change in percent to four digits, from the exact ratio (any size renders:
+    ``+3.333e+401%``), or ``added``, ``removed``, ``new`` (from 0)."""
     if d.old is None:
-        rel_text = "added"
-    elif d.new is None:
-        rel_text = "removed"
-    else:
-        rel_text = "new" if rel is None else f"{100 * rel:+.4g}%"
+        return "added"
+    if d.new is None:
+        return "removed"
+    ratio = d.ratio
+    if ratio is None:
+        return "new"
+    if abs(ratio) < 1e300:
+        return f"{100 * float(ratio):+.4g}%"
+    with localcontext() as context:  # beyond a float: the exact ratio, rounded once to four digits
+        context.prec = 4
+        percent = Decimal(100 * ratio.numerator) / Decimal(ratio.denominator)
+    return f"{percent:+.3e}%"
+
+
+def _delta_cells(result: DiffResult, d: Delta) -> list[str]:
+    rel_text = relative_text(d)
     mark = "BEYOND" if d.beyond(result.rtol) else ""
     return [d.name, _value(d.name, d.old), _value(d.name, d.new), rel_text, mark]
 

@@ -26,6 +26,8 @@ from hybrid.workload import Workload
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from hybrid.models.wan_vae import AutoencoderKLWanConfig
+
 TRACE_SCHEMA = "wanmeter.trace/1"
 
 
@@ -135,6 +137,32 @@ def check_traceable(workload: Workload, stages: Sequence[str] | None = None) -> 
     rotary = workload.rotary_overflow()
     if rotary is not None and any(spec.pipeline_def.stage(s).component.startswith("transformer") for s in asked):
         raise InputError(rotary)
+    for name in asked:
+        sd = spec.pipeline_def.stage(name)
+        if sd.component == "vae":
+            _check_vae_calls(name, sd.trace_key, sd.config(spec), workload)
+
+
+TRACE_VAE_BLOCK_CALLS = 384
+"""The most VAE work a trace takes on, in encoder or decoder calls times residual blocks per level
+(plus one): 128 calls at the published 2 blocks. The tracer runs the real modules, a call per
+latent frame, about 60 ms each on meta (a 4,093-frame decode, 1,024 calls, took over 60 s)."""
+
+
+def _check_vae_calls(stage: str, trace_key: str, cfg: AutoencoderKLWanConfig, workload: Workload) -> None:
+    from hybrid.trace.videos import vae_calls
+
+    shape = workload.shape()
+    calls = vae_calls(trace_key, cfg, shape)
+    blocks = cfg.num_res_blocks
+    most = TRACE_VAE_BLOCK_CALLS // (blocks + 1)
+    if calls > most:
+        field = "ref_images" if shape.ref_images > calls - shape.ref_images else "frames"
+        raise InputError(
+            f"{field}: {stage} would run the VAE {calls:,} times (once per latent frame of each video); trace "
+            f"runs the real modules, about 60 ms a call on meta, at most {most:,} (at {blocks} residual blocks "
+            "per level); the analytic report has no such limit"
+        )
 
 
 def trace_stage(

@@ -23,6 +23,7 @@ from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.runtime import COMPONENT_DTYPES
+from hybrid.trace.videos import ENCODED, Videos
 from hybrid.workload import Workload
 
 DTYPES: dict[str, torch.dtype] = {
@@ -131,9 +132,6 @@ def _empty(shape: tuple[int, ...], device: str, dtype: torch.dtype, gen: torch.G
     return torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
 
 
-RGB = 3
-"""Channels of the pixel videos the pipelines encode (a patchifying VAE folds them itself)."""
-
 InputAdapter = Callable[
     [torch.nn.Module, Any, CallShape, str, torch.dtype, "torch.Generator | None"], Callable[[], Any]
 ]
@@ -191,10 +189,6 @@ def _clip_forward(
     return lambda: clip(pixel_values=pixels, output_hidden_states=True)
 
 
-Videos = list[tuple[tuple[int, ...], int]]
-"""``[(shape of an RGB video, encodes of it)]``: what one ``vae_encode`` stage call encodes."""
-
-
 def _wan_vae_encodes(videos_of: Callable[[CallShape], Videos]) -> InputAdapter:
     """The input adapter of a ``vae_encode`` stage whose call encodes ``videos_of(shape)``."""
 
@@ -212,22 +206,6 @@ def _wan_vae_encodes(videos_of: Callable[[CallShape], Videos]) -> InputAdapter:
         return run
 
     return adapter
-
-
-def _condition_video(s: CallShape) -> Videos:
-    # image-to-video: one encode of the condition video (image, zeros; FLF2V: first, zeros, last)
-    return [((1, RGB, s.frames, s.height, s.width), 1)]
-
-
-def _single_image(s: CallShape) -> Videos:
-    # Wan2.2 TI2V image-to-video: WanImageToVideoPipeline(expand_timesteps=True) encodes the image alone
-    return [((1, RGB, 1, s.height, s.width), 1)]
-
-
-def _vace_videos(s: CallShape) -> Videos:
-    # WanVACEPipeline.prepare_video_latents: the inactive and the reactive video, then each reference image
-    refs: Videos = [((1, RGB, 1, s.height, s.width), s.ref_images)] if s.ref_images else []
-    return [((1, RGB, s.frames, s.height, s.width), 2), *refs]
 
 
 def _wan_vae_decode(
@@ -249,9 +227,7 @@ TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module],
     "wan_dit.forward": (build_transformer, _wan_dit_forward),
     "wan_vace.forward": (build_vace_transformer, _wan_dit_forward),
     "wan_vae.decode": (build_vae, _wan_vae_decode),
-    "wan_vae.encode": (build_vae, _wan_vae_encodes(_condition_video)),
-    "wan_vae.encode_vace": (build_vae, _wan_vae_encodes(_vace_videos)),
-    "wan_vae.encode_image": (build_vae, _wan_vae_encodes(_single_image)),
+    **{key: (build_vae, _wan_vae_encodes(videos)) for key, videos in ENCODED.items()},
 }
 """The tracer's registry, keyed like :attr:`hybrid.pipelines.StageDef.trace_key`: the builder of
 the real module and the input adapter that makes one call of the stage from a :class:`CallShape`."""
