@@ -128,6 +128,7 @@ def build(root: Path) -> None:
         "report_batch_1e300": ["report", "--model", "wan2.1-t2v-1.3b", "--batch", HUGE[300]],
         "report_size_1e100": ["report", "--model", "wan2.1-t2v-1.3b", "--size", f"{16 * 10**100}x16", "--frames", "1"],
         "report_text_1e50": ["report", "--model", "wan2.1-t2v-1.3b", "--text-len", HUGE[50]],
+        "report_frames_4e200": ["report", "--model", "wan2.1-t2v-1.3b", "--frames", HUGE_FRAMES],
         "a14b_wan_1gpu": ["report", "--model", "wan2.2-t2v-a14b", "--runtime", "wan", "--gpu", "h100-sxm"],
         "plan": ["plan", "--gpu", "h100-sxm", "--gpus", "2", "--model", "wan2.1-t2v-1.3b"],
     }.items():
@@ -321,6 +322,8 @@ REPRODUCTIONS: list[tuple[str, Example]] = [
     ("1-flow-shift-1e308", Example(("report", "--model", "wan2.2-i2v-a14b", "--flow-shift", "1e308", "--format", "json"))),
     # 2. diff of documents wanmeter wrote at extreme sizes
     ("2-write-frames-4e200", Example(("report", "--model", R, "--frames", HUGE_FRAMES, "--format", "json", "-o", "{w}/big.json"))),
+    ("2-diff-frames-4e200", Example(("diff", "{i}/docs/report.json", "{i}/docs/report_frames_4e200.json", "--format", "json"), exits=frozenset({1}))),
+    ("2-diff-frames-4e200-back", Example(("diff", "{i}/docs/report_frames_4e200.json", "{i}/docs/report.json"), exits=frozenset({1}))),
     ("2-diff-scaled-1e400", Example(("diff", "{i}/docs/report.json", "{i}/docs/report_scaled_1e400.json"), exits=frozenset({1}))),
     ("2-diff-scaled-1e400-json", Example(("diff", "{i}/docs/report.json", "{i}/docs/report_scaled_1e400.json", "--format", "json"), exits=frozenset({1}))),
     ("2-diff-scaled-1e200-back", Example(("diff", "{i}/docs/report_scaled_1e200.json", "{i}/docs/report.json", "--format", "json"), exits=frozenset({1}))),
@@ -457,7 +460,8 @@ def numeric_examples(draw: st.DrawFn) -> Example:
 
 DOCS = (
     "report", "report_small", "report_14b", "report_a14b", "report_vace", "report_gpu", "report_steps_1e300",
-    "report_batch_1e300", "report_size_1e100", "report_text_1e50", "report_scaled_1e200", "report_scaled_1e400",
+    "report_batch_1e300", "report_size_1e100", "report_text_1e50", "report_frames_4e200", "report_scaled_1e200",
+    "report_scaled_1e400",
     "old_report",
     "old_report_a14b", "old_trace", "old_trace_a14b", "plan", "sweep", "flops_1e300", "flops_1.5", "flops_negative",
     "escape_model", "long_model", "flops_5000_digits", "flops_nan", "flops_inf", "flops_1e400", "deep",
