@@ -290,13 +290,13 @@ def test_random_command_lines(data: st.DataObject, fuzz_root: tuple[Path, Path])
     examples = [data.draw(family(), label=family.__name__) for _ in range(FUZZ_BATCH) for family in FAMILIES]
     outcomes = run_all(examples, runs, inputs, workers=4)
     failures = report_failures(outcomes)
-    if FUZZ_LOG and failures:
-        with open(FUZZ_LOG, "a", encoding="utf-8") as f:
-            f.write("\n".join(failures) + "\n")
-        return
     replay = (
         "" if FUZZ_SEED is None else f"\nreplay: WANMETER_FUZZ_SEED={FUZZ_SEED} WANMETER_FUZZ_EXAMPLES={FUZZ_EXAMPLES}"
     )
+    if FUZZ_LOG and failures:
+        with open(FUZZ_LOG, "a", encoding="utf-8") as f:
+            f.write("\n".join(failures) + replay + "\n")
+        return
     assert not failures, "\n".join(failures) + replay
 
 
