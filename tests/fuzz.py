@@ -82,6 +82,10 @@ the one error line."""
 LAST_STAGE_DONE = re.compile(r"\[(\d+)/\1\] \S+: \d+ rows")
 """A trace's last progress line (``[3/3] vae_decode: 714 rows in 1.18 s``): its work is done."""
 
+SIGNED_FIELD = re.compile(r"error|delta|relative|change")
+"""Fields that may be negative in a report (a range's relative ``error_low``); any other number
+wanmeter writes is a count, a size, a time or a share, and is >= 0."""
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 """Terminal control characters (tab and newline are text)."""
 
@@ -426,7 +430,7 @@ def json_problems(text: str, signed: bool) -> list[str]:
     for path, value in _numbers(doc):
         if (isinstance(value, float) and value != value) or value in (float("inf"), float("-inf")):
             out.append(f"{path} is {value}")
-        elif value < 0 and not signed:
+        elif value < 0 and not signed and not SIGNED_FIELD.search(path.rsplit(".", 1)[-1]):
             out.append(f"{path} is negative ({value})")
         if len(out) > 3:
             break

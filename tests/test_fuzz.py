@@ -345,6 +345,7 @@ def test_the_harness_sees_each_kind_of_failure(outcome: Outcome, needle: str) ->
 def test_the_harness_passes_a_clean_refusal_and_a_diff_beyond_tolerance() -> None:
     assert problems(_outcome(("report",), 2, "wanmeter: error: frames: 0 is not 4k+1\n")) == []
     assert problems(_outcome(("diff", "a", "b", "--format", "json"), 1, out='{"delta": -5}')) == []
+    assert problems(_outcome(("report", "--format", "json"), 0, out='{"range": {"error_low": -0.2}}')) == []
 
 
 DEVICES = {"/dev/null": (1, 3), "/dev/full": (1, 7), "/dev/zero": (1, 5)}
