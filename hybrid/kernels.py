@@ -48,6 +48,11 @@ K_HALF = 256
 square-GEMM measurements of the data to a few percent (H100 SXM bf16: 1024^3 at 0.18 of peak,
 2048^3 at 0.68, 4096^3 at 0.80; see ``tests/test_kernels.py``)."""
 
+SAME_CHIP = 0.05
+"""A GPU without GEMM measurements takes the ceiling of one of its architecture whose peak is within
+this fraction of its own (the same chip in another form); others keep the class default (a GeForce
+card's measured ceiling, above its datasheet clocks, says nothing of a data-centre part's)."""
+
 LARGE = 0.9
 """Shapes whose wave and ``k`` factors are at least this set a GPU's GEMM ceiling."""
 
@@ -199,10 +204,11 @@ def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
         if e["gpu"] == gpu_name and e["dtype"] == dtype and not e.get("kernel")
         for m, n, k, tflops in e["points"]
     ]
-    if not points:  # a GPU of the same architecture's ceiling, where one has measurements
-        kin = sorted(  # the nearest in peak first: the same chip in another form (H800 and H100 SXM)
+    if not points:  # the same chip in another form (H800 and H100 SXM, A800 and A100): its ceiling
+        kin = sorted(
             {e["gpu"] for e in data()["gemm"] if e["gpu"] in table and e["gpu"] != gpu_name
-             and table[e["gpu"]].architecture == gpu.architecture and e["dtype"] == dtype},
+             and table[e["gpu"]].architecture == gpu.architecture and e["dtype"] == dtype
+             and abs(_peak_tflops(table[e["gpu"]], dtype) / peak - 1) <= SAME_CHIP},
             key=lambda other: (abs(_peak_tflops(table[other], dtype) - peak), other),
         )  # fmt: skip
         for other in kin:

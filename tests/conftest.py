@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import pytest
@@ -59,7 +59,7 @@ def tiny_workload() -> Workload:
     return TINY_WORKLOAD
 
 
-@lru_cache(maxsize=None)
+@cache
 def traced_preset(stage: str, workload: Workload) -> StageTrace:
     """Meta trace of a preset stage, shared by the test modules (full-size traces take seconds). Unbounded:
     the suites walk 84 preset stages in turn, more than a bounded cache kept, so each pass traced them all

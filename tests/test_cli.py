@@ -316,11 +316,13 @@ def test_efficiency_overrides_are_class_value_pairs() -> None:
 
 
 def test_report_gpu_is_the_library_sized_report(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.accuracy import with_range
     from hybrid.render.report import to_json
     from hybrid.report import sized_report
 
     args = ["--model", "wan2.1-t2v-1.3b", "--size", "480x320", "--frames", "17", "--gpu", "h100-sxm"]
     assert main(["report", *args, "--efficiency-override", "memory=0.5", "--format", "json"]) == 0
     w = Workload.of(model="wan2.1-t2v-1.3b", width=480, height=320, frames=17)
-    report = sized_report(w, "h100-sxm", overrides={"memory": 0.5})
+    report = with_range(sized_report(w, "h100-sxm", overrides={"memory": 0.5}))  # the CLI adds the range
+    assert report.gpu is not None and report.gpu.seconds_range is not None
     assert capsys.readouterr().out == to_json(report)
