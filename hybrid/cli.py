@@ -447,7 +447,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Interrupts:
+    """Ctrl-C noted as it arrives, then raised as usual: one a finalizer swallowed (Python prints
+    "Exception ignored" and goes on) still ends the command with exit 130."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: object) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
+def _interrupted() -> int:
+    print("wanmeter: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    _Interrupts.seen = False
+    previous = None
+    try:  # only the main thread may set handlers; keep an ignored SIGINT ignored
+        if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):
+            previous = signal.signal(signal.SIGINT, _Interrupts.handler)
+    except ValueError:
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -455,7 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = getattr(args, name, None)
             if isinstance(path, Path) and args.command != "verify":
                 check_writable(path, what)
-        return int(args.func(args))
+        code = int(args.func(args))
+        return _interrupted() if _Interrupts.seen else code
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
@@ -463,8 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error_line(str(e) or type(e).__name__)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("wanmeter: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
 
 
 def _error_line(message: str) -> None:

@@ -326,3 +326,26 @@ def test_report_gpu_is_the_library_sized_report(capsys: pytest.CaptureFixture[st
     report = with_range(sized_report(w, "h100-sxm", overrides={"memory": 0.5}))  # the CLI adds the range
     assert report.gpu is not None and report.gpu.seconds_range is not None
     assert capsys.readouterr().out == to_json(report)
+
+
+def test_a_ctrl_c_a_finalizer_swallowed_still_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a KeyboardInterrupt raised inside a __del__ is printed as "Exception ignored" and lost; the SIGINT handler
+    # noted it, so the command still ends as interrupted (issue 22, item 6: found by the fuzz suite)
+    import contextlib
+    import os
+    import signal
+
+    from hybrid import cli
+
+    def swallowing(args: object) -> int:
+        with contextlib.suppress(KeyboardInterrupt):  # as a finalizer would
+            os.kill(os.getpid(), signal.SIGINT)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_models", swallowing)
+    before = signal.getsignal(signal.SIGINT)
+    assert cli.main(["models"]) == 130
+    assert capsys.readouterr().err.strip() == "wanmeter: interrupted"
+    assert signal.getsignal(signal.SIGINT) is before  # restored

@@ -241,10 +241,7 @@ def reproduced(fuzz_root: tuple[Path, Path]) -> dict[str, Outcome]:
     return dict(zip(names, run_all([e for _, e in REPRODUCTIONS], runs, inputs, workers=4), strict=True))
 
 
-KNOWN_FAILING: dict[str, str] = {
-    "18-diff-escape-codes": "issue 22 item 18: diff's table and markdown print a document's model name raw "
-    "(terminal escape codes reach stdout; the JSON escapes them)",
-}
+KNOWN_FAILING: dict[str, str] = {}
 """Reproductions that still fail, by id, with the reason (marked xfail(strict=True))."""
 
 

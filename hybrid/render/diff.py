@@ -6,6 +6,7 @@ import json
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING
 
+from hybrid.errors import escape
 from hybrid.render import units
 from hybrid.render.table import format_table
 
@@ -65,11 +66,11 @@ def _verdict(result: DiffResult) -> str:
 
 
 def to_table(result: DiffResult) -> str:
-    parts = [f"wanmeter diff ({result.kind}): {result.old} -> {result.new}", _verdict(result)]
-    parts += [f"  {line}" for line in result.context]
+    parts = [escape(f"wanmeter diff ({result.kind}): {result.old} -> {result.new}"), _verdict(result)]
+    parts += [f"  {escape(line)}" for line in result.context]
     for section in result.sections:
         only_changed = section not in ("total", "stages")
-        cells = _cells(result, section, only_changed)
+        cells = [[escape(c) for c in row] for row in _cells(result, section, only_changed)]
         title = f"{section} (changed only)" if only_changed else section
         parts += ["", title, format_table(HEADERS, cells, right=(1, 2, 3)) if cells else "  no changes"]
     return "\n".join(parts) + "\n"
@@ -78,10 +79,10 @@ def to_table(result: DiffResult) -> str:
 def to_markdown(result: DiffResult) -> str:
     icon = "✅" if result.within_tolerance else "❌"
     parts = [f"### {icon} wanmeter diff ({result.kind}): {_verdict(result)}", ""]
-    parts += [f"- {line}" for line in result.context] + ([""] if result.context else [])
+    parts += [f"- {escape(line)}" for line in result.context] + ([""] if result.context else [])
     for section in result.sections:
         only_changed = section not in ("total", "stages")
-        cells = _cells(result, section, only_changed)
+        cells = [[escape(c) for c in row] for row in _cells(result, section, only_changed)]
         parts.append(f"**{section}**" + (" (changed only)" if only_changed else ""))
         parts.append("")
         if not cells:
