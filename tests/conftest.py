@@ -110,3 +110,35 @@ def golden_documents() -> Callable[[str], dict[str, Any]]:
     from hybrid.calibrate import golden_document
 
     return cache(golden_document)
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``(exit code, stdout, stderr)`` of the CLI run in-process (argparse's own exits included)."""
+    from hybrid.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own errors and --help
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def is_one_line(code: int, err: str, *needles: str) -> str:
+    """The error line of exit ``code``: exit 2, one line of at most MAX_LINE_CHARS characters, no
+    traceback, holding every needle."""
+    from hybrid.errors import MAX_LINE_CHARS
+
+    assert code == 2, err
+    line = err.removesuffix("\n")
+    assert "\n" not in line and "Traceback" not in line and line.startswith("wanmeter: error: "), line
+    assert len(line) <= MAX_LINE_CHARS, len(line)
+    for needle in needles:
+        assert needle in line, (needle, line)
+    return line
+
+
+def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -> str:
+    """:func:`is_one_line` of the CLI run on ``argv``."""
+    code, _, err = run_cli(argv, capsys)
+    return is_one_line(code, err, *needles)

@@ -5,27 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hybrid.cli import main
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own errors
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -> str:
-    code, _, err = _run(argv, capsys)
-    assert code == 2, (argv, err)
-    line = err.strip()
-    assert "\n" not in line and "Traceback" not in line and line.startswith("wanmeter: error: "), line
-    for needle in needles:
-        assert needle in line, (needle, line)
-    return line
-
+from .conftest import one_line_error, run_cli
 
 HUGE = str(10**311 + 7)  # a 312-digit step count
 
@@ -33,7 +13,7 @@ HUGE = str(10**311 + 7)  # a 312-digit step count
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json"])
 def test_1_reports_render_any_int(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
     # 10^311 steps: the DiT's FLOPs have ~330 digits; tables and markdown scale them with Decimal
-    code, out, err = _run(["report", "--steps", HUGE, "--format", fmt], capsys)
+    code, out, err = run_cli(["report", "--steps", HUGE, "--format", fmt], capsys)
     assert code == 0, err
     if fmt in ("table", "markdown"):
         assert "e+" in out and "EFLOP" in out
@@ -51,7 +31,7 @@ def test_1_units_render_any_int() -> None:
 
 def test_1_sweep_tables_render_huge_sizes(capsys: pytest.CaptureFixture[str]) -> None:
     size = f"{16 * 10**100}x16"
-    code, out, err = _run(
+    code, out, err = run_cli(
         ["sweep", "--model", "wan2.1-t2v-1.3b", "--size", size, "--frames", "1", "--steps", "1"], capsys
     )
     assert code == 0, err
@@ -59,7 +39,7 @@ def test_1_sweep_tables_render_huge_sizes(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_1_sizing_beyond_a_float_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    _one_line_error(["report", "--steps", HUGE, "--gpu", "h100-sxm"], capsys, "beyond a float's range")
+    one_line_error(["report", "--steps", HUGE, "--gpu", "h100-sxm"], capsys, "beyond a float's range")
 
 
 @pytest.mark.parametrize(
@@ -73,10 +53,10 @@ def test_1_sizing_beyond_a_float_is_one_line(capsys: pytest.CaptureFixture[str])
 def test_2_rotary_table_one_place(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     # 1,024 positions per axis (WanRotaryPosEmbed): trace refuses, report warns, both name the axis
     base = ["--model", "wan2.1-t2v-1.3b", *argv]
-    _one_line_error(["trace", *base], capsys, needle, "rotary table of 1024")
-    code, out, _ = _run(["report", *base], capsys)
+    one_line_error(["trace", *base], capsys, needle, "rotary table of 1024")
+    code, out, _ = run_cli(["report", *base], capsys)
     assert code == 0 and f"warning: {needle}" in out
-    _one_line_error(["report", *base, "--gpu", "h100-sxm", "--traced"], capsys, needle)
+    one_line_error(["report", *base, "--gpu", "h100-sxm", "--traced"], capsys, needle)
 
 
 def test_2_the_rotary_limit_is_the_real_modules() -> None:
@@ -98,7 +78,7 @@ def test_2_the_rotary_limit_is_the_real_modules() -> None:
     ],
 )
 def test_3_trace_beyond_int64_is_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
-    _one_line_error(["trace", "--model", "wan2.1-t2v-1.3b", *argv], capsys, needle, "int64")
+    one_line_error(["trace", "--model", "wan2.1-t2v-1.3b", *argv], capsys, needle, "int64")
 
 
 @pytest.mark.parametrize("rtol", ["nan", "inf", "-inf", "-1", "1e400", "abc"])
@@ -108,8 +88,8 @@ def test_5_diff_refuses_nonfinite_or_negative_tolerances(
     from pathlib import Path
 
     doc = Path(str(tmp_path)) / "r.json"
-    assert _run(["report", "--format", "json", "-o", str(doc)], capsys)[0] == 0
-    _one_line_error(["diff", str(doc), str(doc), "--rtol", rtol], capsys, "--rtol", "finite number >= 0")
+    assert run_cli(["report", "--format", "json", "-o", str(doc)], capsys)[0] == 0
+    one_line_error(["diff", str(doc), str(doc), "--rtol", rtol], capsys, "--rtol", "finite number >= 0")
 
 
 def test_5_diff_files_refuses_nan_from_python() -> None:
@@ -135,7 +115,7 @@ def test_5_diff_files_refuses_nan_from_python() -> None:
 def test_8_messages_name_the_option_and_cut_the_value(
     argv: list[str], needles: tuple[str, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    line = _one_line_error(argv, capsys, *needles)
+    line = one_line_error(argv, capsys, *needles)
     assert len(line) < 200, line
 
 
@@ -179,7 +159,7 @@ def test_6_efficiency_files_are_validated_before_any_work(
     path = Path(str(tmp_path)) / "eff.json"
     path.write_text(text)
     # --traced: a trace would take seconds; the file is refused before it starts
-    _one_line_error(["report", "--gpu", "h100-sxm", "--traced", "--efficiency", str(path)], capsys, str(path), needle)
+    one_line_error(["report", "--gpu", "h100-sxm", "--traced", "--efficiency", str(path)], capsys, str(path), needle)
 
 
 def test_7_a_failed_write_leaves_the_previous_file_whole(tmp_path: pytest.TempPathFactory) -> None:
@@ -214,7 +194,7 @@ def test_7_a_missing_output_directory_fails_before_the_work(
         argv = ["trace", "--model", "wan2.1-t2v-1.3b", "--size", "64x48", "--frames", "1", "-o", target]
     else:
         argv = ["sweep", "--model", "wan2.1-t2v-1.3b", "--steps", "1,2", "--plot", target]
-    _, _, err = _run(argv, capsys)
+    _, _, err = run_cli(argv, capsys)
     assert "nodir does not exist" in err and "tracing" not in err
 
 
@@ -227,8 +207,8 @@ def test_8_binary_and_utf16_files_are_named(
     binary.write_bytes(b"\x91\x00\xff")
     utf16.write_text("{}", encoding="utf-16")
     for path in (binary, utf16):
-        _one_line_error(["diff", str(path), str(path)], capsys, str(path), "not UTF-8 text")
-        _one_line_error(["report", "--gpu", "h100-sxm", "--efficiency", str(path)], capsys, str(path), "not UTF-8")
+        one_line_error(["diff", str(path), str(path)], capsys, str(path), "not UTF-8 text")
+        one_line_error(["report", "--gpu", "h100-sxm", "--efficiency", str(path)], capsys, str(path), "not UTF-8")
 
 
 @pytest.mark.parametrize(
@@ -244,7 +224,7 @@ def test_8_binary_and_utf16_files_are_named(
     ],
 )
 def test_9_sizing_flags_without_a_gpu_are_errors(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    _one_line_error(["report", *flags], capsys, "changes only the sizing on a GPU", "give --gpu NAME")
+    one_line_error(["report", *flags], capsys, "changes only the sizing on a GPU", "give --gpu NAME")
 
 
 def test_9_a_file_as_model_dir_is_an_error(
@@ -254,7 +234,7 @@ def test_9_a_file_as_model_dir_is_an_error(
 
     path = Path(str(tmp_path)) / "model_index.json"
     path.write_text("{}")
-    _one_line_error(["report", "--model-dir", str(path)], capsys, "is a file; give the Diffusers folder")
+    one_line_error(["report", "--model-dir", str(path)], capsys, "is a file; give the Diffusers folder")
 
 
 @pytest.fixture(scope="module")
@@ -326,7 +306,7 @@ def test_4_diff_validates_documents_against_their_schema(
     old, new = Path(str(tmp_path)) / "old.json", Path(str(tmp_path)) / "new.json"
     old.write_text(json.dumps(good))
     new.write_text(json.dumps(_broken(good, path, value)))
-    _one_line_error(["diff", str(old), str(new)], capsys, str(new), f"valid wanmeter.{kind}/1 document", needle)
+    one_line_error(["diff", str(old), str(new)], capsys, str(new), f"valid wanmeter.{kind}/1 document", needle)
 
 
 def test_4_a_flops_value_beyond_a_float_is_refused(
@@ -338,7 +318,7 @@ def test_4_a_flops_value_beyond_a_float_is_refused(
     new = Path(str(tmp_path)) / "new.json"
     text = json.dumps(report_doc).replace('"total": {"flops": ', '"total": {"flops": 1e400, "x": ', 1)
     new.write_text(text)
-    _one_line_error(["diff", str(new), str(new)], capsys, "$.total.flops: inf is not of type 'integer'")
+    one_line_error(["diff", str(new), str(new)], capsys, "$.total.flops: inf is not of type 'integer'")
 
 
 def test_4_every_output_validates_against_its_published_schema(
@@ -367,7 +347,7 @@ def test_4_every_output_validates_against_its_published_schema(
         ["plan", "--gpu", "h100-sxm", "--gpus", "4", "--format", "json"],
         ["sweep", "--model", "wan2.1-t2v-1.3b", "--steps", "1,2", "--gpu", "h100-sxm", "--format", "json"],
     ):
-        code, out, err = _run(argv, capsys)
+        code, out, err = run_cli(argv, capsys)
         assert code == 0, err
         docs.append(json.loads(out))
     assert {d["schema"] for d in docs} == set(SCHEMAS)

@@ -19,33 +19,11 @@ import pytest
 from hybrid.cli import main
 from hybrid.errors import MAX_LINE_CHARS, echo, one_line
 
+from .conftest import is_one_line, one_line_error, run_cli
+
 ROOT = Path(__file__).resolve().parent.parent
 WANMETER = [sys.executable, "-m", "hybrid"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own --help
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -> str:
-    code, _, err = _run(argv, capsys)
-    return _is_one_line(code, err, *needles)
-
-
-def _is_one_line(code: int, err: str, *needles: str) -> str:
-    assert code == 2, err
-    line = err.removesuffix("\n")
-    assert "\n" not in line and "Traceback" not in line and line.startswith("wanmeter: error: "), line
-    assert len(line) <= MAX_LINE_CHARS, len(line)
-    for needle in needles:
-        assert needle in line, (needle, line)
-    return line
 
 
 def _subprocess(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -71,14 +49,14 @@ def _subprocess(argv: list[str], **kw: object) -> subprocess.CompletedProcess[st
 def test_17_echoed_values_are_cut(
     argv: list[str], needles: tuple[str, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _one_line_error(argv, capsys, *needles)
+    one_line_error(argv, capsys, *needles)
 
 
 def test_17_terminal_escape_codes_are_escaped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    line = _one_line_error(["report", "--model", "\x1b[31mred\x07"], capsys, r"'\x1b[31mred\x07'")
+    line = one_line_error(["report", "--model", "\x1b[31mred\x07"], capsys, r"'\x1b[31mred\x07'")
     assert "\x1b" not in line and "\x07" not in line
     path = tmp_path / "a\x1b[2Jb\nc.json"  # a file name with an escape code and a newline
-    line = _one_line_error(["diff", str(path), str(path)], capsys, r"a\x1b[2Jb\nc.json", "no such file")
+    line = one_line_error(["diff", str(path), str(path)], capsys, r"a\x1b[2Jb\nc.json", "no such file")
     assert "\x1b" not in line
 
 
@@ -109,7 +87,7 @@ def test_6_closed_stdout_is_one_line(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         timeout=60,
     )
-    _is_one_line(run.returncode, run.stderr, "standard output is closed", "-o FILE")
+    is_one_line(run.returncode, run.stderr, "standard output is closed", "-o FILE")
     # with -o the closed stdout is not needed
     run = subprocess.run(
         ["sh", "-c", 'exec "$@" >&-', "sh", *WANMETER, "models", "-o", str(tmp_path / "m.txt")],
@@ -138,7 +116,7 @@ def test_6_a_closed_pipe_is_quiet_exit_141() -> None:
 def test_13_a_full_stdout_is_an_error() -> None:
     with open("/dev/full", "w") as full:
         run = _subprocess(["models"], stdout=full, stderr=subprocess.PIPE)
-    _is_one_line(run.returncode, run.stderr, "standard output", "No space left on device")
+    is_one_line(run.returncode, run.stderr, "standard output", "No space left on device")
 
 
 def test_13_stdout_under_a_file_size_limit_is_an_error(tmp_path: Path) -> None:
@@ -151,7 +129,7 @@ def test_13_stdout_under_a_file_size_limit_is_an_error(tmp_path: Path) -> None:
     out = tmp_path / "cut.json"
     with out.open("w") as f:
         run = _subprocess(["models", "--format", "json"], stdout=f, stderr=subprocess.PIPE, preexec_fn=limit)
-    _is_one_line(run.returncode, run.stderr, "standard output", "File too large")
+    is_one_line(run.returncode, run.stderr, "standard output", "File too large")
     assert out.stat().st_size == 1024
 
 
@@ -162,7 +140,7 @@ def test_6_ctrl_c_is_one_line_and_exit_130(capsys: pytest.CaptureFixture[str], m
         raise KeyboardInterrupt
 
     monkeypatch.setattr(hybrid.cli, "cmd_models", interrupted)
-    code, out, err = _run(["models"], capsys)
+    code, out, err = run_cli(["models"], capsys)
     assert (code, out, err) == (130, "", "wanmeter: interrupted\n")
 
 
@@ -230,7 +208,7 @@ def test_8_a_fifo_is_refused_not_waited_on(
         "efficiency": ["report", "--gpu", "h100-sxm", "--efficiency", str(target)],
     }.get(where, ["report", "--model-dir", str(root)])
     start = time.monotonic()
-    _one_line_error(argv, capsys, str(target), "is a FIFO, not a regular file")
+    one_line_error(argv, capsys, str(target), "is a FIFO, not a regular file")
     assert time.monotonic() - start < 4
 
 
@@ -242,7 +220,7 @@ def test_8_a_device_is_refused_not_read() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 
     run = _subprocess(["diff", "/dev/zero", "/dev/zero"], capture_output=True, preexec_fn=limit)
-    _is_one_line(run.returncode, run.stderr, "/dev/zero: is a character device, not a regular file")
+    is_one_line(run.returncode, run.stderr, "/dev/zero: is a character device, not a regular file")
 
 
 @pytest.mark.parametrize(
@@ -268,7 +246,7 @@ def test_8_oversized_files_are_refused_naming_the_cap(
         "diff": ["diff", str(path), str(path)],
     }[where]
     start = time.monotonic()
-    _one_line_error(argv, capsys, str(path), needle)
+    one_line_error(argv, capsys, str(path), needle)
     assert time.monotonic() - start < 2
 
 
@@ -298,14 +276,14 @@ def test_3_safetensors_headers_are_validated(
     root = _model_dir(tmp_path / "ckpt")
     path = root / "transformer" / "m.safetensors"
     path.write_bytes(_header(header))
-    _one_line_error(["report", "--model-dir", str(root)], capsys, str(path), needle)
+    one_line_error(["report", "--model-dir", str(root)], capsys, str(path), needle)
 
 
 def test_3_a_header_longer_than_the_cap_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = _model_dir(tmp_path / "ckpt")
     path = root / "transformer" / "m.safetensors"
     path.write_bytes(((16 << 20) + 1).to_bytes(8, "little") + b"{}")
-    _one_line_error(
+    one_line_error(
         ["report", "--model-dir", str(root)],
         capsys,
         str(path),
@@ -343,7 +321,7 @@ def test_12_a_link_to_dev_null_is_written_through(tmp_path: Path, capsys: pytest
 def test_12_a_full_device_is_enospc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     link = tmp_path / "full"
     link.symlink_to("/dev/full")
-    _one_line_error(["models", "-o", str(link)], capsys, "output: cannot write", "No space left on device")
+    one_line_error(["models", "-o", str(link)], capsys, "output: cannot write", "No space left on device")
     assert link.is_symlink() and _is_char_device("/dev/full")
 
 
@@ -363,7 +341,7 @@ def test_12_a_fifo_is_written_through_or_refused(tmp_path: Path, capsys: pytest.
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
     # no reader: one line at once, not a wait for one (nor the FIFO replaced)
-    _one_line_error(["models", "-o", str(fifo)], capsys, str(fifo), "FIFO", "no reader")
+    one_line_error(["models", "-o", str(fifo)], capsys, str(fifo), "FIFO", "no reader")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     # a reader: the output goes down the FIFO
     got: list[bytes] = []
@@ -386,7 +364,7 @@ def _read_all(fd: int) -> bytes:
 
 def test_15_a_trailing_slash_names_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # `-o newdir/` wrote a file named newdir
-    _one_line_error(["models", "-o", f"{tmp_path}/newdir/"], capsys, "--output", "newdir/", "give a file name")
+    one_line_error(["models", "-o", f"{tmp_path}/newdir/"], capsys, "--output", "newdir/", "give a file name")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -403,8 +381,8 @@ def test_14_an_unwritable_folder_fails_before_the_work_naming_output(
         real_access = os.access
         monkeypatch.setattr(hybrid.files.os, "access", lambda p, m: Path(p) != ro and real_access(p, m))
     argv = ["trace", "--model", "wan2.1-t2v-1.3b", "--size", "64x48", "--frames", "1", "-o", str(ro / "x.json")]
-    code, _, err = _run(argv, capsys)
-    line = _is_one_line(code, err, f"output: cannot write in {ro} (Permission denied)")
+    code, _, err = run_cli(argv, capsys)
+    line = is_one_line(code, err, f"output: cannot write in {ro} (Permission denied)")
     assert ".tmp" not in line and "[1/" not in err  # no temporary named, no tracing started
     assert list(ro.iterdir()) == []
 
@@ -461,7 +439,7 @@ def test_5_report_and_trace_refuse_the_same_configs(
     path = root / "transformer" / "config.json"
     path.write_text(json.dumps(config))
     argv = [command, "--model", "wan2.1-t2v-1.3b", "--model-dir", str(root), "--size", "64x48", "--frames", "1"]
-    _one_line_error([*argv, *(["--stage", "diffusion_core"] if command == "trace" else [])], capsys, str(path), needle)
+    one_line_error([*argv, *(["--stage", "diffusion_core"] if command == "trace" else [])], capsys, str(path), needle)
 
 
 def test_5_the_limits_are_the_real_modules() -> None:

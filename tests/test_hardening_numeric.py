@@ -13,26 +13,7 @@ import pytest
 
 from hybrid.cli import main
 
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own errors
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -> str:
-    code, _, err = _run(argv, capsys)
-    assert code == 2, (argv, err)
-    line = err.strip()
-    assert "\n" not in line and "Traceback" not in line and line.startswith("wanmeter: error: "), line
-    assert len(line) <= 300, line
-    for needle in needles:
-        assert needle in line, (needle, line)
-    return line
-
+from .conftest import one_line_error, run_cli
 
 # --- 1, 7: the two-expert split, in arithmetic --------------------------------------------------
 
@@ -41,7 +22,7 @@ def _one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], *needle
 def test_1_a_flow_shift_the_scheduler_cannot_divide_by_is_one_line(
     shift: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _one_line_error(["report", "--model", "wan2.2-t2v-a14b", "--flow-shift", shift], capsys, "flow_shift", "1e-06")
+    one_line_error(["report", "--model", "wan2.2-t2v-a14b", "--flow-shift", shift], capsys, "flow_shift", "1e-06")
 
 
 def test_1_the_smallest_valid_flow_shift_and_a_huge_one_split_the_steps() -> None:
@@ -86,13 +67,13 @@ def test_7_a_hundred_million_and_1e30_steps_split_in_no_time(capsys: pytest.Capt
 
     start = time.perf_counter()
     assert high_noise_steps(10**8, 12.0, 0.875) == 63_221_116  # the list's count, computed once (12 s, 5.9 GB)
-    code, out, _ = _run(["report", "--model", "wan2.2-t2v-a14b", "--steps", str(10**30), "--format", "json"], capsys)
+    code, out, _ = run_cli(["report", "--model", "wan2.2-t2v-a14b", "--steps", str(10**30), "--format", "json"], capsys)
     assert code == 0 and f'"steps": {10**30}' in out
     assert time.perf_counter() - start < 2
 
 
 def test_7_steps_beyond_a_float_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    _one_line_error(["report", "--model", "wan2.2-t2v-a14b", "--steps", str(10**400)], capsys, "steps", "float")
+    one_line_error(["report", "--model", "wan2.2-t2v-a14b", "--steps", str(10**400)], capsys, "steps", "float")
 
 
 # --- 9: layouts of a model with a trillion heads -------------------------------------------------
@@ -111,11 +92,13 @@ def test_9_a_trillion_heads_list_only_the_degrees_a_layout_can_have(
 ) -> None:
     folder = _model_dir(tmp_path, "transformer", {"num_attention_heads": 10**12})
     start = time.perf_counter()
-    line = _one_line_error(
+    line = one_line_error(
         ["report", "--model-dir", folder, "--gpu", "h100-sxm", "--gpus", "7", "--ulysses", "7"], capsys, "ulysses"
     )
     assert line.endswith("valid (up to 72 GPUs): 1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 40, 50, 64"), line
-    code, out, _ = _run(["plan", "--model-dir", folder, "--gpu", "h100-sxm", "--gpus", "8", "--format", "json"], capsys)
+    code, out, _ = run_cli(
+        ["plan", "--model-dir", folder, "--gpu", "h100-sxm", "--gpus", "8", "--format", "json"], capsys
+    )
     assert code == 0 and '"best"' in out
     assert time.perf_counter() - start < 5
 
@@ -156,7 +139,7 @@ def test_2_diff_of_a_report_at_4e200_frames_renders_every_ratio(
     small, big = extreme_reports
     for old, new in ((small, big), (big, small)):
         start = time.perf_counter()
-        code, out, err = _run(["diff", old, new, "--format", fmt], capsys)
+        code, out, err = run_cli(["diff", old, new, "--format", fmt], capsys)
         assert code == 1 and err == "" and time.perf_counter() - start < 2
         assert "inf" not in out.lower().replace("info", "") and "nan" not in out.lower()
         if fmt != "json":
@@ -197,7 +180,7 @@ def test_18_diff_refuses_a_count_written_as_a_fraction_or_exponent(
     text = json.dumps(json.loads(Path(small).read_text()))
     bad = tmp_path / "bad.json"
     bad.write_text(text.replace('"total": {"flops": ', f'"total": {{"flops": {value}, "x": ', 1))
-    _one_line_error(["diff", small, str(bad)], capsys, str(bad), "$.total.flops", "is not of type 'integer'")
+    one_line_error(["diff", small, str(bad)], capsys, str(bad), "$.total.flops", "is not of type 'integer'")
 
 
 # --- 4: every field of an efficiency file, validated ---------------------------------------------
@@ -244,13 +227,13 @@ def test_4_every_field_of_an_efficiency_file_is_one_line(
     assert old in _EFFICIENCY
     path = tmp_path / "eff.json"
     path.write_text(_EFFICIENCY.replace(old, new, 1))
-    _one_line_error(["report", "--gpu", "h100-sxm", "--efficiency", str(path)], capsys, str(path), needle)
+    one_line_error(["report", "--gpu", "h100-sxm", "--efficiency", str(path)], capsys, str(path), needle)
 
 
 def test_4_a_valid_efficiency_file_sizes(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "eff.json"
     path.write_text(_EFFICIENCY)
-    code, out, err = _run(["report", "--gpu", "h100-sxm", "--efficiency", str(path), "--format", "json"], capsys)
+    code, out, err = run_cli(["report", "--gpu", "h100-sxm", "--efficiency", str(path), "--format", "json"], capsys)
     assert code == 0 and '"calibration": "NVIDIA H100 on 2026-11-25 (2.13.0)"' in out, err
 
 
@@ -261,7 +244,7 @@ def test_10_a_sweep_of_a_million_rows_is_refused_before_any_work(capsys: pytest.
     frames = ",".join(str(4 * k + 1) for k in range(1000))
     steps = ",".join(str(k) for k in range(1, 1001))
     start = time.perf_counter()
-    line = _one_line_error(["sweep", "--frames", frames, "--steps", steps], capsys, "1,000,000 rows", "--max-rows")
+    line = one_line_error(["sweep", "--frames", frames, "--steps", steps], capsys, "1,000,000 rows", "--max-rows")
     assert "10,000" in line and time.perf_counter() - start < 2
 
 
@@ -270,8 +253,8 @@ def test_10_max_rows_lets_a_larger_sweep_run(capsys: pytest.CaptureFixture[str])
 
     assert MAX_ROWS == 10_000 and Grid(("wan2.1-t2v-1.3b",), frames=(1, 5), steps=(1, 2, 3)).rows() == 6
     argv = ["sweep", "--model", "wan2.1-t2v-1.3b", "--frames", "1,5,9", "--steps", "1,2,3,4", "--format", "csv"]
-    _one_line_error([*argv, "--max-rows", "11"], capsys, "12 rows", "--max-rows 12")
-    code, out, _ = _run([*argv, "--max-rows", "12"], capsys)
+    one_line_error([*argv, "--max-rows", "11"], capsys, "12 rows", "--max-rows 12")
+    code, out, _ = run_cli([*argv, "--max-rows", "12"], capsys)
     assert code == 0 and len(out.splitlines()) == 1 + 12
 
 
@@ -293,14 +276,14 @@ def test_11_trace_refuses_more_vae_calls_than_it_can_walk(
     argv: list[str], needles: tuple[str, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
     start = time.perf_counter()
-    line = _one_line_error(["trace", *argv], capsys, *needles, "the analytic report has no such limit")
+    line = one_line_error(["trace", *argv], capsys, *needles, "the analytic report has no such limit")
     assert time.perf_counter() - start < 5, line  # refused before torch is imported
 
 
 def test_11_the_report_of_what_trace_refuses_is_fast(capsys: pytest.CaptureFixture[str]) -> None:
     start = time.perf_counter()
     for argv in (["--frames", "4093", "--size", "64x48"], ["--model", "wan2.1-vace-1.3b", "--ref-images", "1000"]):
-        code, out, _ = _run(["report", *argv, "--gpu", "h100-sxm", "--format", "json"], capsys)
+        code, out, _ = run_cli(["report", *argv, "--gpu", "h100-sxm", "--format", "json"], capsys)
         assert code == 0 and '"vae_decode"' in out
     assert time.perf_counter() - start < 3
 
@@ -308,7 +291,7 @@ def test_11_the_report_of_what_trace_refuses_is_fast(capsys: pytest.CaptureFixtu
 def test_11_trace_limit_scales_with_the_residual_blocks(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     folder = _model_dir(tmp_path, "vae", {"num_res_blocks": 20})
     argv = ["trace", "--model-dir", folder, "--size", "64x64", "--stage", "vae_decode"]
-    _one_line_error([*argv, "--frames", "81"], capsys, "frames:", "21 times", "at most 18 (at 20 residual blocks")
+    one_line_error([*argv, "--frames", "81"], capsys, "frames:", "21 times", "at most 18 (at 20 residual blocks")
 
 
 @pytest.mark.parametrize("blocks", [65, 10**7])
@@ -317,13 +300,13 @@ def test_11_a_vae_of_ten_million_residual_blocks_is_one_line(
 ) -> None:
     folder = _model_dir(tmp_path, "vae", {"num_res_blocks": blocks})
     start = time.perf_counter()
-    _one_line_error(["report", "--model-dir", folder], capsys, "num_res_blocks", "at most 64", "published")
+    one_line_error(["report", "--model-dir", folder], capsys, "num_res_blocks", "at most 64", "published")
     assert time.perf_counter() - start < 2
 
 
 def test_11_a_vae_of_64_residual_blocks_reports(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     folder = _model_dir(tmp_path, "vae", {"num_res_blocks": 64})
-    code, out, _ = _run(["report", "--model-dir", folder, "--gpu", "h100-sxm", "--format", "json"], capsys)
+    code, out, _ = run_cli(["report", "--model-dir", folder, "--gpu", "h100-sxm", "--format", "json"], capsys)
     assert code == 0 and '"vae_decode"' in out
 
 
@@ -378,7 +361,7 @@ def test_the_vae_peak_skipping_alike_chunks_equals_walking_every_chunk(
 
 def test_the_report_on_a_gpu_at_4e200_frames_is_one_line_or_a_result(capsys: pytest.CaptureFixture[str]) -> None:
     start = time.perf_counter()
-    code, _, err = _run(["report", "--frames", BIG_FRAMES, "--gpu", "h100-sxm", "--format", "json"], capsys)
+    code, _, err = run_cli(["report", "--frames", BIG_FRAMES, "--gpu", "h100-sxm", "--format", "json"], capsys)
     assert code == 2 and "beyond a float's range" in err and time.perf_counter() - start < 3
-    code, out, _ = _run(["report", "--frames", "4000001", "--gpu", "h100-sxm", "--format", "json"], capsys)
+    code, out, _ = run_cli(["report", "--frames", "4000001", "--gpu", "h100-sxm", "--format", "json"], capsys)
     assert code == 0 and '"peak_memory_bytes"' in out and time.perf_counter() - start < 5
