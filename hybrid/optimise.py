@@ -22,6 +22,7 @@ from typing import Any
 
 from hybrid.errors import InputError
 from hybrid.hardware import GPU, kernel_efficiency
+from hybrid.kernels import memory_fraction
 from hybrid.pipelines import StageDef
 from hybrid.timing import OP_CLASSES, Term
 
@@ -79,6 +80,21 @@ class AttentionKernel(Transform):
         p = provenance(cal)
         p["attention"] = e.to_dict()
         return {**cal, "efficiency": {**cal["efficiency"], "attention": e.value}, "provenance": p}
+
+
+@dataclass(frozen=True)
+class MeasuredMemory(Transform):
+    """Without a timing calibration, memory-bound ops run at the GPU's own measured streaming rate
+    where one is published (:func:`hybrid.kernels.memory_fraction`), else at the cited default."""
+
+    def rates(self, cal: Calibration, gpu: GPU) -> Calibration:
+        measured = memory_fraction(gpu.name) if cal.get("defaults") else None
+        if measured is None:
+            return cal
+        value, evidence = measured
+        p = provenance(cal)
+        p["memory"] = {"value": value, **evidence.to_dict()}
+        return {**cal, "efficiency": {**cal["efficiency"], "memory": value}, "provenance": p}
 
 
 @dataclass(frozen=True)

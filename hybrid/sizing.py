@@ -38,13 +38,14 @@ from hybrid.hardware import (
     host_link_efficiency,
 )
 from hybrid.kernels import evidence as rate_evidence
-from hybrid.kernels import launch_seconds, memory_fraction, shape_rates
+from hybrid.kernels import launch_seconds, shape_rates
 from hybrid.memo import memoised
 from hybrid.memory import PipelineMemory, pipeline_memory
 from hybrid.models.wan_dit import wan_ops_written
 from hybrid.optimise import (
     AttentionKernel,
     EfficiencyOverride,
+    MeasuredMemory,
     Transform,
     apply_calls,
     apply_rates,
@@ -486,7 +487,8 @@ def size_on_gpu(
     only change how many calls each stage makes, which comes from ``workload``); both give the same
     seconds and peaks. ``overrides`` replace some op classes' efficiencies; ``host_flops`` the host
     CPU's throughput (``--t5-cpu``). ``optimisations`` are what-ifs (:mod:`hybrid.optimise`), applied
-    after the runtime's attention kernel and before ``overrides``.
+    after the runtime's attention kernel and the GPU's measured memory rate
+    (:class:`~hybrid.optimise.MeasuredMemory`), and before ``overrides``.
 
     On several GPUs (``deployment``) every figure is one rank's: its share of the transformer's
     tokens with the collectives of sequence parallelism (timed by the GPU-to-GPU link, not overlapped
@@ -501,6 +503,7 @@ def size_on_gpu(
     kernel = rt.attention_kernel(g.architecture)
     transforms: tuple[Transform, ...] = (
         AttentionKernel("attention kernel", rt.record.name, kernel),
+        MeasuredMemory("measured memory", "hybrid/data/kernel_rates.json"),
         *optimisations,
         *((EfficiencyOverride.of(overrides),) if overrides else ()),
     )
@@ -511,12 +514,6 @@ def size_on_gpu(
             raise InputError(f"host-tflops: must be a positive number, got {host_flops!r}")
         host_cpu = (float(host_flops), "set on the command line")
     by_shape = kernel_aware_classes(cal)
-    measured_memory = memory_fraction(g.name) if "memory" in by_shape else None
-    if measured_memory is not None:  # the GPU's own measured memory-bound rate
-        value, ev = measured_memory
-        p = provenance(cal)
-        p["memory"] = {"value": value, **ev.to_dict()}
-        cal = {**cal, "efficiency": {**cal["efficiency"], "memory": value}, "provenance": p}
     launch_s = launch_seconds(g.name)[0] if cal.get("defaults") else float(cal.get("launch_overhead_s", 0.0))
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
@@ -629,13 +626,12 @@ def size_on_gpu(
 
 
 def kernel_aware_classes(cal: dict[str, Any]) -> frozenset[str]:
-    """The op classes timed by the kernel measurements (:mod:`hybrid.kernels`: the FLOP classes by
-    kernel shape, memory-bound ops at the GPU's measured streaming rate): with the cited defaults,
-    every class the user did not override; with a timing calibration of the GPU, none (its measured
+    """The FLOP classes timed by kernel shape (:mod:`hybrid.kernels`): with the cited defaults,
+    every one the user did not override; with a timing calibration of the GPU, none (its measured
     efficiencies stand for every shape)."""
     if not cal.get("defaults"):
         return frozenset()
-    return frozenset(c for c in OP_CLASSES if c not in cal.get("overridden", ()))
+    return frozenset(c for c in ("matmul", "attention", "convolution") if c not in cal.get("overridden", ()))
 
 
 def _gpu_link(g: GPU) -> tuple[float, float, dict[str, Any]]:
