@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hybrid.errors import InputError
 from hybrid.files import CALIBRATION_DIR, read_json
 from hybrid.hardware import GPU, get_gpu
 
@@ -225,9 +226,17 @@ def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
     )
 
 
+def read_public(path: Path = PUBLIC_TIMINGS) -> dict[str, Any]:
+    """The public-timings document at ``path``; one line where it is not a ``wanmeter.public-timings/2`` one."""
+    doc: dict[str, Any] = read_json(path, "public timings document")
+    if doc.get("schema") != "wanmeter.public-timings/2":
+        raise InputError(f"public_timings: {path} is not a wanmeter.public-timings/2 document")
+    return doc
+
+
 def outcomes(path: Path = PUBLIC_TIMINGS) -> list[Outcome]:
     """Every entry of the public set, sized (:func:`hybrid.sizing.size_on_gpu`) as stated."""
-    doc = read_json(path, "public timings document")
+    doc = read_public(path)
     return [_outcome(e, doc["sources"]) for e in _runs(doc)]
 
 
@@ -238,7 +247,7 @@ def _runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 @cache
 def _public() -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
-    doc = read_json(PUBLIC_TIMINGS, "public timings document")
+    doc = read_public()
     return tuple(_runs(doc)), doc["sources"]
 
 
@@ -302,8 +311,6 @@ def with_range(report: PipelineReport) -> PipelineReport:
     published runs of its kind (:func:`public_band`); unchanged without a sizing, where the public
     set is not at hand or has too few runs."""
     from dataclasses import replace
-
-    from hybrid.errors import InputError
 
     sizing = report.gpu
     if sizing is None:
