@@ -112,6 +112,22 @@ def math_attention_bytes(
 COLLECTIVES: tuple[str, ...] = ("all_to_all_single", "all_gather_into_tensor", "reduce_scatter_tensor", "all_reduce")
 """The ``_c10d_functional`` collectives a rank's rows can carry (what the runtimes send)."""
 
+LIST_COLLECTIVES: dict[str, str] = {"alltoall_": "all_to_all_single", "allgather_": "all_gather_into_tensor"}
+"""The ``c10d`` collectives of ``torch.distributed``'s list API (``all_to_all(outputs, inputs)``,
+``all_gather(outputs, x)``: what the Wan repositories' sequence parallelism calls), each with the
+functional collective that moves the same bytes for equal splits (its :func:`collective_bytes`)."""
+
+
+def collective_kind(op: str) -> str | None:
+    """The :data:`COLLECTIVES` name a collective row's ``op`` moves bytes as (``_c10d_functional.x``
+    or ``c10d.x``); ``None`` for another op."""
+    namespace, _, name = op.rpartition(".")
+    if namespace.endswith("_c10d_functional"):
+        return name if name in COLLECTIVES else None
+    if namespace.endswith("c10d"):
+        return LIST_COLLECTIVES.get(name)
+    return None
+
 
 def collective_bytes(collective: str, group_size: int, input_bytes: int) -> tuple[int, int]:
     """``(sent, received)``: bytes one rank puts on and takes off the interconnect for one call

@@ -416,9 +416,12 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                 "pad": "pads the tokens to a multiple of the degree (xdit_context_parallel.py, ulysses.py)",
             },
             no_ring_repos={"Wan2.2": "runs Ulysses alone (wan/distributed/ulysses.py)"},
-            layout_note="the original Wan code splits the same way and sends the same tensors (its Ulysses "
-            "all-to-alls, xFuser's USP in Wan2.1); its per-rank ops on several GPUs are modelled by diffusers' (its "
-            "output gather in bf16)",
+            layout_note="under Ulysses each rank runs the original code's own ops (Wan2.2's "
+            "wan/distributed/sequence_parallel.py and ulysses.py, checked against a trace of that code: the rotary "
+            "table over every token, a timestep per token embedded over the whole sequence in Wan2.2, dist.all_to_all "
+            "of q, k and v, the float32 head's output all-gathered); Wan2.1's xFuser USP sends the same tensors and is "
+            "modelled by Wan2.2's (its layout copies not traced); ring attention and image-to-video's cross-attention "
+            "are modelled by diffusers' per-rank ops",
             sources=(
                 "dit-fp32",
                 "autocast",

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any, Protocol
 
-from hybrid.ops import COLLECTIVES
+from hybrid.ops import COLLECTIVES, collective_kind
 from hybrid.rows import CostRow, OpGroup
 
 Dims = tuple[int, ...]
@@ -193,8 +193,8 @@ def kernel_dims(row: CostRow) -> Dims:
     not say: a row without shapes, an op of another layout)."""
     shapes, op = row.input_shapes, row.op
     if row.category == "collective":
-        name = op.rsplit(".", 1)[-1]
-        return collective_dims(name) if name in COLLECTIVES else ()
+        kind = collective_kind(op)
+        return collective_dims(kind) if kind else ()
     try:
         if op in ("aten.mm", "aten.addmm", "aten.bmm", "aten.baddbmm"):
             a, b = shapes[-2], shapes[-1]

@@ -32,8 +32,12 @@ SHA256 = {
     "wan21/attention.py": "23fe7c6f6e4065242d95e5e188cb2d1a16bd283f05dca7e7e878977158fcfdbc",
     "wan22/model.py": "8b39115298ca7322806c19b3165b3f435a94fe4a58f0624aec24f8e7f4997432",
     "wan22/attention.py": "23fe7c6f6e4065242d95e5e188cb2d1a16bd283f05dca7e7e878977158fcfdbc",
+    "wan22/distributed/sequence_parallel.py": "4f50898eff51efbfebf8709e2d2993fc87b2442c548753cd36e4e607cdd55e0a",
+    "wan22/distributed/ulysses.py": "0c9969ec8e99358fb79a224700853f89b52724c8dc2055f91972ace47f04a483",
+    "wan22/distributed/util.py": "b8925fdbdc0cf4409ba5760d92c66f1e329de40b1dad7f2011a7d37caad97b56",
 }
-"""The vendored files as fetched (Wan2.1 9737cba9, Wan2.2 42bf4cfa; the two attention.py are the same)."""
+"""The vendored files as fetched (Wan2.1 9737cba9, Wan2.2 42bf4cfa; the two attention.py are the same;
+Wan2.2's sequence parallelism: ``tests/test_wan_original_sp.py``)."""
 
 HEADS, HEAD_DIM, FFN, LAYERS, FREQ, TEXT_DIM, TEXT_LEN = 2, 12, 40, 3, 16, 20, 7
 FRAMES, HEIGHT, WIDTH = 2, 8, 12  # latent grid; patch (1, 2, 2): 2 x 4 x 6 = 48 tokens

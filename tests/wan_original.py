@@ -27,6 +27,9 @@ CHANGES: dict[str, tuple[tuple[str, str], ...]] = {
     "wan22/model.py": (("torch.amp.autocast('cuda',", "torch.amp.autocast('cpu',"),),
     "wan21/attention.py": (("assert q.device.type == 'cuda' and q.size(-1) <= 256", "assert q.size(-1) <= 256"),),
     "wan22/attention.py": (("assert q.device.type == 'cuda' and q.size(-1) <= 256", "assert q.size(-1) <= 256"),),
+    "wan22/distributed/sequence_parallel.py": (("torch.amp.autocast('cuda',", "torch.amp.autocast('cpu',"),),
+    "wan22/distributed/ulysses.py": (),
+    "wan22/distributed/util.py": (),
 }
 
 
@@ -42,9 +45,11 @@ def changed_source(path: str) -> str:
 
 
 def _varlen_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -> torch.Tensor:
-    """``flash_attn.flash_attn_varlen_func`` for equal lengths: (total, heads, dim) in and out."""
-    lq, lk = int(kw["max_seqlen_q"]), int(kw["max_seqlen_k"])
-    b = q.shape[0] // lq
+    """``flash_attn.flash_attn_varlen_func`` for equal lengths per sample: (total, heads, dim) in and out
+    (the keys' length from their total, not ``max_seqlen_k``: under sequence parallelism the queries
+    are padded, the keys cut to the true length by ``k_lens``)."""
+    b = q.shape[0] // int(kw["max_seqlen_q"])
+    lq, lk = q.shape[0] // b, k.shape[0] // b
     qb, kb, vb = (t.unflatten(0, (b, n)).transpose(1, 2) for t, n in ((q, lq), (k, lk), (v, lk)))
     return F.scaled_dot_product_attention(qb, kb, vb).transpose(1, 2).flatten(0, 1)
 
@@ -68,6 +73,31 @@ def load(version: str) -> types.ModuleType:
             module.FLASH_ATTN_2_AVAILABLE = True
             module.flash_attn = types.SimpleNamespace(flash_attn_varlen_func=_varlen_sdpa)
     return sys.modules[f"{package}.model"]
+
+
+def load_sequence_parallel(version: str = "wan22") -> types.ModuleType:
+    """Wan2.2's ``wan/distributed/sequence_parallel.py`` (with ``ulysses.py`` and ``util.py``), its
+    relative imports of ``..modules.model`` and ``..modules.attention`` answered by :func:`load`'s."""
+    package = f"wan_original_{version}"
+    name = f"{package}.distributed.sequence_parallel"
+    if name in sys.modules:
+        return sys.modules[name]
+    model = load(version)
+    modules = types.ModuleType(f"{package}.modules")
+    modules.__path__ = []
+    sys.modules[modules.__name__] = modules
+    sys.modules[f"{package}.modules.model"] = model
+    sys.modules[f"{package}.modules.attention"] = sys.modules[f"{package}.attention"]
+    dist = types.ModuleType(f"{package}.distributed")
+    dist.__path__ = []
+    sys.modules[dist.__name__] = dist
+    for part in ("util", "ulysses", "sequence_parallel"):
+        module = types.ModuleType(f"{package}.distributed.{part}")
+        module.__package__ = dist.__name__
+        sys.modules[module.__name__] = module
+        path = f"{version}/distributed/{part}.py"
+        exec(compile(changed_source(path), str(ROOT / path), "exec"), module.__dict__)
+    return sys.modules[name]
 
 
 def _up(a: Any) -> Any:

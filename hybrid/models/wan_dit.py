@@ -305,6 +305,14 @@ class _Walk:
         if self.memory:  # its output: every rank's inputs gathered, or as many bytes exchanged
             self.sink.alloc(calls * input_bytes * (group if collective == "all_gather_into_tensor" else 1))
 
+    def list_collective(self, module: str, name: str, group: int, input_bytes: int) -> None:
+        """A ``c10d`` collective of ``torch.distributed``'s list API (:data:`hybrid.ops.LIST_COLLECTIVES`)
+        on ``input_bytes`` over ``group`` ranks: it writes into outputs the caller allocated, so it
+        allocates nothing."""
+        kind = ops.LIST_COLLECTIVES[name]
+        sent, received = ops.collective_bytes(kind, group, input_bytes)
+        self.op(module, f"c10d.{name}", "collective", sent, received, 0, 1, dims=collective_dims(kind))
+
     def cast(self, module: str, numel: int, src: int, dst: int, calls: int = 1) -> None:
         """``_to_copy`` of ``numel`` elements from ``src`` to ``dst`` bytes each."""
         self(module, "_to_copy", "movement", numel * src, numel * dst, calls=calls)
@@ -710,14 +718,14 @@ WAN_OPS = "wan"
 
 def wan_ops_written(cfg: WanTransformer3DConfig, shape: CallShape) -> bool:
     """Whether :func:`_wan_dit_walk` is written for ``cfg`` and ``shape``: the original's text-to-video
-    and A14B/TI2V blocks on one GPU (image cross-attention, VACE and a split sequence are walked with
-    diffusers' ops)."""
+    and A14B/TI2V blocks on one GPU or with the sequence split by Ulysses (image cross-attention, VACE
+    and ring attention are walked with diffusers' ops)."""
     return (
         shape.dit_ops == WAN_OPS
         and cfg.image_dim is None
         and cfg.cross_attn_norm
         and not isinstance(cfg, WanVACETransformer3DConfig)
-        and shape.sequence_degree == 1
+        and shape.ring == 1
     )
 
 
@@ -766,29 +774,84 @@ def _wan_rms_norm(rows: _Walk, module: str, n: int, d: int, weights: int) -> Non
     rows.free(x)
 
 
-def _wan_rope(rows: _Walk, batch: int, tokens: int, d: int, hd: int, src: int) -> None:
+def _wan_rope(rows: _Walk, batch: int, tokens: int, d: int, hd: int, src: int, grid: int = 0, ranks: int = 1) -> None:
     """``rope_apply`` on q or k (``src`` bytes per element, ``(B, N, H, hd)``) with autocast off: per sample, a float64
-    copy viewed as complex, the frequencies of its ``(f, h, w)`` grid joined into a complex128
-    ``(N, hd/2)`` table, their product, joined with the (empty) padding; then stacked and cast back
-    to float32. What it returns is the caller's to free."""
+    copy viewed as complex, the frequencies of its ``(f, h, w)`` grid joined into a complex128 table, their
+    product, joined with the (empty) padding; then stacked and cast back to float32. What it returns is the
+    caller's to free.
+
+    Under the Wan repositories' sequence parallelism (``ranks`` > 1: ``rope_apply`` of
+    ``wan/distributed/sequence_parallel.py``, and of Wan2.1's ``xdit_context_parallel.py``) ``tokens`` are
+    this rank's and the table is built over the whole grid's ``grid`` tokens on every rank, padded to
+    ``tokens * ranks`` (``pad_freqs``: ``torch.ones`` and a ``cat``), and this rank's slice multiplied."""
     s, n = tokens * d, batch * tokens * d  # elements of one sample's q, of the batch's
-    table = tokens * hd // 2 * 2 * F64  # complex128 (N, hd/2)
+    sp = ranks > 1
+    table = (grid if sp else tokens) * hd // 2 * 2 * F64  # complex128 (N, hd/2)
+    padded = tokens * ranks * hd // 2 * 2 * F64 if sp else table  # the table the product reads a slice of
+    own = tokens * hd // 2 * 2 * F64  # this rank's slice
     rows("attn1", "_to_copy", "movement", s * src, s * F64, calls=batch, out=0)
     rows("attn1", "cat", "movement", table, table, calls=batch, out=0)
-    rows("attn1", "mul", "elementwise", s * F64 + table, s * F64, calls=batch, out=0)
+    if sp:
+        rows("attn1", "ones", "factory", 0, padded - table, calls=batch, out=0)
+        rows("attn1", "cat", "movement", padded, padded, calls=batch, out=0)
+    rows("attn1", "mul", "elementwise", s * F64 + own, s * F64, calls=batch, out=0)
     rows("attn1", "cat", "movement", s * F64, s * F64, calls=batch, out=0)
     if rows.memory:  # the loop: x_i and the table rebound each sample, each x_i kept in a list
         for i in range(batch):
             rows.sink.alloc(s * F64 + table)  # the float64 copy; the new table
             if i:
-                rows.free(table)  # the previous sample's
+                rows.free(padded)  # the previous sample's
+            if sp:  # pad_freqs: the padding, the padded table; then the padding and the unpadded one dropped
+                rows.sink.alloc(padded - table)
+                rows.sink.alloc(padded)
+                rows.free(padded)
             rows.sink.alloc(s * F64)  # the product
             rows.free(s * F64)  # the copy
             rows.sink.alloc(s * F64)  # joined with the padding, kept
             rows.free(s * F64)  # the product
     rows("attn1", "stack", "movement", n * F64, n * F64)
     rows.cast("attn1", n, F64, F32)
-    rows.free(2 * n * F64 + table)  # the samples, their stack, the last table
+    rows.free(2 * n * F64 + padded)  # the samples, their stack, the last table
+
+
+def _wan_ulysses_attention(rows: _Walk, batch: int, tokens: int, grid: int, heads: int, hd: int, ranks: int) -> None:
+    """The self-attention core of the Wan repositories' sequence parallelism on one rank
+    (``sp_attn_forward`` and ``distributed_attention`` of ``wan/distributed/``): the rotated float32 q
+    and k cast to bf16; q, k and v each exchanged by ``all_to_all`` (``util.all_to_all``: the head
+    chunks made contiguous, ``empty_like`` outputs, ``dist.all_to_all``, joined along the sequence);
+    ``flash_attention`` with ``k_lens`` (k and v joined over the ``grid`` true tokens, the queries over
+    all ``tokens * ranks``); the output exchanged back the same way, its sequence chunks contiguous for
+    one sample. Returns with the output ``(B, tokens, H, hd)`` bf16 allocated; the gathered q, k, v
+    dropped."""
+    x = batch * tokens * heads * hd  # elements of this rank's q (and of the gathered q, of the output)
+    xb, part = x * BF16, x * BF16 // ranks
+    h = heads // ranks
+    kv = batch * grid * h * hd  # the gathered k (v) over the true tokens
+
+    def exchange(contiguous: bool) -> None:
+        if not contiguous:
+            rows("attn1", "clone", "movement", part, part, calls=ranks, out=xb)
+        rows("attn1", "empty_like", "factory", part, part, calls=ranks, out=xb)
+        rows.list_collective("attn1", "alltoall_", ranks, xb)
+        rows("attn1", "cat", "movement", xb, xb)
+        rows.free(xb + (0 if contiguous else xb))  # the outputs and the contiguous inputs
+
+    rows.cast("attn1", x, F32, BF16)  # half(q)
+    rows.cast("attn1", x, F32, BF16)  # half(k)
+    exchange(batch * tokens == 1)
+    rows.free(xb)  # half(q), rebound
+    exchange(batch * tokens == 1)
+    rows.free(xb)  # half(k)
+    exchange(batch * tokens == 1)
+    rows("attn1", "cat", "movement", kv * BF16, kv * BF16)  # k[:k_len] per sample, joined
+    rows("attn1", "cat", "movement", kv * BF16, kv * BF16)  # v
+    q_len = tokens * ranks
+    rows.math_attention(batch * h, q_len, grid, hd)
+    rows("attn1", "scaled_dot_product_attention", "attention", xb + 2 * kv * BF16, xb,
+         ops.sdpa(batch, h, q_len, grid, hd), dims=attention_dims(batch * h, q_len, grid, hd))  # fmt: skip
+    rows.free(2 * kv * BF16)  # the joined k and v
+    exchange(batch == 1)
+    rows.free(xb + 3 * xb)  # the attention's output, rebound; the gathered q, k, v at the return
 
 
 def _wan_attention(rows: _Walk, module: str, batch: int, heads: int, hd: int, q_len: int, kv_len: int,
@@ -866,11 +929,21 @@ def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: in
         _wan_rms_norm(rows, f"attn1.norm_{proj[-1]}", n, d, wt)
         rows.free(x)  # the projection
     _wan_linear(rows, "attn1.to_v", n, d, d, F32, wt)
-    _wan_rope(rows, batch, tokens, d, hd, qk)
-    _wan_rope(rows, batch, tokens, d, hd, qk)
-    _wan_attention(rows, "attn1", batch, heads, hd, tokens, tokens, F32, gather_kv=True)
-    _wan_linear(rows, "attn1.to_out.0", n, d, d, F32, wt)
-    rows.free(xf + 2 * nq + x + xf)  # the output in float32; q, k (normed), v; the input
+    ranks = shape.sequence_degree
+    if ranks == 1:
+        _wan_rope(rows, batch, tokens, d, hd, qk)
+        _wan_rope(rows, batch, tokens, d, hd, qk)
+        _wan_attention(rows, "attn1", batch, heads, hd, tokens, tokens, F32, gather_kv=True)
+        _wan_linear(rows, "attn1.to_out.0", n, d, d, F32, wt)
+        rows.free(xf + 2 * nq + x + xf)  # the output in float32; q, k (normed), v; the input
+    else:  # sp_attn_forward: q = rope_apply(q, ...) rebinds q (and k), dropping the normed ones
+        grid = shape.dit_tokens
+        for _ in "qk":
+            _wan_rope(rows, batch, tokens, d, hd, qk, grid, ranks)
+            rows.free(nq)
+        _wan_ulysses_attention(rows, batch, tokens, grid, heads, hd, ranks)
+        _wan_linear(rows, "attn1.to_out.0", n, d, d, BF16, wt)
+        rows.free(x + 2 * xf + x + xf)  # the output in bf16; q, k (rotated, float32), v; the input
     gated(BF16)  # y, the attention's output, lives to the block's end
     if wt == BF16:  # autocast runs layer_norm in float32: its bf16 weight and bias cast up
         rows.cast("norm2", d, BF16, F32)
@@ -923,12 +996,15 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     batch, text_len, d = shape.batch, shape.text_len, cfg.inner_dim
     p_t, p_h, p_w = cfg.patch_size
     f, h, w = shape.dit_latent_frames // p_t, shape.latent_height // p_h, shape.latent_width // p_w
-    tokens = f * h * w
-    n, t, s = batch * tokens, batch * text_len, tokens * d
-    m = n if shape.per_token_timestep else batch  # rows of the time embedding and modulation
+    tokens, ranks, local = f * h * w, shape.sequence_degree, shape.local_tokens
+    seq_len = local * ranks  # the sequence padded to a multiple of the ranks (generate.py's seq_len)
+    n, t, s = batch * seq_len, batch * text_len, tokens * d
+    m = n if shape.per_token_timestep else batch  # rows of the time embedding (over the whole sequence)
+    m_local = batch * local if shape.per_token_timestep else batch  # of the blocks' and head's modulation
     half, freq, channels = cfg.freq_dim // 2, cfg.freq_dim, cfg.in_channels
     pixels = f * p_t * h * p_h * w * p_w  # latent positions per sample
-    x, xf, md = n * d * BF16, n * d * F32, m * d
+    x, md = n * d * BF16, m * d
+    pad = (seq_len - tokens) * d * BF16  # per sample
     wt = nbytes(shape.dit_weight_dtype)  # float32 weights, or bf16 (--convert-model-dtype)
     joined = channels * pixels * F32
     if channels > cfg.out_channels:  # A14B image-to-video: torch.cat([latents, y]) per sample
@@ -946,10 +1022,14 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
             rows.free(casts + channels * pixels * BF16)
     if channels > cfg.out_channels:
         rows.free(batch * joined)
-    rows("", "new_zeros", "factory", s * BF16, 0, calls=batch)  # the padding to seq_len: none on one GPU
-    rows("", "cat", "movement", s * BF16, s * BF16, calls=batch, out=x)
+    rows("", "new_zeros", "factory", s * BF16, pad, calls=batch, out=0)  # the padding to seq_len (none on one GPU)
+    rows("", "cat", "movement", s * BF16 + pad, s * BF16 + pad, calls=batch, out=0)
+    if rows.memory:  # per sample: its padding, the two joined, the padding dropped
+        for _ in range(batch):
+            rows.sink.alloc(pad + s * BF16 + pad)
+            rows.free(pad)
     rows("", "cat", "movement", x, x)
-    rows.free(2 * x)  # the patch-embedded samples, each joined with its padding
+    rows.free(batch * s * BF16 + x)  # the patch-embedded samples, each joined with its padding
     # sinusoidal_embedding_1d in float64, under autocast(float32)
     rows("", "_to_copy", "movement", m * I64, m * F64)  # position.type(torch.float64), kept to its return
     rows("", "arange", "factory", 0, half * I64)
@@ -987,22 +1067,33 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     rows.free(t * d * BF16)
     _wan_linear(rows, f"{tt}.linear_2", t, d, d, BF16, wt)  # the context, kept
     rows.free(t * d * BF16 + tx)  # the GELU's output, the stacked context
-    rows.repeat(1, "blocks.0", lambda block: _wan_block(cfg, block, shape, m, BF16, wt))
-    sink.repeat(cfg.num_layers - 1, "blocks.{i}", lambda s_: _wan_block(cfg, _Walk(s_, batch), shape, m, F32, wt),
+    # sequence parallelism: x, e and e0 chunked (views; the whole x held until the first block drops it)
+    block0 = x - batch * local * d * BF16 if ranks > 1 else 0
+    rows.repeat(1, "blocks.0", lambda block: _wan_block(cfg, block, shape, m_local, BF16, wt))
+    rows.free(block0)
+    sink.repeat(cfg.num_layers - 1, "blocks.{i}", lambda s_: _wan_block(cfg, _Walk(s_, batch), shape, m_local, F32, wt),
                 start=1)  # fmt: skip
-    # Head: under autocast(float32)
-    rows("", "add", "elementwise", 2 * d * wt + md * F32, 2 * md * F32)  # modulation + e, to the head's end
-    rows.layer_norm("norm_out", n, d)
-    rows("", "add", "elementwise", md * F32, md * F32)
-    rows("", "mul", "elementwise", xf + md * F32, xf)
-    rows.free(xf + md * F32)
-    rows("", "add", "elementwise", xf + md * F32, xf)
+    # Head: under autocast(float32), on this rank's tokens
+    nl, ml = batch * local, m_local * d
+    xf = nl * d * F32
+    rows("", "add", "elementwise", 2 * d * wt + ml * F32, 2 * ml * F32)  # modulation + e, to the head's end
+    rows.layer_norm("norm_out", nl, d)
+    rows("", "add", "elementwise", ml * F32, ml * F32)
+    rows("", "mul", "elementwise", xf + ml * F32, xf)
+    rows.free(xf + ml * F32)
+    rows("", "add", "elementwise", xf + ml * F32, xf)
     rows.free(xf)
     o = cfg.out_channels * prod(cfg.patch_size)
-    _wan_f32_linear(rows, "proj_out", n, d, o, wt)
-    rows.free(xf + 2 * md * F32 + xf)  # its input, the modulation, the last block's output
+    _wan_f32_linear(rows, "proj_out", nl, d, o, wt)
+    rows.free(xf + 2 * ml * F32 + xf)  # its input, the modulation, the last block's output
+    if ranks > 1:  # gather_forward: every rank's head output, joined along the sequence
+        y = nl * o * F32
+        rows("", "empty_like", "factory", y, y, calls=ranks, out=ranks * y)
+        rows.list_collective("", "allgather_", ranks, y)
+        rows("", "cat", "movement", ranks * y, ranks * y)
+        rows.free(ranks * y + y)  # the list, the head's output
     rows("", "clone", "movement", tokens * o * F32, tokens * o * F32, calls=batch, out=n * o * F32)  # unpatchify
-    rows.free(n * o * F32)  # the head's output
+    rows.free(n * o * F32)  # the head's (joined) output
 
 
 def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:

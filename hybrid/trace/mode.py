@@ -160,6 +160,10 @@ COLLECTIVE_NAMESPACE = "_c10d_functional"
 each of :data:`hybrid.ops.COLLECTIVES` becomes a ``collective`` row whose byte columns are what the
 rank sends and receives (:func:`hybrid.ops.collective_bytes`). Matched by name: the namespace's
 custom ops register when ``torch.distributed._functional_collectives`` is first imported."""
+LIST_NAMESPACE = "c10d"
+"""Where ``torch.distributed``'s list-API collectives dispatch (``all_to_all``, ``all_gather``: the Wan
+repositories' sequence parallelism): each of :data:`hybrid.ops.LIST_COLLECTIVES` becomes a
+``collective`` row."""
 COLLECTIVE_NO_WORK = frozenset({"wait_tensor", "_wrap_tensor_autograd"})
 """Waiting on a collective and wrapping its result: no work of their own."""
 
@@ -372,6 +376,8 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
                 return decomposed
         if func.namespace == COLLECTIVE_NAMESPACE:
             return self._collective(func, args, kwargs)
+        if func.namespace == LIST_NAMESPACE:
+            return self._list_collective(func, args, kwargs)
         category = CATEGORY_OF.get(packet)
         out = func(*args, **kwargs)
         name = SDPA_OP if category == "attention" else f"aten.{packet.__name__}"  # one name, any kernel
@@ -405,6 +411,26 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         sent, received = ops.collective_bytes(collective, _group_size(args), x.numel() * x.element_size())
         self._add(f"_c10d_functional.{collective}", "collective", 0, sent, received, [x], [out])
         self.track([out], [x])
+        return out
+
+    def _list_collective(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        """A ``c10d`` collective of the list API: it writes into outputs its caller allocated (their
+        ``empty_like`` rows), so it allocates nothing; its row's bytes are those of the functional
+        collective that moves the same data (:data:`hybrid.ops.LIST_COLLECTIVES`)."""
+        out = func(*args, **kwargs)
+        name = func._overloadpacket.__name__
+        kind = ops.LIST_COLLECTIVES.get(name)
+        if kind is None:
+            self.unsupported[f"{LIST_NAMESPACE}.{name}"] = self.unsupported.get(f"{LIST_NAMESPACE}.{name}", 0) + 1
+            self.unsupported_modules.setdefault(f"{LIST_NAMESPACE}.{name}", self.modules.current)
+            return out
+        outputs: list[torch.Tensor] = []
+        inputs: list[torch.Tensor] = []
+        _tensor_leaves(args[0], outputs)
+        _tensor_leaves(args[1], inputs)
+        group = len(inputs) if kind == "all_to_all_single" else len(outputs)
+        sent, received = ops.collective_bytes(kind, group, sum(x.numel() * x.element_size() for x in inputs))
+        self._add(f"{LIST_NAMESPACE}.{name}", "collective", 0, sent, received, inputs, outputs)
         return out
 
     def rows(self) -> list[CostRow]:
