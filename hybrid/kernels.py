@@ -329,8 +329,134 @@ def evidence(gpu: GPU, kernel: str, key_length: int) -> dict[str, dict[str, Any]
     return out
 
 
+COLLECTIVE_NAMES: Mapping[str, str] = {
+    "all_to_all_single": "all_to_all",
+    "all_gather_into_tensor": "all_gather",
+    "reduce_scatter_tensor": "reduce_scatter",
+    "all_reduce": "all_reduce",
+    "send_recv": "sendrecv",
+}
+"""The data's name (nccl-tests' ``alltoall_perf``, ``all_gather_perf``, ... without ``_perf``) of each
+collective as the rows spell it (:data:`hybrid.ops.COLLECTIVES`; ``send_recv`` as :mod:`hybrid.comm`)."""
+
+COLLECTIVE_KIN: Mapping[str, tuple[str, ...]] = {
+    "all_gather": ("reduce_scatter", "all_reduce"),
+    "reduce_scatter": ("all_gather", "all_reduce"),
+    "all_reduce": ("reduce_scatter", "all_gather"),
+}
+"""Collectives that move the same bytes per unit of bus bandwidth, in order of preference: the ring
+all-gather and reduce-scatter each send ``(P-1)/P`` of the buffer per rank, and a ring all-reduce is
+one of each (nccl-tests' busbw factors ``(n-1)/n`` and ``2(n-1)/n`` put all three on one scale;
+8x H200 at 16 GiB: all-gather 361.4, reduce-scatter 362.9, ring all-reduce 367.2 GB/s, ml-engineering
+'SHARP'). An all-reduce that NCCL ran with NVLink SHARP (``NVLS``, reduced in the switch) is no kin
+of the others. All-to-all and send/receive have none."""
+
+LINK_FAMILIES: Mapping[str, tuple[str, ...]] = {
+    "NVLink 3 + NVSwitch": ("a100-80gb", "a100-40gb", "a800-80gb"),
+    "NVLink 4 + NVSwitch": ("h100-sxm", "h200", "h20", "h800"),
+    "NVLink 5 + NVSwitch": ("b200", "b300", "gb200"),
+    "PCIe, no peer-to-peer (GeForce)": ("rtx4090", "rtx4090d", "rtx5090"),
+    "Infinity Fabric full mesh": ("mi300x", "mi325x"),
+}
+"""GPUs whose collectives cross the same kind of link (``gpu_link`` of ``gpus.json``), so that one's
+achieved fraction of its per-direction link stands for another's: the same NVLink generation behind
+NVSwitch (H800's and A800's links are fewer, not different), GeForce boards on PCIe that NVIDIA's
+driver keeps from peer-to-peer (NCCL stages through host memory), the MI300X platform's mesh."""
+
+LINK_CEILING = 1.2
+"""The largest busbw a collective reaches as a fraction of the per-direction link it is normalised
+by: NVLink SHARP all-reduce passes the link (480 of 450 GB/s on 8x H100/H200, ml-engineering
+'SHARP': the switch reduces, so busbw counts bytes no link carried). An entry above it was measured
+over a link ``gpus.json`` does not describe for its GPU (a pair of H100 PCIe joined by an NVLink
+bridge against their PCIe link) and is not used."""
+
+
+def nccl_size(collective: str, group_size: int, input_bytes: int) -> int:
+    """nccl-tests' ``size`` of one call of ``collective`` (a :data:`COLLECTIVE_NAMES` key) on
+    ``input_bytes`` per rank in a group of ``group_size``: the gathered output of a rank for
+    ``all_gather_into_tensor`` (its input times the group: nccl-tests' ``AllGatherGetCollByteCount``
+    sizes the receive buffer), the input of a rank for the others (``alltoall_perf`` and
+    ``reduce_scatter_perf`` size the send buffer; ``all_reduce_perf`` one buffer; ``sendrecv_perf``
+    the bytes sent)."""
+    if collective not in COLLECTIVE_NAMES:
+        raise ValueError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVE_NAMES)}")
+    return input_bytes * group_size if collective == "all_gather_into_tensor" else input_bytes
+
+
+def _link_family(gpu_name: str) -> str | None:
+    return next((family for family, members in LINK_FAMILIES.items() if gpu_name in members), None)
+
+
+def _nvls(entry: Mapping[str, Any]) -> bool:
+    """Whether NCCL ran (or, the algorithm unstated, may have run) the all-reduce with NVLink SHARP."""
+    algorithm = str(entry.get("algorithm", ""))
+    return algorithm.startswith("NVLS") or (not algorithm and "NVLS" in str(entry.get("note", "")))
+
+
+def _collective_entry(candidates: list[dict[str, Any]], ranks: int) -> dict[str, Any]:
+    """Of entries of one GPU and collective: those of ``ranks``, else those of the rank count
+    nearest in ratio (a tie to the larger); among them NCCL's own choice of algorithm before one an
+    environment variable forced (``NCCL_...`` in its algorithm), then the most points, then the
+    first in the data."""
+    counts = {int(e["ranks"]) for e in candidates}
+    best = min(counts, key=lambda r: (abs(math.log(r / ranks)), -r))
+    same = [e for e in candidates if e["ranks"] == best]
+    return min(same, key=lambda e: ("NCCL_" in str(e.get("algorithm", "")), -len(e["points"])))
+
+
+@cache
+def collective_fraction(
+    gpu_name: str, collective: str, ranks: int, message_bytes: int
+) -> tuple[float, Evidence] | None:
+    """The bus bandwidth (nccl-tests' busbw) ``collective`` reaches among ``ranks`` ``gpu_name``s at
+    ``message_bytes`` (nccl-tests' ``size``: :func:`nccl_size`), as a fraction of the GPU's
+    per-direction ``gpu_link_gbs``: log-linear in size between measured sizes, flat beyond them.
+
+    The curve, in order: this GPU's own of the collective, else of its kin (:data:`COLLECTIVE_KIN`;
+    an NVLS all-reduce no kin); else the same from a GPU of its link family (:data:`LINK_FAMILIES`),
+    as a fraction of that GPU's link (``derived``); ``None`` where none exists. Within one GPU and
+    collective, the entry of ``ranks``, else of the nearest rank count (:func:`_collective_entry`),
+    said in the evidence. Entries above :data:`LINK_CEILING` are left out."""
+    name = COLLECTIVE_NAMES.get(collective)
+    if name is None:
+        raise ValueError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVE_NAMES)}")
+    table = gpus()
+    family = _link_family(gpu_name)
+    others = sorted(g for g in LINK_FAMILIES.get(family, ()) if g != gpu_name) if family else []
+    for other in (gpu_name, *others):
+        if other not in table:
+            continue
+        link_gbs = table[other].gpu_link_gbs
+        entries = [
+            e for e in data()["collectives"]
+            if e["gpu"] == other and max(p[1] for p in e["points"]) <= LINK_CEILING * link_gbs
+        ]  # fmt: skip
+        for kind in (name, *COLLECTIVE_KIN.get(name, ())):
+            candidates = [e for e in entries if e["collective"] == kind and (kind == name or not _nvls(e))]
+            if not candidates:
+                continue
+            e = _collective_entry(candidates, ranks)
+            curve = Curve(tuple((int(s), float(b) / link_gbs) for s, b in e["points"]), Evidence("", ""))
+            value = curve.at(message_bytes)
+            parts = [f"{kind} busbw on {e['ranks']} x {other} ({e['link']})"]
+            if kind != name:
+                parts.append(f"no {name} measurement: its kin {kind} (the same bytes per unit of busbw)")
+            if e["ranks"] != ranks:
+                parts.append(f"no {ranks}-rank measurement: the nearest rank count, {e['ranks']}")
+            if other != gpu_name:
+                parts.append(f"no measurement on {gpu_name}: {other} of its link family ({family})")
+            span = " to ".join(dict.fromkeys(f"{p[0]:,}" for p in (e["points"][0], e["points"][-1])))
+            how = (
+                f"{'; '.join(parts)}: {value:.3f} of {link_gbs:g} GB/s at {message_bytes:,} B "
+                f"(measured {span} B, log-linear between, flat beyond); {_source(e['source'])}"
+            )
+            return value, Evidence("measured" if other == gpu_name else "derived", how, _url(e["source"]))
+    return None
+
+
 @on_clear
 def clear_caches() -> None:
     """Forget the rates read from the data (with :func:`hybrid.memo.clear_memos`: a cold start)."""
     for cached in (data, attention_curve, gemm_ceiling, memory_fraction, launch_seconds, shape_rates, evidence):
         cached.cache_clear()
+    collective_fraction.cache_clear()
