@@ -1,5 +1,6 @@
-"""Hardware database: GPUs with peak dense tensor throughput, memory bandwidth and capacity, links,
-and the streaming multiprocessors, clock and L2 cache a kernel-aware time model needs.
+"""Hardware database: GPUs with peak dense tensor throughput, the FP32 peak of their CUDA (vector) cores,
+memory bandwidth and capacity, links, and the streaming multiprocessors, clock and L2 cache a kernel-aware
+time model needs.
 
 Data with provenance: every row of ``hybrid/data/gpus.json`` cites the document its numbers come
 from (and says when a figure is derived or assumed); the file states the convention (dense, FP32
@@ -19,7 +20,9 @@ from typing import Any
 from hybrid.errors import InputError
 from hybrid.timing import OP_CLASSES
 
-DTYPES = ("bf16", "fp16", "fp8", "tf32")
+DTYPES = ("bf16", "fp16", "fp8", "tf32", "fp32")
+"""The compute paths :meth:`GPU.peak_flops` knows: the tensor cores' ``bf16``, ``fp16``, ``fp8`` and ``tf32``,
+and ``fp32`` on the CUDA (vector) cores, where float32 matmuls run with TF32 off (PyTorch's default)."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,21 @@ class GPU:
     sm_clock_l2_source: str
     """Where ``sm_count``, ``boost_clock_mhz`` and ``l2_cache_mib`` come from, and which are derived
     or assumed."""
+    fp32_tflops: float
+    """Dense FP32 peak of the CUDA cores, not the tensor cores (AMD: vector FP32), TFLOP/s at the boost
+    clock as the vendor states it: the rate of a float32 matmul with TF32 off."""
+    fp32_source: str
+    """Where ``fp32_tflops`` comes from, and how it is derived where no vendor figure was read."""
 
     def peak_flops(self, dtype: str = "bf16") -> float:
-        """Peak dense tensor FLOP/s for ``dtype`` (``bf16``, ``fp16``, ``fp8``, ``tf32``)."""
+        """Peak dense FLOP/s on the path ``dtype`` (:data:`DTYPES`): the tensor cores' ``bf16``, ``fp16``,
+        ``fp8`` and ``tf32``, or ``fp32`` on the CUDA (vector) cores."""
         if dtype not in DTYPES:
             raise InputError(f"dtype: unknown compute dtype {dtype!r}; valid: {', '.join(DTYPES)}")
         if dtype == "tf32":
             return self.peak_flops("bf16") * self.tf32_ratio
+        if dtype == "fp32":
+            return self.fp32_tflops * 1e12
         tflops = getattr(self, f"{dtype}_tflops")
         if tflops is None:
             raise InputError(f"dtype: {self.name} has no {dtype} tensor path; valid: bf16, fp16")
@@ -100,6 +111,7 @@ class GPU:
             "gpu_link_gbs": self.gpu_link_gbs, "gpu_link": self.gpu_link,
             "sm_count": self.sm_count, "boost_clock_mhz": self.boost_clock_mhz, "l2_cache_mib": self.l2_cache_mib,
             "sm_clock_l2_source": self.sm_clock_l2_source,
+            "fp32_tflops": self.fp32_tflops, "fp32_source": self.fp32_source,
         }  # fmt: skip
 
 
@@ -109,6 +121,7 @@ GPU_FIELDS: dict[str, str] = {
     "memory_bandwidth_gbs": "number", "memory_gib": "number", "source": "text", "source_url": "url",
     "host_link_gbs": "number", "host_link": "text", "gpu_link_gbs": "number", "gpu_link": "text",
     "sm_count": "integer", "boost_clock_mhz": "integer", "l2_cache_mib": "number", "sm_clock_l2_source": "text",
+    "fp32_tflops": "number", "fp32_source": "text",
 }  # fmt: skip
 """Every field of a ``gpus.json`` row and what it must be: text non-empty, a url ``https://``, a number
 finite and > 0 (``null`` too where stated), an integer > 0."""

@@ -12,7 +12,7 @@ from hybrid.render.table import format_table
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.hardware import GPU, DefaultEfficiency
 
-GPU_HEADERS = ["name", "product", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp8 TFLOP/s", "GB/s", "GiB"]
+GPU_HEADERS = ["name", "product", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp8 TFLOP/s", "fp32 TFLOP/s", "GB/s", "GiB"]
 EFFICIENCY_HEADERS = ["eff matmul", "eff attn", "eff conv", "eff memory"]
 EFFICIENCY_MARKS = {"measured": "", "derived": "~", "borrowed": "*"}
 
@@ -27,7 +27,8 @@ def gpus_to_json(header: Mapping[str, Any], gpus: Mapping[str, GPU], defaults: M
 
 
 def gpus_to_table(header: Mapping[str, Any], gpus: Mapping[str, GPU], defaults: Mapping[str, DefaultEfficiency]) -> str:
-    """One line per GPU: dense peaks, bandwidth, memory and default efficiencies, marked by kind."""
+    """One line per GPU: dense peaks (tensor cores; fp32 on the CUDA or vector cores), bandwidth, memory and default
+    efficiencies, marked by kind."""
     from hybrid.timing import OP_CLASSES
 
     def eff(name: str, op_class: str) -> str:
@@ -41,6 +42,7 @@ def gpus_to_table(header: Mapping[str, Any], gpus: Mapping[str, GPU], defaults: 
             f"{g.bf16_tflops:g}",
             f"{g.fp16_tflops:g}",
             "-" if g.fp8_tflops is None else f"{g.fp8_tflops:g}",
+            f"{g.fp32_tflops:g}",
             f"{g.memory_bandwidth_gbs:g}",
             f"{g.memory_gib:g}",
             *(eff(g.name, c) for c in OP_CLASSES),
@@ -49,9 +51,10 @@ def gpus_to_table(header: Mapping[str, Any], gpus: Mapping[str, GPU], defaults: 
     ]
     headers = [*GPU_HEADERS, *EFFICIENCY_HEADERS]
     note = (
-        f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']}). Default efficiencies "
-        "(used by report --gpu without a timing calibration): measured on that GPU, ~ derived from its matmul "
-        "figure, * borrowed from another GPU's measurement"
+        f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']}). bf16, fp16 and fp8 "
+        "are the tensor cores' peaks, fp32 the CUDA (AMD: vector) cores' (a float32 matmul with TF32 off). "
+        "Default efficiencies (used by report --gpu without a timing calibration): measured on that GPU, ~ derived "
+        "from its matmul figure, * borrowed from another GPU's measurement"
     )
     return format_table(headers, rows, right=tuple(range(2, len(headers)))) + "\n" + note + "\n"
 
