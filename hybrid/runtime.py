@@ -212,6 +212,8 @@ SOURCES: dict[str, str] = {
     "flash_attn_varlen_func as flash_attn_varlen_func_upstream`; sgl-kernel/python/sgl_kernel/flash_attn.py "
     "is_fa3_supported (a later version than 01d2a3d, which said sm90 only): 'for sgl-kernel right now, we can build "
     "fa3 on sm80/sm86/sm89/sm90a. That means if you use A100/A*0/L20/L40/L40s/4090 you can use fa3.'; "
+    "another stored version's tests of cuda.py: `test_blackwell_sets_fa_ver4_when_supported` "
+    "(FlashAttention-4 on sm100 before the cuDNN default) and `test_sm120_prefers_sage_attention_when_available`; "
     "docs/diffusion/performance/attention_backends.md (11387e7): selected via the CLI flag `--attention-backend`, "
     "'CUDA: prefers FlashAttention (FA3/FA4) when supported; otherwise falls back to PyTorch SDPA.', 'ROCm: uses "
     "FlashAttention when available; otherwise falls back to PyTorch SDPA.'",
@@ -228,7 +230,9 @@ SOURCES: dict[str, str] = {
     "self.dit_cpu_offload = True`, and likewise True for the text encoder, image encoder and VAE; "
     "_adjust_attention_backend: 'Ring Attention is only supported for flash attention or sage attention backend "
     "for now'; docs/diffusion/api/cli.md (031ba4d): '--tp-size {N}: tensor parallelism size, mainly for encoders', "
-    "'--ulysses-degree {N} and --ring-degree {N}: USP parallelism controls', '--enable-cfg-parallel {true|false}'",
+    "'--ulysses-degree {N} and --ring-degree {N}: USP parallelism controls', '--enable-cfg-parallel {true|false}', "
+    "'--performance-mode {manual|auto|speed|memory} / --mode: preset for latency/throughput and memory defaults. "
+    "`auto` is the default' (not in server_args.py at 011b8ca)",
     "sglang-sampler": "sgl-project/sglang python/sglang/multimodal_gen/runtime/pipelines/wan_pipeline.py (181f294): "
     "'# We use UniPCMScheduler from Wan2.1 official repo, not the one in diffusers.' `FlowUniPCMultistepScheduler("
     "shift=server_args.pipeline_config.flow_shift)`, as FastVideo's (its files say 'Copied and adapted from: "
@@ -673,12 +677,13 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             "in float32, the DiT in bf16, the VAE in float32 (its Wan2.1 decode in bf16: not modelled); attention "
             "FlashAttention-3 on Hopper (sgl-kernel's, or flash_attn_interface where installed), on Ampere and Ada "
             "sgl-kernel's FA3 build for sm80/sm86/sm89, timed as FlashAttention-2; cuDNN attention on sm100 "
-            "(DYNAMIC_CUDNN_SDPA), PyTorch SDPA on sm120 and Volta with cuDNN SDPA switched off (so not the installed "
+            "(DYNAMIC_CUDNN_SDPA; earlier versions ran FlashAttention-4 there, which has no rate here), PyTorch "
+            "SDPA on sm120 and Volta with cuDNN SDPA switched off (so not the installed "
             "torch's choice), on MI300X its ROCm default was not read: timed as SDPA; --attention-backend changes it "
             "(here --attention); its defaults offload every component of a video model on a GPU of 30 GB or more "
             "(server_args.py _adjust_offload), which is what --offload models: without it every component is "
-            "resident; no torch.compile (enable_torch_compile False); its CUDA-graph runners and performance modes "
-            "were not read",
+            "resident; no torch.compile (enable_torch_compile False); what its --performance-mode (auto by default in "
+            "the newer cli.md) and its CUDA-graph runners change was not read",
             layouts={
                 "ulysses": "--ulysses-degree (USP; docs/diffusion/api/cli.md 'USP parallelism controls')",
                 "ring": "--ring-degree (FlashAttention or SageAttention only: _adjust_attention_backend)",
