@@ -208,8 +208,8 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
         choices=RUNTIMES,
         help="the code that runs the job: diffusers pipelines, the original Wan repository's generate.py "
         "(float32 DiT weights under bf16 autocast, per-token timesteps in Wan2.2, FlashAttention), or LightX2V, "
-        "FastVideo, xDiT or vLLM-Omni as their own configs run them (hybrid.runtime.RUNTIME_DEFS) (default "
-        "%(default)s)",
+        "FastVideo, xDiT, vLLM-Omni, SGLang diffusion or DiffSynth-Studio as their own configs run them "
+        "(hybrid.runtime.RUNTIME_DEFS) (default %(default)s)",
     )
     p.add_argument(
         "--offload",

@@ -35,9 +35,10 @@ every claim below cited to its code in :data:`SOURCES`:
 * Wan2.2's model embeds the timestep per token for every model (``t.expand(B, seq_len)``), so the
   A14B experts carry TI2V's per-token time embedding and float32 (B, N, 6, D) modulation.
 
-``lightx2v``, ``fastvideo``, ``xdit``, ``vllm-omni``: LightX2V, FastVideo, xDiT and vLLM-Omni as their
-own configs and defaults run them, each claim cited in :data:`SOURCES` (weight dtypes, attention per
-GPU architecture, offload granularity, compilation, layouts, sampler). Their DiT ops are modelled by
+``lightx2v``, ``fastvideo``, ``xdit``, ``vllm-omni``, ``sglang``, ``diffsynth``: LightX2V, FastVideo, xDiT,
+vLLM-Omni, SGLang diffusion (``sglang.multimodal_gen``) and DiffSynth-Studio as their own configs and defaults
+run them, each claim cited in :data:`SOURCES` (weight dtypes, attention per GPU architecture, offload
+granularity, compilation, layouts, sampler). Their DiT ops are modelled by
 diffusers' (the same matmuls and attention; their own elementwise kernels are not modelled), and each
 record's ``note`` says what else is not.
 
@@ -198,6 +199,75 @@ SOURCES: dict[str, str] = {
     "Parallelism, 'Sequence Parallelism: Splits sequence dimension across GPUs (Ulysses-SP, Ring-Attention, or "
     "hybrid)', 'CFG-Parallel', Pipeline Parallelism, VAE Parallel, 'HSDP: Shards full model weights via PyTorch "
     "FSDP2'",
+    "sglang-attention": "sgl-project/sglang (the stored versions the code index holds; the 1.2 GB snapshot "
+    "exceeds the fetch limit) python/sglang/multimodal_gen/runtime/platforms/cuda.py (026456e): "
+    "`torch.backends.cuda.enable_cudnn_sdp(False)` ('pytorch 2.5 uses cudnn sdpa by default, which will cause crash on "
+    "some models'); _resolve_default_attn_backend: `if cls.is_sm120(): ... return AttentionBackendEnum.TORCH_SDPA` "
+    "else `return AttentionBackendEnum.FA`; get_attn_backend_cls_str: `if target_backend == AttentionBackendEnum.FA "
+    "and cls.is_blackwell():` ('cuDNN SDPA is 1.25-1.5x faster than the FA4 CuTe kernels on sm_100 for dense diffusion "
+    "attention') `return _DYNAMIC_CUDNN_SDPA_BACKEND_CLS_STR`; 'Cannot use FlashAttention backend for Volta and Turing "
+    "GPUs.'; platforms/interface.py: `is_blackwell`: `torch.cuda.get_device_capability()[0] == 10`, `is_sm120`: "
+    "`[0] == 12`; runtime/layers/attention/backends/flash_attn.py (0017ffd): `fa_ver = 3`, `from "
+    "sgl_kernel.flash_attn import flash_attn_varlen_func`, on Hopper `from flash_attn_interface import "
+    "flash_attn_varlen_func as flash_attn_varlen_func_upstream`; sgl-kernel/python/sgl_kernel/flash_attn.py "
+    "is_fa3_supported (a later version than 01d2a3d, which said sm90 only): 'for sgl-kernel right now, we can build "
+    "fa3 on sm80/sm86/sm89/sm90a. That means if you use A100/A*0/L20/L40/L40s/4090 you can use fa3.'; "
+    "another stored version's tests of cuda.py: `test_blackwell_sets_fa_ver4_when_supported` "
+    "(FlashAttention-4 on sm100 before the cuDNN default) and `test_sm120_prefers_sage_attention_when_available`; "
+    "docs/diffusion/performance/attention_backends.md (11387e7): selected via the CLI flag `--attention-backend`, "
+    "'CUDA: prefers FlashAttention (FA3/FA4) when supported; otherwise falls back to PyTorch SDPA.', 'ROCm: uses "
+    "FlashAttention when available; otherwise falls back to PyTorch SDPA.'",
+    "sglang-dtypes": "sgl-project/sglang python/sglang/multimodal_gen/configs/pipeline_configs/wan.py (055e950) "
+    'WanT2V480PConfig: `precision: str = "bf16"`, `vae_precision: str = "fp32"`, `vae_decode_precision: str = '
+    '"bf16"`, `text_encoder_precisions: tuple[str, ...] = field(default_factory=lambda: ("fp32",))`; WanI2V480PConfig '
+    '`image_encoder_precision: str = "fp32"`; Wan2_2_T2V_A14B_Config and Wan2_2_I2V_A14B_Config `vae_decode_precision: '
+    'str = "fp32"`; Wan2_2_TI2V_5B_Config `expand_timesteps: bool = True`',
+    "sglang-args": "sgl-project/sglang python/sglang/multimodal_gen/runtime/server_args.py (011b8ca) ServerArgs: "
+    "`enable_torch_compile: bool = False`, `tp_size`, `sp_degree`, `ulysses_degree`, `ring_degree`, "
+    "`enable_cfg_parallel: bool = False`, `use_fsdp_inference: bool = False`, `dit_cpu_offload`, "
+    "`dit_layerwise_offload`, `text_encoder_cpu_offload`, `image_encoder_cpu_offload`, `vae_cpu_offload`; "
+    "_adjust_offload on a GPU of 30 GB or more, for a video model: `if self.dit_cpu_offload is None: "
+    "self.dit_cpu_offload = True`, and likewise True for the text encoder, image encoder and VAE; "
+    "_adjust_attention_backend: 'Ring Attention is only supported for flash attention or sage attention backend "
+    "for now'; docs/diffusion/api/cli.md (031ba4d): '--tp-size {N}: tensor parallelism size, mainly for encoders', "
+    "'--ulysses-degree {N} and --ring-degree {N}: USP parallelism controls', '--enable-cfg-parallel {true|false}', "
+    "'--performance-mode {manual|auto|speed|memory} / --mode: preset for latency/throughput and memory defaults. "
+    "`auto` is the default' (not in server_args.py at 011b8ca)",
+    "sglang-sampler": "sgl-project/sglang python/sglang/multimodal_gen/runtime/pipelines/wan_pipeline.py (181f294): "
+    "'# We use UniPCMScheduler from Wan2.1 official repo, not the one in diffusers.' `FlowUniPCMultistepScheduler("
+    "shift=server_args.pipeline_config.flow_shift)`, as FastVideo's (its files say 'Copied and adapted from: "
+    "https://github.com/hao-ai-lab/FastVideo')",
+    "diffsynth-dtypes": "modelscope/DiffSynth-Studio (fed7b18, 2026-08-20) diffsynth/pipelines/wan_video.py "
+    "WanVideoPipeline.from_pretrained: `torch_dtype: torch.dtype = torch.bfloat16`; diffsynth/diffusion/"
+    'base_pipeline.py download_and_load_models: `vram_config["computation_dtype"] = vram_config["computation_dtype"] '
+    "or self.torch_dtype`; diffsynth/models/model_loader.py load_model_file: `load_model(model_class, path, "
+    'model_config, vram_config["computation_dtype"], ...)`; diffsynth/core/loader/model.py: `model = '
+    "model.to(dtype=torch_dtype, device=device)`: the text encoder, CLIP, DiT and VAE alike",
+    "diffsynth-attention": "modelscope/DiffSynth-Studio diffsynth/models/wan_video_dit.py flash_attention(): "
+    "`elif FLASH_ATTN_3_AVAILABLE:` flash_attn_interface.flash_attn_func, `elif FLASH_ATTN_2_AVAILABLE:` "
+    "flash_attn.flash_attn_func, `elif SAGE_ATTN_AVAILABLE:` sageattn, `else:` `F.scaled_dot_product_attention(q, k, "
+    'v)`; pyproject.toml dependencies: `"torch>=2.0.0"` and no flash-attn, sageattention or xformers; '
+    "docs/en/Model_Details/Wan.md 'Installation': `pip install -e .`; 'Multi-GPU Parallel Acceleration': 'To enable "
+    "multi-GPU parallel acceleration, please install `flash_attn` and `xfuser`'; diffsynth/core/attention/attention.py "
+    "(other models): `os.environ.get('DIFFSYNTH_ATTENTION_IMPLEMENTATION')` chooses",
+    "diffsynth-offload": "modelscope/DiffSynth-Studio docs/en/Pipeline_Usage/VRAM_management.md 'CPU Offload': 'we "
+    'can move some components to memory when they are not needed for computation\' with `"offload_device": '
+    '"cpu"` in each ModelConfig; diffsynth/models/model_loader.py: `return vram_config["offload_dtype"] is not None '
+    'and vram_config["offload_device"] is not None` (else no VRAM management); wan_video.py __call__: '
+    "`self.load_models_to_device(self.in_iteration_models)` and at the boundary "
+    "`self.load_models_to_device(self.in_iteration_models_2)`, `self.load_models_to_device(['vae'])`; "
+    "docs/en/Model_Details/Wan.md: `vram_limit=...` 'the framework will automatically control model parameter loading "
+    "based on remaining VRAM'; no torch.compile in wan_video.py or wan_video_dit.py",
+    "diffsynth-usp": "modelscope/DiffSynth-Studio diffsynth/utils/xfuser/xdit_context_parallel.py initialize_usp: "
+    "`initialize_model_parallel(sequence_parallel_degree=dist.get_world_size(), ring_degree=1, "
+    "ulysses_degree=dist.get_world_size())`; usp_dit_forward: `chunks = torch.chunk(x, "
+    "get_sequence_parallel_world_size(), dim=1)`, each padded to the first (`torch.nn.functional.pad`), `x = "
+    "get_sp_group().all_gather(x, dim=1)` after the blocks; wan_video.py `use_usp: bool = False`, `if use_usp: "
+    "pipe.enable_usp()`; `if cfg_scale != 1.0:` `if cfg_merge:` one batched call, else a second model_fn call",
+    "diffsynth-sampler": "modelscope/DiffSynth-Studio diffsynth/diffusion/flow_match.py set_timesteps_wan: "
+    "`sigma_max = 1.0`, `sigmas = torch.linspace(sigma_start, sigma_min, num_inference_steps + 1)[:-1]`, `sigmas = "
+    "shift * sigmas / (1 + (shift - 1) * sigmas)`, `timesteps = sigmas * num_train_timesteps` (float, Euler steps); "
+    "wan_video.py: `if timestep.item() < switch_DiT_boundary * 1000 and self.dit2 is not None` switches to dit2",
     "sdpa-2.4": "pytorch/pytorch#128539 (2024-06-12), 'Revert \"[cuDNN][SDPA] Remove TORCH_CUDNN_SDPA_ENABLED=1, "
     "enable cuDNN SDPA by default on H100 and 2nd on other archs >= sm80 (#125343)\"': 'Cherry pick of revert', "
     "so 2.4 ships cuDNN last; pytorch/pytorch#138907 quotes sdp_utils' default_order (flash attention first)",
@@ -223,7 +293,8 @@ SOURCES: dict[str, str] = {
     "with cuDNN 9.20.0.48, 'unpinned sdpa (default)' matching CUDNN_ATTENTION on B200",
 }
 """The code behind each claim of the records (``Wan-Video`` snapshots, 2026-11-25 and 2026-12-03; diffusers
-0.42; PyTorch's pull requests and issues, read 2026-12-03)."""
+0.42; PyTorch's pull requests and issues, read 2026-12-03; SGLang's files at the commits the code index stores, and
+DiffSynth-Studio's snapshot, read 2026-12-03)."""
 
 SDPA_CUDNN_FIRST: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("2.4.0", "2.4.1", (), "sdpa-2.4"),
@@ -354,6 +425,9 @@ _FASTVIDEO_DTYPES = {
 }
 _XDIT_DTYPES = dict.fromkeys(_DIFFUSERS_DTYPES, "bfloat16")
 _VLLM_OMNI_DTYPES = {**_XDIT_DTYPES, "vae": "float32"}
+_SGLANG_DTYPES = _FASTVIDEO_DTYPES
+"""SGLang diffusion's Wan configs name the same precisions as FastVideo's, whose code it copies (``sglang-dtypes``)."""
+_DIFFSYNTH_DTYPES = dict.fromkeys(_DIFFUSERS_DTYPES, "bfloat16")
 FASTVIDEO_TORCH = "2.12.0"
 """The torch FastVideo pins (pyproject.toml: ``"torch==2.12.0"``)."""
 
@@ -578,6 +652,102 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             layout_note="vLLM-Omni splits the sequence for Ulysses or ring attention with its own collectives; "
             "its per-rank ops are modelled by diffusers'",
             sources=("vllm-omni-pipeline", "vllm-omni-attention", "vllm-omni-compile", "vllm-omni-parallel"),
+        ),
+        RuntimeDef(
+            name="sglang",
+            weight_dtypes=_SGLANG_DTYPES,
+            compute_dtypes=_SGLANG_DTYPES,
+            attention={None: "fa3"},
+            attention_fallback="fa2",
+            attention_by_architecture={
+                "Blackwell": "cudnn",
+                "Blackwell Ultra": "cudnn",
+                "Blackwell (GB202)": "sdpa-flash",
+                "Volta": "sdpa-flash",
+                "CDNA 3": "sdpa-flash",
+            },
+            attention_title="FlashAttention-3 (sgl-kernel's FA3; cuDNN attention on sm100)",
+            offload="--dit-cpu-offload, --text-encoder-cpu-offload, --image-encoder-cpu-offload, --vae-cpu-offload: "
+            "each component moved in for its stage and out after",
+            sampler="wan",
+            sampler_text="SGLang's FlowUniPCMultistepScheduler (FastVideo's), built with the flow shift and shifted "
+            "again: the expert split the original's",
+            cfg_passes_text="SGLang diffusion runs both passes of CFG for both experts when guidance_scale > 1",
+            runner="SGLang diffusion's WanPipeline (sglang.multimodal_gen)",
+            code="SGLang diffusion (sgl-project/sglang, sglang.multimodal_gen)",
+            note="runtime: SGLang diffusion (--runtime sglang), its own Wan model code (FastVideo's, "
+            "runtime/models/dits/wanvideo.py) timed by diffusers' ops{per_token}; the text encoder and image encoder "
+            "in float32, the DiT in bf16, the VAE in float32 (its Wan2.1 decode in bf16: not modelled); attention "
+            "FlashAttention-3 on Hopper (sgl-kernel's, or flash_attn_interface where installed), on Ampere and Ada "
+            "sgl-kernel's FA3 build for sm80/sm86/sm89, timed as FlashAttention-2; cuDNN attention on sm100 "
+            "(DYNAMIC_CUDNN_SDPA; earlier versions ran FlashAttention-4 there, which has no rate here), PyTorch "
+            "SDPA on sm120 and Volta with cuDNN SDPA switched off (so not the installed "
+            "torch's choice), on MI300X its ROCm default was not read: timed as SDPA; --attention-backend changes it "
+            "(here --attention); its defaults offload every component of a video model on a GPU of 30 GB or more "
+            "(server_args.py _adjust_offload), which is what --offload models: without it every component is "
+            "resident; no torch.compile (enable_torch_compile False); what its --performance-mode (auto by default in "
+            "the newer cli.md) and its CUDA-graph runners change was not read",
+            layouts={
+                "ulysses": "--ulysses-degree (USP; docs/diffusion/api/cli.md 'USP parallelism controls')",
+                "ring": "--ring-degree (FlashAttention or SageAttention only: _adjust_attention_backend)",
+                "cfg_parallel": "--enable-cfg-parallel (server_args.py enable_cfg_parallel)",
+                "fsdp": "",
+                "pad": "",
+            },
+            layout_note="SGLang diffusion splits the sequence with USP (Ulysses all-to-alls, ring passes); its "
+            "per-rank ops are modelled by diffusers'; its --use-fsdp-inference (the DiT sharded with FSDP) and "
+            "--tp-size ('mainly for encoders') are not modelled, nor whether it pads an uneven token split (not "
+            "read: refused here, as for diffusers)",
+            sources=("sglang-attention", "sglang-dtypes", "sglang-args", "sglang-sampler"),
+        ),
+        RuntimeDef(
+            name="diffsynth",
+            weight_dtypes=_DIFFSYNTH_DTYPES,
+            compute_dtypes=_DIFFSYNTH_DTYPES,
+            attention={None: "sdpa-flash"},
+            attention_fallback="sdpa-flash",
+            attention_by_architecture=sdpa_kernels(TORCH_AS_INSTALLED),
+            attention_title="PyTorch SDPA (flash-attn not installed)",
+            offload="ModelConfig(offload_device='cpu'): each component moved in for its stage and out after "
+            "(load_models_to_device)",
+            sampler="diffusers",
+            sampler_text="DiffSynth-Studio's FlowMatchScheduler('Wan'), Euler steps on sigmas from 1 to 0, shifted: "
+            "the expert split diffusers' (one step apart where a timestep lands on the boundary)",
+            cfg_passes_text="DiffSynth-Studio runs both passes of CFG for both experts when cfg_scale != 1 "
+            "(cfg_merge batches them in one call: the same FLOPs)",
+            runner="DiffSynth-Studio's WanVideoPipeline (diffsynth/pipelines/wan_video.py)",
+            code="DiffSynth-Studio (modelscope/DiffSynth-Studio)",
+            note="runtime: DiffSynth-Studio (--runtime diffsynth), its own Wan model code (diffsynth/models/"
+            "wan_video_dit.py: the original's WanModel, rope in float64) timed by diffusers' ops{per_token}; every "
+            "component loaded in bf16, the VAE too (from_pretrained torch_dtype); attention PyTorch SDPA as pip "
+            "install -e . leaves it (no flash-attn: its DiT calls FlashAttention-3, -2 or SageAttention only where "
+            "they import), so the installed torch's backend (torch>=2.0.0, taken as 2.13: cuDNN on Hopper and "
+            "Blackwell); its multi-GPU instructions install flash-attn (give --attention fa2); offload only where "
+            "a ModelConfig names an offload device (vram_limit streams layers: not modelled); no torch.compile",
+            layouts={
+                "ulysses": "use_usp=True under torchrun: xFuser USP with ulysses_degree the world size "
+                "(diffsynth/utils/xfuser/xdit_context_parallel.py initialize_usp)",
+                "ring": "",
+                "cfg_parallel": "",
+                "fsdp": "",
+                "pad": "pads the chunks of an uneven token split to the first (usp_dit_forward)",
+            },
+            no_ring_repos={
+                "Wan2.1": "under DiffSynth-Studio has no ring attention (initialize_usp: ring_degree=1, Ulysses over "
+                "every GPU)",
+                "Wan2.2": "under DiffSynth-Studio has no ring attention (initialize_usp: ring_degree=1, Ulysses over "
+                "every GPU)",
+            },
+            layout_note="DiffSynth-Studio's sequence parallelism is xFuser's Ulysses over every GPU (its own "
+            "usp_attn_forward all-to-alls, the output all-gathered after the blocks); its per-rank ops are modelled "
+            "by diffusers'",
+            sources=(
+                "diffsynth-dtypes",
+                "diffsynth-attention",
+                "diffsynth-offload",
+                "diffsynth-usp",
+                "diffsynth-sampler",
+            ),
         ),
     )
 }

@@ -131,12 +131,13 @@ def test_the_original_sampler_splits_the_experts_for_the_runtimes_that_copy_it()
 
     # 40 steps at shift 3, boundary 900: the original's sigmas start at 0.999 (10 high-noise steps),
     # diffusers' at 1 (11); LightX2V copies the original's scheduler, xDiT runs diffusers'; FastVideo
-    # shifts the original's twice, which splits the steps as the original does (the test below)
+    # shifts the original's twice, which splits the steps as the original does (the test below); SGLang
+    # diffusion copies FastVideo's; DiffSynth-Studio's Euler sigmas from 1 split them as diffusers' (tested below)
     kw = {"model": "wan2.2-i2v-a14b", "width": 256, "height": 128, "frames": 5, "flow_shift": 3.0}
     split = {name: expert_steps(Workload.of(**kw, runtime=Runtime(name))) for name in RUNTIME_DEFS}
     assert split == {
         "diffusers": (11, 29), "wan": (10, 30), "lightx2v": (10, 30), "fastvideo": (10, 30), "xdit": (11, 29),
-        "vllm-omni": (10, 30),
+        "vllm-omni": (10, 30), "sglang": (10, 30), "diffsynth": (11, 29),
     }  # fmt: skip
 
 
