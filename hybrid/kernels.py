@@ -36,6 +36,7 @@ from typing import Any
 
 from hybrid.hardware import GPU, gpus
 from hybrid.memo import on_clear
+from hybrid.ops import COLLECTIVES
 
 TILE: Mapping[str, tuple[int, int]] = {"Hopper": (128, 256), "Blackwell": (128, 256)}
 """Output tile ``(m, n)`` assumed of the GEMM kernels a library picks for large bf16 products, by
@@ -452,6 +453,58 @@ def collective_fraction(
             )
             return value, Evidence("measured" if other == gpu_name else "derived", how, _url(e["source"]))
     return None
+
+
+_INVERSE_BYTES: Mapping[str, Any] = {
+    "all_to_all_single": lambda sent, p: sent * p // (p - 1),
+    "reduce_scatter_tensor": lambda sent, p: sent * p // (p - 1),
+    "all_gather_into_tensor": lambda sent, p: sent // (p - 1),
+    "all_reduce": lambda sent, p: sent * p // (2 * (p - 1)),
+}
+"""A rank's input bytes of one call from what it sends (the inverse of :func:`hybrid.ops.collective_bytes`)."""
+
+
+@dataclass(frozen=True)
+class CollectiveRates:
+    """Achieved bytes/s of the collectives among ``ranks`` GPUs by kind and message size
+    (:func:`collective_fraction` of the GPU's per-direction link), ``default_bytes_per_s`` where the
+    data have no curve for the kind: what :func:`hybrid.timing.terms_time` asks per collective term.
+    Every collective of the job is taken to run over all ``ranks`` (a layout mixing Ulysses and ring
+    runs each over a sub-group: its rank count then stands for the sub-group's)."""
+
+    gpu: GPU
+    ranks: int
+    default_bytes_per_s: float
+    _memo: dict[tuple[int, int], float] = field(default_factory=dict, compare=False, repr=False)
+
+    def bytes_per_s(self, kind: int, sent_per_call: int) -> float:
+        key = (kind, sent_per_call)
+        rate = self._memo.get(key)
+        if rate is None:
+            rate = self._memo[key] = self._bytes_per_s(kind, sent_per_call)
+        return rate
+
+    def _bytes_per_s(self, kind: int, sent_per_call: int) -> float:
+        name, p = COLLECTIVES[kind], self.ranks
+        if p < 2 or sent_per_call <= 0:
+            return self.default_bytes_per_s
+        size = nccl_size(name, p, _INVERSE_BYTES[name](sent_per_call, p))
+        found = collective_fraction(self.gpu.name, name, p, size)
+        return self.default_bytes_per_s if found is None else found[0] * self.gpu.gpu_link_gbs * 1e9
+
+    def key(self) -> tuple[str, int, float]:
+        return (self.gpu.name, self.ranks, self.default_bytes_per_s)
+
+
+def collective_evidence(gpu: GPU, ranks: int, message_bytes: int = 1 << 26) -> dict[str, dict[str, Any]]:
+    """Per collective kind the data have a curve for on ``gpu`` among ``ranks``: its fraction of the
+    link at ``message_bytes`` (nccl-tests' size) and where it comes from."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in COLLECTIVES:
+        found = collective_fraction(gpu.name, name, ranks, message_bytes)
+        if found is not None:
+            out[name] = {"value": found[0], "at_bytes": message_bytes, **found[1].to_dict()}
+    return out
 
 
 @on_clear

@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybrid.deployment import SINGLE, Deployment, fsdp_shardings
+from hybrid.deployment import SINGLE, Deployment, Sharding, fsdp_shardings
 from hybrid.dtypes import dtype
 from hybrid.errors import InputError
 from hybrid.files import CALIBRATION_DIR, read_json
@@ -37,8 +37,8 @@ from hybrid.hardware import (
     host_cpu_flops,
     host_link_efficiency,
 )
+from hybrid.kernels import CollectiveRates, collective_evidence, launch_seconds, shape_rates
 from hybrid.kernels import evidence as rate_evidence
-from hybrid.kernels import launch_seconds, shape_rates
 from hybrid.memo import memoised
 from hybrid.memory import PipelineMemory, pipeline_memory
 from hybrid.models.wan_dit import wan_ops_written
@@ -223,7 +223,7 @@ class StageSizing:
     """Bytes of float32 weights cast to bfloat16 under autocast over the job (read 4 + write 2
     per parameter per call), timed as memory traffic (part of :attr:`seconds`)."""
     comm_seconds: float = 0.0
-    """Seconds of collectives over the job on one rank (part of :attr:`seconds`, not overlapped)."""
+    """Seconds of collectives over the job on one rank (part of :attr:`seconds`: what compute does not hide)."""
     comm_bytes_per_rank: int = 0
     """Bytes one rank sends to the others over the job (it receives as many)."""
 
@@ -373,7 +373,8 @@ class CallCost:
         """Seconds of one call on ``machine``, memoised per machine (a sweep's steps and CFG reuse it)."""
         key = (machine.peak_flops, machine.peak_bytes_per_s, tuple(sorted(machine.efficiency.items())),
                machine.launch_overhead_s, machine.link_bytes_per_s, machine.collective_latency_s,
-               machine.shape_rates.key() if machine.shape_rates else None)  # fmt: skip
+               machine.shape_rates.key() if machine.shape_rates else None,
+               machine.collective_rates.key() if machine.collective_rates else None)  # fmt: skip
         if key not in self._times:
             self._times[key] = terms_time(self.terms, machine)
         return self._times[key]
@@ -492,8 +493,9 @@ def size_on_gpu(
 
     On several GPUs (``deployment``) every figure is one rank's: its share of the transformer's
     tokens with the collectives of sequence parallelism (timed by the GPU-to-GPU link, not overlapped
-    with compute), FSDP's sharded weights and per-forward all-gathers; the other stages run whole on
-    every rank, in step."""
+    with compute), FSDP's sharded weights and per-forward all-gathers (hidden behind the previous
+    block's compute where it is longer: :func:`fsdp_exposed`); the other stages run whole on every
+    rank, in step."""
     g = get_gpu(gpu)
     spec, rt = workload.spec, workload.runtime
     rt.check(spec, g.architecture)
@@ -529,6 +531,15 @@ def size_on_gpu(
             memory, weights_bytes={**memory.weights_bytes, **{c: s.weights_bytes for c, s in shardings.items()}}
         )
     link_bytes_per_s_gpus, latency, link_info = _gpu_link(g)
+    collective_rates = None
+    if deployment.gpus > 1 and link_info.get("kind") != "calibrated":  # a calibrate-comm fit stands for every size
+        collective_rates = CollectiveRates(g, deployment.gpus, link_bytes_per_s_gpus)
+        link_info["by_size"] = {
+            "how": "each collective at the bus bandwidth nccl-tests measured for its kind, message size and rank "
+            "count (hybrid/data/kernel_rates.json), as a fraction of the link; bytes_per_s (the cited fraction of "
+            "the link) where the data have no curve for the kind",
+            "collectives": collective_evidence(g, deployment.gpus),
+        }
     copies: dict[str, int] = {}
     for stage, component, _ in rt.moves(spec, running, deployment.gpus):
         copies[stage] = copies.get(stage, 0) + memory.weights_bytes[component]
@@ -560,10 +571,11 @@ def size_on_gpu(
                         link_bytes_per_s=link_bytes_per_s_gpus,
                         collective_latency_s=latency,
                         shape_rates=shape_rates(g, path, kernel, by_shape) if by_shape else None,
+                        collective_rates=collective_rates,
                     )
                 t = st.time(machine)
                 sharded = shardings.get(sd.component)
-                fsdp = terms_time(sharded.terms, machine) if sharded else None
+                fsdp = fsdp_exposed(sharded, machine, t.seconds) if sharded else None
                 if rt.casts_weights(sd.component) and not sharded:  # FSDP gathers bfloat16 weights
                     cast_bytes = 6 * sd.config(spec).autocast_parameters() * calls  # read fp32, write bf16
                 cast_seconds = cast_bytes / (machine.peak_bytes_per_s * machine.efficiency["memory"])
@@ -623,6 +635,23 @@ def size_on_gpu(
         deployment,
         link_info,
     )
+
+
+def fsdp_exposed(sharding: Sharding, machine: Machine, compute_seconds: float) -> StageTime:
+    """The seconds one forward waits on FSDP's all-gathers of ``sharding``, of a forward that computes
+    for ``compute_seconds``: FSDP1 (the Wan repositories' ``wan/distributed/fsdp.py``, no
+    ``forward_prefetch``) issues each unit's all-gather on its own stream when the host reaches the unit
+    (``_pre_forward_unshard``), while the GPU still runs the previous block (the host runs ahead of a
+    GPU-bound forward), and the compute stream waits on it only at the unit's start. So the root unit's
+    and the first block's gathers are waited on whole, every later block's only where it outlasts the
+    previous block's compute (a block's share of ``compute_seconds``). Returned as a
+    :class:`~hybrid.timing.StageTime` of its collectives' seconds."""
+    *roots, blocks = sharding.terms  # the root unit's gather (one call), then the blocks' (one a block)
+    exposed = sum(terms_time((root,), machine).seconds for root in roots)
+    n = blocks[3]
+    gather = terms_time((blocks,), machine).seconds / n
+    exposed += gather + (n - 1) * max(0.0, gather - compute_seconds / n)
+    return StageTime(seconds=exposed, comm_seconds=exposed)
 
 
 def kernel_aware_classes(cal: dict[str, Any]) -> frozenset[str]:
@@ -803,20 +832,27 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
         out.append(
             f"FSDP ({', '.join(d.fsdp)}): each rank stores 1/{d.gpus} of the weights and all-gathers every "
             "block's bf16 parameters for its forward (one unit per block, the root unit's embedders and head "
-            "gathered for the whole forward); the gathered root and one block count in its memory"
+            "gathered for the whole forward); the gathered root and one block count in its memory; FSDP1 gathers "
+            "each block on its own stream while the previous block computes (no forward_prefetch: issued as the "
+            "host reaches the block), so the root's and the first block's gathers are waited on whole and a later "
+            "block's only where it outlasts the previous block's compute"
         )
     out.append(
         "other stages (text encoder, image encoder, VAE) run whole on every rank in step: diffusers runs the "
         "pipeline on every rank; the Wan code decodes on rank 0 while the others wait"
     )
-    rate = (
-        f"{link['bytes_per_s'] / 1e9:g} GB/s measured by calibrate-comm"
-        if link.get("kind") == "calibrated"
-        else f"{link['value']:g} of that peak"
-    )
+    if link.get("kind") == "calibrated":
+        rate = f"{link['bytes_per_s'] / 1e9:g} GB/s measured by calibrate-comm"
+    else:
+        measured = ", ".join(link.get("by_size", {}).get("collectives", {})) or "none"
+        rate = (
+            f"the bus bandwidth nccl-tests measured for the collective's kind, message size and rank count where the "
+            f"data have it ({measured}; gpu_link.by_size), else {link['value']:g} of that peak"
+        )
     out.append(
         f"collectives: bytes each rank sends over {g.gpu_link} at {rate} (gpu.gpu_link), plus "
-        f"{link['latency_s'] * 1e6:g} us per call; not overlapped with compute (each result is waited on before use)"
+        f"{link['latency_s'] * 1e6:g} us per call; sequence parallelism's not overlapped with compute (each result "
+        "is waited on before use)"
     )
     return out
 

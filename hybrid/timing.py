@@ -43,6 +43,20 @@ class ShapeRates(Protocol):
         ...
 
 
+class CollectiveRates(Protocol):
+    """Achieved bytes/s of collectives by kind and message size (implemented by
+    :class:`hybrid.kernels.CollectiveRates`)."""
+
+    def bytes_per_s(self, kind: int, sent_per_call: int) -> float:
+        """What one rank sends per second in a collective of ``kind`` (its index in
+        :data:`hybrid.ops.COLLECTIVES`) that sends ``sent_per_call`` bytes."""
+        ...
+
+    def key(self) -> tuple[Any, ...]:
+        """What the rates depend on (memo keys of timed calls)."""
+        ...
+
+
 OP_CLASSES: tuple[str, ...] = ("matmul", "attention", "convolution", "memory")
 _CLASS_OF_CATEGORY = {"matmul": "matmul", "attention": "attention", "conv": "convolution"}
 
@@ -70,6 +84,9 @@ class Machine:
     shape_rates: ShapeRates | None = None
     """Per-shape efficiencies (:mod:`hybrid.kernels`) of the FLOP terms that carry kernel dims,
     for the classes they cover; ``None``: each op class's one efficiency for every shape."""
+    collective_rates: CollectiveRates | None = None
+    """Achieved bandwidth of each collective term by its kind and message size (:mod:`hybrid.kernels`);
+    ``None``: :attr:`link_bytes_per_s` for every collective."""
 
     def __post_init__(self) -> None:
         missing = [c for c in OP_CLASSES if c not in self.efficiency]
@@ -247,12 +264,17 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
     launch, by_class = machine.launch_overhead_s, out.by_class
     compute_s = memory_s = 0.0
     comm_moved = comm_calls = 0
-    rates = machine.shape_rates
+    comm_by_size = 0.0
+    rates, collective_rates = machine.shape_rates, machine.collective_rates
     for category, flops, moved, calls, dims in terms:
         if category == "view":
             continue
         if category == "collective":  # moved: sent + received, as much each way
-            comm_moved += moved
+            if collective_rates is not None and dims and calls:
+                sent = moved // 2
+                comm_by_size += sent / collective_rates.bytes_per_s(dims[0], sent // calls)
+            else:
+                comm_moved += moved
             comm_calls += calls
             continue
         cls = _CLASS_OF_CATEGORY.get(category, "memory")
@@ -273,7 +295,7 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
     if comm_calls:
         if machine.link_bytes_per_s <= 0:
             raise ValueError("collective rows need the GPU-to-GPU link's bandwidth (Machine.link_bytes_per_s)")
-        comm_s = comm_moved / 2 / machine.link_bytes_per_s + comm_calls * machine.collective_latency_s
+        comm_s = comm_moved / 2 / machine.link_bytes_per_s + comm_by_size + comm_calls * machine.collective_latency_s
     out.compute_bound_seconds, out.memory_bound_seconds, out.comm_seconds = compute_s, memory_s, comm_s
     out.seconds = compute_s + memory_s + comm_s
     if comm_s:
