@@ -6,7 +6,9 @@ degrees with ``ulysses * ring = g`` (CFG parallel runs on no modelled runtime), 
 has FSDP (the original Wan code) each choice of sharded components. The objective is ``latency``
 (seconds per video) or ``gpu-seconds`` (seconds x GPUs: what a video costs when the other GPUs
 run other videos). Layouts a runtime cannot run are listed with the reason; layouts whose per-rank
-peak does not fit the GPU are ranked after every one that does.
+peak does not fit the GPU are ranked after every one that does. Each layout's seconds and
+GPU-seconds carry the range ``report --gpu`` gives such a run (:mod:`hybrid.ranges`: the error band
+of published runs on one GPU for the one-GPU layout, on several for the others).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from hybrid.deployment import FSDP_COMPONENTS, MAX_GPUS, NO_CFG_PARALLEL, Deploy
 from hybrid.errors import InputError
 from hybrid.hardware import get_gpu
 from hybrid.presets import ModelSpec
+from hybrid.ranges import range_evidence, range_of, with_range
 from hybrid.runtime import Runtime
 from hybrid.sizing import GpuSizing, size_on_gpu
 from hybrid.workload import Workload
@@ -40,6 +43,12 @@ class Candidate:
     def fits(self) -> bool:
         return self.sizing is not None and self.sizing.peak_memory_bytes <= self.sizing.gpu.memory_bytes
 
+    @property
+    def gpu_seconds_range(self) -> dict[str, float] | None:
+        """``{"low", "high"}`` of the GPU-seconds, under the same band as the seconds' range."""
+        s = self.sizing
+        return None if s is None or s.seconds_range is None else range_of(s, s.gpu_seconds)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"layout": self.deployment.describe(), "deployment": self.deployment.to_dict()}
         if self.sizing is None:
@@ -50,6 +59,9 @@ class Candidate:
             "seconds": s.seconds,
             "gpu_seconds": s.gpu_seconds,
             "comm_seconds": s.comm_seconds,
+            "seconds_range": s.seconds_range,
+            "gpu_seconds_range": self.gpu_seconds_range,
+            "range_evidence": range_evidence(s),
             "peak_memory_bytes": s.peak_memory_bytes,
             "fits": self.fits,
             "stages": {name: {"seconds": st.seconds, "comm_seconds": st.comm_seconds} for name, st in s.stages.items()},
@@ -102,7 +114,8 @@ def layouts(spec: ModelSpec, runtime: Runtime, gpus: int) -> list[Deployment]:
 
 
 def plan(workload: Workload, gpu: str, gpus: int, objective: str = OBJECTIVES[0], **sizing: Any) -> Plan:
-    """Size every layout of :func:`layouts` on ``gpu`` and rank them (``sizing``: more arguments of
+    """Size every layout of :func:`layouts` on ``gpu``, each with its range
+    (:func:`hybrid.ranges.with_range`), and rank them (``sizing``: more arguments of
     :func:`~hybrid.sizing.size_on_gpu`, e.g. a calibration)."""
     if objective not in OBJECTIVES:
         raise InputError(f"objective: unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
@@ -114,7 +127,7 @@ def plan(workload: Workload, gpu: str, gpus: int, objective: str = OBJECTIVES[0]
     ok, rejected = [], []
     for d in layouts(spec, workload.runtime, gpus):
         try:
-            ok.append(Candidate(d, size_on_gpu(workload, g.name, deployment=d, **sizing)))
+            ok.append(Candidate(d, with_range(size_on_gpu(workload, g.name, deployment=d, **sizing))))
         except InputError as e:  # the layout does not fit the job (heads, tokens, runtime)
             rejected.append(Candidate(d, rejected=str(e)))
 

@@ -23,6 +23,9 @@ MAX_ROWS = 10_000
 reports take about 0.33 s, sized on a GPU 1.3 s (README); a million took 42 s and 3.9 GB."""
 KNOBS: tuple[str, ...] = ("model", "size", "frames", "steps", "batch", "text_len", "cfg")
 WORKLOAD_COLUMNS: tuple[str, ...] = ("model", "width", "height", "frames", "steps", "batch", "text_len", "cfg")
+RANGE_COLUMNS: tuple[str, ...] = ("total_seconds_low", "total_seconds_high", "range_evidence")
+"""A sized row's range of ``total_seconds`` (a report's ``total.seconds_range`` ``low`` and ``high``;
+empty where there is none) and its evidence (the range's ``basis``, or why there is no range)."""
 
 
 def sweep_stages(reports: Sequence[PipelineReport]) -> tuple[str, ...]:
@@ -33,11 +36,12 @@ def sweep_stages(reports: Sequence[PipelineReport]) -> tuple[str, ...]:
 
 def sweep_columns(reports: Sequence[PipelineReport]) -> list[str]:
     """Columns of :func:`sweep_records`: the workload, FLOPs per stage and in total; with ``--gpu``
-    also seconds per stage and in total, peak resident bytes and whether it fits."""
+    also seconds per stage and in total, the total's range (:mod:`hybrid.ranges`) and what it rests
+    on, peak resident bytes and whether it fits."""
     stages = sweep_stages(reports)
     columns = [*WORKLOAD_COLUMNS, *(f"{s}_flops" for s in stages), "total_flops"]
     if reports and reports[0].gpu is not None:
-        columns += [*(f"{s}_seconds" for s in stages), "total_seconds", "peak_memory_bytes", "fits"]
+        columns += [*(f"{s}_seconds" for s in stages), "total_seconds", *RANGE_COLUMNS, "peak_memory_bytes", "fits"]
     return columns
 
 
@@ -94,8 +98,9 @@ def sweep(
 ) -> list[PipelineReport]:
     """One analytic report per workload of ``grid``; with ``gpu``, each also sized on that GPU, in
     closed form (each distinct per-call shape costed once), or with ``traced`` from one meta trace
-    per distinct per-call shape (steps and CFG reuse it). A grid of more than ``max_rows``
-    workloads is refused before any work (one line with its row count)."""
+    per distinct per-call shape (steps and CFG reuse it), its seconds with the range of its kind of
+    run as ``report --gpu`` gives it (:func:`hybrid.ranges.with_range`: one band per kind). A grid
+    of more than ``max_rows`` workloads is refused before any work (one line with its row count)."""
     rows = grid.rows()
     if rows > max_rows:
         raise InputError(
@@ -106,6 +111,7 @@ def sweep(
     if gpu is None:
         return reports
     from hybrid.hardware import get_gpu
+    from hybrid.ranges import with_range
     from hybrid.sizing import CallTraces, load_calibration, size_on_gpu
 
     name = get_gpu(gpu).name
@@ -115,12 +121,14 @@ def sweep(
     for r in reports:
         w = r.workload
         trace = traces(w) if traces is not None else None
-        out.append(replace(r, gpu=size_on_gpu(w, name, cal, traced=trace, host_flops=host_flops)))
+        out.append(replace(r, gpu=with_range(size_on_gpu(w, name, cal, traced=trace, host_flops=host_flops))))
     return out
 
 
 def sweep_records(reports: Sequence[PipelineReport]) -> list[dict[str, Any]]:
     """One flat record per report (FLOPs as exact ints), columns :func:`sweep_columns`."""
+    from hybrid.ranges import range_evidence
+
     out = []
     stages = sweep_stages(reports)
     for r in reports:
@@ -136,6 +144,10 @@ def sweep_records(reports: Sequence[PipelineReport]) -> list[dict[str, Any]]:
             for s in stages:
                 rec[f"{s}_seconds"] = r.gpu.stages[s].seconds if s in r.gpu.stages else 0.0
             rec["total_seconds"] = r.gpu.seconds
+            rng = r.gpu.seconds_range
+            rec["total_seconds_low"] = None if rng is None else rng["low"]
+            rec["total_seconds_high"] = None if rng is None else rng["high"]
+            rec["range_evidence"] = range_evidence(r.gpu)
             rec["peak_memory_bytes"] = r.gpu.peak_memory_bytes
             rec["fits"] = r.gpu.peak_memory_bytes <= r.gpu.gpu.memory_bytes
         out.append(rec)

@@ -103,8 +103,12 @@ def test_every_stage_monotonic_along_each_knob(knob: str) -> None:
 def test_sweep_on_a_gpu_costs_each_shape_once_across_steps_and_cfg(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from hybrid.accuracy import kind_of
+    from hybrid.hardware import get_gpu
+    from hybrid.ranges import evidence
     from hybrid.sizing import cost_memo
 
+    evidence(kind_of(get_gpu("h100-sxm"), "diffusers", 1))  # the range's published runs, sized beforehand
     out = tmp_path / "s.json"
     grid = ["--model", "wan2.1-t2v-1.3b", "--size", "256x128", "--frames", "17", "--steps", "20,50", "--cfg", "on,off"]
     png = tmp_path / "s.png"

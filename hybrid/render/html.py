@@ -237,6 +237,7 @@ def sweep_html(reports: Sequence[PipelineReport], grid: Grid) -> str:
         plot_sweep_svg(reports, grid),
         f"<h2>{len(reports):,} workloads</h2>",
         _table(table_headers, sweep.cells(reports), tuple(range(2, len(table_headers)))),
+        *(f"<p>{_e(note)}</p>" for note in sweep.range_notes(reports)),
         "<footer>wanmeter sweep; FLOPs as torch's FlopCounterMode counts them</footer>",
     ]
     return _page(f"wanmeter sweep: {', '.join(models)}", f"{len(reports):,} workloads", body) + "\n"

@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from hybrid.render import units
+from hybrid.render.ranges import range_note, seconds_with_range
 from hybrid.render.table import format_table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -15,6 +16,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 HEADERS = ["rank", "layout", "seconds", "GPU-seconds", "comm seconds", "peak memory per rank", "fits"]
 RIGHT = (0, 2, 3, 4, 5)
+CSV_HEADERS = ["rank", "gpus", "ulysses", "ring", "fsdp", "seconds", "seconds_low", "seconds_high", "gpu_seconds",
+               "gpu_seconds_low", "gpu_seconds_high", "comm_seconds", "range_evidence", "peak_memory_bytes",
+               "fits"]  # fmt: skip
+"""The CSV's columns: a time's range as ``<figure>_low`` and ``_high`` (a report's ``seconds_range``
+``low`` and ``high``), and what the ranges rest on."""
 
 
 def _cells(p: Plan) -> list[list[str]]:
@@ -23,9 +29,26 @@ def _cells(p: Plan) -> list[list[str]]:
         s = c.sizing
         assert s is not None
         fits = "yes" if c.fits else "no"
-        rows.append([str(i), c.deployment.describe(), f"{s.seconds:,.1f}", f"{s.gpu_seconds:,.1f}",
-                     f"{s.comm_seconds:,.1f}", units.nbytes(s.peak_memory_bytes), fits])  # fmt: skip
+        rows.append([str(i), c.deployment.describe(), seconds_with_range(s.seconds, s.seconds_range),
+                     seconds_with_range(s.gpu_seconds, c.gpu_seconds_range), f"{s.comm_seconds:,.1f}",
+                     units.nbytes(s.peak_memory_bytes), fits])  # fmt: skip
     return rows
+
+
+def _range_notes(p: Plan) -> list[str]:
+    """What the ranges rest on, per evidence, with the GPU counts of the layouts it covers."""
+    from hybrid.ranges import range_evidence
+
+    counts: dict[str, list[int]] = {}
+    for c in p.ranked:
+        assert c.sizing is not None
+        counts.setdefault(range_evidence(c.sizing), []).append(c.deployment.gpus)
+    notes = []
+    for said, gpus in counts.items():
+        lo, hi = min(gpus), max(gpus)
+        rows = f"{lo} GPU{'s' if lo > 1 else ''}" if lo == hi else f"{lo}-{hi} GPUs"
+        notes.append(range_note(said, rows if len(counts) > 1 else ""))
+    return notes
 
 
 def _headline(p: Plan) -> str:
@@ -42,6 +65,7 @@ def _summary(p: Plan) -> list[str]:
     reasons: dict[str, int] = {}
     for c in p.rejected:
         reasons[c.rejected] = reasons.get(c.rejected, 0) + 1
+    lines += _range_notes(p)
     lines += [f"rejected ({n} layout{'s' if n > 1 else ''}): {why}" for why, n in reasons.items()]
     lines.append("cfg-parallel: not ranked (no modelled runtime runs it)")
     return lines
@@ -64,14 +88,18 @@ def to_markdown(p: Plan) -> str:
 
 
 def to_csv(p: Plan) -> str:
+    """One row per ranked layout; a range's ends empty where it has none (``range_evidence`` says why)."""
+    from hybrid.ranges import range_evidence
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["rank", "gpus", "ulysses", "ring", "fsdp", "seconds", "gpu_seconds", "comm_seconds",
-                     "peak_memory_bytes", "fits"])  # fmt: skip
+    writer.writerow(CSV_HEADERS)
     for i, c in enumerate(p.ranked, 1):
         s, d = c.sizing, c.deployment
         assert s is not None
-        writer.writerow([i, d.gpus, d.ulysses, d.ring, ",".join(d.fsdp), s.seconds, s.gpu_seconds, s.comm_seconds,
+        rng, gpu_rng = s.seconds_range or {}, c.gpu_seconds_range or {}
+        writer.writerow([i, d.gpus, d.ulysses, d.ring, ",".join(d.fsdp), s.seconds, rng.get("low"), rng.get("high"),
+                         s.gpu_seconds, gpu_rng.get("low"), gpu_rng.get("high"), s.comm_seconds, range_evidence(s),
                          s.peak_memory_bytes, c.fits])  # fmt: skip
     return buf.getvalue()
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from hybrid.errors import InputError
 from hybrid.render import units
+from hybrid.render.ranges import range_note, seconds_with_range
 from hybrid.render.table import format_table
 from hybrid.sweep import sweep_frame, sweep_records, sweep_stages
 
@@ -49,13 +50,24 @@ def _sized_cells(r: PipelineReport) -> list[str]:
     g = r.gpu
     assert g is not None
     fits = g.peak_memory_bytes <= g.gpu.memory_bytes
-    return [f"{g.seconds:,.1f}", units.nbytes(g.peak_memory_bytes), "yes" if fits else "no"]
+    return [seconds_with_range(g.seconds, g.seconds_range), units.nbytes(g.peak_memory_bytes),
+            "yes" if fits else "no"]  # fmt: skip
+
+
+def range_notes(reports: Sequence[PipelineReport]) -> list[str]:
+    """What the seconds' ranges rest on: one line per distinct evidence (a sweep is one kind of run)."""
+    from hybrid.ranges import range_evidence
+
+    said = dict.fromkeys(range_evidence(r.gpu) for r in reports if r.gpu is not None)
+    return [range_note(s) for s in said]
 
 
 def to_table(reports: Sequence[PipelineReport]) -> str:
-    """One line per workload, numbers right-aligned."""
+    """One line per workload, numbers right-aligned; sized, the seconds' range and what it rests on."""
     columns = headers(reports)
-    return format_table(columns, cells(reports), right=tuple(range(2, len(columns)))) + "\n"
+    notes = range_notes(reports)
+    table = format_table(columns, cells(reports), right=tuple(range(2, len(columns))))
+    return "\n".join([table, *([""] if notes else []), *notes]) + "\n"
 
 
 def to_csv(reports: Sequence[PipelineReport]) -> str:
