@@ -55,4 +55,5 @@ def nbytes(name: str) -> int:
 
 BF16, F32, I64, BOOL = nbytes("bfloat16"), nbytes("float32"), nbytes("int64"), nbytes("bool")
 F64 = nbytes("float64")
+F16 = nbytes("float16")
 """Bytes per element of the dtypes the model families' walks write (every walk takes them from here)."""

@@ -494,8 +494,8 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             "wan/distributed/sequence_parallel.py and ulysses.py, checked against a trace of that code: the rotary "
             "table over every token, a timestep per token embedded over the whole sequence in Wan2.2, dist.all_to_all "
             "of q, k and v, the float32 head's output all-gathered); Wan2.1's xFuser USP sends the same tensors and is "
-            "modelled by Wan2.2's (its layout copies not traced); ring attention and image-to-video's cross-attention "
-            "are modelled by diffusers' per-rank ops",
+            "modelled by Wan2.2's (its layout copies not traced; with image-to-video's blocks, the pair not "
+            "traced); ring attention is modelled by diffusers' per-rank ops",
             sources=(
                 "dit-fp32",
                 "autocast",

@@ -49,6 +49,8 @@ for _orig, _ours in (("self_attn", "attn1"), ("cross_attn", "attn2")):
     for _a, _b in ((".q", ".to_q"), (".k", ".to_k"), (".v", ".to_v"), (".o", ".to_out.0"), (".norm_q", ".norm_q"),
                    (".norm_k", ".norm_k")):  # fmt: skip
         BLOCK[_orig + _a] = _ours + _b
+BLOCK.update({"cross_attn.k_img": "attn2.add_k_proj", "cross_attn.v_img": "attn2.add_v_proj",
+              "cross_attn.norm_k_img": "attn2.norm_added_k"})  # fmt: skip
 TOP = {
     "time_embedding.0": "condition_embedder.time_embedder.linear_1",
     "time_embedding.1": "condition_embedder.time_embedder.act",
@@ -58,6 +60,12 @@ TOP = {
     "text_embedding.0": "condition_embedder.text_embedder.linear_1",
     "text_embedding.1": "condition_embedder.text_embedder.act_1",
     "text_embedding.2": "condition_embedder.text_embedder.linear_2",
+    "img_emb": "condition_embedder.image_embedder",
+    "img_emb.proj.0": "condition_embedder.image_embedder.norm1",
+    "img_emb.proj.1": "condition_embedder.image_embedder.ff.net.0.proj",
+    "img_emb.proj.2": "condition_embedder.image_embedder.ff.net.0",
+    "img_emb.proj.3": "condition_embedder.image_embedder.ff.net.2",
+    "img_emb.proj.4": "condition_embedder.image_embedder.norm2",
     "head": "",
     "head.norm": "norm_out",
     "head.head": "proj_out",

@@ -26,7 +26,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
-from hybrid.dtypes import BF16, F32, F64, I64, nbytes
+from hybrid.dtypes import BF16, F16, F32, F64, I64, nbytes
 from hybrid.geometry import INT64_MAX
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
@@ -717,12 +717,11 @@ WAN_OPS = "wan"
 
 
 def wan_ops_written(cfg: WanTransformer3DConfig, shape: CallShape) -> bool:
-    """Whether :func:`_wan_dit_walk` is written for ``cfg`` and ``shape``: the original's text-to-video
-    and A14B/TI2V blocks on one GPU or with the sequence split by Ulysses (image cross-attention, VACE
+    """Whether :func:`_wan_dit_walk` is written for ``cfg`` and ``shape``: the original's text-, image- and
+    first-last-frame-to-video and A14B/TI2V blocks, on one GPU or with the sequence split by Ulysses (VACE
     and ring attention are walked with diffusers' ops)."""
     return (
         shape.dit_ops == WAN_OPS
-        and cfg.image_dim is None
         and cfg.cross_attn_norm
         and not isinstance(cfg, WanVACETransformer3DConfig)
         and shape.ring == 1
@@ -855,7 +854,7 @@ def _wan_ulysses_attention(rows: _Walk, batch: int, tokens: int, grid: int, head
 
 
 def _wan_attention(rows: _Walk, module: str, batch: int, heads: int, hd: int, q_len: int, kv_len: int,
-                   qk: int, gather_kv: bool) -> None:  # fmt: skip
+                   qk: int, gather_kv: bool, component: str = "") -> None:  # fmt: skip
     """``flash_attention`` (``wan/modules/attention.py``) on q and k of ``qk`` bytes per element and
     bf16 v: float32 q and k cast to bf16; with ``k_lens`` (self-attention) k and v gathered per sample
     (``torch.cat``) first; the FlashAttention varlen kernel; its output cast back to q's dtype.
@@ -877,7 +876,8 @@ def _wan_attention(rows: _Walk, module: str, batch: int, heads: int, hd: int, q_
         rows.cast(module, kv, F32, BF16)
     rows.math_attention(batch * heads, q_len, kv_len, hd)
     rows(module, "scaled_dot_product_attention", "attention", (q + 2 * kv) * BF16, q * BF16,
-         ops.sdpa(batch, heads, q_len, kv_len, hd), dims=attention_dims(batch * heads, q_len, kv_len, hd))  # fmt: skip
+         ops.sdpa(batch, heads, q_len, kv_len, hd), component=component,
+         dims=attention_dims(batch * heads, q_len, kv_len, hd))  # fmt: skip
     if qk == F32:
         rows.cast(module, q, BF16, F32)
         rows.free(2 * q * BF16 + kv * BF16 + (kv * BF16 if gather_kv else 0))  # q, k, (v,) the output in bf16
@@ -950,16 +950,30 @@ def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: in
         rows.cast("norm2", d, BF16, F32)
     rows.layer_norm("norm2", n, d, affine=cfg.cross_attn_norm)  # the original's norm3 (affine)
     rows.free(2 * d * F32 if wt == BF16 else 0)
+    # image-to-video (WanI2VCrossAttention): the context is float32 (the image embeddings' float32 norm
+    # joined with the text), its image tokens first; k_img/v_img are diffusers' add_k_proj/add_v_proj
+    image = cfg.image_dim is not None
+    ctx, i = (F32, batch * shape.image_tokens) if image else (BF16, 0)
     _wan_linear(rows, "attn2.to_q", n, d, d, F32, wt)
     _wan_rms_norm(rows, "attn2.norm_q", n, d, wt)
     rows.free(x)
-    _wan_linear(rows, "attn2.to_k", t, d, d, BF16, wt)
+    _wan_linear(rows, "attn2.to_k", t, d, d, ctx, wt)
     _wan_rms_norm(rows, "attn2.norm_k", t, d, wt)
     rows.free(t * d * BF16)
-    _wan_linear(rows, "attn2.to_v", t, d, d, BF16, wt)
+    _wan_linear(rows, "attn2.to_v", t, d, d, ctx, wt)
+    if image:
+        _wan_linear(rows, "attn2.add_k_proj", i, d, d, F32, wt)
+        _wan_rms_norm(rows, "attn2.norm_added_k", i, d, wt)
+        rows.free(i * d * BF16)
+        _wan_linear(rows, "attn2.add_v_proj", i, d, d, F32, wt)
+        _wan_attention(rows, "attn2", batch, heads, hd, tokens, shape.image_tokens, qk, False, IMAGE_CORE)
     _wan_attention(rows, "attn2", batch, heads, hd, tokens, text_len, qk, gather_kv=False)
+    if image:  # x = x + img_x
+        rows("attn2", "add", "elementwise", 2 * n * d * qk, n * d * qk)
+        rows.free(n * d * qk)  # the text attention's output, rebound
     _wan_linear(rows, "attn2.to_out.0", n, d, d, qk, wt)  # the attention's output in q's dtype
-    rows.free(n * d * qk + nq + tq + t * d * BF16 + xf)  # the attention's output; q, k, v; the normed input
+    # the attention's output; q, k, v; the normed input; the image's k, v and attention output
+    rows.free(n * d * qk + nq + tq + t * d * BF16 + xf + (i * d * wt + i * d * BF16 + n * d * qk if image else 0))
     rows("", "add", "elementwise", xf + x, xf)  # x + cross_attn(...)
     rows.free(x)
     modulated("norm3")  # the original's norm2
@@ -976,6 +990,43 @@ def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: in
     rows.free(x + xf + xf + x + 6 * md * F32 + nd * src)
 
 
+CLIP_FEATURES = F16
+"""Bytes per element of the image features the original image-to-video code passes the DiT
+(``clip_fea``): ``CLIPModel.visual`` returns its 31st block's output under ``autocast(float16)``
+with float16 weights (``wan/modules/clip.py``)."""
+
+
+def _wan_image_embedder(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, t: int, wt: int) -> None:
+    """``img_emb`` (``MLPProj``: LayerNorm, Linear, GELU, Linear, LayerNorm) on the float16 CLIP
+    features under ``autocast(bfloat16)`` (the LayerNorms in float32), FLF2V's learned position added
+    first (a float32 parameter: the sum is float32), then ``torch.concat([context_clip, context])``:
+    the float32 image embeddings before the bf16 text, the whole context float32. Leaves the
+    embeddings and the joined context allocated and the text context freed (the name rebound)."""
+    ie, d, k = "condition_embedder.image_embedder", cfg.inner_dim, cfg.image_dim or 0
+    i = shape.batch * shape.image_tokens
+    src = CLIP_FEATURES
+    if cfg.pos_embed_seq_len is not None:
+        rows(ie, "add", "elementwise", i * k * src + shape.image_tokens * k * F32, i * k * F32)
+        src = F32
+    for name, width in (("norm1", k), ("norm2", d)):
+        if name == "norm2":
+            _wan_linear(rows, f"{ie}.ff.net.0.proj", i, k, k, F32, wt)
+            rows.free(i * k * F32)  # norm1's output
+            rows(f"{ie}.ff.net.0", "gelu", "elementwise", i * k * BF16, i * k * BF16)
+            rows.free(i * k * BF16)
+            _wan_linear(rows, f"{ie}.ff.net.2", i, k, d, BF16, wt)
+            rows.free(i * k * BF16)  # the GELU's output
+            src = BF16
+        if src != F32:
+            rows.cast(f"{ie}.{name}", i * width, src, F32)
+        rows.layer_norm(f"{ie}.{name}", i, width, affine=True)
+        rows.free(i * width * F32 if src != F32 else 0)
+    rows.free(i * d * BF16 + (i * k * F32 if cfg.pos_embed_seq_len is not None else 0))
+    rows.cast("", t * d, BF16, F32)  # autocast promotes cat's inputs to the widest
+    rows("", "cat", "movement", (i + t) * d * F32, (i + t) * d * F32)
+    rows.free(t * d * F32 + t * d * BF16)  # the promoted text; the text context, rebound
+
+
 def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None:
     """Every op one forward of the original ``WanModel`` costs (``wan/modules/model.py``: Wan2.1's,
     and Wan2.2's with a timestep per token), as ``generate.py`` runs it under
@@ -986,7 +1037,9 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     ``condition_embedder.act_fn/time_proj``, ``text_embedding.0/1/2``
     ``condition_embedder.text_embedder.linear_1/act_1/linear_2``). The same matmuls, convolution and
     attentions as diffusers' (the same FLOPs); around them: a patch embedding per sample on its
-    float32 latents (A14B image-to-video first joins each with its condition), the timestep
+    float32 latents (A14B image-to-video first joins each with its condition; Wan2.1's image-to-video
+    embeds the CLIP features in ``img_emb`` and attends to them in every block's cross-attention,
+    :func:`_wan_image_embedder`), the timestep
     sinusoid in float64 and its embedding and projection in float32 (``autocast(float32)``), every
     block's float32 norms, modulation and residual stream, the rotary embedding in float64 complex
     per sample, float32 q and k cast for FlashAttention and its output cast back, a float32 head and
@@ -1067,6 +1120,8 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     rows.free(t * d * BF16)
     _wan_linear(rows, f"{tt}.linear_2", t, d, d, BF16, wt)  # the context, kept
     rows.free(t * d * BF16 + tx)  # the GELU's output, the stacked context
+    if cfg.image_dim is not None:  # img_emb (MLPProj) on CLIP's features, joined before the text
+        _wan_image_embedder(cfg, rows, shape, t, wt)
     # sequence parallelism: x, e and e0 chunked (views; the whole x held until the first block drops it)
     block0 = x - batch * local * d * BF16 if ranks > 1 else 0
     rows.repeat(1, "blocks.0", lambda block: _wan_block(cfg, block, shape, m_local, BF16, wt))
