@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -115,8 +116,10 @@ def test_sweep_table_has_a_column_per_stage_and_sized_columns_on_a_gpu() -> None
     sized = run_sweep(grid, gpu="h100-sxm")
     assert sweep.headers(sized)[-3:] == ["seconds", "peak memory", "fits"]
     assert [row[-1] for row in sweep.cells(sized)] == ["yes", "yes"]
-    table = sweep.to_table(sized).splitlines()
-    assert len(table) == 4 and table[0].startswith("model") and table[0].endswith("fits")
+    table = sweep.to_table(sized).splitlines()  # header, rule, 2 rows; a blank line and the range's evidence
+    assert len(table) == 6 and table[0].startswith("model") and table[0].endswith("fits") and table[4] == ""
+    assert re.search(r" \d+\.\d \(\d+\.\d-\d+\.\d\) ", table[2])  # seconds (low-high)
+    assert table[5].startswith("seconds (low-high): the range published runs")
     doc = json.loads(sweep.to_json(sized))
     assert doc["schema"] == "wanmeter.sweep/1"
     assert doc["rows"][0]["total_flops"] == analytic[0].total_flops
