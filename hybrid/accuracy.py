@@ -308,12 +308,13 @@ def assess(runs: Sequence[Outcome], bounds: Bounds = ACCEPTANCE) -> dict[str, An
 
 def with_range(report: PipelineReport) -> PipelineReport:
     """``report`` with its sizing's ``seconds_range``: its seconds under the error quantiles of the
-    published runs of its kind (:func:`public_band`); unchanged without a sizing, where the public
+    published runs of its kind (:func:`public_band`); unchanged without a sizing, for an optimised job
+    (the runs are baselines: ``verify --only optimisations`` checks optimised ones), where the public
     set is not at hand or has too few runs."""
     from dataclasses import replace
 
     sizing = report.gpu
-    if sizing is None:
+    if sizing is None or report.optimised is not None:  # the published runs behind the ranges are baselines
         return report
     try:
         b = public_band(kind_of(sizing.gpu, sizing.runtime.name, sizing.deployment.gpus))

@@ -112,6 +112,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from hybrid.accuracy import with_range
     from hybrid.deployment import SINGLE
+    from hybrid.optimisations import parse as parse_optimisations
     from hybrid.render import report as render
     from hybrid.render.html import report_html
     from hybrid.report import estimate, sized_report
@@ -134,6 +135,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 host_flops=options.host_flops(args),
                 traced=args.traced,
                 progress=_progress,
+                optimise=parse_optimisations(args.optimise) if args.optimise is not None else (),
             )
         )
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
@@ -258,6 +260,14 @@ def cmd_gpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimisations(args: argparse.Namespace) -> int:
+    from hybrid.render import listings as render
+
+    formats = {"table": render.optimisations_to_table, "json": render.optimisations_to_json}
+    _emit(formats[args.format](), args.output)
+    return 0
+
+
 def cmd_calibrate_time(args: argparse.Namespace) -> int:
     from hybrid.calibrate import time_model
     from hybrid.render import calibrate as render
@@ -304,6 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CLASS=VALUE",
         help="with --gpu: replace one op class's efficiency (matmul, attention, convolution, memory), e.g. "
         "attention=0.75 for FlashAttention-3 on an H100; repeatable",
+    )
+    p.add_argument(
+        "--optimise",
+        metavar="LIST",
+        help="with --gpu: optimisations as what-ifs, comma-separated (e.g. sage2,teacache:0.2,distill:4; see "
+        "wanmeter optimisations); the report puts the baseline beside the optimised job",
     )
     p.set_defaults(func=cmd_report)
 
@@ -418,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_runtime_options(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("optimisations", help="list the optimisations --optimise names, with their sources")
+    p.add_argument("--format", default="table", choices=["table", "json"])
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_optimisations)
 
     p = sub.add_parser("gpus", help="list the GPUs of the hardware database with their sources")
     p.add_argument("--format", default="table", choices=["table", "json"])

@@ -16,6 +16,7 @@ modules run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,10 @@ class Transform:
     def rates(self, cal: Calibration, gpu: GPU) -> Calibration:
         """The calibration the op classes are timed with on ``gpu``."""
         return cal
+
+    def launch(self, stage: StageDef, seconds: float) -> float:
+        """The host seconds per launched kernel in ``stage``, given ``seconds`` before this transform."""
+        return seconds
 
 
 def describe(cal: Calibration) -> str:
@@ -130,6 +135,38 @@ class EfficiencyOverride(Transform):
             "provenance": p,
             "overridden": sorted(overrides),
         }
+
+
+TRANSFORMER_COMPONENTS = ("transformer", "transformer_2")
+"""The components whose calls step caches skip and ``torch.compile`` compiles: the DiT (and A14B's second expert)."""
+
+
+@dataclass(frozen=True)
+class SkipCalls(Transform):
+    """A step cache: ``share`` of the transformer's calls skip the block stack and reuse a cached
+    residual (``floor(share * calls)`` of each DiT stage's calls are left out)."""
+
+    share: float = 0.0
+
+    def calls(self, stage: StageDef, calls: int) -> int:
+        if stage.component not in TRANSFORMER_COMPONENTS:
+            return calls
+        return calls - math.floor(self.share * calls)
+
+
+@dataclass(frozen=True)
+class Compiled(Transform):
+    """The transformer compiled with CUDA graphs: no host launch cost per kernel in its stages."""
+
+    def launch(self, stage: StageDef, seconds: float) -> float:
+        return 0.0 if stage.component in TRANSFORMER_COMPONENTS else seconds
+
+
+def apply_launch(transforms: Iterable[Transform], stage: StageDef, seconds: float) -> float:
+    """``seconds`` per launch in ``stage`` through every transform's :meth:`~Transform.launch`, in order."""
+    for t in transforms:
+        seconds = t.launch(stage, seconds)
+    return seconds
 
 
 def apply_rates(transforms: Iterable[Transform], cal: Calibration, gpu: GPU) -> Calibration:

@@ -310,6 +310,7 @@ SIZING_FLAGS: tuple[tuple[str, str], ...] = (
     ("host_tflops", "--host-tflops"),
     ("efficiency", "--efficiency"),
     ("efficiency_override", "--efficiency-override"),
+    ("optimise", "--optimise"),
 )
 """Options that change only the sizing on a GPU (placement, dtypes of stored weights, kernels,
 efficiencies): without ``--gpu`` they would do nothing, so they are refused."""

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from hybrid.deployment import Deployment
+    from hybrid.optimisations import Optimisation, Plan
+    from hybrid.optimise import Transform
     from hybrid.sizing import GpuSizing
 
 REPORT_SCHEMA = "wanmeter.report/1"
@@ -136,6 +138,10 @@ class PipelineReport:
     """Seconds and peak memory on a named GPU (``wanmeter report --gpu``), when asked for; its own
     document (:meth:`~hybrid.sizing.GpuSizing.to_dict`) is merged with this one by
     :func:`hybrid.render.report.document`."""
+    optimised: Plan | None = field(default=None, compare=False)
+    """With ``--optimise``: what was applied (:mod:`hybrid.optimisations`); :attr:`gpu` is then the
+    optimised job's sizing and :attr:`baseline` the job's without them."""
+    baseline: GpuSizing | None = field(default=None, compare=False)
 
     @property
     def spec(self) -> ModelSpec:
@@ -269,6 +275,7 @@ def sized_report(
     host_flops: float | None = None,
     traced: bool = False,
     progress: Callable[[str], None] = lambda line: None,
+    optimise: tuple[Optimisation, ...] = (),
 ) -> PipelineReport:
     """:func:`estimate` with the job sized on ``gpu`` (:func:`hybrid.sizing.size_on_gpu`), laid out
     as ``deployment`` (default: one GPU): timed with the calibration at ``efficiency`` (default: the
@@ -281,6 +288,7 @@ def sized_report(
     real modules can run the workload, the layout) is reported before any trace."""
     from hybrid.deployment import SINGLE
     from hybrid.hardware import get_gpu
+    from hybrid.optimisations import plan_of
     from hybrid.optimise import EfficiencyOverride
     from hybrid.sizing import load_calibration, size_on_gpu
 
@@ -299,13 +307,17 @@ def sized_report(
 
         check_traceable(workload)
         progress(f"tracing the workload on meta for bytes and activation peaks, sizing on {name} ...")
-    sizing = size_on_gpu(
-        workload,
-        name,
-        calibration=calibration,
-        overrides=overrides,
-        host_flops=host_flops,
-        use_trace=traced,
-        deployment=deployment,
-    )
-    return replace(report, gpu=sizing)
+
+    def sized(w: Workload, transforms: tuple[Transform, ...] = ()) -> GpuSizing:
+        return size_on_gpu(w, name, calibration=calibration, overrides=overrides, host_flops=host_flops,
+                           use_trace=traced, deployment=deployment, optimisations=transforms)  # fmt: skip
+
+    if not optimise:
+        return replace(report, gpu=sized(workload))
+    plan = plan_of(optimise, workload, g)
+    plan.workload.runtime.check(spec, g.architecture)
+    baseline = sized(workload)
+    optimised = sized(plan.workload, plan.transforms)
+    notes = tuple(f"optimisation {n}" for n in plan.notes)
+    optimised = replace(optimised, assumptions=(*notes, *optimised.assumptions))
+    return replace(estimate(plan.workload), gpu=optimised, optimised=plan, baseline=baseline)

@@ -48,6 +48,7 @@ from hybrid.optimise import (
     MeasuredMemory,
     Transform,
     apply_calls,
+    apply_launch,
     apply_rates,
     apply_terms,
     describe,
@@ -544,7 +545,9 @@ def size_on_gpu(
     for stage, component, _ in rt.moves(spec, running, deployment.gpus):
         copies[stage] = copies.get(stage, 0) + memory.weights_bytes[component]
     stages: dict[str, StageSizing] = {}
-    machines: dict[str, Machine] = {}  # by the tensor-core path the compute dtype runs on
+    machines: dict[
+        tuple[str, float], Machine
+    ] = {}  # by the tensor-core path the compute dtype runs on, and launch cost
     try:
         for sd in spec.pipeline_def.stages:
             name = sd.name
@@ -561,13 +564,14 @@ def size_on_gpu(
                 seconds, bound = st.flops * calls / host_cpu[0], "host"
             else:
                 path = TENSOR_PATH[rt.compute_dtype(sd.component)]
-                machine = machines.get(path)
+                stage_launch_s = apply_launch(transforms, sd, launch_s)
+                machine = machines.get((path, stage_launch_s))
                 if machine is None:
-                    machine = machines[path] = Machine(
+                    machine = machines[(path, stage_launch_s)] = Machine(
                         peak_flops=g.peak_flops(path),
                         peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
                         efficiency=cal["efficiency"],
-                        launch_overhead_s=launch_s,
+                        launch_overhead_s=stage_launch_s,
                         link_bytes_per_s=link_bytes_per_s_gpus,
                         collective_latency_s=latency,
                         shape_rates=shape_rates(g, path, kernel, by_shape) if by_shape else None,
@@ -711,10 +715,17 @@ def _and(items: list[str]) -> str:
 
 
 KERNEL_NAMES: dict[str, str] = {
+    "sdpa-math": "PyTorch scaled_dot_product_attention, its math backend (scores materialised)",
     "sdpa-flash": "PyTorch scaled_dot_product_attention, its FlashAttention-2 backend",
+    "sdpa-efficient": "PyTorch scaled_dot_product_attention, its memory-efficient backend",
     "cudnn": "PyTorch scaled_dot_product_attention, its cuDNN attention backend",
     "fa2": "FlashAttention-2 (flash_attn)",
     "fa3": "FlashAttention-3 (flash_attn_interface)",
+    "xformers": "xFormers memory-efficient attention",
+    "sage2": "SageAttention 2 (INT8 QK, FP8 PV)",
+    "sage3": "SageAttention 3 (FP4 microscaling)",
+    "flex": "PyTorch FlexAttention",
+    "fp8-attention": "FP8 attention (FlashAttention-3's FP8 path)",
 }
 """How the report's assumptions name each attention kernel."""
 

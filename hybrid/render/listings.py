@@ -82,3 +82,40 @@ def models_to_table(described: Mapping[str, Mapping[str, Any]]) -> str:
     ]
     headers = ["model", "pipeline", "stages", "default size", "steps", *COMPONENT_FIELDS, "total"]
     return format_table(headers, rows, right=tuple(range(4, len(headers)))) + "\n"
+
+
+OPTIMISATION_HEADERS = ["name", "family", "takes", "modelled", "runs on", "what", "sources"]
+
+
+def optimisations_to_table() -> str:
+    """``wanmeter optimisations``: every name ``--optimise`` takes, its family, parameter, whether
+    its mechanism is modelled, where it runs and its sources."""
+    from hybrid.optimisations import FAMILIES, OPTIMISATIONS, SOURCES
+
+    rows = [
+        [d.name, d.family, d.param.upper() or "-", "yes" if d.modelled else "not yet",
+         ", ".join(d.architectures) or "any", d.summary, "; ".join(SOURCES.get(s, s) for s in d.sources) or "-"]
+        for d in sorted(OPTIMISATIONS.values(), key=lambda d: FAMILIES.index(d.family))
+    ]  # fmt: skip
+    note = (
+        "applied in this order: " + ", ".join(FAMILIES) + "; one of each family; a name not modelled yet is refused, "
+        "never priced as free"
+    )
+    return format_table(OPTIMISATION_HEADERS, rows) + "\n" + note + "\n"
+
+
+def optimisations_to_json() -> str:
+    """The same as JSON (``wanmeter.optimisations/1``)."""
+    from hybrid.optimisations import FAMILIES, OPTIMISATIONS, SOURCES
+
+    doc = {
+        "schema": "wanmeter.optimisations/1",
+        "order": list(FAMILIES),
+        "optimisations": [
+            {"name": d.name, "family": d.family, "param": d.param or None, "modelled": d.modelled,
+             "architectures": list(d.architectures), "summary": d.summary,
+             "sources": [SOURCES.get(s, s) for s in d.sources], "caveat": d.caveat}
+            for d in OPTIMISATIONS.values()
+        ],
+    }  # fmt: skip
+    return json.dumps(doc, indent=2) + "\n"

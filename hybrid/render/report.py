@@ -60,11 +60,50 @@ def to_table(r: PipelineReport) -> str:
     ]
     if r.gpu is not None:
         parts += ["", *_gpu_lines(r.gpu), format_table(gpu_headers(r.gpu), _gpu_cells(r.gpu), right=gpu_numeric(r.gpu))]
+    if r.baseline is not None and r.gpu is not None:
+        parts += ["", *_optimised_lines(r), format_table(OPTIMISED_HEADERS, _optimised_cells(r), right=(1, 2, 3, 4, 5))]
     warnings, assumptions = _notes(r)
     if warnings:
         parts += ["", *(f"warning: {m}" for m in warnings)]
     parts += ["", "assumptions:", *(f"  - {a}" for a in assumptions)]
     return "\n".join(parts) + "\n"
+
+
+OPTIMISED_HEADERS = ["stage", "baseline seconds", "optimised seconds", "speed-up", "baseline peak", "optimised peak"]
+
+
+def _speed_up(baseline: float, optimised: float) -> str:
+    return f"x{baseline / optimised:,.2f}" if optimised > 0 else ("-" if baseline == 0 else "skipped")
+
+
+def _optimised_lines(r: PipelineReport) -> list[str]:
+    """What the optimisations are and the whole job's speed-up over the baseline."""
+    assert r.optimised is not None and r.baseline is not None and r.gpu is not None
+    names = ",".join(o.text() for o in r.optimised.optimisations)
+    lines = [
+        f"--optimise {names}: {r.gpu.seconds:,.1f} s against the baseline's {r.baseline.seconds:,.1f} s "
+        f"({_speed_up(r.baseline.seconds, r.gpu.seconds)}); the seconds above are the optimised job's, with no "
+        "range (the published runs the ranges rest on are baselines)"
+    ]
+    for o in r.optimised.optimisations:
+        d = o.definition
+        lines.append(f"  {o.text()}: {d.summary}" + (f"; quality: {d.caveat}" if d.caveat else ""))
+    return lines
+
+
+def _optimised_cells(r: PipelineReport) -> list[list[str]]:
+    assert r.baseline is not None and r.gpu is not None
+    cells = []
+    for name, b in r.baseline.stages.items():
+        o = r.gpu.stages.get(name)
+        seconds = o.seconds if o is not None else 0.0
+        peak = o.peak_memory_bytes if o is not None else 0
+        cells.append([name, f"{b.seconds:,.2f}", f"{seconds:,.2f}", _speed_up(b.seconds, seconds),
+                      units.nbytes(b.peak_memory_bytes), units.nbytes(peak)])  # fmt: skip
+    cells.append(["total", f"{r.baseline.seconds:,.2f}", f"{r.gpu.seconds:,.2f}",
+                  _speed_up(r.baseline.seconds, r.gpu.seconds), units.nbytes(r.baseline.peak_memory_bytes),
+                  units.nbytes(r.gpu.peak_memory_bytes)])  # fmt: skip
+    return cells
 
 
 GPU_HEADERS = ["stage", "seconds", "bound", "peak memory", "peak, scores materialised"]
@@ -154,6 +193,9 @@ def to_markdown(r: PipelineReport) -> str:
             "",
             _md_table(gpu_headers(r.gpu), _gpu_cells(r.gpu), gpu_numeric(r.gpu)),
         ]
+    if r.baseline is not None and r.gpu is not None:
+        parts += ["", *(f"{line}  " for line in _optimised_lines(r)), "",
+                  _md_table(OPTIMISED_HEADERS, _optimised_cells(r), (1, 2, 3, 4, 5))]  # fmt: skip
     warnings, assumptions = _notes(r)
     if warnings:
         parts += ["", *(f"> **warning:** {m}" for m in warnings)]
@@ -193,6 +235,17 @@ def document(r: PipelineReport) -> dict[str, Any]:
         doc["total"].update(sized["total"])
         doc["warnings"] = [*doc["warnings"], *sized["warnings"]]
         doc["assumptions"] = [*doc["assumptions"], *sized["assumptions"]]
+    if r.optimised is not None and r.baseline is not None and r.gpu is not None:
+        base = r.baseline
+        doc["optimisations"] = [o.to_dict() for o in r.optimised.optimisations]
+        doc["baseline"] = {
+            "workload": r.optimised.asked.to_dict(),
+            "stages": {
+                n: {"seconds": s.seconds, "peak_memory_bytes": s.peak_memory_bytes} for n, s in base.stages.items()
+            },
+            "total": {"seconds": base.seconds, "peak_memory_bytes": base.peak_memory_bytes},
+            "speed_up": base.seconds / r.gpu.seconds if r.gpu.seconds > 0 else None,
+        }
     return doc
 
 

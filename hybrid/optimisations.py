@@ -1,0 +1,269 @@
+"""Optimisations users apply to Wan jobs, as what-ifs (``--optimise fp8,sage2,teacache:0.2,distill:4``).
+
+One entry per method (:data:`OPTIMISATIONS`), named as users call it, with its family, what its parameter
+is, the GPUs it runs on, its sources and the quality caveat its source states. :func:`parse` reads the
+command line's list; :func:`plan_of` checks it against the job and the GPU (one line and exit 2 for an
+unknown name, a missing or bad parameter, two of one family, a kernel off its architecture) and turns it
+into what sizing applies, in a stated order (:data:`FAMILIES`):
+
+1. ``distillation``: the workload itself changes (``distill:N``: ``N`` steps, guidance distilled away, so
+   no CFG; a two-expert model's scheduler splits the ``N`` steps between the experts as it does any count);
+2. ``caching``: a share of the transformer's calls skip the block stack (:class:`hybrid.optimise.SkipCalls`);
+   a threshold maps to that share by the published table of the method and model
+   (``hybrid/data/optimisations.json``: the figures that set a parameter, never its test);
+3. ``attention``: the attention kernel, the same choice as ``--attention`` (one set of names);
+4. ``compile``: no launch cost per kernel in the compiled transformer (:class:`hybrid.optimise.Compiled`).
+
+Methods whose mechanism is not modelled yet (sparse attention, quantised linear layers, light VAEs) are
+listed with their sources and refused in one line when asked for, never priced as zero.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from hybrid.errors import InputError, echo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.hardware import GPU
+    from hybrid.optimise import Transform
+    from hybrid.workload import Workload
+
+FAMILIES: tuple[str, ...] = ("distillation", "caching", "attention", "sparse", "quantisation", "compile", "vae")
+"""The order optimisations apply in; at most one of each family in a job."""
+
+
+@dataclass(frozen=True)
+class OptimisationDef:
+    """One method users apply, as they name it."""
+
+    name: str
+    family: str
+    summary: str
+    param: str = ""
+    """What follows ``name:``: ``threshold`` (the method's own knob), ``share`` (of calls skipped, in
+    [0, 1)), ``steps`` (a whole number >= 1), or ``""`` (none taken)."""
+    modelled: bool = True
+    """Whether its mechanism is in the walks' rows and the time model (else refused when asked for)."""
+    architectures: tuple[str, ...] = ()
+    """GPU architectures it runs on (``()``: every one the runtime runs on)."""
+    sources: tuple[str, ...] = ()
+    caveat: str = ""
+    """The quality cost its source states (or that none is stated)."""
+
+
+def _def(name: str, family: str, summary: str, **kw: Any) -> OptimisationDef:
+    return OptimisationDef(name, family, summary, **kw)
+
+
+_CACHE_CAVEAT = "lossy: skipped calls reuse a cached residual; the source reports VBench/PSNR against the baseline"
+OPTIMISATIONS: Mapping[str, OptimisationDef] = {
+    d.name: d
+    for d in (
+        _def("teacache", "caching", "TeaCache: skips the block stack where the timestep-modulated input has changed "
+             "less than the threshold (accumulated, rescaled by a per-model polynomial)", param="threshold",
+             sources=("teacache",), caveat=_CACHE_CAVEAT),
+        _def("magcache", "caching", "MagCache: skips the block stack while the accumulated residual-magnitude ratio "
+             "error stays under the threshold", param="threshold", sources=("magcache",), caveat=_CACHE_CAVEAT),
+        _def("easycache", "caching", "EasyCache: skips the block stack while the estimated transformation rate "
+             "change stays under the threshold", param="threshold", sources=("easycache",), caveat=_CACHE_CAVEAT),
+        _def("fbcache", "caching", "First-block cache: runs the first block, skips the rest where its residual "
+             "changed less than the threshold", param="threshold", sources=("fbcache",), caveat=_CACHE_CAVEAT),
+        _def("skip", "caching", "a stated share of the transformer's calls skip the block stack (any step cache)",
+             param="share", caveat=_CACHE_CAVEAT),
+        _def("fa2", "attention", "FlashAttention-2 (flash_attn)"),
+        _def("fa3", "attention", "FlashAttention-3 (flash_attn_interface)", architectures=("Hopper",)),
+        _def("cudnn", "attention", "PyTorch SDPA's cuDNN attention backend"),
+        _def("sage2", "attention", "SageAttention 2 (INT8 QK, FP8 PV)", caveat="near-lossless per its paper"),
+        _def("sage3", "attention", "SageAttention 3 (FP4 microscaling)", architectures=("Blackwell",),
+             caveat="its paper reports small quality drops"),
+        _def("fp8-attention", "attention", "FP8 attention (FlashAttention-3's FP8 path)"),
+        _def("svg", "sparse", "Sparse VideoGen", modelled=False),
+        _def("svg2", "sparse", "Sparse VideoGen 2", modelled=False),
+        _def("radial", "sparse", "Radial Attention", modelled=False),
+        _def("sta", "sparse", "sliding-tile attention", modelled=False),
+        _def("vsa", "sparse", "video sparse attention", modelled=False),
+        _def("fp8", "quantisation", "FP8 linear layers", modelled=False),
+        _def("int8", "quantisation", "INT8 (W8A8) linear layers", modelled=False),
+        _def("nvfp4", "quantisation", "NVFP4 linear layers", modelled=False),
+        _def("distill", "distillation", "a step- and CFG-distilled model or LoRA run for N steps without CFG "
+             "(LightX2V's 4-step models, CausVid, rCM)", param="steps", sources=("lightx2v-distill",),
+             caveat="a distilled model: its source compares quality with the baseline"),
+        _def("compile", "compile", "torch.compile with CUDA graphs on the transformer: no launch cost per kernel "
+             "(its elementwise fusion is not modelled: the seconds are an upper bound)", sources=("torch-compile",)),
+        _def("lightvae", "vae", "LightVAE decoder", modelled=False),
+        _def("tae", "vae", "tiny autoencoder (TAE) decoder", modelled=False),
+    )
+}  # fmt: skip
+
+SOURCES: Mapping[str, str] = {
+    "teacache": "ali-vilab/TeaCache, TeaCache4Wan2.1 (README and teacache_generate.py)",
+    "magcache": "Zehong-Ma/MagCache, MagCache4Wan2.1 and MagCache4Wan2.2 (README)",
+    "easycache": "H-EmbodVis/EasyCache (README)",
+    "fbcache": "chengzeyi/ParaAttention first-block cache; diffusers FirstBlockCacheConfig",
+    "lightx2v-distill": "ModelTC/LightX2V: the step- and CFG-distilled Wan models run with enable_cfg false and "
+    "4 steps (its distilled configs)",
+    "torch-compile": "PyTorch torch.compile(mode='max-autotune') captures CUDA graphs: one graph launch replays "
+    "every kernel",
+}
+"""Where each method's mechanism is read (the speed-ups that test it: ``calibration/optimisation_speedups.json``)."""
+
+
+@dataclass(frozen=True)
+class Optimisation:
+    """One optimisation as asked for: its name and its parameter (``None`` where it takes none)."""
+
+    name: str
+    value: float | int | None = None
+
+    @property
+    def definition(self) -> OptimisationDef:
+        return OPTIMISATIONS[self.name]
+
+    def text(self) -> str:
+        """As a user types it."""
+        return self.name if self.value is None else f"{self.name}:{self.value:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.definition
+        return {"name": self.name, "value": self.value, "family": d.family, "summary": d.summary,
+                "sources": [SOURCES.get(s, s) for s in d.sources], "caveat": d.caveat}  # fmt: skip
+
+
+def _valid() -> str:
+    return ", ".join(f"{n}:{d.param.upper()}" if d.param else n for n, d in OPTIMISATIONS.items())
+
+
+def parse(text: str) -> tuple[Optimisation, ...]:
+    """``--optimise``'s comma-separated list, checked name by name (one line naming what is wrong)."""
+    out: list[Optimisation] = []
+    families: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        name, colon, raw = item.partition(":")
+        d = OPTIMISATIONS.get(name)
+        if d is None:
+            raise InputError(f"optimise: unknown {echo(item, 40)}; valid: {_valid()}")
+        if not d.modelled:
+            raise InputError(
+                f"optimise: {name} ({d.summary}) is listed but not modelled yet; see wanmeter optimisations"
+            )
+        if d.param and not colon:
+            raise InputError(f"optimise: {name} needs its {d.param}: {name}:{d.param.upper()}")
+        if not d.param and colon:
+            raise InputError(f"optimise: {name} takes no parameter, got {echo(item, 40)}")
+        value: float | int | None = None
+        if d.param:
+            value = _value(name, d.param, raw)
+        if d.family in families:
+            raise InputError(f"optimise: {families[d.family]} and {name} are both {d.family}; give one")
+        families[d.family] = name
+        out.append(Optimisation(name, value))
+    return tuple(sorted(out, key=lambda o: FAMILIES.index(o.definition.family)))
+
+
+def _value(name: str, param: str, raw: str) -> float | int:
+    try:
+        number = float(raw)
+    except ValueError:
+        number = math.nan
+    if param == "steps":
+        if not (number.is_integer() and 1 <= number <= 1000):
+            raise InputError(f"optimise: {name} needs whole steps, 1 to 1000; got {echo(raw, 20)}")
+        return int(number)
+    if param == "share" and not 0 <= number < 1:
+        raise InputError(f"optimise: {name} needs a share of calls skipped, 0 <= share < 1; got {echo(raw, 20)}")
+    if param == "threshold" and not (math.isfinite(number) and number > 0):
+        raise InputError(f"optimise: {name} needs a positive threshold; got {echo(raw, 20)}")
+    return number
+
+
+@lru_cache(maxsize=1)
+def data() -> dict[str, Any]:
+    """``hybrid/data/optimisations.json``: the published figures that set parameters (a cache threshold's
+    share of skipped calls per model), with their sources."""
+    text = resources.files("hybrid").joinpath("data/optimisations.json").read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+def skip_share(name: str, threshold: float, model: str) -> tuple[float, str]:
+    """The share of transformer calls ``name`` at ``threshold`` skips on ``model``, and where it is
+    published; one line listing the published thresholds where this one is not."""
+    rows = [p for p in data()["skip_shares"] if p["optimisation"] == name]
+    for p in rows:
+        if p["model"] == model and math.isclose(p["threshold"], threshold, rel_tol=1e-9):
+            source = data()["sources"][p["source"]]
+            return float(p["skipped_share"]), f"{p['how']} ({source['title']}, {source['url']})"
+    known = sorted({f"{p['threshold']:g}" for p in rows if p["model"] == model})
+    hint = f"published for {model}: {', '.join(known)}" if known else f"none published for {model}"
+    raise InputError(
+        f"optimise: {name}:{threshold:g} has no published share of skipped calls ({hint}); give skip:SHARE instead"
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What sizing applies for a list of optimisations: the workload they run (distilled steps, the
+    attention kernel) and the transforms of its walks, each optimisation with what it stands for."""
+
+    optimisations: tuple[Optimisation, ...]
+    asked: Workload
+    """The job as asked for (the baseline)."""
+    workload: Workload
+    """The job the optimisations run (distilled steps, the attention kernel)."""
+    transforms: tuple[Transform, ...]
+    notes: tuple[str, ...]
+
+
+def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GPU) -> Plan:
+    """The :class:`Plan` of ``optimisations`` for ``workload`` on ``gpu``, checked (one line naming
+    what does not run: a kernel off its architecture, a threshold with no published share)."""
+    from hybrid.optimise import Compiled, SkipCalls
+
+    transforms: list[Transform] = []
+    notes: list[str] = []
+    asked = workload
+    for o in optimisations:
+        d = o.definition
+        if d.architectures and gpu.architecture not in d.architectures:
+            raise InputError(
+                f"optimise: {o.name} runs on {', '.join(d.architectures)} GPUs only, not {gpu.name} "
+                f"({gpu.architecture})"
+            )
+        if d.family == "distillation":
+            steps = int(o.value or 0)
+            if workload.runtime.cfg_always:  # the original generate.py runs both passes whatever the guidance
+                workload = replace(workload, steps=steps)
+                notes.append(
+                    f"{o.text()}: {steps} steps; {workload.runtime.record.name} runs both CFG passes whatever the "
+                    "guidance, so a distilled model keeps them there (LightX2V runs it without)"
+                )
+            else:
+                workload = replace(workload, steps=steps, cfg=False)
+                notes.append(f"{o.text()}: {steps} steps without CFG ({d.summary})")
+        elif d.family == "caching":
+            if o.name == "skip":
+                share, how = float(o.value or 0.0), "the share given"
+            else:
+                share, how = skip_share(o.name, float(o.value or 0.0), workload.spec.name)
+            transforms.append(SkipCalls(o.text(), how, share))
+            notes.append(
+                f"{o.text()}: {share:.0%} of the transformer's calls skip the block stack ({how}); the skipped "
+                "calls' embedders, head and the cache's own decision are not timed"
+            )
+        elif d.family == "attention":
+            if workload.runtime.flash_attention is not None:
+                raise InputError(f"optimise: {o.name} and --flash-attention both name the attention kernel; give one")
+            if workload.runtime.attention is not None and workload.runtime.attention != o.name:
+                raise InputError(f"optimise: {o.name} and --attention {workload.runtime.attention} name two kernels")
+            workload = replace(workload, runtime=replace(workload.runtime, attention=o.name))
+            notes.append(f"{o.text()}: attention runs {d.summary}, timed by its measured curve on the GPU")
+        elif d.family == "compile":
+            transforms.append(Compiled(o.text(), SOURCES["torch-compile"]))
+            notes.append(f"{o.text()}: {d.summary}")
+    return Plan(optimisations, asked, workload, tuple(transforms), tuple(notes))
