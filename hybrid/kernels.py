@@ -296,13 +296,15 @@ class ShapeRates:
 
 
 @cache
-def shape_rates(gpu: GPU, path: str, kernel: str, classes: frozenset[str]) -> ShapeRates:
+def shape_rates(gpu: GPU, path: str, kernel: str, classes: frozenset[str], matmul_path: str = "") -> ShapeRates:
     """The :class:`ShapeRates` of ``gpu`` on tensor ``path`` (``bf16``, ``tf32``, ...) with attention
-    run by ``kernel``, for ``classes``."""
+    run by ``kernel``, for ``classes``; the matrix products on ``matmul_path`` where it is given (FP8
+    linear layers: their GEMM ceiling is the GPU's FP8 one)."""
     dtype = TENSOR_DTYPES.get(path, "bfloat16")
-    ceiling = gemm_ceiling(gpu.name, dtype)
+    ceiling = gemm_ceiling(gpu.name, TENSOR_DTYPES.get(matmul_path or path, "bfloat16"))
     curve = attention_curve(kernel, gpu.name) if dtype == "bfloat16" else None
-    return ShapeRates(gpu, ceiling[0] if ceiling else None, curve, classes, (gpu.name, path, kernel, classes))
+    ident = (gpu.name, f"{path}/{matmul_path}" if matmul_path else path, kernel, classes)
+    return ShapeRates(gpu, ceiling[0] if ceiling else None, curve, classes, ident)
 
 
 @cache

@@ -12,9 +12,10 @@ into what sizing applies, in a stated order (:data:`FAMILIES`):
    a threshold maps to that share by the published table of the method and model
    (``hybrid/data/optimisations.json``: the figures that set a parameter, never its test);
 3. ``attention``: the attention kernel, the same choice as ``--attention`` (one set of names);
-4. ``compile``: no launch cost per kernel in the compiled transformer (:class:`hybrid.optimise.Compiled`).
+4. ``quantisation``: ``fp8``, the transformer's Linear layers in FP8 (:class:`hybrid.optimise.Fp8Linear`);
+5. ``compile``: no launch cost per kernel in the compiled transformer (:class:`hybrid.optimise.Compiled`).
 
-Methods whose mechanism is not modelled yet (sparse attention, quantised linear layers, light VAEs) are
+Methods whose mechanism is not modelled yet (sparse attention, INT8 and NVFP4 linear layers, light VAEs) are
 listed with their sources and refused in one line when asked for, never priced as zero.
 """
 
@@ -89,7 +90,9 @@ OPTIMISATIONS: Mapping[str, OptimisationDef] = {
         _def("radial", "sparse", "Radial Attention", modelled=False),
         _def("sta", "sparse", "sliding-tile attention", modelled=False),
         _def("vsa", "sparse", "video sparse attention", modelled=False),
-        _def("fp8", "quantisation", "FP8 linear layers", modelled=False),
+        _def("fp8", "quantisation", "FP8 linear layers (W8A8, per-token activation scales): the transformer's "
+             "matrix products on the FP8 tensor path, their inputs quantised first, the blocks' weights in one byte",
+             sources=("lightx2v-fp8",), caveat="its source reports near-baseline quality for its FP8 checkpoints"),
         _def("int8", "quantisation", "INT8 (W8A8) linear layers", modelled=False),
         _def("nvfp4", "quantisation", "NVFP4 linear layers", modelled=False),
         _def("distill", "distillation", "a step- and CFG-distilled model or LoRA run for N steps without CFG "
@@ -109,6 +112,8 @@ SOURCES: Mapping[str, str] = {
     "fbcache": "chengzeyi/ParaAttention first-block cache; diffusers FirstBlockCacheConfig",
     "lightx2v-distill": "ModelTC/LightX2V: the step- and CFG-distilled Wan models run with enable_cfg false and "
     "4 steps (its distilled configs)",
+    "lightx2v-fp8": "ModelTC/LightX2V: quantised Wan checkpoints (fp8 e4m3, per-channel weights, per-token dynamic "
+    "activations) run by its mm_type fp8 kernels",
     "torch-compile": "PyTorch torch.compile(mode='max-autotune') captures CUDA graphs: one graph launch replays "
     "every kernel",
 }
@@ -223,7 +228,7 @@ class Plan:
 def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GPU) -> Plan:
     """The :class:`Plan` of ``optimisations`` for ``workload`` on ``gpu``, checked (one line naming
     what does not run: a kernel off its architecture, a threshold with no published share)."""
-    from hybrid.optimise import Compiled, SkipCalls
+    from hybrid.optimise import Compiled, Fp8Linear, SkipCalls
 
     transforms: list[Transform] = []
     notes: list[str] = []
@@ -263,6 +268,16 @@ def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GP
                 raise InputError(f"optimise: {o.name} and --attention {workload.runtime.attention} name two kernels")
             workload = replace(workload, runtime=replace(workload.runtime, attention=o.name))
             notes.append(f"{o.text()}: attention runs {d.summary}, timed by its measured curve on the GPU")
+        elif d.family == "quantisation":
+            if gpu.fp8_tflops is None:
+                raise InputError(f"optimise: {o.name} needs an FP8 tensor path; {gpu.name} has none")
+            if workload.runtime.weight_dtype("transformer") not in ("bfloat16", "float16"):
+                raise InputError(
+                    f"optimise: {o.name} replaces bf16 Linear weights; --runtime {workload.runtime.name} keeps the "
+                    "DiT's in float32 (give --convert-model-dtype on Wan2.2, or --runtime lightx2v)"
+                )
+            transforms.append(Fp8Linear(o.text(), SOURCES["lightx2v-fp8"]))
+            notes.append(f"{o.text()}: {d.summary}; the embedders' and head's products counted on FP8 too (<1%)")
         elif d.family == "compile":
             transforms.append(Compiled(o.text(), SOURCES["torch-compile"]))
             notes.append(f"{o.text()}: {d.summary}")

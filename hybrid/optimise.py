@@ -25,7 +25,7 @@ from hybrid.errors import InputError
 from hybrid.hardware import GPU, kernel_efficiency
 from hybrid.kernels import memory_fraction
 from hybrid.pipelines import StageDef
-from hybrid.timing import OP_CLASSES, Term
+from hybrid.timing import OP_CLASSES, Term, merge_terms
 
 Calibration = dict[str, Any]
 """A timing calibration document: ``efficiency`` per op class, and where each value comes from."""
@@ -54,6 +54,14 @@ class Transform:
     def launch(self, stage: StageDef, seconds: float) -> float:
         """The host seconds per launched kernel in ``stage``, given ``seconds`` before this transform."""
         return seconds
+
+    def matmul_path(self, stage: StageDef, path: str) -> str:
+        """The tensor path (``bf16``, ``fp8``, ...) ``stage``'s matrix products run on, given ``path``."""
+        return path
+
+    def weights(self, component: str, nbytes: int, config: Any) -> int:
+        """The bytes ``component``'s stored weights take (``config``: its config), given ``nbytes``."""
+        return nbytes
 
 
 def describe(cal: Calibration) -> str:
@@ -160,6 +168,62 @@ class Compiled(Transform):
 
     def launch(self, stage: StageDef, seconds: float) -> float:
         return 0.0 if stage.component in TRANSFORMER_COMPONENTS else seconds
+
+
+@dataclass(frozen=True)
+class Fp8Linear(Transform):
+    """The transformer's Linear layers in FP8 (W8A8, per-token dynamic activation scales), as LightX2V's
+    quantised checkpoints run them: every matrix product of its stages on the GPU's FP8 tensor path,
+    reading its input and weight in one byte per element and writing bf16; before each, its input
+    quantised (read twice in bf16: the amax, then the scaling; written in FP8 with a float32 scale per
+    row); the blocks' Linear weights stored in one byte each (``weight_elements``). The embedders' and
+    head's products (under 1% of the DiT's FLOPs) are counted on the FP8 path too."""
+
+    def matmul_path(self, stage: StageDef, path: str) -> str:
+        return "fp8" if stage.component in TRANSFORMER_COMPONENTS else path
+
+    def terms(self, stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+        if stage.component not in TRANSFORMER_COMPONENTS:
+            return terms
+        out: list[Term] = []
+        for category, flops, moved, calls, dims in terms:
+            if category == "matmul" and len(dims) == 4 and dims[0] == 1 and calls:
+                _, m, n, k = dims
+                out.append((category, flops, calls * (m * k + k * n + 2 * m * n + 2 * n), calls, dims))
+                out.append(("elementwise", 0, calls * (5 * m * k + 4 * m), calls, ()))  # the input's quantisation
+            else:
+                out.append((category, flops, moved, calls, dims))
+        return merge_terms(out)
+
+    def weights(self, component: str, nbytes: int, config: Any) -> int:
+        if component not in TRANSFORMER_COMPONENTS or config is None:
+            return nbytes
+        elements = weight_elements(config)
+        per = nbytes // max(1, int(config.num_parameters()))  # the stored dtype's bytes per element
+        return nbytes - elements * (per - 1)
+
+
+def weight_elements(config: Any) -> int:
+    """The blocks' Linear weights of a transformer config (biases left out): what FP8 checkpoints store in
+    one byte each: per block ``8 D^2 + 2 D F`` (two attentions' q, k, v, o and the FFN), ``+ 2 K D`` with
+    image input (``add_k_proj``, ``add_v_proj``)."""
+    d, f = int(config.inner_dim), int(config.ffn_dim)
+    added = 2 * int(config.added_kv_proj_dim) * d if config.added_kv_proj_dim is not None else 0
+    return int(config.num_layers) * (8 * d * d + 2 * d * f + added)
+
+
+def apply_matmul_path(transforms: Iterable[Transform], stage: StageDef, path: str) -> str:
+    """The tensor path of ``stage``'s matrix products through every transform, in order."""
+    for t in transforms:
+        path = t.matmul_path(stage, path)
+    return path
+
+
+def apply_weights(transforms: Iterable[Transform], component: str, nbytes: int, config: Any) -> int:
+    """``component``'s stored weight bytes through every transform, in order."""
+    for t in transforms:
+        nbytes = t.weights(component, nbytes, config)
+    return nbytes
 
 
 def apply_launch(transforms: Iterable[Transform], stage: StageDef, seconds: float) -> float:

@@ -49,8 +49,10 @@ from hybrid.optimise import (
     Transform,
     apply_calls,
     apply_launch,
+    apply_matmul_path,
     apply_rates,
     apply_terms,
+    apply_weights,
     describe,
     provenance,
 )
@@ -372,7 +374,8 @@ class CallCost:
 
     def time(self, machine: Machine) -> StageTime:
         """Seconds of one call on ``machine``, memoised per machine (a sweep's steps and CFG reuse it)."""
-        key = (machine.peak_flops, machine.peak_bytes_per_s, tuple(sorted(machine.efficiency.items())),
+        key = (machine.peak_flops, machine.matmul_peak_flops, machine.peak_bytes_per_s,
+               tuple(sorted(machine.efficiency.items())),
                machine.launch_overhead_s, machine.link_bytes_per_s, machine.collective_latency_s,
                machine.shape_rates.key() if machine.shape_rates else None,
                machine.collective_rates.key() if machine.collective_rates else None)  # fmt: skip
@@ -526,6 +529,9 @@ def size_on_gpu(
     ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
     activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in costs.items()}
     memory = pipeline_memory(spec, activations, rt, deployment.gpus)
+    stored = {c: apply_weights(transforms, c, b, getattr(spec, c, None)) for c, b in memory.weights_bytes.items()}
+    if stored != memory.weights_bytes:  # a what-if stores weights in another dtype (FP8 linear layers)
+        memory = replace(memory, weights_bytes=stored)
     shardings = fsdp_shardings(spec, deployment, memory.weights_bytes)
     if shardings:  # a rank holds its shard and, while the component runs, the units being gathered
         memory = replace(
@@ -545,9 +551,7 @@ def size_on_gpu(
     for stage, component, _ in rt.moves(spec, running, deployment.gpus):
         copies[stage] = copies.get(stage, 0) + memory.weights_bytes[component]
     stages: dict[str, StageSizing] = {}
-    machines: dict[
-        tuple[str, float], Machine
-    ] = {}  # by the tensor-core path the compute dtype runs on, and launch cost
+    machines: dict[tuple[str, float, str], Machine] = {}  # by tensor path, launch cost, the matmuls' path
     try:
         for sd in spec.pipeline_def.stages:
             name = sd.name
@@ -565,16 +569,19 @@ def size_on_gpu(
             else:
                 path = TENSOR_PATH[rt.compute_dtype(sd.component)]
                 stage_launch_s = apply_launch(transforms, sd, launch_s)
-                machine = machines.get((path, stage_launch_s))
+                mm_path = apply_matmul_path(transforms, sd, path)
+                machine = machines.get((path, stage_launch_s, mm_path))
                 if machine is None:
-                    machine = machines[(path, stage_launch_s)] = Machine(
+                    other = mm_path if mm_path != path else ""
+                    machine = machines[(path, stage_launch_s, mm_path)] = Machine(
                         peak_flops=g.peak_flops(path),
+                        matmul_peak_flops=g.peak_flops(other) if other else 0.0,
                         peak_bytes_per_s=g.memory_bandwidth_bytes_per_s,
                         efficiency=cal["efficiency"],
                         launch_overhead_s=stage_launch_s,
                         link_bytes_per_s=link_bytes_per_s_gpus,
                         collective_latency_s=latency,
-                        shape_rates=shape_rates(g, path, kernel, by_shape) if by_shape else None,
+                        shape_rates=shape_rates(g, path, kernel, by_shape, other) if by_shape else None,
                         collective_rates=collective_rates,
                     )
                 t = st.time(machine)

@@ -84,6 +84,9 @@ class Machine:
     shape_rates: ShapeRates | None = None
     """Per-shape efficiencies (:mod:`hybrid.kernels`) of the FLOP terms that carry kernel dims,
     for the classes they cover; ``None``: each op class's one efficiency for every shape."""
+    matmul_peak_flops: float = 0.0
+    """The matrix products' peak where they run on another tensor path than the stage (FP8 linear
+    layers in a bf16 stage); 0: :attr:`peak_flops`."""
     collective_rates: CollectiveRates | None = None
     """Achieved bandwidth of each collective term by its kind and message size (:mod:`hybrid.kernels`);
     ``None``: :attr:`link_bytes_per_s` for every collective."""
@@ -259,7 +262,10 @@ def row_terms(rows: Iterable[CostRow]) -> tuple[Term, ...]:
 def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
     """The sum of :func:`row_seconds` over the rows ``terms`` stand for."""
     out = StageTime()
-    flops_per_s = {c: machine.peak_flops * machine.efficiency[c] for c in _CLASS_OF_CATEGORY.values()}
+    peaks = {c: machine.peak_flops for c in _CLASS_OF_CATEGORY.values()}
+    if machine.matmul_peak_flops:
+        peaks["matmul"] = machine.matmul_peak_flops
+    flops_per_s = {c: peaks[c] * machine.efficiency[c] for c in _CLASS_OF_CATEGORY.values()}
     bytes_per_s = machine.peak_bytes_per_s * machine.efficiency["memory"]
     launch, by_class = machine.launch_overhead_s, out.by_class
     compute_s = memory_s = 0.0
@@ -282,7 +288,7 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
         if cls == "memory":
             t_comp = 0.0
         elif rates is not None and dims:
-            t_comp = flops / (machine.peak_flops * rates.efficiency(cls, dims, machine.efficiency[cls]))
+            t_comp = flops / (peaks[cls] * rates.efficiency(cls, dims, machine.efficiency[cls]))
         else:
             t_comp = flops / flops_per_s[cls]
         t = (t_comp if t_comp > t_mem else t_mem) + calls * launch
