@@ -198,13 +198,21 @@ def data() -> dict[str, Any]:
 
 def skip_share(name: str, threshold: float, model: str) -> tuple[float, str]:
     """The share of transformer calls ``name`` at ``threshold`` skips on ``model``, and where it is
-    published; one line listing the published thresholds where this one is not."""
-    rows = [p for p in data()["skip_shares"] if p["optimisation"] == name]
-    for p in rows:
-        if p["model"] == model and math.isclose(p["threshold"], threshold, rel_tol=1e-9):
-            source = data()["sources"][p["source"]]
-            return float(p["skipped_share"]), f"{p['how']} ({source['title']}, {source['url']})"
-    known = sorted({f"{p['threshold']:g}" for p in rows if p["model"] == model})
+    published; one line listing what is published where this threshold is not, or where the method's
+    other settings (MagCache's K) give several shares at it."""
+    rows = [p for p in data()["skip_shares"] if p["optimisation"] == name and p["model"] == model]
+    found = [p for p in rows if math.isclose(p["threshold"], threshold, rel_tol=1e-9)]
+    if len(found) == 1:
+        p = found[0]
+        source = data()["sources"][p["source"]]
+        return float(p["skipped_share"]), f"{p['how'].split(':')[0]} ({source['title']}, {source['url']})"
+    if found:
+        variants = ", ".join(f"K {p.get('magcache_K', '?')}: skip:{p['skipped_share']:g}" for p in found)
+        raise InputError(
+            f"optimise: {name}:{threshold:g} on {model} is published with several settings ({variants}); "
+            "give the share as skip:SHARE"
+        )
+    known = sorted({f"{p['threshold']:g}" for p in rows})
     hint = f"published for {model}: {', '.join(known)}" if known else f"none published for {model}"
     raise InputError(
         f"optimise: {name}:{threshold:g} has no published share of skipped calls ({hint}); give skip:SHARE instead"

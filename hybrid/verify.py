@@ -42,6 +42,7 @@ from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.sizing import GpuSizing
+    from hybrid.speedups import Bounds as SpeedUpBounds
     from hybrid.trace import StageTrace
 
 RTOL = 1e-6
@@ -445,6 +446,43 @@ def verify_public_timings(path: Path = PUBLIC_TIMINGS, bounds: Bounds = ACCEPTAN
     return Summary("public_timings", checks, time.perf_counter() - t0, assess(runs, bounds))
 
 
+def verify_optimisations(path: Path | None = None, bounds: SpeedUpBounds | None = None) -> Summary:
+    """The optimisations (``report --gpu --optimise``) against published speed-ups: per entry of
+    ``calibration/optimisation_speedups.json`` the predicted and published speed-up of the optimised run
+    over its baseline (:mod:`hybrid.speedups`); the whole passes when their mean and max |error| are
+    within ``bounds``."""
+    from hybrid.speedups import ACCEPTANCE as SPEEDUP_ACCEPTANCE
+    from hybrid.speedups import SPEEDUPS
+    from hybrid.speedups import assess as assess_speedups
+    from hybrid.speedups import outcomes as speedup_outcomes
+
+    t0 = time.perf_counter()
+    runs = speedup_outcomes(path or SPEEDUPS)
+    checks = [
+        Check(
+            name=r.name,
+            passed=True,
+            detail={
+                "gpu": r.gpu,
+                "source": r.source,
+                "scope": r.scope,
+                **r.detail,
+                "published_baseline_s": r.published_baseline_s,
+                "published_optimised_s": r.published_optimised_s,
+                "predicted_baseline_s": r.predicted_baseline_s,
+                "predicted_optimised_s": r.predicted_optimised_s,
+                "published_speed_up": r.published,
+                "predicted_speed_up": r.predicted,
+                "relative_error": r.error,
+            },
+        )
+        for r in runs
+    ]
+    return Summary(
+        "optimisations", checks, time.perf_counter() - t0, assess_speedups(runs, bounds or SPEEDUP_ACCEPTANCE)
+    )
+
+
 SIZING_GPUS: tuple[str, ...] = ("h100-sxm", "rtx4090")
 """The GPUs :func:`verify_sizing` sizes every preset on (a Hopper part and a consumer card)."""
 
@@ -599,6 +637,7 @@ VERIFICATIONS: dict[str, Callable[[], Summary]] = {
     "pipeline_invariants": verify_invariants,
     "flop_counter": verify_flop_counter,
     "public_timings": verify_public_timings,
+    "optimisations": verify_optimisations,
     "sizing": verify_sizing,
     "sequence_parallel": verify_parallel,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,58 @@ def test_fp8_runs_on_the_fp8_tensor_path_where_there_is_one() -> None:
     from hybrid.optimise import weight_elements
 
     assert base.peak_memory_bytes - fp8.peak_memory_bytes == weight_elements(cfg)
+
+
+@pytest.fixture(scope="module")
+def speedups() -> object:
+    from hybrid.verify import verify_optimisations
+
+    return verify_optimisations()
+
+
+def test_verify_optimisations_compares_predicted_with_published_speed_ups(speedups: object) -> None:
+    from hybrid.verify import Summary
+
+    assert isinstance(speedups, Summary)
+    by_name = {c.name: c.detail for c in speedups.checks}
+    # FastWan's 14B: 50 steps with CFG (100 DiT calls) against the 3-step distilled model (3 calls), the same
+    # per-call DiT seconds (FlashAttention-2 both): the predicted speed-up is exactly 100/3
+    d = by_name["FastWan blog Table 1, Wan2.1 14B 720P, 1 H200, FA2 (50 steps) -> FA2 + DMD (3 steps)"]
+    assert d["predicted_speed_up"] == pytest.approx(100 / 3, rel=1e-12)
+    assert d["published_speed_up"] == pytest.approx(1746.5 / 52.0) and d["scope"] == "denoising loop"
+    assert d["relative_error"] == pytest.approx((100 / 3) / (1746.5 / 52.0) - 1)
+    v = speedups.verdict
+    assert v["runs"] == len(speedups.checks) >= 20 and v["sources"] >= 5
+    assert v["bounds"] == {"mean": 0.15, "max": 0.35}
+    assert v["max"] == max(abs(c.detail["relative_error"]) for c in speedups.checks)
+
+
+def test_verify_optimisations_fails_beyond_its_bounds(tmp_path: Path) -> None:
+    # every published optimised run made twice as slow: each published speed-up halves, each error about +100%
+    from hybrid.speedups import SPEEDUPS
+    from hybrid.verify import verify_optimisations
+
+    doc = json.loads(SPEEDUPS.read_text())
+    for e in doc["entries"]:
+        e["published_optimised_seconds"] *= 2
+    path = tmp_path / "speedups.json"
+    path.write_text(json.dumps(doc))
+    summary = verify_optimisations(path)
+    assert not summary.passed and summary.verdict["within"] == {"mean": False, "max": False}
+    assert summary.verdict["mean"] > 0.8
+
+
+def test_the_speed_up_evidence_names_its_sources_and_parses() -> None:
+    from hybrid.optimisations import data
+    from hybrid.speedups import read_speedups
+
+    doc = read_speedups()
+    for e in doc["entries"]:
+        assert e["source"] in doc["sources"] and e["quote"] and e["scope"] in ("whole job", "denoising loop")
+        for key in ("baseline_optimise", "optimised_optimise"):
+            parse(e[key]) if e[key] else None  # every list is one users could type
+        assert e["published_baseline_seconds"] > e["published_optimised_seconds"] > 0
+    assert all(u["why"] and u["source"] in doc["sources"] for u in doc["unpriced"])
+    # a parameter is never also its test: the skip shares come from the caches' code, not from these tables
+    for p in data()["skip_shares"]:
+        assert p["source"] in data()["sources"] and "derived here by replaying the code" in p["how"]

@@ -18,7 +18,10 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
     checks = summary.checks
     timed = bool(checks) and all("measured_s" in c.detail for c in checks)
     published = bool(checks) and all("published_s" in c.detail for c in checks)
-    if published:
+    speed_ups = bool(checks) and all("published_speed_up" in c.detail for c in checks)
+    if speed_ups:
+        quality = _speed_up_quality(summary.verdict)
+    elif published:
         quality = _published_quality(checks, summary.verdict)
     elif timed:
         quality = f"max |error| {100 * max(abs(c.detail['relative_error']) for c in checks):.1f}%"
@@ -30,6 +33,16 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
         f"({summary.seconds:.1f} s) -> {path}"
     ]
     for c in checks:
+        if speed_ups:
+            d = c.detail
+            loop = " denoising loop" if d["scope"] == "denoising loop" else ""
+            lines.append(
+                f"  ok   {c.name}: x{d['predicted_speed_up']:,.2f} vs x{d['published_speed_up']:,.2f} published "
+                f"({100 * d['relative_error']:+.1f}%; {d['published_baseline_s']:,.1f} -> "
+                f"{d['published_optimised_s']:,.2f} s{loop}; {d['baseline_optimise'] or 'baseline'} -> "
+                f"{d['optimised_optimise']})"
+            )
+            continue
         if verbose or not c.passed or timed or published:
             error = _published_error(c) if published else f": {100 * c.detail['relative_error']:+.1f}%" if timed else ""
             lines.append(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}{error}")
@@ -80,6 +93,17 @@ def _published_quality(checks: list[Check], verdict: dict[str, Any]) -> str:
             f"published inside the leave-one-source-out range {100 * verdict['coverage']:.0f}%",
             f">= {100 * b['coverage']:g}%",
         )
+    )
+
+
+def _speed_up_quality(verdict: dict[str, Any]) -> str:
+    """The statistics of :func:`hybrid.speedups.assess`, each with its bound and whether it holds."""
+    b, ok = verdict["bounds"], verdict["within"]
+    return (
+        f"over {verdict['runs']} pairs from {verdict['sources']} sources on {verdict['gpus']} GPUs: speed-up mean "
+        f"|error| {100 * verdict['mean']:.1f}% ({'within' if ok['mean'] else 'BEYOND'} <= {100 * b['mean']:g}%), "
+        f"median {100 * verdict['median']:.1f}%, max {100 * verdict['max']:.1f}% "
+        f"({'within' if ok['max'] else 'BEYOND'} <= {100 * b['max']:g}%)"
     )
 
 
