@@ -144,13 +144,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from hybrid.optimisations import parse as parse_optimisations
     from hybrid.plan import plan
     from hybrid.render import plan as render
 
     if args.traced:
         raise InputError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
     workload = options.workload(args)
-    result = plan(workload, args.gpu, args.gpus, args.objective, host_flops=options.host_flops(args))
+    optimise = parse_optimisations(args.optimise) if args.optimise is not None else ()
+    result = plan(workload, args.gpu, args.gpus, args.objective, optimise, host_flops=options.host_flops(args))
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
     return 0
@@ -335,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
     p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
+    p.add_argument(
+        "--optimise",
+        metavar="LIST",
+        help="optimisations as what-ifs every layout runs, comma-separated (see wanmeter optimisations)",
+    )
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser(

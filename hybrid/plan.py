@@ -20,6 +20,7 @@ from typing import Any
 from hybrid.deployment import FSDP_COMPONENTS, MAX_GPUS, NO_CFG_PARALLEL, Deployment
 from hybrid.errors import InputError
 from hybrid.hardware import get_gpu
+from hybrid.optimisations import Optimisation, plan_of
 from hybrid.presets import ModelSpec
 from hybrid.ranges import range_evidence, range_of, with_range
 from hybrid.runtime import Runtime
@@ -38,6 +39,14 @@ class Candidate:
     deployment: Deployment
     sizing: GpuSizing | None = None
     rejected: str = ""
+    range_note: str = ""
+    """Why the sizing has no range where it is not the band's to say (an optimised job)."""
+
+    @property
+    def range_evidence(self) -> str:
+        """What the seconds' range rests on, or why there is none."""
+        assert self.sizing is not None
+        return self.range_note or range_evidence(self.sizing)
 
     @property
     def fits(self) -> bool:
@@ -61,7 +70,7 @@ class Candidate:
             "comm_seconds": s.comm_seconds,
             "seconds_range": s.seconds_range,
             "gpu_seconds_range": self.gpu_seconds_range,
-            "range_evidence": range_evidence(s),
+            "range_evidence": self.range_evidence,
             "peak_memory_bytes": s.peak_memory_bytes,
             "fits": self.fits,
             "stages": {name: {"seconds": st.seconds, "comm_seconds": st.comm_seconds} for name, st in s.stages.items()},
@@ -79,6 +88,8 @@ class Plan:
     ranked: tuple[Candidate, ...]
     """Layouts that run, by the objective, the ones that fit the GPU's memory first."""
     rejected: tuple[Candidate, ...]
+    optimisations: tuple[Optimisation, ...] = ()
+    """``--optimise``: applied to every layout (:mod:`hybrid.optimisations`)."""
 
     @property
     def best(self) -> Candidate | None:
@@ -96,6 +107,7 @@ class Plan:
             "layouts": [c.to_dict() for c in self.ranked],
             "rejected": [c.to_dict() for c in self.rejected],
             "notes": [f"cfg-parallel: {NO_CFG_PARALLEL}"],
+            **({"optimisations": [o.to_dict() for o in self.optimisations]} if self.optimisations else {}),
         }
 
 
@@ -113,10 +125,18 @@ def layouts(spec: ModelSpec, runtime: Runtime, gpus: int) -> list[Deployment]:
     return out
 
 
-def plan(workload: Workload, gpu: str, gpus: int, objective: str = OBJECTIVES[0], **sizing: Any) -> Plan:
+def plan(
+    workload: Workload,
+    gpu: str,
+    gpus: int,
+    objective: str = OBJECTIVES[0],
+    optimise: tuple[Optimisation, ...] = (),
+    **sizing: Any,
+) -> Plan:
     """Size every layout of :func:`layouts` on ``gpu``, each with its range
     (:func:`hybrid.ranges.with_range`), and rank them (``sizing``: more arguments of
-    :func:`~hybrid.sizing.size_on_gpu`, e.g. a calibration)."""
+    :func:`~hybrid.sizing.size_on_gpu`, e.g. a calibration). With ``optimise`` every layout runs the
+    optimised job (:func:`hybrid.optimisations.plan_of`), without a range (the ranges rest on baselines)."""
     if objective not in OBJECTIVES:
         raise InputError(f"objective: unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
     if not isinstance(gpus, int) or isinstance(gpus, bool) or not 1 <= gpus <= MAX_GPUS:
@@ -124,10 +144,18 @@ def plan(workload: Workload, gpu: str, gpus: int, objective: str = OBJECTIVES[0]
     g = get_gpu(gpu)
     spec = workload.spec
     workload.runtime.check(spec, g.architecture)
+    transforms: tuple[Any, ...] = ()
+    if optimise:
+        planned = plan_of(optimise, workload, g)
+        workload, transforms = planned.workload, planned.transforms
+        workload.runtime.check(spec, g.architecture)
     ok, rejected = [], []
     for d in layouts(spec, workload.runtime, gpus):
         try:
-            ok.append(Candidate(d, with_range(size_on_gpu(workload, g.name, deployment=d, **sizing))))
+            sized = size_on_gpu(workload, g.name, deployment=d, optimisations=transforms, **sizing)
+            ok.append(
+                Candidate(d, sized, range_note=OPTIMISED_NO_RANGE) if optimise else Candidate(d, with_range(sized))
+            )
         except InputError as e:  # the layout does not fit the job (heads, tokens, runtime)
             rejected.append(Candidate(d, rejected=str(e)))
 
@@ -136,4 +164,7 @@ def plan(workload: Workload, gpu: str, gpus: int, objective: str = OBJECTIVES[0]
         cost = c.sizing.seconds if objective == "latency" else c.sizing.gpu_seconds
         return (not c.fits, cost, c.deployment.gpus)
 
-    return Plan(workload, g.name, gpus, objective, tuple(sorted(ok, key=key)), tuple(rejected))
+    return Plan(workload, g.name, gpus, objective, tuple(sorted(ok, key=key)), tuple(rejected), optimise)
+
+
+OPTIMISED_NO_RANGE = "no range: an optimised job (the published runs the ranges rest on are baselines)"

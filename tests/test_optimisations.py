@@ -238,3 +238,24 @@ def test_the_speed_up_evidence_names_its_sources_and_parses() -> None:
     # a parameter is never also its test: the skip shares come from the caches' code, not from these tables
     for p in data()["skip_shares"]:
         assert p["source"] in data()["sources"] and "derived here by replaying the code" in p["how"]
+
+
+def test_plan_runs_the_optimised_job_on_every_layout(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.deployment import Deployment
+    from hybrid.plan import OPTIMISED_NO_RANGE, plan
+
+    w = Workload.of("wan2.1-t2v-1.3b")
+    opts = parse("skip:0.5")
+    p = plan(w, "h100-sxm", 2, optimise=opts)
+    assert p.optimisations == opts and len(p.ranked) == 3
+    for c in p.ranked:
+        assert c.sizing is not None and c.sizing.seconds_range is None and c.range_evidence == OPTIMISED_NO_RANGE
+    two = next(c for c in p.ranked if c.deployment == Deployment(gpus=2, ulysses=2))
+    direct = size_on_gpu(
+        w, "h100-sxm", deployment=Deployment(gpus=2, ulysses=2), optimisations=(SkipCalls("", "", 0.5),)
+    )
+    assert two.sizing is not None and two.sizing.seconds == direct.seconds
+    code, out, _ = run_cli(["plan", "--model", "wan2.1-t2v-1.3b", "--gpu", "h100-sxm", "--gpus", "2", "--optimise",
+                            "skip:0.5", "--format", "json"], capsys)  # fmt: skip
+    doc = json.loads(out)
+    assert code == 0 and problem(doc) is None and [o["name"] for o in doc["optimisations"]] == ["skip"]

@@ -37,12 +37,11 @@ def _cells(p: Plan) -> list[list[str]]:
 
 def _range_notes(p: Plan) -> list[str]:
     """What the ranges rest on, per evidence, with the GPU counts of the layouts it covers."""
-    from hybrid.ranges import range_evidence
 
     counts: dict[str, list[int]] = {}
     for c in p.ranked:
         assert c.sizing is not None
-        counts.setdefault(range_evidence(c.sizing), []).append(c.deployment.gpus)
+        counts.setdefault(c.range_evidence, []).append(c.deployment.gpus)
     notes = []
     for said, gpus in counts.items():
         lo, hi = min(gpus), max(gpus)
@@ -53,9 +52,10 @@ def _range_notes(p: Plan) -> list[str]:
 
 def _headline(p: Plan) -> str:
     w = p.workload
+    optimised = f", --optimise {','.join(o.text() for o in p.optimisations)}" if p.optimisations else ""
     return (
         f"{w.model}: {w.width}x{w.height}, {w.frames} frames, {w.steps} steps, batch {w.batch}, on up to "
-        f"{p.gpus} x {p.gpu} ({w.runtime.describe()}), ranked by {p.objective}"
+        f"{p.gpus} x {p.gpu} ({w.runtime.describe()}{optimised}), ranked by {p.objective}"
     )
 
 
@@ -89,7 +89,6 @@ def to_markdown(p: Plan) -> str:
 
 def to_csv(p: Plan) -> str:
     """One row per ranked layout; a range's ends empty where it has none (``range_evidence`` says why)."""
-    from hybrid.ranges import range_evidence
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -99,7 +98,7 @@ def to_csv(p: Plan) -> str:
         assert s is not None
         rng, gpu_rng = s.seconds_range or {}, c.gpu_seconds_range or {}
         writer.writerow([i, d.gpus, d.ulysses, d.ring, ",".join(d.fsdp), s.seconds, rng.get("low"), rng.get("high"),
-                         s.gpu_seconds, gpu_rng.get("low"), gpu_rng.get("high"), s.comm_seconds, range_evidence(s),
+                         s.gpu_seconds, gpu_rng.get("low"), gpu_rng.get("high"), s.comm_seconds, c.range_evidence,
                          s.peak_memory_bytes, c.fits])  # fmt: skip
     return buf.getvalue()
 
