@@ -206,8 +206,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from hybrid.optimisations import parse as parse_optimisations
     from hybrid.render import sweep as render
     from hybrid.sweep import Grid, sweep
+
+    if args.optimise is not None and args.gpu is None:
+        raise InputError("optimise: --optimise changes only the sizing on a GPU (seconds and memory); give --gpu NAME")
 
     grid = Grid(
         models=tuple(m.strip() for m in args.model.split(",")),
@@ -226,6 +230,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         host_flops=options.host_flops(args),
         traced=args.traced,
         max_rows=args.max_rows,
+        optimise=parse_optimisations(args.optimise) if args.optimise is not None else (),
     )
     suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
     fmt = args.format or (suffix if suffix in ("csv", "parquet", "json") else "table")
@@ -440,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the most workloads (rows) a grid may have (default %(default)s; a larger one is refused before any work)",
     )
     options.add_runtime_options(p)
+    p.add_argument(
+        "--optimise",
+        metavar="LIST",
+        help="with --gpu: every row the optimised job, comma-separated (see wanmeter optimisations)",
+    )
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("optimisations", help="list the optimisations --optimise names, with their sources")

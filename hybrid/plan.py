@@ -22,7 +22,7 @@ from hybrid.errors import InputError
 from hybrid.hardware import get_gpu
 from hybrid.optimisations import Optimisation, plan_of
 from hybrid.presets import ModelSpec
-from hybrid.ranges import range_evidence, range_of, with_range
+from hybrid.ranges import OPTIMISED_NO_RANGE, range_evidence, range_of, with_range
 from hybrid.runtime import Runtime
 from hybrid.sizing import GpuSizing, size_on_gpu
 from hybrid.workload import Workload
@@ -165,6 +165,3 @@ def plan(
         return (not c.fits, cost, c.deployment.gpus)
 
     return Plan(workload, g.name, gpus, objective, tuple(sorted(ok, key=key)), tuple(rejected), optimise)
-
-
-OPTIMISED_NO_RANGE = "no range: an optimised job (the published runs the ranges rest on are baselines)"

@@ -77,8 +77,14 @@ def with_range(sizing: GpuSizing) -> GpuSizing:
     return replace(sizing, seconds_range={**r, **band.to_dict()})
 
 
-def range_evidence(sizing: GpuSizing) -> str:
-    """What the range of ``sizing`` rests on, or why it has none."""
+OPTIMISED_NO_RANGE = "no range: an optimised job (the published runs the ranges rest on are baselines)"
+"""Why an optimised job's seconds carry no range (``--optimise``: ``verify --only optimisations`` checks them)."""
+
+
+def range_evidence(sizing: GpuSizing, optimised: bool = False) -> str:
+    """What the range of ``sizing`` rests on, or why it has none (``optimised``: an optimised job's)."""
+    if optimised:
+        return OPTIMISED_NO_RANGE
     if sizing.seconds_range is not None:
         return str(sizing.seconds_range["basis"])
     said = evidence_of(sizing).said

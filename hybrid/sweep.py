@@ -18,6 +18,8 @@ from hybrid.workload import TEXT_LEN, Workload
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from hybrid.optimisations import Optimisation
+
 MAX_ROWS = 10_000
 """The most rows (workloads) a sweep makes unless told more (``max_rows``, ``--max-rows``): 10,000
 reports take about 0.33 s, sized on a GPU 1.3 s (README); a million took 42 s and 3.9 GB."""
@@ -95,12 +97,15 @@ def sweep(
     host_flops: float | None = None,
     traced: bool = False,
     max_rows: int = MAX_ROWS,
+    optimise: tuple[Optimisation, ...] = (),
 ) -> list[PipelineReport]:
     """One analytic report per workload of ``grid``; with ``gpu``, each also sized on that GPU, in
     closed form (each distinct per-call shape costed once), or with ``traced`` from one meta trace
     per distinct per-call shape (steps and CFG reuse it), its seconds with the range of its kind of
     run as ``report --gpu`` gives it (:func:`hybrid.ranges.with_range`: one band per kind). A grid
-    of more than ``max_rows`` workloads is refused before any work (one line with its row count)."""
+    of more than ``max_rows`` workloads is refused before any work (one line with its row count). With
+    ``optimise`` (and ``gpu``) each row is the optimised job, as ``report --gpu --optimise`` gives it
+    (its FLOPs and seconds; no range: the ranges rest on baselines)."""
     rows = grid.rows()
     if rows > max_rows:
         raise InputError(
@@ -114,12 +119,22 @@ def sweep(
     from hybrid.ranges import with_range
     from hybrid.sizing import CallTraces, load_calibration, size_on_gpu
 
-    name = get_gpu(gpu).name
+    g = get_gpu(gpu)
+    name = g.name
     cal = load_calibration(name)
     traces = CallTraces(progress) if traced else None
     out = []
     for r in reports:
         w = r.workload
+        if optimise:
+            from hybrid.optimisations import plan_of
+
+            planned = plan_of(optimise, w, g)
+            trace = traces(planned.workload) if traces is not None else None
+            sized = size_on_gpu(planned.workload, name, cal, traced=trace, host_flops=host_flops,
+                                optimisations=planned.transforms)  # fmt: skip
+            out.append(replace(estimate(planned.workload), gpu=sized, optimised=planned))
+            continue
         trace = traces(w) if traces is not None else None
         out.append(replace(r, gpu=with_range(size_on_gpu(w, name, cal, traced=trace, host_flops=host_flops))))
     return out
@@ -147,7 +162,7 @@ def sweep_records(reports: Sequence[PipelineReport]) -> list[dict[str, Any]]:
             rng = r.gpu.seconds_range
             rec["total_seconds_low"] = None if rng is None else rng["low"]
             rec["total_seconds_high"] = None if rng is None else rng["high"]
-            rec["range_evidence"] = range_evidence(r.gpu)
+            rec["range_evidence"] = range_evidence(r.gpu, r.optimised is not None)
             rec["peak_memory_bytes"] = r.gpu.peak_memory_bytes
             rec["fits"] = r.gpu.peak_memory_bytes <= r.gpu.gpu.memory_bytes
         out.append(rec)

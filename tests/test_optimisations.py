@@ -259,3 +259,17 @@ def test_plan_runs_the_optimised_job_on_every_layout(capsys: pytest.CaptureFixtu
                             "skip:0.5", "--format", "json"], capsys)  # fmt: skip
     doc = json.loads(out)
     assert code == 0 and problem(doc) is None and [o["name"] for o in doc["optimisations"]] == ["skip"]
+
+
+def test_sweep_rows_are_the_optimised_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["sweep", "--model", "wan2.1-t2v-1.3b", "--gpu", "h100-sxm", "--steps", "20,50",
+                            "--optimise", "skip:0.5", "--format", "json"], capsys)  # fmt: skip
+    doc = json.loads(out)
+    assert code == 0 and problem(doc) is None and [o["name"] for o in doc["optimisations"]] == ["skip"]
+    for row in doc["rows"]:  # each row is report --gpu --optimise's figure for its workload
+        w = Workload.of("wan2.1-t2v-1.3b", steps=row["steps"])
+        sized = size_on_gpu(w, "h100-sxm", optimisations=(SkipCalls("", "", 0.5),))
+        assert row["total_seconds"] == pytest.approx(sized.seconds, rel=1e-12)
+        assert row["range_evidence"].startswith("no range: an optimised job") and row["total_seconds_low"] is None
+    code, _, err = run_cli(["sweep", "--model", "wan2.1-t2v-1.3b", "--optimise", "skip:0.5"], capsys)
+    assert code == 2 and "give --gpu NAME" in err

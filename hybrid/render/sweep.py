@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hybrid.errors import InputError
 from hybrid.render import units
@@ -58,7 +58,7 @@ def range_notes(reports: Sequence[PipelineReport]) -> list[str]:
     """What the seconds' ranges rest on: one line per distinct evidence (a sweep is one kind of run)."""
     from hybrid.ranges import range_evidence
 
-    said = dict.fromkeys(range_evidence(r.gpu) for r in reports if r.gpu is not None)
+    said = dict.fromkeys(range_evidence(r.gpu, r.optimised is not None) for r in reports if r.gpu is not None)
     return [range_note(s) for s in said]
 
 
@@ -77,8 +77,13 @@ def to_csv(reports: Sequence[PipelineReport]) -> str:
 
 
 def to_json(reports: Sequence[PipelineReport]) -> str:
-    """``{"schema": "wanmeter.sweep/1", "rows": [record, ...]}``."""
-    return json.dumps({"schema": SWEEP_SCHEMA, "rows": sweep_records(reports)}, indent=2) + "\n"
+    """``{"schema": "wanmeter.sweep/1", "rows": [record, ...]}``, with ``--optimise`` also the
+    ``optimisations`` every row ran."""
+    doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows": sweep_records(reports)}
+    planned = next((r.optimised for r in reports if r.optimised is not None), None)
+    if planned is not None:
+        doc["optimisations"] = [o.to_dict() for o in planned.optimisations]
+    return json.dumps(doc, indent=2) + "\n"
 
 
 def to_parquet(reports: Sequence[PipelineReport]) -> bytes:
