@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections import defaultdict
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,9 +21,7 @@ import torch
 
 from hybrid.geometry import CallShape
 from hybrid.models.wan_dit import WanTransformer3DConfig, dit_peak_bytes, dit_rows
-from hybrid.rows import CostRow
-from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
-from tests.wan_original import CHANGES, ROOT, CudaAutocastLists, load
+from tests.wan_original import CHANGES, ROOT, Traced, load, trace, walk_and_trace
 
 SHA256 = {
     "wan21/model.py": "c1572ade3bf7345bd4c00d4a19535788fab62f9c08b5aeb15f6d01f4435bb47a",
@@ -43,43 +39,6 @@ HEADS, HEAD_DIM, FFN, LAYERS, FREQ, TEXT_DIM, TEXT_LEN = 2, 12, 40, 3, 16, 20, 7
 FRAMES, HEIGHT, WIDTH = 2, 8, 12  # latent grid; patch (1, 2, 2): 2 x 4 x 6 = 48 tokens
 TOKENS = FRAMES * (HEIGHT // 2) * (WIDTH // 2)
 
-BLOCK = {"norm3": "norm2", "norm2": "norm3", "ffn.0": "ffn.net.0.proj", "ffn.1": "ffn.net.0", "ffn.2": "ffn.net.2"}
-for _orig, _ours in (("self_attn", "attn1"), ("cross_attn", "attn2")):
-    BLOCK[_orig] = _ours
-    for _a, _b in ((".q", ".to_q"), (".k", ".to_k"), (".v", ".to_v"), (".o", ".to_out.0"), (".norm_q", ".norm_q"),
-                   (".norm_k", ".norm_k")):  # fmt: skip
-        BLOCK[_orig + _a] = _ours + _b
-BLOCK.update({"cross_attn.k_img": "attn2.add_k_proj", "cross_attn.v_img": "attn2.add_v_proj",
-              "cross_attn.norm_k_img": "attn2.norm_added_k"})  # fmt: skip
-TOP = {
-    "time_embedding.0": "condition_embedder.time_embedder.linear_1",
-    "time_embedding.1": "condition_embedder.time_embedder.act",
-    "time_embedding.2": "condition_embedder.time_embedder.linear_2",
-    "time_projection.0": "condition_embedder.act_fn",
-    "time_projection.1": "condition_embedder.time_proj",
-    "text_embedding.0": "condition_embedder.text_embedder.linear_1",
-    "text_embedding.1": "condition_embedder.text_embedder.act_1",
-    "text_embedding.2": "condition_embedder.text_embedder.linear_2",
-    "img_emb": "condition_embedder.image_embedder",
-    "img_emb.proj.0": "condition_embedder.image_embedder.norm1",
-    "img_emb.proj.1": "condition_embedder.image_embedder.ff.net.0.proj",
-    "img_emb.proj.2": "condition_embedder.image_embedder.ff.net.0",
-    "img_emb.proj.3": "condition_embedder.image_embedder.ff.net.2",
-    "img_emb.proj.4": "condition_embedder.image_embedder.norm2",
-    "head": "",
-    "head.norm": "norm_out",
-    "head.head": "proj_out",
-}
-"""The original's module paths as the walk names them (diffusers')."""
-
-
-def diffusers_path(module: str) -> str:
-    parts = module.split(".")
-    if parts[0] == "blocks" and len(parts) > 2:
-        rest = ".".join(parts[2:])
-        return ".".join([*parts[:2], BLOCK.get(rest, rest)])
-    return TOP.get(module, module)
-
 
 CASES = {  # version, model_type, batch, in_dim, timestep per token as the pipeline passes it, weights
     "wan2.1-t2v-b1": ("wan21", "t2v", 1, 4, False, "float32"),
@@ -94,13 +53,6 @@ CASES = {  # version, model_type, batch, in_dim, timestep per token as the pipel
 """The original code runs one video per call; batch 2 where its forward accepts it (a (B,) timestep
 expanded per token does not for B > 1). With bf16 weights, CUDA autocast's float32 ``layer_norm`` and
 ``autocast(float32)`` ``linear`` are :class:`tests.wan_original.CudaAutocastLists` (CPU autocast has neither)."""
-
-
-class Traced:
-    def __init__(self, rows: list[CostRow], peak: int, peak_materialized: int, unsupported: dict[str, int],
-                 params: set[tuple[int, ...]]) -> None:  # fmt: skip
-        self.rows, self.peak, self.peak_materialized = rows, peak, peak_materialized
-        self.unsupported, self.params = unsupported, params
 
 
 def _trace(version: str, model_type: str, batch: int, in_dim: int, per_token: bool, weights: str) -> Traced:
@@ -119,13 +71,7 @@ def _trace(version: str, model_type: str, batch: int, in_dim: int, per_token: bo
         extra = {"y": [torch.randn(in_dim - 4, FRAMES, HEIGHT, WIDTH) for _ in range(batch)]} if in_dim > 4 else {}
         t = torch.full((batch, TOKENS) if per_token else (batch,), 999, dtype=torch.long)
         context = [torch.randn(TEXT_LEN, TEXT_DIM).to(torch.bfloat16) for _ in range(batch)]
-        with ModuleStack(model) as modules:
-            cost = CostMode("diffusion_core", modules)
-            autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-            with autocast, torch.no_grad(), cost, CanonicalFunctionMode(cost), CudaAutocastLists():
-                model(x, t=t, context=context, seq_len=TOKENS, **extra)
-    params = {tuple(p.shape) for p in model.parameters()}
-    return Traced(cost.rows(), cost.peak_live_bytes, cost.peak_live_bytes_materialized, dict(cost.unsupported), params)
+        return trace(model, lambda: model(x, t=t, context=context, seq_len=TOKENS, **extra))
 
 
 @pytest.fixture(scope="module")
@@ -145,33 +91,6 @@ def _walk_shape(name: str) -> tuple[WanTransformer3DConfig, CallShape]:
     return cfg, shape
 
 
-def _bookkeeping(row: CostRow, batch: int) -> bool:
-    """Grid sizes and sequence lengths: ``.tolist()``/``.item()``, ``seq_lens.max() <= seq_len``,
-    ``torch.stack`` of the ``(3,)`` grid sizes, and ``cu_seqlens`` (``new_zeros``, ``cat``,
-    ``cumsum`` and copies of at most ``B + 1`` entries in the attentions)."""
-    if row.op in ("aten._local_scalar_dense", "aten.cumsum", "aten.max", "aten.le"):
-        return True
-    if row.op == "aten.stack" and all(s == (3,) for s in row.input_shapes):
-        return True
-    shapes = [*row.input_shapes, *row.output_shape]
-    small = all(len(s) <= 1 and (s[0] if s else 1) <= batch + 1 for s in shapes)
-    return small and "attn" in row.module and row.op in ("aten.new_zeros", "aten.cat", "aten._to_copy")
-
-
-def _weight_cast(row: CostRow, params: set[tuple[int, ...]]) -> bool:
-    """autocast's bfloat16 copy of a float32 weight or bias (4 bytes read per 2 written)."""
-    return row.op == "aten._to_copy" and row.input_shapes[0] in params and row.bytes_read == 2 * row.bytes_written
-
-
-def _by_module_op(rows: list[CostRow]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
-    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for r in rows:
-        slot = out[(r.module, r.op)]
-        for i, v in enumerate((r.calls, r.flops, r.bytes_read, r.bytes_written)):
-            slot[i] += v
-    return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
-
-
 def test_the_vendored_files_are_the_originals_and_the_loader_changes_only_what_it_says() -> None:
     for path, digest in SHA256.items():
         assert hashlib.sha256((ROOT / path).read_bytes()).hexdigest() == digest, path
@@ -181,19 +100,12 @@ def test_the_vendored_files_are_the_originals_and_the_loader_changes_only_what_i
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_the_walk_equals_the_original_code_op_for_op(traced: dict[str, Traced], name: str) -> None:
-    run, batch = traced[name], CASES[name][2]
-    assert set(run.unsupported) <= {"aten._local_scalar_dense", "aten.cumsum"}  # bookkeeping only
-    kept = [
-        replace(r, module=diffusers_path(r.module))
-        for r in run.rows
-        if r.category != "view" and not _bookkeeping(r, batch) and not _weight_cast(r, run.params)
-    ]
     cfg, shape = _walk_shape(name)
-    walked = [row for g in dit_rows(cfg, shape) for row in g.expand()]
-    assert _by_module_op(walked) == _by_module_op(kept)
+    walked, kept = walk_and_trace(traced[name], cfg, shape, CASES[name][2])
+    assert walked == kept
     # the same FLOPs as diffusers' forward of the same config (the same matmuls, convolution and attentions)
     diffusers = dit_rows(cfg, CallShape(**{**shape.__dict__, "dit_ops": "diffusers"}))
-    assert sum(r.flops for r in walked) == sum(g.flops for g in diffusers)
+    assert sum(v[1] for v in walked.values()) == sum(g.flops for g in diffusers)
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -11,7 +11,6 @@ Wan2.2's sequence-parallel forward has no image input, Wan2.1's needs xFuser).
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,9 +18,7 @@ import torch
 
 from hybrid.geometry import CallShape
 from hybrid.models.wan_dit import WanTransformer3DConfig, dit_peak_bytes, dit_rows
-from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
-from tests.test_wan_original import Traced, _bookkeeping, _by_module_op, _weight_cast, diffusers_path
-from tests.wan_original import CudaAutocastLists, load
+from tests.wan_original import Traced, load, trace, walk_and_trace
 
 HEADS, HEAD_DIM, FFN, LAYERS, FREQ, TEXT_DIM, TEXT_LEN, CLIP_DIM = 4, 12, 40, 2, 16, 20, 512, 1280
 FRAMES, HEIGHT, WIDTH = 2, 8, 12  # latent grid; 48 tokens
@@ -48,15 +45,10 @@ def _trace(model_type: str, image_tokens: int) -> Traced:
         clip = torch.randn(1, image_tokens // (2 if model_type == "flf2v" else 1), CLIP_DIM).half()
         if model_type == "flf2v":
             clip = torch.cat([clip, clip])  # the first and last frame's features, as the pipeline passes them
-        with ModuleStack(model) as modules:
-            cost = CostMode("diffusion_core", modules)
-            autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-            with autocast, torch.no_grad(), cost, CanonicalFunctionMode(cost), CudaAutocastLists():
-                model(x, t=t, context=context, seq_len=TOKENS, clip_fea=clip, y=y)
-    # the weights autocast casts (FLF2V's emb_pos is added, not cast: its (1, 514, 1280) is also the shape of the
-    # positioned image features that norm1's output, cast for the linear after it, has)
-    params = {tuple(p.shape) for n, p in model.named_parameters() if n != "img_emb.emb_pos"}
-    return Traced(cost.rows(), cost.peak_live_bytes, cost.peak_live_bytes_materialized, dict(cost.unsupported), params)
+        # FLF2V's emb_pos is added, not cast: its (1, 514, 1280) is also the shape of the positioned image features
+        # that norm1's output, cast for the linear after it, has
+        return trace(model, lambda: model(x, t=t, context=context, seq_len=TOKENS, clip_fea=clip, y=y),
+                     skip_params=("img_emb.emb_pos",))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -79,19 +71,12 @@ def _walk_shape(name: str) -> tuple[WanTransformer3DConfig, CallShape]:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_the_walk_equals_the_original_image_to_video_code_op_for_op(traced: dict[str, Traced], name: str) -> None:
-    run = traced[name]
-    assert set(run.unsupported) <= {"aten._local_scalar_dense", "aten.cumsum"}  # bookkeeping only
-    kept = [
-        replace(r, module=diffusers_path(r.module))
-        for r in run.rows
-        if r.category != "view" and not _bookkeeping(r, 1) and not _weight_cast(r, run.params)
-    ]
     cfg, shape = _walk_shape(name)
-    walked = [row for g in dit_rows(cfg, shape) for row in g.expand()]
-    assert _by_module_op(walked) == _by_module_op(kept)
+    walked, kept = walk_and_trace(traced[name], cfg, shape, batch=1)
+    assert walked == kept
     # the same FLOPs as diffusers' forward of the same config
     diffusers = dit_rows(cfg, CallShape(**{**shape.__dict__, "dit_ops": "diffusers"}))
-    assert sum(r.flops for r in walked) == sum(g.flops for g in diffusers)
+    assert sum(v[1] for v in walked.values()) == sum(g.flops for g in diffusers)
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import types
 import warnings
-from dataclasses import replace
 from typing import Any
 
 import pytest
 import torch
 
 from hybrid.geometry import CallShape
-from hybrid.models.wan_dit import WanTransformer3DConfig, dit_peak_bytes, dit_rows
-from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
+from hybrid.models.wan_dit import WanTransformer3DConfig, dit_peak_bytes
 from hybrid.trace.parallel import fake_world
-from tests.test_wan_original import Traced, _bookkeeping, _by_module_op, _weight_cast, diffusers_path
-from tests.wan_original import CudaAutocastLists, load, load_sequence_parallel
+from tests.wan_original import Traced, load, load_sequence_parallel, trace, walk_and_trace
 
 HEADS, HEAD_DIM, FFN, LAYERS, FREQ, TEXT_DIM, TEXT_LEN = 4, 12, 40, 2, 16, 20, 7
 
@@ -58,13 +55,7 @@ def _trace(model_type: str, in_dim: int, ranks: int, grid: tuple[int, int, int],
         extra = {"y": [torch.randn(in_dim - 4, frames, height, width)]} if in_dim > 4 else {}
         t = torch.full((1,), 999, dtype=torch.long)
         context = [torch.randn(TEXT_LEN, TEXT_DIM).to(torch.bfloat16)]
-        with ModuleStack(model) as modules:
-            cost = CostMode("diffusion_core", modules)
-            autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-            with autocast, torch.no_grad(), cost, CanonicalFunctionMode(cost), CudaAutocastLists():
-                model(x, t=t, context=context, seq_len=seq_len, **extra)
-    params = {tuple(p.shape) for p in model.parameters()}
-    return Traced(cost.rows(), cost.peak_live_bytes, cost.peak_live_bytes_materialized, dict(cost.unsupported), params)
+        return trace(model, lambda: model(x, t=t, context=context, seq_len=seq_len, **extra))
 
 
 @pytest.fixture(scope="module")
@@ -86,16 +77,8 @@ def _walk_shape(name: str) -> tuple[WanTransformer3DConfig, CallShape]:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_the_walk_equals_the_original_sequence_parallel_code_op_for_op(traced: dict[str, Traced], name: str) -> None:
-    run = traced[name]
-    assert set(run.unsupported) <= {"aten._local_scalar_dense", "aten.cumsum"}  # bookkeeping only
-    kept = [
-        replace(r, module=diffusers_path(r.module))
-        for r in run.rows
-        if r.category != "view" and not _bookkeeping(r, 1) and not _weight_cast(r, run.params)
-    ]
-    cfg, shape = _walk_shape(name)
-    walked = [row for g in dit_rows(cfg, shape) for row in g.expand()]
-    assert _by_module_op(walked) == _by_module_op(kept)
+    walked, kept = walk_and_trace(traced[name], *_walk_shape(name), batch=1)
+    assert walked == kept
 
 
 @pytest.mark.parametrize("name", list(CASES))

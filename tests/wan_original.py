@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import sys
 import types
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+
+from hybrid.rows import CostRow
 
 ROOT = Path(__file__).parent / "data" / "wan_original"
 
@@ -118,3 +122,107 @@ class CudaAutocastLists(TorchFunctionMode):
         ):
             args, kwargs = tuple(_up(a) for a in args), {k: _up(v) for k, v in kwargs.items()}
         return func(*args, **kwargs)
+
+
+BLOCK = {"norm3": "norm2", "norm2": "norm3", "ffn.0": "ffn.net.0.proj", "ffn.1": "ffn.net.0", "ffn.2": "ffn.net.2"}
+for _orig, _ours in (("self_attn", "attn1"), ("cross_attn", "attn2")):
+    BLOCK[_orig] = _ours
+    for _a, _b in ((".q", ".to_q"), (".k", ".to_k"), (".v", ".to_v"), (".o", ".to_out.0"), (".norm_q", ".norm_q"),
+                   (".norm_k", ".norm_k")):  # fmt: skip
+        BLOCK[_orig + _a] = _ours + _b
+BLOCK.update({"cross_attn.k_img": "attn2.add_k_proj", "cross_attn.v_img": "attn2.add_v_proj",
+              "cross_attn.norm_k_img": "attn2.norm_added_k"})  # fmt: skip
+TOP = {
+    "time_embedding.0": "condition_embedder.time_embedder.linear_1",
+    "time_embedding.1": "condition_embedder.time_embedder.act",
+    "time_embedding.2": "condition_embedder.time_embedder.linear_2",
+    "time_projection.0": "condition_embedder.act_fn",
+    "time_projection.1": "condition_embedder.time_proj",
+    "text_embedding.0": "condition_embedder.text_embedder.linear_1",
+    "text_embedding.1": "condition_embedder.text_embedder.act_1",
+    "text_embedding.2": "condition_embedder.text_embedder.linear_2",
+    "img_emb": "condition_embedder.image_embedder",
+    "img_emb.proj.0": "condition_embedder.image_embedder.norm1",
+    "img_emb.proj.1": "condition_embedder.image_embedder.ff.net.0.proj",
+    "img_emb.proj.2": "condition_embedder.image_embedder.ff.net.0",
+    "img_emb.proj.3": "condition_embedder.image_embedder.ff.net.2",
+    "img_emb.proj.4": "condition_embedder.image_embedder.norm2",
+    "head": "",
+    "head.norm": "norm_out",
+    "head.head": "proj_out",
+}
+"""The original's module paths as the walk names them (diffusers')."""
+
+
+def diffusers_path(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "blocks" and len(parts) > 2:
+        rest = ".".join(parts[2:])
+        return ".".join([*parts[:2], BLOCK.get(rest, rest)])
+    return TOP.get(module, module)
+
+
+class Traced:
+    def __init__(self, rows: list[CostRow], peak: int, peak_materialized: int, unsupported: dict[str, int],
+                 params: set[tuple[int, ...]]) -> None:  # fmt: skip
+        self.rows, self.peak, self.peak_materialized = rows, peak, peak_materialized
+        self.unsupported, self.params = unsupported, params
+
+
+def trace(model: torch.nn.Module, forward: Callable[[], Any], skip_params: tuple[str, ...] = ()) -> Traced:
+    """``forward()`` of ``model`` traced on a CPU under ``autocast(bfloat16)`` as ``generate.py`` runs it (no grad,
+    CUDA autocast's lists): its rows, both peaks, unsupported ops, and the shapes of its parameters (the weights
+    autocast casts; ``skip_params``: parameters added, not cast, whose shape an activation's may share)."""
+    from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
+
+    with ModuleStack(model) as modules:
+        cost = CostMode("diffusion_core", modules)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+        with autocast, torch.no_grad(), cost, CanonicalFunctionMode(cost), CudaAutocastLists():
+            forward()
+    params = {tuple(p.shape) for n, p in model.named_parameters() if n not in skip_params}
+    return Traced(cost.rows(), cost.peak_live_bytes, cost.peak_live_bytes_materialized, dict(cost.unsupported), params)
+
+
+def _bookkeeping(row: CostRow, batch: int) -> bool:
+    """Grid sizes and sequence lengths: ``.tolist()``/``.item()``, ``seq_lens.max() <= seq_len``,
+    ``torch.stack`` of the ``(3,)`` grid sizes, and ``cu_seqlens`` (``new_zeros``, ``cat``,
+    ``cumsum`` and copies of at most ``B + 1`` entries in the attentions)."""
+    if row.op in ("aten._local_scalar_dense", "aten.cumsum", "aten.max", "aten.le"):
+        return True
+    if row.op == "aten.stack" and all(s == (3,) for s in row.input_shapes):
+        return True
+    shapes = [*row.input_shapes, *row.output_shape]
+    small = all(len(s) <= 1 and (s[0] if s else 1) <= batch + 1 for s in shapes)
+    return small and "attn" in row.module and row.op in ("aten.new_zeros", "aten.cat", "aten._to_copy")
+
+
+def _weight_cast(row: CostRow, params: set[tuple[int, ...]]) -> bool:
+    """autocast's bfloat16 copy of a float32 weight or bias (4 bytes read per 2 written)."""
+    return row.op == "aten._to_copy" and row.input_shapes[0] in params and row.bytes_read == 2 * row.bytes_written
+
+
+def _by_module_op(rows: list[CostRow]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for r in rows:
+        slot = out[(r.module, r.op)]
+        for i, v in enumerate((r.calls, r.flops, r.bytes_read, r.bytes_written)):
+            slot[i] += v
+    return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
+
+
+def walk_and_trace(run: Traced, cfg: Any, shape: Any, batch: int) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """``(walk, trace)``: the closed-form walk's rows of ``cfg`` at ``shape`` and the traced rows by (module, op),
+    the trace's in the walk's module names, without views, bookkeeping and weight casts."""
+    from dataclasses import replace
+
+    from hybrid.models.wan_dit import dit_rows
+
+    assert set(run.unsupported) <= {"aten._local_scalar_dense", "aten.cumsum"}  # bookkeeping only
+    kept = [
+        replace(r, module=diffusers_path(r.module))
+        for r in run.rows
+        if r.category != "view" and not _bookkeeping(r, batch) and not _weight_cast(r, run.params)
+    ]
+    walked = [row for g in dit_rows(cfg, shape) for row in g.expand()]
+    return _by_module_op(walked), _by_module_op(kept)
