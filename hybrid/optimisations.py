@@ -60,6 +60,10 @@ class OptimisationDef:
 
 
 def _def(name: str, family: str, summary: str, **kw: Any) -> OptimisationDef:
+    if family == "attention":  # where a kernel runs is the runtime table's fact (one for --attention and --optimise)
+        from hybrid.runtime import KERNEL_ARCHITECTURES
+
+        kw.setdefault("architectures", KERNEL_ARCHITECTURES.get(name, ()))
     return OptimisationDef(name, family, summary, **kw)
 
 
@@ -79,10 +83,10 @@ OPTIMISATIONS: Mapping[str, OptimisationDef] = {
         _def("skip", "caching", "a stated share of the transformer's calls skip the block stack (any step cache)",
              param="share", caveat=_CACHE_CAVEAT),
         _def("fa2", "attention", "FlashAttention-2 (flash_attn)"),
-        _def("fa3", "attention", "FlashAttention-3 (flash_attn_interface)", architectures=("Hopper",)),
+        _def("fa3", "attention", "FlashAttention-3 (flash_attn_interface)"),
         _def("cudnn", "attention", "PyTorch SDPA's cuDNN attention backend"),
         _def("sage2", "attention", "SageAttention 2 (INT8 QK, FP8 PV)", caveat="near-lossless per its paper"),
-        _def("sage3", "attention", "SageAttention 3 (FP4 microscaling)", architectures=("Blackwell",),
+        _def("sage3", "attention", "SageAttention 3 (FP4 microscaling)",
              caveat="its paper reports small quality drops"),
         _def("fp8-attention", "attention", "FP8 attention (FlashAttention-3's FP8 path)"),
         _def("svg", "sparse", "Sparse VideoGen", modelled=False),

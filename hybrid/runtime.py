@@ -75,9 +75,10 @@ build of FA2's kernels; AOTriton's on ROCm) and memory-efficient backends, cuDNN
 cuDNN backend), the flash-attn package's FlashAttention-2 (``flash_attn``) and -3
 (``flash_attn_interface``), xFormers, SageAttention 2 and 3, FlexAttention, FP8 attention."""
 
-KERNEL_ARCHITECTURES: dict[str, tuple[str, ...]] = {"fa3": ("Hopper",)}
+KERNEL_ARCHITECTURES: dict[str, tuple[str, ...]] = {"fa3": ("Hopper",), "sage3": ("Blackwell",)}
 """Where an attention kernel runs, for kernels that do not run everywhere (FlashAttention-3's
-repository: H100/H800, sm90)."""
+repository: H100/H800, sm90; SageAttention 3's FP4 microscaling kernels: Blackwell's FP4 tensor cores,
+thu-ml/SageAttention's sageattention3_blackwell)."""
 
 SOURCES: dict[str, str] = {
     "dit-fp32": "Wan-Video/Wan2.2 wan/text2video.py _configure_model: `if convert_model_dtype: "

@@ -273,3 +273,15 @@ def test_sweep_rows_are_the_optimised_jobs(capsys: pytest.CaptureFixture[str]) -
         assert row["range_evidence"].startswith("no range: an optimised job") and row["total_seconds_low"] is None
     code, _, err = run_cli(["sweep", "--model", "wan2.1-t2v-1.3b", "--optimise", "skip:0.5"], capsys)
     assert code == 2 and "give --gpu NAME" in err
+
+
+def test_where_a_kernel_runs_is_one_fact_for_attention_and_optimise(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.runtime import KERNEL_ARCHITECTURES
+
+    for name, d in OPTIMISATIONS.items():
+        if d.family == "attention":
+            assert d.architectures == KERNEL_ARCHITECTURES.get(name, ())
+    code, _, err = run_cli(
+        ["report", "--model", "wan2.1-t2v-1.3b", "--gpu", "h100-sxm", "--attention", "sage3"], capsys
+    )
+    assert code == 2 and "sage3 runs on Blackwell GPUs only, not Hopper" in err
