@@ -486,8 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Interrupts:
-    """Ctrl-C noted as it arrives, then raised as usual: one a finalizer swallowed (Python prints
-    "Exception ignored" and goes on) still ends the command with exit 130."""
+    """Ctrl-C noted as it arrives, then raised as usual: one a finalizer swallowed still ends the
+    command with exit 130, and Python's "Exception ignored" report of it (a traceback) is not printed
+    (:meth:`unraisable`)."""
 
     seen = False
 
@@ -495,6 +496,18 @@ class _Interrupts:
     def handler(cls, signum: int, frame: object) -> None:
         cls.seen = True
         raise KeyboardInterrupt
+
+    @staticmethod
+    def unraisable(previous: Any) -> Any:
+        """A ``sys.unraisablehook`` that keeps quiet about a Ctrl-C raised inside a finalizer (the
+        handler noted it: the command ends with exit 130) and passes anything else to ``previous``."""
+
+        def hook(report: Any) -> None:
+            if isinstance(report.exc_value, KeyboardInterrupt):
+                return
+            previous(report)
+
+        return hook
 
 
 def _interrupted() -> int:
@@ -512,9 +525,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             previous = signal.signal(signal.SIGINT, _Interrupts.handler)
     except ValueError:
         previous = None
+    hook = sys.unraisablehook
+    sys.unraisablehook = _Interrupts.unraisable(hook)
     try:
         return _main(argv)
     finally:
+        sys.unraisablehook = hook
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 
