@@ -64,6 +64,7 @@ def _def(name: str, family: str, summary: str, **kw: Any) -> OptimisationDef:
         from hybrid.runtime import KERNEL_ARCHITECTURES
 
         kw.setdefault("architectures", KERNEL_ARCHITECTURES.get(name, ()))
+        kw.setdefault("sources", ("kernel-rates",))
     return OptimisationDef(name, family, summary, **kw)
 
 
@@ -118,6 +119,8 @@ SOURCES: Mapping[str, str] = {
     "4 steps (its distilled configs)",
     "lightx2v-fp8": "ModelTC/LightX2V: quantised Wan checkpoints (fp8 e4m3, per-channel weights, per-token dynamic "
     "activations) run by its mm_type fp8 kernels",
+    "kernel-rates": "hybrid/data/kernel_rates.json: the kernel's measured throughput curve by key length on the GPU "
+    "(or one of its architecture), each curve with its source",
     "torch-compile": "PyTorch torch.compile(mode='max-autotune') captures CUDA graphs: one graph launch replays "
     "every kernel",
 }
