@@ -285,3 +285,15 @@ def test_where_a_kernel_runs_is_one_fact_for_attention_and_optimise(capsys: pyte
         ["report", "--model", "wan2.1-t2v-1.3b", "--gpu", "h100-sxm", "--attention", "sage3"], capsys
     )
     assert code == 2 and "sage3 runs on Blackwell GPUs only, not Hopper" in err
+
+
+def test_the_transforms_give_the_same_seconds_on_traced_rows() -> None:
+    # FP8 rewrites each linear's term from its kernel dims, which the tracer records from the real module's shapes:
+    # closed form and trace agree exactly with the optimisations applied too
+    w = Workload.of("wan2.1-t2v-1.3b", width=320, height=192, frames=9, runtime=Runtime("lightx2v"))
+    plan = plan_of(parse("fp8,skip:0.3,compile"), w, get_gpu("h100-sxm"))
+    closed = size_on_gpu(plan.workload, "h100-sxm", optimisations=plan.transforms)
+    traced = size_on_gpu(plan.workload, "h100-sxm", optimisations=plan.transforms, use_trace=True)
+    for name, st in closed.stages.items():
+        assert traced.stages[name].seconds == pytest.approx(st.seconds, rel=1e-9)
+    assert traced.peak_memory_bytes == closed.peak_memory_bytes
