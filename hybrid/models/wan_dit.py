@@ -1004,23 +1004,25 @@ def _wan_image_embedder(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallSha
     embeddings and the joined context allocated and the text context freed (the name rebound)."""
     ie, d, k = "condition_embedder.image_embedder", cfg.inner_dim, cfg.image_dim or 0
     i = shape.batch * shape.image_tokens
-    src = CLIP_FEATURES
-    if cfg.pos_embed_seq_len is not None:
-        rows(ie, "add", "elementwise", i * k * src + shape.image_tokens * k * F32, i * k * F32)
-        src = F32
-    for name, width in (("norm1", k), ("norm2", d)):
-        if name == "norm2":
-            _wan_linear(rows, f"{ie}.ff.net.0.proj", i, k, k, F32, wt)
-            rows.free(i * k * F32)  # norm1's output
-            rows(f"{ie}.ff.net.0", "gelu", "elementwise", i * k * BF16, i * k * BF16)
-            rows.free(i * k * BF16)
-            _wan_linear(rows, f"{ie}.ff.net.2", i, k, d, BF16, wt)
-            rows.free(i * k * BF16)  # the GELU's output
-            src = BF16
+
+    def norm(name: str, width: int, src: int) -> None:  # autocast runs LayerNorm in float32: its input cast up
         if src != F32:
             rows.cast(f"{ie}.{name}", i * width, src, F32)
         rows.layer_norm(f"{ie}.{name}", i, width, affine=True)
         rows.free(i * width * F32 if src != F32 else 0)
+
+    src = CLIP_FEATURES
+    if cfg.pos_embed_seq_len is not None:
+        rows(ie, "add", "elementwise", i * k * src + shape.image_tokens * k * F32, i * k * F32)
+        src = F32
+    norm("norm1", k, src)
+    _wan_linear(rows, f"{ie}.ff.net.0.proj", i, k, k, F32, wt)
+    rows.free(i * k * F32)  # norm1's output
+    rows(f"{ie}.ff.net.0", "gelu", "elementwise", i * k * BF16, i * k * BF16)
+    rows.free(i * k * BF16)
+    _wan_linear(rows, f"{ie}.ff.net.2", i, k, d, BF16, wt)
+    rows.free(i * k * BF16)  # the GELU's output
+    norm("norm2", d, BF16)
     rows.free(i * d * BF16 + (i * k * F32 if cfg.pos_embed_seq_len is not None else 0))
     rows.cast("", t * d, BF16, F32)  # autocast promotes cat's inputs to the widest
     rows("", "cat", "movement", (i + t) * d * F32, (i + t) * d * F32)
