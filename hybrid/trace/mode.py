@@ -382,8 +382,7 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         out = func(*args, **kwargs)
         name = SDPA_OP if category == "attention" else f"aten.{packet.__name__}"  # one name, any kernel
         if category is None:
-            self.unsupported[name] = self.unsupported.get(name, 0) + 1
-            self.unsupported_modules.setdefault(name, self.modules.current)
+            self._unsupported(name)
             return out
         inputs: list[torch.Tensor] = []
         _tensor_leaves(args, inputs)
@@ -397,15 +396,18 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
             self.track(outputs, inputs)
         return out
 
+    def _unsupported(self, name: str) -> None:
+        """An op with no handler: counted, with the module it first ran in (never costed as 0)."""
+        self.unsupported[name] = self.unsupported.get(name, 0) + 1
+        self.unsupported_modules.setdefault(name, self.modules.current)
+
     def _collective(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         collective = func._overloadpacket.__name__
         if collective in COLLECTIVE_NO_WORK:  # the same data, once the collective is done; on meta
             return args[0]  # the op would return a new storage, and the result's would go uncounted
         out = func(*args, **kwargs)
         if collective not in ops.COLLECTIVES:
-            name = f"{COLLECTIVE_NAMESPACE}.{collective}"
-            self.unsupported[name] = self.unsupported.get(name, 0) + 1
-            self.unsupported_modules.setdefault(name, self.modules.current)
+            self._unsupported(f"{COLLECTIVE_NAMESPACE}.{collective}")
             return out
         x = args[0]
         sent, received = ops.collective_bytes(collective, _group_size(args), x.numel() * x.element_size())
@@ -421,8 +423,7 @@ class CostMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         name = func._overloadpacket.__name__
         kind = ops.LIST_COLLECTIVES.get(name)
         if kind is None:
-            self.unsupported[f"{LIST_NAMESPACE}.{name}"] = self.unsupported.get(f"{LIST_NAMESPACE}.{name}", 0) + 1
-            self.unsupported_modules.setdefault(f"{LIST_NAMESPACE}.{name}", self.modules.current)
+            self._unsupported(f"{LIST_NAMESPACE}.{name}")
             return out
         outputs: list[torch.Tensor] = []
         inputs: list[torch.Tensor] = []
