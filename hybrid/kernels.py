@@ -36,7 +36,7 @@ from typing import Any
 
 from hybrid.hardware import GPU, gpus
 from hybrid.memo import on_clear
-from hybrid.ops import COLLECTIVES
+from hybrid.ops import COLLECTIVES, collective_input_bytes
 
 TILE: Mapping[str, tuple[int, int]] = {"Hopper": (128, 256), "Blackwell": (128, 256)}
 """Output tile ``(m, n)`` assumed of the GEMM kernels a library picks for large bf16 products, by
@@ -457,15 +457,6 @@ def collective_fraction(
     return None
 
 
-_INVERSE_BYTES: Mapping[str, Any] = {
-    "all_to_all_single": lambda sent, p: sent * p // (p - 1),
-    "reduce_scatter_tensor": lambda sent, p: sent * p // (p - 1),
-    "all_gather_into_tensor": lambda sent, p: sent // (p - 1),
-    "all_reduce": lambda sent, p: sent * p // (2 * (p - 1)),
-}
-"""A rank's input bytes of one call from what it sends (the inverse of :func:`hybrid.ops.collective_bytes`)."""
-
-
 @dataclass(frozen=True)
 class CollectiveRates:
     """Achieved bytes/s of the collectives among ``ranks`` GPUs by kind and message size
@@ -490,7 +481,7 @@ class CollectiveRates:
         name, p = COLLECTIVES[kind], self.ranks
         if p < 2 or sent_per_call <= 0:
             return self.default_bytes_per_s
-        size = nccl_size(name, p, _INVERSE_BYTES[name](sent_per_call, p))
+        size = nccl_size(name, p, collective_input_bytes(name, p, sent_per_call))
         found = collective_fraction(self.gpu.name, name, p, size)
         return self.default_bytes_per_s if found is None else found[0] * self.gpu.gpu_link_gbs * 1e9
 
@@ -512,6 +503,6 @@ def collective_evidence(gpu: GPU, ranks: int, message_bytes: int = 1 << 26) -> d
 @on_clear
 def clear_caches() -> None:
     """Forget the rates read from the data (with :func:`hybrid.memo.clear_memos`: a cold start)."""
-    for cached in (data, attention_curve, gemm_ceiling, memory_fraction, launch_seconds, shape_rates, evidence):
+    for cached in (data, attention_curve, gemm_ceiling, memory_fraction, launch_seconds, shape_rates, evidence,
+                   collective_fraction):  # fmt: skip
         cached.cache_clear()
-    collective_fraction.cache_clear()

@@ -140,16 +140,29 @@ def collective_bytes(collective: str, group_size: int, input_bytes: int) -> tupl
 
     The byte columns of a collective row hold these (sent as read, received as written); a group of
     one sends nothing."""
+    num, den = _sent_per_input(collective, group_size)
+    moved = num * input_bytes // den
+    return moved, moved
+
+
+def collective_input_bytes(collective: str, group_size: int, sent: int) -> int:
+    """A rank's input bytes of one call of ``collective`` that sends ``sent`` bytes: the inverse of
+    :func:`collective_bytes` (its ratio, :func:`_sent_per_input`), rounded down; a group of two or more."""
+    num, den = _sent_per_input(collective, group_size)
+    return sent * den // num
+
+
+def _sent_per_input(collective: str, group_size: int) -> tuple[int, int]:
+    """``(numerator, denominator)``: bytes one rank sends per byte of its input (:func:`collective_bytes`
+    lists them)."""
     p = group_size
     if collective == "all_to_all_single" or collective == "reduce_scatter_tensor":
-        moved = (p - 1) * input_bytes // p
-    elif collective == "all_gather_into_tensor":
-        moved = (p - 1) * input_bytes
-    elif collective == "all_reduce":
-        moved = 2 * (p - 1) * input_bytes // p
-    else:
-        raise ValueError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVES)}")
-    return moved, moved
+        return p - 1, p
+    if collective == "all_gather_into_tensor":
+        return p - 1, 1
+    if collective == "all_reduce":
+        return 2 * (p - 1), p
+    raise ValueError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVES)}")
 
 
 def permute_copies(shape: Sequence[int], perm: Sequence[int]) -> bool:

@@ -78,3 +78,14 @@ def test_conv_handler_matches_real_conv_shapes() -> None:
     out = torch.nn.functional.conv3d(x, w)
     # 2 * 2 * 4 * 6 * 27 * (3*5*7) = 272_160
     assert ops.conv3d(2, 6, 4, (3, 3, 3), tuple(out.shape[2:])) == 272_160  # type: ignore[arg-type]
+
+
+def test_collective_input_bytes_inverts_what_a_rank_sends() -> None:
+    # the ratio is one fact for both directions: x -> sent -> x again for every equal split
+    from hybrid.ops import COLLECTIVES, collective_bytes, collective_input_bytes
+
+    for collective, p in ((c, p) for c in COLLECTIVES for p in (2, 4, 8)):
+        for x in (p * 1024, p * 3_386_880):
+            assert collective_input_bytes(collective, p, collective_bytes(collective, p, x)[0]) == x
+    assert collective_input_bytes("all_to_all_single", 8, 7 * 97_000) == 8 * 97_000  # (P-1)/P of x sent
+    assert collective_input_bytes("all_gather_into_tensor", 8, 7 * 97_000) == 97_000  # (P-1) x sent
