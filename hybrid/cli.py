@@ -112,7 +112,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from hybrid.accuracy import with_range
     from hybrid.deployment import SINGLE
-    from hybrid.optimisations import parse as parse_optimisations
     from hybrid.render import report as render
     from hybrid.render.html import report_html
     from hybrid.report import estimate, sized_report
@@ -135,7 +134,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 host_flops=options.host_flops(args),
                 traced=args.traced,
                 progress=_progress,
-                optimise=parse_optimisations(args.optimise) if args.optimise is not None else (),
+                optimise=options.optimisations(args),
             )
         )
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
@@ -144,15 +143,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from hybrid.optimisations import parse as parse_optimisations
     from hybrid.plan import plan
     from hybrid.render import plan as render
 
     if args.traced:
         raise InputError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
     workload = options.workload(args)
-    optimise = parse_optimisations(args.optimise) if args.optimise is not None else ()
-    result = plan(workload, args.gpu, args.gpus, args.objective, optimise, host_flops=options.host_flops(args))
+    result = plan(
+        workload, args.gpu, args.gpus, args.objective, options.optimisations(args), host_flops=options.host_flops(args)
+    )
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
     return 0
@@ -206,12 +205,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from hybrid.optimisations import parse as parse_optimisations
     from hybrid.render import sweep as render
     from hybrid.sweep import Grid, sweep
 
-    if args.optimise is not None and args.gpu is None:
-        raise InputError("optimise: --optimise changes only the sizing on a GPU (seconds and memory); give --gpu NAME")
+    optimise = options.optimisations(args)  # before any work
 
     grid = Grid(
         models=tuple(m.strip() for m in args.model.split(",")),
@@ -230,7 +227,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         host_flops=options.host_flops(args),
         traced=args.traced,
         max_rows=args.max_rows,
-        optimise=parse_optimisations(args.optimise) if args.optimise is not None else (),
+        optimise=optimise,
     )
     suffix = args.output.suffix.lower().lstrip(".") if args.output else ""
     fmt = args.format or (suffix if suffix in ("csv", "parquet", "json") else "table")

@@ -242,7 +242,8 @@ class Plan:
 
 def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GPU) -> Plan:
     """The :class:`Plan` of ``optimisations`` for ``workload`` on ``gpu``, checked (one line naming
-    what does not run: a kernel off its architecture, a threshold with no published share)."""
+    what does not run: a kernel off its architecture, a threshold with no published share), its
+    workload's runtime too."""
     from hybrid.optimise import Compiled, Fp8Linear, SkipCalls
 
     transforms: list[Transform] = []
@@ -296,4 +297,5 @@ def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GP
         elif d.family == "compile":
             transforms.append(Compiled(o.text(), SOURCES["torch-compile"]))
             notes.append(f"{o.text()}: {d.summary}")
+    workload.runtime.check(workload.spec, gpu.architecture)  # the kernel it runs, on this GPU
     return Plan(optimisations, asked, workload, tuple(transforms), tuple(notes))

@@ -20,6 +20,7 @@ from hybrid.runtime import FLASH_ATTENTION
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.deployment import Deployment
+    from hybrid.optimisations import Optimisation
     from hybrid.runtime import Runtime
     from hybrid.workload import Workload
 
@@ -316,10 +317,10 @@ SIZING_FLAGS: tuple[tuple[str, str], ...] = (
 efficiencies): without ``--gpu`` they would do nothing, so they are refused."""
 
 
-def _require_gpu_for_sizing_flags(args: argparse.Namespace) -> None:
+def _require_gpu_for_sizing_flags(args: argparse.Namespace, flags: tuple[tuple[str, str], ...] = SIZING_FLAGS) -> None:
     if getattr(args, "gpu", None) is not None:
         return
-    given = [flag for dest, flag in SIZING_FLAGS if getattr(args, dest, None) not in (None, False, [], ())]
+    given = [flag for dest, flag in flags if getattr(args, dest, None) not in (None, False, [], ())]
     if given:
         raise InputError(
             f"{given[0].lstrip('-')}: {given[0]} changes only the sizing on a GPU (memory and seconds); "
@@ -351,6 +352,16 @@ def workload(args: argparse.Namespace) -> Workload:
         image=args.image,
         runtime=runtime(args),
     )
+
+
+def optimisations(args: argparse.Namespace) -> tuple[Optimisation, ...]:
+    """``--optimise``'s list, parsed (:func:`hybrid.optimisations.parse`); refused without ``--gpu``."""
+    from hybrid.optimisations import parse
+
+    if args.optimise is None:
+        return ()
+    _require_gpu_for_sizing_flags(args, (("optimise", "--optimise"),))
+    return parse(args.optimise)
 
 
 def host_flops(args: argparse.Namespace) -> float | None:

@@ -22,7 +22,7 @@ from hybrid.errors import InputError
 from hybrid.hardware import get_gpu
 from hybrid.optimisations import Optimisation, plan_of
 from hybrid.presets import ModelSpec
-from hybrid.ranges import OPTIMISED_NO_RANGE, range_evidence, range_of, with_range
+from hybrid.ranges import range_evidence, range_of, with_range
 from hybrid.runtime import Runtime
 from hybrid.sizing import GpuSizing, size_on_gpu
 from hybrid.workload import Workload
@@ -39,14 +39,14 @@ class Candidate:
     deployment: Deployment
     sizing: GpuSizing | None = None
     rejected: str = ""
-    range_note: str = ""
-    """Why the sizing has no range where it is not the band's to say (an optimised job)."""
+    optimised: bool = False
+    """Whether it runs an optimised job (``--optimise``: no range, the ranges rest on baselines)."""
 
     @property
     def range_evidence(self) -> str:
         """What the seconds' range rests on, or why there is none."""
         assert self.sizing is not None
-        return self.range_note or range_evidence(self.sizing)
+        return range_evidence(self.sizing, self.optimised)
 
     @property
     def fits(self) -> bool:
@@ -148,14 +148,11 @@ def plan(
     if optimise:
         planned = plan_of(optimise, workload, g)
         workload, transforms = planned.workload, planned.transforms
-        workload.runtime.check(spec, g.architecture)
     ok, rejected = [], []
     for d in layouts(spec, workload.runtime, gpus):
         try:
             sized = size_on_gpu(workload, g.name, deployment=d, optimisations=transforms, **sizing)
-            ok.append(
-                Candidate(d, sized, range_note=OPTIMISED_NO_RANGE) if optimise else Candidate(d, with_range(sized))
-            )
+            ok.append(Candidate(d, sized if optimise else with_range(sized), optimised=bool(optimise)))
         except InputError as e:  # the layout does not fit the job (heads, tokens, runtime)
             rejected.append(Candidate(d, rejected=str(e)))
 

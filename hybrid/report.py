@@ -293,7 +293,6 @@ def sized_report(
     from hybrid.sizing import load_calibration, size_on_gpu
 
     spec = workload.spec
-    report = estimate(workload)
     g = get_gpu(gpu)
     name = g.name
     workload.runtime.check(spec, g.architecture)
@@ -313,9 +312,8 @@ def sized_report(
                            use_trace=traced, deployment=deployment, optimisations=transforms)  # fmt: skip
 
     if not optimise:
-        return replace(report, gpu=sized(workload))
+        return replace(estimate(workload), gpu=sized(workload))
     plan = plan_of(optimise, workload, g)
-    plan.workload.runtime.check(spec, g.architecture)
     baseline = sized(workload)
     optimised = sized(plan.workload, plan.transforms)
     notes = tuple(f"optimisation {n}" for n in plan.notes)

@@ -242,7 +242,8 @@ def test_the_speed_up_evidence_names_its_sources_and_parses() -> None:
 
 def test_plan_runs_the_optimised_job_on_every_layout(capsys: pytest.CaptureFixture[str]) -> None:
     from hybrid.deployment import Deployment
-    from hybrid.plan import OPTIMISED_NO_RANGE, plan
+    from hybrid.plan import plan
+    from hybrid.ranges import OPTIMISED_NO_RANGE
 
     w = Workload.of("wan2.1-t2v-1.3b")
     opts = parse("skip:0.5")
