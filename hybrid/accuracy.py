@@ -28,7 +28,10 @@ from hybrid.files import CALIBRATION_DIR, read_json
 from hybrid.hardware import GPU, get_gpu
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.deployment import Deployment
     from hybrid.report import PipelineReport
+    from hybrid.sizing import GpuSizing
+    from hybrid.workload import Workload
 
 PUBLIC_TIMINGS = CALIBRATION_DIR / "public_timings.json"
 MIN_EVIDENCE = 6
@@ -166,27 +169,39 @@ def _kind_of_entry(e: dict[str, Any]) -> tuple[str, str, str]:
     return kind_of(get_gpu(e["gpu"]), name, e.get("deployment", {}).get("gpus", 1))
 
 
-def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
-    """One entry sized as its source states it."""
+def job_of(e: dict[str, Any]) -> tuple[Workload, Deployment]:
+    """A published entry's job: its ``workload`` and ``deployment`` (one GPU where none is given)."""
     from hybrid.deployment import Deployment
-    from hybrid.report import estimate
-    from hybrid.schedule import stage_calls
-    from hybrid.sizing import size_on_gpu
     from hybrid.workload import Workload
 
-    w = Workload.of(**e["workload"])
     d = e.get("deployment", {})
     deployment = Deployment(
         gpus=d.get("gpus", 1), ulysses=d.get("ulysses", 1), ring=d.get("ring", 1), fsdp=tuple(d.get("fsdp", ()))
     )
+    return Workload.of(**e["workload"]), deployment
+
+
+def seconds_of(sizing: GpuSizing, workload: Workload, scope: str) -> float:
+    """The seconds a published figure covers: the whole job, or (``denoising loop``) the transformer stages."""
+    if scope == "denoising loop":
+        return sum(
+            sizing.stages[sd.name].seconds
+            for sd in workload.spec.pipeline_def.stages
+            if sd.component.startswith("transformer")
+        )
+    return sizing.seconds
+
+
+def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
+    """One entry sized as its source states it."""
+    from hybrid.report import estimate
+    from hybrid.schedule import stage_calls
+    from hybrid.sizing import size_on_gpu
+
+    w, deployment = job_of(e)
     sized = size_on_gpu(w, e["gpu"], deployment=deployment)
     loop_only = "published_denoise_seconds" in e  # the denoising loop: the DiT stages alone
-    predicted_s = (
-        sum(st.seconds for sd in w.spec.pipeline_def.stages if sd.component.startswith("transformer")
-            for st in (sized.stages[sd.name],))
-        if loop_only
-        else sized.seconds
-    )  # fmt: skip
+    predicted_s = seconds_of(sized, w, "denoising loop" if loop_only else "whole job")
     published_s = float(e["published_denoise_seconds"] if loop_only else e["published_seconds"])
     spec = w.spec
     dit_calls = sum(stage_calls(sd, w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybrid.deployment import Deployment
+from hybrid.accuracy import job_of, seconds_of
 from hybrid.errors import InputError
 from hybrid.files import CALIBRATION_DIR, read_json
 from hybrid.hardware import get_gpu
 from hybrid.optimisations import parse, plan_of
-from hybrid.sizing import GpuSizing, size_on_gpu
-from hybrid.workload import Workload
+from hybrid.sizing import size_on_gpu
 
 SPEEDUPS = CALIBRATION_DIR / "optimisation_speedups.json"
 SCHEMA = "wanmeter.optimisation-speedups/1"
@@ -80,24 +79,9 @@ def read_speedups(path: Path = SPEEDUPS) -> dict[str, Any]:
     return doc
 
 
-def seconds_of(sizing: GpuSizing, workload: Workload, scope: str) -> float:
-    """The seconds a source's figure covers: the whole job, or the transformer stages alone."""
-    if scope == "denoising loop":
-        return sum(
-            sizing.stages[sd.name].seconds
-            for sd in workload.spec.pipeline_def.stages
-            if sd.component.startswith("transformer")
-        )
-    return sizing.seconds
-
-
 def outcome(e: dict[str, Any]) -> SpeedUp:
     """One entry's pair, each run sized on its GPU and layout with its optimisations."""
-    w = Workload.of(**e["workload"])
-    d = e.get("deployment", {})
-    deployment = Deployment(
-        gpus=d.get("gpus", 1), ulysses=d.get("ulysses", 1), ring=d.get("ring", 1), fsdp=tuple(d.get("fsdp", ()))
-    )
+    w, deployment = job_of(e)
     gpu = get_gpu(e["gpu"])
     seconds: list[float] = []
     for key in ("baseline_optimise", "optimised_optimise"):
