@@ -145,8 +145,10 @@ class EfficiencyOverride(Transform):
         }
 
 
-TRANSFORMER_COMPONENTS = ("transformer", "transformer_2")
-"""The components whose calls step caches skip and ``torch.compile`` compiles: the DiT (and A14B's second expert)."""
+def _dit(component: str) -> bool:
+    """Whether ``component`` is a DiT (``transformer``, A14B's ``transformer_2``), as the pipelines name
+    them: what step caches skip, ``torch.compile`` compiles and FP8 checkpoints quantise."""
+    return component.startswith("transformer")
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ class SkipCalls(Transform):
     share: float = 0.0
 
     def calls(self, stage: StageDef, calls: int) -> int:
-        if stage.component not in TRANSFORMER_COMPONENTS:
+        if not _dit(stage.component):
             return calls
         return calls - math.floor(self.share * calls)
 
@@ -167,7 +169,7 @@ class Compiled(Transform):
     """The transformer compiled with CUDA graphs: no host launch cost per kernel in its stages."""
 
     def launch(self, stage: StageDef, seconds: float) -> float:
-        return 0.0 if stage.component in TRANSFORMER_COMPONENTS else seconds
+        return 0.0 if _dit(stage.component) else seconds
 
 
 @dataclass(frozen=True)
@@ -180,10 +182,10 @@ class Fp8Linear(Transform):
     head's products (under 1% of the DiT's FLOPs) are counted on the FP8 path too."""
 
     def matmul_path(self, stage: StageDef, path: str) -> str:
-        return "fp8" if stage.component in TRANSFORMER_COMPONENTS else path
+        return "fp8" if _dit(stage.component) else path
 
     def terms(self, stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
-        if stage.component not in TRANSFORMER_COMPONENTS:
+        if not _dit(stage.component):
             return terms
         out: list[Term] = []
         for category, flops, moved, calls, dims in terms:
@@ -196,7 +198,7 @@ class Fp8Linear(Transform):
         return merge_terms(out)
 
     def weights(self, component: str, nbytes: int, config: Any) -> int:
-        if component not in TRANSFORMER_COMPONENTS or config is None:
+        if not _dit(component) or config is None:
             return nbytes
         elements = weight_elements(config)
         per = nbytes // max(1, int(config.num_parameters()))  # the stored dtype's bytes per element
