@@ -29,18 +29,30 @@ def expert_steps(workload: Workload) -> tuple[int, int]:
     return high, workload.steps - high
 
 
+def stage_steps(sd: StageDef, workload: Workload) -> tuple[int, int] | None:
+    """``(first, count)``: the denoising steps stage ``sd`` runs, by index from the first step (a
+    two-expert pipeline's high-noise expert runs the first ones, the low-noise expert the rest);
+    ``None`` for a stage not called per step."""
+    kind = sd.calls
+    if kind == "steps":
+        return 0, workload.steps
+    if kind == "high_noise_steps":
+        return 0, expert_steps(workload)[0]
+    if kind == "low_noise_steps":
+        high, low = expert_steps(workload)
+        return high, low
+    return None
+
+
 def stage_calls(sd: StageDef, workload: Workload) -> int:
     """Calls of stage ``sd`` in one job of ``workload``."""
     guidance = 2 if workload.cfg else 1
     kind = sd.calls
     if kind == "guidance":
         return guidance
-    if kind == "steps":
-        return workload.steps * guidance
-    if kind == "high_noise_steps":
-        return expert_steps(workload)[0] * guidance
-    if kind == "low_noise_steps":
-        return expert_steps(workload)[1] * guidance
+    steps = stage_steps(sd, workload)
+    if steps is not None:
+        return steps[1] * guidance
     if kind == "once":
         return 1
     if kind == "image":
