@@ -20,9 +20,10 @@ from typing import Any
 from hybrid.errors import InputError
 from hybrid.timing import OP_CLASSES
 
-DTYPES = ("bf16", "fp16", "fp8", "tf32", "fp32")
-"""The compute paths :meth:`GPU.peak_flops` knows: the tensor cores' ``bf16``, ``fp16``, ``fp8`` and ``tf32``,
-and ``fp32`` on the CUDA (vector) cores, where float32 matmuls run with TF32 off (PyTorch's default)."""
+DTYPES = ("bf16", "fp16", "fp8", "int8", "fp4", "tf32", "fp32")
+"""The compute paths :meth:`GPU.peak_flops` knows: the tensor cores' ``bf16``, ``fp16``, ``fp8``, ``tf32``,
+``int8`` and ``fp4``, and ``fp32`` on the CUDA (vector) cores, where float32 matmuls run with TF32 off
+(PyTorch's default)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,13 @@ class GPU:
     clock as the vendor states it: the rate of a float32 matmul with TF32 off."""
     fp32_source: str
     """Where ``fp32_tflops`` comes from, and how it is derived where no vendor figure was read."""
+    int8_tops: float | None
+    """Dense INT8 tensor throughput, TOPS (two operations per multiply-add, as FLOPs count them);
+    ``None`` where the GPU has no INT8 tensor path."""
+    int8_source: str
+    fp4_tflops: float | None
+    """Dense FP4 (NVFP4/MXFP4) tensor throughput, TFLOP/s; ``None`` where the GPU has no FP4 path."""
+    fp4_source: str
 
     def peak_flops(self, dtype: str = "bf16") -> float:
         """Peak dense FLOP/s on the path ``dtype`` (:data:`DTYPES`): the tensor cores' ``bf16``, ``fp16``,
@@ -75,10 +83,14 @@ class GPU:
             return self.peak_flops("bf16") * self.tf32_ratio
         if dtype == "fp32":
             return self.fp32_tflops * 1e12
-        tflops = getattr(self, f"{dtype}_tflops")
+        tflops = self.int8_tops if dtype == "int8" else getattr(self, f"{dtype}_tflops")
         if tflops is None:
             raise InputError(f"dtype: {self.name} has no {dtype} tensor path; valid: bf16, fp16")
         return float(tflops) * 1e12
+
+    def has_path(self, dtype: str) -> bool:
+        """Whether the GPU has the tensor path ``dtype`` (:data:`DTYPES`)."""
+        return dtype in DTYPES and (self.int8_tops if dtype == "int8" else getattr(self, f"{dtype}_tflops")) is not None
 
     @property
     def memory_bandwidth_bytes_per_s(self) -> float:
@@ -112,6 +124,8 @@ class GPU:
             "sm_count": self.sm_count, "boost_clock_mhz": self.boost_clock_mhz, "l2_cache_mib": self.l2_cache_mib,
             "sm_clock_l2_source": self.sm_clock_l2_source,
             "fp32_tflops": self.fp32_tflops, "fp32_source": self.fp32_source,
+            "int8_tops": self.int8_tops, "int8_source": self.int8_source,
+            "fp4_tflops": self.fp4_tflops, "fp4_source": self.fp4_source,
         }  # fmt: skip
 
 
@@ -122,6 +136,7 @@ GPU_FIELDS: dict[str, str] = {
     "host_link_gbs": "number", "host_link": "text", "gpu_link_gbs": "number", "gpu_link": "text",
     "sm_count": "integer", "boost_clock_mhz": "integer", "l2_cache_mib": "number", "sm_clock_l2_source": "text",
     "fp32_tflops": "number", "fp32_source": "text",
+    "int8_tops": "number or null", "int8_source": "text", "fp4_tflops": "number or null", "fp4_source": "text",
 }  # fmt: skip
 """Every field of a ``gpus.json`` row and what it must be: text non-empty, a url ``https://``, a number
 finite and > 0 (``null`` too where stated), an integer > 0."""

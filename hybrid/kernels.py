@@ -57,7 +57,9 @@ card's measured ceiling, above its datasheet clocks, says nothing of a data-cent
 LARGE = 0.9
 """Shapes whose wave and ``k`` factors are at least this set a GPU's GEMM ceiling."""
 
-TENSOR_DTYPES: Mapping[str, str] = {"bf16": "bfloat16", "fp16": "bfloat16", "tf32": "tfloat32", "fp8": "float8_e4m3fn"}
+TENSOR_DTYPES: Mapping[str, str] = {
+    "bf16": "bfloat16", "fp16": "bfloat16", "tf32": "tfloat32", "fp8": "float8_e4m3fn", "int8": "int8", "fp4": "nvfp4",
+}  # fmt: skip
 """The data's GEMM dtype of each tensor path (fp16 and bf16 run at one rate)."""
 
 
@@ -73,6 +75,10 @@ def _peak_tflops(gpu: GPU, dtype: str) -> float:
         return gpu.bf16_tflops * gpu.tf32_ratio
     if dtype == "float8_e4m3fn":
         return gpu.fp8_tflops or gpu.bf16_tflops
+    if dtype == "int8":
+        return gpu.int8_tops or gpu.bf16_tflops
+    if dtype == "nvfp4":
+        return gpu.fp4_tflops or gpu.bf16_tflops
     return gpu.bf16_tflops
 
 

@@ -97,5 +97,5 @@ def test_fp32_is_a_path_but_float32_stages_still_run_on_tf32() -> None:
     # peak_flops knows the CUDA-core path; the time model's float32 stages keep TF32's rate (cuDNN's default for
     # convolutions), so no timing changes with this field
     assert DTYPES[-1] == "fp32" and TENSOR_PATH["float32"] == "tf32"
-    with pytest.raises(InputError, match=r"valid: bf16, fp16, fp8, tf32, fp32$"):
+    with pytest.raises(InputError, match=r"valid: bf16, fp16, fp8, int8, fp4, tf32, fp32$"):
         get_gpu("h100-sxm").peak_flops("fp64")

@@ -156,3 +156,22 @@ def test_the_dtype_table_matches_torch_itemsize() -> None:
         t = getattr(torch, spelled.get(d.name, d.name))
         assert torch.empty(0, dtype=t).element_size() == d.bytes, d.name
     assert len(gpus()) == len(ROWS)
+
+
+def test_int8_and_fp4_peaks_are_dense_cited_and_on_the_parts_that_have_them() -> None:
+    for row in ROWS:
+        assert len(row["int8_source"]) > 30 and len(row["fp4_source"]) > 30, row["name"]
+        g = get_gpu(row["name"])
+        assert g.has_path("fp4") == g.architecture.startswith("Blackwell"), g.name  # FP4 tensor cores: Blackwell only
+        assert g.has_path("int8") == (g.name != "v100-sxm2-32gb"), g.name  # Volta has no INT8 tensor path
+    # Ada whitepaper, Appendix A: 'Peak INT8 Tensor TOPS 660.6/1321.2' (dense/sparse), twice FP8 with FP32 accumulate
+    ada = get_gpu("rtx4090")
+    assert ada.peak_flops("int8") == 660.6e12 and round(2 * ada.fp8_tflops, 1) == ada.int8_tops  # type: ignore[operator]
+    # A100: 'INT8 Tensor Core 624 TOPS | 1248 TOPS*' (* with sparsity): twice its bf16
+    assert get_gpu("a100-80gb").peak_flops("int8") == 2 * get_gpu("a100-80gb").peak_flops("bf16") == 624e12
+    # B200: FP4 at 9 PFLOPS dense, twice its FP8 (4.5); the RTX 5090's 1676 is four times its FP8 with FP32
+    # accumulate (419): GeForce halves FP8 with FP32 accumulate but not FP4
+    assert get_gpu("b200").fp4_tflops == 2 * get_gpu("b200").fp8_tflops == 9000  # type: ignore[operator]
+    assert get_gpu("rtx5090").fp4_tflops == 4 * 419.0
+    with pytest.raises(InputError, match="h100-sxm has no fp4 tensor path"):
+        get_gpu("h100-sxm").peak_flops("fp4")

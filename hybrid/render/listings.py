@@ -12,7 +12,10 @@ from hybrid.render.table import format_table
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.hardware import GPU, DefaultEfficiency
 
-GPU_HEADERS = ["name", "product", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp8 TFLOP/s", "fp32 TFLOP/s", "GB/s", "GiB"]
+GPU_HEADERS = [
+    "name", "product", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp8 TFLOP/s", "int8 TOPS", "fp4 TFLOP/s", "fp32 TFLOP/s",
+    "GB/s", "GiB",
+]  # fmt: skip
 EFFICIENCY_HEADERS = ["eff matmul", "eff attn", "eff conv", "eff memory"]
 EFFICIENCY_MARKS = {"measured": "", "derived": "~", "borrowed": "*"}
 
@@ -41,7 +44,7 @@ def gpus_to_table(header: Mapping[str, Any], gpus: Mapping[str, GPU], defaults: 
             g.product,
             f"{g.bf16_tflops:g}",
             f"{g.fp16_tflops:g}",
-            "-" if g.fp8_tflops is None else f"{g.fp8_tflops:g}",
+            *("-" if v is None else f"{v:g}" for v in (g.fp8_tflops, g.int8_tops, g.fp4_tflops)),
             f"{g.fp32_tflops:g}",
             f"{g.memory_bandwidth_gbs:g}",
             f"{g.memory_gib:g}",
@@ -51,8 +54,9 @@ def gpus_to_table(header: Mapping[str, Any], gpus: Mapping[str, GPU], defaults: 
     ]
     headers = [*GPU_HEADERS, *EFFICIENCY_HEADERS]
     note = (
-        f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']}). bf16, fp16 and fp8 "
-        "are the tensor cores' peaks, fp32 the CUDA (AMD: vector) cores' (a float32 matmul with TF32 off). "
+        f"dense peaks; sources: wanmeter gpus --format json (retrieved {header['retrieved']}). bf16, fp16, fp8, "
+        "int8 and fp4 are the tensor cores' peaks, fp32 the CUDA (AMD: vector) cores' (a float32 matmul with TF32 "
+        "off). "
         "Default efficiencies (used by report --gpu without a timing calibration): measured on that GPU, ~ derived "
         "from its matmul figure, * borrowed from another GPU's measurement"
     )
