@@ -12,11 +12,15 @@ into what sizing applies, in a stated order (:data:`FAMILIES`):
    a threshold maps to that share by the published table of the method and model
    (``hybrid/data/optimisations.json``: the figures that set a parameter, never its test);
 3. ``attention``: the attention kernel, the same choice as ``--attention`` (one set of names);
-4. ``quantisation``: ``fp8``, the transformer's Linear layers in FP8 (:class:`hybrid.optimise.Fp8Linear`);
-5. ``compile``: no launch cost per kernel in the compiled transformer (:class:`hybrid.optimise.Compiled`).
+4. ``sparse``: ``svg``, ``radial``, ``sta``, ``vsa``: a kept share of the transformer's self-attention after
+   the method's dense warm-up steps and blocks (``hybrid/data/optimisations.json``), with the method's own
+   ops (:class:`hybrid.optimise.SparseAttention`);
+5. ``quantisation``: ``fp8``, ``int8``, ``nvfp4``: the transformer's Linear layers quantised
+   (:class:`hybrid.optimise.QuantisedLinear`);
+6. ``compile``: no launch cost per kernel in the compiled transformer (:class:`hybrid.optimise.Compiled`).
 
-Methods whose mechanism is not modelled yet (sparse attention, INT8 and NVFP4 linear layers, light VAEs) are
-listed with their sources and refused in one line when asked for, never priced as zero.
+Methods whose mechanism is not modelled yet (Sparse VideoGen 2, light VAEs) are listed with their sources and
+refused in one line when asked for, never priced as zero.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -49,7 +54,9 @@ class OptimisationDef:
     summary: str
     param: str = ""
     """What follows ``name:``: ``threshold`` (the method's own knob), ``share`` (of calls skipped, in
-    [0, 1)), ``steps`` (a whole number >= 1), or ``""`` (none taken)."""
+    [0, 1)), ``steps`` (a whole number >= 1), ``kept`` (the share of the self-attention's score matrix a
+    sparse step computes, in (0, 1], optionally ``/WARMUP``: the share of steps run dense first), or ``""``
+    (none taken)."""
     modelled: bool = True
     """Whether its mechanism is in the walks' rows and the time model (else refused when asked for)."""
     architectures: tuple[str, ...] = ()
@@ -68,6 +75,7 @@ def _def(name: str, family: str, summary: str, **kw: Any) -> OptimisationDef:
     return OptimisationDef(name, family, summary, **kw)
 
 
+_SPARSE_CAVEAT = "lossy: keys outside the kept pattern are dropped; the source reports VBench/PSNR against dense"
 _CACHE_CAVEAT = "lossy: skipped calls reuse a cached residual; the source reports VBench/PSNR against the baseline"
 OPTIMISATIONS: Mapping[str, OptimisationDef] = {
     d.name: d
@@ -90,16 +98,28 @@ OPTIMISATIONS: Mapping[str, OptimisationDef] = {
         _def("sage3", "attention", "SageAttention 3 (FP4 microscaling)",
              caveat="its paper reports small quality drops"),
         _def("fp8-attention", "attention", "FP8 attention (FlashAttention-3's FP8 path)"),
-        _def("svg", "sparse", "Sparse VideoGen", modelled=False),
+        _def("svg", "sparse", "Sparse VideoGen: each head's attention as a spatial or temporal band, chosen by "
+             "profiling sampled queries, its tokens permuted so the band is contiguous", param="kept",
+             sources=("svg",), caveat=_SPARSE_CAVEAT),
         _def("svg2", "sparse", "Sparse VideoGen 2", modelled=False),
-        _def("radial", "sparse", "Radial Attention", modelled=False),
-        _def("sta", "sparse", "sliding-tile attention", modelled=False),
-        _def("vsa", "sparse", "video sparse attention", modelled=False),
+        _def("radial", "sparse", "Radial Attention: a static mask whose density halves with each band of "
+             "temporal distance", param="kept", sources=("radial",), caveat=_SPARSE_CAVEAT),
+        _def("sta", "sparse", "sliding-tile attention: each query tile attends to a window of key tiles",
+             param="kept", sources=("sta",), caveat=_SPARSE_CAVEAT),
+        _def("vsa", "sparse", "video sparse attention: a coarse pass over cubes of tokens picks the key cubes "
+             "each query cube attends to (trained into the model)", param="kept", sources=("vsa",),
+             caveat="a model trained with it (FastWan's sparse distillation): its source compares quality"),
         _def("fp8", "quantisation", "FP8 linear layers (W8A8, per-token activation scales): the transformer's "
              "matrix products on the FP8 tensor path, their inputs quantised first, the blocks' weights in one byte",
              sources=("lightx2v-fp8",), caveat="its source reports near-baseline quality for its FP8 checkpoints"),
-        _def("int8", "quantisation", "INT8 (W8A8) linear layers", modelled=False),
-        _def("nvfp4", "quantisation", "NVFP4 linear layers", modelled=False),
+        _def("int8", "quantisation", "INT8 linear layers (W8A8, per-token activation scales): the transformer's "
+             "matrix products on the INT8 tensor path, their inputs quantised first, the blocks' weights in one "
+             "byte", sources=("lightx2v-int8",),
+             caveat="its source reports near-baseline quality for its INT8 checkpoints"),
+        _def("nvfp4", "quantisation", "NVFP4 linear layers (W4A4, an FP8 scale per 16 elements): the "
+             "transformer's matrix products on the FP4 tensor path (Blackwell), their inputs quantised first",
+             sources=("nvfp4",), caveat="4-bit: its sources train or calibrate for it (quantisation-aware "
+             "distillation) and compare quality"),
         _def("distill", "distillation", "a step- and CFG-distilled model or LoRA run for N steps without CFG "
              "(LightX2V's 4-step models, CausVid, rCM)", param="steps", sources=("lightx2v-distill",),
              caveat="a distilled model: its source compares quality with the baseline"),
@@ -119,6 +139,19 @@ SOURCES: Mapping[str, str] = {
     "4 steps (its distilled configs)",
     "lightx2v-fp8": "ModelTC/LightX2V: quantised Wan checkpoints (fp8 e4m3, per-channel weights, per-token dynamic "
     "activations) run by its mm_type fp8 kernels",
+    "svg": "svg-project/Sparse-VideoGen: its Wan2.1 scripts' first_times_fp and first_layers_fp (dense steps and "
+    "blocks), its executed mask (the band its sparsity sets plus the first frame's keys, in 128 x 128 blocks: "
+    "sparsity 0.25 keeps 0.295 at 720p), its profiling and its layout transformation",
+    "radial": "mit-han-lab/radial-attention: its Wan scripts' dense_timesteps and dense_layers; its mask "
+    "(gen_log_mask_shrinked) keeps 0.287 at 1280x768x69 with decay_factor 0.2",
+    "sta": "hao-ai-lab/FastVideo sliding-tile attention (archived branch): skip_time_steps=12, windows of 6x8x8-token "
+    "tiles keeping 0.10-0.19 at 1280x768x69, its tiling",
+    "vsa": "hao-ai-lab/FastVideo video sparse attention: top-k = ceil((1 - VSA_sparsity) x cubes) of 64-token cubes, "
+    "no dense warm-up (FastWan blog), its coarse pass",
+    "lightx2v-int8": "ModelTC/LightX2V: int8 quantised Wan checkpoints (per-channel weights, per-token dynamic "
+    "activations) run by its int8 mm kernels",
+    "nvfp4": "NVIDIA NVFP4 (E2M1 values, an E4M3 scale per 16 elements, an FP32 scale per tensor); LightX2V's "
+    "Wan-NVFP4 and FastWan-QAD checkpoints",
     "kernel-rates": "hybrid/data/kernel_rates.json: the kernel's measured throughput curve by key length on the GPU "
     "(or one of its architecture), each curve with its source",
     "torch-compile": "PyTorch torch.compile(mode='max-autotune') captures CUDA graphs: one graph launch replays "
@@ -133,6 +166,8 @@ class Optimisation:
 
     name: str
     value: float | int | None = None
+    warmup: float | None = None
+    """A sparse method's share of steps run dense first, where the user gives it (``svg:0.25/0.3``)."""
 
     @property
     def definition(self) -> OptimisationDef:
@@ -140,12 +175,15 @@ class Optimisation:
 
     def text(self) -> str:
         """As a user types it."""
-        return self.name if self.value is None else f"{self.name}:{self.value:g}"
+        if self.value is None:
+            return self.name
+        return f"{self.name}:{self.value:g}" + ("" if self.warmup is None else f"/{self.warmup:g}")
 
     def to_dict(self) -> dict[str, Any]:
         d = self.definition
         return {"name": self.name, "value": self.value, "family": d.family, "summary": d.summary,
-                "sources": [SOURCES.get(s, s) for s in d.sources], "caveat": d.caveat}  # fmt: skip
+                "sources": [SOURCES.get(s, s) for s in d.sources], "caveat": d.caveat,
+                **({"warmup": self.warmup} if self.warmup is not None else {})}  # fmt: skip
 
 
 def _valid() -> str:
@@ -170,12 +208,17 @@ def parse(text: str) -> tuple[Optimisation, ...]:
         if not d.param and colon:
             raise InputError(f"optimise: {name} takes no parameter, got {echo(item, 40)}")
         value: float | int | None = None
+        warmup: float | None = None
+        if d.param == "kept":
+            raw, slash, raw_warmup = raw.partition("/")
+            if slash:
+                warmup = _value(name, "warmup", raw_warmup)
         if d.param:
             value = _value(name, d.param, raw)
         if d.family in families:
             raise InputError(f"optimise: {families[d.family]} and {name} are both {d.family}; give one")
         families[d.family] = name
-        out.append(Optimisation(name, value))
+        out.append(Optimisation(name, value, warmup))
     return tuple(sorted(out, key=lambda o: FAMILIES.index(o.definition.family)))
 
 
@@ -192,6 +235,15 @@ def _value(name: str, param: str, raw: str) -> float | int:
         raise InputError(f"optimise: {name} needs a share of calls skipped, 0 <= share < 1; got {echo(raw, 20)}")
     if param == "threshold" and not (math.isfinite(number) and number > 0):
         raise InputError(f"optimise: {name} needs a positive threshold; got {echo(raw, 20)}")
+    if param == "kept" and not 0 < number <= 1:
+        raise InputError(
+            f"optimise: {name} needs the share of attention kept, 0 < kept <= 1 (and optionally /WARMUP, the "
+            f"share of steps run dense); got {echo(raw, 20)}"
+        )
+    if param == "warmup" and not 0 <= number <= 1:
+        raise InputError(
+            f"optimise: {name} needs a warm-up share of dense steps, 0 <= warmup <= 1; got {echo(raw, 20)}"
+        )
     return number
 
 
@@ -226,6 +278,81 @@ def skip_share(name: str, threshold: float, model: str) -> tuple[float, str]:
     )
 
 
+def warmup_of(name: str, pipeline: str) -> dict[str, Any]:
+    """The dense warm-up ``name``'s own scripts run for a ``pipeline`` (``hybrid/data/optimisations.json``
+    ``sparse_warmups``: dense steps as a share of the steps or a count, dense layers likewise, the
+    first ones in each case), with its source."""
+    rows = [w for w in data()["sparse_warmups"] if w["optimisation"] == name]
+    found = [w for w in rows if pipeline in w["pipelines"]] or [w for w in rows if "*" in w["pipelines"]]
+    if not found:  # the data file states one for every sparse method that is modelled (a test checks it)
+        raise AssertionError(f"no dense warm-up of {name} for {pipeline} in hybrid/data/optimisations.json")
+    return dict(found[0])
+
+
+def _sparse(o: Optimisation, workload: Workload, before: list[Transform]) -> tuple[Transform, str]:
+    """The :class:`hybrid.optimise.SparseAttention` of ``o`` for ``workload`` (``before``: the transforms
+    applied ahead of it; a step cache's skipped calls are taken to be sparse ones, as the caches keep their
+    first steps), and its note."""
+    from hybrid.optimise import SparseAttention, apply_calls
+    from hybrid.schedule import stage_calls, stage_steps
+
+    spec = workload.spec
+    kept = Fraction(str(o.value))
+    warmup = warmup_of(o.name, spec.pipeline)
+    if o.warmup is not None:
+        dense_steps, how = math.floor(o.warmup * workload.steps), f"{o.warmup:g} of the steps, as given"
+    elif "dense_steps_share" in warmup:
+        dense_steps = math.floor(warmup["dense_steps_share"] * workload.steps)
+        how = f"floor({warmup['dense_steps_share']:g} x steps), as {warmup['as']}"
+    else:
+        dense_steps, how = min(int(warmup["dense_steps"]), workload.steps), f"as {warmup['as']}"
+    shares: list[tuple[str, Fraction]] = []
+    sparse_runs: list[tuple[str, Fraction]] = []
+    layers_note = ""
+    for sd in spec.pipeline_def.stages:
+        span = stage_steps(sd, workload)
+        if span is None or not sd.component.startswith("transformer"):
+            continue
+        asked = stage_calls(sd, workload)
+        calls = apply_calls(before, sd, asked)
+        if not calls:
+            continue
+        per_step = asked // max(1, span[1])
+        dense_calls = min(calls, per_step * min(max(dense_steps - span[0], 0), span[1]))
+        layers = int(sd.config(spec).num_layers)
+        share_of_layers = warmup.get("dense_layers_share")
+        dense_layers = math.floor(share_of_layers * layers) if share_of_layers is not None else warmup["dense_layers"]
+        dense_layers = min(int(dense_layers), layers)
+        layers_note = f"{dense_layers} of {layers} blocks dense"
+        per_layer = (dense_layers + (layers - dense_layers) * kept) / layers
+        sparse_calls = calls - dense_calls
+        shares.append((sd.name, (dense_calls + sparse_calls * per_layer) / calls))
+        sparse_runs.append((sd.name, Fraction(sparse_calls * (layers - dense_layers), calls * layers)))
+    note = (
+        f"{o.text()}: {float(kept):.3g} of the self-attention's scores computed after {dense_steps} dense steps "
+        f"({how}); {layers_note}; the kept blocks at the dense kernel's rate for the shape; {_SPARSE_OVERHEAD[o.name]}"
+    )
+    return SparseAttention(o.text(), SOURCES[o.name], o.name, tuple(shares), tuple(sparse_runs)), note
+
+
+_SPARSE_OVERHEAD = {
+    "svg": "its profiling of 64 sampled query rows per head and its layout transformation (buffers zero-filled, q, "
+    "k and v copied in, the output copied out) timed",
+    "radial": "its static mask: no work per call beyond the kept blocks",
+    "sta": "its tiling (q, k and v tiled and transposed in, the output untiled out) timed",
+    "vsa": "its coarse pass (q, k and v pooled over 64-token cubes, attention between the cubes) timed",
+}
+
+
+QUANTISED: Mapping[str, tuple[str, Fraction, str]] = {
+    "fp8": ("fp8", Fraction(1), "lightx2v-fp8"),
+    "int8": ("int8", Fraction(1), "lightx2v-int8"),
+    "nvfp4": ("fp4", Fraction(1, 2) + Fraction(1, 16), "nvfp4"),  # 4 bits, and an FP8 scale per 16 elements
+}
+"""Each quantised-linear method: its tensor path, bytes per stored element (block scales included) and
+source."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """What sizing applies for a list of optimisations: the workload they run (distilled steps, the
@@ -244,7 +371,7 @@ def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GP
     """The :class:`Plan` of ``optimisations`` for ``workload`` on ``gpu``, checked (one line naming
     what does not run: a kernel off its architecture, a threshold with no published share), its
     workload's runtime too."""
-    from hybrid.optimise import Compiled, Fp8Linear, SkipCalls
+    from hybrid.optimise import Compiled, QuantisedLinear, SkipCalls
 
     transforms: list[Transform] = []
     notes: list[str] = []
@@ -284,16 +411,23 @@ def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GP
                 raise InputError(f"optimise: {o.name} and --attention {workload.runtime.attention} name two kernels")
             workload = replace(workload, runtime=replace(workload.runtime, attention=o.name))
             notes.append(f"{o.text()}: attention runs {d.summary}, timed by its measured curve on the GPU")
+        elif d.family == "sparse":
+            transform, note = _sparse(o, workload, transforms)
+            transforms.append(transform)
+            notes.append(note)
         elif d.family == "quantisation":
-            if gpu.fp8_tflops is None:
-                raise InputError(f"optimise: {o.name} needs an FP8 tensor path; {gpu.name} has none")
+            path, element_bytes, source = QUANTISED[o.name]
+            if not gpu.has_path(path):
+                raise InputError(f"optimise: {o.name} needs an {path.upper()} tensor path; {gpu.name} has none")
             if workload.runtime.weight_dtype("transformer") not in ("bfloat16", "float16"):
                 raise InputError(
                     f"optimise: {o.name} replaces bf16 Linear weights; --runtime {workload.runtime.name} keeps the "
                     "DiT's in float32 (give --convert-model-dtype on Wan2.2, or --runtime lightx2v)"
                 )
-            transforms.append(Fp8Linear(o.text(), SOURCES["lightx2v-fp8"]))
-            notes.append(f"{o.text()}: {d.summary}; the embedders' and head's products counted on FP8 too (<1%)")
+            transforms.append(QuantisedLinear(o.text(), SOURCES[source], path, element_bytes))
+            notes.append(
+                f"{o.text()}: {d.summary}; the embedders' and head's products counted on {path.upper()} too (<1%)"
+            )
         elif d.family == "compile":
             transforms.append(Compiled(o.text(), SOURCES["torch-compile"]))
             notes.append(f"{o.text()}: {d.summary}")

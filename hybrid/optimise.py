@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from hybrid.errors import InputError
@@ -173,26 +174,34 @@ class Compiled(Transform):
 
 
 @dataclass(frozen=True)
-class Fp8Linear(Transform):
-    """The transformer's Linear layers in FP8 (W8A8, per-token dynamic activation scales), as LightX2V's
-    quantised checkpoints run them: every matrix product of its stages on the GPU's FP8 tensor path,
-    reading its input and weight in one byte per element and writing bf16; before each, its input
-    quantised (read twice in bf16: the amax, then the scaling; written in FP8 with a float32 scale per
-    row); the blocks' Linear weights stored in one byte each (``weight_elements``). The embedders' and
-    head's products (under 1% of the DiT's FLOPs) are counted on the FP8 path too."""
+class QuantisedLinear(Transform):
+    """The transformer's Linear layers quantised (W8A8 FP8 or INT8 with per-token dynamic activation
+    scales, as LightX2V's quantised checkpoints run them; NVFP4 W4A4 with an FP8 scale per 16 elements):
+    every matrix product of its stages on the GPU's ``path`` tensor path (``fp8``, ``int8``, ``fp4``),
+    reading its input and weight in ``element_bytes`` per element (their block scales included) and
+    writing bf16; before each, its input quantised (read twice in bf16: the amax, then the scaling;
+    written quantised with a float32 scale per row); the blocks' Linear weights stored in
+    ``element_bytes`` each (``weight_elements``). The embedders' and head's products (under 1% of the
+    DiT's FLOPs) are counted on the quantised path too."""
+
+    path: str = "fp8"
+    element_bytes: Fraction = Fraction(1)
 
     def matmul_path(self, stage: StageDef, path: str) -> str:
-        return "fp8" if _dit(stage.component) else path
+        return self.path if _dit(stage.component) else path
 
     def terms(self, stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
         if not _dit(stage.component):
             return terms
+        b = self.element_bytes
         out: list[Term] = []
         for category, flops, moved, calls, dims in terms:
             if category == "matmul" and len(dims) == 4 and dims[0] == 1 and calls:
                 _, m, n, k = dims
-                out.append((category, flops, calls * (m * k + k * n + 2 * m * n + 2 * n), calls, dims))
-                out.append(("elementwise", 0, calls * (5 * m * k + 4 * m), calls, ()))  # the input's quantisation
+                operands = (m * k + k * n) * b.numerator // b.denominator
+                out.append((category, flops, calls * (operands + 2 * m * n + 2 * n), calls, dims))
+                written = m * k * b.numerator // b.denominator
+                out.append(("elementwise", 0, calls * (4 * m * k + written + 4 * m), calls, ()))  # the quantisation
             else:
                 out.append((category, flops, moved, calls, dims))
         return merge_terms(out)
@@ -202,7 +211,84 @@ class Fp8Linear(Transform):
             return nbytes
         elements = weight_elements(config)
         per = nbytes // max(1, int(config.num_parameters()))  # the stored dtype's bytes per element
-        return nbytes - elements * (per - 1)
+        saved = elements * (per - self.element_bytes)
+        return nbytes - saved.numerator // saved.denominator
+
+
+def self_attention(dims: tuple[int, ...]) -> bool:
+    """Whether an attention term's dims ``(batch x heads, q_len, kv_len, head_dim)`` are a DiT
+    self-attention: the keys are the queries' tokens (to within the padding the original code's Ulysses
+    adds to the queries, under one token in 64); a cross-attention's keys are the prompt's or the image's
+    tokens."""
+    return len(dims) == 4 and dims[1] > 0 and abs(dims[1] - dims[2]) * 64 <= dims[1]
+
+
+@dataclass(frozen=True)
+class SparseAttention(Transform):
+    """Sparse attention in the transformer's self-attention (``method``: ``svg``, ``radial``, ``sta``,
+    ``vsa``): per DiT stage, the mean share of the score matrix one call computes (:attr:`kept`: the
+    dense warm-up steps and dense layers at full share, the rest at the method's kept share), its FLOPs
+    at the dense kernel's rate for the same shape; bytes as dense (q, k, v and the output each once);
+    plus the method's own ops per sparse self-attention (:func:`sparse_overhead`)."""
+
+    method: str = ""
+    kept: tuple[tuple[str, Fraction], ...] = ()
+    sparse_calls: tuple[tuple[str, Fraction], ...] = ()
+    """Per DiT stage, the mean share of its self-attentions that run sparse (what pays the overhead)."""
+
+    def terms(self, stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+        share = dict(self.kept).get(stage.name)
+        if share is None:
+            return terms
+        sparse = dict(self.sparse_calls).get(stage.name, Fraction(0))
+        out: list[Term] = []
+        for category, flops, moved, calls, dims in terms:
+            if category == "attention" and self_attention(dims) and calls:
+                out.append((category, flops * share.numerator // share.denominator, moved, calls, dims))
+                out.extend(sparse_overhead(self.method, dims, calls, sparse))
+            else:
+                out.append((category, flops, moved, calls, dims))
+        return merge_terms(out)
+
+
+def sparse_overhead(method: str, dims: tuple[int, ...], calls: int, sparse: Fraction) -> list[Term]:
+    """The ops ``method`` adds to ``calls`` self-attentions of ``dims`` (bf16 q, k, v), ``sparse`` of
+    them sparse, as roofline terms."""
+    bh, n, _, d = dims
+    elements = bh * n * d  # of q (k and v alike)
+    runs = calls * sparse  # sparse attentions, a mean over the stage's calls
+    if method == "svg":
+        # profiling (sample_mse): SVG_SAMPLED_QUERIES query rows per head against every key, their scores once
+        # and three P @ V (full, the spatial mask's, the temporal mask's): 8 r n d FLOPs per head; k read once,
+        # v three times, five passes over the sampled scores; then the layout transformation: four
+        # (heads, tokens, head_dim) buffers zero-filled, q, k and v copied into them, the output copied back
+        # out: 4 + 6 + 2 = 12 passes of q's size, in bf16
+        r = SVG_SAMPLED_QUERIES
+        sampled = (bh, r, n, d)
+        return [
+            ("attention", int(runs * 8 * bh * r * n * d), int(runs * (2 * 4 * elements + 5 * 2 * bh * r * n)), calls,
+             sampled),
+            ("elementwise", 0, int(runs * 12 * 2 * elements), calls, ()),
+        ]  # fmt: skip
+    if method == "sta":  # q, k and v tiled and transposed in, the output untiled out: 14 bf16 passes of q's size
+        return [("elementwise", 0, int(runs * 14 * 2 * elements), calls, ())]
+    if method == "vsa":  # the coarse pass: q, k and v mean-pooled per cube, attention between the cubes
+        cubes = n // VSA_CUBE
+        coarse = (bh, cubes, cubes, d)
+        pooled = bh * cubes * d
+        return [
+            ("elementwise", 0, int(runs * (3 * 2 * elements + 3 * 2 * pooled)), calls, ()),
+            ("attention", int(runs * 4 * bh * cubes * cubes * d), int(runs * 4 * 2 * pooled), calls, coarse),
+        ]
+    return []
+
+
+SVG_SAMPLED_QUERIES = 64
+"""Query rows Sparse VideoGen samples per sparse attention to choose each head's mask (its
+``sample_mse``: 64 rows drawn from the first tokens)."""
+
+VSA_CUBE = 64
+"""Tokens per cube of video sparse attention (4 x 4 x 4 latent tokens), over which its coarse pass pools."""
 
 
 def weight_elements(config: Any) -> int:

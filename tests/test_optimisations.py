@@ -50,7 +50,13 @@ def test_parse_reads_parameters_and_orders_by_family() -> None:
         ("distill:2.5", "optimise: distill needs whole steps, 1 to 1000; got '2.5'"),
         ("magcache:-1", "optimise: magcache needs a positive threshold; got '-1'"),
         ("sage2,fa3", "optimise: sage2 and fa3 are both attention; give one"),
-        ("int8", "optimise: int8 (INT8 (W8A8) linear layers) is listed but not modelled yet"),
+        ("svg2", "optimise: svg2 (Sparse VideoGen 2) is listed but not modelled yet"),
+        ("svg", "optimise: svg needs its kept: svg:KEPT"),
+        ("svg:0", "optimise: svg needs the share of attention kept, 0 < kept <= 1 (and optionally /WARMUP"),
+        ("radial:1.5", "optimise: radial needs the share of attention kept, 0 < kept <= 1"),
+        ("vsa:0.1/2", "optimise: vsa needs a warm-up share of dense steps, 0 <= warmup <= 1; got '2'"),
+        ("sta:0.5/x", "optimise: sta needs a warm-up share of dense steps, 0 <= warmup <= 1; got 'x'"),
+        ("svg:0.3,vsa:0.1", "optimise: svg and vsa are both sparse; give one"),
     ],
 )
 def test_bad_lists_are_one_line_naming_what_is_wrong(text: str, message: str) -> None:
@@ -145,13 +151,13 @@ def test_the_listing_names_every_optimisation_and_its_order(capsys: pytest.Captu
 
 
 def test_fp8_linear_layers_store_the_blocks_weights_in_a_byte_and_run_w8a8() -> None:
-    from hybrid.optimise import Fp8Linear, weight_elements
+    from hybrid.optimise import QuantisedLinear, weight_elements
     from hybrid.presets import get_preset
 
     cfg = get_preset("wan2.1-t2v-14b").transformer
     # 40 blocks x (8 x 5120^2 + 2 x 5120 x 13824) = 40 x (209,715,200 + 141,557,760) = 14,050,918,400
     assert weight_elements(cfg) == 14_050_918_400
-    fp8 = Fp8Linear("fp8")
+    fp8 = QuantisedLinear("fp8")
     bf16 = cfg.num_parameters() * 2
     assert fp8.weights("transformer", bf16, cfg) == bf16 - 14_050_918_400  # a byte saved per block weight
     assert fp8.weights("text_encoder", 123, None) == 123
