@@ -150,7 +150,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise InputError("traced: plan sizes every layout in closed form; check one with report --gpu ... --traced")
     workload = options.workload(args)
     result = plan(
-        workload, args.gpu, args.gpus, args.objective, options.optimisations(args), host_flops=options.host_flops(args)
+        workload,
+        args.gpu,
+        args.gpus,
+        args.objective,
+        options.optimisations(args),
+        options.try_optimisations(args),
+        host_flops=options.host_flops(args),
     )
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit(formats[args.format](result), args.output)
@@ -343,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimise",
         metavar="LIST",
         help="optimisations as what-ifs every layout runs, comma-separated (see wanmeter optimisations)",
+    )
+    p.add_argument(
+        "--try-optimisations",
+        metavar="SETS",
+        action="append",
+        help="rank these optimisation sets with the layouts, beside the baseline: sets separated by ';', each a "
+        "comma-separated list as --optimise takes (e.g. 'fp8;sage2,fp8;distill:4,fp8'); may repeat",
     )
     p.set_defaults(func=cmd_plan)
 

@@ -364,6 +364,17 @@ def optimisations(args: argparse.Namespace) -> tuple[Optimisation, ...]:
     return parse(args.optimise)
 
 
+def try_optimisations(args: argparse.Namespace) -> tuple[tuple[Optimisation, ...], ...]:
+    """``plan --try-optimisations``: the sets, ``;``-separated (the flag may repeat), each parsed as
+    ``--optimise``'s list."""
+    from hybrid.optimisations import parse
+
+    sets = [text.strip() for given in args.try_optimisations or () for text in given.split(";")]
+    if any(not text for text in sets):
+        raise InputError("try-optimisations: an empty set; give sets like 'fp8;sage2,fp8;distill:4,fp8'")
+    return tuple(parse(text) for text in sets)
+
+
 def host_flops(args: argparse.Namespace) -> float | None:
     """--host-tflops in FLOP/s."""
     return None if args.host_tflops is None else float(args.host_tflops * 1e12)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import chain, combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybrid.deployment import FSDP_COMPONENTS, MAX_GPUS, NO_CFG_PARALLEL, Deployment
 from hybrid.errors import InputError
@@ -26,6 +26,9 @@ from hybrid.ranges import range_evidence, range_of, with_range
 from hybrid.runtime import Runtime
 from hybrid.sizing import GpuSizing, size_on_gpu
 from hybrid.workload import Workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hybrid.optimise import Transform
 
 OBJECTIVES: tuple[str, ...] = ("latency", "gpu-seconds")
 """What ``wanmeter plan`` ranks by (the first is the default)."""
@@ -39,8 +42,18 @@ class Candidate:
     deployment: Deployment
     sizing: GpuSizing | None = None
     rejected: str = ""
-    optimised: bool = False
-    """Whether it runs an optimised job (``--optimise``: no range, the ranges rest on baselines)."""
+    optimisations: tuple[Optimisation, ...] = ()
+    """The optimisations its job runs (``--optimise``, or a set ``--try-optimisations`` tries): none has a
+    range, the ranges rest on baselines."""
+
+    @property
+    def optimised(self) -> bool:
+        return bool(self.optimisations)
+
+    @property
+    def label(self) -> str:
+        """The optimisations as typed, ``baseline`` for none."""
+        return ",".join(o.text() for o in self.optimisations) or "baseline"
 
     @property
     def range_evidence(self) -> str:
@@ -60,6 +73,8 @@ class Candidate:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"layout": self.deployment.describe(), "deployment": self.deployment.to_dict()}
+        if self.optimisations:
+            out["optimisations"] = [o.text() for o in self.optimisations]
         if self.sizing is None:
             return {**out, "rejected": self.rejected}
         s = self.sizing
@@ -90,10 +105,23 @@ class Plan:
     rejected: tuple[Candidate, ...]
     optimisations: tuple[Optimisation, ...] = ()
     """``--optimise``: applied to every layout (:mod:`hybrid.optimisations`)."""
+    tried: tuple[tuple[Optimisation, ...], ...] = ()
+    """``--try-optimisations``: the sets ranked with the layouts, the baseline (``()``) first."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """Sets tried that do not run the job on the GPU: ``(set as typed, why)``."""
 
     @property
     def best(self) -> Candidate | None:
         return self.ranked[0] if self.ranked and self.ranked[0].fits else None
+
+    def caveats(self) -> list[str]:
+        """The quality caveat of each optimisation the ranked layouts run, once each, as its source states it."""
+        seen: dict[str, str] = {}
+        for c in self.ranked:
+            for o in c.optimisations:
+                if o.definition.caveat:
+                    seen.setdefault(o.name, o.definition.caveat)
+        return [f"{name}: {caveat}" for name, caveat in seen.items()]
 
     def to_dict(self) -> dict[str, Any]:
         best = self.best
@@ -108,6 +136,15 @@ class Plan:
             "rejected": [c.to_dict() for c in self.rejected],
             "notes": [f"cfg-parallel: {NO_CFG_PARALLEL}"],
             **({"optimisations": [o.to_dict() for o in self.optimisations]} if self.optimisations else {}),
+            **(
+                {
+                    "tried": [[o.text() for o in t] for t in self.tried],
+                    "tried_optimisations": [o.to_dict() for o in {o.text(): o for t in self.tried for o in t}.values()],
+                    "refused": [{"optimisations": text, "why": why} for text, why in self.refused],
+                }
+                if self.tried
+                else {}
+            ),
         }
 
 
@@ -131,34 +168,50 @@ def plan(
     gpus: int,
     objective: str = OBJECTIVES[0],
     optimise: tuple[Optimisation, ...] = (),
+    try_optimisations: tuple[tuple[Optimisation, ...], ...] = (),
     **sizing: Any,
 ) -> Plan:
     """Size every layout of :func:`layouts` on ``gpu``, each with its range
     (:func:`hybrid.ranges.with_range`), and rank them (``sizing``: more arguments of
     :func:`~hybrid.sizing.size_on_gpu`, e.g. a calibration). With ``optimise`` every layout runs the
-    optimised job (:func:`hybrid.optimisations.plan_of`), without a range (the ranges rest on baselines)."""
+    optimised job (:func:`hybrid.optimisations.plan_of`), without a range (the ranges rest on baselines).
+    With ``try_optimisations`` every layout runs the baseline and each set, all ranked together; a set
+    that does not run on the GPU (a kernel off its architecture) is listed with why."""
     if objective not in OBJECTIVES:
         raise InputError(f"objective: unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
     if not isinstance(gpus, int) or isinstance(gpus, bool) or not 1 <= gpus <= MAX_GPUS:
         raise InputError(f"gpus: must be a whole number from 1 to {MAX_GPUS}, got {str(gpus)[:40]}")
+    if optimise and try_optimisations:
+        raise InputError("try-optimisations: ranks sets against the baseline; give it or --optimise, not both")
     g = get_gpu(gpu)
     spec = workload.spec
     workload.runtime.check(spec, g.architecture)
-    transforms: tuple[Any, ...] = ()
-    if optimise:
-        planned = plan_of(optimise, workload, g)
-        workload, transforms = planned.workload, planned.transforms
-    ok, rejected = [], []
-    for d in layouts(spec, workload.runtime, gpus):
-        try:
-            sized = size_on_gpu(workload, g.name, deployment=d, optimisations=transforms, **sizing)
-            ok.append(Candidate(d, sized if optimise else with_range(sized), optimised=bool(optimise)))
-        except InputError as e:  # the layout does not fit the job (heads, tokens, runtime)
-            rejected.append(Candidate(d, rejected=str(e)))
+    tried = ((), *dict.fromkeys(try_optimisations)) if try_optimisations else ()
+    ok, rejected, refused = [], [], []
+    transforms: tuple[Transform, ...]
+    for chosen in tried or (optimise,):
+        job, transforms = workload, ()
+        if chosen:
+            try:
+                planned = plan_of(chosen, workload, g)
+            except InputError as e:
+                if not tried:
+                    raise
+                refused.append((",".join(o.text() for o in chosen), str(e)))
+                continue
+            job, transforms = planned.workload, planned.transforms
+        for d in layouts(spec, job.runtime, gpus):
+            try:
+                sized = size_on_gpu(job, g.name, deployment=d, optimisations=transforms, **sizing)
+                ok.append(Candidate(d, sized if chosen else with_range(sized), optimisations=chosen))
+            except InputError as e:  # the layout does not fit the job (heads, tokens, runtime): listed once
+                if not tried or not chosen:
+                    rejected.append(Candidate(d, rejected=str(e), optimisations=chosen))
 
     def key(c: Candidate) -> tuple[bool, float, int]:
         assert c.sizing is not None
         cost = c.sizing.seconds if objective == "latency" else c.sizing.gpu_seconds
         return (not c.fits, cost, c.deployment.gpus)
 
-    return Plan(workload, g.name, gpus, objective, tuple(sorted(ok, key=key)), tuple(rejected), optimise)
+    ranked = tuple(sorted(ok, key=key))
+    return Plan(workload, g.name, gpus, objective, ranked, tuple(rejected), optimise, tried, tuple(refused))

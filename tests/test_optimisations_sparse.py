@@ -1,9 +1,10 @@
-"""Sparse attention, INT8 and NVFP4 linear layers as what-ifs: exact where
+"""Sparse attention, INT8 and NVFP4 linear layers as what-ifs, and ``plan --try-optimisations``: exact where
 the effect is arithmetic (the kept share per stage, the bytes per weight), checked against the sizing where
 it is not."""
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 
 import pytest
@@ -13,9 +14,13 @@ from hybrid.hardware import get_gpu
 from hybrid.optimisations import OPTIMISATIONS, data, parse, plan_of, warmup_of
 from hybrid.optimise import QuantisedLinear, SparseAttention, self_attention, sparse_overhead, weight_elements
 from hybrid.pipelines import DIFFUSION_CORE, PIPELINES, TEXT_ENCODER
+from hybrid.plan import plan
 from hybrid.presets import get_preset
+from hybrid.runtime import Runtime
+from hybrid.schemas import problem
 from hybrid.sizing import size_on_gpu
 from hybrid.workload import Workload
+from tests.conftest import run_cli
 
 SPARSE = [name for name, d in OPTIMISATIONS.items() if d.family == "sparse" and d.modelled]
 
@@ -136,3 +141,26 @@ def test_quantised_paths_run_where_the_gpu_has_them() -> None:
         sized = size_on_gpu(planned.workload, "rtx5090", optimisations=planned.transforms)
         assert sized.stages["diffusion_core"].seconds < base.stages["diffusion_core"].seconds
         assert sized.stages["vae_decode"].seconds == base.stages["vae_decode"].seconds
+
+
+def test_plan_ranks_optimisation_sets_beside_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    w = Workload.of("wan2.1-i2v-14b-480p", runtime=Runtime("lightx2v"))
+    p = plan(w, "h200", 2, try_optimisations=(parse("fp8"), parse("sage2,fp8"), parse("sage3"), parse("fp8")))
+    assert [[o.text() for o in t] for t in p.tried] == [[], ["fp8"], ["sage2", "fp8"], ["sage3"]]
+    assert p.refused == (("sage3", "optimise: sage3 runs on Blackwell GPUs only, not h200 (Hopper)"),)
+    labels = {(c.label, c.deployment.describe()) for c in p.ranked}
+    assert len(labels) == len(p.ranked) == 3 * 3  # 3 sets that run x 3 layouts (1 GPU, ulysses 2, ring 2)
+    assert p.best is not None and p.best.label == "sage2,fp8"
+    assert all(c.sizing is not None and (c.sizing.seconds_range is None) == c.optimised for c in p.ranked)
+    with pytest.raises(InputError, match="give it or --optimise, not both"):
+        plan(w, "h200", 2, optimise=parse("fp8"), try_optimisations=(parse("sage2"),))
+    argv = ["plan", "--model", "wan2.1-i2v-14b-480p", "--runtime", "lightx2v", "--gpu", "h200", "--gpus", "2",
+            "--try-optimisations", "fp8;sage2,fp8", "--try-optimisations", "sage3", "--format", "json"]  # fmt: skip
+    code, out, _ = run_cli(argv, capsys)
+    doc = json.loads(out)
+    assert code == 0 and problem(doc) is None and doc["tried"] == [[], ["fp8"], ["sage2", "fp8"], ["sage3"]]
+    assert [o["name"] for o in doc["tried_optimisations"]] == ["fp8", "sage2", "sage3"]
+    assert doc["layouts"][0]["optimisations"] == ["sage2", "fp8"] and "optimisations" not in doc["layouts"][-1]
+    code, out, err = run_cli([*argv[:-2], "--try-optimisations", "fp8;"], capsys)
+    assert code == 2
+    assert err.strip().endswith("try-optimisations: an empty set; give sets like 'fp8;sage2,fp8;distill:4,fp8'")

@@ -16,11 +16,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 HEADERS = ["rank", "layout", "seconds", "GPU-seconds", "comm seconds", "peak memory per rank", "fits"]
 RIGHT = (0, 2, 3, 4, 5)
-CSV_HEADERS = ["rank", "gpus", "ulysses", "ring", "fsdp", "seconds", "seconds_low", "seconds_high", "gpu_seconds",
-               "gpu_seconds_low", "gpu_seconds_high", "comm_seconds", "range_evidence", "peak_memory_bytes",
-               "fits"]  # fmt: skip
+CSV_HEADERS = ["rank", "gpus", "ulysses", "ring", "fsdp", "optimisations", "seconds", "seconds_low", "seconds_high",
+               "gpu_seconds", "gpu_seconds_low", "gpu_seconds_high", "comm_seconds", "range_evidence",
+               "peak_memory_bytes", "fits"]  # fmt: skip
 """The CSV's columns: a time's range as ``<figure>_low`` and ``_high`` (a report's ``seconds_range``
 ``low`` and ``high``), and what the ranges rest on."""
+
+
+def _headers(p: Plan) -> list[str]:
+    """:data:`HEADERS`, with the optimisations each row runs after the layout where sets are tried."""
+    return [*HEADERS[:2], "optimisations", *HEADERS[2:]] if p.tried else HEADERS
+
+
+def _right(p: Plan) -> tuple[int, ...]:
+    return tuple(i + 1 if p.tried and i >= 2 else i for i in RIGHT)
 
 
 def _cells(p: Plan) -> list[list[str]]:
@@ -29,7 +38,8 @@ def _cells(p: Plan) -> list[list[str]]:
         s = c.sizing
         assert s is not None
         fits = "yes" if c.fits else "no"
-        rows.append([str(i), c.deployment.describe(), seconds_with_range(s.seconds, s.seconds_range),
+        rows.append([str(i), c.deployment.describe(), *([c.label] if p.tried else []),
+                     seconds_with_range(s.seconds, s.seconds_range),
                      seconds_with_range(s.gpu_seconds, c.gpu_seconds_range), f"{s.comm_seconds:,.1f}",
                      units.nbytes(s.peak_memory_bytes), fits])  # fmt: skip
     return rows
@@ -53,6 +63,8 @@ def _range_notes(p: Plan) -> list[str]:
 def _headline(p: Plan) -> str:
     w = p.workload
     optimised = f", --optimise {','.join(o.text() for o in p.optimisations)}" if p.optimisations else ""
+    if p.tried:
+        optimised = f", the baseline and {len(p.tried) - 1} optimisation set{'s' if len(p.tried) > 2 else ''}"
     return (
         f"{w.model}: {w.width}x{w.height}, {w.frames} frames, {w.steps} steps, batch {w.batch}, on up to "
         f"{p.gpus} x {p.gpu} ({w.runtime.describe()}{optimised}), ranked by {p.objective}"
@@ -61,7 +73,12 @@ def _headline(p: Plan) -> str:
 
 def _summary(p: Plan) -> list[str]:
     best = p.best
-    lines = [f"best: {best.deployment.describe()}" if best else "best: none fits the GPU's memory"]
+    if best is None:
+        lines = ["best: none fits the GPU's memory"]
+    else:
+        lines = [f"best: {best.deployment.describe()}" + (f", {best.label}" if p.tried else "")]
+    lines += [f"refused: {text}: {why}" for text, why in p.refused]
+    lines += [f"caveat: {c}" for c in p.caveats()] if p.tried else []
     reasons: dict[str, int] = {}
     for c in p.rejected:
         reasons[c.rejected] = reasons.get(c.rejected, 0) + 1
@@ -72,15 +89,17 @@ def _summary(p: Plan) -> list[str]:
 
 
 def to_table(p: Plan) -> str:
-    return "\n".join([_headline(p), "", format_table(HEADERS, _cells(p), right=RIGHT), "", *_summary(p)]) + "\n"
+    table = format_table(_headers(p), _cells(p), right=_right(p))
+    return "\n".join([_headline(p), "", table, "", *_summary(p)]) + "\n"
 
 
 def to_markdown(p: Plan) -> str:
-    align = ["---:" if i in RIGHT else "---" for i in range(len(HEADERS))]
+    headers, right = _headers(p), _right(p)
+    align = ["---:" if i in right else "---" for i in range(len(headers))]
     lines = [
         f"### wanmeter plan: {_headline(p)}",
         "",
-        "| " + " | ".join(HEADERS) + " |",
+        "| " + " | ".join(headers) + " |",
         "| " + " | ".join(align) + " |",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in _cells(p)]
@@ -97,7 +116,8 @@ def to_csv(p: Plan) -> str:
         s, d = c.sizing, c.deployment
         assert s is not None
         rng, gpu_rng = s.seconds_range or {}, c.gpu_seconds_range or {}
-        writer.writerow([i, d.gpus, d.ulysses, d.ring, ",".join(d.fsdp), s.seconds, rng.get("low"), rng.get("high"),
+        writer.writerow([i, d.gpus, d.ulysses, d.ring, ",".join(d.fsdp), ",".join(o.text() for o in c.optimisations),
+                         s.seconds, rng.get("low"), rng.get("high"),
                          s.gpu_seconds, gpu_rng.get("low"), gpu_rng.get("high"), s.comm_seconds, c.range_evidence,
                          s.peak_memory_bytes, c.fits])  # fmt: skip
     return buf.getvalue()
