@@ -64,6 +64,8 @@ class OptimisationDef:
     sources: tuple[str, ...] = ()
     caveat: str = ""
     """The quality cost its source states (or that none is stated)."""
+    ops: str = ""
+    """A sparse method's own work per call, as the time model counts it (:func:`hybrid.optimise.sparse_overhead`)."""
 
 
 def _def(name: str, family: str, summary: str, **kw: Any) -> OptimisationDef:
@@ -100,15 +102,19 @@ OPTIMISATIONS: Mapping[str, OptimisationDef] = {
         _def("fp8-attention", "attention", "FP8 attention (FlashAttention-3's FP8 path)"),
         _def("svg", "sparse", "Sparse VideoGen: each head's attention as a spatial or temporal band, chosen by "
              "profiling sampled queries, its tokens permuted so the band is contiguous", param="kept",
-             sources=("svg",), caveat=_SPARSE_CAVEAT),
+             sources=("svg",), caveat=_SPARSE_CAVEAT, ops="its profiling of 64 sampled query rows per head and its "
+             "layout transformation (buffers zero-filled, q, k and v copied in, the output copied out) timed"),
         _def("svg2", "sparse", "Sparse VideoGen 2", modelled=False),
         _def("radial", "sparse", "Radial Attention: a static mask whose density halves with each band of "
-             "temporal distance", param="kept", sources=("radial",), caveat=_SPARSE_CAVEAT),
+             "temporal distance", param="kept", sources=("radial",), caveat=_SPARSE_CAVEAT,
+             ops="its static mask: no work per call beyond the kept blocks"),
         _def("sta", "sparse", "sliding-tile attention: each query tile attends to a window of key tiles",
-             param="kept", sources=("sta",), caveat=_SPARSE_CAVEAT),
+             param="kept", sources=("sta",), caveat=_SPARSE_CAVEAT,
+             ops="its tiling (q, k and v tiled and transposed in, the output untiled out) timed"),
         _def("vsa", "sparse", "video sparse attention: a coarse pass over cubes of tokens picks the key cubes "
              "each query cube attends to (trained into the model)", param="kept", sources=("vsa",),
-             caveat="a model trained with it (FastWan's sparse distillation): its source compares quality"),
+             caveat="a model trained with it (FastWan's sparse distillation): its source compares quality",
+             ops="its coarse pass (q, k and v pooled over 64-token cubes, attention between the cubes) timed"),
         _def("fp8", "quantisation", "FP8 linear layers (W8A8, per-token activation scales): the transformer's "
              "matrix products on the FP8 tensor path, their inputs quantised first, the blocks' weights in one byte",
              sources=("lightx2v-fp8",), caveat="its source reports near-baseline quality for its FP8 checkpoints"),
@@ -330,18 +336,9 @@ def _sparse(o: Optimisation, workload: Workload, before: list[Transform]) -> tup
         sparse_runs.append((sd.name, Fraction(sparse_calls * (layers - dense_layers), calls * layers)))
     note = (
         f"{o.text()}: {float(kept):.3g} of the self-attention's scores computed after {dense_steps} dense steps "
-        f"({how}); {layers_note}; the kept blocks at the dense kernel's rate for the shape; {_SPARSE_OVERHEAD[o.name]}"
+        f"({how}); {layers_note}; the kept blocks at the dense kernel's rate for the shape; {o.definition.ops}"
     )
     return SparseAttention(o.text(), SOURCES[o.name], o.name, tuple(shares), tuple(sparse_runs)), note
-
-
-_SPARSE_OVERHEAD = {
-    "svg": "its profiling of 64 sampled query rows per head and its layout transformation (buffers zero-filled, q, "
-    "k and v copied in, the output copied out) timed",
-    "radial": "its static mask: no work per call beyond the kept blocks",
-    "sta": "its tiling (q, k and v tiled and transposed in, the output untiled out) timed",
-    "vsa": "its coarse pass (q, k and v pooled over 64-token cubes, attention between the cubes) timed",
-}
 
 
 QUANTISED: Mapping[str, tuple[str, Fraction, str]] = {
