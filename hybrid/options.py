@@ -196,6 +196,12 @@ def add_workload_options(p: argparse.ArgumentParser) -> None:
         help="two-expert (Wan2.2 A14B) presets: the scheduler's flow shift, which decides each expert's steps "
         "(default: the preset's published one)",
     )
+    p.add_argument(
+        "--strength",
+        type=number("strength", positive=True),
+        help="video-to-video presets: how far the input video is noised, in (0, 1]; the job denoises "
+        "int(steps x strength) steps (default 0.8, diffusers' WanVideoToVideoPipeline)",
+    )
     p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
     add_runtime_options(p)
 
@@ -351,6 +357,7 @@ def workload(args: argparse.Namespace) -> Workload:
         flow_shift=args.flow_shift,
         image=args.image,
         runtime=runtime(args),
+        strength=args.strength,
     )
 
 

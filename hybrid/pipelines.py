@@ -11,6 +11,7 @@ the CLI loop over ``pipeline.stages``; stage names are literals only here and in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -36,10 +37,11 @@ VARIABLES: dict[str, str] = {
 for the VAE's temporal and spatial scale factors of the spec a law is fitted for."""
 
 
-CALLS: tuple[str, ...] = ("guidance", "steps", "high_noise_steps", "low_noise_steps", "once", "image")
+CALLS: tuple[str, ...] = ("guidance", "steps", "high_noise_steps", "low_noise_steps", "once", "image", "videos")
 """How many calls of a stage a job makes, by kind (:func:`hybrid.schedule.stage_calls` counts them):
-once per prompt (and once more for the negative prompt under CFG), once per step and pass, the
-steps of either expert, once, or once with ``--image``."""
+once per prompt (and once more for the negative prompt under CFG), once per denoising step and pass
+(video-to-video: the ``int(steps x strength)`` steps it runs), the steps of either expert, once, once
+with ``--image``, or once per video of the batch."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,12 @@ class Pipeline:
     wan_repo: str = "Wan2.1"
     """The original repository (``Wan-Video/<wan_repo>``) whose ``generate.py`` runs this pipeline
     under ``--runtime wan``."""
+    default_strength: float | None = None
+    """Video-to-video: the pipeline's default ``strength`` (``None``: the pipeline takes none); the job
+    denoises the last ``int(steps x strength)`` of its ``steps`` steps, from the input video's latents."""
+    runtimes: tuple[str, ...] | None = None
+    """The runtimes that run this pipeline (``None``: every one), with :attr:`runtimes_reason`."""
+    runtimes_reason: str = ""
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -224,8 +232,12 @@ class Pipeline:
 
     def constrain(self, shape: Mapping[str, Any], ref_images: int = 0) -> dict[str, Any]:
         """``shape`` (workload keyword arguments) within this pipeline's constraints: its fixed text
-        length, its largest batch, and ``ref_images`` reference images where it takes them."""
+        length, its largest batch, ``ref_images`` reference images where it takes them, and for
+        video-to-video at least the steps that denoise one (``int(steps x strength) >= 1``)."""
         kw = dict(shape)
+        if self.default_strength is not None and "steps" in kw:
+            strength = kw.get("strength") or self.default_strength
+            kw["steps"] = max(kw["steps"], math.ceil(1 / strength))
         if self.fixed_text_len is not None:
             kw["text_len"] = self.fixed_text_len
         if self.max_batch is not None:
@@ -333,6 +345,37 @@ I2V = Pipeline(
 
 FLF2V = replace(I2V, name="flf2v", images=2)
 """First-last-frame-to-video: ``WanImageToVideoPipeline`` with ``last_image``."""
+
+V2V_VAE_ENCODE = replace(
+    VAE_ENCODE,
+    calls="videos",
+    modeled="vae_encode: AutoencoderKLWan.encode of the input video at the output's size, one video at a time "
+    "(WanVideoToVideoPipeline.prepare_latents: [vae.encode(vid.unsqueeze(0)) for vid in video]): the encoder's "
+    "chunk loop (1 frame, then 4) with its cache, stride-2 resample and time convs, mid-block attention, "
+    "quant_conv; once per video",
+)
+
+V2V_DIFFUSION_CORE = replace(
+    DIFFUSION_CORE,
+    modeled="diffusion_core: every WanTransformer3DModel forward (patch embedding, timestep and text embedders, "
+    "self-attention, cross-attention over text_len keys, FFN, output head) of the int(steps x strength) steps "
+    "video-to-video runs (WanVideoToVideoPipeline.get_timesteps); x2 under CFG",
+)
+
+V2V = Pipeline(
+    name="v2v",
+    diffusers_class="WanVideoToVideoPipeline",
+    stages=(TEXT_ENCODER, V2V_VAE_ENCODE, V2V_DIFFUSION_CORE, VAE_DECODE),
+    unmodeled=(
+        *T2V_UNMODELED[:2],
+        "video preprocessing and resizing, the noise added to the encoded latents (elementwise), VAE tiling "
+        "(enable_tiling) and slicing",
+    ),
+    default_strength=0.8,
+    runtimes=("diffusers",),
+    runtimes_reason="diffusers' WanVideoToVideoPipeline; the original Wan repositories have no video-to-video "
+    "generate task, and no other runtime record states one",
+)
 
 VACE_VAE_ENCODE = StageDef(
     name="vae_encode",
@@ -471,7 +514,7 @@ TI2V = Pipeline(
     wan_repo="Wan2.2",
 )
 
-PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V)}
+PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V, V2V)}
 """Every pipeline, by the name a :class:`~hybrid.presets.ModelSpec` refers to it with."""
 
 

@@ -284,6 +284,30 @@ PRESETS: dict[str, ModelSpec] = {
         source="Wan-AI/Wan2.2-I2V-A14B-Diffusers (published config.json files); 40 steps and flow shift 5.0 "
         "as the original Wan2.2 generate.py samples i2v-A14B",
     ),
+    "wan2.1-v2v-1.3b": ModelSpec(
+        name="wan2.1-v2v-1.3b",
+        text_encoder=UMT5_XXL,
+        transformer=WAN21_T2V_1_3B,
+        vae=WAN21_VAE,
+        default_width=832,
+        default_height=480,
+        trained_max_pixels=832 * 480,
+        pipeline="v2v",
+        source="Wan-AI/Wan2.1-T2V-1.3B-Diffusers (published config.json files) in diffusers' "
+        "WanVideoToVideoPipeline, as its example loads it; 50 steps and strength 0.8 (its __call__ defaults)",
+    ),
+    "wan2.1-v2v-14b": ModelSpec(
+        name="wan2.1-v2v-14b",
+        text_encoder=UMT5_XXL,
+        transformer=WAN21_T2V_14B,
+        vae=WAN21_VAE,
+        default_width=1280,
+        default_height=720,
+        trained_max_pixels=1280 * 720,
+        pipeline="v2v",
+        source="Wan-AI/Wan2.1-T2V-14B-Diffusers (published config.json files) in diffusers' "
+        "WanVideoToVideoPipeline; 50 steps and strength 0.8 (its __call__ defaults)",
+    ),
 }
 
 DEFAULT_MODEL = "wan2.1-t2v-14b"

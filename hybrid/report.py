@@ -185,6 +185,7 @@ class PipelineReport:
                 **({"flow_shift": w.flow_shift} if w.flow_shift is not None else {}),
                 **({"image": w.image} if self.spec.pipeline_def.image_input else {}),
                 **({"runtime": asdict(w.runtime)} if w.runtime != DIFFUSERS else {}),
+                **({"strength": w.strength} if w.strength is not None else {}),
             },
             "stages": {
                 name: {

@@ -2,9 +2,9 @@
 
 A stage names its kind of call count (:data:`hybrid.pipelines.CALLS`); :func:`stage_calls` counts it
 for a workload: the prompt (and the negative prompt under CFG), every step (twice under CFG, as
-diffusers runs the conditional and unconditional passes as separate calls), the steps of either
-expert of a two-expert pipeline (the sampler's split, :mod:`hybrid.sampler`), once, or once with
-``--image``.
+diffusers runs the conditional and unconditional passes as separate calls; video-to-video's
+``int(steps x strength)`` of them), the steps of either expert of a two-expert pipeline (the sampler's
+split, :mod:`hybrid.sampler`), once, once with ``--image``, or once per video of the batch.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def stage_steps(sd: StageDef, workload: Workload) -> tuple[int, int] | None:
     ``None`` for a stage not called per step."""
     kind = sd.calls
     if kind == "steps":
-        return 0, workload.steps
+        return 0, workload.denoising_steps
     if kind == "high_noise_steps":
         return 0, expert_steps(workload)[0]
     if kind == "low_noise_steps":
@@ -57,6 +57,8 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
         return 1
     if kind == "image":
         return 1 if workload.image else 0
+    if kind == "videos":
+        return workload.batch
     raise AssertionError(f"stage {sd.name}: unknown kind of calls {kind!r}")
 
 

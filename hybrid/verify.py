@@ -112,6 +112,7 @@ TINY_SPECS: dict[str, ModelSpec] = {
             patch_size=2, scale_factor_spatial=16,
         ),
     ),
+    "v2v": replace(TINY_SPEC, name="tiny-v2v", pipeline="v2v"),
 }  # fmt: skip
 """A tiny spec of every pipeline (the same real classes as its presets)."""
 
@@ -290,7 +291,10 @@ def _knobs(workload: Workload) -> dict[str, tuple[int, ...]]:
         "batch": pipeline.max_batch == 1,
         "ref_images": not pipeline.ref_images,
     }
-    return {k: v for k, v in KNOBS.items() if not fixed.get(k, False)}
+    knobs = {k: v for k, v in KNOBS.items() if not fixed.get(k, False)}
+    if workload.strength is not None:  # video-to-video denoises int(steps x strength) >= 1 steps
+        knobs["steps"] = tuple(v for v in knobs["steps"] if int(v * workload.strength) >= 1)
+    return knobs
 
 
 def check_invariants(workload: Workload) -> list[Check]:

@@ -66,6 +66,9 @@ class Workload:
     runtime: Runtime = DIFFUSERS
     """The code base that runs the job and its flags (:mod:`hybrid.runtime`): the original Wan2.2
     code embeds the timestep per token, which changes FLOPs; offload and dtypes change memory."""
+    strength: float | None = None
+    """Video-to-video: how far the input video's latents are noised, in (0, 1]; the job denoises
+    ``int(steps x strength)`` steps (:meth:`of` fills the pipeline's default). ``None`` elsewhere."""
 
     @classmethod
     def of(
@@ -88,6 +91,8 @@ class Workload:
             if bad:
                 raise InputError(f"runtime: unknown field {bad[0]!r}; valid: {', '.join(valid)}")
             runtime = Runtime(**runtime)
+        if kw.get("strength") is None:
+            kw["strength"] = spec.pipeline_def.default_strength
         return cls(
             spec,
             width or spec.default_width,
@@ -177,10 +182,49 @@ class Workload:
                 f"flow_shift: {spec.name} has one transformer, the flow shift changes nothing it runs; "
                 "valid: leave it out (two-expert presets take it)"
             )
+        if p.runtimes is not None and self.runtime.name not in p.runtimes:
+            raise InputError(
+                f"runtime: {spec.name} runs on {', '.join(p.runtimes)} only ({p.runtimes_reason}); valid: "
+                f"--runtime {p.runtimes[0]}"
+            )
+        self._validate_strength()
         if p.max_batch is not None and self.batch > p.max_batch:
             raise InputError(
                 f"batch: {self.batch} is invalid for {spec.name}; valid: 1 to {p.max_batch} ({p.max_batch_reason})"
             )
+
+    def _validate_strength(self) -> None:
+        p, v = self.spec.pipeline_def, self.strength
+        if p.default_strength is None:
+            if v is not None:
+                raise InputError(f"strength: {self.spec.name} takes no strength; valid: video-to-video presets take it")
+            return
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and 0 < v <= 1):
+            raise InputError(
+                f"strength: {str(v)[:40]} is invalid; valid: a number in (0, 1] (default {p.default_strength:g})"
+            )
+        object.__setattr__(self, "strength", float(v))
+        if self.denoising_steps < 1:
+            raise InputError(
+                f"strength: int({self.steps} x {v:g}) = 0 denoising steps (WanVideoToVideoPipeline.get_timesteps); "
+                f"valid: strength >= {1 / self.steps:.4g} at {self.steps} steps"
+            )
+
+    def describe(self) -> str:
+        """``1280x720, 81 frames, 50 steps, batch 1`` (video-to-video: ``50 steps at strength 0.8: 40
+        denoised``), as the renderers head their output."""
+        steps = f"{self.steps} steps"
+        if self.strength is not None:
+            steps += f" at strength {self.strength:g}: {self.denoising_steps} denoised"
+        return f"{self.width}x{self.height}, {self.frames} frames, {steps}, batch {self.batch}"
+
+    @property
+    def denoising_steps(self) -> int:
+        """The steps the job denoises: ``steps``, or video-to-video's ``min(int(steps x strength), steps)``
+        (diffusers' ``get_timesteps``: the last ones of the schedule)."""
+        if self.strength is None:
+            return self.steps
+        return min(int(self.steps * self.strength), self.steps)
 
     def shape(self, deployment: Deployment | None = None) -> CallShape:
         """The per-call shapes of this workload, as one rank of ``deployment`` runs them (default: one GPU)."""
@@ -237,7 +281,7 @@ class Workload:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain JSON values, ``model`` the spec's name (``ref_images``, ``image``,
-        ``flow_shift`` and ``runtime`` only where set)."""
+        ``flow_shift``, ``runtime`` and ``strength`` only where set)."""
         d: dict[str, Any] = {"model": self.spec.name}
         d.update((name, getattr(self, name)) for name in ("width", "height", "frames", "steps", "batch", "text_len"))
         d["cfg"] = self.cfg
@@ -249,6 +293,8 @@ class Workload:
             d["flow_shift"] = self.flow_shift
         if self.runtime != DIFFUSERS:
             d["runtime"] = self.runtime.to_dict()
+        if self.strength is not None:
+            d["strength"] = self.strength
         return d
 
     def rotary_overflow(self) -> str | None:

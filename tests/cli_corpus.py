@@ -147,6 +147,10 @@ def _commands() -> Iterator[str]:
     # diff of documents recorded above
     yield "diff {data}/000.json {data}/003.json --format json"
     yield "diff {data}/001.json {data}/001.json --format json"
+    # video-to-video (added after the rest: earlier indices keep their recordings)
+    yield "report --model wan2.1-v2v-14b --format json"
+    yield "report --model wan2.1-v2v-1.3b --size 320x192 --frames 9 --steps 10 --strength 0.55 --format json"
+    yield "report --model wan2.1-v2v-1.3b --gpu h100-sxm --strength 0.6 --format json"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

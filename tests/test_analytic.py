@@ -461,7 +461,8 @@ def test_closed_form_components_equal_the_groups(model: str, shape: dict[str, in
     from hybrid.runtime import Runtime
 
     spec = get_preset(model)
-    for runtime in (Runtime(), Runtime("wan")):
+    runs = spec.pipeline_def.runtimes  # video-to-video: diffusers only
+    for runtime in (Runtime(), Runtime("wan")) if runs is None else tuple(Runtime(r) for r in runs):
         w = Workload.of(model=model, **spec.constrain(shape), runtime=runtime)
         call = w.shape()
         for sd in spec.pipeline_def.stages:

@@ -1,6 +1,6 @@
 """Bad and extreme input, second round (issue 22): files read, outputs written, the process's
 standard output and signals, and the error line itself. Each test failed before its fix. One line
-on stderr (at most 300 characters), exit 2 (130 for Ctrl-C), never a traceback, nothing clobbered."""
+on stderr (at most 400 characters), exit 2 (130 for Ctrl-C), never a traceback, nothing clobbered."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _subprocess(argv: list[str], **kw: object) -> subprocess.CompletedProcess[st
     )
 
 
-# -- 17: every error line is one printable line of at most 300 characters ------------------------
+# -- 17: every error line is one printable line of at most 400 characters ------------------------
 
 
 @pytest.mark.parametrize(

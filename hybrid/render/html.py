@@ -142,7 +142,7 @@ def _bars(rows: Sequence[tuple[str, float, str]], label: str, limit: float | Non
 
 def _headline(r: PipelineReport) -> str:
     w = r.workload
-    return f"{r.model}: {w.width}x{w.height}, {w.frames} frames, {w.steps} steps, batch {w.batch}"
+    return f"{r.model}: {w.describe()}"
 
 
 def _workload_list(r: PipelineReport) -> str:
@@ -152,6 +152,8 @@ def _workload_list(r: PipelineReport) -> str:
              ("runtime", w.runtime.describe())]  # fmt: skip
     if w.ref_images:
         items.append(("reference images", w.ref_images))
+    if w.strength is not None:
+        items.append(("strength", f"{w.strength:g} ({w.denoising_steps} steps denoised)"))
     return '<dl class="workload">' + "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in items) + "</dl>"
 
 

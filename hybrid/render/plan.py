@@ -66,7 +66,7 @@ def _headline(p: Plan) -> str:
     if p.tried:
         optimised = f", the baseline and {len(p.tried) - 1} optimisation set{'s' if len(p.tried) > 2 else ''}"
     return (
-        f"{w.model}: {w.width}x{w.height}, {w.frames} frames, {w.steps} steps, batch {w.batch}, on up to "
+        f"{w.model}: {w.describe()}, on up to "
         f"{p.gpus} x {p.gpu} ({w.runtime.describe()}{optimised}), ranked by {p.objective}"
     )
 

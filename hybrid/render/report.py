@@ -17,10 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _headline(r: PipelineReport) -> str:
     w = r.workload
-    return (
-        f"{r.model}: {w.width}x{w.height}, {w.frames} frames, {w.steps} steps, batch {w.batch}, "
-        f"text_len {w.text_len}, CFG {'on' if w.cfg else 'off'}"
-        + (f", {w.ref_images} reference image{'s' if w.ref_images > 1 else ''}" if w.ref_images else "")
+    return f"{r.model}: {w.describe()}, text_len {w.text_len}, CFG {'on' if w.cfg else 'off'}" + (
+        f", {w.ref_images} reference image{'s' if w.ref_images > 1 else ''}" if w.ref_images else ""
     )
 
 
