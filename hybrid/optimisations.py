@@ -19,8 +19,11 @@ into what sizing applies, in a stated order (:data:`FAMILIES`):
    (:class:`hybrid.optimise.QuantisedLinear`);
 6. ``compile``: no launch cost per kernel in the compiled transformer (:class:`hybrid.optimise.Compiled`).
 
-Methods whose mechanism is not modelled yet (Sparse VideoGen 2, light VAEs) are listed with their sources and
-refused in one line when asked for, never priced as zero.
+7. ``vae``: ``lightvae``, the job's spec with LightX2V's pruned Wan2.1 VAE (the same class: every stage that
+   calls the VAE walks it).
+
+Methods whose mechanism is not modelled yet (Sparse VideoGen 2, the tiny autoencoder) are listed with their
+sources and refused in one line when asked for, never priced as zero.
 """
 
 from __future__ import annotations
@@ -131,7 +134,10 @@ OPTIMISATIONS: Mapping[str, OptimisationDef] = {
              caveat="a distilled model: its source compares quality with the baseline"),
         _def("compile", "compile", "torch.compile with CUDA graphs on the transformer: no launch cost per kernel "
              "(its elementwise fusion is not modelled: the seconds are an upper bound)", sources=("torch-compile",)),
-        _def("lightvae", "vae", "LightVAE decoder", modelled=False),
+        _def("lightvae", "vae", "LightX2V's LightVAE: the Wan2.1 VAE with every channel width cut to a quarter "
+             "(encoder and decoder: AutoencoderKLWan(base_dim=24)), the same causal per-frame decode",
+             sources=("lightvae",), caveat="a pruned, distilled VAE: its source reports quality close to the "
+             "official VAE's"),
         _def("tae", "vae", "tiny autoencoder (TAE) decoder", modelled=False),
     )
 }  # fmt: skip
@@ -158,6 +164,10 @@ SOURCES: Mapping[str, str] = {
     "activations) run by its int8 mm kernels",
     "nvfp4": "NVIDIA NVFP4 (E2M1 values, an E4M3 scale per 16 elements, an FP32 scale per tensor); LightX2V's "
     "Wan-NVFP4 and FastWan-QAD checkpoints",
+    "lightvae": "ModelTC/LightX2V (f8aee98) lightx2v/models/video_encoders/hf/wan/vae.py: use_lightvae sets "
+    "pruning_rate = 0.75 on dim=96 for the encoder's and decoder's widths (lines 293-294, 397-398, 911-914): "
+    "diffusers' AutoencoderKLWan(base_dim=24), 8,035,003 parameters (the official 126,892,531); its README: "
+    "'LightVAE: Currently only supports wan2.1, wan2.2 moe'",
     "kernel-rates": "hybrid/data/kernel_rates.json: the kernel's measured throughput curve by key length on the GPU "
     "(or one of its architecture), each curve with its source",
     "torch-compile": "PyTorch torch.compile(mode='max-autotune') captures CUDA graphs: one graph launch replays "
@@ -341,6 +351,9 @@ def _sparse(o: Optimisation, workload: Workload, before: list[Transform]) -> tup
     return SparseAttention(o.text(), SOURCES[o.name], o.name, tuple(shares), tuple(sparse_runs)), note
 
 
+LIGHTVAE_BASE_DIM = 24
+"""LightVAE's base width: LightX2V's ``int(96 x (1 - 0.75))`` (:data:`SOURCES` ``lightvae``)."""
+
 QUANTISED: Mapping[str, tuple[str, Fraction, str]] = {
     "fp8": ("fp8", Fraction(1), "lightx2v-fp8"),
     "int8": ("int8", Fraction(1), "lightx2v-int8"),
@@ -428,5 +441,18 @@ def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GP
         elif d.family == "compile":
             transforms.append(Compiled(o.text(), SOURCES["torch-compile"]))
             notes.append(f"{o.text()}: {d.summary}")
+        elif d.family == "vae":
+            spec = workload.spec
+            if spec.vae.is_residual:
+                raise InputError(
+                    f"optimise: {o.name} prunes the Wan2.1 VAE (Wan2.1 and Wan2.2 A14B models, as LightX2V's README "
+                    f"states); {spec.name} runs the Wan2.2 VAE"
+                )
+            light = replace(spec.vae, base_dim=LIGHTVAE_BASE_DIM)
+            workload = replace(workload, spec=replace(spec, vae=light))
+            notes.append(
+                f"{o.text()}: {d.summary}: the VAE's stages, weights and activations as that module runs them "
+                f"({spec.vae.base_dim} -> {LIGHTVAE_BASE_DIM} base channels)"
+            )
     workload.runtime.check(workload.spec, gpu.architecture)  # the kernel it runs, on this GPU
     return Plan(optimisations, asked, workload, tuple(transforms), tuple(notes))

@@ -165,3 +165,24 @@ def test_plan_ranks_optimisation_sets_beside_the_baseline(capsys: pytest.Capture
     code, out, err = run_cli([*argv[:-2], "--try-optimisations", "fp8;"], capsys)
     assert code == 2
     assert err.strip().endswith("try-optimisations: an empty set; give sets like 'fp8;sage2,fp8;distill:4,fp8'")
+
+
+def test_lightvae_is_the_wan21_vae_at_a_quarter_width_walked_and_traced_alike() -> None:
+    from hybrid.verify import check_stage
+
+    w = Workload.of("wan2.1-i2v-14b-480p", width=256, height=128, frames=9)
+    planned = plan_of(parse("lightvae"), w, get_gpu("h100-sxm"))
+    light = planned.workload.spec.vae
+    # LightX2V's pruning_rate 0.75 on dim 96: AutoencoderKLWan(base_dim=24); its helper counted LightX2V's own
+    # module on meta: 8,035,003 parameters against the official VAE's 126,892,531
+    assert light.base_dim == 24 and light.num_parameters() == 8_035_003
+    assert w.spec.vae.num_parameters() == 126_892_531 and planned.workload.spec.name == w.spec.name
+    for stage in ("vae_encode", "vae_decode"):  # the closed form equals a trace of the real module: FLOPs,
+        check = check_stage(stage, planned.workload)  # bytes and both activation peaks
+        assert check.passed, check.detail
+    base = size_on_gpu(w, "h100-sxm")
+    sized = size_on_gpu(planned.workload, "h100-sxm", optimisations=planned.transforms)
+    assert sized.stages["vae_decode"].seconds < base.stages["vae_decode"].seconds / 2  # launch-bound this small
+    assert sized.stages["diffusion_core"].seconds == base.stages["diffusion_core"].seconds
+    with pytest.raises(InputError, match=r"lightvae prunes the Wan2\.1 VAE .* wan2\.2-ti2v-5b runs the Wan2\.2 VAE"):
+        plan_of(parse("lightvae"), Workload.of("wan2.2-ti2v-5b"), get_gpu("h100-sxm"))
