@@ -142,7 +142,7 @@ REDUCTION_OPS = _packets("mean sum amax amin max min linalg_vector_norm var var_
 EMBEDDING_OPS = _packets("embedding")
 MOVEMENT_OPS = _packets(
     """clone copy_ _to_copy contiguous cat stack constant_pad_nd index index_select gather
-    repeat repeat_interleave flip roll _unsafe_index fill_ zero_ index_put_ scatter"""
+    repeat repeat_interleave flip roll _unsafe_index fill_ zero_ index_put_ scatter pixel_shuffle pixel_unshuffle"""
 )
 FACTORY_OPS = _packets(
     """empty empty_like empty_strided zeros zeros_like ones ones_like full full_like arange
