@@ -22,8 +22,10 @@ into what sizing applies, in a stated order (:data:`FAMILIES`):
 7. ``vae``: ``lightvae``, the job's spec with LightX2V's pruned Wan2.1 VAE (the same class: every stage that
    calls the VAE walks it).
 
-Methods whose mechanism is not modelled yet (Sparse VideoGen 2, the tiny autoencoder) are listed with their
-sources and refused in one line when asked for, never priced as zero.
+   ``tae``: the decode stage runs TAEHV's decoder (:class:`hybrid.optimise.TinyDecoder`).
+
+Methods whose mechanism is not modelled yet (Sparse VideoGen 2) are listed with their sources and refused in
+one line when asked for, never priced as zero.
 """
 
 from __future__ import annotations
@@ -138,7 +140,10 @@ OPTIMISATIONS: Mapping[str, OptimisationDef] = {
              "(encoder and decoder: AutoencoderKLWan(base_dim=24)), the same causal per-frame decode",
              sources=("lightvae",), caveat="a pruned, distilled VAE: its source reports quality close to the "
              "official VAE's"),
-        _def("tae", "vae", "tiny autoencoder (TAE) decoder", modelled=False),
+        _def("tae", "vae", "TAEHV, the tiny autoencoder's decoder (taew2_1, taew2_2; LightX2V's LightTAE has its "
+             "layers): 2D convs a latent frame at a time with a memory of the previous frame, in bfloat16",
+             sources=("tae",), caveat="a distilled preview-grade decoder: its author describes it as cheaper, lower "
+             "quality than the full VAE"),
     )
 }  # fmt: skip
 
@@ -168,6 +173,9 @@ SOURCES: Mapping[str, str] = {
     "pruning_rate = 0.75 on dim=96 for the encoder's and decoder's widths (lines 293-294, 397-398, 911-914): "
     "diffusers' AutoencoderKLWan(base_dim=24), 8,035,003 parameters (the official 126,892,531); its README: "
     "'LightVAE: Currently only supports wan2.1, wan2.2 moe'",
+    "tae": "madebyollin/taehv taehv.py (1f14a56), decode_video(parallel=False) as LightX2V's WanVAE_tiny.decode "
+    "calls it (lightx2v/models/video_encoders/hf/wan/vae_tiny.py: bfloat16, then .mul_(2).sub_(1)); 'use_tae' "
+    "replaces the decoder only",
     "kernel-rates": "hybrid/data/kernel_rates.json: the kernel's measured throughput curve by key length on the GPU "
     "(or one of its architecture), each curve with its source",
     "torch-compile": "PyTorch torch.compile(mode='max-autotune') captures CUDA graphs: one graph launch replays "
@@ -351,6 +359,28 @@ def _sparse(o: Optimisation, workload: Workload, before: list[Transform]) -> tup
     return SparseAttention(o.text(), SOURCES[o.name], o.name, tuple(shares), tuple(sparse_runs)), note
 
 
+def _tiny_decoder(o: Optimisation, workload: Workload) -> Transform:
+    """The :class:`hybrid.optimise.TinyDecoder` of ``workload``: ``taew2_1`` for the Wan2.1 VAE's 16 latent
+    channels, ``taew2_2`` for the Wan2.2 VAE's 48."""
+    from hybrid.models import taehv
+    from hybrid.optimise import TinyDecoder
+    from hybrid.schedule import stage_calls
+
+    spec, call = workload.spec, workload.shape()
+    cfg = {16: taehv.TAEW2_1, 48: taehv.TAEW2_2}.get(spec.vae.z_dim)
+    if cfg is None:
+        raise InputError(f"optimise: tae decodes 16 (taew2_1) or 48 (taew2_2) latent channels; {spec.name} has "
+                         f"{spec.vae.z_dim}")  # fmt: skip
+    args = (cfg, call.batch, call.latent_frames, call.latent_height, call.latent_width)
+    encodes = any(
+        sd.component == "vae" and sd.call == "encode" and stage_calls(sd, workload) > 0
+        for sd in spec.pipeline_def.stages
+    )
+    return TinyDecoder(
+        o.text(), SOURCES["tae"], cfg, taehv.decode_terms(*args), taehv.decode_peak_bytes(*args), encodes
+    )
+
+
 LIGHTVAE_BASE_DIM = 24
 """LightVAE's base width: LightX2V's ``int(96 x (1 - 0.75))`` (:data:`SOURCES` ``lightvae``)."""
 
@@ -441,6 +471,12 @@ def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GP
         elif d.family == "compile":
             transforms.append(Compiled(o.text(), SOURCES["torch-compile"]))
             notes.append(f"{o.text()}: {d.summary}")
+        elif d.family == "vae" and o.name == "tae":
+            transforms.append(_tiny_decoder(o, workload))
+            notes.append(
+                f"{o.text()}: {d.summary}; the decode's ops, bytes and peak as taehv.py's sequential loop runs "
+                "them (checked against a trace of it); the VAE's encoder kept where the job encodes"
+            )
         elif d.family == "vae":
             spec = workload.spec
             if spec.vae.is_residual:

@@ -64,6 +64,14 @@ class Transform:
         """The bytes ``component``'s stored weights take (``config``: its config), given ``nbytes``."""
         return nbytes
 
+    def peaks(self, stage: StageDef, peaks: tuple[int, int]) -> tuple[int, int]:
+        """One call of ``stage``'s activation peaks (fused attention, materialised scores), given ``peaks``."""
+        return peaks
+
+    def tensor_path(self, stage: StageDef, path: str) -> str:
+        """The tensor path (``bf16``, ``tf32``, ...) ``stage`` computes on, given ``path``."""
+        return path
+
 
 def describe(cal: Calibration) -> str:
     """Where a calibration's efficiencies come from, in words."""
@@ -298,6 +306,52 @@ def weight_elements(config: Any) -> int:
     d, f = int(config.inner_dim), int(config.ffn_dim)
     added = 2 * int(config.added_kv_proj_dim) * d if config.added_kv_proj_dim is not None else 0
     return int(config.num_layers) * (8 * d * d + 2 * d * f + added)
+
+
+@dataclass(frozen=True)
+class TinyDecoder(Transform):
+    """The VAE's decoder replaced by TAEHV's (``--optimise tae``, :mod:`hybrid.models.taehv`): the decode
+    stage's terms and peaks are its walk's, in bfloat16 on the bf16 tensor path, as LightX2V's
+    ``WanVAE_tiny`` runs it; the VAE's stored weights are its encoder's where the job encodes (``keep_encoder``)
+    and the tiny decoder's in bfloat16."""
+
+    config: Any = None
+    decode_terms: tuple[Term, ...] = ()
+    peak_bytes: int = 0
+    keep_encoder: bool = False
+
+    def _decode(self, stage: StageDef) -> bool:
+        return stage.component == "vae" and stage.call == "decode"
+
+    def terms(self, stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+        return self.decode_terms if self._decode(stage) else terms
+
+    def peaks(self, stage: StageDef, peaks: tuple[int, int]) -> tuple[int, int]:
+        return (self.peak_bytes, self.peak_bytes) if self._decode(stage) else peaks
+
+    def tensor_path(self, stage: StageDef, path: str) -> str:
+        return "bf16" if self._decode(stage) else path
+
+    def weights(self, component: str, nbytes: int, config: Any) -> int:
+        if component != "vae" or config is None:
+            return nbytes
+        per = nbytes // max(1, int(config.num_parameters()))  # the stored dtype's bytes per element
+        encoder = int(config.encoder_num_parameters()) * per if self.keep_encoder else 0
+        return encoder + int(self.config.num_parameters()) * 2
+
+
+def apply_peaks(transforms: Iterable[Transform], stage: StageDef, peaks: tuple[int, int]) -> tuple[int, int]:
+    """One call of ``stage``'s activation peaks through every transform, in order."""
+    for t in transforms:
+        peaks = t.peaks(stage, peaks)
+    return peaks
+
+
+def apply_tensor_path(transforms: Iterable[Transform], stage: StageDef, path: str) -> str:
+    """The tensor path ``stage`` computes on through every transform, in order."""
+    for t in transforms:
+        path = t.tensor_path(stage, path)
+    return path
 
 
 def apply_matmul_path(transforms: Iterable[Transform], stage: StageDef, path: str) -> str:

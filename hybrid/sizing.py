@@ -50,7 +50,9 @@ from hybrid.optimise import (
     apply_calls,
     apply_launch,
     apply_matmul_path,
+    apply_peaks,
     apply_rates,
+    apply_tensor_path,
     apply_terms,
     apply_weights,
     describe,
@@ -525,6 +527,12 @@ def size_on_gpu(
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
     calls_of = {sd.name: apply_calls(transforms, sd, stage_calls(sd, workload)) for sd in spec.pipeline_def.stages}
     costs = stage_costs(workload, traced, use_trace, deployment, shape, calls_of)
+    for sd in spec.pipeline_def.stages:  # a what-if that runs another module in a stage (a tiny VAE decoder)
+        st = costs[sd.name]
+        peaks = (st.peak_activation_bytes, st.peak_activation_bytes_materialized)
+        changed = apply_peaks(transforms, sd, peaks)
+        if changed != peaks:
+            costs = {**costs, sd.name: CallCost(st.flops, *changed, st.terms)}
     running = [sd for sd in spec.pipeline_def.stages if calls_of[sd.name] > 0]
     ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
     activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in costs.items()}
@@ -567,7 +575,7 @@ def size_on_gpu(
             if rt.on_host(sd.component):
                 seconds, bound = st.flops * calls / host_cpu[0], "host"
             else:
-                path = TENSOR_PATH[rt.compute_dtype(sd.component)]
+                path = apply_tensor_path(transforms, sd, TENSOR_PATH[rt.compute_dtype(sd.component)])
                 stage_launch_s = apply_launch(transforms, sd, launch_s)
                 mm_path = apply_matmul_path(transforms, sd, path)
                 machine = machines.get((path, stage_launch_s, mm_path))
