@@ -7,7 +7,7 @@ with SIGXCPU) and an idle limit (:data:`IDLE_LIMIT_S` without CPU: a FIFO with n
 blocked read); :data:`WALL_LIMIT_S` bounds the rest. So a hang or a blow-up is a failed example,
 never a stuck test run. Each runs in a fresh folder of :data:`TARGETS` (devices, symlinks, a FIFO,
 folders, a read-only folder) that it may name as outputs; after it, :func:`problems` checks the
-exit code, that stderr on failure is one line of at most 300 characters and no traceback, that
+exit code, that stderr on failure is one line of at most MAX_LINE_CHARS (400) characters and no traceback, that
 JSON on stdout or in the output file parses with no NaN, infinity or (outside ``diff``) negative
 number, that no terminal control character is echoed, that no special file or symlink was
 replaced, and that no temporary file was left.
@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hybrid.errors import MAX_LINE_CHARS
+
 ROOT = Path(__file__).resolve().parent.parent
 """The checkout under test: the subprocesses import ``hybrid`` from here (PYTHONPATH)."""
 
@@ -51,8 +53,8 @@ WALL_LIMIT_S = float(os.environ.get("WANMETER_FUZZ_WALL_S", "300"))
 example is held to :data:`CPU_LIMIT_S` anyway."""
 MEMORY_LIMIT_BYTES = 2 * 1024**3
 """Address space of an example (RLIMIT_AS): 2 GiB."""
-MAX_ERROR_LINE = 300
-"""The longest line wanmeter may print on stderr (issue 22, item 17)."""
+MAX_ERROR_LINE = MAX_LINE_CHARS
+"""The longest line wanmeter may print on stderr (issue 22, item 17): the CLI's own bound."""
 STDOUT_LIMIT_BYTES = 1024
 """RLIMIT_FSIZE of an example whose stdout is a file that fills up (``ulimit -f 1``)."""
 EXIT_BAD_INPUT = 2
