@@ -110,8 +110,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from hybrid.accuracy import with_range
     from hybrid.deployment import SINGLE
+    from hybrid.ranges import with_cost
     from hybrid.render import report as render
     from hybrid.render.html import report_html
     from hybrid.report import estimate, sized_report
@@ -137,6 +140,16 @@ def cmd_report(args: argparse.Namespace) -> int:
                 optimise=options.optimisations(args),
             )
         )
+        assert result.gpu is not None
+        price = options.price(args, args.gpu)
+        sized = with_cost(result.gpu, price, workload.batch)
+        if price is None:
+            unpriced = (
+                f"no on-demand US dollar price for {sized.gpu.name} in hybrid/data/prices.json (wanmeter prices): give "
+                "--price USD_PER_GPU_HOUR to cost a video"
+            )
+            sized = replace(sized, warnings=(*sized.warnings, unpriced))
+        result = replace(result, gpu=sized)
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
     _emit({**formats, "html": report_html}[args.format](result), args.output)
     return 0
@@ -156,6 +169,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         args.objective,
         options.optimisations(args),
         options.try_optimisations(args),
+        options.price(args, args.gpu),
         host_flops=options.host_flops(args),
     )
     formats = {"table": render.to_table, "json": render.to_json, "markdown": render.to_markdown, "csv": render.to_csv}
@@ -278,6 +292,15 @@ def cmd_optimisations(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prices(args: argparse.Namespace) -> int:
+    from hybrid.prices import data, read_prices
+    from hybrid.render import listings as render
+
+    doc = read_prices(args.prices) if args.prices is not None else data()
+    _emit({"table": render.prices_to_table, "json": render.prices_to_json}[args.format](doc), args.output)
+    return 0
+
+
 def cmd_calibrate_time(args: argparse.Namespace) -> int:
     from hybrid.calibrate import time_model
     from hybrid.render import calibrate as render
@@ -331,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --gpu: optimisations as what-ifs, comma-separated (e.g. sage2,teacache:0.2,distill:4; see "
         "wanmeter optimisations); the report puts the baseline beside the optimised job",
     )
+    options.add_price_options(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("plan", help="rank every multi-GPU layout of a job on up to N GPUs (closed form)")
@@ -340,9 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--objective",
         default="latency",
-        choices=["latency", "gpu-seconds"],
-        help="rank by seconds per video, or by seconds x GPUs (default %(default)s)",
+        choices=["latency", "gpu-seconds", "cost"],
+        help="rank by seconds per video, by seconds x GPUs, or by dollars per video (GPU-seconds x the price per "
+        "GPU-hour) (default %(default)s)",
     )
+    options.add_price_options(p)
     p.add_argument("--format", default="table", choices=["table", "json", "markdown", "csv"])
     p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.add_argument(
@@ -466,6 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "json"])
     p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_optimisations)
+
+    p = sub.add_parser("prices", help="list what a GPU-hour costs per provider, and hosted Wan API prices")
+    p.add_argument("--format", default="table", choices=["table", "json"])
+    p.add_argument("--prices", type=Path, metavar="FILE", help="list FILE (prices.json's schema) instead")
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_prices)
 
     p = sub.add_parser("gpus", help="list the GPUs of the hardware database with their sources")
     p.add_argument("--format", default="table", choices=["table", "json"])

@@ -21,6 +21,7 @@ from hybrid.runtime import FLASH_ATTENTION
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.deployment import Deployment
     from hybrid.optimisations import Optimisation
+    from hybrid.prices import Price
     from hybrid.runtime import Runtime
     from hybrid.workload import Workload
 
@@ -307,6 +308,39 @@ def runtime(args: argparse.Namespace) -> Runtime:
     )
 
 
+def add_price_options(p: argparse.ArgumentParser) -> None:
+    """``--price`` and ``--prices``: what a GPU-hour costs (dollars per video in the output)."""
+    p.add_argument(
+        "--price",
+        type=number("price", positive=True),
+        metavar="USD_PER_GPU_HOUR",
+        help="with --gpu: what one GPU-hour costs, in US dollars (default: the median on-demand price in "
+        "hybrid/data/prices.json; see wanmeter prices)",
+    )
+    p.add_argument(
+        "--prices", type=Path, metavar="FILE", help="with --gpu: prices per GPU-hour from FILE (prices.json's schema)"
+    )
+
+
+def price(args: argparse.Namespace, gpu: str) -> Price | None:
+    """The price ``gpu``'s sizing is costed at: ``--price``, else ``--prices FILE``'s (one line where the file
+    has none for the GPU), else the packaged data's (``None`` where it has none)."""
+    from hybrid.hardware import get_gpu
+    from hybrid.prices import price_of, read_prices, stated_price
+
+    name = get_gpu(gpu).name
+    if args.price is not None and args.prices is not None:
+        raise InputError("price: --price and --prices both set the price; give one")
+    if args.price is not None:
+        return stated_price(name, args.price)
+    if args.prices is not None:
+        found = price_of(name, read_prices(args.prices))
+        if found is None:
+            raise InputError(f"prices: {args.prices} has no on-demand price for {name}; add one or give --price")
+        return found
+    return price_of(name)
+
+
 SIZING_FLAGS: tuple[tuple[str, str], ...] = (
     ("offload", "--offload"),
     ("t5_cpu", "--t5-cpu"),
@@ -318,6 +352,8 @@ SIZING_FLAGS: tuple[tuple[str, str], ...] = (
     ("efficiency", "--efficiency"),
     ("efficiency_override", "--efficiency-override"),
     ("optimise", "--optimise"),
+    ("price", "--price"),
+    ("prices", "--prices"),
 )
 """Options that change only the sizing on a GPU (placement, dtypes of stored weights, kernels,
 efficiencies): without ``--gpu`` they would do nothing, so they are refused."""

@@ -4,9 +4,10 @@ form (:func:`hybrid.sizing.size_on_gpu`) and ranked.
 A layout is a :class:`~hybrid.deployment.Deployment`: a GPU count ``g <= N``, Ulysses and ring
 degrees with ``ulysses * ring = g`` (CFG parallel runs on no modelled runtime), and where the runtime
 has FSDP (the original Wan code) each choice of sharded components. The objective is ``latency``
-(seconds per video) or ``gpu-seconds`` (seconds x GPUs: what a video costs when the other GPUs
-run other videos). Layouts a runtime cannot run are listed with the reason; layouts whose per-rank
-peak does not fit the GPU are ranked after every one that does. Each layout's seconds and
+(seconds per video), ``gpu-seconds`` (seconds x GPUs: what a video costs when the other GPUs
+run other videos) or ``cost`` (dollars per video: GPU-seconds at a price per GPU-hour). Layouts a
+runtime cannot run are listed with the reason; layouts whose per-rank peak does not fit the GPU are
+ranked after every one that does. Each layout's seconds and
 GPU-seconds carry the range ``report --gpu`` gives such a run (:mod:`hybrid.ranges`: the error band
 of published runs on one GPU for the one-GPU layout, on several for the others).
 """
@@ -22,7 +23,8 @@ from hybrid.errors import InputError
 from hybrid.hardware import get_gpu
 from hybrid.optimisations import Optimisation, plan_of
 from hybrid.presets import ModelSpec
-from hybrid.ranges import range_evidence, range_of, with_range
+from hybrid.prices import Price
+from hybrid.ranges import range_evidence, range_of, with_cost, with_range
 from hybrid.runtime import Runtime
 from hybrid.sizing import GpuSizing, size_on_gpu
 from hybrid.workload import Workload
@@ -30,7 +32,7 @@ from hybrid.workload import Workload
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.optimise import Transform
 
-OBJECTIVES: tuple[str, ...] = ("latency", "gpu-seconds")
+OBJECTIVES: tuple[str, ...] = ("latency", "gpu-seconds", "cost")
 """What ``wanmeter plan`` ranks by (the first is the default)."""
 PLAN_SCHEMA = "wanmeter.plan/1"
 
@@ -88,6 +90,11 @@ class Candidate:
             "range_evidence": self.range_evidence,
             "peak_memory_bytes": s.peak_memory_bytes,
             "fits": self.fits,
+            **(
+                {"usd_per_video": s.cost.usd_per_video, "usd_per_video_range": s.cost.usd_per_video_range}
+                if s.cost
+                else {}
+            ),
             "stages": {name: {"seconds": st.seconds, "comm_seconds": st.comm_seconds} for name, st in s.stages.items()},
         }
 
@@ -109,6 +116,8 @@ class Plan:
     """``--try-optimisations``: the sets ranked with the layouts, the baseline (``()``) first."""
     refused: tuple[tuple[str, str], ...] = ()
     """Sets tried that do not run the job on the GPU: ``(set as typed, why)``."""
+    price: Price | None = None
+    """What a GPU-hour costs: every layout's dollars per video (``None``: no price known or given)."""
 
     @property
     def best(self) -> Candidate | None:
@@ -135,6 +144,7 @@ class Plan:
             "layouts": [c.to_dict() for c in self.ranked],
             "rejected": [c.to_dict() for c in self.rejected],
             "notes": [f"cfg-parallel: {NO_CFG_PARALLEL}"],
+            **({"price": self.price.to_dict()} if self.price else {}),
             **({"optimisations": [o.to_dict() for o in self.optimisations]} if self.optimisations else {}),
             **(
                 {
@@ -169,6 +179,7 @@ def plan(
     objective: str = OBJECTIVES[0],
     optimise: tuple[Optimisation, ...] = (),
     try_optimisations: tuple[tuple[Optimisation, ...], ...] = (),
+    price: Price | None = None,
     **sizing: Any,
 ) -> Plan:
     """Size every layout of :func:`layouts` on ``gpu``, each with its range
@@ -176,11 +187,14 @@ def plan(
     :func:`~hybrid.sizing.size_on_gpu`, e.g. a calibration). With ``optimise`` every layout runs the
     optimised job (:func:`hybrid.optimisations.plan_of`), without a range (the ranges rest on baselines).
     With ``try_optimisations`` every layout runs the baseline and each set, all ranked together; a set
-    that does not run on the GPU (a kernel off its architecture) is listed with why."""
+    that does not run on the GPU (a kernel off its architecture) is listed with why. With ``price`` each
+    layout carries its dollars per video (the ``cost`` objective ranks by them)."""
     if objective not in OBJECTIVES:
         raise InputError(f"objective: unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
     if not isinstance(gpus, int) or isinstance(gpus, bool) or not 1 <= gpus <= MAX_GPUS:
         raise InputError(f"gpus: must be a whole number from 1 to {MAX_GPUS}, got {str(gpus)[:40]}")
+    if objective == "cost" and price is None:
+        raise InputError(f"objective: cost needs a price per GPU-hour for {gpu}; give --price USD or --prices FILE")
     if optimise and try_optimisations:
         raise InputError("try-optimisations: ranks sets against the baseline; give it or --optimise, not both")
     g = get_gpu(gpu)
@@ -203,15 +217,20 @@ def plan(
         for d in layouts(spec, job.runtime, gpus):
             try:
                 sized = size_on_gpu(job, g.name, deployment=d, optimisations=transforms, **sizing)
-                ok.append(Candidate(d, sized if chosen else with_range(sized), optimisations=chosen))
+                sized = with_cost(sized if chosen else with_range(sized), price, job.batch)
+                ok.append(Candidate(d, sized, optimisations=chosen))
             except InputError as e:  # the layout does not fit the job (heads, tokens, runtime): listed once
                 if not tried or not chosen:
                     rejected.append(Candidate(d, rejected=str(e), optimisations=chosen))
 
     def key(c: Candidate) -> tuple[bool, float, int]:
-        assert c.sizing is not None
-        cost = c.sizing.seconds if objective == "latency" else c.sizing.gpu_seconds
+        s = c.sizing
+        assert s is not None
+        cost = {"latency": s.seconds, "gpu-seconds": s.gpu_seconds}.get(objective)
+        if cost is None:
+            assert s.cost is not None
+            cost = s.cost.usd_per_video
         return (not c.fits, cost, c.deployment.gpus)
 
     ranked = tuple(sorted(ok, key=key))
-    return Plan(workload, g.name, gpus, objective, ranked, tuple(rejected), optimise, tried, tuple(refused))
+    return Plan(workload, g.name, gpus, objective, ranked, tuple(rejected), optimise, tried, tuple(refused), price)

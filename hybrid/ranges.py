@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from hybrid import accuracy
 from hybrid.errors import InputError
 from hybrid.memo import memoised
+from hybrid.prices import Price, cost_of
 from hybrid.sizing import GpuSizing
 
 
@@ -75,6 +76,15 @@ def with_range(sizing: GpuSizing) -> GpuSizing:
     if r is None or band is None:
         return sizing
     return replace(sizing, seconds_range={**r, **band.to_dict()})
+
+
+def with_cost(sizing: GpuSizing, price: Price | None, videos: int) -> GpuSizing:
+    """``sizing`` with its dollars per video at ``price`` (unchanged without one): its GPU-seconds, and their
+    range where its seconds have one (:func:`range_of`) (:func:`hybrid.prices.cost_of`)."""
+    if price is None:
+        return sizing
+    rng = range_of(sizing, sizing.gpu_seconds) if sizing.seconds_range is not None else None
+    return replace(sizing, cost=cost_of(sizing.gpu_seconds, rng, price, videos))
 
 
 OPTIMISED_NO_RANGE = "no range: an optimised job (the published runs the ranges rest on are baselines)"

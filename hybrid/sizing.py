@@ -59,6 +59,7 @@ from hybrid.optimise import (
     provenance,
 )
 from hybrid.presets import ModelSpec
+from hybrid.prices import Cost
 from hybrid.runtime import Runtime
 from hybrid.schedule import stage_calls
 from hybrid.timing import OP_CLASSES, Machine, StageTime, Term, row_terms, terms_time
@@ -272,6 +273,9 @@ class GpuSizing:
     seconds_range: dict[str, Any] | None = None
     """Where the published seconds of such a job are expected (:mod:`hybrid.accuracy`): ``low``,
     ``high`` and the error quantiles and runs they rest on; ``None`` where none is set."""
+    cost: Cost | None = None
+    """Dollars per video at a price per GPU-hour (:func:`hybrid.prices.cost_of`); ``None`` where no
+    price is known or set."""
 
     @property
     def comm_seconds(self) -> float:
@@ -300,6 +304,7 @@ class GpuSizing:
             "gpu": {
                 "name": self.gpu.name,
                 "product": self.gpu.product,
+                **({"price": self.cost.price.to_dict()} if self.cost else {}),
                 "offload": self.offload,
                 "runtime": {**asdict(self.runtime), "attention_kernel": self.attention_kernel},
                 "calibration": self.calibration,
@@ -329,6 +334,12 @@ class GpuSizing:
                 **(
                     {"gpu_seconds": self.gpu_seconds, "comm_seconds": self.comm_seconds}
                     if self.deployment.parallel
+                    else {}
+                ),
+                **(
+                    {"usd_per_video": self.cost.usd_per_video}
+                    | ({"usd_per_video_range": self.cost.usd_per_video_range} if self.cost.usd_per_video_range else {})
+                    if self.cost
                     else {}
                 ),
             },

@@ -316,7 +316,11 @@ def test_efficiency_overrides_are_class_value_pairs() -> None:
 
 
 def test_report_gpu_is_the_library_sized_report(capsys: pytest.CaptureFixture[str]) -> None:
+    from dataclasses import replace
+
     from hybrid.accuracy import with_range
+    from hybrid.prices import price_of
+    from hybrid.ranges import with_cost
     from hybrid.render.report import to_json
     from hybrid.report import sized_report
 
@@ -325,6 +329,8 @@ def test_report_gpu_is_the_library_sized_report(capsys: pytest.CaptureFixture[st
     w = Workload.of(model="wan2.1-t2v-1.3b", width=480, height=320, frames=17)
     report = with_range(sized_report(w, "h100-sxm", overrides={"memory": 0.5}))  # the CLI adds the range
     assert report.gpu is not None and report.gpu.seconds_range is not None
+    # and the cost at the GPU's median on-demand price
+    report = replace(report, gpu=with_cost(report.gpu, price_of("h100-sxm"), w.batch))
     assert capsys.readouterr().out == to_json(report)
 
 

@@ -1,4 +1,5 @@
-"""Renderers of the listings: the GPUs of the hardware database, the model presets."""
+"""Renderers of the listings: the GPUs of the hardware database, the model presets, the optimisations, the
+prices."""
 
 from __future__ import annotations
 
@@ -123,3 +124,41 @@ def optimisations_to_json() -> str:
         ],
     }  # fmt: skip
     return json.dumps(doc, indent=2) + "\n"
+
+
+def prices_to_table(doc: dict[str, Any]) -> str:
+    """Per GPU with a price: the median on-demand price and its spread, then every row, then hosted APIs."""
+    from hybrid.prices import price_of
+
+    names = sorted({r["gpu"] for r in doc["gpu_prices"]})
+    summary = []
+    for name in names:
+        p = price_of(name, doc)
+        if p is not None:
+            summary.append([name, units.usd(p.usd_per_gpu_hour), units.usd(p.low), units.usd(p.high), str(p.rows)])
+    rows = [
+        [r["gpu"], r["provider"], units.usd(r["usd_per_gpu_hour"]), "on demand" if r["on_demand"] else "spot",
+         r.get("region", "") or "-", r["date"]]
+        for r in sorted(doc["gpu_prices"], key=lambda r: (r["gpu"], r["usd_per_gpu_hour"]))
+    ]  # fmt: skip
+    parts = [
+        format_table(["gpu", "median $/GPU-hour", "lowest", "highest", "on-demand rows"], summary, right=(1, 2, 3, 4)),
+        "",
+        format_table(["gpu", "provider", "$/GPU-hour", "kind", "region", "read"], rows, right=(2,)),
+    ]
+    api = doc.get("api_prices") or []
+    if api:
+        api_rows = [[str(r.get("provider", "")), str(r.get("model", "")), str(r.get("resolution", "") or "-"),
+                     "-" if r.get("price") is None else f"{r['price']:g} {r.get('unit', '?')}",
+                     str(r.get("date", ""))] for r in api]  # fmt: skip
+        parts += ["", "hosted APIs (for comparison: not what a GPU-hour costs)",
+                  format_table(["provider", "model", "resolution", "price", "read"], api_rows)]  # fmt: skip
+    note = (
+        f"prices per GPU-hour (an instance's price over its GPUs), retrieved {doc.get('retrieved', '?')}; sources in "
+        "wanmeter prices --format json. report --gpu and plan cost a video at the median on-demand price"
+    )
+    return "\n".join([*parts, "", note]) + "\n"
+
+
+def prices_to_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

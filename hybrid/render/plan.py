@@ -18,18 +18,24 @@ HEADERS = ["rank", "layout", "seconds", "GPU-seconds", "comm seconds", "peak mem
 RIGHT = (0, 2, 3, 4, 5)
 CSV_HEADERS = ["rank", "gpus", "ulysses", "ring", "fsdp", "optimisations", "seconds", "seconds_low", "seconds_high",
                "gpu_seconds", "gpu_seconds_low", "gpu_seconds_high", "comm_seconds", "range_evidence",
-               "peak_memory_bytes", "fits"]  # fmt: skip
+               "peak_memory_bytes", "fits", "usd_per_video", "usd_per_video_low", "usd_per_video_high"]  # fmt: skip
 """The CSV's columns: a time's range as ``<figure>_low`` and ``_high`` (a report's ``seconds_range``
 ``low`` and ``high``), and what the ranges rest on."""
 
 
 def _headers(p: Plan) -> list[str]:
-    """:data:`HEADERS`, with the optimisations each row runs after the layout where sets are tried."""
-    return [*HEADERS[:2], "optimisations", *HEADERS[2:]] if p.tried else HEADERS
+    """:data:`HEADERS`, with the optimisations each row runs after the layout where sets are tried, and dollars
+    per video after the GPU-seconds where there is a price."""
+    headers = [*HEADERS[:2], "optimisations", *HEADERS[2:]] if p.tried else list(HEADERS)
+    if p.price is not None:
+        at = headers.index("GPU-seconds") + 1
+        headers.insert(at, "$ per video")
+    return headers
 
 
 def _right(p: Plan) -> tuple[int, ...]:
-    return tuple(i + 1 if p.tried and i >= 2 else i for i in RIGHT)
+    headers = _headers(p)
+    return tuple(i for i, h in enumerate(headers) if h not in ("layout", "optimisations", "fits"))
 
 
 def _cells(p: Plan) -> list[list[str]]:
@@ -38,9 +44,10 @@ def _cells(p: Plan) -> list[list[str]]:
         s = c.sizing
         assert s is not None
         fits = "yes" if c.fits else "no"
+        cost = [units.usd_with_range(s.cost.usd_per_video, s.cost.usd_per_video_range)] if s.cost else []
         rows.append([str(i), c.deployment.describe(), *([c.label] if p.tried else []),
                      seconds_with_range(s.seconds, s.seconds_range),
-                     seconds_with_range(s.gpu_seconds, c.gpu_seconds_range), f"{s.comm_seconds:,.1f}",
+                     seconds_with_range(s.gpu_seconds, c.gpu_seconds_range), *cost, f"{s.comm_seconds:,.1f}",
                      units.nbytes(s.peak_memory_bytes), fits])  # fmt: skip
     return rows
 
@@ -77,6 +84,8 @@ def _summary(p: Plan) -> list[str]:
         lines = ["best: none fits the GPU's memory"]
     else:
         lines = [f"best: {best.deployment.describe()}" + (f", {best.label}" if p.tried else "")]
+    if p.price is not None:
+        lines.append(f"price: {units.usd(p.price.usd_per_gpu_hour)} per GPU-hour on {p.gpu} ({p.price.basis})")
     lines += [f"refused: {text}: {why}" for text, why in p.refused]
     lines += [f"caveat: {c}" for c in p.caveats()] if p.tried else []
     reasons: dict[str, int] = {}
@@ -116,10 +125,13 @@ def to_csv(p: Plan) -> str:
         s, d = c.sizing, c.deployment
         assert s is not None
         rng, gpu_rng = s.seconds_range or {}, c.gpu_seconds_range or {}
+        cost = s.cost
+        usd_rng = (cost.usd_per_video_range if cost else None) or {}
         writer.writerow([i, d.gpus, d.ulysses, d.ring, ",".join(d.fsdp), ",".join(o.text() for o in c.optimisations),
                          s.seconds, rng.get("low"), rng.get("high"),
                          s.gpu_seconds, gpu_rng.get("low"), gpu_rng.get("high"), s.comm_seconds, c.range_evidence,
-                         s.peak_memory_bytes, c.fits])  # fmt: skip
+                         s.peak_memory_bytes, c.fits, cost.usd_per_video if cost else None, usd_rng.get("low"),
+                         usd_rng.get("high")])  # fmt: skip
     return buf.getvalue()
 
 

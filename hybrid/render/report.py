@@ -133,6 +133,12 @@ def _gpu_lines(g: GpuSizing) -> list[str]:
             f"seconds: {g.seconds:,.0f} s ({r['low']:,.0f}-{r['high']:,.0f}): the range published runs fall in around "
             f"the model's time, from its error on {r['basis']}"
         )
+    if g.cost is not None:
+        c = g.cost
+        lines.append(
+            f"cost: {units.usd_with_range(c.usd_per_video, c.usd_per_video_range)} per video at "
+            f"{units.usd(c.price.usd_per_gpu_hour)} per GPU-hour ({c.price.basis})"
+        )
     if g.deployment.parallel:
         link = g.gpu_link
         source = "calibrate-comm" if link.get("kind") == "calibrated" else f"{link['value']:g} of {link['link']}"

@@ -55,3 +55,15 @@ def share(part: int, whole: int) -> str:
         return "-"
     pct = 100 * part / whole
     return "<0.1%" if 0 < pct < 0.05 else f"{pct:.1f}%"
+
+
+def usd(value: float) -> str:
+    """US dollars with three significant figures below $100 (``$0.0123``, ``$1.23``), whole dollars above."""
+    if value >= 100:
+        return f"${value:,.0f}"
+    return f"${value:.3g}" if value >= 0.001 else f"${value:.2e}"
+
+
+def usd_with_range(value: float, rng: dict[str, float] | None) -> str:
+    """Dollars and, where there is one, their ``{"low", "high"}`` range in brackets."""
+    return usd(value) if rng is None else f"{usd(value)} ({usd(rng['low'])}-{usd(rng['high'])})"
