@@ -301,6 +301,31 @@ def cmd_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from hybrid.fleet import parse_rate, parse_slo, read_mix, search
+    from hybrid.prices import read_prices
+    from hybrid.render import fleet as render
+
+    if args.format == "png" and args.output is None:
+        raise InputError("output: --format png writes a file; give -o FILE.png")
+    rate, slo = parse_rate(args.rate), parse_slo(args.slo)
+    kinds = read_mix(args.mix)
+    gpus = [g.strip() for g in args.gpu.split(",") if g.strip()]
+    if not gpus:
+        raise InputError("gpu: give one or more GPUs, comma-separated (see wanmeter gpus)")
+    prices = read_prices(args.prices) if args.prices is not None else None
+    result = search(kinds, rate, slo, gpus, args.max_gpus, args.discipline, args.seed, args.replications, args.jobs,
+                    prices)  # fmt: skip
+    if result.best() is None:
+        raise InputError(result.unmet())
+    if args.format == "png":
+        write_atomic(args.output, render.to_png(result), "output")
+        return 0
+    formats = {"table": render.to_table, "json": render.to_json, "csv": render.to_csv, "html": render.to_html}
+    _emit(formats[args.format](result), args.output)
+    return 0
+
+
 def cmd_calibrate_time(args: argparse.Namespace) -> int:
     from hybrid.calibrate import time_model
     from hybrid.render import calibrate as render
@@ -492,6 +517,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "json"])
     p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_optimisations)
+
+    p = sub.add_parser("fleet", help="the cheapest fleet of GPUs for a request mix at a latency target (SimPy)")
+    p.add_argument("--mix", type=Path, required=True, help="the request mix: CSV, JSON Lines or Parquet, one row per "
+                   "kind of job (model, size, frames, steps, image, ref_images, share)")  # fmt: skip
+    p.add_argument("--rate", required=True, help="requests per s, min, h or d, e.g. 200/h (Poisson arrivals)")
+    p.add_argument("--slo", required=True, help="the latency target, e.g. p95<=300s (waiting plus the job)")
+    p.add_argument("--gpu", required=True, help="GPU types to consider, comma-separated (see wanmeter gpus)")
+    p.add_argument("--max-gpus", type=options.count("max-gpus"), default=64, help="GPUs at most (default 64)")
+    p.add_argument("--discipline", default="fifo", choices=["fifo", "sjf"], help="queue order (default fifo)")
+    p.add_argument("--seed", type=int, default=0, help="the first replication's seed (default 0)")
+    p.add_argument("--replications", type=options.count("replications"), default=5, help="default 5")
+    p.add_argument("--jobs", type=options.count("jobs"), default=2000, help="requests per replication (default 2000)")
+    p.add_argument("--prices", type=Path, metavar="FILE", help="prices per GPU-hour from FILE (prices.json's schema)")
+    p.add_argument("--format", default="table", choices=["table", "json", "csv", "html", "png"])
+    p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_fleet)
 
     p = sub.add_parser("prices", help="list what a GPU-hour costs per provider, and hosted Wan API prices")
     p.add_argument("--format", default="table", choices=["table", "json"])

@@ -1,5 +1,5 @@
 """The JSON Schemas of wanmeter's documents, shipped in the package (``hybrid/data/*.schema.json``):
-``wanmeter.report/1``, ``wanmeter.trace/1``, ``wanmeter.plan/1``, ``wanmeter.sweep/1``.
+``wanmeter.report/1``, ``wanmeter.trace/1``, ``wanmeter.plan/1``, ``wanmeter.sweep/1``, ``wanmeter.fleet/1``.
 
 Every document wanmeter writes validates against its schema (tests check it), and every document it
 reads back (``wanmeter diff``) is validated before use: a count is a non-negative integer of any size
@@ -22,6 +22,7 @@ SCHEMAS: dict[str, str] = {
     "wanmeter.trace/1": "trace",
     "wanmeter.plan/1": "plan",
     "wanmeter.sweep/1": "sweep",
+    "wanmeter.fleet/1": "fleet",
 }
 """Document schema name -> its file ``hybrid/data/<name>.schema.json``."""
 

@@ -151,6 +151,10 @@ def _commands() -> Iterator[str]:
     yield "report --model wan2.1-v2v-14b --format json"
     yield "report --model wan2.1-v2v-1.3b --size 320x192 --frames 9 --steps 10 --strength 0.55 --format json"
     yield "report --model wan2.1-v2v-1.3b --gpu h100-sxm --strength 0.6 --format json"
+    # prices and fleets (added after the rest)
+    yield "prices --format json"
+    yield "fleet --mix examples/mix.csv --rate 200/h --slo p95<=300s --gpu h100-sxm,h200,l40s --format json"
+    yield "fleet --mix examples/mix.csv --rate 60/h --slo p90<=600s --gpu h100-sxm,rtx4090 --discipline sjf --format table"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

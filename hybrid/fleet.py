@@ -1,0 +1,441 @@
+"""The cheapest fleet for a request mix (``wanmeter fleet``): which GPUs, how many, each job on how many.
+
+A mix (:func:`read_mix`: CSV, JSON Lines or Parquet, one row per kind of job with its share of the
+requests) arrives as a Poisson stream at ``rate`` requests per second. For each GPU type and each number
+of GPUs ``g`` a job runs on (1, 2, 4, 8: every kind of job on its fastest layout of ``g`` GPUs that fits,
+sized by :func:`hybrid.sizing.size_on_gpu`), a pool of ``c`` groups of ``g`` GPUs serves the stream;
+:func:`simulate` runs it in SimPy (FIFO or shortest-job-first, each job on the first free group), seeded,
+over replications, and measures the latency quantiles (waiting plus service), utilisation and cost. The
+search over ``c`` starts where the pool is stable (``c > rate x mean service``) and stops at the first pool
+whose mean p-quantile over replications meets the target; Erlang C (the M/M/c queue, whose exponential
+service waits longer than these jobs' fixed ones) gives a pool that surely meets it, so the search never
+goes past that (:func:`erlang_c`). A pool costs its GPUs at the GPU's price per GPU-hour
+(:mod:`hybrid.prices`) whether busy or idle; dollars per video are that over the videos it serves.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hybrid.errors import InputError, echo
+
+SCHEMA = "wanmeter.fleet/1"
+GROUP_SIZES: tuple[int, ...] = (1, 2, 4, 8)
+"""GPUs one job may run on (one server's layouts)."""
+DISCIPLINES: tuple[str, ...] = ("fifo", "sjf")
+RATE_UNITS: dict[str, float] = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131)
+"""Student's t at 0.975 for 1..15 degrees of freedom (a 95% interval over replications)."""
+
+
+def parse_rate(text: str) -> float:
+    """``120/h`` (also ``/s``, ``/min``, ``/d``) as requests per second; one line otherwise."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*/\s*(s|min|h|d)\s*", text)
+    value = float(m.group(1)) if m else math.nan
+    if m is None or not (math.isfinite(value) and value > 0):
+        raise InputError(f"rate: {echo(text, 40)} is invalid; valid: a number > 0 per s, min, h or d, e.g. 200/h")
+    return value / RATE_UNITS[m.group(2)]
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A latency target: the ``quantile`` of a request's latency (waiting plus service) at most ``seconds``."""
+
+    quantile: float
+    seconds: float
+
+    def text(self) -> str:
+        return f"p{self.quantile * 100:g}<={self.seconds:g}s"
+
+
+def parse_slo(text: str) -> Slo:
+    """``p95<=300s`` (``p50``..``p99.9``, seconds with ``s``, ``min`` or ``h``); one line otherwise."""
+    m = re.fullmatch(r"\s*p([0-9]{1,2}(?:\.[0-9]+)?)\s*<=\s*([0-9]*\.?[0-9]+)\s*(s|min|h)?\s*", text)
+    if m is None:
+        raise InputError(f"slo: {echo(text, 40)} is invalid; valid: pQ<=SECONDS, e.g. p95<=300s (Q in 50..99.9)")
+    q, seconds = float(m.group(1)) / 100, float(m.group(2)) * RATE_UNITS[m.group(3) or "s"]
+    if not (0.5 <= q < 1 and seconds > 0):
+        raise InputError(f"slo: {echo(text, 40)} is invalid; valid: a quantile from p50 to p99.9 and seconds > 0")
+    return Slo(q, seconds)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One row of a mix: a workload and its share of the requests."""
+
+    name: str
+    workload: Any
+    share: float
+
+
+_MIX_COLUMNS = ("model", "size", "width", "height", "frames", "steps", "batch", "image", "ref_images", "share",
+                "rate", "name", "runtime", "no_cfg")  # fmt: skip
+
+
+def read_mix(path: Path) -> list[JobKind]:
+    """A mix file (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``): one row per kind of job (``model``; ``size``
+    ``WxH`` or ``width``/``height``; ``frames``, ``steps``, ``batch``, ``image``, ``ref_images`` where not the
+    preset's; ``share`` or ``rate`` weights, normalised). One line naming the file and row otherwise."""
+    import pandas as pd
+
+    from hybrid.files import read_bytes
+    from hybrid.runtime import Runtime
+    from hybrid.workload import Workload
+
+    suffix = path.suffix.lower()
+    raw = read_bytes(path, "mix file", 16 << 20)
+    import io
+
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(io.BytesIO(raw))
+        elif suffix in (".jsonl", ".ndjson"):
+            frame = pd.read_json(io.BytesIO(raw), lines=True)
+        elif suffix == ".parquet":
+            frame = pd.read_parquet(io.BytesIO(raw))
+        else:
+            raise InputError(f"mix: {path}: unknown kind of file; valid: .csv, .jsonl, .ndjson, .parquet")
+    except InputError:
+        raise
+    except ImportError:
+        raise InputError(f"mix: {path}: reading Parquet needs pyarrow (pip install 'wanmeter[parquet]')") from None
+    except Exception as e:  # the readers' own errors: one line naming the file
+        raise InputError(f"mix: {path}: not a readable {suffix[1:]} table ({type(e).__name__})") from None
+    if frame.empty:
+        raise InputError(f"mix: {path} has no jobs; valid: one row per kind of job with a model and a share")
+    unknown = [c for c in frame.columns if c not in _MIX_COLUMNS]
+    if unknown:
+        raise InputError(f"mix: {path}: unknown column {echo(str(unknown[0]), 40)}; valid: {', '.join(_MIX_COLUMNS)}")
+    if "model" not in frame.columns:
+        raise InputError(f"mix: {path}: no model column; valid: {', '.join(_MIX_COLUMNS)}")
+    kinds: list[JobKind] = []
+    for i, row in enumerate(frame.to_dict("records")):
+        where = f"mix: {path}: row {i + 1}"
+        vals = {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
+        weight = vals.get("share", vals.get("rate", 1.0))
+        number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not (number and math.isfinite(weight) and weight > 0):
+            raise InputError(f"{where}: share {echo(weight, 40)} is invalid; valid: a number > 0")
+        kw: dict[str, Any] = {}
+        if "size" in vals:
+            m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(vals["size"]))
+            if m is None:
+                raise InputError(f"{where}: size {echo(vals['size'], 40)} is invalid; valid: WIDTHxHEIGHT")
+            kw["width"], kw["height"] = int(m.group(1)), int(m.group(2))
+        for name in ("width", "height", "frames", "steps", "batch", "ref_images"):
+            if name in vals:
+                v = vals[name]
+                if isinstance(v, float) and v.is_integer():
+                    v = int(v)
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise InputError(f"{where}: {name} {echo(v, 40)} is invalid; valid: a whole number")
+                kw[name] = v
+        for flag in ("image", "no_cfg"):
+            if flag in vals:  # a table reader may give a boolean column with gaps as 1.0 and 0.0
+                v = vals[flag]
+                if not isinstance(v, bool) and v in (0, 1):
+                    v = bool(v)
+                if not isinstance(v, bool):
+                    raise InputError(f"{where}: {flag} {echo(vals[flag], 40)} is invalid; valid: true or false")
+                vals[flag] = v
+        try:
+            w = Workload.of(str(vals["model"]), image=bool(vals.get("image", False)), cfg=not vals.get("no_cfg", False),
+                            runtime=Runtime(str(vals.get("runtime", "diffusers"))), **kw)  # fmt: skip
+        except InputError as e:
+            raise InputError(f"{where}: {e}") from None
+        kinds.append(JobKind(str(vals.get("name", f"{w.model} {w.width}x{w.height}x{w.frames}")), w, float(weight)))
+    total = sum(k.share for k in kinds)
+    return [JobKind(k.name, k.workload, k.share / total) for k in kinds]
+
+
+def erlang_c(servers: int, offered: float) -> float:
+    """The probability that a request waits in an M/M/c queue of ``servers`` at ``offered`` Erlangs (``rate x
+    mean service``; < ``servers``): Erlang's C formula, summed stably."""
+    if offered >= servers:
+        return 1.0
+    term, total = 1.0, 1.0
+    for k in range(1, servers):
+        term *= offered / k
+        total += term
+    last = term * offered / servers / (1 - offered / servers)
+    return last / (total + last)
+
+
+def erlang_c_wait(servers: int, rate: float, mean_service: float) -> float:
+    """The mean wait of an M/M/c queue: ``C(c, a) / (c mu - lambda)``."""
+    mu = 1 / mean_service
+    return erlang_c(servers, rate * mean_service) / (servers * mu - rate)
+
+
+def md1_wait(rate: float, service: float) -> float:
+    """The mean wait of an M/D/1 queue (Pollaczek-Khinchine with a fixed service): ``rho s / (2 (1 - rho))``."""
+    rho = rate * service
+    return rho * service / (2 * (1 - rho))
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """One replication: every measured request's wait and latency, and the servers' busy share."""
+
+    waits: tuple[float, ...]
+    latencies: tuple[float, ...]
+    utilisation: float
+
+
+def simulate(
+    rate: float, services: Sequence[float], shares: Sequence[float], servers: int, jobs: int, seed: int,
+    discipline: str = "fifo", exponential: bool = False, warmup: int | None = None,
+) -> SimResult:  # fmt: skip
+    """``jobs`` Poisson arrivals at ``rate``, each of kind ``k`` with probability ``shares[k]`` and a service of
+    ``services[k]`` seconds (``exponential``: drawn with that mean, the M/M/c test mode), on ``servers`` alike
+    servers (SimPy), FIFO or shortest-job-first; the first ``warmup`` requests (default a tenth) are not
+    measured."""
+    import simpy
+
+    rng = random.Random(seed)
+    env = simpy.Environment()
+    sjf = discipline == "sjf"
+    pool = simpy.PriorityResource(env, capacity=servers) if sjf else simpy.Resource(env, capacity=servers)
+    skip = jobs // 10 if warmup is None else warmup
+    waits: list[float] = []
+    latencies: list[float] = []
+    busy = [0.0]
+    window = [math.inf, 0.0]  # the measured requests' first arrival and last departure
+
+    def request(index: int, service: float) -> Any:
+        arrived = env.now
+        req = pool.request(priority=service) if sjf else pool.request()  # type: ignore[call-arg]
+        with req:
+            yield req
+            started = env.now
+            yield env.timeout(service)
+        if index >= skip:
+            waits.append(started - arrived)
+            latencies.append(env.now - arrived)
+            window[0] = min(window[0], arrived)
+            window[1] = max(window[1], env.now)
+            busy[0] += service
+
+    def arrivals() -> Any:
+        kinds = range(len(services))
+        for i in range(jobs):
+            yield env.timeout(rng.expovariate(rate))
+            k = rng.choices(kinds, weights=shares)[0]
+            s = rng.expovariate(1 / services[k]) if exponential else services[k]
+            env.process(request(i, s))
+
+    env.process(arrivals())
+    env.run()
+    span = max(window[1] - window[0], 1e-12)
+    return SimResult(tuple(waits), tuple(latencies), busy[0] / (servers * span))
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q``-quantile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def interval(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95% interval over replications (Student's t)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, math.inf
+    t = _T975[min(len(values) - 2, len(_T975) - 1)]
+    return mean, t * statistics.stdev(values) / math.sqrt(len(values))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One fleet tried: ``groups`` groups of ``gpus_per_job`` GPUs of one type, and what it measured."""
+
+    gpu: str
+    gpus_per_job: int
+    groups: int
+    layouts: tuple[str, ...]
+    """Each kind's layout on its group."""
+    services: tuple[float, ...]
+    usd_per_hour: float | None
+    p50: float
+    p95: float
+    p99: float
+    target: float
+    """The mean over replications of the target's quantile."""
+    target_half_width: float
+    utilisation: float
+    usd_per_video: float | None
+    meets: bool
+
+    @property
+    def gpus(self) -> int:
+        return self.gpus_per_job * self.groups
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gpu": self.gpu, "gpus": self.gpus, "gpus_per_job": self.gpus_per_job, "groups": self.groups,
+                "layouts": list(self.layouts), "service_seconds": list(self.services),
+                "usd_per_hour": self.usd_per_hour, "usd_per_video": self.usd_per_video,
+                "latency_seconds": {"p50": self.p50, "p95": self.p95, "p99": self.p99},
+                "target_seconds": self.target, "target_half_width": self.target_half_width,
+                "utilisation": self.utilisation, "meets": self.meets}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The search: every pool simulated, the cheapest that meets the target per GPU type and overall."""
+
+    kinds: tuple[JobKind, ...]
+    rate: float
+    slo: Slo
+    gpus: tuple[str, ...]
+    max_gpus: int
+    discipline: str
+    seed: int
+    replications: int
+    jobs: int
+    pools: tuple[Pool, ...]
+    skipped: tuple[tuple[str, str], ...] = field(default=())
+    """``(GPU type, why)`` where a GPU or a group size could not serve the mix."""
+    slowest_alone: tuple[tuple[str, int, float], ...] = field(default=())
+    """``(GPU type, GPUs per job, seconds)``: the slowest kind's job alone, where that alone misses the target
+    (no pool of such groups can meet it: the best its quantile can be)."""
+
+    def unmet(self) -> str:
+        """Why no pool meets the target, with the best the target's quantile was found to be."""
+        q = self.slo.text().split("<=")[0]
+        found = [(p.target, f"{p.groups} x {p.gpus_per_job} {p.gpu}") for p in self.pools]
+        found += [(sec, f"its slowest job alone on {n} x {gpu}") for gpu, n, sec in self.slowest_alone]
+        if not found:
+            return f"fleet: no GPU of {', '.join(self.gpus)} can run every kind of job of the mix"
+        seconds, where = min(found)
+        return (
+            f"fleet: no fleet of at most {self.max_gpus} GPUs meets {self.slo.text()}; the best {q} found: "
+            f"{seconds:,.0f} s ({where})"
+        )
+
+    def best(self, gpu: str | None = None) -> Pool | None:
+        """The cheapest pool that meets the target (of ``gpu``; overall), by dollars per hour, else by GPUs."""
+        found = [p for p in self.pools if p.meets and (gpu is None or p.gpu == gpu)]
+        return min(found, key=lambda p: (p.usd_per_hour if p.usd_per_hour is not None else math.inf, p.gpus),
+                   default=None)  # fmt: skip
+
+    def frontier(self) -> list[Pool]:
+        """The pools no other is both cheaper per hour and faster at the target's quantile than."""
+        priced = sorted((p for p in self.pools if p.usd_per_hour is not None), key=lambda p: (p.usd_per_hour, p.target))
+        out: list[Pool] = []
+        for p in priced:
+            if not out or p.target < out[-1].target:
+                out.append(p)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best()
+        return {
+            "schema": SCHEMA,
+            "mix": [{"name": k.name, "share": k.share, "workload": k.workload.to_dict()} for k in self.kinds],
+            "rate_per_hour": self.rate * 3600,
+            "slo": {"quantile": self.slo.quantile, "seconds": self.slo.seconds, "text": self.slo.text()},
+            "gpus": list(self.gpus),
+            "max_gpus": self.max_gpus,
+            "discipline": self.discipline,
+            "seed": self.seed,
+            "replications": self.replications,
+            "jobs_per_replication": self.jobs,
+            "best": best.to_dict() if best else None,
+            "best_per_gpu": {g: (b.to_dict() if (b := self.best(g)) else None) for g in self.gpus},
+            "frontier": [p.to_dict() for p in self.frontier()],
+            "pools": [p.to_dict() for p in self.pools],
+            "skipped": [{"gpu": g, "why": why} for g, why in self.skipped],
+        }
+
+
+def services_on(kinds: Sequence[JobKind], gpu: str, gpus_per_job: int) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """Each kind's fastest layout of exactly ``gpus_per_job`` GPUs that fits the GPU's memory, and its seconds;
+    :class:`InputError` naming the kind where none fits."""
+    from hybrid.plan import layouts
+    from hybrid.sizing import size_on_gpu
+
+    chosen, seconds = [], []
+    for k in kinds:
+        best: tuple[float, str] | None = None
+        for d in layouts(k.workload.spec, k.workload.runtime, gpus_per_job):
+            if d.gpus != gpus_per_job:
+                continue
+            try:
+                s = size_on_gpu(k.workload, gpu, deployment=d)
+            except InputError:
+                continue
+            if s.peak_memory_bytes <= s.gpu.memory_bytes and (best is None or s.seconds < best[0]):
+                best = (s.seconds, d.describe())
+        if best is None:
+            raise InputError(f"{k.name}: no layout of {gpus_per_job} x {gpu} fits its memory")
+        seconds.append(best[0])
+        chosen.append(best[1])
+    return tuple(chosen), tuple(seconds)
+
+
+def search(
+    kinds: Sequence[JobKind], rate: float, slo: Slo, gpus: Sequence[str], max_gpus: int = 64, discipline: str = "fifo",
+    seed: int = 0, replications: int = 5, jobs: int = 2000, prices: dict[str, Any] | None = None,
+) -> Fleet:  # fmt: skip
+    """Every GPU type and group size, each pool size from the first stable one up to the first that meets
+    ``slo`` (or ``max_gpus``), simulated ``replications`` times (:func:`simulate`, seeds ``seed`` on)."""
+    from hybrid.hardware import get_gpu
+    from hybrid.prices import price_of
+
+    if not kinds:
+        raise InputError("mix: no jobs; valid: one row per kind of job with a model and a share")
+    if discipline not in DISCIPLINES:
+        raise InputError(f"discipline: {echo(discipline, 40)} is invalid; valid: {', '.join(DISCIPLINES)}")
+    if not (isinstance(max_gpus, int) and 1 <= max_gpus <= 100_000):
+        raise InputError(f"max-gpus: {echo(max_gpus, 40)} is invalid; valid: a whole number from 1 to 100000")
+    shares = [k.share for k in kinds]
+    pools: list[Pool] = []
+    skipped: list[tuple[str, str]] = []
+    slowest: list[tuple[str, int, float]] = []
+    for name in gpus:
+        g = get_gpu(name)
+        price = price_of(g.name, prices)
+        for per_job in (n for n in GROUP_SIZES if n <= max_gpus):
+            try:
+                chosen, services = services_on(kinds, g.name, per_job)
+            except InputError as e:
+                skipped.append((g.name, f"{per_job} GPU{'s' if per_job > 1 else ''} per job: {e}"))
+                continue
+            if max(services) > slo.seconds:  # a request of that kind alone already misses the target
+                slowest.append((g.name, per_job, max(services)))
+                skipped.append((g.name, f"{per_job} GPU{'s' if per_job > 1 else ''} per job: a job takes up to "
+                                        f"{max(services):,.0f} s, over the target's {slo.seconds:g} s"))  # fmt: skip
+                continue
+            mean = sum(s * p for s, p in zip(services, shares, strict=True))
+            first = math.floor(rate * mean) + 1
+            # Erlang C: M/M/c's waits are longer than fixed services'; its pool meeting the target bounds the search
+            surely = first
+            while (
+                surely * per_job <= max_gpus
+                and erlang_c(surely, rate * mean) * math.exp(-(surely / mean - rate) * (slo.seconds - max(services)))
+                > 1 - slo.quantile
+            ):  # P(wait > target - longest job) of M/M/c above the share allowed to miss
+                surely += 1
+            for groups in range(first, min(surely, max_gpus // per_job) + 1):
+                reps = [
+                    simulate(rate, services, shares, groups, jobs, seed + r, discipline) for r in range(replications)
+                ]
+                target, half = interval([quantile(x.latencies, slo.quantile) for x in reps])
+                lat = [v for x in reps for v in x.latencies]
+                usd_h = price.usd_per_gpu_hour * groups * per_job if price else None
+                pools.append(Pool(
+                    g.name, per_job, groups, chosen, services, usd_h, quantile(lat, 0.5), quantile(lat, 0.95),
+                    quantile(lat, 0.99), target, half, statistics.fmean(x.utilisation for x in reps),
+                    usd_h / (rate * 3600) if usd_h is not None else None, target <= slo.seconds,
+                ))  # fmt: skip
+                if target <= slo.seconds:
+                    break
+    return Fleet(tuple(kinds), rate, slo, tuple(get_gpu(n).name for n in gpus), max_gpus, discipline, seed,
+                 replications, jobs, tuple(pools), tuple(skipped), tuple(slowest))  # fmt: skip
