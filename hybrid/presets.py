@@ -10,7 +10,7 @@ spec, and nothing below the API looks a preset up by name again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -284,31 +284,16 @@ PRESETS: dict[str, ModelSpec] = {
         source="Wan-AI/Wan2.2-I2V-A14B-Diffusers (published config.json files); 40 steps and flow shift 5.0 "
         "as the original Wan2.2 generate.py samples i2v-A14B",
     ),
-    "wan2.1-v2v-1.3b": ModelSpec(
-        name="wan2.1-v2v-1.3b",
-        text_encoder=UMT5_XXL,
-        transformer=WAN21_T2V_1_3B,
-        vae=WAN21_VAE,
-        default_width=832,
-        default_height=480,
-        trained_max_pixels=832 * 480,
-        pipeline="v2v",
-        source="Wan-AI/Wan2.1-T2V-1.3B-Diffusers (published config.json files) in diffusers' "
-        "WanVideoToVideoPipeline, as its example loads it; 50 steps and strength 0.8 (its __call__ defaults)",
-    ),
-    "wan2.1-v2v-14b": ModelSpec(
-        name="wan2.1-v2v-14b",
-        text_encoder=UMT5_XXL,
-        transformer=WAN21_T2V_14B,
-        vae=WAN21_VAE,
-        default_width=1280,
-        default_height=720,
-        trained_max_pixels=1280 * 720,
-        pipeline="v2v",
-        source="Wan-AI/Wan2.1-T2V-14B-Diffusers (published config.json files) in diffusers' "
-        "WanVideoToVideoPipeline; 50 steps and strength 0.8 (its __call__ defaults)",
-    ),
 }
+
+_V2V_SOURCE = (
+    " in diffusers' WanVideoToVideoPipeline, as its example loads it; 50 steps and strength 0.8 (its __call__ defaults)"
+)
+for _size in ("1.3b", "14b"):  # video-to-video runs the text-to-video checkpoints (one spec each, renamed)
+    _t2v = PRESETS[f"wan2.1-t2v-{_size}"]
+    PRESETS[f"wan2.1-v2v-{_size}"] = replace(
+        _t2v, name=f"wan2.1-v2v-{_size}", pipeline="v2v", source=_t2v.source + _V2V_SOURCE
+    )
 
 DEFAULT_MODEL = "wan2.1-t2v-14b"
 
