@@ -3,6 +3,8 @@ with a test that failed before its fix. One line on stderr, exit 2, never a trac
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .conftest import one_line_error, run_cli
@@ -346,7 +348,9 @@ def test_4_every_output_validates_against_its_published_schema(
         ],
         ["plan", "--gpu", "h100-sxm", "--gpus", "4", "--format", "json"],
         ["sweep", "--model", "wan2.1-t2v-1.3b", "--steps", "1,2", "--gpu", "h100-sxm", "--format", "json"],
-    ):
+        ["fleet", "--mix", str(Path(__file__).resolve().parent.parent / "examples" / "mix.csv"), "--rate", "200/h",
+         "--slo", "p95<=300s", "--gpu", "h100-sxm", "--jobs", "500", "--replications", "2", "--format", "json"],
+    ):  # fmt: skip
         code, out, err = run_cli(argv, capsys)
         assert code == 0, err
         docs.append(json.loads(out))
