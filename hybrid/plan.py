@@ -14,7 +14,7 @@ of published runs on one GPU for the one-GPU layout, on several for the others).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, combinations
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,8 @@ class Candidate:
     optimisations: tuple[Optimisation, ...] = ()
     """The optimisations its job runs (``--optimise``, or a set ``--try-optimisations`` tries): none has a
     range, the ranges rest on baselines."""
+    changes: str = ""
+    """What it changes of the job as asked to fit the GPU (another runtime, offload), where it does."""
 
     @property
     def optimised(self) -> bool:
@@ -75,6 +77,8 @@ class Candidate:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"layout": self.deployment.describe(), "deployment": self.deployment.to_dict()}
+        if self.changes:
+            out["changes"] = self.changes
         if self.optimisations:
             out["optimisations"] = [o.text() for o in self.optimisations]
         if self.sizing is None:
@@ -118,6 +122,9 @@ class Plan:
     """Sets tried that do not run the job on the GPU: ``(set as typed, why)``."""
     price: Price | None = None
     """What a GPU-hour costs: every layout's dollars per video (``None``: no price known or given)."""
+    alternatives: tuple[Candidate, ...] = ()
+    """Where no layout fits as asked: the layouts that fit with a change a user can make (offload, the
+    original Wan runtime with its FSDP and bf16 weights), best first."""
 
     @property
     def best(self) -> Candidate | None:
@@ -145,6 +152,7 @@ class Plan:
             "rejected": [c.to_dict() for c in self.rejected],
             "notes": [f"cfg-parallel: {NO_CFG_PARALLEL}"],
             **({"price": self.price.to_dict()} if self.price else {}),
+            **({"alternatives": [c.to_dict() for c in self.alternatives]} if self.alternatives else {}),
             **({"optimisations": [o.to_dict() for o in self.optimisations]} if self.optimisations else {}),
             **(
                 {
@@ -233,4 +241,47 @@ def plan(
         return (not c.fits, cost, c.deployment.gpus)
 
     ranked = tuple(sorted(ok, key=key))
-    return Plan(workload, g.name, gpus, objective, ranked, tuple(rejected), optimise, tried, tuple(refused), price)
+    alternatives: list[Candidate] = []
+    if not tried and not any(c.fits for c in ranked):  # what a user can change to fit the GPU
+        for runtime in _changes(workload):
+            job = replace(workload, runtime=runtime)
+            if optimise:
+                try:
+                    planned = plan_of(optimise, job, g)
+                except InputError:
+                    continue
+                job, transforms = planned.workload, planned.transforms
+            else:
+                transforms = ()
+            for d in layouts(spec, runtime, gpus):
+                try:
+                    sized = size_on_gpu(job, g.name, deployment=d, optimisations=transforms, **sizing)
+                except InputError:
+                    continue
+                c = Candidate(d, with_cost(sized if optimise else with_range(sized), price, job.batch),
+                              optimisations=optimise, changes=runtime.describe())  # fmt: skip
+                if c.fits:
+                    alternatives.append(c)
+    return Plan(workload, g.name, gpus, objective, ranked, tuple(rejected), optimise, tried, tuple(refused), price,
+                tuple(sorted(alternatives, key=key)))  # fmt: skip
+
+
+def _changes(workload: Workload) -> list[Runtime]:
+    """The runtimes a user could switch to for less memory: the asked one with offload, and the original Wan
+    code (whose layouts include FSDP) as its README runs it: with offload, with bf16 DiT weights where its
+    repository has the flag, and both; each one its records and the model allow."""
+    asked = workload.runtime
+    variants = [replace(asked, offload=True)]
+    for offload in (False, True):
+        for convert in (False, True):
+            variants.append(Runtime("wan", offload=offload, convert_model_dtype=convert))
+    out: list[Runtime] = []
+    for r in variants:
+        if r == asked or r in out:
+            continue
+        try:
+            replace(workload, runtime=r)  # the flags the runtime and the model take
+        except InputError:
+            continue
+        out.append(r)
+    return out

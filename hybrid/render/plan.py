@@ -14,6 +14,8 @@ from hybrid.render.table import format_table
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.plan import Plan
 
+ALTERNATIVES_SHOWN = 5
+"""Layouts that fit with a change a table lists (the JSON has every one)."""
 HEADERS = ["rank", "layout", "seconds", "GPU-seconds", "comm seconds", "peak memory per rank", "fits"]
 RIGHT = (0, 2, 3, 4, 5)
 CSV_HEADERS = ["rank", "gpus", "ulysses", "ring", "fsdp", "optimisations", "seconds", "seconds_low", "seconds_high",
@@ -81,7 +83,15 @@ def _headline(p: Plan) -> str:
 def _summary(p: Plan) -> list[str]:
     best = p.best
     if best is None:
-        lines = ["best: none fits the GPU's memory"]
+        lines = ["best: none fits the GPU's memory" + (" as asked" if p.alternatives else "")]
+        if p.alternatives and p.ranked:
+            a, asked = p.alternatives[0], p.ranked[0]
+            assert a.sizing is not None and asked.sizing is not None
+            lines.append(
+                f"fits with a change: {a.deployment.describe()} with {a.changes}: {a.sizing.seconds:,.1f} s, "
+                f"{units.nbytes(a.sizing.peak_memory_bytes)} per rank; gave up: {asked.deployment.describe()} as "
+                f"asked, {asked.sizing.seconds:,.1f} s but {units.nbytes(asked.sizing.peak_memory_bytes)} per rank"
+            )
     else:
         lines = [f"best: {best.deployment.describe()}" + (f", {best.label}" if p.tried else "")]
     if p.price is not None:
@@ -99,7 +109,17 @@ def _summary(p: Plan) -> list[str]:
 
 def to_table(p: Plan) -> str:
     table = format_table(_headers(p), _cells(p), right=_right(p))
-    return "\n".join([_headline(p), "", table, "", *_summary(p)]) + "\n"
+    parts = [_headline(p), "", table, "", *_summary(p)]
+    if p.alternatives:
+        shown = p.alternatives[:ALTERNATIVES_SHOWN]
+        rows = [[str(i), c.deployment.describe(), c.changes, f"{c.sizing.seconds:,.1f}",
+                 units.nbytes(c.sizing.peak_memory_bytes)] for i, c in enumerate(shown, 1) if c.sizing]  # fmt: skip
+        more = len(p.alternatives) - len(shown)
+        rest = f"; {more} more in the JSON" if more else ""
+        parts += ["", f"layouts that fit with a change (best {len(shown)}{rest}):",
+                  format_table(["rank", "layout", "changes", "seconds", "peak memory per rank"], rows,
+                               right=(0, 3, 4))]  # fmt: skip
+    return "\n".join(parts) + "\n"
 
 
 def to_markdown(p: Plan) -> str:
