@@ -356,23 +356,31 @@ class Fleet:
 
 
 def services_on(kinds: Sequence[JobKind], gpu: str, gpus_per_job: int) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """Each kind's fastest layout of exactly ``gpus_per_job`` GPUs that fits the GPU's memory, and its seconds;
-    :class:`InputError` naming the kind where none fits."""
-    from hybrid.plan import layouts
+    """Each kind's fastest layout of exactly ``gpus_per_job`` GPUs that fits the GPU's memory, and its seconds:
+    as asked where one fits, else with the changes ``plan`` tries (offload, the original Wan code with FSDP and
+    bf16 weights: :func:`hybrid.plan.runtime_changes`); :class:`InputError` naming the kind where none fits."""
+    from dataclasses import replace
+
+    from hybrid.plan import layouts, runtime_changes
     from hybrid.sizing import size_on_gpu
 
     chosen, seconds = [], []
     for k in kinds:
         best: tuple[float, str] | None = None
-        for d in layouts(k.workload.spec, k.workload.runtime, gpus_per_job):
-            if d.gpus != gpus_per_job:
-                continue
-            try:
-                s = size_on_gpu(k.workload, gpu, deployment=d)
-            except InputError:
-                continue
-            if s.peak_memory_bytes <= s.gpu.memory_bytes and (best is None or s.seconds < best[0]):
-                best = (s.seconds, d.describe())
+        for runtime in (k.workload.runtime, *runtime_changes(k.workload)):
+            w = replace(k.workload, runtime=runtime)
+            changed = "" if runtime == k.workload.runtime else f" with {runtime.describe()}"
+            for d in layouts(w.spec, runtime, gpus_per_job):
+                if d.gpus != gpus_per_job:
+                    continue
+                try:
+                    s = size_on_gpu(w, gpu, deployment=d)
+                except InputError:
+                    continue
+                if s.peak_memory_bytes <= s.gpu.memory_bytes and (best is None or s.seconds < best[0]):
+                    best = (s.seconds, d.describe() + changed)
+            if best is not None:  # as asked where it fits: a change only where it must
+                break
         if best is None:
             raise InputError(f"{k.name}: no layout of {gpus_per_job} x {gpu} fits its memory")
         seconds.append(best[0])

@@ -243,7 +243,7 @@ def plan(
     ranked = tuple(sorted(ok, key=key))
     alternatives: list[Candidate] = []
     if not tried and not any(c.fits for c in ranked):  # what a user can change to fit the GPU
-        for runtime in _changes(workload):
+        for runtime in runtime_changes(workload):
             job = replace(workload, runtime=runtime)
             if optimise:
                 try:
@@ -266,7 +266,7 @@ def plan(
                 tuple(sorted(alternatives, key=key)))  # fmt: skip
 
 
-def _changes(workload: Workload) -> list[Runtime]:
+def runtime_changes(workload: Workload) -> list[Runtime]:
     """The runtimes a user could switch to for less memory: the asked one with offload, and the original Wan
     code (whose layouts include FSDP) as its README runs it: with offload, with bf16 DiT weights where its
     repository has the flag, and both; each one its records and the model allow."""
