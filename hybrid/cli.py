@@ -302,20 +302,31 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
-    from hybrid.fleet import parse_rate, parse_slo, read_mix, search
+    from hybrid.fleet import parse_rate, parse_slo, read_mix, read_trace, search
     from hybrid.prices import read_prices
     from hybrid.render import fleet as render
 
     if args.format == "png" and args.output is None:
         raise InputError("output: --format png writes a file; give -o FILE.png")
-    rate, slo = parse_rate(args.rate), parse_slo(args.slo)
-    kinds = read_mix(args.mix)
+    if (args.mix is None) == (args.trace is None):
+        raise InputError("mix: give --mix FILE with --rate, or --trace FILE of timed requests; one of them")
+    if args.trace is not None and args.rate is not None:
+        raise InputError("rate: a trace's requests come at their own times; leave --rate out with --trace")
+    if args.mix is not None and args.rate is None:
+        raise InputError("rate: --mix needs --rate, e.g. 200/h")
+    slo = parse_slo(args.slo)
+    arrivals = None
+    if args.trace is not None:
+        kinds, arrivals = read_trace(args.trace)
+        rate = 1.0  # set from the trace by the search
+    else:
+        rate, kinds = parse_rate(args.rate), read_mix(args.mix)
     gpus = [g.strip() for g in args.gpu.split(",") if g.strip()]
     if not gpus:
         raise InputError("gpu: give one or more GPUs, comma-separated (see wanmeter gpus)")
     prices = read_prices(args.prices) if args.prices is not None else None
     result = search(kinds, rate, slo, gpus, args.max_gpus, args.discipline, args.seed, args.replications, args.jobs,
-                    prices)  # fmt: skip
+                    prices, arrivals)  # fmt: skip
     if result.best() is None:
         raise InputError(result.unmet())
     if args.format == "png":
@@ -519,9 +530,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_optimisations)
 
     p = sub.add_parser("fleet", help="the cheapest fleet of GPUs for a request mix at a latency target (SimPy)")
-    p.add_argument("--mix", type=Path, required=True, help="the request mix: CSV, JSON Lines or Parquet, one row per "
-                   "kind of job (model, size, frames, steps, image, ref_images, share)")  # fmt: skip
-    p.add_argument("--rate", required=True, help="requests per s, min, h or d, e.g. 200/h (Poisson arrivals)")
+    p.add_argument("--mix", type=Path, help="the request mix: CSV, JSON Lines or Parquet, one row per kind of job "
+                   "(model, size, frames, steps, image, ref_images, share)")  # fmt: skip
+    p.add_argument("--trace", type=Path, help="instead of --mix and --rate: timed requests, one row each (time in "
+                   "seconds or ISO 8601, and the job's columns), replayed")  # fmt: skip
+    p.add_argument("--rate", help="with --mix: requests per s, min, h or d, e.g. 200/h (Poisson arrivals)")
     p.add_argument("--slo", required=True, help="the latency target, e.g. p95<=300s (waiting plus the job)")
     p.add_argument("--gpu", required=True, help="GPU types to consider, comma-separated (see wanmeter gpus)")
     p.add_argument("--max-gpus", type=options.count("max-gpus"), default=64, help="GPUs at most (default 64)")

@@ -79,20 +79,17 @@ _MIX_COLUMNS = ("model", "size", "width", "height", "frames", "steps", "batch", 
                 "rate", "name", "runtime", "no_cfg")  # fmt: skip
 
 
-def read_mix(path: Path) -> list[JobKind]:
-    """A mix file (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``): one row per kind of job (``model``; ``size``
-    ``WxH`` or ``width``/``height``; ``frames``, ``steps``, ``batch``, ``image``, ``ref_images`` where not the
-    preset's; ``share`` or ``rate`` weights, normalised). One line naming the file and row otherwise."""
+def _table(path: Path, what: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of a ``.csv``, ``.jsonl``/``.ndjson`` or ``.parquet`` file, each without its empty cells; one line
+    naming the file where it cannot be read, has no rows or a column not in ``columns``."""
+    import io
+
     import pandas as pd
 
     from hybrid.files import read_bytes
-    from hybrid.runtime import Runtime
-    from hybrid.workload import Workload
 
     suffix = path.suffix.lower()
-    raw = read_bytes(path, "mix file", 16 << 20)
-    import io
-
+    raw = read_bytes(path, f"{what} file", 16 << 20)
     try:
         if suffix == ".csv":
             frame = pd.read_csv(io.BytesIO(raw))
@@ -101,58 +98,120 @@ def read_mix(path: Path) -> list[JobKind]:
         elif suffix == ".parquet":
             frame = pd.read_parquet(io.BytesIO(raw))
         else:
-            raise InputError(f"mix: {path}: unknown kind of file; valid: .csv, .jsonl, .ndjson, .parquet")
+            raise InputError(f"{what}: {path}: unknown kind of file; valid: .csv, .jsonl, .ndjson, .parquet")
     except InputError:
         raise
     except ImportError:
-        raise InputError(f"mix: {path}: reading Parquet needs pyarrow (pip install 'wanmeter[parquet]')") from None
+        raise InputError(f"{what}: {path}: reading Parquet needs pyarrow (pip install 'wanmeter[parquet]')") from None
     except Exception as e:  # the readers' own errors: one line naming the file
-        raise InputError(f"mix: {path}: not a readable {suffix[1:]} table ({type(e).__name__})") from None
+        raise InputError(f"{what}: {path}: not a readable {suffix[1:]} table ({type(e).__name__})") from None
     if frame.empty:
-        raise InputError(f"mix: {path} has no jobs; valid: one row per kind of job with a model and a share")
-    unknown = [c for c in frame.columns if c not in _MIX_COLUMNS]
+        raise InputError(
+            f"{what}: {path} has no jobs; valid: one row per {'request' if what == 'trace' else 'kind of job'}"
+        )
+    unknown = [c for c in frame.columns if c not in columns]
     if unknown:
-        raise InputError(f"mix: {path}: unknown column {echo(str(unknown[0]), 40)}; valid: {', '.join(_MIX_COLUMNS)}")
+        raise InputError(f"{what}: {path}: unknown column {echo(str(unknown[0]), 40)}; valid: {', '.join(columns)}")
     if "model" not in frame.columns:
-        raise InputError(f"mix: {path}: no model column; valid: {', '.join(_MIX_COLUMNS)}")
+        raise InputError(f"{what}: {path}: no model column; valid: {', '.join(columns)}")
+    return [
+        {str(k): v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
+        for row in frame.to_dict("records")
+    ]
+
+
+def _job(vals: dict[str, Any], where: str) -> Any:
+    """The workload a row of a mix or a trace names (``model``; ``size`` ``WxH`` or ``width``/``height``;
+    ``frames``, ``steps``, ``batch``, ``image``, ``ref_images``, ``no_cfg``, ``runtime`` where not the preset's)."""
+    from hybrid.runtime import Runtime
+    from hybrid.workload import Workload
+
+    kw: dict[str, Any] = {}
+    if "size" in vals:
+        m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(vals["size"]))
+        if m is None:
+            raise InputError(f"{where}: size {echo(vals['size'], 40)} is invalid; valid: WIDTHxHEIGHT")
+        kw["width"], kw["height"] = int(m.group(1)), int(m.group(2))
+    for name in ("width", "height", "frames", "steps", "batch", "ref_images"):
+        if name in vals:
+            v = vals[name]
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise InputError(f"{where}: {name} {echo(v, 40)} is invalid; valid: a whole number")
+            kw[name] = v
+    flags: dict[str, bool] = {}
+    for flag in ("image", "no_cfg"):
+        if flag in vals:  # a table reader may give a boolean column with gaps as 1.0 and 0.0
+            v = vals[flag]
+            if not isinstance(v, bool) and v in (0, 1):
+                v = bool(v)
+            if not isinstance(v, bool):
+                raise InputError(f"{where}: {flag} {echo(vals[flag], 40)} is invalid; valid: true or false")
+            flags[flag] = v
+    try:
+        return Workload.of(str(vals["model"]), image=flags.get("image", False), cfg=not flags.get("no_cfg", False),
+                           runtime=Runtime(str(vals.get("runtime", "diffusers"))), **kw)  # fmt: skip
+    except InputError as e:
+        raise InputError(f"{where}: {e}") from None
+
+
+def _name(vals: dict[str, Any], w: Any) -> str:
+    return str(vals.get("name", f"{w.model} {w.width}x{w.height}x{w.frames}"))
+
+
+def read_mix(path: Path) -> list[JobKind]:
+    """A mix file (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``): one row per kind of job (:func:`_job`'s
+    columns, and ``share`` or ``rate`` weights, normalised). One line naming the file and row otherwise."""
     kinds: list[JobKind] = []
-    for i, row in enumerate(frame.to_dict("records")):
+    for i, vals in enumerate(_table(path, "mix", _MIX_COLUMNS)):
         where = f"mix: {path}: row {i + 1}"
-        vals = {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
         weight = vals.get("share", vals.get("rate", 1.0))
         number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
         if not (number and math.isfinite(weight) and weight > 0):
             raise InputError(f"{where}: share {echo(weight, 40)} is invalid; valid: a number > 0")
-        kw: dict[str, Any] = {}
-        if "size" in vals:
-            m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(vals["size"]))
-            if m is None:
-                raise InputError(f"{where}: size {echo(vals['size'], 40)} is invalid; valid: WIDTHxHEIGHT")
-            kw["width"], kw["height"] = int(m.group(1)), int(m.group(2))
-        for name in ("width", "height", "frames", "steps", "batch", "ref_images"):
-            if name in vals:
-                v = vals[name]
-                if isinstance(v, float) and v.is_integer():
-                    v = int(v)
-                if isinstance(v, bool) or not isinstance(v, int):
-                    raise InputError(f"{where}: {name} {echo(v, 40)} is invalid; valid: a whole number")
-                kw[name] = v
-        for flag in ("image", "no_cfg"):
-            if flag in vals:  # a table reader may give a boolean column with gaps as 1.0 and 0.0
-                v = vals[flag]
-                if not isinstance(v, bool) and v in (0, 1):
-                    v = bool(v)
-                if not isinstance(v, bool):
-                    raise InputError(f"{where}: {flag} {echo(vals[flag], 40)} is invalid; valid: true or false")
-                vals[flag] = v
-        try:
-            w = Workload.of(str(vals["model"]), image=bool(vals.get("image", False)), cfg=not vals.get("no_cfg", False),
-                            runtime=Runtime(str(vals.get("runtime", "diffusers"))), **kw)  # fmt: skip
-        except InputError as e:
-            raise InputError(f"{where}: {e}") from None
-        kinds.append(JobKind(str(vals.get("name", f"{w.model} {w.width}x{w.height}x{w.frames}")), w, float(weight)))
+        w = _job(vals, where)
+        kinds.append(JobKind(_name(vals, w), w, float(weight)))
     total = sum(k.share for k in kinds)
     return [JobKind(k.name, k.workload, k.share / total) for k in kinds]
+
+
+_TRACE_COLUMNS = ("time", *(c for c in _MIX_COLUMNS if c not in ("share", "rate")))
+
+
+def read_trace(path: Path) -> tuple[list[JobKind], list[tuple[float, int]]]:
+    """A trace of requests (``.csv``, ``.jsonl``, ``.parquet``): per row a ``time`` (seconds, or an ISO 8601
+    timestamp) and the job (:func:`_job`'s columns). The distinct jobs as kinds (their shares the trace's), and
+    ``(seconds after the first request, kind)`` per request in time order."""
+    import pandas as pd
+
+    rows = _table(path, "trace", _TRACE_COLUMNS)
+    kinds: dict[Any, int] = {}
+    named: list[JobKind] = []
+    times: list[tuple[Any, int]] = []
+    for i, vals in enumerate(rows):
+        where = f"trace: {path}: row {i + 1}"
+        if "time" not in vals:
+            raise InputError(f"{where}: no time; valid: seconds or an ISO 8601 timestamp")
+        w = _job(vals, where)
+        if w not in kinds:
+            kinds[w] = len(named)
+            named.append(JobKind(_name(vals, w), w, 0.0))
+        times.append((vals["time"], kinds[w]))
+    try:
+        stamps = pd.to_datetime([t for t, _ in times]) if isinstance(times[0][0], str) else None
+    except (ValueError, TypeError):
+        raise InputError(f"trace: {path}: a time is not an ISO 8601 timestamp") from None
+    seconds: list[float] = []
+    for j, (t, _) in enumerate(times):
+        v = (stamps[j] - stamps.min()).total_seconds() if stamps is not None else t
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise InputError(f"trace: {path}: row {j + 1}: time {echo(t, 40)} is invalid; valid: seconds >= 0")
+        seconds.append(float(v))
+    first = min(seconds)
+    arrivals = sorted((s - first, k) for s, (_, k) in zip(seconds, times, strict=True))
+    counts = [sum(1 for _, k in arrivals if k == i) for i in range(len(named))]
+    return [JobKind(k.name, k.workload, n / len(arrivals)) for k, n in zip(named, counts, strict=True)], arrivals
 
 
 def erlang_c(servers: int, offered: float) -> float:
@@ -192,10 +251,12 @@ class SimResult:
 def simulate(
     rate: float, services: Sequence[float], shares: Sequence[float], servers: int, jobs: int, seed: int,
     discipline: str = "fifo", exponential: bool = False, warmup: int | None = None,
+    arrivals: Sequence[tuple[float, int]] | None = None,
 ) -> SimResult:  # fmt: skip
     """``jobs`` Poisson arrivals at ``rate``, each of kind ``k`` with probability ``shares[k]`` and a service of
     ``services[k]`` seconds (``exponential``: drawn with that mean, the M/M/c test mode), on ``servers`` alike
     servers (SimPy), FIFO or shortest-job-first; the first ``warmup`` requests (default a tenth) are not
+    measured. With ``arrivals`` (a trace: ``(seconds, kind)`` in time order) those requests instead, every one
     measured."""
     import simpy
 
@@ -203,7 +264,7 @@ def simulate(
     env = simpy.Environment()
     sjf = discipline == "sjf"
     pool = simpy.PriorityResource(env, capacity=servers) if sjf else simpy.Resource(env, capacity=servers)
-    skip = jobs // 10 if warmup is None else warmup
+    skip = (0 if arrivals is not None else jobs // 10) if warmup is None else warmup
     waits: list[float] = []
     latencies: list[float] = []
     busy = [0.0]
@@ -223,7 +284,7 @@ def simulate(
             window[1] = max(window[1], env.now)
             busy[0] += service
 
-    def arrivals() -> Any:
+    def poisson() -> Any:
         kinds = range(len(services))
         for i in range(jobs):
             yield env.timeout(rng.expovariate(rate))
@@ -231,7 +292,12 @@ def simulate(
             s = rng.expovariate(1 / services[k]) if exponential else services[k]
             env.process(request(i, s))
 
-    env.process(arrivals())
+    def replay(trace: Sequence[tuple[float, int]]) -> Any:
+        for i, (t, k) in enumerate(trace):
+            yield env.timeout(t - env.now)
+            env.process(request(i, services[k]))
+
+    env.process(poisson() if arrivals is None else replay(arrivals))
     env.run()
     span = max(window[1] - window[0], 1e-12)
     return SimResult(tuple(waits), tuple(latencies), busy[0] / (servers * span))
@@ -243,11 +309,11 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def interval(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95% interval over replications (Student's t)."""
+def interval(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and the half-width of its 95% interval over replications (Student's t); ``None`` for one value."""
     mean = statistics.fmean(values)
     if len(values) < 2:
-        return mean, math.inf
+        return mean, None
     t = _T975[min(len(values) - 2, len(_T975) - 1)]
     return mean, t * statistics.stdev(values) / math.sqrt(len(values))
 
@@ -268,7 +334,8 @@ class Pool:
     p99: float
     target: float
     """The mean over replications of the target's quantile."""
-    target_half_width: float
+    target_half_width: float | None
+    """Its 95% interval's half-width (``None``: one replication, a trace's replay)."""
     utilisation: float
     usd_per_video: float | None
     meets: bool
@@ -302,6 +369,8 @@ class Fleet:
     pools: tuple[Pool, ...]
     skipped: tuple[tuple[str, str], ...] = field(default=())
     """``(GPU type, why)`` where a GPU or a group size could not serve the mix."""
+    trace: tuple[int, float] | None = None
+    """Where a trace was replayed: its requests and the seconds from the first to the last."""
     slowest_alone: tuple[tuple[str, int, float], ...] = field(default=())
     """``(GPU type, GPUs per job, seconds)``: the slowest kind's job alone, where that alone misses the target
     (no pool of such groups can meet it: the best its quantile can be)."""
@@ -320,9 +389,10 @@ class Fleet:
         )
 
     def best(self, gpu: str | None = None) -> Pool | None:
-        """The cheapest pool that meets the target (of ``gpu``; overall), by dollars per hour, else by GPUs."""
+        """The cheapest pool that meets the target (of ``gpu``; overall), by dollars per hour, then GPUs, then
+        the faster."""
         found = [p for p in self.pools if p.meets and (gpu is None or p.gpu == gpu)]
-        return min(found, key=lambda p: (p.usd_per_hour if p.usd_per_hour is not None else math.inf, p.gpus),
+        return min(found, key=lambda p: (p.usd_per_hour if p.usd_per_hour is not None else math.inf, p.gpus, p.target),
                    default=None)  # fmt: skip
 
     def frontier(self) -> list[Pool]:
@@ -352,6 +422,7 @@ class Fleet:
             "frontier": [p.to_dict() for p in self.frontier()],
             "pools": [p.to_dict() for p in self.pools],
             "skipped": [{"gpu": g, "why": why} for g, why in self.skipped],
+            **({"trace": {"requests": self.trace[0], "span_seconds": self.trace[1]}} if self.trace else {}),
         }
 
 
@@ -391,9 +462,14 @@ def services_on(kinds: Sequence[JobKind], gpu: str, gpus_per_job: int) -> tuple[
 def search(
     kinds: Sequence[JobKind], rate: float, slo: Slo, gpus: Sequence[str], max_gpus: int = 64, discipline: str = "fifo",
     seed: int = 0, replications: int = 5, jobs: int = 2000, prices: dict[str, Any] | None = None,
+    arrivals: Sequence[tuple[float, int]] | None = None,
 ) -> Fleet:  # fmt: skip
     """Every GPU type and group size, each pool size from the first stable one up to the first that meets
-    ``slo`` (or ``max_gpus``), simulated ``replications`` times (:func:`simulate`, seeds ``seed`` on)."""
+    ``slo`` (or ``max_gpus``), simulated ``replications`` times (:func:`simulate`, seeds ``seed`` on). With
+    ``arrivals`` (a trace) those requests, once: the replay has nothing random."""
+    if arrivals is not None:
+        span = max(t for t, _ in arrivals) if arrivals else 0.0
+        rate, replications, jobs = len(arrivals) / max(span, 1.0), 1, len(arrivals)
     from hybrid.hardware import get_gpu
     from hybrid.prices import price_of
 
@@ -433,7 +509,8 @@ def search(
                 surely += 1
             for groups in range(first, min(surely, max_gpus // per_job) + 1):
                 reps = [
-                    simulate(rate, services, shares, groups, jobs, seed + r, discipline) for r in range(replications)
+                    simulate(rate, services, shares, groups, jobs, seed + r, discipline, arrivals=arrivals)
+                    for r in range(replications)
                 ]
                 target, half = interval([quantile(x.latencies, slo.quantile) for x in reps])
                 lat = [v for x in reps for v in x.latencies]
@@ -445,5 +522,6 @@ def search(
                 ))  # fmt: skip
                 if target <= slo.seconds:
                     break
+    trace = (len(arrivals), max(t for t, _ in arrivals)) if arrivals else None
     return Fleet(tuple(kinds), rate, slo, tuple(get_gpu(n).name for n in gpus), max_gpus, discipline, seed,
-                 replications, jobs, tuple(pools), tuple(skipped), tuple(slowest))  # fmt: skip
+                 replications, jobs, tuple(pools), tuple(skipped), trace, tuple(slowest))  # fmt: skip

@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 
 from hybrid.errors import InputError
-from hybrid.fleet import erlang_c, erlang_c_wait, interval, md1_wait, parse_rate, parse_slo, read_mix, simulate
+from hybrid.fleet import (
+    erlang_c,
+    erlang_c_wait,
+    interval,
+    md1_wait,
+    parse_rate,
+    parse_slo,
+    read_mix,
+    read_trace,
+    simulate,
+)
 from hybrid.schemas import problem
 from tests.conftest import run_cli
 
@@ -128,3 +138,27 @@ def test_fleet_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], tmp_pat
     code, _, err = run_cli(["fleet", "--mix", str(empty), "--rate", "1/h", "--slo", "p95<=300s", "--gpu", "h100-sxm"],
                            capsys)  # fmt: skip
     assert code == 2 and "has no jobs" in err
+
+
+def test_a_trace_is_replayed_as_timed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "trace.csv"
+    rows = [(0, "wan2.1-t2v-1.3b"), (30, "wan2.1-t2v-1.3b"), (45, "wan2.1-t2v-14b"), (200, "wan2.1-t2v-1.3b")]
+    trace.write_text("time,model\n" + "".join(f"{t},{m}\n" for t, m in rows))
+    kinds, arrivals = read_trace(trace)
+    assert [k.workload.model for k in kinds] == ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b"]
+    assert [k.share for k in kinds] == [0.75, 0.25] and arrivals == [(0.0, 0), (30.0, 0), (45.0, 1), (200.0, 0)]
+    # one server, fixed services of 10 s and 100 s: each request finds it free (the second ends at 40 s, the
+    # third arrives at 45 s and ends at 145 s, the fourth arrives at 200 s), so every latency is its own service
+    r = simulate(1.0, [10.0, 100.0], [0.75, 0.25], 1, 4, 0, arrivals=arrivals)
+    assert r.waits == (0.0, 0.0, 0.0, 0.0) and r.latencies == (10.0, 10.0, 100.0, 10.0)
+    iso = tmp_path / "iso.jsonl"
+    iso.write_text('{"time": "2026-12-03T10:00:00", "model": "wan2.1-t2v-1.3b"}\n'
+                   '{"time": "2026-12-03T10:01:30", "model": "wan2.1-t2v-1.3b"}\n')  # fmt: skip
+    assert read_trace(iso)[1] == [(0.0, 0), (90.0, 0)]
+    argv = ["fleet", "--trace", str(trace), "--slo", "p95<=400s", "--gpu", "h100-sxm", "--format", "json"]
+    code, out, _ = run_cli(argv, capsys)
+    doc = json.loads(out)
+    assert code == 0 and problem(doc) is None and doc["trace"] == {"requests": 4, "span_seconds": 200.0}
+    assert doc["replications"] == 1 and doc["best"]["target_half_width"] is None
+    code, _, err = run_cli([*argv, "--rate", "1/h"], capsys)
+    assert code == 2 and "leave --rate out with --trace" in err

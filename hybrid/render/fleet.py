@@ -26,16 +26,21 @@ def _usd(v: float | None) -> str:
 
 def _cells(p: Pool) -> list[str]:
     return [p.gpu, str(p.gpus), str(p.gpus_per_job), _usd(p.usd_per_hour), _usd(p.usd_per_video), f"{p.p50:,.0f}",
-            f"{p.p95:,.0f}", f"{p.p99:,.0f}", f"{p.target:,.0f} +- {p.target_half_width:,.0f}",
+            f"{p.p95:,.0f}", f"{p.p99:,.0f}",
+            f"{p.target:,.0f}" + ("" if p.target_half_width is None else f" +- {p.target_half_width:,.0f}"),
             f"{p.utilisation:.0%}", "yes" if p.meets else "no"]  # fmt: skip
 
 
 def _headline(f: Fleet) -> str:
     mix = "; ".join(f"{k.share:.0%} {k.name}" for k in f.kinds)
+    runs = (
+        f"a trace of {f.trace[0]:,} requests over {f.trace[1]:,.0f} s replayed"
+        if f.trace
+        else f"{f.replications} seeded replications of {f.jobs:,} requests (seed {f.seed})"
+    )
     return (
         f"fleet for {f.rate * 3600:,.4g} requests/h ({mix}), target {f.slo.text()}, on {', '.join(f.gpus)}, at most "
-        f"{f.max_gpus} GPUs, {f.discipline.upper()}; {f.replications} seeded replications of {f.jobs:,} requests "
-        f"(seed {f.seed})"
+        f"{f.max_gpus} GPUs, {f.discipline.upper()}; {runs}"
     )
 
 
