@@ -325,8 +325,11 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if not gpus:
         raise InputError("gpu: give one or more GPUs, comma-separated (see wanmeter gpus)")
     prices = read_prices(args.prices) if args.prices is not None else None
+    from hybrid.optimisations import parse
+
+    optimise = parse(args.optimise) if args.optimise else ()
     result = search(kinds, rate, slo, gpus, args.max_gpus, args.discipline, args.seed, args.replications, args.jobs,
-                    prices, arrivals)  # fmt: skip
+                    prices, arrivals, optimise)  # fmt: skip
     if result.best() is None:
         raise InputError(result.unmet())
     if args.format == "png":
@@ -543,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replications", type=options.count("replications"), default=5, help="default 5")
     p.add_argument("--jobs", type=options.count("jobs"), default=2000, help="requests per replication (default 2000)")
     p.add_argument("--prices", type=Path, metavar="FILE", help="prices per GPU-hour from FILE (prices.json's schema)")
+    p.add_argument("--optimise", metavar="LIST", help="optimisations every job runs, comma-separated (see wanmeter "
+                   "optimisations); a GPU a method does not run on is skipped with why")  # fmt: skip
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "html", "png"])
     p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_fleet)

@@ -371,6 +371,8 @@ class Fleet:
     """``(GPU type, why)`` where a GPU or a group size could not serve the mix."""
     trace: tuple[int, float] | None = None
     """Where a trace was replayed: its requests and the seconds from the first to the last."""
+    optimisations: tuple[Any, ...] = ()
+    """``--optimise``: what every job runs (:mod:`hybrid.optimisations`)."""
     slowest_alone: tuple[tuple[str, int, float], ...] = field(default=())
     """``(GPU type, GPUs per job, seconds)``: the slowest kind's job alone, where that alone misses the target
     (no pool of such groups can meet it: the best its quantile can be)."""
@@ -423,15 +425,20 @@ class Fleet:
             "pools": [p.to_dict() for p in self.pools],
             "skipped": [{"gpu": g, "why": why} for g, why in self.skipped],
             **({"trace": {"requests": self.trace[0], "span_seconds": self.trace[1]}} if self.trace else {}),
+            **({"optimisations": [o.to_dict() for o in self.optimisations]} if self.optimisations else {}),
         }
 
 
-def services_on(kinds: Sequence[JobKind], gpu: str, gpus_per_job: int) -> tuple[tuple[str, ...], tuple[float, ...]]:
+def services_on(
+    kinds: Sequence[JobKind], gpu: str, gpus_per_job: int, optimise: tuple[Any, ...] = ()
+) -> tuple[tuple[str, ...], tuple[float, ...]]:
     """Each kind's fastest layout of exactly ``gpus_per_job`` GPUs that fits the GPU's memory, and its seconds:
     as asked where one fits, else with the changes ``plan`` tries (offload, the original Wan code with FSDP and
     bf16 weights: :func:`hybrid.plan.runtime_changes`); :class:`InputError` naming the kind where none fits."""
     from dataclasses import replace
 
+    from hybrid.hardware import get_gpu
+    from hybrid.optimisations import plan_of
     from hybrid.plan import layouts, runtime_changes
     from hybrid.sizing import size_on_gpu
 
@@ -441,11 +448,15 @@ def services_on(kinds: Sequence[JobKind], gpu: str, gpus_per_job: int) -> tuple[
         for runtime in (k.workload.runtime, *runtime_changes(k.workload)):
             w = replace(k.workload, runtime=runtime)
             changed = "" if runtime == k.workload.runtime else f" with {runtime.describe()}"
+            transforms: tuple[Any, ...] = ()
+            if optimise:  # one line where a method does not run on the GPU: the search skips the GPU
+                planned = plan_of(optimise, w, get_gpu(gpu))
+                w, transforms = planned.workload, planned.transforms
             for d in layouts(w.spec, runtime, gpus_per_job):
                 if d.gpus != gpus_per_job:
                     continue
                 try:
-                    s = size_on_gpu(w, gpu, deployment=d)
+                    s = size_on_gpu(w, gpu, deployment=d, optimisations=transforms)
                 except InputError:
                     continue
                 if s.peak_memory_bytes <= s.gpu.memory_bytes and (best is None or s.seconds < best[0]):
@@ -462,7 +473,7 @@ def services_on(kinds: Sequence[JobKind], gpu: str, gpus_per_job: int) -> tuple[
 def search(
     kinds: Sequence[JobKind], rate: float, slo: Slo, gpus: Sequence[str], max_gpus: int = 64, discipline: str = "fifo",
     seed: int = 0, replications: int = 5, jobs: int = 2000, prices: dict[str, Any] | None = None,
-    arrivals: Sequence[tuple[float, int]] | None = None,
+    arrivals: Sequence[tuple[float, int]] | None = None, optimise: tuple[Any, ...] = (),
 ) -> Fleet:  # fmt: skip
     """Every GPU type and group size, each pool size from the first stable one up to the first that meets
     ``slo`` (or ``max_gpus``), simulated ``replications`` times (:func:`simulate`, seeds ``seed`` on). With
@@ -488,7 +499,7 @@ def search(
         price = price_of(g.name, prices)
         for per_job in (n for n in GROUP_SIZES if n <= max_gpus):
             try:
-                chosen, services = services_on(kinds, g.name, per_job)
+                chosen, services = services_on(kinds, g.name, per_job, optimise)
             except InputError as e:
                 skipped.append((g.name, f"{per_job} GPU{'s' if per_job > 1 else ''} per job: {e}"))
                 continue
@@ -524,4 +535,4 @@ def search(
                     break
     trace = (len(arrivals), max(t for t, _ in arrivals)) if arrivals else None
     return Fleet(tuple(kinds), rate, slo, tuple(get_gpu(n).name for n in gpus), max_gpus, discipline, seed,
-                 replications, jobs, tuple(pools), tuple(skipped), trace, tuple(slowest))  # fmt: skip
+                 replications, jobs, tuple(pools), tuple(skipped), trace, optimise, tuple(slowest))  # fmt: skip

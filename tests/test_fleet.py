@@ -162,3 +162,18 @@ def test_a_trace_is_replayed_as_timed(tmp_path: Path, capsys: pytest.CaptureFixt
     assert doc["replications"] == 1 and doc["best"]["target_half_width"] is None
     code, _, err = run_cli([*argv, "--rate", "1/h"], capsys)
     assert code == 2 and "leave --rate out with --trace" in err
+
+
+def test_every_job_runs_the_optimisations_and_a_gpu_they_do_not_run_on_is_skipped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = ["fleet", "--mix", str(EXAMPLE), "--rate", "200/h", "--slo", "p95<=300s", "--jobs", "500",
+            "--replications", "2", "--format", "json"]  # fmt: skip
+    code, out, _ = run_cli([*base, "--gpu", "h100-sxm,a100-80gb", "--optimise", "fp8"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and problem(doc) is None and [o["name"] for o in doc["optimisations"]] == ["fp8"]
+    assert any(s["why"].endswith("optimise: fp8 needs an FP8 tensor path; a100-80gb has none") for s in doc["skipped"])
+    code, plain, _ = run_cli([*base, "--gpu", "h100-sxm"], capsys)
+    code, distilled, _ = run_cli([*base, "--gpu", "h100-sxm", "--optimise", "distill:4"], capsys)
+    # a 4-step model without CFG serves the same stream on far fewer GPUs
+    assert json.loads(distilled)["best"]["gpus"] < json.loads(plain)["best"]["gpus"]

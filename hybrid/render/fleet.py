@@ -38,9 +38,10 @@ def _headline(f: Fleet) -> str:
         if f.trace
         else f"{f.replications} seeded replications of {f.jobs:,} requests (seed {f.seed})"
     )
+    optimised = f", --optimise {','.join(o.text() for o in f.optimisations)}" if f.optimisations else ""
     return (
-        f"fleet for {f.rate * 3600:,.4g} requests/h ({mix}), target {f.slo.text()}, on {', '.join(f.gpus)}, at most "
-        f"{f.max_gpus} GPUs, {f.discipline.upper()}; {runs}"
+        f"fleet for {f.rate * 3600:,.4g} requests/h ({mix}){optimised}, target {f.slo.text()}, on "
+        f"{', '.join(f.gpus)}, at most {f.max_gpus} GPUs, {f.discipline.upper()}; {runs}"
     )
 
 
