@@ -246,6 +246,9 @@ class SimResult:
     waits: tuple[float, ...]
     latencies: tuple[float, ...]
     utilisation: float
+    throughput: float
+    """Measured requests served per second: their count over the span from the first's arrival to the last's
+    departure."""
 
 
 def simulate(
@@ -300,7 +303,7 @@ def simulate(
     env.process(poisson() if arrivals is None else replay(arrivals))
     env.run()
     span = max(window[1] - window[0], 1e-12)
-    return SimResult(tuple(waits), tuple(latencies), busy[0] / (servers * span))
+    return SimResult(tuple(waits), tuple(latencies), busy[0] / (servers * span), len(latencies) / span)
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -337,6 +340,8 @@ class Pool:
     target_half_width: float | None
     """Its 95% interval's half-width (``None``: one replication, a trace's replay)."""
     utilisation: float
+    throughput_per_hour: float
+    """Requests served per hour, measured (the mean over replications)."""
     usd_per_video: float | None
     meets: bool
 
@@ -350,7 +355,8 @@ class Pool:
                 "usd_per_hour": self.usd_per_hour, "usd_per_video": self.usd_per_video,
                 "latency_seconds": {"p50": self.p50, "p95": self.p95, "p99": self.p99},
                 "target_seconds": self.target, "target_half_width": self.target_half_width,
-                "utilisation": self.utilisation, "meets": self.meets}  # fmt: skip
+                "utilisation": self.utilisation, "throughput_per_hour": self.throughput_per_hour,
+                "meets": self.meets}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -529,6 +535,7 @@ def search(
                 pools.append(Pool(
                     g.name, per_job, groups, chosen, services, usd_h, quantile(lat, 0.5), quantile(lat, 0.95),
                     quantile(lat, 0.99), target, half, statistics.fmean(x.utilisation for x in reps),
+                    statistics.fmean(x.throughput for x in reps) * 3600,
                     usd_h / (rate * 3600) if usd_h is not None else None, target <= slo.seconds,
                 ))  # fmt: skip
                 if target <= slo.seconds:

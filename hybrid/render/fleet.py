@@ -15,9 +15,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from hybrid.fleet import Fleet, Pool
 
 HEADERS = ["gpu", "GPUs", "per job", "$/hour", "$ per video", "p50 s", "p95 s", "p99 s", "target s (95% CI)",
-           "utilisation", "meets"]  # fmt: skip
+           "utilisation", "videos/h", "meets"]  # fmt: skip
 CSV_HEADERS = ["gpu", "gpus", "gpus_per_job", "groups", "usd_per_hour", "usd_per_video", "p50_s", "p95_s", "p99_s",
-               "target_s", "target_half_width_s", "utilisation", "meets", "layouts"]  # fmt: skip
+               "target_s", "target_half_width_s", "utilisation", "throughput_per_hour", "meets", "layouts"]  # fmt: skip
 
 
 def _usd(v: float | None) -> str:
@@ -28,7 +28,7 @@ def _cells(p: Pool) -> list[str]:
     return [p.gpu, str(p.gpus), str(p.gpus_per_job), _usd(p.usd_per_hour), _usd(p.usd_per_video), f"{p.p50:,.0f}",
             f"{p.p95:,.0f}", f"{p.p99:,.0f}",
             f"{p.target:,.0f}" + ("" if p.target_half_width is None else f" +- {p.target_half_width:,.0f}"),
-            f"{p.utilisation:.0%}", "yes" if p.meets else "no"]  # fmt: skip
+            f"{p.utilisation:.0%}", f"{p.throughput_per_hour:,.0f}", "yes" if p.meets else "no"]  # fmt: skip
 
 
 def _headline(f: Fleet) -> str:
@@ -70,9 +70,9 @@ def to_table(f: Fleet) -> str:
     per_gpu = [_cells(b) for g in f.gpus if (b := f.best(g)) is not None]
     frontier = [_cells(p) for p in f.frontier()]
     parts = [_headline(f), "", "cheapest per GPU type that meets the target:",
-             format_table(HEADERS, per_gpu, right=tuple(range(1, 10))) if per_gpu else "(none)",
+             format_table(HEADERS, per_gpu, right=tuple(range(1, 11))) if per_gpu else "(none)",
              "", "frontier (no pool both cheaper and faster):",
-             format_table(HEADERS, frontier, right=tuple(range(1, 10))) if frontier else "(no priced pool)",
+             format_table(HEADERS, frontier, right=tuple(range(1, 11))) if frontier else "(no priced pool)",
              "", *_summary(f)]  # fmt: skip
     return "\n".join(parts) + "\n"
 
@@ -87,7 +87,8 @@ def to_csv(f: Fleet) -> str:
     w.writerow(CSV_HEADERS)
     for p in f.pools:
         w.writerow([p.gpu, p.gpus, p.gpus_per_job, p.groups, p.usd_per_hour, p.usd_per_video, p.p50, p.p95, p.p99,
-                    p.target, p.target_half_width, p.utilisation, p.meets, "; ".join(p.layouts)])  # fmt: skip
+                    p.target, p.target_half_width, p.utilisation, p.throughput_per_hour, p.meets,
+                    "; ".join(p.layouts)])  # fmt: skip
     return buf.getvalue()
 
 
