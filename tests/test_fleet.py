@@ -178,3 +178,18 @@ def test_every_job_runs_the_optimisations_and_a_gpu_they_do_not_run_on_is_skippe
     code, distilled, _ = run_cli([*base, "--gpu", "h100-sxm", "--optimise", "distill:4"], capsys)
     # a 4-step model without CFG serves the same stream on far fewer GPUs
     assert json.loads(distilled)["best"]["gpus"] < json.loads(plain)["best"]["gpus"]
+
+
+def test_the_fleet_renders_as_csv_html_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["fleet", "--mix", str(EXAMPLE), "--rate", "200/h", "--slo", "p95<=300s", "--gpu", "h100-sxm", "--jobs",
+            "500", "--replications", "2"]  # fmt: skip
+    code, csv_text, _ = run_cli([*base, "--format", "csv"], capsys)
+    header, *rows = csv_text.splitlines()
+    assert code == 0 and header.startswith("gpu,gpus,gpus_per_job,groups,usd_per_hour") and rows
+    code, page, _ = run_cli([*base, "--format", "html"], capsys)
+    assert code == 0 and page.startswith("<!doctype html>") and "<svg" in page and "frontier" in page
+    png = tmp_path / "fleet.png"
+    code, _, _ = run_cli([*base, "--format", "png", "-o", str(png)], capsys)
+    assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = run_cli([*base, "--format", "png"], capsys)
+    assert code == 2 and "output: --format png writes a file; give -o FILE.png" in err
