@@ -465,7 +465,7 @@ def services_on(
                     s = size_on_gpu(w, gpu, deployment=d, optimisations=transforms)
                 except InputError:
                     continue
-                if s.peak_memory_bytes <= s.gpu.memory_bytes and (best is None or s.seconds < best[0]):
+                if s.fits and (best is None or s.seconds < best[0]):
                     best = (s.seconds, d.describe() + changed)
             if best is not None:  # as asked where it fits: a change only where it must
                 break

@@ -67,7 +67,7 @@ class Candidate:
 
     @property
     def fits(self) -> bool:
-        return self.sizing is not None and self.sizing.peak_memory_bytes <= self.sizing.gpu.memory_bytes
+        return self.sizing is not None and self.sizing.fits
 
     @property
     def gpu_seconds_range(self) -> dict[str, float] | None:

@@ -283,6 +283,11 @@ class GpuSizing:
         return sum(s.comm_seconds for s in self.stages.values())
 
     @property
+    def fits(self) -> bool:
+        """Whether the job's peak memory per rank fits the GPU's capacity."""
+        return self.peak_memory_bytes <= self.gpu.memory_bytes
+
+    @property
     def gpu_seconds(self) -> float:
         """Seconds times GPUs: what the job costs in GPU time."""
         return self.seconds * self.deployment.gpus

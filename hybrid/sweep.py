@@ -164,7 +164,7 @@ def sweep_records(reports: Sequence[PipelineReport]) -> list[dict[str, Any]]:
             rec["total_seconds_high"] = None if rng is None else rng["high"]
             rec["range_evidence"] = range_evidence(r.gpu, r.optimised is not None)
             rec["peak_memory_bytes"] = r.gpu.peak_memory_bytes
-            rec["fits"] = r.gpu.peak_memory_bytes <= r.gpu.gpu.memory_bytes
+            rec["fits"] = r.gpu.fits
         out.append(rec)
     return out
 

@@ -169,7 +169,7 @@ def _gpu_section(g: GpuSizing) -> list[str]:
     rows.append(["<strong>total</strong>", f"<strong>{g.seconds:,.2f}</strong>", "", *comm_total,
                  f"<strong>{_e(units.nbytes(g.peak_memory_bytes))}</strong>", ""])  # fmt: skip
     capacity = g.gpu.memory_bytes
-    fits = "fits" if g.peak_memory_bytes <= capacity else "does not fit"
+    fits = "fits" if g.fits else "does not fit"
     memory = [(n, s.peak_memory_bytes / 2**30, units.nbytes(s.peak_memory_bytes)) for n, s in g.stages.items()]
     seconds = [(n, s.seconds, f"{s.seconds:,.2f} s") for n, s in g.stages.items()]
     return [

@@ -49,9 +49,8 @@ def cells(reports: Sequence[PipelineReport]) -> list[list[str]]:
 def _sized_cells(r: PipelineReport) -> list[str]:
     g = r.gpu
     assert g is not None
-    fits = g.peak_memory_bytes <= g.gpu.memory_bytes
     return [seconds_with_range(g.seconds, g.seconds_range), units.nbytes(g.peak_memory_bytes),
-            "yes" if fits else "no"]  # fmt: skip
+            "yes" if g.fits else "no"]  # fmt: skip
 
 
 def range_notes(reports: Sequence[PipelineReport]) -> list[str]:
