@@ -444,28 +444,16 @@ def services_on(
     from dataclasses import replace
 
     from hybrid.hardware import get_gpu
-    from hybrid.optimisations import plan_of
-    from hybrid.plan import layouts, runtime_changes
-    from hybrid.sizing import size_on_gpu
+    from hybrid.plan import runtime_changes, sized_layouts
 
     chosen, seconds = [], []
     for k in kinds:
         best: tuple[float, str] | None = None
         for runtime in (k.workload.runtime, *runtime_changes(k.workload)):
-            w = replace(k.workload, runtime=runtime)
             changed = "" if runtime == k.workload.runtime else f" with {runtime.describe()}"
-            transforms: tuple[Any, ...] = ()
-            if optimise:  # one line where a method does not run on the GPU: the search skips the GPU
-                planned = plan_of(optimise, w, get_gpu(gpu))
-                w, transforms = planned.workload, planned.transforms
-            for d in layouts(w.spec, runtime, gpus_per_job):
-                if d.gpus != gpus_per_job:
-                    continue
-                try:
-                    s = size_on_gpu(w, gpu, deployment=d, optimisations=transforms)
-                except InputError:
-                    continue
-                if s.fits and (best is None or s.seconds < best[0]):
+            # one line where a method does not run on the GPU: the search skips the GPU
+            for d, s in sized_layouts(replace(k.workload, runtime=runtime), get_gpu(gpu), gpus_per_job, optimise):
+                if d.gpus == gpus_per_job and s.fits and (best is None or s.seconds < best[0]):
                     best = (s.seconds, d.describe() + changed)
             if best is not None:  # as asked where it fits: a change only where it must
                 break

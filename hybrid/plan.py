@@ -14,13 +14,14 @@ of published runs on one GPU for the one-GPU layout, on several for the others).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import chain, combinations
 from typing import TYPE_CHECKING, Any
 
 from hybrid.deployment import FSDP_COMPONENTS, MAX_GPUS, NO_CFG_PARALLEL, Deployment
 from hybrid.errors import InputError
-from hybrid.hardware import get_gpu
+from hybrid.hardware import GPU, get_gpu
 from hybrid.optimisations import Optimisation, plan_of
 from hybrid.presets import ModelSpec
 from hybrid.prices import Price
@@ -244,26 +245,31 @@ def plan(
     alternatives: list[Candidate] = []
     if not tried and not any(c.fits for c in ranked):  # what a user can change to fit the GPU
         for runtime in runtime_changes(workload):
-            job = replace(workload, runtime=runtime)
-            if optimise:
-                try:
-                    planned = plan_of(optimise, job, g)
-                except InputError:
-                    continue
-                job, transforms = planned.workload, planned.transforms
-            else:
-                transforms = ()
-            for d in layouts(spec, runtime, gpus):
-                try:
-                    sized = size_on_gpu(job, g.name, deployment=d, optimisations=transforms, **sizing)
-                except InputError:
-                    continue
-                c = Candidate(d, with_cost(sized if optimise else with_range(sized), price, job.batch),
-                              optimisations=optimise, changes=runtime.describe())  # fmt: skip
-                if c.fits:
-                    alternatives.append(c)
+            try:
+                found = list(sized_layouts(replace(workload, runtime=runtime), g, gpus, optimise, **sizing))
+            except InputError:  # an optimisation the changed runtime does not run
+                continue
+            for d, sized in found:
+                if sized.fits:
+                    sized = with_cost(sized if optimise else with_range(sized), price, workload.batch)
+                    alternatives.append(Candidate(d, sized, optimisations=optimise, changes=runtime.describe()))
     return Plan(workload, g.name, gpus, objective, ranked, tuple(rejected), optimise, tried, tuple(refused), price,
                 tuple(sorted(alternatives, key=key)))  # fmt: skip
+
+
+def sized_layouts(
+    workload: Workload, gpu: GPU, gpus: int, optimise: tuple[Optimisation, ...] = (), **sizing: Any
+) -> Iterator[tuple[Deployment, GpuSizing]]:
+    """Every layout of :func:`layouts` on up to ``gpus`` GPUs, sized for ``workload`` running ``optimise``
+    (:func:`hybrid.optimisations.plan_of`: one line where a method does not run on the GPU); a layout the job
+    does not fit (heads, tokens, runtime) left out."""
+    planned = plan_of(optimise, workload, gpu)
+    job = planned.workload
+    for d in layouts(job.spec, job.runtime, gpus):
+        try:
+            yield d, size_on_gpu(job, gpu.name, deployment=d, optimisations=planned.transforms, **sizing)
+        except InputError:
+            continue
 
 
 def runtime_changes(workload: Workload) -> list[Runtime]:
