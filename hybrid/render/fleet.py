@@ -116,23 +116,16 @@ def figure(f: Fleet) -> Any:
     return fig
 
 
-def _render(f: Fleet, fmt: str) -> bytes:
-    import matplotlib.pyplot as plt
-
-    fig = figure(f)
-    buf = io.BytesIO()
-    fig.savefig(buf, dpi=90, format=fmt)
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def to_png(f: Fleet) -> bytes:
-    return _render(f, "png")
+    from hybrid.render.plots import figure_bytes
+
+    return figure_bytes(figure(f), "png")
 
 
 def to_html(f: Fleet) -> str:
-    svg = _render(f, "svg").decode()
-    svg = svg[svg.index("<svg") :]
+    from hybrid.render.plots import inline_svg
+
+    svg = inline_svg(figure(f))
     table = html.escape(to_table(f))
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>wanmeter fleet</title></head><body>"

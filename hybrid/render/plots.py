@@ -88,20 +88,29 @@ def plot_sweep(reports: Sequence[PipelineReport], grid: Grid, path: Path) -> Pat
 
 def plot_sweep_svg(reports: Sequence[PipelineReport], grid: Grid) -> str:
     """:func:`sweep_figure` as an inline ``<svg>`` element (text as paths: no fonts needed)."""
-    text = _render(reports, grid, "svg").decode("utf-8")
-    text = text[text.index("<svg") :]
-    start, end = text.find("<metadata>"), text.find("</metadata>")  # matplotlib's RDF: no use inline
-    return text if start < 0 or end < 0 else text[:start] + text[end + len("</metadata>") :]
+    return inline_svg(sweep_figure(reports, grid))
 
 
 def _render(reports: Sequence[PipelineReport], grid: Grid, fmt: str) -> bytes:
+    return figure_bytes(sweep_figure(reports, grid), fmt)
+
+
+def figure_bytes(fig: Any, fmt: str) -> bytes:
+    """A matplotlib figure saved as ``fmt`` (``png``, ``svg``) at the plots' resolution, then closed."""
     import matplotlib.pyplot as plt
 
-    fig = sweep_figure(reports, grid)
     buf = io.BytesIO()
     fig.savefig(buf, dpi=90, format=fmt)
     plt.close(fig)
     return buf.getvalue()
+
+
+def inline_svg(fig: Any) -> str:
+    """A figure as an ``<svg>`` element to put inside an HTML page (matplotlib's RDF metadata left out)."""
+    text = figure_bytes(fig, "svg").decode("utf-8")
+    text = text[text.index("<svg") :]
+    start, end = text.find("<metadata>"), text.find("</metadata>")  # no use inline
+    return text if start < 0 or end < 0 else text[:start] + text[end + len("</metadata>") :]
 
 
 def sweep_figure(reports: Sequence[PipelineReport], grid: Grid) -> Any:
