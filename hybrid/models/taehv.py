@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from hybrid import ops
+from hybrid.memo import on_clear
 from hybrid.rows import OpGroup
 from hybrid.sinks import Peak, Rows, Sink, TermSink
 from hybrid.timing import Term, conv_dims
@@ -275,6 +276,7 @@ def decode_rows(cfg: TAEHVConfig, batch: int, frames: int, h: int, w: int, stage
     return sink.out
 
 
+@lru_cache(maxsize=64)
 def decode_terms(cfg: TAEHVConfig, batch: int, frames: int, h: int, w: int) -> tuple[Term, ...]:
     """The roofline terms of one decode."""
     sink = TermSink()
@@ -288,3 +290,10 @@ def decode_peak_bytes(cfg: TAEHVConfig, batch: int, frames: int, h: int, w: int)
     sink = Peak()
     _Walk(sink, cfg, batch, frames, h, w).run()
     return sink.fused
+
+
+@on_clear
+def clear_memos() -> None:
+    """Forget the decodes walked (``bench/`` cold runs)."""
+    decode_terms.cache_clear()
+    decode_peak_bytes.cache_clear()
