@@ -138,11 +138,16 @@ def attention_curve(kernel: str, gpu_name: str) -> Curve | None:
     """The measured curve of ``kernel`` on ``gpu_name`` (head dim 128, non-causal, as fractions of
     its bf16 peak): in order, its own, its kin's (:data:`KERNEL_KIN`) on this GPU, its own or its
     kin's on a GPU of the same architecture (the first entry of the data each time); ``None``
-    where none exists."""
+    where none exists. A measurement ``set_aside`` (its reason recorded with it: the GPU it names is
+    in doubt) stays in the data but is never used."""
     table = gpus()
     gpu = table[gpu_name]
     names = (kernel, *KERNEL_KIN.get(kernel, ()))
-    entries = [e for e in data()["attention"] if e["head_dim"] == 128 and not e["causal"] and e["gpu"] in table]
+    entries = [
+        e
+        for e in data()["attention"]
+        if e["head_dim"] == 128 and not e["causal"] and e["gpu"] in table and not e.get("set_aside")
+    ]
     for same_gpu in (True, False):
         for name in names:
             for e in entries:

@@ -153,3 +153,17 @@ def test_clear_caches_forgets_the_collective_curves() -> None:
     assert collective_fraction.cache_info().currsize > 0
     kernels.clear_caches()
     assert collective_fraction.cache_info().currsize == 0
+
+
+def test_a_set_aside_attention_measurement_stays_in_the_data_but_is_never_used() -> None:
+    # SageAttention's 'H800' bars run at 0.68-0.72 of its 'H100' bars, which contradicts the h800 row's SXM5 part
+    # (the H100 SXM's chip and clocks): set aside, so the h800 takes the H100 SXM's FA3-paper FA2 curve, derived
+    set_aside = [e for e in kernels.data()["attention"] if e["gpu"] == "h800" and e.get("set_aside")]
+    assert {e["kernel"] for e in set_aside} == {"sdpa-flash", "sdpa-efficient", "fa3", "fp8-attention", "sage2"}
+    h800, h100 = kernels.attention_curve("fa2", "h800"), kernels.attention_curve("fa2", "h100-sxm")
+    assert h800 is not None and h100 is not None
+    assert h800.evidence.kind == "derived" and h100.evidence.kind == "measured"
+    assert h800.points == h100.points  # 370 TFLOP/s of 989.4 at 16k keys on both
+    assert h800.at(16384) == pytest.approx(370 / 989.4)
+    # the H800's own bars would have given sdpa-flash's 235 TOPS at 16k: 0.24 of the peak
+    assert 235 / 989.4 < 0.3 < h800.at(16384)
