@@ -243,28 +243,36 @@ class SparseAttention(Transform):
     kept: tuple[tuple[str, Fraction], ...] = ()
     sparse_calls: tuple[tuple[str, Fraction], ...] = ()
     """Per DiT stage, the mean share of its self-attentions that run sparse (what pays the overhead)."""
+    iterations: tuple[tuple[str, Fraction], ...] = ()
+    """Per DiT stage, the mean k-means iterations of one sparse self-attention (``svg2``: its first
+    sparse call in each block runs :data:`SVG2_ITER_INIT`, every later one :data:`SVG2_ITER_STEP`)."""
 
     def terms(self, stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:
         share = dict(self.kept).get(stage.name)
         if share is None:
             return terms
         sparse = dict(self.sparse_calls).get(stage.name, Fraction(0))
+        iterations = dict(self.iterations).get(stage.name, Fraction(0))
         out: list[Term] = []
         for category, flops, moved, calls, dims in terms:
             if category == "attention" and self_attention(dims) and calls:
                 out.append((category, flops * share.numerator // share.denominator, moved, calls, dims))
-                out.extend(sparse_overhead(self.method, dims, calls, sparse))
+                out.extend(sparse_overhead(self.method, dims, calls, sparse, iterations))
             else:
                 out.append((category, flops, moved, calls, dims))
         return merge_terms(out)
 
 
-def sparse_overhead(method: str, dims: tuple[int, ...], calls: int, sparse: Fraction) -> list[Term]:
+def sparse_overhead(
+    method: str, dims: tuple[int, ...], calls: int, sparse: Fraction, iterations: Fraction = Fraction(0)
+) -> list[Term]:
     """The ops ``method`` adds to ``calls`` self-attentions of ``dims`` (bf16 q, k, v), ``sparse`` of
-    them sparse, as roofline terms."""
+    them sparse (``iterations``: ``svg2``'s mean k-means iterations per sparse one), as roofline terms."""
     bh, n, _, d = dims
     elements = bh * n * d  # of q (k and v alike)
     runs = calls * sparse  # sparse attentions, a mean over the stage's calls
+    if method == "svg2":
+        return svg2_overhead(bh, n, d, calls, runs, iterations)
     if method == "svg":
         # profiling (sample_mse): SVG_SAMPLED_QUERIES query rows per head against every key, their scores once
         # and three P @ V (full, the spatial mask's, the temporal mask's): 8 r n d FLOPs per head; k read once,
@@ -290,6 +298,48 @@ def sparse_overhead(method: str, dims: tuple[int, ...], calls: int, sparse: Frac
         ]
     return []
 
+
+def svg2_overhead(bh: int, n: int, d: int, calls: int, runs: Fraction, iterations: Fraction) -> list[Term]:
+    """Sparse VideoGen 2's own work in ``runs`` sparse self-attentions (of ``calls``) over ``bh`` heads of
+    ``n`` tokens of ``d`` (its ``WanAttn_SAPAttn_Processor.semantic_aware_permutation`` and
+    ``svg/kmeans_utils.py``), ``iterations`` k-means iterations each on average. Bytes are counted as
+    passes over the tensors, read from the code (its Triton kernels' inner traffic is not traced):
+
+    * k-means of q into :data:`SVG2_Q_CENTROIDS` and of k into :data:`SVG2_K_CENTROIDS` clusters per
+      head (``batch_kmeans_Euclid``): ``x_sq = (x**2).sum(-1)`` once (x read twice, its square written,
+      the sums written: 6 bytes an element and 2 a token); then per iteration the Triton assignment,
+      ``x @ centroids^T`` on the tensor cores (``2 n c d`` FLOPs a head: a GEMM of ``(n, c, d)``; x read
+      once, an int64 label a token written) and the sorted centroid update (the labels sorted,
+      values and indices, and cast to int32; x gathered once: 2 bytes an element and 64 a token);
+    * the dynamic map (``identify_dynamic_map``): the centroids' scores (a ``(c_q, c_k, d)`` GEMM a
+      head), their size-weighted softmax in float32, the descending sort, cumulative sum and
+      scatter into a boolean map: 96 bytes a centroid pair;
+    * the permutation: q, k and v gathered into cluster order and the output gathered back
+      (``permute_tensor_by_labels_triton``, ``apply_inverse_permutation_triton``: 4 tensors read
+      and written), after three argsorts of a token's int64 label (32 bytes a token each)."""
+    elements, tokens = bh * n * d, bh * n
+    out: list[Term] = []
+    for c in (SVG2_Q_CENTROIDS, SVG2_K_CENTROIDS):
+        out.append(("elementwise", 0, int(runs * (6 * elements + 2 * tokens)), calls, ()))  # x_sq
+        out.append(("matmul", int(runs * iterations * 2 * tokens * c * d),
+                    int(runs * iterations * (2 * elements + 8 * tokens)), calls, (bh, n, c, d)))  # fmt: skip
+        out.append(("elementwise", 0, int(runs * iterations * (2 * elements + 64 * tokens)), calls, ()))  # update
+    pairs = bh * SVG2_Q_CENTROIDS * SVG2_K_CENTROIDS
+    out.append(("matmul", int(runs * 2 * pairs * d), int(runs * 2 * bh * (SVG2_Q_CENTROIDS + SVG2_K_CENTROIDS) * d),
+                calls, (bh, SVG2_Q_CENTROIDS, SVG2_K_CENTROIDS, d)))  # fmt: skip
+    out.append(("elementwise", 0, int(runs * (96 * pairs + 4 * 2 * 2 * elements + 3 * 32 * tokens)), calls, ()))
+    return out
+
+
+SVG2_Q_CENTROIDS = 300
+SVG2_K_CENTROIDS = 1000
+"""Sparse VideoGen 2's query and key clusters per head: its Wan scripts' ``qc_kmeans=300``,
+``kc_kmeans=1000`` (scripts/wan/wan_{t2v,i2v}_720p_sap.sh, svg-project/Sparse-VideoGen 5ce7b01)."""
+SVG2_ITER_INIT = 50
+SVG2_ITER_STEP = 2
+"""Its k-means iterations: ``kmeans_iter_init=50`` the first time a block's processor runs sparse
+(``centroids_init``), ``kmeans_iter_step=2`` from its centroids every later time (the same scripts;
+``batch_kmeans_Euclid`` stops earlier only where no centroid moves by 1e-4)."""
 
 SVG_SAMPLED_QUERIES = 64
 """Query rows Sparse VideoGen samples per sparse attention to choose each head's mask (its

@@ -155,6 +155,8 @@ def _commands() -> Iterator[str]:
     yield "prices --format json"
     yield "fleet --mix examples/mix.csv --rate 200/h --slo p95<=300s --gpu h100-sxm,h200,l40s --format json"
     yield "fleet --mix examples/mix.csv --rate 60/h --slo p90<=600s --gpu h100-sxm,rtx4090 --discipline sjf --format table"
+    # Sparse VideoGen 2 (issue 23)
+    yield "report --model wan2.1-i2v-14b-720p --gpu h100-sxm --optimise svg2:0.3 --format table"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

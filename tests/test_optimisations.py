@@ -50,7 +50,7 @@ def test_parse_reads_parameters_and_orders_by_family() -> None:
         ("distill:2.5", "optimise: distill needs whole steps, 1 to 1000; got '2.5'"),
         ("magcache:-1", "optimise: magcache needs a positive threshold; got '-1'"),
         ("sage2,fa3", "optimise: sage2 and fa3 are both attention; give one"),
-        ("svg2", "optimise: svg2 (Sparse VideoGen 2) is listed but not modelled yet"),
+        ("svg2", "optimise: svg2 needs its kept: svg2:KEPT"),
         ("svg", "optimise: svg needs its kept: svg:KEPT"),
         ("svg:0", "optimise: svg needs the share of attention kept, 0 < kept <= 1 (and optionally /WARMUP"),
         ("radial:1.5", "optimise: radial needs the share of attention kept, 0 < kept <= 1"),
@@ -64,6 +64,17 @@ def test_bad_lists_are_one_line_naming_what_is_wrong(text: str, message: str) ->
         parse(text)
     assert message in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_a_listed_method_not_modelled_is_refused_never_priced_as_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from hybrid import optimisations
+
+    unmodelled = replace(optimisations.OPTIMISATIONS["svg2"], modelled=False)
+    monkeypatch.setattr(optimisations, "OPTIMISATIONS", {**optimisations.OPTIMISATIONS, "svg2": unmodelled})
+    with pytest.raises(InputError, match=r"^optimise: svg2 \(Sparse VideoGen 2: .*\) is listed but not modelled yet"):
+        parse("svg2:0.25")
 
 
 def test_kernels_off_their_architecture_and_two_kernels_are_refused() -> None:
@@ -147,7 +158,7 @@ def test_the_listing_names_every_optimisation_and_its_order(capsys: pytest.Captu
     assert [o["name"] for o in doc["optimisations"]] == list(OPTIMISATIONS)
     assert doc["order"] == list(FAMILIES)
     code, table, _ = run_cli(["optimisations"], capsys)
-    assert code == 0 and all(name in table for name in ISSUE_NAMES) and "not yet" in table
+    assert code == 0 and all(name in table for name in ISSUE_NAMES) and "not yet" not in table  # all modelled
 
 
 def test_fp8_linear_layers_store_the_blocks_weights_in_a_byte_and_run_w8a8() -> None:

@@ -12,7 +12,14 @@ import pytest
 from hybrid.errors import InputError
 from hybrid.hardware import get_gpu
 from hybrid.optimisations import OPTIMISATIONS, data, parse, plan_of, warmup_of
-from hybrid.optimise import QuantisedLinear, SparseAttention, self_attention, sparse_overhead, weight_elements
+from hybrid.optimise import (
+    QuantisedLinear,
+    SparseAttention,
+    self_attention,
+    sparse_overhead,
+    svg2_overhead,
+    weight_elements,
+)
 from hybrid.pipelines import DIFFUSION_CORE, PIPELINES, TEXT_ENCODER
 from hybrid.plan import plan
 from hybrid.presets import get_preset
@@ -31,7 +38,7 @@ def _kept(text: str, workload: Workload, gpu: str = "h100-sxm") -> dict[str, Fra
 
 
 def test_every_modelled_sparse_method_states_its_dense_warm_up_for_every_pipeline() -> None:
-    assert sorted(SPARSE) == ["radial", "sta", "svg", "vsa"]
+    assert sorted(SPARSE) == ["radial", "sta", "svg", "svg2", "vsa"]
     for name in SPARSE:
         assert OPTIMISATIONS[name].ops  # what the method does per call, as the time model counts it
         for pipeline in PIPELINES:
@@ -92,6 +99,63 @@ def test_only_self_attention_is_thinned_and_svg_pays_its_permutation() -> None:
                    ("elementwise", 0, 2 * 12 * 2 * q, 2, ()))  # fmt: skip
     assert t.terms(TEXT_ENCODER, (("attention", f, 7, 1, self_dims),)) == (("attention", f, 7, 1, self_dims),)
     assert sparse_overhead("radial", self_dims, 2, Fraction(1)) == []
+
+
+def _sparse(text: str, workload: Workload) -> SparseAttention:
+    (t,) = [t for t in plan_of(parse(text), workload, get_gpu("h100-sxm")).transforms if isinstance(t, SparseAttention)]
+    return t
+
+
+def test_svg2_runs_its_scripts_warm_up_and_initialises_each_blocks_centroids_once() -> None:
+    w = Workload.of("wan2.1-t2v-14b")  # 50 steps, CFG: 100 calls; 40 blocks
+    t = _sparse("svg2:0.25", w)
+    # wan_t2v_720p_sap.sh: the SVG script's warm-up, floor(0.2 x 50) = 10 dense steps, 1 dense block of 40
+    assert dict(t.kept) == {"diffusion_core": Fraction(83, 200)}
+    # 80 sparse calls in each of the 39 sparse blocks: 80 x 39 of 100 x 40 self-attentions run sparse
+    assert dict(t.sparse_calls) == {"diffusion_core": Fraction(80 * 39, 100 * 40)}
+    # k-means: 50 iterations on a block's first sparse call, 2 on each of the 79 later ones: (50 + 79 x 2) / 80
+    assert dict(t.iterations) == {"diffusion_core": Fraction(208, 80)}
+    # image-to-video: wan_i2v_720p_sap.sh's floor(0.35 x 40) = 14 dense steps of 40: 52 sparse calls
+    assert dict(_sparse("svg2:0.25", Workload.of("wan2.1-i2v-14b-720p")).iterations) == {
+        "diffusion_core": Fraction(50 + 51 * 2, 52)
+    }
+    assert _sparse("svg:0.25", w).iterations == ()  # only svg2 clusters
+
+
+def test_svg2_pays_its_k_means_map_and_permutation() -> None:
+    bh, n, d, calls = 2, 1000, 64, 3
+    q, tokens = bh * n * d, bh * n  # 128,000 elements of q (k, v and the output alike); 2,000 tokens
+    runs, it = Fraction(3), Fraction(5, 2)
+    out = svg2_overhead(bh, n, d, calls, runs, it)
+    # per clustering (q into 300, k into 1000): x_sq once, 6 bytes an element and 2 a token: 3 x 772,000
+    x_sq = ("elementwise", 0, 3 * (6 * q + 2 * tokens), calls, ())
+    # per iteration: x @ centroids^T, 2 n c d FLOPs a head (x read once, an int64 label a token written),
+    # then the sorted update (2 bytes an element, 64 a token): 3 runs x 2.5 iterations
+    assign = [("matmul", int(runs * it * 2 * tokens * c * d), int(runs * it * (2 * q + 8 * tokens)), calls,
+               (bh, n, c, d)) for c in (300, 1000)]  # fmt: skip
+    update = ("elementwise", 0, int(runs * it * (2 * q + 64 * tokens)), calls, ())
+    # the map: a (300, 1000, 64) GEMM a head (2 x 2 x 300,000 x 64 FLOPs), 96 bytes a centroid pair; the
+    # permutation: q, k, v and the output read and written (16 bytes an element), three int64 argsorts
+    pairs = bh * 300 * 1000
+    centroid_scores = ("matmul", 3 * 2 * pairs * d, 3 * 2 * bh * 1300 * d, calls, (bh, 300, 1000, d))
+    rest = ("elementwise", 0, 3 * (96 * pairs + 16 * q + 96 * tokens), calls, ())
+    assert out == [x_sq, assign[0], update, x_sq, assign[1], update, centroid_scores, rest]
+    assert assign[0][1] == 3 * 5 * 2_000 * 300 * 64 and assign[1][1] == 3 * 5 * 2_000 * 1000 * 64
+    # routed through SparseAttention with its iterations; other methods ignore them
+    assert sparse_overhead("svg2", (bh, n, n, d), calls, runs / calls, it) == out
+    assert sparse_overhead("radial", (bh, n, n, d), calls, runs / calls, it) == []
+
+
+def test_svg2_costs_more_than_svg_at_the_same_kept_share_and_less_than_dense() -> None:
+    w = Workload.of("wan2.1-t2v-14b", width=1280, height=720)
+    base = size_on_gpu(w, "h100-sxm").stages["diffusion_core"].seconds
+    seconds = {}
+    for text in ("svg:0.25", "svg2:0.25"):
+        planned = plan_of(parse(text), w, get_gpu("h100-sxm"))
+        seconds[text] = (
+            size_on_gpu(planned.workload, "h100-sxm", optimisations=planned.transforms).stages["diffusion_core"].seconds
+        )
+    assert seconds["svg:0.25"] < seconds["svg2:0.25"] < 0.7 * base
 
 
 def test_sparse_attention_shortens_the_denoising_loop_only() -> None:
