@@ -17,7 +17,8 @@ into what sizing applies, in a stated order (:data:`FAMILIES`):
    ops (:class:`hybrid.optimise.SparseAttention`);
 5. ``quantisation``: ``fp8``, ``int8``, ``nvfp4``: the transformer's Linear layers quantised
    (:class:`hybrid.optimise.QuantisedLinear`);
-6. ``compile``: no launch cost per kernel in the compiled transformer (:class:`hybrid.optimise.Compiled`).
+6. ``compile``: no launch cost per kernel in the compiled transformer, its memory-bound runs fused
+   (:class:`hybrid.optimise.Compiled`, :class:`hybrid.sinks.FusedTermSink`).
 
 7. ``vae``: ``lightvae``, the job's spec with LightX2V's pruned Wan2.1 VAE (the same class: every stage that
    calls the VAE walks it).
@@ -139,8 +140,10 @@ OPTIMISATIONS: Mapping[str, OptimisationDef] = {
         _def("distill", "distillation", "a step- and CFG-distilled model or LoRA run for N steps without CFG "
              "(LightX2V's 4-step models, CausVid, rCM)", param="steps", sources=("lightx2v-distill",),
              caveat="a distilled model: its source compares quality with the baseline"),
-        _def("compile", "compile", "torch.compile with CUDA graphs on the transformer: no launch cost per kernel "
-             "(its elementwise fusion is not modelled: the seconds are an upper bound)", sources=("torch-compile",)),
+        _def("compile", "compile", "torch.compile with CUDA graphs on the transformer: no launch cost per kernel, "
+             "and each run of memory-bound ops between two matrix products, attentions or collectives one fused "
+             "kernel (an estimate from the ops' order and sizes; fusion into GEMM epilogues and across blocks "
+             "not counted)", sources=("torch-compile",)),
         _def("lightvae", "vae", "LightX2V's LightVAE: the Wan2.1 VAE with every channel width cut to a quarter "
              "(encoder and decoder: AutoencoderKLWan(base_dim=24)), the same causal per-frame decode",
              sources=("lightvae",), caveat="a pruned, distilled VAE: its source reports quality close to the "
@@ -188,7 +191,8 @@ SOURCES: Mapping[str, str] = {
     "kernel-rates": "hybrid/data/kernel_rates.json: the kernel's measured throughput curve by key length on the GPU "
     "(or one of its architecture), each curve with its source",
     "torch-compile": "PyTorch torch.compile(mode='max-autotune') captures CUDA graphs: one graph launch replays "
-    "every kernel",
+    "every kernel; TorchInductor fuses chains of pointwise and reduction ops into one generated kernel, each "
+    "intermediate kept in registers instead of a round trip through memory",
 }
 """Where each method's mechanism is read (the speed-ups that test it: ``calibration/optimisation_speedups.json``)."""
 

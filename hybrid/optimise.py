@@ -72,6 +72,10 @@ class Transform:
         """The tensor path (``bf16``, ``tf32``, ...) ``stage`` computes on, given ``path``."""
         return path
 
+    def fuses(self, stage: StageDef) -> bool:
+        """Whether ``stage`` runs compiled: its memory-bound ops fused (:class:`hybrid.sinks.FusedTermSink`)."""
+        return False
+
 
 def describe(cal: Calibration) -> str:
     """Where a calibration's efficiencies come from, in words."""
@@ -175,10 +179,15 @@ class SkipCalls(Transform):
 
 @dataclass(frozen=True)
 class Compiled(Transform):
-    """The transformer compiled with CUDA graphs: no host launch cost per kernel in its stages."""
+    """The transformer compiled with CUDA graphs: no host launch cost per kernel in its stages, and
+    each run of memory-bound ops between two matrix products, attentions or collectives one fused
+    kernel (:class:`hybrid.sinks.FusedTermSink`)."""
 
     def launch(self, stage: StageDef, seconds: float) -> float:
         return 0.0 if _dit(stage.component) else seconds
+
+    def fuses(self, stage: StageDef) -> bool:
+        return _dit(stage.component)
 
 
 @dataclass(frozen=True)
@@ -437,6 +446,11 @@ def apply_calls(transforms: Iterable[Transform], stage: StageDef, calls: int) ->
     for t in transforms:
         calls = t.calls(stage, calls)
     return calls
+
+
+def apply_fuses(transforms: Iterable[Transform], stage: StageDef) -> bool:
+    """Whether any transform compiles ``stage`` (:meth:`Transform.fuses`)."""
+    return any(t.fuses(stage) for t in transforms)
 
 
 def apply_terms(transforms: Iterable[Transform], stage: StageDef, terms: tuple[Term, ...]) -> tuple[Term, ...]:

@@ -74,6 +74,9 @@ class StageDef:
     peak: Callable[[Any, CallShape, bool], int] | None = None
     """The activation peak of one call in closed form, with fused attention or (``True``) with
     PyTorch's math attention; ``None`` where only the tracer has it yet."""
+    fused_terms: Callable[[Any, CallShape], tuple[Term, ...]] | None = None
+    """The terms of the same walk as ``torch.compile`` fuses it (:class:`hybrid.sinks.FusedTermSink`);
+    ``None`` where the stage is never compiled."""
 
     def closed_rows(self, spec: Any, shape: CallShape) -> list[OpGroup] | None:
         """:attr:`rows` of one call under this stage's name, or ``None`` where the family has not
@@ -98,6 +101,15 @@ class StageDef:
             return None if groups is None else roofline_terms(groups)
         try:
             return self.terms(self.config(spec), shape)
+        except NotImplementedError:
+            return None
+
+    def closed_fused_terms(self, spec: Any, shape: CallShape) -> tuple[Term, ...] | None:
+        """:attr:`fused_terms` of one call, or ``None`` where the family has not written them."""
+        if self.fused_terms is None:
+            return None
+        try:
+            return self.fused_terms(self.config(spec), shape)
         except NotImplementedError:
             return None
 
@@ -159,6 +171,7 @@ DIFFUSION_CORE = StageDef(
     rows=wan_dit.dit_rows,
     terms=wan_dit.dit_terms,
     peak=wan_dit.dit_peak_bytes,
+    fused_terms=wan_dit.dit_fused_terms,
 )
 
 VAE_DECODE = StageDef(

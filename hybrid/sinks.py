@@ -20,7 +20,8 @@ a sink that is not :attr:`Sink.ordered` only sums, so such a walk may fold alike
 
 The sinks know nothing of any model: :class:`Rows` (the
 :class:`~hybrid.rows.OpGroup` table that joins the tracer's rows), :class:`TermSink` (the roofline
-terms, :class:`hybrid.timing.Terms`), :class:`Components` (FLOPs by a family's component function)
+terms, :class:`hybrid.timing.Terms`; :class:`FusedTermSink` those of a compiled forward),
+:class:`Components` (FLOPs by a family's component function)
 and :class:`Peak` (the live-byte peak, with fused attention and with materialised scores).
 """
 
@@ -137,6 +138,60 @@ class TermSink(Sink):
     def freeze(self) -> tuple[Term, ...]:
         """:meth:`hybrid.timing.Terms.freeze`."""
         return self.terms.freeze()
+
+
+class FusedTermSink(TermSink):
+    """:class:`TermSink` of a compiled forward (``torch.compile``'s Inductor): each run of consecutive
+    memory-bound ops (no FLOPs, not a view, not a collective) of equal ``calls`` is one ``fused``
+    kernel, cut at every FLOP op, collective and :meth:`repeat` boundary. The kernel reads what the
+    run's first op reads, plus what each later op reads beyond the bytes its predecessor wrote (an
+    intermediate stays on chip), and writes what the last op writes: an estimate from the ops'
+    order and sizes, not Inductor's own fusion (outputs also read after the run are not counted)."""
+
+    __slots__ = ("run",)
+    ordered: ClassVar[bool] = True
+
+    def __init__(self, terms: Terms | None = None, times: int = 1) -> None:
+        super().__init__(terms, times)
+        self.run: list[int] | None = None
+        """``[bytes read, bytes the last op writes, calls]`` of the run being fused."""
+
+    def op(
+        self, module: str, op: str, category: str, read: int, written: int, flops: int = 0, calls: int = 1,
+        component: str = "", dims: Dims = (),
+    ) -> None:  # fmt: skip
+        if category == "view":
+            return
+        if flops or dims or category == "collective":
+            self.flush()
+            super().op(module, op, category, read, written, flops, calls, component, dims)
+            return
+        run = self.run
+        if run is not None and run[2] == calls:
+            run[0] += max(0, read - run[1])
+            run[1] = written
+            return
+        self.flush()
+        self.run = [read, written, calls]
+
+    def flush(self) -> None:
+        """End the run being fused: one ``fused`` term."""
+        run = self.run
+        if run is not None:
+            n = run[2] * self.times
+            self.terms.append(("fused", 0, (run[0] + run[1]) * n, n, ()))
+            self.run = None
+
+    def repeat(self, times: int, prefix: str, body: Body, start: int = 0) -> None:
+        self.flush()
+        if times:
+            inner = FusedTermSink(self.terms, self.times * times)
+            body(inner)
+            inner.flush()
+
+    def freeze(self) -> tuple[Term, ...]:
+        self.flush()
+        return super().freeze()
 
 
 class Components(Sink):

@@ -48,6 +48,7 @@ from hybrid.optimise import (
     MeasuredMemory,
     Transform,
     apply_calls,
+    apply_fuses,
     apply_launch,
     apply_matmul_path,
     apply_peaks,
@@ -435,6 +436,19 @@ def cost_memo(k: _CostKey) -> CallCost | None:
     return CallCost(sum(t[1] for t in terms), peak, peak_mat, terms)
 
 
+@memoised(maxsize=512)
+def fused_memo(k: _CostKey) -> tuple[Term, ...] | None:
+    """The memo behind :func:`fused_call_terms`."""
+    return k.sd.closed_fused_terms(k.spec, k.shape)
+
+
+def fused_call_terms(sd: StageDef, spec: ModelSpec, shape: CallShape) -> tuple[Term, ...] | None:
+    """One compiled stage call's roofline terms (:attr:`StageDef.fused_terms`), memoised like
+    :func:`closed_call_cost`; ``None`` where the family has not written them (the stage is then timed
+    unfused: an upper bound)."""
+    return fused_memo(_CostKey(sd, spec, shape))
+
+
 def closed_call_cost(sd: StageDef, spec: ModelSpec, shape: CallShape) -> CallCost | None:
     """One stage call's :class:`CallCost` in closed form, memoised per what it depends on
     (:class:`_CostKey`: a sweep's steps and CFG reuse it, and equal experts share it); ``None``
@@ -581,7 +595,10 @@ def size_on_gpu(
             name = sd.name
             calls = calls_of[name]
             st = costs[name]
-            terms = apply_terms(transforms, sd, st.terms)
+            base_terms = st.terms
+            if apply_fuses(transforms, sd):  # compiled: its memory-bound runs fused, from the closed-form walk
+                base_terms = fused_call_terms(sd, spec, shape) or base_terms
+            terms = apply_terms(transforms, sd, base_terms)
             if terms is not st.terms:  # a what-if changed the call's events
                 st = CallCost(
                     sum(t[1] for t in terms), st.peak_activation_bytes, st.peak_activation_bytes_materialized, terms

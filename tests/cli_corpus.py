@@ -157,6 +157,8 @@ def _commands() -> Iterator[str]:
     yield "fleet --mix examples/mix.csv --rate 60/h --slo p90<=600s --gpu h100-sxm,rtx4090 --discipline sjf --format table"
     # Sparse VideoGen 2 (issue 23)
     yield "report --model wan2.1-i2v-14b-720p --gpu h100-sxm --optimise svg2:0.3 --format table"
+    # torch.compile: launch cost out and memory-bound runs fused (issue 23)
+    yield "report --model wan2.1-t2v-1.3b --gpu h200 --optimise fa3,compile --format json"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

@@ -83,3 +83,32 @@ def test_peak_of_a_repeat_equals_the_unrolled_walk(times: int) -> None:
     for _ in range(times):
         block(unrolled)
     assert (folded.fused, folded.materialized, folded.live) == (unrolled.fused, unrolled.materialized, unrolled.live)
+
+
+def test_a_compiled_walk_fuses_each_run_of_memory_bound_ops_between_flop_ops() -> None:
+    from hybrid.sinks import FusedTermSink
+
+    sink = FusedTermSink()
+    # a norm and a modulation: read 100, write 50; read 60 (50 of it the norm's output), write 50
+    sink.op("norm1", "aten.native_layer_norm", "norm", 100, 50)
+    sink.op("", "aten.view", "view", 0, 0)  # a view neither costs nor cuts the run
+    sink.op("", "aten.mul", "elementwise", 60, 50)
+    sink.op("attn.to_q", "aten.mm", "matmul", 50, 50, flops=1000, dims=(1, 5, 5, 10))  # cuts the run
+    sink.op("", "aten.add", "elementwise", 40, 20)  # a run of one op: unchanged
+    sink.op("", "aten.clone", "movement", 20, 20, calls=2)  # other calls: a run of its own
+    sink.op("", "c10d.all_to_all", "collective", 20, 20, dims=(0,))
+    sink.op("", "aten.mul", "elementwise", 20, 20)
+
+    def block(s: Sink) -> None:  # a repeated block's runs stay inside it
+        s.op("", "aten.mul", "elementwise", 8, 4)
+        s.op("", "aten.add", "elementwise", 12, 4)
+
+    sink.repeat(3, "blocks", block)
+    terms = sink.freeze()
+    # fused, per run: 100 + (60 - 50) read + 50 written = 160; 40 + 20 = 60; 2 x 40; 40; the block's 8 + (12 - 4)
+    # + 4 = 20, three times: 160 + 60 + 80 + 40 + 60 = 400 bytes over 1 + 1 + 2 + 1 + 3 = 8 kernels
+    assert terms == (
+        ("matmul", 1000, 100, 1, (1, 5, 5, 10)),
+        ("collective", 0, 40, 1, (0,)),
+        ("fused", 0, 400, 8, ()),
+    )

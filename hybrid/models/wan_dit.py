@@ -31,7 +31,7 @@ from hybrid.geometry import INT64_MAX
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
-from hybrid.sinks import Components, Peak, Rows, Sink, TermSink
+from hybrid.sinks import Components, FusedTermSink, Peak, Rows, Sink, TermSink
 from hybrid.timing import Dims, Term, attention_dims, collective_dims, conv_dims, gemm_dims
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -552,6 +552,13 @@ def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
 def dit_terms(cfg: WanTransformer3DConfig, shape: CallShape) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`dit_rows`, from the same walk."""
     sink = TermSink()
+    _dit_walk(cfg, shape, sink)
+    return sink.freeze()
+
+
+def dit_fused_terms(cfg: WanTransformer3DConfig, shape: CallShape) -> tuple[Term, ...]:
+    """The roofline terms of the same walk compiled (:class:`hybrid.sinks.FusedTermSink`)."""
+    sink = FusedTermSink()
     _dit_walk(cfg, shape, sink)
     return sink.freeze()
 
