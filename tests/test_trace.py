@@ -134,6 +134,22 @@ def test_unknown_op_is_reported_not_zeroed() -> None:
     assert not any(r.op == "aten.cumsum" for r in cost.rows())
 
 
+def test_wan_animates_own_ops_are_costed_with_zero_flops() -> None:
+    # Wan-Animate's motion and face encoders: FusedLeakyReLU, QR of the motion weight, diag_embed, replicate padding
+    x = torch.randn(2, 3, 5, device="meta")  # 30 float32 values: 120 bytes
+    w = torch.randn(6, 4, device="meta")
+    v = torch.randn(2, 4, device="meta")
+    cost = _record(
+        lambda: (F.leaky_relu(x, 0.2), torch.linalg.qr(w), torch.diag_embed(v), F.pad(x, (2, 0), mode="replicate"))
+    )
+    assert cost.unsupported == {}
+    by_op = {r.op: (r.category, r.flops, r.bytes_read, r.bytes_written) for r in cost.rows()}
+    assert by_op["aten.leaky_relu"] == ("elementwise", 0, 120, 120)
+    assert by_op["aten.linalg_qr"] == ("linalg", 0, 6 * 4 * 4, (6 * 4 + 4 * 4) * 4)  # Q (6, 4) and R (4, 4)
+    assert by_op["aten.diag_embed"] == ("movement", 0, 8 * 4, 2 * 4 * 4 * 4)  # (2, 4) -> (2, 4, 4)
+    assert by_op["aten.replication_pad1d"] == ("movement", 0, 120, 2 * 3 * 7 * 4)  # two frames in front
+
+
 def test_views_cost_nothing_and_copies_cost_bytes() -> None:
     x = torch.randn(4, 6, device="meta")
     cost = _record(lambda: x.t().contiguous())

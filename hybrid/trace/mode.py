@@ -128,7 +128,8 @@ def _packets(names: str) -> frozenset[Any]:
 
 ELEMENTWISE_OPS = _packets(
     """add add_ sub sub_ mul mul_ div div_ neg exp log log1p pow sqrt rsqrt abs sin cos tanh tanh_
-    sigmoid log_sigmoid_forward silu silu_ gelu gelu_ relu relu_ clamp clamp_ clamp_min clamp_max minimum maximum where
+    sigmoid log_sigmoid_forward silu silu_ gelu gelu_ relu relu_ leaky_relu leaky_relu_ clamp clamp_ clamp_min clamp_max
+    minimum maximum where
     lt le gt ge eq ne logical_not logical_and bitwise_not floor ceil round reciprocal square
     addcmul lerp bernoulli_ masked_fill masked_fill_ _softmax _safe_softmax _log_softmax
     _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d
@@ -142,8 +143,13 @@ REDUCTION_OPS = _packets("mean sum amax amin max min linalg_vector_norm var var_
 EMBEDDING_OPS = _packets("embedding")
 MOVEMENT_OPS = _packets(
     """clone copy_ _to_copy contiguous cat stack constant_pad_nd index index_select gather
-    repeat repeat_interleave flip roll _unsafe_index fill_ zero_ index_put_ scatter pixel_shuffle pixel_unshuffle"""
+    repeat repeat_interleave flip roll _unsafe_index fill_ zero_ index_put_ scatter pixel_shuffle pixel_unshuffle
+    replication_pad1d replication_pad2d replication_pad3d reflection_pad1d reflection_pad2d reflection_pad3d
+    diag_embed"""
 )
+LINALG_OPS = _packets("linalg_qr")
+"""Matrix decompositions: FlopCounterMode has no formula for them (0 FLOPs); their bytes are counted
+(Wan-Animate's motion encoder orthogonalises a 512 x 20 weight each call)."""
 FACTORY_OPS = _packets(
     """empty empty_like empty_strided zeros zeros_like ones ones_like full full_like arange
     scalar_tensor new_empty new_zeros new_ones new_full rand randn randn_like rand_like randint"""
@@ -184,6 +190,7 @@ for _cat, _set in (
     ("reduction", REDUCTION_OPS),
     ("embedding", EMBEDDING_OPS),
     ("movement", MOVEMENT_OPS),
+    ("linalg", LINALG_OPS),
     ("factory", FACTORY_OPS),
     ("view", VIEW_OPS),
 ):
