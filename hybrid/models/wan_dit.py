@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
+from itertools import pairwise
 from math import prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -204,6 +205,98 @@ class WanVACETransformer3DConfig(WanTransformer3DConfig):
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``diffusers.WanVACETransformer3DModel``."""
         return {**asdict(self), "vace_layers": list(self.vace_layers)}
+
+
+WAN_ANIMATE_MOTION_ENCODER_CHANNEL_SIZES: tuple[tuple[int, int], ...] = (
+    (4, 512), (8, 512), (16, 512), (32, 512), (64, 256), (128, 128), (256, 64), (512, 32), (1024, 16),
+)  # fmt: skip
+"""diffusers' ``WAN_ANIMATE_MOTION_ENCODER_CHANNEL_SIZES``: the motion encoder's channels at each
+feature-map size (``motion_encoder_channel_sizes`` null in the published config takes these)."""
+
+
+@dataclass(frozen=True)
+class WanAnimateTransformer3DConfig(WanTransformer3DConfig):
+    """``WanAnimateTransformer3DModel`` constructor arguments: the image-to-video transformer plus a pose
+    patch embedding over ``latent_channels``, a motion encoder (a StyleGAN-style convolution stack over
+    ``motion_encoder_size``-pixel face frames, then linear layers and a QR-orthogonalised motion basis),
+    a face encoder (causal 1D convolutions over the frames) and a face adapter (cross-attention to the
+    face features of each latent frame) after every ``inject_face_latents_blocks``-th block."""
+
+    in_channels: int = 36
+    latent_channels: int = 16
+    image_dim: int | None = 1280
+    added_kv_proj_dim: int | None = 5120
+    motion_encoder_channel_sizes: tuple[tuple[int, int], ...] = WAN_ANIMATE_MOTION_ENCODER_CHANNEL_SIZES
+    motion_encoder_size: int = 512
+    motion_style_dim: int = 512
+    motion_dim: int = 20
+    motion_encoder_dim: int = 512
+    face_encoder_hidden_dim: int = 1024
+    face_encoder_num_heads: int = 4
+    inject_face_latents_blocks: int = 5
+    motion_encoder_batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.image_dim is None:
+            raise ValueError("image_dim: Wan-Animate embeds the reference image (CLIP features); got null")
+        if self.in_channels != 2 * self.latent_channels + 4:
+            raise ValueError(
+                f"in_channels: {self.in_channels} is not 2 * latent_channels + 4 = {2 * self.latent_channels + 4}"
+            )
+        k, size = self.inject_face_latents_blocks, self.motion_encoder_size
+        if k < 1 or self.num_layers % k:
+            raise ValueError(
+                f"inject_face_latents_blocks: {k} must divide num_layers {self.num_layers} (a face adapter follows "
+                "block 0 and every k-th block after it, and there are num_layers // k of them)"
+            )
+        sizes = dict(self.motion_encoder_channel_sizes)
+        if size < 8 or size & (size - 1) or any(2**i not in sizes for i in range(2, size.bit_length())):
+            raise ValueError(
+                f"motion_encoder_size: {size} must be a power of two >= 8 with a channel count for every "
+                f"feature-map size from 4 to it (motion_encoder_channel_sizes has {sorted(sizes)})"
+            )
+
+    def motion_channels(self) -> list[int]:
+        """Channels of the motion encoder's feature maps, from ``motion_encoder_size`` pixels down to 4."""
+        sizes = dict(self.motion_encoder_channel_sizes)
+        return [sizes[2**i] for i in range(self.motion_encoder_size.bit_length() - 1, 1, -1)]
+
+    def animate_parameters(self) -> int:
+        """Wan-Animate's own parameters (``C`` the motion channels from ``S`` pixels down to 4, ``E`` the
+        style width, ``M`` the motion width, ``O`` the motion encoder's output, ``F`` the face hidden
+        width, ``h`` its heads, ``D`` the width): the pose patch ``latent*D*prod(p) + D``; the motion
+        encoder's ``conv_in`` ``3*C_S + C_S`` (its bias in the activation), each residual block
+        ``9*C_in^2 + C_in`` (conv1) ``+ 9*C_in*C_out + C_out`` (conv2) ``+ C_in*C_out`` (conv_skip, no
+        bias), ``conv_out`` ``16*C_4*E``, four ``E*E + E`` and one ``E*M + M`` linears, the motion
+        basis ``O*M``; the face encoder ``3*O*F*h + F*h`` (conv1_local) ``+ 2*(3*F*F + F)`` (conv2, conv3)
+        ``+ F*D + D`` (out_proj) ``+ D`` (padding tokens); per face adapter ``4*(D*D + D)`` (q, k, v, out)
+        ``+ 2*d`` (q and k RMS norms over a head)."""
+        d, p = self.inner_dim, prod(self.patch_size)
+        pose = self.latent_channels * d * p + d
+        c = self.motion_channels()
+        motion = 3 * c[0] + c[0]
+        for c_in, c_out in pairwise(c):
+            motion += 9 * c_in * c_in + c_in + 9 * c_in * c_out + c_out + c_in * c_out
+        e, m = self.motion_style_dim, self.motion_dim
+        motion += 16 * c[-1] * e + 4 * (e * e + e) + e * m + m + self.motion_encoder_dim * m
+        f, h = self.face_encoder_hidden_dim, self.face_encoder_num_heads
+        face = 3 * self.motion_encoder_dim * f * h + f * h + 2 * (3 * f * f + f) + f * d + d + d
+        adapters = (self.num_layers // self.inject_face_latents_blocks) * (
+            4 * (d * d + d) + 2 * self.attention_head_dim
+        )
+        return pose + motion + face + adapters
+
+    def num_parameters(self) -> int:
+        """The image-to-video transformer's (:meth:`WanTransformer3DConfig.num_parameters`) plus
+        :meth:`animate_parameters`."""
+        return super().num_parameters() + self.animate_parameters()
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``diffusers.WanAnimateTransformer3DModel``."""
+        kw = asdict(self)
+        kw["motion_encoder_channel_sizes"] = {str(k): v for k, v in self.motion_encoder_channel_sizes}
+        return kw
 
 
 STAGE = "diffusion_core"
