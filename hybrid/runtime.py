@@ -76,9 +76,22 @@ cuDNN backend), the flash-attn package's FlashAttention-2 (``flash_attn``) and -
 (``flash_attn_interface``), xFormers, SageAttention 2 and 3, FlexAttention, FP8 attention."""
 
 KERNEL_ARCHITECTURES: dict[str, tuple[str, ...]] = {"fa3": ("Hopper",), "sage3": ("Blackwell",)}
-"""Where an attention kernel runs, for kernels that do not run everywhere (FlashAttention-3's
-repository: H100/H800, sm90; SageAttention 3's FP4 microscaling kernels: Blackwell's FP4 tensor cores,
-thu-ml/SageAttention's sageattention3_blackwell)."""
+"""Where an attention kernel runs, by architecture family (:func:`family`), for kernels that do not run
+everywhere (FlashAttention-3's repository: H100/H800, sm90; SageAttention 3's FP4 microscaling kernels:
+Blackwell's FP4 tensor cores, thu-ml/SageAttention's sageattention3_blackwell, measured on the RTX 5090)."""
+
+
+def family(architecture: str) -> str:
+    """An architecture's family, as a kernel's build targets it: ``gpus.json``'s architecture without
+    its chip in brackets or its refresh (``Blackwell (GB202)``, ``Blackwell Ultra`` -> ``Blackwell``)."""
+    return architecture.split(" (")[0].removesuffix(" Ultra")
+
+
+def runs_on(kernel: str, architecture: str) -> bool:
+    """Whether attention ``kernel`` runs on a GPU of ``architecture`` (:data:`KERNEL_ARCHITECTURES`)."""
+    where = KERNEL_ARCHITECTURES.get(kernel)
+    return where is None or family(architecture) in where
+
 
 SOURCES: dict[str, str] = {
     "dit-fp32": "Wan-Video/Wan2.2 wan/text2video.py _configure_model: `if convert_model_dtype: "
@@ -847,21 +860,18 @@ class Runtime:
                 f"convert-model-dtype: {spec.name} runs on the {repo} repository, whose generate.py has no "
                 f"--convert_model_dtype; valid only for {' and '.join(self.record.convert_model_dtype_repos)} models"
             )
-        if self.attention is not None and architecture is not None:
-            where = KERNEL_ARCHITECTURES.get(self.attention)
-            if where is not None and architecture not in where:
-                runs = [k for k in ATTENTION_KERNELS if architecture in KERNEL_ARCHITECTURES.get(k, (architecture,))]
-                raise InputError(
-                    f"attention: {self.attention} runs on {', '.join(where)} GPUs only, not {architecture}; valid "
-                    f"there: {', '.join(runs)}"
-                )
+        if self.attention is not None and architecture is not None and not runs_on(self.attention, architecture):
+            runs = [k for k in ATTENTION_KERNELS if runs_on(k, architecture)]
+            raise InputError(
+                f"attention: {self.attention} runs on {', '.join(KERNEL_ARCHITECTURES[self.attention])} GPUs only, "
+                f"not {architecture}; valid there: {', '.join(runs)}"
+            )
         if self.flash_attention is not None and architecture is not None:
             kernel = self.record.attention[self.flash_attention]
-            where = KERNEL_ARCHITECTURES.get(kernel)
-            if where is not None and architecture not in where:
+            if not runs_on(kernel, architecture):
                 raise InputError(
-                    f"flash-attention: FlashAttention-{self.flash_attention} runs on {', '.join(where)} only, not "
-                    f"{architecture}; valid: 2"
+                    f"flash-attention: FlashAttention-{self.flash_attention} runs on "
+                    f"{', '.join(KERNEL_ARCHITECTURES[kernel])} only, not {architecture}; valid: 2"
                 )
 
     # -- what the runtime changes -------------------------------------------------------------
@@ -894,8 +904,7 @@ class Runtime:
         kernel = r.attention[self.flash_attention]
         if self.flash_attention is None:
             kernel = r.attention_by_architecture.get(architecture, kernel)
-        where = KERNEL_ARCHITECTURES.get(kernel)
-        return kernel if where is None or architecture in where else r.attention_fallback
+        return kernel if runs_on(kernel, architecture) else r.attention_fallback
 
     def on_host(self, component: str) -> bool:
         """Whether ``component`` runs on the host CPU (``--t5-cpu``)."""

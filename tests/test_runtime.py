@@ -238,3 +238,26 @@ def test_a_new_runtime_is_one_record(monkeypatch: pytest.MonkeyPatch) -> None:
     assert base.stages["diffusion_core"].weight_cast_bytes == 0
     moved = {c for _, c, _ in Runtime("fp32-dit", offload=True).moves(w.spec, w.spec.pipeline_def.stages)}
     assert moved == {"text_encoder", "transformer"}
+
+
+def test_a_kernel_runs_on_its_architecture_family_whatever_the_chip() -> None:
+    from hybrid.runtime import family, runs_on
+
+    # gpus.json names the chip or the refresh: the RTX 5090's GB202 and the B300's Blackwell Ultra are Blackwell
+    assert [family(a) for a in ("Blackwell (GB202)", "Blackwell Ultra", "Ampere (GA102)", "Ada Lovelace")] == [
+        "Blackwell", "Blackwell", "Ampere", "Ada Lovelace",
+    ]  # fmt: skip
+    assert (
+        runs_on("sage3", "Blackwell (GB202)") and runs_on("sage3", "Blackwell Ultra") and runs_on("sage3", "Blackwell")
+    )
+    assert not runs_on("sage3", "Hopper") and not runs_on("fa3", "Blackwell (GB202)") and runs_on("sage2", "Volta")
+
+
+def test_sageattention3_runs_on_the_rtx5090_it_was_measured_on(capsys: pytest.CaptureFixture[str]) -> None:
+    # its kernel rates are the SageAttention3 paper's RTX 5090 figure: --attention sage3 and --optimise sage3 run
+    assert main(["report", "--model", "wan2.1-t2v-1.3b", "--gpu", "rtx5090", "--attention", "sage3"]) == 0
+    assert "attention: sage3" in capsys.readouterr().out
+    assert main(["report", "--model", "wan2.1-t2v-1.3b", "--gpu", "rtx5090", "--optimise", "sage3"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--model", "wan2.1-t2v-1.3b", "--gpu", "rtx5090", "--attention", "fa3"]) == 2
+    assert "attention: fa3 runs on Hopper GPUs only, not Blackwell (GB202)" in capsys.readouterr().err
