@@ -181,8 +181,17 @@ def job_of(e: dict[str, Any]) -> tuple[Workload, Deployment]:
     return Workload.of(**e["workload"]), deployment
 
 
+SCOPES = ("whole job", "denoising loop", "vae decode")
+"""What a published figure's seconds cover: the whole job, the transformer stages, or the VAE's decode."""
+
+
 def seconds_of(sizing: GpuSizing, workload: Workload, scope: str) -> float:
-    """The seconds a published figure covers: the whole job, or (``denoising loop``) the transformer stages."""
+    """The seconds a published figure covers (:data:`SCOPES`): the whole job, the transformer stages
+    (``denoising loop``), or the ``vae_decode`` stage (``vae decode``)."""
+    if scope not in SCOPES:
+        raise InputError(f"scope: {scope!r} is not one of {', '.join(SCOPES)}")
+    if scope == "vae decode":
+        return sizing.stages["vae_decode"].seconds
     if scope == "denoising loop":
         return sum(
             sizing.stages[sd.name].seconds

@@ -250,12 +250,13 @@ def test_verify_optimisations_fails_beyond_its_bounds(tmp_path: Path) -> None:
 
 
 def test_the_speed_up_evidence_names_its_sources_and_parses() -> None:
+    from hybrid.accuracy import SCOPES
     from hybrid.optimisations import data
     from hybrid.speedups import read_speedups
 
     doc = read_speedups()
     for e in doc["entries"]:
-        assert e["source"] in doc["sources"] and e["quote"] and e["scope"] in ("whole job", "denoising loop")
+        assert e["source"] in doc["sources"] and e["quote"] and e["scope"] in SCOPES
         for key in ("baseline_optimise", "optimised_optimise"):
             parse(e[key]) if e[key] else None  # every list is one users could type
         assert e["published_baseline_seconds"] > e["published_optimised_seconds"] > 0

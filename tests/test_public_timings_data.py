@@ -69,3 +69,19 @@ def test_the_set_covers_what_issue_21_asks(doc: dict[str, Any]) -> None:
     assert len({e["gpu"] for e in entries}) >= 8 and len(runtimes) >= 5
     assert {e.get("deployment", {}).get("gpus", 1) > 1 for e in entries} == {True, False}  # single and multi-GPU
     assert doc["denoising_loop"] and all("published_seconds" in e for e in doc["entries"])  # whole-job and loop-only
+
+
+def test_a_figure_of_the_vae_decode_alone_is_timed_by_its_stage() -> None:
+    from hybrid.accuracy import SCOPES, seconds_of
+    from hybrid.errors import InputError
+    from hybrid.sizing import size_on_gpu
+    from hybrid.workload import Workload
+
+    w = Workload.of("wan2.1-t2v-1.3b")
+    sized = size_on_gpu(w, "h100-sxm")
+    assert SCOPES == ("whole job", "denoising loop", "vae decode")
+    assert seconds_of(sized, w, "vae decode") == sized.stages["vae_decode"].seconds
+    assert seconds_of(sized, w, "denoising loop") == sized.stages["diffusion_core"].seconds
+    assert seconds_of(sized, w, "whole job") == sized.seconds
+    with pytest.raises(InputError, match="scope: 'encode' is not one of whole job, denoising loop, vae decode"):
+        seconds_of(sized, w, "encode")

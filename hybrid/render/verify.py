@@ -35,7 +35,7 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
     for c in checks:
         if speed_ups:
             d = c.detail
-            loop = " denoising loop" if d["scope"] == "denoising loop" else ""
+            loop = "" if d["scope"] == "whole job" else f" {d['scope']}"
             lines.append(
                 f"  ok   {c.name}: x{d['predicted_speed_up']:,.2f} vs x{d['published_speed_up']:,.2f} published "
                 f"({100 * d['relative_error']:+.1f}%; {d['published_baseline_s']:,.1f} -> "
@@ -111,7 +111,7 @@ def _published_error(c: Check) -> str:
     d = c.detail
     rng = d.get("predicted_range_s")
     within = "" if rng is None else f" ({rng[0]:,.0f}-{rng[1]:,.0f}{'' if d['inside_range'] else ', outside'})"
-    scope = " (denoising loop)" if d.get("scope") == "denoising loop" else ""
+    scope = f" ({d['scope']})" if d.get("scope", "whole job") != "whole job" else ""
     error = (
         f": {d['predicted_s']:,.0f} s{within} vs {d['published_s']:,.1f} s{scope} ({100 * d['relative_error']:+.1f}%)"
     )
