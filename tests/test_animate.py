@@ -4,11 +4,16 @@ its walk against a meta trace."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 import torch
 
-from hybrid.models.wan_dit import WanAnimateTransformer3DConfig
+from hybrid.geometry import CallShape
+from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, dit_components, dit_peak_bytes, dit_rows, dit_terms
+from hybrid.rows import aggregate_costs, expand
+from hybrid.trace.build import _wan_dit_forward, build_animate_transformer
+from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
 
 TINY = WanAnimateTransformer3DConfig(
     num_attention_heads=2, attention_head_dim=32, text_dim=64, freq_dim=32, ffn_dim=128, num_layers=5, image_dim=48,
@@ -59,3 +64,59 @@ def test_published_parameters_by_part() -> None:
 def test_configs_the_module_cannot_run_are_refused(kw: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("*", r"\*").replace("+", r"\+")):
         WanAnimateTransformer3DConfig(**kw)  # type: ignore[arg-type]
+
+
+def _shape(frames: int, latent_height: int, latent_width: int) -> CallShape:
+    """One segment's transformer call: ``frames`` face frames, ``(frames - 1) / 4 + 1`` latent frames plus the
+    reference frame; 512 text tokens and one CLIP image (257 tokens), as the pipeline calls it."""
+    lf = (frames - 1) // 4 + 1
+    return CallShape(
+        batch=1, frames=frames, height=latent_height * 8, width=latent_width * 8, latent_frames=lf,
+        latent_height=latent_height, latent_width=latent_width, dit_latent_frames=lf + 1,
+        dit_tokens=(lf + 1) * (latent_height // 2) * (latent_width // 2), text_len=512, images=1, image_tokens=257,
+    )  # fmt: skip
+
+
+def _traced(cfg: WanAnimateTransformer3DConfig, shape: CallShape) -> CostMode:
+    module = build_animate_transformer(cfg, "meta", torch.bfloat16)
+    run = _wan_dit_forward(module, cfg, shape, "meta", torch.bfloat16, None)
+    with ModuleStack(module) as modules:
+        cost = CostMode("diffusion_core", modules)
+        with torch.no_grad(), cost, CanonicalFunctionMode(cost):
+            run()
+    return cost
+
+
+@pytest.mark.parametrize(
+    ("cfg", "frames", "lh", "lw"),
+    [
+        (TINY, 13, 8, 8),  # two face batches (8 + 5 frames); the motion encoder's activations peak
+        (replace(TINY, num_layers=10), 29, 16, 8),  # two face adapters: the first's output held through blocks 1-4
+        (replace(TINY, motion_encoder_batch_size=4, face_encoder_num_heads=2), 21, 8, 8),
+        (WanAnimateTransformer3DConfig(), 77, 90, 160),  # the published model, one 77-frame segment at 1280x720
+    ],
+    ids=["tiny", "two-adapters", "other-batching", "published-720p"],
+)
+def test_the_walk_equals_a_meta_trace_row_for_row_and_in_its_peaks(
+    cfg: WanAnimateTransformer3DConfig, frames: int, lh: int, lw: int
+) -> None:
+    shape = _shape(frames, lh, lw)
+    cost = _traced(cfg, shape)
+    assert cost.unsupported == {}
+    assert aggregate_costs(expand(dit_rows(cfg, shape))) == aggregate_costs(cost.rows())
+    assert dit_peak_bytes(cfg, shape) == cost.peak_live_bytes
+    assert dit_peak_bytes(cfg, shape, True) == cost.peak_live_bytes_materialized
+    terms = dit_terms(cfg, shape)
+    assert sum(t[1] for t in terms) == sum(r.flops for r in cost.rows())
+
+
+def test_the_published_segment_call_in_numbers() -> None:
+    cfg, shape = WanAnimateTransformer3DConfig(), _shape(77, 90, 160)
+    by_component = dit_components(cfg, shape)
+    # 77 face frames in ten batches (9 x 8 + 5) through the motion encoder; the face encoder over them;
+    # 8 face adapters, each 21 frames x 3,600 video tokens attending to 5 face tokens: 4 x 40 heads x 128 x 3,600
+    # x 5 x 21 = 7,741,440,000 FLOPs each
+    assert by_component["face_adapter_core"] == 8 * 4 * 40 * 128 * 3_600 * 5 * 21
+    assert shape.dit_tokens == 21 * 45 * 80 == 75_600
+    peak = dit_peak_bytes(cfg, shape)
+    assert peak == 10_116_328_448  # in block 1: the first face adapter's output (75,600 x 5,120 x 2 B) still held

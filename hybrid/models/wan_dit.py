@@ -341,9 +341,10 @@ class _Walk:
         self.sink, self.batch, self.op, self.memory = sink, batch, sink.op, sink.memory
         self.free = sink.free  # free(nbytes): activations dropped
 
-    def repeat(self, times: int, prefix: str, body: Callable[[_Walk], None]) -> None:
-        """``times`` alike modules ``prefix`` (:meth:`hybrid.sinks.Sink.repeat`), ``body`` one of them."""
-        self.sink.repeat(times, prefix, lambda sink: body(_Walk(sink, self.batch)))
+    def repeat(self, times: int, prefix: str, body: Callable[[_Walk], None], start: int = 0) -> None:
+        """``times`` alike modules ``prefix`` (:meth:`hybrid.sinks.Sink.repeat`), ``body`` one of them,
+        numbered from ``start``."""
+        self.sink.repeat(times, prefix, lambda sink: body(_Walk(sink, self.batch)), start)
 
     def __call__(
         self,
@@ -635,6 +636,194 @@ def _ring_attention(rows: _Walk, b: int, s: int, h: int, hd: int, r: int) -> Non
     rows.cast("attn1", x, F32, BF16)
 
 
+def _animate_pose_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape, h: int, w: int) -> int:
+    """``pose_patch_embedding`` over the pose latents (one latent frame fewer than the transformer's
+    input), added into every patch-embedded frame after the first (``hidden_states[:, :, 1:] += pose``: an
+    ``add``, then its ``copy_`` back into the slice). Returns the pose embedding's bytes: the forward's
+    ``pose_hidden_states`` holds it to its end."""
+    batch, d, p = shape.batch, cfg.inner_dim, cfg.patch_size
+    frames = shape.dit_latent_frames - 1
+    pose = batch * d * frames * h * w * BF16
+    read = (batch * cfg.latent_channels * frames * h * p[1] * w * p[2] + d * cfg.latent_channels * prod(p) + d) * BF16
+    rows("pose_patch_embedding", "convolution", "conv", read, pose,
+         ops.conv3d(batch, cfg.latent_channels, d, p, (frames, h, w)),
+         dims=conv_dims(batch, cfg.latent_channels, d, p, (frames, h, w)))  # fmt: skip
+    rows("", "add", "elementwise", 2 * pose, pose)
+    rows("", "copy_", "movement", 2 * pose, pose, out=0)  # into the patch embedding's frames 1:
+    rows.free(pose)  # the sum
+    return pose
+
+
+def _motion_conv(
+    rows: _Walk, module: str, b: int, c_in: int, c_out: int, k: int, size: int,
+    stride: int = 1, padding: int = 0, blur: bool = False, act: bool = True, bias: bool = True,
+) -> tuple[int, int]:  # fmt: skip
+    """One ``MotionConv2d`` of Wan-Animate's motion encoder on ``b`` frames of ``c_in x size x size``
+    (bfloat16): with ``blur`` a depthwise 4x4 FIR filter first (its float32 kernel cast to the input's
+    dtype, ``F.conv2d(groups=c_in)`` over the padding ``(len(kernel) - stride) + (k - 1)`` splits), the
+    weight scaled on every call (``self.weight * self.scale``), the convolution (its ``bias`` only without an
+    activation: ``FusedLeakyReLU`` adds it), and with ``act`` the bias add, ``leaky_relu`` and the gain.
+    Returns ``(output bytes, output size)``; the caller holds the input."""
+    x, src = b * c_in * size * size * BF16, size
+    blurred = 0
+    if blur:
+        pad = (4 - stride) + (k - 1)
+        src = size + 2 * ((pad + 1) // 2) - 3  # square frames: both splits are even here (pad 4 or 2)
+        kernel = c_in * 16
+        rows.cast(module, kernel, F32, BF16)
+        blurred = b * c_in * src * src * BF16
+        rows(module, "convolution", "conv", x + kernel * BF16, blurred, ops.conv(b, 1, c_in, (4, 4), (src, src)),
+             dims=conv_dims(b, 1, c_in, (4, 4), (src, src)))  # fmt: skip
+        rows.free(kernel * BF16)
+    weight = c_out * c_in * k * k * BF16
+    rows(module, "mul", "elementwise", weight, weight)  # self.weight * self.scale
+    o = (src + 2 * padding - k) // stride + 1
+    out = b * c_out * o * o * BF16
+    bias_bytes = c_out * BF16 if bias and not act else 0
+    rows(module, "convolution", "conv", (blurred or x) + weight + bias_bytes, out,
+         ops.conv(b, c_in, c_out, (k, k), (o, o)), dims=conv_dims(b, c_in, c_out, (k, k), (o, o)))  # fmt: skip
+    rows.free(weight + blurred)
+    if act:  # FusedLeakyReLU: (x + bias) -> leaky_relu -> * sqrt(2)
+        a = f"{module}.act_fn"
+        rows(a, "add", "elementwise", out + c_out * BF16, out)
+        rows(a, "leaky_relu", "elementwise", out, out)
+        rows(a, "mul", "elementwise", out, out)
+        rows.free(2 * out)  # the leaky output, the sum
+        rows.free(out)  # the convolution's output
+    return out, o
+
+
+def _motion_encoder_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, b: int) -> int:
+    """``WanAnimateMotionEncoder`` on one batch of ``b`` face frames: the convolution stack from
+    ``motion_encoder_size`` pixels down to 1, the linear layers (weights scaled each call), then the motion
+    basis orthogonalised in float32 (``linalg_qr`` of the weight plus 1e-8) and the features expanded on
+    it (``diag_embed``, a matrix product, a sum). Returns its bfloat16 output's bytes."""
+    me, size, channels = "motion_encoder", cfg.motion_encoder_size, cfg.motion_channels()
+    x, s = _motion_conv(rows, f"{me}.conv_in", b, 3, channels[0], 1, size)
+    for i, (c_in, c_out) in enumerate(pairwise(channels)):
+        block = f"{me}.res_blocks.{i}"
+        y, _ = _motion_conv(rows, f"{block}.conv1", b, c_in, c_in, 3, s, padding=1)
+        z, _ = _motion_conv(rows, f"{block}.conv2", b, c_in, c_out, 3, s, stride=2, blur=True)
+        rows.free(y)
+        skip, s = _motion_conv(rows, f"{block}.conv_skip", b, c_in, c_out, 1, s, stride=2, blur=True, act=False,
+                               bias=False)  # fmt: skip
+        rows(block, "add", "elementwise", z + skip, z)
+        rows(block, "div", "elementwise", z, z)
+        rows.free(z + z + skip)  # the sum, conv2's output, the skip path's
+        rows.free(x)  # the block's input
+        x = z
+    e, m, out = cfg.motion_style_dim, cfg.motion_dim, cfg.motion_encoder_dim
+    feat, _ = _motion_conv(rows, f"{me}.conv_out", b, channels[-1], e, 4, s, act=False, bias=False)
+    rows.free(x)
+    for i in range(5):
+        width = m if i == 4 else e
+        weight = width * e * BF16
+        rows(f"{me}.motion_network.{i}", "mul", "elementwise", weight, weight)
+        rows.linear(f"{me}.motion_network.{i}", b, e, width)
+        rows.free(weight + feat)
+        feat = b * width * BF16
+    rows(me, "add", "elementwise", out * m * BF16, out * m * BF16)  # motion_synthesis_weight + 1e-8
+    rows.cast(me, b * m, BF16, F32)
+    rows.free(feat)
+    rows.cast(me, out * m, BF16, F32)
+    rows.free(out * m * BF16)
+    q, r = out * m * F32, m * m * F32
+    rows(me, "linalg_qr", "linalg", q, q + r)
+    rows.free(r)  # R, unused
+    rows(me, "diag_embed", "movement", b * m * F32, b * m * m * F32)
+    rows(me, "mm", "matmul", (b * m * m + m * out) * F32, b * m * out * F32, ops.linear(b * m, m, out),
+         dims=gemm_dims(1, b * m, out, m))  # fmt: skip
+    rows(me, "sum", "reduction", b * m * out * F32, b * out * F32)
+    rows.cast(me, b * out, F32, BF16)
+    rows.free(b * out * F32 + b * m * out * F32 + b * m * m * F32 + q + b * m * F32 + out * m * F32)
+    return b * out * BF16
+
+
+def _face_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape) -> int:
+    """Wan-Animate's face path in one transformer call: ``shape.frames`` face frames through the motion
+    encoder in batches of ``motion_encoder_batch_size`` (``torch.split``), their features joined, the face
+    encoder (causal 1D convolutions, the first split into heads, two halving the frames, layer norms and
+    SiLU, ``out_proj``, a padding token per frame) and a zero frame in front. Returns the bytes of the
+    face features the face adapters attend to (held to the forward's end, as are the batches' outputs)."""
+    batch, frames, d = shape.batch, shape.frames, cfg.inner_dim
+    per = cfg.motion_encoder_batch_size
+    total = batch * frames
+    held = 0
+    for b in [per] * (total // per) + ([total % per] if total % per else []):
+        held += _motion_encoder_rows(cfg, rows, b)
+    o, f, h = cfg.motion_encoder_dim, cfg.face_encoder_hidden_dim, cfg.face_encoder_num_heads
+    rows("", "cat", "movement", total * o * BF16, total * o * BF16)
+    fe = "face_encoder"
+    t = frames
+    x = 0
+    for i, (c_in, c_out, stride) in enumerate(((o, f * h, 1), (f, f, 2), (f, f, 2)), start=1):
+        n = batch * (h if i > 1 else 1)  # after the first convolution the heads are split into the batch
+        rows(fe, "replication_pad1d", "movement", n * c_in * t * BF16, n * c_in * (t + 2) * BF16)
+        rows.free(x)
+        conv = "conv1_local" if i == 1 else f"conv{i}"
+        t_out = (t + 2 - 3) // stride + 1
+        y = n * c_out * t_out * BF16
+        rows(f"{fe}.{conv}", "convolution", "conv", (n * c_in * (t + 2) + c_out * c_in * 3 + c_out) * BF16, y,
+             ops.conv(n, c_in, c_out, (3,), (t_out,)), dims=conv_dims(n, c_in, c_out, (3,), (t_out,)))  # fmt: skip
+        rows.free(n * c_in * (t + 2) * BF16)  # the padded input
+        t, rows_ = t_out, batch * h * t_out
+        rows(f"{fe}.norm{i}", "native_layer_norm", "norm", rows_ * f * BF16, rows_ * f * BF16 + 2 * rows_ * F32)
+        rows.free(2 * rows_ * F32 + y)  # mean and rstd; the convolution's output
+        rows(f"{fe}.act", "silu", "elementwise", rows_ * f * BF16, rows_ * f * BF16)
+        rows.free(rows_ * f * BF16)  # the norm's output
+        x = rows_ * f * BF16
+    rows.linear(f"{fe}.out_proj", batch * h * t, f, d)
+    rows.free(x)
+    rows(fe, "repeat", "movement", d * BF16, batch * t * d * BF16)  # the padding token per frame
+    feats = batch * t * (h + 1) * d * BF16
+    rows(fe, "cat", "movement", feats, feats)
+    rows.free(batch * h * t * d * BF16 + batch * t * d * BF16)  # out_proj's output, the padding
+    rows.free(total * o * BF16)  # the joined motion features, dropped as the face encoder's output replaces them
+    front = batch * (h + 1) * d * BF16
+    rows("", "zeros_like", "factory", front, front)
+    rows("", "cat", "movement", feats + front, feats + front)
+    rows.free(feats)  # the face encoder's output; the zero frame (pad_face) is held to the end
+    return held + front + feats + front
+
+
+def _face_adapter_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape, j: int) -> None:
+    """``face_adapter[j]`` after a block: the video tokens of each latent frame attend to that frame's
+    face tokens (layer norms without affine, q, k, v, RMS norms over a head, one attention per frame),
+    ``to_out``, and its output added to the hidden states; the forward's ``face_adapter_output`` holds
+    that output until the next adapter's replaces it (the last to the forward's end)."""
+    fa = f"face_adapter.{j}"
+    batch, n_tok, d, heads, hd = (
+        shape.batch,
+        shape.local_tokens,
+        cfg.inner_dim,
+        cfg.num_attention_heads,
+        cfg.attention_head_dim,
+    )
+    frames, kv_tok = shape.dit_latent_frames, cfg.face_encoder_num_heads + 1
+    n, kv = batch * n_tok, batch * frames * kv_tok
+    for name, r in (("pre_norm_q", n), ("pre_norm_kv", kv)):
+        rows(f"{fa}.{name}", "native_layer_norm", "norm", r * d * BF16, r * d * BF16 + 2 * r * F32)
+        rows.free(2 * r * F32)
+    rows.linear(f"{fa}.to_q", n, d, d)
+    rows.linear(f"{fa}.to_k", kv, d, d)
+    rows.linear(f"{fa}.to_v", kv, d, d)
+    for name, r in (("norm_q", n), ("norm_k", kv)):
+        rows(f"{fa}.{name}", "rms_norm", "norm", r * d * BF16 + hd * BF16, r * d * BF16)
+        rows.free(r * d * BF16)  # the projection it normalises
+    per_frame = n_tok // frames
+    rows.math_attention(batch * frames * heads, per_frame, kv_tok, hd)
+    rows(fa, "scaled_dot_product_attention", "attention", (n + 2 * kv) * d * BF16, n * d * BF16,
+         ops.sdpa(batch * frames, heads, per_frame, kv_tok, hd),
+         dims=attention_dims(batch * frames * heads, per_frame, kv_tok, hd))  # fmt: skip
+    rows.free(n * d * BF16 + 2 * kv * d * BF16)  # q, k (normed), v
+    rows.linear(f"{fa}.to_out", n, d, d)
+    rows.free(n * d * BF16 + n * d * BF16 + kv * d * BF16)  # the attention's output, the two pre-norms' outputs
+    if j:  # the forward's face_adapter_output held the previous adapter's output until now
+        rows.free(n * d * BF16)
+    rows("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)
+    rows.free(n * d * BF16)  # the block's output; the adapter's is held until the next adapter's replaces it
+
+
 def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
     """Every op one ``WanTransformer3DModel`` forward costs (see :func:`_dit_walk`)."""
     sink = Rows(STAGE)
@@ -702,6 +891,8 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
         rows("", "cat", "movement", n * d * BF16, n * d * BF16)
         rows.free(video)  # the control tokens before the padding
     else:
+        if isinstance(cfg, WanAnimateTransformer3DConfig):
+            _animate_pose_rows(cfg, rows, shape, h, w)
         rows("", "clone", "movement", video, video)  # the blocks' input
         rows.free(video)  # the convolution's output
     if shape.per_token_timestep and shape.sequence_degree > 1 and batch > 1:
@@ -777,7 +968,22 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
         rows.repeat(1, "vace_blocks.0", first)
         rows.repeat(layers, "vace_blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens,
                                                                           hint=True))  # fmt: skip
-    rows.repeat(cfg.num_layers, "blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens))
+    if isinstance(cfg, WanAnimateTransformer3DConfig):  # a face adapter after block 0 and every k-th block after it
+        _face_rows(cfg, rows, shape)
+        k = cfg.inject_face_latents_blocks
+
+        def block(b: _Walk) -> None:
+            _block_rows(cfg, b, shape, text_len, m, image_tokens)
+
+        for j in range(cfg.num_layers // k):
+            for start, times in ((j * k, 1), (j * k + 1, k - 1)):
+                rows.repeat(times, "blocks.{i}", block, start)
+                if times == 1:
+                    _face_adapter_rows(cfg, rows, shape, j)
+    else:
+        rows.repeat(
+            cfg.num_layers, "blocks.{i}", lambda block: _block_rows(cfg, block, shape, text_len, m, image_tokens)
+        )
     # split over ranks, block 0's input is a view of every rank's patch-embedded tokens, all freed as
     # it returns: the rest told here, after the blocks (block 0, which holds them, peaks highest)
     rows.free(video - n * d * BF16)
@@ -1388,9 +1594,14 @@ def component(module: str, op: str) -> str:
     """The report component of a DiT row (analytic or traced). Image-to-video's second attention in
     ``attn2`` (over the image tokens) is ``image_cross_attention_core`` (the analytic group names
     it; :func:`image_row_component` tells it apart in traced rows), its K/V projections
-    ``image_cross_attention_projections``."""
+    ``image_cross_attention_projections``. Wan-Animate's motion and face encoders are ``face_encoders``, its
+    face adapters' attention ``face_adapter_core`` and their layers ``face_adapter_projections``."""
     if module.startswith("vace_"):
         return "vace_blocks"
+    if module.startswith(("motion_encoder", "face_encoder")):  # Wan-Animate's face path
+        return "face_encoders"
+    if module.startswith("face_adapter"):
+        return "face_adapter_core" if op == SDPA else "face_adapter_projections"
     if ".attn1" in module:
         return "self_attention_core" if op == SDPA else "self_attention_projections"
     if ".attn2.add_" in module:
@@ -1401,7 +1612,7 @@ def component(module: str, op: str) -> str:
         return "ffn"
     if module.startswith("condition_embedder.image_embedder"):
         return "image_embedder"
-    if module.startswith(("patch_embedding", "condition_embedder", "rope")):
+    if module.startswith(("patch_embedding", "pose_patch_embedding", "condition_embedder", "rope")):
         return "embedders"
     if module.startswith(("proj_out", "norm_out")):
         return "output_head"

@@ -20,7 +20,7 @@ from hybrid.errors import InputError
 from hybrid.geometry import CallShape
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
-from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
+from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.runtime import COMPONENT_DTYPES
 from hybrid.trace.videos import ENCODED, Videos
@@ -94,6 +94,13 @@ def build_vace_transformer(cfg: WanVACETransformer3DConfig, device: str, dtype: 
     from diffusers import WanVACETransformer3DModel
 
     return _construct(WanVACETransformer3DModel, cfg.to_kwargs(), device, dtype)
+
+
+def build_animate_transformer(cfg: WanAnimateTransformer3DConfig, device: str, dtype: torch.dtype) -> torch.nn.Module:
+    """``diffusers.WanAnimateTransformer3DModel`` for ``cfg``."""
+    from diffusers.models.transformers.transformer_wan_animate import WanAnimateTransformer3DModel
+
+    return _construct(WanAnimateTransformer3DModel, cfg.to_kwargs(), device, dtype)
 
 
 def build_vae(cfg: AutoencoderKLWanConfig, device: str, dtype: torch.dtype) -> torch.nn.Module:
@@ -172,6 +179,11 @@ def _wan_dit_forward(
     if isinstance(cfg, WanVACETransformer3DConfig):
         control = (s.batch, cfg.vace_in_channels, s.dit_latent_frames, s.latent_height, s.latent_width)
         kwargs["control_hidden_states"] = _empty(control, device, dtype, gen)
+    if isinstance(cfg, WanAnimateTransformer3DConfig):  # the pose latents (one frame fewer) and the face frames
+        pose = (s.batch, cfg.latent_channels, s.dit_latent_frames - 1, s.latent_height, s.latent_width)
+        kwargs["pose_hidden_states"] = _empty(pose, device, dtype, gen)
+        face = (s.batch, 3, s.frames, cfg.motion_encoder_size, cfg.motion_encoder_size)
+        kwargs["face_pixel_values"] = _empty(face, device, dtype, gen)
     return lambda: dit(
         hidden_states=latents, timestep=timestep, encoder_hidden_states=text, return_dict=False, **kwargs
     )
