@@ -203,6 +203,13 @@ def add_workload_options(p: argparse.ArgumentParser) -> None:
         help="video-to-video presets: how far the input video is noised, in (0, 1]; the job denoises "
         "int(steps x strength) steps (default 0.8, diffusers' WanVideoToVideoPipeline)",
     )
+    p.add_argument(
+        "--mode",
+        choices=("animate", "replace"),
+        help="Wan-Animate presets: animate the reference character with the driving video's motion, or replace "
+        "the character in the background video (default animate, diffusers' WanAnimatePipeline); --frames is "
+        "then the whole video, made in 77-frame segments",
+    )
     p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
     add_runtime_options(p)
 
@@ -394,6 +401,7 @@ def workload(args: argparse.Namespace) -> Workload:
         image=args.image,
         runtime=runtime(args),
         strength=args.strength,
+        mode=getattr(args, "mode", None),
     )
 
 

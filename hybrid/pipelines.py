@@ -37,11 +37,14 @@ VARIABLES: dict[str, str] = {
 for the VAE's temporal and spatial scale factors of the spec a law is fitted for."""
 
 
-CALLS: tuple[str, ...] = ("guidance", "steps", "high_noise_steps", "low_noise_steps", "once", "image", "videos")
+CALLS: tuple[str, ...] = (
+    "guidance", "steps", "high_noise_steps", "low_noise_steps", "once", "image", "videos", "segments", "segment_steps",
+)  # fmt: skip
 """How many calls of a stage a job makes, by kind (:func:`hybrid.schedule.stage_calls` counts them):
 once per prompt (and once more for the negative prompt under CFG), once per denoising step and pass
 (video-to-video: the ``int(steps x strength)`` steps it runs), the steps of either expert, once, once
-with ``--image``, or once per video of the batch."""
+with ``--image``, once per video of the batch, once per segment of a pipeline that makes its video in
+segments (Wan-Animate), or once per step and pass of every segment."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,27 @@ class Pipeline:
     runtimes: tuple[str, ...] | None = None
     """The runtimes that run this pipeline (``None``: every one), with :attr:`runtimes_reason`."""
     runtimes_reason: str = ""
+    default_guidance_scale: float = 5.0
+    """The pipeline's default ``guidance_scale``: CFG runs where it is above 1 (Wan-Animate's 1.0: off)."""
+    segment_frames: int | None = None
+    """Frames of each segment a pipeline makes its video in (Wan-Animate's ``segment_frame_length``, 77);
+    ``None``: one clip of ``frames``. ``--frames`` is then the whole video's length, any count."""
+    segment_overlap: int = 0
+    """Frames of the previous segment each later one is conditioned on (``prev_segment_conditioning_frames``)."""
+    modes: tuple[str, ...] = ()
+    """The pipeline's ``mode`` values (``--mode``), the first its default; ``()``: it takes none."""
+    no_layouts_reason: str = ""
+    """Why the pipeline runs on one GPU only (its transformer has no context-parallel plan); ``""``: it has one."""
+
+    def segments(self, frames: int) -> int:
+        """Segments a ``frames``-frame video is made in (1 without :attr:`segment_frames`):
+        ``WanAnimatePipeline.__call__`` pads the driving video to ``overlap + k x (length - overlap)``
+        frames and makes ``k`` segments of ``length``, each after the first starting ``overlap`` frames
+        before the previous one's end."""
+        if self.segment_frames is None:
+            return 1
+        step = self.segment_frames - self.segment_overlap
+        return -(-(frames - self.segment_overlap) // step)
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -245,9 +269,12 @@ class Pipeline:
 
     def constrain(self, shape: Mapping[str, Any], ref_images: int = 0) -> dict[str, Any]:
         """``shape`` (workload keyword arguments) within this pipeline's constraints: its fixed text
-        length, its largest batch, ``ref_images`` reference images where it takes them, and for
-        video-to-video at least the steps that denoise one (``int(steps x strength) >= 1``)."""
+        length, its largest batch, ``ref_images`` reference images where it takes them, for
+        video-to-video at least the steps that denoise one (``int(steps x strength) >= 1``), and for a
+        pipeline that makes its video in segments more frames than the overlap."""
         kw = dict(shape)
+        if self.segment_frames is not None and "frames" in kw:  # the segments need a frame after the overlap
+            kw["frames"] = max(kw["frames"], self.segment_overlap + 1)
         if self.default_strength is not None and "steps" in kw:
             strength = kw.get("strength") or self.default_strength
             kw["steps"] = max(kw["steps"], math.ceil(1 / strength))
@@ -527,7 +554,89 @@ TI2V = Pipeline(
     wan_repo="Wan2.2",
 )
 
-PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V, V2V)}
+ANIMATE_REFERENCE_ENCODE = replace(
+    TI2V_VAE_ENCODE,
+    name="reference_encode",
+    calls="once",
+    modeled="reference_encode: AutoencoderKLWan.encode of the reference (character) image, one frame "
+    "(WanAnimatePipeline.prepare_reference_image_latents); once per job",
+)
+
+ANIMATE_VAE_ENCODE = StageDef(
+    name="vae_encode",
+    component="vae",
+    call="encode",
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
+    # the two encodes run one after the other, each freeing all it made
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width, mat),
+    component_of=wan_vae.encode_component,
+    calls="segments",
+    basis=("P", "P^2"),  # a segment's frames are fixed: its T terms fold into these
+    variables=lambda s: {"P": s.latent_pixels},
+    trace_key="wan_vae.encode_animate",
+    modeled="vae_encode: per segment, AutoencoderKLWan.encode of the segment's pose video and of its "
+    "conditioning video (the previous segment's last frame, then zeros in animate mode or the background video "
+    "in replace mode: prepare_prev_segment_cond_latents encodes it in both modes), each at full resolution",
+    color="#C44E52",
+)
+
+ANIMATE_DIFFUSION_CORE = replace(
+    I2V_DIFFUSION_CORE,
+    calls="segment_steps",
+    trace_key="wan_animate.forward",
+    modeled="diffusion_core: every WanAnimateTransformer3DModel forward: the image-to-video transformer over a "
+    "segment's latents plus the reference frame, its pose patch embedding added in, the motion encoder over the "
+    "segment's face frames at 512x512 (in batches of motion_encoder_batch_size) and the face encoder inside every "
+    "call, a face adapter after every fifth block; steps x segments (x2 under CFG)",
+)
+
+ANIMATE_VAE_DECODE = replace(
+    VAE_DECODE,
+    calls="segments",
+    basis=("B*P", "B*P^2"),  # a segment's latent frames are fixed: its T terms fold into these
+    variables=lambda s: {"B": s.batch, "P": s.latent_pixels},
+    modeled="vae_decode: per segment, AutoencoderKLWan.decode of its latent frames after the reference frame "
+    "(latents[:, :, 1:]), a segment's frames; the overlap frames are cut from every segment after the first",
+)
+
+ANIMATE = Pipeline(
+    name="animate",
+    diffusers_class="WanAnimatePipeline",
+    stages=(
+        I2V_TEXT_ENCODER,
+        IMAGE_ENCODER,
+        ANIMATE_REFERENCE_ENCODE,
+        ANIMATE_VAE_ENCODE,
+        ANIMATE_DIFFUSION_CORE,
+        ANIMATE_VAE_DECODE,
+    ),
+    unmodeled=(
+        *T2V_UNMODELED[:2],
+        "pose, face, background and mask video preprocessing and resizing, the mask's interpolation to the latent "
+        "size in replace mode, the scheduler's reset per segment (elementwise or host work), VAE tiling and slicing",
+    ),
+    images=1,
+    fixed_text_len=wan_dit.IMAGE_CONTEXT_TEXT_LEN,
+    fixed_text_len_reason=_IMAGE_TEXT,
+    max_batch=1,
+    max_batch_reason="wanmeter models Wan-Animate one video per job (the pipeline expands one pose and face "
+    "video over the prompts)",
+    wan_repo="Wan2.2",
+    runtimes=("diffusers",),
+    runtimes_reason="diffusers' WanAnimatePipeline; the original Wan2.2 repository's animate task is not modelled yet",
+    default_guidance_scale=1.0,
+    segment_frames=77,
+    segment_overlap=1,
+    modes=("animate", "replace"),
+    no_layouts_reason="diffusers' WanAnimateTransformer3DModel has no context-parallel plan (_cp_plan)",
+)
+"""Wan2.2-Animate (``WanAnimatePipeline``): the video made in 77-frame segments (``segment_frame_length``), each
+after the first conditioned on one frame of the previous (``prev_segment_conditioning_frames``), 20 steps and
+guidance 1.0 (no CFG) by default."""
+
+PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V, V2V, ANIMATE)}
 """Every pipeline, by the name a :class:`~hybrid.presets.ModelSpec` refers to it with."""
 
 

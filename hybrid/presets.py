@@ -25,6 +25,7 @@ from hybrid.models.wan_dit import (
     WAN21_T2V_14B,
     WAN21_VACE_1_3B,
     WAN21_VACE_14B,
+    WAN22_ANIMATE_14B,
     WAN22_I2V_A14B,
     WAN22_T2V_A14B,
     WAN22_TI2V_5B,
@@ -294,6 +295,23 @@ for _size in ("1.3b", "14b"):  # video-to-video runs the text-to-video checkpoin
     PRESETS[f"wan2.1-v2v-{_size}"] = replace(
         _t2v, name=f"wan2.1-v2v-{_size}", pipeline="v2v", source=_t2v.source + _V2V_SOURCE
     )
+
+PRESETS["wan2.2-animate-14b"] = ModelSpec(
+    name="wan2.2-animate-14b",
+    text_encoder=UMT5_XXL,
+    image_encoder=CLIP_VIT_H_14,
+    transformer=WAN22_ANIMATE_14B,
+    vae=WAN21_VAE,
+    default_width=1280,
+    default_height=720,
+    trained_max_pixels=1280 * 720,
+    default_steps=20,
+    default_frames=77,
+    pipeline="animate",
+    source="Wan-AI/Wan2.2-Animate-14B-Diffusers (the transformer config as diffusers' convert_wan_to_diffusers.py "
+    "writes it; the umT5-XXL, CLIP ViT-H/14 and Wan2.1 VAE of the image-to-video 14B); WanAnimatePipeline's "
+    "__call__ defaults: 1280x720, 77-frame segments, 20 steps, guidance 1.0 (no CFG), mode 'animate'",
+)
 
 DEFAULT_MODEL = "wan2.1-t2v-14b"
 

@@ -186,6 +186,8 @@ class PipelineReport:
                 **({"image": w.image} if self.spec.pipeline_def.image_input else {}),
                 **({"runtime": asdict(w.runtime)} if w.runtime != DIFFUSERS else {}),
                 **({"strength": w.strength} if w.strength is not None else {}),
+                **({"mode": w.mode} if w.mode is not None else {}),
+                **({"segments": w.segments} if self.spec.pipeline_def.segment_frames else {}),
             },
             "stages": {
                 name: {

@@ -4,7 +4,8 @@ A stage names its kind of call count (:data:`hybrid.pipelines.CALLS`); :func:`st
 for a workload: the prompt (and the negative prompt under CFG), every step (twice under CFG, as
 diffusers runs the conditional and unconditional passes as separate calls; video-to-video's
 ``int(steps x strength)`` of them), the steps of either expert of a two-expert pipeline (the sampler's
-split, :mod:`hybrid.sampler`), once, once with ``--image``, or once per video of the batch.
+split, :mod:`hybrid.sampler`), once, once with ``--image``, once per video of the batch, or once per
+segment (and per step of every segment) of a pipeline that makes its video in segments.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def stage_steps(sd: StageDef, workload: Workload) -> tuple[int, int] | None:
     two-expert pipeline's high-noise expert runs the first ones, the low-noise expert the rest);
     ``None`` for a stage not called per step."""
     kind = sd.calls
-    if kind == "steps":
+    if kind in ("steps", "segment_steps"):  # every segment runs the steps again
         return 0, workload.denoising_steps
     if kind == "high_noise_steps":
         return 0, expert_steps(workload)[0]
@@ -52,13 +53,15 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
         return guidance
     steps = stage_steps(sd, workload)
     if steps is not None:
-        return steps[1] * guidance
+        return steps[1] * guidance * (workload.segments if kind == "segment_steps" else 1)
     if kind == "once":
         return 1
     if kind == "image":
         return 1 if workload.image else 0
     if kind == "videos":
         return workload.batch
+    if kind == "segments":
+        return workload.segments
     raise AssertionError(f"stage {sd.name}: unknown kind of calls {kind!r}")
 
 

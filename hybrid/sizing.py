@@ -304,8 +304,8 @@ class GpuSizing:
     def to_dict(self) -> dict[str, Any]:
         """The sizing's part of a ``wanmeter.report/1`` document: ``gpu`` (with the runtime),
         per stage ``seconds``, ``bound``, ``peak_memory_bytes``, ``memory`` and ``host_copy``,
-        ``total`` seconds and peak, and its own warnings and assumptions (merged into the FLOP
-        report by :mod:`hybrid.render.report`)."""
+        ``total`` seconds, peak and whether it ``fits`` the GPU, and its own warnings and assumptions
+        (merged into the FLOP report by :mod:`hybrid.render.report`)."""
         return {
             "gpu": {
                 "name": self.gpu.name,
@@ -337,6 +337,7 @@ class GpuSizing:
                 "seconds": self.seconds,
                 **({"seconds_range": self.seconds_range} if self.seconds_range else {}),
                 "peak_memory_bytes": self.peak_memory_bytes,
+                "fits": self.fits,
                 **(
                     {"gpu_seconds": self.gpu_seconds, "comm_seconds": self.comm_seconds}
                     if self.deployment.parallel

@@ -31,7 +31,7 @@ from hybrid.errors import InputError
 from hybrid.files import write_atomic
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
-from hybrid.models.wan_dit import WanTransformer3DConfig, WanVACETransformer3DConfig
+from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.pipelines import STAGE_NAMES
 from hybrid.presets import PRESETS, ModelSpec, get_preset
@@ -113,6 +113,21 @@ TINY_SPECS: dict[str, ModelSpec] = {
         ),
     ),
     "v2v": replace(TINY_SPEC, name="tiny-v2v", pipeline="v2v"),
+    "animate": replace(
+        TINY_SPEC,
+        name="tiny-animate",
+        pipeline="animate",
+        image_encoder=_TINY_CLIP,
+        transformer=WanAnimateTransformer3DConfig(
+            num_attention_heads=2, attention_head_dim=12, ffn_dim=32, num_layers=2, text_dim=16, freq_dim=8,
+            image_dim=16, added_kv_proj_dim=24, motion_encoder_size=16,
+            motion_encoder_channel_sizes=((4, 8), (8, 8), (16, 8)),
+            motion_style_dim=8, motion_dim=4, motion_encoder_dim=8, face_encoder_hidden_dim=8, face_encoder_num_heads=2,
+            inject_face_latents_blocks=1,
+        ),
+        default_frames=77,
+        default_steps=20,
+    ),
 }  # fmt: skip
 """A tiny spec of every pipeline (the same real classes as its presets)."""
 

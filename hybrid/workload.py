@@ -69,6 +69,9 @@ class Workload:
     strength: float | None = None
     """Video-to-video: how far the input video's latents are noised, in (0, 1]; the job denoises
     ``int(steps x strength)`` steps (:meth:`of` fills the pipeline's default). ``None`` elsewhere."""
+    mode: str | None = None
+    """Wan-Animate's ``mode`` (``animate`` or ``replace``: :attr:`hybrid.pipelines.Pipeline.modes`; :meth:`of`
+    fills the pipeline's default). ``None`` for a pipeline that takes none."""
 
     @classmethod
     def of(
@@ -91,8 +94,13 @@ class Workload:
             if bad:
                 raise InputError(f"runtime: unknown field {bad[0]!r}; valid: {', '.join(valid)}")
             runtime = Runtime(**runtime)
+        p = spec.pipeline_def
         if kw.get("strength") is None:
-            kw["strength"] = spec.pipeline_def.default_strength
+            kw["strength"] = p.default_strength
+        if kw.get("mode") is None:
+            kw["mode"] = p.modes[0] if p.modes else None
+        if kw.get("cfg") is None:
+            kw["cfg"] = p.default_guidance_scale > 1
         return cls(
             spec,
             width or spec.default_width,
@@ -131,6 +139,12 @@ class Workload:
         if not isinstance(self.runtime, Runtime):
             raise InputError(f"runtime: must be a Runtime, got {self.runtime!r}")
         self.runtime.check(self.spec)
+        p = self.spec.pipeline_def
+        if p.runtimes is not None and self.runtime.name not in p.runtimes:
+            raise InputError(
+                f"runtime: {self.spec.name} runs on {', '.join(p.runtimes)} only ({p.runtimes_reason}); valid: "
+                f"--runtime {p.runtimes[0]}"
+            )
         if self.runtime.cfg_always and not self.cfg:
             raise InputError(
                 "cfg: the original Wan generate.py runs the unconditional pass every step whatever the guide "
@@ -161,10 +175,20 @@ class Workload:
                     f"{name}: {v} is not a positive multiple of {step}; {nearest_multiples(v, step, step)}"
                 )
         t = spec.vae.scale_factor_temporal
-        if self.frames < 1 or (self.frames - 1) % t:
+        if p.segment_frames is not None:  # the whole video's length: any count the segments can cover
+            if self.frames <= p.segment_overlap:
+                raise InputError(
+                    f"frames: {echo(self.frames)} is invalid for {spec.name}; valid: more than {p.segment_overlap} "
+                    f"(the video is made in {p.segment_frames}-frame segments)"
+                )
+        elif self.frames < 1 or (self.frames - 1) % t:
             raise InputError(
                 f"frames: {echo(self.frames)} is not of the form {t}k+1 >= 1; {nearest_frames(self.frames, t)}"
             )
+        if p.modes and self.mode not in p.modes:
+            raise InputError(f"mode: {echo(str(self.mode))} is invalid; valid: {', '.join(p.modes)}")
+        if not p.modes and self.mode is not None:
+            raise InputError(f"mode: {spec.name} takes no mode; valid: Wan-Animate presets take it")
         if self.ref_images and not p.ref_images:
             raise InputError(f"ref_images: {spec.name} takes no reference images; valid: 0 (VACE presets take them)")
         if p.fixed_text_len is not None and self.text_len != p.fixed_text_len:
@@ -181,11 +205,6 @@ class Workload:
             raise InputError(
                 f"flow_shift: {spec.name} has one transformer, the flow shift changes nothing it runs; "
                 "valid: leave it out (two-expert presets take it)"
-            )
-        if p.runtimes is not None and self.runtime.name not in p.runtimes:
-            raise InputError(
-                f"runtime: {spec.name} runs on {', '.join(p.runtimes)} only ({p.runtimes_reason}); valid: "
-                f"--runtime {p.runtimes[0]}"
             )
         self._validate_strength()
         if p.max_batch is not None and self.batch > p.max_batch:
@@ -212,11 +231,24 @@ class Workload:
 
     def describe(self) -> str:
         """``1280x720, 81 frames, 50 steps, batch 1`` (video-to-video: ``50 steps at strength 0.8: 40
-        denoised``), as the renderers head their output."""
+        denoised``; Wan-Animate: ``241 frames in 4 segments of 77, 20 steps each, animate mode``), as the
+        renderers head their output."""
         steps = f"{self.steps} steps"
         if self.strength is not None:
             steps += f" at strength {self.strength:g}: {self.denoising_steps} denoised"
-        return f"{self.width}x{self.height}, {self.frames} frames, {steps}, batch {self.batch}"
+        p = self.spec.pipeline_def
+        frames = f"{self.frames} frames"
+        if p.segment_frames is not None:
+            s = self.segments
+            frames += f" in {s} segment{'s' if s > 1 else ''} of {p.segment_frames}"
+            steps += " each"
+        mode = f", {self.mode} mode" if self.mode is not None else ""
+        return f"{self.width}x{self.height}, {frames}, {steps}, batch {self.batch}{mode}"
+
+    @property
+    def segments(self) -> int:
+        """Segments the job makes its video in (:meth:`hybrid.pipelines.Pipeline.segments`; 1 for one clip)."""
+        return self.spec.pipeline_def.segments(self.frames)
 
     @property
     def denoising_steps(self) -> int:
@@ -232,14 +264,17 @@ class Workload:
         vae, dit = spec.vae, spec.transformer
         t, s = vae.scale_factor_temporal, vae.scale_factor_spatial
         p_t, p_h, p_w = dit.patch_size
-        latent_frames = (self.frames - 1) // t + 1
+        p = spec.pipeline_def
+        frames = p.segment_frames or self.frames  # a segment's frames where the video is made in segments
+        latent_frames = (frames - 1) // t + 1
         lh, lw = self.height // s, self.width // s
-        dit_frames = latent_frames + self.ref_images
+        # VACE's reference images; Wan-Animate's reference image latent in front of the segment's
+        dit_frames = latent_frames + self.ref_images + (1 if p.segment_frames else 0)
         images = spec.pipeline_def.images
         per_image = spec.image_encoder.num_tokens if spec.image_encoder is not None else 0
         return CallShape(
             batch=self.batch,
-            frames=self.frames,
+            frames=frames,
             height=self.height,
             width=self.width,
             latent_frames=latent_frames,
@@ -281,7 +316,7 @@ class Workload:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain JSON values, ``model`` the spec's name (``ref_images``, ``image``,
-        ``flow_shift``, ``runtime`` and ``strength`` only where set)."""
+        ``flow_shift``, ``runtime``, ``strength`` and ``mode`` only where set)."""
         d: dict[str, Any] = {"model": self.spec.name}
         d.update((name, getattr(self, name)) for name in ("width", "height", "frames", "steps", "batch", "text_len"))
         d["cfg"] = self.cfg
@@ -295,6 +330,8 @@ class Workload:
             d["runtime"] = self.runtime.to_dict()
         if self.strength is not None:
             d["strength"] = self.strength
+        if self.mode is not None:
+            d["mode"] = self.mode
         return d
 
     def rotary_overflow(self) -> str | None:
@@ -350,7 +387,7 @@ class Workload:
                 f"{self.width}x{self.height} is above the {p.default_width}x{p.default_height} "
                 f"{self.model} was trained for: the cost is an extrapolation"
             )
-        if self.frames > p.trained_max_frames:
+        if self.frames > p.trained_max_frames and p.pipeline_def.segment_frames is None:  # segments: their own length
             out.append(
                 f"frames {self.frames} is above the {p.trained_max_frames} frames "
                 f"{self.model} was trained for: the cost is an extrapolation"
@@ -368,7 +405,8 @@ class Workload:
 
 def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: float | None = None) -> bool:
     """Whether a job runs classifier-free guidance, as diffusers' Wan pipelines decide it:
-    ``do_classifier_free_guidance = guidance_scale > 1`` (``None``: the default 5.0, on), for both
+    ``do_classifier_free_guidance = guidance_scale > 1`` (``None``: the pipeline's default, 5.0, on; Wan-Animate's
+    1.0, off), for both
     experts of a two-expert pipeline; ``guidance_scale_2`` only scales the low-noise expert's
     guidance (no cost) and, as in diffusers, is refused by a pipeline without ``boundary_ratio``."""
     for name, value in (("guidance_scale", guidance_scale), ("guidance_scale_2", guidance_scale_2)):
@@ -379,4 +417,4 @@ def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: floa
             f"guidance_scale_2: {spec.name} has one transformer (diffusers: only supported with boundary_ratio); "
             "valid: leave it out"
         )
-    return guidance_scale is None or guidance_scale > 1
+    return (spec.pipeline_def.default_guidance_scale if guidance_scale is None else guidance_scale) > 1

@@ -159,6 +159,9 @@ def _commands() -> Iterator[str]:
     yield "report --model wan2.1-i2v-14b-720p --gpu h100-sxm --optimise svg2:0.3 --format table"
     # torch.compile: launch cost out and memory-bound runs fused (issue 23)
     yield "report --model wan2.1-t2v-1.3b --gpu h200 --optimise fa3,compile --format json"
+    # Wan2.2-Animate: a video in 77-frame segments (issue 24)
+    yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --format table"
+    yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --mode replace --format json"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

@@ -3,17 +3,24 @@ its walk against a meta trace."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 
 import pytest
 import torch
 
+from hybrid.cli import main
 from hybrid.geometry import CallShape
 from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, dit_components, dit_peak_bytes, dit_rows, dit_terms
+from hybrid.pipelines import get_pipeline
 from hybrid.rows import aggregate_costs, expand
+from hybrid.schedule import schedule
+from hybrid.schemas import problem
 from hybrid.trace.build import _wan_dit_forward, build_animate_transformer
 from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
+from hybrid.verify import TINY_SPECS, check_stage
+from hybrid.workload import Workload
 
 TINY = WanAnimateTransformer3DConfig(
     num_attention_heads=2, attention_head_dim=32, text_dim=64, freq_dim=32, ffn_dim=128, num_layers=5, image_dim=48,
@@ -120,3 +127,83 @@ def test_the_published_segment_call_in_numbers() -> None:
     assert shape.dit_tokens == 21 * 45 * 80 == 75_600
     peak = dit_peak_bytes(cfg, shape)
     assert peak == 10_116_328_448  # in block 1: the first face adapter's output (75,600 x 5,120 x 2 B) still held
+
+
+def _diffusers_segments(frames: int, segment: int = 77, overlap: int = 1) -> int:
+    """WanAnimatePipeline.__call__'s arithmetic, as its code reads (diffusers 0.42,
+    pipelines/wan/pipeline_wan_animate.py): the driving video padded to a whole number of segments."""
+    effective_segment_length = segment - overlap
+    last_segment_frames = (frames - overlap) % effective_segment_length
+    num_padding_frames = 0 if last_segment_frames == 0 else effective_segment_length - last_segment_frames
+    return (frames + num_padding_frames) // effective_segment_length
+
+
+def test_segments_follow_the_pipelines_arithmetic_for_every_length() -> None:
+    p = get_pipeline("animate")
+    assert [p.segments(f) for f in range(2, 400)] == [_diffusers_segments(f) for f in range(2, 400)]
+    assert (p.segments(77), p.segments(78), p.segments(153), p.segments(241)) == (1, 2, 2, 4)
+
+
+def test_a_241_frame_job_runs_four_segments_of_every_per_segment_stage() -> None:
+    w = Workload.of("wan2.2-animate-14b", frames=241)
+    # 20 steps, guidance 1.0: no CFG; the prompt, the CLIP image and the reference image's encode once; per segment
+    # the pose and conditioning videos' encodes (one stage call), 20 transformer calls and one decode
+    assert dict(schedule(w)) == {
+        "text_encoder": 1, "image_encoder": 1, "reference_encode": 1, "vae_encode": 4, "diffusion_core": 80,
+        "vae_decode": 4,
+    }  # fmt: skip
+    s = w.shape()  # one segment's call: 77 frames, 20 latent frames decoded, 21 seen by the transformer
+    assert (s.frames, s.latent_frames, s.dit_latent_frames, s.dit_tokens) == (77, 20, 21, 21 * 45 * 80)
+    assert not w.cfg and w.mode == "animate" and w.to_dict()["mode"] == "animate"
+    assert dict(schedule(Workload.of("wan2.2-animate-14b", frames=241, cfg=True)))["diffusion_core"] == 160
+    # replace mode encodes the background where animate mode encodes zeros: the same modules, the same calls
+    replace_mode = Workload.of("wan2.2-animate-14b", frames=241, mode="replace")
+    assert dict(schedule(replace_mode)) == dict(schedule(w)) and replace_mode.shape() == s
+
+
+def test_every_stage_of_a_tiny_animate_job_equals_its_trace() -> None:
+    spec = TINY_SPECS["animate"]
+    w = Workload.of(spec, frames=160)  # three segments
+    for sd in spec.pipeline_def.stages:
+        check = check_stage(sd.name, w)
+        assert check.passed and check.detail["exact"] and check.detail["bytes_checked"], (sd.name, check.detail)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gpus", "2", "--ulysses", "2", "--gpu", "h100-sxm"], "gpus: wan2.2-animate-14b runs on one GPU per job"),
+        (["--runtime", "wan", "--gpu", "h100-sxm"], "runtime: wan2.2-animate-14b runs on diffusers only"),
+        (["--frames", "1"], "frames: 1 is invalid for wan2.2-animate-14b; valid: more than 1"),
+        (["--batch", "2"], "batch: 2 is invalid for wan2.2-animate-14b; valid: 1 to 1"),
+    ],
+)
+def test_what_the_pipeline_does_not_run_is_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "--model", "wan2.2-animate-14b", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_the_acceptance_report_gives_segments_calls_seconds_and_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["report", "--model", "wan2.2-animate-14b", "--frames", "241", "--gpu", "h100-sxm"]
+    assert main([*args, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["workload"]["frames"] == 241 and doc["workload"]["mode"] == "animate"
+    assert problem(doc) is None
+    runs = {name: s["runs"] for name, s in doc["stages"].items()}
+    assert (
+        runs["diffusion_core"] == 80
+        and runs["vae_encode"] == runs["vae_decode"] == 4
+        and doc["workload"]["segments"] == 4
+    )
+    assert doc["total"]["fits"] is True and doc["total"]["seconds"] > 0
+    assert doc["total"]["peak_memory_bytes"] < 80 * 2**30  # every component resident (diffusers, no offload)
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "241 frames in 4 segments of 77, 20 steps each" in text and "animate mode" in text
+    assert "above the 81 frames" not in text  # each segment is 77 frames: no extrapolation warning
+    assert "of the 80 GiB of one h100-sxm: fits" in text
+    assert main([*args, "--mode", "replace"]) == 0
+    assert "replace mode" in capsys.readouterr().out

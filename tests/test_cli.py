@@ -126,7 +126,7 @@ def test_trace_model_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             ["trace", "--model", "wan9"],
             "wanmeter: error: model: unknown model 'wan9'; valid: wan2.1-flf2v-14b-720p, wan2.1-i2v-14b-480p, "
             "wan2.1-i2v-14b-720p, wan2.1-t2v-1.3b, wan2.1-t2v-14b, wan2.1-v2v-1.3b, wan2.1-v2v-14b, wan2.1-vace-1.3b, "
-            "wan2.1-vace-14b, wan2.2-i2v-a14b, wan2.2-t2v-a14b, wan2.2-ti2v-5b",
+            "wan2.1-vace-14b, wan2.2-animate-14b, wan2.2-i2v-a14b, wan2.2-t2v-a14b, wan2.2-ti2v-5b",
         ),
         (["trace", "--stage", "decoder"], None),
         (["nope"], None),
@@ -233,7 +233,7 @@ def test_report_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err.strip() == "wanmeter: error: batch: 0 is invalid; must be >= 1 (use 1)"
 
 
-@pytest.mark.usefixtures("one_torch_thread")  # the same 44 forwards and rows, without a thread pool's joins
+@pytest.mark.usefixtures("one_torch_thread")  # the same 56 forwards and rows, without a thread pool's joins
 def test_verify_invariants_and_cpu_device(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -246,12 +246,14 @@ def test_verify_invariants_and_cpu_device(
     assert "PASS pipeline_invariants" in out and "PASS device_cpu" in out
     summary = json.loads((tmp_path / "device_cpu.json").read_text())
     assert summary["pass"] is True
-    # 2 reference shapes x 30 stages of the 7 tiny pipelines (t2v 3, i2v 5, flf2v 5, vace 4, t2v-a14b 4,
-    # i2v-a14b 5, ti2v 4) = 60, less the 16 calls equal to one already checked (same class, config and
-    # shape: the A14B experts are the tiny T2V transformer, the text encoder and VAE are shared)
-    assert summary["cases"] == 44
+    # 2 reference shapes x 36 stages of the 8 tiny pipelines (t2v 3, i2v 5, flf2v 5, vace 4, t2v-a14b 4,
+    # i2v-a14b 5, ti2v 4, animate 6) = 72, less the 16 calls equal to one already checked (same class, config
+    # and shape: the A14B experts are the tiny T2V transformer, the text encoder and VAE are shared)
+    assert summary["cases"] == 56
     stages = {(c["device"], c["stage"]) for c in summary["checks"]}
-    assert {s for _, s in stages} == {"text_encoder", "image_encoder", "vae_encode", "diffusion_core", "vae_decode"}
+    assert {s for _, s in stages} == {
+        "text_encoder", "image_encoder", "reference_encode", "vae_encode", "diffusion_core", "vae_decode",
+    }  # fmt: skip
     assert all(c["rows_identical"] and c["attention_flops"] > 0 for c in summary["checks"])
 
 

@@ -35,9 +35,18 @@ def test_every_pipeline_stage_order_and_one_name_order() -> None:
         "vae_decode",
     )
     assert PIPELINES["vace"].stage_names == ("text_encoder", "vae_encode", "diffusion_core", "vae_decode")
+    assert PIPELINES["animate"].stage_names == (
+        "text_encoder",
+        "image_encoder",
+        "reference_encode",
+        "vae_encode",
+        "diffusion_core",
+        "vae_decode",
+    )
     assert STAGE_NAMES == (
         "text_encoder",
         "image_encoder",
+        "reference_encode",
         "vae_encode",
         "diffusion_core",
         "diffusion_core_2",

@@ -1649,6 +1649,11 @@ WAN22_I2V_A14B = WanTransformer3DConfig(num_attention_heads=40, ffn_dim=13824, n
 WAN22_TI2V_5B = WanTransformer3DConfig(
     num_attention_heads=24, ffn_dim=14336, num_layers=30, in_channels=48, out_channels=48
 )
+# Wan-AI/Wan2.2-Animate-14B-Diffusers: huggingface/diffusers scripts/convert_wan_to_diffusers.py (7d56827),
+# "Wan2.2-Animate-14B" diffusers_config: the I2V-14B (image_dim 1280, added_kv_proj_dim 5120, in_channels 36),
+# motion encoder 512 px / style 512 / motion 20 / out 512, face encoder 1024 x 4 heads, a face adapter every 5
+# blocks; latent_channels, motion_encoder_batch_size (8) and the channel sizes are the class defaults
+WAN22_ANIMATE_14B = WanAnimateTransformer3DConfig()
 # Wan-AI/Wan2.1-VACE-1.3B-diffusers transformer/config.json: T2V-1.3B plus 15 VACE layers
 WAN21_VACE_1_3B = WanVACETransformer3DConfig(
     num_attention_heads=12, ffn_dim=8960, num_layers=30, vace_layers=tuple(range(0, 30, 2)), vace_in_channels=96

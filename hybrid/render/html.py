@@ -154,6 +154,10 @@ def _workload_list(r: PipelineReport) -> str:
         items.append(("reference images", w.ref_images))
     if w.strength is not None:
         items.append(("strength", f"{w.strength:g} ({w.denoising_steps} steps denoised)"))
+    if w.spec.pipeline_def.segment_frames is not None:
+        items.append(("segments", f"{w.segments} of {w.spec.pipeline_def.segment_frames} frames"))
+    if w.mode is not None:
+        items.append(("mode", w.mode))
     return '<dl class="workload">' + "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in items) + "</dl>"
 
 

@@ -238,6 +238,7 @@ TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module],
     "clip.forward": (build_image_encoder, _clip_forward),
     "wan_dit.forward": (build_transformer, _wan_dit_forward),
     "wan_vace.forward": (build_vace_transformer, _wan_dit_forward),
+    "wan_animate.forward": (build_animate_transformer, _wan_dit_forward),
     "wan_vae.decode": (build_vae, _wan_vae_decode),
     **{key: (build_vae, _wan_vae_encodes(videos)) for key, videos in ENCODED.items()},
 }

@@ -31,8 +31,14 @@ def _vace_videos(s: CallShape) -> Videos:
     return [((1, RGB, s.frames, s.height, s.width), 2), *refs]
 
 
+def _animate_videos(s: CallShape) -> Videos:
+    # WanAnimatePipeline, per segment: prepare_pose_latents, then prepare_prev_segment_cond_latents
+    return [((1, RGB, s.frames, s.height, s.width), 2)]
+
+
 ENCODED: dict[str, Callable[[CallShape], Videos]] = {
     "wan_vae.encode": _condition_video,
+    "wan_vae.encode_animate": _animate_videos,
     "wan_vae.encode_vace": _vace_videos,
     "wan_vae.encode_image": _single_image,
 }
