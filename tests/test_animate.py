@@ -17,6 +17,7 @@ from hybrid.pipelines import get_pipeline
 from hybrid.rows import aggregate_costs, expand
 from hybrid.schedule import schedule
 from hybrid.schemas import problem
+from hybrid.trace import trace_stage
 from hybrid.trace.build import _wan_dit_forward, build_animate_transformer
 from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
 from hybrid.verify import TINY_SPECS, check_stage
@@ -207,3 +208,16 @@ def test_the_acceptance_report_gives_segments_calls_seconds_and_fit(capsys: pyte
     assert "of the 80 GiB of one h100-sxm: fits" in text
     assert main([*args, "--mode", "replace"]) == 0
     assert "replace mode" in capsys.readouterr().out
+
+
+def test_a_one_frame_encode_at_720p_peaks_in_the_mid_block_attention_as_traced() -> None:
+    # the reference image's encode: at 1280x720 PyTorch's math attention over the 90 x 160 latent pixels of the
+    # encoder's mid block sets the materialised peak. Live then: the mid block's input (its caller holds it), the
+    # attention's input, the norm's output (x holds it until the attention returns), q, k, v made contiguous and
+    # the math kernel's own: 4,368,384,000 bytes, the trace's
+    w = Workload.of("wan2.2-animate-14b")
+    sd = w.spec.pipeline_def.stage("reference_encode")
+    traced = trace_stage("reference_encode", w)
+    assert traced.peak_module_materialized == "encoder.mid_block.attentions.0"
+    assert sd.closed_peak(w.spec, w.shape(), True) == traced.peak_activation_bytes_materialized == 4_368_384_000
+    assert sd.closed_peak(w.spec, w.shape()) == traced.peak_activation_bytes

@@ -573,11 +573,11 @@ class _Walk:
         conv = ops.conv2d(bt, c, 3 * c, (1, 1), (h, w))
         qkv = self.op(f"{m}.to_qkv", CONV, "conv", conv, n + (3 * c * c + 3 * c) * F32, 3 * n,
                       dims=conv_dims(bt, c, 3 * c, (1, 1), (h, w)))  # fmt: skip
-        self.free(a)
         q = self.op(m, "aten.clone", "movement", 0, 3 * n, 3 * n)
         self.free(qkv)
         self.sink.transient(ops.math_attention_bytes(bt, hw, hw, c, itemsize=F32))
         o = self.op(m, SDPA, "attention", ops.sdpa(bt, 1, hw, hw, c), 3 * n, n, dims=attention_dims(bt, hw, hw, c))
+        self.free(a)  # the norm's output: x held it until the attention's output replaced it
         proj = self.op(f"{m}.proj", CONV, "conv", ops.conv2d(bt, c, c, (1, 1), (h, w)), n + (c * c + c) * F32, n,
                        dims=conv_dims(bt, c, c, (1, 1), (h, w)))  # fmt: skip
         self.free(o)
@@ -586,16 +586,20 @@ class _Walk:
         return out
 
     def mid_block(self, m: str, c: int, x: int, t: int, h: int, w: int) -> int:
-        """``WanMidBlock``: ``resnets.0``, ``attentions.0``, ``resnets.1``, each input freed once the
-        next tensor is made (``x``: the bytes of the block's input, freed likewise)."""
-        for step in ("resnets.0", "attentions.0", "resnets.1"):
+        """``WanMidBlock``: ``resnets.0``, ``attentions.0``, ``resnets.1``, each step's output freed once
+        the next one is made; the block's input (``x`` bytes) lives until the block returns (the encoder's
+        and the decoder's ``x = self.mid_block(x, ...)`` holds it)."""
+        held = x
+        for i, step in enumerate(("resnets.0", "attentions.0", "resnets.1")):
             y = (
                 self.attention(f"{m}.{step}", c, t, h, w)
                 if step[0] == "a"
                 else self.resblock(f"{m}.{step}", c, c, t, h, w)
             )
-            self.free(x)
+            if i:
+                self.free(x)
             x = y
+        self.free(held)
         return x
 
     def head(self, prefix: str, c: int, c_out: int, x: int, t: int, h: int, w: int) -> int:
