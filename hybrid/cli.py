@@ -505,7 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--text-len", type=options.int_list("text_len"), default=(512,), help="comma-separated (default 512)"
     )
-    p.add_argument("--cfg", type=options.cfg_list, default=(True,), help="on, off or on,off (default on)")
+    p.add_argument(
+        "--cfg", type=options.cfg_list, default=(None,),
+        help="on, off or on,off (default: each model's, on; Wan-Animate's guidance 1.0: off)",
+    )  # fmt: skip
     p.add_argument("--format", choices=["table", "csv", "parquet", "json"], help="default: from -o's extension")
     p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")
     p.add_argument("--plot", type=output_path, help="also draw stacked stage bars and scaling curves to this PNG")

@@ -59,7 +59,8 @@ class Grid:
     """``None``: each model's recommended steps."""
     batch: tuple[int, ...] = (1,)
     text_len: tuple[int, ...] = (TEXT_LEN,)
-    cfg: tuple[bool, ...] = (True,)
+    cfg: tuple[bool | None, ...] = (None,)
+    """``None``: each model's default (CFG on; Wan-Animate's guidance 1.0: off)."""
     runtime: Runtime = DIFFUSERS
     """How every workload of the grid runs (:mod:`hybrid.runtime`)."""
 

@@ -221,3 +221,11 @@ def test_a_one_frame_encode_at_720p_peaks_in_the_mid_block_attention_as_traced()
     assert traced.peak_module_materialized == "encoder.mid_block.attentions.0"
     assert sd.closed_peak(w.spec, w.shape(), True) == traced.peak_activation_bytes_materialized == 4_368_384_000
     assert sd.closed_peak(w.spec, w.shape()) == traced.peak_activation_bytes
+
+
+def test_a_sweep_takes_each_models_own_guidance_unless_told() -> None:
+    from hybrid.sweep import Grid
+
+    grid = Grid(models=("wan2.2-animate-14b", "wan2.1-t2v-1.3b"))
+    assert [w.cfg for w in grid.workloads()] == [False, True]  # Wan-Animate's guidance 1.0; everyone else's 5.0
+    assert [w.cfg for w in replace(grid, cfg=(True,)).workloads()] == [True, True]
