@@ -433,7 +433,7 @@ def _block_rows(
     nd, md = n * d, m * d
     x, xf, td = nd * BF16, nd * F32, t * d * BF16  # a video-sized tensor in bf16 and in float32; the text's
     rows.cast("", 6 * md, BF16, F32)  # temb.float()
-    rows("", "add", "elementwise", 6 * d * BF16 + 6 * md * F32, 6 * md * F32)  # + scale_shift_table: the modulation
+    rows("", "add", "elementwise", 6 * d * F32 + 6 * md * F32, 6 * md * F32)  # + the float32 scale_shift_table
     rows.free(6 * md * F32)
 
     def norm(name: str, affine: bool) -> None:  # norm(x.float()), the float32 input dropped
@@ -722,11 +722,9 @@ def _motion_encoder_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, b: int
         rows.linear(f"{me}.motion_network.{i}", b, e, width)
         rows.free(weight + feat)
         feat = b * width * BF16
-    rows(me, "add", "elementwise", out * m * BF16, out * m * BF16)  # motion_synthesis_weight + 1e-8
+    rows(me, "add", "elementwise", out * m * F32, out * m * F32)  # the float32 motion_synthesis_weight + 1e-8
     rows.cast(me, b * m, BF16, F32)
-    rows.free(feat)
-    rows.cast(me, out * m, BF16, F32)
-    rows.free(out * m * BF16)
+    rows.free(feat)  # weight.to(float32): already float32, no op
     q, r = out * m * F32, m * m * F32
     rows(me, "linalg_qr", "linalg", q, q + r)
     rows.free(r)  # R, unused
@@ -993,14 +991,15 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
         rows.free(2 * n * d * BF16)
     o = cfg.out_channels * prod(cfg.patch_size)
     x, xf = n * d * BF16, n * d * F32
-    rows("", "add", "elementwise", (2 * d + m * d) * BF16, m * 2 * d * BF16)  # scale_shift_table + temb
+    # the float32 scale_shift_table + temb: shift and scale in float32 (from_pretrained keeps the table float32)
+    rows("", "add", "elementwise", 2 * d * F32 + m * d * BF16, m * 2 * d * F32)
     rows.cast("", n * d, BF16, F32)
     rows.layer_norm("norm_out", n, d)
     rows.free(xf)
-    rows("", "add", "elementwise", m * d * BF16, m * d * BF16)  # 1 + scale
-    rows("", "mul", "elementwise", n * d * F32 + m * d * BF16, n * d * F32)
-    rows.free(xf + m * d * BF16)
-    rows("", "add", "elementwise", n * d * F32 + m * d * BF16, n * d * F32)
+    rows("", "add", "elementwise", m * d * F32, m * d * F32)  # 1 + scale
+    rows("", "mul", "elementwise", n * d * F32 + m * d * F32, n * d * F32)
+    rows.free(xf + m * d * F32)
+    rows("", "add", "elementwise", n * d * F32 + m * d * F32, n * d * F32)
     rows.free(xf)
     rows.cast("", n * d, F32, BF16)
     rows.free(xf + x)  # the sum, the last block's output

@@ -48,14 +48,15 @@ def _quiet_libraries() -> Iterator[None]:
 
 
 def _cast(module: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
-    # Buffers (rope tables) keep the precision the class chose, as from_pretrained leaves them.
+    # Buffers (rope tables) keep the precision the class chose, as from_pretrained leaves them. A parameter
+    # stays float32 where an entry of _keep_in_fp32_modules is a part of its full name, module or parameter
+    # (diffusers' load_model_dict_into_meta: `module_to_keep_in_fp32 in param_name.split(".")`): the blocks'
+    # and the head's scale_shift_table, Wan-Animate's motion_synthesis_weight.
     keep = tuple(getattr(module, "_keep_in_fp32_modules", None) or ())
-    for name, sub in module.named_modules():
-        parts = name.split(".")
-        target = torch.float32 if any(k in parts for k in keep) else dtype
-        for p in sub.parameters(recurse=False):
-            if p.is_floating_point() and p.dtype != target:
-                p.data = p.data.to(target)
+    for name, p in module.named_parameters():
+        target = torch.float32 if any(k in name.split(".") for k in keep) else dtype
+        if p.is_floating_point() and p.dtype != target:
+            p.data = p.data.to(target)
     return module.eval()
 
 
