@@ -429,14 +429,14 @@ def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GP
     what does not run: a kernel off its architecture, a threshold with no published share), its
     workload's runtime too."""
     from hybrid.optimise import Compiled, QuantisedLinear, SkipCalls
-    from hybrid.runtime import family
+    from hybrid.runtime import supports
 
     transforms: list[Transform] = []
     notes: list[str] = []
     asked = workload
     for o in optimisations:
         d = o.definition
-        if d.architectures and family(gpu.architecture) not in d.architectures:
+        if not supports(d.architectures, gpu.architecture):
             raise InputError(
                 f"optimise: {o.name} runs on {', '.join(d.architectures)} GPUs only, not {gpu.name} "
                 f"({gpu.architecture})"

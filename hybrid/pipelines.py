@@ -562,16 +562,11 @@ ANIMATE_REFERENCE_ENCODE = replace(
     "(WanAnimatePipeline.prepare_reference_image_latents); once per job",
 )
 
-ANIMATE_VAE_ENCODE = StageDef(
-    name="vae_encode",
-    component="vae",
-    call="encode",
+ANIMATE_VAE_ENCODE = replace(
+    VAE_ENCODE,  # its peak: the two encodes run one after the other, each freeing all it made
     groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
     rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
     terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
-    # the two encodes run one after the other, each freeing all it made
-    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width, mat),
-    component_of=wan_vae.encode_component,
     calls="segments",
     basis=("P", "P^2"),  # a segment's frames are fixed: its T terms fold into these
     variables=lambda s: {"P": s.latent_pixels},
@@ -579,7 +574,6 @@ ANIMATE_VAE_ENCODE = StageDef(
     modeled="vae_encode: per segment, AutoencoderKLWan.encode of the segment's pose video and of its "
     "conditioning video (the previous segment's last frame, then zeros in animate mode or the background video "
     "in replace mode: prepare_prev_segment_cond_latents encodes it in both modes), each at full resolution",
-    color="#C44E52",
 )
 
 ANIMATE_DIFFUSION_CORE = replace(

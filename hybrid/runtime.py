@@ -87,10 +87,14 @@ def family(architecture: str) -> str:
     return architecture.split(" (")[0].removesuffix(" Ultra")
 
 
+def supports(where: tuple[str, ...], architecture: str) -> bool:
+    """Whether a GPU of ``architecture`` is of one of the families ``where`` (``()``: every one)."""
+    return not where or family(architecture) in where
+
+
 def runs_on(kernel: str, architecture: str) -> bool:
     """Whether attention ``kernel`` runs on a GPU of ``architecture`` (:data:`KERNEL_ARCHITECTURES`)."""
-    where = KERNEL_ARCHITECTURES.get(kernel)
-    return where is None or family(architecture) in where
+    return supports(KERNEL_ARCHITECTURES.get(kernel, ()), architecture)
 
 
 SOURCES: dict[str, str] = {

@@ -100,7 +100,7 @@ class Workload:
         if kw.get("mode") is None:
             kw["mode"] = p.modes[0] if p.modes else None
         if kw.get("cfg") is None:
-            kw["cfg"] = p.default_guidance_scale > 1
+            kw["cfg"] = guided(spec, None)
         return cls(
             spec,
             width or spec.default_width,

@@ -636,24 +636,6 @@ def _ring_attention(rows: _Walk, b: int, s: int, h: int, hd: int, r: int) -> Non
     rows.cast("attn1", x, F32, BF16)
 
 
-def _animate_pose_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape, h: int, w: int) -> int:
-    """``pose_patch_embedding`` over the pose latents (one latent frame fewer than the transformer's
-    input), added into every patch-embedded frame after the first (``hidden_states[:, :, 1:] += pose``: an
-    ``add``, then its ``copy_`` back into the slice). Returns the pose embedding's bytes: the forward's
-    ``pose_hidden_states`` holds it to its end."""
-    batch, d, p = shape.batch, cfg.inner_dim, cfg.patch_size
-    frames = shape.dit_latent_frames - 1
-    pose = batch * d * frames * h * w * BF16
-    read = (batch * cfg.latent_channels * frames * h * p[1] * w * p[2] + d * cfg.latent_channels * prod(p) + d) * BF16
-    rows("pose_patch_embedding", "convolution", "conv", read, pose,
-         ops.conv3d(batch, cfg.latent_channels, d, p, (frames, h, w)),
-         dims=conv_dims(batch, cfg.latent_channels, d, p, (frames, h, w)))  # fmt: skip
-    rows("", "add", "elementwise", 2 * pose, pose)
-    rows("", "copy_", "movement", 2 * pose, pose, out=0)  # into the patch embedding's frames 1:
-    rows.free(pose)  # the sum
-    return pose
-
-
 def _motion_conv(
     rows: _Walk, module: str, b: int, c_in: int, c_out: int, k: int, size: int,
     stride: int = 1, padding: int = 0, blur: bool = False, act: bool = True, bias: bool = True,
@@ -693,11 +675,11 @@ def _motion_conv(
     return out, o
 
 
-def _motion_encoder_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, b: int) -> int:
+def _motion_encoder_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, b: int) -> None:
     """``WanAnimateMotionEncoder`` on one batch of ``b`` face frames: the convolution stack from
     ``motion_encoder_size`` pixels down to 1, the linear layers (weights scaled each call), then the motion
     basis orthogonalised in float32 (``linalg_qr`` of the weight plus 1e-8) and the features expanded on
-    it (``diag_embed``, a matrix product, a sum). Returns its bfloat16 output's bytes."""
+    it (``diag_embed``, a matrix product, a sum); its bfloat16 output is held to the forward's end."""
     me, size, channels = "motion_encoder", cfg.motion_encoder_size, cfg.motion_channels()
     x, s = _motion_conv(rows, f"{me}.conv_in", b, 3, channels[0], 1, size)
     for i, (c_in, c_out) in enumerate(pairwise(channels)):
@@ -734,21 +716,19 @@ def _motion_encoder_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, b: int
     rows(me, "sum", "reduction", b * m * out * F32, b * out * F32)
     rows.cast(me, b * out, F32, BF16)
     rows.free(b * out * F32 + b * m * out * F32 + b * m * m * F32 + q + b * m * F32 + out * m * F32)
-    return b * out * BF16
 
 
-def _face_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape) -> int:
+def _face_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape) -> None:
     """Wan-Animate's face path in one transformer call: ``shape.frames`` face frames through the motion
     encoder in batches of ``motion_encoder_batch_size`` (``torch.split``), their features joined, the face
     encoder (causal 1D convolutions, the first split into heads, two halving the frames, layer norms and
-    SiLU, ``out_proj``, a padding token per frame) and a zero frame in front. Returns the bytes of the
-    face features the face adapters attend to (held to the forward's end, as are the batches' outputs)."""
+    SiLU, ``out_proj``, a padding token per frame) and a zero frame in front: the face features the face
+    adapters attend to (held to the forward's end, as are the batches' outputs)."""
     batch, frames, d = shape.batch, shape.frames, cfg.inner_dim
     per = cfg.motion_encoder_batch_size
     total = batch * frames
-    held = 0
     for b in [per] * (total // per) + ([total % per] if total % per else []):
-        held += _motion_encoder_rows(cfg, rows, b)
+        _motion_encoder_rows(cfg, rows, b)
     o, f, h = cfg.motion_encoder_dim, cfg.face_encoder_hidden_dim, cfg.face_encoder_num_heads
     rows("", "cat", "movement", total * o * BF16, total * o * BF16)
     fe = "face_encoder"
@@ -781,7 +761,6 @@ def _face_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape
     rows("", "zeros_like", "factory", front, front)
     rows("", "cat", "movement", feats + front, feats + front)
     rows.free(feats)  # the face encoder's output; the zero frame (pad_face) is held to the end
-    return held + front + feats + front
 
 
 def _face_adapter_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape, j: int) -> None:
@@ -873,10 +852,13 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
     pixels = f * p_t * h * p_h * w * p_w  # latent positions per sample
     video = n_all * d * BF16  # the patch-embedded video, every rank's tokens
 
-    def patch(module: str, channels: int) -> None:
-        read = (batch * channels * pixels + d * channels * prod(cfg.patch_size) + d) * BF16
-        rows(module, "convolution", "conv", read, video, ops.conv3d(batch, channels, d, cfg.patch_size, (f, h, w)),
-             dims=conv_dims(batch, channels, d, cfg.patch_size, (f, h, w)))  # fmt: skip
+    def patch(module: str, channels: int, frames: int = f) -> int:
+        """A patch embedding of ``channels`` over ``frames`` patched frames; returns its output's bytes."""
+        read = (batch * channels * frames * p_t * h * p_h * w * p_w + d * channels * prod(cfg.patch_size) + d) * BF16
+        out = batch * d * frames * h * w * BF16
+        rows(module, "convolution", "conv", read, out, ops.conv3d(batch, channels, d, cfg.patch_size, (frames, h, w)),
+             dims=conv_dims(batch, channels, d, cfg.patch_size, (frames, h, w)))  # fmt: skip
+        return out
 
     patch("patch_embedding", cfg.in_channels)
     vace = isinstance(cfg, WanVACETransformer3DConfig)
@@ -889,8 +871,11 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
         rows("", "cat", "movement", n * d * BF16, n * d * BF16)
         rows.free(video)  # the control tokens before the padding
     else:
-        if isinstance(cfg, WanAnimateTransformer3DConfig):
-            _animate_pose_rows(cfg, rows, shape, h, w)
+        if isinstance(cfg, WanAnimateTransformer3DConfig):  # hidden_states[:, :, 1:] += the pose embedding
+            pose = patch("pose_patch_embedding", cfg.latent_channels, f - 1)  # held to the forward's end
+            rows("", "add", "elementwise", 2 * pose, pose)
+            rows("", "copy_", "movement", 2 * pose, pose, out=0)  # into the patch embedding's frames 1:
+            rows.free(pose)  # the sum
         rows("", "clone", "movement", video, video)  # the blocks' input
         rows.free(video)  # the convolution's output
     if shape.per_token_timestep and shape.sequence_degree > 1 and batch > 1:

@@ -133,9 +133,9 @@ def _gpu_lines(g: GpuSizing) -> list[str]:
             f"seconds: {g.seconds:,.0f} s ({r['low']:,.0f}-{r['high']:,.0f}): the range published runs fall in around "
             f"the model's time, from its error on {r['basis']}"
         )
-    per = "per GPU" if g.deployment.parallel else ""
+    per = " per GPU" if g.deployment.parallel else ""
     lines.append(
-        f"memory: {units.nbytes(g.peak_memory_bytes)} at its peak{' ' + per if per else ''}, of the "
+        f"memory: {units.nbytes(g.peak_memory_bytes)} at its peak{per}, of the "
         f"{units.nbytes(g.gpu.memory_bytes)} of one {g.gpu.name}: {'fits' if g.fits else 'does not fit'}"
     )
     if g.cost is not None:
