@@ -296,15 +296,10 @@ for _size in ("1.3b", "14b"):  # video-to-video runs the text-to-video checkpoin
         _t2v, name=f"wan2.1-v2v-{_size}", pipeline="v2v", source=_t2v.source + _V2V_SOURCE
     )
 
-PRESETS["wan2.2-animate-14b"] = ModelSpec(
+PRESETS["wan2.2-animate-14b"] = replace(  # the image-to-video 14B's text and image encoders, VAE and size
+    PRESETS["wan2.1-i2v-14b-720p"],
     name="wan2.2-animate-14b",
-    text_encoder=UMT5_XXL,
-    image_encoder=CLIP_VIT_H_14,
     transformer=WAN22_ANIMATE_14B,
-    vae=WAN21_VAE,
-    default_width=1280,
-    default_height=720,
-    trained_max_pixels=1280 * 720,
     default_steps=20,
     default_frames=77,
     pipeline="animate",
