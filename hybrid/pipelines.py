@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
 from hybrid.errors import InputError
 from hybrid.geometry import CallShape
-from hybrid.models import clip, umt5, wan_dit, wan_vae
+from hybrid.models import clip, umt5, wan_animate2, wan_dit, wan_vae
 from hybrid.rows import CostRow, OpGroup
-from hybrid.timing import Term, merge_terms, roofline_terms
+from hybrid.timing import Dims, Term, merge_terms, roofline_terms
 
 Groups = Callable[[Any, CallShape], list[OpGroup]]
 ComponentOf = Callable[[str, str], str]
@@ -32,19 +33,24 @@ VARIABLES: dict[str, str] = {
     "T": "latent frames: (frames-1)/{t}+1",
     "P": "latent pixels per frame: (height/{s})(width/{s})",
     "R": "VACE reference images",
+    "Q": "packed FlexAttention queries: (latent frames + 1) x tokens per frame, rounded up to 128",
+    "K": "packed FlexAttention keys: Q plus the reference tokens (latent frames x tokens per frame) rounded up to 128",
 }
 """The natural variables of the fitted laws (each stage uses some of them); ``{t}`` and ``{s}`` stand
 for the VAE's temporal and spatial scale factors of the spec a law is fitted for."""
 
 
 CALLS: tuple[str, ...] = (
-    "guidance", "steps", "high_noise_steps", "low_noise_steps", "once", "image", "videos", "segments", "segment_steps",
+    "guidance", "guidance_plus_one", "steps", "high_noise_steps", "low_noise_steps", "once", "twice", "image",
+    "videos", "segments", "segment_steps", "cond_segment_steps", "uncond_segment_steps",
 )  # fmt: skip
 """How many calls of a stage a job makes, by kind (:func:`hybrid.schedule.stage_calls` counts them):
-once per prompt (and once more for the negative prompt under CFG), once per denoising step and pass
-(video-to-video: the ``int(steps x strength)`` steps it runs), the steps of either expert, once, once
-with ``--image``, once per video of the batch, once per segment of a pipeline that makes its video in
-segments (Wan-Animate), or once per step and pass of every segment."""
+once per prompt (and once more for the negative prompt under CFG; plus one more prompt, Wan-Animate-2's
+reference prompt), once per denoising step and pass (video-to-video: the ``int(steps x strength)`` steps
+it runs), the steps of either expert, once, twice, once with ``--image``, once per video of the batch,
+once per segment of a pipeline that makes its video in segments (Wan-Animate), once per step and pass of
+every segment, or once per step of every segment for the conditional pass and, under CFG, for the
+unconditional one (Wan-Animate-2's passes differ: the unconditional one skips a block)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,12 @@ class StageDef:
     fused_terms: Callable[[Any, CallShape], tuple[Term, ...]] | None = None
     """The terms of the same walk as ``torch.compile`` fuses it (:class:`hybrid.sinks.FusedTermSink`);
     ``None`` where the stage is never compiled."""
+    held: Callable[[Any, CallShape], int] | None = None
+    """Bytes a call finds live from earlier calls and holds through it (Wan-Animate-2's K/V cache, which
+    the segment's reference pass fills): in the stage's memory, not in its call's activation peak."""
+    block_mask: Callable[[Any, CallShape], tuple[Dims, Fraction]] | None = None
+    """The kernel dims of an attention a block mask thins and the share of its blocks the kernel computes
+    (FlexAttention): sizing times that share of its FLOPs, which the rows count dense as FlopCounterMode does."""
 
     def closed_rows(self, spec: Any, shape: CallShape) -> list[OpGroup] | None:
         """:attr:`rows` of one call under this stage's name, or ``None`` where the family has not
@@ -234,6 +246,8 @@ class Pipeline:
     runtimes: tuple[str, ...] | None = None
     """The runtimes that run this pipeline (``None``: every one), with :attr:`runtimes_reason`."""
     runtimes_reason: str = ""
+    default_steps: int = 50
+    """``num_inference_steps`` of the diffusers pipeline's ``__call__`` (or its modular blocks)."""
     default_guidance_scale: float = 5.0
     """The pipeline's default ``guidance_scale``: CFG runs where it is above 1 (Wan-Animate's 1.0: off)."""
     segment_frames: int | None = None
@@ -589,6 +603,8 @@ ANIMATE_DIFFUSION_CORE = replace(
 ANIMATE_VAE_DECODE = replace(
     VAE_DECODE,
     calls="segments",
+    assumption="vae_decode runs once per segment, over the segment's latent frames after the reference frame, one "
+    "latent frame per decoder call, no tiling",
     basis=("B*P", "B*P^2"),  # a segment's latent frames are fixed: its T terms fold into these
     variables=lambda s: {"B": s.batch, "P": s.latent_pixels},
     modeled="vae_decode: per segment, AutoencoderKLWan.decode of its latent frames after the reference frame "
@@ -620,6 +636,7 @@ ANIMATE = Pipeline(
     wan_repo="Wan2.2",
     runtimes=("diffusers",),
     runtimes_reason="diffusers' WanAnimatePipeline; the original Wan2.2 repository's animate task is not modelled yet",
+    default_steps=20,
     default_guidance_scale=1.0,
     segment_frames=77,
     segment_overlap=1,
@@ -630,7 +647,136 @@ ANIMATE = Pipeline(
 after the first conditioned on one frame of the previous (``prev_segment_conditioning_frames``), 20 steps and
 guidance 1.0 (no CFG) by default."""
 
-PIPELINES: dict[str, Pipeline] = {p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V, V2V, ANIMATE)}
+
+def _animate2_stage(name: str, mode: str, calls: str, modeled: str) -> StageDef:
+    """A Wan-Animate-2 transformer stage: one call of ``mode`` (:mod:`hybrid.models.wan_animate2`)."""
+    return StageDef(
+        name=name,
+        component="transformer",
+        call="forward",
+        groups=lambda cfg, s: wan_animate2.animate2_groups(cfg, s, mode, name),
+        component_of=wan_animate2.component,
+        row_component=wan_animate2.row_component,
+        calls=calls,
+        # a segment's frames, the 512-token prompt and the 257 image tokens are fixed: their terms fold into these
+        basis=("B", "B*P", "B*P^2") if mode == wan_animate2.REFERENCE else ("B", "B*P", "B*Q*K"),
+        variables=lambda s: {"B": s.batch, "P": s.latent_pixels, **wan_animate2.packed_variables(s)},
+        trace_key=wan_animate2.TRACE_KEYS[mode],
+        modeled=modeled,
+        color="#DD8452" if mode != wan_animate2.REFERENCE else "#937860",
+        rows=lambda cfg, s: wan_animate2.animate2_rows(cfg, s, mode, name),
+        terms=lambda cfg, s: wan_animate2.animate2_terms(cfg, s, mode),
+        peak=lambda cfg, s, mat: wan_animate2.animate2_peak_bytes(cfg, s, mode, mat),
+        held=None if mode == wan_animate2.REFERENCE else wan_animate2.kv_cache_bytes,
+        block_mask=None if mode == wan_animate2.REFERENCE else wan_animate2.block_mask_share,
+    )
+
+
+ANIMATE2_REFERENCE_PASS = _animate2_stage(
+    "reference_pass",
+    wan_animate2.REFERENCE,
+    "segments",
+    "reference_pass: per segment, one WanAnimate2Transformer3DModel forward with kv_cache_mode='extract' over the "
+    "segment's driving-video latents joined with their condition (patch embedding, timestep 1, the reference "
+    "prompt, the driving video's CLIP features, dense self-attention): every block stores its pre-rotary K and V in "
+    "the cache the segment's steps attend to",
+)
+
+ANIMATE2_DIFFUSION_CORE = replace(
+    _animate2_stage(
+        "diffusion_core",
+        wan_animate2.COND,
+        "cond_segment_steps",
+        "diffusion_core: per step of every segment, the conditional WanAnimate2Transformer3DModel forward "
+        "(kv_cache_mode='cached') over the reference slot plus the segment's latents: the cached reference keys "
+        "rotated on their grid, generation and reference tokens packed into 128-aligned buffers and attended by "
+        "FlexAttention with the in-context block mask (FLOPs dense over the buffers, as FlopCounterMode counts it); "
+        "cross-attention over the 512 text tokens and the image's",
+    ),
+    assumption="the denoising passes' FlexAttention: FLOPs dense over the packed buffers (FlopCounterMode's count), "
+    "seconds for the 128x128 blocks the in-context mask keeps, at the runtime's attention rate (the data hold no "
+    "FlexAttention measurement yet); the segment's K/V cache (every layer's K and V over the reference tokens) is "
+    "held through every denoising pass, in its memory",
+)
+
+ANIMATE2_DIFFUSION_CORE_UNCOND = _animate2_stage(
+    "diffusion_core_uncond",
+    wan_animate2.UNCOND,
+    "uncond_segment_steps",
+    "diffusion_core_uncond: under CFG, per step of every segment, the unconditional forward (the negative prompt; "
+    "block 9 skipped, as WanAnimate2Transformer3DModel.forward does for is_uncondtion)",
+)
+
+ANIMATE2 = Pipeline(
+    name="animate2",
+    diffusers_class="WanAnimate2ModularPipeline",
+    stages=(
+        replace(
+            I2V_TEXT_ENCODER,
+            calls="guidance_plus_one",
+            assumption="text_encoder also runs for the reference prompt (prompt_ref, default '人物动作的参考视频'), "
+            "which conditions the reference passes",
+            modeled="text_encoder: UMT5-XXL encoder forward over the 512 padded tokens of the prompt, the reference "
+            "prompt (prompt_ref) and, under CFG, the negative prompt",
+        ),
+        replace(
+            IMAGE_ENCODER,
+            calls="twice",
+            modeled="image_encoder: CLIPVisionModel (ViT-H/14) forward at 224x224 on the reference image and on the "
+            "driving video's first frame (two calls of one image; hidden_states[-2] read); once per job",
+            assumption="image_encoder runs twice per job, on the reference image (its features condition the "
+            "denoising passes) and on the driving video's first frame (the reference passes')",
+        ),
+        ANIMATE_REFERENCE_ENCODE,
+        replace(
+            ANIMATE_VAE_ENCODE,
+            modeled="vae_encode: per segment, AutoencoderKLWan.encode of the segment's slice of the driving video "
+            "and of its conditioning video (the previous segment's last decoded frame, then zeros), each of a "
+            "segment's frames at full resolution",
+        ),
+        ANIMATE2_REFERENCE_PASS,
+        ANIMATE2_DIFFUSION_CORE,
+        ANIMATE2_DIFFUSION_CORE_UNCOND,
+        ANIMATE_VAE_DECODE,
+    ),
+    unmodeled=(
+        *T2V_UNMODELED[:2],
+        "driving-video resampling, letterboxing and zigzag padding, the CLIP preprocessing, the i2v masks, the "
+        "scheduler's reset per segment (elementwise or host work); the in-context block mask, built once per job "
+        "and size by torch.compile; VAE tiling and slicing",
+    ),
+    images=1,
+    fixed_text_len=wan_dit.IMAGE_CONTEXT_TEXT_LEN,
+    fixed_text_len_reason=_IMAGE_TEXT,
+    max_batch=1,
+    max_batch_reason="the Wan-Animate-2 modular pipeline makes one video per call (one driving video, one reference)",
+    wan_repo="Wan2.2",
+    runtimes=("diffusers",),
+    runtimes_reason="diffusers' WanAnimate2ModularPipeline; the original repository's Animate-2 code is not modelled",
+    default_steps=40,
+    default_guidance_scale=3.0,
+    segment_frames=81,
+    segment_overlap=1,
+    no_layouts_reason="diffusers' WanAnimate2Transformer3DModel has no context-parallel plan (_cp_plan), and its "
+    "generation self-attention runs on the flex backend only",
+)
+"""Wan-Animate-2 (diffusers' modular ``WanAnimate2Blocks``): the video made in 81-frame segments
+(``segment_frame_length``) carried over by one frame (``prev_segment_conditioning_frames``); per segment a
+reference pass fills the K/V cache, then 40 steps (guidance 3.0: two passes each) attend to it; the
+distilled checkpoint (``WanAnimate2DistilledBlocks``) runs 10 steps at guidance 1.0 (no CFG)."""
+
+ANIMATE2_DISTILLED = replace(
+    ANIMATE2,
+    name="animate2-distilled",
+    diffusers_class="WanAnimate2ModularPipeline",
+    default_steps=10,
+    default_guidance_scale=1.0,
+)
+"""The distilled Wan-Animate-2 checkpoint's blocks: the same stages, guidance 1.0 (no CFG) by default."""
+
+PIPELINES: dict[str, Pipeline] = {
+    p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V, V2V, ANIMATE, ANIMATE2, ANIMATE2_DISTILLED)
+}
 """Every pipeline, by the name a :class:`~hybrid.presets.ModelSpec` refers to it with."""
 
 

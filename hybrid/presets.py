@@ -18,6 +18,7 @@ from hybrid.errors import InputError, echo
 from hybrid.memo import on_clear
 from hybrid.models.clip import CLIP_VIT_H_14, CLIPVisionConfig
 from hybrid.models.umt5 import UMT5_XXL, UMT5Config
+from hybrid.models.wan_animate2 import WAN_ANIMATE_2_14B, WanAnimate2Transformer3DConfig
 from hybrid.models.wan_dit import (
     WAN21_FLF2V_14B,
     WAN21_I2V_14B,
@@ -48,7 +49,7 @@ class ModelSpec:
 
     name: str
     text_encoder: UMT5Config
-    transformer: WanTransformer3DConfig
+    transformer: WanTransformer3DConfig | WanAnimate2Transformer3DConfig
     vae: AutoencoderKLWanConfig
     default_width: int
     default_height: int
@@ -306,6 +307,29 @@ PRESETS["wan2.2-animate-14b"] = replace(  # the image-to-video 14B's text and im
     source="Wan-AI/Wan2.2-Animate-14B-Diffusers (the transformer config as diffusers' convert_wan_to_diffusers.py "
     "writes it; the umT5-XXL, CLIP ViT-H/14 and Wan2.1 VAE of the image-to-video 14B); WanAnimatePipeline's "
     "__call__ defaults: 1280x720, 77-frame segments, 20 steps, guidance 1.0 (no CFG), mode 'animate'",
+)
+
+_ANIMATE2_SOURCE = (
+    "diffusers 0.42.1: WanAnimate2Transformer3DModel's defaults (a 14B transformer of the image-to-video 14B's "
+    "widths), the umT5-XXL, CLIP ViT-H/14 and Wan2.1 VAE its modular blocks load; the blocks' defaults: an "
+    "800x640 target area, 81-frame segments carried over by one frame"
+)
+PRESETS["wan-animate-2-14b"] = replace(
+    PRESETS["wan2.1-i2v-14b-720p"],
+    name="wan-animate-2-14b",
+    transformer=WAN_ANIMATE_2_14B,
+    default_width=640,
+    default_height=800,
+    default_steps=40,
+    pipeline="animate2",
+    source=_ANIMATE2_SOURCE + ", 40 steps and guidance 3.0 (WanAnimate2Blocks)",
+)
+PRESETS["wan-animate-2-14b-distilled"] = replace(
+    PRESETS["wan-animate-2-14b"],
+    name="wan-animate-2-14b-distilled",
+    default_steps=10,
+    pipeline="animate2-distilled",
+    source=_ANIMATE2_SOURCE + ", 10 steps and guidance 1.0, no CFG (WanAnimate2DistilledBlocks)",
 )
 
 DEFAULT_MODEL = "wan2.1-t2v-14b"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import analytic_rows, components_per_call
 from hybrid.geometry import CallShape
-from hybrid.models.wan_dit import wan_ops_written
+from hybrid.models.wan_dit import WanTransformer3DConfig, wan_ops_written
 from hybrid.pipelines import DIFFUSION_CORE, T2V
 from hybrid.presets import ModelSpec
 from hybrid.rows import CostRow
@@ -56,16 +56,13 @@ class StageCost:
         return {k: v * self.calls for k, v in self.components_per_call.items()}
 
 
-DIFFUSERS_DEFAULT_STEPS = 50
-"""``num_inference_steps`` of every diffusers Wan pipeline's ``__call__``."""
-
-
 def _steps_assumption(spec: ModelSpec, workload: Workload) -> tuple[str, ...]:
-    if spec.default_steps == DIFFUSERS_DEFAULT_STEPS or workload.steps != spec.default_steps:
+    pipeline_steps = spec.pipeline_def.default_steps
+    if spec.default_steps == pipeline_steps or workload.steps != spec.default_steps:
         return ()
     return (
         f"steps: {workload.steps}, {spec.name}'s recommended default (the original Wan generate.py; "
-        f"diffusers' pipeline defaults to {DIFFUSERS_DEFAULT_STEPS}: pass --steps to change it)",
+        f"diffusers' pipeline defaults to {pipeline_steps}: pass --steps to change it)",
     )
 
 
@@ -102,7 +99,7 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
             "the transformer as the original WanModel runs it (float32 norms, modulation and residual stream, "
             "the rotary embedding in float64 complex, q and k cast to bf16 for FlashAttention and back): the "
             "same FLOPs as diffusers' classes, its own bytes and activations"
-            if wan_ops_written(spec.transformer, shape)
+            if isinstance(spec.transformer, WanTransformer3DConfig) and wan_ops_written(spec.transformer, shape)
             else "the same modules as diffusers' classes"
         )
         runtime = (workload.runtime.text("note", spec, per_token=per_token, dit_ops=dit_ops),)

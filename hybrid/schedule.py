@@ -35,7 +35,7 @@ def stage_steps(sd: StageDef, workload: Workload) -> tuple[int, int] | None:
     two-expert pipeline's high-noise expert runs the first ones, the low-noise expert the rest);
     ``None`` for a stage not called per step."""
     kind = sd.calls
-    if kind in ("steps", "segment_steps"):  # every segment runs the steps again
+    if kind in ("steps", "segment_steps", "cond_segment_steps", "uncond_segment_steps"):  # every segment again
         return 0, workload.denoising_steps
     if kind == "high_noise_steps":
         return 0, expert_steps(workload)[0]
@@ -51,11 +51,18 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
     kind = sd.calls
     if kind == "guidance":
         return guidance
+    if kind == "guidance_plus_one":
+        return guidance + 1
+    if kind in ("cond_segment_steps", "uncond_segment_steps"):  # one pass each; the unconditional under CFG
+        passes = 1 if kind == "cond_segment_steps" else guidance - 1
+        return workload.denoising_steps * workload.segments * passes
     steps = stage_steps(sd, workload)
     if steps is not None:
         return steps[1] * guidance * (workload.segments if kind == "segment_steps" else 1)
     if kind == "once":
         return 1
+    if kind == "twice":
+        return 2
     if kind == "image":
         return 1 if workload.image else 0
     if kind == "videos":

@@ -562,6 +562,9 @@ def size_on_gpu(
         st = costs[sd.name]
         peaks = (st.peak_activation_bytes, st.peak_activation_bytes_materialized)
         changed = apply_peaks(transforms, sd, peaks)
+        if sd.held is not None:  # what the call finds live from earlier calls (a K/V cache) is in its memory
+            held = sd.held(sd.config(spec), shape)
+            changed = (changed[0] + held, changed[1] + held)
         if changed != peaks:
             costs = {**costs, sd.name: CallCost(st.flops, *changed, st.terms)}
     running = [sd for sd in spec.pipeline_def.stages if calls_of[sd.name] > 0]
@@ -599,7 +602,7 @@ def size_on_gpu(
             base_terms = st.terms
             if apply_fuses(transforms, sd):  # compiled: its memory-bound runs fused, from the closed-form walk
                 base_terms = fused_call_terms(sd, spec, shape) or base_terms
-            terms = apply_terms(transforms, sd, base_terms)
+            terms = apply_terms(transforms, sd, masked_terms(sd, spec, shape, base_terms))
             if terms is not st.terms:  # a what-if changed the call's events
                 st = CallCost(
                     sum(t[1] for t in terms), st.peak_activation_bytes, st.peak_activation_bytes_materialized, terms
@@ -687,6 +690,18 @@ def size_on_gpu(
         {"flops_per_s": host_cpu[0], "evidence": host_cpu[1]},
         deployment,
         link_info,
+    )
+
+
+def masked_terms(sd: StageDef, spec: ModelSpec, shape: CallShape, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+    """``terms`` with the attention a block mask thins (:attr:`~hybrid.pipelines.StageDef.block_mask`) at the
+    share of its FLOPs the kernel computes; ``terms`` itself where the stage has none."""
+    if sd.block_mask is None:
+        return terms
+    dims, share = sd.block_mask(sd.config(spec), shape)
+    return tuple(
+        (c, f * share.numerator // share.denominator, m, n, d) if c == "attention" and d == dims else (c, f, m, n, d)
+        for c, f, m, n, d in terms
     )
 
 

@@ -31,6 +31,7 @@ from hybrid.errors import InputError
 from hybrid.files import write_atomic
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
+from hybrid.models.wan_animate2 import WanAnimate2Transformer3DConfig
 from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.pipelines import STAGE_NAMES
@@ -55,12 +56,14 @@ REFERENCE_SHAPES: tuple[dict[str, Any], ...] = (
 )
 """Small workloads every stage is verified at (besides each model's full default workload)."""
 
+_TINY_DIT = WanTransformer3DConfig(
+    num_attention_heads=2, attention_head_dim=12, ffn_dim=32, num_layers=2, text_dim=16, freq_dim=8
+)
+
 TINY_SPEC = ModelSpec(
     name="tiny",
     text_encoder=UMT5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=2, num_heads=4),
-    transformer=WanTransformer3DConfig(
-        num_attention_heads=2, attention_head_dim=12, ffn_dim=32, num_layers=2, text_dim=16, freq_dim=8
-    ),
+    transformer=_TINY_DIT,
     vae=AutoencoderKLWanConfig(base_dim=8, z_dim=16),
     default_width=64,
     default_height=48,
@@ -71,7 +74,7 @@ TINY_SPEC = ModelSpec(
 _TINY_CLIP = CLIPVisionConfig(
     hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=28, patch_size=14
 )
-_TINY_I2V_DIT = replace(TINY_SPEC.transformer, in_channels=36, image_dim=16, added_kv_proj_dim=24)
+_TINY_I2V_DIT = replace(_TINY_DIT, in_channels=36, image_dim=16, added_kv_proj_dim=24)
 
 TINY_SPECS: dict[str, ModelSpec] = {
     "t2v": TINY_SPEC,
@@ -93,14 +96,14 @@ TINY_SPECS: dict[str, ModelSpec] = {
         ),
     ),
     "t2v-a14b": replace(
-        TINY_SPEC, name="tiny-t2v-a14b", pipeline="t2v-a14b", transformer_2=TINY_SPEC.transformer, flow_shift=12.0
+        TINY_SPEC, name="tiny-t2v-a14b", pipeline="t2v-a14b", transformer_2=_TINY_DIT, flow_shift=12.0
     ),
     "i2v-a14b": replace(
         TINY_SPEC,
         name="tiny-i2v-a14b",
         pipeline="i2v-a14b",
-        transformer=replace(TINY_SPEC.transformer, in_channels=36),
-        transformer_2=replace(TINY_SPEC.transformer, in_channels=36),
+        transformer=replace(_TINY_DIT, in_channels=36),
+        transformer_2=replace(_TINY_DIT, in_channels=36),
         flow_shift=5.0,
     ),
     "ti2v": replace(
@@ -128,7 +131,21 @@ TINY_SPECS: dict[str, ModelSpec] = {
         default_frames=77,
         default_steps=20,
     ),
+    "animate2": replace(
+        TINY_SPEC,
+        name="tiny-animate2",
+        pipeline="animate2",
+        image_encoder=CLIPVisionConfig(  # MLPProj(1280, dim): the CLIP width is fixed
+            hidden_size=1280, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+            patch_size=14,
+        ),
+        transformer=WanAnimate2Transformer3DConfig(dim=24, ffn_dim=32, num_heads=2, num_layers=2, text_dim=16,
+                                                   freq_dim=8),
+        default_steps=40,
+    ),
 }  # fmt: skip
+TINY_SPECS["animate2-distilled"] = replace(TINY_SPECS["animate2"], name="tiny-animate2-distilled",
+                                           pipeline="animate2-distilled", default_steps=10)  # fmt: skip
 """A tiny spec of every pipeline (the same real classes as its presets)."""
 
 

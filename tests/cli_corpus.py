@@ -162,6 +162,9 @@ def _commands() -> Iterator[str]:
     # Wan2.2-Animate: a video in 77-frame segments (issue 24)
     yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --format table"
     yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --mode replace --format json"
+    # Wan-Animate-2: the reference pass, its K/V cache and the block-masked FlexAttention (issue 24)
+    yield "report --model wan-animate-2-14b --frames 241 --gpu h100-sxm --format table"
+    yield "report --model wan-animate-2-14b-distilled --gpu h200 --format json"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

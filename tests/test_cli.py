@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,7 +125,8 @@ def test_trace_model_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ),
         (
             ["trace", "--model", "wan9"],
-            "wanmeter: error: model: unknown model 'wan9'; valid: wan2.1-flf2v-14b-720p, wan2.1-i2v-14b-480p, "
+            "wanmeter: error: model: unknown model 'wan9'; valid: wan-animate-2-14b, wan-animate-2-14b-distilled, "
+            "wan2.1-flf2v-14b-720p, wan2.1-i2v-14b-480p, "
             "wan2.1-i2v-14b-720p, wan2.1-t2v-1.3b, wan2.1-t2v-14b, wan2.1-v2v-1.3b, wan2.1-v2v-14b, wan2.1-vace-1.3b, "
             "wan2.1-vace-14b, wan2.2-animate-14b, wan2.2-i2v-a14b, wan2.2-t2v-a14b, wan2.2-ti2v-5b",
         ),
@@ -174,7 +176,7 @@ def test_models_lists_parameter_counts(capsys: pytest.CaptureFixture[str]) -> No
     }
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "wan2.1-t2v-1.3b        WanPipeline              text_encoder, diffusion_core, vae_decode" in out
+    assert re.search(r"\nwan2\.1-t2v-1\.3b +WanPipeline +text_encoder, diffusion_core, vae_decode +832x480x81", out)
     assert "832x480x81" in out
 
 
@@ -246,13 +248,15 @@ def test_verify_invariants_and_cpu_device(
     assert "PASS pipeline_invariants" in out and "PASS device_cpu" in out
     summary = json.loads((tmp_path / "device_cpu.json").read_text())
     assert summary["pass"] is True
-    # 2 reference shapes x 36 stages of the 8 tiny pipelines (t2v 3, i2v 5, flf2v 5, vace 4, t2v-a14b 4,
-    # i2v-a14b 5, ti2v 4, animate 6) = 72, less the 16 calls equal to one already checked (same class, config
-    # and shape: the A14B experts are the tiny T2V transformer, the text encoder and VAE are shared)
-    assert summary["cases"] == 56
+    # 2 reference shapes x 52 stages of the 10 tiny pipelines (t2v 3, i2v 5, flf2v 5, vace 4, t2v-a14b 4,
+    # i2v-a14b 5, ti2v 4, animate 6, animate2 8, animate2-distilled 8) = 104, less the 32 calls equal to one already
+    # checked (same class, config and shape: the A14B experts are the tiny T2V transformer, the text encoder and VAE
+    # are shared, the distilled Animate-2 runs the same modules)
+    assert summary["cases"] == 72
     stages = {(c["device"], c["stage"]) for c in summary["checks"]}
     assert {s for _, s in stages} == {
-        "text_encoder", "image_encoder", "reference_encode", "vae_encode", "diffusion_core", "vae_decode",
+        "text_encoder", "image_encoder", "reference_encode", "vae_encode", "reference_pass", "diffusion_core",
+        "diffusion_core_uncond", "vae_decode",
     }  # fmt: skip
     assert all(c["rows_identical"] and c["attention_flops"] > 0 for c in summary["checks"])
 

@@ -43,12 +43,28 @@ def test_every_pipeline_stage_order_and_one_name_order() -> None:
         "diffusion_core",
         "vae_decode",
     )
+    assert (
+        PIPELINES["animate2"].stage_names
+        == PIPELINES["animate2-distilled"].stage_names
+        == (
+            "text_encoder",
+            "image_encoder",
+            "reference_encode",
+            "vae_encode",
+            "reference_pass",
+            "diffusion_core",
+            "diffusion_core_uncond",
+            "vae_decode",
+        )
+    )
     assert STAGE_NAMES == (
         "text_encoder",
         "image_encoder",
         "reference_encode",
         "vae_encode",
+        "reference_pass",
         "diffusion_core",
+        "diffusion_core_uncond",
         "diffusion_core_2",
         "vae_decode",
     )

@@ -51,7 +51,8 @@ def test_frozen() -> None:
         ({"text_len": 0}, "text_len: 0 is invalid; must be >= 1 (use 1)"),
         (
             {"model": "wan9"},
-            "model: unknown model 'wan9'; valid: wan2.1-flf2v-14b-720p, wan2.1-i2v-14b-480p, wan2.1-i2v-14b-720p, "
+            "model: unknown model 'wan9'; valid: wan-animate-2-14b, wan-animate-2-14b-distilled, "
+            "wan2.1-flf2v-14b-720p, wan2.1-i2v-14b-480p, wan2.1-i2v-14b-720p, "
             "wan2.1-t2v-1.3b, wan2.1-t2v-14b, wan2.1-v2v-1.3b, wan2.1-v2v-14b, wan2.1-vace-1.3b, wan2.1-vace-14b, "
             "wan2.2-animate-14b, wan2.2-i2v-a14b, wan2.2-t2v-a14b, wan2.2-ti2v-5b",
         ),

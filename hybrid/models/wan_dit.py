@@ -1063,7 +1063,10 @@ def _wan_rms_norm(rows: _Walk, module: str, n: int, d: int, weights: int) -> Non
     rows.free(x)
 
 
-def _wan_rope(rows: _Walk, batch: int, tokens: int, d: int, hd: int, src: int, grid: int = 0, ranks: int = 1) -> None:
+def _wan_rope(
+    rows: _Walk, batch: int, tokens: int, d: int, hd: int, src: int, grid: int = 0, ranks: int = 1,
+    module: str = "attn1",
+) -> None:  # fmt: skip
     """``rope_apply`` on q or k (``src`` bytes per element, ``(B, N, H, hd)``) with autocast off: per sample, a float64
     copy viewed as complex, the frequencies of its ``(f, h, w)`` grid joined into a complex128 table, their
     product, joined with the (empty) padding; then stacked and cast back to float32. What it returns is the
@@ -1078,13 +1081,13 @@ def _wan_rope(rows: _Walk, batch: int, tokens: int, d: int, hd: int, src: int, g
     table = (grid if sp else tokens) * hd // 2 * 2 * F64  # complex128 (N, hd/2)
     padded = tokens * ranks * hd // 2 * 2 * F64 if sp else table  # the table the product reads a slice of
     own = tokens * hd // 2 * 2 * F64  # this rank's slice
-    rows("attn1", "_to_copy", "movement", s * src, s * F64, calls=batch, out=0)
-    rows("attn1", "cat", "movement", table, table, calls=batch, out=0)
+    rows(module, "_to_copy", "movement", s * src, s * F64, calls=batch, out=0)
+    rows(module, "cat", "movement", table, table, calls=batch, out=0)
     if sp:
-        rows("attn1", "ones", "factory", 0, padded - table, calls=batch, out=0)
-        rows("attn1", "cat", "movement", padded, padded, calls=batch, out=0)
-    rows("attn1", "mul", "elementwise", s * F64 + own, s * F64, calls=batch, out=0)
-    rows("attn1", "cat", "movement", s * F64, s * F64, calls=batch, out=0)
+        rows(module, "ones", "factory", 0, padded - table, calls=batch, out=0)
+        rows(module, "cat", "movement", padded, padded, calls=batch, out=0)
+    rows(module, "mul", "elementwise", s * F64 + own, s * F64, calls=batch, out=0)
+    rows(module, "cat", "movement", s * F64, s * F64, calls=batch, out=0)
     if rows.memory:  # the loop: x_i and the table rebound each sample, each x_i kept in a list
         for i in range(batch):
             rows.sink.alloc(s * F64 + table)  # the float64 copy; the new table
@@ -1098,8 +1101,8 @@ def _wan_rope(rows: _Walk, batch: int, tokens: int, d: int, hd: int, src: int, g
             rows.free(s * F64)  # the copy
             rows.sink.alloc(s * F64)  # joined with the padding, kept
             rows.free(s * F64)  # the product
-    rows("attn1", "stack", "movement", n * F64, n * F64)
-    rows.cast("attn1", n, F64, F32)
+    rows(module, "stack", "movement", n * F64, n * F64)
+    rows.cast(module, n, F64, F32)
     rows.free(2 * n * F64 + padded)  # the samples, their stack, the last table
 
 

@@ -178,7 +178,7 @@ def trace_stage(
     import torch
 
     from hybrid.trace.build import stage_call
-    from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
+    from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack, flex_attention_rows
 
     spec = workload.spec
     split = deployment.sequence_degree > 1 and spec.pipeline_def.stage(stage).component.startswith("transformer")
@@ -196,7 +196,7 @@ def trace_stage(
         call = stage_call(stage, workload, device=device, dtype=dtype, prepare=prepare)
         with ModuleStack(call.module) as modules:
             cost = CostMode(stage, modules)
-            with torch.no_grad(), cost, CanonicalFunctionMode(cost):
+            with torch.no_grad(), cost, CanonicalFunctionMode(cost), flex_attention_rows(cost):
                 call.run()
     unsupported = {
         op: {"calls": n, "stage": stage, "module": cost.unsupported_modules[op]} for op, n in cost.unsupported.items()

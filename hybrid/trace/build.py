@@ -20,6 +20,7 @@ from hybrid.errors import InputError
 from hybrid.geometry import CallShape
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
+from hybrid.models.wan_animate2 import WanAnimate2Transformer3DConfig
 from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.runtime import COMPONENT_DTYPES
@@ -102,6 +103,13 @@ def build_animate_transformer(cfg: WanAnimateTransformer3DConfig, device: str, d
     from diffusers.models.transformers.transformer_wan_animate import WanAnimateTransformer3DModel
 
     return _construct(WanAnimateTransformer3DModel, cfg.to_kwargs(), device, dtype)
+
+
+def build_animate2_transformer(cfg: WanAnimate2Transformer3DConfig, device: str, dtype: torch.dtype) -> torch.nn.Module:
+    """``diffusers.WanAnimate2Transformer3DModel`` for ``cfg``."""
+    from diffusers.models.transformers.transformer_wan_animate_2 import WanAnimate2Transformer3DModel
+
+    return _construct(WanAnimate2Transformer3DModel, cfg.to_kwargs(), device, dtype)
 
 
 def build_vae(cfg: AutoencoderKLWanConfig, device: str, dtype: torch.dtype) -> torch.nn.Module:
@@ -190,6 +198,67 @@ def _wan_dit_forward(
     )
 
 
+def _animate2_pass(mode: str) -> InputAdapter:
+    """The input adapter of one Wan-Animate-2 transformer call as the modular pipeline makes it
+    (``modular_pipelines/wan_animate_2/denoise.py``): ``"reference"``, the reference pass over the
+    segment's driving-video latents joined with their condition (``kv_cache_mode="extract"``), which
+    fills a fresh K/V cache; ``"cond"`` and ``"uncond"``, a denoising pass over the reference slot plus
+    the segment's latents against the cache (``"cached"``), the unconditional one skipping block 9. For
+    these the cache is filled first, outside the traced call (once per segment)."""
+
+    def adapter(
+        dit: torch.nn.Module,
+        cfg: WanAnimate2Transformer3DConfig,
+        s: CallShape,
+        device: str,
+        dtype: torch.dtype,
+        gen: torch.Generator | None,
+    ) -> Callable[[], Any]:
+        from diffusers.models.transformers.transformer_wan_animate_2 import WanAnimate2KVCache
+
+        p_t, p_h, p_w = cfg.patch_size
+        lh, lw, f = s.latent_height, s.latent_width, s.latent_frames
+        grid_ref = torch.tensor([[f // p_t, lh // p_h, lw // p_w]], dtype=torch.long)
+        text = [_empty((s.text_len, cfg.text_dim), device, dtype, gen)]
+        image = _empty((1, s.image_tokens, 1280), device, dtype, gen)
+        # the reference pass's timestep is the transformer's dtype (``t_ref``), a step's the scheduler's int64
+        t_ref = torch.full((1,), 999, dtype=dtype, device=device)
+        timestep = torch.full((1,), 999, dtype=torch.long, device=device)
+        cond_channels = cfg.in_dim - cfg.out_dim
+        driving = [_empty((cfg.out_dim, f, lh, lw), device, dtype, gen)]
+        driving_cond = [_empty((cond_channels, f, lh, lw), device, dtype, gen)]
+        ref_tokens = (f // p_t) * (lh // p_h) * (lw // p_w)
+        cache = WanAnimate2KVCache(cfg.num_layers)
+        model: Any = dit  # its own methods and caches
+        rope: Callable[[tuple[int, ...], Any], Any] = model._rope_freqs
+        offsets = (cfg.refer_offset_t, cfg.refer_offset_h, cfg.refer_offset_w)
+        rope(tuple(o if o >= 0 else int(grid_ref[0][i]) for i, o in enumerate(offsets)), device)  # kept per offsets
+        rope((0, 0, 0), device)
+
+        def reference() -> Any:
+            return dit(driving, timestep=t_ref, encoder_hidden_states=text, condition_latents=driving_cond,
+                       kv_cache=cache, kv_cache_mode="extract", seq_len=ref_tokens, encoder_hidden_states_image=image,
+                       offset_grid_sizes=grid_ref)  # fmt: skip
+
+        if mode == "reference":
+            return reference
+        reference()
+        frames = s.dit_latent_frames
+        latents = [_empty((cfg.out_dim, frames, lh, lw), device, dtype, gen)]
+        cond = [_empty((cond_channels, frames, lh, lw), device, dtype, gen)]
+        origin_len, area = s.frames, [s.height, s.width]
+        # the block mask is built once per job and size (create_block_mask, compiled), outside the call; the
+        # tracer stands in for the FlexAttention kernel (trace.mode.flex_attention_rows), which needs no mask
+        model.block_masks[(origin_len // 4 + 1, area[0] * area[1] // 256)] = None
+        tokens = (frames // p_t) * (lh // p_h) * (lw // p_w)
+        return lambda: dit(latents, timestep=timestep, encoder_hidden_states=text, condition_latents=cond,
+                           kv_cache=cache, kv_cache_mode="cached", seq_len=tokens, encoder_hidden_states_image=image,
+                           reference_grid_sizes=grid_ref, origin_len=origin_len, origin_area=area,
+                           is_uncondtion=mode == "uncond")  # fmt: skip
+
+    return adapter
+
+
 def _clip_forward(
     clip: torch.nn.Module,
     cfg: CLIPVisionConfig,
@@ -240,6 +309,9 @@ TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module],
     "wan_dit.forward": (build_transformer, _wan_dit_forward),
     "wan_vace.forward": (build_vace_transformer, _wan_dit_forward),
     "wan_animate.forward": (build_animate_transformer, _wan_dit_forward),
+    "wan_animate2.reference": (build_animate2_transformer, _animate2_pass("reference")),
+    "wan_animate2.forward": (build_animate2_transformer, _animate2_pass("cond")),
+    "wan_animate2.forward_uncond": (build_animate2_transformer, _animate2_pass("uncond")),
     "wan_vae.decode": (build_vae, _wan_vae_decode),
     **{key: (build_vae, _wan_vae_encodes(videos)) for key, videos in ENCODED.items()},
 }

@@ -27,8 +27,9 @@ in ``unsupported_ops``, never silently costed as 0.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -127,7 +128,7 @@ def _packets(names: str) -> frozenset[Any]:
 
 
 ELEMENTWISE_OPS = _packets(
-    """add add_ sub sub_ mul mul_ div div_ neg exp log log1p pow sqrt rsqrt abs sin cos tanh tanh_
+    """add add_ sub sub_ mul mul_ div div_ neg exp log log1p pow sqrt rsqrt abs sin cos tanh tanh_ polar
     sigmoid log_sigmoid_forward silu silu_ gelu gelu_ relu relu_ leaky_relu leaky_relu_ clamp clamp_ clamp_min clamp_max
     minimum maximum where
     lt le gt ge eq ne logical_not logical_and bitwise_not floor ceil round reciprocal square
@@ -181,7 +182,14 @@ def _group_size(args: Sequence[Any]) -> int:
     return int(distributed_c10d._get_group_size_by_name(args[-1]))
 
 
-META_QUERY_OPS = frozenset({aten.sym_size, aten.sym_stride, aten.sym_numel, aten.sym_storage_offset, aten.is_same_size})
+META_QUERY_OPS = frozenset(
+    {
+        aten.sym_size, aten.sym_stride, aten.sym_numel, aten.sym_storage_offset, aten.is_same_size,
+        aten._local_scalar_dense,
+    }
+)  # fmt: skip
+"""Ops that only read metadata or one scalar into Python: no row. ``_local_scalar_dense`` is
+``.item()``, which the models call on host tensors only (Wan-Animate-2's grid sizes)."""
 
 CATEGORY_OF: dict[Any, str] = {}
 for _cat, _set in (
@@ -500,6 +508,44 @@ class CanonicalFunctionMode(TorchFunctionMode):
         else:
             self.cost.record(RMS_NORM_OP, "norm", 0, inputs, [out])
         return out
+
+
+@contextlib.contextmanager
+def flex_attention_rows(cost: CostMode) -> Iterator[None]:
+    """Record ``torch.nn.attention.flex_attention.flex_attention`` calls as one attention row each, as
+    FlopCounterMode counts the ``flex_attention`` higher-order op: the dense ``sdpa`` FLOPs of its q, k
+    and v (a block mask's skipped blocks are not discounted; no sparsity hint outside ``torch.compile``).
+    The kernel refuses meta tensors, and no TorchFunctionMode sees it, so the function is replaced for
+    the call. Its output takes the query's stride order (``_permute_strides``); the log-sum-exp the
+    higher-order op also writes (``(B, H, L)`` float32, dropped by the wrapper) is in the bytes written
+    and counted as a transient."""
+    import torch.nn.attention.flex_attention as flex
+
+    real = flex.flex_attention
+
+    def recorded(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        b, h, lq, _ = query.shape
+        strides = query.stride()
+        order = sorted(range(4), key=lambda i: -strides[i])
+        shape = [(b, h, lq, value.shape[-1])[i] for i in order]
+        cost.absorb += 1
+        try:
+            out = query.new_empty(shape).permute([order.index(i) for i in range(4)])
+        finally:
+            cost.absorb -= 1
+        lse = b * h * lq * 4
+        cost.transient(lse)
+        cost.track([out], [query, key, value])
+        flops = _sdpa_bhsd_flops(_shape(query), _shape(key), _shape(value))
+        cost._add(SDPA_OP, "attention", flops, _nbytes([query, key, value]), _nbytes([out]) + lse,
+                  [query, key, value], [out])  # fmt: skip
+        return out
+
+    flex.flex_attention = recorded
+    try:
+        yield
+    finally:
+        flex.flex_attention = real
 
 
 class _PeakBytes(TorchDispatchMode):  # type: ignore[no-untyped-call]
