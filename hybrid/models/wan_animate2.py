@@ -28,12 +28,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from functools import lru_cache
 from math import prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.dtypes import BF16, F32, I64
-from hybrid.models.wan_dit import IMAGE_CONTEXT_TEXT_LEN, IMAGE_CORE, _Walk, _wan_rope
+from hybrid.memo import on_clear
+from hybrid.models.wan_dit import (
+    IMAGE_CONTEXT_TEXT_LEN,
+    IMAGE_CORE,
+    _Walk,
+    _wan_rope,
+    float32_norm,
+    gated_residual,
+    modulate,
+)
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import CostRow, OpGroup
 from hybrid.sinks import Peak, Rows, Sink, TermSink
@@ -322,31 +332,14 @@ def _block(
     x, xf, td, idd = nd * BF16, nd * F32, t * d * BF16, i * d * BF16
     rows("", "add", "elementwise", 12 * d * F32, 6 * d * F32)  # modulation + temb, kept
 
-    def norm(name: str, affine: bool) -> None:  # norm(x.float()), the float32 input dropped
-        rows.cast("", nd, BF16, F32)
-        rows.layer_norm(name, n, d, affine)
-        rows.free(xf)
+    def norm(name: str, affine: bool) -> None:
+        float32_norm(rows, name, n, d, affine)
 
-    def scale_shift() -> None:  # (norm * (1 + scale) + shift).type_as(x)
-        rows("", "add", "elementwise", d * F32, d * F32)
-        rows("", "mul", "elementwise", xf + d * F32, xf)
-        rows.free(xf + d * F32)
-        rows("", "add", "elementwise", xf + d * F32, xf)
-        rows.free(xf)
-        rows.cast("", nd, F32, BF16)
-        rows.free(xf)
+    def scale_shift() -> None:  # the modulation is one row: (1, 6, D)
+        modulate(rows, n, d, d)
 
-    def gate(src: int) -> None:  # (x.float() + y * gate).type_as(x)
-        rows.cast("", nd, BF16, F32)
-        if src == F32:  # y.float()
-            rows.cast("", nd, BF16, F32)
-        rows("", "mul", "elementwise", nd * src + d * F32, xf)
-        if src == F32:
-            rows.free(xf)
-        rows("", "add", "elementwise", 2 * xf, xf)
-        rows.free(2 * xf)
-        rows.cast("", nd, F32, BF16)
-        rows.free(xf)
+    def gate(src: int) -> None:
+        gated_residual(rows, n, d, d, src)
 
     def rope(module: str, tokens: int) -> None:  # rope_apply(...).type_as(value): float64, float32, bf16
         _wan_rope(rows, 1, tokens, d, hd, BF16, module=module)
@@ -453,9 +446,21 @@ def animate2_peak_bytes(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, m
     """The activation peak of one call of ``mode``, fused or (``materialized``) with PyTorch's math
     attention: :func:`_walk` into a :class:`~hybrid.sinks.Peak`. The denoising passes' K/V cache is the
     reference pass's output, not theirs."""
+    return _peaks(cfg, shape, mode)[materialized]
+
+
+@lru_cache(maxsize=1024)
+def _peaks(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str) -> tuple[int, int]:
+    """``(fused, materialized)`` of one walk into a :class:`~hybrid.sinks.Peak` (sizing asks for both)."""
     sink = Peak()
     _walk(cfg, shape, mode, sink)
-    return sink.materialized if materialized else sink.fused
+    return sink.fused, sink.materialized
+
+
+@on_clear
+def clear_memos() -> None:
+    """Forget the peak walks (see :func:`hybrid.analytic.clear_memos`)."""
+    _peaks.cache_clear()
 
 
 def animate2_groups(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, stage: str) -> list[OpGroup]:

@@ -418,6 +418,42 @@ class _Walk:
         self.free(2 * rows * F32)  # mean and rstd, not returned
 
 
+def float32_norm(rows: _Walk, name: str, n: int, d: int, affine: bool) -> None:
+    """``norm(x.float())`` of a bf16 ``(n, d)`` stream: the float32 copy, the norm, the copy dropped."""
+    rows.cast("", n * d, BF16, F32)
+    rows.layer_norm(name, n, d, affine)
+    rows.free(n * d * F32)
+
+
+def modulate(rows: _Walk, n: int, d: int, md: int) -> None:
+    """``(norm * (1 + scale) + shift).type_as(x)`` on a float32 ``(n, d)`` norm with ``md`` elements of
+    float32 modulation (``scale``, ``shift``): the norm and each intermediate dropped, the bf16 result kept."""
+    xf = n * d * F32
+    rows("", "add", "elementwise", md * F32, md * F32)
+    rows("", "mul", "elementwise", xf + md * F32, xf)
+    rows.free(xf + md * F32)  # the norm, 1 + scale
+    rows("", "add", "elementwise", xf + md * F32, xf)
+    rows.free(xf)
+    rows.cast("", n * d, F32, BF16)
+    rows.free(xf)
+
+
+def gated_residual(rows: _Walk, n: int, d: int, md: int, src: int) -> None:
+    """``(x.float() + y * gate).type_as(x)`` on a bf16 ``(n, d)`` stream, ``y`` of ``src`` bytes per element
+    (``y.float()`` first where it is float32), ``md`` elements of float32 gate: the bf16 result kept."""
+    nd, xf = n * d, n * d * F32
+    rows.cast("", nd, BF16, F32)
+    if src == F32:  # y.float()
+        rows.cast("", nd, BF16, F32)
+    rows("", "mul", "elementwise", nd * src + md * F32, xf)
+    if src == F32:
+        rows.free(xf)
+    rows("", "add", "elementwise", 2 * xf, xf)
+    rows.free(2 * xf)  # x.float(), the product
+    rows.cast("", nd, F32, BF16)
+    rows.free(xf)
+
+
 def _block_rows(
     cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, text_len: int, m: int, image_tokens: int,
     hint: bool = False,
@@ -436,31 +472,14 @@ def _block_rows(
     rows("", "add", "elementwise", 6 * d * F32 + 6 * md * F32, 6 * md * F32)  # + the float32 scale_shift_table
     rows.free(6 * md * F32)
 
-    def norm(name: str, affine: bool) -> None:  # norm(x.float()), the float32 input dropped
-        rows.cast("", nd, BF16, F32)
-        rows.layer_norm(name, n, d, affine)
-        rows.free(xf)
+    def norm(name: str, affine: bool) -> None:
+        float32_norm(rows, name, n, d, affine)
 
-    def scale_shift() -> None:  # (norm * (1 + scale) + shift).type_as(x)
-        rows("", "add", "elementwise", md * F32, md * F32)
-        rows("", "mul", "elementwise", nd * F32 + md * F32, nd * F32)
-        rows.free(xf + md * F32)  # the norm, 1 + scale
-        rows("", "add", "elementwise", nd * F32 + md * F32, nd * F32)
-        rows.free(xf)
-        rows.cast("", nd, F32, BF16)
-        rows.free(xf)
+    def scale_shift() -> None:
+        modulate(rows, n, d, md)
 
-    def gate(src: int) -> None:  # (x.float() + y * gate).type_as(x)
-        rows.cast("", nd, BF16, F32)
-        if src == F32:  # y.float()
-            rows.cast("", nd, BF16, F32)
-        rows("", "mul", "elementwise", nd * src + md * F32, nd * F32)
-        if src == F32:
-            rows.free(xf)
-        rows("", "add", "elementwise", 2 * nd * F32, nd * F32)
-        rows.free(2 * xf)  # x.float(), the product
-        rows.cast("", nd, F32, BF16)
-        rows.free(xf)
+    def gate(src: int) -> None:
+        gated_residual(rows, n, d, md, src)
 
     def rope() -> None:  # q or k: out[..., 0::2] = x1 * cos - x2 * sin; out[..., 1::2] = x1 * sin + x2 * cos
         half, table = nd // 2, tokens * cfg.attention_head_dim // 2  # x1/x2 halves; cos/sin (1, N, 1, hd/2)
