@@ -253,6 +253,13 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
         "curve on the GPU (hybrid/data/kernel_rates.json)",
     )
     p.add_argument(
+        "--torch",
+        metavar="VERSION",
+        help="with --gpu: the torch release the job runs (e.g. 2.7.1), for runtimes whose attention is PyTorch "
+        "SDPA's choice (diffusers, fastvideo, diffsynth): its backend order picks the kernel (cuDNN on Hopper and "
+        "Blackwell only from 2.11; default: the release the runtime installs)",
+    )
+    p.add_argument(
         "--traced",
         action="store_true",
         help="with --gpu: bytes and activation peaks from a meta trace of the real modules instead of the "
@@ -312,6 +319,7 @@ def runtime(args: argparse.Namespace) -> Runtime:
         convert_model_dtype=args.convert_model_dtype,
         flash_attention=args.flash_attention,
         attention=args.attention,
+        torch=args.torch,
     )
 
 
@@ -354,6 +362,7 @@ SIZING_FLAGS: tuple[tuple[str, str], ...] = (
     ("convert_model_dtype", "--convert-model-dtype"),
     ("flash_attention", "--flash-attention"),
     ("attention", "--attention"),
+    ("torch", "--torch"),
     ("traced", "--traced"),
     ("host_tflops", "--host-tflops"),
     ("efficiency", "--efficiency"),

@@ -410,6 +410,10 @@ class RuntimeDef:
     """What the sizing's layout assumptions add about this code base's sequence parallelism."""
     sources: tuple[str, ...] = ()
     """Keys of :data:`SOURCES` behind the record."""
+    sdpa_torch: str = ""
+    """The torch release whose SDPA backend order :attr:`attention_by_architecture` follows
+    (:func:`sdpa_kernels`), where the code base runs PyTorch SDPA; ``""``: its attention is its own choice,
+    not torch's. ``--torch`` replaces it."""
 
 
 _DIFFUSERS_DTYPES = {
@@ -459,6 +463,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             attention={None: "sdpa-flash"},
             attention_fallback="sdpa-flash",
             attention_by_architecture=sdpa_kernels(TORCH_AS_INSTALLED),
+            sdpa_torch=TORCH_AS_INSTALLED,
             attention_title="PyTorch SDPA",
             offload="enable_model_cpu_offload: only the running component is on the GPU",
             sampler="diffusers",
@@ -568,6 +573,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             attention={None: "sdpa-flash"},
             attention_fallback="sdpa-flash",
             attention_by_architecture=sdpa_kernels(FASTVIDEO_TORCH),
+            sdpa_torch=FASTVIDEO_TORCH,
             attention_title="PyTorch SDPA (flash-attn not installed)",
             offload="component CPU offload, modelled as whole components moved in for their stage and out after "
             "(its default streams the DiT block by block: dit_layerwise_offload)",
@@ -725,6 +731,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             attention={None: "sdpa-flash"},
             attention_fallback="sdpa-flash",
             attention_by_architecture=sdpa_kernels(TORCH_AS_INSTALLED),
+            sdpa_torch=TORCH_AS_INSTALLED,
             attention_title="PyTorch SDPA (flash-attn not installed)",
             offload="ModelConfig(offload_device='cpu'): each component moved in for its stage and out after "
             "(load_models_to_device)",
@@ -809,6 +816,9 @@ class Runtime:
     attention: str | None = None
     """The attention kernel the user says runs (``--attention``, one of :data:`ATTENTION_KERNELS`),
     whatever the runtime would pick; ``None``: the runtime's choice."""
+    torch: str | None = None
+    """The torch release the job runs (``--torch``), for a code base that runs PyTorch SDPA: its backend
+    order picks the attention kernel (:data:`SDPA_CUDNN_FIRST`); ``None``: the one the code base installs."""
 
     def __post_init__(self) -> None:
         if self.name not in RUNTIME_DEFS:
@@ -842,6 +852,15 @@ class Runtime:
                 )
             if self.flash_attention is not None:
                 raise InputError("attention: give --attention or --flash-attention, not both")
+        if self.torch is not None:
+            if not r.sdpa_torch:
+                raise InputError(
+                    f"torch: valid only with {runtimes_with(lambda d: bool(d.sdpa_torch))}, whose attention is "
+                    f"PyTorch SDPA's choice ({self.name} runs {r.attention_title})"
+                )
+            if not isinstance(self.torch, str) or not all(p.isdigit() for p in self.torch.split(".")):
+                raise InputError(f"torch: expected a release like 2.7.1, got {str(self.torch)[:40]!r}")
+            sdpa_kernels(self.torch)  # a release the backend order is recorded for
 
     @property
     def record(self) -> RuntimeDef:
@@ -907,7 +926,8 @@ class Runtime:
         r = self.record
         kernel = r.attention[self.flash_attention]
         if self.flash_attention is None:
-            kernel = r.attention_by_architecture.get(architecture, kernel)
+            by_architecture = sdpa_kernels(self.torch) if self.torch else r.attention_by_architecture
+            kernel = by_architecture.get(architecture, kernel)
         return kernel if runs_on(kernel, architecture) else r.attention_fallback
 
     def on_host(self, component: str) -> bool:
@@ -960,6 +980,8 @@ class Runtime:
             flags.append(f"--flash-attention {self.flash_attention}")
         if self.attention is not None:
             flags.append(f"--attention {self.attention}")
+        if self.torch is not None:
+            flags.append(f"--torch {self.torch}")
         return " ".join(flags)
 
     def to_dict(self) -> dict[str, Any]:

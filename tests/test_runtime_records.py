@@ -170,3 +170,23 @@ def test_fastvideos_twice_shifted_timesteps_split_the_experts_as_the_originals(s
         for steps in range(1, 101):
             theirs, original = _fastvideo_timesteps(steps, shift), wan_flow_timesteps(steps, shift)
             assert sum(t >= boundary for t in theirs) == sum(t >= boundary for t in original), (steps, boundary)
+
+
+def test_the_torch_a_job_runs_picks_sdpas_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.cli import main
+
+    # the diffusers record installs torch 2.13 (cuDNN first on Hopper); 2.7.1 runs SDPA's FlashAttention-2 there
+    assert Runtime().attention_kernel("Hopper") == "cudnn"
+    assert Runtime(torch="2.7.1").attention_kernel("Hopper") == "sdpa-flash"
+    assert Runtime(torch="2.9.0").attention_kernel("Blackwell") == "cudnn"
+    assert Runtime(name="diffsynth", torch="2.10.0").attention_kernel("Hopper") == "sdpa-flash"
+    assert Runtime(torch="2.7.1").describe() == "--runtime diffusers --torch 2.7.1"
+    for args, message in (
+        (["--runtime", "wan", "--torch", "2.7.1"], "torch: valid only with --runtime diffusers or --runtime fastvideo "
+         "or --runtime diffsynth, whose attention is PyTorch SDPA's choice (wan runs FlashAttention)"),
+        (["--torch", "3.1"], "torch: SDPA's backend order is recorded for torch 2.4.0 to 2.13.0, not 3.1"),
+        (["--torch", "2.x"], "torch: expected a release like 2.7.1, got '2.x'"),
+    ):  # fmt: skip
+        assert main(["report", "--model", "wan2.1-t2v-1.3b", "--gpu", "h100-sxm", *args]) == 2
+        err = capsys.readouterr().err
+        assert err == f"wanmeter: error: {message}\n"
