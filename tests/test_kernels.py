@@ -60,9 +60,15 @@ def test_all_to_all_has_no_kin_and_a_gpu_borrows_only_within_its_link_family() -
     value, evidence = collective_fraction("h800", "all_to_all_single", 4, 524288000)
     assert value == 334.9 / 450 and evidence.kind == "derived"
     assert "no measurement on h800: h100-sxm of its link family (NVLink 4 + NVSwitch)" in evidence.how
-    # RTX 4090 (GeForce, no peer-to-peer): the RTX 5090's 8-GPU all-reduce, 28 GB/s of its 64 (nccl issue #1639)
+    # RTX 4090 (GeForce, no peer-to-peer): its own 8-GPU all-reduce stands for the all-gather, flat past the sweep's
+    # 128 MiB: 14.45 GB/s of its 32 (blog.chlc.cc, stock driver)
     value, evidence = collective_fraction("rtx4090", "all_gather_into_tensor", 8, 2**30)
-    assert value == 28.0 / 64 and evidence.kind == "derived" and "rtx5090" in evidence.how
+    assert value == 14.45 / 32 and evidence.kind == "measured" and "its kin all_reduce" in evidence.how
+    assert collective_fraction("rtx4090", "all_gather_into_tensor", 8, 2**22)[0] == 12.64 / 32  # at 4 MiB
+    # the RTX 4090D borrows it (the family's first), the RTX 5090 keeps its own 28 GB/s of 64 (nccl issue #1639)
+    value, evidence = collective_fraction("rtx4090d", "all_gather_into_tensor", 8, 2**30)
+    assert value == 14.45 / 32 and evidence.kind == "derived" and "rtx4090 of its link family" in evidence.how
+    assert collective_fraction("rtx5090", "all_gather_into_tensor", 8, 2**30)[0] == 28.0 / 64
     # no all-to-all measured on any GeForce board, and an all-reduce is no stand-in for it
     assert collective_fraction("rtx4090", "all_to_all_single", 8, 2**30) is None
     # L40S: PCIe with peer-to-peer, no family member measured
