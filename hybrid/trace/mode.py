@@ -139,7 +139,9 @@ ELEMENTWISE_OPS = _packets(
 )
 """Zero-FLOP ops that read and write tensors (FlopCounterMode counts them 0)."""
 
-NORM_OPS = _packets("native_layer_norm native_group_norm _fused_rms_norm native_batch_norm rms_norm")
+NORM_OPS = _packets(
+    "native_layer_norm native_group_norm _fused_rms_norm native_batch_norm rms_norm _weight_norm_interface"
+)
 REDUCTION_OPS = _packets("mean sum amax amin max min linalg_vector_norm var var_mean std argmax")
 EMBEDDING_OPS = _packets("embedding")
 MOVEMENT_OPS = _packets(
