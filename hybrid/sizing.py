@@ -367,7 +367,9 @@ class CallTraces:
     def __call__(self, workload: Workload) -> TraceResult:
         from hybrid.trace import trace
 
-        key = replace(workload, steps=1, cfg=True, runtime=Runtime(workload.runtime.name))
+        # video-to-video's strength only sets how many of the steps run (one at strength 1)
+        strength = None if workload.strength is None else 1.0
+        key = replace(workload, steps=1, cfg=True, strength=strength, runtime=Runtime(workload.runtime.name))
         if key not in self._traces:
             if self._progress:
                 w, n = workload, len(self._traces) + 1

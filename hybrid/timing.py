@@ -253,9 +253,11 @@ def merge_terms(*parts: Iterable[Term]) -> tuple[Term, ...]:
 def row_terms(rows: Iterable[CostRow]) -> tuple[Term, ...]:
     """The :class:`Terms` of traced rows."""
     terms = Terms()
-    terms.extend(
-        (r.category, r.flops, r.bytes_read + r.bytes_written, r.calls, kernel_dims(r) if r.flops else ()) for r in rows
-    )
+    terms.extend(  # a collective's kind is its dims: its achieved bandwidth depends on it (as the walks say)
+        (r.category, r.flops, r.bytes_read + r.bytes_written, r.calls,
+         kernel_dims(r) if r.flops or r.category == "collective" else ())
+        for r in rows
+    )  # fmt: skip
     return terms.freeze()
 
 

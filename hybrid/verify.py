@@ -525,7 +525,8 @@ SIZING_GPUS: tuple[str, ...] = ("h100-sxm", "rtx4090")
 
 def verify_sizing(models: Iterable[str] | None = None) -> Summary:
     """Closed-form sizing (``report --gpu``) against the traced one (``--traced``) for every preset at
-    its default workload, under diffusers and the original runtime, on :data:`SIZING_GPUS`: the
+    its default workload, under diffusers and the original runtime (where the pipeline runs on it), on
+    :data:`SIZING_GPUS`: the
     same seconds per stage (relative error <= 1e-9: the sums run in another order) and the same
     peaks (exact); over every preset also one rank of the :data:`SIZING_LAYOUTS` on an H100 SXM."""
     from hybrid.sizing import CallTraces, size_on_gpu
@@ -534,7 +535,10 @@ def verify_sizing(models: Iterable[str] | None = None) -> Summary:
     traces = CallTraces()
     checks = []
     for model in sorted(PRESETS) if models is None else models:
+        runs = get_preset(model).pipeline_def.runtimes  # None: every runtime runs the pipeline
         for runtime in (Runtime(), Runtime("wan", offload=True)):
+            if runs is not None and runtime.name not in runs:
+                continue
             w = Workload.of(model=model, runtime=runtime)
             for gpu in SIZING_GPUS:
                 closed = size_on_gpu(w, gpu)

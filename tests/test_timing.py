@@ -206,3 +206,19 @@ def test_the_original_wan_walk_tells_every_flop_ops_kernel_shape() -> None:
     flop_terms = [t for t in closed.terms if t[1]]
     assert flop_terms and all(len(t[4]) == 4 for t in flop_terms)
     assert {t[0] for t in flop_terms} == {"matmul", "attention", "conv"}
+
+
+def test_a_traced_collective_keeps_its_kind_as_the_walks_tell_it() -> None:
+    from hybrid.timing import collective_dims, row_terms
+
+    # an all-to-all of 8 ranks as the tracer records it (no FLOPs): its kind is what its bandwidth curve is looked up
+    # by; dropped, a traced job was timed at the link's default rate where the closed form used the all-to-all's curve
+    row = CostRow(stage="diffusion_core", module="blocks.0.attn1", op="_c10d_functional.all_to_all_single",
+                  category="collective", flops=0, bytes_read=7 * 2**20, bytes_written=7 * 2**20, calls=3,
+                  input_shapes=((8, 2**20),), output_shape=((8, 2**20),))  # fmt: skip
+    list_row = CostRow(stage="diffusion_core", module="blocks.0.attn1", op="c10d.alltoall_", category="collective",
+                       flops=0, bytes_read=2**20, bytes_written=2**20, calls=1)  # fmt: skip
+    assert row_terms([row, list_row]) == (
+        ("collective", 0, 14 * 2**20, 3, collective_dims("all_to_all_single")),
+        ("collective", 0, 2 * 2**20, 1, collective_dims("all_to_all_single")),
+    )
