@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.dtypes import F32, I64
+from hybrid.models.encoder_layer import LayerNames, layer_norm, pre_norm_layer
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.sinks import Peak, Rows, Sink, TermSink
-from hybrid.timing import Term, attention_dims, conv_dims, gemm_dims
+from hybrid.timing import Term, conv_dims
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -92,9 +93,6 @@ class CLIPVisionConfig:
         return asdict(self)
 
 
-ADDMM = "aten.addmm"
-
-
 # bytes per element (hybrid.dtypes): the image encoder runs in float32 (diffusers' example); position ids
 
 
@@ -124,41 +122,10 @@ def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
     r, side, c, p = n * t, cfg.image_size // cfg.patch_size, cfg.num_channels, cfg.patch_size
     x = r * d * F32  # one hidden state
 
-    def layer_norm(sink: Sink, module: str, rows: int) -> None:
-        sink.op(module, "aten.native_layer_norm", "norm", (rows * d + 2 * d) * F32, (rows * d + 2 * rows) * F32)
-        sink.alloc((rows * d + 2 * rows) * F32)
-        sink.free(2 * rows * F32)  # mean and rstd, not returned
+    names = LayerNames("layer_norm1", "self_attn", "layer_norm2", "mlp.fc1", "mlp.activation_fn", "mlp.fc2")
 
     def layer(sink: Sink) -> None:
-        def linear(module: str, d_in: int, d_out: int) -> None:
-            flops = ops.linear(r, d_in, d_out)
-            sink.op(module, ADDMM, "matmul", (d_out + r * d_in + d_in * d_out) * F32, r * d_out * F32, flops,
-                    dims=gemm_dims(1, r, d_out, d_in))  # fmt: skip
-            sink.alloc(r * d_out * F32)
-
-        layer_norm(sink, "layer_norm1", r)
-        for proj in ("q_proj", "k_proj", "v_proj"):
-            linear(f"self_attn.{proj}", d, d)
-        heads = cfg.num_attention_heads
-        sink.op("self_attn", SDPA, "attention", 3 * x, x, ops.sdpa(n, heads, t, t, cfg.head_dim),
-                dims=attention_dims(n * heads, t, t, cfg.head_dim))  # fmt: skip
-        sink.transient(ops.math_attention_bytes(n * heads, t, t, cfg.head_dim, itemsize=F32))
-        sink.alloc(x)
-        linear("self_attn.out_proj", d, d)
-        sink.free(5 * x)  # the norm, q, k, v and the attention's output
-        sink.op("", "aten.add", "elementwise", 2 * x, x)  # the attention's residual
-        sink.alloc(x)
-        sink.free(x)  # out_proj's output
-        layer_norm(sink, "layer_norm2", r)
-        linear("mlp.fc1", d, f)
-        sink.op("mlp.activation_fn", "aten.gelu", "elementwise", r * f * F32, r * f * F32)
-        sink.alloc(r * f * F32)
-        sink.free(r * f * F32)  # fc1's output
-        linear("mlp.fc2", f, d)
-        sink.free(r * f * F32 + x)  # the GELU's output, the norm
-        sink.op("", "aten.add", "elementwise", 2 * x, x)  # the MLP's residual: the layer's output, kept
-        sink.alloc(x)
-        sink.free(2 * x)  # the attention's residual, fc2's output
+        pre_norm_layer(sink, names, n, t, d, f, cfg.num_attention_heads)
 
     patches = n * d * side * side * F32
     conv = ops.conv2d(n, c, d, (p, p), (side, side))
@@ -173,10 +140,10 @@ def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
     sink.op("embeddings", "aten.add", "elementwise", x + t * d * F32, x)
     sink.alloc(x)
     sink.free(patches + x + t * d * F32)
-    layer_norm(sink, "pre_layrnorm", r)  # its output is the first hidden state, kept
+    layer_norm(sink, "pre_layrnorm", r, d)  # its output is the first hidden state, kept
     sink.free(x)  # the embeddings
     sink.repeat(cfg.num_hidden_layers, "encoder.layers.{i}", layer)
-    layer_norm(sink, "post_layernorm", n)
+    layer_norm(sink, "post_layernorm", n, d)
 
 
 def clip_peak_bytes(cfg: CLIPVisionConfig, shape: CallShape, materialized: bool = False) -> int:

@@ -24,12 +24,11 @@ from typing import Any, ClassVar
 
 from hybrid import ops
 from hybrid.dtypes import F32
+from hybrid.models.encoder_layer import LayerNames, layer_norm, linear, pre_norm_layer
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.sinks import Peak, Rows, Sink, TermSink
-from hybrid.timing import Term, attention_dims, conv_dims, gemm_dims
-
-ADDMM = "aten.addmm"
+from hybrid.timing import Term, conv_dims
 
 
 @dataclass(frozen=True)
@@ -117,14 +116,6 @@ def _walk(cfg: Wav2Vec2Config, batch: int, samples: int, sink: Sink) -> None:
         if sink.memory:
             sink.alloc(written if out is None else out)
 
-    def layer_norm(module: str, rows: int, width: int) -> None:
-        op(module, "native_layer_norm", "norm", (rows * width + 2 * width) * F32, (rows * width + 2 * rows) * F32)
-        sink.free(2 * rows * F32)  # mean and rstd, not returned
-
-    def linear(module: str, rows: int, d_in: int, d_out: int) -> None:
-        op(module, "addmm", "matmul", (d_out + rows * d_in + d_in * d_out) * F32, rows * d_out * F32,
-           ops.linear(rows, d_in, d_out), gemm_dims(1, rows, d_out, d_in))  # fmt: skip
-
     fe = "wav2vec2.feature_extractor.conv_layers"
     c_in, length = 1, samples
     for i, (c, k, out_len) in enumerate(zip(cfg.conv_dim, cfg.conv_kernel, cfg.frames(samples), strict=True)):
@@ -132,15 +123,15 @@ def _walk(cfg: Wav2Vec2Config, batch: int, samples: int, sink: Sink) -> None:
         weights = (c_in * c * k + (c if cfg.conv_bias else 0)) * F32
         op(f"{fe}.{i}.conv", "convolution", "conv", x_in + weights, x, ops.conv(b, c_in, c, (k,), (out_len,)),
            conv_dims(b, c_in, c, (k,), (out_len,)))  # fmt: skip
-        layer_norm(f"{fe}.{i}.layer_norm", b * out_len, c)
+        layer_norm(sink, f"{fe}.{i}.layer_norm", b * out_len, c)
         sink.free(x)  # the convolution's output
         op(f"{fe}.{i}.activation", "gelu", "elementwise", x, x)
         sink.free(x + (x_in if i else 0))  # the norm's output; the layer's input, the caller's to its return
         c_in, length = c, out_len
     n = b * length  # frames
     features, h = n * c_in * F32, n * d * F32
-    layer_norm("wav2vec2.feature_projection.layer_norm", n, c_in)  # extract_features, kept
-    linear("wav2vec2.feature_projection.projection", n, c_in, d)  # held by the model's forward to its end
+    layer_norm(sink, "wav2vec2.feature_projection.layer_norm", n, c_in)  # extract_features, kept
+    linear(sink, "wav2vec2.feature_projection.projection", n, c_in, d)  # held by the model's forward to its end
     sink.free(features)  # the last conv layer's output, the projection's argument
     pc, kp, g = "wav2vec2.encoder.pos_conv_embed", cfg.num_conv_pos_embeddings, cfg.num_conv_pos_embedding_groups
     weight = d * (d // g) * kp * F32
@@ -155,36 +146,16 @@ def _walk(cfg: Wav2Vec2Config, batch: int, samples: int, sink: Sink) -> None:
     sink.free(padded)
     op("wav2vec2.encoder", "add", "elementwise", 2 * h, h)  # + the position embeddings: the first hidden state
 
-    def layer(sink_: Sink) -> None:
-        nonlocal sink
-        outer, sink = sink, sink_
-        heads, hd = cfg.num_attention_heads, cfg.head_dim
-        layer_norm("layer_norm", n, d)
-        for proj in ("q_proj", "k_proj", "v_proj"):
-            linear(f"attention.{proj}", n, d, d)
-        op("attention", "scaled_dot_product_attention", "attention", 3 * h, h,
-           ops.sdpa(b, heads, length, length, hd), attention_dims(b * heads, length, length, hd), out=0)  # fmt: skip
-        if sink.memory:  # what the math kernel allocates, its output included, on top of what lives; then its output
-            sink.transient(ops.math_attention_bytes(b * heads, length, length, hd, itemsize=F32))
-            sink.alloc(h)
-        linear("attention.out_proj", n, d, d)
-        sink.free(5 * h)  # the attention's output, q, k, v; the norm
-        op("", "add", "elementwise", 2 * h, h)  # the attention's residual
-        sink.free(h)  # out_proj's output
-        layer_norm("final_layer_norm", n, d)
-        linear("feed_forward.intermediate_dense", n, d, f)
-        op("feed_forward.intermediate_act_fn", "gelu", "elementwise", n * f * F32, n * f * F32)
-        sink.free(n * f * F32)
-        linear("feed_forward.output_dense", n, f, d)
-        sink.free(n * f * F32 + h)  # the GELU's output, the norm
-        op("", "add", "elementwise", 2 * h, h)  # the layer's output, kept
-        sink.free(2 * h)  # the attention's residual, the FFN's output
-        sink = outer
+    names = LayerNames("layer_norm", "attention", "final_layer_norm", "feed_forward.intermediate_dense",
+                       "feed_forward.intermediate_act_fn", "feed_forward.output_dense")  # fmt: skip
+
+    def layer(layer_sink: Sink) -> None:
+        pre_norm_layer(layer_sink, names, b, length, d, f, cfg.num_attention_heads)
 
     sink.repeat(cfg.num_hidden_layers, "wav2vec2.encoder.layers.{i}", layer)
-    layer_norm("wav2vec2.encoder.layer_norm", n, d)
+    layer_norm(sink, "wav2vec2.encoder.layer_norm", n, d)
     sink.free(2 * h)  # the position embeddings and the projection, as the encoder and the model return
-    linear("lm_head", n, d, cfg.vocab_size)
+    linear(sink, "lm_head", n, d, cfg.vocab_size)
 
 
 def wav2vec2_rows(cfg: Wav2Vec2Config, batch: int, samples: int, stage: str = "audio_encoder") -> list[OpGroup]:
