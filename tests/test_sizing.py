@@ -328,6 +328,16 @@ def test_verify_sizing_on_one_preset() -> None:
     assert all(c.detail["peaks_equal"] and c.detail["relative_error"] <= 1e-9 for c in summary.checks)
 
 
+def test_verify_sizing_on_the_pipelines_that_once_stopped_it() -> None:
+    from hybrid.verify import verify_sizing
+
+    # video-to-video (its trace memo once keyed a one-step job, which strength 0.8 cannot run) and Wan-Animate-2
+    # (the check once asked the original runtime for it), each on diffusers only, as their pipelines run: 2 GPUs each
+    summary = verify_sizing(models=["wan2.1-v2v-1.3b", "wan-animate-2-14b-distilled"])
+    assert summary.passed and len(summary.checks) == 4
+    assert {c.name.split()[1] for c in summary.checks} == {"diffusers"}
+
+
 def test_sizing_walks_each_distinct_stage_cost_once() -> None:
     # the two A14B experts are alike in config and shape: one cost for both; TI2V's encode is not
     # run without --image, so it is not walked (3 costs each: text encoder, DiT, decode)
