@@ -512,29 +512,45 @@ class CanonicalFunctionMode(TorchFunctionMode):
         return out
 
 
+def flex_output(query: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """An empty FlexAttention output ``(B, H, Lq, Ev)`` laid out in the query's stride order, as the
+    higher-order op lays it out (``_permute_strides``)."""
+    strides = query.stride()
+    order = sorted(range(4), key=lambda i: -strides[i])
+    shape = (*query.shape[:3], value.shape[-1])
+    return query.new_empty([shape[i] for i in order]).permute([order.index(i) for i in range(4)])
+
+
 @contextlib.contextmanager
-def flex_attention_rows(cost: CostMode) -> Iterator[None]:
-    """Record ``torch.nn.attention.flex_attention.flex_attention`` calls as one attention row each, as
-    FlopCounterMode counts the ``flex_attention`` higher-order op: the dense ``sdpa`` FLOPs of its q, k
-    and v (a block mask's skipped blocks are not discounted; no sparsity hint outside ``torch.compile``).
-    The kernel refuses meta tensors, and no TorchFunctionMode sees it, so the function is replaced for
-    the call. Its output takes the query's stride order (``_permute_strides``); the log-sum-exp the
-    higher-order op also writes (``(B, H, L)`` float32, dropped by the wrapper) is in the bytes written
-    and counted as a transient."""
+def flex_attention_replaced(stand_in: Callable[..., Any]) -> Iterator[None]:
+    """``torch.nn.attention.flex_attention.flex_attention`` replaced by ``stand_in`` for the block (the
+    kernel refuses meta tensors before it dispatches, and no TorchFunctionMode sees it); ``stand_in`` gets
+    the real function first."""
     import torch.nn.attention.flex_attention as flex
 
     real = flex.flex_attention
+    flex.flex_attention = lambda *args, **kwargs: stand_in(real, *args, **kwargs)
+    try:
+        yield
+    finally:
+        flex.flex_attention = real
 
-    def recorded(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        b, h, lq, _ = query.shape
-        strides = query.stride()
-        order = sorted(range(4), key=lambda i: -strides[i])
-        shape = [(b, h, lq, value.shape[-1])[i] for i in order]
+
+def flex_attention_rows(cost: CostMode) -> contextlib.AbstractContextManager[None]:
+    """Record FlexAttention calls as one attention row each, as FlopCounterMode counts the
+    ``flex_attention`` higher-order op: the dense ``sdpa`` FLOPs of its q, k and v (a block mask's skipped
+    blocks are not discounted; no sparsity hint outside ``torch.compile``). Its output takes the query's
+    stride order (:func:`flex_output`); the log-sum-exp the higher-order op also writes (``(B, H, L)``
+    float32, dropped by the wrapper) is in the bytes written and counted as a transient."""
+
+    def recorded(real: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any,
+                 **kwargs: Any) -> Any:  # fmt: skip
         cost.absorb += 1
         try:
-            out = query.new_empty(shape).permute([order.index(i) for i in range(4)])
+            out = flex_output(query, value)
         finally:
             cost.absorb -= 1
+        b, h, lq, _ = query.shape
         lse = b * h * lq * 4
         cost.transient(lse)
         cost.track([out], [query, key, value])
@@ -543,11 +559,7 @@ def flex_attention_rows(cost: CostMode) -> Iterator[None]:
                   [query, key, value], [out])  # fmt: skip
         return out
 
-    flex.flex_attention = recorded
-    try:
-        yield
-    finally:
-        flex.flex_attention = real
+    return flex_attention_replaced(recorded)
 
 
 class _PeakBytes(TorchDispatchMode):  # type: ignore[no-untyped-call]

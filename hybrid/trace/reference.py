@@ -10,42 +10,33 @@ installed torch counts the same there as under ``no_grad`` (``tests/test_trace.p
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from hybrid.trace.build import StageCall
+from hybrid.trace.mode import flex_attention_replaced, flex_output
 
 
-@contextlib.contextmanager
-def _flex_attention_counted(counter: FlopCounterMode) -> Iterator[None]:
+def _flex_attention_counted(counter: FlopCounterMode) -> contextlib.AbstractContextManager[None]:
     """FlexAttention refuses meta tensors before it dispatches its higher-order op, where FlopCounterMode
-    counts it (``flex_attention_forward_flop``: the dense ``sdpa`` count). On meta the Python wrapper is
-    stood in for by one that counts the op with FlopCounterMode's own registered formula, as the op's
-    dispatch would on a real device, and returns an empty output of the query's stride order."""
-    import torch.nn.attention.flex_attention as flex
+    counts it (``flex_attention_forward_flop``: the dense ``sdpa`` count). On meta the op is counted with
+    FlopCounterMode's own registered formula, as its dispatch would on a real device, and an empty output
+    returned (:func:`~hybrid.trace.mode.flex_output`)."""
     from torch._higher_order_ops.flex_attention import flex_attention as hop
 
     formula = counter.flop_registry[hop]
-    real = flex.flex_attention
 
-    def counted(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+    def counted(real: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any,
+                **kwargs: Any) -> Any:  # fmt: skip
         if query.device.type != "meta":
             return real(query, key, value, *args, **kwargs)
-        strides = query.stride()
-        order = sorted(range(4), key=lambda i: -strides[i])
-        shape = (*query.shape[:3], value.shape[-1])
-        out = query.new_empty([shape[i] for i in order]).permute([order.index(i) for i in range(4)])
+        out = flex_output(query, value)
         counter.flop_counts["Global"][hop] += formula(query, key, value, out_val=out)
         return out
 
-    flex.flex_attention = counted
-    try:
-        yield
-    finally:
-        flex.flex_attention = real
+    return flex_attention_replaced(counted)
 
 
 def flop_counter_total(call: StageCall) -> int:
