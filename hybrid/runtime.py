@@ -365,7 +365,8 @@ class RuntimeDef:
     attention_fallback: str
     attention_by_architecture: Mapping[str, str]
     """The kernel with no ``--flash-attention`` choice on GPUs of an architecture where it is not
-    ``attention[None]`` (a runtime or the installed torch picks by architecture)."""
+    ``attention[None]``, where the runtime picks by architecture; empty for a record that runs PyTorch
+    SDPA (:attr:`sdpa_torch`: the torch it installs picks, :meth:`architecture_kernels`)."""
     attention_title: str
     """How an error names the attention it runs."""
     offload: str
@@ -411,9 +412,14 @@ class RuntimeDef:
     sources: tuple[str, ...] = ()
     """Keys of :data:`SOURCES` behind the record."""
     sdpa_torch: str = ""
-    """The torch release whose SDPA backend order :attr:`attention_by_architecture` follows
-    (:func:`sdpa_kernels`), where the code base runs PyTorch SDPA; ``""``: its attention is its own choice,
-    not torch's. ``--torch`` replaces it."""
+    """The torch release the code base installs, where it runs PyTorch SDPA: that release's backend order
+    (:func:`sdpa_kernels`) picks its kernel by architecture; ``""``: its attention is its own choice, not
+    torch's. ``--torch`` replaces it."""
+
+    def architecture_kernels(self, torch: str | None = None) -> Mapping[str, str]:
+        """The kernel by GPU architecture where it is not ``attention[None]``: an SDPA record's from the
+        backend order of ``torch`` (default: the release it installs), another's :attr:`attention_by_architecture`."""
+        return sdpa_kernels(torch or self.sdpa_torch) if self.sdpa_torch else self.attention_by_architecture
 
 
 _DIFFUSERS_DTYPES = {
@@ -462,7 +468,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             compute_dtypes=_DIFFUSERS_DTYPES,
             attention={None: "sdpa-flash"},
             attention_fallback="sdpa-flash",
-            attention_by_architecture=sdpa_kernels(TORCH_AS_INSTALLED),
+            attention_by_architecture={},
             sdpa_torch=TORCH_AS_INSTALLED,
             attention_title="PyTorch SDPA",
             offload="enable_model_cpu_offload: only the running component is on the GPU",
@@ -572,7 +578,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             compute_dtypes=_FASTVIDEO_DTYPES,
             attention={None: "sdpa-flash"},
             attention_fallback="sdpa-flash",
-            attention_by_architecture=sdpa_kernels(FASTVIDEO_TORCH),
+            attention_by_architecture={},
             sdpa_torch=FASTVIDEO_TORCH,
             attention_title="PyTorch SDPA (flash-attn not installed)",
             offload="component CPU offload, modelled as whole components moved in for their stage and out after "
@@ -730,7 +736,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             compute_dtypes=_DIFFSYNTH_DTYPES,
             attention={None: "sdpa-flash"},
             attention_fallback="sdpa-flash",
-            attention_by_architecture=sdpa_kernels(TORCH_AS_INSTALLED),
+            attention_by_architecture={},
             sdpa_torch=TORCH_AS_INSTALLED,
             attention_title="PyTorch SDPA (flash-attn not installed)",
             offload="ModelConfig(offload_device='cpu'): each component moved in for its stage and out after "
@@ -926,8 +932,7 @@ class Runtime:
         r = self.record
         kernel = r.attention[self.flash_attention]
         if self.flash_attention is None:
-            by_architecture = sdpa_kernels(self.torch) if self.torch else r.attention_by_architecture
-            kernel = by_architecture.get(architecture, kernel)
+            kernel = r.architecture_kernels(self.torch).get(architecture, kernel)
         return kernel if runs_on(kernel, architecture) else r.attention_fallback
 
     def on_host(self, component: str) -> bool:

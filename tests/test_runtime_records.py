@@ -64,7 +64,7 @@ def test_original_wan_runs_flash_attention_2_unless_told_3_is_installed() -> Non
 
 def test_every_record_names_known_kernels_and_cites_its_sources() -> None:
     for r in RUNTIME_DEFS.values():
-        kernels = {*r.attention.values(), r.attention_fallback, *r.attention_by_architecture.values()}
+        kernels = {*r.attention.values(), r.attention_fallback, *r.architecture_kernels().values()}
         assert kernels <= set(ATTENTION_KERNELS), r.name
         assert r.sources and all(k in SOURCES for k in r.sources), r.name
 
