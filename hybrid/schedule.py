@@ -53,12 +53,10 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
         return guidance
     if kind == "guidance_plus_one":
         return guidance + 1
-    if kind in ("cond_segment_steps", "uncond_segment_steps"):  # one pass each; the unconditional under CFG
-        passes = 1 if kind == "cond_segment_steps" else guidance - 1
-        return workload.denoising_steps * workload.segments * passes
     steps = stage_steps(sd, workload)
-    if steps is not None:
-        return steps[1] * guidance * (workload.segments if kind == "segment_steps" else 1)
+    if steps is not None:  # both passes of CFG, or one: the conditional, and the unconditional under CFG
+        passes = {"cond_segment_steps": 1, "uncond_segment_steps": guidance - 1}.get(kind, guidance)
+        return steps[1] * passes * (workload.segments if kind.endswith("segment_steps") else 1)
     if kind == "once":
         return 1
     if kind == "twice":
