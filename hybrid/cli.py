@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("verify", help="analytic == traced at small and full size, invariants, device agreement")
-    p.add_argument("--only", help=f"one of: {', '.join(VERIFICATIONS)}")
+    p.add_argument("--only", help=f"one of: {', '.join(VERIFICATIONS)}; or device (with --device: that check alone)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="also run tiny real modules on this device vs meta")
     p.add_argument("--out-dir", type=Path, default=Path("tmp/verify"), help="summaries go here (default %(default)s)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every case")

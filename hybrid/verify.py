@@ -695,11 +695,14 @@ def require_device(device: str) -> None:
 
 def selected(only: str | None = None, device: str | None = None) -> list[Callable[[], Summary]]:
     """The verifications ``wanmeter verify`` runs: ``only`` (a name of :data:`VERIFICATIONS`) or
-    all of them, then with ``device`` tiny real modules on it (:func:`verify_device`)."""
-    names = [only] if only else list(VERIFICATIONS)
+    all of them, then with ``device`` tiny real modules on it (:func:`verify_device`); ``only``
+    ``device`` runs that check alone (a lent GPU's minutes go to it)."""
+    if only == "device" and not device:
+        raise InputError("only: device needs --device (cpu or cuda)")
+    names = [] if only == "device" else [only] if only else list(VERIFICATIONS)
     unknown = [n for n in names if n not in VERIFICATIONS]
     if unknown:
-        raise InputError(f"only: unknown verification {unknown[0]!r}; valid: {', '.join(VERIFICATIONS)}")
+        raise InputError(f"only: unknown verification {unknown[0]!r}; valid: {', '.join([*VERIFICATIONS, 'device'])}")
     runs = [VERIFICATIONS[n] for n in names]
     if device:
         require_device(device)

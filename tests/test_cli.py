@@ -389,3 +389,17 @@ def test_a_ctrl_c_inside_a_finalizer_prints_no_traceback(
     assert cli.main(["models"]) == 130
     assert capsys.readouterr().err.strip() == "wanmeter: interrupted"
     assert reports == [] and sys.unraisablehook == reports.append  # quiet, then restored
+
+
+def test_verify_only_device_runs_the_device_check_alone() -> None:
+    import functools
+
+    from hybrid.errors import InputError
+    from hybrid.verify import selected, verify_device
+
+    runs = selected("device", "cpu")
+    assert len(runs) == 1 and isinstance(runs[0], functools.partial)
+    assert runs[0].func is verify_device and runs[0].args == ("cpu",)
+    with pytest.raises(InputError, match=r"^only: device needs --device \(cpu or cuda\)$"):
+        selected("device", None)
+    assert len(selected(None, "cpu")) == len(selected(None)) + 1  # every verification, then the device's

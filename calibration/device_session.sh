@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One lent GPU's measurements, in one call (a lease is minutes): run from the repository root on the
+# GPU machine, with the wheels the image lacks in .whl/ (diffusers, simpy, jsonschema and its needs;
+# transformers at CI's pin). Writes under $OUT: env.txt, kernels.json (calibration/measure_kernels.py),
+# <gpu>.json (wanmeter calibrate-time), stages.json (calibration/measure_stages.py),
+# verify/device_cuda.json (wanmeter verify --only device --device cuda). Each step has its own time
+# limit, so one that overruns leaves the others theirs; every writer saves as it goes.
+#
+#     bash calibration/device_session.sh h200            # the measurements above
+#     bash calibration/device_session.sh h200 profile    # then, in a second call: profile.json
+#                                                        # (calibration/measure_profile.py)
+#
+# calibrate-comm needs two or more GPUs in one machine; a one-GPU lease cannot run it.
+set -u
+GPU=${1:?usage: device_session.sh GPU [measure|profile]}
+PART=${2:-measure}
+OUT=${OUT:?OUT: the folder the results go to}
+export PYTHONUNBUFFERED=1
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD
+    if ! python3 -c "import transformers.models.umt5" 2>/dev/null; then
+        echo "transformers from .whl does not import here: using the image's"
+        rm -rf /tmp/site/transformers /tmp/site/transformers-*
+    fi
+else
+    export PYTHONPATH=$PWD
+fi
+{
+    nvidia-smi
+    python3 -c 'import torch, diffusers, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda,
+"cudnn", torch.backends.cudnn.version(), "diffusers", diffusers.__version__, "transformers", transformers.__version__)'
+} > "$OUT/env.txt" 2>&1
+tail -1 "$OUT/env.txt"
+step() {  # step SECONDS NAME COMMAND...
+    local limit=$1 name=$2
+    shift 2
+    local t0=$SECONDS
+    timeout "$limit" "$@"
+    echo "== $name: exit $? after $((SECONDS - t0)) s"
+}
+if [ "$PART" = profile ]; then
+    step 330 profile python3 calibration/measure_profile.py --gpu "$GPU" --out "$OUT/profile.json" --budget-s 300
+    exit 0
+fi
+step 100 kernels python3 calibration/measure_kernels.py --gpu "$GPU" --out "$OUT/kernels.json" --budget-s 85
+step 150 calibrate-time python3 -m hybrid calibrate-time --device cuda --gpu "$GPU" --dtype bfloat16 --scale 4 \
+    --model wan2.1-t2v-1.3b --out-dir "$OUT"
+step 180 stages python3 calibration/measure_stages.py --gpu "$GPU" --out "$OUT/stages.json" --budget-s 140
+step 110 verify python3 -m hybrid verify --only device --device cuda --out-dir "$OUT/verify"

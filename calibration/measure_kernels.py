@@ -1,0 +1,291 @@
+"""Measure achieved kernel rates on this machine's GPU, in the shapes of ``hybrid/data/kernel_rates.json``.
+
+    python calibration/measure_kernels.py --gpu h200 --out calibration/kernels/h200.json [--budget-s 120]
+
+What it times, each with CUDA events after a warm-up (the median of three batches, each batch long
+enough to leave launch cost out), on random data:
+
+* ``gemm``: ``F.linear`` in bfloat16 at square sizes (the ceiling, as MAMF tables state it) and at
+  the products Wan's transformers run (tokens x width x width, the FFN's, the text projection's; a
+  Ulysses-8 rank's 9,450 tokens); ``torch._scaled_mm`` in float8_e4m3fn at some of them;
+* ``attention``: ``F.scaled_dot_product_attention`` under each backend SDPA has (flash, cuDNN,
+  memory-efficient, math up to 8,192 tokens) and under SDPA's own choice, head dim 128, at Wan's
+  head counts and sequence lengths, self- and cross-attention; the kernel SDPA's own choice runs
+  (its CUDA kernel's name, read with the profiler);
+* ``convolution``: the VAE decoder's 3x3x3 convolutions at its widths and resolutions, float32
+  (TF32 where cuDNN allows it, torch's default) and bfloat16;
+* ``memory``: ``torch.add`` and a copy by size (bytes read plus written);
+* ``launch``: host seconds per eager PyTorch op (a tiny add, many in a row).
+
+FLOPs are counted as ``hybrid.ops`` counts them (FlopCounterMode's convention). The document is
+written after every measurement (atomically), so a run stopped at its budget keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hybrid import ops
+from hybrid.versions import library_versions
+
+SCHEMA = "wanmeter.kernel-measurements/1"
+
+
+def bench(fn: Callable[[], Any], target_s: float = 0.03) -> float:
+    """Median seconds per call of ``fn`` over three batches of CUDA-event-timed calls."""
+    fn()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    one = max(time.perf_counter() - t0, 1e-6)
+    n = max(2, min(200, int(target_s / one)))
+    per_call = []
+    for _ in range(3):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(n):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        per_call.append(start.elapsed_time(end) / 1e3 / n)
+    return statistics.median(per_call)
+
+
+class Doc:
+    """The measurement document, written atomically after each addition."""
+
+    def __init__(self, path: Path, gpu: str) -> None:
+        self.path = path
+        props = torch.cuda.get_device_properties(0)
+        self.doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "gpu": gpu,
+            "device_name": torch.cuda.get_device_name(0),
+            "sm_count": props.multi_processor_count,
+            "total_memory_bytes": props.total_memory,
+            "date": dt.date.today().isoformat(),
+            "versions": {
+                **library_versions(),
+                "torch_cuda": torch.version.cuda,
+                "cudnn": torch.backends.cudnn.version(),
+            },
+            "settings": {
+                "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+                "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            },
+            "timing": "CUDA events; per shape the median of 3 batches of n back-to-back calls (n so a batch lasts "
+            "about 30 ms, 2 to 200), after a warm-up call; random normal data",
+            "gemm": [],
+            "attention": [],
+            "sdpa_choice": [],
+            "convolution": [],
+            "memory": [],
+            "launch": [],
+            "errors": [],
+        }
+        self.save()
+
+    def add(self, key: str, entry: dict[str, Any]) -> None:
+        self.doc[key].append(entry)
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.doc, indent=1) + "\n")
+        os.replace(tmp, self.path)
+
+
+@contextlib.contextmanager
+def recorded(doc: Doc, what: str) -> Iterator[None]:
+    """Record an exception as an error of the document and go on (an unsupported backend or dtype)."""
+    try:
+        yield
+    except Exception as e:
+        doc.add("errors", {"what": what, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"})
+        torch.cuda.empty_cache()
+
+
+def gemms(doc: Doc, deadline: float) -> None:
+    square = [(s, s, s) for s in (1024, 2048, 4096, 8192, 16384)]
+    wan = []
+    for m in (512, 9450, 32760, 75600):
+        for k, n in ((1536, 1536), (1536, 8960), (8960, 1536), (5120, 5120), (5120, 13824), (13824, 5120)):
+            wan.append((m, n, k))
+    wan += [(512, 5120, 4096), (512, 1536, 4096)]  # the text projection: 512 tokens of UMT5's 4096
+    for m, n, k in square + wan:
+        if time.monotonic() > deadline:
+            return
+        with recorded(doc, f"gemm bf16 {m}x{n}x{k}"):
+            x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+            w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16)
+            s = bench(lambda x=x, w=w: F.linear(x, w))
+            flops = ops.linear(m, k, n)
+            doc.add("gemm", {"dtype": "bfloat16", "op": "F.linear", "m": m, "n": n, "k": k, "seconds": s,
+                             "flops": flops, "tflops": flops / s / 1e12})  # fmt: skip
+            del x, w
+    for m, n, k in [*square[1:], (32760, 5120, 5120), (75600, 13824, 5120), (75600, 5120, 13824), (32760, 8960, 1536)]:
+        if time.monotonic() > deadline:
+            return
+        with recorded(doc, f"gemm fp8 {m}x{n}x{k}"):
+            a = torch.randn(m, k, device="cuda").to(torch.float8_e4m3fn)
+            b = torch.randn(n, k, device="cuda").to(torch.float8_e4m3fn).t()  # column-major, as _scaled_mm needs
+            one = torch.ones((), device="cuda")
+            s = bench(
+                lambda a=a, b=b, one=one: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+            )
+            flops = ops.linear(m, k, n)
+            doc.add("gemm", {"dtype": "float8_e4m3fn", "op": "torch._scaled_mm (per-tensor scales, bf16 out)", "m": m,
+                             "n": n, "k": k, "seconds": s, "flops": flops, "tflops": flops / s / 1e12})  # fmt: skip
+            del a, b
+
+
+def sdpa_kernel_name(q: torch.Tensor, k: torch.Tensor) -> list[str]:
+    """The CUDA kernels one SDPA call under its own choice launches (names as the profiler gives them)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        F.scaled_dot_product_attention(q, k, k)
+        torch.cuda.synchronize()
+    return sorted({e.name for e in prof.events() if e.device_type.name == "CUDA"})[:6]
+
+
+def attention(doc: Doc, deadline: float) -> None:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backends = {
+        "sdpa-flash": SDPBackend.FLASH_ATTENTION,
+        "sdpa-cudnn": SDPBackend.CUDNN_ATTENTION,
+        "sdpa-efficient": SDPBackend.EFFICIENT_ATTENTION,
+        "sdpa-math": SDPBackend.MATH,
+    }
+    # (heads, query length, key length): the 1.3B (12 heads) and 14B (40) at 480p (32,760 tokens) and 720p
+    # (75,600), a Ulysses-8 rank's heads (5 of 40), the 5B's 24 heads, cross-attention over 512 text tokens
+    shapes = [(12, n, n) for n in (1024, 2048, 4096, 8192, 16384, 32760)]
+    shapes += [(40, 32760, 32760), (40, 75600, 75600), (5, 75600, 75600), (24, 27280, 27280)]
+    shapes += [(12, 32760, 512), (40, 75600, 512)]
+    for heads, lq, lk in shapes:
+        q = torch.randn(1, heads, lq, 128, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(1, heads, lk, 128, device="cuda", dtype=torch.bfloat16)
+        flops = ops.sdpa(1, heads, lq, lk, 128)
+        for name, backend in [("sdpa-default", None), *backends.items()]:
+            if time.monotonic() > deadline:
+                return
+            if name == "sdpa-math" and max(lq, lk) > 8192:
+                continue
+            with recorded(doc, f"{name} {heads}x{lq}x{lk}"):
+                ctx = sdpa_kernel([backend]) if backend is not None else contextlib.nullcontext()
+                with ctx:
+                    s = bench(lambda q=q, k=k: F.scaled_dot_product_attention(q, k, k))
+                doc.add("attention", {"kernel": name, "dtype": "bfloat16", "batch": 1, "heads": heads, "q_len": lq,
+                                      "kv_len": lk, "head_dim": 128, "causal": False, "seconds": s, "flops": flops,
+                                      "tflops": flops / s / 1e12})  # fmt: skip
+        if lq == lk or lk == 512:
+            with recorded(doc, f"sdpa choice {heads}x{lq}x{lk}"):
+                doc.add("sdpa_choice", {"heads": heads, "q_len": lq, "kv_len": lk, "head_dim": 128,
+                                        "cuda_kernels": sdpa_kernel_name(q, k)})  # fmt: skip
+        del q, k
+        torch.cuda.empty_cache()
+
+
+def convolutions(doc: Doc, deadline: float) -> None:
+    # the decoder's 3x3x3 causal convolutions at 480p: (channels, latent-scale factor, frames in) as the
+    # per-frame feature-cache loop runs them (two cached frames plus the new ones, no temporal padding)
+    shapes = [(384, 60, 104, 3), (384, 120, 208, 4), (192, 240, 416, 4), (96, 480, 832, 4)]
+    for dtype in (torch.float32, torch.bfloat16):
+        for c, h, w, t in shapes:
+            if time.monotonic() > deadline:
+                return
+            with recorded(doc, f"conv3d {dtype} {c}x{t}x{h}x{w}"):
+                x = torch.randn(1, c, t, h, w, device="cuda", dtype=dtype)
+                wt = torch.randn(c, c, 3, 3, 3, device="cuda", dtype=dtype)
+                y = F.conv3d(x, wt, padding=(0, 1, 1))
+                s = bench(lambda x=x, wt=wt: F.conv3d(x, wt, padding=(0, 1, 1)))
+                flops = ops.conv3d(1, c, c, (3, 3, 3), tuple(y.shape[2:]))  # type: ignore[arg-type]
+                name = str(dtype).removeprefix("torch.")
+                doc.add("convolution", {"op": "F.conv3d 3x3x3 padding (0,1,1)", "dtype": name,
+                                        "in_shape": list(x.shape), "out_shape": list(y.shape), "seconds": s,
+                                        "flops": flops, "tflops": flops / s / 1e12,
+                                        "implicit_gemm_mnk": [int(y[0, 0].numel()), c, c * 27]})  # fmt: skip
+                del x, wt, y
+                torch.cuda.empty_cache()
+
+
+def memory(doc: Doc, deadline: float) -> None:
+    for log2 in range(16, 33, 2):  # bytes of one bf16 operand: 64 KiB to 4 GiB
+        if time.monotonic() > deadline:
+            return
+        n = (1 << log2) // 2
+        with recorded(doc, f"memory {n}"):
+            a, b = (
+                torch.randn(n, device="cuda", dtype=torch.bfloat16),
+                torch.randn(n, device="cuda", dtype=torch.bfloat16),
+            )
+            out = torch.empty_like(a)
+            s = bench(lambda a=a, b=b, out=out: torch.add(a, b, out=out))
+            doc.add("memory", {"op": "add", "elements": n, "dtype": "bfloat16", "bytes": 3 * 2 * n, "seconds": s,
+                               "gbs": 3 * 2 * n / s / 1e9})  # fmt: skip
+            s = bench(lambda a=a, out=out: out.copy_(a))
+            doc.add("memory", {"op": "copy", "elements": n, "dtype": "bfloat16", "bytes": 2 * 2 * n, "seconds": s,
+                               "gbs": 2 * 2 * n / s / 1e9})  # fmt: skip
+            del a, b, out
+            torch.cuda.empty_cache()
+
+
+def launch(doc: Doc) -> None:
+    a = torch.ones(8, device="cuda")
+    for _ in range(100):
+        a.add_(1)
+    torch.cuda.synchronize()
+    n = 5000
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            a.add_(1)
+        torch.cuda.synchronize()
+        runs.append((time.perf_counter() - t0) / n)
+    doc.add("launch", {"framework": "pytorch-eager", "op": "Tensor.add_ on 8 elements, 5000 in a row, then one sync",
+                       "seconds_per_kernel": statistics.median(runs), "runs": runs})  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gpu", required=True, help="hardware-database name of this GPU")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--budget-s", type=float, default=150.0, help="stop starting measurements after this")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("measure_kernels: needs a CUDA GPU", file=sys.stderr)
+        return 2
+    start = time.monotonic()
+    deadline = start + args.budget_s
+    doc = Doc(args.out, args.gpu)
+    launch(doc)
+    for part, share in ((gemms, 0.3), (attention, 0.75), (convolutions, 0.88), (memory, 1.0)):
+        part(doc, min(deadline, start + share * args.budget_s))
+        print(f"{part.__name__}: done at {time.monotonic() - start:.0f} s", flush=True)
+    doc.doc["elapsed_s"] = time.monotonic() - start
+    doc.save()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Where a stage call's time goes on this machine's GPU: its CUDA kernels by name, and the host's gaps.
+
+    python calibration/measure_profile.py --gpu h200 --out calibration/device/h200-profile.json [--budget-s 200]
+
+Parts, each written to the document as it ends (atomically):
+
+* ``profiles``: one call of each case (after a warm-up), under ``torch.profiler``: the wall time
+  (CUDA events, outside the profiler), the CUDA kernels' summed time, their count, and the 40 kernels
+  that took longest in all (name, calls, microseconds). Wall time minus kernel time is what the GPU
+  waited for the host (launch and dispatch cost) plus the gaps between kernels.
+* ``original``: the original Wan2.1 and Wan2.2 ``WanModel`` (``tests/data/wan_original``, vendored,
+  run unchanged but for ``flash_attn``, which this machine lacks: its varlen call runs PyTorch's own
+  FlashAttention-2 kernel through SDPA on the same tensors) at full size with float32 weights under
+  bfloat16 autocast, as ``generate.py`` runs it: seconds per forward.
+* ``host_link``: host-to-device and device-to-host copies of 1 GiB, pinned and pageable.
+* ``flex``: FlexAttention (compiled) at Wan-Animate-2's reference-pass shape, dense and with a
+  block mask, against SDPA's own choice on the same tensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+import types
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hybrid.trace.build import stage_call  # noqa: E402
+from hybrid.versions import library_versions  # noqa: E402
+from hybrid.workload import Workload  # noqa: E402
+
+SCHEMA = "wanmeter.kernel-profile/1"
+PROFILE_CASES: tuple[tuple[str, str, dict[str, int]], ...] = (
+    ("wan2.1-t2v-1.3b", "diffusion_core", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.1-t2v-1.3b", "text_encoder", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.1-t2v-1.3b", "vae_decode", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.1-i2v-14b-480p", "image_encoder", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.1-t2v-1.3b", "vae_encode", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.1-t2v-14b", "diffusion_core", {"width": 1280, "height": 720, "frames": 81}),
+    ("wan2.2-ti2v-5b", "vae_decode", {"width": 1280, "height": 704, "frames": 121}),
+)
+
+
+def write(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def event_seconds(fn: Callable[[], Any]) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    torch.cuda.synchronize()
+    return float(start.elapsed_time(end)) / 1e3
+
+
+def profiled(fn: Callable[[], Any]) -> dict[str, Any]:
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.no_grad():
+        fn()
+        torch.cuda.synchronize()
+        wall = event_seconds(fn)
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            fn()
+            torch.cuda.synchronize()
+    kernels: dict[str, list[float]] = {}
+    for e in prof.events():
+        if e.device_type.name == "CUDA":
+            k = kernels.setdefault(e.name, [0, 0.0])
+            k[0] += 1
+            k[1] += e.device_time
+    total_us = sum(v[1] for v in kernels.values())
+    top = sorted(kernels.items(), key=lambda kv: -kv[1][1])[:40]
+    return {
+        "wall_s": wall,
+        "kernel_s": total_us / 1e6,
+        "kernel_calls": int(sum(v[0] for v in kernels.values())),
+        "distinct_kernels": len(kernels),
+        "top": [{"name": n[:200], "calls": int(c), "us": us} for n, (c, us) in top],
+    }
+
+
+def profiles(doc: dict[str, Any], out: Path, deadline: float) -> None:
+    for model, stage, size in PROFILE_CASES:
+        if time.monotonic() > deadline:
+            return
+        try:
+            w = Workload.of(model, **size)
+            call = stage_call(stage, w, device="cuda")
+            doc["profiles"].append({"model": model, "stage": stage, "workload": w.to_dict(), **profiled(call.run)})
+            del call
+        except Exception as e:
+            doc["errors"].append({"part": f"profile {model} {stage} {size}", "error": f"{type(e).__name__}: {e}"[:400]})
+        gc.collect()
+        torch.cuda.empty_cache()
+        write(out, doc)
+        print(f"profile {model} {stage}: done", flush=True)
+
+
+def _flash_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -> torch.Tensor:
+    """``flash_attn.flash_attn_varlen_func`` for equal lengths per sample, as PyTorch's FlashAttention-2."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    b = q.shape[0] // int(kw["max_seqlen_q"])
+    lq, lk = q.shape[0] // b, k.shape[0] // b
+    qb, kb, vb = (t.unflatten(0, (b, n)).transpose(1, 2) for t, n in ((q, lq), (k, lk), (v, lk)))
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        return F.scaled_dot_product_attention(qb, kb, vb).transpose(1, 2).flatten(0, 1)
+
+
+def load_original(version: str) -> types.ModuleType:
+    package = f"wan_original_{version}"
+    pkg = types.ModuleType(package)
+    pkg.__path__ = []
+    sys.modules[package] = pkg
+    for name in ("attention", "model"):
+        module = types.ModuleType(f"{package}.{name}")
+        module.__package__ = package
+        sys.modules[module.__name__] = module
+        path = ROOT / "tests" / "data" / "wan_original" / version / f"{name}.py"
+        exec(compile(path.read_text(), str(path), "exec"), module.__dict__)
+        if name == "attention":
+            module.FLASH_ATTN_3_AVAILABLE = False
+            module.FLASH_ATTN_2_AVAILABLE = True
+            module.flash_attn = types.SimpleNamespace(flash_attn_varlen_func=_flash_varlen)
+    return sys.modules[f"{package}.model"]
+
+
+ORIGINAL_CASES: tuple[tuple[str, str, dict[str, int], tuple[int, int, int]], ...] = (
+    # version, name, config, latent (frames, height, width)
+    ("wan21", "wan2.1-t2v-1.3b 832x480x81", dict(dim=1536, ffn_dim=8960, num_heads=12, num_layers=30), (21, 60, 104)),
+    ("wan21", "wan2.1-t2v-14b 832x480x81", dict(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40), (21, 60, 104)),
+    ("wan21", "wan2.1-t2v-14b 1280x720x81", dict(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40), (21, 90, 160)),
+)
+
+
+def time_original(version: str, cfg: dict[str, int], f: int, h: int, w: int) -> dict[str, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = load_original(version)
+        torch.manual_seed(0)
+        with torch.device("cuda"):
+            model = module.WanModel(model_type="t2v", text_len=512, in_dim=16, out_dim=16, freq_dim=256,
+                                    text_dim=4096, **cfg).eval().requires_grad_(False)  # fmt: skip
+        seq_len = f * (h // 2) * (w // 2)
+        x = [torch.randn(16, f, h, w, device="cuda")]
+        t = torch.tensor([999], device="cuda")
+        context = [torch.randn(512, 4096, device="cuda")]
+
+        def run() -> Any:
+            with torch.amp.autocast("cuda", dtype=torch.bfloat16):
+                return model(x, t=t, context=context, seq_len=seq_len)
+
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            run()
+            torch.cuda.synchronize()
+            warm = time.perf_counter() - t0
+            torch.cuda.reset_peak_memory_stats()
+            weights = torch.cuda.memory_allocated()
+            runs = [event_seconds(run) for _ in range(3 if warm < 4 else 1)]
+    return {
+        "code": f"tests/data/wan_original/{version}/model.py", "config": cfg, "latent": [f, h, w], "seq_len": seq_len,
+        "weights": "float32 under torch.amp.autocast('cuda', bfloat16), as generate.py",
+        "attention": "flash_attn_varlen_func as PyTorch's FlashAttention-2 (SDPBackend.FLASH_ATTENTION)",
+        "seconds": statistics.median(runs), "runs": runs, "weights_bytes": weights,
+        "activation_peak_bytes": torch.cuda.max_memory_allocated() - weights,
+    }  # fmt: skip
+
+
+def original(doc: dict[str, Any], out: Path, deadline: float) -> None:
+    for version, name, cfg, (f, h, w) in ORIGINAL_CASES:
+        if time.monotonic() > deadline:
+            return
+        try:
+            doc["original"].append({"case": name, **time_original(version, cfg, f, h, w)})
+        except Exception as e:
+            doc["errors"].append({"part": f"original {name}", "error": f"{type(e).__name__}: {e}"[:400]})
+        gc.collect()
+        torch.cuda.empty_cache()
+        write(out, doc)
+        print(f"original {name}: done", flush=True)
+
+
+def host_link(doc: dict[str, Any], out: Path) -> None:
+    n = 1 << 30
+    dev = torch.empty(n, dtype=torch.uint8, device="cuda")
+    for pinned in (True, False):
+        host = torch.empty(n, dtype=torch.uint8, pin_memory=pinned)
+        host.fill_(1)
+        for direction in ("h2d", "d2h"):
+
+            def copy(host: torch.Tensor = host, direction: str = direction, pinned: bool = pinned) -> None:
+                if direction == "h2d":
+                    dev.copy_(host, non_blocking=pinned)
+                else:
+                    host.copy_(dev, non_blocking=pinned)
+
+            copy()
+            torch.cuda.synchronize()
+            runs = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                copy()
+                torch.cuda.synchronize()
+                runs.append(time.perf_counter() - t0)
+            s = statistics.median(runs)
+            doc["host_link"].append(
+                {"direction": direction, "pinned": pinned, "bytes": n, "seconds": s, "gbs": n / s / 1e9}
+            )
+        del host
+    write(out, doc)
+
+
+def flex(doc: dict[str, Any], out: Path) -> None:
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    compiled = torch.compile(flex_attention)
+    heads, lq, lk = 40, 43008, 86144  # Animate-2 at 640x800: a query block of 42,000 padded to 128s; twice the keys
+    q = torch.randn(1, heads, lq, 128, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(1, heads, lk, 128, device="cuda", dtype=torch.bfloat16)
+
+    def half(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:  # every query sees the first half of the keys
+        return kv_idx < lk // 2
+
+    mask = create_block_mask(half, None, None, lq, lk, device="cuda")
+    flops = 4 * heads * lq * lk * 128
+    for name, fn in (
+        ("flex dense", lambda: compiled(q, k, k)),
+        ("flex half-mask", lambda: compiled(q, k, k, block_mask=mask)),
+        ("sdpa default", lambda: F.scaled_dot_product_attention(q, k, k)),
+    ):
+        fn()
+        fn()
+        torch.cuda.synchronize()
+        s = statistics.median(event_seconds(fn) for _ in range(3))
+        doc["flex"].append({"case": name, "heads": heads, "q_len": lq, "kv_len": lk, "head_dim": 128, "seconds": s,
+                            "dense_flops": flops, "dense_tflops": flops / s / 1e12})  # fmt: skip
+        write(out, doc)
+
+
+def guarded(part: Callable[[dict[str, Any], Path], None], doc: dict[str, Any], out: Path, start: float) -> None:
+    try:
+        part(doc, out)
+    except Exception as e:
+        doc["errors"].append({"part": part.__name__, "error": f"{type(e).__name__}: {e}"[:400]})
+        write(out, doc)
+    print(f"{part.__name__}: done at {time.monotonic() - start:.0f} s", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gpu", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--budget-s", type=float, default=200.0)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("measure_profile: needs a CUDA GPU", file=sys.stderr)
+        return 2
+    start = time.monotonic()
+    doc: dict[str, Any] = {
+        "schema": SCHEMA, "gpu": args.gpu, "device_name": torch.cuda.get_device_name(0),
+        "date": dt.date.today().isoformat(),
+        "versions": {**library_versions(), "torch_cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
+        "profiles": [], "original": [], "host_link": [], "flex": [], "errors": [],
+    }  # fmt: skip
+    write(args.out, doc)
+    guarded(host_link, doc, args.out, start)
+    original(doc, args.out, start + 0.4 * args.budget_s)
+    profiles(doc, args.out, start + 0.8 * args.budget_s)
+    if time.monotonic() < start + 0.8 * args.budget_s:  # compiling FlexAttention takes tens of seconds
+        guarded(flex, doc, args.out, start)
+    doc["elapsed_s"] = time.monotonic() - start
+    write(args.out, doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Time whole stage calls of the real modules at full size on this machine's GPU (random weights).
+
+    python calibration/measure_stages.py --gpu h200 --out calibration/stages/h200.json [--budget-s 150]
+
+Each case builds the stage's real module (diffusers/transformers, as the tracer builds it:
+``hybrid.trace.build.stage_call``) in the component's diffusers dtype on the GPU, runs one warm-up
+call, then times three calls with CUDA events (one where the warm-up took 4 s or more); it records
+every call's seconds, the median, and the peak memory the call allocated above the module's
+weights (``torch.cuda.max_memory_allocated``).
+These are one diffusers denoising step, one text encode, one decode: what ``wanmeter report
+--gpu GPU --runtime diffusers`` predicts per call. They are measurements to test the time model with,
+not parameters of it. The document is written after every case (atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hybrid.trace.build import stage_call
+from hybrid.versions import library_versions
+from hybrid.workload import Workload
+
+SCHEMA = "wanmeter.stage-measurements/1"
+CASES: tuple[tuple[str, str, dict[str, int]], ...] = (
+    ("wan2.1-t2v-1.3b", "diffusion_core", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.1-t2v-1.3b", "text_encoder", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.1-t2v-14b", "diffusion_core", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.1-t2v-14b", "diffusion_core", {"width": 1280, "height": 720, "frames": 81}),
+    ("wan2.1-t2v-1.3b", "vae_decode", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.2-ti2v-5b", "diffusion_core", {"width": 1280, "height": 704, "frames": 121}),
+    ("wan2.1-t2v-1.3b", "diffusion_core", {"width": 832, "height": 480, "frames": 33}),
+    ("wan2.1-i2v-14b-480p", "image_encoder", {"width": 832, "height": 480, "frames": 81}),
+    ("wan2.1-t2v-1.3b", "vae_decode", {"width": 1280, "height": 720, "frames": 81}),
+    ("wan2.2-ti2v-5b", "vae_decode", {"width": 1280, "height": 704, "frames": 121}),
+)
+
+
+def write(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def measure(model: str, stage: str, size: dict[str, int]) -> dict[str, Any]:
+    w = Workload.of(model, **size)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    call = stage_call(stage, w, device="cuda")
+    torch.cuda.synchronize()
+    built_s = time.perf_counter() - t0
+    weights = torch.cuda.memory_allocated()
+    seconds = []
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        call.run()  # warm-up: cuDNN and cuBLAS pick their kernels
+        torch.cuda.synchronize()
+        warm_s = time.perf_counter() - t0
+        torch.cuda.reset_peak_memory_stats()
+        for _ in range(3 if warm_s < 4 else 1):  # a long call once: its own timer's noise is far below 1%
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            call.run()
+            end.record()
+            torch.cuda.synchronize()
+            seconds.append(start.elapsed_time(end) / 1e3)
+    peak = torch.cuda.max_memory_allocated()
+    out = {
+        "model": model, "stage": stage, "workload": w.to_dict(), "class": call.class_name,
+        "dtype": str(call.dtype).removeprefix("torch."), "seconds": statistics.median(seconds), "runs": seconds,
+        "weights_bytes": weights, "peak_allocated_bytes": peak, "activation_peak_bytes": peak - weights,
+        "build_s": built_s, "warm_up_s": warm_s,
+    }  # fmt: skip
+    del call
+    gc.collect()
+    torch.cuda.empty_cache()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gpu", required=True, help="hardware-database name of this GPU")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--budget-s", type=float, default=150.0, help="start no case after this")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("measure_stages: needs a CUDA GPU", file=sys.stderr)
+        return 2
+    start = time.monotonic()
+    doc: dict[str, Any] = {
+        "schema": SCHEMA, "gpu": args.gpu, "device_name": torch.cuda.get_device_name(0),
+        "date": dt.date.today().isoformat(),
+        "versions": {**library_versions(), "torch_cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
+        "timing": "CUDA events around each call; one warm-up call, then three timed (one where the warm-up took 4 s or "
+        "more); random weights and inputs",
+        "cases": [], "errors": [],
+    }  # fmt: skip
+    write(args.out, doc)
+    for model, stage, size in CASES:
+        if time.monotonic() - start > args.budget_s:
+            break
+        try:
+            doc["cases"].append(measure(model, stage, size))
+        except Exception as e:
+            doc["errors"].append({"case": [model, stage, size], "error": f"{type(e).__name__}: {str(e)[:300]}"})
+            gc.collect()
+            torch.cuda.empty_cache()
+        print(f"{model} {stage} {size}: done at {time.monotonic() - start:.0f} s", flush=True)
+        doc["elapsed_s"] = time.monotonic() - start
+        write(args.out, doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
