@@ -9,10 +9,13 @@
 #     bash calibration/device_session.sh h200            # the measurements above
 #     bash calibration/device_session.sh h200 profile    # then, in a second call: profile.json
 #                                                        # (calibration/measure_profile.py)
+#     bash calibration/device_session.sh h200 memory-ops # a third: memory_ops.json (memory-bound op
+#                                                        # families, float32 products)
+#     bash calibration/device_session.sh h200 wide-convolutions  # a fourth: Wan2.2's decoder convolutions
 #
 # calibrate-comm needs two or more GPUs in one machine; a one-GPU lease cannot run it.
 set -u
-GPU=${1:?usage: device_session.sh GPU [measure|profile]}
+GPU=${1:?usage: device_session.sh GPU [measure|profile|memory-ops|wide-convolutions]}
 PART=${2:-measure}
 OUT=${OUT:?OUT: the folder the results go to}
 export PYTHONUNBUFFERED=1
@@ -39,6 +42,11 @@ step() {  # step SECONDS NAME COMMAND...
     timeout "$limit" "$@"
     echo "== $name: exit $? after $((SECONDS - t0)) s"
 }
+if [ "$PART" = memory-ops ] || [ "$PART" = wide-convolutions ]; then
+    step 150 "$PART" python3 calibration/measure_kernels.py --gpu "$GPU" --part "$PART" \
+        --out "$OUT/${PART//-/_}.json" --budget-s 120
+    exit 0
+fi
 if [ "$PART" = profile ]; then
     step 330 profile python3 calibration/measure_profile.py --gpu "$GPU" --out "$OUT/profile.json" --budget-s 300
     exit 0

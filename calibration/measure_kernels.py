@@ -1,6 +1,6 @@
 """Measure achieved kernel rates on this machine's GPU, in the shapes of ``hybrid/data/kernel_rates.json``.
 
-    python calibration/measure_kernels.py --gpu h200 --out calibration/kernels/h200.json [--budget-s 120]
+    python calibration/measure_kernels.py --gpu h200 --out calibration/device/h200/kernels.json [--budget-s 85]
 
 What it times, each with CUDA events after a warm-up (the median of three batches, each batch long
 enough to leave launch cost out), on random data:
@@ -17,6 +17,10 @@ enough to leave launch cost out), on random data:
 * ``memory``: ``torch.add`` and a copy by size (bytes read plus written);
 * ``launch``: host seconds per eager PyTorch op (a tiny add, many in a row).
 
+``--part memory-ops`` times instead the memory-bound op families the rows name (``memory_ops``:
+elementwise, norm, reduction, movement, at Wan's sizes) and float32 GEMMs at the encoders' shapes;
+``--part wide-convolutions`` Wan2.2's decoder convolutions (later, shorter calls of a lease).
+
 FLOPs are counted as ``hybrid.ops`` counts them (FlopCounterMode's convention). The document is
 written after every measurement (atomically), so a run stopped at its budget keeps what it measured.
 """
@@ -27,7 +31,6 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import os
 import statistics
 import sys
 import time
@@ -41,6 +44,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hybrid import ops
+from hybrid.files import write_atomic
 from hybrid.versions import library_versions
 
 SCHEMA = "wanmeter.kernel-measurements/1"
@@ -97,6 +101,7 @@ class Doc:
             "sdpa_choice": [],
             "convolution": [],
             "memory": [],
+            "memory_ops": [],
             "launch": [],
             "errors": [],
         }
@@ -108,9 +113,7 @@ class Doc:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.doc, indent=1) + "\n")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.doc, indent=1) + "\n", "out")
 
 
 @contextlib.contextmanager
@@ -205,10 +208,18 @@ def attention(doc: Doc, deadline: float) -> None:
         torch.cuda.empty_cache()
 
 
-def convolutions(doc: Doc, deadline: float) -> None:
-    # the decoder's 3x3x3 causal convolutions at 480p: (channels, latent-scale factor, frames in) as the
-    # per-frame feature-cache loop runs them (two cached frames plus the new ones, no temporal padding)
-    shapes = [(384, 60, 104, 3), (384, 120, 208, 4), (192, 240, 416, 4), (96, 480, 832, 4)]
+WAN21_DECODER = ((384, 60, 104, 3), (384, 120, 208, 4), (192, 240, 416, 4), (96, 480, 832, 4))
+"""Wan2.1's VAE decoder at 480p: (channels, height, width, frames in) of its 3x3x3 causal convolutions as
+the per-frame feature-cache loop runs them (two cached frames plus the new ones, no temporal padding)."""
+WAN22_DECODER = ((1024, 44, 80, 3), (1024, 88, 160, 4), (512, 176, 320, 4), (256, 352, 640, 4))
+"""Wan2.2's (TI2V-5B) decoder at 1280x704, its widths 256 x (4, 4, 2, 1), before the 2x2 unpatchify."""
+
+
+def wide_convolutions(doc: Doc, deadline: float) -> None:
+    convolutions(doc, deadline, WAN22_DECODER)
+
+
+def convolutions(doc: Doc, deadline: float, shapes: tuple[tuple[int, int, int, int], ...] = WAN21_DECODER) -> None:
     for dtype in (torch.float32, torch.bfloat16):
         for c, h, w, t in shapes:
             if time.monotonic() > deadline:
@@ -249,6 +260,115 @@ def memory(doc: Doc, deadline: float) -> None:
             torch.cuda.empty_cache()
 
 
+def _moved(*ts: torch.Tensor) -> int:
+    return sum(t.numel() * t.element_size() for t in ts)
+
+
+def memory_ops(doc: Doc, deadline: float) -> None:
+    """The memory-bound op families the rows name (``elementwise``, ``norm``, ``reduction``, ``movement``)
+    at the sizes Wan's modules run them, bytes as the rows count them (every input read whole, the
+    output written; a broadcast operand at its own size)."""
+    f32, bf16 = torch.float32, torch.bfloat16
+
+    def rand(*shape: int, dtype: torch.dtype = f32) -> torch.Tensor:
+        return torch.randn(*shape, device="cuda", dtype=dtype)
+
+    cases: list[tuple[str, str, Callable[[], list[torch.Tensor]], Callable[..., torch.Tensor]]] = [
+        # (category, label, inputs, op): the DiT at 480p (32,760 tokens of 1,536; the FFN's 8,960), the VAE's decoder
+        (
+            "elementwise",
+            "mul fp32 [32760,1536] by [1536]",
+            lambda: [rand(1, 32760, 1536), rand(1, 1, 1536)],
+            torch.mul,
+        ),
+        ("elementwise", "add fp32 [32760,1536]", lambda: [rand(1, 32760, 1536), rand(1, 32760, 1536)], torch.add),
+        (
+            "elementwise",
+            "mul bf16 [32760,1536]",
+            lambda: [rand(1, 32760, 1536, dtype=bf16), rand(1, 32760, 1536, dtype=bf16)],
+            torch.mul,
+        ),
+        (
+            "elementwise",
+            "gelu tanh bf16 [32760,8960]",
+            lambda: [rand(32760, 8960, dtype=bf16)],
+            lambda x: F.gelu(x, approximate="tanh"),
+        ),
+        ("elementwise", "silu fp32 [384,4,120,208]", lambda: [rand(1, 384, 4, 120, 208)], F.silu),
+        (
+            "norm",
+            "layer_norm fp32 [32760,1536] no affine",
+            lambda: [rand(32760, 1536)],
+            lambda x: F.layer_norm(x, (1536,), eps=1e-6),
+        ),
+        (
+            "norm",
+            "layer_norm fp32 [75600,5120] no affine",
+            lambda: [rand(75600, 5120)],
+            lambda x: F.layer_norm(x, (5120,), eps=1e-6),
+        ),
+        (
+            "norm",
+            "rms_norm bf16 [32760,1536]",
+            lambda: [rand(32760, 1536, dtype=bf16), rand(1536, dtype=bf16)],
+            lambda x, w: F.rms_norm(x, (1536,), w, eps=1e-6),
+        ),
+        (
+            "reduction",
+            "linalg_vector_norm fp32 over channels [384,4,120,208]",
+            lambda: [rand(1, 384, 4, 120, 208)],
+            lambda x: torch.linalg.vector_norm(x, dim=1, keepdim=True),
+        ),
+        ("movement", "to fp32 from bf16 [32760,1536]", lambda: [rand(32760, 1536, dtype=bf16)], lambda x: x.float()),
+        ("movement", "to bf16 from fp32 [32760,1536]", lambda: [rand(32760, 1536)], lambda x: x.to(bf16)),
+        (
+            "movement",
+            "cat fp32 [384,2+4,120,208]",
+            lambda: [rand(1, 384, 2, 120, 208), rand(1, 384, 4, 120, 208)],
+            lambda a, b: torch.cat([a, b], dim=2),
+        ),
+        (
+            "movement",
+            "constant_pad fp32 [96,4,480,832] by 1",
+            lambda: [rand(1, 96, 4, 480, 832)],
+            lambda x: F.pad(x, (1, 1, 1, 1, 2, 0)),
+        ),
+        (
+            "movement",
+            "contiguous bf16 [32760,12,128] to heads first",
+            lambda: [rand(1, 32760, 12, 128, dtype=bf16)],
+            lambda x: x.transpose(1, 2).contiguous(),
+        ),
+    ]
+    for category, label, inputs, op in cases:
+        if time.monotonic() > deadline:
+            return
+        with recorded(doc, f"memory op {label}"):
+            xs = inputs()
+            y = op(*xs)
+            s = bench(lambda xs=xs, op=op: op(*xs))
+            moved = _moved(*xs, y)
+            doc.add("memory_ops", {"category": category, "op": label, "bytes": moved, "seconds": s,
+                                   "gbs": moved / s / 1e9})  # fmt: skip
+            del xs, y
+            torch.cuda.empty_cache()
+
+
+def fp32_gemms(doc: Doc, deadline: float) -> None:
+    """float32 products as torch runs them by default (``matmul.allow_tf32`` False: the CUDA cores), at the
+    encoders' shapes: CLIP ViT-H's 257 tokens of 1,280 (MLP 5,120), UMT5's FFN output (512 x 10,240 -> 4,096)."""
+    for m, n, k in ((257, 1280, 1280), (257, 5120, 1280), (257, 1280, 5120), (512, 4096, 10240), (4096, 4096, 4096)):
+        if time.monotonic() > deadline:
+            return
+        with recorded(doc, f"gemm fp32 {m}x{n}x{k}"):
+            x = torch.randn(m, k, device="cuda")
+            w = torch.randn(n, k, device="cuda")
+            s = bench(lambda x=x, w=w: F.linear(x, w))
+            flops = ops.linear(m, k, n)
+            doc.add("gemm", {"dtype": "float32", "op": "F.linear, CUDA cores", "m": m, "n": n, "k": k,
+                             "seconds": s, "flops": flops, "tflops": flops / s / 1e12})  # fmt: skip
+
+
 def launch(doc: Doc) -> None:
     a = torch.ones(8, device="cuda")
     for _ in range(100):
@@ -271,6 +391,11 @@ def main() -> int:
     parser.add_argument("--gpu", required=True, help="hardware-database name of this GPU")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget-s", type=float, default=150.0, help="stop starting measurements after this")
+    parser.add_argument(
+        "--part", choices=["all", "memory-ops", "wide-convolutions"], default="all",
+        help="memory-ops: only the memory-bound op families and the float32 products; wide-convolutions: only "
+        "Wan2.2's decoder convolutions (later, shorter calls)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("measure_kernels: needs a CUDA GPU", file=sys.stderr)
@@ -278,6 +403,11 @@ def main() -> int:
     start = time.monotonic()
     deadline = start + args.budget_s
     doc = Doc(args.out, args.gpu)
+    if args.part in ("memory-ops", "wide-convolutions"):
+        for part in (memory_ops, fp32_gemms) if args.part == "memory-ops" else (wide_convolutions,):
+            part(doc, deadline)
+            print(f"{part.__name__}: done at {time.monotonic() - start:.0f} s", flush=True)
+        return 0
     launch(doc)
     for part, share in ((gemms, 0.3), (attention, 0.75), (convolutions, 0.88), (memory, 1.0)):
         part(doc, min(deadline, start + share * args.budget_s))
