@@ -1,6 +1,6 @@
 """Where a stage call's time goes on this machine's GPU: its CUDA kernels by name, and the host's gaps.
 
-    python calibration/measure_profile.py --gpu h200 --out calibration/device/h200-profile.json [--budget-s 200]
+    python calibration/measure_profile.py --gpu h200 --out calibration/device/h200/profile.json [--budget-s 300]
 
 Parts, each written to the document as it ends (atomically):
 
@@ -22,12 +22,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import json
-import os
 import statistics
 import sys
 import time
-import types
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -39,27 +36,14 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from measure_stages import CASES, write  # noqa: E402  (beside this script)
+
 from hybrid.trace.build import stage_call  # noqa: E402
 from hybrid.versions import library_versions  # noqa: E402
 from hybrid.workload import Workload  # noqa: E402
+from tests.wan_original import load  # noqa: E402
 
 SCHEMA = "wanmeter.kernel-profile/1"
-PROFILE_CASES: tuple[tuple[str, str, dict[str, int]], ...] = (
-    ("wan2.1-t2v-1.3b", "diffusion_core", {"width": 832, "height": 480, "frames": 81}),
-    ("wan2.1-t2v-1.3b", "text_encoder", {"width": 832, "height": 480, "frames": 81}),
-    ("wan2.1-t2v-1.3b", "vae_decode", {"width": 832, "height": 480, "frames": 81}),
-    ("wan2.1-i2v-14b-480p", "image_encoder", {"width": 832, "height": 480, "frames": 81}),
-    ("wan2.1-t2v-1.3b", "vae_encode", {"width": 832, "height": 480, "frames": 81}),
-    ("wan2.1-t2v-14b", "diffusion_core", {"width": 1280, "height": 720, "frames": 81}),
-    ("wan2.2-ti2v-5b", "vae_decode", {"width": 1280, "height": 704, "frames": 121}),
-)
-
-
-def write(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def event_seconds(fn: Callable[[], Any]) -> float:
@@ -99,7 +83,7 @@ def profiled(fn: Callable[[], Any]) -> dict[str, Any]:
 
 
 def profiles(doc: dict[str, Any], out: Path, deadline: float) -> None:
-    for model, stage, size in PROFILE_CASES:
+    for model, stage, size in CASES:  # the stage calls measure_stages.py times
         if time.monotonic() > deadline:
             return
         try:
@@ -115,35 +99,6 @@ def profiles(doc: dict[str, Any], out: Path, deadline: float) -> None:
         print(f"profile {model} {stage}: done", flush=True)
 
 
-def _flash_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -> torch.Tensor:
-    """``flash_attn.flash_attn_varlen_func`` for equal lengths per sample, as PyTorch's FlashAttention-2."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    b = q.shape[0] // int(kw["max_seqlen_q"])
-    lq, lk = q.shape[0] // b, k.shape[0] // b
-    qb, kb, vb = (t.unflatten(0, (b, n)).transpose(1, 2) for t, n in ((q, lq), (k, lk), (v, lk)))
-    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
-        return F.scaled_dot_product_attention(qb, kb, vb).transpose(1, 2).flatten(0, 1)
-
-
-def load_original(version: str) -> types.ModuleType:
-    package = f"wan_original_{version}"
-    pkg = types.ModuleType(package)
-    pkg.__path__ = []
-    sys.modules[package] = pkg
-    for name in ("attention", "model"):
-        module = types.ModuleType(f"{package}.{name}")
-        module.__package__ = package
-        sys.modules[module.__name__] = module
-        path = ROOT / "tests" / "data" / "wan_original" / version / f"{name}.py"
-        exec(compile(path.read_text(), str(path), "exec"), module.__dict__)
-        if name == "attention":
-            module.FLASH_ATTN_3_AVAILABLE = False
-            module.FLASH_ATTN_2_AVAILABLE = True
-            module.flash_attn = types.SimpleNamespace(flash_attn_varlen_func=_flash_varlen)
-    return sys.modules[f"{package}.model"]
-
-
 ORIGINAL_CASES: tuple[tuple[str, str, dict[str, int], tuple[int, int, int]], ...] = (
     # version, name, config, latent (frames, height, width)
     ("wan21", "wan2.1-t2v-1.3b 832x480x81", dict(dim=1536, ffn_dim=8960, num_heads=12, num_layers=30), (21, 60, 104)),
@@ -155,7 +110,7 @@ ORIGINAL_CASES: tuple[tuple[str, str, dict[str, int], tuple[int, int, int]], ...
 def time_original(version: str, cfg: dict[str, int], f: int, h: int, w: int) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = load_original(version)
+        module = load(version, on_cuda=True)
         torch.manual_seed(0)
         with torch.device("cuda"):
             model = module.WanModel(model_type="t2v", text_len=512, in_dim=16, out_dim=16, freq_dim=256,

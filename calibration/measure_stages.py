@@ -1,6 +1,6 @@
 """Time whole stage calls of the real modules at full size on this machine's GPU (random weights).
 
-    python calibration/measure_stages.py --gpu h200 --out calibration/stages/h200.json [--budget-s 150]
+    python calibration/measure_stages.py --gpu h200 --out calibration/device/h200/stages.json [--budget-s 140]
 
 Each case builds the stage's real module (diffusers/transformers, as the tracer builds it:
 ``hybrid.trace.build.stage_call``) in the component's diffusers dtype on the GPU, runs one warm-up
@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import gc
 import json
-import os
 import statistics
 import sys
 import time
@@ -29,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hybrid.files import write_atomic
 from hybrid.trace.build import stage_call
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
@@ -50,9 +50,7 @@ CASES: tuple[tuple[str, str, dict[str, int]], ...] = (
 
 def write(path: Path, doc: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(doc, indent=1) + "\n", "out")
 
 
 def measure(model: str, stage: str, size: dict[str, int]) -> dict[str, Any]:

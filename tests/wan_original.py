@@ -58,9 +58,19 @@ def _varlen_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -
     return F.scaled_dot_product_attention(qb, kb, vb).transpose(1, 2).flatten(0, 1)
 
 
-def load(version: str) -> types.ModuleType:
-    """``wan21`` or ``wan22``'s ``model`` module, its package ``wan_original_<version>``."""
-    package = f"wan_original_{version}"
+def _varlen_flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -> torch.Tensor:
+    """:func:`_varlen_sdpa` on PyTorch's own FlashAttention-2 kernel (a GPU without ``flash_attn``)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        return _varlen_sdpa(q, k, v, **kw)
+
+
+def load(version: str, on_cuda: bool = False) -> types.ModuleType:
+    """``wan21`` or ``wan22``'s ``model`` module, its package ``wan_original_<version>``: changed to run
+    on a CPU (:data:`CHANGES`), or ``on_cuda`` as written (package ``wan_original_<version>_cuda``), its
+    ``flash_attn`` call on PyTorch's FlashAttention-2 (``calibration/measure_profile.py`` times it)."""
+    package = f"wan_original_{version}" + ("_cuda" if on_cuda else "")
     if f"{package}.model" in sys.modules:
         return sys.modules[f"{package}.model"]
     pkg = types.ModuleType(package)
@@ -71,11 +81,13 @@ def load(version: str) -> types.ModuleType:
         module.__package__ = package
         sys.modules[module.__name__] = module
         path = ROOT / version / f"{name}.py"
-        exec(compile(changed_source(f"{version}/{name}.py"), str(path), "exec"), module.__dict__)
+        source = path.read_text() if on_cuda else changed_source(f"{version}/{name}.py")
+        exec(compile(source, str(path), "exec"), module.__dict__)
         if name == "attention":
             module.FLASH_ATTN_3_AVAILABLE = False
             module.FLASH_ATTN_2_AVAILABLE = True
-            module.flash_attn = types.SimpleNamespace(flash_attn_varlen_func=_varlen_sdpa)
+            varlen = _varlen_flash if on_cuda else _varlen_sdpa
+            module.flash_attn = types.SimpleNamespace(flash_attn_varlen_func=varlen)
     return sys.modules[f"{package}.model"]
 
 
