@@ -2,20 +2,26 @@
 
 The data are public kernel measurements (``hybrid/data/kernel_rates.json``: papers' and vendors'
 benchmark tables and plots, microbenchmark repositories, each with its source and how it was read);
-none is fitted to a timed Wan run. Three models read them:
+none is fitted to a timed Wan run. These models read them:
 
-* **GEMMs** (and convolutions as implicit GEMMs) reach ``e_max * waves(m, n) * k / (k + K_HALF)`` of
-  the tensor path's peak: ``waves`` the share of the last wave of output tiles that keeps every SM
-  busy (wave quantisation: ``tiles / (ceil(tiles / sm_count) * sm_count)``, with ``TILE`` tiles),
+* **GEMMs** (and convolutions as implicit GEMMs, on a curve of their own where one is measured)
+  reach ``e_max * waves(m, n) * k / (k + K_HALF)`` of the tensor path's peak: ``waves`` the share
+  of the last wave of output tiles that keeps every SM busy (wave quantisation:
+  ``tiles / (ceil(tiles / sm_count) * sm_count)``, with ``TILE`` tiles),
   ``k / (k + K_HALF)`` the fixed cost of a tile's prologue and epilogue against its ``k`` loop.
   ``e_max`` is each GPU's measured ceiling: of its square-GEMM measurements divided by their own
   wave and ``k`` factors, the largest (the best shape a tuned library reaches), or the class
-  efficiency of the cited defaults where the GPU has none.
+  efficiency of the cited defaults where the GPU has none. Convolutions, where cuDNN's implicit-GEMM
+  kernels are measured on the stage's tensor path (TF32 for float32 tensors, torch's default), run
+  at the measured fraction of peak over the wave factor as a curve over ``k`` (:func:`conv_curve`:
+  an H200 from 0.36 at 96 channels to 0.7-0.8 at 256 and more), times their own wave factor.
 * **Attention** runs at the measured throughput of the kernel on the GPU at the key length (the
   kernel's inner loop; curves are log-linear between measured sequence lengths, flat beyond them),
   as a fraction of the GPU's peak; a GPU without its own curve for the kernel takes the curve of a
   GPU of the same architecture, as a fraction of that GPU's peak (``derived``), else the kernel's
   cited class efficiency stands.
+* **Memory-bound ops** run at the GPU's measured streaming rate times their category's share of it
+  (:func:`memory_ratios`: norms, dtype casts and copies, broadcast products measured below a plain add).
 * **Launch**: eager PyTorch spends about ``seconds_per_kernel`` of host time per launched kernel
   (measured on an A100; the GPU's own figure where there is one).
 
@@ -201,6 +207,20 @@ def shape_factor(gpu: GPU, dims: tuple[int, ...]) -> float:
     return wave_fraction(gpu, batch, m, n) * k_fraction(k)
 
 
+def same_chip(section: str, gpu_name: str, dtype: str) -> list[str]:
+    """GPUs with ``dtype`` measurements in ``section`` that are ``gpu_name``'s chip in another form: its
+    architecture and a peak within :data:`SAME_CHIP` of its own, nearest peak first."""
+    table = gpus()
+    gpu = table[gpu_name]
+    peak = _peak_tflops(gpu, dtype)
+    return sorted(
+        {e["gpu"] for e in data().get(section, ()) if e["gpu"] in table and e["gpu"] != gpu_name
+         and table[e["gpu"]].architecture == gpu.architecture and e["dtype"] == dtype
+         and abs(_peak_tflops(table[e["gpu"]], dtype) / peak - 1) <= SAME_CHIP},
+        key=lambda other: (abs(_peak_tflops(table[other], dtype) - peak), other),
+    )  # fmt: skip
+
+
 @cache
 def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
     """``e_max`` of the GPU's GEMMs on ``dtype``: of its measurements at shapes the wave and ``k``
@@ -217,13 +237,7 @@ def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
         for m, n, k, tflops in e["points"]
     ]
     if not points:  # the same chip in another form (H800 and H100 SXM, A800 and A100): its ceiling
-        kin = sorted(
-            {e["gpu"] for e in data()["gemm"] if e["gpu"] in table and e["gpu"] != gpu_name
-             and table[e["gpu"]].architecture == gpu.architecture and e["dtype"] == dtype
-             and abs(_peak_tflops(table[e["gpu"]], dtype) / peak - 1) <= SAME_CHIP},
-            key=lambda other: (abs(_peak_tflops(table[other], dtype) - peak), other),
-        )  # fmt: skip
-        for other in kin:
+        for other in same_chip("gemm", gpu_name, dtype):
             found = gemm_ceiling(other, dtype)
             if found is not None:
                 how = f"no GEMM measurement on {gpu_name}: {other}'s ({gpu.architecture}) ceiling; {found[1].how}"
@@ -244,6 +258,36 @@ def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
 
 
 @cache
+def conv_curve(gpu_name: str, dtype: str) -> Curve | None:
+    """The GPU's convolutions on ``dtype`` as implicit GEMMs (points ``[m, n, k]``: output positions,
+    output channels, input channels times the kernel's size): per measured ``k``, the fraction of
+    peak reached divided by its wave factor (the best such shape at that ``k``), as a curve over
+    ``k``. cuDNN's implicit-GEMM kernels gain with the reduction length far more than cuBLAS's GEMMs
+    (an H200 in TF32: 0.36 of peak at 96 channels, ``k`` = 2,592, 0.70 at 512); a same-chip GPU
+    (:data:`SAME_CHIP`) takes the curve (``derived``); ``None`` where none exists."""
+    table = gpus()
+    gpu = table[gpu_name]
+    entries = [e for e in data().get("convolution", ()) if e["gpu"] == gpu_name and e["dtype"] == dtype]
+    if not entries:
+        for other in same_chip("convolution", gpu_name, dtype):
+            found = conv_curve(other, dtype)
+            if found is not None:
+                how = f"no convolution measurement on {gpu_name}: {other}'s ({gpu.architecture}) curve; "
+                return Curve(found.points, Evidence("derived", how + found.evidence.how, found.evidence.url))
+        return None
+    peak = _peak_tflops(gpu, dtype)
+    best: dict[int, float] = {}
+    for e in entries:
+        for m, n, k, tflops in e["points"]:
+            value = min(tflops / peak / wave_fraction(gpu, 1, m, n), 1.0)
+            best[k] = max(best.get(k, 0.0), value)
+    points = tuple(sorted(best.items()))
+    shares = ", ".join(f"{v:.2f} at k {k:,}" for k, v in points)
+    how = f"convolutions on {gpu_name} ({dtype}), fraction of peak over the wave factor by k: {shares}; "
+    return Curve(points, Evidence("measured", how + _source(entries[0]["source"]), _url(entries[0]["source"])))
+
+
+@cache
 def memory_fraction(gpu_name: str) -> tuple[float, Evidence] | None:
     """The fraction of the datasheet DRAM bandwidth the GPU's largest measured memory-bound kernel
     reaches (a copy or a streaming elementwise op; bytes read plus written); ``None`` where it has
@@ -257,6 +301,46 @@ def memory_fraction(gpu_name: str) -> tuple[float, Evidence] | None:
     value = min(gbs / gpu.memory_bandwidth_gbs, 1.0)
     how = f"{op} of {nbytes:,} bytes at {gbs:g} GB/s on {gpu_name}, {value:.3f} of {gpu.memory_bandwidth_gbs:g} GB/s"
     return value, Evidence("measured", f"{how}; {_source(source)}", _url(source))
+
+
+MEMORY_CATEGORIES: tuple[str, ...] = ("elementwise", "norm", "reduction", "movement")
+"""The rows' memory-bound categories that measured op families rate (the others run at the streaming rate)."""
+
+
+@cache
+def memory_ratios(gpu_name: str) -> tuple[dict[str, float], Evidence] | None:
+    """Per memory-bound category of the rows, the share of the GPU's streaming rate
+    (:func:`memory_fraction`) its ops reach: the median over the category's measured ops (a broadcast
+    multiply, a layer norm, a dtype cast, a transpose copy run below a plain add), at most 1. A GPU
+    without op measurements takes a same-architecture GPU's shares (``derived``): both are shares of
+    each GPU's own streaming rate. ``None`` where neither exists (every op at the streaming rate)."""
+    table = gpus()
+    gpu = table[gpu_name]
+    candidates = [gpu_name, *sorted(
+        {e["gpu"] for e in data().get("memory_ops", ()) if e["gpu"] in table and e["gpu"] != gpu_name
+         and table[e["gpu"]].architecture == gpu.architecture}
+    )]  # fmt: skip
+    for name in candidates:
+        own = [e for e in data().get("memory_ops", ()) if e["gpu"] == name]
+        stream = memory_fraction(name)
+        if not own or stream is None:
+            continue
+        gbs = stream[0] * table[name].memory_bandwidth_gbs
+        ratios = {}
+        for category in MEMORY_CATEGORIES:
+            rates = sorted(float(p[1]) for e in own if e["category"] == category for p in e["points"])
+            if rates:
+                mid = len(rates) // 2
+                median = rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
+                ratios[category] = min(median / gbs, 1.0)
+        shares = ", ".join(f"{c} {v:.3f}" for c, v in ratios.items())
+        source = own[0]["source"]
+        if name == gpu_name:
+            how = f"medians of {len(own)} measured ops on {name} against its {gbs:,.0f} GB/s streaming rate: {shares}"
+            return ratios, Evidence("measured", f"{how}; {_source(source)}", _url(source))
+        how = f"no op measurements on {gpu_name}: {name}'s ({gpu.architecture}) shares of its streaming rate: {shares}"
+        return ratios, Evidence("derived", f"{how}; {_source(source)}", _url(source))
+    return None
 
 
 @cache
@@ -279,6 +363,8 @@ class ShapeRates:
     gpu: GPU
     gemm_ceiling: float | None
     """``e_max`` of matrix products (``None``: the class efficiency is the ceiling)."""
+    conv_curve: Curve | None
+    """Convolutions' efficiency over the wave factor by ``k`` (``None``: the class efficiency is the ceiling)."""
     attention: Curve | None
     classes: frozenset[str]
     ident: tuple[str, str, str, frozenset[str]] = ("", "", "", frozenset())
@@ -298,7 +384,9 @@ class ShapeRates:
             return base
         if cls == "attention":
             return base if self.attention is None else self.attention.at(dims[2])
-        ceiling = self.gemm_ceiling if cls == "matmul" else None  # a convolution: its class's ceiling
+        if cls == "convolution" and self.conv_curve is not None:
+            return max(self.conv_curve.at(dims[3]) * wave_fraction(self.gpu, *dims[:3]), 1e-6)
+        ceiling = self.gemm_ceiling if cls == "matmul" else None  # a convolution without a curve: its class's
         return max((base if ceiling is None else ceiling) * shape_factor(self.gpu, dims), 1e-6)
 
     def key(self) -> tuple[str, str, str, frozenset[str]]:
@@ -313,9 +401,10 @@ def shape_rates(gpu: GPU, path: str, kernel: str, classes: frozenset[str], matmu
     linear layers: their GEMM ceiling is the GPU's FP8 one)."""
     dtype = TENSOR_DTYPES.get(path, "bfloat16")
     ceiling = gemm_ceiling(gpu.name, TENSOR_DTYPES.get(matmul_path or path, "bfloat16"))
+    conv = conv_curve(gpu.name, dtype)
     curve = attention_curve(kernel, gpu.name) if dtype == "bfloat16" else None
     ident = (gpu.name, f"{path}/{matmul_path}" if matmul_path else path, kernel, classes)
-    return ShapeRates(gpu, ceiling[0] if ceiling else None, curve, classes, ident)
+    return ShapeRates(gpu, ceiling[0] if ceiling else None, conv, curve, classes, ident)
 
 
 @cache
@@ -332,6 +421,14 @@ def evidence(gpu: GPU, kernel: str, key_length: int) -> dict[str, dict[str, Any]
             **ceiling[1].to_dict(),
             "by_shape": f"the ceiling times waves(m, n) over {gpu.sm_count} SMs with {tm}x{tn} tiles, times "
             f"k / (k + {K_HALF})",
+        }
+    conv = conv_curve(gpu.name, "tfloat32")  # the VAE's float32 convolutions (cuDNN's TF32 by default)
+    if conv:
+        out["convolution"] = {
+            "value": max(v for _, v in conv.points),
+            **conv.evidence.to_dict(),
+            "by_shape": "the TF32 curve by the implicit GEMM's k (float32 convolutions; bfloat16's where a stage runs "
+            f"them in bfloat16), log-linear between measured k, times waves(m, n) over {gpu.sm_count} SMs",
         }
     curve = attention_curve(kernel, gpu.name)
     if curve:
@@ -514,6 +611,6 @@ def collective_evidence(gpu: GPU, ranks: int, message_bytes: int = 1 << 26) -> d
 @on_clear
 def clear_caches() -> None:
     """Forget the rates read from the data (with :func:`hybrid.memo.clear_memos`: a cold start)."""
-    for cached in (data, attention_curve, gemm_ceiling, memory_fraction, launch_seconds, shape_rates, evidence,
-                   collective_fraction):  # fmt: skip
+    for cached in (data, attention_curve, gemm_ceiling, conv_curve, memory_fraction, memory_ratios, launch_seconds,
+                   shape_rates, evidence, collective_fraction):  # fmt: skip
         cached.cache_clear()

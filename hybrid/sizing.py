@@ -37,7 +37,7 @@ from hybrid.hardware import (
     host_cpu_flops,
     host_link_efficiency,
 )
-from hybrid.kernels import CollectiveRates, collective_evidence, launch_seconds, shape_rates
+from hybrid.kernels import CollectiveRates, collective_evidence, launch_seconds, memory_ratios, shape_rates
 from hybrid.kernels import evidence as rate_evidence
 from hybrid.memo import memoised
 from hybrid.memory import PipelineMemory, pipeline_memory
@@ -400,7 +400,7 @@ class CallCost:
                tuple(sorted(machine.efficiency.items())),
                machine.launch_overhead_s, machine.link_bytes_per_s, machine.collective_latency_s,
                machine.shape_rates.key() if machine.shape_rates else None,
-               machine.collective_rates.key() if machine.collective_rates else None)  # fmt: skip
+               machine.collective_rates.key() if machine.collective_rates else None, machine.memory_ratio)  # fmt: skip
         if key not in self._times:
             self._times[key] = terms_time(self.terms, machine)
         return self._times[key]
@@ -555,6 +555,8 @@ def size_on_gpu(
             raise InputError(f"host-tflops: must be a positive number, got {host_flops!r}")
         host_cpu = (float(host_flops), "set on the command line")
     by_shape = kernel_aware_classes(cal)
+    ratios = memory_ratios(g.name) if cal.get("defaults") and "memory" not in cal.get("overridden", ()) else None
+    memory_ratio = tuple(sorted(ratios[0].items())) if ratios else ()
     launch_s = launch_seconds(g.name)[0] if cal.get("defaults") else float(cal.get("launch_overhead_s", 0.0))
     link = host_link_efficiency()
     link_bytes_per_s = g.host_link_bytes_per_s * link.value
@@ -630,6 +632,7 @@ def size_on_gpu(
                         collective_latency_s=latency,
                         shape_rates=shape_rates(g, path, kernel, by_shape, other) if by_shape else None,
                         collective_rates=collective_rates,
+                        memory_ratio=memory_ratio,
                     )
                 t = st.time(machine)
                 sharded = shardings.get(sd.component)
@@ -662,6 +665,8 @@ def size_on_gpu(
     if not all(math.isfinite(st.seconds) for st in stages.values()):
         raise InputError(TOO_LONG)
     rates = provenance(cal)
+    if ratios and "memory" in rates:
+        rates["memory"] = {**rates["memory"], "by_category": ratios[0], "by_category_evidence": ratios[1].to_dict()}
     if by_shape:
         rates.update({c: dict(e) for c, e in rate_evidence(g, kernel, shape.dit_tokens).items() if c in by_shape})
     return GpuSizing(

@@ -90,6 +90,9 @@ class Machine:
     collective_rates: CollectiveRates | None = None
     """Achieved bandwidth of each collective term by its kind and message size (:mod:`hybrid.kernels`);
     ``None``: :attr:`link_bytes_per_s` for every collective."""
+    memory_ratio: tuple[tuple[str, float], ...] = ()
+    """Per memory-bound category (``norm``, ``movement``, ...), the share of the memory rate its ops reach
+    (:func:`hybrid.kernels.memory_ratios`); a category not named: 1."""
 
     def __post_init__(self) -> None:
         missing = [c for c in OP_CLASSES if c not in self.efficiency]
@@ -269,6 +272,7 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
         peaks["matmul"] = machine.matmul_peak_flops
     flops_per_s = {c: peaks[c] * machine.efficiency[c] for c in _CLASS_OF_CATEGORY.values()}
     bytes_per_s = machine.peak_bytes_per_s * machine.efficiency["memory"]
+    category_bytes_per_s = {c: bytes_per_s * r for c, r in machine.memory_ratio}
     launch, by_class = machine.launch_overhead_s, out.by_class
     compute_s = memory_s = 0.0
     comm_moved = comm_calls = 0
@@ -286,7 +290,7 @@ def terms_time(terms: Iterable[Term], machine: Machine) -> StageTime:
             comm_calls += calls
             continue
         cls = _CLASS_OF_CATEGORY.get(category, "memory")
-        t_mem = moved / bytes_per_s
+        t_mem = moved / category_bytes_per_s.get(category, bytes_per_s)
         if cls == "memory":
             t_comp = 0.0
         elif rates is not None and dims:

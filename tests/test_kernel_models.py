@@ -1,0 +1,63 @@
+"""The kernel-aware rates read from the H200's own measurements (source wanmeter-h200): the GEMM ceiling,
+the convolution curve by k, the memory-bound categories' shares of the streaming rate, and how timing uses them."""
+
+from __future__ import annotations
+
+import pytest
+
+from hybrid import kernels
+from hybrid.hardware import gpus
+from hybrid.timing import Machine, terms_time
+
+EFFICIENCY = {"matmul": 0.8, "attention": 0.5, "convolution": 0.8, "memory": 0.5}
+
+
+def test_the_h200_gemm_ceiling_is_its_4096_cube_over_its_shape_factor() -> None:
+    # 4096^3 bf16 at 719.5 TFLOP/s of 989.4; 32 x 16 = 512 tiles of 128x256 in 4 waves of 132 SMs (512 / 528),
+    # times k / (k + 256) = 4096 / 4352
+    value, evidence = kernels.gemm_ceiling("h200", "bfloat16") or (0.0, None)
+    assert value == pytest.approx(719.5 / 989.4 / (512 / 528 * 4096 / 4352), rel=1e-12)
+    assert evidence is not None and evidence.kind == "measured" and evidence.url == "calibration/device/h200/README.md"
+
+
+def test_the_h200_convolution_curve_is_each_k_over_its_wave_factor_and_the_h100_derives_it() -> None:
+    curve = kernels.conv_curve("h200", "tfloat32")
+    assert curve is not None and curve.evidence.kind == "measured"
+    # k = 96 x 27: 96 channels at 480x832 (m = 4 x 480 x 832 / 2 = 798,720 output positions) at 121.4 TFLOP/s of
+    # 494.7 (989.4 x TF32's 0.5); 6,240 tiles of 128 x 128 (a 96-wide product takes 128) in 48 waves, 96 / 128 full
+    assert curve.points[0] == (2592, pytest.approx(121.4 / 494.7 / (6240 / 6336 * 96 / 128), rel=1e-12))
+    assert [k for k, _ in curve.points] == [2592, 5184, 6912, 10368, 13824, 27648]
+    h100 = kernels.conv_curve("h100-sxm", "tfloat32")  # the same chip: the H200's curve, said to be derived
+    assert h100 is not None and h100.points == curve.points and h100.evidence.kind == "derived"
+    assert kernels.conv_curve("a100-80gb", "tfloat32") is None  # no Ampere measurement: the class default stands
+    rates = kernels.shape_rates(gpus()["h200"], "tf32", "cudnn", frozenset({"convolution"}))
+    dims = (1, 798720, 96, 2592)
+    assert rates.efficiency("convolution", dims, 0.803) == pytest.approx(121.4 / 494.7, rel=1e-12)
+
+
+def test_memory_bound_categories_run_at_the_median_of_their_measured_ops() -> None:
+    ratios, evidence = kernels.memory_ratios("h200") or ({}, None)
+    stream = 4411.2  # the largest add, 12,884,901,888 bytes: the streaming rate
+    fraction = kernels.memory_fraction("h200")
+    assert fraction is not None and fraction[0] == pytest.approx(stream / 4800, rel=1e-12)
+    # medians of the measured ops (GB/s): elementwise of 2,732.5 3,653.6 4,047.7 4,218.4 4,288.9 (silu);
+    # norm of 2,832.5 3,150.0 3,201.1; reduction one op; movement of 1,584.5 2,063.8 2,249.8 2,700.4 4,186.5
+    assert ratios == {
+        "elementwise": pytest.approx(4047.7 / stream, rel=1e-12),
+        "norm": pytest.approx(3150.0 / stream, rel=1e-12),
+        "reduction": pytest.approx(3907.5 / stream, rel=1e-12),
+        "movement": pytest.approx(2249.8 / stream, rel=1e-12),
+    }
+    assert evidence is not None and evidence.kind == "measured"
+    derived = kernels.memory_ratios("h100-sxm")  # Hopper: the H200's shares of its own streaming rate
+    assert derived is not None and derived[0] == ratios and derived[1].kind == "derived"
+    assert kernels.memory_ratios("a100-80gb") is None
+
+
+def test_timing_divides_a_categorys_bytes_by_its_share_of_the_memory_rate() -> None:
+    moved = 10**12
+    plain = Machine(1e15, 1e12, EFFICIENCY)  # 0.5 x 1 TB/s
+    rated = Machine(1e15, 1e12, EFFICIENCY, memory_ratio=(("norm", 0.25),))
+    terms = (("norm", 0, moved, 1, ()), ("elementwise", 0, moved, 1, ()))
+    assert terms_time(terms, plain).seconds == pytest.approx(2.0 + 2.0, rel=1e-12)
+    assert terms_time(terms, rated).seconds == pytest.approx(8.0 + 2.0, rel=1e-12)  # a norm at 0.125 TB/s
