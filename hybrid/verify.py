@@ -29,6 +29,7 @@ from hybrid.analytic import stage_groups
 from hybrid.deployment import Deployment
 from hybrid.errors import InputError
 from hybrid.files import write_atomic
+from hybrid.measured import MeasuredBounds
 from hybrid.models.clip import CLIPVisionConfig
 from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_animate2 import WanAnimate2Transformer3DConfig
@@ -519,6 +520,38 @@ def verify_optimisations(path: Path | None = None, bounds: SpeedUpBounds | None 
     )
 
 
+def verify_measured_stages(directory: Path | None = None, bounds: MeasuredBounds | None = None) -> Summary:
+    """The time model against stage calls timed on lent GPUs (:mod:`hybrid.measured`): per call the
+    predicted and measured seconds and activation peak; the whole passes when the seconds' mean and max
+    |error| are within ``bounds`` (issue 21's, as for the public set)."""
+    from hybrid.measured import DEVICE_DIR, MEASURED_ACCEPTANCE, assess, measured_calls
+
+    t0 = time.perf_counter()
+    calls = measured_calls(directory or DEVICE_DIR)
+    checks = [
+        Check(
+            name=c.name,
+            passed=True,
+            detail={
+                "gpu": c.gpu,
+                "runtime": c.runtime,
+                "model": c.model,
+                "stage": c.stage,
+                "torch": c.torch,
+                "measured_s": c.measured_s,
+                "predicted_s": c.predicted_s,
+                "relative_error": c.error,
+                "measured_activation_bytes": c.measured_activation_bytes,
+                "predicted_activation_bytes": c.predicted_activation_bytes,
+                "memory_relative_error": c.memory_error,
+                "source": c.source,
+            },
+        )
+        for c in calls
+    ]
+    return Summary("measured_stages", checks, time.perf_counter() - t0, assess(calls, bounds or MEASURED_ACCEPTANCE))
+
+
 SIZING_GPUS: tuple[str, ...] = ("h100-sxm", "rtx4090")
 """The GPUs :func:`verify_sizing` sizes every preset on (a Hopper part and a consumer card)."""
 
@@ -677,6 +710,7 @@ VERIFICATIONS: dict[str, Callable[[], Summary]] = {
     "pipeline_invariants": verify_invariants,
     "flop_counter": verify_flop_counter,
     "public_timings": verify_public_timings,
+    "measured_stages": verify_measured_stages,
     "optimisations": verify_optimisations,
     "sizing": verify_sizing,
     "sequence_parallel": verify_parallel,

@@ -23,8 +23,12 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
         quality = _speed_up_quality(summary.verdict)
     elif published:
         quality = _published_quality(checks, summary.verdict)
+    elif timed and "seconds_mean_abs_error" in summary.verdict:
+        quality = _measured_quality(summary.verdict)
     elif timed:
         quality = f"max |error| {100 * max(abs(c.detail['relative_error']) for c in checks):.1f}%"
+    elif "reason" in summary.verdict:
+        quality = str(summary.verdict["reason"])
     else:
         quality = f"{sum(bool(c.detail.get('exact', c.passed)) for c in checks)} exact"
     passed = len(checks) - sum(not c.passed for c in checks)
@@ -33,6 +37,13 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
         f"({summary.seconds:.1f} s) -> {path}"
     ]
     for c in checks:
+        if timed and "measured_activation_bytes" in c.detail:
+            d = c.detail
+            lines.append(
+                f"  ok   {c.name}: {d['predicted_s']:,.4g} s vs {d['measured_s']:,.4g} s measured "
+                f"({100 * d['relative_error']:+.1f}%), activation peak {100 * d['memory_relative_error']:+.1f}%"
+            )
+            continue
         if speed_ups:
             d = c.detail
             loop = "" if d["scope"] == "whole job" else f" {d['scope']}"
@@ -47,6 +58,21 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
             error = _published_error(c) if published else f": {100 * c.detail['relative_error']:+.1f}%" if timed else ""
             lines.append(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}{error}")
     return "\n".join(lines) + "\n"
+
+
+def _measured_quality(v: dict[str, Any]) -> str:
+    """The measured stage calls' seconds against their bounds, the time-weighted error and the peaks beside."""
+    b = v["bounds"]
+
+    def judged(value: float, bound: float) -> str:
+        return f"{100 * value:.1f}% ({'within' if value <= bound else 'BEYOND'} <= {100 * bound:g}%)"
+
+    return (
+        f"over {v['calls']} calls: seconds mean |error| {judged(v['seconds_mean_abs_error'], b['seconds_mean'])}, "
+        f"max {judged(v['seconds_max_abs_error'], b['seconds_max'])}, signed mean "
+        f"{100 * v['seconds_signed_mean_error']:+.1f}%, time-weighted {100 * v['seconds_time_weighted_error']:.1f}%; "
+        f"activation peaks mean |error| {100 * v['activation_mean_abs_error']:.1f}%"
+    )
 
 
 def _published_quality(checks: list[Check], verdict: dict[str, Any]) -> str:
