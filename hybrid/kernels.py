@@ -65,6 +65,7 @@ LARGE = 0.9
 
 TENSOR_DTYPES: Mapping[str, str] = {
     "bf16": "bfloat16", "fp16": "bfloat16", "tf32": "tfloat32", "fp8": "float8_e4m3fn", "int8": "int8", "fp4": "nvfp4",
+    "fp32": "float32",
 }  # fmt: skip
 """The data's GEMM dtype of each tensor path (fp16 and bf16 run at one rate)."""
 
@@ -85,6 +86,8 @@ def _peak_tflops(gpu: GPU, dtype: str) -> float:
         return gpu.int8_tops or gpu.bf16_tflops
     if dtype == "nvfp4":
         return gpu.fp4_tflops or gpu.bf16_tflops
+    if dtype == "float32":  # the CUDA cores
+        return gpu.fp32_tflops
     return gpu.bf16_tflops
 
 
@@ -178,16 +181,23 @@ def attention_curve(kernel: str, gpu_name: str) -> Curve | None:
     return None
 
 
-def tile(gpu: GPU) -> tuple[int, int]:
-    return TILE.get(gpu.architecture, DEFAULT_TILE)
+CUDA_CORE_TILE = (64, 64)
+"""Output tile assumed of float32 products on the CUDA cores (torch's default, ``matmul.allow_tf32``
+False): cuBLAS's SIMT kernels, 32x32 to 128x128 by size (an H200's profile of CLIP's float32 products:
+sm80_xmma_gemm_f32f32 128x128x8, 64x32x8, 32x32x8); with it the H200's measured float32 products at
+CLIP's and UMT5's shapes fall within 11% of their wave and ``k`` factors times its ceiling."""
 
 
-def wave_fraction(gpu: GPU, batch: int, m: int, n: int) -> float:
+def tile(gpu: GPU, dtype: str = "bfloat16") -> tuple[int, int]:
+    return CUDA_CORE_TILE if dtype == "float32" else TILE.get(gpu.architecture, DEFAULT_TILE)
+
+
+def wave_fraction(gpu: GPU, batch: int, m: int, n: int, dtype: str = "bfloat16") -> float:
     """The share of SM-slots the output tiles of ``batch`` ``m x n`` products keep busy over their
     waves (1 for an exact multiple of the SM count; a tile cut by the matrix edge counts whole). A
     side shorter than the tile gets a tile of its length rounded up to 64 (libraries pick narrower
     tiles for narrow products: a VAE convolution's 96 output channels)."""
-    tm, tn = tile(gpu)
+    tm, tn = tile(gpu, dtype)
     tm, tn = min(tm, max(64, -(-m // 64) * 64)), min(tn, max(64, -(-n // 64) * 64))
     tiles = batch * -(-m // tm) * -(-n // tn)
     if tiles == 0:
@@ -201,10 +211,10 @@ def k_fraction(k: int) -> float:
     return k / (k + K_HALF) if k > 0 else 1.0
 
 
-def shape_factor(gpu: GPU, dims: tuple[int, ...]) -> float:
-    """``waves * k / (k + K_HALF)`` of a GEMM's ``(batch, m, n, k)``."""
+def shape_factor(gpu: GPU, dims: tuple[int, ...], dtype: str = "bfloat16") -> float:
+    """``waves * k / (k + K_HALF)`` of a GEMM's ``(batch, m, n, k)`` on ``dtype``'s path."""
     batch, m, n, k = dims
-    return wave_fraction(gpu, batch, m, n) * k_fraction(k)
+    return wave_fraction(gpu, batch, m, n, dtype) * k_fraction(k)
 
 
 def same_chip(section: str, gpu_name: str, dtype: str) -> list[str]:
@@ -243,10 +253,10 @@ def gemm_ceiling(gpu_name: str, dtype: str) -> tuple[float, Evidence] | None:
                 how = f"no GEMM measurement on {gpu_name}: {other}'s ({gpu.architecture}) ceiling; {found[1].how}"
                 return found[0], Evidence("derived", how, found[1].url)
         return None
-    large = [p for p in points if shape_factor(gpu, (1, *p[:3])) >= LARGE]
+    large = [p for p in points if shape_factor(gpu, (1, *p[:3]), dtype) >= LARGE]
     best: tuple[float, str, str] | None = None
     for m, n, k, tflops, source in large or sorted(points, key=lambda p: p[0] * p[1] * p[2])[-1:]:
-        ceiling = tflops / peak / shape_factor(gpu, (1, m, n, k))
+        ceiling = tflops / peak / shape_factor(gpu, (1, m, n, k), dtype)
         if best is None or ceiling > best[0]:
             best = (ceiling, f"{m}x{n}x{k} at {tflops:g} TFLOP/s; {_source(source)}", _url(source))
     if best is None:
@@ -365,6 +375,8 @@ class ShapeRates:
     """``e_max`` of matrix products (``None``: the class efficiency is the ceiling)."""
     conv_curve: Curve | None
     """Convolutions' efficiency over the wave factor by ``k`` (``None``: the class efficiency is the ceiling)."""
+    matmul_dtype: str
+    """The data's dtype of the matrix products' path (``float32``: the CUDA cores, their own tile)."""
     attention: Curve | None
     classes: frozenset[str]
     ident: tuple[str, str, str, frozenset[str]] = ("", "", "", frozenset())
@@ -387,7 +399,8 @@ class ShapeRates:
         if cls == "convolution" and self.conv_curve is not None:
             return max(self.conv_curve.at(dims[3]) * wave_fraction(self.gpu, *dims[:3]), 1e-6)
         ceiling = self.gemm_ceiling if cls == "matmul" else None  # a convolution without a curve: its class's
-        return max((base if ceiling is None else ceiling) * shape_factor(self.gpu, dims), 1e-6)
+        dtype = self.matmul_dtype if cls == "matmul" else "bfloat16"
+        return max((base if ceiling is None else ceiling) * shape_factor(self.gpu, dims, dtype), 1e-6)
 
     def key(self) -> tuple[str, str, str, frozenset[str]]:
         """What the rates depend on (memo keys of timed calls)."""
@@ -400,11 +413,12 @@ def shape_rates(gpu: GPU, path: str, kernel: str, classes: frozenset[str], matmu
     run by ``kernel``, for ``classes``; the matrix products on ``matmul_path`` where it is given (FP8
     linear layers: their GEMM ceiling is the GPU's FP8 one)."""
     dtype = TENSOR_DTYPES.get(path, "bfloat16")
-    ceiling = gemm_ceiling(gpu.name, TENSOR_DTYPES.get(matmul_path or path, "bfloat16"))
+    matmul_dtype = TENSOR_DTYPES.get(matmul_path or path, "bfloat16")
+    ceiling = gemm_ceiling(gpu.name, matmul_dtype)
     conv = conv_curve(gpu.name, dtype)
     curve = attention_curve(kernel, gpu.name) if dtype == "bfloat16" else None
     ident = (gpu.name, f"{path}/{matmul_path}" if matmul_path else path, kernel, classes)
-    return ShapeRates(gpu, ceiling[0] if ceiling else None, conv, curve, classes, ident)
+    return ShapeRates(gpu, ceiling[0] if ceiling else None, conv, matmul_dtype, curve, classes, ident)
 
 
 @cache

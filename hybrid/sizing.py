@@ -78,6 +78,12 @@ CALIBRATE_COMMAND = (
 TENSOR_PATH: dict[str, str] = {"bfloat16": "bf16", "float16": "bf16", "float32": "tf32"}
 """The tensor-core path (:meth:`hybrid.hardware.GPU.peak_flops`) each compute dtype is timed on:
 half precision at the dense BF16 peak, float32 at TF32's (``tf32_ratio`` in the GPU database)."""
+MATMUL_PATH: dict[str, str] = {"float32": "fp32"}
+"""Where a compute dtype's matrix products run on another path than its convolutions: torch's defaults
+send float32 products to the CUDA cores (``torch.backends.cuda.matmul.allow_tf32`` False) and float32
+convolutions to TF32 (``torch.backends.cudnn.allow_tf32`` True), as the H200's profile of CLIP's and the
+VAE's calls shows (calibration/device/h200/profile.json: sm80_xmma_gemm_f32f32 ffma kernels, sm90 TF32
+implicit-GEMM convolutions)."""
 TOO_LONG = (
     "workload: its seconds on a GPU are beyond a float's range (over 1e308 s); the FLOP report without --gpu "
     "still holds, exactly"
@@ -616,9 +622,10 @@ def size_on_gpu(
             if rt.on_host(sd.component):
                 seconds, bound = st.flops * calls / host_cpu[0], "host"
             else:
-                path = apply_tensor_path(transforms, sd, TENSOR_PATH[rt.compute_dtype(sd.component)])
+                dtype = rt.compute_dtype(sd.component)
+                path = apply_tensor_path(transforms, sd, TENSOR_PATH[dtype])
                 stage_launch_s = apply_launch(transforms, sd, launch_s)
-                mm_path = apply_matmul_path(transforms, sd, path)
+                mm_path = apply_matmul_path(transforms, sd, MATMUL_PATH.get(dtype, path))
                 machine = machines.get((path, stage_launch_s, mm_path))
                 if machine is None:
                     other = mm_path if mm_path != path else ""

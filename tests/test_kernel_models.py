@@ -61,3 +61,21 @@ def test_timing_divides_a_categorys_bytes_by_its_share_of_the_memory_rate() -> N
     terms = (("norm", 0, moved, 1, ()), ("elementwise", 0, moved, 1, ()))
     assert terms_time(terms, plain).seconds == pytest.approx(2.0 + 2.0, rel=1e-12)
     assert terms_time(terms, rated).seconds == pytest.approx(8.0 + 2.0, rel=1e-12)  # a norm at 0.125 TB/s
+
+
+def test_float32_products_run_on_the_cuda_cores_at_their_own_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 4096^3 float32 at 50.3 TFLOP/s of the CUDA cores' 67; 64 x 64 tiles: 4,096 in 32 waves of 132 SMs (4096 / 4224),
+    # times 4096 / 4352
+    value, _ = kernels.gemm_ceiling("h200", "float32") or (0.0, None)
+    assert value == pytest.approx(50.3 / 67 / (4096 / 4224 * 4096 / 4352), rel=1e-12)
+    import hybrid.sizing as sizing
+    from hybrid.workload import Workload
+
+    w = Workload.of("wan2.1-i2v-14b-480p", steps=1)
+    cuda_cores = sizing.size_on_gpu(w, "h200").stages["image_encoder"].seconds
+    monkeypatch.setattr(sizing, "MATMUL_PATH", {})  # as if allow_tf32 were True: CLIP's products on TF32
+    sizing.cost_memo.cache_clear()
+    tf32 = sizing.size_on_gpu(w, "h200").stages["image_encoder"].seconds
+    # 67 TFLOP/s against 494.7, but 257-token products fill the SMs far better with 64x64 tiles than with
+    # Hopper's 128x256 (15 tiles for a 257 x 1,280 output): 15.2 ms against 12.3
+    assert cuda_cores == pytest.approx(0.015213, rel=1e-3) and tf32 == pytest.approx(0.012325, rel=1e-3)

@@ -16,7 +16,7 @@ KERNELS = {
 SIXTEEN_BIT_KERNELS = {"sdpa-math", "sdpa-flash", "sdpa-efficient", "cudnn", "fa2", "fa3", "xformers", "flex"}
 COLLECTIVES = {"all_to_all", "all_gather", "reduce_scatter", "all_reduce", "sendrecv"}
 KINDS = {"measured", "fitted"}
-GEMM_DTYPES = {"bfloat16", "float16", "float8_e4m3fn", "tfloat32"}
+GEMM_DTYPES = {"bfloat16", "float16", "float8_e4m3fn", "tfloat32", "float32"}
 OWN_MEASUREMENTS = "calibration/device/"
 """Where this project keeps what it measured on lent GPUs (the only sources without a web address)."""
 GPUS_BEING_ADDED = {
@@ -108,7 +108,11 @@ def test_no_figure_beats_the_datasheet_peak_of_its_gpu(rates: dict[str, Any], gp
     def peak(gpu: str, dtype: str) -> float:
         g = gpus[gpu]
         allowance = 1.2 if gpu.startswith("rtx") else 1.0
-        rate = {"float8_e4m3fn": g["fp8_tflops"], "tfloat32": g["bf16_tflops"] * g["tf32_ratio"]}
+        rate = {
+            "float8_e4m3fn": g["fp8_tflops"],
+            "tfloat32": g["bf16_tflops"] * g["tf32_ratio"],
+            "float32": g["fp32_tflops"],
+        }
         return float(allowance * rate.get(dtype, g["bf16_tflops"]))
 
     for e in rates["attention"]:
