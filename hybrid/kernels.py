@@ -1,7 +1,8 @@
 """Kernel-aware achieved rates: what fraction of a GPU's peak an op reaches, by its kernel and shape.
 
-The data are public kernel measurements (``hybrid/data/kernel_rates.json``: papers' and vendors'
-benchmark tables and plots, microbenchmark repositories, each with its source and how it was read);
+The data are kernel measurements (``hybrid/data/kernel_rates.json``: papers' and vendors' benchmark
+tables and plots, microbenchmark repositories, and this project's own on a lent H200, each with its
+source and how it was read);
 none is fitted to a timed Wan run. These models read them:
 
 * **GEMMs** (and convolutions as implicit GEMMs, on a curve of their own where one is measured)

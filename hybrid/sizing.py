@@ -736,6 +736,16 @@ def fsdp_exposed(sharding: Sharding, machine: Machine, compute_seconds: float) -
     return StageTime(seconds=exposed, comm_seconds=exposed)
 
 
+def describe_rates(rates: Mapping[str, Mapping[str, Any]]) -> str:
+    """``matmul 0.873 by shape (measured), ..., memory 0.84 by category (measured)``: each class's rate, whether
+    it follows the kernel's shape or the op's category, and its kind (the report's line and its warning)."""
+    return ", ".join(
+        f"{c} {p['value']:.3g}{' by shape' if p.get('by_shape') else ' by category' if p.get('by_category') else ''}"
+        f" ({p['kind']})"
+        for c, p in rates.items()
+    )
+
+
 def kernel_aware_classes(cal: dict[str, Any]) -> frozenset[str]:
     """The FLOP classes timed by kernel shape (:mod:`hybrid.kernels`): with the cited defaults,
     every one the user did not override; with a timing calibration of the GPU, none (its measured
@@ -952,15 +962,11 @@ def _warnings(
 ) -> list[str]:  # fmt: skip
     out = []
     if cal.get("defaults"):
-        values = ", ".join(
-            f"{c} {p['value']:.3g}{' by shape' if p.get('by_shape') else ''} ({p['kind']})"
-            for c, p in rates.items()
-            if p["kind"] != "override"
-        )
+        values = describe_rates({c: p for c, p in rates.items() if p["kind"] != "override"})
         out.append(
-            f"no timing calibration of {g.name}: seconds use rates from public kernel measurements ({values}; "
-            f"{launch_s * 1e6:g} us per kernel launch; sources in the JSON report's gpu.efficiency); run "
-            f"`{CALIBRATE_COMMAND.format(gpu=g.name)}` on one to replace them"
+            f"no timing calibration of {g.name}: seconds use rates from kernel measurements ({values}; "
+            f"{launch_s * 1e6:g} us per kernel launch; sources in the JSON report's gpu.efficiency); "
+            f"`bash calibration/device_session.sh {g.name}` on one measures its own kernels and stage calls"
         )
         borrowed = [c for c, p in rates.items() if p["kind"] == "borrowed"]
         if borrowed:

@@ -119,9 +119,9 @@ def gpu_numeric(g: GpuSizing) -> tuple[int, ...]:
 
 
 def _gpu_lines(g: GpuSizing) -> list[str]:
-    effs = ", ".join(
-        f"{c} {e['value']:.3g}{' by shape' if e.get('by_shape') else ''} ({e['kind']})" for c, e in g.efficiency.items()
-    )
+    from hybrid.sizing import describe_rates  # loaded already: g was sized
+
+    effs = describe_rates(g.efficiency)
     lines = [
         f"on {g.gpu.product} ({g.runtime.describe()}; attention: {g.attention_kernel}; timing calibration: "
         f"{g.calibration})",
