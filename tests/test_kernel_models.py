@@ -79,3 +79,12 @@ def test_float32_products_run_on_the_cuda_cores_at_their_own_ceiling(monkeypatch
     # 67 TFLOP/s against 494.7, but 257-token products fill the SMs far better with 64x64 tiles than with
     # Hopper's 128x256 (15 tiles for a 257 x 1,280 output): 15.2 ms against 12.3
     assert cuda_cores == pytest.approx(0.015213, rel=1e-3) and tf32 == pytest.approx(0.012325, rel=1e-3)
+
+
+def test_flex_attention_has_the_h200s_measured_point_and_the_h100_derives_it() -> None:
+    # 4 x 40 x 43,008 x 86,144 x 128 FLOPs in 0.1490 s: 509.1 TFLOP/s of 989.4
+    curve = kernels.attention_curve("flex", "h200")
+    assert curve is not None and curve.points == ((86144, pytest.approx(509.1 / 989.4, rel=1e-12)),)
+    assert curve.evidence.kind == "measured" and curve.at(32760) == curve.at(200000) == curve.points[0][1]
+    h100 = kernels.attention_curve("flex", "h100-sxm")
+    assert h100 is not None and h100.evidence.kind == "derived" and h100.points == curve.points
