@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import statistics
 import sys
@@ -43,9 +42,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from measure_stages import header  # beside this script
+
 from hybrid import ops
 from hybrid.files import write_atomic
-from hybrid.versions import library_versions
 
 SCHEMA = "wanmeter.kernel-measurements/1"
 
@@ -78,17 +78,9 @@ class Doc:
         self.path = path
         props = torch.cuda.get_device_properties(0)
         self.doc: dict[str, Any] = {
-            "schema": SCHEMA,
-            "gpu": gpu,
-            "device_name": torch.cuda.get_device_name(0),
+            **header(SCHEMA, gpu),
             "sm_count": props.multi_processor_count,
             "total_memory_bytes": props.total_memory,
-            "date": dt.date.today().isoformat(),
-            "versions": {
-                **library_versions(),
-                "torch_cuda": torch.version.cuda,
-                "cudnn": torch.backends.cudnn.version(),
-            },
             "settings": {
                 "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
                 "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
@@ -133,17 +125,7 @@ def gemms(doc: Doc, deadline: float) -> None:
         for k, n in ((1536, 1536), (1536, 8960), (8960, 1536), (5120, 5120), (5120, 13824), (13824, 5120)):
             wan.append((m, n, k))
     wan += [(512, 5120, 4096), (512, 1536, 4096)]  # the text projection: 512 tokens of UMT5's 4096
-    for m, n, k in square + wan:
-        if time.monotonic() > deadline:
-            return
-        with recorded(doc, f"gemm bf16 {m}x{n}x{k}"):
-            x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
-            w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16)
-            s = bench(lambda x=x, w=w: F.linear(x, w))
-            flops = ops.linear(m, k, n)
-            doc.add("gemm", {"dtype": "bfloat16", "op": "F.linear", "m": m, "n": n, "k": k, "seconds": s,
-                             "flops": flops, "tflops": flops / s / 1e12})  # fmt: skip
-            del x, w
+    linears(doc, deadline, torch.bfloat16, "F.linear", square + wan)
     for m, n, k in [*square[1:], (32760, 5120, 5120), (75600, 13824, 5120), (75600, 5120, 13824), (32760, 8960, 1536)]:
         if time.monotonic() > deadline:
             return
@@ -354,19 +336,27 @@ def memory_ops(doc: Doc, deadline: float) -> None:
             torch.cuda.empty_cache()
 
 
+def linears(doc: Doc, deadline: float, dtype: torch.dtype, op: str, shapes: list[tuple[int, int, int]]) -> None:
+    """``F.linear`` of ``x[m, k]`` by ``W[n, k]`` in ``dtype`` at each ``(m, n, k)`` of ``shapes``, as ``op``."""
+    name = str(dtype).removeprefix("torch.")
+    for m, n, k in shapes:
+        if time.monotonic() > deadline:
+            return
+        with recorded(doc, f"gemm {name} {m}x{n}x{k}"):
+            x = torch.randn(m, k, device="cuda", dtype=dtype)
+            w = torch.randn(n, k, device="cuda", dtype=dtype)
+            s = bench(lambda x=x, w=w: F.linear(x, w))
+            flops = ops.linear(m, k, n)
+            doc.add("gemm", {"dtype": name, "op": op, "m": m, "n": n, "k": k, "seconds": s, "flops": flops,
+                             "tflops": flops / s / 1e12})  # fmt: skip
+            del x, w
+
+
 def fp32_gemms(doc: Doc, deadline: float) -> None:
     """float32 products as torch runs them by default (``matmul.allow_tf32`` False: the CUDA cores), at the
     encoders' shapes: CLIP ViT-H's 257 tokens of 1,280 (MLP 5,120), UMT5's FFN output (512 x 10,240 -> 4,096)."""
-    for m, n, k in ((257, 1280, 1280), (257, 5120, 1280), (257, 1280, 5120), (512, 4096, 10240), (4096, 4096, 4096)):
-        if time.monotonic() > deadline:
-            return
-        with recorded(doc, f"gemm fp32 {m}x{n}x{k}"):
-            x = torch.randn(m, k, device="cuda")
-            w = torch.randn(n, k, device="cuda")
-            s = bench(lambda x=x, w=w: F.linear(x, w))
-            flops = ops.linear(m, k, n)
-            doc.add("gemm", {"dtype": "float32", "op": "F.linear, CUDA cores", "m": m, "n": n, "k": k,
-                             "seconds": s, "flops": flops, "tflops": flops / s / 1e12})  # fmt: skip
+    shapes = [(257, 1280, 1280), (257, 5120, 1280), (257, 1280, 5120), (512, 4096, 10240), (4096, 4096, 4096)]
+    linears(doc, deadline, torch.float32, "F.linear, CUDA cores", shapes)
 
 
 def launch(doc: Doc) -> None:

@@ -20,7 +20,6 @@ Parts, each written to the document as it ends (atomically):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import statistics
 import sys
@@ -36,23 +35,13 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from measure_stages import CASES, write  # noqa: E402  (beside this script)
+from measure_stages import CASES, event_seconds, header, timed_call, write  # noqa: E402  (beside this script)
 
 from hybrid.trace.build import stage_call  # noqa: E402
-from hybrid.versions import library_versions  # noqa: E402
 from hybrid.workload import Workload  # noqa: E402
 from tests.wan_original import load  # noqa: E402
 
 SCHEMA = "wanmeter.kernel-profile/1"
-
-
-def event_seconds(fn: Callable[[], Any]) -> float:
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    fn()
-    end.record()
-    torch.cuda.synchronize()
-    return float(start.elapsed_time(end)) / 1e3
 
 
 def profiled(fn: Callable[[], Any]) -> dict[str, Any]:
@@ -124,20 +113,13 @@ def time_original(version: str, cfg: dict[str, int], f: int, h: int, w: int) -> 
             with torch.amp.autocast("cuda", dtype=torch.bfloat16):
                 return model(x, t=t, context=context, seq_len=seq_len)
 
-        with torch.no_grad():
-            t0 = time.perf_counter()
-            run()
-            torch.cuda.synchronize()
-            warm = time.perf_counter() - t0
-            torch.cuda.reset_peak_memory_stats()
-            weights = torch.cuda.memory_allocated()
-            runs = [event_seconds(run) for _ in range(3 if warm < 4 else 1)]
+        timed = timed_call(run)
     return {
         "code": f"tests/data/wan_original/{version}/model.py", "config": cfg, "latent": [f, h, w], "seq_len": seq_len,
         "weights": "float32 under torch.amp.autocast('cuda', bfloat16), as generate.py",
         "attention": "flash_attn_varlen_func as PyTorch's FlashAttention-2 (SDPBackend.FLASH_ATTENTION)",
-        "seconds": statistics.median(runs), "runs": runs, "weights_bytes": weights,
-        "activation_peak_bytes": torch.cuda.max_memory_allocated() - weights,
+        "seconds": timed["seconds"], "runs": timed["runs"], "weights_bytes": timed["allocated_after_warm_up"],
+        "activation_peak_bytes": timed["peak_allocated_bytes"] - timed["allocated_after_warm_up"],
     }  # fmt: skip
 
 
@@ -232,9 +214,7 @@ def main() -> int:
         return 2
     start = time.monotonic()
     doc: dict[str, Any] = {
-        "schema": SCHEMA, "gpu": args.gpu, "device_name": torch.cuda.get_device_name(0),
-        "date": dt.date.today().isoformat(),
-        "versions": {**library_versions(), "torch_cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
+        **header(SCHEMA, args.gpu),
         "profiles": [], "original": [], "host_link": [], "flex": [], "errors": [],
     }  # fmt: skip
     write(args.out, doc)

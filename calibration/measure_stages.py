@@ -21,6 +21,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,42 @@ def write(path: Path, doc: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(doc, indent=1) + "\n", "out")
 
 
+def header(schema: str, gpu: str) -> dict[str, Any]:
+    """What every measurement document starts with: its schema, the GPU (database name and as CUDA names
+    it), the date and the versions (the libraries', CUDA's and cuDNN's)."""
+    return {
+        "schema": schema, "gpu": gpu, "device_name": torch.cuda.get_device_name(0), "date": dt.date.today().isoformat(),
+        "versions": {**library_versions(), "torch_cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
+    }  # fmt: skip
+
+
+def event_seconds(fn: Callable[[], Any]) -> float:
+    """Seconds of one call of ``fn`` between CUDA events."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    torch.cuda.synchronize()
+    return float(start.elapsed_time(end)) / 1e3
+
+
+def timed_call(run: Callable[[], Any]) -> dict[str, Any]:
+    """One warm-up call of ``run`` (cuDNN and cuBLAS pick their kernels), then three timed (one where the
+    warm-up took 4 s or more: its own timer's noise is far below 1%), without autograd: the warm-up's
+    seconds, the bytes allocated after it, each timed call's seconds and their median, and the peak
+    allocated over the timed calls."""
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        run()
+        torch.cuda.synchronize()
+        warm_s = time.perf_counter() - t0
+        allocated = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        runs = [event_seconds(run) for _ in range(3 if warm_s < 4 else 1)]
+    return {"warm_up_s": warm_s, "allocated_after_warm_up": allocated, "runs": runs,
+            "seconds": statistics.median(runs), "peak_allocated_bytes": torch.cuda.max_memory_allocated()}  # fmt: skip
+
+
 def measure(model: str, stage: str, size: dict[str, int]) -> dict[str, Any]:
     w = Workload.of(model, **size)
     torch.manual_seed(0)
@@ -61,26 +98,13 @@ def measure(model: str, stage: str, size: dict[str, int]) -> dict[str, Any]:
     torch.cuda.synchronize()
     built_s = time.perf_counter() - t0
     weights = torch.cuda.memory_allocated()
-    seconds = []
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        call.run()  # warm-up: cuDNN and cuBLAS pick their kernels
-        torch.cuda.synchronize()
-        warm_s = time.perf_counter() - t0
-        torch.cuda.reset_peak_memory_stats()
-        for _ in range(3 if warm_s < 4 else 1):  # a long call once: its own timer's noise is far below 1%
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            call.run()
-            end.record()
-            torch.cuda.synchronize()
-            seconds.append(start.elapsed_time(end) / 1e3)
-    peak = torch.cuda.max_memory_allocated()
+    t = timed_call(call.run)
+    peak = t["peak_allocated_bytes"]
     out = {
         "model": model, "stage": stage, "workload": w.to_dict(), "class": call.class_name,
-        "dtype": str(call.dtype).removeprefix("torch."), "seconds": statistics.median(seconds), "runs": seconds,
+        "dtype": str(call.dtype).removeprefix("torch."), "seconds": t["seconds"], "runs": t["runs"],
         "weights_bytes": weights, "peak_allocated_bytes": peak, "activation_peak_bytes": peak - weights,
-        "build_s": built_s, "warm_up_s": warm_s,
+        "build_s": built_s, "warm_up_s": t["warm_up_s"],
     }  # fmt: skip
     del call
     gc.collect()
@@ -99,9 +123,7 @@ def main() -> int:
         return 2
     start = time.monotonic()
     doc: dict[str, Any] = {
-        "schema": SCHEMA, "gpu": args.gpu, "device_name": torch.cuda.get_device_name(0),
-        "date": dt.date.today().isoformat(),
-        "versions": {**library_versions(), "torch_cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
+        **header(SCHEMA, args.gpu),
         "timing": "CUDA events around each call; one warm-up call, then three timed (one where the warm-up took 4 s or "
         "more); random weights and inputs",
         "cases": [], "errors": [],
