@@ -15,7 +15,7 @@ none is fitted to a timed Wan run. These models read them:
   efficiency of the cited defaults where the GPU has none. Convolutions, where cuDNN's implicit-GEMM
   kernels are measured on the stage's tensor path (TF32 for float32 tensors, torch's default), run
   at the measured fraction of peak over the wave factor as a curve over ``k`` (:func:`conv_curve`:
-  an H200 from 0.36 at 96 channels to 0.7-0.8 at 256 and more), times their own wave factor.
+  an H200 from 0.33 at 96 channels to 0.65-0.73 at 256 and more), times their own wave factor.
 * **Attention** runs at the measured throughput of the kernel on the GPU at the key length (the
   kernel's inner loop; curves are log-linear between measured sequence lengths, flat beyond them),
   as a fraction of the GPU's peak; a GPU without its own curve for the kernel takes the curve of a
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -274,7 +275,7 @@ def conv_curve(gpu_name: str, dtype: str) -> Curve | None:
     output channels, input channels times the kernel's size): per measured ``k``, the fraction of
     peak reached divided by its wave factor (the best such shape at that ``k``), as a curve over
     ``k``. cuDNN's implicit-GEMM kernels gain with the reduction length far more than cuBLAS's GEMMs
-    (an H200 in TF32: 0.36 of peak at 96 channels, ``k`` = 2,592, 0.70 at 512); a same-chip GPU
+    (an H200 in TF32: 0.33 at 96 channels, ``k`` = 2,592, 0.73 at 512); a same-chip GPU
     (:data:`SAME_CHIP`) takes the curve (``derived``); ``None`` where none exists."""
     table = gpus()
     gpu = table[gpu_name]
@@ -339,11 +340,9 @@ def memory_ratios(gpu_name: str) -> tuple[dict[str, float], Evidence] | None:
         gbs = stream[0] * table[name].memory_bandwidth_gbs
         ratios = {}
         for category in MEMORY_CATEGORIES:
-            rates = sorted(float(p[1]) for e in own if e["category"] == category for p in e["points"])
+            rates = [float(p[1]) for e in own if e["category"] == category for p in e["points"]]
             if rates:
-                mid = len(rates) // 2
-                median = rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
-                ratios[category] = min(median / gbs, 1.0)
+                ratios[category] = min(statistics.median(rates) / gbs, 1.0)
         shares = ", ".join(f"{c} {v:.3f}" for c, v in ratios.items())
         source = own[0]["source"]
         if name == gpu_name:

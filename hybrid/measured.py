@@ -68,16 +68,25 @@ def _predict(
     return st.seconds / stage_calls(w.spec.pipeline_def.stage(stage), w), st.activation_bytes
 
 
-def _original_model(case: str) -> tuple[str, tuple[int, int, int]]:
-    """``wan2.1-t2v-14b 1280x720x81`` -> the preset and the size."""
-    model, size = case.split()
-    w, h, f = (int(x) for x in size.split("x"))
-    return model, (w, h, f)
-
-
 def _where(path: Path) -> str:
     """``path`` relative to the repository where it lies in it (``calibration/device/h200/stages.json``)."""
     return str(path.relative_to(CALIBRATION_DIR.parent)) if path.is_relative_to(CALIBRATION_DIR.parent) else str(path)
+
+
+def _cases(path: Path, doc: dict[str, Any]) -> list[tuple[str, str, str, tuple[int, int, int], dict[str, Any]]]:
+    """``(model, stage, runtime, size, measured case)`` of a ``stages.json`` (diffusers' stage calls, each with its
+    workload) or a ``profile.json`` (the original WanModel's forwards, each named ``wan2.1-t2v-14b 1280x720x81``)."""
+    out = []
+    if path.name == "stages.json":
+        for c in doc["cases"]:
+            w = c["workload"]
+            out.append((c["model"], c["stage"], "diffusers", (int(w["width"]), int(w["height"]), int(w["frames"])), c))
+        return out
+    for c in doc["original"]:
+        model, size = c["case"].split()
+        width, height, frames = (int(x) for x in size.split("x"))
+        out.append((model, "diffusion_core", "wan", (width, height, frames), c))
+    return out
 
 
 def measured_calls(directory: Path = DEVICE_DIR) -> list[MeasuredCall]:
@@ -87,24 +96,15 @@ def measured_calls(directory: Path = DEVICE_DIR) -> list[MeasuredCall]:
     if not directory.is_dir():
         return out
     for gpu_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        stages, profile = gpu_dir / "stages.json", gpu_dir / "profile.json"
-        if stages.exists():
-            doc: dict[str, Any] = read_json(stages, "measured stages")
+        for path in (gpu_dir / "stages.json", gpu_dir / "profile.json"):
+            if not path.exists():
+                continue
+            doc: dict[str, Any] = read_json(path, "measured calls")
             torch = str(doc["versions"]["torch"]).split("+")[0]
-            for c in doc["cases"]:
-                w = c["workload"]
-                size = (int(w["width"]), int(w["height"]), int(w["frames"]))
-                seconds, act = _predict(doc["gpu"], c["model"], c["stage"], "diffusers", size, torch)
-                out.append(MeasuredCall(doc["gpu"], c["model"], c["stage"], "diffusers", *size, torch, c["seconds"],
-                                        seconds, c["activation_peak_bytes"], act, _where(stages)))  # fmt: skip
-        if profile.exists():
-            doc = read_json(profile, "kernel profile")
-            torch = str(doc["versions"]["torch"]).split("+")[0]
-            for c in doc["original"]:
-                model, size = _original_model(c["case"])
-                seconds, act = _predict(doc["gpu"], model, "diffusion_core", "wan", size, torch)
-                out.append(MeasuredCall(doc["gpu"], model, "diffusion_core", "wan", *size, torch, c["seconds"],
-                                        seconds, c["activation_peak_bytes"], act, _where(profile)))  # fmt: skip
+            for model, stage, runtime, size, c in _cases(path, doc):
+                seconds, act = _predict(doc["gpu"], model, stage, runtime, size, torch)
+                out.append(MeasuredCall(doc["gpu"], model, stage, runtime, *size, torch, c["seconds"], seconds,
+                                        c["activation_peak_bytes"], act, _where(path)))  # fmt: skip
     return out
 
 
