@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from hybrid.errors import InputError, echo
+from hybrid.stats import t_quantile
 
 SCHEMA = "wanmeter.fleet/1"
 GROUP_SIZES: tuple[int, ...] = (1, 2, 4, 8)
 """GPUs one job may run on (one server's layouts)."""
 DISCIPLINES: tuple[str, ...] = ("fifo", "sjf")
 RATE_UNITS: dict[str, float] = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131)
-"""Student's t at 0.975 for 1..15 degrees of freedom (a 95% interval over replications)."""
 
 
 def parse_rate(text: str) -> float:
@@ -317,7 +316,7 @@ def interval(values: Sequence[float]) -> tuple[float, float | None]:
     mean = statistics.fmean(values)
     if len(values) < 2:
         return mean, None
-    t = _T975[min(len(values) - 2, len(_T975) - 1)]
+    t = t_quantile(0.975, len(values) - 1)
     return mean, t * statistics.stdev(values) / math.sqrt(len(values))
 
 
