@@ -1341,6 +1341,73 @@ def _wan_image_embedder(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallSha
     rows.free(t * d * F32 + t * d * BF16)  # the promoted text; the text context, rebound
 
 
+def _wan_time_embedding(rows: _Walk, cfg: WanTransformer3DConfig, m: int, wt: int) -> None:
+    """``sinusoidal_embedding_1d`` of ``m`` timesteps in float64, then under ``autocast(float32)`` the time
+    embedding and projection (weights of ``wt`` bytes per element cast up where bf16): leaves ``e``
+    (``m x D``) and ``e0`` (``m x 6D``) allocated, float32."""
+    d, half, freq = cfg.inner_dim, cfg.freq_dim // 2, cfg.freq_dim
+    md = m * d
+    rows("", "_to_copy", "movement", m * I64, m * F64)  # position.type(torch.float64), kept to its return
+    rows("", "arange", "factory", 0, half * I64)
+    rows.cast("", half, I64, F64)
+    rows.free(half * I64)
+    for op in ("div", "neg", "pow"):
+        rows("", op, "elementwise", half * F64, half * F64)
+        rows.free(half * F64)
+    rows("", "mul", "elementwise", (m + half) * F64, m * half * F64)  # torch.outer
+    rows.free(half * F64)
+    for op in ("cos", "sin"):
+        rows("", op, "elementwise", m * half * F64, m * half * F64)
+    rows("", "cat", "movement", m * freq * F64, m * freq * F64)
+    rows.free(m * freq * F64 + m * half * F64 + m * F64)  # cos and sin, the outer product, the position
+    rows.cast("", m * freq, F64, F32)
+    rows.free(m * freq * F64)
+    te = "condition_embedder.time_embedder"
+    _wan_f32_linear(rows, f"{te}.linear_1", m, freq, d, wt)
+    rows(f"{te}.act", "silu", "elementwise", md * F32, md * F32)
+    rows.free(md * F32)
+    _wan_f32_linear(rows, f"{te}.linear_2", m, d, d, wt)  # e, kept for the head
+    rows.free(md * F32 + m * freq * F32)  # the SiLU's output, the float32 sinusoid
+    rows("condition_embedder.act_fn", "silu", "elementwise", md * F32, md * F32)
+    _wan_f32_linear(rows, "condition_embedder.time_proj", m, d, 6 * d, wt)  # e0, kept
+    rows.free(md * F32)
+
+
+def _wan_text_embedding(rows: _Walk, cfg: WanTransformer3DConfig, batch: int, text_len: int, wt: int) -> None:
+    """The context padded to ``text_len`` (none: ``text_len`` tokens given), stacked and embedded
+    (``text_embedding``) under ``autocast(bfloat16)``: leaves it allocated, bf16."""
+    d, t = cfg.inner_dim, batch * text_len
+    tdim, tx = cfg.text_dim, t * cfg.text_dim * BF16
+    rows("", "new_zeros", "factory", text_len * tdim * BF16, 0, calls=batch)
+    rows("", "cat", "movement", text_len * tdim * BF16, text_len * tdim * BF16, calls=batch, out=tx)
+    rows("", "stack", "movement", tx, tx)
+    rows.free(tx)
+    tt = "condition_embedder.text_embedder"
+    _wan_linear(rows, f"{tt}.linear_1", t, tdim, d, BF16, wt)
+    rows(f"{tt}.act_1", "gelu", "elementwise", t * d * BF16, t * d * BF16)
+    rows.free(t * d * BF16)
+    _wan_linear(rows, f"{tt}.linear_2", t, d, d, BF16, wt)  # the context, kept
+    rows.free(t * d * BF16 + tx)  # the GELU's output, the stacked context
+
+
+def _wan_head(rows: _Walk, cfg: WanTransformer3DConfig, nl: int, ml: int, wt: int, stream: int) -> None:
+    """``Head`` under ``autocast(float32)`` on ``nl`` float32 tokens with ``ml`` elements of ``e``: the
+    modulation table plus ``e``, the norm and its modulation, ``proj_out``; frees all but ``proj_out``'s
+    output, the blocks' output (``stream`` bytes: the tokens the head reads may be a prefix of it) included."""
+    d = cfg.inner_dim
+    xf = nl * d * F32
+    rows("", "add", "elementwise", 2 * d * wt + ml * F32, 2 * ml * F32)  # modulation + e, to the head's end
+    rows.layer_norm("norm_out", nl, d)
+    rows("", "add", "elementwise", ml * F32, ml * F32)
+    rows("", "mul", "elementwise", xf + ml * F32, xf)
+    rows.free(xf + ml * F32)
+    rows("", "add", "elementwise", xf + ml * F32, xf)
+    rows.free(xf)
+    o = cfg.out_channels * prod(cfg.patch_size)
+    _wan_f32_linear(rows, "proj_out", nl, d, o, wt)
+    rows.free(xf + 2 * ml * F32 + stream)  # its input, the modulation, the blocks' output
+
+
 def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None:
     """Every op one forward of the original ``WanModel`` costs (``wan/modules/model.py``: Wan2.1's,
     and Wan2.2's with a timestep per token), as ``generate.py`` runs it under
@@ -1368,9 +1435,9 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     n, t, s = batch * seq_len, batch * text_len, tokens * d
     m = n if shape.per_token_timestep else batch  # rows of the time embedding (over the whole sequence)
     m_local = batch * local if shape.per_token_timestep else batch  # of the blocks' and head's modulation
-    half, freq, channels = cfg.freq_dim // 2, cfg.freq_dim, cfg.in_channels
+    channels = cfg.in_channels
     pixels = f * p_t * h * p_h * w * p_w  # latent positions per sample
-    x, md = n * d * BF16, m * d
+    x = n * d * BF16
     pad = (seq_len - tokens) * d * BF16  # per sample
     wt = nbytes(shape.dit_weight_dtype)  # float32 weights, or bf16 (--convert-model-dtype)
     joined = channels * pixels * F32
@@ -1397,43 +1464,8 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
             rows.free(pad)
     rows("", "cat", "movement", x, x)
     rows.free(batch * s * BF16 + x)  # the patch-embedded samples, each joined with its padding
-    # sinusoidal_embedding_1d in float64, under autocast(float32)
-    rows("", "_to_copy", "movement", m * I64, m * F64)  # position.type(torch.float64), kept to its return
-    rows("", "arange", "factory", 0, half * I64)
-    rows.cast("", half, I64, F64)
-    rows.free(half * I64)
-    for op in ("div", "neg", "pow"):
-        rows("", op, "elementwise", half * F64, half * F64)
-        rows.free(half * F64)
-    rows("", "mul", "elementwise", (m + half) * F64, m * half * F64)  # torch.outer
-    rows.free(half * F64)
-    for op in ("cos", "sin"):
-        rows("", op, "elementwise", m * half * F64, m * half * F64)
-    rows("", "cat", "movement", m * freq * F64, m * freq * F64)
-    rows.free(m * freq * F64 + m * half * F64 + m * F64)  # cos and sin, the outer product, the position
-    rows.cast("", m * freq, F64, F32)
-    rows.free(m * freq * F64)
-    te = "condition_embedder.time_embedder"
-    _wan_f32_linear(rows, f"{te}.linear_1", m, freq, d, wt)
-    rows(f"{te}.act", "silu", "elementwise", md * F32, md * F32)
-    rows.free(md * F32)
-    _wan_f32_linear(rows, f"{te}.linear_2", m, d, d, wt)  # e, kept for the head
-    rows.free(md * F32 + m * freq * F32)  # the SiLU's output, the float32 sinusoid
-    rows("condition_embedder.act_fn", "silu", "elementwise", md * F32, md * F32)
-    _wan_f32_linear(rows, "condition_embedder.time_proj", m, d, 6 * d, wt)  # e0, kept
-    rows.free(md * F32)
-    # the context padded to text_len (none: text_len tokens given), stacked, embedded
-    tdim, tx = cfg.text_dim, t * cfg.text_dim * BF16
-    rows("", "new_zeros", "factory", text_len * tdim * BF16, 0, calls=batch)
-    rows("", "cat", "movement", text_len * tdim * BF16, text_len * tdim * BF16, calls=batch, out=tx)
-    rows("", "stack", "movement", tx, tx)
-    rows.free(tx)
-    tt = "condition_embedder.text_embedder"
-    _wan_linear(rows, f"{tt}.linear_1", t, tdim, d, BF16, wt)
-    rows(f"{tt}.act_1", "gelu", "elementwise", t * d * BF16, t * d * BF16)
-    rows.free(t * d * BF16)
-    _wan_linear(rows, f"{tt}.linear_2", t, d, d, BF16, wt)  # the context, kept
-    rows.free(t * d * BF16 + tx)  # the GELU's output, the stacked context
+    _wan_time_embedding(rows, cfg, m, wt)
+    _wan_text_embedding(rows, cfg, batch, text_len, wt)
     if cfg.image_dim is not None:  # img_emb (MLPProj) on CLIP's features, joined before the text
         _wan_image_embedder(cfg, rows, shape, t, wt)
     # sequence parallelism: x, e and e0 chunked (views; the whole x held until the first block drops it)
@@ -1443,18 +1475,9 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     sink.repeat(cfg.num_layers - 1, "blocks.{i}", lambda s_: _wan_block(cfg, _Walk(s_, batch), shape, m_local, F32, wt),
                 start=1)  # fmt: skip
     # Head: under autocast(float32), on this rank's tokens
-    nl, ml = batch * local, m_local * d
-    xf = nl * d * F32
-    rows("", "add", "elementwise", 2 * d * wt + ml * F32, 2 * ml * F32)  # modulation + e, to the head's end
-    rows.layer_norm("norm_out", nl, d)
-    rows("", "add", "elementwise", ml * F32, ml * F32)
-    rows("", "mul", "elementwise", xf + ml * F32, xf)
-    rows.free(xf + ml * F32)
-    rows("", "add", "elementwise", xf + ml * F32, xf)
-    rows.free(xf)
+    nl = batch * local
+    _wan_head(rows, cfg, nl, m_local * d, wt, nl * d * F32)
     o = cfg.out_channels * prod(cfg.patch_size)
-    _wan_f32_linear(rows, "proj_out", nl, d, o, wt)
-    rows.free(xf + 2 * ml * F32 + xf)  # its input, the modulation, the last block's output
     if ranks > 1:  # gather_forward: every rank's head output, joined along the sequence
         y = nl * o * F32
         rows("", "empty_like", "factory", y, y, calls=ranks, out=ranks * y)
