@@ -64,6 +64,9 @@ GRID: tuple[dict[str, Any], ...] = (
 )
 """Small workloads the laws are fitted on (seconds to trace at full model width)."""
 
+LAWFUL: tuple[str, ...] = tuple(m for m in sorted(PRESETS) if not get_preset(m).pipeline_def.no_laws_reason)
+"""The presets whose laws are fitted (:attr:`hybrid.pipelines.Pipeline.no_laws_reason` says why the others are not)."""
+
 LARGE: dict[str, Any] = {"width": 1920, "height": 1088, "frames": 161, "batch": 2, "text_len": 512}
 """A held-out workload far beyond the grid (and beyond what the models were trained for)."""
 
@@ -384,7 +387,12 @@ def calibrate(
     with ``golden``. With ``check``, nothing is written: the re-fit is compared with the committed
     laws (read before any work: a missing file is an :class:`~hybrid.errors.InputError`), the
     committed laws are cross-checked, and the golden tables are compared with fresh traces."""
-    models = sorted(PRESETS) if model == "all" else [get_preset(model).name]
+    if model != "all" and get_preset(model).pipeline_def.no_laws_reason:
+        raise InputError(
+            f"model: {model} has no fitted laws ({get_preset(model).pipeline_def.no_laws_reason}); valid: "
+            f"{', '.join(LAWFUL)}, all"
+        )
+    models = LAWFUL if model == "all" else (get_preset(model).name,)
     for name in models:
         spec = get_preset(name)
         path = laws_dir / f"{name}.json"

@@ -238,7 +238,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         batch=args.batch,
         text_len=args.text_len,
         cfg=args.cfg,
-        runtime=options.runtime(args),
+        runtime=options.grid_runtime(args),
     )
     reports = sweep(
         grid,

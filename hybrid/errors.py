@@ -8,9 +8,9 @@ ECHO_CHARS = 40
 """How much of a value a message echoes (a 5,000-digit number or a 10,000-character name stays a
 short line): the first 40 characters, then its length."""
 
-MAX_LINE_CHARS = 400
+MAX_LINE_CHARS = 480
 """The longest error line ``wanmeter`` prints, its ``wanmeter: error: `` prefix included (an unknown
-model's line names all 12 presets: 268 characters, 311 with a long name cut to 40)."""
+model's line names all 16 presets: 410 characters with a long name cut to 40)."""
 
 LONG_WORD_CHARS = 120
 """A run of more non-blank characters than this in a message is an echoed value nobody cut: a path

@@ -47,6 +47,8 @@ class CallShape:
     """Ranks the transformer's video tokens are split over by Ulysses (:class:`hybrid.deployment.Deployment`)."""
     ring: int = 1
     """Ranks the transformer's video tokens are split over by ring attention."""
+    audio_samples: int = 0
+    """Samples of the job's audio at 16 kHz (Wan2.2-S2V's audio encoder reads them; 0 elsewhere)."""
 
     @property
     def sequence_degree(self) -> int:

@@ -73,7 +73,7 @@ def pipeline_memory(
     """Combine exact weights (per component, in ``runtime``'s dtypes) with per-stage activation
     peaks (e.g. from a trace) under ``runtime``'s placement of each component."""
     counts = spec.parameter_counts()
-    weights = {c: n * nbytes(runtime.weight_dtype(c)) for c, n in counts.items()}
+    weights = {c: n * nbytes(runtime.weight_dtype(c, spec)) for c, n in counts.items()}
     stages = {s.name: s.component for s in spec.pipeline_def.stages}
     host = tuple(c for c in counts if runtime.on_host(c))
     activations = {s: 0 if stages[s] in host else int(b) for s, b in activation_bytes.items()}

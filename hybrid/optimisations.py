@@ -477,7 +477,7 @@ def plan_of(optimisations: tuple[Optimisation, ...], workload: Workload, gpu: GP
             path, element_bytes, source = QUANTISED[o.name]
             if not gpu.has_path(path):
                 raise InputError(f"optimise: {o.name} needs an {path.upper()} tensor path; {gpu.name} has none")
-            if workload.runtime.weight_dtype("transformer") not in ("bfloat16", "float16"):
+            if workload.runtime.weight_dtype("transformer", workload.spec) not in ("bfloat16", "float16"):
                 raise InputError(
                     f"optimise: {o.name} replaces bf16 Linear weights; --runtime {workload.runtime.name} keeps the "
                     "DiT's in float32 (give --convert-model-dtype on Wan2.2, or --runtime lightx2v)"

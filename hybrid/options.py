@@ -21,6 +21,7 @@ from hybrid.runtime import FLASH_ATTENTION
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.deployment import Deployment
     from hybrid.optimisations import Optimisation
+    from hybrid.presets import ModelSpec
     from hybrid.prices import Price
     from hybrid.runtime import Runtime
     from hybrid.workload import Workload
@@ -210,6 +211,12 @@ def add_workload_options(p: argparse.ArgumentParser) -> None:
         "the character in the background video (default animate, diffusers' WanAnimatePipeline); --frames is "
         "then the whole video, made in 77-frame segments",
     )
+    p.add_argument(
+        "--audio-seconds",
+        type=number("audio-seconds", positive=True),
+        help="speech-to-video presets: the audio's length in seconds, which decides how many clips of --frames "
+        "frames (default 80) the job makes (default 5)",
+    )
     p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
     add_runtime_options(p)
 
@@ -219,12 +226,12 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument(
         "--runtime",
-        default=RUNTIMES[0],
         choices=RUNTIMES,
         help="the code that runs the job: diffusers pipelines, the original Wan repository's generate.py "
         "(float32 DiT weights under bf16 autocast, per-token timesteps in Wan2.2, FlashAttention), or LightX2V, "
         "FastVideo, xDiT, vLLM-Omni, SGLang diffusion or DiffSynth-Studio as their own configs run them "
-        "(hybrid.runtime.RUNTIME_DEFS) (default %(default)s)",
+        f"(hybrid.runtime.RUNTIME_DEFS) (default {RUNTIMES[0]}; wan for a pipeline only the original repository runs: "
+        "wan2.2-s2v-14b)",
     )
     p.add_argument(
         "--offload",
@@ -309,11 +316,14 @@ def deployment(args: argparse.Namespace) -> Deployment:
     )
 
 
-def runtime(args: argparse.Namespace) -> Runtime:
-    from hybrid.runtime import Runtime
+def runtime(args: argparse.Namespace, spec: ModelSpec | None = None) -> Runtime:
+    """The runtime the options name: ``--runtime``, else ``spec``'s pipeline's default
+    (:func:`hybrid.workload.default_runtime`; diffusers without a spec), with its flags."""
+    from hybrid.runtime import RUNTIMES, Runtime
+    from hybrid.workload import default_runtime
 
     return Runtime(
-        name=args.runtime,
+        name=args.runtime or (default_runtime(spec) if spec is not None else RUNTIMES[0]),
         offload=args.offload,
         t5_cpu=args.t5_cpu,
         convert_model_dtype=args.convert_model_dtype,
@@ -321,6 +331,14 @@ def runtime(args: argparse.Namespace) -> Runtime:
         attention=args.attention,
         torch=args.torch,
     )
+
+
+def grid_runtime(args: argparse.Namespace) -> Runtime | None:
+    """A sweep's runtime: :func:`runtime`, or ``None`` (each model's default) where no runtime option is given."""
+    from hybrid.runtime import Runtime
+
+    given = runtime(args)
+    return None if args.runtime is None and given == Runtime() else given
 
 
 def add_price_options(p: argparse.ArgumentParser) -> None:
@@ -408,9 +426,10 @@ def workload(args: argparse.Namespace) -> Workload:
         ref_images=args.ref_images,
         flow_shift=args.flow_shift,
         image=args.image,
-        runtime=runtime(args),
+        runtime=runtime(args, spec),
         strength=args.strength,
         mode=getattr(args, "mode", None),
+        audio_seconds=args.audio_seconds,
     )
 
 

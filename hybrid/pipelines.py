@@ -19,7 +19,7 @@ from typing import Any
 
 from hybrid.errors import InputError
 from hybrid.geometry import CallShape
-from hybrid.models import clip, umt5, wan_animate2, wan_dit, wan_vae
+from hybrid.models import clip, umt5, wan_animate2, wan_dit, wan_s2v, wan_vae, wav2vec2
 from hybrid.rows import CostRow, OpGroup
 from hybrid.timing import Dims, Term, merge_terms, roofline_terms
 
@@ -35,6 +35,7 @@ VARIABLES: dict[str, str] = {
     "R": "VACE reference images",
     "Q": "packed FlexAttention queries: (latent frames + 1) x tokens per frame, rounded up to 128",
     "K": "packed FlexAttention keys: Q plus the reference tokens (latent frames x tokens per frame) rounded up to 128",
+    "S": "audio samples at 16 kHz",
 }
 """The natural variables of the fitted laws (each stage uses some of them); ``{t}`` and ``{s}`` stand
 for the VAE's temporal and spatial scale factors of the spec a law is fitted for."""
@@ -42,7 +43,8 @@ for the VAE's temporal and spatial scale factors of the spec a law is fitted for
 
 CALLS: tuple[str, ...] = (
     "guidance", "guidance_plus_one", "steps", "high_noise_steps", "low_noise_steps", "once", "twice", "image",
-    "videos", "segments", "segment_steps", "cond_segment_steps", "uncond_segment_steps",
+    "videos", "segments", "segment_steps", "cond_segment_steps", "uncond_segment_steps", "later_segments",
+    "later_segment_steps",
 )  # fmt: skip
 """How many calls of a stage a job makes, by kind (:func:`hybrid.schedule.stage_calls` counts them):
 once per prompt (and once more for the negative prompt under CFG; plus one more prompt, Wan-Animate-2's
@@ -50,7 +52,9 @@ reference prompt), once per denoising step and pass (video-to-video: the ``int(s
 it runs), the steps of either expert, once, twice, once with ``--image``, once per video of the batch,
 once per segment of a pipeline that makes its video in segments (Wan-Animate), once per step and pass of
 every segment, or once per step of every segment for the conditional pass and, under CFG, for the
-unconditional one (Wan-Animate-2's passes differ: the unconditional one skips a block)."""
+unconditional one (Wan-Animate-2's passes differ: the unconditional one skips a block); once per segment
+after the first, and once per step and pass of every segment after the first (Wan2.2-S2V's clips after the
+first carry motion tokens and decode the motion latents with their own)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class StageDef:
     basis: tuple[str, ...]
     variables: Callable[[CallShape], dict[str, int]]
     trace_key: str
+    """The tracer's registry key (:data:`hybrid.trace.build.TRACE_CALLS`); ``""`` where no diffusers or
+    transformers module builds the stage (its cost is closed form only, and the tracer refuses it)."""
     modeled: str
     color: str
     assumption: str = ""
@@ -259,6 +265,18 @@ class Pipeline:
     """The pipeline's ``mode`` values (``--mode``), the first its default; ``()``: it takes none."""
     no_layouts_reason: str = ""
     """Why the pipeline runs on one GPU only (its transformer has no context-parallel plan); ``""``: it has one."""
+    audio: bool = False
+    """Speech-to-video: the job's length follows its audio (``--audio-seconds``), made in clips of ``frames``
+    frames (generate.py's ``--infer_frames``, a multiple of 4), :func:`hybrid.models.wan_s2v.clips` of them."""
+    size_step: int = 0
+    """The multiple width and height must be of where the pipeline needs more than the VAE and patch do
+    (Wan2.2-S2V: 64); 0: what they need."""
+    no_laws_reason: str = ""
+    """Why no scaling laws are fitted for the pipeline's presets (``wanmeter calibrate`` skips them); ``""``:
+    they are."""
+    transformer_dtype: str = ""
+    """The dtype the pipeline's own code loads its transformer in whatever the runtime's default (Wan2.2-S2V:
+    ``WanModel_S2V.from_pretrained(torch_dtype=bfloat16)``); ``""``: the runtime's."""
 
     def segments(self, frames: int) -> int:
         """Segments a ``frames``-frame video is made in (1 without :attr:`segment_frames`):
@@ -287,6 +305,8 @@ class Pipeline:
         video-to-video at least the steps that denoise one (``int(steps x strength) >= 1``), and for a
         pipeline that makes its video in segments more frames than the overlap."""
         kw = dict(shape)
+        if self.audio and "frames" in kw:  # frames per clip: a multiple of 4
+            kw["frames"] = max(4, -(-kw["frames"] // 4) * 4)
         if self.segment_frames is not None and "frames" in kw:  # the segments need a frame after the overlap
             kw["frames"] = max(kw["frames"], self.segment_overlap + 1)
         if self.default_strength is not None and "steps" in kw:
@@ -774,8 +794,210 @@ ANIMATE2_DISTILLED = replace(
 )
 """The distilled Wan-Animate-2 checkpoint's blocks: the same stages, guidance 1.0 (no CFG) by default."""
 
+_S2V_REPO = "Wan-Video/Wan2.2 wan/speech2video.py"
+
+S2V_AUDIO_ENCODER = StageDef(
+    name="audio_encoder",
+    component="audio_encoder",
+    call="forward",
+    groups=lambda cfg, s: [g for g in wav2vec2.wav2vec2_rows(cfg, 1, s.audio_samples) if g.flops_per_call],
+    rows=lambda cfg, s: wav2vec2.wav2vec2_rows(cfg, 1, s.audio_samples),
+    terms=lambda cfg, s: wav2vec2.wav2vec2_terms(cfg, 1, s.audio_samples),
+    peak=lambda cfg, s, mat: wav2vec2.wav2vec2_peak_bytes(cfg, 1, s.audio_samples, mat),
+    component_of=wav2vec2.component,
+    calls="once",
+    basis=("S", "S^2"),
+    variables=lambda s: {"S": s.audio_samples},
+    trace_key="wav2vec2.forward",
+    modeled="audio_encoder: Wav2Vec2ForCTC (wav2vec2-large-xlsr-53-english) over the whole audio at 16 kHz with every "
+    "hidden state kept, once per video, float32 on the host CPU (AudioEncoder(device='cpu'), speech2video.py:131-133)",
+    color="#64B5CD",
+    assumption="audio_encoder runs once over the whole audio on the host CPU (the original AudioEncoder's device); "
+    "the interpolation of its 25 hidden states to 30 a second and their bucketing per video frame are host work",
+)
+
+
+def _s2v_encodes(cfg: Any, s: CallShape, what: Callable[..., Any]) -> list[Any]:
+    """``what`` (a VAE encode function) of each once-per-video encode of Wan2.2-S2V (``speech2video.py:494-514``):
+    the reference image, the 73-frame zero motion buffer, and the condition video of ``frames + 1`` frames (-1s
+    without a pose video, multiplied by 0 after; a pose video's clips are each one such encode)."""
+    t = cfg.scale_factor_temporal
+    return [what(cfg, 1, (n - 1) // t + 1, s.height, s.width) for n in (1, wan_s2v.MOTION_FRAMES, s.frames + 1)]
+
+
+S2V_VAE_ENCODE = StageDef(
+    name="vae_encode",
+    component="vae",
+    call="encode",
+    groups=lambda cfg, s: [g for part in _s2v_encodes(cfg, s, wan_vae.vae_encode_groups) for g in part],
+    rows=lambda cfg, s: [g for part in _s2v_encodes(cfg, s, wan_vae.vae_encode_rows) for g in part],
+    terms=lambda cfg, s: merge_terms(*_s2v_encodes(cfg, s, wan_vae.vae_encode_terms)),
+    # the encodes run one after the other, each freeing all it made but its latents: the longest leads
+    peak=lambda cfg, s, mat: max(
+        _s2v_encodes(cfg, s, lambda c, b, t, h, w: wan_vae.vae_encode_peak_bytes(c, b, t, h, w, mat))
+    ),
+    component_of=wan_vae.encode_component,
+    calls="once",
+    basis=("P", "P^2"),  # a clip's frames are fixed: its T terms fold into these
+    variables=lambda s: {"P": s.latent_pixels},
+    trace_key="wan_vae.encode_s2v",
+    modeled="vae_encode: once per video, AutoencoderKLWan.encode (the original Wan2_1_VAE, float32) of the reference "
+    "image, of the 73-frame zero motion buffer and of the frames + 1 condition frames (without a pose video: -1s, "
+    "encoded, then multiplied by 0), each at the output size",
+    color="#C44E52",
+)
+
+
+def _s2v_motion(cfg: wan_vae.AutoencoderKLWanConfig, s: CallShape) -> tuple[Any, int, int, int, int]:
+    """The arguments of the VAE encode of one clip's 73 motion frames at the output size."""
+    return cfg, 1, wan_s2v.motion_latents(cfg.scale_factor_temporal), s.height, s.width
+
+
+S2V_MOTION_ENCODE = replace(
+    S2V_VAE_ENCODE,
+    name="motion_encode",
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(*_s2v_motion(cfg, s)),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(*_s2v_motion(cfg, s)),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(*_s2v_motion(cfg, s)),
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(*_s2v_motion(cfg, s), mat),
+    calls="segments",
+    trace_key="wan_vae.encode_s2v_motion",
+    modeled="motion_encode: per clip, AutoencoderKLWan.encode of the last 73 frames made so far into the next clip's "
+    "19 motion latents (speech2video.py:658-667; after the last clip too)",
+    color="#DA8BC3",
+)
+
+
+def _s2v_decode(latent_frames: Callable[[wan_vae.AutoencoderKLWanConfig, CallShape], int]) -> dict[str, Any]:
+    """The closed-form fields of a decode of ``latent_frames(cfg, shape)`` latents at the output size."""
+
+    def args(cfg: wan_vae.AutoencoderKLWanConfig, s: CallShape) -> tuple[Any, int, int, int, int]:
+        return cfg, 1, latent_frames(cfg, s), s.latent_height, s.latent_width
+
+    return {
+        "groups": lambda cfg, s: wan_vae.vae_decode_groups(*args(cfg, s)),
+        "rows": lambda cfg, s: wan_vae.vae_decode_rows(*args(cfg, s)),
+        "terms": lambda cfg, s: wan_vae.vae_decode_terms(*args(cfg, s)),
+        "peak": lambda cfg, s, mat: wan_vae.vae_decode_peak_bytes(*args(cfg, s), mat),
+        "components": lambda cfg, s: wan_vae.vae_decode_components(*args(cfg, s)),
+    }
+
+
+S2V_VAE_DECODE = replace(
+    VAE_DECODE,
+    **_s2v_decode(lambda cfg, s: wan_s2v.decoded_latents(s.latent_frames, cfg.scale_factor_temporal, False)),
+    basis=("P", "P^2"),
+    variables=lambda s: {"P": s.latent_pixels},
+    trace_key="wan_vae.decode_s2v",
+    assumption="vae_decode runs once per clip: the first clip's reference latent and its own (speech2video.py:648-653: "
+    "drop_first_motion), each later clip's 19 motion latents and its own, one latent frame per decoder call",
+    modeled="vae_decode: the first clip's AutoencoderKLWan.decode of its reference latent and its frames / 4 latents "
+    "(frames + 1 frames decoded, the last frames - 3 kept)",
+)
+
+S2V_VAE_DECODE_MOTION = replace(
+    S2V_VAE_DECODE,
+    **_s2v_decode(lambda cfg, s: wan_s2v.decoded_latents(s.latent_frames, cfg.scale_factor_temporal, True)),
+    name="vae_decode_motion",
+    calls="later_segments",
+    trace_key="wan_vae.decode_s2v_motion",
+    modeled="vae_decode_motion: per clip after the first, AutoencoderKLWan.decode of its 19 motion latents and its "
+    "frames / 4 (73 + frames frames decoded, the last frames kept)",
+    color="#8C8C8C",
+)
+
+
+def _s2v_transformer(name: str, motion: bool, calls: str, modeled: str) -> StageDef:
+    """A Wan2.2-S2V transformer stage: one ``WanModel_S2V`` forward of a clip (:mod:`hybrid.models.wan_s2v`)."""
+    return StageDef(
+        name=name,
+        component="transformer",
+        call="forward",
+        groups=lambda cfg, s: wan_s2v.s2v_groups(cfg, s, motion, name),
+        rows=lambda cfg, s: wan_s2v.s2v_rows(cfg, s, motion, name),
+        terms=lambda cfg, s: wan_s2v.s2v_terms(cfg, s, motion),
+        peak=lambda cfg, s, mat: wan_s2v.s2v_peak_bytes(cfg, s, motion, mat),
+        component_of=wan_s2v.component,
+        calls=calls,
+        basis=("P", "P^2"),  # a clip's frames and the 512 text tokens are fixed: their terms fold into these
+        variables=lambda s: {"P": s.latent_pixels},
+        trace_key="",
+        modeled=modeled,
+        color="#DD8452" if not motion else "#937860",
+        assumption="the S2V transformer (the original repository's WanModel_S2V, which no diffusers or transformers "
+        "class builds) is closed form from its code, op by op, equal in rows and peaks to that code run on a CPU and "
+        "traced at tiny configs (tests/test_wan_s2v.py); its blocks run over the noisy tokens plus one reference "
+        "frame's, and from the second clip on 1.5 frames' of motion tokens",
+    )
+
+
+S2V_DIFFUSION_CORE = _s2v_transformer(
+    "diffusion_core",
+    False,
+    "steps",
+    "diffusion_core: the first clip's WanModel_S2V forwards (the causal audio encoder, the noisy, pose and reference "
+    "latents patchified, the frame pack made and dropped, two timesteps embedded, 40 blocks over the noisy and "
+    "reference tokens with an audio injection after 12 of them, the head on the noisy tokens); steps x 2 under CFG "
+    "(the unconditional pass's audio is zeros)",
+)
+
+S2V_DIFFUSION_CORE_MOTION = _s2v_transformer(
+    "diffusion_core_motion",
+    True,
+    "later_segment_steps",
+    "diffusion_core_motion: the WanModel_S2V forwards of every clip after the first, the frame pack's 1.5 x tokens "
+    "per latent frame of motion tokens kept; steps x 2 under CFG per clip",
+)
+
+S2V = Pipeline(
+    name="s2v",
+    diffusers_class="WanS2V",
+    stages=(
+        replace(
+            I2V_TEXT_ENCODER,
+            modeled="text_encoder: UMT5-XXL encoder forward over the 512 padded tokens of the prompt and the negative "
+            "prompt, once per video (speech2video.py:522-532)",
+        ),
+        S2V_AUDIO_ENCODER,
+        S2V_VAE_ENCODE,
+        S2V_DIFFUSION_CORE,
+        S2V_VAE_DECODE,
+        S2V_MOTION_ENCODE,
+        S2V_DIFFUSION_CORE_MOTION,
+        S2V_VAE_DECODE_MOTION,
+    ),
+    unmodeled=(
+        *T2V_UNMODELED[:2],
+        "the audio's loading, resampling, feature interpolation and bucketing, the image's resize and crop, the pose "
+        "video's decoding (host work); the DiT's moves to the host and back between clips under --offload_model; a "
+        "pose video's per-clip encodes (without one, as here, one condition encode); CosyVoice text-to-speech",
+    ),
+    fixed_text_len=512,
+    fixed_text_len_reason="WanModel_S2V pads the context to its text_len, 512 (model_s2v.py:801-806), and the T5 "
+    "tokenizer pads every prompt to it",
+    max_batch=1,
+    max_batch_reason="WanS2V.generate makes one video from one image and one audio",
+    wan_repo="Wan2.2",
+    runtimes=("wan",),
+    runtimes_reason="the original Wan2.2 repository's WanS2V (generate.py --task s2v-14B); diffusers has no "
+    "speech-to-video pipeline",
+    default_steps=40,
+    default_guidance_scale=4.5,
+    no_layouts_reason="wanmeter does not model S2V's sequence parallelism yet (its audio injections all-gather the "
+    "sequence, model_s2v.py:607-608)",
+    audio=True,
+    size_step=64,
+    no_laws_reason="its audio encoder's convolutions floor-divide the audio's samples, which no polynomial law "
+    "fits, and its transformer is no diffusers module to trace (its closed form is checked against the original code "
+    "in tests/test_wan_s2v.py instead)",
+    transformer_dtype="bfloat16",
+)
+"""Wan2.2-S2V (the original repository's ``WanS2V``): the video made in clips of ``frames`` frames (80), as many as
+the audio needs, each after the first carrying 73 frames of motion; 40 steps, guidance 4.5."""
+
 PIPELINES: dict[str, Pipeline] = {
-    p.name: p for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V, V2V, ANIMATE, ANIMATE2, ANIMATE2_DISTILLED)
+    p.name: p
+    for p in (T2V, I2V, FLF2V, VACE, T2V_A14B, I2V_A14B, TI2V, V2V, ANIMATE, ANIMATE2, ANIMATE2_DISTILLED, S2V)
 }
 """Every pipeline, by the name a :class:`~hybrid.presets.ModelSpec` refers to it with."""
 

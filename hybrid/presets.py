@@ -32,13 +32,17 @@ from hybrid.models.wan_dit import (
     WAN22_TI2V_5B,
     WanTransformer3DConfig,
 )
+from hybrid.models.wan_s2v import WAN22_S2V_14B
 from hybrid.models.wan_vae import WAN21_VAE, WAN22_VAE, AutoencoderKLWanConfig
+from hybrid.models.wav2vec2 import WAV2VEC2_XLSR_53, Wav2Vec2Config
 from hybrid.pipelines import Pipeline, get_pipeline
 
 __all__ = ["COMPONENT_FIELDS", "DEFAULT_MODEL", "PRESETS", "ModelSpec", "get_preset"]
 
 
-COMPONENT_FIELDS: tuple[str, ...] = ("text_encoder", "image_encoder", "transformer", "transformer_2", "vae")
+COMPONENT_FIELDS: tuple[str, ...] = (
+    "text_encoder", "image_encoder", "audio_encoder", "transformer", "transformer_2", "vae"
+)  # fmt: skip
 """The :class:`ModelSpec` fields that hold a model component's config, in pipeline order (each the
 name of the diffusers pipeline's component and of its sub-folder in a Diffusers checkpoint)."""
 
@@ -74,6 +78,8 @@ class ModelSpec:
     flow_shift: float | None = None
     """The scheduler's flow shift a two-expert pipeline splits its steps with (the published default;
     ``--flow-shift`` changes it)."""
+    audio_encoder: Wav2Vec2Config | None = None
+    """The audio encoder's config, for pipelines that encode audio (Wan2.2-S2V; ``None`` otherwise)."""
 
     def __hash__(self) -> int:
         # a workload holds its spec and memos key on workloads: hash the nested configs once per spec
@@ -90,10 +96,12 @@ class ModelSpec:
         return get_pipeline(self.pipeline)
 
     def size_multiple(self) -> tuple[int, int]:
-        """``(height, width)`` multiples: the VAE's spatial scale factor times the patch."""
+        """``(height, width)`` multiples: the VAE's spatial scale factor times the patch, or the pipeline's
+        own step where it needs more (:attr:`~hybrid.pipelines.Pipeline.size_step`)."""
         s = self.vae.scale_factor_spatial
         _, p_h, p_w = self.transformer.patch_size
-        return s * p_h, s * p_w
+        step = self.pipeline_def.size_step
+        return max(s * p_h, step), max(s * p_w, step)
 
     def constrain(self, shape: dict[str, Any], ref_images: int = 0) -> dict[str, Any]:
         """``shape`` (workload keyword arguments) within this spec's pipeline constraints
@@ -330,6 +338,25 @@ PRESETS["wan-animate-2-14b-distilled"] = replace(
     default_steps=10,
     pipeline="animate2-distilled",
     source=_ANIMATE2_SOURCE + ", 10 steps and guidance 1.0, no CFG (WanAnimate2DistilledBlocks)",
+)
+
+PRESETS["wan2.2-s2v-14b"] = ModelSpec(
+    name="wan2.2-s2v-14b",
+    text_encoder=UMT5_XXL,
+    audio_encoder=WAV2VEC2_XLSR_53,
+    transformer=WAN22_S2V_14B,
+    vae=WAN21_VAE,
+    default_width=1280,
+    default_height=704,
+    trained_max_pixels=1280 * 720,
+    default_steps=40,
+    default_frames=80,
+    trained_max_frames=80,
+    pipeline="s2v",
+    source="Wan-Video/Wan2.2 (42bf4cf) wan/configs/wan_s2v_14B.py: the 14B trunk, audio injection after 12 blocks, "
+    "a 1-2-16 frame pack, umT5-XXL, the Wan2.1 VAE and wav2vec2-large-xlsr-53-english; generate.py's defaults: 40 "
+    "steps, guidance 4.5, 80-frame clips (--infer_frames) at 16 fps, and --size 1280*720 as an area: a 16:9 image "
+    "makes 1280x704 (get_size_less_than_area rounds to multiples of 64)",
 )
 
 DEFAULT_MODEL = "wan2.1-t2v-14b"

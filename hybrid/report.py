@@ -96,7 +96,11 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
             else ""
         )
         dit_ops = (
-            "the transformer as the original WanModel runs it (float32 norms, modulation and residual stream, "
+            "the transformer as the original WanModel_S2V runs it (the original WanModel's blocks over the noisy, "
+            "reference and motion tokens, an audio injection after 12 of them; bf16 weights as from_pretrained loads "
+            "them)"
+            if pipeline.audio
+            else "the transformer as the original WanModel runs it (float32 norms, modulation and residual stream, "
             "the rotary embedding in float64 complex, q and k cast to bf16 for FlashAttention and back): the "
             "same FLOPs as diffusers' classes, its own bytes and activations"
             if isinstance(spec.transformer, WanTransformer3DConfig) and wan_ops_written(spec.transformer, shape)
@@ -115,7 +119,7 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
         *runtime,
         *_steps_assumption(spec, workload),
         *_experts_assumption(spec, workload),
-        *(st.assumption for st in pipeline.stages if st.assumption),
+        *dict.fromkeys(st.assumption for st in pipeline.stages if st.assumption),  # stages may share one
         f"latents: {shape.latent_frames} frames of {shape.latent_height}x{shape.latent_width} "
         f"(VAE stride {t}x{s}x{s}); DiT tokens per sample: {shape.dit_tokens} (patch {p_t}x{p_h}x{p_w})",
     )
@@ -184,7 +188,8 @@ class PipelineReport:
                 **({"runtime": asdict(w.runtime)} if w.runtime != DIFFUSERS else {}),
                 **({"strength": w.strength} if w.strength is not None else {}),
                 **({"mode": w.mode} if w.mode is not None else {}),
-                **({"segments": w.segments} if self.spec.pipeline_def.segment_frames else {}),
+                **({"audio_seconds": w.audio_seconds} if w.audio_seconds is not None else {}),
+                **({"segments": w.segments} if self.spec.pipeline_def.segment_frames or w.audio_seconds else {}),
             },
             "stages": {
                 name: {

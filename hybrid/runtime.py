@@ -377,6 +377,8 @@ class RuntimeDef:
     """Whether the two A14B experts are moved in and out at the boundary on one GPU without ``--offload``."""
     host_text_encoder: bool = False
     """Whether the text encoder can run on the host CPU (``--t5-cpu``)."""
+    host_components: tuple[str, ...] = ()
+    """Components it always runs on the host CPU (the original Wan2.2-S2V's audio encoder)."""
     convert_model_dtype_repos: tuple[str, ...] = ()
     """The repositories whose code takes ``--convert-model-dtype`` (DiT weights stored in bfloat16)."""
     cfg_always: bool = False
@@ -425,6 +427,7 @@ class RuntimeDef:
 _DIFFUSERS_DTYPES = {
     "text_encoder": "bfloat16",
     "image_encoder": "float32",
+    "audio_encoder": "float32",
     "transformer": "bfloat16",
     "transformer_2": "bfloat16",
     "vae": "float32",
@@ -432,6 +435,7 @@ _DIFFUSERS_DTYPES = {
 _WAN_WEIGHTS = {
     "text_encoder": "bfloat16",
     "image_encoder": "float16",
+    "audio_encoder": "float32",
     "transformer": "float32",
     "transformer_2": "float32",
     "vae": "float32",
@@ -500,6 +504,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             never_moved=("vae",),
             experts_swap_on_one_gpu=True,
             host_text_encoder=True,
+            host_components=("audio_encoder",),
             convert_model_dtype_repos=("Wan2.2",),
             cfg_always=True,
             per_token_timestep_repos=("Wan2.2",),
@@ -909,21 +914,27 @@ class Runtime:
         """Whether the DiT embeds one timestep per token: the pipeline's ``expand_timesteps``, or
         every model of a repository whose code does so."""
         p = spec.pipeline_def
+        if p.audio:  # WanModel_S2V embeds two timesteps, t and 0 (model_s2v.py:776-794)
+            return False
         return p.expand_timesteps or p.wan_repo in self.record.per_token_timestep_repos
 
-    def weight_dtype(self, component: str) -> str:
-        """The dtype ``component``'s weights are stored in."""
-        if self.convert_model_dtype and component.startswith("transformer"):
-            return "bfloat16"
+    def weight_dtype(self, component: str, spec: ModelSpec | None = None) -> str:
+        """The dtype ``component``'s weights are stored in (in ``spec``'s pipeline, whose own code may load
+        its transformer in one: :attr:`~hybrid.pipelines.Pipeline.transformer_dtype`)."""
+        if component.startswith("transformer"):
+            if spec is not None and spec.pipeline_def.transformer_dtype:
+                return spec.pipeline_def.transformer_dtype
+            if self.convert_model_dtype:
+                return "bfloat16"
         return self.record.weight_dtypes[component]
 
     def compute_dtype(self, component: str) -> str:
         """The dtype ``component``'s matmuls run in."""
         return self.record.compute_dtypes[component]
 
-    def casts_weights(self, component: str) -> bool:
+    def casts_weights(self, component: str, spec: ModelSpec | None = None) -> bool:
         """Whether ``component`` casts float32 weights to bfloat16 on every call (autocast)."""
-        return self.weight_dtype(component) == "float32" and self.compute_dtype(component) != "float32"
+        return self.weight_dtype(component, spec) == "float32" and self.compute_dtype(component) != "float32"
 
     def attention_kernel(self, architecture: str) -> str:
         """The attention kernel on a GPU of ``architecture`` (one of :data:`ATTENTION_KERNELS`)."""
@@ -936,8 +947,8 @@ class Runtime:
         return kernel if runs_on(kernel, architecture) else r.attention_fallback
 
     def on_host(self, component: str) -> bool:
-        """Whether ``component`` runs on the host CPU (``--t5-cpu``)."""
-        return self.t5_cpu and component == "text_encoder"
+        """Whether ``component`` runs on the host CPU (``--t5-cpu``, or always where the code base does)."""
+        return component in self.record.host_components or (self.t5_cpu and component == "text_encoder")
 
     def swapped(self, spec: ModelSpec, component: str, gpus: int = 1) -> bool:
         """Whether ``component`` is moved onto the GPU for its stage and off it after, every job

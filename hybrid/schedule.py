@@ -5,7 +5,8 @@ for a workload: the prompt (and the negative prompt under CFG), every step (twic
 diffusers runs the conditional and unconditional passes as separate calls; video-to-video's
 ``int(steps x strength)`` of them), the steps of either expert of a two-expert pipeline (the sampler's
 split, :mod:`hybrid.sampler`), once, once with ``--image``, once per video of the batch, or once per
-segment (and per step of every segment) of a pipeline that makes its video in segments.
+segment (and per step of every segment) of a pipeline that makes its video in segments, or of every segment
+after the first (speech-to-video's clips that carry motion).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def stage_steps(sd: StageDef, workload: Workload) -> tuple[int, int] | None:
     two-expert pipeline's high-noise expert runs the first ones, the low-noise expert the rest);
     ``None`` for a stage not called per step."""
     kind = sd.calls
-    if kind in ("steps", "segment_steps", "cond_segment_steps", "uncond_segment_steps"):  # every segment again
+    if kind in ("steps", "segment_steps", "cond_segment_steps", "uncond_segment_steps", "later_segment_steps"):
         return 0, workload.denoising_steps
     if kind == "high_noise_steps":
         return 0, expert_steps(workload)[0]
@@ -56,6 +57,8 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
     steps = stage_steps(sd, workload)
     if steps is not None:  # both passes of CFG, or one: the conditional, and the unconditional under CFG
         passes = {"cond_segment_steps": 1, "uncond_segment_steps": guidance - 1}.get(kind, guidance)
+        if kind == "later_segment_steps":
+            return steps[1] * passes * (workload.segments - 1)
         return steps[1] * passes * (workload.segments if kind.endswith("segment_steps") else 1)
     if kind == "once":
         return 1
@@ -67,6 +70,8 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
         return workload.batch
     if kind == "segments":
         return workload.segments
+    if kind == "later_segments":
+        return workload.segments - 1
     raise AssertionError(f"stage {sd.name}: unknown kind of calls {kind!r}")
 
 

@@ -499,12 +499,17 @@ def stage_costs(
         traced = trace(workload, deployment=deployment)
     shape = shape or workload.shape(deployment)
     out = {}
-    for name, st in traced.stages.items():
-        sd = spec.pipeline_def.stage(name)
-        closed = closed_call_cost(sd, spec, shape) if untraced_ops(sd, spec, shape) else None
-        out[name] = closed or CallCost(
-            st.flops, st.peak_activation_bytes, st.peak_activation_bytes_materialized, row_terms(st.rows)
-        )
+    for sd in spec.pipeline_def.stages:
+        st = traced.stages.get(sd.name)
+        closed = closed_call_cost(sd, spec, shape) if st is None or untraced_ops(sd, spec, shape) else None
+        if closed is not None:
+            out[sd.name] = closed
+        elif st is not None:
+            out[sd.name] = CallCost(
+                st.flops, st.peak_activation_bytes, st.peak_activation_bytes_materialized, row_terms(st.rows)
+            )
+        else:
+            raise InputError(f"stage: {sd.name} is neither traced nor written in closed form for {spec.name}")
     return out
 
 
@@ -644,7 +649,7 @@ def size_on_gpu(
                 t = st.time(machine)
                 sharded = shardings.get(sd.component)
                 fsdp = fsdp_exposed(sharded, machine, t.seconds) if sharded else None
-                if rt.casts_weights(sd.component) and not sharded:  # FSDP gathers bfloat16 weights
+                if rt.casts_weights(sd.component, spec) and not sharded:  # FSDP gathers bfloat16 weights
                     cast_bytes = 6 * sd.config(spec).autocast_parameters() * calls  # read fp32, write bf16
                 cast_seconds = cast_bytes / (machine.peak_bytes_per_s * machine.efficiency["memory"])
                 comm_seconds = (t.comm_seconds + (fsdp.seconds if fsdp else 0.0)) * calls
@@ -791,6 +796,7 @@ def _sent(terms: tuple[Term, ...]) -> int:
 COMPONENT_NAMES: dict[str, str] = {
     "text_encoder": "the text encoder",
     "image_encoder": "the image encoder",
+    "audio_encoder": "the audio encoder",
     "transformer": "the DiT",
     "transformer_2": "the low-noise DiT",
     "vae": "the whole VAE",
@@ -835,12 +841,16 @@ def _assumptions(
         if traced
         else "closed form, equal to a meta trace of the real modules: wanmeter verify checks it"
     )
-    if untraced:  # the original WanModel's ops: the tracer builds diffusers' module
-        source += f"; {_and(list(untraced))} closed form: the original WanModel's ops, checked against its code"
+    built = [name for name in untraced if spec.pipeline_def.stage(name).trace_key]
+    unbuilt = [name for name in untraced if name not in built]
+    if built:  # the original WanModel's ops: the tracer builds diffusers' module
+        source += f"; {_and(built)} closed form: the original WanModel's ops, checked against its code"
+    if unbuilt:  # no diffusers or transformers class: the original code read, not traced
+        source += f"; {_and(unbuilt)} closed form: the original code's ops, equal to it run and traced at tiny sizes"
     components = list(memory.weights_bytes)  # every component, in the spec's order
     code = rt.text("code", spec)
-    dtypes = ", ".join(f"{COMPONENT_NAMES[c]} {dtype(rt.weight_dtype(c)).short}" for c in components)
-    casts = [COMPONENT_NAMES[c] for c in components if rt.casts_weights(c) and c not in sharded]
+    dtypes = ", ".join(f"{COMPONENT_NAMES[c]} {dtype(rt.weight_dtype(c, spec)).short}" for c in components)
+    casts = [COMPONENT_NAMES[c] for c in components if rt.casts_weights(c, spec) and c not in sharded]
     stages = spec.pipeline_def.stages
     vae = [s.name for s in stages if s.component == "vae"]
     resident = [COMPONENT_NAMES[c] for c in memory.resident]

@@ -61,8 +61,9 @@ class Grid:
     text_len: tuple[int, ...] = (TEXT_LEN,)
     cfg: tuple[bool | None, ...] = (None,)
     """``None``: each model's default (CFG on; Wan-Animate's guidance 1.0: off)."""
-    runtime: Runtime = DIFFUSERS
-    """How every workload of the grid runs (:mod:`hybrid.runtime`)."""
+    runtime: Runtime | None = DIFFUSERS
+    """How every workload of the grid runs (:mod:`hybrid.runtime`); ``None``: each model's default runtime
+    (:func:`hybrid.workload.default_runtime`)."""
 
     def rows(self) -> int:
         """How many workloads :meth:`workloads` makes (counted, not made)."""

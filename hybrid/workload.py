@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.errors import InputError, echo
 from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
+from hybrid.models.wan_s2v import audio_samples, clips
 from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
 from hybrid.runtime import DIFFUSERS, Runtime
 from hybrid.sampler import MIN_FLOW_SHIFT
@@ -31,6 +32,14 @@ from hybrid.sampler import MIN_FLOW_SHIFT
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.deployment import Deployment
 
+DEFAULT_AUDIO_SECONDS = 5.0
+"""Speech-to-video's audio length by default: about the 5.016 s of the example the original generate.py reads
+(``examples/talk.wav``), which makes one clip at exactly 5 s."""
+MIN_AUDIO_SAMPLES = 400
+"""The fewest audio samples wav2vec2's convolutions turn into a feature frame (25 ms at 16 kHz)."""
+MAX_AUDIO_SECONDS = 3600.0
+"""The longest audio a speech-to-video workload takes (an hour: 721 clips at 80 frames; its audio encoder's walk
+grows with it)."""
 TEXT_LEN = 512
 """Padded prompt tokens by default: every Wan pipeline's ``max_sequence_length``."""
 MAX_VAE_RES_BLOCKS = 64
@@ -72,6 +81,9 @@ class Workload:
     mode: str | None = None
     """Wan-Animate's ``mode`` (``animate`` or ``replace``: :attr:`hybrid.pipelines.Pipeline.modes`; :meth:`of`
     fills the pipeline's default). ``None`` for a pipeline that takes none."""
+    audio_seconds: float | None = None
+    """Speech-to-video: the audio's length in seconds, which decides how many clips of ``frames`` frames the job
+    makes (:attr:`segments`; :meth:`of` fills :data:`DEFAULT_AUDIO_SECONDS`). ``None`` elsewhere."""
 
     @classmethod
     def of(
@@ -82,12 +94,15 @@ class Workload:
         frames: int | None = None,
         steps: int | None = None,
         flow_shift: float | None = None,
-        runtime: Runtime | Mapping[str, Any] = DIFFUSERS,
+        runtime: Runtime | Mapping[str, Any] | None = None,
         **kw: Any,
     ) -> Workload:
         """A workload of ``model`` (a preset's name or a spec), each size, frame count, step count
-        and flow shift left out (``None``, or 0 for a size) taken from the spec's defaults."""
+        and flow shift left out (``None``, or 0 for a size) taken from the spec's defaults; without a
+        ``runtime`` the pipeline's default (:func:`default_runtime`)."""
         spec = model if isinstance(model, ModelSpec) else get_preset(str(model))
+        if runtime is None:
+            runtime = Runtime(default_runtime(spec))
         if isinstance(runtime, Mapping):  # the JSON form of to_dict()
             valid = [f.name for f in fields(Runtime)]
             bad = sorted(set(runtime) - set(valid))
@@ -101,6 +116,8 @@ class Workload:
             kw["mode"] = p.modes[0] if p.modes else None
         if kw.get("cfg") is None:
             kw["cfg"] = guided(spec, None)
+        if kw.get("audio_seconds") is None and p.audio:
+            kw["audio_seconds"] = DEFAULT_AUDIO_SECONDS
         return cls(
             spec,
             width or spec.default_width,
@@ -175,7 +192,14 @@ class Workload:
                     f"{name}: {v} is not a positive multiple of {step}; {nearest_multiples(v, step, step)}"
                 )
         t = spec.vae.scale_factor_temporal
-        if p.segment_frames is not None:  # the whole video's length: any count the segments can cover
+        if p.audio:  # frames per clip: generate.py's --infer_frames
+            if self.frames < t or self.frames % t:
+                raise InputError(
+                    f"frames: {echo(self.frames)} is invalid for {spec.name}; valid: frames per clip, a positive "
+                    f"multiple of {t} (generate.py --infer_frames, default {spec.default_frames}); the video's "
+                    "length follows --audio-seconds"
+                )
+        elif p.segment_frames is not None:  # the whole video's length: any count the segments can cover
             if self.frames <= p.segment_overlap:
                 raise InputError(
                     f"frames: {echo(self.frames)} is invalid for {spec.name}; valid: more than {p.segment_overlap} "
@@ -207,6 +231,7 @@ class Workload:
                 "valid: leave it out (two-expert presets take it)"
             )
         self._validate_strength()
+        self._validate_audio()
         if p.max_batch is not None and self.batch > p.max_batch:
             raise InputError(
                 f"batch: {self.batch} is invalid for {spec.name}; valid: 1 to {p.max_batch} ({p.max_batch_reason})"
@@ -229,6 +254,35 @@ class Workload:
                 f"valid: strength >= {1 / self.steps:.4g} at {self.steps} steps"
             )
 
+    def _validate_audio(self) -> None:
+        p, v = self.spec.pipeline_def, self.audio_seconds
+        if not p.audio:
+            if v is not None:
+                raise InputError(
+                    f"audio_seconds: {self.spec.name} takes no audio; valid: speech-to-video presets take it"
+                )
+            return
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not (math.isfinite(v) and 0 < v <= MAX_AUDIO_SECONDS)
+        ):
+            raise InputError(
+                f"audio_seconds: {str(v)[:40]} is invalid; valid: a number of seconds in (0, {MAX_AUDIO_SECONDS:g}] "
+                f"(default {DEFAULT_AUDIO_SECONDS:g})"
+            )
+        object.__setattr__(self, "audio_seconds", float(v))
+        if self.audio_samples < MIN_AUDIO_SAMPLES:
+            raise InputError(
+                f"audio_seconds: {v:g} s is {self.audio_samples} samples at 16 kHz, shorter than wav2vec2's first "
+                f"convolution; valid: at least {MIN_AUDIO_SAMPLES / 16000:g} s"
+            )
+
+    @property
+    def audio_samples(self) -> int:
+        """Samples of the audio at 16 kHz (:func:`hybrid.models.wan_s2v.audio_samples`; 0 without audio)."""
+        return 0 if self.audio_seconds is None else audio_samples(self.audio_seconds)
+
     def describe(self) -> str:
         """``1280x720, 81 frames, 50 steps, batch 1`` (video-to-video: ``50 steps at strength 0.8: 40
         denoised``; Wan-Animate: ``241 frames in 4 segments of 77, 20 steps each, animate mode``), as the
@@ -242,13 +296,21 @@ class Workload:
             s = self.segments
             frames += f" in {s} segment{'s' if s > 1 else ''} of {p.segment_frames}"
             steps += " each"
+        if p.audio:
+            s = self.segments
+            frames = f"{s} clip{'s' if s > 1 else ''} of {self.frames} frames for {self.audio_seconds:g} s of audio"
+            steps += " each"
         mode = f", {self.mode} mode" if self.mode is not None else ""
         return f"{self.width}x{self.height}, {frames}, {steps}, batch {self.batch}{mode}"
 
     @property
     def segments(self) -> int:
-        """Segments the job makes its video in (:meth:`hybrid.pipelines.Pipeline.segments`; 1 for one clip)."""
-        return self.spec.pipeline_def.segments(self.frames)
+        """Segments the job makes its video in (:meth:`hybrid.pipelines.Pipeline.segments`; 1 for one clip), or
+        the clips its audio needs (speech-to-video: :func:`hybrid.models.wan_s2v.clips`)."""
+        spec = self.spec
+        if spec.pipeline_def.audio and spec.audio_encoder is not None:
+            return clips(spec.audio_encoder, self.audio_samples, self.frames)
+        return spec.pipeline_def.segments(self.frames)
 
     @property
     def denoising_steps(self) -> int:
@@ -288,10 +350,11 @@ class Workload:
             ref_images=self.ref_images,
             per_token_timestep=self.runtime.per_token_timestep(spec),
             dit_ops=self.runtime.record.dit_ops,
-            dit_weight_dtype=self.runtime.weight_dtype("transformer"),
+            dit_weight_dtype=self.runtime.weight_dtype("transformer", spec),
             image=self.image,
             ulysses=deployment.ulysses if deployment else 1,
             ring=deployment.ring if deployment else 1,
+            audio_samples=self.audio_samples,
         )
 
     @property
@@ -332,6 +395,8 @@ class Workload:
             d["strength"] = self.strength
         if self.mode is not None:
             d["mode"] = self.mode
+        if self.audio_seconds is not None:
+            d["audio_seconds"] = self.audio_seconds
         return d
 
     def rotary_overflow(self) -> str | None:
@@ -401,6 +466,13 @@ class Workload:
         if rotary is not None:
             out.append(f"{rotary}; the analytic cost extrapolates the formulas (trace refuses it)")
         return out
+
+
+def default_runtime(spec: ModelSpec) -> str:
+    """The runtime a job of ``spec`` runs on unless told: diffusers, or the first runtime of a pipeline diffusers
+    does not run (Wan2.2-S2V: the original repository's)."""
+    runtimes = spec.pipeline_def.runtimes
+    return DIFFUSERS.name if runtimes is None or DIFFUSERS.name in runtimes else runtimes[0]
 
 
 def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: float | None = None) -> bool:

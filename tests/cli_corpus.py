@@ -165,6 +165,10 @@ def _commands() -> Iterator[str]:
     # Wan-Animate-2: the reference pass, its K/V cache and the block-masked FlexAttention (issue 24)
     yield "report --model wan-animate-2-14b --frames 241 --gpu h100-sxm --format table"
     yield "report --model wan-animate-2-14b-distilled --gpu h200 --format json"
+    # Wan2.2-S2V: clips as the audio needs, the original WanModel_S2V (issue 24)
+    yield "report --model wan2.2-s2v-14b --format json"
+    yield "report --model wan2.2-s2v-14b --audio-seconds 10 --gpu h200 --format table"
+    yield "report --model wan2.2-s2v-14b --audio-seconds 20 --size 832x448 --gpu h100-sxm --offload --format json"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

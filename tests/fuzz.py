@@ -7,7 +7,7 @@ with SIGXCPU) and an idle limit (:data:`IDLE_LIMIT_S` without CPU: a FIFO with n
 blocked read); :data:`WALL_LIMIT_S` bounds the rest. So a hang or a blow-up is a failed example,
 never a stuck test run. Each runs in a fresh folder of :data:`TARGETS` (devices, symlinks, a FIFO,
 folders, a read-only folder) that it may name as outputs; after it, :func:`problems` checks the
-exit code, that stderr on failure is one line of at most MAX_LINE_CHARS (400) characters and no traceback, that
+exit code, that stderr on failure is one line of at most MAX_LINE_CHARS (480) characters and no traceback, that
 JSON on stdout or in the output file parses with no NaN, infinity or (outside ``diff``) negative
 number, that no terminal control character is echoed, that no special file or symlink was
 replaced, and that no temporary file was left.

@@ -398,6 +398,11 @@ def test_every_stage_monotonic_in_every_knob(
     step = {"width": 16, "height": 16, "frames": 4}.get(knob, 1)
     bigger = Workload.of(**get_preset(model).constrain({**base.to_dict(), knob: getattr(base, knob) + step}, refs))
     a, b = estimate(base), estimate(bigger)
+    if knob == "frames" and base.spec.pipeline_def.audio:  # a speech-to-video clip's frames: longer clips, fewer
+        assert b.segments <= a.segments  # of them for the same audio; each call costs more
+        for s in a.stages:
+            assert a.stages[s].flops_per_call <= b.stages[s].flops_per_call
+        return
     for s in a.stages:
         assert a.stages[s].flops <= b.stages[s].flops
 
@@ -427,6 +432,8 @@ def test_components_equal_traced_rows_by_component(workload: Workload) -> None:
     report = estimate(workload)
     for stage in report.stages:
         sd = spec.pipeline_def.stage(stage)
+        if not sd.trace_key:  # no module to trace (S2V's transformer): tests/test_wan_s2v.py
+            continue
         traced: dict[str, int] = {}
         for r in traced_preset(stage, workload).rows:
             if r.flops:

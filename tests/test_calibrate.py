@@ -21,7 +21,7 @@ from tests.conftest import constrained
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("model", sorted(PRESETS))
+@pytest.mark.parametrize("model", cal.LAWFUL)
 def test_committed_laws_reproduce_analytic_at_full_size(model: str) -> None:
     doc, laws = cal.load_laws(ROOT / "calibration" / "laws" / f"{model}.json")
     assert doc["model"] == model and set(doc["versions"]) == {"wanmeter", "torch", "diffusers", "transformers"}
@@ -32,10 +32,16 @@ def test_committed_laws_reproduce_analytic_at_full_size(model: str) -> None:
     assert all(c["pass"] and c["relative_error"] == 0 for c in doc["cross_check"])
 
 
-@pytest.mark.parametrize("model", sorted(PRESETS))
+@pytest.mark.parametrize("model", cal.LAWFUL)
 def test_committed_laws_name_their_own_geometry(model: str) -> None:
     doc, _ = cal.load_laws(ROOT / "calibration" / "laws" / f"{model}.json")
     assert doc["variables"] == cal.used_variables(get_preset(model))
+
+
+def test_only_speech_to_video_has_no_laws_and_says_why() -> None:
+    assert sorted(set(PRESETS) - set(cal.LAWFUL)) == ["wan2.2-s2v-14b"]
+    with pytest.raises(cal.InputError, match=r"model: wan2.2-s2v-14b has no fitted laws \(its audio encoder"):
+        next(cal.calibrate("wan2.2-s2v-14b"))
 
 
 def test_ti2v_laws_read_the_wan22_vae_strides() -> None:
@@ -54,7 +60,7 @@ def test_committed_14b_self_attention_law() -> None:
 
 @settings(max_examples=70, deadline=None)
 @given(
-    st.sampled_from(sorted(PRESETS)),
+    st.sampled_from(cal.LAWFUL),
     st.integers(1, 120),
     st.integers(1, 68),
     st.integers(0, 60),

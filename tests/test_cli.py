@@ -128,7 +128,7 @@ def test_trace_model_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             "wanmeter: error: model: unknown model 'wan9'; valid: wan-animate-2-14b, wan-animate-2-14b-distilled, "
             "wan2.1-flf2v-14b-720p, wan2.1-i2v-14b-480p, "
             "wan2.1-i2v-14b-720p, wan2.1-t2v-1.3b, wan2.1-t2v-14b, wan2.1-v2v-1.3b, wan2.1-v2v-14b, wan2.1-vace-1.3b, "
-            "wan2.1-vace-14b, wan2.2-animate-14b, wan2.2-i2v-a14b, wan2.2-t2v-a14b, wan2.2-ti2v-5b",
+            "wan2.1-vace-14b, wan2.2-animate-14b, wan2.2-i2v-a14b, wan2.2-s2v-14b, wan2.2-t2v-a14b, wan2.2-ti2v-5b",
         ),
         (["trace", "--stage", "decoder"], None),
         (["nope"], None),

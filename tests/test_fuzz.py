@@ -313,7 +313,7 @@ def _outcome(argv: tuple[str, ...], code: int | None, err: str = "", out: str = 
         (_outcome(("report",), None), "a hang"),
         (_outcome(("report",), -24), "over 10 s of CPU"),
         (_outcome(("report",), 2, "wanmeter: error: a\nwanmeter: error: b"), "2 lines on stderr"),
-        (_outcome(("report",), 2, "wanmeter: error: " + "9" * 400), "a stderr line of 417 characters"),
+        (_outcome(("report",), 2, "wanmeter: error: " + "9" * 480), "a stderr line of 497 characters"),
         (_outcome(("report",), 2, "wanmeter: error: \x1b[31m"), "a control character on stderr"),
         (_outcome(("report", "--format", "json"), 0, out='{"flops": NaN}'), "does not parse"),
         (_outcome(("report", "--format", "json"), 0, out='{"flops": -5}'), "negative"),

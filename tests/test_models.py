@@ -77,7 +77,9 @@ def test_parameter_counts_exact() -> None:
 def test_parameter_counts_equal_built_modules(name: str) -> None:
     spec = PRESETS[name]
     counts = spec.parameter_counts()
-    for sd in spec.pipeline_def.stages:  # each component as the tracer builds it
+    for sd in spec.pipeline_def.stages:  # each component as the tracer builds it (S2V's transformer: test_wan_s2v)
+        if not sd.trace_key:
+            continue
         build = TRACE_CALLS[sd.trace_key][0]
         assert counts[sd.component] == _numel(build(sd.config(spec), "meta", torch.bfloat16)), sd.component
     assert set(counts) == {sd.component for sd in spec.pipeline_def.stages}

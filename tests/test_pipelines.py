@@ -57,8 +57,19 @@ def test_every_pipeline_stage_order_and_one_name_order() -> None:
             "vae_decode",
         )
     )
+    assert PIPELINES["s2v"].stage_names == (
+        "text_encoder",
+        "audio_encoder",
+        "vae_encode",
+        "diffusion_core",
+        "vae_decode",
+        "motion_encode",
+        "diffusion_core_motion",
+        "vae_decode_motion",
+    )
     assert STAGE_NAMES == (
         "text_encoder",
+        "audio_encoder",
         "image_encoder",
         "reference_encode",
         "vae_encode",
@@ -67,6 +78,9 @@ def test_every_pipeline_stage_order_and_one_name_order() -> None:
         "diffusion_core_uncond",
         "diffusion_core_2",
         "vae_decode",
+        "motion_encode",
+        "diffusion_core_motion",
+        "vae_decode_motion",
     )
     assert {get_preset(m).pipeline for m in PRESETS} == set(PIPELINES)
 

@@ -31,9 +31,15 @@ SHA256 = {
     "wan22/distributed/sequence_parallel.py": "4f50898eff51efbfebf8709e2d2993fc87b2442c548753cd36e4e607cdd55e0a",
     "wan22/distributed/ulysses.py": "0c9969ec8e99358fb79a224700853f89b52724c8dc2055f91972ace47f04a483",
     "wan22/distributed/util.py": "b8925fdbdc0cf4409ba5760d92c66f1e329de40b1dad7f2011a7d37caad97b56",
+    "wan22/s2v/model_s2v.py": "91fb14df44edab2d01b5634420b463c5f1563aecdf6dac905da6b3acac3145cc",
+    "wan22/s2v/audio_utils.py": "76931d7291f69a6b6ed3a7a1a9a106ad8b5f5d494a451db67718b4fbcc4dbcfd",
+    "wan22/s2v/auxi_blocks.py": "6ff7b5560036e5f0eaaa34460a328afcdbd7bd62baf93b699d5f6d2d556f95d6",
+    "wan22/s2v/motioner.py": "db348a3ca0dfb22122a78aebdcf162ba76d4d4e79b7b763c684d819279ac957a",
+    "wan22/s2v/s2v_utils.py": "e45ae6c274b17e4fdddcb0439b598897a37679b8934ebd71f87255f92d5f0b2f",
+    "wan22/s2v/audio_encoder.py": "7f07510f52dd829547c52f9866b18aa9a81af644d1031c079ce846947c5bb3e9",
 }
 """The vendored files as fetched (Wan2.1 9737cba9, Wan2.2 42bf4cfa; the two attention.py are the same;
-Wan2.2's sequence parallelism: ``tests/test_wan_original_sp.py``)."""
+Wan2.2's sequence parallelism: ``tests/test_wan_original_sp.py``; Wan2.2-S2V: ``tests/test_wan_s2v.py``)."""
 
 HEADS, HEAD_DIM, FFN, LAYERS, FREQ, TEXT_DIM, TEXT_LEN = 2, 12, 40, 3, 16, 20, 7
 FRAMES, HEIGHT, WIDTH = 2, 8, 12  # latent grid; patch (1, 2, 2): 2 x 4 x 6 = 48 tokens

@@ -54,7 +54,7 @@ def test_frozen() -> None:
             "model: unknown model 'wan9'; valid: wan-animate-2-14b, wan-animate-2-14b-distilled, "
             "wan2.1-flf2v-14b-720p, wan2.1-i2v-14b-480p, wan2.1-i2v-14b-720p, "
             "wan2.1-t2v-1.3b, wan2.1-t2v-14b, wan2.1-v2v-1.3b, wan2.1-v2v-14b, wan2.1-vace-1.3b, wan2.1-vace-14b, "
-            "wan2.2-animate-14b, wan2.2-i2v-a14b, wan2.2-t2v-a14b, wan2.2-ti2v-5b",
+            "wan2.2-animate-14b, wan2.2-i2v-a14b, wan2.2-s2v-14b, wan2.2-t2v-a14b, wan2.2-ti2v-5b",
         ),
         ({"steps": 2.5}, "steps: must be an integer, got 2.5"),
     ],

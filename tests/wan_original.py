@@ -11,6 +11,7 @@ change must match exactly once, :data:`CHANGES`): the autocast contexts name the
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
 from collections import defaultdict
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from hybrid.rows import CostRow
 
@@ -34,6 +36,12 @@ CHANGES: dict[str, tuple[tuple[str, str], ...]] = {
     "wan22/distributed/sequence_parallel.py": (("torch.amp.autocast('cuda',", "torch.amp.autocast('cpu',"),),
     "wan22/distributed/ulysses.py": (),
     "wan22/distributed/util.py": (),
+    "wan22/s2v/model_s2v.py": (("import torch.cuda.amp as amp", "import torch.cpu.amp as amp"),),
+    "wan22/s2v/audio_utils.py": (("import torch.cuda.amp as amp", "import torch.cpu.amp as amp"),),
+    "wan22/s2v/motioner.py": (("import torch.cuda.amp as amp", "import torch.cpu.amp as amp"),),
+    "wan22/s2v/auxi_blocks.py": (),
+    "wan22/s2v/s2v_utils.py": (),
+    "wan22/s2v/audio_encoder.py": (),
 }
 
 
@@ -116,21 +124,47 @@ def load_sequence_parallel(version: str = "wan22") -> types.ModuleType:
     return sys.modules[name]
 
 
+S2V_FILES = ("s2v_utils", "auxi_blocks", "motioner", "audio_utils", "model_s2v", "audio_encoder")
+"""Wan2.2-S2V's ``wan/modules/s2v/`` files, in the order their imports need them (``audio_encoder`` imports
+``librosa`` only to read audio files: a placeholder module stands in for it)."""
+
+
+def load_s2v() -> types.ModuleType:
+    """Wan2.2's ``wan/modules/s2v/model_s2v.py`` (with the files it imports, :data:`S2V_FILES`), its relative
+    imports of ``..model`` and ``...distributed.sequence_parallel`` answered by :func:`load_sequence_parallel`'s."""
+    package = "wan_original_wan22.modules.s2v"
+    name = f"{package}.model_s2v"
+    if name in sys.modules:
+        return sys.modules[name]
+    load_sequence_parallel("wan22")
+    sys.modules.setdefault("librosa", types.ModuleType("librosa"))
+    s2v = types.ModuleType(package)
+    s2v.__path__ = []
+    sys.modules[package] = s2v
+    for part in S2V_FILES:
+        module = types.ModuleType(f"{package}.{part}")
+        module.__package__ = package
+        sys.modules[module.__name__] = module
+        path = f"wan22/s2v/{part}.py"
+        exec(compile(changed_source(path), str(ROOT / path), "exec"), module.__dict__)
+    return sys.modules[name]
+
+
 def _up(a: Any) -> Any:
     return a.float() if isinstance(a, torch.Tensor) and a.dtype in (torch.bfloat16, torch.float16) else a
 
 
 class CudaAutocastLists(TorchFunctionMode):
-    """What CUDA autocast does that CPU autocast does not, for the two ops of this model it matters to
-    with bf16 weights (``--convert-model-dtype``): ``layer_norm`` is on CUDA's float32 list, so under
-    ``autocast(bfloat16)`` its bf16 weight and bias are cast to float32; ``autocast(dtype=float32)``
-    runs ``linear`` in float32 on CUDA (its bf16 weight and bias cast up), where CPU autocast turns
-    itself off. With float32 weights both are no-ops."""
+    """What CUDA autocast does that CPU autocast does not, for the ops of these models it matters to
+    with bf16 weights (``--convert-model-dtype``, Wan2.2-S2V): ``layer_norm`` is on CUDA's float32 list, so
+    under ``autocast(bfloat16)`` its bf16 weight and bias are cast to float32; ``autocast(dtype=float32)``
+    runs ``linear`` and ``conv1d`` (S2V's causal audio encoder) in float32 on CUDA (bf16 inputs, weights
+    and biases cast up), where CPU autocast turns itself off. With float32 weights all are no-ops."""
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         if (func is F.layer_norm and torch.is_autocast_enabled("cpu")) or (
-            func is F.linear and not torch.is_autocast_enabled("cpu")
+            func in (F.linear, F.conv1d) and not torch.is_autocast_enabled("cpu")
         ):
             args, kwargs = tuple(_up(a) for a in args), {k: _up(v) for k, v in kwargs.items()}
         return func(*args, **kwargs)
@@ -181,16 +215,56 @@ class Traced:
         self.unsupported, self.params = unsupported, params
 
 
-def trace(model: torch.nn.Module, forward: Callable[[], Any], skip_params: tuple[str, ...] = ()) -> Traced:
+class HostOps(TorchDispatchMode):
+    """Keeps the host's work out of a CPU run that stands for a GPU one: an op whose known tensors all live on
+    the host in the GPU run (``host``: tensors the code keeps there, such as WanModel_S2V's rotary tables; and
+    what ops make from them alone, or from Python values with no device named: ``torch.tensor``, ``torch.zeros``
+    without ``device=``) runs below no other mode, so the tracer never sees it. Every other tensor (``device``:
+    the model's parameters and the forward's inputs, and what ops make from any of them) is the GPU's; an op
+    that reads both (a host table copied into a device tensor) is the GPU's too. Tensors made inside an op
+    without dispatch (a Python list used as an index) are not known and decide nothing."""
+
+    def __init__(self, host: list[torch.Tensor], device: list[torch.Tensor]) -> None:
+        from torch.utils.weak import WeakTensorKeyDictionary
+
+        super().__init__()
+        self.where = WeakTensorKeyDictionary()  # holds no tensor alive (the tracer counts what lives)
+        for t in host:
+            self.where[t] = True
+        for t in device:
+            self.where[t] = False
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        from torch.utils._python_dispatch import _disable_current_modes
+        from torch.utils._pytree import tree_leaves
+
+        kwargs = kwargs or {}
+        known = [self.where[t] for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor) and t in self.where]
+        host = all(known) if known else kwargs.get("device") is None
+        if host:
+            with _disable_current_modes():
+                out = func(*args, **kwargs)
+        else:
+            out = func(*args, **kwargs)
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self.where[t] = host
+        return out
+
+
+def trace(model: torch.nn.Module, forward: Callable[[], Any], skip_params: tuple[str, ...] = (),
+          host: HostOps | None = None) -> Traced:  # fmt: skip
     """``forward()`` of ``model`` traced on a CPU under ``autocast(bfloat16)`` as ``generate.py`` runs it (no grad,
     CUDA autocast's lists): its rows, both peaks, unsupported ops, and the shapes of its parameters (the weights
-    autocast casts; ``skip_params``: parameters added, not cast, whose shape an activation's may share)."""
+    autocast casts; ``skip_params``: parameters added, not cast, whose shape an activation's may share). ``host``
+    keeps the host's work out (:class:`HostOps`)."""
     from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
 
     with ModuleStack(model) as modules:
         cost = CostMode("diffusion_core", modules)
         autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-        with autocast, torch.no_grad(), cost, CanonicalFunctionMode(cost), CudaAutocastLists():
+        outer = host if host is not None else contextlib.nullcontext()
+        with autocast, torch.no_grad(), cost, CanonicalFunctionMode(cost), CudaAutocastLists(), outer:
             forward()
     params = {tuple(p.shape) for n, p in model.named_parameters() if n not in skip_params}
     return Traced(cost.rows(), cost.peak_live_bytes, cost.peak_live_bytes_materialized, dict(cost.unsupported), params)

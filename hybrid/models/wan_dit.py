@@ -1125,6 +1125,23 @@ def _wan_rope(
     rows.free(2 * n * F64 + padded)  # the samples, their stack, the last table
 
 
+def _s2v_rope(rows: _Walk, tokens: int, d: int, src: int) -> None:
+    """Wan2.2-S2V's ``rope_apply`` (``wan/modules/s2v/model_s2v.py:61-76``) on q or k of one sample
+    (``(1, L, H, hd)``, ``src`` bytes per element) with autocast off, against the forward's precomputed
+    complex128 table (``pre_compute_freqs``, ``(1, L, H, hd/2)``: as many bytes as the float64 copy): the
+    copy viewed as complex, its product with the table, joined with the (empty) rest, stacked, cast to
+    float32. What it returns is the caller's to free."""
+    s = tokens * d
+    rows("attn1", "_to_copy", "movement", s * src, s * F64)
+    rows("attn1", "mul", "elementwise", 2 * s * F64, s * F64)
+    rows.free(s * F64)  # the copy (x_i rebound)
+    rows("attn1", "cat", "movement", s * F64, s * F64)
+    rows.free(s * F64)  # the product (x_i rebound); the joined one stays in the list
+    rows("attn1", "stack", "movement", s * F64, s * F64)
+    rows.cast("attn1", s, F64, F32)
+    rows.free(2 * s * F64)  # the list's sample, the stack
+
+
 def _wan_ulysses_attention(rows: _Walk, batch: int, tokens: int, grid: int, heads: int, hd: int, ranks: int) -> None:
     """The self-attention core of the Wan repositories' sequence parallelism on one rank
     (``sp_attn_forward`` and ``distributed_attention`` of ``wan/distributed/``): the rotated float32 q
@@ -1195,7 +1212,9 @@ def _wan_attention(rows: _Walk, module: str, batch: int, heads: int, hd: int, q_
         rows.free(2 * q * BF16 + kv * BF16 + (kv * BF16 if gather_kv else 0))  # q, k, (v,) the output in bf16
 
 
-def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: int, src: int, wt: int) -> None:
+def _wan_block(
+    cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: int, src: int, wt: int, split: int = 0
+) -> None:
     """One ``WanAttentionBlock`` (``wan/modules/model.py``) on a residual stream of ``src`` bytes per
     element (bf16 into the first block, float32 after: ``x + y * e`` in float32 promotes it), under
     ``autocast(bfloat16)`` with weights of ``wt`` bytes per element (float32, or bf16 with
@@ -1204,13 +1223,20 @@ def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: in
     (the affine one) ``norm2``, ``norm2`` ``norm3``, ``ffn.0/1/2`` ``ffn.net.0.proj/net.0/net.2``). The
     modulation ``(m, 6, D)``,
     norms, rotary embedding (in float64) and residual adds are float32; the projections, attention
-    and FFN bf16; the block returns a float32 stream and frees its input."""
+    and FFN bf16; the block returns a float32 stream and frees its input.
+
+    ``split`` (Wan2.2-S2V's ``WanS2VAttentionBlock``, ``wan/modules/s2v/model_s2v.py:199-244``; one sample):
+    the first ``split`` tokens (the noisy video's) are modulated and gated with the timestep's table and the
+    rest (reference and motion tokens) with timestep 0's (``m`` is then 2), each part its own ops, joined by
+    ``torch.cat``, which rebinds the attention's and the FFN's outputs (the joined float32 gates live to the
+    block's end instead); q and k are rotated against the forward's precomputed table (:func:`_s2v_rope`)."""
     batch, tokens, text_len = shape.batch, shape.local_tokens, shape.text_len
     n, t, d, f = batch * tokens, batch * text_len, cfg.inner_dim, cfg.ffn_dim
     heads, hd = cfg.num_attention_heads, cfg.attention_head_dim
     nd, md = n * d, m * d
     x, xf = nd * BF16, nd * F32
     qk, nq, tq = wt, n * d * wt, t * d * wt  # q and k as the RMS norms return them
+    parts = (split, n - split)
     rows("", "add", "elementwise", 6 * d * wt + 6 * md * F32, 6 * md * F32)  # modulation + e, kept
 
     def modulated(norm: str) -> None:  # norm(x).float() * (1 + e[1]) + e[0], norm1 or (the original's) norm2
@@ -1224,15 +1250,32 @@ def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: in
             rows.free(x)
         else:
             rows.layer_norm(norm, n, d)
+        if split:  # per part: norm_x[:, part] * (1 + e[1][:, i:i + 1]) + e[0][:, i:i + 1]; torch.cat(parts)
+            for k in parts:
+                rows("", "add", "elementwise", d * F32, d * F32)
+                rows("", "mul", "elementwise", (k + 1) * d * F32, k * d * F32)
+                rows.free(d * F32)
+                rows("", "add", "elementwise", (k + 1) * d * F32, k * d * F32)
+                rows.free(k * d * F32)
+            rows("", "cat", "movement", xf, xf)
+            rows.free(xf)  # the norm (rebound); the parts and the joined input live to the block's end
+            return
         rows("", "add", "elementwise", md * F32, md * F32)
         rows("", "mul", "elementwise", xf + md * F32, xf)
         rows.free(xf + md * F32)
         rows("", "add", "elementwise", xf + md * F32, xf)
         rows.free(xf)
 
-    def gated(y: int) -> None:  # x + y * e[k] in float32: the stream becomes float32
+    def gated(y: int, stream: int) -> None:  # x (``stream`` bytes) + y * e[k] in float32: the stream becomes float32
+        if split:  # per part y[:, part] * e[k][:, i:i + 1]; y = torch.cat(parts) rebinds y (freed), then x + y
+            for k in parts:
+                rows("", "mul", "elementwise", k * d * y + d * F32, k * d * F32)
+            rows("", "cat", "movement", xf, xf)
+            rows.free(nd * y)  # y (the attention's or the FFN's output), rebound; the parts live to the block's end
+            rows("", "add", "elementwise", stream + xf, xf)
+            return
         rows("", "mul", "elementwise", nd * y + md * F32, xf)
-        rows("", "add", "elementwise", nd * src + xf, xf)
+        rows("", "add", "elementwise", stream + xf, xf)
         rows.free(xf)
 
     modulated("norm1")  # the self-attention's input, held to its end
@@ -1243,11 +1286,14 @@ def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: in
     _wan_linear(rows, "attn1.to_v", n, d, d, F32, wt)
     ranks = shape.sequence_degree
     if ranks == 1:
-        _wan_rope(rows, batch, tokens, d, hd, qk)
-        _wan_rope(rows, batch, tokens, d, hd, qk)
+        for _ in "qk":
+            if split:
+                _s2v_rope(rows, tokens, d, qk)
+            else:
+                _wan_rope(rows, batch, tokens, d, hd, qk)
         _wan_attention(rows, "attn1", batch, heads, hd, tokens, tokens, F32, gather_kv=True)
         _wan_linear(rows, "attn1.to_out.0", n, d, d, F32, wt)
-        rows.free(xf + 2 * nq + x + xf)  # the output in float32; q, k (normed), v; the input
+        rows.free(xf + 2 * nq + x + (0 if split else xf))  # the output in float32; q, k (normed), v; the input
     else:  # sp_attn_forward: q = rope_apply(q, ...) rebinds q (and k), dropping the normed ones
         grid = shape.dit_tokens
         for _ in "qk":
@@ -1256,7 +1302,7 @@ def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: in
         _wan_ulysses_attention(rows, batch, tokens, grid, heads, hd, ranks)
         _wan_linear(rows, "attn1.to_out.0", n, d, d, BF16, wt)
         rows.free(x + 2 * xf + x + xf)  # the output in bf16; q, k (rotated, float32), v; the input
-    gated(BF16)  # y, the attention's output, lives to the block's end
+    gated(BF16, nd * src)  # y, the attention's output, lives to the block's end
     if wt == BF16:  # autocast runs layer_norm in float32: its bf16 weight and bias cast up
         rows.cast("norm2", d, BF16, F32)
         rows.cast("norm2", d, BF16, F32)
@@ -1293,13 +1339,13 @@ def _wan_block(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallShape, m: in
     rows("ffn.net.0", "gelu", "elementwise", n * f * BF16, n * f * BF16)
     rows.free(n * f * BF16)
     _wan_linear(rows, "ffn.net.2", n, f, d, BF16, wt)
-    rows.free(n * f * BF16 + xf)  # the GELU's output, the FFN's input
-    rows("", "mul", "elementwise", x + md * F32, xf)
-    rows("", "add", "elementwise", 2 * xf, xf)
-    rows.free(xf)
+    rows.free(n * f * BF16 + (0 if split else xf))  # the GELU's output, the FFN's input
+    gated(BF16, xf)  # the FFN's output
     # the FFN's output, the stream after cross-attention and after self-attention, the attention's
-    # output, the modulation, the block's input
-    rows.free(x + xf + xf + x + 6 * md * F32 + nd * src)
+    # output, the modulation, the block's input; S2V's locals instead of the two outputs: the joined gates, the
+    # gates' and the modulations' parts, the joined attention and FFN inputs
+    kept = 8 * xf if split else 2 * x
+    rows.free(kept + xf + xf + 6 * md * F32 + nd * src)
 
 
 CLIP_FEATURES = F16

@@ -139,6 +139,11 @@ def check_traceable(workload: Workload, stages: Sequence[str] | None = None) -> 
         raise InputError(rotary)
     for name in asked:
         sd = spec.pipeline_def.stage(name)
+        if not sd.trace_key:
+            raise InputError(
+                f"stage: {name} of {spec.name} has no module diffusers or transformers builds (the original "
+                "repository's class): its cost is closed form only; valid: leave out --traced, or trace other stages"
+            )
         if sd.component == "vae":
             _check_vae_calls(name, sd.trace_key, sd.config(spec), workload)
 
@@ -224,7 +229,8 @@ def trace(
     progress: Callable[[str], None] | None = None,
     deployment: Deployment = SINGLE,
 ) -> TraceResult:
-    """Trace one call of each of ``stages`` (default: every stage of the pipeline) for ``workload``.
+    """Trace one call of each of ``stages`` (default: every stage of the pipeline that a diffusers or
+    transformers module builds) for ``workload``.
 
     The workload's spec is a preset's or a local checkpoint's configs. ``device`` is ``"meta"`` (no
     memory, any size) or a real device for small configs, where the modules run on random weights.
@@ -234,8 +240,10 @@ def trace(
     """
     spec = workload.spec
     names = spec.pipeline_def.stage_names
+    if stages is None:  # every stage a diffusers or transformers module builds
+        stages = tuple(sd.name for sd in spec.pipeline_def.stages if sd.trace_key)
     check_traceable(workload, stages)
-    stages = names if stages is None else tuple(stages)
+    stages = tuple(stages)
     bad = [s for s in stages if s not in names]
     if bad:
         raise InputError(f"stage: unknown stage {bad[0]!r} for {spec.name}; valid: {', '.join(names)}, all")

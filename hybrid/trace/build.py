@@ -23,8 +23,9 @@ from hybrid.models.umt5 import UMT5Config
 from hybrid.models.wan_animate2 import WanAnimate2Transformer3DConfig
 from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, WanTransformer3DConfig, WanVACETransformer3DConfig
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
+from hybrid.models.wav2vec2 import Wav2Vec2Config
 from hybrid.runtime import COMPONENT_DTYPES
-from hybrid.trace.videos import ENCODED, Videos
+from hybrid.trace.videos import DECODED, ENCODED, Videos
 from hybrid.workload import Workload
 
 DTYPES: dict[str, torch.dtype] = {
@@ -290,17 +291,33 @@ def _wan_vae_encodes(videos_of: Callable[[CallShape], Videos]) -> InputAdapter:
     return adapter
 
 
-def _wan_vae_decode(
-    vae: torch.nn.Module,
-    cfg: AutoencoderKLWanConfig,
-    s: CallShape,
-    device: str,
-    dtype: torch.dtype,
+def _wan_vae_decodes(latent_frames: Callable[[AutoencoderKLWanConfig, CallShape], int]) -> InputAdapter:
+    """The input adapter of a decode stage whose call decodes ``latent_frames(cfg, shape)`` latent frames."""
+
+    def adapter(
+        vae: torch.nn.Module, cfg: Any, s: CallShape, device: str, dtype: torch.dtype, gen: torch.Generator | None
+    ) -> Callable[[], Any]:
+        z = _empty((s.batch, cfg.z_dim, latent_frames(cfg, s), s.latent_height, s.latent_width), device, dtype, gen)
+        decode: Callable[..., Any] = vae.decode  # type: ignore[assignment]
+        return lambda: decode(z, return_dict=False)
+
+    return adapter
+
+
+def build_audio_encoder(cfg: Wav2Vec2Config, device: str, dtype: torch.dtype) -> torch.nn.Module:
+    """``transformers.Wav2Vec2ForCTC`` for ``cfg``."""
+    from transformers import Wav2Vec2Config as HFWav2Vec2Config
+    from transformers import Wav2Vec2ForCTC
+
+    return _construct(Wav2Vec2ForCTC, {"config": HFWav2Vec2Config(**cfg.to_kwargs())}, device, dtype)
+
+
+def _wav2vec2_forward(
+    model: torch.nn.Module, cfg: Wav2Vec2Config, s: CallShape, device: str, dtype: torch.dtype,
     gen: torch.Generator | None,
-) -> Callable[[], Any]:
-    z = _empty((s.batch, cfg.z_dim, s.latent_frames, s.latent_height, s.latent_width), device, dtype, gen)
-    decode: Callable[..., Any] = vae.decode  # type: ignore[assignment]
-    return lambda: decode(z, return_dict=False)
+) -> Callable[[], Any]:  # fmt: skip
+    audio = _empty((1, s.audio_samples), device, dtype, gen)
+    return lambda: model(audio, output_hidden_states=True)
 
 
 TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module], InputAdapter]] = {
@@ -312,7 +329,8 @@ TRACE_CALLS: dict[str, tuple[Callable[[Any, str, torch.dtype], torch.nn.Module],
     "wan_animate2.reference": (build_animate2_transformer, _animate2_pass("reference")),
     "wan_animate2.forward": (build_animate2_transformer, _animate2_pass("cond")),
     "wan_animate2.forward_uncond": (build_animate2_transformer, _animate2_pass("uncond")),
-    "wan_vae.decode": (build_vae, _wan_vae_decode),
+    "wav2vec2.forward": (build_audio_encoder, _wav2vec2_forward),
+    **{key: (build_vae, _wan_vae_decodes(latents)) for key, latents in DECODED.items()},
     **{key: (build_vae, _wan_vae_encodes(videos)) for key, videos in ENCODED.items()},
 }
 """The tracer's registry, keyed like :attr:`hybrid.pipelines.StageDef.trace_key`: the builder of

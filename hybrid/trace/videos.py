@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hybrid.geometry import CallShape
+from hybrid.models.wan_s2v import MOTION_FRAMES, decoded_latents
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 
 RGB = 3
@@ -36,21 +37,40 @@ def _animate_videos(s: CallShape) -> Videos:
     return [((1, RGB, s.frames, s.height, s.width), 2)]
 
 
+def _s2v_videos(s: CallShape) -> Videos:
+    # WanS2V.generate, once per video: the reference image, the zero motion buffer, the condition video (no pose)
+    return [((1, RGB, n, s.height, s.width), 1) for n in (1, MOTION_FRAMES, s.frames + 1)]
+
+
+def _s2v_motion_frames(s: CallShape) -> Videos:
+    # WanS2V.generate, per clip: the last motion frames made, encoded for the next clip
+    return [((1, RGB, MOTION_FRAMES, s.height, s.width), 1)]
+
+
 ENCODED: dict[str, Callable[[CallShape], Videos]] = {
     "wan_vae.encode": _condition_video,
     "wan_vae.encode_animate": _animate_videos,
     "wan_vae.encode_vace": _vace_videos,
     "wan_vae.encode_image": _single_image,
+    "wan_vae.encode_s2v": _s2v_videos,
+    "wan_vae.encode_s2v_motion": _s2v_motion_frames,
 }
 """What one call of each ``vae_encode`` stage encodes, by :attr:`hybrid.pipelines.StageDef.trace_key`."""
+
+DECODED: dict[str, Callable[[AutoencoderKLWanConfig, CallShape], int]] = {
+    "wan_vae.decode": lambda cfg, s: s.latent_frames,
+    "wan_vae.decode_s2v": lambda cfg, s: decoded_latents(s.latent_frames, cfg.scale_factor_temporal, False),
+    "wan_vae.decode_s2v_motion": lambda cfg, s: decoded_latents(s.latent_frames, cfg.scale_factor_temporal, True),
+}
+"""The latent frames one call of each decode stage decodes, by :attr:`hybrid.pipelines.StageDef.trace_key`."""
 
 
 def vae_calls(trace_key: str, cfg: AutoencoderKLWanConfig, s: CallShape) -> int:
     """How many times one traced call of a VAE stage runs the encoder or the decoder: once per
     latent frame of every video it decodes or encodes (``_decode``'s and ``_encode``'s chunk
     loops); 0 for a stage that is not the VAE's."""
-    if trace_key == "wan_vae.decode":
-        return s.latent_frames
+    if trace_key in DECODED:
+        return DECODED[trace_key](cfg, s)
     if trace_key not in ENCODED:
         return 0
     t = cfg.scale_factor_temporal

@@ -1,0 +1,264 @@
+"""Wan2.2-S2V (``wan2.2-s2v-14b``): the transformer's walk (:mod:`hybrid.models.wan_s2v`) against the original
+``WanModel_S2V`` (``tests/data/wan_original/wan22/s2v``, vendored) run on a CPU at tiny configs under
+``autocast(bfloat16)`` with bf16 weights, as ``WanS2V.generate`` runs it, and traced by the project's tracer; its
+parameters against the built module; the clip count against the original bucketing; the pipeline's stages
+against their traces and the report's command line.
+
+What the CPU run cannot show of the GPU one is kept out by stated rules: the host's work
+(:class:`tests.wan_original.HostOps`: the rotary tables' assembly from the CPU frequency tables, the grid
+sizes' arithmetic) never reaches the tracer; of what does, ops of at most 24 bytes a call (grid sizes,
+sequence lengths, the two timesteps, empty motion masks) and the attentions' ``cu_seqlens`` of ``batch + 1``
+entries are left out of both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import warnings
+from dataclasses import replace
+
+import pytest
+import torch
+
+from hybrid.geometry import CallShape
+from hybrid.models.wan_s2v import (
+    WAN22_S2V_14B,
+    WanS2VConfig,
+    audio_samples,
+    clips,
+    s2v_groups,
+    s2v_peak_bytes,
+    s2v_rows,
+    tokens,
+)
+from hybrid.models.wav2vec2 import WAV2VEC2_XLSR_53
+from hybrid.rows import CostRow, aggregate_costs, expand
+from hybrid.schedule import schedule
+from hybrid.workload import Workload
+from tests.conftest import one_line_error, run_cli
+from tests.wan_original import HostOps, Traced, _bookkeeping, _by_module_op, diffusers_path, load_s2v, trace
+
+TEXT_DIM, TEXT_LEN, FREQ, AUDIO, LAYERS, INJECT = 20, 7, 16, 8, 3, (0, 2)
+CASES = {  # heads, ffn, latent frames, latent width (height 8), motion tokens kept
+    "first-clip": (2, 40, 2, 16, False),
+    "later-clip": (2, 40, 2, 16, True),
+    "first-clip-blocks-peak": (4, 192, 6, 32, False),  # its peak in a block's FFN, not in the frame pack
+    "later-clip-blocks-peak": (4, 192, 6, 32, True),
+}
+
+
+def _cfg(heads: int, ffn: int) -> WanS2VConfig:
+    return WanS2VConfig(num_attention_heads=heads, attention_head_dim=12, ffn_dim=ffn, num_layers=LAYERS,
+                        freq_dim=FREQ, text_dim=TEXT_DIM, audio_dim=AUDIO, audio_inject_layers=INJECT)  # fmt: skip
+
+
+def _shape(frames: int, width: int) -> CallShape:
+    return CallShape(batch=1, frames=4 * frames, height=64, width=8 * width, latent_frames=frames, latent_height=8,
+                     latent_width=width, dit_latent_frames=frames, dit_tokens=frames * 4 * (width // 2),
+                     text_len=TEXT_LEN, dit_ops="wan")  # fmt: skip
+
+
+def _original(heads: int, ffn: int, device: str = "cpu", published: bool = False) -> torch.nn.Module:
+    """``WanModel_S2V`` as ``wan_s2v_14B.py`` configures it (``published``), or at the tiny sizes above."""
+    sizes = (
+        {"dim": 5120, "ffn_dim": 13824, "num_heads": 40, "num_layers": 40, "audio_dim": 1024,
+         "audio_inject_layers": [0, 4, 8, 12, 16, 20, 24, 27, 30, 33, 36, 39], "text_dim": 4096, "freq_dim": 256}
+        if published
+        else {"dim": heads * 12, "ffn_dim": ffn, "num_heads": heads, "num_layers": LAYERS, "audio_dim": AUDIO,
+              "audio_inject_layers": list(INJECT), "text_dim": TEXT_DIM, "freq_dim": FREQ, "text_len": TEXT_LEN}
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.cpu.amp's deprecation
+        module = load_s2v()
+        with torch.device(device):
+            return module.WanModel_S2V(  # type: ignore[no-any-return]
+                cond_dim=16, num_audio_token=4, enable_adain=True, adain_mode="attn_norm", zero_init=True,
+                zero_timestep=True, enable_motioner=False, add_last_motion=True, enable_framepack=True,
+                framepack_drop_mode="padd", in_dim=16, out_dim=16, **sizes,
+            ).eval().requires_grad_(False)  # fmt: skip
+
+
+def _trace(heads: int, ffn: int, frames: int, width: int, motion: bool) -> Traced:
+    model = _original(heads, ffn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the casting notice, CPU autocast's float32 notice
+        model.to(torch.bfloat16)  # WanModel_S2V.from_pretrained(torch_dtype=bfloat16)
+    torch.manual_seed(0)
+    x = [torch.randn(16, frames, 8, width).to(torch.bfloat16)]  # the noise, bf16
+    ref = [torch.randn(16, 1, 8, width)]  # the VAE's float32 latents
+    motion_latents = [torch.randn(16, 19, 8, width)]
+    cond = [torch.randn(16, frames, 8, width).to(torch.bfloat16)]  # cast by the pipeline
+    audio = torch.randn(1, 25, AUDIO, 4 * frames).to(torch.bfloat16)
+    t = torch.tensor([999])  # FlowUniPCMultistepScheduler's int64 timesteps
+    context = [torch.randn(TEXT_LEN, TEXT_DIM).to(torch.bfloat16)]
+    host = HostOps(
+        [model.freqs, model.frame_packer.freqs, model.frame_packer.zip_frame_buckets],
+        [*model.parameters(), *model.buffers(), *x, *ref, *motion_latents, *cond, audio, t, *context],
+    )
+    return trace(model, lambda: model(
+        x, t=t, context=context, seq_len=0, ref_latents=ref, motion_latents=motion_latents, cond_states=cond,
+        audio_input=audio, motion_frames=[73, 19], drop_motion_frames=not motion,
+    ), host=host)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def traced() -> dict[str, Traced]:
+    return {name: _trace(*case) for name, case in CASES.items()}
+
+
+def _kept(row: CostRow, frames: int) -> bool:
+    """Not a stated exception: an op of at most 24 bytes a call, or (a traced row, with shapes) the audio
+    injection's ``cu_seqlens`` over its ``frames`` samples (which the walk leaves out)."""
+    if row.flops == 0 and row.bytes_written <= 24 * row.calls and row.bytes_read <= 48 * row.calls:
+        return False
+    traced = bool(row.input_shapes or row.output_shape)
+    return not (traced and "injector" in row.module and _bookkeeping(replace(row, module="attn"), frames))
+
+
+def test_the_vendored_s2v_files_load_with_only_the_stated_changes() -> None:
+    module = load_s2v()
+    assert module.WanModel_S2V.__module__ == "wan_original_wan22.modules.s2v.model_s2v"
+    assert module.rope_apply.__module__ == module.__name__
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_walk_equals_the_original_code_op_for_op_and_in_both_peaks(traced: dict[str, Traced], name: str) -> None:
+    heads, ffn, frames, width, motion = CASES[name]
+    run = traced[name]
+    assert set(run.unsupported) <= {"aten.set_", "aten.cumsum"}  # deepcopy(grid_sizes), cu_seqlens: bookkeeping
+    cfg, shape = _cfg(heads, ffn), _shape(frames, width)
+    trace_rows = [replace(r, module=diffusers_path(r.module)) for r in run.rows if r.category != "view"]
+    walked = [row for g in s2v_rows(cfg, shape, motion) for row in g.expand()]
+    assert _by_module_op([r for r in walked if _kept(r, frames)]) == _by_module_op(
+        [r for r in trace_rows if _kept(r, frames)]
+    )
+    assert s2v_peak_bytes(cfg, shape, motion) == run.peak
+    assert s2v_peak_bytes(cfg, shape, motion, materialized=True) == run.peak_materialized
+
+
+@pytest.mark.parametrize(("heads", "ffn"), [(2, 40), (4, 192)])
+def test_parameters_equal_the_built_original_module(heads: int, ffn: int) -> None:
+    assert _cfg(heads, ffn).num_parameters() == sum(p.numel() for p in _original(heads, ffn).parameters())
+
+
+def test_the_published_config_in_numbers() -> None:
+    built = _original(0, 0, device="meta", published=True)
+    assert WAN22_S2V_14B.num_parameters() == sum(p.numel() for p in built.parameters()) == 16_295_755_609
+    # the S2V parts: the causal audio encoder 25 + (1024*5120*3 + 5120) + (1024*1280*3 + 1280) + (1280*2560*3 + 2560)
+    # + (2560*5120*3 + 5120) + (5120^2 + 5120) + 5120 = 95,051,545; 12 injections of 4 * (5120^2 + 5120) + 2 * 5120
+    # + (5120 * 10240 + 10240) = 157,327,360 each; the frame pack 16 * 5120 * (4 + 32 + 256) + 3 * 5120 = 23,936,000;
+    # cond_encoder 16 * 5120 * 4 + 5120 = 332,800; trainable_cond_mask 3 * 5120 = 15,360
+    assert WAN22_S2V_14B.s2v_parameters() == 95_051_545 + 12 * 157_327_360 + 23_936_000 + 332_800 + 15_360
+
+
+def test_tokens_of_a_clip_at_1280x704() -> None:
+    # 88 x 160 latents: P = 44 * 80 = 3,520 tokens a frame; 20 noisy frames and the reference frame; a later clip
+    # adds the frame pack's 3,520 + 22 * 40 + 4 * 11 * 20 = 5,280 motion tokens
+    s = Workload.of(model="wan2.2-s2v-14b").shape()
+    first, later = tokens(WAN22_S2V_14B, s, False), tokens(WAN22_S2V_14B, s, True)
+    assert (first.noisy, first.total, later.motion, later.total) == (70_400, 73_920, 5_280, 79_200)
+
+
+def test_flops_of_a_forward_in_closed_form() -> None:
+    # nanoGPT-style check of the walk's FLOP rows against the formula, 1280x704, a later clip (L = 79,200)
+    d, f, h, hd, text, n, big_l, t = 5120, 13824, 40, 128, 512, 70_400, 79_200, 20
+    blocks = 40 * (2 * big_l * 4 * d * d + 2 * big_l * 2 * d * d + 2 * text * 2 * d * d + 2 * big_l * 2 * d * f
+                   + 4 * h * big_l * big_l * hd + 4 * h * big_l * text * hd)  # fmt: skip
+    injections = 12 * (2 * n * 2 * d * d + 2 * (5 * t) * 2 * d * d + 2 * t * d * 2 * d + 4 * h * n * 5 * hd)
+    # audio: 153 frames (73 + 80) -> 77 -> 39; local: 4 heads of 1280, global: 1 of 1280; final_linear on 39 rows
+    local = 2 * 153 * 5120 * 1024 * 3 + 2 * 4 * 77 * 2560 * 1280 * 3 + 2 * 4 * 39 * 5120 * 2560 * 3
+    glob = 2 * 153 * 1280 * 1024 * 3 + 2 * 77 * 2560 * 1280 * 3 + 2 * 39 * 5120 * 2560 * 3 + 2 * 39 * d * d
+    p = 3_520
+    convs = 2 * 2 * (t * p) * d * 16 * 4 + 2 * p * d * 16 * 4  # the patch and cond convs, the reference frame
+    pack = 2 * p * d * 16 * 4 + 2 * 880 * d * 16 * 32 + 2 * 880 * d * 16 * 256  # the frame pack's three
+    embedders = 2 * 2 * (256 * d + d * d + d * 6 * d) + 2 * text * (4096 * d + d * d)  # time (2 rows), text
+    head = 2 * n * d * 64
+    s = Workload.of(model="wan2.2-s2v-14b").shape()
+    walked = sum(g.flops for g in s2v_groups(WAN22_S2V_14B, s, True))
+    assert walked == blocks + injections + local + glob + convs + pack + embedders + head
+
+
+def _original_clips(seconds: float, frames: int) -> int:
+    """The clip count of the original code: transformers' wav2vec2 frame count of the samples, the original
+    ``linear_interpolation`` to 30 a second, ``get_audio_embed_bucket_fps`` at 16 fps (``audio_encoder.py``)."""
+    from transformers import Wav2Vec2Config as HFConfig
+    from transformers import Wav2Vec2Model
+
+    module = __import__("sys").modules["wan_original_wan22.modules.s2v.audio_encoder"]
+    with torch.device("meta"):
+        model = Wav2Vec2Model(HFConfig(**WAV2VEC2_XLSR_53.to_kwargs()))
+    t50 = int(model._get_feat_extract_output_lengths(torch.tensor(audio_samples(seconds))))
+    t30 = module.linear_interpolation(torch.zeros(1, t50, 1), input_fps=50, output_fps=30).shape[1]
+    _, count = module.AudioEncoder.get_audio_embed_bucket_fps(
+        types.SimpleNamespace(video_rate=30), torch.zeros(25, t30, 1), fps=16, batch_frames=frames, m=0
+    )
+    return int(count)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "frames", "count"),
+    [(5.0, 80, 1), (5.016, 80, 2), (10.0, 80, 2), (20.0, 80, 4), (60.0, 80, 12), (10.0, 48, 4), (3.0, 8, 6)],
+)
+def test_clips_as_the_original_buckets_the_audio(seconds: float, frames: int, count: int) -> None:
+    # 5.016 s (examples/talk.wav): 250 wav2vec2 frames, 150 at 30 a second, int(150 / 150) + 1 = 2 clips
+    load_s2v()
+    assert clips(WAV2VEC2_XLSR_53, audio_samples(seconds), frames) == _original_clips(seconds, frames) == count
+
+
+def test_a_job_of_10_s_of_audio() -> None:
+    w = Workload.of(model="wan2.2-s2v-14b", audio_seconds=10)
+    assert w.runtime.name == "wan" and w.segments == 2 and w.describe().startswith("1280x704, 2 clips of 80 frames")
+    # prompt and negative prompt; 40 steps x 2 passes per clip; one decode and one motion encode per clip
+    assert dict(schedule(w)) == {
+        "text_encoder": 2, "audio_encoder": 1, "vae_encode": 1, "diffusion_core": 80, "vae_decode": 1,
+        "motion_encode": 2, "diffusion_core_motion": 80, "vae_decode_motion": 1,
+    }  # fmt: skip
+
+
+def test_the_traceable_stages_equal_their_traces() -> None:
+    from hybrid.trace import trace as trace_stages
+
+    w = Workload.of(model="wan2.2-s2v-14b", width=256, height=128, frames=8, steps=2, audio_seconds=1.0)
+    assert w.segments == 2
+    names = ["text_encoder", "audio_encoder", "vae_encode", "vae_decode", "motion_encode", "vae_decode_motion"]
+    traced = trace_stages(w, stages=names)
+    spec, shape = w.spec, w.shape()
+    for name in names:
+        sd, st = spec.pipeline_def.stage(name), traced.stages[name]
+        assert st.unsupported_ops == {}
+        assert aggregate_costs(expand(sd.closed_rows(spec, shape) or [])) == aggregate_costs(st.rows), name
+        assert (sd.closed_peak(spec, shape), sd.closed_peak(spec, shape, True)) == (
+            st.peak_activation_bytes,
+            st.peak_activation_bytes_materialized,
+        ), name
+
+
+def test_the_report_acceptance_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(
+        ["report", "--model", "wan2.2-s2v-14b", "--audio-seconds", "10", "--gpu", "h200", "--format", "json"], capsys
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    from hybrid.schemas import problem
+
+    assert problem(doc) is None
+    assert doc["workload"]["audio_seconds"] == 10.0 and doc["workload"]["segments"] == 2
+    assert doc["stages"]["diffusion_core"]["runs"] == doc["stages"]["diffusion_core_motion"]["runs"] == 80
+    assert doc["gpu"]["runtime"]["name"] == "wan" and doc["total"]["fits"] is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--audio-seconds", "10"], "audio_seconds: wan2.1-t2v-14b takes no audio"),
+        (["--model", "wan2.2-s2v-14b", "--frames", "81"], "frames: 81 is invalid for wan2.2-s2v-14b"),
+        (["--model", "wan2.2-s2v-14b", "--size", "832x480"], "height: 480 is not a positive multiple of 64"),
+        (["--model", "wan2.2-s2v-14b", "--runtime", "diffusers"], "runtime: wan2.2-s2v-14b runs on wan only"),
+        (["--model", "wan2.2-s2v-14b", "--traced"], "diffusion_core of wan2.2-s2v-14b has no module"),
+        (["--model", "wan2.2-s2v-14b", "--audio-seconds", "0.01"], "audio_seconds: 0.01 s is 160 samples"),
+    ],
+)
+def test_bad_s2v_input_is_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    gpu = ["--gpu", "h200"] if "--traced" in argv else []
+    one_line_error(["report", *argv, *gpu], capsys, needle)
