@@ -12,10 +12,12 @@
 #     bash calibration/device_session.sh h200 memory-ops # a third: memory_ops.json (memory-bound op
 #                                                        # families, float32 products)
 #     bash calibration/device_session.sh h200 wide-convolutions  # a fourth: Wan2.2's decoder convolutions
+#     bash calibration/device_session.sh h200 narrow-convolutions  # a fifth: convolutions below the decoders'
+#                                                        # reduction lengths (conv_in, LightVAE's widths)
 #
 # calibrate-comm needs two or more GPUs in one machine; a one-GPU lease cannot run it.
 set -u
-GPU=${1:?usage: device_session.sh GPU [measure|profile|memory-ops|wide-convolutions]}
+GPU=${1:?usage: device_session.sh GPU [measure|profile|memory-ops|wide-convolutions|narrow-convolutions]}
 PART=${2:-measure}
 OUT=${OUT:?OUT: the folder the results go to}
 export PYTHONUNBUFFERED=1
@@ -42,7 +44,7 @@ step() {  # step SECONDS NAME COMMAND...
     timeout "$limit" "$@"
     echo "== $name: exit $? after $((SECONDS - t0)) s"
 }
-if [ "$PART" = memory-ops ] || [ "$PART" = wide-convolutions ]; then
+if [ "$PART" = memory-ops ] || [ "$PART" = wide-convolutions ] || [ "$PART" = narrow-convolutions ]; then
     step 150 "$PART" python3 calibration/measure_kernels.py --gpu "$GPU" --part "$PART" \
         --out "$OUT/${PART//-/_}.json" --budget-s 120
     exit 0

@@ -19,7 +19,8 @@ enough to leave launch cost out), on random data:
 
 ``--part memory-ops`` times instead the memory-bound op families the rows name (``memory_ops``:
 elementwise, norm, reduction, movement, at Wan's sizes) and float32 GEMMs at the encoders' shapes;
-``--part wide-convolutions`` Wan2.2's decoder convolutions (later, shorter calls of a lease).
+``--part wide-convolutions`` Wan2.2's decoder convolutions, ``--part narrow-convolutions`` those below the
+decoders' reduction lengths (the ``conv_in`` layers, LightX2V's LightVAE) (later, shorter calls of a lease).
 
 FLOPs are counted as ``hybrid.ops`` counts them (FlopCounterMode's convention). The document is
 written after every measurement (atomically), so a run stopped at its budget keeps what it measured.
@@ -197,26 +198,50 @@ WAN22_DECODER = ((1024, 44, 80, 3), (1024, 88, 160, 4), (512, 176, 320, 4), (256
 """Wan2.2's (TI2V-5B) decoder at 1280x704, its widths 256 x (4, 4, 2, 1), before the 2x2 unpatchify."""
 
 
+NARROW = (
+    (16, 384, 60, 104, 3),
+    (48, 1024, 44, 80, 3),
+    (3, 96, 480, 832, 4),
+    (96, 96, 60, 104, 3),
+    (96, 96, 120, 208, 4),
+    (48, 48, 240, 416, 4),
+    (24, 24, 480, 832, 4),
+    (24, 3, 480, 832, 4),
+)
+"""Convolutions below the reduction lengths the decoders' measured (``k`` = 27 x input channels < 2,592):
+(channels in, out, height, width, frames in) of the decoders' ``conv_in`` (Wan2.1's 16 latent channels,
+Wan2.2's 48), the encoder's ``conv_in`` on RGB, LightX2V's LightVAE decoder (Wan2.1's widths cut to a
+quarter: 96, 96, 48, 24) and its head."""
+
+
 def wide_convolutions(doc: Doc, deadline: float) -> None:
     convolutions(doc, deadline, WAN22_DECODER)
 
 
-def convolutions(doc: Doc, deadline: float, shapes: tuple[tuple[int, int, int, int], ...] = WAN21_DECODER) -> None:
+def narrow_convolutions(doc: Doc, deadline: float) -> None:
+    convolutions(doc, deadline, NARROW)
+
+
+def convolutions(doc: Doc, deadline: float,
+                 shapes: tuple[tuple[int, ...], ...] = WAN21_DECODER) -> None:  # fmt: skip
+    """3x3x3 convolutions of ``(channels, height, width, frames)`` (as many out as in) or ``(in, out, height,
+    width, frames)``."""
     for dtype in (torch.float32, torch.bfloat16):
-        for c, h, w, t in shapes:
+        for shape in shapes:
+            c_in, c_out, h, w, t = shape if len(shape) == 5 else (shape[0], *shape)
             if time.monotonic() > deadline:
                 return
-            with recorded(doc, f"conv3d {dtype} {c}x{t}x{h}x{w}"):
-                x = torch.randn(1, c, t, h, w, device="cuda", dtype=dtype)
-                wt = torch.randn(c, c, 3, 3, 3, device="cuda", dtype=dtype)
+            with recorded(doc, f"conv3d {dtype} {c_in}->{c_out}x{t}x{h}x{w}"):
+                x = torch.randn(1, c_in, t, h, w, device="cuda", dtype=dtype)
+                wt = torch.randn(c_out, c_in, 3, 3, 3, device="cuda", dtype=dtype)
                 y = F.conv3d(x, wt, padding=(0, 1, 1))
                 s = bench(lambda x=x, wt=wt: F.conv3d(x, wt, padding=(0, 1, 1)))
-                flops = ops.conv3d(1, c, c, (3, 3, 3), tuple(y.shape[2:]))  # type: ignore[arg-type]
+                flops = ops.conv3d(1, c_in, c_out, (3, 3, 3), tuple(y.shape[2:]))  # type: ignore[arg-type]
                 name = str(dtype).removeprefix("torch.")
                 doc.add("convolution", {"op": "F.conv3d 3x3x3 padding (0,1,1)", "dtype": name,
                                         "in_shape": list(x.shape), "out_shape": list(y.shape), "seconds": s,
                                         "flops": flops, "tflops": flops / s / 1e12,
-                                        "implicit_gemm_mnk": [int(y[0, 0].numel()), c, c * 27]})  # fmt: skip
+                                        "implicit_gemm_mnk": [int(y[0, 0].numel()), c_out, c_in * 27]})  # fmt: skip
                 del x, wt, y
                 torch.cuda.empty_cache()
 
@@ -382,9 +407,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget-s", type=float, default=150.0, help="stop starting measurements after this")
     parser.add_argument(
-        "--part", choices=["all", "memory-ops", "wide-convolutions"], default="all",
+        "--part", choices=["all", "memory-ops", "wide-convolutions", "narrow-convolutions"], default="all",
         help="memory-ops: only the memory-bound op families and the float32 products; wide-convolutions: only "
-        "Wan2.2's decoder convolutions (later, shorter calls)",
+        "Wan2.2's decoder convolutions; narrow-convolutions: only those below the decoders' reduction lengths "
+        "(conv_in, LightVAE) (later, shorter calls)",
     )  # fmt: skip
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -393,8 +419,10 @@ def main() -> int:
     start = time.monotonic()
     deadline = start + args.budget_s
     doc = Doc(args.out, args.gpu)
-    if args.part in ("memory-ops", "wide-convolutions"):
-        for part in (memory_ops, fp32_gemms) if args.part == "memory-ops" else (wide_convolutions,):
+    parts = {"memory-ops": (memory_ops, fp32_gemms), "wide-convolutions": (wide_convolutions,),
+             "narrow-convolutions": (narrow_convolutions,)}  # fmt: skip
+    if args.part in parts:
+        for part in parts[args.part]:
             part(doc, deadline)
             print(f"{part.__name__}: done at {time.monotonic() - start:.0f} s", flush=True)
         return 0
