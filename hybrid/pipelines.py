@@ -980,7 +980,7 @@ S2V = Pipeline(
     wan_repo="Wan2.2",
     runtimes=("wan",),
     runtimes_reason="the original Wan2.2 repository's WanS2V (generate.py --task s2v-14B); diffusers has no "
-    "speech-to-video pipeline",
+    "speech-to-video pipeline, and LightX2V's own S2V code (configs/wan22/wan_s2v.json) is not modelled",
     default_steps=40,
     default_guidance_scale=4.5,
     no_layouts_reason="wanmeter does not model S2V's sequence parallelism yet (its audio injections all-gather the "

@@ -17,6 +17,7 @@ import json
 import types
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -262,3 +263,12 @@ def test_the_report_acceptance_command(capsys: pytest.CaptureFixture[str]) -> No
 def test_bad_s2v_input_is_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     gpu = ["--gpu", "h200"] if "--traced" in argv else []
     one_line_error(["report", *argv, *gpu], capsys, needle)
+
+
+def test_the_html_report_says_the_audio_and_its_clips(tmp_path: Path) -> None:
+    from hybrid.cli import main
+
+    page = tmp_path / "s2v.html"
+    argv = ["report", "--model", "wan2.2-s2v-14b", "--audio-seconds", "10", "--format", "html", "-o", str(page)]
+    assert main(argv) == 0
+    assert "<dt>audio</dt><dd>10 s: 2 clips of 80 frames</dd>" in page.read_text()
