@@ -200,8 +200,12 @@ def _rel(a: int, b: int) -> float:
 
 def reference_workload(model: str, shape: dict[str, Any], ref_images: int = 0) -> Workload:
     """A reference shape as a workload of ``model``, within its pipeline's constraints (a pipeline
-    that accepts one text length or batch 1 only gets that; VACE gets ``ref_images``)."""
-    return Workload.of(model=model, **get_preset(model).constrain(shape, ref_images))
+    that accepts one text length or batch 1 only gets that; VACE gets ``ref_images``; a preset whose runtime
+    runs CFG always keeps it on)."""
+    kw = get_preset(model).constrain(shape, ref_images)
+    if Workload.of(model=model).runtime.cfg_always:
+        kw.pop("cfg", None)
+    return Workload.of(model=model, **kw)
 
 
 def reference_workloads(model: str) -> list[Workload]:
