@@ -97,10 +97,12 @@ def _trace(heads: int, ffn: int, frames: int, width: int, motion: bool) -> Trace
         [model.freqs, model.frame_packer.freqs, model.frame_packer.zip_frame_buckets],
         [*model.parameters(), *model.buffers(), *x, *ref, *motion_latents, *cond, audio, t, *context],
     )
-    return trace(model, lambda: model(
-        x, t=t, context=context, seq_len=0, ref_latents=ref, motion_latents=motion_latents, cond_states=cond,
-        audio_input=audio, motion_frames=[73, 19], drop_motion_frames=not motion,
-    ), host=host)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.cpu.amp's deprecation, CPU autocast's float32 notice
+        return trace(model, lambda: model(
+            x, t=t, context=context, seq_len=0, ref_latents=ref, motion_latents=motion_latents, cond_states=cond,
+            audio_input=audio, motion_frames=[73, 19], drop_motion_frames=not motion,
+        ), host=host)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

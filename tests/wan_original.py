@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import types
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -146,7 +147,9 @@ def load_s2v() -> types.ModuleType:
         module.__package__ = package
         sys.modules[module.__name__] = module
         path = f"wan22/s2v/{part}.py"
-        exec(compile(changed_source(path), str(ROOT / path), "exec"), module.__dict__)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.cpu.amp's deprecation, met by its decorators
+            exec(compile(changed_source(path), str(ROOT / path), "exec"), module.__dict__)
     return sys.modules[name]
 
 
