@@ -983,8 +983,6 @@ S2V = Pipeline(
     "speech-to-video pipeline, and LightX2V's own S2V code (configs/wan22/wan_s2v.json) is not modelled",
     default_steps=40,
     default_guidance_scale=4.5,
-    no_layouts_reason="wanmeter does not model S2V's sequence parallelism yet (its audio injections all-gather the "
-    "sequence, model_s2v.py:607-608)",
     audio=True,
     size_step=64,
     no_laws_reason="its audio encoder's convolutions floor-divide the audio's samples, which no polynomial law "

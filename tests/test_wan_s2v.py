@@ -80,11 +80,21 @@ def _original(heads: int, ffn: int, device: str = "cpu", published: bool = False
             ).eval().requires_grad_(False)  # fmt: skip
 
 
-def _trace(heads: int, ffn: int, frames: int, width: int, motion: bool) -> Traced:
+def _trace(heads: int, ffn: int, frames: int, width: int, motion: bool, ranks: int = 1) -> Traced:
+    if ranks > 1:  # rank 0 of torch's fake process group, as WanS2V._configure_model sets the model up with use_sp
+        from hybrid.trace.parallel import fake_world
+
+        with fake_world(ranks):
+            return _trace(heads, ffn, frames, width, motion, -ranks)
     model = _original(heads, ffn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the casting notice, CPU autocast's float32 notice
         model.to(torch.bfloat16)  # WanModel_S2V.from_pretrained(torch_dtype=bfloat16)
+    if ranks < -1:
+        module = load_s2v()
+        for block in model.blocks:
+            block.self_attn.forward = types.MethodType(module.sp_attn_forward_s2v, block.self_attn)
+        model.use_context_parallel = True
     torch.manual_seed(0)
     x = [torch.randn(16, frames, 8, width).to(torch.bfloat16)]  # the noise, bf16
     ref = [torch.randn(16, 1, 8, width)]  # the VAE's float32 latents
@@ -105,9 +115,35 @@ def _trace(heads: int, ffn: int, frames: int, width: int, motion: bool) -> Trace
         ), host=host)  # fmt: skip
 
 
+SP_CASES = {  # as CASES, then the Ulysses degree: rank 0 of a fake process group, WanS2V's use_sp patched in
+    "first-clip-u2": (2, 40, 2, 16, False, 2),
+    "later-clip-blocks-peak-u2": (4, 192, 6, 32, True, 2),
+    "later-clip-blocks-peak-u4": (4, 192, 6, 32, True, 4),
+}
+CU_SEQLENS_SLACK = 64
+"""Bytes a traced peak may exceed the walk's under Ulysses, where every rank runs the injections over the whole
+sequence and a peak can fall in one's attention: its ``cu_seqlens`` (a few int tensors of ``frames + 1``
+entries, live in the kernel call) are not walked."""
+
+
 @pytest.fixture(scope="module")
 def traced() -> dict[str, Traced]:
     return {name: _trace(*case) for name, case in CASES.items()}
+
+
+@pytest.mark.parametrize("name", list(SP_CASES))
+def test_the_walk_equals_the_original_code_under_ulysses(name: str) -> None:
+    heads, ffn, frames, width, motion, ranks = SP_CASES[name]
+    run = _trace(heads, ffn, frames, width, motion, ranks)
+    cfg, shape = _cfg(heads, ffn), replace(_shape(frames, width), ulysses=ranks)
+    trace_rows = [replace(r, module=diffusers_path(r.module)) for r in run.rows if r.category != "view"]
+    walked = [row for g in s2v_rows(cfg, shape, motion) for row in g.expand()]
+    assert _by_module_op([r for r in walked if _kept(r, frames)]) == _by_module_op(
+        [r for r in trace_rows if _kept(r, frames)]
+    )
+    assert {r.op for r in walked if r.category == "collective"} == {"c10d.alltoall_", "c10d.allgather_"}
+    assert 0 <= run.peak - s2v_peak_bytes(cfg, shape, motion) <= CU_SEQLENS_SLACK
+    assert 0 <= run.peak_materialized - s2v_peak_bytes(cfg, shape, motion, True) <= CU_SEQLENS_SLACK
 
 
 def _kept(row: CostRow, frames: int) -> bool:
@@ -260,6 +296,10 @@ def test_the_report_acceptance_command(capsys: pytest.CaptureFixture[str]) -> No
         (["--model", "wan2.2-s2v-14b", "--runtime", "diffusers"], "runtime: wan2.2-s2v-14b runs on wan only"),
         (["--model", "wan2.2-s2v-14b", "--traced"], "diffusion_core of wan2.2-s2v-14b has no module"),
         (["--model", "wan2.2-s2v-14b", "--audio-seconds", "0.01"], "audio_seconds: 0.01 s is 160 samples"),
+        (
+            ["--model", "wan2.2-s2v-14b", "--size", "832x448", "--gpu", "h100-sxm", "--gpus", "5", "--ulysses", "5"],
+            "ulysses: 5 does not divide the 30,576 tokens of the first clip",
+        ),
     ],
 )
 def test_bad_s2v_input_is_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1296,12 +1296,15 @@ def _wan_block(
         rows.free(xf + 2 * nq + x + (0 if split else xf))  # the output in float32; q, k (normed), v; the input
     else:  # sp_attn_forward: q = rope_apply(q, ...) rebinds q (and k), dropping the normed ones
         grid = shape.dit_tokens
-        for _ in "qk":
-            _wan_rope(rows, batch, tokens, d, hd, qk, grid, ranks)
+        for _ in "qk":  # S2V's rope_apply_usp: this rank's rows of the precomputed table
+            if split:
+                _s2v_rope(rows, tokens, d, qk)
+            else:
+                _wan_rope(rows, batch, tokens, d, hd, qk, grid, ranks)
             rows.free(nq)
         _wan_ulysses_attention(rows, batch, tokens, grid, heads, hd, ranks)
         _wan_linear(rows, "attn1.to_out.0", n, d, d, BF16, wt)
-        rows.free(x + 2 * xf + x + xf)  # the output in bf16; q, k (rotated, float32), v; the input
+        rows.free(x + 2 * xf + x + (0 if split else xf))  # the output in bf16; q, k (rotated, float32), v; the input
     gated(BF16, nd * src)  # y, the attention's output, lives to the block's end
     if wt == BF16:  # autocast runs layer_norm in float32: its bf16 weight and bias cast up
         rows.cast("norm2", d, BF16, F32)

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid import ops
 from hybrid.dtypes import BF16, F32, F64, I64
+from hybrid.errors import InputError
 from hybrid.memo import on_clear
 from hybrid.models.wan_dit import (
     WanTransformer3DConfig,
@@ -389,6 +390,15 @@ def _injection(rows: _Walk, cfg: WanS2VConfig, tok: Tokens, j: int) -> None:
     rows.free(x + n * d * BF16 + x + x)  # the sum, the residual, the AdaLN's output, the copy
 
 
+def _gather(rows: _Walk, part: int, ranks: int) -> None:
+    """``gather_forward`` (``wan/distributed/util.py``): every rank's ``part`` bytes into ``empty_like`` outputs by
+    ``dist.all_gather``, joined along the sequence; leaves the join allocated."""
+    rows("", "empty_like", "factory", part, part, calls=ranks, out=ranks * part)
+    rows.list_collective("", "allgather_", ranks, part)
+    rows("", "cat", "movement", ranks * part, ranks * part)
+    rows.free(ranks * part)  # the list
+
+
 def _walk(cfg: WanS2VConfig, shape: CallShape, motion: bool, sink: Sink) -> None:
     """Every op of one ``WanModel_S2V.forward`` (``model_s2v.py:650-857``) of ``shape``'s clip (``motion``: a
     clip after the first), told to ``sink`` as the module docstring lists it."""
@@ -442,20 +452,46 @@ def _walk(cfg: WanS2VConfig, shape: CallShape, motion: bool, sink: Sink) -> None
     rows("", "cat", "movement", 12 * d * F32, 12 * d * F32)
     rows.free(6 * d * F32)
     _wan_text_embedding(rows, cfg, 1, shape.text_len, BF16)
-    call = replace(shape, dit_tokens=length, dit_latent_frames=tok.frames, ulysses=1, ring=1)
-    first = 0
+    # Ulysses (sp_attn_forward_s2v, model_s2v.py:819-851): this rank keeps its chunk of the tokens and of the table
+    # (views of the whole), gathers the stream for every injection and for the head
+    ranks = shape.ulysses
+    if length % ranks:
+        raise InputError(
+            f"ulysses: {ranks} does not divide the {length:,} tokens of {'a later' if motion else 'the first'} clip "
+            "(WanModel_S2V chunks them with torch.chunk, unpadded, and the all-to-all needs equal parts); valid: a "
+            f"degree that divides both clips' {tok.frames + 1} and {tok.frames + 2.5:g} latent frames of tokens"
+        )
+    local = length // ranks
+    call = replace(shape, dit_tokens=length, dit_latent_frames=tok.frames, ring=1)
+    split = min(n, local)  # this rank's (rank 0's) noisy tokens
+
+    def blocks(count: int, start: int, src: int, extra: int) -> None:
+        """Blocks ``start`` on, ``count`` of them; the first one's input is a view of ``extra`` more bytes than its
+        own part (a chunk of the whole), which it frees with it."""
+        if count and (src == BF16 or extra):
+            rows.repeat(1, f"blocks.{start}", lambda block: _wan_block(cfg, block, call, 2, src, BF16, split))
+            rows.free(extra)
+            start, count = start + 1, count - 1
+        if count:
+            rows.repeat(count, "blocks.{i}", lambda block: _wan_block(cfg, block, call, 2, F32, BF16, split),
+                        start=start)  # fmt: skip
+
+    first, src, extra = 0, BF16, (length - local) * d * BF16
     for j, last in enumerate(cfg.audio_inject_layers):  # the blocks up to each injection, alike after the first
-        if first == 0:
-            rows.repeat(1, "blocks.0", lambda block: _wan_block(cfg, block, call, 2, BF16, BF16, n))
-            first = 1
-        if last >= first:
-            rows.repeat(last - first + 1, "blocks.{i}",
-                        lambda block: _wan_block(cfg, block, call, 2, F32, BF16, n), start=first)  # fmt: skip
-        _injection(rows, cfg, tok, j)
-        first = last + 1
+        blocks(last - first + 1, first, src, extra)
+        if ranks > 1:  # gather_forward(hidden_states, dim=1), the injection on every token, the chunk kept
+            _gather(rows, local * d * F32, ranks)
+            _injection(rows, cfg, tok, j)
+            rows.free(local * d * F32)  # the block's output, rebound by the caller
+        else:
+            _injection(rows, cfg, tok, j)
+        first, src, extra = last + 1, F32, (length - local) * d * F32
     if first < cfg.num_layers:
-        rows.repeat(cfg.num_layers - first, "blocks.{i}", lambda block: _wan_block(cfg, block, call, 2, F32, BF16, n),
-                    start=first)  # fmt: skip
+        blocks(cfg.num_layers - first, first, src, extra)
+        extra = 0
+    if ranks > 1:  # gather_forward(x.contiguous(), dim=1): the whole stream again for the head
+        _gather(rows, local * d * F32, ranks)
+        rows.free(local * d * F32 + extra)
     # the head on the noisy tokens (a prefix of the stream), unpatchified
     _wan_head(rows, cfg, n, d, BF16, length * d * F32)
     o = cfg.out_channels * prod(cfg.patch_size)
