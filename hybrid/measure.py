@@ -298,6 +298,7 @@ def calibrate_time(
         )
         for kw in fit_workloads
         for stage in spec.pipeline_def.stage_names
+        if spec.pipeline_def.stage(stage).trace_key  # a module to run (not Wan2.2-S2V's transformer)
     ]
     # launch/dispatch overhead per op call: the fit workloads' total excess of measured time over
     # the roofline in the stages that are not convolution-bound, per op call
@@ -322,6 +323,8 @@ def calibrate_time(
     for kw in held_out:
         w = Workload.of(spec, **kw)
         for stage in spec.pipeline_def.stage_names:
+            if not spec.pipeline_def.stage(stage).trace_key:
+                continue
             rows, measured = time_stage(stage, spec, w, device, dtype)
             predicted = stage_time(rows, machine).seconds
             cal.held_out.append({

@@ -314,3 +314,10 @@ def test_the_html_report_says_the_audio_and_its_clips(tmp_path: Path) -> None:
     argv = ["report", "--model", "wan2.2-s2v-14b", "--audio-seconds", "10", "--format", "html", "-o", str(page)]
     assert main(argv) == 0
     assert "<dt>audio</dt><dd>10 s: 2 clips of 80 frames</dd>" in page.read_text()
+
+
+def test_the_audio_encoder_on_a_real_device_gives_the_rows_traced_on_meta() -> None:
+    from hybrid.verify import TINY_SPECS, check_device, presets_of, reference_workloads
+
+    w = replace(reference_workloads(presets_of("s2v")[0])[0], spec=TINY_SPECS["s2v"])
+    assert check_device("audio_encoder", w, "cpu").passed
