@@ -300,10 +300,12 @@ def _public_outcome(i: int) -> Outcome:
 
 def public_band(kind: tuple[str, str, str]) -> Band | None:
     """:func:`band` of ``kind`` over the packaged public set, sizing only the runs of the first tier
-    that has enough of them (a report's range costs a few runs' sizing, not the whole set's)."""
+    that has enough of them (a report's range costs a few runs' sizing, not the whole set's), and of those
+    not the ones set aside by a recorded reason (a band leaves them out)."""
     entries, _ = _public()
     for _, same in tiers(kind):
-        b = band([_public_outcome(i) for i, e in enumerate(entries) if same(_kind_of_entry(e))], kind)
+        runs = [_public_outcome(i) for i, e in enumerate(entries) if not e.get("set_aside") and same(_kind_of_entry(e))]
+        b = band(runs, kind)
         if b is not None:
             return b
     return None
