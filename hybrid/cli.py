@@ -238,6 +238,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         batch=args.batch,
         text_len=args.text_len,
         cfg=args.cfg,
+        audio_seconds=args.audio_seconds,
         runtime=options.grid_runtime(args),
     )
     reports = sweep(
@@ -508,6 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cfg", type=options.cfg_list, default=(None,),
         help="on, off or on,off (default: each model's, on; Wan-Animate's guidance 1.0: off)",
+    )  # fmt: skip
+    p.add_argument(
+        "--audio-seconds", type=options.number_list("audio-seconds"), default=(None,),
+        help="comma-separated, speech-to-video presets only (default: each one's, 5)",
     )  # fmt: skip
     p.add_argument("--format", choices=["table", "csv", "parquet", "json"], help="default: from -o's extension")
     p.add_argument("-o", "--output", type=output_path, help="write to FILE instead of stdout")

@@ -82,6 +82,17 @@ def number(name: str, positive: bool = False) -> Any:
     return parse
 
 
+def number_list(name: str) -> Any:
+    """An argparse type: comma-separated positive numbers (:func:`number` each)."""
+    one = number(name, positive=True)
+
+    def parse(text: str) -> tuple[float, ...]:
+        return tuple(one(v) for v in text.split(","))
+
+    parse.__name__ = name
+    return parse
+
+
 def count(name: str) -> Callable[[str], int]:
     """An argparse type: a whole number >= 1 in ASCII digits; the bad text is cut in the message."""
 

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.errors import InputError
 from hybrid.pipelines import STAGE_NAMES
-from hybrid.presets import get_preset
+from hybrid.presets import PRESETS, get_preset
 from hybrid.report import PipelineReport, estimate
-from hybrid.runtime import DIFFUSERS, Runtime
+from hybrid.runtime import Runtime
 from hybrid.workload import TEXT_LEN, Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_ROWS = 10_000
 """The most rows (workloads) a sweep makes unless told more (``max_rows``, ``--max-rows``): 10,000
 reports take about 0.33 s, sized on a GPU 1.3 s (README); a million took 42 s and 3.9 GB."""
-KNOBS: tuple[str, ...] = ("model", "size", "frames", "steps", "batch", "text_len", "cfg")
+KNOBS: tuple[str, ...] = ("model", "size", "frames", "steps", "batch", "text_len", "cfg", "audio_seconds")
 WORKLOAD_COLUMNS: tuple[str, ...] = ("model", "width", "height", "frames", "steps", "batch", "text_len", "cfg")
 RANGE_COLUMNS: tuple[str, ...] = ("total_seconds_low", "total_seconds_high", "range_evidence")
 """A sized row's range of ``total_seconds`` (a report's ``total.seconds_range`` ``low`` and ``high``;
@@ -36,12 +36,17 @@ def sweep_stages(reports: Sequence[PipelineReport]) -> tuple[str, ...]:
     return tuple(s for s in STAGE_NAMES if s in present)
 
 
+def _audio_column(reports: Sequence[PipelineReport]) -> tuple[str, ...]:
+    """``("audio_seconds",)`` where a report is of a speech-to-video job (the others' cell is empty)."""
+    return ("audio_seconds",) if any(r.workload.audio_seconds is not None for r in reports) else ()
+
+
 def sweep_columns(reports: Sequence[PipelineReport]) -> list[str]:
     """Columns of :func:`sweep_records`: the workload, FLOPs per stage and in total; with ``--gpu``
     also seconds per stage and in total, the total's range (:mod:`hybrid.ranges`) and what it rests
     on, peak resident bytes and whether it fits."""
     stages = sweep_stages(reports)
-    columns = [*WORKLOAD_COLUMNS, *(f"{s}_flops" for s in stages), "total_flops"]
+    columns = [*WORKLOAD_COLUMNS, *_audio_column(reports), *(f"{s}_flops" for s in stages), "total_flops"]
     if reports and reports[0].gpu is not None:
         columns += [*(f"{s}_seconds" for s in stages), "total_seconds", *RANGE_COLUMNS, "peak_memory_bytes", "fits"]
     return columns
@@ -61,26 +66,40 @@ class Grid:
     text_len: tuple[int, ...] = (TEXT_LEN,)
     cfg: tuple[bool | None, ...] = (None,)
     """``None``: each model's default (CFG on; Wan-Animate's guidance 1.0: off)."""
-    runtime: Runtime | None = DIFFUSERS
+    audio_seconds: tuple[float | None, ...] = (None,)
+    """Speech-to-video models' audio lengths (``None``: their default); the other models take none, and make one
+    row each where this axis has several values."""
+    runtime: Runtime | None = None
     """How every workload of the grid runs (:mod:`hybrid.runtime`); ``None``: each model's default runtime
-    (:func:`hybrid.workload.default_runtime`)."""
+    (:func:`hybrid.workload.default_runtime`: diffusers, the original repository's for Wan2.2-S2V)."""
+
+    def _audio(self, model: str) -> tuple[float | None, ...]:
+        """The audio lengths ``model`` is swept over: the axis for a speech-to-video model, else none."""
+        return self.audio_seconds if get_preset(model).pipeline_def.audio else (None,)
 
     def rows(self) -> int:
-        """How many workloads :meth:`workloads` makes (counted, not made)."""
-        axes = (self.models, self.sizes or ((0, 0),), self.frames, self.steps, self.batch, self.text_len, self.cfg)
-        return math.prod(len(axis) for axis in axes)
+        """How many workloads :meth:`workloads` makes (counted, not made); one line where an audio length is
+        given and no model takes audio."""
+        if self.audio_seconds != (None,) and not any(get_preset(m).pipeline_def.audio for m in self.models):
+            speech = ", ".join(m for m, p in sorted(PRESETS.items()) if p.pipeline_def.audio)
+            raise InputError(
+                f"audio-seconds: none of the models takes audio; valid with speech-to-video presets ({speech})"
+            )
+        axes = (self.sizes or ((0, 0),), self.frames, self.steps, self.batch, self.text_len, self.cfg)
+        return math.prod(len(axis) for axis in axes) * sum(len(self._audio(m)) for m in self.models)
 
     def workloads(self) -> list[Workload]:
         """Every combination, models outermost, validated."""
+        self.rows()  # an audio axis no model takes is refused
         out = []
         for model in self.models:
             preset = get_preset(model)
             sizes = self.sizes or ((preset.default_width, preset.default_height),)
-            for (w, h), f, s, b, t, c in itertools.product(
-                sizes, self.frames, self.steps, self.batch, self.text_len, self.cfg
+            for (w, h), f, s, b, t, c, a in itertools.product(
+                sizes, self.frames, self.steps, self.batch, self.text_len, self.cfg, self._audio(model)
             ):
-                kw = {"frames": f, "steps": s}  # None: the preset's
-                out.append(Workload.of(preset, w, h, batch=b, text_len=t, cfg=c, runtime=self.runtime, **kw))
+                out.append(Workload.of(preset, w, h, f, s, batch=b, text_len=t, cfg=c, runtime=self.runtime,
+                                       audio_seconds=a))  # None: the preset's  # fmt: skip
         return out
 
     def varying(self) -> list[str]:
@@ -88,6 +107,7 @@ class Grid:
         counts = {
             "model": len(self.models), "size": len(self.sizes), "frames": len(self.frames),
             "steps": len(self.steps), "batch": len(self.batch), "text_len": len(self.text_len), "cfg": len(self.cfg),
+            "audio_seconds": len(self.audio_seconds),
         }  # fmt: skip
         return [k for k in KNOBS if counts[k] > 1]
 
@@ -148,12 +168,15 @@ def sweep_records(reports: Sequence[PipelineReport]) -> list[dict[str, Any]]:
 
     out = []
     stages = sweep_stages(reports)
+    audio = bool(_audio_column(reports))
     for r in reports:
         w = r.workload
         rec: dict[str, Any] = {
             "model": r.model, "width": w.width, "height": w.height, "frames": w.frames, "steps": w.steps,
             "batch": w.batch, "text_len": w.text_len, "cfg": w.cfg,
         }  # fmt: skip
+        if audio:
+            rec["audio_seconds"] = w.audio_seconds
         for s in stages:
             rec[f"{s}_flops"] = r.stages[s].flops if s in r.stages else 0
         rec["total_flops"] = r.total_flops

@@ -321,3 +321,21 @@ def test_the_audio_encoder_on_a_real_device_gives_the_rows_traced_on_meta() -> N
 
     w = replace(reference_workloads(presets_of("s2v")[0])[0], spec=TINY_SPECS["s2v"])
     assert check_device("audio_encoder", w, "cpu").passed
+
+
+def test_a_sweep_over_audio_lengths(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid.sweep import Grid
+
+    # the audio axis multiplies the speech-to-video model's rows only: 3 x 2 steps for S2V, 2 for T2V
+    grid = Grid(models=("wan2.2-s2v-14b", "wan2.1-t2v-1.3b"), steps=(10, 20), audio_seconds=(5.0, 10.0, 20.0))
+    assert grid.rows() == len(grid.workloads()) == 8
+    code, out, err = run_cli(["sweep", "--model", "wan2.2-s2v-14b", "--audio-seconds", "5,10,20", "--format", "json"],
+                             capsys)  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    # 1, 2 and 4 clips: the first clip's calls alone, then 80 more transformer calls a clip
+    assert [r["audio_seconds"] for r in rows] == [5.0, 10.0, 20.0]
+    assert [r["diffusion_core_motion_flops"] > 0 for r in rows] == [False, True, True]
+    assert rows[0]["total_flops"] < rows[1]["total_flops"] < rows[2]["total_flops"]
+    one_line_error(["sweep", "--model", "wan2.1-t2v-1.3b", "--audio-seconds", "5"], capsys,
+                   "audio-seconds: none of the models takes audio")  # fmt: skip

@@ -25,6 +25,7 @@ def _label(r: PipelineReport) -> str:
         f"{short} {w.width}x{w.height} {w.frames}f {w.steps}st"
         + ("" if w.cfg else " nocfg")
         + (f" b{w.batch}" if w.batch > 1 else "")
+        + (f" {w.audio_seconds:g}s audio" if w.audio_seconds is not None else "")
     )
 
 
@@ -38,8 +39,14 @@ def _knob_value(r: PipelineReport, knob: str) -> Any:
 
 
 def _reference(reports: Sequence[PipelineReport], knob: str, varying: Sequence[str]) -> dict[str, Any]:
-    """The other knobs' values the scaling panel holds fixed: each one's largest value."""
-    return {k: max(_knob_value(r, k) for r in reports) for k in varying if k not in (knob, "model")}
+    """The other knobs' values the scaling panel holds fixed: each one's largest value (a knob only some models
+    take, the audio's length, among those that take it)."""
+    out: dict[str, Any] = {}
+    for k in varying:
+        values = [v for r in reports if (v := _knob_value(r, k)) is not None]
+        if k not in (knob, "model") and values:
+            out[k] = max(values)
+    return out
 
 
 def _pretty(r: PipelineReport, knob: str) -> str:
@@ -56,6 +63,7 @@ KNOB_UNITS = {
     "steps": "denoising steps",
     "batch": "videos per job",
     "text_len": "text tokens",
+    "audio_seconds": "seconds of audio (speech-to-video)",
 }
 
 
@@ -173,7 +181,7 @@ def sweep_figure(reports: Sequence[PipelineReport], grid: Grid) -> Any:
         for m_idx, model in enumerate(models):
             members = [
                 r for r in reports
-                if r.model == model and all(_knob_value(r, k) == v for k, v in ref.items())
+                if r.model == model and all(_knob_value(r, k) in (v, None) for k, v in ref.items())
             ]  # fmt: skip
             members.sort(key=lambda r: _knob_value(r, knob))
             xs = [_knob_value(r, knob) for r in members]

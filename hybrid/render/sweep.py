@@ -24,12 +24,18 @@ SIZED_HEADERS = ["seconds", "peak memory", "fits"]
 def headers(reports: Sequence[PipelineReport]) -> list[str]:
     """The table's columns: the workload, FLOPs per stage and in total; sized: seconds, peak, fit."""
     sized = bool(reports) and reports[0].gpu is not None
-    return [*WORKLOAD_HEADERS, *sweep_stages(reports), "total", *(SIZED_HEADERS if sized else ())]
+    audio = ("audio",) if _has_audio(reports) else ()
+    return [*WORKLOAD_HEADERS, *audio, *sweep_stages(reports), "total", *(SIZED_HEADERS if sized else ())]
+
+
+def _has_audio(reports: Sequence[PipelineReport]) -> bool:
+    return any(r.workload.audio_seconds is not None for r in reports)
 
 
 def cells(reports: Sequence[PipelineReport]) -> list[list[str]]:
     """One row of :func:`headers` per report, in human units."""
     stages = sweep_stages(reports)
+    audio = _has_audio(reports)
     return [
         [
             r.model,
@@ -38,6 +44,7 @@ def cells(reports: Sequence[PipelineReport]) -> list[list[str]]:
             str(r.workload.steps),
             str(r.workload.batch),
             "on" if r.workload.cfg else "off",
+            *((f"{r.workload.audio_seconds:g} s" if r.workload.audio_seconds is not None else "-",) if audio else ()),
             *(units.flops(r.stages[s].flops) if s in r.stages else "-" for s in stages),
             units.flops(r.total_flops),
             *(_sized_cells(r) if r.gpu is not None else ()),
