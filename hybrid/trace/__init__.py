@@ -240,8 +240,10 @@ def trace(
     """
     spec = workload.spec
     names = spec.pipeline_def.stage_names
+    unbuilt: tuple[str, ...] = ()
     if stages is None:  # every stage a diffusers or transformers module builds
         stages = tuple(sd.name for sd in spec.pipeline_def.stages if sd.trace_key)
+        unbuilt = tuple(n for n in names if n not in stages)
     check_traceable(workload, stages)
     stages = tuple(stages)
     bad = [s for s in stages if s not in names]
@@ -256,4 +258,9 @@ def trace(
         if progress:
             progress(f"[{i}/{len(stages)}] {stage}: {len(out[stage].rows)} rows in {time.perf_counter() - t0:.2f} s")
     warnings = tuple(workload.extrapolation_warnings()) + spec.warnings
+    if unbuilt:
+        warnings += (
+            f"{', '.join(unbuilt)} not traced: no diffusers or transformers module builds the original repository's "
+            "class; their cost is closed form (wanmeter report)",
+        )
     return TraceResult(workload=workload, stages=out, warnings=warnings, deployment=deployment)
