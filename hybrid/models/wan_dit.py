@@ -1142,6 +1142,15 @@ def _s2v_rope(rows: _Walk, tokens: int, d: int, src: int) -> None:
     rows.free(2 * s * F64)  # the list's sample, the stack
 
 
+def _gather_forward(rows: _Walk, part: int, ranks: int) -> None:
+    """``gather_forward`` (``wan/distributed/util.py``): every rank's ``part`` bytes into ``empty_like`` outputs by
+    ``dist.all_gather``, joined along the sequence; leaves the join allocated."""
+    rows("", "empty_like", "factory", part, part, calls=ranks, out=ranks * part)
+    rows.list_collective("", "allgather_", ranks, part)
+    rows("", "cat", "movement", ranks * part, ranks * part)
+    rows.free(ranks * part)  # the list
+
+
 def _wan_ulysses_attention(rows: _Walk, batch: int, tokens: int, grid: int, heads: int, hd: int, ranks: int) -> None:
     """The self-attention core of the Wan repositories' sequence parallelism on one rank
     (``sp_attn_forward`` and ``distributed_attention`` of ``wan/distributed/``): the rotated float32 q
@@ -1285,24 +1294,24 @@ def _wan_block(
         rows.free(x)  # the projection
     _wan_linear(rows, "attn1.to_v", n, d, d, F32, wt)
     ranks = shape.sequence_degree
+
+    def rope() -> None:  # q or k rotated: against S2V's precomputed table, or the original's per-sample one
+        if split:
+            _s2v_rope(rows, tokens, d, qk)
+        else:
+            _wan_rope(rows, batch, tokens, d, hd, qk, shape.dit_tokens, ranks)
+
     if ranks == 1:
-        for _ in "qk":
-            if split:
-                _s2v_rope(rows, tokens, d, qk)
-            else:
-                _wan_rope(rows, batch, tokens, d, hd, qk)
+        rope()
+        rope()
         _wan_attention(rows, "attn1", batch, heads, hd, tokens, tokens, F32, gather_kv=True)
         _wan_linear(rows, "attn1.to_out.0", n, d, d, F32, wt)
         rows.free(xf + 2 * nq + x + (0 if split else xf))  # the output in float32; q, k (normed), v; the input
     else:  # sp_attn_forward: q = rope_apply(q, ...) rebinds q (and k), dropping the normed ones
-        grid = shape.dit_tokens
         for _ in "qk":  # S2V's rope_apply_usp: this rank's rows of the precomputed table
-            if split:
-                _s2v_rope(rows, tokens, d, qk)
-            else:
-                _wan_rope(rows, batch, tokens, d, hd, qk, grid, ranks)
+            rope()
             rows.free(nq)
-        _wan_ulysses_attention(rows, batch, tokens, grid, heads, hd, ranks)
+        _wan_ulysses_attention(rows, batch, tokens, shape.dit_tokens, heads, hd, ranks)
         _wan_linear(rows, "attn1.to_out.0", n, d, d, BF16, wt)
         rows.free(x + 2 * xf + x + (0 if split else xf))  # the output in bf16; q, k (rotated, float32), v; the input
     gated(BF16, nd * src)  # y, the attention's output, lives to the block's end
@@ -1527,12 +1536,9 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     nl = batch * local
     _wan_head(rows, cfg, nl, m_local * d, wt, nl * d * F32)
     o = cfg.out_channels * prod(cfg.patch_size)
-    if ranks > 1:  # gather_forward: every rank's head output, joined along the sequence
-        y = nl * o * F32
-        rows("", "empty_like", "factory", y, y, calls=ranks, out=ranks * y)
-        rows.list_collective("", "allgather_", ranks, y)
-        rows("", "cat", "movement", ranks * y, ranks * y)
-        rows.free(ranks * y + y)  # the list, the head's output
+    if ranks > 1:  # every rank's head output, joined along the sequence
+        _gather_forward(rows, nl * o * F32, ranks)
+        rows.free(nl * o * F32)  # the head's output
     rows("", "clone", "movement", tokens * o * F32, tokens * o * F32, calls=batch, out=n * o * F32)  # unpatchify
     rows.free(n * o * F32)  # the head's (joined) output
 

@@ -48,6 +48,7 @@ from hybrid.errors import InputError
 from hybrid.memo import on_clear
 from hybrid.models.wan_dit import (
     WanTransformer3DConfig,
+    _gather_forward,
     _Walk,
     _wan_attention,
     _wan_block,
@@ -390,15 +391,6 @@ def _injection(rows: _Walk, cfg: WanS2VConfig, tok: Tokens, j: int) -> None:
     rows.free(x + n * d * BF16 + x + x)  # the sum, the residual, the AdaLN's output, the copy
 
 
-def _gather(rows: _Walk, part: int, ranks: int) -> None:
-    """``gather_forward`` (``wan/distributed/util.py``): every rank's ``part`` bytes into ``empty_like`` outputs by
-    ``dist.all_gather``, joined along the sequence; leaves the join allocated."""
-    rows("", "empty_like", "factory", part, part, calls=ranks, out=ranks * part)
-    rows.list_collective("", "allgather_", ranks, part)
-    rows("", "cat", "movement", ranks * part, ranks * part)
-    rows.free(ranks * part)  # the list
-
-
 def _walk(cfg: WanS2VConfig, shape: CallShape, motion: bool, sink: Sink) -> None:
     """Every op of one ``WanModel_S2V.forward`` (``model_s2v.py:650-857``) of ``shape``'s clip (``motion``: a
     clip after the first), told to ``sink`` as the module docstring lists it."""
@@ -480,7 +472,7 @@ def _walk(cfg: WanS2VConfig, shape: CallShape, motion: bool, sink: Sink) -> None
     for j, last in enumerate(cfg.audio_inject_layers):  # the blocks up to each injection, alike after the first
         blocks(last - first + 1, first, src, extra)
         if ranks > 1:  # gather_forward(hidden_states, dim=1), the injection on every token, the chunk kept
-            _gather(rows, local * d * F32, ranks)
+            _gather_forward(rows, local * d * F32, ranks)
             _injection(rows, cfg, tok, j)
             rows.free(local * d * F32)  # the block's output, rebound by the caller
         else:
@@ -490,7 +482,7 @@ def _walk(cfg: WanS2VConfig, shape: CallShape, motion: bool, sink: Sink) -> None
         blocks(cfg.num_layers - first, first, src, extra)
         extra = 0
     if ranks > 1:  # gather_forward(x.contiguous(), dim=1): the whole stream again for the head
-        _gather(rows, local * d * F32, ranks)
+        _gather_forward(rows, local * d * F32, ranks)
         rows.free(local * d * F32 + extra)
     # the head on the noisy tokens (a prefix of the stream), unpatchified
     _wan_head(rows, cfg, n, d, BF16, length * d * F32)
