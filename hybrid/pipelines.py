@@ -305,8 +305,6 @@ class Pipeline:
         video-to-video at least the steps that denoise one (``int(steps x strength) >= 1``), and for a
         pipeline that makes its video in segments more frames than the overlap."""
         kw = dict(shape)
-        if self.audio and "frames" in kw:  # frames per clip: a multiple of 4
-            kw["frames"] = max(4, -(-kw["frames"] // 4) * 4)
         if self.segment_frames is not None and "frames" in kw:  # the segments need a frame after the overlap
             kw["frames"] = max(kw["frames"], self.segment_overlap + 1)
         if self.default_strength is not None and "steps" in kw:

@@ -106,8 +106,12 @@ class ModelSpec:
     def constrain(self, shape: dict[str, Any], ref_images: int = 0) -> dict[str, Any]:
         """``shape`` (workload keyword arguments) within this spec's pipeline constraints
         (:meth:`~hybrid.pipelines.Pipeline.constrain`), its width and height rounded up to the
-        size multiple (32 for the /16 Wan2.2 VAE)."""
+        size multiple (32 for the /16 Wan2.2 VAE), a speech-to-video clip's frames up to a multiple of the
+        VAE's temporal scale."""
         kw = self.pipeline_def.constrain(shape, ref_images)
+        t = self.vae.scale_factor_temporal
+        if self.pipeline_def.audio and "frames" in kw:
+            kw["frames"] = max(t, -(-kw["frames"] // t) * t)
         m_h, m_w = self.size_multiple()
         for name, m in (("height", m_h), ("width", m_w)):
             if name in kw:

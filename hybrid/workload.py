@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.errors import InputError, echo
 from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
-from hybrid.models.wan_s2v import audio_samples, clips
+from hybrid.models.wan_s2v import SAMPLE_RATE, audio_samples, clips
 from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
 from hybrid.runtime import DIFFUSERS, Runtime
 from hybrid.sampler import MIN_FLOW_SHIFT
@@ -35,8 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_AUDIO_SECONDS = 5.0
 """Speech-to-video's audio length by default: about the 5.016 s of the example the original generate.py reads
 (``examples/talk.wav``), which makes one clip at exactly 5 s."""
-MIN_AUDIO_SAMPLES = 400
-"""The fewest audio samples wav2vec2's convolutions turn into a feature frame (25 ms at 16 kHz)."""
 MAX_AUDIO_SECONDS = 3600.0
 """The longest audio a speech-to-video workload takes (an hour: 721 clips at 80 frames; its audio encoder's walk
 grows with it)."""
@@ -272,10 +270,11 @@ class Workload:
                 f"(default {DEFAULT_AUDIO_SECONDS:g})"
             )
         object.__setattr__(self, "audio_seconds", float(v))
-        if self.audio_samples < MIN_AUDIO_SAMPLES:
+        field = self.spec.audio_encoder.receptive_field() if self.spec.audio_encoder is not None else 0
+        if self.audio_samples < field:
             raise InputError(
-                f"audio_seconds: {v:g} s is {self.audio_samples} samples at 16 kHz, shorter than wav2vec2's first "
-                f"convolution; valid: at least {MIN_AUDIO_SAMPLES / 16000:g} s"
+                f"audio_seconds: {v:g} s is {self.audio_samples} samples at {SAMPLE_RATE // 1000} kHz, fewer than the "
+                f"{field} wav2vec2's convolutions make one frame of; valid: at least {field / SAMPLE_RATE:g} s"
             )
 
     @property

@@ -47,6 +47,10 @@ def test_the_xlsr_53_encoder_in_numbers() -> None:
     assert WAV2VEC2_XLSR_53.num_parameters() == 315_472_545
     # 320 samples a frame after a 400-sample field: 10 s at 16 kHz is (160,000 - 400) // 320 + 1 = 499 frames
     assert WAV2VEC2_XLSR_53.frames(160_000)[-1] == 499 and WAV2VEC2_XLSR_53.frames(160_000)[0] == 31_999
+    # one frame from 10 + 2*5 + 2*10 + 2*20 + 2*40 + 1*80 + 1*160 = 400 samples, none from 399
+    assert WAV2VEC2_XLSR_53.receptive_field() == 400
+    assert (WAV2VEC2_XLSR_53.frames(399)[-1], WAV2VEC2_XLSR_53.frames(400)[-1]) == (0, 1)
+    assert TINY.frames(TINY.receptive_field())[-1] == 1 and TINY.frames(TINY.receptive_field() - 1)[-1] == 0
 
 
 def _traced(cfg: Wav2Vec2Config, batch: int, samples: int) -> CostMode:

@@ -83,6 +83,15 @@ class Wav2Vec2Config:
             out.append(length)
         return out
 
+    def receptive_field(self) -> int:
+        """The fewest samples the conv layers make one frame of: ``k_0 + sum_i (k_i - 1) x`` the strides before
+        layer ``i`` (XLSR-53: 400, 25 ms at 16 kHz)."""
+        field, stride = self.conv_kernel[0], self.conv_stride[0]
+        for k, s in zip(self.conv_kernel[1:], self.conv_stride[1:], strict=True):
+            field += (k - 1) * stride
+            stride *= s
+        return field
+
     def num_parameters(self) -> int:
         """Parameters of ``Wav2Vec2ForCTC``: per conv layer ``C_in*C*k + C`` (bias) ``+ 2C`` (its LayerNorm);
         the projection's LayerNorm ``2C`` and ``(C+1)*D``; the positional conv ``D*(D/g)*K + D`` plus its
