@@ -30,12 +30,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hybrid.files import write_atomic
+from hybrid.hardware import get_gpu
+from hybrid.optimisations import parse, plan_of
+from hybrid.runtime import Runtime
 from hybrid.trace.build import stage_call
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
 SCHEMA = "wanmeter.stage-measurements/1"
-CASES: tuple[tuple[str, str, dict[str, int]], ...] = (
+CASES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("wan2.1-t2v-1.3b", "diffusion_core", {"width": 832, "height": 480, "frames": 81}),
     ("wan2.1-t2v-1.3b", "text_encoder", {"width": 832, "height": 480, "frames": 81}),
     ("wan2.1-t2v-14b", "diffusion_core", {"width": 832, "height": 480, "frames": 81}),
@@ -46,6 +49,18 @@ CASES: tuple[tuple[str, str, dict[str, int]], ...] = (
     ("wan2.1-i2v-14b-480p", "image_encoder", {"width": 832, "height": 480, "frames": 81}),
     ("wan2.1-t2v-1.3b", "vae_decode", {"width": 1280, "height": 720, "frames": 81}),
     ("wan2.2-ti2v-5b", "vae_decode", {"width": 1280, "height": 704, "frames": 121}),
+)
+S2V_CASES: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(
+    # Wan2.2-S2V's VAE calls in the original repository's loop (two clips: 10 s of audio), ``--cases s2v``
+    ("wan2.2-s2v-14b", stage, {"width": 1280, "height": 704, "frames": 80, "audio_seconds": 10.0})
+    for stage in ("vae_encode", "vae_decode", "motion_encode", "vae_decode_motion")
+)
+LIGHTVAE_CASES: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(
+    # the Wan2.1 VAE's decode as LightX2V runs it (bfloat16), without and with ``--optimise lightvae`` (LightVAE's
+    # widths: base_dim 96 -> 24), ``--cases lightvae``
+    ("wan2.1-t2v-14b", "vae_decode", {**size, "runtime": "lightx2v", "optimise": optimise, "dtype": "bfloat16"})
+    for size in ({"width": 832, "height": 480, "frames": 81}, {"width": 1280, "height": 720, "frames": 81})
+    for optimise in ("", "lightvae")
 )
 
 
@@ -76,25 +91,37 @@ def event_seconds(fn: Callable[[], Any]) -> float:
 def timed_call(run: Callable[[], Any]) -> dict[str, Any]:
     """One warm-up call of ``run`` (cuDNN and cuBLAS pick their kernels), then three timed (one where the
     warm-up took 4 s or more: its own timer's noise is far below 1%), without autograd: the warm-up's
-    seconds, the bytes allocated after it, each timed call's seconds and their median, and the peak
-    allocated over the timed calls."""
+    seconds, the bytes allocated before and after it and its peak, each timed call's seconds and their
+    median, and the peak allocated over the timed calls. A module that keeps tensors from one call to the
+    next (Wan2.2-S2V's rotary table) leaves more allocated after the warm-up than before it."""
     with torch.no_grad():
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         run()
         torch.cuda.synchronize()
         warm_s = time.perf_counter() - t0
+        first_peak = torch.cuda.max_memory_allocated()
         allocated = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         runs = [event_seconds(run) for _ in range(3 if warm_s < 4 else 1)]
-    return {"warm_up_s": warm_s, "allocated_after_warm_up": allocated, "runs": runs,
-            "seconds": statistics.median(runs), "peak_allocated_bytes": torch.cuda.max_memory_allocated()}  # fmt: skip
+    return {"warm_up_s": warm_s, "allocated_before_warm_up": before, "warm_up_peak_allocated_bytes": first_peak,
+            "allocated_after_warm_up": allocated, "runs": runs, "seconds": statistics.median(runs),
+            "peak_allocated_bytes": torch.cuda.max_memory_allocated()}  # fmt: skip
 
 
-def measure(model: str, stage: str, size: dict[str, int]) -> dict[str, Any]:
-    w = Workload.of(model, **size)
+def measure(model: str, stage: str, size: dict[str, Any], gpu: str) -> dict[str, Any]:
+    """One case: ``size`` holds the workload's fields (``runtime`` by name), and may name the stage's ``dtype``
+    and optimisations (``optimise``, as ``--optimise`` takes them, applied as ``report --gpu`` applies them)."""
+    knobs = {k: v for k, v in size.items() if k not in ("dtype", "optimise", "runtime")}
+    if "runtime" in size:
+        knobs["runtime"] = Runtime(name=size["runtime"])
+    w = Workload.of(model, **knobs)
+    if size.get("optimise"):
+        w = plan_of(parse(size["optimise"]), w, get_gpu(gpu)).workload
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    call = stage_call(stage, w, device="cuda")
+    call = stage_call(stage, w, device="cuda", dtype=size.get("dtype"))
     torch.cuda.synchronize()
     built_s = time.perf_counter() - t0
     weights = torch.cuda.memory_allocated()
@@ -102,6 +129,7 @@ def measure(model: str, stage: str, size: dict[str, int]) -> dict[str, Any]:
     peak = t["peak_allocated_bytes"]
     out = {
         "model": model, "stage": stage, "workload": w.to_dict(), "class": call.class_name,
+        **({"optimise": size["optimise"]} if "optimise" in size else {}),
         "dtype": str(call.dtype).removeprefix("torch."), "seconds": t["seconds"], "runs": t["runs"],
         "weights_bytes": weights, "peak_allocated_bytes": peak, "activation_peak_bytes": peak - weights,
         "build_s": built_s, "warm_up_s": t["warm_up_s"],
@@ -117,6 +145,9 @@ def main() -> int:
     parser.add_argument("--gpu", required=True, help="hardware-database name of this GPU")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget-s", type=float, default=150.0, help="start no case after this")
+    parser.add_argument("--cases", choices=["default", "s2v", "lightvae"], default="default",
+                        help="s2v: Wan2.2-S2V's VAE calls; lightvae: the Wan2.1 VAE's decode in bfloat16 at its "
+                        "width and at LightVAE's (each its own document)")  # fmt: skip
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("measure_stages: needs a CUDA GPU", file=sys.stderr)
@@ -129,11 +160,11 @@ def main() -> int:
         "cases": [], "errors": [],
     }  # fmt: skip
     write(args.out, doc)
-    for model, stage, size in CASES:
+    for model, stage, size in {"default": CASES, "s2v": S2V_CASES, "lightvae": LIGHTVAE_CASES}[args.cases]:
         if time.monotonic() - start > args.budget_s:
             break
         try:
-            doc["cases"].append(measure(model, stage, size))
+            doc["cases"].append(measure(model, stage, size, args.gpu))
         except Exception as e:
             doc["errors"].append({"case": [model, stage, size], "error": f"{type(e).__name__}: {str(e)[:300]}"})
             gc.collect()

@@ -3,7 +3,8 @@
 ``calibration/device/<gpu>/stages.json`` (``calibration/measure_stages.py``) holds whole calls of the
 real diffusers/transformers modules at full size (one denoising step, one text encode, one decode)
 and ``profile.json`` (``calibration/measure_profile.py``) the original Wan ``WanModel`` forward as
-``generate.py`` runs it. None of them sets a parameter of the time model (the kernel measurements of
+``generate.py`` runs it; ``stages_s2v.json`` and ``profile_s2v.json`` the same for Wan2.2-S2V (its VAE
+calls, its original ``WanModel_S2V``). None of them sets a parameter of the time model (the kernel measurements of
 the same machine do, in ``hybrid/data/kernel_rates.json``): they test it, as ``verify --only
 measured_stages`` does, on runs at the shapes users run, with nothing between the model and the
 measurement but the GPU (no framework loop, no host pipeline, no published rounding).
@@ -38,10 +39,13 @@ class MeasuredCall:
     measured_activation_bytes: int
     predicted_activation_bytes: int
     source: str
+    optimise: str = ""
+    """The ``--optimise`` list the call ran (none: the baseline)."""
 
     @property
     def name(self) -> str:
-        return f"{self.gpu} {self.runtime} {self.model} {self.stage} {self.width}x{self.height}x{self.frames}"
+        name = f"{self.gpu} {self.runtime} {self.model} {self.stage} {self.width}x{self.height}x{self.frames}"
+        return name + (f" --optimise {self.optimise}" if self.optimise else "")
 
     @property
     def error(self) -> float:
@@ -53,19 +57,35 @@ class MeasuredCall:
 
 
 def _predict(
-    gpu: str, model: str, stage: str, runtime: str, size: tuple[int, int, int], torch: str
+    gpu: str,
+    model: str,
+    stage: str,
+    runtime: str,
+    size: tuple[int, int, int],
+    torch: str,
+    audio_seconds: float | None,
+    optimise: str = "",
 ) -> tuple[float, int]:
     """Seconds and activation peak of one call of ``stage``: one step, without CFG where the runtime allows
-    it (the original code runs both passes whatever the guidance: the step's seconds over its calls)."""
+    it (the original code runs both passes whatever the guidance: the step's seconds over its calls), its
+    module on the GPU (the seconds of offload's host copies left out: Wan2.2's expert swaps);
+    ``audio_seconds`` where the pipeline takes audio (enough for a later clip's stages to have calls);
+    ``optimise`` as ``report --optimise`` takes it."""
+    from hybrid.hardware import get_gpu
+    from hybrid.optimisations import parse, plan_of
     from hybrid.runtime import RUNTIME_DEFS, Runtime
     from hybrid.schedule import stage_calls
     from hybrid.sizing import size_on_gpu
     from hybrid.workload import Workload
 
     rt = Runtime(name=runtime, torch=torch if RUNTIME_DEFS[runtime].sdpa_torch else None)
-    w = Workload.of(model, width=size[0], height=size[1], frames=size[2], steps=1, cfg=rt.cfg_always, runtime=rt)
-    st = size_on_gpu(w, gpu).stages[stage]
-    return st.seconds / stage_calls(w.spec.pipeline_def.stage(stage), w), st.activation_bytes
+    audio = {} if audio_seconds is None else {"audio_seconds": audio_seconds}
+    w = Workload.of(model, width=size[0], height=size[1], frames=size[2], steps=1, cfg=rt.cfg_always, runtime=rt,
+                    **audio)  # fmt: skip
+    plan = plan_of(parse(optimise) if optimise else (), w, get_gpu(gpu))
+    st = size_on_gpu(plan.workload, gpu, optimisations=plan.transforms).stages[stage]
+    seconds = st.seconds - st.host_copy_seconds  # a timed call finds its module on the GPU: no offload's moves
+    return seconds / stage_calls(plan.workload.spec.pipeline_def.stage(stage), plan.workload), st.activation_bytes
 
 
 def _where(path: Path) -> str:
@@ -73,20 +93,35 @@ def _where(path: Path) -> str:
     return str(path.relative_to(CALIBRATION_DIR.parent)) if path.is_relative_to(CALIBRATION_DIR.parent) else str(path)
 
 
-def _cases(path: Path, doc: dict[str, Any]) -> list[tuple[str, str, str, tuple[int, int, int], dict[str, Any]]]:
-    """``(model, stage, runtime, size, measured case)`` of a ``stages.json`` (diffusers' stage calls, each with its
-    workload) or a ``profile.json`` (the original WanModel's forwards, each named ``wan2.1-t2v-14b 1280x720x81``)."""
-    out = []
-    if path.name == "stages.json":
-        for c in doc["cases"]:
-            w = c["workload"]
-            out.append((c["model"], c["stage"], "diffusers", (int(w["width"]), int(w["height"]), int(w["frames"])), c))
-        return out
-    for c in doc["original"]:
-        model, size = c["case"].split()
-        width, height, frames = (int(x) for x in size.split("x"))
-        out.append((model, "diffusion_core", "wan", (width, height, frames), c))
+Case = tuple[str, str, str, tuple[int, int, int], float | None, str, dict[str, Any]]
+
+
+def _cases(doc: dict[str, Any]) -> list[Case]:
+    """``(model, stage, runtime, size, audio seconds, optimisations, measured case)`` of a stage-call document
+    (``cases``: the real modules' calls, each with its workload and runtime, diffusers' where it names none, and
+    the ``--optimise`` list it ran) or a profile
+    (``original``: the original code's transformer forwards, each named ``wan2.1-t2v-14b 1280x720x81``, with
+    their stage where it is not ``diffusion_core``)."""
+    out: list[Case] = []
+    for c in doc.get("cases", ()):
+        w = c["workload"]
+        runtime = w["runtime"]["name"] if isinstance(w.get("runtime"), dict) else "diffusers"
+        size = (int(w["width"]), int(w["height"]), int(w["frames"]))
+        out.append((c["model"], c["stage"], runtime, size, w.get("audio_seconds"), c.get("optimise", ""), c))
+    for c in doc.get("original", ()):
+        model, dims = c["case"].split()
+        width, height, frames = (int(x) for x in dims.split("x"))
+        stage = c.get("stage", "diffusion_core")
+        out.append((model, stage, "wan", (width, height, frames), c.get("audio_seconds"), "", c))
     return out
+
+
+MEASUREMENT_FILES = (
+    "stages.json", "stages_s2v.json", "stages_lightvae.json", "profile.json", "profile_original22.json",
+    "profile_s2v.json",
+)  # fmt: skip
+"""The documents under ``calibration/device/<gpu>/`` that hold timed calls (``measure_stages.py`` and its ``--cases
+s2v`` and ``lightvae``, ``measure_profile.py`` and its ``--part original22`` and ``s2v``), read in this order."""
 
 
 def measured_calls(directory: Path = DEVICE_DIR) -> list[MeasuredCall]:
@@ -96,15 +131,15 @@ def measured_calls(directory: Path = DEVICE_DIR) -> list[MeasuredCall]:
     if not directory.is_dir():
         return out
     for gpu_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        for path in (gpu_dir / "stages.json", gpu_dir / "profile.json"):
+        for path in (gpu_dir / name for name in MEASUREMENT_FILES):
             if not path.exists():
                 continue
             doc: dict[str, Any] = read_json(path, "measured calls")
             torch = str(doc["versions"]["torch"]).split("+")[0]
-            for model, stage, runtime, size, c in _cases(path, doc):
-                seconds, act = _predict(doc["gpu"], model, stage, runtime, size, torch)
+            for model, stage, runtime, size, audio, optimise, c in _cases(doc):
+                seconds, act = _predict(doc["gpu"], model, stage, runtime, size, torch, audio, optimise)
                 out.append(MeasuredCall(doc["gpu"], model, stage, runtime, *size, torch, c["seconds"], seconds,
-                                        c["activation_peak_bytes"], act, _where(path)))  # fmt: skip
+                                        c["activation_peak_bytes"], act, _where(path), optimise))  # fmt: skip
     return out
 
 

@@ -575,6 +575,7 @@ def verify_measured_stages(directory: Path | None = None, bounds: MeasuredBounds
                 "runtime": c.runtime,
                 "model": c.model,
                 "stage": c.stage,
+                "optimise": c.optimise,
                 "torch": c.torch,
                 "measured_s": c.measured_s,
                 "predicted_s": c.predicted_s,

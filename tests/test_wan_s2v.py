@@ -38,7 +38,17 @@ from hybrid.rows import CostRow, aggregate_costs, expand
 from hybrid.schedule import schedule
 from hybrid.workload import Workload
 from tests.conftest import one_line_error, run_cli
-from tests.wan_original import HostOps, Traced, _bookkeeping, _by_module_op, diffusers_path, load_s2v, trace
+from tests.wan_original import (
+    S2V_FIXED,
+    S2V_PUBLISHED,
+    HostOps,
+    Traced,
+    _bookkeeping,
+    _by_module_op,
+    diffusers_path,
+    load_s2v,
+    trace,
+)
 
 TEXT_DIM, TEXT_LEN, FREQ, AUDIO, LAYERS, INJECT = 20, 7, 16, 8, 3, (0, 2)
 CASES = {  # heads, ffn, latent frames, latent width (height 8), motion tokens kept
@@ -63,8 +73,7 @@ def _shape(frames: int, width: int) -> CallShape:
 def _original(heads: int, ffn: int, device: str = "cpu", published: bool = False) -> torch.nn.Module:
     """``WanModel_S2V`` as ``wan_s2v_14B.py`` configures it (``published``), or at the tiny sizes above."""
     sizes = (
-        {"dim": 5120, "ffn_dim": 13824, "num_heads": 40, "num_layers": 40, "audio_dim": 1024,
-         "audio_inject_layers": [0, 4, 8, 12, 16, 20, 24, 27, 30, 33, 36, 39], "text_dim": 4096, "freq_dim": 256}
+        S2V_PUBLISHED
         if published
         else {"dim": heads * 12, "ffn_dim": ffn, "num_heads": heads, "num_layers": LAYERS, "audio_dim": AUDIO,
               "audio_inject_layers": list(INJECT), "text_dim": TEXT_DIM, "freq_dim": FREQ, "text_len": TEXT_LEN}
@@ -73,11 +82,7 @@ def _original(heads: int, ffn: int, device: str = "cpu", published: bool = False
         warnings.simplefilter("ignore")  # torch.cpu.amp's deprecation
         module = load_s2v()
         with torch.device(device):
-            return module.WanModel_S2V(  # type: ignore[no-any-return]
-                cond_dim=16, num_audio_token=4, enable_adain=True, adain_mode="attn_norm", zero_init=True,
-                zero_timestep=True, enable_motioner=False, add_last_motion=True, enable_framepack=True,
-                framepack_drop_mode="padd", in_dim=16, out_dim=16, **sizes,
-            ).eval().requires_grad_(False)  # fmt: skip
+            return module.WanModel_S2V(**S2V_FIXED, **sizes).eval().requires_grad_(False)  # type: ignore[no-any-return]
 
 
 def _trace(heads: int, ffn: int, frames: int, width: int, motion: bool, ranks: int = 1) -> Traced:

@@ -100,14 +100,15 @@ def load(version: str, on_cuda: bool = False) -> types.ModuleType:
     return sys.modules[f"{package}.model"]
 
 
-def load_sequence_parallel(version: str = "wan22") -> types.ModuleType:
+def load_sequence_parallel(version: str = "wan22", on_cuda: bool = False) -> types.ModuleType:
     """Wan2.2's ``wan/distributed/sequence_parallel.py`` (with ``ulysses.py`` and ``util.py``), its
-    relative imports of ``..modules.model`` and ``..modules.attention`` answered by :func:`load`'s."""
-    package = f"wan_original_{version}"
+    relative imports of ``..modules.model`` and ``..modules.attention`` answered by :func:`load`'s (``on_cuda``:
+    as written, beside ``load(version, on_cuda=True)``)."""
+    package = f"wan_original_{version}" + ("_cuda" if on_cuda else "")
     name = f"{package}.distributed.sequence_parallel"
     if name in sys.modules:
         return sys.modules[name]
-    model = load(version)
+    model = load(version, on_cuda)
     modules = types.ModuleType(f"{package}.modules")
     modules.__path__ = []
     sys.modules[modules.__name__] = modules
@@ -121,7 +122,8 @@ def load_sequence_parallel(version: str = "wan22") -> types.ModuleType:
         module.__package__ = dist.__name__
         sys.modules[module.__name__] = module
         path = f"{version}/distributed/{part}.py"
-        exec(compile(changed_source(path), str(ROOT / path), "exec"), module.__dict__)
+        source = (ROOT / path).read_text() if on_cuda else changed_source(path)
+        exec(compile(source, str(ROOT / path), "exec"), module.__dict__)
     return sys.modules[name]
 
 
@@ -130,14 +132,15 @@ S2V_FILES = ("s2v_utils", "auxi_blocks", "motioner", "audio_utils", "model_s2v",
 ``librosa`` only to read audio files: a placeholder module stands in for it)."""
 
 
-def load_s2v() -> types.ModuleType:
+def load_s2v(on_cuda: bool = False) -> types.ModuleType:
     """Wan2.2's ``wan/modules/s2v/model_s2v.py`` (with the files it imports, :data:`S2V_FILES`), its relative
-    imports of ``..model`` and ``...distributed.sequence_parallel`` answered by :func:`load_sequence_parallel`'s."""
-    package = "wan_original_wan22.modules.s2v"
+    imports of ``..model`` and ``...distributed.sequence_parallel`` answered by :func:`load_sequence_parallel`'s
+    (``on_cuda``: as written, its attention on PyTorch's FlashAttention-2 as :func:`load`'s)."""
+    package = "wan_original_wan22" + ("_cuda" if on_cuda else "") + ".modules.s2v"
     name = f"{package}.model_s2v"
     if name in sys.modules:
         return sys.modules[name]
-    load_sequence_parallel("wan22")
+    load_sequence_parallel("wan22", on_cuda)
     sys.modules.setdefault("librosa", types.ModuleType("librosa"))
     s2v = types.ModuleType(package)
     s2v.__path__ = []
@@ -147,10 +150,24 @@ def load_s2v() -> types.ModuleType:
         module.__package__ = package
         sys.modules[module.__name__] = module
         path = f"wan22/s2v/{part}.py"
+        source = (ROOT / path).read_text() if on_cuda else changed_source(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.cpu.amp's deprecation, met by its decorators
-            exec(compile(changed_source(path), str(ROOT / path), "exec"), module.__dict__)
+            exec(compile(source, str(ROOT / path), "exec"), module.__dict__)
     return sys.modules[name]
+
+
+S2V_FIXED: dict[str, Any] = {
+    "cond_dim": 16, "num_audio_token": 4, "enable_adain": True, "adain_mode": "attn_norm", "zero_init": True,
+    "zero_timestep": True, "enable_motioner": False, "add_last_motion": True, "enable_framepack": True,
+    "framepack_drop_mode": "padd", "in_dim": 16, "out_dim": 16,
+}  # fmt: skip
+"""``WanModel_S2V``'s arguments that ``wan/configs/wan_s2v_14B.py`` and the checkpoint's config fix at any size."""
+S2V_PUBLISHED: dict[str, Any] = {
+    "dim": 5120, "ffn_dim": 13824, "num_heads": 40, "num_layers": 40, "audio_dim": 1024,
+    "audio_inject_layers": [0, 4, 8, 12, 16, 20, 24, 27, 30, 33, 36, 39], "text_dim": 4096, "freq_dim": 256,
+}  # fmt: skip
+"""Its sizes as ``wan_s2v_14B.py`` configures them."""
 
 
 def _up(a: Any) -> Any:
