@@ -14,6 +14,7 @@
 #     bash calibration/device_session.sh h200 wide-convolutions  # a fourth: Wan2.2's decoder convolutions
 #     bash calibration/device_session.sh h200 narrow-convolutions  # a fifth: convolutions below the decoders'
 #                                                        # reduction lengths (conv_in, LightVAE's widths)
+#     bash calibration/device_session.sh h200 tae-convolutions  # TAEHV's 2D 3x3 convolutions, one frame a call
 #     bash calibration/device_session.sh h200 s2v        # Wan2.2-S2V: profile_s2v.json (its original
 #                                                        # WanModel_S2V, measure_profile.py --part s2v) and
 #                                                        # stages_s2v.json (its VAE calls, measure_stages.py --cases s2v)
@@ -23,7 +24,7 @@
 #
 # calibrate-comm needs two or more GPUs in one machine; a one-GPU lease cannot run it.
 set -u
-GPU=${1:?usage: device_session.sh GPU [measure|profile|memory-ops|wide-convolutions|narrow-convolutions|s2v|checks|lightvae]}
+GPU=${1:?usage: device_session.sh GPU [measure|profile|memory-ops|wide-convolutions|narrow-convolutions|tae-convolutions|s2v|checks|lightvae]}
 PART=${2:-measure}
 OUT=${OUT:?OUT: the folder the results go to}
 export PYTHONUNBUFFERED=1
@@ -52,7 +53,8 @@ step() {  # step SECONDS NAME COMMAND...
     timeout "$limit" "$@"
     echo "== $name: exit $? after $((SECONDS - t0)) s"
 }
-if [ "$PART" = memory-ops ] || [ "$PART" = wide-convolutions ] || [ "$PART" = narrow-convolutions ]; then
+if [ "$PART" = memory-ops ] || [ "$PART" = wide-convolutions ] || [ "$PART" = narrow-convolutions ] ||
+    [ "$PART" = tae-convolutions ]; then
     step 150 "$PART" python3 calibration/measure_kernels.py --gpu "$GPU" --part "$PART" \
         --out "$OUT/${PART//-/_}.json" --budget-s 120
     exit 0

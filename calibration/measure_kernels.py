@@ -20,7 +20,8 @@ enough to leave launch cost out), on random data:
 ``--part memory-ops`` times instead the memory-bound op families the rows name (``memory_ops``:
 elementwise, norm, reduction, movement, at Wan's sizes) and float32 GEMMs at the encoders' shapes;
 ``--part wide-convolutions`` Wan2.2's decoder convolutions, ``--part narrow-convolutions`` those below the
-decoders' reduction lengths (the ``conv_in`` layers, LightX2V's LightVAE) (later, shorter calls of a lease).
+decoders' reduction lengths (the ``conv_in`` layers, LightX2V's LightVAE), ``--part tae-convolutions`` TAEHV's
+2D ones, one frame a call (later, shorter calls of a lease).
 
 FLOPs are counted as ``hybrid.ops`` counts them (FlopCounterMode's convention). The document is
 written after every measurement (atomically), so a run stopped at its budget keeps what it measured.
@@ -212,6 +213,34 @@ NARROW = (
 (channels in, out, height, width, frames in) of the decoders' ``conv_in`` (Wan2.1's 16 latent channels,
 Wan2.2's 48), the encoder's ``conv_in`` on RGB, LightX2V's LightVAE decoder (Wan2.1's widths cut to a
 quarter: 96, 96, 48, 24) and its head."""
+
+
+TAE_DECODER = (
+    (16, 256, 60, 104), (512, 256, 60, 104), (256, 256, 60, 104), (256, 128, 120, 208), (128, 128, 120, 208),
+    (128, 64, 240, 416), (64, 64, 240, 416), (64, 64, 480, 832), (64, 3, 480, 832),
+)  # fmt: skip
+"""TAEHV's (``taew2_1``) decoder at 832x480 as ``--optimise tae`` walks it, one frame a call: ``(in, out, height,
+width)`` of its 3x3 2D convolutions (``hybrid/models/taehv.py``: ``conv_in``, each stage's ``MemBlock`` convs
+``2n -> n`` and ``n -> n``, the stage's ``n -> n'`` after the upsample, ``conv_out`` to RGB)."""
+
+
+def tae_convolutions(doc: Doc, deadline: float) -> None:
+    """2D 3x3 convolutions of one frame (:data:`TAE_DECODER`) in bfloat16, as LightX2V runs TAEHV."""
+    for c_in, c_out, h, w in TAE_DECODER:
+        if time.monotonic() > deadline:
+            return
+        with recorded(doc, f"conv2d bf16 {c_in}->{c_out}x{h}x{w}"):
+            x = torch.randn(1, c_in, h, w, device="cuda", dtype=torch.bfloat16)
+            wt = torch.randn(c_out, c_in, 3, 3, device="cuda", dtype=torch.bfloat16)
+            s = bench(lambda x=x, wt=wt: F.conv2d(x, wt, padding=1))
+            flops = ops.conv2d(1, c_in, c_out, (3, 3), (h, w))
+            doc.add("convolution", {
+                "op": "F.conv2d 3x3 padding 1", "dtype": "bfloat16", "in_shape": list(x.shape),
+                "out_shape": [1, c_out, h, w], "seconds": s, "flops": flops, "tflops": flops / s / 1e12,
+                "implicit_gemm_mnk": [h * w, c_out, c_in * 9],
+            })  # fmt: skip
+            del x, wt
+            torch.cuda.empty_cache()
 
 
 def wide_convolutions(doc: Doc, deadline: float) -> None:
@@ -407,10 +436,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget-s", type=float, default=150.0, help="stop starting measurements after this")
     parser.add_argument(
-        "--part", choices=["all", "memory-ops", "wide-convolutions", "narrow-convolutions"], default="all",
+        "--part", choices=["all", "memory-ops", "wide-convolutions", "narrow-convolutions", "tae-convolutions"],
+        default="all",
         help="memory-ops: only the memory-bound op families and the float32 products; wide-convolutions: only "
         "Wan2.2's decoder convolutions; narrow-convolutions: only those below the decoders' reduction lengths "
-        "(conv_in, LightVAE) (later, shorter calls)",
+        "(conv_in, LightVAE); tae-convolutions: only TAEHV's 2D ones (later, shorter calls)",
     )  # fmt: skip
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -420,7 +450,7 @@ def main() -> int:
     deadline = start + args.budget_s
     doc = Doc(args.out, args.gpu)
     parts = {"memory-ops": (memory_ops, fp32_gemms), "wide-convolutions": (wide_convolutions,),
-             "narrow-convolutions": (narrow_convolutions,)}  # fmt: skip
+             "narrow-convolutions": (narrow_convolutions,), "tae-convolutions": (tae_convolutions,)}  # fmt: skip
     if args.part in parts:
         for part in parts[args.part]:
             part(doc, deadline)

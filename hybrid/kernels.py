@@ -199,14 +199,25 @@ def wave_fraction(gpu: GPU, batch: int, m: int, n: int, dtype: str = "bfloat16")
     waves (1 for an exact multiple of the SM count; a tile cut by the matrix edge counts whole). A
     side shorter than the tile gets a tile of its length rounded up to 64 (libraries pick narrower
     tiles for narrow products: a VAE convolution's 96 output channels)."""
-    tm, tn = tile(gpu, dtype)
-    tm, tn = min(tm, max(64, -(-m // 64) * 64)), min(tn, max(64, -(-n // 64) * 64))
+    tm, tn = _tile_of(gpu, m, n, dtype)
     tiles = batch * -(-m // tm) * -(-n // tn)
     if tiles == 0:
         return 1.0
     waves = -(-tiles // gpu.sm_count)
     fill = (m * n) / (-(-m // tm) * tm * -(-n // tn) * tn)
     return fill * tiles / (waves * gpu.sm_count)
+
+
+def _tile_of(gpu: GPU, m: int, n: int, dtype: str) -> tuple[int, int]:
+    """The tile an ``m x n`` product is cut into: :func:`tile`'s, a side shorter than it rounded up to 64."""
+    tm, tn = tile(gpu, dtype)
+    return min(tm, max(64, -(-m // 64) * 64)), min(tn, max(64, -(-n // 64) * 64))
+
+
+def _tiles(gpu: GPU, m: int, n: int, dtype: str = "bfloat16") -> int:
+    """Output tiles of one ``m x n`` product (:func:`_tile_of`)."""
+    tm, tn = _tile_of(gpu, m, n, dtype)
+    return -(-m // tm) * -(-n // tn)
 
 
 def k_fraction(k: int) -> float:
@@ -275,8 +286,11 @@ def conv_curve(gpu_name: str, dtype: str) -> Curve | None:
     output channels, input channels times the kernel's size): per measured ``k``, the fraction of
     peak reached divided by its wave factor (the best such shape at that ``k``), as a curve over
     ``k``. cuDNN's implicit-GEMM kernels gain with the reduction length far more than cuBLAS's GEMMs
-    (an H200 in TF32: 0.33 at 96 channels, ``k`` = 2,592, 0.73 at 512); a same-chip GPU
-    (:data:`SAME_CHIP`) takes the curve (``derived``); ``None`` where none exists."""
+    (an H200 in TF32: 0.06 at 3 channels, ``k`` = 81, 0.33 at 96, 0.73 at 512). A shape of fewer
+    output tiles than the GPU has SMs is left out: cuDNN runs it with smaller tiles than the wave
+    factor assumes, so its quotient overstates the rate at its ``k`` (an H200's 96 channels at 60x104,
+    49 tiles: 0.47 against 0.33 at 480x832). A same-chip GPU (:data:`SAME_CHIP`) takes the curve
+    (``derived``); ``None`` where none exists."""
     table = gpus()
     gpu = table[gpu_name]
     entries = [e for e in data().get("convolution", ()) if e["gpu"] == gpu_name and e["dtype"] == dtype]
@@ -291,6 +305,8 @@ def conv_curve(gpu_name: str, dtype: str) -> Curve | None:
     best: dict[int, float] = {}
     for e in entries:
         for m, n, k, tflops in e["points"]:
+            if _tiles(gpu, m, n) < gpu.sm_count:  # less than a wave: cuDNN picks smaller tiles (see above)
+                continue
             value = min(tflops / peak / wave_fraction(gpu, 1, m, n), 1.0)
             best[k] = max(best.get(k, 0.0), value)
     points = tuple(sorted(best.items()))

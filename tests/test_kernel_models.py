@@ -25,8 +25,20 @@ def test_the_h200_convolution_curve_is_each_k_over_its_wave_factor_and_the_h100_
     assert curve is not None and curve.evidence.kind == "measured"
     # k = 96 x 27: 96 channels at 480x832 (m = 4 x 480 x 832 / 2 = 798,720 output positions) at 121.4 TFLOP/s of
     # 494.7 (989.4 x TF32's 0.5); 6,240 tiles of 128 x 128 (a 96-wide product takes 128) in 48 waves, 96 / 128 full
-    assert curve.points[0] == (2592, pytest.approx(121.4 / 494.7 / (6240 / 6336 * 96 / 128), rel=1e-12))
-    assert [k for k, _ in curve.points] == [2592, 5184, 6912, 10368, 13824, 27648]
+    points = dict(curve.points)
+    assert points[2592] == pytest.approx(121.4 / 494.7 / (6240 / 6336 * 96 / 128), rel=1e-12)
+    # not 64.0 TFLOP/s at 96 channels of 60x104 (6,240 positions): 49 tiles, less than a wave of 132 SMs, whose
+    # 64.0 / 494.7 / (49 / 132 x 6240 x 96 / (49 x 128 x 128)) = 0.467 would rank it first; so for 1,024 channels
+    # from 48 at 44x80 (k = 1296; 28 x 4 = 112 tiles of 128 x 256): k = 1296 is LightVAE's 48 channels at 240x416
+    assert points[1296] == pytest.approx(57.7 / 494.7 / (1560 / 1584 * 48 / 64), rel=1e-12)
+    # k = 24 x 27 below the decoders': LightVAE's 24 channels at 480x832 (46.5 TFLOP/s, 24 / 64 of each tile)
+    # and its conv_out to 3 channels (8.0, 3 / 64), the second the higher over its factor
+    assert points[648] == pytest.approx(8.0 / 494.7 / (6240 / 6336 * 3 / 64), rel=1e-12)
+    assert points[648] > 46.5 / 494.7 / (6240 / 6336 * 24 / 64)
+    # and conv_in from 3 pixel channels (k = 81) at 21.3; from 16 latent channels (k = 432, 6,240 x 384: 49 x 2 =
+    # 98 tiles) left out
+    assert points[81] == pytest.approx(21.3 / 494.7 / (6240 / 6336 * 96 / 128), rel=1e-12)
+    assert list(points) == [81, 648, 1296, 2592, 5184, 6912, 10368, 13824, 27648]
     h100 = kernels.conv_curve("h100-sxm", "tfloat32")  # the same chip: the H200's curve, said to be derived
     assert h100 is not None and h100.points == curve.points and h100.evidence.kind == "derived"
     assert kernels.conv_curve("a100-80gb", "tfloat32") is None  # no Ampere measurement: the class default stands

@@ -219,7 +219,7 @@ def test_time_model_against_published_runs(
     assert code == (0 if summary.passed else 1)
     assert f"{'PASS' if summary.passed else 'FAIL'} public_timings: 116/116 passed, over {v['runs']} runs" in out
     assert f"seconds mean |error| {100 * v['seconds_mean']:.1f}% (" in out
-    assert "ok   Wan2.2 README, T2V-A14B 480p, one H100/H800: 341 s (" in out
+    assert "ok   Wan2.2 README, T2V-A14B 480p, one H100/H800: 342 s (" in out
 
 
 def by_name_of(summary: Any) -> dict[str, dict[str, Any]]:
