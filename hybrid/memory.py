@@ -13,7 +13,7 @@ Allocator caching, fragmentation, CUDA context and kernel workspaces are not inc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from hybrid.dtypes import nbytes
@@ -45,6 +45,8 @@ class PipelineMemory:
     """Components on the GPU for the whole job."""
     on_host: tuple[str, ...] = ()
     """Components that run on the host CPU (``--t5-cpu``)."""
+    held_bytes: Mapping[str, int] = field(default_factory=dict)
+    """Per stage, bytes earlier calls left on the GPU that live through it (:func:`hybrid.sizing.held_bytes`)."""
 
     def resident_weights_bytes(self, stage: str) -> int:
         """Weights on the GPU while ``stage`` runs: the resident components', plus its own where it
@@ -58,8 +60,8 @@ class PipelineMemory:
         return sum(self.weights_bytes[c] for c in self.resident)
 
     def stage_peak_bytes(self, stage: str) -> int:
-        """On the GPU while ``stage`` runs: its activations plus the weights loaded then."""
-        return self.resident_weights_bytes(stage) + self.activation_bytes[stage]
+        """On the GPU while ``stage`` runs: its activations, the weights loaded then and what earlier calls left."""
+        return self.resident_weights_bytes(stage) + self.held_bytes.get(stage, 0) + self.activation_bytes[stage]
 
     @cached_property
     def peak_bytes(self) -> int:
@@ -68,14 +70,20 @@ class PipelineMemory:
 
 
 def pipeline_memory(
-    spec: ModelSpec, activation_bytes: Mapping[str, int], runtime: Runtime = DIFFUSERS, gpus: int = 1
+    spec: ModelSpec,
+    activation_bytes: Mapping[str, int],
+    runtime: Runtime = DIFFUSERS,
+    gpus: int = 1,
+    held_bytes: Mapping[str, int] | None = None,
 ) -> PipelineMemory:
     """Combine exact weights (per component, in ``runtime``'s dtypes) with per-stage activation
-    peaks (e.g. from a trace) under ``runtime``'s placement of each component."""
+    peaks (e.g. from a trace) and what earlier calls leave (``held_bytes``) under ``runtime``'s placement of
+    each component."""
     counts = spec.parameter_counts()
     weights = {c: n * nbytes(runtime.weight_dtype(c, spec)) for c, n in counts.items()}
     stages = {s.name: s.component for s in spec.pipeline_def.stages}
     host = tuple(c for c in counts if runtime.on_host(c))
     activations = {s: 0 if stages[s] in host else int(b) for s, b in activation_bytes.items()}
     resident = tuple(c for c in counts if c not in host and not runtime.swapped(spec, c, gpus))
-    return PipelineMemory(weights, stages, activations, resident, host)
+    held = {s: 0 if stages[s] in host else int(b) for s, b in (held_bytes or {}).items()}
+    return PipelineMemory(weights, stages, activations, resident, host, held)

@@ -95,6 +95,11 @@ class StageDef:
     held: Callable[[Any, CallShape], int] | None = None
     """Bytes a call finds live from earlier calls and holds through it (Wan-Animate-2's K/V cache, which
     the segment's reference pass fills): in the stage's memory, not in its call's activation peak."""
+    keeps: Callable[[Any, CallShape], int] | None = None
+    """Bytes a call leaves on the GPU after it returns, kept on its module to the next call (Wan2.2-S2V's
+    rotary table): in the memory of the stages that run :attr:`beside` it."""
+    beside: tuple[str, ...] = ()
+    """Stages whose modules' :attr:`keeps` are on the GPU while this one runs (the most of those the job runs)."""
     block_mask: Callable[[Any, CallShape], tuple[Dims, Fraction]] | None = None
     """The kernel dims of an attention a block mask thins and the share of its blocks the kernel computes
     (FlexAttention): sizing times that share of its FLOPs, which the rows count dense as FlopCounterMode does."""
@@ -859,6 +864,7 @@ S2V_MOTION_ENCODE = replace(
     terms=lambda cfg, s: wan_vae.vae_encode_terms(*_s2v_motion(cfg, s)),
     peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(*_s2v_motion(cfg, s), mat),
     calls="segments",
+    beside=("diffusion_core", "diffusion_core_motion"),  # after each clip's denoising: the last clip's table
     trace_key="wan_vae.encode_s2v_motion",
     modeled="motion_encode: per clip, AutoencoderKLWan.encode of the last 73 frames made so far into the next clip's "
     "19 motion latents (speech2video.py:658-667; after the last clip too)",
@@ -886,6 +892,7 @@ S2V_VAE_DECODE = replace(
     **_s2v_decode(lambda cfg, s: wan_s2v.decoded_latents(s.latent_frames, cfg.scale_factor_temporal, False)),
     basis=("P", "P^2"),
     variables=lambda s: {"P": s.latent_pixels},
+    beside=("diffusion_core",),
     trace_key="wan_vae.decode_s2v",
     assumption="vae_decode runs once per clip: the first clip's reference latent and its own (speech2video.py:648-653: "
     "drop_first_motion), each later clip's 19 motion latents and its own, one latent frame per decoder call",
@@ -898,6 +905,7 @@ S2V_VAE_DECODE_MOTION = replace(
     **_s2v_decode(lambda cfg, s: wan_s2v.decoded_latents(s.latent_frames, cfg.scale_factor_temporal, True)),
     name="vae_decode_motion",
     calls="later_segments",
+    beside=("diffusion_core_motion",),
     trace_key="wan_vae.decode_s2v_motion",
     modeled="vae_decode_motion: per clip after the first, AutoencoderKLWan.decode of its 19 motion latents and its "
     "frames / 4 (73 + frames frames decoded, the last frames kept)",
@@ -915,6 +923,7 @@ def _s2v_transformer(name: str, motion: bool, calls: str, modeled: str) -> Stage
         rows=lambda cfg, s: wan_s2v.s2v_rows(cfg, s, motion, name),
         terms=lambda cfg, s: wan_s2v.s2v_terms(cfg, s, motion),
         peak=lambda cfg, s, mat: wan_s2v.s2v_peak_bytes(cfg, s, motion, mat),
+        keeps=lambda cfg, s: wan_s2v.s2v_held_bytes(cfg, s, motion),
         component_of=wan_s2v.component,
         calls=calls,
         basis=("P", "P^2"),  # a clip's frames and the 512 text tokens are fixed: their terms fold into these

@@ -221,13 +221,16 @@ class StageSizing:
     bound: str
     """``compute`` or ``memory`` (what bounds its rows), or ``host`` (run on the host CPU)."""
     peak_memory_bytes: int
-    """Weights on the GPU plus the activation peak with a fused attention kernel."""
+    """Weights on the GPU, what earlier calls left there, and the activation peak with a fused attention kernel."""
     weights_bytes: int = 0
     """Weights on the GPU while the stage runs (the resident components and its own)."""
     activation_bytes: int = 0
-    """Activation peak with a fused attention kernel (flash, cuDNN, memory-efficient)."""
+    """Activation peak of one call with a fused attention kernel (flash, cuDNN, memory-efficient)."""
     activation_bytes_materialized: int = 0
     """Activation peak when attention materialises its scores (PyTorch's math backend)."""
+    held_bytes: int = 0
+    """Bytes earlier calls left on the GPU that live through the stage (Wan-Animate-2's K/V cache; the rotary
+    table Wan2.2-S2V's transformer keeps on itself while the VAE decodes): :func:`held_bytes`."""
     host_copy_bytes: int = 0
     """Weights moved between host and GPU for this stage over the job (in and out)."""
     host_copy_seconds: float = 0.0
@@ -242,11 +245,12 @@ class StageSizing:
 
     @property
     def peak_memory_bytes_materialized(self) -> int:
-        return self.weights_bytes + self.activation_bytes_materialized
+        return self.weights_bytes + self.held_bytes + self.activation_bytes_materialized
 
     def memory_dict(self) -> dict[str, int]:
         return {
             "weights_bytes": self.weights_bytes,
+            "held_bytes": self.held_bytes,
             "activation_peak_bytes": self.activation_bytes,
             "activation_peak_bytes_materialized": self.activation_bytes_materialized,
             "peak_memory_bytes_materialized": self.peak_memory_bytes_materialized,
@@ -513,6 +517,19 @@ def stage_costs(
     return out
 
 
+def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -> int:
+    """Bytes earlier calls left on the GPU that live through a call of ``sd``: what it finds and holds itself
+    (:attr:`StageDef.held`: a K/V cache) and what a module that ran before it keeps on itself, the most of the
+    stages it runs beside (:attr:`StageDef.beside`) that the job runs (``ran``)."""
+    held = sd.held(sd.config(spec), shape) if sd.held is not None else 0
+    kept = [
+        other.keeps(other.config(spec), shape)
+        for other in spec.pipeline_def.stages
+        if other.name in sd.beside and other.name in ran and other.keeps is not None
+    ]
+    return held + max(kept, default=0)
+
+
 def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     """Whether the stage runs ops the tracer does not build: a transformer as the original Wan code
     runs it (:func:`hybrid.models.wan_dit.wan_ops_written`; the tracer builds diffusers' module, so a
@@ -577,15 +594,13 @@ def size_on_gpu(
         st = costs[sd.name]
         peaks = (st.peak_activation_bytes, st.peak_activation_bytes_materialized)
         changed = apply_peaks(transforms, sd, peaks)
-        if sd.held is not None:  # what the call finds live from earlier calls (a K/V cache) is in its memory
-            held = sd.held(sd.config(spec), shape)
-            changed = (changed[0] + held, changed[1] + held)
         if changed != peaks:
             costs = {**costs, sd.name: CallCost(st.flops, *changed, st.terms)}
     running = [sd for sd in spec.pipeline_def.stages if calls_of[sd.name] > 0]
     ran = {sd.name for sd in running}  # a stage the job does not run (TI2V's encode without --image) holds nothing
     activations = {s: st.peak_activation_bytes if s in ran else 0 for s, st in costs.items()}
-    memory = pipeline_memory(spec, activations, rt, deployment.gpus)
+    held_of = {sd.name: held_bytes(sd, spec, shape, ran) for sd in running}
+    memory = pipeline_memory(spec, activations, rt, deployment.gpus, held_of)
     stored = {c: apply_weights(transforms, c, b, getattr(spec, c, None)) for c, b in memory.weights_bytes.items()}
     if stored != memory.weights_bytes:  # a what-if stores weights in another dtype (FP8 linear layers)
         memory = replace(memory, weights_bytes=stored)
@@ -666,6 +681,7 @@ def size_on_gpu(
                 weights_bytes=memory.resident_weights_bytes(name),
                 activation_bytes=st.peak_activation_bytes if on_gpu else 0,
                 activation_bytes_materialized=st.peak_activation_bytes_materialized if on_gpu else 0,
+                held_bytes=memory.held_bytes.get(name, 0),
                 host_copy_bytes=copy_bytes,
                 host_copy_seconds=copy_seconds,
                 weight_cast_bytes=cast_bytes,
@@ -896,6 +912,16 @@ def _assumptions(
             "which is in the FLOPs, bytes and activation peak; those projections run in float32 there and are "
             "timed at the bf16 rate here"
         )
+    held = [spec.pipeline_def.stage(name) for name, n in memory.held_bytes.items() if n]
+    cached, beside = [sd.name for sd in held if sd.held], [sd.name for sd in held if sd.beside]
+    if held:  # in the stage's peak, beside its own activations
+        parts = [f"{_and(cached)} hold the K/V cache an earlier call filled"] if cached else []
+        if beside:
+            parts.append(
+                f"{_and(beside)} run beside what the transformer's last call kept on its module (tensors it stores "
+                "on itself, which offload does not move)"
+            )
+        out.append(f"held: {'; '.join(parts)}; in the stage's peak (held_bytes in the JSON)")
     return (
         *out,
         f"attention: {KERNEL_NAMES[kernel]}",

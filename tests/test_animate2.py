@@ -202,7 +202,8 @@ def test_the_report_holds_the_cache_in_the_denoising_passes_memory(capsys: pytes
     cache = 34_406_400_000
     core, reference = stages["diffusion_core"]["memory"], stages["reference_pass"]["memory"]
     # the cache is the reference pass's output, held by every denoising pass on top of its own activations
-    assert core["activation_peak_bytes"] == 6_811_596_824 + cache
+    assert core["activation_peak_bytes"] == 6_811_596_824 and core["held_bytes"] == cache
+    assert stages["diffusion_core"]["peak_memory_bytes"] == core["weights_bytes"] + cache + 6_811_596_824
     assert reference["activation_peak_bytes"] == 40_048_588_826
     # weights (the bf16 DiT, the fp32 VAE and CLIP, the bf16 umT5) and the cache do not fit 80 GB
     assert doc["total"]["fits"] is False and doc["total"]["peak_memory_bytes"] > 80 * 2**30

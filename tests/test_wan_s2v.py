@@ -29,6 +29,7 @@ from hybrid.models.wan_s2v import (
     audio_samples,
     clips,
     s2v_groups,
+    s2v_held_bytes,
     s2v_peak_bytes,
     s2v_rows,
     tokens,
@@ -149,6 +150,7 @@ def test_the_walk_equals_the_original_code_under_ulysses(name: str) -> None:
     assert {r.op for r in walked if r.category == "collective"} == {"c10d.alltoall_", "c10d.allgather_"}
     assert 0 <= run.peak - s2v_peak_bytes(cfg, shape, motion) <= CU_SEQLENS_SLACK
     assert 0 <= run.peak_materialized - s2v_peak_bytes(cfg, shape, motion, True) <= CU_SEQLENS_SLACK
+    assert s2v_held_bytes(cfg, shape, motion) == run.held  # each rank's table chunk is a view: the whole is kept
 
 
 def _kept(row: CostRow, frames: int) -> bool:
@@ -179,6 +181,12 @@ def test_the_walk_equals_the_original_code_op_for_op_and_in_both_peaks(traced: d
     )
     assert s2v_peak_bytes(cfg, shape, motion) == run.peak
     assert s2v_peak_bytes(cfg, shape, motion, materialized=True) == run.peak_materialized
+    # what outlives the forward: its rotary table (8 bytes a token a channel), the audio encoder's local output
+    # (ceil((73 + 4 x frames) / 4) frames of 5 tokens, float32) and the global one's clone (a token a frame)
+    d = heads * 12
+    table = tokens(cfg, shape, motion).total * d * 8
+    audio = -(-(73 + 4 * frames) // 4)
+    assert s2v_held_bytes(cfg, shape, motion) == run.held == table + audio * 5 * d * 4 + frames * d * 4
 
 
 @pytest.mark.parametrize(("heads", "ffn"), [(2, 40), (4, 192)])
@@ -248,6 +256,24 @@ def test_clips_as_the_original_buckets_the_audio(seconds: float, frames: int, co
     # 5.016 s (examples/talk.wav): 250 wav2vec2 frames, 150 at 30 a second, int(150 / 150) + 1 = 2 clips
     load_s2v()
     assert clips(WAV2VEC2_XLSR_53, audio_samples(seconds), frames) == _original_clips(seconds, frames) == count
+
+
+def test_the_vae_stages_run_beside_the_table_the_transformer_keeps() -> None:
+    # the original loop decodes a clip and encodes its motion frames after denoising it, WanModel_S2V's last rotary
+    # table still on the GPU (offload_model moves parameters and buffers, not attributes); the first clip's is
+    # 73,920 tokens x 5,120 x 8 bytes, a later clip's 79,200; the audio's 39 x 5 + 20 float32 tokens beside them
+    from hybrid.sizing import size_on_gpu
+
+    audio = (39 * 5 + 20) * 5120 * 4
+    first, later = 73_920 * 5120 * 8 + audio, 79_200 * 5120 * 8 + audio
+    two = size_on_gpu(Workload.of(model="wan2.2-s2v-14b", audio_seconds=10), "h200").stages
+    held = {name: st.held_bytes for name, st in two.items()}
+    assert held == {"text_encoder": 0, "audio_encoder": 0, "vae_encode": 0, "diffusion_core": 0, "vae_decode": first,
+                    "motion_encode": later, "diffusion_core_motion": 0, "vae_decode_motion": later}  # fmt: skip
+    decode = two["vae_decode"]
+    assert decode.peak_memory_bytes == decode.weights_bytes + first + decode.activation_bytes
+    one = size_on_gpu(Workload.of(model="wan2.2-s2v-14b", audio_seconds=5), "h200").stages
+    assert one["motion_encode"].held_bytes == first and one["vae_decode_motion"].held_bytes == 0
 
 
 def test_a_job_of_10_s_of_audio() -> None:

@@ -12,6 +12,7 @@ change must match exactly once, :data:`CHANGES`): the autocast contexts name the
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 import types
 import warnings
@@ -230,9 +231,12 @@ def diffusers_path(module: str) -> str:
 
 class Traced:
     def __init__(self, rows: list[CostRow], peak: int, peak_materialized: int, unsupported: dict[str, int],
-                 params: set[tuple[int, ...]]) -> None:  # fmt: skip
+                 params: set[tuple[int, ...]], held: int = 0) -> None:  # fmt: skip
         self.rows, self.peak, self.peak_materialized = rows, peak, peak_materialized
         self.unsupported, self.params = unsupported, params
+        self.held = held
+        """Bytes the forward's ops allocated that are still alive once it returned and its output was dropped:
+        what the module keeps on itself to the next call."""
 
 
 class HostOps(TorchDispatchMode):
@@ -286,8 +290,10 @@ def trace(model: torch.nn.Module, forward: Callable[[], Any], skip_params: tuple
         outer = host if host is not None else contextlib.nullcontext()
         with autocast, torch.no_grad(), cost, CanonicalFunctionMode(cost), CudaAutocastLists(), outer:
             forward()
+        gc.collect()
     params = {tuple(p.shape) for n, p in model.named_parameters() if n not in skip_params}
-    return Traced(cost.rows(), cost.peak_live_bytes, cost.peak_live_bytes_materialized, dict(cost.unsupported), params)
+    return Traced(cost.rows(), cost.peak_live_bytes, cost.peak_live_bytes_materialized, dict(cost.unsupported), params,
+                  cost.live_bytes)  # fmt: skip
 
 
 def _bookkeeping(row: CostRow, batch: int) -> bool:

@@ -257,8 +257,9 @@ def _norm_silu(rows: _Walk, module: str, n: int, c: int) -> None:
 def _audio_encoder(rows: _Walk, cfg: WanS2VConfig, frames: int) -> tuple[int, int]:
     """``casual_audio_encoder`` on one clip's audio features (``model_s2v.py:683-687``: 73 copies of the first
     feature frame in front; ``audio_utils.py:34-44``, ``auxi_blocks.py:199-242``), everything float32. Returns
-    ``(bytes, frames)`` it leaves allocated (its local and global outputs, the joined input, held by the forward)
-    and the audio token frames ``ceil((73 + frames) / 4)``."""
+    the bytes it leaves allocated that die with the forward (its global output and the joined input; its local
+    output lives on in the module's ``merged_audio_emb``) and the audio token frames
+    ``ceil((73 + frames) / 4)``."""
     d, a, n_tok, layers = cfg.inner_dim, cfg.audio_dim, cfg.num_audio_token, cfg.audio_layers
     m = "casual_audio_encoder"
     length = cfg.motion_frames + frames
@@ -311,7 +312,7 @@ def _audio_encoder(rows: _Walk, cfg: WanS2VConfig, frames: int) -> tuple[int, in
     rows.free(d * g3 * F32)
     _wan_f32_linear(rows, f"{e}.final_linear", g3, d, d, BF16)
     rows.free(d * g3 * F32)
-    return joined + local + g3 * d * F32, out3
+    return joined + g3 * d * F32, out3
 
 
 def _conv_embed(rows: _Walk, module: str, c_in: int, d: int, kernel: tuple[int, int, int], out: tuple[int, int, int],
@@ -489,7 +490,11 @@ def _walk(cfg: WanS2VConfig, shape: CallShape, motion: bool, sink: Sink) -> None
     o = cfg.out_channels * prod(cfg.patch_size)
     rows("", "clone", "movement", n * o * F32, n * o * F32)
     rows.free(n * o * F32 + n * o * F32)
-    rows.free(held + kept + pose + ref + length * I64)
+    # the forward's locals die at its return: the audio encoder's global output and joined input, the pose and
+    # reference embeddings, the mask, the two timesteps, e and e0 (the blocks' table and its two segments), the
+    # context; the module keeps its rotary table (self.pre_compute_freqs), the audio encoder's local output (behind
+    # the view self.merged_audio_emb) and audio_emb_global's clone (kept) to the next call: :func:`s2v_held_bytes`
+    rows.free(held + pose + ref + length * I64 + 2 * I64 + (2 + 12 + 12) * d * F32 + shape.text_len * d * BF16)
 
 
 def s2v_rows(cfg: WanS2VConfig, shape: CallShape, motion: bool, stage: str = STAGE) -> list[OpGroup]:
@@ -519,11 +524,19 @@ def s2v_peak_bytes(cfg: WanS2VConfig, shape: CallShape, motion: bool, materializ
     return _peaks(cfg, shape, motion)[materialized]
 
 
+def s2v_held_bytes(cfg: WanS2VConfig, shape: CallShape, motion: bool) -> int:
+    """Bytes one forward leaves on the GPU after it returns, kept on the module to its next call (``self.<name> =
+    ...`` in ``model_s2v.py``): the complex128 rotary table of every token (``pre_compute_freqs``, 8 bytes per token
+    per channel: 3.0 GB at 1280x704), the audio encoder's local output and the global one's clone. ``offload_model``
+    moves parameters and buffers, not these: later stages run beside them."""
+    return _peaks(cfg, shape, motion)[2]
+
+
 @lru_cache(maxsize=256)
-def _peaks(cfg: WanS2VConfig, shape: CallShape, motion: bool) -> tuple[int, int]:
+def _peaks(cfg: WanS2VConfig, shape: CallShape, motion: bool) -> tuple[int, int, int]:
     sink = Peak()
     _walk(cfg, shape, motion, sink)
-    return sink.fused, sink.materialized
+    return sink.fused, sink.materialized, sink.live
 
 
 @on_clear
