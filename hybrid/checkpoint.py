@@ -162,7 +162,8 @@ METADATA_KEYS = frozenset({"architectures", "model_type", "transformers_version"
 def _override(base: T, values: dict[str, Any], path: Path) -> T:
     cls = type(base)
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(base)}  # type: ignore[arg-type]
+    runtime_fields: frozenset[str] = getattr(cls, "RUNTIME_FIELDS", frozenset())  # set by a runtime, not a file
+    fields = {f.name: f for f in dataclasses.fields(base) if f.name not in runtime_fields}  # type: ignore[arg-type]
     ignored: frozenset[str] = METADATA_KEYS | getattr(cls, "COST_FREE_KEYS", frozenset())
     kwargs: dict[str, Any] = {}
     for k, v in values.items():

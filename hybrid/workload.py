@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +160,10 @@ class Workload:
                 f"runtime: {self.spec.name} runs on {', '.join(p.runtimes)} only ({p.runtimes_reason}); valid: "
                 f"--runtime {p.runtimes[0]}"
             )
+        vae = self.spec.vae
+        if vae.compute_dtype != self.runtime.compute_dtype("vae"):  # the VAE's ops in the dtype the runtime runs it
+            vae = replace(vae, compute_dtype=self.runtime.compute_dtype("vae"))
+            object.__setattr__(self, "spec", replace(self.spec, vae=vae))
         if self.runtime.cfg_always and not self.cfg:
             raise InputError(
                 "cfg: the original Wan generate.py runs the unconditional pass every step whatever the guide "

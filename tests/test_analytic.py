@@ -15,7 +15,8 @@ from hybrid.analytic import analytic_rows, stage_groups
 from hybrid.presets import PRESETS, ModelSpec, get_preset
 from hybrid.render import report as render
 from hybrid.report import diffusion_core_cost, estimate
-from hybrid.rows import OpGroup, aggregate, expand
+from hybrid.rows import OpGroup, aggregate, aggregate_costs, expand
+from hybrid.runtime import Runtime
 from hybrid.trace import trace_stage
 from hybrid.verify import REFERENCE_SHAPES
 from hybrid.workload import Workload
@@ -151,18 +152,26 @@ def test_walked_encoder_peaks_equal_traced_where_no_closed_form_was_written() ->
         ("wan2.2-ti2v-5b", [(64, 32, 1, 1), (128, 64, 13, 1), (64, 64, 9, 2), (96, 64, 5, 3)]),
     ],
 )
-def test_closed_form_vae_decode_peak_equals_traced(model: str, shapes: list[tuple[int, int, int, int]]) -> None:
+@pytest.mark.parametrize("bf16", [False, True])
+def test_closed_form_vae_decode_peak_equals_traced(
+    model: str, shapes: list[tuple[int, int, int, int]], bf16: bool
+) -> None:
     # the replay of _decode's allocations: caches, the growing video and the last chunk (out_), each
-    # caller's input, the norms' temporaries
-
-    spec = get_preset(model)
-    sd = spec.pipeline_def.stage("vae_decode")
+    # caller's input, the norms' temporaries; in bfloat16 (the runtimes that load the VAE so) also the
+    # float32 copies WanRMS_norm normalises and WanUpsample interpolates, and the casts back
+    runtime = Runtime(name=BF16_VAE_RUNTIME[model] if bf16 else "diffusers")
     for width, height, frames, batch in shapes:
-        w = Workload.of(model=model, width=width, height=height, frames=frames, batch=batch)
+        w = Workload.of(model=model, width=width, height=height, frames=frames, batch=batch, runtime=runtime)
+        assert w.spec.vae.compute_dtype == ("bfloat16" if bf16 else "float32")
+        sd = w.spec.pipeline_def.stage("vae_decode")
         traced = trace_stage("vae_decode", w)
         call = w.shape()
-        assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (width, height, frames, batch)
-        assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
+        assert sd.closed_peak(w.spec, call) == traced.peak_activation_bytes, (width, height, frames, batch)
+        assert sd.closed_peak(w.spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
+        if bf16:
+            groups = sd.closed_rows(w.spec, call)
+            assert groups is not None
+            assert aggregate_costs(expand(groups)) == aggregate_costs(traced.rows), (width, height, frames, batch)
 
 
 @pytest.mark.parametrize(
@@ -173,17 +182,33 @@ def test_closed_form_vae_decode_peak_equals_traced(model: str, shapes: list[tupl
         ("wan2.2-ti2v-5b", [(64, 32, 1, 0), (128, 64, 5, 0)]),
     ],
 )
-def test_closed_form_vae_encode_peak_equals_traced(model: str, shapes: list[tuple[int, int, int, int]]) -> None:
+@pytest.mark.parametrize("bf16", [False, True])
+def test_closed_form_vae_encode_peak_equals_traced(
+    model: str, shapes: list[tuple[int, int, int, int]], bf16: bool
+) -> None:
 
     spec = get_preset(model)
-    sd = spec.pipeline_def.stage("vae_encode")
+    runtime = Runtime(name=BF16_VAE_RUNTIME[model] if bf16 else "diffusers")
     for width, height, frames, refs in shapes:
         kw = {"width": width, "height": height, "frames": frames}
-        w = Workload.of(model=model, **spec.constrain(kw, ref_images=refs), image=spec.pipeline_def.image_input)
+        w = Workload.of(model=model, **spec.constrain(kw, ref_images=refs), image=spec.pipeline_def.image_input,
+                        runtime=runtime)  # fmt: skip
+        sd = w.spec.pipeline_def.stage("vae_encode")
         traced = trace_stage("vae_encode", w)
         call = w.shape()
-        assert sd.closed_peak(spec, call) == traced.peak_activation_bytes, (width, height, frames, refs)
-        assert sd.closed_peak(spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
+        assert sd.closed_peak(w.spec, call) == traced.peak_activation_bytes, (width, height, frames, refs)
+        assert sd.closed_peak(w.spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
+        if bf16:
+            groups = sd.closed_rows(w.spec, call)
+            assert groups is not None
+            assert aggregate_costs(expand(groups)) == aggregate_costs(traced.rows), (width, height, frames, refs)
+
+
+BF16_VAE_RUNTIME = {
+    "wan2.1-t2v-1.3b": "lightx2v", "wan2.1-i2v-14b-480p": "lightx2v", "wan2.1-vace-1.3b": "diffsynth",
+    "wan2.2-ti2v-5b": "diffsynth",
+}  # fmt: skip
+"""A runtime that runs each model's VAE in bfloat16 (LightX2V's, DiffSynth-Studio's records)."""
 
 
 def test_math_attention_bytes_equal_the_measured_kernel() -> None:

@@ -47,7 +47,7 @@ from itertools import pairwise
 from typing import Any, ClassVar, TypeVar
 
 from hybrid import ops
-from hybrid.dtypes import F32, I64
+from hybrid.dtypes import F32, I64, nbytes
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
@@ -207,9 +207,15 @@ class AutoencoderKLWanConfig:
     decoder_base_dim: int | None = None
     is_residual: bool = False
     patch_size: int | None = None
+    compute_dtype: str = "float32"
+    """The dtype the module runs in: not a ``config.json`` field but the runtime's (``Runtime.compute_dtype``:
+    diffusers' examples and the original code load the VAE in float32, LightX2V and DiffSynth in bfloat16), set
+    on a workload's spec (:class:`hybrid.workload.Workload`). Its tensors are of this dtype, op for op."""
 
     COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset({"latents_mean", "latents_std", "clip_output"})
     """Keys of a published ``config.json`` that change no cost: the latents' normalisation constants."""
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"compute_dtype"})
+    """Fields a runtime sets, never a ``config.json``."""
 
     def __post_init__(self) -> None:
         if len(self.temperal_downsample) != len(self.dim_mult) - 1:
@@ -298,7 +304,14 @@ class AutoencoderKLWanConfig:
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``diffusers.AutoencoderKLWan``."""
         # diffusers concatenates these lists (``[m[-1]] + m[::-1]``): tuples would not do
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in self.RUNTIME_FIELDS
+        }
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element of its tensors (:attr:`compute_dtype`)."""
+        return nbytes(self.compute_dtype)
 
 
 # Wan-AI/Wan2.1-T2V-{1.3B,14B}-Diffusers vae/config.json (both ship the same VAE)
@@ -392,6 +405,8 @@ class _Walk:
 
     def __init__(self, cfg: AutoencoderKLWanConfig, batch: int, sink: Sink) -> None:
         self.cfg, self.b = cfg, batch
+        self.f = cfg.itemsize
+        """Bytes per element of the module's tensors (its :attr:`~AutoencoderKLWanConfig.compute_dtype`)."""
         self.attach(sink)
         self.seen = _BLOCKS.setdefault((type(sink), cfg, batch), {})
         """The blocks recorded for this walk's sink kind, config and batch (:meth:`memo`)."""
@@ -480,18 +495,19 @@ class _Walk:
         kt, kh, kw = kernel
         pt, ph, pw = (2 * (kt // 2), kh // 2, kw // 2) if pad else (0, 0, 0)
         b = self.b
-        padded = b * c_in * (t + pt) * (h + 2 * ph) * (w + 2 * pw) * F32  # cached frames take the front padding's place
+        # cached frames take the front padding's place
+        padded = b * c_in * (t + pt) * (h + 2 * ph) * (w + 2 * pw) * self.f
         times, padding = self.times, 0
         for frames, runs in self.states(cached, cached if full is None else full):
-            self.times, n = runs, b * c_in * (t + (frames if pt else 0)) * h * w * F32
+            self.times, n = runs, b * c_in * (t + (frames if pt else 0)) * h * w * self.f
             cat = self.op(module, "aten.cat", "movement", 0, n, n) if frames and pt else 0
             padding = self.op(module, "aten.constant_pad_nd", "movement", 0, n, padded)
             self.free(cat)
         self.times = times
         t_out = (t + pt - kt) // stride_t + 1
         flops = ops.conv3d(b, c_in, c_out, kernel, (t_out, h, w))
-        weights = (c_out * c_in * kt * kh * kw + c_out) * F32
-        out = self.op(module, CONV, "conv", flops, padded + weights, b * c_out * t_out * h * w * F32,
+        weights = (c_out * c_in * kt * kh * kw + c_out) * self.f
+        out = self.op(module, CONV, "conv", flops, padded + weights, b * c_out * t_out * h * w * self.f,
                       dims=conv_dims(b, c_in, c_out, kernel, (t_out, h, w)))  # fmt: skip
         self.free(padding)
         return out
@@ -504,9 +520,10 @@ class _Walk:
         b, hw = self.b, h * w
         frames, old = self.slot()
         cloned, kept = _kept_frames(t, frames is not None)
-        keep = self.op(owner, "aten.clone", "movement", 0, b * c_in * cloned * hw * F32, b * c_in * cloned * hw * F32)
+        frame = b * c_in * hw * self.f
+        keep = self.op(owner, "aten.clone", "movement", 0, cloned * frame, cloned * frame)
         if kept > cloned:
-            wider = self.op(owner, "aten.cat", "movement", 0, b * c_in * kept * hw * F32, b * c_in * kept * hw * F32)
+            wider = self.op(owner, "aten.cat", "movement", 0, kept * frame, kept * frame)
             self.free(keep)
             keep = wider
         cached = frames if isinstance(frames, int) else 0
@@ -517,17 +534,25 @@ class _Walk:
         return out
 
     def rms_norm(self, module: str, c: int, positions: int) -> int:
-        """``WanRMS_norm`` on float32 of an input the caller holds: ``F.normalize`` over channels (the
-        vector norm and its clamp, one value per position, then ``x / denom``), then scale, gamma,
-        bias. The live bytes above the input run ``s, 2s, s, s + n, n, 2n, 3n, 2n, 3n, n``."""
-        n, s = self.b * c * positions * F32, self.b * positions * F32
-        norm = self.op(module, "aten.linalg_vector_norm", "reduction", 0, n, s)
-        denom = self.op(module, "aten.clamp_min", "elementwise", 0, s, s)
+        """``WanRMS_norm`` of an input the caller holds: ``F.normalize`` over channels (the vector norm and
+        its clamp, one value per position, then ``x / denom``), then scale, gamma, bias. In float32 the live
+        bytes above the input run ``s, 2s, s, s + n, n, 2n, 3n, 2n, 3n, n``; a bfloat16 module normalises a
+        float32 copy (``x.float()``, dropped once normalised) and casts the result back (``.to(x.dtype)``)."""
+        n, s = self.b * c * positions * self.f, self.b * positions * self.f
+        low = self.f < F32
+        n32, s32 = (self.b * c * positions * F32, self.b * positions * F32) if low else (n, s)
+        up = self.op(module, "aten._to_copy", "movement", 0, n, n32) if low else 0
+        norm = self.op(module, "aten.linalg_vector_norm", "reduction", 0, n32, s32)
+        denom = self.op(module, "aten.clamp_min", "elementwise", 0, s32, s32)
         self.free(norm)
-        x = self.op(module, "aten.div", "elementwise", 0, 2 * n, n)
+        x = self.op(module, "aten.div", "elementwise", 0, 2 * n32, n32)
         self.free(denom)
+        if low:
+            self.free(up)
+            x32, x = x, self.op(module, "aten._to_copy", "movement", 0, n32, n)
+            self.free(x32)
         scaled = self.op(module, "aten.mul", "elementwise", 0, n, n)
-        gamma = self.op(module, "aten.mul", "elementwise", 0, n + c * F32, n)
+        gamma = self.op(module, "aten.mul", "elementwise", 0, n + c * self.f, n)
         self.free(scaled)
         out = self.op(module, "aten.add", "elementwise", 0, n, n)
         self.free(gamma + x)
@@ -538,7 +563,7 @@ class _Walk:
         once normalised; returns the SiLU's output."""
         a = self.rms_norm(norm, c, positions)
         self.free(x)
-        n = self.b * c * positions * F32
+        n = self.b * c * positions * self.f
         s = self.op(silu, "aten.silu", "elementwise", 0, n, n)
         self.free(a)
         return s
@@ -556,7 +581,7 @@ class _Walk:
             s = self.norm_silu(f"{m}.{norm}", f"{m}.nonlinearity", c, p, x)
             x, c = self.cached_conv(m, f"{m}.{conv}", c, c_out, t, h, w), c_out
             self.free(s)
-        n = self.b * c_out * p * F32
+        n = self.b * c_out * p * self.f
         out = self.op(m, "aten.add", "elementwise", 0, 2 * n, n)
         self.free(x + shortcut)
         return out
@@ -568,17 +593,17 @@ class _Walk:
         the kernel (a math kernel's own allocations on top) and its output, ``proj`` (the kernel's
         output freed), ``+ identity`` (``proj`` and q, k, v freed): the high is ``6n``."""
         bt, hw = self.b * t, h * w
-        n = bt * c * hw * F32
+        n = bt * c * hw * self.f
         a = self.rms_norm(f"{m}.norm", c, t * hw)
         conv = ops.conv2d(bt, c, 3 * c, (1, 1), (h, w))
-        qkv = self.op(f"{m}.to_qkv", CONV, "conv", conv, n + (3 * c * c + 3 * c) * F32, 3 * n,
+        qkv = self.op(f"{m}.to_qkv", CONV, "conv", conv, n + (3 * c * c + 3 * c) * self.f, 3 * n,
                       dims=conv_dims(bt, c, 3 * c, (1, 1), (h, w)))  # fmt: skip
         q = self.op(m, "aten.clone", "movement", 0, 3 * n, 3 * n)
         self.free(qkv)
-        self.sink.transient(ops.math_attention_bytes(bt, hw, hw, c, itemsize=F32))
+        self.sink.transient(ops.math_attention_bytes(bt, hw, hw, c, itemsize=self.f))
         o = self.op(m, SDPA, "attention", ops.sdpa(bt, 1, hw, hw, c), 3 * n, n, dims=attention_dims(bt, hw, hw, c))
         self.free(a)  # the norm's output: x held it until the attention's output replaced it
-        proj = self.op(f"{m}.proj", CONV, "conv", ops.conv2d(bt, c, c, (1, 1), (h, w)), n + (c * c + c) * F32, n,
+        proj = self.op(f"{m}.proj", CONV, "conv", ops.conv2d(bt, c, c, (1, 1), (h, w)), n + (c * c + c) * self.f, n,
                        dims=conv_dims(bt, c, c, (1, 1), (h, w)))  # fmt: skip
         self.free(o)
         out = self.op(m, "aten.add", "elementwise", 0, 2 * n, n)
@@ -621,57 +646,68 @@ class _Walk:
                 self.cache[self.idx] = ("Rep", 0)
             else:
                 cloned, kept = _kept_frames(t, True)
-                keep = self.op(m, "aten.clone", "movement", 0, b * c * cloned * hw * F32, b * c * cloned * hw * F32)
+                frame = b * c * hw * self.f
+                keep = self.op(m, "aten.clone", "movement", 0, cloned * frame, cloned * frame)
                 if kept > cloned:
                     times, zeros = self.times, 0
                     for state, runs in self.states(frames, kept):
                         if state == "Rep":  # the second chunk's: the first left no frames
                             self.times = runs
-                            n = b * c * cloned * hw * F32
+                            n = b * c * cloned * hw * self.f
                             zeros = self.op(m, "aten.zeros_like", "factory", 0, n, n)
                     self.times = times
-                    wider = self.op(m, "aten.cat", "movement", 0, b * c * kept * hw * F32, b * c * kept * hw * F32)
+                    wider = self.op(m, "aten.cat", "movement", 0, kept * frame, kept * frame)
                     self.free(keep + zeros)
                     keep = wider
                 cached = 0 if frames == "Rep" else int(frames)
                 doubled = self.causal_conv(f"{m}.time_conv", c, 2 * c, (3, 1, 1), t, h, w, cached, full=kept)
                 self.free(old)
                 self.cache[self.idx] = (kept, keep)
-                x = self.op(m, "aten.stack", "movement", 0, 2 * b * c * t * hw * F32, 2 * b * c * t * hw * F32)
+                x = self.op(m, "aten.stack", "movement", 0, 2 * b * c * t * hw * self.f, 2 * b * c * t * hw * self.f)
                 self.free(doubled)
                 t *= 2
             self.idx += 1
         bt = b * t
         if t > 1 and b > 1:  # folding the frames into a batch of several videos copies them
-            folded = self.op(m, "aten.clone", "movement", 0, bt * c * hw * F32, bt * c * hw * F32)
+            folded = self.op(m, "aten.clone", "movement", 0, bt * c * hw * self.f, bt * c * hw * self.f)
             self.free(x)
             x = folded
-        r = f"{m}.resample.0"
-        up = self.nearest_exact(r, bt, c, h, w)
-        if t > 1 and b == 1:  # one video's frames fold by a view; its upsampled tensor stays strided: a copy
-            strided = up
-            up = self.op(r, "aten.clone", "movement", 0, up, up)
-            self.free(strided)
+        # one video's frames fold by a view: its upsampled tensor stays strided, and is copied
+        up = self.nearest_exact(f"{m}.resample.0", bt, c, h, w, strided=t > 1 and b == 1)
         conv = ops.conv2d(bt, c, c_up, (3, 3), (2 * h, 2 * w))
-        out = self.op(f"{m}.resample.1", CONV, "conv", conv, up + (c_up * c * 9 + c_up) * F32,
-                      4 * bt * c_up * hw * F32, dims=conv_dims(bt, c, c_up, (3, 3), (2 * h, 2 * w)))  # fmt: skip
+        out = self.op(f"{m}.resample.1", CONV, "conv", conv, up + (c_up * c * 9 + c_up) * self.f,
+                      4 * bt * c_up * hw * self.f, dims=conv_dims(bt, c, c_up, (3, 3), (2 * h, 2 * w)))  # fmt: skip
         self.free(up + x)
         return out, t
 
-    def nearest_exact(self, r: str, bt: int, c: int, h: int, w: int) -> int:
-        """``F.interpolate(scale_factor=2, mode="nearest-exact")`` of ``bt`` frames: per axis the
-        source indices (``arange``, ``+ 0.5``, ``* 0.5``, to int64; live together, float and int64,
-        at their most), then the gather; returns its bytes."""
+    def nearest_exact(self, r: str, bt: int, c: int, h: int, w: int, strided: bool) -> int:
+        """``WanUpsample``: ``F.interpolate(scale_factor=2, mode="nearest-exact")`` of ``bt`` frames in float32
+        (a bfloat16 module's input cast up, ``x.float()``, and the output back, ``.type_as(x)``): per axis the
+        source indices (``arange``, ``+ 0.5``, ``* 0.5``, to int64; live together, float and int64, at their
+        most), then the gather, copied where it is ``strided``; returns its bytes."""
+        hw = h * w
+        low = self.f < F32
+        up = self.op(r, "aten._to_copy", "movement", 0, bt * c * hw * self.f, bt * c * hw * F32) if low else 0
         for side in (h, w):
             self.op(r, "aten.arange", "factory", 0, 0, 2 * side * F32, alloc=False)
             self.op(r, "aten.add", "elementwise", 0, 2 * side * F32, 2 * side * F32, alloc=False)
             self.op(r, "aten.mul", "elementwise", 0, 2 * side * F32, 2 * side * F32, alloc=False)
             self.op(r, "aten._to_copy", "movement", 0, 2 * side * F32, 2 * side * I64, alloc=False)
         self.free(self.alloc(2 * (h + w) * (F32 + I64)))
-        hw = h * w
-        return self.op(
-            r, "aten._unsafe_index", "movement", 0, bt * c * hw * F32 + 2 * (h + w) * I64, 4 * bt * c * hw * F32
-        )
+        index = self.alloc(2 * (h + w) * I64)  # the int64 indices, held to the interpolation's return
+        n = 4 * bt * c * hw * F32
+        out = self.op(r, "aten._unsafe_index", "movement", 0, bt * c * hw * F32 + index, n)
+        if strided:
+            copy = self.op(r, "aten.clone", "movement", 0, n, n)
+            self.free(out)
+            out = copy
+        self.free(index)
+        if not low:
+            return out
+        self.free(up)
+        cast = self.op(r, "aten._to_copy", "movement", 0, n, 4 * bt * c * hw * self.f)
+        self.free(out)
+        return cast
 
     def downsample(self, m: str, mode: str, c: int, t: int, h: int, w: int) -> tuple[int, int, int, int]:
         """``WanResample`` down: zero pad (0, 1, 0, 1), a 3x3 stride-2 conv per frame; ``downsample3d``
@@ -681,16 +717,16 @@ class _Walk:
         b = self.b
         bt, h2, w2 = b * t, (h - 2) // 2 + 1, (w - 2) // 2 + 1
         if t > 1 and b > 1:  # folding the frames into the batch copies them (not counted live: see the report)
-            self.op(m, "aten.clone", "movement", 0, bt * c * h * w * F32, bt * c * h * w * F32, alloc=False)
-        pad = self.op(f"{m}.resample.0", "aten.constant_pad_nd", "movement", 0, bt * c * h * w * F32,
-                      bt * c * (h + 1) * (w + 1) * F32)  # fmt: skip
+            self.op(m, "aten.clone", "movement", 0, bt * c * h * w * self.f, bt * c * h * w * self.f, alloc=False)
+        pad = self.op(f"{m}.resample.0", "aten.constant_pad_nd", "movement", 0, bt * c * h * w * self.f,
+                      bt * c * (h + 1) * (w + 1) * self.f)  # fmt: skip
         conv = ops.conv2d(bt, c, c, (3, 3), (h2, w2))
-        x = self.op(f"{m}.resample.1", CONV, "conv", conv, pad + (c * c * 9 + c) * F32, bt * c * h2 * w2 * F32,
+        x = self.op(f"{m}.resample.1", CONV, "conv", conv, pad + (c * c * 9 + c) * self.f, bt * c * h2 * w2 * self.f,
                     dims=conv_dims(bt, c, c, (3, 3), (h2, w2)))  # fmt: skip
         self.free(pad)
         if mode == "downsample3d":
             frames, old = self.slot()
-            frame = b * c * h2 * w2 * F32
+            frame = b * c * h2 * w2 * self.f
             if frames is None:
                 self.cache[self.idx] = (t, self.op(m, "aten.clone", "movement", 0, t * frame, t * frame))
             else:
@@ -714,7 +750,7 @@ class _Walk:
         down = level != len(cfg.dim_mult) - 1
         f_t = 2 if down and cfg.temperal_downsample[level] else 1
         f_s = 2 if down else 1
-        n_in = b * c_in * t * h * w * F32
+        n_in = b * c_in * t * h * w * self.f
         copy = self.op(m, "aten.clone", "movement", 0, n_in, n_in)
         y, c = 0, c_in
         for r in range(cfg.num_res_blocks):
@@ -727,13 +763,13 @@ class _Walk:
             z, t_out, h_out, w_out = self.downsample(f"{m}.downsampler", mode, c_out, t, h, w)
             self.free(y)
             y = z
-        padded = b * c_in * (t + (f_t - t % f_t) % f_t) * h * w * F32
+        padded = b * c_in * (t + (f_t - t % f_t) % f_t) * h * w * self.f
         pad = self.op(f"{m}.avg_shortcut", "aten.constant_pad_nd", "movement", 0, n_in, padded)
         if f_t * f_s > 1:
             folded = self.op(f"{m}.avg_shortcut", "aten.clone", "movement", 0, padded, padded)
             self.free(pad)
             pad = folded
-        out = b * c_out * t_out * h_out * w_out * F32
+        out = b * c_out * t_out * h_out * w_out * self.f
         mean = self.op(f"{m}.avg_shortcut", "aten.mean", "reduction", 0, padded, out)
         self.free(pad)
         added = self.op(m, "aten.add", "elementwise", 0, 2 * out, out)
@@ -807,7 +843,7 @@ class _Walk:
         x = self.mid_block("decoder.mid_block", dims[0], x, t, h, w)
         for i, (c_in, c_out, mode) in enumerate(cfg.decoder_up_block_dims()):
             block = f"decoder.up_blocks.{i}"
-            n_in = b * c_in * t * h * w * F32
+            n_in = b * c_in * t * h * w * self.f
             copy = self.op(block, "aten.clone", "movement", 0, n_in, n_in) if cfg.is_residual else 0  # x_copy
             y, c, t_in = 0, c_in, t  # y: the up block's current tensor; its input x stays with the decoder
             for j in range(cfg.num_res_blocks + 1):
@@ -821,12 +857,12 @@ class _Walk:
                 y = z
                 if cfg.is_residual:  # + DupUp3D(x_copy): channels repeated into time and space, then added
                     f_t = 2 if mode == "upsample3d" else 1
-                    n = b * c_out * f_t * 4 * t_in * h * w * F32  # repeat_interleave, then permute(...).contiguous()
+                    n = b * c_out * f_t * 4 * t_in * h * w * self.f  # repeat_interleave, then permute(...).contiguous()
                     self.op(f"{block}.avg_shortcut", "aten.clone", "movement", 0, n, n, calls=2, alloc=False)
                     repeated = self.alloc(n)
                     permuted = self.alloc(n)
                     self.free(repeated)
-                    out = b * c_out * t * 4 * h * w * F32
+                    out = b * c_out * t * 4 * h * w * self.f
                     z = self.op(block, "aten.add", "elementwise", 0, 2 * out, out)
                     self.free(permuted + y)
                     y = z
@@ -889,7 +925,7 @@ class _Walk:
         t_chunk, p = cfg.scale_factor_temporal, cfg.patch_size or 1
         video = 0
         if cfg.patch_size:  # patchify: 2x2 pixel patches into channels (permute(...).contiguous())
-            n = b * 3 * ((latent_frames - 1) * t_chunk + 1) * height * width * F32
+            n = b * 3 * ((latent_frames - 1) * t_chunk + 1) * height * width * self.f
             video = self.op("", "aten.clone", "movement", 0, n, n)
         height, width = height // p, width // p
         latent_hw = [0, 0]  # the encoder's output size, the same for every chunk

@@ -345,7 +345,8 @@ def stage_call(
     prepare: Callable[[torch.nn.Module], None] | None = None,
 ) -> StageCall:
     """Build ``stage``'s real module for the workload's spec and the inputs of one call of it
-    (``dtype`` overrides the stage component's compute dtype).
+    (``dtype`` overrides the stage component's compute dtype: diffusers' examples', or the one its config
+    names for the runtime, the VAE's ``compute_dtype``).
 
     * ``text_encoder``: ``UMT5EncoderModel(input_ids[batch, text_len])``;
     * ``diffusion_core``: one ``WanTransformer3DModel`` forward on latents
@@ -363,13 +364,13 @@ def stage_call(
     """
     spec = workload.spec
     sd = spec.pipeline_def.stage(stage)
-    dtype_name = dtype or COMPONENT_DTYPES[sd.component]
+    cfg = sd.config(spec)
+    dtype_name = dtype or getattr(cfg, "compute_dtype", None) or COMPONENT_DTYPES[sd.component]
     if dtype_name not in DTYPES:
         raise InputError(f"dtype: unknown dtype {dtype_name!r}; valid: {', '.join(DTYPES)}")
     tdtype = DTYPES[dtype_name]
     gen = torch.Generator().manual_seed(0) if device != "meta" else None
     build, adapter = TRACE_CALLS[sd.trace_key]
-    cfg = sd.config(spec)
     if prepare is None:
         module = _cached((sd.component, device, tdtype, cfg), lambda: build(cfg, device, tdtype))
     else:  # changed by prepare (hooks, processors): a fresh one, never cached
