@@ -32,7 +32,8 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,21 +79,32 @@ def profiled(fn: Callable[[], Any]) -> dict[str, Any]:
     }
 
 
-def profiles(doc: dict[str, Any], out: Path, deadline: float) -> None:
-    for model, stage, size in CASES:  # the stage calls measure_stages.py times
+def each_case(doc: dict[str, Any], out: Path, deadline: float, part: str,
+              cases: Iterable[tuple[str, Callable[[], dict[str, Any]]]]) -> None:  # fmt: skip
+    """``doc[part]`` gets each case's result (``(name, measure)``) in turn until ``deadline``; an error is recorded
+    and the next case runs; the document is written after each."""
+    for name, measure in cases:
         if time.monotonic() > deadline:
             return
         try:
-            w = Workload.of(model, **size)
-            call = stage_call(stage, w, device="cuda")
-            doc["profiles"].append({"model": model, "stage": stage, "workload": w.to_dict(), **profiled(call.run)})
-            del call
+            doc[part].append(measure())
         except Exception as e:
-            doc["errors"].append({"part": f"profile {model} {stage} {size}", "error": f"{type(e).__name__}: {e}"[:400]})
+            doc["errors"].append({"part": f"{part} {name}", "error": f"{type(e).__name__}: {e}"[:400]})
         gc.collect()
         torch.cuda.empty_cache()
         write(out, doc)
-        print(f"profile {model} {stage}: done", flush=True)
+        print(f"{part} {name}: done", flush=True)
+
+
+def profile(model: str, stage: str, size: dict[str, Any]) -> dict[str, Any]:
+    w = Workload.of(model, **size)
+    call = stage_call(stage, w, device="cuda")
+    return {"model": model, "stage": stage, "workload": w.to_dict(), **profiled(call.run)}
+
+
+def profiles(doc: dict[str, Any], out: Path, deadline: float) -> None:
+    cases = [(f"{m} {st} {sz}", partial(profile, m, st, sz)) for m, st, sz in CASES]  # measure_stages.py's calls
+    each_case(doc, out, deadline, "profiles", cases)
 
 
 ORIGINAL_CASES: tuple[tuple[str, str, dict[str, Any], tuple[int, int, int]], ...] = (
@@ -140,17 +152,10 @@ def time_original(version: str, cfg: dict[str, Any], f: int, h: int, w: int) -> 
 
 
 def original(doc: dict[str, Any], out: Path, deadline: float, cases: tuple[Any, ...] = ORIGINAL_CASES) -> None:
-    for version, name, cfg, (f, h, w) in cases:
-        if time.monotonic() > deadline:
-            return
-        try:
-            doc["original"].append({"case": name, **time_original(version, cfg, f, h, w)})
-        except Exception as e:
-            doc["errors"].append({"part": f"original {name}", "error": f"{type(e).__name__}: {e}"[:400]})
-        gc.collect()
-        torch.cuda.empty_cache()
-        write(out, doc)
-        print(f"original {name}: done", flush=True)
+    def case(version: str, name: str, cfg: dict[str, Any], latent: tuple[int, int, int]) -> dict[str, Any]:
+        return {"case": name, **time_original(version, cfg, *latent)}
+
+    each_case(doc, out, deadline, "original", [(c[1], partial(case, *c)) for c in cases])
 
 
 S2V_CASES: tuple[tuple[str, bool], ...] = (
@@ -244,17 +249,8 @@ def time_s2v(size: str, motion: bool) -> dict[str, Any]:
 
 
 def original_s2v(doc: dict[str, Any], out: Path, deadline: float) -> None:
-    for size, motion in S2V_CASES:
-        if time.monotonic() > deadline:
-            return
-        try:
-            doc["original"].append(time_s2v(size, motion))
-        except Exception as e:
-            doc["errors"].append({"part": f"s2v {size} motion={motion}", "error": f"{type(e).__name__}: {e}"[:400]})
-        gc.collect()
-        torch.cuda.empty_cache()
-        write(out, doc)
-        print(f"s2v {size} motion={motion}: done", flush=True)
+    each_case(doc, out, deadline, "original", [(f"s2v {size} motion={m}", partial(time_s2v, size, m))
+                                                for size, m in S2V_CASES])  # fmt: skip
 
 
 def host_link(doc: dict[str, Any], out: Path) -> None:
