@@ -163,15 +163,7 @@ def test_closed_form_vae_decode_peak_equals_traced(
     for width, height, frames, batch in shapes:
         w = Workload.of(model=model, width=width, height=height, frames=frames, batch=batch, runtime=runtime)
         assert w.spec.vae.compute_dtype == ("bfloat16" if bf16 else "float32")
-        sd = w.spec.pipeline_def.stage("vae_decode")
-        traced = trace_stage("vae_decode", w)
-        call = w.shape()
-        assert sd.closed_peak(w.spec, call) == traced.peak_activation_bytes, (width, height, frames, batch)
-        assert sd.closed_peak(w.spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
-        if bf16:
-            groups = sd.closed_rows(w.spec, call)
-            assert groups is not None
-            assert aggregate_costs(expand(groups)) == aggregate_costs(traced.rows), (width, height, frames, batch)
+        _closed_equals_traced("vae_decode", w, rows=bf16)
 
 
 @pytest.mark.parametrize(
@@ -193,15 +185,18 @@ def test_closed_form_vae_encode_peak_equals_traced(
         kw = {"width": width, "height": height, "frames": frames}
         w = Workload.of(model=model, **spec.constrain(kw, ref_images=refs), image=spec.pipeline_def.image_input,
                         runtime=runtime)  # fmt: skip
-        sd = w.spec.pipeline_def.stage("vae_encode")
-        traced = trace_stage("vae_encode", w)
-        call = w.shape()
-        assert sd.closed_peak(w.spec, call) == traced.peak_activation_bytes, (width, height, frames, refs)
-        assert sd.closed_peak(w.spec, call, True) == traced.peak_activation_bytes_materialized, (width, height)
-        if bf16:
-            groups = sd.closed_rows(w.spec, call)
-            assert groups is not None
-            assert aggregate_costs(expand(groups)) == aggregate_costs(traced.rows), (width, height, frames, refs)
+        _closed_equals_traced("vae_encode", w, rows=bf16)
+
+
+def _closed_equals_traced(stage: str, w: Workload, rows: bool) -> None:
+    """Both closed-form peaks of one call equal the trace's, and (``rows``) its rows, per (module, op)."""
+    sd, call = w.spec.pipeline_def.stage(stage), w.shape()
+    traced = trace_stage(stage, w)
+    assert sd.closed_peak(w.spec, call) == traced.peak_activation_bytes, w.describe()
+    assert sd.closed_peak(w.spec, call, True) == traced.peak_activation_bytes_materialized, w.describe()
+    if rows:
+        groups = sd.closed_rows(w.spec, call)
+        assert groups is not None and aggregate_costs(expand(groups)) == aggregate_costs(traced.rows), w.describe()
 
 
 BF16_VAE_RUNTIME = {
