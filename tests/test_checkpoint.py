@@ -158,6 +158,8 @@ def test_image_to_video_folder_with_an_image_encoder(tmp_path: Path) -> None:
         ("transformer", {"vace_layers": [0, 2]}, "vace_layers: not modelled for WanTransformer3DConfig"),
         ("vae", {"dim_mult": "1244"}, 'dim_mult: must be a list, got "1244"'),
         ("vae", {"decoder_attention": True}, "decoder_attention: not modelled for AutoencoderKLWanConfig"),
+        # the dtype the VAE runs in is the runtime's (Workload sets it), never a file's
+        ("vae", {"compute_dtype": "bfloat16"}, "compute_dtype: not modelled for AutoencoderKLWanConfig"),
         ("vae", {"patch_size": 2}, "unsupported config (scale_factor_temporal/scale_factor_spatial: 4/8"),
         ("vae", {"temperal_downsample": [False, True, "x"]}, "temperal_downsample[2]: must be true or false"),
         ("vae", {"scale_factor_spatial": 16}, "unsupported config (scale_factor_temporal/scale_factor_spatial: 4/16"),

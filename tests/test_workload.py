@@ -79,3 +79,22 @@ def test_extrapolation_warnings() -> None:
     ).extrapolation_warnings()
     assert len(msgs) == 3
     assert "1280x720 is above the 832x480" in msgs[0]
+
+
+def test_the_vae_runs_in_its_runtimes_dtype() -> None:
+    # every runtime record names the dtype it runs the VAE in; a workload's spec carries it (the walk and the tracer
+    # read it there), and a replace() of the runtime follows it
+    from dataclasses import replace
+
+    from hybrid.runtime import RUNTIME_DEFS, Runtime
+
+    seen = {}
+    for name, record in RUNTIME_DEFS.items():
+        w = Workload.of("wan2.1-t2v-14b", runtime=Runtime(name=name))
+        seen[name] = w.spec.vae.compute_dtype
+        assert seen[name] == record.compute_dtypes["vae"]
+    assert {n for n, d in seen.items() if d == "bfloat16"} == {"lightx2v", "xdit", "diffsynth"}
+    w = Workload.of("wan2.1-t2v-14b")
+    assert w.spec.vae.compute_dtype == "float32" and w.spec.vae.itemsize == 4
+    assert replace(w, runtime=Runtime(name="lightx2v")).spec.vae.itemsize == 2
+    assert "compute_dtype" not in w.spec.vae.to_kwargs()  # not an AutoencoderKLWan argument
