@@ -49,6 +49,9 @@ class CallShape:
     """Ranks the transformer's video tokens are split over by ring attention."""
     audio_samples: int = 0
     """Samples of the job's audio at 16 kHz (Wan2.2-S2V's audio encoder reads them; 0 elsewhere)."""
+    pose_clips: int = 0
+    """Clips of a pose video Wan2.2-S2V encodes as its conditions, one encode each (0: no pose video, its -1
+    frames encoded once)."""
 
     @property
     def sequence_degree(self) -> int:

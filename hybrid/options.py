@@ -228,6 +228,12 @@ def add_workload_options(p: argparse.ArgumentParser) -> None:
         help="speech-to-video presets: the audio's length in seconds, which decides how many clips of --frames "
         "frames (default 80) the job makes (default 5)",
     )
+    p.add_argument(
+        "--pose-video",
+        action="store_true",
+        help="speech-to-video presets: a pose video drives the job (generate.py --pose_video): each clip's pose "
+        "frames are VAE-encoded as its condition (default: none, the -1 frames encoded once)",
+    )
     p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
     add_runtime_options(p)
 
@@ -441,6 +447,7 @@ def workload(args: argparse.Namespace) -> Workload:
         strength=args.strength,
         mode=getattr(args, "mode", None),
         audio_seconds=args.audio_seconds,
+        pose_video=getattr(args, "pose_video", False),
     )
 
 

@@ -820,12 +820,17 @@ S2V_AUDIO_ENCODER = StageDef(
 )
 
 
-def _s2v_encodes(cfg: Any, s: CallShape, what: Callable[..., Any]) -> list[Any]:
-    """``what`` (a VAE encode function) of each once-per-video encode of Wan2.2-S2V (``speech2video.py:494-514``):
-    the reference image, the 73-frame zero motion buffer, and the condition video of ``frames + 1`` frames (-1s
-    without a pose video, multiplied by 0 after; a pose video's clips are each one such encode)."""
+def _s2v_encodes(cfg: Any, s: CallShape, what: Callable[..., Any], counted: bool = True) -> list[Any]:
+    """``what`` (a VAE encode function) of the once-per-video encodes of Wan2.2-S2V (``speech2video.py:494-514``):
+    the reference image, the 73-frame zero motion buffer, and the condition video of ``frames + 1`` frames: -1s
+    without a pose video, encoded once (and multiplied by 0 after), or each clip of a pose video
+    (``load_pose_cond``), ``calls=`` each (``counted``; a peak is one encode's)."""
     t = cfg.scale_factor_temporal
-    return [what(cfg, 1, (n - 1) // t + 1, s.height, s.width) for n in (1, wan_s2v.MOTION_FRAMES, s.frames + 1)]
+    encodes = ((1, 1), (wan_s2v.MOTION_FRAMES, 1), (s.frames + 1, max(1, s.pose_clips)))
+    return [
+        what(cfg, 1, (n - 1) // t + 1, s.height, s.width, **({"calls": calls} if counted else {}))
+        for n, calls in encodes
+    ]
 
 
 S2V_VAE_ENCODE = StageDef(
@@ -837,7 +842,7 @@ S2V_VAE_ENCODE = StageDef(
     terms=lambda cfg, s: merge_terms(*_s2v_encodes(cfg, s, wan_vae.vae_encode_terms)),
     # the encodes run one after the other, each freeing all it made but its latents: the longest leads
     peak=lambda cfg, s, mat: max(
-        _s2v_encodes(cfg, s, lambda c, b, t, h, w: wan_vae.vae_encode_peak_bytes(c, b, t, h, w, mat))
+        _s2v_encodes(cfg, s, lambda c, b, t, h, w: wan_vae.vae_encode_peak_bytes(c, b, t, h, w, mat), counted=False)
     ),
     component_of=wan_vae.encode_component,
     calls="once",
@@ -845,7 +850,8 @@ S2V_VAE_ENCODE = StageDef(
     variables=lambda s: {"P": s.latent_pixels},
     trace_key="wan_vae.encode_s2v",
     modeled="vae_encode: once per video, AutoencoderKLWan.encode (the original Wan2_1_VAE, float32) of the reference "
-    "image, of the 73-frame zero motion buffer and of the frames + 1 condition frames (without a pose video: -1s, "
+    "image, of the 73-frame zero motion buffer and of the frames + 1 condition frames (with --pose-video: each "
+    "clip's, one encode per clip; without a pose video: -1s, "
     "encoded, then multiplied by 0), each at the output size",
     color="#C44E52",
 )

@@ -189,6 +189,7 @@ class PipelineReport:
                 **({"strength": w.strength} if w.strength is not None else {}),
                 **({"mode": w.mode} if w.mode is not None else {}),
                 **({"audio_seconds": w.audio_seconds} if w.audio_seconds is not None else {}),
+                **({"pose_video": w.pose_video} if self.spec.pipeline_def.audio else {}),
                 **({"segments": w.segments} if self.spec.pipeline_def.segment_frames or w.audio_seconds else {}),
             },
             "stages": {

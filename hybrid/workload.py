@@ -82,6 +82,10 @@ class Workload:
     audio_seconds: float | None = None
     """Speech-to-video: the audio's length in seconds, which decides how many clips of ``frames`` frames the job
     makes (:attr:`segments`; :meth:`of` fills :data:`DEFAULT_AUDIO_SECONDS`). ``None`` elsewhere."""
+    pose_video: bool = False
+    """Speech-to-video: a pose video drives the job (``generate.py --pose_video``), its frames VAE-encoded as each
+    clip's condition (``WanS2V.load_pose_cond``: one encode per clip, where without one the -1 frames are encoded
+    once)."""
 
     @classmethod
     def of(
@@ -140,7 +144,7 @@ class Workload:
                 raise InputError(f"{name}: {v} is invalid; must be >= 1 (use 1)")
         if self.ref_images < 0:
             raise InputError(f"ref_images: {self.ref_images} is invalid; must be >= 0 (use 0)")
-        for name in ("cfg", "image"):
+        for name in ("cfg", "image", "pose_video"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if self.flow_shift is not None:
@@ -258,6 +262,11 @@ class Workload:
 
     def _validate_audio(self) -> None:
         p, v = self.spec.pipeline_def, self.audio_seconds
+        if self.pose_video and not p.audio:
+            raise InputError(
+                f"pose_video: {self.spec.name} takes no pose video; valid: speech-to-video presets take one "
+                "(Wan-Animate presets always encode their driving video)"
+            )
         if not p.audio:
             if v is not None:
                 raise InputError(
@@ -302,6 +311,7 @@ class Workload:
         if p.audio:
             s = self.segments
             frames = f"{s} clip{'s' if s > 1 else ''} of {self.frames} frames for {self.audio_seconds:g} s of audio"
+            frames += " and a pose video" if self.pose_video else ""
             steps += " each"
         mode = f", {self.mode} mode" if self.mode is not None else ""
         return f"{self.width}x{self.height}, {frames}, {steps}, batch {self.batch}{mode}"
@@ -358,6 +368,7 @@ class Workload:
             ulysses=deployment.ulysses if deployment else 1,
             ring=deployment.ring if deployment else 1,
             audio_samples=self.audio_samples,
+            pose_clips=self.segments if self.pose_video else 0,
         )
 
     @property
@@ -400,6 +411,8 @@ class Workload:
             d["mode"] = self.mode
         if self.audio_seconds is not None:
             d["audio_seconds"] = self.audio_seconds
+        if self.pose_video:
+            d["pose_video"] = self.pose_video
         return d
 
     def rotary_overflow(self) -> str | None:

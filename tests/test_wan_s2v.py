@@ -34,6 +34,7 @@ from hybrid.models.wan_s2v import (
     s2v_rows,
     tokens,
 )
+from hybrid.models.wan_vae import vae_encode_groups as wan_vae_groups
 from hybrid.models.wav2vec2 import WAV2VEC2_XLSR_53
 from hybrid.rows import CostRow, aggregate_costs, expand
 from hybrid.schedule import schedule
@@ -306,6 +307,25 @@ def test_the_traceable_stages_equal_their_traces() -> None:
         ), name
 
 
+def test_a_pose_video_is_encoded_clip_by_clip_as_the_trace_encodes_it() -> None:
+    # WanS2V.load_pose_cond: each clip's frames + 1 pose frames are one encode, where without a pose video the -1
+    # frames are encoded once: the stage's FLOPs grow by (clips - 1) of those encodes, its peak does not
+    from hybrid.trace import trace_stage
+
+    plain = Workload.of(model="wan2.2-s2v-14b", width=256, height=128, frames=8, audio_seconds=2.0)
+    posed = replace(plain, pose_video=True)
+    assert plain.segments == posed.segments == 4 and posed.shape().pose_clips == 4 and plain.shape().pose_clips == 0
+    sd, spec = posed.spec.pipeline_def.stage("vae_encode"), posed.spec
+    traced = trace_stage("vae_encode", posed)
+    assert aggregate_costs(expand(sd.closed_rows(spec, posed.shape()) or [])) == aggregate_costs(traced.rows)
+    assert sd.closed_peak(spec, posed.shape()) == traced.peak_activation_bytes == sd.closed_peak(spec, plain.shape())
+    condition = sum(g.flops for g in wan_vae_groups(spec.vae, 1, 3, 128, 256))  # 9 frames: 3 latent frames
+    flops = {w.pose_video: sum(g.flops for g in sd.closed_rows(spec, w.shape()) or []) for w in (plain, posed)}
+    assert flops[True] - flops[False] == 3 * condition
+    assert posed.describe().startswith("256x128, 4 clips of 8 frames for 2 s of audio and a pose video")
+    assert posed.to_dict()["pose_video"] is True and "pose_video" not in plain.to_dict()
+
+
 def test_the_report_acceptance_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(
         ["report", "--model", "wan2.2-s2v-14b", "--audio-seconds", "10", "--gpu", "h200", "--format", "json"], capsys
@@ -324,6 +344,7 @@ def test_the_report_acceptance_command(capsys: pytest.CaptureFixture[str]) -> No
     ("argv", "needle"),
     [
         (["--audio-seconds", "10"], "audio_seconds: wan2.1-t2v-14b takes no audio"),
+        (["--pose-video"], "pose_video: wan2.1-t2v-14b takes no pose video"),
         (["--model", "wan2.2-s2v-14b", "--frames", "81"], "frames: 81 is invalid for wan2.2-s2v-14b"),
         (["--model", "wan2.2-s2v-14b", "--size", "832x480"], "height: 480 is not a positive multiple of 64"),
         (["--model", "wan2.2-s2v-14b", "--runtime", "diffusers"], "runtime: wan2.2-s2v-14b runs on wan only"),

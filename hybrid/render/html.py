@@ -161,6 +161,7 @@ def _workload_list(r: PipelineReport) -> str:
     if w.audio_seconds is not None:
         clips = f"{w.segments} clip{'s' if w.segments > 1 else ''}"
         items.append(("audio", f"{w.audio_seconds:g} s: {clips} of {w.frames} frames"))
+        items.append(("pose video", "yes: each clip's frames encoded" if w.pose_video else "none"))
     return '<dl class="workload">' + "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in items) + "</dl>"
 
 

@@ -38,8 +38,10 @@ def _animate_videos(s: CallShape) -> Videos:
 
 
 def _s2v_videos(s: CallShape) -> Videos:
-    # WanS2V.generate, once per video: the reference image, the zero motion buffer, the condition video (no pose)
-    return [((1, RGB, n, s.height, s.width), 1) for n in (1, MOTION_FRAMES, s.frames + 1)]
+    # WanS2V.generate, once per video: the reference image, the zero motion buffer, the condition video (-1s once
+    # without a pose video; a pose video's clips, one encode each: load_pose_cond)
+    counts = ((1, 1), (MOTION_FRAMES, 1), (s.frames + 1, max(1, s.pose_clips)))
+    return [((1, RGB, n, s.height, s.width), calls) for n, calls in counts]
 
 
 def _s2v_motion_frames(s: CallShape) -> Videos:
