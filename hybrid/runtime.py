@@ -54,6 +54,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hybrid.errors import InputError
+from hybrid.memo import memoised
 from hybrid.pipelines import StageDef
 from hybrid.presets import ModelSpec
 
@@ -332,6 +333,7 @@ TORCH_AS_INSTALLED = "2.13.0"
 tests against (README: ``pip install torch==2.13.0``)."""
 
 
+@memoised(64)
 def _torch_version(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hybrid.deployment import SINGLE, Deployment, Sharding, fsdp_shardings
 from hybrid.dtypes import dtype
@@ -40,7 +40,7 @@ from hybrid.hardware import (
 from hybrid.kernels import CollectiveRates, collective_evidence, launch_seconds, memory_ratios, shape_rates
 from hybrid.kernels import evidence as rate_evidence
 from hybrid.memo import memoised
-from hybrid.memory import PipelineMemory, pipeline_memory
+from hybrid.memory import pipeline_memory
 from hybrid.models.wan_dit import wan_ops_written
 from hybrid.optimise import (
     AttentionKernel,
@@ -710,7 +710,12 @@ def size_on_gpu(
                 g,
                 spec,
                 rt,
-                memory,
+                Placed(
+                    tuple(memory.weights_bytes),
+                    memory.resident,
+                    memory.on_host,
+                    tuple(name for name, n in memory.held_bytes.items() if n),
+                ),
                 kernel,
                 link_bytes_per_s,
                 host_cpu[0],
@@ -840,11 +845,22 @@ KERNEL_NAMES: dict[str, str] = {
 """How the report's assumptions name each attention kernel."""
 
 
+class Placed(NamedTuple):
+    """What the assumptions say of a job's memory: its components (in the spec's order), those resident for the
+    whole job, those on the host, and the stages that hold what earlier calls left."""
+
+    components: tuple[str, ...]
+    resident: tuple[str, ...]
+    on_host: tuple[str, ...]
+    held: tuple[str, ...]
+
+
+@memoised(256)
 def _assumptions(
     g: GPU,
     spec: ModelSpec,
     rt: Runtime,
-    memory: PipelineMemory,
+    memory: Placed,
     kernel: str,
     link_bytes_per_s: float,
     host: float,
@@ -863,7 +879,7 @@ def _assumptions(
         source += f"; {_and(built)} closed form: the original WanModel's ops, checked against its code"
     if unbuilt:  # no diffusers or transformers class: the original code read, not traced
         source += f"; {_and(unbuilt)} closed form: the original code's ops, equal to it run and traced at tiny sizes"
-    components = list(memory.weights_bytes)  # every component, in the spec's order
+    components = list(memory.components)  # every component, in the spec's order
     code = rt.text("code", spec)
     dtypes = ", ".join(f"{COMPONENT_NAMES[c]} {dtype(rt.weight_dtype(c, spec)).short}" for c in components)
     casts = [COMPONENT_NAMES[c] for c in components if rt.casts_weights(c, spec) and c not in sharded]
@@ -912,7 +928,7 @@ def _assumptions(
             "which is in the FLOPs, bytes and activation peak; those projections run in float32 there and are "
             "timed at the bf16 rate here"
         )
-    held = [spec.pipeline_def.stage(name) for name, n in memory.held_bytes.items() if n]
+    held = [spec.pipeline_def.stage(name) for name in memory.held]
     cached, beside = [sd.name for sd in held if sd.held], [sd.name for sd in held if sd.beside]
     if held:  # in the stage's peak, beside its own activations
         parts = [f"{_and(cached)} hold the K/V cache an earlier call filled"] if cached else []

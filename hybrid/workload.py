@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.errors import InputError, echo
 from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
+from hybrid.memo import memoised
 from hybrid.models.wan_s2v import SAMPLE_RATE, audio_samples, clips
 from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
 from hybrid.runtime import DIFFUSERS, Runtime
@@ -335,6 +336,9 @@ class Workload:
 
     def shape(self, deployment: Deployment | None = None) -> CallShape:
         """The per-call shapes of this workload, as one rank of ``deployment`` runs them (default: one GPU)."""
+        return _call_shape(self, deployment)
+
+    def _shape(self, deployment: Deployment | None) -> CallShape:
         spec = self.spec
         vae, dit = spec.vae, spec.transformer
         t, s = vae.scale_factor_temporal, vae.scale_factor_spatial
@@ -506,3 +510,9 @@ def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: floa
             "valid: leave it out"
         )
     return (spec.pipeline_def.default_guidance_scale if guidance_scale is None else guidance_scale) > 1
+
+
+@memoised(1024)
+def _call_shape(workload: Workload, deployment: Deployment | None) -> CallShape:
+    """:meth:`Workload.shape`, made once per workload and deployment (a report and its sizing ask several times)."""
+    return workload._shape(deployment)
