@@ -6,8 +6,11 @@ Weights are exact (closed-form parameter counts x bytes per parameter in the run
 dtype), keyed by model component (``text_encoder``, ``image_encoder``, ``transformer``, ``vae``):
 a VAE that both encodes and decodes is resident once. Activation peaks come from the tracer
 (``StageTrace.peak_activation_bytes``: the largest sum of live tensors one call allocates when run
-eagerly with fused attention). Every component loads whole (the VAE with encoder and decoder).
-Allocator caching, fragmentation, CUDA context and kernel workspaces are not included.
+eagerly with fused attention). What earlier calls leave on the GPU through a stage (a K/V cache a
+reference pass filled, the tensors a module keeps on itself to its next call) is the stage's held
+bytes, beside its activations (:func:`hybrid.sizing.held_bytes`). Every component loads whole (the VAE
+with encoder and decoder). Allocator caching, fragmentation, CUDA context and kernel workspaces are not
+included.
 """
 
 from __future__ import annotations
