@@ -92,14 +92,12 @@ class StageDef:
     fused_terms: Callable[[Any, CallShape], tuple[Term, ...]] | None = None
     """The terms of the same walk as ``torch.compile`` fuses it (:class:`hybrid.sinks.FusedTermSink`);
     ``None`` where the stage is never compiled."""
-    held: Callable[[Any, CallShape], int] | None = None
-    """Bytes a call finds live from earlier calls and holds through it (Wan-Animate-2's K/V cache, which
-    the segment's reference pass fills): in the stage's memory, not in its call's activation peak."""
     keeps: Callable[[Any, CallShape], int] | None = None
-    """Bytes a call leaves on the GPU after it returns, kept on its module to the next call (Wan2.2-S2V's
-    rotary table): in the memory of the stages that run :attr:`beside` it."""
+    """Bytes a call leaves on the GPU after it returns, for later calls (Wan-Animate-2's reference pass: the K/V
+    cache its segment's steps attend to; Wan2.2-S2V's transformer: the rotary table it keeps on itself): in the
+    memory of the stages that run :attr:`beside` it, not in its call's activation peak."""
     beside: tuple[str, ...] = ()
-    """Stages whose modules' :attr:`keeps` are on the GPU while this one runs (the most of those the job runs)."""
+    """Stages whose calls' :attr:`keeps` are on the GPU while this one runs (the most of those the job runs)."""
     block_mask: Callable[[Any, CallShape], tuple[Dims, Fraction]] | None = None
     """The kernel dims of an attention a block mask thins and the share of its blocks the kernel computes
     (FlexAttention): sizing times that share of its FLOPs, which the rows count dense as FlopCounterMode does."""
@@ -690,7 +688,8 @@ def _animate2_stage(name: str, mode: str, calls: str, modeled: str) -> StageDef:
         rows=lambda cfg, s: wan_animate2.animate2_rows(cfg, s, mode, name),
         terms=lambda cfg, s: wan_animate2.animate2_terms(cfg, s, mode),
         peak=lambda cfg, s, mat: wan_animate2.animate2_peak_bytes(cfg, s, mode, mat),
-        held=None if mode == wan_animate2.REFERENCE else wan_animate2.kv_cache_bytes,
+        keeps=wan_animate2.kv_cache_bytes if mode == wan_animate2.REFERENCE else None,
+        beside=() if mode == wan_animate2.REFERENCE else ("reference_pass",),
         block_mask=None if mode == wan_animate2.REFERENCE else wan_animate2.block_mask_share,
     )
 

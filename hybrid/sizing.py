@@ -518,16 +518,16 @@ def stage_costs(
 
 
 def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -> int:
-    """Bytes earlier calls left on the GPU that live through a call of ``sd``: what it finds and holds itself
-    (:attr:`StageDef.held`: a K/V cache) and what a module that ran before it keeps on itself, the most of the
-    stages it runs beside (:attr:`StageDef.beside`) that the job runs (``ran``)."""
-    held = sd.held(sd.config(spec), shape) if sd.held is not None else 0
+    """Bytes earlier calls left on the GPU that live through a call of ``sd``: the most that a stage it runs
+    beside (:attr:`StageDef.beside`) and the job runs (``ran``) keeps (:attr:`StageDef.keeps`)."""
+    if not sd.beside:
+        return 0
     kept = [
         other.keeps(other.config(spec), shape)
         for other in spec.pipeline_def.stages
         if other.name in sd.beside and other.name in ran and other.keeps is not None
     ]
-    return held + max(kept, default=0)
+    return max(kept, default=0)
 
 
 def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
@@ -928,16 +928,14 @@ def _assumptions(
             "which is in the FLOPs, bytes and activation peak; those projections run in float32 there and are "
             "timed at the bf16 rate here"
         )
-    held = [spec.pipeline_def.stage(name) for name in memory.held]
-    cached, beside = [sd.name for sd in held if sd.held], [sd.name for sd in held if sd.beside]
-    if held:  # in the stage's peak, beside its own activations
-        parts = [f"{_and(cached)} hold the K/V cache an earlier call filled"] if cached else []
-        if beside:
-            parts.append(
-                f"{_and(beside)} run beside what the transformer's last call kept on its module (tensors it stores "
-                "on itself, which offload does not move)"
-            )
-        out.append(f"held: {'; '.join(parts)}; in the stage's peak (held_bytes in the JSON)")
+    if memory.held:  # in the stage's peak, beside its own activations
+        keepers = [sd.name for sd in spec.pipeline_def.stages if any(sd.name in spec.pipeline_def.stage(n).beside
+                                                                     for n in memory.held)]  # fmt: skip
+        out.append(
+            f"held: {_and(list(memory.held))} run beside what {_and(keepers)} left on the GPU (a K/V cache for later "
+            "calls, or tensors a module keeps on itself, which offload does not move); in the stage's peak (held_bytes "
+            "in the JSON)"
+        )
     return (
         *out,
         f"attention: {KERNEL_NAMES[kernel]}",
