@@ -58,6 +58,11 @@ def changed_source(path: str) -> str:
     return text
 
 
+def _source(path: str, on_cuda: bool) -> str:
+    """The vendored file ``path`` as written (``on_cuda``) or changed to run on a CPU (:func:`changed_source`)."""
+    return (ROOT / path).read_text() if on_cuda else changed_source(path)
+
+
 def _varlen_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -> torch.Tensor:
     """``flash_attn.flash_attn_varlen_func`` for equal lengths per sample: (total, heads, dim) in and out
     (the keys' length from their total, not ``max_seqlen_k``: under sequence parallelism the queries
@@ -91,7 +96,7 @@ def load(version: str, on_cuda: bool = False) -> types.ModuleType:
         module.__package__ = package
         sys.modules[module.__name__] = module
         path = ROOT / version / f"{name}.py"
-        source = path.read_text() if on_cuda else changed_source(f"{version}/{name}.py")
+        source = _source(f"{version}/{name}.py", on_cuda)
         exec(compile(source, str(path), "exec"), module.__dict__)
         if name == "attention":
             module.FLASH_ATTN_3_AVAILABLE = False
@@ -123,7 +128,7 @@ def load_sequence_parallel(version: str = "wan22", on_cuda: bool = False) -> typ
         module.__package__ = dist.__name__
         sys.modules[module.__name__] = module
         path = f"{version}/distributed/{part}.py"
-        source = (ROOT / path).read_text() if on_cuda else changed_source(path)
+        source = _source(path, on_cuda)
         exec(compile(source, str(ROOT / path), "exec"), module.__dict__)
     return sys.modules[name]
 
@@ -151,7 +156,7 @@ def load_s2v(on_cuda: bool = False) -> types.ModuleType:
         module.__package__ = package
         sys.modules[module.__name__] = module
         path = f"wan22/s2v/{part}.py"
-        source = (ROOT / path).read_text() if on_cuda else changed_source(path)
+        source = _source(path, on_cuda)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.cpu.amp's deprecation, met by its decorators
             exec(compile(source, str(ROOT / path), "exec"), module.__dict__)
