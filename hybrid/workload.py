@@ -165,10 +165,7 @@ class Workload:
                 f"runtime: {self.spec.name} runs on {', '.join(p.runtimes)} only ({p.runtimes_reason}); valid: "
                 f"--runtime {p.runtimes[0]}"
             )
-        vae = self.spec.vae
-        if vae.compute_dtype != self.runtime.compute_dtype("vae"):  # the VAE's ops in the dtype the runtime runs it
-            vae = replace(vae, compute_dtype=self.runtime.compute_dtype("vae"))
-            object.__setattr__(self, "spec", replace(self.spec, vae=vae))
+        object.__setattr__(self, "spec", _with_vae_dtype(self.spec, self.runtime.compute_dtype("vae")))
         if self.runtime.cfg_always and not self.cfg:
             raise InputError(
                 "cfg: the original Wan generate.py runs the unconditional pass every step whatever the guide "
@@ -516,3 +513,12 @@ def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: floa
 def _call_shape(workload: Workload, deployment: Deployment | None) -> CallShape:
     """:meth:`Workload.shape`, made once per workload and deployment (a report and its sizing ask several times)."""
     return workload._shape(deployment)
+
+
+@memoised(64)
+def _with_vae_dtype(spec: ModelSpec, dtype: str) -> ModelSpec:
+    """``spec`` with its VAE run in ``dtype`` (the runtime's: the VAE's ops in the dtype it runs them), one spec per
+    pair so that every workload of a runtime shares it (and its cached lookups)."""
+    if spec.vae.compute_dtype == dtype:
+        return spec
+    return replace(spec, vae=replace(spec.vae, compute_dtype=dtype))
