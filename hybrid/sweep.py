@@ -36,9 +36,10 @@ def sweep_stages(reports: Sequence[PipelineReport]) -> tuple[str, ...]:
     return tuple(s for s in STAGE_NAMES if s in present)
 
 
-def _audio_column(reports: Sequence[PipelineReport]) -> tuple[str, ...]:
-    """``("audio_seconds",)`` where a report is of a speech-to-video job (the others' cell is empty)."""
-    return ("audio_seconds",) if any(r.workload.audio_seconds is not None for r in reports) else ()
+def has_audio(reports: Sequence[PipelineReport]) -> bool:
+    """Whether a report is of a speech-to-video job: the sweep's rows and table then carry the audio's length (the
+    others' cell empty)."""
+    return any(r.workload.audio_seconds is not None for r in reports)
 
 
 def sweep_columns(reports: Sequence[PipelineReport]) -> list[str]:
@@ -46,7 +47,8 @@ def sweep_columns(reports: Sequence[PipelineReport]) -> list[str]:
     also seconds per stage and in total, the total's range (:mod:`hybrid.ranges`) and what it rests
     on, peak resident bytes and whether it fits."""
     stages = sweep_stages(reports)
-    columns = [*WORKLOAD_COLUMNS, *_audio_column(reports), *(f"{s}_flops" for s in stages), "total_flops"]
+    audio = ("audio_seconds",) if has_audio(reports) else ()
+    columns = [*WORKLOAD_COLUMNS, *audio, *(f"{s}_flops" for s in stages), "total_flops"]
     if reports and reports[0].gpu is not None:
         columns += [*(f"{s}_seconds" for s in stages), "total_seconds", *RANGE_COLUMNS, "peak_memory_bytes", "fits"]
     return columns
@@ -168,7 +170,7 @@ def sweep_records(reports: Sequence[PipelineReport]) -> list[dict[str, Any]]:
 
     out = []
     stages = sweep_stages(reports)
-    audio = bool(_audio_column(reports))
+    audio = has_audio(reports)
     for r in reports:
         w = r.workload
         rec: dict[str, Any] = {

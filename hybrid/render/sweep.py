@@ -11,7 +11,7 @@ from hybrid.errors import InputError
 from hybrid.render import units
 from hybrid.render.ranges import range_note, seconds_with_range
 from hybrid.render.table import format_table
-from hybrid.sweep import sweep_frame, sweep_records, sweep_stages
+from hybrid.sweep import has_audio, sweep_frame, sweep_records, sweep_stages
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.report import PipelineReport
@@ -24,18 +24,14 @@ SIZED_HEADERS = ["seconds", "peak memory", "fits"]
 def headers(reports: Sequence[PipelineReport]) -> list[str]:
     """The table's columns: the workload, FLOPs per stage and in total; sized: seconds, peak, fit."""
     sized = bool(reports) and reports[0].gpu is not None
-    audio = ("audio",) if _has_audio(reports) else ()
+    audio = ("audio",) if has_audio(reports) else ()
     return [*WORKLOAD_HEADERS, *audio, *sweep_stages(reports), "total", *(SIZED_HEADERS if sized else ())]
-
-
-def _has_audio(reports: Sequence[PipelineReport]) -> bool:
-    return any(r.workload.audio_seconds is not None for r in reports)
 
 
 def cells(reports: Sequence[PipelineReport]) -> list[list[str]]:
     """One row of :func:`headers` per report, in human units."""
     stages = sweep_stages(reports)
-    audio = _has_audio(reports)
+    audio = has_audio(reports)
     return [
         [
             r.model,
