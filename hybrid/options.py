@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybrid.errors import InputError, echo
-from hybrid.runtime import FLASH_ATTENTION
+from hybrid.runtime import FLASH_ATTENTION, VAE_DTYPES
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.deployment import Deployment
@@ -284,6 +284,18 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
         "Blackwell only from 2.11; default: the release the runtime installs)",
     )
     p.add_argument(
+        "--vae-tiling",
+        action="store_true",
+        help="the VAE encodes and decodes in overlapping 256-pixel tiles every 192 (diffusers' vae.enable_tiling(), "
+        "LightX2V's use_tiling_vae): more FLOPs, a lower peak",
+    )
+    p.add_argument(
+        "--vae-dtype",
+        choices=VAE_DTYPES,
+        help="the dtype the VAE is loaded and run in (diffusers' torch_dtype, LightX2V's vae_dtype; default: the "
+        "runtime's, float32 in diffusers, bfloat16 in LightX2V)",
+    )
+    p.add_argument(
         "--traced",
         action="store_true",
         help="with --gpu: bytes and activation peaks from a meta trace of the real modules instead of the "
@@ -347,6 +359,8 @@ def runtime(args: argparse.Namespace, spec: ModelSpec | None = None) -> Runtime:
         flash_attention=args.flash_attention,
         attention=args.attention,
         torch=args.torch,
+        vae_tiling=args.vae_tiling,
+        vae_dtype=args.vae_dtype,
     )
 
 

@@ -216,7 +216,8 @@ VAE_DECODE = StageDef(
     modeled="vae_decode: AutoencoderKLWan.decode (post_quant_conv, the decoder's per-latent-frame causal "
     "chunk loop with its time-conv cache, resample/upsample convs, mid-block attention, head); once",
     color="#55A868",
-    assumption="vae_decode runs once per job over the whole batch, one latent frame per decoder call, no tiling",
+    assumption="vae_decode runs once per job over the whole batch, one latent frame per decoder call, tiled only "
+    "with --vae-tiling",
     components=lambda cfg, s: wan_vae.vae_decode_components(
         cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width
     ),
@@ -328,7 +329,7 @@ T2V_UNMODELED: tuple[str, ...] = (
     "tokenizer, prompt handling and scheduler arithmetic (elementwise: 0 FLOPs by the convention)",
     "elementwise ops, norms, softmax, RoPE and embeddings in the FLOPs column (0 by the convention; "
     "their bytes are in the tracer's byte columns)",
-    "VAE encode (not run for text-to-video), VAE tiling (enable_tiling) and slicing",
+    "VAE encode (not run for text-to-video), VAE slicing (enable_slicing; tiling is modelled with --vae-tiling)",
     "image-conditioned variants (I2V/FLF2V image embedder and added K/V), Wan2.2 models",
     "bytes, memory and seconds in this report (the tracer has bytes; time and memory come later)",
 )
@@ -404,7 +405,7 @@ I2V_UNMODELED: tuple[str, ...] = (
     "elementwise ops, norms, softmax, RoPE and embeddings in the FLOPs column (0 by the convention; "
     "their bytes are in the tracer's byte columns)",
     "CLIPVisionModelWithProjection's visual_projection (2.6 MFLOP on the pooled token; the pipeline "
-    "reads hidden_states[-2]), VAE tiling (enable_tiling) and slicing",
+    "reads hidden_states[-2]), VAE slicing (enable_slicing; tiling is modelled with --vae-tiling)",
     "Wan2.2 models",
 )
 
@@ -443,8 +444,8 @@ V2V = Pipeline(
     stages=(TEXT_ENCODER, V2V_VAE_ENCODE, V2V_DIFFUSION_CORE, VAE_DECODE),
     unmodeled=(
         *T2V_UNMODELED[:2],
-        "video preprocessing and resizing, the noise added to the encoded latents (elementwise), VAE tiling "
-        "(enable_tiling) and slicing",
+        "video preprocessing and resizing, the noise added to the encoded latents (elementwise), VAE slicing "
+        "(enable_slicing; tiling is modelled with --vae-tiling)",
     ),
     default_strength=0.8,
     runtimes=("diffusers",),
@@ -491,7 +492,8 @@ VACE_DIFFUSION_CORE = replace(
 
 VACE_UNMODELED: tuple[str, ...] = (
     *T2V_UNMODELED[:2],
-    "the control video and mask preprocessing outside the modules (elementwise), VAE tiling and slicing",
+    "the control video and mask preprocessing outside the modules (elementwise), VAE slicing (tiling is modelled "
+    "with --vae-tiling)",
     "Wan2.2 models",
 )
 
@@ -526,7 +528,8 @@ LOW_NOISE_EXPERT = replace(
 
 A14B_UNMODELED: tuple[str, ...] = (
     *T2V_UNMODELED[:2],
-    "VAE tiling (enable_tiling) and slicing; guidance_scale_2 (it scales the low-noise expert's guidance, "
+    "VAE slicing (enable_slicing; tiling is modelled with --vae-tiling); guidance_scale_2 (it scales the "
+    "low-noise expert's guidance, "
     "not its cost: diffusers decides CFG for both experts from guidance_scale > 1)",
     "Wan2.2 TI2V-5B and its VAE",
 )
@@ -582,7 +585,7 @@ TI2V = Pipeline(
     stages=(TEXT_ENCODER, TI2V_VAE_ENCODE, TI2V_DIFFUSION_CORE, VAE_DECODE),
     unmodeled=(
         *T2V_UNMODELED[:2],
-        "VAE tiling (enable_tiling) and slicing; the image-to-video blend (elementwise)",
+        "VAE slicing (enable_slicing; tiling is modelled with --vae-tiling); the image-to-video blend (elementwise)",
     ),
     expand_timesteps=True,
     image_input=True,
@@ -625,7 +628,7 @@ ANIMATE_VAE_DECODE = replace(
     VAE_DECODE,
     calls="segments",
     assumption="vae_decode runs once per segment, over the segment's latent frames after the reference frame, one "
-    "latent frame per decoder call, no tiling",
+    "latent frame per decoder call, tiled only with --vae-tiling",
     basis=("B*P", "B*P^2"),  # a segment's latent frames are fixed: its T terms fold into these
     variables=lambda s: {"B": s.batch, "P": s.latent_pixels},
     modeled="vae_decode: per segment, AutoencoderKLWan.decode of its latent frames after the reference frame "
@@ -646,7 +649,8 @@ ANIMATE = Pipeline(
     unmodeled=(
         *T2V_UNMODELED[:2],
         "pose, face, background and mask video preprocessing and resizing, the mask's interpolation to the latent "
-        "size in replace mode, the scheduler's reset per segment (elementwise or host work), VAE tiling and slicing",
+        "size in replace mode, the scheduler's reset per segment (elementwise or host work), VAE slicing (tiling is "
+        "modelled with --vae-tiling)",
     ),
     images=1,
     fixed_text_len=wan_dit.IMAGE_CONTEXT_TEXT_LEN,
@@ -765,7 +769,7 @@ ANIMATE2 = Pipeline(
         *T2V_UNMODELED[:2],
         "driving-video resampling, letterboxing and zigzag padding, the CLIP preprocessing, the i2v masks, the "
         "scheduler's reset per segment (elementwise or host work); the in-context block mask, built once per job "
-        "and size by torch.compile; VAE tiling and slicing",
+        "and size by torch.compile; VAE slicing (tiling is modelled with --vae-tiling)",
     ),
     images=1,
     fixed_text_len=wan_dit.IMAGE_CONTEXT_TEXT_LEN,

@@ -76,6 +76,9 @@ build of FA2's kernels; AOTriton's on ROCm) and memory-efficient backends, cuDNN
 cuDNN backend), the flash-attn package's FlashAttention-2 (``flash_attn``) and -3
 (``flash_attn_interface``), xFormers, SageAttention 2 and 3, FlexAttention, FP8 attention."""
 
+VAE_DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+"""The dtypes ``--vae-dtype`` takes."""
+
 KERNEL_ARCHITECTURES: dict[str, tuple[str, ...]] = {"fa3": ("Hopper",), "sage3": ("Blackwell",)}
 """Where an attention kernel runs, by architecture family (:func:`family`), for kernels that do not run
 everywhere (FlashAttention-3's repository: H100/H800, sm90; SageAttention 3's FP4 microscaling kernels:
@@ -150,6 +153,16 @@ SOURCES: dict[str, str] = {
     "lightx2v/models/runners/wan/wan_runner.py: `T5EncoderModel(... dtype=torch.bfloat16`, `CLIPModel("
     'dtype=torch.float16`, the VAE `"dtype": self._resolve_vae_dtype(self.config.get("vae_dtype"), '
     "GET_DTYPE())`",
+    "lightx2v-vae": "ModelTC/LightX2V lightx2v/models/runners/wan/wan_runner.py load_vae_encoder/decoder: "
+    '`"use_tiling": self.config.get("use_tiling_vae", False)` and the VAE `"dtype": self._resolve_vae_dtype('
+    'self.config.get("vae_dtype"), GET_DTYPE())`; lightx2v/models/video_encoders/hf/wan/vae.py: '
+    "`tile_sample_min_height = 256`, `tile_sample_stride_height = 192`, tiled_encode/tiled_decode as diffusers'. "
+    "Before 84e756e9 ('[Feat] Support vae bf16', 2025-08-28) the VAE ran in float32 only (`WanVAE(... "
+    "dtype=torch.float`, e.g. at 1202fcd0, 2025-07-20)",
+    "diffusers-vae": "diffusers 0.42 models/autoencoders/autoencoder_kl_wan.py AutoencoderKLWan.enable_tiling: "
+    "`self.use_tiling = True`, tiles of `tile_sample_min_height = 256` pixels every `tile_sample_stride_height = "
+    "192`, tiled_encode/tiled_decode; its dtype is the one it is loaded in "
+    "(`AutoencoderKLWan.from_pretrained(..., torch_dtype=...)`)",
     "lightx2v-offload": "ModelTC/LightX2V lightx2v/models/networks/base_model.py: `self.cpu_offload = "
     'self.config.get("cpu_offload", False)`, `self.offload_granularity = '
     'self.config.get("offload_granularity", "block")`',
@@ -415,6 +428,10 @@ class RuntimeDef:
     """What the sizing's layout assumptions add about this code base's sequence parallelism."""
     sources: tuple[str, ...] = ()
     """Keys of :data:`SOURCES` behind the record."""
+    vae_tiling: str = ""
+    """How a user of the code base runs the VAE tile by tile (``--vae-tiling``); ``""``: it cannot."""
+    vae_dtype: str = ""
+    """How a user of the code base sets the VAE's dtype (``--vae-dtype``); ``""``: it cannot."""
     sdpa_torch: str = ""
     """The torch release the code base installs, where it runs PyTorch SDPA: that release's backend order
     (:func:`sdpa_kernels`) picks its kernel by architecture; ``""``: its attention is its own choice, not
@@ -492,7 +509,15 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                 "fsdp": "",
                 "pad": "",
             },
-            sources=("diffusers-dtypes", "diffusers-offload", "diffusers-sdpa", *(row[3] for row in SDPA_CUDNN_FIRST)),
+            vae_tiling="pipe.vae.enable_tiling()",
+            vae_dtype="AutoencoderKLWan.from_pretrained(..., torch_dtype=...)",
+            sources=(
+                "diffusers-dtypes",
+                "diffusers-offload",
+                "diffusers-sdpa",
+                "diffusers-vae",
+                *(row[3] for row in SDPA_CUDNN_FIRST),
+            ),
         ),
         RuntimeDef(
             name="wan",
@@ -577,7 +602,16 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             },
             layout_note="LightX2V splits the sequence for Ulysses or ring attention with its own all-to-alls "
             "(lightx2v/common/ops/attn/ulysses_attn.py, ring_attn.py); its per-rank ops are modelled by diffusers'",
-            sources=("lightx2v-config", "lightx2v-dtypes", "lightx2v-offload", "lightx2v-parallel", "lightx2v-sampler"),
+            vae_tiling='its config\'s "use_tiling_vae": true',
+            vae_dtype='its config\'s "vae_dtype" (float32 only before 2025-08-28)',
+            sources=(
+                "lightx2v-config",
+                "lightx2v-dtypes",
+                "lightx2v-offload",
+                "lightx2v-parallel",
+                "lightx2v-sampler",
+                "lightx2v-vae",
+            ),
         ),
         RuntimeDef(
             name="fastvideo",
@@ -832,6 +866,12 @@ class Runtime:
     torch: str | None = None
     """The torch release the job runs (``--torch``), for a code base that runs PyTorch SDPA: its backend
     order picks the attention kernel (:data:`SDPA_CUDNN_FIRST`); ``None``: the one the code base installs."""
+    vae_tiling: bool = False
+    """Whether the VAE encodes and decodes tile by tile (``--vae-tiling``: diffusers' ``vae.enable_tiling()``,
+    LightX2V's ``use_tiling_vae``)."""
+    vae_dtype: str | None = None
+    """The dtype the VAE is loaded and run in (``--vae-dtype``, one of :data:`VAE_DTYPES`); ``None``: the code
+    base's default (:attr:`RuntimeDef.compute_dtypes`)."""
 
     def __post_init__(self) -> None:
         if self.name not in RUNTIME_DEFS:
@@ -850,6 +890,20 @@ class Runtime:
                 )
         if not isinstance(self.offload, bool):
             raise InputError(f"offload: must be true or false, got {self.offload!r}")
+        if not isinstance(self.vae_tiling, bool):
+            raise InputError(f"vae-tiling: must be true or false, got {self.vae_tiling!r}")
+        if self.vae_tiling and not r.vae_tiling:
+            raise InputError(
+                f"vae-tiling: {self.name} has no tiled VAE; valid only with {runtimes_with(lambda d: d.vae_tiling)}"
+            )
+        if self.vae_dtype is not None:
+            if self.vae_dtype not in VAE_DTYPES:
+                raise InputError(f"vae-dtype: {str(self.vae_dtype)[:40]!r} is invalid; valid: {', '.join(VAE_DTYPES)}")
+            if not r.vae_dtype:
+                raise InputError(
+                    f"vae-dtype: {self.name} runs its VAE in {r.compute_dtypes['vae']} only; valid only with "
+                    f"{runtimes_with(lambda d: d.vae_dtype)}"
+                )
         if self.flash_attention is not None:
             if len(r.attention) == 1:
                 raise InputError(
@@ -928,10 +982,14 @@ class Runtime:
                 return spec.pipeline_def.transformer_dtype
             if self.convert_model_dtype:
                 return "bfloat16"
+        if component == "vae" and self.vae_dtype is not None:
+            return self.vae_dtype
         return self.record.weight_dtypes[component]
 
     def compute_dtype(self, component: str) -> str:
         """The dtype ``component``'s matmuls run in."""
+        if component == "vae" and self.vae_dtype is not None:
+            return self.vae_dtype
         return self.record.compute_dtypes[component]
 
     def casts_weights(self, component: str, spec: ModelSpec | None = None) -> bool:
@@ -1000,6 +1058,10 @@ class Runtime:
             flags.append(f"--attention {self.attention}")
         if self.torch is not None:
             flags.append(f"--torch {self.torch}")
+        if self.vae_tiling:
+            flags.append("--vae-tiling")
+        if self.vae_dtype is not None:
+            flags.append(f"--vae-dtype {self.vae_dtype}")
         return " ".join(flags)
 
     def to_dict(self) -> dict[str, Any]:

@@ -379,7 +379,9 @@ class CallTraces:
 
         # video-to-video's strength only sets how many of the steps run (one at strength 1)
         strength = None if workload.strength is None else 1.0
-        key = replace(workload, steps=1, cfg=True, strength=strength, runtime=Runtime(workload.runtime.name))
+        rt = workload.runtime  # of its flags, only the VAE's change a call
+        runtime = Runtime(rt.name, vae_tiling=rt.vae_tiling, vae_dtype=rt.vae_dtype)
+        key = replace(workload, steps=1, cfg=True, strength=strength, runtime=runtime)
         if key not in self._traces:
             if self._progress:
                 w, n = workload, len(self._traces) + 1

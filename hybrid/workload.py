@@ -165,7 +165,9 @@ class Workload:
                 f"runtime: {self.spec.name} runs on {', '.join(p.runtimes)} only ({p.runtimes_reason}); valid: "
                 f"--runtime {p.runtimes[0]}"
             )
-        object.__setattr__(self, "spec", _with_vae_dtype(self.spec, self.runtime.compute_dtype("vae")))
+        object.__setattr__(
+            self, "spec", _with_vae(self.spec, self.runtime.compute_dtype("vae"), self.runtime.vae_tiling)
+        )
         if self.runtime.cfg_always and not self.cfg:
             raise InputError(
                 "cfg: the original Wan generate.py runs the unconditional pass every step whatever the guide "
@@ -516,9 +518,10 @@ def _call_shape(workload: Workload, deployment: Deployment | None) -> CallShape:
 
 
 @memoised(64)
-def _with_vae_dtype(spec: ModelSpec, dtype: str) -> ModelSpec:
-    """``spec`` with its VAE run in ``dtype`` (the runtime's: the VAE's ops in the dtype it runs them), one spec per
-    pair so that every workload of a runtime shares it (and its cached lookups)."""
-    if spec.vae.compute_dtype == dtype:
+def _with_vae(spec: ModelSpec, dtype: str, tiling: bool) -> ModelSpec:
+    """``spec`` with its VAE run as the runtime runs it: in ``dtype`` (the VAE's ops in the dtype it runs them), tile
+    by tile where ``tiling``; one spec per triple so that every workload of a runtime shares it (and its cached
+    lookups)."""
+    if (spec.vae.compute_dtype, spec.vae.use_tiling) == (dtype, tiling):
         return spec
-    return replace(spec, vae=replace(spec.vae, compute_dtype=dtype))
+    return replace(spec, vae=replace(spec.vae, compute_dtype=dtype, use_tiling=tiling))

@@ -153,7 +153,7 @@ def test_wan_runtime_sizing_weights_casts_and_host_text_encoder(capsys: pytest.C
     doc = json.loads(capsys.readouterr().out)
     assert doc["gpu"]["runtime"] == {
         "name": "wan", "offload": True, "t5_cpu": True, "convert_model_dtype": False, "flash_attention": None,
-        "attention": None, "torch": None, "attention_kernel": "fa2",
+        "attention": None, "torch": None, "vae_tiling": False, "vae_dtype": None, "attention_kernel": "fa2",
     }  # fmt: skip
     assert doc["workload"]["runtime"]["name"] == "wan"
     # the DiT moves in and out once: 2 x 57,153,966,336 bytes at 64 GB/s x 0.7

@@ -211,10 +211,30 @@ class AutoencoderKLWanConfig:
     """The dtype the module runs in: not a ``config.json`` field but the runtime's (``Runtime.compute_dtype``:
     diffusers' examples and the original code load the VAE in float32, LightX2V and DiffSynth in bfloat16), set
     on a workload's spec (:class:`hybrid.workload.Workload`). Its tensors are of this dtype, op for op."""
+    use_tiling: bool = False
+    """Whether ``encode`` and ``decode`` run tile by tile (``AutoencoderKLWan.enable_tiling()``, LightX2V's
+    ``use_tiling_vae``): a runtime's choice (``Runtime.vae_tiling``), not a ``config.json`` field. A video wider
+    or taller than one tile is encoded or decoded as overlapping spatial tiles, each through every frame with
+    a fresh feature cache, blended at the seams (:meth:`_Walk.tiled_decode`, :meth:`_Walk.tiled_encode`)."""
+    tile_sample_min_height: int = 256
+    """Tile height in pixels (``AutoencoderKLWan.tile_sample_min_height``; in patched pixels for Wan2.2)."""
+    tile_sample_min_width: int = 256
+    tile_sample_stride_height: int = 192
+    """Pixels from one tile to the next (``tile_sample_stride_height``): tiles overlap by the difference."""
+    tile_sample_stride_width: int = 192
 
     COST_FREE_KEYS: ClassVar[frozenset[str]] = frozenset({"latents_mean", "latents_std", "clip_output"})
     """Keys of a published ``config.json`` that change no cost: the latents' normalisation constants."""
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"compute_dtype"})
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "compute_dtype",
+            "use_tiling",
+            "tile_sample_min_height",
+            "tile_sample_min_width",
+            "tile_sample_stride_height",
+            "tile_sample_stride_width",
+        }
+    )
     """Fields a runtime sets, never a ``config.json``."""
 
     def __post_init__(self) -> None:
@@ -225,6 +245,12 @@ class AutoencoderKLWanConfig:
             )
         if self.attn_scales:
             raise ValueError(f"attn_scales: only [] (Wan2.1) is modelled, got {list(self.attn_scales)}")
+        for axis in ("height", "width"):
+            tile, stride = getattr(self, f"tile_sample_min_{axis}"), getattr(self, f"tile_sample_stride_{axis}")
+            if not 1 <= stride <= tile:
+                raise ValueError(
+                    f"tile_sample_stride_{axis}: {stride} is invalid; valid: 1 to tile_sample_min_{axis} ({tile})"
+                )
         # what the VAE does: 2 ** sum(temperal_downsample) in time, 2 ** len(temperal_downsample) in space
         # times the patch folded into channels
         t, s = 2 ** sum(self.temperal_downsample), 2 ** len(self.temperal_downsample) * (self.patch_size or 1)
@@ -380,6 +406,11 @@ def _kept_frames(t: int, cached: bool) -> tuple[int, int]:
 
 def _ignore(nbytes: int) -> None:
     pass
+
+
+def _tile_sizes(size: int, tile: int, stride: int) -> list[int]:
+    """The sizes of the tiles ``x[..., i : i + tile]`` for ``i in range(0, size, stride)`` along one axis."""
+    return [min(tile, size - i) for i in range(0, size, stride)]
 
 
 _Blocks = dict[tuple[Any, ...], tuple[Sink, Any, list[_Slot]]]
@@ -778,11 +809,15 @@ class _Walk:
 
     # -- the chunk loop --
 
-    def chunks(self, latent_frames: int, times: int, run: Callable[[int], int]) -> tuple[int, int]:
+    def chunks(self, latent_frames: int, times: int, run: Callable[[int], int], once: bool = False) -> tuple[int, int]:
         """The chunk loop of ``_decode`` and ``_encode``: ``run(i)`` walks chunk ``i`` (its cache
         slots from the first) and returns its output's bytes, joined to the output so far by
         ``torch.cat([out, out_])`` (``out_`` lives until the next chunk returns). Ops run ``times``
         times (identical encodes walked once). Returns the output's and the last chunk's bytes.
+
+        ``once``: the tiled loops' join instead, every chunk kept in a list and joined by one
+        ``torch.cat(time, dim=2)`` after the last; returns the output's bytes and all the chunks' (they
+        live until the caller drops the list).
 
         From the second chunk on every chunk runs the same ops on the same shapes but for the
         frames its causal convs read from the cache (the second chunk reads the first's, the later
@@ -801,6 +836,10 @@ class _Walk:
                 self.later = times * (latent_frames - 2) if i else 0
                 folded.append(walk(i))
                 self.times, self.later = times, 0
+            if once:  # one join of every chunk: the first and n - 1 alike
+                total = folded[0] + (latent_frames - 1) * (folded[1] if latent_frames > 1 else 0)
+                self.op("", "aten.cat", "movement", 0, total, total, alloc=False)
+                return total, total
             if latent_frames == 1:
                 return folded[0], 0
             # the k-th join (k = 1 .. n) reads and writes the k + 1 chunks so far: first + k * later bytes;
@@ -821,6 +860,9 @@ class _Walk:
             if skip and i == latent_frames - 1:
                 out += self.alloc(skip * previous)
             chunk = walk(i)
+            if once:
+                out, previous = out + chunk, chunk
+                continue
             if out:
                 self.free(previous)
                 joined = self.op("", "aten.cat", "movement", 0, out + chunk, out + chunk)
@@ -828,6 +870,8 @@ class _Walk:
                 out, previous = joined, chunk
             else:
                 out = chunk
+        if once:
+            return self.op("", "aten.cat", "movement", 0, out, out), out
         return out, previous
 
     # -- the two forwards --
@@ -874,8 +918,13 @@ class _Walk:
     def decode(self, latent_frames: int, h: int, w: int) -> None:
         """``AutoencoderKLWan.decode``: ``post_quant_conv``, one decoder call per latent frame with
         its feature cache, the video grown by one ``cat`` per chunk, Wan2.2's unpatchify, the final
-        clamp."""
+        clamp; tiled where :attr:`~AutoencoderKLWanConfig.use_tiling` and the latents are wider or
+        taller than one tile (:meth:`tiled_decode`)."""
         cfg = self.cfg
+        s = cfg.scale_factor_spatial
+        if cfg.use_tiling and (w > cfg.tile_sample_min_width // s or h > cfg.tile_sample_min_height // s):
+            self.tiled_decode(latent_frames, h, w)
+            return
         x = self.causal_conv("post_quant_conv", cfg.z_dim, cfg.z_dim, K1, latent_frames, h, w)
         out, previous = self.chunks(latent_frames, 1, lambda i: self.decoder_chunk(h, w))
         if cfg.patch_size:  # unpatchify: the 2x2 patches out of the channels (permute(...).contiguous())
@@ -884,6 +933,91 @@ class _Walk:
             out = video
         clamped = self.op("", "aten.clamp", "elementwise", 0, out, out)
         self.free(clamped + out + previous + x + sum(n for _, n in self.cache))
+
+    def tiles(self, heights: list[int], widths: list[int]) -> list[tuple[int, int, int]]:
+        """The tiles ``(count, height, width)`` to walk: every tile in order, one each, for a sink that reads
+        the order (:attr:`Sink.ordered`); else one of each size with how many there are."""
+        if self.sink.ordered:
+            return [(1, th, tw) for th in heights for tw in widths]
+        sizes: dict[tuple[int, int], int] = {}
+        for th in heights:
+            for tw in widths:
+                sizes[th, tw] = sizes.get((th, tw), 0) + 1
+        return [(n, th, tw) for (th, tw), n in sizes.items()]
+
+    def clear_cache(self) -> None:
+        """``clear_cache()``: every feature-cache slot dropped."""
+        self.free(sum(n for _, n in self.cache))
+        self.cache, self.idx = [], 0
+
+    def blends(self, frame: int, heights: list[int], widths: list[int], extent: tuple[int, int],
+               stride: tuple[int, int]) -> tuple[int, int]:  # fmt: skip
+        """The seams of a tiled call: each tile (``heights`` x ``widths`` in the output's pixels; ``frame``
+        the bytes of one of its pixels through every frame) blended with the tile above (``blend_v``, up to
+        ``extent[0]`` rows) and the one to its left (``blend_h``), a row or column at a time
+        (``a * (1 - y / e) + b * (y / e)`` copied into ``b``); then each row of tiles, cut to ``stride``,
+        joined by a ``cat`` along the width, and the rows by one along the height. Returns the bytes of the
+        rows and of their join, both left live."""
+
+        def blend(line: int, e: int) -> None:
+            n = line * frame
+            self.op("", "aten.mul", "elementwise", 0, n, n, calls=2 * e, alloc=False)
+            self.op("", "aten.add", "elementwise", 0, 2 * n, n, calls=e, alloc=False)
+            self.op("", "aten.copy_", "movement", 0, 2 * n, n, calls=e, alloc=False)
+            if e:  # a row's two products and their sum, dropped once copied
+                self.free(self.alloc(3 * n))
+
+        rows = 0
+        for i, th in enumerate(heights):
+            joined = 0
+            for j, tw in enumerate(widths):
+                if i:
+                    blend(tw, min(heights[i - 1], th, extent[0]))
+                if j:
+                    blend(th, min(widths[j - 1], tw, extent[1]))
+                joined += min(th, stride[0]) * min(tw, stride[1]) * frame
+            rows += self.op("", "aten.cat", "movement", 0, joined, joined)
+        return rows, self.op("", "aten.cat", "movement", 0, rows, rows)
+
+    def tiled_decode(self, latent_frames: int, h: int, w: int) -> None:
+        """``AutoencoderKLWan.tiled_decode``: the latents cut into tiles of ``tile_sample_min`` / the spatial
+        factor latents every ``tile_sample_stride`` / it (the last of a row or column what is left), each
+        decoded through every latent frame with a fresh feature cache (``post_quant_conv`` per frame, the
+        frames kept in a list and joined once), then blended (:meth:`blends`), Wan2.2's unpatchify and the
+        clamp. Every tile's video lives until the call returns, with the last tile's frames."""
+        cfg, b = self.cfg, self.b
+        s, p = cfg.scale_factor_spatial, cfg.patch_size or 1
+        q = s // p  # the decoder's own upsampling: a tile of th latents makes th * q (patched) pixels
+        heights = _tile_sizes(h, cfg.tile_sample_min_height // s, cfg.tile_sample_stride_height // s)
+        widths = _tile_sizes(w, cfg.tile_sample_min_width // s, cfg.tile_sample_stride_width // s)
+        held = chunks = pq = 0  # the tiles' videos; the last tile's frames and post_quant_conv output
+        times = self.times
+        for count, th, tw in self.tiles(heights, widths):
+            self.clear_cache()
+            self.free(chunks)  # time = []
+            carried = [pq]
+
+            def run(i: int, th: int = th, tw: int = tw, carried: list[int] = carried) -> int:
+                self.free(carried[0])  # tile = z[...] drops the previous frame's post_quant_conv output
+                carried[0] = self.causal_conv("post_quant_conv", cfg.z_dim, cfg.z_dim, K1, 1, th, tw)
+                return self.decoder_chunk(th, tw)
+
+            out, chunks = self.chunks(latent_frames, times * count, run, once=True)
+            held, pq, self.times = held + out, carried[0], times
+        self.clear_cache()
+        self.free(pq)  # for j, tile in enumerate(row): the name rebound
+        frame = b * cfg.out_channels * (1 + (latent_frames - 1) * cfg.scale_factor_temporal) * self.f
+        extent = (cfg.tile_sample_min_height // p - cfg.tile_sample_stride_height // p,
+                  cfg.tile_sample_min_width // p - cfg.tile_sample_stride_width // p)  # fmt: skip
+        stride = (cfg.tile_sample_stride_height // p, cfg.tile_sample_stride_width // p)
+        rows, out = self.blends(frame, [t * q for t in heights], [t * q for t in widths], extent, stride)
+        if cfg.patch_size:  # unpatchify: the 2x2 patches out of the channels (permute(...).contiguous())
+            video = self.op("", "aten.clone", "movement", 0, out, out)
+            self.free(out)
+            out = video
+        clamped = self.op("", "aten.clamp", "elementwise", 0, out, out)
+        self.free(out)  # dec = torch.clamp(dec)
+        self.free(clamped + rows + held + chunks)
 
     def encoder_chunk(self, t: int, h: int, w: int) -> tuple[int, int, int, int]:
         """One ``encoder`` call on ``t`` frames; returns its output's bytes and ``(t, h, w)``."""
@@ -916,8 +1050,9 @@ class _Walk:
     def encode(self, latent_frames: int, height: int, width: int, calls: int) -> None:
         """``calls`` identical ``AutoencoderKLWan.encode`` calls (walked once): Wan2.2's patchify, one
         encoder call per latent frame (1 frame, then 4) with its feature cache, the latents grown
-        by one ``cat`` per chunk, ``quant_conv``, the caches cleared, then the posterior's clamped
-        log-variance, std and variance."""
+        by one ``cat`` per chunk, ``quant_conv``, the caches cleared (tiled where
+        :attr:`~AutoencoderKLWanConfig.use_tiling` and the video is wider or taller than one tile:
+        :meth:`tiled_encode`), then the posterior's clamped log-variance, std and variance."""
         cfg, b = self.cfg, self.b
         if calls == 0:
             return
@@ -927,18 +1062,23 @@ class _Walk:
         if cfg.patch_size:  # patchify: 2x2 pixel patches into channels (permute(...).contiguous())
             n = b * 3 * ((latent_frames - 1) * t_chunk + 1) * height * width * self.f
             video = self.op("", "aten.clone", "movement", 0, n, n)
+        tiled = cfg.use_tiling and (width > cfg.tile_sample_min_width or height > cfg.tile_sample_min_height)
         height, width = height // p, width // p
-        latent_hw = [0, 0]  # the encoder's output size, the same for every chunk
+        if tiled:
+            stored, enc, held = self.tiled_encode(latent_frames, height, width)
+            self.free(held + video)
+        else:
+            latent_hw = [0, 0]  # the encoder's output size, the same for every chunk
 
-        def run(i: int) -> int:
-            out, _, latent_hw[0], latent_hw[1] = self.encoder_chunk(1 if i == 0 else t_chunk, height, width)
-            return out
+            def run(i: int) -> int:
+                out, _, latent_hw[0], latent_hw[1] = self.encoder_chunk(1 if i == 0 else t_chunk, height, width)
+                return out
 
-        out, previous = self.chunks(latent_frames, calls, run)
-        h, w = latent_hw
-        enc = self.causal_conv("quant_conv", 2 * cfg.z_dim, 2 * cfg.z_dim, K1, latent_frames, h, w)
-        self.free(sum(n for _, n in self.cache))  # clear_cache()
-        self.free(out + previous + video)
+            out, previous = self.chunks(latent_frames, calls, run)
+            h, w = latent_hw
+            enc = stored = self.causal_conv("quant_conv", 2 * cfg.z_dim, 2 * cfg.z_dim, K1, latent_frames, h, w)
+            self.clear_cache()
+            self.free(out + previous + video)
         half = (
             enc // 2
         )  # DiagonalGaussianDistribution: the log-variance clamped, std = exp(0.5 logvar), var = exp(logvar)
@@ -948,7 +1088,44 @@ class _Walk:
         std = self.alloc(half)
         self.free(scaled)
         var = self.alloc(half)
-        self.free(enc + logvar + std + var)
+        self.free(stored + logvar + std + var)
+
+    def tiled_encode(self, latent_frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """``AutoencoderKLWan.tiled_encode`` of a (patched) ``height x width`` video: tiles of
+        ``tile_sample_min`` pixels every ``tile_sample_stride`` (the last of a row or column what is left),
+        each encoded through every chunk with a fresh feature cache, ``quant_conv`` per chunk, the chunks
+        kept in a list and joined once; then blended in latent space (:meth:`blends`). Returns the bytes of
+        the joined latents, of their view cut to the video's latent size, and of what the call holds until it
+        returns (the tiles, their rows and the last tile's chunks)."""
+        cfg, b, t_chunk = self.cfg, self.b, self.cfg.scale_factor_temporal
+        r = cfg.scale_factor_spatial // (cfg.patch_size or 1)  # encode_spatial_compression_ratio
+        heights = _tile_sizes(height, cfg.tile_sample_min_height, cfg.tile_sample_stride_height)
+        widths = _tile_sizes(width, cfg.tile_sample_min_width, cfg.tile_sample_stride_width)
+        latent: dict[int, int] = {}  # the encoder's output size by a tile's size, either axis
+        held = chunks = 0
+        times = self.times
+        for count, th, tw in self.tiles(heights, widths):
+            self.clear_cache()
+            self.free(chunks)  # time = []
+
+            def run(i: int, th: int = th, tw: int = tw) -> int:
+                out, _, lh, lw = self.encoder_chunk(1 if i == 0 else t_chunk, th, tw)
+                latent[th], latent[tw] = lh, lw
+                z = self.causal_conv("quant_conv", 2 * cfg.z_dim, 2 * cfg.z_dim, K1, 1, lh, lw)
+                self.free(out)  # tile = self.quant_conv(tile)
+                return z
+
+            out, chunks = self.chunks(latent_frames, times * count, run, once=True)
+            held, self.times = held + out, times
+        self.clear_cache()
+        frame = b * 2 * cfg.z_dim * latent_frames * self.f
+        extent = (cfg.tile_sample_min_height // r - cfg.tile_sample_stride_height // r,
+                  cfg.tile_sample_min_width // r - cfg.tile_sample_stride_width // r)  # fmt: skip
+        stride = (cfg.tile_sample_stride_height // r, cfg.tile_sample_stride_width // r)
+        rows, enc = self.blends(frame, [latent[t] for t in heights], [latent[t] for t in widths], extent, stride)
+        kept_h = min(sum(min(latent[t], stride[0]) for t in heights), height // r)
+        kept_w = min(sum(min(latent[t], stride[1]) for t in widths), width // r)
+        return enc, frame * kept_h * kept_w, rows + held + chunks
 
 
 # --- What each stage asks of the walk -------------------------------------------------------------------------------

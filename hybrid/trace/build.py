@@ -114,10 +114,15 @@ def build_animate2_transformer(cfg: WanAnimate2Transformer3DConfig, device: str,
 
 
 def build_vae(cfg: AutoencoderKLWanConfig, device: str, dtype: torch.dtype) -> torch.nn.Module:
-    """``diffusers.AutoencoderKLWan`` for ``cfg``."""
+    """``diffusers.AutoencoderKLWan`` for ``cfg``, tiled (``enable_tiling``) where ``cfg.use_tiling``."""
     from diffusers import AutoencoderKLWan
 
-    return _construct(AutoencoderKLWan, cfg.to_kwargs(), device, dtype)
+    vae: Any = _construct(AutoencoderKLWan, cfg.to_kwargs(), device, dtype)
+    if cfg.use_tiling:
+        vae.enable_tiling(cfg.tile_sample_min_height, cfg.tile_sample_min_width, cfg.tile_sample_stride_height,
+                          cfg.tile_sample_stride_width)  # fmt: skip
+    module: torch.nn.Module = vae
+    return module
 
 
 @dataclass

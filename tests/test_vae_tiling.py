@@ -1,0 +1,155 @@
+"""The tiled VAE (``--vae-tiling``: diffusers' ``AutoencoderKLWan.enable_tiling()``, LightX2V's ``use_tiling_vae``):
+the walk's rows, roofline terms and both activation peaks equal the tracer's of the real module with tiling on, for
+the decoder and the encoder of both VAEs, at tiny sizes and through the stage machinery at the full configs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import torch
+
+from hybrid.errors import InputError
+from hybrid.models import wan_vae
+from hybrid.models.wan_vae import WAN21_VAE, AutoencoderKLWanConfig
+from hybrid.rows import aggregate_costs, expand
+from hybrid.runtime import Runtime
+from hybrid.timing import roofline_terms
+from hybrid.workload import Workload
+
+# tiles of 32 pixels every 24 (4 latents every 3 at /8): a tiny video is cut into several, edges smaller
+TINY = AutoencoderKLWanConfig(
+    base_dim=8,
+    z_dim=4,
+    dim_mult=(1, 2, 2, 2),
+    use_tiling=True,
+    tile_sample_min_height=32,
+    tile_sample_min_width=32,
+    tile_sample_stride_height=24,
+    tile_sample_stride_width=24,
+)
+# Wan2.2's layout: residual blocks, 2x2 patches, /16; tiles of 64 (patched) pixels every 48
+TINY22 = replace(
+    TINY,
+    decoder_base_dim=16,
+    in_channels=12,
+    out_channels=12,
+    is_residual=True,
+    patch_size=2,
+    scale_factor_spatial=16,
+    tile_sample_min_height=64,
+    tile_sample_min_width=64,
+    tile_sample_stride_height=48,
+    tile_sample_stride_width=48,
+)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def _trace(cfg: AutoencoderKLWanConfig, stage: str, run: Any) -> Any:
+    from diffusers import AutoencoderKLWan
+
+    from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
+
+    with torch.device("meta"):
+        vae = AutoencoderKLWan(**cfg.to_kwargs()).to(DTYPES[cfg.compute_dtype])
+    vae.enable_tiling(cfg.tile_sample_min_height, cfg.tile_sample_min_width, cfg.tile_sample_stride_height,
+                      cfg.tile_sample_stride_width)  # fmt: skip
+    with ModuleStack(vae) as modules:
+        cost = CostMode(stage, modules)
+        with torch.no_grad(), cost, CanonicalFunctionMode(cost):
+            run(vae)
+    return cost
+
+
+@pytest.mark.parametrize(
+    ("cfg", "batch", "frames", "h", "w"),
+    [
+        (TINY, 1, 3, 7, 9),  # 3 x 3 tiles: heights 4, 4, 1; widths 4, 4, 3
+        (TINY, 2, 6, 5, 4),  # one column of 2 tiles, a batch of two (the peak's walk skips alike frames)
+        (replace(TINY, compute_dtype="bfloat16"), 1, 2, 3, 7),
+        (TINY22, 1, 2, 5, 3),
+    ],
+)
+def test_tiled_decode_equals_the_trace(cfg: AutoencoderKLWanConfig, batch: int, frames: int, h: int, w: int) -> None:
+    z = torch.empty(batch, cfg.z_dim, frames, h, w, device="meta", dtype=DTYPES[cfg.compute_dtype])
+    traced = _trace(cfg, "vae_decode", lambda vae: vae.decode(z, return_dict=False))
+    rows = wan_vae.vae_decode_rows(cfg, batch, frames, h, w)
+    assert aggregate_costs(expand(rows)) == aggregate_costs(traced.rows())
+    assert wan_vae.vae_decode_terms(cfg, batch, frames, h, w) == roofline_terms(rows)
+    for materialized, peak in ((False, traced.peak_live_bytes), (True, traced.peak_live_bytes_materialized)):
+        assert wan_vae.vae_decode_peak_bytes(cfg, batch, frames, h, w, materialized) == peak
+
+
+@pytest.mark.parametrize(
+    ("cfg", "batch", "frames", "h", "w", "calls"),
+    [
+        (TINY, 1, 3, 56, 72, 2),  # 3 x 3 tiles of 32 pixels every 24 (heights 32, 32, 8; widths 32, 32, 24), twice
+        (replace(TINY, compute_dtype="bfloat16"), 2, 2, 40, 32, 1),
+        (TINY22, 1, 1, 112, 144, 1),  # TI2V's one image, patched to 56 x 72
+    ],
+)
+def test_tiled_encode_equals_the_trace(
+    cfg: AutoencoderKLWanConfig, batch: int, frames: int, h: int, w: int, calls: int
+) -> None:
+    video = (frames - 1) * cfg.scale_factor_temporal + 1
+    x = torch.empty(batch, 3, video, h, w, device="meta", dtype=DTYPES[cfg.compute_dtype])
+
+    def run(vae: Any) -> None:
+        for _ in range(calls):
+            vae.encode(x, return_dict=False)
+
+    traced = _trace(cfg, "vae_encode", run)
+    rows = wan_vae.vae_encode_rows(cfg, batch, frames, h, w, calls)
+    assert aggregate_costs(expand(rows)) == aggregate_costs(traced.rows())
+    assert wan_vae.vae_encode_terms(cfg, batch, frames, h, w, calls) == roofline_terms(rows)
+    for materialized, peak in ((False, traced.peak_live_bytes), (True, traced.peak_live_bytes_materialized)):
+        assert wan_vae.vae_encode_peak_bytes(cfg, batch, frames, h, w, materialized) == peak
+
+
+def test_the_stages_trace_the_tiled_module_at_the_full_config() -> None:
+    """``--vae-tiling`` reaches the real module (``build_vae`` turns tiling on) and the stage rows: the Wan2.1 VAE
+    at 480x320 (60 x 40 latents: 2 x 2 tiles of 32 latents every 24), 5 frames."""
+    from hybrid.trace import trace_stage
+
+    w = Workload.of(model="wan2.1-i2v-14b-480p", width=480, height=320, frames=5, runtime=Runtime(vae_tiling=True))
+    assert w.spec.vae.use_tiling
+    for stage in ("vae_encode", "vae_decode"):
+        sd, call = w.spec.pipeline_def.stage(stage), w.shape()
+        traced = trace_stage(stage, w)
+        groups = sd.closed_rows(w.spec, call)
+        assert groups is not None and aggregate_costs(expand(groups)) == aggregate_costs(traced.rows), stage
+        assert sd.closed_peak(w.spec, call) == traced.peak_activation_bytes, stage
+
+
+def test_tiling_costs_more_flops_and_a_lower_peak() -> None:
+    """At 832x480 the decoder runs 3 x 5 tiles of up to 32 x 32 latents: heights 32, 32, 12 and widths 32, 32,
+    32, 32, 8 cover (32 + 32 + 12) * (4 * 32 + 8) = 10,336 latent pixels of 60 * 104 = 6,240 (x1.66). Its convs
+    are linear in the pixels, so the FLOPs are the sum of the tiles' own decodes exactly; the peak is far lower."""
+    plain = wan_vae.vae_decode_groups(WAN21_VAE, 1, 21, 60, 104)
+    tiled_cfg = replace(WAN21_VAE, use_tiling=True)
+    tiled = wan_vae.vae_decode_groups(tiled_cfg, 1, 21, 60, 104)
+
+    def flops(groups: list[Any]) -> int:
+        return sum(g.flops for g in groups)
+
+    tiles = [(th, tw) for th in (32, 32, 12) for tw in (32, 32, 32, 32, 8)]
+    assert flops(tiled) == sum(flops(wan_vae.vae_decode_groups(WAN21_VAE, 1, 21, th, tw)) for th, tw in tiles)
+    assert 1.6 < flops(tiled) / flops(plain) < 1.7
+    assert wan_vae.vae_decode_peak_bytes(tiled_cfg, 1, 21, 60, 104) < wan_vae.vae_decode_peak_bytes(
+        WAN21_VAE, 1, 21, 60, 104
+    )
+
+
+def test_runtime_vae_flags() -> None:
+    lx = Runtime("lightx2v", vae_tiling=True, vae_dtype="float32")
+    assert lx.compute_dtype("vae") == "float32" and Runtime("lightx2v").compute_dtype("vae") == "bfloat16"
+    assert lx.describe() == "--runtime lightx2v --vae-tiling --vae-dtype float32"
+    w = Workload.of(model="wan2.1-t2v-1.3b", runtime=lx)
+    assert (w.spec.vae.compute_dtype, w.spec.vae.use_tiling) == ("float32", True)
+    with pytest.raises(InputError, match=r"^vae-tiling: wan has no tiled VAE; valid only with --runtime diffusers or"):
+        Runtime("wan", vae_tiling=True)
+    with pytest.raises(InputError, match=r"^vae-dtype: 'float64' is invalid; valid: float32, bfloat16, float16$"):
+        Runtime(vae_dtype="float64")
+    with pytest.raises(InputError, match=r"^vae-dtype: wan runs its VAE in float32 only"):
+        Runtime("wan", vae_dtype="bfloat16")
