@@ -21,10 +21,12 @@
 #     bash calibration/device_session.sh h200 checks     # calibrate-time and verify --device cuda alone
 #     bash calibration/device_session.sh h200 lightvae   # stages_lightvae.json: the Wan2.1 VAE's bf16 decode at
 #                                                        # its width and LightVAE's (measure_stages.py --cases lightvae)
+#     bash calibration/device_session.sh h200 tiling     # stages_tiling.json: the Wan2.1 VAE tiled (--vae-tiling),
+#                                                        # float32 and bf16 (measure_stages.py --cases tiling)
 #
 # calibrate-comm needs two or more GPUs in one machine; a one-GPU lease cannot run it.
 set -u
-GPU=${1:?usage: device_session.sh GPU [measure|profile|memory-ops|wide-convolutions|narrow-convolutions|tae-convolutions|s2v|checks|lightvae]}
+GPU=${1:?usage: device_session.sh GPU [measure|profile|memory-ops|wide-convolutions|narrow-convolutions|tae-convolutions|s2v|checks|lightvae|tiling]}
 PART=${2:-measure}
 OUT=${OUT:?OUT: the folder the results go to}
 export PYTHONUNBUFFERED=1
@@ -69,6 +71,11 @@ fi
 if [ "$PART" = lightvae ]; then
     step 100 lightvae python3 calibration/measure_stages.py --gpu "$GPU" --cases lightvae \
         --out "$OUT/stages_lightvae.json" --budget-s 60
+    exit 0
+fi
+if [ "$PART" = tiling ]; then
+    step 150 tiling python3 calibration/measure_stages.py --gpu "$GPU" --cases tiling \
+        --out "$OUT/stages_tiling.json" --budget-s 120
     exit 0
 fi
 if [ "$PART" = checks ]; then

@@ -62,6 +62,16 @@ LIGHTVAE_CASES: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(
     for size in ({"width": 832, "height": 480, "frames": 81}, {"width": 1280, "height": 720, "frames": 81})
     for optimise in ("", "lightvae")
 )
+TILING_CASES: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(
+    # the Wan2.1 VAE tiled (256-pixel tiles every 192: --vae-tiling) as LightX2V ran it in July 2025 (float32; the
+    # I2V encode of 81 frames and the decode) and in bfloat16, ``--cases tiling``
+    (model, stage, {**size, "runtime": "lightx2v", "vae_tiling": True, "vae_dtype": dtype, "dtype": dtype})
+    for dtype in ("float32", "bfloat16")
+    for size in ({"width": 832, "height": 480, "frames": 81}, {"width": 1280, "height": 720, "frames": 81})
+    for model, stage in (("wan2.1-i2v-14b-480p", "vae_decode"), ("wan2.1-i2v-14b-480p", "vae_encode"))
+)
+RUNTIME_KEYS = ("runtime", "vae_tiling", "vae_dtype")
+"""A case's keys that make its runtime (its name and settings), not its workload's sizes."""
 
 
 def write(path: Path, doc: dict[str, Any]) -> None:
@@ -113,9 +123,9 @@ def timed_call(run: Callable[[], Any]) -> dict[str, Any]:
 def measure(model: str, stage: str, size: dict[str, Any], gpu: str) -> dict[str, Any]:
     """One case: ``size`` holds the workload's fields (``runtime`` by name), and may name the stage's ``dtype``
     and optimisations (``optimise``, as ``--optimise`` takes them, applied as ``report --gpu`` applies them)."""
-    knobs = {k: v for k, v in size.items() if k not in ("dtype", "optimise", "runtime")}
+    knobs = {k: v for k, v in size.items() if k not in ("dtype", "optimise", *RUNTIME_KEYS)}
     if "runtime" in size:
-        knobs["runtime"] = Runtime(name=size["runtime"])
+        knobs["runtime"] = Runtime(name=size["runtime"], **{k: size[k] for k in RUNTIME_KEYS[1:] if k in size})
     w = Workload.of(model, **knobs)
     if size.get("optimise"):
         w = plan_of(parse(size["optimise"]), w, get_gpu(gpu)).workload
@@ -145,9 +155,10 @@ def main() -> int:
     parser.add_argument("--gpu", required=True, help="hardware-database name of this GPU")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget-s", type=float, default=150.0, help="start no case after this")
-    parser.add_argument("--cases", choices=["default", "s2v", "lightvae"], default="default",
+    parser.add_argument("--cases", choices=["default", "s2v", "lightvae", "tiling"], default="default",
                         help="s2v: Wan2.2-S2V's VAE calls; lightvae: the Wan2.1 VAE's decode in bfloat16 at its "
-                        "width and at LightVAE's (each its own document)")  # fmt: skip
+                        "width and at LightVAE's; tiling: the Wan2.1 VAE's tiled encode and decode in float32 and "
+                        "bfloat16 (each its own document)")  # fmt: skip
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("measure_stages: needs a CUDA GPU", file=sys.stderr)
@@ -160,7 +171,8 @@ def main() -> int:
         "cases": [], "errors": [],
     }  # fmt: skip
     write(args.out, doc)
-    for model, stage, size in {"default": CASES, "s2v": S2V_CASES, "lightvae": LIGHTVAE_CASES}[args.cases]:
+    cases = {"default": CASES, "s2v": S2V_CASES, "lightvae": LIGHTVAE_CASES, "tiling": TILING_CASES}[args.cases]
+    for model, stage, size in cases:
         if time.monotonic() - start > args.budget_s:
             break
         try:

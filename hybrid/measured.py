@@ -65,12 +65,14 @@ def _predict(
     torch: str,
     audio_seconds: float | None,
     optimise: str = "",
+    vae: tuple[tuple[str, Any], ...] = (),
 ) -> tuple[float, int]:
     """Seconds and activation peak of one call of ``stage``: one step, without CFG where the runtime allows
     it (the original code runs both passes whatever the guidance: the step's seconds over its calls), its
     module on the GPU (the seconds of offload's host copies left out: Wan2.2's expert swaps);
     ``audio_seconds`` where the pipeline takes audio (enough for a later clip's stages to have calls);
-    ``optimise`` as ``report --optimise`` takes it."""
+    ``optimise`` as ``report --optimise`` takes it; ``vae`` the runtime's VAE settings the call ran
+    (``vae_tiling``, ``vae_dtype``)."""
     from hybrid.hardware import get_gpu
     from hybrid.optimisations import parse, plan_of
     from hybrid.runtime import RUNTIME_DEFS, Runtime
@@ -78,7 +80,7 @@ def _predict(
     from hybrid.sizing import size_on_gpu
     from hybrid.workload import Workload
 
-    rt = Runtime(name=runtime, torch=torch if RUNTIME_DEFS[runtime].sdpa_torch else None)
+    rt = Runtime(name=runtime, torch=torch if RUNTIME_DEFS[runtime].sdpa_torch else None, **dict(vae))
     audio = {} if audio_seconds is None else {"audio_seconds": audio_seconds}
     w = Workload.of(model, width=size[0], height=size[1], frames=size[2], steps=1, cfg=rt.cfg_always, runtime=rt,
                     **audio)  # fmt: skip
@@ -93,35 +95,39 @@ def _where(path: Path) -> str:
     return str(path.relative_to(CALIBRATION_DIR.parent)) if path.is_relative_to(CALIBRATION_DIR.parent) else str(path)
 
 
-Case = tuple[str, str, str, tuple[int, int, int], float | None, str, dict[str, Any]]
+Case = tuple[str, str, str, tuple[int, int, int], float | None, str, tuple[tuple[str, Any], ...], dict[str, Any]]
+VAE_SETTINGS = ("vae_tiling", "vae_dtype")
+"""The runtime settings of a measured call beyond its name (those that change the VAE's calls)."""
 
 
 def _cases(doc: dict[str, Any]) -> list[Case]:
-    """``(model, stage, runtime, size, audio seconds, optimisations, measured case)`` of a stage-call document
-    (``cases``: the real modules' calls, each with its workload and runtime, diffusers' where it names none, and
-    the ``--optimise`` list it ran) or a profile
+    """``(model, stage, runtime, size, audio seconds, optimisations, VAE settings, measured case)`` of a stage-call
+    document (``cases``: the real modules' calls, each with its workload and runtime, diffusers' where it names none,
+    the ``--optimise`` list it ran and its runtime's VAE settings) or a profile
     (``original``: the original code's transformer forwards, each named ``wan2.1-t2v-14b 1280x720x81``, with
     their stage where it is not ``diffusion_core``)."""
     out: list[Case] = []
     for c in doc.get("cases", ()):
         w = c["workload"]
-        runtime = w["runtime"]["name"] if isinstance(w.get("runtime"), dict) else "diffusers"
+        rt = w["runtime"] if isinstance(w.get("runtime"), dict) else {"name": "diffusers"}
+        vae = tuple((k, rt[k]) for k in VAE_SETTINGS if rt.get(k))
         size = (int(w["width"]), int(w["height"]), int(w["frames"]))
-        out.append((c["model"], c["stage"], runtime, size, w.get("audio_seconds"), c.get("optimise", ""), c))
+        out.append((c["model"], c["stage"], rt["name"], size, w.get("audio_seconds"), c.get("optimise", ""), vae, c))
     for c in doc.get("original", ()):
         model, dims = c["case"].split()
         width, height, frames = (int(x) for x in dims.split("x"))
         stage = c.get("stage", "diffusion_core")
-        out.append((model, stage, "wan", (width, height, frames), c.get("audio_seconds"), "", c))
+        out.append((model, stage, "wan", (width, height, frames), c.get("audio_seconds"), "", (), c))
     return out
 
 
 MEASUREMENT_FILES = (
-    "stages.json", "stages_s2v.json", "stages_lightvae.json", "profile.json", "profile_original22.json",
-    "profile_s2v.json",
+    "stages.json", "stages_s2v.json", "stages_lightvae.json", "stages_tiling.json", "profile.json",
+    "profile_original22.json", "profile_s2v.json",
 )  # fmt: skip
 """The documents under ``calibration/device/<gpu>/`` that hold timed calls (``measure_stages.py`` and its ``--cases
-s2v`` and ``lightvae``, ``measure_profile.py`` and its ``--part original22`` and ``s2v``), read in this order."""
+s2v``, ``lightvae`` and ``tiling``, ``measure_profile.py`` and its ``--part original22`` and ``s2v``), read in this
+order."""
 
 
 def measured_calls(directory: Path = DEVICE_DIR) -> list[MeasuredCall]:
@@ -136,9 +142,10 @@ def measured_calls(directory: Path = DEVICE_DIR) -> list[MeasuredCall]:
                 continue
             doc: dict[str, Any] = read_json(path, "measured calls")
             torch = str(doc["versions"]["torch"]).split("+")[0]
-            for model, stage, runtime, size, audio, optimise, c in _cases(doc):
-                seconds, act = _predict(doc["gpu"], model, stage, runtime, size, torch, audio, optimise)
-                out.append(MeasuredCall(doc["gpu"], model, stage, runtime, *size, torch, c["seconds"], seconds,
+            for model, stage, runtime, size, audio, optimise, vae, c in _cases(doc):
+                seconds, act = _predict(doc["gpu"], model, stage, runtime, size, torch, audio, optimise, vae)
+                flags = "".join(f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vae)
+                out.append(MeasuredCall(doc["gpu"], model, stage, runtime + flags, *size, torch, c["seconds"], seconds,
                                         c["activation_peak_bytes"], act, _where(path), optimise))  # fmt: skip
     return out
 

@@ -4,7 +4,9 @@ the decoder and the encoder of both VAEs, at tiny sizes and through the stage ma
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,3 +155,29 @@ def test_runtime_vae_flags() -> None:
         Runtime(vae_dtype="float64")
     with pytest.raises(InputError, match=r"^vae-dtype: wan runs its VAE in float32 only"):
         Runtime("wan", vae_dtype="bfloat16")
+
+
+def test_a_measured_tiled_call_is_predicted_tiled(tmp_path: Path) -> None:
+    """A stage measurement of a tiled call (``measure_stages.py --cases tiling``: its workload's runtime names the VAE
+    settings) is predicted with them: the same seconds as ``report --gpu`` of that runtime, not the plain one's."""
+    import json
+
+    from hybrid.measured import measured_calls
+    from hybrid.sizing import size_on_gpu
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "calibration"))
+    from measure_stages import RUNTIME_KEYS, TILING_CASES
+
+    model, stage, size = TILING_CASES[0]
+    rt = Runtime(size["runtime"], **{k: size[k] for k in RUNTIME_KEYS[1:]})
+    w = Workload.of(model, width=size["width"], height=size["height"], frames=size["frames"], runtime=rt)
+    case = {"model": model, "stage": stage, "workload": w.to_dict(), "seconds": 1.0, "activation_peak_bytes": 1}
+    doc = {"gpu": "h200", "versions": {"torch": "2.11.0+cu130"}, "cases": [case]}
+    (tmp_path / "h200").mkdir()
+    (tmp_path / "h200" / "stages_tiling.json").write_text(json.dumps(doc))
+    [call] = measured_calls(tmp_path)
+    assert call.runtime == "lightx2v --vae-tiling --vae-dtype float32"
+    one = Workload.of(model, width=832, height=480, frames=81, steps=1, cfg=False, runtime=rt)
+    assert call.predicted_s == size_on_gpu(one, "h200").stages[stage].seconds
+    plain = replace(one, runtime=Runtime("lightx2v", vae_dtype="float32"))
+    assert call.predicted_s > 1.65 * size_on_gpu(plain, "h200").stages[stage].seconds  # x1.65 the FLOPs, smaller
