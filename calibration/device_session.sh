@@ -21,12 +21,13 @@
 #     bash calibration/device_session.sh h200 checks     # calibrate-time and verify --device cuda alone
 #     bash calibration/device_session.sh h200 lightvae   # stages_lightvae.json: the Wan2.1 VAE's bf16 decode at
 #                                                        # its width and LightVAE's (measure_stages.py --cases lightvae)
+#     bash calibration/device_session.sh h200 tile-convolutions  # the Wan2.1 decoder's on one 256-pixel tile
 #     bash calibration/device_session.sh h200 tiling     # stages_tiling.json: the Wan2.1 VAE tiled (--vae-tiling),
 #                                                        # float32 and bf16 (measure_stages.py --cases tiling)
 #
 # calibrate-comm needs two or more GPUs in one machine; a one-GPU lease cannot run it.
 set -u
-GPU=${1:?usage: device_session.sh GPU [measure|profile|memory-ops|wide-convolutions|narrow-convolutions|tae-convolutions|s2v|checks|lightvae|tiling]}
+GPU=${1:?usage: device_session.sh GPU [measure|profile|memory-ops|wide-convolutions|narrow-convolutions|tae-convolutions|tile-convolutions|s2v|checks|lightvae|tiling]}
 PART=${2:-measure}
 OUT=${OUT:?OUT: the folder the results go to}
 export PYTHONUNBUFFERED=1
@@ -56,7 +57,7 @@ step() {  # step SECONDS NAME COMMAND...
     echo "== $name: exit $? after $((SECONDS - t0)) s"
 }
 if [ "$PART" = memory-ops ] || [ "$PART" = wide-convolutions ] || [ "$PART" = narrow-convolutions ] ||
-    [ "$PART" = tae-convolutions ]; then
+    [ "$PART" = tae-convolutions ] || [ "$PART" = tile-convolutions ]; then
     step 150 "$PART" python3 calibration/measure_kernels.py --gpu "$GPU" --part "$PART" \
         --out "$OUT/${PART//-/_}.json" --budget-s 120
     exit 0

@@ -215,6 +215,16 @@ Wan2.2's 48), the encoder's ``conv_in`` on RGB, LightX2V's LightVAE decoder (Wan
 quarter: 96, 96, 48, 24) and its head."""
 
 
+TILE = ((384, 32, 32, 3), (384, 64, 64, 4), (192, 128, 128, 4), (96, 256, 256, 4), (16, 384, 32, 32, 3))
+"""Wan2.1's decoder on one 256-pixel tile (``--vae-tiling``: 32 x 32 latents), as :data:`WAN21_DECODER` at 480p:
+its 3x3x3 causal convolutions of each level and ``conv_in``, the shapes below a wave the tiled decode runs (1,024
+output positions a chunk at the lowest level)."""
+
+
+def tile_convolutions(doc: Doc, deadline: float) -> None:
+    convolutions(doc, deadline, TILE)
+
+
 TAE_DECODER = (
     (16, 256, 60, 104), (512, 256, 60, 104), (256, 256, 60, 104), (256, 128, 120, 208), (128, 128, 120, 208),
     (128, 64, 240, 416), (64, 64, 240, 416), (64, 64, 480, 832), (64, 3, 480, 832),
@@ -436,11 +446,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget-s", type=float, default=150.0, help="stop starting measurements after this")
     parser.add_argument(
-        "--part", choices=["all", "memory-ops", "wide-convolutions", "narrow-convolutions", "tae-convolutions"],
+        "--part",
+        choices=["all", "memory-ops", "wide-convolutions", "narrow-convolutions", "tae-convolutions",
+                 "tile-convolutions"],
         default="all",
         help="memory-ops: only the memory-bound op families and the float32 products; wide-convolutions: only "
         "Wan2.2's decoder convolutions; narrow-convolutions: only those below the decoders' reduction lengths "
-        "(conv_in, LightVAE); tae-convolutions: only TAEHV's 2D ones (later, shorter calls)",
+        "(conv_in, LightVAE); tae-convolutions: only TAEHV's 2D ones (later, shorter calls); tile-convolutions: the "
+        "Wan2.1 decoder's on one 256-pixel tile (--vae-tiling)",
     )  # fmt: skip
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -450,7 +463,8 @@ def main() -> int:
     deadline = start + args.budget_s
     doc = Doc(args.out, args.gpu)
     parts = {"memory-ops": (memory_ops, fp32_gemms), "wide-convolutions": (wide_convolutions,),
-             "narrow-convolutions": (narrow_convolutions,), "tae-convolutions": (tae_convolutions,)}  # fmt: skip
+             "narrow-convolutions": (narrow_convolutions,), "tae-convolutions": (tae_convolutions,),
+             "tile-convolutions": (tile_convolutions,)}  # fmt: skip
     if args.part in parts:
         for part in parts[args.part]:
             part(doc, deadline)
