@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 ruff check .
 ruff format --check .
 mypy --strict hybrid
-pytest -q
+pytest -q --durations=25
