@@ -640,7 +640,8 @@ def collective_evidence(gpu: GPU, ranks: int, message_bytes: int = 1 << 26) -> d
 
 @on_clear
 def clear_caches() -> None:
-    """Forget the rates read from the data (with :func:`hybrid.memo.clear_memos`: a cold start)."""
-    for cached in (data, attention_curve, gemm_ceiling, conv_curve, memory_fraction, memory_ratios, launch_seconds,
+    """Forget the rates worked out from the data (with :func:`hybrid.memo.clear_memos`: a cold start). The packaged
+    file itself, like ``gpus.json`` and ``efficiency_defaults.json``, is read once per process."""
+    for cached in (attention_curve, gemm_ceiling, conv_curve, memory_fraction, memory_ratios, launch_seconds,
                    shape_rates, evidence, collective_fraction):  # fmt: skip
         cached.cache_clear()
