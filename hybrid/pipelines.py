@@ -101,6 +101,11 @@ class StageDef:
     block_mask: Callable[[Any, CallShape], tuple[Dims, Fraction]] | None = None
     """The kernel dims of an attention a block mask thins and the share of its blocks the kernel computes
     (FlexAttention): sizing times that share of its FLOPs, which the rows count dense as FlopCounterMode does."""
+    moved_each_segment: bool = False
+    """Whether a runtime that moves the stage's component (``--offload``) moves it in at the start of each segment
+    or clip the stage runs and out at its end, whatever else is on the GPU (the original Wan2.2-S2V's DiT:
+    ``noise_model.to(device)`` before a clip's steps, ``noise_model.cpu()`` after them, speech2video.py:613-647),
+    rather than once for all its calls (:meth:`hybrid.runtime.Runtime.moves`)."""
 
     def closed_rows(self, spec: Any, shape: CallShape) -> list[OpGroup] | None:
         """:attr:`rows` of one call under this stage's name, or ``None`` where the family has not
@@ -940,6 +945,7 @@ def _s2v_transformer(name: str, motion: bool, calls: str, modeled: str) -> Stage
         trace_key="",
         modeled=modeled,
         color="#DD8452" if not motion else "#937860",
+        moved_each_segment=True,
         assumption="the S2V transformer (the original repository's WanModel_S2V, which no diffusers or transformers "
         "class builds) is closed form from its code, op by op, equal in rows and peaks to that code run on a CPU and "
         "traced at tiny configs (tests/test_wan_s2v.py); its blocks run over the noisy tokens plus one reference "
@@ -985,8 +991,8 @@ S2V = Pipeline(
     unmodeled=(
         *T2V_UNMODELED[:2],
         "the audio's loading, resampling, feature interpolation and bucketing, the image's resize and crop, the pose "
-        "video's decoding (host work); the DiT's moves to the host and back between clips under --offload_model; a "
-        "pose video's per-clip encodes (without one, as here, one condition encode); CosyVoice text-to-speech",
+        "video's decoding (host work); a pose video's per-clip encodes (without one, as here, one condition encode); "
+        "CosyVoice text-to-speech",
     ),
     fixed_text_len=512,
     fixed_text_len_reason="WanModel_S2V pads the context to its text_len, 512 (model_s2v.py:801-806), and the T5 "

@@ -1020,17 +1020,26 @@ class Runtime:
         experts = spec.pipeline_def.boundary_ratio is not None and component.startswith("transformer")
         return self.offload or (r.experts_swap_on_one_gpu and experts and gpus == 1)
 
-    def moves(self, spec: ModelSpec, stages: Iterable[StageDef], gpus: int = 1) -> list[tuple[str, str, str]]:
+    def moves(
+        self, spec: ModelSpec, stages: Iterable[StageDef], gpus: int = 1, segments: Mapping[str, int] | None = None
+    ) -> list[tuple[str, str, str]]:
         """Weight copies of one job, in order: ``(stage, component, "in" | "out")``. A swapped
         component moves in before the first stage that needs it, while the swapped components on the
         GPU move out; whatever is still on the GPU moves out at the end of the job. A move in is
-        charged to the stage it serves, a move out to the last stage that used the component."""
+        charged to the stage it serves, a move out to the last stage that used the component. A stage
+        :attr:`~hybrid.pipelines.StageDef.moved_each_segment` moves its component in and out once per segment it
+        runs (``segments``: by stage, 1 where not given)."""
         out: list[tuple[str, str, str]] = []
         on_gpu: list[str] = []
         last_user: dict[str, str] = {}
         for sd in stages:
             c = sd.component
             if not self.swapped(spec, c, gpus):
+                continue
+            if sd.moved_each_segment:
+                out += [(last_user[old], old, "out") for old in on_gpu if old != c]
+                out += [(sd.name, c, "in"), (sd.name, c, "out")] * (segments or {}).get(sd.name, 1)
+                on_gpu, last_user[c] = [], sd.name
                 continue
             if c not in on_gpu:
                 out += [(last_user[old], old, "out") for old in on_gpu]

@@ -75,6 +75,14 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
     raise AssertionError(f"stage {sd.name}: unknown kind of calls {kind!r}")
 
 
+def stage_segments(sd: StageDef, workload: Workload) -> int:
+    """The segments (or clips) whose calls stage ``sd`` makes: every segment for a per-segment stage, all but the
+    first for a later-segment one, else 1 (the job's, or its first clip's)."""
+    if sd.calls.startswith("later_segment"):
+        return workload.segments - 1
+    return workload.segments if "segment" in sd.calls else 1
+
+
 @dataclass(frozen=True)
 class Schedule(Mapping[str, int]):
     """Calls per stage for one job of ``batch`` videos, in pipeline order (:func:`stage_calls`)."""

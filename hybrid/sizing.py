@@ -62,7 +62,7 @@ from hybrid.optimise import (
 from hybrid.presets import ModelSpec
 from hybrid.prices import Cost
 from hybrid.runtime import Runtime
-from hybrid.schedule import stage_calls
+from hybrid.schedule import stage_calls, stage_segments
 from hybrid.timing import OP_CLASSES, Machine, StageTime, Term, row_terms, terms_time
 from hybrid.workload import Workload
 
@@ -622,7 +622,8 @@ def size_on_gpu(
             "collectives": collective_evidence(g, deployment.gpus),
         }
     copies: dict[str, int] = {}
-    for stage, component, _ in rt.moves(spec, running, deployment.gpus):
+    segments = {sd.name: stage_segments(sd, workload) for sd in running if sd.moved_each_segment}
+    for stage, component, _ in rt.moves(spec, running, deployment.gpus, segments):
         copies[stage] = copies.get(stage, 0) + memory.weights_bytes[component]
     stages: dict[str, StageSizing] = {}
     machines: dict[tuple[str, float, str], Machine] = {}  # by tensor path, launch cost, the matmuls' path
@@ -895,8 +896,10 @@ def _assumptions(
         placement.append(f"{_and(resident)} {verb} on the GPU for the whole job (loaded once, not timed)")
     if swapped:
         each = "" if len(swapped) == 1 else "each of "
+        per_segment = sorted({COMPONENT_NAMES[s.component] for s in stages if s.moved_each_segment})
+        segments = f" ({_and(per_segment)} once per clip)" if per_segment and rt.offload else ""
         placement.append(
-            f"{each}{_and(swapped)} moves onto the GPU for its stage and off it after, every job, at "
+            f"{each}{_and(swapped)} moves onto the GPU for its stage and off it after{segments}, every job, at "
             f"{link_bytes_per_s / 1e9:g} GB/s over the host link ({g.host_link}, at the achieved fraction in "
             "gpu.host_link)"
         )

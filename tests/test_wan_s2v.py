@@ -393,3 +393,28 @@ def test_a_sweep_over_audio_lengths(capsys: pytest.CaptureFixture[str]) -> None:
     assert rows[0]["total_flops"] < rows[1]["total_flops"] < rows[2]["total_flops"]
     one_line_error(["sweep", "--model", "wan2.1-t2v-1.3b", "--audio-seconds", "5"], capsys,
                    "audio-seconds: none of the models takes audio")  # fmt: skip
+
+
+def test_offload_moves_the_dit_in_and_out_once_per_clip() -> None:
+    """The original WanS2V.generate moves its DiT onto the GPU before each clip's steps and off it after them
+    (speech2video.py:613-647): with --offload each clip copies its bf16 weights twice, 16,295,755,609 parameters x
+    2 bytes = 32,591,511,218 bytes a way. 20 s of audio make 4 clips: the first clip's stage moves them in and out
+    once, the later clips' stage three times."""
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import size_on_gpu
+
+    w = Workload.of("wan2.2-s2v-14b", audio_seconds=20.0, runtime=Runtime("wan", offload=True))
+    assert w.segments == 4 and w.spec.parameter_counts()["transformer"] == 16_295_755_609
+    stages = size_on_gpu(w, "h200").stages
+    assert stages["diffusion_core"].host_copy_bytes == 2 * 32_591_511_218
+    assert stages["diffusion_core_motion"].host_copy_bytes == 3 * 2 * 32_591_511_218
+    assert stages["vae_decode"].host_copy_bytes == 0  # the VAE stays on the GPU
+    moves = Runtime("wan", offload=True).moves(
+        w.spec, w.spec.pipeline_def.stages, segments={"diffusion_core_motion": 3}
+    )
+    assert [m for m in moves if m[1] == "transformer"] == [
+        ("diffusion_core", "transformer", "in"), ("diffusion_core", "transformer", "out"),
+        *[("diffusion_core_motion", "transformer", way) for _ in range(3) for way in ("in", "out")],
+    ]  # fmt: skip
+    resident = size_on_gpu(replace(w, runtime=Runtime("wan")), "h200").stages  # without --offload nothing moves
+    assert resident["diffusion_core_motion"].host_copy_bytes == 0
