@@ -273,11 +273,14 @@ def sized_layouts(
 
 
 def runtime_changes(workload: Workload) -> list[Runtime]:
-    """The runtimes a user could switch to for less memory: the asked one with offload, and the original Wan
-    code (whose layouts include FSDP) as its README runs it: with offload, with bf16 DiT weights where its
-    repository has the flag, and both; each one its records and the model allow."""
+    """The runtimes a user could switch to for less memory: the asked one with offload, with its VAE tiled where
+    it tiles one (``--vae-tiling``), and both; and the original Wan code (whose layouts include FSDP) as its README
+    runs it: with offload, with bf16 DiT weights where its repository has the flag, and both; each one its records
+    and the model allow."""
     asked = workload.runtime
     variants = [replace(asked, offload=True)]
+    if asked.record.vae_tiling:
+        variants += [replace(asked, vae_tiling=True), replace(asked, offload=True, vae_tiling=True)]
     for offload in (False, True):
         for convert in (False, True):
             variants.append(Runtime("wan", offload=offload, convert_model_dtype=convert))

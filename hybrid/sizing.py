@@ -696,6 +696,7 @@ def size_on_gpu(
     if not all(math.isfinite(st.seconds) for st in stages.values()):
         raise InputError(TOO_LONG)
     rates = provenance(cal)
+    vae_stages = frozenset(sd.name for sd in spec.pipeline_def.stages if sd.component == "vae")
     if ratios and "memory" in rates:
         rates["memory"] = {**rates["memory"], "by_category": ratios[0], "by_category_evidence": ratios[1].to_dict()}
     if by_shape:
@@ -706,7 +707,7 @@ def size_on_gpu(
         memory.peak_bytes,
         rt,
         describe(cal),
-        tuple(_warnings(g, cal, stages, memory.peak_bytes, rt.offload, rates, launch_s)),
+        tuple(_warnings(g, cal, stages, memory.peak_bytes, rt, rates, launch_s, vae_stages)),
         rates,
         (
             *_assumptions(
@@ -1012,10 +1013,11 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
 
 
 def _warnings(
-    g: GPU, cal: dict[str, Any], stages: dict[str, StageSizing], peak_bytes: int, offload: bool,
-    rates: dict[str, dict[str, Any]], launch_s: float,
+    g: GPU, cal: dict[str, Any], stages: dict[str, StageSizing], peak_bytes: int, rt: Runtime,
+    rates: dict[str, dict[str, Any]], launch_s: float, vae_stages: frozenset[str] = frozenset(),
 ) -> list[str]:  # fmt: skip
     out = []
+    offload = rt.offload
     if cal.get("defaults"):
         values = describe_rates({c: p for c, p in rates.items() if p["kind"] != "override"})
         out.append(
@@ -1038,9 +1040,13 @@ def _warnings(
         out.append(f"efficiencies set on the command line: {', '.join(cal['overridden'])}")
     if peak_bytes > g.memory_bytes:
         how = "even with model offload" if offload else "without offload (try --offload)"
+        top = max(stages, key=lambda name: stages[name].peak_memory_bytes)
+        tiles = ""
+        if top in vae_stages and rt.record.vae_tiling and not rt.vae_tiling:
+            tiles = f"; its peak is {top}'s, which --vae-tiling lowers ({rt.record.vae_tiling})"
         out.append(
             f"the job needs {peak_bytes / 2**30:.1f} GiB at its peak, more than the "
-            f"{g.memory_gib:g} GiB of one {g.name} {how}"
+            f"{g.memory_gib:g} GiB of one {g.name} {how}{tiles}"
         )
     unfused = [n for n, s in stages.items() if s.peak_memory_bytes_materialized > g.memory_bytes >= s.peak_memory_bytes]
     for name in unfused:

@@ -181,3 +181,20 @@ def test_a_measured_tiled_call_is_predicted_tiled(tmp_path: Path) -> None:
     assert call.predicted_s == size_on_gpu(one, "h200").stages[stage].seconds
     plain = replace(one, runtime=Runtime("lightx2v", vae_dtype="float32"))
     assert call.predicted_s > 1.65 * size_on_gpu(plain, "h200").stages[stage].seconds  # x1.65 the FLOPs, smaller
+
+
+def test_a_job_whose_vae_decode_sets_the_peak_is_told_to_tile_and_plan_offers_it() -> None:
+    """The 1.3B at 1920x1088 on an RTX 4090 with offload peaks in its decode (40.2 GiB): the warning names
+    --vae-tiling, which brings the job under the card's 24 GiB, and plan's changes include it."""
+    from hybrid.plan import runtime_changes
+    from hybrid.sizing import size_on_gpu
+
+    w = Workload.of("wan2.1-t2v-1.3b", width=1920, height=1088, runtime=Runtime(offload=True))
+    plain = size_on_gpu(w, "rtx4090")
+    assert plain.peak_memory_bytes > 24 * 2**30
+    assert any("its peak is vae_decode's, which --vae-tiling lowers" in line for line in plain.warnings)
+    tiled = size_on_gpu(replace(w, runtime=Runtime(offload=True, vae_tiling=True)), "rtx4090")
+    assert tiled.peak_memory_bytes < 12 * 2**30
+    assert not any("--vae-tiling" in line for line in tiled.warnings)
+    assert Runtime(offload=True, vae_tiling=True) in runtime_changes(w)
+    assert not any(r.vae_tiling for r in runtime_changes(w) if r.name == "wan")  # its code has no tiled VAE
