@@ -198,3 +198,17 @@ def test_a_job_whose_vae_decode_sets_the_peak_is_told_to_tile_and_plan_offers_it
     assert not any("--vae-tiling" in line for line in tiled.warnings)
     assert Runtime(offload=True, vae_tiling=True) in runtime_changes(w)
     assert not any(r.vae_tiling for r in runtime_changes(w) if r.name == "wan")  # its code has no tiled VAE
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--runtime", "wan", "--vae-tiling"], ("vae-tiling: wan has no tiled VAE", "--runtime diffusers")),
+        (["--runtime", "wan", "--vae-dtype", "bfloat16"], ("vae-dtype: wan runs its VAE in float32 only",)),
+        (["--vae-dtype", "float64"], ("--vae-dtype", "float64")),
+    ],
+)
+def test_the_vae_flags_refuse_in_one_line(argv: list[str], needles: tuple[str, ...], capsys: Any) -> None:
+    from tests.conftest import one_line_error
+
+    one_line_error(["report", *argv], capsys, *needles)
