@@ -14,37 +14,23 @@ import torch
 
 from hybrid.errors import InputError
 from hybrid.models import wan_vae
-from hybrid.models.wan_vae import WAN21_VAE, AutoencoderKLWanConfig
+from hybrid.models.wan_vae import WAN21_VAE, WAN22_VAE, AutoencoderKLWanConfig
 from hybrid.rows import aggregate_costs, expand
 from hybrid.runtime import Runtime
 from hybrid.timing import roofline_terms
 from hybrid.workload import Workload
 
+
+def _tiled(cfg: AutoencoderKLWanConfig, tile: int, stride: int) -> AutoencoderKLWanConfig:
+    """``cfg`` tiled: square tiles of ``tile`` (patched) pixels every ``stride``."""
+    return replace(cfg, use_tiling=True, tile_sample_min_height=tile, tile_sample_min_width=tile,
+                   tile_sample_stride_height=stride, tile_sample_stride_width=stride)  # fmt: skip
+
+
 # tiles of 32 pixels every 24 (4 latents every 3 at /8): a tiny video is cut into several, edges smaller
-TINY = AutoencoderKLWanConfig(
-    base_dim=8,
-    z_dim=4,
-    dim_mult=(1, 2, 2, 2),
-    use_tiling=True,
-    tile_sample_min_height=32,
-    tile_sample_min_width=32,
-    tile_sample_stride_height=24,
-    tile_sample_stride_width=24,
-)
-# Wan2.2's layout: residual blocks, 2x2 patches, /16; tiles of 64 (patched) pixels every 48
-TINY22 = replace(
-    TINY,
-    decoder_base_dim=16,
-    in_channels=12,
-    out_channels=12,
-    is_residual=True,
-    patch_size=2,
-    scale_factor_spatial=16,
-    tile_sample_min_height=64,
-    tile_sample_min_width=64,
-    tile_sample_stride_height=48,
-    tile_sample_stride_width=48,
-)
+TINY = _tiled(AutoencoderKLWanConfig(base_dim=8, z_dim=4, dim_mult=(1, 2, 2, 2)), 32, 24)
+# Wan2.2's VAE (residual blocks, 2x2 patches, /16) at tiny widths; tiles of 64 (patched) pixels every 48
+TINY22 = _tiled(replace(WAN22_VAE, base_dim=8, decoder_base_dim=16, z_dim=4, dim_mult=(1, 2, 2, 2)), 64, 48)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
