@@ -228,8 +228,19 @@ def reference_workloads(model: str) -> list[Workload]:
     return [reference_workload(model, kw, i) for i, kw in enumerate(REFERENCE_SHAPES)]
 
 
-def _workloads(model: str) -> list[Workload]:
-    return [Workload.of(model=model), *reference_workloads(model)]
+def _workloads(model: str, stage: str = "") -> list[Workload]:
+    """The workloads a stage is verified at for ``model``: its default, the reference shapes, and for a VAE stage
+    :data:`TILED_SHAPE` with the VAE tiled (``--vae-tiling``) where the model's runtime tiles it."""
+    out = [Workload.of(model=model), *reference_workloads(model)]
+    if stage and get_preset(model).pipeline_def.stage(stage).component == "vae":
+        w = reference_workload(model, TILED_SHAPE)
+        if w.runtime.record.vae_tiling:
+            out.append(replace(w, runtime=replace(w.runtime, vae_tiling=True)))
+    return out
+
+
+TILED_SHAPE: dict[str, Any] = {"width": 320, "height": 192, "frames": 5, "text_len": 7}
+"""A shape wider than one 256-pixel tile, where a VAE stage is also verified tiled: 2 x 1 tiles for either VAE."""
 
 
 def presets_of(pipeline: str) -> tuple[str, ...]:
@@ -325,7 +336,7 @@ def verify_stage(stage: str, models: Iterable[str] | None = None) -> Summary:
     (default: every preset whose pipeline has ``stage``)."""
     t0 = time.perf_counter()
     models = presets_with(stage) if models is None else models
-    checks = [check_stage(stage, w) for m in models for w in _workloads(m)]
+    checks = [check_stage(stage, w) for m in models for w in _workloads(m, stage)]
     return Summary(stage, checks, time.perf_counter() - t0)
 
 

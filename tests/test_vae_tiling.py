@@ -198,3 +198,15 @@ def test_the_vae_flags_refuse_in_one_line(argv: list[str], needles: tuple[str, .
     from tests.conftest import one_line_error
 
     one_line_error(["report", *argv], capsys, *needles)
+
+
+def test_verify_checks_each_vae_stage_tiled_too() -> None:
+    """``wanmeter verify`` checks a VAE stage at the tiled shape as well, where the model's runtime tiles its VAE
+    (320x192: two tiles across), and not for the original code's S2V, whose VAE is untiled."""
+    from hybrid.verify import TILED_SHAPE, _workloads, check_stage
+
+    tiled = [w for w in _workloads("wan2.1-t2v-1.3b", "vae_decode") if w.runtime.vae_tiling]
+    assert [(w.width, w.height, w.frames) for w in tiled] == [(320, 192, 5)] == [tuple(TILED_SHAPE.values())[:3]]
+    assert check_stage("vae_decode", tiled[0]).passed
+    assert not any(w.runtime.vae_tiling for w in _workloads("wan2.1-t2v-1.3b", "diffusion_core"))
+    assert not any(w.runtime.vae_tiling for w in _workloads("wan2.2-s2v-14b", "vae_decode"))
