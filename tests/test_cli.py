@@ -277,7 +277,9 @@ def test_verify_fails_on_a_wrong_formula(
 
     monkeypatch.setattr(verify, "stage_groups", dropped_one)
     monkeypatch.setattr(verify, "REFERENCE_SHAPES", verify.REFERENCE_SHAPES[:1])
-    monkeypatch.setattr(verify, "_workloads", lambda m: [verify.reference_workload(m, verify.REFERENCE_SHAPES[0])])
+    monkeypatch.setattr(
+        verify, "_workloads", lambda m, stage="": [verify.reference_workload(m, verify.REFERENCE_SHAPES[0])]
+    )
     # one preset: every preset runs the same UMT5 text encoder, and a dropped group fails each alike
     monkeypatch.setattr(verify, "presets_with", lambda stage: ("wan2.1-t2v-1.3b",))
     assert main(["verify", "--only", "text_encoder", "--out-dir", str(tmp_path)]) == 1
