@@ -413,6 +413,14 @@ def _tile_sizes(size: int, tile: int, stride: int) -> list[int]:
     return [min(tile, size - i) for i in range(0, size, stride)]
 
 
+def _seams(cfg: AutoencoderKLWanConfig, ratio: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The blend extents (tile minus stride) and the strides, ``(height, width)``, of a tiled call whose tiles'
+    output is the tiled input divided by ``ratio`` (a decode's patch, an encode's compression)."""
+    extent = (cfg.tile_sample_min_height // ratio - cfg.tile_sample_stride_height // ratio,
+              cfg.tile_sample_min_width // ratio - cfg.tile_sample_stride_width // ratio)  # fmt: skip
+    return extent, (cfg.tile_sample_stride_height // ratio, cfg.tile_sample_stride_width // ratio)
+
+
 _Blocks = dict[tuple[Any, ...], tuple[Sink, Any, list[_Slot]]]
 _BLOCKS: dict[tuple[type[Sink], AutoencoderKLWanConfig, int], _Blocks] = {}
 """The blocks :meth:`_Walk.memo` has recorded, by sink kind, config and batch, then by block, shapes,
@@ -932,7 +940,8 @@ class _Walk:
             self.free(out)
             out = video
         clamped = self.op("", "aten.clamp", "elementwise", 0, out, out)
-        self.free(clamped + out + previous + x + sum(n for _, n in self.cache))
+        self.free(clamped + out + previous + x)
+        self.clear_cache()
 
     def tiles(self, heights: list[int], widths: list[int]) -> list[tuple[int, int, int]]:
         """The tiles ``(count, height, width)`` to walk: every tile in order, one each, for a sink that reads
@@ -1007,9 +1016,7 @@ class _Walk:
         self.clear_cache()
         self.free(pq)  # for j, tile in enumerate(row): the name rebound
         frame = b * cfg.out_channels * (1 + (latent_frames - 1) * cfg.scale_factor_temporal) * self.f
-        extent = (cfg.tile_sample_min_height // p - cfg.tile_sample_stride_height // p,
-                  cfg.tile_sample_min_width // p - cfg.tile_sample_stride_width // p)  # fmt: skip
-        stride = (cfg.tile_sample_stride_height // p, cfg.tile_sample_stride_width // p)
+        extent, stride = _seams(cfg, p)
         rows, out = self.blends(frame, [t * q for t in heights], [t * q for t in widths], extent, stride)
         if cfg.patch_size:  # unpatchify: the 2x2 patches out of the channels (permute(...).contiguous())
             video = self.op("", "aten.clone", "movement", 0, out, out)
@@ -1119,9 +1126,7 @@ class _Walk:
             held, self.times = held + out, times
         self.clear_cache()
         frame = b * 2 * cfg.z_dim * latent_frames * self.f
-        extent = (cfg.tile_sample_min_height // r - cfg.tile_sample_stride_height // r,
-                  cfg.tile_sample_min_width // r - cfg.tile_sample_stride_width // r)  # fmt: skip
-        stride = (cfg.tile_sample_stride_height // r, cfg.tile_sample_stride_width // r)
+        extent, stride = _seams(cfg, r)
         rows, enc = self.blends(frame, [latent[t] for t in heights], [latent[t] for t in widths], extent, stride)
         kept_h = min(sum(min(latent[t], stride[0]) for t in heights), height // r)
         kept_w = min(sum(min(latent[t], stride[1]) for t in widths), width // r)
