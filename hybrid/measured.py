@@ -133,6 +133,8 @@ order."""
 def measured_calls(directory: Path = DEVICE_DIR) -> list[MeasuredCall]:
     """Every measured call under ``directory`` with its prediction, in file order (none where the folder
     is absent: an installed package without the repository's ``calibration/``)."""
+    from hybrid.runtime import Runtime
+
     out: list[MeasuredCall] = []
     if not directory.is_dir():
         return out
@@ -144,8 +146,8 @@ def measured_calls(directory: Path = DEVICE_DIR) -> list[MeasuredCall]:
             torch = str(doc["versions"]["torch"]).split("+")[0]
             for model, stage, runtime, size, audio, optimise, vae, c in _cases(doc):
                 seconds, act = _predict(doc["gpu"], model, stage, runtime, size, torch, audio, optimise, vae)
-                flags = "".join(f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vae)
-                out.append(MeasuredCall(doc["gpu"], model, stage, runtime + flags, *size, torch, c["seconds"], seconds,
+                label = Runtime(runtime, **dict(vae)).describe().removeprefix("--runtime ")  # with its VAE flags
+                out.append(MeasuredCall(doc["gpu"], model, stage, label, *size, torch, c["seconds"], seconds,
                                         c["activation_peak_bytes"], act, _where(path), optimise))  # fmt: skip
     return out
 

@@ -12,7 +12,7 @@ method's code), kernels' rates from kernel measurements, so each error is out of
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from hybrid.errors import InputError
 from hybrid.files import CALIBRATION_DIR, read_json
 from hybrid.hardware import get_gpu
 from hybrid.optimisations import parse, plan_of
-from hybrid.runtime import Runtime
 from hybrid.sizing import size_on_gpu
 from hybrid.workload import Workload
 
@@ -81,23 +80,24 @@ def read_speedups(path: Path = SPEEDUPS) -> dict[str, Any]:
     return doc
 
 
-def _optimised_job(e: dict[str, Any], w: Workload) -> Workload:
-    """The optimised run's workload: ``w`` with the runtime settings the entry's ``optimised_runtime`` changes in
-    the same step (LightX2V_3 also turns the VAE's tiling on), if any."""
+def _optimised_job(e: dict[str, Any]) -> Workload:
+    """The optimised run's workload: the entry's, with the runtime settings its ``optimised_runtime`` changes in the
+    same step (LightX2V_3 also turns the VAE's tiling on), checked as any runtime mapping (:meth:`Workload.of`)."""
     changes = e.get("optimised_runtime", {})
-    known = {f.name for f in fields(Runtime)} - {"name"}
-    if not isinstance(changes, dict) or not set(changes) <= known:
-        raise InputError(f"optimised_runtime: {e['name']}: expected runtime settings ({', '.join(sorted(known))})")
-    return replace(w, runtime=replace(w.runtime, **changes)) if changes else w
+    if not isinstance(changes, dict):
+        raise InputError(f"optimised_runtime: {e['name']}: expected runtime settings, got {str(changes)[:40]!r}")
+    workload = e["workload"]
+    return job_of({**e, "workload": {**workload, "runtime": {**workload.get("runtime", {}), **changes}}})[0]
 
 
 def outcome(e: dict[str, Any]) -> SpeedUp:
     """One entry's pair, each run sized on its GPU and layout with its optimisations (the optimised one with the
     runtime settings its step changes, ``optimised_runtime``)."""
     w, deployment = job_of(e)
+    optimised = _optimised_job(e)
     gpu = get_gpu(e["gpu"])
     seconds: list[float] = []
-    for key, job in (("baseline_optimise", w), ("optimised_optimise", _optimised_job(e, w))):
+    for key, job in (("baseline_optimise", w), ("optimised_optimise", optimised)):
         plan = plan_of(parse(e[key]) if e[key] else (), job, gpu)
         sized = size_on_gpu(plan.workload, gpu.name, deployment=deployment, optimisations=plan.transforms)
         seconds.append(seconds_of(sized, plan.workload, e["scope"]))
@@ -106,7 +106,7 @@ def outcome(e: dict[str, Any]) -> SpeedUp:
         float(e["published_optimised_seconds"]), seconds[0], seconds[1],
         {"baseline_optimise": e["baseline_optimise"], "optimised_optimise": e["optimised_optimise"],
          "optimise_as_published": e.get("optimise_as_published", ""), "runtime": w.runtime.describe(),
-         "optimised_runtime": _optimised_job(e, w).runtime.describe(),
+         "optimised_runtime": optimised.runtime.describe(),
          "layout": deployment.describe()},
     )  # fmt: skip
 
