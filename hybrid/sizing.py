@@ -67,7 +67,7 @@ from hybrid.timing import OP_CLASSES, Machine, StageTime, Term, row_terms, terms
 from hybrid.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hybrid.pipelines import StageDef
+    from hybrid.pipelines import Pipeline, StageDef
     from hybrid.trace import TraceResult
 
 EFFICIENCY_DIR = CALIBRATION_DIR / "efficiency"
@@ -696,7 +696,6 @@ def size_on_gpu(
     if not all(math.isfinite(st.seconds) for st in stages.values()):
         raise InputError(TOO_LONG)
     rates = provenance(cal)
-    vae_stages = frozenset(sd.name for sd in spec.pipeline_def.stages if sd.component == "vae")
     if ratios and "memory" in rates:
         rates["memory"] = {**rates["memory"], "by_category": ratios[0], "by_category_evidence": ratios[1].to_dict()}
     if by_shape:
@@ -707,7 +706,7 @@ def size_on_gpu(
         memory.peak_bytes,
         rt,
         describe(cal),
-        tuple(_warnings(g, cal, stages, memory.peak_bytes, rt, rates, launch_s, vae_stages)),
+        tuple(_warnings(g, cal, stages, memory.peak_bytes, rt, rates, launch_s, spec.pipeline_def)),
         rates,
         (
             *_assumptions(
@@ -1014,7 +1013,7 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
 
 def _warnings(
     g: GPU, cal: dict[str, Any], stages: dict[str, StageSizing], peak_bytes: int, rt: Runtime,
-    rates: dict[str, dict[str, Any]], launch_s: float, vae_stages: frozenset[str] = frozenset(),
+    rates: dict[str, dict[str, Any]], launch_s: float, pipeline: Pipeline,
 ) -> list[str]:  # fmt: skip
     out = []
     offload = rt.offload
@@ -1042,7 +1041,7 @@ def _warnings(
         how = "even with model offload" if offload else "without offload (try --offload)"
         top = max(stages, key=lambda name: stages[name].peak_memory_bytes)
         tiles = ""
-        if top in vae_stages and rt.record.vae_tiling and not rt.vae_tiling:
+        if pipeline.stage(top).component == "vae" and rt.record.vae_tiling and not rt.vae_tiling:
             tiles = f"; its peak is {top}'s, which --vae-tiling lowers ({rt.record.vae_tiling})"
         out.append(
             f"the job needs {peak_bytes / 2**30:.1f} GiB at its peak, more than the "
