@@ -57,9 +57,7 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
     steps = stage_steps(sd, workload)
     if steps is not None:  # both passes of CFG, or one: the conditional, and the unconditional under CFG
         passes = {"cond_segment_steps": 1, "uncond_segment_steps": guidance - 1}.get(kind, guidance)
-        if kind == "later_segment_steps":
-            return steps[1] * passes * (workload.segments - 1)
-        return steps[1] * passes * (workload.segments if kind.endswith("segment_steps") else 1)
+        return steps[1] * passes * stage_segments(sd, workload)
     if kind == "once":
         return 1
     if kind == "twice":
@@ -68,10 +66,8 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
         return 1 if workload.image else 0
     if kind == "videos":
         return workload.batch
-    if kind == "segments":
-        return workload.segments
-    if kind == "later_segments":
-        return workload.segments - 1
+    if kind in ("segments", "later_segments"):
+        return stage_segments(sd, workload)
     raise AssertionError(f"stage {sd.name}: unknown kind of calls {kind!r}")
 
 
