@@ -35,14 +35,12 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def _trace(cfg: AutoencoderKLWanConfig, stage: str, run: Any) -> Any:
-    from diffusers import AutoencoderKLWan
-
+    """``run`` on the real module as the tracer builds it (``build_vae``: tiled where ``cfg.use_tiling``), traced."""
+    from hybrid.trace.build import build_vae
     from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
 
-    with torch.device("meta"):
-        vae = AutoencoderKLWan(**cfg.to_kwargs()).to(DTYPES[cfg.compute_dtype])
-    vae.enable_tiling(cfg.tile_sample_min_height, cfg.tile_sample_min_width, cfg.tile_sample_stride_height,
-                      cfg.tile_sample_stride_width)  # fmt: skip
+    vae = build_vae(cfg, "meta", DTYPES[cfg.compute_dtype])
+    assert vae.use_tiling
     with ModuleStack(vae) as modules:
         cost = CostMode(stage, modules)
         with torch.no_grad(), cost, CanonicalFunctionMode(cost):
