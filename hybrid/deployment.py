@@ -110,6 +110,8 @@ class Deployment:
         repo = spec.pipeline_def.wan_repo
         if self.ring > 1 and repo in runtime.record.no_ring_repos:
             raise InputError(f"ring: the {repo} repository {runtime.record.no_ring_repos[repo]}; use --ulysses")
+        if self.ring > 1 and spec.pipeline_def.no_ring_reason:
+            raise InputError(f"ring: {spec.pipeline_def.no_ring_reason}; use --ulysses")
         if self.gpus > 1 and spec.pipeline_def.no_layouts_reason:
             raise InputError(
                 f"gpus: {spec.name} runs on one GPU per job ({spec.pipeline_def.no_layouts_reason}); valid: --gpus 1"

@@ -274,6 +274,8 @@ class Pipeline:
     """The pipeline's ``mode`` values (``--mode``), the first its default; ``()``: it takes none."""
     no_layouts_reason: str = ""
     """Why the pipeline runs on one GPU only (its transformer has no context-parallel plan); ``""``: it has one."""
+    no_ring_reason: str = ""
+    """Why the pipeline's tokens split by Ulysses only (no ring attention, on any runtime); ``""``: ring too."""
     audio: bool = False
     """Speech-to-video: the job's length follows its audio (``--audio-seconds``), made in clips of ``frames``
     frames (generate.py's ``--infer_frames``, a multiple of 4), :func:`hybrid.models.wan_s2v.clips` of them."""
@@ -977,8 +979,10 @@ S2V = Pipeline(
     stages=(
         replace(
             I2V_TEXT_ENCODER,
+            calls="twice",
             modeled="text_encoder: UMT5-XXL encoder forward over the 512 padded tokens of the prompt and the negative "
-            "prompt, once per video (speech2video.py:522-532)",
+            "prompt, once per video, with CFG or without (the original's speech2video.py:522-532; LightX2V's "
+            "wan_s2v_runner.py encodes the negative prompt when CFG is off too)",
         ),
         S2V_AUDIO_ENCODER,
         S2V_VAE_ENCODE,
@@ -1000,9 +1004,11 @@ S2V = Pipeline(
     max_batch=1,
     max_batch_reason="WanS2V.generate makes one video from one image and one audio",
     wan_repo="Wan2.2",
-    runtimes=("wan",),
-    runtimes_reason="the original Wan2.2 repository's WanS2V (generate.py --task s2v-14B); diffusers has no "
-    "speech-to-video pipeline, and LightX2V's own S2V code (configs/wan22/wan_s2v.json) is not modelled",
+    runtimes=("wan", "lightx2v"),
+    runtimes_reason="the original Wan2.2 repository's WanS2V (generate.py --task s2v-14B) and LightX2V's wan2.2_s2v "
+    "runner; diffusers has no speech-to-video pipeline",
+    no_ring_reason="WanModel_S2V splits its tokens by Ulysses only (model_s2v.py:819-851), as LightX2V's S2V "
+    "(configs/dist_infer/wan22_s2v_dist_ulysses.json)",
     default_steps=40,
     default_guidance_scale=4.5,
     audio=True,

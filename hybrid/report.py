@@ -86,6 +86,9 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
         "classifier-free guidance on: the text encoder runs for the prompt and the negative prompt, "
         f"the DiT runs twice per step as two separate calls ({runner})"
         if workload.cfg
+        else "classifier-free guidance off: one DiT forward per step; the text encoder still runs for the prompt and "
+        "the negative prompt (the pipeline's code encodes both)"
+        if any(st.component == "text_encoder" and st.calls == "twice" for st in pipeline.stages)
         else "classifier-free guidance off: one text-encoder call, one DiT forward per step"
     )
     runtime: tuple[str, ...] = ()

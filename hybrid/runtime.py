@@ -159,6 +159,20 @@ SOURCES: dict[str, str] = {
     "`tile_sample_min_height = 256`, `tile_sample_stride_height = 192`, tiled_encode/tiled_decode as diffusers'. "
     "Before 84e756e9 ('[Feat] Support vae bf16', 2025-08-28) the VAE ran in float32 only (`WanVAE(... "
     "dtype=torch.float`, e.g. at 1202fcd0, 2025-07-20)",
+    "lightx2v-s2v": "ModelTC/LightX2V (f8aee98, 2026-08-21; added by 92b2f1b8, 2026-06-02, '[feat]: support wan2.2 "
+    "s2v, support dist infer, pose-audio (#1113)') lightx2v/models/runners/wan/wan_s2v_runner.py "
+    '`@RUNNER_REGISTER("wan2.2_s2v")` (lightx2v.infer --model_cls wan2.2_s2v --task s2v; scripts/wan22/'
+    "run_wan22_s2v.sh: 'aligned with Wan2.2/run_s2v_full.sh'); configs/wan22/wan_s2v.json: `\"infer_steps\": 40`, "
+    '`"sample_guide_scale": 4.5`, `"enable_cfg": true`, `"infer_frames": 80`, `"motion_frames": 73`, '
+    '`"max_area": 720896`, `"cpu_offload": false`, `"vae_dtype": "torch.float32"` (no use_tiling_vae: '
+    "untiled); the runner encodes the negative prompt when CFG is off too (`if context_null is None: ... "
+    "context_null = text_encoder.infer([neg_prompt])`); input_encoders/hf/wan/s2v/audio_encoder.py: "
+    '`AudioEncoder(device="cpu")`, `extract_audio_feat(..., dtype=torch.float32)`; networks/wan/infer/s2v/wan_ops.py '
+    "calls `flash_attn_interface.flash_attn_varlen_func` and raises 'flash_attn3 is required for Wan S2V alignment' "
+    "without it, whatever the attention types its config names; its WanS2VModel mirrors the original ('Mirror of "
+    "WanS2VSelfAttention.forward (model_s2v.py + model.py)'); configs/dist_infer/wan22_s2v_dist_ulysses.json: "
+    '`"seq_p_size": 8, "seq_p_attn_type": "ulysses"`, the tokens split by torch.chunk '
+    "(infer/s2v/transformer_infer.py _chunk_along_seq)",
     "diffusers-vae": "diffusers 0.42 models/autoencoders/autoencoder_kl_wan.py AutoencoderKLWan.enable_tiling: "
     "`self.use_tiling = True`, tiles of `tile_sample_min_height = 256` pixels every `tile_sample_stride_height = "
     "192`, tiled_encode/tiled_decode; its dtype is the one it is loaded in "
@@ -432,6 +446,14 @@ class RuntimeDef:
     """How a user of the code base runs the VAE tile by tile (``--vae-tiling``); ``""``: it cannot."""
     vae_dtype: str = ""
     """How a user of the code base sets the VAE's dtype (``--vae-dtype``); ``""``: it cannot."""
+    pipeline_dtypes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Per pipeline, components its code for that pipeline loads in another dtype than :attr:`weight_dtypes` says
+    (weights and matmuls alike; ``--vae-dtype`` still replaces the VAE's)."""
+    pipeline_attention: Mapping[str, str] = field(default_factory=dict)
+    """Per pipeline, the attention kernel its code for that pipeline calls whatever it is told: a GPU the kernel
+    does not run on, and ``--attention`` naming another, are refused."""
+    pipeline_notes: Mapping[str, str] = field(default_factory=dict)
+    """Per pipeline, the report's line about the code base in place of :attr:`note`."""
     sdpa_torch: str = ""
     """The torch release the code base installs, where it runs PyTorch SDPA: that release's backend order
     (:func:`sdpa_kernels`) picks its kernel by architecture; ``""``: its attention is its own choice, not
@@ -463,6 +485,7 @@ _WAN_WEIGHTS = {
 _LIGHTX2V_DTYPES = {
     "text_encoder": "bfloat16",
     "image_encoder": "float16",
+    "audio_encoder": "float32",
     "transformer": "bfloat16",
     "transformer_2": "bfloat16",
     "vae": "bfloat16",
@@ -583,7 +606,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             sampler="wan",
             sampler_text="LightX2V's WanScheduler, the original's flow-UniPC sigmas from 0.999",
             cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",
-            runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2)",
+            runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2; wan2.2_s2v for S2V)",
             offload_granularity="block",
             code="LightX2V (ModelTC/LightX2V)",
             note="runtime: LightX2V (--runtime lightx2v), its own Wan model code (lightx2v/models/networks/wan) "
@@ -604,8 +627,22 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             "(lightx2v/common/ops/attn/ulysses_attn.py, ring_attn.py); its per-rank ops are modelled by diffusers'",
             vae_tiling='its config\'s "use_tiling_vae": true',
             vae_dtype='its config\'s "vae_dtype" (float32 only before 2025-08-28)',
+            host_components=("audio_encoder",),
+            pipeline_dtypes={"s2v": {"vae": "float32"}},
+            pipeline_attention={"s2v": "fa3"},
+            pipeline_notes={
+                "s2v": "runtime: LightX2V (--runtime lightx2v), its wan2.2_s2v runner (added 2026-06-02) and its "
+                "WanS2VModel, which mirrors the original WanModel_S2V: timed by the original's ops (WanModel_S2V's "
+                "blocks over the noisy, reference and motion tokens, an audio injection after 12 of them) in bf16; "
+                "both prompts encoded with CFG on or off; wav2vec2 in float32 on the host CPU; the VAE in float32, "
+                "untiled (its wan_s2v.json); attention FlashAttention-3 always (its S2V ops call flash_attn_interface "
+                "and raise without it); --offload as its cpu_offload moving the whole DiT in and out per clip (its "
+                "S2V blocks run without the block offloader); its config's max_area 720896 sizes a 16:9 image "
+                "smaller than the original's 1280*720 (give --width and --height)",
+            },
             sources=(
                 "lightx2v-config",
+                "lightx2v-s2v",
                 "lightx2v-dtypes",
                 "lightx2v-offload",
                 "lightx2v-parallel",
@@ -945,6 +982,22 @@ class Runtime:
     def check(self, spec: ModelSpec, architecture: str | None = None) -> None:
         """``ValueError`` where a flag does not exist for ``spec``'s repository or ``architecture``."""
         repo = spec.pipeline_def.wan_repo
+        fixed = self.record.pipeline_attention.get(spec.pipeline_def.name)
+        if fixed is not None:
+            told = self.attention
+            if told is None and self.flash_attention is not None:
+                told = self.record.attention.get(self.flash_attention)
+            where = f"its {spec.pipeline_def.name} code calls {fixed} whatever its config names"
+            if told is not None and told != fixed:
+                raise InputError(f"attention: the {self.name} runtime runs {spec.name} with {fixed} only ({where}); "
+                                 f"valid: --attention {fixed} or none")  # fmt: skip
+            if architecture is not None and not runs_on(fixed, architecture):
+                others = [f"--runtime {r}" for r in spec.pipeline_def.runtimes or () if r != self.name]
+                raise InputError(
+                    f"runtime: the {self.name} runtime runs {spec.name} with {fixed} only ({where}), which runs on "
+                    f"{', '.join(KERNEL_ARCHITECTURES[fixed])} GPUs only, not {architecture}; valid there: "
+                    f"{', '.join(others) or 'none'}"
+                )
         if self.convert_model_dtype and repo not in self.record.convert_model_dtype_repos:
             raise InputError(
                 f"convert-model-dtype: {spec.name} runs on the {repo} repository, whose generate.py has no "
@@ -984,17 +1037,22 @@ class Runtime:
                 return "bfloat16"
         if component == "vae" and self.vae_dtype is not None:
             return self.vae_dtype
-        return self.record.weight_dtypes[component]
+        return self._pipeline_dtype(component, spec) or self.record.weight_dtypes[component]
 
-    def compute_dtype(self, component: str) -> str:
-        """The dtype ``component``'s matmuls run in."""
+    def compute_dtype(self, component: str, spec: ModelSpec | None = None) -> str:
+        """The dtype ``component``'s matmuls run in (in ``spec``'s pipeline: :attr:`RuntimeDef.pipeline_dtypes`)."""
         if component == "vae" and self.vae_dtype is not None:
             return self.vae_dtype
-        return self.record.compute_dtypes[component]
+        return self._pipeline_dtype(component, spec) or self.record.compute_dtypes[component]
+
+    def _pipeline_dtype(self, component: str, spec: ModelSpec | None) -> str | None:
+        if spec is None or not self.record.pipeline_dtypes:
+            return None
+        return self.record.pipeline_dtypes.get(spec.pipeline_def.name, {}).get(component)
 
     def casts_weights(self, component: str, spec: ModelSpec | None = None) -> bool:
         """Whether ``component`` casts float32 weights to bfloat16 on every call (autocast)."""
-        return self.weight_dtype(component, spec) == "float32" and self.compute_dtype(component) != "float32"
+        return self.weight_dtype(component, spec) == "float32" and self.compute_dtype(component, spec) != "float32"
 
     def attention_kernel(self, architecture: str) -> str:
         """The attention kernel on a GPU of ``architecture`` (one of :data:`ATTENTION_KERNELS`)."""
@@ -1050,9 +1108,12 @@ class Runtime:
         return out
 
     def text(self, field_name: str, spec: ModelSpec, **extra: str) -> str:
-        """The record's text ``field_name`` for ``spec``'s pipeline."""
+        """The record's text ``field_name`` for ``spec``'s pipeline (``note``: the pipeline's own
+        :attr:`RuntimeDef.pipeline_notes` line where it has one)."""
         p = spec.pipeline_def
         template: str = getattr(self.record, field_name)
+        if field_name == "note":
+            template = self.record.pipeline_notes.get(p.name, template)
         return template.format(diffusers_class=p.diffusers_class, wan_repo=p.wan_repo, **extra)
 
     def describe(self) -> str:

@@ -535,9 +535,11 @@ def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -
 def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     """Whether the stage runs ops the tracer does not build: a transformer as the original Wan code
     runs it (:func:`hybrid.models.wan_dit.wan_ops_written`; the tracer builds diffusers' module, so a
-    trace's rows are not that code's). Sizing takes such a stage from its closed form, with a trace too;
-    ``tests/test_wan_original.py`` checks that form against the original code run and traced."""
-    return sd.component.startswith("transformer") and wan_ops_written(sd.config(spec), shape)
+    trace's rows are not that code's), or one no module builds on any runtime (Wan2.2-S2V's, no
+    :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its closed form, with a
+    trace too; ``tests/test_wan_original.py`` and ``tests/test_wan_s2v.py`` check that form against the
+    original code run and traced."""
+    return sd.component.startswith("transformer") and (not sd.trace_key or wan_ops_written(sd.config(spec), shape))
 
 
 def size_on_gpu(
@@ -645,7 +647,7 @@ def size_on_gpu(
             if rt.on_host(sd.component):
                 seconds, bound = st.flops * calls / host_cpu[0], "host"
             else:
-                dtype = rt.compute_dtype(sd.component)
+                dtype = rt.compute_dtype(sd.component, spec)
                 path = apply_tensor_path(transforms, sd, TENSOR_PATH[dtype])
                 stage_launch_s = apply_launch(transforms, sd, launch_s)
                 mm_path = apply_matmul_path(transforms, sd, MATMUL_PATH.get(dtype, path))

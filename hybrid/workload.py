@@ -166,7 +166,7 @@ class Workload:
                 f"--runtime {p.runtimes[0]}"
             )
         object.__setattr__(
-            self, "spec", _with_vae(self.spec, self.runtime.compute_dtype("vae"), self.runtime.vae_tiling)
+            self, "spec", _with_vae(self.spec, self.runtime.compute_dtype("vae", self.spec), self.runtime.vae_tiling)
         )
         if self.runtime.cfg_always and not self.cfg:
             raise InputError(

@@ -172,6 +172,7 @@ def _commands() -> Iterator[str]:
     yield "report --model wan2.2-s2v-14b --audio-seconds 10 --gpu h100-sxm --gpus 8 --ulysses 8 --fsdp dit,text_encoder --format json"
     yield "sweep --model wan2.2-s2v-14b,wan2.1-t2v-1.3b --audio-seconds 5,10,20 --gpu h200 --format table"
     yield "report --model wan2.2-s2v-14b --audio-seconds 10 --pose-video --gpu h200 --format json"
+    yield "report --model wan2.2-s2v-14b --audio-seconds 10 --gpu h200 --runtime lightx2v --format table"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

@@ -347,7 +347,20 @@ def test_the_report_acceptance_command(capsys: pytest.CaptureFixture[str]) -> No
         (["--pose-video"], "pose_video: wan2.1-t2v-14b takes no pose video"),
         (["--model", "wan2.2-s2v-14b", "--frames", "81"], "frames: 81 is invalid for wan2.2-s2v-14b"),
         (["--model", "wan2.2-s2v-14b", "--size", "832x480"], "height: 480 is not a positive multiple of 64"),
-        (["--model", "wan2.2-s2v-14b", "--runtime", "diffusers"], "runtime: wan2.2-s2v-14b runs on wan only"),
+        (["--model", "wan2.2-s2v-14b", "--runtime", "diffusers"], "runtime: wan2.2-s2v-14b runs on wan, lightx2v only"),
+        (
+            ["--model", "wan2.2-s2v-14b", "--runtime", "lightx2v", "--gpu", "a100-80gb"],
+            "runtime: the lightx2v runtime runs wan2.2-s2v-14b with fa3 only (its s2v code calls fa3 whatever its "
+            "config names), which runs on Hopper GPUs only, not Ampere; valid there: --runtime wan",
+        ),
+        (
+            ["--model", "wan2.2-s2v-14b", "--runtime", "lightx2v", "--gpu", "h100-sxm", "--attention", "sage2"],
+            "attention: the lightx2v runtime runs wan2.2-s2v-14b with fa3 only",
+        ),
+        (
+            ["--model", "wan2.2-s2v-14b", "--runtime", "lightx2v", "--gpu", "h100-sxm", "--gpus", "2", "--ring", "2"],
+            "ring: WanModel_S2V splits its tokens by Ulysses only",
+        ),
         (["--model", "wan2.2-s2v-14b", "--traced"], "diffusion_core of wan2.2-s2v-14b has no module"),
         (["--model", "wan2.2-s2v-14b", "--audio-seconds", "0.01"], "audio_seconds: 0.01 s is 160 samples"),
         (
@@ -418,3 +431,36 @@ def test_offload_moves_the_dit_in_and_out_once_per_clip() -> None:
     ]  # fmt: skip
     resident = size_on_gpu(replace(w, runtime=Runtime("wan")), "h200").stages  # without --offload nothing moves
     assert resident["diffusion_core_motion"].host_copy_bytes == 0
+
+
+def test_lightx2v_runs_s2v_as_its_wan_s2v_json() -> None:
+    """LightX2V's wan2.2_s2v runner (configs/wan22/wan_s2v.json, wan_s2v_runner.py): the original's steps, guidance,
+    clips and walk; both prompts encoded with CFG off too; wav2vec2 on the host; the VAE in float32 where its other
+    runners load it in bfloat16; FlashAttention-3 on Hopper."""
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import size_on_gpu, stage_costs
+
+    light = Workload.of("wan2.2-s2v-14b", audio_seconds=10.0, runtime=Runtime("lightx2v"))
+    wan = Workload.of("wan2.2-s2v-14b", audio_seconds=10.0)
+    assert dict(schedule(light)) == dict(schedule(wan))  # CFG on: 2 x 40 steps per clip, as test_a_job_of_10_s_of_audio
+    off = dict(schedule(replace(light, cfg=False)))
+    assert (off["text_encoder"], off["diffusion_core"], off["diffusion_core_motion"]) == (2, 40, 40)
+    assert light.spec.vae.compute_dtype == "float32"
+    assert Workload.of("wan2.2-ti2v-5b", runtime=Runtime("lightx2v")).spec.vae.compute_dtype == "bfloat16"
+    sized, base = size_on_gpu(light, "h200"), size_on_gpu(wan, "h200")
+    assert (sized.attention_kernel, base.attention_kernel) == ("fa3", "fa2")
+    rt = light.runtime
+    assert [rt.weight_dtype(c, light.spec) for c in ("vae", "transformer", "audio_encoder")] == [
+        "float32", "bfloat16", "float32"
+    ]  # fmt: skip
+    assert Runtime("lightx2v").weight_dtype("vae") == "bfloat16"  # its other runners' VAE
+    # every weight resident in both: umT5 5,680,910,336 x 2 + DiT 16,295,755,609 x 2 + VAE 126,892,531 x 4 bytes
+    assert sized.stages["vae_decode"].weights_bytes == base.stages["vae_decode"].weights_bytes == 44_460_902_014
+    assert sized.stages["audio_encoder"].bound == "host"
+    costs, base_costs = stage_costs(light), stage_costs(wan)  # the same walks: the same FLOPs and peaks
+    for name in ("diffusion_core", "diffusion_core_motion", "vae_decode_motion"):
+        assert costs[name].flops == base_costs[name].flops > 0
+        assert costs[name].peak_activation_bytes == base_costs[name].peak_activation_bytes
+    # FlashAttention-3 against FlashAttention-2: the attention-bound transformer faster, the VAE's seconds alike
+    assert sized.stages["diffusion_core"].seconds < 0.8 * base.stages["diffusion_core"].seconds
+    assert sized.stages["vae_decode"].seconds == pytest.approx(base.stages["vae_decode"].seconds, rel=0.01)
