@@ -607,6 +607,13 @@ ANIMATE_REFERENCE_ENCODE = replace(
     "(WanAnimatePipeline.prepare_reference_image_latents); once per job",
 )
 
+ANIMATE_IMAGE_ENCODER = replace(
+    IMAGE_ENCODER,
+    modeled="image_encoder: CLIPVisionModel (ViT-H/14) forward over the reference image at 224x224 (every layer "
+    "runs, the pipeline reads hidden_states[-2]); once per job (the original WanAnimate.generate: once per segment)",
+    assumption="image_encoder runs on the one reference image, batch 1",
+)
+
 ANIMATE_VAE_ENCODE = replace(
     VAE_ENCODE,  # its peak: the two encodes run one after the other, each freeing all it made
     groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
@@ -647,8 +654,11 @@ ANIMATE = Pipeline(
     diffusers_class="WanAnimatePipeline",
     stages=(
         I2V_TEXT_ENCODER,
-        IMAGE_ENCODER,
-        ANIMATE_REFERENCE_ENCODE,
+        ANIMATE_IMAGE_ENCODER,
+        replace(
+            ANIMATE_REFERENCE_ENCODE,
+            modeled=ANIMATE_REFERENCE_ENCODE.modeled + " (the original WanAnimate.generate: once per segment)",
+        ),
         ANIMATE_VAE_ENCODE,
         ANIMATE_DIFFUSION_CORE,
         ANIMATE_VAE_DECODE,
@@ -666,14 +676,17 @@ ANIMATE = Pipeline(
     max_batch_reason="wanmeter models Wan-Animate one video per job (the pipeline expands one pose and face "
     "video over the prompts)",
     wan_repo="Wan2.2",
-    runtimes=("diffusers",),
-    runtimes_reason="diffusers' WanAnimatePipeline; the original Wan2.2 repository's animate task is not modelled yet",
+    runtimes=("diffusers", "wan"),
+    runtimes_reason="diffusers' WanAnimatePipeline and the original Wan2.2 repository's WanAnimate (generate.py "
+    "--task animate-14B)",
+    transformer_dtype="bfloat16",
     default_steps=20,
     default_guidance_scale=1.0,
     segment_frames=77,
     segment_overlap=1,
     modes=("animate", "replace"),
-    no_layouts_reason="diffusers' WanAnimateTransformer3DModel has no context-parallel plan (_cp_plan)",
+    no_layouts_reason="diffusers' WanAnimateTransformer3DModel has no context-parallel plan (_cp_plan), and the "
+    "original WanAnimateModel's own Ulysses split (its face adapter's all-gathered queries) is not modelled yet",
 )
 """Wan2.2-Animate (``WanAnimatePipeline``): the video made in 77-frame segments (``segment_frame_length``), each
 after the first conditioned on one frame of the previous (``prev_segment_conditioning_frames``), 20 steps and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from hybrid.presets import ModelSpec
 from hybrid.rows import CostRow
 from hybrid.runtime import DIFFUSERS
 from hybrid.sampler import NUM_TRAIN_TIMESTEPS
-from hybrid.schedule import expert_steps, stage_calls
+from hybrid.schedule import call_kind, expert_steps, stage_calls
 from hybrid.versions import library_versions
 from hybrid.workload import Workload
 
@@ -88,7 +88,7 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
         if workload.cfg
         else "classifier-free guidance off: one DiT forward per step; the text encoder still runs for the prompt and "
         "the negative prompt (the pipeline's code encodes both)"
-        if any(st.component == "text_encoder" and st.calls == "twice" for st in pipeline.stages)
+        if any(st.component == "text_encoder" and call_kind(st, workload) == "twice" for st in pipeline.stages)
         else "classifier-free guidance off: one text-encoder call, one DiT forward per step"
     )
     runtime: tuple[str, ...] = ()
@@ -188,7 +188,7 @@ class PipelineReport:
                 **({"ref_images": w.ref_images} if self.spec.pipeline_def.ref_images else {}),
                 **({"flow_shift": w.flow_shift} if w.flow_shift is not None else {}),
                 **({"image": w.image} if self.spec.pipeline_def.image_input else {}),
-                **({"runtime": asdict(w.runtime)} if w.runtime != DIFFUSERS else {}),
+                **({"runtime": w.runtime.to_dict()} if w.runtime != DIFFUSERS else {}),
                 **({"strength": w.strength} if w.strength is not None else {}),
                 **({"mode": w.mode} if w.mode is not None else {}),
                 **({"audio_seconds": w.audio_seconds} if w.audio_seconds is not None else {}),

@@ -50,7 +50,7 @@ job's seconds do not include (the published runs average several samples after a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from hybrid.errors import InputError
@@ -159,6 +159,15 @@ SOURCES: dict[str, str] = {
     "`tile_sample_min_height = 256`, `tile_sample_stride_height = 192`, tiled_encode/tiled_decode as diffusers'. "
     "Before 84e756e9 ('[Feat] Support vae bf16', 2025-08-28) the VAE ran in float32 only (`WanVAE(... "
     "dtype=torch.float`, e.g. at 1202fcd0, 2025-07-20)",
+    "wan-animate": "Wan-Video/Wan2.2 (42bf4cf; its Animate code unchanged since 29d4a35d, 2025-09-19) wan/animate.py "
+    "WanAnimate.generate: `context = self.text_encoder([input_prompt], ...)` and `context_null = "
+    "self.text_encoder([n_prompt], ...)` once per video at any guide scale (368-378), inside the segment loop "
+    "`ref_latents = self.vae.encode(refer_pixel_values)` (512-514) and `clip_context = "
+    "self.clip.visual([refer_pixel_values[0, :, None]])` (519-520), `if guide_scale > 1:` the unconditional "
+    "call (613-621); `offload_model` only at 372-373 (`self.text_encoder.model.cpu()`); "
+    "`WanAnimateModel.from_pretrained(..., torch_dtype=self.param_dtype, device_map=self.device)` (115-119); "
+    "wan/configs/wan_animate_14B.py: 20 steps, shift 5.0, guide scale 1.0, clip_len 77; "
+    "wan/modules/animate/model_animate.py: the timestep embedded per sample (406-411)",
     "lightx2v-s2v": "ModelTC/LightX2V (f8aee98, 2026-08-21; added by 92b2f1b8, 2026-06-02, '[feat]: support wan2.2 "
     "s2v, support dist infer, pose-audio (#1113)') lightx2v/models/runners/wan/wan_s2v_runner.py "
     '`@RUNNER_REGISTER("wan2.2_s2v")` (lightx2v.infer --model_cls wan2.2_s2v --task s2v; scripts/wan22/'
@@ -446,18 +455,23 @@ class RuntimeDef:
     """How a user of the code base runs the VAE tile by tile (``--vae-tiling``); ``""``: it cannot."""
     vae_dtype: str = ""
     """How a user of the code base sets the VAE's dtype (``--vae-dtype``); ``""``: it cannot."""
-    pipeline_dtypes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    """Per pipeline, components its code for that pipeline loads in another dtype than :attr:`weight_dtypes` says
-    (weights and matmuls alike; ``--vae-dtype`` still replaces the VAE's)."""
-    pipeline_attention: Mapping[str, str] = field(default_factory=dict)
-    """Per pipeline, the attention kernel its code for that pipeline calls whatever it is told: a GPU the kernel
-    does not run on, and ``--attention`` naming another, are refused."""
-    pipeline_notes: Mapping[str, str] = field(default_factory=dict)
-    """Per pipeline, the report's line about the code base in place of :attr:`note`."""
+    attention_only: str = ""
+    """The attention kernel the code calls whatever it is told (``""``: it takes ``--attention``): a GPU the
+    kernel does not run on, and ``--attention`` naming another kernel, are refused."""
+    stage_calls: Mapping[str, str] = field(default_factory=dict)
+    """Stages whose calls the code counts otherwise than the pipeline's stage does (stage name: a kind of
+    :data:`hybrid.pipelines.CALLS`)."""
+    pipelines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per pipeline, the fields the code base's own code for that pipeline (its runner, its ``generate``) sets
+    otherwise than its other pipelines': :meth:`of` lays them over the record."""
     sdpa_torch: str = ""
     """The torch release the code base installs, where it runs PyTorch SDPA: that release's backend order
     (:func:`sdpa_kernels`) picks its kernel by architecture; ``""``: its attention is its own choice, not
     torch's. ``--torch`` replaces it."""
+
+    def of(self, pipeline: str) -> RuntimeDef:
+        """The record as the code base runs ``pipeline`` (its :attr:`pipelines` entry laid over it)."""
+        return _overlaid(self.name, pipeline)
 
     def architecture_kernels(self, torch: str | None = None) -> Mapping[str, str]:
         """The kernel by GPU architecture where it is not ``attention[None]``: an SDPA record's from the
@@ -580,6 +594,32 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             "of q, k and v, the float32 head's output all-gathered); Wan2.1's xFuser USP sends the same tensors and is "
             "modelled by Wan2.2's (its layout copies not traced; with image-to-video's blocks, the pair not "
             "traced); ring attention is modelled by diffusers' per-rank ops",
+            pipelines={
+                "animate": {
+                    "cfg_always": False,
+                    "per_token_timestep_repos": (),
+                    "never_moved": ("vae", "image_encoder", "transformer"),
+                    "offload": "--offload_model True: the text encoder moved back to the host after its encodes, "
+                    "nothing else (WanAnimate.generate's only use of it)",
+                    "stage_calls": {
+                        "text_encoder": "twice",
+                        "image_encoder": "segments",
+                        "reference_encode": "segments",
+                    },
+                    "cfg_passes_text": "the original WanAnimate.generate runs the unconditional pass (the negative "
+                    "prompt and a blanked face video) only above guide scale 1",
+                    "runner": "the original Wan-Video/Wan2.2 generate.py --task animate-14B",
+                    "code": "the original Wan-Video/Wan2.2 generate.py --task animate-14B",
+                    "note": "runtime: the original Wan-Video/Wan2.2 code (--runtime wan), WanAnimate.generate: both "
+                    "prompts encoded once per video whatever the guide scale; per segment CLIP (float16; its 32 "
+                    "layers counted where the original runs 31) on the reference image and the reference image's VAE "
+                    "encode again, then the pose and conditioning "
+                    "encodes, 20 steps and the decode as diffusers; the DiT loaded in bf16 on the GPU and never "
+                    "moved, the VAE in float32; its WanAnimateModel timed by diffusers' WanAnimateTransformer3DModel "
+                    "ops (the same modules: 17,274,816,884 parameters in both), its float32 norms and residual "
+                    "stream, float64 rotary embedding and FlashAttention varlen calls not modelled",
+                },
+            },
             sources=(
                 "dit-fp32",
                 "autocast",
@@ -591,6 +631,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                 "cfg",
                 "per-token",
                 "dit-ops",
+                "wan-animate",
             ),
         ),
         RuntimeDef(
@@ -606,7 +647,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             sampler="wan",
             sampler_text="LightX2V's WanScheduler, the original's flow-UniPC sigmas from 0.999",
             cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",
-            runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2; wan2.2_s2v for S2V)",
+            runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2)",
             offload_granularity="block",
             code="LightX2V (ModelTC/LightX2V)",
             note="runtime: LightX2V (--runtime lightx2v), its own Wan model code (lightx2v/models/networks/wan) "
@@ -628,17 +669,21 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             vae_tiling='its config\'s "use_tiling_vae": true',
             vae_dtype='its config\'s "vae_dtype" (float32 only before 2025-08-28)',
             host_components=("audio_encoder",),
-            pipeline_dtypes={"s2v": {"vae": "float32"}},
-            pipeline_attention={"s2v": "fa3"},
-            pipeline_notes={
-                "s2v": "runtime: LightX2V (--runtime lightx2v), its wan2.2_s2v runner (added 2026-06-02) and its "
-                "WanS2VModel, which mirrors the original WanModel_S2V: timed by the original's ops (WanModel_S2V's "
-                "blocks over the noisy, reference and motion tokens, an audio injection after 12 of them) in bf16; "
-                "both prompts encoded with CFG on or off; wav2vec2 in float32 on the host CPU; the VAE in float32, "
-                "untiled (its wan_s2v.json); attention FlashAttention-3 always (its S2V ops call flash_attn_interface "
-                "and raise without it); --offload as its cpu_offload moving the whole DiT in and out per clip (its "
-                "S2V blocks run without the block offloader); its config's max_area 720896 sizes a 16:9 image "
-                "smaller than the original's 1280*720 (give --width and --height)",
+            pipelines={
+                "s2v": {
+                    "weight_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
+                    "compute_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
+                    "attention_only": "fa3",
+                    "runner": "LightX2V's wan2.2_s2v runner (lightx2v.infer --model_cls wan2.2_s2v --task s2v)",
+                    "note": "runtime: LightX2V (--runtime lightx2v), its wan2.2_s2v runner (added 2026-06-02) and its "
+                    "WanS2VModel, which mirrors the original WanModel_S2V: timed by the original's ops (WanModel_S2V's "
+                    "blocks over the noisy, reference and motion tokens, an audio injection after 12 of them) in bf16; "
+                    "both prompts encoded with CFG on or off; wav2vec2 in float32 on the host CPU; the VAE in float32, "
+                    "untiled (its wan_s2v.json); attention FlashAttention-3 always (its S2V ops call "
+                    "flash_attn_interface and raise without it); --offload as its cpu_offload moving the whole DiT in "
+                    "and out per clip (its S2V blocks run without the block offloader); its config's max_area 720896 "
+                    "sizes a 16:9 image smaller than the original's 1280*720 (give --width and --height)",
+                },
             },
             sources=(
                 "lightx2v-config",
@@ -862,6 +907,20 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
 }
 """Every runtime, by the name ``--runtime`` takes; the first is the default."""
 RUNTIMES: tuple[str, ...] = tuple(RUNTIME_DEFS)
+
+_OVERLAID: dict[tuple[str, str], RuntimeDef] = {}
+
+
+def _overlaid(name: str, pipeline: str) -> RuntimeDef:
+    """:meth:`RuntimeDef.of`, made once per code base and pipeline."""
+    record = _OVERLAID.get((name, pipeline))
+    if record is None:
+        base = RUNTIME_DEFS[name]
+        over = base.pipelines.get(pipeline)
+        record = _OVERLAID[(name, pipeline)] = replace(base, **over) if over else base
+    return record
+
+
 """Code bases a job can run on (``--runtime``); the first is the default."""
 FLASH_ATTENTION: tuple[int, ...] = (2, 3)
 """FlashAttention versions ``--flash-attention`` names."""
@@ -909,6 +968,10 @@ class Runtime:
     vae_dtype: str | None = None
     """The dtype the VAE is loaded and run in (``--vae-dtype``, one of :data:`VAE_DTYPES`); ``None``: the code
     base's default (:attr:`RuntimeDef.compute_dtypes`)."""
+    pipeline: str = field(default="", compare=False)
+    """The pipeline it runs, set by :class:`~hybrid.workload.Workload` (not a user's flag, nor part of equality:
+    a workload's spec names it wherever a runtime keys a memo): :attr:`record` is the code base's as it runs that
+    pipeline (:meth:`RuntimeDef.of`)."""
 
     def __post_init__(self) -> None:
         if self.name not in RUNTIME_DEFS:
@@ -968,8 +1031,12 @@ class Runtime:
 
     @property
     def record(self) -> RuntimeDef:
-        """The code base's :class:`RuntimeDef`."""
-        return RUNTIME_DEFS[self.name]
+        """The code base's :class:`RuntimeDef` as it runs :attr:`pipeline`."""
+        return RUNTIME_DEFS[self.name].of(self.pipeline)
+
+    def record_for(self, spec: ModelSpec | None) -> RuntimeDef:
+        """The code base's record as it runs ``spec``'s pipeline (``None``: :attr:`record`)."""
+        return self.record if spec is None else RUNTIME_DEFS[self.name].of(spec.pipeline_def.name)
 
     @property
     def cfg_always(self) -> bool:
@@ -982,11 +1049,12 @@ class Runtime:
     def check(self, spec: ModelSpec, architecture: str | None = None) -> None:
         """``ValueError`` where a flag does not exist for ``spec``'s repository or ``architecture``."""
         repo = spec.pipeline_def.wan_repo
-        fixed = self.record.pipeline_attention.get(spec.pipeline_def.name)
-        if fixed is not None:
+        rec = self.record_for(spec)
+        fixed = rec.attention_only
+        if fixed:
             told = self.attention
             if told is None and self.flash_attention is not None:
-                told = self.record.attention.get(self.flash_attention)
+                told = rec.attention.get(self.flash_attention)
             where = f"its {spec.pipeline_def.name} code calls {fixed} whatever its config names"
             if told is not None and told != fixed:
                 raise InputError(f"attention: the {self.name} runtime runs {spec.name} with {fixed} only ({where}); "
@@ -998,10 +1066,10 @@ class Runtime:
                     f"{', '.join(KERNEL_ARCHITECTURES[fixed])} GPUs only, not {architecture}; valid there: "
                     f"{', '.join(others) or 'none'}"
                 )
-        if self.convert_model_dtype and repo not in self.record.convert_model_dtype_repos:
+        if self.convert_model_dtype and repo not in rec.convert_model_dtype_repos:
             raise InputError(
                 f"convert-model-dtype: {spec.name} runs on the {repo} repository, whose generate.py has no "
-                f"--convert_model_dtype; valid only for {' and '.join(self.record.convert_model_dtype_repos)} models"
+                f"--convert_model_dtype; valid only for {' and '.join(rec.convert_model_dtype_repos)} models"
             )
         if self.attention is not None and architecture is not None and not runs_on(self.attention, architecture):
             runs = [k for k in ATTENTION_KERNELS if runs_on(k, architecture)]
@@ -1010,7 +1078,7 @@ class Runtime:
                 f"not {architecture}; valid there: {', '.join(runs)}"
             )
         if self.flash_attention is not None and architecture is not None:
-            kernel = self.record.attention[self.flash_attention]
+            kernel = rec.attention[self.flash_attention]
             if not runs_on(kernel, architecture):
                 raise InputError(
                     f"flash-attention: FlashAttention-{self.flash_attention} runs on "
@@ -1025,7 +1093,7 @@ class Runtime:
         p = spec.pipeline_def
         if p.audio:  # WanModel_S2V embeds two timesteps, t and 0 (model_s2v.py:776-794)
             return False
-        return p.expand_timesteps or p.wan_repo in self.record.per_token_timestep_repos
+        return p.expand_timesteps or p.wan_repo in self.record_for(spec).per_token_timestep_repos
 
     def weight_dtype(self, component: str, spec: ModelSpec | None = None) -> str:
         """The dtype ``component``'s weights are stored in (in ``spec``'s pipeline, whose own code may load
@@ -1037,18 +1105,13 @@ class Runtime:
                 return "bfloat16"
         if component == "vae" and self.vae_dtype is not None:
             return self.vae_dtype
-        return self._pipeline_dtype(component, spec) or self.record.weight_dtypes[component]
+        return self.record_for(spec).weight_dtypes[component]
 
     def compute_dtype(self, component: str, spec: ModelSpec | None = None) -> str:
-        """The dtype ``component``'s matmuls run in (in ``spec``'s pipeline: :attr:`RuntimeDef.pipeline_dtypes`)."""
+        """The dtype ``component``'s matmuls run in (in ``spec``'s pipeline)."""
         if component == "vae" and self.vae_dtype is not None:
             return self.vae_dtype
-        return self._pipeline_dtype(component, spec) or self.record.compute_dtypes[component]
-
-    def _pipeline_dtype(self, component: str, spec: ModelSpec | None) -> str | None:
-        if spec is None or not self.record.pipeline_dtypes:
-            return None
-        return self.record.pipeline_dtypes.get(spec.pipeline_def.name, {}).get(component)
+        return self.record_for(spec).compute_dtypes[component]
 
     def casts_weights(self, component: str, spec: ModelSpec | None = None) -> bool:
         """Whether ``component`` casts float32 weights to bfloat16 on every call (autocast)."""
@@ -1072,7 +1135,7 @@ class Runtime:
         """Whether ``component`` is moved onto the GPU for its stage and off it after, every job
         (else it stays resident, loaded once per process); the A14B experts swap on one GPU only
         where the code base does so (``init_on_cpu`` is off with several)."""
-        r = self.record
+        r = self.record_for(spec)
         if self.on_host(component) or component in r.never_moved:
             return False
         experts = spec.pipeline_def.boundary_ratio is not None and component.startswith("transformer")
@@ -1108,12 +1171,9 @@ class Runtime:
         return out
 
     def text(self, field_name: str, spec: ModelSpec, **extra: str) -> str:
-        """The record's text ``field_name`` for ``spec``'s pipeline (``note``: the pipeline's own
-        :attr:`RuntimeDef.pipeline_notes` line where it has one)."""
+        """The record's text ``field_name`` as the code base runs ``spec``'s pipeline."""
         p = spec.pipeline_def
-        template: str = getattr(self.record, field_name)
-        if field_name == "note":
-            template = self.record.pipeline_notes.get(p.name, template)
+        template: str = getattr(self.record_for(spec), field_name)
         return template.format(diffusers_class=p.diffusers_class, wan_repo=p.wan_repo, **extra)
 
     def describe(self) -> str:
@@ -1135,7 +1195,10 @@ class Runtime:
         return " ".join(flags)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The user's runtime and flags (the pipeline is the workload's)."""
+        d = asdict(self)
+        del d["pipeline"]
+        return d
 
 
 DIFFUSERS = Runtime()

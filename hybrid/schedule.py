@@ -31,11 +31,18 @@ def expert_steps(workload: Workload) -> tuple[int, int]:
     return high, workload.steps - high
 
 
+def call_kind(sd: StageDef, workload: Workload) -> str:
+    """Stage ``sd``'s kind of call count in ``workload``: the pipeline's, or the runtime's where its code counts
+    otherwise (:attr:`hybrid.runtime.RuntimeDef.stage_calls`: the original Wan-Animate encodes the reference
+    image once per segment)."""
+    return workload.runtime.record.stage_calls.get(sd.name, sd.calls)
+
+
 def stage_steps(sd: StageDef, workload: Workload) -> tuple[int, int] | None:
     """``(first, count)``: the denoising steps stage ``sd`` runs, by index from the first step (a
     two-expert pipeline's high-noise expert runs the first ones, the low-noise expert the rest);
     ``None`` for a stage not called per step."""
-    kind = sd.calls
+    kind = call_kind(sd, workload)
     if kind in ("steps", "segment_steps", "cond_segment_steps", "uncond_segment_steps", "later_segment_steps"):
         return 0, workload.denoising_steps
     if kind == "high_noise_steps":
@@ -49,7 +56,7 @@ def stage_steps(sd: StageDef, workload: Workload) -> tuple[int, int] | None:
 def stage_calls(sd: StageDef, workload: Workload) -> int:
     """Calls of stage ``sd`` in one job of ``workload``."""
     guidance = 2 if workload.cfg else 1
-    kind = sd.calls
+    kind = call_kind(sd, workload)
     if kind == "guidance":
         return guidance
     if kind == "guidance_plus_one":
@@ -74,9 +81,10 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
 def stage_segments(sd: StageDef, workload: Workload) -> int:
     """The segments (or clips) whose calls stage ``sd`` makes: every segment for a per-segment stage, all but the
     first for a later-segment one, else 1 (the job's, or its first clip's)."""
-    if sd.calls.startswith("later_segment"):
+    kind = call_kind(sd, workload)
+    if kind.startswith("later_segment"):
         return workload.segments - 1
-    return workload.segments if "segment" in sd.calls else 1
+    return workload.segments if "segment" in kind else 1
 
 
 @dataclass(frozen=True)

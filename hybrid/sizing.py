@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -322,7 +322,7 @@ class GpuSizing:
                 "product": self.gpu.product,
                 **({"price": self.cost.price.to_dict()} if self.cost else {}),
                 "offload": self.offload,
-                "runtime": {**asdict(self.runtime), "attention_kernel": self.attention_kernel},
+                "runtime": {**self.runtime.to_dict(), "attention_kernel": self.attention_kernel},
                 "calibration": self.calibration,
                 "efficiency": self.efficiency,
                 "host_link": self.host_link,

@@ -107,7 +107,7 @@ class Workload:
         if runtime is None:
             runtime = Runtime(default_runtime(spec))
         if isinstance(runtime, Mapping):  # the JSON form of to_dict()
-            valid = [f.name for f in fields(Runtime)]
+            valid = [f.name for f in fields(Runtime) if f.name != "pipeline"]  # the workload's, not a flag
             bad = sorted(set(runtime) - set(valid))
             if bad:
                 raise InputError(f"runtime: unknown field {bad[0]!r}; valid: {', '.join(valid)}")
@@ -165,6 +165,8 @@ class Workload:
                 f"runtime: {self.spec.name} runs on {', '.join(p.runtimes)} only ({p.runtimes_reason}); valid: "
                 f"--runtime {p.runtimes[0]}"
             )
+        if self.runtime.pipeline != p.name:  # the code base as it runs this pipeline (RuntimeDef.of)
+            object.__setattr__(self, "runtime", replace(self.runtime, pipeline=p.name))
         object.__setattr__(
             self, "spec", _with_vae(self.spec, self.runtime.compute_dtype("vae", self.spec), self.runtime.vae_tiling)
         )

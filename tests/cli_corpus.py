@@ -173,6 +173,7 @@ def _commands() -> Iterator[str]:
     yield "sweep --model wan2.2-s2v-14b,wan2.1-t2v-1.3b --audio-seconds 5,10,20 --gpu h200 --format table"
     yield "report --model wan2.2-s2v-14b --audio-seconds 10 --pose-video --gpu h200 --format json"
     yield "report --model wan2.2-s2v-14b --audio-seconds 10 --gpu h200 --runtime lightx2v --format table"
+    yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --runtime wan --mode replace --format table"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from hybrid.cli import main
+from hybrid.errors import InputError
 from hybrid.geometry import CallShape
 from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, dit_components, dit_peak_bytes, dit_rows, dit_terms
 from hybrid.pipelines import get_pipeline
@@ -174,7 +175,11 @@ def test_every_stage_of_a_tiny_animate_job_equals_its_trace() -> None:
     ("args", "message"),
     [
         (["--gpus", "2", "--ulysses", "2", "--gpu", "h100-sxm"], "gpus: wan2.2-animate-14b runs on one GPU per job"),
-        (["--runtime", "wan", "--gpu", "h100-sxm"], "runtime: wan2.2-animate-14b runs on diffusers only"),
+        (["--runtime", "lightx2v", "--gpu", "h100-sxm"], "runtime: wan2.2-animate-14b runs on diffusers, wan only"),
+        (
+            ["--runtime", "wan", "--gpus", "2", "--ulysses", "2", "--gpu", "h100-sxm"],
+            "the original WanAnimateModel's own Ulysses split (its face adapter's all-gathered queries) is not",
+        ),
         (["--frames", "1"], "frames: 1 is invalid for wan2.2-animate-14b; valid: more than 1"),
         (["--batch", "2"], "batch: 2 is invalid for wan2.2-animate-14b; valid: 1 to 1"),
     ],
@@ -229,3 +234,51 @@ def test_a_sweep_takes_each_models_own_guidance_unless_told() -> None:
     grid = Grid(models=("wan2.2-animate-14b", "wan2.1-t2v-1.3b"))
     assert [w.cfg for w in grid.workloads()] == [False, True]  # Wan-Animate's guidance 1.0; everyone else's 5.0
     assert [w.cfg for w in replace(grid, cfg=(True,)).workloads()] == [True, True]
+
+
+def test_the_original_runtime_runs_its_own_segment_loop() -> None:
+    """The original WanAnimate.generate (Wan2.2 wan/animate.py) against diffusers' pipeline on the same 241 frames
+    (4 segments of 77): both prompts encoded at guide scale 1, CLIP and the reference image's encode once per
+    segment, the same DiT calls (no unconditional pass at guide scale 1), each call the same walk (diffusers' ops
+    stand in for its WanAnimateModel); --offload moves the text encoder only; the timestep per sample."""
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import size_on_gpu, stage_costs
+
+    wan = Workload.of("wan2.2-animate-14b", frames=241, runtime=Runtime("wan"))
+    diffusers = Workload.of("wan2.2-animate-14b", frames=241)
+    assert wan.segments == diffusers.segments == 4 and not wan.cfg
+    assert dict(schedule(wan)) == {
+        "text_encoder": 2, "image_encoder": 4, "reference_encode": 4, "vae_encode": 4, "diffusion_core": 80,
+        "vae_decode": 4,
+    }  # fmt: skip
+    assert dict(schedule(diffusers)) == {**dict(schedule(wan)), "text_encoder": 1, "image_encoder": 1,
+                                         "reference_encode": 1}  # fmt: skip
+    guided = dict(schedule(replace(wan, cfg=True)))  # a guide scale above 1: the unconditional pass too
+    assert (guided["text_encoder"], guided["diffusion_core"]) == (2, 160)
+    assert not wan.shape().per_token_timestep  # WanAnimateModel embeds one timestep per sample
+    costs, base = stage_costs(wan), stage_costs(diffusers)
+    assert costs["diffusion_core"].flops == base["diffusion_core"].flops > 0
+    assert costs["diffusion_core"].peak_activation_bytes == base["diffusion_core"].peak_activation_bytes
+    offload = Runtime("wan", offload=True, pipeline="animate")
+    moves = offload.moves(wan.spec, wan.spec.pipeline_def.stages)
+    assert moves == [("text_encoder", "text_encoder", "in"), ("text_encoder", "text_encoder", "out")]
+    sized = size_on_gpu(replace(wan, runtime=replace(wan.runtime, offload=True)), "h100-sxm")
+    assert sized.stages["diffusion_core"].host_copy_bytes == 0 and sized.stages["text_encoder"].host_copy_bytes > 0
+    counts = wan.spec.parameter_counts()  # the DiT in bf16 (from_pretrained's torch_dtype), CLIP in float16
+    assert [wan.runtime.weight_dtype(c, wan.spec) for c in ("transformer", "image_encoder", "vae")] == [
+        "bfloat16", "float16", "float32"
+    ]  # fmt: skip
+    assert counts["transformer"] == 17_274_816_884
+    assert Workload.of("wan2.2-t2v-a14b", runtime=Runtime("wan")).cfg  # its other pipelines: CFG always
+
+
+def test_a_runtime_is_bound_to_its_workloads_pipeline() -> None:
+    from hybrid.runtime import RUNTIME_DEFS, Runtime
+
+    w = Workload.of("wan2.2-animate-14b", runtime=Runtime("wan"))
+    assert w.runtime.pipeline == "animate" and w.runtime == Runtime("wan")  # not part of equality
+    assert "pipeline" not in w.runtime.to_dict() and w.to_dict()["runtime"] == {**Runtime("wan").to_dict()}
+    assert w.runtime.record.cfg_always is False and RUNTIME_DEFS["wan"].cfg_always is True
+    assert RUNTIME_DEFS["wan"].of("t2v") is RUNTIME_DEFS["wan"]  # no overlay: the record itself
+    with pytest.raises(InputError, match="runtime: unknown field 'pipeline'"):
+        Workload.of("wan2.2-animate-14b", runtime={"name": "wan", "pipeline": "t2v"})

@@ -1027,12 +1027,12 @@ WAN_OPS = "wan"
 
 def wan_ops_written(cfg: WanTransformer3DConfig, shape: CallShape) -> bool:
     """Whether :func:`_wan_dit_walk` is written for ``cfg`` and ``shape``: the original's text-, image- and
-    first-last-frame-to-video and A14B/TI2V blocks, on one GPU or with the sequence split by Ulysses (VACE
-    and ring attention are walked with diffusers' ops)."""
+    first-last-frame-to-video and A14B/TI2V blocks, on one GPU or with the sequence split by Ulysses (VACE,
+    Wan-Animate and ring attention are walked with diffusers' ops)."""
     return (
         shape.dit_ops == WAN_OPS
         and cfg.cross_attn_norm
-        and not isinstance(cfg, WanVACETransformer3DConfig)
+        and not isinstance(cfg, (WanVACETransformer3DConfig, WanAnimateTransformer3DConfig))
         and shape.ring == 1
     )
 
