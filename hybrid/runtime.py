@@ -616,7 +616,8 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "encode again, then the pose and conditioning "
                     "encodes, 20 steps and the decode as diffusers; the DiT loaded in bf16 on the GPU and never "
                     "moved, the VAE in float32; its WanAnimateModel timed by diffusers' WanAnimateTransformer3DModel "
-                    "ops (the same modules: 17,274,816,884 parameters in both), its float32 norms and residual "
+                    "ops (the same modules and, family by family, the same FLOPs: a trace of the vendored original "
+                    "checks both), its float32 norms and residual "
                     "stream, float64 rotary embedding and FlashAttention varlen calls not modelled",
                 },
             },

@@ -37,9 +37,13 @@ SHA256 = {
     "wan22/s2v/motioner.py": "db348a3ca0dfb22122a78aebdcf162ba76d4d4e79b7b763c684d819279ac957a",
     "wan22/s2v/s2v_utils.py": "e45ae6c274b17e4fdddcb0439b598897a37679b8934ebd71f87255f92d5f0b2f",
     "wan22/s2v/audio_encoder.py": "7f07510f52dd829547c52f9866b18aa9a81af644d1031c079ce846947c5bb3e9",
+    "wan22/animate/model_animate.py": "291292e07ea6ebd50fe3201769c1207a5a0692e5526e6e4857282c65e728b9de",
+    "wan22/animate/face_blocks.py": "cd91cdffc024d416d920115ffad17cf8e20a40242e4ab4aa163b0809fc44ecbb",
+    "wan22/animate/motion_encoder.py": "fc01f0a8462c959043d5277518790be6054785c379753c98b4daac742f4b8697",
 }
 """The vendored files as fetched (Wan2.1 9737cba9, Wan2.2 42bf4cfa; the two attention.py are the same;
-Wan2.2's sequence parallelism: ``tests/test_wan_original_sp.py``; Wan2.2-S2V: ``tests/test_wan_s2v.py``)."""
+Wan2.2's sequence parallelism: ``tests/test_wan_original_sp.py``; Wan2.2-S2V: ``tests/test_wan_s2v.py``;
+Wan2.2-Animate: ``tests/test_wan_animate_original.py``)."""
 
 HEADS, HEAD_DIM, FFN, LAYERS, FREQ, TEXT_DIM, TEXT_LEN = 2, 12, 40, 3, 16, 20, 7
 FRAMES, HEIGHT, WIDTH = 2, 8, 12  # latent grid; patch (1, 2, 2): 2 x 4 x 6 = 48 tokens

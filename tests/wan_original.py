@@ -44,6 +44,9 @@ CHANGES: dict[str, tuple[tuple[str, str], ...]] = {
     "wan22/s2v/auxi_blocks.py": (),
     "wan22/s2v/s2v_utils.py": (),
     "wan22/s2v/audio_encoder.py": (),
+    "wan22/animate/model_animate.py": (("import torch.cuda.amp as amp", "import torch.cpu.amp as amp"),),
+    "wan22/animate/motion_encoder.py": (("torch.cuda.amp.autocast(", "torch.cpu.amp.autocast("),),
+    "wan22/animate/face_blocks.py": (),
 }
 
 
@@ -160,6 +163,41 @@ def load_s2v(on_cuda: bool = False) -> types.ModuleType:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.cpu.amp's deprecation, met by its decorators
             exec(compile(source, str(ROOT / path), "exec"), module.__dict__)
+    return sys.modules[name]
+
+
+ANIMATE_FILES = ("motion_encoder", "face_blocks", "model_animate")
+"""Wan2.2-Animate's ``wan/modules/animate/`` model files, in the order their imports need them."""
+
+
+def _flash_attn_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``flash_attn.flash_attn_func`` (the face adapter's FlashAttention-2, no fallback in the original): PyTorch's
+    ``scaled_dot_product_attention`` on the same (batch, tokens, heads, dim) tensors, out in that layout."""
+    return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+
+
+def load_animate() -> types.ModuleType:
+    """Wan2.2's ``wan/modules/animate/model_animate.py`` (with :data:`ANIMATE_FILES`), changed to run on a CPU
+    (:data:`CHANGES`), its relative imports answered by :func:`load_sequence_parallel`'s and the face adapter's
+    ``flash_attn_func`` (``None`` without the package) on :func:`_flash_attn_func`."""
+    package = "wan_original_wan22.modules.animate"
+    name = f"{package}.model_animate"
+    if name in sys.modules:
+        return sys.modules[name]
+    load_sequence_parallel("wan22")
+    animate = types.ModuleType(package)
+    animate.__path__ = []
+    sys.modules[package] = animate
+    for part in ANIMATE_FILES:
+        module = types.ModuleType(f"{package}.{part}")
+        module.__package__ = package
+        sys.modules[module.__name__] = module
+        path = f"wan22/animate/{part}.py"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.cpu.amp's deprecation
+            exec(compile(changed_source(path), str(ROOT / path), "exec"), module.__dict__)
+        if part == "face_blocks":
+            module.flash_attn_func = _flash_attn_func
     return sys.modules[name]
 
 
