@@ -613,12 +613,12 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "note": "runtime: the original Wan-Video/Wan2.2 code (--runtime wan), WanAnimate.generate: both "
                     "prompts encoded once per video whatever the guide scale; per segment CLIP (float16; its 32 "
                     "layers counted where the original runs 31) on the reference image and the reference image's VAE "
-                    "encode again, then the pose and conditioning "
-                    "encodes, 20 steps and the decode as diffusers; the DiT loaded in bf16 on the GPU and never "
-                    "moved, the VAE in float32; its WanAnimateModel timed by diffusers' WanAnimateTransformer3DModel "
-                    "ops (the same modules and, family by family, the same FLOPs: a trace of the vendored original "
-                    "checks both), its float32 norms and residual "
-                    "stream, float64 rotary embedding and FlashAttention varlen calls not modelled",
+                    "encode again, then the pose and conditioning encodes, 20 steps and the decode as diffusers; the "
+                    "DiT loaded in bf16 on the GPU and never moved, the VAE in float32; the transformer as the "
+                    "original WanAnimateModel runs it (float32 norms, modulation and residual stream, the rotary "
+                    "embedding in float64 complex, its motion encoder's own blur kernels and float32 basis, the face "
+                    "blocks' float32 norms), checked against a trace of that code: the same FLOPs as diffusers' "
+                    "class, its own bytes and activations",
                 },
             },
             sources=(

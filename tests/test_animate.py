@@ -239,8 +239,8 @@ def test_a_sweep_takes_each_models_own_guidance_unless_told() -> None:
 def test_the_original_runtime_runs_its_own_segment_loop() -> None:
     """The original WanAnimate.generate (Wan2.2 wan/animate.py) against diffusers' pipeline on the same 241 frames
     (4 segments of 77): both prompts encoded at guide scale 1, CLIP and the reference image's encode once per
-    segment, the same DiT calls (no unconditional pass at guide scale 1), each call the same walk (diffusers' ops
-    stand in for its WanAnimateModel); --offload moves the text encoder only; the timestep per sample."""
+    segment, the same DiT calls (no unconditional pass at guide scale 1), each call the same FLOPs (its
+    WanAnimateModel's own ops around them); --offload moves the text encoder only; the timestep per sample."""
     from hybrid.runtime import Runtime
     from hybrid.sizing import size_on_gpu, stage_costs
 
@@ -256,9 +256,10 @@ def test_the_original_runtime_runs_its_own_segment_loop() -> None:
     guided = dict(schedule(replace(wan, cfg=True)))  # a guide scale above 1: the unconditional pass too
     assert (guided["text_encoder"], guided["diffusion_core"]) == (2, 160)
     assert not wan.shape().per_token_timestep  # WanAnimateModel embeds one timestep per sample
-    costs, base = stage_costs(wan), stage_costs(diffusers)
+    costs, base = stage_costs(wan), stage_costs(diffusers)  # the original's ops (tests/test_wan_animate_original.py)
     assert costs["diffusion_core"].flops == base["diffusion_core"].flops > 0
-    assert costs["diffusion_core"].peak_activation_bytes == base["diffusion_core"].peak_activation_bytes
+    # its float32 residual stream: a bigger activation peak than diffusers' bf16 one
+    assert costs["diffusion_core"].peak_activation_bytes > base["diffusion_core"].peak_activation_bytes
     offload = Runtime("wan", offload=True, pipeline="animate")
     moves = offload.moves(wan.spec, wan.spec.pipeline_def.stages)
     assert moves == [("text_encoder", "text_encoder", "in"), ("text_encoder", "text_encoder", "out")]

@@ -1,90 +1,100 @@
-"""``--runtime wan``'s Wan-Animate transformer against the original ``WanAnimateModel`` (Wan2.2's
-``wan/modules/animate/``, vendored in ``tests/data/wan_original/wan22/animate``), run on a CPU in bfloat16 under
-``autocast(bfloat16)`` as ``WanAnimate.generate`` runs it and traced.
-
-wanmeter times the original's forward by diffusers' ``WanAnimateTransformer3DModel`` ops (its float32 norms and
-residual stream, float64 rotary embedding and the original motion encoder's own kernels are not walked yet). What
-holds, and is checked here: the two have the same modules, so the same parameters and, family by family, the same
-FLOPs (every matmul, convolution and attention of the motion encoder, the face encoder and adapters, the blocks and
-the embeddings); their bytes and activations differ, and the tiny trace says by how much.
+"""``--runtime wan``'s Wan-Animate transformer (:func:`hybrid.models.wan_dit._wan_dit_walk` of a
+:class:`~hybrid.models.wan_dit.WanAnimateTransformer3DConfig`) against the original ``WanAnimateModel`` (Wan2.2's
+``wan/modules/animate/``, vendored in ``tests/data/wan_original/wan22/animate``), run on a CPU with bf16 weights
+(``from_pretrained(torch_dtype=bfloat16)``) under ``autocast(bfloat16)`` as ``WanAnimate.generate`` runs it, and
+traced: every (module, op)'s calls, FLOPs and bytes, and both activation peaks, as ``tests/test_wan_original.py``
+does for the other models. Two cases: one face frame over a 96x128 latent grid (the blocks' attention peaks), and
+nine face frames (two motion-encoder batches, the face encoder's strided convolutions) with two face blocks.
+The same two things are left out (the host's bookkeeping, no weight casts to leave out with bf16 weights), and
+``CudaAutocastLists`` makes the CPU run do what CUDA's autocast does (the motion basis's float32 ``matmul``, the face
+encoder's replication padding in the input's dtype).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
+from dataclasses import replace
 
 import pytest
 import torch
 
 from hybrid.geometry import CallShape
-from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, dit_rows
+from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, dit_peak_bytes, dit_rows
 from hybrid.presets import get_preset
-from tests.wan_original import Traced, load_animate, trace
+from hybrid.workload import Workload
+from tests.wan_original import Traced, load_animate, trace, walk_and_trace
 
-HEADS, HEAD_DIM, FFN, LAYERS, TEXT_DIM, FREQ = 2, 128, 64, 5, 32, 16
-FRAMES, HEIGHT, WIDTH, FACE_FRAMES = 2, 4, 6, 1  # the reference latent frame and one more; one face frame
-TOKENS = FRAMES * (HEIGHT // 2) * (WIDTH // 2)
-
-FAMILIES = {
-    "time_embedding": "condition_embedder", "time_projection": "condition_embedder",
-    "text_embedding": "condition_embedder", "img_emb": "condition_embedder", "head": "head", "norm_out": "head",
-    "proj_out": "head",
-}  # fmt: skip
-"""The original's top-level modules by diffusers' (``head.head`` is ``proj_out``; ``img_emb`` and the time and text
-embedders sit in ``condition_embedder``)."""
+HEADS, HEAD_DIM, FFN, TEXT_DIM, FREQ = 2, 128, 64, 32, 16
+CASES = {  # layers, face frames, latent grid (frames: the reference and face_frames // 4 + 1; height, width)
+    "one-face-frame-wide-grid": (5, 1, (2, 96, 128)),
+    "nine-face-frames-two-adapters": (10, 9, (4, 4, 6)),
+}
 
 
-@pytest.fixture(scope="module")
-def traced() -> Traced:
+def _trace(layers: int, face_frames: int, grid: tuple[int, int, int]) -> Traced:
+    frames, height, width = grid
     module = load_animate()
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # diffusers' note on casting a model with `to()`
         model = module.WanAnimateModel(in_dim=36, dim=HEADS * HEAD_DIM, ffn_dim=FFN, text_dim=TEXT_DIM,
-                                       num_heads=HEADS, num_layers=LAYERS, freq_dim=FREQ)  # fmt: skip
-        model = model.eval().requires_grad_(False).to(torch.bfloat16)  # from_pretrained(torch_dtype=bfloat16)
+                                       num_heads=HEADS, num_layers=layers, freq_dim=FREQ)  # fmt: skip
+        model = model.eval().requires_grad_(False).to(torch.bfloat16)
     bf16 = torch.bfloat16
-    x = [torch.randn(16, FRAMES, HEIGHT, WIDTH)]  # the float32 noise
-    y = [torch.randn(20, FRAMES, HEIGHT, WIDTH, dtype=bf16)]
-    pose = [torch.randn(16, FRAMES - 1, HEIGHT, WIDTH, dtype=bf16)]
-    face = torch.randn(1, 3, FACE_FRAMES, 512, 512, dtype=bf16)
+    x = [torch.randn(16, frames, height, width)]  # the float32 noise
+    y = [torch.randn(20, frames, height, width, dtype=bf16)]  # mask and reference latents, bf16 (generate's y)
+    pose = [torch.randn(16, frames - 1, height, width, dtype=bf16)]
+    face = torch.randn(1, 3, face_frames, 512, 512, dtype=bf16)
     context = [torch.randn(512, TEXT_DIM, dtype=bf16)]
     clip = torch.randn(1, 257, 1280, dtype=torch.float16)  # CLIP's visual features under autocast(float16)
-    t = torch.tensor([999.0])
+    t = torch.full((1,), 999, dtype=torch.long)
+    tokens = frames * (height // 2) * (width // 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return trace(model, lambda: model(x, t=t, clip_fea=clip, context=context, seq_len=TOKENS, y=y,
+        return trace(model, lambda: model(x, t=t, clip_fea=clip, context=context, seq_len=tokens, y=y,
                                           pose_latents=pose, face_pixel_values=face))  # fmt: skip
 
 
-def _by_family(rows: list[tuple[str, int, int]]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for module, flops, moved in rows:
-        top = module.split(".")[0]
-        family = FAMILIES.get(top, top)
-        out[family][0] += flops
-        out[family][1] += moved
-    return dict(out)
+@pytest.fixture(scope="module")
+def traced() -> dict[str, Traced]:
+    return {name: _trace(*case) for name, case in CASES.items()}
 
 
-def test_the_original_model_has_the_same_flops_as_the_walk_family_by_family(traced: Traced) -> None:
+def _walk_shape(name: str) -> tuple[WanAnimateTransformer3DConfig, CallShape]:
+    layers, face_frames, (frames, height, width) = CASES[name]
     cfg = WanAnimateTransformer3DConfig(num_attention_heads=HEADS, attention_head_dim=HEAD_DIM, ffn_dim=FFN,
-                                        num_layers=LAYERS, text_dim=TEXT_DIM, freq_dim=FREQ,
+                                        num_layers=layers, text_dim=TEXT_DIM, freq_dim=FREQ,
                                         added_kv_proj_dim=HEADS * HEAD_DIM)  # fmt: skip
-    shape = CallShape(batch=1, frames=FACE_FRAMES, height=8 * HEIGHT, width=8 * WIDTH, latent_frames=FRAMES,
-                      latent_height=HEIGHT, latent_width=WIDTH, dit_latent_frames=FRAMES, dit_tokens=TOKENS,
-                      text_len=512, images=1, image_tokens=257)  # fmt: skip
-    assert set(traced.unsupported) <= {"aten.cumsum"}  # the attentions' cu_seqlens
-    original = _by_family([(r.module, r.flops, r.bytes_read + r.bytes_written) for r in traced.rows])
-    walked = _by_family([(r.module, r.flops, r.bytes_read + r.bytes_written) for g in dit_rows(cfg, shape)
-                         for r in g.expand()])  # fmt: skip
-    flops = {k: v[0] for k, v in original.items() if v[0]}
-    assert flops == {k: v[0] for k, v in walked.items() if v[0]}
-    # one 512x512 face frame through the motion encoder: 39,280,216,064 FLOPs in both (its convolutions)
-    assert flops["motion_encoder"] == 39_280_216_064
-    # the bytes differ (the original's float32 regions and its own blur kernels): more in the original here
-    assert sum(v[1] for v in original.values()) > sum(v[1] for v in walked.values())
+    shape = CallShape(batch=1, frames=face_frames, height=8 * height, width=8 * width, latent_frames=frames,
+                      latent_height=height, latent_width=width, dit_latent_frames=frames,
+                      dit_tokens=frames * (height // 2) * (width // 2), text_len=512, images=1, image_tokens=257,
+                      dit_ops="wan", dit_weight_dtype="bfloat16")  # fmt: skip
+    return cfg, shape
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_walk_equals_the_original_animate_code_op_for_op(traced: dict[str, Traced], name: str) -> None:
+    cfg, shape = _walk_shape(name)
+    walked, kept = walk_and_trace(traced[name], cfg, shape, batch=1)
+    assert walked == kept
+    # the same FLOPs as diffusers' WanAnimateTransformer3DModel of the same config (one 512x512 face frame through
+    # the motion encoder: 39,280,216,064 of them)
+    diffusers = dit_rows(cfg, replace(shape, dit_ops="diffusers", dit_weight_dtype="bfloat16"))
+    assert sum(v[1] for v in walked.values()) == sum(g.flops for g in diffusers)
+    assert sum(v[1] for (module, _), v in walked.items() if module.startswith("motion_encoder")) == (
+        39_280_216_064 * shape.frames
+    )
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_walks_peaks_are_the_original_animate_codes(traced: dict[str, Traced], name: str) -> None:
+    run = traced[name]
+    cfg, shape = _walk_shape(name)
+    assert dit_peak_bytes(cfg, shape) == run.peak
+    # with PyTorch's math attention the peak is a self-attention's, beside its cu_seqlens (3 x 8 bytes of
+    # bookkeeping, not walked) in the wide grid; the motion encoder's with nine face frames
+    bookkeeping = 3 * 8 if name.startswith("one-face") else 0
+    assert dit_peak_bytes(cfg, shape, materialized=True) + bookkeeping == run.peak_materialized
 
 
 def test_the_original_model_at_the_published_config_has_the_presets_parameters() -> None:
@@ -94,3 +104,19 @@ def test_the_original_model_at_the_published_config_has_the_presets_parameters()
         model = module.WanAnimateModel()  # wan/configs/wan_animate_14B.py's sizes are the class defaults
     count = sum(p.numel() for p in model.parameters())
     assert count == get_preset("wan2.2-animate-14b").transformer.num_parameters() == 17_274_816_884
+
+
+def test_a_wan_runtime_job_walks_the_original_animate_model() -> None:
+    from hybrid.models.wan_dit import wan_ops_written
+    from hybrid.runtime import Runtime
+
+    w = Workload.of("wan2.2-animate-14b", runtime=Runtime("wan"))
+    shape, cfg = w.shape(), w.spec.transformer
+    assert (shape.dit_ops, shape.dit_weight_dtype, shape.per_token_timestep) == ("wan", "bfloat16", False)
+    assert wan_ops_written(cfg, shape)
+    original = dit_rows(cfg, shape)
+    diffusers = dit_rows(cfg, Workload.of("wan2.2-animate-14b").shape())
+    # the same FLOPs at the published size (1280x720, 77 frames: 75,600 tokens), the original's own bytes
+    assert sum(g.flops for g in original) == sum(g.flops for g in diffusers)
+    moved = [sum(r.bytes_read + r.bytes_written for g in rows for r in g.expand()) for rows in (original, diffusers)]
+    assert moved[0] > moved[1]

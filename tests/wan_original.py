@@ -220,15 +220,21 @@ def _up(a: Any) -> Any:
 
 class CudaAutocastLists(TorchFunctionMode):
     """What CUDA autocast does that CPU autocast does not, for the ops of these models it matters to
-    with bf16 weights (``--convert-model-dtype``, Wan2.2-S2V): ``layer_norm`` is on CUDA's float32 list, so
-    under ``autocast(bfloat16)`` its bf16 weight and bias are cast to float32; ``autocast(dtype=float32)``
-    runs ``linear`` and ``conv1d`` (S2V's causal audio encoder) in float32 on CUDA (bf16 inputs, weights
-    and biases cast up), where CPU autocast turns itself off. With float32 weights all are no-ops."""
+    with bf16 weights (``--convert-model-dtype``, Wan2.2-S2V, Wan2.2-Animate): ``layer_norm`` is on CUDA's
+    float32 list, so under ``autocast(bfloat16)`` its bf16 weight and bias are cast to float32;
+    ``autocast(dtype=float32)`` runs ``linear``, ``conv1d`` (S2V's causal audio encoder) and ``matmul``
+    (Animate's motion basis) in float32 on CUDA (bf16 inputs, weights and biases cast up), where CPU autocast
+    turns itself off. And the other way: CPU autocast runs ``replication_pad1d`` in float32 (its float32 list),
+    CUDA's leaves it in the input's dtype (Animate's face encoder pads bf16 there). With float32 weights all are
+    no-ops."""
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        if func is F.pad and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return func(*args, **kwargs)
         if (func is F.layer_norm and torch.is_autocast_enabled("cpu")) or (
-            func in (F.linear, F.conv1d) and not torch.is_autocast_enabled("cpu")
+            func in (F.linear, F.conv1d, torch.matmul) and not torch.is_autocast_enabled("cpu")
         ):
             args, kwargs = tuple(_up(a) for a in args), {k: _up(v) for k, v in kwargs.items()}
         return func(*args, **kwargs)
@@ -265,6 +271,8 @@ TOP = {
 
 
 def diffusers_path(module: str) -> str:
+    if module.startswith("face_adapter.fuser_blocks."):  # Wan-Animate's FaceBlock j: the walk's face_adapter.j
+        return "face_adapter." + module.removeprefix("face_adapter.fuser_blocks.")
     parts = module.split(".")
     if parts[0] == "blocks" and len(parts) > 2:
         rest = ".".join(parts[2:])

@@ -1027,12 +1027,12 @@ WAN_OPS = "wan"
 
 def wan_ops_written(cfg: WanTransformer3DConfig, shape: CallShape) -> bool:
     """Whether :func:`_wan_dit_walk` is written for ``cfg`` and ``shape``: the original's text-, image- and
-    first-last-frame-to-video and A14B/TI2V blocks, on one GPU or with the sequence split by Ulysses (VACE,
-    Wan-Animate and ring attention are walked with diffusers' ops)."""
+    first-last-frame-to-video and A14B/TI2V blocks and Wan2.2-Animate's ``WanAnimateModel`` (one GPU), on one GPU or
+    with the sequence split by Ulysses (VACE and ring attention are walked with diffusers' ops)."""
     return (
         shape.dit_ops == WAN_OPS
         and cfg.cross_attn_norm
-        and not isinstance(cfg, (WanVACETransformer3DConfig, WanAnimateTransformer3DConfig))
+        and not isinstance(cfg, WanVACETransformer3DConfig)
         and shape.ring == 1
     )
 
@@ -1378,8 +1378,12 @@ def _wan_image_embedder(cfg: WanTransformer3DConfig, rows: _Walk, shape: CallSha
     def norm(name: str, width: int, src: int) -> None:  # autocast runs LayerNorm in float32: its input cast up
         if src != F32:
             rows.cast(f"{ie}.{name}", i * width, src, F32)
+        weights = 2 * width * F32 if wt != F32 else 0  # and its bf16 weight and bias (Wan-Animate's bf16 model)
+        if weights:
+            rows.cast(f"{ie}.{name}", width, wt, F32)
+            rows.cast(f"{ie}.{name}", width, wt, F32)
         rows.layer_norm(f"{ie}.{name}", i, width, affine=True)
-        rows.free(i * width * F32 if src != F32 else 0)
+        rows.free(weights + (i * width * F32 if src != F32 else 0))
 
     src = CLIP_FEATURES
     if cfg.pos_embed_seq_len is not None:
@@ -1466,6 +1470,222 @@ def _wan_head(rows: _Walk, cfg: WanTransformer3DConfig, nl: int, ml: int, wt: in
     rows.free(xf + 2 * ml * F32 + stream)  # its input, the modulation, the blocks' output
 
 
+def _wan_blur(rows: _Walk, module: str, n: int, c: int, size: int, pad: tuple[int, int]) -> tuple[int, int]:
+    """``Blur`` (``upfirdn2d_native`` at factor 1) of Wan-Animate's original motion encoder on ``n`` frames of
+    ``c x size x size`` bf16 (``wan/modules/animate/motion_encoder.py``): the input padded by nothing (a copy), then
+    by ``pad``, the bf16 4x4 kernel flipped, one single-channel ``conv2d`` over every frame's channels. Returns
+    ``(output bytes, output size)``; the caller holds the input."""
+    x, padded_size = n * c * size * size * BF16, size + pad[0] + pad[1]
+    padded, o = n * c * padded_size * padded_size * BF16, padded_size - 3
+    rows(module, "constant_pad_nd", "movement", x, x)  # F.pad by zeros to upsample by 1
+    rows(module, "constant_pad_nd", "movement", x, padded)
+    rows.free(x)
+    rows(module, "flip", "movement", 16 * BF16, 16 * BF16)
+    out = n * c * o * o * BF16
+    rows(module, "convolution", "conv", padded + 16 * BF16, out, ops.conv(n * c, 1, 1, (4, 4), (o, o)),
+         dims=conv_dims(n * c, 1, 1, (4, 4), (o, o)))  # fmt: skip
+    rows.free(padded + 16 * BF16)
+    return out, o
+
+
+def _wan_conv_layer(
+    rows: _Walk, module: str, n: int, c_in: int, c_out: int, k: int, size: int, down: bool = False,
+    act: bool = True,
+) -> tuple[int, int]:  # fmt: skip
+    """``ConvLayer`` of the original motion encoder (an ``nn.Sequential``): with ``down`` a :func:`_wan_blur` and a
+    stride-2 ``EqualConv2d``, else one padded to keep the size; its weight scaled on every call
+    (``self.weight * self.scale``), then with ``act`` ``FusedLeakyReLU`` (``leaky_relu(x + bias) * sqrt(2)``).
+    Returns ``(output bytes, output size)``; the caller holds the input."""
+    i, blurred = 0, 0
+    src = size
+    if down:
+        pad = (4 - 2) + (k - 1)
+        blurred, src = _wan_blur(rows, f"{module}.0", n, c_in, size, ((pad + 1) // 2, pad // 2))
+        i = 1
+    stride, padding = (2, 0) if down else (1, k // 2)
+    o = (src + 2 * padding - k) // stride + 1
+    weight, out = c_out * c_in * k * k * BF16, n * c_out * o * o * BF16
+    rows(f"{module}.{i}", "mul", "elementwise", weight, weight)
+    rows(f"{module}.{i}", "convolution", "conv", (blurred or n * c_in * size * size * BF16) + weight, out,
+         ops.conv(n, c_in, c_out, (k, k), (o, o)), dims=conv_dims(n, c_in, c_out, (k, k), (o, o)))  # fmt: skip
+    rows.free(weight + blurred)
+    if act:
+        a = f"{module}.{i + 1}"
+        rows(a, "add", "elementwise", out + c_out * BF16, out)
+        rows(a, "leaky_relu", "elementwise", out, out)
+        rows.free(out)  # the sum
+        rows(a, "mul", "elementwise", out, out)
+        rows.free(2 * out)  # the leaky output; the convolution's, as the Sequential moves on
+    return out, o
+
+
+def _wan_motion_encoder(cfg: WanAnimateTransformer3DConfig, rows: _Walk, n: int) -> None:
+    """The original motion encoder's ``get_motion`` on ``n`` face frames (``Generator`` in
+    ``motion_encoder.py``): ``EncoderApp``'s convolutions, every output kept in its list to the encoder's return,
+    the motion network's ``EqualLinear`` layers (weight and bias scaled each call), then under ``autocast(float32)``
+    the direction basis: its bf16 weight plus 1e-8 orthogonalised in float32 (``custom_qr``: Q and R cast back to
+    bf16), the features' diagonal matrix and Q.T multiplied in float32 (CUDA's autocast), summed: ``n x 512``
+    float32, held by the caller."""
+    me, size, channels = "motion_encoder.enc", cfg.motion_encoder_size, cfg.motion_channels()
+    app = f"{me}.net_app.convs"
+    x, s = _wan_conv_layer(rows, f"{app}.0", n, 3, channels[0], 1, size)
+    kept = x
+    for i, (c_in, c_out) in enumerate(pairwise(channels), start=1):
+        block = f"{app}.{i}"
+        a, _ = _wan_conv_layer(rows, f"{block}.conv1", n, c_in, c_in, 3, s)
+        b, _ = _wan_conv_layer(rows, f"{block}.conv2", n, c_in, c_out, 3, s, down=True)
+        rows.free(a)
+        skip, s = _wan_conv_layer(rows, f"{block}.skip", n, c_in, c_out, 1, s, down=True, act=False)
+        rows(block, "add", "elementwise", b + skip, b)
+        rows(block, "div", "elementwise", b, b)
+        rows.free(2 * b + skip)  # the sum, conv2's output, the skip path's
+        x = b
+        kept += x
+    e, m, out = cfg.motion_style_dim, cfg.motion_dim, cfg.motion_encoder_dim
+    weight = e * channels[-1] * 16 * BF16
+    last = f"{app}.{len(channels)}"
+    rows(last, "mul", "elementwise", weight, weight)
+    rows(last, "convolution", "conv", x + weight, n * e * BF16, ops.conv(n, channels[-1], e, (4, 4), (1, 1)),
+         dims=conv_dims(n, channels[-1], e, (4, 4), (1, 1)))  # fmt: skip
+    rows.free(weight + x)  # the weight; the last block's output, dropped from the list as it returns
+    kept -= x
+    feat = n * e * BF16
+    for i in range(5):
+        width = m if i == 4 else e
+        fc = f"{me}.fc.{i}"
+        rows(fc, "mul", "elementwise", width * e * BF16, width * e * BF16)
+        rows(fc, "mul", "elementwise", width * BF16, width * BF16)
+        rows.linear(fc, n, e, width)
+        rows.free(width * e * BF16 + width * BF16 + (feat if i else 0))
+        feat = n * width * BF16
+    rows.free(kept + n * e * BF16)  # the encoder's kept outputs, its last one (enc_motion returns)
+    d = "motion_encoder.dec.direction"
+    rows(d, "add", "elementwise", out * m * BF16, out * m * BF16)
+    rows.cast(d, out * m, BF16, F32)
+    rows(d, "linalg_qr", "linalg", out * m * F32, (out * m + m * m) * F32)
+    rows.free(out * m * F32 + out * m * BF16)  # the float32 copy, the sum
+    rows.cast(d, out * m, F32, BF16)
+    rows.cast(d, m * m, F32, BF16)
+    rows.free((out * m + m * m) * F32 + m * m * BF16)  # the float32 Q and R; R unused
+    rows(d, "diag_embed", "movement", n * m * BF16, n * m * m * BF16)
+    rows.cast(d, n * m * m, BF16, F32)
+    rows.cast(d, m * out, BF16, F32)
+    rows(d, "mm", "matmul", (n * m * m + m * out) * F32, n * m * out * F32, ops.linear(n * m, m, out),
+         dims=gemm_dims(1, n * m, out, m))  # fmt: skip
+    rows(d, "sum", "reduction", n * m * out * F32, n * out * F32)
+    rows.free(n * m * out * F32 + (n * m * m + m * out) * F32 + n * m * m * BF16 + out * m * BF16 + feat)
+
+
+def _wan_face_path(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape) -> int:
+    """The original ``after_patch_embedding``'s face path: the face frames rearranged to a batch of frames, the
+    motion encoder (:func:`_wan_motion_encoder`) in batches of 8, the float32 motion vectors joined, the
+    ``FaceEncoder`` (``face_blocks.py``: causal 1D convolutions padded by replication in the input's dtype, layer
+    norms in float32, SiLU, ``out_proj``, a padding token per frame, a copy), and a zero frame in front
+    (``torch.zeros(...).type_as``): returns the bytes of the face features the adapters attend to (held)."""
+    batch, frames, d = shape.batch, shape.frames, cfg.inner_dim
+    total = batch * frames
+    per = cfg.motion_encoder_batch_size  # rearrange 'b c t h w -> (b t) c h w' of one video: a view
+    for b in [per] * (total // per) + ([total % per] if total % per else []):
+        _wan_motion_encoder(cfg, rows, b)
+    o, f, h = cfg.motion_encoder_dim, cfg.face_encoder_hidden_dim, cfg.face_encoder_num_heads
+    motion = total * o * F32
+    rows("", "cat", "movement", motion, motion)
+    rows.free(motion)  # the batches' vectors
+    fe, t, x = "face_encoder", frames, motion
+    for i, (c_in, c_out, stride) in enumerate(((o, f * h, 1), (f, f, 2), (f, f, 2)), start=1):
+        n = batch * (h if i > 1 else 1)
+        conv = f"{fe}.conv1_local" if i == 1 else f"{fe}.conv{i}"
+        src = F32  # the joined motion vectors, then each SiLU's output
+        rows(conv, "replication_pad1d", "movement", n * c_in * t * src, n * c_in * (t + 2) * src)
+        rows.free(x)
+        rows.cast(f"{conv}.conv", n * c_in * (t + 2), src, BF16)
+        rows.free(n * c_in * (t + 2) * src)
+        t_out = (t + 2 - 3) // stride + 1
+        y = n * c_out * t_out * BF16
+        rows(f"{conv}.conv", "convolution", "conv", (n * c_in * (t + 2) + c_out * c_in * 3 + c_out) * BF16, y,
+             ops.conv(n, c_in, c_out, (3,), (t_out,)), dims=conv_dims(n, c_in, c_out, (3,), (t_out,)))  # fmt: skip
+        rows.free(n * c_in * (t + 2) * BF16)
+        t, r = t_out, batch * h * t_out
+        rows.cast(f"{fe}.norm{i}", r * f, BF16, F32)  # CUDA's autocast runs layer_norm in float32
+        rows.free(y)
+        rows.layer_norm(f"{fe}.norm{i}", r, f)
+        rows.free(r * f * F32)
+        rows(f"{fe}.act", "silu", "elementwise", r * f * F32, r * f * F32)
+        rows.free(r * f * F32)
+        x = r * f * F32
+    r = batch * h * t
+    rows.cast(f"{fe}.out_proj", r * f, F32, BF16)
+    rows.linear(f"{fe}.out_proj", r, f, d)
+    rows.free(r * f * BF16 + x)
+    rows(fe, "repeat", "movement", d * BF16, batch * t * d * BF16)
+    feats = batch * t * (h + 1) * d * BF16
+    rows(fe, "cat", "movement", feats, feats)
+    rows.free(r * d * BF16 + batch * t * d * BF16)
+    rows(fe, "clone", "movement", feats, feats)
+    rows.free(feats)
+    front = batch * (h + 1) * d
+    rows("", "zeros", "factory", 0, front * F32)
+    rows.cast("", front, F32, BF16)
+    rows.free(front * F32)
+    joined = feats + front * BF16
+    rows("", "cat", "movement", joined, joined)
+    rows.free(feats + front * BF16)
+    return joined
+
+
+def _wan_face_block(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape, j: int, stream: int) -> None:
+    """The original ``FaceBlock`` ``face_adapter.fuser_blocks[j]`` after a block (``face_blocks.py``) on the float32
+    stream (``stream`` bytes) and the face features: layer norms in float32, ``linear1_kv`` and ``linear1_q`` in
+    bf16, ``RMSNorm`` over a head in float32 (cast back), each latent frame's tokens attending to its 5 face
+    tokens (``flash_attn_func``), ``linear2``; the stream plus its output in float32, the old stream freed."""
+    fa = f"face_adapter.{j}"
+    batch, n_tok, d, heads, hd = (
+        shape.batch,
+        shape.local_tokens,
+        cfg.inner_dim,
+        cfg.num_attention_heads,
+        cfg.attention_head_dim,
+    )
+    frames, kv_tok = shape.dit_latent_frames, cfg.face_encoder_num_heads + 1
+    n, kv = batch * n_tok, batch * frames * kv_tok
+    rows.cast(f"{fa}.pre_norm_motion", kv * d, BF16, F32)
+    rows.layer_norm(f"{fa}.pre_norm_motion", kv, d)
+    rows.free(kv * d * F32)
+    rows.layer_norm(f"{fa}.pre_norm_feat", n, d)
+    rows.cast(f"{fa}.linear1_kv", kv * d, F32, BF16)
+    rows.linear(f"{fa}.linear1_kv", kv, d, 2 * d)
+    rows.free(kv * d * BF16)
+    rows.cast(f"{fa}.linear1_q", n * d, F32, BF16)
+    rows.linear(f"{fa}.linear1_q", n, d, d)
+    rows.free(n * d * BF16)
+    for name, r in (("q_norm", n), ("k_norm", kv)):
+        x, xf, stats = r * d * BF16, r * d * F32, r * heads * F32
+        rows.cast(f"{fa}.{name}", r * d, BF16, F32)
+        rows(f"{fa}.{name}", "pow", "elementwise", xf, xf)
+        rows(f"{fa}.{name}", "mean", "reduction", xf, stats)
+        rows.free(xf)
+        rows(f"{fa}.{name}", "add", "elementwise", stats, stats)
+        rows.free(stats)
+        rows(f"{fa}.{name}", "rsqrt", "elementwise", stats, stats)
+        rows.free(stats)
+        rows(f"{fa}.{name}", "mul", "elementwise", xf + stats, xf)
+        rows.free(xf + stats)
+        rows.cast(f"{fa}.{name}", r * d, F32, BF16)
+        rows.free(xf)
+        rows(f"{fa}.{name}", "mul", "elementwise", x + hd * BF16, x)
+        rows.free(x)
+    per_frame = n_tok // frames
+    rows.math_attention(batch * frames * heads, per_frame, kv_tok, hd)
+    rows(fa, "scaled_dot_product_attention", "attention", (n + 2 * kv) * d * BF16, n * d * BF16,
+         ops.sdpa(batch * frames, heads, per_frame, kv_tok, hd),
+         dims=attention_dims(batch * frames * heads, per_frame, kv_tok, hd))  # fmt: skip
+    rows.free(2 * n * d * BF16 + kv * d * BF16 + 2 * kv * d * BF16)  # q, q normed, k normed; kv
+    rows.linear(f"{fa}.linear2", n, d, d)
+    rows.free(n * d * BF16 + n * d * F32 + kv * d * F32)  # the attention's output, the two norms'
+    rows("", "add", "elementwise", n * d * BF16 + stream, n * d * F32)
+    rows.free(n * d * BF16 + stream)
+
+
 def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None:
     """Every op one forward of the original ``WanModel`` costs (``wan/modules/model.py``: Wan2.1's,
     and Wan2.2's with a timestep per token), as ``generate.py`` runs it under
@@ -1482,7 +1702,10 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     sinusoid in float64 and its embedding and projection in float32 (``autocast(float32)``), every
     block's float32 norms, modulation and residual stream, the rotary embedding in float64 complex
     per sample, float32 q and k cast for FlashAttention and its output cast back, a float32 head and
-    unpatchify. Left out: the host-side bookkeeping (grid sizes, sequence lengths, ``cu_seqlens``).
+    unpatchify. Wan2.2-Animate's ``WanAnimateModel`` (``wan/modules/animate/model_animate.py``, bf16 weights): its
+    bf16 condition joined to the latents, the pose patch embedding added into frames 1: in place, the face path
+    (:func:`_wan_face_path`), a timestep per sample, and a ``FaceBlock`` after block 0 and every fifth
+    (:func:`_wan_face_block`). Left out: the host-side bookkeeping (grid sizes, sequence lengths, ``cu_seqlens``).
     Allocations as the tracer's live bytes count them, the weights' bf16 copies included."""
     rows = _Walk(sink, shape.batch)
     batch, text_len, d = shape.batch, shape.text_len, cfg.inner_dim
@@ -1499,8 +1722,13 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     pad = (seq_len - tokens) * d * BF16  # per sample
     wt = nbytes(shape.dit_weight_dtype)  # float32 weights, or bf16 (--convert-model-dtype)
     joined = channels * pixels * F32
+    animate = isinstance(cfg, WanAnimateTransformer3DConfig)
+    y = (channels - cfg.out_channels) * pixels  # Wan-Animate's bf16 condition, promoted to join the latents
+    if animate:
+        rows.cast("", y, BF16, F32, calls=batch)
     if channels > cfg.out_channels:  # A14B image-to-video: torch.cat([latents, y]) per sample
         rows("", "cat", "movement", joined, joined, calls=batch, out=batch * joined)
+        rows.free(batch * y * F32 if animate else 0)
     casts = (d * channels * prod(cfg.patch_size) + d) * BF16 if wt == F32 else 0
     rows("patch_embedding", "_to_copy", "movement", joined, channels * pixels * BF16, calls=batch, out=0)
     read = (channels * pixels + d * channels * prod(cfg.patch_size) + d) * BF16
@@ -1514,6 +1742,18 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
             rows.free(casts + channels * pixels * BF16)
     if channels > cfg.out_channels:
         rows.free(batch * joined)
+    faces = 0
+    if isinstance(cfg, WanAnimateTransformer3DConfig):  # after_patch_embedding: x_[:, :, 1:] += pose, the faces
+        pose_pixels = (f - 1) * p_t * h * p_h * w * p_w
+        pose = batch * (f - 1) * h * w * d * BF16
+        read = (batch * cfg.latent_channels * pose_pixels + d * cfg.latent_channels * prod(cfg.patch_size) + d) * BF16
+        rows("pose_patch_embedding", "convolution", "conv", read, pose,
+             ops.conv3d(batch, cfg.latent_channels, d, cfg.patch_size, (f - 1, h, w)),
+             dims=conv_dims(batch, cfg.latent_channels, d, cfg.patch_size, (f - 1, h, w)))  # fmt: skip
+        rows("", "add_", "elementwise", 2 * pose, pose, out=0)
+        rows("", "copy_", "movement", 2 * pose, pose, out=0)  # the augmented assignment's __setitem__
+        faces = _wan_face_path(cfg, rows, shape)
+        rows.free(pose)
     rows("", "new_zeros", "factory", s * BF16, pad, calls=batch, out=0)  # the padding to seq_len (none on one GPU)
     rows("", "cat", "movement", s * BF16 + pad, s * BF16 + pad, calls=batch, out=0)
     if rows.memory:  # per sample: its padding, the two joined, the padding dropped
@@ -1530,8 +1770,17 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
     block0 = x - batch * local * d * BF16 if ranks > 1 else 0
     rows.repeat(1, "blocks.0", lambda block: _wan_block(cfg, block, shape, m_local, BF16, wt))
     rows.free(block0)
-    sink.repeat(cfg.num_layers - 1, "blocks.{i}", lambda s_: _wan_block(cfg, _Walk(s_, batch), shape, m_local, F32, wt),
-                start=1)  # fmt: skip
+    if isinstance(cfg, WanAnimateTransformer3DConfig):  # a face block after block 0 and every k-th block after it
+        k, stream = cfg.inject_face_latents_blocks, batch * local * d * F32
+        for j in range(cfg.num_layers // k):
+            if j:
+                rows.repeat(1, f"blocks.{j * k}", lambda block: _wan_block(cfg, block, shape, m_local, F32, wt))
+            _wan_face_block(cfg, rows, shape, j, stream)
+            sink.repeat(k - 1, "blocks.{i}", lambda s_: _wan_block(cfg, _Walk(s_, batch), shape, m_local, F32, wt),
+                        start=j * k + 1)  # fmt: skip
+    else:
+        sink.repeat(cfg.num_layers - 1, "blocks.{i}",
+                    lambda s_: _wan_block(cfg, _Walk(s_, batch), shape, m_local, F32, wt), start=1)  # fmt: skip
     # Head: under autocast(float32), on this rank's tokens
     nl = batch * local
     _wan_head(rows, cfg, nl, m_local * d, wt, nl * d * F32)
@@ -1540,7 +1789,7 @@ def _wan_dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> 
         _gather_forward(rows, nl * o * F32, ranks)
         rows.free(nl * o * F32)  # the head's output
     rows("", "clone", "movement", tokens * o * F32, tokens * o * F32, calls=batch, out=n * o * F32)  # unpatchify
-    rows.free(n * o * F32)  # the head's (joined) output
+    rows.free(n * o * F32 + faces)  # the head's (joined) output; Wan-Animate's face features
 
 
 def dit_peak_bytes(cfg: WanTransformer3DConfig, shape: CallShape, materialized: bool = False) -> int:
