@@ -112,7 +112,8 @@ class Deployment:
             raise InputError(f"ring: the {repo} repository {runtime.record.no_ring_repos[repo]}; use --ulysses")
         if self.ring > 1 and spec.pipeline_def.no_ring_reason:
             raise InputError(f"ring: {spec.pipeline_def.no_ring_reason}; use --ulysses")
-        if self.gpus > 1 and spec.pipeline_def.no_layouts_reason:
+        p = spec.pipeline_def
+        if self.gpus > 1 and p.no_layouts_reason and runtime.name not in p.layouts_runtimes:
             raise InputError(
                 f"gpus: {spec.name} runs on one GPU per job ({spec.pipeline_def.no_layouts_reason}); valid: --gpus 1"
             )

@@ -274,6 +274,8 @@ class Pipeline:
     """The pipeline's ``mode`` values (``--mode``), the first its default; ``()``: it takes none."""
     no_layouts_reason: str = ""
     """Why the pipeline runs on one GPU only (its transformer has no context-parallel plan); ``""``: it has one."""
+    layouts_runtimes: tuple[str, ...] = ()
+    """Runtimes whose own code splits the pipeline over GPUs all the same (:attr:`no_layouts_reason` is diffusers')."""
     no_ring_reason: str = ""
     """Why the pipeline's tokens split by Ulysses only (no ring attention, on any runtime); ``""``: ring too."""
     audio: bool = False
@@ -685,8 +687,9 @@ ANIMATE = Pipeline(
     segment_frames=77,
     segment_overlap=1,
     modes=("animate", "replace"),
-    no_layouts_reason="diffusers' WanAnimateTransformer3DModel has no context-parallel plan (_cp_plan), and the "
-    "original WanAnimateModel's own Ulysses split (its face adapter's all-gathered queries) is not modelled yet",
+    no_layouts_reason="diffusers' WanAnimateTransformer3DModel has no context-parallel plan (_cp_plan); the original "
+    "code splits it by Ulysses (--runtime wan)",
+    layouts_runtimes=("wan",),
 )
 """Wan2.2-Animate (``WanAnimatePipeline``): the video made in 77-frame segments (``segment_frame_length``), each
 after the first conditioned on one frame of the previous (``prev_segment_conditioning_frames``), 20 steps and

@@ -177,8 +177,9 @@ def test_every_stage_of_a_tiny_animate_job_equals_its_trace() -> None:
         (["--gpus", "2", "--ulysses", "2", "--gpu", "h100-sxm"], "gpus: wan2.2-animate-14b runs on one GPU per job"),
         (["--runtime", "lightx2v", "--gpu", "h100-sxm"], "runtime: wan2.2-animate-14b runs on diffusers, wan only"),
         (
-            ["--runtime", "wan", "--gpus", "2", "--ulysses", "2", "--gpu", "h100-sxm"],
-            "the original WanAnimateModel's own Ulysses split (its face adapter's all-gathered queries) is not",
+            ["--runtime", "wan", "--size", "848x480", "--gpus", "4", "--ulysses", "4", "--gpu", "h100-sxm"],
+            "ulysses: the original pads its 33,390 tokens to 33,392 for 4 ranks, which its face adapter cannot split "
+            "into 21 latent frames",
         ),
         (["--frames", "1"], "frames: 1 is invalid for wan2.2-animate-14b; valid: more than 1"),
         (["--batch", "2"], "batch: 2 is invalid for wan2.2-animate-14b; valid: 1 to 1"),
@@ -283,3 +284,27 @@ def test_a_runtime_is_bound_to_its_workloads_pipeline() -> None:
     assert RUNTIME_DEFS["wan"].of("t2v") is RUNTIME_DEFS["wan"]  # no overlay: the record itself
     with pytest.raises(InputError, match="runtime: unknown field 'pipeline'"):
         Workload.of("wan2.2-animate-14b", runtime={"name": "wan", "pipeline": "t2v"})
+
+
+def test_the_original_runtime_splits_animate_by_ulysses() -> None:
+    """generate.py --task animate-14B --dit_fsdp --t5_fsdp --ulysses_size 8 (the Wan2.2 README's 8-GPU command): each
+    rank runs the blocks on its 9,450 of the 75,600 tokens, the motion and face encoders whole, and gathers the
+    queries for each of the 8 face adapters (tests/test_wan_animate_original.py traces that code under Ulysses)."""
+    from hybrid.deployment import Deployment
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import size_on_gpu
+
+    w = Workload.of("wan2.2-animate-14b", frames=241, runtime=Runtime("wan"))
+    d = Deployment(gpus=8, ulysses=8, fsdp=("dit", "text_encoder"))
+    shape = w.shape(d)
+    assert (shape.dit_tokens, shape.local_tokens) == (75_600, 9_450)
+    rows = dit_rows(w.spec.transformer, shape)
+    gathers = [g for g in rows if g.op == "c10d.allgather_"]
+    # the 8 face adapters' queries (9,450 tokens x 5,120 x 2 bytes a rank) and the head's float32 output (64 wide)
+    assert sorted((g.module, g.calls * g.repeat) for g in gathers) == [("", 1)] + [(f"face_adapter.{j}", 1)
+                                                                                   for j in range(8)]  # fmt: skip
+    one, eight = size_on_gpu(w, "h100-sxm"), size_on_gpu(w, "h100-sxm", deployment=d)
+    assert eight.stages["diffusion_core"].seconds < one.stages["diffusion_core"].seconds / 6
+    assert eight.stages["diffusion_core"].comm_bytes_per_rank > 0
+    with pytest.raises(InputError, match="runs on one GPU per job"):  # diffusers' class has no plan
+        size_on_gpu(Workload.of("wan2.2-animate-14b"), "h100-sxm", deployment=Deployment(gpus=2, ulysses=2))

@@ -3,8 +3,10 @@
 ``wan/modules/animate/``, vendored in ``tests/data/wan_original/wan22/animate``), run on a CPU with bf16 weights
 (``from_pretrained(torch_dtype=bfloat16)``) under ``autocast(bfloat16)`` as ``WanAnimate.generate`` runs it, and
 traced: every (module, op)'s calls, FLOPs and bytes, and both activation peaks, as ``tests/test_wan_original.py``
-does for the other models. Two cases: one face frame over a 96x128 latent grid (the blocks' attention peaks), and
-nine face frames (two motion-encoder batches, the face encoder's strided convolutions) with two face blocks.
+does for the other models. On one GPU: one face frame over a 96x128 latent grid (the blocks' attention peaks), and
+nine face frames (two motion-encoder batches, the face encoder's strided convolutions) with two face blocks. Under
+Ulysses (``sp_attn_forward`` patched in and ``use_context_parallel`` set, as ``wan/animate.py`` does; rank 0 of
+torch's fake process group, as ``tests/test_wan_original_sp.py``): 2 ranks, and 4 with the tokens padded.
 The same two things are left out (the host's bookkeeping, no weight casts to leave out with bf16 weights), and
 ``CudaAutocastLists`` makes the CPU run do what CUDA's autocast does (the motion basis's float32 ``matmul``, the face
 encoder's replication padding in the input's dtype).
@@ -12,6 +14,7 @@ encoder's replication padding in the input's dtype).
 
 from __future__ import annotations
 
+import types
 import warnings
 from dataclasses import replace
 
@@ -21,25 +24,38 @@ import torch
 from hybrid.geometry import CallShape
 from hybrid.models.wan_dit import WanAnimateTransformer3DConfig, dit_peak_bytes, dit_rows
 from hybrid.presets import get_preset
+from hybrid.trace.parallel import fake_world
 from hybrid.workload import Workload
-from tests.wan_original import Traced, load_animate, trace, walk_and_trace
+from tests.wan_original import Traced, load_animate, load_sequence_parallel, trace, walk_and_trace
 
-HEADS, HEAD_DIM, FFN, TEXT_DIM, FREQ = 2, 128, 64, 32, 16
-CASES = {  # layers, face frames, latent grid (frames: the reference and face_frames // 4 + 1; height, width)
-    "one-face-frame-wide-grid": (5, 1, (2, 96, 128)),
-    "nine-face-frames-two-adapters": (10, 9, (4, 4, 6)),
+WIDTH, FFN, TEXT_DIM, FREQ = 256, 64, 32, 16
+CASES = {  # layers, face frames, latent grid (frames: the reference and face_frames // 4 + 1; height, width), heads,
+    # Ulysses ranks
+    "one-face-frame-wide-grid": (5, 1, (2, 96, 128), 2, 1),
+    "nine-face-frames-two-adapters": (10, 9, (4, 4, 6), 2, 1),
+    "ulysses-2": (5, 1, (2, 4, 8), 2, 2),  # 16 tokens, 8 a rank
+    "ulysses-4-padded": (5, 5, (3, 2, 6), 4, 4),  # 9 tokens padded to 12: 4 a latent frame in the face adapter
 }
 
 
-def _trace(layers: int, face_frames: int, grid: tuple[int, int, int]) -> Traced:
-    frames, height, width = grid
+def _trace(layers: int, face_frames: int, grid: tuple[int, int, int], heads: int, ranks: int) -> Traced:
     module = load_animate()
+    sp = load_sequence_parallel()
     torch.manual_seed(0)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), fake_world(ranks):
         warnings.simplefilter("ignore")  # diffusers' note on casting a model with `to()`
-        model = module.WanAnimateModel(in_dim=36, dim=HEADS * HEAD_DIM, ffn_dim=FFN, text_dim=TEXT_DIM,
-                                       num_heads=HEADS, num_layers=layers, freq_dim=FREQ)  # fmt: skip
+        model = module.WanAnimateModel(in_dim=36, dim=heads * (WIDTH // heads), ffn_dim=FFN, text_dim=TEXT_DIM,
+                                       num_heads=heads, num_layers=layers, freq_dim=FREQ)  # fmt: skip
         model = model.eval().requires_grad_(False).to(torch.bfloat16)
+        if ranks > 1:  # as wan/animate.py does with use_sp
+            for block in model.blocks:
+                block.self_attn.forward = types.MethodType(sp.sp_attn_forward, block.self_attn)
+            model.use_context_parallel = True
+        return _run(model, face_frames, grid, ranks)
+
+
+def _run(model: torch.nn.Module, face_frames: int, grid: tuple[int, int, int], ranks: int) -> Traced:
+    frames, height, width = grid
     bf16 = torch.bfloat16
     x = [torch.randn(16, frames, height, width)]  # the float32 noise
     y = [torch.randn(20, frames, height, width, dtype=bf16)]  # mask and reference latents, bf16 (generate's y)
@@ -49,9 +65,10 @@ def _trace(layers: int, face_frames: int, grid: tuple[int, int, int]) -> Traced:
     clip = torch.randn(1, 257, 1280, dtype=torch.float16)  # CLIP's visual features under autocast(float16)
     t = torch.full((1,), 999, dtype=torch.long)
     tokens = frames * (height // 2) * (width // 2)
+    seq_len = -(-tokens // ranks) * ranks  # wan/animate.py: math.ceil(tokens / sp_size) * sp_size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return trace(model, lambda: model(x, t=t, clip_fea=clip, context=context, seq_len=tokens, y=y,
+        return trace(model, lambda: model(x, t=t, clip_fea=clip, context=context, seq_len=seq_len, y=y,
                                           pose_latents=pose, face_pixel_values=face))  # fmt: skip
 
 
@@ -61,14 +78,14 @@ def traced() -> dict[str, Traced]:
 
 
 def _walk_shape(name: str) -> tuple[WanAnimateTransformer3DConfig, CallShape]:
-    layers, face_frames, (frames, height, width) = CASES[name]
-    cfg = WanAnimateTransformer3DConfig(num_attention_heads=HEADS, attention_head_dim=HEAD_DIM, ffn_dim=FFN,
+    layers, face_frames, (frames, height, width), heads, ranks = CASES[name]
+    cfg = WanAnimateTransformer3DConfig(num_attention_heads=heads, attention_head_dim=WIDTH // heads, ffn_dim=FFN,
                                         num_layers=layers, text_dim=TEXT_DIM, freq_dim=FREQ,
-                                        added_kv_proj_dim=HEADS * HEAD_DIM)  # fmt: skip
+                                        added_kv_proj_dim=WIDTH)  # fmt: skip
     shape = CallShape(batch=1, frames=face_frames, height=8 * height, width=8 * width, latent_frames=frames,
                       latent_height=height, latent_width=width, dit_latent_frames=frames,
                       dit_tokens=frames * (height // 2) * (width // 2), text_len=512, images=1, image_tokens=257,
-                      dit_ops="wan", dit_weight_dtype="bfloat16")  # fmt: skip
+                      dit_ops="wan", dit_weight_dtype="bfloat16", ulysses=ranks)  # fmt: skip
     return cfg, shape
 
 
@@ -79,8 +96,12 @@ def test_the_walk_equals_the_original_animate_code_op_for_op(traced: dict[str, T
     assert walked == kept
     # the same FLOPs as diffusers' WanAnimateTransformer3DModel of the same config (one 512x512 face frame through
     # the motion encoder: 39,280,216,064 of them)
-    diffusers = dit_rows(cfg, replace(shape, dit_ops="diffusers", dit_weight_dtype="bfloat16"))
-    assert sum(v[1] for v in walked.values()) == sum(g.flops for g in diffusers)
+    if shape.ulysses == 1:
+        diffusers = dit_rows(cfg, replace(shape, dit_ops="diffusers", dit_weight_dtype="bfloat16"))
+        assert sum(v[1] for v in walked.values()) == sum(g.flops for g in diffusers)
+    else:  # every rank gathers the face adapters' queries and attends over all of them: an all-gather each
+        gathers = [v for (module, op), v in walked.items() if op == "c10d.allgather_"]
+        assert len(gathers) == 2  # the face adapter's (one adapter) and the head's
     assert sum(v[1] for (module, _), v in walked.items() if module.startswith("motion_encoder")) == (
         39_280_216_064 * shape.frames
     )

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.dtypes import BF16, F16, F32, F64, I64, nbytes
+from hybrid.errors import InputError
 from hybrid.geometry import INT64_MAX
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
@@ -1142,12 +1143,12 @@ def _s2v_rope(rows: _Walk, tokens: int, d: int, src: int) -> None:
     rows.free(2 * s * F64)  # the list's sample, the stack
 
 
-def _gather_forward(rows: _Walk, part: int, ranks: int) -> None:
+def _gather_forward(rows: _Walk, part: int, ranks: int, module: str = "") -> None:
     """``gather_forward`` (``wan/distributed/util.py``): every rank's ``part`` bytes into ``empty_like`` outputs by
     ``dist.all_gather``, joined along the sequence; leaves the join allocated."""
-    rows("", "empty_like", "factory", part, part, calls=ranks, out=ranks * part)
-    rows.list_collective("", "allgather_", ranks, part)
-    rows("", "cat", "movement", ranks * part, ranks * part)
+    rows(module, "empty_like", "factory", part, part, calls=ranks, out=ranks * part)
+    rows.list_collective(module, "allgather_", ranks, part)
+    rows(module, "cat", "movement", ranks * part, ranks * part)
     rows.free(ranks * part)  # the list
 
 
@@ -1637,17 +1638,15 @@ def _wan_face_block(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: Call
     """The original ``FaceBlock`` ``face_adapter.fuser_blocks[j]`` after a block (``face_blocks.py``) on the float32
     stream (``stream`` bytes) and the face features: layer norms in float32, ``linear1_kv`` and ``linear1_q`` in
     bf16, ``RMSNorm`` over a head in float32 (cast back), each latent frame's tokens attending to its 5 face
-    tokens (``flash_attn_func``), ``linear2``; the stream plus its output in float32, the old stream freed."""
+    tokens (``flash_attn_func``), ``linear2``; the stream plus its output in float32, the old stream freed. Under
+    Ulysses (``use_context_parallel``) the queries of this rank's tokens are gathered from every rank
+    (``gather_forward``), every rank attends over all of them, and ``linear2`` runs on its own chunk."""
     fa = f"face_adapter.{j}"
-    batch, n_tok, d, heads, hd = (
-        shape.batch,
-        shape.local_tokens,
-        cfg.inner_dim,
-        cfg.num_attention_heads,
-        cfg.attention_head_dim,
-    )
+    batch, n_tok, d = shape.batch, shape.local_tokens, cfg.inner_dim
+    heads, hd, ranks = cfg.num_attention_heads, cfg.attention_head_dim, shape.sequence_degree
     frames, kv_tok = shape.dit_latent_frames, cfg.face_encoder_num_heads + 1
     n, kv = batch * n_tok, batch * frames * kv_tok
+    full = n * ranks  # every rank's tokens: the sequence padded to a multiple of the ranks
     rows.cast(f"{fa}.pre_norm_motion", kv * d, BF16, F32)
     rows.layer_norm(f"{fa}.pre_norm_motion", kv, d)
     rows.free(kv * d * F32)
@@ -1673,15 +1672,25 @@ def _wan_face_block(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: Call
         rows.cast(f"{fa}.{name}", r * d, F32, BF16)
         rows.free(xf)
         rows(f"{fa}.{name}", "mul", "elementwise", x + hd * BF16, x)
-        rows.free(x)
-    per_frame = n_tok // frames
+        rows.free(x + (x if name == "q_norm" else 0))  # the cast; linear1_q's output, q rebound (k is kv's view)
+    if ranks > 1:
+        _gather_forward(rows, n * d * BF16, ranks, fa)
+        rows.free(n * d * BF16)  # this rank's queries, q rebound to every rank's
+    seq, tokens = full // batch, full * d * BF16
+    if seq % frames:
+        raise InputError(
+            f"ulysses: the original pads its {shape.dit_tokens:,} tokens to {seq:,} for {ranks} ranks, which its face "
+            f"adapter cannot split into {frames} latent frames (face_blocks.py); valid: a degree that divides the "
+            "tokens"
+        )
+    per_frame = seq // frames
     rows.math_attention(batch * frames * heads, per_frame, kv_tok, hd)
-    rows(fa, "scaled_dot_product_attention", "attention", (n + 2 * kv) * d * BF16, n * d * BF16,
+    rows(fa, "scaled_dot_product_attention", "attention", tokens + 2 * kv * d * BF16, tokens,
          ops.sdpa(batch * frames, heads, per_frame, kv_tok, hd),
          dims=attention_dims(batch * frames * heads, per_frame, kv_tok, hd))  # fmt: skip
-    rows.free(2 * n * d * BF16 + kv * d * BF16 + 2 * kv * d * BF16)  # q, q normed, k normed; kv
-    rows.linear(f"{fa}.linear2", n, d, d)
-    rows.free(n * d * BF16 + n * d * F32 + kv * d * F32)  # the attention's output, the two norms'
+    rows.free(tokens + kv * d * BF16 + 2 * kv * d * BF16)  # q normed (every rank's), k normed; kv
+    rows.linear(f"{fa}.linear2", n, d, d)  # on this rank's chunk of the attention's output
+    rows.free(tokens + n * d * F32 + kv * d * F32)  # the attention's output, the two norms'
     rows("", "add", "elementwise", n * d * BF16 + stream, n * d * F32)
     rows.free(n * d * BF16 + stream)
 
