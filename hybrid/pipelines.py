@@ -678,9 +678,9 @@ ANIMATE = Pipeline(
     max_batch_reason="wanmeter models Wan-Animate one video per job (the pipeline expands one pose and face "
     "video over the prompts)",
     wan_repo="Wan2.2",
-    runtimes=("diffusers", "wan"),
-    runtimes_reason="diffusers' WanAnimatePipeline and the original Wan2.2 repository's WanAnimate (generate.py "
-    "--task animate-14B)",
+    runtimes=("diffusers", "wan", "lightx2v"),
+    runtimes_reason="diffusers' WanAnimatePipeline, the original Wan2.2 repository's WanAnimate (generate.py "
+    "--task animate-14B) and LightX2V's wan2.2_animate runner",
     transformer_dtype="bfloat16",
     default_steps=20,
     default_guidance_scale=1.0,

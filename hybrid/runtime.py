@@ -168,6 +168,17 @@ SOURCES: dict[str, str] = {
     "`WanAnimateModel.from_pretrained(..., torch_dtype=self.param_dtype, device_map=self.device)` (115-119); "
     "wan/configs/wan_animate_14B.py: 20 steps, shift 5.0, guide scale 1.0, clip_len 77; "
     "wan/modules/animate/model_animate.py: the timestep embedded per sample (406-411)",
+    "lightx2v-animate": "ModelTC/LightX2V (f8aee98, 2026-08-21; added by 210d0804, 2025-09-27, '[Feat] Add wan2.2 "
+    'animate model (#339)\') lightx2v/models/runners/wan/wan_animate_runner.py `@RUNNER_REGISTER("wan2.2_animate")`: '
+    "segments of target_video_length with refert_num carried over (get_valid_len and inputs_padding as the "
+    "original's), per segment `run_image_encoder(self.refer_pixel_values)` and three VAE encodes (pose, reference, "
+    "conditioning video) and one decode; wan_runner.py run_text_encoder encodes the negative prompt only `if "
+    'self.config.get("enable_cfg", False)`; configs/wan22/wan_animate.json: `"infer_steps": 20`, '
+    '`"sample_shift": 5.0`, `"enable_cfg": false`, `"refert_num": 1`, `"target_video_length": 77`, '
+    '`"self_attn_1_type": "flash_attn3"`; no vae_dtype (bf16, GET_DTYPE()) nor use_tiling_vae; '
+    "networks/wan/infer/animate/pre_infer.py runs the motion and face encoders in every call; wan_animate_8gpu.json's "
+    "seq_p_size 8 runs the face adapter's norm, attention and linear2 over every token on every rank "
+    "(infer/animate/transformer_infer.py) with a parallel VAE",
     "lightx2v-s2v": "ModelTC/LightX2V (f8aee98, 2026-08-21; added by 92b2f1b8, 2026-06-02, '[feat]: support wan2.2 "
     "s2v, support dist infer, pose-audio (#1113)') lightx2v/models/runners/wan/wan_s2v_runner.py "
     '`@RUNNER_REGISTER("wan2.2_s2v")` (lightx2v.infer --model_cls wan2.2_s2v --task s2v; scripts/wan22/'
@@ -671,6 +682,20 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             vae_dtype='its config\'s "vae_dtype" (float32 only before 2025-08-28)',
             host_components=("audio_encoder",),
             pipelines={
+                "animate": {
+                    "stage_calls": {"image_encoder": "segments", "reference_encode": "segments"},
+                    "runner": "LightX2V's wan2.2_animate runner (lightx2v.infer --model_cls wan2.2_animate --task "
+                    "animate)",
+                    "note": "runtime: LightX2V (--runtime lightx2v), its wan2.2_animate runner (added 2025-09-27) as "
+                    "its configs/wan22/wan_animate.json runs it: the original's segments (77 frames, one carried "
+                    "over), 20 steps, enable_cfg false (one DiT call a step; the negative prompt encoded only with "
+                    "CFG), CLIP and the reference image's VAE encode again in every segment, the motion and face "
+                    "encoders inside every DiT call; its own Animate model code in bf16 timed by diffusers' "
+                    "WanAnimateTransformer3DModel ops (the same modules and FLOPs); the VAE in bfloat16, untiled; "
+                    "attention FlashAttention-3 as its configs name it (its 4090 configs' SageAttention 2 and FP8 are "
+                    "what-ifs: --optimise); its 8-GPU config's Ulysses split (every rank running the face adapters "
+                    "over all the tokens) and parallel VAE are not modelled: one GPU per job",
+                },
                 "s2v": {
                     "weight_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
                     "compute_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
@@ -688,6 +713,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             },
             sources=(
                 "lightx2v-config",
+                "lightx2v-animate",
                 "lightx2v-s2v",
                 "lightx2v-dtypes",
                 "lightx2v-offload",

@@ -175,7 +175,11 @@ def test_every_stage_of_a_tiny_animate_job_equals_its_trace() -> None:
     ("args", "message"),
     [
         (["--gpus", "2", "--ulysses", "2", "--gpu", "h100-sxm"], "gpus: wan2.2-animate-14b runs on one GPU per job"),
-        (["--runtime", "lightx2v", "--gpu", "h100-sxm"], "runtime: wan2.2-animate-14b runs on diffusers, wan only"),
+        (
+            ["--runtime", "fastvideo", "--gpu", "h100-sxm"],
+            "runtime: wan2.2-animate-14b runs on diffusers, wan, lightx2v only",
+        ),
+        (["--runtime", "lightx2v", "--gpus", "2", "--ulysses", "2", "--gpu", "h100-sxm"], "runs on one GPU per job"),
         (
             ["--runtime", "wan", "--size", "848x480", "--gpus", "4", "--ulysses", "4", "--gpu", "h100-sxm"],
             "ulysses: the original pads its 33,390 tokens to 33,392 for 4 ranks, which its face adapter cannot split "
@@ -308,3 +312,18 @@ def test_the_original_runtime_splits_animate_by_ulysses() -> None:
     assert eight.stages["diffusion_core"].comm_bytes_per_rank > 0
     with pytest.raises(InputError, match="runs on one GPU per job"):  # diffusers' class has no plan
         size_on_gpu(Workload.of("wan2.2-animate-14b"), "h100-sxm", deployment=Deployment(gpus=2, ulysses=2))
+
+
+def test_lightx2v_runs_animate_as_its_wan_animate_json() -> None:
+    """LightX2V's wan2.2_animate runner (configs/wan22/wan_animate.json): the original's segments and per-segment CLIP
+    and reference encodes, the negative prompt encoded only with CFG (off: enable_cfg false), its own bf16 model
+    timed by diffusers' ops, its VAE in bfloat16."""
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import stage_costs
+
+    light = Workload.of("wan2.2-animate-14b", frames=241, runtime=Runtime("lightx2v"))
+    diffusers = Workload.of("wan2.2-animate-14b", frames=241)
+    assert dict(schedule(light)) == {**dict(schedule(diffusers)), "image_encoder": 4, "reference_encode": 4}
+    assert dict(schedule(light))["text_encoder"] == 1 and not light.cfg
+    assert (light.spec.vae.compute_dtype, diffusers.spec.vae.compute_dtype) == ("bfloat16", "float32")
+    assert stage_costs(light)["diffusion_core"] == stage_costs(diffusers)["diffusion_core"]  # diffusers' ops
