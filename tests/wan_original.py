@@ -141,28 +141,31 @@ S2V_FILES = ("s2v_utils", "auxi_blocks", "motioner", "audio_utils", "model_s2v",
 ``librosa`` only to read audio files: a placeholder module stands in for it)."""
 
 
+def _load_modules(package: str, folder: str, files: tuple[str, ...], on_cuda: bool = False) -> None:
+    """The vendored ``folder``'s ``files`` as modules of ``package``, in order (:func:`_source`)."""
+    pkg = types.ModuleType(package)
+    pkg.__path__ = []
+    sys.modules[package] = pkg
+    for part in files:
+        module = types.ModuleType(f"{package}.{part}")
+        module.__package__ = package
+        sys.modules[module.__name__] = module
+        path = f"{folder}/{part}.py"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.cpu.amp's deprecation, met by its decorators
+            exec(compile(_source(path, on_cuda), str(ROOT / path), "exec"), module.__dict__)
+
+
 def load_s2v(on_cuda: bool = False) -> types.ModuleType:
     """Wan2.2's ``wan/modules/s2v/model_s2v.py`` (with the files it imports, :data:`S2V_FILES`), its relative
     imports of ``..model`` and ``...distributed.sequence_parallel`` answered by :func:`load_sequence_parallel`'s
     (``on_cuda``: as written, its attention on PyTorch's FlashAttention-2 as :func:`load`'s)."""
     package = "wan_original_wan22" + ("_cuda" if on_cuda else "") + ".modules.s2v"
     name = f"{package}.model_s2v"
-    if name in sys.modules:
-        return sys.modules[name]
-    load_sequence_parallel("wan22", on_cuda)
-    sys.modules.setdefault("librosa", types.ModuleType("librosa"))
-    s2v = types.ModuleType(package)
-    s2v.__path__ = []
-    sys.modules[package] = s2v
-    for part in S2V_FILES:
-        module = types.ModuleType(f"{package}.{part}")
-        module.__package__ = package
-        sys.modules[module.__name__] = module
-        path = f"wan22/s2v/{part}.py"
-        source = _source(path, on_cuda)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.cpu.amp's deprecation, met by its decorators
-            exec(compile(source, str(ROOT / path), "exec"), module.__dict__)
+    if name not in sys.modules:
+        load_sequence_parallel("wan22", on_cuda)
+        sys.modules.setdefault("librosa", types.ModuleType("librosa"))
+        _load_modules(package, "wan22/s2v", S2V_FILES, on_cuda)
     return sys.modules[name]
 
 
@@ -182,22 +185,10 @@ def load_animate() -> types.ModuleType:
     ``flash_attn_func`` (``None`` without the package) on :func:`_flash_attn_func`."""
     package = "wan_original_wan22.modules.animate"
     name = f"{package}.model_animate"
-    if name in sys.modules:
-        return sys.modules[name]
-    load_sequence_parallel("wan22")
-    animate = types.ModuleType(package)
-    animate.__path__ = []
-    sys.modules[package] = animate
-    for part in ANIMATE_FILES:
-        module = types.ModuleType(f"{package}.{part}")
-        module.__package__ = package
-        sys.modules[module.__name__] = module
-        path = f"wan22/animate/{part}.py"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.cpu.amp's deprecation
-            exec(compile(changed_source(path), str(ROOT / path), "exec"), module.__dict__)
-        if part == "face_blocks":
-            module.flash_attn_func = _flash_attn_func
+    if name not in sys.modules:
+        load_sequence_parallel("wan22")
+        _load_modules(package, "wan22/animate", ANIMATE_FILES)
+        sys.modules[f"{package}.face_blocks"].flash_attn_func = _flash_attn_func  # a global, read at call time
     return sys.modules[name]
 
 
