@@ -223,6 +223,14 @@ def add_workload_options(p: argparse.ArgumentParser) -> None:
         "then the whole video, made in 77-frame segments",
     )
     p.add_argument(
+        "--prev-segment-conditioning-frames",
+        type=int,
+        choices=(1, 5),
+        help="Wan-Animate presets: the previous segment's last frames each later segment is conditioned on "
+        "(diffusers' prev_segment_conditioning_frames, the original's --refert_num; default 1): 5 makes more "
+        "segments of the same 77 frames",
+    )
+    p.add_argument(
         "--audio-seconds",
         type=number("audio-seconds", positive=True),
         help="speech-to-video presets: the audio's length in seconds, which decides how many clips of --frames "
@@ -462,6 +470,7 @@ def workload(args: argparse.Namespace) -> Workload:
         mode=getattr(args, "mode", None),
         audio_seconds=args.audio_seconds,
         pose_video=getattr(args, "pose_video", False),
+        prev_segment_conditioning_frames=getattr(args, "prev_segment_conditioning_frames", None),
     )
 
 

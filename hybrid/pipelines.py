@@ -270,6 +270,9 @@ class Pipeline:
     ``None``: one clip of ``frames``. ``--frames`` is then the whole video's length, any count."""
     segment_overlap: int = 0
     """Frames of the previous segment each later one is conditioned on (``prev_segment_conditioning_frames``)."""
+    segment_overlaps: tuple[int, ...] = ()
+    """The overlaps a user may choose (``prev_segment_conditioning_frames``), the default :attr:`segment_overlap`
+    among them; ``()``: the overlap is fixed."""
     modes: tuple[str, ...] = ()
     """The pipeline's ``mode`` values (``--mode``), the first its default; ``()``: it takes none."""
     no_layouts_reason: str = ""
@@ -291,15 +294,15 @@ class Pipeline:
     """The dtype the pipeline's own code loads its transformer in whatever the runtime's default (Wan2.2-S2V:
     ``WanModel_S2V.from_pretrained(torch_dtype=bfloat16)``); ``""``: the runtime's."""
 
-    def segments(self, frames: int) -> int:
+    def segments(self, frames: int, overlap: int | None = None) -> int:
         """Segments a ``frames``-frame video is made in (1 without :attr:`segment_frames`):
         ``WanAnimatePipeline.__call__`` pads the driving video to ``overlap + k x (length - overlap)``
         frames and makes ``k`` segments of ``length``, each after the first starting ``overlap`` frames
-        before the previous one's end."""
+        before the previous one's end (``overlap``: :attr:`segment_overlap` where not given)."""
         if self.segment_frames is None:
             return 1
-        step = self.segment_frames - self.segment_overlap
-        return -(-(frames - self.segment_overlap) // step)
+        overlap = self.segment_overlap if overlap is None else overlap
+        return -(-(frames - overlap) // (self.segment_frames - overlap))
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -686,6 +689,7 @@ ANIMATE = Pipeline(
     default_guidance_scale=1.0,
     segment_frames=77,
     segment_overlap=1,
+    segment_overlaps=(1, 5),
     modes=("animate", "replace"),
     no_layouts_reason="diffusers' WanAnimateTransformer3DModel has no context-parallel plan (_cp_plan); the original "
     "code splits it by Ulysses (--runtime wan)",

@@ -193,6 +193,11 @@ class PipelineReport:
                 **({"mode": w.mode} if w.mode is not None else {}),
                 **({"audio_seconds": w.audio_seconds} if w.audio_seconds is not None else {}),
                 **({"pose_video": w.pose_video} if self.spec.pipeline_def.audio else {}),
+                **(
+                    {"prev_segment_conditioning_frames": w.prev_segment_conditioning_frames}
+                    if w.prev_segment_conditioning_frames is not None
+                    else {}
+                ),
                 **({"segments": w.segments} if self.spec.pipeline_def.segment_frames or w.audio_seconds else {}),
             },
             "stages": {

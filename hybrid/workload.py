@@ -87,6 +87,10 @@ class Workload:
     """Speech-to-video: a pose video drives the job (``generate.py --pose_video``), its frames VAE-encoded as each
     clip's condition (``WanS2V.load_pose_cond``: one encode per clip, where without one the -1 frames are encoded
     once)."""
+    prev_segment_conditioning_frames: int | None = None
+    """Wan-Animate: the previous segment's last frames each later segment is conditioned on (diffusers'
+    ``prev_segment_conditioning_frames``, the original's ``--refert_num``: 1 or 5,
+    :attr:`hybrid.pipelines.Pipeline.segment_overlaps`; :meth:`of` fills the pipeline's 1). ``None`` elsewhere."""
 
     @classmethod
     def of(
@@ -117,6 +121,8 @@ class Workload:
             kw["strength"] = p.default_strength
         if kw.get("mode") is None:
             kw["mode"] = p.modes[0] if p.modes else None
+        if kw.get("prev_segment_conditioning_frames") is None and p.segment_overlaps:
+            kw["prev_segment_conditioning_frames"] = p.segment_overlap
         if kw.get("cfg") is None:
             kw["cfg"] = guided(spec, None)
         if kw.get("audio_seconds") is None and p.audio:
@@ -208,14 +214,26 @@ class Workload:
                     "length follows --audio-seconds"
                 )
         elif p.segment_frames is not None:  # the whole video's length: any count the segments can cover
-            if self.frames <= p.segment_overlap:
+            overlaps, chosen = p.segment_overlaps, self.prev_segment_conditioning_frames
+            if overlaps and (type(chosen) is not int or chosen not in overlaps):
                 raise InputError(
-                    f"frames: {echo(self.frames)} is invalid for {spec.name}; valid: more than {p.segment_overlap} "
+                    f"prev_segment_conditioning_frames: {echo(str(chosen))} is invalid for {spec.name}; valid: "
+                    f"{', '.join(map(str, overlaps))} (the frames of the previous segment each later one is "
+                    "conditioned on)"
+                )
+            if self.frames <= self.segment_overlap:
+                raise InputError(
+                    f"frames: {echo(self.frames)} is invalid for {spec.name}; valid: more than {self.segment_overlap} "
                     f"(the video is made in {p.segment_frames}-frame segments)"
                 )
         elif self.frames < 1 or (self.frames - 1) % t:
             raise InputError(
                 f"frames: {echo(self.frames)} is not of the form {t}k+1 >= 1; {nearest_frames(self.frames, t)}"
+            )
+        if self.prev_segment_conditioning_frames is not None and not p.segment_overlaps:
+            raise InputError(
+                f"prev_segment_conditioning_frames: {spec.name} takes none; valid: Wan-Animate presets "
+                "(wan2.2-animate-14b) take 1 or 5"
             )
         if p.modes and self.mode not in p.modes:
             raise InputError(f"mode: {echo(str(self.mode))} is invalid; valid: {', '.join(p.modes)}")
@@ -309,6 +327,8 @@ class Workload:
         if p.segment_frames is not None:
             s = self.segments
             frames += f" in {s} segment{'s' if s > 1 else ''} of {p.segment_frames}"
+            if self.segment_overlap != p.segment_overlap:
+                frames += f" carrying {self.segment_overlap} frames over"
             steps += " each"
         if p.audio:
             s = self.segments
@@ -325,7 +345,14 @@ class Workload:
         spec = self.spec
         if spec.pipeline_def.audio and spec.audio_encoder is not None:
             return clips(spec.audio_encoder, self.audio_samples, self.frames)
-        return spec.pipeline_def.segments(self.frames)
+        return spec.pipeline_def.segments(self.frames, self.segment_overlap)
+
+    @property
+    def segment_overlap(self) -> int:
+        """Frames of the previous segment each later one is conditioned on (:attr:`prev_segment_conditioning_frames`,
+        or the pipeline's fixed :attr:`hybrid.pipelines.Pipeline.segment_overlap`)."""
+        chosen = self.prev_segment_conditioning_frames
+        return self.spec.pipeline_def.segment_overlap if chosen is None else chosen
 
     @property
     def denoising_steps(self) -> int:
@@ -418,6 +445,8 @@ class Workload:
             d["audio_seconds"] = self.audio_seconds
         if self.pose_video:
             d["pose_video"] = self.pose_video
+        if self.prev_segment_conditioning_frames not in (None, self.spec.pipeline_def.segment_overlap):
+            d["prev_segment_conditioning_frames"] = self.prev_segment_conditioning_frames
         return d
 
     def rotary_overflow(self) -> str | None:

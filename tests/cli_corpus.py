@@ -176,6 +176,7 @@ def _commands() -> Iterator[str]:
     yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --runtime wan --mode replace --format table"
     yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --runtime wan --gpus 8 --ulysses 8 --fsdp dit,text_encoder --format json"
     yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --runtime lightx2v --format table"
+    yield "report --model wan2.2-animate-14b --frames 229 --prev-segment-conditioning-frames 5 --gpu h100-sxm --format table"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

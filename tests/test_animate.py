@@ -327,3 +327,32 @@ def test_lightx2v_runs_animate_as_its_wan_animate_json() -> None:
     assert dict(schedule(light))["text_encoder"] == 1 and not light.cfg
     assert (light.spec.vae.compute_dtype, diffusers.spec.vae.compute_dtype) == ("bfloat16", "float32")
     assert stage_costs(light)["diffusion_core"] == stage_costs(diffusers)["diffusion_core"]  # diffusers' ops
+
+
+@pytest.mark.parametrize(
+    ("frames", "overlap", "segments"), [(229, 1, 3), (229, 5, 4), (241, 5, 4), (78, 1, 2), (78, 5, 2)]
+)
+def test_prev_segment_conditioning_frames_decide_the_segments(frames: int, overlap: int, segments: int) -> None:
+    """diffusers' prev_segment_conditioning_frames (the original's --refert_num), 1 or 5: the driving video padded to
+    r + k x (77 - r) frames, k segments: 229 frames are ceil(228 / 76) = 3 segments carrying 1 frame over and
+    ceil(224 / 72) = 4 carrying 5; each segment's encodes, 20 steps and decode as before."""
+    w = Workload.of("wan2.2-animate-14b", frames=frames, prev_segment_conditioning_frames=overlap)
+    assert (w.segments, dict(schedule(w))["diffusion_core"], dict(schedule(w))["vae_decode"]) == (
+        segments, 20 * segments, segments
+    )  # fmt: skip
+    d = w.to_dict()
+    assert d.get("prev_segment_conditioning_frames") == (5 if overlap == 5 else None)
+    assert Workload.of(**{**d, "model": "wan2.2-animate-14b"}) == w
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"model": "wan2.2-animate-14b", "prev_segment_conditioning_frames": 3}, "valid: 1, 5"),
+        ({"model": "wan2.2-animate-14b", "frames": 5, "prev_segment_conditioning_frames": 5}, "valid: more than 5"),
+        ({"model": "wan2.1-t2v-14b", "prev_segment_conditioning_frames": 5}, "wan2.1-t2v-14b takes none"),
+    ],
+)
+def test_bad_prev_segment_conditioning_frames_are_one_line(kw: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Workload.of(**kw)  # type: ignore[arg-type]
