@@ -51,10 +51,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from hybrid.errors import InputError
-from hybrid.memo import memoised
+from hybrid.memo import memoised, on_clear
 from hybrid.pipelines import StageDef
 from hybrid.presets import ModelSpec
 
@@ -1056,14 +1057,27 @@ class Runtime:
                 raise InputError(f"torch: expected a release like 2.7.1, got {str(self.torch)[:40]!r}")
             sdpa_kernels(self.torch)  # a release the backend order is recorded for
 
-    @property
+    @cached_property
     def record(self) -> RuntimeDef:
-        """The code base's :class:`RuntimeDef` as it runs :attr:`pipeline`."""
+        """The code base's :class:`RuntimeDef` as it runs :attr:`pipeline` (looked up once per instance: a sweep
+        asks for it in every stage of every workload)."""
         return RUNTIME_DEFS[self.name].of(self.pipeline)
 
     def record_for(self, spec: ModelSpec | None) -> RuntimeDef:
         """The code base's record as it runs ``spec``'s pipeline (``None``: :attr:`record`)."""
-        return self.record if spec is None else RUNTIME_DEFS[self.name].of(spec.pipeline_def.name)
+        if spec is None or spec.pipeline_def.name == self.pipeline:
+            return self.record
+        return RUNTIME_DEFS[self.name].of(spec.pipeline_def.name)
+
+    def bound(self, pipeline: str) -> Runtime:
+        """This runtime running ``pipeline`` (:attr:`pipeline`), one instance per runtime and pipeline."""
+        if pipeline == self.pipeline:
+            return self
+        key = (self, pipeline)
+        runtime = _BOUND.get(key)
+        if runtime is None or runtime.pipeline != pipeline:
+            runtime = _BOUND[key] = replace(self, pipeline=pipeline)
+        return runtime
 
     @property
     def cfg_always(self) -> bool:
@@ -1227,6 +1241,9 @@ class Runtime:
         del d["pipeline"]
         return d
 
+
+_BOUND: dict[tuple[Runtime, str], Runtime] = {}
+on_clear(_BOUND.clear)
 
 DIFFUSERS = Runtime()
 """The default runtime: diffusers pipelines, every component resident."""

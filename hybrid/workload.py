@@ -172,7 +172,7 @@ class Workload:
                 f"--runtime {p.runtimes[0]}"
             )
         if self.runtime.pipeline != p.name:  # the code base as it runs this pipeline (RuntimeDef.of)
-            object.__setattr__(self, "runtime", replace(self.runtime, pipeline=p.name))
+            object.__setattr__(self, "runtime", self.runtime.bound(p.name))
         object.__setattr__(
             self, "spec", _with_vae(self.spec, self.runtime.compute_dtype("vae", self.spec), self.runtime.vae_tiling)
         )
