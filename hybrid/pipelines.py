@@ -207,15 +207,21 @@ VAE_DECODE = StageDef(
     name="vae_decode",
     component="vae",
     call="decode",
-    groups=lambda cfg, s: wan_vae.vae_decode_groups(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
+    groups=lambda cfg, s: wan_vae.vae_decode_groups(
+        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, s.vae_grid
+    ),
     component_of=wan_vae.component,
     calls="once",
     basis=("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
     variables=lambda s: {"B": s.batch, "T": s.latent_frames, "P": s.latent_pixels},
-    rows=lambda cfg, s: wan_vae.vae_decode_rows(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
-    terms=lambda cfg, s: wan_vae.vae_decode_terms(cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width),
+    rows=lambda cfg, s: wan_vae.vae_decode_rows(
+        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, s.vae_grid
+    ),
+    terms=lambda cfg, s: wan_vae.vae_decode_terms(
+        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, s.vae_grid
+    ),
     peak=lambda cfg, s, mat: wan_vae.vae_decode_peak_bytes(
-        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, mat
+        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, mat, s.vae_grid
     ),
     trace_key="wan_vae.decode",
     modeled="vae_decode: AutoencoderKLWan.decode (post_quant_conv, the decoder's per-latent-frame causal "
@@ -224,7 +230,7 @@ VAE_DECODE = StageDef(
     assumption="vae_decode runs once per job over the whole batch, one latent frame per decoder call, tiled only "
     "with --vae-tiling",
     components=lambda cfg, s: wan_vae.vae_decode_components(
-        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width
+        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, s.vae_grid
     ),
 )
 

@@ -467,6 +467,10 @@ class RuntimeDef:
     """How a user of the code base runs the VAE tile by tile (``--vae-tiling``); ``""``: it cannot."""
     vae_dtype: str = ""
     """How a user of the code base sets the VAE's dtype (``--vae-dtype``); ``""``: it cannot."""
+    vae_parallel: str = ""
+    """How its VAE decode splits over the ranks of a layout (a grid of latent chunks, one a rank, the frames
+    all-gathered: :attr:`hybrid.geometry.CallShape.vae_grid`), with the code; ``""``: every rank decodes the whole
+    video."""
     attention_only: str = ""
     """The attention kernel the code calls whatever it is told (``""``: it takes ``--attention``): a GPU the
     kernel does not run on, and ``--attention`` naming another kernel, are refused."""
@@ -682,6 +686,10 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             vae_tiling='its config\'s "use_tiling_vae": true',
             vae_dtype='its config\'s "vae_dtype" (float32 only before 2025-08-28)',
             host_components=("audio_encoder",),
+            vae_parallel="with a parallel config (vae_parallel defaults to true) every rank decodes one chunk of a "
+            "2-D grid of the latents (calculate_2d_grid: the grid dividing both sides closest to square), padded by 2 "
+            "latents a side, cuts the padding off and all-gathers the frames (lightx2v/models/video_encoders/hf/wan/"
+            "vae.py decode_dist_2d); Wan2.1's VAE only (Wan2.2's is decoded whole here)",
             pipelines={
                 "animate": {
                     "stage_calls": {"image_encoder": "segments", "reference_encode": "segments"},

@@ -539,6 +539,8 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its closed form, with a
     trace too; ``tests/test_wan_original.py`` and ``tests/test_wan_s2v.py`` check that form against the
     original code run and traced."""
+    if sd.component == "vae":  # LightX2V's decode split over the ranks: the tracer decodes the whole video
+        return sd.call == "decode" and shape.vae_grid != (1, 1)
     return sd.component.startswith("transformer") and (not sd.trace_key or wan_ops_written(sd.config(spec), shape))
 
 
@@ -878,8 +880,11 @@ def _assumptions(
         if traced
         else "closed form, equal to a meta trace of the real modules: wanmeter verify checks it"
     )
-    built = [name for name in untraced if spec.pipeline_def.stage(name).trace_key]
-    unbuilt = [name for name in untraced if name not in built]
+    split = [name for name in untraced if spec.pipeline_def.stage(name).component == "vae"]
+    built = [name for name in untraced if spec.pipeline_def.stage(name).trace_key and name not in split]
+    unbuilt = [name for name in untraced if name not in built and name not in split]
+    if split:  # LightX2V's decode over the ranks (RuntimeDef.vae_parallel): the tracer decodes the whole video
+        source += f"; {_and(split)} closed form: this rank's chunk of the latents as AutoencoderKLWan decodes it"
     if built:  # the original WanModel's ops: the tracer builds diffusers' module
         source += f"; {_and(built)} closed form: the original WanModel's ops, checked against its code"
     if unbuilt:  # no diffusers or transformers class: the original code read, not traced
@@ -984,6 +989,12 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
         )
         if workload.runtime.record.layout_note:
             out.append(workload.runtime.record.layout_note)
+    if call.vae_grid != (1, 1) and not workload.spec.vae.is_residual:
+        rows, cols = call.vae_grid
+        out.append(
+            f"the VAE decode split {rows} x {cols} over the ranks: {workload.runtime.record.vae_parallel}; the "
+            "encodes run whole on every rank"
+        )
     if d.fsdp:
         out.append(
             f"FSDP ({', '.join(d.fsdp)}): each rank stores 1/{d.gpus} of the weights and all-gathers every "

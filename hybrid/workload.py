@@ -26,6 +26,7 @@ from hybrid.errors import InputError, echo
 from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
 from hybrid.memo import memoised
 from hybrid.models.wan_s2v import SAMPLE_RATE, audio_samples, clips
+from hybrid.models.wan_vae import parallel_vae_grid
 from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
 from hybrid.runtime import DIFFUSERS, Runtime
 from hybrid.sampler import MIN_FLOW_SHIFT
@@ -401,6 +402,11 @@ class Workload:
             ring=deployment.ring if deployment else 1,
             audio_samples=self.audio_samples,
             pose_clips=self.segments if self.pose_video else 0,
+            vae_grid=(  # LightX2V's parallel VAE decode (S2V's per-clip decodes are walked whole)
+                parallel_vae_grid(lh, lw, deployment.gpus)
+                if deployment is not None and deployment.gpus > 1 and self.runtime.record.vae_parallel and not p.audio
+                else (1, 1)
+            ),
         )
 
     @property

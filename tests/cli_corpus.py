@@ -177,6 +177,7 @@ def _commands() -> Iterator[str]:
     yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --runtime wan --gpus 8 --ulysses 8 --fsdp dit,text_encoder --format json"
     yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --runtime lightx2v --format table"
     yield "report --model wan2.2-animate-14b --frames 229 --prev-segment-conditioning-frames 5 --gpu h100-sxm --format table"
+    yield "report --model wan2.1-t2v-14b --size 832x480 --gpu h100-sxm --runtime lightx2v --gpus 8 --ulysses 8 --format table"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

@@ -52,7 +52,7 @@ from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.sinks import Peak, Sink
-from hybrid.timing import Dims, Term, Terms, attention_dims, conv_dims
+from hybrid.timing import Dims, Term, Terms, attention_dims, collective_dims, conv_dims
 
 # --- Sinks: what a walk tells and what each output keeps of it (nothing here knows the VAE) -------------------------
 
@@ -1136,8 +1136,57 @@ class _Walk:
 # --- What each stage asks of the walk -------------------------------------------------------------------------------
 
 
-def _decode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, h: int, w: int) -> _S:
-    _Walk(cfg, batch, sink).decode(latent_frames, h, w)
+PARALLEL_PADDING = 2
+"""Latents each rank's chunk reaches into its neighbours' on every side it has one (LightX2V's ``decode_dist_2d``
+``padding_size``)."""
+
+
+def parallel_vae_grid(latent_height: int, latent_width: int, ranks: int) -> tuple[int, int]:
+    """LightX2V's ``calculate_2d_grid``: the (rows, columns) of latent chunks ``ranks`` GPUs decode, one each: the
+    grid of ``ranks`` chunks dividing both sides whose chunks are closest to square (the first such, by rows);
+    ``(1, ranks)`` where none divides both."""
+    best, diff = (1, ranks), float("inf")
+    for rows in range(1, ranks + 1):
+        if ranks % rows == 0:
+            cols = ranks // rows
+            if latent_height % rows == 0 and latent_width % cols == 0:
+                d = abs(latent_height / rows - latent_width / cols)
+                if d < diff:
+                    best, diff = (rows, cols), d
+    return best
+
+
+def _decode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, h: int, w: int,
+            grid: tuple[int, int] = (1, 1)) -> _S:  # fmt: skip
+    walk = _Walk(cfg, batch, sink)
+    if grid == (1, 1) or cfg.is_residual:  # Wan2.2's VAE is decoded whole
+        walk.decode(latent_frames, h, w)
+        return sink
+    # LightX2V's decode_dist_2d: this rank's chunk of the float32 latents, padded into its neighbours' (a copy, held to
+    # the return), decoded; the padding cut off (a copy) and every rank's frames all-gathered into a list of
+    # empty_like outputs, joined row by row, then the rows
+    rows, cols = grid
+    ch, cw = h // rows, w // cols
+    th, tw = (min(total, chunk + 2 * PARALLEL_PADDING) if n > 1 else total
+              for n, total, chunk in ((rows, h, ch), (cols, w, cw)))  # fmt: skip
+    f, r, ranks = walk.f, cfg.scale_factor_spatial, rows * cols
+    t = (latent_frames - 1) * cfg.scale_factor_temporal + 1
+    sliced = batch * cfg.z_dim * latent_frames * th * tw * F32
+    walk.op("", "aten.clone", "movement", 0, sliced, sliced)
+    walk.decode(latent_frames, th, tw)
+    decoded, chunk = batch * 3 * t * th * r * tw * r * f, batch * 3 * t * ch * r * cw * r * f
+    walk.alloc(decoded)  # the decoded chunk (the walk's decode frees its output as it ends), clamped in place
+    walk.op("", "aten.clone", "movement", 0, chunk, chunk)
+    walk.free(decoded)
+    walk.op("", "aten.empty_like", "factory", 0, 0, chunk, calls=ranks, alloc=False)
+    walk.alloc(ranks * chunk)
+    sent, received = ops.collective_bytes("all_gather_into_tensor", ranks, chunk)
+    walk.op("", "c10d.allgather_", "collective", 0, sent, received, alloc=False,
+            dims=collective_dims("all_gather_into_tensor"))  # fmt: skip
+    walk.op("", "aten.cat", "movement", 0, cols * chunk, cols * chunk, calls=rows, alloc=False)
+    walk.alloc(ranks * chunk)  # the rows
+    walk.op("", "aten.cat", "movement", 0, ranks * chunk, ranks * chunk)  # the video, returned
+    walk.free(3 * ranks * chunk + chunk + sliced)  # the list, the rows, the video; this rank's chunk, its latents
     return sink
 
 
@@ -1150,38 +1199,58 @@ def _encode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: in
 
 
 def vae_decode_groups(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+    cfg: AutoencoderKLWanConfig,
+    batch: int,
+    latent_frames: int,
+    latent_height: int,
+    latent_width: int,
+    grid: tuple[int, int] = (1, 1),
 ) -> list[OpGroup]:
     """FLOP groups of one ``AutoencoderKLWan.decode`` of ``batch`` latents, keyed like the tracer's:
     the FLOP rows of :func:`vae_decode_rows`, without bytes. Every causal conv is counted over its
     output positions ``(t, h, w)`` of the chunk (the cached frames it reads do not add outputs);
     2-D convs of the resample and attention paths run on ``batch * t`` frames; mid-block attention
     is one head over ``h * w`` pixels per frame."""
-    return _decode(FlopRowSink(STAGE), cfg, batch, latent_frames, latent_height, latent_width).out
+    return _decode(FlopRowSink(STAGE), cfg, batch, latent_frames, latent_height, latent_width, grid).out
 
 
 def vae_decode_components(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+    cfg: AutoencoderKLWanConfig,
+    batch: int,
+    latent_frames: int,
+    latent_height: int,
+    latent_width: int,
+    grid: tuple[int, int] = (1, 1),
 ) -> dict[str, int]:
     """FLOPs of one decode by report component: :func:`vae_decode_groups` summed by :func:`component`."""
-    return _decode(ComponentSink(component), cfg, batch, latent_frames, latent_height, latent_width).flops
+    return _decode(ComponentSink(component), cfg, batch, latent_frames, latent_height, latent_width, grid).flops
 
 
 def vae_decode_rows(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+    cfg: AutoencoderKLWanConfig,
+    batch: int,
+    latent_frames: int,
+    latent_height: int,
+    latent_width: int,
+    grid: tuple[int, int] = (1, 1),
 ) -> list[OpGroup]:
     """Every op one ``AutoencoderKLWan.decode`` costs (FLOPs and bytes), keyed like the tracer's
     rows (:meth:`_Walk.decode`). Both decoders: Wan2.1's, and Wan2.2's residual up blocks with
     their ``DupUp3D`` shortcut (``x_copy``, channels repeated into time and space; the first chunk
     keeps its last frame). Equal rows of different chunks sum in :func:`hybrid.rows.aggregate_costs`."""
-    return _decode(RowSink(STAGE), cfg, batch, latent_frames, latent_height, latent_width).out
+    return _decode(RowSink(STAGE), cfg, batch, latent_frames, latent_height, latent_width, grid).out
 
 
 def vae_decode_terms(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
+    cfg: AutoencoderKLWanConfig,
+    batch: int,
+    latent_frames: int,
+    latent_height: int,
+    latent_width: int,
+    grid: tuple[int, int] = (1, 1),
 ) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`vae_decode_rows`, from the same walk."""
-    return _decode(TermSink(), cfg, batch, latent_frames, latent_height, latent_width).terms.freeze()
+    return _decode(TermSink(), cfg, batch, latent_frames, latent_height, latent_width, grid).terms.freeze()
 
 
 def vae_decode_peak_bytes(
@@ -1191,20 +1260,22 @@ def vae_decode_peak_bytes(
     latent_height: int,
     latent_width: int,
     materialized: bool = False,
+    grid: tuple[int, int] = (1, 1),
 ) -> int:
     """The activation peak of one ``AutoencoderKLWan.decode`` (see :func:`_decode_peaks`)."""
-    return _decode_peaks(cfg, batch, latent_frames, latent_height, latent_width)[materialized]
+    return _decode_peaks(cfg, batch, latent_frames, latent_height, latent_width, grid)[materialized]
 
 
 @lru_cache(maxsize=256)
 def _decode_peaks(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int
-) -> tuple[int, int]:
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, latent_height: int, latent_width: int,
+    grid: tuple[int, int] = (1, 1),
+) -> tuple[int, int]:  # fmt: skip
     """The activation peak of one ``AutoencoderKLWan.decode`` (the tracer's ``peak_activation_bytes``):
     the walk's live bytes at their most, with fused attention and with PyTorch's math attention in
     the mid block. The feature caches, the post-quant latents and the growing video persist across
     chunks."""
-    sink = _decode(Peak(), cfg, batch, latent_frames, latent_height, latent_width)
+    sink = _decode(Peak(), cfg, batch, latent_frames, latent_height, latent_width, grid)
     return sink.fused, sink.materialized
 
 

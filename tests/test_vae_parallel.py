@@ -1,0 +1,71 @@
+"""LightX2V's parallel VAE decode (``lightx2v/models/video_encoders/hf/wan/vae.py`` ``decode_dist_2d``, f8aee98):
+with a parallel config every rank decodes one chunk of a 2-D grid of the latents, padded by 2 latents into each
+neighbour, cuts the padding off and all-gathers every rank's frames (:attr:`hybrid.geometry.CallShape.vae_grid`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from hybrid.deployment import Deployment
+from hybrid.dtypes import BF16, F32
+from hybrid.models.wan_vae import parallel_vae_grid, vae_decode_groups, vae_decode_peak_bytes, vae_decode_rows
+from hybrid.runtime import Runtime
+from hybrid.sizing import size_on_gpu, untraced_ops
+from hybrid.workload import Workload
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "ranks", "grid"),
+    [
+        (60, 104, 8, (2, 4)),  # 480x832: 1x8 (60 vs 13), 2x4 (30 vs 26), 4x2 (15 vs 52); 8x1 does not divide 60
+        (90, 160, 8, (2, 4)),  # 720x1280: 45 vs 40
+        (60, 104, 3, (3, 1)),  # 104 is no multiple of 3
+        (61, 103, 4, (1, 4)),  # nothing divides both: calculate_2d_grid's default
+        (60, 104, 1, (1, 1)),
+    ],
+)
+def test_the_grid_is_lightx2vs(h: int, w: int, ranks: int, grid: tuple[int, int]) -> None:
+    assert parallel_vae_grid(h, w, ranks) == grid
+
+
+def test_a_rank_decodes_its_padded_chunk_and_gathers_every_ranks_frames() -> None:
+    w = Workload.of("wan2.1-t2v-14b", width=832, height=480, runtime=Runtime("lightx2v"))
+    shape = w.shape(Deployment(gpus=8, ulysses=8))
+    cfg = w.spec.vae
+    assert shape.vae_grid == (2, 4) and cfg.compute_dtype == "bfloat16"
+    lf = shape.latent_frames  # 21
+    split = vae_decode_groups(cfg, 1, lf, 60, 104, (2, 4))
+    tile = vae_decode_groups(cfg, 1, lf, 34, 30)  # 60 / 2 + 2 x 2 by 104 / 4 + 2 x 2 latents
+    assert sum(g.flops for g in split) == sum(g.flops for g in tile)
+    chunk = 3 * 81 * 240 * 208 * BF16  # this rank's frames once the padding is cut: 30 x 8 by 26 x 8 pixels
+    gathered = [
+        r for g in vae_decode_rows(cfg, 1, lf, 60, 104, (2, 4)) for r in g.expand() if r.op == "c10d.allgather_"
+    ]
+    assert [(r.bytes_read, r.bytes_written) for r in gathered] == [(7 * chunk, 7 * chunk)]
+    # the peak: the tile's decode beside its float32 latents, or the gather (the list, the rows and the video,
+    # beside this rank's chunk and the latents), whichever is higher
+    sliced = 16 * lf * 34 * 30 * F32
+    decoded = 3 * 81 * 34 * 8 * 30 * 8 * BF16
+    expected = max(sliced + vae_decode_peak_bytes(cfg, 1, lf, 34, 30), sliced + decoded + chunk,
+                   sliced + chunk + 3 * 8 * chunk)  # fmt: skip
+    assert vae_decode_peak_bytes(cfg, 1, lf, 60, 104, grid=(2, 4)) == expected
+
+
+def test_only_lightx2v_splits_and_only_wan21s_vae() -> None:
+    d = Deployment(gpus=8, ulysses=8)
+    light = Workload.of("wan2.1-t2v-14b", width=832, height=480, runtime=Runtime("lightx2v"))
+    diffusers = replace(light, runtime=Runtime())
+    one, eight = size_on_gpu(light, "h100-sxm"), size_on_gpu(light, "h100-sxm", deployment=d)
+    assert eight.stages["vae_decode"].seconds < one.stages["vae_decode"].seconds / 4
+    assert eight.stages["vae_decode"].comm_bytes_per_rank > 0
+    assert diffusers.shape(d).vae_grid == (1, 1)
+    sd = light.spec.pipeline_def.stage("vae_decode")
+    assert untraced_ops(sd, light.spec, light.shape(d)) and not untraced_ops(sd, light.spec, light.shape())
+    ti2v = Workload.of("wan2.2-ti2v-5b", runtime=Runtime("lightx2v"))  # Wan2.2's VAE: decoded whole
+    cfg, s = ti2v.spec.vae, ti2v.shape(d)
+    assert s.vae_grid != (1, 1)
+    assert vae_decode_peak_bytes(cfg, 1, s.latent_frames, s.latent_height, s.latent_width, grid=s.vae_grid) == (
+        vae_decode_peak_bytes(cfg, 1, s.latent_frames, s.latent_height, s.latent_width)
+    )
