@@ -943,6 +943,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
 }
 """Every runtime, by the name ``--runtime`` takes; the first is the default."""
 RUNTIMES: tuple[str, ...] = tuple(RUNTIME_DEFS)
+"""Code bases a job can run on (``--runtime``); the first is the default."""
 
 _OVERLAID: dict[tuple[str, str], RuntimeDef] = {}
 
@@ -957,7 +958,6 @@ def _overlaid(name: str, pipeline: str) -> RuntimeDef:
     return record
 
 
-"""Code bases a job can run on (``--runtime``); the first is the default."""
 FLASH_ATTENTION: tuple[int, ...] = (2, 3)
 """FlashAttention versions ``--flash-attention`` names."""
 COMPONENT_DTYPES: Mapping[str, str] = RUNTIME_DEFS["diffusers"].weight_dtypes
@@ -1081,10 +1081,9 @@ class Runtime:
         """This runtime running ``pipeline`` (:attr:`pipeline`), one instance per runtime and pipeline."""
         if pipeline == self.pipeline:
             return self
-        key = (self, pipeline)
-        runtime = _BOUND.get(key)
-        if runtime is None or runtime.pipeline != pipeline:
-            runtime = _BOUND[key] = replace(self, pipeline=pipeline)
+        runtime = _BOUND.get((self, pipeline))
+        if runtime is None:
+            runtime = _BOUND[(self, pipeline)] = replace(self, pipeline=pipeline)
         return runtime
 
     @property
