@@ -738,6 +738,12 @@ def _motion_encoder_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, b: int
     rows.free(b * out * F32 + b * m * out * F32 + b * m * m * F32 + q + b * m * F32 + out * m * F32)
 
 
+def _motion_batches(total: int, per: int) -> list[int]:
+    """The batches both Animate codes run ``total`` face frames through the motion encoder in, ``per`` at a time
+    (diffusers' ``torch.split``, the original's ``encode_bs`` loop): the last one holds the rest."""
+    return [per] * (total // per) + ([total % per] if total % per else [])
+
+
 def _face_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape) -> None:
     """Wan-Animate's face path in one transformer call: ``shape.frames`` face frames through the motion
     encoder in batches of ``motion_encoder_batch_size`` (``torch.split``), their features joined, the face
@@ -747,7 +753,7 @@ def _face_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallShape
     batch, frames, d = shape.batch, shape.frames, cfg.inner_dim
     per = cfg.motion_encoder_batch_size
     total = batch * frames
-    for b in [per] * (total // per) + ([total % per] if total % per else []):
+    for b in _motion_batches(total, per):
         _motion_encoder_rows(cfg, rows, b)
     o, f, h = cfg.motion_encoder_dim, cfg.face_encoder_hidden_dim, cfg.face_encoder_num_heads
     rows("", "cat", "movement", total * o * BF16, total * o * BF16)
@@ -1586,7 +1592,7 @@ def _wan_face_path(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallS
     batch, frames, d = shape.batch, shape.frames, cfg.inner_dim
     total = batch * frames
     per = cfg.motion_encoder_batch_size  # rearrange 'b c t h w -> (b t) c h w' of one video: a view
-    for b in [per] * (total // per) + ([total % per] if total % per else []):
+    for b in _motion_batches(total, per):
         _wan_motion_encoder(cfg, rows, b)
     o, f, h = cfg.motion_encoder_dim, cfg.face_encoder_hidden_dim, cfg.face_encoder_num_heads
     motion = total * o * F32
@@ -1596,11 +1602,11 @@ def _wan_face_path(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: CallS
     for i, (c_in, c_out, stride) in enumerate(((o, f * h, 1), (f, f, 2), (f, f, 2)), start=1):
         n = batch * (h if i > 1 else 1)
         conv = f"{fe}.conv1_local" if i == 1 else f"{fe}.conv{i}"
-        src = F32  # the joined motion vectors, then each SiLU's output
-        rows(conv, "replication_pad1d", "movement", n * c_in * t * src, n * c_in * (t + 2) * src)
+        # its float32 input (the joined motion vectors, then each SiLU's output) padded, cast for the conv
+        rows(conv, "replication_pad1d", "movement", n * c_in * t * F32, n * c_in * (t + 2) * F32)
         rows.free(x)
-        rows.cast(f"{conv}.conv", n * c_in * (t + 2), src, BF16)
-        rows.free(n * c_in * (t + 2) * src)
+        rows.cast(f"{conv}.conv", n * c_in * (t + 2), F32, BF16)
+        rows.free(n * c_in * (t + 2) * F32)
         t_out = (t + 2 - 3) // stride + 1
         y = n * c_out * t_out * BF16
         rows(f"{conv}.conv", "convolution", "conv", (n * c_in * (t + 2) + c_out * c_in * 3 + c_out) * BF16, y,
@@ -1657,22 +1663,9 @@ def _wan_face_block(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: Call
     rows.cast(f"{fa}.linear1_q", n * d, F32, BF16)
     rows.linear(f"{fa}.linear1_q", n, d, d)
     rows.free(n * d * BF16)
-    for name, r in (("q_norm", n), ("k_norm", kv)):
-        x, xf, stats = r * d * BF16, r * d * F32, r * heads * F32
-        rows.cast(f"{fa}.{name}", r * d, BF16, F32)
-        rows(f"{fa}.{name}", "pow", "elementwise", xf, xf)
-        rows(f"{fa}.{name}", "mean", "reduction", xf, stats)
-        rows.free(xf)
-        rows(f"{fa}.{name}", "add", "elementwise", stats, stats)
-        rows.free(stats)
-        rows(f"{fa}.{name}", "rsqrt", "elementwise", stats, stats)
-        rows.free(stats)
-        rows(f"{fa}.{name}", "mul", "elementwise", xf + stats, xf)
-        rows.free(xf + stats)
-        rows.cast(f"{fa}.{name}", r * d, F32, BF16)
-        rows.free(xf)
-        rows(f"{fa}.{name}", "mul", "elementwise", x + hd * BF16, x)
-        rows.free(x + (x if name == "q_norm" else 0))  # the cast; linear1_q's output, q rebound (k is kv's view)
+    _wan_rms_norm(rows, f"{fa}.q_norm", n * heads, hd, BF16)  # face_blocks.RMSNorm: WanRMSNorm's ops, per head
+    rows.free(n * d * BF16)  # linear1_q's output, q rebound
+    _wan_rms_norm(rows, f"{fa}.k_norm", kv * heads, hd, BF16)  # on kv's view: kv lives on
     if ranks > 1:
         _gather_forward(rows, n * d * BF16, ranks, fa)
         rows.free(n * d * BF16)  # this rank's queries, q rebound to every rank's
