@@ -54,8 +54,8 @@ class CallShape:
     frames encoded once)."""
     vae_grid: tuple[int, int] = (1, 1)
     """The (rows, columns) of latent chunks one VAE decode splits into over the ranks of a layout, one chunk a rank
-    (LightX2V's parallel VAE, :attr:`hybrid.runtime.RuntimeDef.vae_parallel`); ``(1, 1)``: every rank decodes the
-    whole video."""
+    (LightX2V's parallel VAE, :attr:`hybrid.runtime.RuntimeDef.vae_parallel`, for Wan2.1's VAE); ``(1, 1)``: every
+    rank decodes the whole video."""
 
     @property
     def sequence_degree(self) -> int:

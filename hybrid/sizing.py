@@ -989,7 +989,7 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
         )
         if workload.runtime.record.layout_note:
             out.append(workload.runtime.record.layout_note)
-    if call.vae_grid != (1, 1) and not workload.spec.vae.is_residual:
+    if call.vae_grid != (1, 1):
         rows, cols = call.vae_grid
         out.append(
             f"the VAE decode split {rows} x {cols} over the ranks: {workload.runtime.record.vae_parallel}; the "

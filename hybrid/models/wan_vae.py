@@ -1159,7 +1159,7 @@ def parallel_vae_grid(latent_height: int, latent_width: int, ranks: int) -> tupl
 def _decode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, h: int, w: int,
             grid: tuple[int, int] = (1, 1)) -> _S:  # fmt: skip
     walk = _Walk(cfg, batch, sink)
-    if grid == (1, 1) or cfg.is_residual:  # Wan2.2's VAE is decoded whole
+    if grid == (1, 1):
         walk.decode(latent_frames, h, w)
         return sink
     # LightX2V's decode_dist_2d: this rank's chunk of the float32 latents, padded into its neighbours' (a copy, held to
