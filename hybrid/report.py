@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import analytic_rows, components_per_call
 from hybrid.geometry import CallShape
-from hybrid.models.wan_dit import WanTransformer3DConfig, wan_ops_written
+from hybrid.models.wan_dit import WAN_OPS, WanTransformer3DConfig, wan_ops_written
 from hybrid.pipelines import DIFFUSION_CORE, T2V
 from hybrid.presets import ModelSpec
 from hybrid.rows import CostRow
@@ -109,6 +109,12 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
             if isinstance(spec.transformer, WanTransformer3DConfig) and wan_ops_written(spec.transformer, shape)
             else "the same modules as diffusers' classes"
         )
+        if shape.dit_ops == WAN_OPS and any(st.component == "image_encoder" for st in pipeline.stages):
+            dit_ops += (
+                "; the image encoder as the original CLIPModel.visual runs it (each image resized by a bicubic "
+                "interpolation from the job's size and normalised on the GPU in float32, then 31 of ViT-H/14's 32 "
+                "blocks in float16 with float32 LayerNorms and no post-norm)"
+            )
         runtime = (workload.runtime.text("note", spec, per_token=per_token, dit_ops=dit_ops),)
     t, s = spec.vae.scale_factor_temporal, spec.vae.scale_factor_spatial
     p_t, p_h, p_w = spec.transformer.patch_size

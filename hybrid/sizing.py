@@ -41,7 +41,7 @@ from hybrid.kernels import CollectiveRates, collective_evidence, launch_seconds,
 from hybrid.kernels import evidence as rate_evidence
 from hybrid.memo import memoised
 from hybrid.memory import pipeline_memory
-from hybrid.models.wan_dit import wan_ops_written
+from hybrid.models.wan_dit import WAN_OPS, wan_ops_written
 from hybrid.optimise import (
     AttentionKernel,
     EfficiencyOverride,
@@ -535,12 +535,15 @@ def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -
 def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     """Whether the stage runs ops the tracer does not build: a transformer as the original Wan code
     runs it (:func:`hybrid.models.wan_dit.wan_ops_written`; the tracer builds diffusers' module, so a
-    trace's rows are not that code's), or one no module builds on any runtime (Wan2.2-S2V's, no
-    :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its closed form, with a
-    trace too; ``tests/test_wan_original.py`` and ``tests/test_wan_s2v.py`` check that form against the
-    original code run and traced."""
+    trace's rows are not that code's), the image encoder as the original ``CLIPModel.visual`` runs it
+    (:func:`hybrid.models.clip._wan_clip_walk`; the tracer builds transformers'), or one no module builds on any
+    runtime (Wan2.2-S2V's, no :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its
+    closed form, with a trace too; ``tests/test_wan_original.py``, ``tests/test_wan_original_clip.py`` and
+    ``tests/test_wan_s2v.py`` check that form against the original code run and traced."""
     if sd.component == "vae":  # LightX2V's decode split over the ranks: the tracer decodes the whole video
         return sd.call == "decode" and shape.vae_grid != (1, 1)
+    if sd.component == "image_encoder":  # the original CLIPModel.visual: the tracer builds transformers' tower
+        return shape.dit_ops == WAN_OPS
     return sd.component.startswith("transformer") and (not sd.trace_key or wan_ops_written(sd.config(spec), shape))
 
 
@@ -821,6 +824,9 @@ def _sent(terms: tuple[Term, ...]) -> int:
     return sum(t[2] for t in terms if t[0] == "collective") // 2
 
 
+ORIGINAL_CLASSES = ("CLIPModel.visual's", "WanModel's")
+"""How the assumptions name the original code a stage's closed form follows: the image encoder's, a transformer's."""
+
 COMPONENT_NAMES: dict[str, str] = {
     "text_encoder": "the text encoder",
     "image_encoder": "the image encoder",
@@ -885,8 +891,10 @@ def _assumptions(
     unbuilt = [name for name in untraced if name not in built and name not in split]
     if split:  # LightX2V's decode over the ranks (RuntimeDef.vae_parallel): the tracer decodes the whole video
         source += f"; {_and(split)} closed form: this rank's chunk of the latents as AutoencoderKLWan decodes it"
-    if built:  # the original WanModel's ops: the tracer builds diffusers' module
-        source += f"; {_and(built)} closed form: the original WanModel's ops, checked against its code"
+    if built:  # the original WanModel's and CLIPModel's ops: the tracer builds diffusers' and transformers' modules
+        classes = [ORIGINAL_CLASSES[spec.pipeline_def.stage(n).component.startswith("transformer")] for n in built]
+        source += f"; {_and(built)} closed form: the original {_and(list(dict.fromkeys(classes)))} ops, checked "
+        source += "against its code"
     if unbuilt:  # no diffusers or transformers class: the original code read, not traced
         source += f"; {_and(unbuilt)} closed form: the original code's ops, equal to it run and traced at tiny sizes"
     components = list(memory.components)  # every component, in the spec's order

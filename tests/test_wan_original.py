@@ -40,10 +40,11 @@ SHA256 = {
     "wan22/animate/model_animate.py": "291292e07ea6ebd50fe3201769c1207a5a0692e5526e6e4857282c65e728b9de",
     "wan22/animate/face_blocks.py": "cd91cdffc024d416d920115ffad17cf8e20a40242e4ab4aa163b0809fc44ecbb",
     "wan22/animate/motion_encoder.py": "fc01f0a8462c959043d5277518790be6054785c379753c98b4daac742f4b8697",
+    "wan21/clip.py": "70a589a3a77d777352fbce633838b490a6ffc7968ec8beb927e5d7a5a585eb89",
 }
 """The vendored files as fetched (Wan2.1 9737cba9, Wan2.2 42bf4cfa; the two attention.py are the same;
 Wan2.2's sequence parallelism: ``tests/test_wan_original_sp.py``; Wan2.2-S2V: ``tests/test_wan_s2v.py``;
-Wan2.2-Animate: ``tests/test_wan_animate_original.py``)."""
+Wan2.2-Animate: ``tests/test_wan_animate_original.py``; Wan2.1's CLIP: ``tests/test_wan_original_clip.py``)."""
 
 HEADS, HEAD_DIM, FFN, LAYERS, FREQ, TEXT_DIM, TEXT_LEN = 2, 12, 40, 3, 16, 20, 7
 FRAMES, HEIGHT, WIDTH = 2, 8, 12  # latent grid; patch (1, 2, 2): 2 x 4 x 6 = 48 tokens

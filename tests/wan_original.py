@@ -47,6 +47,10 @@ CHANGES: dict[str, tuple[tuple[str, str], ...]] = {
     "wan22/animate/model_animate.py": (("import torch.cuda.amp as amp", "import torch.cpu.amp as amp"),),
     "wan22/animate/motion_encoder.py": (("torch.cuda.amp.autocast(", "torch.cpu.amp.autocast("),),
     "wan22/animate/face_blocks.py": (),
+    "wan21/clip.py": (
+        ("import torchvision.transforms as T\n", "T = None  # torchvision: only _clip's transforms (not built)\n"),
+        ("torch.cuda.amp.autocast(", "torch.cpu.amp.autocast("),
+    ),
 }
 
 
@@ -190,6 +194,67 @@ def load_animate() -> types.ModuleType:
         _load_modules(package, "wan22/animate", ANIMATE_FILES)
         sys.modules[f"{package}.face_blocks"].flash_attn_func = _flash_attn_func  # a global, read at call time
     return sys.modules[name]
+
+
+class Normalize:
+    """torchvision's ``transforms.Normalize`` on a tensor (``_functional_tensor.normalize``, ``inplace=False``), the
+    ops it runs: a clone, ``mean`` and ``std`` as tensors of the image's dtype and device, the ``(std == 0).any()``
+    check, both viewed ``(-1, 1, 1)``, ``sub_(mean).div_(std)`` (torchvision is not installed here)."""
+
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        self.mean, self.std = mean, std
+
+    def __call__(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        mean = torch.as_tensor(self.mean, dtype=tensor.dtype, device=tensor.device)
+        std = torch.as_tensor(self.std, dtype=tensor.dtype, device=tensor.device)
+        if (std == 0).any():
+            raise ValueError("std evaluated to zero")
+        return tensor.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
+
+
+CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+"""``_clip``'s ``Normalize`` for the xlm-roberta ViT-H/14 (not SigLIP)."""
+
+
+def load_clip() -> types.ModuleType:
+    """Wan2.1's ``wan/modules/clip.py`` (package ``wan_original_wan21``, beside :func:`load`'s ``attention``), changed
+    to run on a CPU (:data:`CHANGES`); its ``tokenizers`` and ``xlm_roberta`` imports (the text tower's, which
+    ``CLIPModel.visual`` never reaches) answered by placeholders."""
+    name = "wan_original_wan21.clip"
+    if name not in sys.modules:
+        load("wan21")
+        placeholders = {"tokenizers": "HuggingfaceTokenizer", "xlm_roberta": "XLMRoberta"}
+        for part, attr in placeholders.items():
+            module = types.ModuleType(f"wan_original_wan21.{part}")
+            setattr(module, attr, torch.nn.Module)
+            sys.modules[module.__name__] = module
+        module = types.ModuleType(name)
+        module.__package__ = "wan_original_wan21"
+        sys.modules[name] = module
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            exec(compile(changed_source("wan21/clip.py"), str(ROOT / "wan21/clip.py"), "exec"), module.__dict__)
+    return sys.modules[name]
+
+
+def clip_visual(cfg: Any, images: int = 1) -> tuple[torch.nn.Module, Any]:
+    """The original tower of ``cfg`` (a :class:`hybrid.models.clip.CLIPVisionConfig`) as ``clip_xlm_roberta_vit_h_14``
+    builds it (token pooling, pre-norm, GELU) in float16 (``clip_dtype``), and a ``CLIPModel`` around it as
+    ``CLIPModel.__init__`` leaves one (no checkpoint read: the model, its dtype, the image size and ``Normalize``)."""
+    clip = load_clip()
+    tower = clip.VisionTransformer(
+        image_size=cfg.image_size, patch_size=cfg.patch_size, dim=cfg.hidden_size,
+        mlp_ratio=cfg.intermediate_size // cfg.hidden_size, out_dim=cfg.projection_dim,
+        num_heads=cfg.num_attention_heads, num_layers=cfg.num_hidden_layers, pool_type="token", pre_norm=True,
+        post_norm=False, activation="gelu",
+    )  # fmt: skip
+    tower = tower.eval().requires_grad_(False).to(torch.float16)
+    model = clip.CLIPModel.__new__(clip.CLIPModel)
+    model.dtype, model.device = torch.float16, torch.device("cpu")
+    model.model = types.SimpleNamespace(image_size=cfg.image_size, visual=tower)
+    model.transforms = types.SimpleNamespace(transforms=[Normalize(CLIP_MEAN, CLIP_STD)])
+    return tower, model
 
 
 S2V_FIXED: dict[str, Any] = {

@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
-from hybrid.dtypes import F32, I64
+from hybrid.dtypes import BOOL, F16, F32, I64
 from hybrid.models.encoder_layer import LayerNames, layer_norm, pre_norm_layer
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.sinks import Peak, Rows, Sink, TermSink
-from hybrid.timing import Term, conv_dims
+from hybrid.timing import Term, attention_dims, conv_dims, gemm_dims
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -112,6 +112,18 @@ def clip_terms(cfg: CLIPVisionConfig, shape: CallShape) -> tuple[Term, ...]:
 
 
 def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
+    """The ops of one call of the image encoder as the workload's code runs it: transformers' ``CLIPVisionModel``
+    (:func:`_transformers_walk`), or on the original Wan code (``shape.dit_ops``) its ``CLIPModel.visual``
+    (:func:`_wan_clip_walk`)."""
+    from hybrid.models.wan_dit import WAN_OPS
+
+    if shape.dit_ops == WAN_OPS:
+        _wan_clip_walk(cfg, shape, sink)
+    else:
+        _transformers_walk(cfg, shape, sink)
+
+
+def _transformers_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
     """The ops of one forward, told to ``sink`` (bytes per call): the bias-free patch conv, the
     class token and position embedding, pre-norm, per layer a norm, q/k/v, attention, out, the
     residual add, a norm, the GELU MLP and the second add, then the post-norm of the pooled class
@@ -146,6 +158,123 @@ def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
     layer_norm(sink, "post_layernorm", n, d)
 
 
+WAN_CLIP_BLOCKS_LEFT_OUT = 1
+"""Blocks of the tower the original ``CLIPModel.visual`` leaves out: ``self.model.visual(videos, use_31_block=True)``
+runs ``self.transformer[:-1]`` (wan/modules/clip.py of Wan-Video/Wan2.1 9737cba, and Wan2.2's
+wan/modules/animate/clip.py), 31 of ViT-H/14's 32, and returns their output (no post-norm, no head)."""
+
+
+def _wan_clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
+    """``CLIPModel.visual`` of the original Wan code (wan/modules/clip.py) on ``shape.images`` images of
+    ``shape.height x shape.width`` pixels (the job's size: Wan2.1's ``image2video.py`` passes the user's image as
+    read, Animate its reference image at the job's size), told to ``sink``:
+
+    * on the GPU in float32: each image resized to ``image_size`` (``F.interpolate(..., mode='bicubic')``), the
+      images joined (``torch.cat``), ``mul_(0.5).add_(0.5)`` in place, then torchvision's ``Normalize``: a clone,
+      the ``(std == 0).any()`` check and ``sub_(mean).div_(std)`` in place;
+    * under ``autocast(float16)`` with the tower's float16 weights (``clip_dtype``): the bias-free patch conv
+      (its float32 input cast), the class token joined and the positions added; every ``LayerNorm`` as the
+      original's ``super().forward(x.float()).type_as(x)`` (the float16 weight and bias cast to float32 too, as
+      CUDA autocast runs ``layer_norm``); 31 blocks (:data:`WAN_CLIP_BLOCKS_LEFT_OUT`) of a fused ``to_qkv``,
+      FlashAttention-2 over ``(batch, tokens)`` (``flash_attention(..., version=2)``), ``proj``, the residual add,
+      then ``mlp`` (``Linear``, exact GELU, ``Linear``) and the second add.
+
+    Module paths are the original's (``transformer.{i}.attn.to_qkv``); the resize and normalisation run outside the
+    tower (path ``""``)."""
+    n, t, d, f = shape.images, cfg.num_tokens, cfg.hidden_size, cfg.intermediate_size
+    side, c, p = cfg.image_size // cfg.patch_size, cfg.num_channels, cfg.patch_size
+    r = n * t
+    pixels = n * c * cfg.image_size**2  # the resized images
+    x16, x32 = r * d * F16, r * d * F32  # one hidden state in float16 and float32
+
+    # CLIPModel.visual's preprocessing, float32 on the GPU
+    resized = pixels // n * F32
+    sink.op("", "aten.upsample_bicubic2d", "elementwise", c * shape.height * shape.width * F32, resized, calls=n)
+    for _ in range(n):
+        sink.alloc(resized)
+    sink.op("", "aten.cat", "movement", pixels * F32, pixels * F32)
+    sink.alloc(pixels * F32)
+    sink.free(pixels * F32)  # the list of resized images
+    for op in ("aten.mul_", "aten.add_"):
+        sink.op("", op, "elementwise", pixels * F32, pixels * F32)
+    sink.op("", "aten.clone", "movement", pixels * F32, pixels * F32)  # Normalize(inplace=False)
+    sink.alloc(pixels * F32)
+    sink.op("", "aten.eq", "elementwise", c * F32, c * BOOL)  # (std == 0).any()
+    sink.alloc(c * BOOL)
+    sink.op("", "aten.any", "reduction", c * BOOL, BOOL)
+    sink.alloc(BOOL)
+    sink.free(c * BOOL + BOOL)
+    for op in ("aten.sub_", "aten.div_"):
+        sink.op("", op, "elementwise", (pixels + c) * F32, pixels * F32)
+    sink.free(pixels * F32)  # the joined images (Normalize returned the clone)
+
+    def layer_norm(k: Sink, module: str) -> None:
+        """The original ``LayerNorm``: float32 copies of the float16 stream, weight and bias; the norm; the result
+        cast back to float16; all but that dropped."""
+        k.op(module, "aten._to_copy", "movement", x16, x32)
+        k.alloc(x32)
+        k.op(module, "aten._to_copy", "movement", d * F16, d * F32, calls=2)
+        k.alloc(2 * d * F32)
+        k.op(module, "aten.native_layer_norm", "norm", x32 + 2 * d * F32, x32 + 2 * r * F32)
+        k.alloc(x32 + 2 * r * F32)
+        k.free(2 * r * F32 + 2 * d * F32)  # mean, rstd; the weight casts
+        k.op(module, "aten._to_copy", "movement", x32, x16)
+        k.alloc(x16)
+        k.free(2 * x32)  # the float32 copy and norm
+
+    def linear(k: Sink, module: str, d_in: int, d_out: int) -> None:
+        """A float16 ``nn.Linear`` with bias (``addmm``), its output left live."""
+        k.op(module, "aten.addmm", "matmul", (d_out + r * d_in + d_in * d_out) * F16, r * d_out * F16,
+             ops.linear(r, d_in, d_out), dims=gemm_dims(1, r, d_out, d_in))  # fmt: skip
+        k.alloc(r * d_out * F16)
+
+    def block(k: Sink, first: bool = False) -> None:
+        """One ``AttentionBlock``; ``first``: its input (the pre-norm's output) stays live after it, held by the
+        tower's ``x`` while ``self.transformer[:-1](x)`` runs."""
+        h = cfg.num_attention_heads
+        layer_norm(k, "norm1")
+        linear(k, "attn.to_qkv", d, 3 * d)
+        k.op("attn", SDPA, "attention", 3 * x16, x16, ops.sdpa(n, h, t, t, cfg.head_dim),
+             dims=attention_dims(n * h, t, t, cfg.head_dim))  # fmt: skip
+        k.transient(ops.math_attention_bytes(n * h, t, t, cfg.head_dim, itemsize=F16))
+        k.alloc(x16)
+        linear(k, "attn.proj", d, d)
+        k.free(5 * x16)  # as attn returns: q, k and v (to_qkv's output), the attention's output; then the norm
+        k.op("", "aten.add", "elementwise", 2 * x16, x16)  # x + attn(norm1(x))
+        k.alloc(x16)
+        k.free(x16)  # proj's output
+        layer_norm(k, "norm2")
+        linear(k, "mlp.0", d, f)
+        k.op("mlp.1", "aten.gelu", "elementwise", r * f * F16, r * f * F16)
+        k.alloc(r * f * F16)
+        k.free(r * f * F16)  # mlp.0's output
+        linear(k, "mlp.2", f, d)
+        k.free(r * f * F16 + x16)  # the GELU's output; the norm
+        k.op("", "aten.add", "elementwise", 2 * x16, x16)  # x + mlp(norm2(x)): the block's output
+        k.alloc(x16)
+        k.free((2 if first else 3) * x16)  # mlp.2's output, the first residual; as the block returns, its input
+
+    # the tower under autocast(float16)
+    patches, conv_in = n * d * side * side * F16, pixels * F16
+    sink.op("patch_embedding", "aten._to_copy", "movement", pixels * F32, conv_in)
+    sink.alloc(conv_in)
+    sink.op("patch_embedding", "aten.convolution", "conv", conv_in + d * c * p * p * F16, patches,
+            ops.conv2d(n, c, d, (p, p), (side, side)), dims=conv_dims(n, c, d, (p, p), (side, side)))  # fmt: skip
+    sink.alloc(patches)
+    sink.free(conv_in)
+    sink.op("", "aten.cat", "movement", x16, x16)  # the class token before the patches
+    sink.alloc(x16)
+    sink.free(patches)
+    sink.op("", "aten.add", "elementwise", x16 + t * d * F16, x16)  # + the position embedding
+    sink.alloc(x16)
+    sink.free(x16)  # the joined tokens
+    layer_norm(sink, "pre_norm")
+    sink.free(x16)  # the embeddings
+    blocks = cfg.num_hidden_layers - WAN_CLIP_BLOCKS_LEFT_OUT
+    sink.repeat(1, "transformer.0", lambda k: block(k, first=True))
+    sink.repeat(blocks - 1, "transformer.{i}", block, start=1)
+
+
 def clip_peak_bytes(cfg: CLIPVisionConfig, shape: CallShape, materialized: bool = False) -> int:
     """The activation peak of one forward (the tracer's ``peak_activation_bytes``): :func:`_clip_walk`
     into a :class:`~hybrid.sinks.Peak`; ``materialized``: with PyTorch's math attention."""
@@ -165,12 +294,13 @@ def clip_groups(cfg: CLIPVisionConfig, shape: CallShape) -> list[OpGroup]:
 
 
 def component(module: str, op: str) -> str:
-    """The report component of an image-encoder row (analytic or traced)."""
-    if ".self_attn" in module:
+    """The report component of an image-encoder row (analytic or traced): transformers' module paths
+    (``encoder.layers.{i}.self_attn``), or the original's (``transformer.{i}.attn``, ``patch_embedding``)."""
+    if ".self_attn" in module or ".attn" in module:
         return "attention_core" if op == SDPA else "attention_projections"
     if ".mlp." in module:
         return "ffn"
-    if module.startswith("embeddings."):
+    if module.startswith("embeddings.") or module == "patch_embedding":
         return "embedders"
     return "other"
 

@@ -134,7 +134,7 @@ ELEMENTWISE_OPS = _packets(
     lt le gt ge eq ne logical_not logical_and bitwise_not floor ceil round reciprocal square
     addcmul lerp bernoulli_ masked_fill masked_fill_ _softmax _safe_softmax _log_softmax
     _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d
-    upsample_nearest1d upsample_nearest2d upsample_nearest3d upsample_bilinear2d
+    upsample_nearest1d upsample_nearest2d upsample_nearest3d upsample_bilinear2d upsample_bicubic2d
     upsample_trilinear3d"""
 )
 """Zero-FLOP ops that read and write tensors (FlopCounterMode counts them 0)."""
@@ -142,7 +142,7 @@ ELEMENTWISE_OPS = _packets(
 NORM_OPS = _packets(
     "native_layer_norm native_group_norm _fused_rms_norm native_batch_norm rms_norm _weight_norm_interface"
 )
-REDUCTION_OPS = _packets("mean sum amax amin max min linalg_vector_norm var var_mean std argmax")
+REDUCTION_OPS = _packets("mean sum amax amin max min linalg_vector_norm var var_mean std argmax any all")
 EMBEDDING_OPS = _packets("embedding")
 MOVEMENT_OPS = _packets(
     """clone copy_ _to_copy contiguous cat stack constant_pad_nd index index_select gather
