@@ -53,9 +53,9 @@ class CallShape:
     """Clips of a pose video Wan2.2-S2V encodes as its conditions, one encode each (0: no pose video, its -1
     frames encoded once)."""
     vae_grid: tuple[int, int] = (1, 1)
-    """The (rows, columns) of latent chunks one VAE decode splits into over the ranks of a layout, one chunk a rank
-    (LightX2V's parallel VAE, :attr:`hybrid.runtime.RuntimeDef.vae_parallel`, for Wan2.1's VAE); ``(1, 1)``: every
-    rank decodes the whole video."""
+    """The (rows, columns) of latent chunks one VAE decode, and the encode of an image-to-video job's condition video
+    (the ``vae_encode`` stage), split into over the ranks of a layout, one chunk a rank (LightX2V's parallel VAE,
+    :attr:`hybrid.runtime.RuntimeDef.vae_parallel`, for Wan2.1's VAE); ``(1, 1)``: every rank runs them whole."""
 
     @property
     def sequence_degree(self) -> int:

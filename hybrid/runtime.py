@@ -468,9 +468,9 @@ class RuntimeDef:
     vae_dtype: str = ""
     """How a user of the code base sets the VAE's dtype (``--vae-dtype``); ``""``: it cannot."""
     vae_parallel: str = ""
-    """How its VAE decode splits over the ranks of a layout (a grid of latent chunks, one a rank, the frames
-    all-gathered: :attr:`hybrid.geometry.CallShape.vae_grid`), with the code; ``""``: every rank decodes the whole
-    video."""
+    """How its VAE decode, and the encode of an image-to-video job's condition video, split over the ranks of a
+    layout (a grid of latent chunks, one a rank, the frames or latents all-gathered:
+    :attr:`hybrid.geometry.CallShape.vae_grid`), with the code; ``""``: every rank runs them whole."""
     attention_only: str = ""
     """The attention kernel the code calls whatever it is told (``""``: it takes ``--attention``): a GPU the
     kernel does not run on, and ``--attention`` naming another kernel, are refused."""
@@ -689,7 +689,9 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             vae_parallel="with a parallel config (vae_parallel defaults to true) every rank decodes one chunk of a "
             "2-D grid of the latents (calculate_2d_grid: the grid dividing both sides closest to square), padded by 2 "
             "latents a side, cuts the padding off and all-gathers the frames (lightx2v/models/video_encoders/hf/wan/"
-            "vae.py decode_dist_2d); Wan2.1's VAE only (Wan2.2's is decoded whole here)",
+            "vae.py decode_dist_2d), and encodes an image-to-video job's condition video the same way, its chunk "
+            "padded by 1 latent (8 pixels) a side and the latents all-gathered (wan_runner.py get_vae_encoder_output "
+            "through encode_local_2d); Wan2.1's VAE only (Wan2.2's vae_2_2.py has no split: decoded whole here)",
             pipelines={
                 "animate": {
                     "stage_calls": {"image_encoder": "segments", "reference_encode": "segments"},

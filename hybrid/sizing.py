@@ -532,6 +532,12 @@ def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -
     return max(kept, default=0)
 
 
+SPLIT_VAE_CALLS = ("wan_vae.decode", "wan_vae.encode")
+"""The VAE stages (by :attr:`~hybrid.pipelines.StageDef.trace_key`) a runtime's parallel VAE splits over the ranks
+(:attr:`hybrid.geometry.CallShape.vae_grid`): the decode, and the image-to-video condition's encode (LightX2V's
+``get_vae_encoder_output``); the other encodes (VACE's, Animate's, TI2V's image, S2V's) run whole."""
+
+
 def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     """Whether the stage runs ops the tracer does not build: a transformer as the original Wan code
     runs it (:func:`hybrid.models.wan_dit.wan_ops_written`; the tracer builds diffusers' module, so a
@@ -540,8 +546,8 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     runtime (Wan2.2-S2V's, no :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its
     closed form, with a trace too; ``tests/test_wan_original.py``, ``tests/test_wan_original_clip.py`` and
     ``tests/test_wan_s2v.py`` check that form against the original code run and traced."""
-    if sd.component == "vae":  # LightX2V's decode split over the ranks: the tracer decodes the whole video
-        return sd.call == "decode" and shape.vae_grid != (1, 1)
+    if sd.component == "vae":  # LightX2V's decode and I2V encode split over the ranks: the tracer runs them whole
+        return sd.trace_key in SPLIT_VAE_CALLS and shape.vae_grid != (1, 1)
     if sd.component == "image_encoder":  # the original CLIPModel.visual: the tracer builds transformers' tower
         return shape.dit_ops == WAN_OPS
     return sd.component.startswith("transformer") and (not sd.trace_key or wan_ops_written(sd.config(spec), shape))
@@ -889,8 +895,8 @@ def _assumptions(
     split = [name for name in untraced if spec.pipeline_def.stage(name).component == "vae"]
     built = [name for name in untraced if spec.pipeline_def.stage(name).trace_key and name not in split]
     unbuilt = [name for name in untraced if name not in built and name not in split]
-    if split:  # LightX2V's decode over the ranks (RuntimeDef.vae_parallel): the tracer decodes the whole video
-        source += f"; {_and(split)} closed form: this rank's chunk of the latents as AutoencoderKLWan decodes it"
+    if split:  # LightX2V's VAE over the ranks (RuntimeDef.vae_parallel): the tracer runs the whole video
+        source += f"; {_and(split)} closed form: this rank's chunk as AutoencoderKLWan runs it"
     if built:  # the original WanModel's and CLIPModel's ops: the tracer builds diffusers' and transformers' modules
         classes = [ORIGINAL_CLASSES[spec.pipeline_def.stage(n).component.startswith("transformer")] for n in built]
         source += f"; {_and(built)} closed form: the original {_and(list(dict.fromkeys(classes)))} ops, checked "
@@ -999,9 +1005,10 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
             out.append(workload.runtime.record.layout_note)
     if call.vae_grid != (1, 1):
         rows, cols = call.vae_grid
+        split = [sd.name for sd in workload.spec.pipeline_def.stages if sd.trace_key in SPLIT_VAE_CALLS]
         out.append(
-            f"the VAE decode split {rows} x {cols} over the ranks: {workload.runtime.record.vae_parallel}; the "
-            "encodes run whole on every rank"
+            f"{_and(split)} split {rows} x {cols} over the ranks: {workload.runtime.record.vae_parallel}; any other "
+            "encode runs whole on every rank"
         )
     if d.fsdp:
         out.append(

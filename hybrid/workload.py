@@ -402,7 +402,7 @@ class Workload:
             ring=deployment.ring if deployment else 1,
             audio_samples=self.audio_samples,
             pose_clips=self.segments if self.pose_video else 0,
-            vae_grid=(  # LightX2V's parallel decode of Wan2.1's VAE (Wan2.2's and S2V's per-clip decodes run whole)
+            vae_grid=(  # LightX2V's parallel VAE, Wan2.1's (Wan2.2's and S2V's per-clip decodes run whole)
                 parallel_vae_grid(lh, lw, deployment.gpus)
                 if deployment is not None
                 and deployment.gpus > 1

@@ -1,6 +1,9 @@
 """LightX2V's parallel VAE decode (``lightx2v/models/video_encoders/hf/wan/vae.py`` ``decode_dist_2d``, f8aee98):
 with a parallel config every rank decodes one chunk of a 2-D grid of the latents, padded by 2 latents into each
-neighbour, cuts the padding off and all-gathers every rank's frames (:attr:`hybrid.geometry.CallShape.vae_grid`)."""
+neighbour, cuts the padding off and all-gathers every rank's frames (:attr:`hybrid.geometry.CallShape.vae_grid`); and
+its encode of an image-to-video job's condition video (``wan_runner.py`` ``get_vae_encoder_output`` through
+``encode_local_2d``): this rank's chunk of the video, padded by 1 latent (8 pixels), encoded, its latents cut and
+all-gathered."""
 
 from __future__ import annotations
 
@@ -10,7 +13,15 @@ import pytest
 
 from hybrid.deployment import Deployment
 from hybrid.dtypes import BF16, F32
-from hybrid.models.wan_vae import parallel_vae_grid, vae_decode_groups, vae_decode_peak_bytes, vae_decode_rows
+from hybrid.models.wan_vae import (
+    parallel_vae_grid,
+    vae_decode_groups,
+    vae_decode_peak_bytes,
+    vae_decode_rows,
+    vae_encode_groups,
+    vae_encode_peak_bytes,
+    vae_encode_rows,
+)
 from hybrid.runtime import Runtime
 from hybrid.sizing import size_on_gpu, untraced_ops
 from hybrid.workload import Workload
@@ -69,4 +80,33 @@ def test_only_lightx2v_splits_and_only_wan21s_vae() -> None:
     assert not untraced_ops(whole, ti2v.spec, ti2v.shape(d))  # its trace stands
     assert size_on_gpu(ti2v, "h100-sxm", deployment=d).stages["vae_decode"].seconds == (
         size_on_gpu(ti2v, "h100-sxm").stages["vae_decode"].seconds
+    )
+
+
+def test_a_rank_encodes_its_padded_chunk_of_the_i2v_condition_and_gathers_every_ranks_latents() -> None:
+    w = Workload.of("wan2.1-i2v-14b-480p", width=832, height=480, runtime=Runtime("lightx2v"))
+    d = Deployment(gpus=8, ulysses=8)
+    shape, cfg = w.shape(d), w.spec.vae
+    assert shape.vae_grid == (2, 4) and cfg.compute_dtype == "bfloat16"
+    lf = shape.latent_frames  # 21
+    split = vae_encode_groups(cfg, 1, lf, 480, 832, grid=(2, 4))
+    tile = vae_encode_groups(cfg, 1, lf, 32 * 8, 28 * 8)  # (60 / 2 + 2 x 1) by (104 / 4 + 2 x 1) latents, in pixels
+    assert sum(g.flops for g in split) == sum(g.flops for g in tile)
+    chunk = 16 * lf * 30 * 26 * BF16  # this rank's latents once the padding is cut
+    gathered = [r for g in vae_encode_rows(cfg, 1, lf, 480, 832, grid=(2, 4)) for r in g.expand() if "c10d" in r.op]
+    assert [(r.bytes_read, r.bytes_written) for r in gathered] == [(7 * chunk, 7 * chunk)]
+    # the peak: the tile's encode, or the encoded tile beside its cut copy, or the gather (the list, the rows and
+    # the joined latents beside this rank's chunk), whichever is higher
+    encoded = 16 * lf * 32 * 28 * BF16
+    expected = max(vae_encode_peak_bytes(cfg, 1, lf, 32 * 8, 28 * 8), encoded + chunk, chunk + 3 * 8 * chunk)
+    assert vae_encode_peak_bytes(cfg, 1, lf, 480, 832, grid=(2, 4)) == expected
+    one, eight = size_on_gpu(w, "h100-sxm"), size_on_gpu(w, "h100-sxm", deployment=d)
+    assert eight.stages["vae_encode"].seconds < one.stages["vae_encode"].seconds / 4
+    assert eight.stages["vae_encode"].comm_bytes_per_rank > 0 == one.stages["vae_encode"].comm_bytes_per_rank
+    sd = w.spec.pipeline_def.stage("vae_encode")
+    assert untraced_ops(sd, w.spec, shape) and not untraced_ops(sd, w.spec, w.shape())
+    assert any(a.startswith("vae_encode and vae_decode split 2 x 4 over the ranks") for a in eight.assumptions)
+    diffusers = replace(w, runtime=Runtime())
+    assert size_on_gpu(diffusers, "h100-sxm", deployment=d).stages["vae_encode"].seconds == (
+        size_on_gpu(diffusers, "h100-sxm").stages["vae_encode"].seconds
     )

@@ -1190,11 +1190,43 @@ def _decode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: in
     return sink
 
 
+ENCODE_PADDING = 1
+"""Latents each rank's chunk of the video reaches into its neighbours' on every side it has one (LightX2V's
+``encode_dist_2d`` and ``WanRunner._get_vae_encode_2d_plan`` ``padding_size``: 8 pixels)."""
+
+
 def _encode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int,
-            calls: int) -> _S:  # fmt: skip
+            calls: int, grid: tuple[int, int] = (1, 1)) -> _S:  # fmt: skip
     if cfg.is_residual and latent_frames > 1 and not isinstance(sink, FlopRowSink):
         raise NotImplementedError("the Wan2.2 encoder's bytes and peak are written for one frame (TI2V's image)")
-    _Walk(cfg, batch, sink).encode(latent_frames, height, width, calls)
+    walk = _Walk(cfg, batch, sink)
+    if grid == (1, 1):
+        walk.encode(latent_frames, height, width, calls)
+        return sink
+    # LightX2V's encode_local_2d: the runner builds only this rank's chunk of the condition video (padded into its
+    # neighbours, as it builds the whole video on one GPU: not in the stage), encodes it, cuts the padding off the
+    # latents (a copy) and all-gathers every rank's into a list of empty_like tensors, joined row by row, then the rows
+    rows, cols = grid
+    r = cfg.scale_factor_spatial
+    lh, lw = height // r, width // r
+    ch, cw = lh // rows, lw // cols
+    th, tw = (min(total, chunk + 2 * ENCODE_PADDING) if n > 1 else total
+              for n, total, chunk in ((rows, lh, ch), (cols, lw, cw)))  # fmt: skip
+    walk.encode(latent_frames, th * r, tw * r, calls)  # ops from here on run `calls` times (walk.times)
+    f, ranks = walk.f, rows * cols
+    encoded, chunk = (batch * cfg.z_dim * latent_frames * a * b * f for a, b in ((th, tw), (ch, cw)))
+    walk.alloc(encoded)  # the encoded chunk's latents (the walk's encode frees its output as it ends)
+    walk.op("", "aten.clone", "movement", 0, chunk, chunk)
+    walk.free(encoded)
+    walk.op("", "aten.empty_like", "factory", 0, 0, chunk, calls=ranks, alloc=False)
+    walk.alloc(ranks * chunk)
+    sent, received = ops.collective_bytes("all_gather_into_tensor", ranks, chunk)
+    walk.op("", "c10d.allgather_", "collective", 0, sent, received, alloc=False,
+            dims=collective_dims("all_gather_into_tensor"))  # fmt: skip
+    walk.op("", "aten.cat", "movement", 0, cols * chunk, cols * chunk, calls=rows, alloc=False)
+    walk.alloc(ranks * chunk)  # the rows
+    walk.op("", "aten.cat", "movement", 0, ranks * chunk, ranks * chunk)  # the latents, returned
+    walk.free(3 * ranks * chunk + chunk)  # the list, the rows, the latents; this rank's chunk
     return sink
 
 
@@ -1280,49 +1312,69 @@ def _decode_peaks(
 
 
 def vae_encode_groups(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, calls: int = 1
+    cfg: AutoencoderKLWanConfig,
+    batch: int,
+    latent_frames: int,
+    height: int,
+    width: int,
+    calls: int = 1,
+    grid: tuple[int, int] = (1, 1),
 ) -> list[OpGroup]:
     """FLOP groups of ``calls`` ``AutoencoderKLWan.encode`` calls of ``batch`` videos of
     ``height x width`` pixels and ``(latent_frames - 1) * 4 + 1`` frames, keyed like the tracer's:
     the FLOP rows of :func:`vae_encode_rows`, without bytes (Wan2.2's encoder at any length). Its
     causal convs are counted over their output positions, the stride-2 resample convs over the
     halved size, each ``downsample3d`` level's ``time_conv`` from the second chunk on."""
-    return _encode(FlopRowSink(ENCODE_STAGE), cfg, batch, latent_frames, height, width, calls).out
+    return _encode(FlopRowSink(ENCODE_STAGE), cfg, batch, latent_frames, height, width, calls, grid).out
 
 
 def vae_encode_rows(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, calls: int = 1
+    cfg: AutoencoderKLWanConfig,
+    batch: int,
+    latent_frames: int,
+    height: int,
+    width: int,
+    calls: int = 1,
+    grid: tuple[int, int] = (1, 1),
 ) -> list[OpGroup]:
     """Every op of ``calls`` ``AutoencoderKLWan.encode`` calls (FLOPs and bytes), keyed like the
     tracer's rows (:meth:`_Walk.encode`). Wan2.1's encoder at any length; Wan2.2's (patchify,
     residual down blocks with ``AvgDown3D``) on one frame, all TI2V encodes (``NotImplementedError``
     beyond)."""
-    return _encode(RowSink(ENCODE_STAGE), cfg, batch, latent_frames, height, width, calls).out
+    return _encode(RowSink(ENCODE_STAGE), cfg, batch, latent_frames, height, width, calls, grid).out
 
 
 def vae_encode_terms(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, calls: int = 1
+    cfg: AutoencoderKLWanConfig,
+    batch: int,
+    latent_frames: int,
+    height: int,
+    width: int,
+    calls: int = 1,
+    grid: tuple[int, int] = (1, 1),
 ) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`vae_encode_rows`, from the same walk."""
-    return _encode(TermSink(), cfg, batch, latent_frames, height, width, calls).terms.freeze()
+    return _encode(TermSink(), cfg, batch, latent_frames, height, width, calls, grid).terms.freeze()
 
 
 def vae_encode_peak_bytes(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, materialized: bool = False
-) -> int:
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, materialized: bool = False,
+    grid: tuple[int, int] = (1, 1),
+) -> int:  # fmt: skip
     """The activation peak of one ``AutoencoderKLWan.encode`` (see :func:`_encode_peaks`)."""
-    return _encode_peaks(cfg, batch, latent_frames, height, width)[materialized]
+    return _encode_peaks(cfg, batch, latent_frames, height, width, grid)[materialized]
 
 
 @lru_cache(maxsize=256)
 def _encode_peaks(
-    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int
-) -> tuple[int, int]:
+    cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int,
+    grid: tuple[int, int] = (1, 1),
+) -> tuple[int, int]:  # fmt: skip
     """The activation peak of one ``AutoencoderKLWan.encode`` of ``(latent_frames - 1) * 4 + 1``
     frames (the tracer's ``peak_activation_bytes``): the walk's live bytes at their most, with fused
     and with math attention. Wan2.1's encoder at any length, Wan2.2's on one frame
     (``NotImplementedError`` beyond, as :func:`vae_encode_rows`)."""
-    sink = _encode(Peak(), cfg, batch, latent_frames, height, width, 1)
+    sink = _encode(Peak(), cfg, batch, latent_frames, height, width, 1, grid)
     return sink.fused, sink.materialized
 
 
