@@ -21,7 +21,7 @@ from hybrid import ops
 from hybrid.geometry import CallShape
 from hybrid.models.clip import CLIP_VIT_H_14, CLIPVisionConfig, clip_peak_bytes, clip_rows
 from hybrid.rows import CostRow
-from tests.wan_original import CudaAutocastLists, _bookkeeping, clip_visual
+from tests.wan_original import CudaAutocastLists, _bookkeeping, _by_module_op, clip_visual
 
 TINY = CLIPVisionConfig(hidden_size=64, intermediate_size=256, projection_dim=32, num_hidden_layers=4,
                         num_attention_heads=4, image_size=28, patch_size=14)  # fmt: skip
@@ -37,15 +37,6 @@ def _shape(images: int, height: int, width: int) -> CallShape:
     return CallShape(batch=1, frames=1, height=height, width=width, latent_frames=1, latent_height=height // 8,
                      latent_width=width // 8, dit_latent_frames=1, dit_tokens=1, text_len=1, images=images,
                      dit_ops="wan")  # fmt: skip
-
-
-def _by_module_op(rows: list[CostRow]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
-    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for r in rows:
-        slot = out[(r.module, r.op)]
-        for i, v in enumerate((r.calls, r.flops, r.bytes_read, r.bytes_written)):
-            slot[i] += v
-    return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
 
 
 @pytest.fixture(scope="module")

@@ -954,6 +954,25 @@ class _Walk:
                 sizes[th, tw] = sizes.get((th, tw), 0) + 1
         return [(n, th, tw) for (th, tw), n in sizes.items()]
 
+    def gather_chunks(self, made: int, chunk: int, grid: tuple[int, int]) -> None:
+        """LightX2V's parallel VAE after a rank's decode or encode of its padded chunk (``made`` bytes, the walk's own
+        output already freed): the padding cut off (a copy of ``chunk`` bytes), every rank's chunk all-gathered into a
+        list of ``empty_like`` tensors, joined row by row, then the rows (the whole, returned); all of it dropped."""
+        rows, cols = grid
+        ranks = rows * cols
+        self.alloc(made)
+        self.op("", "aten.clone", "movement", 0, chunk, chunk)
+        self.free(made)
+        self.op("", "aten.empty_like", "factory", 0, 0, chunk, calls=ranks, alloc=False)
+        self.alloc(ranks * chunk)
+        sent, received = ops.collective_bytes("all_gather_into_tensor", ranks, chunk)
+        self.op("", "c10d.allgather_", "collective", 0, sent, received, alloc=False,
+                dims=collective_dims("all_gather_into_tensor"))  # fmt: skip
+        self.op("", "aten.cat", "movement", 0, cols * chunk, cols * chunk, calls=rows, alloc=False)
+        self.alloc(ranks * chunk)  # the rows
+        self.op("", "aten.cat", "movement", 0, ranks * chunk, ranks * chunk)  # the whole
+        self.free(3 * ranks * chunk + chunk)  # the list, the rows, the whole; this rank's chunk
+
     def clear_cache(self) -> None:
         """``clear_cache()``: every feature-cache slot dropped."""
         self.free(sum(n for _, n in self.cache))
@@ -1165,29 +1184,26 @@ def _decode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: in
     # LightX2V's decode_dist_2d: this rank's chunk of the float32 latents, padded into its neighbours' (a copy, held to
     # the return), decoded; the padding cut off (a copy) and every rank's frames all-gathered into a list of
     # empty_like outputs, joined row by row, then the rows
-    rows, cols = grid
-    ch, cw = h // rows, w // cols
-    th, tw = (min(total, chunk + 2 * PARALLEL_PADDING) if n > 1 else total
-              for n, total, chunk in ((rows, h, ch), (cols, w, cw)))  # fmt: skip
-    f, r, ranks = walk.f, cfg.scale_factor_spatial, rows * cols
+    (ch, cw), (th, tw) = _chunks(h, w, grid, PARALLEL_PADDING)
+    f, r = walk.f, cfg.scale_factor_spatial
     t = (latent_frames - 1) * cfg.scale_factor_temporal + 1
     sliced = batch * cfg.z_dim * latent_frames * th * tw * F32
     walk.op("", "aten.clone", "movement", 0, sliced, sliced)
     walk.decode(latent_frames, th, tw)
     decoded, chunk = batch * 3 * t * th * r * tw * r * f, batch * 3 * t * ch * r * cw * r * f
-    walk.alloc(decoded)  # the decoded chunk (the walk's decode frees its output as it ends), clamped in place
-    walk.op("", "aten.clone", "movement", 0, chunk, chunk)
-    walk.free(decoded)
-    walk.op("", "aten.empty_like", "factory", 0, 0, chunk, calls=ranks, alloc=False)
-    walk.alloc(ranks * chunk)
-    sent, received = ops.collective_bytes("all_gather_into_tensor", ranks, chunk)
-    walk.op("", "c10d.allgather_", "collective", 0, sent, received, alloc=False,
-            dims=collective_dims("all_gather_into_tensor"))  # fmt: skip
-    walk.op("", "aten.cat", "movement", 0, cols * chunk, cols * chunk, calls=rows, alloc=False)
-    walk.alloc(ranks * chunk)  # the rows
-    walk.op("", "aten.cat", "movement", 0, ranks * chunk, ranks * chunk)  # the video, returned
-    walk.free(3 * ranks * chunk + chunk + sliced)  # the list, the rows, the video; this rank's chunk, its latents
+    walk.gather_chunks(decoded, chunk, grid)  # the decoded chunk, clamped in place
+    walk.free(sliced)
     return sink
+
+
+def _chunks(h: int, w: int, grid: tuple[int, int], padding: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(chunk, padded)``: the (height, width) of one rank's chunk of an ``h x w`` grid of latents split ``grid``
+    ways, and of that chunk reaching ``padding`` latents into its neighbours on every side it has one (a chunk on the
+    edge takes both sides' from its one neighbour, as LightX2V's ``decode_dist_2d`` and ``encode_dist_2d`` cut them);
+    an axis split once is whole."""
+    (rows, cols), (ch, cw) = grid, (h // grid[0], w // grid[1])
+    th, tw = (min(total, chunk + 2 * padding) if n > 1 else total for n, total, chunk in ((rows, h, ch), (cols, w, cw)))
+    return (ch, cw), (th, tw)
 
 
 ENCODE_PADDING = 1
@@ -1206,27 +1222,11 @@ def _encode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: in
     # LightX2V's encode_local_2d: the runner builds only this rank's chunk of the condition video (padded into its
     # neighbours, as it builds the whole video on one GPU: not in the stage), encodes it, cuts the padding off the
     # latents (a copy) and all-gathers every rank's into a list of empty_like tensors, joined row by row, then the rows
-    rows, cols = grid
     r = cfg.scale_factor_spatial
-    lh, lw = height // r, width // r
-    ch, cw = lh // rows, lw // cols
-    th, tw = (min(total, chunk + 2 * ENCODE_PADDING) if n > 1 else total
-              for n, total, chunk in ((rows, lh, ch), (cols, lw, cw)))  # fmt: skip
+    (ch, cw), (th, tw) = _chunks(height // r, width // r, grid, ENCODE_PADDING)
     walk.encode(latent_frames, th * r, tw * r, calls)  # ops from here on run `calls` times (walk.times)
-    f, ranks = walk.f, rows * cols
-    encoded, chunk = (batch * cfg.z_dim * latent_frames * a * b * f for a, b in ((th, tw), (ch, cw)))
-    walk.alloc(encoded)  # the encoded chunk's latents (the walk's encode frees its output as it ends)
-    walk.op("", "aten.clone", "movement", 0, chunk, chunk)
-    walk.free(encoded)
-    walk.op("", "aten.empty_like", "factory", 0, 0, chunk, calls=ranks, alloc=False)
-    walk.alloc(ranks * chunk)
-    sent, received = ops.collective_bytes("all_gather_into_tensor", ranks, chunk)
-    walk.op("", "c10d.allgather_", "collective", 0, sent, received, alloc=False,
-            dims=collective_dims("all_gather_into_tensor"))  # fmt: skip
-    walk.op("", "aten.cat", "movement", 0, cols * chunk, cols * chunk, calls=rows, alloc=False)
-    walk.alloc(ranks * chunk)  # the rows
-    walk.op("", "aten.cat", "movement", 0, ranks * chunk, ranks * chunk)  # the latents, returned
-    walk.free(3 * ranks * chunk + chunk)  # the list, the rows, the latents; this rank's chunk
+    encoded, chunk = (batch * cfg.z_dim * latent_frames * a * b * walk.f for a, b in ((th, tw), (ch, cw)))
+    walk.gather_chunks(encoded, chunk, grid)  # the encoded chunk's latents
     return sink
 
 
