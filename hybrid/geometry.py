@@ -49,9 +49,12 @@ class CallShape:
     """Ranks the transformer's video tokens are split over by ring attention."""
     audio_samples: int = 0
     """Samples of the job's audio at 16 kHz (Wan2.2-S2V's audio encoder reads them; 0 elsewhere)."""
-    pose_clips: int = 0
-    """Clips of a pose video Wan2.2-S2V encodes as its conditions, one encode each (0: no pose video, its -1
-    frames encoded once)."""
+    pose_video: bool = False
+    """Whether a pose video conditions Wan2.2-S2V (its clips encoded one by one)."""
+    condition_encodes: int = 1
+    """How many times Wan2.2-S2V encodes its condition video (:func:`hybrid.models.wan_s2v.vae_encodes`): a pose
+    video's clips, one encode each; without one, its -1 frames once (the original) or in every clip
+    (:attr:`hybrid.runtime.RuntimeDef.condition_each_clip`)."""
     vae_grid: tuple[int, int] = (1, 1)
     """The (rows, columns) of latent chunks one VAE decode, and the encode of an image-to-video job's condition video
     (the ``vae_encode`` stage), split into over the ranks of a layout, one chunk a rank (LightX2V's parallel VAE,

@@ -857,15 +857,17 @@ S2V_AUDIO_ENCODER = StageDef(
 
 
 def _s2v_encodes(cfg: Any, s: CallShape, what: Callable[..., Any], counted: bool = True) -> list[Any]:
-    """``what`` (a VAE encode function) of the once-per-video encodes of Wan2.2-S2V (``speech2video.py:494-514``):
-    the reference image, the 73-frame zero motion buffer, and the condition video of ``frames + 1`` frames: -1s
-    without a pose video, encoded once (and multiplied by 0 after), or each clip of a pose video
-    (``load_pose_cond``), ``calls=`` each (``counted``; a peak is one encode's)."""
+    """``what`` (a VAE encode function) of the once-per-video encodes of Wan2.2-S2V
+    (:func:`hybrid.models.wan_s2v.vae_encodes`), ``calls=`` each (``counted``; a peak is one encode's); those through
+    the VAE wrapper's ``encode`` split over the ranks by a parallel VAE (``grid``), each cut from the whole video."""
     t = cfg.scale_factor_temporal
-    encodes = ((1, 1), (wan_s2v.MOTION_FRAMES, 1), (s.frames + 1, max(1, s.pose_clips)))
+
+    def split(wrapper: bool) -> dict[str, Any]:
+        return {"grid": s.vae_grid, "sliced": True} if wrapper and s.vae_grid != (1, 1) else {}
+
     return [
-        what(cfg, 1, (n - 1) // t + 1, s.height, s.width, **({"calls": calls} if counted else {}))
-        for n, calls in encodes
+        what(cfg, 1, (n - 1) // t + 1, s.height, s.width, **({"calls": calls} if counted else {}), **split(wrapper))
+        for n, calls, wrapper in wan_s2v.vae_encodes(s.frames, s.condition_encodes, s.pose_video)
     ]
 
 
@@ -878,7 +880,12 @@ S2V_VAE_ENCODE = StageDef(
     terms=lambda cfg, s: merge_terms(*_s2v_encodes(cfg, s, wan_vae.vae_encode_terms)),
     # the encodes run one after the other, each freeing all it made but its latents: the longest leads
     peak=lambda cfg, s, mat: max(
-        _s2v_encodes(cfg, s, lambda c, b, t, h, w: wan_vae.vae_encode_peak_bytes(c, b, t, h, w, mat), counted=False)
+        _s2v_encodes(
+            cfg,
+            s,
+            lambda c, b, t, h, w, **split: wan_vae.vae_encode_peak_bytes(c, b, t, h, w, mat, **split),
+            counted=False,
+        )
     ),
     component_of=wan_vae.encode_component,
     calls="once",
@@ -898,13 +905,19 @@ def _s2v_motion(cfg: wan_vae.AutoencoderKLWanConfig, s: CallShape) -> tuple[Any,
     return cfg, 1, wan_s2v.motion_latents(cfg.scale_factor_temporal), s.height, s.width
 
 
+def _s2v_motion_split(s: CallShape) -> dict[str, Any]:
+    """The motion frames' encode split over the ranks by a parallel VAE (the wrapper's ``encode``, its chunk cut from
+    the whole video)."""
+    return {"grid": s.vae_grid, "sliced": True} if s.vae_grid != (1, 1) else {}
+
+
 S2V_MOTION_ENCODE = replace(
     S2V_VAE_ENCODE,
     name="motion_encode",
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(*_s2v_motion(cfg, s)),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(*_s2v_motion(cfg, s)),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(*_s2v_motion(cfg, s)),
-    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(*_s2v_motion(cfg, s), mat),
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(*_s2v_motion(cfg, s), **_s2v_motion_split(s)),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(*_s2v_motion(cfg, s), **_s2v_motion_split(s)),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(*_s2v_motion(cfg, s), **_s2v_motion_split(s)),
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(*_s2v_motion(cfg, s), mat, **_s2v_motion_split(s)),
     calls="segments",
     beside=("diffusion_core", "diffusion_core_motion"),  # after each clip's denoising: the last clip's table
     trace_key="wan_vae.encode_s2v_motion",
@@ -921,11 +934,11 @@ def _s2v_decode(latent_frames: Callable[[wan_vae.AutoencoderKLWanConfig, CallSha
         return cfg, 1, latent_frames(cfg, s), s.latent_height, s.latent_width
 
     return {
-        "groups": lambda cfg, s: wan_vae.vae_decode_groups(*args(cfg, s)),
-        "rows": lambda cfg, s: wan_vae.vae_decode_rows(*args(cfg, s)),
-        "terms": lambda cfg, s: wan_vae.vae_decode_terms(*args(cfg, s)),
-        "peak": lambda cfg, s, mat: wan_vae.vae_decode_peak_bytes(*args(cfg, s), mat),
-        "components": lambda cfg, s: wan_vae.vae_decode_components(*args(cfg, s)),
+        "groups": lambda cfg, s: wan_vae.vae_decode_groups(*args(cfg, s), s.vae_grid),
+        "rows": lambda cfg, s: wan_vae.vae_decode_rows(*args(cfg, s), s.vae_grid),
+        "terms": lambda cfg, s: wan_vae.vae_decode_terms(*args(cfg, s), s.vae_grid),
+        "peak": lambda cfg, s, mat: wan_vae.vae_decode_peak_bytes(*args(cfg, s), mat, s.vae_grid),
+        "components": lambda cfg, s: wan_vae.vae_decode_components(*args(cfg, s), s.vae_grid),
     }
 
 

@@ -471,6 +471,10 @@ class RuntimeDef:
     """How its VAE decode, and the encode of an image-to-video job's condition video, split over the ranks of a
     layout (a grid of latent chunks, one a rank, the frames or latents all-gathered:
     :attr:`hybrid.geometry.CallShape.vae_grid`), with the code; ``""``: every rank runs them whole."""
+    condition_each_clip: bool = False
+    """Whether the code encodes Wan2.2-S2V's -1s condition video in every clip (LightX2V's ``build_cond_latents``,
+    called in its clip loop) rather than once per video (the original's): :attr:`hybrid.geometry.CallShape.
+    condition_encodes`."""
     attention_only: str = ""
     """The attention kernel the code calls whatever it is told (``""``: it takes ``--attention``): a GPU the
     kernel does not run on, and ``--attention`` naming another kernel, are refused."""
@@ -691,7 +695,10 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             "latents a side, cuts the padding off and all-gathers the frames (lightx2v/models/video_encoders/hf/wan/"
             "vae.py decode_dist_2d), and encodes an image-to-video job's condition video the same way, its chunk "
             "padded by 1 latent (8 pixels) a side and the latents all-gathered (wan_runner.py get_vae_encoder_output "
-            "through encode_local_2d); Wan2.1's VAE only (Wan2.2's vae_2_2.py has no split: decoded whole here)",
+            "through encode_local_2d), and Wan2.2-S2V's reference, motion and -1s condition encodes (its wrapper's "
+            "encode: encode_dist_2d, each rank's chunk cut from the whole video; a pose video's clips are encoded "
+            "whole by vae_encoder.model.encode); Wan2.1's VAE only (Wan2.2's vae_2_2.py has no split: decoded whole "
+            "here)",
             pipelines={
                 "animate": {
                     "stage_calls": {"image_encoder": "segments", "reference_encode": "segments"},
@@ -711,12 +718,15 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "weight_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
                     "compute_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
                     "attention_only": "fa3",
+                    "condition_each_clip": True,
                     "runner": "LightX2V's wan2.2_s2v runner (lightx2v.infer --model_cls wan2.2_s2v --task s2v)",
                     "note": "runtime: LightX2V (--runtime lightx2v), its wan2.2_s2v runner (added 2026-06-02) and its "
                     "WanS2VModel, which mirrors the original WanModel_S2V: timed by the original's ops (WanModel_S2V's "
                     "blocks over the noisy, reference and motion tokens, an audio injection after 12 of them) in bf16; "
                     "both prompts encoded with CFG on or off; wav2vec2 in float32 on the host CPU; the VAE in float32, "
-                    "untiled (its wan_s2v.json); attention FlashAttention-3 always (its S2V ops call "
+                    "untiled (its wan_s2v.json); the -1s condition video encoded again in every clip "
+                    "(build_cond_latents in its clip loop; the original encodes it once); attention FlashAttention-3 "
+                    "always (its S2V ops call "
                     "flash_attn_interface and raise without it); --offload as its cpu_offload moving the whole DiT in "
                     "and out per clip (its S2V blocks run without the block offloader); its config's max_area 720896 "
                     "sizes a 16:9 image smaller than the original's 1280*720 (give --width and --height)",

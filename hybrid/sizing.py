@@ -532,10 +532,14 @@ def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -
     return max(kept, default=0)
 
 
-SPLIT_VAE_CALLS = ("wan_vae.decode", "wan_vae.encode")
+SPLIT_VAE_CALLS = (
+    "wan_vae.decode", "wan_vae.encode", "wan_vae.decode_s2v", "wan_vae.decode_s2v_motion", "wan_vae.encode_s2v",
+    "wan_vae.encode_s2v_motion",
+)  # fmt: skip
 """The VAE stages (by :attr:`~hybrid.pipelines.StageDef.trace_key`) a runtime's parallel VAE splits over the ranks
-(:attr:`hybrid.geometry.CallShape.vae_grid`): the decode, and the image-to-video condition's encode (LightX2V's
-``get_vae_encoder_output``); the other encodes (VACE's, Animate's, TI2V's image, S2V's) run whole."""
+(:attr:`hybrid.geometry.CallShape.vae_grid`): the decodes, the image-to-video condition's encode (LightX2V's
+``get_vae_encoder_output``) and Wan2.2-S2V's encodes through the wrapper's ``encode`` (all but a pose video's); the
+other encodes (VACE's, Animate's, TI2V's image) run whole."""
 
 
 def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:

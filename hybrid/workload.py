@@ -401,13 +401,14 @@ class Workload:
             ulysses=deployment.ulysses if deployment else 1,
             ring=deployment.ring if deployment else 1,
             audio_samples=self.audio_samples,
-            pose_clips=self.segments if self.pose_video else 0,
-            vae_grid=(  # LightX2V's parallel VAE, Wan2.1's (Wan2.2's and S2V's per-clip decodes run whole)
+            pose_video=self.pose_video,
+            condition_encodes=self.segments if self.pose_video or self.runtime.record.condition_each_clip else 1,
+            vae_grid=(  # LightX2V's parallel VAE, Wan2.1's (Wan2.2's runs whole)
                 parallel_vae_grid(lh, lw, deployment.gpus)
                 if deployment is not None
                 and deployment.gpus > 1
                 and self.runtime.record.vae_parallel
-                and not (p.audio or vae.is_residual)
+                and not vae.is_residual
                 else (1, 1)
             ),
         )

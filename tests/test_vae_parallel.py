@@ -22,6 +22,7 @@ from hybrid.models.wan_vae import (
     vae_encode_peak_bytes,
     vae_encode_rows,
 )
+from hybrid.report import estimate
 from hybrid.runtime import Runtime
 from hybrid.sizing import size_on_gpu, untraced_ops
 from hybrid.workload import Workload
@@ -110,3 +111,36 @@ def test_a_rank_encodes_its_padded_chunk_of_the_i2v_condition_and_gathers_every_
     assert size_on_gpu(diffusers, "h100-sxm", deployment=d).stages["vae_encode"].seconds == (
         size_on_gpu(diffusers, "h100-sxm").stages["vae_encode"].seconds
     )
+
+
+def test_lightx2v_splits_s2vs_decodes_and_its_wrapper_encodes_and_encodes_the_condition_every_clip() -> None:
+    """LightX2V's wan2.2_s2v runner (wan_s2v_runner.py, f8aee98) builds its VAE with the parallel config too: each
+    clip's decode and every encode through the wrapper's ``encode`` (the reference, the motion frames, the -1s
+    condition, which it encodes in every clip: build_cond_latents) split over the ranks, each chunk cut from the whole
+    video; a pose video's clips go through ``vae_encoder.model.encode``, whole."""
+
+    d = Deployment(gpus=8, ulysses=8)
+    light = Workload.of("wan2.2-s2v-14b", runtime=Runtime("lightx2v"), audio_seconds=10)
+    wan = replace(light, runtime=Runtime("wan"))
+    assert light.segments == 2 and light.shape(d).vae_grid == (2, 4) and wan.shape(d).vae_grid == (1, 1)
+    assert (light.shape().condition_encodes, wan.shape().condition_encodes) == (2, 1)
+    cfg, s = light.spec.vae, light.shape()
+    # one more 81-frame condition encode than the original's (the same reference and motion encodes)
+    condition = sum(g.flops for g in vae_encode_groups(cfg, 1, (s.frames + 1 - 1) // 4 + 1, s.height, s.width))
+    assert estimate(light).stages["vae_encode"].flops == estimate(wan).stages["vae_encode"].flops + condition
+    one, eight = size_on_gpu(light, "h200"), size_on_gpu(light, "h200", deployment=d)
+    for stage in ("vae_encode", "motion_encode", "vae_decode", "vae_decode_motion"):
+        assert eight.stages[stage].seconds < one.stages[stage].seconds / 4, stage
+        assert eight.stages[stage].comm_bytes_per_rank > 0, stage
+        assert untraced_ops(light.spec.pipeline_def.stage(stage), light.spec, light.shape(d)), stage
+    # the motion frames' chunk is cut from the whole 73-frame video (a copy, held to the return): it adds to the peak
+    lf = 19  # (73 - 1) // 4 + 1
+    cut = 3 * 73 * (s.latent_height // 2 + 2) * 8 * (s.latent_width // 4 + 2) * 8 * F32
+    assert vae_encode_peak_bytes(cfg, 1, lf, s.height, s.width, grid=(2, 4), sliced=True) == (
+        cut + vae_encode_peak_bytes(cfg, 1, lf, s.height, s.width, grid=(2, 4))
+    )
+    # with a pose video its clips' encodes run whole on every rank; the reference and motion buffer still split
+    posed = replace(light, pose_video=True)
+    assert posed.shape(d).condition_encodes == 2
+    whole = size_on_gpu(posed, "h200", deployment=d).stages["vae_encode"].seconds
+    assert eight.stages["vae_encode"].seconds < whole < size_on_gpu(posed, "h200").stages["vae_encode"].seconds

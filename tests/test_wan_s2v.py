@@ -314,7 +314,8 @@ def test_a_pose_video_is_encoded_clip_by_clip_as_the_trace_encodes_it() -> None:
 
     plain = Workload.of(model="wan2.2-s2v-14b", width=256, height=128, frames=8, audio_seconds=2.0)
     posed = replace(plain, pose_video=True)
-    assert plain.segments == posed.segments == 4 and posed.shape().pose_clips == 4 and plain.shape().pose_clips == 0
+    assert plain.segments == posed.segments == 4 and posed.shape().condition_encodes == 4
+    assert plain.shape().condition_encodes == 1 and not plain.shape().pose_video
     sd, spec = posed.spec.pipeline_def.stage("vae_encode"), posed.spec
     traced = trace_stage("vae_encode", posed)
     assert aggregate_costs(expand(sd.closed_rows(spec, posed.shape()) or [])) == aggregate_costs(traced.rows)

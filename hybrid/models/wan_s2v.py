@@ -177,6 +177,16 @@ def motion_latents(temporal_scale: int) -> int:
     return (MOTION_FRAMES - 1) // temporal_scale + 1
 
 
+def vae_encodes(frames: int, condition_encodes: int, pose_video: bool) -> tuple[tuple[int, int, bool], ...]:
+    """``(frames, encodes, whole-video encode)`` of each once-per-video VAE encode of Wan2.2-S2V (``speech2video.py:
+    494-514``): the reference image, the 73-frame zero motion buffer and the ``frames + 1``-frame condition video,
+    ``condition_encodes`` times (-1s: once in the original, then multiplied by 0, every clip in LightX2V's
+    ``build_cond_latents``; a pose video's clips, one encode each: ``load_pose_cond``). The flag: whether the code
+    calls its VAE wrapper's ``encode`` (which LightX2V's parallel VAE splits over the ranks) rather than the model's
+    own (LightX2V's pose condition, ``vae_encoder.model.encode``)."""
+    return ((1, 1, True), (MOTION_FRAMES, 1, True), (frames + 1, condition_encodes, not pose_video))
+
+
 def decoded_latents(latent_frames: int, temporal_scale: int, motion: bool) -> int:
     """Latent frames one clip's decode reads (``speech2video.py:648-653``): the first clip's reference latent and
     its own ``latent_frames``, a later clip's motion latents and its own."""

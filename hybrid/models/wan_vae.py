@@ -1212,21 +1212,31 @@ ENCODE_PADDING = 1
 
 
 def _encode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int,
-            calls: int, grid: tuple[int, int] = (1, 1)) -> _S:  # fmt: skip
+            calls: int, grid: tuple[int, int] = (1, 1), sliced: bool = False) -> _S:  # fmt: skip
     if cfg.is_residual and latent_frames > 1 and not isinstance(sink, FlopRowSink):
         raise NotImplementedError("the Wan2.2 encoder's bytes and peak are written for one frame (TI2V's image)")
     walk = _Walk(cfg, batch, sink)
     if grid == (1, 1):
         walk.encode(latent_frames, height, width, calls)
         return sink
-    # LightX2V's encode_local_2d: the runner builds only this rank's chunk of the condition video (padded into its
-    # neighbours, as it builds the whole video on one GPU: not in the stage), encodes it, cuts the padding off the
-    # latents (a copy) and all-gathers every rank's into a list of empty_like tensors, joined row by row, then the rows
+    # LightX2V's parallel encode: this rank's chunk of the video, padded into its neighbours, encoded; the padding cut
+    # off the latents (a copy) and every rank's all-gathered into a list of empty_like tensors, joined row by row, then
+    # the rows. ``sliced``: the wrapper's encode_dist_2d cuts the chunk from the whole video (a copy, in the VAE's
+    # dtype, held to the return); else the runner builds only the chunk (encode_local_2d: the image-to-video
+    # condition, built as on one GPU: not in the stage)
+    if calls == 0:
+        return sink
     r = cfg.scale_factor_spatial
     (ch, cw), (th, tw) = _chunks(height // r, width // r, grid, ENCODE_PADDING)
+    walk.times = calls
+    frames = (latent_frames - 1) * cfg.scale_factor_temporal + 1
+    cut = batch * 3 * frames * th * r * tw * r * walk.f if sliced else 0
+    if cut:
+        walk.op("", "aten.clone", "movement", 0, cut, cut)
     walk.encode(latent_frames, th * r, tw * r, calls)  # ops from here on run `calls` times (walk.times)
     encoded, chunk = (batch * cfg.z_dim * latent_frames * a * b * walk.f for a, b in ((th, tw), (ch, cw)))
     walk.gather_chunks(encoded, chunk, grid)  # the encoded chunk's latents
+    walk.free(cut)
     return sink
 
 
@@ -1319,13 +1329,14 @@ def vae_encode_groups(
     width: int,
     calls: int = 1,
     grid: tuple[int, int] = (1, 1),
+    sliced: bool = False,
 ) -> list[OpGroup]:
     """FLOP groups of ``calls`` ``AutoencoderKLWan.encode`` calls of ``batch`` videos of
     ``height x width`` pixels and ``(latent_frames - 1) * 4 + 1`` frames, keyed like the tracer's:
     the FLOP rows of :func:`vae_encode_rows`, without bytes (Wan2.2's encoder at any length). Its
     causal convs are counted over their output positions, the stride-2 resample convs over the
     halved size, each ``downsample3d`` level's ``time_conv`` from the second chunk on."""
-    return _encode(FlopRowSink(ENCODE_STAGE), cfg, batch, latent_frames, height, width, calls, grid).out
+    return _encode(FlopRowSink(ENCODE_STAGE), cfg, batch, latent_frames, height, width, calls, grid, sliced).out
 
 
 def vae_encode_rows(
@@ -1336,12 +1347,13 @@ def vae_encode_rows(
     width: int,
     calls: int = 1,
     grid: tuple[int, int] = (1, 1),
+    sliced: bool = False,
 ) -> list[OpGroup]:
     """Every op of ``calls`` ``AutoencoderKLWan.encode`` calls (FLOPs and bytes), keyed like the
     tracer's rows (:meth:`_Walk.encode`). Wan2.1's encoder at any length; Wan2.2's (patchify,
     residual down blocks with ``AvgDown3D``) on one frame, all TI2V encodes (``NotImplementedError``
-    beyond)."""
-    return _encode(RowSink(ENCODE_STAGE), cfg, batch, latent_frames, height, width, calls, grid).out
+    beyond). ``grid``, ``sliced``: one rank's share of LightX2V's parallel encode (:func:`_encode`)."""
+    return _encode(RowSink(ENCODE_STAGE), cfg, batch, latent_frames, height, width, calls, grid, sliced).out
 
 
 def vae_encode_terms(
@@ -1352,29 +1364,30 @@ def vae_encode_terms(
     width: int,
     calls: int = 1,
     grid: tuple[int, int] = (1, 1),
+    sliced: bool = False,
 ) -> tuple[Term, ...]:
     """:func:`hybrid.timing.roofline_terms` of :func:`vae_encode_rows`, from the same walk."""
-    return _encode(TermSink(), cfg, batch, latent_frames, height, width, calls, grid).terms.freeze()
+    return _encode(TermSink(), cfg, batch, latent_frames, height, width, calls, grid, sliced).terms.freeze()
 
 
 def vae_encode_peak_bytes(
     cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int, materialized: bool = False,
-    grid: tuple[int, int] = (1, 1),
+    grid: tuple[int, int] = (1, 1), sliced: bool = False,
 ) -> int:  # fmt: skip
     """The activation peak of one ``AutoencoderKLWan.encode`` (see :func:`_encode_peaks`)."""
-    return _encode_peaks(cfg, batch, latent_frames, height, width, grid)[materialized]
+    return _encode_peaks(cfg, batch, latent_frames, height, width, grid, sliced)[materialized]
 
 
 @lru_cache(maxsize=256)
 def _encode_peaks(
     cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, height: int, width: int,
-    grid: tuple[int, int] = (1, 1),
+    grid: tuple[int, int] = (1, 1), sliced: bool = False,
 ) -> tuple[int, int]:  # fmt: skip
     """The activation peak of one ``AutoencoderKLWan.encode`` of ``(latent_frames - 1) * 4 + 1``
     frames (the tracer's ``peak_activation_bytes``): the walk's live bytes at their most, with fused
     and with math attention. Wan2.1's encoder at any length, Wan2.2's on one frame
     (``NotImplementedError`` beyond, as :func:`vae_encode_rows`)."""
-    sink = _encode(Peak(), cfg, batch, latent_frames, height, width, 1, grid)
+    sink = _encode(Peak(), cfg, batch, latent_frames, height, width, 1, grid, sliced)
     return sink.fused, sink.materialized
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hybrid.geometry import CallShape
-from hybrid.models.wan_s2v import MOTION_FRAMES, decoded_latents
+from hybrid.models.wan_s2v import MOTION_FRAMES, decoded_latents, vae_encodes
 from hybrid.models.wan_vae import AutoencoderKLWanConfig
 
 RGB = 3
@@ -38,10 +38,9 @@ def _animate_videos(s: CallShape) -> Videos:
 
 
 def _s2v_videos(s: CallShape) -> Videos:
-    # WanS2V.generate, once per video: the reference image, the zero motion buffer, the condition video (-1s once
-    # without a pose video; a pose video's clips, one encode each: load_pose_cond)
-    counts = ((1, 1), (MOTION_FRAMES, 1), (s.frames + 1, max(1, s.pose_clips)))
-    return [((1, RGB, n, s.height, s.width), calls) for n, calls in counts]
+    # WanS2V.generate, once per video: the reference image, the zero motion buffer, the condition video
+    encodes = vae_encodes(s.frames, s.condition_encodes, s.pose_video)
+    return [((1, RGB, n, s.height, s.width), calls) for n, calls, _ in encodes]
 
 
 def _s2v_motion_frames(s: CallShape) -> Videos:
