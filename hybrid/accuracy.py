@@ -248,7 +248,7 @@ def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
         predicted_s=predicted_s,
         published_s=published_s,
         predicted_gib=sized.peak_memory_bytes / 2**30,
-        published_gib=e["published_peak_memory"],
+        published_gib=published_gib(e),
         set_aside=reason,
         detail={
             "workload": w.to_dict(),
@@ -265,6 +265,15 @@ def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
             "source": sources[e["source"]]["url"],
         },
     )
+
+
+def published_gib(e: dict[str, Any]) -> float | None:
+    """An entry's published peak memory in GiB: the source's 'GB' read as GiB (the document's ``memory_unit``), or
+    in the bytes its ``peak_memory_unit_bytes`` names (a source whose own code divides by 10^9)."""
+    value = e["published_peak_memory"]
+    if value is None:
+        return None
+    return float(value) * int(e.get("peak_memory_unit_bytes", 2**30)) / 2**30
 
 
 def read_public(path: Path = PUBLIC_TIMINGS) -> dict[str, Any]:

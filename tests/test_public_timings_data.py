@@ -85,3 +85,17 @@ def test_a_figure_of_the_vae_decode_alone_is_timed_by_its_stage() -> None:
     assert seconds_of(sized, w, "whole job") == sized.seconds
     with pytest.raises(InputError, match="scope: 'encode' is not one of whole job, denoising loop, vae decode"):
         seconds_of(sized, w, "encode")
+
+
+def test_a_peak_published_in_the_sources_own_unit_is_compared_in_gib() -> None:
+    """The OpenMontage scripts print torch.cuda.max_memory_allocated() / 1e9: their 24.11 'GB' is 24.11e9 bytes, 22.45
+    GiB; an entry without the field reads its source's 'GB' as GiB (the document's memory_unit)."""
+    from hybrid.accuracy import published_gib, read_public
+
+    doc = read_public()
+    units = {e.get("peak_memory_unit_bytes") for e in doc["entries"]}
+    assert units == {None, 10**9}
+    [part] = [e for e in doc["entries"] if e["published_seconds"] == 4.36]
+    assert published_gib(part) == 24.11e9 / 2**30 == pytest.approx(22.4542, abs=1e-4)
+    [guide] = [e for e in doc["entries"] if e["name"].startswith("LightX2V disaggregation guide, Baseline T2V-1.3B")]
+    assert published_gib(guide) == 16.4

@@ -143,7 +143,7 @@ def _published_error(c: Check) -> str:
     )
     if d["published_peak_gib"] is not None:
         error += (
-            f", peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:g} GiB "
+            f", peak {d['predicted_peak_gib']:.1f} vs {d['published_peak_gib']:.3g} GiB "
             f"({100 * d['memory_relative_error']:+.1f}%)"
         )
     if d.get("set_aside"):
