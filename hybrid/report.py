@@ -14,7 +14,6 @@ from hybrid.models.wan_dit import WAN_OPS, WanTransformer3DConfig, wan_ops_writt
 from hybrid.pipelines import DIFFUSION_CORE, T2V
 from hybrid.presets import ModelSpec
 from hybrid.rows import CostRow
-from hybrid.runtime import DIFFUSERS
 from hybrid.sampler import NUM_TRAIN_TIMESTEPS
 from hybrid.schedule import call_kind, expert_steps, stage_calls
 from hybrid.versions import library_versions
@@ -184,26 +183,7 @@ class PipelineReport:
             "schema": REPORT_SCHEMA,
             "model": self.model,
             "workload": {
-                "width": w.width,
-                "height": w.height,
-                "frames": w.frames,
-                "steps": w.steps,
-                "batch": w.batch,
-                "text_len": w.text_len,
-                "cfg": w.cfg,
-                **({"ref_images": w.ref_images} if self.spec.pipeline_def.ref_images else {}),
-                **({"flow_shift": w.flow_shift} if w.flow_shift is not None else {}),
-                **({"image": w.image} if self.spec.pipeline_def.image_input else {}),
-                **({"runtime": w.runtime.to_dict()} if w.runtime != DIFFUSERS else {}),
-                **({"strength": w.strength} if w.strength is not None else {}),
-                **({"mode": w.mode} if w.mode is not None else {}),
-                **({"audio_seconds": w.audio_seconds} if w.audio_seconds is not None else {}),
-                **({"pose_video": w.pose_video} if self.spec.pipeline_def.audio else {}),
-                **(
-                    {"prev_segment_conditioning_frames": w.prev_segment_conditioning_frames}
-                    if w.prev_segment_conditioning_frames is not None
-                    else {}
-                ),
+                **{k: v for k, v in w.to_dict(every_knob=True).items() if k != "model"},
                 **({"segments": w.segments} if self.spec.pipeline_def.segment_frames or w.audio_seconds else {}),
             },
             "stages": {

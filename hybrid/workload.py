@@ -433,18 +433,22 @@ class Workload:
         """Video tokens per DiT forward: ``(latent_frames/p_t) (latent_h/p_h) (latent_w/p_w)``."""
         return self.shape().dit_tokens
 
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as plain JSON values, ``model`` the spec's name (``ref_images``, ``image``,
-        ``flow_shift``, ``runtime``, ``strength`` and ``mode`` only where set)."""
+    def to_dict(self, every_knob: bool = False) -> dict[str, Any]:
+        """The fields as plain JSON values, ``model`` the spec's name. The optional ones (``ref_images``,
+        ``flow_shift``, ``image``, ``runtime``, ``strength``, ``mode``, ``audio_seconds``, ``pose_video``,
+        ``prev_segment_conditioning_frames``) only where set; with ``every_knob``, each the pipeline takes whatever
+        its value (the report's workload block: VACE's ``ref_images`` 0, ``image`` false, ``pose_video`` false, the
+        default overlap)."""
+        p = self.spec.pipeline_def
         d: dict[str, Any] = {"model": self.spec.name}
         d.update((name, getattr(self, name)) for name in ("width", "height", "frames", "steps", "batch", "text_len"))
         d["cfg"] = self.cfg
-        if self.ref_images:
+        if p.ref_images if every_knob else self.ref_images:
             d["ref_images"] = self.ref_images
-        if self.image:
-            d["image"] = self.image
         if self.flow_shift is not None:
             d["flow_shift"] = self.flow_shift
+        if p.image_input if every_knob else self.image:
+            d["image"] = self.image
         if self.runtime != DIFFUSERS:
             d["runtime"] = self.runtime.to_dict()
         if self.strength is not None:
@@ -453,10 +457,11 @@ class Workload:
             d["mode"] = self.mode
         if self.audio_seconds is not None:
             d["audio_seconds"] = self.audio_seconds
-        if self.pose_video:
+        if p.audio if every_knob else self.pose_video:
             d["pose_video"] = self.pose_video
-        if self.prev_segment_conditioning_frames not in (None, self.spec.pipeline_def.segment_overlap):
-            d["prev_segment_conditioning_frames"] = self.prev_segment_conditioning_frames
+        overlap = self.prev_segment_conditioning_frames
+        if overlap is not None and (every_knob or overlap != p.segment_overlap):
+            d["prev_segment_conditioning_frames"] = overlap
         return d
 
     def rotary_overflow(self) -> str | None:

@@ -98,3 +98,14 @@ def test_the_vae_runs_in_its_runtimes_dtype() -> None:
     assert w.spec.vae.compute_dtype == "float32" and w.spec.vae.itemsize == 4
     assert replace(w, runtime=Runtime(name="lightx2v")).spec.vae.itemsize == 2
     assert "compute_dtype" not in w.spec.vae.to_kwargs()  # not an AutoencoderKLWan argument
+
+
+def test_to_dict_says_only_what_is_set_or_every_knob_the_pipeline_takes() -> None:
+    """One rule for the workload's JSON: a job's own record names what is set; the report's workload block names every
+    knob the pipeline takes, at its value (a VACE job's 0 reference images, an S2V job's pose video off)."""
+    vace = Workload.of(model="wan2.1-vace-1.3b")
+    s2v = Workload.of(model="wan2.2-s2v-14b", audio_seconds=5.0)
+    assert "ref_images" not in vace.to_dict() and vace.to_dict(every_knob=True)["ref_images"] == 0
+    assert "pose_video" not in s2v.to_dict() and s2v.to_dict(every_knob=True)["pose_video"] is False
+    t2v = Workload.of(model="wan2.1-t2v-1.3b")
+    assert t2v.to_dict(every_knob=True) == t2v.to_dict()  # it takes none of them
