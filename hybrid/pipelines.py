@@ -570,14 +570,22 @@ I2V_A14B = Pipeline(
     wan_repo="Wan2.2",
 )
 
+
+def _wrapper_split(s: CallShape) -> dict[str, Any]:
+    """An encode through LightX2V's VAE wrapper's ``encode`` (Animate's and S2V's): split over the ranks by its
+    parallel VAE (:attr:`~hybrid.geometry.CallShape.vae_grid`), each rank's chunk cut from the whole video
+    (``encode_dist_2d``); nothing to add where it runs whole."""
+    return {"grid": s.vae_grid, "sliced": True} if s.vae_grid != (1, 1) else {}
+
+
 TI2V_VAE_ENCODE = StageDef(
     name="vae_encode",
     component="vae",
     call="encode",
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, 1, s.height, s.width),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, 1, s.height, s.width),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, 1, s.height, s.width),
-    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, 1, s.height, s.width, mat),
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, 1, s.height, s.width, **_wrapper_split(s)),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, 1, s.height, s.width, **_wrapper_split(s)),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, 1, s.height, s.width, **_wrapper_split(s)),
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, 1, s.height, s.width, mat, **_wrapper_split(s)),
     component_of=wan_vae.encode_component,
     calls="image",
     basis=("P", "P^2"),
@@ -627,9 +635,12 @@ ANIMATE_IMAGE_ENCODER = replace(
 
 ANIMATE_VAE_ENCODE = replace(
     VAE_ENCODE,  # its peak: the two encodes run one after the other, each freeing all it made
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width, calls=2),
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width, 2, **_wrapper_split(s)),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, 2, **_wrapper_split(s)),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width, 2, **_wrapper_split(s)),
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(
+        cfg, 1, s.latent_frames, s.height, s.width, mat, **_wrapper_split(s)
+    ),
     calls="segments",
     basis=("P", "P^2"),  # a segment's frames are fixed: its T terms fold into these
     variables=lambda s: {"P": s.latent_pixels},
@@ -698,8 +709,8 @@ ANIMATE = Pipeline(
     segment_overlaps=(1, 5),
     modes=("animate", "replace"),
     no_layouts_reason="diffusers' WanAnimateTransformer3DModel has no context-parallel plan (_cp_plan); the original "
-    "code splits it by Ulysses (--runtime wan)",
-    layouts_runtimes=("wan",),
+    "code splits it by Ulysses (--runtime wan), LightX2V by its sequence parallelism (--runtime lightx2v)",
+    layouts_runtimes=("wan", "lightx2v"),
 )
 """Wan2.2-Animate (``WanAnimatePipeline``): the video made in 77-frame segments (``segment_frame_length``), each
 after the first conditioned on one frame of the previous (``prev_segment_conditioning_frames``), 20 steps and
@@ -861,14 +872,11 @@ def _s2v_encodes(cfg: Any, s: CallShape, what: Callable[..., Any], counted: bool
     (:func:`hybrid.models.wan_s2v.vae_encodes`), ``calls=`` each (``counted``; a peak is one encode's); those through
     the VAE wrapper's ``encode`` split over the ranks by a parallel VAE (``grid``), each cut from the whole video."""
     t = cfg.scale_factor_temporal
-
-    def split(wrapper: bool) -> dict[str, Any]:
-        return {"grid": s.vae_grid, "sliced": True} if wrapper and s.vae_grid != (1, 1) else {}
-
-    return [
-        what(cfg, 1, (n - 1) // t + 1, s.height, s.width, **({"calls": calls} if counted else {}), **split(wrapper))
-        for n, calls, wrapper in wan_s2v.vae_encodes(s.frames, s.condition_encodes, s.pose_video)
-    ]
+    out = []
+    for n, calls, wrapper in wan_s2v.vae_encodes(s.frames, s.condition_encodes, s.pose_video):
+        kw = {"calls": calls} if counted else {}
+        out.append(what(cfg, 1, (n - 1) // t + 1, s.height, s.width, **kw, **(_wrapper_split(s) if wrapper else {})))
+    return out
 
 
 S2V_VAE_ENCODE = StageDef(
@@ -905,19 +913,13 @@ def _s2v_motion(cfg: wan_vae.AutoencoderKLWanConfig, s: CallShape) -> tuple[Any,
     return cfg, 1, wan_s2v.motion_latents(cfg.scale_factor_temporal), s.height, s.width
 
 
-def _s2v_motion_split(s: CallShape) -> dict[str, Any]:
-    """The motion frames' encode split over the ranks by a parallel VAE (the wrapper's ``encode``, its chunk cut from
-    the whole video)."""
-    return {"grid": s.vae_grid, "sliced": True} if s.vae_grid != (1, 1) else {}
-
-
 S2V_MOTION_ENCODE = replace(
     S2V_VAE_ENCODE,
     name="motion_encode",
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(*_s2v_motion(cfg, s), **_s2v_motion_split(s)),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(*_s2v_motion(cfg, s), **_s2v_motion_split(s)),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(*_s2v_motion(cfg, s), **_s2v_motion_split(s)),
-    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(*_s2v_motion(cfg, s), mat, **_s2v_motion_split(s)),
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(*_s2v_motion(cfg, s), **_wrapper_split(s)),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(*_s2v_motion(cfg, s), **_wrapper_split(s)),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(*_s2v_motion(cfg, s), **_wrapper_split(s)),
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(*_s2v_motion(cfg, s), mat, **_wrapper_split(s)),
     calls="segments",
     beside=("diffusion_core", "diffusion_core_motion"),  # after each clip's denoising: the last clip's table
     trace_key="wan_vae.encode_s2v_motion",

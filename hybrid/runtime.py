@@ -711,8 +711,10 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "encoders inside every DiT call; its own Animate model code in bf16 timed by diffusers' "
                     "WanAnimateTransformer3DModel ops (the same modules and FLOPs); the VAE in bfloat16, untiled; "
                     "attention FlashAttention-3 as its configs name it (its 4090 configs' SageAttention 2 and FP8 are "
-                    "what-ifs: --optimise); its 8-GPU config's Ulysses split (every rank running the face adapters "
-                    "over all the tokens) and parallel VAE are not modelled: one GPU per job",
+                    "what-ifs: --optimise); on several GPUs (its wan_animate_8gpu.json: Ulysses 8) the tokens split "
+                    "as for its other models, every face adapter gathering the ranks' queries and attending and "
+                    "projecting over all the tokens on every rank (infer_post_adapter), its VAE split over the ranks "
+                    "(every encode through the wrapper's encode, and the decode)",
                 },
                 "s2v": {
                     "weight_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},

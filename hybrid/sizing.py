@@ -534,12 +534,12 @@ def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -
 
 SPLIT_VAE_CALLS = (
     "wan_vae.decode", "wan_vae.encode", "wan_vae.decode_s2v", "wan_vae.decode_s2v_motion", "wan_vae.encode_s2v",
-    "wan_vae.encode_s2v_motion",
+    "wan_vae.encode_s2v_motion", "wan_vae.encode_animate", "wan_vae.encode_image",
 )  # fmt: skip
 """The VAE stages (by :attr:`~hybrid.pipelines.StageDef.trace_key`) a runtime's parallel VAE splits over the ranks
 (:attr:`hybrid.geometry.CallShape.vae_grid`): the decodes, the image-to-video condition's encode (LightX2V's
-``get_vae_encoder_output``) and Wan2.2-S2V's encodes through the wrapper's ``encode`` (all but a pose video's); the
-other encodes (VACE's, Animate's, TI2V's image) run whole."""
+``get_vae_encoder_output``), and Animate's and Wan2.2-S2V's encodes through the wrapper's ``encode`` (all but an S2V
+pose video's); VACE's run whole (TI2V's image too: Wan2.2's VAE is never split)."""
 
 
 def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:

@@ -793,7 +793,13 @@ def _face_adapter_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: C
     """``face_adapter[j]`` after a block: the video tokens of each latent frame attend to that frame's
     face tokens (layer norms without affine, q, k, v, RMS norms over a head, one attention per frame),
     ``to_out``, and its output added to the hidden states; the forward's ``face_adapter_output`` holds
-    that output until the next adapter's replaces it (the last to the forward's end)."""
+    that output until the next adapter's replaces it (the last to the forward's end).
+
+    With the sequence split over ranks (LightX2V's ``WanAnimateTransformerInfer.infer_post_adapter``: diffusers'
+    class has no context-parallel plan), this rank's queries are gathered from every rank (a list of ``empty_like``
+    tensors, ``dist.all_gather``, joined) and cut to the true tokens; every rank normalises them, attends over all
+    of them and projects them (``to_out``), pads the result to the ranks' tokens where they were padded and adds its
+    own chunk (a view of the whole output, which is dropped as the adapter returns)."""
     fa = f"face_adapter.{j}"
     batch, n_tok, d, heads, hd = (
         shape.batch,
@@ -802,29 +808,41 @@ def _face_adapter_rows(cfg: WanAnimateTransformer3DConfig, rows: _Walk, shape: C
         cfg.num_attention_heads,
         cfg.attention_head_dim,
     )
-    frames, kv_tok = shape.dit_latent_frames, cfg.face_encoder_num_heads + 1
+    frames, kv_tok, ranks = shape.dit_latent_frames, cfg.face_encoder_num_heads + 1, shape.sequence_degree
     n, kv = batch * n_tok, batch * frames * kv_tok
+    m = batch * shape.dit_tokens if ranks > 1 else n  # the rows the attention and to_out run on
+    padded = ranks * n > m  # the ranks' tokens padded past the true ones
+    held = (ranks * n if padded else m) * d * BF16  # what face_adapter_output keeps alive
     for name, r in (("pre_norm_q", n), ("pre_norm_kv", kv)):
         rows(f"{fa}.{name}", "native_layer_norm", "norm", r * d * BF16, r * d * BF16 + 2 * r * F32)
         rows.free(2 * r * F32)
     rows.linear(f"{fa}.to_q", n, d, d)
     rows.linear(f"{fa}.to_k", kv, d, d)
     rows.linear(f"{fa}.to_v", kv, d, d)
-    for name, r in (("norm_q", n), ("norm_k", kv)):
+    if ranks > 1:
+        _gather_forward(rows, n * d * BF16, ranks, fa)
+        rows.free(n * d * BF16)  # this rank's queries, q rebound to every rank's
+    gathered = ranks * n * d * BF16 if ranks > 1 else n * d * BF16  # q: the projection, or the join it is cut from
+    for name, r, source in (("norm_q", m, gathered), ("norm_k", kv, kv * d * BF16)):
         rows(f"{fa}.{name}", "rms_norm", "norm", r * d * BF16 + hd * BF16, r * d * BF16)
-        rows.free(r * d * BF16)  # the projection it normalises
-    per_frame = n_tok // frames
+        rows.free(source)  # the tensor it normalises
+    per_frame = m // batch // frames
     rows.math_attention(batch * frames * heads, per_frame, kv_tok, hd)
-    rows(fa, "scaled_dot_product_attention", "attention", (n + 2 * kv) * d * BF16, n * d * BF16,
+    rows(fa, "scaled_dot_product_attention", "attention", (m + 2 * kv) * d * BF16, m * d * BF16,
          ops.sdpa(batch * frames, heads, per_frame, kv_tok, hd),
          dims=attention_dims(batch * frames * heads, per_frame, kv_tok, hd))  # fmt: skip
-    rows.free(n * d * BF16 + 2 * kv * d * BF16)  # q, k (normed), v
-    rows.linear(f"{fa}.to_out", n, d, d)
-    rows.free(n * d * BF16 + n * d * BF16 + kv * d * BF16)  # the attention's output, the two pre-norms' outputs
-    if j:  # the forward's face_adapter_output held the previous adapter's output until now
-        rows.free(n * d * BF16)
+    rows.free(m * d * BF16 + 2 * kv * d * BF16)  # q, k (normed), v
+    rows.linear(f"{fa}.to_out", m, d, d)
+    rows.free(m * d * BF16 + n * d * BF16 + kv * d * BF16)  # the attention's output, the two pre-norms' outputs
+    if padded:  # F.pad to the ranks' tokens, then this rank's chunk (a view of the padded output)
+        rows(fa, "constant_pad_nd", "movement", m * d * BF16, held)
+        rows.free(m * d * BF16)
+    if j and ranks == 1:  # the forward's face_adapter_output held the previous adapter's output until now
+        rows.free(held)
     rows("", "add", "elementwise", 2 * n * d * BF16, n * d * BF16)
     rows.free(n * d * BF16)  # the block's output; the adapter's is held until the next adapter's replaces it
+    if ranks > 1:  # LightX2V's output is infer_post_adapter's local: dropped as it returns
+        rows.free(held)
 
 
 def dit_rows(cfg: WanTransformer3DConfig, shape: CallShape) -> list[OpGroup]:
