@@ -40,6 +40,9 @@ class CallShape:
     dit_ops: str = "diffusers"
     """Whose forward of the transformer runs (:attr:`hybrid.runtime.RuntimeDef.dit_ops`): diffusers'
     ``WanTransformer3DModel``, or ``wan``, the original ``WanModel`` with its own elementwise work."""
+    image_encoder_ops: str = "transformers"
+    """Whose CLIP vision tower runs (:attr:`hybrid.runtime.RuntimeDef.image_encoder_ops`): transformers'
+    ``CLIPVisionModel``, or ``wan``, the original ``CLIPModel.visual`` (:func:`hybrid.models.clip._wan_clip_walk`)."""
     dit_weight_dtype: str = "bfloat16"
     """The dtype the transformer's weights are stored in (:meth:`hybrid.runtime.Runtime.weight_dtype`): the
     original ``WanModel``'s ops depend on it (float32 weights under bf16 autocast, or ``--convert-model-dtype``)."""

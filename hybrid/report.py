@@ -108,7 +108,7 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
             if isinstance(spec.transformer, WanTransformer3DConfig) and wan_ops_written(spec.transformer, shape)
             else "the same modules as diffusers' classes"
         )
-        if shape.dit_ops == WAN_OPS and any(st.component == "image_encoder" for st in pipeline.stages):
+        if shape.image_encoder_ops == WAN_OPS and any(st.component == "image_encoder" for st in pipeline.stages):
             dit_ops += (
                 "; the image encoder as the original CLIPModel.visual runs it (each image resized by a bicubic "
                 "interpolation from the job's size and normalised on the GPU in float32, then 31 of ViT-H/14's 32 "

@@ -438,6 +438,9 @@ class RuntimeDef:
     dit_ops: str = "diffusers"
     """Whose transformer forward runs, op for op (:attr:`hybrid.geometry.CallShape.dit_ops`): diffusers'
     ``WanTransformer3DModel`` or the original ``WanModel`` (``wan``, :data:`hybrid.models.wan_dit.WAN_OPS`)."""
+    image_encoder_ops: str = "transformers"
+    """Whose CLIP vision tower runs (:attr:`hybrid.geometry.CallShape.image_encoder_ops`): transformers'
+    ``CLIPVisionModel``, or ``wan``, the original ``CLIPModel.visual`` (31 blocks in float16)."""
     sampler: str = "diffusers"
     """Whose flow-UniPC timesteps split the steps between experts (:func:`hybrid.sampler.high_noise_steps`)."""
     sampler_text: str = ""
@@ -593,6 +596,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             cfg_always=True,
             per_token_timestep_repos=("Wan2.2",),
             dit_ops="wan",
+            image_encoder_ops="wan",
             sampler="wan",
             sampler_text="the original FlowUniPCMultistepScheduler, sigmas from 0.999",
             cfg_passes_text="the original code runs both passes of CFG for both experts at any guide scale",
@@ -670,13 +674,16 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",
             runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2)",
             offload_granularity="block",
+            image_encoder_ops="wan",
             code="LightX2V (ModelTC/LightX2V)",
             note="runtime: LightX2V (--runtime lightx2v), its own Wan model code (lightx2v/models/networks/wan) "
             "timed by diffusers' ops: the same matmuls and attention, its own norms, modulation and rotary "
             "kernels not modelled{per_token}; attention FlashAttention-3 as its configs name it (flash_attn3), "
             "on Hopper only: elsewhere FlashAttention-2, its quickstart's Option A (it recommends SageAttention 2, "
             "lossy INT8); on MI300X its ROCm config runs aiter_attn, timed as FlashAttention-2; no torch.compile "
-            "(use_compile only in its *_compile.json configs)",
+            "(use_compile only in its *_compile.json configs); its CLIPModel (lightx2v/models/input_encoders/hf/wan/"
+            "xlm_roberta/model.py) is the original's code with an SDPA call for flash_attention: walked as the "
+            "original CLIPModel.visual (31 of 32 blocks in float16, use_31_block true by default)",
             layouts={
                 "ulysses": "parallel.seq_p_size with seq_p_attn_type 'ulysses' (docs/EN/source/method_tutorials/"
                 "parallel.md)",

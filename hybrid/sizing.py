@@ -553,7 +553,7 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     if sd.component == "vae":  # LightX2V's decode and I2V encode split over the ranks: the tracer runs them whole
         return sd.trace_key in SPLIT_VAE_CALLS and shape.vae_grid != (1, 1)
     if sd.component == "image_encoder":  # the original CLIPModel.visual: the tracer builds transformers' tower
-        return shape.dit_ops == WAN_OPS
+        return shape.image_encoder_ops == WAN_OPS
     return sd.component.startswith("transformer") and (not sd.trace_key or wan_ops_written(sd.config(spec), shape))
 
 

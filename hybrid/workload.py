@@ -396,6 +396,7 @@ class Workload:
             ref_images=self.ref_images,
             per_token_timestep=self.runtime.per_token_timestep(spec),
             dit_ops=self.runtime.record.dit_ops,
+            image_encoder_ops=self.runtime.record.image_encoder_ops,
             dit_weight_dtype=self.runtime.weight_dtype("transformer", spec),
             image=self.image,
             ulysses=deployment.ulysses if deployment else 1,

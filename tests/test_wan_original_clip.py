@@ -36,7 +36,7 @@ CASES = {  # config, images, height, width
 def _shape(images: int, height: int, width: int) -> CallShape:
     return CallShape(batch=1, frames=1, height=height, width=width, latent_frames=1, latent_height=height // 8,
                      latent_width=width // 8, dit_latent_frames=1, dit_tokens=1, text_len=1, images=images,
-                     dit_ops="wan")  # fmt: skip
+                     image_encoder_ops="wan")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_the_original_runs_31_blocks_in_float16_at_the_published_size() -> None:
     pooled post-norm; the original 31 blocks and no post-norm, with the same FLOPs per block."""
     cfg, n, t, d, f = CLIP_VIT_H_14, 1, 257, 1280, 5120
     wan = _shape(1, 720, 1280)
-    transformers = replace(wan, dit_ops="diffusers")
+    transformers = replace(wan, image_encoder_ops="transformers")
 
     def flops(shape: CallShape) -> int:
         return sum(g.flops for g in clip_rows(cfg, shape))
@@ -116,15 +116,30 @@ def test_a_namespace_stands_for_the_clip_model_as_init_leaves_it() -> None:
 def test_the_original_rows_fall_in_the_same_report_components_as_transformers() -> None:
     from hybrid.models.clip import component
 
-    def by_component(dit_ops: str) -> dict[str, int]:
+    def by_component(ops: str) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
-        for g in clip_rows(CLIP_VIT_H_14, replace(_shape(1, 480, 832), dit_ops=dit_ops)):
+        for g in clip_rows(CLIP_VIT_H_14, replace(_shape(1, 480, 832), image_encoder_ops=ops)):
             out[component(g.module, g.op)] += g.flops
         return dict(out)
 
-    wan, transformers = by_component("wan"), by_component("diffusers")
+    wan, transformers = by_component("wan"), by_component("transformers")
     # the same conv; 31 of 32 layers' projections, attention and MLP
     assert wan["embedders"] == transformers["embedders"] == 2 * 1280 * 3 * 14 * 14 * 256
     for c in ("attention_projections", "attention_core", "ffn"):
         assert wan[c] * 32 == transformers[c] * 31, c
     assert wan["other"] == transformers["other"] == 0
+
+
+def test_lightx2v_runs_the_original_clip_too() -> None:
+    """LightX2V's CLIPModel (lightx2v/models/input_encoders/hf/wan/xlm_roberta/model.py, f8aee98) is the original's
+    code with an SDPA call for flash_attention, fp16 and use_31_block by default (wan_runner.load_image_encoder):
+    the same walk, 31 blocks; diffusers and the other runtimes run transformers' tower, 32."""
+    from hybrid.report import estimate
+    from hybrid.workload import Workload
+
+    flops = {
+        rt: estimate(Workload.of(model="wan2.1-i2v-14b-480p", runtime={"name": rt})).stages["image_encoder"].flops
+        for rt in ("wan", "lightx2v", "diffusers", "fastvideo")
+    }
+    assert flops["wan"] == flops["lightx2v"] == 324_143_836_160
+    assert flops["diffusers"] == flops["fastvideo"] == 324_143_836_160 + 10_443_822_080  # one more block

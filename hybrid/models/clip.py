@@ -113,11 +113,11 @@ def clip_terms(cfg: CLIPVisionConfig, shape: CallShape) -> tuple[Term, ...]:
 
 def _clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
     """The ops of one call of the image encoder as the workload's code runs it: transformers' ``CLIPVisionModel``
-    (:func:`_transformers_walk`), or on the original Wan code (``shape.dit_ops``) its ``CLIPModel.visual``
-    (:func:`_wan_clip_walk`)."""
+    (:func:`_transformers_walk`), or the original Wan code's ``CLIPModel.visual`` (``shape.image_encoder_ops``:
+    :func:`_wan_clip_walk`)."""
     from hybrid.models.wan_dit import WAN_OPS
 
-    if shape.dit_ops == WAN_OPS:
+    if shape.image_encoder_ops == WAN_OPS:
         _wan_clip_walk(cfg, shape, sink)
     else:
         _transformers_walk(cfg, shape, sink)
