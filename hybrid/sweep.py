@@ -150,7 +150,7 @@ def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while a sweep runs (the state it found restored after). A sweep
     keeps every report it makes, so each automatic collection walks all of them again: on the 10,000-workload
     sweep of ``bench/sizing_speed.py`` about 0.18 s of 2 s went to collections that found almost nothing (475
-    objects in three sweeps). Reference counting still frees everything a sweep drops; a traced sweep keeps the
+    objects in seven sweeps). Reference counting still frees everything a sweep drops; a traced sweep keeps the
     collector (:func:`sweep`)."""
     if not gc.isenabled():
         yield

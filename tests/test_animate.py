@@ -179,7 +179,6 @@ def test_every_stage_of_a_tiny_animate_job_equals_its_trace() -> None:
             ["--runtime", "fastvideo", "--gpu", "h100-sxm"],
             "runtime: wan2.2-animate-14b runs on diffusers, wan, lightx2v only",
         ),
-        (["--runtime", "lightx2v", "--gpus", "2", "--ulysses", "2", "--gpu", "h100-sxm"], "runs on one GPU per job"),
         (
             ["--runtime", "wan", "--size", "848x480", "--gpus", "4", "--ulysses", "4", "--gpu", "h100-sxm"],
             "ulysses: the original pads its 33,390 tokens to 33,392 for 4 ranks, which its face adapter cannot split "
