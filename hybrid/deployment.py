@@ -128,14 +128,9 @@ class Deployment:
         asserts it); the Wan repositories pad them."""
         p = self.sequence_degree
         if p > 1 and tokens % p and not runtime.record.layouts["pad"]:
-            who = (
-                "diffusers splits"
-                if runtime.name == "diffusers"
-                else f"the {runtime.name} runtime's ranks are modelled by diffusers' split, which splits"
-            )
             raise InputError(
-                f"ulysses x ring: {who} the {tokens:,} video tokens evenly and {p} does not divide them; pick a size "
-                f"or frame count whose tokens it divides, or {runtimes_with(_pads)} (which pads)"
+                f"ulysses x ring: diffusers splits the {tokens:,} video tokens evenly and {p} does not divide "
+                f"them; pick a size or frame count whose tokens it divides, or {runtimes_with(_pads)} (which pads)"
             )
 
     def describe(self) -> str:

@@ -69,19 +69,3 @@ def test_lightx2v_runs_animate_on_several_gpus_and_splits_its_vae() -> None:
     assert eight.stages["diffusion_core"].comm_seconds > 0
     with pytest.raises(InputError, match=r"gpus: wan2\.2-animate-14b runs on one GPU per job"):
         size_on_gpu(Workload.of("wan2.2-animate-14b"), "h100-sxm", deployment=EIGHT)  # diffusers: no plan
-
-
-def test_an_uneven_split_is_refused_in_one_line_that_says_whose_split_is_modelled(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """LightX2V pads its tokens (model.py _seq_parallel_pre_process); its ranks are walked by diffusers' split, which
-    does not: 848x480 makes 21 x 30 x 53 = 33,390 tokens, which 4 does not divide."""
-    from hybrid.cli import main
-
-    args = ["report", "--model", "wan2.2-animate-14b", "--runtime", "lightx2v", "--size", "848x480", "--gpus", "4"]
-    assert main([*args, "--ulysses", "4", "--gpu", "h100-sxm"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and (
-        "the lightx2v runtime's ranks are modelled by diffusers' split, which splits the 33,390 video tokens evenly "
-        "and 4 does not divide them" in err
-    )
