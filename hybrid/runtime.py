@@ -690,7 +690,8 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                 "ring": "parallel.seq_p_size with seq_p_attn_type 'ring'",
                 "cfg_parallel": "parallel.cfg_p_size 2 (lightx2v/utils/set_config.py)",
                 "fsdp": "",
-                "pad": "",
+                "pad": "pads the tokens to a multiple of the ranks before its chunk (lightx2v/models/networks/wan/"
+                "model.py _seq_parallel_pre_process: F.pad, torch.chunk)",
             },
             layout_note="LightX2V splits the sequence for Ulysses or ring attention with its own all-to-alls "
             "(lightx2v/common/ops/attn/ulysses_attn.py, ring_attn.py); its per-rank ops are modelled by diffusers'",

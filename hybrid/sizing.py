@@ -990,7 +990,8 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
         return []
     out = []
     if d.sequence_degree > 1:
-        pad = " (padded up: the Wan repositories pad the tokens)" if call.dit_tokens % d.sequence_degree else ""
+        rt = workload.runtime
+        pad = f" (padded up: {rt.name} {rt.record.layouts['pad']})" if call.dit_tokens % d.sequence_degree else ""
         kinds = []
         if d.ulysses > 1:
             kinds.append("Ulysses all-to-alls of q, k, v and the output in every self-attention")

@@ -69,3 +69,22 @@ def test_lightx2v_runs_animate_on_several_gpus_and_splits_its_vae() -> None:
     assert eight.stages["diffusion_core"].comm_seconds > 0
     with pytest.raises(InputError, match=r"gpus: wan2\.2-animate-14b runs on one GPU per job"):
         size_on_gpu(Workload.of("wan2.2-animate-14b"), "h100-sxm", deployment=EIGHT)  # diffusers: no plan
+
+
+def test_an_uneven_split_is_padded_as_lightx2v_pads_it() -> None:
+    """LightX2V pads the tokens to a multiple of its ranks (model.py _seq_parallel_pre_process): 848x480 makes
+    21 x 30 x 53 = 33,390 tokens, 8,348 a rank on 4 (33,392 in all). The face adapter attends over the 33,390 true
+    tokens and pads its output back to 33,392 before this rank's chunk."""
+    w = Workload.of("wan2.2-animate-14b", width=848, height=480, runtime=Runtime("lightx2v"))
+    s = w.shape(Deployment(gpus=4, ulysses=4))
+    d = w.spec.transformer.inner_dim
+    assert (s.dit_tokens, s.local_tokens) == (33_390, 8_348)
+    rank = _by_module(dit_rows(w.spec.transformer, s))
+    fa = "face_adapter.0"
+    assert rank[(f"{fa}.to_q", "aten.addmm")][1] == 2 * 8_348 * d * d
+    assert rank[(f"{fa}.to_out", "aten.addmm")][1] == 2 * 33_390 * d * d
+    assert rank[(f"{fa}.norm_q", "aten.rms_norm")][3] == 33_390 * d * BF16
+    assert rank[(fa, "aten.constant_pad_nd")][2:] == [33_390 * d * BF16, 33_392 * d * BF16]
+    assert (fa, "aten.constant_pad_nd") not in _by_module(dit_rows(w.spec.transformer, w.shape()))
+    sized = size_on_gpu(w, "h100-sxm", deployment=Deployment(gpus=4, ulysses=4))
+    assert any("padded up: lightx2v pads the tokens" in a for a in sized.assumptions)
