@@ -106,6 +106,11 @@ class StageDef:
     or clip the stage runs and out at its end, whatever else is on the GPU (the original Wan2.2-S2V's DiT:
     ``noise_model.to(device)`` before a clip's steps, ``noise_model.cpu()`` after them, speech2video.py:613-647),
     rather than once for all its calls (:meth:`hybrid.runtime.Runtime.moves`)."""
+    parallel_vae: bool = False
+    """Whether the stage's VAE calls go through a runtime's parallel VAE (LightX2V's wrapper: its decode, its
+    ``encode``), which splits them over the ranks by :attr:`~hybrid.geometry.CallShape.vae_grid`; its cost functions
+    take that grid. ``False``: they run whole on every rank (VACE's encodes; TI2V's and every Wan2.2 VAE's grid is
+    ``(1, 1)`` anyway)."""
 
     def closed_rows(self, spec: Any, shape: CallShape) -> list[OpGroup] | None:
         """:attr:`rows` of one call under this stage's name, or ``None`` where the family has not
@@ -224,6 +229,7 @@ VAE_DECODE = StageDef(
         cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, mat, s.vae_grid
     ),
     trace_key="wan_vae.decode",
+    parallel_vae=True,
     modeled="vae_decode: AutoencoderKLWan.decode (post_quant_conv, the decoder's per-latent-frame causal "
     "chunk loop with its time-conv cache, resample/upsample convs, mid-block attention, head); once",
     color="#55A868",
@@ -393,6 +399,7 @@ VAE_ENCODE = StageDef(
     basis=("P", "T*P", "P^2", "T*P^2"),
     variables=lambda s: {"T": s.latent_frames, "P": s.latent_pixels},
     trace_key="wan_vae.encode",
+    parallel_vae=True,
     modeled="vae_encode: AutoencoderKLWan.encode of the condition video the pipeline builds at full "
     "resolution (the image, then zeros for the other frames; FLF2V: first, zeros, last): the encoder's "
     "chunk loop (1 frame, then 4) with its cache, stride-2 resample and time convs, mid-block "
@@ -591,6 +598,7 @@ TI2V_VAE_ENCODE = StageDef(
     basis=("P", "P^2"),
     variables=lambda s: {"P": s.latent_pixels},
     trace_key="wan_vae.encode_image",
+    parallel_vae=True,
     modeled="vae_encode: with --image, AutoencoderKLWan.encode of the single image (one frame, the Wan2.2 VAE "
     "with its 2x2 patches and residual blocks), as WanImageToVideoPipeline(expand_timesteps=True) runs it; "
     "the blend (1 - mask) * condition + mask * latents is elementwise; not run without --image",
@@ -900,6 +908,7 @@ S2V_VAE_ENCODE = StageDef(
     basis=("P", "P^2"),  # a clip's frames are fixed: its T terms fold into these
     variables=lambda s: {"P": s.latent_pixels},
     trace_key="wan_vae.encode_s2v",
+    parallel_vae=True,
     modeled="vae_encode: once per video, AutoencoderKLWan.encode (the original Wan2_1_VAE, float32) of the reference "
     "image, of the 73-frame zero motion buffer and of the frames + 1 condition frames (with --pose-video: each "
     "clip's, one encode per clip; without a pose video: -1s, "

@@ -532,16 +532,6 @@ def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -
     return max(kept, default=0)
 
 
-SPLIT_VAE_CALLS = (
-    "wan_vae.decode", "wan_vae.encode", "wan_vae.decode_s2v", "wan_vae.decode_s2v_motion", "wan_vae.encode_s2v",
-    "wan_vae.encode_s2v_motion", "wan_vae.encode_animate", "wan_vae.encode_image",
-)  # fmt: skip
-"""The VAE stages (by :attr:`~hybrid.pipelines.StageDef.trace_key`) a runtime's parallel VAE splits over the ranks
-(:attr:`hybrid.geometry.CallShape.vae_grid`): the decodes, the image-to-video condition's encode (LightX2V's
-``get_vae_encoder_output``), and Animate's and Wan2.2-S2V's encodes through the wrapper's ``encode`` (all but an S2V
-pose video's); VACE's run whole (TI2V's image too: Wan2.2's VAE is never split)."""
-
-
 def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     """Whether the stage runs ops the tracer does not build: a transformer as the original Wan code
     runs it (:func:`hybrid.models.wan_dit.wan_ops_written`; the tracer builds diffusers' module, so a
@@ -550,8 +540,8 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     runtime (Wan2.2-S2V's, no :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its
     closed form, with a trace too; ``tests/test_wan_original.py``, ``tests/test_wan_original_clip.py`` and
     ``tests/test_wan_s2v.py`` check that form against the original code run and traced."""
-    if sd.component == "vae":  # LightX2V's decode and I2V encode split over the ranks: the tracer runs them whole
-        return sd.trace_key in SPLIT_VAE_CALLS and shape.vae_grid != (1, 1)
+    if sd.component == "vae":  # a parallel VAE's share of the ranks (StageDef.parallel_vae): the tracer runs it whole
+        return sd.parallel_vae and shape.vae_grid != (1, 1)
     if sd.component == "image_encoder":  # the original CLIPModel.visual: the tracer builds transformers' tower
         return shape.image_encoder_ops == WAN_OPS
     return sd.component.startswith("transformer") and (not sd.trace_key or wan_ops_written(sd.config(spec), shape))
@@ -1010,7 +1000,7 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
             out.append(workload.runtime.record.layout_note)
     if call.vae_grid != (1, 1):
         rows, cols = call.vae_grid
-        split = [sd.name for sd in workload.spec.pipeline_def.stages if sd.trace_key in SPLIT_VAE_CALLS]
+        split = [sd.name for sd in workload.spec.pipeline_def.stages if sd.parallel_vae]
         out.append(
             f"{_and(split)} split {rows} x {cols} over the ranks: {workload.runtime.record.vae_parallel}; any other "
             "encode runs whole on every rank"
