@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hybrid import ops
 from hybrid.dtypes import BOOL, F16, F32, I64
-from hybrid.models.encoder_layer import LayerNames, layer_norm, pre_norm_layer
+from hybrid.models.encoder_layer import LayerNames, layer_norm, linear, pre_norm_layer
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
 from hybrid.sinks import Peak, Rows, Sink, TermSink
-from hybrid.timing import Term, attention_dims, conv_dims, gemm_dims
+from hybrid.timing import Term, attention_dims, conv_dims
 
 if TYPE_CHECKING:  # pragma: no cover
     from hybrid.geometry import CallShape
@@ -208,47 +208,43 @@ def _wan_clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
         sink.op("", op, "elementwise", (pixels + c) * F32, pixels * F32)
     sink.free(pixels * F32)  # the joined images (Normalize returned the clone)
 
-    def layer_norm(k: Sink, module: str) -> None:
+    def original_norm(k: Sink, module: str) -> None:
         """The original ``LayerNorm``: float32 copies of the float16 stream, weight and bias; the norm; the result
         cast back to float16; all but that dropped."""
         k.op(module, "aten._to_copy", "movement", x16, x32)
         k.alloc(x32)
         k.op(module, "aten._to_copy", "movement", d * F16, d * F32, calls=2)
         k.alloc(2 * d * F32)
-        k.op(module, "aten.native_layer_norm", "norm", x32 + 2 * d * F32, x32 + 2 * r * F32)
-        k.alloc(x32 + 2 * r * F32)
-        k.free(2 * r * F32 + 2 * d * F32)  # mean, rstd; the weight casts
+        layer_norm(k, module, r, d)
+        k.free(2 * d * F32)  # the weight casts
         k.op(module, "aten._to_copy", "movement", x32, x16)
         k.alloc(x16)
         k.free(2 * x32)  # the float32 copy and norm
 
-    def linear(k: Sink, module: str, d_in: int, d_out: int) -> None:
-        """A float16 ``nn.Linear`` with bias (``addmm``), its output left live."""
-        k.op(module, "aten.addmm", "matmul", (d_out + r * d_in + d_in * d_out) * F16, r * d_out * F16,
-             ops.linear(r, d_in, d_out), dims=gemm_dims(1, r, d_out, d_in))  # fmt: skip
-        k.alloc(r * d_out * F16)
+    def half_linear(k: Sink, module: str, d_in: int, d_out: int) -> None:
+        linear(k, module, r, d_in, d_out, itemsize=F16)
 
     def block(k: Sink, first: bool = False) -> None:
         """One ``AttentionBlock``; ``first``: its input (the pre-norm's output) stays live after it, held by the
         tower's ``x`` while ``self.transformer[:-1](x)`` runs."""
         h = cfg.num_attention_heads
-        layer_norm(k, "norm1")
-        linear(k, "attn.to_qkv", d, 3 * d)
+        original_norm(k, "norm1")
+        half_linear(k, "attn.to_qkv", d, 3 * d)
         k.op("attn", SDPA, "attention", 3 * x16, x16, ops.sdpa(n, h, t, t, cfg.head_dim),
              dims=attention_dims(n * h, t, t, cfg.head_dim))  # fmt: skip
         k.transient(ops.math_attention_bytes(n * h, t, t, cfg.head_dim, itemsize=F16))
         k.alloc(x16)
-        linear(k, "attn.proj", d, d)
+        half_linear(k, "attn.proj", d, d)
         k.free(5 * x16)  # as attn returns: q, k and v (to_qkv's output), the attention's output; then the norm
         k.op("", "aten.add", "elementwise", 2 * x16, x16)  # x + attn(norm1(x))
         k.alloc(x16)
         k.free(x16)  # proj's output
-        layer_norm(k, "norm2")
-        linear(k, "mlp.0", d, f)
+        original_norm(k, "norm2")
+        half_linear(k, "mlp.0", d, f)
         k.op("mlp.1", "aten.gelu", "elementwise", r * f * F16, r * f * F16)
         k.alloc(r * f * F16)
         k.free(r * f * F16)  # mlp.0's output
-        linear(k, "mlp.2", f, d)
+        half_linear(k, "mlp.2", f, d)
         k.free(r * f * F16 + x16)  # the GELU's output; the norm
         k.op("", "aten.add", "elementwise", 2 * x16, x16)  # x + mlp(norm2(x)): the block's output
         k.alloc(x16)
@@ -268,7 +264,7 @@ def _wan_clip_walk(cfg: CLIPVisionConfig, shape: CallShape, sink: Sink) -> None:
     sink.op("", "aten.add", "elementwise", x16 + t * d * F16, x16)  # + the position embedding
     sink.alloc(x16)
     sink.free(x16)  # the joined tokens
-    layer_norm(sink, "pre_norm")
+    original_norm(sink, "pre_norm")
     sink.free(x16)  # the embeddings
     blocks = cfg.num_hidden_layers - WAN_CLIP_BLOCKS_LEFT_OUT
     sink.repeat(1, "transformer.0", lambda k: block(k, first=True))

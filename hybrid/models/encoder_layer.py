@@ -38,11 +38,11 @@ def layer_norm(sink: Sink, module: str, rows: int, width: int) -> None:
     sink.free(2 * rows * F32)
 
 
-def linear(sink: Sink, module: str, rows: int, d_in: int, d_out: int) -> None:
-    """A float32 ``nn.Linear`` with bias (``addmm``), its output left live."""
-    sink.op(module, ADDMM, "matmul", (d_out + rows * d_in + d_in * d_out) * F32, rows * d_out * F32,
+def linear(sink: Sink, module: str, rows: int, d_in: int, d_out: int, itemsize: int = F32) -> None:
+    """An ``nn.Linear`` with bias (``addmm``) in float32 (or ``itemsize`` bytes an element), its output left live."""
+    sink.op(module, ADDMM, "matmul", (d_out + rows * d_in + d_in * d_out) * itemsize, rows * d_out * itemsize,
             ops.linear(rows, d_in, d_out), dims=gemm_dims(1, rows, d_out, d_in))  # fmt: skip
-    sink.alloc(rows * d_out * F32)
+    sink.alloc(rows * d_out * itemsize)
 
 
 def pre_norm_layer(sink: Sink, names: LayerNames, batch: int, tokens: int, width: int, ffn: int, heads: int) -> None:
