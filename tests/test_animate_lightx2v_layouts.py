@@ -6,8 +6,6 @@ and the parallel VAE splits the decode and every encode through the wrapper's ``
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import pytest
 
 from hybrid.deployment import Deployment
@@ -18,17 +16,14 @@ from hybrid.rows import OpGroup
 from hybrid.runtime import Runtime
 from hybrid.sizing import size_on_gpu, untraced_ops
 from hybrid.workload import Workload
+from tests.wan_original import _by_module_op
 
 EIGHT = Deployment(gpus=8, ulysses=8)
 
 
-def _by_module(rows: list[OpGroup]) -> dict[tuple[str, str], list[int]]:
-    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for g in rows:
-        slot = out[(g.module, g.op)]
-        for i, v in enumerate((g.calls * g.repeat, g.flops, g.bytes_read_per_call, g.bytes_written_per_call)):
-            slot[i] += v
-    return out
+def _by_module(groups: list[OpGroup]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    """(calls, FLOPs, bytes read, bytes written) by (module, op), as the original-code tests sum a trace."""
+    return _by_module_op([row for g in groups for row in g.expand()])
 
 
 def test_a_ranks_face_adapter_gathers_the_queries_and_attends_over_every_token() -> None:
@@ -52,8 +47,8 @@ def test_a_ranks_face_adapter_gathers_the_queries_and_attends_over_every_token()
     assert rank[(f"{fa}.to_out", "aten.addmm")][1] == 2 * tokens * d * d == 1_717_567_488_000
     # the gather: 8 empty_like outputs of this rank's queries, all_gather (7 chunks in, 7 out), one join
     q = split.local_tokens * d * BF16
-    assert rank[(fa, "c10d.allgather_")][2:] == [7 * q, 7 * q]
-    assert rank[(fa, "aten.cat")][2:] == [8 * q, 8 * q]
+    assert rank[(fa, "c10d.allgather_")][2:] == (7 * q, 7 * q)
+    assert rank[(fa, "aten.cat")][2:] == (8 * q, 8 * q)
     assert (fa, "c10d.allgather_") not in whole and (fa, "aten.cat") not in whole
 
 
@@ -84,7 +79,7 @@ def test_an_uneven_split_is_padded_as_lightx2v_pads_it() -> None:
     assert rank[(f"{fa}.to_q", "aten.addmm")][1] == 2 * 8_348 * d * d
     assert rank[(f"{fa}.to_out", "aten.addmm")][1] == 2 * 33_390 * d * d
     assert rank[(f"{fa}.norm_q", "aten.rms_norm")][3] == 33_390 * d * BF16
-    assert rank[(fa, "aten.constant_pad_nd")][2:] == [33_390 * d * BF16, 33_392 * d * BF16]
+    assert rank[(fa, "aten.constant_pad_nd")][2:] == (33_390 * d * BF16, 33_392 * d * BF16)
     assert (fa, "aten.constant_pad_nd") not in _by_module(dit_rows(w.spec.transformer, w.shape()))
     sized = size_on_gpu(w, "h100-sxm", deployment=Deployment(gpus=4, ulysses=4))
     assert any("padded up: lightx2v pads the tokens" in a for a in sized.assumptions)
