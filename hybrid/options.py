@@ -242,6 +242,13 @@ def add_workload_options(p: argparse.ArgumentParser) -> None:
         help="speech-to-video presets: a pose video drives the job (generate.py --pose_video): each clip's pose "
         "frames are VAE-encoded as its condition (default: none, the -1 frames encoded once)",
     )
+    p.add_argument(
+        "--relighting-lora",
+        action="store_true",
+        help="Wan-Animate presets: load the relighting LoRA (generate.py --use_relighting_lora, as the original "
+        "README's replacement commands do): rank-128 layers beside every Linear of the DiT's blocks, unmerged "
+        "(--runtime wan)",
+    )
     p.add_argument("--model-dir", type=Path, help="local Diffusers-format Wan2.1 folder (configs, safetensors headers)")
     add_runtime_options(p)
 
@@ -470,6 +477,7 @@ def workload(args: argparse.Namespace) -> Workload:
         mode=getattr(args, "mode", None),
         audio_seconds=args.audio_seconds,
         pose_video=getattr(args, "pose_video", False),
+        relighting_lora=getattr(args, "relighting_lora", False),
         prev_segment_conditioning_frames=getattr(args, "prev_segment_conditioning_frames", None),
     )
 

@@ -287,6 +287,9 @@ class Pipeline:
     among them; ``()``: the overlap is fixed."""
     modes: tuple[str, ...] = ()
     """The pipeline's ``mode`` values (``--mode``), the first its default; ``()``: it takes none."""
+    relighting_lora_rank: int | None = None
+    """The rank of the relighting LoRA a job may load (``--relighting-lora``: Wan2.2-Animate's
+    ``relighting_lora.ckpt``, ``generate.py --use_relighting_lora``); ``None``: the pipeline has none."""
     no_layouts_reason: str = ""
     """Why the pipeline runs on one GPU only (its transformer has no context-parallel plan); ``""``: it has one."""
     layouts_runtimes: tuple[str, ...] = ()
@@ -716,6 +719,7 @@ ANIMATE = Pipeline(
     segment_overlap=1,
     segment_overlaps=(1, 5),
     modes=("animate", "replace"),
+    relighting_lora_rank=128,  # Wan2.2 wan/animate.py: get_loraconfig(transformer=model, rank=128, alpha=128)
     no_layouts_reason="diffusers' WanAnimateTransformer3DModel has no context-parallel plan (_cp_plan); the original "
     "code splits it by Ulysses (--runtime wan), LightX2V by its sequence parallelism (--runtime lightx2v)",
     layouts_runtimes=("wan", "lightx2v"),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.analytic import analytic_rows, components_per_call
 from hybrid.geometry import CallShape
-from hybrid.models.wan_dit import WAN_OPS, WanTransformer3DConfig, wan_ops_written
+from hybrid.models.wan_dit import WAN_OPS, WanAnimateTransformer3DConfig, WanTransformer3DConfig, wan_ops_written
 from hybrid.pipelines import DIFFUSION_CORE, T2V
 from hybrid.presets import ModelSpec
 from hybrid.rows import CostRow
@@ -115,6 +115,9 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
                 "blocks in float16 with float32 LayerNorms and no post-norm)"
             )
         runtime = (workload.runtime.text("note", spec, per_token=per_token, dit_ops=dit_ops),)
+    if workload.relighting_lora and isinstance(spec.transformer, WanAnimateTransformer3DConfig):
+        lora = spec.transformer.lora_parameters()
+        runtime += (f"relighting LoRA ({lora:,} parameters): {workload.runtime.record.relighting_lora}",)
     t, s = spec.vae.scale_factor_temporal, spec.vae.scale_factor_spatial
     p_t, p_h, p_w = spec.transformer.patch_size
     return (

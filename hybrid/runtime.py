@@ -478,6 +478,9 @@ class RuntimeDef:
     """Whether the code encodes Wan2.2-S2V's -1s condition video in every clip (LightX2V's ``build_cond_latents``,
     called in its clip loop) rather than once per video (the original's): :attr:`hybrid.geometry.CallShape.
     condition_encodes`."""
+    relighting_lora: str = ""
+    """How the code runs Wan2.2-Animate's relighting LoRA (``--relighting-lora``), with the code; ``""``: not modelled
+    (refused)."""
     attention_only: str = ""
     """The attention kernel the code calls whatever it is told (``""``: it takes ``--attention``): a GPU the
     kernel does not run on, and ``--attention`` naming another kernel, are refused."""
@@ -632,13 +635,19 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     },
                     "cfg_passes_text": "the original WanAnimate.generate runs the unconditional pass (the negative "
                     "prompt and a blanked face video) only above guide scale 1",
+                    "relighting_lora": "generate.py --use_relighting_lora: peft's LoRA layers, rank 128 and alpha 128, "
+                    "beside every Linear of the blocks but the face adapters' (wan/modules/animate/animate_utils.py "
+                    "get_loraconfig, model.add_adapter in WanAnimate._configure_model), unmerged: per Linear and "
+                    "call lora_A and lora_B matmuls, the input cast to bf16 where it is float32, a scale and an add; "
+                    "its parameters stored in bf16 with the DiT's",
                     "runner": "the original Wan-Video/Wan2.2 generate.py --task animate-14B",
                     "code": "the original Wan-Video/Wan2.2 generate.py --task animate-14B",
                     "note": "runtime: the original Wan-Video/Wan2.2 code (--runtime wan), WanAnimate.generate: both "
-                    "prompts encoded once per video whatever the guide scale; per segment CLIP (float16; its 32 "
-                    "layers counted where the original runs 31) on the reference image and the reference image's VAE "
-                    "encode again, then the pose and conditioning encodes, 20 steps and the decode as diffusers; the "
-                    "DiT loaded in bf16 on the GPU and never moved, the VAE in float32; the transformer as the "
+                    "prompts encoded once per video whatever the guide scale; per segment CLIP (the original "
+                    "CLIPModel.visual: 31 of its 32 blocks in float16) on the reference image and the reference "
+                    "image's VAE encode again, then the pose and conditioning encodes, 20 steps and the decode as "
+                    "diffusers; the DiT loaded in bf16 on the GPU and never moved, the VAE in float32; the "
+                    "transformer as the "
                     "original WanAnimateModel runs it (float32 norms, modulation and residual stream, the rotary "
                     "embedding in float64 complex, its motion encoder's own blur kernels and float32 basis, the face "
                     "blocks' float32 norms), checked against a trace of that code: the same FLOPs as diffusers' "

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 from hybrid.errors import InputError, echo
 from hybrid.geometry import INT64_MAX, CallShape, nearest_frames, nearest_multiples
 from hybrid.memo import memoised
+from hybrid.models.wan_dit import WanAnimateTransformer3DConfig
 from hybrid.models.wan_s2v import SAMPLE_RATE, audio_samples, clips
 from hybrid.models.wan_vae import parallel_vae_grid
-from hybrid.presets import DEFAULT_MODEL, ModelSpec, get_preset
-from hybrid.runtime import DIFFUSERS, Runtime
+from hybrid.presets import DEFAULT_MODEL, PRESETS, ModelSpec, get_preset
+from hybrid.runtime import DIFFUSERS, Runtime, runtimes_with
 from hybrid.sampler import MIN_FLOW_SHIFT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,6 +93,11 @@ class Workload:
     """Wan-Animate: the previous segment's last frames each later segment is conditioned on (diffusers'
     ``prev_segment_conditioning_frames``, the original's ``--refert_num``: 1 or 5,
     :attr:`hybrid.pipelines.Pipeline.segment_overlaps`; :meth:`of` fills the pipeline's 1). ``None`` elsewhere."""
+    relighting_lora: bool = False
+    """Wan2.2-Animate: the relighting LoRA loaded (``generate.py --use_relighting_lora``, which the original README's
+    replacement commands pass): its layers of :attr:`hybrid.pipelines.Pipeline.relighting_lora_rank` beside every
+    Linear of the DiT's blocks (:attr:`hybrid.models.wan_dit.WanAnimateTransformer3DConfig.lora_rank`), as the runtime
+    runs it (:attr:`hybrid.runtime.RuntimeDef.relighting_lora`; refused where it is not modelled)."""
 
     @classmethod
     def of(
@@ -152,7 +158,7 @@ class Workload:
                 raise InputError(f"{name}: {v} is invalid; must be >= 1 (use 1)")
         if self.ref_images < 0:
             raise InputError(f"ref_images: {self.ref_images} is invalid; must be >= 0 (use 0)")
-        for name in ("cfg", "image", "pose_video"):
+        for name in ("cfg", "image", "pose_video", "relighting_lora"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if self.flow_shift is not None:
@@ -177,6 +183,8 @@ class Workload:
         object.__setattr__(
             self, "spec", _with_vae(self.spec, self.runtime.compute_dtype("vae", self.spec), self.runtime.vae_tiling)
         )
+        if self.relighting_lora:
+            self._load_relighting_lora()
         if self.runtime.cfg_always and not self.cfg:
             raise InputError(
                 "cfg: the original Wan generate.py runs the unconditional pass every step whatever the guide "
@@ -281,6 +289,23 @@ class Workload:
                 f"valid: strength >= {1 / self.steps:.4g} at {self.steps} steps"
             )
 
+    def _load_relighting_lora(self) -> None:
+        """The spec's transformer with the relighting LoRA beside its blocks' Linears; refused by a pipeline without
+        one and by a runtime that does not run it as modelled."""
+        p = self.spec.pipeline_def
+        if p.relighting_lora_rank is None:
+            presets = ", ".join(n for n, s in PRESETS.items() if s.pipeline_def.relighting_lora_rank is not None)
+            raise InputError(
+                f"relighting_lora: {self.spec.name} has no relighting LoRA; valid: Wan2.2-Animate presets ({presets})"
+            )
+        if not self.runtime.record.relighting_lora:
+            valid = runtimes_with(lambda r: r.of(p.name).relighting_lora)
+            raise InputError(
+                f"relighting_lora: --runtime {self.runtime.name} does not run Wan2.2-Animate's relighting LoRA as "
+                f"modelled; valid: {valid} (generate.py --use_relighting_lora)"
+            )
+        object.__setattr__(self, "spec", _with_lora(self.spec, p.relighting_lora_rank))
+
     def _validate_audio(self) -> None:
         p, v = self.spec.pipeline_def, self.audio_seconds
         if self.pose_video and not p.audio:
@@ -337,6 +362,7 @@ class Workload:
             frames += " and a pose video" if self.pose_video else ""
             steps += " each"
         mode = f", {self.mode} mode" if self.mode is not None else ""
+        mode += ", relighting LoRA" if self.relighting_lora else ""
         return f"{self.width}x{self.height}, {frames}, {steps}, batch {self.batch}{mode}"
 
     @property
@@ -437,9 +463,9 @@ class Workload:
     def to_dict(self, every_knob: bool = False) -> dict[str, Any]:
         """The fields as plain JSON values, ``model`` the spec's name. The optional ones (``ref_images``,
         ``flow_shift``, ``image``, ``runtime``, ``strength``, ``mode``, ``audio_seconds``, ``pose_video``,
-        ``prev_segment_conditioning_frames``) only where set; with ``every_knob``, each the pipeline takes whatever
-        its value (the report's workload block: VACE's ``ref_images`` 0, ``image`` false, ``pose_video`` false, the
-        default overlap)."""
+        ``prev_segment_conditioning_frames``, ``relighting_lora``) only where set; with ``every_knob``, each the
+        pipeline takes whatever its value (the report's workload block: VACE's ``ref_images`` 0, ``image`` false,
+        ``pose_video`` false, the default overlap, ``relighting_lora`` false)."""
         p = self.spec.pipeline_def
         d: dict[str, Any] = {"model": self.spec.name}
         d.update((name, getattr(self, name)) for name in ("width", "height", "frames", "steps", "batch", "text_len"))
@@ -463,6 +489,8 @@ class Workload:
         overlap = self.prev_segment_conditioning_frames
         if overlap is not None and (every_knob or overlap != p.segment_overlap):
             d["prev_segment_conditioning_frames"] = overlap
+        if p.relighting_lora_rank is not None if every_knob else self.relighting_lora:
+            d["relighting_lora"] = self.relighting_lora
         return d
 
     def rotary_overflow(self) -> str | None:
@@ -562,6 +590,16 @@ def guided(spec: ModelSpec, guidance_scale: float | None, guidance_scale_2: floa
 def _call_shape(workload: Workload, deployment: Deployment | None) -> CallShape:
     """:meth:`Workload.shape`, made once per workload and deployment (a report and its sizing ask several times)."""
     return workload._shape(deployment)
+
+
+@memoised(16)
+def _with_lora(spec: ModelSpec, rank: int) -> ModelSpec:
+    """``spec`` with a LoRA of ``rank`` beside its transformer's block Linears (one spec per pair, shared like
+    :func:`_with_vae`'s)."""
+    cfg = spec.transformer
+    if not isinstance(cfg, WanAnimateTransformer3DConfig):  # pragma: no cover - relighting_lora_rank is Animate's
+        raise InputError(f"relighting_lora: {spec.name}'s transformer takes no LoRA")
+    return replace(spec, transformer=replace(cfg, lora_rank=rank))
 
 
 @memoised(64)

@@ -182,6 +182,8 @@ def _commands() -> Iterator[str]:
     yield "report --model wan2.1-i2v-14b-480p --gpu h100-sxm --runtime wan --traced --size 320x192 --frames 9 --steps 2 --format json"
     yield "report --model wan2.2-s2v-14b --audio-seconds 10 --gpu h200 --runtime lightx2v --gpus 8 --ulysses 8 --format json"
     yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --runtime lightx2v --gpus 8 --ulysses 8 --format json"
+    yield "report --model wan2.2-animate-14b --frames 241 --gpu h100-sxm --runtime wan --mode replace --relighting-lora --format json"
+    yield "report --model wan2.2-animate-14b --mode replace --relighting-lora --format json"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

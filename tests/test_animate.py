@@ -313,6 +313,59 @@ def test_the_original_runtime_splits_animate_by_ulysses() -> None:
         size_on_gpu(Workload.of("wan2.2-animate-14b"), "h100-sxm", deployment=Deployment(gpus=2, ulysses=2))
 
 
+def test_the_relighting_lora_runs_beside_every_block_linear_on_the_original_runtime() -> None:
+    """generate.py --task animate-14B --replace_flag --use_relighting_lora (the Wan2.2 README's replacement commands):
+    rank-128 peft layers beside the 12 Linears of each of the 40 blocks, unmerged (tests/test_wan_animate_original.py
+    traces that code with them); their parameters in the DiT's weights, sharded with its blocks under FSDP."""
+    from hybrid.deployment import Deployment
+    from hybrid.runtime import Runtime
+    from hybrid.sizing import size_on_gpu
+
+    plain = Workload.of("wan2.2-animate-14b", frames=241, mode="replace", runtime=Runtime("wan"))
+    lora = replace(plain, relighting_lora=True)
+    assert (plain.spec.transformer.lora_rank, lora.spec.transformer.lora_rank) == (0, 128)
+    # 40 blocks x 128 x (10 x (5120 + 5120) + 2 x (5120 + 13824)) = 718,274,560 parameters, 2 bytes each in bf16
+    assert lora.spec.parameter_counts()["transformer"] - plain.spec.parameter_counts()["transformer"] == 718_274_560
+    groups = dit_rows(lora.spec.transformer, lora.shape())
+    rows = {(g.module, g.op) for g in groups}
+    for proj in ("lora_A", "lora_B"):  # the blocks walked between face adapters: 8 x (1 + 4) groups of them
+        mms = [g for g in groups if g.module.endswith(f".attn1.to_q.{proj}.default") and g.op == "aten.mm"]
+        # 75,600 tokens x 5,120 x 128 x 2 = 99,090,432,000 FLOPs each way, in each of the 40 blocks
+        assert {g.flops_per_call for g in mms} == {99_090_432_000} and sum(g.calls * g.repeat for g in mms) == 40
+    base = ("blocks.{i}.attn1.to_q.base_layer", "aten.addmm")  # the Linear itself, as peft's LoraLayer holds it
+    assert base in rows and ("blocks.{i}.attn1.to_q", "aten.addmm") not in rows
+    assert not any(".lora_" in m for m, _ in rows if m.startswith("face_adapter"))  # get_loraconfig skips "face"
+    # the LoRA's FLOPs per DiT call: 2 x 128 x 40 x (75,600 x (6 x 2 x 5,120 + 2 x (5,120 + 13,824)) + 512 x 2 x
+    # 10,240 + 257 x 2 x 10,240) = 77,055,446,220,800
+    components = dit_components(lora.spec.transformer, lora.shape())
+    assert components["lora"] == 77_055_446_220_800
+    one, with_lora = size_on_gpu(plain, "h100-sxm"), size_on_gpu(lora, "h100-sxm")
+    assert with_lora.stages["diffusion_core"].seconds > one.stages["diffusion_core"].seconds
+    assert with_lora.peak_memory_bytes - one.peak_memory_bytes >= 718_274_560 * 2
+    d = Deployment(gpus=8, ulysses=8, fsdp=("dit",))
+    sharded = size_on_gpu(lora, "h100-sxm", deployment=d).peak_memory_bytes
+    assert sharded < size_on_gpu(plain, "h100-sxm", deployment=d).peak_memory_bytes + 718_274_560 * 2 // 4
+    assert "relighting LoRA" in lora.describe() and lora.to_dict()["relighting_lora"] is True
+    assert "relighting_lora" not in plain.to_dict() and plain.to_dict(every_knob=True)["relighting_lora"] is False
+    assert Workload.of(**{**lora.to_dict(), "runtime": lora.runtime}) == lora
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"model": "wan2.2-animate-14b"}, "relighting_lora: --runtime diffusers does not run Wan2.2-Animate's "
+         r"relighting LoRA as modelled; valid: --runtime wan \(generate.py --use_relighting_lora\)"),
+        ({"model": "wan2.2-animate-14b", "runtime": {"name": "lightx2v"}}, "--runtime lightx2v does not run"),
+        ({"model": "wan2.1-t2v-14b"}, r"relighting_lora: wan2.1-t2v-14b has no relighting LoRA; valid: "
+         r"Wan2.2-Animate presets \(wan2.2-animate-14b\)"),
+        ({"model": "wan2.2-animate-14b", "relighting_lora": 1}, "relighting_lora: must be true or false, got 1"),
+    ],
+)  # fmt: skip
+def test_a_relighting_lora_where_none_is_modelled_is_one_line(kw: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Workload.of(**{"relighting_lora": True, **kw})  # type: ignore[arg-type]
+
+
 def test_lightx2v_runs_animate_as_its_wan_animate_json() -> None:
     """LightX2V's wan2.2_animate runner (configs/wan22/wan_animate.json): the original's segments and per-segment CLIP
     and reference encodes, the negative prompt encoded only with CFG (off: enable_cfg false), its own bf16 model

@@ -40,6 +40,7 @@ SHA256 = {
     "wan22/animate/model_animate.py": "291292e07ea6ebd50fe3201769c1207a5a0692e5526e6e4857282c65e728b9de",
     "wan22/animate/face_blocks.py": "cd91cdffc024d416d920115ffad17cf8e20a40242e4ab4aa163b0809fc44ecbb",
     "wan22/animate/motion_encoder.py": "fc01f0a8462c959043d5277518790be6054785c379753c98b4daac742f4b8697",
+    "wan22/animate/animate_utils.py": "a3e43e655c1c8a3dcee88e3d596c90b2b6fec7560dd5d1fb32501a2f93dea720",
     "wan21/clip.py": "70a589a3a77d777352fbce633838b490a6ffc7968ec8beb927e5d7a5a585eb89",
 }
 """The vendored files as fetched (Wan2.1 9737cba9, Wan2.2 42bf4cfa; the two attention.py are the same;

@@ -47,6 +47,7 @@ CHANGES: dict[str, tuple[tuple[str, str], ...]] = {
     "wan22/animate/model_animate.py": (("import torch.cuda.amp as amp", "import torch.cpu.amp as amp"),),
     "wan22/animate/motion_encoder.py": (("torch.cuda.amp.autocast(", "torch.cpu.amp.autocast("),),
     "wan22/animate/face_blocks.py": (),
+    "wan22/animate/animate_utils.py": (),
     "wan21/clip.py": (
         ("import torchvision.transforms as T\n", "T = None  # torchvision: only _clip's transforms (not built)\n"),
         ("torch.cuda.amp.autocast(", "torch.cpu.amp.autocast("),
@@ -146,10 +147,12 @@ S2V_FILES = ("s2v_utils", "auxi_blocks", "motioner", "audio_utils", "model_s2v",
 
 
 def _load_modules(package: str, folder: str, files: tuple[str, ...], on_cuda: bool = False) -> None:
-    """The vendored ``folder``'s ``files`` as modules of ``package``, in order (:func:`_source`)."""
-    pkg = types.ModuleType(package)
-    pkg.__path__ = []
-    sys.modules[package] = pkg
+    """The vendored ``folder``'s ``files`` as modules of ``package`` (made where it is not yet), in order
+    (:func:`_source`)."""
+    if package not in sys.modules:
+        pkg = types.ModuleType(package)
+        pkg.__path__ = []
+        sys.modules[package] = pkg
     for part in files:
         module = types.ModuleType(f"{package}.{part}")
         module.__package__ = package
@@ -193,6 +196,16 @@ def load_animate() -> types.ModuleType:
         load_sequence_parallel("wan22")
         _load_modules(package, "wan22/animate", ANIMATE_FILES)
         sys.modules[f"{package}.face_blocks"].flash_attn_func = _flash_attn_func  # a global, read at call time
+    return sys.modules[name]
+
+
+def load_animate_utils() -> types.ModuleType:
+    """Wan2.2's ``wan/modules/animate/animate_utils.py`` as written: ``get_loraconfig``, the relighting LoRA's
+    ``LoraConfig`` (peft's) over every Linear of the blocks but the face adapters' and the modulation."""
+    name = "wan_original_wan22.modules.animate.animate_utils"
+    if name not in sys.modules:
+        load_animate()
+        _load_modules("wan_original_wan22.modules.animate", "wan22/animate", ("animate_utils",))
     return sys.modules[name]
 
 
@@ -331,9 +344,16 @@ def diffusers_path(module: str) -> str:
         return "face_adapter." + module.removeprefix("face_adapter.fuser_blocks.")
     parts = module.split(".")
     if parts[0] == "blocks" and len(parts) > 2:
-        rest = ".".join(parts[2:])
-        return ".".join([*parts[:2], BLOCK.get(rest, rest)])
+        rest, lora = ".".join(parts[2:]), ""
+        for suffix in LORA_SUFFIXES:  # peft's layer around a Linear: the Linear's path, then the layer's own
+            if rest.endswith(suffix):
+                rest, lora = rest.removesuffix(suffix), suffix
+        return ".".join([*parts[:2], BLOCK.get(rest, rest)]) + lora
     return TOP.get(module, module)
+
+
+LORA_SUFFIXES = (".base_layer", ".lora_A.default", ".lora_B.default")
+"""What peft's ``LoraLayer`` adds to a wrapped Linear's path: its base layer and the adapter ``default``'s two."""
 
 
 class Traced:

@@ -110,11 +110,16 @@ class WanTransformer3DConfig:
         """``D = num_attention_heads * attention_head_dim``."""
         return self.num_attention_heads * self.attention_head_dim
 
-    def _block_linear_parameters(self) -> int:
-        """One block's Linear layers: two attentions, the FFN, with image input ``add_k/v_proj``."""
+    def block_linears(self) -> tuple[tuple[int, int], ...]:
+        """``(in_features, out_features)`` of one block's Linear layers: the two attentions' q, k, v and out, the FFN's
+        two, with image input ``add_k_proj`` and ``add_v_proj``."""
         d, f = self.inner_dim, self.ffn_dim
-        added = 2 * (self.added_kv_proj_dim * d + d) if self.added_kv_proj_dim is not None else 0
-        return 8 * (d * d + d) + 2 * d * f + f + d + added
+        added = ((self.added_kv_proj_dim, d),) * 2 if self.added_kv_proj_dim is not None else ()
+        return ((d, d),) * 8 + ((d, f), (f, d)) + added
+
+    def _block_linear_parameters(self) -> int:
+        """One block's Linear layers (:meth:`block_linears`), weights and biases."""
+        return sum(i * o + o for i, o in self.block_linears())
 
     def _block_parameters(self) -> int:
         d = self.inner_dim
@@ -236,9 +241,19 @@ class WanAnimateTransformer3DConfig(WanTransformer3DConfig):
     face_encoder_num_heads: int = 4
     inject_face_latents_blocks: int = 5
     motion_encoder_batch_size: int = 8
+    lora_rank: int = field(default=0, metadata={"min": 0})
+    """The rank of a peft LoRA beside every Linear of the blocks (:meth:`block_linears`; not the face adapters'),
+    unmerged, as the original ``WanAnimate`` loads the relighting LoRA (``generate.py --use_relighting_lora``:
+    ``get_loraconfig(transformer=model, rank=128, alpha=128)`` and ``model.add_adapter``, ``wan/animate.py``); 0:
+    none. A workload sets it (:attr:`hybrid.workload.Workload.relighting_lora`), never a ``config.json``."""
+
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"lora_rank"})
+    """Fields a runtime sets, never a ``config.json``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.lora_rank < 0:
+            raise ValueError(f"lora_rank: must be 0 (no LoRA) or more, got {self.lora_rank}")
         if self.image_dim is None:
             raise ValueError("image_dim: Wan-Animate embeds the reference image (CLIP features); got null")
         if self.in_channels != 2 * self.latent_channels + 4:
@@ -288,14 +303,22 @@ class WanAnimateTransformer3DConfig(WanTransformer3DConfig):
         )
         return pose + motion + face + adapters
 
+    def _block_parameters(self) -> int:
+        """A block's, with its LoRA's (:meth:`lora_parameters`)."""
+        return super()._block_parameters() + self.lora_parameters() // self.num_layers
+
+    def lora_parameters(self) -> int:
+        """The LoRA's ``lora_A`` and ``lora_B`` (no bias): ``lora_rank * (in + out)`` a block Linear, every block."""
+        return self.num_layers * self.lora_rank * sum(i + o for i, o in self.block_linears())
+
     def num_parameters(self) -> int:
-        """The image-to-video transformer's (:meth:`WanTransformer3DConfig.num_parameters`) plus
-        :meth:`animate_parameters`."""
+        """The image-to-video transformer's (:meth:`WanTransformer3DConfig.num_parameters`, its blocks' LoRA
+        included) plus :meth:`animate_parameters`."""
         return super().num_parameters() + self.animate_parameters()
 
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``diffusers.WanAnimateTransformer3DModel``."""
-        kw = asdict(self)
+        kw = {k: v for k, v in asdict(self).items() if k not in self.RUNTIME_FIELDS}
         kw["motion_encoder_channel_sizes"] = {str(k): v for k, v in self.motion_encoder_channel_sizes}
         return kw
 
@@ -883,6 +906,8 @@ def _dit_walk(cfg: WanTransformer3DConfig, shape: CallShape, sink: Sink) -> None
     if wan_ops_written(cfg, shape):
         _wan_dit_walk(cfg, shape, sink)
         return
+    if isinstance(cfg, WanAnimateTransformer3DConfig) and cfg.lora_rank:
+        raise NotImplementedError("a LoRA is walked with the original Wan code's ops only (dit_ops 'wan')")
     rows = _Walk(sink, shape.batch)
     p_t, p_h, p_w = cfg.patch_size
     batch, text_len, d = shape.batch, shape.text_len, cfg.inner_dim
@@ -1062,17 +1087,49 @@ def wan_ops_written(cfg: WanTransformer3DConfig, shape: CallShape) -> bool:
     )
 
 
-def _wan_linear(rows: _Walk, module: str, n: int, d_in: int, d_out: int, src: int, weights: int) -> None:
+def _wan_linear(rows: _Walk, module: str, n: int, d_in: int, d_out: int, src: int, weights: int, lora: int = 0) -> None:
     """An ``nn.Linear`` under ``autocast(bfloat16)``: its input cast where it is float32 (``src``), float32
     weights and bias cast on every call (``weights``: their bytes per element; a transient here: sizing
-    times those casts as weight traffic, :meth:`WanTransformer3DConfig.autocast_parameters`), ``addmm``."""
+    times those casts as weight traffic, :meth:`WanTransformer3DConfig.autocast_parameters`), ``addmm``.
+    With a LoRA of rank ``lora`` (peft's ``LoraLayer``): the Linear is its ``base_layer``, then :func:`_peft_lora`."""
+    base = f"{module}.base_layer" if lora else module
     casts = (d_in * d_out + d_out) * BF16 if weights == F32 else 0
     if rows.memory:
         rows.sink.alloc(casts)
     if src == F32:
-        rows.cast(module, n * d_in, F32, BF16)
-    rows.linear(module, n, d_in, d_out)
+        rows.cast(base, n * d_in, F32, BF16)
+    rows.linear(base, n, d_in, d_out)
     rows.free(casts + (n * d_in * BF16 if src == F32 else 0))
+    if lora:
+        _peft_lora(rows, module, n, d_in, d_out, src, weights, lora)
+
+
+PEFT_ADAPTER = "default"
+"""The adapter name ``model.add_adapter(lora_config)`` gives (diffusers' ``PeftAdapterMixin``): the LoRA layers'
+module paths end in it (``lora_A.default``)."""
+
+
+def _peft_lora(rows: _Walk, module: str, n: int, d_in: int, d_out: int, src: int, weights: int, r: int) -> None:
+    """peft's ``Linear.forward`` after its base layer's output (``n x d_out`` bf16, live): the input cast to the
+    adapter's dtype where it differs (``_cast_input_dtype``; the bf16 adapter of a bf16 model), ``lora_A`` (``mm``,
+    no bias) to rank ``r``, ``lora_B`` back, ``* scaling`` (alpha / r: a ``mul`` whatever its value), added to the
+    base's output, which it replaces; the cast input dropped as the forward returns (dropout 0: ``nn.Identity``).
+    The adapter's weights are bf16 (peft casts them to the base layer's); float32 ones are not written."""
+    if weights != BF16:
+        raise NotImplementedError("a LoRA beside float32 weights (under autocast their casts) is not written")
+    x, a, y = n * d_in * BF16, n * r * BF16, n * d_out * BF16
+    cast = x if src != BF16 else 0
+    if cast:
+        rows.cast(module, n * d_in, src, BF16)
+    rows(f"{module}.lora_A.{PEFT_ADAPTER}", "mm", "matmul", x + d_in * r * BF16, a, ops.linear(n, d_in, r),
+         dims=gemm_dims(1, n, r, d_in))  # fmt: skip
+    rows(f"{module}.lora_B.{PEFT_ADAPTER}", "mm", "matmul", a + r * d_out * BF16, y, ops.linear(n, r, d_out),
+         dims=gemm_dims(1, n, d_out, r))  # fmt: skip
+    rows.free(a)
+    rows(module, "mul", "elementwise", y, y)
+    rows.free(y)  # lora_B's output
+    rows(module, "add", "elementwise", 2 * y, y)
+    rows.free(2 * y + cast)  # the scaled product, the base layer's output (rebound), the cast input
 
 
 def _wan_f32_linear(rows: _Walk, module: str, n: int, d_in: int, d_out: int, weights: int) -> None:
@@ -1271,6 +1328,11 @@ def _wan_block(
     x, xf = nd * BF16, nd * F32
     qk, nq, tq = wt, n * d * wt, t * d * wt  # q and k as the RMS norms return them
     parts = (split, n - split)
+    lora = cfg.lora_rank if isinstance(cfg, WanAnimateTransformer3DConfig) else 0
+
+    def linear(module: str, rows_in: int, d_in: int, d_out: int, src: int) -> None:  # a block's Linear, its LoRA
+        _wan_linear(rows, module, rows_in, d_in, d_out, src, wt, lora)
+
     rows("", "add", "elementwise", 6 * d * wt + 6 * md * F32, 6 * md * F32)  # modulation + e, kept
 
     def modulated(norm: str) -> None:  # norm(x).float() * (1 + e[1]) + e[0], norm1 or (the original's) norm2
@@ -1314,10 +1376,10 @@ def _wan_block(
 
     modulated("norm1")  # the self-attention's input, held to its end
     for proj in ("to_q", "to_k"):
-        _wan_linear(rows, f"attn1.{proj}", n, d, d, F32, wt)
+        linear(f"attn1.{proj}", n, d, d, F32)
         _wan_rms_norm(rows, f"attn1.norm_{proj[-1]}", n, d, wt)
         rows.free(x)  # the projection
-    _wan_linear(rows, "attn1.to_v", n, d, d, F32, wt)
+    linear("attn1.to_v", n, d, d, F32)
     ranks = shape.sequence_degree
 
     def rope() -> None:  # q or k rotated: against S2V's precomputed table, or the original's per-sample one
@@ -1330,14 +1392,14 @@ def _wan_block(
         rope()
         rope()
         _wan_attention(rows, "attn1", batch, heads, hd, tokens, tokens, F32, gather_kv=True)
-        _wan_linear(rows, "attn1.to_out.0", n, d, d, F32, wt)
+        linear("attn1.to_out.0", n, d, d, F32)
         rows.free(xf + 2 * nq + x + (0 if split else xf))  # the output in float32; q, k (normed), v; the input
     else:  # sp_attn_forward: q = rope_apply(q, ...) rebinds q (and k), dropping the normed ones
         for _ in "qk":  # S2V's rope_apply_usp: this rank's rows of the precomputed table
             rope()
             rows.free(nq)
         _wan_ulysses_attention(rows, batch, tokens, shape.dit_tokens, heads, hd, ranks)
-        _wan_linear(rows, "attn1.to_out.0", n, d, d, BF16, wt)
+        linear("attn1.to_out.0", n, d, d, BF16)
         rows.free(x + 2 * xf + x + (0 if split else xf))  # the output in bf16; q, k (rotated, float32), v; the input
     gated(BF16, nd * src)  # y, the attention's output, lives to the block's end
     if wt == BF16:  # autocast runs layer_norm in float32: its bf16 weight and bias cast up
@@ -1349,33 +1411,33 @@ def _wan_block(
     # joined with the text), its image tokens first; k_img/v_img are diffusers' add_k_proj/add_v_proj
     image = cfg.image_dim is not None
     ctx, i = (F32, batch * shape.image_tokens) if image else (BF16, 0)
-    _wan_linear(rows, "attn2.to_q", n, d, d, F32, wt)
+    linear("attn2.to_q", n, d, d, F32)
     _wan_rms_norm(rows, "attn2.norm_q", n, d, wt)
     rows.free(x)
-    _wan_linear(rows, "attn2.to_k", t, d, d, ctx, wt)
+    linear("attn2.to_k", t, d, d, ctx)
     _wan_rms_norm(rows, "attn2.norm_k", t, d, wt)
     rows.free(t * d * BF16)
-    _wan_linear(rows, "attn2.to_v", t, d, d, ctx, wt)
+    linear("attn2.to_v", t, d, d, ctx)
     if image:
-        _wan_linear(rows, "attn2.add_k_proj", i, d, d, F32, wt)
+        linear("attn2.add_k_proj", i, d, d, F32)
         _wan_rms_norm(rows, "attn2.norm_added_k", i, d, wt)
         rows.free(i * d * BF16)
-        _wan_linear(rows, "attn2.add_v_proj", i, d, d, F32, wt)
+        linear("attn2.add_v_proj", i, d, d, F32)
         _wan_attention(rows, "attn2", batch, heads, hd, tokens, shape.image_tokens, qk, False, IMAGE_CORE)
     _wan_attention(rows, "attn2", batch, heads, hd, tokens, text_len, qk, gather_kv=False)
     if image:  # x = x + img_x
         rows("attn2", "add", "elementwise", 2 * n * d * qk, n * d * qk)
         rows.free(n * d * qk)  # the text attention's output, rebound
-    _wan_linear(rows, "attn2.to_out.0", n, d, d, qk, wt)  # the attention's output in q's dtype
+    linear("attn2.to_out.0", n, d, d, qk)  # the attention's output in q's dtype
     # the attention's output; q, k, v; the normed input; the image's k, v and attention output
     rows.free(n * d * qk + nq + tq + t * d * BF16 + xf + (i * d * wt + i * d * BF16 + n * d * qk if image else 0))
     rows("", "add", "elementwise", xf + x, xf)  # x + cross_attn(...)
     rows.free(x)
     modulated("norm3")  # the original's norm2
-    _wan_linear(rows, "ffn.net.0.proj", n, d, f, F32, wt)
+    linear("ffn.net.0.proj", n, d, f, F32)
     rows("ffn.net.0", "gelu", "elementwise", n * f * BF16, n * f * BF16)
     rows.free(n * f * BF16)
-    _wan_linear(rows, "ffn.net.2", n, f, d, BF16, wt)
+    linear("ffn.net.2", n, f, d, BF16)
     rows.free(n * f * BF16 + (0 if split else xf))  # the GELU's output, the FFN's input
     gated(BF16, xf)  # the FFN's output
     # the FFN's output, the stream after cross-attention and after self-attention, the attention's
@@ -1948,7 +2010,10 @@ def component(module: str, op: str) -> str:
     ``attn2`` (over the image tokens) is ``image_cross_attention_core`` (the analytic group names
     it; :func:`image_row_component` tells it apart in traced rows), its K/V projections
     ``image_cross_attention_projections``. Wan-Animate's motion and face encoders are ``face_encoders``, its
-    face adapters' attention ``face_adapter_core`` and their layers ``face_adapter_projections``."""
+    face adapters' attention ``face_adapter_core`` and their layers ``face_adapter_projections``; a LoRA's
+    matmuls (``lora_A``, ``lora_B``) ``lora``."""
+    if ".lora_" in module:  # a LoRA's lora_A and lora_B (peft)
+        return "lora"
     if module.startswith("vace_"):
         return "vace_blocks"
     if module.startswith(("motion_encoder", "face_encoder")):  # Wan-Animate's face path

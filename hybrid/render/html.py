@@ -158,6 +158,9 @@ def _workload_list(r: PipelineReport) -> str:
         items.append(("segments", f"{w.segments} of {w.spec.pipeline_def.segment_frames} frames"))
     if w.mode is not None:
         items.append(("mode", w.mode))
+    if w.spec.pipeline_def.relighting_lora_rank is not None:
+        lora = w.spec.pipeline_def.relighting_lora_rank
+        items.append(("relighting LoRA", f"rank {lora}" if w.relighting_lora else "none"))
     if w.audio_seconds is not None:
         clips = f"{w.segments} clip{'s' if w.segments > 1 else ''}"
         items.append(("audio", f"{w.audio_seconds:g} s: {clips} of {w.frames} frames"))
