@@ -80,8 +80,9 @@ def variables(stage: str, spec: ModelSpec, workload: Workload) -> dict[str, int]
 
 
 def bases(spec: ModelSpec) -> dict[str, tuple[Monomial, ...]]:
-    """The law basis of each stage of ``spec``'s pipeline."""
-    return {s.name: s.basis for s in spec.pipeline_def.stages}
+    """The law basis of each stage of ``spec``'s pipeline the tracer builds (a law is fitted on traced shapes; a
+    shorter last segment's stage, with no trace key, is its segment's stage at another shape)."""
+    return {s.name: s.basis for s in spec.pipeline_def.stages if s.trace_key}
 
 
 def used_variables(spec: ModelSpec) -> dict[str, str]:
@@ -183,7 +184,7 @@ def cross_check(laws: Laws, spec: ModelSpec, workloads: Iterable[Workload], trac
     """Each stage's law total at ``workloads`` against the analytic model and (optionally) the tracer."""
     out = []
     for w in workloads:
-        for stage in spec.pipeline_def.stage_names:
+        for stage in bases(spec):
             law = sum(evaluate_stage(laws, stage, variables(stage, spec, w)).values())
             analytic = sum(components_per_call(stage, w).values())
             traced = sum(traced_components(stage, spec, w).values()) if trace else None

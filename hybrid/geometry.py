@@ -62,6 +62,13 @@ class CallShape:
     """The (rows, columns) of latent chunks one VAE decode, and the encode of an image-to-video job's condition video
     (the ``vae_encode`` stage), split into over the ranks of a layout, one chunk a rank (LightX2V's parallel VAE,
     :attr:`hybrid.runtime.RuntimeDef.vae_parallel`, for Wan2.1's VAE); ``(1, 1)``: every rank runs them whole."""
+    packed_latent_frames: int = 0
+    """The latent frames Wan-Animate-2's packed self-attention buffers and block mask are sized for where the runtime
+    fixes them (LightX2V: its config's ``target_video_length``, a whole segment's, in the shorter last one too); 0:
+    the call's own."""
+    last_segment: CallShape | None = None
+    """The calls of a video's last segment where the runtime makes it shorter than the others (LightX2V's
+    Wan-Animate-2: :attr:`hybrid.runtime.RuntimeDef.segment_tail`); ``None``: every segment is this one."""
 
     @property
     def sequence_degree(self) -> int:

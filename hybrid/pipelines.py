@@ -44,7 +44,8 @@ for the VAE's temporal and spatial scale factors of the spec a law is fitted for
 CALLS: tuple[str, ...] = (
     "guidance", "guidance_plus_one", "steps", "high_noise_steps", "low_noise_steps", "once", "twice", "image",
     "videos", "segments", "segment_steps", "cond_segment_steps", "uncond_segment_steps", "later_segments",
-    "later_segment_steps",
+    "later_segment_steps", "segments_plus_one", "last_segment", "last_segment_cond_steps",
+    "last_segment_uncond_steps",
 )  # fmt: skip
 """How many calls of a stage a job makes, by kind (:func:`hybrid.schedule.stage_calls` counts them):
 once per prompt (and once more for the negative prompt under CFG; plus one more prompt, Wan-Animate-2's
@@ -54,7 +55,11 @@ once per segment of a pipeline that makes its video in segments (Wan-Animate), o
 every segment, or once per step of every segment for the conditional pass and, under CFG, for the
 unconditional one (Wan-Animate-2's passes differ: the unconditional one skips a block); once per segment
 after the first, and once per step and pass of every segment after the first (Wan2.2-S2V's clips after the
-first carry motion tokens and decode the motion latents with their own)."""
+first carry motion tokens and decode the motion latents with their own); once per segment and once more (LightX2V's
+Wan-Animate-2 CLIP: the reference image, then each segment's first driving frame); once, or once per step of the
+conditional or unconditional pass, for a last segment a runtime makes shorter than the others (its calls'
+:attr:`~hybrid.geometry.CallShape.last_segment`; where it makes none, no call), the others' per-segment kinds then
+counting the segments before it."""
 
 
 @dataclass(frozen=True)
@@ -309,15 +314,31 @@ class Pipeline:
     """The dtype the pipeline's own code loads its transformer in whatever the runtime's default (Wan2.2-S2V:
     ``WanModel_S2V.from_pretrained(torch_dtype=bfloat16)``); ``""``: the runtime's."""
 
-    def segments(self, frames: int, overlap: int | None = None) -> int:
+    def segments(self, frames: int, overlap: int | None = None, tail: int = 0) -> int:
         """Segments a ``frames``-frame video is made in (1 without :attr:`segment_frames`):
         ``WanAnimatePipeline.__call__`` pads the driving video to ``overlap + k x (length - overlap)``
         frames and makes ``k`` segments of ``length``, each after the first starting ``overlap`` frames
-        before the previous one's end (``overlap``: :attr:`segment_overlap` where not given)."""
+        before the previous one's end (``overlap``: :attr:`segment_overlap` where not given). With a ``tail``
+        (:attr:`hybrid.runtime.RuntimeDef.segment_tail`) the last one is shorter (:meth:`last_segment_frames`) and
+        comes after every whole one the video fills: ``(frames - overlap) // (length - overlap) + 1``."""
         if self.segment_frames is None:
             return 1
         overlap = self.segment_overlap if overlap is None else overlap
+        if tail:
+            return (frames - overlap) // (self.segment_frames - overlap) + 1
         return -(-(frames - overlap) // (self.segment_frames - overlap))
+
+    def last_segment_frames(self, frames: int, overlap: int | None = None, tail: int = 0) -> int:
+        """Frames of the last segment of a ``frames``-frame video a runtime pads to a short last segment (``tail``: 0
+        for none, then 0): LightX2V's ``WanAnimate2Runner._padding_length`` pads the ``r = (frames - overlap) %
+        (length - overlap)`` frames past the whole segments to ``tail`` (28) where fewer, else up to the next
+        multiple of 4 above ``r`` (``r + 4`` where ``r`` is one), and ``_plan_segments`` makes them, with the overlap,
+        the last segment: 29 to 81 frames, always ``4k + 1``."""
+        if not tail or self.segment_frames is None:
+            return 0
+        overlap = self.segment_overlap if overlap is None else overlap
+        r = (frames - overlap) % (self.segment_frames - overlap)
+        return (tail if r < tail else r + 4 - r % 4) + overlap
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -789,6 +810,39 @@ ANIMATE2_DIFFUSION_CORE_UNCOND = _animate2_stage(
     "block 9 skipped, as WanAnimate2Transformer3DModel.forward does for is_uncondtion)",
 )
 
+
+def _last_segment(sd: StageDef, calls: str) -> StageDef:
+    """``sd`` on the calls of a last segment its runtime makes shorter than the others (``{name}_last``, ``calls`` of
+    it: none where every segment is whole), its costs at that segment's shape
+    (:attr:`~hybrid.geometry.CallShape.last_segment`); closed form only (the tracer runs the common shape)."""
+
+    def at(s: CallShape) -> CallShape:
+        return s.last_segment or s
+
+    rows, terms, peak, keeps, mask = sd.rows, sd.terms, sd.peak, sd.keeps, sd.block_mask
+    return replace(
+        sd,
+        name=f"{sd.name}_last",
+        calls=calls,
+        groups=lambda cfg, s: sd.groups(cfg, at(s)),
+        rows=None if rows is None else lambda cfg, s: rows(cfg, at(s)),
+        terms=None if terms is None else lambda cfg, s: terms(cfg, at(s)),
+        peak=None if peak is None else lambda cfg, s, mat: peak(cfg, at(s), mat),
+        keeps=None if keeps is None else lambda cfg, s: keeps(cfg, at(s)),
+        block_mask=None if mask is None else lambda cfg, s: mask(cfg, at(s)),
+        variables=lambda s: sd.variables(at(s)),
+        components=None,
+        fused_terms=None,
+        trace_key="",
+        beside=tuple(f"{b}_last" for b in sd.beside),
+        modeled=f"{sd.name}_last: {sd.name} on the last segment where the runtime makes it shorter than the others "
+        "(LightX2V's Wan-Animate-2: 29 to 81 frames, its packed self-attention still sized for a whole segment); no "
+        "call where every segment is whole",
+        assumption="",
+        color="#8C8C8C",
+    )
+
+
 ANIMATE2 = Pipeline(
     name="animate2",
     diffusers_class="WanAnimate2ModularPipeline",
@@ -853,8 +907,37 @@ ANIMATE2_DISTILLED = replace(
     diffusers_class="WanAnimate2ModularPipeline",
     default_steps=10,
     default_guidance_scale=1.0,
+    stages=(
+        *(
+            replace(
+                st,
+                assumption="image_encoder runs on the reference image (its features condition the denoising "
+                "passes) and on the driving video's first frame (the reference passes'): twice per job in diffusers; "
+                "LightX2V encodes each segment's first driving frame, once per segment and once more",
+            )
+            if st.name == "image_encoder"
+            else st
+            for st in ANIMATE2.stages
+        ),
+        *(
+            _last_segment(ANIMATE2.stage(name), calls)
+            for name, calls in (
+                ("vae_encode", "last_segment"),
+                ("reference_pass", "last_segment"),
+                ("diffusion_core", "last_segment_cond_steps"),
+                ("diffusion_core_uncond", "last_segment_uncond_steps"),
+                ("vae_decode", "last_segment"),
+            )
+        ),
+    ),
+    runtimes=("diffusers", "lightx2v"),
+    runtimes_reason="diffusers' WanAnimate2ModularPipeline (WanAnimate2DistilledBlocks) and LightX2V's "
+    "wan22_animate2_distilled runner; the original repository's Animate-2 code is not modelled",
+    no_layouts_reason=ANIMATE2.no_layouts_reason + "; LightX2V's 8-GPU config (Ulysses, the K/V cache split by "
+    "heads) is not modelled yet",
 )
-"""The distilled Wan-Animate-2 checkpoint's blocks: the same stages, guidance 1.0 (no CFG) by default."""
+"""The distilled Wan-Animate-2 checkpoint's blocks: the same stages, guidance 1.0 (no CFG) by default; on LightX2V
+a shorter last segment (the ``_last`` stages: none on diffusers, which pads the video to whole segments)."""
 
 _S2V_REPO = "Wan-Video/Wan2.2 wan/speech2video.py"
 

@@ -169,6 +169,18 @@ SOURCES: dict[str, str] = {
     "`WanAnimateModel.from_pretrained(..., torch_dtype=self.param_dtype, device_map=self.device)` (115-119); "
     "wan/configs/wan_animate_14B.py: 20 steps, shift 5.0, guide scale 1.0, clip_len 77; "
     "wan/modules/animate/model_animate.py: the timestep embedded per sample (406-411)",
+    "lightx2v-animate2": "ModelTC/LightX2V (f8aee98, 2026-08-21; added by a0e56cb5, 'add LTX-2.5 and Wan-Animate-2 "
+    "inference support (#1378)') lightx2v/models/runners/wan/wan_animate2_runner.py: `_padding_length` (the frames "
+    "past the whole 80-frame strides padded to 28, else up to the next multiple of 4) and `_plan_segments` (81-frame "
+    "segments, one frame of overlap, the last one 29 to 81 frames); `_build_segment_inputs`: per segment two VAE "
+    "encodes of its frames (the driving slice, the reft video), `run_image_encoder(driving[:, :, 0])`, a K/V cache "
+    '`create_self_attn_kv_cache(..., kv_cache_scheme="static")` and `"origin_len": '
+    'int(self.config["target_video_length"])`; networks/wan/infer/animate2/transformer_infer.py: '
+    "`_reference_self_attention` stores the rotated k and v (`store_kv`), `infer_reference` runs no head, "
+    "`_generation_self_attention` rotates only the generation q and k and packs the cached K and V through "
+    "`_pack_stream` buffers of their own into `k_packed[q_total:]`; configs/wan22/wan_animate2_distill.json: "
+    '`"infer_steps": 10`, `"enable_cfg": false`, `"target_video_length": 81`, `"self_attn_1_type": '
+    '"sage_attn2"`, `"use_31_block": true`, `"vae_dtype": "torch.bfloat16"`',
     "lightx2v-animate": "ModelTC/LightX2V (f8aee98, 2026-08-21; added by 210d0804, 2025-09-27, '[Feat] Add wan2.2 "
     'animate model (#339)\') lightx2v/models/runners/wan/wan_animate_runner.py `@RUNNER_REGISTER("wan2.2_animate")`: '
     "segments of target_video_length with refert_num carried over (get_valid_len and inputs_padding as the "
@@ -478,6 +490,10 @@ class RuntimeDef:
     """Whether the code encodes Wan2.2-S2V's -1s condition video in every clip (LightX2V's ``build_cond_latents``,
     called in its clip loop) rather than once per video (the original's): :attr:`hybrid.geometry.CallShape.
     condition_encodes`."""
+    segment_tail: int = 0
+    """Where the code makes a video's last segment shorter than the others: the fewest frames past the overlap it pads
+    that segment to (LightX2V's Wan-Animate-2: 28, :meth:`hybrid.pipelines.Pipeline.last_segment_frames`); 0: every
+    segment whole (diffusers pads the video to whole segments)."""
     relighting_lora: str = ""
     """How the code runs Wan2.2-Animate's relighting LoRA (``--relighting-lora``), with the code; ``""``: not modelled
     (refused)."""
@@ -733,6 +749,26 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "projecting over all the tokens on every rank (infer_post_adapter), its VAE split over the ranks "
                     "(every encode through the wrapper's encode, and the decode)",
                 },
+                "animate2-distilled": {
+                    "segment_tail": 28,
+                    "stage_calls": {"image_encoder": "segments_plus_one"},
+                    "dit_ops": "lightx2v",
+                    "runner": "LightX2V's wan22_animate2_distilled runner (lightx2v.infer --model_cls "
+                    "wan22_animate2_distilled --task animate)",
+                    "note": "runtime: LightX2V (--runtime lightx2v), its wan22_animate2_distilled runner as "
+                    "configs/wan22/wan_animate2_distill.json runs it: 81-frame segments carried over by one frame, "
+                    "the video padded to a last segment of 29 to 81 frames (_padding_length, _plan_segments: one "
+                    "segment more than diffusers where the frames fill whole segments), 10 steps, enable_cfg false; "
+                    "CLIP (the original's 31 blocks) on the reference image and on each segment's first driving "
+                    "frame; its bf16 model timed by diffusers' WanAnimate2Transformer3DModel ops (its own norms, "
+                    "modulation and rotary kernels not modelled) in its own structure: the reference pass fills a K/V "
+                    "cache allocated before it with the rotated keys and runs no head, the denoising passes rotate no "
+                    "cached key and pack the cached K and V through buffers of their own, the packed FlexAttention "
+                    "sized by the config's 81 frames in every segment, the last one's too; its SageAttention 2 "
+                    "(reference pass, cross-attention) and compiled FlexAttention timed at the runtime's attention "
+                    "rate; the VAE in bfloat16, untiled; one GPU (its 8-GPU config, Ulysses with the cache split by "
+                    "heads, is not modelled)",
+                },
                 "s2v": {
                     "weight_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
                     "compute_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
@@ -754,6 +790,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             sources=(
                 "lightx2v-config",
                 "lightx2v-animate",
+                "lightx2v-animate2",
                 "lightx2v-s2v",
                 "lightx2v-dtypes",
                 "lightx2v-offload",

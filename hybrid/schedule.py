@@ -43,7 +43,8 @@ def stage_steps(sd: StageDef, workload: Workload) -> tuple[int, int] | None:
     two-expert pipeline's high-noise expert runs the first ones, the low-noise expert the rest);
     ``None`` for a stage not called per step."""
     kind = call_kind(sd, workload)
-    if kind in ("steps", "segment_steps", "cond_segment_steps", "uncond_segment_steps", "later_segment_steps"):
+    if kind in ("steps", "segment_steps", "cond_segment_steps", "uncond_segment_steps", "later_segment_steps",
+                "last_segment_cond_steps", "last_segment_uncond_steps"):  # fmt: skip
         return 0, workload.denoising_steps
     if kind == "high_noise_steps":
         return 0, expert_steps(workload)[0]
@@ -63,7 +64,8 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
         return guidance + 1
     steps = stage_steps(sd, workload)
     if steps is not None:  # both passes of CFG, or one: the conditional, and the unconditional under CFG
-        passes = {"cond_segment_steps": 1, "uncond_segment_steps": guidance - 1}.get(kind, guidance)
+        passes = {"cond_segment_steps": 1, "uncond_segment_steps": guidance - 1, "last_segment_cond_steps": 1,
+                  "last_segment_uncond_steps": guidance - 1}.get(kind, guidance)  # fmt: skip
         return steps[1] * passes * stage_segments(sd, workload)
     if kind == "once":
         return 1
@@ -73,18 +75,26 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
         return 1 if workload.image else 0
     if kind == "videos":
         return workload.batch
-    if kind in ("segments", "later_segments"):
+    if kind in ("segments", "later_segments", "last_segment"):
         return stage_segments(sd, workload)
+    if kind == "segments_plus_one":
+        return workload.segments + 1
     raise AssertionError(f"stage {sd.name}: unknown kind of calls {kind!r}")
 
 
 def stage_segments(sd: StageDef, workload: Workload) -> int:
-    """The segments (or clips) whose calls stage ``sd`` makes: every segment for a per-segment stage, all but the
-    first for a later-segment one, else 1 (the job's, or its first clip's)."""
+    """The segments (or clips) whose calls stage ``sd`` makes: every segment for a per-segment stage (but a shorter
+    last one, :attr:`~hybrid.workload.Workload.last_segment_frames`, which a last-segment stage makes alone), all but
+    the first for a later-segment one, else 1 (the job's, or its first clip's)."""
     kind = call_kind(sd, workload)
+    short = 1 if workload.last_segment_frames else 0
     if kind.startswith("later_segment"):
         return workload.segments - 1
-    return workload.segments if "segment" in kind else 1
+    if kind.startswith("last_segment"):
+        return short
+    if kind == "segments_plus_one":
+        return workload.segments
+    return workload.segments - short if "segment" in kind else 1
 
 
 @dataclass(frozen=True)

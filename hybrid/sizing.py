@@ -41,6 +41,7 @@ from hybrid.kernels import CollectiveRates, collective_evidence, launch_seconds,
 from hybrid.kernels import evidence as rate_evidence
 from hybrid.memo import memoised
 from hybrid.memory import pipeline_memory
+from hybrid.models.wan_animate2 import LIGHTX2V_OPS
 from hybrid.models.wan_dit import WAN_OPS, wan_ops_written
 from hybrid.optimise import (
     AttentionKernel,
@@ -536,15 +537,18 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     """Whether the stage runs ops the tracer does not build: a transformer as the original Wan code
     runs it (:func:`hybrid.models.wan_dit.wan_ops_written`; the tracer builds diffusers' module, so a
     trace's rows are not that code's), the image encoder as the original ``CLIPModel.visual`` runs it
-    (:func:`hybrid.models.clip._wan_clip_walk`; the tracer builds transformers'), or one no module builds on any
-    runtime (Wan2.2-S2V's, no :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its
+    (:func:`hybrid.models.clip._wan_clip_walk`; the tracer builds transformers'), LightX2V's Wan-Animate-2
+    (:data:`hybrid.models.wan_animate2.LIGHTX2V_OPS`: diffusers' ops in its own structure), or one no module builds
+    on any runtime (Wan2.2-S2V's, no :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its
     closed form, with a trace too; ``tests/test_wan_original.py``, ``tests/test_wan_original_clip.py`` and
     ``tests/test_wan_s2v.py`` check that form against the original code run and traced."""
     if sd.component == "vae":  # a parallel VAE's share of the ranks (StageDef.parallel_vae): the tracer runs it whole
         return sd.parallel_vae and shape.vae_grid != (1, 1)
     if sd.component == "image_encoder":  # the original CLIPModel.visual: the tracer builds transformers' tower
         return shape.image_encoder_ops == WAN_OPS
-    return sd.component.startswith("transformer") and (not sd.trace_key or wan_ops_written(sd.config(spec), shape))
+    return sd.component.startswith("transformer") and (
+        not sd.trace_key or wan_ops_written(sd.config(spec), shape) or shape.dit_ops == LIGHTX2V_OPS
+    )
 
 
 def size_on_gpu(
@@ -731,7 +735,11 @@ def size_on_gpu(
                 host_cpu[0],
                 traced is not None or use_trace,
                 frozenset(shardings),
-                tuple(sd.name for sd in spec.pipeline_def.stages if untraced_ops(sd, spec, shape)),
+                tuple(
+                    sd.name
+                    for sd in spec.pipeline_def.stages
+                    if stage_calls(sd, workload) and untraced_ops(sd, spec, shape)
+                ),
             ),
             *_layout_assumptions(shape, workload, deployment, g, link_info),
         ),
@@ -887,10 +895,17 @@ def _assumptions(
         else "closed form, equal to a meta trace of the real modules: wanmeter verify checks it"
     )
     split = [name for name in untraced if spec.pipeline_def.stage(name).component == "vae"]
-    built = [name for name in untraced if spec.pipeline_def.stage(name).trace_key and name not in split]
-    unbuilt = [name for name in untraced if name not in built and name not in split]
+    lightx2v = [  # LightX2V's Wan-Animate-2: diffusers' ops in its structure
+        name
+        for name in untraced
+        if rt.record.dit_ops == LIGHTX2V_OPS and spec.pipeline_def.stage(name).component.startswith("transformer")
+    ]
+    built = [n for n in untraced if spec.pipeline_def.stage(n).trace_key and n not in split and n not in lightx2v]
+    unbuilt = [name for name in untraced if name not in built and name not in split and name not in lightx2v]
     if split:  # LightX2V's VAE over the ranks (RuntimeDef.vae_parallel): the tracer runs the whole video
         source += f"; {_and(split)} closed form: this rank's chunk as AutoencoderKLWan runs it"
+    if lightx2v:
+        source += f"; {_and(lightx2v)} closed form: diffusers' ops in LightX2V's structure, read from its code"
     if built:  # the original WanModel's and CLIPModel's ops: the tracer builds diffusers' and transformers' modules
         classes = [ORIGINAL_CLASSES[spec.pipeline_def.stage(n).component.startswith("transformer")] for n in built]
         source += f"; {_and(built)} closed form: the original {_and(list(dict.fromkeys(classes)))} ops, checked "

@@ -353,6 +353,10 @@ class Workload:
         if p.segment_frames is not None:
             s = self.segments
             frames += f" in {s} segment{'s' if s > 1 else ''} of {p.segment_frames}"
+            if self.last_segment_frames:  # a runtime's shorter last segment, the video padded to it
+                tail = self.last_segment_frames
+                whole = f"{s - 1} of {p.segment_frames} and one of {tail}" if s > 1 else f"1 segment of {tail}"
+                frames = f"{self.frames} frames in {f'{s} segments: {whole}' if s > 1 else whole} (padded)"
             if self.segment_overlap != p.segment_overlap:
                 frames += f" carrying {self.segment_overlap} frames over"
             steps += " each"
@@ -372,7 +376,14 @@ class Workload:
         spec = self.spec
         if spec.pipeline_def.audio and spec.audio_encoder is not None:
             return clips(spec.audio_encoder, self.audio_samples, self.frames)
-        return spec.pipeline_def.segments(self.frames, self.segment_overlap)
+        return spec.pipeline_def.segments(self.frames, self.segment_overlap, self.runtime.record.segment_tail)
+
+    @property
+    def last_segment_frames(self) -> int:
+        """Frames of the last segment where the runtime makes it shorter than the others
+        (:meth:`hybrid.pipelines.Pipeline.last_segment_frames`); 0 where it does not."""
+        p = self.spec.pipeline_def
+        return p.last_segment_frames(self.frames, self.segment_overlap, self.runtime.record.segment_tail)
 
     @property
     def segment_overlap(self) -> int:
@@ -393,13 +404,15 @@ class Workload:
         """The per-call shapes of this workload, as one rank of ``deployment`` runs them (default: one GPU)."""
         return _call_shape(self, deployment)
 
-    def _shape(self, deployment: Deployment | None) -> CallShape:
+    def _shape(self, deployment: Deployment | None, last: bool = False) -> CallShape:
         spec = self.spec
         vae, dit = spec.vae, spec.transformer
         t, s = vae.scale_factor_temporal, vae.scale_factor_spatial
         p_t, p_h, p_w = dit.patch_size
         p = spec.pipeline_def
         frames = p.segment_frames or self.frames  # a segment's frames where the video is made in segments
+        if last:
+            frames = self.last_segment_frames
         latent_frames = (frames - 1) // t + 1
         lh, lw = self.height // s, self.width // s
         # VACE's reference images; Wan-Animate's reference image latent in front of the segment's
@@ -438,6 +451,8 @@ class Workload:
                 and not vae.is_residual
                 else (1, 1)
             ),
+            packed_latent_frames=(p.segment_frames - 1) // t + 1 if last and p.segment_frames else 0,
+            last_segment=self._shape(deployment, last=True) if self.last_segment_frames and not last else None,
         )
 
     @property

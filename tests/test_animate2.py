@@ -178,6 +178,9 @@ def test_a_241_frame_job_runs_three_segments_of_every_per_segment_stage() -> Non
     assert dict(schedule(distilled)) == {
         "text_encoder": 2, "image_encoder": 2, "reference_encode": 1, "vae_encode": 3, "reference_pass": 3,
         "diffusion_core": 30, "diffusion_core_uncond": 0, "vae_decode": 3,
+        # diffusers pads the video to whole segments: no shorter last one (LightX2V's, tests/test_animate2_lightx2v.py)
+        "vae_encode_last": 0, "reference_pass_last": 0, "diffusion_core_last": 0, "diffusion_core_uncond_last": 0,
+        "vae_decode_last": 0,
     }  # fmt: skip
     s = w.shape()
     assert (s.frames, s.latent_frames, s.dit_latent_frames, s.dit_tokens) == (81, 21, 22, 22 * 50 * 40)
@@ -189,6 +192,8 @@ def test_every_stage_of_a_tiny_job_equals_its_trace(pipeline: str) -> None:
     spec = TINY_SPECS[pipeline]
     w = Workload.of(spec, frames=200)  # three segments
     for sd in spec.pipeline_def.stages:
+        if not sd.trace_key:  # a shorter last segment's (LightX2V's): the same stage at that segment's shape
+            continue
         check = check_stage(sd.name, w)
         assert check.passed and check.detail["exact"] and check.detail["bytes_checked"], (sd.name, check.detail)
 

@@ -199,9 +199,15 @@ def packed_lengths(frames: int, hw: int) -> tuple[int, int]:
     return -(-(frames + 1) * hw // MASK_BLOCK) * MASK_BLOCK, -(-frames * hw // MASK_BLOCK) * MASK_BLOCK
 
 
+LIGHTX2V_OPS = "lightx2v"
+""":attr:`hybrid.geometry.CallShape.dit_ops` of LightX2V's Wan-Animate-2 (``wan22_animate2_distilled``): diffusers'
+ops in its own structure (:func:`_walk`)."""
+
+
 def packed_variables(shape: CallShape) -> dict[str, int]:
     """The fitted laws' ``Q`` and ``K`` of a denoising pass: its packed query and key lengths (patch 1x2x2)."""
-    lq, lr = packed_lengths(shape.latent_frames, (shape.latent_height // 2) * (shape.latent_width // 2))
+    frames = shape.packed_latent_frames or shape.latent_frames
+    lq, lr = packed_lengths(frames, (shape.latent_height // 2) * (shape.latent_width // 2))
     return {"Q": lq, "K": lq + lr}
 
 
@@ -211,12 +217,26 @@ def _geometry(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> tuple[in
     return shape.latent_frames // p_t, (shape.latent_height // p_h) * (shape.latent_width // p_w)
 
 
+def _packed_frames(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> int:
+    """The latent frames the packed self-attention is sized for: the call's, or those the runtime fixes
+    (:attr:`~hybrid.geometry.CallShape.packed_latent_frames`)."""
+    return shape.packed_latent_frames // cfg.patch_size[0] or _geometry(cfg, shape)[0]
+
+
 def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink: Sink) -> None:
     """Every op of one ``WanAnimate2Transformer3DModel`` call of ``mode`` (:data:`REFERENCE`, :data:`COND`,
     :data:`UNCOND`) on one sample, told to ``sink``. The reference pass runs over the segment's ``F`` latent
     frames, a denoising pass over ``F + 1`` (the reference image's slot first); the rotary tables come from
-    the model's per-offset cache, the block mask from its per-size one (both built by the first call)."""
+    the model's per-offset cache, the block mask from its per-size one (both built by the first call).
+
+    LightX2V's (``shape.dit_ops`` :data:`LIGHTX2V_OPS`, read from ``lightx2v/models/networks/wan/infer/animate2/``,
+    not traced): diffusers' ops (its own bf16 norms, modulation and rotary kernels are not modelled, as for its other
+    models) in its structure: the reference pass fills a K/V cache allocated before it (``StaticKVCachePool``, two
+    ``torch.empty`` buffers) with every layer's rotated K and its V, and runs no head (``infer_reference`` stops after
+    the blocks); a denoising pass rotates no cached key and packs the reference K and V through buffers of their own
+    (``_pack_stream``), its buffers sized by the config's segment length (:func:`_packed_frames`)."""
     rows = _Walk(sink, 1)
+    lx = shape.dit_ops == LIGHTX2V_OPS
     p_t, p_h, p_w = cfg.patch_size
     frames, hw = _geometry(cfg, shape)
     f = frames + (0 if mode == REFERENCE else 1)
@@ -293,15 +313,20 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
         layer_norm("img_emb.proj.4", d)  # the image embeddings, kept
         rows.free(i * d * BF16)
     cached = frames * hw if mode != REFERENCE else 0  # the reference tokens in the cache
+    if lx and mode == REFERENCE:  # the cache's two buffers, [layers, tokens, heads, head_dim] each, kept
+        rows("", "empty", "factory", 0, 0, calls=2, out=kv_cache_bytes(cfg, shape))
+    packed = _packed_frames(cfg, shape)
 
     def block(b: _Walk) -> None:
-        _block(cfg, b, n, t, i, mode, cached, frames, hw)
+        _block(cfg, b, n, t, i, mode, cached, packed, hw, lx)
 
     if mode == UNCOND and cfg.num_layers > UNCOND_SKIPPED_BLOCK:
         rows.repeat(UNCOND_SKIPPED_BLOCK, "blocks.{i}", block)
         rows.repeat(cfg.num_layers - UNCOND_SKIPPED_BLOCK - 1, "blocks.{i}", block, UNCOND_SKIPPED_BLOCK + 1)
     else:
         rows.repeat(cfg.num_layers, "blocks.{i}", block)
+    if lx and mode == REFERENCE:  # no head: the hidden states dropped as it returns
+        return
     o = cfg.out_dim * prod(cfg.patch_size)
     rows("head", "add", "elementwise", 3 * d * F32, 2 * d * F32)  # the head's modulation + temb
     rows.cast("head", n * d, BF16, F32)
@@ -322,11 +347,12 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
 
 def _block(
     cfg: WanAnimate2Transformer3DConfig, rows: _Walk, n: int, t: int, i: int, mode: str, cached: int, frames: int,
-    hw: int,
+    hw: int, lx: bool = False,
 ) -> None:  # fmt: skip
     """One ``WanAnimate2TransformerBlock`` on ``n`` tokens (``t`` text, ``i`` image tokens): a bf16 stream with
-    float32 norms, modulation and gates; self-attention of ``mode`` against ``cached`` reference tokens; the
-    block's input is the caller's, freed as it returns."""
+    float32 norms, modulation and gates; self-attention of ``mode`` against ``cached`` reference tokens in buffers
+    packed for ``frames`` latent frames of ``hw`` tokens; the block's input is the caller's, freed as it returns.
+    ``lx``: LightX2V's structure (:func:`_walk`)."""
     d, f, heads, hd = cfg.dim, cfg.ffn_dim, cfg.num_heads, cfg.head_dim
     nd = n * d
     x, xf, td, idd = nd * BF16, nd * F32, t * d * BF16, i * d * BF16
@@ -359,21 +385,34 @@ def _block(
     rows.free(x)  # the normed q
     rope(sa, n)
     if mode == REFERENCE:
+        if lx:  # store_kv: the rotated k and v copied into this layer's slots of the cache
+            rows(sa, "copy_", "movement", 2 * x, x, calls=2, out=0)
         rows.math_attention(heads, n, n, hd)
         rows(sa, "scaled_dot_product_attention", "attention", 3 * x, x, ops.sdpa(1, heads, n, n, hd),
              dims=attention_dims(heads, n, n, hd))  # fmt: skip
         rows.linear(f"{sa}.to_out.0", n, d, d)
-        rows.free(x + 2 * x)  # the attention's output; q and k rotated (the cache holds k, v)
+        # the attention's output; q and k rotated (the cache holds k, v; LightX2V's copies of them, the normed k and v
+        # dropped)
+        rows.free(x + 2 * x + (2 * x if lx else 0))
     else:
         rows.free(x)  # the normed k
         r = cached * d * BF16
-        rope(sa, cached)
+        if not lx:  # LightX2V cached its keys rotated
+            rope(sa, cached)
         lq, lr = packed_lengths(frames, hw)
         q, kv = lq * d * BF16, (lq + lr) * d * BF16
         rows(sa, "new_zeros", "factory", x, q)
         rows(sa, "new_zeros", "factory", x, kv, calls=2, out=2 * kv)
         rows(sa, "copy_", "movement", 2 * x, x, calls=3, out=0)  # q, k, v into their slots
-        rows(sa, "copy_", "movement", 2 * r, r, calls=2, out=0)  # the reference keys and values
+        if lx:  # the cached keys and values into zeroed reference buffers of their own, then those into theirs
+            ref = lr * d * BF16
+            rows(sa, "new_zeros", "factory", r, ref, calls=2, out=2 * ref)
+            rows(sa, "copy_", "movement", 2 * r, r, calls=2, out=0)
+            rows(sa, "copy_", "movement", 2 * ref, ref, calls=2, out=0)
+            rows.free(2 * ref)
+            r = 0  # nothing rotated to drop
+        else:
+            rows(sa, "copy_", "movement", 2 * r, r, calls=2, out=0)  # the reference keys and values
         lse = heads * lq * F32
         if rows.memory:
             rows.sink.transient(lse)
@@ -501,7 +540,7 @@ def row_component(row: CostRow) -> str:
 
 def kv_cache_bytes(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> int:
     """What a denoising pass finds live from its segment's reference pass: every layer's K and V over the
-    reference tokens, ``2 * layers * F*hw * D`` bf16 values (``WanAnimate2KVCache``)."""
+    reference tokens, ``2 * layers * F*hw * D`` bf16 values (``WanAnimate2KVCache``; LightX2V's two buffers)."""
     frames, hw = _geometry(cfg, shape)
     return 2 * cfg.num_layers * frames * hw * cfg.dim * BF16
 
@@ -512,7 +551,7 @@ def block_mask_share(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> t
     length is the queries' rounded up, so each holds a valid key), plus the reference blocks holding a
     token of a frame the query block holds (reference frame ``j`` is generation frame ``j + 1``).
     FlexAttention computes the kept blocks only; FlopCounterMode counts the dense product."""
-    frames, hw = _geometry(cfg, shape)
+    frames, hw = _packed_frames(cfg, shape), _geometry(cfg, shape)[1]
     lq, lr = packed_lengths(frames, hw)
     q_len, k_len = (frames + 1) * hw, frames * hw
     qb, rb = lq // MASK_BLOCK, lr // MASK_BLOCK

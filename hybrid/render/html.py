@@ -155,7 +155,9 @@ def _workload_list(r: PipelineReport) -> str:
     if w.strength is not None:
         items.append(("strength", f"{w.strength:g} ({w.denoising_steps} steps denoised)"))
     if w.spec.pipeline_def.segment_frames is not None:
-        items.append(("segments", f"{w.segments} of {w.spec.pipeline_def.segment_frames} frames"))
+        whole, tail = w.spec.pipeline_def.segment_frames, w.last_segment_frames
+        segments = f"{w.segments}: {w.segments - 1} of {whole} frames, one of {tail}" if tail else f"{w.segments} of"
+        items.append(("segments", segments if tail else f"{segments} {whole} frames"))
     if w.mode is not None:
         items.append(("mode", w.mode))
     if w.spec.pipeline_def.relighting_lora_rank is not None:
