@@ -80,9 +80,9 @@ def variables(stage: str, spec: ModelSpec, workload: Workload) -> dict[str, int]
 
 
 def bases(spec: ModelSpec) -> dict[str, tuple[Monomial, ...]]:
-    """The law basis of each stage of ``spec``'s pipeline the tracer builds (a law is fitted on traced shapes; a
-    shorter last segment's stage, with no trace key, is its segment's stage at another shape)."""
-    return {s.name: s.basis for s in spec.pipeline_def.stages if s.trace_key}
+    """The law basis of each stage of ``spec``'s pipeline the tracer builds (a law is fitted on traced shapes), but a
+    shorter last segment's (:attr:`~hybrid.pipelines.StageDef.at`): its segment's stage at another shape."""
+    return {s.name: s.basis for s in spec.pipeline_def.stages if s.trace_key and s.at is None}
 
 
 def used_variables(spec: ModelSpec) -> dict[str, str]:

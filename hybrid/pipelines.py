@@ -111,6 +111,9 @@ class StageDef:
     or clip the stage runs and out at its end, whatever else is on the GPU (the original Wan2.2-S2V's DiT:
     ``noise_model.to(device)`` before a clip's steps, ``noise_model.cpu()`` after them, speech2video.py:613-647),
     rather than once for all its calls (:meth:`hybrid.runtime.Runtime.moves`)."""
+    at: Callable[[CallShape], CallShape] | None = None
+    """The shape the stage's calls run at, from the job's (a shorter last segment's, :func:`_last_segment`: its cost
+    functions take the job's shape and the tracer runs it at this one); ``None``: the job's."""
     parallel_vae: bool = False
     """Whether the stage's VAE calls go through a runtime's parallel VAE (LightX2V's wrapper: its decode, its
     ``encode``), which splits them over the ranks by :attr:`~hybrid.geometry.CallShape.vae_grid`; its cost functions
@@ -813,8 +816,8 @@ ANIMATE2_DIFFUSION_CORE_UNCOND = _animate2_stage(
 
 def _last_segment(sd: StageDef, calls: str) -> StageDef:
     """``sd`` on the calls of a last segment its runtime makes shorter than the others (``{name}_last``, ``calls`` of
-    it: none where every segment is whole), its costs at that segment's shape
-    (:attr:`~hybrid.geometry.CallShape.last_segment`); closed form only (the tracer runs the common shape)."""
+    it: none where every segment is whole), its costs and the tracer's call at that segment's shape
+    (:attr:`~hybrid.geometry.CallShape.last_segment`, :attr:`StageDef.at`)."""
 
     def at(s: CallShape) -> CallShape:
         return s.last_segment or s
@@ -833,7 +836,7 @@ def _last_segment(sd: StageDef, calls: str) -> StageDef:
         variables=lambda s: sd.variables(at(s)),
         components=None,
         fused_terms=None,
-        trace_key="",
+        at=at,
         beside=tuple(f"{b}_last" for b in sd.beside),
         modeled=f"{sd.name}_last: {sd.name} on the last segment where the runtime makes it shorter than the others "
         "(LightX2V's Wan-Animate-2: 29 to 81 frames, its packed self-attention still sized for a whole segment); no "

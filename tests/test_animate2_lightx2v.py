@@ -158,3 +158,16 @@ def test_what_it_does_not_run_is_one_line(kw: dict[str, object], message: str) -
     with pytest.raises(InputError, match=message):
         w = Workload.of(runtime=Runtime("lightx2v"), **kw)  # type: ignore[arg-type]
         size_on_gpu(w, "h100-sxm", deployment=deployment)  # type: ignore[arg-type]
+
+
+def test_the_last_segments_vae_calls_equal_their_trace_at_its_frames() -> None:
+    from hybrid.verify import TINY_SPECS, check_stage
+
+    w = Workload.of(TINY_SPECS["animate2-distilled"], frames=83, runtime=Runtime("lightx2v"))
+    assert (w.segments, w.last_segment_frames) == (2, 29)  # 82 % 80 = 2 frames past one segment: padded to 28
+    flops = {}
+    for stage in ("vae_decode", "vae_decode_last", "vae_encode", "vae_encode_last"):  # the last: at its 29 frames
+        check = check_stage(stage, w)
+        assert check.passed and check.detail["exact"] and check.detail["bytes_checked"], (stage, check.detail)
+        flops[stage] = check.detail["analytic_flops"]
+    assert flops["vae_decode_last"] < flops["vae_decode"] and flops["vae_encode_last"] < flops["vae_encode"]

@@ -26,7 +26,7 @@ from hybrid.workload import Workload
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from hybrid.models.wan_vae import AutoencoderKLWanConfig
+    from hybrid.pipelines import StageDef
 
 TRACE_SCHEMA = "wanmeter.trace/1"
 
@@ -145,7 +145,7 @@ def check_traceable(workload: Workload, stages: Sequence[str] | None = None) -> 
                 "repository's class): its cost is closed form only; valid: leave out --traced, or trace other stages"
             )
         if sd.component == "vae":
-            _check_vae_calls(name, sd.trace_key, sd.config(spec), workload)
+            _check_vae_calls(name, sd, workload)
 
 
 TRACE_VAE_BLOCK_CALLS = 384
@@ -154,10 +154,12 @@ TRACE_VAE_BLOCK_CALLS = 384
 latent frame, about 60 ms each on meta (a 4,093-frame decode, 1,024 calls, took over 60 s)."""
 
 
-def _check_vae_calls(stage: str, trace_key: str, cfg: AutoencoderKLWanConfig, workload: Workload) -> None:
+def _check_vae_calls(stage: str, sd: StageDef, workload: Workload) -> None:
     from hybrid.trace.videos import vae_calls
 
+    trace_key, cfg = sd.trace_key, sd.config(workload.spec)
     shape = workload.shape()
+    shape = sd.at(shape) if sd.at else shape
     calls = vae_calls(trace_key, cfg, shape)
     blocks = cfg.num_res_blocks
     most = TRACE_VAE_BLOCK_CALLS // (blocks + 1)

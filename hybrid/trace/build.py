@@ -381,5 +381,6 @@ def stage_call(
     else:  # changed by prepare (hooks, processors): a fresh one, never cached
         module = build(cfg, device, tdtype)
         prepare(module)
-    run = adapter(module, cfg, workload.shape(), device, tdtype, gen)
+    shape = workload.shape()
+    run = adapter(module, cfg, sd.at(shape) if sd.at else shape, device, tdtype, gen)
     return StageCall(module, run, tdtype, type(module).__name__)
