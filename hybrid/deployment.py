@@ -77,8 +77,7 @@ class Deployment:
             raise InputError(f"gpus: {self.gpus} is more than one NVLink domain; valid: 1 to {MAX_GPUS}")
         if self.cfg_parallel not in (1, 2):
             raise InputError(f"cfg-parallel: degree must be 1 or 2, got {self.cfg_parallel!r}")
-        for cfg in _transformers(spec):
-            heads = cfg.num_attention_heads
+        for heads in _attention_heads(spec):
             if heads % self.ulysses:
                 top = min(heads, MAX_GPUS)  # a Ulysses degree is at most the GPU count: the work is bounded by it
                 divisors = [d for d in range(1, top + 1) if heads % d == 0]
@@ -208,6 +207,13 @@ def fsdp_shardings(spec: ModelSpec, deployment: Deployment, weights_bytes: dict[
             shard = -(-weights_bytes[component] // p)
             out[component] = Sharding(component, shard, (root + block) * FSDP_PARAM_BYTES, terms.freeze())
     return out
+
+
+def _attention_heads(spec: ModelSpec) -> Iterable[int]:
+    """The attention heads of each of ``spec``'s transformers (Wan-Animate-2's too), which Ulysses splits."""
+    for cfg in (spec.transformer, getattr(spec, "transformer_2", None)):
+        if cfg is not None:
+            yield int(cfg.num_attention_heads)
 
 
 def _transformers(spec: ModelSpec) -> Iterable[WanTransformer3DConfig]:

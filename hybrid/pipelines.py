@@ -936,8 +936,10 @@ ANIMATE2_DISTILLED = replace(
     runtimes=("diffusers", "lightx2v"),
     runtimes_reason="diffusers' WanAnimate2ModularPipeline (WanAnimate2DistilledBlocks) and LightX2V's "
     "wan22_animate2_distilled runner; the original repository's Animate-2 code is not modelled",
-    no_layouts_reason=ANIMATE2.no_layouts_reason + "; LightX2V's 8-GPU config (Ulysses, the K/V cache split by "
-    "heads) is not modelled yet",
+    no_layouts_reason=ANIMATE2.no_layouts_reason + "; LightX2V splits it by Ulysses (--runtime lightx2v)",
+    layouts_runtimes=("lightx2v",),
+    no_ring_reason="Wan-Animate-2 splits its tokens by Ulysses only (LightX2V's WanAnimate2TransformerInfer: "
+    "'Wan-Animate-2 sequence parallelism currently requires Ulysses'; diffusers' class has no context-parallel plan)",
 )
 """The distilled Wan-Animate-2 checkpoint's blocks: the same stages, guidance 1.0 (no CFG) by default; on LightX2V
 a shorter last segment (the ``_last`` stages: none on diffusers, which pads the video to whole segments)."""

@@ -753,6 +753,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "segment_tail": 28,
                     "stage_calls": {"image_encoder": "segments_plus_one"},
                     "dit_ops": "lightx2v",
+                    "vae_parallel": "",
                     "runner": "LightX2V's wan22_animate2_distilled runner (lightx2v.infer --model_cls "
                     "wan22_animate2_distilled --task animate)",
                     "note": "runtime: LightX2V (--runtime lightx2v), its wan22_animate2_distilled runner as "
@@ -766,8 +767,11 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "cached key and pack the cached K and V through buffers of their own, the packed FlexAttention "
                     "sized by the config's 81 frames in every segment, the last one's too; its SageAttention 2 "
                     "(reference pass, cross-attention) and compiled FlexAttention timed at the runtime's attention "
-                    "rate; the VAE in bfloat16, untiled; one GPU (its 8-GPU config, Ulysses with the cache split by "
-                    "heads, is not modelled)",
+                    "rate; the VAE in bfloat16, untiled; on several GPUs (its wan_animate2_distill_8gpu.json: "
+                    "Ulysses 8) the tokens padded to the ranks and split, q, k and v all-to-all'd to every token of "
+                    "the rank's heads and back (all2all_seq2head, all2all_head2seq: a layout copy each way), the K/V "
+                    "cache and the packed FlexAttention split by heads, the head's output all-gathered; its VAE, T5 "
+                    "and CLIP run whole on every rank (get_vae_parallel is False)",
                 },
                 "s2v": {
                     "weight_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},

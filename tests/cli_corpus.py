@@ -186,6 +186,7 @@ def _commands() -> Iterator[str]:
     yield "report --model wan2.2-animate-14b --mode replace --relighting-lora --format json"
     yield "report --model wan-animate-2-14b-distilled --frames 81 --gpu h100-sxm --runtime lightx2v --format table"
     yield "report --model wan-animate-2-14b-distilled --frames 241 --gpu h100-sxm --runtime lightx2v --offload --format json"
+    yield "report --model wan-animate-2-14b-distilled --frames 241 --gpu h100-sxm --runtime lightx2v --gpus 8 --ulysses 8 --format json"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

@@ -146,11 +146,59 @@ def test_the_report_sizes_every_segment_and_says_how_it_was_read() -> None:
     assert "reference_pass_last" not in " ".join(size_on_gpu(Workload.of(MODEL), "h100-sxm").assumptions)
 
 
+def test_ulysses_splits_the_tokens_and_the_cache_by_heads_as_its_8gpu_config() -> None:
+    """wan_animate2_distill_8gpu.json (seq_p_size 8, ulysses): per rank and block 4 all-to-alls (q, k, v out, the
+    attention's output back), each with a layout copy; the cache and FlexAttention on 5 of the 40 heads; the head's
+    output all-gathered after a denoising pass; the VAE, T5 and CLIP whole on every rank."""
+    w = Workload.of(MODEL, frames=81, width=848, height=480, runtime=Runtime("lightx2v"))
+    one, eight = w.shape(), w.shape(Deployment(gpus=8, ulysses=8))
+    # 848x480: 53 x 30 = 1,590 tokens a latent frame; a denoising pass sees 22 of them: 34,980, padded to 34,984,
+    # 4,373 a rank; the reference pass 21: 33,390, padded to 33,392, 4,174 a rank
+    assert (eight.dit_tokens, eight.vae_grid) == (34_980, (1, 1))
+    cfg, d = WAN_ANIMATE_2_14B, 5_120
+    for mode, local, valid in ((COND, 4_373, 34_980), (REFERENCE, 4_174, 33_390)):
+        rows = animate2_rows(cfg, eight, mode, "x")
+        exchanged = [g for g in rows if g.op == "_c10d_functional.all_to_all_single"]
+        # 4 a block, each this rank's 4,373 (4,174) tokens x 5,120 x 2 B each way, less its own eighth
+        assert sum(g.calls * g.repeat for g in exchanged) == 4 * 40
+        assert {g.bytes_read_per_call for g in exchanged} == {local * d * 2 * 7 // 8}
+        q = [g for g in rows if g.module == "blocks.{i}.self_attn.to_q"]
+        assert q[0].flops_per_call == 2 * local * d * d  # the projections on this rank's tokens
+        attention = [g for g in rows if g.module == "blocks.{i}.self_attn" and g.category == "attention"]
+        if mode == REFERENCE:  # every padded query against the true keys, 5 heads
+            assert attention[0].flops_per_call == 4 * 5 * (local * 8) * valid * 128
+        else:  # the packed buffers, 5 heads: an eighth of one GPU's
+            full = [g for g in animate2_rows(cfg, one, mode, "x") if g.module == "blocks.{i}.self_attn"
+                    and g.category == "attention"]  # fmt: skip
+            assert attention[0].flops_per_call * 8 == full[0].flops_per_call
+        gathers = [g for g in rows if g.op == "c10d.allgather_"]
+        assert len(gathers) == (1 if mode == COND else 0)  # the reference pass runs no head
+    # the cache: 33,392 tokens (padded) x 640 (5 heads) x K and V x 40 layers x 2 B a rank: an eighth, padded
+    assert (
+        kv_cache_bytes(cfg, eight) == 2 * 40 * 33_392 * 640 * 2 and kv_cache_bytes(cfg, one) == 2 * 40 * 33_390 * d * 2
+    )
+    assert block_mask_share(cfg, eight)[0][0] == 5 and block_mask_share(cfg, eight)[1] == block_mask_share(cfg, one)[1]
+    sized_one = size_on_gpu(w, "h100-sxm")
+    sized = size_on_gpu(w, "h100-sxm", deployment=Deployment(gpus=8, ulysses=8))
+    assert sized.stages["diffusion_core"].seconds < sized_one.stages["diffusion_core"].seconds / 6
+    assert (
+        sized.stages["diffusion_core"].comm_bytes_per_rank > 0 and sized.stages["vae_decode"].comm_bytes_per_rank == 0
+    )
+    assert sized.stages["vae_decode"].seconds == sized_one.stages["vae_decode"].seconds  # whole on every rank
+
+
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
         ({"model": "wan-animate-2-14b"}, "runtime: wan-animate-2-14b runs on diffusers only"),
-        ({"model": MODEL, "deployment": Deployment(gpus=2, ulysses=2)}, "runs on one GPU per job"),
+        (
+            {"model": MODEL, "deployment": Deployment(gpus=2, ring=2)},
+            "ring: Wan-Animate-2 splits its tokens by Ulysses",
+        ),
+        (  # LightX2V's _build_reference_cache raises where the heads do not split over the ranks
+            {"model": MODEL, "deployment": Deployment(gpus=3, ulysses=3)},
+            "ulysses: 3 does not divide the 40 attention heads of wan-animate-2-14b-distilled; valid: 1, 2, 4, 5, 8",
+        ),
     ],
 )
 def test_what_it_does_not_run_is_one_line(kw: dict[str, object], message: str) -> None:

@@ -240,20 +240,27 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     p_t, p_h, p_w = cfg.patch_size
     frames, hw = _geometry(cfg, shape)
     f = frames + (0 if mode == REFERENCE else 1)
-    n, d, t = f * hw, cfg.dim, cfg.text_len
+    ranks, d, t = shape.ulysses, cfg.dim, cfg.text_len
+    valid = f * hw  # the sequence's tokens
+    n = -(-valid // ranks)  # this rank's through the blocks: the sequence padded to a multiple of the ranks
     i = shape.image_tokens if cfg.use_img_emb else 0
     x, xf = n * d * BF16, n * d * F32
+    full = n * ranks * d * BF16  # every rank's tokens, padded: the tensor block 0's input is a chunk of
     pixels = f * p_t * hw * p_h * p_w
     joined = cfg.in_dim * pixels * BF16
     rows("", "cat", "movement", joined, joined)  # the latents joined with their condition
-    video, grid = d * n * BF16, (f, shape.latent_height // p_h, shape.latent_width // p_w)
+    video, grid = d * valid * BF16, (f, shape.latent_height // p_h, shape.latent_width // p_w)
     rows("patch_embedding", "convolution", "conv", joined + (d * cfg.in_dim * prod(cfg.patch_size) + d) * BF16,
          video, ops.conv3d(1, cfg.in_dim, d, cfg.patch_size, grid),
          dims=conv_dims(1, cfg.in_dim, d, cfg.patch_size, grid))  # fmt: skip
     rows.free(joined)
     rows("", "stack", "movement", 3 * I64, 3 * I64)  # grid_sizes, a host tensor kept to the end
-    rows("", "cat", "movement", x, x)  # torch.cat of the one sample's flattened tokens
+    rows("", "cat", "movement", video, video)  # torch.cat of the one sample's flattened tokens
     rows.free(video)
+    if full > video:  # LightX2V's _patchify: zeros joined to the tokens, to the ranks' multiple; a rank's a chunk
+        rows("", "new_zeros", "factory", video, full - video)
+        rows("", "cat", "movement", full, full)
+        rows.free(full)  # the tokens and the zeros
     src = I64  # the timestep's: the scheduler's int64 in a step, t_ref * 0 + 1 in the transformer's dtype
     if mode == REFERENCE:
         src = BF16
@@ -318,13 +325,16 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     packed = _packed_frames(cfg, shape)
 
     def block(b: _Walk) -> None:
-        _block(cfg, b, n, t, i, mode, cached, packed, hw, lx)
+        _block(cfg, b, n, t, i, mode, cached, packed, hw, lx, ranks, valid)
 
     if mode == UNCOND and cfg.num_layers > UNCOND_SKIPPED_BLOCK:
         rows.repeat(UNCOND_SKIPPED_BLOCK, "blocks.{i}", block)
         rows.repeat(cfg.num_layers - UNCOND_SKIPPED_BLOCK - 1, "blocks.{i}", block, UNCOND_SKIPPED_BLOCK + 1)
     else:
         rows.repeat(cfg.num_layers, "blocks.{i}", block)
+    # split over ranks, block 0's input is a chunk of every rank's tokens, all freed as it returns: the rest told
+    # here, after the blocks (block 0, which holds them, peaks highest)
+    rows.free(full - x)
     if lx and mode == REFERENCE:  # no head: the hidden states dropped as it returns
         return
     o = cfg.out_dim * prod(cfg.patch_size)
@@ -341,19 +351,30 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     rows.free(xf)
     rows.linear("head.head", n, d, o)
     rows.free(x + 2 * d * F32 + x)  # its input, the modulation; the last block's output
-    rows("", "clone", "movement", n * o * BF16, n * o * BF16)  # unpatchify
-    rows.cast("", n * o, BF16, F32)  # u.float()
+    out = n * o * BF16
+    if ranks > 1:  # _seq_parallel_post_process: every rank's head output all-gathered into a list, joined
+        rows("", "empty_like", "factory", 0, 0, calls=ranks, out=ranks * out)
+        rows.list_collective("", "allgather_", ranks, out)
+        rows("", "cat", "movement", ranks * out, ranks * out)
+        rows.free(ranks * out + out)  # the list, this rank's
+    rows("", "clone", "movement", valid * o * BF16, valid * o * BF16)  # unpatchify (the true tokens)
+    rows.cast("", valid * o, BF16, F32)  # u.float()
 
 
 def _block(
     cfg: WanAnimate2Transformer3DConfig, rows: _Walk, n: int, t: int, i: int, mode: str, cached: int, frames: int,
-    hw: int, lx: bool = False,
+    hw: int, lx: bool = False, ranks: int = 1, valid: int = 0,
 ) -> None:  # fmt: skip
     """One ``WanAnimate2TransformerBlock`` on ``n`` tokens (``t`` text, ``i`` image tokens): a bf16 stream with
     float32 norms, modulation and gates; self-attention of ``mode`` against ``cached`` reference tokens in buffers
     packed for ``frames`` latent frames of ``hw`` tokens; the block's input is the caller's, freed as it returns.
-    ``lx``: LightX2V's structure (:func:`_walk`)."""
-    d, f, heads, hd = cfg.dim, cfg.ffn_dim, cfg.num_heads, cfg.head_dim
+    ``lx``: LightX2V's structure (:func:`_walk`). Over ``ranks`` (LightX2V's Ulysses, ``_to_head_shard``): q, k and v
+    laid out per rank (a copy each) and all-to-all'd to every token of ``heads / ranks`` heads, the attention over all
+    ``n * ranks`` (``valid`` of them true: the keys of the reference pass, the packed tokens of a denoising one) with
+    those heads and the cache's share of them, its output sent back the same way and laid back (two copies)."""
+    d, f, hd = cfg.dim, cfg.ffn_dim, cfg.head_dim
+    heads, w = cfg.num_heads // ranks, d // ranks  # the attention's heads and width on this rank
+    tokens, valid = n * ranks, valid or n  # the attention's queries (the padded sequence) and true keys
     nd = n * d
     x, xf, td, idd = nd * BF16, nd * F32, t * d * BF16, i * d * BF16
     rows("", "add", "elementwise", 12 * d * F32, 6 * d * F32)  # modulation + temb, kept
@@ -367,10 +388,18 @@ def _block(
     def gate(src: int) -> None:
         gated_residual(rows, n, d, d, src)
 
-    def rope(module: str, tokens: int) -> None:  # rope_apply(...).type_as(value): float64, float32, bf16
-        _wan_rope(rows, 1, tokens, d, hd, BF16, module=module)
-        rows.cast(module, tokens * d, F32, BF16)
-        rows.free(tokens * d * F32)
+    def rope(
+        module: str, tokens: int, width: int = d
+    ) -> None:  # rope_apply(...).type_as(value): float64, float32, bf16
+        _wan_rope(rows, 1, tokens, width, hd, BF16, module=module)
+        rows.cast(module, tokens * width, F32, BF16)
+        rows.free(tokens * width * F32)
+
+    def all_to_all(tensors: int) -> None:  # all2all_seq2head / all2all_head2seq: a layout copy, the exchange
+        for _ in range(tensors):
+            rows(sa, "clone", "movement", x, x)
+            rows.collective(sa, "all_to_all_single", ranks, x)
+            rows.free(x)  # the copy
 
     sa = "self_attn"
     norm("norm1", False)
@@ -380,32 +409,45 @@ def _block(
     for qk in ("norm_q", "norm_k"):
         rows(f"{sa}.{qk}", "rms_norm", "norm", x + d * BF16, x)
         rows.free(x)
+    if ranks > 1:  # q, k and v to every token of this rank's heads (the same bytes), the local ones dropped
+        all_to_all(3)
+        rows.free(3 * x)
+
+    def sequence_shard() -> None:  # the attention's output back to this rank's tokens of every head
+        if ranks > 1:
+            all_to_all(1)
+            rows(sa, "clone", "movement", x, x)  # transposed back, contiguous
+            rows.free(2 * x)  # the output, the exchanged one
+
     # extract: the normed k and v stay in the cache; cached: the reference keys rotated on their grid
-    rope(sa, n)
+    rope(sa, tokens, w)
     rows.free(x)  # the normed q
-    rope(sa, n)
+    rope(sa, tokens, w)
     if mode == REFERENCE:
+        kv = valid * w * BF16  # the true keys and values (k[:valid_len], v[:valid_len])
         if lx:  # store_kv: the rotated k and v copied into this layer's slots of the cache
             rows(sa, "copy_", "movement", 2 * x, x, calls=2, out=0)
-        rows.math_attention(heads, n, n, hd)
-        rows(sa, "scaled_dot_product_attention", "attention", 3 * x, x, ops.sdpa(1, heads, n, n, hd),
-             dims=attention_dims(heads, n, n, hd))  # fmt: skip
+        rows.math_attention(heads, tokens, valid, hd)
+        rows(sa, "scaled_dot_product_attention", "attention", x + 2 * kv, x, ops.sdpa(1, heads, tokens, valid, hd),
+             dims=attention_dims(heads, tokens, valid, hd))  # fmt: skip
+        sequence_shard()
         rows.linear(f"{sa}.to_out.0", n, d, d)
         # the attention's output; q and k rotated (the cache holds k, v; LightX2V's copies of them, the normed k and v
         # dropped)
         rows.free(x + 2 * x + (2 * x if lx else 0))
     else:
         rows.free(x)  # the normed k
-        r = cached * d * BF16
+        r = cached * w * BF16
         if not lx:  # LightX2V cached its keys rotated
             rope(sa, cached)
         lq, lr = packed_lengths(frames, hw)
-        q, kv = lq * d * BF16, (lq + lr) * d * BF16
+        q, kv = lq * w * BF16, (lq + lr) * w * BF16
         rows(sa, "new_zeros", "factory", x, q)
         rows(sa, "new_zeros", "factory", x, kv, calls=2, out=2 * kv)
-        rows(sa, "copy_", "movement", 2 * x, x, calls=3, out=0)  # q, k, v into their slots
+        xv = valid * w * BF16  # the true tokens of q, k or v
+        rows(sa, "copy_", "movement", 2 * xv, xv, calls=3, out=0)  # q, k, v into their slots
         if lx:  # the cached keys and values into zeroed reference buffers of their own, then those into theirs
-            ref = lr * d * BF16
+            ref = lr * w * BF16
             rows(sa, "new_zeros", "factory", r, ref, calls=2, out=2 * ref)
             rows(sa, "copy_", "movement", 2 * r, r, calls=2, out=0)
             rows(sa, "copy_", "movement", 2 * ref, ref, calls=2, out=0)
@@ -418,8 +460,12 @@ def _block(
             rows.sink.transient(lse)
         rows(sa, "scaled_dot_product_attention", "attention", q + 2 * kv, q + lse, ops.sdpa(1, heads, lq, lq + lr, hd),
              dims=attention_dims(heads, lq, lq + lr, hd), out=q)  # fmt: skip
-        rows(sa, "cat", "movement", x, x)  # the generation rows cut out, joined with the (no) padded queries
-        rows.free(q)  # the packed output
+        pad = x - xv
+        if pad:  # q_padding = q[valid_len:].clone(): the queries past the true tokens
+            rows(sa, "clone", "movement", pad, pad)
+        rows(sa, "cat", "movement", x, x)  # the generation rows cut out, joined with the padded queries
+        rows.free(q + pad)  # the packed output, the padding's clone
+        sequence_shard()
         rows.linear(f"{sa}.to_out.0", n, d, d)
         rows.free(x + 3 * x + r + q + 2 * kv)  # the cut output; q, k, v; the reference keys; the packed buffers
     gate(BF16)
@@ -540,9 +586,11 @@ def row_component(row: CostRow) -> str:
 
 def kv_cache_bytes(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> int:
     """What a denoising pass finds live from its segment's reference pass: every layer's K and V over the
-    reference tokens, ``2 * layers * F*hw * D`` bf16 values (``WanAnimate2KVCache``; LightX2V's two buffers)."""
+    reference tokens, ``2 * layers * F*hw * D`` bf16 values (``WanAnimate2KVCache``; LightX2V's two buffers, on a
+    rank of Ulysses ``P`` its ``D / P`` of every token, the tokens padded to a multiple of ``P``: ``cache_size``)."""
     frames, hw = _geometry(cfg, shape)
-    return 2 * cfg.num_layers * frames * hw * cfg.dim * BF16
+    ranks = shape.ulysses
+    return 2 * cfg.num_layers * -(-frames * hw // ranks) * ranks * (cfg.dim // ranks) * BF16
 
 
 def block_mask_share(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> tuple[Dims, Fraction]:
@@ -561,4 +609,4 @@ def block_mask_share(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> t
         lo, hi = max((max(first, 1) - 1) * hw, 0), min(last * hw, k_len) - 1  # reference tokens of those frames
         if lo <= hi:
             kept += hi // MASK_BLOCK - lo // MASK_BLOCK + 1
-    return attention_dims(cfg.num_heads, lq, lq + lr, cfg.head_dim), Fraction(kept, qb * (qb + rb))
+    return attention_dims(cfg.num_heads // shape.ulysses, lq, lq + lr, cfg.head_dim), Fraction(kept, qb * (qb + rb))
