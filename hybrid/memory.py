@@ -50,13 +50,16 @@ class PipelineMemory:
     """Components that run on the host CPU (``--t5-cpu``)."""
     held_bytes: Mapping[str, int] = field(default_factory=dict)
     """Per stage, bytes earlier calls left on the GPU that live through it (:func:`hybrid.sizing.held_bytes`)."""
+    running_bytes: Mapping[str, int] = field(default_factory=dict)
+    """Per component a runtime streams block by block (:meth:`hybrid.runtime.Runtime.streams`), its weights on the
+    GPU while its stage runs (the blocks it keeps, its embedders and head); a moved component's are all of them."""
 
     def resident_weights_bytes(self, stage: str) -> int:
         """Weights on the GPU while ``stage`` runs: the resident components', plus its own where it
-        is moved in for the stage."""
+        is moved in for the stage (or streamed: :attr:`running_bytes`)."""
         own = self.stage_components[stage]
         extra = own not in self.resident and own not in self.on_host
-        return self._resident_bytes + (self.weights_bytes[own] if extra else 0)
+        return self._resident_bytes + (self.running_bytes.get(own, self.weights_bytes[own]) if extra else 0)
 
     @cached_property
     def _resident_bytes(self) -> int:

@@ -463,6 +463,10 @@ class RuntimeDef:
     """How the sizing's assumptions name the code base."""
     note: str = ""
     """A line of the report's assumptions about this code base (empty: none)."""
+    streamed_blocks: int = 0
+    """Where ``--offload`` streams the DiT from host memory block by block: the blocks it keeps on the GPU (LightX2V's
+    ``cpu_offload`` with ``offload_granularity`` ``block``: two CUDA buffers, the next block copied in while one runs;
+    its embedders and head moved in and out around each forward), :meth:`Runtime.streams`; 0: whole components."""
     offload_granularity: str = "component"
     """What its offload moves at a time: ``component`` (a whole model per stage) or ``block`` (the
     DiT streamed block by block); the sizing models ``component`` only."""
@@ -692,13 +696,16 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             attention_fallback="fa2",
             attention_by_architecture={},
             attention_title="FlashAttention-3 (its configs' flash_attn3)",
-            offload="cpu_offload: the DiT streamed from host memory block by block (offload_granularity 'block'), "
-            "modelled as whole components moved in for their stage and out after",
+            offload="cpu_offload: the DiT streamed from host memory block by block (offload_granularity 'block': two "
+            "blocks on the GPU, each forward copying every block in while the one before runs, the embedders and "
+            "head in and out around it), the text encoder, image encoder and VAE moved in for their stage and out "
+            "after (t5_cpu_offload, clip_cpu_offload, vae_cpu_offload)",
             sampler="wan",
             sampler_text="LightX2V's WanScheduler, the original's flow-UniPC sigmas from 0.999",
             cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",
             runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2)",
             offload_granularity="block",
+            streamed_blocks=2,
             image_encoder_ops="wan",
             code="LightX2V (ModelTC/LightX2V)",
             note="runtime: LightX2V (--runtime lightx2v), its own Wan model code (lightx2v/models/networks/wan) "
@@ -774,6 +781,8 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "and CLIP run whole on every rank (get_vae_parallel is False)",
                 },
                 "s2v": {
+                    "streamed_blocks": 0,  # WanS2VTransformerInfer has no block offloader: the whole DiT moves
+                    "offload_granularity": "component",
                     "weight_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
                     "compute_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
                     "attention_only": "fa3",
@@ -1261,6 +1270,12 @@ class Runtime:
         experts = spec.pipeline_def.boundary_ratio is not None and component.startswith("transformer")
         return self.offload or (r.experts_swap_on_one_gpu and experts and gpus == 1)
 
+    def streams(self, spec: ModelSpec, component: str, gpus: int = 1) -> bool:
+        """Whether ``component`` is a DiT the code streams from host memory block by block each forward
+        (:attr:`RuntimeDef.streamed_blocks`) rather than moving it whole (:meth:`moves` leaves it out)."""
+        blocks = self.record_for(spec).streamed_blocks
+        return bool(blocks) and component.startswith("transformer") and self.swapped(spec, component, gpus)
+
     def moves(
         self, spec: ModelSpec, stages: Iterable[StageDef], gpus: int = 1, segments: Mapping[str, int] | None = None
     ) -> list[tuple[str, str, str]]:
@@ -1275,7 +1290,7 @@ class Runtime:
         last_user: dict[str, str] = {}
         for sd in stages:
             c = sd.component
-            if not self.swapped(spec, c, gpus):
+            if not self.swapped(spec, c, gpus) or self.streams(spec, c, gpus):
                 continue
             if sd.moved_each_segment:
                 out += [(last_user[old], old, "out") for old in on_gpu if old != c]

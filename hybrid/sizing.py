@@ -533,6 +533,18 @@ def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -
     return max(kept, default=0)
 
 
+def _streamed(spec: ModelSpec, rt: Runtime, gpus: int, weights: Mapping[str, int]) -> dict[str, tuple[int, int, int]]:
+    """``(root bytes, bytes a block, blocks)`` of each DiT ``rt`` streams from host memory block by block
+    (:meth:`hybrid.runtime.Runtime.streams`), in its stored weights (``weights``, by component)."""
+    out = {}
+    for c, nbytes in weights.items():
+        if rt.streams(spec, c, gpus):
+            root, block, layers = getattr(spec, c).fsdp_units()
+            per = nbytes // (root + layers * block)  # bytes per parameter as stored
+            out[c] = (root * per, block * per, layers)
+    return out
+
+
 def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     """Whether the stage runs ops the tracer does not build: a transformer as the original Wan code
     runs it (:func:`hybrid.models.wan_dit.wan_ops_written`; the tracer builds diffusers' module, so a
@@ -622,6 +634,10 @@ def size_on_gpu(
         memory = replace(
             memory, weights_bytes={**memory.weights_bytes, **{c: s.weights_bytes for c, s in shardings.items()}}
         )
+    streamed = _streamed(spec, rt, deployment.gpus, memory.weights_bytes)
+    if streamed:  # on the GPU while its stage runs: the embedders and head, and the blocks it keeps
+        keep = rt.record.streamed_blocks
+        memory = replace(memory, running_bytes={c: root + keep * block for c, (root, block, _) in streamed.items()})
     link_bytes_per_s_gpus, latency, link_info = _gpu_link(g)
     collective_rates = None
     if deployment.gpus > 1 and link_info.get("kind") != "calibrated":  # a calibrate-comm fit stands for every size
@@ -687,6 +703,11 @@ def size_on_gpu(
                 bound = "comm" if comm_seconds > seconds / 2 else t.bound
             copy_bytes = copies.get(name, 0)
             copy_seconds = copy_bytes / link_bytes_per_s
+            if sd.component in streamed and calls:  # every forward copies all of it in, the blocks behind compute
+                root, block, layers = streamed[sd.component]
+                per_call = seconds / calls
+                exposed = root / link_bytes_per_s + max(0.0, layers * block / link_bytes_per_s - per_call)
+                copy_bytes, copy_seconds = calls * (root + layers * block), calls * exposed
             on_gpu = name in ran and not rt.on_host(sd.component)
             stages[name] = StageSizing(
                 seconds=seconds + copy_seconds,
@@ -729,6 +750,7 @@ def size_on_gpu(
                     memory.resident,
                     memory.on_host,
                     tuple(name for name, n in memory.held_bytes.items() if n),
+                    tuple(memory.running_bytes),
                 ),
                 kernel,
                 link_bytes_per_s,
@@ -874,6 +896,8 @@ class Placed(NamedTuple):
     resident: tuple[str, ...]
     on_host: tuple[str, ...]
     held: tuple[str, ...]
+    streamed: tuple[str, ...] = ()
+    """Components streamed from host memory block by block (:attr:`PipelineMemory.running_bytes`)."""
 
 
 @memoised(256)
@@ -919,7 +943,12 @@ def _assumptions(
     stages = spec.pipeline_def.stages
     vae = [s.name for s in stages if s.component == "vae"]
     resident = [COMPONENT_NAMES[c] for c in memory.resident]
-    swapped = [COMPONENT_NAMES[c] for c in components if c not in memory.resident and c not in memory.on_host]
+    streamed = [COMPONENT_NAMES[c] for c in components if c in memory.streamed]
+    swapped = [
+        COMPONENT_NAMES[c]
+        for c in components
+        if c not in memory.resident and c not in memory.on_host and c not in memory.streamed
+    ]
     placement = []
     if resident:
         verb = "stays" if len(resident) == 1 else "stay"
@@ -932,6 +961,13 @@ def _assumptions(
             f"{each}{_and(swapped)} moves onto the GPU for its stage and off it after{segments}, every job, at "
             f"{link_bytes_per_s / 1e9:g} GB/s over the host link ({g.host_link}, at the achieved fraction in "
             "gpu.host_link)"
+        )
+    if streamed:
+        placement.append(
+            f"{_and(streamed)} streams from host memory block by block ({rt.record.streamed_blocks} blocks on the "
+            "GPU with its embedders and head): each forward copies every block in at "
+            f"{link_bytes_per_s / 1e9:g} GB/s while the one before runs, the copy time beyond the forward's compute "
+            "exposed, and its embedders and head before it"
         )
     experts = [c for c in components if c.startswith("transformer")] if spec.pipeline_def.boundary_ratio else []
     if experts and rt.record.experts_swap_on_one_gpu and all(c in memory.resident for c in experts):

@@ -149,6 +149,12 @@ class WanAnimate2Transformer3DConfig:
         norm3 = 2 * d if self.cross_attn_norm else 0
         return 2 * attention + added + norm3 + 2 * d * f + f + d + 6 * d
 
+    def fsdp_units(self) -> tuple[int, int, int]:
+        """``(root, per block, blocks)`` parameters: the embedders and head, one block, the blocks (as
+        :meth:`hybrid.models.wan_dit.WanTransformer3DConfig.fsdp_units`)."""
+        block = self._block_parameters()
+        return self.num_parameters() - self.num_layers * block, block, self.num_layers
+
     def num_parameters(self) -> int:
         """Parameters of ``WanAnimate2Transformer3DModel`` (``C = in_dim``, ``F = freq_dim``, ``T = text_dim``):
 

@@ -1,0 +1,59 @@
+"""LightX2V's ``cpu_offload`` at ``offload_granularity`` ``block`` (``--runtime lightx2v --offload``): the DiT streamed
+from host memory block by block (``WanOffloadTransformerInfer``: two CUDA block buffers, the next block copied in on a
+load stream while one runs; ``pre_weight`` and the non-block weights moved in and out around each forward), the other
+components moved whole; its S2V DiT, which has no block offloader, moved whole per clip."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hybrid.models.wan_dit import WAN21_T2V_14B
+from hybrid.runtime import Runtime
+from hybrid.sizing import size_on_gpu
+from hybrid.workload import Workload
+
+
+def _job(**kw: object) -> Workload:
+    return Workload.of("wan2.1-t2v-14b", width=832, height=480, runtime=Runtime("lightx2v", **kw))  # type: ignore[arg-type]
+
+
+def test_the_dit_streams_block_by_block_and_a_14b_job_fits_a_24_gb_card() -> None:
+    root, block, layers = WAN21_T2V_14B.fsdp_units()
+    # the embedders and head 232,719,424 parameters, a block 351,394,304, 40 blocks: 14,288,491,584 in all
+    assert (root, block, layers) == (232_719_424, 351_394_304, 40) and root + 40 * block == 14_288_491_584
+    w = _job(offload=True)
+    assert w.runtime.streams(w.spec, "transformer") and not w.runtime.streams(w.spec, "text_encoder")
+    assert [c for _, c, _ in w.runtime.moves(w.spec, w.spec.pipeline_def.stages)] == [
+        "text_encoder", "text_encoder", "vae", "vae"
+    ]  # fmt: skip
+    sized = size_on_gpu(w, "rtx4090")
+    dit = sized.stages["diffusion_core"]
+    # on the GPU while it runs: the embedders and head and two blocks, bf16: (232,719,424 + 2 x 351,394,304) x 2 B
+    assert dit.weights_bytes == 1_871_016_064
+    # each of the 100 forwards (50 steps x CFG) copies all of it in: 100 x 14,288,491,584 x 2 B
+    assert dit.host_copy_bytes == 2_857_698_316_800
+    # the blocks' copies (1.25 s a forward at 22.4 GB/s) hide behind a forward's 12.4 s of compute; the embedders' and
+    # head's 465,438,848 B do not: 100 x 465,438,848 / 22.4e9 s
+    link = 22.4e9
+    assert abs(dit.host_copy_seconds - 100 * 465_438_848 / link) < 1e-9
+    assert sized.fits and sized.peak_memory_bytes < 24 * 2**30  # the text encoder's stage is the peak
+    whole = size_on_gpu(_job(), "rtx4090")
+    assert not whole.fits  # every component resident: the 14B DiT alone is 26.6 GiB
+    text = " ".join(sized.assumptions)
+    assert "the DiT streams from host memory block by block (2 blocks on the GPU with its embedders and head)" in text
+
+
+def test_a_copy_slower_than_the_compute_is_exposed() -> None:
+    w = _job(offload=True)
+    slow = size_on_gpu(w, "rtx4090")
+    assert slow.stages["diffusion_core"].host_copy_seconds < slow.stages["diffusion_core"].seconds
+    # one step of a tiny job: a forward's compute far below its 28.6 GB of copies, which then set its time
+    tiny = replace(w, width=64, height=64, frames=5, steps=1, cfg=False)
+    dit = size_on_gpu(tiny, "rtx4090").stages["diffusion_core"]
+    assert dit.host_copy_seconds > 14_288_491_584 * 2 / 22.4e9 * 0.9 and dit.seconds > dit.host_copy_seconds
+
+
+def test_its_speech_to_video_dit_moves_whole() -> None:
+    w = Workload.of("wan2.2-s2v-14b", runtime=Runtime("lightx2v", offload=True))
+    assert not w.runtime.streams(w.spec, "transformer")
+    assert "transformer" in [c for _, c, _ in w.runtime.moves(w.spec, w.spec.pipeline_def.stages)]
