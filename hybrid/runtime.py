@@ -698,8 +698,8 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             attention_title="FlashAttention-3 (its configs' flash_attn3)",
             offload="cpu_offload: the DiT streamed from host memory block by block (offload_granularity 'block': two "
             "blocks on the GPU, each forward copying every block in while the one before runs, the embedders and "
-            "head in and out around it), the text encoder, image encoder and VAE moved in for their stage and out "
-            "after (t5_cpu_offload, clip_cpu_offload, vae_cpu_offload)",
+            "head in and out around each step), the text encoder, image encoder and VAE moved in for their stage "
+            "and out after (t5_cpu_offload, clip_cpu_offload, vae_cpu_offload)",
             sampler="wan",
             sampler_text="LightX2V's WanScheduler, the original's flow-UniPC sigmas from 0.999",
             cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",

@@ -63,7 +63,7 @@ from hybrid.optimise import (
 from hybrid.presets import ModelSpec
 from hybrid.prices import Cost
 from hybrid.runtime import Runtime
-from hybrid.schedule import stage_calls, stage_segments
+from hybrid.schedule import stage_calls, stage_segments, stage_steps
 from hybrid.timing import OP_CLASSES, Machine, StageTime, Term, row_terms, terms_time
 from hybrid.workload import Workload
 
@@ -703,11 +703,13 @@ def size_on_gpu(
                 bound = "comm" if comm_seconds > seconds / 2 else t.bound
             copy_bytes = copies.get(name, 0)
             copy_seconds = copy_bytes / link_bytes_per_s
-            if sd.component in streamed and calls:  # every forward copies all of it in, the blocks behind compute
+            if sd.component in streamed and calls:  # every forward copies its blocks in behind its compute
                 root, block, layers = streamed[sd.component]
-                per_call = seconds / calls
-                exposed = root / link_bytes_per_s + max(0.0, layers * block / link_bytes_per_s - per_call)
-                copy_bytes, copy_seconds = calls * (root + layers * block), calls * exposed
+                steps = stage_steps(sd, workload)  # the embedders and head: in and out once a step (both passes)
+                roots = min(calls, steps[1] * stage_segments(sd, workload)) if steps else calls
+                hidden = calls * max(0.0, layers * block / link_bytes_per_s - seconds / calls)
+                copy_bytes = roots * root + calls * layers * block
+                copy_seconds = roots * root / link_bytes_per_s + hidden
             on_gpu = name in ran and not rt.on_host(sd.component)
             stages[name] = StageSizing(
                 seconds=seconds + copy_seconds,
@@ -967,7 +969,7 @@ def _assumptions(
             f"{_and(streamed)} streams from host memory block by block ({rt.record.streamed_blocks} blocks on the "
             "GPU with its embedders and head): each forward copies every block in at "
             f"{link_bytes_per_s / 1e9:g} GB/s while the one before runs, the copy time beyond the forward's compute "
-            "exposed, and its embedders and head before it"
+            "exposed, and its embedders and head each step (both passes of CFG), not hidden"
         )
     experts = [c for c in components if c.startswith("transformer")] if spec.pipeline_def.boundary_ratio else []
     if experts and rt.record.experts_swap_on_one_gpu and all(c in memory.resident for c in experts):

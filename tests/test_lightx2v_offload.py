@@ -1,7 +1,8 @@
 """LightX2V's ``cpu_offload`` at ``offload_granularity`` ``block`` (``--runtime lightx2v --offload``): the DiT streamed
 from host memory block by block (``WanOffloadTransformerInfer``: two CUDA block buffers, the next block copied in on a
-load stream while one runs; ``pre_weight`` and the non-block weights moved in and out around each forward), the other
-components moved whole; its S2V DiT, which has no block offloader, moved whole per clip."""
+load stream while one runs; ``pre_weight`` and the non-block weights moved in and out around each step's
+``WanModel.infer``, both CFG passes), the other components moved whole; its S2V DiT, which has no block offloader,
+moved whole per clip."""
 
 from __future__ import annotations
 
@@ -30,12 +31,13 @@ def test_the_dit_streams_block_by_block_and_a_14b_job_fits_a_24_gb_card() -> Non
     dit = sized.stages["diffusion_core"]
     # on the GPU while it runs: the embedders and head and two blocks, bf16: (232,719,424 + 2 x 351,394,304) x 2 B
     assert dit.weights_bytes == 1_871_016_064
-    # each of the 100 forwards (50 steps x CFG) copies all of it in: 100 x 14,288,491,584 x 2 B
-    assert dit.host_copy_bytes == 2_857_698_316_800
+    # each of the 100 forwards (50 steps x CFG) copies the 40 blocks in, each step (WanModel.infer, both passes) the
+    # embedders and head: 100 x 40 x 351,394,304 x 2 B + 50 x 232,719,424 x 2 B
+    assert dit.host_copy_bytes == 100 * 40 * 351_394_304 * 2 + 50 * 232_719_424 * 2 == 2_834_426_374_400
     # the blocks' copies (1.25 s a forward at 22.4 GB/s) hide behind a forward's 12.4 s of compute; the embedders' and
-    # head's 465,438,848 B do not: 100 x 465,438,848 / 22.4e9 s
+    # head's 465,438,848 B do not: 50 x 465,438,848 / 22.4e9 s
     link = 22.4e9
-    assert abs(dit.host_copy_seconds - 100 * 465_438_848 / link) < 1e-9
+    assert abs(dit.host_copy_seconds - 50 * 465_438_848 / link) < 1e-9
     assert sized.fits and sized.peak_memory_bytes < 24 * 2**30  # the text encoder's stage is the peak
     whole = size_on_gpu(_job(), "rtx4090")
     assert not whole.fits  # every component resident: the 14B DiT alone is 26.6 GiB
