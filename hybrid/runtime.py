@@ -778,7 +778,8 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "Ulysses 8) the tokens padded to the ranks and split, q, k and v all-to-all'd to every token of "
                     "the rank's heads and back (all2all_seq2head, all2all_head2seq: a layout copy each way), the K/V "
                     "cache and the packed FlexAttention split by heads, the head's output all-gathered; its VAE, T5 "
-                    "and CLIP run whole on every rank (get_vae_parallel is False)",
+                    "and CLIP run whole on every rank (get_vae_parallel is False); its config's target area is "
+                    "1280x720 (give --size 1280x720: the preset's default is diffusers' 640x800)",
                 },
                 "s2v": {
                     "streamed_blocks": 0,  # WanS2VTransformerInfer has no block offloader: the whole DiT moves
