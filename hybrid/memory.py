@@ -53,17 +53,20 @@ class PipelineMemory:
     running_bytes: Mapping[str, int] = field(default_factory=dict)
     """Per component a runtime streams block by block (:meth:`hybrid.runtime.Runtime.streams`), its weights on the
     GPU while its stage runs (the blocks it keeps, its embedders and head); a moved component's are all of them."""
+    kept_bytes: Mapping[str, int] = field(default_factory=dict)
+    """Of those, what stays on the GPU for the whole job (FastVideo's embedders and head: it streams blocks only)."""
 
     def resident_weights_bytes(self, stage: str) -> int:
-        """Weights on the GPU while ``stage`` runs: the resident components', plus its own where it
-        is moved in for the stage (or streamed: :attr:`running_bytes`)."""
+        """Weights on the GPU while ``stage`` runs: the resident components' (and what a streamed one keeps), plus
+        its own where it is moved in for the stage (or streamed: :attr:`running_bytes`)."""
         own = self.stage_components[stage]
         extra = own not in self.resident and own not in self.on_host
-        return self._resident_bytes + (self.running_bytes.get(own, self.weights_bytes[own]) if extra else 0)
+        own_bytes = self.running_bytes.get(own, self.weights_bytes[own]) - self.kept_bytes.get(own, 0)
+        return self._resident_bytes + (own_bytes if extra else 0)
 
     @cached_property
     def _resident_bytes(self) -> int:
-        return sum(self.weights_bytes[c] for c in self.resident)
+        return sum(self.weights_bytes[c] for c in self.resident) + sum(self.kept_bytes.values())
 
     def stage_peak_bytes(self, stage: str) -> int:
         """On the GPU while ``stage`` runs: its activations, the weights loaded then and what earlier calls left."""

@@ -467,6 +467,13 @@ class RuntimeDef:
     """Where ``--offload`` streams the DiT from host memory block by block: the blocks it keeps on the GPU (LightX2V's
     ``cpu_offload`` with ``offload_granularity`` ``block``: two CUDA buffers, the next block copied in while one runs;
     its embedders and head moved in and out around each forward), :meth:`Runtime.streams`; 0: whole components."""
+    streamed_root_moves: bool = True
+    """Of a DiT it streams (:attr:`streamed_blocks`), whether the embedders and head move in and out around each step
+    (LightX2V's ``pre_weight`` and non-block weights) or stay on the GPU for the whole job (FastVideo's layerwise
+    offload moves the blocks only)."""
+    offload_default: bool = False
+    """Whether the code offloads without being told (FastVideo: ``dit_layerwise_offload`` and the encoders' and VAE's
+    cpu offload are on by default): its jobs size as ``--offload`` ones (:attr:`Runtime.offloading`)."""
     offload_granularity: str = "component"
     """What its offload moves at a time: ``component`` (a whole model per stage) or ``block`` (the
     DiT streamed block by block); the sizing models ``component`` only."""
@@ -822,23 +829,29 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             attention_by_architecture={},
             sdpa_torch=FASTVIDEO_TORCH,
             attention_title="PyTorch SDPA (flash-attn not installed)",
-            offload="component CPU offload, modelled as whole components moved in for their stage and out after "
-            "(its default streams the DiT block by block: dit_layerwise_offload)",
+            offload="its defaults (fastvideo_args.py, check_fastvideo_args): dit_layerwise_offload streams the DiT's "
+            "blocks from pinned host memory, two on the GPU, every block copied in each forward while the one before "
+            "runs and dropped after (its embedders and head stay); the text encoder (FSDP CPU offload, per block: "
+            "modelled as a whole move), image encoder and VAE moved in for their call and out after",
             sampler="wan",
             sampler_text="FastVideo's copy of the original FlowUniPCMultistepScheduler, built with the flow shift "
             "and shifted again: its first sigma is the shifted 0.999, the expert split the original's",
             cfg_passes_text="FastVideo runs both passes of CFG for both experts when guidance_scale > 1",
             runner="FastVideo's WanPipeline (fastvideo/pipelines/basic/wan)",
             offload_granularity="block",
+            streamed_blocks=2,
+            streamed_root_moves=False,
+            offload_default=True,
             code="FastVideo (hao-ai-lab/FastVideo)",
             note="runtime: FastVideo (--runtime fastvideo), its own Wan model code (fastvideo/models/dits/"
             "wanvideo.py: diffusers' projections, fused float32 LayerNorm-scale-shift kernels) timed by diffusers' "
             "ops{per_token}; the text encoder in float32 (text_encoder_precisions), the VAE in float32 (its decode "
             "runs in bf16, vae_decode_precision: not modelled); attention PyTorch SDPA under its pinned torch "
             "2.12 (flash-attn is an optional install: with it FlashAttention-2, or -3 where flash_attn_interface "
-            "imports); by default it streams the DiT block by block from host memory and offloads the text "
-            "encoder, image encoder and VAE (fastvideo_args.py), which is not modelled: without --offload every "
-            "component is resident; no torch.compile (enable_torch_compile False)",
+            "imports); by default (fastvideo_args.py) it streams the DiT's blocks from host memory, two on the GPU "
+            "(fastvideo/hooks/layerwise_offload.py), and moves the text encoder, image encoder and VAE in for "
+            "their call and out after: sized so with or without --offload; no torch.compile (enable_torch_compile "
+            "False)",
             layouts={
                 "ulysses": "sp_size, by default the GPU count (fastvideo_args.py; fastvideo/attention/layer.py "
                 "DistributedAttention all-to-alls)",
@@ -1153,6 +1166,11 @@ class Runtime:
         asks for it in every stage of every workload)."""
         return RUNTIME_DEFS[self.name].of(self.pipeline)
 
+    @property
+    def offloading(self) -> bool:
+        """Whether the job offloads: ``--offload``, or the code's own default (:attr:`RuntimeDef.offload_default`)."""
+        return self.offload or self.record.offload_default
+
     def record_for(self, spec: ModelSpec | None) -> RuntimeDef:
         """The code base's record as it runs ``spec``'s pipeline (``None``: :attr:`record`)."""
         if spec is None or spec.pipeline_def.name == self.pipeline:
@@ -1269,7 +1287,7 @@ class Runtime:
         if self.on_host(component) or component in r.never_moved:
             return False
         experts = spec.pipeline_def.boundary_ratio is not None and component.startswith("transformer")
-        return self.offload or (r.experts_swap_on_one_gpu and experts and gpus == 1)
+        return self.offload or r.offload_default or (r.experts_swap_on_one_gpu and experts and gpus == 1)
 
     def streams(self, spec: ModelSpec, component: str, gpus: int = 1) -> bool:
         """Whether ``component`` is a DiT the code streams from host memory block by block each forward

@@ -306,7 +306,7 @@ class GpuSizing:
 
     @property
     def offload(self) -> bool:
-        return self.runtime.offload
+        return self.runtime.offloading
 
     @property
     def seconds(self) -> float:
@@ -636,8 +636,12 @@ def size_on_gpu(
         )
     streamed = _streamed(spec, rt, deployment.gpus, memory.weights_bytes)
     if streamed:  # on the GPU while its stage runs: the embedders and head, and the blocks it keeps
-        keep = rt.record.streamed_blocks
-        memory = replace(memory, running_bytes={c: root + keep * block for c, (root, block, _) in streamed.items()})
+        keep, stay = rt.record.streamed_blocks, not rt.record.streamed_root_moves
+        memory = replace(
+            memory,
+            running_bytes={c: root + keep * block for c, (root, block, _) in streamed.items()},
+            kept_bytes={c: root for c, (root, _, _) in streamed.items()} if stay else {},
+        )
     link_bytes_per_s_gpus, latency, link_info = _gpu_link(g)
     collective_rates = None
     if deployment.gpus > 1 and link_info.get("kind") != "calibrated":  # a calibrate-comm fit stands for every size
@@ -707,6 +711,7 @@ def size_on_gpu(
                 root, block, layers = streamed[sd.component]
                 steps = stage_steps(sd, workload)  # the embedders and head: in and out once a step (both passes)
                 roots = min(calls, steps[1] * stage_segments(sd, workload)) if steps else calls
+                roots = roots if rt.record.streamed_root_moves else 0  # or on the GPU for the whole job
                 hidden = calls * max(0.0, layers * block / link_bytes_per_s - seconds / calls)
                 copy_bytes = roots * root + calls * layers * block
                 copy_seconds = roots * root / link_bytes_per_s + hidden
@@ -958,18 +963,23 @@ def _assumptions(
     if swapped:
         each = "" if len(swapped) == 1 else "each of "
         per_segment = sorted({COMPONENT_NAMES[s.component] for s in stages if s.moved_each_segment})
-        segments = f" ({_and(per_segment)} once per clip)" if per_segment and rt.offload else ""
+        segments = f" ({_and(per_segment)} once per clip)" if per_segment and rt.offloading else ""
         placement.append(
             f"{each}{_and(swapped)} moves onto the GPU for its stage and off it after{segments}, every job, at "
             f"{link_bytes_per_s / 1e9:g} GB/s over the host link ({g.host_link}, at the achieved fraction in "
             "gpu.host_link)"
         )
     if streamed:
+        root = (
+            "its embedders and head each step (both passes of CFG), not hidden"
+            if rt.record.streamed_root_moves
+            else "its embedders and head on the GPU for the whole job"
+        )
         placement.append(
             f"{_and(streamed)} streams from host memory block by block ({rt.record.streamed_blocks} blocks on the "
             "GPU with its embedders and head): each forward copies every block in at "
             f"{link_bytes_per_s / 1e9:g} GB/s while the one before runs, the copy time beyond the forward's compute "
-            "exposed, and its embedders and head each step (both passes of CFG), not hidden"
+            f"exposed, and {root}"
         )
     experts = [c for c in components if c.startswith("transformer")] if spec.pipeline_def.boundary_ratio else []
     if experts and rt.record.experts_swap_on_one_gpu and all(c in memory.resident for c in experts):
@@ -1092,7 +1102,7 @@ def _warnings(
     rates: dict[str, dict[str, Any]], launch_s: float, pipeline: Pipeline,
 ) -> list[str]:  # fmt: skip
     out = []
-    offload = rt.offload
+    offload = rt.offloading
     if cal.get("defaults"):
         values = describe_rates({c: p for c, p in rates.items() if p["kind"] != "override"})
         out.append(

@@ -188,6 +188,7 @@ def _commands() -> Iterator[str]:
     yield "report --model wan-animate-2-14b-distilled --frames 241 --gpu h100-sxm --runtime lightx2v --offload --format json"
     yield "report --model wan-animate-2-14b-distilled --frames 241 --gpu h100-sxm --runtime lightx2v --gpus 8 --ulysses 8 --format json"
     yield "report --model wan2.1-t2v-14b --size 832x480 --gpu rtx4090 --runtime lightx2v --offload --format table"
+    yield "report --model wan2.1-t2v-14b --gpu h100-sxm --runtime fastvideo --format table"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

@@ -1,8 +1,11 @@
-"""LightX2V's ``cpu_offload`` at ``offload_granularity`` ``block`` (``--runtime lightx2v --offload``): the DiT streamed
+"""DiTs streamed from host memory block by block. LightX2V's ``cpu_offload`` at ``offload_granularity`` ``block``
+(``--runtime lightx2v --offload``): the DiT streamed
 from host memory block by block (``WanOffloadTransformerInfer``: two CUDA block buffers, the next block copied in on a
 load stream while one runs; ``pre_weight`` and the non-block weights moved in and out around each step's
 ``WanModel.infer``, both CFG passes), the other components moved whole; its S2V DiT, which has no block offloader,
-moved whole per clip."""
+moved whole per clip. FastVideo's defaults (``--runtime fastvideo``, with or without ``--offload``):
+``dit_layerwise_offload`` streams the blocks only (``fastvideo/hooks/layerwise_offload.py``: two on the GPU, every block
+copied in each forward and dropped after), its embedders and head resident; the encoders and VAE moved whole."""
 
 from __future__ import annotations
 
@@ -59,3 +62,21 @@ def test_its_speech_to_video_dit_moves_whole() -> None:
     w = Workload.of("wan2.2-s2v-14b", runtime=Runtime("lightx2v", offload=True))
     assert not w.runtime.streams(w.spec, "transformer")
     assert "transformer" in [c for _, c, _ in w.runtime.moves(w.spec, w.spec.pipeline_def.stages)]
+
+
+def test_fastvideo_streams_the_blocks_by_default_and_keeps_the_rest_of_its_dit() -> None:
+    root, block, layers = WAN21_T2V_14B.fsdp_units()
+    w = Workload.of("wan2.1-t2v-14b", runtime=Runtime("fastvideo"))
+    assert w.runtime.offloading and not w.runtime.offload  # its defaults: check_fastvideo_args
+    assert w.runtime.streams(w.spec, "transformer")
+    sized = size_on_gpu(w, "h100-sxm")
+    told = size_on_gpu(replace(w, runtime=Runtime("fastvideo", offload=True)), "h100-sxm")
+    assert sized.offload and (sized.seconds, sized.peak_memory_bytes) == (told.seconds, told.peak_memory_bytes)
+    dit, decode = sized.stages["diffusion_core"], sized.stages["vae_decode"]
+    # the DiT's stage: its embedders and head (kept for the whole job) and two blocks, bf16
+    assert dit.weights_bytes == (root + 2 * block) * 2
+    # 100 forwards copy the 40 blocks each, never the embedders and head: 100 x 40 x 351,394,304 x 2 B
+    assert dit.host_copy_bytes == 100 * 40 * block * 2 == 2_811_154_432_000 and dit.host_copy_seconds == 0.0
+    # the VAE's stage holds the DiT's embedders and head beside the VAE it moved in (float32)
+    vae = w.spec.parameter_counts()["vae"] * 4
+    assert decode.weights_bytes == root * 2 + vae
