@@ -412,6 +412,20 @@ def sdpa_kernels(torch_version: str = TORCH_AS_INSTALLED) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Streaming:
+    """How a code base streams one component from host memory block by block under offload
+    (:attr:`RuntimeDef.streamed`)."""
+
+    blocks: int
+    """Blocks on the GPU at once."""
+    root: str
+    """The rest of the component (embedders, head, final norm): ``step``, copied in and out around each step (both
+    passes of CFG); ``kept``, on the GPU for the whole job once there (loaded once, not timed)."""
+    overlapped: bool
+    """Whether the next block's copy runs on its own stream while one computes (else each copy waits)."""
+
+
+@dataclass(frozen=True)
 class RuntimeDef:
     """One code base that runs Wan pipelines, as data (see the module docstring). Text fields are
     what the reports say of it; ``{diffusers_class}`` and ``{wan_repo}`` stand for the pipeline's."""
@@ -463,14 +477,12 @@ class RuntimeDef:
     """How the sizing's assumptions name the code base."""
     note: str = ""
     """A line of the report's assumptions about this code base (empty: none)."""
-    streamed_blocks: int = 0
-    """Where ``--offload`` streams the DiT from host memory block by block: the blocks it keeps on the GPU (LightX2V's
-    ``cpu_offload`` with ``offload_granularity`` ``block``: two CUDA buffers, the next block copied in while one runs;
-    its embedders and head moved in and out around each forward), :meth:`Runtime.streams`; 0: whole components."""
-    streamed_root_moves: bool = True
-    """Of a DiT it streams (:attr:`streamed_blocks`), whether the embedders and head move in and out around each step
-    (LightX2V's ``pre_weight`` and non-block weights) or stay on the GPU for the whole job (FastVideo's layerwise
-    offload moves the blocks only)."""
+    streamed: Mapping[str, Streaming] = field(default_factory=dict)
+    """Components its offload streams from host memory block by block rather than moving whole (``transformer``:
+    every DiT expert), how (:class:`Streaming`, :meth:`Runtime.streams`): LightX2V's DiT
+    (``WanOffloadTransformerInfer``: two CUDA buffers, the next block copied in while one runs, ``pre_weight`` and
+    the non-block weights in and out around each step) and T5 (one block buffer loaded before each block runs, its
+    embedding left on the GPU); FastVideo's DiT (``dit_layerwise_offload``: the blocks only)."""
     offload_default: bool = False
     """Whether the code offloads without being told (FastVideo: ``dit_layerwise_offload`` and the encoders' and VAE's
     cpu offload are on by default): its jobs size as ``--offload`` ones (:attr:`Runtime.offloading`)."""
@@ -705,14 +717,18 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             attention_title="FlashAttention-3 (its configs' flash_attn3)",
             offload="cpu_offload: the DiT streamed from host memory block by block (offload_granularity 'block': two "
             "blocks on the GPU, each forward copying every block in while the one before runs, the embedders and "
-            "head in and out around each step), the text encoder, image encoder and VAE moved in for their stage "
-            "and out after (t5_cpu_offload, clip_cpu_offload, vae_cpu_offload)",
+            "head in and out around each step); the text encoder streamed too (t5_cpu_offload: one block buffer, "
+            "each block loaded before it runs, its embedding left on the GPU: t5/model.py forward_with_offload); the "
+            "image encoder and VAE moved in for their stage and out after (clip_cpu_offload, vae_cpu_offload)",
             sampler="wan",
             sampler_text="LightX2V's WanScheduler, the original's flow-UniPC sigmas from 0.999",
             cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",
             runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2)",
             offload_granularity="block",
-            streamed_blocks=2,
+            streamed={
+                "transformer": Streaming(blocks=2, root="step", overlapped=True),
+                "text_encoder": Streaming(blocks=1, root="kept", overlapped=False),  # t5/model.py forward_with_offload
+            },
             image_encoder_ops="wan",
             code="LightX2V (ModelTC/LightX2V)",
             note="runtime: LightX2V (--runtime lightx2v), its own Wan model code (lightx2v/models/networks/wan) "
@@ -789,7 +805,8 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "1280x720 (give --size 1280x720: the preset's default is diffusers' 640x800)",
                 },
                 "s2v": {
-                    "streamed_blocks": 0,  # WanS2VTransformerInfer has no block offloader: the whole DiT moves
+                    # WanS2VTransformerInfer has no block offloader: the whole DiT moves (its T5 still streams)
+                    "streamed": {"text_encoder": Streaming(blocks=1, root="kept", overlapped=False)},
                     "offload_granularity": "component",
                     "weight_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
                     "compute_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
@@ -839,8 +856,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             cfg_passes_text="FastVideo runs both passes of CFG for both experts when guidance_scale > 1",
             runner="FastVideo's WanPipeline (fastvideo/pipelines/basic/wan)",
             offload_granularity="block",
-            streamed_blocks=2,
-            streamed_root_moves=False,
+            streamed={"transformer": Streaming(blocks=2, root="kept", overlapped=True)},
             offload_default=True,
             code="FastVideo (hao-ai-lab/FastVideo)",
             note="runtime: FastVideo (--runtime fastvideo), its own Wan model code (fastvideo/models/dits/"
@@ -1289,11 +1305,13 @@ class Runtime:
         experts = spec.pipeline_def.boundary_ratio is not None and component.startswith("transformer")
         return self.offload or r.offload_default or (r.experts_swap_on_one_gpu and experts and gpus == 1)
 
-    def streams(self, spec: ModelSpec, component: str, gpus: int = 1) -> bool:
-        """Whether ``component`` is a DiT the code streams from host memory block by block each forward
-        (:attr:`RuntimeDef.streamed_blocks`) rather than moving it whole (:meth:`moves` leaves it out)."""
-        blocks = self.record_for(spec).streamed_blocks
-        return bool(blocks) and component.startswith("transformer") and self.swapped(spec, component, gpus)
+    def streams(self, spec: ModelSpec, component: str, gpus: int = 1) -> Streaming | None:
+        """How the code streams ``component`` from host memory block by block under offload
+        (:attr:`RuntimeDef.streamed`; :meth:`moves` leaves it out), or ``None`` where it moves it whole or not at
+        all."""
+        key = "transformer" if component.startswith("transformer") else component
+        streaming = self.record_for(spec).streamed.get(key)
+        return streaming if streaming is not None and self.swapped(spec, component, gpus) else None
 
     def moves(
         self, spec: ModelSpec, stages: Iterable[StageDef], gpus: int = 1, segments: Mapping[str, int] | None = None
@@ -1309,7 +1327,7 @@ class Runtime:
         last_user: dict[str, str] = {}
         for sd in stages:
             c = sd.component
-            if not self.swapped(spec, c, gpus) or self.streams(spec, c, gpus):
+            if not self.swapped(spec, c, gpus) or self.streams(spec, c, gpus) is not None:
                 continue
             if sd.moved_each_segment:
                 out += [(last_user[old], old, "out") for old in on_gpu if old != c]

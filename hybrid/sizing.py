@@ -62,7 +62,7 @@ from hybrid.optimise import (
 )
 from hybrid.presets import ModelSpec
 from hybrid.prices import Cost
-from hybrid.runtime import Runtime
+from hybrid.runtime import Runtime, Streaming
 from hybrid.schedule import stage_calls, stage_segments, stage_steps
 from hybrid.timing import OP_CLASSES, Machine, StageTime, Term, row_terms, terms_time
 from hybrid.workload import Workload
@@ -533,15 +533,18 @@ def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -
     return max(kept, default=0)
 
 
-def _streamed(spec: ModelSpec, rt: Runtime, gpus: int, weights: Mapping[str, int]) -> dict[str, tuple[int, int, int]]:
-    """``(root bytes, bytes a block, blocks)`` of each DiT ``rt`` streams from host memory block by block
+def _streamed(
+    spec: ModelSpec, rt: Runtime, gpus: int, weights: Mapping[str, int]
+) -> dict[str, tuple[int, int, int, Streaming]]:
+    """``(root bytes, bytes a block, blocks, how)`` of each component ``rt`` streams from host memory block by block
     (:meth:`hybrid.runtime.Runtime.streams`), in its stored weights (``weights``, by component)."""
     out = {}
     for c, nbytes in weights.items():
-        if rt.streams(spec, c, gpus):
+        how = rt.streams(spec, c, gpus)
+        if how is not None:
             root, block, layers = getattr(spec, c).fsdp_units()
             per = nbytes // (root + layers * block)  # bytes per parameter as stored
-            out[c] = (root * per, block * per, layers)
+            out[c] = (root * per, block * per, layers, how)
     return out
 
 
@@ -635,12 +638,11 @@ def size_on_gpu(
             memory, weights_bytes={**memory.weights_bytes, **{c: s.weights_bytes for c, s in shardings.items()}}
         )
     streamed = _streamed(spec, rt, deployment.gpus, memory.weights_bytes)
-    if streamed:  # on the GPU while its stage runs: the embedders and head, and the blocks it keeps
-        keep, stay = rt.record.streamed_blocks, not rt.record.streamed_root_moves
+    if streamed:  # on the GPU while its stage runs: the rest of it and the blocks it keeps
         memory = replace(
             memory,
-            running_bytes={c: root + keep * block for c, (root, block, _) in streamed.items()},
-            kept_bytes={c: root for c, (root, _, _) in streamed.items()} if stay else {},
+            running_bytes={c: root + how.blocks * block for c, (root, block, _, how) in streamed.items()},
+            kept_bytes={c: root for c, (root, _, _, how) in streamed.items() if how.root == "kept"},
         )
     link_bytes_per_s_gpus, latency, link_info = _gpu_link(g)
     collective_rates = None
@@ -707,14 +709,15 @@ def size_on_gpu(
                 bound = "comm" if comm_seconds > seconds / 2 else t.bound
             copy_bytes = copies.get(name, 0)
             copy_seconds = copy_bytes / link_bytes_per_s
-            if sd.component in streamed and calls:  # every forward copies its blocks in behind its compute
-                root, block, layers = streamed[sd.component]
-                steps = stage_steps(sd, workload)  # the embedders and head: in and out once a step (both passes)
+            if sd.component in streamed and calls:  # every call copies its blocks in, behind its compute or not
+                root, block, layers, how = streamed[sd.component]
+                steps = stage_steps(sd, workload)  # the rest: in and out once a step (both passes), or kept
                 roots = min(calls, steps[1] * stage_segments(sd, workload)) if steps else calls
-                roots = roots if rt.record.streamed_root_moves else 0  # or on the GPU for the whole job
-                hidden = calls * max(0.0, layers * block / link_bytes_per_s - seconds / calls)
+                roots = roots if how.root == "step" else 0
+                blocks = layers * block / link_bytes_per_s
+                exposed = calls * (max(0.0, blocks - seconds / calls) if how.overlapped else blocks)
                 copy_bytes = roots * root + calls * layers * block
-                copy_seconds = roots * root / link_bytes_per_s + hidden
+                copy_seconds = roots * root / link_bytes_per_s + exposed
             on_gpu = name in ran and not rt.on_host(sd.component)
             stages[name] = StageSizing(
                 seconds=seconds + copy_seconds,
@@ -950,7 +953,6 @@ def _assumptions(
     stages = spec.pipeline_def.stages
     vae = [s.name for s in stages if s.component == "vae"]
     resident = [COMPONENT_NAMES[c] for c in memory.resident]
-    streamed = [COMPONENT_NAMES[c] for c in components if c in memory.streamed]
     swapped = [
         COMPONENT_NAMES[c]
         for c in components
@@ -969,17 +971,23 @@ def _assumptions(
             f"{link_bytes_per_s / 1e9:g} GB/s over the host link ({g.host_link}, at the achieved fraction in "
             "gpu.host_link)"
         )
-    if streamed:
-        root = (
-            "its embedders and head each step (both passes of CFG), not hidden"
-            if rt.record.streamed_root_moves
-            else "its embedders and head on the GPU for the whole job"
+    for c in memory.streamed:
+        how = rt.streams(spec, c)
+        assert how is not None
+        rest = (
+            "the rest of it (embedders, head) copied in each step (both passes of CFG)"
+            if how.root == "step"
+            else "the rest of it (embeddings, head or final norm) on the GPU for the whole job"
         )
+        copies = (
+            "each call copies every block in while the one before runs, the copy time beyond the call's compute exposed"
+            if how.overlapped
+            else "each call copies every block in before it runs, every copy exposed"
+        )
+        blocks = f"{how.blocks} block{'s' if how.blocks > 1 else ''}"
         placement.append(
-            f"{_and(streamed)} streams from host memory block by block ({rt.record.streamed_blocks} blocks on the "
-            "GPU with its embedders and head): each forward copies every block in at "
-            f"{link_bytes_per_s / 1e9:g} GB/s while the one before runs, the copy time beyond the forward's compute "
-            f"exposed, and {root}"
+            f"{COMPONENT_NAMES[c]} streams from host memory block by block ({blocks} on the GPU at a time): {copies}, "
+            f"at {link_bytes_per_s / 1e9:g} GB/s, and {rest}"
         )
     experts = [c for c in components if c.startswith("transformer")] if spec.pipeline_def.boundary_ratio else []
     if experts and rt.record.experts_swap_on_one_gpu and all(c in memory.resident for c in experts):

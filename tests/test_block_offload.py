@@ -2,8 +2,9 @@
 (``--runtime lightx2v --offload``): the DiT streamed
 from host memory block by block (``WanOffloadTransformerInfer``: two CUDA block buffers, the next block copied in on a
 load stream while one runs; ``pre_weight`` and the non-block weights moved in and out around each step's
-``WanModel.infer``, both CFG passes), the other components moved whole; its S2V DiT, which has no block offloader,
-moved whole per clip. FastVideo's defaults (``--runtime fastvideo``, with or without ``--offload``):
+``WanModel.infer``, both CFG passes); its T5 streamed too (``t5_cpu_offload``: one block buffer, each block loaded
+before it runs, its embedding left on the GPU); CLIP and the VAE moved whole; its S2V DiT, which has no block
+offloader, moved whole per clip. FastVideo's defaults (``--runtime fastvideo``, with or without ``--offload``):
 ``dit_layerwise_offload`` streams the blocks only (``fastvideo/hooks/layerwise_offload.py``: two on the GPU, every block
 copied in each forward and dropped after), its embedders and head resident; the encoders and VAE moved whole."""
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hybrid.models.umt5 import UMT5_XXL
 from hybrid.models.wan_dit import WAN21_T2V_14B
-from hybrid.runtime import Runtime
+from hybrid.runtime import Runtime, Streaming
 from hybrid.sizing import size_on_gpu
 from hybrid.workload import Workload
 
@@ -25,15 +27,17 @@ def test_the_dit_streams_block_by_block_and_a_14b_job_fits_a_24_gb_card() -> Non
     root, block, layers = WAN21_T2V_14B.fsdp_units()
     # the embedders and head 232,719,424 parameters, a block 351,394,304, 40 blocks: 14,288,491,584 in all
     assert (root, block, layers) == (232_719_424, 351_394_304, 40) and root + 40 * block == 14_288_491_584
+    # UMT5-XXL: its embedding and final norm 1,050,152,960, a block 192,948,224, 24 blocks
+    assert UMT5_XXL.fsdp_units() == (1_050_152_960, 192_948_224, 24)
     w = _job(offload=True)
-    assert w.runtime.streams(w.spec, "transformer") and not w.runtime.streams(w.spec, "text_encoder")
-    assert [c for _, c, _ in w.runtime.moves(w.spec, w.spec.pipeline_def.stages)] == [
-        "text_encoder", "text_encoder", "vae", "vae"
-    ]  # fmt: skip
+    assert w.runtime.streams(w.spec, "transformer") == Streaming(blocks=2, root="step", overlapped=True)
+    assert w.runtime.streams(w.spec, "text_encoder") == Streaming(blocks=1, root="kept", overlapped=False)
+    assert [c for _, c, _ in w.runtime.moves(w.spec, w.spec.pipeline_def.stages)] == ["vae", "vae"]
     sized = size_on_gpu(w, "rtx4090")
-    dit = sized.stages["diffusion_core"]
-    # on the GPU while it runs: the embedders and head and two blocks, bf16: (232,719,424 + 2 x 351,394,304) x 2 B
-    assert dit.weights_bytes == 1_871_016_064
+    t5, dit = sized.stages["text_encoder"], sized.stages["diffusion_core"]
+    # on the GPU while the DiT runs: T5's embedding (left there by its first call), the DiT's embedders and head and
+    # two of its blocks, all bf16: 1,050,152,960 x 2 + (232,719,424 + 2 x 351,394,304) x 2 B
+    assert dit.weights_bytes == 1_050_152_960 * 2 + 1_871_016_064 == 3_971_321_984
     # each of the 100 forwards (50 steps x CFG) copies the 40 blocks in, each step (WanModel.infer, both passes) the
     # embedders and head: 100 x 40 x 351,394,304 x 2 B + 50 x 232,719,424 x 2 B
     assert dit.host_copy_bytes == 100 * 40 * 351_394_304 * 2 + 50 * 232_719_424 * 2 == 2_834_426_374_400
@@ -41,11 +45,16 @@ def test_the_dit_streams_block_by_block_and_a_14b_job_fits_a_24_gb_card() -> Non
     # head's 465,438,848 B do not: 50 x 465,438,848 / 22.4e9 s
     link = 22.4e9
     assert abs(dit.host_copy_seconds - 50 * 465_438_848 / link) < 1e-9
-    assert sized.fits and sized.peak_memory_bytes < 24 * 2**30  # the text encoder's stage is the peak
+    # T5's two calls load its 24 blocks into one buffer before each runs: 2 x 24 x 192,948,224 x 2 B, all exposed
+    assert (
+        t5.host_copy_bytes == 2 * 24 * 192_948_224 * 2 and abs(t5.host_copy_seconds - t5.host_copy_bytes / link) < 1e-9
+    )
+    assert sized.fits and sized.peak_memory_bytes < 8 * 2**30
     whole = size_on_gpu(_job(), "rtx4090")
     assert not whole.fits  # every component resident: the 14B DiT alone is 26.6 GiB
     text = " ".join(sized.assumptions)
-    assert "the DiT streams from host memory block by block (2 blocks on the GPU with its embedders and head)" in text
+    assert "the DiT streams from host memory block by block (2 blocks on the GPU at a time)" in text
+    assert "the text encoder streams from host memory block by block (1 block on the GPU at a time)" in text
 
 
 def test_a_copy_slower_than_the_compute_is_exposed() -> None:
