@@ -114,6 +114,9 @@ class StageDef:
     at: Callable[[CallShape], CallShape] | None = None
     """The shape the stage's calls run at, from the job's (a shorter last segment's, :func:`_last_segment`: its cost
     functions take the job's shape and the tracer runs it at this one); ``None``: the job's."""
+    vae_split: Callable[[CallShape], tuple[int, int]] | None = None
+    """The grid a parallel VAE splits this stage's calls over where it is not :attr:`CallShape.vae_grid` (LightX2V's
+    image-to-video condition encode: :func:`_condition_grid`)."""
     parallel_vae: bool = False
     """Whether the stage's VAE calls go through a runtime's parallel VAE (LightX2V's wrapper: its decode, its
     ``encode``), which splits them over the ranks by :attr:`~hybrid.geometry.CallShape.vae_grid`; its cost functions
@@ -413,20 +416,34 @@ IMAGE_ENCODER = StageDef(
     "their outputs repeated over the batch, as diffusers' pipeline does with one image",
 )
 
+
+def _condition_grid(s: CallShape) -> tuple[int, int]:
+    """The grid an image-to-video job's condition encode splits over (LightX2V's parallel VAE:
+    :func:`hybrid.models.wan_vae.condition_encode_grid`, not always its decode's :attr:`CallShape.vae_grid`)."""
+    if s.vae_grid == (1, 1):
+        return s.vae_grid
+    return wan_vae.condition_encode_grid(s.latent_height, s.latent_width, s.vae_grid[0] * s.vae_grid[1])
+
+
 VAE_ENCODE = StageDef(
     name="vae_encode",
     component="vae",
     call="encode",
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width, grid=s.vae_grid),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, grid=s.vae_grid),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width, grid=s.vae_grid),
-    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, s.latent_frames, s.height, s.width, mat, s.vae_grid),
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(
+        cfg, 1, s.latent_frames, s.height, s.width, grid=_condition_grid(s)
+    ),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, grid=_condition_grid(s)),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width, grid=_condition_grid(s)),
+    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(
+        cfg, 1, s.latent_frames, s.height, s.width, mat, _condition_grid(s)
+    ),
     component_of=wan_vae.encode_component,
     calls="once",
     basis=("P", "T*P", "P^2", "T*P^2"),
     variables=lambda s: {"T": s.latent_frames, "P": s.latent_pixels},
     trace_key="wan_vae.encode",
     parallel_vae=True,
+    vae_split=_condition_grid,
     modeled="vae_encode: AutoencoderKLWan.encode of the condition video the pipeline builds at full "
     "resolution (the image, then zeros for the other frames; FLF2V: first, zeros, last): the encoder's "
     "chunk loop (1 frame, then 4) with its cache, stride-2 resample and time convs, mid-block "

@@ -1070,11 +1070,13 @@ def _layout_assumptions(call: CallShape, workload: Workload, d: Deployment, g: G
         if workload.runtime.record.layout_note:
             out.append(workload.runtime.record.layout_note)
     if call.vae_grid != (1, 1):
-        rows, cols = call.vae_grid
-        split = [sd.name for sd in workload.spec.pipeline_def.stages if sd.parallel_vae]
+        grids: dict[tuple[int, int], list[str]] = {}
+        for sd in workload.spec.pipeline_def.stages:
+            if sd.parallel_vae:  # an image-to-video condition's encode may take a grid of its own (StageDef.vae_split)
+                grids.setdefault(sd.vae_split(call) if sd.vae_split else call.vae_grid, []).append(sd.name)
+        split = "; ".join(f"{_and(names)} split {rows} x {cols}" for (rows, cols), names in grids.items())
         out.append(
-            f"{_and(split)} split {rows} x {cols} over the ranks: {workload.runtime.record.vae_parallel}; any other "
-            "encode runs whole on every rank"
+            f"{split} over the ranks: {workload.runtime.record.vae_parallel}; any other encode runs whole on every rank"
         )
     if d.fsdp:
         out.append(

@@ -13,7 +13,9 @@ import pytest
 
 from hybrid.deployment import Deployment
 from hybrid.dtypes import BF16, F32
+from hybrid.errors import InputError
 from hybrid.models.wan_vae import (
+    condition_encode_grid,
     parallel_vae_grid,
     vae_decode_groups,
     vae_decode_peak_bytes,
@@ -111,6 +113,38 @@ def test_a_rank_encodes_its_padded_chunk_of_the_i2v_condition_and_gathers_every_
     assert size_on_gpu(diffusers, "h100-sxm", deployment=d).stages["vae_encode"].seconds == (
         size_on_gpu(diffusers, "h100-sxm").stages["vae_encode"].seconds
     )
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "ranks", "grid"),
+    [
+        (104, 60, 8, (2, 4)),  # 832x480 portrait: the first of 2x4, 4x2, 1x8, 8x1 dividing it (its decode: 4x2)
+        (60, 104, 8, (2, 4)),
+        (104, 60, 2, (1, 2)),  # 1x2 before 2x1 (its decode: 2x1, the squarer chunks)
+        (104, 60, 5, (1, 5)),  # another count: its factor pairs, rows up to the root
+    ],
+)
+def test_the_condition_encode_takes_run_vae_encoders_grid(h: int, w: int, ranks: int, grid: tuple[int, int]) -> None:
+    assert condition_encode_grid(h, w, ranks) == grid
+
+
+def test_a_portrait_condition_encodes_on_its_own_grid_and_a_size_no_grid_divides_is_refused() -> None:
+    w = Workload.of("wan2.1-i2v-14b-480p", width=480, height=832, runtime=Runtime("lightx2v"))
+    d = Deployment(gpus=8, ulysses=8)
+    shape, cfg, sd = w.shape(d), w.spec.vae, w.spec.pipeline_def.stage("vae_encode")
+    assert (shape.latent_height, shape.latent_width, shape.vae_grid) == (104, 60, (4, 2))  # the decode's
+    # get_vae_encoder_output's chunks are 2 x 4: 52 x 15 latents, padded by one a side
+    lf = shape.latent_frames
+    assert sd.closed_rows(w.spec, shape) == sd.named(vae_encode_rows(cfg, 1, lf, 832, 480, grid=(2, 4)))
+    assert sd.closed_rows(w.spec, shape) != sd.named(vae_encode_rows(cfg, 1, lf, 832, 480, grid=(4, 2)))
+    sized = size_on_gpu(w, "h100-sxm", deployment=d)
+    assert any(a.startswith("vae_encode split 2 x 4; vae_decode split 4 x 2 over the ranks") for a in sized.assumptions)
+    # 832x480 (60 x 104 latents) on 5 ranks: 1x5 does not divide 104, and LightX2V pads the job's latents
+    landscape = replace(w, width=832, height=480)
+    with pytest.raises(
+        InputError, match=r"gpus: LightX2V pads an image-to-video job's 60x104 latents to a grid of its"
+    ):
+        size_on_gpu(landscape, "h100-sxm", deployment=Deployment(gpus=5, ulysses=5))
 
 
 def test_lightx2v_splits_s2vs_decodes_and_its_wrapper_encodes_and_encodes_the_condition_every_clip() -> None:

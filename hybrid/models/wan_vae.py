@@ -48,6 +48,7 @@ from typing import Any, ClassVar, TypeVar
 
 from hybrid import ops
 from hybrid.dtypes import F32, I64, nbytes
+from hybrid.errors import InputError
 from hybrid.memo import on_clear
 from hybrid.rows import SDPA_OP as SDPA
 from hybrid.rows import OpGroup
@@ -1173,6 +1174,33 @@ def parallel_vae_grid(latent_height: int, latent_width: int, ranks: int) -> tupl
                 if d < diff:
                     best, diff = (rows, cols), d
     return best
+
+
+CONDITION_GRIDS: dict[int, tuple[tuple[int, int], ...]] = {
+    8: ((2, 4), (4, 2), (1, 8), (8, 1)),
+    4: ((2, 2), (1, 4), (4, 1)),
+    2: ((1, 2), (2, 1)),
+}
+"""LightX2V's ``WanRunner._adjust_latent_for_grid_splitting``: the (rows, columns) it tries, in order, for an
+image-to-video job's condition encode over 8, 4 and 2 ranks (others: every factor pair, rows up to the root)."""
+
+
+def condition_encode_grid(latent_height: int, latent_width: int, ranks: int) -> tuple[int, int]:
+    """The grid LightX2V encodes an image-to-video job's condition video on over ``ranks`` (``run_vae_encoder``: the
+    first of :data:`CONDITION_GRIDS` whose rows and columns divide the latents; its decode takes
+    :func:`parallel_vae_grid`'s, which can differ: 480x832 on 8 ranks encodes 2x4, decodes 4x2). Where none divides
+    it pads the job's latents up to one, which is not modelled: one line that says so."""
+    grids = CONDITION_GRIDS.get(ranks) or tuple(
+        (rows, ranks // rows) for rows in range(1, int(ranks**0.5) + 1) if ranks % rows == 0
+    )
+    for rows, cols in grids:
+        if latent_height % rows == 0 and latent_width % cols == 0:
+            return rows, cols
+    raise InputError(
+        f"gpus: LightX2V pads an image-to-video job's {latent_height}x{latent_width} latents to a grid of its {ranks} "
+        f"ranks ({', '.join(f'{r}x{c}' for r, c in grids)}: none divides them; _adjust_latent_for_grid_splitting), "
+        "which is not modelled; valid: a size or GPU count one of its grids divides"
+    )
 
 
 def _decode(sink: _S, cfg: AutoencoderKLWanConfig, batch: int, latent_frames: int, h: int, w: int,
