@@ -486,9 +486,6 @@ class RuntimeDef:
     offload_default: bool = False
     """Whether the code offloads without being told (FastVideo: ``dit_layerwise_offload`` and the encoders' and VAE's
     cpu offload are on by default): its jobs size as ``--offload`` ones (:attr:`Runtime.offloading`)."""
-    offload_granularity: str = "component"
-    """What its offload moves at a time: ``component`` (a whole model per stage) or ``block`` (the
-    DiT streamed block by block); the sizing models ``component`` only."""
     compiled: str = ""
     """What its defaults compile or capture (torch.compile, CUDA graphs), with the code ("" where its
     defaults run eagerly); the time model runs every op eagerly."""
@@ -533,6 +530,12 @@ class RuntimeDef:
     """The torch release the code base installs, where it runs PyTorch SDPA: that release's backend order
     (:func:`sdpa_kernels`) picks its kernel by architecture; ``""``: its attention is its own choice, not
     torch's. ``--torch`` replaces it."""
+
+    @property
+    def offload_granularity(self) -> str:
+        """What its offload moves of the DiT at a time: ``block`` where it streams it (:attr:`streamed`), else
+        ``component`` (the whole model per stage)."""
+        return "block" if "transformer" in self.streamed else "component"
 
     def of(self, pipeline: str) -> RuntimeDef:
         """The record as the code base runs ``pipeline`` (its :attr:`pipelines` entry laid over it)."""
@@ -724,7 +727,6 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             sampler_text="LightX2V's WanScheduler, the original's flow-UniPC sigmas from 0.999",
             cfg_passes_text="LightX2V runs both passes of CFG for both experts (enable_cfg)",
             runner="LightX2V's Wan runner (lightx2v.infer --model_cls wan2.1 or wan2.2)",
-            offload_granularity="block",
             streamed={
                 "transformer": Streaming(blocks=2, root="step", overlapped=True),
                 "text_encoder": Streaming(blocks=1, root="kept", overlapped=False),  # t5/model.py forward_with_offload
@@ -807,7 +809,6 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                 "s2v": {
                     # WanS2VTransformerInfer has no block offloader: the whole DiT moves (its T5 still streams)
                     "streamed": {"text_encoder": Streaming(blocks=1, root="kept", overlapped=False)},
-                    "offload_granularity": "component",
                     "weight_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
                     "compute_dtypes": {**_LIGHTX2V_DTYPES, "vae": "float32"},
                     "attention_only": "fa3",
@@ -855,7 +856,6 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
             "and shifted again: its first sigma is the shifted 0.999, the expert split the original's",
             cfg_passes_text="FastVideo runs both passes of CFG for both experts when guidance_scale > 1",
             runner="FastVideo's WanPipeline (fastvideo/pipelines/basic/wan)",
-            offload_granularity="block",
             streamed={"transformer": Streaming(blocks=2, root="kept", overlapped=True)},
             offload_default=True,
             code="FastVideo (hao-ai-lab/FastVideo)",

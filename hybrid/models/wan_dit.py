@@ -303,13 +303,17 @@ class WanAnimateTransformer3DConfig(WanTransformer3DConfig):
         )
         return pose + motion + face + adapters
 
+    def _block_lora_parameters(self) -> int:
+        """One block's LoRA: ``lora_A`` and ``lora_B`` (no bias), ``lora_rank * (in + out)`` a Linear."""
+        return self.lora_rank * sum(i + o for i, o in self.block_linears())
+
     def _block_parameters(self) -> int:
-        """A block's, with its LoRA's (:meth:`lora_parameters`)."""
-        return super()._block_parameters() + self.lora_parameters() // self.num_layers
+        """A block's, with its LoRA's."""
+        return super()._block_parameters() + self._block_lora_parameters()
 
     def lora_parameters(self) -> int:
-        """The LoRA's ``lora_A`` and ``lora_B`` (no bias): ``lora_rank * (in + out)`` a block Linear, every block."""
-        return self.num_layers * self.lora_rank * sum(i + o for i, o in self.block_linears())
+        """The LoRA's parameters, every block's."""
+        return self.num_layers * self._block_lora_parameters()
 
     def num_parameters(self) -> int:
         """The image-to-video transformer's (:meth:`WanTransformer3DConfig.num_parameters`, its blocks' LoRA
