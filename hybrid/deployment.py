@@ -106,6 +106,12 @@ class Deployment:
             )
         if self.fsdp and self.gpus == 1:
             raise InputError("fsdp: shards over several GPUs; give --gpus N with N >= 2")
+        always = runtime.record_for(spec).fsdp_always
+        if self.gpus > 1 and not set(always) <= set(self.fsdp):
+            raise InputError(
+                f"fsdp: {runtime.text('code', spec)} shards {', '.join(always)} over the ranks whatever it is told; "
+                f"give --fsdp {','.join(always)}"
+            )
         repo = spec.pipeline_def.wan_repo
         if self.ring > 1 and repo in runtime.record.no_ring_repos:
             raise InputError(f"ring: the {repo} repository {runtime.record.no_ring_repos[repo]}; use --ulysses")

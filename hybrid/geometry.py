@@ -58,6 +58,10 @@ class CallShape:
     """How many times Wan2.2-S2V encodes its condition video (:func:`hybrid.models.wan_s2v.vae_encodes`): a pose
     video's clips, one encode each; without one, its -1 frames once (the original) or in every clip
     (:attr:`hybrid.runtime.RuntimeDef.condition_each_clip`)."""
+    segment_encodes: int = 2
+    """How many videos of a segment's frames Wan2.2-Animate's and Wan-Animate-2's ``vae_encode`` stage encodes per
+    segment: diffusers' two (the pose or driving video, the conditioning video), or a runtime's own count
+    (:attr:`hybrid.runtime.RuntimeDef.segment_encodes`: the original Wan-Animate-2 pipeline's three)."""
     vae_grid: tuple[int, int] = (1, 1)
     """The (rows, columns) of latent chunks one VAE decode, and the encode of an image-to-video job's condition video
     (the ``vae_encode`` stage), split into over the ranks of a layout, one chunk a rank (LightX2V's parallel VAE,

@@ -45,7 +45,7 @@ CALLS: tuple[str, ...] = (
     "guidance", "guidance_plus_one", "steps", "high_noise_steps", "low_noise_steps", "once", "twice", "image",
     "videos", "segments", "segment_steps", "cond_segment_steps", "uncond_segment_steps", "later_segments",
     "later_segment_steps", "segments_plus_one", "last_segment", "last_segment_cond_steps",
-    "last_segment_uncond_steps",
+    "last_segment_uncond_steps", "every_segment", "segments_twice", "segments_guidance_plus_one",
 )  # fmt: skip
 """How many calls of a stage a job makes, by kind (:func:`hybrid.schedule.stage_calls` counts them):
 once per prompt (and once more for the negative prompt under CFG; plus one more prompt, Wan-Animate-2's
@@ -59,7 +59,9 @@ first carry motion tokens and decode the motion latents with their own); once pe
 Wan-Animate-2 CLIP: the reference image, then each segment's first driving frame); once, or once per step of the
 conditional or unconditional pass, for a last segment a runtime makes shorter than the others (its calls'
 :attr:`~hybrid.geometry.CallShape.last_segment`; where it makes none, no call), the others' per-segment kinds then
-counting the segments before it."""
+counting the segments before it; once or twice per segment, the shorter last one too, or per segment for each prompt
+(the original Wan-Animate-2 pipeline's reference-image encode, its two CLIP calls and its text encodes, made again in
+every segment whatever its length)."""
 
 
 @dataclass(frozen=True)
@@ -687,9 +689,15 @@ ANIMATE_IMAGE_ENCODER = replace(
 
 ANIMATE_VAE_ENCODE = replace(
     VAE_ENCODE,  # its peak: the two encodes run one after the other, each freeing all it made
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, s.latent_frames, s.height, s.width, 2, **_wrapper_split(s)),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, 2, **_wrapper_split(s)),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width, 2, **_wrapper_split(s)),
+    groups=lambda cfg, s: wan_vae.vae_encode_groups(
+        cfg, 1, s.latent_frames, s.height, s.width, s.segment_encodes, **_wrapper_split(s)
+    ),
+    rows=lambda cfg, s: wan_vae.vae_encode_rows(
+        cfg, 1, s.latent_frames, s.height, s.width, s.segment_encodes, **_wrapper_split(s)
+    ),
+    terms=lambda cfg, s: wan_vae.vae_encode_terms(
+        cfg, 1, s.latent_frames, s.height, s.width, s.segment_encodes, **_wrapper_split(s)
+    ),
     peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(
         cfg, 1, s.latent_frames, s.height, s.width, mat, **_wrapper_split(s)
     ),
@@ -856,8 +864,8 @@ def _last_segment(sd: StageDef, calls: str) -> StageDef:
         at=at,
         beside=tuple(f"{b}_last" for b in sd.beside),
         modeled=f"{sd.name}_last: {sd.name} on the last segment where the runtime makes it shorter than the others "
-        "(LightX2V's Wan-Animate-2: 29 to 81 frames, its packed self-attention still sized for a whole segment); no "
-        "call where every segment is whole",
+        "(the original Wan-Animate-2 code's and LightX2V's: 29 to 81 frames, its packed self-attention still sized "
+        "for a whole segment); no call where every segment is whole",
         assumption="",
         color="#8C8C8C",
     )
@@ -881,7 +889,8 @@ ANIMATE2 = Pipeline(
             modeled="image_encoder: CLIPVisionModel (ViT-H/14) forward at 224x224 on the reference image and on the "
             "driving video's first frame (two calls of one image; hidden_states[-2] read); once per job",
             assumption="image_encoder runs twice per job, on the reference image (its features condition the "
-            "denoising passes) and on the driving video's first frame (the reference passes')",
+            "denoising passes) and on the driving video's first frame (the reference passes'); the original code "
+            "both in every segment",
         ),
         ANIMATE_REFERENCE_ENCODE,
         replace(
@@ -894,6 +903,16 @@ ANIMATE2 = Pipeline(
         ANIMATE2_DIFFUSION_CORE,
         ANIMATE2_DIFFUSION_CORE_UNCOND,
         ANIMATE_VAE_DECODE,
+        *(
+            _last_segment(stage, calls)
+            for stage, calls in (
+                (ANIMATE_VAE_ENCODE, "last_segment"),
+                (ANIMATE2_REFERENCE_PASS, "last_segment"),
+                (ANIMATE2_DIFFUSION_CORE, "last_segment_cond_steps"),
+                (ANIMATE2_DIFFUSION_CORE_UNCOND, "last_segment_uncond_steps"),
+                (ANIMATE_VAE_DECODE, "last_segment"),
+            )
+        ),
     ),
     unmodeled=(
         *T2V_UNMODELED[:2],
@@ -907,19 +926,24 @@ ANIMATE2 = Pipeline(
     max_batch=1,
     max_batch_reason="the Wan-Animate-2 modular pipeline makes one video per call (one driving video, one reference)",
     wan_repo="Wan2.2",
-    runtimes=("diffusers",),
-    runtimes_reason="diffusers' WanAnimate2ModularPipeline; the original repository's Animate-2 code is not modelled",
+    runtimes=("diffusers", "wan"),
+    runtimes_reason="diffusers' WanAnimate2ModularPipeline and the original Wan-Animate-2 pipeline",
     default_steps=40,
     default_guidance_scale=3.0,
     segment_frames=81,
     segment_overlap=1,
     no_layouts_reason="diffusers' WanAnimate2Transformer3DModel has no context-parallel plan (_cp_plan), and its "
-    "generation self-attention runs on the flex backend only",
+    "generation self-attention runs on the flex backend only; the original code splits it by Ulysses (--runtime wan)",
+    layouts_runtimes=("wan",),
+    no_ring_reason="Wan-Animate-2 splits its tokens by Ulysses only (the original code's use_context_parallel "
+    "all-to-alls heads; diffusers' class has no context-parallel plan)",
 )
 """Wan-Animate-2 (diffusers' modular ``WanAnimate2Blocks``): the video made in 81-frame segments
 (``segment_frame_length``) carried over by one frame (``prev_segment_conditioning_frames``); per segment a
 reference pass fills the K/V cache, then 40 steps (guidance 3.0: two passes each) attend to it; the
-distilled checkpoint (``WanAnimate2DistilledBlocks``) runs 10 steps at guidance 1.0 (no CFG)."""
+distilled checkpoint (``WanAnimate2DistilledBlocks``) runs 10 steps at guidance 1.0 (no CFG). The ``_last``
+stages are a last segment a runtime makes shorter than the others (the original code and LightX2V: none on
+diffusers, which pads the video to whole segments)."""
 
 ANIMATE2_DISTILLED = replace(
     ANIMATE2,
@@ -927,36 +951,26 @@ ANIMATE2_DISTILLED = replace(
     diffusers_class="WanAnimate2ModularPipeline",
     default_steps=10,
     default_guidance_scale=1.0,
-    stages=(
-        *(
-            replace(
-                st,
-                assumption="image_encoder runs on the reference image (its features condition the denoising "
-                "passes) and on the driving video's first frame (the reference passes'): twice per job in diffusers; "
-                "LightX2V encodes each segment's first driving frame, once per segment and once more",
-            )
-            if st.name == "image_encoder"
-            else st
-            for st in ANIMATE2.stages
-        ),
-        *(
-            _last_segment(ANIMATE2.stage(name), calls)
-            for name, calls in (
-                ("vae_encode", "last_segment"),
-                ("reference_pass", "last_segment"),
-                ("diffusion_core", "last_segment_cond_steps"),
-                ("diffusion_core_uncond", "last_segment_uncond_steps"),
-                ("vae_decode", "last_segment"),
-            )
-        ),
+    stages=tuple(
+        replace(
+            st,
+            assumption="image_encoder runs on the reference image (its features condition the denoising "
+            "passes) and on the driving video's first frame (the reference passes'): twice per job in diffusers; "
+            "LightX2V encodes each segment's first driving frame, once per segment and once more; the original "
+            "code both images in every segment",
+        )
+        if st.name == "image_encoder"
+        else st
+        for st in ANIMATE2.stages
     ),
-    runtimes=("diffusers", "lightx2v"),
-    runtimes_reason="diffusers' WanAnimate2ModularPipeline (WanAnimate2DistilledBlocks) and LightX2V's "
-    "wan22_animate2_distilled runner; the original repository's Animate-2 code is not modelled",
-    no_layouts_reason=ANIMATE2.no_layouts_reason + "; LightX2V splits it by Ulysses (--runtime lightx2v)",
-    layouts_runtimes=("lightx2v",),
+    runtimes=("diffusers", "lightx2v", "wan"),
+    runtimes_reason="diffusers' WanAnimate2ModularPipeline (WanAnimate2DistilledBlocks), LightX2V's "
+    "wan22_animate2_distilled runner and the original Wan-Animate-2 pipeline",
+    no_layouts_reason=ANIMATE2.no_layouts_reason + ", LightX2V too (--runtime lightx2v)",
+    layouts_runtimes=("lightx2v", "wan"),
     no_ring_reason="Wan-Animate-2 splits its tokens by Ulysses only (LightX2V's WanAnimate2TransformerInfer: "
-    "'Wan-Animate-2 sequence parallelism currently requires Ulysses'; diffusers' class has no context-parallel plan)",
+    "'Wan-Animate-2 sequence parallelism currently requires Ulysses'; the original code's use_context_parallel "
+    "all-to-alls heads; diffusers' class has no context-parallel plan)",
 )
 """The distilled Wan-Animate-2 checkpoint's blocks: the same stages, guidance 1.0 (no CFG) by default; on LightX2V
 a shorter last segment (the ``_last`` stages: none on diffusers, which pads the video to whole segments)."""

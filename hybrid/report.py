@@ -88,6 +88,12 @@ def _assumptions(spec: ModelSpec, workload: Workload, shape: CallShape) -> tuple
         else "classifier-free guidance off: one DiT forward per step; the text encoder still runs for the prompt and "
         "the negative prompt (the pipeline's code encodes both)"
         if any(st.component == "text_encoder" and call_kind(st, workload) == "twice" for st in pipeline.stages)
+        else "classifier-free guidance off: one DiT forward per step; the text encoder runs for the prompt and the "
+        "reference prompt in every segment"
+        if any(
+            st.component == "text_encoder" and call_kind(st, workload) == "segments_guidance_plus_one"
+            for st in pipeline.stages
+        )
         else "classifier-free guidance off: one text-encoder call, one DiT forward per step"
     )
     runtime: tuple[str, ...] = ()

@@ -169,6 +169,23 @@ SOURCES: dict[str, str] = {
     "`WanAnimateModel.from_pretrained(..., torch_dtype=self.param_dtype, device_map=self.device)` (115-119); "
     "wan/configs/wan_animate_14B.py: 20 steps, shift 5.0, guide scale 1.0, clip_len 77; "
     "wan/modules/animate/model_animate.py: the timestep embedded per sample (406-411)",
+    "wan-animate2": "Wan-Video/Wan-Animate-2 as BrightenU/Wan-Animate-2-NPU copies it (its CHANGELOG.md at 4d95e25 "
+    "lists what it changed: flex_attention replaced by split FlashAttention, the rotary embedding in float32, the "
+    "device and the yamls' sp_size/sharding_size, from the official 8): pipelines/wan_animate_2_pipeline.py (4d95e25) "
+    "WanAnimate2MPIPipeline.__call__ (step=10, sample_guide_scale=1.0, clip_len=81, width=720, height=1280; "
+    "get_padding_len pads the video as LightX2V's _padding_length does) and inference_core, per segment: "
+    "`ref_latents = vae.encode(ref_pixel_values...)`, `clip_context = clip.visual(...)` on the reference image, "
+    "vae.encode of the conditioning video y_reft and of the driving clip (condition_latents), "
+    "`condition_clip_context = clip.visual(...)` on its first frame, `condition_y = vae.encode(...)` of the same clip "
+    "again, `context = t5(prompt)`, `context_ref = t5(prompt_ref)` (and `context_null = t5(neg_prompt)` when "
+    "sample_guide_scale > 1), `model(condition_latents, ..., method='forward_ref')`, the steps' "
+    "`method='forward_gen'` calls (the unconditional one when sample_guide_scale > 1), `vae.decode` on every rank; "
+    "the DiT from a bf16 safetensors, every model on the GPU (no offload; FSDP's offload_policy=None); "
+    "wanxiang/models/wan_animate_2_model.py (11cc2a3): forward_ref returns after the blocks (no head), "
+    "Incontext_AttentionBlock.forward_ref caches `k_cache[index] = k_ref` (normed, before the rotary) and v_ref, over "
+    "sp ranks the views of one `ops.diff_all_to_all` of `torch.cat([q, k, v])`; forward_gen's head output gathered by "
+    "`gather_forward_split_backward`; wanxiang/ops/distributed.py: all_to_all's contiguous chunks, `dist.all_to_all`, "
+    "`torch.cat`",
     "lightx2v-animate2": "ModelTC/LightX2V (f8aee98, 2026-08-21; added by a0e56cb5, 'add LTX-2.5 and Wan-Animate-2 "
     "inference support (#1378)') lightx2v/models/runners/wan/wan_animate2_runner.py: `_padding_length` (the frames "
     "past the whole 80-frame strides padded to 28, else up to the next multiple of 4) and `_plan_segments` (81-frame "
@@ -510,6 +527,13 @@ class RuntimeDef:
     """Whether the code encodes Wan2.2-S2V's -1s condition video in every clip (LightX2V's ``build_cond_latents``,
     called in its clip loop) rather than once per video (the original's): :attr:`hybrid.geometry.CallShape.
     condition_encodes`."""
+    fsdp_always: tuple[str, ...] = ()
+    """What its code shards over the ranks of any layout whatever it is told (``--fsdp`` names; the original
+    Wan-Animate-2 pipeline: ``fully_shard`` of every DiT block and ``shard_fn(t5.model)``): a layout of several GPUs
+    without them is refused."""
+    segment_encodes: int = 2
+    """Videos of a segment's frames its Wan2.2-Animate or Wan-Animate-2 code encodes per segment
+    (:attr:`hybrid.geometry.CallShape.segment_encodes`): diffusers' two, the original Wan-Animate-2's three."""
     segment_tail: int = 0
     """Where the code makes a video's last segment shorter than the others: the fewest frames past the overlap it pads
     that segment to (LightX2V's Wan-Animate-2: 28, :meth:`hybrid.pipelines.Pipeline.last_segment_frames`); 0: every
@@ -695,6 +719,45 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                     "blocks' float32 norms), checked against a trace of that code: the same FLOPs as diffusers' "
                     "class, its own bytes and activations",
                 },
+                **{
+                    pipeline: {
+                        "cfg_always": False,
+                        "per_token_timestep_repos": (),
+                        "convert_model_dtype_repos": (),
+                        "host_text_encoder": False,
+                        "weight_dtypes": {**_WAN_WEIGHTS, "transformer": "bfloat16"},
+                        "never_moved": ("text_encoder", "image_encoder", "vae", "transformer"),
+                        "offload": "nothing: the original Wan-Animate-2 pipeline keeps every model on the GPU (no "
+                        "offload option; FSDP's offload_policy=None)",
+                        "segment_tail": 28,
+                        "segment_encodes": 3,
+                        "fsdp_always": ("dit", "text_encoder"),
+                        "no_ring_repos": {},
+                        "stage_calls": {
+                            "text_encoder": "segments_guidance_plus_one",
+                            "image_encoder": "segments_twice",
+                            "reference_encode": "every_segment",
+                        },
+                        "cfg_passes_text": "the original pipeline runs the unconditional pass (the negative prompt, "
+                        "block 9 skipped) only above guide scale 1",
+                        "runner": "the original Wan-Video/Wan-Animate-2 pipeline (WanAnimate2MPIPipeline)",
+                        "code": "the original Wan-Video/Wan-Animate-2 pipeline (WanAnimate2MPIPipeline)",
+                        "note": "runtime: the original Wan-Video/Wan-Animate-2 code (--runtime wan), as "
+                        "BrightenU/Wan-Animate-2-NPU copies it: 81-frame segments carried over by one frame, the "
+                        "video padded to a last segment of 29 to 81 frames (get_padding_len, as LightX2V's); per "
+                        "segment the reference image encoded again (VAE and CLIP), the conditioning video and the "
+                        "driving clip encoded, the clip encoded once more (condition_y: three encodes of a segment's "
+                        "frames), CLIP on its first frame, the prompt and the reference prompt encoded again (and the "
+                        "negative prompt above guide scale 1), one reference pass (no head) and the steps' passes, "
+                        "the decode; every model on the GPU; the DiT in bf16, timed by diffusers' "
+                        "WanAnimate2Transformer3DModel ops in the original's structure (its float32 residual stream, "
+                        "float32 q and k out of its float64 rotary and float32 packed buffers not modelled), its "
+                        "compiled FlexAttention at the runtime's attention rate; CLIP the original's 31 blocks in "
+                        "float16, the VAE in float32; its pipeline's own defaults are 10 steps at guide scale 1.0 and "
+                        "a 1280x720 target area (give --size 1280x720: the preset's default is diffusers' 640x800)",
+                    }
+                    for pipeline in ("animate2", "animate2-distilled")
+                },
             },
             sources=(
                 "dit-fp32",
@@ -708,6 +771,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                 "per-token",
                 "dit-ops",
                 "wan-animate",
+                "wan-animate2",
             ),
         ),
         RuntimeDef(

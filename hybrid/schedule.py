@@ -79,6 +79,12 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
         return stage_segments(sd, workload)
     if kind == "segments_plus_one":
         return workload.segments + 1
+    if kind == "every_segment":
+        return workload.segments
+    if kind == "segments_twice":
+        return 2 * workload.segments
+    if kind == "segments_guidance_plus_one":
+        return (guidance + 1) * workload.segments
     raise AssertionError(f"stage {sd.name}: unknown kind of calls {kind!r}")
 
 
@@ -92,7 +98,7 @@ def stage_segments(sd: StageDef, workload: Workload) -> int:
         return workload.segments - 1
     if kind.startswith("last_segment"):
         return short
-    if kind == "segments_plus_one":
+    if kind in ("segments_plus_one", "every_segment", "segments_twice", "segments_guidance_plus_one"):
         return workload.segments
     return workload.segments - short if "segment" in kind else 1
 

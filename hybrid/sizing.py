@@ -41,7 +41,7 @@ from hybrid.kernels import CollectiveRates, collective_evidence, launch_seconds,
 from hybrid.kernels import evidence as rate_evidence
 from hybrid.memo import memoised
 from hybrid.memory import pipeline_memory
-from hybrid.models.wan_animate2 import LIGHTX2V_OPS
+from hybrid.models.wan_animate2 import LIGHTX2V_OPS, WanAnimate2Transformer3DConfig
 from hybrid.models.wan_dit import WAN_OPS, wan_ops_written
 from hybrid.optimise import (
     AttentionKernel,
@@ -929,17 +929,18 @@ def _assumptions(
         else "closed form, equal to a meta trace of the real modules: wanmeter verify checks it"
     )
     split = [name for name in untraced if spec.pipeline_def.stage(name).component == "vae"]
-    lightx2v = [  # LightX2V's Wan-Animate-2: diffusers' ops in its structure
+    lightx2v = [  # Wan-Animate-2 on LightX2V or the original code: diffusers' ops in its structure
         name
         for name in untraced
-        if rt.record.dit_ops == LIGHTX2V_OPS and spec.pipeline_def.stage(name).component.startswith("transformer")
+        if isinstance(spec.pipeline_def.stage(name).config(spec), WanAnimate2Transformer3DConfig)
     ]
     built = [n for n in untraced if spec.pipeline_def.stage(n).trace_key and n not in split and n not in lightx2v]
     unbuilt = [name for name in untraced if name not in built and name not in split and name not in lightx2v]
     if split:  # LightX2V's VAE over the ranks (RuntimeDef.vae_parallel): the tracer runs the whole video
         source += f"; {_and(split)} closed form: this rank's chunk as AutoencoderKLWan runs it"
     if lightx2v:
-        source += f"; {_and(lightx2v)} closed form: diffusers' ops in LightX2V's structure, read from its code"
+        owner = "LightX2V's" if rt.record.dit_ops == LIGHTX2V_OPS else "the original code's"
+        source += f"; {_and(lightx2v)} closed form: diffusers' ops in {owner} structure, read from its code"
     if built:  # the original WanModel's and CLIPModel's ops: the tracer builds diffusers' and transformers' modules
         classes = [ORIGINAL_CLASSES[spec.pipeline_def.stage(n).component.startswith("transformer")] for n in built]
         source += f"; {_and(built)} closed form: the original {_and(list(dict.fromkeys(classes)))} ops, checked "
@@ -1134,7 +1135,14 @@ def _warnings(
     if cal.get("overridden"):
         out.append(f"efficiencies set on the command line: {', '.join(cal['overridden'])}")
     if peak_bytes > g.memory_bytes:
-        how = "even with model offload" if offload else "without offload (try --offload)"
+        stuck = all(pipeline.stage(name).component in rt.record.never_moved for name in stages)
+        how = (
+            "even with model offload"
+            if offload
+            else "and its code moves no model off the GPU (try more GPUs)"
+            if stuck
+            else "without offload (try --offload)"
+        )
         top = max(stages, key=lambda name: stages[name].peak_memory_bytes)
         tiles = ""
         if pipeline.stage(top).component == "vae" and rt.record.vae_tiling and not rt.vae_tiling:

@@ -176,7 +176,7 @@ class Workload:
         if p.runtimes is not None and self.runtime.name not in p.runtimes:
             raise InputError(
                 f"runtime: {self.spec.name} runs on {', '.join(p.runtimes)} only ({p.runtimes_reason}); valid: "
-                f"--runtime {p.runtimes[0]}"
+                + " or ".join(f"--runtime {r}" for r in p.runtimes)
             )
         if self.runtime.pipeline != p.name:  # the code base as it runs this pipeline (RuntimeDef.of)
             object.__setattr__(self, "runtime", self.runtime.bound(p.name))
@@ -443,6 +443,7 @@ class Workload:
             audio_samples=self.audio_samples,
             pose_video=self.pose_video,
             condition_encodes=self.segments if self.pose_video or self.runtime.record.condition_each_clip else 1,
+            segment_encodes=self.runtime.record.segment_encodes,
             vae_grid=(  # LightX2V's parallel VAE, Wan2.1's (Wan2.2's runs whole)
                 parallel_vae_grid(lh, lw, deployment.gpus)
                 if deployment is not None

@@ -189,6 +189,11 @@ def _commands() -> Iterator[str]:
     yield "report --model wan-animate-2-14b-distilled --frames 241 --gpu h100-sxm --runtime lightx2v --gpus 8 --ulysses 8 --format json"
     yield "report --model wan2.1-t2v-14b --size 832x480 --gpu rtx4090 --runtime lightx2v --offload --format table"
     yield "report --model wan2.1-t2v-14b --gpu h100-sxm --runtime fastvideo --format table"
+    # Wan-Animate-2 on the original code: its segment plan and per-segment encodes, Ulysses with FSDP, and the refusal
+    yield "report --model wan-animate-2-14b-distilled --frames 241 --gpu h100-sxm --runtime wan --format table"
+    yield "report --model wan-animate-2-14b --frames 241 --size 1280x720 --gpu h100-sxm --runtime wan --gpus 8 --ulysses 8 --fsdp dit,text_encoder --format json"
+    yield "plan --model wan-animate-2-14b-distilled --frames 241 --gpu h100-sxm --runtime wan --gpus 8 --format table"
+    yield "report --model wan-animate-2-14b-distilled --gpu h100-sxm --runtime wan --gpus 8 --ulysses 8"
 
 
 COMMANDS: tuple[str, ...] = tuple(_commands())

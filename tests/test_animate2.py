@@ -172,6 +172,8 @@ def test_a_241_frame_job_runs_three_segments_of_every_per_segment_stage() -> Non
     assert dict(schedule(w)) == {
         "text_encoder": 3, "image_encoder": 2, "reference_encode": 1, "vae_encode": 3, "reference_pass": 3,
         "diffusion_core": 120, "diffusion_core_uncond": 120, "vae_decode": 3,
+        "vae_encode_last": 0, "reference_pass_last": 0, "diffusion_core_last": 0, "diffusion_core_uncond_last": 0,
+        "vae_decode_last": 0,
     }  # fmt: skip
     distilled = Workload.of("wan-animate-2-14b-distilled", frames=241)
     # 10 steps, guidance 1.0: no unconditional pass, no negative prompt
@@ -232,7 +234,7 @@ def test_the_block_mask_thins_the_flex_attentions_seconds_not_its_flops() -> Non
     ("args", "message"),
     [
         (["--gpus", "2", "--ulysses", "2", "--gpu", "h100-sxm"], "gpus: wan-animate-2-14b runs on one GPU per job"),
-        (["--runtime", "wan", "--gpu", "h100-sxm"], "runtime: wan-animate-2-14b runs on diffusers only"),
+        (["--runtime", "fastvideo", "--gpu", "h100-sxm"], "runtime: wan-animate-2-14b runs on diffusers, wan only"),
         (["--batch", "2"], "batch: 2 is invalid for wan-animate-2-14b; valid: 1 to 1"),
     ],
 )

@@ -42,6 +42,18 @@ def _lightx2v_plan(frames: int, clip_len: int = 81, overlap: int = 1) -> list[in
     return segments
 
 
+def rows_by_op(shape: object, mode: str) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """``(calls, FLOPs, bytes moved)`` of the full Wan-Animate-2 config's call of ``mode`` at ``shape``, per (module,
+    op)."""
+    out: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for g in animate2_rows(WAN_ANIMATE_2_14B, shape, mode, "x"):  # type: ignore[arg-type]
+        calls, flops, moved = out.get((g.module, g.op), (0, 0, 0))
+        n = g.calls * g.repeat
+        moved += (g.bytes_read_per_call + g.bytes_written_per_call) * n
+        out[(g.module, g.op)] = (calls + n, flops + g.flops, moved)
+    return out
+
+
 def _job(frames: int) -> Workload:
     return Workload.of(MODEL, frames=frames, runtime=Runtime("lightx2v"))
 
@@ -90,16 +102,7 @@ def test_the_transformer_runs_its_structure_around_diffusers_ops() -> None:
     diffusers = replace(lx, dit_ops="diffusers", last_segment=None)
     cfg, d = WAN_ANIMATE_2_14B, 5_120
 
-    def by_op(shape: object, mode: str) -> dict[tuple[str, str], tuple[int, int, int]]:
-        out: dict[tuple[str, str], tuple[int, int, int]] = {}
-        for g in animate2_rows(cfg, shape, mode, "x"):  # type: ignore[arg-type]
-            calls, flops, moved = out.get((g.module, g.op), (0, 0, 0))
-            n = g.calls * g.repeat
-            moved += (g.bytes_read_per_call + g.bytes_written_per_call) * n
-            out[(g.module, g.op)] = (calls + n, flops + g.flops, moved)
-        return out
-
-    ref_lx, ref_d = by_op(lx, REFERENCE), by_op(diffusers, REFERENCE)
+    ref_lx, ref_d = rows_by_op(lx, REFERENCE), rows_by_op(diffusers, REFERENCE)
     # the reference pass runs no head (infer_reference stops after the blocks): head.head's 2 x 42,000 tokens x
     # 5,120 x 64 FLOPs fewer; it copies each layer's rotated k and v into the cache the runner allocated before it
     assert ref_d[("head.head", "aten.addmm")][1] == 2 * 42_000 * d * 64
@@ -110,7 +113,7 @@ def test_the_transformer_runs_its_structure_around_diffusers_ops() -> None:
     cache = kv_cache_bytes(cfg, lx)
     assert cache == 2 * 40 * 42_000 * d * 2
     assert animate2_peak_bytes(cfg, lx, REFERENCE, False) > cache
-    cond_lx, cond_d = by_op(lx, COND), by_op(diffusers, COND)
+    cond_lx, cond_d = rows_by_op(lx, COND), rows_by_op(diffusers, COND)
     # a whole segment's denoising pass: the same FLOPs; the cached keys not rotated again (diffusers' rope_apply over
     # the 42,000 reference tokens), the reference K and V packed through buffers of their own: two more zeroed
     # buffers and two more copies per layer
@@ -190,7 +193,10 @@ def test_ulysses_splits_the_tokens_and_the_cache_by_heads_as_its_8gpu_config() -
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"model": "wan-animate-2-14b"}, "runtime: wan-animate-2-14b runs on diffusers only"),
+        (
+            {"model": "wan-animate-2-14b"},
+            "runtime: wan-animate-2-14b runs on diffusers, wan only .*; valid: --runtime diffusers or --runtime wan$",
+        ),
         (
             {"model": MODEL, "deployment": Deployment(gpus=2, ring=2)},
             "ring: Wan-Animate-2 splits its tokens by Ulysses",

@@ -46,8 +46,8 @@ def test_every_pipeline_stage_order_and_one_name_order() -> None:
     last = ("vae_encode_last", "reference_pass_last", "diffusion_core_last", "diffusion_core_uncond_last",
             "vae_decode_last")  # fmt: skip
     assert (
-        PIPELINES["animate2"].stage_names
-        == PIPELINES["animate2-distilled"].stage_names[: -len(last)]  # LightX2V's shorter last segment's after them
+        PIPELINES["animate2"].stage_names[: -len(last)]  # a shorter last segment's after them (the original, LightX2V)
+        == PIPELINES["animate2-distilled"].stage_names[: -len(last)]
         == (
             "text_encoder",
             "image_encoder",
@@ -59,6 +59,7 @@ def test_every_pipeline_stage_order_and_one_name_order() -> None:
             "vae_decode",
         )
     )
+    assert PIPELINES["animate2"].stage_names[-len(last) :] == PIPELINES["animate2-distilled"].stage_names[-len(last) :]
     assert PIPELINES["animate2-distilled"].stage_names[-len(last) :] == last
     assert PIPELINES["s2v"].stage_names == (
         "text_encoder",

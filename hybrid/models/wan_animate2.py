@@ -38,6 +38,8 @@ from hybrid.memo import on_clear
 from hybrid.models.wan_dit import (
     IMAGE_CONTEXT_TEXT_LEN,
     IMAGE_CORE,
+    WAN_OPS,
+    _gather_forward,
     _Walk,
     _wan_rope,
     float32_norm,
@@ -240,9 +242,20 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     models) in its structure: the reference pass fills a K/V cache allocated before it (``StaticKVCachePool``, two
     ``torch.empty`` buffers) with every layer's rotated K and its V, and runs no head (``infer_reference`` stops after
     the blocks); a denoising pass rotates no cached key and packs the reference K and V through buffers of their own
-    (``_pack_stream``), its buffers sized by the config's segment length (:func:`_packed_frames`)."""
+    (``_pack_stream``), its buffers sized by the config's segment length (:func:`_packed_frames`).
+
+    The original Wan-Animate-2 code's (``shape.dit_ops`` :data:`~hybrid.models.wan_dit.WAN_OPS`, read from
+    ``wanxiang/models/wan_animate_2_model.py`` as ``BrightenU/Wan-Animate-2-NPU`` copies it, not traced): diffusers'
+    ops (the port's; the original's float32 residual stream, its float32 q and k out of the float64 rotary and its
+    float32 packed buffers are not modelled) in its structure: the reference pass runs no head (``forward_ref``
+    returns after the blocks), the cache holds each layer's normed K and its V as diffusers' does; over Ulysses ranks
+    (``use_context_parallel``) q, k and v joined and exchanged by one ``diff_all_to_all`` (``ops.all_to_all``: the
+    head chunks made contiguous, ``empty_like`` outputs, ``dist.all_to_all``, joined along the sequence), the
+    attention's float32 output (it takes q's dtype) exchanged back, the cache holding views of the joined exchange
+    (its q too), a denoising pass's float32 head output all-gathered (``gather_forward_split_backward``)."""
     rows = _Walk(sink, 1)
     lx = shape.dit_ops == LIGHTX2V_OPS
+    original = shape.dit_ops == WAN_OPS
     p_t, p_h, p_w = cfg.patch_size
     frames, hw = _geometry(cfg, shape)
     f = frames + (0 if mode == REFERENCE else 1)
@@ -263,7 +276,7 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     rows("", "stack", "movement", 3 * I64, 3 * I64)  # grid_sizes, a host tensor kept to the end
     rows("", "cat", "movement", video, video)  # torch.cat of the one sample's flattened tokens
     rows.free(video)
-    if full > video:  # LightX2V's _patchify: zeros joined to the tokens, to the ranks' multiple; a rank's a chunk
+    if full > video:  # LightX2V's _patchify, the original's seq_len: zeros joined to the tokens to the ranks' multiple
         rows("", "new_zeros", "factory", video, full - video)
         rows("", "cat", "movement", full, full)
         rows.free(full)  # the tokens and the zeros
@@ -331,7 +344,7 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     packed = _packed_frames(cfg, shape)
 
     def block(b: _Walk) -> None:
-        _block(cfg, b, n, t, i, mode, cached, packed, hw, lx, ranks, valid)
+        _block(cfg, b, n, t, i, mode, cached, packed, hw, lx, ranks, valid, original)
 
     if mode == UNCOND and cfg.num_layers > UNCOND_SKIPPED_BLOCK:
         rows.repeat(UNCOND_SKIPPED_BLOCK, "blocks.{i}", block)
@@ -341,7 +354,7 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     # split over ranks, block 0's input is a chunk of every rank's tokens, all freed as it returns: the rest told
     # here, after the blocks (block 0, which holds them, peaks highest)
     rows.free(full - x)
-    if lx and mode == REFERENCE:  # no head: the hidden states dropped as it returns
+    if (lx or original) and mode == REFERENCE:  # no head: the hidden states dropped as it returns
         return
     o = cfg.out_dim * prod(cfg.patch_size)
     rows("head", "add", "elementwise", 3 * d * F32, 2 * d * F32)  # the head's modulation + temb
@@ -358,7 +371,11 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     rows.linear("head.head", n, d, o)
     rows.free(x + 2 * d * F32 + x)  # its input, the modulation; the last block's output
     out = n * o * BF16
-    if ranks > 1:  # _seq_parallel_post_process: every rank's head output all-gathered into a list, joined
+    if ranks > 1 and original:  # gather_forward_split_backward: the head's float32 output (autocast(float32))
+        rows.cast("head", n * o, BF16, F32)
+        _gather_forward(rows, n * o * F32, ranks)
+        rows.free(2 * out + ranks * n * o * F32)  # the head's outputs; the joined one (unpatchify's input)
+    elif ranks > 1:  # _seq_parallel_post_process: every rank's head output all-gathered into a list, joined
         rows("", "empty_like", "factory", 0, 0, calls=ranks, out=ranks * out)
         rows.list_collective("", "allgather_", ranks, out)
         rows("", "cat", "movement", ranks * out, ranks * out)
@@ -369,7 +386,7 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
 
 def _block(
     cfg: WanAnimate2Transformer3DConfig, rows: _Walk, n: int, t: int, i: int, mode: str, cached: int, frames: int,
-    hw: int, lx: bool = False, ranks: int = 1, valid: int = 0,
+    hw: int, lx: bool = False, ranks: int = 1, valid: int = 0, original: bool = False,
 ) -> None:  # fmt: skip
     """One ``WanAnimate2TransformerBlock`` on ``n`` tokens (``t`` text, ``i`` image tokens): a bf16 stream with
     float32 norms, modulation and gates; self-attention of ``mode`` against ``cached`` reference tokens in buffers
@@ -377,7 +394,8 @@ def _block(
     ``lx``: LightX2V's structure (:func:`_walk`). Over ``ranks`` (LightX2V's Ulysses, ``_to_head_shard``): q, k and v
     laid out per rank (a copy each) and all-to-all'd to every token of ``heads / ranks`` heads, the attention over all
     ``n * ranks`` (``valid`` of them true: the keys of the reference pass, the packed tokens of a denoising one) with
-    those heads and the cache's share of them, its output sent back the same way and laid back (two copies)."""
+    those heads and the cache's share of them, its output sent back the same way and laid back (two copies).
+    ``original``: the original code's exchanges instead (:func:`_walk`)."""
     d, f, hd = cfg.dim, cfg.ffn_dim, cfg.head_dim
     heads, w = cfg.num_heads // ranks, d // ranks  # the attention's heads and width on this rank
     tokens, valid = n * ranks, valid or n  # the attention's queries (the padded sequence) and true keys
@@ -415,19 +433,43 @@ def _block(
     for qk in ("norm_q", "norm_k"):
         rows(f"{sa}.{qk}", "rms_norm", "norm", x + d * BF16, x)
         rows.free(x)
-    if ranks > 1:  # q, k and v to every token of this rank's heads (the same bytes), the local ones dropped
+
+    def exchange(nbytes: int, contiguous: bool) -> None:  # ops.all_to_all; leaves the joined output allocated
+        part = nbytes // ranks
+        if not contiguous:  # [u.contiguous() for u in x.chunk(world_size, dim=2)]: the head chunks
+            rows(sa, "clone", "movement", part, part, calls=ranks, out=nbytes)
+        rows(sa, "empty_like", "factory", part, part, calls=ranks, out=nbytes)
+        rows.list_collective(sa, "alltoall_", ranks, nbytes)
+        rows(sa, "cat", "movement", nbytes, nbytes)
+        rows.free(nbytes + (0 if contiguous else nbytes))  # the outputs and the contiguous inputs
+
+    if ranks > 1 and original:  # qkv = torch.cat([q, k, v], dim=0), exchanged; q, k, v its chunks (views)
+        rows(sa, "cat", "movement", 3 * x, 3 * x)
+        rows.free(3 * x)
+        exchange(3 * x, False)
+        rows.free(3 * x)  # the joined input
+    elif ranks > 1:  # q, k and v to every token of this rank's heads (the same bytes), the local ones dropped
         all_to_all(3)
         rows.free(3 * x)
 
     def sequence_shard() -> None:  # the attention's output back to this rank's tokens of every head
-        if ranks > 1:
+        if ranks > 1 and original:  # the float32 output (q's dtype) exchanged, cast for to_out under autocast
+            rows.cast(sa, nd, BF16, F32)
+            rows.free(x)
+            exchange(nd * F32, True)
+            rows.free(nd * F32)
+            rows.cast(sa, nd, F32, BF16)
+            rows.free(nd * F32)
+        elif ranks > 1:
             all_to_all(1)
             rows(sa, "clone", "movement", x, x)  # transposed back, contiguous
             rows.free(2 * x)  # the output, the exchanged one
 
     # extract: the normed k and v stay in the cache; cached: the reference keys rotated on their grid
+    views = ranks > 1 and original  # q, k and v views of one exchanged tensor: it lives while any of them does
     rope(sa, tokens, w)
-    rows.free(x)  # the normed q
+    if not views:
+        rows.free(x)  # the normed q
     rope(sa, tokens, w)
     if mode == REFERENCE:
         kv = valid * w * BF16  # the true keys and values (k[:valid_len], v[:valid_len])
@@ -442,7 +484,8 @@ def _block(
         # dropped)
         rows.free(x + 2 * x + (2 * x if lx else 0))
     else:
-        rows.free(x)  # the normed k
+        if not views:
+            rows.free(x)  # the normed k
         r = cached * w * BF16
         if not lx:  # LightX2V cached its keys rotated
             rope(sa, cached)
@@ -473,7 +516,8 @@ def _block(
         rows.free(q + pad)  # the packed output, the padding's clone
         sequence_shard()
         rows.linear(f"{sa}.to_out.0", n, d, d)
-        rows.free(x + 3 * x + r + q + 2 * kv)  # the cut output; q, k, v; the reference keys; the packed buffers
+        # the cut output; q, k, v (and the normed q and k, views of v's storage); the reference keys; the packed buffers
+        rows.free(x + 3 * x + (2 * x if views else 0) + r + q + 2 * kv)
     gate(BF16)
     norm("norm3", cfg.cross_attn_norm)
     rows.cast("", nd, F32, BF16)
@@ -593,10 +637,13 @@ def row_component(row: CostRow) -> str:
 def kv_cache_bytes(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> int:
     """What a denoising pass finds live from its segment's reference pass: every layer's K and V over the
     reference tokens, ``2 * layers * F*hw * D`` bf16 values (``WanAnimate2KVCache``; LightX2V's two buffers, on a
-    rank of Ulysses ``P`` its ``D / P`` of every token, the tokens padded to a multiple of ``P``: ``cache_size``)."""
+    rank of Ulysses ``P`` its ``D / P`` of every token, the tokens padded to a multiple of ``P``: ``cache_size``).
+    The original code over Ulysses ranks caches views of each layer's exchanged q, k and v (``qkv_ref.chunk(3)``):
+    the q stays live with them, ``3 * layers`` such values."""
     frames, hw = _geometry(cfg, shape)
     ranks = shape.ulysses
-    return 2 * cfg.num_layers * -(-frames * hw // ranks) * ranks * (cfg.dim // ranks) * BF16
+    kept = 3 if ranks > 1 and shape.dit_ops == WAN_OPS else 2
+    return kept * cfg.num_layers * -(-frames * hw // ranks) * ranks * (cfg.dim // ranks) * BF16
 
 
 def block_mask_share(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> tuple[Dims, Fraction]:

@@ -33,8 +33,9 @@ def _vace_videos(s: CallShape) -> Videos:
 
 
 def _animate_videos(s: CallShape) -> Videos:
-    # WanAnimatePipeline, per segment: prepare_pose_latents, then prepare_prev_segment_cond_latents
-    return [((1, RGB, s.frames, s.height, s.width), 2)]
+    # WanAnimatePipeline, per segment: prepare_pose_latents, then prepare_prev_segment_cond_latents (a runtime's own
+    # count: CallShape.segment_encodes)
+    return [((1, RGB, s.frames, s.height, s.width), s.segment_encodes)]
 
 
 def _s2v_videos(s: CallShape) -> Videos:
