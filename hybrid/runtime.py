@@ -1196,6 +1196,8 @@ class Runtime:
             if not isinstance(value, bool):
                 raise InputError(f"{flag}: must be true or false, got {value!r}")
             if value and not takes(r):
+                if takes(RUNTIME_DEFS[self.name]):  # the code base takes it, not its code for this pipeline
+                    raise InputError(f"{flag}: the {self.name} runtime's code for {self.pipeline} has no such flag")
                 raise InputError(
                     f"{flag}: a flag of the original Wan repository; valid only with {runtimes_with(takes)}"
                 )
@@ -1294,6 +1296,8 @@ class Runtime:
                     f"{', '.join(KERNEL_ARCHITECTURES[fixed])} GPUs only, not {architecture}; valid there: "
                     f"{', '.join(others) or 'none'}"
                 )
+        if self.convert_model_dtype and not rec.convert_model_dtype_repos:
+            raise InputError(f"convert-model-dtype: {self.text('code', spec)} has no --convert_model_dtype")
         if self.convert_model_dtype and repo not in rec.convert_model_dtype_repos:
             raise InputError(
                 f"convert-model-dtype: {spec.name} runs on the {repo} repository, whose generate.py has no "

@@ -162,3 +162,24 @@ def test_every_model_stays_on_the_gpu() -> None:
 def test_what_it_does_not_run_is_one_line(deployment: Deployment, message: str) -> None:
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         size_on_gpu(_job(81), "h100-sxm", deployment=deployment)
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (
+            "--convert-model-dtype",
+            "convert-model-dtype: the original Wan-Video/Wan-Animate-2 pipeline "
+            "(WanAnimate2MPIPipeline) has no --convert_model_dtype",
+        ),
+        ("--t5-cpu", "t5-cpu: the wan runtime's code for animate2 has no such flag"),
+    ],
+)
+def test_the_original_wan_flags_it_has_not_are_one_line(
+    flag: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hybrid.cli import main
+
+    assert main(["report", "--model", "wan-animate-2-14b", "--runtime", "wan", flag, "--gpu", "h100-sxm"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"wanmeter: error: {message}\n"
