@@ -753,7 +753,9 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                         "WanAnimate2Transformer3DModel ops in the original's structure (its float32 residual stream, "
                         "float32 q and k out of its float64 rotary and float32 packed buffers not modelled), its "
                         "compiled FlexAttention at the runtime's attention rate; CLIP the original's 31 blocks in "
-                        "float16, the VAE in float32; its pipeline's own defaults are 10 steps at guide scale 1.0 and "
+                        "float16, the VAE in float32 (the copy's WanVAE wrapper has its float32 autocast commented "
+                        "out, leaving the pipeline's bf16 one: the fork's change or upstream's, not told); its "
+                        "pipeline's own defaults are 10 steps at guide scale 1.0 and "
                         "a 1280x720 target area (give --size 1280x720: the preset's default is diffusers' 640x800)",
                     }
                     for pipeline in ("animate2", "animate2-distilled")
