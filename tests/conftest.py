@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from hybrid.geometry import CallShape
+from hybrid.models.wan_animate2 import WAN_ANIMATE_2_14B, animate2_rows
 from hybrid.pipelines import T2V
 from hybrid.presets import PRESETS, ModelSpec, get_preset
 from hybrid.trace import StageTrace, trace_stage
@@ -144,3 +146,15 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], *needles
     """:func:`is_one_line` of the CLI run on ``argv``."""
     code, _, err = run_cli(argv, capsys)
     return is_one_line(code, err, *needles)
+
+
+def rows_by_op(shape: CallShape, mode: str) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """``(calls, FLOPs, bytes moved)`` per ``(module, op)`` of the published Wan-Animate-2 config's call of ``mode``
+    at ``shape`` (:func:`hybrid.models.wan_animate2.animate2_rows`)."""
+    out: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for g in animate2_rows(WAN_ANIMATE_2_14B, shape, mode, "x"):
+        calls, flops, moved = out.get((g.module, g.op), (0, 0, 0))
+        n = g.calls * g.repeat
+        moved += (g.bytes_read_per_call + g.bytes_written_per_call) * n
+        out[(g.module, g.op)] = (calls + n, flops + g.flops, moved)
+    return out

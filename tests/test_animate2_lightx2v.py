@@ -25,6 +25,7 @@ from hybrid.runtime import Runtime
 from hybrid.schedule import schedule
 from hybrid.sizing import size_on_gpu
 from hybrid.workload import Workload
+from tests.conftest import rows_by_op
 
 MODEL = "wan-animate-2-14b-distilled"
 
@@ -40,18 +41,6 @@ def _lightx2v_plan(frames: int, clip_len: int = 81, overlap: int = 1) -> list[in
         segments.append(end - start)
         start += (end - start) - overlap
     return segments
-
-
-def rows_by_op(shape: object, mode: str) -> dict[tuple[str, str], tuple[int, int, int]]:
-    """``(calls, FLOPs, bytes moved)`` of the full Wan-Animate-2 config's call of ``mode`` at ``shape``, per (module,
-    op)."""
-    out: dict[tuple[str, str], tuple[int, int, int]] = {}
-    for g in animate2_rows(WAN_ANIMATE_2_14B, shape, mode, "x"):  # type: ignore[arg-type]
-        calls, flops, moved = out.get((g.module, g.op), (0, 0, 0))
-        n = g.calls * g.repeat
-        moved += (g.bytes_read_per_call + g.bytes_written_per_call) * n
-        out[(g.module, g.op)] = (calls + n, flops + g.flops, moved)
-    return out
 
 
 def _job(frames: int) -> Workload:

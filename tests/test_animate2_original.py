@@ -23,7 +23,7 @@ from hybrid.runtime import Runtime
 from hybrid.schedule import schedule
 from hybrid.sizing import size_on_gpu
 from hybrid.workload import Workload
-from tests.test_animate2_lightx2v import rows_by_op
+from tests.conftest import rows_by_op
 
 MODEL = "wan-animate-2-14b-distilled"
 LAYOUT = Deployment(gpus=8, ulysses=8, fsdp=("dit", "text_encoder"))
