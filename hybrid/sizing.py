@@ -387,7 +387,7 @@ class CallTraces:
             if self._progress:
                 w, n = workload, len(self._traces) + 1
                 self._progress(f"[{n}] tracing {w.model} {w.width}x{w.height}x{w.frames} b{w.batch} on meta ...")
-            self._traces[key] = trace(workload)
+            self._traces[key] = trace(workload, traced_stages(key))
         return self._traces[key]
 
 
@@ -503,7 +503,7 @@ def stage_costs(
     if traced is None:
         from hybrid.trace import trace
 
-        traced = trace(workload, deployment=deployment)
+        traced = trace(workload, traced_stages(workload, deployment), deployment=deployment)
     shape = shape or workload.shape(deployment)
     out = {}
     for sd in spec.pipeline_def.stages:
@@ -518,6 +518,17 @@ def stage_costs(
         else:
             raise InputError(f"stage: {sd.name} is neither traced nor written in closed form for {spec.name}")
     return out
+
+
+def traced_stages(workload: Workload, deployment: Deployment = SINGLE) -> tuple[str, ...]:
+    """The stages a trace for sizing ``workload`` covers: those a diffusers or transformers module builds and the job
+    calls, but for those sizing takes from their closed form with a trace too (:func:`untraced_ops`)."""
+    spec, shape = workload.spec, workload.shape(deployment)
+    return tuple(
+        sd.name
+        for sd in spec.pipeline_def.stages
+        if sd.trace_key and stage_calls(sd, workload) and not untraced_ops(sd, spec, shape)
+    )
 
 
 def held_bytes(sd: StageDef, spec: ModelSpec, shape: CallShape, ran: set[str]) -> int:

@@ -193,7 +193,11 @@ def test_a_241_frame_job_runs_three_segments_of_every_per_segment_stage() -> Non
 def test_every_stage_of_a_tiny_job_equals_its_trace(pipeline: str) -> None:
     spec = TINY_SPECS[pipeline]
     w = Workload.of(spec, frames=200)  # three segments
-    for sd in spec.pipeline_def.stages:  # a shorter last segment's stages too (none here: diffusers' are whole)
+    # a shorter last segment's stages are these at diffusers' whole segments: checked at a short one with the runtimes
+    # that make it (tests/test_animate2_lightx2v.py, tests/test_animate2_original.py)
+    for sd in spec.pipeline_def.stages:
+        if sd.name.endswith("_last"):
+            continue
         check = check_stage(sd.name, w)
         assert check.passed and check.detail["exact"] and check.detail["bytes_checked"], (sd.name, check.detail)
 

@@ -339,11 +339,16 @@ def test_verify_sizing_on_one_preset() -> None:
 def test_verify_sizing_on_the_pipelines_that_once_stopped_it() -> None:
     from hybrid.verify import verify_sizing
 
-    # video-to-video (its trace memo once keyed a one-step job, which strength 0.8 cannot run) and Wan-Animate-2
-    # (the check once asked the original runtime for it), each on diffusers only, as their pipelines run: 2 GPUs each
+    # video-to-video (its trace memo once keyed a one-step job, which strength 0.8 cannot run) on diffusers only, and
+    # Wan-Animate-2 (the check once asked the original runtime for it before that runtime ran it) on diffusers and the
+    # original code, as their pipelines run: 2 GPUs each
     summary = verify_sizing(models=["wan2.1-v2v-1.3b", "wan-animate-2-14b-distilled"])
-    assert summary.passed and len(summary.checks) == 4
-    assert {c.name.split()[1] for c in summary.checks} == {"diffusers"}
+    assert summary.passed and len(summary.checks) == 6
+    runs = sorted(tuple(c.name.split()[:2]) for c in summary.checks)
+    assert runs == sorted(
+        [("wan2.1-v2v-1.3b", "diffusers")] * 2
+        + [("wan-animate-2-14b-distilled", r) for r in ("diffusers", "wan") for _ in range(2)]
+    )
 
 
 def test_sizing_walks_each_distinct_stage_cost_once() -> None:
