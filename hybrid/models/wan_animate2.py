@@ -374,7 +374,7 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     if ranks > 1 and original:  # gather_forward_split_backward: the head's float32 output (autocast(float32))
         rows.cast("head", n * o, BF16, F32)
         _gather_forward(rows, n * o * F32, ranks)
-        rows.free(2 * out + ranks * n * o * F32)  # the head's outputs; the joined one (unpatchify's input)
+        rows.free(out + n * o * F32)  # this rank's output, in bf16 and float32; the joined one is unpatchify's input
     elif ranks > 1:  # _seq_parallel_post_process: every rank's head output all-gathered into a list, joined
         rows("", "empty_like", "factory", 0, 0, calls=ranks, out=ranks * out)
         rows.list_collective("", "allgather_", ranks, out)
