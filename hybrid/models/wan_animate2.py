@@ -39,6 +39,7 @@ from hybrid.models.wan_dit import (
     IMAGE_CONTEXT_TEXT_LEN,
     IMAGE_CORE,
     WAN_OPS,
+    _all_to_all,
     _gather_forward,
     _Walk,
     _wan_rope,
@@ -434,19 +435,10 @@ def _block(
         rows(f"{sa}.{qk}", "rms_norm", "norm", x + d * BF16, x)
         rows.free(x)
 
-    def exchange(nbytes: int, contiguous: bool) -> None:  # ops.all_to_all; leaves the joined output allocated
-        part = nbytes // ranks
-        if not contiguous:  # [u.contiguous() for u in x.chunk(world_size, dim=2)]: the head chunks
-            rows(sa, "clone", "movement", part, part, calls=ranks, out=nbytes)
-        rows(sa, "empty_like", "factory", part, part, calls=ranks, out=nbytes)
-        rows.list_collective(sa, "alltoall_", ranks, nbytes)
-        rows(sa, "cat", "movement", nbytes, nbytes)
-        rows.free(nbytes + (0 if contiguous else nbytes))  # the outputs and the contiguous inputs
-
     if ranks > 1 and original:  # qkv = torch.cat([q, k, v], dim=0), exchanged; q, k, v its chunks (views)
         rows(sa, "cat", "movement", 3 * x, 3 * x)
         rows.free(3 * x)
-        exchange(3 * x, False)
+        _all_to_all(rows, sa, 3 * x, ranks, contiguous=False)  # its head chunks
         rows.free(3 * x)  # the joined input
     elif ranks > 1:  # q, k and v to every token of this rank's heads (the same bytes), the local ones dropped
         all_to_all(3)
@@ -456,7 +448,7 @@ def _block(
         if ranks > 1 and original:  # the float32 output (q's dtype) exchanged, cast for to_out under autocast
             rows.cast(sa, nd, BF16, F32)
             rows.free(x)
-            exchange(nd * F32, True)
+            _all_to_all(rows, sa, nd * F32, ranks, contiguous=True)
             rows.free(nd * F32)
             rows.cast(sa, nd, F32, BF16)
             rows.free(nd * F32)

@@ -1237,6 +1237,20 @@ def _gather_forward(rows: _Walk, part: int, ranks: int, module: str = "") -> Non
     rows.free(ranks * part)  # the list
 
 
+def _all_to_all(rows: _Walk, module: str, nbytes: int, ranks: int, contiguous: bool) -> None:
+    """``all_to_all`` of the Wan repositories' sequence parallelism (Wan2.2's ``wan/distributed/util.py``, the original
+    Wan-Animate-2's ``wanxiang/ops/distributed.py``) on a tensor of ``nbytes``: its ``ranks`` chunks made contiguous
+    (where they are not), ``empty_like`` outputs, ``dist.all_to_all``, the outputs joined. Leaves the join
+    allocated; the caller frees the input."""
+    part = nbytes // ranks
+    if not contiguous:
+        rows(module, "clone", "movement", part, part, calls=ranks, out=nbytes)
+    rows(module, "empty_like", "factory", part, part, calls=ranks, out=nbytes)
+    rows.list_collective(module, "alltoall_", ranks, nbytes)
+    rows(module, "cat", "movement", nbytes, nbytes)
+    rows.free(nbytes + (0 if contiguous else nbytes))  # the outputs and the contiguous inputs
+
+
 def _wan_ulysses_attention(rows: _Walk, batch: int, tokens: int, grid: int, heads: int, hd: int, ranks: int) -> None:
     """The self-attention core of the Wan repositories' sequence parallelism on one rank
     (``sp_attn_forward`` and ``distributed_attention`` of ``wan/distributed/``): the rotated float32 q
@@ -1247,17 +1261,12 @@ def _wan_ulysses_attention(rows: _Walk, batch: int, tokens: int, grid: int, head
     one sample. Returns with the output ``(B, tokens, H, hd)`` bf16 allocated; the gathered q, k, v
     dropped."""
     x = batch * tokens * heads * hd  # elements of this rank's q (and of the gathered q, of the output)
-    xb, part = x * BF16, x * BF16 // ranks
+    xb = x * BF16
     h = heads // ranks
     kv = batch * grid * h * hd  # the gathered k (v) over the true tokens
 
     def exchange(contiguous: bool) -> None:
-        if not contiguous:
-            rows("attn1", "clone", "movement", part, part, calls=ranks, out=xb)
-        rows("attn1", "empty_like", "factory", part, part, calls=ranks, out=xb)
-        rows.list_collective("attn1", "alltoall_", ranks, xb)
-        rows("attn1", "cat", "movement", xb, xb)
-        rows.free(xb + (0 if contiguous else xb))  # the outputs and the contiguous inputs
+        _all_to_all(rows, "attn1", xb, ranks, contiguous)
 
     rows.cast("attn1", x, F32, BF16)  # half(q)
     rows.cast("attn1", x, F32, BF16)  # half(k)
