@@ -11,12 +11,21 @@ after the first (speech-to-video's clips that carry motion).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from hybrid.pipelines import StageDef
 from hybrid.sampler import high_noise_steps
 from hybrid.workload import Workload
+
+EVERY_SEGMENT: dict[str, Callable[[int], tuple[int, int]]] = {
+    "segments_plus_one": lambda guidance: (1, 1),  # LightX2V's Wan-Animate-2 CLIP: each segment's frame, the reference
+    "every_segment": lambda guidance: (1, 0),
+    "segments_twice": lambda guidance: (2, 0),
+    "segments_guidance_plus_one": lambda guidance: (guidance + 1, 0),
+}
+"""Kinds of call count made again in every segment, a shorter last one too: ``(calls per segment, calls once
+more)`` under ``guidance`` passes (2 under CFG, else 1)."""
 
 
 def expert_steps(workload: Workload) -> tuple[int, int]:
@@ -77,14 +86,9 @@ def stage_calls(sd: StageDef, workload: Workload) -> int:
         return workload.batch
     if kind in ("segments", "later_segments", "last_segment"):
         return stage_segments(sd, workload)
-    if kind == "segments_plus_one":
-        return workload.segments + 1
-    if kind == "every_segment":
-        return workload.segments
-    if kind == "segments_twice":
-        return 2 * workload.segments
-    if kind == "segments_guidance_plus_one":
-        return (guidance + 1) * workload.segments
+    if kind in EVERY_SEGMENT:
+        per_segment, more = EVERY_SEGMENT[kind](guidance)
+        return per_segment * workload.segments + more
     raise AssertionError(f"stage {sd.name}: unknown kind of calls {kind!r}")
 
 
@@ -98,7 +102,7 @@ def stage_segments(sd: StageDef, workload: Workload) -> int:
         return workload.segments - 1
     if kind.startswith("last_segment"):
         return short
-    if kind in ("segments_plus_one", "every_segment", "segments_twice", "segments_guidance_plus_one"):
+    if kind in EVERY_SEGMENT:
         return workload.segments
     return workload.segments - short if "segment" in kind else 1
 
