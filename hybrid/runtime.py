@@ -1373,7 +1373,7 @@ class Runtime:
         if self.on_host(component) or component in r.never_moved:
             return False
         experts = spec.pipeline_def.boundary_ratio is not None and component.startswith("transformer")
-        return self.offload or r.offload_default or (r.experts_swap_on_one_gpu and experts and gpus == 1)
+        return self.offloading or (r.experts_swap_on_one_gpu and experts and gpus == 1)
 
     def streams(self, spec: ModelSpec, component: str, gpus: int = 1) -> Streaming | None:
         """How the code streams ``component`` from host memory block by block under offload
