@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from hybrid import ops
 from hybrid.dtypes import BF16
@@ -215,14 +216,15 @@ def fsdp_shardings(spec: ModelSpec, deployment: Deployment, weights_bytes: dict[
     return out
 
 
+def _configs(spec: ModelSpec) -> Iterable[Any]:
+    """``spec``'s transformer configs (one, or the A14B's two experts)."""
+    return (cfg for cfg in (spec.transformer, getattr(spec, "transformer_2", None)) if cfg is not None)
+
+
 def _attention_heads(spec: ModelSpec) -> Iterable[int]:
     """The attention heads of each of ``spec``'s transformers (Wan-Animate-2's too), which Ulysses splits."""
-    for cfg in (spec.transformer, getattr(spec, "transformer_2", None)):
-        if cfg is not None:
-            yield int(cfg.num_attention_heads)
+    return (int(cfg.num_attention_heads) for cfg in _configs(spec))
 
 
 def _transformers(spec: ModelSpec) -> Iterable[WanTransformer3DConfig]:
-    for cfg in (spec.transformer, getattr(spec, "transformer_2", None)):
-        if isinstance(cfg, WanTransformer3DConfig):
-            yield cfg
+    return (cfg for cfg in _configs(spec) if isinstance(cfg, WanTransformer3DConfig))

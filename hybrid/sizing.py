@@ -940,18 +940,18 @@ def _assumptions(
         else "closed form, equal to a meta trace of the real modules: wanmeter verify checks it"
     )
     split = [name for name in untraced if spec.pipeline_def.stage(name).component == "vae"]
-    lightx2v = [  # Wan-Animate-2 on LightX2V or the original code: diffusers' ops in its structure
+    structured = [  # Wan-Animate-2 on LightX2V or the original code: diffusers' ops in its structure
         name
         for name in untraced
         if isinstance(spec.pipeline_def.stage(name).config(spec), WanAnimate2Transformer3DConfig)
     ]
-    built = [n for n in untraced if spec.pipeline_def.stage(n).trace_key and n not in split and n not in lightx2v]
-    unbuilt = [name for name in untraced if name not in built and name not in split and name not in lightx2v]
+    built = [n for n in untraced if spec.pipeline_def.stage(n).trace_key and n not in split and n not in structured]
+    unbuilt = [name for name in untraced if name not in built and name not in split and name not in structured]
     if split:  # LightX2V's VAE over the ranks (RuntimeDef.vae_parallel): the tracer runs the whole video
         source += f"; {_and(split)} closed form: this rank's chunk as AutoencoderKLWan runs it"
-    if lightx2v:
+    if structured:
         owner = "LightX2V's" if rt.record.dit_ops == LIGHTX2V_OPS else "the original code's"
-        source += f"; {_and(lightx2v)} closed form: diffusers' ops in {owner} structure, read from its code"
+        source += f"; {_and(structured)} closed form: diffusers' ops in {owner} structure, read from its code"
     if built:  # the original WanModel's and CLIPModel's ops: the tracer builds diffusers' and transformers' modules
         classes = [ORIGINAL_CLASSES[spec.pipeline_def.stage(n).component.startswith("transformer")] for n in built]
         source += f"; {_and(built)} closed form: the original {_and(list(dict.fromkeys(classes)))} ops, checked "
