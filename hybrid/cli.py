@@ -621,7 +621,19 @@ class _Interrupts:
 
 def _interrupted() -> int:
     print("wanmeter: interrupted", file=sys.stderr)
+    _forget_escaped_interrupt()
     return EXIT_INTERRUPTED
+
+
+def _forget_escaped_interrupt() -> None:
+    """Keep the exit code 130 once a Ctrl-C is handled.
+
+    CPython notes a KeyboardInterrupt that leaves code run from a string (``exec(str)``, as
+    ``dataclasses`` runs while a module is imported mid-command) as unhandled, even when a caller
+    catches it; the note is cleared only when the next string is run, and at exit the interpreter
+    sees it and kills itself with SIGINT instead of returning our code (``run_eval_code_obj`` in
+    Python/pythonrun.c, read by ``Py_RunMain``). Running one harmless string clears it."""
+    exec("pass")  # a constant string: clears the note, runs nothing
 
 
 def main(argv: Sequence[str] | None = None) -> int:

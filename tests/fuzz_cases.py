@@ -343,7 +343,9 @@ REPRODUCTIONS: list[tuple[str, Example]] = [
     # 6. stdout closed; Ctrl-C during trace
     ("6-stdout-closed", Example(("report",), stdout="closed")),
     ("6-stdout-closed-with-output-file", Example(("report", "-o", "{w}/r.txt"), stdout="closed", exits=frozenset({0}))),
-    # (Ctrl-C inside the DiT's walk, every import done: earlier, inside torch's import, it may abort in C++
+    # (Ctrl-C in the DiT's stage, torch imported; diffusers may still be importing its context-parallel hooks,
+    # whose dataclasses run code from strings: see test_6_ctrl_c_inside_code_run_from_a_string_still_exits_130.
+    # Earlier, inside torch's import, it may abort in C++
     # (SIGABRT) or be lost, now and then: the random examples draw that window, CI's reproduction does not)
     ("6-ctrl-c-during-trace", Example(("trace", "--model", R, *TINY[:-1]), sigint=0.3, sigint_at="[2/3] tracing", exits=frozenset({130}))),
     # 7. step counts are arithmetic

@@ -157,6 +157,25 @@ def test_6_ctrl_c_during_a_trace_is_one_line_and_exit_130() -> None:
     assert out == b"" and err.decode() == "wanmeter: interrupted\n"
 
 
+def test_6_ctrl_c_inside_code_run_from_a_string_still_exits_130(tmp_path: Path) -> None:
+    # CPython marks a KeyboardInterrupt leaving ``exec(str)`` as unhandled even when the CLI catches it, and at
+    # exit kills itself with SIGINT (exit -2) instead of returning 130: the fuzz suite's Ctrl-C during a trace
+    # met it when the signal landed inside a dataclass's generated __init__ while diffusers imported a module.
+    # Here the signal is raised inside such a string, deterministically; ``python -m`` as the CLI runs.
+    (tmp_path / "ctrl_c_in_exec.py").write_text(
+        "import os, signal, sys\n"
+        "from hybrid import cli\n"
+        "def in_exec(args):\n"
+        "    exec('import os, signal\\nos.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(10**7): pass')\n"
+        "    return 0\n"
+        "cli.cmd_models = in_exec\n"
+        "sys.exit(cli.main(['models']))\n"
+    )
+    env = {**ENV, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ENV.get('PYTHONPATH', ROOT)}"}
+    run = subprocess.run([sys.executable, "-m", "ctrl_c_in_exec"], env=env, cwd=ROOT, capture_output=True, timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (130, b"", b"wanmeter: interrupted\n")
+
+
 # -- 8, 11, 3: files are read only when regular, up to a size cap per kind, headers validated -----
 
 
