@@ -213,6 +213,35 @@ LIGHTX2V_OPS = "lightx2v"
 ops in its own structure (:func:`_walk`)."""
 
 
+@dataclass(frozen=True)
+class _Structure:
+    """Where a code base's Wan-Animate-2 forward departs from diffusers' (diffusers' ops in each: :func:`_walk`)."""
+
+    reference_head: bool = True
+    """The reference pass runs the head (diffusers'); LightX2V's ``infer_reference`` and the original's ``forward_ref``
+    return after the blocks."""
+    kv_pool: bool = False
+    """LightX2V's cache: two buffers allocated before the reference pass (``StaticKVCachePool``), each layer's rotated K
+    and its V copied in (``store_kv``); a denoising pass rotates no cached key and packs the reference K and V through
+    zeroed buffers of their own (``_pack_stream``)."""
+    joined_exchange: bool = False
+    """The original's ``use_context_parallel`` over Ulysses ranks: q, k and v joined and exchanged by one all-to-all,
+    the cache holding views of that exchange (its q too), the attention's float32 output exchanged back, a denoising
+    pass's float32 head output all-gathered; else LightX2V's Ulysses (``_to_head_shard``)."""
+
+    def cached_views(self, ranks: int) -> bool:
+        """Whether the cache holds views of the joined exchange (so each layer's q stays live with its K and V)."""
+        return ranks > 1 and self.joined_exchange
+
+
+STRUCTURES = {
+    "diffusers": _Structure(),
+    LIGHTX2V_OPS: _Structure(reference_head=False, kv_pool=True),
+    WAN_OPS: _Structure(reference_head=False, joined_exchange=True),
+}
+"""Each :attr:`~hybrid.geometry.CallShape.dit_ops` that runs Wan-Animate-2, by the structure its code walks."""
+
+
 def packed_variables(shape: CallShape) -> dict[str, int]:
     """The fitted laws' ``Q`` and ``K`` of a denoising pass: its packed query and key lengths (patch 1x2x2)."""
     frames = shape.packed_latent_frames or shape.latent_frames
@@ -255,8 +284,7 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     attention's float32 output (it takes q's dtype) exchanged back, the cache holding views of the joined exchange
     (its q too), a denoising pass's float32 head output all-gathered (``gather_forward_split_backward``)."""
     rows = _Walk(sink, 1)
-    lx = shape.dit_ops == LIGHTX2V_OPS
-    original = shape.dit_ops == WAN_OPS
+    code = STRUCTURES[shape.dit_ops]
     p_t, p_h, p_w = cfg.patch_size
     frames, hw = _geometry(cfg, shape)
     f = frames + (0 if mode == REFERENCE else 1)
@@ -340,12 +368,12 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
         layer_norm("img_emb.proj.4", d)  # the image embeddings, kept
         rows.free(i * d * BF16)
     cached = frames * hw if mode != REFERENCE else 0  # the reference tokens in the cache
-    if lx and mode == REFERENCE:  # the cache's two buffers, [layers, tokens, heads, head_dim] each, kept
+    if code.kv_pool and mode == REFERENCE:  # the cache's two buffers, [layers, tokens, heads, head_dim] each, kept
         rows("", "empty", "factory", 0, 0, calls=2, out=kv_cache_bytes(cfg, shape))
     packed = _packed_frames(cfg, shape)
 
     def block(b: _Walk) -> None:
-        _block(cfg, b, n, t, i, mode, cached, packed, hw, lx, ranks, valid, original)
+        _block(cfg, b, n, t, i, mode, cached, packed, hw, code, ranks, valid)
 
     if mode == UNCOND and cfg.num_layers > UNCOND_SKIPPED_BLOCK:
         rows.repeat(UNCOND_SKIPPED_BLOCK, "blocks.{i}", block)
@@ -355,7 +383,7 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     # split over ranks, block 0's input is a chunk of every rank's tokens, all freed as it returns: the rest told
     # here, after the blocks (block 0, which holds them, peaks highest)
     rows.free(full - x)
-    if (lx or original) and mode == REFERENCE:  # no head: the hidden states dropped as it returns
+    if not code.reference_head and mode == REFERENCE:  # no head: the hidden states dropped as it returns
         return
     o = cfg.out_dim * prod(cfg.patch_size)
     rows("head", "add", "elementwise", 3 * d * F32, 2 * d * F32)  # the head's modulation + temb
@@ -372,7 +400,7 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
     rows.linear("head.head", n, d, o)
     rows.free(x + 2 * d * F32 + x)  # its input, the modulation; the last block's output
     out = n * o * BF16
-    if ranks > 1 and original:  # gather_forward_split_backward: the head's float32 output (autocast(float32))
+    if ranks > 1 and code.joined_exchange:  # gather_forward_split_backward: the head's float32 output (autocast)
         rows.cast("head", n * o, BF16, F32)
         _gather_forward(rows, n * o * F32, ranks)
         rows.free(out + n * o * F32)  # this rank's output, in bf16 and float32; the joined one is unpatchify's input
@@ -387,16 +415,16 @@ def _walk(cfg: WanAnimate2Transformer3DConfig, shape: CallShape, mode: str, sink
 
 def _block(
     cfg: WanAnimate2Transformer3DConfig, rows: _Walk, n: int, t: int, i: int, mode: str, cached: int, frames: int,
-    hw: int, lx: bool = False, ranks: int = 1, valid: int = 0, original: bool = False,
+    hw: int, code: _Structure, ranks: int = 1, valid: int = 0,
 ) -> None:  # fmt: skip
     """One ``WanAnimate2TransformerBlock`` on ``n`` tokens (``t`` text, ``i`` image tokens): a bf16 stream with
     float32 norms, modulation and gates; self-attention of ``mode`` against ``cached`` reference tokens in buffers
     packed for ``frames`` latent frames of ``hw`` tokens; the block's input is the caller's, freed as it returns.
-    ``lx``: LightX2V's structure (:func:`_walk`). Over ``ranks`` (LightX2V's Ulysses, ``_to_head_shard``): q, k and v
+    ``code``: the structure of the code that runs it (:data:`STRUCTURES`). Over ``ranks`` (LightX2V's Ulysses,
+    ``_to_head_shard``, unless ``code`` joins the exchange): q, k and v
     laid out per rank (a copy each) and all-to-all'd to every token of ``heads / ranks`` heads, the attention over all
     ``n * ranks`` (``valid`` of them true: the keys of the reference pass, the packed tokens of a denoising one) with
-    those heads and the cache's share of them, its output sent back the same way and laid back (two copies).
-    ``original``: the original code's exchanges instead (:func:`_walk`)."""
+    those heads and the cache's share of them, its output sent back the same way and laid back (two copies)."""
     d, f, hd = cfg.dim, cfg.ffn_dim, cfg.head_dim
     heads, w = cfg.num_heads // ranks, d // ranks  # the attention's heads and width on this rank
     tokens, valid = n * ranks, valid or n  # the attention's queries (the padded sequence) and true keys
@@ -435,7 +463,7 @@ def _block(
         rows(f"{sa}.{qk}", "rms_norm", "norm", x + d * BF16, x)
         rows.free(x)
 
-    if ranks > 1 and original:  # qkv = torch.cat([q, k, v], dim=0), exchanged; q, k, v its chunks (views)
+    if ranks > 1 and code.joined_exchange:  # qkv = torch.cat([q, k, v], dim=0), exchanged; q, k, v its chunks (views)
         rows(sa, "cat", "movement", 3 * x, 3 * x)
         rows.free(3 * x)
         _all_to_all(rows, sa, 3 * x, ranks, contiguous=False)  # its head chunks
@@ -445,7 +473,7 @@ def _block(
         rows.free(3 * x)
 
     def sequence_shard() -> None:  # the attention's output back to this rank's tokens of every head
-        if ranks > 1 and original:  # the float32 output (q's dtype) exchanged, cast for to_out under autocast
+        if ranks > 1 and code.joined_exchange:  # the float32 output (q's dtype) exchanged, cast for to_out
             rows.cast(sa, nd, BF16, F32)
             rows.free(x)
             _all_to_all(rows, sa, nd * F32, ranks, contiguous=True)
@@ -458,14 +486,14 @@ def _block(
             rows.free(2 * x)  # the output, the exchanged one
 
     # extract: the normed k and v stay in the cache; cached: the reference keys rotated on their grid
-    views = ranks > 1 and original  # q, k and v views of one exchanged tensor: it lives while any of them does
+    views = code.cached_views(ranks)  # q, k and v views of one exchanged tensor: it lives while any of them does
     rope(sa, tokens, w)
     if not views:
         rows.free(x)  # the normed q
     rope(sa, tokens, w)
     if mode == REFERENCE:
         kv = valid * w * BF16  # the true keys and values (k[:valid_len], v[:valid_len])
-        if lx:  # store_kv: the rotated k and v copied into this layer's slots of the cache
+        if code.kv_pool:  # store_kv: the rotated k and v copied into this layer's slots of the cache
             rows(sa, "copy_", "movement", 2 * x, x, calls=2, out=0)
         rows.math_attention(heads, tokens, valid, hd)
         rows(sa, "scaled_dot_product_attention", "attention", x + 2 * kv, x, ops.sdpa(1, heads, tokens, valid, hd),
@@ -474,12 +502,12 @@ def _block(
         rows.linear(f"{sa}.to_out.0", n, d, d)
         # the attention's output; q and k rotated (the cache holds k, v; LightX2V's copies of them, the normed k and v
         # dropped)
-        rows.free(x + 2 * x + (2 * x if lx else 0))
+        rows.free(x + 2 * x + (2 * x if code.kv_pool else 0))
     else:
         if not views:
             rows.free(x)  # the normed k
         r = cached * w * BF16
-        if not lx:  # LightX2V cached its keys rotated
+        if not code.kv_pool:  # LightX2V cached its keys rotated
             rope(sa, cached)
         lq, lr = packed_lengths(frames, hw)
         q, kv = lq * w * BF16, (lq + lr) * w * BF16
@@ -487,7 +515,7 @@ def _block(
         rows(sa, "new_zeros", "factory", x, kv, calls=2, out=2 * kv)
         xv = valid * w * BF16  # the true tokens of q, k or v
         rows(sa, "copy_", "movement", 2 * xv, xv, calls=3, out=0)  # q, k, v into their slots
-        if lx:  # the cached keys and values into zeroed reference buffers of their own, then those into theirs
+        if code.kv_pool:  # the cached keys and values into zeroed buffers of their own, then those into theirs
             ref = lr * w * BF16
             rows(sa, "new_zeros", "factory", r, ref, calls=2, out=2 * ref)
             rows(sa, "copy_", "movement", 2 * r, r, calls=2, out=0)
@@ -634,7 +662,7 @@ def kv_cache_bytes(cfg: WanAnimate2Transformer3DConfig, shape: CallShape) -> int
     the q stays live with them, ``3 * layers`` such values."""
     frames, hw = _geometry(cfg, shape)
     ranks = shape.ulysses
-    kept = 3 if ranks > 1 and shape.dit_ops == WAN_OPS else 2
+    kept = 3 if STRUCTURES[shape.dit_ops].cached_views(ranks) else 2
     return kept * cfg.num_layers * -(-frames * hw // ranks) * ranks * (cfg.dim // ranks) * BF16
 
 
