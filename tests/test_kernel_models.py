@@ -20,6 +20,20 @@ def test_the_h200_gemm_ceiling_is_its_4096_cube_over_its_shape_factor() -> None:
     assert evidence is not None and evidence.kind == "measured" and evidence.url == "calibration/device/h200/README.md"
 
 
+def test_a_ceiling_above_the_datasheet_peak_stands_as_measured() -> None:
+    # GeForce cards run above the clock their datasheet peak assumes: the RTX 5090's 8192^3 bf16 at 234.89 TFLOP/s
+    # of 209.5; 64 x 64 = 4,096 tiles of 128x128 (no warp-group MMA on the GeForce chip) in 25 waves of 170 SMs
+    # (4096 / 4250), times 8192 / 8448: 1.20 of peak. Capped at 1.0 (as until 2026-12-05, while its attention curve
+    # was not), the model ran its own 10240^3 measurement 16% slow: 209.5 x 0.967 = 202.6 TFLOP/s against 240.05
+    value, evidence = kernels.gemm_ceiling("rtx5090", "bfloat16") or (0.0, None)
+    assert value == pytest.approx(234.89 / 209.5 / (4096 / 4250 * 8192 / 8448), rel=1e-12)
+    assert value == pytest.approx(1.1997, abs=1e-4)
+    assert evidence is not None and evidence.kind == "measured"
+    gpu = gpus()["rtx5090"]
+    rate = value * kernels.shape_factor(gpu, (1, 10240, 10240, 10240), "bfloat16") * 209.5
+    assert rate == pytest.approx(240.05, rel=0.015)  # the 10240^3 measurement, 243.0 TFLOP/s
+
+
 def test_the_h200_convolution_curve_is_each_k_over_its_wave_factor_and_the_h100_derives_it() -> None:
     curve = kernels.conv_curve("h200", "tfloat32")
     assert curve is not None and curve.evidence.kind == "measured"
