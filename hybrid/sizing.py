@@ -41,7 +41,7 @@ from hybrid.kernels import CollectiveRates, collective_evidence, launch_seconds,
 from hybrid.kernels import evidence as rate_evidence
 from hybrid.memo import memoised
 from hybrid.memory import pipeline_memory
-from hybrid.models.wan_animate2 import LIGHTX2V_OPS, WanAnimate2Transformer3DConfig
+from hybrid.models.wan_animate2 import STRUCTURES, WanAnimate2Transformer3DConfig
 from hybrid.models.wan_dit import WAN_OPS, wan_ops_written
 from hybrid.optimise import (
     AttentionKernel,
@@ -563,8 +563,8 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     """Whether the stage runs ops the tracer does not build: a transformer as the original Wan code
     runs it (:func:`hybrid.models.wan_dit.wan_ops_written`; the tracer builds diffusers' module, so a
     trace's rows are not that code's), the image encoder as the original ``CLIPModel.visual`` runs it
-    (:func:`hybrid.models.clip._wan_clip_walk`; the tracer builds transformers'), LightX2V's Wan-Animate-2
-    (:data:`hybrid.models.wan_animate2.LIGHTX2V_OPS`: diffusers' ops in its own structure), or one no module builds
+    (:func:`hybrid.models.clip._wan_clip_walk`; the tracer builds transformers'), Wan-Animate-2 in another code's
+    structure (:data:`hybrid.models.wan_animate2.STRUCTURES`: diffusers' ops), or one no module builds
     on any runtime (Wan2.2-S2V's, no :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its
     closed form, with a trace too; ``tests/test_wan_original.py``, ``tests/test_wan_original_clip.py`` and
     ``tests/test_wan_s2v.py`` check that form against the original code run and traced."""
@@ -572,9 +572,12 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
         return sd.parallel_vae and shape.vae_grid != (1, 1)
     if sd.component == "image_encoder":  # the original CLIPModel.visual: the tracer builds transformers' tower
         return shape.image_encoder_ops == WAN_OPS
-    return sd.component.startswith("transformer") and (
-        not sd.trace_key or wan_ops_written(sd.config(spec), shape) or shape.dit_ops == LIGHTX2V_OPS
-    )
+    if not sd.component.startswith("transformer"):
+        return False
+    cfg = sd.config(spec)
+    if isinstance(cfg, WanAnimate2Transformer3DConfig):
+        return bool(STRUCTURES[shape.dit_ops].owner)
+    return not sd.trace_key or wan_ops_written(cfg, shape)
 
 
 def size_on_gpu(
@@ -950,7 +953,7 @@ def _assumptions(
     if split:  # LightX2V's VAE over the ranks (RuntimeDef.vae_parallel): the tracer runs the whole video
         source += f"; {_and(split)} closed form: this rank's chunk as AutoencoderKLWan runs it"
     if structured:
-        owner = "LightX2V's" if rt.record.dit_ops == LIGHTX2V_OPS else "the original code's"
+        owner = STRUCTURES[rt.record.dit_ops].owner
         source += f"; {_and(structured)} closed form: diffusers' ops in {owner} structure, read from its code"
     if built:  # the original WanModel's and CLIPModel's ops: the tracer builds diffusers' and transformers' modules
         classes = [ORIGINAL_CLASSES[spec.pipeline_def.stage(n).component.startswith("transformer")] for n in built]

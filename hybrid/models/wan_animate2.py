@@ -217,6 +217,8 @@ ops in its own structure (:func:`_walk`)."""
 class _Structure:
     """Where a code base's Wan-Animate-2 forward departs from diffusers' (diffusers' ops in each: :func:`_walk`)."""
 
+    owner: str
+    """Whose structure it is, as a report names it; ``""``: diffusers', the structure the tracer builds."""
     reference_head: bool = True
     """The reference pass runs the head (diffusers'); LightX2V's ``infer_reference`` and the original's ``forward_ref``
     return after the blocks."""
@@ -235,9 +237,9 @@ class _Structure:
 
 
 STRUCTURES = {
-    "diffusers": _Structure(),
-    LIGHTX2V_OPS: _Structure(reference_head=False, kv_pool=True),
-    WAN_OPS: _Structure(reference_head=False, joined_exchange=True),
+    "diffusers": _Structure(""),
+    LIGHTX2V_OPS: _Structure("LightX2V's", reference_head=False, kv_pool=True),
+    WAN_OPS: _Structure("the original code's", reference_head=False, joined_exchange=True),
 }
 """Each :attr:`~hybrid.geometry.CallShape.dit_ops` that runs Wan-Animate-2, by the structure its code walks."""
 
