@@ -576,7 +576,7 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
         return False
     cfg = sd.config(spec)
     if isinstance(cfg, WanAnimate2Transformer3DConfig):
-        return bool(STRUCTURES[shape.dit_ops].owner)
+        return not STRUCTURES[shape.dit_ops].traced
     return not sd.trace_key or wan_ops_written(cfg, shape)
 
 

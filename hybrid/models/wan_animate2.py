@@ -231,6 +231,11 @@ class _Structure:
     the cache holding views of that exchange (its q too), the attention's float32 output exchanged back, a denoising
     pass's float32 head output all-gathered; else LightX2V's Ulysses (``_to_head_shard``)."""
 
+    @property
+    def traced(self) -> bool:
+        """Whether the tracer builds this structure (diffusers' own): else sizing takes the stage from its walk."""
+        return not self.owner
+
     def cached_views(self, ranks: int) -> bool:
         """Whether the cache holds views of the joined exchange (so each layer's q stays live with its K and V)."""
         return ranks > 1 and self.joined_exchange
