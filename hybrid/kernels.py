@@ -15,7 +15,8 @@ none is fitted to a timed Wan run. These models read them:
   efficiency of the cited defaults where the GPU has none. Convolutions, where cuDNN's implicit-GEMM
   kernels are measured on the stage's tensor path (TF32 for float32 tensors, torch's default), run
   at the measured fraction of peak over the wave factor as a curve over ``k`` (:func:`conv_curve`:
-  an H200 from 0.33 at 96 channels to 0.65-0.73 at 256 and more), times their own wave factor.
+  an H200 from 0.33 at 96 channels to 0.65-0.73 at 256 and more), times their own wave factor; a GPU
+  of the same vendor without one runs that curve scaled by its own GEMM ceiling over the measured GPU's.
 * **Attention** runs at the measured throughput of the kernel on the GPU at the key length (the
   kernel's inner loop; curves are log-linear between measured sequence lengths, flat beyond them),
   as a fraction of the GPU's peak; a GPU without its own curve for the kernel takes the curve of a
@@ -42,7 +43,7 @@ from importlib import resources
 from itertools import pairwise
 from typing import Any
 
-from hybrid.hardware import GPU, gpus
+from hybrid.hardware import GPU, default_efficiency, gpus
 from hybrid.memo import on_clear
 from hybrid.ops import COLLECTIVES, collective_input_bytes
 
@@ -292,7 +293,8 @@ def conv_curve(gpu_name: str, dtype: str) -> Curve | None:
     output tiles than the GPU has SMs is left out: cuDNN runs it with smaller tiles than the wave
     factor assumes, so its quotient overstates the rate at its ``k`` (an H200's 96 channels at 60x104,
     49 tiles: 0.47 against 0.33 at 480x832). A same-chip GPU (:data:`SAME_CHIP`) takes the curve
-    (``derived``); ``None`` where none exists."""
+    (``derived``); another GPU takes the measured GPU's convolutions relative to its GEMM model
+    (:func:`_conv_against_gemm`); ``None`` where no GPU has convolutions measured on ``dtype``."""
     table = gpus()
     gpu = table[gpu_name]
     entries = [e for e in data().get("convolution", ()) if e["gpu"] == gpu_name and e["dtype"] == dtype]
@@ -302,7 +304,7 @@ def conv_curve(gpu_name: str, dtype: str) -> Curve | None:
             if found is not None:
                 how = f"no convolution measurement on {gpu_name}: {other}'s ({gpu.architecture}) curve; "
                 return Curve(found.points, Evidence("derived", how + found.evidence.how, found.evidence.url))
-        return None
+        return _conv_against_gemm(gpu_name, dtype)
     peak = _peak_tflops(gpu, dtype)
     best: dict[int, float] = {}
     for e in entries:
@@ -315,6 +317,35 @@ def conv_curve(gpu_name: str, dtype: str) -> Curve | None:
     shares = ", ".join(f"{v:.2f} at k {k:,}" for k, v in points)
     how = f"convolutions on {gpu_name} ({dtype}), fraction of peak over the wave factor by k: {shares}; "
     return Curve(points, Evidence("measured", how + _source(entries[0]["source"]), _url(entries[0]["source"])))
+
+
+def _conv_against_gemm(gpu_name: str, dtype: str) -> Curve | None:
+    """The convolutions of a GPU with none measured on ``dtype`` (nor on its chip): a measured GPU's curve (the
+    first by name with a GEMM ceiling on ``dtype``) as a share of that GPU's GEMM model at the same ``k``, times
+    this GPU's GEMM model: the curve times the ratio of the two GEMM ceilings (the models' ``k / (k + K_HALF)``
+    cancel), this GPU's own measured ceiling on ``dtype`` as its matrix products run, else its cited convolution
+    efficiency (:func:`hybrid.hardware.default_efficiency`). cuDNN's implicit-GEMM kernels fall short of a GEMM
+    of the same ``k`` by a share that grows as ``k`` shrinks (an H200 in bfloat16: 0.41 of its GEMM model at 96
+    channels, ``k`` = 2,592; 0.87-0.91 at 384 channels and more, 0.64-0.84 in TF32), which the GEMM model alone
+    does not carry. Only a GPU of the measured one's vendor (its convolution library: cuDNN, MIOpen) takes it;
+    ``None`` where no such GPU has them measured."""
+    table = gpus()
+    measured = sorted({e["gpu"] for e in data().get("convolution", ()) if e["dtype"] == dtype and e["gpu"] != gpu_name
+                       and e["gpu"] in table and table[e["gpu"]].vendor == table[gpu_name].vendor})  # fmt: skip
+    for other in measured:
+        curve, ceiling = conv_curve(other, dtype), gemm_ceiling(other, dtype)
+        if curve is None or curve.evidence.kind != "measured" or ceiling is None:
+            continue
+        own = gemm_ceiling(gpu_name, dtype)
+        base = own[0] if own else default_efficiency(gpu_name).classes["convolution"].value
+        named = f"GEMM ceiling on {dtype}" if own else f"cited convolution efficiency (no GEMM ceiling on {dtype})"
+        how = (
+            f"no convolution measurement on {gpu_name} or its chip: {other}'s measured curve times {gpu_name}'s "
+            f"{named} {base:.3f} over {other}'s GEMM ceiling {ceiling[0]:.3f}; "
+        )
+        points = tuple((k, v * base / ceiling[0]) for k, v in curve.points)
+        return Curve(points, Evidence("derived", how + curve.evidence.how, curve.evidence.url))
+    return None
 
 
 @cache

@@ -55,10 +55,37 @@ def test_the_h200_convolution_curve_is_each_k_over_its_wave_factor_and_the_h100_
     assert list(points) == [81, 648, 1296, 2592, 5184, 6912, 10368, 13824, 27648]
     h100 = kernels.conv_curve("h100-sxm", "tfloat32")  # the same chip: the H200's curve, said to be derived
     assert h100 is not None and h100.points == curve.points and h100.evidence.kind == "derived"
-    assert kernels.conv_curve("a100-80gb", "tfloat32") is None  # no Ampere measurement: the class default stands
     rates = kernels.shape_rates(gpus()["h200"], "tf32", "cudnn", frozenset({"convolution"}))
     dims = (1, 798720, 96, 2592)
     assert rates.efficiency("convolution", dims, 0.803) == pytest.approx(121.4 / 494.7, rel=1e-12)
+
+
+def test_a_gpu_without_convolution_measurements_takes_the_h200_curve_against_its_own_gemm_model() -> None:
+    h200 = dict(kernels.conv_curve("h200", "tfloat32").points)  # type: ignore[union-attr]
+    h200_ceiling = kernels.gemm_ceiling("h200", "tfloat32")
+    assert h200_ceiling is not None and h200_ceiling[0] == pytest.approx(0.8907, abs=1e-4)
+    # the RTX 4090 has a TF32 GEMM ceiling of its own (1.086: above its datasheet clock): at k = 2,592 (96
+    # channels) the H200 reaches 0.332 of peak over its wave factor, 0.41 of its GEMM model 0.891 x 2592 / 2848;
+    # the 4090 the same share of its own, 1.086 x 2592 / 2848: 0.332 x 1.086 / 0.891
+    own = kernels.gemm_ceiling("rtx4090", "tfloat32")
+    assert own is not None and own[0] == pytest.approx(1.0862, abs=1e-4)
+    curve = kernels.conv_curve("rtx4090", "tfloat32")
+    assert curve is not None and curve.evidence.kind == "derived"
+    assert dict(curve.points)[2592] == pytest.approx(h200[2592] * own[0] / h200_ceiling[0], rel=1e-12)
+    assert dict(curve.points)[2592] == pytest.approx(0.4051, abs=1e-4)
+    # against the GEMM model alone it is 0.41 of 1.086 x 0.910 at 96 channels, 0.82 at 1,024 (k = 27,648)
+    assert dict(curve.points)[2592] / (own[0] * kernels.k_fraction(2592)) == pytest.approx(0.41, abs=0.005)
+    assert dict(curve.points)[27648] / (own[0] * kernels.k_fraction(27648)) == pytest.approx(0.82, abs=0.005)
+    # the A100 has no TF32 GEMM measurement: its cited convolution efficiency (0.869, from its bf16 matmuls)
+    a100 = kernels.conv_curve("a100-80gb", "tfloat32")
+    assert a100 is not None and dict(a100.points)[2592] == pytest.approx(h200[2592] * 0.869 / h200_ceiling[0])
+    # an AMD GPU runs MIOpen, not cuDNN: no curve (its class default stands)
+    assert kernels.conv_curve("mi300x", "tfloat32") is None and kernels.conv_curve("mi300x", "bfloat16") is None
+    # the 4090's rate at the decoder's 96 channels at 480x832: that point times its wave factor (6,240 tiles of 128
+    # x 128 on 128 SMs, 49 waves, a 96-wide product in a 128-wide tile)
+    rates = kernels.shape_rates(gpus()["rtx4090"], "tf32", "fa2", frozenset({"convolution"}))
+    e = rates.efficiency("convolution", (1, 798720, 96, 2592), 0.729)
+    assert e == pytest.approx(dict(curve.points)[2592] * (6240 / (49 * 128)) * 96 / 128, rel=1e-12)
 
 
 def test_memory_bound_categories_run_at_the_median_of_their_measured_ops() -> None:
