@@ -16,7 +16,8 @@ runs get fewer (the 5th to 95th percentile of six to thirty runs, the range befo
 published figure for 78% of runs left out of it, not 90%).
 An entry set aside (for a reason recorded with it before its error was seen, or below the
 physical bound of :func:`below_peak_bound`) stays listed with its error but takes no part in the
-statistics or the ranges.
+statistics or the ranges. A figure of the VAE decode alone (:data:`SCOPES`) is judged with the others
+but is no evidence for a range: a range is put around a job's seconds, of which the decode is a part.
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ class Outcome:
     def kind(self) -> tuple[str, str, str]:
         return kind_of(get_gpu(self.gpu), self.runtime, self.gpus)
 
+    @property
+    def stage_only(self) -> bool:
+        """A figure of one stage alone (the VAE decode): judged, but no evidence for a job's range."""
+        return bool(self.detail.get("scope") == "vae decode")
+
 
 def below_peak_bound(flops: int, gpu: GPU, gpus: int, published_s: float) -> bool:
     """Whether ``published_s`` is shorter than the job's exact FLOPs at every GPU's full dense bf16
@@ -161,7 +167,7 @@ def band(evidence: Iterable[Outcome], kind: tuple[str, str, str], exclude_source
     """The :class:`Band` of runs of ``kind`` (not set aside, not from ``exclude_source``), falling
     back through :func:`tiers` until one has :data:`MIN_EVIDENCE` runs; ``None`` where not even
     every run has."""
-    runs = [o for o in evidence if not o.set_aside and o.source != exclude_source]
+    runs = [o for o in evidence if not o.set_aside and o.source != exclude_source and not o.stage_only]
     for basis, same in tiers(kind):
         errors = [o.error for o in runs if same(o.kind)]
         if len(errors) >= MIN_EVIDENCE:
@@ -202,6 +208,16 @@ SCOPES = ("whole job", "denoising loop", "vae decode")
 """What a published figure's seconds cover: the whole job, the transformer stages, or the VAE's decode."""
 
 
+PUBLISHED = {"whole job": "published_seconds", "denoising loop": "published_denoise_seconds",
+             "vae decode": "published_vae_decode_seconds"}  # fmt: skip
+"""The field of a public-timings entry that holds its figure, by scope."""
+
+
+def scope_of(e: dict[str, Any]) -> str:
+    """What an entry's published figure covers (:data:`SCOPES`): the field it is given in (:data:`PUBLISHED`)."""
+    return next(scope for scope, field in PUBLISHED.items() if field in e)
+
+
 def seconds_of(sizing: GpuSizing, workload: Workload, scope: str) -> float:
     """The seconds a published figure covers (:data:`SCOPES`): the whole job, the transformer stages
     (``denoising loop``), or the ``vae_decode`` stage (``vae decode``)."""
@@ -226,17 +242,19 @@ def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
 
     w, deployment = job_of(e)
     sized = size_on_gpu(w, e["gpu"], deployment=deployment)
-    loop_only = "published_denoise_seconds" in e  # the denoising loop: the DiT stages alone
-    predicted_s = seconds_of(sized, w, "denoising loop" if loop_only else "whole job")
-    published_s = float(e["published_denoise_seconds"] if loop_only else e["published_seconds"])
+    scope = scope_of(e)
+    predicted_s = seconds_of(sized, w, scope)
+    published_s = float(e[PUBLISHED[scope]])
     spec = w.spec
     dit_calls = sum(stage_calls(sd, w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
-    flops = estimate(w).total_flops
+    report = estimate(w)
+    flops = report.total_flops if scope != "vae decode" else report.stages["vae_decode"].flops
     gpu = get_gpu(e["gpu"])
     reason = str(e.get("set_aside", ""))
     if not reason and below_peak_bound(flops, gpu, deployment.gpus, published_s):
+        what = "the job's" if scope != "vae decode" else "the VAE decode's"
         reason = (
-            f"the published {published_s:g} s is below the job's exact FLOPs ({flops:.3g}) at "
+            f"the published {published_s:g} s is below {what} exact FLOPs ({flops:.3g}) at "
             f"{deployment.gpus} x {gpu.name}'s full dense peak: not the stated baseline"
         )
     return Outcome(
@@ -256,7 +274,7 @@ def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
             "dit_calls": dit_calls,
             "published_dit_calls": e["dit_calls"],
             "layout": deployment.describe(),
-            "scope": "denoising loop" if loop_only else "whole job",
+            "scope": scope,
             "attention_kernel": sized.attention_kernel,
             "efficiency": sized.efficiency,
             "comm_s": sized.comm_seconds,
@@ -291,8 +309,8 @@ def outcomes(path: Path = PUBLIC_TIMINGS) -> list[Outcome]:
 
 
 def _runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The entries verify sizes: whole jobs, then figures of the denoising loop alone."""
-    return [*doc["entries"], *doc.get("denoising_loop", ())]
+    """The entries verify sizes: whole jobs, then figures of the denoising loop alone, then of the VAE decode alone."""
+    return [*doc["entries"], *doc.get("denoising_loop", ()), *doc.get("vae_decode", ())]
 
 
 @cache
@@ -313,7 +331,11 @@ def public_band(kind: tuple[str, str, str]) -> Band | None:
     not the ones set aside by a recorded reason (a band leaves them out)."""
     entries, _ = _public()
     for _, same in tiers(kind):
-        runs = [_public_outcome(i) for i, e in enumerate(entries) if not e.get("set_aside") and same(_kind_of_entry(e))]
+        runs = [
+            _public_outcome(i)
+            for i, e in enumerate(entries)
+            if not e.get("set_aside") and scope_of(e) != "vae decode" and same(_kind_of_entry(e))
+        ]
         b = band(runs, kind)
         if b is not None:
             return b

@@ -24,7 +24,7 @@ def doc() -> dict[str, Any]:
 
 
 def _all(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*doc["entries"], *doc["denoising_loop"]]
+    return [*doc["entries"], *doc["denoising_loop"], *doc["vae_decode"]]
 
 
 def test_every_entry_names_a_source_and_every_source_is_used(doc: dict[str, Any]) -> None:
@@ -59,6 +59,9 @@ def test_verified_entries_are_whole_jobs_on_known_gpus_and_pending_ones_say_why_
     assert "pending_gpu" not in doc  # every GPU of the set is in gpus.json: its runs are verified
     for e in doc["denoising_loop"]:
         assert e["gpu"] in known and "published_seconds" not in e and e["published_denoise_seconds"] > 0, e["name"]
+    for e in doc["vae_decode"]:
+        assert e["gpu"] in known and e["published_vae_decode_seconds"] > 0, e["name"]
+        assert "published_seconds" not in e and "published_denoise_seconds" not in e, e["name"]
 
 
 def test_the_set_covers_what_issue_21_asks(doc: dict[str, Any]) -> None:
@@ -85,6 +88,37 @@ def test_a_figure_of_the_vae_decode_alone_is_timed_by_its_stage() -> None:
     assert seconds_of(sized, w, "whole job") == sized.seconds
     with pytest.raises(InputError, match="scope: 'encode' is not one of whole job, denoising loop, vae decode"):
         seconds_of(sized, w, "encode")
+
+
+def test_an_entry_s_scope_is_the_field_its_figure_is_given_in(doc: dict[str, Any]) -> None:
+    from hybrid.accuracy import scope_of
+
+    assert {scope_of(e) for e in doc["entries"]} == {"whole job"}
+    assert {scope_of(e) for e in doc["denoising_loop"]} == {"denoising loop"}
+    assert {scope_of(e) for e in doc["vae_decode"]} == {"vae decode"}
+    [trt] = doc["vae_decode"]
+    assert trt["published_vae_decode_seconds"] == 4.023593 and trt["gpu"] == "b200"  # 4,023.593 ms on one B200
+
+
+def test_a_vae_decode_figure_is_judged_but_is_no_evidence_for_a_job_s_range() -> None:
+    from dataclasses import replace
+
+    from hybrid.accuracy import Outcome, assess, band, kind_of
+    from hybrid.hardware import get_gpu
+
+    def run(name: str, source: str, error: float, scope: str = "whole job") -> Outcome:
+        return Outcome(name, source, "h100-sxm", "diffusers", 1, 100 * (1 + error), 100.0, 0.0, None, "",
+                       {"scope": scope})  # fmt: skip
+
+    jobs = [run(f"job {i}", f"s{i}", e) for i, e in enumerate((-0.05, -0.02, 0.0, 0.01, 0.03, 0.05))]
+    decode = run("decode", "vae", -0.4, "vae decode")
+    kind = kind_of(get_gpu("h100-sxm"), "diffusers", 1)
+    with_decode, without = band([*jobs, decode], kind), band(jobs, kind)
+    assert with_decode is not None and with_decode == without and with_decode.runs == 6  # the decode is no evidence
+    stats = assess([*jobs, decode])
+    assert stats["runs"] == 7 and stats["seconds_max"] == pytest.approx(0.4)  # but it is judged
+    assert not stats["within"]["seconds_max"]
+    assert band([*jobs[:5], replace(jobs[5], detail={"scope": "denoising loop"})], kind) == without  # a loop is
 
 
 def test_a_peak_published_in_the_sources_own_unit_is_compared_in_gib() -> None:

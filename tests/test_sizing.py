@@ -176,14 +176,17 @@ def test_time_model_against_published_runs(
     # a Wan2.2-S2V run on an L40S (Wan2.2 issue #115, set aside: its size is not stated); a Wan2.2-Animate segment's
     # steps on an A800 (issue #306, set aside: the original Animate code is not modelled); OpenMontage's 4 diffusers
     # runs of the 1.3B on an H200 (a text-to-video job and three video-to-video jobs); LightX2V's benchmark page's
-    # LightX2V_2 rows (its runtime, SageAttention 2) at 480p and 720p on an H200
-    assert len(summary.checks) == 46 + 28 + 6 + 5 + 4 + 10 + 7 + 4 + 2 + 3 + 1 + 1 + 4 + 2
+    # LightX2V_2 rows (its runtime, SageAttention 2) at 480p and 720p on an H200; TensorRT-LLM's figure of diffusers'
+    # bf16 VAE decode alone on a B200, compared with the vae_decode stage's seconds
+    assert len(summary.checks) == 46 + 28 + 6 + 5 + 4 + 10 + 7 + 4 + 2 + 3 + 1 + 1 + 4 + 2 + 1
     assert all(c.passed for c in summary.checks)
     loop = by_name_of(summary)["FastWan blog, FA2 denoising, Wan2.1 T2V-14B 720P, one H200"]
     assert loop["scope"] == "denoising loop" and loop["predicted_s"] == pytest.approx(
         loop["stages_s"]["diffusion_core"], rel=1e-12
     )
     by_name = {c.name: c.detail for c in summary.checks}
+    [decode] = [d for name, d in by_name.items() if name.startswith("TensorRT-LLM PR #17262")]
+    assert decode["scope"] == "vae decode" and decode["predicted_s"] == decode["stages_s"]["vae_decode"]
     h100 = by_name["Wan2.2 README, T2V-A14B 480p, one H100/H800"]
     # 40 steps x 2 passes, split 26 / 14 between the experts at flow shift 12
     assert (h100["dit_calls"], h100["published_dit_calls"]) == (80, 80)
@@ -221,7 +224,7 @@ def test_time_model_against_published_runs(
     code = main(["verify", "--only", "public_timings", "--out-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == (0 if summary.passed else 1)
-    assert f"{'PASS' if summary.passed else 'FAIL'} public_timings: 123/123 passed, over {v['runs']} runs" in out
+    assert f"{'PASS' if summary.passed else 'FAIL'} public_timings: 124/124 passed, over {v['runs']} runs" in out
     assert f"seconds mean |error| {100 * v['seconds_mean']:.1f}% (" in out
     assert "ok   Wan2.2 README, T2V-A14B 480p, one H100/H800: 342 s (" in out
 
