@@ -221,26 +221,60 @@ DIFFUSION_CORE = StageDef(
     fused_terms=wan_dit.dit_fused_terms,
 )
 
+_Latents = Callable[[wan_vae.AutoencoderKLWanConfig, CallShape], tuple[int, int, int, int]]
+_Video = Callable[[wan_vae.AutoencoderKLWanConfig, CallShape], tuple[tuple[int, int, int], dict[str, Any]]]
+
+
+def _decode_walks(latents: _Latents) -> dict[str, Any]:
+    """The closed-form fields of an ``AutoencoderKLWan.decode`` of ``latents(cfg, shape)`` (batch, latent frames,
+    latent height and width; a parallel VAE's rank its share of :attr:`~hybrid.geometry.CallShape.vae_grid`), the
+    arguments stated once for every sink of the one walk."""
+
+    def walk(fn: Callable[..., Any]) -> Callable[[Any, CallShape], Any]:
+        return lambda cfg, s: fn(cfg, *latents(cfg, s), s.vae_grid)
+
+    return {
+        "groups": walk(wan_vae.vae_decode_groups),
+        "rows": walk(wan_vae.vae_decode_rows),
+        "terms": walk(wan_vae.vae_decode_terms),
+        "components": walk(wan_vae.vae_decode_components),
+        "peak": lambda cfg, s, mat: wan_vae.vae_decode_peak_bytes(cfg, *latents(cfg, s), mat, s.vae_grid),
+    }
+
+
+def _encode_walks(video: _Video) -> dict[str, Any]:
+    """The closed-form fields of ``AutoencoderKLWan.encode`` calls of one video, ``video(cfg, shape)``: its latent
+    frames, height and width, and the walk's keywords (``calls``: alike encodes; ``grid``, ``sliced``: a parallel
+    VAE's share), the arguments stated once for every sink of the one walk; the peak is one encode's."""
+
+    def walk(fn: Callable[..., Any]) -> Callable[[Any, CallShape], Any]:
+        def call(cfg: Any, s: CallShape) -> Any:
+            (t, h, w), kw = video(cfg, s)
+            return fn(cfg, 1, t, h, w, **kw)
+
+        return call
+
+    def peak(cfg: Any, s: CallShape, mat: bool) -> int:
+        (t, h, w), kw = video(cfg, s)
+        return wan_vae.vae_encode_peak_bytes(cfg, 1, t, h, w, mat, **{k: v for k, v in kw.items() if k != "calls"})
+
+    return {
+        "groups": walk(wan_vae.vae_encode_groups),
+        "rows": walk(wan_vae.vae_encode_rows),
+        "terms": walk(wan_vae.vae_encode_terms),
+        "peak": peak,
+    }
+
+
 VAE_DECODE = StageDef(
     name="vae_decode",
     component="vae",
     call="decode",
-    groups=lambda cfg, s: wan_vae.vae_decode_groups(
-        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, s.vae_grid
-    ),
+    **_decode_walks(lambda cfg, s: (s.batch, s.latent_frames, s.latent_height, s.latent_width)),
     component_of=wan_vae.component,
     calls="once",
     basis=("B*P", "B*T*P", "B*P^2", "B*T*P^2"),
     variables=lambda s: {"B": s.batch, "T": s.latent_frames, "P": s.latent_pixels},
-    rows=lambda cfg, s: wan_vae.vae_decode_rows(
-        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, s.vae_grid
-    ),
-    terms=lambda cfg, s: wan_vae.vae_decode_terms(
-        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, s.vae_grid
-    ),
-    peak=lambda cfg, s, mat: wan_vae.vae_decode_peak_bytes(
-        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, mat, s.vae_grid
-    ),
     trace_key="wan_vae.decode",
     parallel_vae=True,
     modeled="vae_decode: AutoencoderKLWan.decode (post_quant_conv, the decoder's per-latent-frame causal "
@@ -248,9 +282,6 @@ VAE_DECODE = StageDef(
     color="#55A868",
     assumption="vae_decode runs once per job over the whole batch, one latent frame per decoder call, tiled only "
     "with --vae-tiling",
-    components=lambda cfg, s: wan_vae.vae_decode_components(
-        cfg, s.batch, s.latent_frames, s.latent_height, s.latent_width, s.vae_grid
-    ),
 )
 
 
@@ -431,14 +462,7 @@ VAE_ENCODE = StageDef(
     name="vae_encode",
     component="vae",
     call="encode",
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(
-        cfg, 1, s.latent_frames, s.height, s.width, grid=_condition_grid(s)
-    ),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, s.latent_frames, s.height, s.width, grid=_condition_grid(s)),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, s.latent_frames, s.height, s.width, grid=_condition_grid(s)),
-    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(
-        cfg, 1, s.latent_frames, s.height, s.width, mat, _condition_grid(s)
-    ),
+    **_encode_walks(lambda cfg, s: ((s.latent_frames, s.height, s.width), {"grid": _condition_grid(s)})),
     component_of=wan_vae.encode_component,
     calls="once",
     basis=("P", "T*P", "P^2", "T*P^2"),
@@ -635,10 +659,7 @@ TI2V_VAE_ENCODE = StageDef(
     name="vae_encode",
     component="vae",
     call="encode",
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(cfg, 1, 1, s.height, s.width, **_wrapper_split(s)),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(cfg, 1, 1, s.height, s.width, **_wrapper_split(s)),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(cfg, 1, 1, s.height, s.width, **_wrapper_split(s)),
-    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(cfg, 1, 1, s.height, s.width, mat, **_wrapper_split(s)),
+    **_encode_walks(lambda cfg, s: ((1, s.height, s.width), _wrapper_split(s))),
     component_of=wan_vae.encode_component,
     calls="image",
     basis=("P", "P^2"),
@@ -689,17 +710,8 @@ ANIMATE_IMAGE_ENCODER = replace(
 
 ANIMATE_VAE_ENCODE = replace(
     VAE_ENCODE,  # its peak: the two encodes run one after the other, each freeing all it made
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(
-        cfg, 1, s.latent_frames, s.height, s.width, s.segment_encodes, **_wrapper_split(s)
-    ),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(
-        cfg, 1, s.latent_frames, s.height, s.width, s.segment_encodes, **_wrapper_split(s)
-    ),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(
-        cfg, 1, s.latent_frames, s.height, s.width, s.segment_encodes, **_wrapper_split(s)
-    ),
-    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(
-        cfg, 1, s.latent_frames, s.height, s.width, mat, **_wrapper_split(s)
+    **_encode_walks(
+        lambda cfg, s: ((s.latent_frames, s.height, s.width), {"calls": s.segment_encodes, **_wrapper_split(s)})
     ),
     calls="segments",
     basis=("P", "P^2"),  # a segment's frames are fixed: its T terms fold into these
@@ -1040,18 +1052,13 @@ S2V_VAE_ENCODE = StageDef(
 )
 
 
-def _s2v_motion(cfg: wan_vae.AutoencoderKLWanConfig, s: CallShape) -> tuple[Any, int, int, int, int]:
-    """The arguments of the VAE encode of one clip's 73 motion frames at the output size."""
-    return cfg, 1, wan_s2v.motion_latents(cfg.scale_factor_temporal), s.height, s.width
-
-
 S2V_MOTION_ENCODE = replace(
     S2V_VAE_ENCODE,
     name="motion_encode",
-    groups=lambda cfg, s: wan_vae.vae_encode_groups(*_s2v_motion(cfg, s), **_wrapper_split(s)),
-    rows=lambda cfg, s: wan_vae.vae_encode_rows(*_s2v_motion(cfg, s), **_wrapper_split(s)),
-    terms=lambda cfg, s: wan_vae.vae_encode_terms(*_s2v_motion(cfg, s), **_wrapper_split(s)),
-    peak=lambda cfg, s, mat: wan_vae.vae_encode_peak_bytes(*_s2v_motion(cfg, s), mat, **_wrapper_split(s)),
+    # one clip's 73 motion frames at the output size
+    **_encode_walks(
+        lambda cfg, s: ((wan_s2v.motion_latents(cfg.scale_factor_temporal), s.height, s.width), _wrapper_split(s))
+    ),
     calls="segments",
     beside=("diffusion_core", "diffusion_core_motion"),  # after each clip's denoising: the last clip's table
     trace_key="wan_vae.encode_s2v_motion",
@@ -1061,24 +1068,20 @@ S2V_MOTION_ENCODE = replace(
 )
 
 
-def _s2v_decode(latent_frames: Callable[[wan_vae.AutoencoderKLWanConfig, CallShape], int]) -> dict[str, Any]:
-    """The closed-form fields of a decode of ``latent_frames(cfg, shape)`` latents at the output size."""
-
-    def args(cfg: wan_vae.AutoencoderKLWanConfig, s: CallShape) -> tuple[Any, int, int, int, int]:
-        return cfg, 1, latent_frames(cfg, s), s.latent_height, s.latent_width
-
-    return {
-        "groups": lambda cfg, s: wan_vae.vae_decode_groups(*args(cfg, s), s.vae_grid),
-        "rows": lambda cfg, s: wan_vae.vae_decode_rows(*args(cfg, s), s.vae_grid),
-        "terms": lambda cfg, s: wan_vae.vae_decode_terms(*args(cfg, s), s.vae_grid),
-        "peak": lambda cfg, s, mat: wan_vae.vae_decode_peak_bytes(*args(cfg, s), mat, s.vae_grid),
-        "components": lambda cfg, s: wan_vae.vae_decode_components(*args(cfg, s), s.vae_grid),
-    }
+def _s2v_decoded(motion: bool) -> _Latents:
+    """The latents a clip decodes at the output size (:func:`hybrid.models.wan_s2v.decoded_latents`): the first
+    clip's reference latent and its own, or (``motion``) a later clip's 19 motion latents and its own."""
+    return lambda cfg, s: (
+        1,
+        wan_s2v.decoded_latents(s.latent_frames, cfg.scale_factor_temporal, motion),
+        s.latent_height,
+        s.latent_width,
+    )
 
 
 S2V_VAE_DECODE = replace(
     VAE_DECODE,
-    **_s2v_decode(lambda cfg, s: wan_s2v.decoded_latents(s.latent_frames, cfg.scale_factor_temporal, False)),
+    **_decode_walks(_s2v_decoded(False)),
     basis=("P", "P^2"),
     variables=lambda s: {"P": s.latent_pixels},
     beside=("diffusion_core",),
@@ -1091,7 +1094,7 @@ S2V_VAE_DECODE = replace(
 
 S2V_VAE_DECODE_MOTION = replace(
     S2V_VAE_DECODE,
-    **_s2v_decode(lambda cfg, s: wan_s2v.decoded_latents(s.latent_frames, cfg.scale_factor_temporal, True)),
+    **_decode_walks(_s2v_decoded(True)),
     name="vae_decode_motion",
     calls="later_segments",
     beside=("diffusion_core_motion",),
