@@ -342,10 +342,18 @@ def public_band(kind: tuple[str, str, str]) -> Band | None:
     return None
 
 
+def kind_label(o: Outcome) -> str:
+    """How a report names ``o``'s kind (the finest tier of :func:`tiers`), a figure of one stage marked so."""
+    label = tiers(o.kind)[0][0]
+    return f"{label}, {o.detail['scope']} alone" if o.stage_only else label
+
+
 def assess(runs: Sequence[Outcome], bounds: Bounds = ACCEPTANCE) -> dict[str, Any]:
     """The statistics ``verify`` judges: over the runs not set aside, seconds mean, median and max
     |error|, the 4- and 8-GPU runs' signed mean, peak memory mean |error|, and the share inside
-    their leave-one-source-out range; each against ``bounds``."""
+    their leave-one-source-out range; each against ``bounds``. Also, reported and not judged, each
+    kind's runs (:func:`kind_label`) with their signed mean, mean and max |error|, the most biased
+    kind first: where a maintainer looks for drift."""
     used = [o for o in runs if not o.set_aside]
     errors = sorted(abs(o.error) for o in used)
     multi = [o.error for o in used if o.gpus >= 4]
@@ -356,7 +364,10 @@ def assess(runs: Sequence[Outcome], bounds: Bounds = ACCEPTANCE) -> dict[str, An
         if b is not None:
             lo, hi = b.seconds(o.predicted_s)
             inside.append(lo <= o.published_s <= hi)
-    stats = {
+    by_kind: dict[str, list[float]] = {}
+    for o in used:
+        by_kind.setdefault(kind_label(o), []).append(o.error)
+    stats: dict[str, Any] = {
         "runs": len(used),
         "set_aside": len(runs) - len(used),
         "sources": len({o.source for o in used}),
@@ -369,6 +380,16 @@ def assess(runs: Sequence[Outcome], bounds: Bounds = ACCEPTANCE) -> dict[str, An
         "memory_runs": len(memory),
         "memory_mean": sum(memory) / len(memory) if memory else 0.0,
         "coverage": sum(inside) / len(inside) if inside else 0.0,
+        "by_kind": [
+            {
+                "kind": label,
+                "runs": len(e),
+                "signed_mean": sum(e) / len(e),
+                "mean": sum(map(abs, e)) / len(e),
+                "max": max(map(abs, e)),
+            }
+            for label, e in sorted(by_kind.items(), key=lambda item: -abs(sum(item[1]) / len(item[1])))
+        ],
     }
     judged = {
         "seconds_mean": stats["seconds_mean"] <= bounds.seconds_mean,

@@ -133,3 +133,29 @@ def test_a_peak_published_in_the_sources_own_unit_is_compared_in_gib() -> None:
     assert published_gib(part) == 24.11e9 / 2**30 == pytest.approx(22.4542, abs=1e-4)
     [guide] = [e for e in doc["entries"] if e["name"].startswith("LightX2V disaggregation guide, Baseline T2V-1.3B")]
     assert published_gib(guide) == 16.4
+
+
+def test_each_kind_s_bias_is_reported_most_biased_first() -> None:
+    from hybrid.accuracy import Outcome, assess
+
+    def run(source: str, gpu: str, gpus: int, error: float, scope: str = "whole job") -> Outcome:
+        return Outcome(source, source, gpu, "wan", gpus, 100 * (1 + error), 100.0, 0.0, None, "", {"scope": scope})
+
+    runs = [
+        run("a", "rtx4090", 4, -0.20),
+        run("b", "rtx4090", 8, -0.10),
+        run("c", "h100-sxm", 1, 0.02),
+        run("d", "h100-sxm", 1, -0.04),
+        run("e", "b200", 1, -0.385, "vae decode"),
+    ]
+    kinds = assess(runs)["by_kind"]
+    # the decode alone -38.5%; the 4090s' (-20 - 10) / 2 = -15%, their |error| 15% and max 20%; the H100s' (2 - 4) / 2
+    assert [k["kind"] for k in kinds] == [
+        "data-centre GPUs, wan runtime, one GPU, vae decode alone",
+        "consumer GPUs, wan runtime, multi-GPU",
+        "data-centre GPUs, wan runtime, one GPU",
+    ]
+    assert [k["runs"] for k in kinds] == [1, 2, 2]
+    assert [k["signed_mean"] for k in kinds] == pytest.approx([-0.385, -0.15, -0.01])
+    assert [k["mean"] for k in kinds] == pytest.approx([0.385, 0.15, 0.03])
+    assert [k["max"] for k in kinds] == pytest.approx([0.385, 0.20, 0.04])

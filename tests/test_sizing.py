@@ -227,6 +227,9 @@ def test_time_model_against_published_runs(
     assert f"{'PASS' if summary.passed else 'FAIL'} public_timings: 124/124 passed, over {v['runs']} runs" in out
     assert f"seconds mean |error| {100 * v['seconds_mean']:.1f}% (" in out
     assert "ok   Wan2.2 README, T2V-A14B 480p, one H100/H800: 342 s (" in out
+    # each kind's bias, before the runs: the consumer GPUs' multi-GPU runs (the RTX 4090s', PASA's RTX 5090s)
+    [kind] = [line for line in out.splitlines() if line.startswith("  kind consumer GPUs, wan runtime, multi-GPU: ")]
+    assert kind.startswith("  kind consumer GPUs, wan runtime, multi-GPU: 8 runs, signed mean ")
 
 
 def by_name_of(summary: Any) -> dict[str, dict[str, Any]]:

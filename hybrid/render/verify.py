@@ -36,6 +36,12 @@ def to_text(summary: Summary, path: Path, verbose: bool = False) -> str:
         f"{'PASS' if summary.passed else 'FAIL'} {summary.name}: {passed}/{len(checks)} passed, {quality} "
         f"({summary.seconds:.1f} s) -> {path}"
     ]
+    if published:  # the kinds the ranges pool, the most biased first (hybrid.accuracy.assess)
+        lines += [
+            f"  kind {k['kind']}: {k['runs']} run{'s' * (k['runs'] != 1)}, signed mean {100 * k['signed_mean']:+.1f}%, "
+            f"mean |error| {100 * k['mean']:.1f}%, max {100 * k['max']:.1f}%"
+            for k in summary.verdict.get("by_kind", ())
+        ]
     for c in checks:
         if timed and "measured_activation_bytes" in c.detail:
             d = c.detail
