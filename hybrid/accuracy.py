@@ -115,7 +115,7 @@ class Outcome:
     @property
     def stage_only(self) -> bool:
         """A figure of one stage alone (the VAE decode): judged, but no evidence for a job's range."""
-        return bool(self.detail.get("scope") == "vae decode")
+        return self.detail.get("scope") in STAGE_ONLY
 
 
 def below_peak_bound(flops: int, gpu: GPU, gpus: int, published_s: float) -> bool:
@@ -204,13 +204,13 @@ def job_of(e: dict[str, Any]) -> tuple[Workload, Deployment]:
     return Workload.of(**e["workload"]), deployment
 
 
-SCOPES = ("whole job", "denoising loop", "vae decode")
-"""What a published figure's seconds cover: the whole job, the transformer stages, or the VAE's decode."""
-
-
 PUBLISHED = {"whole job": "published_seconds", "denoising loop": "published_denoise_seconds",
              "vae decode": "published_vae_decode_seconds"}  # fmt: skip
 """The field of a public-timings entry that holds its figure, by scope."""
+SCOPES = tuple(PUBLISHED)
+"""What a published figure's seconds cover: the whole job, the transformer stages, or the VAE's decode."""
+STAGE_ONLY = frozenset({"vae decode"})
+"""The scopes of one stage alone: judged with the rest, but no evidence for a job's range."""
 
 
 def scope_of(e: dict[str, Any]) -> str:
@@ -218,20 +218,22 @@ def scope_of(e: dict[str, Any]) -> str:
     return next(scope for scope, field in PUBLISHED.items() if field in e)
 
 
-def seconds_of(sizing: GpuSizing, workload: Workload, scope: str) -> float:
-    """The seconds a published figure covers (:data:`SCOPES`): the whole job, the transformer stages
-    (``denoising loop``), or the ``vae_decode`` stage (``vae decode``)."""
+def scope_stages(workload: Workload, scope: str) -> tuple[str, ...] | None:
+    """The stages a published figure of ``scope`` (:data:`SCOPES`) covers: ``None`` for the whole job, the
+    transformer stages for ``denoising loop``, the ``vae_decode`` stage for ``vae decode``."""
     if scope not in SCOPES:
         raise InputError(f"scope: {scope!r} is not one of {', '.join(SCOPES)}")
     if scope == "vae decode":
-        return sizing.stages["vae_decode"].seconds
+        return ("vae_decode",)
     if scope == "denoising loop":
-        return sum(
-            sizing.stages[sd.name].seconds
-            for sd in workload.spec.pipeline_def.stages
-            if sd.component.startswith("transformer")
-        )
-    return sizing.seconds
+        return tuple(sd.name for sd in workload.spec.pipeline_def.stages if sd.component.startswith("transformer"))
+    return None
+
+
+def seconds_of(sizing: GpuSizing, workload: Workload, scope: str) -> float:
+    """The seconds a published figure covers (:data:`SCOPES`, :func:`scope_stages`)."""
+    stages = scope_stages(workload, scope)
+    return sizing.seconds if stages is None else sum(sizing.stages[name].seconds for name in stages)
 
 
 def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
@@ -247,12 +249,12 @@ def _outcome(e: dict[str, Any], sources: dict[str, Any]) -> Outcome:
     published_s = float(e[PUBLISHED[scope]])
     spec = w.spec
     dit_calls = sum(stage_calls(sd, w) for sd in spec.pipeline_def.stages if sd.component.startswith("transformer"))
-    report = estimate(w)
-    flops = report.total_flops if scope != "vae decode" else report.stages["vae_decode"].flops
+    report, stages = estimate(w), scope_stages(w, scope)
+    flops = report.total_flops if stages is None else sum(report.stages[name].flops for name in stages)
     gpu = get_gpu(e["gpu"])
     reason = str(e.get("set_aside", ""))
     if not reason and below_peak_bound(flops, gpu, deployment.gpus, published_s):
-        what = "the job's" if scope != "vae decode" else "the VAE decode's"
+        what = "the job's" if stages is None else f"the {scope}'s"
         reason = (
             f"the published {published_s:g} s is below {what} exact FLOPs ({flops:.3g}) at "
             f"{deployment.gpus} x {gpu.name}'s full dense peak: not the stated baseline"
@@ -334,7 +336,7 @@ def public_band(kind: tuple[str, str, str]) -> Band | None:
         runs = [
             _public_outcome(i)
             for i, e in enumerate(entries)
-            if not e.get("set_aside") and scope_of(e) != "vae decode" and same(_kind_of_entry(e))
+            if not e.get("set_aside") and scope_of(e) not in STAGE_ONLY and same(_kind_of_entry(e))
         ]
         b = band(runs, kind)
         if b is not None:
