@@ -154,6 +154,16 @@ SOURCES: dict[str, str] = {
     "lightx2v/models/runners/wan/wan_runner.py: `T5EncoderModel(... dtype=torch.bfloat16`, `CLIPModel("
     'dtype=torch.float16`, the VAE `"dtype": self._resolve_vae_dtype(self.config.get("vae_dtype"), '
     "GET_DTYPE())`",
+    "vae-ops": "diffusers 0.42.1 (installed) models/autoencoders/autoencoder_kl_wan.py WanRMS_norm.forward: "
+    "`needs_fp32_normalize = x.dtype in (torch.float16, torch.bfloat16) ...`, `F.normalize(x.float() if "
+    "needs_fp32_normalize else x, ...).to(x.dtype)`; WanUpsample.forward: `super().forward(x.float()).type_as(x)`. "
+    "ModelTC/LightX2V (13a492e5) lightx2v/models/video_encoders/hf/wan/vae.py RMS_norm.forward: `return "
+    "F.normalize(x, dim=(1 if self.channel_first else -1)) * self.scale * self.gamma + self.bias`; Upsample.forward: "
+    "`return super().forward(x)` (whose decomposition traces the same float32 casts as diffusers'). Not modelled: its "
+    "Wan2.2 VAE "
+    "(vae_2_2.py, 16bdc579) normalises by `(x.pow(2).mean(dims, keepdim=True) + 1e-6).sqrt()` in the input's "
+    "dtype, other ops than either, so diffusers' stand in; DiffSynth-Studio's VAE (diffsynth/models/wan_video_vae.py, "
+    "03ea2789) keeps the original RMS_norm and moves latents and frames through the host, not read further",
     "lightx2v-vae": "ModelTC/LightX2V lightx2v/models/runners/wan/wan_runner.py load_vae_encoder/decoder: "
     '`"use_tiling": self.config.get("use_tiling_vae", False)` and the VAE `"dtype": self._resolve_vae_dtype('
     'self.config.get("vae_dtype"), GET_DTYPE())`; lightx2v/models/video_encoders/hf/wan/vae.py: '
@@ -519,6 +529,11 @@ class RuntimeDef:
     """How a user of the code base runs the VAE tile by tile (``--vae-tiling``); ``""``: it cannot."""
     vae_dtype: str = ""
     """How a user of the code base sets the VAE's dtype (``--vae-dtype``); ``""``: it cannot."""
+    vae_norm_upcast: bool = True
+    """Whether its code for the Wan2.1 VAE normalises a float32 copy of a half-precision input, as diffusers'
+    ``WanRMS_norm`` does (:attr:`hybrid.models.wan_vae.AutoencoderKLWanConfig.upcast_norm`; ``vae-ops`` in
+    :data:`SOURCES`): LightX2V's does not. A VAE run in float32 runs the same ops either way; the Wan2.2 VAE runs
+    diffusers' ops on every runtime (:meth:`Runtime.vae_norm_upcast`)."""
     vae_parallel: str = ""
     """How its VAE decode, and the encode of an image-to-video job's condition video, split over the ranks of a
     layout (a grid of latent chunks, one a rank, the frames or latents all-gathered:
@@ -778,6 +793,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
         ),
         RuntimeDef(
             name="lightx2v",
+            vae_norm_upcast=False,
             weight_dtypes=_LIGHTX2V_DTYPES,
             compute_dtypes=_LIGHTX2V_DTYPES,
             attention={None: "fa3"},
@@ -1346,6 +1362,11 @@ class Runtime:
         if component == "vae" and self.vae_dtype is not None:
             return self.vae_dtype
         return self.record_for(spec).compute_dtypes[component]
+
+    def vae_norm_upcast(self, spec: ModelSpec) -> bool:
+        """Whether ``spec``'s VAE, as this code runs it, normalises float32 copies of a half-precision input
+        (:attr:`RuntimeDef.vae_norm_upcast` for the Wan2.1 VAE; diffusers' for the Wan2.2 VAE, ``is_residual``)."""
+        return spec.vae.is_residual or self.record_for(spec).vae_norm_upcast
 
     def casts_weights(self, component: str, spec: ModelSpec | None = None) -> bool:
         """Whether ``component`` casts float32 weights to bfloat16 on every call (autocast)."""

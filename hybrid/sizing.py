@@ -564,12 +564,16 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     runs it (:func:`hybrid.models.wan_dit.wan_ops_written`; the tracer builds diffusers' module, so a
     trace's rows are not that code's), the image encoder as the original ``CLIPModel.visual`` runs it
     (:func:`hybrid.models.clip._wan_clip_walk`; the tracer builds transformers'), Wan-Animate-2 in another code's
-    structure (:data:`hybrid.models.wan_animate2.STRUCTURES`: diffusers' ops), or one no module builds
+    structure (:data:`hybrid.models.wan_animate2.STRUCTURES`: diffusers' ops), a VAE in half precision whose code
+    keeps its norms in that precision (LightX2V's Wan2.1 VAE: :attr:`~hybrid.models.wan_vae.
+    AutoencoderKLWanConfig.diffusers_ops`; ``tests/test_vae_ops.py`` checks its walk against diffusers' module with
+    that code's forwards traced), or one no module builds
     on any runtime (Wan2.2-S2V's, no :attr:`~hybrid.pipelines.StageDef.trace_key`). Sizing takes such a stage from its
     closed form, with a trace too; ``tests/test_wan_original.py``, ``tests/test_wan_original_clip.py`` and
     ``tests/test_wan_s2v.py`` check that form against the original code run and traced."""
-    if sd.component == "vae":  # a parallel VAE's share of the ranks (StageDef.parallel_vae): the tracer runs it whole
-        return sd.parallel_vae and shape.vae_grid != (1, 1)
+    if sd.component == "vae":  # a parallel VAE's share of the ranks (StageDef.parallel_vae): the tracer runs it whole;
+        # a code whose VAE keeps its half-precision norms or upsampling: the tracer builds diffusers' module
+        return (sd.parallel_vae and shape.vae_grid != (1, 1)) or not sd.config(spec).diffusers_ops
     if sd.component == "image_encoder":  # the original CLIPModel.visual: the tracer builds transformers' tower
         return shape.image_encoder_ops == WAN_OPS
     if not sd.component.startswith("transformer"):
@@ -786,6 +790,7 @@ def size_on_gpu(
                     for sd in spec.pipeline_def.stages
                     if stage_calls(sd, workload) and untraced_ops(sd, spec, shape)
                 ),
+                shape.vae_grid != (1, 1),
             ),
             *_layout_assumptions(shape, workload, deployment, g, link_info),
         ),
@@ -936,6 +941,7 @@ def _assumptions(
     traced: bool = False,
     sharded: frozenset[str] = frozenset(),
     untraced: tuple[str, ...] = (),
+    vae_split: bool = False,
 ) -> tuple[str, ...]:
     source = (
         "traced on meta (--traced)"
@@ -950,8 +956,14 @@ def _assumptions(
     ]
     built = [n for n in untraced if spec.pipeline_def.stage(n).trace_key and n not in split and n not in structured]
     unbuilt = [name for name in untraced if name not in built and name not in split and name not in structured]
-    if split:  # LightX2V's VAE over the ranks (RuntimeDef.vae_parallel): the tracer runs the whole video
-        source += f"; {_and(split)} closed form: this rank's chunk as AutoencoderKLWan runs it"
+    chunk = "this rank's chunk " if vae_split else ""  # LightX2V's VAE over the ranks (RuntimeDef.vae_parallel)
+    if split and spec.vae.diffusers_ops:  # the tracer runs the whole video
+        source += f"; {_and(split)} closed form: {chunk}as AutoencoderKLWan runs it"
+    elif split:  # the tracer builds diffusers' module, whose norms upcast
+        source += (
+            f"; {_and(split)} closed form: {chunk}as {rt.text('code', spec)} runs its VAE, its norms in "
+            f"{spec.vae.compute_dtype} (diffusers' on float32 copies), read from its code"
+        )
     if structured:
         owner = STRUCTURES[rt.record.dit_ops].owner
         source += f"; {_and(structured)} closed form: diffusers' ops in {owner} structure, read from its code"

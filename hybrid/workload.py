@@ -181,8 +181,13 @@ class Workload:
         if self.runtime.pipeline != p.name:  # the code base as it runs this pipeline (RuntimeDef.of)
             object.__setattr__(self, "runtime", self.runtime.bound(p.name))
         object.__setattr__(
-            self, "spec", _with_vae(self.spec, self.runtime.compute_dtype("vae", self.spec), self.runtime.vae_tiling)
-        )
+            self,
+            "spec",
+            _with_vae(
+                self.spec, self.runtime.compute_dtype("vae", self.spec), self.runtime.vae_tiling,
+                self.runtime.vae_norm_upcast(self.spec),
+            ),
+        )  # fmt: skip
         if self.relighting_lora:
             self._load_relighting_lora()
         if self.runtime.cfg_always and not self.cfg:
@@ -619,10 +624,12 @@ def _with_lora(spec: ModelSpec, rank: int) -> ModelSpec:
 
 
 @memoised(64)
-def _with_vae(spec: ModelSpec, dtype: str, tiling: bool) -> ModelSpec:
+def _with_vae(spec: ModelSpec, dtype: str, tiling: bool, upcast_norm: bool = True) -> ModelSpec:
     """``spec`` with its VAE run as the runtime runs it: in ``dtype`` (the VAE's ops in the dtype it runs them), tile
-    by tile where ``tiling``; one spec per triple so that every workload of a runtime shares it (and its cached
-    lookups)."""
-    if (spec.vae.compute_dtype, spec.vae.use_tiling) == (dtype, tiling):
+    by tile where ``tiling``, its norms on float32 copies or not as its code does (``upcast_norm``:
+    :attr:`hybrid.runtime.RuntimeDef.vae_norm_upcast`); one spec per runtime's choices so that every workload of a
+    runtime shares it (and its cached lookups)."""
+    vae = spec.vae
+    if (vae.compute_dtype, vae.use_tiling, vae.upcast_norm) == (dtype, tiling, upcast_norm):
         return spec
-    return replace(spec, vae=replace(spec.vae, compute_dtype=dtype, use_tiling=tiling))
+    return replace(spec, vae=replace(vae, compute_dtype=dtype, use_tiling=tiling, upcast_norm=upcast_norm))

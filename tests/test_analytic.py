@@ -157,9 +157,10 @@ def test_closed_form_vae_decode_peak_equals_traced(
     model: str, shapes: list[tuple[int, int, int, int]], bf16: bool
 ) -> None:
     # the replay of _decode's allocations: caches, the growing video and the last chunk (out_), each
-    # caller's input, the norms' temporaries; in bfloat16 (the runtimes that load the VAE so) also the
-    # float32 copies WanRMS_norm normalises and WanUpsample interpolates, and the casts back
-    runtime = Runtime(name=BF16_VAE_RUNTIME[model] if bf16 else "diffusers")
+    # caller's input, the norms' temporaries; in bfloat16 (diffusers' module loaded so, --vae-dtype) also the
+    # float32 copies WanRMS_norm normalises and WanUpsample interpolates, and the casts back (LightX2V's own
+    # norms: tests/test_vae_ops.py)
+    runtime = Runtime(name="diffusers", vae_dtype="bfloat16" if bf16 else None)
     for width, height, frames, batch in shapes:
         w = Workload.of(model=model, width=width, height=height, frames=frames, batch=batch, runtime=runtime)
         assert w.spec.vae.compute_dtype == ("bfloat16" if bf16 else "float32")
@@ -180,7 +181,7 @@ def test_closed_form_vae_encode_peak_equals_traced(
 ) -> None:
 
     spec = get_preset(model)
-    runtime = Runtime(name=BF16_VAE_RUNTIME[model] if bf16 else "diffusers")
+    runtime = Runtime(name="diffusers", vae_dtype="bfloat16" if bf16 else None)
     for width, height, frames, refs in shapes:
         kw = {"width": width, "height": height, "frames": frames}
         w = Workload.of(model=model, **spec.constrain(kw, ref_images=refs), image=spec.pipeline_def.image_input,
@@ -197,13 +198,6 @@ def _closed_equals_traced(stage: str, w: Workload, rows: bool) -> None:
     if rows:
         groups = sd.closed_rows(w.spec, call)
         assert groups is not None and aggregate_costs(expand(groups)) == aggregate_costs(traced.rows), w.describe()
-
-
-BF16_VAE_RUNTIME = {
-    "wan2.1-t2v-1.3b": "lightx2v", "wan2.1-i2v-14b-480p": "lightx2v", "wan2.1-vace-1.3b": "diffsynth",
-    "wan2.2-ti2v-5b": "diffsynth",
-}  # fmt: skip
-"""A runtime that runs each model's VAE in bfloat16 (LightX2V's, DiffSynth-Studio's records)."""
 
 
 def test_math_attention_bytes_equal_the_measured_kernel() -> None:

@@ -76,7 +76,12 @@ def test_only_lightx2v_splits_and_only_wan21s_vae() -> None:
     assert eight.stages["vae_decode"].comm_bytes_per_rank > 0
     assert diffusers.shape(d).vae_grid == (1, 1)
     sd = light.spec.pipeline_def.stage("vae_decode")
-    assert untraced_ops(sd, light.spec, light.shape(d)) and not untraced_ops(sd, light.spec, light.shape())
+    assert untraced_ops(sd, light.spec, light.shape(d))
+    # split over the ranks: its walk stands; on one GPU its bfloat16 norms do (tests/test_vae_ops.py), which in
+    # float32 are diffusers' ops, so its trace stands
+    assert untraced_ops(sd, light.spec, light.shape())
+    fp32 = Workload.of("wan2.1-t2v-14b", width=832, height=480, runtime=Runtime("lightx2v", vae_dtype="float32"))
+    assert untraced_ops(sd, fp32.spec, fp32.shape(d)) and not untraced_ops(sd, fp32.spec, fp32.shape())
     ti2v = Workload.of("wan2.2-ti2v-5b", runtime=Runtime("lightx2v"))  # Wan2.2's VAE: decoded whole
     assert ti2v.shape(d).vae_grid == (1, 1)
     whole = ti2v.spec.pipeline_def.stage("vae_decode")
@@ -107,7 +112,9 @@ def test_a_rank_encodes_its_padded_chunk_of_the_i2v_condition_and_gathers_every_
     assert eight.stages["vae_encode"].seconds < one.stages["vae_encode"].seconds / 4
     assert eight.stages["vae_encode"].comm_bytes_per_rank > 0 == one.stages["vae_encode"].comm_bytes_per_rank
     sd = w.spec.pipeline_def.stage("vae_encode")
-    assert untraced_ops(sd, w.spec, shape) and not untraced_ops(sd, w.spec, w.shape())
+    assert untraced_ops(sd, w.spec, shape) and untraced_ops(sd, w.spec, w.shape())  # one GPU: its bfloat16 norms
+    fp32 = replace(w, runtime=Runtime("lightx2v", vae_dtype="float32"))
+    assert untraced_ops(sd, fp32.spec, fp32.shape(d)) and not untraced_ops(sd, fp32.spec, fp32.shape())
     assert any(a.startswith("vae_encode and vae_decode split 2 x 4 over the ranks") for a in eight.assumptions)
     diffusers = replace(w, runtime=Runtime())
     assert size_on_gpu(diffusers, "h100-sxm", deployment=d).stages["vae_encode"].seconds == (

@@ -217,6 +217,10 @@ class AutoencoderKLWanConfig:
     ``use_tiling_vae``): a runtime's choice (``Runtime.vae_tiling``), not a ``config.json`` field. A video wider
     or taller than one tile is encoded or decoded as overlapping spatial tiles, each through every frame with
     a fresh feature cache, blended at the seams (:meth:`_Walk.tiled_decode`, :meth:`_Walk.tiled_encode`)."""
+    upcast_norm: bool = True
+    """Whether each RMS norm normalises a float32 copy of a half-precision input and casts the result back
+    (diffusers' ``WanRMS_norm``): a runtime's code, not a ``config.json`` field. The original Wan code's
+    ``RMS_norm``, which LightX2V's and DiffSynth-Studio's VAEs copy, normalises in the input's dtype."""
     tile_sample_min_height: int = 256
     """Tile height in pixels (``AutoencoderKLWan.tile_sample_min_height``; in patched pixels for Wan2.2)."""
     tile_sample_min_width: int = 256
@@ -230,6 +234,7 @@ class AutoencoderKLWanConfig:
         {
             "compute_dtype",
             "use_tiling",
+            "upcast_norm",
             "tile_sample_min_height",
             "tile_sample_min_width",
             "tile_sample_stride_height",
@@ -339,6 +344,12 @@ class AutoencoderKLWanConfig:
     def itemsize(self) -> int:
         """Bytes per element of its tensors (:attr:`compute_dtype`)."""
         return nbytes(self.compute_dtype)
+
+    @property
+    def diffusers_ops(self) -> bool:
+        """Whether diffusers' ``AutoencoderKLWan`` (what the tracer builds) runs this VAE's ops: in float32 every
+        code's do; in half precision only with diffusers' float32 norms."""
+        return self.itemsize >= F32 or self.upcast_norm
 
 
 # Wan-AI/Wan2.1-T2V-{1.3B,14B}-Diffusers vae/config.json (both ship the same VAE)
@@ -577,9 +588,10 @@ class _Walk:
         """``WanRMS_norm`` of an input the caller holds: ``F.normalize`` over channels (the vector norm and
         its clamp, one value per position, then ``x / denom``), then scale, gamma, bias. In float32 the live
         bytes above the input run ``s, 2s, s, s + n, n, 2n, 3n, 2n, 3n, n``; a bfloat16 module normalises a
-        float32 copy (``x.float()``, dropped once normalised) and casts the result back (``.to(x.dtype)``)."""
+        float32 copy (``x.float()``, dropped once normalised) and casts the result back (``.to(x.dtype)``) where
+        its code does (:attr:`~AutoencoderKLWanConfig.upcast_norm`)."""
         n, s = self.b * c * positions * self.f, self.b * positions * self.f
-        low = self.f < F32
+        low = self.f < F32 and self.cfg.upcast_norm
         n32, s32 = (self.b * c * positions * F32, self.b * positions * F32) if low else (n, s)
         up = self.op(module, "aten._to_copy", "movement", 0, n, n32) if low else 0
         norm = self.op(module, "aten.linalg_vector_norm", "reduction", 0, n32, s32)
@@ -722,9 +734,11 @@ class _Walk:
 
     def nearest_exact(self, r: str, bt: int, c: int, h: int, w: int, strided: bool) -> int:
         """``WanUpsample``: ``F.interpolate(scale_factor=2, mode="nearest-exact")`` of ``bt`` frames in float32
-        (a bfloat16 module's input cast up, ``x.float()``, and the output back, ``.type_as(x)``): per axis the
-        source indices (``arange``, ``+ 0.5``, ``* 0.5``, to int64; live together, float and int64, at their
-        most), then the gather, copied where it is ``strided``; returns its bytes."""
+        (a bfloat16 module's input cast up, ``x.float()``, and the output back, ``.type_as(x)``; a code that
+        interpolates the bfloat16 input as it comes, LightX2V's ``Upsample``, traces the same casts: the op's
+        decomposition makes them): per axis the source indices (``arange``, ``+ 0.5``, ``* 0.5``, to int64; live
+        together, float and int64, at their most), then the gather, copied where it is ``strided``; returns its
+        bytes."""
         hw = h * w
         low = self.f < F32
         up = self.op(r, "aten._to_copy", "movement", 0, bt * c * hw * self.f, bt * c * hw * F32) if low else 0
