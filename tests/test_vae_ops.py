@@ -22,8 +22,8 @@ from hybrid.models.wan_vae import AutoencoderKLWanConfig
 from hybrid.rows import aggregate_costs, expand
 from hybrid.runtime import Runtime
 from hybrid.sizing import untraced_ops
-from hybrid.timing import roofline_terms
 from hybrid.workload import Workload
+from tests.vae_walks import decode_walk_is_traced, encode_walk_is_traced, trace_vae
 
 TINY = AutoencoderKLWanConfig(base_dim=8, z_dim=4, dim_mult=(1, 2, 2, 2), compute_dtype="bfloat16")
 LIGHTX2V = replace(TINY, upcast_norm=False)
@@ -50,30 +50,12 @@ def lightx2v_forwards(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def _trace(cfg: AutoencoderKLWanConfig, stage: str, run: Any) -> Any:
-    from hybrid.trace.build import build_vae
-    from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
-
-    vae = build_vae(cfg, "meta", torch.bfloat16)
-    with ModuleStack(vae) as modules:
-        cost = CostMode(stage, modules)
-        with torch.no_grad(), cost, CanonicalFunctionMode(cost):
-            run(vae)
-    return cost
-
-
 @pytest.mark.parametrize(("cfg", "batch", "frames", "h", "w"), [(LIGHTX2V, 1, 3, 4, 6), (LIGHTX2V, 2, 2, 3, 5),
                                                                 (TILED, 1, 2, 7, 9)])  # fmt: skip
 def test_the_decode_walk_is_lightx2v_s_code_traced(
     lightx2v_forwards: None, cfg: AutoencoderKLWanConfig, batch: int, frames: int, h: int, w: int
 ) -> None:
-    z = torch.empty(batch, cfg.z_dim, frames, h, w, device="meta", dtype=torch.bfloat16)
-    traced = _trace(cfg, "vae_decode", lambda vae: vae.decode(z, return_dict=False))
-    rows = wan_vae.vae_decode_rows(cfg, batch, frames, h, w)
-    assert aggregate_costs(expand(rows)) == aggregate_costs(traced.rows())
-    assert wan_vae.vae_decode_terms(cfg, batch, frames, h, w) == roofline_terms(rows)
-    for materialized, peak in ((False, traced.peak_live_bytes), (True, traced.peak_live_bytes_materialized)):
-        assert wan_vae.vae_decode_peak_bytes(cfg, batch, frames, h, w, materialized) == peak
+    rows = decode_walk_is_traced(cfg, batch, frames, h, w)
     # no float32 copy in a norm: they run in bfloat16
     assert not any(r.op == "aten._to_copy" and "norm" in r.module for r in rows)
     assert any(r.op == "aten._to_copy" and "norm" in r.module for r in wan_vae.vae_decode_rows(TINY, 1, 2, 3, 5))
@@ -83,18 +65,13 @@ def test_the_decode_walk_is_lightx2v_s_code_traced(
 def test_the_encode_walk_is_lightx2v_s_code_traced(
     lightx2v_forwards: None, cfg: AutoencoderKLWanConfig, frames: int, h: int, w: int
 ) -> None:
-    x = torch.empty(1, 3, (frames - 1) * 4 + 1, h, w, device="meta", dtype=torch.bfloat16)
-    traced = _trace(cfg, "vae_encode", lambda vae: vae.encode(x, return_dict=False))
-    rows = wan_vae.vae_encode_rows(cfg, 1, frames, h, w)
-    assert aggregate_costs(expand(rows)) == aggregate_costs(traced.rows())
-    for materialized, peak in ((False, traced.peak_live_bytes), (True, traced.peak_live_bytes_materialized)):
-        assert wan_vae.vae_encode_peak_bytes(cfg, 1, frames, h, w, materialized) == peak
+    encode_walk_is_traced(cfg, 1, frames, h, w)
 
 
 def test_diffusers_forwards_differ_from_lightx2v_s_walk() -> None:
     """The comparison can fail: diffusers' own forwards (float32 copies) do not give LightX2V's walk."""
     z = torch.empty(1, LIGHTX2V.z_dim, 2, 4, 6, device="meta", dtype=torch.bfloat16)
-    traced = _trace(LIGHTX2V, "vae_decode", lambda vae: vae.decode(z, return_dict=False))
+    traced = trace_vae(LIGHTX2V, "vae_decode", lambda vae: vae.decode(z, return_dict=False))
     assert aggregate_costs(expand(wan_vae.vae_decode_rows(LIGHTX2V, 1, 2, 4, 6))) != aggregate_costs(traced.rows())
     assert aggregate_costs(expand(wan_vae.vae_decode_rows(TINY, 1, 2, 4, 6))) == aggregate_costs(traced.rows())
 

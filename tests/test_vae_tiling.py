@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from hybrid.errors import InputError
 from hybrid.models import wan_vae
 from hybrid.models.wan_vae import WAN21_VAE, WAN22_VAE, AutoencoderKLWanConfig
 from hybrid.rows import aggregate_costs, expand
 from hybrid.runtime import Runtime
-from hybrid.timing import roofline_terms
 from hybrid.workload import Workload
+from tests.vae_walks import decode_walk_is_traced, encode_walk_is_traced
 
 
 def _tiled(cfg: AutoencoderKLWanConfig, tile: int, stride: int) -> AutoencoderKLWanConfig:
@@ -31,21 +30,6 @@ def _tiled(cfg: AutoencoderKLWanConfig, tile: int, stride: int) -> AutoencoderKL
 TINY = _tiled(AutoencoderKLWanConfig(base_dim=8, z_dim=4, dim_mult=(1, 2, 2, 2)), 32, 24)
 # Wan2.2's VAE (residual blocks, 2x2 patches, /16) at tiny widths; tiles of 64 (patched) pixels every 48
 TINY22 = _tiled(replace(WAN22_VAE, base_dim=8, decoder_base_dim=16, z_dim=4, dim_mult=(1, 2, 2, 2)), 64, 48)
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-
-def _trace(cfg: AutoencoderKLWanConfig, stage: str, run: Any) -> Any:
-    """``run`` on the real module as the tracer builds it (``build_vae``: tiled where ``cfg.use_tiling``), traced."""
-    from hybrid.trace.build import build_vae
-    from hybrid.trace.mode import CanonicalFunctionMode, CostMode, ModuleStack
-
-    vae = build_vae(cfg, "meta", DTYPES[cfg.compute_dtype])
-    assert vae.use_tiling
-    with ModuleStack(vae) as modules:
-        cost = CostMode(stage, modules)
-        with torch.no_grad(), cost, CanonicalFunctionMode(cost):
-            run(vae)
-    return cost
 
 
 @pytest.mark.parametrize(
@@ -58,13 +42,7 @@ def _trace(cfg: AutoencoderKLWanConfig, stage: str, run: Any) -> Any:
     ],
 )
 def test_tiled_decode_equals_the_trace(cfg: AutoencoderKLWanConfig, batch: int, frames: int, h: int, w: int) -> None:
-    z = torch.empty(batch, cfg.z_dim, frames, h, w, device="meta", dtype=DTYPES[cfg.compute_dtype])
-    traced = _trace(cfg, "vae_decode", lambda vae: vae.decode(z, return_dict=False))
-    rows = wan_vae.vae_decode_rows(cfg, batch, frames, h, w)
-    assert aggregate_costs(expand(rows)) == aggregate_costs(traced.rows())
-    assert wan_vae.vae_decode_terms(cfg, batch, frames, h, w) == roofline_terms(rows)
-    for materialized, peak in ((False, traced.peak_live_bytes), (True, traced.peak_live_bytes_materialized)):
-        assert wan_vae.vae_decode_peak_bytes(cfg, batch, frames, h, w, materialized) == peak
+    decode_walk_is_traced(cfg, batch, frames, h, w)
 
 
 @pytest.mark.parametrize(
@@ -78,19 +56,7 @@ def test_tiled_decode_equals_the_trace(cfg: AutoencoderKLWanConfig, batch: int, 
 def test_tiled_encode_equals_the_trace(
     cfg: AutoencoderKLWanConfig, batch: int, frames: int, h: int, w: int, calls: int
 ) -> None:
-    video = (frames - 1) * cfg.scale_factor_temporal + 1
-    x = torch.empty(batch, 3, video, h, w, device="meta", dtype=DTYPES[cfg.compute_dtype])
-
-    def run(vae: Any) -> None:
-        for _ in range(calls):
-            vae.encode(x, return_dict=False)
-
-    traced = _trace(cfg, "vae_encode", run)
-    rows = wan_vae.vae_encode_rows(cfg, batch, frames, h, w, calls)
-    assert aggregate_costs(expand(rows)) == aggregate_costs(traced.rows())
-    assert wan_vae.vae_encode_terms(cfg, batch, frames, h, w, calls) == roofline_terms(rows)
-    for materialized, peak in ((False, traced.peak_live_bytes), (True, traced.peak_live_bytes_materialized)):
-        assert wan_vae.vae_encode_peak_bytes(cfg, batch, frames, h, w, materialized) == peak
+    encode_walk_is_traced(cfg, batch, frames, h, w, calls)
 
 
 def test_the_stages_trace_the_tiled_module_at_the_full_config() -> None:
