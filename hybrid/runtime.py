@@ -160,10 +160,10 @@ SOURCES: dict[str, str] = {
     "ModelTC/LightX2V (13a492e5) lightx2v/models/video_encoders/hf/wan/vae.py RMS_norm.forward: `return "
     "F.normalize(x, dim=(1 if self.channel_first else -1)) * self.scale * self.gamma + self.bias`; Upsample.forward: "
     "`return super().forward(x)` (whose decomposition traces the same float32 casts as diffusers'). Not modelled: its "
-    "Wan2.2 VAE "
-    "(vae_2_2.py, 16bdc579) normalises by `(x.pow(2).mean(dims, keepdim=True) + 1e-6).sqrt()` in the input's "
-    "dtype, other ops than either, so diffusers' stand in; DiffSynth-Studio's VAE (diffsynth/models/wan_video_vae.py, "
-    "03ea2789) keeps the original RMS_norm and moves latents and frames through the host, not read further",
+    "Wan2.2 VAE (vae_2_2.py, 16bdc579) normalises by `(x.pow(2).mean(dims, keepdim=True) + 1e-6).sqrt()` in the "
+    "input's dtype, other ops than either, so diffusers' stand in; DiffSynth-Studio's VAE "
+    "(diffsynth/models/wan_video_vae.py, 03ea2789) keeps the original RMS_norm and moves latents and frames through "
+    "the host, not read further",
     "lightx2v-vae": "ModelTC/LightX2V lightx2v/models/runners/wan/wan_runner.py load_vae_encoder/decoder: "
     '`"use_tiling": self.config.get("use_tiling_vae", False)` and the VAE `"dtype": self._resolve_vae_dtype('
     'self.config.get("vae_dtype"), GET_DTYPE())`; lightx2v/models/video_encoders/hf/wan/vae.py: '
@@ -918,6 +918,7 @@ RUNTIME_DEFS: dict[str, RuntimeDef] = {
                 "lightx2v-parallel",
                 "lightx2v-sampler",
                 "lightx2v-vae",
+                "vae-ops",
             ),
         ),
         RuntimeDef(

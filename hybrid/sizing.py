@@ -572,7 +572,7 @@ def untraced_ops(sd: StageDef, spec: ModelSpec, shape: CallShape) -> bool:
     closed form, with a trace too; ``tests/test_wan_original.py``, ``tests/test_wan_original_clip.py`` and
     ``tests/test_wan_s2v.py`` check that form against the original code run and traced."""
     if sd.component == "vae":  # a parallel VAE's share of the ranks (StageDef.parallel_vae): the tracer runs it whole;
-        # a code whose VAE keeps its half-precision norms or upsampling: the tracer builds diffusers' module
+        # a code whose VAE keeps its half-precision norms: the tracer builds diffusers' module
         return (sd.parallel_vae and shape.vae_grid != (1, 1)) or not sd.config(spec).diffusers_ops
     if sd.component == "image_encoder":  # the original CLIPModel.visual: the tracer builds transformers' tower
         return shape.image_encoder_ops == WAN_OPS
