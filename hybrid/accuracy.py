@@ -382,16 +382,19 @@ def assess(runs: Sequence[Outcome], bounds: Bounds = ACCEPTANCE) -> dict[str, An
         "memory_runs": len(memory),
         "memory_mean": sum(memory) / len(memory) if memory else 0.0,
         "coverage": sum(inside) / len(inside) if inside else 0.0,
-        "by_kind": [
-            {
-                "kind": label,
-                "runs": len(e),
-                "signed_mean": sum(e) / len(e),
-                "mean": sum(map(abs, e)) / len(e),
-                "max": max(map(abs, e)),
-            }
-            for label, e in sorted(by_kind.items(), key=lambda item: -abs(sum(item[1]) / len(item[1])))
-        ],
+        "by_kind": sorted(
+            (
+                {
+                    "kind": label,
+                    "runs": len(e),
+                    "signed_mean": sum(e) / len(e),
+                    "mean": sum(map(abs, e)) / len(e),
+                    "max": max(map(abs, e)),
+                }
+                for label, e in by_kind.items()
+            ),
+            key=lambda k: -abs(k["signed_mean"]),
+        ),
     }
     judged = {
         "seconds_mean": stats["seconds_mean"] <= bounds.seconds_mean,

@@ -948,20 +948,22 @@ def _assumptions(
         if traced
         else "closed form, equal to a meta trace of the real modules: wanmeter verify checks it"
     )
-    split = [name for name in untraced if spec.pipeline_def.stage(name).component == "vae"]
+    walked_vae = [name for name in untraced if spec.pipeline_def.stage(name).component == "vae"]
     structured = [  # Wan-Animate-2 on LightX2V or the original code: diffusers' ops in its structure
         name
         for name in untraced
         if isinstance(spec.pipeline_def.stage(name).config(spec), WanAnimate2Transformer3DConfig)
     ]
-    built = [n for n in untraced if spec.pipeline_def.stage(n).trace_key and n not in split and n not in structured]
-    unbuilt = [name for name in untraced if name not in built and name not in split and name not in structured]
+    built = [
+        n for n in untraced if spec.pipeline_def.stage(n).trace_key and n not in walked_vae and n not in structured
+    ]
+    unbuilt = [name for name in untraced if name not in built and name not in walked_vae and name not in structured]
     chunk = "this rank's chunk " if vae_split else ""  # LightX2V's VAE over the ranks (RuntimeDef.vae_parallel)
-    if split and spec.vae.diffusers_ops:  # the tracer runs the whole video
-        source += f"; {_and(split)} closed form: {chunk}as AutoencoderKLWan runs it"
-    elif split:  # the tracer builds diffusers' module, whose norms upcast
+    if walked_vae and spec.vae.diffusers_ops:  # the tracer runs the whole video
+        source += f"; {_and(walked_vae)} closed form: {chunk}as AutoencoderKLWan runs it"
+    elif walked_vae:  # the tracer builds diffusers' module, whose norms upcast
         source += (
-            f"; {_and(split)} closed form: {chunk}as {rt.text('code', spec)} runs its VAE, its norms in "
+            f"; {_and(walked_vae)} closed form: {chunk}as {rt.text('code', spec)} runs its VAE, its norms in "
             f"{spec.vae.compute_dtype} (diffusers' on float32 copies), read from its code"
         )
     if structured:

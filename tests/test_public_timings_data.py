@@ -100,18 +100,22 @@ def test_an_entry_s_scope_is_the_field_its_figure_is_given_in(doc: dict[str, Any
     assert trt["published_vae_decode_seconds"] == 4.023593 and trt["gpu"] == "b200"  # 4,023.593 ms on one B200
 
 
+def _run(source: str, error: float, gpu: str = "h100-sxm", gpus: int = 1, runtime: str = "diffusers",
+         scope: str = "whole job") -> Any:  # fmt: skip
+    """An :class:`~hybrid.accuracy.Outcome` of ``error`` (published 100 s), its name its source's."""
+    from hybrid.accuracy import Outcome
+
+    return Outcome(source, source, gpu, runtime, gpus, 100 * (1 + error), 100.0, 0.0, None, "", {"scope": scope})
+
+
 def test_a_vae_decode_figure_is_judged_but_is_no_evidence_for_a_job_s_range() -> None:
     from dataclasses import replace
 
-    from hybrid.accuracy import Outcome, assess, band, kind_of
+    from hybrid.accuracy import assess, band, kind_of
     from hybrid.hardware import get_gpu
 
-    def run(name: str, source: str, error: float, scope: str = "whole job") -> Outcome:
-        return Outcome(name, source, "h100-sxm", "diffusers", 1, 100 * (1 + error), 100.0, 0.0, None, "",
-                       {"scope": scope})  # fmt: skip
-
-    jobs = [run(f"job {i}", f"s{i}", e) for i, e in enumerate((-0.05, -0.02, 0.0, 0.01, 0.03, 0.05))]
-    decode = run("decode", "vae", -0.4, "vae decode")
+    jobs = [_run(f"s{i}", e) for i, e in enumerate((-0.05, -0.02, 0.0, 0.01, 0.03, 0.05))]
+    decode = _run("vae", -0.4, scope="vae decode")
     kind = kind_of(get_gpu("h100-sxm"), "diffusers", 1)
     with_decode, without = band([*jobs, decode], kind), band(jobs, kind)
     assert with_decode is not None and with_decode == without and with_decode.runs == 6  # the decode is no evidence
@@ -136,17 +140,14 @@ def test_a_peak_published_in_the_sources_own_unit_is_compared_in_gib() -> None:
 
 
 def test_each_kind_s_bias_is_reported_most_biased_first() -> None:
-    from hybrid.accuracy import Outcome, assess
-
-    def run(source: str, gpu: str, gpus: int, error: float, scope: str = "whole job") -> Outcome:
-        return Outcome(source, source, gpu, "wan", gpus, 100 * (1 + error), 100.0, 0.0, None, "", {"scope": scope})
+    from hybrid.accuracy import assess
 
     runs = [
-        run("a", "rtx4090", 4, -0.20),
-        run("b", "rtx4090", 8, -0.10),
-        run("c", "h100-sxm", 1, 0.02),
-        run("d", "h100-sxm", 1, -0.04),
-        run("e", "b200", 1, -0.385, "vae decode"),
+        _run("a", -0.20, "rtx4090", 4, "wan"),
+        _run("b", -0.10, "rtx4090", 8, "wan"),
+        _run("c", 0.02, runtime="wan"),
+        _run("d", -0.04, runtime="wan"),
+        _run("e", -0.385, "b200", runtime="wan", scope="vae decode"),
     ]
     kinds = assess(runs)["by_kind"]
     # the decode alone -38.5%; the 4090s' (-20 - 10) / 2 = -15%, their |error| 15% and max 20%; the H100s' (2 - 4) / 2
